@@ -1,0 +1,20 @@
+//! careslot's domain: pure logic, no I/O.
+//!
+//! Values here are *parsed*, not validated later: a [`Minutes`] duration is never 0, a
+//! [`Weekday`] is never 8, an [`OpeningRule`] always ends after it starts. Storage and HTTP
+//! layers build these types through their constructors and can then trust them.
+
+pub mod availability;
+pub mod error;
+pub mod geo;
+pub mod holidays;
+pub mod ids;
+pub mod schedule;
+pub mod specialty;
+
+pub use availability::{AgendaCalendar, Occupancy, Reservation, Slot};
+pub use error::DomainError;
+pub use holidays::Country;
+pub use ids::*;
+pub use schedule::{Absence, Minutes, Motive, MotivePolicy, OpeningRule, Weekday, WeekdaySet};
+pub use specialty::Specialty;
