@@ -23,10 +23,20 @@ use jiff::Timestamp;
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// Called with the id of an agenda whose availability another process changed, or with
+/// `None` when changes may have been missed (everything must be considered stale).
+pub type AgendaWatcher = std::sync::Arc<dyn Fn(Option<AgendaId>) + Send + Sync>;
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Short backend name for logs and metrics ("sqlite", "postgres").
     fn backend(&self) -> &'static str;
+
+    /// Starts delivering changes made by other processes to `on_change`. A single-process
+    /// backend has nothing to deliver.
+    fn watch_agendas(&self, on_change: AgendaWatcher) {
+        let _ = on_change;
+    }
 
     // --- accounts and sessions -------------------------------------------------------------
     /// Conflict(EmailTaken) when the (case-folded) email exists.

@@ -1,0 +1,618 @@
+//! The production store: PostgreSQL. Overlap is forbidden by an exclusion constraint
+//! (agenda × time range × pool), pool capacity by conditional updates under a CHECK, and
+//! every change to an agenda is announced with NOTIFY so that every app node can drop its
+//! cached availability for that agenda.
+
+mod reservations;
+pub mod testing;
+
+use async_trait::async_trait;
+use careslot_domain::*;
+use careslot_store::codec::{self, ts};
+use careslot_store::*;
+use jiff::Timestamp;
+use sqlx::postgres::{PgListener, PgPoolOptions};
+use sqlx::{PgPool, Row};
+use std::time::Duration;
+
+/// NOTIFY channel carrying the id of an agenda whose availability changed.
+pub const AGENDA_CHANNEL: &str = "careslot_agenda";
+
+pub struct PgStore {
+    pool: PgPool,
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+impl PgStore {
+    /// Connects and runs migrations.
+    pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await
+            .map_err(unavailable)?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Internal(format!("migration failed: {e}")))?;
+        Ok(Self { pool })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+pub(crate) fn internal(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Internal(e.to_string())
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+/// Maps driver errors: constraint violations become conflicts the HTTP layer turns into
+/// 409, everything else stays internal.
+pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) => match db.code().as_deref() {
+            Some("23P01") => StoreError::Conflict(ConflictKind::SlotTaken),
+            Some("23505") if db.constraint() == Some("accounts_email_key") => {
+                StoreError::Conflict(ConflictKind::EmailTaken)
+            }
+            Some("23505") => StoreError::Conflict(ConflictKind::Duplicate),
+            Some("23503") => StoreError::NotFound,
+            // Deadlock or serialization failure: nothing was written; the caller may retry.
+            Some("40P01") | Some("40001") => StoreError::Conflict(ConflictKind::SlotTaken),
+            _ => internal(e),
+        },
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => unavailable(e),
+        _ => internal(e),
+    }
+}
+
+/// Announces, on commit of `tx`, that an agenda's availability changed.
+pub(crate) async fn notify(conn: &mut sqlx::PgConnection, agenda: &str) -> StoreResult<()> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(AGENDA_CHANNEL)
+        .bind(agenda)
+        .execute(conn)
+        .await
+        .map_err(map_err)?;
+    Ok(())
+}
+
+fn account_from_row(row: &sqlx::postgres::PgRow) -> StoreResult<Account> {
+    let role: String = row.try_get("role").map_err(internal)?;
+    Ok(Account {
+        id: AccountId(row.try_get("id").map_err(internal)?),
+        email: row.try_get("email").map_err(internal)?,
+        name: row.try_get("name").map_err(internal)?,
+        role: Role::parse(&role).ok_or_else(|| codec::corrupt("role"))?,
+        created_at: ts(row.try_get("created_at").map_err(internal)?)?,
+    })
+}
+
+fn place_from_row(row: &sqlx::postgres::PgRow) -> StoreResult<Place> {
+    let country: String = row.try_get("country").map_err(internal)?;
+    Ok(Place {
+        id: PlaceId(row.try_get("id").map_err(internal)?),
+        practitioner_id: PractitionerId(row.try_get("practitioner_id").map_err(internal)?),
+        name: row.try_get("name").map_err(internal)?,
+        address: row.try_get("address").map_err(internal)?,
+        postcode: row.try_get("postcode").map_err(internal)?,
+        city: row.try_get("city").map_err(internal)?,
+        country: Country::parse(&country).map_err(|_| codec::corrupt("country"))?,
+        lat: row.try_get("lat").map_err(internal)?,
+        lon: row.try_get("lon").map_err(internal)?,
+        timezone: row.try_get("timezone").map_err(internal)?,
+    })
+}
+
+fn practitioner_from_row(row: &sqlx::postgres::PgRow) -> StoreResult<Practitioner> {
+    let specialty: String = row.try_get("specialty").map_err(internal)?;
+    let languages: String = row.try_get("languages").map_err(internal)?;
+    Ok(Practitioner {
+        id: PractitionerId(row.try_get("id").map_err(internal)?),
+        account_id: AccountId(row.try_get("account_id").map_err(internal)?),
+        name: row.try_get("name").map_err(internal)?,
+        specialty: Specialty::parse(&specialty).map_err(|_| codec::corrupt("specialty"))?,
+        languages: codec::languages_from_text(&languages),
+        bio: row.try_get("bio").map_err(internal)?,
+    })
+}
+
+pub(crate) fn reservation_from_row(row: &sqlx::postgres::PgRow) -> StoreResult<ReservationRow> {
+    let status: String = row.try_get("status").map_err(internal)?;
+    codec::reservation_row(
+        row.try_get("id").map_err(internal)?,
+        row.try_get("agenda_id").map_err(internal)?,
+        row.try_get("motive_id").map_err(internal)?,
+        row.try_get("patient_id").map_err(internal)?,
+        row.try_get("start_s").map_err(internal)?,
+        row.try_get("end_s").map_err(internal)?,
+        &status,
+        row.try_get("expires_at").map_err(internal)?,
+    )
+}
+
+fn motive_from_row(row: &sqlx::postgres::PgRow) -> StoreResult<Motive> {
+    codec::motive(
+        row.try_get("id").map_err(internal)?,
+        row.try_get("agenda_id").map_err(internal)?,
+        row.try_get("name").map_err(internal)?,
+        row.try_get("duration_min").map_err(internal)?,
+        row.try_get("capacity").map_err(internal)?,
+        row.try_get("teleconsultation").map_err(internal)?,
+        row.try_get("new_patients_only").map_err(internal)?,
+        row.try_get("bookable_online").map_err(internal)?,
+        row.try_get("min_notice_min").map_err(internal)?,
+        row.try_get("max_horizon_days").map_err(internal)?,
+    )
+}
+
+const DIRECTORY_SQL: &str = "SELECT pr.id AS practitioner_id, pr.name AS pname, pr.specialty, a.id AS agenda_id,
+        pl.id, pl.practitioner_id, pl.name, pl.address, pl.postcode, pl.city, pl.country, pl.lat, pl.lon, pl.timezone
+   FROM agendas a JOIN practitioners pr ON pr.id = a.practitioner_id JOIN places pl ON pl.id = a.place_id";
+
+fn directory_from_row(row: &sqlx::postgres::PgRow) -> StoreResult<DirectoryEntry> {
+    let specialty: String = row.try_get("specialty").map_err(internal)?;
+    Ok(DirectoryEntry {
+        practitioner_id: PractitionerId(row.try_get("practitioner_id").map_err(internal)?),
+        name: row.try_get("pname").map_err(internal)?,
+        specialty: Specialty::parse(&specialty).map_err(|_| codec::corrupt("specialty"))?,
+        agenda_id: AgendaId(row.try_get("agenda_id").map_err(internal)?),
+        place: place_from_row(row)?,
+    })
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn watch_agendas(&self, on_change: AgendaWatcher) {
+        let pool = self.pool.clone();
+        tokio::spawn(async move {
+            loop {
+                let mut listener = match PgListener::connect_with(&pool).await {
+                    Ok(l) => l,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "agenda change listener cannot connect; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
+                };
+                if let Err(e) = listener.listen(AGENDA_CHANNEL).await {
+                    tracing::warn!(error = %e, "LISTEN failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+                // Anything may have changed while we were not listening.
+                on_change(None);
+                loop {
+                    match listener.try_recv().await {
+                        Ok(Some(n)) => on_change(Some(AgendaId(n.payload().to_owned()))),
+                        // Connection lost and re-established: notifications may be lost.
+                        Ok(None) => on_change(None),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "agenda change listener failed; reconnecting");
+                            break;
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        });
+    }
+
+    async fn create_account(&self, a: &NewAccount) -> StoreResult<Account> {
+        sqlx::query("INSERT INTO accounts (id, email, name, role, password_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(a.id.as_str())
+            .bind(&a.email)
+            .bind(&a.name)
+            .bind(a.role.as_str())
+            .bind(&a.password_hash)
+            .bind(a.created_at.as_second())
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(Account {
+            id: a.id.clone(),
+            email: a.email.clone(),
+            name: a.name.clone(),
+            role: a.role,
+            created_at: a.created_at,
+        })
+    }
+
+    async fn account_by_email(&self, email: &str) -> StoreResult<Option<AccountWithSecret>> {
+        let row = sqlx::query("SELECT * FROM accounts WHERE email = $1")
+            .bind(email)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.map(|r| {
+            Ok(AccountWithSecret {
+                account: account_from_row(&r)?,
+                password_hash: r.try_get("password_hash").map_err(internal)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn account(&self, id: &AccountId) -> StoreResult<Option<Account>> {
+        let row = sqlx::query("SELECT * FROM accounts WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(account_from_row).transpose()
+    }
+
+    async fn create_session(&self, s: &NewSession) -> StoreResult<()> {
+        sqlx::query("INSERT INTO sessions (token_hash, account_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
+            .bind(&s.token_hash)
+            .bind(s.account_id.as_str())
+            .bind(s.created_at.as_second())
+            .bind(s.expires_at.as_second())
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn session_account(&self, token_hash: &str, now: Timestamp) -> StoreResult<Option<Account>> {
+        let row = sqlx::query(
+            "SELECT a.* FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.token_hash = $1 AND s.expires_at > $2",
+        )
+        .bind(token_hash)
+        .bind(now.as_second())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        row.as_ref().map(account_from_row).transpose()
+    }
+
+    async fn upsert_practitioner(&self, p: &Practitioner) -> StoreResult<Practitioner> {
+        let row = sqlx::query(
+            "INSERT INTO practitioners (id, account_id, name, specialty, languages, bio) VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (account_id) DO UPDATE SET name = excluded.name, specialty = excluded.specialty,
+                 languages = excluded.languages, bio = excluded.bio
+             RETURNING *",
+        )
+        .bind(p.id.as_str())
+        .bind(p.account_id.as_str())
+        .bind(&p.name)
+        .bind(p.specialty.code())
+        .bind(codec::languages_to_text(&p.languages))
+        .bind(p.bio.as_deref())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
+        practitioner_from_row(&row)
+    }
+
+    async fn practitioner_by_account(&self, account: &AccountId) -> StoreResult<Option<Practitioner>> {
+        let row = sqlx::query("SELECT * FROM practitioners WHERE account_id = $1")
+            .bind(account.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(practitioner_from_row).transpose()
+    }
+
+    async fn create_place(&self, p: &Place) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO places (id, practitioner_id, name, address, postcode, city, country, lat, lon, timezone)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(p.id.as_str())
+        .bind(p.practitioner_id.as_str())
+        .bind(&p.name)
+        .bind(&p.address)
+        .bind(&p.postcode)
+        .bind(&p.city)
+        .bind(p.country.code())
+        .bind(p.lat)
+        .bind(p.lon)
+        .bind(&p.timezone)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn place(&self, id: &PlaceId) -> StoreResult<Option<Place>> {
+        let row = sqlx::query("SELECT * FROM places WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(place_from_row).transpose()
+    }
+
+    async fn create_agenda(&self, a: &Agenda) -> StoreResult<()> {
+        sqlx::query("INSERT INTO agendas (id, practitioner_id, place_id, timezone, holidays) VALUES ($1, $2, $3, $4, $5)")
+            .bind(a.id.as_str())
+            .bind(a.practitioner_id.as_str())
+            .bind(a.place_id.as_str())
+            .bind(&a.timezone)
+            .bind(a.holidays.map(Country::code))
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn agenda(&self, id: &AgendaId) -> StoreResult<Option<Agenda>> {
+        let row = sqlx::query("SELECT * FROM agendas WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.map(|r| {
+            codec::agenda(
+                r.try_get("id").map_err(internal)?,
+                r.try_get("practitioner_id").map_err(internal)?,
+                r.try_get("place_id").map_err(internal)?,
+                r.try_get("timezone").map_err(internal)?,
+                r.try_get("holidays").map_err(internal)?,
+            )
+        })
+        .transpose()
+    }
+
+    async fn create_motive(&self, m: &Motive) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        sqlx::query(
+            "INSERT INTO motives (id, agenda_id, name, duration_min, capacity, teleconsultation, new_patients_only,
+                                  bookable_online, min_notice_min, max_horizon_days)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(m.id.as_str())
+        .bind(m.agenda_id.as_str())
+        .bind(&m.name)
+        .bind(i64::from(m.duration.get()))
+        .bind(i64::from(m.capacity))
+        .bind(m.policy.teleconsultation)
+        .bind(m.policy.new_patients_only)
+        .bind(m.policy.bookable_online)
+        .bind(i64::from(m.policy.min_notice_min))
+        .bind(i64::from(m.policy.max_horizon_days))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        notify(&mut tx, m.agenda_id.as_str()).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn create_rule(&self, r: &OpeningRule) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        sqlx::query(
+            "INSERT INTO opening_rules (id, agenda_id, weekdays, start_min, end_min, valid_from, valid_until)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(r.id.as_str())
+        .bind(r.agenda_id.as_str())
+        .bind(i64::from(r.weekdays.mask()))
+        .bind(codec::minutes_of_day(r.start))
+        .bind(codec::minutes_of_day(r.end))
+        .bind(r.valid_from.map(|d| d.to_string()))
+        .bind(r.valid_until.map(|d| d.to_string()))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        for m in &r.motive_ids {
+            // Only motives of the same agenda: otherwise nothing is inserted and we refuse.
+            let done = sqlx::query(
+                "INSERT INTO opening_rule_motives (rule_id, motive_id)
+                 SELECT $1, id FROM motives WHERE id = $2 AND agenda_id = $3",
+            )
+            .bind(r.id.as_str())
+            .bind(m.as_str())
+            .bind(r.agenda_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            if done.rows_affected() != 1 {
+                return Err(StoreError::NotFound);
+            }
+        }
+        notify(&mut tx, r.agenda_id.as_str()).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn create_absence(&self, a: &Absence, reason: Option<&str>) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        sqlx::query("INSERT INTO absences (id, agenda_id, start_s, end_s, reason) VALUES ($1, $2, $3, $4, $5)")
+            .bind(a.id.as_str())
+            .bind(a.agenda_id.as_str())
+            .bind(a.start.as_second())
+            .bind(a.end.as_second())
+            .bind(reason)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        notify(&mut tx, a.agenda_id.as_str()).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn agenda_snapshot(&self, id: &AgendaId, now: Timestamp) -> StoreResult<Option<AgendaSnapshot>> {
+        let Some(agenda) = self.agenda(id).await? else {
+            return Ok(None);
+        };
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        let motives = sqlx::query("SELECT * FROM motives WHERE agenda_id = $1 ORDER BY id")
+            .bind(id.as_str())
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(motive_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let rule_rows = sqlx::query(
+            "SELECT r.*, string_agg(rm.motive_id, ',') AS motive_ids FROM opening_rules r
+               JOIN opening_rule_motives rm ON rm.rule_id = r.id
+              WHERE r.agenda_id = $1 GROUP BY r.id ORDER BY r.id",
+        )
+        .bind(id.as_str())
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map_err)?;
+        let mut rules = Vec::with_capacity(rule_rows.len());
+        for r in &rule_rows {
+            let ids: String = r.try_get("motive_ids").map_err(internal)?;
+            rules.push(codec::rule(
+                r.try_get("id").map_err(internal)?,
+                r.try_get("agenda_id").map_err(internal)?,
+                r.try_get("weekdays").map_err(internal)?,
+                r.try_get("start_min").map_err(internal)?,
+                r.try_get("end_min").map_err(internal)?,
+                ids.split(',').map(|s| MotiveId(s.to_owned())).collect(),
+                r.try_get("valid_from").map_err(internal)?,
+                r.try_get("valid_until").map_err(internal)?,
+            )?);
+        }
+        let absences = sqlx::query("SELECT id, start_s, end_s FROM absences WHERE agenda_id = $1 AND end_s > $2")
+            .bind(id.as_str())
+            .bind(now.as_second())
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(|r| {
+                Absence::parse(
+                    AbsenceId(r.try_get("id").map_err(internal)?),
+                    id.clone(),
+                    ts(r.try_get("start_s").map_err(internal)?)?,
+                    ts(r.try_get("end_s").map_err(internal)?)?,
+                )
+                .map_err(|_| codec::corrupt("absence"))
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        let reservations = sqlx::query(
+            "SELECT start_s, end_s, pool, id, expires_at FROM reservations
+              WHERE agenda_id = $1 AND status IN ('held', 'booked') AND end_s > $2",
+        )
+        .bind(id.as_str())
+        .bind(now.as_second())
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(|r| {
+            let id: String = r.try_get("id").map_err(internal)?;
+            let pool: String = r.try_get("pool").map_err(internal)?;
+            Ok(Reservation {
+                start: ts(r.try_get("start_s").map_err(internal)?)?,
+                end: ts(r.try_get("end_s").map_err(internal)?)?,
+                pooled: pool != id,
+                expires_at: r.try_get::<Option<i64>, _>("expires_at").map_err(internal)?.map(ts).transpose()?,
+            })
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Some(AgendaSnapshot {
+            agenda,
+            motives,
+            rules,
+            absences,
+            reservations,
+        }))
+    }
+
+    async fn directory(&self) -> StoreResult<Vec<DirectoryEntry>> {
+        sqlx::query(DIRECTORY_SQL)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(directory_from_row)
+            .collect()
+    }
+
+    async fn directory_of(&self, practitioner: &PractitionerId) -> StoreResult<Vec<DirectoryEntry>> {
+        sqlx::query(&format!("{DIRECTORY_SQL} WHERE pr.id = $1"))
+            .bind(practitioner.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(directory_from_row)
+            .collect()
+    }
+
+    async fn reserve(&self, req: &ReserveRequest) -> StoreResult<ReserveOutcome> {
+        reservations::reserve(&self.pool, req).await
+    }
+
+    async fn book_hold(&self, req: &BookHoldRequest) -> StoreResult<ReserveOutcome> {
+        reservations::book_hold(&self.pool, req).await
+    }
+
+    async fn reservation(&self, id: &ReservationId) -> StoreResult<Option<ReservationRow>> {
+        let row = sqlx::query("SELECT * FROM reservations WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(reservation_from_row).transpose()
+    }
+
+    async fn cancel(&self, id: &ReservationId, now: Timestamp) -> StoreResult<Option<ReservationRow>> {
+        reservations::cancel(&self.pool, id, now).await
+    }
+
+    async fn move_reservation(&self, id: &ReservationId, start: Timestamp, now: Timestamp) -> StoreResult<ReservationRow> {
+        reservations::move_to(&self.pool, id, start, now).await
+    }
+
+    async fn patient_appointments(&self, patient: &AccountId) -> StoreResult<Vec<ReservationRow>> {
+        sqlx::query("SELECT * FROM reservations WHERE patient_id = $1 AND status <> 'held' AND status <> 'expired' ORDER BY start_s")
+            .bind(patient.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(reservation_from_row)
+            .collect()
+    }
+
+    async fn agenda_appointments(&self, agenda: &AgendaId, from: Timestamp, to: Timestamp) -> StoreResult<Vec<AgendaAppointment>> {
+        sqlx::query(
+            "SELECT r.*, a.name AS patient_name FROM reservations r LEFT JOIN accounts a ON a.id = r.patient_id
+              WHERE r.agenda_id = $1 AND r.start_s >= $2 AND r.start_s < $3 AND r.status IN ('booked', 'cancelled', 'no_show')
+              ORDER BY r.start_s, r.id",
+        )
+        .bind(agenda.as_str())
+        .bind(from.as_second())
+        .bind(to.as_second())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(|r| {
+            Ok(AgendaAppointment {
+                reservation: reservation_from_row(r)?,
+                patient_name: r.try_get("patient_name").map_err(internal)?,
+            })
+        })
+        .collect()
+    }
+
+    async fn is_known_patient(&self, patient: &AccountId, practitioner: &PractitionerId) -> StoreResult<bool> {
+        let row = sqlx::query(
+            "SELECT EXISTS (SELECT 1 FROM reservations r JOIN agendas a ON a.id = r.agenda_id
+                             WHERE r.patient_id = $1 AND a.practitioner_id = $2 AND r.status IN ('booked', 'no_show')) AS known",
+        )
+        .bind(patient.as_str())
+        .bind(practitioner.as_str())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
+        row.try_get::<bool, _>("known").map_err(internal)
+    }
+}

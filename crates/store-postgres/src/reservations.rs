@@ -1,0 +1,281 @@
+//! Holds and appointments on PostgreSQL. Every function is one transaction; the exclusion
+//! constraint and the pool counters' conditional updates are the last word on overlap and
+//! capacity, so concurrent app nodes cannot double-book. Each change NOTIFYs its agenda.
+
+use crate::{internal, map_err, notify, reservation_from_row};
+use careslot_domain::ReservationId;
+use careslot_store::codec::pool_key;
+use careslot_store::*;
+use jiff::Timestamp;
+use sqlx::{PgPool, Postgres, Row, Transaction};
+
+type Tx = Transaction<'static, Postgres>;
+
+pub(crate) async fn reserve(pool: &PgPool, req: &ReserveRequest) -> StoreResult<ReserveOutcome> {
+    let mut tx = pool.begin().await.map_err(map_err)?;
+    if let Some(replay) = replay(&mut tx, &req.patient_id, req.idempotency.as_ref()).await? {
+        return Ok(replay);
+    }
+    let motive = sqlx::query("SELECT duration_min, capacity FROM motives WHERE id = $1 AND agenda_id = $2")
+        .bind(req.motive_id.as_str())
+        .bind(req.agenda_id.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?
+        .ok_or(StoreError::NotFound)?;
+    let duration: i64 = motive.try_get("duration_min").map_err(internal)?;
+    let capacity: i64 = motive.try_get("capacity").map_err(internal)?;
+    let start_s = req.start.as_second();
+    let end_s = start_s + duration * 60;
+    let now = req.now.as_second();
+    expire_stale_holds(&mut tx, req.agenda_id.as_str(), start_s, end_s, now).await?;
+    if capacity > 1 {
+        take_pool_place(&mut tx, req.agenda_id.as_str(), start_s, end_s, capacity).await?;
+    }
+    let (status, expires_at) = match req.hold_until {
+        Some(t) => ("held", Some(t.as_second())),
+        None => ("booked", None),
+    };
+    let row = sqlx::query(
+        "INSERT INTO reservations (id, agenda_id, motive_id, patient_id, start_s, end_s, pool, status, expires_at, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING *",
+    )
+    .bind(req.id.as_str())
+    .bind(req.agenda_id.as_str())
+    .bind(req.motive_id.as_str())
+    .bind(req.patient_id.as_str())
+    .bind(start_s)
+    .bind(end_s)
+    .bind(pool_key(capacity, req.id.as_str(), start_s, end_s))
+    .bind(status)
+    .bind(expires_at)
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(map_err)?;
+    let reservation = reservation_from_row(&row)?;
+    record_idempotency(&mut tx, &req.patient_id, req.idempotency.as_ref(), &req.id, now).await?;
+    notify(&mut tx, req.agenda_id.as_str()).await?;
+    tx.commit().await.map_err(map_err)?;
+    Ok(ReserveOutcome {
+        reservation,
+        replayed: false,
+    })
+}
+
+pub(crate) async fn book_hold(pool: &PgPool, req: &BookHoldRequest) -> StoreResult<ReserveOutcome> {
+    let mut tx = pool.begin().await.map_err(map_err)?;
+    if let Some(replay) = replay(&mut tx, &req.patient_id, req.idempotency.as_ref()).await? {
+        return Ok(replay);
+    }
+    let row = sqlx::query("SELECT * FROM reservations WHERE id = $1 AND patient_id = $2")
+        .bind(req.hold_id.as_str())
+        .bind(req.patient_id.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?
+        .ok_or(StoreError::NotFound)?;
+    let hold = reservation_from_row(&row)?;
+    match hold.status {
+        ReservationStatus::Held => {}
+        ReservationStatus::Expired => return Err(StoreError::HoldExpired),
+        _ => return Err(StoreError::Conflict(ConflictKind::NotLive)),
+    }
+    let now = req.now.as_second();
+    if hold.expires_at.is_some_and(|e| e.as_second() <= now) {
+        // Too late: the place may have been given to someone else already. Leave the row
+        // for the next writer on that range to expire.
+        return Err(StoreError::HoldExpired);
+    }
+    let row = sqlx::query("UPDATE reservations SET status = 'booked', expires_at = NULL, updated_at = $2 WHERE id = $1 RETURNING *")
+        .bind(req.hold_id.as_str())
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(map_err)?;
+    let reservation = reservation_from_row(&row)?;
+    record_idempotency(&mut tx, &req.patient_id, req.idempotency.as_ref(), &req.hold_id, now).await?;
+    notify(&mut tx, reservation.agenda_id.as_str()).await?;
+    tx.commit().await.map_err(map_err)?;
+    Ok(ReserveOutcome {
+        reservation,
+        replayed: false,
+    })
+}
+
+pub(crate) async fn cancel(pool: &PgPool, id: &ReservationId, now: Timestamp) -> StoreResult<Option<ReservationRow>> {
+    let mut tx = pool.begin().await.map_err(map_err)?;
+    let Some(row) = sqlx::query(
+        "UPDATE reservations SET status = 'cancelled', updated_at = $2 WHERE id = $1 AND status IN ('held', 'booked') RETURNING *",
+    )
+    .bind(id.as_str())
+    .bind(now.as_second())
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(map_err)?
+    else {
+        return Ok(None);
+    };
+    let pool_name: String = row.try_get("pool").map_err(internal)?;
+    let r = reservation_from_row(&row)?;
+    if pool_name != r.id.as_str() {
+        release_pool_place(&mut tx, r.agenda_id.as_str(), r.start.as_second(), r.end.as_second()).await?;
+    }
+    notify(&mut tx, r.agenda_id.as_str()).await?;
+    tx.commit().await.map_err(map_err)?;
+    Ok(Some(r))
+}
+
+pub(crate) async fn move_to(pool: &PgPool, id: &ReservationId, start: Timestamp, now: Timestamp) -> StoreResult<ReservationRow> {
+    let mut tx = pool.begin().await.map_err(map_err)?;
+    let row = sqlx::query(
+        "SELECT r.*, m.duration_min, m.capacity FROM reservations r JOIN motives m ON m.id = r.motive_id WHERE r.id = $1",
+    )
+    .bind(id.as_str())
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(map_err)?
+    .ok_or(StoreError::NotFound)?;
+    let current = reservation_from_row(&row)?;
+    if current.status != ReservationStatus::Booked {
+        return Err(StoreError::Conflict(ConflictKind::NotLive));
+    }
+    let duration: i64 = row.try_get("duration_min").map_err(internal)?;
+    let capacity: i64 = row.try_get("capacity").map_err(internal)?;
+    let agenda = current.agenda_id.as_str();
+    let (old_start, old_end) = (current.start.as_second(), current.end.as_second());
+    let start_s = start.as_second();
+    let end_s = start_s + duration * 60;
+    if start_s == old_start {
+        return Ok(current);
+    }
+    expire_stale_holds(&mut tx, agenda, start_s, end_s, now.as_second()).await?;
+    if capacity > 1 {
+        release_pool_place(&mut tx, agenda, old_start, old_end).await?;
+        take_pool_place(&mut tx, agenda, start_s, end_s, capacity).await?;
+    }
+    let row = sqlx::query("UPDATE reservations SET start_s = $2, end_s = $3, pool = $4, updated_at = $5 WHERE id = $1 RETURNING *")
+        .bind(id.as_str())
+        .bind(start_s)
+        .bind(end_s)
+        .bind(pool_key(capacity, id.as_str(), start_s, end_s))
+        .bind(now.as_second())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(map_err)?;
+    let moved = reservation_from_row(&row)?;
+    notify(&mut tx, agenda).await?;
+    tx.commit().await.map_err(map_err)?;
+    Ok(moved)
+}
+
+/// A request seen before under the same key: the same reservation, or a mismatch.
+async fn replay(tx: &mut Tx, account: &careslot_domain::AccountId, idem: Option<&Idempotency>) -> StoreResult<Option<ReserveOutcome>> {
+    let Some(idem) = idem else { return Ok(None) };
+    let Some(row) = sqlx::query(
+        "SELECT k.request_hash, r.* FROM idempotency_keys k JOIN reservations r ON r.id = k.reservation_id
+          WHERE k.account_id = $1 AND k.key = $2",
+    )
+    .bind(account.as_str())
+    .bind(&idem.key)
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(map_err)?
+    else {
+        return Ok(None);
+    };
+    let hash: String = row.try_get("request_hash").map_err(internal)?;
+    if hash != idem.request_hash {
+        return Err(StoreError::IdempotencyMismatch);
+    }
+    Ok(Some(ReserveOutcome {
+        reservation: reservation_from_row(&row)?,
+        replayed: true,
+    }))
+}
+
+async fn record_idempotency(
+    tx: &mut Tx,
+    account: &careslot_domain::AccountId,
+    idem: Option<&Idempotency>,
+    reservation: &ReservationId,
+    now: i64,
+) -> StoreResult<()> {
+    let Some(idem) = idem else { return Ok(()) };
+    sqlx::query("INSERT INTO idempotency_keys (account_id, key, request_hash, reservation_id, created_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(account.as_str())
+        .bind(&idem.key)
+        .bind(&idem.request_hash)
+        .bind(reservation.as_str())
+        .bind(now)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?;
+    Ok(())
+}
+
+/// Holds past their expiry that overlap `[start, end)` stop occupying it, so a new
+/// reservation there does not trip the overlap trigger.
+async fn expire_stale_holds(tx: &mut Tx, agenda: &str, start_s: i64, end_s: i64, now: i64) -> StoreResult<()> {
+    let expired = sqlx::query(
+        "UPDATE reservations SET status = 'expired', updated_at = $4
+          WHERE agenda_id = $1 AND status = 'held' AND expires_at <= $4
+            AND start_s > $2 - 86400 AND start_s < $3 AND end_s > $2
+          RETURNING id, pool, start_s, end_s",
+    )
+    .bind(agenda)
+    .bind(start_s)
+    .bind(end_s)
+    .bind(now)
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    for row in expired {
+        let id: String = row.try_get("id").map_err(internal)?;
+        let pool: String = row.try_get("pool").map_err(internal)?;
+        if pool != id {
+            let s: i64 = row.try_get("start_s").map_err(internal)?;
+            let e: i64 = row.try_get("end_s").map_err(internal)?;
+            release_pool_place(tx, agenda, s, e).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn take_pool_place(tx: &mut Tx, agenda: &str, start_s: i64, end_s: i64, capacity: i64) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO pool_counters (agenda_id, start_s, end_s, capacity, taken) VALUES ($1, $2, $3, $4, 0)
+         ON CONFLICT (agenda_id, start_s, end_s) DO NOTHING",
+    )
+    .bind(agenda)
+    .bind(start_s)
+    .bind(end_s)
+    .bind(capacity)
+    .execute(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    let taken = sqlx::query(
+        "UPDATE pool_counters SET taken = taken + 1 WHERE agenda_id = $1 AND start_s = $2 AND end_s = $3 AND taken < capacity",
+    )
+    .bind(agenda)
+    .bind(start_s)
+    .bind(end_s)
+    .execute(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    if taken.rows_affected() == 0 {
+        return Err(StoreError::Conflict(ConflictKind::CapacityExhausted));
+    }
+    Ok(())
+}
+
+async fn release_pool_place(tx: &mut Tx, agenda: &str, start_s: i64, end_s: i64) -> StoreResult<()> {
+    sqlx::query("UPDATE pool_counters SET taken = taken - 1 WHERE agenda_id = $1 AND start_s = $2 AND end_s = $3 AND taken > 0")
+        .bind(agenda)
+        .bind(start_s)
+        .bind(end_s)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?;
+    Ok(())
+}
