@@ -13,7 +13,10 @@ impl Minutes {
 
     pub fn parse(field: &'static str, value: i64) -> Result<Self, DomainError> {
         if value < 1 || value > i64::from(Self::MAX) {
-            return Err(DomainError::new(field, format!("must be between 1 and {} minutes", Self::MAX)));
+            return Err(DomainError::new(
+                field,
+                format!("must be between 1 and {} minutes", Self::MAX),
+            ));
         }
         Ok(Self(value as u32))
     }
@@ -34,7 +37,10 @@ pub struct Weekday(u8);
 impl Weekday {
     pub fn parse(value: i64) -> Result<Self, DomainError> {
         if !(1..=7).contains(&value) {
-            return Err(DomainError::new("weekdays", "weekdays are ISO numbers 1 (Monday) to 7 (Sunday)"));
+            return Err(DomainError::new(
+                "weekdays",
+                "weekdays are ISO numbers 1 (Monday) to 7 (Sunday)",
+            ));
         }
         Ok(Self(value as u8))
     }
@@ -55,7 +61,10 @@ pub struct WeekdaySet(u8);
 impl WeekdaySet {
     pub fn parse(days: &[i64]) -> Result<Self, DomainError> {
         if days.is_empty() {
-            return Err(DomainError::new("weekdays", "at least one weekday is required"));
+            return Err(DomainError::new(
+                "weekdays",
+                "at least one weekday is required",
+            ));
         }
         let mut mask = 0u8;
         for &d in days {
@@ -120,7 +129,10 @@ impl MotivePolicy {
             ));
         }
         if self.min_notice_min > Self::MAX_NOTICE_MIN {
-            return Err(DomainError::new("min_notice_min", "must be at most one year"));
+            return Err(DomainError::new(
+                "min_notice_min",
+                "must be at most one year",
+            ));
         }
         Ok(())
     }
@@ -207,11 +219,17 @@ impl OpeningRule {
             return Err(DomainError::new("end", "must be after start"));
         }
         if motive_ids.is_empty() {
-            return Err(DomainError::new("motive_ids", "at least one motive is required"));
+            return Err(DomainError::new(
+                "motive_ids",
+                "at least one motive is required",
+            ));
         }
         if let (Some(from), Some(until)) = (valid_from, valid_until) {
             if until < from {
-                return Err(DomainError::new("valid_until", "must not be before valid_from"));
+                return Err(DomainError::new(
+                    "valid_until",
+                    "must not be before valid_from",
+                ));
             }
         }
         Ok(Self {

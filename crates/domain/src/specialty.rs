@@ -69,6 +69,11 @@ impl Specialty {
         Self::ALL
             .into_iter()
             .find(|s| s.code() == code)
-            .ok_or_else(|| DomainError::new("specialty", format!("unknown specialty code {code:?}; see GET /api/v1/specialties")))
+            .ok_or_else(|| {
+                DomainError::new(
+                    "specialty",
+                    format!("unknown specialty code {code:?}; see GET /api/v1/specialties"),
+                )
+            })
     }
 }
