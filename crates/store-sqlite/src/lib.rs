@@ -520,6 +520,20 @@ impl Store for SqliteStore {
         reservations::book_hold(&self.writer, req).await
     }
 
+    async fn find_idempotent(&self, account: &AccountId, key: &str) -> StoreResult<Option<(String, ReservationRow)>> {
+        let row = sqlx::query(
+            "SELECT k.request_hash, r.* FROM idempotency_keys k JOIN reservations r ON r.id = k.reservation_id
+              WHERE k.account_id = $1 AND k.key = $2",
+        )
+        .bind(account.as_str())
+        .bind(key)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(map_err)?;
+        row.map(|r| Ok((r.try_get("request_hash").map_err(internal)?, reservation_from_row(&r)?)))
+            .transpose()
+    }
+
     async fn reservation(&self, id: &ReservationId) -> StoreResult<Option<ReservationRow>> {
         let row = sqlx::query("SELECT * FROM reservations WHERE id = $1")
             .bind(id.as_str())

@@ -75,6 +75,8 @@ pub trait Store: Send + Sync + 'static {
     async fn reserve(&self, req: &ReserveRequest) -> StoreResult<ReserveOutcome>;
     /// Turns the caller's unexpired hold into a booked appointment.
     async fn book_hold(&self, req: &BookHoldRequest) -> StoreResult<ReserveOutcome>;
+    /// The request hash and reservation recorded under an idempotency key of an account.
+    async fn find_idempotent(&self, account: &AccountId, key: &str) -> StoreResult<Option<(String, ReservationRow)>>;
     async fn reservation(&self, id: &ReservationId) -> StoreResult<Option<ReservationRow>>;
     /// Cancels a held or booked reservation; Ok(None) when it was not live.
     async fn cancel(&self, id: &ReservationId, now: Timestamp) -> StoreResult<Option<ReservationRow>>;

@@ -364,6 +364,9 @@ async fn idempotency(store: &dyn Store) {
         request_hash: "h2".into(),
     });
     assert!(matches!(store.reserve(&other).await, Err(StoreError::IdempotencyMismatch)));
+    let (hash, row) = store.find_idempotent(&alice.id, "retry-1").await.unwrap().expect("recorded");
+    assert_eq!((hash.as_str(), &row.id), ("h1", &first.reservation.id));
+    assert!(store.find_idempotent(&alice.id, "never-used").await.unwrap().is_none());
     // Keys are per account.
     let bob = new_account(store, Role::Patient).await;
     let mut bobs = reserve_req(&f, &bob.id, start + 1.hour(), None);

@@ -1,0 +1,499 @@
+//! Request and response bodies of the public API v1 (see shared/api-v1.md). Inputs refuse
+//! unknown fields so a typo never silently drops a setting.
+
+use crate::time::format_instant;
+use careslot_domain::*;
+use careslot_store::{Account, Agenda, Place, Practitioner, ReservationRow};
+use jiff::tz::TimeZone;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAccountBody {
+    pub email: String,
+    /// At least 10 characters.
+    pub password: String,
+    pub name: String,
+    /// `patient` or `practitioner`.
+    pub role: RoleBody,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RoleBody {
+    Patient,
+    Practitioner,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountBody {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub role: RoleBody,
+}
+
+impl From<&Account> for AccountBody {
+    fn from(a: &Account) -> Self {
+        Self {
+            id: a.id.to_string(),
+            email: a.email.clone(),
+            name: a.name.clone(),
+            role: match a.role {
+                careslot_store::Role::Patient => RoleBody::Patient,
+                careslot_store::Role::Practitioner => RoleBody::Practitioner,
+            },
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewSessionBody {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionBody {
+    pub token: String,
+    pub account: AccountBody,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileBody {
+    pub name: String,
+    /// A code from `GET /api/v1/specialties`.
+    pub specialty: String,
+    #[serde(default)]
+    pub languages: Vec<String>,
+    pub bio: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PractitionerBody {
+    pub id: String,
+    pub name: String,
+    pub specialty: String,
+    pub languages: Vec<String>,
+    pub bio: Option<String>,
+}
+
+impl From<&Practitioner> for PractitionerBody {
+    fn from(p: &Practitioner) -> Self {
+        Self {
+            id: p.id.to_string(),
+            name: p.name.clone(),
+            specialty: p.specialty.code().to_owned(),
+            languages: p.languages.clone(),
+            bio: p.bio.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SpecialtyBody {
+    pub code: &'static str,
+    pub name: &'static str,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SpecialtiesBody {
+    pub specialties: Vec<SpecialtyBody>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewPlaceBody {
+    pub name: String,
+    pub address: String,
+    pub postcode: String,
+    pub city: String,
+    /// ISO 3166-1 alpha-2: FR, DE or IT.
+    pub country: String,
+    pub lat: f64,
+    pub lon: f64,
+    /// IANA zone, e.g. Europe/Paris.
+    pub timezone: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlaceBody {
+    pub id: String,
+    pub name: String,
+    pub address: String,
+    pub postcode: String,
+    pub city: String,
+    pub country: String,
+    pub lat: f64,
+    pub lon: f64,
+    pub timezone: String,
+}
+
+impl From<&Place> for PlaceBody {
+    fn from(p: &Place) -> Self {
+        Self {
+            id: p.id.to_string(),
+            name: p.name.clone(),
+            address: p.address.clone(),
+            postcode: p.postcode.clone(),
+            city: p.city.clone(),
+            country: p.country.code().to_owned(),
+            lat: p.lat,
+            lon: p.lon,
+            timezone: p.timezone.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAgendaBody {
+    pub place_id: String,
+    /// Country whose public holidays close the agenda; defaults to the place's country,
+    /// `null` keeps the agenda open on public holidays.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub holidays: Option<Option<String>>,
+}
+
+/// Tells "absent" (outer None) from "null" (Some(None)).
+fn double_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AgendaBody {
+    pub id: String,
+    pub place_id: String,
+    pub practitioner_id: String,
+    pub timezone: String,
+    pub holidays: Option<String>,
+}
+
+impl From<&Agenda> for AgendaBody {
+    fn from(a: &Agenda) -> Self {
+        Self {
+            id: a.id.to_string(),
+            place_id: a.place_id.to_string(),
+            practitioner_id: a.practitioner_id.to_string(),
+            timezone: a.timezone.clone(),
+            holidays: a.holidays.map(|c| c.code().to_owned()),
+        }
+    }
+}
+
+fn one() -> i64 {
+    1
+}
+fn yes() -> bool {
+    true
+}
+fn ninety() -> i64 {
+    90
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewMotiveBody {
+    pub name: String,
+    pub duration_min: i64,
+    /// Parallel places for the same start (vaccination lines).
+    #[serde(default = "one")]
+    pub capacity: i64,
+    #[serde(default)]
+    pub teleconsultation: bool,
+    #[serde(default)]
+    pub new_patients_only: bool,
+    #[serde(default = "yes")]
+    pub bookable_online: bool,
+    #[serde(default)]
+    pub min_notice_min: i64,
+    #[serde(default = "ninety")]
+    pub max_horizon_days: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MotiveBody {
+    pub id: String,
+    pub agenda_id: String,
+    pub name: String,
+    pub duration_min: u32,
+    pub capacity: u32,
+    pub teleconsultation: bool,
+    pub new_patients_only: bool,
+    pub bookable_online: bool,
+    pub min_notice_min: u32,
+    pub max_horizon_days: u32,
+}
+
+impl From<&Motive> for MotiveBody {
+    fn from(m: &Motive) -> Self {
+        Self {
+            id: m.id.to_string(),
+            agenda_id: m.agenda_id.to_string(),
+            name: m.name.clone(),
+            duration_min: m.duration.get(),
+            capacity: m.capacity,
+            teleconsultation: m.policy.teleconsultation,
+            new_patients_only: m.policy.new_patients_only,
+            bookable_online: m.policy.bookable_online,
+            min_notice_min: m.policy.min_notice_min,
+            max_horizon_days: m.policy.max_horizon_days,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewRuleBody {
+    /// ISO weekdays, 1 = Monday … 7 = Sunday.
+    pub weekdays: Vec<i64>,
+    /// Local time HH:MM.
+    pub start: String,
+    /// Local time HH:MM, after start.
+    pub end: String,
+    pub motive_ids: Vec<String>,
+    /// First local date the rule applies (inclusive).
+    pub valid_from: Option<String>,
+    /// Last local date the rule applies (inclusive).
+    pub valid_until: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RuleBody {
+    pub id: String,
+    pub agenda_id: String,
+    pub weekdays: Vec<u8>,
+    pub start: String,
+    pub end: String,
+    pub motive_ids: Vec<String>,
+    pub valid_from: Option<String>,
+    pub valid_until: Option<String>,
+}
+
+impl From<&OpeningRule> for RuleBody {
+    fn from(r: &OpeningRule) -> Self {
+        Self {
+            id: r.id.to_string(),
+            agenda_id: r.agenda_id.to_string(),
+            weekdays: r.weekdays.iter().collect(),
+            start: r.start.strftime("%H:%M").to_string(),
+            end: r.end.strftime("%H:%M").to_string(),
+            motive_ids: r.motive_ids.iter().map(ToString::to_string).collect(),
+            valid_from: r.valid_from.map(|d| d.to_string()),
+            valid_until: r.valid_until.map(|d| d.to_string()),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAbsenceBody {
+    /// RFC 3339 instant with offset.
+    pub start: String,
+    pub end: String,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AbsenceBody {
+    pub id: String,
+    pub agenda_id: String,
+    pub start: String,
+    pub end: String,
+}
+
+impl AbsenceBody {
+    pub fn new(a: &Absence, tz: &TimeZone) -> Self {
+        Self {
+            id: a.id.to_string(),
+            agenda_id: a.agenda_id.to_string(),
+            start: format_instant(a.start, tz),
+            end: format_instant(a.end, tz),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AppointmentBody {
+    pub id: String,
+    pub agenda_id: String,
+    pub motive_id: String,
+    /// RFC 3339 in the place's local offset.
+    pub start: String,
+    pub end: String,
+    /// booked | cancelled | no_show
+    pub status: String,
+}
+
+impl AppointmentBody {
+    pub fn new(r: &ReservationRow, tz: &TimeZone) -> Self {
+        Self {
+            id: r.id.to_string(),
+            agenda_id: r.agenda_id.to_string(),
+            motive_id: r.motive_id.to_string(),
+            start: format_instant(r.start, tz),
+            end: format_instant(r.end, tz),
+            status: r.status.as_str().to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AppointmentsBody {
+    pub appointments: Vec<AppointmentBody>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PatientRef {
+    pub id: Option<String>,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AgendaAppointmentBody {
+    #[serde(flatten)]
+    pub appointment: AppointmentBody,
+    pub patient: PatientRef,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AgendaAppointmentsBody {
+    pub appointments: Vec<AgendaAppointmentBody>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RangeQuery {
+    /// Local date YYYY-MM-DD.
+    pub from: String,
+    /// Local date YYYY-MM-DD, inclusive.
+    pub to: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SlotsQuery {
+    pub motive_id: String,
+    pub from: String,
+    pub to: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SlotBody {
+    pub start: String,
+    pub end: String,
+    pub remaining: u32,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SlotsBody {
+    pub slots: Vec<SlotBody>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SearchParams {
+    pub specialty: Option<String>,
+    /// Free text on the practitioner's name.
+    pub q: Option<String>,
+    /// City name or postcode of the place.
+    pub city: Option<String>,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    /// Default 20 km when lat/lon are given.
+    pub radius_km: Option<f64>,
+    /// Default 20, at most 100.
+    pub limit: Option<usize>,
+    /// `earliest` (default) or `distance`.
+    pub sort: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SearchPlaceBody {
+    pub id: String,
+    pub name: String,
+    pub address: String,
+    pub postcode: String,
+    pub city: String,
+    pub lat: f64,
+    pub lon: f64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SearchResultBody {
+    pub practitioner_id: String,
+    pub name: String,
+    pub specialty: String,
+    pub agenda_id: String,
+    pub place: SearchPlaceBody,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub distance_km: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_slot: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SearchBody {
+    pub results: Vec<SearchResultBody>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublicMotiveBody {
+    pub id: String,
+    pub name: String,
+    pub duration_min: u32,
+    pub capacity: u32,
+    pub teleconsultation: bool,
+    pub new_patients_only: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublicAgendaBody {
+    pub id: String,
+    pub practitioner_id: String,
+    pub timezone: String,
+    /// Motives bookable online.
+    pub motives: Vec<PublicMotiveBody>,
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewHoldBody {
+    pub agenda_id: String,
+    pub motive_id: String,
+    /// RFC 3339 instant with offset.
+    pub start: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HoldBody {
+    pub id: String,
+    pub agenda_id: String,
+    pub motive_id: String,
+    pub start: String,
+    pub end: String,
+    pub expires_at: String,
+}
+
+/// Either `{agenda_id, motive_id, start}` or `{hold_id}`.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAppointmentBody {
+    pub agenda_id: Option<String>,
+    pub motive_id: Option<String>,
+    pub start: Option<String>,
+    pub hold_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MoveBody {
+    /// New start, RFC 3339 with offset.
+    pub start: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HealthBody {
+    pub status: &'static str,
+}

@@ -1,0 +1,104 @@
+//! The JSON API v1 (contract: shared/api-v1.md) and its OpenAPI document.
+
+mod accounts;
+pub mod dto;
+pub mod extract;
+mod patient;
+mod practitioner;
+mod public;
+
+use crate::error::ApiError;
+use crate::services::App;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use std::future::Future;
+use std::sync::Arc;
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+/// Largest JSON body accepted; bigger ones get 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "careslot API", version = "1.0.0", description = "Public API v1 of careslot, the open-source medical appointment platform."),
+    paths(
+        public::healthz, public::specialties, public::search, public::agenda, public::slots,
+        accounts::create_account, accounts::create_session, accounts::me,
+        practitioner::put_profile, practitioner::get_profile, practitioner::create_place, practitioner::create_agenda,
+        practitioner::create_motive, practitioner::create_rule, practitioner::create_absence, practitioner::agenda_appointments,
+        patient::create_hold, patient::book, patient::list, patient::cancel, patient::move_appointment,
+    ),
+    components(schemas(crate::error::Problem)),
+    modifiers(&BearerAuth),
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such endpoint")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "this endpoint does not accept this method")
+}
+
+pub fn router(app: Arc<App>) -> Router {
+    let api = Router::new()
+        .route("/openapi.json", get(openapi))
+        .route("/specialties", get(public::specialties))
+        .route("/search", get(public::search))
+        .route("/accounts", post(accounts::create_account))
+        .route("/sessions", post(accounts::create_session))
+        .route("/me", get(accounts::me))
+        .route("/practitioner/profile", get(practitioner::get_profile).put(practitioner::put_profile))
+        .route("/places", post(practitioner::create_place))
+        .route("/agendas", post(practitioner::create_agenda))
+        .route("/agendas/{agenda_id}", get(public::agenda))
+        .route("/agendas/{agenda_id}/motives", post(practitioner::create_motive))
+        .route("/agendas/{agenda_id}/opening-rules", post(practitioner::create_rule))
+        .route("/agendas/{agenda_id}/absences", post(practitioner::create_absence))
+        .route("/agendas/{agenda_id}/appointments", get(practitioner::agenda_appointments))
+        .route("/agendas/{agenda_id}/slots", get(public::slots))
+        .route("/holds", post(patient::create_hold))
+        .route("/appointments", get(patient::list).post(patient::book))
+        .route("/appointments/{id}/cancel", post(patient::cancel))
+        .route("/appointments/{id}/move", post(patient::move_appointment));
+    Router::new()
+        .route("/healthz", get(public::healthz))
+        .nest("/api/v1", api)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(TraceLayer::new_for_http())
+        .with_state(app)
+}
+
+/// Serves until `shutdown` resolves, then drains in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Arc<App>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(app))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

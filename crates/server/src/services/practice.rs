@@ -1,0 +1,238 @@
+//! The practitioner side: profile, places, agendas, motives, opening rules, absences, and
+//! the agenda's appointments.
+
+use super::accounts::parse_name;
+use super::{App, AppError, AppResult};
+use crate::time::{parse_date, parse_hhmm, parse_instant, parse_zone};
+use careslot_domain::geo::LatLon;
+use careslot_domain::*;
+use careslot_store::{Account, Agenda, AgendaAppointment, Place, Practitioner, Role};
+use jiff::Timestamp;
+
+pub struct ProfileInput {
+    pub name: String,
+    pub specialty: String,
+    pub languages: Vec<String>,
+    pub bio: Option<String>,
+}
+
+pub struct NewPlace {
+    pub name: String,
+    pub address: String,
+    pub postcode: String,
+    pub city: String,
+    pub country: String,
+    pub lat: f64,
+    pub lon: f64,
+    pub timezone: String,
+}
+
+pub struct NewMotive {
+    pub name: String,
+    pub duration_min: i64,
+    pub capacity: i64,
+    pub policy: MotivePolicy,
+}
+
+pub struct NewRule {
+    pub weekdays: Vec<i64>,
+    pub start: String,
+    pub end: String,
+    pub motive_ids: Vec<String>,
+    pub valid_from: Option<String>,
+    pub valid_until: Option<String>,
+}
+
+fn text(field: &'static str, raw: &str, max: usize) -> Result<String, DomainError> {
+    let t = raw.trim();
+    if t.is_empty() || t.chars().count() > max {
+        return Err(DomainError::new(field, format!("must be 1 to {max} characters")));
+    }
+    Ok(t.to_owned())
+}
+
+impl App {
+    /// The caller's practitioner profile; practitioners must create it before anything else.
+    pub async fn practitioner_of(&self, caller: &Account) -> AppResult<Practitioner> {
+        App::require_role(caller, Role::Practitioner)?;
+        self.store
+            .practitioner_by_account(&caller.id)
+            .await?
+            .ok_or_else(|| {
+                AppError::Conflict(
+                    "profile-required",
+                    "create your profile first: PUT /api/v1/practitioner/profile".into(),
+                )
+            })
+    }
+
+    /// An agenda of the caller's; anyone else's answers 404.
+    pub async fn own_agenda(&self, caller: &Account, id: &AgendaId) -> AppResult<(Practitioner, Agenda)> {
+        let me = self.practitioner_of(caller).await?;
+        match self.store.agenda(id).await? {
+            Some(a) if a.practitioner_id == me.id => Ok((me, a)),
+            _ => Err(AppError::NotFound("agenda")),
+        }
+    }
+
+    pub async fn set_profile(&self, caller: &Account, input: ProfileInput) -> AppResult<Practitioner> {
+        App::require_role(caller, Role::Practitioner)?;
+        let specialty = Specialty::parse(input.specialty.trim())?;
+        let mut languages = Vec::new();
+        for l in input.languages {
+            let l = l.trim().to_ascii_lowercase();
+            if l.len() < 2 || l.len() > 8 || !l.chars().all(|c| c.is_ascii_alphabetic() || c == '-') {
+                return Err(DomainError::new("languages", "use language codes such as \"fr\" or \"en\"").into());
+            }
+            if !languages.contains(&l) {
+                languages.push(l);
+            }
+        }
+        let bio = match input.bio.as_deref().map(str::trim) {
+            Some(b) if b.chars().count() > 4000 => {
+                return Err(DomainError::new("bio", "must be at most 4000 characters").into())
+            }
+            Some("") | None => None,
+            Some(b) => Some(b.to_owned()),
+        };
+        let saved = self
+            .store
+            .upsert_practitioner(&Practitioner {
+                id: PractitionerId::new(),
+                account_id: caller.id.clone(),
+                name: parse_name("name", &input.name)?,
+                specialty,
+                languages,
+                bio,
+            })
+            .await?;
+        self.refresh_directory(&saved.id).await?;
+        Ok(saved)
+    }
+
+    async fn refresh_directory(&self, practitioner: &PractitionerId) -> AppResult<()> {
+        let rows = self.store.directory_of(practitioner).await?;
+        self.directory.replace_practitioner(practitioner, rows);
+        Ok(())
+    }
+
+    pub async fn create_place(&self, caller: &Account, input: NewPlace) -> AppResult<Place> {
+        let me = self.practitioner_of(caller).await?;
+        let pos = LatLon::parse(input.lat, input.lon)?;
+        parse_zone(&input.timezone)?;
+        let place = Place {
+            id: PlaceId::new(),
+            practitioner_id: me.id,
+            name: text("name", &input.name, 200)?,
+            address: text("address", &input.address, 500)?,
+            postcode: text("postcode", &input.postcode, 16)?,
+            city: text("city", &input.city, 200)?,
+            country: Country::parse(&input.country)?,
+            lat: pos.lat,
+            lon: pos.lon,
+            timezone: input.timezone.trim().to_owned(),
+        };
+        self.store.create_place(&place).await?;
+        Ok(place)
+    }
+
+    pub async fn create_agenda(&self, caller: &Account, place_id: &str, holidays: Option<Option<String>>) -> AppResult<Agenda> {
+        let me = self.practitioner_of(caller).await?;
+        let place = match self.store.place(&PlaceId(place_id.to_owned())).await? {
+            Some(p) if p.practitioner_id == me.id => p,
+            _ => return Err(AppError::NotFound("place")),
+        };
+        // Closed on the place's national holidays unless told otherwise (`null` = open).
+        let holidays = match holidays {
+            None => Some(place.country),
+            Some(None) => None,
+            Some(Some(code)) => Some(Country::parse(&code).map_err(|_| DomainError::new("holidays", "supported countries are FR, DE and IT, or null"))?),
+        };
+        let agenda = Agenda {
+            id: AgendaId::new(),
+            practitioner_id: me.id.clone(),
+            place_id: place.id,
+            timezone: place.timezone,
+            holidays,
+        };
+        self.store.create_agenda(&agenda).await?;
+        self.refresh_directory(&me.id).await?;
+        Ok(agenda)
+    }
+
+    pub async fn create_motive(&self, caller: &Account, agenda: &AgendaId, input: NewMotive) -> AppResult<Motive> {
+        let (_, agenda) = self.own_agenda(caller, agenda).await?;
+        let motive = Motive::parse(
+            MotiveId::new(),
+            agenda.id.clone(),
+            &input.name,
+            input.duration_min,
+            input.capacity,
+            input.policy,
+        )?;
+        self.store.create_motive(&motive).await?;
+        self.agendas.invalidate(&agenda.id);
+        Ok(motive)
+    }
+
+    pub async fn create_rule(&self, caller: &Account, agenda: &AgendaId, input: NewRule) -> AppResult<OpeningRule> {
+        let (_, agenda) = self.own_agenda(caller, agenda).await?;
+        let weekdays = WeekdaySet::parse(&input.weekdays)?;
+        let start = parse_hhmm("start", &input.start)?;
+        let end = parse_hhmm("end", &input.end)?;
+        let valid_from = input.valid_from.as_deref().map(|d| parse_date("valid_from", d)).transpose()?;
+        let valid_until = input.valid_until.as_deref().map(|d| parse_date("valid_until", d)).transpose()?;
+        let mut motive_ids: Vec<MotiveId> = Vec::new();
+        for m in input.motive_ids {
+            let m = MotiveId(m);
+            if !motive_ids.contains(&m) {
+                motive_ids.push(m);
+            }
+        }
+        let rule = OpeningRule::parse(RuleId::new(), agenda.id.clone(), weekdays, start, end, motive_ids, valid_from, valid_until)?;
+        match self.store.create_rule(&rule).await {
+            Ok(()) => {}
+            Err(careslot_store::StoreError::NotFound) => {
+                return Err(DomainError::new("motive_ids", "every motive must belong to this agenda").into())
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.agendas.invalidate(&agenda.id);
+        Ok(rule)
+    }
+
+    pub async fn create_absence(&self, caller: &Account, agenda: &AgendaId, start: &str, end: &str, reason: Option<&str>) -> AppResult<Absence> {
+        let (_, agenda) = self.own_agenda(caller, agenda).await?;
+        let absence = Absence::parse(
+            AbsenceId::new(),
+            agenda.id.clone(),
+            parse_instant("start", start)?,
+            parse_instant("end", end)?,
+        )?;
+        let reason = match reason.map(str::trim) {
+            Some(r) if r.chars().count() > 500 => {
+                return Err(DomainError::new("reason", "must be at most 500 characters").into())
+            }
+            Some("") | None => None,
+            Some(r) => Some(r),
+        };
+        self.store.create_absence(&absence, reason).await?;
+        self.agendas.invalidate(&agenda.id);
+        Ok(absence)
+    }
+
+    /// Appointments of one of the caller's agendas with start on local dates `[from, to]`.
+    pub async fn agenda_appointments(&self, caller: &Account, agenda: &AgendaId, from: &str, to: &str) -> AppResult<(Agenda, jiff::tz::TimeZone, Vec<AgendaAppointment>)> {
+        let (_, agenda) = self.own_agenda(caller, agenda).await?;
+        let tz = parse_zone(&agenda.timezone)?;
+        let (from, to) = crate::time::parse_date_range(from, to, 92)?;
+        let start = crate::time::local_midnight(from, &tz)?;
+        let end = crate::time::local_midnight(to.tomorrow().map_err(|_| DomainError::new("to", "date out of range"))?, &tz)?;
+        let rows = self.store.agenda_appointments(&agenda.id, start, end).await?;
+        Ok((agenda, tz, rows))
+    }
+
+    pub fn now(&self) -> Timestamp {
+        Timestamp::now()
+    }
+}

@@ -1,0 +1,231 @@
+//! Test harness: the real server on a loopback port over a fresh database (SQLite in a
+//! temporary directory, or a new PostgreSQL database), driven over real HTTP.
+
+#![allow(dead_code)]
+
+use careslot_server::services::{App, AppConfig};
+use careslot_store::Store;
+use careslot_store_postgres::{testing, PgStore};
+use careslot_store_sqlite::SqliteStore;
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+#[derive(Clone, Copy, Debug)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Where the data lives, so a server can be restarted on it.
+pub enum DataLocation {
+    Sqlite(tempfile::TempDir),
+    Postgres(String),
+}
+
+pub struct TestServer {
+    pub base: String,
+    pub client: Client,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestServer {
+    /// Stops accepting, drains, and waits for the server to finish.
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+}
+
+pub async fn new_location(backend: Backend) -> DataLocation {
+    match backend {
+        Backend::Sqlite => DataLocation::Sqlite(tempfile::tempdir().expect("tempdir")),
+        Backend::Postgres => DataLocation::Postgres(testing::fresh_database().await.unwrap_or_else(|e| panic!("{e}"))),
+    }
+}
+
+pub async fn open_store(loc: &DataLocation) -> Arc<dyn Store> {
+    match loc {
+        DataLocation::Sqlite(dir) => Arc::new(SqliteStore::open_dir(dir.path()).await.expect("sqlite")),
+        DataLocation::Postgres(url) => Arc::new(PgStore::connect(url, 20).await.expect("postgres")),
+    }
+}
+
+pub async fn start_on(loc: &DataLocation) -> TestServer {
+    let store = open_store(loc).await;
+    let app = App::new(store, AppConfig::default()).await.expect("app");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        careslot_server::api::serve(listener, app, async {
+            let _ = rx.await;
+        })
+        .await
+        .expect("serve");
+    });
+    let client = Client::builder().pool_max_idle_per_host(256).build().expect("client");
+    let server = TestServer {
+        base,
+        client,
+        stop: Some(tx),
+        task: Some(task),
+    };
+    let (status, _) = server.call(Method::GET, "/healthz", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    server
+}
+
+pub async fn start(backend: Backend) -> (TestServer, DataLocation) {
+    let loc = new_location(backend).await;
+    (start_on(&loc).await, loc)
+}
+
+impl TestServer {
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+        let mut req = self.client.request(method, format!("{}{}", self.base, path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status();
+        let is_problem = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/problem+json"));
+        let text = resp.text().await.expect("body");
+        let value: Value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        if status.is_client_error() || status.is_server_error() {
+            assert!(is_problem, "{status} must be problem+json: {value}");
+            assert_eq!(value["status"], status.as_u16(), "{value}");
+            assert!(value["title"].is_string() && value["detail"].is_string() && value["type"].is_string(), "{value}");
+        }
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        self.call(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+
+    /// Registers an account and logs in; returns (token, account id).
+    pub async fn account(&self, role: &str, name: &str) -> (String, String) {
+        let email = format!("{}-{}@example.test", name.to_lowercase().replace(' ', "."), uuid_like());
+        let (s, acc) = self
+            .post("/api/v1/accounts", None, json!({"email": email, "password": "correct horse battery", "name": name, "role": role}))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{acc}");
+        let (s, session) = self
+            .post("/api/v1/sessions", None, json!({"email": email, "password": "correct horse battery"}))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{session}");
+        (session["token"].as_str().expect("token").to_owned(), acc["id"].as_str().expect("id").to_owned())
+    }
+
+    /// A practitioner with a place in Paris, one agenda open every day 08:00–18:00 (no
+    /// holiday closures, so tests do not depend on the date), and one motive.
+    pub async fn practice(&self, name: &str, duration: i64, capacity: i64) -> Practice {
+        let (token, _) = self.account("practitioner", name).await;
+        let t = Some(token.as_str());
+        let (s, profile) = self
+            .call(Method::PUT, "/api/v1/practitioner/profile", t, Some(json!({"name": name, "specialty": "general-practitioner", "languages": ["fr", "en"]})))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{profile}");
+        let (s, place) = self
+            .post(
+                "/api/v1/places",
+                t,
+                json!({"name": "Cabinet", "address": "12 rue de Rivoli", "postcode": "75004", "city": "Paris",
+                       "country": "FR", "lat": 48.8556, "lon": 2.3590, "timezone": "Europe/Paris"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{place}");
+        let (s, agenda) = self.post("/api/v1/agendas", t, json!({"place_id": place["id"], "holidays": null})).await;
+        assert_eq!(s, StatusCode::CREATED, "{agenda}");
+        let agenda_id = agenda["id"].as_str().expect("agenda id").to_owned();
+        let (s, motive) = self
+            .post(&format!("/api/v1/agendas/{agenda_id}/motives"), t, json!({"name": "Consultation", "duration_min": duration, "capacity": capacity}))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{motive}");
+        let motive_id = motive["id"].as_str().expect("motive id").to_owned();
+        let (s, rule) = self
+            .post(
+                &format!("/api/v1/agendas/{agenda_id}/opening-rules"),
+                t,
+                json!({"weekdays": [1, 2, 3, 4, 5, 6, 7], "start": "08:00", "end": "18:00", "motive_ids": [motive_id]}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{rule}");
+        Practice {
+            token,
+            practitioner_id: profile["id"].as_str().expect("pid").to_owned(),
+            agenda_id,
+            motive_id,
+        }
+    }
+
+    /// Slots of a practice over the next week.
+    pub async fn slots(&self, p: &Practice) -> Vec<Value> {
+        let from = jiff::Zoned::now().date();
+        let to = from.checked_add(jiff::Span::new().days(7)).expect("date");
+        let (s, body) = self
+            .get(&format!("/api/v1/agendas/{}/slots?motive_id={}&from={from}&to={to}", p.agenda_id, p.motive_id), None)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        body["slots"].as_array().expect("slots").clone()
+    }
+}
+
+pub struct Practice {
+    pub token: String,
+    pub practitioner_id: String,
+    pub agenda_id: String,
+    pub motive_id: String,
+}
+
+pub fn uuid_like() -> String {
+    format!("{:x}", rand_u64())
+}
+
+fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0));
+    h.finish()
+}
+
+/// Generates one `#[tokio::test]` per backend for an async fn taking a `Backend`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::Postgres).await;
+                }
+            )*
+        }
+    };
+}
