@@ -21,14 +21,15 @@ pub struct AgendaView {
     pub calendar: AgendaCalendar,
     pub motives: Vec<Motive>,
     pub occupancy: Occupancy,
-    next: Mutex<Option<NextMemo>>,
 }
 
-/// The earliest online slot, remembered while it cannot have changed: time only removes
-/// slots, so a found slot stays the earliest until it falls inside its motive's notice.
+/// The earliest online slot of a view, remembered while it cannot have changed: time only
+/// removes slots, so a found slot stays the earliest until it falls inside its motive's
+/// notice; "nothing within the horizon" is looked at again after a minute.
 #[derive(Clone, Copy)]
 struct NextMemo {
-    slot: Option<Slot>,
+    generation: u64,
+    start: Option<Timestamp>,
     valid_until: Timestamp,
 }
 
@@ -48,7 +49,6 @@ impl AgendaView {
             calendar,
             motives: s.motives,
             occupancy: Occupancy::new(s.reservations),
-            next: Mutex::new(None),
         })
     }
 
@@ -56,13 +56,8 @@ impl AgendaView {
         self.motives.iter().find(|m| &m.id == id)
     }
 
-    /// Earliest slot of any motive bookable online.
-    pub fn next_slot(&self, now: Timestamp) -> Option<Slot> {
-        if let Some(memo) = *self.next.lock() {
-            if now < memo.valid_until {
-                return memo.slot;
-            }
-        }
+    /// Earliest slot of any motive bookable online, and until when that answer holds.
+    pub fn next_slot(&self, now: Timestamp) -> (Option<Slot>, Timestamp) {
         let mut best: Option<(Slot, &Motive)> = None;
         for m in self.motives.iter().filter(|m| m.policy.bookable_online) {
             if let Some(s) = self.calendar.next_slot(m, &self.occupancy, now) {
@@ -71,24 +66,13 @@ impl AgendaView {
                 }
             }
         }
-        let memo = match best {
-            Some((slot, m)) => NextMemo {
-                slot: Some(slot),
-                valid_until: slot
-                    .start
-                    .checked_sub(jiff::SignedDuration::from_mins(i64::from(m.policy.min_notice_min)))
-                    .unwrap_or(now),
-            },
-            // Nothing within the horizon: the horizon moves with time, look again soon.
-            None => NextMemo {
-                slot: None,
-                valid_until: now
-                    .checked_add(jiff::SignedDuration::from_secs(60))
-                    .unwrap_or(now),
-            },
-        };
-        *self.next.lock() = Some(memo);
-        memo.slot
+        match best {
+            Some((slot, m)) => {
+                let notice = jiff::SignedDuration::from_mins(i64::from(m.policy.min_notice_min));
+                (Some(slot), slot.start.checked_sub(notice).unwrap_or(now))
+            }
+            None => (None, now.checked_add(jiff::SignedDuration::from_secs(60)).unwrap_or(now)),
+        }
     }
 
     pub fn check_start(&self, motive: &Motive, start: Timestamp, now: Timestamp) -> Result<Slot, Unavailable> {
@@ -101,25 +85,44 @@ impl AgendaView {
     }
 }
 
-struct Entry {
+/// One agenda's slot in the cache. Search keeps `Arc<Entry>` handles so ranking by earliest
+/// availability costs a lock and a compare per practitioner, no map lookups.
+pub struct Entry {
+    id: AgendaId,
     generation: AtomicU64,
     view: RwLock<Option<(u64, Arc<AgendaView>)>>,
     loading: tokio::sync::Mutex<()>,
+    next: Mutex<Option<NextMemo>>,
 }
 
 impl Entry {
-    fn new() -> Self {
+    fn new(id: AgendaId) -> Self {
         Self {
+            id,
             generation: AtomicU64::new(0),
             view: RwLock::new(None),
             loading: tokio::sync::Mutex::new(()),
+            next: Mutex::new(None),
         }
     }
 
-    fn fresh(&self) -> Option<Arc<AgendaView>> {
+    fn fresh_with_generation(&self) -> Option<(u64, Arc<AgendaView>)> {
         let generation = self.generation.load(Ordering::Acquire);
         match &*self.view.read() {
-            Some((g, v)) if *g == generation => Some(v.clone()),
+            Some((g, v)) if *g == generation => Some((*g, v.clone())),
+            _ => None,
+        }
+    }
+
+    pub fn agenda_id(&self) -> &AgendaId {
+        &self.id
+    }
+
+    /// The remembered earliest slot start, if still valid: `Some(None)` means "no slot".
+    pub fn cached_next(&self, now: Timestamp) -> Option<Option<Timestamp>> {
+        let generation = self.generation.load(Ordering::Acquire);
+        match *self.next.lock() {
+            Some(m) if m.generation == generation && now < m.valid_until => Some(m.start),
             _ => None,
         }
     }
@@ -140,64 +143,66 @@ impl AgendaCache {
 
     /// The current view of an agenda, loading it if needed; `None` for an unknown agenda.
     pub async fn get(&self, id: &AgendaId) -> Result<Option<Arc<AgendaView>>, StoreError> {
-        let existing = self.entries.read().get(id).cloned();
-        let entry = match existing {
-            Some(e) => e,
-            // Registered before loading, so an invalidation during the load is not lost.
-            None => self
-                .entries
-                .write()
-                .entry(id.clone())
-                .or_insert_with(|| Arc::new(Entry::new()))
-                .clone(),
-        };
-        if let Some(v) = entry.fresh() {
+        Ok(self.load(&self.handle(id)).await?.map(|(_, v)| v))
+    }
+
+    /// The cache slot of an agenda, registered if new (so invalidations reach it).
+    pub fn handle(&self, id: &AgendaId) -> Arc<Entry> {
+        if let Some(e) = self.entries.read().get(id) {
+            return e.clone();
+        }
+        self.entries
+            .write()
+            .entry(id.clone())
+            .or_insert_with(|| Arc::new(Entry::new(id.clone())))
+            .clone()
+    }
+
+    async fn load(&self, entry: &Arc<Entry>) -> Result<Option<(u64, Arc<AgendaView>)>, StoreError> {
+        if let Some(v) = entry.fresh_with_generation() {
             return Ok(Some(v));
         }
         let _guard = entry.loading.lock().await;
-        if let Some(v) = entry.fresh() {
+        if let Some(v) = entry.fresh_with_generation() {
             return Ok(Some(v));
         }
         // Read the generation before loading: a write landing during the load bumps it and
         // the next reader loads again.
         let generation = entry.generation.load(Ordering::Acquire);
-        let snapshot = match self.store.agenda_snapshot(id, Timestamp::now()).await {
-            Ok(Some(s)) => s,
-            Ok(None) => {
-                self.entries.write().remove(id);
+        let snapshot = match self.store.agenda_snapshot(&entry.id, Timestamp::now()).await? {
+            Some(s) => s,
+            None => {
+                self.entries.write().remove(&entry.id);
                 return Ok(None);
             }
-            Err(e) => return Err(e),
         };
         let view = Arc::new(AgendaView::from_snapshot(snapshot)?);
         *entry.view.write() = Some((generation, view.clone()));
-        Ok(Some(view))
+        Ok(Some((generation, view)))
     }
 
-    /// Views of many agendas: fresh ones under one lock, the rest loaded one by one.
-    pub async fn get_many<'a>(
-        &self,
-        ids: impl Iterator<Item = &'a AgendaId>,
-    ) -> Result<Vec<Option<Arc<AgendaView>>>, StoreError> {
-        let ids: Vec<&AgendaId> = ids.collect();
-        let mut out: Vec<Option<Arc<AgendaView>>> = {
-            let entries = self.entries.read();
-            ids.iter()
-                .map(|id| entries.get(*id).and_then(|e| e.fresh()))
-                .collect()
-        };
-        for (slot, id) in out.iter_mut().zip(&ids) {
-            if slot.is_none() {
-                *slot = self.get(id).await?;
-            }
+    /// Earliest online slot start of an agenda, from the entry's memo when still valid.
+    pub async fn next_slot_start(&self, entry: &Arc<Entry>, now: Timestamp) -> Result<Option<Timestamp>, StoreError> {
+        if let Some(cached) = entry.cached_next(now) {
+            return Ok(cached);
         }
-        Ok(out)
+        let Some((generation, view)) = self.load(entry).await? else {
+            return Ok(None);
+        };
+        let (slot, valid_until) = view.next_slot(now);
+        let start = slot.map(|s| s.start);
+        *entry.next.lock() = Some(NextMemo {
+            generation,
+            start,
+            valid_until,
+        });
+        Ok(start)
     }
 
     /// Installs a view built elsewhere (bulk warm-up, benchmarks).
     pub fn insert(&self, view: AgendaView) {
         let id = view.agenda.id.clone();
-        let entry = Arc::new(Entry::new());
+        let entry = Arc::new(Entry::new(id.clone()));
         *entry.view.write() = Some((0, Arc::new(view)));
         self.entries.write().insert(id, entry);
     }

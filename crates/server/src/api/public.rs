@@ -82,7 +82,7 @@ pub async fn search(State(app): State<Arc<App>>, ApiQuery(p): ApiQuery<SearchPar
         sort,
         limit,
     };
-    let hits = app.directory.search(&query, &app.agendas, Timestamp::now()).await?;
+    let hits = app.directory.search(&query, Timestamp::now()).await?;
     let results = hits
         .into_iter()
         .map(|h| {
@@ -102,8 +102,8 @@ pub async fn search(State(app): State<Arc<App>>, ApiQuery(p): ApiQuery<SearchPar
                     lon: e.place.lon,
                 },
                 distance_km: h.distance_km.map(|d| (d * 100.0).round() / 100.0),
-                next_slot: match (h.next_slot, &h.tz) {
-                    (Some(s), Some(tz)) => Some(format_instant(s.start, tz)),
+                next_slot: match (h.next_slot, &h.view) {
+                    (Some(s), Some(v)) => Some(format_instant(s, &v.tz)),
                     _ => None,
                 },
             }

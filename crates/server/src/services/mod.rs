@@ -80,7 +80,7 @@ impl App {
             None => watcher.invalidate_all(),
         }));
         let app = Arc::new(Self {
-            directory: SearchIndex::default(),
+            directory: SearchIndex::new(agendas.clone()),
             agendas,
             store,
             config,
