@@ -71,17 +71,33 @@ impl AgendaView {
                 let notice = jiff::SignedDuration::from_mins(i64::from(m.policy.min_notice_min));
                 (Some(slot), slot.start.checked_sub(notice).unwrap_or(now))
             }
-            None => (None, now.checked_add(jiff::SignedDuration::from_secs(60)).unwrap_or(now)),
+            None => (
+                None,
+                now.checked_add(jiff::SignedDuration::from_secs(60))
+                    .unwrap_or(now),
+            ),
         }
     }
 
-    pub fn check_start(&self, motive: &Motive, start: Timestamp, now: Timestamp) -> Result<Slot, Unavailable> {
-        self.calendar.check_start(motive, &self.occupancy, start, now)
+    pub fn check_start(
+        &self,
+        motive: &Motive,
+        start: Timestamp,
+        now: Timestamp,
+    ) -> Result<Slot, Unavailable> {
+        self.calendar
+            .check_start(motive, &self.occupancy, start, now)
     }
 
     /// Checks only the calendar (rules, closures, notice, horizon), not occupancy.
-    pub fn check_calendar(&self, motive: &Motive, start: Timestamp, now: Timestamp) -> Result<Slot, Unavailable> {
-        self.calendar.check_start(motive, &Occupancy::default(), start, now)
+    pub fn check_calendar(
+        &self,
+        motive: &Motive,
+        start: Timestamp,
+        now: Timestamp,
+    ) -> Result<Slot, Unavailable> {
+        self.calendar
+            .check_start(motive, &Occupancy::default(), start, now)
     }
 }
 
@@ -169,7 +185,11 @@ impl AgendaCache {
         // Read the generation before loading: a write landing during the load bumps it and
         // the next reader loads again.
         let generation = entry.generation.load(Ordering::Acquire);
-        let snapshot = match self.store.agenda_snapshot(&entry.id, Timestamp::now()).await? {
+        let snapshot = match self
+            .store
+            .agenda_snapshot(&entry.id, Timestamp::now())
+            .await?
+        {
             Some(s) => s,
             None => {
                 self.entries.write().remove(&entry.id);
@@ -182,7 +202,11 @@ impl AgendaCache {
     }
 
     /// Earliest online slot start of an agenda, from the entry's memo when still valid.
-    pub async fn next_slot_start(&self, entry: &Arc<Entry>, now: Timestamp) -> Result<Option<Timestamp>, StoreError> {
+    pub async fn next_slot_start(
+        &self,
+        entry: &Arc<Entry>,
+        now: Timestamp,
+    ) -> Result<Option<Timestamp>, StoreError> {
         if let Some(cached) = entry.cached_next(now) {
             return Ok(cached);
         }

@@ -48,17 +48,17 @@ impl ApiError {
     }
 
     pub fn not_found(what: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not-found", format!("{what} not found"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("{what} not found"),
+        )
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let title = self
-            .status
-            .canonical_reason()
-            .unwrap_or("Error")
-            .to_owned();
+        let title = self.status.canonical_reason().unwrap_or("Error").to_owned();
         let body = Problem {
             kind: format!("https://careslot.eu/problems/{}", self.slug),
             title,
@@ -105,9 +105,13 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Conflict(kind) => {
                 let (slug, detail) = match kind {
-                    ConflictKind::EmailTaken => ("email-taken", "an account with this email exists"),
+                    ConflictKind::EmailTaken => {
+                        ("email-taken", "an account with this email exists")
+                    }
                     ConflictKind::SlotTaken => ("slot-taken", "this time is no longer free"),
-                    ConflictKind::CapacityExhausted => ("capacity-exhausted", "no place is left at this time"),
+                    ConflictKind::CapacityExhausted => {
+                        ("capacity-exhausted", "no place is left at this time")
+                    }
                     ConflictKind::Duplicate => ("duplicate", "this resource exists already"),
                     ConflictKind::NotLive => ("not-live", "this reservation is no longer active"),
                 };

@@ -1,9 +1,9 @@
 //! careslot's server: application services, the hot availability index, the search
 //! directory, and the HTTP API over them.
 
+pub mod api;
 pub mod availability;
 pub mod error;
 pub mod search;
 pub mod services;
 pub mod time;
-pub mod api;

@@ -28,7 +28,8 @@ pub fn fold(s: &str) -> String {
 }
 
 fn words(s: &str) -> impl Iterator<Item = &str> {
-    s.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty())
+    s.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,7 +84,10 @@ impl Snapshot {
         for w in query_words {
             let mut ids: Vec<u32> = self
                 .words
-                .range::<str, _>((std::ops::Bound::Included(w.as_str()), std::ops::Bound::Unbounded))
+                .range::<str, _>((
+                    std::ops::Bound::Included(w.as_str()),
+                    std::ops::Bound::Unbounded,
+                ))
                 .take_while(|(k, _)| k.starts_with(w.as_str()))
                 .flat_map(|(_, v)| v.iter().copied())
                 .collect();
@@ -150,7 +154,11 @@ impl SearchIndex {
     }
 
     /// Replaces the rows of one practitioner (after they edit their profile or agendas).
-    pub fn replace_practitioner(&self, practitioner: &PractitionerId, entries: Vec<DirectoryEntry>) {
+    pub fn replace_practitioner(
+        &self,
+        practitioner: &PractitionerId,
+        entries: Vec<DirectoryEntry>,
+    ) {
         let fresh: Vec<Arc<Indexed>> = entries.into_iter().map(|e| self.index(e)).collect();
         let mut guard = self.snapshot.write();
         let mut items: Vec<Arc<Indexed>> = guard
@@ -174,8 +182,14 @@ impl SearchIndex {
     pub async fn search(&self, q: &SearchQuery, now: Timestamp) -> Result<Vec<Hit>, StoreError> {
         let snap = self.snapshot.read().clone();
         let query_words: Vec<String> = q.text.as_deref().map(words_of).unwrap_or_default();
-        let by_name: Option<Vec<u32>> = (!query_words.is_empty()).then(|| snap.matching(&query_words));
-        let city = q.city.as_deref().map(fold).map(|c| c.trim().to_owned()).filter(|c| !c.is_empty());
+        let by_name: Option<Vec<u32>> =
+            (!query_words.is_empty()).then(|| snap.matching(&query_words));
+        let city = q
+            .city
+            .as_deref()
+            .map(fold)
+            .map(|c| c.trim().to_owned())
+            .filter(|c| !c.is_empty());
 
         let keep = |item: &Indexed| -> Option<Option<f64>> {
             if q.specialty.is_some_and(|s| s != item.entry.specialty) {
@@ -224,11 +238,11 @@ impl SearchIndex {
         let dist = |d: f64| if d.is_nan() { 0.0 } else { d };
         let name = |i: u32| snap.items[i as usize].entry.name.as_str();
         let cmp = |a: &(i64, f64, u32), b: &(i64, f64, u32)| match q.sort {
-            SortOrder::EarliestSlot => a
-                .0
-                .cmp(&b.0)
-                .then(dist(a.1).total_cmp(&dist(b.1)))
-                .then_with(|| name(a.2).cmp(name(b.2))),
+            SortOrder::EarliestSlot => {
+                a.0.cmp(&b.0)
+                    .then(dist(a.1).total_cmp(&dist(b.1)))
+                    .then_with(|| name(a.2).cmp(name(b.2)))
+            }
             SortOrder::Distance => dist(a.1)
                 .total_cmp(&dist(b.1))
                 .then(a.0.cmp(&b.0))
@@ -246,7 +260,9 @@ impl SearchIndex {
             let item = snap.items[i as usize].clone();
             let view = self.agendas.get(&item.entry.agenda_id).await?;
             hits.push(Hit {
-                next_slot: (key != i64::MAX).then(|| Timestamp::from_second(key).ok()).flatten(),
+                next_slot: (key != i64::MAX)
+                    .then(|| Timestamp::from_second(key).ok())
+                    .flatten(),
                 distance_km: (!distance.is_nan()).then_some(distance),
                 view,
                 item,
@@ -263,7 +279,10 @@ mod tests {
     #[test]
     fn folding_and_words() {
         assert_eq!(fold("Dr Hélène MARTIN-Žižek"), "dr helene martin-zizek");
-        assert_eq!(words_of("Dr Hélène MARTIN-Žižek"), vec!["dr", "helene", "martin", "zizek"]);
+        assert_eq!(
+            words_of("Dr Hélène MARTIN-Žižek"),
+            vec!["dr", "helene", "martin", "zizek"]
+        );
         assert_eq!(intersect(&[1, 3, 5, 7], &[3, 4, 5]), vec![3, 5]);
     }
 }

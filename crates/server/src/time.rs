@@ -9,12 +9,21 @@ use jiff::Timestamp;
 pub fn parse_instant(field: &'static str, s: &str) -> Result<Timestamp, DomainError> {
     let s = s.trim();
     // An instant must carry its offset: a bare local time is ambiguous.
-    let has_offset = s.ends_with('Z') || s.ends_with('z') || s.len() > 19 && matches!(s.as_bytes()[s.len() - 6], b'+' | b'-');
+    let has_offset = s.ends_with('Z')
+        || s.ends_with('z')
+        || s.len() > 19 && matches!(s.as_bytes()[s.len() - 6], b'+' | b'-');
     if !has_offset {
-        return Err(DomainError::new(field, "must be an RFC 3339 instant with offset, e.g. 2026-03-29T08:00:00+02:00"));
+        return Err(DomainError::new(
+            field,
+            "must be an RFC 3339 instant with offset, e.g. 2026-03-29T08:00:00+02:00",
+        ));
     }
-    s.parse::<Timestamp>()
-        .map_err(|_| DomainError::new(field, "must be an RFC 3339 instant with offset, e.g. 2026-03-29T08:00:00+02:00"))
+    s.parse::<Timestamp>().map_err(|_| {
+        DomainError::new(
+            field,
+            "must be an RFC 3339 instant with offset, e.g. 2026-03-29T08:00:00+02:00",
+        )
+    })
 }
 
 pub fn parse_date(field: &'static str, s: &str) -> Result<Date, DomainError> {
@@ -29,7 +38,13 @@ pub fn parse_date(field: &'static str, s: &str) -> Result<Date, DomainError> {
 pub fn parse_hhmm(field: &'static str, s: &str) -> Result<Time, DomainError> {
     let b = s.trim().as_bytes();
     let err = || DomainError::new(field, "must be a local time HH:MM between 00:00 and 23:59");
-    if b.len() != 5 || b[2] != b':' || !b.iter().enumerate().all(|(i, c)| i == 2 || c.is_ascii_digit()) {
+    if b.len() != 5
+        || b[2] != b':'
+        || !b
+            .iter()
+            .enumerate()
+            .all(|(i, c)| i == 2 || c.is_ascii_digit())
+    {
         return Err(err());
     }
     let h = (b[0] - b'0') * 10 + (b[1] - b'0');
@@ -40,9 +55,17 @@ pub fn parse_hhmm(field: &'static str, s: &str) -> Result<Time, DomainError> {
 pub fn parse_zone(name: &str) -> Result<TimeZone, DomainError> {
     let name = name.trim();
     if name.is_empty() || name.len() > 64 {
-        return Err(DomainError::new("timezone", "must be an IANA time zone name such as Europe/Paris"));
+        return Err(DomainError::new(
+            "timezone",
+            "must be an IANA time zone name such as Europe/Paris",
+        ));
     }
-    TimeZone::get(name).map_err(|_| DomainError::new("timezone", "must be an IANA time zone name such as Europe/Paris"))
+    TimeZone::get(name).map_err(|_| {
+        DomainError::new(
+            "timezone",
+            "must be an IANA time zone name such as Europe/Paris",
+        )
+    })
 }
 
 /// `[from, to]` inclusive, at most `max_days` days.
@@ -60,7 +83,10 @@ pub fn parse_date_range(from: &str, to: &str, max_days: i32) -> Result<(Date, Da
         days
     };
     if days > max_days {
-        return Err(DomainError::new("to", format!("the range covers at most {max_days} days")));
+        return Err(DomainError::new(
+            "to",
+            format!("the range covers at most {max_days} days"),
+        ));
     }
     Ok((from, to))
 }
@@ -95,7 +121,10 @@ mod tests {
         assert!(parse_date("from", "2028-02-29").is_ok());
         assert!(parse_hhmm("start", "24:00").is_err());
         assert!(parse_hhmm("start", "8:00").is_err());
-        assert_eq!(parse_hhmm("start", "08:30").unwrap(), jiff::civil::time(8, 30, 0, 0));
+        assert_eq!(
+            parse_hhmm("start", "08:30").unwrap(),
+            jiff::civil::time(8, 30, 0, 0)
+        );
         assert!(parse_date_range("2027-01-01", "2027-01-31", 31).is_ok());
         assert!(parse_date_range("2027-01-01", "2027-02-01", 31).is_err());
         assert!(parse_date_range("2027-01-02", "2027-01-01", 31).is_err());

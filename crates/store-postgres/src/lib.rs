@@ -265,7 +265,11 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn session_account(&self, token_hash: &str, now: Timestamp) -> StoreResult<Option<Account>> {
+    async fn session_account(
+        &self,
+        token_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<Account>> {
         let row = sqlx::query(
             "SELECT a.* FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.token_hash = $1 AND s.expires_at > $2",
         )
@@ -296,7 +300,10 @@ impl Store for PgStore {
         practitioner_from_row(&row)
     }
 
-    async fn practitioner_by_account(&self, account: &AccountId) -> StoreResult<Option<Practitioner>> {
+    async fn practitioner_by_account(
+        &self,
+        account: &AccountId,
+    ) -> StoreResult<Option<Practitioner>> {
         let row = sqlx::query("SELECT * FROM practitioners WHERE account_id = $1")
             .bind(account.as_str())
             .fetch_optional(&self.pool)
@@ -441,7 +448,11 @@ impl Store for PgStore {
         tx.commit().await.map_err(map_err)
     }
 
-    async fn agenda_snapshot(&self, id: &AgendaId, now: Timestamp) -> StoreResult<Option<AgendaSnapshot>> {
+    async fn agenda_snapshot(
+        &self,
+        id: &AgendaId,
+        now: Timestamp,
+    ) -> StoreResult<Option<AgendaSnapshot>> {
         let Some(agenda) = self.agenda(id).await? else {
             return Ok(None);
         };
@@ -477,23 +488,25 @@ impl Store for PgStore {
                 r.try_get("valid_until").map_err(internal)?,
             )?);
         }
-        let absences = sqlx::query("SELECT id, start_s, end_s FROM absences WHERE agenda_id = $1 AND end_s > $2")
-            .bind(id.as_str())
-            .bind(now.as_second())
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(map_err)?
-            .iter()
-            .map(|r| {
-                Absence::parse(
-                    AbsenceId(r.try_get("id").map_err(internal)?),
-                    id.clone(),
-                    ts(r.try_get("start_s").map_err(internal)?)?,
-                    ts(r.try_get("end_s").map_err(internal)?)?,
-                )
-                .map_err(|_| codec::corrupt("absence"))
-            })
-            .collect::<StoreResult<Vec<_>>>()?;
+        let absences = sqlx::query(
+            "SELECT id, start_s, end_s FROM absences WHERE agenda_id = $1 AND end_s > $2",
+        )
+        .bind(id.as_str())
+        .bind(now.as_second())
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(|r| {
+            Absence::parse(
+                AbsenceId(r.try_get("id").map_err(internal)?),
+                id.clone(),
+                ts(r.try_get("start_s").map_err(internal)?)?,
+                ts(r.try_get("end_s").map_err(internal)?)?,
+            )
+            .map_err(|_| codec::corrupt("absence"))
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
         let reservations = sqlx::query(
             "SELECT start_s, end_s, pool, id, expires_at FROM reservations
               WHERE agenda_id = $1 AND status IN ('held', 'booked') AND end_s > $2",
@@ -511,7 +524,11 @@ impl Store for PgStore {
                 start: ts(r.try_get("start_s").map_err(internal)?)?,
                 end: ts(r.try_get("end_s").map_err(internal)?)?,
                 pooled: pool != id,
-                expires_at: r.try_get::<Option<i64>, _>("expires_at").map_err(internal)?.map(ts).transpose()?,
+                expires_at: r
+                    .try_get::<Option<i64>, _>("expires_at")
+                    .map_err(internal)?
+                    .map(ts)
+                    .transpose()?,
             })
         })
         .collect::<StoreResult<Vec<_>>>()?;
@@ -534,7 +551,10 @@ impl Store for PgStore {
             .collect()
     }
 
-    async fn directory_of(&self, practitioner: &PractitionerId) -> StoreResult<Vec<DirectoryEntry>> {
+    async fn directory_of(
+        &self,
+        practitioner: &PractitionerId,
+    ) -> StoreResult<Vec<DirectoryEntry>> {
         sqlx::query(&format!("{DIRECTORY_SQL} WHERE pr.id = $1"))
             .bind(practitioner.as_str())
             .fetch_all(&self.pool)
@@ -553,7 +573,11 @@ impl Store for PgStore {
         reservations::book_hold(&self.pool, req).await
     }
 
-    async fn find_idempotent(&self, account: &AccountId, key: &str) -> StoreResult<Option<(String, ReservationRow)>> {
+    async fn find_idempotent(
+        &self,
+        account: &AccountId,
+        key: &str,
+    ) -> StoreResult<Option<(String, ReservationRow)>> {
         let row = sqlx::query(
             "SELECT k.request_hash, r.* FROM idempotency_keys k JOIN reservations r ON r.id = k.reservation_id
               WHERE k.account_id = $1 AND k.key = $2",
@@ -563,8 +587,13 @@ impl Store for PgStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(map_err)?;
-        row.map(|r| Ok((r.try_get("request_hash").map_err(internal)?, reservation_from_row(&r)?)))
-            .transpose()
+        row.map(|r| {
+            Ok((
+                r.try_get("request_hash").map_err(internal)?,
+                reservation_from_row(&r)?,
+            ))
+        })
+        .transpose()
     }
 
     async fn reservation(&self, id: &ReservationId) -> StoreResult<Option<ReservationRow>> {
@@ -576,11 +605,20 @@ impl Store for PgStore {
         row.as_ref().map(reservation_from_row).transpose()
     }
 
-    async fn cancel(&self, id: &ReservationId, now: Timestamp) -> StoreResult<Option<ReservationRow>> {
+    async fn cancel(
+        &self,
+        id: &ReservationId,
+        now: Timestamp,
+    ) -> StoreResult<Option<ReservationRow>> {
         reservations::cancel(&self.pool, id, now).await
     }
 
-    async fn move_reservation(&self, id: &ReservationId, start: Timestamp, now: Timestamp) -> StoreResult<ReservationRow> {
+    async fn move_reservation(
+        &self,
+        id: &ReservationId,
+        start: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<ReservationRow> {
         reservations::move_to(&self.pool, id, start, now).await
     }
 
@@ -595,7 +633,12 @@ impl Store for PgStore {
             .collect()
     }
 
-    async fn agenda_appointments(&self, agenda: &AgendaId, from: Timestamp, to: Timestamp) -> StoreResult<Vec<AgendaAppointment>> {
+    async fn agenda_appointments(
+        &self,
+        agenda: &AgendaId,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> StoreResult<Vec<AgendaAppointment>> {
         sqlx::query(
             "SELECT r.*, a.name AS patient_name FROM reservations r LEFT JOIN accounts a ON a.id = r.patient_id
               WHERE r.agenda_id = $1 AND r.start_s >= $2 AND r.start_s < $3 AND r.status IN ('booked', 'cancelled', 'no_show')
@@ -617,7 +660,11 @@ impl Store for PgStore {
         .collect()
     }
 
-    async fn is_known_patient(&self, patient: &AccountId, practitioner: &PractitionerId) -> StoreResult<bool> {
+    async fn is_known_patient(
+        &self,
+        patient: &AccountId,
+        practitioner: &PractitionerId,
+    ) -> StoreResult<bool> {
         let row = sqlx::query(
             "SELECT EXISTS (SELECT 1 FROM reservations r JOIN agendas a ON a.id = r.agenda_id
                              WHERE r.patient_id = $1 AND a.practitioner_id = $2 AND r.status IN ('booked', 'no_show')) AS known",

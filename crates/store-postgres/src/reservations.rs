@@ -16,13 +16,14 @@ pub(crate) async fn reserve(pool: &PgPool, req: &ReserveRequest) -> StoreResult<
     if let Some(replay) = replay(&mut tx, &req.patient_id, req.idempotency.as_ref()).await? {
         return Ok(replay);
     }
-    let motive = sqlx::query("SELECT duration_min, capacity FROM motives WHERE id = $1 AND agenda_id = $2")
-        .bind(req.motive_id.as_str())
-        .bind(req.agenda_id.as_str())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(map_err)?
-        .ok_or(StoreError::NotFound)?;
+    let motive =
+        sqlx::query("SELECT duration_min, capacity FROM motives WHERE id = $1 AND agenda_id = $2")
+            .bind(req.motive_id.as_str())
+            .bind(req.agenda_id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .ok_or(StoreError::NotFound)?;
     let duration: i64 = motive.try_get("duration_min").map_err(internal)?;
     let capacity: i64 = motive.try_get("capacity").map_err(internal)?;
     let start_s = req.start.as_second();
@@ -54,7 +55,14 @@ pub(crate) async fn reserve(pool: &PgPool, req: &ReserveRequest) -> StoreResult<
     .await
     .map_err(map_err)?;
     let reservation = reservation_from_row(&row)?;
-    record_idempotency(&mut tx, &req.patient_id, req.idempotency.as_ref(), &req.id, now).await?;
+    record_idempotency(
+        &mut tx,
+        &req.patient_id,
+        req.idempotency.as_ref(),
+        &req.id,
+        now,
+    )
+    .await?;
     notify(&mut tx, req.agenda_id.as_str()).await?;
     tx.commit().await.map_err(map_err)?;
     Ok(ReserveOutcome {
@@ -94,7 +102,14 @@ pub(crate) async fn book_hold(pool: &PgPool, req: &BookHoldRequest) -> StoreResu
         .await
         .map_err(map_err)?;
     let reservation = reservation_from_row(&row)?;
-    record_idempotency(&mut tx, &req.patient_id, req.idempotency.as_ref(), &req.hold_id, now).await?;
+    record_idempotency(
+        &mut tx,
+        &req.patient_id,
+        req.idempotency.as_ref(),
+        &req.hold_id,
+        now,
+    )
+    .await?;
     notify(&mut tx, reservation.agenda_id.as_str()).await?;
     tx.commit().await.map_err(map_err)?;
     Ok(ReserveOutcome {
@@ -103,7 +118,11 @@ pub(crate) async fn book_hold(pool: &PgPool, req: &BookHoldRequest) -> StoreResu
     })
 }
 
-pub(crate) async fn cancel(pool: &PgPool, id: &ReservationId, now: Timestamp) -> StoreResult<Option<ReservationRow>> {
+pub(crate) async fn cancel(
+    pool: &PgPool,
+    id: &ReservationId,
+    now: Timestamp,
+) -> StoreResult<Option<ReservationRow>> {
     let mut tx = pool.begin().await.map_err(map_err)?;
     let Some(row) = sqlx::query(
         "UPDATE reservations SET status = 'cancelled', updated_at = $2 WHERE id = $1 AND status IN ('held', 'booked') RETURNING *",
@@ -119,14 +138,25 @@ pub(crate) async fn cancel(pool: &PgPool, id: &ReservationId, now: Timestamp) ->
     let pool_name: String = row.try_get("pool").map_err(internal)?;
     let r = reservation_from_row(&row)?;
     if pool_name != r.id.as_str() {
-        release_pool_place(&mut tx, r.agenda_id.as_str(), r.start.as_second(), r.end.as_second()).await?;
+        release_pool_place(
+            &mut tx,
+            r.agenda_id.as_str(),
+            r.start.as_second(),
+            r.end.as_second(),
+        )
+        .await?;
     }
     notify(&mut tx, r.agenda_id.as_str()).await?;
     tx.commit().await.map_err(map_err)?;
     Ok(Some(r))
 }
 
-pub(crate) async fn move_to(pool: &PgPool, id: &ReservationId, start: Timestamp, now: Timestamp) -> StoreResult<ReservationRow> {
+pub(crate) async fn move_to(
+    pool: &PgPool,
+    id: &ReservationId,
+    start: Timestamp,
+    now: Timestamp,
+) -> StoreResult<ReservationRow> {
     let mut tx = pool.begin().await.map_err(map_err)?;
     let row = sqlx::query(
         "SELECT r.*, m.duration_min, m.capacity FROM reservations r JOIN motives m ON m.id = r.motive_id WHERE r.id = $1",
@@ -170,7 +200,11 @@ pub(crate) async fn move_to(pool: &PgPool, id: &ReservationId, start: Timestamp,
 }
 
 /// A request seen before under the same key: the same reservation, or a mismatch.
-async fn replay(tx: &mut Tx, account: &careslot_domain::AccountId, idem: Option<&Idempotency>) -> StoreResult<Option<ReserveOutcome>> {
+async fn replay(
+    tx: &mut Tx,
+    account: &careslot_domain::AccountId,
+    idem: Option<&Idempotency>,
+) -> StoreResult<Option<ReserveOutcome>> {
     let Some(idem) = idem else { return Ok(None) };
     let Some(row) = sqlx::query(
         "SELECT k.request_hash, r.* FROM idempotency_keys k JOIN reservations r ON r.id = k.reservation_id
@@ -216,7 +250,13 @@ async fn record_idempotency(
 
 /// Holds past their expiry that overlap `[start, end)` stop occupying it, so a new
 /// reservation there does not trip the overlap trigger.
-async fn expire_stale_holds(tx: &mut Tx, agenda: &str, start_s: i64, end_s: i64, now: i64) -> StoreResult<()> {
+async fn expire_stale_holds(
+    tx: &mut Tx,
+    agenda: &str,
+    start_s: i64,
+    end_s: i64,
+    now: i64,
+) -> StoreResult<()> {
     let expired = sqlx::query(
         "UPDATE reservations SET status = 'expired', updated_at = $4
           WHERE agenda_id = $1 AND status = 'held' AND expires_at <= $4
@@ -242,7 +282,13 @@ async fn expire_stale_holds(tx: &mut Tx, agenda: &str, start_s: i64, end_s: i64,
     Ok(())
 }
 
-async fn take_pool_place(tx: &mut Tx, agenda: &str, start_s: i64, end_s: i64, capacity: i64) -> StoreResult<()> {
+async fn take_pool_place(
+    tx: &mut Tx,
+    agenda: &str,
+    start_s: i64,
+    end_s: i64,
+    capacity: i64,
+) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO pool_counters (agenda_id, start_s, end_s, capacity, taken) VALUES ($1, $2, $3, $4, 0)
          ON CONFLICT (agenda_id, start_s, end_s) DO NOTHING",
@@ -269,7 +315,12 @@ async fn take_pool_place(tx: &mut Tx, agenda: &str, start_s: i64, end_s: i64, ca
     Ok(())
 }
 
-async fn release_pool_place(tx: &mut Tx, agenda: &str, start_s: i64, end_s: i64) -> StoreResult<()> {
+async fn release_pool_place(
+    tx: &mut Tx,
+    agenda: &str,
+    start_s: i64,
+    end_s: i64,
+) -> StoreResult<()> {
     sqlx::query("UPDATE pool_counters SET taken = taken - 1 WHERE agenda_id = $1 AND start_s = $2 AND end_s = $3 AND taken > 0")
         .bind(agenda)
         .bind(start_s)

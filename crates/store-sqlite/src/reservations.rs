@@ -11,18 +11,22 @@ use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
 type Tx = Transaction<'static, Sqlite>;
 
-pub(crate) async fn reserve(pool: &SqlitePool, req: &ReserveRequest) -> StoreResult<ReserveOutcome> {
+pub(crate) async fn reserve(
+    pool: &SqlitePool,
+    req: &ReserveRequest,
+) -> StoreResult<ReserveOutcome> {
     let mut tx = pool.begin().await.map_err(map_err)?;
     if let Some(replay) = replay(&mut tx, &req.patient_id, req.idempotency.as_ref()).await? {
         return Ok(replay);
     }
-    let motive = sqlx::query("SELECT duration_min, capacity FROM motives WHERE id = $1 AND agenda_id = $2")
-        .bind(req.motive_id.as_str())
-        .bind(req.agenda_id.as_str())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(map_err)?
-        .ok_or(StoreError::NotFound)?;
+    let motive =
+        sqlx::query("SELECT duration_min, capacity FROM motives WHERE id = $1 AND agenda_id = $2")
+            .bind(req.motive_id.as_str())
+            .bind(req.agenda_id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .ok_or(StoreError::NotFound)?;
     let duration: i64 = motive.try_get("duration_min").map_err(internal)?;
     let capacity: i64 = motive.try_get("capacity").map_err(internal)?;
     let start_s = req.start.as_second();
@@ -54,7 +58,14 @@ pub(crate) async fn reserve(pool: &SqlitePool, req: &ReserveRequest) -> StoreRes
     .await
     .map_err(map_err)?;
     let reservation = reservation_from_row(&row)?;
-    record_idempotency(&mut tx, &req.patient_id, req.idempotency.as_ref(), &req.id, now).await?;
+    record_idempotency(
+        &mut tx,
+        &req.patient_id,
+        req.idempotency.as_ref(),
+        &req.id,
+        now,
+    )
+    .await?;
     tx.commit().await.map_err(map_err)?;
     Ok(ReserveOutcome {
         reservation,
@@ -62,7 +73,10 @@ pub(crate) async fn reserve(pool: &SqlitePool, req: &ReserveRequest) -> StoreRes
     })
 }
 
-pub(crate) async fn book_hold(pool: &SqlitePool, req: &BookHoldRequest) -> StoreResult<ReserveOutcome> {
+pub(crate) async fn book_hold(
+    pool: &SqlitePool,
+    req: &BookHoldRequest,
+) -> StoreResult<ReserveOutcome> {
     let mut tx = pool.begin().await.map_err(map_err)?;
     if let Some(replay) = replay(&mut tx, &req.patient_id, req.idempotency.as_ref()).await? {
         return Ok(replay);
@@ -93,7 +107,14 @@ pub(crate) async fn book_hold(pool: &SqlitePool, req: &BookHoldRequest) -> Store
         .await
         .map_err(map_err)?;
     let reservation = reservation_from_row(&row)?;
-    record_idempotency(&mut tx, &req.patient_id, req.idempotency.as_ref(), &req.hold_id, now).await?;
+    record_idempotency(
+        &mut tx,
+        &req.patient_id,
+        req.idempotency.as_ref(),
+        &req.hold_id,
+        now,
+    )
+    .await?;
     tx.commit().await.map_err(map_err)?;
     Ok(ReserveOutcome {
         reservation,
@@ -101,7 +122,11 @@ pub(crate) async fn book_hold(pool: &SqlitePool, req: &BookHoldRequest) -> Store
     })
 }
 
-pub(crate) async fn cancel(pool: &SqlitePool, id: &ReservationId, now: Timestamp) -> StoreResult<Option<ReservationRow>> {
+pub(crate) async fn cancel(
+    pool: &SqlitePool,
+    id: &ReservationId,
+    now: Timestamp,
+) -> StoreResult<Option<ReservationRow>> {
     let mut tx = pool.begin().await.map_err(map_err)?;
     let Some(row) = sqlx::query(
         "UPDATE reservations SET status = 'cancelled', updated_at = $2 WHERE id = $1 AND status IN ('held', 'booked') RETURNING *",
@@ -117,13 +142,24 @@ pub(crate) async fn cancel(pool: &SqlitePool, id: &ReservationId, now: Timestamp
     let pool_name: String = row.try_get("pool").map_err(internal)?;
     let r = reservation_from_row(&row)?;
     if pool_name != r.id.as_str() {
-        release_pool_place(&mut tx, r.agenda_id.as_str(), r.start.as_second(), r.end.as_second()).await?;
+        release_pool_place(
+            &mut tx,
+            r.agenda_id.as_str(),
+            r.start.as_second(),
+            r.end.as_second(),
+        )
+        .await?;
     }
     tx.commit().await.map_err(map_err)?;
     Ok(Some(r))
 }
 
-pub(crate) async fn move_to(pool: &SqlitePool, id: &ReservationId, start: Timestamp, now: Timestamp) -> StoreResult<ReservationRow> {
+pub(crate) async fn move_to(
+    pool: &SqlitePool,
+    id: &ReservationId,
+    start: Timestamp,
+    now: Timestamp,
+) -> StoreResult<ReservationRow> {
     let mut tx = pool.begin().await.map_err(map_err)?;
     let row = sqlx::query(
         "SELECT r.*, m.duration_min, m.capacity FROM reservations r JOIN motives m ON m.id = r.motive_id WHERE r.id = $1",
@@ -166,7 +202,11 @@ pub(crate) async fn move_to(pool: &SqlitePool, id: &ReservationId, start: Timest
 }
 
 /// A request seen before under the same key: the same reservation, or a mismatch.
-async fn replay(tx: &mut Tx, account: &careslot_domain::AccountId, idem: Option<&Idempotency>) -> StoreResult<Option<ReserveOutcome>> {
+async fn replay(
+    tx: &mut Tx,
+    account: &careslot_domain::AccountId,
+    idem: Option<&Idempotency>,
+) -> StoreResult<Option<ReserveOutcome>> {
     let Some(idem) = idem else { return Ok(None) };
     let Some(row) = sqlx::query(
         "SELECT k.request_hash, r.* FROM idempotency_keys k JOIN reservations r ON r.id = k.reservation_id
@@ -212,7 +252,13 @@ async fn record_idempotency(
 
 /// Holds past their expiry that overlap `[start, end)` stop occupying it, so a new
 /// reservation there does not trip the overlap trigger.
-async fn expire_stale_holds(tx: &mut Tx, agenda: &str, start_s: i64, end_s: i64, now: i64) -> StoreResult<()> {
+async fn expire_stale_holds(
+    tx: &mut Tx,
+    agenda: &str,
+    start_s: i64,
+    end_s: i64,
+    now: i64,
+) -> StoreResult<()> {
     let expired = sqlx::query(
         "UPDATE reservations SET status = 'expired', updated_at = $4
           WHERE agenda_id = $1 AND status = 'held' AND expires_at <= $4
@@ -238,7 +284,13 @@ async fn expire_stale_holds(tx: &mut Tx, agenda: &str, start_s: i64, end_s: i64,
     Ok(())
 }
 
-async fn take_pool_place(tx: &mut Tx, agenda: &str, start_s: i64, end_s: i64, capacity: i64) -> StoreResult<()> {
+async fn take_pool_place(
+    tx: &mut Tx,
+    agenda: &str,
+    start_s: i64,
+    end_s: i64,
+    capacity: i64,
+) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO pool_counters (agenda_id, start_s, end_s, capacity, taken) VALUES ($1, $2, $3, $4, 0)
          ON CONFLICT (agenda_id, start_s, end_s) DO NOTHING",
@@ -265,7 +317,12 @@ async fn take_pool_place(tx: &mut Tx, agenda: &str, start_s: i64, end_s: i64, ca
     Ok(())
 }
 
-async fn release_pool_place(tx: &mut Tx, agenda: &str, start_s: i64, end_s: i64) -> StoreResult<()> {
+async fn release_pool_place(
+    tx: &mut Tx,
+    agenda: &str,
+    start_s: i64,
+    end_s: i64,
+) -> StoreResult<()> {
     sqlx::query("UPDATE pool_counters SET taken = taken - 1 WHERE agenda_id = $1 AND start_s = $2 AND end_s = $3 AND taken > 0")
         .bind(agenda)
         .bind(start_s)

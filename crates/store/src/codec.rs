@@ -66,7 +66,8 @@ pub fn motive(
         new_patients_only,
         bookable_online,
         min_notice_min: u32::try_from(min_notice_min).map_err(|_| corrupt("min_notice_min"))?,
-        max_horizon_days: u32::try_from(max_horizon_days).map_err(|_| corrupt("max_horizon_days"))?,
+        max_horizon_days: u32::try_from(max_horizon_days)
+            .map_err(|_| corrupt("max_horizon_days"))?,
     };
     Motive::parse(
         MotiveId(id),
@@ -90,9 +91,8 @@ pub fn rule(
     valid_from: Option<String>,
     valid_until: Option<String>,
 ) -> StoreResult<OpeningRule> {
-    let weekdays =
-        WeekdaySet::from_mask(u8::try_from(weekdays).map_err(|_| corrupt("weekdays"))?)
-            .map_err(|_| corrupt("weekdays"))?;
+    let weekdays = WeekdaySet::from_mask(u8::try_from(weekdays).map_err(|_| corrupt("weekdays"))?)
+        .map_err(|_| corrupt("weekdays"))?;
     OpeningRule::parse(
         RuleId(id),
         AgendaId(agenda_id),

@@ -45,11 +45,18 @@ pub trait Store: Send + Sync + 'static {
     async fn account(&self, id: &AccountId) -> StoreResult<Option<Account>>;
     async fn create_session(&self, session: &NewSession) -> StoreResult<()>;
     /// The account of an unexpired session.
-    async fn session_account(&self, token_hash: &str, now: Timestamp) -> StoreResult<Option<Account>>;
+    async fn session_account(
+        &self,
+        token_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<Account>>;
 
     // --- practitioner side -----------------------------------------------------------------
     async fn upsert_practitioner(&self, p: &Practitioner) -> StoreResult<Practitioner>;
-    async fn practitioner_by_account(&self, account: &AccountId) -> StoreResult<Option<Practitioner>>;
+    async fn practitioner_by_account(
+        &self,
+        account: &AccountId,
+    ) -> StoreResult<Option<Practitioner>>;
     async fn create_place(&self, place: &Place) -> StoreResult<()>;
     async fn place(&self, id: &PlaceId) -> StoreResult<Option<Place>>;
     async fn create_agenda(&self, agenda: &Agenda) -> StoreResult<()>;
@@ -62,11 +69,16 @@ pub trait Store: Send + Sync + 'static {
     // --- the hot in-memory index is built from these ---------------------------------------
     /// Everything availability needs for one agenda: configuration plus live reservations
     /// ending after `now`.
-    async fn agenda_snapshot(&self, id: &AgendaId, now: Timestamp) -> StoreResult<Option<AgendaSnapshot>>;
+    async fn agenda_snapshot(
+        &self,
+        id: &AgendaId,
+        now: Timestamp,
+    ) -> StoreResult<Option<AgendaSnapshot>>;
     /// Every bookable (practitioner, agenda, place) row for the search index.
     async fn directory(&self) -> StoreResult<Vec<DirectoryEntry>>;
     /// Directory rows of one practitioner, to refresh the index after they edit something.
-    async fn directory_of(&self, practitioner: &PractitionerId) -> StoreResult<Vec<DirectoryEntry>>;
+    async fn directory_of(&self, practitioner: &PractitionerId)
+        -> StoreResult<Vec<DirectoryEntry>>;
 
     // --- reservations ----------------------------------------------------------------------
     /// Holds or books a place. The backend reads the motive inside its transaction (its
@@ -76,17 +88,39 @@ pub trait Store: Send + Sync + 'static {
     /// Turns the caller's unexpired hold into a booked appointment.
     async fn book_hold(&self, req: &BookHoldRequest) -> StoreResult<ReserveOutcome>;
     /// The request hash and reservation recorded under an idempotency key of an account.
-    async fn find_idempotent(&self, account: &AccountId, key: &str) -> StoreResult<Option<(String, ReservationRow)>>;
+    async fn find_idempotent(
+        &self,
+        account: &AccountId,
+        key: &str,
+    ) -> StoreResult<Option<(String, ReservationRow)>>;
     async fn reservation(&self, id: &ReservationId) -> StoreResult<Option<ReservationRow>>;
     /// Cancels a held or booked reservation; Ok(None) when it was not live.
-    async fn cancel(&self, id: &ReservationId, now: Timestamp) -> StoreResult<Option<ReservationRow>>;
+    async fn cancel(
+        &self,
+        id: &ReservationId,
+        now: Timestamp,
+    ) -> StoreResult<Option<ReservationRow>>;
     /// Moves a booked appointment to a new start (same motive) atomically: on any conflict
     /// nothing changes.
-    async fn move_reservation(&self, id: &ReservationId, start: Timestamp, now: Timestamp) -> StoreResult<ReservationRow>;
+    async fn move_reservation(
+        &self,
+        id: &ReservationId,
+        start: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<ReservationRow>;
     /// Booked (and past/cancelled) appointments of a patient, holds excluded, by start.
     async fn patient_appointments(&self, patient: &AccountId) -> StoreResult<Vec<ReservationRow>>;
     /// Appointments of an agenda starting in `[from, to)`, with the patient's name.
-    async fn agenda_appointments(&self, agenda: &AgendaId, from: Timestamp, to: Timestamp) -> StoreResult<Vec<AgendaAppointment>>;
+    async fn agenda_appointments(
+        &self,
+        agenda: &AgendaId,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> StoreResult<Vec<AgendaAppointment>>;
     /// Whether the patient ever had a booked appointment with this practitioner.
-    async fn is_known_patient(&self, patient: &AccountId, practitioner: &PractitionerId) -> StoreResult<bool>;
+    async fn is_known_patient(
+        &self,
+        patient: &AccountId,
+        practitioner: &PractitionerId,
+    ) -> StoreResult<bool>;
 }

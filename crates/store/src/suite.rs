@@ -2,7 +2,7 @@
 //! fresh store; every case builds its own practitioner and agenda, so cases don't interfere.
 
 use crate::*;
-use jiff::{ToSpan, Timestamp};
+use jiff::{Timestamp, ToSpan};
 use std::sync::Arc;
 
 /// Runs every case, in order, against `store`.
@@ -20,7 +20,9 @@ pub async fn run(store: Arc<dyn Store>) {
 }
 
 fn t0() -> Timestamp {
-    "2030-01-07T08:00:00Z".parse().unwrap_or(Timestamp::UNIX_EPOCH)
+    "2030-01-07T08:00:00Z"
+        .parse()
+        .unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
 async fn new_account(store: &dyn Store, role: Role) -> Account {
@@ -96,7 +98,12 @@ pub async fn fixture(store: &dyn Store, duration: i64, capacity: i64) -> Fixture
     }
 }
 
-fn reserve_req(f: &Fixture, patient: &AccountId, start: Timestamp, hold: Option<Timestamp>) -> ReserveRequest {
+fn reserve_req(
+    f: &Fixture,
+    patient: &AccountId,
+    start: Timestamp,
+    hold: Option<Timestamp>,
+) -> ReserveRequest {
     ReserveRequest {
         id: ReservationId::new(),
         agenda_id: f.agenda.id.clone(),
@@ -121,11 +128,22 @@ async fn accounts_and_sessions(store: &dyn Store) {
             created_at: t0(),
         })
         .await;
-    assert!(matches!(dup, Err(StoreError::Conflict(ConflictKind::EmailTaken))), "{dup:?}");
-    let found = store.account_by_email(&a.email).await.unwrap().expect("by email");
+    assert!(
+        matches!(dup, Err(StoreError::Conflict(ConflictKind::EmailTaken))),
+        "{dup:?}"
+    );
+    let found = store
+        .account_by_email(&a.email)
+        .await
+        .unwrap()
+        .expect("by email");
     assert_eq!(found.account, a);
     assert_eq!(found.password_hash, "not-a-real-hash");
-    assert!(store.account_by_email("nobody@example.test").await.unwrap().is_none());
+    assert!(store
+        .account_by_email("nobody@example.test")
+        .await
+        .unwrap()
+        .is_none());
     assert_eq!(store.account(&a.id).await.unwrap(), Some(a.clone()));
 
     store
@@ -138,8 +156,17 @@ async fn accounts_and_sessions(store: &dyn Store) {
         .await
         .unwrap();
     let hash = format!("hash-{}", a.id);
-    assert_eq!(store.session_account(&hash, t0()).await.unwrap(), Some(a.clone()));
-    assert_eq!(store.session_account(&hash, t0() + 2.hours()).await.unwrap(), None);
+    assert_eq!(
+        store.session_account(&hash, t0()).await.unwrap(),
+        Some(a.clone())
+    );
+    assert_eq!(
+        store
+            .session_account(&hash, t0() + 2.hours())
+            .await
+            .unwrap(),
+        None
+    );
     assert_eq!(store.session_account("unknown", t0()).await.unwrap(), None);
 }
 
@@ -153,7 +180,11 @@ async fn practitioner_configuration(store: &dyn Store) {
     assert_eq!(updated.id, f.practitioner.id);
     assert_eq!(updated.name, "Dr Renamed");
     assert_eq!(
-        store.practitioner_by_account(&p.account_id).await.unwrap().map(|p| p.name),
+        store
+            .practitioner_by_account(&p.account_id)
+            .await
+            .unwrap()
+            .map(|p| p.name),
         Some("Dr Renamed".into())
     );
 
@@ -182,20 +213,50 @@ async fn practitioner_configuration(store: &dyn Store) {
         None,
     )
     .unwrap();
-    assert!(matches!(store.create_rule(&bad).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.create_rule(&bad).await,
+        Err(StoreError::NotFound)
+    ));
 
-    let absence = Absence::parse(AbsenceId::new(), f.agenda.id.clone(), t0(), t0() + 2.hours()).unwrap();
-    store.create_absence(&absence, Some("training")).await.unwrap();
-    let past = Absence::parse(AbsenceId::new(), f.agenda.id.clone(), t0() - 5.hours(), t0() - 4.hours()).unwrap();
+    let absence = Absence::parse(
+        AbsenceId::new(),
+        f.agenda.id.clone(),
+        t0(),
+        t0() + 2.hours(),
+    )
+    .unwrap();
+    store
+        .create_absence(&absence, Some("training"))
+        .await
+        .unwrap();
+    let past = Absence::parse(
+        AbsenceId::new(),
+        f.agenda.id.clone(),
+        t0() - 5.hours(),
+        t0() - 4.hours(),
+    )
+    .unwrap();
     store.create_absence(&past, None).await.unwrap();
 
-    let snap = store.agenda_snapshot(&f.agenda.id, t0()).await.unwrap().expect("snapshot");
+    let snap = store
+        .agenda_snapshot(&f.agenda.id, t0())
+        .await
+        .unwrap()
+        .expect("snapshot");
     assert_eq!(snap.agenda, f.agenda);
     assert_eq!(snap.motives, vec![f.motive.clone()]);
     assert_eq!(snap.rules, vec![rule]);
-    assert_eq!(snap.absences, vec![absence], "only absences that end after now");
+    assert_eq!(
+        snap.absences,
+        vec![absence],
+        "only absences that end after now"
+    );
     assert!(snap.reservations.is_empty());
-    assert!(store.agenda_snapshot(&AgendaId::new(), t0()).await.unwrap().is_none());
+    assert!(store
+        .agenda_snapshot(&AgendaId::new(), t0())
+        .await
+        .unwrap()
+        .is_none());
 
     let dir = store.directory_of(&f.practitioner.id).await.unwrap();
     assert_eq!(dir.len(), 1);
@@ -209,8 +270,11 @@ async fn exclusive_reservations(store: &dyn Store) {
     let f = fixture(store, 30, 1).await;
     let alice = new_account(store, Role::Patient).await;
     let bob = new_account(store, Role::Patient).await;
-    let start = t0() + (1 * 24).hours();
-    let booked = store.reserve(&reserve_req(&f, &alice.id, start, None)).await.unwrap();
+    let start = t0() + 24.hours();
+    let booked = store
+        .reserve(&reserve_req(&f, &alice.id, start, None))
+        .await
+        .unwrap();
     assert_eq!(booked.reservation.status, ReservationStatus::Booked);
     assert_eq!(booked.reservation.end, start + 30.minutes());
     assert!(!booked.replayed);
@@ -218,52 +282,104 @@ async fn exclusive_reservations(store: &dyn Store) {
     // Same start, and an overlapping start, are refused.
     for s in [start, start + 15.minutes(), start - 15.minutes()] {
         let r = store.reserve(&reserve_req(&f, &bob.id, s, None)).await;
-        assert!(matches!(r, Err(StoreError::Conflict(ConflictKind::SlotTaken))), "{s}: {r:?}");
+        assert!(
+            matches!(r, Err(StoreError::Conflict(ConflictKind::SlotTaken))),
+            "{s}: {r:?}"
+        );
     }
     // Back to back is fine.
-    store.reserve(&reserve_req(&f, &bob.id, start + 30.minutes(), None)).await.unwrap();
+    store
+        .reserve(&reserve_req(&f, &bob.id, start + 30.minutes(), None))
+        .await
+        .unwrap();
     // Unknown motive for this agenda.
     let mut wrong = reserve_req(&f, &bob.id, start + 2.hours(), None);
     wrong.motive_id = MotiveId::new();
-    assert!(matches!(store.reserve(&wrong).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.reserve(&wrong).await,
+        Err(StoreError::NotFound)
+    ));
 
     // Cancel frees the place at once.
-    let cancelled = store.cancel(&booked.reservation.id, t0()).await.unwrap().expect("live");
+    let cancelled = store
+        .cancel(&booked.reservation.id, t0())
+        .await
+        .unwrap()
+        .expect("live");
     assert_eq!(cancelled.status, ReservationStatus::Cancelled);
-    assert!(store.cancel(&booked.reservation.id, t0()).await.unwrap().is_none(), "second cancel is a no-op");
-    store.reserve(&reserve_req(&f, &bob.id, start, None)).await.unwrap();
+    assert!(
+        store
+            .cancel(&booked.reservation.id, t0())
+            .await
+            .unwrap()
+            .is_none(),
+        "second cancel is a no-op"
+    );
+    store
+        .reserve(&reserve_req(&f, &bob.id, start, None))
+        .await
+        .unwrap();
 
-    let snap = store.agenda_snapshot(&f.agenda.id, t0()).await.unwrap().unwrap();
+    let snap = store
+        .agenda_snapshot(&f.agenda.id, t0())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(snap.reservations.len(), 2);
     assert!(snap.reservations.iter().all(|r| !r.pooled));
 }
 
 async fn pooled_capacity(store: &dyn Store) {
     let f = fixture(store, 10, 3).await;
-    let start = t0() + (1 * 24).hours();
+    let start = t0() + 24.hours();
     let mut ids = Vec::new();
     for _ in 0..3 {
         let p = new_account(store, Role::Patient).await;
-        ids.push(store.reserve(&reserve_req(&f, &p.id, start, None)).await.unwrap().reservation.id);
+        ids.push(
+            store
+                .reserve(&reserve_req(&f, &p.id, start, None))
+                .await
+                .unwrap()
+                .reservation
+                .id,
+        );
     }
     let late = new_account(store, Role::Patient).await;
     let r = store.reserve(&reserve_req(&f, &late.id, start, None)).await;
-    assert!(matches!(r, Err(StoreError::Conflict(ConflictKind::CapacityExhausted))), "{r:?}");
+    assert!(
+        matches!(
+            r,
+            Err(StoreError::Conflict(ConflictKind::CapacityExhausted))
+        ),
+        "{r:?}"
+    );
     // A pool never overlaps a different pool.
-    let r = store.reserve(&reserve_req(&f, &late.id, start + 5.minutes(), None)).await;
+    let r = store
+        .reserve(&reserve_req(&f, &late.id, start + 5.minutes(), None))
+        .await;
     assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
     store.cancel(&ids[0], t0()).await.unwrap();
-    store.reserve(&reserve_req(&f, &late.id, start, None)).await.unwrap();
-    let snap = store.agenda_snapshot(&f.agenda.id, t0()).await.unwrap().unwrap();
+    store
+        .reserve(&reserve_req(&f, &late.id, start, None))
+        .await
+        .unwrap();
+    let snap = store
+        .agenda_snapshot(&f.agenda.id, t0())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(snap.reservations.len(), 3);
-    assert!(snap.reservations.iter().all(|r| r.pooled && r.start == start));
+    assert!(snap
+        .reservations
+        .iter()
+        .all(|r| r.pooled && r.start == start));
 }
 
 async fn holds_expire(store: &dyn Store) {
     let f = fixture(store, 20, 1).await;
     let alice = new_account(store, Role::Patient).await;
     let bob = new_account(store, Role::Patient).await;
-    let start = t0() + (1 * 24).hours();
+    let start = t0() + 24.hours();
     let hold = store
         .reserve(&reserve_req(&f, &alice.id, start, Some(t0() + 5.minutes())))
         .await
@@ -273,7 +389,10 @@ async fn holds_expire(store: &dyn Store) {
     assert_eq!(hold.expires_at, Some(t0() + 5.minutes()));
     // While held, nobody else gets it.
     let r = store.reserve(&reserve_req(&f, &bob.id, start, None)).await;
-    assert!(matches!(r, Err(StoreError::Conflict(ConflictKind::SlotTaken))), "{r:?}");
+    assert!(
+        matches!(r, Err(StoreError::Conflict(ConflictKind::SlotTaken))),
+        "{r:?}"
+    );
     // Someone else cannot book alice's hold.
     let r = store
         .book_hold(&BookHoldRequest {
@@ -301,7 +420,12 @@ async fn holds_expire(store: &dyn Store) {
     // A live hold becomes an appointment.
     let start2 = start + 1.hour();
     let hold2 = store
-        .reserve(&reserve_req(&f, &alice.id, start2, Some(t0() + 5.minutes())))
+        .reserve(&reserve_req(
+            &f,
+            &alice.id,
+            start2,
+            Some(t0() + 5.minutes()),
+        ))
         .await
         .unwrap()
         .reservation;
@@ -326,17 +450,26 @@ async fn holds_expire(store: &dyn Store) {
             now: t0() + 1.minutes(),
         })
         .await;
-    assert!(matches!(again, Err(StoreError::Conflict(ConflictKind::NotLive))), "{again:?}");
+    assert!(
+        matches!(again, Err(StoreError::Conflict(ConflictKind::NotLive))),
+        "{again:?}"
+    );
 
     // Expired pooled holds give their place back too.
-    let pf = fixture(store, 10, 1 + 1).await;
+    let pf = fixture(store, 10, 2).await;
     let mut h = reserve_req(&pf, &alice.id, start, Some(t0() + 1.minutes()));
     h.motive_id = pf.motive.id.clone();
     store.reserve(&h).await.unwrap();
-    store.reserve(&reserve_req(&pf, &bob.id, start, None)).await.unwrap();
+    store
+        .reserve(&reserve_req(&pf, &bob.id, start, None))
+        .await
+        .unwrap();
     let carol = new_account(store, Role::Patient).await;
     let mut c = reserve_req(&pf, &carol.id, start, None);
-    assert!(store.reserve(&c).await.is_err(), "pool full while the hold lives");
+    assert!(
+        store.reserve(&c).await.is_err(),
+        "pool full while the hold lives"
+    );
     c.now = t0() + 2.minutes();
     c.id = ReservationId::new();
     store.reserve(&c).await.unwrap();
@@ -363,76 +496,170 @@ async fn idempotency(store: &dyn Store) {
         key: "retry-1".into(),
         request_hash: "h2".into(),
     });
-    assert!(matches!(store.reserve(&other).await, Err(StoreError::IdempotencyMismatch)));
-    let (hash, row) = store.find_idempotent(&alice.id, "retry-1").await.unwrap().expect("recorded");
+    assert!(matches!(
+        store.reserve(&other).await,
+        Err(StoreError::IdempotencyMismatch)
+    ));
+    let (hash, row) = store
+        .find_idempotent(&alice.id, "retry-1")
+        .await
+        .unwrap()
+        .expect("recorded");
     assert_eq!((hash.as_str(), &row.id), ("h1", &first.reservation.id));
-    assert!(store.find_idempotent(&alice.id, "never-used").await.unwrap().is_none());
+    assert!(store
+        .find_idempotent(&alice.id, "never-used")
+        .await
+        .unwrap()
+        .is_none());
     // Keys are per account.
     let bob = new_account(store, Role::Patient).await;
     let mut bobs = reserve_req(&f, &bob.id, start + 1.hour(), None);
     bobs.idempotency = Some(idem);
     assert!(!store.reserve(&bobs).await.unwrap().replayed);
-    assert_eq!(store.patient_appointments(&alice.id).await.unwrap().len(), 1);
+    assert_eq!(
+        store.patient_appointments(&alice.id).await.unwrap().len(),
+        1
+    );
 }
 
 async fn moving(store: &dyn Store) {
     let f = fixture(store, 30, 1).await;
     let alice = new_account(store, Role::Patient).await;
     let bob = new_account(store, Role::Patient).await;
-    let start = t0() + (1 * 24).hours();
-    let a = store.reserve(&reserve_req(&f, &alice.id, start, None)).await.unwrap().reservation;
-    let b = store.reserve(&reserve_req(&f, &bob.id, start + 1.hour(), None)).await.unwrap().reservation;
+    let start = t0() + 24.hours();
+    let a = store
+        .reserve(&reserve_req(&f, &alice.id, start, None))
+        .await
+        .unwrap()
+        .reservation;
+    let b = store
+        .reserve(&reserve_req(&f, &bob.id, start + 1.hour(), None))
+        .await
+        .unwrap()
+        .reservation;
     // Onto bob: refused, alice untouched.
-    let r = store.move_reservation(&a.id, start + 45.minutes(), t0()).await;
-    assert!(matches!(r, Err(StoreError::Conflict(ConflictKind::SlotTaken))), "{r:?}");
+    let r = store
+        .move_reservation(&a.id, start + 45.minutes(), t0())
+        .await;
+    assert!(
+        matches!(r, Err(StoreError::Conflict(ConflictKind::SlotTaken))),
+        "{r:?}"
+    );
     assert_eq!(store.reservation(&a.id).await.unwrap(), Some(a.clone()));
     // Overlapping its own old time is fine.
-    let moved = store.move_reservation(&a.id, start + 15.minutes(), t0()).await.unwrap();
-    assert_eq!((moved.id.clone(), moved.start, moved.end), (a.id.clone(), start + 15.minutes(), start + 45.minutes()));
+    let moved = store
+        .move_reservation(&a.id, start + 15.minutes(), t0())
+        .await
+        .unwrap();
+    assert_eq!(
+        (moved.id.clone(), moved.start, moved.end),
+        (a.id.clone(), start + 15.minutes(), start + 45.minutes())
+    );
     // The old place is free again.
-    store.reserve(&reserve_req(&f, &bob.id, start - 15.minutes(), None)).await.unwrap();
+    store
+        .reserve(&reserve_req(&f, &bob.id, start - 15.minutes(), None))
+        .await
+        .unwrap();
     store.cancel(&b.id, t0()).await.unwrap();
     let r = store.move_reservation(&b.id, start + 3.hours(), t0()).await;
-    assert!(matches!(r, Err(StoreError::Conflict(ConflictKind::NotLive))), "{r:?}");
-    assert!(matches!(store.move_reservation(&ReservationId::new(), start, t0()).await, Err(StoreError::NotFound)));
+    assert!(
+        matches!(r, Err(StoreError::Conflict(ConflictKind::NotLive))),
+        "{r:?}"
+    );
+    assert!(matches!(
+        store
+            .move_reservation(&ReservationId::new(), start, t0())
+            .await,
+        Err(StoreError::NotFound)
+    ));
 
     // Pooled: moving releases the old place and takes a new one.
     let pf = fixture(store, 10, 2).await;
-    let p1 = store.reserve(&reserve_req(&pf, &alice.id, start, None)).await.unwrap().reservation;
-    store.reserve(&reserve_req(&pf, &bob.id, start + 10.minutes(), None)).await.unwrap();
+    let p1 = store
+        .reserve(&reserve_req(&pf, &alice.id, start, None))
+        .await
+        .unwrap()
+        .reservation;
+    store
+        .reserve(&reserve_req(&pf, &bob.id, start + 10.minutes(), None))
+        .await
+        .unwrap();
     let carol = new_account(store, Role::Patient).await;
-    store.reserve(&reserve_req(&pf, &carol.id, start + 10.minutes(), None)).await.unwrap();
-    let r = store.move_reservation(&p1.id, start + 10.minutes(), t0()).await;
-    assert!(matches!(r, Err(StoreError::Conflict(ConflictKind::CapacityExhausted))), "{r:?}");
-    store.move_reservation(&p1.id, start + 20.minutes(), t0()).await.unwrap();
+    store
+        .reserve(&reserve_req(&pf, &carol.id, start + 10.minutes(), None))
+        .await
+        .unwrap();
+    let r = store
+        .move_reservation(&p1.id, start + 10.minutes(), t0())
+        .await;
+    assert!(
+        matches!(
+            r,
+            Err(StoreError::Conflict(ConflictKind::CapacityExhausted))
+        ),
+        "{r:?}"
+    );
+    store
+        .move_reservation(&p1.id, start + 20.minutes(), t0())
+        .await
+        .unwrap();
     let dave = new_account(store, Role::Patient).await;
-    store.reserve(&reserve_req(&pf, &dave.id, start, None)).await.unwrap();
+    store
+        .reserve(&reserve_req(&pf, &dave.id, start, None))
+        .await
+        .unwrap();
     let erin = new_account(store, Role::Patient).await;
-    store.reserve(&reserve_req(&pf, &erin.id, start, None)).await.unwrap();
+    store
+        .reserve(&reserve_req(&pf, &erin.id, start, None))
+        .await
+        .unwrap();
 }
 
 async fn listings(store: &dyn Store) {
     let f = fixture(store, 30, 1).await;
     let alice = new_account(store, Role::Patient).await;
     let start = t0() + (3 * 24).hours();
-    assert!(!store.is_known_patient(&alice.id, &f.practitioner.id).await.unwrap());
-    let a = store.reserve(&reserve_req(&f, &alice.id, start, None)).await.unwrap().reservation;
-    let h = store
-        .reserve(&reserve_req(&f, &alice.id, start + 1.hour(), Some(t0() + 5.minutes())))
+    assert!(!store
+        .is_known_patient(&alice.id, &f.practitioner.id)
+        .await
+        .unwrap());
+    let a = store
+        .reserve(&reserve_req(&f, &alice.id, start, None))
         .await
         .unwrap()
         .reservation;
-    assert!(store.is_known_patient(&alice.id, &f.practitioner.id).await.unwrap());
+    let h = store
+        .reserve(&reserve_req(
+            &f,
+            &alice.id,
+            start + 1.hour(),
+            Some(t0() + 5.minutes()),
+        ))
+        .await
+        .unwrap()
+        .reservation;
+    assert!(store
+        .is_known_patient(&alice.id, &f.practitioner.id)
+        .await
+        .unwrap());
     let mine = store.patient_appointments(&alice.id).await.unwrap();
-    assert_eq!(mine.iter().map(|r| r.id.clone()).collect::<Vec<_>>(), vec![a.id.clone()], "holds are not appointments");
+    assert_eq!(
+        mine.iter().map(|r| r.id.clone()).collect::<Vec<_>>(),
+        vec![a.id.clone()],
+        "holds are not appointments"
+    );
     let day = store
-        .agenda_appointments(&f.agenda.id, start - 1.hour(), start + (1 * 24).hours())
+        .agenda_appointments(&f.agenda.id, start - 1.hour(), start + 24.hours())
         .await
         .unwrap();
     assert_eq!(day.len(), 1);
     assert_eq!(day[0].reservation.id, a.id);
     assert_eq!(day[0].patient_name.as_deref(), Some(alice.name.as_str()));
-    assert!(store.agenda_appointments(&f.agenda.id, start + 1.minutes(), start + (1 * 24).hours()).await.unwrap().is_empty());
+    assert!(store
+        .agenda_appointments(&f.agenda.id, start + 1.minutes(), start + 24.hours())
+        .await
+        .unwrap()
+        .is_empty());
     let _ = h;
 }
 
@@ -462,6 +689,10 @@ async fn racing_for_one_slot(store: Arc<dyn Store>, capacity: i64) {
         }
     }
     assert_eq!(won, capacity, "exactly {capacity} must win");
-    let snap = store.agenda_snapshot(&f.agenda.id, t0()).await.unwrap().unwrap();
+    let snap = store
+        .agenda_snapshot(&f.agenda.id, t0())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(snap.reservations.len() as i64, capacity);
 }

@@ -22,7 +22,9 @@ pub async fn create_account(
         RoleBody::Patient => Role::Patient,
         RoleBody::Practitioner => Role::Practitioner,
     };
-    let account = app.register(&body.email, &body.password, &body.name, role).await?;
+    let account = app
+        .register(&body.email, &body.password, &body.name, role)
+        .await?;
     Ok((StatusCode::CREATED, Json(AccountBody::from(&account))))
 }
 

@@ -160,7 +160,9 @@ pub struct NewAgendaBody {
 }
 
 /// Tells "absent" (outer None) from "null" (Some(None)).
-fn double_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+fn double_option<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<String>>, D::Error> {
     Option::<String>::deserialize(d).map(Some)
 }
 

@@ -58,7 +58,11 @@ async fn not_found() -> ApiError {
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "this endpoint does not accept this method")
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "this endpoint does not accept this method",
+    )
 }
 
 pub fn router(app: Arc<App>) -> Router {
@@ -69,14 +73,29 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/accounts", post(accounts::create_account))
         .route("/sessions", post(accounts::create_session))
         .route("/me", get(accounts::me))
-        .route("/practitioner/profile", get(practitioner::get_profile).put(practitioner::put_profile))
+        .route(
+            "/practitioner/profile",
+            get(practitioner::get_profile).put(practitioner::put_profile),
+        )
         .route("/places", post(practitioner::create_place))
         .route("/agendas", post(practitioner::create_agenda))
         .route("/agendas/{agenda_id}", get(public::agenda))
-        .route("/agendas/{agenda_id}/motives", post(practitioner::create_motive))
-        .route("/agendas/{agenda_id}/opening-rules", post(practitioner::create_rule))
-        .route("/agendas/{agenda_id}/absences", post(practitioner::create_absence))
-        .route("/agendas/{agenda_id}/appointments", get(practitioner::agenda_appointments))
+        .route(
+            "/agendas/{agenda_id}/motives",
+            post(practitioner::create_motive),
+        )
+        .route(
+            "/agendas/{agenda_id}/opening-rules",
+            post(practitioner::create_rule),
+        )
+        .route(
+            "/agendas/{agenda_id}/absences",
+            post(practitioner::create_absence),
+        )
+        .route(
+            "/agendas/{agenda_id}/appointments",
+            get(practitioner::agenda_appointments),
+        )
         .route("/agendas/{agenda_id}/slots", get(public::slots))
         .route("/holds", post(patient::create_hold))
         .route("/appointments", get(patient::list).post(patient::book))

@@ -21,10 +21,17 @@ async fn appointment_body(app: &App, r: &ReservationRow) -> Result<AppointmentBo
 /// Hold a slot for about five minutes while the patient confirms.
 #[utoipa::path(post, path = "/api/v1/holds", tag = "patient", security(("bearer" = [])), request_body = NewHoldBody,
     responses((status = 201, body = HoldBody), (status = 409, description = "not free", body = Problem), (status = 404, body = Problem)))]
-pub async fn create_hold(State(app): State<Arc<App>>, Caller(me): Caller, ApiJson(b): ApiJson<NewHoldBody>) -> Result<(StatusCode, Json<HoldBody>), ApiError> {
+pub async fn create_hold(
+    State(app): State<Arc<App>>,
+    Caller(me): Caller,
+    ApiJson(b): ApiJson<NewHoldBody>,
+) -> Result<(StatusCode, Json<HoldBody>), ApiError> {
     let hold = app.hold(&me, &b.agenda_id, &b.motive_id, &b.start).await?;
     let view = app.view(&hold.agenda_id).await?;
-    let expires_at = hold.expires_at.map(|e| format_instant(e, &view.tz)).unwrap_or_default();
+    let expires_at = hold
+        .expires_at
+        .map(|e| format_instant(e, &view.tz))
+        .unwrap_or_default();
     Ok((
         StatusCode::CREATED,
         Json(HoldBody {
@@ -38,7 +45,10 @@ pub async fn create_hold(State(app): State<Arc<App>>, Caller(me): Caller, ApiJso
     ))
 }
 
-fn idempotency(headers: &HeaderMap, body: &NewAppointmentBody) -> Result<Option<Idempotency>, ApiError> {
+fn idempotency(
+    headers: &HeaderMap,
+    body: &NewAppointmentBody,
+) -> Result<Option<Idempotency>, ApiError> {
     let Some(raw) = headers.get("idempotency-key") else {
         return Ok(None);
     };
@@ -47,7 +57,9 @@ fn idempotency(headers: &HeaderMap, body: &NewAppointmentBody) -> Result<Option<
         .ok()
         .map(str::trim)
         .filter(|k| !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()))
-        .ok_or_else(|| ApiError::bad_request("Idempotency-Key: 1 to 255 visible ASCII characters"))?;
+        .ok_or_else(|| {
+            ApiError::bad_request("Idempotency-Key: 1 to 255 visible ASCII characters")
+        })?;
     // The parsed body re-serialised: the same request in another field order or spacing
     // hashes the same.
     let canonical = serde_json::to_vec(body).map_err(|_| ApiError::bad_request("body"))?;
@@ -94,19 +106,28 @@ pub async fn book(
         }
     };
     let (appointment, _replayed) = app.book(&me, input, idem).await?;
-    Ok((StatusCode::CREATED, Json(appointment_body(&app, &appointment).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(appointment_body(&app, &appointment).await?),
+    ))
 }
 
 /// The caller's appointments.
 #[utoipa::path(get, path = "/api/v1/appointments", tag = "patient", security(("bearer" = [])),
     responses((status = 200, body = AppointmentsBody), (status = 401, body = Problem)))]
-pub async fn list(State(app): State<Arc<App>>, Caller(me): Caller) -> Result<Json<AppointmentsBody>, ApiError> {
+pub async fn list(
+    State(app): State<Arc<App>>,
+    Caller(me): Caller,
+) -> Result<Json<AppointmentsBody>, ApiError> {
     let rows = app.my_appointments(&me).await?;
     let mut zones = HashMap::new();
     let mut appointments = Vec::with_capacity(rows.len());
     for r in &rows {
         if !zones.contains_key(&r.agenda_id) {
-            zones.insert(r.agenda_id.clone(), app.view(&r.agenda_id).await?.tz.clone());
+            zones.insert(
+                r.agenda_id.clone(),
+                app.view(&r.agenda_id).await?.tz.clone(),
+            );
         }
         if let Some(tz) = zones.get(&r.agenda_id) {
             appointments.push(AppointmentBody::new(r, tz));
@@ -118,7 +139,11 @@ pub async fn list(State(app): State<Arc<App>>, Caller(me): Caller) -> Result<Jso
 /// Cancel; the place is free again at once.
 #[utoipa::path(post, path = "/api/v1/appointments/{id}/cancel", tag = "patient", security(("bearer" = [])),
     params(("id" = String, Path)), responses((status = 200, body = AppointmentBody), (status = 404, body = Problem), (status = 409, body = Problem)))]
-pub async fn cancel(State(app): State<Arc<App>>, Caller(me): Caller, ApiPath(id): ApiPath<String>) -> Result<Json<AppointmentBody>, ApiError> {
+pub async fn cancel(
+    State(app): State<Arc<App>>,
+    Caller(me): Caller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<AppointmentBody>, ApiError> {
     let r = app.cancel(&me, &id).await?;
     Ok(Json(appointment_body(&app, &r).await?))
 }

@@ -23,7 +23,11 @@ fn non_negative_u32(field: &'static str, v: i64) -> Result<u32, ApiError> {
 /// Create or update the caller's practitioner profile.
 #[utoipa::path(put, path = "/api/v1/practitioner/profile", tag = "practitioner", security(("bearer" = [])),
     request_body = ProfileBody, responses((status = 200, body = PractitionerBody), (status = 403, body = Problem), (status = 422, body = Problem)))]
-pub async fn put_profile(State(app): State<Arc<App>>, Caller(me): Caller, ApiJson(b): ApiJson<ProfileBody>) -> Result<Json<PractitionerBody>, ApiError> {
+pub async fn put_profile(
+    State(app): State<Arc<App>>,
+    Caller(me): Caller,
+    ApiJson(b): ApiJson<ProfileBody>,
+) -> Result<Json<PractitionerBody>, ApiError> {
     let p = app
         .set_profile(
             &me,
@@ -41,14 +45,23 @@ pub async fn put_profile(State(app): State<Arc<App>>, Caller(me): Caller, ApiJso
 /// The caller's practitioner profile.
 #[utoipa::path(get, path = "/api/v1/practitioner/profile", tag = "practitioner", security(("bearer" = [])),
     responses((status = 200, body = PractitionerBody), (status = 409, description = "no profile yet", body = Problem)))]
-pub async fn get_profile(State(app): State<Arc<App>>, Caller(me): Caller) -> Result<Json<PractitionerBody>, ApiError> {
-    Ok(Json(PractitionerBody::from(&app.practitioner_of(&me).await?)))
+pub async fn get_profile(
+    State(app): State<Arc<App>>,
+    Caller(me): Caller,
+) -> Result<Json<PractitionerBody>, ApiError> {
+    Ok(Json(PractitionerBody::from(
+        &app.practitioner_of(&me).await?,
+    )))
 }
 
 /// Create a place of practice.
 #[utoipa::path(post, path = "/api/v1/places", tag = "practitioner", security(("bearer" = [])),
     request_body = NewPlaceBody, responses((status = 201, body = PlaceBody), (status = 422, body = Problem)))]
-pub async fn create_place(State(app): State<Arc<App>>, Caller(me): Caller, ApiJson(b): ApiJson<NewPlaceBody>) -> Created<PlaceBody> {
+pub async fn create_place(
+    State(app): State<Arc<App>>,
+    Caller(me): Caller,
+    ApiJson(b): ApiJson<NewPlaceBody>,
+) -> Created<PlaceBody> {
     let place = app
         .create_place(
             &me,
@@ -70,7 +83,11 @@ pub async fn create_place(State(app): State<Arc<App>>, Caller(me): Caller, ApiJs
 /// Create an agenda at one of the caller's places.
 #[utoipa::path(post, path = "/api/v1/agendas", tag = "practitioner", security(("bearer" = [])),
     request_body = NewAgendaBody, responses((status = 201, body = AgendaBody), (status = 404, body = Problem)))]
-pub async fn create_agenda(State(app): State<Arc<App>>, Caller(me): Caller, ApiJson(b): ApiJson<NewAgendaBody>) -> Created<AgendaBody> {
+pub async fn create_agenda(
+    State(app): State<Arc<App>>,
+    Caller(me): Caller,
+    ApiJson(b): ApiJson<NewAgendaBody>,
+) -> Created<AgendaBody> {
     let agenda = app.create_agenda(&me, &b.place_id, b.holidays).await?;
     created(AgendaBody::from(&agenda))
 }
@@ -162,7 +179,9 @@ pub async fn agenda_appointments(
     ApiPath(agenda_id): ApiPath<String>,
     ApiQuery(q): ApiQuery<RangeQuery>,
 ) -> Result<Json<AgendaAppointmentsBody>, ApiError> {
-    let (_, tz, rows) = app.agenda_appointments(&me, &AgendaId(agenda_id), &q.from, &q.to).await?;
+    let (_, tz, rows) = app
+        .agenda_appointments(&me, &AgendaId(agenda_id), &q.from, &q.to)
+        .await?;
     let appointments = rows
         .iter()
         .map(|a| AgendaAppointmentBody {

@@ -43,17 +43,30 @@ pub const MAX_LIMIT: usize = 100;
            ("lat" = Option<f64>, Query), ("lon" = Option<f64>, Query), ("radius_km" = Option<f64>, Query),
            ("limit" = Option<usize>, Query), ("sort" = Option<String>, Query, description = "earliest (default) or distance")),
     responses((status = 200, body = SearchBody), (status = 400, body = Problem)))]
-pub async fn search(State(app): State<Arc<App>>, ApiQuery(p): ApiQuery<SearchParams>) -> Result<Json<SearchBody>, ApiError> {
-    let specialty = match p.specialty.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        Some(code) => Some(Specialty::parse(code).map_err(|e| ApiError::bad_request(e.to_string()))?),
+pub async fn search(
+    State(app): State<Arc<App>>,
+    ApiQuery(p): ApiQuery<SearchParams>,
+) -> Result<Json<SearchBody>, ApiError> {
+    let specialty = match p
+        .specialty
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        Some(code) => {
+            Some(Specialty::parse(code).map_err(|e| ApiError::bad_request(e.to_string()))?)
+        }
         None => None,
     };
     let near = match (p.lat, p.lon) {
         (Some(lat), Some(lon)) => {
-            let point = LatLon::parse(lat, lon).map_err(|e| ApiError::bad_request(e.to_string()))?;
+            let point =
+                LatLon::parse(lat, lon).map_err(|e| ApiError::bad_request(e.to_string()))?;
             let radius = p.radius_km.unwrap_or(DEFAULT_RADIUS_KM);
             if !radius.is_finite() || radius <= 0.0 || radius > MAX_RADIUS_KM {
-                return Err(ApiError::bad_request(format!("radius_km: must be between 0 and {MAX_RADIUS_KM}")));
+                return Err(ApiError::bad_request(format!(
+                    "radius_km: must be between 0 and {MAX_RADIUS_KM}"
+                )));
             }
             Some((point, radius))
         }
@@ -68,7 +81,9 @@ pub async fn search(State(app): State<Arc<App>>, ApiQuery(p): ApiQuery<SearchPar
     };
     let limit = p.limit.unwrap_or(20);
     if limit == 0 || limit > MAX_LIMIT {
-        return Err(ApiError::bad_request(format!("limit: must be between 1 and {MAX_LIMIT}")));
+        return Err(ApiError::bad_request(format!(
+            "limit: must be between 1 and {MAX_LIMIT}"
+        )));
     }
     let text = p.q.filter(|q| !q.trim().is_empty());
     if text.as_ref().is_some_and(|t| t.chars().count() > 200) {
@@ -115,7 +130,10 @@ pub async fn search(State(app): State<Arc<App>>, ApiQuery(p): ApiQuery<SearchPar
 /// Public description of an agenda: its zone and the motives bookable online.
 #[utoipa::path(get, path = "/api/v1/agendas/{agenda_id}", tag = "public", params(("agenda_id" = String, Path)),
     responses((status = 200, body = PublicAgendaBody), (status = 404, body = Problem)))]
-pub async fn agenda(State(app): State<Arc<App>>, ApiPath(agenda_id): ApiPath<String>) -> Result<Json<PublicAgendaBody>, ApiError> {
+pub async fn agenda(
+    State(app): State<Arc<App>>,
+    ApiPath(agenda_id): ApiPath<String>,
+) -> Result<Json<PublicAgendaBody>, ApiError> {
     let view = app.view(&AgendaId(agenda_id)).await?;
     Ok(Json(PublicAgendaBody {
         id: view.agenda.id.to_string(),

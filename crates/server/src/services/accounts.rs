@@ -1,7 +1,9 @@
 //! Accounts, passwords (Argon2id) and bearer sessions (random tokens stored hashed).
 
 use super::{App, AppError, AppResult};
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::Argon2;
 use base64::Engine;
 use careslot_domain::{AccountId, DomainError};
@@ -21,7 +23,12 @@ pub fn parse_email(raw: &str) -> Result<String, DomainError> {
         return Err(bad());
     }
     let (local, domain) = email.split_once('@').ok_or_else(bad)?;
-    if local.is_empty() || domain.contains('@') || !domain.contains('.') || domain.starts_with('.') || domain.ends_with('.') {
+    if local.is_empty()
+        || domain.contains('@')
+        || !domain.contains('.')
+        || domain.starts_with('.')
+        || domain.ends_with('.')
+    {
         return Err(bad());
     }
     Ok(email)
@@ -47,14 +54,26 @@ async fn hash_password(password: String) -> AppResult<String> {
             .map(|h| h.to_string())
     })
     .await
-    .map_err(|_| AppError::Store(careslot_store::StoreError::Internal("hashing task failed".into())))?
-    .map_err(|_| AppError::Store(careslot_store::StoreError::Internal("password hashing failed".into())))
+    .map_err(|_| {
+        AppError::Store(careslot_store::StoreError::Internal(
+            "hashing task failed".into(),
+        ))
+    })?
+    .map_err(|_| {
+        AppError::Store(careslot_store::StoreError::Internal(
+            "password hashing failed".into(),
+        ))
+    })
 }
 
 async fn verify_password(password: String, hash: String) -> bool {
     tokio::task::spawn_blocking(move || {
         PasswordHash::new(&hash)
-            .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+            .map(|h| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &h)
+                    .is_ok()
+            })
             .unwrap_or(false)
     })
     .await
@@ -79,7 +98,13 @@ fn decoy_hash() -> String {
 }
 
 impl App {
-    pub async fn register(&self, email: &str, password: &str, name: &str, role: Role) -> AppResult<Account> {
+    pub async fn register(
+        &self,
+        email: &str,
+        password: &str,
+        name: &str,
+        role: Role,
+    ) -> AppResult<Account> {
         let email = parse_email(email)?;
         let name = parse_name("name", name)?;
         if password.chars().count() < MIN_PASSWORD_CHARS {
@@ -111,7 +136,10 @@ impl App {
             Ok(e) => self.store.account_by_email(&e).await?,
             Err(_) => None,
         };
-        let hash = found.as_ref().map(|f| f.password_hash.clone()).unwrap_or_else(decoy_hash);
+        let hash = found
+            .as_ref()
+            .map(|f| f.password_hash.clone())
+            .unwrap_or_else(decoy_hash);
         let ok = verify_password(password.to_owned(), hash).await;
         let Some(found) = found.filter(|_| ok) else {
             return Err(AppError::BadCredentials);
@@ -150,8 +178,19 @@ mod tests {
 
     #[test]
     fn emails() {
-        assert_eq!(parse_email("  Alice@Example.ORG ").unwrap(), "alice@example.org");
-        for bad in ["", "alice", "@x.org", "a@b", "a b@c.org", "a@@c.org", "a@.org"] {
+        assert_eq!(
+            parse_email("  Alice@Example.ORG ").unwrap(),
+            "alice@example.org"
+        );
+        for bad in [
+            "",
+            "alice",
+            "@x.org",
+            "a@b",
+            "a b@c.org",
+            "a@@c.org",
+            "a@.org",
+        ] {
             assert!(parse_email(bad).is_err(), "{bad}");
         }
     }

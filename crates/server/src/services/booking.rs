@@ -37,8 +37,14 @@ fn unavailable(reason: Unavailable) -> AppError {
     let (slug, detail) = match reason {
         Unavailable::NotASlot => ("not-a-slot", "no slot of this motive starts at this time"),
         Unavailable::Closed => ("closed", "the agenda is closed at this time"),
-        Unavailable::TooSoon => ("too-soon", "this slot is within the practitioner's minimum notice"),
-        Unavailable::TooFar => ("too-far", "this slot is beyond the practitioner's booking horizon"),
+        Unavailable::TooSoon => (
+            "too-soon",
+            "this slot is within the practitioner's minimum notice",
+        ),
+        Unavailable::TooFar => (
+            "too-far",
+            "this slot is beyond the practitioner's booking horizon",
+        ),
         Unavailable::Full => ("slot-taken", "this time is no longer free"),
     };
     AppError::Conflict(slug, detail.into())
@@ -46,7 +52,10 @@ fn unavailable(reason: Unavailable) -> AppError {
 
 impl App {
     pub async fn view(&self, agenda: &AgendaId) -> AppResult<Arc<AgendaView>> {
-        self.agendas.get(agenda).await?.ok_or(AppError::NotFound("agenda"))
+        self.agendas
+            .get(agenda)
+            .await?
+            .ok_or(AppError::NotFound("agenda"))
     }
 
     fn online_motive<'v>(view: &'v AgendaView, motive: &str) -> AppResult<&'v Motive> {
@@ -59,25 +68,47 @@ impl App {
         let (from, to) = parse_date_range(q.from, q.to, MAX_SLOT_RANGE_DAYS)?;
         let view = self.view(&AgendaId(q.agenda_id.to_owned())).await?;
         let motive = Self::online_motive(&view, q.motive_id)?;
-        let slots = view.calendar.slots(motive, &view.occupancy, from, to, Timestamp::now());
+        let slots = view
+            .calendar
+            .slots(motive, &view.occupancy, from, to, Timestamp::now());
         Ok((view, slots))
     }
 
     /// Refuses early what the view already knows cannot be booked.
-    async fn precheck(&self, caller: &Account, agenda_id: &str, motive_id: &str, start: &str) -> AppResult<(Arc<AgendaView>, MotiveId, Timestamp)> {
+    async fn precheck(
+        &self,
+        caller: &Account,
+        agenda_id: &str,
+        motive_id: &str,
+        start: &str,
+    ) -> AppResult<(Arc<AgendaView>, MotiveId, Timestamp)> {
         App::require_role(caller, Role::Patient)?;
         let start = parse_instant("start", start)?;
         let view = self.view(&AgendaId(agenda_id.to_owned())).await?;
         let motive = Self::online_motive(&view, motive_id)?;
-        view.check_start(motive, start, Timestamp::now()).map_err(unavailable)?;
-        if motive.policy.new_patients_only && self.store.is_known_patient(&caller.id, &view.agenda.practitioner_id).await? {
-            return Err(AppError::Rule("this visit motive is reserved for new patients of this practitioner".into()));
+        view.check_start(motive, start, Timestamp::now())
+            .map_err(unavailable)?;
+        if motive.policy.new_patients_only
+            && self
+                .store
+                .is_known_patient(&caller.id, &view.agenda.practitioner_id)
+                .await?
+        {
+            return Err(AppError::Rule(
+                "this visit motive is reserved for new patients of this practitioner".into(),
+            ));
         }
         let id = motive.id.clone();
         Ok((view, id, start))
     }
 
-    pub async fn hold(&self, caller: &Account, agenda_id: &str, motive_id: &str, start: &str) -> AppResult<ReservationRow> {
+    pub async fn hold(
+        &self,
+        caller: &Account,
+        agenda_id: &str,
+        motive_id: &str,
+        start: &str,
+    ) -> AppResult<ReservationRow> {
         let (view, motive_id, start) = self.precheck(caller, agenda_id, motive_id, start).await?;
         let now = Timestamp::now();
         let until = now
@@ -102,7 +133,12 @@ impl App {
 
     /// Books directly or from a hold. Returns the appointment and whether it is a replay
     /// of an earlier request with the same idempotency key.
-    pub async fn book(&self, caller: &Account, input: BookingInput, idempotency: Option<Idempotency>) -> AppResult<(ReservationRow, bool)> {
+    pub async fn book(
+        &self,
+        caller: &Account,
+        input: BookingInput,
+        idempotency: Option<Idempotency>,
+    ) -> AppResult<(ReservationRow, bool)> {
         App::require_role(caller, Role::Patient)?;
         if let Some(idem) = &idempotency {
             if let Some((hash, row)) = self.store.find_idempotent(&caller.id, &idem.key).await? {
@@ -119,7 +155,9 @@ impl App {
                 motive_id,
                 start,
             } => {
-                let (view, motive_id, start) = self.precheck(caller, &agenda_id, &motive_id, &start).await?;
+                let (view, motive_id, start) = self
+                    .precheck(caller, &agenda_id, &motive_id, &start)
+                    .await?;
                 let out = self
                     .store
                     .reserve(&ReserveRequest {
@@ -160,8 +198,17 @@ impl App {
     /// A reservation of the caller's (patients see only their own; others get 404).
     async fn own_reservation(&self, caller: &Account, id: &str) -> AppResult<ReservationRow> {
         App::require_role(caller, Role::Patient)?;
-        match self.store.reservation(&ReservationId(id.to_owned())).await? {
-            Some(r) if r.patient_id.as_ref() == Some(&caller.id) && r.status != ReservationStatus::Expired => Ok(r),
+        match self
+            .store
+            .reservation(&ReservationId(id.to_owned()))
+            .await?
+        {
+            Some(r)
+                if r.patient_id.as_ref() == Some(&caller.id)
+                    && r.status != ReservationStatus::Expired =>
+            {
+                Ok(r)
+            }
             _ => Err(AppError::NotFound("appointment")),
         }
     }
@@ -171,7 +218,10 @@ impl App {
         match r.status {
             ReservationStatus::Cancelled => return Ok(r),
             ReservationStatus::Booked if r.start <= Timestamp::now() => {
-                return Err(AppError::Conflict("already-started", "an appointment that has started cannot be cancelled".into()))
+                return Err(AppError::Conflict(
+                    "already-started",
+                    "an appointment that has started cannot be cancelled".into(),
+                ))
             }
             ReservationStatus::Booked | ReservationStatus::Held => {}
             _ => return Err(StoreError::Conflict(ConflictKind::NotLive).into()),
@@ -185,7 +235,12 @@ impl App {
         }
     }
 
-    pub async fn move_appointment(&self, caller: &Account, id: &str, start: &str) -> AppResult<ReservationRow> {
+    pub async fn move_appointment(
+        &self,
+        caller: &Account,
+        id: &str,
+        start: &str,
+    ) -> AppResult<ReservationRow> {
         let start = parse_instant("start", start)?;
         let r = self.own_reservation(caller, id).await?;
         let now = Timestamp::now();
@@ -193,12 +248,18 @@ impl App {
             return Err(StoreError::Conflict(ConflictKind::NotLive).into());
         }
         if r.start <= now {
-            return Err(AppError::Conflict("already-started", "an appointment that has started cannot be moved".into()));
+            return Err(AppError::Conflict(
+                "already-started",
+                "an appointment that has started cannot be moved".into(),
+            ));
         }
         let view = self.view(&r.agenda_id).await?;
-        let motive = view.motive(&r.motive_id).ok_or(AppError::NotFound("motive"))?;
+        let motive = view
+            .motive(&r.motive_id)
+            .ok_or(AppError::NotFound("motive"))?;
         // Occupancy is left to the store: the appointment may move onto part of its own time.
-        view.check_calendar(motive, start, now).map_err(unavailable)?;
+        view.check_calendar(motive, start, now)
+            .map_err(unavailable)?;
         let out = self.store.move_reservation(&r.id, start, now).await;
         self.agendas.invalidate(&r.agenda_id);
         Ok(out?)

@@ -46,7 +46,10 @@ pub struct NewRule {
 fn text(field: &'static str, raw: &str, max: usize) -> Result<String, DomainError> {
     let t = raw.trim();
     if t.is_empty() || t.chars().count() > max {
-        return Err(DomainError::new(field, format!("must be 1 to {max} characters")));
+        return Err(DomainError::new(
+            field,
+            format!("must be 1 to {max} characters"),
+        ));
     }
     Ok(t.to_owned())
 }
@@ -67,7 +70,11 @@ impl App {
     }
 
     /// An agenda of the caller's; anyone else's answers 404.
-    pub async fn own_agenda(&self, caller: &Account, id: &AgendaId) -> AppResult<(Practitioner, Agenda)> {
+    pub async fn own_agenda(
+        &self,
+        caller: &Account,
+        id: &AgendaId,
+    ) -> AppResult<(Practitioner, Agenda)> {
         let me = self.practitioner_of(caller).await?;
         match self.store.agenda(id).await? {
             Some(a) if a.practitioner_id == me.id => Ok((me, a)),
@@ -75,14 +82,23 @@ impl App {
         }
     }
 
-    pub async fn set_profile(&self, caller: &Account, input: ProfileInput) -> AppResult<Practitioner> {
+    pub async fn set_profile(
+        &self,
+        caller: &Account,
+        input: ProfileInput,
+    ) -> AppResult<Practitioner> {
         App::require_role(caller, Role::Practitioner)?;
         let specialty = Specialty::parse(input.specialty.trim())?;
         let mut languages = Vec::new();
         for l in input.languages {
             let l = l.trim().to_ascii_lowercase();
-            if l.len() < 2 || l.len() > 8 || !l.chars().all(|c| c.is_ascii_alphabetic() || c == '-') {
-                return Err(DomainError::new("languages", "use language codes such as \"fr\" or \"en\"").into());
+            if l.len() < 2 || l.len() > 8 || !l.chars().all(|c| c.is_ascii_alphabetic() || c == '-')
+            {
+                return Err(DomainError::new(
+                    "languages",
+                    "use language codes such as \"fr\" or \"en\"",
+                )
+                .into());
             }
             if !languages.contains(&l) {
                 languages.push(l);
@@ -136,7 +152,12 @@ impl App {
         Ok(place)
     }
 
-    pub async fn create_agenda(&self, caller: &Account, place_id: &str, holidays: Option<Option<String>>) -> AppResult<Agenda> {
+    pub async fn create_agenda(
+        &self,
+        caller: &Account,
+        place_id: &str,
+        holidays: Option<Option<String>>,
+    ) -> AppResult<Agenda> {
         let me = self.practitioner_of(caller).await?;
         let place = match self.store.place(&PlaceId(place_id.to_owned())).await? {
             Some(p) if p.practitioner_id == me.id => p,
@@ -146,7 +167,9 @@ impl App {
         let holidays = match holidays {
             None => Some(place.country),
             Some(None) => None,
-            Some(Some(code)) => Some(Country::parse(&code).map_err(|_| DomainError::new("holidays", "supported countries are FR, DE and IT, or null"))?),
+            Some(Some(code)) => Some(Country::parse(&code).map_err(|_| {
+                DomainError::new("holidays", "supported countries are FR, DE and IT, or null")
+            })?),
         };
         let agenda = Agenda {
             id: AgendaId::new(),
@@ -160,7 +183,12 @@ impl App {
         Ok(agenda)
     }
 
-    pub async fn create_motive(&self, caller: &Account, agenda: &AgendaId, input: NewMotive) -> AppResult<Motive> {
+    pub async fn create_motive(
+        &self,
+        caller: &Account,
+        agenda: &AgendaId,
+        input: NewMotive,
+    ) -> AppResult<Motive> {
         let (_, agenda) = self.own_agenda(caller, agenda).await?;
         let motive = Motive::parse(
             MotiveId::new(),
@@ -175,13 +203,26 @@ impl App {
         Ok(motive)
     }
 
-    pub async fn create_rule(&self, caller: &Account, agenda: &AgendaId, input: NewRule) -> AppResult<OpeningRule> {
+    pub async fn create_rule(
+        &self,
+        caller: &Account,
+        agenda: &AgendaId,
+        input: NewRule,
+    ) -> AppResult<OpeningRule> {
         let (_, agenda) = self.own_agenda(caller, agenda).await?;
         let weekdays = WeekdaySet::parse(&input.weekdays)?;
         let start = parse_hhmm("start", &input.start)?;
         let end = parse_hhmm("end", &input.end)?;
-        let valid_from = input.valid_from.as_deref().map(|d| parse_date("valid_from", d)).transpose()?;
-        let valid_until = input.valid_until.as_deref().map(|d| parse_date("valid_until", d)).transpose()?;
+        let valid_from = input
+            .valid_from
+            .as_deref()
+            .map(|d| parse_date("valid_from", d))
+            .transpose()?;
+        let valid_until = input
+            .valid_until
+            .as_deref()
+            .map(|d| parse_date("valid_until", d))
+            .transpose()?;
         let mut motive_ids: Vec<MotiveId> = Vec::new();
         for m in input.motive_ids {
             let m = MotiveId(m);
@@ -189,11 +230,24 @@ impl App {
                 motive_ids.push(m);
             }
         }
-        let rule = OpeningRule::parse(RuleId::new(), agenda.id.clone(), weekdays, start, end, motive_ids, valid_from, valid_until)?;
+        let rule = OpeningRule::parse(
+            RuleId::new(),
+            agenda.id.clone(),
+            weekdays,
+            start,
+            end,
+            motive_ids,
+            valid_from,
+            valid_until,
+        )?;
         match self.store.create_rule(&rule).await {
             Ok(()) => {}
             Err(careslot_store::StoreError::NotFound) => {
-                return Err(DomainError::new("motive_ids", "every motive must belong to this agenda").into())
+                return Err(DomainError::new(
+                    "motive_ids",
+                    "every motive must belong to this agenda",
+                )
+                .into())
             }
             Err(e) => return Err(e.into()),
         }
@@ -201,7 +255,14 @@ impl App {
         Ok(rule)
     }
 
-    pub async fn create_absence(&self, caller: &Account, agenda: &AgendaId, start: &str, end: &str, reason: Option<&str>) -> AppResult<Absence> {
+    pub async fn create_absence(
+        &self,
+        caller: &Account,
+        agenda: &AgendaId,
+        start: &str,
+        end: &str,
+        reason: Option<&str>,
+    ) -> AppResult<Absence> {
         let (_, agenda) = self.own_agenda(caller, agenda).await?;
         let absence = Absence::parse(
             AbsenceId::new(),
@@ -222,13 +283,26 @@ impl App {
     }
 
     /// Appointments of one of the caller's agendas with start on local dates `[from, to]`.
-    pub async fn agenda_appointments(&self, caller: &Account, agenda: &AgendaId, from: &str, to: &str) -> AppResult<(Agenda, jiff::tz::TimeZone, Vec<AgendaAppointment>)> {
+    pub async fn agenda_appointments(
+        &self,
+        caller: &Account,
+        agenda: &AgendaId,
+        from: &str,
+        to: &str,
+    ) -> AppResult<(Agenda, jiff::tz::TimeZone, Vec<AgendaAppointment>)> {
         let (_, agenda) = self.own_agenda(caller, agenda).await?;
         let tz = parse_zone(&agenda.timezone)?;
         let (from, to) = crate::time::parse_date_range(from, to, 92)?;
         let start = crate::time::local_midnight(from, &tz)?;
-        let end = crate::time::local_midnight(to.tomorrow().map_err(|_| DomainError::new("to", "date out of range"))?, &tz)?;
-        let rows = self.store.agenda_appointments(&agenda.id, start, end).await?;
+        let end = crate::time::local_midnight(
+            to.tomorrow()
+                .map_err(|_| DomainError::new("to", "date out of range"))?,
+            &tz,
+        )?;
+        let rows = self
+            .store
+            .agenda_appointments(&agenda.id, start, end)
+            .await?;
         Ok((agenda, tz, rows))
     }
 

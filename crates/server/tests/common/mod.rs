@@ -46,13 +46,19 @@ impl TestServer {
 pub async fn new_location(backend: Backend) -> DataLocation {
     match backend {
         Backend::Sqlite => DataLocation::Sqlite(tempfile::tempdir().expect("tempdir")),
-        Backend::Postgres => DataLocation::Postgres(testing::fresh_database().await.unwrap_or_else(|e| panic!("{e}"))),
+        Backend::Postgres => DataLocation::Postgres(
+            testing::fresh_database()
+                .await
+                .unwrap_or_else(|e| panic!("{e}")),
+        ),
     }
 }
 
 pub async fn open_store(loc: &DataLocation) -> Arc<dyn Store> {
     match loc {
-        DataLocation::Sqlite(dir) => Arc::new(SqliteStore::open_dir(dir.path()).await.expect("sqlite")),
+        DataLocation::Sqlite(dir) => {
+            Arc::new(SqliteStore::open_dir(dir.path()).await.expect("sqlite"))
+        }
         DataLocation::Postgres(url) => Arc::new(PgStore::connect(url, 20).await.expect("postgres")),
     }
 }
@@ -60,7 +66,9 @@ pub async fn open_store(loc: &DataLocation) -> Arc<dyn Store> {
 pub async fn start_on(loc: &DataLocation) -> TestServer {
     let store = open_store(loc).await;
     let app = App::new(store, AppConfig::default()).await.expect("app");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -70,7 +78,10 @@ pub async fn start_on(loc: &DataLocation) -> TestServer {
         .await
         .expect("serve");
     });
-    let client = Client::builder().pool_max_idle_per_host(256).build().expect("client");
+    let client = Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()
+        .expect("client");
     let server = TestServer {
         base,
         client,
@@ -88,8 +99,16 @@ pub async fn start(backend: Backend) -> (TestServer, DataLocation) {
 }
 
 impl TestServer {
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
-        let mut req = self.client.request(method, format!("{}{}", self.base, path));
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.base, path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -104,11 +123,20 @@ impl TestServer {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("application/problem+json"));
         let text = resp.text().await.expect("body");
-        let value: Value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let value: Value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
         if status.is_client_error() || status.is_server_error() {
             assert!(is_problem, "{status} must be problem+json: {value}");
             assert_eq!(value["status"], status.as_u16(), "{value}");
-            assert!(value["title"].is_string() && value["detail"].is_string() && value["type"].is_string(), "{value}");
+            assert!(
+                value["title"].is_string()
+                    && value["detail"].is_string()
+                    && value["type"].is_string(),
+                "{value}"
+            );
         }
         (status, value)
     }
@@ -123,16 +151,27 @@ impl TestServer {
 
     /// Registers an account and logs in; returns (token, account id).
     pub async fn account(&self, role: &str, name: &str) -> (String, String) {
-        let email = format!("{}-{}@example.test", name.to_lowercase().replace(' ', "."), uuid_like());
+        let email = format!(
+            "{}-{}@example.test",
+            name.to_lowercase().replace(' ', "."),
+            uuid_like()
+        );
         let (s, acc) = self
             .post("/api/v1/accounts", None, json!({"email": email, "password": "correct horse battery", "name": name, "role": role}))
             .await;
         assert_eq!(s, StatusCode::CREATED, "{acc}");
         let (s, session) = self
-            .post("/api/v1/sessions", None, json!({"email": email, "password": "correct horse battery"}))
+            .post(
+                "/api/v1/sessions",
+                None,
+                json!({"email": email, "password": "correct horse battery"}),
+            )
             .await;
         assert_eq!(s, StatusCode::CREATED, "{session}");
-        (session["token"].as_str().expect("token").to_owned(), acc["id"].as_str().expect("id").to_owned())
+        (
+            session["token"].as_str().expect("token").to_owned(),
+            acc["id"].as_str().expect("id").to_owned(),
+        )
     }
 
     /// A practitioner with a place in Paris, one agenda open every day 08:00–18:00 (no
@@ -153,11 +192,21 @@ impl TestServer {
             )
             .await;
         assert_eq!(s, StatusCode::CREATED, "{place}");
-        let (s, agenda) = self.post("/api/v1/agendas", t, json!({"place_id": place["id"], "holidays": null})).await;
+        let (s, agenda) = self
+            .post(
+                "/api/v1/agendas",
+                t,
+                json!({"place_id": place["id"], "holidays": null}),
+            )
+            .await;
         assert_eq!(s, StatusCode::CREATED, "{agenda}");
         let agenda_id = agenda["id"].as_str().expect("agenda id").to_owned();
         let (s, motive) = self
-            .post(&format!("/api/v1/agendas/{agenda_id}/motives"), t, json!({"name": "Consultation", "duration_min": duration, "capacity": capacity}))
+            .post(
+                &format!("/api/v1/agendas/{agenda_id}/motives"),
+                t,
+                json!({"name": "Consultation", "duration_min": duration, "capacity": capacity}),
+            )
             .await;
         assert_eq!(s, StatusCode::CREATED, "{motive}");
         let motive_id = motive["id"].as_str().expect("motive id").to_owned();
@@ -182,7 +231,13 @@ impl TestServer {
         let from = jiff::Zoned::now().date();
         let to = from.checked_add(jiff::Span::new().days(7)).expect("date");
         let (s, body) = self
-            .get(&format!("/api/v1/agendas/{}/slots?motive_id={}&from={from}&to={to}", p.agenda_id, p.motive_id), None)
+            .get(
+                &format!(
+                    "/api/v1/agendas/{}/slots?motive_id={}&from={from}&to={to}",
+                    p.agenda_id, p.motive_id
+                ),
+                None,
+            )
             .await;
         assert_eq!(s, StatusCode::OK, "{body}");
         body["slots"].as_array().expect("slots").clone()
@@ -203,7 +258,12 @@ pub fn uuid_like() -> String {
 fn rand_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0));
+    h.write_u64(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0),
+    );
     h.finish()
 }
 
