@@ -53,6 +53,18 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }
 
+/// Until the web pages exist, the root says where things are.
+async fn index() -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "name": "careslot",
+        "version": env!("CARGO_PKG_VERSION"),
+        "api": "/api/v1",
+        "openapi": "/api/v1/openapi.json",
+        "health": "/healthz",
+        "try": "/api/v1/search?specialty=general-practitioner&lat=48.8566&lon=2.3522&radius_km=10"
+    }))
+}
+
 async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such endpoint")
 }
@@ -102,6 +114,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/appointments/{id}/cancel", post(patient::cancel))
         .route("/appointments/{id}/move", post(patient::move_appointment));
     Router::new()
+        .route("/", get(index))
         .route("/healthz", get(public::healthz))
         .nest("/api/v1", api)
         .fallback(not_found)
