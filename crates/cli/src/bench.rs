@@ -251,6 +251,8 @@ impl Generator {
             practitioner_id: practitioner_id.clone(),
             place_id: place.id.clone(),
             timezone: demo::TIMEZONE.to_owned(),
+            // Availability never opens the agenda's key: nothing to unwrap here.
+            wrapped_key: String::new(),
             holidays: if rng.gen_bool(0.9) {
                 Some(Country::France)
             } else {
@@ -291,6 +293,7 @@ impl Generator {
         let view = AgendaView::from_snapshot(AgendaSnapshot {
             agenda,
             motives,
+            motive_labels: Vec::new(),
             rules,
             absences,
             reservations,

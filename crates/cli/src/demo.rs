@@ -13,10 +13,8 @@ use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
 use argon2::Argon2;
 use careslot_domain::*;
 use careslot_server::availability::AgendaView;
-use careslot_store::{
-    Agenda, AgendaSnapshot, NewAccount, Place, Practitioner, ReserveRequest, Role, Store,
-    StoreError,
-};
+use careslot_server::services::{App, Caller};
+use careslot_store::{Agenda, AgendaSnapshot, Place, Practitioner, Role, StoreError};
 use jiff::civil::{Date, Time};
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan};
@@ -839,7 +837,8 @@ struct Seeded {
 
 /// Fills an empty store with the demo directory; does nothing when the store already has a
 /// directory (so `serve --demo` can be run again on the same data).
-pub async fn seed(store: &dyn Store, seed: u64) -> anyhow::Result<DemoSummary> {
+pub async fn seed(app: &App, seed: u64) -> anyhow::Result<DemoSummary> {
+    let store = &*app.store;
     let started = Instant::now();
     let existing = store.directory().await?;
     if !existing.is_empty() {
@@ -917,17 +916,17 @@ pub async fn seed(store: &dyn Store, seed: u64) -> anyhow::Result<DemoSummary> {
         } else {
             format!("{} {}", who.first, who.last)
         };
-        let account = store
-            .create_account(&NewAccount {
-                id: AccountId::new(),
-                email: email.clone(),
-                name: account_name,
-                role: Role::Practitioner,
-                password_hash: password_hash.clone(),
-                created_at: now,
-            })
+        let account = app
+            .create_identity(
+                Role::Practitioner,
+                email.clone(),
+                account_name,
+                None,
+                None,
+                password_hash.clone(),
+            )
             .await
-            .with_context(|| format!("creating demo account {email}"))?;
+            .map_err(|e| anyhow!("creating demo account {email}: {e}"))?;
         if summary.sample_practitioner_email.is_none() {
             summary.sample_practitioner_email = Some(email);
         }
@@ -964,8 +963,13 @@ pub async fn seed(store: &dyn Store, seed: u64) -> anyhow::Result<DemoSummary> {
         };
         store.create_place(&place).await?;
 
+        let agenda_id = AgendaId::new();
         let agenda = Agenda {
-            id: AgendaId::new(),
+            wrapped_key: app
+                .new_agenda_key(&agenda_id)
+                .await
+                .map_err(|e| anyhow!("agenda key: {e}"))?,
+            id: agenda_id,
             practitioner_id: practitioner.id.clone(),
             place_id: place.id.clone(),
             timezone: TIMEZONE.to_owned(),
@@ -976,7 +980,11 @@ pub async fn seed(store: &dyn Store, seed: u64) -> anyhow::Result<DemoSummary> {
         let min_notice = if rng.gen_bool(0.25) { 120 } else { 0 };
         let motives = make_motives(&mut rng, &agenda.id, specialty, min_notice)?;
         for m in &motives {
-            store.create_motive(m).await?;
+            let label = app
+                .seal_motive_label(&agenda, m)
+                .await
+                .map_err(|e| anyhow!("motive label: {e}"))?;
+            store.create_motive(m, &label).await?;
         }
         let rules = make_rules(&mut rng, &agenda.id, specialty, &motives)?;
         for r in &rules {
@@ -1015,6 +1023,7 @@ pub async fn seed(store: &dyn Store, seed: u64) -> anyhow::Result<DemoSummary> {
         let view = AgendaView::from_snapshot(AgendaSnapshot {
             agenda,
             motives,
+            motive_labels: Vec::new(),
             rules,
             absences,
             reservations: Vec::new(),
@@ -1027,17 +1036,17 @@ pub async fn seed(store: &dyn Store, seed: u64) -> anyhow::Result<DemoSummary> {
         let first = FIRST_NAMES.choose(&mut rng).copied().unwrap_or("Claire");
         let last = LAST_NAMES.choose(&mut rng).copied().unwrap_or("Martin");
         let email = format!("patient{n}@{DEMO_EMAIL_DOMAIN}");
-        let account = store
-            .create_account(&NewAccount {
-                id: AccountId::new(),
-                email: email.clone(),
-                name: format!("{first} {last}"),
-                role: Role::Patient,
-                password_hash: password_hash.clone(),
-                created_at: now,
-            })
+        let account = app
+            .create_identity(
+                Role::Patient,
+                email.clone(),
+                format!("{first} {last}"),
+                None,
+                None,
+                password_hash.clone(),
+            )
             .await
-            .with_context(|| format!("creating demo account {email}"))?;
+            .map_err(|e| anyhow!("creating demo account {email}: {e}"))?;
         if summary.sample_patient_email.is_none() {
             summary.sample_patient_email = Some(email);
         }
@@ -1045,7 +1054,9 @@ pub async fn seed(store: &dyn Store, seed: u64) -> anyhow::Result<DemoSummary> {
     }
     summary.patients = patients.len();
 
-    let (appointments, conflicts) = book(store, &mut rng, &seeded, &patients, today, now).await?;
+    let (appointments, conflicts) = book(app, &mut rng, &seeded, &patients, today, now).await?;
+    // The directory changed under the running services: show it.
+    app.directory.replace_all(store.directory().await?);
     summary.appointments = appointments;
     summary.skipped_conflicts = conflicts;
     summary.elapsed_ms = elapsed_ms(started);
@@ -1055,7 +1066,7 @@ pub async fn seed(store: &dyn Store, seed: u64) -> anyhow::Result<DemoSummary> {
 /// Books about [`APPOINTMENTS`] appointments at real slot starts of the next
 /// [`BOOKING_DAYS`] days, more of them with popular practitioners and in the first days.
 async fn book(
-    store: &dyn Store,
+    app: &App,
     rng: &mut StdRng,
     seeded: &[Seeded],
     patients: &[AccountId],
@@ -1119,17 +1130,16 @@ async fn book(
         let Some(patient) = patients.choose(rng) else {
             continue;
         };
-        let request = ReserveRequest {
-            id: ReservationId::new(),
-            agenda_id: s.view.agenda.id.clone(),
-            motive_id: motive.id.clone(),
-            patient_id: patient.clone(),
-            start: slot.start,
-            hold_until: None,
-            idempotency: None,
-            now,
+        let caller = Caller {
+            id: patient.clone(),
+            role: Role::Patient,
         };
-        match store.reserve(&request).await {
+        let mut request = app
+            .sealed_request(&caller, &s.view, motive.id.clone(), slot.start, None)
+            .await
+            .map_err(|e| anyhow!("sealing a demo booking: {e}"))?;
+        request.now = now;
+        match app.store.reserve(&request).await {
             Ok(_) => {
                 appointments += 1;
                 taken.push(Reservation {
@@ -1165,24 +1175,59 @@ mod tests {
     #[tokio::test]
     async fn seeds_once_with_bookable_appointments() {
         let dir = tempfile::tempdir().unwrap();
-        let store = careslot_store_sqlite::SqliteStore::open_dir(dir.path())
+        let keys = tempfile::tempdir().unwrap();
+        let store: std::sync::Arc<dyn careslot_store::Store> = std::sync::Arc::new(
+            careslot_store_sqlite::SqliteStore::open_dir(dir.path())
+                .await
+                .unwrap(),
+        );
+        let engine =
+            careslot_vault::KeyEngine::open(keys.path(), careslot_vault::MasterKey::generate())
+                .await
+                .unwrap();
+        let custody = std::sync::Arc::new(careslot_vault::LocalCustody::new(std::sync::Arc::new(
+            engine,
+        )));
+        let protect = careslot_server::protection::Protector::bootstrap(&*store, custody, 16)
             .await
             .unwrap();
-        let first = seed(&store, 2021).await.unwrap();
+        let app = App::new(
+            store.clone(),
+            std::sync::Arc::new(protect),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+        let first = seed(&app, 2021).await.unwrap();
         assert!(!first.already_seeded);
         assert_eq!(first.practitioners, PRACTITIONERS);
         assert_eq!(first.patients, PATIENTS);
         assert!(first.appointments >= APPOINTMENTS * 9 / 10, "{first:?}");
         assert_eq!(first.skipped_conflicts, 0);
         assert_eq!(store.directory().await.unwrap().len(), PRACTITIONERS);
-        let login = store
-            .account_by_email(first.sample_patient_email.as_deref().unwrap())
+        let (_, who) = app
+            .login(
+                first.sample_patient_email.as_deref().unwrap(),
+                DEMO_PASSWORD,
+            )
             .await
-            .unwrap()
             .unwrap();
-        assert!(login.password_hash.starts_with("$argon2id$"));
+        assert_eq!(who.role, Role::Patient);
+        let mine = app
+            .my_appointments(&Caller {
+                id: who.id,
+                role: Role::Patient,
+            })
+            .await
+            .unwrap();
+        assert!(mine.iter().all(|a| a.note.is_none()));
+        assert_eq!(
+            app.directory.len(),
+            PRACTITIONERS,
+            "the running directory shows the demo"
+        );
 
-        let again = seed(&store, 2021).await.unwrap();
+        let again = seed(&app, 2021).await.unwrap();
         assert!(again.already_seeded);
         assert_eq!(again.practitioners, PRACTITIONERS);
         assert_eq!(again.appointments, 0);

@@ -4,10 +4,12 @@ mod bench;
 mod demo;
 
 use anyhow::Context;
-use careslot_server::services::{App, AppConfig};
-use careslot_store::Store;
+use careslot_server::protection::Protector;
+use careslot_server::services::{App, AppConfig, AuditVerdict};
+use careslot_store::{KeyOwner, Store};
 use careslot_store_postgres::PgStore;
 use careslot_store_sqlite::SqliteStore;
+use careslot_vault::{HttpCustody, KeyCustody, KeyEngine, LocalCustody, MasterKey, SecretToken};
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -30,10 +32,102 @@ enum Command {
     /// Create or upgrade the database schema, then exit.
     Migrate(DbArgs),
     /// Fill the database with the demo directory (idempotent), then exit.
-    Seed(DbArgs),
+    Seed {
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        keys: KeyArgs,
+    },
     /// Measure the hot paths; prints JSON on stdout and a table on stderr.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Run the key-custody service (its own process, data directory and token).
+    Keyd(KeydArgs),
+    /// Key maintenance.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Audit-log maintenance.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Erase a patient account (crypto-shredding), as DELETE /api/v1/me does.
+    Erase(EraseArgs),
+}
+
+#[derive(Args, Clone)]
+struct KeyArgs {
+    /// URL of the key-custody service (careslot keyd, or an OpenBao/Vault transit endpoint).
+    /// Without it, an embedded key service keeps its keys in --keys-dir.
+    #[arg(long, env = "CARESLOT_KEYD_URL")]
+    keyd_url: Option<String>,
+    /// Token for --keyd-url.
+    #[arg(long, env = "CARESLOT_KEYD_TOKEN", hide_env_values = true)]
+    keyd_token: Option<String>,
+    /// Directory of the embedded key service (kept apart from the database).
+    #[arg(long, env = "CARESLOT_KEYS_DIR", default_value = "./careslot-keys")]
+    keys_dir: PathBuf,
+    /// Bits kept in blind indexes (CipherSweet: fewer bits, more deliberate false positives).
+    #[arg(long, env = "CARESLOT_BLIND_INDEX_BITS", default_value_t = 16, value_parser = clap::value_parser!(u8).range(4..=32))]
+    blind_index_bits: u8,
+}
+
+#[derive(Args)]
+struct KeydArgs {
+    /// Where keyd keeps its keys (encrypted under the master key).
+    #[arg(
+        long,
+        env = "CARESLOT_KEYD_DATA_DIR",
+        default_value = "./careslot-keyd"
+    )]
+    data_dir: PathBuf,
+    #[arg(long, env = "CARESLOT_KEYD_BIND", default_value = "127.0.0.1:8200")]
+    bind: SocketAddr,
+    /// Master key, base64 of 32 bytes (else --master-key-file).
+    #[arg(long, env = "CARESLOT_KEYD_MASTER_KEY", hide_env_values = true)]
+    master_key: Option<String>,
+    /// File holding the master key; created (mode 0600) if absent.
+    #[arg(long, env = "CARESLOT_KEYD_MASTER_KEY_FILE")]
+    master_key_file: Option<PathBuf>,
+    /// Client token (else --token-file).
+    #[arg(long, env = "CARESLOT_KEYD_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// File holding the client token; created (mode 0600) if absent.
+    #[arg(long, env = "CARESLOT_KEYD_TOKEN_FILE")]
+    token_file: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a new version of every named key and rewrap every data key under it, online.
+    Rotate {
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        keys: KeyArgs,
+        /// Afterwards, destroy the versions older than the new one.
+        #[arg(long)]
+        retire: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute the audit chain; exits 1 if any entry was edited or removed.
+    Verify {
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        keys: KeyArgs,
+    },
+}
+
+#[derive(Args)]
+struct EraseArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    #[command(flatten)]
+    keys: KeyArgs,
+    /// Id of the patient account.
+    account_id: String,
 }
 
 #[derive(Args, Clone)]
@@ -56,6 +150,8 @@ struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "CARESLOT_BIND", default_value = "127.0.0.1:8080")]
     bind: SocketAddr,
+    #[command(flatten)]
+    keys: KeyArgs,
     /// Seed a realistic demo directory (a few hundred practitioners) before serving.
     #[arg(long)]
     demo: bool,
@@ -85,6 +181,44 @@ async fn open_store(db: &DbArgs) -> anyhow::Result<Arc<dyn Store>> {
     })
 }
 
+async fn open_custody(keys: &KeyArgs) -> anyhow::Result<Arc<dyn KeyCustody>> {
+    match &keys.keyd_url {
+        Some(url) => {
+            let token = keys
+                .keyd_token
+                .clone()
+                .context("--keyd-url needs --keyd-token (or CARESLOT_KEYD_TOKEN)")?;
+            let token = SecretToken::new(token).map_err(|e| anyhow::anyhow!("keyd token: {e}"))?;
+            Ok(Arc::new(
+                HttpCustody::new(url, token).map_err(|e| anyhow::anyhow!("keyd client: {e}"))?,
+            ))
+        }
+        None => {
+            tracing::warn!(
+                keys_dir = %keys.keys_dir.display(),
+                "using the embedded key service: fine for one machine, but production needs a separate key custodian (careslot keyd --help)"
+            );
+            let master = MasterKey::load_or_create(&keys.keys_dir.join("master.key"))
+                .map_err(|e| anyhow::anyhow!("master key: {e}"))?;
+            let engine = KeyEngine::open(&keys.keys_dir, master)
+                .await
+                .map_err(|e| anyhow::anyhow!("embedded key service: {e}"))?;
+            Ok(Arc::new(LocalCustody::new(Arc::new(engine))))
+        }
+    }
+}
+
+async fn open_app(db: &DbArgs, keys: &KeyArgs) -> anyhow::Result<Arc<App>> {
+    let store = open_store(db).await?;
+    let custody = open_custody(keys).await?;
+    let protect = Protector::bootstrap(&*store, custody, keys.blind_index_bits)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot load the application keys: {e}"))?;
+    App::new(store, Arc::new(protect), AppConfig::default())
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot start: {e}"))
+}
+
 fn init_logging(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CARESLOT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
@@ -109,10 +243,39 @@ async fn main() -> anyhow::Result<()> {
             eprintln!("database schema is up to date");
             Ok(())
         }
-        Command::Seed(db) => {
-            let store = open_store(&db).await?;
-            let summary = demo::seed(&*store, 2021).await?;
+        Command::Seed { db, keys } => {
+            let app = open_app(&db, &keys).await?;
+            let summary = demo::seed(&app, 2021).await?;
             println!("{}", serde_json::to_string_pretty(&summary)?);
+            Ok(())
+        }
+        Command::Keyd(args) => keyd(args).await,
+        Command::Keys(KeysCommand::Rotate { db, keys, retire }) => rotate(&db, &keys, retire).await,
+        Command::Audit(AuditCommand::Verify { db, keys }) => {
+            let app = open_app(&db, &keys).await?;
+            match app
+                .verify_audit()
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+            {
+                AuditVerdict::Intact { rows } => {
+                    println!("{{\"intact\": true, \"rows\": {rows}}}");
+                    Ok(())
+                }
+                AuditVerdict::Broken { seq, problem } => {
+                    println!("{{\"intact\": false, \"seq\": {seq}, \"problem\": \"{problem}\"}}");
+                    eprintln!("audit log broken at entry {seq}: {problem}");
+                    std::process::exit(1);
+                }
+            }
+        }
+        Command::Erase(args) => {
+            let app = open_app(&args.db, &args.keys).await?;
+            let n = app
+                .erase(&careslot_domain::AccountId(args.account_id.clone()))
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            eprintln!("erased; {n} appointments kept without identity");
             Ok(())
         }
         Command::Bench(BenchCommand::Slots(args)) => bench::slots(&args).await.map(|_| ()),
@@ -121,18 +284,17 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let store = open_store(&args.db).await?;
+    let app = open_app(&args.db, &args.keys).await?;
+    let store = app.store.clone();
     if args.demo {
-        let summary = demo::seed(&*store, 2021).await?;
+        let summary = demo::seed(&app, 2021).await?;
         tracing::info!(
             ?summary,
             "demo data ready (password for every demo account: {})",
             demo::DEMO_PASSWORD
         );
     }
-    let app = App::new(store.clone(), AppConfig::default())
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot start: {e}"))?;
+    app.spawn_retention();
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
         .with_context(|| format!("cannot listen on {}", args.bind))?;
@@ -164,4 +326,84 @@ async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = term => {},
     }
+}
+
+async fn keyd(args: KeydArgs) -> anyhow::Result<()> {
+    let master = match (&args.master_key, &args.master_key_file) {
+        (Some(b64), _) => {
+            MasterKey::from_base64(b64).map_err(|e| anyhow::anyhow!("master key: {e}"))?
+        }
+        (None, Some(path)) => {
+            MasterKey::load_or_create(path).map_err(|e| anyhow::anyhow!("master key: {e}"))?
+        }
+        (None, None) => {
+            anyhow::bail!("give the master key: --master-key-file PATH or CARESLOT_KEYD_MASTER_KEY")
+        }
+    };
+    let token = match (&args.token, &args.token_file) {
+        (Some(t), _) => SecretToken::new(t.clone()).map_err(|e| anyhow::anyhow!("token: {e}"))?,
+        (None, Some(path)) => {
+            SecretToken::load_or_create(path).map_err(|e| anyhow::anyhow!("token: {e}"))?
+        }
+        (None, None) => {
+            anyhow::bail!("give the client token: --token-file PATH or CARESLOT_KEYD_TOKEN")
+        }
+    };
+    let engine = Arc::new(
+        KeyEngine::open(&args.data_dir, master)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", args.data_dir.display()))?,
+    );
+    let listener = tokio::net::TcpListener::bind(args.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.bind))?;
+    tracing::info!(address = %listener.local_addr()?, "careslot keyd is serving the transit API under /v1/transit");
+    careslot_vault::keyd::serve(listener, engine, token, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Rotation: a new version of every named key; every wrapped data key rewrapped under it.
+async fn rotate(db: &DbArgs, keys: &KeyArgs, retire: bool) -> anyhow::Result<()> {
+    let store = open_store(db).await?;
+    let custody = open_custody(keys).await?;
+    let rows = store.wrapped_keys().await?;
+    let mut rotated: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+    let mut rewrapped = 0usize;
+    for mut row in rows {
+        let name = match row.owner {
+            KeyOwner::Account => careslot_server::protection::subject_key_name(
+                &careslot_domain::AccountId(row.id.clone()),
+            ),
+            KeyOwner::Agenda => careslot_server::protection::agenda_key_name(
+                &careslot_domain::AgendaId(row.id.clone()),
+            ),
+            KeyOwner::Setting => careslot_server::protection::APP_KEY.to_owned(),
+        };
+        if !rotated.contains_key(&name) {
+            let v = custody
+                .rotate(&name)
+                .await
+                .map_err(|e| anyhow::anyhow!("rotating {name}: {e}"))?;
+            rotated.insert(name.clone(), v);
+        }
+        let new = custody
+            .rewrap(&name, std::slice::from_ref(&row.wrapped))
+            .await
+            .map_err(|e| anyhow::anyhow!("rewrapping under {name}: {e}"))?;
+        if let Some(w) = new.into_iter().next() {
+            row.wrapped = w;
+            store.set_wrapped_key(&row).await?;
+            rewrapped += 1;
+        }
+    }
+    if retire {
+        for (name, version) in &rotated {
+            custody
+                .retire_before(name, *version)
+                .await
+                .map_err(|e| anyhow::anyhow!("retiring old versions of {name}: {e}"))?;
+        }
+    }
+    println!("{{\"keys_rotated\": {}, \"data_keys_rewrapped\": {rewrapped}, \"old_versions_retired\": {retire}}}", rotated.len());
+    Ok(())
 }

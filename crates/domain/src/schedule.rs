@@ -165,6 +165,19 @@ impl Motive {
         if name.is_empty() || name.chars().count() > 200 {
             return Err(DomainError::new("name", "must be 1 to 200 characters"));
         }
+        let mut motive = Self::unlabelled(id, agenda_id, duration_min, capacity, policy)?;
+        motive.name = name.to_owned();
+        Ok(motive)
+    }
+
+    /// A motive whose label is kept elsewhere (sealed in storage): `name` is empty.
+    pub fn unlabelled(
+        id: MotiveId,
+        agenda_id: AgendaId,
+        duration_min: i64,
+        capacity: i64,
+        policy: MotivePolicy,
+    ) -> Result<Self, DomainError> {
         if capacity < 1 || capacity > i64::from(Self::MAX_CAPACITY) {
             return Err(DomainError::new(
                 "capacity",
@@ -175,7 +188,7 @@ impl Motive {
         Ok(Self {
             id,
             agenda_id,
-            name: name.to_owned(),
+            name: String::new(),
             duration: Minutes::parse("duration_min", duration_min)?,
             capacity: capacity as u32,
             policy,

@@ -20,6 +20,8 @@ pub struct AgendaView {
     pub tz: TimeZone,
     pub calendar: AgendaCalendar,
     pub motives: Vec<Motive>,
+    /// Motive labels, sealed under the agenda's key (opened only for display).
+    pub motive_labels: Vec<(MotiveId, Vec<u8>)>,
     pub occupancy: Occupancy,
 }
 
@@ -48,6 +50,7 @@ impl AgendaView {
             tz,
             calendar,
             motives: s.motives,
+            motive_labels: s.motive_labels,
             occupancy: Occupancy::new(s.reservations),
         })
     }

@@ -95,6 +95,11 @@ impl From<AppError> for ApiError {
             E::NotFound(what) => ApiError::not_found(what),
             E::Conflict(slug, m) => ApiError::new(StatusCode::CONFLICT, slug, m),
             E::Rule(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "booking-rule", m),
+            E::KeyService => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "key-service-unavailable",
+                "the key-custody service is unavailable, so health data cannot be read or written; retry shortly",
+            ),
             E::Store(s) => s.into(),
         }
     }

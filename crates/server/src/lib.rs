@@ -4,6 +4,7 @@
 pub mod api;
 pub mod availability;
 pub mod error;
+pub mod protection;
 pub mod search;
 pub mod services;
 pub mod time;

@@ -1,14 +1,30 @@
 CREATE EXTENSION IF NOT EXISTS btree_gist;
 
 -- Booking core. Instants are UTC epoch seconds; local dates are ISO text.
+-- Columns ending in _ct are XChaCha20-Poly1305 ciphertexts (see docs/protection.md); _bidx
+-- are truncated keyed blind indexes; _uniq a full keyed hash. No health data in the clear.
+
+-- App-wide wrapped keys (blind-index key, audit key), written once.
+CREATE TABLE settings (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
 CREATE TABLE accounts (
     id            TEXT PRIMARY KEY,
-    email         TEXT NOT NULL UNIQUE,
-    name          TEXT NOT NULL,
     role          TEXT NOT NULL CHECK (role IN ('patient', 'practitioner')),
     password_hash TEXT NOT NULL,
-    created_at    BIGINT NOT NULL
+    created_at    BIGINT NOT NULL,
+    -- The account's data key, wrapped by its named key "subject-<id>" in the key service.
+    wrapped_key   TEXT NOT NULL,
+    email_ct      BYTEA NOT NULL,
+    name_ct       BYTEA NOT NULL,
+    phone_ct      BYTEA,
+    birth_date_ct BYTEA,
+    email_bidx    BIGINT NOT NULL,
+    email_uniq    TEXT NOT NULL UNIQUE
 );
+CREATE INDEX accounts_email_bidx ON accounts(email_bidx);
 
 CREATE TABLE sessions (
     token_hash TEXT PRIMARY KEY,
@@ -46,14 +62,16 @@ CREATE TABLE agendas (
     practitioner_id TEXT NOT NULL REFERENCES practitioners(id) ON DELETE CASCADE,
     place_id        TEXT NOT NULL REFERENCES places(id),
     timezone        TEXT NOT NULL,
-    holidays        TEXT
+    holidays        TEXT,
+    -- The agenda's data key (reservation links, motive labels), wrapped by "agenda-<id>".
+    wrapped_key     TEXT NOT NULL
 );
 CREATE INDEX agendas_practitioner ON agendas(practitioner_id);
 
 CREATE TABLE motives (
     id                TEXT PRIMARY KEY,
     agenda_id         TEXT NOT NULL REFERENCES agendas(id) ON DELETE CASCADE,
-    name              TEXT NOT NULL,
+    label_ct          BYTEA NOT NULL,
     duration_min      BIGINT NOT NULL CHECK (duration_min BETWEEN 1 AND 1440),
     capacity          BIGINT NOT NULL CHECK (capacity >= 1),
     teleconsultation  BOOLEAN NOT NULL,
@@ -95,8 +113,11 @@ CREATE INDEX absences_agenda ON absences(agenda_id, end_s);
 CREATE TABLE reservations (
     id          TEXT PRIMARY KEY,
     agenda_id   TEXT NOT NULL REFERENCES agendas(id),
-    motive_id   TEXT NOT NULL REFERENCES motives(id),
-    patient_id  TEXT REFERENCES accounts(id) ON DELETE SET NULL,
+    -- Sealed under the agenda's key: which motive, which patient, the patient's note.
+    motive_ct   BYTEA NOT NULL,
+    patient_ct  BYTEA,
+    note_ct     BYTEA,
+    patient_bidx BIGINT,
     start_s     BIGINT NOT NULL,
     end_s       BIGINT NOT NULL CHECK (end_s > start_s AND end_s - start_s <= 86400),
     pool        TEXT NOT NULL,
@@ -107,7 +128,7 @@ CREATE TABLE reservations (
 );
 CREATE INDEX reservations_live ON reservations(agenda_id, start_s) WHERE status IN ('held', 'booked');
 CREATE INDEX reservations_agenda ON reservations(agenda_id, start_s);
-CREATE INDEX reservations_patient ON reservations(patient_id, start_s);
+CREATE INDEX reservations_patient ON reservations(patient_bidx);
 
 -- Overlap exclusion: live reservations of an agenda never overlap unless they share a pool.
 ALTER TABLE reservations ADD CONSTRAINT reservations_no_overlap
@@ -124,11 +145,20 @@ CREATE TABLE pool_counters (
     PRIMARY KEY (agenda_id, start_s, end_s)
 );
 
+-- Keyed hashes of (account, Idempotency-Key) and of the request: no link to the account.
 CREATE TABLE idempotency_keys (
-    account_id     TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
-    key            TEXT NOT NULL,
+    key_hash       TEXT PRIMARY KEY,
     request_hash   TEXT NOT NULL,
     reservation_id TEXT NOT NULL REFERENCES reservations(id),
-    created_at     BIGINT NOT NULL,
-    PRIMARY KEY (account_id, key)
+    created_at     BIGINT NOT NULL
 );
+
+-- Append-only, MAC-chained log of every decryption of health data.
+CREATE TABLE audit_log (
+    seq          BIGINT PRIMARY KEY,
+    at           BIGINT NOT NULL,
+    subject_bidx BIGINT NOT NULL,
+    entry_ct     BYTEA NOT NULL,
+    mac          TEXT NOT NULL
+);
+CREATE INDEX audit_log_subject ON audit_log(subject_bidx);

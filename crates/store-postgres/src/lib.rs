@@ -18,6 +18,9 @@ use std::time::Duration;
 /// NOTIFY channel carrying the id of an agenda whose availability changed.
 pub const AGENDA_CHANNEL: &str = "careslot_agenda";
 
+/// Advisory lock serialising appends to the audit chain.
+const AUDIT_LOCK: i64 = 0x6361_7265_736c_6f74;
+
 pub struct PgStore {
     pool: PgPool,
 }
@@ -59,7 +62,7 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::Database(db) => match db.code().as_deref() {
             Some("23P01") => StoreError::Conflict(ConflictKind::SlotTaken),
-            Some("23505") if db.constraint() == Some("accounts_email_key") => {
+            Some("23505") if db.constraint() == Some("accounts_email_uniq_key") => {
                 StoreError::Conflict(ConflictKind::EmailTaken)
             }
             Some("23505") => StoreError::Conflict(ConflictKind::Duplicate),
@@ -73,7 +76,7 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
     }
 }
 
-/// Announces, on commit of `tx`, that an agenda's availability changed.
+/// Announces, on commit of the surrounding transaction, that an agenda's availability changed.
 pub(crate) async fn notify(conn: &mut sqlx::PgConnection, agenda: &str) -> StoreResult<()> {
     sqlx::query("SELECT pg_notify($1, $2)")
         .bind(AGENDA_CHANNEL)
@@ -84,14 +87,17 @@ pub(crate) async fn notify(conn: &mut sqlx::PgConnection, agenda: &str) -> Store
     Ok(())
 }
 
-fn account_from_row(row: &sqlx::postgres::PgRow) -> StoreResult<Account> {
+fn account_from_row(row: &sqlx::postgres::PgRow) -> StoreResult<AccountRecord> {
     let role: String = row.try_get("role").map_err(internal)?;
-    Ok(Account {
+    Ok(AccountRecord {
         id: AccountId(row.try_get("id").map_err(internal)?),
-        email: row.try_get("email").map_err(internal)?,
-        name: row.try_get("name").map_err(internal)?,
         role: Role::parse(&role).ok_or_else(|| codec::corrupt("role"))?,
         created_at: ts(row.try_get("created_at").map_err(internal)?)?,
+        wrapped_key: row.try_get("wrapped_key").map_err(internal)?,
+        email_ct: row.try_get("email_ct").map_err(internal)?,
+        name_ct: row.try_get("name_ct").map_err(internal)?,
+        phone_ct: row.try_get("phone_ct").map_err(internal)?,
+        birth_date_ct: row.try_get("birth_date_ct").map_err(internal)?,
     })
 }
 
@@ -129,12 +135,34 @@ pub(crate) fn reservation_from_row(row: &sqlx::postgres::PgRow) -> StoreResult<R
     codec::reservation_row(
         row.try_get("id").map_err(internal)?,
         row.try_get("agenda_id").map_err(internal)?,
-        row.try_get("motive_id").map_err(internal)?,
-        row.try_get("patient_id").map_err(internal)?,
         row.try_get("start_s").map_err(internal)?,
         row.try_get("end_s").map_err(internal)?,
         &status,
         row.try_get("expires_at").map_err(internal)?,
+        row.try_get("motive_ct").map_err(internal)?,
+        row.try_get("patient_ct").map_err(internal)?,
+        row.try_get("note_ct").map_err(internal)?,
+    )
+}
+
+fn audit_from_row(row: &sqlx::postgres::PgRow) -> StoreResult<AuditRow> {
+    Ok(AuditRow {
+        seq: row.try_get("seq").map_err(internal)?,
+        at: ts(row.try_get("at").map_err(internal)?)?,
+        subject_bidx: row.try_get("subject_bidx").map_err(internal)?,
+        entry_ct: row.try_get("entry_ct").map_err(internal)?,
+        mac: row.try_get("mac").map_err(internal)?,
+    })
+}
+
+fn agenda_from_row(r: &sqlx::postgres::PgRow) -> StoreResult<Agenda> {
+    codec::agenda(
+        r.try_get("id").map_err(internal)?,
+        r.try_get("practitioner_id").map_err(internal)?,
+        r.try_get("place_id").map_err(internal)?,
+        r.try_get("timezone").map_err(internal)?,
+        r.try_get("holidays").map_err(internal)?,
+        r.try_get("wrapped_key").map_err(internal)?,
     )
 }
 
@@ -142,7 +170,6 @@ fn motive_from_row(row: &sqlx::postgres::PgRow) -> StoreResult<Motive> {
     codec::motive(
         row.try_get("id").map_err(internal)?,
         row.try_get("agenda_id").map_err(internal)?,
-        row.try_get("name").map_err(internal)?,
         row.try_get("duration_min").map_err(internal)?,
         row.try_get("capacity").map_err(internal)?,
         row.try_get("teleconsultation").map_err(internal)?,
@@ -209,42 +236,74 @@ impl Store for PgStore {
         });
     }
 
-    async fn create_account(&self, a: &NewAccount) -> StoreResult<Account> {
-        sqlx::query("INSERT INTO accounts (id, email, name, role, password_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(a.id.as_str())
-            .bind(&a.email)
-            .bind(&a.name)
-            .bind(a.role.as_str())
-            .bind(&a.password_hash)
-            .bind(a.created_at.as_second())
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
-        Ok(Account {
-            id: a.id.clone(),
-            email: a.email.clone(),
-            name: a.name.clone(),
-            role: a.role,
-            created_at: a.created_at,
-        })
-    }
-
-    async fn account_by_email(&self, email: &str) -> StoreResult<Option<AccountWithSecret>> {
-        let row = sqlx::query("SELECT * FROM accounts WHERE email = $1")
-            .bind(email)
+    async fn setting(&self, name: &str) -> StoreResult<Option<String>> {
+        let row = sqlx::query("SELECT value FROM settings WHERE name = $1")
+            .bind(name)
             .fetch_optional(&self.pool)
             .await
             .map_err(map_err)?;
-        row.map(|r| {
-            Ok(AccountWithSecret {
-                account: account_from_row(&r)?,
-                password_hash: r.try_get("password_hash").map_err(internal)?,
-            })
-        })
-        .transpose()
+        row.map(|r| r.try_get("value").map_err(internal))
+            .transpose()
     }
 
-    async fn account(&self, id: &AccountId) -> StoreResult<Option<Account>> {
+    async fn insert_setting(&self, name: &str, value: &str) -> StoreResult<String> {
+        sqlx::query(
+            "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(value)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let row = sqlx::query("SELECT value FROM settings WHERE name = $1")
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.try_get("value").map_err(internal)
+    }
+
+    async fn create_account(&self, a: &NewAccount) -> StoreResult<()> {
+        let r = &a.record;
+        sqlx::query(
+            "INSERT INTO accounts (id, role, password_hash, created_at, wrapped_key, email_ct, name_ct, phone_ct,
+                                   birth_date_ct, email_bidx, email_uniq)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(r.id.as_str())
+        .bind(r.role.as_str())
+        .bind(&a.password_hash)
+        .bind(r.created_at.as_second())
+        .bind(&r.wrapped_key)
+        .bind(&r.email_ct)
+        .bind(&r.name_ct)
+        .bind(r.phone_ct.as_deref())
+        .bind(r.birth_date_ct.as_deref())
+        .bind(a.email_bidx)
+        .bind(&a.email_uniq)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn account_candidates(&self, email_bidx: i64) -> StoreResult<Vec<AccountWithSecret>> {
+        sqlx::query("SELECT * FROM accounts WHERE email_bidx = $1")
+            .bind(email_bidx)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(|r| {
+                Ok(AccountWithSecret {
+                    record: account_from_row(r)?,
+                    password_hash: r.try_get("password_hash").map_err(internal)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn account(&self, id: &AccountId) -> StoreResult<Option<AccountRecord>> {
         let row = sqlx::query("SELECT * FROM accounts WHERE id = $1")
             .bind(id.as_str())
             .fetch_optional(&self.pool)
@@ -269,7 +328,7 @@ impl Store for PgStore {
         &self,
         token_hash: &str,
         now: Timestamp,
-    ) -> StoreResult<Option<Account>> {
+    ) -> StoreResult<Option<AccountRecord>> {
         let row = sqlx::query(
             "SELECT a.* FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.token_hash = $1 AND s.expires_at > $2",
         )
@@ -279,6 +338,32 @@ impl Store for PgStore {
         .await
         .map_err(map_err)?;
         row.as_ref().map(account_from_row).transpose()
+    }
+
+    async fn erase_account(
+        &self,
+        id: &AccountId,
+        reservations: &[ReservationId],
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        for r in reservations {
+            sqlx::query("UPDATE reservations SET patient_ct = NULL, patient_bidx = NULL, note_ct = NULL WHERE id = $1")
+                .bind(r.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        sqlx::query("DELETE FROM sessions WHERE account_id = $1")
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        sqlx::query("DELETE FROM accounts WHERE id = $1")
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)
     }
 
     async fn upsert_practitioner(&self, p: &Practitioner) -> StoreResult<Practitioner> {
@@ -343,12 +428,15 @@ impl Store for PgStore {
     }
 
     async fn create_agenda(&self, a: &Agenda) -> StoreResult<()> {
-        sqlx::query("INSERT INTO agendas (id, practitioner_id, place_id, timezone, holidays) VALUES ($1, $2, $3, $4, $5)")
+        sqlx::query(
+            "INSERT INTO agendas (id, practitioner_id, place_id, timezone, holidays, wrapped_key) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
             .bind(a.id.as_str())
             .bind(a.practitioner_id.as_str())
             .bind(a.place_id.as_str())
             .bind(&a.timezone)
             .bind(a.holidays.map(Country::code))
+            .bind(&a.wrapped_key)
             .execute(&self.pool)
             .await
             .map_err(map_err)?;
@@ -361,28 +449,19 @@ impl Store for PgStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(map_err)?;
-        row.map(|r| {
-            codec::agenda(
-                r.try_get("id").map_err(internal)?,
-                r.try_get("practitioner_id").map_err(internal)?,
-                r.try_get("place_id").map_err(internal)?,
-                r.try_get("timezone").map_err(internal)?,
-                r.try_get("holidays").map_err(internal)?,
-            )
-        })
-        .transpose()
+        row.as_ref().map(agenda_from_row).transpose()
     }
 
-    async fn create_motive(&self, m: &Motive) -> StoreResult<()> {
+    async fn create_motive(&self, m: &Motive, label_ct: &[u8]) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         sqlx::query(
-            "INSERT INTO motives (id, agenda_id, name, duration_min, capacity, teleconsultation, new_patients_only,
+            "INSERT INTO motives (id, agenda_id, label_ct, duration_min, capacity, teleconsultation, new_patients_only,
                                   bookable_online, min_notice_min, max_horizon_days)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(m.id.as_str())
         .bind(m.agenda_id.as_str())
-        .bind(&m.name)
+        .bind(label_ct)
         .bind(i64::from(m.duration.get()))
         .bind(i64::from(m.capacity))
         .bind(m.policy.teleconsultation)
@@ -457,13 +536,23 @@ impl Store for PgStore {
             return Ok(None);
         };
         let mut conn = self.pool.acquire().await.map_err(map_err)?;
-        let motives = sqlx::query("SELECT * FROM motives WHERE agenda_id = $1 ORDER BY id")
+        let motive_rows = sqlx::query("SELECT * FROM motives WHERE agenda_id = $1 ORDER BY id")
             .bind(id.as_str())
             .fetch_all(&mut *conn)
             .await
-            .map_err(map_err)?
+            .map_err(map_err)?;
+        let motives = motive_rows
             .iter()
             .map(motive_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let motive_labels = motive_rows
+            .iter()
+            .map(|r| {
+                Ok((
+                    MotiveId(r.try_get("id").map_err(internal)?),
+                    r.try_get("label_ct").map_err(internal)?,
+                ))
+            })
             .collect::<StoreResult<Vec<_>>>()?;
         let rule_rows = sqlx::query(
             "SELECT r.*, string_agg(rm.motive_id, ',') AS motive_ids FROM opening_rules r
@@ -535,6 +624,7 @@ impl Store for PgStore {
         Ok(Some(AgendaSnapshot {
             agenda,
             motives,
+            motive_labels,
             rules,
             absences,
             reservations,
@@ -575,15 +665,12 @@ impl Store for PgStore {
 
     async fn find_idempotent(
         &self,
-        account: &AccountId,
-        key: &str,
+        key_hash: &str,
     ) -> StoreResult<Option<(String, ReservationRow)>> {
         let row = sqlx::query(
-            "SELECT k.request_hash, r.* FROM idempotency_keys k JOIN reservations r ON r.id = k.reservation_id
-              WHERE k.account_id = $1 AND k.key = $2",
+            "SELECT k.request_hash, r.* FROM idempotency_keys k JOIN reservations r ON r.id = k.reservation_id WHERE k.key_hash = $1",
         )
-        .bind(account.as_str())
-        .bind(key)
+        .bind(key_hash)
         .fetch_optional(&self.pool)
         .await
         .map_err(map_err)?;
@@ -616,15 +703,16 @@ impl Store for PgStore {
     async fn move_reservation(
         &self,
         id: &ReservationId,
+        motive: &MotiveId,
         start: Timestamp,
         now: Timestamp,
     ) -> StoreResult<ReservationRow> {
-        reservations::move_to(&self.pool, id, start, now).await
+        reservations::move_to(&self.pool, id, motive, start, now).await
     }
 
-    async fn patient_appointments(&self, patient: &AccountId) -> StoreResult<Vec<ReservationRow>> {
-        sqlx::query("SELECT * FROM reservations WHERE patient_id = $1 AND status <> 'held' AND status <> 'expired' ORDER BY start_s")
-            .bind(patient.as_str())
+    async fn reservations_by_patient_index(&self, bidx: i64) -> StoreResult<Vec<ReservationRow>> {
+        sqlx::query("SELECT * FROM reservations WHERE patient_bidx = $1 AND status <> 'expired' ORDER BY start_s, id")
+            .bind(bidx)
             .fetch_all(&self.pool)
             .await
             .map_err(map_err)?
@@ -633,16 +721,34 @@ impl Store for PgStore {
             .collect()
     }
 
+    async fn practitioner_reservations_by_patient_index(
+        &self,
+        bidx: i64,
+        practitioner: &PractitionerId,
+    ) -> StoreResult<Vec<ReservationRow>> {
+        sqlx::query(
+            "SELECT r.* FROM reservations r JOIN agendas a ON a.id = r.agenda_id
+              WHERE r.patient_bidx = $1 AND a.practitioner_id = $2 AND r.status IN ('booked', 'no_show') ORDER BY r.start_s",
+        )
+        .bind(bidx)
+        .bind(practitioner.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(reservation_from_row)
+        .collect()
+    }
+
     async fn agenda_appointments(
         &self,
         agenda: &AgendaId,
         from: Timestamp,
         to: Timestamp,
-    ) -> StoreResult<Vec<AgendaAppointment>> {
+    ) -> StoreResult<Vec<ReservationRow>> {
         sqlx::query(
-            "SELECT r.*, a.name AS patient_name FROM reservations r LEFT JOIN accounts a ON a.id = r.patient_id
-              WHERE r.agenda_id = $1 AND r.start_s >= $2 AND r.start_s < $3 AND r.status IN ('booked', 'cancelled', 'no_show')
-              ORDER BY r.start_s, r.id",
+            "SELECT * FROM reservations WHERE agenda_id = $1 AND start_s >= $2 AND start_s < $3
+                AND status IN ('booked', 'cancelled', 'no_show') ORDER BY start_s, id",
         )
         .bind(agenda.as_str())
         .bind(from.as_second())
@@ -651,29 +757,137 @@ impl Store for PgStore {
         .await
         .map_err(map_err)?
         .iter()
-        .map(|r| {
-            Ok(AgendaAppointment {
-                reservation: reservation_from_row(r)?,
-                patient_name: r.try_get("patient_name").map_err(internal)?,
-            })
-        })
+        .map(reservation_from_row)
         .collect()
     }
 
-    async fn is_known_patient(
+    async fn strip_patient_links(
         &self,
-        patient: &AccountId,
-        practitioner: &PractitionerId,
-    ) -> StoreResult<bool> {
-        let row = sqlx::query(
-            "SELECT EXISTS (SELECT 1 FROM reservations r JOIN agendas a ON a.id = r.agenda_id
-                             WHERE r.patient_id = $1 AND a.practitioner_id = $2 AND r.status IN ('booked', 'no_show')) AS known",
+        specialty: Specialty,
+        before: Timestamp,
+    ) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "UPDATE reservations SET patient_ct = NULL, patient_bidx = NULL, note_ct = NULL
+              WHERE end_s < $1 AND patient_ct IS NOT NULL
+                AND agenda_id IN (SELECT a.id FROM agendas a JOIN practitioners p ON p.id = a.practitioner_id WHERE p.specialty = $2)",
         )
-        .bind(patient.as_str())
-        .bind(practitioner.as_str())
-        .fetch_one(&self.pool)
+        .bind(before.as_second())
+        .bind(specialty.code())
+        .execute(&self.pool)
         .await
         .map_err(map_err)?;
-        row.try_get::<bool, _>("known").map_err(internal)
+        Ok(done.rows_affected())
+    }
+
+    async fn append_audit(&self, entries: &[NewAuditEntry], mac: &AuditMac) -> StoreResult<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        // One appender at a time: the chain cannot fork.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(AUDIT_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let last = sqlx::query("SELECT seq, mac FROM audit_log ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let (mut seq, mut prev): (i64, String) = match last {
+            Some(r) => (
+                r.try_get("seq").map_err(internal)?,
+                r.try_get("mac").map_err(internal)?,
+            ),
+            None => (0, String::new()),
+        };
+        for e in entries {
+            seq += 1;
+            let mut row = AuditRow {
+                seq,
+                at: e.at,
+                subject_bidx: e.subject_bidx,
+                entry_ct: e.entry_ct.clone(),
+                mac: String::new(),
+            };
+            row.mac = mac(&prev, &row);
+            sqlx::query("INSERT INTO audit_log (seq, at, subject_bidx, entry_ct, mac) VALUES ($1, $2, $3, $4, $5)")
+                .bind(row.seq)
+                .bind(row.at.as_second())
+                .bind(row.subject_bidx)
+                .bind(&row.entry_ct)
+                .bind(&row.mac)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            prev = row.mac;
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn audit_rows(&self, after_seq: i64, limit: i64) -> StoreResult<Vec<AuditRow>> {
+        sqlx::query("SELECT * FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2")
+            .bind(after_seq)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(audit_from_row)
+            .collect()
+    }
+
+    async fn audit_rows_for_subject(&self, subject_bidx: i64) -> StoreResult<Vec<AuditRow>> {
+        sqlx::query("SELECT * FROM audit_log WHERE subject_bidx = $1 ORDER BY seq")
+            .bind(subject_bidx)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(audit_from_row)
+            .collect()
+    }
+
+    async fn wrapped_keys(&self) -> StoreResult<Vec<WrappedKeyRow>> {
+        let mut out = Vec::new();
+        for (owner, sql) in [
+            (
+                KeyOwner::Account,
+                "SELECT id, wrapped_key AS w FROM accounts",
+            ),
+            (KeyOwner::Agenda, "SELECT id, wrapped_key AS w FROM agendas"),
+            (
+                KeyOwner::Setting,
+                "SELECT name AS id, value AS w FROM settings",
+            ),
+        ] {
+            for r in sqlx::query(sql)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)?
+            {
+                out.push(WrappedKeyRow {
+                    owner,
+                    id: r.try_get("id").map_err(internal)?,
+                    wrapped: r.try_get("w").map_err(internal)?,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn set_wrapped_key(&self, row: &WrappedKeyRow) -> StoreResult<()> {
+        let sql = match row.owner {
+            KeyOwner::Account => "UPDATE accounts SET wrapped_key = $2 WHERE id = $1",
+            KeyOwner::Agenda => "UPDATE agendas SET wrapped_key = $2 WHERE id = $1",
+            KeyOwner::Setting => "UPDATE settings SET value = $2 WHERE name = $1",
+        };
+        sqlx::query(sql)
+            .bind(&row.id)
+            .bind(&row.wrapped)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
     }
 }

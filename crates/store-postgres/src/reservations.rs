@@ -3,7 +3,7 @@
 //! capacity, so concurrent app nodes cannot double-book. Each change NOTIFYs its agenda.
 
 use crate::{internal, map_err, notify, reservation_from_row};
-use careslot_domain::ReservationId;
+use careslot_domain::{MotiveId, ReservationId};
 use careslot_store::codec::pool_key;
 use careslot_store::*;
 use jiff::Timestamp;
@@ -13,7 +13,7 @@ type Tx = Transaction<'static, Postgres>;
 
 pub(crate) async fn reserve(pool: &PgPool, req: &ReserveRequest) -> StoreResult<ReserveOutcome> {
     let mut tx = pool.begin().await.map_err(map_err)?;
-    if let Some(replay) = replay(&mut tx, &req.patient_id, req.idempotency.as_ref()).await? {
+    if let Some(replay) = replay(&mut tx, req.idempotency.as_ref()).await? {
         return Ok(replay);
     }
     let motive =
@@ -38,13 +38,16 @@ pub(crate) async fn reserve(pool: &PgPool, req: &ReserveRequest) -> StoreResult<
         None => ("booked", None),
     };
     let row = sqlx::query(
-        "INSERT INTO reservations (id, agenda_id, motive_id, patient_id, start_s, end_s, pool, status, expires_at, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING *",
+        "INSERT INTO reservations (id, agenda_id, motive_ct, patient_ct, patient_bidx, note_ct, start_s, end_s, pool, status,
+                                   expires_at, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) RETURNING *",
     )
     .bind(req.id.as_str())
     .bind(req.agenda_id.as_str())
-    .bind(req.motive_id.as_str())
-    .bind(req.patient_id.as_str())
+    .bind(&req.motive_ct)
+    .bind(&req.patient_ct)
+    .bind(req.patient_bidx)
+    .bind(req.note_ct.as_deref())
     .bind(start_s)
     .bind(end_s)
     .bind(pool_key(capacity, req.id.as_str(), start_s, end_s))
@@ -55,14 +58,7 @@ pub(crate) async fn reserve(pool: &PgPool, req: &ReserveRequest) -> StoreResult<
     .await
     .map_err(map_err)?;
     let reservation = reservation_from_row(&row)?;
-    record_idempotency(
-        &mut tx,
-        &req.patient_id,
-        req.idempotency.as_ref(),
-        &req.id,
-        now,
-    )
-    .await?;
+    record_idempotency(&mut tx, req.idempotency.as_ref(), &req.id, now).await?;
     notify(&mut tx, req.agenda_id.as_str()).await?;
     tx.commit().await.map_err(map_err)?;
     Ok(ReserveOutcome {
@@ -73,12 +69,11 @@ pub(crate) async fn reserve(pool: &PgPool, req: &ReserveRequest) -> StoreResult<
 
 pub(crate) async fn book_hold(pool: &PgPool, req: &BookHoldRequest) -> StoreResult<ReserveOutcome> {
     let mut tx = pool.begin().await.map_err(map_err)?;
-    if let Some(replay) = replay(&mut tx, &req.patient_id, req.idempotency.as_ref()).await? {
+    if let Some(replay) = replay(&mut tx, req.idempotency.as_ref()).await? {
         return Ok(replay);
     }
-    let row = sqlx::query("SELECT * FROM reservations WHERE id = $1 AND patient_id = $2")
+    let row = sqlx::query("SELECT * FROM reservations WHERE id = $1")
         .bind(req.hold_id.as_str())
-        .bind(req.patient_id.as_str())
         .fetch_optional(&mut *tx)
         .await
         .map_err(map_err)?
@@ -95,21 +90,16 @@ pub(crate) async fn book_hold(pool: &PgPool, req: &BookHoldRequest) -> StoreResu
         // for the next writer on that range to expire.
         return Err(StoreError::HoldExpired);
     }
-    let row = sqlx::query("UPDATE reservations SET status = 'booked', expires_at = NULL, updated_at = $2 WHERE id = $1 RETURNING *")
+    let row = sqlx::query("UPDATE reservations SET status = 'booked', expires_at = NULL, updated_at = $2, note_ct = COALESCE($3, note_ct) WHERE id = $1 RETURNING *",
+    )
         .bind(req.hold_id.as_str())
         .bind(now)
+        .bind(req.note_ct.as_deref())
         .fetch_one(&mut *tx)
         .await
         .map_err(map_err)?;
     let reservation = reservation_from_row(&row)?;
-    record_idempotency(
-        &mut tx,
-        &req.patient_id,
-        req.idempotency.as_ref(),
-        &req.hold_id,
-        now,
-    )
-    .await?;
+    record_idempotency(&mut tx, req.idempotency.as_ref(), &req.hold_id, now).await?;
     notify(&mut tx, reservation.agenda_id.as_str()).await?;
     tx.commit().await.map_err(map_err)?;
     Ok(ReserveOutcome {
@@ -154,14 +144,18 @@ pub(crate) async fn cancel(
 pub(crate) async fn move_to(
     pool: &PgPool,
     id: &ReservationId,
+    motive: &MotiveId,
     start: Timestamp,
     now: Timestamp,
 ) -> StoreResult<ReservationRow> {
     let mut tx = pool.begin().await.map_err(map_err)?;
     let row = sqlx::query(
-        "SELECT r.*, m.duration_min, m.capacity FROM reservations r JOIN motives m ON m.id = r.motive_id WHERE r.id = $1",
+        "SELECT r.*, m.duration_min, m.capacity FROM reservations r
+           JOIN motives m ON m.id = $2 AND m.agenda_id = r.agenda_id
+          WHERE r.id = $1",
     )
     .bind(id.as_str())
+    .bind(motive.as_str())
     .fetch_optional(&mut *tx)
     .await
     .map_err(map_err)?
@@ -200,18 +194,12 @@ pub(crate) async fn move_to(
 }
 
 /// A request seen before under the same key: the same reservation, or a mismatch.
-async fn replay(
-    tx: &mut Tx,
-    account: &careslot_domain::AccountId,
-    idem: Option<&Idempotency>,
-) -> StoreResult<Option<ReserveOutcome>> {
+async fn replay(tx: &mut Tx, idem: Option<&Idempotency>) -> StoreResult<Option<ReserveOutcome>> {
     let Some(idem) = idem else { return Ok(None) };
     let Some(row) = sqlx::query(
-        "SELECT k.request_hash, r.* FROM idempotency_keys k JOIN reservations r ON r.id = k.reservation_id
-          WHERE k.account_id = $1 AND k.key = $2",
+        "SELECT k.request_hash, r.* FROM idempotency_keys k JOIN reservations r ON r.id = k.reservation_id WHERE k.key_hash = $1",
     )
-    .bind(account.as_str())
-    .bind(&idem.key)
+    .bind(&idem.key_hash)
     .fetch_optional(&mut **tx)
     .await
     .map_err(map_err)?
@@ -230,15 +218,13 @@ async fn replay(
 
 async fn record_idempotency(
     tx: &mut Tx,
-    account: &careslot_domain::AccountId,
     idem: Option<&Idempotency>,
     reservation: &ReservationId,
     now: i64,
 ) -> StoreResult<()> {
     let Some(idem) = idem else { return Ok(()) };
-    sqlx::query("INSERT INTO idempotency_keys (account_id, key, request_hash, reservation_id, created_at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(account.as_str())
-        .bind(&idem.key)
+    sqlx::query("INSERT INTO idempotency_keys (key_hash, request_hash, reservation_id, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(&idem.key_hash)
         .bind(&idem.request_hash)
         .bind(reservation.as_str())
         .bind(now)

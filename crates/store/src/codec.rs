@@ -52,7 +52,6 @@ pub fn holidays_opt(s: Option<String>) -> StoreResult<Option<Country>> {
 pub fn motive(
     id: String,
     agenda_id: String,
-    name: String,
     duration_min: i64,
     capacity: i64,
     teleconsultation: bool,
@@ -69,10 +68,9 @@ pub fn motive(
         max_horizon_days: u32::try_from(max_horizon_days)
             .map_err(|_| corrupt("max_horizon_days"))?,
     };
-    Motive::parse(
+    Motive::unlabelled(
         MotiveId(id),
         AgendaId(agenda_id),
-        &name,
         duration_min,
         capacity,
         policy,
@@ -110,22 +108,24 @@ pub fn rule(
 pub fn reservation_row(
     id: String,
     agenda_id: String,
-    motive_id: String,
-    patient_id: Option<String>,
     start_s: i64,
     end_s: i64,
     status: &str,
     expires_at: Option<i64>,
+    motive_ct: Vec<u8>,
+    patient_ct: Option<Vec<u8>>,
+    note_ct: Option<Vec<u8>>,
 ) -> StoreResult<ReservationRow> {
     Ok(ReservationRow {
         id: ReservationId(id),
         agenda_id: AgendaId(agenda_id),
-        motive_id: MotiveId(motive_id),
-        patient_id: patient_id.map(AccountId),
         start: ts(start_s)?,
         end: ts(end_s)?,
         status: ReservationStatus::parse(status).ok_or_else(|| corrupt("status"))?,
         expires_at: expires_at.map(ts).transpose()?,
+        motive_ct,
+        patient_ct,
+        note_ct,
     })
 }
 
@@ -135,6 +135,7 @@ pub fn agenda(
     place_id: String,
     timezone: String,
     holidays: Option<String>,
+    wrapped_key: String,
 ) -> StoreResult<Agenda> {
     Ok(Agenda {
         id: AgendaId(id),
@@ -142,6 +143,7 @@ pub fn agenda(
         place_id: PlaceId(place_id),
         timezone,
         holidays: holidays_opt(holidays)?,
+        wrapped_key,
     })
 }
 

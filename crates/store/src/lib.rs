@@ -38,18 +38,31 @@ pub trait Store: Send + Sync + 'static {
         let _ = on_change;
     }
 
+    // --- settings ---------------------------------------------------------------------------
+    async fn setting(&self, name: &str) -> StoreResult<Option<String>>;
+    /// Inserts unless present; returns the value stored (the existing one on a race).
+    async fn insert_setting(&self, name: &str, value: &str) -> StoreResult<String>;
+
     // --- accounts and sessions -------------------------------------------------------------
-    /// Conflict(EmailTaken) when the (case-folded) email exists.
-    async fn create_account(&self, account: &NewAccount) -> StoreResult<Account>;
-    async fn account_by_email(&self, email: &str) -> StoreResult<Option<AccountWithSecret>>;
-    async fn account(&self, id: &AccountId) -> StoreResult<Option<Account>>;
+    /// Conflict(EmailTaken) when `email_uniq` exists.
+    async fn create_account(&self, account: &NewAccount) -> StoreResult<()>;
+    /// Accounts whose email blind index matches (false positives included).
+    async fn account_candidates(&self, email_bidx: i64) -> StoreResult<Vec<AccountWithSecret>>;
+    async fn account(&self, id: &AccountId) -> StoreResult<Option<AccountRecord>>;
     async fn create_session(&self, session: &NewSession) -> StoreResult<()>;
     /// The account of an unexpired session.
     async fn session_account(
         &self,
         token_hash: &str,
         now: Timestamp,
-    ) -> StoreResult<Option<Account>>;
+    ) -> StoreResult<Option<AccountRecord>>;
+    /// Erasure: deletes the account (and its wrapped key and sessions) and strips the patient
+    /// link, blind index and note from the listed reservations; they stay in their agendas.
+    async fn erase_account(
+        &self,
+        id: &AccountId,
+        reservations: &[ReservationId],
+    ) -> StoreResult<()>;
 
     // --- practitioner side -----------------------------------------------------------------
     async fn upsert_practitioner(&self, p: &Practitioner) -> StoreResult<Practitioner>;
@@ -61,7 +74,7 @@ pub trait Store: Send + Sync + 'static {
     async fn place(&self, id: &PlaceId) -> StoreResult<Option<Place>>;
     async fn create_agenda(&self, agenda: &Agenda) -> StoreResult<()>;
     async fn agenda(&self, id: &AgendaId) -> StoreResult<Option<Agenda>>;
-    async fn create_motive(&self, motive: &Motive) -> StoreResult<()>;
+    async fn create_motive(&self, motive: &Motive, label_ct: &[u8]) -> StoreResult<()>;
     /// Every motive id must belong to the rule's agenda (else NotFound).
     async fn create_rule(&self, rule: &OpeningRule) -> StoreResult<()>;
     async fn create_absence(&self, absence: &Absence, reason: Option<&str>) -> StoreResult<()>;
@@ -85,13 +98,12 @@ pub trait Store: Send + Sync + 'static {
     /// agenda, duration and capacity), expires stale holds in the way, enforces overlap and
     /// capacity, and records the idempotency key in the same transaction.
     async fn reserve(&self, req: &ReserveRequest) -> StoreResult<ReserveOutcome>;
-    /// Turns the caller's unexpired hold into a booked appointment.
+    /// Turns an unexpired hold into a booked appointment (the caller checked it is theirs).
     async fn book_hold(&self, req: &BookHoldRequest) -> StoreResult<ReserveOutcome>;
-    /// The request hash and reservation recorded under an idempotency key of an account.
+    /// The request hash and reservation recorded under an idempotency key hash.
     async fn find_idempotent(
         &self,
-        account: &AccountId,
-        key: &str,
+        key_hash: &str,
     ) -> StoreResult<Option<(String, ReservationRow)>>;
     async fn reservation(&self, id: &ReservationId) -> StoreResult<Option<ReservationRow>>;
     /// Cancels a held or booked reservation; Ok(None) when it was not live.
@@ -100,27 +112,44 @@ pub trait Store: Send + Sync + 'static {
         id: &ReservationId,
         now: Timestamp,
     ) -> StoreResult<Option<ReservationRow>>;
-    /// Moves a booked appointment to a new start (same motive) atomically: on any conflict
-    /// nothing changes.
+    /// Moves a booked appointment of motive `motive` to a new start atomically: on any
+    /// conflict nothing changes.
     async fn move_reservation(
         &self,
         id: &ReservationId,
+        motive: &MotiveId,
         start: Timestamp,
         now: Timestamp,
     ) -> StoreResult<ReservationRow>;
-    /// Booked (and past/cancelled) appointments of a patient, holds excluded, by start.
-    async fn patient_appointments(&self, patient: &AccountId) -> StoreResult<Vec<ReservationRow>>;
-    /// Appointments of an agenda starting in `[from, to)`, with the patient's name.
+    /// Reservations whose patient blind index matches (false positives included), by start.
+    async fn reservations_by_patient_index(&self, bidx: i64) -> StoreResult<Vec<ReservationRow>>;
+    /// Same, restricted to one practitioner's agendas and to booked / no-show appointments.
+    async fn practitioner_reservations_by_patient_index(
+        &self,
+        bidx: i64,
+        practitioner: &PractitionerId,
+    ) -> StoreResult<Vec<ReservationRow>>;
+    /// Appointments (booked, cancelled, no-show) of an agenda starting in `[from, to)`.
     async fn agenda_appointments(
         &self,
         agenda: &AgendaId,
         from: Timestamp,
         to: Timestamp,
-    ) -> StoreResult<Vec<AgendaAppointment>>;
-    /// Whether the patient ever had a booked appointment with this practitioner.
-    async fn is_known_patient(
+    ) -> StoreResult<Vec<ReservationRow>>;
+    /// Retention: strips patient links from appointments of agendas whose practitioner has
+    /// `specialty` and that ended before `before`. Returns how many were stripped.
+    async fn strip_patient_links(
         &self,
-        patient: &AccountId,
-        practitioner: &PractitionerId,
-    ) -> StoreResult<bool>;
+        specialty: Specialty,
+        before: Timestamp,
+    ) -> StoreResult<u64>;
+
+    // --- audit and key rotation ------------------------------------------------------------
+    /// Appends entries, chaining each MAC to the previous row's, atomically.
+    async fn append_audit(&self, entries: &[NewAuditEntry], mac: &AuditMac) -> StoreResult<()>;
+    /// The whole log from `after_seq` on (exclusive), in order, at most `limit` rows.
+    async fn audit_rows(&self, after_seq: i64, limit: i64) -> StoreResult<Vec<AuditRow>>;
+    async fn audit_rows_for_subject(&self, subject_bidx: i64) -> StoreResult<Vec<AuditRow>>;
+    async fn wrapped_keys(&self) -> StoreResult<Vec<WrappedKeyRow>>;
+    async fn set_wrapped_key(&self, row: &WrappedKeyRow) -> StoreResult<()>;
 }

@@ -26,31 +26,35 @@ impl Role {
     }
 }
 
+/// An account as stored: identity and contact are ciphertexts under the account's own data
+/// key, which is stored only wrapped by its named key in the key service.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Account {
+pub struct AccountRecord {
     pub id: AccountId,
-    pub email: String,
-    pub name: String,
     pub role: Role,
     pub created_at: Timestamp,
+    pub wrapped_key: String,
+    pub email_ct: Vec<u8>,
+    pub name_ct: Vec<u8>,
+    pub phone_ct: Option<Vec<u8>>,
+    pub birth_date_ct: Option<Vec<u8>>,
 }
 
 /// An account with its password hash, only for logging in.
 #[derive(Debug, Clone)]
 pub struct AccountWithSecret {
-    pub account: Account,
+    pub record: AccountRecord,
     pub password_hash: String,
 }
 
 #[derive(Debug, Clone)]
 pub struct NewAccount {
-    pub id: AccountId,
-    /// Already case-folded by the caller.
-    pub email: String,
-    pub name: String,
-    pub role: Role,
+    pub record: AccountRecord,
     pub password_hash: String,
-    pub created_at: Timestamp,
+    /// Truncated blind index of the case-folded email (login lookups).
+    pub email_bidx: i64,
+    /// Full keyed hash of the case-folded email (the UNIQUE constraint).
+    pub email_uniq: String,
 }
 
 #[derive(Debug, Clone)]
@@ -95,13 +99,17 @@ pub struct Agenda {
     pub timezone: String,
     /// Country whose public holidays close the agenda; None keeps it open.
     pub holidays: Option<Country>,
+    /// The agenda's data key, wrapped by its named key in the key service.
+    pub wrapped_key: String,
 }
 
 /// Everything availability needs for one agenda.
 #[derive(Debug, Clone)]
 pub struct AgendaSnapshot {
     pub agenda: Agenda,
+    /// Motives with an empty `name`: labels stay sealed in `motive_labels`.
     pub motives: Vec<Motive>,
+    pub motive_labels: Vec<(MotiveId, Vec<u8>)>,
     pub rules: Vec<OpeningRule>,
     pub absences: Vec<Absence>,
     pub reservations: Vec<Reservation>,
@@ -149,22 +157,27 @@ impl ReservationStatus {
     }
 }
 
+/// A hold or appointment as stored: the motive, the patient and the note are sealed under
+/// the agenda's data key (associated data: table, column, reservation id).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReservationRow {
     pub id: ReservationId,
     pub agenda_id: AgendaId,
-    pub motive_id: MotiveId,
-    pub patient_id: Option<AccountId>,
     pub start: Timestamp,
     pub end: Timestamp,
     pub status: ReservationStatus,
     pub expires_at: Option<Timestamp>,
+    pub motive_ct: Vec<u8>,
+    /// `None` once the patient was erased.
+    pub patient_ct: Option<Vec<u8>>,
+    pub note_ct: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone)]
 pub struct Idempotency {
-    pub key: String,
-    /// A digest of the request body: same key + other body is refused.
+    /// Keyed hash of (account, Idempotency-Key).
+    pub key_hash: String,
+    /// Keyed hash of the request body: same key + other body is refused.
     pub request_hash: String,
 }
 
@@ -172,8 +185,12 @@ pub struct Idempotency {
 pub struct ReserveRequest {
     pub id: ReservationId,
     pub agenda_id: AgendaId,
+    /// Read inside the transaction for duration and capacity; stored only sealed.
     pub motive_id: MotiveId,
-    pub patient_id: AccountId,
+    pub motive_ct: Vec<u8>,
+    pub patient_ct: Vec<u8>,
+    pub patient_bidx: i64,
+    pub note_ct: Option<Vec<u8>>,
     pub start: Timestamp,
     /// `Some` makes a hold that stops occupying the place at that instant; `None` books.
     pub hold_until: Option<Timestamp>,
@@ -184,7 +201,8 @@ pub struct ReserveRequest {
 #[derive(Debug, Clone)]
 pub struct BookHoldRequest {
     pub hold_id: ReservationId,
-    pub patient_id: AccountId,
+    /// The patient's note, sealed, set when booking.
+    pub note_ct: Option<Vec<u8>>,
     pub idempotency: Option<Idempotency>,
     pub now: Timestamp,
 }
@@ -196,8 +214,37 @@ pub struct ReserveOutcome {
     pub replayed: bool,
 }
 
+/// One audit entry before it is chained.
+#[derive(Debug, Clone)]
+pub struct NewAuditEntry {
+    pub at: Timestamp,
+    pub subject_bidx: i64,
+    pub entry_ct: Vec<u8>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AgendaAppointment {
-    pub reservation: ReservationRow,
-    pub patient_name: Option<String>,
+pub struct AuditRow {
+    pub seq: i64,
+    pub at: Timestamp,
+    pub subject_bidx: i64,
+    pub entry_ct: Vec<u8>,
+    pub mac: String,
+}
+
+/// Computes a row's MAC from the previous row's MAC (empty for the first row).
+pub type AuditMac = dyn Fn(&str, &AuditRow) -> String + Send + Sync;
+
+/// Who a wrapped data key belongs to, for rotation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyOwner {
+    Account,
+    Agenda,
+    Setting,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrappedKeyRow {
+    pub owner: KeyOwner,
+    pub id: String,
+    pub wrapped: String,
 }

@@ -15,6 +15,8 @@ pub async fn run(store: Arc<dyn Store>) {
     idempotency(&*store).await;
     moving(&*store).await;
     listings(&*store).await;
+    retention(&*store).await;
+    audit_chain(store.clone()).await;
     racing_for_one_slot(store.clone(), 1).await;
     racing_for_one_slot(store.clone(), 3).await;
 }
@@ -25,19 +27,39 @@ fn t0() -> Timestamp {
         .unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
-async fn new_account(store: &dyn Store, role: Role) -> Account {
+/// The store never interprets ciphertexts: the suite uses recognisable bytes.
+fn fake_ct(what: &str, id: &str) -> Vec<u8> {
+    format!("ct:{what}:{id}").into_bytes()
+}
+
+/// A deterministic stand-in for a blind index: the store only compares integers.
+fn bidx(id: &str) -> i64 {
+    id.bytes()
+        .fold(0i64, |h, b| (h * 31 + i64::from(b)) & 0xffff)
+}
+
+async fn new_account(store: &dyn Store, role: Role) -> AccountRecord {
     let id = AccountId::new();
+    let record = AccountRecord {
+        role,
+        created_at: t0(),
+        wrapped_key: format!("vault:v1:{id}"),
+        email_ct: fake_ct("email", id.as_str()),
+        name_ct: fake_ct("name", id.as_str()),
+        phone_ct: None,
+        birth_date_ct: Some(fake_ct("birth", id.as_str())),
+        id,
+    };
     store
         .create_account(&NewAccount {
-            email: format!("{}@example.test", id.as_str()),
-            name: format!("Person {}", &id.as_str()[..8]),
-            id,
-            role,
+            email_bidx: bidx(record.id.as_str()) & 0xff,
+            email_uniq: format!("uniq-{}", record.id),
+            record: record.clone(),
             password_hash: "not-a-real-hash".into(),
-            created_at: t0(),
         })
         .await
-        .expect("create account")
+        .expect("create account");
+    record
 }
 
 pub struct Fixture {
@@ -79,6 +101,7 @@ pub async fn fixture(store: &dyn Store, duration: i64, capacity: i64) -> Fixture
         place_id: place.id.clone(),
         timezone: "Europe/Paris".into(),
         holidays: Some(Country::France),
+        wrapped_key: "vault:v1:agenda".into(),
     };
     store.create_agenda(&agenda).await.expect("agenda");
     let motive = Motive::parse(
@@ -90,7 +113,10 @@ pub async fn fixture(store: &dyn Store, duration: i64, capacity: i64) -> Fixture
         MotivePolicy::default(),
     )
     .expect("motive");
-    store.create_motive(&motive).await.expect("motive");
+    store
+        .create_motive(&motive, b"sealed label")
+        .await
+        .expect("motive");
     Fixture {
         practitioner,
         agenda,
@@ -104,11 +130,15 @@ fn reserve_req(
     start: Timestamp,
     hold: Option<Timestamp>,
 ) -> ReserveRequest {
+    let id = ReservationId::new();
     ReserveRequest {
-        id: ReservationId::new(),
+        motive_ct: fake_ct("motive", id.as_str()),
+        patient_ct: fake_ct("patient", patient.as_str()),
+        patient_bidx: bidx(patient.as_str()),
+        note_ct: None,
+        id,
         agenda_id: f.agenda.id.clone(),
         motive_id: f.motive.id.clone(),
-        patient_id: patient.clone(),
         start,
         hold_until: hold,
         idempotency: None,
@@ -116,34 +146,42 @@ fn reserve_req(
     }
 }
 
+fn book_hold_req(hold: &ReservationId, now: Timestamp) -> BookHoldRequest {
+    BookHoldRequest {
+        hold_id: hold.clone(),
+        note_ct: None,
+        idempotency: None,
+        now,
+    }
+}
+
 async fn accounts_and_sessions(store: &dyn Store) {
     let a = new_account(store, Role::Patient).await;
     let dup = store
         .create_account(&NewAccount {
-            id: AccountId::new(),
-            email: a.email.clone(),
-            name: "Other".into(),
-            role: Role::Patient,
+            record: AccountRecord {
+                id: AccountId::new(),
+                ..a.clone()
+            },
             password_hash: "x".into(),
-            created_at: t0(),
+            email_bidx: 1,
+            email_uniq: format!("uniq-{}", a.id),
         })
         .await;
     assert!(
         matches!(dup, Err(StoreError::Conflict(ConflictKind::EmailTaken))),
         "{dup:?}"
     );
-    let found = store
-        .account_by_email(&a.email)
+    let candidates = store
+        .account_candidates(bidx(a.id.as_str()) & 0xff)
         .await
-        .unwrap()
-        .expect("by email");
-    assert_eq!(found.account, a);
+        .unwrap();
+    let found = candidates
+        .iter()
+        .find(|c| c.record.id == a.id)
+        .expect("by blind index");
+    assert_eq!(found.record, a);
     assert_eq!(found.password_hash, "not-a-real-hash");
-    assert!(store
-        .account_by_email("nobody@example.test")
-        .await
-        .unwrap()
-        .is_none());
     assert_eq!(store.account(&a.id).await.unwrap(), Some(a.clone()));
 
     store
@@ -168,6 +206,21 @@ async fn accounts_and_sessions(store: &dyn Store) {
         None
     );
     assert_eq!(store.session_account("unknown", t0()).await.unwrap(), None);
+
+    // Settings are written once; a second writer gets the first value.
+    assert_eq!(store.setting("suite.k").await.unwrap(), None);
+    assert_eq!(
+        store.insert_setting("suite.k", "first").await.unwrap(),
+        "first"
+    );
+    assert_eq!(
+        store.insert_setting("suite.k", "second").await.unwrap(),
+        "first"
+    );
+    assert_eq!(
+        store.setting("suite.k").await.unwrap().as_deref(),
+        Some("first")
+    );
 }
 
 async fn practitioner_configuration(store: &dyn Store) {
@@ -244,7 +297,11 @@ async fn practitioner_configuration(store: &dyn Store) {
         .unwrap()
         .expect("snapshot");
     assert_eq!(snap.agenda, f.agenda);
-    assert_eq!(snap.motives, vec![f.motive.clone()]);
+    let unlabelled = Motive {
+        name: String::new(),
+        ..f.motive.clone()
+    };
+    assert_eq!(snap.motives, vec![unlabelled]);
     assert_eq!(snap.rules, vec![rule]);
     assert_eq!(
         snap.absences,
@@ -394,26 +451,18 @@ async fn holds_expire(store: &dyn Store) {
         "{r:?}"
     );
     // Someone else cannot book alice's hold.
-    let r = store
-        .book_hold(&BookHoldRequest {
-            hold_id: hold.id.clone(),
-            patient_id: bob.id.clone(),
-            idempotency: None,
-            now: t0(),
-        })
-        .await;
-    assert!(matches!(r, Err(StoreError::NotFound)), "{r:?}");
+    assert!(matches!(
+        store
+            .book_hold(&book_hold_req(&ReservationId::new(), t0()))
+            .await,
+        Err(StoreError::NotFound)
+    ));
     // After expiry, bob gets the place and alice's hold is dead.
     let mut later = reserve_req(&f, &bob.id, start, None);
     later.now = t0() + 6.minutes();
     store.reserve(&later).await.unwrap();
     let r = store
-        .book_hold(&BookHoldRequest {
-            hold_id: hold.id.clone(),
-            patient_id: alice.id.clone(),
-            idempotency: None,
-            now: t0() + 6.minutes(),
-        })
+        .book_hold(&book_hold_req(&hold.id, t0() + 6.minutes()))
         .await;
     assert!(matches!(r, Err(StoreError::HoldExpired)), "{r:?}");
 
@@ -430,12 +479,7 @@ async fn holds_expire(store: &dyn Store) {
         .unwrap()
         .reservation;
     let booked = store
-        .book_hold(&BookHoldRequest {
-            hold_id: hold2.id.clone(),
-            patient_id: alice.id.clone(),
-            idempotency: None,
-            now: t0() + 1.minutes(),
-        })
+        .book_hold(&book_hold_req(&hold2.id, t0() + 1.minutes()))
         .await
         .unwrap()
         .reservation;
@@ -443,12 +487,7 @@ async fn holds_expire(store: &dyn Store) {
     assert_eq!(booked.status, ReservationStatus::Booked);
     assert_eq!(booked.expires_at, None);
     let again = store
-        .book_hold(&BookHoldRequest {
-            hold_id: hold2.id.clone(),
-            patient_id: alice.id.clone(),
-            idempotency: None,
-            now: t0() + 1.minutes(),
-        })
+        .book_hold(&book_hold_req(&hold2.id, t0() + 1.minutes()))
         .await;
     assert!(
         matches!(again, Err(StoreError::Conflict(ConflictKind::NotLive))),
@@ -479,8 +518,9 @@ async fn idempotency(store: &dyn Store) {
     let f = fixture(store, 15, 1).await;
     let alice = new_account(store, Role::Patient).await;
     let start = t0() + (2 * 24).hours();
+    let key_hash = format!("k-{}", alice.id);
     let idem = Idempotency {
-        key: "retry-1".into(),
+        key_hash: key_hash.clone(),
         request_hash: "h1".into(),
     };
     let mut req = reserve_req(&f, &alice.id, start, None);
@@ -493,7 +533,7 @@ async fn idempotency(store: &dyn Store) {
     assert_eq!(second.reservation.id, first.reservation.id);
     let mut other = again.clone();
     other.idempotency = Some(Idempotency {
-        key: "retry-1".into(),
+        key_hash: key_hash.clone(),
         request_hash: "h2".into(),
     });
     assert!(matches!(
@@ -501,23 +541,27 @@ async fn idempotency(store: &dyn Store) {
         Err(StoreError::IdempotencyMismatch)
     ));
     let (hash, row) = store
-        .find_idempotent(&alice.id, "retry-1")
+        .find_idempotent(&key_hash)
         .await
         .unwrap()
         .expect("recorded");
     assert_eq!((hash.as_str(), &row.id), ("h1", &first.reservation.id));
-    assert!(store
-        .find_idempotent(&alice.id, "never-used")
-        .await
-        .unwrap()
-        .is_none());
-    // Keys are per account.
+    assert!(store.find_idempotent("never-used").await.unwrap().is_none());
     let bob = new_account(store, Role::Patient).await;
     let mut bobs = reserve_req(&f, &bob.id, start + 1.hour(), None);
-    bobs.idempotency = Some(idem);
+    bobs.idempotency = Some(Idempotency {
+        key_hash: format!("k-{}", bob.id),
+        request_hash: "h1".into(),
+    });
     assert!(!store.reserve(&bobs).await.unwrap().replayed);
+    let mine = store
+        .reservations_by_patient_index(bidx(alice.id.as_str()))
+        .await
+        .unwrap();
     assert_eq!(
-        store.patient_appointments(&alice.id).await.unwrap().len(),
+        mine.iter()
+            .filter(|r| r.patient_ct == Some(fake_ct("patient", alice.id.as_str())))
+            .count(),
         1
     );
 }
@@ -539,7 +583,7 @@ async fn moving(store: &dyn Store) {
         .reservation;
     // Onto bob: refused, alice untouched.
     let r = store
-        .move_reservation(&a.id, start + 45.minutes(), t0())
+        .move_reservation(&a.id, &f.motive.id, start + 45.minutes(), t0())
         .await;
     assert!(
         matches!(r, Err(StoreError::Conflict(ConflictKind::SlotTaken))),
@@ -548,7 +592,7 @@ async fn moving(store: &dyn Store) {
     assert_eq!(store.reservation(&a.id).await.unwrap(), Some(a.clone()));
     // Overlapping its own old time is fine.
     let moved = store
-        .move_reservation(&a.id, start + 15.minutes(), t0())
+        .move_reservation(&a.id, &f.motive.id, start + 15.minutes(), t0())
         .await
         .unwrap();
     assert_eq!(
@@ -561,14 +605,16 @@ async fn moving(store: &dyn Store) {
         .await
         .unwrap();
     store.cancel(&b.id, t0()).await.unwrap();
-    let r = store.move_reservation(&b.id, start + 3.hours(), t0()).await;
+    let r = store
+        .move_reservation(&b.id, &f.motive.id, start + 3.hours(), t0())
+        .await;
     assert!(
         matches!(r, Err(StoreError::Conflict(ConflictKind::NotLive))),
         "{r:?}"
     );
     assert!(matches!(
         store
-            .move_reservation(&ReservationId::new(), start, t0())
+            .move_reservation(&ReservationId::new(), &f.motive.id, start, t0())
             .await,
         Err(StoreError::NotFound)
     ));
@@ -590,7 +636,7 @@ async fn moving(store: &dyn Store) {
         .await
         .unwrap();
     let r = store
-        .move_reservation(&p1.id, start + 10.minutes(), t0())
+        .move_reservation(&p1.id, &pf.motive.id, start + 10.minutes(), t0())
         .await;
     assert!(
         matches!(
@@ -600,7 +646,7 @@ async fn moving(store: &dyn Store) {
         "{r:?}"
     );
     store
-        .move_reservation(&p1.id, start + 20.minutes(), t0())
+        .move_reservation(&p1.id, &pf.motive.id, start + 20.minutes(), t0())
         .await
         .unwrap();
     let dave = new_account(store, Role::Patient).await;
@@ -619,15 +665,17 @@ async fn listings(store: &dyn Store) {
     let f = fixture(store, 30, 1).await;
     let alice = new_account(store, Role::Patient).await;
     let start = t0() + (3 * 24).hours();
-    assert!(!store
-        .is_known_patient(&alice.id, &f.practitioner.id)
-        .await
-        .unwrap());
-    let a = store
-        .reserve(&reserve_req(&f, &alice.id, start, None))
+    let alice_bidx = bidx(alice.id.as_str());
+    assert!(store
+        .practitioner_reservations_by_patient_index(alice_bidx, &f.practitioner.id)
         .await
         .unwrap()
-        .reservation;
+        .is_empty());
+    let mut booked = reserve_req(&f, &alice.id, start, None);
+    booked.note_ct = Some(b"sealed note".to_vec());
+    let a = store.reserve(&booked).await.unwrap().reservation;
+    assert_eq!(a.note_ct.as_deref(), Some(&b"sealed note"[..]));
+    assert_eq!(a.motive_ct, booked.motive_ct);
     let h = store
         .reserve(&reserve_req(
             &f,
@@ -638,29 +686,220 @@ async fn listings(store: &dyn Store) {
         .await
         .unwrap()
         .reservation;
-    assert!(store
-        .is_known_patient(&alice.id, &f.practitioner.id)
+    let known = store
+        .practitioner_reservations_by_patient_index(alice_bidx, &f.practitioner.id)
         .await
-        .unwrap());
-    let mine = store.patient_appointments(&alice.id).await.unwrap();
+        .unwrap();
     assert_eq!(
-        mine.iter().map(|r| r.id.clone()).collect::<Vec<_>>(),
-        vec![a.id.clone()],
-        "holds are not appointments"
+        known.iter().map(|r| &r.id).collect::<Vec<_>>(),
+        vec![&a.id],
+        "holds do not make a known patient"
     );
+    let other = fixture(store, 30, 1).await;
+    assert!(store
+        .practitioner_reservations_by_patient_index(alice_bidx, &other.practitioner.id)
+        .await
+        .unwrap()
+        .is_empty());
+    let mine: Vec<ReservationId> = store
+        .reservations_by_patient_index(alice_bidx)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.patient_ct == Some(fake_ct("patient", alice.id.as_str())))
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(mine, vec![a.id.clone(), h.id.clone()]);
     let day = store
         .agenda_appointments(&f.agenda.id, start - 1.hour(), start + 24.hours())
         .await
         .unwrap();
-    assert_eq!(day.len(), 1);
-    assert_eq!(day[0].reservation.id, a.id);
-    assert_eq!(day[0].patient_name.as_deref(), Some(alice.name.as_str()));
+    assert_eq!(
+        day.iter().map(|r| &r.id).collect::<Vec<_>>(),
+        vec![&a.id],
+        "holds are not appointments"
+    );
     assert!(store
         .agenda_appointments(&f.agenda.id, start + 1.minutes(), start + 24.hours())
         .await
         .unwrap()
         .is_empty());
-    let _ = h;
+
+    // Erasure: the account goes, its appointments stay without identity.
+    store
+        .create_session(&NewSession {
+            token_hash: format!("erase-{}", alice.id),
+            account_id: alice.id.clone(),
+            created_at: t0(),
+            expires_at: t0() + 1.hour(),
+        })
+        .await
+        .unwrap();
+    store
+        .erase_account(&alice.id, &[a.id.clone(), h.id.clone()])
+        .await
+        .unwrap();
+    assert_eq!(store.account(&alice.id).await.unwrap(), None);
+    assert_eq!(
+        store
+            .session_account(&format!("erase-{}", alice.id), t0())
+            .await
+            .unwrap(),
+        None
+    );
+    let kept = store
+        .reservation(&a.id)
+        .await
+        .unwrap()
+        .expect("appointment stays");
+    assert_eq!(
+        (kept.status, kept.patient_ct, kept.note_ct),
+        (ReservationStatus::Booked, None, None)
+    );
+    assert!(store
+        .reservations_by_patient_index(alice_bidx)
+        .await
+        .unwrap()
+        .iter()
+        .all(|r| r.id != a.id));
+    let snap = store
+        .agenda_snapshot(&f.agenda.id, t0())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        snap.reservations.iter().any(|r| r.start == start),
+        "the agenda stays consistent"
+    );
+    assert_eq!(
+        snap.motive_labels,
+        vec![(f.motive.id.clone(), b"sealed label".to_vec())]
+    );
+    assert!(
+        snap.motives.iter().all(|m| m.name.is_empty()),
+        "labels stay sealed"
+    );
+}
+
+/// Retention strips links of old appointments at agendas of one specialty only.
+async fn retention(store: &dyn Store) {
+    let f = fixture(store, 10, 1).await;
+    let p = new_account(store, Role::Patient).await;
+    let start = t0() + 24.hours();
+    let r = store
+        .reserve(&reserve_req(&f, &p.id, start, None))
+        .await
+        .unwrap()
+        .reservation;
+    let stripped = store
+        .strip_patient_links(Specialty::GeneralPractitioner, start + 2.hours())
+        .await
+        .unwrap();
+    assert!(stripped >= 1);
+    assert_eq!(
+        store.reservation(&r.id).await.unwrap().unwrap().patient_ct,
+        None
+    );
+    let vf = fixture(store, 10, 1).await;
+    let mut vp = vf.practitioner.clone();
+    vp.specialty = Specialty::VaccinationCenter;
+    store.upsert_practitioner(&vp).await.unwrap();
+    let v = store
+        .reserve(&reserve_req(&vf, &p.id, start, None))
+        .await
+        .unwrap()
+        .reservation;
+    assert_eq!(
+        store
+            .strip_patient_links(Specialty::VaccinationCenter, start)
+            .await
+            .unwrap(),
+        0,
+        "not ended yet"
+    );
+    assert_eq!(
+        store
+            .strip_patient_links(Specialty::VaccinationCenter, start + 1.hour())
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store.reservation(&v.id).await.unwrap().unwrap().patient_ct,
+        None
+    );
+}
+
+/// The audit chain: appends link each MAC to the previous one, also under concurrency.
+async fn audit_chain(store: Arc<dyn Store>) {
+    let mac: Arc<AuditMac> = Arc::new(|prev: &str, row: &AuditRow| {
+        format!(
+            "{}|{}|{}|{}|{}",
+            prev.len(),
+            row.seq,
+            row.at.as_second(),
+            row.subject_bidx,
+            row.entry_ct.len()
+        )
+    });
+    let before = store.audit_rows(0, 1_000_000).await.unwrap().len();
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            let mac = mac.clone();
+            tokio::spawn(async move {
+                let entries = vec![
+                    NewAuditEntry {
+                        at: t0(),
+                        subject_bidx: 7,
+                        entry_ct: vec![i; 3],
+                    },
+                    NewAuditEntry {
+                        at: t0(),
+                        subject_bidx: 8,
+                        entry_ct: vec![i; 4],
+                    },
+                ];
+                store.append_audit(&entries, &*mac).await
+            })
+        })
+        .collect();
+    for t in futures::future::join_all(tasks).await {
+        t.expect("task").expect("append");
+    }
+    let rows = store.audit_rows(0, 1_000_000).await.unwrap();
+    assert_eq!(rows.len(), before + 16);
+    let mut prev = String::new();
+    for (i, r) in rows.iter().enumerate() {
+        assert_eq!(r.seq, i as i64 + 1, "gapless sequence");
+        assert_eq!(r.mac, mac(&prev, r), "each MAC chains to the previous row");
+        prev = r.mac.clone();
+    }
+    assert_eq!(
+        store
+            .audit_rows(rows.len() as i64 - 2, 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(store.audit_rows_for_subject(8).await.unwrap().len(), 8);
+
+    // Rotation bookkeeping: every wrapped key is listed and can be replaced.
+    let keys = store.wrapped_keys().await.unwrap();
+    let agenda = keys
+        .iter()
+        .find(|k| k.owner == KeyOwner::Agenda)
+        .expect("an agenda key")
+        .clone();
+    let replaced = WrappedKeyRow {
+        wrapped: "vault:v2:new".into(),
+        ..agenda.clone()
+    };
+    store.set_wrapped_key(&replaced).await.unwrap();
+    assert!(store.wrapped_keys().await.unwrap().contains(&replaced));
+    assert!(keys.iter().any(|k| k.owner == KeyOwner::Account));
+    assert!(keys.iter().any(|k| k.owner == KeyOwner::Setting));
 }
 
 /// N tasks race for one start of a motive with `capacity`: exactly `capacity` win, the

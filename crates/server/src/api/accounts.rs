@@ -3,7 +3,8 @@
 use super::dto::*;
 use super::extract::{ApiJson, Caller};
 use crate::error::{ApiError, Problem};
-use crate::services::App;
+use crate::services::{App, NewIdentity};
+use crate::time::format_instant;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -23,7 +24,14 @@ pub async fn create_account(
         RoleBody::Practitioner => Role::Practitioner,
     };
     let account = app
-        .register(&body.email, &body.password, &body.name, role)
+        .register(NewIdentity {
+            email: &body.email,
+            password: &body.password,
+            name: &body.name,
+            role,
+            phone: body.phone.as_deref(),
+            birth_date: body.birth_date.as_deref(),
+        })
         .await?;
     Ok((StatusCode::CREATED, Json(AccountBody::from(&account))))
 }
@@ -48,6 +56,48 @@ pub async fn create_session(
 /// The authenticated account.
 #[utoipa::path(get, path = "/api/v1/me", tag = "accounts", security(("bearer" = [])),
     responses((status = 200, body = AccountBody), (status = 401, body = Problem)))]
-pub async fn me(Caller(account): Caller) -> Json<AccountBody> {
-    Json(AccountBody::from(&account))
+pub async fn me(
+    State(app): State<Arc<App>>,
+    Caller(caller): Caller,
+) -> Result<Json<AccountBody>, ApiError> {
+    Ok(Json(AccountBody::from(&app.me(&caller).await?)))
+}
+
+/// Erase the caller's account and personal data (crypto-shredding). Booked appointments
+/// stay in agendas without identity.
+#[utoipa::path(delete, path = "/api/v1/me", tag = "accounts", security(("bearer" = [])),
+    responses((status = 204, description = "erased"), (status = 403, body = Problem), (status = 503, body = Problem)))]
+pub async fn erase_me(
+    State(app): State<Arc<App>>,
+    Caller(caller): Caller,
+) -> Result<StatusCode, ApiError> {
+    if caller.role != Role::Patient {
+        return Err(crate::services::AppError::Forbidden(
+            "practitioner accounts are closed by the operator, not erased",
+        )
+        .into());
+    }
+    app.erase(&caller.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Who accessed the caller's data, from the audit log.
+#[utoipa::path(get, path = "/api/v1/me/access-log", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, body = AccessLogBody), (status = 401, body = Problem)))]
+pub async fn access_log(
+    State(app): State<Arc<App>>,
+    Caller(caller): Caller,
+) -> Result<Json<AccessLogBody>, ApiError> {
+    let utc = jiff::tz::TimeZone::UTC;
+    let entries = app
+        .access_log(&caller)
+        .await?
+        .into_iter()
+        .map(|e| AccessEntryBody {
+            at: format_instant(e.at, &utc),
+            actor_id: e.actor.to_string(),
+            what: e.what,
+        })
+        .collect();
+    Ok(Json(AccessLogBody { entries }))
 }

@@ -1,9 +1,10 @@
 //! Request and response bodies of the public API v1 (see shared/api-v1.md). Inputs refuse
 //! unknown fields so a typo never silently drops a setting.
 
+use crate::services::{Appointment, Identity};
 use crate::time::format_instant;
 use careslot_domain::*;
-use careslot_store::{Account, Agenda, Place, Practitioner, ReservationRow};
+use careslot_store::{Agenda, Place, Practitioner};
 use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -17,6 +18,10 @@ pub struct NewAccountBody {
     pub name: String,
     /// `patient` or `practitioner`.
     pub role: RoleBody,
+    /// Optional contact phone, stored encrypted.
+    pub phone: Option<String>,
+    /// Optional birth date YYYY-MM-DD, stored encrypted.
+    pub birth_date: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema)]
@@ -32,14 +37,20 @@ pub struct AccountBody {
     pub email: String,
     pub name: String,
     pub role: RoleBody,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub birth_date: Option<String>,
 }
 
-impl From<&Account> for AccountBody {
-    fn from(a: &Account) -> Self {
+impl From<&Identity> for AccountBody {
+    fn from(a: &Identity) -> Self {
         Self {
             id: a.id.to_string(),
             email: a.email.clone(),
             name: a.name.clone(),
+            phone: a.phone.clone(),
+            birth_date: a.birth_date.clone(),
             role: match a.role {
                 careslot_store::Role::Patient => RoleBody::Patient,
                 careslot_store::Role::Practitioner => RoleBody::Practitioner,
@@ -329,17 +340,22 @@ pub struct AppointmentBody {
     pub end: String,
     /// booked | cancelled | no_show
     pub status: String,
+    /// The patient's note to the practitioner, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl AppointmentBody {
-    pub fn new(r: &ReservationRow, tz: &TimeZone) -> Self {
+    pub fn new(a: &Appointment, tz: &TimeZone) -> Self {
+        let r = &a.row;
         Self {
             id: r.id.to_string(),
             agenda_id: r.agenda_id.to_string(),
-            motive_id: r.motive_id.to_string(),
+            motive_id: a.motive_id.to_string(),
             start: format_instant(r.start, tz),
             end: format_instant(r.end, tz),
             status: r.status.as_str().to_owned(),
+            note: a.note.clone(),
         }
     }
 }
@@ -443,7 +459,8 @@ pub struct SearchBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PublicMotiveBody {
     pub id: String,
-    pub name: String,
+    /// `null` while the key service cannot be reached (labels are stored encrypted).
+    pub name: Option<String>,
     pub duration_min: u32,
     pub capacity: u32,
     pub teleconsultation: bool,
@@ -486,6 +503,8 @@ pub struct NewAppointmentBody {
     pub motive_id: Option<String>,
     pub start: Option<String>,
     pub hold_id: Option<String>,
+    /// Optional message to the practitioner, stored encrypted.
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -498,4 +517,17 @@ pub struct MoveBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct HealthBody {
     pub status: &'static str,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccessEntryBody {
+    pub at: String,
+    /// The account that read the data.
+    pub actor_id: String,
+    pub what: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccessLogBody {
+    pub entries: Vec<AccessEntryBody>,
 }

@@ -1,12 +1,11 @@
 //! Extractors whose rejections are problem+json that name the field and never echo values.
 
 use crate::error::{scrub_serde_message, ApiError};
-use crate::services::{App, AppError};
+use crate::services::{App, AppError, Caller as CallerId};
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use bytes::Bytes;
-use careslot_store::Account;
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
 
@@ -118,7 +117,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
 }
 
 /// The authenticated account behind `Authorization: Bearer <token>`.
-pub struct Caller(pub Account);
+pub struct Caller(pub CallerId);
 
 impl FromRequestParts<Arc<App>> for Caller {
     type Rejection = ApiError;

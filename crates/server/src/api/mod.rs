@@ -27,7 +27,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
     info(title = "careslot API", version = "1.0.0", description = "Public API v1 of careslot, the open-source medical appointment platform."),
     paths(
         public::healthz, public::specialties, public::search, public::agenda, public::slots,
-        accounts::create_account, accounts::create_session, accounts::me,
+        accounts::create_account, accounts::create_session, accounts::me, accounts::erase_me, accounts::access_log,
         practitioner::put_profile, practitioner::get_profile, practitioner::create_place, practitioner::create_agenda,
         practitioner::create_motive, practitioner::create_rule, practitioner::create_absence, practitioner::agenda_appointments,
         patient::create_hold, patient::book, patient::list, patient::cancel, patient::move_appointment,
@@ -84,7 +84,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/search", get(public::search))
         .route("/accounts", post(accounts::create_account))
         .route("/sessions", post(accounts::create_session))
-        .route("/me", get(accounts::me))
+        .route("/me", get(accounts::me).delete(accounts::erase_me))
+        .route("/me/access-log", get(accounts::access_log))
         .route(
             "/practitioner/profile",
             get(practitioner::get_profile).put(practitioner::put_profile),

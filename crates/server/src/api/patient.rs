@@ -3,19 +3,18 @@
 use super::dto::*;
 use super::extract::{ApiJson, ApiPath, Caller};
 use crate::error::{ApiError, Problem};
-use crate::services::{App, BookingInput};
+use crate::services::{App, Appointment, BookingInput};
 use crate::time::format_instant;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use careslot_store::{Idempotency, ReservationRow};
-use sha2::{Digest, Sha256};
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
-async fn appointment_body(app: &App, r: &ReservationRow) -> Result<AppointmentBody, ApiError> {
-    let view = app.view(&r.agenda_id).await?;
-    Ok(AppointmentBody::new(r, &view.tz))
+async fn appointment_body(app: &App, a: &Appointment) -> Result<AppointmentBody, ApiError> {
+    let view = app.view(&a.row.agenda_id).await?;
+    Ok(AppointmentBody::new(a, &view.tz))
 }
 
 /// Hold a slot for about five minutes while the patient confirms.
@@ -26,7 +25,8 @@ pub async fn create_hold(
     Caller(me): Caller,
     ApiJson(b): ApiJson<NewHoldBody>,
 ) -> Result<(StatusCode, Json<HoldBody>), ApiError> {
-    let hold = app.hold(&me, &b.agenda_id, &b.motive_id, &b.start).await?;
+    let held = app.hold(&me, &b.agenda_id, &b.motive_id, &b.start).await?;
+    let hold = &held.row;
     let view = app.view(&hold.agenda_id).await?;
     let expires_at = hold
         .expires_at
@@ -37,7 +37,7 @@ pub async fn create_hold(
         Json(HoldBody {
             id: hold.id.to_string(),
             agenda_id: hold.agenda_id.to_string(),
-            motive_id: hold.motive_id.to_string(),
+            motive_id: held.motive_id.to_string(),
             start: format_instant(hold.start, &view.tz),
             end: format_instant(hold.end, &view.tz),
             expires_at,
@@ -45,10 +45,12 @@ pub async fn create_hold(
     ))
 }
 
+/// The client's Idempotency-Key and the request as parsed and re-serialised (the same
+/// request in another field order or spacing is the same request).
 fn idempotency(
     headers: &HeaderMap,
     body: &NewAppointmentBody,
-) -> Result<Option<Idempotency>, ApiError> {
+) -> Result<Option<(String, Vec<u8>)>, ApiError> {
     let Some(raw) = headers.get("idempotency-key") else {
         return Ok(None);
     };
@@ -60,13 +62,8 @@ fn idempotency(
         .ok_or_else(|| {
             ApiError::bad_request("Idempotency-Key: 1 to 255 visible ASCII characters")
         })?;
-    // The parsed body re-serialised: the same request in another field order or spacing
-    // hashes the same.
     let canonical = serde_json::to_vec(body).map_err(|_| ApiError::bad_request("body"))?;
-    Ok(Some(Idempotency {
-        key: key.to_owned(),
-        request_hash: hex::encode(Sha256::digest(&canonical)),
-    }))
+    Ok(Some((key.to_owned(), canonical)))
 }
 
 /// Book an appointment, directly or from a hold. Safe to retry with `Idempotency-Key`.
@@ -81,18 +78,21 @@ pub async fn book(
     ApiJson(b): ApiJson<NewAppointmentBody>,
 ) -> Result<(StatusCode, Json<AppointmentBody>), ApiError> {
     let idem = idempotency(&headers, &b)?;
+    let note = b.note.clone();
     let input = match b {
         NewAppointmentBody {
             hold_id: Some(hold_id),
             agenda_id: None,
             motive_id: None,
             start: None,
+            ..
         } => BookingInput::FromHold { hold_id },
         NewAppointmentBody {
             hold_id: None,
             agenda_id: Some(agenda_id),
             motive_id: Some(motive_id),
             start: Some(start),
+            ..
         } => BookingInput::Direct {
             agenda_id,
             motive_id,
@@ -105,7 +105,14 @@ pub async fn book(
             ))
         }
     };
-    let (appointment, _replayed) = app.book(&me, input, idem).await?;
+    let appointment = app
+        .book(
+            &me,
+            input,
+            note.as_deref(),
+            idem.as_ref().map(|(k, b)| (k.as_str(), b.as_slice())),
+        )
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(appointment_body(&app, &appointment).await?),
@@ -123,13 +130,13 @@ pub async fn list(
     let mut zones = HashMap::new();
     let mut appointments = Vec::with_capacity(rows.len());
     for r in &rows {
-        if !zones.contains_key(&r.agenda_id) {
+        if !zones.contains_key(&r.row.agenda_id) {
             zones.insert(
-                r.agenda_id.clone(),
-                app.view(&r.agenda_id).await?.tz.clone(),
+                r.row.agenda_id.clone(),
+                app.view(&r.row.agenda_id).await?.tz.clone(),
             );
         }
-        if let Some(tz) = zones.get(&r.agenda_id) {
+        if let Some(tz) = zones.get(&r.row.agenda_id) {
             appointments.push(AppointmentBody::new(r, tz));
         }
     }

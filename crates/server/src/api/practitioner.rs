@@ -179,16 +179,16 @@ pub async fn agenda_appointments(
     ApiPath(agenda_id): ApiPath<String>,
     ApiQuery(q): ApiQuery<RangeQuery>,
 ) -> Result<Json<AgendaAppointmentsBody>, ApiError> {
-    let (_, tz, rows) = app
+    let (tz, rows) = app
         .agenda_appointments(&me, &AgendaId(agenda_id), &q.from, &q.to)
         .await?;
     let appointments = rows
         .iter()
-        .map(|a| AgendaAppointmentBody {
-            appointment: AppointmentBody::new(&a.reservation, &tz),
+        .map(|(a, name)| AgendaAppointmentBody {
+            appointment: AppointmentBody::new(a, &tz),
             patient: PatientRef {
-                id: a.reservation.patient_id.as_ref().map(ToString::to_string),
-                name: a.patient_name.clone(),
+                id: a.patient.as_ref().map(ToString::to_string),
+                name: name.clone(),
             },
         })
         .collect();

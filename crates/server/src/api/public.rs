@@ -135,6 +135,12 @@ pub async fn agenda(
     ApiPath(agenda_id): ApiPath<String>,
 ) -> Result<Json<PublicAgendaBody>, ApiError> {
     let view = app.view(&AgendaId(agenda_id)).await?;
+    // Labels are sealed; without the key service the rest of the agenda is still served.
+    let labels = match app.motive_labels(&view).await {
+        Ok(l) => l,
+        Err(crate::services::AppError::KeyService) => Default::default(),
+        Err(e) => return Err(e.into()),
+    };
     Ok(Json(PublicAgendaBody {
         id: view.agenda.id.to_string(),
         practitioner_id: view.agenda.practitioner_id.to_string(),
@@ -145,7 +151,7 @@ pub async fn agenda(
             .filter(|m| m.policy.bookable_online)
             .map(|m| PublicMotiveBody {
                 id: m.id.to_string(),
-                name: m.name.clone(),
+                name: labels.get(&m.id).cloned(),
                 duration_min: m.duration.get(),
                 capacity: m.capacity,
                 teleconsultation: m.policy.teleconsultation,

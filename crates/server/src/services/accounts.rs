@@ -1,13 +1,15 @@
-//! Accounts, passwords (Argon2id) and bearer sessions (random tokens stored hashed).
+//! Accounts, passwords (Argon2id), bearer sessions (random tokens stored hashed), identity
+//! sealed under each account's own data key, and erasure.
 
-use super::{App, AppError, AppResult};
+use super::{App, AppError, AppResult, Caller};
+use crate::protection::subject_key_name;
 use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
 };
 use argon2::Argon2;
 use base64::Engine;
 use careslot_domain::{AccountId, DomainError};
-use careslot_store::{Account, NewAccount, NewSession, Role};
+use careslot_store::{AccountRecord, NewAccount, NewSession, Role, StoreError};
 use jiff::Timestamp;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -15,6 +17,26 @@ use std::sync::OnceLock;
 
 pub const MIN_PASSWORD_CHARS: usize = 10;
 const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// Identity and contact of an account, decrypted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub id: AccountId,
+    pub role: Role,
+    pub email: String,
+    pub name: String,
+    pub phone: Option<String>,
+    pub birth_date: Option<String>,
+}
+
+pub struct NewIdentity<'a> {
+    pub email: &'a str,
+    pub password: &'a str,
+    pub name: &'a str,
+    pub role: Role,
+    pub phone: Option<&'a str>,
+    pub birth_date: Option<&'a str>,
+}
 
 pub fn parse_email(raw: &str) -> Result<String, DomainError> {
     let email = raw.trim().to_lowercase();
@@ -42,6 +64,32 @@ pub fn parse_name(field: &'static str, raw: &str) -> Result<String, DomainError>
     Ok(name.to_owned())
 }
 
+fn parse_phone(raw: &str) -> Result<String, DomainError> {
+    let phone: String = raw
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '.' | '-' | '(' | ')'))
+        .collect();
+    let digits = phone.strip_prefix('+').unwrap_or(&phone);
+    if digits.len() < 6 || digits.len() > 15 || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return Err(DomainError::new(
+            "phone",
+            "must be a phone number, e.g. +33 6 12 34 56 78",
+        ));
+    }
+    Ok(phone)
+}
+
+fn parse_birth_date(raw: &str) -> Result<String, DomainError> {
+    let d = crate::time::parse_date("birth_date", raw)?;
+    if d > Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date() || d.year() < 1900 {
+        return Err(DomainError::new(
+            "birth_date",
+            "must be a past date after 1900",
+        ));
+    }
+    Ok(d.to_string())
+}
+
 fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
@@ -54,16 +102,8 @@ async fn hash_password(password: String) -> AppResult<String> {
             .map(|h| h.to_string())
     })
     .await
-    .map_err(|_| {
-        AppError::Store(careslot_store::StoreError::Internal(
-            "hashing task failed".into(),
-        ))
-    })?
-    .map_err(|_| {
-        AppError::Store(careslot_store::StoreError::Internal(
-            "password hashing failed".into(),
-        ))
-    })
+    .map_err(|_| AppError::Store(StoreError::Internal("hashing task failed".into())))?
+    .map_err(|_| AppError::Store(StoreError::Internal("password hashing failed".into())))
 }
 
 async fn verify_password(password: String, hash: String) -> bool {
@@ -98,50 +138,127 @@ fn decoy_hash() -> String {
 }
 
 impl App {
-    pub async fn register(
-        &self,
-        email: &str,
-        password: &str,
-        name: &str,
-        role: Role,
-    ) -> AppResult<Account> {
-        let email = parse_email(email)?;
-        let name = parse_name("name", name)?;
-        if password.chars().count() < MIN_PASSWORD_CHARS {
+    pub async fn register(&self, input: NewIdentity<'_>) -> AppResult<Identity> {
+        let email = parse_email(input.email)?;
+        let name = parse_name("name", input.name)?;
+        let phone = input.phone.map(parse_phone).transpose()?;
+        let birth_date = input.birth_date.map(parse_birth_date).transpose()?;
+        if input.password.chars().count() < MIN_PASSWORD_CHARS {
             return Err(DomainError::new("password", "must be at least 10 characters").into());
         }
-        if password.len() > MAX_PASSWORD_BYTES {
+        if input.password.len() > MAX_PASSWORD_BYTES {
             return Err(DomainError::new("password", "must be at most 1024 bytes").into());
         }
-        let password_hash = hash_password(password.to_owned()).await?;
-        Ok(self
+        let password_hash = hash_password(input.password.to_owned()).await?;
+        self.create_identity(input.role, email, name, phone, birth_date, password_hash)
+            .await
+    }
+
+    /// Creates an account from already parsed values and an Argon2id hash (the importer and
+    /// the demo reuse one hash for many accounts).
+    pub async fn create_identity(
+        &self,
+        role: Role,
+        email: String,
+        name: String,
+        phone: Option<String>,
+        birth_date: Option<String>,
+        password_hash: String,
+    ) -> AppResult<Identity> {
+        let id = AccountId::new();
+        let key_name = subject_key_name(&id);
+        let (key, wrapped_key) = self.protect.new_data_key(&key_name).await?;
+        let p = &self.protect;
+        let seal = |col: &str, v: &str| p.seal(&key, v.as_bytes(), "accounts", col, id.as_str());
+        let record = AccountRecord {
+            role,
+            created_at: Timestamp::now(),
+            wrapped_key,
+            email_ct: seal("email", &email),
+            name_ct: seal("name", &name),
+            phone_ct: phone.as_deref().map(|v| seal("phone", v)),
+            birth_date_ct: birth_date.as_deref().map(|v| seal("birth_date", v)),
+            id: id.clone(),
+        };
+        let created = self
             .store
             .create_account(&NewAccount {
-                id: AccountId::new(),
-                email,
-                name,
-                role,
+                email_bidx: p.email_index(&email),
+                email_uniq: p.email_uniq(&email),
+                record,
                 password_hash,
-                created_at: Timestamp::now(),
             })
-            .await?)
+            .await;
+        if let Err(e) = created {
+            // The key guards nothing: do not leave it behind.
+            let _ = self.protect.destroy(&key_name).await;
+            return Err(e.into());
+        }
+        Ok(Identity {
+            id,
+            role,
+            email,
+            name,
+            phone,
+            birth_date,
+        })
+    }
+
+    /// Decrypts an account's identity (the caller records the access in the audit log).
+    pub async fn open_identity(&self, r: &AccountRecord) -> AppResult<Identity> {
+        let key = self
+            .protect
+            .data_key(&subject_key_name(&r.id), &r.wrapped_key)
+            .await?;
+        let p = &self.protect;
+        let open = |col: &str, ct: &[u8]| p.open_string(&key, ct, "accounts", col, r.id.as_str());
+        Ok(Identity {
+            id: r.id.clone(),
+            role: r.role,
+            email: open("email", &r.email_ct)?,
+            name: open("name", &r.name_ct)?,
+            phone: r
+                .phone_ct
+                .as_deref()
+                .map(|c| open("phone", c))
+                .transpose()?,
+            birth_date: r
+                .birth_date_ct
+                .as_deref()
+                .map(|c| open("birth_date", c))
+                .transpose()?,
+        })
     }
 
     /// Returns a new bearer token. Unknown email and wrong password fail the same way.
-    pub async fn login(&self, email: &str, password: &str) -> AppResult<(String, Account)> {
+    pub async fn login(&self, email: &str, password: &str) -> AppResult<(String, Identity)> {
         if password.len() > MAX_PASSWORD_BYTES {
             return Err(AppError::BadCredentials);
         }
-        let found = match parse_email(email) {
-            Ok(e) => self.store.account_by_email(&e).await?,
-            Err(_) => None,
-        };
+        let mut found = None;
+        if let Ok(email) = parse_email(email) {
+            // The blind index is truncated on purpose: decrypt candidates to find the one.
+            for c in self
+                .store
+                .account_candidates(self.protect.email_index(&email))
+                .await?
+            {
+                match self.open_identity(&c.record).await {
+                    Ok(identity) if identity.email == email => {
+                        found = Some((identity, c.password_hash));
+                        break;
+                    }
+                    Ok(_) | Err(AppError::NotFound(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
         let hash = found
             .as_ref()
-            .map(|f| f.password_hash.clone())
+            .map(|(_, h)| h.clone())
             .unwrap_or_else(decoy_hash);
         let ok = verify_password(password.to_owned(), hash).await;
-        let Some(found) = found.filter(|_| ok) else {
+        let Some((identity, _)) = found.filter(|_| ok) else {
             return Err(AppError::BadCredentials);
         };
         let mut raw = [0u8; 32];
@@ -151,24 +268,62 @@ impl App {
         self.store
             .create_session(&NewSession {
                 token_hash: hash_token(&token),
-                account_id: found.account.id.clone(),
+                account_id: identity.id.clone(),
                 created_at: now,
                 expires_at: now
                     .checked_add(self.config.session_ttl)
                     .map_err(|_| AppError::BadRequest("session expiry out of range".into()))?,
             })
             .await?;
-        Ok((token, found.account))
+        Ok((token, identity))
     }
 
-    pub async fn authenticate(&self, token: &str) -> AppResult<Account> {
+    pub async fn authenticate(&self, token: &str) -> AppResult<Caller> {
         if token.is_empty() || token.len() > 128 {
             return Err(AppError::Unauthenticated);
         }
-        self.store
+        let r = self
+            .store
             .session_account(&hash_token(token), Timestamp::now())
             .await?
-            .ok_or(AppError::Unauthenticated)
+            .ok_or(AppError::Unauthenticated)?;
+        Ok(Caller {
+            id: r.id,
+            role: r.role,
+        })
+    }
+
+    /// The caller's own identity, decrypted (and the read audited).
+    pub async fn me(&self, caller: &Caller) -> AppResult<Identity> {
+        let r = self
+            .store
+            .account(&caller.id)
+            .await?
+            .ok_or(AppError::Unauthenticated)?;
+        let identity = self.open_identity(&r).await?;
+        self.audit(caller, &[(caller.id.clone(), "identity.read")])
+            .await?;
+        Ok(identity)
+    }
+
+    /// Erasure (crypto-shredding): the account's key is destroyed in the key service first,
+    /// so that even backups cannot be read; then the account goes and its appointments stay
+    /// in their agendas without identity.
+    pub async fn erase(&self, id: &AccountId) -> AppResult<usize> {
+        let record = self
+            .store
+            .account(id)
+            .await?
+            .ok_or(AppError::NotFound("account"))?;
+        if record.role != Role::Patient {
+            return Err(AppError::Forbidden(
+                "practitioner accounts are closed by the operator, not erased",
+            ));
+        }
+        let mine = self.own_reservation_ids(id).await?;
+        self.protect.destroy(&subject_key_name(id)).await?;
+        self.store.erase_account(id, &mine).await?;
+        Ok(mine.len())
     }
 }
 
@@ -193,5 +348,14 @@ mod tests {
         ] {
             assert!(parse_email(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn phones_and_birth_dates() {
+        assert_eq!(parse_phone("+33 6 12 34 56 78").unwrap(), "+33612345678");
+        assert!(parse_phone("call me").is_err());
+        assert!(parse_birth_date("1987-06-05").is_ok());
+        assert!(parse_birth_date("2999-01-01").is_err());
+        assert!(parse_birth_date("1987-02-30").is_err());
     }
 }

@@ -2,13 +2,17 @@
 //!
 //! The in-memory view answers fast "no" (not a slot, closed, full) without touching the
 //! database; the store's transaction and constraints have the last word on every "yes".
+//! Which motive, which patient and the patient's note are sealed under the agenda's data
+//! key before they reach the store.
 
-use super::{App, AppError, AppResult};
+use super::{App, AppError, AppResult, Caller};
 use crate::availability::AgendaView;
+use crate::protection::agenda_key_name;
 use crate::time::{parse_date_range, parse_instant};
 use careslot_domain::availability::Unavailable;
 use careslot_domain::*;
 use careslot_store::*;
+use careslot_vault::DataKey;
 use jiff::Timestamp;
 use std::sync::Arc;
 
@@ -30,8 +34,19 @@ pub enum BookingInput {
     },
 }
 
+/// A reservation with its sealed fields opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appointment {
+    pub row: ReservationRow,
+    pub motive_id: MotiveId,
+    /// `None` once the patient was erased.
+    pub patient: Option<AccountId>,
+    pub note: Option<String>,
+}
+
 /// Longest slot range one request may ask for, in days.
 pub const MAX_SLOT_RANGE_DAYS: i32 = 31;
+const MAX_NOTE_CHARS: usize = 2000;
 
 fn unavailable(reason: Unavailable) -> AppError {
     let (slug, detail) = match reason {
@@ -50,12 +65,29 @@ fn unavailable(reason: Unavailable) -> AppError {
     AppError::Conflict(slug, detail.into())
 }
 
+fn parse_note(note: Option<&str>) -> AppResult<Option<String>> {
+    match note.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(n) if n.chars().count() > MAX_NOTE_CHARS => {
+            Err(DomainError::new("note", "must be at most 2000 characters").into())
+        }
+        Some(n) => Ok(Some(n.to_owned())),
+    }
+}
+
 impl App {
     pub async fn view(&self, agenda: &AgendaId) -> AppResult<Arc<AgendaView>> {
         self.agendas
             .get(agenda)
             .await?
             .ok_or(AppError::NotFound("agenda"))
+    }
+
+    pub async fn agenda_key(&self, agenda: &Agenda) -> AppResult<DataKey> {
+        Ok(self
+            .protect
+            .data_key(&agenda_key_name(&agenda.id), &agenda.wrapped_key)
+            .await?)
     }
 
     fn online_motive<'v>(view: &'v AgendaView, motive: &str) -> AppResult<&'v Motive> {
@@ -74,10 +106,86 @@ impl App {
         Ok((view, slots))
     }
 
+    /// Opens the sealed fields of a reservation with its agenda's key.
+    pub async fn open_reservation(&self, row: ReservationRow) -> AppResult<Appointment> {
+        let view = self.view(&row.agenda_id).await?;
+        let key = self.agenda_key(&view.agenda).await?;
+        let p = &self.protect;
+        let id = row.id.as_str();
+        let motive_id =
+            MotiveId(p.open_string(&key, &row.motive_ct, "reservations", "motive", id)?);
+        let patient = row
+            .patient_ct
+            .as_deref()
+            .map(|c| {
+                p.open_string(&key, c, "reservations", "patient", id)
+                    .map(AccountId)
+            })
+            .transpose()?;
+        let note = row
+            .note_ct
+            .as_deref()
+            .map(|c| p.open_string(&key, c, "reservations", "note", id))
+            .transpose()?;
+        Ok(Appointment {
+            row,
+            motive_id,
+            patient,
+            note,
+        })
+    }
+
+    /// Reservations of a patient: blind-index candidates, opened, false positives dropped.
+    async fn reservations_of(
+        &self,
+        patient: &AccountId,
+        rows: Vec<ReservationRow>,
+    ) -> AppResult<Vec<Appointment>> {
+        let mut out = Vec::new();
+        for row in rows {
+            let opened = self.open_reservation(row).await?;
+            if opened.patient.as_ref() == Some(patient) {
+                out.push(opened);
+            }
+        }
+        Ok(out)
+    }
+
+    pub(super) async fn own_reservation_ids(
+        &self,
+        patient: &AccountId,
+    ) -> AppResult<Vec<ReservationId>> {
+        let rows = self
+            .store
+            .reservations_by_patient_index(self.protect.patient_index(patient))
+            .await?;
+        Ok(self
+            .reservations_of(patient, rows)
+            .await?
+            .into_iter()
+            .map(|a| a.row.id)
+            .collect())
+    }
+
+    async fn is_known_patient(
+        &self,
+        patient: &AccountId,
+        practitioner: &PractitionerId,
+    ) -> AppResult<bool> {
+        let rows = self
+            .store
+            .practitioner_reservations_by_patient_index(
+                self.protect.patient_index(patient),
+                practitioner,
+            )
+            .await?;
+        Ok(!self.reservations_of(patient, rows).await?.is_empty())
+    }
+
     /// Refuses early what the view already knows cannot be booked.
     async fn precheck(
         &self,
-        caller: &Account,
+        caller: &Caller,
         agenda_id: &str,
         motive_id: &str,
         start: &str,
@@ -90,7 +198,6 @@ impl App {
             .map_err(unavailable)?;
         if motive.policy.new_patients_only
             && self
-                .store
                 .is_known_patient(&caller.id, &view.agenda.practitioner_id)
                 .await?
         {
@@ -102,53 +209,87 @@ impl App {
         Ok((view, id, start))
     }
 
+    /// A reservation request with motive, patient and note sealed under the agenda's key.
+    pub async fn sealed_request(
+        &self,
+        caller: &Caller,
+        view: &AgendaView,
+        motive_id: MotiveId,
+        start: Timestamp,
+        note: Option<&str>,
+    ) -> AppResult<ReserveRequest> {
+        let key = self.agenda_key(&view.agenda).await?;
+        let id = ReservationId::new();
+        let p = &self.protect;
+        let seal =
+            |col: &str, v: &str| p.seal(&key, v.as_bytes(), "reservations", col, id.as_str());
+        Ok(ReserveRequest {
+            motive_ct: seal("motive", motive_id.as_str()),
+            patient_ct: seal("patient", caller.id.as_str()),
+            patient_bidx: p.patient_index(&caller.id),
+            note_ct: note.map(|n| seal("note", n)),
+            agenda_id: view.agenda.id.clone(),
+            motive_id,
+            start,
+            hold_until: None,
+            idempotency: None,
+            now: Timestamp::now(),
+            id,
+        })
+    }
+
     pub async fn hold(
         &self,
-        caller: &Account,
+        caller: &Caller,
         agenda_id: &str,
         motive_id: &str,
         start: &str,
-    ) -> AppResult<ReservationRow> {
+    ) -> AppResult<Appointment> {
         let (view, motive_id, start) = self.precheck(caller, agenda_id, motive_id, start).await?;
-        let now = Timestamp::now();
-        let until = now
-            .checked_add(self.config.hold_ttl)
-            .map_err(|_| AppError::BadRequest("hold expiry out of range".into()))?;
-        let out = self
-            .store
-            .reserve(&ReserveRequest {
-                id: ReservationId::new(),
-                agenda_id: view.agenda.id.clone(),
-                motive_id,
-                patient_id: caller.id.clone(),
-                start,
-                hold_until: Some(until),
-                idempotency: None,
-                now,
-            })
-            .await;
+        let mut req = self
+            .sealed_request(caller, &view, motive_id.clone(), start, None)
+            .await?;
+        req.hold_until = Some(
+            req.now
+                .checked_add(self.config.hold_ttl)
+                .map_err(|_| AppError::BadRequest("hold expiry out of range".into()))?,
+        );
+        let out = self.store.reserve(&req).await;
         self.agendas.invalidate(&view.agenda.id);
-        Ok(out?.reservation)
+        Ok(Appointment {
+            row: out?.reservation,
+            motive_id,
+            patient: Some(caller.id.clone()),
+            note: None,
+        })
     }
 
-    /// Books directly or from a hold. Returns the appointment and whether it is a replay
-    /// of an earlier request with the same idempotency key.
+    /// Books directly or from a hold. `idempotency` is the client's key and the request
+    /// body as sent; both are stored only as keyed hashes.
     pub async fn book(
         &self,
-        caller: &Account,
+        caller: &Caller,
         input: BookingInput,
-        idempotency: Option<Idempotency>,
-    ) -> AppResult<(ReservationRow, bool)> {
+        note: Option<&str>,
+        idempotency: Option<(&str, &[u8])>,
+    ) -> AppResult<Appointment> {
         App::require_role(caller, Role::Patient)?;
+        let note = parse_note(note)?;
+        let idempotency = idempotency.map(|(key, body)| Idempotency {
+            key_hash: self.protect.keyed_hash(
+                "idempotency.key",
+                format!("{}\0{key}", caller.id).as_bytes(),
+            ),
+            request_hash: self.protect.keyed_hash("idempotency.request", body),
+        });
         if let Some(idem) = &idempotency {
-            if let Some((hash, row)) = self.store.find_idempotent(&caller.id, &idem.key).await? {
+            if let Some((hash, row)) = self.store.find_idempotent(&idem.key_hash).await? {
                 if hash != idem.request_hash {
                     return Err(StoreError::IdempotencyMismatch.into());
                 }
-                return Ok((row, true));
+                return self.open_reservation(row).await;
             }
         }
-        let now = Timestamp::now();
         let out = match input {
             BookingInput::Direct {
                 agenda_id,
@@ -158,66 +299,70 @@ impl App {
                 let (view, motive_id, start) = self
                     .precheck(caller, &agenda_id, &motive_id, &start)
                     .await?;
-                let out = self
-                    .store
-                    .reserve(&ReserveRequest {
-                        id: ReservationId::new(),
-                        agenda_id: view.agenda.id.clone(),
-                        motive_id,
-                        patient_id: caller.id.clone(),
-                        start,
-                        hold_until: None,
-                        idempotency,
-                        now,
-                    })
-                    .await;
+                let mut req = self
+                    .sealed_request(caller, &view, motive_id, start, note.as_deref())
+                    .await?;
+                req.idempotency = idempotency;
+                let out = self.store.reserve(&req).await;
                 self.agendas.invalidate(&view.agenda.id);
                 out?
             }
             BookingInput::FromHold { hold_id } => {
+                let hold = self
+                    .own_reservation(caller, &hold_id)
+                    .await
+                    .map_err(|e| match e {
+                        AppError::NotFound(_) => AppError::NotFound("hold"),
+                        e => e,
+                    })?;
+                let view = self.view(&hold.row.agenda_id).await?;
+                let key = self.agenda_key(&view.agenda).await?;
+                let note_ct = note.as_deref().map(|n| {
+                    self.protect.seal(
+                        &key,
+                        n.as_bytes(),
+                        "reservations",
+                        "note",
+                        hold.row.id.as_str(),
+                    )
+                });
                 let out = self
                     .store
                     .book_hold(&BookHoldRequest {
-                        hold_id: ReservationId(hold_id),
-                        patient_id: caller.id.clone(),
+                        hold_id: hold.row.id.clone(),
+                        note_ct,
                         idempotency,
-                        now,
+                        now: Timestamp::now(),
                     })
-                    .await
-                    .map_err(|e| match e {
-                        StoreError::NotFound => AppError::NotFound("hold"),
-                        e => e.into(),
-                    })?;
-                self.agendas.invalidate(&out.reservation.agenda_id);
-                out
+                    .await;
+                self.agendas.invalidate(&hold.row.agenda_id);
+                out?
             }
         };
-        Ok((out.reservation, out.replayed))
+        self.open_reservation(out.reservation).await
     }
 
     /// A reservation of the caller's (patients see only their own; others get 404).
-    async fn own_reservation(&self, caller: &Account, id: &str) -> AppResult<ReservationRow> {
+    async fn own_reservation(&self, caller: &Caller, id: &str) -> AppResult<Appointment> {
         App::require_role(caller, Role::Patient)?;
-        match self
+        let row = self
             .store
             .reservation(&ReservationId(id.to_owned()))
             .await?
-        {
-            Some(r)
-                if r.patient_id.as_ref() == Some(&caller.id)
-                    && r.status != ReservationStatus::Expired =>
-            {
-                Ok(r)
-            }
-            _ => Err(AppError::NotFound("appointment")),
+            .filter(|r| r.status != ReservationStatus::Expired && r.patient_ct.is_some())
+            .ok_or(AppError::NotFound("appointment"))?;
+        let opened = self.open_reservation(row).await?;
+        if opened.patient.as_ref() != Some(&caller.id) {
+            return Err(AppError::NotFound("appointment"));
         }
+        Ok(opened)
     }
 
-    pub async fn cancel(&self, caller: &Account, id: &str) -> AppResult<ReservationRow> {
-        let r = self.own_reservation(caller, id).await?;
-        match r.status {
-            ReservationStatus::Cancelled => return Ok(r),
-            ReservationStatus::Booked if r.start <= Timestamp::now() => {
+    pub async fn cancel(&self, caller: &Caller, id: &str) -> AppResult<Appointment> {
+        let a = self.own_reservation(caller, id).await?;
+        match a.row.status {
+            ReservationStatus::Cancelled => return Ok(a),
+            ReservationStatus::Booked if a.row.start <= Timestamp::now() => {
                 return Err(AppError::Conflict(
                     "already-started",
                     "an appointment that has started cannot be cancelled".into(),
@@ -226,10 +371,10 @@ impl App {
             ReservationStatus::Booked | ReservationStatus::Held => {}
             _ => return Err(StoreError::Conflict(ConflictKind::NotLive).into()),
         }
-        let out = self.store.cancel(&r.id, Timestamp::now()).await;
-        self.agendas.invalidate(&r.agenda_id);
+        let out = self.store.cancel(&a.row.id, Timestamp::now()).await;
+        self.agendas.invalidate(&a.row.agenda_id);
         match out? {
-            Some(c) => Ok(c),
+            Some(row) => Ok(Appointment { row, ..a }),
             // Cancelled concurrently: report the state as it is now.
             None => self.own_reservation(caller, id).await,
         }
@@ -237,36 +382,52 @@ impl App {
 
     pub async fn move_appointment(
         &self,
-        caller: &Account,
+        caller: &Caller,
         id: &str,
         start: &str,
-    ) -> AppResult<ReservationRow> {
+    ) -> AppResult<Appointment> {
         let start = parse_instant("start", start)?;
-        let r = self.own_reservation(caller, id).await?;
+        let a = self.own_reservation(caller, id).await?;
         let now = Timestamp::now();
-        if r.status != ReservationStatus::Booked {
+        if a.row.status != ReservationStatus::Booked {
             return Err(StoreError::Conflict(ConflictKind::NotLive).into());
         }
-        if r.start <= now {
+        if a.row.start <= now {
             return Err(AppError::Conflict(
                 "already-started",
                 "an appointment that has started cannot be moved".into(),
             ));
         }
-        let view = self.view(&r.agenda_id).await?;
+        let view = self.view(&a.row.agenda_id).await?;
         let motive = view
-            .motive(&r.motive_id)
+            .motive(&a.motive_id)
             .ok_or(AppError::NotFound("motive"))?;
         // Occupancy is left to the store: the appointment may move onto part of its own time.
         view.check_calendar(motive, start, now)
             .map_err(unavailable)?;
-        let out = self.store.move_reservation(&r.id, start, now).await;
-        self.agendas.invalidate(&r.agenda_id);
-        Ok(out?)
+        let out = self
+            .store
+            .move_reservation(&a.row.id, &a.motive_id, start, now)
+            .await;
+        self.agendas.invalidate(&a.row.agenda_id);
+        Ok(Appointment { row: out?, ..a })
     }
 
-    pub async fn my_appointments(&self, caller: &Account) -> AppResult<Vec<ReservationRow>> {
+    /// The caller's appointments (holds excluded), the read audited.
+    pub async fn my_appointments(&self, caller: &Caller) -> AppResult<Vec<Appointment>> {
         App::require_role(caller, Role::Patient)?;
-        Ok(self.store.patient_appointments(&caller.id).await?)
+        let rows = self
+            .store
+            .reservations_by_patient_index(self.protect.patient_index(&caller.id))
+            .await?;
+        let mine: Vec<Appointment> = self
+            .reservations_of(&caller.id, rows)
+            .await?
+            .into_iter()
+            .filter(|a| a.row.status != ReservationStatus::Held)
+            .collect();
+        self.audit(caller, &[(caller.id.clone(), "appointments.list")])
+            .await?;
+        Ok(mine)
     }
 }

@@ -2,16 +2,20 @@
 //! calls. The JSON API (and later the web pages) are thin layers over these.
 
 mod accounts;
+mod audit;
 mod booking;
 mod practice;
 
-pub use booking::{BookingInput, SlotQuery};
+pub use accounts::{Identity, NewIdentity};
+pub use audit::{AccessEntry, AuditVerdict};
+pub use booking::{Appointment, BookingInput, SlotQuery};
 pub use practice::{NewMotive, NewPlace, NewRule, ProfileInput};
 
 use crate::availability::AgendaCache;
+use crate::protection::{ProtectError, Protector};
 use crate::search::SearchIndex;
-use careslot_domain::DomainError;
-use careslot_store::{Account, Role, Store, StoreError};
+use careslot_domain::{AccountId, DomainError};
+use careslot_store::{Role, Store, StoreError};
 use std::sync::Arc;
 use thiserror::Error;
 
@@ -35,8 +39,31 @@ pub enum AppError {
     /// A booking rule of the practitioner forbids it (new patients only, …).
     #[error("booking rule: {0}")]
     Rule(String),
+    /// Health data is needed and the key service cannot be reached: fail closed.
+    #[error("key service unavailable")]
+    KeyService,
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl From<ProtectError> for AppError {
+    fn from(e: ProtectError) -> Self {
+        match e {
+            ProtectError::Unavailable => AppError::KeyService,
+            ProtectError::Erased => AppError::NotFound("account"),
+            ProtectError::Corrupt => {
+                AppError::Store(StoreError::Internal("a ciphertext was rejected".into()))
+            }
+            ProtectError::Store(s) => AppError::Store(s),
+        }
+    }
+}
+
+/// Who is calling: enough to authorise without decrypting anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub id: AccountId,
+    pub role: Role,
 }
 
 impl From<DomainError> for AppError {
@@ -52,6 +79,8 @@ pub struct AppConfig {
     /// How long a hold keeps a place for its patient.
     pub hold_ttl: jiff::SignedDuration,
     pub session_ttl: jiff::SignedDuration,
+    /// Vaccination appointments lose their patient link after this long.
+    pub vaccination_retention: jiff::SignedDuration,
 }
 
 impl Default for AppConfig {
@@ -59,12 +88,14 @@ impl Default for AppConfig {
         Self {
             hold_ttl: jiff::SignedDuration::from_mins(5),
             session_ttl: jiff::SignedDuration::from_hours(24 * 30),
+            vaccination_retention: jiff::SignedDuration::from_hours(24 * 92),
         }
     }
 }
 
 pub struct App {
     pub store: Arc<dyn Store>,
+    pub protect: Arc<Protector>,
     pub agendas: Arc<AgendaCache>,
     pub directory: SearchIndex,
     pub config: AppConfig,
@@ -72,7 +103,11 @@ pub struct App {
 
 impl App {
     /// Builds the services and warms the search index from the store.
-    pub async fn new(store: Arc<dyn Store>, config: AppConfig) -> AppResult<Arc<Self>> {
+    pub async fn new(
+        store: Arc<dyn Store>,
+        protect: Arc<Protector>,
+        config: AppConfig,
+    ) -> AppResult<Arc<Self>> {
         let agendas = Arc::new(AgendaCache::new(store.clone()));
         let watcher = agendas.clone();
         store.watch_agendas(Arc::new(move |id| match id {
@@ -83,14 +118,15 @@ impl App {
             directory: SearchIndex::new(agendas.clone()),
             agendas,
             store,
+            protect,
             config,
         });
         app.directory.replace_all(app.store.directory().await?);
         Ok(app)
     }
 
-    pub fn require_role(account: &Account, role: Role) -> AppResult<()> {
-        if account.role == role {
+    pub fn require_role(caller: &Caller, role: Role) -> AppResult<()> {
+        if caller.role == role {
             Ok(())
         } else {
             Err(AppError::Forbidden(match role {
@@ -98,5 +134,34 @@ impl App {
                 Role::Practitioner => "only practitioner accounts can do this",
             }))
         }
+    }
+}
+
+impl App {
+    /// Retention: every hour, vaccination appointments older than the retention period
+    /// lose their patient link (the slot stays booked in the agenda).
+    pub fn spawn_retention(self: &Arc<Self>) {
+        let app = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+            loop {
+                tick.tick().await;
+                let before = jiff::Timestamp::now()
+                    .checked_sub(app.config.vaccination_retention)
+                    .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+                match app
+                    .store
+                    .strip_patient_links(careslot_domain::Specialty::VaccinationCenter, before)
+                    .await
+                {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(
+                        appointments = n,
+                        "retention: vaccination appointments anonymised"
+                    ),
+                    Err(e) => tracing::warn!(error = %e, "retention job failed; will retry"),
+                }
+            }
+        });
     }
 }

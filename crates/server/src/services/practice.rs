@@ -2,12 +2,15 @@
 //! the agenda's appointments.
 
 use super::accounts::parse_name;
-use super::{App, AppError, AppResult};
+use super::{App, AppError, AppResult, Appointment, Caller};
+use crate::availability::AgendaView;
+use crate::protection::agenda_key_name;
 use crate::time::{parse_date, parse_hhmm, parse_instant, parse_zone};
 use careslot_domain::geo::LatLon;
 use careslot_domain::*;
-use careslot_store::{Account, Agenda, AgendaAppointment, Place, Practitioner, Role};
+use careslot_store::{Agenda, Place, Practitioner, Role};
 use jiff::Timestamp;
+use std::collections::HashMap;
 
 pub struct ProfileInput {
     pub name: String,
@@ -56,7 +59,7 @@ fn text(field: &'static str, raw: &str, max: usize) -> Result<String, DomainErro
 
 impl App {
     /// The caller's practitioner profile; practitioners must create it before anything else.
-    pub async fn practitioner_of(&self, caller: &Account) -> AppResult<Practitioner> {
+    pub async fn practitioner_of(&self, caller: &Caller) -> AppResult<Practitioner> {
         App::require_role(caller, Role::Practitioner)?;
         self.store
             .practitioner_by_account(&caller.id)
@@ -72,7 +75,7 @@ impl App {
     /// An agenda of the caller's; anyone else's answers 404.
     pub async fn own_agenda(
         &self,
-        caller: &Account,
+        caller: &Caller,
         id: &AgendaId,
     ) -> AppResult<(Practitioner, Agenda)> {
         let me = self.practitioner_of(caller).await?;
@@ -84,7 +87,7 @@ impl App {
 
     pub async fn set_profile(
         &self,
-        caller: &Account,
+        caller: &Caller,
         input: ProfileInput,
     ) -> AppResult<Practitioner> {
         App::require_role(caller, Role::Practitioner)?;
@@ -132,7 +135,7 @@ impl App {
         Ok(())
     }
 
-    pub async fn create_place(&self, caller: &Account, input: NewPlace) -> AppResult<Place> {
+    pub async fn create_place(&self, caller: &Caller, input: NewPlace) -> AppResult<Place> {
         let me = self.practitioner_of(caller).await?;
         let pos = LatLon::parse(input.lat, input.lon)?;
         parse_zone(&input.timezone)?;
@@ -154,7 +157,7 @@ impl App {
 
     pub async fn create_agenda(
         &self,
-        caller: &Account,
+        caller: &Caller,
         place_id: &str,
         holidays: Option<Option<String>>,
     ) -> AppResult<Agenda> {
@@ -171,12 +174,15 @@ impl App {
                 DomainError::new("holidays", "supported countries are FR, DE and IT, or null")
             })?),
         };
+        let id = AgendaId::new();
+        let wrapped_key = self.new_agenda_key(&id).await?;
         let agenda = Agenda {
-            id: AgendaId::new(),
+            id,
             practitioner_id: me.id.clone(),
             place_id: place.id,
             timezone: place.timezone,
             holidays,
+            wrapped_key,
         };
         self.store.create_agenda(&agenda).await?;
         self.refresh_directory(&me.id).await?;
@@ -185,7 +191,7 @@ impl App {
 
     pub async fn create_motive(
         &self,
-        caller: &Account,
+        caller: &Caller,
         agenda: &AgendaId,
         input: NewMotive,
     ) -> AppResult<Motive> {
@@ -198,14 +204,15 @@ impl App {
             input.capacity,
             input.policy,
         )?;
-        self.store.create_motive(&motive).await?;
+        let label_ct = self.seal_motive_label(&agenda, &motive).await?;
+        self.store.create_motive(&motive, &label_ct).await?;
         self.agendas.invalidate(&agenda.id);
         Ok(motive)
     }
 
     pub async fn create_rule(
         &self,
-        caller: &Account,
+        caller: &Caller,
         agenda: &AgendaId,
         input: NewRule,
     ) -> AppResult<OpeningRule> {
@@ -257,7 +264,7 @@ impl App {
 
     pub async fn create_absence(
         &self,
-        caller: &Account,
+        caller: &Caller,
         agenda: &AgendaId,
         start: &str,
         end: &str,
@@ -282,14 +289,15 @@ impl App {
         Ok(absence)
     }
 
-    /// Appointments of one of the caller's agendas with start on local dates `[from, to]`.
+    /// Appointments of one of the caller's agendas with start on local dates `[from, to]`,
+    /// with each patient's name; every patient shown is recorded in the access log.
     pub async fn agenda_appointments(
         &self,
-        caller: &Account,
+        caller: &Caller,
         agenda: &AgendaId,
         from: &str,
         to: &str,
-    ) -> AppResult<(Agenda, jiff::tz::TimeZone, Vec<AgendaAppointment>)> {
+    ) -> AppResult<(jiff::tz::TimeZone, Vec<(Appointment, Option<String>)>)> {
         let (_, agenda) = self.own_agenda(caller, agenda).await?;
         let tz = parse_zone(&agenda.timezone)?;
         let (from, to) = crate::time::parse_date_range(from, to, 92)?;
@@ -303,7 +311,65 @@ impl App {
             .store
             .agenda_appointments(&agenda.id, start, end)
             .await?;
-        Ok((agenda, tz, rows))
+        let mut names: HashMap<AccountId, Option<String>> = HashMap::new();
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let a = self.open_reservation(row).await?;
+            if let Some(patient) = &a.patient {
+                if !names.contains_key(patient) {
+                    let name = match self.store.account(patient).await? {
+                        Some(r) => match self.open_identity(&r).await {
+                            Ok(identity) => Some(identity.name),
+                            Err(AppError::NotFound(_)) => None,
+                            Err(e) => return Err(e),
+                        },
+                        None => None,
+                    };
+                    names.insert(patient.clone(), name);
+                }
+            }
+            let name = a
+                .patient
+                .as_ref()
+                .and_then(|p| names.get(p).cloned().flatten());
+            out.push((a, name));
+        }
+        let reads: Vec<(AccountId, &str)> = names
+            .keys()
+            .map(|p| (p.clone(), "agenda.appointments"))
+            .collect();
+        self.audit(caller, &reads).await?;
+        Ok((tz, out))
+    }
+
+    /// A new named key for an agenda and its data key, wrapped (for `Agenda::wrapped_key`).
+    pub async fn new_agenda_key(&self, id: &AgendaId) -> AppResult<String> {
+        Ok(self.protect.new_data_key(&agenda_key_name(id)).await?.1)
+    }
+
+    pub async fn seal_motive_label(&self, agenda: &Agenda, motive: &Motive) -> AppResult<Vec<u8>> {
+        let key = self.agenda_key(agenda).await?;
+        Ok(self.protect.seal(
+            &key,
+            motive.name.as_bytes(),
+            "motives",
+            "label",
+            motive.id.as_str(),
+        ))
+    }
+
+    /// Display labels of an agenda's motives (sealed in storage under the agenda's key).
+    pub async fn motive_labels(&self, view: &AgendaView) -> AppResult<HashMap<MotiveId, String>> {
+        let key = self.agenda_key(&view.agenda).await?;
+        let mut out = HashMap::new();
+        for (id, ct) in &view.motive_labels {
+            out.insert(
+                id.clone(),
+                self.protect
+                    .open_string(&key, ct, "motives", "label", id.as_str())?,
+            );
+        }
+        Ok(out)
     }
 
     pub fn now(&self) -> Timestamp {

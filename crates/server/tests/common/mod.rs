@@ -3,10 +3,12 @@
 
 #![allow(dead_code)]
 
+use careslot_server::protection::Protector;
 use careslot_server::services::{App, AppConfig};
 use careslot_store::Store;
 use careslot_store_postgres::{testing, PgStore};
 use careslot_store_sqlite::SqliteStore;
+use careslot_vault::{KeyCustody, KeyEngine, LocalCustody, MasterKey};
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -19,9 +21,15 @@ pub enum Backend {
 }
 
 /// Where the data lives, so a server can be restarted on it.
-pub enum DataLocation {
+pub enum Db {
     Sqlite(tempfile::TempDir),
     Postgres(String),
+}
+
+/// The database and, apart from it, the key service's directory.
+pub struct DataLocation {
+    pub db: Db,
+    pub keys: tempfile::TempDir,
 }
 
 pub struct TestServer {
@@ -44,28 +52,55 @@ impl TestServer {
 }
 
 pub async fn new_location(backend: Backend) -> DataLocation {
-    match backend {
-        Backend::Sqlite => DataLocation::Sqlite(tempfile::tempdir().expect("tempdir")),
-        Backend::Postgres => DataLocation::Postgres(
+    let db = match backend {
+        Backend::Sqlite => Db::Sqlite(tempfile::tempdir().expect("tempdir")),
+        Backend::Postgres => Db::Postgres(
             testing::fresh_database()
                 .await
                 .unwrap_or_else(|e| panic!("{e}")),
         ),
+    };
+    DataLocation {
+        db,
+        keys: tempfile::tempdir().expect("keys dir"),
     }
 }
 
 pub async fn open_store(loc: &DataLocation) -> Arc<dyn Store> {
-    match loc {
-        DataLocation::Sqlite(dir) => {
-            Arc::new(SqliteStore::open_dir(dir.path()).await.expect("sqlite"))
-        }
-        DataLocation::Postgres(url) => Arc::new(PgStore::connect(url, 20).await.expect("postgres")),
+    match &loc.db {
+        Db::Sqlite(dir) => Arc::new(SqliteStore::open_dir(dir.path()).await.expect("sqlite")),
+        Db::Postgres(url) => Arc::new(PgStore::connect(url, 20).await.expect("postgres")),
     }
 }
 
-pub async fn start_on(loc: &DataLocation) -> TestServer {
+/// The embedded key service over the location's key directory.
+pub async fn open_custody(loc: &DataLocation) -> Arc<dyn KeyCustody> {
+    let master =
+        MasterKey::load_or_create(&loc.keys.path().join("master.key")).expect("master key");
+    let engine = KeyEngine::open(loc.keys.path(), master)
+        .await
+        .expect("key engine");
+    Arc::new(LocalCustody::new(Arc::new(engine)))
+}
+
+pub async fn app_on(loc: &DataLocation, custody: Arc<dyn KeyCustody>) -> Arc<App> {
     let store = open_store(loc).await;
-    let app = App::new(store, AppConfig::default()).await.expect("app");
+    let protect = Protector::bootstrap(&*store, custody, 16)
+        .await
+        .expect("protector");
+    App::new(store, Arc::new(protect), AppConfig::default())
+        .await
+        .expect("app")
+}
+
+pub async fn start_on(loc: &DataLocation) -> TestServer {
+    let custody = open_custody(loc).await;
+    start_with(loc, custody).await
+}
+
+/// The server over `loc`, with keys from `custody` (an HTTP keyd, in some tests).
+pub async fn start_with(loc: &DataLocation, custody: Arc<dyn KeyCustody>) -> TestServer {
+    let app = app_on(loc, custody).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
