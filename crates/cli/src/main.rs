@@ -6,7 +6,7 @@ mod demo;
 use anyhow::Context;
 use careslot_server::protection::Protector;
 use careslot_server::services::{App, AppConfig, AuditVerdict};
-use careslot_store::{KeyOwner, Store};
+use careslot_store::Store;
 use careslot_store_postgres::PgStore;
 use careslot_store_sqlite::SqliteStore;
 use careslot_vault::{HttpCustody, KeyCustody, KeyEngine, LocalCustody, MasterKey, SecretToken};
@@ -366,44 +366,12 @@ async fn keyd(args: KeydArgs) -> anyhow::Result<()> {
 async fn rotate(db: &DbArgs, keys: &KeyArgs, retire: bool) -> anyhow::Result<()> {
     let store = open_store(db).await?;
     let custody = open_custody(keys).await?;
-    let rows = store.wrapped_keys().await?;
-    let mut rotated: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
-    let mut rewrapped = 0usize;
-    for mut row in rows {
-        let name = match row.owner {
-            KeyOwner::Account => careslot_server::protection::subject_key_name(
-                &careslot_domain::AccountId(row.id.clone()),
-            ),
-            KeyOwner::Agenda => careslot_server::protection::agenda_key_name(
-                &careslot_domain::AgendaId(row.id.clone()),
-            ),
-            KeyOwner::Setting => careslot_server::protection::APP_KEY.to_owned(),
-        };
-        if !rotated.contains_key(&name) {
-            let v = custody
-                .rotate(&name)
-                .await
-                .map_err(|e| anyhow::anyhow!("rotating {name}: {e}"))?;
-            rotated.insert(name.clone(), v);
-        }
-        let new = custody
-            .rewrap(&name, std::slice::from_ref(&row.wrapped))
-            .await
-            .map_err(|e| anyhow::anyhow!("rewrapping under {name}: {e}"))?;
-        if let Some(w) = new.into_iter().next() {
-            row.wrapped = w;
-            store.set_wrapped_key(&row).await?;
-            rewrapped += 1;
-        }
-    }
-    if retire {
-        for (name, version) in &rotated {
-            custody
-                .retire_before(name, *version)
-                .await
-                .map_err(|e| anyhow::anyhow!("retiring old versions of {name}: {e}"))?;
-        }
-    }
-    println!("{{\"keys_rotated\": {}, \"data_keys_rewrapped\": {rewrapped}, \"old_versions_retired\": {retire}}}", rotated.len());
+    let report = careslot_server::protection::rotate_all(&*store, &*custody, retire)
+        .await
+        .map_err(|e| anyhow::anyhow!("rotation failed: {e}"))?;
+    println!(
+        "{{\"keys_rotated\": {}, \"data_keys_rewrapped\": {}, \"old_versions_retired\": {retire}}}",
+        report.keys_rotated, report.data_keys_rewrapped
+    );
     Ok(())
 }

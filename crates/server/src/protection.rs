@@ -4,7 +4,7 @@
 //! audit chain's MACs. See docs/protection.md.
 
 use careslot_domain::{AccountId, AgendaId};
-use careslot_store::{AuditRow, Store, StoreError};
+use careslot_store::{AuditRow, KeyOwner, Store, StoreError};
 use careslot_vault::{Aad, DataKey, IndexKey, KeyCustody, VaultError};
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -269,4 +269,52 @@ impl Protector {
         input.extend_from_slice(&row.entry_ct);
         hex::encode(self.audit_mac_key.keyed_hash("audit.chain", &input))
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RotationReport {
+    pub keys_rotated: usize,
+    pub data_keys_rewrapped: usize,
+}
+
+/// Key rotation, online: each named key gets a new version and every data key wrapped by it
+/// is rewrapped (the data key itself does not change, so running requests and cached keys
+/// are unaffected). With `retire`, older versions are then destroyed in the key service.
+pub async fn rotate_all(
+    store: &dyn Store,
+    custody: &dyn KeyCustody,
+    retire: bool,
+) -> Result<RotationReport, ProtectError> {
+    let mut rotated: HashMap<String, u32> = HashMap::new();
+    let mut rewrapped = 0usize;
+    for mut row in store.wrapped_keys().await? {
+        let name = match row.owner {
+            KeyOwner::Account => subject_key_name(&AccountId(row.id.clone())),
+            KeyOwner::Agenda => agenda_key_name(&AgendaId(row.id.clone())),
+            KeyOwner::Setting => APP_KEY.to_owned(),
+        };
+        if !rotated.contains_key(&name) {
+            let version = custody.rotate(&name).await?;
+            rotated.insert(name.clone(), version);
+        }
+        if let Some(w) = custody
+            .rewrap(&name, std::slice::from_ref(&row.wrapped))
+            .await?
+            .into_iter()
+            .next()
+        {
+            row.wrapped = w;
+            store.set_wrapped_key(&row).await?;
+            rewrapped += 1;
+        }
+    }
+    if retire {
+        for (name, version) in &rotated {
+            custody.retire_before(name, *version).await?;
+        }
+    }
+    Ok(RotationReport {
+        keys_rotated: rotated.len(),
+        data_keys_rewrapped: rewrapped,
+    })
 }
