@@ -1,6 +1,7 @@
 //! `careslot`: the whole product in one binary.
 
 mod bench;
+mod bench_booking;
 mod demo;
 
 use anyhow::Context;
@@ -163,6 +164,8 @@ enum BenchCommand {
     Slots(bench::BenchArgs),
     /// Search ranked by earliest availability over a generated directory.
     Search(bench::BenchArgs),
+    /// Booking throughput through the services, with health-data protection off then on.
+    Booking(bench_booking::BookingArgs),
 }
 
 async fn open_store(db: &DbArgs) -> anyhow::Result<Arc<dyn Store>> {
@@ -280,6 +283,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Bench(BenchCommand::Slots(args)) => bench::slots(&args).await.map(|_| ()),
         Command::Bench(BenchCommand::Search(args)) => bench::search(&args).await.map(|_| ()),
+        Command::Bench(BenchCommand::Booking(args)) => bench_booking::booking(&args).await.map(|_| ()),
     }
 }
 
