@@ -45,12 +45,16 @@ async fn setup(args: &BookingArgs, protected: bool) -> anyhow::Result<Setup> {
     let store: Arc<dyn Store> = match &args.postgres {
         Some(admin) => {
             std::env::set_var("DATABASE_URL", admin);
-            let url = careslot_store_postgres::testing::fresh_database().await.map_err(|e| anyhow!(e))?;
+            let url = careslot_store_postgres::testing::fresh_database()
+                .await
+                .map_err(|e| anyhow!(e))?;
             Arc::new(PgStore::connect(&url, 32).await?)
         }
         None => Arc::new(SqliteStore::open_dir(data.path()).await?),
     };
-    let engine = KeyEngine::open(keys.path(), MasterKey::generate()).await.map_err(|e| anyhow!("{e}"))?;
+    let engine = KeyEngine::open(keys.path(), MasterKey::generate())
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
     let custody = Arc::new(LocalCustody::new(Arc::new(engine)));
     let protect = if protected {
         Protector::bootstrap(&*store, custody, 16).await
@@ -58,19 +62,38 @@ async fn setup(args: &BookingArgs, protected: bool) -> anyhow::Result<Setup> {
         Protector::plaintext_for_benchmarks(&*store, custody, 16).await
     }
     .map_err(|e| anyhow!("{e}"))?;
-    let app = App::new(store.clone(), Arc::new(protect), AppConfig::default()).await.map_err(|e| anyhow!("{e}"))?;
+    let app = App::new(store.clone(), Arc::new(protect), AppConfig::default())
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
 
     let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$0000000000000000000000000000000000000000000".to_owned();
     let mut patients = Vec::new();
     for i in 0..args.concurrency {
         let who = app
-            .create_identity(Role::Patient, format!("bench{i}@example.test"), format!("Bench Patient {i}"), None, None, hash.clone())
+            .create_identity(
+                Role::Patient,
+                format!("bench{i}@example.test"),
+                format!("Bench Patient {i}"),
+                None,
+                None,
+                hash.clone(),
+            )
             .await
             .map_err(|e| anyhow!("{e}"))?;
-        patients.push(Caller { id: who.id, role: Role::Patient });
+        patients.push(Caller {
+            id: who.id,
+            role: Role::Patient,
+        });
     }
     let owner = app
-        .create_identity(Role::Practitioner, "bench.practitioner@example.test".into(), "Dr Bench".into(), None, None, hash)
+        .create_identity(
+            Role::Practitioner,
+            "bench.practitioner@example.test".into(),
+            "Dr Bench".into(),
+            None,
+            None,
+            hash,
+        )
         .await
         .map_err(|e| anyhow!("{e}"))?;
     let practitioner = store
@@ -109,9 +132,21 @@ async fn setup(args: &BookingArgs, protected: bool) -> anyhow::Result<Setup> {
             holidays: None,
         };
         store.create_agenda(&agenda).await?;
-        let motive = Motive::parse(MotiveId::new(), agenda.id.clone(), "Consultation", 10, 1, MotivePolicy::default())?;
+        let motive = Motive::parse(
+            MotiveId::new(),
+            agenda.id.clone(),
+            "Consultation",
+            10,
+            1,
+            MotivePolicy::default(),
+        )?;
         store
-            .create_motive(&motive, &app.seal_motive_label(&agenda, &motive).await.map_err(|e| anyhow!("{e}"))?)
+            .create_motive(
+                &motive,
+                &app.seal_motive_label(&agenda, &motive)
+                    .await
+                    .map_err(|e| anyhow!("{e}"))?,
+            )
             .await?;
         let rule = OpeningRule::parse(
             RuleId::new(),
@@ -127,8 +162,17 @@ async fn setup(args: &BookingArgs, protected: bool) -> anyhow::Result<Setup> {
         let view = app.view(&agenda.id).await.map_err(|e| anyhow!("{e}"))?;
         let today = view.tz.to_datetime(now).date();
         let to = today.checked_add(jiff::Span::new().days(30))?;
-        for s in view.calendar.slots(&motive, &view.occupancy, today, to, now).into_iter().skip(6) {
-            targets.push((agenda.id.to_string(), motive.id.to_string(), s.start.to_string()));
+        for s in view
+            .calendar
+            .slots(&motive, &view.occupancy, today, to, now)
+            .into_iter()
+            .skip(6)
+        {
+            targets.push((
+                agenda.id.to_string(),
+                motive.id.to_string(),
+                s.start.to_string(),
+            ));
         }
     }
     app.directory.replace_all(store.directory().await?);
@@ -143,7 +187,11 @@ async fn setup(args: &BookingArgs, protected: bool) -> anyhow::Result<Setup> {
         }
     }
     if interleaved.len() < args.bookings {
-        return Err(anyhow!("only {} free slots for {} bookings", interleaved.len(), args.bookings));
+        return Err(anyhow!(
+            "only {} free slots for {} bookings",
+            interleaved.len(),
+            args.bookings
+        ));
     }
     interleaved.truncate(args.bookings);
     Ok(Setup {
@@ -155,7 +203,9 @@ async fn setup(args: &BookingArgs, protected: bool) -> anyhow::Result<Setup> {
 }
 
 async fn run_mode(args: &BookingArgs, protected: bool) -> anyhow::Result<Value> {
-    let s = setup(args, protected).await.context("preparing the benchmark")?;
+    let s = setup(args, protected)
+        .await
+        .context("preparing the benchmark")?;
     let targets = Arc::new(s.targets);
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let started = Instant::now();
@@ -167,9 +217,15 @@ async fn run_mode(args: &BookingArgs, protected: bool) -> anyhow::Result<Value> 
             let mut failures = 0usize;
             loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some((agenda_id, motive_id, start)) = targets.get(i).cloned() else { break };
+                let Some((agenda_id, motive_id, start)) = targets.get(i).cloned() else {
+                    break;
+                };
                 let t = Instant::now();
-                let input = BookingInput::Direct { agenda_id, motive_id, start };
+                let input = BookingInput::Direct {
+                    agenda_id,
+                    motive_id,
+                    start,
+                };
                 match app.book(&caller, input, Some("bench note"), None).await {
                     Ok(_) => latencies.push(t.elapsed().as_secs_f64() * 1e6),
                     Err(_) => failures += 1,
@@ -187,7 +243,12 @@ async fn run_mode(args: &BookingArgs, protected: bool) -> anyhow::Result<Value> 
     }
     let elapsed = started.elapsed().as_secs_f64();
     latencies.sort_by(f64::total_cmp);
-    let pct = |p: f64| latencies.get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1))).copied().unwrap_or(0.0);
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0.0)
+    };
     Ok(json!({
         "protection": protected,
         "booked": latencies.len(),
@@ -203,7 +264,11 @@ pub async fn booking(args: &BookingArgs) -> anyhow::Result<Value> {
     let off = run_mode(args, false).await?;
     let on = run_mode(args, true).await?;
     let rate = |v: &Value| v["bookings_per_s"].as_f64().unwrap_or(0.0);
-    let overhead = if rate(&off) > 0.0 { (1.0 - rate(&on) / rate(&off)) * 100.0 } else { 0.0 };
+    let overhead = if rate(&off) > 0.0 {
+        (1.0 - rate(&on) / rate(&off)) * 100.0
+    } else {
+        0.0
+    };
     let out = json!({
         "benchmark": "booking",
         "backend": if args.postgres.is_some() { "postgres" } else { "sqlite" },

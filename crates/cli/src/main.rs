@@ -63,6 +63,9 @@ struct KeyArgs {
     /// Token for --keyd-url.
     #[arg(long, env = "CARESLOT_KEYD_TOKEN", hide_env_values = true)]
     keyd_token: Option<String>,
+    /// PEM certificate(s) to trust for an https --keyd-url (a private CA, or keyd's own).
+    #[arg(long, env = "CARESLOT_KEYD_CA_FILE")]
+    keyd_ca_file: Option<PathBuf>,
     /// Directory of the embedded key service (kept apart from the database).
     #[arg(long, env = "CARESLOT_KEYS_DIR", default_value = "./careslot-keys")]
     keys_dir: PathBuf,
@@ -94,6 +97,12 @@ struct KeydArgs {
     /// File holding the client token; created (mode 0600) if absent.
     #[arg(long, env = "CARESLOT_KEYD_TOKEN_FILE")]
     token_file: Option<PathBuf>,
+    /// Serve over TLS with this PEM certificate chain (with --tls-key).
+    #[arg(long, env = "CARESLOT_KEYD_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "CARESLOT_KEYD_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -156,6 +165,9 @@ struct ServeArgs {
     /// Seed a realistic demo directory (a few hundred practitioners) before serving.
     #[arg(long)]
     demo: bool,
+    /// Days after which vaccination appointments lose their patient link (retention).
+    #[arg(long, env = "CARESLOT_VACCINATION_RETENTION_DAYS", default_value_t = 92, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    vaccination_retention_days: u32,
 }
 
 #[derive(Subcommand)]
@@ -212,12 +224,16 @@ async fn open_custody(keys: &KeyArgs) -> anyhow::Result<Arc<dyn KeyCustody>> {
 }
 
 async fn open_app(db: &DbArgs, keys: &KeyArgs) -> anyhow::Result<Arc<App>> {
+    open_app_with(db, keys, AppConfig::default()).await
+}
+
+async fn open_app_with(db: &DbArgs, keys: &KeyArgs, config: AppConfig) -> anyhow::Result<Arc<App>> {
     let store = open_store(db).await?;
     let custody = open_custody(keys).await?;
     let protect = Protector::bootstrap(&*store, custody, keys.blind_index_bits)
         .await
         .map_err(|e| anyhow::anyhow!("cannot load the application keys: {e}"))?;
-    App::new(store, Arc::new(protect), AppConfig::default())
+    App::new(store, Arc::new(protect), config)
         .await
         .map_err(|e| anyhow::anyhow!("cannot start: {e}"))
 }
@@ -283,12 +299,20 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Bench(BenchCommand::Slots(args)) => bench::slots(&args).await.map(|_| ()),
         Command::Bench(BenchCommand::Search(args)) => bench::search(&args).await.map(|_| ()),
-        Command::Bench(BenchCommand::Booking(args)) => bench_booking::booking(&args).await.map(|_| ()),
+        Command::Bench(BenchCommand::Booking(args)) => {
+            bench_booking::booking(&args).await.map(|_| ())
+        }
     }
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let app = open_app(&args.db, &args.keys).await?;
+    let config = AppConfig {
+        vaccination_retention: jiff::SignedDuration::from_hours(
+            24 * i64::from(args.vaccination_retention_days),
+        ),
+        ..AppConfig::default()
+    };
+    let app = open_app_with(&args.db, &args.keys, config).await?;
     let store = app.store.clone();
     if args.demo {
         let summary = demo::seed(&app, 2021).await?;
@@ -358,10 +382,20 @@ async fn keyd(args: KeydArgs) -> anyhow::Result<()> {
             .await
             .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", args.data_dir.display()))?,
     );
+    if let (Some(cert_pem), Some(key_pem)) = (args.tls_cert, args.tls_key) {
+        let tls =
+            careslot_vault::keyd::tls_config(&careslot_vault::keyd::TlsFiles { cert_pem, key_pem })
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let listener = std::net::TcpListener::bind(args.bind)
+            .with_context(|| format!("cannot listen on {}", args.bind))?;
+        tracing::info!(address = %listener.local_addr()?, "careslot keyd is serving the transit API over TLS under /v1/transit");
+        careslot_vault::keyd::serve_tls(listener, engine, token, tls, shutdown_signal()).await?;
+        return Ok(());
+    }
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
         .with_context(|| format!("cannot listen on {}", args.bind))?;
-    tracing::info!(address = %listener.local_addr()?, "careslot keyd is serving the transit API under /v1/transit");
+    tracing::warn!(address = %listener.local_addr()?, "careslot keyd is serving plain HTTP: keep it on a private network or give --tls-cert/--tls-key");
     careslot_vault::keyd::serve(listener, engine, token, shutdown_signal()).await?;
     Ok(())
 }

@@ -214,15 +214,33 @@ impl HttpCustody {
     /// `base_url` is the server root (`http://127.0.0.1:8200`), without `/v1`. The transit
     /// mount defaults to `transit`; see [`HttpCustody::with_mount`].
     pub fn new(base_url: &str, token: SecretToken) -> Result<Self, VaultError> {
+        Self::with_ca(base_url, token, None)
+    }
+
+    /// Like [`HttpCustody::new`], also trusting the PEM certificate(s) in `ca_pem` (a private
+    /// CA or keyd's self-signed certificate) for `https://` URLs.
+    pub fn with_ca(
+        base_url: &str,
+        token: SecretToken,
+        ca_pem: Option<&[u8]>,
+    ) -> Result<Self, VaultError> {
         let base = base_url.trim_end_matches('/').to_string();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(VaultError::Invalid(
                 "the key custody URL must start with http:// or https://".into(),
             ));
         }
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(HTTP_CONNECT_TIMEOUT)
-            .timeout(HTTP_REQUEST_TIMEOUT)
+            .timeout(HTTP_REQUEST_TIMEOUT);
+        if let Some(pem) = ca_pem {
+            for cert in reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| VaultError::Invalid(format!("CA certificate: {e}")))?
+            {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let client = builder
             .build()
             .map_err(|e| VaultError::Internal(format!("cannot build the HTTP client: {e}")))?;
         Ok(HttpCustody {

@@ -41,7 +41,7 @@ mod api;
 mod engine;
 
 pub use crate::secret::SecretToken;
-pub use api::{router, serve, BODY_LIMIT};
+pub use api::{router, serve, serve_tls, tls_config, TlsFiles, BODY_LIMIT};
 pub use engine::{KeyConfig, KeyEngine, MasterKey, DB_FILE};
 
 #[cfg(test)]

@@ -561,3 +561,59 @@ async fn raw_transit_api() {
 
     keyd.stop().await;
 }
+
+/// keyd over TLS: a client trusting keyd's certificate works; one that does not is refused.
+#[tokio::test]
+async fn keyd_serves_over_tls() {
+    use careslot_vault::keyd::{serve_tls, tls_config, TlsFiles};
+    use careslot_vault::{HttpCustody, KeyCustody, KeyEngine, MasterKey, SecretToken};
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().unwrap();
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let cert_pem = certified.cert.pem();
+    std::fs::write(dir.path().join("cert.pem"), &cert_pem).unwrap();
+    std::fs::write(
+        dir.path().join("key.pem"),
+        certified.signing_key.serialize_pem(),
+    )
+    .unwrap();
+    let tls = tls_config(&TlsFiles {
+        cert_pem: dir.path().join("cert.pem"),
+        key_pem: dir.path().join("key.pem"),
+    })
+    .unwrap();
+    let engine = Arc::new(
+        KeyEngine::open(&dir.path().join("keys"), MasterKey::generate())
+            .await
+            .unwrap(),
+    );
+    let token = SecretToken::generate();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server_token = SecretToken::new(token.expose()).unwrap();
+    tokio::spawn(async move {
+        let _ = serve_tls(listener, engine, server_token, tls, async {
+            let _ = rx.await;
+        })
+        .await;
+    });
+    let url = format!("https://localhost:{port}");
+    let trusted = HttpCustody::with_ca(
+        &url,
+        SecretToken::new(token.expose()).unwrap(),
+        Some(cert_pem.as_bytes()),
+    )
+    .unwrap();
+    trusted.create_key("tls-check", true).await.unwrap();
+    let (key, wrapped) = trusted.datakey("tls-check").await.unwrap();
+    let back = trusted.unwrap("tls-check", &[wrapped]).await.unwrap();
+    assert_eq!(back[0].as_ref().unwrap().as_bytes(), key.as_bytes());
+    let untrusting = HttpCustody::new(&url, SecretToken::new(token.expose()).unwrap()).unwrap();
+    assert!(
+        untrusting.list_keys().await.is_err(),
+        "an unknown certificate must be refused"
+    );
+    let _ = tx.send(());
+}

@@ -80,6 +80,62 @@ pub async fn serve(
         .await
 }
 
+/// Certificate chain and private key (PEM files) for serving keyd over TLS.
+pub struct TlsFiles {
+    pub cert_pem: std::path::PathBuf,
+    pub key_pem: std::path::PathBuf,
+}
+
+/// Loads a PEM certificate chain and key into a rustls server configuration (ring provider).
+pub fn tls_config(files: &TlsFiles) -> Result<Arc<rustls::ServerConfig>, VaultError> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&files.cert_pem)
+        .map_err(|e| VaultError::Invalid(format!("TLS certificate: {e}")))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| VaultError::Invalid(format!("TLS certificate: {e}")))?;
+    if certs.is_empty() {
+        return Err(VaultError::Invalid(
+            "TLS certificate file holds no certificate".into(),
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_file(&files.key_pem)
+        .map_err(|e| VaultError::Invalid(format!("TLS key: {e}")))?;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| VaultError::Invalid(format!("TLS: {e}")))?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .map_err(|e| VaultError::Invalid(format!("TLS: {e}")))?;
+    Ok(Arc::new(config))
+}
+
+/// Serves keyd over TLS until `shutdown` resolves.
+pub async fn serve_tls(
+    listener: std::net::TcpListener,
+    engine: Arc<KeyEngine>,
+    token: SecretToken,
+    tls: Arc<rustls::ServerConfig>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let handle = axum_server::Handle::new();
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        stopper.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
+    });
+    listener.set_nonblocking(true)?;
+    axum_server::from_tcp_rustls(
+        listener,
+        axum_server::tls_rustls::RustlsConfig::from_config(tls),
+    )?
+    .handle(handle)
+    .serve(router(engine, token).into_make_service())
+    .await
+}
+
 // ---------------------------------------------------------------------------------------
 // Errors and plumbing
 // ---------------------------------------------------------------------------------------

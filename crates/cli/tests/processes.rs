@@ -1,0 +1,113 @@
+//! The real binary as separate processes: `careslot keyd` and `careslot serve --keyd-url`
+//! on loopback. Health data needs keyd; when keyd's process dies, those requests get 503
+//! while search keeps answering.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn spawn(args: &[&str], envs: &[(&str, &str)]) -> Killed {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_careslot"));
+    cmd.args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .env_remove("DATABASE_URL");
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    Killed(cmd.spawn().expect("start careslot"))
+}
+
+async fn wait_ready(url: &str) {
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(60) {
+        if client.get(url).send().await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{url} never answered");
+}
+
+#[tokio::test]
+async fn serve_with_a_separate_keyd_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let (keyd_port, app_port) = (free_port(), free_port());
+    let token = "a-long-random-token-for-the-test-0123456789";
+    let keyd_dir = dir.path().join("keyd");
+    let keyd_bind = format!("127.0.0.1:{keyd_port}");
+    let master_file = dir.path().join("master.key");
+    let keyd = spawn(
+        &[
+            "keyd",
+            "--data-dir",
+            keyd_dir.to_str().unwrap(),
+            "--bind",
+            &keyd_bind,
+            "--master-key-file",
+            master_file.to_str().unwrap(),
+        ],
+        &[("CARESLOT_KEYD_TOKEN", token)],
+    );
+    wait_ready(&format!("http://{keyd_bind}/v1/sys/health")).await;
+
+    let data = dir.path().join("data");
+    let app_bind = format!("127.0.0.1:{app_port}");
+    let _app = spawn(
+        &[
+            "serve",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--bind",
+            &app_bind,
+            "--keyd-url",
+            &format!("http://{keyd_bind}"),
+        ],
+        &[("CARESLOT_KEYD_TOKEN", token)],
+    );
+    let base = format!("http://{app_bind}");
+    wait_ready(&format!("{base}/healthz")).await;
+
+    let client = reqwest::Client::new();
+    let register = |email: &str| {
+        client
+            .post(format!("{base}/api/v1/accounts"))
+            .json(&serde_json::json!({"email": email, "password": "correct horse battery", "name": "Process Test", "role": "patient"}))
+            .send()
+    };
+    assert_eq!(register("one@example.test").await.unwrap().status(), 201);
+    // The app's data directory holds no key material; keyd's directory does.
+    assert!(keyd_dir.join("keyd.db").exists());
+    assert!(std::fs::read_dir(&data).unwrap().all(|e| !e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .contains("keyd")));
+
+    drop(keyd);
+    let r = register("two@example.test").await.unwrap();
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let s = client
+        .get(format!("{base}/api/v1/search"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(s.status(), 200, "search needs no keys");
+}
