@@ -21,7 +21,12 @@ pub async fn fresh_database() -> Result<String, String> {
              to an account that may CREATE DATABASE."
         )
     })?;
-    let name = format!("careslot_test_{}", uuid::Uuid::new_v4().simple());
+    sweep_old_databases(&mut conn).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let name = format!("careslot_test_{now}_{}", uuid::Uuid::new_v4().simple());
     sqlx::query(&format!("CREATE DATABASE {name}"))
         .execute(&mut conn)
         .await
@@ -32,4 +37,33 @@ pub async fn fresh_database() -> Result<String, String> {
     };
     let query = admin.find('?').map(|i| &admin[i..]).unwrap_or("");
     Ok(format!("{base}/{name}{query}"))
+}
+
+/// Test databases are named `careslot_test_<unix seconds>_<uuid>`; those older than two
+/// hours belong to finished runs and are dropped, so repeated runs do not fill the disk.
+async fn sweep_old_databases(conn: &mut PgConnection) {
+    let Ok(rows) = sqlx::query_scalar::<_, String>(
+        "SELECT datname FROM pg_database WHERE datname LIKE 'careslot_test_%'",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    else {
+        return;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    for name in rows {
+        let created = name
+            .strip_prefix("careslot_test_")
+            .and_then(|rest| rest.split('_').next())
+            .and_then(|t| t.parse::<u64>().ok());
+        // Names without a timestamp come from older versions of this helper.
+        if created.is_none_or(|t| now.saturating_sub(t) > 2 * 3600) {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut *conn)
+                .await;
+        }
+    }
 }
