@@ -9,9 +9,9 @@ use careslot_domain::*;
 use careslot_store::{Agenda, AgendaSnapshot, Store, StoreError};
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
-use parking_lot::{Mutex, RwLock};
+use parking_lot::RwLock;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// Everything needed to answer availability questions about one agenda, frozen at load.
@@ -25,15 +25,10 @@ pub struct AgendaView {
     pub occupancy: Occupancy,
 }
 
-/// The earliest online slot of a view, remembered while it cannot have changed: time only
-/// removes slots, so a found slot stays the earliest until it falls inside its motive's
-/// notice; "nothing within the horizon" is looked at again after a minute.
-#[derive(Clone, Copy)]
-struct NextMemo {
-    generation: u64,
-    start: Option<Timestamp>,
-    valid_until: Timestamp,
-}
+/// `next_start` value meaning "no slot within the horizon".
+const NO_SLOT: i64 = i64::MAX;
+/// `next_generation` value that matches no generation.
+const NO_MEMO: u64 = u64::MAX;
 
 impl AgendaView {
     pub fn from_snapshot(s: AgendaSnapshot) -> Result<Self, StoreError> {
@@ -111,7 +106,14 @@ pub struct Entry {
     generation: AtomicU64,
     view: RwLock<Option<(u64, Arc<AgendaView>)>>,
     loading: tokio::sync::Mutex<()>,
-    next: Mutex<Option<NextMemo>>,
+    // The earliest online slot, remembered while it cannot have changed: time only removes
+    // slots, so a found slot stays the earliest until it falls inside its motive's notice;
+    // "nothing within the horizon" is looked at again after a minute. Lock-free, because
+    // search reads it for every practitioner. Concurrent writers for one generation store
+    // equally valid answers, so a mixed read is still a valid one.
+    next_generation: AtomicU64,
+    next_start: AtomicI64,
+    next_until: AtomicI64,
 }
 
 impl Entry {
@@ -121,7 +123,9 @@ impl Entry {
             generation: AtomicU64::new(0),
             view: RwLock::new(None),
             loading: tokio::sync::Mutex::new(()),
-            next: Mutex::new(None),
+            next_generation: AtomicU64::new(NO_MEMO),
+            next_start: AtomicI64::new(NO_SLOT),
+            next_until: AtomicI64::new(0),
         }
     }
 
@@ -139,11 +143,23 @@ impl Entry {
 
     /// The remembered earliest slot start, if still valid: `Some(None)` means "no slot".
     pub fn cached_next(&self, now: Timestamp) -> Option<Option<Timestamp>> {
-        let generation = self.generation.load(Ordering::Acquire);
-        match *self.next.lock() {
-            Some(m) if m.generation == generation && now < m.valid_until => Some(m.start),
-            _ => None,
+        self.cached_next_second(now.as_second()).map(|s| {
+            (s != NO_SLOT)
+                .then(|| Timestamp::from_second(s).ok())
+                .flatten()
+        })
+    }
+
+    /// [`Entry::cached_next`] in epoch seconds, `i64::MAX` for "no slot": the search loop.
+    #[inline]
+    pub fn cached_next_second(&self, now_s: i64) -> Option<i64> {
+        let memo = self.next_generation.load(Ordering::Acquire);
+        if memo != self.generation.load(Ordering::Acquire)
+            || now_s >= self.next_until.load(Ordering::Relaxed)
+        {
+            return None;
         }
+        Some(self.next_start.load(Ordering::Relaxed))
     }
 }
 
@@ -218,11 +234,13 @@ impl AgendaCache {
         };
         let (slot, valid_until) = view.next_slot(now);
         let start = slot.map(|s| s.start);
-        *entry.next.lock() = Some(NextMemo {
-            generation,
-            start,
-            valid_until,
-        });
+        entry
+            .next_start
+            .store(start.map_or(NO_SLOT, |s| s.as_second()), Ordering::Relaxed);
+        entry
+            .next_until
+            .store(valid_until.as_second(), Ordering::Relaxed);
+        entry.next_generation.store(generation, Ordering::Release);
         Ok(start)
     }
 

@@ -57,9 +57,14 @@ pub struct Hit {
     pub view: Option<Arc<AgendaView>>,
 }
 
+/// The directory as of its last change. The flat arrays parallel to `items` keep the
+/// per-practitioner loop on contiguous memory (one pointer chase, to the cache entry).
 #[derive(Default)]
 struct Snapshot {
     items: Vec<Arc<Indexed>>,
+    handles: Vec<Arc<Entry>>,
+    specialties: Vec<Specialty>,
+    coords: Vec<LatLon>,
     /// Folded name word → positions in `items`, for prefix range scans.
     words: BTreeMap<String, Vec<u32>>,
 }
@@ -75,7 +80,13 @@ impl Snapshot {
                 }
             }
         }
-        Self { items, words }
+        Self {
+            handles: items.iter().map(|i| i.handle.clone()).collect(),
+            specialties: items.iter().map(|i| i.entry.specialty).collect(),
+            coords: items.iter().map(|i| i.pos).collect(),
+            items,
+            words,
+        }
     }
 
     /// Positions whose name has a word starting with each query word (sorted).
@@ -191,18 +202,18 @@ impl SearchIndex {
             .map(|c| c.trim().to_owned())
             .filter(|c| !c.is_empty());
 
-        let keep = |item: &Indexed| -> Option<Option<f64>> {
-            if q.specialty.is_some_and(|s| s != item.entry.specialty) {
+        let keep = |i: usize| -> Option<Option<f64>> {
+            if q.specialty.is_some_and(|s| s != snap.specialties[i]) {
                 return None;
             }
             if let Some(c) = &city {
-                if !item.city_key.contains(c.as_str()) {
+                if !snap.items[i].city_key.contains(c.as_str()) {
                     return None;
                 }
             }
             match q.near {
                 Some((point, radius)) => {
-                    let d = point.distance_km(item.pos);
+                    let d = point.distance_km(snap.coords[i]);
                     (d <= radius).then_some(Some(d))
                 }
                 None => Some(None),
@@ -210,13 +221,14 @@ impl SearchIndex {
         };
 
         // (earliest start or MAX, distance, position); stale memos are computed afterwards.
-        let mut ranked: Vec<(i64, f64, u32)> = Vec::new();
+        let now_s = now.as_second();
+        let mut ranked: Vec<(i64, f64, u32)> =
+            Vec::with_capacity(by_name.as_ref().map_or(snap.items.len(), Vec::len));
         let mut stale: Vec<usize> = Vec::new();
         let mut consider = |i: u32| {
-            let item = &snap.items[i as usize];
-            if let Some(distance) = keep(item) {
-                let key = match item.handle.cached_next(now) {
-                    Some(next) => next.map_or(i64::MAX, |t| t.as_second()),
+            if let Some(distance) = keep(i as usize) {
+                let key = match snap.handles[i as usize].cached_next_second(now_s) {
+                    Some(next) => next,
                     None => {
                         stale.push(ranked.len());
                         i64::MAX
@@ -230,8 +242,8 @@ impl SearchIndex {
             None => (0..snap.items.len() as u32).for_each(&mut consider),
         }
         for r in stale {
-            let item = &snap.items[ranked[r].2 as usize];
-            let next = self.agendas.next_slot_start(&item.handle, now).await?;
+            let handle = &snap.handles[ranked[r].2 as usize];
+            let next = self.agendas.next_slot_start(handle, now).await?;
             ranked[r].0 = next.map_or(i64::MAX, |t| t.as_second());
         }
 

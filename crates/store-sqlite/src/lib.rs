@@ -1,6 +1,8 @@
 //! The embedded default store: one SQLite file in WAL mode. All writes go through a single
 //! connection (one writer), so a write transaction never races another; readers use their
-//! own pool. Overlap and capacity rules are enforced by triggers and CHECK constraints.
+//! own pool. Write transactions start with `BEGIN IMMEDIATE`, so another process on the same
+//! file (`careslot keys rotate` while `serve` runs) waits for the lock instead of failing.
+//! Overlap and capacity rules are enforced by triggers and CHECK constraints.
 
 mod reservations;
 
@@ -85,6 +87,9 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
                 StoreError::Conflict(ConflictKind::Duplicate)
             } else if db.is_foreign_key_violation() {
                 StoreError::NotFound
+            } else if matches!(db.code().as_deref(), Some("5" | "6" | "517")) {
+                // SQLITE_BUSY / LOCKED: another process held the file past the busy timeout.
+                unavailable(e)
             } else {
                 internal(e)
             }
@@ -317,7 +322,11 @@ impl Store for SqliteStore {
         id: &AccountId,
         reservations: &[ReservationId],
     ) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(map_err)?;
         for r in reservations {
             sqlx::query("UPDATE reservations SET patient_ct = NULL, patient_bidx = NULL, note_ct = NULL WHERE id = $1")
                 .bind(r.as_str())
@@ -447,7 +456,11 @@ impl Store for SqliteStore {
     }
 
     async fn create_rule(&self, r: &OpeningRule) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(map_err)?;
         sqlx::query(
             "INSERT INTO opening_rules (id, agenda_id, weekdays, start_min, end_min, valid_from, valid_until)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -751,7 +764,11 @@ impl Store for SqliteStore {
             return Ok(());
         }
         // One writer: the chain cannot fork.
-        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(map_err)?;
         let last = sqlx::query("SELECT seq, mac FROM audit_log ORDER BY seq DESC LIMIT 1")
             .fetch_optional(&mut *tx)
             .await

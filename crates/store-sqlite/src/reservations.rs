@@ -15,7 +15,7 @@ pub(crate) async fn reserve(
     pool: &SqlitePool,
     req: &ReserveRequest,
 ) -> StoreResult<ReserveOutcome> {
-    let mut tx = pool.begin().await.map_err(map_err)?;
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?;
     if let Some(replay) = replay(&mut tx, req.idempotency.as_ref()).await? {
         return Ok(replay);
     }
@@ -73,7 +73,7 @@ pub(crate) async fn book_hold(
     pool: &SqlitePool,
     req: &BookHoldRequest,
 ) -> StoreResult<ReserveOutcome> {
-    let mut tx = pool.begin().await.map_err(map_err)?;
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?;
     if let Some(replay) = replay(&mut tx, req.idempotency.as_ref()).await? {
         return Ok(replay);
     }
@@ -117,7 +117,7 @@ pub(crate) async fn cancel(
     id: &ReservationId,
     now: Timestamp,
 ) -> StoreResult<Option<ReservationRow>> {
-    let mut tx = pool.begin().await.map_err(map_err)?;
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?;
     let Some(row) = sqlx::query(
         "UPDATE reservations SET status = 'cancelled', updated_at = $2 WHERE id = $1 AND status IN ('held', 'booked') RETURNING *",
     )
@@ -151,7 +151,7 @@ pub(crate) async fn move_to(
     start: Timestamp,
     now: Timestamp,
 ) -> StoreResult<ReservationRow> {
-    let mut tx = pool.begin().await.map_err(map_err)?;
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?;
     let row = sqlx::query(
         "SELECT r.*, m.duration_min, m.capacity FROM reservations r
            JOIN motives m ON m.id = $2 AND m.agenda_id = r.agenda_id

@@ -264,7 +264,7 @@ impl KeyEngine {
             .await
             .map_err(db_err)?;
         {
-            let mut tx = writer.begin().await.map_err(db_err)?;
+            let mut tx = writer.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
             for statement in SCHEMA {
                 sqlx::query(statement)
                     .execute(&mut *tx)
@@ -463,7 +463,11 @@ impl KeyEngine {
         deletion_allowed: bool,
     ) -> Result<KeyInfo, VaultError> {
         validate_key_name(name)?;
-        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_err)?;
         let exists: Option<(i64,)> = sqlx::query_as("SELECT 1 FROM keys WHERE name = ?1")
             .bind(name)
             .fetch_optional(&mut *tx)
@@ -506,7 +510,11 @@ impl KeyEngine {
     /// Adds a version and makes it the one used for new wrappings. Returns it.
     pub async fn rotate(&self, name: &str) -> Result<u32, VaultError> {
         validate_key_name(name)?;
-        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_err)?;
         let mut meta = Self::meta(&mut tx, name).await?;
         let next = meta
             .latest
@@ -524,7 +532,11 @@ impl KeyEngine {
     /// neither can go below `min_available_version` (trimmed versions are gone).
     pub async fn configure(&self, name: &str, config: KeyConfig) -> Result<KeyInfo, VaultError> {
         validate_key_name(name)?;
-        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_err)?;
         let old = Self::meta(&mut tx, name).await?;
         let mut new = old;
         if let Some(min_dec) = config.min_decryption_version {
@@ -576,7 +588,11 @@ impl KeyEngine {
         min_available_version: u32,
     ) -> Result<KeyInfo, VaultError> {
         validate_key_name(name)?;
-        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_err)?;
         let mut meta = Self::meta(&mut tx, name).await?;
         let v = min_available_version;
         let problem = if v == 0 {
@@ -623,7 +639,11 @@ impl KeyEngine {
     /// minimum is a no-op).
     pub async fn retire_before(&self, name: &str, min_version: u32) -> Result<(), VaultError> {
         validate_key_name(name)?;
-        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_err)?;
         let mut meta = Self::meta(&mut tx, name).await?;
         if min_version == 0 || min_version > meta.latest {
             return Err(VaultError::Invalid(format!(
@@ -645,7 +665,11 @@ impl KeyEngine {
     /// Destroys the key and all its versions (crypto-shredding). Needs `deletion_allowed`.
     pub async fn delete_key(&self, name: &str) -> Result<(), VaultError> {
         validate_key_name(name)?;
-        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_err)?;
         let meta = Self::meta(&mut tx, name).await?;
         if !meta.deletion_allowed {
             return Err(VaultError::Invalid(
