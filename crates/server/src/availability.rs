@@ -25,6 +25,17 @@ pub struct AgendaView {
     pub occupancy: Occupancy,
 }
 
+/// An agenda's remembered earliest slot, in epoch seconds (`i64::MAX`: none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Memo {
+    Fresh(i64),
+    /// Only time has passed since it was computed: the true earliest slot is this one or a
+    /// later one (time only removes slots), so it is a lower bound.
+    Expired(i64),
+    /// Never computed, or the agenda changed since: unknown.
+    Missing,
+}
+
 /// `next_start` value meaning "no slot within the horizon".
 const NO_SLOT: i64 = i64::MAX;
 /// `next_generation` value that matches no generation.
@@ -153,13 +164,28 @@ impl Entry {
     /// [`Entry::cached_next`] in epoch seconds, `i64::MAX` for "no slot": the search loop.
     #[inline]
     pub fn cached_next_second(&self, now_s: i64) -> Option<i64> {
-        let memo = self.next_generation.load(Ordering::Acquire);
-        if memo != self.generation.load(Ordering::Acquire)
-            || now_s >= self.next_until.load(Ordering::Relaxed)
-        {
-            return None;
+        match self.memo_second(now_s) {
+            Memo::Fresh(s) => Some(s),
+            Memo::Expired(_) | Memo::Missing => None,
         }
-        Some(self.next_start.load(Ordering::Relaxed))
+    }
+
+    /// The memo as search ranks with it (see [`Memo`]).
+    #[inline]
+    pub fn memo_second(&self, now_s: i64) -> Memo {
+        let memo = self.next_generation.load(Ordering::Acquire);
+        if memo != self.generation.load(Ordering::Acquire) {
+            return Memo::Missing;
+        }
+        let start = self.next_start.load(Ordering::Relaxed);
+        if now_s < self.next_until.load(Ordering::Relaxed) {
+            Memo::Fresh(start)
+        } else if start == NO_SLOT {
+            // "No slot" may have become "a slot" as the horizon moved: unknown, look again.
+            Memo::Missing
+        } else {
+            Memo::Expired(start)
+        }
     }
 }
 

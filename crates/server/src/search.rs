@@ -2,7 +2,7 @@
 //! (prefix match on folded words, through an inverted index), city and distance, then ranks
 //! by earliest availability read from each agenda's memo in the availability cache.
 
-use crate::availability::{AgendaCache, AgendaView, Entry};
+use crate::availability::{AgendaCache, AgendaView, Entry, Memo};
 use careslot_domain::geo::LatLon;
 use careslot_domain::*;
 use careslot_store::{DirectoryEntry, StoreError};
@@ -220,55 +220,75 @@ impl SearchIndex {
             }
         };
 
-        // (earliest start or MAX, distance, position); stale memos are computed afterwards.
+        // (earliest start or MAX, distance, position, memo expired). Unknown memos are
+        // computed before ranking; merely expired ones are lower bounds (time only removes
+        // slots), so they rank as they are and only those that reach the top k are
+        // recomputed, then the top k is selected again.
         let now_s = now.as_second();
-        let mut ranked: Vec<(i64, f64, u32)> =
+        let mut ranked: Vec<(i64, f64, u32, bool)> =
             Vec::with_capacity(by_name.as_ref().map_or(snap.items.len(), Vec::len));
-        let mut stale: Vec<usize> = Vec::new();
+        let mut missing: Vec<usize> = Vec::new();
         let mut consider = |i: u32| {
             if let Some(distance) = keep(i as usize) {
-                let key = match snap.handles[i as usize].cached_next_second(now_s) {
-                    Some(next) => next,
-                    None => {
-                        stale.push(ranked.len());
-                        i64::MAX
+                let (key, expired) = match snap.handles[i as usize].memo_second(now_s) {
+                    Memo::Fresh(k) => (k, false),
+                    Memo::Expired(k) => (k, true),
+                    Memo::Missing => {
+                        missing.push(ranked.len());
+                        (i64::MAX, false)
                     }
                 };
-                ranked.push((key, distance.unwrap_or(f64::NAN), i));
+                ranked.push((key, distance.unwrap_or(f64::NAN), i, expired));
             }
         };
         match &by_name {
             Some(ids) => ids.iter().copied().for_each(&mut consider),
             None => (0..snap.items.len() as u32).for_each(&mut consider),
         }
-        for r in stale {
+        for r in missing {
             let handle = &snap.handles[ranked[r].2 as usize];
             let next = self.agendas.next_slot_start(handle, now).await?;
             ranked[r].0 = next.map_or(i64::MAX, |t| t.as_second());
         }
 
+        // Ties (many agendas share "today 08:00") fall back to directory order: cheap and
+        // stable, unlike comparing names through another pointer.
         let dist = |d: f64| if d.is_nan() { 0.0 } else { d };
-        let name = |i: u32| snap.items[i as usize].entry.name.as_str();
-        let cmp = |a: &(i64, f64, u32), b: &(i64, f64, u32)| match q.sort {
+        let cmp = |a: &(i64, f64, u32, bool), b: &(i64, f64, u32, bool)| match q.sort {
             SortOrder::EarliestSlot => {
                 a.0.cmp(&b.0)
                     .then(dist(a.1).total_cmp(&dist(b.1)))
-                    .then_with(|| name(a.2).cmp(name(b.2)))
+                    .then(a.2.cmp(&b.2))
             }
             SortOrder::Distance => dist(a.1)
                 .total_cmp(&dist(b.1))
                 .then(a.0.cmp(&b.0))
-                .then_with(|| name(a.2).cmp(name(b.2))),
+                .then(a.2.cmp(&b.2)),
         };
-        if q.limit > 0 && ranked.len() > q.limit {
-            ranked.select_nth_unstable_by(q.limit - 1, cmp);
-            ranked.truncate(q.limit);
+        let k = q.limit.min(ranked.len());
+        loop {
+            if k > 0 && ranked.len() > k {
+                ranked.select_nth_unstable_by(k - 1, cmp);
+            }
+            let mut refreshed = false;
+            for entry in ranked.iter_mut().take(k) {
+                if entry.3 {
+                    let handle = &snap.handles[entry.2 as usize];
+                    let next = self.agendas.next_slot_start(handle, now).await?;
+                    entry.0 = next.map_or(i64::MAX, |t| t.as_second());
+                    entry.3 = false;
+                    refreshed = true;
+                }
+            }
+            if !refreshed {
+                break;
+            }
         }
+        ranked.truncate(k);
         ranked.sort_by(cmp);
-        ranked.truncate(q.limit);
 
         let mut hits = Vec::with_capacity(ranked.len());
-        for (key, distance, i) in ranked {
+        for (key, distance, i, _) in ranked {
             let item = snap.items[i as usize].clone();
             let view = self.agendas.get(&item.entry.agenda_id).await?;
             hits.push(Hit {
@@ -287,6 +307,146 @@ impl SearchIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use careslot_store::{Agenda, AgendaSnapshot, Place};
+
+    /// Agendas open at different hours (some only in the evening, some only on Sundays),
+    /// so that as time passes memos expire and rankings change.
+    fn directory(n: usize) -> Vec<(DirectoryEntry, AgendaView)> {
+        (0..n)
+            .map(|i| {
+                let practitioner_id = PractitionerId::new();
+                let place = Place {
+                    id: PlaceId::new(),
+                    practitioner_id: practitioner_id.clone(),
+                    name: format!("Place {i}"),
+                    address: "1 rue".into(),
+                    postcode: "75001".into(),
+                    city: "Paris".into(),
+                    country: Country::France,
+                    lat: 48.85 + (i % 10) as f64 * 0.01,
+                    lon: 2.35,
+                    timezone: "Europe/Paris".into(),
+                };
+                let agenda = Agenda {
+                    id: AgendaId::new(),
+                    practitioner_id: practitioner_id.clone(),
+                    place_id: place.id.clone(),
+                    timezone: "Europe/Paris".into(),
+                    holidays: None,
+                    wrapped_key: String::new(),
+                };
+                let motive = Motive::parse(
+                    MotiveId::new(),
+                    agenda.id.clone(),
+                    "C",
+                    15 + (i % 4) as i64 * 15,
+                    1,
+                    MotivePolicy {
+                        min_notice_min: (i % 3) as u32 * 60,
+                        ..MotivePolicy::default()
+                    },
+                )
+                .unwrap();
+                let start_h = (6 + i % 14) as i8;
+                let days: Vec<i64> = if i % 5 == 0 {
+                    vec![7]
+                } else {
+                    vec![1, 2, 3, 4, 5, 6]
+                };
+                let rule = OpeningRule::parse(
+                    RuleId::new(),
+                    agenda.id.clone(),
+                    WeekdaySet::parse(&days).unwrap(),
+                    jiff::civil::time(start_h, 0, 0, 0),
+                    jiff::civil::time(start_h + 2, 0, 0, 0),
+                    vec![motive.id.clone()],
+                    None,
+                    None,
+                )
+                .unwrap();
+                let entry = DirectoryEntry {
+                    practitioner_id,
+                    name: format!("Dr {i}"),
+                    specialty: Specialty::GeneralPractitioner,
+                    agenda_id: agenda.id.clone(),
+                    place,
+                };
+                let view = AgendaView::from_snapshot(AgendaSnapshot {
+                    agenda,
+                    motives: vec![motive],
+                    motive_labels: vec![],
+                    rules: vec![rule],
+                    absences: vec![],
+                    reservations: vec![],
+                })
+                .unwrap();
+                (entry, view)
+            })
+            .collect()
+    }
+
+    /// Ranking with memos that expire as time passes equals a brute-force ranking.
+    #[tokio::test]
+    async fn ranking_stays_exact_as_memos_expire() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(
+            careslot_store_sqlite::SqliteStore::open_dir(dir.path())
+                .await
+                .unwrap(),
+        );
+        let cache = Arc::new(AgendaCache::new(store));
+        let generated = directory(240);
+        let mut entries = Vec::new();
+        let mut truth: Vec<(AgendaId, Arc<AgendaView>)> = Vec::new();
+        for (e, v) in generated {
+            entries.push(e);
+            let id = v.agenda.id.clone();
+            cache.insert(v);
+            truth.push((id.clone(), cache.get(&id).await.unwrap().unwrap()));
+        }
+        let index = SearchIndex::new(cache.clone());
+        index.replace_all(entries);
+        let q = SearchQuery {
+            specialty: None,
+            text: None,
+            city: None,
+            near: None,
+            sort: SortOrder::EarliestSlot,
+            limit: 12,
+        };
+        let t0: Timestamp = "2027-03-26T05:00:00Z".parse().unwrap();
+        // Through the evening, the night, a Sunday and the spring DST change.
+        for hours in [0i64, 1, 2, 3, 5, 8, 13, 21, 34, 47, 55, 70] {
+            let now = t0 + jiff::SignedDuration::from_hours(hours);
+            let got: Vec<(AgendaId, Option<Timestamp>)> = index
+                .search(&q, now)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|h| (h.item.entry.agenda_id.clone(), h.next_slot))
+                .collect();
+            let mut expected: Vec<(i64, usize, AgendaId, Option<Timestamp>)> = truth
+                .iter()
+                .enumerate()
+                .map(|(pos, (id, v))| {
+                    let next = v.next_slot(now).0.map(|s| s.start);
+                    (
+                        next.map_or(i64::MAX, |t| t.as_second()),
+                        pos,
+                        id.clone(),
+                        next,
+                    )
+                })
+                .collect();
+            expected.sort();
+            let expected: Vec<(AgendaId, Option<Timestamp>)> = expected
+                .into_iter()
+                .take(12)
+                .map(|(_, _, id, next)| (id, next))
+                .collect();
+            assert_eq!(got, expected, "at +{hours} h");
+        }
+    }
 
     #[test]
     fn folding_and_words() {
