@@ -9,7 +9,6 @@ use crate::time::{parse_date, parse_hhmm, parse_instant, parse_zone};
 use careslot_domain::geo::LatLon;
 use careslot_domain::*;
 use careslot_store::{Agenda, Place, Practitioner, Role};
-use jiff::Timestamp;
 use std::collections::HashMap;
 
 pub struct ProfileInput {
@@ -370,9 +369,5 @@ impl App {
             );
         }
         Ok(out)
-    }
-
-    pub fn now(&self) -> Timestamp {
-        Timestamp::now()
     }
 }
