@@ -3,7 +3,6 @@
 //! every change to an agenda is announced with NOTIFY so that every app node can drop its
 //! cached availability for that agenda.
 
-mod reservations;
 pub mod testing;
 
 use async_trait::async_trait;
@@ -13,6 +12,14 @@ use careslot_store::*;
 use jiff::Timestamp;
 use sqlx::postgres::{PgListener, PgPoolOptions};
 use sqlx::{PgPool, Row};
+
+type Db = sqlx::Postgres;
+type DbRow = sqlx::postgres::PgRow;
+type DbPool = PgPool;
+type Tx = sqlx::Transaction<'static, Db>;
+type StoreImpl = PgStore;
+const BACKEND: &str = "postgres";
+const MOTIVE_IDS_AGG: &str = "string_agg(rm.motive_id, ',')";
 use std::time::Duration;
 
 /// NOTIFY channel carrying the id of an agenda whose availability changed.
@@ -46,162 +53,17 @@ impl PgStore {
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
-}
 
-pub(crate) fn internal(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Internal(e.to_string())
-}
-
-fn unavailable(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Unavailable(e.to_string())
-}
-
-/// Maps driver errors: constraint violations become conflicts the HTTP layer turns into
-/// 409, everything else stays internal.
-pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
-    match &e {
-        sqlx::Error::Database(db) => match db.code().as_deref() {
-            Some("23P01") => StoreError::Conflict(ConflictKind::SlotTaken),
-            Some("23505") if db.constraint() == Some("accounts_email_uniq_key") => {
-                StoreError::Conflict(ConflictKind::EmailTaken)
-            }
-            Some("23505") => StoreError::Conflict(ConflictKind::Duplicate),
-            Some("23503") => StoreError::NotFound,
-            // Deadlock or serialization failure: nothing was written; the caller may retry.
-            Some("40P01") | Some("40001") => StoreError::Conflict(ConflictKind::SlotTaken),
-            _ => internal(e),
-        },
-        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => unavailable(e),
-        _ => internal(e),
-    }
-}
-
-/// Announces, on commit of the surrounding transaction, that an agenda's availability changed.
-pub(crate) async fn notify(conn: &mut sqlx::PgConnection, agenda: &str) -> StoreResult<()> {
-    sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(AGENDA_CHANNEL)
-        .bind(agenda)
-        .execute(conn)
-        .await
-        .map_err(map_err)?;
-    Ok(())
-}
-
-fn account_from_row(row: &sqlx::postgres::PgRow) -> StoreResult<AccountRecord> {
-    let role: String = row.try_get("role").map_err(internal)?;
-    Ok(AccountRecord {
-        id: AccountId(row.try_get("id").map_err(internal)?),
-        role: Role::parse(&role).ok_or_else(|| codec::corrupt("role"))?,
-        created_at: ts(row.try_get("created_at").map_err(internal)?)?,
-        wrapped_key: row.try_get("wrapped_key").map_err(internal)?,
-        email_ct: row.try_get("email_ct").map_err(internal)?,
-        name_ct: row.try_get("name_ct").map_err(internal)?,
-        phone_ct: row.try_get("phone_ct").map_err(internal)?,
-        birth_date_ct: row.try_get("birth_date_ct").map_err(internal)?,
-    })
-}
-
-fn place_from_row(row: &sqlx::postgres::PgRow) -> StoreResult<Place> {
-    let country: String = row.try_get("country").map_err(internal)?;
-    Ok(Place {
-        id: PlaceId(row.try_get("id").map_err(internal)?),
-        practitioner_id: PractitionerId(row.try_get("practitioner_id").map_err(internal)?),
-        name: row.try_get("name").map_err(internal)?,
-        address: row.try_get("address").map_err(internal)?,
-        postcode: row.try_get("postcode").map_err(internal)?,
-        city: row.try_get("city").map_err(internal)?,
-        country: Country::parse(&country).map_err(|_| codec::corrupt("country"))?,
-        lat: row.try_get("lat").map_err(internal)?,
-        lon: row.try_get("lon").map_err(internal)?,
-        timezone: row.try_get("timezone").map_err(internal)?,
-    })
-}
-
-fn practitioner_from_row(row: &sqlx::postgres::PgRow) -> StoreResult<Practitioner> {
-    let specialty: String = row.try_get("specialty").map_err(internal)?;
-    let languages: String = row.try_get("languages").map_err(internal)?;
-    Ok(Practitioner {
-        id: PractitionerId(row.try_get("id").map_err(internal)?),
-        account_id: AccountId(row.try_get("account_id").map_err(internal)?),
-        name: row.try_get("name").map_err(internal)?,
-        specialty: Specialty::parse(&specialty).map_err(|_| codec::corrupt("specialty"))?,
-        languages: codec::languages_from_text(&languages),
-        bio: row.try_get("bio").map_err(internal)?,
-    })
-}
-
-pub(crate) fn reservation_from_row(row: &sqlx::postgres::PgRow) -> StoreResult<ReservationRow> {
-    let status: String = row.try_get("status").map_err(internal)?;
-    codec::reservation_row(
-        row.try_get("id").map_err(internal)?,
-        row.try_get("agenda_id").map_err(internal)?,
-        row.try_get("start_s").map_err(internal)?,
-        row.try_get("end_s").map_err(internal)?,
-        &status,
-        row.try_get("expires_at").map_err(internal)?,
-        row.try_get("motive_ct").map_err(internal)?,
-        row.try_get("patient_ct").map_err(internal)?,
-        row.try_get("note_ct").map_err(internal)?,
-    )
-}
-
-fn audit_from_row(row: &sqlx::postgres::PgRow) -> StoreResult<AuditRow> {
-    Ok(AuditRow {
-        seq: row.try_get("seq").map_err(internal)?,
-        at: ts(row.try_get("at").map_err(internal)?)?,
-        subject_bidx: row.try_get("subject_bidx").map_err(internal)?,
-        entry_ct: row.try_get("entry_ct").map_err(internal)?,
-        mac: row.try_get("mac").map_err(internal)?,
-    })
-}
-
-fn agenda_from_row(r: &sqlx::postgres::PgRow) -> StoreResult<Agenda> {
-    codec::agenda(
-        r.try_get("id").map_err(internal)?,
-        r.try_get("practitioner_id").map_err(internal)?,
-        r.try_get("place_id").map_err(internal)?,
-        r.try_get("timezone").map_err(internal)?,
-        r.try_get("holidays").map_err(internal)?,
-        r.try_get("wrapped_key").map_err(internal)?,
-    )
-}
-
-fn motive_from_row(row: &sqlx::postgres::PgRow) -> StoreResult<Motive> {
-    codec::motive(
-        row.try_get("id").map_err(internal)?,
-        row.try_get("agenda_id").map_err(internal)?,
-        row.try_get("duration_min").map_err(internal)?,
-        row.try_get("capacity").map_err(internal)?,
-        row.try_get("teleconsultation").map_err(internal)?,
-        row.try_get("new_patients_only").map_err(internal)?,
-        row.try_get("bookable_online").map_err(internal)?,
-        row.try_get("min_notice_min").map_err(internal)?,
-        row.try_get("max_horizon_days").map_err(internal)?,
-    )
-}
-
-const DIRECTORY_SQL: &str = "SELECT pr.id AS practitioner_id, pr.name AS pname, pr.specialty, a.id AS agenda_id,
-        pl.id, pl.practitioner_id, pl.name, pl.address, pl.postcode, pl.city, pl.country, pl.lat, pl.lon, pl.timezone
-   FROM agendas a JOIN practitioners pr ON pr.id = a.practitioner_id JOIN places pl ON pl.id = a.place_id";
-
-fn directory_from_row(row: &sqlx::postgres::PgRow) -> StoreResult<DirectoryEntry> {
-    let specialty: String = row.try_get("specialty").map_err(internal)?;
-    Ok(DirectoryEntry {
-        practitioner_id: PractitionerId(row.try_get("practitioner_id").map_err(internal)?),
-        name: row.try_get("pname").map_err(internal)?,
-        specialty: Specialty::parse(&specialty).map_err(|_| codec::corrupt("specialty"))?,
-        agenda_id: AgendaId(row.try_get("agenda_id").map_err(internal)?),
-        place: place_from_row(row)?,
-    })
-}
-
-#[async_trait]
-impl Store for PgStore {
-    fn backend(&self) -> &'static str {
-        "postgres"
+    fn writer(&self) -> &DbPool {
+        &self.pool
     }
 
-    fn watch_agendas(&self, on_change: AgendaWatcher) {
+    fn reader(&self) -> &DbPool {
+        &self.pool
+    }
+
+    /// Other nodes' writes arrive as NOTIFY; a lost connection means anything may have changed.
+    fn watch(&self, on_change: AgendaWatcher) {
         let pool = self.pool.clone();
         tokio::spawn(async move {
             loop {
@@ -235,659 +97,68 @@ impl Store for PgStore {
             }
         });
     }
+}
 
-    async fn setting(&self, name: &str) -> StoreResult<Option<String>> {
-        let row = sqlx::query("SELECT value FROM settings WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
-        row.map(|r| r.try_get("value").map_err(internal))
-            .transpose()
-    }
+async fn begin_write(pool: &DbPool) -> StoreResult<Tx> {
+    pool.begin().await.map_err(map_err)
+}
 
-    async fn insert_setting(&self, name: &str, value: &str) -> StoreResult<String> {
-        sqlx::query(
-            "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(name)
-        .bind(value)
-        .execute(&self.pool)
+/// Announces, on commit, that an agenda's availability changed (every node listens).
+async fn agenda_changed(tx: &mut Tx, agenda: &str) -> StoreResult<()> {
+    notify(tx, agenda).await
+}
+
+/// One appender at a time across every node: the chain cannot fork.
+async fn lock_audit(tx: &mut Tx) -> StoreResult<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(AUDIT_LOCK)
+        .execute(&mut **tx)
         .await
         .map_err(map_err)?;
-        let row = sqlx::query("SELECT value FROM settings WHERE name = $1")
-            .bind(name)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(map_err)?;
-        row.try_get("value").map_err(internal)
-    }
+    Ok(())
+}
 
-    async fn create_account(&self, a: &NewAccount) -> StoreResult<()> {
-        let r = &a.record;
-        sqlx::query(
-            "INSERT INTO accounts (id, role, password_hash, created_at, wrapped_key, email_ct, name_ct, phone_ct,
-                                   birth_date_ct, email_bidx, email_uniq)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(r.id.as_str())
-        .bind(r.role.as_str())
-        .bind(&a.password_hash)
-        .bind(r.created_at.as_second())
-        .bind(&r.wrapped_key)
-        .bind(&r.email_ct)
-        .bind(&r.name_ct)
-        .bind(r.phone_ct.as_deref())
-        .bind(r.birth_date_ct.as_deref())
-        .bind(a.email_bidx)
-        .bind(&a.email_uniq)
-        .execute(&self.pool)
-        .await
-        .map_err(map_err)?;
-        Ok(())
-    }
+pub(crate) fn internal(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Internal(e.to_string())
+}
 
-    async fn account_candidates(&self, email_bidx: i64) -> StoreResult<Vec<AccountWithSecret>> {
-        sqlx::query("SELECT * FROM accounts WHERE email_bidx = $1")
-            .bind(email_bidx)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(map_err)?
-            .iter()
-            .map(|r| {
-                Ok(AccountWithSecret {
-                    record: account_from_row(r)?,
-                    password_hash: r.try_get("password_hash").map_err(internal)?,
-                })
-            })
-            .collect()
-    }
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
 
-    async fn account(&self, id: &AccountId) -> StoreResult<Option<AccountRecord>> {
-        let row = sqlx::query("SELECT * FROM accounts WHERE id = $1")
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
-        row.as_ref().map(account_from_row).transpose()
-    }
-
-    async fn create_session(&self, s: &NewSession) -> StoreResult<()> {
-        sqlx::query("INSERT INTO sessions (token_hash, account_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
-            .bind(&s.token_hash)
-            .bind(s.account_id.as_str())
-            .bind(s.created_at.as_second())
-            .bind(s.expires_at.as_second())
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
-        Ok(())
-    }
-
-    async fn session_account(
-        &self,
-        token_hash: &str,
-        now: Timestamp,
-    ) -> StoreResult<Option<AccountRecord>> {
-        let row = sqlx::query(
-            "SELECT a.* FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.token_hash = $1 AND s.expires_at > $2",
-        )
-        .bind(token_hash)
-        .bind(now.as_second())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(map_err)?;
-        row.as_ref().map(account_from_row).transpose()
-    }
-
-    async fn erase_account(
-        &self,
-        id: &AccountId,
-        reservations: &[ReservationId],
-    ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
-        for r in reservations {
-            sqlx::query("UPDATE reservations SET patient_ct = NULL, patient_bidx = NULL, note_ct = NULL WHERE id = $1")
-                .bind(r.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-        }
-        sqlx::query("DELETE FROM sessions WHERE account_id = $1")
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        sqlx::query("DELETE FROM accounts WHERE id = $1")
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)
-    }
-
-    async fn upsert_practitioner(&self, p: &Practitioner) -> StoreResult<Practitioner> {
-        let row = sqlx::query(
-            "INSERT INTO practitioners (id, account_id, name, specialty, languages, bio) VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (account_id) DO UPDATE SET name = excluded.name, specialty = excluded.specialty,
-                 languages = excluded.languages, bio = excluded.bio
-             RETURNING *",
-        )
-        .bind(p.id.as_str())
-        .bind(p.account_id.as_str())
-        .bind(&p.name)
-        .bind(p.specialty.code())
-        .bind(codec::languages_to_text(&p.languages))
-        .bind(p.bio.as_deref())
-        .fetch_one(&self.pool)
-        .await
-        .map_err(map_err)?;
-        practitioner_from_row(&row)
-    }
-
-    async fn practitioner_by_account(
-        &self,
-        account: &AccountId,
-    ) -> StoreResult<Option<Practitioner>> {
-        let row = sqlx::query("SELECT * FROM practitioners WHERE account_id = $1")
-            .bind(account.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
-        row.as_ref().map(practitioner_from_row).transpose()
-    }
-
-    async fn create_place(&self, p: &Place) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO places (id, practitioner_id, name, address, postcode, city, country, lat, lon, timezone)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(p.id.as_str())
-        .bind(p.practitioner_id.as_str())
-        .bind(&p.name)
-        .bind(&p.address)
-        .bind(&p.postcode)
-        .bind(&p.city)
-        .bind(p.country.code())
-        .bind(p.lat)
-        .bind(p.lon)
-        .bind(&p.timezone)
-        .execute(&self.pool)
-        .await
-        .map_err(map_err)?;
-        Ok(())
-    }
-
-    async fn place(&self, id: &PlaceId) -> StoreResult<Option<Place>> {
-        let row = sqlx::query("SELECT * FROM places WHERE id = $1")
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
-        row.as_ref().map(place_from_row).transpose()
-    }
-
-    async fn create_agenda(&self, a: &Agenda) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO agendas (id, practitioner_id, place_id, timezone, holidays, wrapped_key) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-            .bind(a.id.as_str())
-            .bind(a.practitioner_id.as_str())
-            .bind(a.place_id.as_str())
-            .bind(&a.timezone)
-            .bind(a.holidays.map(Country::code))
-            .bind(&a.wrapped_key)
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
-        Ok(())
-    }
-
-    async fn agenda(&self, id: &AgendaId) -> StoreResult<Option<Agenda>> {
-        let row = sqlx::query("SELECT * FROM agendas WHERE id = $1")
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
-        row.as_ref().map(agenda_from_row).transpose()
-    }
-
-    async fn create_motive(&self, m: &Motive, label_ct: &[u8]) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
-        sqlx::query(
-            "INSERT INTO motives (id, agenda_id, label_ct, duration_min, capacity, teleconsultation, new_patients_only,
-                                  bookable_online, min_notice_min, max_horizon_days)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(m.id.as_str())
-        .bind(m.agenda_id.as_str())
-        .bind(label_ct)
-        .bind(i64::from(m.duration.get()))
-        .bind(i64::from(m.capacity))
-        .bind(m.policy.teleconsultation)
-        .bind(m.policy.new_patients_only)
-        .bind(m.policy.bookable_online)
-        .bind(i64::from(m.policy.min_notice_min))
-        .bind(i64::from(m.policy.max_horizon_days))
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        notify(&mut tx, m.agenda_id.as_str()).await?;
-        tx.commit().await.map_err(map_err)
-    }
-
-    async fn create_rule(&self, r: &OpeningRule) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
-        sqlx::query(
-            "INSERT INTO opening_rules (id, agenda_id, weekdays, start_min, end_min, valid_from, valid_until)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(r.id.as_str())
-        .bind(r.agenda_id.as_str())
-        .bind(i64::from(r.weekdays.mask()))
-        .bind(codec::minutes_of_day(r.start))
-        .bind(codec::minutes_of_day(r.end))
-        .bind(r.valid_from.map(|d| d.to_string()))
-        .bind(r.valid_until.map(|d| d.to_string()))
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        for m in &r.motive_ids {
-            // Only motives of the same agenda: otherwise nothing is inserted and we refuse.
-            let done = sqlx::query(
-                "INSERT INTO opening_rule_motives (rule_id, motive_id)
-                 SELECT $1, id FROM motives WHERE id = $2 AND agenda_id = $3",
-            )
-            .bind(r.id.as_str())
-            .bind(m.as_str())
-            .bind(r.agenda_id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-            if done.rows_affected() != 1 {
-                return Err(StoreError::NotFound);
+/// Maps driver errors: constraint violations become conflicts the HTTP layer turns into
+/// 409, everything else stays internal.
+pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) => match db.code().as_deref() {
+            Some("23P01") => StoreError::Conflict(ConflictKind::SlotTaken),
+            Some("23505") if db.constraint() == Some("accounts_email_uniq_key") => {
+                StoreError::Conflict(ConflictKind::EmailTaken)
             }
-        }
-        notify(&mut tx, r.agenda_id.as_str()).await?;
-        tx.commit().await.map_err(map_err)
+            Some("23505") => StoreError::Conflict(ConflictKind::Duplicate),
+            Some("23503") => StoreError::NotFound,
+            // Deadlock or serialization failure: nothing was written; the caller may retry.
+            Some("40P01") | Some("40001") => StoreError::Conflict(ConflictKind::SlotTaken),
+            _ => internal(e),
+        },
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => unavailable(e),
+        _ => internal(e),
     }
+}
 
-    async fn create_absence(&self, a: &Absence, reason: Option<&str>) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
-        sqlx::query("INSERT INTO absences (id, agenda_id, start_s, end_s, reason) VALUES ($1, $2, $3, $4, $5)")
-            .bind(a.id.as_str())
-            .bind(a.agenda_id.as_str())
-            .bind(a.start.as_second())
-            .bind(a.end.as_second())
-            .bind(reason)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        notify(&mut tx, a.agenda_id.as_str()).await?;
-        tx.commit().await.map_err(map_err)
-    }
-
-    async fn agenda_snapshot(
-        &self,
-        id: &AgendaId,
-        now: Timestamp,
-    ) -> StoreResult<Option<AgendaSnapshot>> {
-        let Some(agenda) = self.agenda(id).await? else {
-            return Ok(None);
-        };
-        let mut conn = self.pool.acquire().await.map_err(map_err)?;
-        let motive_rows = sqlx::query("SELECT * FROM motives WHERE agenda_id = $1 ORDER BY id")
-            .bind(id.as_str())
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(map_err)?;
-        let motives = motive_rows
-            .iter()
-            .map(motive_from_row)
-            .collect::<StoreResult<Vec<_>>>()?;
-        let motive_labels = motive_rows
-            .iter()
-            .map(|r| {
-                Ok((
-                    MotiveId(r.try_get("id").map_err(internal)?),
-                    r.try_get("label_ct").map_err(internal)?,
-                ))
-            })
-            .collect::<StoreResult<Vec<_>>>()?;
-        let rule_rows = sqlx::query(
-            "SELECT r.*, string_agg(rm.motive_id, ',') AS motive_ids FROM opening_rules r
-               JOIN opening_rule_motives rm ON rm.rule_id = r.id
-              WHERE r.agenda_id = $1 GROUP BY r.id ORDER BY r.id",
-        )
-        .bind(id.as_str())
-        .fetch_all(&mut *conn)
+/// Announces, on commit of the surrounding transaction, that an agenda's availability changed.
+async fn notify(conn: &mut sqlx::PgConnection, agenda: &str) -> StoreResult<()> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(AGENDA_CHANNEL)
+        .bind(agenda)
+        .execute(conn)
         .await
         .map_err(map_err)?;
-        let mut rules = Vec::with_capacity(rule_rows.len());
-        for r in &rule_rows {
-            let ids: String = r.try_get("motive_ids").map_err(internal)?;
-            rules.push(codec::rule(
-                r.try_get("id").map_err(internal)?,
-                r.try_get("agenda_id").map_err(internal)?,
-                r.try_get("weekdays").map_err(internal)?,
-                r.try_get("start_min").map_err(internal)?,
-                r.try_get("end_min").map_err(internal)?,
-                ids.split(',').map(|s| MotiveId(s.to_owned())).collect(),
-                r.try_get("valid_from").map_err(internal)?,
-                r.try_get("valid_until").map_err(internal)?,
-            )?);
-        }
-        let absences = sqlx::query(
-            "SELECT id, start_s, end_s FROM absences WHERE agenda_id = $1 AND end_s > $2",
-        )
-        .bind(id.as_str())
-        .bind(now.as_second())
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(map_err)?
-        .iter()
-        .map(|r| {
-            Absence::parse(
-                AbsenceId(r.try_get("id").map_err(internal)?),
-                id.clone(),
-                ts(r.try_get("start_s").map_err(internal)?)?,
-                ts(r.try_get("end_s").map_err(internal)?)?,
-            )
-            .map_err(|_| codec::corrupt("absence"))
-        })
-        .collect::<StoreResult<Vec<_>>>()?;
-        let reservations = sqlx::query(
-            "SELECT start_s, end_s, pool, id, expires_at FROM reservations
-              WHERE agenda_id = $1 AND status IN ('held', 'booked') AND end_s > $2",
-        )
-        .bind(id.as_str())
-        .bind(now.as_second())
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(map_err)?
-        .iter()
-        .map(|r| {
-            let id: String = r.try_get("id").map_err(internal)?;
-            let pool: String = r.try_get("pool").map_err(internal)?;
-            Ok(Reservation {
-                start: ts(r.try_get("start_s").map_err(internal)?)?,
-                end: ts(r.try_get("end_s").map_err(internal)?)?,
-                pooled: pool != id,
-                expires_at: r
-                    .try_get::<Option<i64>, _>("expires_at")
-                    .map_err(internal)?
-                    .map(ts)
-                    .transpose()?,
-            })
-        })
-        .collect::<StoreResult<Vec<_>>>()?;
-        Ok(Some(AgendaSnapshot {
-            agenda,
-            motives,
-            motive_labels,
-            rules,
-            absences,
-            reservations,
-        }))
-    }
+    Ok(())
+}
 
-    async fn directory(&self) -> StoreResult<Vec<DirectoryEntry>> {
-        sqlx::query(DIRECTORY_SQL)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(map_err)?
-            .iter()
-            .map(directory_from_row)
-            .collect()
-    }
+include!("../../store/sql/store.rs");
 
-    async fn directory_of(
-        &self,
-        practitioner: &PractitionerId,
-    ) -> StoreResult<Vec<DirectoryEntry>> {
-        sqlx::query(&format!("{DIRECTORY_SQL} WHERE pr.id = $1"))
-            .bind(practitioner.as_str())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(map_err)?
-            .iter()
-            .map(directory_from_row)
-            .collect()
-    }
-
-    async fn reserve(&self, req: &ReserveRequest) -> StoreResult<ReserveOutcome> {
-        reservations::reserve(&self.pool, req).await
-    }
-
-    async fn book_hold(&self, req: &BookHoldRequest) -> StoreResult<ReserveOutcome> {
-        reservations::book_hold(&self.pool, req).await
-    }
-
-    async fn find_idempotent(
-        &self,
-        key_hash: &str,
-    ) -> StoreResult<Option<(String, ReservationRow)>> {
-        let row = sqlx::query(
-            "SELECT k.request_hash, r.* FROM idempotency_keys k JOIN reservations r ON r.id = k.reservation_id WHERE k.key_hash = $1",
-        )
-        .bind(key_hash)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(map_err)?;
-        row.map(|r| {
-            Ok((
-                r.try_get("request_hash").map_err(internal)?,
-                reservation_from_row(&r)?,
-            ))
-        })
-        .transpose()
-    }
-
-    async fn reservation(&self, id: &ReservationId) -> StoreResult<Option<ReservationRow>> {
-        let row = sqlx::query("SELECT * FROM reservations WHERE id = $1")
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
-        row.as_ref().map(reservation_from_row).transpose()
-    }
-
-    async fn cancel(
-        &self,
-        id: &ReservationId,
-        now: Timestamp,
-    ) -> StoreResult<Option<ReservationRow>> {
-        reservations::cancel(&self.pool, id, now).await
-    }
-
-    async fn move_reservation(
-        &self,
-        id: &ReservationId,
-        motive: &MotiveId,
-        start: Timestamp,
-        now: Timestamp,
-    ) -> StoreResult<ReservationRow> {
-        reservations::move_to(&self.pool, id, motive, start, now).await
-    }
-
-    async fn reservations_by_patient_index(&self, bidx: i64) -> StoreResult<Vec<ReservationRow>> {
-        sqlx::query("SELECT * FROM reservations WHERE patient_bidx = $1 AND status <> 'expired' ORDER BY start_s, id")
-            .bind(bidx)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(map_err)?
-            .iter()
-            .map(reservation_from_row)
-            .collect()
-    }
-
-    async fn practitioner_reservations_by_patient_index(
-        &self,
-        bidx: i64,
-        practitioner: &PractitionerId,
-    ) -> StoreResult<Vec<ReservationRow>> {
-        sqlx::query(
-            "SELECT r.* FROM reservations r JOIN agendas a ON a.id = r.agenda_id
-              WHERE r.patient_bidx = $1 AND a.practitioner_id = $2 AND r.status IN ('booked', 'no_show') ORDER BY r.start_s",
-        )
-        .bind(bidx)
-        .bind(practitioner.as_str())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(map_err)?
-        .iter()
-        .map(reservation_from_row)
-        .collect()
-    }
-
-    async fn agenda_appointments(
-        &self,
-        agenda: &AgendaId,
-        from: Timestamp,
-        to: Timestamp,
-    ) -> StoreResult<Vec<ReservationRow>> {
-        sqlx::query(
-            "SELECT * FROM reservations WHERE agenda_id = $1 AND start_s >= $2 AND start_s < $3
-                AND status IN ('booked', 'cancelled', 'no_show') ORDER BY start_s, id",
-        )
-        .bind(agenda.as_str())
-        .bind(from.as_second())
-        .bind(to.as_second())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(map_err)?
-        .iter()
-        .map(reservation_from_row)
-        .collect()
-    }
-
-    async fn strip_patient_links(
-        &self,
-        specialty: Specialty,
-        before: Timestamp,
-    ) -> StoreResult<u64> {
-        let done = sqlx::query(
-            "UPDATE reservations SET patient_ct = NULL, patient_bidx = NULL, note_ct = NULL
-              WHERE end_s < $1 AND patient_ct IS NOT NULL
-                AND agenda_id IN (SELECT a.id FROM agendas a JOIN practitioners p ON p.id = a.practitioner_id WHERE p.specialty = $2)",
-        )
-        .bind(before.as_second())
-        .bind(specialty.code())
-        .execute(&self.pool)
-        .await
-        .map_err(map_err)?;
-        Ok(done.rows_affected())
-    }
-
-    async fn append_audit(&self, entries: &[NewAuditEntry], mac: &AuditMac) -> StoreResult<()> {
-        if entries.is_empty() {
-            return Ok(());
-        }
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
-        // One appender at a time: the chain cannot fork.
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(AUDIT_LOCK)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        let last = sqlx::query("SELECT seq, mac FROM audit_log ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        let (mut seq, mut prev): (i64, String) = match last {
-            Some(r) => (
-                r.try_get("seq").map_err(internal)?,
-                r.try_get("mac").map_err(internal)?,
-            ),
-            None => (0, String::new()),
-        };
-        for e in entries {
-            seq += 1;
-            let mut row = AuditRow {
-                seq,
-                at: e.at,
-                subject_bidx: e.subject_bidx,
-                entry_ct: e.entry_ct.clone(),
-                mac: String::new(),
-            };
-            row.mac = mac(&prev, &row);
-            sqlx::query("INSERT INTO audit_log (seq, at, subject_bidx, entry_ct, mac) VALUES ($1, $2, $3, $4, $5)")
-                .bind(row.seq)
-                .bind(row.at.as_second())
-                .bind(row.subject_bidx)
-                .bind(&row.entry_ct)
-                .bind(&row.mac)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-            prev = row.mac;
-        }
-        tx.commit().await.map_err(map_err)
-    }
-
-    async fn audit_rows(&self, after_seq: i64, limit: i64) -> StoreResult<Vec<AuditRow>> {
-        sqlx::query("SELECT * FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2")
-            .bind(after_seq)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(map_err)?
-            .iter()
-            .map(audit_from_row)
-            .collect()
-    }
-
-    async fn audit_rows_for_subject(&self, subject_bidx: i64) -> StoreResult<Vec<AuditRow>> {
-        sqlx::query("SELECT * FROM audit_log WHERE subject_bidx = $1 ORDER BY seq")
-            .bind(subject_bidx)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(map_err)?
-            .iter()
-            .map(audit_from_row)
-            .collect()
-    }
-
-    async fn wrapped_keys(&self) -> StoreResult<Vec<WrappedKeyRow>> {
-        let mut out = Vec::new();
-        for (owner, sql) in [
-            (
-                KeyOwner::Account,
-                "SELECT id, wrapped_key AS w FROM accounts",
-            ),
-            (KeyOwner::Agenda, "SELECT id, wrapped_key AS w FROM agendas"),
-            (
-                KeyOwner::Setting,
-                "SELECT name AS id, value AS w FROM settings",
-            ),
-        ] {
-            for r in sqlx::query(sql)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(map_err)?
-            {
-                out.push(WrappedKeyRow {
-                    owner,
-                    id: r.try_get("id").map_err(internal)?,
-                    wrapped: r.try_get("w").map_err(internal)?,
-                });
-            }
-        }
-        Ok(out)
-    }
-
-    async fn set_wrapped_key(&self, row: &WrappedKeyRow) -> StoreResult<()> {
-        let sql = match row.owner {
-            KeyOwner::Account => "UPDATE accounts SET wrapped_key = $2 WHERE id = $1",
-            KeyOwner::Agenda => "UPDATE agendas SET wrapped_key = $2 WHERE id = $1",
-            KeyOwner::Setting => "UPDATE settings SET value = $2 WHERE name = $1",
-        };
-        sqlx::query(sql)
-            .bind(&row.id)
-            .bind(&row.wrapped)
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
-        Ok(())
-    }
+mod reservations {
+    include!("../../store/sql/reservations.rs");
 }

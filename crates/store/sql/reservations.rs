@@ -1,18 +1,17 @@
-//! Holds and appointments on PostgreSQL. Every function is one transaction; the exclusion
-//! constraint and the pool counters' conditional updates are the last word on overlap and
-//! capacity, so concurrent app nodes cannot double-book. Each change NOTIFYs its agenda.
+// Holds and appointments, shared by both store backends through `include!` (see
+// `store.rs` beside this file). Every function is one transaction; the database's rules
+// (exclusion constraint or triggers, pool counters' conditional updates) have the last word
+// on overlap and capacity, and every change announces its agenda (`agenda_changed`).
 
-use crate::{internal, map_err, notify, reservation_from_row};
+use crate::{agenda_changed, begin_write, internal, map_err, reservation_from_row, DbPool, Tx};
 use careslot_domain::{MotiveId, ReservationId};
 use careslot_store::codec::pool_key;
 use careslot_store::*;
 use jiff::Timestamp;
-use sqlx::{PgPool, Postgres, Row, Transaction};
+use sqlx::Row;
 
-type Tx = Transaction<'static, Postgres>;
-
-pub(crate) async fn reserve(pool: &PgPool, req: &ReserveRequest) -> StoreResult<ReserveOutcome> {
-    let mut tx = pool.begin().await.map_err(map_err)?;
+pub(crate) async fn reserve(pool: &DbPool, req: &ReserveRequest) -> StoreResult<ReserveOutcome> {
+    let mut tx = begin_write(pool).await?;
     if let Some(replay) = replay(&mut tx, req.idempotency.as_ref()).await? {
         return Ok(replay);
     }
@@ -59,7 +58,7 @@ pub(crate) async fn reserve(pool: &PgPool, req: &ReserveRequest) -> StoreResult<
     .map_err(map_err)?;
     let reservation = reservation_from_row(&row)?;
     record_idempotency(&mut tx, req.idempotency.as_ref(), &req.id, now).await?;
-    notify(&mut tx, req.agenda_id.as_str()).await?;
+    agenda_changed(&mut tx, req.agenda_id.as_str()).await?;
     tx.commit().await.map_err(map_err)?;
     Ok(ReserveOutcome {
         reservation,
@@ -67,8 +66,8 @@ pub(crate) async fn reserve(pool: &PgPool, req: &ReserveRequest) -> StoreResult<
     })
 }
 
-pub(crate) async fn book_hold(pool: &PgPool, req: &BookHoldRequest) -> StoreResult<ReserveOutcome> {
-    let mut tx = pool.begin().await.map_err(map_err)?;
+pub(crate) async fn book_hold(pool: &DbPool, req: &BookHoldRequest) -> StoreResult<ReserveOutcome> {
+    let mut tx = begin_write(pool).await?;
     if let Some(replay) = replay(&mut tx, req.idempotency.as_ref()).await? {
         return Ok(replay);
     }
@@ -100,7 +99,7 @@ pub(crate) async fn book_hold(pool: &PgPool, req: &BookHoldRequest) -> StoreResu
         .map_err(map_err)?;
     let reservation = reservation_from_row(&row)?;
     record_idempotency(&mut tx, req.idempotency.as_ref(), &req.hold_id, now).await?;
-    notify(&mut tx, reservation.agenda_id.as_str()).await?;
+    agenda_changed(&mut tx, reservation.agenda_id.as_str()).await?;
     tx.commit().await.map_err(map_err)?;
     Ok(ReserveOutcome {
         reservation,
@@ -109,11 +108,11 @@ pub(crate) async fn book_hold(pool: &PgPool, req: &BookHoldRequest) -> StoreResu
 }
 
 pub(crate) async fn cancel(
-    pool: &PgPool,
+    pool: &DbPool,
     id: &ReservationId,
     now: Timestamp,
 ) -> StoreResult<Option<ReservationRow>> {
-    let mut tx = pool.begin().await.map_err(map_err)?;
+    let mut tx = begin_write(pool).await?;
     let Some(row) = sqlx::query(
         "UPDATE reservations SET status = 'cancelled', updated_at = $2 WHERE id = $1 AND status IN ('held', 'booked') RETURNING *",
     )
@@ -136,19 +135,19 @@ pub(crate) async fn cancel(
         )
         .await?;
     }
-    notify(&mut tx, r.agenda_id.as_str()).await?;
+    agenda_changed(&mut tx, r.agenda_id.as_str()).await?;
     tx.commit().await.map_err(map_err)?;
     Ok(Some(r))
 }
 
 pub(crate) async fn move_to(
-    pool: &PgPool,
+    pool: &DbPool,
     id: &ReservationId,
     motive: &MotiveId,
     start: Timestamp,
     now: Timestamp,
 ) -> StoreResult<ReservationRow> {
-    let mut tx = pool.begin().await.map_err(map_err)?;
+    let mut tx = begin_write(pool).await?;
     let row = sqlx::query(
         "SELECT r.*, m.duration_min, m.capacity FROM reservations r
            JOIN motives m ON m.id = $2 AND m.agenda_id = r.agenda_id
@@ -188,7 +187,7 @@ pub(crate) async fn move_to(
         .await
         .map_err(map_err)?;
     let moved = reservation_from_row(&row)?;
-    notify(&mut tx, agenda).await?;
+    agenda_changed(&mut tx, agenda).await?;
     tx.commit().await.map_err(map_err)?;
     Ok(moved)
 }
