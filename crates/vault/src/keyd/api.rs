@@ -227,6 +227,27 @@ fn check_batch_len(len: usize) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Decodes each batch item's base64 field; a missing or bad item fails alone.
+fn decode_batch<'a>(
+    fields: impl Iterator<Item = Option<&'a str>>,
+    missing: &str,
+) -> Vec<Result<Zeroizing<Vec<u8>>, String>> {
+    fields
+        .map(|f| match f {
+            Some(text) => decode_b64(text),
+            None => Err(missing.to_owned()),
+        })
+        .collect()
+}
+
+/// The successfully decoded items, in order, for the engine's batch call.
+fn decoded_ok(decoded: &[Result<Zeroizing<Vec<u8>>, String>]) -> Vec<&[u8]> {
+    decoded
+        .iter()
+        .filter_map(|d| d.as_ref().ok().map(|v| v.as_slice()))
+        .collect()
+}
+
 fn decode_b64(text: &str) -> Result<Zeroizing<Vec<u8>>, String> {
     STANDARD
         .decode(text.as_bytes())
@@ -555,17 +576,13 @@ async fn encrypt(
         }));
     };
     check_batch_len(batch.len())?;
-    let decoded: Vec<Result<Zeroizing<Vec<u8>>, String>> = batch
-        .iter()
-        .map(|item| match &item.plaintext {
-            Some(p) => decode_b64(p),
-            None => Err("missing plaintext to encrypt".into()),
-        })
-        .collect();
-    let good: Vec<&[u8]> = decoded
-        .iter()
-        .filter_map(|d| d.as_ref().ok().map(|v| v.as_slice()))
-        .collect();
+    let decoded = decode_batch(
+        batch
+            .iter()
+            .map(|item| item.plaintext.as_deref().map(String::as_str)),
+        "missing plaintext to encrypt",
+    );
+    let good = decoded_ok(&decoded);
     let mut wrapped = state.engine.encrypt_batch(&name, &good).await?.into_iter();
     let mut items = Vec::with_capacity(batch.len());
     for (item, decoded) in batch.into_iter().zip(&decoded) {
@@ -788,17 +805,13 @@ async fn hmac_inner(
         return Ok(data(HmacOut { hmac }));
     };
     check_batch_len(batch.len())?;
-    let decoded: Vec<Result<Zeroizing<Vec<u8>>, String>> = batch
-        .iter()
-        .map(|item| match &item.input {
-            Some(i) => decode_b64(i),
-            None => Err("missing input to process".into()),
-        })
-        .collect();
-    let good: Vec<&[u8]> = decoded
-        .iter()
-        .filter_map(|d| d.as_ref().ok().map(|v| v.as_slice()))
-        .collect();
+    let decoded = decode_batch(
+        batch
+            .iter()
+            .map(|item| item.input.as_deref().map(String::as_str)),
+        "missing input to process",
+    );
+    let good = decoded_ok(&decoded);
     let mut macs = state.engine.hmac_batch(&name, &good).await?.into_iter();
     let mut items = Vec::with_capacity(batch.len());
     for (item, decoded) in batch.into_iter().zip(&decoded) {
