@@ -1,0 +1,331 @@
+// Browser-test harness: a real careslot server on a free loopback port with a throw-away
+// data directory, Debian's chromium driven by playwright-core, axe-core accessibility checks,
+// screenshots at phone and desktop widths, and a measure of the JavaScript a page loads.
+//
+// Nothing here skips: a missing binary, browser or dependency is an error that says how to
+// get it.
+
+import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { once } from 'node:events';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import assert from 'node:assert/strict';
+import { chromium } from 'playwright-core';
+
+const require = createRequire(import.meta.url);
+
+/** The repository root (this file is tests/web/lib/harness.mjs). */
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+
+/** Where server logs and screenshots go (under the repository's target/, like cargo's). */
+export const LOG_DIR = path.join(ROOT, 'target', 'web-logs');
+export const SHOT_DIR = path.join(ROOT, 'target', 'web-screenshots');
+
+/** The two widths every page is designed for: a phone and a desktop. */
+export const PHONE = { width: 390, height: 844 };
+export const DESKTOP = { width: 1280, height: 900 };
+
+/** Accessibility rules checked: WCAG 2.0 and 2.1, levels A and AA. */
+const AXE_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
+
+// ---------------------------------------------------------------------------------------
+// The server
+// ---------------------------------------------------------------------------------------
+
+/**
+ * The careslot binary: $CARESLOT_BIN, else the debug build in $CARGO_TARGET_DIR (default
+ * <repo>/target). scripts/test builds it before running these tests.
+ */
+export function binaryPath() {
+  const bin = process.env.CARESLOT_BIN
+    ? path.resolve(process.env.CARESLOT_BIN)
+    : path.join(path.resolve(ROOT, process.env.CARGO_TARGET_DIR || 'target'), 'debug', 'careslot');
+  if (!fs.existsSync(bin)) {
+    throw new Error(
+      `careslot binary not found at ${bin}. Build it with \`cargo build -p careslot\` ` +
+        '(scripts/test does), or set CARESLOT_BIN to an existing binary.',
+    );
+  }
+  return bin;
+}
+
+/** A free TCP port on 127.0.0.1: listen on port 0, read the port the kernel chose, close. */
+async function freePort() {
+  const srv = net.createServer();
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const { port } = srv.address();
+  srv.close();
+  await once(srv, 'close');
+  return port;
+}
+
+/** Servers still running, killed if the test process exits without stopping them. */
+const running = new Set();
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
+/** The last `lines` lines of a file, for error messages. */
+function tail(file, lines = 40) {
+  try {
+    return fs.readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+/**
+ * Start `careslot serve` on a free port with a fresh temporary data and keys directory
+ * (embedded SQLite and key service), and wait until GET /healthz answers 200.
+ *
+ * DATABASE_URL and CARESLOT_* variables of the environment are not passed on (scripts/test
+ * sets DATABASE_URL for the Rust tests, which would switch the server to PostgreSQL), nor
+ * RUST_BACKTRACE/RUST_LIB_BACKTRACE (a startup error's backtrace would push its cause out of
+ * the log tail); `env` adds variables of your own.
+ *
+ * @param {{demo?: boolean, args?: string[], env?: Record<string,string>, timeoutMs?: number}} options
+ * @returns {Promise<{url: string, port: number, dataDir: string, logPath: string, stop: () => Promise<void>}>}
+ */
+export async function startServer({ demo = false, args = [], env = {}, timeoutMs = 120_000 } = {}) {
+  const bin = binaryPath();
+  const port = await freePort();
+  const dataDir = await fsp.mkdtemp(path.join(os.tmpdir(), 'careslot-web-'));
+  const url = `http://127.0.0.1:${port}`;
+
+  // One log per server: <test file>-<port>.log, the server's stdout and stderr.
+  await fsp.mkdir(LOG_DIR, { recursive: true });
+  const testName = path.basename(process.argv[1] || 'web', '.mjs').replace(/\.test$/, '');
+  const logPath = path.join(LOG_DIR, `${testName}-${port}.log`);
+  const log = fs.openSync(logPath, 'w');
+
+  const childEnv = Object.fromEntries(
+    Object.entries(process.env).filter(
+      ([k]) => !['DATABASE_URL', 'RUST_BACKTRACE', 'RUST_LIB_BACKTRACE'].includes(k) && !k.startsWith('CARESLOT_'),
+    ),
+  );
+  const argv = [
+    'serve',
+    '--data-dir', dataDir,
+    '--keys-dir', path.join(dataDir, 'keys'),
+    '--bind', `127.0.0.1:${port}`,
+    ...(demo ? ['--demo'] : []),
+    ...args,
+  ];
+  const child = spawn(bin, argv, {
+    env: { ...childEnv, NO_COLOR: '1', ...env }, // NO_COLOR: plain-text logs
+    stdio: ['ignore', log, log],
+  });
+  fs.closeSync(log); // the child has its own copy of the descriptor
+  running.add(child);
+  let exited = null;
+  child.on('exit', (code, signal) => {
+    exited = signal ? `signal ${signal}` : `exit code ${code}`;
+    running.delete(child);
+  });
+
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    if (exited === null) {
+      child.kill('SIGTERM');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await once(child, 'exit').catch(() => {});
+      clearTimeout(killer);
+    }
+    await fsp.rm(dataDir, { recursive: true, force: true });
+  };
+
+  // Poll /healthz until 200; fail at once if the process dies, or after timeoutMs.
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (exited !== null) {
+      await stop();
+      throw new Error(`careslot serve stopped (${exited}) before answering; log ${logPath}:\n${tail(logPath)}`);
+    }
+    try {
+      const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2_000) });
+      if (res.status === 200) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`careslot serve did not answer /healthz within ${timeoutMs / 1000} s; log ${logPath}:\n${tail(logPath)}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { url, port, dataDir, logPath, stop };
+}
+
+// ---------------------------------------------------------------------------------------
+// The browser
+// ---------------------------------------------------------------------------------------
+
+/**
+ * Launch headless Debian chromium ($CHROMIUM_PATH, default /usr/bin/chromium). Launch one per
+ * test file and reuse it: a context per test is cheap, a browser is not.
+ */
+export async function launchBrowser() {
+  const executablePath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+  if (!fs.existsSync(executablePath)) {
+    throw new Error(
+      `Chromium not found at ${executablePath}. Install it: apt-get install chromium ` +
+        '(Debian), or set CHROMIUM_PATH to a Chromium/Chrome binary.',
+    );
+  }
+  return chromium.launch({
+    executablePath,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking'],
+  });
+}
+
+// What newPage records about each page, read with thirdPartyRequests() and consoleErrors().
+const records = new WeakMap();
+
+/**
+ * A page in a fresh context (own cookies): viewport 390x844 for width 390 (phone), else
+ * <width>x900; `locale` sets navigator.language and Accept-Language; with `baseURL` (the
+ * server's url) page.goto('/path') works.
+ *
+ * Every request to another origin than the server's is recorded and aborted (the app must
+ * make no third-party requests): assert with thirdPartyRequests(page). Console errors and
+ * uncaught exceptions, which include Content-Security-Policy violations, are recorded too:
+ * consoleErrors(page).
+ *
+ * @param {import('playwright-core').Browser} browser
+ * @param {{width?: number, locale?: string, baseURL?: string}} options
+ */
+export async function newPage(browser, { width = DESKTOP.width, locale = 'en-GB', baseURL } = {}) {
+  const viewport = width === PHONE.width ? { ...PHONE } : { width, height: DESKTOP.height };
+  const context = await browser.newContext({ viewport, locale, baseURL });
+  const own = baseURL ? new URL(baseURL).origin : null;
+  // Not a network request, or one to the server itself (any loopback host if no baseURL).
+  const isOwn = (u) =>
+    !/^https?:$|^wss?:$/.test(u.protocol) ||
+    (own ? u.origin === own : ['127.0.0.1', 'localhost', '[::1]'].includes(u.hostname));
+
+  const rec = { thirdParty: [], errors: [] };
+  await context.route((u) => !isOwn(u), (route) => {
+    rec.thirdParty.push(route.request().url());
+    return route.abort('blockedbyclient');
+  });
+  const page = await context.newPage();
+  page.on('console', (m) => {
+    if (m.type() === 'error') rec.errors.push(m.text());
+  });
+  page.on('pageerror', (e) => rec.errors.push(`uncaught: ${e.message}`));
+  records.set(page, rec);
+  return page;
+}
+
+/** URLs of the requests the page tried to send to another host than the server. */
+export function thirdPartyRequests(page) {
+  return [...(records.get(page)?.thirdParty ?? [])];
+}
+
+/** Console errors and uncaught exceptions of the page so far (CSP violations among them). */
+export function consoleErrors(page) {
+  return [...(records.get(page)?.errors ?? [])];
+}
+
+// ---------------------------------------------------------------------------------------
+// Accessibility
+// ---------------------------------------------------------------------------------------
+
+let axeSource = null;
+
+/**
+ * Run axe-core (WCAG 2.0/2.1 A and AA rules) on the page as it is now, and fail listing every
+ * serious or critical violation: rule, impact, help and the selectors of the elements.
+ * Returns all violations, minor and moderate ones included, for tests that want them.
+ *
+ * How axe gets in despite the app's strict CSP (script-src 'self', no inline script): its
+ * source is evaluated with page.evaluate, which Playwright runs through the DevTools protocol
+ * and which CSP does not govern. page.addScriptTag would insert a <script> element that CSP
+ * blocks, and bypassCSP would switch off the very policy the tests should run under; neither
+ * is used. The pages' own CSP stays fully in force.
+ *
+ * @param {import('playwright-core').Page} page
+ * @param {string} label names the page in the failure message
+ */
+export async function checkA11y(page, label) {
+  axeSource ??= await fsp.readFile(require.resolve('axe-core/axe.min.js'), 'utf8');
+  // A navigation drops window.axe: inject once per document.
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) {
+    await page.evaluate(axeSource);
+  }
+  const violations = await page.evaluate(async (tags) => {
+    const result = await window.axe.run(document, { runOnly: { type: 'tag', values: tags } });
+    return result.violations.map((v) => ({
+      id: v.id,
+      impact: v.impact,
+      help: v.help,
+      helpUrl: v.helpUrl,
+      targets: v.nodes.map((n) => n.target.join(' ')),
+    }));
+  }, AXE_TAGS);
+  const blocking = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  assert.ok(
+    blocking.length === 0,
+    `${label}: ${blocking.length} serious or critical accessibility violation(s) at ${page.url()}\n` +
+      blocking.map((v) => `  - ${v.id} (${v.impact}): ${v.help}\n      ${v.targets.join('\n      ')}`).join('\n'),
+  );
+  return violations;
+}
+
+// ---------------------------------------------------------------------------------------
+// Screenshots and weight
+// ---------------------------------------------------------------------------------------
+
+/**
+ * Full-page screenshots of the page at 390 px and 1280 px wide, to
+ * target/web-screenshots/<name>-390.png and <name>-1280.png; the viewport is restored after.
+ * @returns {Promise<string[]>} the two file paths
+ */
+export async function shoot(page, name) {
+  await fsp.mkdir(SHOT_DIR, { recursive: true });
+  const before = page.viewportSize();
+  const files = [];
+  try {
+    for (const size of [PHONE, DESKTOP]) {
+      await page.setViewportSize(size);
+      const file = path.join(SHOT_DIR, `${name}-${size.width}.png`);
+      await page.screenshot({ path: file, fullPage: true, animations: 'disabled' });
+      files.push(file);
+    }
+  } finally {
+    if (before) await page.setViewportSize(before);
+  }
+  return files;
+}
+
+/**
+ * Load `url` in the page and add up the JavaScript it fetched (until the network is idle):
+ * `bytes` is the decoded size of every script response, the number budgets are checked
+ * against; `scripts` lists each one. Tests assert bytes <= 100 * 1024.
+ * @returns {Promise<{bytes: number, scripts: {url: string, bytes: number}[]}>}
+ */
+export async function scriptWeight(page, url) {
+  const pending = [];
+  const onResponse = (res) => {
+    if (res.request().resourceType() === 'script') {
+      pending.push(res.body().then((b) => ({ url: res.url(), bytes: b.length }), () => ({ url: res.url(), bytes: 0 })));
+    }
+  };
+  page.on('response', onResponse);
+  try {
+    await page.goto(url, { waitUntil: 'networkidle' });
+  } finally {
+    page.off('response', onResponse);
+  }
+  const scripts = await Promise.all(pending);
+  return { bytes: scripts.reduce((sum, s) => sum + s.bytes, 0), scripts };
+}

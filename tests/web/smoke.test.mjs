@@ -1,0 +1,54 @@
+// Smoke test: a fresh server (no demo data) serves its health check and an accessible,
+// self-contained home page under a Content-Security-Policy.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  startServer,
+  launchBrowser,
+  newPage,
+  checkA11y,
+  shoot,
+  thirdPartyRequests,
+} from './lib/harness.mjs';
+
+let server;
+let browser;
+
+before(async () => {
+  server = await startServer({ demo: false });
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+test('GET /healthz answers 200', async () => {
+  const page = await newPage(browser, { baseURL: server.url });
+  try {
+    const res = await page.goto('/healthz');
+    assert.equal(res.status(), 200);
+  } finally {
+    await page.context().close();
+  }
+});
+
+test('the home page is an accessible HTML page with a CSP and no third-party requests', async () => {
+  const page = await newPage(browser, { baseURL: server.url });
+  try {
+    const res = await page.goto('/');
+    assert.equal(res.status(), 200);
+    assert.match(res.headers()['content-type'] ?? '', /^text\/html/);
+    assert.ok(res.headers()['content-security-policy'], 'the page has a content-security-policy header');
+    assert.ok(await page.getAttribute('html', 'lang'), '<html> has a lang attribute');
+    assert.equal(await page.locator('main').count(), 1, 'the page has one <main>');
+
+    await checkA11y(page, 'home');
+    await shoot(page, 'home');
+    assert.deepEqual(thirdPartyRequests(page), [], 'no request leaves the server');
+  } finally {
+    await page.context().close();
+  }
+});
