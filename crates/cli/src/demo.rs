@@ -1135,7 +1135,7 @@ async fn book(
             role: Role::Patient,
         };
         let mut request = app
-            .sealed_request(&caller, &s.view, motive.id.clone(), slot.start, None)
+            .sealed_request(&caller.id, &s.view, motive.id.clone(), slot.start, None)
             .await
             .map_err(|e| anyhow!("sealing a demo booking: {e}"))?;
         request.now = now;

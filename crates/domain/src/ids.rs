@@ -47,4 +47,5 @@ id_type!(
     RuleId,
     AbsenceId,
     ReservationId,
+    RelativeId,
 );

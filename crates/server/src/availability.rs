@@ -23,6 +23,8 @@ pub struct AgendaView {
     /// Motive labels, sealed under the agenda's key (opened only for display).
     pub motive_labels: Vec<(MotiveId, Vec<u8>)>,
     pub occupancy: Occupancy,
+    /// The absences with their ids (the calendar keeps only their spans).
+    pub absences: Vec<Absence>,
 }
 
 /// An agenda's remembered earliest slot, in epoch seconds (`i64::MAX`: none).
@@ -58,6 +60,7 @@ impl AgendaView {
             motives: s.motives,
             motive_labels: s.motive_labels,
             occupancy: Occupancy::new(s.reservations),
+            absences: s.absences,
         })
     }
 

@@ -4,7 +4,9 @@
 pub mod api;
 pub mod availability;
 pub mod error;
+pub mod gazetteer;
 pub mod protection;
 pub mod search;
 pub mod services;
 pub mod time;
+pub mod web;

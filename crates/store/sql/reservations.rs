@@ -38,8 +38,8 @@ pub(crate) async fn reserve(pool: &DbPool, req: &ReserveRequest) -> StoreResult<
     };
     let row = sqlx::query(
         "INSERT INTO reservations (id, agenda_id, motive_ct, patient_ct, patient_bidx, note_ct, start_s, end_s, pool, status,
-                                   expires_at, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) RETURNING *",
+                                   expires_at, created_at, updated_at, relative_ct)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13) RETURNING *",
     )
     .bind(req.id.as_str())
     .bind(req.agenda_id.as_str())
@@ -53,6 +53,7 @@ pub(crate) async fn reserve(pool: &DbPool, req: &ReserveRequest) -> StoreResult<
     .bind(status)
     .bind(expires_at)
     .bind(now)
+    .bind(req.relative_ct.as_deref())
     .fetch_one(&mut *tx)
     .await
     .map_err(map_err)?;
@@ -89,11 +90,13 @@ pub(crate) async fn book_hold(pool: &DbPool, req: &BookHoldRequest) -> StoreResu
         // for the next writer on that range to expire.
         return Err(StoreError::HoldExpired);
     }
-    let row = sqlx::query("UPDATE reservations SET status = 'booked', expires_at = NULL, updated_at = $2, note_ct = COALESCE($3, note_ct) WHERE id = $1 RETURNING *",
+    let row = sqlx::query("UPDATE reservations SET status = 'booked', expires_at = NULL, updated_at = $2, note_ct = COALESCE($3, note_ct),
+                                  relative_ct = COALESCE($4, relative_ct) WHERE id = $1 RETURNING *",
     )
         .bind(req.hold_id.as_str())
         .bind(now)
         .bind(req.note_ct.as_deref())
+        .bind(req.relative_ct.as_deref())
         .fetch_one(&mut *tx)
         .await
         .map_err(map_err)?;
@@ -190,6 +193,72 @@ pub(crate) async fn move_to(
     agenda_changed(&mut tx, agenda).await?;
     tx.commit().await.map_err(map_err)?;
     Ok(moved)
+}
+
+/// booked -> no_show releases the place; no_show -> booked takes it again through the same
+/// overlap trigger / exclusion constraint and pool counter as any booking.
+pub(crate) async fn set_no_show(
+    pool: &DbPool,
+    id: &ReservationId,
+    no_show: bool,
+    now: Timestamp,
+) -> StoreResult<Option<ReservationRow>> {
+    let mut tx = begin_write(pool).await?;
+    let (from, to) = if no_show {
+        ("booked", "no_show")
+    } else {
+        ("no_show", "booked")
+    };
+    let Some(row) = sqlx::query(
+        "SELECT r.*, COALESCE((SELECT MAX(m.capacity) FROM motives m WHERE m.agenda_id = r.agenda_id), 1) AS max_capacity
+           FROM reservations r WHERE r.id = $1 AND r.status = $2",
+    )
+    .bind(id.as_str())
+    .bind(from)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(map_err)?
+    else {
+        return Ok(None);
+    };
+    let current = reservation_from_row(&row)?;
+    let pool_name: String = row.try_get("pool").map_err(internal)?;
+    let agenda = current.agenda_id.as_str();
+    let (start_s, end_s) = (current.start.as_second(), current.end.as_second());
+    if pool_name != current.id.as_str() {
+        if no_show {
+            release_pool_place(&mut tx, agenda, start_s, end_s).await?;
+        } else {
+            let capacity: i64 = sqlx::query("SELECT capacity FROM pool_counters WHERE agenda_id = $1 AND start_s = $2 AND end_s = $3")
+                .bind(agenda)
+                .bind(start_s)
+                .bind(end_s)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?
+                .map(|r| r.try_get("capacity"))
+                .transpose()
+                .map_err(internal)?
+                .unwrap_or(row.try_get("max_capacity").map_err(internal)?);
+            expire_stale_holds(&mut tx, agenda, start_s, end_s, now.as_second()).await?;
+            take_pool_place(&mut tx, agenda, start_s, end_s, capacity).await?;
+        }
+    } else if !no_show {
+        expire_stale_holds(&mut tx, agenda, start_s, end_s, now.as_second()).await?;
+    }
+    let row = sqlx::query(
+        "UPDATE reservations SET status = $2, updated_at = $3 WHERE id = $1 RETURNING *",
+    )
+    .bind(id.as_str())
+    .bind(to)
+    .bind(now.as_second())
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(map_err)?;
+    let out = reservation_from_row(&row)?;
+    agenda_changed(&mut tx, agenda).await?;
+    tx.commit().await.map_err(map_err)?;
+    Ok(Some(out))
 }
 
 /// A request seen before under the same key: the same reservation, or a mismatch.

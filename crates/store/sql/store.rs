@@ -15,7 +15,46 @@ fn account_from_row(row: &DbRow) -> StoreResult<AccountRecord> {
         name_ct: row.try_get("name_ct").map_err(internal)?,
         phone_ct: row.try_get("phone_ct").map_err(internal)?,
         birth_date_ct: row.try_get("birth_date_ct").map_err(internal)?,
+        managed_by: row
+            .try_get::<Option<String>, _>("managed_by")
+            .map_err(internal)?
+            .map(PractitionerId),
     })
+}
+
+fn relative_from_row(row: &DbRow) -> StoreResult<RelativeRecord> {
+    Ok(RelativeRecord {
+        id: RelativeId(row.try_get("id").map_err(internal)?),
+        account_id: AccountId(row.try_get("account_id").map_err(internal)?),
+        created_at: ts(row.try_get("created_at").map_err(internal)?)?,
+        name_ct: row.try_get("name_ct").map_err(internal)?,
+        birth_date_ct: row.try_get("birth_date_ct").map_err(internal)?,
+    })
+}
+
+async fn insert_account(tx: &mut Tx, a: &NewAccount) -> StoreResult<()> {
+    let r = &a.record;
+    sqlx::query(
+        "INSERT INTO accounts (id, role, password_hash, created_at, wrapped_key, email_ct, name_ct, phone_ct,
+                               birth_date_ct, email_bidx, email_uniq, managed_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(r.id.as_str())
+    .bind(r.role.as_str())
+    .bind(&a.password_hash)
+    .bind(r.created_at.as_second())
+    .bind(&r.wrapped_key)
+    .bind(&r.email_ct)
+    .bind(&r.name_ct)
+    .bind(r.phone_ct.as_deref())
+    .bind(r.birth_date_ct.as_deref())
+    .bind(a.email_bidx)
+    .bind(&a.email_uniq)
+    .bind(r.managed_by.as_ref().map(|p| p.as_str()))
+    .execute(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    Ok(())
 }
 
 fn place_from_row(row: &DbRow) -> StoreResult<Place> {
@@ -59,6 +98,7 @@ pub(crate) fn reservation_from_row(row: &DbRow) -> StoreResult<ReservationRow> {
         row.try_get("motive_ct").map_err(internal)?,
         row.try_get("patient_ct").map_err(internal)?,
         row.try_get("note_ct").map_err(internal)?,
+        row.try_get("relative_ct").map_err(internal)?,
     )
 }
 
@@ -150,27 +190,9 @@ impl Store for StoreImpl {
     }
 
     async fn create_account(&self, a: &NewAccount) -> StoreResult<()> {
-        let r = &a.record;
-        sqlx::query(
-            "INSERT INTO accounts (id, role, password_hash, created_at, wrapped_key, email_ct, name_ct, phone_ct,
-                                   birth_date_ct, email_bidx, email_uniq)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(r.id.as_str())
-        .bind(r.role.as_str())
-        .bind(&a.password_hash)
-        .bind(r.created_at.as_second())
-        .bind(&r.wrapped_key)
-        .bind(&r.email_ct)
-        .bind(&r.name_ct)
-        .bind(r.phone_ct.as_deref())
-        .bind(r.birth_date_ct.as_deref())
-        .bind(a.email_bidx)
-        .bind(&a.email_uniq)
-        .execute(self.writer())
-        .await
-        .map_err(map_err)?;
-        Ok(())
+        let mut tx = begin_write(self.writer()).await?;
+        insert_account(&mut tx, a).await?;
+        tx.commit().await.map_err(map_err)
     }
 
     async fn account_candidates(&self, email_bidx: i64) -> StoreResult<Vec<AccountWithSecret>> {
@@ -233,7 +255,7 @@ impl Store for StoreImpl {
     ) -> StoreResult<()> {
         let mut tx = begin_write(self.writer()).await?;
         for r in reservations {
-            sqlx::query("UPDATE reservations SET patient_ct = NULL, patient_bidx = NULL, note_ct = NULL WHERE id = $1")
+            sqlx::query("UPDATE reservations SET patient_ct = NULL, patient_bidx = NULL, note_ct = NULL, relative_ct = NULL WHERE id = $1")
                 .bind(r.as_str())
                 .execute(&mut *tx)
                 .await
@@ -731,6 +753,221 @@ impl Store for StoreImpl {
             .collect()
     }
 
+    async fn practitioner(&self, id: &PractitionerId) -> StoreResult<Option<Practitioner>> {
+        let row = sqlx::query("SELECT * FROM practitioners WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(self.reader())
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(practitioner_from_row).transpose()
+    }
+
+    async fn update_motive(&self, m: &Motive, label_ct: &[u8]) -> StoreResult<bool> {
+        let mut tx = begin_write(self.writer()).await?;
+        let done = sqlx::query(
+            "UPDATE motives SET label_ct = $3, teleconsultation = $4, new_patients_only = $5, bookable_online = $6,
+                    min_notice_min = $7, max_horizon_days = $8
+              WHERE id = $1 AND agenda_id = $2",
+        )
+        .bind(m.id.as_str())
+        .bind(m.agenda_id.as_str())
+        .bind(label_ct)
+        .bind(m.policy.teleconsultation)
+        .bind(m.policy.new_patients_only)
+        .bind(m.policy.bookable_online)
+        .bind(i64::from(m.policy.min_notice_min))
+        .bind(i64::from(m.policy.max_horizon_days))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?
+        .rows_affected()
+            == 1;
+        agenda_changed(&mut tx, m.agenda_id.as_str()).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(done)
+    }
+
+    async fn delete_rule(&self, agenda: &AgendaId, id: &RuleId) -> StoreResult<bool> {
+        self.delete_in_agenda(
+            "DELETE FROM opening_rules WHERE id = $1 AND agenda_id = $2",
+            agenda,
+            id.as_str(),
+        )
+        .await
+    }
+
+    async fn delete_absence(&self, agenda: &AgendaId, id: &AbsenceId) -> StoreResult<bool> {
+        self.delete_in_agenda(
+            "DELETE FROM absences WHERE id = $1 AND agenda_id = $2",
+            agenda,
+            id.as_str(),
+        )
+        .await
+    }
+
+    async fn set_no_show(
+        &self,
+        id: &ReservationId,
+        no_show: bool,
+        now: Timestamp,
+    ) -> StoreResult<Option<ReservationRow>> {
+        reservations::set_no_show(self.writer(), id, no_show, now).await
+    }
+
+    async fn claim_hold(
+        &self,
+        id: &ReservationId,
+        patient_ct: &[u8],
+        patient_bidx: i64,
+        now: Timestamp,
+    ) -> StoreResult<Option<ReservationRow>> {
+        let mut tx = begin_write(self.writer()).await?;
+        let row = sqlx::query(
+            "UPDATE reservations SET patient_ct = $2, patient_bidx = $3, updated_at = $4
+              WHERE id = $1 AND status = 'held' AND expires_at > $4 RETURNING *",
+        )
+        .bind(id.as_str())
+        .bind(patient_ct)
+        .bind(patient_bidx)
+        .bind(now.as_second())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        row.as_ref().map(reservation_from_row).transpose()
+    }
+
+    async fn create_relative(&self, r: &RelativeRecord) -> StoreResult<()> {
+        sqlx::query("INSERT INTO relatives (id, account_id, created_at, name_ct, birth_date_ct) VALUES ($1, $2, $3, $4, $5)")
+            .bind(r.id.as_str())
+            .bind(r.account_id.as_str())
+            .bind(r.created_at.as_second())
+            .bind(&r.name_ct)
+            .bind(r.birth_date_ct.as_deref())
+            .execute(self.writer())
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn relatives(&self, account: &AccountId) -> StoreResult<Vec<RelativeRecord>> {
+        sqlx::query("SELECT * FROM relatives WHERE account_id = $1 ORDER BY created_at, id")
+            .bind(account.as_str())
+            .fetch_all(self.reader())
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(relative_from_row)
+            .collect()
+    }
+
+    async fn delete_relative(&self, account: &AccountId, id: &RelativeId) -> StoreResult<bool> {
+        Ok(
+            sqlx::query("DELETE FROM relatives WHERE id = $1 AND account_id = $2")
+                .bind(id.as_str())
+                .bind(account.as_str())
+                .execute(self.writer())
+                .await
+                .map_err(map_err)?
+                .rows_affected()
+                == 1,
+        )
+    }
+
+    async fn create_invitation(&self, inv: &NewInvitation) -> StoreResult<()> {
+        sqlx::query("INSERT INTO invitations (token_hash, practitioner_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
+            .bind(&inv.token_hash)
+            .bind(inv.practitioner_id.as_str())
+            .bind(inv.created_at.as_second())
+            .bind(inv.expires_at.as_second())
+            .execute(self.writer())
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn accept_invitation(
+        &self,
+        token_hash: &str,
+        account: &NewAccount,
+        now: Timestamp,
+    ) -> StoreResult<PractitionerId> {
+        if account.record.role != Role::Assistant {
+            return Err(StoreError::Internal(
+                "an invitation creates an assistant".into(),
+            ));
+        }
+        let mut tx = begin_write(self.writer()).await?;
+        let Some(row) = sqlx::query(
+            "UPDATE invitations SET used_by = $2, used_at = $3
+              WHERE token_hash = $1 AND used_by IS NULL AND expires_at > $3 RETURNING practitioner_id",
+        )
+        .bind(token_hash)
+        .bind(account.record.id.as_str())
+        .bind(now.as_second())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?
+        else {
+            return Err(StoreError::NotFound);
+        };
+        let practitioner = PractitionerId(row.try_get("practitioner_id").map_err(internal)?);
+        insert_account(&mut tx, account).await?;
+        sqlx::query(
+            "INSERT INTO assistants (account_id, practitioner_id, created_at) VALUES ($1, $2, $3)",
+        )
+        .bind(account.record.id.as_str())
+        .bind(practitioner.as_str())
+        .bind(now.as_second())
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(practitioner)
+    }
+
+    async fn assistant_of(&self, account: &AccountId) -> StoreResult<Option<PractitionerId>> {
+        let row = sqlx::query("SELECT practitioner_id FROM assistants WHERE account_id = $1")
+            .bind(account.as_str())
+            .fetch_optional(self.reader())
+            .await
+            .map_err(map_err)?;
+        row.map(|r| r.try_get("practitioner_id").map(PractitionerId))
+            .transpose()
+            .map_err(internal)
+    }
+
+    async fn assistants(&self, practitioner: &PractitionerId) -> StoreResult<Vec<AccountRecord>> {
+        sqlx::query(
+            "SELECT a.* FROM assistants s JOIN accounts a ON a.id = s.account_id WHERE s.practitioner_id = $1 ORDER BY s.created_at",
+        )
+        .bind(practitioner.as_str())
+        .fetch_all(self.reader())
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(account_from_row)
+        .collect()
+    }
+
+    async fn remove_assistant(
+        &self,
+        practitioner: &PractitionerId,
+        account: &AccountId,
+    ) -> StoreResult<bool> {
+        Ok(sqlx::query(
+            "DELETE FROM accounts WHERE id = $1 AND role = 'assistant'
+                AND id IN (SELECT account_id FROM assistants WHERE practitioner_id = $2)",
+        )
+        .bind(account.as_str())
+        .bind(practitioner.as_str())
+        .execute(self.writer())
+        .await
+        .map_err(map_err)?
+        .rows_affected()
+            == 1)
+    }
+
     async fn wrapped_keys(&self) -> StoreResult<Vec<WrappedKeyRow>> {
         let mut out = Vec::new();
         for (owner, sql) in [
@@ -772,5 +1009,23 @@ impl Store for StoreImpl {
             .await
             .map_err(map_err)?;
         Ok(())
+    }
+}
+
+impl StoreImpl {
+    /// Deletes a row of an agenda's configuration and tells other nodes the agenda changed.
+    async fn delete_in_agenda(&self, sql: &str, agenda: &AgendaId, id: &str) -> StoreResult<bool> {
+        let mut tx = begin_write(self.writer()).await?;
+        let done = sqlx::query(sql)
+            .bind(id)
+            .bind(agenda.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected()
+            == 1;
+        agenda_changed(&mut tx, agenda.as_str()).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(done)
     }
 }

@@ -115,6 +115,7 @@ pub fn reservation_row(
     motive_ct: Vec<u8>,
     patient_ct: Option<Vec<u8>>,
     note_ct: Option<Vec<u8>>,
+    relative_ct: Option<Vec<u8>>,
 ) -> StoreResult<ReservationRow> {
     Ok(ReservationRow {
         id: ReservationId(id),
@@ -126,6 +127,7 @@ pub fn reservation_row(
         motive_ct,
         patient_ct,
         note_ct,
+        relative_ct,
     })
 }
 

@@ -144,6 +144,61 @@ pub trait Store: Send + Sync + 'static {
         before: Timestamp,
     ) -> StoreResult<u64>;
 
+    // --- the practice's side of the web app ------------------------------------------------
+    async fn practitioner(&self, id: &PractitionerId) -> StoreResult<Option<Practitioner>>;
+    /// Changes a motive's label and policy; its duration and capacity never change (existing
+    /// appointments and pools depend on them). Ok(false) when no such motive in the agenda.
+    async fn update_motive(&self, motive: &Motive, label_ct: &[u8]) -> StoreResult<bool>;
+    /// Ok(false) when the agenda has no such rule.
+    async fn delete_rule(&self, agenda: &AgendaId, id: &RuleId) -> StoreResult<bool>;
+    /// Ok(false) when the agenda has no such absence.
+    async fn delete_absence(&self, agenda: &AgendaId, id: &AbsenceId) -> StoreResult<bool>;
+    /// `no_show = true`: booked -> no_show; `false`: no_show -> booked again (through the
+    /// same overlap and capacity checks as any booking). Ok(None) when the appointment was
+    /// not in the expected state.
+    async fn set_no_show(
+        &self,
+        id: &ReservationId,
+        no_show: bool,
+        now: Timestamp,
+    ) -> StoreResult<Option<ReservationRow>>;
+    /// Gives an unexpired hold to another patient (a guest who has just signed in).
+    /// Ok(None) when the hold is no longer live.
+    async fn claim_hold(
+        &self,
+        id: &ReservationId,
+        patient_ct: &[u8],
+        patient_bidx: i64,
+        now: Timestamp,
+    ) -> StoreResult<Option<ReservationRow>>;
+
+    // --- relatives -------------------------------------------------------------------------
+    async fn create_relative(&self, relative: &RelativeRecord) -> StoreResult<()>;
+    async fn relatives(&self, account: &AccountId) -> StoreResult<Vec<RelativeRecord>>;
+    /// Ok(false) when the account has no such relative.
+    async fn delete_relative(&self, account: &AccountId, id: &RelativeId) -> StoreResult<bool>;
+
+    // --- assistants ------------------------------------------------------------------------
+    async fn create_invitation(&self, invitation: &NewInvitation) -> StoreResult<()>;
+    /// In one transaction: consumes the invitation, creates the assistant's account and links
+    /// it to the inviting practitioner. NotFound when the invitation is unknown, used or
+    /// expired (and then no account is created).
+    async fn accept_invitation(
+        &self,
+        token_hash: &str,
+        account: &NewAccount,
+        now: Timestamp,
+    ) -> StoreResult<PractitionerId>;
+    /// The practitioner an assistant works for.
+    async fn assistant_of(&self, account: &AccountId) -> StoreResult<Option<PractitionerId>>;
+    async fn assistants(&self, practitioner: &PractitionerId) -> StoreResult<Vec<AccountRecord>>;
+    /// Deletes the assistant's account. Ok(false) when not this practitioner's assistant.
+    async fn remove_assistant(
+        &self,
+        practitioner: &PractitionerId,
+        account: &AccountId,
+    ) -> StoreResult<bool>;
+
     // --- audit and key rotation ------------------------------------------------------------
     /// Appends entries, chaining each MAC to the previous row's, atomically.
     async fn append_audit(&self, entries: &[NewAuditEntry], mac: &AuditMac) -> StoreResult<()>;

@@ -7,6 +7,8 @@ use jiff::Timestamp;
 pub enum Role {
     Patient,
     Practitioner,
+    /// Runs the agenda of the practitioner who invited them, and nothing else.
+    Assistant,
 }
 
 impl Role {
@@ -14,6 +16,7 @@ impl Role {
         match self {
             Role::Patient => "patient",
             Role::Practitioner => "practitioner",
+            Role::Assistant => "assistant",
         }
     }
 
@@ -21,6 +24,7 @@ impl Role {
         match s {
             "patient" => Some(Role::Patient),
             "practitioner" => Some(Role::Practitioner),
+            "assistant" => Some(Role::Assistant),
             _ => None,
         }
     }
@@ -38,6 +42,8 @@ pub struct AccountRecord {
     pub name_ct: Vec<u8>,
     pub phone_ct: Option<Vec<u8>>,
     pub birth_date_ct: Option<Vec<u8>>,
+    /// Set for a patient record a practice created (a phone booking): it has no login.
+    pub managed_by: Option<PractitionerId>,
 }
 
 /// An account with its password hash, only for logging in.
@@ -171,6 +177,9 @@ pub struct ReservationRow {
     /// `None` once the patient was erased.
     pub patient_ct: Option<Vec<u8>>,
     pub note_ct: Option<Vec<u8>>,
+    /// Which relative of the patient the appointment is for (sealed relative id); `None`
+    /// when it is for the patient themself.
+    pub relative_ct: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone)]
@@ -191,6 +200,7 @@ pub struct ReserveRequest {
     pub patient_ct: Vec<u8>,
     pub patient_bidx: i64,
     pub note_ct: Option<Vec<u8>>,
+    pub relative_ct: Option<Vec<u8>>,
     pub start: Timestamp,
     /// `Some` makes a hold that stops occupying the place at that instant; `None` books.
     pub hold_until: Option<Timestamp>,
@@ -203,6 +213,8 @@ pub struct BookHoldRequest {
     pub hold_id: ReservationId,
     /// The patient's note, sealed, set when booking.
     pub note_ct: Option<Vec<u8>>,
+    /// Who the appointment is for when not the patient (sealed relative id), set when booking.
+    pub relative_ct: Option<Vec<u8>>,
     pub idempotency: Option<Idempotency>,
     pub now: Timestamp,
 }
@@ -247,4 +259,24 @@ pub struct WrappedKeyRow {
     pub owner: KeyOwner,
     pub id: String,
     pub wrapped: String,
+}
+
+/// A person a patient books for (a child, a parent): sealed under the patient's data key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelativeRecord {
+    pub id: RelativeId,
+    pub account_id: AccountId,
+    pub created_at: Timestamp,
+    pub name_ct: Vec<u8>,
+    pub birth_date_ct: Option<Vec<u8>>,
+}
+
+/// A practitioner's invitation for an assistant; the token itself is never stored.
+#[derive(Debug, Clone)]
+pub struct NewInvitation {
+    /// SHA-256 of the invitation token, hex.
+    pub token_hash: String,
+    pub practitioner_id: PractitionerId,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
 }

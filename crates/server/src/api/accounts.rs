@@ -22,6 +22,12 @@ pub async fn create_account(
     let role = match body.role {
         RoleBody::Patient => Role::Patient,
         RoleBody::Practitioner => Role::Practitioner,
+        RoleBody::Assistant => {
+            return Err(ApiError::invalid(
+                "role",
+                "assistants join through a practitioner's invitation link",
+            ))
+        }
     };
     let account = app
         .register(NewIdentity {

@@ -29,6 +29,8 @@ pub struct NewAccountBody {
 pub enum RoleBody {
     Patient,
     Practitioner,
+    /// Runs a practitioner's agenda; created only through an invitation (web app).
+    Assistant,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -54,6 +56,7 @@ impl From<&Identity> for AccountBody {
             role: match a.role {
                 careslot_store::Role::Patient => RoleBody::Patient,
                 careslot_store::Role::Practitioner => RoleBody::Practitioner,
+                careslot_store::Role::Assistant => RoleBody::Assistant,
             },
         }
     }
@@ -343,6 +346,9 @@ pub struct AppointmentBody {
     /// The patient's note to the practitioner, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Set when the appointment is for one of the patient's relatives.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relative_id: Option<String>,
 }
 
 impl AppointmentBody {
@@ -356,6 +362,7 @@ impl AppointmentBody {
             end: format_instant(r.end, tz),
             status: r.status.as_str().to_owned(),
             note: a.note.clone(),
+            relative_id: a.relative.as_ref().map(ToString::to_string),
         }
     }
 }
@@ -505,6 +512,9 @@ pub struct NewAppointmentBody {
     pub hold_id: Option<String>,
     /// Optional message to the practitioner, stored encrypted.
     pub note: Option<String>,
+    /// Book for one of the caller's relatives (see the web app's account page); absent: for
+    /// the caller.
+    pub relative_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

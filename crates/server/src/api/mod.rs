@@ -53,7 +53,7 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }
 
-/// Until the web pages exist, the root says where things are.
+/// Where things are, for API clients.
 async fn index() -> Json<serde_json::Value> {
     Json(serde_json::json!({
         "name": "careslot",
@@ -114,15 +114,17 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/appointments", get(patient::list).post(patient::book))
         .route("/appointments/{id}/cancel", post(patient::cancel))
         .route("/appointments/{id}/move", post(patient::move_appointment));
-    Router::new()
-        .route("/", get(index))
+    let api = api.route("/", get(index));
+    let router = Router::new()
         .route("/healthz", get(public::healthz))
         .nest("/api/v1", api)
+        .merge(crate::web::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TraceLayer::new_for_http())
-        .with_state(app)
+        .with_state(app);
+    crate::web::security_headers(router)
 }
 
 /// Serves until `shutdown` resolves, then drains in-flight requests.

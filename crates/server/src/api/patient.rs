@@ -3,7 +3,7 @@
 use super::dto::*;
 use super::extract::{ApiJson, ApiPath, Caller};
 use crate::error::{ApiError, Problem};
-use crate::services::{App, Appointment, BookingInput};
+use crate::services::{App, Appointment, BookingDetails, BookingInput, Holder};
 use crate::time::format_instant;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -25,7 +25,8 @@ pub async fn create_hold(
     Caller(me): Caller,
     ApiJson(b): ApiJson<NewHoldBody>,
 ) -> Result<(StatusCode, Json<HoldBody>), ApiError> {
-    let held = app.hold(&me, &b.agenda_id, &b.motive_id, &b.start).await?;
+    let held = app
+        .hold(Holder::Patient(&me), &b.agenda_id, &b.motive_id, &b.start).await?;
     let hold = &held.row;
     let view = app.view(&hold.agenda_id).await?;
     let expires_at = hold
@@ -79,6 +80,7 @@ pub async fn book(
 ) -> Result<(StatusCode, Json<AppointmentBody>), ApiError> {
     let idem = idempotency(&headers, &b)?;
     let note = b.note.clone();
+    let relative_id = b.relative_id.clone();
     let input = match b {
         NewAppointmentBody {
             hold_id: Some(hold_id),
@@ -109,7 +111,10 @@ pub async fn book(
         .book(
             &me,
             input,
-            note.as_deref(),
+            BookingDetails {
+                note: note.as_deref(),
+                relative_id: relative_id.as_deref(),
+            },
             idem.as_ref().map(|(k, b)| (k.as_str(), b.as_slice())),
         )
         .await?;

@@ -64,7 +64,7 @@ pub fn parse_name(field: &'static str, raw: &str) -> Result<String, DomainError>
     Ok(name.to_owned())
 }
 
-fn parse_phone(raw: &str) -> Result<String, DomainError> {
+pub(super) fn parse_phone(raw: &str) -> Result<String, DomainError> {
     let phone: String = raw
         .chars()
         .filter(|c| !matches!(c, ' ' | '.' | '-' | '(' | ')'))
@@ -79,7 +79,7 @@ fn parse_phone(raw: &str) -> Result<String, DomainError> {
     Ok(phone)
 }
 
-fn parse_birth_date(raw: &str) -> Result<String, DomainError> {
+pub(super) fn parse_birth_date(raw: &str) -> Result<String, DomainError> {
     let d = crate::time::parse_date("birth_date", raw)?;
     if d > Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date() || d.year() < 1900 {
         return Err(DomainError::new(
@@ -90,11 +90,11 @@ fn parse_birth_date(raw: &str) -> Result<String, DomainError> {
     Ok(d.to_string())
 }
 
-fn hash_token(token: &str) -> String {
+pub(super) fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-async fn hash_password(password: String) -> AppResult<String> {
+pub(super) async fn hash_password(password: String) -> AppResult<String> {
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default()
@@ -178,6 +178,7 @@ impl App {
             name_ct: seal("name", &name),
             phone_ct: phone.as_deref().map(|v| seal("phone", v)),
             birth_date_ct: birth_date.as_deref().map(|v| seal("birth_date", v)),
+            managed_by: None,
             id: id.clone(),
         };
         let created = self

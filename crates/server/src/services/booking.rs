@@ -23,6 +23,14 @@ pub struct SlotQuery<'a> {
     pub to: &'a str,
 }
 
+/// What a patient adds when booking.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BookingDetails<'a> {
+    pub note: Option<&'a str>,
+    /// One of the patient's relatives (`None` or `"self"`: the patient themself).
+    pub relative_id: Option<&'a str>,
+}
+
 pub enum BookingInput {
     Direct {
         agenda_id: String,
@@ -42,6 +50,30 @@ pub struct Appointment {
     /// `None` once the patient was erased.
     pub patient: Option<AccountId>,
     pub note: Option<String>,
+    /// The patient's relative the appointment is for; `None`: the patient themself.
+    pub relative: Option<RelativeId>,
+}
+
+/// Who holds a place before booking: a signed-in patient, or a visitor of the web pages who
+/// has not signed in yet (identified by a random id in their cookie). A guest's hold is
+/// handed to their account when they sign in ([`App::claim_guest_hold`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Holder<'a> {
+    Patient(&'a Caller),
+    Guest(&'a str),
+}
+
+/// The patient link sealed in a guest's hold.
+fn guest_subject(guest: &str) -> AccountId {
+    AccountId(format!("guest:{guest}"))
+}
+
+/// A guest id: the random string the web layer keeps in its cookie.
+pub fn is_valid_guest_id(guest: &str) -> bool {
+    (16..=64).contains(&guest.len())
+        && guest
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Longest slot range one request may ask for, in days.
@@ -127,11 +159,20 @@ impl App {
             .as_deref()
             .map(|c| p.open_string(&key, c, "reservations", "note", id))
             .transpose()?;
+        let relative = row
+            .relative_ct
+            .as_deref()
+            .map(|c| {
+                p.open_string(&key, c, "reservations", "relative", id)
+                    .map(RelativeId)
+            })
+            .transpose()?;
         Ok(Appointment {
             row,
             motive_id,
             patient,
             note,
+            relative,
         })
     }
 
@@ -185,17 +226,32 @@ impl App {
     /// Refuses early what the view already knows cannot be booked.
     async fn precheck(
         &self,
-        caller: &Caller,
+        holder: &Holder<'_>,
         agenda_id: &str,
         motive_id: &str,
         start: &str,
     ) -> AppResult<(Arc<AgendaView>, MotiveId, Timestamp)> {
-        App::require_role(caller, Role::Patient)?;
+        if let Holder::Patient(caller) = holder {
+            App::require_role(caller, Role::Patient)?;
+        }
         let start = parse_instant("start", start)?;
         let view = self.view(&AgendaId(agenda_id.to_owned())).await?;
         let motive = Self::online_motive(&view, motive_id)?;
         view.check_start(motive, start, Timestamp::now())
             .map_err(unavailable)?;
+        if let Holder::Patient(caller) = holder {
+            self.check_new_patient_rule(caller, &view, motive).await?;
+        }
+        let id = motive.id.clone();
+        Ok((view, id, start))
+    }
+
+    async fn check_new_patient_rule(
+        &self,
+        caller: &Caller,
+        view: &AgendaView,
+        motive: &Motive,
+    ) -> AppResult<()> {
         if motive.policy.new_patients_only
             && self
                 .is_known_patient(&caller.id, &view.agenda.practitioner_id)
@@ -205,14 +261,13 @@ impl App {
                 "this visit motive is reserved for new patients of this practitioner".into(),
             ));
         }
-        let id = motive.id.clone();
-        Ok((view, id, start))
+        Ok(())
     }
 
     /// A reservation request with motive, patient and note sealed under the agenda's key.
     pub async fn sealed_request(
         &self,
-        caller: &Caller,
+        patient: &AccountId,
         view: &AgendaView,
         motive_id: MotiveId,
         start: Timestamp,
@@ -225,9 +280,10 @@ impl App {
             |col: &str, v: &str| p.seal(&key, v.as_bytes(), "reservations", col, id.as_str());
         Ok(ReserveRequest {
             motive_ct: seal("motive", motive_id.as_str()),
-            patient_ct: seal("patient", caller.id.as_str()),
-            patient_bidx: p.patient_index(&caller.id),
+            patient_ct: seal("patient", patient.as_str()),
+            patient_bidx: p.patient_index(patient),
             note_ct: note.map(|n| seal("note", n)),
+            relative_ct: None,
             agenda_id: view.agenda.id.clone(),
             motive_id,
             start,
@@ -240,14 +296,19 @@ impl App {
 
     pub async fn hold(
         &self,
-        caller: &Caller,
+        holder: Holder<'_>,
         agenda_id: &str,
         motive_id: &str,
         start: &str,
     ) -> AppResult<Appointment> {
-        let (view, motive_id, start) = self.precheck(caller, agenda_id, motive_id, start).await?;
+        let subject = match holder {
+            Holder::Patient(caller) => caller.id.clone(),
+            Holder::Guest(guest) if is_valid_guest_id(guest) => guest_subject(guest),
+            Holder::Guest(_) => return Err(AppError::Unauthenticated),
+        };
+        let (view, motive_id, start) = self.precheck(&holder, agenda_id, motive_id, start).await?;
         let mut req = self
-            .sealed_request(caller, &view, motive_id.clone(), start, None)
+            .sealed_request(&subject, &view, motive_id.clone(), start, None)
             .await?;
         req.hold_until = Some(
             req.now
@@ -259,9 +320,88 @@ impl App {
         Ok(Appointment {
             row: out?.reservation,
             motive_id,
-            patient: Some(caller.id.clone()),
+            patient: Some(subject),
             note: None,
+            relative: None,
         })
+    }
+
+    /// A guest's live hold, for the page that asks them to sign in.
+    pub async fn guest_hold(&self, guest: &str, hold_id: &str) -> AppResult<Appointment> {
+        let a = self.live_hold(hold_id).await?;
+        if !is_valid_guest_id(guest) || a.patient.as_ref() != Some(&guest_subject(guest)) {
+            return Err(AppError::NotFound("hold"));
+        }
+        Ok(a)
+    }
+
+    async fn live_hold(&self, hold_id: &str) -> AppResult<Appointment> {
+        let row = self
+            .store
+            .reservation(&ReservationId(hold_id.to_owned()))
+            .await?
+            .filter(|r| {
+                r.status == ReservationStatus::Held
+                    && r.expires_at.is_some_and(|t| t > Timestamp::now())
+            })
+            .ok_or(AppError::NotFound("hold"))?;
+        self.open_reservation(row).await
+    }
+
+    /// Hands a guest's hold to the patient who just signed in, keeping its place and expiry.
+    pub async fn claim_guest_hold(
+        &self,
+        caller: &Caller,
+        guest: &str,
+        hold_id: &str,
+    ) -> AppResult<Appointment> {
+        App::require_role(caller, Role::Patient)?;
+        let hold = self.guest_hold(guest, hold_id).await?;
+        let view = self.view(&hold.row.agenda_id).await?;
+        if let Some(motive) = view.motive(&hold.motive_id) {
+            if let Err(e) = self.check_new_patient_rule(caller, &view, motive).await {
+                let _ = self.store.cancel(&hold.row.id, Timestamp::now()).await;
+                self.agendas.invalidate(&hold.row.agenda_id);
+                return Err(e);
+            }
+        }
+        let key = self.agenda_key(&view.agenda).await?;
+        let patient_ct = self.protect.seal(
+            &key,
+            caller.id.as_str().as_bytes(),
+            "reservations",
+            "patient",
+            hold.row.id.as_str(),
+        );
+        let row = self
+            .store
+            .claim_hold(
+                &hold.row.id,
+                &patient_ct,
+                self.protect.patient_index(&caller.id),
+                Timestamp::now(),
+            )
+            .await?
+            .ok_or(AppError::NotFound("hold"))?;
+        Ok(Appointment {
+            row,
+            patient: Some(caller.id.clone()),
+            ..hold
+        })
+    }
+
+    /// Releases a hold its holder no longer wants (a guest's or the caller's own).
+    pub async fn release_hold(&self, holder: Holder<'_>, hold_id: &str) -> AppResult<()> {
+        let hold = match holder {
+            Holder::Patient(caller) => self.own_reservation(caller, hold_id).await?,
+            Holder::Guest(guest) => self.guest_hold(guest, hold_id).await?,
+        };
+        if hold.row.status == ReservationStatus::Held {
+            let out = self.store.cancel(&hold.row.id, Timestamp::now()).await;
+            self.agendas.invalidate(&hold.row.agenda_id);
+            out?;
+        }
+        Ok(())
     }
 
     /// Books directly or from a hold. `idempotency` is the client's key and the request
@@ -270,11 +410,15 @@ impl App {
         &self,
         caller: &Caller,
         input: BookingInput,
-        note: Option<&str>,
+        details: BookingDetails<'_>,
         idempotency: Option<(&str, &[u8])>,
     ) -> AppResult<Appointment> {
         App::require_role(caller, Role::Patient)?;
-        let note = parse_note(note)?;
+        let note = parse_note(details.note)?;
+        let relative = match details.relative_id {
+            None | Some("") | Some("self") => None,
+            Some(id) => Some(self.own_relative(caller, id).await?),
+        };
         let idempotency = idempotency.map(|(key, body)| Idempotency {
             key_hash: self.protect.keyed_hash(
                 "idempotency.key",
@@ -297,11 +441,21 @@ impl App {
                 start,
             } => {
                 let (view, motive_id, start) = self
-                    .precheck(caller, &agenda_id, &motive_id, &start)
+                    .precheck(&Holder::Patient(caller), &agenda_id, &motive_id, &start)
                     .await?;
                 let mut req = self
-                    .sealed_request(caller, &view, motive_id, start, note.as_deref())
+                    .sealed_request(&caller.id, &view, motive_id, start, note.as_deref())
                     .await?;
+                if let Some(r) = &relative {
+                    let key = self.agenda_key(&view.agenda).await?;
+                    req.relative_ct = Some(self.protect.seal(
+                        &key,
+                        r.as_str().as_bytes(),
+                        "reservations",
+                        "relative",
+                        req.id.as_str(),
+                    ));
+                }
                 req.idempotency = idempotency;
                 let out = self.store.reserve(&req).await;
                 self.agendas.invalidate(&view.agenda.id);
@@ -317,20 +471,18 @@ impl App {
                     })?;
                 let view = self.view(&hold.row.agenda_id).await?;
                 let key = self.agenda_key(&view.agenda).await?;
-                let note_ct = note.as_deref().map(|n| {
-                    self.protect.seal(
-                        &key,
-                        n.as_bytes(),
-                        "reservations",
-                        "note",
-                        hold.row.id.as_str(),
-                    )
-                });
+                let seal = |col: &str, v: &str| {
+                    self.protect
+                        .seal(&key, v.as_bytes(), "reservations", col, hold.row.id.as_str())
+                };
+                let note_ct = note.as_deref().map(|n| seal("note", n));
+                let relative_ct = relative.as_ref().map(|r| seal("relative", r.as_str()));
                 let out = self
                     .store
                     .book_hold(&BookHoldRequest {
                         hold_id: hold.row.id.clone(),
                         note_ct,
+                        relative_ct,
                         idempotency,
                         now: Timestamp::now(),
                     })
@@ -343,7 +495,7 @@ impl App {
     }
 
     /// A reservation of the caller's (patients see only their own; others get 404).
-    async fn own_reservation(&self, caller: &Caller, id: &str) -> AppResult<Appointment> {
+    pub async fn own_reservation(&self, caller: &Caller, id: &str) -> AppResult<Appointment> {
         App::require_role(caller, Role::Patient)?;
         let row = self
             .store

@@ -4,12 +4,18 @@
 mod accounts;
 mod audit;
 mod booking;
+mod desk;
+mod family;
 mod practice;
+mod team;
 
 pub use accounts::{Identity, NewIdentity};
 pub use audit::{AccessEntry, AuditVerdict};
-pub use booking::{Appointment, BookingInput, SlotQuery};
-pub use practice::{NewMotive, NewPlace, NewRule, ProfileInput};
+pub use booking::{is_valid_guest_id, Appointment, BookingDetails, BookingInput, Holder, SlotQuery};
+pub use desk::{DeskAppointment, DeskPatient, MotiveChanges};
+pub use family::Relative;
+pub use practice::{NewMotive, NewPlace, NewRule, ProfileInput, PublicAgenda};
+pub use team::Invitation;
 
 use crate::availability::AgendaCache;
 use crate::protection::{ProtectError, Protector};
@@ -132,6 +138,7 @@ impl App {
             Err(AppError::Forbidden(match role {
                 Role::Patient => "only patient accounts can do this",
                 Role::Practitioner => "only practitioner accounts can do this",
+                Role::Assistant => "only assistant accounts can do this",
             }))
         }
     }

@@ -71,13 +71,14 @@ impl App {
             })
     }
 
-    /// An agenda of the caller's; anyone else's answers 404.
+    /// An agenda the caller runs (their own, or their practitioner's for an assistant);
+    /// anyone else's answers 404.
     pub async fn own_agenda(
         &self,
         caller: &Caller,
         id: &AgendaId,
     ) -> AppResult<(Practitioner, Agenda)> {
-        let me = self.practitioner_of(caller).await?;
+        let me = self.practice_of(caller).await?;
         match self.store.agenda(id).await? {
             Some(a) if a.practitioner_id == me.id => Ok((me, a)),
             _ => Err(AppError::NotFound("agenda")),
@@ -369,5 +370,41 @@ impl App {
             );
         }
         Ok(out)
+    }
+}
+
+/// What a public practitioner page shows about one agenda.
+pub struct PublicAgenda {
+    pub view: std::sync::Arc<AgendaView>,
+    pub practitioner: Practitioner,
+    pub place: Place,
+    /// Labels of the motives (empty when the key service is unreachable).
+    pub labels: HashMap<MotiveId, String>,
+}
+
+impl App {
+    pub async fn public_agenda(&self, agenda: &AgendaId) -> AppResult<PublicAgenda> {
+        let view = self.view(agenda).await?;
+        let practitioner = self
+            .store
+            .practitioner(&view.agenda.practitioner_id)
+            .await?
+            .ok_or(AppError::NotFound("agenda"))?;
+        let place = self
+            .store
+            .place(&view.agenda.place_id)
+            .await?
+            .ok_or(AppError::NotFound("agenda"))?;
+        let labels = match self.motive_labels(&view).await {
+            Ok(l) => l,
+            Err(AppError::KeyService) => HashMap::new(),
+            Err(e) => return Err(e),
+        };
+        Ok(PublicAgenda {
+            view,
+            practitioner,
+            place,
+            labels,
+        })
     }
 }

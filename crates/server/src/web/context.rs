@@ -1,0 +1,435 @@
+//! What every page request carries: language, signed-in account (session cookie), the CSRF
+//! token, a guest id for holds made before signing in, and a one-shot flash message. Cookies
+//! are `HttpOnly; Secure; SameSite=Lax` (browsers treat http://localhost as secure).
+
+use super::i18n::Lang;
+use crate::services::{App, AppError, AppResult, Caller};
+use askama::Template;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header::{self, HeaderMap, HeaderValue};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use careslot_store::Role;
+use rand::RngCore;
+use std::sync::Arc;
+use subtle::ConstantTimeEq;
+
+pub const SESSION_COOKIE: &str = "careslot_session";
+pub const CSRF_COOKIE: &str = "careslot_csrf";
+pub const LANG_COOKIE: &str = "careslot_lang";
+pub const GUEST_COOKIE: &str = "careslot_guest";
+pub const FLASH_COOKIE: &str = "careslot_flash";
+/// The last hold made from this browser: a new hold releases it (one hold at a time).
+pub const HOLD_COOKIE: &str = "careslot_hold";
+
+/// Largest form body accepted.
+const MAX_FORM_BYTES: usize = 32 * 1024;
+
+pub fn random_token(bytes: usize) -> String {
+    let mut raw = vec![0u8; bytes];
+    rand::thread_rng().fill_bytes(&mut raw);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+}
+
+fn cookies(headers: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
+    headers
+        .get_all(header::COOKIE)
+        .into_iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| {
+            let (k, v) = kv.trim().split_once('=')?;
+            Some((k.trim(), v.trim()))
+        })
+}
+
+pub fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    cookies(headers)
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+        .filter(|v| !v.is_empty() && v.len() <= 256)
+}
+
+pub fn set_cookie(name: &str, value: &str, max_age_s: Option<i64>) -> String {
+    let age = max_age_s
+        .map(|s| format!("; Max-Age={s}"))
+        .unwrap_or_default();
+    format!("{name}={value}; Path=/; HttpOnly; Secure; SameSite=Lax{age}")
+}
+
+pub fn clear_cookie(name: &str) -> String {
+    set_cookie(name, "", Some(0))
+}
+
+/// The signed-in account as the pages need it.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub caller: Caller,
+}
+
+impl User {
+    pub fn is_patient(&self) -> bool {
+        self.caller.role == Role::Patient
+    }
+    pub fn is_staff(&self) -> bool {
+        matches!(self.caller.role, Role::Practitioner | Role::Assistant)
+    }
+    pub fn is_practitioner(&self) -> bool {
+        self.caller.role == Role::Practitioner
+    }
+}
+
+/// Per-request page context (an extractor).
+pub struct Ctx {
+    pub app: Arc<App>,
+    pub lang: Lang,
+    pub user: Option<User>,
+    pub csrf: String,
+    pub guest: Option<String>,
+    pub flash: Option<&'static str>,
+    /// Path and query of this request, for "come back here" links.
+    pub here: String,
+    pub last_hold: Option<String>,
+    set_cookies: Vec<String>,
+}
+
+impl FromRequestParts<Arc<App>> for Ctx {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Response> {
+        let h = &parts.headers;
+        let mut set_cookies = Vec::new();
+        let lang = cookie(h, LANG_COOKIE)
+            .and_then(Lang::parse)
+            .unwrap_or_else(|| {
+                h.get(header::ACCEPT_LANGUAGE)
+                    .and_then(|v| v.to_str().ok())
+                    .map(Lang::from_accept_language)
+                    .unwrap_or_default()
+            });
+        let csrf = match cookie(h, CSRF_COOKIE).filter(|c| c.len() >= 32) {
+            Some(c) => c.to_owned(),
+            None => {
+                let c = random_token(32);
+                set_cookies.push(set_cookie(CSRF_COOKIE, &c, None));
+                c
+            }
+        };
+        let user = match cookie(h, SESSION_COOKIE) {
+            Some(token) => match app.authenticate(token).await {
+                Ok(caller) => Some(User { caller }),
+                Err(AppError::Unauthenticated) => {
+                    set_cookies.push(clear_cookie(SESSION_COOKIE));
+                    None
+                }
+                Err(e) => return Err(render_error(lang, &e)),
+            },
+            None => None,
+        };
+        let flash = cookie(h, FLASH_COOKIE).and_then(super::flash::lookup);
+        if cookie(h, FLASH_COOKIE).is_some() {
+            set_cookies.push(clear_cookie(FLASH_COOKIE));
+        }
+        let here = parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_else(|| "/".into());
+        Ok(Ctx {
+            app: app.clone(),
+            lang,
+            user,
+            csrf,
+            guest: cookie(h, GUEST_COOKIE)
+                .filter(|g| crate::services::is_valid_guest_id(g))
+                .map(str::to_owned),
+            flash,
+            here,
+            last_hold: cookie(h, HOLD_COOKIE).map(str::to_owned),
+            set_cookies,
+        })
+    }
+}
+
+/// A failed page request: rendered as a page in the visitor's language.
+pub struct Failure {
+    lang: Lang,
+    err: AppError,
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        render_error(self.lang, &self.err)
+    }
+}
+
+pub type PageResult = Result<Response, Failure>;
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    lang: Lang,
+    title: &'static str,
+    detail: &'static str,
+}
+
+fn render_error(lang: Lang, err: &AppError) -> Response {
+    let (status, title, detail) = match err {
+        AppError::NotFound(_) => (StatusCode::NOT_FOUND, "error.not_found", "error.not_found.detail"),
+        AppError::Unauthenticated | AppError::BadCredentials => (
+            StatusCode::UNAUTHORIZED,
+            "error.signin",
+            "error.signin.detail",
+        ),
+        AppError::Forbidden(_) => (StatusCode::FORBIDDEN, "error.forbidden", "error.forbidden.detail"),
+        AppError::KeyService => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "error.unavailable",
+            "error.unavailable.detail",
+        ),
+        AppError::Invalid(_) | AppError::BadRequest(_) => (
+            StatusCode::BAD_REQUEST,
+            "error.invalid",
+            "error.invalid.detail",
+        ),
+        AppError::Conflict(..) | AppError::Rule(_) => {
+            (StatusCode::CONFLICT, "error.conflict", "error.conflict.detail")
+        }
+        AppError::Store(careslot_store::StoreError::Unavailable(_)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "error.unavailable",
+            "error.unavailable.detail",
+        ),
+        AppError::Store(careslot_store::StoreError::Conflict(_)) => {
+            (StatusCode::CONFLICT, "error.conflict", "error.conflict.detail")
+        }
+        AppError::Store(careslot_store::StoreError::NotFound) => {
+            (StatusCode::NOT_FOUND, "error.not_found", "error.not_found.detail")
+        }
+        AppError::Store(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "error.internal",
+            "error.internal.detail",
+        ),
+    };
+    if status.is_server_error() {
+        tracing::error!(error = %err, "page failed");
+    }
+    let page = ErrorPage {
+        lang,
+        title: lang.t(title),
+        detail: lang.t(detail),
+    };
+    let mut resp = html_response(page.render());
+    *resp.status_mut() = status;
+    resp
+}
+
+pub fn html_response(rendered: askama::Result<String>) -> Response {
+    match rendered {
+        Ok(body) => (
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            body,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
+}
+
+impl Ctx {
+    pub fn t(&self, key: &str) -> &'static str {
+        self.lang.t(key)
+    }
+
+    pub fn tf(&self, key: &str, args: &[(&str, &str)]) -> String {
+        self.lang.tf(key, args)
+    }
+
+    pub fn langs(&self) -> [Lang; 4] {
+        Lang::ALL
+    }
+
+    pub fn is_lang(&self, l: &Lang) -> bool {
+        *l == self.lang
+    }
+
+    pub fn here_encoded(&self) -> String {
+        form_urlencoded::byte_serialize(self.here.as_bytes()).collect()
+    }
+
+    pub fn fail(&self, err: AppError) -> Failure {
+        Failure {
+            lang: self.lang,
+            err,
+        }
+    }
+
+    /// `r?` for page handlers: failures become a page in the visitor's language.
+    pub fn ok<T>(&self, r: AppResult<T>) -> Result<T, Failure> {
+        r.map_err(|e| self.fail(e))
+    }
+
+    pub fn caller(&self) -> Result<&Caller, Failure> {
+        self.user
+            .as_ref()
+            .map(|u| &u.caller)
+            .ok_or_else(|| self.fail(AppError::Unauthenticated))
+    }
+
+    pub fn add_cookie(&mut self, c: String) {
+        self.set_cookies.push(c);
+    }
+
+    fn with_cookies(&self, mut resp: Response) -> Response {
+        for c in &self.set_cookies {
+            if let Ok(v) = HeaderValue::from_str(c) {
+                resp.headers_mut().append(header::SET_COOKIE, v);
+            }
+        }
+        resp
+    }
+
+    pub fn page(&self, t: &impl Template) -> Response {
+        self.with_cookies(html_response(t.render()))
+    }
+
+    /// A 303 to a path of ours (never to another site).
+    pub fn redirect(&self, to: &str) -> Response {
+        let to = safe_path(to);
+        let resp = (
+            StatusCode::SEE_OTHER,
+            [(header::LOCATION, HeaderValue::from_str(to).unwrap_or(HeaderValue::from_static("/")))],
+        )
+            .into_response();
+        self.with_cookies(resp)
+    }
+
+    /// Redirects with a message shown once on the next page (`key` from [`super::flash`]).
+    pub fn redirect_with(&mut self, to: &str, flash_key: &str) -> Response {
+        self.set_cookies.push(set_cookie(FLASH_COOKIE, flash_key, Some(60)));
+        self.redirect(to)
+    }
+
+    /// Signs in: a new session cookie (the token is the API's bearer token).
+    pub fn start_session(&mut self, token: &str, ttl_s: i64) {
+        self.set_cookies
+            .push(set_cookie(SESSION_COOKIE, token, Some(ttl_s)));
+        // A new CSRF token with the new session.
+        let csrf = random_token(32);
+        self.set_cookies.push(set_cookie(CSRF_COOKIE, &csrf, None));
+        self.csrf = csrf;
+    }
+
+    pub fn end_session(&mut self) {
+        self.set_cookies.push(clear_cookie(SESSION_COOKIE));
+        self.set_cookies.push(clear_cookie(HOLD_COOKIE));
+    }
+
+    /// This browser's guest id, created on first use.
+    pub fn guest_id(&mut self) -> String {
+        match &self.guest {
+            Some(g) => g.clone(),
+            None => {
+                let g = random_token(24);
+                self.set_cookies
+                    .push(set_cookie(GUEST_COOKIE, &g, Some(24 * 3600)));
+                self.guest = Some(g.clone());
+                g
+            }
+        }
+    }
+}
+
+/// Only local absolute paths: `/x` but not `//host` or `/\host`.
+pub fn safe_path(to: &str) -> &str {
+    let ok = to.starts_with('/')
+        && !to.starts_with("//")
+        && !to.starts_with("/\\")
+        && !to.chars().any(|c| c.is_control());
+    if ok {
+        to
+    } else {
+        "/"
+    }
+}
+
+/// A submitted form, accepted only with the CSRF token of this browser and not from another
+/// site. Fields are kept as sent; handlers read them by name.
+pub struct Form {
+    fields: Vec<(String, String)>,
+}
+
+impl FromRequest<Arc<App>> for Form {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, app: &Arc<App>) -> Result<Self, Response> {
+        let (parts, body) = req.into_parts();
+        let lang = cookie(&parts.headers, LANG_COOKIE)
+            .and_then(Lang::parse)
+            .unwrap_or_default();
+        let forbidden = || render_error(lang, &AppError::Forbidden("csrf"));
+        if parts
+            .headers
+            .get("sec-fetch-site")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v == "cross-site")
+        {
+            return Err(forbidden());
+        }
+        let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES)
+            .await
+            .map_err(|_| render_error(lang, &AppError::BadRequest("form too large".into())))?;
+        let fields: Vec<(String, String)> = form_urlencoded::parse(&bytes)
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let sent = fields
+            .iter()
+            .find(|(k, _)| k == "csrf")
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("");
+        let expected = cookie(&parts.headers, CSRF_COOKIE).unwrap_or("");
+        let _ = app;
+        if expected.len() < 32 || !bool::from(sent.as_bytes().ct_eq(expected.as_bytes())) {
+            return Err(forbidden());
+        }
+        Ok(Form { fields })
+    }
+}
+
+impl Form {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The field, trimmed; "" when absent.
+    pub fn text(&self, name: &str) -> &str {
+        self.get(name).map(str::trim).unwrap_or("")
+    }
+
+    pub fn opt(&self, name: &str) -> Option<&str> {
+        self.get(name).map(str::trim).filter(|v| !v.is_empty())
+    }
+
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.fields
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    pub fn checked(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+}

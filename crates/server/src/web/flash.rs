@@ -1,0 +1,26 @@
+//! One-shot messages carried across a redirect. The cookie holds only a catalogue key from
+//! this list, never text, so nothing a visitor sends is ever displayed back.
+
+const KEYS: &[&str] = &[
+    "flash.slot_taken",
+    "flash.hold_expired",
+    "flash.cancelled",
+    "flash.moved",
+    "flash.signed_in",
+    "flash.signed_out",
+    "flash.relative_added",
+    "flash.relative_removed",
+    "flash.saved",
+    "flash.booked_for_patient",
+    "flash.no_show",
+    "flash.no_show_undone",
+    "flash.invite_used",
+    "flash.welcome_assistant",
+    "flash.account_erased",
+    "flash.new_patients_only",
+    "flash.page_live",
+];
+
+pub fn lookup(key: &str) -> Option<&'static str> {
+    KEYS.iter().copied().find(|k| *k == key)
+}

@@ -1,0 +1,115 @@
+//! The web app: server-rendered pages (askama) over the same application services as the
+//! JSON API, with a little progressive JavaScript. Everything is served by careslot itself:
+//! no fonts, maps or scripts from elsewhere.
+
+mod assets;
+pub mod context;
+mod flash;
+pub mod i18n;
+mod pages;
+mod view;
+
+use crate::services::App;
+use axum::http::{header, HeaderValue};
+use axum::routing::{get, post};
+use axum::Router;
+use std::sync::Arc;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+/// Scripts, styles and images only from careslot; no inline script; no framing.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+img-src 'self' data:; connect-src 'self'; font-src 'self'; form-action 'self'; \
+frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
+
+pub fn router() -> Router<Arc<App>> {
+    use pages::*;
+    Router::new()
+        .route("/", get(home::home))
+        .route("/search", get(home::search))
+        .route("/lang/{code}", get(home::switch_language))
+        .route("/p/{agenda_id}", get(practitioner::page))
+        .route("/book/hold", post(booking::hold))
+        .route("/book/{hold_id}", get(booking::review))
+        .route("/book/{hold_id}/signin", post(booking::sign_in))
+        .route("/book/{hold_id}/signup", post(booking::sign_up))
+        .route("/book/{hold_id}/confirm", post(booking::confirm))
+        .route("/book/{hold_id}/release", post(booking::release))
+        .route("/signin", get(account::signin_page).post(account::sign_in))
+        .route("/signup", get(account::signup_page).post(account::sign_up))
+        .route("/signout", post(account::sign_out))
+        .route("/account", get(account::account))
+        .route("/account/relatives", post(account::add_relative))
+        .route("/account/relatives/{id}/delete", post(account::remove_relative))
+        .route("/account/delete", post(account::erase))
+        .route("/appointments", get(appointments::list))
+        .route("/appointments/{id}", get(appointments::detail))
+        .route("/appointments/{id}/calendar.ics", get(appointments::ics))
+        .route("/appointments/{id}/cancel", post(appointments::cancel))
+        .route(
+            "/appointments/{id}/move",
+            get(appointments::move_page).post(appointments::move_to),
+        )
+        .route("/pro", get(onboarding::landing))
+        .route("/pro/signup", get(onboarding::signup_page).post(onboarding::sign_up))
+        .route(
+            "/pro/onboarding/profile",
+            get(onboarding::profile_page).post(onboarding::save_profile),
+        )
+        .route(
+            "/pro/onboarding/place",
+            get(onboarding::place_page).post(onboarding::save_place),
+        )
+        .route(
+            "/pro/onboarding/motives",
+            get(onboarding::motives_page).post(onboarding::save_motives),
+        )
+        .route(
+            "/pro/onboarding/hours",
+            get(onboarding::hours_page).post(onboarding::save_hours),
+        )
+        .route("/pro/agenda", get(desk::agenda))
+        .route("/pro/agenda/book", get(desk::book_page).post(desk::book))
+        .route("/pro/appointments/{id}", get(desk::appointment))
+        .route("/pro/appointments/{id}/no-show", post(desk::no_show))
+        .route("/pro/patients/{id}", get(desk::patient))
+        .route("/pro/settings", get(settings::page))
+        .route("/pro/settings/motives", post(settings::add_motive))
+        .route("/pro/settings/motives/{id}", post(settings::edit_motive))
+        .route("/pro/settings/hours", post(settings::add_hours))
+        .route("/pro/settings/hours/{id}/delete", post(settings::delete_hours))
+        .route("/pro/settings/absences", post(settings::add_absence))
+        .route(
+            "/pro/settings/absences/{id}/delete",
+            post(settings::delete_absence),
+        )
+        .route("/pro/team", get(team::page))
+        .route("/pro/team/invite", post(team::invite))
+        .route("/pro/team/{id}/remove", post(team::remove))
+        .route("/invite/{token}", get(team::accept_page).post(team::accept))
+        .route("/static/{file}", get(assets::serve))
+}
+
+/// Security headers on every response (pages, assets and API alike).
+pub fn security_headers<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
+    router
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::HeaderName::from_static("permissions-policy"),
+            HeaderValue::from_static("geolocation=(self), camera=(), microphone=(), payment=()"),
+        ))
+}

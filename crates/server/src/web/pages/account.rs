@@ -1,0 +1,166 @@
+//! Signing in and up (patients), signing out, the account page with relatives, erasure.
+
+use super::booking::signup_error;
+use crate::services::{AppError, NewIdentity, Relative};
+use crate::web::context::{Ctx, Form, PageResult};
+use askama::Template;
+use axum::extract::{Path, Query};
+use careslot_store::Role;
+use serde::Deserialize;
+
+#[derive(Template)]
+#[template(path = "signin.html")]
+struct SignInPage<'a> {
+    ctx: &'a Ctx,
+    error: Option<&'static str>,
+    email: String,
+    next: String,
+}
+
+#[derive(Template)]
+#[template(path = "signup.html")]
+struct SignUpPage<'a> {
+    ctx: &'a Ctx,
+    error: Option<&'static str>,
+    email: String,
+    name: String,
+}
+
+#[derive(Deserialize)]
+pub struct NextParam {
+    next: Option<String>,
+}
+
+pub async fn signin_page(ctx: Ctx, Query(n): Query<NextParam>) -> PageResult {
+    let next = crate::web::context::safe_path(n.next.as_deref().unwrap_or("")).to_owned();
+    Ok(ctx.page(&SignInPage { ctx: &ctx, error: None, email: String::new(), next }))
+}
+
+/// Where each kind of account lands after signing in.
+fn home_of(role: Role) -> &'static str {
+    match role {
+        Role::Patient => "/appointments",
+        Role::Practitioner | Role::Assistant => "/pro/agenda",
+    }
+}
+
+pub async fn sign_in(mut ctx: Ctx, form: Form) -> PageResult {
+    let email = form.text("email");
+    match ctx.app.login(email, form.get("password").unwrap_or("")).await {
+        Ok((token, identity)) => {
+            ctx.start_session(&token, ctx.app.config.session_ttl.as_secs());
+            let next = match form.opt("next") {
+                Some(n) if n != "/" => crate::web::context::safe_path(n).to_owned(),
+                _ => home_of(identity.role).to_owned(),
+            };
+            Ok(ctx.redirect(&next))
+        }
+        Err(AppError::BadCredentials) => Ok(ctx.page(&SignInPage {
+            ctx: &ctx,
+            error: Some("signin.failed"),
+            email: email.to_owned(),
+            next: form.text("next").to_owned(),
+        })),
+        Err(e) => Err(ctx.fail(e)),
+    }
+}
+
+pub async fn signup_page(ctx: Ctx) -> PageResult {
+    Ok(ctx.page(&SignUpPage { ctx: &ctx, error: None, email: String::new(), name: String::new() }))
+}
+
+pub async fn sign_up(mut ctx: Ctx, form: Form) -> PageResult {
+    let (email, password, name) = (form.text("email"), form.get("password").unwrap_or(""), form.text("name"));
+    let created = ctx
+        .app
+        .register(NewIdentity {
+            email,
+            password,
+            name,
+            role: Role::Patient,
+            phone: form.opt("phone"),
+            birth_date: form.opt("birth_date"),
+        })
+        .await;
+    if let Err(e) = created {
+        return match signup_error(&e) {
+            Some(key) => Ok(ctx.page(&SignUpPage {
+                ctx: &ctx,
+                error: Some(key),
+                email: email.to_owned(),
+                name: name.to_owned(),
+            })),
+            None => Err(ctx.fail(e)),
+        };
+    }
+    let (token, _) = ctx.ok(ctx.app.login(email, password).await)?;
+    ctx.start_session(&token, ctx.app.config.session_ttl.as_secs());
+    Ok(ctx.redirect("/"))
+}
+
+pub async fn sign_out(mut ctx: Ctx, _form: Form) -> PageResult {
+    ctx.end_session();
+    Ok(ctx.redirect_with("/", "flash.signed_out"))
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage<'a> {
+    ctx: &'a Ctx,
+    name: String,
+    email: String,
+    phone: String,
+    relatives: Vec<Relative>,
+    error: Option<&'static str>,
+}
+
+async fn render_account(ctx: &Ctx, error: Option<&'static str>) -> PageResult {
+    let caller = ctx.caller()?;
+    if caller.role != Role::Patient {
+        return Ok(ctx.redirect("/pro/agenda"));
+    }
+    let me = ctx.ok(ctx.app.me(caller).await)?;
+    let relatives = ctx.ok(ctx.app.relatives(caller).await)?;
+    Ok(ctx.page(&AccountPage {
+        ctx,
+        name: me.name,
+        email: me.email,
+        phone: me.phone.unwrap_or_default(),
+        relatives,
+        error,
+    }))
+}
+
+pub async fn account(ctx: Ctx) -> PageResult {
+    render_account(&ctx, None).await
+}
+
+pub async fn add_relative(mut ctx: Ctx, form: Form) -> PageResult {
+    let caller = ctx.caller()?.clone();
+    match ctx
+        .app
+        .add_relative(&caller, form.text("relative_name"), form.opt("relative_birth_date"))
+        .await
+    {
+        Ok(_) => Ok(ctx.redirect_with("/account", "flash.relative_added")),
+        Err(AppError::Invalid(_)) => render_account(&ctx, Some("booking.bad_relative")).await,
+        Err(e) => Err(ctx.fail(e)),
+    }
+}
+
+pub async fn remove_relative(mut ctx: Ctx, Path(id): Path<String>, _form: Form) -> PageResult {
+    let caller = ctx.caller()?.clone();
+    ctx.ok(ctx.app.remove_relative(&caller, &id).await)?;
+    Ok(ctx.redirect_with("/account", "flash.relative_removed"))
+}
+
+/// Erasure from the account page: the same crypto-shredding as `DELETE /api/v1/me`.
+pub async fn erase(mut ctx: Ctx, form: Form) -> PageResult {
+    let caller = ctx.caller()?.clone();
+    if !form.checked("confirm") {
+        return render_account(&ctx, Some("account.erase_confirm_needed")).await;
+    }
+    ctx.ok(ctx.app.erase(&caller.id).await)?;
+    ctx.end_session();
+    Ok(ctx.redirect_with("/", "flash.account_erased"))
+}

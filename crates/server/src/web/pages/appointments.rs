@@ -1,0 +1,212 @@
+//! "My appointments": upcoming and past, the confirmation page, an `.ics` file, cancel and
+//! move (within the practitioner's opening hours, notice and horizon).
+
+use crate::services::{AppError, Relative};
+use crate::web::context::{Ctx, Form, PageResult};
+use crate::web::view::{self, DayColumn, Summary};
+use askama::Template;
+use axum::extract::{Path, Query};
+use axum::http::header;
+use axum::response::IntoResponse;
+use careslot_domain::AgendaId;
+use careslot_store::ReservationStatus;
+use jiff::civil::Date;
+use jiff::Timestamp;
+use serde::Deserialize;
+
+#[derive(Template)]
+#[template(path = "appointments.html")]
+struct ListPage<'a> {
+    ctx: &'a Ctx,
+    upcoming: Vec<Summary>,
+    past: Vec<Summary>,
+}
+
+pub async fn list(ctx: Ctx) -> PageResult {
+    let caller = ctx.caller()?;
+    if !ctx.user.as_ref().is_some_and(|u| u.is_patient()) {
+        return Ok(ctx.redirect("/pro/agenda"));
+    }
+    let mine = ctx.ok(ctx.app.my_appointments(caller).await)?;
+    let relatives = ctx.ok(ctx.app.relatives(caller).await)?;
+    let now = Timestamp::now();
+    let (mut upcoming, mut past) = (Vec::new(), Vec::new());
+    for a in &mine {
+        let s = ctx.ok(ctx.summary(a, &relatives).await)?;
+        if a.row.start > now && a.row.status == ReservationStatus::Booked {
+            upcoming.push(s);
+        } else {
+            past.push(s);
+        }
+    }
+    past.reverse();
+    Ok(ctx.page(&ListPage { ctx: &ctx, upcoming, past }))
+}
+
+#[derive(Deserialize)]
+pub struct DetailParams {
+    booked: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "appointment.html")]
+struct DetailPage<'a> {
+    ctx: &'a Ctx,
+    s: Summary,
+    just_booked: bool,
+    can_change: bool,
+}
+
+async fn mine(ctx: &Ctx, id: &str) -> Result<(crate::services::Appointment, Vec<Relative>), crate::web::context::Failure> {
+    let caller = ctx.caller()?;
+    let a = ctx.ok(ctx.app.own_reservation(caller, id).await)?;
+    if a.row.status == ReservationStatus::Held || a.row.status == ReservationStatus::Expired {
+        return Err(ctx.fail(AppError::NotFound("appointment")));
+    }
+    let relatives = ctx.ok(ctx.app.relatives(caller).await)?;
+    Ok((a, relatives))
+}
+
+pub async fn detail(ctx: Ctx, Path(id): Path<String>, Query(p): Query<DetailParams>) -> PageResult {
+    let (a, relatives) = mine(&ctx, &id).await?;
+    let s = ctx.ok(ctx.summary(&a, &relatives).await)?;
+    let can_change = a.row.status == ReservationStatus::Booked && a.row.start > Timestamp::now();
+    Ok(ctx.page(&DetailPage { ctx: &ctx, s, just_booked: p.booked.is_some(), can_change }))
+}
+
+/// RFC 5545 text: escape `\`, `;`, `,` and newlines.
+fn ics_text(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace(';', "\\;")
+        .replace(',', "\\,")
+        .replace(['\r', '\n'], "\\n")
+}
+
+/// RFC 5545 folding: lines of at most 75 octets, continued with a space.
+fn ics_fold(line: &str) -> String {
+    let mut out = String::new();
+    let mut len = 0;
+    for c in line.chars() {
+        if len + c.len_utf8() > 75 {
+            out.push_str("\r\n ");
+            len = 1;
+        }
+        out.push(c);
+        len += c.len_utf8();
+    }
+    out.push_str("\r\n");
+    out
+}
+
+fn ics_utc(t: Timestamp) -> String {
+    t.strftime("%Y%m%dT%H%M%SZ").to_string()
+}
+
+pub async fn ics(ctx: Ctx, Path(id): Path<String>) -> PageResult {
+    let (a, relatives) = mine(&ctx, &id).await?;
+    let s = ctx.ok(ctx.summary(&a, &relatives).await)?;
+    let title = format!("{} – {}", s.motive, s.practitioner);
+    let status = if a.row.status == ReservationStatus::Booked { "CONFIRMED" } else { "CANCELLED" };
+    let lines = [
+        "BEGIN:VCALENDAR".to_owned(),
+        "VERSION:2.0".to_owned(),
+        "PRODID:-//careslot//careslot//EN".to_owned(),
+        "METHOD:PUBLISH".to_owned(),
+        "BEGIN:VEVENT".to_owned(),
+        format!("UID:{}@careslot", a.row.id),
+        format!("DTSTAMP:{}", ics_utc(Timestamp::now())),
+        format!("DTSTART:{}", ics_utc(a.row.start)),
+        format!("DTEND:{}", ics_utc(a.row.end)),
+        format!("SUMMARY:{}", ics_text(&title)),
+        format!("LOCATION:{}", ics_text(&format!("{}, {}", s.place, s.address))),
+        format!("STATUS:{status}"),
+        "END:VEVENT".to_owned(),
+        "END:VCALENDAR".to_owned(),
+    ];
+    let body: String = lines.iter().map(|l| ics_fold(l)).collect();
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/calendar; charset=utf-8"),
+            (header::CONTENT_DISPOSITION, "attachment; filename=\"appointment.ics\""),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+pub async fn cancel(mut ctx: Ctx, Path(id): Path<String>, _form: Form) -> PageResult {
+    let caller = ctx.caller()?.clone();
+    match ctx.app.cancel(&caller, &id).await {
+        Ok(_) => Ok(ctx.redirect_with("/appointments", "flash.cancelled")),
+        Err(AppError::Conflict(..)) => Ok(ctx.redirect(&format!("/appointments/{id}"))),
+        Err(e) => Err(ctx.fail(e)),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct WeekParam {
+    week: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "move.html")]
+struct MovePage<'a> {
+    ctx: &'a Ctx,
+    s: Summary,
+    week_label: String,
+    prev_week: Option<String>,
+    next_week: String,
+    days: Vec<DayColumn>,
+    strip_label: String,
+}
+
+pub async fn move_page(ctx: Ctx, Path(id): Path<String>, Query(w): Query<WeekParam>) -> PageResult {
+    let (a, relatives) = mine(&ctx, &id).await?;
+    if a.row.status != ReservationStatus::Booked || a.row.start <= Timestamp::now() {
+        return Ok(ctx.redirect(&format!("/appointments/{id}")));
+    }
+    let s = ctx.ok(ctx.summary(&a, &relatives).await)?;
+    let v = ctx.ok(ctx.app.view(&AgendaId(s.agenda_id.clone())).await)?;
+    let now = Timestamp::now();
+    let today = now.to_zoned(v.tz.clone()).date();
+    let week = w
+        .week
+        .as_deref()
+        .and_then(|d| d.parse::<Date>().ok())
+        .filter(|d| *d >= today)
+        .unwrap_or(today);
+    let end = week.checked_add(jiff::Span::new().days(6)).unwrap_or(week);
+    let days = match v.motive(&a.motive_id) {
+        Some(m) => {
+            let slots = v.calendar.slots(m, &v.occupancy, week, end, now);
+            view::day_columns(ctx.lang, &slots, &v.tz, week, 7, 0)
+        }
+        None => Vec::new(),
+    };
+    let prev = week
+        .checked_sub(jiff::Span::new().days(7))
+        .ok()
+        .map(|d| d.max(today))
+        .filter(|_| week > today);
+    Ok(ctx.page(&MovePage {
+        week_label: ctx.lang.tf("practitioner.week_of", &[("date", &ctx.lang.long_date(week))]),
+        prev_week: prev.map(|d| d.to_string()),
+        next_week: week.checked_add(jiff::Span::new().days(7)).unwrap_or(week).to_string(),
+        strip_label: s.practitioner.clone(),
+        ctx: &ctx,
+        s,
+        days,
+    }))
+}
+
+pub async fn move_to(mut ctx: Ctx, Path(id): Path<String>, form: Form) -> PageResult {
+    let caller = ctx.caller()?.clone();
+    match ctx.app.move_appointment(&caller, &id, form.text("start")).await {
+        Ok(_) => Ok(ctx.redirect_with(&format!("/appointments/{id}"), "flash.moved")),
+        Err(AppError::Conflict(..)) | Err(AppError::Store(careslot_store::StoreError::Conflict(_))) => {
+            Ok(ctx.redirect_with(&format!("/appointments/{id}/move"), "flash.slot_taken"))
+        }
+        Err(e) => Err(ctx.fail(e)),
+    }
+}

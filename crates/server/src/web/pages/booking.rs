@@ -1,0 +1,255 @@
+//! The booking flow: a slot is held at once (for a guest too), then the visitor signs in or
+//! signs up inline, chooses who the appointment is for, and confirms. The hold's countdown
+//! is shown; if the slot went meanwhile, the practitioner's page offers the next ones.
+
+use crate::services::{AppError, Appointment, BookingDetails, BookingInput, Holder, NewIdentity, Relative};
+use crate::web::context::{clear_cookie, set_cookie, Ctx, Form, PageResult, HOLD_COOKIE};
+use crate::web::view::Summary;
+use askama::Template;
+use axum::extract::Path;
+use careslot_store::{ReservationStatus, Role};
+
+#[derive(Template)]
+#[template(path = "book.html")]
+struct ReviewPage<'a> {
+    ctx: &'a Ctx,
+    s: Summary,
+    guest: bool,
+    relatives: Vec<Relative>,
+    error: Option<&'static str>,
+    /// Sign-up values sent back after an error (never the password).
+    email: String,
+    name: String,
+}
+
+/// Where to send someone whose slot went: the same week of the same motive.
+fn alternatives(agenda: &str, motive: &str, date: &str) -> String {
+    format!("/p/{agenda}?motive={motive}&week={date}")
+}
+
+fn start_date(start: &str) -> String {
+    start.get(..10).unwrap_or("").to_owned()
+}
+
+pub async fn hold(mut ctx: Ctx, form: Form) -> PageResult {
+    let (agenda, motive, start) = (form.text("agenda_id"), form.text("motive_id"), form.text("start"));
+    // One hold per browser: a new choice releases the previous one.
+    if let Some(previous) = ctx.last_hold.clone() {
+        let holder = match (&ctx.user, &ctx.guest) {
+            (Some(u), _) if u.is_patient() => Some(Holder::Patient(&u.caller)),
+            (None, Some(g)) => Some(Holder::Guest(g.as_str())),
+            _ => None,
+        };
+        if let Some(h) = holder {
+            let _ = ctx.app.release_hold(h, &previous).await;
+        }
+    }
+    let result = match &ctx.user {
+        Some(u) if u.is_patient() => ctx.app.hold(Holder::Patient(&u.caller), agenda, motive, start).await,
+        Some(_) => Err(AppError::Forbidden("staff book from the agenda")),
+        None => {
+            let guest = ctx.guest_id();
+            ctx.app.hold(Holder::Guest(&guest), agenda, motive, start).await
+        }
+    };
+    match result {
+        Ok(a) => {
+            ctx.add_cookie(set_cookie(HOLD_COOKIE, a.row.id.as_str(), Some(3600)));
+            Ok(ctx.redirect(&format!("/book/{}", a.row.id)))
+        }
+        Err(AppError::Conflict(..)) | Err(AppError::Store(careslot_store::StoreError::Conflict(_))) => {
+            Ok(ctx.redirect_with(&alternatives(agenda, motive, &start_date(start)), "flash.slot_taken"))
+        }
+        Err(AppError::Rule(_)) => Ok(ctx.redirect_with(
+            &alternatives(agenda, motive, &start_date(start)),
+            "flash.new_patients_only",
+        )),
+        Err(e) => Err(ctx.fail(e)),
+    }
+}
+
+/// The hold behind `/book/{id}` for this visitor, if still theirs.
+async fn this_hold(ctx: &Ctx, hold_id: &str) -> Result<Appointment, AppError> {
+    match (&ctx.user, &ctx.guest) {
+        (Some(u), _) if u.is_patient() => ctx.app.own_reservation(&u.caller, hold_id).await,
+        (Some(_), _) => Err(AppError::Forbidden("patients only")),
+        (None, Some(g)) => ctx.app.guest_hold(g, hold_id).await,
+        (None, None) => Err(AppError::NotFound("hold")),
+    }
+}
+
+async fn render_review(
+    ctx: &mut Ctx,
+    hold_id: &str,
+    error: Option<&'static str>,
+    email: String,
+    name: String,
+) -> PageResult {
+    let a = match this_hold(ctx, hold_id).await {
+        Ok(a) => a,
+        Err(AppError::NotFound(_)) => return Ok(ctx.redirect_with("/", "flash.hold_expired")),
+        Err(e) => return Err(ctx.fail(e)),
+    };
+    match a.row.status {
+        ReservationStatus::Booked => return Ok(ctx.redirect(&format!("/appointments/{hold_id}"))),
+        ReservationStatus::Held if a.row.expires_at.is_some_and(|e| e > jiff::Timestamp::now()) => {}
+        _ => {
+            let s = ctx.ok(ctx.summary(&a, &[]).await)?;
+            return Ok(ctx.redirect_with(&alternatives(&s.agenda_id, &s.motive_id, &s.date), "flash.hold_expired"));
+        }
+    }
+    let (guest, relatives) = match &ctx.user {
+        Some(u) => (false, ctx.ok(ctx.app.relatives(&u.caller).await)?),
+        None => (true, Vec::new()),
+    };
+    let s = ctx.ok(ctx.summary(&a, &relatives).await)?;
+    let ctx = &*ctx;
+    Ok(ctx.page(&ReviewPage { ctx, s, guest, relatives, error, email, name }))
+}
+
+pub async fn review(mut ctx: Ctx, Path(hold_id): Path<String>) -> PageResult {
+    render_review(&mut ctx, &hold_id, None, String::new(), String::new()).await
+}
+
+async fn after_sign_in(mut ctx: Ctx, hold_id: &str, token: String, caller: crate::services::Caller) -> PageResult {
+    ctx.start_session(&token, ctx.app.config.session_ttl.as_secs());
+    if let Some(guest) = ctx.guest.clone() {
+        match ctx.app.claim_guest_hold(&caller, &guest, hold_id).await {
+            Ok(_) => {}
+            Err(AppError::Rule(_)) => return Ok(ctx.redirect_with("/", "flash.new_patients_only")),
+            Err(AppError::NotFound(_)) => return Ok(ctx.redirect_with("/", "flash.hold_expired")),
+            Err(e) => return Err(ctx.fail(e)),
+        }
+    }
+    Ok(ctx.redirect(&format!("/book/{hold_id}")))
+}
+
+pub async fn sign_in(mut ctx: Ctx, Path(hold_id): Path<String>, form: Form) -> PageResult {
+    match ctx.app.login(form.text("email"), form.get("password").unwrap_or("")).await {
+        Ok((token, identity)) if identity.role == Role::Patient => {
+            let caller = crate::services::Caller { id: identity.id, role: identity.role };
+            after_sign_in(ctx, &hold_id, token, caller).await
+        }
+        Ok(_) => render_review(&mut ctx, &hold_id, Some("booking.patients_only"), form.text("email").into(), String::new()).await,
+        Err(AppError::BadCredentials) => {
+            render_review(&mut ctx, &hold_id, Some("signin.failed"), form.text("email").into(), String::new()).await
+        }
+        Err(e) => Err(ctx.fail(e)),
+    }
+}
+
+/// Maps a sign-up failure to a message key.
+pub fn signup_error(e: &AppError) -> Option<&'static str> {
+    match e {
+        AppError::Invalid(d) => Some(match d.field {
+            "email" => "signup.bad_email",
+            "password" => "signup.weak_password",
+            "name" => "signup.bad_name",
+            "phone" => "signup.bad_phone",
+            "birth_date" => "signup.bad_birth_date",
+            _ => "error.invalid.detail",
+        }),
+        AppError::Store(careslot_store::StoreError::Conflict(careslot_store::ConflictKind::EmailTaken)) => {
+            Some("signup.email_taken")
+        }
+        _ => None,
+    }
+}
+
+pub async fn sign_up(mut ctx: Ctx, Path(hold_id): Path<String>, form: Form) -> PageResult {
+    let (email, password, name) = (form.text("email"), form.get("password").unwrap_or(""), form.text("name"));
+    let registered = ctx
+        .app
+        .register(NewIdentity {
+            email,
+            password,
+            name,
+            role: Role::Patient,
+            phone: form.opt("phone"),
+            birth_date: form.opt("birth_date"),
+        })
+        .await;
+    match registered {
+        Ok(_) => {}
+        Err(e) => {
+            return match signup_error(&e) {
+                Some(key) => render_review(&mut ctx, &hold_id, Some(key), email.into(), name.into()).await,
+                None => Err(ctx.fail(e)),
+            }
+        }
+    }
+    let (token, identity) = ctx.ok(ctx.app.login(email, password).await)?;
+    let caller = crate::services::Caller { id: identity.id, role: identity.role };
+    after_sign_in(ctx, &hold_id, token, caller).await
+}
+
+pub async fn confirm(mut ctx: Ctx, Path(hold_id): Path<String>, form: Form) -> PageResult {
+    let caller = ctx.caller()?.clone();
+    let mut relative_id = form.text("for").to_owned();
+    if relative_id == "new" {
+        match ctx
+            .app
+            .add_relative(&caller, form.text("relative_name"), form.opt("relative_birth_date"))
+            .await
+        {
+            Ok(r) => relative_id = r.id.to_string(),
+            Err(AppError::Invalid(_)) => {
+                return render_review(&mut ctx, &hold_id, Some("booking.bad_relative"), String::new(), String::new()).await
+            }
+            Err(e) => return Err(ctx.fail(e)),
+        }
+    }
+    // The hold id is the idempotency key: a double submit books once and shows the result.
+    let key = format!("web-hold:{hold_id}");
+    let body = format!("{hold_id}\0{relative_id}\0{}", form.text("note"));
+    let booked = ctx
+        .app
+        .book(
+            &caller,
+            BookingInput::FromHold { hold_id: hold_id.clone() },
+            BookingDetails {
+                note: form.opt("note"),
+                relative_id: Some(relative_id.as_str()).filter(|r| !r.is_empty()),
+            },
+            Some((key.as_str(), body.as_bytes())),
+        )
+        .await;
+    match booked {
+        Ok(a) => {
+            ctx.add_cookie(clear_cookie(HOLD_COOKIE));
+            Ok(ctx.redirect(&format!("/appointments/{}?booked=1", a.row.id)))
+        }
+        Err(AppError::Invalid(_)) => {
+            render_review(&mut ctx, &hold_id, Some("booking.bad_note"), String::new(), String::new()).await
+        }
+        Err(AppError::NotFound(_)) | Err(AppError::Conflict(..)) | Err(AppError::Store(_)) => {
+            // The hold expired (and maybe the slot went): offer the same week again.
+            match ctx.app.own_reservation(&caller, &hold_id).await {
+                Ok(a) => {
+                    let s = ctx.ok(ctx.summary(&a, &[]).await)?;
+                    Ok(ctx.redirect_with(&alternatives(&s.agenda_id, &s.motive_id, &s.date), "flash.hold_expired"))
+                }
+                Err(_) => Ok(ctx.redirect_with("/", "flash.hold_expired")),
+            }
+        }
+        Err(e) => Err(ctx.fail(e)),
+    }
+}
+
+pub async fn release(mut ctx: Ctx, Path(hold_id): Path<String>, _form: Form) -> PageResult {
+    let target = match this_hold(&ctx, &hold_id).await {
+        Ok(a) => {
+            let s = ctx.ok(ctx.summary(&a, &[]).await)?;
+            let holder = match (&ctx.user, &ctx.guest) {
+                (Some(u), _) => Holder::Patient(&u.caller),
+                (None, Some(g)) => Holder::Guest(g.as_str()),
+                (None, None) => return Ok(ctx.redirect("/")),
+            };
+            ctx.ok(ctx.app.release_hold(holder, &hold_id).await)?;
+            alternatives(&s.agenda_id, &s.motive_id, &s.date)
+        }
+        Err(_) => "/".to_owned(),
+    };
+    ctx.add_cookie(clear_cookie(HOLD_COOKIE));
+    Ok(ctx.redirect(&target))
+}

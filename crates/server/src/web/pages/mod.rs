@@ -1,0 +1,12 @@
+//! Page handlers, one module per area. Each parses the request, calls application
+//! services, and renders a template; no business rule lives here.
+
+pub mod account;
+pub mod appointments;
+pub mod booking;
+pub mod desk;
+pub mod home;
+pub mod onboarding;
+pub mod practitioner;
+pub mod settings;
+pub mod team;

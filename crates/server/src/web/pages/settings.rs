@@ -1,0 +1,261 @@
+//! Agenda settings for the practice (practitioner or assistant): visit motives, weekly
+//! hours, absences.
+
+use super::onboarding::{form_weekdays, weekday_checks, Check};
+use crate::services::{AppError, MotiveChanges, NewMotive, NewRule};
+use crate::web::context::{Ctx, Form, PageResult};
+use crate::web::view;
+use askama::Template;
+use axum::extract::{Path, Query};
+use careslot_domain::{AgendaId, MotivePolicy};
+use jiff::civil::DateTime;
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+pub struct SettingsParams {
+    agenda: Option<String>,
+}
+
+pub struct MotiveRow {
+    pub id: String,
+    pub name: String,
+    pub duration: u32,
+    pub capacity: u32,
+    pub online: bool,
+    pub new_only: bool,
+    pub video: bool,
+    pub notice: u32,
+    pub horizon: u32,
+}
+
+pub struct RuleRow {
+    pub id: String,
+    pub label: String,
+}
+
+pub struct AbsenceRow {
+    pub id: String,
+    pub label: String,
+}
+
+#[derive(Template)]
+#[template(path = "settings.html")]
+struct SettingsPage<'a> {
+    ctx: &'a Ctx,
+    agenda_id: String,
+    error: Option<&'static str>,
+    motives: Vec<MotiveRow>,
+    rules: Vec<RuleRow>,
+    absences: Vec<AbsenceRow>,
+    weekdays: Vec<Check>,
+}
+
+async fn agenda_of(ctx: &Ctx, wanted: Option<&str>) -> Result<Option<AgendaId>, crate::web::context::Failure> {
+    let caller = ctx.caller()?;
+    let all = ctx.ok(ctx.app.desk_agendas(caller).await)?;
+    Ok(wanted
+        .and_then(|w| all.iter().find(|a| a.agenda_id.as_str() == w))
+        .or(all.first())
+        .map(|a| a.agenda_id.clone()))
+}
+
+async fn render(ctx: &Ctx, agenda: &AgendaId, error: Option<&'static str>) -> PageResult {
+    let caller = ctx.caller()?;
+    let lang = ctx.lang;
+    let v = ctx.ok(ctx.app.desk_view(caller, agenda).await)?;
+    let labels = ctx.ok(ctx.app.motive_labels(&v).await)?;
+    let motives = v
+        .motives
+        .iter()
+        .map(|m| MotiveRow {
+            id: m.id.to_string(),
+            name: labels.get(&m.id).cloned().unwrap_or_default(),
+            duration: m.duration.get(),
+            capacity: m.capacity,
+            online: m.policy.bookable_online,
+            new_only: m.policy.new_patients_only,
+            video: m.policy.teleconsultation,
+            notice: m.policy.min_notice_min,
+            horizon: m.policy.max_horizon_days,
+        })
+        .collect();
+    let rules = v
+        .calendar
+        .rules
+        .iter()
+        .map(|r| {
+            let days: Vec<&str> = r
+                .weekdays
+                .iter()
+                .map(|n| lang.t(&format!("weekday.{n}")))
+                .collect();
+            RuleRow {
+                id: r.id.to_string(),
+                label: format!(
+                    "{} · {:02}:{:02}–{:02}:{:02}",
+                    days.join(", "),
+                    r.start.hour(),
+                    r.start.minute(),
+                    r.end.hour(),
+                    r.end.minute()
+                ),
+            }
+        })
+        .collect();
+    let absences = v
+        .absences
+        .iter()
+        .filter(|a| a.end > jiff::Timestamp::now())
+        .map(|a| AbsenceRow {
+            id: a.id.to_string(),
+            label: format!(
+                "{} → {}",
+                lang.date_time(&a.start.to_zoned(v.tz.clone())),
+                lang.date_time(&a.end.to_zoned(v.tz.clone()))
+            ),
+        })
+        .collect();
+    Ok(ctx.page(&SettingsPage {
+        ctx,
+        agenda_id: agenda.to_string(),
+        error,
+        motives,
+        rules,
+        absences,
+        weekdays: weekday_checks(ctx, &[1, 2, 3, 4, 5]),
+    }))
+}
+
+pub async fn page(ctx: Ctx, Query(p): Query<SettingsParams>) -> PageResult {
+    match agenda_of(&ctx, p.agenda.as_deref()).await? {
+        Some(a) => render(&ctx, &a, None).await,
+        None => Ok(ctx.redirect("/pro/onboarding/place")),
+    }
+}
+
+fn back(agenda: &str) -> String {
+    format!("/pro/settings?agenda={agenda}")
+}
+
+fn num(form: &Form, name: &str, default: i64) -> i64 {
+    form.text(name).parse().unwrap_or(default)
+}
+
+/// Runs a settings change; invalid input re-renders the page with a message.
+async fn apply(mut ctx: Ctx, agenda: String, r: Result<(), AppError>, invalid: &'static str) -> PageResult {
+    match r {
+        Ok(()) => Ok(ctx.redirect_with(&back(&agenda), "flash.saved")),
+        Err(AppError::Invalid(_)) => render(&ctx, &AgendaId(agenda), Some(invalid)).await,
+        Err(e) => Err(ctx.fail(e)),
+    }
+}
+
+pub async fn add_motive(ctx: Ctx, form: Form) -> PageResult {
+    let caller = ctx.caller()?.clone();
+    let agenda = form.text("agenda").to_owned();
+    let r = ctx
+        .app
+        .create_motive(
+            &caller,
+            &AgendaId(agenda.clone()),
+            NewMotive {
+                name: form.text("name").to_owned(),
+                duration_min: num(&form, "duration", 0),
+                capacity: num(&form, "capacity", 1),
+                policy: MotivePolicy {
+                    teleconsultation: form.checked("video"),
+                    new_patients_only: form.checked("new_only"),
+                    ..MotivePolicy::default()
+                },
+            },
+        )
+        .await
+        .map(|_| ());
+    apply(ctx, agenda, r, "settings.motive_invalid").await
+}
+
+pub async fn edit_motive(ctx: Ctx, Path(id): Path<String>, form: Form) -> PageResult {
+    let caller = ctx.caller()?.clone();
+    let agenda = form.text("agenda").to_owned();
+    let notice = u32::try_from(num(&form, "notice", 0)).unwrap_or(u32::MAX);
+    let horizon = u32::try_from(num(&form, "horizon", 90)).unwrap_or(0);
+    let r = ctx
+        .app
+        .update_motive(
+            &caller,
+            &AgendaId(agenda.clone()),
+            &id,
+            MotiveChanges {
+                name: form.text("name").to_owned(),
+                policy: MotivePolicy {
+                    teleconsultation: form.checked("video"),
+                    new_patients_only: form.checked("new_only"),
+                    bookable_online: form.checked("online"),
+                    min_notice_min: notice,
+                    max_horizon_days: horizon,
+                },
+            },
+        )
+        .await
+        .map(|_| ());
+    apply(ctx, agenda, r, "settings.motive_invalid").await
+}
+
+pub async fn add_hours(ctx: Ctx, form: Form) -> PageResult {
+    let caller = ctx.caller()?.clone();
+    let agenda = form.text("agenda").to_owned();
+    let view = ctx.ok(ctx.app.desk_view(&caller, &AgendaId(agenda.clone())).await)?;
+    let r = ctx
+        .app
+        .create_rule(
+            &caller,
+            &AgendaId(agenda.clone()),
+            NewRule {
+                weekdays: form_weekdays(&form),
+                start: form.text("start").to_owned(),
+                end: form.text("end").to_owned(),
+                motive_ids: view.motives.iter().map(|m| m.id.to_string()).collect(),
+                valid_from: None,
+                valid_until: None,
+            },
+        )
+        .await
+        .map(|_| ());
+    apply(ctx, agenda, r, "onboarding.hours_invalid").await
+}
+
+pub async fn delete_hours(ctx: Ctx, Path(id): Path<String>, form: Form) -> PageResult {
+    let caller = ctx.caller()?.clone();
+    let agenda = form.text("agenda").to_owned();
+    let r = ctx.app.delete_rule(&caller, &AgendaId(agenda.clone()), &id).await;
+    apply(ctx, agenda, r, "error.invalid.detail").await
+}
+
+/// A `datetime-local` value read in the agenda's zone, as RFC 3339.
+fn local_instant(value: &str, tz: &jiff::tz::TimeZone) -> Option<String> {
+    let dt: DateTime = value.trim().parse().ok()?;
+    let ts = dt.to_zoned(tz.clone()).ok()?.timestamp();
+    Some(view::instant_rfc3339(ts, tz))
+}
+
+pub async fn add_absence(ctx: Ctx, form: Form) -> PageResult {
+    let caller = ctx.caller()?.clone();
+    let agenda = form.text("agenda").to_owned();
+    let v = ctx.ok(ctx.app.desk_view(&caller, &AgendaId(agenda.clone())).await)?;
+    let (Some(start), Some(end)) = (local_instant(form.text("start"), &v.tz), local_instant(form.text("end"), &v.tz)) else {
+        return render(&ctx, &AgendaId(agenda), Some("settings.absence_invalid")).await;
+    };
+    let r = ctx
+        .app
+        .create_absence(&caller, &AgendaId(agenda.clone()), &start, &end, form.opt("reason"))
+        .await
+        .map(|_| ());
+    apply(ctx, agenda, r, "settings.absence_invalid").await
+}
+
+pub async fn delete_absence(ctx: Ctx, Path(id): Path<String>, form: Form) -> PageResult {
+    let caller = ctx.caller()?.clone();
+    let agenda = form.text("agenda").to_owned();
+    let r = ctx.app.delete_absence(&caller, &AgendaId(agenda.clone()), &id).await;
+    apply(ctx, agenda, r, "error.invalid.detail").await
+}

@@ -1,0 +1,79 @@
+//! Assistants: the practitioner invites one with a single-use link (shown once, valid 72 h)
+//! and can remove them; the assistant signs up through the link.
+
+use crate::services::{AppError, Identity};
+use crate::web::context::{Ctx, Form, PageResult};
+use askama::Template;
+use axum::extract::Path;
+use axum::http::header;
+
+#[derive(Template)]
+#[template(path = "team.html")]
+struct TeamPage<'a> {
+    ctx: &'a Ctx,
+    assistants: Vec<Identity>,
+    invite_link: Option<String>,
+}
+
+async fn render(ctx: &Ctx, invite_link: Option<String>) -> PageResult {
+    let caller = ctx.caller()?;
+    let assistants = ctx.ok(ctx.app.assistants(caller).await)?;
+    Ok(ctx.page(&TeamPage { ctx, assistants, invite_link }))
+}
+
+pub async fn page(ctx: Ctx) -> PageResult {
+    render(&ctx, None).await
+}
+
+pub async fn invite(ctx: Ctx, headers: axum::http::HeaderMap, _form: Form) -> PageResult {
+    let caller = ctx.caller()?.clone();
+    let inv = ctx.ok(ctx.app.invite_assistant(&caller).await)?;
+    // The link is for the practitioner to pass on; it names this server as the browser sees it.
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| h.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c)))
+        .unwrap_or("localhost");
+    let scheme = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| *v == "https")
+        .unwrap_or("http");
+    render(&ctx, Some(format!("{scheme}://{host}/invite/{}", inv.token))).await
+}
+
+pub async fn remove(mut ctx: Ctx, Path(id): Path<String>, _form: Form) -> PageResult {
+    let caller = ctx.caller()?.clone();
+    ctx.ok(ctx.app.remove_assistant(&caller, &id).await)?;
+    Ok(ctx.redirect_with("/pro/team", "flash.saved"))
+}
+
+#[derive(Template)]
+#[template(path = "invite.html")]
+struct InvitePage<'a> {
+    ctx: &'a Ctx,
+    token: String,
+    error: Option<&'static str>,
+    name: String,
+    email: String,
+}
+
+pub async fn accept_page(ctx: Ctx, Path(token): Path<String>) -> PageResult {
+    Ok(ctx.page(&InvitePage { ctx: &ctx, token, error: None, name: String::new(), email: String::new() }))
+}
+
+pub async fn accept(mut ctx: Ctx, Path(token): Path<String>, form: Form) -> PageResult {
+    let (email, name, password) = (form.text("email"), form.text("name"), form.get("password").unwrap_or(""));
+    match ctx.app.accept_invitation(&token, email, name, password).await {
+        Ok(_) => {
+            let (t, _) = ctx.ok(ctx.app.login(email, password).await)?;
+            ctx.start_session(&t, ctx.app.config.session_ttl.as_secs());
+            Ok(ctx.redirect_with("/pro/agenda", "flash.welcome_assistant"))
+        }
+        Err(AppError::NotFound(_)) => Ok(ctx.redirect_with("/", "flash.invite_used")),
+        Err(e) => match super::booking::signup_error(&e) {
+            Some(key) => Ok(ctx.page(&InvitePage { ctx: &ctx, token, error: Some(key), name: name.into(), email: email.into() })),
+            None => Err(ctx.fail(e)),
+        },
+    }
+}

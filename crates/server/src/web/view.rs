@@ -1,0 +1,201 @@
+//! Shapes the pages display: slot buttons grouped by local day, result cards, labels.
+//! Pure functions of views and language, shared by several pages.
+
+use super::i18n::Lang;
+use crate::availability::AgendaView;
+use careslot_domain::availability::Slot;
+use careslot_domain::{Motive, MotiveId, Specialty};
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+use jiff::Timestamp;
+use std::collections::HashMap;
+
+pub struct SlotButton {
+    /// RFC 3339 instant, the value posted back.
+    pub start: String,
+    pub label: String,
+    /// e.g. "lundi 23 novembre 2026 à 14:30", for screen readers.
+    pub long: String,
+}
+
+pub struct DayColumn {
+    pub label: String,
+    pub slots: Vec<SlotButton>,
+    /// Slots beyond the ones shown (the page links to the full week).
+    pub more: usize,
+}
+
+pub fn instant_rfc3339(t: Timestamp, tz: &TimeZone) -> String {
+    crate::time::format_instant(t, tz)
+}
+
+pub fn slot_button(lang: Lang, s: &Slot, tz: &TimeZone) -> SlotButton {
+    let z = s.start.to_zoned(tz.clone());
+    SlotButton {
+        start: instant_rfc3339(s.start, tz),
+        label: lang.time(&z),
+        long: lang.date_time(&z),
+    }
+}
+
+/// Slots grouped into one column per local date from `from` for `days` days, at most
+/// `per_day` buttons each (0: no limit).
+pub fn day_columns(
+    lang: Lang,
+    slots: &[Slot],
+    tz: &TimeZone,
+    from: Date,
+    days: i16,
+    per_day: usize,
+) -> Vec<DayColumn> {
+    let mut cols: Vec<DayColumn> = Vec::new();
+    let mut date = from;
+    for _ in 0..days {
+        let mut col = DayColumn {
+            label: lang.short_date(date),
+            slots: Vec::new(),
+            more: 0,
+        };
+        for s in slots
+            .iter()
+            .filter(|s| s.start.to_zoned(tz.clone()).date() == date)
+        {
+            if per_day == 0 || col.slots.len() < per_day {
+                col.slots.push(slot_button(lang, s, tz));
+            } else {
+                col.more += 1;
+            }
+        }
+        cols.push(col);
+        match date.tomorrow() {
+            Ok(d) => date = d,
+            Err(_) => break,
+        }
+    }
+    cols
+}
+
+/// The motive a page shows first: the one asked for if bookable online, else the first.
+pub fn pick_motive<'v>(view: &'v AgendaView, wanted: Option<&str>) -> Option<&'v Motive> {
+    let online = || view.motives.iter().filter(|m| m.policy.bookable_online);
+    wanted
+        .and_then(|w| online().find(|m| m.id.as_str() == w))
+        .or_else(|| online().next())
+}
+
+pub fn motive_label(lang: Lang, labels: &HashMap<MotiveId, String>, m: &Motive) -> String {
+    labels
+        .get(&m.id)
+        .cloned()
+        .unwrap_or_else(|| lang.tf("motive.unnamed", &[("min", &m.duration.get().to_string())]))
+}
+
+pub fn specialty_label(lang: Lang, s: Specialty) -> &'static str {
+    lang.t(&format!("specialty.{}", s.code()))
+}
+
+/// "1,2 km" / "1.2 km"; metres under one kilometre.
+pub fn distance(lang: Lang, km: f64) -> String {
+    if km < 1.0 {
+        return format!("{} m", ((km * 1000.0) / 10.0).round() * 10.0);
+    }
+    let s = format!("{km:.1}");
+    match lang {
+        Lang::En => format!("{s} km"),
+        _ => format!("{} km", s.replace('.', ",")),
+    }
+}
+
+/// Which specialty a visitor's words name, in any of the four languages ("dentiste",
+/// "Zahnarzt", "pediatra"…).
+pub fn specialty_from_words(text: &str) -> Option<Specialty> {
+    let t = crate::search::fold(text.trim());
+    if t.is_empty() {
+        return None;
+    }
+    Specialty::ALL.into_iter().find(|s| {
+        Lang::ALL
+            .iter()
+            .any(|l| crate::search::fold(specialty_label(*l, *s)) == t)
+            || s.code() == t
+    })
+}
+
+/// An appointment or hold as every page describes it.
+pub struct Summary {
+    pub id: String,
+    pub agenda_id: String,
+    pub motive_id: String,
+    pub practitioner: String,
+    pub specialty: &'static str,
+    pub place: String,
+    pub address: String,
+    pub motive: String,
+    pub video: bool,
+    pub when: String,
+    /// RFC 3339 start, for forms.
+    pub start: String,
+    /// Local date of the start (`YYYY-MM-DD`), for "see that week" links.
+    pub date: String,
+    pub status: &'static str,
+    pub upcoming: bool,
+    /// Who it is for when not the patient: a relative's name.
+    pub for_whom: Option<String>,
+    pub expires_epoch: i64,
+    pub expires_label: String,
+}
+
+impl crate::web::context::Ctx {
+    /// Describes an appointment; `relatives` names the patient's relatives.
+    pub async fn summary(
+        &self,
+        a: &crate::services::Appointment,
+        relatives: &[crate::services::Relative],
+    ) -> crate::services::AppResult<Summary> {
+        let lang = self.lang;
+        let public = self.app.public_agenda(&a.row.agenda_id).await?;
+        let v = &public.view;
+        let z = a.row.start.to_zoned(v.tz.clone());
+        let motive = v.motive(&a.motive_id);
+        let status_key = match a.row.status {
+            careslot_store::ReservationStatus::Held => "status.held",
+            careslot_store::ReservationStatus::Booked => "status.booked",
+            careslot_store::ReservationStatus::Cancelled => "status.cancelled",
+            careslot_store::ReservationStatus::Expired => "status.expired",
+            careslot_store::ReservationStatus::NoShow => "status.no_show",
+        };
+        let expires = a.row.expires_at;
+        Ok(Summary {
+            id: a.row.id.to_string(),
+            agenda_id: a.row.agenda_id.to_string(),
+            motive_id: a.motive_id.to_string(),
+            practitioner: public.practitioner.name.clone(),
+            specialty: specialty_label(lang, public.practitioner.specialty),
+            place: public.place.name.clone(),
+            address: format!(
+                "{}, {} {}",
+                public.place.address, public.place.postcode, public.place.city
+            ),
+            motive: motive
+                .map(|m| motive_label(lang, &public.labels, m))
+                .unwrap_or_default(),
+            video: motive.is_some_and(|m| m.policy.teleconsultation),
+            when: lang.date_time(&z),
+            start: instant_rfc3339(a.row.start, &v.tz),
+            date: z.date().to_string(),
+            status: lang.t(status_key),
+            upcoming: a.row.start > Timestamp::now(),
+            for_whom: a.relative.as_ref().map(|r| {
+                relatives
+                    .iter()
+                    .find(|x| &x.id == r)
+                    .map(|x| x.name.clone())
+                    .unwrap_or_else(|| lang.t("booking.removed_relative").to_owned())
+            }),
+            expires_epoch: expires.map(|e| e.as_second()).unwrap_or(0),
+            expires_label: expires
+                .map(|e| lang.time(&e.to_zoned(v.tz.clone())))
+                .unwrap_or_default(),
+        })
+    }
+}

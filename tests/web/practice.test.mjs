@@ -1,0 +1,185 @@
+// A practitioner signs up and is bookable within 6 screens, a patient books them, an
+// assistant they invite books a patient on the phone; and the pages follow the visitor's
+// language (Accept-Language, then the switcher).
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, launchBrowser, newPage, checkA11y, shoot, thirdPartyRequests } from './lib/harness.mjs';
+
+let server;
+let browser;
+const stamp = Date.now();
+const doctor = { name: 'Dr Claire Testeur', email: `claire.${stamp}@example.org`, password: 'correct horse battery' };
+let publicPath;
+
+before(async () => {
+  server = await startServer({ demo: false });
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+async function visit(page, label) {
+  await checkA11y(page, label);
+  await shoot(page, label);
+}
+
+async function submit(page, selector = 'main form button[type=submit]') {
+  await Promise.all([page.waitForLoadState('load'), page.waitForNavigation(), page.click(selector)]);
+}
+
+test('a practitioner goes from the sign-up form to a bookable page in at most 6 screens', async () => {
+  const page = await newPage(browser, { locale: 'fr-FR', baseURL: server.url });
+  try {
+    const screens = [];
+    page.on('framenavigated', (f) => { if (f === page.mainFrame()) screens.push(new URL(f.url()).pathname); });
+    await page.goto('/pro/signup');
+    await visit(page, 'pro-signup');
+    await page.fill('#name', doctor.name);
+    await page.fill('#email', doctor.email);
+    await page.fill('#password', doctor.password);
+    await submit(page);
+
+    assert.match(page.url(), /\/pro\/onboarding\/profile$/);
+    await visit(page, 'onboarding-profile');
+    await page.selectOption('#specialty', 'general-practitioner');
+    await page.check('#lang-en');
+    await page.fill('#bio', 'Médecine générale, adultes et enfants.');
+    await submit(page);
+
+    assert.match(page.url(), /\/pro\/onboarding\/place$/);
+    await visit(page, 'onboarding-place');
+    await page.fill('#place_name', 'Cabinet Testeur');
+    await page.fill('#address', '12 rue de la République');
+    await page.fill('#postcode', '69002');
+    await page.fill('#city', 'Lyon');
+    await submit(page);
+
+    assert.match(page.url(), /\/pro\/onboarding\/motives$/);
+    await visit(page, 'onboarding-motives');
+    await page.fill('#motive_1_name', 'Suivi');
+    await page.selectOption('#motive_1_duration', '15');
+    await page.check('#teleconsultation');
+    await submit(page);
+
+    assert.match(page.url(), /\/pro\/onboarding\/hours$/);
+    await visit(page, 'onboarding-hours');
+    for (const d of ['6', '7']) await page.check(`#wd-${d}`); // every day: bookable whatever today is
+    await submit(page);
+
+    assert.match(page.url(), /\/p\/[^/]+$/, 'the last screen is the public page');
+    publicPath = new URL(page.url()).pathname;
+    assert.ok(screens.length <= 6, `screens: ${screens.join(' → ')}`);
+    assert.ok((await page.locator('button.slot').count()) > 0, 'the page is bookable');
+    await visit(page, 'practitioner-new');
+  } finally {
+    await page.context().close();
+  }
+});
+
+test('a patient finds the new practitioner and books them, signing up inline', async () => {
+  assert.ok(publicPath, 'onboarding ran first');
+  const page = await newPage(browser, { locale: 'en-GB', baseURL: server.url });
+  try {
+    await page.goto('/search?q=Testeur&where=Lyon');
+    assert.equal(await page.locator('li.result').count(), 1);
+    await page.goto(publicPath);
+    await Promise.all([page.waitForURL(/\/book\//), page.locator('button.slot').first().click()]);
+    const holdUrl = page.url();
+    await page.fill('#up-name', 'Paul Patient');
+    await page.fill('#up-email', `paul.${stamp}@example.org`);
+    await page.fill('#up-password', 'a long enough password');
+    await Promise.all([page.waitForURL(holdUrl), page.click('form[action$="/signup"] button[type=submit]')]);
+    await Promise.all([page.waitForURL(/booked=1/), page.click('form[action$="/confirm"] button[type=submit]')]);
+    assert.equal(await page.locator('h1.ok').count(), 1);
+  } finally {
+    await page.context().close();
+  }
+});
+
+test('an invited assistant books a patient on the phone, and sees only the agenda', async () => {
+  assert.ok(publicPath, 'onboarding ran first');
+  const pro = await newPage(browser, { locale: 'fr-FR', baseURL: server.url });
+  const asst = await newPage(browser, { locale: 'fr-FR', baseURL: server.url });
+  try {
+    await pro.goto('/signin');
+    await pro.fill('#email', doctor.email);
+    await pro.fill('#password', doctor.password);
+    await submit(pro);
+    assert.match(pro.url(), /\/pro\/agenda/);
+    await visit(pro, 'desk-day');
+    await pro.goto('/pro/agenda?view=week');
+    assert.ok((await pro.locator('.item.appointment').count()) >= 1, "the patient's booking is in the week");
+    await visit(pro, 'desk-week');
+    await pro.goto('/pro/settings');
+    await visit(pro, 'settings');
+    await pro.goto('/pro/team');
+    await submit(pro, 'form[action="/pro/team/invite"] button');
+    const link = await pro.inputValue('#invite-link');
+    assert.match(link, /\/invite\//);
+    await visit(pro, 'team');
+
+    await asst.goto(new URL(link).pathname);
+    await visit(asst, 'invite');
+    await asst.fill('#name', 'Anne Assistante');
+    await asst.fill('#email', `anne.${stamp}@example.org`);
+    await asst.fill('#password', 'assistant password 1');
+    await submit(asst);
+    assert.match(asst.url(), /\/pro\/agenda/);
+    await asst.goto('/pro/agenda?view=week');
+    const free = asst.locator('.item.free a').first();
+    await Promise.all([asst.waitForURL(/\/pro\/agenda\/book/), free.click()]);
+    await visit(asst, 'desk-book');
+    await asst.fill('#patient_name', 'Marcel Téléphone');
+    await asst.fill('#patient_phone', '+33 6 12 34 56 78');
+    await submit(asst);
+    assert.match(await asst.locator('.desk').innerText(), /Marcel Téléphone/);
+
+    // The appointment page and the patient's history.
+    await asst.locator('.item.appointment a', { hasText: 'Marcel Téléphone' }).first().click();
+    await asst.waitForURL(/\/pro\/appointments\//);
+    await visit(asst, 'desk-appointment');
+    await asst.click('main a[href^="/pro/patients/"]');
+    await asst.waitForURL(/\/pro\/patients\//);
+    assert.match(await asst.locator('main').innerText(), /\+33612345678/);
+
+    // Nothing else: not the team, not the profile.
+    const team = await asst.goto('/pro/team');
+    assert.equal(team.status(), 403);
+    const profile = await asst.goto('/pro/onboarding/profile');
+    assert.equal(profile.status(), 403);
+    assert.deepEqual(thirdPartyRequests(asst), []);
+  } finally {
+    await pro.context().close();
+    await asst.context().close();
+  }
+});
+
+test('the language follows Accept-Language and the switcher; French by default', async () => {
+  for (const [locale, lang] of [['de-DE', 'de'], ['it-IT', 'it'], ['en-US', 'en'], ['ja-JP', 'fr']]) {
+    const page = await newPage(browser, { locale, baseURL: server.url });
+    try {
+      await page.goto('/');
+      assert.equal(await page.getAttribute('html', 'lang'), lang, locale);
+    } finally {
+      await page.context().close();
+    }
+  }
+  const page = await newPage(browser, { locale: 'de-DE', baseURL: server.url });
+  try {
+    await page.goto('/search?q=Testeur');
+    const german = await page.locator('main').innerText();
+    await Promise.all([page.waitForNavigation(), page.click('.langs a[hreflang=it]')]);
+    assert.equal(await page.getAttribute('html', 'lang'), 'it');
+    assert.match(page.url(), /\/search\?q=Testeur/, 'the switcher comes back to the same page');
+    assert.notEqual(await page.locator('main').innerText(), german);
+    await page.goto(publicPath);
+    assert.equal(await page.getAttribute('html', 'lang'), 'it', 'the choice is remembered');
+    await visit(page, 'practitioner-it');
+  } finally {
+    await page.context().close();
+  }
+});
