@@ -59,7 +59,8 @@ test('search near a point, hold, sign in inline, book for a relative, move, canc
 
     await page.fill('#in-email', 'patient7@demo.careslot.test');
     await page.fill('#in-password', 'careslot-demo');
-    await Promise.all([page.waitForURL(holdUrl), page.click('form[action$="/signin"] button[type=submit]')]);
+    await Promise.all([page.waitForNavigation(), page.click('form[action$="/signin"] button[type=submit]')]);
+    assert.equal(page.url(), holdUrl, 'back on the same hold, now signed in');
     await visit(page, 'booking-confirm');
 
     // For a relative added on the spot.
@@ -145,12 +146,13 @@ test('booking with the keyboard only', async () => {
     };
     await tabTo('button.slot');
     await Promise.all([page.waitForURL(/\/book\//), page.keyboard.press('Enter')]);
+    await page.waitForLoadState('load');
     await tabTo('#in-email');
     await page.keyboard.type('patient8@demo.careslot.test');
     await page.keyboard.press('Tab');
     await page.keyboard.type('careslot-demo');
-    const holdUrl = page.url();
-    await Promise.all([page.waitForURL(holdUrl), page.keyboard.press('Enter')]);
+    await Promise.all([page.waitForNavigation(), page.keyboard.press('Enter')]);
+    await page.waitForLoadState('load');
     await tabTo('form[action$="/confirm"] button[type=submit]');
     await Promise.all([page.waitForURL(/booked=1/), page.keyboard.press('Enter')]);
     assert.equal(await page.locator('h1.ok').count(), 1);

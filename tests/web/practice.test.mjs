@@ -92,7 +92,8 @@ test('a patient finds the new practitioner and books them, signing up inline', a
     await page.fill('#up-name', 'Paul Patient');
     await page.fill('#up-email', `paul.${stamp}@example.org`);
     await page.fill('#up-password', 'a long enough password');
-    await Promise.all([page.waitForURL(holdUrl), page.click('form[action$="/signup"] button[type=submit]')]);
+    await Promise.all([page.waitForNavigation(), page.click('form[action$="/signup"] button[type=submit]')]);
+    assert.equal(page.url(), holdUrl, 'back on the same hold, now signed up');
     await Promise.all([page.waitForURL(/booked=1/), page.click('form[action$="/confirm"] button[type=submit]')]);
     assert.equal(await page.locator('h1.ok').count(), 1);
   } finally {

@@ -488,16 +488,16 @@ impl Dataset {
 // --- measurements ------------------------------------------------------------------------------
 
 #[derive(Default)]
-struct Samples {
+pub(crate) struct Samples {
     latencies: Vec<Duration>,
 }
 
 impl Samples {
-    fn push(&mut self, d: Duration) {
+    pub(crate) fn push(&mut self, d: Duration) {
         self.latencies.push(d);
     }
 
-    fn summary(&self) -> Summary {
+    pub(crate) fn summary(&self) -> Summary {
         let mut ns: Vec<u128> = self.latencies.iter().map(Duration::as_nanos).collect();
         ns.sort_unstable();
         let total: u128 = ns.iter().sum();
@@ -530,7 +530,7 @@ impl Samples {
     }
 }
 
-struct Summary {
+pub(crate) struct Summary {
     count: usize,
     p50_us: f64,
     p90_us: f64,
@@ -542,7 +542,7 @@ struct Summary {
 }
 
 impl Summary {
-    fn json(&self) -> serde_json::Map<String, Value> {
+    pub(crate) fn json(&self) -> serde_json::Map<String, Value> {
         let mut m = serde_json::Map::new();
         m.insert("count".into(), json!(self.count));
         m.insert("p50_us".into(), json!(round1(self.p50_us)));
@@ -554,7 +554,7 @@ impl Summary {
         m
     }
 
-    fn row(&self, label: &str, extra: &str) -> String {
+    pub(crate) fn row(&self, label: &str, extra: &str) -> String {
         format!(
             "{label:<34} {:>6} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>10.0}  {extra}",
             self.count, self.p50_us, self.p90_us, self.p99_us, self.max_us, self.throughput_qps
@@ -562,7 +562,7 @@ impl Summary {
     }
 }
 
-fn header() -> String {
+pub(crate) fn header() -> String {
     format!(
         "{:<34} {:>6} {:>9} {:>9} {:>9} {:>9} {:>10}",
         "", "count", "p50 µs", "p90 µs", "p99 µs", "max µs", "q/s"

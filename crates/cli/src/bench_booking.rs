@@ -226,7 +226,18 @@ async fn run_mode(args: &BookingArgs, protected: bool) -> anyhow::Result<Value> 
                     motive_id,
                     start,
                 };
-                match app.book(&caller, input, careslot_server::services::BookingDetails { note: Some("bench note"), relative_id: None }, None).await {
+                match app
+                    .book(
+                        &caller,
+                        input,
+                        careslot_server::services::BookingDetails {
+                            note: Some("bench note"),
+                            relative_id: None,
+                        },
+                        None,
+                    )
+                    .await
+                {
                     Ok(_) => latencies.push(t.elapsed().as_secs_f64() * 1e6),
                     Err(_) => failures += 1,
                 }

@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_booking;
+mod bench_pages;
 mod demo;
 
 use anyhow::Context;
@@ -178,6 +179,8 @@ enum BenchCommand {
     Search(bench::BenchArgs),
     /// Booking throughput through the services, with health-data protection off then on.
     Booking(bench_booking::BookingArgs),
+    /// Server-side render time of the home and search pages over the demo data.
+    Pages(bench_pages::PagesArgs),
 }
 
 async fn open_store(db: &DbArgs) -> anyhow::Result<Arc<dyn Store>> {
@@ -299,6 +302,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Bench(BenchCommand::Slots(args)) => bench::slots(&args).await.map(|_| ()),
         Command::Bench(BenchCommand::Search(args)) => bench::search(&args).await.map(|_| ()),
+        Command::Bench(BenchCommand::Pages(args)) => bench_pages::pages(&args).await.map(|_| ()),
         Command::Bench(BenchCommand::Booking(args)) => {
             bench_booking::booking(&args).await.map(|_| ())
         }

@@ -5,7 +5,7 @@
 
 use crate::{agenda_changed, begin_write, internal, map_err, reservation_from_row, DbPool, Tx};
 use careslot_domain::{MotiveId, ReservationId};
-use careslot_store::codec::pool_key;
+use careslot_store::codec::{self, pool_key};
 use careslot_store::*;
 use jiff::Timestamp;
 use sqlx::Row;
@@ -195,8 +195,9 @@ pub(crate) async fn move_to(
     Ok(moved)
 }
 
-/// booked -> no_show releases the place; no_show -> booked takes it again through the same
-/// overlap trigger / exclusion constraint and pool counter as any booking.
+/// booked -> no_show gives the place back (a pooled one to its pool); no_show -> booked takes
+/// it again through the same overlap rule (trigger / exclusion constraint) and pool counter
+/// as any booking, so undoing a no-show never double-books.
 pub(crate) async fn set_no_show(
     pool: &DbPool,
     id: &ReservationId,
@@ -209,56 +210,59 @@ pub(crate) async fn set_no_show(
     } else {
         ("no_show", "booked")
     };
+    let Some(row) = sqlx::query("SELECT * FROM reservations WHERE id = $1 AND status = $2")
+        .bind(id.as_str())
+        .bind(from)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?
+    else {
+        return Ok(None);
+    };
+    let pooled = row.try_get::<String, _>("pool").map_err(internal)? != id.as_str();
+    let current = reservation_from_row(&row)?;
+    let agenda = current.agenda_id.as_str();
+    let (start_s, end_s) = (current.start.as_second(), current.end.as_second());
+    if !no_show {
+        expire_stale_holds(&mut tx, agenda, start_s, end_s, now.as_second()).await?;
+        if pooled {
+            // The pool's counter exists since its first booking and carries its capacity.
+            let counter = sqlx::query(
+                "SELECT capacity FROM pool_counters WHERE agenda_id = $1 AND start_s = $2 AND end_s = $3",
+            )
+            .bind(agenda)
+            .bind(start_s)
+            .bind(end_s)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .ok_or_else(|| codec::corrupt("pool counter"))?;
+            let capacity: i64 = counter.try_get("capacity").map_err(internal)?;
+            take_pool_place(&mut tx, agenda, start_s, end_s, capacity).await?;
+        }
+    }
+    // Conditional on the status read above: a concurrent change makes this a no-op and the
+    // whole transaction (counter included) rolls back.
     let Some(row) = sqlx::query(
-        "SELECT r.*, COALESCE((SELECT MAX(m.capacity) FROM motives m WHERE m.agenda_id = r.agenda_id), 1) AS max_capacity
-           FROM reservations r WHERE r.id = $1 AND r.status = $2",
+        "UPDATE reservations SET status = $3, updated_at = $4 WHERE id = $1 AND status = $2 RETURNING *",
     )
     .bind(id.as_str())
     .bind(from)
+    .bind(to)
+    .bind(now.as_second())
     .fetch_optional(&mut *tx)
     .await
     .map_err(map_err)?
     else {
         return Ok(None);
     };
-    let current = reservation_from_row(&row)?;
-    let pool_name: String = row.try_get("pool").map_err(internal)?;
-    let agenda = current.agenda_id.as_str();
-    let (start_s, end_s) = (current.start.as_second(), current.end.as_second());
-    if pool_name != current.id.as_str() {
-        if no_show {
-            release_pool_place(&mut tx, agenda, start_s, end_s).await?;
-        } else {
-            let capacity: i64 = sqlx::query("SELECT capacity FROM pool_counters WHERE agenda_id = $1 AND start_s = $2 AND end_s = $3")
-                .bind(agenda)
-                .bind(start_s)
-                .bind(end_s)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(map_err)?
-                .map(|r| r.try_get("capacity"))
-                .transpose()
-                .map_err(internal)?
-                .unwrap_or(row.try_get("max_capacity").map_err(internal)?);
-            expire_stale_holds(&mut tx, agenda, start_s, end_s, now.as_second()).await?;
-            take_pool_place(&mut tx, agenda, start_s, end_s, capacity).await?;
-        }
-    } else if !no_show {
-        expire_stale_holds(&mut tx, agenda, start_s, end_s, now.as_second()).await?;
+    if no_show && pooled {
+        release_pool_place(&mut tx, agenda, start_s, end_s).await?;
     }
-    let row = sqlx::query(
-        "UPDATE reservations SET status = $2, updated_at = $3 WHERE id = $1 RETURNING *",
-    )
-    .bind(id.as_str())
-    .bind(to)
-    .bind(now.as_second())
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(map_err)?;
-    let out = reservation_from_row(&row)?;
+    let updated = reservation_from_row(&row)?;
     agenda_changed(&mut tx, agenda).await?;
     tx.commit().await.map_err(map_err)?;
-    Ok(Some(out))
+    Ok(Some(updated))
 }
 
 /// A request seen before under the same key: the same reservation, or a mismatch.

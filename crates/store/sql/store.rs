@@ -676,7 +676,7 @@ impl Store for StoreImpl {
         before: Timestamp,
     ) -> StoreResult<u64> {
         let done = sqlx::query(
-            "UPDATE reservations SET patient_ct = NULL, patient_bidx = NULL, note_ct = NULL
+            "UPDATE reservations SET patient_ct = NULL, patient_bidx = NULL, note_ct = NULL, relative_ct = NULL
               WHERE end_s < $1 AND patient_ct IS NOT NULL
                 AND agenda_id IN (SELECT a.id FROM agendas a JOIN practitioners p ON p.id = a.practitioner_id WHERE p.specialty = $2)",
         )
@@ -821,6 +821,8 @@ impl Store for StoreImpl {
         patient_bidx: i64,
         now: Timestamp,
     ) -> StoreResult<Option<ReservationRow>> {
+        // A write transaction like every reservation change (on SQLite it takes the file's
+        // write lock up front). The hold keeps its place: availability does not change.
         let mut tx = begin_write(self.writer()).await?;
         let row = sqlx::query(
             "UPDATE reservations SET patient_ct = $2, patient_bidx = $3, updated_at = $4
@@ -939,7 +941,7 @@ impl Store for StoreImpl {
 
     async fn assistants(&self, practitioner: &PractitionerId) -> StoreResult<Vec<AccountRecord>> {
         sqlx::query(
-            "SELECT a.* FROM assistants s JOIN accounts a ON a.id = s.account_id WHERE s.practitioner_id = $1 ORDER BY s.created_at",
+            "SELECT a.* FROM assistants s JOIN accounts a ON a.id = s.account_id WHERE s.practitioner_id = $1 ORDER BY s.created_at, a.id",
         )
         .bind(practitioner.as_str())
         .fetch_all(self.reader())

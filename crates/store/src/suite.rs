@@ -16,6 +16,13 @@ pub async fn run(store: Arc<dyn Store>) {
     moving(&*store).await;
     listings(&*store).await;
     retention(&*store).await;
+    no_shows(&*store).await;
+    pooled_no_shows(&*store).await;
+    claiming_holds(&*store).await;
+    editing_configuration(&*store).await;
+    relatives(&*store).await;
+    phone_patients(&*store).await;
+    assistants_by_invitation(&*store).await;
     audit_chain(store.clone()).await;
     racing_for_one_slot(store.clone(), 1).await;
     racing_for_one_slot(store.clone(), 3).await;
@@ -38,9 +45,9 @@ fn bidx(id: &str) -> i64 {
         .fold(0i64, |h, b| (h * 31 + i64::from(b)) & 0xffff)
 }
 
-async fn new_account(store: &dyn Store, role: Role) -> AccountRecord {
+fn account_record(role: Role) -> AccountRecord {
     let id = AccountId::new();
-    let record = AccountRecord {
+    AccountRecord {
         role,
         created_at: t0(),
         wrapped_key: format!("vault:v1:{id}"),
@@ -48,15 +55,24 @@ async fn new_account(store: &dyn Store, role: Role) -> AccountRecord {
         name_ct: fake_ct("name", id.as_str()),
         phone_ct: None,
         birth_date_ct: Some(fake_ct("birth", id.as_str())),
+        managed_by: None,
         id,
-    };
+    }
+}
+
+fn new_account_req(record: &AccountRecord) -> NewAccount {
+    NewAccount {
+        email_bidx: bidx(record.id.as_str()) & 0xff,
+        email_uniq: format!("uniq-{}", record.id),
+        record: record.clone(),
+        password_hash: "not-a-real-hash".into(),
+    }
+}
+
+async fn new_account(store: &dyn Store, role: Role) -> AccountRecord {
+    let record = account_record(role);
     store
-        .create_account(&NewAccount {
-            email_bidx: bidx(record.id.as_str()) & 0xff,
-            email_uniq: format!("uniq-{}", record.id),
-            record: record.clone(),
-            password_hash: "not-a-real-hash".into(),
-        })
+        .create_account(&new_account_req(&record))
         .await
         .expect("create account");
     record
@@ -136,6 +152,7 @@ fn reserve_req(
         patient_ct: fake_ct("patient", patient.as_str()),
         patient_bidx: bidx(patient.as_str()),
         note_ct: None,
+        relative_ct: None,
         id,
         agenda_id: f.agenda.id.clone(),
         motive_id: f.motive.id.clone(),
@@ -150,6 +167,7 @@ fn book_hold_req(hold: &ReservationId, now: Timestamp) -> BookHoldRequest {
     BookHoldRequest {
         hold_id: hold.clone(),
         note_ct: None,
+        relative_ct: None,
         idempotency: None,
         now,
     }
@@ -478,12 +496,13 @@ async fn holds_expire(store: &dyn Store) {
         .await
         .unwrap()
         .reservation;
-    let booked = store
-        .book_hold(&book_hold_req(&hold2.id, t0() + 1.minutes()))
-        .await
-        .unwrap()
-        .reservation;
+    let mut book = book_hold_req(&hold2.id, t0() + 1.minutes());
+    book.note_ct = Some(b"sealed note".to_vec());
+    book.relative_ct = Some(b"sealed relative".to_vec());
+    let booked = store.book_hold(&book).await.unwrap().reservation;
     assert_eq!(booked.id, hold2.id);
+    assert_eq!(booked.note_ct.as_deref(), Some(&b"sealed note"[..]));
+    assert_eq!(booked.relative_ct.as_deref(), Some(&b"sealed relative"[..]));
     assert_eq!(booked.status, ReservationStatus::Booked);
     assert_eq!(booked.expires_at, None);
     let again = store
@@ -673,8 +692,10 @@ async fn listings(store: &dyn Store) {
         .is_empty());
     let mut booked = reserve_req(&f, &alice.id, start, None);
     booked.note_ct = Some(b"sealed note".to_vec());
+    booked.relative_ct = Some(b"sealed relative".to_vec());
     let a = store.reserve(&booked).await.unwrap().reservation;
     assert_eq!(a.note_ct.as_deref(), Some(&b"sealed note"[..]));
+    assert_eq!(a.relative_ct.as_deref(), Some(&b"sealed relative"[..]));
     assert_eq!(a.motive_ct, booked.motive_ct);
     let h = store
         .reserve(&reserve_req(
@@ -753,8 +774,8 @@ async fn listings(store: &dyn Store) {
         .unwrap()
         .expect("appointment stays");
     assert_eq!(
-        (kept.status, kept.patient_ct, kept.note_ct),
-        (ReservationStatus::Booked, None, None)
+        (kept.status, kept.patient_ct, kept.note_ct, kept.relative_ct),
+        (ReservationStatus::Booked, None, None, None)
     );
     assert!(store
         .reservations_by_patient_index(alice_bidx)
@@ -786,20 +807,16 @@ async fn retention(store: &dyn Store) {
     let f = fixture(store, 10, 1).await;
     let p = new_account(store, Role::Patient).await;
     let start = t0() + 24.hours();
-    let r = store
-        .reserve(&reserve_req(&f, &p.id, start, None))
-        .await
-        .unwrap()
-        .reservation;
+    let mut req = reserve_req(&f, &p.id, start, None);
+    req.relative_ct = Some(b"sealed relative".to_vec());
+    let r = store.reserve(&req).await.unwrap().reservation;
     let stripped = store
         .strip_patient_links(Specialty::GeneralPractitioner, start + 2.hours())
         .await
         .unwrap();
     assert!(stripped >= 1);
-    assert_eq!(
-        store.reservation(&r.id).await.unwrap().unwrap().patient_ct,
-        None
-    );
+    let kept = store.reservation(&r.id).await.unwrap().unwrap();
+    assert_eq!((kept.patient_ct, kept.relative_ct), (None, None));
     let vf = fixture(store, 10, 1).await;
     let mut vp = vf.practitioner.clone();
     vp.specialty = Specialty::VaccinationCenter;
@@ -828,6 +845,588 @@ async fn retention(store: &dyn Store) {
         store.reservation(&v.id).await.unwrap().unwrap().patient_ct,
         None
     );
+}
+
+/// A no-show gives the place back; undoing it takes the place again like a booking would.
+async fn no_shows(store: &dyn Store) {
+    let f = fixture(store, 30, 1).await;
+    let alice = new_account(store, Role::Patient).await;
+    let bob = new_account(store, Role::Patient).await;
+    let carol = new_account(store, Role::Patient).await;
+    let start = t0() + 24.hours();
+    let a = store
+        .reserve(&reserve_req(&f, &alice.id, start, None))
+        .await
+        .unwrap()
+        .reservation;
+    let missed = store
+        .set_no_show(&a.id, true, t0())
+        .await
+        .unwrap()
+        .expect("booked");
+    assert_eq!(missed.status, ReservationStatus::NoShow);
+    assert_eq!(
+        store.reservation(&a.id).await.unwrap(),
+        Some(missed.clone())
+    );
+    assert!(
+        store
+            .set_no_show(&a.id, true, t0())
+            .await
+            .unwrap()
+            .is_none(),
+        "already a no-show"
+    );
+    let day = store
+        .agenda_appointments(&f.agenda.id, start, start + 1.hour())
+        .await
+        .unwrap();
+    assert_eq!(
+        day.iter().map(|r| (&r.id, r.status)).collect::<Vec<_>>(),
+        vec![(&a.id, ReservationStatus::NoShow)],
+        "a no-show stays in the day's list"
+    );
+    let snap = store
+        .agenda_snapshot(&f.agenda.id, t0())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(snap.reservations.is_empty(), "a no-show occupies nothing");
+
+    // The place went to bob: undoing alice's no-show is refused and changes nothing.
+    let b = store
+        .reserve(&reserve_req(&f, &bob.id, start + 15.minutes(), None))
+        .await
+        .unwrap()
+        .reservation;
+    let r = store.set_no_show(&a.id, false, t0()).await;
+    assert!(
+        matches!(r, Err(StoreError::Conflict(ConflictKind::SlotTaken))),
+        "{r:?}"
+    );
+    assert_eq!(store.reservation(&a.id).await.unwrap(), Some(missed));
+    store.cancel(&b.id, t0()).await.unwrap();
+
+    // A live hold blocks the undo too; once expired, it no longer does.
+    store
+        .reserve(&reserve_req(&f, &carol.id, start, Some(t0() + 5.minutes())))
+        .await
+        .unwrap();
+    let r = store.set_no_show(&a.id, false, t0() + 1.minutes()).await;
+    assert!(
+        matches!(r, Err(StoreError::Conflict(ConflictKind::SlotTaken))),
+        "{r:?}"
+    );
+    let back = store
+        .set_no_show(&a.id, false, t0() + 6.minutes())
+        .await
+        .unwrap()
+        .expect("a no-show");
+    assert_eq!(
+        (back.id.clone(), back.status, back.start, back.end),
+        (a.id.clone(), ReservationStatus::Booked, a.start, a.end)
+    );
+    assert!(
+        store
+            .set_no_show(&a.id, false, t0())
+            .await
+            .unwrap()
+            .is_none(),
+        "already booked"
+    );
+    // Booked again, it occupies its time.
+    let r = store.reserve(&reserve_req(&f, &bob.id, start, None)).await;
+    assert!(
+        matches!(r, Err(StoreError::Conflict(ConflictKind::SlotTaken))),
+        "{r:?}"
+    );
+    // Only booked appointments can be missed.
+    assert!(store
+        .set_no_show(&b.id, true, t0())
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .set_no_show(&ReservationId::new(), true, t0())
+        .await
+        .unwrap()
+        .is_none());
+}
+
+/// A pooled no-show gives its place back to the pool; undoing it needs a free place.
+async fn pooled_no_shows(store: &dyn Store) {
+    let f = fixture(store, 10, 2).await;
+    let start = t0() + 24.hours();
+    let mut booked = Vec::new();
+    for _ in 0..2 {
+        let p = new_account(store, Role::Patient).await;
+        booked.push(
+            store
+                .reserve(&reserve_req(&f, &p.id, start, None))
+                .await
+                .unwrap()
+                .reservation
+                .id,
+        );
+    }
+    let late = new_account(store, Role::Patient).await;
+    let full = store.reserve(&reserve_req(&f, &late.id, start, None)).await;
+    assert!(
+        matches!(
+            full,
+            Err(StoreError::Conflict(ConflictKind::CapacityExhausted))
+        ),
+        "{full:?}"
+    );
+    store
+        .set_no_show(&booked[0], true, t0())
+        .await
+        .unwrap()
+        .expect("booked");
+    let late_booking = store
+        .reserve(&reserve_req(&f, &late.id, start, None))
+        .await
+        .unwrap()
+        .reservation;
+    let r = store.set_no_show(&booked[0], false, t0()).await;
+    assert!(
+        matches!(
+            r,
+            Err(StoreError::Conflict(ConflictKind::CapacityExhausted))
+        ),
+        "{r:?}"
+    );
+    assert_eq!(
+        store
+            .reservation(&booked[0])
+            .await
+            .unwrap()
+            .map(|r| r.status),
+        Some(ReservationStatus::NoShow)
+    );
+    store.cancel(&late_booking.id, t0()).await.unwrap();
+    store
+        .set_no_show(&booked[0], false, t0())
+        .await
+        .unwrap()
+        .expect("a no-show");
+    // The counter followed: the pool is full again, and the snapshot agrees.
+    let again = new_account(store, Role::Patient).await;
+    let r = store
+        .reserve(&reserve_req(&f, &again.id, start, None))
+        .await;
+    assert!(
+        matches!(
+            r,
+            Err(StoreError::Conflict(ConflictKind::CapacityExhausted))
+        ),
+        "{r:?}"
+    );
+    let snap = store
+        .agenda_snapshot(&f.agenda.id, t0())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(snap.reservations.len(), 2);
+}
+
+/// A guest's hold passes to the patient who signs in, while it lives.
+async fn claiming_holds(store: &dyn Store) {
+    let f = fixture(store, 20, 1).await;
+    let guest = new_account(store, Role::Patient).await;
+    let alice = new_account(store, Role::Patient).await;
+    let start = t0() + 24.hours();
+    let hold = store
+        .reserve(&reserve_req(&f, &guest.id, start, Some(t0() + 5.minutes())))
+        .await
+        .unwrap()
+        .reservation;
+    let alice_ct = fake_ct("patient", alice.id.as_str());
+    let alice_bidx = bidx(alice.id.as_str());
+    let claimed = store
+        .claim_hold(&hold.id, &alice_ct, alice_bidx, t0() + 1.minutes())
+        .await
+        .unwrap()
+        .expect("live hold");
+    assert_eq!(
+        (
+            claimed.status,
+            claimed.expires_at,
+            claimed.patient_ct.clone()
+        ),
+        (
+            ReservationStatus::Held,
+            hold.expires_at,
+            Some(alice_ct.clone())
+        )
+    );
+    assert!(store
+        .reservations_by_patient_index(alice_bidx)
+        .await
+        .unwrap()
+        .iter()
+        .any(|r| r.id == hold.id));
+    // Expired: nothing changes.
+    let guest_ct = fake_ct("patient", guest.id.as_str());
+    assert!(store
+        .claim_hold(&hold.id, &guest_ct, 1, t0() + 5.minutes())
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        store.reservation(&hold.id).await.unwrap(),
+        Some(claimed.clone())
+    );
+    // Only holds: not an appointment, not an unknown id.
+    let booked = store
+        .reserve(&reserve_req(&f, &guest.id, start + 1.hour(), None))
+        .await
+        .unwrap()
+        .reservation;
+    assert!(store
+        .claim_hold(&booked.id, &alice_ct, alice_bidx, t0())
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .claim_hold(&ReservationId::new(), &alice_ct, alice_bidx, t0())
+        .await
+        .unwrap()
+        .is_none());
+}
+
+/// Motives, opening hours and absences change only within their own agenda.
+async fn editing_configuration(store: &dyn Store) {
+    let f = fixture(store, 20, 1).await;
+    let other = fixture(store, 20, 1).await;
+    assert_eq!(
+        store.practitioner(&f.practitioner.id).await.unwrap(),
+        Some(f.practitioner.clone())
+    );
+    assert_eq!(
+        store.practitioner(&PractitionerId::new()).await.unwrap(),
+        None
+    );
+
+    // A new label and policy; the duration and capacity asked for are ignored.
+    let policy = MotivePolicy {
+        teleconsultation: true,
+        new_patients_only: true,
+        bookable_online: false,
+        min_notice_min: 120,
+        max_horizon_days: 30,
+    };
+    let edited = Motive::parse(
+        f.motive.id.clone(),
+        f.agenda.id.clone(),
+        "Renamed",
+        45,
+        3,
+        policy.clone(),
+    )
+    .unwrap();
+    assert!(store
+        .update_motive(&edited, b"sealed new label")
+        .await
+        .unwrap());
+    let snap = store
+        .agenda_snapshot(&f.agenda.id, t0())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        snap.motives,
+        vec![Motive {
+            name: String::new(),
+            policy: policy.clone(),
+            ..f.motive.clone()
+        }]
+    );
+    assert_eq!(
+        snap.motive_labels,
+        vec![(f.motive.id.clone(), b"sealed new label".to_vec())]
+    );
+    // Another agenda's motive is out of reach.
+    let foreign = Motive {
+        agenda_id: f.agenda.id.clone(),
+        ..other.motive.clone()
+    };
+    assert!(!store.update_motive(&foreign, b"hijack").await.unwrap());
+    let other_snap = store
+        .agenda_snapshot(&other.agenda.id, t0())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        other_snap.motive_labels,
+        vec![(other.motive.id.clone(), b"sealed label".to_vec())]
+    );
+
+    let rule = OpeningRule::parse(
+        RuleId::new(),
+        f.agenda.id.clone(),
+        WeekdaySet::parse(&[1, 2]).unwrap(),
+        jiff::civil::time(9, 0, 0, 0),
+        jiff::civil::time(12, 0, 0, 0),
+        vec![f.motive.id.clone()],
+        None,
+        None,
+    )
+    .unwrap();
+    store.create_rule(&rule).await.unwrap();
+    let absence = Absence::parse(
+        AbsenceId::new(),
+        f.agenda.id.clone(),
+        t0() + 1.hour(),
+        t0() + 2.hours(),
+    )
+    .unwrap();
+    store.create_absence(&absence, None).await.unwrap();
+    assert!(!store.delete_rule(&other.agenda.id, &rule.id).await.unwrap());
+    assert!(!store
+        .delete_absence(&other.agenda.id, &absence.id)
+        .await
+        .unwrap());
+    let snap = store
+        .agenda_snapshot(&f.agenda.id, t0())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((snap.rules.len(), snap.absences.len()), (1, 1));
+    assert!(store.delete_rule(&f.agenda.id, &rule.id).await.unwrap());
+    assert!(store
+        .delete_absence(&f.agenda.id, &absence.id)
+        .await
+        .unwrap());
+    assert!(!store.delete_rule(&f.agenda.id, &rule.id).await.unwrap());
+    assert!(!store
+        .delete_absence(&f.agenda.id, &absence.id)
+        .await
+        .unwrap());
+    let snap = store
+        .agenda_snapshot(&f.agenda.id, t0())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(snap.rules.is_empty() && snap.absences.is_empty());
+    // The motive the rule named is still there.
+    assert_eq!(snap.motives.len(), 1);
+}
+
+/// Relatives belong to one account and go with it.
+async fn relatives(store: &dyn Store) {
+    let alice = new_account(store, Role::Patient).await;
+    let bob = new_account(store, Role::Patient).await;
+    let relative = |account: &AccountRecord, minutes: i64| {
+        let id = RelativeId::new();
+        RelativeRecord {
+            account_id: account.id.clone(),
+            created_at: t0() + minutes.minutes(),
+            name_ct: fake_ct("relative", id.as_str()),
+            birth_date_ct: (minutes % 2 == 0).then(|| fake_ct("born", id.as_str())),
+            id,
+        }
+    };
+    let (a1, a2, b1) = (relative(&alice, 1), relative(&alice, 2), relative(&bob, 3));
+    for r in [&a1, &a2, &b1] {
+        store.create_relative(r).await.unwrap();
+    }
+    assert_eq!(
+        store.relatives(&alice.id).await.unwrap(),
+        vec![a1.clone(), a2.clone()]
+    );
+    assert_eq!(store.relatives(&bob.id).await.unwrap(), vec![b1.clone()]);
+    assert!(matches!(
+        store.create_relative(&a1).await,
+        Err(StoreError::Conflict(ConflictKind::Duplicate))
+    ));
+    let orphan = RelativeRecord {
+        id: RelativeId::new(),
+        account_id: AccountId::new(),
+        ..a1.clone()
+    };
+    assert!(matches!(
+        store.create_relative(&orphan).await,
+        Err(StoreError::NotFound)
+    ));
+
+    assert!(
+        !store.delete_relative(&bob.id, &a1.id).await.unwrap(),
+        "not bob's"
+    );
+    assert!(store.delete_relative(&alice.id, &a1.id).await.unwrap());
+    assert!(!store.delete_relative(&alice.id, &a1.id).await.unwrap());
+    assert_eq!(store.relatives(&alice.id).await.unwrap(), vec![a2]);
+
+    store.erase_account(&alice.id, &[]).await.unwrap();
+    assert!(store.relatives(&alice.id).await.unwrap().is_empty());
+    assert_eq!(store.relatives(&bob.id).await.unwrap(), vec![b1]);
+}
+
+/// A practice's record of a patient who booked by phone.
+async fn phone_patients(store: &dyn Store) {
+    let f = fixture(store, 20, 1).await;
+    let mut record = account_record(Role::Patient);
+    record.managed_by = Some(f.practitioner.id.clone());
+    store
+        .create_account(&new_account_req(&record))
+        .await
+        .unwrap();
+    assert_eq!(store.account(&record.id).await.unwrap(), Some(record));
+}
+
+/// Invitations are single-use and expire; an assistant belongs to one practitioner.
+async fn assistants_by_invitation(store: &dyn Store) {
+    let f = fixture(store, 20, 1).await;
+    let other = fixture(store, 20, 1).await;
+    let invite = |token: &str, hours: i64| NewInvitation {
+        token_hash: format!("{token}-{}", f.practitioner.id),
+        practitioner_id: f.practitioner.id.clone(),
+        created_at: t0(),
+        expires_at: t0() + hours.hours(),
+    };
+    let first = invite("first", 48);
+    store.create_invitation(&first).await.unwrap();
+    assert!(matches!(
+        store.create_invitation(&first).await,
+        Err(StoreError::Conflict(ConflictKind::Duplicate))
+    ));
+    assert!(matches!(
+        store
+            .create_invitation(&NewInvitation {
+                token_hash: format!("ghost-{}", f.practitioner.id),
+                practitioner_id: PractitionerId::new(),
+                ..first.clone()
+            })
+            .await,
+        Err(StoreError::NotFound)
+    ));
+
+    // Only an assistant's account can be created this way; the invitation stays unused.
+    let patient = account_record(Role::Patient);
+    assert!(store
+        .accept_invitation(&first.token_hash, &new_account_req(&patient), t0())
+        .await
+        .is_err());
+    assert_eq!(store.account(&patient.id).await.unwrap(), None);
+
+    // An email already in use: refused, and the invitation can still be used.
+    let taken = new_account(store, Role::Patient).await;
+    let clash = account_record(Role::Assistant);
+    let mut clash_req = new_account_req(&clash);
+    clash_req.email_uniq = format!("uniq-{}", taken.id);
+    let r = store
+        .accept_invitation(&first.token_hash, &clash_req, t0())
+        .await;
+    assert!(
+        matches!(r, Err(StoreError::Conflict(ConflictKind::EmailTaken))),
+        "{r:?}"
+    );
+    assert_eq!(store.account(&clash.id).await.unwrap(), None);
+
+    let anna = account_record(Role::Assistant);
+    assert_eq!(
+        store
+            .accept_invitation(&first.token_hash, &new_account_req(&anna), t0())
+            .await
+            .unwrap(),
+        f.practitioner.id
+    );
+    assert_eq!(store.account(&anna.id).await.unwrap(), Some(anna.clone()));
+    assert_eq!(
+        store.assistant_of(&anna.id).await.unwrap(),
+        Some(f.practitioner.id.clone())
+    );
+    assert_eq!(
+        store.assistants(&f.practitioner.id).await.unwrap(),
+        vec![anna.clone()]
+    );
+    assert!(store
+        .assistants(&other.practitioner.id)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Used once: a second account gets nothing and is not created.
+    let late = account_record(Role::Assistant);
+    let r = store
+        .accept_invitation(&first.token_hash, &new_account_req(&late), t0())
+        .await;
+    assert!(matches!(r, Err(StoreError::NotFound)), "{r:?}");
+    assert_eq!(store.account(&late.id).await.unwrap(), None);
+    // Expired or unknown: the same.
+    let short = invite("short", 1);
+    store.create_invitation(&short).await.unwrap();
+    let r = store
+        .accept_invitation(&short.token_hash, &new_account_req(&late), t0() + 1.hours())
+        .await;
+    assert!(matches!(r, Err(StoreError::NotFound)), "{r:?}");
+    let r = store
+        .accept_invitation("unknown", &new_account_req(&late), t0())
+        .await;
+    assert!(matches!(r, Err(StoreError::NotFound)), "{r:?}");
+    assert_eq!(store.account(&late.id).await.unwrap(), None);
+    // Before expiry it works.
+    let bea = account_record(Role::Assistant);
+    store
+        .accept_invitation(
+            &short.token_hash,
+            &new_account_req(&bea),
+            t0() + 59.minutes(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.assistants(&f.practitioner.id).await.unwrap().len(), 2);
+
+    // Removal: only by their practitioner; the account and its sessions go.
+    store
+        .create_session(&NewSession {
+            token_hash: format!("assistant-{}", anna.id),
+            account_id: anna.id.clone(),
+            created_at: t0(),
+            expires_at: t0() + 1.hour(),
+        })
+        .await
+        .unwrap();
+    assert!(!store
+        .remove_assistant(&other.practitioner.id, &anna.id)
+        .await
+        .unwrap());
+    assert!(!store
+        .remove_assistant(&f.practitioner.id, &taken.id)
+        .await
+        .unwrap());
+    assert!(!store
+        .remove_assistant(&f.practitioner.id, &f.practitioner.account_id)
+        .await
+        .unwrap());
+    assert!(store.account(&anna.id).await.unwrap().is_some());
+    assert!(store
+        .remove_assistant(&f.practitioner.id, &anna.id)
+        .await
+        .unwrap());
+    assert_eq!(store.account(&anna.id).await.unwrap(), None);
+    assert_eq!(store.assistant_of(&anna.id).await.unwrap(), None);
+    assert_eq!(
+        store
+            .session_account(&format!("assistant-{}", anna.id), t0())
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.assistants(&f.practitioner.id).await.unwrap(),
+        vec![bea]
+    );
+    assert!(!store
+        .remove_assistant(&f.practitioner.id, &anna.id)
+        .await
+        .unwrap());
+    assert!(store
+        .account(&f.practitioner.account_id)
+        .await
+        .unwrap()
+        .is_some());
 }
 
 /// The audit chain: appends link each MAC to the previous one, also under concurrency.

@@ -26,7 +26,8 @@ pub async fn create_hold(
     ApiJson(b): ApiJson<NewHoldBody>,
 ) -> Result<(StatusCode, Json<HoldBody>), ApiError> {
     let held = app
-        .hold(Holder::Patient(&me), &b.agenda_id, &b.motive_id, &b.start).await?;
+        .hold(Holder::Patient(&me), &b.agenda_id, &b.motive_id, &b.start)
+        .await?;
     let hold = &held.row;
     let view = app.view(&hold.agenda_id).await?;
     let expires_at = hold

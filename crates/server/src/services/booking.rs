@@ -472,8 +472,13 @@ impl App {
                 let view = self.view(&hold.row.agenda_id).await?;
                 let key = self.agenda_key(&view.agenda).await?;
                 let seal = |col: &str, v: &str| {
-                    self.protect
-                        .seal(&key, v.as_bytes(), "reservations", col, hold.row.id.as_str())
+                    self.protect.seal(
+                        &key,
+                        v.as_bytes(),
+                        "reservations",
+                        col,
+                        hold.row.id.as_str(),
+                    )
                 };
                 let note_ct = note.as_deref().map(|n| seal("note", n));
                 let relative_ct = relative.as_ref().map(|r| seal("relative", r.as_str()));

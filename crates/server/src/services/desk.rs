@@ -98,10 +98,9 @@ impl App {
         motive.policy.min_notice_min = 0;
         view.check_start(&motive, start, Timestamp::now())
             .map_err(|r| match r {
-                Unavailable::Full => AppError::Conflict(
-                    "slot-taken",
-                    "this time is no longer free".into(),
-                ),
+                Unavailable::Full => {
+                    AppError::Conflict("slot-taken", "this time is no longer free".into())
+                }
                 _ => AppError::Conflict(
                     "not-a-slot",
                     "this is not a free slot of this motive".into(),
@@ -119,7 +118,10 @@ impl App {
             DeskPatient::New { name, phone } => {
                 let name = parse_name("patient_name", name)?;
                 let phone = parse_phone(phone).map_err(|_| {
-                    DomainError::new("patient_phone", "must be a phone number, e.g. +33 6 12 34 56 78")
+                    DomainError::new(
+                        "patient_phone",
+                        "must be a phone number, e.g. +33 6 12 34 56 78",
+                    )
                 })?;
                 self.create_managed_patient(&me.id, name, phone).await?
             }
@@ -286,9 +288,14 @@ impl App {
 
     pub async fn delete_rule(&self, caller: &Caller, agenda: &AgendaId, id: &str) -> AppResult<()> {
         let (_, agenda) = self.own_agenda(caller, agenda).await?;
-        let found = self.store.delete_rule(&agenda.id, &RuleId(id.to_owned())).await;
+        let found = self
+            .store
+            .delete_rule(&agenda.id, &RuleId(id.to_owned()))
+            .await;
         self.agendas.invalidate(&agenda.id);
-        found?.then_some(()).ok_or(AppError::NotFound("opening rule"))
+        found?
+            .then_some(())
+            .ok_or(AppError::NotFound("opening rule"))
     }
 
     pub async fn delete_absence(
@@ -307,7 +314,11 @@ impl App {
     }
 
     /// The view of one of the caller's agendas (for the desk's day and week pages).
-    pub async fn desk_view(&self, caller: &Caller, agenda: &AgendaId) -> AppResult<Arc<AgendaView>> {
+    pub async fn desk_view(
+        &self,
+        caller: &Caller,
+        agenda: &AgendaId,
+    ) -> AppResult<Arc<AgendaView>> {
         self.own_agenda(caller, agenda).await?;
         self.view(agenda).await
     }

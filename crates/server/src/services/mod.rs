@@ -11,7 +11,9 @@ mod team;
 
 pub use accounts::{Identity, NewIdentity};
 pub use audit::{AccessEntry, AuditVerdict};
-pub use booking::{is_valid_guest_id, Appointment, BookingDetails, BookingInput, Holder, SlotQuery};
+pub use booking::{
+    is_valid_guest_id, Appointment, BookingDetails, BookingInput, Holder, SlotQuery,
+};
 pub use desk::{DeskAppointment, DeskPatient, MotiveChanges};
 pub use family::Relative;
 pub use practice::{NewMotive, NewPlace, NewRule, ProfileInput, PublicAgenda};

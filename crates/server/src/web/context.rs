@@ -177,13 +177,21 @@ struct ErrorPage {
 
 fn render_error(lang: Lang, err: &AppError) -> Response {
     let (status, title, detail) = match err {
-        AppError::NotFound(_) => (StatusCode::NOT_FOUND, "error.not_found", "error.not_found.detail"),
+        AppError::NotFound(_) => (
+            StatusCode::NOT_FOUND,
+            "error.not_found",
+            "error.not_found.detail",
+        ),
         AppError::Unauthenticated | AppError::BadCredentials => (
             StatusCode::UNAUTHORIZED,
             "error.signin",
             "error.signin.detail",
         ),
-        AppError::Forbidden(_) => (StatusCode::FORBIDDEN, "error.forbidden", "error.forbidden.detail"),
+        AppError::Forbidden(_) => (
+            StatusCode::FORBIDDEN,
+            "error.forbidden",
+            "error.forbidden.detail",
+        ),
         AppError::KeyService => (
             StatusCode::SERVICE_UNAVAILABLE,
             "error.unavailable",
@@ -194,20 +202,26 @@ fn render_error(lang: Lang, err: &AppError) -> Response {
             "error.invalid",
             "error.invalid.detail",
         ),
-        AppError::Conflict(..) | AppError::Rule(_) => {
-            (StatusCode::CONFLICT, "error.conflict", "error.conflict.detail")
-        }
+        AppError::Conflict(..) | AppError::Rule(_) => (
+            StatusCode::CONFLICT,
+            "error.conflict",
+            "error.conflict.detail",
+        ),
         AppError::Store(careslot_store::StoreError::Unavailable(_)) => (
             StatusCode::SERVICE_UNAVAILABLE,
             "error.unavailable",
             "error.unavailable.detail",
         ),
-        AppError::Store(careslot_store::StoreError::Conflict(_)) => {
-            (StatusCode::CONFLICT, "error.conflict", "error.conflict.detail")
-        }
-        AppError::Store(careslot_store::StoreError::NotFound) => {
-            (StatusCode::NOT_FOUND, "error.not_found", "error.not_found.detail")
-        }
+        AppError::Store(careslot_store::StoreError::Conflict(_)) => (
+            StatusCode::CONFLICT,
+            "error.conflict",
+            "error.conflict.detail",
+        ),
+        AppError::Store(careslot_store::StoreError::NotFound) => (
+            StatusCode::NOT_FOUND,
+            "error.not_found",
+            "error.not_found.detail",
+        ),
         AppError::Store(_) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             "error.internal",
@@ -306,7 +320,10 @@ impl Ctx {
         let to = safe_path(to);
         let resp = (
             StatusCode::SEE_OTHER,
-            [(header::LOCATION, HeaderValue::from_str(to).unwrap_or(HeaderValue::from_static("/")))],
+            [(
+                header::LOCATION,
+                HeaderValue::from_str(to).unwrap_or(HeaderValue::from_static("/")),
+            )],
         )
             .into_response();
         self.with_cookies(resp)
@@ -314,7 +331,8 @@ impl Ctx {
 
     /// Redirects with a message shown once on the next page (`key` from [`super::flash`]).
     pub fn redirect_with(&mut self, to: &str, flash_key: &str) -> Response {
-        self.set_cookies.push(set_cookie(FLASH_COOKIE, flash_key, Some(60)));
+        self.set_cookies
+            .push(set_cookie(FLASH_COOKIE, flash_key, Some(60)));
         self.redirect(to)
     }
 

@@ -102,10 +102,36 @@ impl Lang {
     fn weekday_name(self, w: Weekday) -> &'static str {
         let i = w.to_monday_zero_offset() as usize;
         [
-            ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"],
-            ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"],
-            ["Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag"],
-            ["lunedì", "martedì", "mercoledì", "giovedì", "venerdì", "sabato", "domenica"],
+            [
+                "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche",
+            ],
+            [
+                "Monday",
+                "Tuesday",
+                "Wednesday",
+                "Thursday",
+                "Friday",
+                "Saturday",
+                "Sunday",
+            ],
+            [
+                "Montag",
+                "Dienstag",
+                "Mittwoch",
+                "Donnerstag",
+                "Freitag",
+                "Samstag",
+                "Sonntag",
+            ],
+            [
+                "lunedì",
+                "martedì",
+                "mercoledì",
+                "giovedì",
+                "venerdì",
+                "sabato",
+                "domenica",
+            ],
         ][self.index()][i]
     }
 
@@ -123,20 +149,60 @@ impl Lang {
         let i = (m.clamp(1, 12) - 1) as usize;
         [
             [
-                "janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août",
-                "septembre", "octobre", "novembre", "décembre",
+                "janvier",
+                "février",
+                "mars",
+                "avril",
+                "mai",
+                "juin",
+                "juillet",
+                "août",
+                "septembre",
+                "octobre",
+                "novembre",
+                "décembre",
             ],
             [
-                "January", "February", "March", "April", "May", "June", "July", "August",
-                "September", "October", "November", "December",
+                "January",
+                "February",
+                "March",
+                "April",
+                "May",
+                "June",
+                "July",
+                "August",
+                "September",
+                "October",
+                "November",
+                "December",
             ],
             [
-                "Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August",
-                "September", "Oktober", "November", "Dezember",
+                "Januar",
+                "Februar",
+                "März",
+                "April",
+                "Mai",
+                "Juni",
+                "Juli",
+                "August",
+                "September",
+                "Oktober",
+                "November",
+                "Dezember",
             ],
             [
-                "gennaio", "febbraio", "marzo", "aprile", "maggio", "giugno", "luglio", "agosto",
-                "settembre", "ottobre", "novembre", "dicembre",
+                "gennaio",
+                "febbraio",
+                "marzo",
+                "aprile",
+                "maggio",
+                "giugno",
+                "luglio",
+                "agosto",
+                "settembre",
+                "ottobre",
+                "novembre",
+                "dicembre",
             ],
         ][self.index()][i]
     }
@@ -221,7 +287,10 @@ mod tests {
         let z: Zoned = "2026-11-23T14:05[Europe/Paris]".parse().unwrap();
         assert_eq!(Lang::Fr.date_time(&z), "lundi 23 novembre 2026 à 14:05");
         assert_eq!(Lang::En.date_time(&z), "Monday 23 November 2026 at 14:05");
-        assert_eq!(Lang::De.date_time(&z), "Montag, 23. November 2026 um 14:05 Uhr");
+        assert_eq!(
+            Lang::De.date_time(&z),
+            "Montag, 23. November 2026 um 14:05 Uhr"
+        );
         assert_eq!(Lang::It.date_time(&z), "lunedì 23 novembre 2026 alle 14:05");
         assert_eq!(Lang::Fr.short_date(z.date()), "lun. 23 nov.");
         assert_eq!(Lang::De.short_date(z.date()), "Mo. 23. Nov.");
@@ -267,6 +336,10 @@ mod tests {
         }
         missing.sort();
         missing.dedup();
-        assert!(missing.is_empty(), "keys without translations:\n{}", missing.join("\n"));
+        assert!(
+            missing.is_empty(),
+            "keys without translations:\n{}",
+            missing.join("\n")
+        );
     }
 }

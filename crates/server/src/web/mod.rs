@@ -17,7 +17,8 @@ use std::sync::Arc;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 /// Scripts, styles and images only from careslot; no inline script; no framing.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+pub const CONTENT_SECURITY_POLICY: &str =
+    "default-src 'self'; script-src 'self'; style-src 'self'; \
 img-src 'self' data:; connect-src 'self'; font-src 'self'; form-action 'self'; \
 frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
 
@@ -39,7 +40,10 @@ pub fn router() -> Router<Arc<App>> {
         .route("/signout", post(account::sign_out))
         .route("/account", get(account::account))
         .route("/account/relatives", post(account::add_relative))
-        .route("/account/relatives/{id}/delete", post(account::remove_relative))
+        .route(
+            "/account/relatives/{id}/delete",
+            post(account::remove_relative),
+        )
         .route("/account/delete", post(account::erase))
         .route("/appointments", get(appointments::list))
         .route("/appointments/{id}", get(appointments::detail))
@@ -50,7 +54,10 @@ pub fn router() -> Router<Arc<App>> {
             get(appointments::move_page).post(appointments::move_to),
         )
         .route("/pro", get(onboarding::landing))
-        .route("/pro/signup", get(onboarding::signup_page).post(onboarding::sign_up))
+        .route(
+            "/pro/signup",
+            get(onboarding::signup_page).post(onboarding::sign_up),
+        )
         .route(
             "/pro/onboarding/profile",
             get(onboarding::profile_page).post(onboarding::save_profile),
@@ -76,7 +83,10 @@ pub fn router() -> Router<Arc<App>> {
         .route("/pro/settings/motives", post(settings::add_motive))
         .route("/pro/settings/motives/{id}", post(settings::edit_motive))
         .route("/pro/settings/hours", post(settings::add_hours))
-        .route("/pro/settings/hours/{id}/delete", post(settings::delete_hours))
+        .route(
+            "/pro/settings/hours/{id}/delete",
+            post(settings::delete_hours),
+        )
         .route("/pro/settings/absences", post(settings::add_absence))
         .route(
             "/pro/settings/absences/{id}/delete",

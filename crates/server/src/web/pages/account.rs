@@ -33,7 +33,12 @@ pub struct NextParam {
 
 pub async fn signin_page(ctx: Ctx, Query(n): Query<NextParam>) -> PageResult {
     let next = crate::web::context::safe_path(n.next.as_deref().unwrap_or("")).to_owned();
-    Ok(ctx.page(&SignInPage { ctx: &ctx, error: None, email: String::new(), next }))
+    Ok(ctx.page(&SignInPage {
+        ctx: &ctx,
+        error: None,
+        email: String::new(),
+        next,
+    }))
 }
 
 /// Where each kind of account lands after signing in.
@@ -46,7 +51,11 @@ fn home_of(role: Role) -> &'static str {
 
 pub async fn sign_in(mut ctx: Ctx, form: Form) -> PageResult {
     let email = form.text("email");
-    match ctx.app.login(email, form.get("password").unwrap_or("")).await {
+    match ctx
+        .app
+        .login(email, form.get("password").unwrap_or(""))
+        .await
+    {
         Ok((token, identity)) => {
             ctx.start_session(&token, ctx.app.config.session_ttl.as_secs());
             let next = match form.opt("next") {
@@ -66,11 +75,20 @@ pub async fn sign_in(mut ctx: Ctx, form: Form) -> PageResult {
 }
 
 pub async fn signup_page(ctx: Ctx) -> PageResult {
-    Ok(ctx.page(&SignUpPage { ctx: &ctx, error: None, email: String::new(), name: String::new() }))
+    Ok(ctx.page(&SignUpPage {
+        ctx: &ctx,
+        error: None,
+        email: String::new(),
+        name: String::new(),
+    }))
 }
 
 pub async fn sign_up(mut ctx: Ctx, form: Form) -> PageResult {
-    let (email, password, name) = (form.text("email"), form.get("password").unwrap_or(""), form.text("name"));
+    let (email, password, name) = (
+        form.text("email"),
+        form.get("password").unwrap_or(""),
+        form.text("name"),
+    );
     let created = ctx
         .app
         .register(NewIdentity {
@@ -139,7 +157,11 @@ pub async fn add_relative(mut ctx: Ctx, form: Form) -> PageResult {
     let caller = ctx.caller()?.clone();
     match ctx
         .app
-        .add_relative(&caller, form.text("relative_name"), form.opt("relative_birth_date"))
+        .add_relative(
+            &caller,
+            form.text("relative_name"),
+            form.opt("relative_birth_date"),
+        )
         .await
     {
         Ok(_) => Ok(ctx.redirect_with("/account", "flash.relative_added")),

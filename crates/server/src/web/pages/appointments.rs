@@ -40,7 +40,11 @@ pub async fn list(ctx: Ctx) -> PageResult {
         }
     }
     past.reverse();
-    Ok(ctx.page(&ListPage { ctx: &ctx, upcoming, past }))
+    Ok(ctx.page(&ListPage {
+        ctx: &ctx,
+        upcoming,
+        past,
+    }))
 }
 
 #[derive(Deserialize)]
@@ -57,7 +61,10 @@ struct DetailPage<'a> {
     can_change: bool,
 }
 
-async fn mine(ctx: &Ctx, id: &str) -> Result<(crate::services::Appointment, Vec<Relative>), crate::web::context::Failure> {
+async fn mine(
+    ctx: &Ctx,
+    id: &str,
+) -> Result<(crate::services::Appointment, Vec<Relative>), crate::web::context::Failure> {
     let caller = ctx.caller()?;
     let a = ctx.ok(ctx.app.own_reservation(caller, id).await)?;
     if a.row.status == ReservationStatus::Held || a.row.status == ReservationStatus::Expired {
@@ -71,7 +78,12 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>, Query(p): Query<DetailPara
     let (a, relatives) = mine(&ctx, &id).await?;
     let s = ctx.ok(ctx.summary(&a, &relatives).await)?;
     let can_change = a.row.status == ReservationStatus::Booked && a.row.start > Timestamp::now();
-    Ok(ctx.page(&DetailPage { ctx: &ctx, s, just_booked: p.booked.is_some(), can_change }))
+    Ok(ctx.page(&DetailPage {
+        ctx: &ctx,
+        s,
+        just_booked: p.booked.is_some(),
+        can_change,
+    }))
 }
 
 /// RFC 5545 text: escape `\`, `;`, `,` and newlines.
@@ -106,7 +118,11 @@ pub async fn ics(ctx: Ctx, Path(id): Path<String>) -> PageResult {
     let (a, relatives) = mine(&ctx, &id).await?;
     let s = ctx.ok(ctx.summary(&a, &relatives).await)?;
     let title = format!("{} – {}", s.motive, s.practitioner);
-    let status = if a.row.status == ReservationStatus::Booked { "CONFIRMED" } else { "CANCELLED" };
+    let status = if a.row.status == ReservationStatus::Booked {
+        "CONFIRMED"
+    } else {
+        "CANCELLED"
+    };
     let lines = [
         "BEGIN:VCALENDAR".to_owned(),
         "VERSION:2.0".to_owned(),
@@ -118,7 +134,10 @@ pub async fn ics(ctx: Ctx, Path(id): Path<String>) -> PageResult {
         format!("DTSTART:{}", ics_utc(a.row.start)),
         format!("DTEND:{}", ics_utc(a.row.end)),
         format!("SUMMARY:{}", ics_text(&title)),
-        format!("LOCATION:{}", ics_text(&format!("{}, {}", s.place, s.address))),
+        format!(
+            "LOCATION:{}",
+            ics_text(&format!("{}, {}", s.place, s.address))
+        ),
         format!("STATUS:{status}"),
         "END:VEVENT".to_owned(),
         "END:VCALENDAR".to_owned(),
@@ -127,7 +146,10 @@ pub async fn ics(ctx: Ctx, Path(id): Path<String>) -> PageResult {
     Ok((
         [
             (header::CONTENT_TYPE, "text/calendar; charset=utf-8"),
-            (header::CONTENT_DISPOSITION, "attachment; filename=\"appointment.ics\""),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"appointment.ics\"",
+            ),
             (header::CACHE_CONTROL, "no-store"),
         ],
         body,
@@ -190,9 +212,15 @@ pub async fn move_page(ctx: Ctx, Path(id): Path<String>, Query(w): Query<WeekPar
         .map(|d| d.max(today))
         .filter(|_| week > today);
     Ok(ctx.page(&MovePage {
-        week_label: ctx.lang.tf("practitioner.week_of", &[("date", &ctx.lang.long_date(week))]),
+        week_label: ctx.lang.tf(
+            "practitioner.week_of",
+            &[("date", &ctx.lang.long_date(week))],
+        ),
         prev_week: prev.map(|d| d.to_string()),
-        next_week: week.checked_add(jiff::Span::new().days(7)).unwrap_or(week).to_string(),
+        next_week: week
+            .checked_add(jiff::Span::new().days(7))
+            .unwrap_or(week)
+            .to_string(),
         strip_label: s.practitioner.clone(),
         ctx: &ctx,
         s,
@@ -202,9 +230,14 @@ pub async fn move_page(ctx: Ctx, Path(id): Path<String>, Query(w): Query<WeekPar
 
 pub async fn move_to(mut ctx: Ctx, Path(id): Path<String>, form: Form) -> PageResult {
     let caller = ctx.caller()?.clone();
-    match ctx.app.move_appointment(&caller, &id, form.text("start")).await {
+    match ctx
+        .app
+        .move_appointment(&caller, &id, form.text("start"))
+        .await
+    {
         Ok(_) => Ok(ctx.redirect_with(&format!("/appointments/{id}"), "flash.moved")),
-        Err(AppError::Conflict(..)) | Err(AppError::Store(careslot_store::StoreError::Conflict(_))) => {
+        Err(AppError::Conflict(..))
+        | Err(AppError::Store(careslot_store::StoreError::Conflict(_))) => {
             Ok(ctx.redirect_with(&format!("/appointments/{id}/move"), "flash.slot_taken"))
         }
         Err(e) => Err(ctx.fail(e)),

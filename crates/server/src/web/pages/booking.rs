@@ -2,7 +2,9 @@
 //! signs up inline, chooses who the appointment is for, and confirms. The hold's countdown
 //! is shown; if the slot went meanwhile, the practitioner's page offers the next ones.
 
-use crate::services::{AppError, Appointment, BookingDetails, BookingInput, Holder, NewIdentity, Relative};
+use crate::services::{
+    AppError, Appointment, BookingDetails, BookingInput, Holder, NewIdentity, Relative,
+};
 use crate::web::context::{clear_cookie, set_cookie, Ctx, Form, PageResult, HOLD_COOKIE};
 use crate::web::view::Summary;
 use askama::Template;
@@ -32,7 +34,11 @@ fn start_date(start: &str) -> String {
 }
 
 pub async fn hold(mut ctx: Ctx, form: Form) -> PageResult {
-    let (agenda, motive, start) = (form.text("agenda_id"), form.text("motive_id"), form.text("start"));
+    let (agenda, motive, start) = (
+        form.text("agenda_id"),
+        form.text("motive_id"),
+        form.text("start"),
+    );
     // One hold per browser: a new choice releases the previous one.
     if let Some(previous) = ctx.last_hold.clone() {
         let holder = match (&ctx.user, &ctx.guest) {
@@ -45,11 +51,17 @@ pub async fn hold(mut ctx: Ctx, form: Form) -> PageResult {
         }
     }
     let result = match &ctx.user {
-        Some(u) if u.is_patient() => ctx.app.hold(Holder::Patient(&u.caller), agenda, motive, start).await,
+        Some(u) if u.is_patient() => {
+            ctx.app
+                .hold(Holder::Patient(&u.caller), agenda, motive, start)
+                .await
+        }
         Some(_) => Err(AppError::Forbidden("staff book from the agenda")),
         None => {
             let guest = ctx.guest_id();
-            ctx.app.hold(Holder::Guest(&guest), agenda, motive, start).await
+            ctx.app
+                .hold(Holder::Guest(&guest), agenda, motive, start)
+                .await
         }
     };
     match result {
@@ -57,9 +69,11 @@ pub async fn hold(mut ctx: Ctx, form: Form) -> PageResult {
             ctx.add_cookie(set_cookie(HOLD_COOKIE, a.row.id.as_str(), Some(3600)));
             Ok(ctx.redirect(&format!("/book/{}", a.row.id)))
         }
-        Err(AppError::Conflict(..)) | Err(AppError::Store(careslot_store::StoreError::Conflict(_))) => {
-            Ok(ctx.redirect_with(&alternatives(agenda, motive, &start_date(start)), "flash.slot_taken"))
-        }
+        Err(AppError::Conflict(..))
+        | Err(AppError::Store(careslot_store::StoreError::Conflict(_))) => Ok(ctx.redirect_with(
+            &alternatives(agenda, motive, &start_date(start)),
+            "flash.slot_taken",
+        )),
         Err(AppError::Rule(_)) => Ok(ctx.redirect_with(
             &alternatives(agenda, motive, &start_date(start)),
             "flash.new_patients_only",
@@ -92,10 +106,14 @@ async fn render_review(
     };
     match a.row.status {
         ReservationStatus::Booked => return Ok(ctx.redirect(&format!("/appointments/{hold_id}"))),
-        ReservationStatus::Held if a.row.expires_at.is_some_and(|e| e > jiff::Timestamp::now()) => {}
+        ReservationStatus::Held if a.row.expires_at.is_some_and(|e| e > jiff::Timestamp::now()) => {
+        }
         _ => {
             let s = ctx.ok(ctx.summary(&a, &[]).await)?;
-            return Ok(ctx.redirect_with(&alternatives(&s.agenda_id, &s.motive_id, &s.date), "flash.hold_expired"));
+            return Ok(ctx.redirect_with(
+                &alternatives(&s.agenda_id, &s.motive_id, &s.date),
+                "flash.hold_expired",
+            ));
         }
     }
     let (guest, relatives) = match &ctx.user {
@@ -104,14 +122,27 @@ async fn render_review(
     };
     let s = ctx.ok(ctx.summary(&a, &relatives).await)?;
     let ctx = &*ctx;
-    Ok(ctx.page(&ReviewPage { ctx, s, guest, relatives, error, email, name }))
+    Ok(ctx.page(&ReviewPage {
+        ctx,
+        s,
+        guest,
+        relatives,
+        error,
+        email,
+        name,
+    }))
 }
 
 pub async fn review(mut ctx: Ctx, Path(hold_id): Path<String>) -> PageResult {
     render_review(&mut ctx, &hold_id, None, String::new(), String::new()).await
 }
 
-async fn after_sign_in(mut ctx: Ctx, hold_id: &str, token: String, caller: crate::services::Caller) -> PageResult {
+async fn after_sign_in(
+    mut ctx: Ctx,
+    hold_id: &str,
+    token: String,
+    caller: crate::services::Caller,
+) -> PageResult {
     ctx.start_session(&token, ctx.app.config.session_ttl.as_secs());
     if let Some(guest) = ctx.guest.clone() {
         match ctx.app.claim_guest_hold(&caller, &guest, hold_id).await {
@@ -125,14 +156,37 @@ async fn after_sign_in(mut ctx: Ctx, hold_id: &str, token: String, caller: crate
 }
 
 pub async fn sign_in(mut ctx: Ctx, Path(hold_id): Path<String>, form: Form) -> PageResult {
-    match ctx.app.login(form.text("email"), form.get("password").unwrap_or("")).await {
+    match ctx
+        .app
+        .login(form.text("email"), form.get("password").unwrap_or(""))
+        .await
+    {
         Ok((token, identity)) if identity.role == Role::Patient => {
-            let caller = crate::services::Caller { id: identity.id, role: identity.role };
+            let caller = crate::services::Caller {
+                id: identity.id,
+                role: identity.role,
+            };
             after_sign_in(ctx, &hold_id, token, caller).await
         }
-        Ok(_) => render_review(&mut ctx, &hold_id, Some("booking.patients_only"), form.text("email").into(), String::new()).await,
+        Ok(_) => {
+            render_review(
+                &mut ctx,
+                &hold_id,
+                Some("booking.patients_only"),
+                form.text("email").into(),
+                String::new(),
+            )
+            .await
+        }
         Err(AppError::BadCredentials) => {
-            render_review(&mut ctx, &hold_id, Some("signin.failed"), form.text("email").into(), String::new()).await
+            render_review(
+                &mut ctx,
+                &hold_id,
+                Some("signin.failed"),
+                form.text("email").into(),
+                String::new(),
+            )
+            .await
         }
         Err(e) => Err(ctx.fail(e)),
     }
@@ -149,15 +203,19 @@ pub fn signup_error(e: &AppError) -> Option<&'static str> {
             "birth_date" => "signup.bad_birth_date",
             _ => "error.invalid.detail",
         }),
-        AppError::Store(careslot_store::StoreError::Conflict(careslot_store::ConflictKind::EmailTaken)) => {
-            Some("signup.email_taken")
-        }
+        AppError::Store(careslot_store::StoreError::Conflict(
+            careslot_store::ConflictKind::EmailTaken,
+        )) => Some("signup.email_taken"),
         _ => None,
     }
 }
 
 pub async fn sign_up(mut ctx: Ctx, Path(hold_id): Path<String>, form: Form) -> PageResult {
-    let (email, password, name) = (form.text("email"), form.get("password").unwrap_or(""), form.text("name"));
+    let (email, password, name) = (
+        form.text("email"),
+        form.get("password").unwrap_or(""),
+        form.text("name"),
+    );
     let registered = ctx
         .app
         .register(NewIdentity {
@@ -173,13 +231,18 @@ pub async fn sign_up(mut ctx: Ctx, Path(hold_id): Path<String>, form: Form) -> P
         Ok(_) => {}
         Err(e) => {
             return match signup_error(&e) {
-                Some(key) => render_review(&mut ctx, &hold_id, Some(key), email.into(), name.into()).await,
+                Some(key) => {
+                    render_review(&mut ctx, &hold_id, Some(key), email.into(), name.into()).await
+                }
                 None => Err(ctx.fail(e)),
             }
         }
     }
     let (token, identity) = ctx.ok(ctx.app.login(email, password).await)?;
-    let caller = crate::services::Caller { id: identity.id, role: identity.role };
+    let caller = crate::services::Caller {
+        id: identity.id,
+        role: identity.role,
+    };
     after_sign_in(ctx, &hold_id, token, caller).await
 }
 
@@ -189,12 +252,23 @@ pub async fn confirm(mut ctx: Ctx, Path(hold_id): Path<String>, form: Form) -> P
     if relative_id == "new" {
         match ctx
             .app
-            .add_relative(&caller, form.text("relative_name"), form.opt("relative_birth_date"))
+            .add_relative(
+                &caller,
+                form.text("relative_name"),
+                form.opt("relative_birth_date"),
+            )
             .await
         {
             Ok(r) => relative_id = r.id.to_string(),
             Err(AppError::Invalid(_)) => {
-                return render_review(&mut ctx, &hold_id, Some("booking.bad_relative"), String::new(), String::new()).await
+                return render_review(
+                    &mut ctx,
+                    &hold_id,
+                    Some("booking.bad_relative"),
+                    String::new(),
+                    String::new(),
+                )
+                .await
             }
             Err(e) => return Err(ctx.fail(e)),
         }
@@ -206,7 +280,9 @@ pub async fn confirm(mut ctx: Ctx, Path(hold_id): Path<String>, form: Form) -> P
         .app
         .book(
             &caller,
-            BookingInput::FromHold { hold_id: hold_id.clone() },
+            BookingInput::FromHold {
+                hold_id: hold_id.clone(),
+            },
             BookingDetails {
                 note: form.opt("note"),
                 relative_id: Some(relative_id.as_str()).filter(|r| !r.is_empty()),
@@ -220,14 +296,24 @@ pub async fn confirm(mut ctx: Ctx, Path(hold_id): Path<String>, form: Form) -> P
             Ok(ctx.redirect(&format!("/appointments/{}?booked=1", a.row.id)))
         }
         Err(AppError::Invalid(_)) => {
-            render_review(&mut ctx, &hold_id, Some("booking.bad_note"), String::new(), String::new()).await
+            render_review(
+                &mut ctx,
+                &hold_id,
+                Some("booking.bad_note"),
+                String::new(),
+                String::new(),
+            )
+            .await
         }
         Err(AppError::NotFound(_)) | Err(AppError::Conflict(..)) | Err(AppError::Store(_)) => {
             // The hold expired (and maybe the slot went): offer the same week again.
             match ctx.app.own_reservation(&caller, &hold_id).await {
                 Ok(a) => {
                     let s = ctx.ok(ctx.summary(&a, &[]).await)?;
-                    Ok(ctx.redirect_with(&alternatives(&s.agenda_id, &s.motive_id, &s.date), "flash.hold_expired"))
+                    Ok(ctx.redirect_with(
+                        &alternatives(&s.agenda_id, &s.motive_id, &s.date),
+                        "flash.hold_expired",
+                    ))
                 }
                 Err(_) => Ok(ctx.redirect_with("/", "flash.hold_expired")),
             }

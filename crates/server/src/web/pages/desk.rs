@@ -60,7 +60,10 @@ struct DeskPage<'a> {
 }
 
 /// The agenda asked for among the caller's, else their first; none yet: onboarding.
-async fn chosen_agenda(ctx: &Ctx, wanted: Option<&str>) -> Result<Option<(DirectoryEntry, Vec<DirectoryEntry>)>, Failure> {
+async fn chosen_agenda(
+    ctx: &Ctx,
+    wanted: Option<&str>,
+) -> Result<Option<(DirectoryEntry, Vec<DirectoryEntry>)>, Failure> {
     let caller = ctx.caller()?;
     let all = ctx.ok(ctx.app.desk_agendas(caller).await)?;
     let pick = wanted
@@ -74,17 +77,23 @@ pub async fn agenda(ctx: Ctx, Query(p): Query<AgendaParams>) -> PageResult {
     let caller = ctx.caller()?.clone();
     let lang = ctx.lang;
     let Some((entry, all)) = chosen_agenda(&ctx, p.agenda.as_deref()).await? else {
-        return Ok(ctx.redirect(if caller.role == careslot_store::Role::Practitioner {
-            "/pro/onboarding/profile"
-        } else {
-            "/"
-        }));
+        return Ok(
+            ctx.redirect(if caller.role == careslot_store::Role::Practitioner {
+                "/pro/onboarding/profile"
+            } else {
+                "/"
+            }),
+        );
     };
     let v = ctx.ok(ctx.app.desk_view(&caller, &entry.agenda_id).await)?;
     let public = ctx.ok(ctx.app.public_agenda(&entry.agenda_id).await)?;
     let now = Timestamp::now();
     let today = now.to_zoned(v.tz.clone()).date();
-    let date = p.date.as_deref().and_then(|d| d.parse::<Date>().ok()).unwrap_or(today);
+    let date = p
+        .date
+        .as_deref()
+        .and_then(|d| d.parse::<Date>().ok())
+        .unwrap_or(today);
     let week = p.view.as_deref() == Some("week");
     let (from, n_days) = if week {
         let monday = date
@@ -94,12 +103,18 @@ pub async fn agenda(ctx: Ctx, Query(p): Query<AgendaParams>) -> PageResult {
     } else {
         (date, 1)
     };
-    let to = from.checked_add(jiff::Span::new().days(n_days - 1)).unwrap_or(from);
-    let (_, appts) = ctx.ok(
-        ctx.app
-            .agenda_appointments(&caller, &entry.agenda_id, &from.to_string(), &to.to_string())
-            .await,
-    )?;
+    let to = from
+        .checked_add(jiff::Span::new().days(n_days - 1))
+        .unwrap_or(from);
+    let (_, appts) = ctx.ok(ctx
+        .app
+        .agenda_appointments(
+            &caller,
+            &entry.agenda_id,
+            &from.to_string(),
+            &to.to_string(),
+        )
+        .await)?;
     let motive = p
         .motive
         .as_deref()
@@ -132,7 +147,9 @@ pub async fn agenda(ctx: Ctx, Query(p): Query<AgendaParams>) -> PageResult {
                 .motive(&a.motive_id)
                 .map(|m| view::motive_label(lang, &public.labels, m))
                 .unwrap_or_default();
-            let who = name.clone().unwrap_or_else(|| lang.t("desk.anonymous").to_owned());
+            let who = name
+                .clone()
+                .unwrap_or_else(|| lang.t("desk.anonymous").to_owned());
             items.push(DeskItem {
                 time: lang.time(&local(a.row.start)),
                 end: lang.time(&local(a.row.end)),
@@ -155,7 +172,10 @@ pub async fn agenda(ctx: Ctx, Query(p): Query<AgendaParams>) -> PageResult {
             }
         }
         let day_start = crate::time::local_midnight(d, &tz).ok();
-        let day_end = d.tomorrow().ok().and_then(|t| crate::time::local_midnight(t, &tz).ok());
+        let day_end = d
+            .tomorrow()
+            .ok()
+            .and_then(|t| crate::time::local_midnight(t, &tz).ok());
         if let (Some(ds), Some(de)) = (day_start, day_end) {
             for ab in &v.absences {
                 if ab.start < de && ab.end > ds {
@@ -182,15 +202,20 @@ pub async fn agenda(ctx: Ctx, Query(p): Query<AgendaParams>) -> PageResult {
                         "/pro/agenda/book?agenda={}&motive={}&start={}",
                         entry.agenda_id,
                         m.id,
-                        form_urlencoded::byte_serialize(view::instant_rfc3339(s.start, &tz).as_bytes())
-                            .collect::<String>()
+                        form_urlencoded::byte_serialize(
+                            view::instant_rfc3339(s.start, &tz).as_bytes()
+                        )
+                        .collect::<String>()
                     )),
                     sort: s.start.as_second(),
                 });
             }
         }
         items.sort_by_key(|i| i.sort);
-        days.push(DeskDay { label: lang.long_date(d), items });
+        days.push(DeskDay {
+            label: lang.long_date(d),
+            items,
+        });
         match d.tomorrow() {
             Ok(n) => d = n,
             Err(_) => break,
@@ -254,9 +279,20 @@ struct BookPage<'a> {
     phone: String,
 }
 
-async fn render_book(ctx: &Ctx, agenda: &str, motive: &str, start: &str, error: Option<&'static str>, name: String, phone: String) -> PageResult {
+async fn render_book(
+    ctx: &Ctx,
+    agenda: &str,
+    motive: &str,
+    start: &str,
+    error: Option<&'static str>,
+    name: String,
+    phone: String,
+) -> PageResult {
     let caller = ctx.caller()?;
-    let v = ctx.ok(ctx.app.desk_view(caller, &AgendaId(agenda.to_owned())).await)?;
+    let v = ctx.ok(ctx
+        .app
+        .desk_view(caller, &AgendaId(agenda.to_owned()))
+        .await)?;
     let public = ctx.ok(ctx.app.public_agenda(&v.agenda.id).await)?;
     let m = v
         .motive(&MotiveId(motive.to_owned()))
@@ -276,7 +312,16 @@ async fn render_book(ctx: &Ctx, agenda: &str, motive: &str, start: &str, error: 
 }
 
 pub async fn book_page(ctx: Ctx, Query(p): Query<BookParams>) -> PageResult {
-    render_book(&ctx, &p.agenda, &p.motive, &p.start, None, String::new(), String::new()).await
+    render_book(
+        &ctx,
+        &p.agenda,
+        &p.motive,
+        &p.start,
+        None,
+        String::new(),
+        String::new(),
+    )
+    .await
 }
 
 pub async fn book(mut ctx: Ctx, form: Form) -> PageResult {
@@ -285,23 +330,50 @@ pub async fn book(mut ctx: Ctx, form: Form) -> PageResult {
     let (name, phone) = (form.text("patient_name"), form.text("patient_phone"));
     let booked = ctx
         .app
-        .desk_book(&caller, &AgendaId(agenda.to_owned()), motive, start, DeskPatient::New { name, phone }, form.opt("note"))
+        .desk_book(
+            &caller,
+            &AgendaId(agenda.to_owned()),
+            motive,
+            start,
+            DeskPatient::New { name, phone },
+            form.opt("note"),
+        )
         .await;
     match booked {
         Ok(a) => {
             let date = start.get(..10).unwrap_or("");
             Ok(ctx.redirect_with(
-                &format!("/pro/agenda?agenda={}&date={date}&motive={motive}", a.row.agenda_id),
+                &format!(
+                    "/pro/agenda?agenda={}&date={date}&motive={motive}",
+                    a.row.agenda_id
+                ),
                 "flash.booked_for_patient",
             ))
         }
         Err(AppError::Invalid(d)) => {
-            let key = if d.field == "patient_phone" { "desk.bad_phone" } else { "desk.bad_name" };
-            render_book(&ctx, agenda, motive, start, Some(key), name.into(), phone.into()).await
+            let key = if d.field == "patient_phone" {
+                "desk.bad_phone"
+            } else {
+                "desk.bad_name"
+            };
+            render_book(
+                &ctx,
+                agenda,
+                motive,
+                start,
+                Some(key),
+                name.into(),
+                phone.into(),
+            )
+            .await
         }
-        Err(AppError::Conflict(..)) | Err(AppError::Store(careslot_store::StoreError::Conflict(_))) => {
+        Err(AppError::Conflict(..))
+        | Err(AppError::Store(careslot_store::StoreError::Conflict(_))) => {
             let date = start.get(..10).unwrap_or("");
-            Ok(ctx.redirect_with(&format!("/pro/agenda?agenda={agenda}&date={date}&motive={motive}"), "flash.slot_taken"))
+            Ok(ctx.redirect_with(
+                &format!("/pro/agenda?agenda={agenda}&date={date}&motive={motive}"),
+                "flash.slot_taken",
+            ))
         }
         Err(e) => Err(ctx.fail(e)),
     }
@@ -351,10 +423,16 @@ pub async fn appointment(ctx: Ctx, Path(id): Path<String>) -> PageResult {
     Ok(ctx.page(&AppointmentPage {
         ctx: &ctx,
         id: id.clone(),
-        patient_name: d.patient_name.clone().unwrap_or_else(|| ctx.t("desk.anonymous").to_owned()),
+        patient_name: d
+            .patient_name
+            .clone()
+            .unwrap_or_else(|| ctx.t("desk.anonymous").to_owned()),
         patient_id: a.patient.as_ref().map(ToString::to_string),
         when: ctx.lang.date_time(&z),
-        motive: v.motive(&a.motive_id).map(|m| view::motive_label(ctx.lang, &public.labels, m)).unwrap_or_default(),
+        motive: v
+            .motive(&a.motive_id)
+            .map(|m| view::motive_label(ctx.lang, &public.labels, m))
+            .unwrap_or_default(),
         status: ctx.t(status_key(a.row.status)),
         note: a.note.clone(),
         can_mark_no_show: started && a.row.status == ReservationStatus::Booked,
@@ -369,9 +447,14 @@ pub async fn no_show(mut ctx: Ctx, Path(id): Path<String>, form: Form) -> PageRe
     match ctx.app.set_no_show(&caller, &id, !undo).await {
         Ok(_) => Ok(ctx.redirect_with(
             &format!("/pro/appointments/{id}"),
-            if undo { "flash.no_show_undone" } else { "flash.no_show" },
+            if undo {
+                "flash.no_show_undone"
+            } else {
+                "flash.no_show"
+            },
         )),
-        Err(AppError::Conflict(..)) | Err(AppError::Store(careslot_store::StoreError::Conflict(_))) => {
+        Err(AppError::Conflict(..))
+        | Err(AppError::Store(careslot_store::StoreError::Conflict(_))) => {
             Ok(ctx.redirect_with(&format!("/pro/appointments/{id}"), "flash.slot_taken"))
         }
         Err(e) => Err(ctx.fail(e)),
@@ -400,14 +483,27 @@ pub async fn patient(ctx: Ctx, Path(id): Path<String>) -> PageResult {
         let v = &public.view;
         rows.push(HistoryRow {
             when: ctx.lang.date_time(&a.row.start.to_zoned(v.tz.clone())),
-            motive: v.motive(&a.motive_id).map(|m| view::motive_label(ctx.lang, &public.labels, m)).unwrap_or_default(),
+            motive: v
+                .motive(&a.motive_id)
+                .map(|m| view::motive_label(ctx.lang, &public.labels, m))
+                .unwrap_or_default(),
             status: ctx.t(status_key(a.row.status)),
             id: a.row.id.to_string(),
         });
     }
     let (name, phone, email) = match identity {
         Some(i) => (i.name, i.phone.unwrap_or_default(), i.email),
-        None => (ctx.t("desk.anonymous").to_owned(), String::new(), String::new()),
+        None => (
+            ctx.t("desk.anonymous").to_owned(),
+            String::new(),
+            String::new(),
+        ),
     };
-    Ok(ctx.page(&PatientPage { ctx: &ctx, name, phone, email, rows }))
+    Ok(ctx.page(&PatientPage {
+        ctx: &ctx,
+        name,
+        phone,
+        email,
+        rows,
+    }))
 }

@@ -123,13 +123,12 @@ pub async fn search(ctx: Ctx, Query(p): Query<SearchParams>) -> PageResult {
         sort: SortOrder::EarliestSlot,
         limit: RESULTS,
     };
-    let hits = ctx.ok(
-        ctx.app
-            .directory
-            .search(&query, Timestamp::now())
-            .await
-            .map_err(Into::into),
-    )?;
+    let hits = ctx.ok(ctx
+        .app
+        .directory
+        .search(&query, Timestamp::now())
+        .await
+        .map_err(Into::into))?;
     let now = Timestamp::now();
     let mut results = Vec::with_capacity(hits.len());
     for h in hits {
@@ -145,9 +144,7 @@ pub async fn search(ctx: Ctx, Query(p): Query<SearchParams>) -> PageResult {
                 let days = match next {
                     Some(n) => {
                         let from = n.start.to_zoned(v.tz.clone()).date();
-                        let to = from
-                            .checked_add(jiff::Span::new().days(2))
-                            .unwrap_or(from);
+                        let to = from.checked_add(jiff::Span::new().days(2)).unwrap_or(from);
                         let slots = v.calendar.slots(m, &v.occupancy, from, to, now);
                         view::day_columns(lang, &slots, &v.tz, from, 3, 4)
                     }
@@ -182,7 +179,10 @@ pub async fn search(ctx: Ctx, Query(p): Query<SearchParams>) -> PageResult {
     };
     let summary = match (&located, point) {
         (_, Some(_)) => lang.tf("search.summary_near_me", &[("what", &what)]),
-        (Some(l), None) => lang.tf("search.summary_near", &[("what", &what), ("place", &l.label)]),
+        (Some(l), None) => lang.tf(
+            "search.summary_near",
+            &[("what", &what), ("place", &l.label)],
+        ),
         (None, None) => what,
     };
     Ok(ctx.page(&SearchPage {

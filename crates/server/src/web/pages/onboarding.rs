@@ -41,18 +41,39 @@ struct SignUpPage<'a> {
 }
 
 pub async fn signup_page(ctx: Ctx) -> PageResult {
-    Ok(ctx.page(&SignUpPage { ctx: &ctx, error: None, name: String::new(), email: String::new() }))
+    Ok(ctx.page(&SignUpPage {
+        ctx: &ctx,
+        error: None,
+        name: String::new(),
+        email: String::new(),
+    }))
 }
 
 pub async fn sign_up(mut ctx: Ctx, form: Form) -> PageResult {
-    let (email, password, name) = (form.text("email"), form.get("password").unwrap_or(""), form.text("name"));
+    let (email, password, name) = (
+        form.text("email"),
+        form.get("password").unwrap_or(""),
+        form.text("name"),
+    );
     let created = ctx
         .app
-        .register(NewIdentity { email, password, name, role: Role::Practitioner, phone: None, birth_date: None })
+        .register(NewIdentity {
+            email,
+            password,
+            name,
+            role: Role::Practitioner,
+            phone: None,
+            birth_date: None,
+        })
         .await;
     if let Err(e) = created {
         return match signup_error(&e) {
-            Some(key) => Ok(ctx.page(&SignUpPage { ctx: &ctx, error: Some(key), name: name.into(), email: email.into() })),
+            Some(key) => Ok(ctx.page(&SignUpPage {
+                ctx: &ctx,
+                error: Some(key),
+                name: name.into(),
+                email: email.into(),
+            })),
             None => Err(ctx.fail(e)),
         };
     }
@@ -83,7 +104,12 @@ struct ProfilePage<'a> {
 
 async fn render_profile(ctx: &Ctx, error: Option<&'static str>, form: Option<&Form>) -> PageResult {
     let caller = practitioner_only(ctx)?;
-    let existing = ctx.ok(ctx.app.store.practitioner_by_account(&caller.id).await.map_err(Into::into))?;
+    let existing = ctx.ok(ctx
+        .app
+        .store
+        .practitioner_by_account(&caller.id)
+        .await
+        .map_err(Into::into))?;
     let name = match (form, &existing) {
         (Some(f), _) => f.text("name").to_owned(),
         (None, Some(p)) => p.name.clone(),
@@ -102,7 +128,10 @@ async fn render_profile(ctx: &Ctx, error: Option<&'static str>, form: Option<&Fo
         .iter()
         .map(|s| {
             (
-                SpecialtyOption { code: s.code(), label: view::specialty_label(ctx.lang, *s) },
+                SpecialtyOption {
+                    code: s.code(),
+                    label: view::specialty_label(ctx.lang, *s),
+                },
                 s.code() == chosen_specialty,
             )
         })
@@ -119,7 +148,15 @@ async fn render_profile(ctx: &Ctx, error: Option<&'static str>, form: Option<&Fo
         .map(|f| f.text("bio").to_owned())
         .or_else(|| existing.and_then(|p| p.bio))
         .unwrap_or_default();
-    Ok(ctx.page(&ProfilePage { ctx, step: 2, error, name, specialties, languages, bio }))
+    Ok(ctx.page(&ProfilePage {
+        ctx,
+        step: 2,
+        error,
+        name,
+        specialties,
+        languages,
+        bio,
+    }))
 }
 
 pub async fn profile_page(ctx: Ctx) -> PageResult {
@@ -135,7 +172,11 @@ pub async fn save_profile(ctx: Ctx, form: Form) -> PageResult {
             ProfileInput {
                 name: form.text("name").to_owned(),
                 specialty: form.text("specialty").to_owned(),
-                languages: form.all("languages").into_iter().map(str::to_owned).collect(),
+                languages: form
+                    .all("languages")
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect(),
                 bio: form.opt("bio").map(str::to_owned),
             },
         )
@@ -193,8 +234,16 @@ pub async fn place_page(ctx: Ctx) -> PageResult {
     if !ctx.ok(ctx.app.desk_agendas(caller).await)?.is_empty() {
         return Ok(ctx.redirect("/pro/onboarding/motives"));
     }
-    let f = PlaceFields { country: "FR".into(), ..Default::default() };
-    Ok(ctx.page(&PlacePage { ctx: &ctx, step: 3, error: None, f }))
+    let f = PlaceFields {
+        country: "FR".into(),
+        ..Default::default()
+    };
+    Ok(ctx.page(&PlacePage {
+        ctx: &ctx,
+        step: 3,
+        error: None,
+        f,
+    }))
 }
 
 fn zone_of(country: &str) -> &'static str {
@@ -211,7 +260,14 @@ pub async fn save_place(ctx: Ctx, form: Form) -> PageResult {
         return Ok(ctx.redirect("/pro/onboarding/motives"));
     }
     let f = PlaceFields::from_form(&form);
-    let again = |error: &'static str, f: PlaceFields| Ok(ctx.page(&PlacePage { ctx: &ctx, step: 3, error: Some(error), f }));
+    let again = |error: &'static str, f: PlaceFields| {
+        Ok(ctx.page(&PlacePage {
+            ctx: &ctx,
+            step: 3,
+            error: Some(error),
+            f,
+        }))
+    };
     if f.name.is_empty() || f.address.is_empty() || f.postcode.is_empty() || f.city.is_empty() {
         return again("onboarding.place_required", f);
     }
@@ -219,11 +275,15 @@ pub async fn save_place(ctx: Ctx, form: Form) -> PageResult {
         "FR" | "DE" | "IT" => f.country.clone(),
         _ => return again("onboarding.place_required", f),
     };
-    let typed = match (f.lat.replace(',', ".").parse::<f64>(), f.lon.replace(',', ".").parse::<f64>()) {
+    let typed = match (
+        f.lat.replace(',', ".").parse::<f64>(),
+        f.lon.replace(',', ".").parse::<f64>(),
+    ) {
         (Ok(lat), Ok(lon)) => careslot_domain::geo::LatLon::parse(lat, lon).ok(),
         _ => None,
     };
-    let Some(pos) = typed.or_else(|| crate::gazetteer::position_of(&country, &f.postcode, &f.city)) else {
+    let Some(pos) = typed.or_else(|| crate::gazetteer::position_of(&country, &f.postcode, &f.city))
+    else {
         return again("onboarding.place_not_found", f);
     };
     let place = ctx.app.create_place(
@@ -244,14 +304,20 @@ pub async fn save_place(ctx: Ctx, form: Form) -> PageResult {
         Err(AppError::Invalid(_)) => return again("onboarding.place_required", f),
         Err(e) => return Err(ctx.fail(e)),
     };
-    ctx.ok(ctx.app.create_agenda(&caller, place.id.as_str(), None).await)?;
+    ctx.ok(ctx
+        .app
+        .create_agenda(&caller, place.id.as_str(), None)
+        .await)?;
     Ok(ctx.redirect("/pro/onboarding/motives"))
 }
 
 /// The caller's first agenda (onboarding makes exactly one).
 async fn first_agenda(ctx: &Ctx) -> Result<Option<careslot_store::DirectoryEntry>, Failure> {
     let caller = ctx.caller()?;
-    Ok(ctx.ok(ctx.app.desk_agendas(caller).await)?.into_iter().next())
+    Ok(ctx
+        .ok(ctx.app.desk_agendas(caller).await)?
+        .into_iter()
+        .next())
 }
 
 #[derive(Template)]
@@ -269,7 +335,13 @@ pub async fn motives_page(ctx: Ctx) -> PageResult {
     if first_agenda(&ctx).await?.is_none() {
         return Ok(ctx.redirect("/pro/onboarding/place"));
     }
-    Ok(ctx.page(&MotivesPage { ctx: &ctx, step: 4, error: None, durations: DURATIONS, rows: [0, 1, 2] }))
+    Ok(ctx.page(&MotivesPage {
+        ctx: &ctx,
+        step: 4,
+        error: None,
+        durations: DURATIONS,
+        rows: [0, 1, 2],
+    }))
 }
 
 pub async fn save_motives(ctx: Ctx, form: Form) -> PageResult {
@@ -277,7 +349,15 @@ pub async fn save_motives(ctx: Ctx, form: Form) -> PageResult {
     let Some(agenda) = first_agenda(&ctx).await? else {
         return Ok(ctx.redirect("/pro/onboarding/place"));
     };
-    let again = |error| Ok(ctx.page(&MotivesPage { ctx: &ctx, step: 4, error: Some(error), durations: DURATIONS, rows: [0, 1, 2] }));
+    let again = |error| {
+        Ok(ctx.page(&MotivesPage {
+            ctx: &ctx,
+            step: 4,
+            error: Some(error),
+            durations: DURATIONS,
+            rows: [0, 1, 2],
+        }))
+    };
     let mut wanted = Vec::new();
     for i in 0..3 {
         let name = form.text(&format!("motive_{i}_name"));
@@ -287,14 +367,22 @@ pub async fn save_motives(ctx: Ctx, form: Form) -> PageResult {
         let Ok(duration) = form.text(&format!("motive_{i}_duration")).parse::<i64>() else {
             return again("onboarding.motive_invalid");
         };
-        wanted.push((name.to_owned(), duration, form.checked(&format!("motive_{i}_new"))));
+        wanted.push((
+            name.to_owned(),
+            duration,
+            form.checked(&format!("motive_{i}_new")),
+        ));
     }
     if wanted.is_empty() {
         return again("onboarding.motive_required");
     }
     if form.checked("teleconsultation") {
         let duration = wanted[0].1;
-        wanted.push((ctx.t("onboarding.video_motive_name").to_owned(), duration, false));
+        wanted.push((
+            ctx.t("onboarding.video_motive_name").to_owned(),
+            duration,
+            false,
+        ));
     }
     let video_index = form.checked("teleconsultation").then(|| wanted.len() - 1);
     for (i, (name, duration, new_only)) in wanted.into_iter().enumerate() {
@@ -349,12 +437,20 @@ pub async fn hours_page(ctx: Ctx) -> PageResult {
     if first_agenda(&ctx).await?.is_none() {
         return Ok(ctx.redirect("/pro/onboarding/place"));
     }
-    Ok(ctx.page(&HoursPage { ctx: &ctx, step: 5, error: None, weekdays: weekday_checks(&ctx, &[1, 2, 3, 4, 5]) }))
+    Ok(ctx.page(&HoursPage {
+        ctx: &ctx,
+        step: 5,
+        error: None,
+        weekdays: weekday_checks(&ctx, &[1, 2, 3, 4, 5]),
+    }))
 }
 
 /// Parses the weekday checkboxes of a form.
 pub fn form_weekdays(form: &Form) -> Vec<i64> {
-    form.all("weekdays").into_iter().filter_map(|w| w.parse().ok()).collect()
+    form.all("weekdays")
+        .into_iter()
+        .filter_map(|w| w.parse().ok())
+        .collect()
 }
 
 pub async fn save_hours(mut ctx: Ctx, form: Form) -> PageResult {
@@ -363,7 +459,14 @@ pub async fn save_hours(mut ctx: Ctx, form: Form) -> PageResult {
         return Ok(ctx.redirect("/pro/onboarding/place"));
     };
     let weekdays = form_weekdays(&form);
-    let again = |error| Ok(ctx.page(&HoursPage { ctx: &ctx, step: 5, error: Some(error), weekdays: weekday_checks(&ctx, &weekdays) }));
+    let again = |error| {
+        Ok(ctx.page(&HoursPage {
+            ctx: &ctx,
+            step: 5,
+            error: Some(error),
+            weekdays: weekday_checks(&ctx, &weekdays),
+        }))
+    };
     if weekdays.is_empty() {
         return again("onboarding.hours_days");
     }

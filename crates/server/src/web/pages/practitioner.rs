@@ -142,10 +142,7 @@ pub async fn page(
             .map(|m| view::motive_label(lang, &public.labels, m))
             .unwrap_or_default(),
         new_patients_only: motive.is_some_and(|m| m.policy.new_patients_only),
-        week_label: lang.tf(
-            "practitioner.week_of",
-            &[("date", &lang.long_date(week))],
-        ),
+        week_label: lang.tf("practitioner.week_of", &[("date", &lang.long_date(week))]),
         prev_week: prev.map(|d| d.to_string()),
         next_week,
         days,

@@ -50,7 +50,10 @@ struct SettingsPage<'a> {
     weekdays: Vec<Check>,
 }
 
-async fn agenda_of(ctx: &Ctx, wanted: Option<&str>) -> Result<Option<AgendaId>, crate::web::context::Failure> {
+async fn agenda_of(
+    ctx: &Ctx,
+    wanted: Option<&str>,
+) -> Result<Option<AgendaId>, crate::web::context::Failure> {
     let caller = ctx.caller()?;
     let all = ctx.ok(ctx.app.desk_agendas(caller).await)?;
     Ok(wanted
@@ -142,7 +145,12 @@ fn num(form: &Form, name: &str, default: i64) -> i64 {
 }
 
 /// Runs a settings change; invalid input re-renders the page with a message.
-async fn apply(mut ctx: Ctx, agenda: String, r: Result<(), AppError>, invalid: &'static str) -> PageResult {
+async fn apply(
+    mut ctx: Ctx,
+    agenda: String,
+    r: Result<(), AppError>,
+    invalid: &'static str,
+) -> PageResult {
     match r {
         Ok(()) => Ok(ctx.redirect_with(&back(&agenda), "flash.saved")),
         Err(AppError::Invalid(_)) => render(&ctx, &AgendaId(agenda), Some(invalid)).await,
@@ -227,7 +235,10 @@ pub async fn add_hours(ctx: Ctx, form: Form) -> PageResult {
 pub async fn delete_hours(ctx: Ctx, Path(id): Path<String>, form: Form) -> PageResult {
     let caller = ctx.caller()?.clone();
     let agenda = form.text("agenda").to_owned();
-    let r = ctx.app.delete_rule(&caller, &AgendaId(agenda.clone()), &id).await;
+    let r = ctx
+        .app
+        .delete_rule(&caller, &AgendaId(agenda.clone()), &id)
+        .await;
     apply(ctx, agenda, r, "error.invalid.detail").await
 }
 
@@ -242,12 +253,21 @@ pub async fn add_absence(ctx: Ctx, form: Form) -> PageResult {
     let caller = ctx.caller()?.clone();
     let agenda = form.text("agenda").to_owned();
     let v = ctx.ok(ctx.app.desk_view(&caller, &AgendaId(agenda.clone())).await)?;
-    let (Some(start), Some(end)) = (local_instant(form.text("start"), &v.tz), local_instant(form.text("end"), &v.tz)) else {
+    let (Some(start), Some(end)) = (
+        local_instant(form.text("start"), &v.tz),
+        local_instant(form.text("end"), &v.tz),
+    ) else {
         return render(&ctx, &AgendaId(agenda), Some("settings.absence_invalid")).await;
     };
     let r = ctx
         .app
-        .create_absence(&caller, &AgendaId(agenda.clone()), &start, &end, form.opt("reason"))
+        .create_absence(
+            &caller,
+            &AgendaId(agenda.clone()),
+            &start,
+            &end,
+            form.opt("reason"),
+        )
         .await
         .map(|_| ());
     apply(ctx, agenda, r, "settings.absence_invalid").await
@@ -256,6 +276,9 @@ pub async fn add_absence(ctx: Ctx, form: Form) -> PageResult {
 pub async fn delete_absence(ctx: Ctx, Path(id): Path<String>, form: Form) -> PageResult {
     let caller = ctx.caller()?.clone();
     let agenda = form.text("agenda").to_owned();
-    let r = ctx.app.delete_absence(&caller, &AgendaId(agenda.clone()), &id).await;
+    let r = ctx
+        .app
+        .delete_absence(&caller, &AgendaId(agenda.clone()), &id)
+        .await;
     apply(ctx, agenda, r, "error.invalid.detail").await
 }

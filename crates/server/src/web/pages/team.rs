@@ -18,7 +18,11 @@ struct TeamPage<'a> {
 async fn render(ctx: &Ctx, invite_link: Option<String>) -> PageResult {
     let caller = ctx.caller()?;
     let assistants = ctx.ok(ctx.app.assistants(caller).await)?;
-    Ok(ctx.page(&TeamPage { ctx, assistants, invite_link }))
+    Ok(ctx.page(&TeamPage {
+        ctx,
+        assistants,
+        invite_link,
+    }))
 }
 
 pub async fn page(ctx: Ctx) -> PageResult {
@@ -32,14 +36,21 @@ pub async fn invite(ctx: Ctx, headers: axum::http::HeaderMap, _form: Form) -> Pa
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .filter(|h| h.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c)))
+        .filter(|h| {
+            h.chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+        })
         .unwrap_or("localhost");
     let scheme = headers
         .get("x-forwarded-proto")
         .and_then(|v| v.to_str().ok())
         .filter(|v| *v == "https")
         .unwrap_or("http");
-    render(&ctx, Some(format!("{scheme}://{host}/invite/{}", inv.token))).await
+    render(
+        &ctx,
+        Some(format!("{scheme}://{host}/invite/{}", inv.token)),
+    )
+    .await
 }
 
 pub async fn remove(mut ctx: Ctx, Path(id): Path<String>, _form: Form) -> PageResult {
@@ -59,12 +70,26 @@ struct InvitePage<'a> {
 }
 
 pub async fn accept_page(ctx: Ctx, Path(token): Path<String>) -> PageResult {
-    Ok(ctx.page(&InvitePage { ctx: &ctx, token, error: None, name: String::new(), email: String::new() }))
+    Ok(ctx.page(&InvitePage {
+        ctx: &ctx,
+        token,
+        error: None,
+        name: String::new(),
+        email: String::new(),
+    }))
 }
 
 pub async fn accept(mut ctx: Ctx, Path(token): Path<String>, form: Form) -> PageResult {
-    let (email, name, password) = (form.text("email"), form.text("name"), form.get("password").unwrap_or(""));
-    match ctx.app.accept_invitation(&token, email, name, password).await {
+    let (email, name, password) = (
+        form.text("email"),
+        form.text("name"),
+        form.get("password").unwrap_or(""),
+    );
+    match ctx
+        .app
+        .accept_invitation(&token, email, name, password)
+        .await
+    {
         Ok(_) => {
             let (t, _) = ctx.ok(ctx.app.login(email, password).await)?;
             ctx.start_session(&t, ctx.app.config.session_ttl.as_secs());
@@ -72,7 +97,13 @@ pub async fn accept(mut ctx: Ctx, Path(token): Path<String>, form: Form) -> Page
         }
         Err(AppError::NotFound(_)) => Ok(ctx.redirect_with("/", "flash.invite_used")),
         Err(e) => match super::booking::signup_error(&e) {
-            Some(key) => Ok(ctx.page(&InvitePage { ctx: &ctx, token, error: Some(key), name: name.into(), email: email.into() })),
+            Some(key) => Ok(ctx.page(&InvitePage {
+                ctx: &ctx,
+                token,
+                error: Some(key),
+                name: name.into(),
+                email: email.into(),
+            })),
             None => Err(ctx.fail(e)),
         },
     }

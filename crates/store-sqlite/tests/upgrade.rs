@@ -1,0 +1,366 @@
+//! A database made by the released schema (0001 only) and holding data upgrades to the
+//! current schema with nothing lost, and keeps enforcing its foreign keys and CHECKs.
+
+use careslot_domain::*;
+use careslot_store::*;
+use careslot_store_sqlite::SqliteStore;
+use jiff::Timestamp;
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+use sqlx::SqlitePool;
+use std::path::Path;
+
+const T: i64 = 1_900_000_000;
+
+/// Rows in every table of 0001, written as the released version would have.
+const RELEASED_DATA: &str = "
+INSERT INTO settings (name, value) VALUES ('bidx-key', 'vault:v1:bidx');
+INSERT INTO accounts (id, role, password_hash, created_at, wrapped_key, email_ct, name_ct, phone_ct, birth_date_ct, email_bidx, email_uniq)
+VALUES ('acc-pat', 'patient', 'hash-p', 1900000000, 'vault:v1:pat', X'0101', X'0102', X'0103', NULL, 17, 'uniq-pat'),
+       ('acc-doc', 'practitioner', 'hash-d', 1900000001, 'vault:v1:doc', X'0201', X'0202', NULL, X'0204', 18, 'uniq-doc');
+INSERT INTO sessions (token_hash, account_id, created_at, expires_at)
+VALUES ('sess-pat', 'acc-pat', 1900000000, 1900003600),
+       ('sess-doc', 'acc-doc', 1900000000, 1900003600);
+INSERT INTO practitioners (id, account_id, name, specialty, languages, bio)
+VALUES ('pr-1', 'acc-doc', 'Dr Released', 'general-practitioner', 'fr,en', NULL);
+INSERT INTO places (id, practitioner_id, name, address, postcode, city, country, lat, lon, timezone)
+VALUES ('pl-1', 'pr-1', 'Cabinet', '1 rue de la Paix', '75002', 'Paris', 'FR', 48.8686, 2.3314, 'Europe/Paris');
+INSERT INTO agendas (id, practitioner_id, place_id, timezone, holidays, wrapped_key)
+VALUES ('ag-1', 'pr-1', 'pl-1', 'Europe/Paris', 'FR', 'vault:v1:agenda');
+INSERT INTO motives (id, agenda_id, label_ct, duration_min, capacity, teleconsultation, new_patients_only,
+                     bookable_online, min_notice_min, max_horizon_days)
+VALUES ('mo-1', 'ag-1', X'0301', 20, 1, 0, 0, 1, 60, 90),
+       ('mo-2', 'ag-1', X'0302', 10, 2, 0, 0, 1, 0, 30);
+INSERT INTO opening_rules (id, agenda_id, weekdays, start_min, end_min, valid_from, valid_until)
+VALUES ('ru-1', 'ag-1', 62, 480, 720, '2030-01-01', NULL);
+INSERT INTO opening_rule_motives (rule_id, motive_id) VALUES ('ru-1', 'mo-1'), ('ru-1', 'mo-2');
+INSERT INTO absences (id, agenda_id, start_s, end_s, reason) VALUES ('ab-1', 'ag-1', 1900100000, 1900103600, NULL);
+INSERT INTO reservations (id, agenda_id, motive_ct, patient_ct, note_ct, patient_bidx, start_s, end_s, pool, status,
+                          expires_at, created_at, updated_at)
+VALUES ('re-1', 'ag-1', X'0401', X'0402', X'0403', 17, 1900200000, 1900201200, 're-1', 'booked', NULL, 1900000000, 1900000000),
+       ('re-2', 'ag-1', X'0411', X'0412', NULL, 17, 1900300000, 1900300600, 'p:1900300000:1900300600', 'booked', NULL, 1900000000, 1900000000);
+INSERT INTO pool_counters (agenda_id, start_s, end_s, capacity, taken) VALUES ('ag-1', 1900300000, 1900300600, 2, 1);
+INSERT INTO idempotency_keys (key_hash, request_hash, reservation_id, created_at) VALUES ('key-1', 'req-1', 're-1', 1900000000);
+INSERT INTO audit_log (seq, at, subject_bidx, entry_ct, mac) VALUES (1, 1900000000, 17, X'0501', 'mac-1');
+";
+
+const RELEASED_TABLES: [&str; 14] = [
+    "settings",
+    "accounts",
+    "sessions",
+    "practitioners",
+    "places",
+    "agendas",
+    "motives",
+    "opening_rules",
+    "opening_rule_motives",
+    "absences",
+    "reservations",
+    "pool_counters",
+    "idempotency_keys",
+    "audit_log",
+];
+
+async fn connect(db: &Path) -> SqlitePool {
+    let opts = SqliteConnectOptions::new()
+        .filename(db)
+        .create_if_missing(true)
+        .foreign_keys(true);
+    SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(opts)
+        .await
+        .expect("connect")
+}
+
+/// Every released table's rows, in a stable order, as text: its columns as of `columns`.
+async fn dump(pool: &SqlitePool, columns: &[(String, Vec<String>)]) -> Vec<(String, Vec<String>)> {
+    let mut out = Vec::new();
+    for (table, cols) in columns {
+        let row = cols
+            .iter()
+            .map(|c| format!("quote({c})"))
+            .collect::<Vec<_>>()
+            .join(" || '|' || ");
+        let rows: Vec<String> =
+            sqlx::query_scalar(&format!("SELECT {row} FROM {table} ORDER BY 1"))
+                .fetch_all(pool)
+                .await
+                .expect("dump");
+        out.push((table.clone(), rows));
+    }
+    out
+}
+
+async fn released_columns(pool: &SqlitePool) -> Vec<(String, Vec<String>)> {
+    let mut out = Vec::new();
+    for table in RELEASED_TABLES {
+        let cols: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM pragma_table_info($1) ORDER BY cid")
+                .bind(table)
+                .fetch_all(pool)
+                .await
+                .expect("columns");
+        out.push((table.to_owned(), cols));
+    }
+    out
+}
+
+async fn count(pool: &SqlitePool, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(pool).await.expect(sql)
+}
+
+fn ts(s: i64) -> Timestamp {
+    Timestamp::from_second(s).expect("timestamp")
+}
+
+#[tokio::test]
+async fn a_released_database_upgrades_with_its_data() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The released migration alone, applied and recorded by sqlx as it was in production.
+    let released = dir.path().join("released");
+    std::fs::create_dir(&released).expect("mkdir");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/0001_booking_core.sql"),
+        released.join("0001_booking_core.sql"),
+    )
+    .expect("copy 0001");
+    let db = dir.path().join("careslot.db");
+    let pool = connect(&db).await;
+    sqlx::migrate::Migrator::new(released.as_path())
+        .await
+        .expect("0001")
+        .run(&pool)
+        .await
+        .expect("run 0001");
+    sqlx::raw_sql(RELEASED_DATA)
+        .execute(&pool)
+        .await
+        .expect("released data");
+    let columns = released_columns(&pool).await;
+    let before = dump(&pool, &columns).await;
+    assert!(
+        before.iter().all(|(_, rows)| !rows.is_empty()),
+        "{before:?}"
+    );
+    pool.close().await;
+
+    let store = SqliteStore::open_file(&db).await.expect("upgrade");
+
+    let pool = connect(&db).await;
+    assert_eq!(dump(&pool, &columns).await, before, "no row or value lost");
+    let integrity: String = sqlx::query_scalar("PRAGMA integrity_check")
+        .fetch_one(&pool)
+        .await
+        .expect("integrity_check");
+    assert_eq!(integrity, "ok");
+    assert_eq!(
+        count(&pool, "SELECT count(*) FROM pragma_foreign_key_check").await,
+        0
+    );
+    let version: i64 = count(&pool, "SELECT max(version) FROM _sqlx_migrations").await;
+    assert_eq!(version, 2);
+
+    // The rows read back through the store, new columns empty.
+    let patient = store
+        .account(&AccountId("acc-pat".into()))
+        .await
+        .expect("account")
+        .expect("kept");
+    assert_eq!(
+        patient,
+        AccountRecord {
+            id: AccountId("acc-pat".into()),
+            role: Role::Patient,
+            created_at: ts(T),
+            wrapped_key: "vault:v1:pat".into(),
+            email_ct: vec![1, 1],
+            name_ct: vec![1, 2],
+            phone_ct: Some(vec![1, 3]),
+            birth_date_ct: None,
+            managed_by: None,
+        }
+    );
+    assert_eq!(
+        store
+            .session_account("sess-pat", ts(T + 60))
+            .await
+            .expect("session")
+            .map(|a| a.id),
+        Some(AccountId("acc-pat".into()))
+    );
+    let practitioner = store
+        .practitioner_by_account(&AccountId("acc-doc".into()))
+        .await
+        .expect("practitioner")
+        .expect("kept");
+    assert_eq!(practitioner.id, PractitionerId("pr-1".into()));
+    let booked = store
+        .reservation(&ReservationId("re-1".into()))
+        .await
+        .expect("reservation")
+        .expect("kept");
+    assert_eq!(
+        (
+            booked.status,
+            booked.patient_ct,
+            booked.note_ct,
+            booked.relative_ct
+        ),
+        (
+            ReservationStatus::Booked,
+            Some(vec![4, 2]),
+            Some(vec![4, 3]),
+            None
+        )
+    );
+    let snap = store
+        .agenda_snapshot(&AgendaId("ag-1".into()), ts(T))
+        .await
+        .expect("snapshot")
+        .expect("agenda");
+    assert_eq!(
+        (
+            snap.motives.len(),
+            snap.rules.len(),
+            snap.absences.len(),
+            snap.reservations.len()
+        ),
+        (2, 1, 1, 2)
+    );
+
+    // The pooled appointment's counter still works: a no-show gives its place back.
+    store
+        .set_no_show(&ReservationId("re-2".into()), true, ts(T))
+        .await
+        .expect("no-show")
+        .expect("booked");
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT taken FROM pool_counters WHERE agenda_id = 'ag-1'"
+        )
+        .await,
+        0
+    );
+
+    // What 0002 allows: an assistant, a phone patient, a relative.
+    store
+        .create_invitation(&NewInvitation {
+            token_hash: "inv-1".into(),
+            practitioner_id: practitioner.id.clone(),
+            created_at: ts(T),
+            expires_at: ts(T + 3600),
+        })
+        .await
+        .expect("invitation");
+    let assistant = AccountRecord {
+        id: AccountId("acc-asst".into()),
+        role: Role::Assistant,
+        managed_by: None,
+        ..patient.clone()
+    };
+    store
+        .accept_invitation(
+            "inv-1",
+            &NewAccount {
+                record: assistant.clone(),
+                password_hash: "hash-a".into(),
+                email_bidx: 19,
+                email_uniq: "uniq-asst".into(),
+            },
+            ts(T + 60),
+        )
+        .await
+        .expect("assistant");
+    assert_eq!(
+        store.account(&assistant.id).await.expect("account"),
+        Some(assistant)
+    );
+    let phone = AccountRecord {
+        id: AccountId("acc-phone".into()),
+        managed_by: Some(practitioner.id.clone()),
+        ..patient.clone()
+    };
+    store
+        .create_account(&NewAccount {
+            record: phone.clone(),
+            password_hash: "!".into(),
+            email_bidx: 20,
+            email_uniq: "uniq-phone".into(),
+        })
+        .await
+        .expect("phone patient");
+    assert_eq!(
+        store.account(&phone.id).await.expect("account"),
+        Some(phone)
+    );
+    store
+        .create_relative(&RelativeRecord {
+            id: RelativeId("rel-1".into()),
+            account_id: patient.id.clone(),
+            created_at: ts(T),
+            name_ct: vec![6, 1],
+            birth_date_ct: None,
+        })
+        .await
+        .expect("relative");
+
+    // The CHECK still refuses unknown roles.
+    let bogus = sqlx::query(
+        "INSERT INTO accounts (id, role, password_hash, created_at, wrapped_key, email_ct, name_ct, email_bidx, email_uniq)
+         VALUES ('acc-x', 'admin', 'h', 0, 'w', X'00', X'00', 0, 'uniq-x')",
+    )
+    .execute(&pool)
+    .await;
+    assert!(bogus.is_err(), "{bogus:?}");
+
+    // Foreign keys still point at accounts: unknown accounts are refused, and erasing an
+    // account takes its sessions and relatives with it.
+    let orphan = store
+        .create_session(&NewSession {
+            token_hash: "sess-orphan".into(),
+            account_id: AccountId("acc-none".into()),
+            created_at: ts(T),
+            expires_at: ts(T + 60),
+        })
+        .await;
+    assert!(matches!(orphan, Err(StoreError::NotFound)), "{orphan:?}");
+    store
+        .erase_account(&patient.id, &[ReservationId("re-1".into())])
+        .await
+        .expect("erase");
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM sessions WHERE account_id = 'acc-pat'"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM relatives WHERE account_id = 'acc-pat'"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM sessions WHERE account_id = 'acc-doc'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(&pool, "SELECT count(*) FROM pragma_foreign_key_check").await,
+        0
+    );
+    let erased = store
+        .reservation(&ReservationId("re-1".into()))
+        .await
+        .expect("reservation")
+        .expect("stays");
+    assert_eq!((erased.patient_ct, erased.note_ct), (None, None));
+}
