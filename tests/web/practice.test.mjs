@@ -117,6 +117,22 @@ test('an invited assistant books a patient on the phone, and sees only the agend
     await visit(pro, 'desk-week');
     await pro.goto('/pro/settings');
     await visit(pro, 'settings');
+    // An absence tomorrow morning shows in the agenda and closes those slots.
+    const tomorrow = new Date(Date.now() + 24 * 3600 * 1000).toISOString().slice(0, 10);
+    await pro.fill('#a-start', `${tomorrow}T08:00`);
+    await pro.fill('#a-end', `${tomorrow}T13:00`);
+    await pro.fill('#a-reason', 'Formation');
+    await submit(pro, 'form[action="/pro/settings/absences"] button[type=submit]');
+    assert.match(await pro.locator('section[aria-labelledby=abs-h]').innerText(), new RegExp(tomorrow.slice(8, 10).replace(/^0/, '')));
+    await pro.goto(`/pro/agenda?date=${tomorrow}`);
+    assert.equal(await pro.locator('.item.absence').count(), 1);
+    assert.equal(await pro.locator('.item.free', { hasText: '09:00' }).count(), 0, 'no free slot during the absence');
+    // Renaming a motive shows on the public page.
+    await pro.goto('/pro/settings');
+    await pro.locator('form.motive-edit input[name=name]').first().fill('Première consultation');
+    await submit(pro, 'form.motive-edit button[type=submit]');
+    await pro.goto(publicPath);
+    assert.match(await pro.locator('.motives').innerText(), /Première consultation/);
     await pro.goto('/pro/team');
     await submit(pro, 'form[action="/pro/team/invite"] button');
     const link = await pro.inputValue('#invite-link');

@@ -52,3 +52,30 @@ test('the home page is an accessible HTML page with a CSP and no third-party req
     await page.context().close();
   }
 });
+
+test('forms need the CSRF token; cookies are HttpOnly, Secure and SameSite', async () => {
+  const page = await newPage(browser, { baseURL: server.url });
+  try {
+    const res = await page.goto('/signin');
+    assert.match(res.headers()['content-security-policy'], /script-src 'self'/);
+    assert.equal(res.headers()['x-frame-options'], 'DENY');
+    const cookies = await page.context().cookies();
+    const csrf = cookies.find((c) => c.name === 'careslot_csrf');
+    assert.ok(csrf, 'a CSRF cookie is set');
+    for (const c of cookies) {
+      assert.equal(c.httpOnly, true, `${c.name} is HttpOnly`);
+      assert.equal(c.secure, true, `${c.name} is Secure`);
+      assert.equal(c.sameSite, 'Lax', `${c.name} is SameSite=Lax`);
+    }
+    // A form post without the token, or with another one, is refused.
+    const without = await page.request.post('/signin', { form: { email: 'a@b.org', password: 'x' } });
+    assert.equal(without.status(), 403);
+    const wrong = await page.request.post('/signin', { form: { email: 'a@b.org', password: 'x', csrf: 'x'.repeat(43) } });
+    assert.equal(wrong.status(), 403);
+    const right = await page.request.post('/signin', { form: { email: 'a@b.org', password: 'wrong password', csrf: csrf.value }, maxRedirects: 0 });
+    assert.equal(right.status(), 200, 'with the token the form is processed (and says the sign-in failed)');
+    assert.match(await right.text(), /role="alert"/);
+  } finally {
+    await page.context().close();
+  }
+});
