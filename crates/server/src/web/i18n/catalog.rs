@@ -98,7 +98,7 @@ pub const ENTRIES: &[(&str, [&str; 4])] = &[
     ("booking.new_here", ["Première visite sur careslot ?", "New to careslot?", "Neu bei careslot?", "Prima volta su careslot?"]),
     ("booking.for_whom", ["Pour qui est ce rendez-vous ?", "Who is this appointment for?", "Für wen ist dieser Termin?", "Per chi è questo appuntamento?"]),
     ("booking.for_me", ["Pour moi", "For me", "Für mich", "Per me"]),
-    ("booking.for_new_relative", ["Pour un autre proche", "For another relative", "Für eine andere angehörige Person", "Per un altro familiare"]),
+    ("booking.for_new_relative", ["Pour un proche (nouveau)", "For a relative (new)", "Für eine angehörige Person (neu)", "Per un familiare (nuovo)"]),
     ("booking.for", ["Pour", "For", "Für", "Per"]),
     ("booking.removed_relative", ["un proche supprimé", "a removed relative", "eine gelöschte angehörige Person", "un familiare rimosso"]),
     ("booking.confirm", ["Confirmer le rendez-vous", "Confirm the appointment", "Termin bestätigen", "Conferma l’appuntamento"]),

@@ -56,7 +56,16 @@ pub async fn hold(mut ctx: Ctx, form: Form) -> PageResult {
                 .hold(Holder::Patient(&u.caller), agenda, motive, start)
                 .await
         }
-        Some(_) => Err(AppError::Forbidden("staff book from the agenda")),
+        // A practice's staff books from the agenda's phone-booking page.
+        Some(_) => {
+            let q = |v: &str| form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+            return Ok(ctx.redirect(&format!(
+                "/pro/agenda/book?agenda={}&motive={}&start={}",
+                q(agenda),
+                q(motive),
+                q(start)
+            )));
+        }
         None => {
             let guest = ctx.guest_id();
             ctx.app
