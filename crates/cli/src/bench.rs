@@ -297,6 +297,8 @@ impl Generator {
             rules,
             absences,
             reservations,
+            vaccines: Vec::new(),
+            stock: Vec::new(),
         })?;
         Ok(Generated { entry, view, tier })
     }

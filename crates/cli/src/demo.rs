@@ -1027,6 +1027,8 @@ pub async fn seed(app: &App, seed: u64) -> anyhow::Result<DemoSummary> {
             rules,
             absences,
             reservations: Vec::new(),
+            vaccines: Vec::new(),
+            stock: Vec::new(),
         })?;
         seeded.push(Seeded { view, popularity });
     }

@@ -11,6 +11,7 @@ pub mod holidays;
 pub mod ids;
 pub mod schedule;
 pub mod specialty;
+pub mod vaccine;
 
 pub use availability::{AgendaCalendar, Occupancy, Reservation, Slot};
 pub use error::DomainError;
@@ -18,3 +19,4 @@ pub use holidays::Country;
 pub use ids::*;
 pub use schedule::{Absence, Minutes, Motive, MotivePolicy, OpeningRule, Weekday, WeekdaySet};
 pub use specialty::Specialty;
+pub use vaccine::{Dose, Protocol, VaccineProduct};

@@ -25,6 +25,10 @@ pub struct AgendaView {
     pub occupancy: Occupancy,
     /// The absences with their ids (the calendar keeps only their spans).
     pub absences: Vec<Absence>,
+    /// Motives that give a vaccine dose.
+    pub vaccines: Vec<careslot_store::MotiveVaccine>,
+    /// Dose stock per product and local day, from yesterday on.
+    pub stock: Vec<careslot_store::StockRow>,
 }
 
 /// An agenda's remembered earliest slot, in epoch seconds (`i64::MAX`: none).
@@ -61,6 +65,8 @@ impl AgendaView {
             motive_labels: s.motive_labels,
             occupancy: Occupancy::new(s.reservations),
             absences: s.absences,
+            vaccines: s.vaccines,
+            stock: s.stock,
         })
     }
 
@@ -68,11 +74,65 @@ impl AgendaView {
         self.motives.iter().find(|m| &m.id == id)
     }
 
+    /// The vaccine dose a motive gives, if it is a vaccination motive.
+    pub fn vaccine(&self, motive: &MotiveId) -> Option<&careslot_store::MotiveVaccine> {
+        self.vaccines.iter().find(|v| &v.motive_id == motive)
+    }
+
+    /// Doses of `product` left on local day `day` (no stock row: none).
+    pub fn doses_left(&self, product: VaccineProduct, day: jiff::civil::Date) -> u32 {
+        self.stock
+            .iter()
+            .find(|s| s.product == product && s.day == day)
+            .map_or(0, |s| s.doses.saturating_sub(s.used))
+    }
+
+    /// Bookable slots of a motive on local dates `[from, to]`: for a vaccination motive,
+    /// only on days with a dose of its product left.
+    pub fn slots(
+        &self,
+        motive: &Motive,
+        from: jiff::civil::Date,
+        to: jiff::civil::Date,
+        now: Timestamp,
+    ) -> Vec<Slot> {
+        let slots = self.calendar.slots(motive, &self.occupancy, from, to, now);
+        match self.vaccine(&motive.id) {
+            None => slots,
+            Some(v) => slots
+                .into_iter()
+                .filter(|s| {
+                    self.doses_left(v.product, s.start.to_zoned(self.tz.clone()).date()) > 0
+                })
+                .collect(),
+        }
+    }
+
+    /// The earliest bookable slot of a motive (stock-aware for vaccination motives).
+    pub fn next_slot_of(&self, motive: &Motive, now: Timestamp) -> Option<Slot> {
+        let Some(v) = self.vaccine(&motive.id) else {
+            return self.calendar.next_slot(motive, &self.occupancy, now);
+        };
+        let mut days: Vec<jiff::civil::Date> = self
+            .stock
+            .iter()
+            .filter(|s| s.product == v.product && s.used < s.doses)
+            .map(|s| s.day)
+            .collect();
+        days.sort_unstable();
+        days.into_iter().find_map(|d| {
+            self.calendar
+                .slots(motive, &self.occupancy, d, d, now)
+                .into_iter()
+                .next()
+        })
+    }
+
     /// Earliest slot of any motive bookable online, and until when that answer holds.
     pub fn next_slot(&self, now: Timestamp) -> (Option<Slot>, Timestamp) {
         let mut best: Option<(Slot, &Motive)> = None;
         for m in self.motives.iter().filter(|m| m.policy.bookable_online) {
-            if let Some(s) = self.calendar.next_slot(m, &self.occupancy, now) {
+            if let Some(s) = self.next_slot_of(m, now) {
                 if best.is_none_or(|(b, _)| s.start < b.start) {
                     best = Some((s, m));
                 }

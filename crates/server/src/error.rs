@@ -119,6 +119,14 @@ impl From<StoreError> for ApiError {
                     }
                     ConflictKind::Duplicate => ("duplicate", "this resource exists already"),
                     ConflictKind::NotLive => ("not-live", "this reservation is no longer active"),
+                    ConflictKind::StockExhausted => (
+                        "stock-exhausted",
+                        "no dose of this vaccine is left for that day",
+                    ),
+                    ConflictKind::StockBelowBooked => (
+                        "stock-below-booked",
+                        "the stock cannot be lower than the doses already booked that day",
+                    ),
                 };
                 ApiError::new(StatusCode::CONFLICT, slug, detail)
             }

@@ -378,6 +378,8 @@ mod tests {
                     rules: vec![rule],
                     absences: vec![],
                     reservations: vec![],
+                    vaccines: Vec::new(),
+                    stock: Vec::new(),
                 })
                 .unwrap();
                 (entry, view)

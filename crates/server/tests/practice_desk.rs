@@ -79,6 +79,7 @@ async fn practice(app: &App, name: &str) -> Practice {
                 duration_min: 30,
                 capacity: 1,
                 policy: MotivePolicy::default(),
+                vaccine: None,
             },
         )
         .await

@@ -15,11 +15,88 @@ pub(crate) async fn reserve(pool: &DbPool, req: &ReserveRequest) -> StoreResult<
     if let Some(replay) = replay(&mut tx, req.idempotency.as_ref()).await? {
         return Ok(replay);
     }
+    let reservation = insert_reservation(&mut tx, req).await?;
+    record_idempotency(
+        &mut tx,
+        req.idempotency.as_ref(),
+        &req.id,
+        req.now.as_second(),
+    )
+    .await?;
+    agenda_changed(&mut tx, req.agenda_id.as_str()).await?;
+    tx.commit().await.map_err(map_err)?;
+    Ok(ReserveOutcome {
+        reservation,
+        replayed: false,
+    })
+}
+
+/// Books every dose of a series in one transaction, each consuming its day's stock.
+pub(crate) async fn reserve_series(
+    pool: &DbPool,
+    req: &SeriesRequest,
+) -> StoreResult<Vec<ReservationRow>> {
+    let mut tx = begin_write(pool).await?;
+    let mut rows = Vec::with_capacity(req.doses.len());
+    for (i, dose) in req.doses.iter().enumerate() {
+        let r = &dose.reservation;
+        rows.push(insert_reservation(&mut tx, r).await?);
+        let day = dose.day.to_string();
+        let taken = sqlx::query(
+            "UPDATE dose_stock SET used = used + 1
+              WHERE agenda_id = $1 AND product = $2 AND day = $3 AND used < doses",
+        )
+        .bind(r.agenda_id.as_str())
+        .bind(dose.product.code())
+        .bind(&day)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if taken.rows_affected() == 0 {
+            return Err(StoreError::Conflict(ConflictKind::StockExhausted));
+        }
+        sqlx::query(
+            "INSERT INTO stock_uses (reservation_id, agenda_id, product, day) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(r.id.as_str())
+        .bind(r.agenda_id.as_str())
+        .bind(dose.product.code())
+        .bind(&day)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        sqlx::query(
+            "INSERT INTO vaccination_series (reservation_id, series_id, dose, protocol_version) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(r.id.as_str())
+        .bind(&req.id)
+        .bind(i as i64 + 1)
+        .bind(i64::from(req.protocol_version))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+    }
+    let mut agendas: Vec<&str> = req
+        .doses
+        .iter()
+        .map(|d| d.reservation.agenda_id.as_str())
+        .collect();
+    agendas.dedup();
+    for a in agendas {
+        agenda_changed(&mut tx, a).await?;
+    }
+    tx.commit().await.map_err(map_err)?;
+    Ok(rows)
+}
+
+/// Inserts one reservation inside the caller's transaction: expires stale holds in the way,
+/// takes a pool place for a pooled motive, and lets the database refuse an overlap.
+async fn insert_reservation(tx: &mut Tx, req: &ReserveRequest) -> StoreResult<ReservationRow> {
     let motive =
         sqlx::query("SELECT duration_min, capacity FROM motives WHERE id = $1 AND agenda_id = $2")
             .bind(req.motive_id.as_str())
             .bind(req.agenda_id.as_str())
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut **tx)
             .await
             .map_err(map_err)?
             .ok_or(StoreError::NotFound)?;
@@ -28,9 +105,9 @@ pub(crate) async fn reserve(pool: &DbPool, req: &ReserveRequest) -> StoreResult<
     let start_s = req.start.as_second();
     let end_s = start_s + duration * 60;
     let now = req.now.as_second();
-    expire_stale_holds(&mut tx, req.agenda_id.as_str(), start_s, end_s, now).await?;
+    expire_stale_holds(tx, req.agenda_id.as_str(), start_s, end_s, now).await?;
     if capacity > 1 {
-        take_pool_place(&mut tx, req.agenda_id.as_str(), start_s, end_s, capacity).await?;
+        take_pool_place(tx, req.agenda_id.as_str(), start_s, end_s, capacity).await?;
     }
     let (status, expires_at) = match req.hold_until {
         Some(t) => ("held", Some(t.as_second())),
@@ -54,17 +131,10 @@ pub(crate) async fn reserve(pool: &DbPool, req: &ReserveRequest) -> StoreResult<
     .bind(expires_at)
     .bind(now)
     .bind(req.relative_ct.as_deref())
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut **tx)
     .await
     .map_err(map_err)?;
-    let reservation = reservation_from_row(&row)?;
-    record_idempotency(&mut tx, req.idempotency.as_ref(), &req.id, now).await?;
-    agenda_changed(&mut tx, req.agenda_id.as_str()).await?;
-    tx.commit().await.map_err(map_err)?;
-    Ok(ReserveOutcome {
-        reservation,
-        replayed: false,
-    })
+    reservation_from_row(&row)
 }
 
 pub(crate) async fn book_hold(pool: &DbPool, req: &BookHoldRequest) -> StoreResult<ReserveOutcome> {
@@ -138,6 +208,7 @@ pub(crate) async fn cancel(
         )
         .await?;
     }
+    release_stock(&mut tx, r.id.as_str()).await?;
     agenda_changed(&mut tx, r.agenda_id.as_str()).await?;
     tx.commit().await.map_err(map_err)?;
     Ok(Some(r))
@@ -263,6 +334,33 @@ pub(crate) async fn set_no_show(
     agenda_changed(&mut tx, agenda).await?;
     tx.commit().await.map_err(map_err)?;
     Ok(Some(updated))
+}
+
+/// Gives a cancelled dose back to its day's stock.
+async fn release_stock(tx: &mut Tx, reservation: &str) -> StoreResult<()> {
+    let Some(row) = sqlx::query(
+        "DELETE FROM stock_uses WHERE reservation_id = $1 RETURNING agenda_id, product, day",
+    )
+    .bind(reservation)
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(map_err)?
+    else {
+        return Ok(());
+    };
+    let agenda: String = row.try_get("agenda_id").map_err(internal)?;
+    let product: String = row.try_get("product").map_err(internal)?;
+    let day: String = row.try_get("day").map_err(internal)?;
+    sqlx::query(
+        "UPDATE dose_stock SET used = used - 1 WHERE agenda_id = $1 AND product = $2 AND day = $3 AND used > 0",
+    )
+    .bind(agenda)
+    .bind(product)
+    .bind(day)
+    .execute(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    Ok(())
 }
 
 /// A request seen before under the same key: the same reservation, or a mismatch.

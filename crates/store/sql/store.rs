@@ -22,6 +22,58 @@ fn account_from_row(row: &DbRow) -> StoreResult<AccountRecord> {
     })
 }
 
+fn product_of(s: &str) -> StoreResult<VaccineProduct> {
+    VaccineProduct::parse(s).map_err(|_| codec::corrupt("vaccine product"))
+}
+
+fn day_of(s: &str) -> StoreResult<jiff::civil::Date> {
+    s.parse().map_err(|_| codec::corrupt("stock day"))
+}
+
+fn motive_vaccine_from_row(row: &DbRow) -> StoreResult<MotiveVaccine> {
+    let product: String = row.try_get("product").map_err(internal)?;
+    let dose: i64 = row.try_get("dose").map_err(internal)?;
+    Ok(MotiveVaccine {
+        motive_id: MotiveId(row.try_get("motive_id").map_err(internal)?),
+        product: product_of(&product)?,
+        dose: Dose::from_number(dose).map_err(|_| codec::corrupt("dose"))?,
+        next: row
+            .try_get::<Option<String>, _>("next_motive_id")
+            .map_err(internal)?
+            .map(MotiveId),
+    })
+}
+
+fn stock_from_row(row: &DbRow) -> StoreResult<StockRow> {
+    let product: String = row.try_get("product").map_err(internal)?;
+    let day: String = row.try_get("day").map_err(internal)?;
+    let doses: i64 = row.try_get("doses").map_err(internal)?;
+    let used: i64 = row.try_get("used").map_err(internal)?;
+    Ok(StockRow {
+        agenda_id: AgendaId(row.try_get("agenda_id").map_err(internal)?),
+        product: product_of(&product)?,
+        day: day_of(&day)?,
+        doses: u32::try_from(doses).map_err(|_| codec::corrupt("stock"))?,
+        used: u32::try_from(used).map_err(|_| codec::corrupt("stock"))?,
+    })
+}
+
+fn protocol_from_row(row: &DbRow) -> StoreResult<Protocol> {
+    let product: String = row.try_get("product").map_err(internal)?;
+    let from: String = row.try_get("effective_from").map_err(internal)?;
+    let version: i64 = row.try_get("version").map_err(internal)?;
+    let min: Option<i64> = row.try_get("second_min_days").map_err(internal)?;
+    let max: Option<i64> = row.try_get("second_max_days").map_err(internal)?;
+    Protocol::parse(
+        product_of(&product)?,
+        u32::try_from(version).map_err(|_| codec::corrupt("protocol version"))?,
+        day_of(&from)?,
+        min.zip(max),
+        row.try_get("booster_min_days").map_err(internal)?,
+    )
+    .map_err(|_| codec::corrupt("protocol"))
+}
+
 fn relative_from_row(row: &DbRow) -> StoreResult<RelativeRecord> {
     Ok(RelativeRecord {
         id: RelativeId(row.try_get("id").map_err(internal)?),
@@ -530,6 +582,28 @@ impl Store for StoreImpl {
             })
         })
         .collect::<StoreResult<Vec<_>>>()?;
+        let vaccines = sqlx::query("SELECT * FROM motive_vaccines WHERE agenda_id = $1")
+            .bind(id.as_str())
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(motive_vaccine_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        // Stock from yesterday (UTC) on: enough for any zone's today.
+        let since = (now.to_zoned(jiff::tz::TimeZone::UTC).date())
+            .yesterday()
+            .map_err(internal)?
+            .to_string();
+        let stock = sqlx::query("SELECT * FROM dose_stock WHERE agenda_id = $1 AND day >= $2")
+            .bind(id.as_str())
+            .bind(since)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(stock_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
         Ok(Some(AgendaSnapshot {
             agenda,
             motives,
@@ -537,6 +611,8 @@ impl Store for StoreImpl {
             rules,
             absences,
             reservations,
+            vaccines,
+            stock,
         }))
     }
 
@@ -968,6 +1044,117 @@ impl Store for StoreImpl {
         .map_err(map_err)?
         .rows_affected()
             == 1)
+    }
+
+    async fn set_motive_vaccine(&self, agenda: &AgendaId, v: &MotiveVaccine) -> StoreResult<()> {
+        let mut tx = begin_write(self.writer()).await?;
+        // Both motives must belong to the agenda.
+        let known: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM motives WHERE agenda_id = $1 AND (id = $2 OR id = $3)",
+        )
+        .bind(agenda.as_str())
+        .bind(v.motive_id.as_str())
+        .bind(v.next.as_ref().map(|m| m.as_str()).unwrap_or(""))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(map_err)?
+        .try_get("n")
+        .map_err(internal)?;
+        if known != 1 + i64::from(v.next.is_some()) {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query(
+            "INSERT INTO motive_vaccines (motive_id, agenda_id, product, dose, next_motive_id) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (motive_id) DO UPDATE SET product = excluded.product, dose = excluded.dose,
+                 next_motive_id = excluded.next_motive_id",
+        )
+        .bind(v.motive_id.as_str())
+        .bind(agenda.as_str())
+        .bind(v.product.code())
+        .bind(i64::from(v.dose.number()))
+        .bind(v.next.as_ref().map(|m| m.as_str()))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        agenda_changed(&mut tx, agenda.as_str()).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn protocols(&self) -> StoreResult<Vec<Protocol>> {
+        sqlx::query("SELECT * FROM vaccine_protocols ORDER BY product, version")
+            .fetch_all(self.reader())
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(protocol_from_row)
+            .collect()
+    }
+
+    async fn add_protocol(&self, p: &Protocol, now: Timestamp) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO vaccine_protocols (product, version, effective_from, second_min_days, second_max_days,
+                                            booster_min_days, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(p.product.code())
+        .bind(i64::from(p.version))
+        .bind(p.effective_from.to_string())
+        .bind(p.second_dose.map(|(min, _)| i64::from(min)))
+        .bind(p.second_dose.map(|(_, max)| i64::from(max)))
+        .bind(i64::from(p.booster_min_days))
+        .bind(now.as_second())
+        .execute(self.writer())
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn set_stock(
+        &self,
+        agenda: &AgendaId,
+        product: VaccineProduct,
+        day: jiff::civil::Date,
+        doses: u32,
+    ) -> StoreResult<StockRow> {
+        let mut tx = begin_write(self.writer()).await?;
+        let row = sqlx::query(
+            "INSERT INTO dose_stock (agenda_id, product, day, doses, used) VALUES ($1, $2, $3, $4, 0)
+             ON CONFLICT (agenda_id, product, day) DO UPDATE SET doses = excluded.doses
+              WHERE dose_stock.used <= excluded.doses
+             RETURNING *",
+        )
+        .bind(agenda.as_str())
+        .bind(product.code())
+        .bind(day.to_string())
+        .bind(i64::from(doses))
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?
+        .ok_or(StoreError::Conflict(ConflictKind::StockBelowBooked))?;
+        let stock = stock_from_row(&row)?;
+        agenda_changed(&mut tx, agenda.as_str()).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(stock)
+    }
+
+    async fn reserve_series(&self, req: &SeriesRequest) -> StoreResult<Vec<ReservationRow>> {
+        reservations::reserve_series(self.writer(), req).await
+    }
+
+    async fn series_of(&self, id: &ReservationId) -> StoreResult<Vec<ReservationRow>> {
+        sqlx::query(
+            "SELECT r.* FROM vaccination_series me
+               JOIN vaccination_series other ON other.series_id = me.series_id AND other.reservation_id <> me.reservation_id
+               JOIN reservations r ON r.id = other.reservation_id
+              WHERE me.reservation_id = $1 ORDER BY r.start_s",
+        )
+        .bind(id.as_str())
+        .fetch_all(self.reader())
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(reservation_from_row)
+        .collect()
     }
 
     async fn wrapped_keys(&self) -> StoreResult<Vec<WrappedKeyRow>> {

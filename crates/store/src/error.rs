@@ -31,4 +31,8 @@ pub enum ConflictKind {
     Duplicate,
     /// The reservation is no longer live (cancelled, expired, already booked from its hold).
     NotLive,
+    /// No dose of this vaccine left in the centre's stock for that day.
+    StockExhausted,
+    /// A stock cannot be set below the doses already booked.
+    StockBelowBooked,
 }

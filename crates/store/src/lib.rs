@@ -199,6 +199,29 @@ pub trait Store: Send + Sync + 'static {
         account: &AccountId,
     ) -> StoreResult<bool>;
 
+    // --- vaccination -----------------------------------------------------------------------
+    /// Links a motive of the agenda to a vaccine dose (replacing an earlier link).
+    async fn set_motive_vaccine(&self, agenda: &AgendaId, v: &MotiveVaccine) -> StoreResult<()>;
+    /// Every version of every product's protocol.
+    async fn protocols(&self) -> StoreResult<Vec<Protocol>>;
+    /// Conflict(Duplicate) when this product already has this version.
+    async fn add_protocol(&self, p: &Protocol, now: Timestamp) -> StoreResult<()>;
+    /// Sets the doses of a product an agenda has on a day. Conflict(StockBelowBooked) when
+    /// fewer than already booked.
+    async fn set_stock(
+        &self,
+        agenda: &AgendaId,
+        product: VaccineProduct,
+        day: jiff::civil::Date,
+        doses: u32,
+    ) -> StoreResult<StockRow>;
+    /// Books every dose of a series in one transaction, each through the same overlap and
+    /// capacity rules as any booking and each consuming one dose of its day's stock
+    /// (Conflict(StockExhausted) when none is left): all doses are booked or none.
+    async fn reserve_series(&self, req: &SeriesRequest) -> StoreResult<Vec<ReservationRow>>;
+    /// The other reservations of the series a reservation belongs to (empty if none).
+    async fn series_of(&self, id: &ReservationId) -> StoreResult<Vec<ReservationRow>>;
+
     // --- audit and key rotation ------------------------------------------------------------
     /// Appends entries, chaining each MAC to the previous row's, atomically.
     async fn append_audit(&self, entries: &[NewAuditEntry], mac: &AuditMac) -> StoreResult<()>;

@@ -119,6 +119,10 @@ pub struct AgendaSnapshot {
     pub rules: Vec<OpeningRule>,
     pub absences: Vec<Absence>,
     pub reservations: Vec<Reservation>,
+    /// Which motives give which vaccine dose.
+    pub vaccines: Vec<MotiveVaccine>,
+    /// Dose stock of the agenda, for days from today on.
+    pub stock: Vec<StockRow>,
 }
 
 /// One row of the search index.
@@ -279,4 +283,42 @@ pub struct NewInvitation {
     pub practitioner_id: PractitionerId,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
+}
+
+/// A motive that gives a vaccine dose; `next` is the motive of the following dose at the same
+/// centre (dose 2 after dose 1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MotiveVaccine {
+    pub motive_id: MotiveId,
+    pub product: VaccineProduct,
+    pub dose: Dose,
+    pub next: Option<MotiveId>,
+}
+
+/// Doses of a product an agenda has for one local day, and how many are booked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StockRow {
+    pub agenda_id: AgendaId,
+    pub product: VaccineProduct,
+    pub day: jiff::civil::Date,
+    pub doses: u32,
+    pub used: u32,
+}
+
+/// One dose's place in a series booking: its reservation and the stock it consumes.
+#[derive(Debug, Clone)]
+pub struct SeriesDose {
+    pub reservation: ReserveRequest,
+    pub product: VaccineProduct,
+    /// The local day whose stock the dose consumes.
+    pub day: jiff::civil::Date,
+}
+
+/// Doses booked together (dose 1 and dose 2): all or none.
+#[derive(Debug, Clone)]
+pub struct SeriesRequest {
+    pub id: String,
+    pub protocol_version: u32,
+    pub doses: Vec<SeriesDose>,
+    pub now: Timestamp,
 }

@@ -229,6 +229,67 @@ pub struct NewMotiveBody {
     pub min_notice_min: i64,
     #[serde(default = "ninety")]
     pub max_horizon_days: i64,
+    /// Makes it a vaccination motive (see the Vaccination section).
+    #[serde(default)]
+    pub vaccine: Option<NewVaccineBody>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewVaccineBody {
+    /// comirnaty | spikevax | vaxzevria | jcovden
+    pub product: String,
+    /// 1, 2, or 3 for a booster.
+    pub dose: i64,
+    pub next_dose: Option<NewNextDoseBody>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewNextDoseBody {
+    pub motive_id: String,
+    /// Informative: the interval comes from the product's protocol version in force; a value
+    /// that differs from it is refused (422).
+    pub min_days: Option<i64>,
+    pub max_days: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VaccineBody {
+    pub product: String,
+    pub dose: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_dose: Option<NextDoseBody>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NextDoseBody {
+    pub motive_id: String,
+    pub min_days: u32,
+    pub max_days: u32,
+}
+
+impl VaccineBody {
+    pub fn new(
+        v: &careslot_store::MotiveVaccine,
+        protocols: &[careslot_domain::Protocol],
+        today: jiff::civil::Date,
+    ) -> Self {
+        let window = careslot_domain::vaccine::protocol_on(protocols, v.product, today)
+            .and_then(|p| p.second_dose);
+        Self {
+            product: v.product.code().to_owned(),
+            dose: v.dose.number(),
+            next_dose: match (&v.next, window) {
+                (Some(m), Some((min, max))) => Some(NextDoseBody {
+                    motive_id: m.to_string(),
+                    min_days: min,
+                    max_days: max,
+                }),
+                _ => None,
+            },
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -243,6 +304,8 @@ pub struct MotiveBody {
     pub bookable_online: bool,
     pub min_notice_min: u32,
     pub max_horizon_days: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vaccine: Option<VaccineBody>,
 }
 
 impl From<&Motive> for MotiveBody {
@@ -258,6 +321,7 @@ impl From<&Motive> for MotiveBody {
             bookable_online: m.policy.bookable_online,
             min_notice_min: m.policy.min_notice_min,
             max_horizon_days: m.policy.max_horizon_days,
+            vaccine: None,
         }
     }
 }
@@ -472,6 +536,9 @@ pub struct PublicMotiveBody {
     pub capacity: u32,
     pub teleconsultation: bool,
     pub new_patients_only: bool,
+    /// Set for a vaccination motive.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vaccine: Option<VaccineBody>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -540,4 +607,119 @@ pub struct AccessEntryBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AccessLogBody {
     pub entries: Vec<AccessEntryBody>,
+}
+
+// --- vaccination ---------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DoseChoiceBody {
+    pub agenda_id: String,
+    pub motive_id: String,
+    /// RFC 3339 start of the chosen slot.
+    pub start: String,
+}
+
+/// `dose1` + `dose2` (a two-dose vaccine), `dose1` alone (single dose), `dose2` alone with
+/// `previous_dose_date` (first dose received elsewhere), or `booster` with
+/// `previous_dose_date`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VaccinationBookingBody {
+    pub dose1: Option<DoseChoiceBody>,
+    pub dose2: Option<DoseChoiceBody>,
+    pub booster: Option<DoseChoiceBody>,
+    /// `YYYY-MM-DD`
+    pub previous_dose_date: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VaccinationBookingResult {
+    pub appointments: Vec<AppointmentBody>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecondDoseQuery {
+    pub agenda_id: String,
+    /// The dose-1 motive.
+    pub motive_id: String,
+    /// The chosen dose-1 start.
+    pub start: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SecondDoseSlotsBody {
+    /// The dose-2 motive to book.
+    pub motive_id: String,
+    pub slots: Vec<SlotBody>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProtocolBody {
+    pub product: String,
+    pub name: String,
+    pub version: u32,
+    pub effective_from: String,
+    pub doses: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub second_dose: Option<WindowBody>,
+    pub booster_min_days: u32,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WindowBody {
+    pub min_days: u32,
+    pub max_days: u32,
+}
+
+impl From<&careslot_domain::Protocol> for ProtocolBody {
+    fn from(p: &careslot_domain::Protocol) -> Self {
+        Self {
+            product: p.product.code().to_owned(),
+            name: p.product.name().to_owned(),
+            version: p.version,
+            effective_from: p.effective_from.to_string(),
+            doses: p.doses,
+            second_dose: p
+                .second_dose
+                .map(|(min_days, max_days)| WindowBody { min_days, max_days }),
+            booster_min_days: p.booster_min_days,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProtocolsBody {
+    pub protocols: Vec<ProtocolBody>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StockBody {
+    pub product: String,
+    /// Local date `YYYY-MM-DD` of the centre.
+    pub day: String,
+    pub doses: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StockRowBody {
+    pub agenda_id: String,
+    pub product: String,
+    pub day: String,
+    pub doses: u32,
+    pub booked: u32,
+}
+
+impl From<&careslot_store::StockRow> for StockRowBody {
+    fn from(s: &careslot_store::StockRow) -> Self {
+        Self {
+            agenda_id: s.agenda_id.to_string(),
+            product: s.product.code().to_owned(),
+            day: s.day.to_string(),
+            doses: s.doses,
+            booked: s.used,
+        }
+    }
 }

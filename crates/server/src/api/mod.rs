@@ -6,6 +6,7 @@ pub mod extract;
 mod patient;
 mod practitioner;
 mod public;
+mod vaccination;
 
 use crate::error::ApiError;
 use crate::services::App;
@@ -31,6 +32,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         practitioner::put_profile, practitioner::get_profile, practitioner::create_place, practitioner::create_agenda,
         practitioner::create_motive, practitioner::create_rule, practitioner::create_absence, practitioner::agenda_appointments,
         patient::create_hold, patient::book, patient::list, patient::cancel, patient::move_appointment,
+        vaccination::book, vaccination::second_dose_slots, vaccination::protocols, vaccination::set_stock,
     ),
     components(schemas(crate::error::Problem)),
     modifiers(&BearerAuth),
@@ -113,7 +115,17 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/holds", post(patient::create_hold))
         .route("/appointments", get(patient::list).post(patient::book))
         .route("/appointments/{id}/cancel", post(patient::cancel))
-        .route("/appointments/{id}/move", post(patient::move_appointment));
+        .route("/appointments/{id}/move", post(patient::move_appointment))
+        .route("/vaccination/bookings", post(vaccination::book))
+        .route(
+            "/vaccination/second-dose-slots",
+            get(vaccination::second_dose_slots),
+        )
+        .route("/vaccination/protocols", get(vaccination::protocols))
+        .route(
+            "/agendas/{agenda_id}/stock",
+            axum::routing::put(vaccination::set_stock),
+        );
     let api = api.route("/", get(index));
     let router = Router::new()
         .route("/healthz", get(public::healthz))

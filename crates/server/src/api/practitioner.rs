@@ -109,19 +109,40 @@ pub async fn create_motive(
         min_notice_min: non_negative_u32("min_notice_min", b.min_notice_min)?,
         max_horizon_days: non_negative_u32("max_horizon_days", b.max_horizon_days)?,
     };
+    let vaccine = match &b.vaccine {
+        None => None,
+        Some(v) => {
+            if let Some(next) = &v.next_dose {
+                check_window(&app, &v.product, next.min_days, next.max_days).await?;
+            }
+            Some(crate::services::VaccineSpec {
+                product: v.product.clone(),
+                dose: v.dose,
+                next_motive_id: v.next_dose.as_ref().map(|n| n.motive_id.clone()),
+            })
+        }
+    };
+    let agenda_id = AgendaId(agenda_id);
     let motive = app
         .create_motive(
             &me,
-            &AgendaId(agenda_id),
+            &agenda_id,
             NewMotive {
                 name: b.name,
                 duration_min: b.duration_min,
                 capacity: b.capacity,
                 policy,
+                vaccine,
             },
         )
         .await?;
-    created(MotiveBody::from(&motive))
+    let mut body = MotiveBody::from(&motive);
+    let view = app.view(&agenda_id).await?;
+    if let Some(v) = view.vaccine(&motive.id) {
+        let today = jiff::Timestamp::now().to_zoned(view.tz.clone()).date();
+        body.vaccine = Some(VaccineBody::new(v, &app.protocols().await?, today));
+    }
+    created(body)
 }
 
 /// Add a weekly opening rule to an agenda.
@@ -193,4 +214,35 @@ pub async fn agenda_appointments(
         })
         .collect();
     Ok(Json(AgendaAppointmentsBody { appointments }))
+}
+
+/// A client may restate the interval; it must be the one in force.
+async fn check_window(
+    app: &App,
+    product: &str,
+    min: Option<i64>,
+    max: Option<i64>,
+) -> Result<(), ApiError> {
+    if min.is_none() && max.is_none() {
+        return Ok(());
+    }
+    let product = careslot_domain::VaccineProduct::parse(product)
+        .map_err(|e| ApiError::from(crate::services::AppError::from(e)))?;
+    let today = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
+    let protocols = app.protocols().await?;
+    let window = careslot_domain::vaccine::protocol_on(&protocols, product, today)
+        .and_then(|p| p.second_dose);
+    let matches = window.is_some_and(|(lo, hi)| {
+        min.is_none_or(|m| m == i64::from(lo)) && max.is_none_or(|m| m == i64::from(hi))
+    });
+    if matches {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            "vaccine.next_dose",
+            "the interval comes from the product's protocol in force (GET /api/v1/vaccination/protocols)",
+        ))
+    }
 }

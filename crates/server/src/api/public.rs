@@ -141,6 +141,12 @@ pub async fn agenda(
         Err(crate::services::AppError::KeyService) => Default::default(),
         Err(e) => return Err(e.into()),
     };
+    let protocols = if view.vaccines.is_empty() {
+        Vec::new()
+    } else {
+        app.protocols().await?
+    };
+    let today = Timestamp::now().to_zoned(view.tz.clone()).date();
     Ok(Json(PublicAgendaBody {
         id: view.agenda.id.to_string(),
         practitioner_id: view.agenda.practitioner_id.to_string(),
@@ -156,6 +162,9 @@ pub async fn agenda(
                 capacity: m.capacity,
                 teleconsultation: m.policy.teleconsultation,
                 new_patients_only: m.policy.new_patients_only,
+                vaccine: view
+                    .vaccine(&m.id)
+                    .map(|v| VaccineBody::new(v, &protocols, today)),
             })
             .collect(),
     }))

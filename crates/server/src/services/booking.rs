@@ -132,9 +132,7 @@ impl App {
         let (from, to) = parse_date_range(q.from, q.to, MAX_SLOT_RANGE_DAYS)?;
         let view = self.view(&AgendaId(q.agenda_id.to_owned())).await?;
         let motive = Self::online_motive(&view, q.motive_id)?;
-        let slots = view
-            .calendar
-            .slots(motive, &view.occupancy, from, to, Timestamp::now());
+        let slots = view.slots(motive, from, to, Timestamp::now());
         Ok((view, slots))
     }
 
@@ -237,6 +235,11 @@ impl App {
         let start = parse_instant("start", start)?;
         let view = self.view(&AgendaId(agenda_id.to_owned())).await?;
         let motive = Self::online_motive(&view, motive_id)?;
+        if view.vaccine(&motive.id).is_some() {
+            return Err(AppError::Rule(
+                "vaccination appointments are booked with their doses together: POST /api/v1/vaccination/bookings".into(),
+            ));
+        }
         view.check_start(motive, start, Timestamp::now())
             .map_err(unavailable)?;
         if let Holder::Patient(caller) = holder {
@@ -530,7 +533,18 @@ impl App {
         }
         let out = self.store.cancel(&a.row.id, Timestamp::now()).await;
         self.agendas.invalidate(&a.row.agenda_id);
-        match out? {
+        let cancelled = out?;
+        // A dose implies the ones after it: cancelling dose 1 cancels dose 2.
+        if cancelled.is_some() {
+            for later in self.store.series_of(&a.row.id).await? {
+                if later.start > a.row.start && later.status == ReservationStatus::Booked {
+                    let out = self.store.cancel(&later.id, Timestamp::now()).await;
+                    self.agendas.invalidate(&later.agenda_id);
+                    out?;
+                }
+            }
+        }
+        match cancelled {
             Some(row) => Ok(Appointment { row, ..a }),
             // Cancelled concurrently: report the state as it is now.
             None => self.own_reservation(caller, id).await,
@@ -559,6 +573,14 @@ impl App {
         let motive = view
             .motive(&a.motive_id)
             .ok_or(AppError::NotFound("motive"))?;
+        if view.vaccine(&motive.id).is_some() {
+            // The doses' interval and stock were checked together: change them together.
+            return Err(AppError::Conflict(
+                "vaccination-move",
+                "a vaccination appointment is changed by cancelling it and booking its doses again"
+                    .into(),
+            ));
+        }
         // Occupancy is left to the store: the appointment may move onto part of its own time.
         view.check_calendar(motive, start, now)
             .map_err(unavailable)?;

@@ -8,6 +8,7 @@ mod desk;
 mod family;
 mod practice;
 mod team;
+mod vaccination;
 
 pub use accounts::{Identity, NewIdentity};
 pub use audit::{AccessEntry, AuditVerdict};
@@ -18,6 +19,7 @@ pub use desk::{DeskAppointment, DeskPatient, MotiveChanges};
 pub use family::Relative;
 pub use practice::{NewMotive, NewPlace, NewRule, ProfileInput, PublicAgenda};
 pub use team::Invitation;
+pub use vaccination::{DoseChoice, VaccinationRequest, VaccineSpec};
 
 use crate::availability::AgendaCache;
 use crate::protection::{ProtectError, Protector};

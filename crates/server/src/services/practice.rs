@@ -34,6 +34,8 @@ pub struct NewMotive {
     pub duration_min: i64,
     pub capacity: i64,
     pub policy: MotivePolicy,
+    /// Makes it a vaccination motive: which product and dose.
+    pub vaccine: Option<super::VaccineSpec>,
 }
 
 pub struct NewRule {
@@ -204,9 +206,17 @@ impl App {
             input.capacity,
             input.policy,
         )?;
+        if let Some(spec) = &input.vaccine {
+            // Refuse a bad product or dose before anything is stored.
+            VaccineProduct::parse(&spec.product)?;
+            Dose::from_number(spec.dose)?;
+        }
         let label_ct = self.seal_motive_label(&agenda, &motive).await?;
         self.store.create_motive(&motive, &label_ct).await?;
         self.agendas.invalidate(&agenda.id);
+        if let Some(spec) = &input.vaccine {
+            self.link_vaccine(&agenda.id, &motive.id, spec).await?;
+        }
         Ok(motive)
     }
 

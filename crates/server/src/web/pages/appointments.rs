@@ -201,7 +201,7 @@ pub async fn move_page(ctx: Ctx, Path(id): Path<String>, Query(w): Query<WeekPar
     let end = week.checked_add(jiff::Span::new().days(6)).unwrap_or(week);
     let days = match v.motive(&a.motive_id) {
         Some(m) => {
-            let slots = v.calendar.slots(m, &v.occupancy, week, end, now);
+            let slots = v.slots(m, week, end, now);
             view::day_columns(ctx.lang, &slots, &v.tz, week, 7, 0)
         }
         None => Vec::new(),

@@ -124,7 +124,7 @@ pub async fn agenda(ctx: Ctx, Query(p): Query<AgendaParams>) -> PageResult {
         Some(m) => {
             let mut m = m.clone();
             m.policy.min_notice_min = 0;
-            v.calendar.slots(&m, &v.occupancy, from, to, now)
+            v.slots(&m, from, to, now)
         }
         None => Vec::new(),
     };

@@ -140,12 +140,12 @@ pub async fn search(ctx: Ctx, Query(p): Query<SearchParams>) -> PageResult {
         let motive = view::pick_motive(v, None);
         let (motive_id, motive_label, days, next) = match motive {
             Some(m) => {
-                let next = v.calendar.next_slot(m, &v.occupancy, now);
+                let next = v.next_slot_of(m, now);
                 let days = match next {
                     Some(n) => {
                         let from = n.start.to_zoned(v.tz.clone()).date();
                         let to = from.checked_add(jiff::Span::new().days(2)).unwrap_or(from);
-                        let slots = v.calendar.slots(m, &v.occupancy, from, to, now);
+                        let slots = v.slots(m, from, to, now);
                         view::day_columns(lang, &slots, &v.tz, from, 3, 4)
                     }
                     None => Vec::new(),

@@ -400,6 +400,7 @@ pub async fn save_motives(ctx: Ctx, form: Form) -> PageResult {
                         new_patients_only: new_only,
                         ..MotivePolicy::default()
                     },
+                    vaccine: None,
                 },
             )
             .await;

@@ -91,7 +91,7 @@ pub async fn page(
     let end = week.checked_add(jiff::Span::new().days(6)).unwrap_or(week);
     let (days, next_available) = match motive {
         Some(m) => {
-            let slots = v.calendar.slots(m, &v.occupancy, week, end, now);
+            let slots = v.slots(m, week, end, now);
             let next = if slots.is_empty() {
                 v.calendar
                     .next_slot(m, &v.occupancy, now)

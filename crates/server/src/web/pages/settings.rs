@@ -175,6 +175,7 @@ pub async fn add_motive(ctx: Ctx, form: Form) -> PageResult {
                     new_patients_only: form.checked("new_only"),
                     ..MotivePolicy::default()
                 },
+                vaccine: None,
             },
         )
         .await

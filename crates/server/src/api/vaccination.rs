@@ -1,0 +1,110 @@
+//! Vaccination: protocols, a centre's dose stock, dose-2 proposals, and booking the doses of
+//! a series together (both or neither).
+
+use super::dto::*;
+use super::extract::{ApiJson, ApiPath, ApiQuery, Caller};
+use crate::error::{ApiError, Problem};
+use crate::services::{App, DoseChoice, VaccinationRequest};
+use crate::time::format_instant;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use careslot_domain::AgendaId;
+use std::sync::Arc;
+
+fn choice(b: Option<DoseChoiceBody>) -> Option<DoseChoice> {
+    b.map(|d| DoseChoice {
+        agenda_id: d.agenda_id,
+        motive_id: d.motive_id,
+        start: d.start,
+    })
+}
+
+/// Book the doses of a vaccination together: all or none.
+#[utoipa::path(post, path = "/api/v1/vaccination/bookings", tag = "vaccination", security(("bearer" = [])),
+    request_body = VaccinationBookingBody,
+    responses((status = 201, body = VaccinationBookingResult),
+              (status = 409, description = "a place or a dose is gone; nothing is booked", body = Problem),
+              (status = 422, description = "interval outside the protocol, wrong doses; nothing is booked", body = Problem)))]
+pub async fn book(
+    State(app): State<Arc<App>>,
+    Caller(me): Caller,
+    ApiJson(b): ApiJson<VaccinationBookingBody>,
+) -> Result<(StatusCode, Json<VaccinationBookingResult>), ApiError> {
+    let booked = app
+        .book_vaccination(
+            &me,
+            VaccinationRequest {
+                dose1: choice(b.dose1),
+                dose2: choice(b.dose2),
+                booster: choice(b.booster),
+                previous_dose_date: b.previous_dose_date,
+            },
+        )
+        .await?;
+    let mut appointments = Vec::with_capacity(booked.len());
+    for a in &booked {
+        let view = app.view(&a.row.agenda_id).await?;
+        appointments.push(AppointmentBody::new(a, &view.tz));
+    }
+    Ok((
+        StatusCode::CREATED,
+        Json(VaccinationBookingResult { appointments }),
+    ))
+}
+
+/// Dose-2 slots at the same centre inside the protocol's window after a chosen dose-1 start.
+#[utoipa::path(get, path = "/api/v1/vaccination/second-dose-slots", tag = "vaccination",
+    params(("agenda_id" = String, Query), ("motive_id" = String, Query, description = "the dose-1 motive"),
+           ("start" = String, Query, description = "the chosen dose-1 start")),
+    responses((status = 200, body = SecondDoseSlotsBody), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn second_dose_slots(
+    State(app): State<Arc<App>>,
+    ApiQuery(q): ApiQuery<SecondDoseQuery>,
+) -> Result<Json<SecondDoseSlotsBody>, ApiError> {
+    let (view, motive, slots) = app
+        .second_dose_slots(&q.agenda_id, &q.motive_id, &q.start)
+        .await?;
+    Ok(Json(SecondDoseSlotsBody {
+        motive_id: motive.id.to_string(),
+        slots: slots
+            .iter()
+            .map(|s| SlotBody {
+                start: format_instant(s.start, &view.tz),
+                end: format_instant(s.end, &view.tz),
+                remaining: s.remaining,
+            })
+            .collect(),
+    }))
+}
+
+/// Every version of every vaccine's protocol.
+#[utoipa::path(get, path = "/api/v1/vaccination/protocols", tag = "vaccination",
+    responses((status = 200, body = ProtocolsBody)))]
+pub async fn protocols(State(app): State<Arc<App>>) -> Result<Json<ProtocolsBody>, ApiError> {
+    Ok(Json(ProtocolsBody {
+        protocols: app
+            .protocols()
+            .await?
+            .iter()
+            .map(ProtocolBody::from)
+            .collect(),
+    }))
+}
+
+/// Set a centre's doses of a product for a day (practice staff). Availability follows at once.
+#[utoipa::path(put, path = "/api/v1/agendas/{agenda_id}/stock", tag = "vaccination", security(("bearer" = [])),
+    params(("agenda_id" = String, Path)), request_body = StockBody,
+    responses((status = 200, body = StockRowBody), (status = 404, body = Problem),
+              (status = 409, description = "fewer doses than already booked", body = Problem), (status = 422, body = Problem)))]
+pub async fn set_stock(
+    State(app): State<Arc<App>>,
+    Caller(me): Caller,
+    ApiPath(agenda_id): ApiPath<String>,
+    ApiJson(b): ApiJson<StockBody>,
+) -> Result<Json<StockRowBody>, ApiError> {
+    let row = app
+        .set_stock(&me, &AgendaId(agenda_id), &b.product, &b.day, b.doses)
+        .await?;
+    Ok(Json(StockRowBody::from(&row)))
+}

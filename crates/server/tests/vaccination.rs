@@ -1,0 +1,372 @@
+//! Mass vaccination over real HTTP, on SQLite and PostgreSQL: a 2-line centre, dose 1 and
+//! dose 2 booked together or not at all, the protocol's window, dose stock.
+
+mod common;
+
+use common::{start, Backend, TestServer};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+struct Centre {
+    token: String,
+    agenda: String,
+    dose1: String,
+    dose2: String,
+}
+
+async fn centre(srv: &TestServer, lines: i64) -> Centre {
+    let (token, _) = srv.account("practitioner", "Centre Vaccination").await;
+    let t = Some(token.as_str());
+    let (s, _) = srv
+        .call(
+            Method::PUT,
+            "/api/v1/practitioner/profile",
+            t,
+            Some(json!({"name": "Centre de vaccination Test", "specialty": "vaccination-center"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, place) = srv
+        .post("/api/v1/places", t, json!({"name": "Centre", "address": "1 place Bellecour", "postcode": "69002", "city": "Lyon",
+              "country": "FR", "lat": 45.7578, "lon": 4.8320, "timezone": "Europe/Paris"}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{place}");
+    let (_, agenda) = srv
+        .post(
+            "/api/v1/agendas",
+            t,
+            json!({"place_id": place["id"], "holidays": null}),
+        )
+        .await;
+    let agenda = agenda["id"].as_str().unwrap().to_owned();
+    let (s, d2) = srv
+        .post(&format!("/api/v1/agendas/{agenda}/motives"), t,
+              json!({"name": "Comirnaty dose 2", "duration_min": 10, "capacity": lines, "vaccine": {"product": "comirnaty", "dose": 2}}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{d2}");
+    let dose2 = d2["id"].as_str().unwrap().to_owned();
+    let (s, d1) = srv
+        .post(&format!("/api/v1/agendas/{agenda}/motives"), t,
+              json!({"name": "Comirnaty dose 1", "duration_min": 10, "capacity": lines,
+                     "vaccine": {"product": "comirnaty", "dose": 1, "next_dose": {"motive_id": dose2, "min_days": 21, "max_days": 42}}}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{d1}");
+    assert_eq!(d1["vaccine"]["next_dose"]["max_days"], 42);
+    let dose1 = d1["id"].as_str().unwrap().to_owned();
+    // An interval other than the protocol's is refused.
+    let (s, _) = srv
+        .post(&format!("/api/v1/agendas/{agenda}/motives"), t,
+              json!({"name": "x", "duration_min": 10, "vaccine": {"product": "comirnaty", "dose": 1, "next_dose": {"motive_id": dose2, "min_days": 7, "max_days": 42}}}))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let (s, rule) = srv
+        .post(&format!("/api/v1/agendas/{agenda}/opening-rules"), t,
+              json!({"weekdays": [1,2,3,4,5,6,7], "start": "08:00", "end": "18:00", "motive_ids": [dose1, dose2]}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{rule}");
+    Centre {
+        token,
+        agenda,
+        dose1,
+        dose2,
+    }
+}
+
+fn day(offset: i64) -> String {
+    jiff::Zoned::now()
+        .with_time_zone(jiff::tz::TimeZone::get("Europe/Paris").unwrap())
+        .date()
+        .checked_add(jiff::Span::new().days(offset))
+        .unwrap()
+        .to_string()
+}
+
+async fn stock(srv: &TestServer, c: &Centre, day: &str, doses: i64) -> (StatusCode, Value) {
+    srv.call(
+        Method::PUT,
+        &format!("/api/v1/agendas/{}/stock", c.agenda),
+        Some(&c.token),
+        Some(json!({"product": "comirnaty", "day": day, "doses": doses})),
+    )
+    .await
+}
+
+async fn slots(srv: &TestServer, c: &Centre, motive: &str, from: &str, to: &str) -> Vec<Value> {
+    let (s, body) = srv
+        .get(
+            &format!(
+                "/api/v1/agendas/{}/slots?motive_id={motive}&from={from}&to={to}",
+                c.agenda
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    body["slots"].as_array().unwrap().clone()
+}
+
+async fn second_slots(srv: &TestServer, c: &Centre, start: &str) -> Vec<Value> {
+    let q = format!(
+        "/api/v1/vaccination/second-dose-slots?agenda_id={}&motive_id={}&start={}",
+        c.agenda,
+        c.dose1,
+        urlencode(start)
+    );
+    let (s, body) = srv.get(&q, None).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["motive_id"], c.dose2.as_str());
+    body["slots"].as_array().unwrap().clone()
+}
+
+fn urlencode(s: &str) -> String {
+    s.replace('+', "%2B").replace(':', "%3A")
+}
+
+fn pair(c: &Centre, d1: &str, d2: &str) -> Value {
+    json!({"dose1": {"agenda_id": c.agenda, "motive_id": c.dose1, "start": d1},
+           "dose2": {"agenda_id": c.agenda, "motive_id": c.dose2, "start": d2}})
+}
+
+async fn mine(srv: &TestServer, token: &str) -> Vec<Value> {
+    let (s, body) = srv.get("/api/v1/appointments", Some(token)).await;
+    assert_eq!(s, StatusCode::OK);
+    body["appointments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["status"] == "booked")
+        .cloned()
+        .collect()
+}
+
+async fn thirty_patients_race_for_two_lines(backend: Backend) {
+    let (srv, _loc) = start(backend).await;
+    let c = centre(&srv, 2).await;
+    for d in 1..=45 {
+        let (s, body) = stock(&srv, &c, &day(d), 500).await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+    }
+    let first = slots(&srv, &c, &c.dose1, &day(1), &day(1)).await;
+    let d1 = first[0]["start"].as_str().unwrap().to_owned();
+    let seconds = second_slots(&srv, &c, &d1).await;
+    assert!(seconds.len() >= 30, "dose-2 slots in the window");
+    // Every proposal is 21 to 42 days after dose 1.
+    let d1_day: jiff::civil::Date = d1[..10].parse().unwrap();
+    for s in &seconds {
+        let d: jiff::civil::Date = s["start"].as_str().unwrap()[..10].parse().unwrap();
+        let days = (d - d1_day).get_days();
+        assert!((21..=42).contains(&days), "{days}");
+    }
+
+    let mut patients = Vec::new();
+    for i in 0..30 {
+        patients.push(srv.account("patient", &format!("Patient {i}")).await.0);
+    }
+    let tasks: Vec<_> = patients
+        .iter()
+        .enumerate()
+        .map(|(i, token)| {
+            let body = pair(&c, &d1, seconds[i]["start"].as_str().unwrap());
+            let client = srv.client.clone();
+            let url = format!("{}/api/v1/vaccination/bookings", srv.base);
+            let token = token.clone();
+            tokio::spawn(async move {
+                let r = client
+                    .post(url)
+                    .bearer_auth(token)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = r.status();
+                (status, r.json::<Value>().await.unwrap())
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for (i, t) in tasks.into_iter().enumerate() {
+        let (status, body) = t.await.unwrap();
+        let booked = mine(&srv, &patients[i]).await;
+        match status {
+            StatusCode::CREATED => {
+                ok += 1;
+                assert_eq!(body["appointments"].as_array().unwrap().len(), 2, "{body}");
+                assert_eq!(booked.len(), 2, "both doses booked");
+            }
+            StatusCode::CONFLICT => {
+                assert!(booked.is_empty(), "a loser has nothing booked: {booked:?}")
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!(ok, 2, "two lines, two winners");
+    // The dose-1 start is full; the losers' dose-2 choices are still free.
+    let after = slots(&srv, &c, &c.dose1, &day(1), &day(1)).await;
+    assert!(after.iter().all(|s| s["start"] != d1.as_str()));
+    let seconds_after = second_slots(&srv, &c, &d1).await;
+    let left: i64 = seconds_after
+        .iter()
+        .take(30)
+        .map(|s| s["remaining"].as_i64().unwrap())
+        .sum();
+    assert_eq!(
+        left,
+        30 * 2 - 2,
+        "only the winners' dose-2 places are taken"
+    );
+    srv.stop().await;
+}
+
+async fn window_stock_and_cancellation(backend: Backend) {
+    let (srv, _loc) = start(backend).await;
+    let c = centre(&srv, 2).await;
+    let (patient, _) = srv.account("patient", "Paula").await;
+    let (other, _) = srv.account("patient", "Omar").await;
+    // No stock yet: no slot is offered, and booking is refused.
+    assert!(
+        slots(&srv, &c, &c.dose1, &day(1), &day(3)).await.is_empty(),
+        "no stock, no slots"
+    );
+    for d in 1..=45 {
+        stock(&srv, &c, &day(d), 100).await;
+    }
+    let first = slots(&srv, &c, &c.dose1, &day(2), &day(2)).await;
+    let d1 = first[0]["start"].as_str().unwrap().to_owned();
+    let seconds = second_slots(&srv, &c, &d1).await;
+
+    // Dose 2 outside the window: 422, nothing booked.
+    let too_soon = slots(&srv, &c, &c.dose2, &day(10), &day(10)).await;
+    let (s, body) = srv
+        .post(
+            "/api/v1/vaccination/bookings",
+            Some(&patient),
+            pair(&c, &d1, too_soon[0]["start"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("21 to 42 days"),
+        "{body}"
+    );
+    assert!(mine(&srv, &patient).await.is_empty());
+    // Dose 1 alone for a two-dose vaccine: 422.
+    let (s, _) = srv
+        .post(
+            "/api/v1/vaccination/bookings",
+            Some(&patient),
+            json!({"dose1": {"agenda_id": c.agenda, "motive_id": c.dose1, "start": d1}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    // The ordinary booking endpoint refuses vaccination motives.
+    let (s, _) = srv
+        .post(
+            "/api/v1/appointments",
+            Some(&patient),
+            json!({"agenda_id": c.agenda, "motive_id": c.dose1, "start": d1}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Stock: one dose left on the dose-2 day of the pair below.
+    let d2 = seconds[0]["start"].as_str().unwrap().to_owned();
+    let d2_day = d2[..10].to_owned();
+    let (s, _) = stock(&srv, &c, &d2_day, 1).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, body) = srv
+        .post(
+            "/api/v1/vaccination/bookings",
+            Some(&patient),
+            pair(&c, &d1, &d2),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    let appointments = body["appointments"].as_array().unwrap().clone();
+    // The stock cannot go below what is booked; that day has no slot left now.
+    let (s, _) = stock(&srv, &c, &d2_day, 0).await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    assert!(
+        slots(&srv, &c, &c.dose2, &d2_day, &d2_day).await.is_empty(),
+        "stock exhausted: no slot that day"
+    );
+    // Another patient on that dose-2 day: 409 stock exhausted, nothing booked.
+    assert_eq!(
+        &seconds[1]["start"].as_str().unwrap()[..10],
+        d2_day.as_str()
+    );
+    assert_eq!(
+        &seconds[1]["start"].as_str().unwrap()[..10],
+        d2_day.as_str()
+    );
+    let other_d1 = first[1]["start"].as_str().unwrap().to_owned();
+    let (s, body) = srv
+        .post(
+            "/api/v1/vaccination/bookings",
+            Some(&other),
+            pair(&c, &other_d1, seconds[1]["start"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{body}");
+    assert!(mine(&srv, &other).await.is_empty());
+    // An operator's stock change shows at once.
+    let (s, _) = stock(&srv, &c, &d2_day, 5).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        !slots(&srv, &c, &c.dose2, &d2_day, &d2_day).await.is_empty(),
+        "stock added: slots are back"
+    );
+
+    // Moving a dose is refused; cancelling dose 1 cancels dose 2 and gives the doses back.
+    let id1 = appointments[0]["id"].as_str().unwrap();
+    let (s, _) = srv
+        .post(
+            &format!("/api/v1/appointments/{id1}/move"),
+            Some(&patient),
+            json!({"start": first[2]["start"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let (s, _) = srv
+        .post(
+            &format!("/api/v1/appointments/{id1}/cancel"),
+            Some(&patient),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        mine(&srv, &patient).await.is_empty(),
+        "both doses cancelled"
+    );
+    let (s, _) = stock(&srv, &c, &d2_day, 0).await;
+    assert_eq!(s, StatusCode::OK, "the dose came back to the stock");
+    stock(&srv, &c, &d2_day, 100).await;
+
+    // A second dose alone, after a first dose received elsewhere.
+    let (s, body) = srv
+        .post("/api/v1/vaccination/bookings", Some(&other),
+              json!({"dose2": {"agenda_id": c.agenda, "motive_id": c.dose2, "start": seconds[3]["start"]},
+                     "previous_dose_date": d1[..10]}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    let (s, _) = srv
+        .post("/api/v1/vaccination/bookings", Some(&patient),
+              json!({"dose2": {"agenda_id": c.agenda, "motive_id": c.dose2, "start": seconds[4]["start"]},
+                     "previous_dose_date": day(-100)}))
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "first dose too long ago"
+    );
+
+    let (s, p) = srv.get("/api/v1/vaccination/protocols", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(p["protocols"].as_array().unwrap().len(), 4);
+    srv.stop().await;
+}
+
+on_both_backends!(
+    thirty_patients_race_for_two_lines,
+    window_stock_and_cancellation
+);
