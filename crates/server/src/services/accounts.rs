@@ -165,6 +165,30 @@ impl App {
         birth_date: Option<String>,
         password_hash: String,
     ) -> AppResult<Identity> {
+        let (account, identity) = self
+            .seal_identity(role, email, name, phone, birth_date, password_hash)
+            .await?;
+        if let Err(e) = self.store.create_account(&account).await {
+            // The key guards nothing: do not leave it behind.
+            let _ = self.protect.destroy(&subject_key_name(&identity.id)).await;
+            return Err(e.into());
+        }
+        Ok(identity)
+    }
+
+    /// A new account ready to store: a new data key of its own (named after the account in
+    /// the key service) and the identity sealed under it. For callers that store the account
+    /// in a transaction of their own (the importer); if they cannot store it, they destroy
+    /// the key `subject_key_name(&identity.id)`.
+    pub async fn seal_identity(
+        &self,
+        role: Role,
+        email: String,
+        name: String,
+        phone: Option<String>,
+        birth_date: Option<String>,
+        password_hash: String,
+    ) -> AppResult<(NewAccount, Identity)> {
         let id = AccountId::new();
         let key_name = subject_key_name(&id);
         let (key, wrapped_key) = self.protect.new_data_key(&key_name).await?;
@@ -181,28 +205,23 @@ impl App {
             managed_by: None,
             id: id.clone(),
         };
-        let created = self
-            .store
-            .create_account(&NewAccount {
-                email_bidx: p.email_index(&email),
-                email_uniq: p.email_uniq(&email),
-                record,
-                password_hash,
-            })
-            .await;
-        if let Err(e) = created {
-            // The key guards nothing: do not leave it behind.
-            let _ = self.protect.destroy(&key_name).await;
-            return Err(e.into());
-        }
-        Ok(Identity {
-            id,
-            role,
-            email,
-            name,
-            phone,
-            birth_date,
-        })
+        let account = NewAccount {
+            email_bidx: p.email_index(&email),
+            email_uniq: p.email_uniq(&email),
+            record,
+            password_hash,
+        };
+        Ok((
+            account,
+            Identity {
+                id,
+                role,
+                email,
+                name,
+                phone,
+                birth_date,
+            },
+        ))
     }
 
     /// Decrypts an account's identity (the caller records the access in the audit log).

@@ -19,6 +19,8 @@ const KEYS: &[&str] = &[
     "flash.account_erased",
     "flash.new_patients_only",
     "flash.page_live",
+    "flash.no_second_dose",
+    "flash.vaccination_refused",
 ];
 
 pub fn lookup(key: &str) -> Option<&'static str> {

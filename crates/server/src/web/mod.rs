@@ -96,6 +96,12 @@ pub fn router() -> Router<Arc<App>> {
         .route("/pro/team/invite", post(team::invite))
         .route("/pro/team/{id}/remove", post(team::remove))
         .route("/invite/{token}", get(team::accept_page).post(team::accept))
+        .route("/vaccination/second-dose", get(vaccination::second_dose))
+        .route("/vaccination/book", post(vaccination::book))
+        .route(
+            "/pro/stock",
+            get(vaccination::stock_page).post(vaccination::set_stock),
+        )
         .route("/static/{file}", get(assets::serve))
 }
 

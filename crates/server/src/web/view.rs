@@ -75,9 +75,24 @@ pub fn day_columns(
     cols
 }
 
-/// The motive a page shows first: the one asked for if bookable online, else the first.
+/// Whether the web pages offer a motive: bookable online, and for vaccination the first
+/// dose (its second dose is chosen with it; boosters and second doses alone go through the
+/// API for now).
+pub fn listed(view: &AgendaView, m: &Motive) -> bool {
+    m.policy.bookable_online
+        && view
+            .vaccine(&m.id)
+            .is_none_or(|v| v.dose == careslot_domain::Dose::First)
+}
+
+/// A vaccination first dose: its slots lead to the choice of the second dose.
+pub fn is_vaccination(view: &AgendaView, m: &Motive) -> bool {
+    view.vaccine(&m.id).is_some()
+}
+
+/// The motive a page shows first: the one asked for if listed, else the first listed.
 pub fn pick_motive<'v>(view: &'v AgendaView, wanted: Option<&str>) -> Option<&'v Motive> {
-    let online = || view.motives.iter().filter(|m| m.policy.bookable_online);
+    let online = || view.motives.iter().filter(|m| listed(view, m));
     wanted
         .and_then(|w| online().find(|m| m.id.as_str() == w))
         .or_else(|| online().next())

@@ -59,6 +59,10 @@ struct DetailPage<'a> {
     s: Summary,
     just_booked: bool,
     can_change: bool,
+    /// The other doses of a vaccination series.
+    series: Vec<Summary>,
+    /// Vaccination doses are changed together: cancel (which cancels the later dose), rebook.
+    movable: bool,
 }
 
 async fn mine(
@@ -77,12 +81,20 @@ async fn mine(
 pub async fn detail(ctx: Ctx, Path(id): Path<String>, Query(p): Query<DetailParams>) -> PageResult {
     let (a, relatives) = mine(&ctx, &id).await?;
     let s = ctx.ok(ctx.summary(&a, &relatives).await)?;
+    let mut series = Vec::new();
+    for row in ctx.ok(ctx.app.store.series_of(&a.row.id).await.map_err(Into::into))? {
+        let other = ctx.ok(ctx.app.open_reservation(row).await)?;
+        series.push(ctx.ok(ctx.summary(&other, &relatives).await)?);
+    }
+    let movable = series.is_empty();
     let can_change = a.row.status == ReservationStatus::Booked && a.row.start > Timestamp::now();
     Ok(ctx.page(&DetailPage {
         ctx: &ctx,
         s,
         just_booked: p.booked.is_some(),
         can_change,
+        series,
+        movable,
     }))
 }
 

@@ -70,6 +70,7 @@ pub struct ResultCard {
     pub motive_label: String,
     pub days: Vec<DayColumn>,
     pub next: Option<String>,
+    pub vaccination: bool,
 }
 
 #[derive(Template)]
@@ -138,6 +139,7 @@ pub async fn search(ctx: Ctx, Query(p): Query<SearchParams>) -> PageResult {
         };
         let v = &public.view;
         let motive = view::pick_motive(v, None);
+        let vaccination = motive.is_some_and(|m| view::is_vaccination(v, m));
         let (motive_id, motive_label, days, next) = match motive {
             Some(m) => {
                 let next = v.next_slot_of(m, now);
@@ -170,6 +172,7 @@ pub async fn search(ctx: Ctx, Query(p): Query<SearchParams>) -> PageResult {
             motive_label,
             days,
             next,
+            vaccination,
         });
     }
     let what = match (specialty, q.is_empty()) {

@@ -10,3 +10,4 @@ pub mod onboarding;
 pub mod practitioner;
 pub mod settings;
 pub mod team;
+pub mod vaccination;

@@ -46,6 +46,8 @@ struct PractitionerPage<'a> {
     days: Vec<DayColumn>,
     strip_label: String,
     next_available: Option<(String, String)>,
+    /// Slots of a vaccination first dose lead to choosing the second dose.
+    vaccination: bool,
 }
 
 fn language_name(lang: crate::web::i18n::Lang, code: &str) -> String {
@@ -78,7 +80,7 @@ pub async fn page(
     let motives = v
         .motives
         .iter()
-        .filter(|m| m.policy.bookable_online)
+        .filter(|m| view::listed(v, m))
         .map(|m| MotiveChoice {
             id: m.id.to_string(),
             label: view::motive_label(lang, &public.labels, m),
@@ -147,5 +149,6 @@ pub async fn page(
         next_week,
         days,
         next_available,
+        vaccination: motive.is_some_and(|m| view::is_vaccination(v, m)),
     }))
 }

@@ -1,0 +1,116 @@
+// Mass vaccination in the browser: a patient finds a centre near a point and books dose 1
+// with its dose 2 in one go; the centre changes its dose stock and availability follows.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, launchBrowser, newPage, checkA11y, shoot, PHONE } from './lib/harness.mjs';
+
+let server;
+let browser;
+const stamp = Date.now();
+const centre = { email: `centre.${stamp}@example.org`, password: 'centre password 1' };
+let agenda;
+let dose1;
+
+async function api(method, path, body, token) {
+  const res = await fetch(server.url + path, {
+    method,
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const json = await res.json().catch(() => null);
+  assert.ok(res.ok, `${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+function day(offset) {
+  const d = new Date(Date.now() + offset * 24 * 3600 * 1000);
+  return d.toLocaleDateString('sv-SE', { timeZone: 'Europe/Paris' }); // YYYY-MM-DD
+}
+
+before(async () => {
+  server = await startServer({ demo: false });
+  browser = await launchBrowser();
+  // A 2-line Comirnaty centre in Lyon, set up through the API.
+  await api('POST', '/api/v1/accounts', { email: centre.email, password: centre.password, name: 'Centre Bellecour', role: 'practitioner' });
+  const { token } = await api('POST', '/api/v1/sessions', { email: centre.email, password: centre.password });
+  centre.token = token;
+  await api('PUT', '/api/v1/practitioner/profile', { name: 'Centre de vaccination Bellecour', specialty: 'vaccination-center' }, token);
+  const place = await api('POST', '/api/v1/places', { name: 'Salle Bellecour', address: '1 place Bellecour', postcode: '69002', city: 'Lyon', country: 'FR', lat: 45.7578, lon: 4.832, timezone: 'Europe/Paris' }, token);
+  agenda = (await api('POST', '/api/v1/agendas', { place_id: place.id, holidays: null }, token)).id;
+  const d2 = await api('POST', `/api/v1/agendas/${agenda}/motives`, { name: 'Comirnaty – 2e dose', duration_min: 10, capacity: 2, vaccine: { product: 'comirnaty', dose: 2 } }, token);
+  const d1 = await api('POST', `/api/v1/agendas/${agenda}/motives`, { name: 'Comirnaty – 1re dose', duration_min: 10, capacity: 2, vaccine: { product: 'comirnaty', dose: 1, next_dose: { motive_id: d2.id } } }, token);
+  dose1 = d1.id;
+  await api('POST', `/api/v1/agendas/${agenda}/opening-rules`, { weekdays: [1, 2, 3, 4, 5, 6, 7], start: '08:00', end: '18:00', motive_ids: [d1.id, d2.id] }, token);
+  for (let i = 1; i <= 45; i++) await api('PUT', `/api/v1/agendas/${agenda}/stock`, { product: 'comirnaty', day: day(i), doses: 100 }, token);
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+test('a patient near Lyon books dose 1 and dose 2 together', async () => {
+  const page = await newPage(browser, { width: PHONE.width, locale: 'fr-FR', baseURL: server.url });
+  try {
+    await page.goto('/signup');
+    await page.fill('#name', 'Vera Vaccin');
+    await page.fill('#email', `vera.${stamp}@example.org`);
+    await page.fill('#password', 'patient password 1');
+    await Promise.all([page.waitForNavigation(), page.click('main form button[type=submit]')]);
+
+    await page.context().grantPermissions(['geolocation'], { origin: server.url });
+    await page.context().setGeolocation({ latitude: 45.76, longitude: 4.84 });
+    await page.goto('/');
+    await page.fill('#q', 'Centre de vaccination');
+    await Promise.all([page.waitForURL(/\/search\?/), page.click('[data-near-me]')]);
+    const result = page.locator(`li.result[data-agenda="${agenda}"]`);
+    assert.equal(await result.count(), 1, 'the centre is found near the point');
+    await Promise.all([page.waitForURL(/\/vaccination\/second-dose\?/), result.locator('button.slot').first().click()]);
+    await checkA11y(page, 'vaccination-second-dose');
+    await shoot(page, 'vaccination-second-dose');
+    assert.match(await page.locator('main').innerText(), /21.*42/);
+    await Promise.all([page.waitForURL(/booked=1/), page.locator('button.slot').first().click()]);
+    assert.equal(await page.locator('h1.ok').count(), 1);
+    assert.equal(await page.locator('.series').count(), 1, 'the second dose is shown with the first');
+    await checkA11y(page, 'vaccination-booked');
+    await shoot(page, 'vaccination-booked');
+    await page.goto('/appointments');
+    assert.equal(await page.locator('section[aria-labelledby=up-h] [data-appointment]').count(), 2, 'both doses are booked');
+  } finally {
+    await page.context().close();
+  }
+});
+
+test("the centre changes a day's stock and availability follows at once", async () => {
+  const page = await newPage(browser, { locale: 'fr-FR', baseURL: server.url });
+  const target = day(3);
+  const slotsThatDay = async () => {
+    const res = await page.request.get(`/api/v1/agendas/${agenda}/slots?motive_id=${dose1}&from=${target}&to=${target}`);
+    return (await res.json()).slots.length;
+  };
+  try {
+    await page.goto('/signin');
+    await page.fill('#email', centre.email);
+    await page.fill('#password', centre.password);
+    await Promise.all([page.waitForNavigation(), page.click('main form button[type=submit]')]);
+    await page.goto('/pro/stock');
+    await checkA11y(page, 'stock');
+    await shoot(page, 'stock');
+    assert.ok((await slotsThatDay()) > 0);
+
+    const input = page.locator(`[data-stock="comirnaty-${target}"]`);
+    await input.fill('0');
+    await Promise.all([page.waitForNavigation(), input.locator('xpath=..').locator('button').click()]);
+    assert.equal(await slotsThatDay(), 0, 'no dose, no slot');
+    await page.goto(`/p/${agenda}?motive=${dose1}&week=${target}`);
+    assert.equal(await page.locator('.day').first().locator('button.slot').count(), 0, 'the public page follows');
+
+    await page.goto('/pro/stock');
+    await page.locator(`[data-stock="comirnaty-${target}"]`).fill('50');
+    await Promise.all([page.waitForNavigation(), page.locator(`[data-stock="comirnaty-${target}"]`).locator('xpath=..').locator('button').click()]);
+    assert.ok((await slotsThatDay()) > 0, 'doses back, slots back');
+  } finally {
+    await page.context().close();
+  }
+});
