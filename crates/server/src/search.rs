@@ -190,6 +190,11 @@ impl SearchIndex {
         self.len() == 0
     }
 
+    /// Every row of the directory as of now (the `$bulk-publish` feed walks them all).
+    pub fn entries(&self) -> Vec<Arc<Indexed>> {
+        self.snapshot.read().items.clone()
+    }
+
     pub async fn search(&self, q: &SearchQuery, now: Timestamp) -> Result<Vec<Hit>, StoreError> {
         let snap = self.snapshot.read().clone();
         let query_words: Vec<String> = q.text.as_deref().map(words_of).unwrap_or_default();

@@ -1,6 +1,7 @@
 //! The JSON API v1 (contract: shared/api-v1.md) and its OpenAPI document.
 
 mod accounts;
+mod bulk_publish;
 pub mod dto;
 pub mod extract;
 mod patient;
@@ -32,6 +33,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         practitioner::put_profile, practitioner::get_profile, practitioner::create_place, practitioner::create_agenda,
         practitioner::create_motive, practitioner::create_rule, practitioner::create_absence, practitioner::agenda_appointments,
         patient::create_hold, patient::book, patient::list, patient::cancel, patient::move_appointment,
+        bulk_publish::manifest, bulk_publish::locations, bulk_publish::schedules, bulk_publish::slots,
         vaccination::book, vaccination::second_dose_slots, vaccination::protocols, vaccination::set_stock,
     ),
     components(schemas(crate::error::Problem)),
@@ -116,6 +118,16 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/appointments", get(patient::list).post(patient::book))
         .route("/appointments/{id}/cancel", post(patient::cancel))
         .route("/appointments/{id}/move", post(patient::move_appointment))
+        .route("/vaccination/$bulk-publish", get(bulk_publish::manifest))
+        .route(
+            "/vaccination/bulk/locations.ndjson",
+            get(bulk_publish::locations),
+        )
+        .route(
+            "/vaccination/bulk/schedules.ndjson",
+            get(bulk_publish::schedules),
+        )
+        .route("/vaccination/bulk/slots.ndjson", get(bulk_publish::slots))
         .route("/vaccination/bookings", post(vaccination::book))
         .route(
             "/vaccination/second-dose-slots",
