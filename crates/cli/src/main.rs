@@ -4,6 +4,7 @@ mod bench;
 mod bench_booking;
 mod bench_pages;
 mod demo;
+mod import;
 
 use anyhow::Context;
 use careslot_server::protection::Protector;
@@ -53,6 +54,30 @@ enum Command {
     Audit(AuditCommand),
     /// Erase a patient account (crypto-shredding), as DELETE /api/v1/me does.
     Erase(EraseArgs),
+    /// Import a directory from a file (idempotent: an unchanged record writes nothing).
+    #[command(subcommand)]
+    Import(ImportCommand),
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// The French vaccination-site list of April 2021 (ViteMaDose's info_centres.json): one
+    /// centre per site with its place, opening hours, vaccine motives and lines. Prints a
+    /// JSON summary on stdout, a human one on stderr; exits 1 if any site failed.
+    VaccinationCentres(VaccinationCentresArgs),
+}
+
+#[derive(Args)]
+struct VaccinationCentresArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    #[command(flatten)]
+    keys: KeyArgs,
+    /// Parallel vaccination lines of a centre: the capacity of each new vaccine motive.
+    #[arg(long, env = "CARESLOT_IMPORT_LINES", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    lines: u32,
+    /// The JSON file (e.g. ../shared/data/vaccination-centers-fr-2021-04-14.json).
+    file: PathBuf,
 }
 
 #[derive(Args, Clone)]
@@ -298,6 +323,16 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             eprintln!("erased; {n} appointments kept without identity");
+            Ok(())
+        }
+        Command::Import(ImportCommand::VaccinationCentres(args)) => {
+            let app = open_app(&args.db, &args.keys).await?;
+            let outcome = import::vaccination_centres(app, &args.file, args.lines).await?;
+            println!("{}", serde_json::to_string(&outcome.summary)?);
+            eprintln!("{}", import::human_summary(&args.file, &outcome));
+            if outcome.failed > 0 {
+                std::process::exit(1);
+            }
             Ok(())
         }
         Command::Bench(BenchCommand::Slots(args)) => bench::slots(&args).await.map(|_| ()),

@@ -8,6 +8,7 @@ pub mod availability;
 pub mod error;
 pub mod geo;
 pub mod holidays;
+pub mod hours;
 pub mod ids;
 pub mod schedule;
 pub mod specialty;

@@ -1199,6 +1199,22 @@ impl Store for StoreImpl {
             .map_err(map_err)?;
         Ok(())
     }
+
+    async fn imported_sites(&self) -> StoreResult<Vec<ImportedSite>> {
+        sqlx::query("SELECT * FROM imported_sites ORDER BY source_key")
+            .fetch_all(self.reader())
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(imported_site_from_row)
+            .collect()
+    }
+
+    async fn write_imported_site(&self, w: &SiteWrite) -> StoreResult<()> {
+        let mut tx = begin_write(self.writer()).await?;
+        write_site(&mut tx, w).await?;
+        tx.commit().await.map_err(map_err)
+    }
 }
 
 impl StoreImpl {
@@ -1217,4 +1233,207 @@ impl StoreImpl {
         tx.commit().await.map_err(map_err)?;
         Ok(done)
     }
+}
+
+// --- imports (careslot import) ----------------------------------------------------------------
+
+fn imported_site_from_row(row: &DbRow) -> StoreResult<ImportedSite> {
+    Ok(ImportedSite {
+        source_key: row.try_get("source_key").map_err(internal)?,
+        content_hash: row.try_get("content_hash").map_err(internal)?,
+        account_id: AccountId(row.try_get("account_id").map_err(internal)?),
+        practitioner_id: PractitionerId(row.try_get("practitioner_id").map_err(internal)?),
+        place_id: row
+            .try_get::<Option<String>, _>("place_id")
+            .map_err(internal)?
+            .map(PlaceId),
+        agenda_id: row
+            .try_get::<Option<String>, _>("agenda_id")
+            .map_err(internal)?
+            .map(AgendaId),
+        imported_at: ts(row.try_get("imported_at").map_err(internal)?)?,
+        updated_at: ts(row.try_get("updated_at").map_err(internal)?)?,
+    })
+}
+
+/// Every write of one imported site, inside the caller's transaction.
+async fn write_site(tx: &mut Tx, w: &SiteWrite) -> StoreResult<()> {
+    if let Some(a) = &w.account {
+        insert_account(tx, a).await?;
+    }
+    let p = &w.practitioner;
+    let practitioner_id: String = sqlx::query(
+        "INSERT INTO practitioners (id, account_id, name, specialty, languages, bio) VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (account_id) DO UPDATE SET name = excluded.name, specialty = excluded.specialty
+         RETURNING id",
+    )
+    .bind(p.id.as_str())
+    .bind(p.account_id.as_str())
+    .bind(&p.name)
+    .bind(p.specialty.code())
+    .bind(codec::languages_to_text(&p.languages))
+    .bind(p.bio.as_deref())
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(map_err)?
+    .try_get("id")
+    .map_err(internal)?;
+    if let Some(pl) = &w.place {
+        sqlx::query(
+            "INSERT INTO places (id, practitioner_id, name, address, postcode, city, country, lat, lon, timezone)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, address = excluded.address,
+                 postcode = excluded.postcode, city = excluded.city, country = excluded.country,
+                 lat = excluded.lat, lon = excluded.lon, timezone = excluded.timezone",
+        )
+        .bind(pl.id.as_str())
+        .bind(&practitioner_id)
+        .bind(&pl.name)
+        .bind(&pl.address)
+        .bind(&pl.postcode)
+        .bind(&pl.city)
+        .bind(pl.country.code())
+        .bind(pl.lat)
+        .bind(pl.lon)
+        .bind(&pl.timezone)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?;
+    }
+    if let Some(a) = &w.agenda {
+        sqlx::query(
+            "INSERT INTO agendas (id, practitioner_id, place_id, timezone, holidays, wrapped_key)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (id) DO UPDATE SET timezone = excluded.timezone",
+        )
+        .bind(a.id.as_str())
+        .bind(&practitioner_id)
+        .bind(a.place_id.as_str())
+        .bind(&a.timezone)
+        .bind(a.holidays.map(Country::code))
+        .bind(&a.wrapped_key)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?;
+    }
+    let agenda = w.agenda.as_ref().map(|a| a.id.as_str());
+    for (m, label_ct) in &w.motives {
+        if Some(m.agenda_id.as_str()) != agenda {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query(
+            "INSERT INTO motives (id, agenda_id, label_ct, duration_min, capacity, teleconsultation, new_patients_only,
+                                  bookable_online, min_notice_min, max_horizon_days)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(m.id.as_str())
+        .bind(m.agenda_id.as_str())
+        .bind(label_ct)
+        .bind(i64::from(m.duration.get()))
+        .bind(i64::from(m.capacity))
+        .bind(m.policy.teleconsultation)
+        .bind(m.policy.new_patients_only)
+        .bind(m.policy.bookable_online)
+        .bind(i64::from(m.policy.min_notice_min))
+        .bind(i64::from(m.policy.max_horizon_days))
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?;
+    }
+    for v in &w.vaccines {
+        let agenda = agenda.ok_or(StoreError::NotFound)?;
+        let known: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM motives WHERE agenda_id = $1 AND (id = $2 OR id = $3)",
+        )
+        .bind(agenda)
+        .bind(v.motive_id.as_str())
+        .bind(v.next.as_ref().map(|m| m.as_str()).unwrap_or(""))
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(map_err)?
+        .try_get("n")
+        .map_err(internal)?;
+        if known != 1 + i64::from(v.next.is_some()) {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query(
+            "INSERT INTO motive_vaccines (motive_id, agenda_id, product, dose, next_motive_id) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (motive_id) DO UPDATE SET product = excluded.product, dose = excluded.dose,
+                 next_motive_id = excluded.next_motive_id",
+        )
+        .bind(v.motive_id.as_str())
+        .bind(agenda)
+        .bind(v.product.code())
+        .bind(i64::from(v.dose.number()))
+        .bind(v.next.as_ref().map(|m| m.as_str()))
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?;
+    }
+    if let Some(rules) = &w.rules {
+        let agenda = agenda.ok_or(StoreError::NotFound)?;
+        sqlx::query("DELETE FROM opening_rules WHERE agenda_id = $1")
+            .bind(agenda)
+            .execute(&mut **tx)
+            .await
+            .map_err(map_err)?;
+        for r in rules {
+            if r.agenda_id.as_str() != agenda {
+                return Err(StoreError::NotFound);
+            }
+            sqlx::query(
+                "INSERT INTO opening_rules (id, agenda_id, weekdays, start_min, end_min, valid_from, valid_until)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(r.id.as_str())
+            .bind(agenda)
+            .bind(i64::from(r.weekdays.mask()))
+            .bind(codec::minutes_of_day(r.start))
+            .bind(codec::minutes_of_day(r.end))
+            .bind(r.valid_from.map(|d| d.to_string()))
+            .bind(r.valid_until.map(|d| d.to_string()))
+            .execute(&mut **tx)
+            .await
+            .map_err(map_err)?;
+            for m in &r.motive_ids {
+                let done = sqlx::query(
+                    "INSERT INTO opening_rule_motives (rule_id, motive_id)
+                     SELECT $1, id FROM motives WHERE id = $2 AND agenda_id = $3",
+                )
+                .bind(r.id.as_str())
+                .bind(m.as_str())
+                .bind(agenda)
+                .execute(&mut **tx)
+                .await
+                .map_err(map_err)?;
+                if done.rows_affected() != 1 {
+                    return Err(StoreError::NotFound);
+                }
+            }
+        }
+    }
+    sqlx::query(
+        "INSERT INTO imported_sites (source_key, content_hash, account_id, practitioner_id, place_id, agenda_id,
+                                     imported_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+         ON CONFLICT (source_key) DO UPDATE SET content_hash = excluded.content_hash,
+             practitioner_id = excluded.practitioner_id,
+             place_id = COALESCE(excluded.place_id, imported_sites.place_id),
+             agenda_id = COALESCE(excluded.agenda_id, imported_sites.agenda_id),
+             updated_at = excluded.updated_at",
+    )
+    .bind(&w.source_key)
+    .bind(&w.content_hash)
+    .bind(p.account_id.as_str())
+    .bind(&practitioner_id)
+    .bind(w.place.as_ref().map(|pl| pl.id.as_str()))
+    .bind(agenda)
+    .bind(w.now.as_second())
+    .execute(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    if let Some(agenda) = agenda {
+        agenda_changed(tx, agenda).await?;
+    }
+    Ok(())
 }

@@ -10,11 +10,13 @@
 
 pub mod codec;
 mod error;
+mod import;
 mod models;
 #[cfg(feature = "test-suite")]
 pub mod suite;
 
 pub use error::{ConflictKind, StoreError};
+pub use import::{ImportedSite, SiteWrite};
 pub use models::*;
 
 use async_trait::async_trait;
@@ -230,4 +232,13 @@ pub trait Store: Send + Sync + 'static {
     async fn audit_rows_for_subject(&self, subject_bidx: i64) -> StoreResult<Vec<AuditRow>>;
     async fn wrapped_keys(&self) -> StoreResult<Vec<WrappedKeyRow>>;
     async fn set_wrapped_key(&self, row: &WrappedKeyRow) -> StoreResult<()>;
+
+    // --- imports ---------------------------------------------------------------------------
+    /// Every site recorded by `careslot import`.
+    async fn imported_sites(&self) -> StoreResult<Vec<ImportedSite>>;
+    /// Writes one imported site in one transaction (account, practitioner, place, agenda,
+    /// new motives and their vaccine links, opening rules replaced) and records its source
+    /// key and hash. Existing motives and appointments are never touched. NotFound when a
+    /// rule or vaccine link names a motive of another agenda.
+    async fn write_imported_site(&self, w: &SiteWrite) -> StoreResult<()>;
 }

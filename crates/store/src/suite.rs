@@ -23,6 +23,7 @@ pub async fn run(store: Arc<dyn Store>) {
     relatives(&*store).await;
     phone_patients(&*store).await;
     assistants_by_invitation(&*store).await;
+    imported_sites(&*store).await;
     audit_chain(store.clone()).await;
     racing_for_one_slot(store.clone(), 1).await;
     racing_for_one_slot(store.clone(), 3).await;
@@ -1533,4 +1534,260 @@ async fn racing_for_one_slot(store: Arc<dyn Store>, capacity: i64) {
         .unwrap()
         .unwrap();
     assert_eq!(snap.reservations.len() as i64, capacity);
+}
+
+/// `careslot import`: a site is written whole in one transaction and recorded under its
+/// source key; an update renames, moves, adds motives and replaces rules without touching
+/// appointments; a write that fails changes nothing.
+async fn imported_sites(store: &dyn Store) {
+    let key = format!("suite-site-{}", AccountId::new());
+    let account = account_record(Role::Practitioner);
+    let practitioner = Practitioner {
+        id: PractitionerId::new(),
+        account_id: account.id.clone(),
+        name: "Centre de vaccination de la Suite".into(),
+        specialty: Specialty::VaccinationCenter,
+        languages: vec![],
+        bio: None,
+    };
+    let place = Place {
+        id: PlaceId::new(),
+        practitioner_id: practitioner.id.clone(),
+        name: practitioner.name.clone(),
+        address: "1 place de la Mairie".into(),
+        postcode: "01000".into(),
+        city: "Bourg-en-Bresse".into(),
+        country: Country::France,
+        lat: 46.2,
+        lon: 5.22,
+        timezone: "Europe/Paris".into(),
+    };
+    let agenda = Agenda {
+        id: AgendaId::new(),
+        practitioner_id: practitioner.id.clone(),
+        place_id: place.id.clone(),
+        timezone: "Europe/Paris".into(),
+        holidays: None,
+        wrapped_key: "vault:v1:agenda".into(),
+    };
+    let motive = |name: &str| {
+        Motive::parse(
+            MotiveId::new(),
+            agenda.id.clone(),
+            name,
+            5,
+            2,
+            MotivePolicy::default(),
+        )
+        .expect("motive")
+    };
+    let (dose1, dose2) = (motive("Comirnaty 1"), motive("Comirnaty 2"));
+    let rule = |days: &[i64], from: (i8, i8), to: (i8, i8), motives: Vec<MotiveId>| {
+        OpeningRule::parse(
+            RuleId::new(),
+            agenda.id.clone(),
+            WeekdaySet::parse(days).expect("days"),
+            jiff::civil::Time::new(from.0, from.1, 0, 0).expect("time"),
+            jiff::civil::Time::new(to.0, to.1, 0, 0).expect("time"),
+            motives,
+            None,
+            None,
+        )
+        .expect("rule")
+    };
+    let both = vec![dose1.id.clone(), dose2.id.clone()];
+    let first = SiteWrite {
+        source_key: key.clone(),
+        content_hash: "hash-1".into(),
+        now: t0(),
+        account: Some(new_account_req(&account)),
+        practitioner: practitioner.clone(),
+        place: Some(place.clone()),
+        agenda: Some(agenda.clone()),
+        motives: vec![
+            (dose1.clone(), fake_ct("label", dose1.id.as_str())),
+            (dose2.clone(), fake_ct("label", dose2.id.as_str())),
+        ],
+        vaccines: vec![
+            MotiveVaccine {
+                motive_id: dose1.id.clone(),
+                product: VaccineProduct::Comirnaty,
+                dose: Dose::First,
+                next: Some(dose2.id.clone()),
+            },
+            MotiveVaccine {
+                motive_id: dose2.id.clone(),
+                product: VaccineProduct::Comirnaty,
+                dose: Dose::Second,
+                next: None,
+            },
+        ],
+        rules: Some(vec![rule(&[1, 2, 3, 4, 5], (9, 0), (17, 0), both.clone())]),
+    };
+    store.write_imported_site(&first).await.expect("import");
+    let find = |all: Vec<ImportedSite>| all.into_iter().find(|s| s.source_key == key);
+    let row = find(store.imported_sites().await.unwrap()).expect("recorded");
+    assert_eq!(row.content_hash, "hash-1");
+    assert_eq!(row.account_id, account.id);
+    assert_eq!(row.practitioner_id, practitioner.id);
+    assert_eq!(row.place_id.as_ref(), Some(&place.id));
+    assert_eq!(row.agenda_id.as_ref(), Some(&agenda.id));
+    assert_eq!((row.imported_at, row.updated_at), (t0(), t0()));
+    assert!(store.account(&account.id).await.unwrap().is_some());
+    let snap = store
+        .agenda_snapshot(&agenda.id, t0())
+        .await
+        .unwrap()
+        .expect("agenda");
+    assert_eq!(snap.motives.len(), 2);
+    assert_eq!(snap.rules.len(), 1);
+    assert_eq!(snap.rules[0].motive_ids.len(), 2);
+    assert_eq!(snap.vaccines.len(), 2);
+    assert!(store
+        .directory_of(&practitioner.id)
+        .await
+        .unwrap()
+        .iter()
+        .any(|d| d.agenda_id == agenda.id));
+
+    // A patient books; the site is then updated.
+    let patient = new_account(store, Role::Patient).await;
+    let site = Fixture {
+        practitioner: practitioner.clone(),
+        agenda: agenda.clone(),
+        motive: dose1.clone(),
+    };
+    let booked = store
+        .reserve(&reserve_req(&site, &patient.id, t0() + 24.hours(), None))
+        .await
+        .unwrap()
+        .reservation;
+
+    let dose1_vaxzevria = motive("Vaxzevria 1");
+    let later = t0() + 1.hours();
+    let renamed = Practitioner {
+        name: "Centre de vaccination (nouveau nom)".into(),
+        ..practitioner.clone()
+    };
+    let moved = Place {
+        address: "2 avenue de la Gare".into(),
+        lat: 46.21,
+        lon: 5.23,
+        ..place.clone()
+    };
+    let second = SiteWrite {
+        content_hash: "hash-2".into(),
+        now: later,
+        account: None,
+        practitioner: renamed.clone(),
+        place: Some(moved.clone()),
+        motives: vec![(
+            dose1_vaxzevria.clone(),
+            fake_ct("label", dose1_vaxzevria.id.as_str()),
+        )],
+        vaccines: vec![MotiveVaccine {
+            motive_id: dose1_vaxzevria.id.clone(),
+            product: VaccineProduct::Vaxzevria,
+            dose: Dose::First,
+            next: None,
+        }],
+        rules: Some(vec![
+            rule(&[1, 3], (8, 30), (12, 0), both.clone()),
+            rule(&[6], (9, 0), (13, 0), vec![dose1_vaxzevria.id.clone()]),
+        ]),
+        ..first.clone()
+    };
+    store.write_imported_site(&second).await.expect("update");
+    let row = find(store.imported_sites().await.unwrap()).expect("recorded");
+    assert_eq!(row.content_hash, "hash-2");
+    assert_eq!((row.imported_at, row.updated_at), (t0(), later));
+    assert_eq!(
+        store
+            .practitioner(&practitioner.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .name,
+        renamed.name
+    );
+    assert_eq!(store.place(&place.id).await.unwrap().unwrap(), moved);
+    let snap = store
+        .agenda_snapshot(&agenda.id, t0())
+        .await
+        .unwrap()
+        .expect("agenda");
+    assert_eq!(snap.motives.len(), 3, "motives are added, never removed");
+    assert_eq!(snap.rules.len(), 2, "rules are replaced");
+    assert_eq!(snap.vaccines.len(), 3);
+    let kept = store.reservation(&booked.id).await.unwrap().expect("kept");
+    assert_eq!(kept.status, ReservationStatus::Booked);
+
+    // A rule naming another agenda's motive: refused, and nothing of the write remains.
+    let other = fixture(store, 10, 1).await;
+    let bad = SiteWrite {
+        content_hash: "hash-3".into(),
+        motives: vec![],
+        vaccines: vec![],
+        practitioner: Practitioner {
+            name: "Never written".into(),
+            ..practitioner.clone()
+        },
+        rules: Some(vec![rule(&[2], (10, 0), (11, 0), vec![other.motive.id])]),
+        ..second.clone()
+    };
+    assert!(matches!(
+        store.write_imported_site(&bad).await,
+        Err(StoreError::NotFound)
+    ));
+    let row = find(store.imported_sites().await.unwrap()).expect("recorded");
+    assert_eq!(row.content_hash, "hash-2");
+    assert_eq!(
+        store
+            .practitioner(&practitioner.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .name,
+        renamed.name
+    );
+    let snap = store
+        .agenda_snapshot(&agenda.id, t0())
+        .await
+        .unwrap()
+        .expect("agenda");
+    assert_eq!(snap.rules.len(), 2);
+
+    // A site that could not be located: account and profile only.
+    let lost = account_record(Role::Practitioner);
+    let lost_key = format!("{key}-lost");
+    store
+        .write_imported_site(&SiteWrite {
+            source_key: lost_key.clone(),
+            content_hash: "hash-lost".into(),
+            now: t0(),
+            account: Some(new_account_req(&lost)),
+            practitioner: Practitioner {
+                id: PractitionerId::new(),
+                account_id: lost.id.clone(),
+                name: "Pharmacie sans adresse".into(),
+                specialty: Specialty::VaccinationCenter,
+                languages: vec![],
+                bio: None,
+            },
+            place: None,
+            agenda: None,
+            motives: vec![],
+            vaccines: vec![],
+            rules: None,
+        })
+        .await
+        .expect("import without place");
+    let row = store
+        .imported_sites()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|s| s.source_key == lost_key)
+        .expect("recorded");
+    assert_eq!((row.place_id, row.agenda_id), (None, None));
 }

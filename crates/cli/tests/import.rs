@@ -1,0 +1,454 @@
+//! `careslot import vaccination-centres` with the real binary: the real French list of
+//! April 2021 imported twice (every site there after the first run, nothing changed by the
+//! second), on SQLite and on PostgreSQL; and small hand-made files for updates and for
+//! records that cannot be read.
+
+use careslot_domain::*;
+use careslot_server::protection::Protector;
+use careslot_server::services::{App, AppConfig};
+use careslot_store::{ImportedSite, Store};
+use careslot_store_sqlite::SqliteStore;
+use careslot_vault::{KeyEngine, LocalCustody, MasterKey};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+/// The real list, from `shared/data/` beside the clone. Missing means failing, never skipping.
+fn real_file() -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/vaccination-centers-fr-2021-04-14.json");
+    assert!(
+        path.is_file(),
+        "the real vaccination-site list is expected at {} (../shared/data/vaccination-centers-fr-2021-04-14.json \
+         relative to the workspace root, as CI lays it out); this test does not skip without it",
+        path.display()
+    );
+    path
+}
+
+/// Sites in the file, counted independently of the importer.
+fn sites_in(path: &Path) -> usize {
+    let root: Value = serde_json::from_slice(&std::fs::read(path).expect("read")).expect("JSON");
+    root.as_object()
+        .expect("object")
+        .values()
+        .filter_map(Value::as_object)
+        .flat_map(|dep| {
+            ["centres_disponibles", "centres_indisponibles"]
+                .into_iter()
+                .filter_map(|k| dep.get(k).and_then(Value::as_array))
+                .map(Vec::len)
+        })
+        .sum()
+}
+
+struct Run {
+    summary: Value,
+    stderr: String,
+    success: bool,
+    secs: f64,
+}
+
+/// Where an import writes: a SQLite directory or a PostgreSQL URL, and a keys directory.
+enum Target<'a> {
+    Sqlite(&'a Path),
+    Postgres(&'a str),
+}
+
+fn import(target: &Target, keys: &Path, file: &Path) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_careslot"));
+    cmd.args(["import", "vaccination-centres"])
+        .arg("--keys-dir")
+        .arg(keys)
+        .env_remove("DATABASE_URL")
+        .env("CARESLOT_LOG", "warn");
+    match target {
+        Target::Sqlite(dir) => cmd.arg("--data-dir").arg(dir),
+        Target::Postgres(url) => cmd.arg("--database-url").arg(url),
+    };
+    cmd.arg(file);
+    let started = std::time::Instant::now();
+    let out = cmd.output().expect("run careslot import");
+    let secs = started.elapsed().as_secs_f64();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let summary: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!("stdout is not one JSON summary ({e}):\n{stdout}\nstderr:\n{stderr}")
+    });
+    let keys: Vec<&String> = summary.as_object().expect("object").keys().collect();
+    assert_eq!(
+        keys,
+        [
+            "created",
+            "hours_unparsed",
+            "sites",
+            "unchanged",
+            "updated",
+            "without_location"
+        ],
+        "exactly the six keys of the issue"
+    );
+    Run {
+        summary,
+        stderr,
+        success: out.status.success(),
+        secs,
+    }
+}
+
+fn n(run: &Run, key: &str) -> u64 {
+    run.summary[key].as_u64().expect(key)
+}
+
+/// Imports the real file twice and checks the counts; returns the first run.
+fn twice(target: &Target, keys: &Path) -> Run {
+    let file = real_file();
+    let expected = sites_in(&file) as u64;
+    assert_eq!(expected, 2634, "the April 2021 list has 2,634 sites");
+
+    let first = import(target, keys, &file);
+    assert!(first.success, "first import failed:\n{}", first.stderr);
+    assert_eq!(n(&first, "sites"), expected);
+    assert_eq!(n(&first, "created"), expected, "{}", first.summary);
+    assert_eq!(n(&first, "updated"), 0);
+    assert_eq!(n(&first, "unchanged"), 0);
+    assert_eq!(n(&first, "without_location"), 238);
+    let unparsed = n(&first, "hours_unparsed");
+    assert!(
+        (412..=1100).contains(&unparsed),
+        "412 sites have no hours at all; others mostly parse: {unparsed}"
+    );
+    assert!(first.stderr.contains("2634 created"), "{}", first.stderr);
+    assert!(
+        first
+            .stderr
+            .contains("\"à préciser\": no hours in the text"),
+        "unparsed days are reported"
+    );
+
+    let second = import(target, keys, &file);
+    assert!(second.success, "second import failed:\n{}", second.stderr);
+    assert_eq!(n(&second, "sites"), expected);
+    assert_eq!(n(&second, "created"), 0);
+    assert_eq!(n(&second, "updated"), 0);
+    assert_eq!(n(&second, "unchanged"), expected);
+    assert_eq!(n(&second, "hours_unparsed"), unparsed);
+    assert!(
+        second.stderr.contains("nothing to change"),
+        "the second run says so:\n{}",
+        second.stderr.lines().last().unwrap_or_default()
+    );
+    eprintln!(
+        "import of {expected} sites: {:.1} s, again: {:.1} s",
+        first.secs, second.secs
+    );
+    first
+}
+
+async fn open_app(store: Arc<dyn Store>, keys: &Path) -> Arc<App> {
+    let master = MasterKey::load_or_create(&keys.join("master.key")).expect("master key");
+    let engine = KeyEngine::open(keys, master).await.expect("key engine");
+    let custody = Arc::new(LocalCustody::new(Arc::new(engine)));
+    let protect = Protector::bootstrap(&*store, custody, 16)
+        .await
+        .expect("keys");
+    App::new(store, Arc::new(protect), AppConfig::default())
+        .await
+        .expect("app")
+}
+
+fn site<'a>(sites: &'a [ImportedSite], key: &str) -> &'a ImportedSite {
+    sites
+        .iter()
+        .find(|s| s.source_key == key)
+        .unwrap_or_else(|| panic!("{key} was not imported"))
+}
+
+/// What the Millau centre (clean hours, Pfizer-BioNTech) became, and a few others.
+async fn check_sites(app: &App) {
+    let sites = app.store.imported_sites().await.expect("imported sites");
+    assert_eq!(sites.len(), 2634);
+    let millau = site(
+        &sites,
+        "d241785|https://partners.doctolib.fr/hopital-public/millau/centre-de-vaccination-millau",
+    );
+    let pr = app
+        .store
+        .practitioner(&millau.practitioner_id)
+        .await
+        .unwrap()
+        .expect("practitioner");
+    assert_eq!(pr.name, "Centre de vaccination Covid-19 Millau");
+    assert_eq!(pr.specialty, Specialty::VaccinationCenter);
+    let place = app
+        .store
+        .place(millau.place_id.as_ref().expect("place"))
+        .await
+        .unwrap()
+        .expect("place");
+    assert_eq!(
+        (
+            place.address.as_str(),
+            place.postcode.as_str(),
+            place.city.as_str()
+        ),
+        ("Avenue Charles de Gaulle", "12100", "Millau")
+    );
+    assert!((place.lat - 44.1109118).abs() < 1e-6 && (place.lon - 3.0719274).abs() < 1e-6);
+    assert_eq!(place.timezone, "Europe/Paris");
+
+    let agenda = millau.agenda_id.as_ref().expect("agenda");
+    let view = app.view(agenda).await.expect("agenda view");
+    assert_eq!(view.agenda.holidays, None, "open on public holidays");
+    // Pfizer-BioNTech: a first-dose motive and its second-dose motive, 5 min, 2 lines.
+    assert_eq!(view.motives.len(), 2);
+    for m in &view.motives {
+        assert_eq!((m.duration.get(), m.capacity), (5, 2));
+    }
+    let snap = app
+        .store
+        .agenda_snapshot(agenda, jiff::Timestamp::now())
+        .await
+        .unwrap()
+        .expect("snapshot");
+    let first = snap
+        .vaccines
+        .iter()
+        .find(|v| v.dose == Dose::First)
+        .expect("dose 1");
+    assert_eq!(first.product, VaccineProduct::Comirnaty);
+    assert!(first.next.is_some(), "dose 1 leads to dose 2");
+    let labels = app.motive_labels(&view).await.expect("labels");
+    assert_eq!(
+        labels[&first.motive_id],
+        "Comirnaty (Pfizer-BioNTech) – 1re injection"
+    );
+    // mardi 13:30-17:30; mercredi–vendredi 08:30-12:30, 13:30-17:30; samedi 08:30-12:30.
+    let mut rules: Vec<(Vec<u8>, String, String)> = snap
+        .rules
+        .iter()
+        .map(|r| {
+            assert_eq!(r.motive_ids.len(), 2, "both doses bookable");
+            (
+                r.weekdays.iter().collect(),
+                r.start.strftime("%H:%M").to_string(),
+                r.end.strftime("%H:%M").to_string(),
+            )
+        })
+        .collect();
+    rules.sort();
+    assert_eq!(
+        rules,
+        vec![
+            (vec![2, 3, 4, 5], "13:30".into(), "17:30".into()),
+            (vec![3, 4, 5, 6], "08:30".into(), "12:30".into()),
+        ]
+    );
+
+    // The centre's account: sealed under its own key, a reserved e-mail domain.
+    let account = app
+        .store
+        .account(&millau.account_id)
+        .await
+        .unwrap()
+        .expect("account");
+    let identity = app.open_identity(&account).await.expect("identity");
+    assert!(
+        identity.email.starts_with("centre-")
+            && identity.email.ends_with("@centres.careslot.invalid"),
+        "{}",
+        identity.email
+    );
+    assert_eq!(identity.name, pr.name);
+
+    // Two products: Pfizer-BioNTech and AstraZeneca, each with its two doses.
+    let marseille = site(
+        &sites,
+        "d243270|https://partners.doctolib.fr/hopital-public/marseille/vaccination-covid-19-assistance-publique-hopitaux-de-marseille?pid=practice-78743",
+    );
+    let view = app
+        .view(marseille.agenda_id.as_ref().expect("agenda"))
+        .await
+        .unwrap();
+    assert_eq!(view.motives.len(), 4);
+
+    // Overseas: the département's zone.
+    let directory = app.store.directory().await.unwrap();
+    let reunion = directory
+        .iter()
+        .find(|d| d.place.postcode.starts_with("974"))
+        .expect("a site in La Réunion");
+    assert_eq!(reunion.place.timezone, "Indian/Reunion");
+    assert!(directory
+        .iter()
+        .filter(|d| d.place.postcode.starts_with("972"))
+        .all(|d| d.place.timezone == "America/Martinique"));
+
+    // No coordinates in the file: still a place, at its postcode or département.
+    let no_location = site(&sites, "97426-0|https://mapharma.net/97426");
+    let place = app
+        .store
+        .place(no_location.place_id.as_ref().expect("placed"))
+        .await
+        .unwrap()
+        .expect("place");
+    assert_eq!(place.timezone, "Indian/Reunion");
+    assert!(place.lat < -20.0 && place.lat > -22.0, "{}", place.lat);
+    // A pharmacy without vaccine_type: Vaxzevria, 10 minutes.
+    let view = app
+        .view(no_location.agenda_id.as_ref().expect("agenda"))
+        .await
+        .unwrap();
+    assert!(view.motives.iter().all(|m| m.duration.get() == 10));
+    assert_eq!(directory.len(), 2634, "every site is in the directory");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_list_twice_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, keys) = (dir.path().join("data"), dir.path().join("keys"));
+    twice(&Target::Sqlite(&data), &keys);
+    let store = SqliteStore::open_dir(&data).await.expect("open");
+    let app = open_app(Arc::new(store), &keys).await;
+    check_sites(&app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_list_twice_on_postgres() {
+    let url = careslot_store_postgres::testing::fresh_database()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    twice(&Target::Postgres(&url), &keys);
+    let store = careslot_store_postgres::PgStore::connect(&url, 4)
+        .await
+        .expect("connect");
+    let app = open_app(Arc::new(store), &keys).await;
+    check_sites(&app).await;
+}
+
+fn write_json(dir: &Path, name: &str, v: &Value) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, serde_json::to_vec_pretty(v).unwrap()).unwrap();
+    p
+}
+
+fn centre(gid: &str, name: &str, hours: Value, vaccines: Value) -> Value {
+    json!({
+        "departement": "69", "nom": name, "url": format!("https://example.invalid/{gid}"),
+        "type": "vaccination-center", "plateforme": "Doctolib", "gid": gid, "internal_id": null,
+        "location": {"longitude": 4.8357, "latitude": 45.764, "city": "Lyon"},
+        "metadata": {"address": "1 place Bellecour, 69002 Lyon", "business_hours": hours},
+        "vaccine_type": vaccines, "prochain_rdv": null, "appointment_count": 0, "erreur": null
+    })
+}
+
+fn list(sites: Vec<Value>) -> Value {
+    json!({"69": {"version": 1, "centres_disponibles": sites, "centres_indisponibles": []}})
+}
+
+/// A changed record is updated (renamed, new product, rules replaced), the others are left
+/// alone; records that cannot be read are reported, the rest imported, and the exit code
+/// says something failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn updates_and_bad_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, keys) = (dir.path().join("data"), dir.path().join("keys"));
+    let week = json!({"lundi": "9h-12h", "mardi": "9h-12h", "mercredi": "fermé"});
+    let v1 = list(vec![
+        centre("a", "Centre A", week.clone(), Value::Null),
+        centre("b", "Centre B", week.clone(), json!(["Moderna"])),
+    ]);
+    let f1 = write_json(dir.path(), "v1.json", &v1);
+    let run = import(&Target::Sqlite(&data), &keys, &f1);
+    assert!(run.success, "{}", run.stderr);
+    assert_eq!(
+        run.summary,
+        json!({"sites": 2, "created": 2, "updated": 0, "unchanged": 0, "hours_unparsed": 0, "without_location": 0})
+    );
+
+    let v2 = list(vec![
+        centre(
+            "a",
+            "Centre A (Bellecour)",
+            json!({"lundi": "9h-12h / 14h-18h", "jeudi": "ouvert"}),
+            json!(["Pfizer-BioNTech", "AstraZeneca"]),
+        ),
+        centre("b", "Centre B", week.clone(), json!(["Moderna"])),
+        json!("not a site"),
+        json!({"nom": "Sans rien", "gid": "z", "url": "https://example.invalid/z", "metadata": {}, "location": null}),
+    ]);
+    let f2 = write_json(dir.path(), "v2.json", &v2);
+    let run = import(&Target::Sqlite(&data), &keys, &f2);
+    assert!(!run.success, "a record that cannot be read fails the run");
+    assert_eq!(
+        run.summary,
+        json!({"sites": 4, "created": 1, "updated": 1, "unchanged": 1, "hours_unparsed": 2, "without_location": 1})
+    );
+    assert!(
+        run.stderr.contains("69/centres_disponibles[2] skipped"),
+        "{}",
+        run.stderr
+    );
+    assert!(run
+        .stderr
+        .contains("jeudi \"ouvert\": open, but no hours given"));
+    assert!(run.stderr.contains("errors: 1 sites could not be imported"));
+
+    let store = SqliteStore::open_dir(&data).await.expect("open");
+    let app = open_app(Arc::new(store), &keys).await;
+    let sites = app.store.imported_sites().await.unwrap();
+    assert_eq!(sites.len(), 3);
+    let a = site(&sites, "a|https://example.invalid/a");
+    assert!(a.updated_at >= a.imported_at);
+    let pr = app
+        .store
+        .practitioner(&a.practitioner_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(pr.name, "Centre A (Bellecour)");
+    let snap = app
+        .store
+        .agenda_snapshot(a.agenda_id.as_ref().unwrap(), jiff::Timestamp::now())
+        .await
+        .unwrap()
+        .unwrap();
+    // Comirnaty (the first run's default) stays; Vaxzevria is added; both with dose 2.
+    assert_eq!(snap.motives.len(), 4);
+    let mut rules: Vec<(Vec<u8>, u16, usize)> = snap
+        .rules
+        .iter()
+        .map(|r| {
+            (
+                r.weekdays.iter().collect(),
+                r.start.hour() as u16,
+                r.motive_ids.len(),
+            )
+        })
+        .collect();
+    rules.sort();
+    assert_eq!(rules, vec![(vec![1], 9, 4), (vec![1], 14, 4)]);
+    // The site without anything: kept, placed at its département (69), default vaccine.
+    let z = site(&sites, "z|https://example.invalid/z");
+    let place = app
+        .store
+        .place(z.place_id.as_ref().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        (place.lat - 45.764).abs() < 1e-6,
+        "the only located site of 69"
+    );
+    assert_eq!(place.postcode, "69");
+
+    // And once more: nothing to change (the unreadable record still fails the run).
+    let run = import(&Target::Sqlite(&data), &keys, &f2);
+    assert_eq!(
+        (n(&run, "created"), n(&run, "updated"), n(&run, "unchanged")),
+        (0, 0, 3)
+    );
+}
