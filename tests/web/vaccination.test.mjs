@@ -4,6 +4,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, launchBrowser, newPage, checkA11y, shoot, PHONE } from './lib/harness.mjs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 
 let server;
 let browser;
@@ -11,6 +14,7 @@ const stamp = Date.now();
 const centre = { email: `centre.${stamp}@example.org`, password: 'centre password 1' };
 let agenda;
 let dose1;
+const operatorToken = `operator-${stamp}-0123456789abcdef`;
 
 async function api(method, path, body, token) {
   const res = await fetch(server.url + path, {
@@ -29,7 +33,10 @@ function day(offset) {
 }
 
 before(async () => {
-  server = await startServer({ demo: false });
+  const dir = mkdtempSync(path.join(tmpdir(), 'careslot-operator-'));
+  const tokenFile = path.join(dir, 'operator.token');
+  writeFileSync(tokenFile, operatorToken, { mode: 0o600 });
+  server = await startServer({ demo: false, args: ['--operator-token-file', tokenFile] });
   browser = await launchBrowser();
   // A 2-line Comirnaty centre in Lyon, set up through the API.
   await api('POST', '/api/v1/accounts', { email: centre.email, password: centre.password, name: 'Centre Bellecour', role: 'practitioner' });
@@ -110,6 +117,31 @@ test("the centre changes a day's stock and availability follows at once", async 
     await page.locator(`[data-stock="comirnaty-${target}"]`).fill('50');
     await Promise.all([page.waitForNavigation(), page.locator(`[data-stock="comirnaty-${target}"]`).locator('xpath=..').locator('button').click()]);
     assert.ok((await slotsThatDay()) > 0, 'doses back, slots back');
+  } finally {
+    await page.context().close();
+  }
+});
+
+test('the campaign operator opens a phase from the console', async () => {
+  const page = await newPage(browser, { locale: 'en-GB', baseURL: server.url });
+  try {
+    await page.goto('/operator');
+    await checkA11y(page, 'operator-signin');
+    await page.fill('#token', 'wrong token');
+    await Promise.all([page.waitForNavigation(), page.click('main form button[type=submit]')]);
+    assert.equal(await page.locator('.error').count(), 1);
+    await page.fill('#token', operatorToken);
+    await Promise.all([page.waitForURL(/\/operator$/), page.click('main form button[type=submit]')]);
+    assert.equal(await page.locator('#centres').innerText(), '1');
+    await page.fill('#ph-name', 'Phase 1 — 75+');
+    await page.fill('#ph-age', '75');
+    await page.fill('#ph-groups', 'health-professional');
+    await Promise.all([page.waitForNavigation(), page.click('form[action="/operator/phases"] button[type=submit]')]);
+    assert.match(await page.locator('section[aria-labelledby=ph-h]').innerText(), /Phase 1/);
+    await checkA11y(page, 'operator');
+    await shoot(page, 'operator');
+    const res = await page.request.get('/api/v1/vaccination/eligibility');
+    assert.equal((await res.json()).open_phases.length, 2);
   } finally {
     await page.context().close();
   }

@@ -194,6 +194,13 @@ struct ServeArgs {
     /// Days after which vaccination appointments lose their patient link (retention).
     #[arg(long, env = "CARESLOT_VACCINATION_RETENTION_DAYS", default_value_t = 92, value_parser = clap::value_parser!(u32).range(1..=3650))]
     vaccination_retention_days: u32,
+    /// File holding the campaign operator's bearer token (created with a random token if
+    /// missing); without it the /api/v1/operator endpoints are closed.
+    #[arg(long, env = "CARESLOT_OPERATOR_TOKEN_FILE")]
+    operator_token_file: Option<std::path::PathBuf>,
+    /// Let the operator's appointment export carry names and birth dates (else pseudonyms).
+    #[arg(long, env = "CARESLOT_OPERATOR_IDENTITIES")]
+    operator_identities: bool,
 }
 
 #[derive(Subcommand)]
@@ -349,6 +356,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         vaccination_retention: jiff::SignedDuration::from_hours(
             24 * i64::from(args.vaccination_retention_days),
         ),
+        operator_token: match &args.operator_token_file {
+            Some(path) => Some(Arc::new(
+                SecretToken::load_or_create(path)
+                    .map_err(|e| anyhow::anyhow!("operator token: {e}"))?,
+            )),
+            None => None,
+        },
+        operator_identities: args.operator_identities,
         ..AppConfig::default()
     };
     let app = open_app_with(&args.db, &args.keys, config).await?;

@@ -20,4 +20,4 @@ pub use holidays::Country;
 pub use ids::*;
 pub use schedule::{Absence, Minutes, Motive, MotivePolicy, OpeningRule, Weekday, WeekdaySet};
 pub use specialty::Specialty;
-pub use vaccine::{Dose, Protocol, VaccineProduct};
+pub use vaccine::{Dose, Phase, Protocol, VaccineProduct};

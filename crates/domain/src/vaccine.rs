@@ -228,3 +228,103 @@ mod tests {
         .is_err());
     }
 }
+
+/// A campaign phase: who may book while it is open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Phase {
+    pub id: String,
+    pub name: String,
+    pub everyone: bool,
+    /// People at least this old (on the day of booking) are admitted.
+    pub min_age: Option<u32>,
+    /// People who declare one of these groups are admitted.
+    pub priority_groups: Vec<String>,
+    pub opened_at: jiff::Timestamp,
+    pub closed_at: Option<jiff::Timestamp>,
+}
+
+impl Phase {
+    pub fn is_open(&self) -> bool {
+        self.closed_at.is_none()
+    }
+
+    /// Whether this phase admits someone of `age` (unknown: `None`) declaring `groups`.
+    pub fn admits(&self, age: Option<u32>, groups: &[String]) -> bool {
+        self.everyone
+            || self.min_age.zip(age).is_some_and(|(min, age)| age >= min)
+            || groups.iter().any(|g| self.priority_groups.contains(g))
+    }
+}
+
+/// A priority-group code: lower-case words joined by hyphens ("health-professional").
+pub fn parse_group(raw: &str) -> Result<String, DomainError> {
+    let g = raw.trim().to_ascii_lowercase();
+    let ok = (2..=40).contains(&g.len())
+        && g.split('-').all(|w| {
+            !w.is_empty()
+                && w.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        });
+    if ok {
+        Ok(g)
+    } else {
+        Err(DomainError::new(
+            "priority_groups",
+            "use codes such as health-professional or chronic-condition",
+        ))
+    }
+}
+
+/// Full years between a birth date and a day.
+pub fn age_on(birth: Date, day: Date) -> Option<u32> {
+    if birth > day {
+        return None;
+    }
+    let mut years = day.year() - birth.year();
+    if (day.month(), day.day()) < (birth.month(), birth.day()) {
+        years -= 1;
+    }
+    u32::try_from(years).ok()
+}
+
+#[cfg(test)]
+mod eligibility_tests {
+    use super::*;
+
+    fn phase(everyone: bool, min_age: Option<u32>, groups: &[&str]) -> Phase {
+        Phase {
+            id: "p".into(),
+            name: "p".into(),
+            everyone,
+            min_age,
+            priority_groups: groups.iter().map(|g| g.to_string()).collect(),
+            opened_at: jiff::Timestamp::UNIX_EPOCH,
+            closed_at: None,
+        }
+    }
+
+    #[test]
+    fn admission() {
+        let over_75 = phase(false, Some(75), &["health-professional"]);
+        assert!(over_75.admits(Some(80), &[]));
+        assert!(!over_75.admits(Some(74), &[]));
+        assert!(!over_75.admits(None, &[]));
+        assert!(over_75.admits(Some(30), &["health-professional".into()]));
+        assert!(!over_75.admits(Some(30), &["teacher".into()]));
+        assert!(phase(true, None, &[]).admits(None, &[]));
+    }
+
+    #[test]
+    fn ages_and_groups() {
+        let d = |s: &str| s.parse::<Date>().unwrap();
+        assert_eq!(age_on(d("1946-03-15"), d("2021-03-14")), Some(74));
+        assert_eq!(age_on(d("1946-03-15"), d("2021-03-15")), Some(75));
+        assert_eq!(age_on(d("2030-01-01"), d("2021-03-15")), None);
+        assert_eq!(
+            parse_group(" Health-Professional ").unwrap(),
+            "health-professional"
+        );
+        assert!(parse_group("x").is_err());
+        assert!(parse_group("no spaces").is_err());
+    }
+}

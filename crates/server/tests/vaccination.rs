@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{start, Backend, TestServer};
+use common::{start, start_configured, Backend, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -366,7 +366,313 @@ async fn window_stock_and_cancellation(backend: Backend) {
     srv.stop().await;
 }
 
+async fn eligibility_phases_and_chronodoses(backend: Backend) {
+    let token = careslot_vault::SecretToken::generate();
+    let op = token.expose().to_owned();
+    let config = careslot_server::services::AppConfig {
+        operator_token: Some(std::sync::Arc::new(token)),
+        ..Default::default()
+    };
+    let (srv, _loc) = start_configured(backend, config).await;
+    let c = centre(&srv, 2).await;
+    for d in 0..=60 {
+        stock(&srv, &c, &day(d), 100).await;
+    }
+    let (s, e) = srv.get("/api/v1/vaccination/eligibility", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(e["summary"], "vaccination is open to everyone");
+    let everyone = e["open_phases"][0]["id"].as_str().unwrap().to_owned();
+
+    // Only the operator token opens and closes phases.
+    let (s, _) = srv
+        .post(
+            "/api/v1/operator/vaccination/phases",
+            Some(&c.token),
+            json!({"name": "x", "everyone": true}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, _) = srv.post("/api/v1/operator/vaccination/phases", Some(&op),
+        json!({"name": "Phase 1: 75+ and health professionals", "min_age": 75, "priority_groups": ["health-professional"]})).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, _) = srv
+        .post(
+            &format!("/api/v1/operator/vaccination/phases/{everyone}/close"),
+            Some(&op),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+
+    let far: Vec<Value> = slots(&srv, &c, &c.dose1, &day(5), &day(5)).await;
+    let d1 = far[0]["start"].as_str().unwrap().to_owned();
+    let d2s = second_slots(&srv, &c, &d1).await;
+    let young = srv.account("patient", "Young").await.0;
+    // Applies at once: a 30-year-old without a group is refused with a reason.
+    let (s, body) = srv
+        .post(
+            "/api/v1/vaccination/bookings",
+            Some(&young),
+            json!({"dose1": {"agenda_id": c.agenda, "motive_id": c.dose1, "start": d1},
+               "dose2": {"agenda_id": c.agenda, "motive_id": c.dose2, "start": d2s[0]["start"]},
+               "birth_date": "1995-06-01"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("aged 75 and over") && detail.contains("health-professional"),
+        "{detail}"
+    );
+    assert!(mine(&srv, &young).await.is_empty());
+    // Declaring the group admits them; so does the age.
+    let (s, body) = srv
+        .post(
+            "/api/v1/vaccination/bookings",
+            Some(&young),
+            json!({"dose1": {"agenda_id": c.agenda, "motive_id": c.dose1, "start": d1},
+               "dose2": {"agenda_id": c.agenda, "motive_id": c.dose2, "start": d2s[0]["start"]},
+               "priority_groups": ["health-professional"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    let old = srv.account("patient", "Old").await.0;
+    let (s, body) = srv
+        .post(
+            "/api/v1/vaccination/bookings",
+            Some(&old),
+            json!({"dose1": {"agenda_id": c.agenda, "motive_id": c.dose1, "start": d1},
+               "dose2": {"agenda_id": c.agenda, "motive_id": c.dose2, "start": d2s[1]["start"]},
+               "birth_date": "1940-01-01"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+
+    // Chronodoses: tomorrow's slots open to everyone, later ones still follow the phases.
+    let other = srv.account("patient", "Other").await.0;
+    let soon: Vec<Value> = slots(&srv, &c, &c.dose1, &day(0), &day(1)).await;
+    let soon_start = soon
+        .iter()
+        .map(|s| s["start"].as_str().unwrap().to_owned())
+        .find(|s| {
+            let t: jiff::Timestamp = s.parse().unwrap();
+            t.duration_since(jiff::Timestamp::now()).as_hours() < 23
+        })
+        .expect("a slot within 23 hours");
+    let soon_d2 = second_slots(&srv, &c, &soon_start).await;
+    let single = |d1: &str, d2: &str| {
+        json!({"dose1": {"agenda_id": c.agenda, "motive_id": c.dose1, "start": d1},
+        "dose2": {"agenda_id": c.agenda, "motive_id": c.dose2, "start": d2}})
+    };
+    let (s, _) = srv
+        .post(
+            "/api/v1/vaccination/bookings",
+            Some(&other),
+            single(&soon_start, soon_d2[0]["start"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "chronodoses closed");
+    let (s, _) = srv
+        .call(
+            Method::PUT,
+            "/api/v1/operator/vaccination/chronodoses",
+            Some(&op),
+            Some(json!({"hours": 12})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "24 to 48 hours");
+    let (s, e) = srv
+        .call(
+            Method::PUT,
+            "/api/v1/operator/vaccination/chronodoses",
+            Some(&op),
+            Some(json!({"hours": 24})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(e["chronodose_hours"], 24);
+    // A chronodose is a last-minute first dose; its second dose follows weeks later.
+    let (s, body) = srv
+        .post(
+            "/api/v1/vaccination/bookings",
+            Some(&other),
+            single(&soon_start, soon_d2[0]["start"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "a chronodose: {body}");
+
+    // Protocols are versioned: a widened window applies to new bookings only.
+    let (s, p) = srv.post("/api/v1/operator/vaccination/protocols", Some(&op),
+        json!({"product": "comirnaty", "effective_from": day(0), "second_dose": {"min_days": 21, "max_days": 49}, "booster_min_days": 90})).await;
+    assert_eq!(s, StatusCode::CREATED, "{p}");
+    assert_eq!(p["version"], 2);
+    let widened = second_slots(&srv, &c, &d1).await;
+    let last: jiff::civil::Date = widened.last().unwrap()["start"].as_str().unwrap()[..10]
+        .parse()
+        .unwrap();
+    let first_day: jiff::civil::Date = d1[..10].parse().unwrap();
+    assert!(
+        (last - first_day).get_days() > 42,
+        "the window now reaches further"
+    );
+    assert_eq!(
+        mine(&srv, &young).await.len(),
+        2,
+        "booked appointments are untouched"
+    );
+    srv.stop().await;
+}
+
+async fn centre_days_totals_and_export(backend: Backend) {
+    let token = careslot_vault::SecretToken::generate();
+    let op = token.expose().to_owned();
+    let config = careslot_server::services::AppConfig {
+        operator_token: Some(std::sync::Arc::new(token)),
+        ..Default::default()
+    };
+    let (srv, loc) = start_configured(backend, config).await;
+    let c = centre(&srv, 2).await;
+    for d in 1..=45 {
+        stock(&srv, &c, &day(d), 100).await;
+    }
+    let (patient, patient_id) = srv.account("patient", "Zoé Export").await;
+    let first = slots(&srv, &c, &c.dose1, &day(1), &day(1)).await;
+    let d1 = first[0]["start"].as_str().unwrap().to_owned();
+    let d2 = second_slots(&srv, &c, &d1).await[0]["start"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (s, booked) = srv
+        .post(
+            "/api/v1/vaccination/bookings",
+            Some(&patient),
+            pair(&c, &d1, &d2),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{booked}");
+
+    // The centre's day: 08:00-18:00 in 10-minute slots on 2 lines = 120 places.
+    let (s, days) = srv
+        .get(
+            &format!(
+                "/api/v1/agendas/{}/vaccination/days?from={}&to={}",
+                c.agenda,
+                day(1),
+                day(1)
+            ),
+            Some(&c.token),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{days}");
+    let d = &days["days"][0];
+    assert_eq!(
+        (
+            d["capacity"].as_u64(),
+            d["doses"].as_u64(),
+            d["booked"].as_u64(),
+            d["no_shows"].as_u64()
+        ),
+        (Some(120), Some(100), Some(1), Some(0))
+    );
+    let (s, _) = srv
+        .get(
+            &format!(
+                "/api/v1/agendas/{}/vaccination/days?from={}&to={}",
+                c.agenda,
+                day(1),
+                day(1)
+            ),
+            Some(&patient),
+        )
+        .await;
+    assert!(
+        s == StatusCode::FORBIDDEN || s == StatusCode::NOT_FOUND,
+        "patients see no centre figures"
+    );
+
+    // A no-show (recorded through the store: the appointment has not started yet).
+    let store = common::open_store(&loc).await;
+    let id1 = careslot_domain::ReservationId(
+        booked["appointments"][0]["id"].as_str().unwrap().to_owned(),
+    );
+    store
+        .set_no_show(&id1, true, jiff::Timestamp::now())
+        .await
+        .unwrap()
+        .unwrap();
+    let (_, days) = srv
+        .get(
+            &format!(
+                "/api/v1/agendas/{}/vaccination/days?from={}&to={}",
+                c.agenda,
+                day(1),
+                day(1)
+            ),
+            Some(&c.token),
+        )
+        .await;
+    assert_eq!(days["days"][0]["no_shows"], 1);
+
+    let (s, _) = srv
+        .get("/api/v1/operator/vaccination/totals", Some(&c.token))
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "only the operator");
+    let (s, totals) = srv
+        .get("/api/v1/operator/vaccination/totals", Some(&op))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(totals["centres"], 1);
+    assert_eq!(totals["products"][0]["booked"], 2);
+    assert_eq!(totals["products"][0]["no_shows"], 1);
+
+    // The export is pseudonymised: a stable keyed hash, never the name or the account id.
+    let url = format!(
+        "{}/api/v1/operator/vaccination/appointments.csv?from={}&to={}",
+        srv.base,
+        day(0),
+        day(50)
+    );
+    let res = srv.client.get(&url).bearer_auth(&op).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
+    let body = res.text().await.unwrap();
+    let lines: Vec<&str> = body.lines().collect();
+    assert_eq!(lines.len(), 3, "{body}");
+    assert!(lines[0].starts_with(
+        "appointment_id,centre_id,centre,postcode,city,start,product,dose,status,patient"
+    ));
+    let pseudonym = |l: &str| l.rsplit(',').next().unwrap().to_owned();
+    assert_eq!(
+        pseudonym(lines[1]),
+        pseudonym(lines[2]),
+        "one patient, one pseudonym"
+    );
+    assert!(!body.contains("Zoé") && !body.contains(&patient_id));
+    assert!(
+        lines[1].contains(",comirnaty,1,no_show,") && lines[2].contains(",comirnaty,2,booked,"),
+        "{body}"
+    );
+    let res = srv
+        .client
+        .get(format!("{url}&identities=true"))
+        .bearer_auth(&op)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::FORBIDDEN,
+        "identities are not allowed here"
+    );
+    srv.stop().await;
+}
+
 on_both_backends!(
     thirty_patients_race_for_two_lines,
-    window_stock_and_cancellation
+    window_stock_and_cancellation,
+    eligibility_phases_and_chronodoses,
+    centre_days_totals_and_export
 );

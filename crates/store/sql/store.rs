@@ -74,6 +74,32 @@ fn protocol_from_row(row: &DbRow) -> StoreResult<Protocol> {
     .map_err(|_| codec::corrupt("protocol"))
 }
 
+fn phase_from_row(row: &DbRow) -> StoreResult<Phase> {
+    let everyone: i64 = row.try_get("everyone").map_err(internal)?;
+    let min_age: Option<i64> = row.try_get("min_age").map_err(internal)?;
+    let groups: String = row.try_get("priority_groups").map_err(internal)?;
+    Ok(Phase {
+        id: row.try_get("id").map_err(internal)?,
+        name: row.try_get("name").map_err(internal)?,
+        everyone: everyone != 0,
+        min_age: min_age
+            .map(u32::try_from)
+            .transpose()
+            .map_err(|_| codec::corrupt("min_age"))?,
+        priority_groups: groups
+            .split(',')
+            .filter(|g| !g.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        opened_at: ts(row.try_get("opened_at").map_err(internal)?)?,
+        closed_at: row
+            .try_get::<Option<i64>, _>("closed_at")
+            .map_err(internal)?
+            .map(ts)
+            .transpose()?,
+    })
+}
+
 fn relative_from_row(row: &DbRow) -> StoreResult<RelativeRecord> {
     Ok(RelativeRecord {
         id: RelativeId(row.try_get("id").map_err(internal)?),
@@ -1139,6 +1165,147 @@ impl Store for StoreImpl {
 
     async fn reserve_series(&self, req: &SeriesRequest) -> StoreResult<Vec<ReservationRow>> {
         reservations::reserve_series(self.writer(), req).await
+    }
+
+    async fn phases(&self) -> StoreResult<Vec<Phase>> {
+        sqlx::query("SELECT * FROM vaccination_phases ORDER BY opened_at, id")
+            .fetch_all(self.reader())
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(phase_from_row)
+            .collect()
+    }
+
+    async fn open_phase(&self, p: &Phase) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO vaccination_phases (id, name, everyone, min_age, priority_groups, opened_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&p.id)
+        .bind(&p.name)
+        .bind(i64::from(p.everyone))
+        .bind(p.min_age.map(i64::from))
+        .bind(p.priority_groups.join(","))
+        .bind(p.opened_at.as_second())
+        .execute(self.writer())
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn close_phase(&self, id: &str, now: Timestamp) -> StoreResult<bool> {
+        Ok(sqlx::query(
+            "UPDATE vaccination_phases SET closed_at = $2 WHERE id = $1 AND closed_at IS NULL",
+        )
+        .bind(id)
+        .bind(now.as_second())
+        .execute(self.writer())
+        .await
+        .map_err(map_err)?
+        .rows_affected()
+            == 1)
+    }
+
+    async fn put_setting(&self, name: &str, value: &str) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO settings (name, value) VALUES ($1, $2)
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        )
+        .bind(name)
+        .bind(value)
+        .execute(self.writer())
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn vaccination_days(
+        &self,
+        agenda: Option<&AgendaId>,
+        from: jiff::civil::Date,
+        to: jiff::civil::Date,
+    ) -> StoreResult<Vec<VaccinationDay>> {
+        sqlx::query(
+            "SELECT s.agenda_id, s.product, s.day, s.doses, s.used,
+                    (SELECT COUNT(*) FROM stock_uses u JOIN reservations r ON r.id = u.reservation_id
+                      WHERE u.agenda_id = s.agenda_id AND u.product = s.product AND u.day = s.day
+                        AND r.status = 'no_show') AS no_shows
+               FROM dose_stock s
+              WHERE ($1 = '' OR s.agenda_id = $1) AND s.day >= $2 AND s.day <= $3
+              ORDER BY s.agenda_id, s.day, s.product",
+        )
+        .bind(agenda.map(|a| a.as_str()).unwrap_or(""))
+        .bind(from.to_string())
+        .bind(to.to_string())
+        .fetch_all(self.reader())
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(|row| {
+            let stock = stock_from_row(row)?;
+            let no_shows: i64 = row.try_get("no_shows").map_err(internal)?;
+            Ok(VaccinationDay {
+                agenda_id: stock.agenda_id,
+                product: stock.product,
+                day: stock.day,
+                doses: stock.doses,
+                booked: stock.used,
+                no_shows: u32::try_from(no_shows).map_err(|_| codec::corrupt("no_shows"))?,
+            })
+        })
+        .collect()
+    }
+
+    async fn vaccination_records(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> StoreResult<Vec<VaccinationRecord>> {
+        let rows = sqlx::query(
+            "SELECT r.*, u.product AS v_product, COALESCE(vs.dose, 1) AS v_dose,
+                    pl.id AS pl_id, pl.practitioner_id AS pl_practitioner_id, pl.name AS pl_name,
+                    pl.address AS pl_address, pl.postcode AS pl_postcode, pl.city AS pl_city,
+                    pl.country AS pl_country, pl.lat AS pl_lat, pl.lon AS pl_lon, pl.timezone AS pl_timezone
+               FROM stock_uses u
+               JOIN reservations r ON r.id = u.reservation_id
+               JOIN agendas a ON a.id = r.agenda_id
+               JOIN places pl ON pl.id = a.place_id
+               LEFT JOIN vaccination_series vs ON vs.reservation_id = r.id
+              WHERE r.start_s >= $1 AND r.start_s < $2
+              ORDER BY r.start_s, r.id",
+        )
+        .bind(from.as_second())
+        .bind(to.as_second())
+        .fetch_all(self.reader())
+        .await
+        .map_err(map_err)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let product: String = row.try_get("v_product").map_err(internal)?;
+            let dose: i64 = row.try_get("v_dose").map_err(internal)?;
+            let country: String = row.try_get("pl_country").map_err(internal)?;
+            out.push(VaccinationRecord {
+                reservation: reservation_from_row(row)?,
+                product: product_of(&product)?,
+                dose: u8::try_from(dose).map_err(|_| codec::corrupt("dose"))?,
+                place: Place {
+                    id: PlaceId(row.try_get("pl_id").map_err(internal)?),
+                    practitioner_id: PractitionerId(
+                        row.try_get("pl_practitioner_id").map_err(internal)?,
+                    ),
+                    name: row.try_get("pl_name").map_err(internal)?,
+                    address: row.try_get("pl_address").map_err(internal)?,
+                    postcode: row.try_get("pl_postcode").map_err(internal)?,
+                    city: row.try_get("pl_city").map_err(internal)?,
+                    country: Country::parse(&country).map_err(|_| codec::corrupt("country"))?,
+                    lat: row.try_get("pl_lat").map_err(internal)?,
+                    lon: row.try_get("pl_lon").map_err(internal)?,
+                    timezone: row.try_get("pl_timezone").map_err(internal)?,
+                },
+            });
+        }
+        Ok(out)
     }
 
     async fn series_of(&self, id: &ReservationId) -> StoreResult<Vec<ReservationRow>> {

@@ -223,6 +223,27 @@ pub trait Store: Send + Sync + 'static {
     async fn reserve_series(&self, req: &SeriesRequest) -> StoreResult<Vec<ReservationRow>>;
     /// The other reservations of the series a reservation belongs to (empty if none).
     async fn series_of(&self, id: &ReservationId) -> StoreResult<Vec<ReservationRow>>;
+    /// Every campaign phase, open and closed, in the order they were opened.
+    async fn phases(&self) -> StoreResult<Vec<Phase>>;
+    async fn open_phase(&self, phase: &Phase) -> StoreResult<()>;
+    /// Ok(false) when no such open phase.
+    async fn close_phase(&self, id: &str, now: Timestamp) -> StoreResult<bool>;
+    /// Inserts or replaces an application setting.
+    async fn put_setting(&self, name: &str, value: &str) -> StoreResult<()>;
+    /// Stock, booked doses and no-shows per product and day of the agendas given (all
+    /// agendas when `agenda` is None), for local days in `[from, to]`.
+    async fn vaccination_days(
+        &self,
+        agenda: Option<&AgendaId>,
+        from: jiff::civil::Date,
+        to: jiff::civil::Date,
+    ) -> StoreResult<Vec<VaccinationDay>>;
+    /// Booked, cancelled and no-show vaccination doses starting in `[from, to)`, by start.
+    async fn vaccination_records(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> StoreResult<Vec<VaccinationRecord>>;
 
     // --- audit and key rotation ------------------------------------------------------------
     /// Appends entries, chaining each MAC to the previous row's, atomically.

@@ -322,3 +322,24 @@ pub struct SeriesRequest {
     pub doses: Vec<SeriesDose>,
     pub now: Timestamp,
 }
+
+/// One centre's vaccination day for one product: stock, booked doses, no-shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VaccinationDay {
+    pub agenda_id: AgendaId,
+    pub product: VaccineProduct,
+    pub day: jiff::civil::Date,
+    pub doses: u32,
+    pub booked: u32,
+    pub no_shows: u32,
+}
+
+/// A vaccination dose as the health authority's export sees it (the patient still sealed).
+#[derive(Debug, Clone)]
+pub struct VaccinationRecord {
+    pub reservation: ReservationRow,
+    pub product: VaccineProduct,
+    /// 1, 2 or 3 (booster), or the position in the series.
+    pub dose: u8,
+    pub place: Place,
+}

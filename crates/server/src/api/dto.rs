@@ -631,6 +631,11 @@ pub struct VaccinationBookingBody {
     pub booster: Option<DoseChoiceBody>,
     /// `YYYY-MM-DD`
     pub previous_dose_date: Option<String>,
+    /// For eligibility: `YYYY-MM-DD` (default: the account's birth date).
+    pub birth_date: Option<String>,
+    /// For eligibility: declared groups such as `health-professional`.
+    #[serde(default)]
+    pub priority_groups: Vec<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -722,4 +727,122 @@ impl From<&careslot_store::StockRow> for StockRowBody {
             booked: s.used,
         }
     }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PhaseBody {
+    pub id: String,
+    pub name: String,
+    pub everyone: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_age: Option<u32>,
+    pub priority_groups: Vec<String>,
+    pub opened_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub closed_at: Option<String>,
+}
+
+impl From<&careslot_domain::Phase> for PhaseBody {
+    fn from(p: &careslot_domain::Phase) -> Self {
+        Self {
+            id: p.id.clone(),
+            name: p.name.clone(),
+            everyone: p.everyone,
+            min_age: p.min_age,
+            priority_groups: p.priority_groups.clone(),
+            opened_at: p.opened_at.to_string(),
+            closed_at: p.closed_at.map(|t| t.to_string()),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EligibilityBody {
+    /// Who may book now, in words.
+    pub summary: String,
+    pub open_phases: Vec<PhaseBody>,
+    /// Slots starting within this many hours are open to everyone (0: off).
+    pub chronodose_hours: u32,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewPhaseBody {
+    pub name: String,
+    #[serde(default)]
+    pub everyone: bool,
+    pub min_age: Option<i64>,
+    #[serde(default)]
+    pub priority_groups: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChronodoseBody {
+    /// 0 closes; 24 to 48 opens slots starting within that many hours to everyone.
+    pub hours: i64,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewProtocolBody {
+    pub product: String,
+    /// `YYYY-MM-DD`: bookings from this day on use the new version.
+    pub effective_from: String,
+    pub second_dose: Option<NewWindowBody>,
+    pub booster_min_days: i64,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewWindowBody {
+    pub min_days: i64,
+    pub max_days: i64,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DaysQuery {
+    pub from: String,
+    pub to: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DayReportBody {
+    pub day: String,
+    pub product: String,
+    /// Places the opening hours give (slot starts × lines).
+    pub capacity: u32,
+    pub doses: u32,
+    pub booked: u32,
+    pub no_shows: u32,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DaysBody {
+    pub days: Vec<DayReportBody>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProductTotalsBody {
+    pub product: String,
+    pub doses: u64,
+    pub booked: u64,
+    pub no_shows: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TotalsBody {
+    pub centres: usize,
+    pub products: Vec<ProductTotalsBody>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExportQuery {
+    pub from: String,
+    pub to: String,
+    /// Names and birth dates instead of pseudonyms (only where the installation allows it).
+    #[serde(default)]
+    pub identities: bool,
 }

@@ -4,6 +4,7 @@ mod accounts;
 mod bulk_publish;
 pub mod dto;
 pub mod extract;
+mod operator;
 mod patient;
 mod practitioner;
 mod public;
@@ -35,6 +36,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         patient::create_hold, patient::book, patient::list, patient::cancel, patient::move_appointment,
         bulk_publish::manifest, bulk_publish::locations, bulk_publish::schedules, bulk_publish::slots,
         vaccination::book, vaccination::second_dose_slots, vaccination::protocols, vaccination::set_stock,
+        operator::eligibility, operator::open_phase, operator::close_phase, operator::chronodoses, operator::add_protocol,
+        operator::totals, operator::export, vaccination::days,
     ),
     components(schemas(crate::error::Problem)),
     modifiers(&BearerAuth),
@@ -134,6 +137,29 @@ pub fn router(app: Arc<App>) -> Router {
             get(vaccination::second_dose_slots),
         )
         .route("/vaccination/protocols", get(vaccination::protocols))
+        .route("/vaccination/eligibility", get(operator::eligibility))
+        .route("/operator/vaccination/phases", post(operator::open_phase))
+        .route(
+            "/operator/vaccination/phases/{id}/close",
+            post(operator::close_phase),
+        )
+        .route(
+            "/operator/vaccination/chronodoses",
+            axum::routing::put(operator::chronodoses),
+        )
+        .route(
+            "/operator/vaccination/protocols",
+            post(operator::add_protocol),
+        )
+        .route("/operator/vaccination/totals", get(operator::totals))
+        .route(
+            "/operator/vaccination/appointments.csv",
+            get(operator::export),
+        )
+        .route(
+            "/agendas/{agenda_id}/vaccination/days",
+            get(vaccination::days),
+        )
         .route(
             "/agendas/{agenda_id}/stock",
             axum::routing::put(vaccination::set_stock),

@@ -39,6 +39,8 @@ pub async fn book(
                 dose2: choice(b.dose2),
                 booster: choice(b.booster),
                 previous_dose_date: b.previous_dose_date,
+                birth_date: b.birth_date,
+                priority_groups: b.priority_groups,
             },
         )
         .await?;
@@ -107,4 +109,32 @@ pub async fn set_stock(
         .set_stock(&me, &AgendaId(agenda_id), &b.product, &b.day, b.doses)
         .await?;
     Ok(Json(StockRowBody::from(&row)))
+}
+
+/// Per product and day of a centre: capacity, stock, booked doses, no-shows (practice staff).
+#[utoipa::path(get, path = "/api/v1/agendas/{agenda_id}/vaccination/days", tag = "vaccination", security(("bearer" = [])),
+    params(("agenda_id" = String, Path), ("from" = String, Query), ("to" = String, Query)),
+    responses((status = 200, body = DaysBody), (status = 404, body = Problem)))]
+pub async fn days(
+    State(app): State<Arc<App>>,
+    Caller(me): Caller,
+    ApiPath(agenda_id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<DaysQuery>,
+) -> Result<Json<DaysBody>, ApiError> {
+    let days = app
+        .vaccination_days(&me, &AgendaId(agenda_id), &q.from, &q.to)
+        .await?;
+    Ok(Json(DaysBody {
+        days: days
+            .iter()
+            .map(|d| DayReportBody {
+                day: d.day.to_string(),
+                product: d.product.code().to_owned(),
+                capacity: d.capacity,
+                doses: d.doses,
+                booked: d.booked,
+                no_shows: d.no_shows,
+            })
+            .collect(),
+    }))
 }

@@ -4,7 +4,9 @@
 mod accounts;
 mod audit;
 mod booking;
+mod campaign;
 mod desk;
+mod eligibility;
 mod family;
 mod practice;
 mod team;
@@ -15,7 +17,9 @@ pub use audit::{AccessEntry, AuditVerdict};
 pub use booking::{
     is_valid_guest_id, Appointment, BookingDetails, BookingInput, Holder, SlotQuery,
 };
+pub use campaign::{CampaignTotals, DayReport, ProductTotals};
 pub use desk::{DeskAppointment, DeskPatient, MotiveChanges};
+pub use eligibility::{Eligibility, NewPhase, CHRONODOSE_SETTING};
 pub use family::Relative;
 pub use practice::{NewMotive, NewPlace, NewRule, ProfileInput, PublicAgenda};
 pub use team::Invitation;
@@ -91,6 +95,11 @@ pub struct AppConfig {
     pub session_ttl: jiff::SignedDuration,
     /// Vaccination appointments lose their patient link after this long.
     pub vaccination_retention: jiff::SignedDuration,
+    /// Bearer token of the campaign operator (health authority): opens and closes phases,
+    /// edits protocols, opens chronodoses. `None`: those endpoints answer 401.
+    pub operator_token: Option<std::sync::Arc<careslot_vault::SecretToken>>,
+    /// Whether the operator's appointment export may carry identities (else pseudonyms).
+    pub operator_identities: bool,
 }
 
 impl Default for AppConfig {
@@ -99,6 +108,8 @@ impl Default for AppConfig {
             hold_ttl: jiff::SignedDuration::from_mins(5),
             session_ttl: jiff::SignedDuration::from_hours(24 * 30),
             vaccination_retention: jiff::SignedDuration::from_hours(24 * 92),
+            operator_token: None,
+            operator_identities: false,
         }
     }
 }

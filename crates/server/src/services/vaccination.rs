@@ -31,6 +31,9 @@ pub struct VaccinationRequest {
     pub booster: Option<DoseChoice>,
     /// Date of the previous dose received elsewhere (for a dose 2 alone or a booster).
     pub previous_dose_date: Option<String>,
+    /// For eligibility: a birth date (else the account's), and declared priority groups.
+    pub birth_date: Option<String>,
+    pub priority_groups: Vec<String>,
 }
 
 /// A vaccine link for a new motive.
@@ -296,6 +299,19 @@ impl App {
                 )
                 .into())
             }
+        }
+        // Eligibility is for starting a series; a dose 2 or booster completes one.
+        if let Some(first) = doses.first().filter(|d| d.vaccine.dose == Dose::First) {
+            let today = now.to_zoned(first.view.tz.clone()).date();
+            let starts: Vec<Timestamp> = doses.iter().map(|d| d.start).collect();
+            self.check_eligible(
+                caller,
+                req.birth_date.as_deref(),
+                &req.priority_groups,
+                &starts,
+                today,
+            )
+            .await?;
         }
         let mut series = Vec::with_capacity(doses.len());
         for d in &doses {

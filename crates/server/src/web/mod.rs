@@ -102,6 +102,14 @@ pub fn router() -> Router<Arc<App>> {
             "/pro/stock",
             get(vaccination::stock_page).post(vaccination::set_stock),
         )
+        .route("/operator", get(operator::page))
+        .route("/operator/signin", post(operator::sign_in))
+        .route("/operator/signout", post(operator::sign_out))
+        .route("/operator/phases", post(operator::open_phase))
+        .route("/operator/phases/{id}/close", post(operator::close_phase))
+        .route("/operator/chronodoses", post(operator::chronodoses))
+        .route("/operator/protocols", post(operator::add_protocol))
+        .route("/operator/appointments.csv", get(operator::export))
         .route("/static/{file}", get(assets::serve))
 }
 

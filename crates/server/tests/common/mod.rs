@@ -84,11 +84,19 @@ pub async fn open_custody(loc: &DataLocation) -> Arc<dyn KeyCustody> {
 }
 
 pub async fn app_on(loc: &DataLocation, custody: Arc<dyn KeyCustody>) -> Arc<App> {
+    app_configured(loc, custody, AppConfig::default()).await
+}
+
+pub async fn app_configured(
+    loc: &DataLocation,
+    custody: Arc<dyn KeyCustody>,
+    config: AppConfig,
+) -> Arc<App> {
     let store = open_store(loc).await;
     let protect = Protector::bootstrap(&*store, custody, 16)
         .await
         .expect("protector");
-    App::new(store, Arc::new(protect), AppConfig::default())
+    App::new(store, Arc::new(protect), config)
         .await
         .expect("app")
 }
@@ -100,7 +108,18 @@ pub async fn start_on(loc: &DataLocation) -> TestServer {
 
 /// The server over `loc`, with keys from `custody` (an HTTP keyd, in some tests).
 pub async fn start_with(loc: &DataLocation, custody: Arc<dyn KeyCustody>) -> TestServer {
-    let app = app_on(loc, custody).await;
+    serve_app(app_on(loc, custody).await).await
+}
+
+/// A server over a fresh location with this configuration.
+pub async fn start_configured(backend: Backend, config: AppConfig) -> (TestServer, DataLocation) {
+    let loc = new_location(backend).await;
+    let custody = open_custody(&loc).await;
+    let app = app_configured(&loc, custody, config).await;
+    (serve_app(app).await, loc)
+}
+
+pub async fn serve_app(app: Arc<App>) -> TestServer {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

@@ -7,6 +7,7 @@ pub mod booking;
 pub mod desk;
 pub mod home;
 pub mod onboarding;
+pub mod operator;
 pub mod practitioner;
 pub mod settings;
 pub mod team;

@@ -34,6 +34,9 @@ struct SecondPage<'a> {
     window: String,
     days: Vec<DayColumn>,
     strip_label: String,
+    /// Priority groups an open phase admits (asked when not everyone may book).
+    groups: Vec<String>,
+    restricted: bool,
 }
 
 fn back(agenda: &str, motive: &str, start: &str) -> String {
@@ -102,7 +105,18 @@ pub async fn second_dose(mut ctx: Ctx, Query(p): Query<SecondParams>) -> PageRes
             "flash.no_second_dose",
         ));
     }
+    let rules = ctx.ok(ctx.app.eligibility().await)?;
+    let restricted = !rules.open.iter().any(|p| p.everyone);
+    let mut groups: Vec<String> = rules
+        .open
+        .iter()
+        .flat_map(|p| p.priority_groups.iter().cloned())
+        .collect();
+    groups.sort();
+    groups.dedup();
     Ok(ctx.page(&SecondPage {
+        groups,
+        restricted,
         agenda_id: p.agenda_id.clone(),
         centre: public.practitioner.name.clone(),
         product: vaccine.product.name().to_owned(),
@@ -140,6 +154,12 @@ pub async fn book(mut ctx: Ctx, form: Form) -> PageResult {
                 dose2,
                 booster: None,
                 previous_dose_date: None,
+                birth_date: None,
+                priority_groups: form
+                    .all("priority_groups")
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect(),
             },
         )
         .await;
@@ -173,6 +193,8 @@ pub struct StockCell {
     pub label: String,
     pub doses: u32,
     pub booked: u32,
+    pub capacity: u32,
+    pub no_shows: u32,
 }
 
 #[derive(Template)]
@@ -198,30 +220,33 @@ async fn render_stock(ctx: &Ctx, wanted: Option<&str>, error: Option<&'static st
         return Ok(ctx.redirect("/pro/agenda"));
     };
     let v = ctx.ok(ctx.app.desk_view(caller, &entry.agenda_id).await)?;
-    let mut products: Vec<_> = v.vaccines.iter().map(|x| x.product).collect();
-    products.sort();
-    products.dedup();
     let today = Timestamp::now().to_zoned(v.tz.clone()).date();
-    let mut cells = Vec::new();
-    for product in products {
-        for i in 0..STOCK_DAYS {
-            let Ok(day) = today.checked_add(jiff::Span::new().days(i)) else {
-                break;
-            };
-            let row = v
-                .stock
-                .iter()
-                .find(|s| s.product == product && s.day == day);
-            cells.push(StockCell {
-                product: product.code().to_owned(),
-                product_name: product.name(),
-                day: day.to_string(),
-                label: ctx.lang.short_date(day),
-                doses: row.map_or(0, |r| r.doses),
-                booked: row.map_or(0, |r| r.used),
-            });
-        }
-    }
+    let last = today
+        .checked_add(jiff::Span::new().days(STOCK_DAYS - 1))
+        .unwrap_or(today);
+    let reports = ctx.ok(ctx
+        .app
+        .vaccination_days(
+            caller,
+            &entry.agenda_id,
+            &today.to_string(),
+            &last.to_string(),
+        )
+        .await)?;
+    let mut cells: Vec<StockCell> = reports
+        .iter()
+        .map(|r| StockCell {
+            product: r.product.code().to_owned(),
+            product_name: r.product.name(),
+            day: r.day.to_string(),
+            label: ctx.lang.short_date(r.day),
+            doses: r.doses,
+            booked: r.booked,
+            capacity: r.capacity,
+            no_shows: r.no_shows,
+        })
+        .collect();
+    cells.sort_by(|a, b| (&a.product, &a.day).cmp(&(&b.product, &b.day)));
     Ok(ctx.page(&StockPage {
         ctx,
         agenda_id: entry.agenda_id.to_string(),
