@@ -117,6 +117,14 @@ test("the centre changes a day's stock and availability follows at once", async 
     await page.locator(`[data-stock="comirnaty-${target}"]`).fill('50');
     await Promise.all([page.waitForNavigation(), page.locator(`[data-stock="comirnaty-${target}"]`).locator('xpath=..').locator('button').click()]);
     assert.ok((await slotsThatDay()) > 0, 'doses back, slots back');
+
+    // Two more lines that day: every time of that day offers four places.
+    const lines = page.locator(`[data-lines="${target}"]`);
+    await lines.fill('4');
+    await Promise.all([page.waitForNavigation(), lines.locator('xpath=..').locator('button').click()]);
+    const res = await page.request.get(`/api/v1/agendas/${agenda}/slots?motive_id=${dose1}&from=${target}&to=${target}`);
+    const remaining = (await res.json()).slots.map((s) => s.remaining);
+    assert.ok(remaining.length > 0 && remaining.every((r) => r === 4), `remaining: ${remaining}`);
   } finally {
     await page.context().close();
   }

@@ -299,6 +299,7 @@ impl Generator {
             reservations,
             vaccines: Vec::new(),
             stock: Vec::new(),
+            lines: Vec::new(),
         })?;
         Ok(Generated { entry, view, tier })
     }

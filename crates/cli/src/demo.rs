@@ -1029,6 +1029,7 @@ pub async fn seed(app: &App, seed: u64) -> anyhow::Result<DemoSummary> {
             reservations: Vec::new(),
             vaccines: Vec::new(),
             stock: Vec::new(),
+            lines: Vec::new(),
         })?;
         seeded.push(Seeded { view, popularity });
     }

@@ -29,6 +29,8 @@ pub struct AgendaView {
     pub vaccines: Vec<careslot_store::MotiveVaccine>,
     /// Dose stock per product and local day, from yesterday on.
     pub stock: Vec<careslot_store::StockRow>,
+    /// Lines of particular local days (capacity of pooled motives).
+    pub lines: Vec<(jiff::civil::Date, u32)>,
 }
 
 /// An agenda's remembered earliest slot, in epoch seconds (`i64::MAX`: none).
@@ -67,6 +69,7 @@ impl AgendaView {
             absences: s.absences,
             vaccines: s.vaccines,
             stock: s.stock,
+            lines: s.lines,
         })
     }
 
@@ -87,8 +90,24 @@ impl AgendaView {
             .map_or(0, |s| s.doses.saturating_sub(s.used))
     }
 
-    /// Bookable slots of a motive on local dates `[from, to]`: for a vaccination motive,
-    /// only on days with a dose of its product left.
+    /// The lines of a local day, when the agenda changed them for that day.
+    pub fn lines_on(&self, day: jiff::civil::Date) -> Option<u32> {
+        self.lines.iter().find(|(d, _)| *d == day).map(|(_, l)| *l)
+    }
+
+    /// A pooled motive as it is on `day`: with that day's lines as its capacity.
+    pub fn motive_on(&self, motive: &Motive, day: jiff::civil::Date) -> Motive {
+        let mut m = motive.clone();
+        if motive.capacity > 1 {
+            if let Some(lines) = self.lines_on(day) {
+                m.capacity = lines;
+            }
+        }
+        m
+    }
+
+    /// Bookable slots of a motive on local dates `[from, to]`: with each day's lines for a
+    /// pooled motive, and for a vaccination motive only on days with a dose left.
     pub fn slots(
         &self,
         motive: &Motive,
@@ -96,7 +115,22 @@ impl AgendaView {
         to: jiff::civil::Date,
         now: Timestamp,
     ) -> Vec<Slot> {
-        let slots = self.calendar.slots(motive, &self.occupancy, from, to, now);
+        let changed = motive.capacity > 1 && self.lines.iter().any(|(d, _)| *d >= from && *d <= to);
+        let slots = if changed {
+            let mut out = Vec::new();
+            let mut day = from;
+            while day <= to {
+                let m = self.motive_on(motive, day);
+                out.extend(self.calendar.slots(&m, &self.occupancy, day, day, now));
+                match day.tomorrow() {
+                    Ok(d) => day = d,
+                    Err(_) => break,
+                }
+            }
+            out
+        } else {
+            self.calendar.slots(motive, &self.occupancy, from, to, now)
+        };
         match self.vaccine(&motive.id) {
             None => slots,
             Some(v) => slots
@@ -120,12 +154,8 @@ impl AgendaView {
             .map(|s| s.day)
             .collect();
         days.sort_unstable();
-        days.into_iter().find_map(|d| {
-            self.calendar
-                .slots(motive, &self.occupancy, d, d, now)
-                .into_iter()
-                .next()
-        })
+        days.into_iter()
+            .find_map(|d| self.slots(motive, d, d, now).into_iter().next())
     }
 
     /// Earliest slot of any motive bookable online, and until when that answer holds.
@@ -157,8 +187,8 @@ impl AgendaView {
         start: Timestamp,
         now: Timestamp,
     ) -> Result<Slot, Unavailable> {
-        self.calendar
-            .check_start(motive, &self.occupancy, start, now)
+        let m = self.motive_on(motive, start.to_zoned(self.tz.clone()).date());
+        self.calendar.check_start(&m, &self.occupancy, start, now)
     }
 
     /// Checks only the calendar (rules, closures, notice, horizon), not occupancy.

@@ -385,6 +385,7 @@ mod tests {
                     reservations: vec![],
                     vaccines: Vec::new(),
                     stock: Vec::new(),
+                    lines: Vec::new(),
                 })
                 .unwrap();
                 (entry, view)

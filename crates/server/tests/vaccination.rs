@@ -670,7 +670,86 @@ async fn centre_days_totals_and_export(backend: Backend) {
     srv.stop().await;
 }
 
+async fn lines_change_per_day(backend: Backend) {
+    let (srv, _loc) = start(backend).await;
+    let c = centre(&srv, 2).await;
+    for d in 1..=45 {
+        stock(&srv, &c, &day(d), 100).await;
+    }
+    let saturday = day(3);
+    let lines = |n: i64| json!({"day": saturday, "lines": n});
+    let (s, body) = srv
+        .call(
+            Method::PUT,
+            &format!("/api/v1/agendas/{}/lines", c.agenda),
+            Some(&c.token),
+            Some(lines(4)),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let that_day = slots(&srv, &c, &c.dose1, &saturday, &saturday).await;
+    assert!(
+        that_day.iter().all(|s| s["remaining"] == 4),
+        "four lines that day"
+    );
+    let other_day = slots(&srv, &c, &c.dose1, &day(4), &day(4)).await;
+    assert!(
+        other_day.iter().all(|s| s["remaining"] == 2),
+        "two lines on other days"
+    );
+    let d1 = that_day[0]["start"].as_str().unwrap().to_owned();
+    let seconds = second_slots(&srv, &c, &d1).await;
+    let mut statuses = Vec::new();
+    for i in 0..5 {
+        let (token, _) = srv.account("patient", &format!("Line {i}")).await;
+        let (s, _) = srv
+            .post(
+                "/api/v1/vaccination/bookings",
+                Some(&token),
+                pair(&c, &d1, seconds[i]["start"].as_str().unwrap()),
+            )
+            .await;
+        statuses.push(s);
+    }
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::CREATED)
+            .count(),
+        4,
+        "{statuses:?}"
+    );
+    assert_eq!(statuses[4], StatusCode::CONFLICT);
+    // Fewer lines than booked at that time: refused, nothing changes.
+    let (s, _) = srv
+        .call(
+            Method::PUT,
+            &format!("/api/v1/agendas/{}/lines", c.agenda),
+            Some(&c.token),
+            Some(lines(3)),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let (s, _) = srv
+        .call(
+            Method::PUT,
+            &format!("/api/v1/agendas/{}/lines", c.agenda),
+            Some(&c.token),
+            Some(lines(6)),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let after = slots(&srv, &c, &c.dose1, &saturday, &saturday).await;
+    assert_eq!(
+        after.iter().find(|s| s["start"] == d1.as_str()).unwrap()["remaining"],
+        2,
+        "6 lines, 4 booked"
+    );
+    srv.stop().await;
+}
+
 on_both_backends!(
+    lines_change_per_day,
     thirty_patients_race_for_two_lines,
     window_stock_and_cancellation,
     eligibility_phases_and_chronodoses,

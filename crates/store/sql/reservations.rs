@@ -107,7 +107,29 @@ async fn insert_reservation(tx: &mut Tx, req: &ReserveRequest) -> StoreResult<Re
     let now = req.now.as_second();
     expire_stale_holds(tx, req.agenda_id.as_str(), start_s, end_s, now).await?;
     if capacity > 1 {
-        take_pool_place(tx, req.agenda_id.as_str(), start_s, end_s, capacity).await?;
+        // The day's lines, when the centre changed them for that day.
+        let lines: Option<i64> = match req.day {
+            None => None,
+            Some(day) => {
+                sqlx::query("SELECT lines FROM line_overrides WHERE agenda_id = $1 AND day = $2")
+                    .bind(req.agenda_id.as_str())
+                    .bind(day.to_string())
+                    .fetch_optional(&mut **tx)
+                    .await
+                    .map_err(map_err)?
+                    .map(|r| r.try_get("lines"))
+                    .transpose()
+                    .map_err(internal)?
+            }
+        };
+        take_pool_place(
+            tx,
+            req.agenda_id.as_str(),
+            start_s,
+            end_s,
+            lines.unwrap_or(capacity),
+        )
+        .await?;
     }
     let (status, expires_at) = match req.hold_until {
         Some(t) => ("held", Some(t.as_second())),

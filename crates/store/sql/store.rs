@@ -623,13 +623,30 @@ impl Store for StoreImpl {
             .to_string();
         let stock = sqlx::query("SELECT * FROM dose_stock WHERE agenda_id = $1 AND day >= $2")
             .bind(id.as_str())
-            .bind(since)
+            .bind(&since)
             .fetch_all(&mut *conn)
             .await
             .map_err(map_err)?
             .iter()
             .map(stock_from_row)
             .collect::<StoreResult<Vec<_>>>()?;
+        let lines =
+            sqlx::query("SELECT day, lines FROM line_overrides WHERE agenda_id = $1 AND day >= $2")
+                .bind(id.as_str())
+                .bind(&since)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(map_err)?
+                .iter()
+                .map(|r| {
+                    let day: String = r.try_get("day").map_err(internal)?;
+                    let lines: i64 = r.try_get("lines").map_err(internal)?;
+                    Ok((
+                        day_of(&day)?,
+                        u32::try_from(lines).map_err(|_| codec::corrupt("lines"))?,
+                    ))
+                })
+                .collect::<StoreResult<Vec<_>>>()?;
         Ok(Some(AgendaSnapshot {
             agenda,
             motives,
@@ -639,6 +656,7 @@ impl Store for StoreImpl {
             reservations,
             vaccines,
             stock,
+            lines,
         }))
     }
 
@@ -1205,6 +1223,56 @@ impl Store for StoreImpl {
         .map_err(map_err)?
         .rows_affected()
             == 1)
+    }
+
+    async fn set_lines(
+        &self,
+        agenda: &AgendaId,
+        day: jiff::civil::Date,
+        day_start: Timestamp,
+        day_end: Timestamp,
+        lines: u32,
+    ) -> StoreResult<()> {
+        let mut tx = begin_write(self.writer()).await?;
+        sqlx::query(
+            "INSERT INTO line_overrides (agenda_id, day, lines) VALUES ($1, $2, $3)
+             ON CONFLICT (agenda_id, day) DO UPDATE SET lines = excluded.lines",
+        )
+        .bind(agenda.as_str())
+        .bind(day.to_string())
+        .bind(i64::from(lines))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        let over: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM pool_counters
+              WHERE agenda_id = $1 AND start_s >= $2 AND start_s < $3 AND taken > $4",
+        )
+        .bind(agenda.as_str())
+        .bind(day_start.as_second())
+        .bind(day_end.as_second())
+        .bind(i64::from(lines))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(map_err)?
+        .try_get("n")
+        .map_err(internal)?;
+        if over > 0 {
+            return Err(StoreError::Conflict(ConflictKind::CapacityExhausted));
+        }
+        sqlx::query(
+            "UPDATE pool_counters SET capacity = $4
+              WHERE agenda_id = $1 AND start_s >= $2 AND start_s < $3",
+        )
+        .bind(agenda.as_str())
+        .bind(day_start.as_second())
+        .bind(day_end.as_second())
+        .bind(i64::from(lines))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        agenda_changed(&mut tx, agenda.as_str()).await?;
+        tx.commit().await.map_err(map_err)
     }
 
     async fn put_setting(&self, name: &str, value: &str) -> StoreResult<()> {

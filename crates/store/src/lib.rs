@@ -228,6 +228,17 @@ pub trait Store: Send + Sync + 'static {
     async fn open_phase(&self, phase: &Phase) -> StoreResult<()>;
     /// Ok(false) when no such open phase.
     async fn close_phase(&self, id: &str, now: Timestamp) -> StoreResult<bool>;
+    /// Sets the lines of a local day (`day_start`..`day_end` in UTC) of an agenda: the
+    /// capacity of its pooled motives that day. Conflict(CapacityExhausted) when a time of
+    /// that day already has more live reservations than `lines`.
+    async fn set_lines(
+        &self,
+        agenda: &AgendaId,
+        day: jiff::civil::Date,
+        day_start: Timestamp,
+        day_end: Timestamp,
+        lines: u32,
+    ) -> StoreResult<()>;
     /// Inserts or replaces an application setting.
     async fn put_setting(&self, name: &str, value: &str) -> StoreResult<()>;
     /// Stock, booked doses and no-shows per product and day of the agendas given (all

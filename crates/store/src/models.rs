@@ -123,6 +123,8 @@ pub struct AgendaSnapshot {
     pub vaccines: Vec<MotiveVaccine>,
     /// Dose stock of the agenda, for days from today on.
     pub stock: Vec<StockRow>,
+    /// Lines (capacity of pooled motives) of particular local days, from today on.
+    pub lines: Vec<(jiff::civil::Date, u32)>,
 }
 
 /// One row of the search index.
@@ -206,6 +208,8 @@ pub struct ReserveRequest {
     pub note_ct: Option<Vec<u8>>,
     pub relative_ct: Option<Vec<u8>>,
     pub start: Timestamp,
+    /// Local date of `start` in the agenda's zone: a pooled motive takes that day's lines.
+    pub day: Option<jiff::civil::Date>,
     /// `Some` makes a hold that stops occupying the place at that instant; `None` books.
     pub hold_until: Option<Timestamp>,
     pub idempotency: Option<Idempotency>,

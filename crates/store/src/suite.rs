@@ -158,6 +158,7 @@ fn reserve_req(
         agenda_id: f.agenda.id.clone(),
         motive_id: f.motive.id.clone(),
         start,
+        day: None,
         hold_until: hold,
         idempotency: None,
         now: t0(),

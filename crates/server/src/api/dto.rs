@@ -846,3 +846,12 @@ pub struct ExportQuery {
     #[serde(default)]
     pub identities: bool,
 }
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinesBody {
+    /// Local date `YYYY-MM-DD` of the centre.
+    pub day: String,
+    /// Parallel lines that day (capacity of the agenda's pooled motives), 1 to 1000.
+    pub lines: i64,
+}

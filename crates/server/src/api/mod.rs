@@ -37,7 +37,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         bulk_publish::manifest, bulk_publish::locations, bulk_publish::schedules, bulk_publish::slots,
         vaccination::book, vaccination::second_dose_slots, vaccination::protocols, vaccination::set_stock,
         operator::eligibility, operator::open_phase, operator::close_phase, operator::chronodoses, operator::add_protocol,
-        operator::totals, operator::export, vaccination::days,
+        operator::totals, operator::export, vaccination::days, vaccination::set_lines,
     ),
     components(schemas(crate::error::Problem)),
     modifiers(&BearerAuth),
@@ -159,6 +159,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route(
             "/agendas/{agenda_id}/vaccination/days",
             get(vaccination::days),
+        )
+        .route(
+            "/agendas/{agenda_id}/lines",
+            axum::routing::put(vaccination::set_lines),
         )
         .route(
             "/agendas/{agenda_id}/stock",

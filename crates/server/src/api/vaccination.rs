@@ -138,3 +138,24 @@ pub async fn days(
             .collect(),
     }))
 }
+
+/// Set how many lines a centre runs on one day (a centre adds two lines on Saturday).
+#[utoipa::path(put, path = "/api/v1/agendas/{agenda_id}/lines", tag = "vaccination", security(("bearer" = [])),
+    params(("agenda_id" = String, Path)), request_body = LinesBody,
+    responses((status = 200, body = LinesBody), (status = 404, body = Problem),
+              (status = 409, description = "a time that day already has more appointments", body = Problem),
+              (status = 422, body = Problem)))]
+pub async fn set_lines(
+    State(app): State<Arc<App>>,
+    Caller(me): Caller,
+    ApiPath(agenda_id): ApiPath<String>,
+    ApiJson(b): ApiJson<LinesBody>,
+) -> Result<Json<LinesBody>, ApiError> {
+    let lines = app
+        .set_lines(&me, &AgendaId(agenda_id), &b.day, b.lines)
+        .await?;
+    Ok(Json(LinesBody {
+        day: b.day,
+        lines: i64::from(lines),
+    }))
+}

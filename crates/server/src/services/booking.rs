@@ -289,6 +289,7 @@ impl App {
             relative_ct: None,
             agenda_id: view.agenda.id.clone(),
             motive_id,
+            day: Some(start.to_zoned(view.tz.clone()).date()),
             start,
             hold_until: None,
             idempotency: None,

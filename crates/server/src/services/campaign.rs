@@ -86,6 +86,9 @@ impl App {
                         }
                     }
                 }
+                if lines > 1 {
+                    lines = view.lines_on(day).unwrap_or(lines);
+                }
                 let row = stored
                     .iter()
                     .find(|s| s.product == *product && s.day == day);

@@ -148,6 +148,43 @@ impl App {
         Ok(out?)
     }
 
+    /// Sets how many lines an agenda runs on one local day (practice staff): the capacity of
+    /// its pooled motives that day. Refused below what is already booked at some time.
+    pub async fn set_lines(
+        &self,
+        caller: &Caller,
+        agenda: &AgendaId,
+        day: &str,
+        lines: i64,
+    ) -> AppResult<u32> {
+        let (_, agenda) = self.own_agenda(caller, agenda).await?;
+        let day = parse_date("day", day)?;
+        let lines = u32::try_from(lines)
+            .ok()
+            .filter(|l| (1..=1000).contains(l))
+            .ok_or_else(|| DomainError::new("lines", "must be between 1 and 1000"))?;
+        let tz = crate::time::parse_zone(&agenda.timezone)?;
+        let start = crate::time::local_midnight(day, &tz)?;
+        let end = crate::time::local_midnight(
+            day.tomorrow()
+                .map_err(|_| DomainError::new("day", "date out of range"))?,
+            &tz,
+        )?;
+        let out = self
+            .store
+            .set_lines(&agenda.id, day, start, end, lines)
+            .await;
+        self.agendas.invalidate(&agenda.id);
+        match out {
+            Ok(()) => Ok(lines),
+            Err(StoreError::Conflict(_)) => Err(AppError::Conflict(
+                "lines-below-booked",
+                "some time of that day already has more appointments than this many lines".into(),
+            )),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     async fn chosen(&self, c: &DoseChoice, which: &str, now: Timestamp) -> AppResult<Chosen> {
         let view = self.view(&AgendaId(c.agenda_id.clone())).await?;
         let motive = view

@@ -102,6 +102,7 @@ pub fn router() -> Router<Arc<App>> {
             "/pro/stock",
             get(vaccination::stock_page).post(vaccination::set_stock),
         )
+        .route("/pro/lines", post(vaccination::set_lines))
         .route("/operator", get(operator::page))
         .route("/operator/signin", post(operator::sign_in))
         .route("/operator/signout", post(operator::sign_out))

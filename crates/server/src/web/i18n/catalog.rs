@@ -374,4 +374,9 @@ pub const ENTRIES: &[(&str, [&str; 4])] = &[
     ("operator.max_days", ["Seconde dose : au plus tard (jours)", "Second dose: latest (days)", "Zweite Dosis: spätestens (Tage)", "Seconda dose: al più tardi (giorni)"]),
     ("operator.add_protocol", ["Publier une nouvelle version", "Publish a new version", "Neue Version veröffentlichen", "Pubblica una nuova versione"]),
     ("operator.protocol_invalid", ["Vérifiez le vaccin, la date et les délais (1 ≤ au plus tôt ≤ au plus tard ≤ 365).", "Check the vaccine, the date and the intervals (1 ≤ earliest ≤ latest ≤ 365).", "Prüfen Sie Impfstoff, Datum und Abstände (1 ≤ frühestens ≤ spätestens ≤ 365).", "Controlli il vaccino, la data e gli intervalli (1 ≤ al più presto ≤ al più tardi ≤ 365)."]),
+    ("stock.lines_title", ["Lignes de vaccination par jour", "Vaccination lines per day", "Impfstraßen pro Tag", "Linee di vaccinazione per giorno"]),
+    ("stock.lines_hint", ["Nombre de personnes vaccinées en parallèle à chaque horaire ; par exemple deux lignes de plus le samedi.", "How many people are vaccinated in parallel at each time; for example two more lines on Saturday.", "Wie viele Personen zu jeder Uhrzeit parallel geimpft werden; zum Beispiel zwei Straßen mehr am Samstag.", "Quante persone vengono vaccinate in parallelo a ogni orario; per esempio due linee in più il sabato."]),
+    ("stock.lines", ["Lignes", "Lines", "Impfstraßen", "Linee"]),
+    ("stock.lines_below_booked", ["Un horaire de ce jour a déjà plus de rendez-vous que ce nombre de lignes.", "A time of that day already has more appointments than this many lines.", "Eine Uhrzeit dieses Tages hat bereits mehr Termine als diese Anzahl an Impfstraßen.", "Un orario di quel giorno ha già più appuntamenti di questo numero di linee."]),
+    ("stock.lines_invalid", ["Indiquez entre 1 et 1 000 lignes.", "Enter between 1 and 1,000 lines.", "Geben Sie zwischen 1 und 1.000 Impfstraßen ein.", "Indichi tra 1 e 1.000 linee."]),
 ];

@@ -197,6 +197,12 @@ pub struct StockCell {
     pub no_shows: u32,
 }
 
+pub struct LinesRow {
+    pub day: String,
+    pub label: String,
+    pub lines: u32,
+}
+
 #[derive(Template)]
 #[template(path = "stock.html")]
 struct StockPage<'a> {
@@ -204,6 +210,8 @@ struct StockPage<'a> {
     agenda_id: String,
     centre: String,
     cells: Vec<StockCell>,
+    /// Lines per day, for centres with pooled (parallel) motives.
+    lines: Vec<LinesRow>,
     error: Option<&'static str>,
 }
 
@@ -247,8 +255,23 @@ async fn render_stock(ctx: &Ctx, wanted: Option<&str>, error: Option<&'static st
         })
         .collect();
     cells.sort_by(|a, b| (&a.product, &a.day).cmp(&(&b.product, &b.day)));
+    let base_lines = v.motives.iter().map(|m| m.capacity).max().unwrap_or(1);
+    let mut lines = Vec::new();
+    if base_lines > 1 {
+        for i in 0..STOCK_DAYS {
+            let Ok(day) = today.checked_add(jiff::Span::new().days(i)) else {
+                break;
+            };
+            lines.push(LinesRow {
+                day: day.to_string(),
+                label: ctx.lang.short_date(day),
+                lines: v.lines_on(day).unwrap_or(base_lines),
+            });
+        }
+    }
     Ok(ctx.page(&StockPage {
         ctx,
+        lines,
         agenda_id: entry.agenda_id.to_string(),
         centre: format!("{} — {}", entry.place.name, entry.place.city),
         cells,
@@ -280,6 +303,26 @@ pub async fn set_stock(mut ctx: Ctx, form: Form) -> PageResult {
             ConflictKind::StockBelowBooked,
         ))) => render_stock(&ctx, Some(&agenda), Some("stock.below_booked")).await,
         Err(AppError::Invalid(_)) => render_stock(&ctx, Some(&agenda), Some("stock.invalid")).await,
+        Err(e) => Err(ctx.fail(e)),
+    }
+}
+
+pub async fn set_lines(mut ctx: Ctx, form: Form) -> PageResult {
+    let caller = ctx.caller()?.clone();
+    let agenda = form.text("agenda").to_owned();
+    let lines: i64 = form.text("lines").parse().unwrap_or(0);
+    match ctx
+        .app
+        .set_lines(&caller, &AgendaId(agenda.clone()), form.text("day"), lines)
+        .await
+    {
+        Ok(_) => Ok(ctx.redirect_with(&format!("/pro/stock?agenda={agenda}"), "flash.saved")),
+        Err(AppError::Conflict(..)) => {
+            render_stock(&ctx, Some(&agenda), Some("stock.lines_below_booked")).await
+        }
+        Err(AppError::Invalid(_)) => {
+            render_stock(&ctx, Some(&agenda), Some("stock.lines_invalid")).await
+        }
         Err(e) => Err(ctx.fail(e)),
     }
 }
