@@ -700,13 +700,13 @@ async fn lines_change_per_day(backend: Backend) {
     let d1 = that_day[0]["start"].as_str().unwrap().to_owned();
     let seconds = second_slots(&srv, &c, &d1).await;
     let mut statuses = Vec::new();
-    for i in 0..5 {
+    for (i, second) in seconds.iter().take(5).enumerate() {
         let (token, _) = srv.account("patient", &format!("Line {i}")).await;
         let (s, _) = srv
             .post(
                 "/api/v1/vaccination/bookings",
                 Some(&token),
-                pair(&c, &d1, seconds[i]["start"].as_str().unwrap()),
+                pair(&c, &d1, second["start"].as_str().unwrap()),
             )
             .await;
         statuses.push(s);
