@@ -1058,12 +1058,81 @@ pub async fn seed(app: &App, seed: u64) -> anyhow::Result<DemoSummary> {
     summary.patients = patients.len();
 
     let (appointments, conflicts) = book(app, &mut rng, &seeded, &patients, today, now).await?;
+    vaccinate(app, &seeded, today).await?;
     // The directory changed under the running services: show it.
     app.directory.replace_all(store.directory().await?);
     summary.appointments = appointments;
     summary.skipped_conflicts = conflicts;
     summary.elapsed_ms = elapsed_ms(started);
     Ok(summary)
+}
+
+/// Demo vaccination centres also give Comirnaty: a first-dose motive linked to its
+/// second-dose motive (10 minutes, 4 lines, Monday to Saturday 09:00–17:00) and 200 doses a
+/// day for the next 60 days, so `serve --demo` shows paired booking at once.
+async fn vaccinate(app: &App, seeded: &[Seeded], today: Date) -> anyhow::Result<()> {
+    let store = &*app.store;
+    for s in seeded {
+        let agenda = &s.view.agenda;
+        let Some(practitioner) = store.practitioner(&agenda.practitioner_id).await? else {
+            continue;
+        };
+        if practitioner.specialty != Specialty::VaccinationCenter {
+            continue;
+        }
+        let make = |name: &str| {
+            Motive::parse(
+                MotiveId::new(),
+                agenda.id.clone(),
+                name,
+                10,
+                4,
+                MotivePolicy::default(),
+            )
+            .map_err(|e| anyhow!("demo vaccine motive: {e:?}"))
+        };
+        let (second, first) = (make("Comirnaty – 2e dose")?, make("Comirnaty – 1re dose")?);
+        for m in [&second, &first] {
+            let label = app
+                .seal_motive_label(agenda, m)
+                .await
+                .map_err(|e| anyhow!("motive label: {e}"))?;
+            store.create_motive(m, &label).await?;
+        }
+        for (m, dose, next) in [
+            (&second, Dose::Second, None),
+            (&first, Dose::First, Some(second.id.clone())),
+        ] {
+            store
+                .set_motive_vaccine(
+                    &agenda.id,
+                    &careslot_store::MotiveVaccine {
+                        motive_id: m.id.clone(),
+                        product: VaccineProduct::Comirnaty,
+                        dose,
+                        next,
+                    },
+                )
+                .await?;
+        }
+        store
+            .create_rule(&rule(
+                &agenda.id,
+                &[1, 2, 3, 4, 5, 6],
+                (9, 0),
+                (17, 0),
+                vec![first.id.clone(), second.id.clone()],
+            )?)
+            .await?;
+        for i in 0..60 {
+            let day = today.checked_add(i.days())?;
+            store
+                .set_stock(&agenda.id, VaccineProduct::Comirnaty, day, 200)
+                .await?;
+        }
+        app.agendas.invalidate(&agenda.id);
+    }
+    Ok(())
 }
 
 /// Books about [`APPOINTMENTS`] appointments at real slot starts of the next
