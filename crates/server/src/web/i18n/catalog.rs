@@ -379,4 +379,5 @@ pub const ENTRIES: &[(&str, [&str; 4])] = &[
     ("stock.lines", ["Lignes", "Lines", "Impfstraßen", "Linee"]),
     ("stock.lines_below_booked", ["Un horaire de ce jour a déjà plus de rendez-vous que ce nombre de lignes.", "A time of that day already has more appointments than this many lines.", "Eine Uhrzeit dieses Tages hat bereits mehr Termine als diese Anzahl an Impfstraßen.", "Un orario di quel giorno ha già più appuntamenti di questo numero di linee."]),
     ("stock.lines_invalid", ["Indiquez entre 1 et 1 000 lignes.", "Enter between 1 and 1,000 lines.", "Geben Sie zwischen 1 und 1.000 Impfstraßen ein.", "Indichi tra 1 e 1.000 linee."]),
+    ("vaccination.more_times", ["Autres horaires", "More times", "Weitere Uhrzeiten", "Altri orari"]),
 ];

@@ -87,7 +87,7 @@ pub async fn second_dose(mut ctx: Ctx, Query(p): Query<SecondParams>) -> PageRes
                 .checked_add(jiff::Span::new().days(i64::from(min)))
                 .unwrap_or(z.date());
             let n = i16::try_from(max - min + 1).unwrap_or(22);
-            let mut days = view::day_columns(lang, &slots, &view2.tz, from, n, 6);
+            let mut days = view::day_columns(lang, &slots, &view2.tz, from, n, 0);
             days.retain(|d| !d.slots.is_empty());
             (
                 Some(next.id.to_string()),
