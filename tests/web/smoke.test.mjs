@@ -79,3 +79,16 @@ test('forms need the CSRF token; cookies are HttpOnly, Secure and SameSite', asy
     await page.context().close();
   }
 });
+
+test('a page with missing parameters answers an error page in the visitor language', async () => {
+  const page = await newPage(browser, { locale: 'de-DE', baseURL: server.url });
+  try {
+    const res = await page.goto('/pro/agenda/book');
+    assert.equal(res.status(), 400);
+    assert.match(res.headers()['content-type'] ?? '', /^text\/html/);
+    assert.equal(await page.getAttribute('html', 'lang'), 'de');
+    await checkA11y(page, 'error-400');
+  } finally {
+    await page.context().close();
+  }
+});

@@ -451,3 +451,28 @@ impl Form {
         self.get(name).is_some()
     }
 }
+
+/// Query parameters of a page; a malformed or missing one gives the error page in the
+/// visitor's language (not a plain-text 400).
+pub struct Query<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for Query<T> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Response> {
+        serde_urlencoded::from_str(parts.uri.query().unwrap_or(""))
+            .map(Query)
+            .map_err(|_| {
+                let h = &parts.headers;
+                let lang = cookie(h, LANG_COOKIE)
+                    .and_then(Lang::parse)
+                    .unwrap_or_else(|| {
+                        h.get(header::ACCEPT_LANGUAGE)
+                            .and_then(|v| v.to_str().ok())
+                            .map(Lang::from_accept_language)
+                            .unwrap_or_default()
+                    });
+                render_error(lang, &AppError::BadRequest("query".into()))
+            })
+    }
+}

@@ -2,9 +2,10 @@
 
 use super::booking::signup_error;
 use crate::services::{AppError, NewIdentity, Relative};
+use crate::web::context::Query;
 use crate::web::context::{Ctx, Form, PageResult};
 use askama::Template;
-use axum::extract::{Path, Query};
+use axum::extract::Path;
 use careslot_store::Role;
 use serde::Deserialize;
 

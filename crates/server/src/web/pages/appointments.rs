@@ -2,10 +2,11 @@
 //! move (within the practitioner's opening hours, notice and horizon).
 
 use crate::services::{AppError, Relative};
+use crate::web::context::Query;
 use crate::web::context::{Ctx, Form, PageResult};
 use crate::web::view::{self, DayColumn, Summary};
 use askama::Template;
-use axum::extract::{Path, Query};
+use axum::extract::Path;
 use axum::http::header;
 use axum::response::IntoResponse;
 use careslot_domain::AgendaId;

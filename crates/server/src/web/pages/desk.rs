@@ -2,10 +2,11 @@
 //! absences, free slots), booking a patient on the phone, no-shows, a patient's history.
 
 use crate::services::{AppError, DeskPatient};
+use crate::web::context::Query;
 use crate::web::context::{Ctx, Failure, Form, PageResult};
 use crate::web::view;
 use askama::Template;
-use axum::extract::{Path, Query};
+use axum::extract::Path;
 use careslot_domain::{AccountId, AgendaId, MotiveId};
 use careslot_store::{DirectoryEntry, ReservationStatus};
 use jiff::civil::Date;

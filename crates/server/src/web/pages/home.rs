@@ -2,11 +2,12 @@
 
 use crate::gazetteer;
 use crate::search::{SearchQuery, SortOrder};
+use crate::web::context::Query;
 use crate::web::context::{safe_path, set_cookie, Ctx, PageResult, LANG_COOKIE};
 use crate::web::i18n::Lang;
 use crate::web::view::{self, DayColumn};
 use askama::Template;
-use axum::extract::{Path, Query};
+use axum::extract::Path;
 use axum::response::Response;
 use careslot_domain::geo::LatLon;
 use careslot_domain::Specialty;

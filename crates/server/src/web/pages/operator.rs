@@ -212,7 +212,7 @@ pub async fn add_protocol(mut ctx: Ctx, headers: HeaderMap, form: Form) -> PageR
 pub async fn export(
     ctx: Ctx,
     headers: HeaderMap,
-    axum::extract::Query(q): axum::extract::Query<ExportParams>,
+    crate::web::context::Query(q): crate::web::context::Query<ExportParams>,
 ) -> PageResult {
     require(&ctx, &headers)?;
     let csv = ctx.ok(ctx.app.vaccination_export(&q.from, &q.to, false).await)?;

@@ -1,10 +1,11 @@
 //! A practitioner's public page: who and where, motives, and a week of slots for the chosen
 //! motive, week by week.
 
+use crate::web::context::Query;
 use crate::web::context::{Ctx, PageResult};
 use crate::web::view::{self, DayColumn};
 use askama::Template;
-use axum::extract::{Path, Query};
+use axum::extract::Path;
 use careslot_domain::AgendaId;
 use jiff::civil::Date;
 use jiff::Timestamp;

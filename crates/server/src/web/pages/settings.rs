@@ -3,10 +3,11 @@
 
 use super::onboarding::{form_weekdays, weekday_checks, Check};
 use crate::services::{AppError, MotiveChanges, NewMotive, NewRule};
+use crate::web::context::Query;
 use crate::web::context::{Ctx, Form, PageResult};
 use crate::web::view;
 use askama::Template;
-use axum::extract::{Path, Query};
+use axum::extract::Path;
 use careslot_domain::{AgendaId, MotivePolicy};
 use jiff::civil::DateTime;
 use serde::Deserialize;

@@ -3,10 +3,10 @@
 //! per day and see availability follow.
 
 use crate::services::{AppError, DoseChoice, VaccinationRequest};
+use crate::web::context::Query;
 use crate::web::context::{Ctx, Form, PageResult};
 use crate::web::view::{self, DayColumn};
 use askama::Template;
-use axum::extract::Query;
 use careslot_domain::{AgendaId, MotiveId};
 use careslot_store::ConflictKind;
 use jiff::Timestamp;
