@@ -30,6 +30,7 @@ const AUDIT_LOCK: i64 = 0x6361_7265_736c_6f74;
 
 pub struct PgStore {
     pool: PgPool,
+    group: reservations::GroupCommit,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -47,11 +48,16 @@ impl PgStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Internal(format!("migration failed: {e}")))?;
-        Ok(Self { pool })
+        let group = reservations::GroupCommit::start(pool.clone());
+        Ok(Self { pool, group })
     }
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    fn group_commit(&self) -> &reservations::GroupCommit {
+        &self.group
     }
 
     fn writer(&self) -> &DbPool {

@@ -26,6 +26,7 @@ use std::time::Duration;
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    group: reservations::GroupCommit,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -62,12 +63,21 @@ impl SqliteStore {
             .connect_with(opts.read_only(true))
             .await
             .map_err(unavailable)?;
-        Ok(Self { writer, reader })
+        let group = reservations::GroupCommit::start(writer.clone());
+        Ok(Self {
+            writer,
+            reader,
+            group,
+        })
     }
 
     /// Runs the migrations only.
     pub async fn migrate_dir(dir: &Path) -> StoreResult<()> {
         Self::open_dir(dir).await.map(|_| ())
+    }
+
+    fn group_commit(&self) -> &reservations::GroupCommit {
+        &self.group
     }
 
     fn writer(&self) -> &DbPool {

@@ -1,5 +1,6 @@
 // Holds and appointments, shared by both store backends through `include!` (see
-// `store.rs` beside this file). Every function is one transaction; the database's rules
+// `store.rs` beside this file). Every function is one transaction (single holds and bookings
+// share theirs through the group-commit writer below); the database's rules
 // (exclusion constraint or triggers, pool counters' conditional updates) have the last word
 // on overlap and capacity, and every change announces its agenda (`agenda_changed`).
 
@@ -10,25 +11,105 @@ use careslot_store::*;
 use jiff::Timestamp;
 use sqlx::Row;
 
-pub(crate) async fn reserve(pool: &DbPool, req: &ReserveRequest) -> StoreResult<ReserveOutcome> {
-    let mut tx = begin_write(pool).await?;
-    if let Some(replay) = replay(&mut tx, req.idempotency.as_ref()).await? {
+/// One hold or booking inside the caller's transaction (the group-commit writer runs many
+/// in one transaction, each under its own savepoint).
+async fn reserve_in(tx: &mut Tx, req: &ReserveRequest) -> StoreResult<ReserveOutcome> {
+    if let Some(replay) = replay(tx, req.idempotency.as_ref()).await? {
         return Ok(replay);
     }
-    let reservation = insert_reservation(&mut tx, req).await?;
-    record_idempotency(
-        &mut tx,
-        req.idempotency.as_ref(),
-        &req.id,
-        req.now.as_second(),
-    )
-    .await?;
-    agenda_changed(&mut tx, req.agenda_id.as_str()).await?;
-    tx.commit().await.map_err(map_err)?;
+    let reservation = insert_reservation(tx, req).await?;
+    record_idempotency(tx, req.idempotency.as_ref(), &req.id, req.now.as_second()).await?;
+    agenda_changed(tx, req.agenda_id.as_str()).await?;
     Ok(ReserveOutcome {
         reservation,
         replayed: false,
     })
+}
+
+type Waiter = tokio::sync::oneshot::Sender<StoreResult<ReserveOutcome>>;
+
+/// Group commit: holds and bookings queue here and one writer task commits them together —
+/// each in its own savepoint, so one refused request (slot taken) does not affect the
+/// others, and each caller hears its answer only after the transaction holding it
+/// committed. Under load many requests share one commit (one fsync); alone, a request
+/// commits at once (nothing waits for a batch to fill).
+pub(crate) struct GroupCommit {
+    queue: tokio::sync::mpsc::Sender<(ReserveRequest, Waiter)>,
+}
+
+/// Most requests one transaction carries.
+const MAX_GROUP: usize = 128;
+
+impl GroupCommit {
+    pub(crate) fn start(pool: DbPool) -> Self {
+        let (queue, mut rx) = tokio::sync::mpsc::channel::<(ReserveRequest, Waiter)>(4 * MAX_GROUP);
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut group = vec![first];
+                while group.len() < MAX_GROUP {
+                    match rx.try_recv() {
+                        Ok(next) => group.push(next),
+                        Err(_) => break,
+                    }
+                }
+                commit_group(&pool, group).await;
+            }
+        });
+        Self { queue }
+    }
+
+    pub(crate) async fn reserve(&self, req: &ReserveRequest) -> StoreResult<ReserveOutcome> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.queue
+            .send((req.clone(), tx))
+            .await
+            .map_err(|_| StoreError::Unavailable("the booking writer has stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Unavailable("the booking writer has stopped".into()))?
+    }
+}
+
+async fn commit_group(pool: &DbPool, group: Vec<(ReserveRequest, Waiter)>) {
+    let mut tx = match begin_write(pool).await {
+        Ok(tx) => tx,
+        Err(e) => {
+            let msg = e.to_string();
+            for (_, waiter) in group {
+                let _ = waiter.send(Err(StoreError::Unavailable(msg.clone())));
+            }
+            return;
+        }
+    };
+    let mut answers = Vec::with_capacity(group.len());
+    for (req, _) in &group {
+        answers.push(reserve_savepoint(&mut tx, req).await);
+    }
+    if let Err(e) = tx.commit().await {
+        let msg = map_err(e).to_string();
+        for (_, waiter) in group {
+            let _ = waiter.send(Err(StoreError::Unavailable(msg.clone())));
+        }
+        return;
+    }
+    for ((_, waiter), answer) in group.into_iter().zip(answers) {
+        let _ = waiter.send(answer);
+    }
+}
+
+/// One request of a group under its own savepoint: on failure only its own work is undone.
+async fn reserve_savepoint(tx: &mut Tx, req: &ReserveRequest) -> StoreResult<ReserveOutcome> {
+    sqlx::query("SAVEPOINT careslot_req")
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?;
+    let out = reserve_in(tx, req).await;
+    let end = if out.is_ok() {
+        "RELEASE SAVEPOINT careslot_req"
+    } else {
+        "ROLLBACK TO SAVEPOINT careslot_req"
+    };
+    sqlx::query(end).execute(&mut **tx).await.map_err(map_err)?;
+    out
 }
 
 /// Books every dose of a series in one transaction, each consuming its day's stock.

@@ -685,7 +685,7 @@ impl Store for StoreImpl {
     }
 
     async fn reserve(&self, req: &ReserveRequest) -> StoreResult<ReserveOutcome> {
-        reservations::reserve(self.writer(), req).await
+        self.group_commit().reserve(req).await
     }
 
     async fn book_hold(&self, req: &BookHoldRequest) -> StoreResult<ReserveOutcome> {
