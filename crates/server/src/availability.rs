@@ -10,6 +10,7 @@ use careslot_store::{Agenda, AgendaSnapshot, Store, StoreError};
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 use parking_lot::RwLock;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -95,15 +96,17 @@ impl AgendaView {
         self.lines.iter().find(|(d, _)| *d == day).map(|(_, l)| *l)
     }
 
-    /// A pooled motive as it is on `day`: with that day's lines as its capacity.
-    pub fn motive_on(&self, motive: &Motive, day: jiff::civil::Date) -> Motive {
-        let mut m = motive.clone();
-        if motive.capacity > 1 {
-            if let Some(lines) = self.lines_on(day) {
+    /// A pooled motive as it is on `day`: with that day's lines as its capacity (borrowed
+    /// as is when the day has no override — the common case, and on the booking path).
+    pub fn motive_on<'m>(&self, motive: &'m Motive, day: jiff::civil::Date) -> Cow<'m, Motive> {
+        match self.lines_on(day) {
+            Some(lines) if motive.capacity > 1 => {
+                let mut m = motive.clone();
                 m.capacity = lines;
+                Cow::Owned(m)
             }
+            _ => Cow::Borrowed(motive),
         }
-        m
     }
 
     /// Bookable slots of a motive on local dates `[from, to]`: with each day's lines for a
@@ -187,7 +190,11 @@ impl AgendaView {
         start: Timestamp,
         now: Timestamp,
     ) -> Result<Slot, Unavailable> {
-        let m = self.motive_on(motive, start.to_zoned(self.tz.clone()).date());
+        let m = if motive.capacity > 1 && !self.lines.is_empty() {
+            self.motive_on(motive, start.to_zoned(self.tz.clone()).date())
+        } else {
+            Cow::Borrowed(motive)
+        };
         self.calendar.check_start(&m, &self.occupancy, start, now)
     }
 

@@ -97,6 +97,18 @@ pub fn local_midnight(date: Date, tz: &TimeZone) -> Result<Timestamp, DomainErro
         .map_err(|_| DomainError::new("from", "date out of range"))
 }
 
+/// The instants `[start, end)` covering local dates `from` to `to` (inclusive) in `tz`.
+pub fn local_days(
+    from: Date,
+    to: Date,
+    tz: &TimeZone,
+) -> Result<(Timestamp, Timestamp), DomainError> {
+    let after = to
+        .tomorrow()
+        .map_err(|_| DomainError::new("to", "date out of range"))?;
+    Ok((local_midnight(from, tz)?, local_midnight(after, tz)?))
+}
+
 /// RFC 3339 with the offset of `tz` at that instant.
 pub fn format_instant(t: Timestamp, tz: &TimeZone) -> String {
     let offset = tz.to_offset(t);

@@ -72,6 +72,18 @@ async fn centre(srv: &TestServer, lines: i64) -> Centre {
     }
 }
 
+/// A server whose operator token is returned with it.
+async fn with_operator(backend: Backend) -> (TestServer, common::DataLocation, String) {
+    let token = careslot_vault::SecretToken::generate();
+    let op = token.expose().to_owned();
+    let config = careslot_server::services::AppConfig {
+        operator_token: Some(std::sync::Arc::new(token)),
+        ..Default::default()
+    };
+    let (srv, loc) = start_configured(backend, config).await;
+    (srv, loc, op)
+}
+
 fn day(offset: i64) -> String {
     jiff::Zoned::now()
         .with_time_zone(jiff::tz::TimeZone::get("Europe/Paris").unwrap())
@@ -367,13 +379,7 @@ async fn window_stock_and_cancellation(backend: Backend) {
 }
 
 async fn eligibility_phases_and_chronodoses(backend: Backend) {
-    let token = careslot_vault::SecretToken::generate();
-    let op = token.expose().to_owned();
-    let config = careslot_server::services::AppConfig {
-        operator_token: Some(std::sync::Arc::new(token)),
-        ..Default::default()
-    };
-    let (srv, _loc) = start_configured(backend, config).await;
+    let (srv, _loc, op) = with_operator(backend).await;
     let c = centre(&srv, 2).await;
     for d in 0..=60 {
         stock(&srv, &c, &day(d), 100).await;
@@ -524,13 +530,7 @@ async fn eligibility_phases_and_chronodoses(backend: Backend) {
 }
 
 async fn centre_days_totals_and_export(backend: Backend) {
-    let token = careslot_vault::SecretToken::generate();
-    let op = token.expose().to_owned();
-    let config = careslot_server::services::AppConfig {
-        operator_token: Some(std::sync::Arc::new(token)),
-        ..Default::default()
-    };
-    let (srv, loc) = start_configured(backend, config).await;
+    let (srv, loc, op) = with_operator(backend).await;
     let c = centre(&srv, 2).await;
     for d in 1..=45 {
         stock(&srv, &c, &day(d), 100).await;

@@ -135,6 +135,95 @@ async fn insert_account(tx: &mut Tx, a: &NewAccount) -> StoreResult<()> {
     Ok(())
 }
 
+async fn insert_motive(tx: &mut Tx, m: &Motive, label_ct: &[u8]) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO motives (id, agenda_id, label_ct, duration_min, capacity, teleconsultation, new_patients_only,
+                              bookable_online, min_notice_min, max_horizon_days)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(m.id.as_str())
+    .bind(m.agenda_id.as_str())
+    .bind(label_ct)
+    .bind(i64::from(m.duration.get()))
+    .bind(i64::from(m.capacity))
+    .bind(m.policy.teleconsultation)
+    .bind(m.policy.new_patients_only)
+    .bind(m.policy.bookable_online)
+    .bind(i64::from(m.policy.min_notice_min))
+    .bind(i64::from(m.policy.max_horizon_days))
+    .execute(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    Ok(())
+}
+
+/// A rule and its motive links; NotFound when a motive is not of the rule's agenda.
+async fn insert_rule(tx: &mut Tx, r: &OpeningRule) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO opening_rules (id, agenda_id, weekdays, start_min, end_min, valid_from, valid_until)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(r.id.as_str())
+    .bind(r.agenda_id.as_str())
+    .bind(i64::from(r.weekdays.mask()))
+    .bind(codec::minutes_of_day(r.start))
+    .bind(codec::minutes_of_day(r.end))
+    .bind(r.valid_from.map(|d| d.to_string()))
+    .bind(r.valid_until.map(|d| d.to_string()))
+    .execute(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    for m in &r.motive_ids {
+        // Only motives of the same agenda: otherwise nothing is inserted and we refuse.
+        let done = sqlx::query(
+            "INSERT INTO opening_rule_motives (rule_id, motive_id)
+             SELECT $1, id FROM motives WHERE id = $2 AND agenda_id = $3",
+        )
+        .bind(r.id.as_str())
+        .bind(m.as_str())
+        .bind(r.agenda_id.as_str())
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::NotFound);
+        }
+    }
+    Ok(())
+}
+
+/// Links a motive to a vaccine dose; NotFound unless both motives belong to the agenda.
+async fn link_vaccine(tx: &mut Tx, agenda: &str, v: &MotiveVaccine) -> StoreResult<()> {
+    let known: i64 = sqlx::query(
+        "SELECT COUNT(*) AS n FROM motives WHERE agenda_id = $1 AND (id = $2 OR id = $3)",
+    )
+    .bind(agenda)
+    .bind(v.motive_id.as_str())
+    .bind(v.next.as_ref().map(|m| m.as_str()).unwrap_or(""))
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(map_err)?
+    .try_get("n")
+    .map_err(internal)?;
+    if known != 1 + i64::from(v.next.is_some()) {
+        return Err(StoreError::NotFound);
+    }
+    sqlx::query(
+        "INSERT INTO motive_vaccines (motive_id, agenda_id, product, dose, next_motive_id) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (motive_id) DO UPDATE SET product = excluded.product, dose = excluded.dose,
+             next_motive_id = excluded.next_motive_id",
+    )
+    .bind(v.motive_id.as_str())
+    .bind(agenda)
+    .bind(v.product.code())
+    .bind(i64::from(v.dose.number()))
+    .bind(v.next.as_ref().map(|m| m.as_str()))
+    .execute(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    Ok(())
+}
+
 fn place_from_row(row: &DbRow) -> StoreResult<Place> {
     let country: String = row.try_get("country").map_err(internal)?;
     Ok(Place {
@@ -440,60 +529,14 @@ impl Store for StoreImpl {
 
     async fn create_motive(&self, m: &Motive, label_ct: &[u8]) -> StoreResult<()> {
         let mut tx = begin_write(self.writer()).await?;
-        sqlx::query(
-            "INSERT INTO motives (id, agenda_id, label_ct, duration_min, capacity, teleconsultation, new_patients_only,
-                                  bookable_online, min_notice_min, max_horizon_days)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(m.id.as_str())
-        .bind(m.agenda_id.as_str())
-        .bind(label_ct)
-        .bind(i64::from(m.duration.get()))
-        .bind(i64::from(m.capacity))
-        .bind(m.policy.teleconsultation)
-        .bind(m.policy.new_patients_only)
-        .bind(m.policy.bookable_online)
-        .bind(i64::from(m.policy.min_notice_min))
-        .bind(i64::from(m.policy.max_horizon_days))
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
+        insert_motive(&mut tx, m, label_ct).await?;
         agenda_changed(&mut tx, m.agenda_id.as_str()).await?;
         tx.commit().await.map_err(map_err)
     }
 
     async fn create_rule(&self, r: &OpeningRule) -> StoreResult<()> {
         let mut tx = begin_write(self.writer()).await?;
-        sqlx::query(
-            "INSERT INTO opening_rules (id, agenda_id, weekdays, start_min, end_min, valid_from, valid_until)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(r.id.as_str())
-        .bind(r.agenda_id.as_str())
-        .bind(i64::from(r.weekdays.mask()))
-        .bind(codec::minutes_of_day(r.start))
-        .bind(codec::minutes_of_day(r.end))
-        .bind(r.valid_from.map(|d| d.to_string()))
-        .bind(r.valid_until.map(|d| d.to_string()))
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        for m in &r.motive_ids {
-            // Only motives of the same agenda: otherwise nothing is inserted and we refuse.
-            let done = sqlx::query(
-                "INSERT INTO opening_rule_motives (rule_id, motive_id)
-                 SELECT $1, id FROM motives WHERE id = $2 AND agenda_id = $3",
-            )
-            .bind(r.id.as_str())
-            .bind(m.as_str())
-            .bind(r.agenda_id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-            if done.rows_affected() != 1 {
-                return Err(StoreError::NotFound);
-            }
-        }
+        insert_rule(&mut tx, r).await?;
         agenda_changed(&mut tx, r.agenda_id.as_str()).await?;
         tx.commit().await.map_err(map_err)
     }
@@ -1092,34 +1135,7 @@ impl Store for StoreImpl {
 
     async fn set_motive_vaccine(&self, agenda: &AgendaId, v: &MotiveVaccine) -> StoreResult<()> {
         let mut tx = begin_write(self.writer()).await?;
-        // Both motives must belong to the agenda.
-        let known: i64 = sqlx::query(
-            "SELECT COUNT(*) AS n FROM motives WHERE agenda_id = $1 AND (id = $2 OR id = $3)",
-        )
-        .bind(agenda.as_str())
-        .bind(v.motive_id.as_str())
-        .bind(v.next.as_ref().map(|m| m.as_str()).unwrap_or(""))
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(map_err)?
-        .try_get("n")
-        .map_err(internal)?;
-        if known != 1 + i64::from(v.next.is_some()) {
-            return Err(StoreError::NotFound);
-        }
-        sqlx::query(
-            "INSERT INTO motive_vaccines (motive_id, agenda_id, product, dose, next_motive_id) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (motive_id) DO UPDATE SET product = excluded.product, dose = excluded.dose,
-                 next_motive_id = excluded.next_motive_id",
-        )
-        .bind(v.motive_id.as_str())
-        .bind(agenda.as_str())
-        .bind(v.product.code())
-        .bind(i64::from(v.dose.number()))
-        .bind(v.next.as_ref().map(|m| m.as_str()))
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
+        link_vaccine(&mut tx, agenda.as_str(), v).await?;
         agenda_changed(&mut tx, agenda.as_str()).await?;
         tx.commit().await.map_err(map_err)
     }
@@ -1556,54 +1572,10 @@ async fn write_site(tx: &mut Tx, w: &SiteWrite) -> StoreResult<()> {
         if Some(m.agenda_id.as_str()) != agenda {
             return Err(StoreError::NotFound);
         }
-        sqlx::query(
-            "INSERT INTO motives (id, agenda_id, label_ct, duration_min, capacity, teleconsultation, new_patients_only,
-                                  bookable_online, min_notice_min, max_horizon_days)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(m.id.as_str())
-        .bind(m.agenda_id.as_str())
-        .bind(label_ct)
-        .bind(i64::from(m.duration.get()))
-        .bind(i64::from(m.capacity))
-        .bind(m.policy.teleconsultation)
-        .bind(m.policy.new_patients_only)
-        .bind(m.policy.bookable_online)
-        .bind(i64::from(m.policy.min_notice_min))
-        .bind(i64::from(m.policy.max_horizon_days))
-        .execute(&mut **tx)
-        .await
-        .map_err(map_err)?;
+        insert_motive(tx, m, label_ct).await?;
     }
     for v in &w.vaccines {
-        let agenda = agenda.ok_or(StoreError::NotFound)?;
-        let known: i64 = sqlx::query(
-            "SELECT COUNT(*) AS n FROM motives WHERE agenda_id = $1 AND (id = $2 OR id = $3)",
-        )
-        .bind(agenda)
-        .bind(v.motive_id.as_str())
-        .bind(v.next.as_ref().map(|m| m.as_str()).unwrap_or(""))
-        .fetch_one(&mut **tx)
-        .await
-        .map_err(map_err)?
-        .try_get("n")
-        .map_err(internal)?;
-        if known != 1 + i64::from(v.next.is_some()) {
-            return Err(StoreError::NotFound);
-        }
-        sqlx::query(
-            "INSERT INTO motive_vaccines (motive_id, agenda_id, product, dose, next_motive_id) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (motive_id) DO UPDATE SET product = excluded.product, dose = excluded.dose,
-                 next_motive_id = excluded.next_motive_id",
-        )
-        .bind(v.motive_id.as_str())
-        .bind(agenda)
-        .bind(v.product.code())
-        .bind(i64::from(v.dose.number()))
-        .bind(v.next.as_ref().map(|m| m.as_str()))
-        .execute(&mut **tx)
-        .await
-        .map_err(map_err)?;
+        link_vaccine(tx, agenda.ok_or(StoreError::NotFound)?, v).await?;
     }
     if let Some(rules) = &w.rules {
         let agenda = agenda.ok_or(StoreError::NotFound)?;
@@ -1616,35 +1588,7 @@ async fn write_site(tx: &mut Tx, w: &SiteWrite) -> StoreResult<()> {
             if r.agenda_id.as_str() != agenda {
                 return Err(StoreError::NotFound);
             }
-            sqlx::query(
-                "INSERT INTO opening_rules (id, agenda_id, weekdays, start_min, end_min, valid_from, valid_until)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(r.id.as_str())
-            .bind(agenda)
-            .bind(i64::from(r.weekdays.mask()))
-            .bind(codec::minutes_of_day(r.start))
-            .bind(codec::minutes_of_day(r.end))
-            .bind(r.valid_from.map(|d| d.to_string()))
-            .bind(r.valid_until.map(|d| d.to_string()))
-            .execute(&mut **tx)
-            .await
-            .map_err(map_err)?;
-            for m in &r.motive_ids {
-                let done = sqlx::query(
-                    "INSERT INTO opening_rule_motives (rule_id, motive_id)
-                     SELECT $1, id FROM motives WHERE id = $2 AND agenda_id = $3",
-                )
-                .bind(r.id.as_str())
-                .bind(m.as_str())
-                .bind(agenda)
-                .execute(&mut **tx)
-                .await
-                .map_err(map_err)?;
-                if done.rows_affected() != 1 {
-                    return Err(StoreError::NotFound);
-                }
-            }
+            insert_rule(tx, r).await?;
         }
     }
     sqlx::query(

@@ -148,12 +148,7 @@ impl App {
         let (from, to) = parse_date_range(from, to, 366)?;
         let tz = jiff::tz::TimeZone::get("Europe/Paris")
             .map_err(|_| AppError::BadRequest("time zone".into()))?;
-        let start = crate::time::local_midnight(from, &tz)?;
-        let end = crate::time::local_midnight(
-            to.tomorrow()
-                .map_err(|_| DomainError::new("to", "date out of range"))?,
-            &tz,
-        )?;
+        let (start, end) = crate::time::local_days(from, to, &tz)?;
         let records = self.store.vaccination_records(start, end).await?;
         let mut w = csv::Writer::from_writer(Vec::new());
         let mut header = vec![

@@ -311,12 +311,7 @@ impl App {
         let (_, agenda) = self.own_agenda(caller, agenda).await?;
         let tz = parse_zone(&agenda.timezone)?;
         let (from, to) = crate::time::parse_date_range(from, to, 92)?;
-        let start = crate::time::local_midnight(from, &tz)?;
-        let end = crate::time::local_midnight(
-            to.tomorrow()
-                .map_err(|_| DomainError::new("to", "date out of range"))?,
-            &tz,
-        )?;
+        let (start, end) = crate::time::local_days(from, to, &tz)?;
         let rows = self
             .store
             .agenda_appointments(&agenda.id, start, end)

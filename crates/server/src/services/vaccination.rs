@@ -164,12 +164,7 @@ impl App {
             .filter(|l| (1..=1000).contains(l))
             .ok_or_else(|| DomainError::new("lines", "must be between 1 and 1000"))?;
         let tz = crate::time::parse_zone(&agenda.timezone)?;
-        let start = crate::time::local_midnight(day, &tz)?;
-        let end = crate::time::local_midnight(
-            day.tomorrow()
-                .map_err(|_| DomainError::new("day", "date out of range"))?,
-            &tz,
-        )?;
+        let (start, end) = crate::time::local_days(day, day, &tz)?;
         let out = self
             .store
             .set_lines(&agenda.id, day, start, end, lines)

@@ -52,6 +52,18 @@ pub fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
         .filter(|v| !v.is_empty() && v.len() <= 256)
 }
 
+/// The visitor's language: their choice (cookie), else `Accept-Language`, else French.
+fn lang_of(h: &HeaderMap) -> Lang {
+    cookie(h, LANG_COOKIE)
+        .and_then(Lang::parse)
+        .unwrap_or_else(|| {
+            h.get(header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok())
+                .map(Lang::from_accept_language)
+                .unwrap_or_default()
+        })
+}
+
 pub fn set_cookie(name: &str, value: &str, max_age_s: Option<i64>) -> String {
     let age = max_age_s
         .map(|s| format!("; Max-Age={s}"))
@@ -101,14 +113,7 @@ impl FromRequestParts<Arc<App>> for Ctx {
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Response> {
         let h = &parts.headers;
         let mut set_cookies = Vec::new();
-        let lang = cookie(h, LANG_COOKIE)
-            .and_then(Lang::parse)
-            .unwrap_or_else(|| {
-                h.get(header::ACCEPT_LANGUAGE)
-                    .and_then(|v| v.to_str().ok())
-                    .map(Lang::from_accept_language)
-                    .unwrap_or_default()
-            });
+        let lang = lang_of(h);
         let csrf = match cookie(h, CSRF_COOKIE).filter(|c| c.len() >= 32) {
             Some(c) => c.to_owned(),
             None => {
@@ -390,9 +395,7 @@ impl FromRequest<Arc<App>> for Form {
 
     async fn from_request(req: Request, app: &Arc<App>) -> Result<Self, Response> {
         let (parts, body) = req.into_parts();
-        let lang = cookie(&parts.headers, LANG_COOKIE)
-            .and_then(Lang::parse)
-            .unwrap_or_default();
+        let lang = lang_of(&parts.headers);
         let forbidden = || render_error(lang, &AppError::Forbidden("csrf"));
         if parts
             .headers
@@ -463,16 +466,10 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for Que
         serde_urlencoded::from_str(parts.uri.query().unwrap_or(""))
             .map(Query)
             .map_err(|_| {
-                let h = &parts.headers;
-                let lang = cookie(h, LANG_COOKIE)
-                    .and_then(Lang::parse)
-                    .unwrap_or_else(|| {
-                        h.get(header::ACCEPT_LANGUAGE)
-                            .and_then(|v| v.to_str().ok())
-                            .map(Lang::from_accept_language)
-                            .unwrap_or_default()
-                    });
-                render_error(lang, &AppError::BadRequest("query".into()))
+                render_error(
+                    lang_of(&parts.headers),
+                    &AppError::BadRequest("query".into()),
+                )
             })
     }
 }

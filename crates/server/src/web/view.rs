@@ -136,6 +136,18 @@ pub fn specialty_from_words(text: &str) -> Option<Specialty> {
     })
 }
 
+/// The catalogue key naming a reservation's status.
+pub fn status_key(s: careslot_store::ReservationStatus) -> &'static str {
+    use careslot_store::ReservationStatus::*;
+    match s {
+        Held => "status.held",
+        Booked => "status.booked",
+        Cancelled => "status.cancelled",
+        Expired => "status.expired",
+        NoShow => "status.no_show",
+    }
+}
+
 /// An appointment or hold as every page describes it.
 pub struct Summary {
     pub id: String,
@@ -172,13 +184,7 @@ impl crate::web::context::Ctx {
         let v = &public.view;
         let z = a.row.start.to_zoned(v.tz.clone());
         let motive = v.motive(&a.motive_id);
-        let status_key = match a.row.status {
-            careslot_store::ReservationStatus::Held => "status.held",
-            careslot_store::ReservationStatus::Booked => "status.booked",
-            careslot_store::ReservationStatus::Cancelled => "status.cancelled",
-            careslot_store::ReservationStatus::Expired => "status.expired",
-            careslot_store::ReservationStatus::NoShow => "status.no_show",
-        };
+        let status_key = status_key(a.row.status);
         let expires = a.row.expires_at;
         Ok(Summary {
             id: a.row.id.to_string(),

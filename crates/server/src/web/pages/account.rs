@@ -1,9 +1,8 @@
 //! Signing in and up (patients), signing out, the account page with relatives, erasure.
 
-use super::booking::signup_error;
-use crate::services::{AppError, NewIdentity, Relative};
+use crate::services::{AppError, Caller, NewIdentity, Relative};
 use crate::web::context::Query;
-use crate::web::context::{Ctx, Form, PageResult};
+use crate::web::context::{Ctx, Failure, Form, PageResult};
 use askama::Template;
 use axum::extract::Path;
 use careslot_store::Role;
@@ -85,36 +84,68 @@ pub async fn signup_page(ctx: Ctx) -> PageResult {
 }
 
 pub async fn sign_up(mut ctx: Ctx, form: Form) -> PageResult {
-    let (email, password, name) = (
-        form.text("email"),
-        form.get("password").unwrap_or(""),
-        form.text("name"),
-    );
+    match register_and_sign_in(&mut ctx, &form, Role::Patient).await? {
+        Ok(_) => Ok(ctx.redirect("/")),
+        Err(key) => Ok(ctx.page(&SignUpPage {
+            ctx: &ctx,
+            error: Some(key),
+            email: form.text("email").to_owned(),
+            name: form.text("name").to_owned(),
+        })),
+    }
+}
+
+/// Maps a sign-up failure a person can fix to a message key.
+pub fn signup_error(e: &AppError) -> Option<&'static str> {
+    match e {
+        AppError::Invalid(d) => Some(match d.field {
+            "email" => "signup.bad_email",
+            "password" => "signup.weak_password",
+            "name" => "signup.bad_name",
+            "phone" => "signup.bad_phone",
+            "birth_date" => "signup.bad_birth_date",
+            _ => "error.invalid.detail",
+        }),
+        AppError::Store(careslot_store::StoreError::Conflict(
+            careslot_store::ConflictKind::EmailTaken,
+        )) => Some("signup.email_taken"),
+        _ => None,
+    }
+}
+
+/// Every sign-up form: creates the account from the form's name, email, password (and a
+/// patient's optional phone and birth date), then signs in. `Ok(Err(key))` is a mistake
+/// the person can fix, to show on the form.
+pub async fn register_and_sign_in(
+    ctx: &mut Ctx,
+    form: &Form,
+    role: Role,
+) -> Result<Result<Caller, &'static str>, Failure> {
+    let (email, password) = (form.text("email"), form.get("password").unwrap_or(""));
+    let patient = role == Role::Patient;
     let created = ctx
         .app
         .register(NewIdentity {
             email,
             password,
-            name,
-            role: Role::Patient,
-            phone: form.opt("phone"),
-            birth_date: form.opt("birth_date"),
+            name: form.text("name"),
+            role,
+            phone: form.opt("phone").filter(|_| patient),
+            birth_date: form.opt("birth_date").filter(|_| patient),
         })
         .await;
     if let Err(e) = created {
         return match signup_error(&e) {
-            Some(key) => Ok(ctx.page(&SignUpPage {
-                ctx: &ctx,
-                error: Some(key),
-                email: email.to_owned(),
-                name: name.to_owned(),
-            })),
+            Some(key) => Ok(Err(key)),
             None => Err(ctx.fail(e)),
         };
     }
-    let (token, _) = ctx.ok(ctx.app.login(email, password).await)?;
+    let (token, identity) = ctx.ok(ctx.app.login(email, password).await)?;
     ctx.start_session(&token, ctx.app.config.session_ttl.as_secs());
-    Ok(ctx.redirect("/"))
+    Ok(Ok(Caller {
+        id: identity.id,
+        role: identity.role,
+    }))
 }
 
 pub async fn sign_out(mut ctx: Ctx, _form: Form) -> PageResult {

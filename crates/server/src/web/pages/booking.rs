@@ -2,9 +2,8 @@
 //! signs up inline, chooses who the appointment is for, and confirms. The hold's countdown
 //! is shown; if the slot went meanwhile, the practitioner's page offers the next ones.
 
-use crate::services::{
-    AppError, Appointment, BookingDetails, BookingInput, Holder, NewIdentity, Relative,
-};
+use super::account::register_and_sign_in;
+use crate::services::{AppError, Appointment, BookingDetails, BookingInput, Holder, Relative};
 use crate::web::context::{clear_cookie, set_cookie, Ctx, Form, PageResult, HOLD_COOKIE};
 use crate::web::view::Summary;
 use askama::Template;
@@ -146,13 +145,12 @@ pub async fn review(mut ctx: Ctx, Path(hold_id): Path<String>) -> PageResult {
     render_review(&mut ctx, &hold_id, None, String::new(), String::new()).await
 }
 
-async fn after_sign_in(
+/// Once signed in: the guest's hold becomes the patient's, and the flow goes on.
+async fn claim_and_continue(
     mut ctx: Ctx,
     hold_id: &str,
-    token: String,
     caller: crate::services::Caller,
 ) -> PageResult {
-    ctx.start_session(&token, ctx.app.config.session_ttl.as_secs());
     if let Some(guest) = ctx.guest.clone() {
         match ctx.app.claim_guest_hold(&caller, &guest, hold_id).await {
             Ok(_) => {}
@@ -175,7 +173,8 @@ pub async fn sign_in(mut ctx: Ctx, Path(hold_id): Path<String>, form: Form) -> P
                 id: identity.id,
                 role: identity.role,
             };
-            after_sign_in(ctx, &hold_id, token, caller).await
+            ctx.start_session(&token, ctx.app.config.session_ttl.as_secs());
+            claim_and_continue(ctx, &hold_id, caller).await
         }
         Ok(_) => {
             render_review(
@@ -201,58 +200,14 @@ pub async fn sign_in(mut ctx: Ctx, Path(hold_id): Path<String>, form: Form) -> P
     }
 }
 
-/// Maps a sign-up failure to a message key.
-pub fn signup_error(e: &AppError) -> Option<&'static str> {
-    match e {
-        AppError::Invalid(d) => Some(match d.field {
-            "email" => "signup.bad_email",
-            "password" => "signup.weak_password",
-            "name" => "signup.bad_name",
-            "phone" => "signup.bad_phone",
-            "birth_date" => "signup.bad_birth_date",
-            _ => "error.invalid.detail",
-        }),
-        AppError::Store(careslot_store::StoreError::Conflict(
-            careslot_store::ConflictKind::EmailTaken,
-        )) => Some("signup.email_taken"),
-        _ => None,
-    }
-}
-
 pub async fn sign_up(mut ctx: Ctx, Path(hold_id): Path<String>, form: Form) -> PageResult {
-    let (email, password, name) = (
-        form.text("email"),
-        form.get("password").unwrap_or(""),
-        form.text("name"),
-    );
-    let registered = ctx
-        .app
-        .register(NewIdentity {
-            email,
-            password,
-            name,
-            role: Role::Patient,
-            phone: form.opt("phone"),
-            birth_date: form.opt("birth_date"),
-        })
-        .await;
-    match registered {
-        Ok(_) => {}
-        Err(e) => {
-            return match signup_error(&e) {
-                Some(key) => {
-                    render_review(&mut ctx, &hold_id, Some(key), email.into(), name.into()).await
-                }
-                None => Err(ctx.fail(e)),
-            }
+    match register_and_sign_in(&mut ctx, &form, Role::Patient).await? {
+        Ok(caller) => claim_and_continue(ctx, &hold_id, caller).await,
+        Err(key) => {
+            let (email, name) = (form.text("email").into(), form.text("name").into());
+            render_review(&mut ctx, &hold_id, Some(key), email, name).await
         }
     }
-    let (token, identity) = ctx.ok(ctx.app.login(email, password).await)?;
-    let caller = crate::services::Caller {
-        id: identity.id,
-        role: identity.role,
-    };
-    after_sign_in(ctx, &hold_id, token, caller).await
 }
 
 pub async fn confirm(mut ctx: Ctx, Path(hold_id): Path<String>, form: Form) -> PageResult {

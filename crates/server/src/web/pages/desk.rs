@@ -172,12 +172,7 @@ pub async fn agenda(ctx: Ctx, Query(p): Query<AgendaParams>) -> PageResult {
                 });
             }
         }
-        let day_start = crate::time::local_midnight(d, &tz).ok();
-        let day_end = d
-            .tomorrow()
-            .ok()
-            .and_then(|t| crate::time::local_midnight(t, &tz).ok());
-        if let (Some(ds), Some(de)) = (day_start, day_end) {
+        if let Ok((ds, de)) = crate::time::local_days(d, d, &tz) {
             for ab in &v.absences {
                 if ab.start < de && ab.end > ds {
                     let s = ab.start.max(ds);
@@ -403,16 +398,6 @@ struct AppointmentPage<'a> {
     agenda_link: String,
 }
 
-fn status_key(s: ReservationStatus) -> &'static str {
-    match s {
-        ReservationStatus::Held => "status.held",
-        ReservationStatus::Booked => "status.booked",
-        ReservationStatus::Cancelled => "status.cancelled",
-        ReservationStatus::Expired => "status.expired",
-        ReservationStatus::NoShow => "status.no_show",
-    }
-}
-
 pub async fn appointment(ctx: Ctx, Path(id): Path<String>) -> PageResult {
     let caller = ctx.caller()?;
     let d = ctx.ok(ctx.app.desk_appointment(caller, &id).await)?;
@@ -434,7 +419,7 @@ pub async fn appointment(ctx: Ctx, Path(id): Path<String>) -> PageResult {
             .motive(&a.motive_id)
             .map(|m| view::motive_label(ctx.lang, &public.labels, m))
             .unwrap_or_default(),
-        status: ctx.t(status_key(a.row.status)),
+        status: ctx.t(view::status_key(a.row.status)),
         note: a.note.clone(),
         can_mark_no_show: started && a.row.status == ReservationStatus::Booked,
         can_undo_no_show: a.row.status == ReservationStatus::NoShow,
@@ -488,7 +473,7 @@ pub async fn patient(ctx: Ctx, Path(id): Path<String>) -> PageResult {
                 .motive(&a.motive_id)
                 .map(|m| view::motive_label(ctx.lang, &public.labels, m))
                 .unwrap_or_default(),
-            status: ctx.t(status_key(a.row.status)),
+            status: ctx.t(view::status_key(a.row.status)),
             id: a.row.id.to_string(),
         });
     }

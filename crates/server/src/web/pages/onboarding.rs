@@ -1,9 +1,9 @@
 //! Practitioner self-onboarding: sign-up, then profile, place, motives, hours, and the page
 //! is live — six screens from the sign-up form to a bookable public page.
 
-use super::booking::signup_error;
+use super::account::register_and_sign_in;
 use super::home::SpecialtyOption;
-use crate::services::{AppError, NewIdentity, NewMotive, NewPlace, NewRule, ProfileInput};
+use crate::services::{AppError, NewMotive, NewPlace, NewRule, ProfileInput};
 use crate::web::context::{Ctx, Failure, Form, PageResult};
 use crate::web::view;
 use askama::Template;
@@ -50,36 +50,15 @@ pub async fn signup_page(ctx: Ctx) -> PageResult {
 }
 
 pub async fn sign_up(mut ctx: Ctx, form: Form) -> PageResult {
-    let (email, password, name) = (
-        form.text("email"),
-        form.get("password").unwrap_or(""),
-        form.text("name"),
-    );
-    let created = ctx
-        .app
-        .register(NewIdentity {
-            email,
-            password,
-            name,
-            role: Role::Practitioner,
-            phone: None,
-            birth_date: None,
-        })
-        .await;
-    if let Err(e) = created {
-        return match signup_error(&e) {
-            Some(key) => Ok(ctx.page(&SignUpPage {
-                ctx: &ctx,
-                error: Some(key),
-                name: name.into(),
-                email: email.into(),
-            })),
-            None => Err(ctx.fail(e)),
-        };
+    match register_and_sign_in(&mut ctx, &form, Role::Practitioner).await? {
+        Ok(_) => Ok(ctx.redirect("/pro/onboarding/profile")),
+        Err(key) => Ok(ctx.page(&SignUpPage {
+            ctx: &ctx,
+            error: Some(key),
+            name: form.text("name").into(),
+            email: form.text("email").into(),
+        })),
     }
-    let (token, _) = ctx.ok(ctx.app.login(email, password).await)?;
-    ctx.start_session(&token, ctx.app.config.session_ttl.as_secs());
-    Ok(ctx.redirect("/pro/onboarding/profile"))
 }
 
 fn practitioner_only(ctx: &Ctx) -> Result<&crate::services::Caller, Failure> {

@@ -96,7 +96,7 @@ pub async fn accept(mut ctx: Ctx, Path(token): Path<String>, form: Form) -> Page
             Ok(ctx.redirect_with("/pro/agenda", "flash.welcome_assistant"))
         }
         Err(AppError::NotFound(_)) => Ok(ctx.redirect_with("/", "flash.invite_used")),
-        Err(e) => match super::booking::signup_error(&e) {
+        Err(e) => match super::account::signup_error(&e) {
             Some(key) => Ok(ctx.page(&InvitePage {
                 ctx: &ctx,
                 token,
