@@ -201,6 +201,17 @@ struct ServeArgs {
     /// Let the operator's appointment export carry names and birth dates (else pseudonyms).
     #[arg(long, env = "CARESLOT_OPERATOR_IDENTITIES")]
     operator_identities: bool,
+    /// Waiting room: people admitted per second (per node) while it is active.
+    #[arg(long, env = "CARESLOT_WAITING_ROOM_RATE", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    waiting_room_rate: u32,
+    /// Waiting room: switch it on by itself when the booking entry points get more than
+    /// RATE requests per second (and off once the queue has drained and demand is calm).
+    #[arg(long, env = "CARESLOT_WAITING_ROOM_AUTO", value_name = "RATE", value_parser = clap::value_parser!(u32).range(1..))]
+    waiting_room_auto: Option<u32>,
+    /// Waiting room: file holding the key that signs queue tickets (created with a random key
+    /// if missing). Give every node the same file; without it the key is random per process.
+    #[arg(long, env = "CARESLOT_WAITING_ROOM_SECRET_FILE")]
+    waiting_room_secret_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -364,6 +375,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             None => None,
         },
         operator_identities: args.operator_identities,
+        waiting_room: careslot_server::waiting_room::RoomConfig {
+            secret: match &args.waiting_room_secret_file {
+                Some(path) => Some(Arc::new(
+                    SecretToken::load_or_create(path)
+                        .map_err(|e| anyhow::anyhow!("waiting room secret: {e}"))?,
+                )),
+                None => None,
+            },
+            admission_rate: args.waiting_room_rate,
+            auto_threshold: args.waiting_room_auto,
+            ..Default::default()
+        },
         ..AppConfig::default()
     };
     let app = open_app_with(&args.db, &args.keys, config).await?;

@@ -10,4 +10,5 @@ pub mod publish;
 pub mod search;
 pub mod services;
 pub mod time;
+pub mod waiting_room;
 pub mod web;

@@ -8,6 +8,7 @@ mod operator;
 mod patient;
 mod practitioner;
 mod public;
+pub mod queue;
 mod vaccination;
 
 use crate::error::ApiError;
@@ -16,6 +17,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use queue::QueueDoc;
 use std::future::Future;
 use std::sync::Arc;
 use tower_http::trace::TraceLayer;
@@ -40,7 +42,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         operator::totals, operator::export, vaccination::days, vaccination::set_lines,
     ),
     components(schemas(crate::error::Problem)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &QueueDoc),
 )]
 pub struct ApiDoc;
 
@@ -87,6 +89,12 @@ async fn method_not_allowed() -> ApiError {
 pub fn router(app: Arc<App>) -> Router {
     let api = Router::new()
         .route("/openapi.json", get(openapi))
+        .route("/queue/tickets", post(queue::issue))
+        .route("/queue/status", get(queue::status))
+        .route(
+            "/operator/waiting-room",
+            get(queue::room_state).put(queue::configure),
+        )
         .route("/specialties", get(public::specialties))
         .route("/search", get(public::search))
         .route("/accounts", post(accounts::create_account))

@@ -2,6 +2,7 @@
 
 use super::dto::*;
 use super::extract::{ApiJson, ApiPath, Caller};
+use super::queue::Admitted;
 use crate::error::{ApiError, Problem};
 use crate::services::{App, Appointment, BookingDetails, BookingInput, Holder};
 use crate::time::format_instant;
@@ -22,6 +23,7 @@ async fn appointment_body(app: &App, a: &Appointment) -> Result<AppointmentBody,
     responses((status = 201, body = HoldBody), (status = 409, description = "not free", body = Problem), (status = 404, body = Problem)))]
 pub async fn create_hold(
     State(app): State<Arc<App>>,
+    _: Admitted,
     Caller(me): Caller,
     ApiJson(b): ApiJson<NewHoldBody>,
 ) -> Result<(StatusCode, Json<HoldBody>), ApiError> {
@@ -75,6 +77,7 @@ fn idempotency(
               (status = 422, description = "invalid, or key reused with another body", body = Problem)))]
 pub async fn book(
     State(app): State<Arc<App>>,
+    _: Admitted,
     Caller(me): Caller,
     headers: HeaderMap,
     ApiJson(b): ApiJson<NewAppointmentBody>,

@@ -3,6 +3,7 @@
 
 use super::dto::*;
 use super::extract::{ApiJson, ApiPath, ApiQuery, Caller};
+use super::queue::Admitted;
 use crate::error::{ApiError, Problem};
 use crate::services::{App, DoseChoice, VaccinationRequest};
 use crate::time::format_instant;
@@ -28,6 +29,7 @@ fn choice(b: Option<DoseChoiceBody>) -> Option<DoseChoice> {
               (status = 422, description = "interval outside the protocol, wrong doses; nothing is booked", body = Problem)))]
 pub async fn book(
     State(app): State<Arc<App>>,
+    _: Admitted,
     Caller(me): Caller,
     ApiJson(b): ApiJson<VaccinationBookingBody>,
 ) -> Result<(StatusCode, Json<VaccinationBookingResult>), ApiError> {

@@ -100,6 +100,8 @@ pub struct AppConfig {
     pub operator_token: Option<std::sync::Arc<careslot_vault::SecretToken>>,
     /// Whether the operator's appointment export may carry identities (else pseudonyms).
     pub operator_identities: bool,
+    /// The waiting room in front of the booking entry points (inactive by default).
+    pub waiting_room: crate::waiting_room::RoomConfig,
 }
 
 impl Default for AppConfig {
@@ -110,6 +112,7 @@ impl Default for AppConfig {
             vaccination_retention: jiff::SignedDuration::from_hours(24 * 92),
             operator_token: None,
             operator_identities: false,
+            waiting_room: crate::waiting_room::RoomConfig::default(),
         }
     }
 }
@@ -120,6 +123,8 @@ pub struct App {
     pub agendas: Arc<AgendaCache>,
     pub directory: SearchIndex,
     pub config: AppConfig,
+    /// Queue tickets and admission to the booking entry points.
+    pub waiting_room: crate::waiting_room::WaitingRoom,
 }
 
 impl App {
@@ -136,6 +141,7 @@ impl App {
             None => watcher.invalidate_all(),
         }));
         let app = Arc::new(Self {
+            waiting_room: crate::waiting_room::WaitingRoom::new(&config.waiting_room),
             directory: SearchIndex::new(agendas.clone()),
             agendas,
             store,

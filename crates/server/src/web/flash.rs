@@ -21,6 +21,7 @@ const KEYS: &[&str] = &[
     "flash.page_live",
     "flash.no_second_dose",
     "flash.vaccination_refused",
+    "flash.queue_admitted",
 ];
 
 pub fn lookup(key: &str) -> Option<&'static str> {

@@ -111,6 +111,7 @@ pub fn router() -> Router<Arc<App>> {
         .route("/operator/chronodoses", post(operator::chronodoses))
         .route("/operator/protocols", post(operator::add_protocol))
         .route("/operator/appointments.csv", get(operator::export))
+        .route("/queue", get(queue::page))
         .route("/static/{file}", get(assets::serve))
 }
 

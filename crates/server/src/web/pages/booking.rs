@@ -3,6 +3,7 @@
 //! is shown; if the slot went meanwhile, the practitioner's page offers the next ones.
 
 use super::account::register_and_sign_in;
+use super::queue::QueuePass;
 use crate::services::{AppError, Appointment, BookingDetails, BookingInput, Holder, Relative};
 use crate::web::context::{clear_cookie, set_cookie, Ctx, Form, PageResult, HOLD_COOKIE};
 use crate::web::view::Summary;
@@ -32,7 +33,7 @@ fn start_date(start: &str) -> String {
     start.get(..10).unwrap_or("").to_owned()
 }
 
-pub async fn hold(mut ctx: Ctx, form: Form) -> PageResult {
+pub async fn hold(mut ctx: Ctx, _: QueuePass, form: Form) -> PageResult {
     let (agenda, motive, start) = (
         form.text("agenda_id"),
         form.text("motive_id"),
@@ -210,7 +211,12 @@ pub async fn sign_up(mut ctx: Ctx, Path(hold_id): Path<String>, form: Form) -> P
     }
 }
 
-pub async fn confirm(mut ctx: Ctx, Path(hold_id): Path<String>, form: Form) -> PageResult {
+pub async fn confirm(
+    mut ctx: Ctx,
+    _: QueuePass,
+    Path(hold_id): Path<String>,
+    form: Form,
+) -> PageResult {
     let caller = ctx.caller()?.clone();
     let mut relative_id = form.text("for").to_owned();
     if relative_id == "new" {

@@ -2,6 +2,7 @@
 //! the protocol's window and both are booked together; the centre's staff set the dose stock
 //! per day and see availability follow.
 
+use super::queue::QueuePass;
 use crate::services::{AppError, DoseChoice, VaccinationRequest};
 use crate::web::context::Query;
 use crate::web::context::{Ctx, Form, PageResult};
@@ -131,7 +132,7 @@ pub async fn second_dose(mut ctx: Ctx, Query(p): Query<SecondParams>) -> PageRes
     }))
 }
 
-pub async fn book(mut ctx: Ctx, form: Form) -> PageResult {
+pub async fn book(mut ctx: Ctx, _: QueuePass, form: Form) -> PageResult {
     let caller = ctx.caller()?.clone();
     let agenda = form.text("agenda_id").to_owned();
     let dose1_motive = form.text("dose1_motive").to_owned();
