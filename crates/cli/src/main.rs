@@ -5,6 +5,7 @@ mod bench_booking;
 mod bench_pages;
 mod demo;
 mod import;
+mod rush;
 
 use anyhow::Context;
 use careslot_server::protection::Protector;
@@ -224,6 +225,9 @@ enum BenchCommand {
     Booking(bench_booking::BookingArgs),
     /// Server-side render time of the home and search pages over the demo data.
     Pages(bench_pages::PagesArgs),
+    /// The 12 July rush over HTTP on PostgreSQL: bookings of paired doses, availability,
+    /// search, the waiting room, then the database checked for every broken rule.
+    Rush(rush::RushArgs),
 }
 
 async fn open_store(db: &DbArgs) -> anyhow::Result<Arc<dyn Store>> {
@@ -356,6 +360,11 @@ async fn main() -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Slots(args)) => bench::slots(&args).await.map(|_| ()),
         Command::Bench(BenchCommand::Search(args)) => bench::search(&args).await.map(|_| ()),
         Command::Bench(BenchCommand::Pages(args)) => bench_pages::pages(&args).await.map(|_| ()),
+        Command::Bench(BenchCommand::Rush(args)) => {
+            let report = rush::rush(&args).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
         Command::Bench(BenchCommand::Booking(args)) => {
             bench_booking::booking(&args).await.map(|_| ())
         }
@@ -400,6 +409,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
     app.spawn_retention();
+    app.spawn_warmup();
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
         .with_context(|| format!("cannot listen on {}", args.bind))?;

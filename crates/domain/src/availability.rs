@@ -104,6 +104,38 @@ impl Occupancy {
         &self.reservations
     }
 
+    /// Adds a reservation just committed, keeping the order.
+    pub fn insert(&mut self, r: Reservation) {
+        let at = self
+            .reservations
+            .partition_point(|x| (x.start, x.end) <= (r.start, r.end));
+        self.max_len_s = self
+            .max_len_s
+            .max(ceil_seconds(r.end.duration_since(r.start)));
+        self.reservations.insert(at, r);
+    }
+
+    /// A hold over exactly `[start, end)` became a booking: it occupies for good. Among equal
+    /// holds the one expiring first is taken, which can only make the view show fewer free
+    /// places than there are (never more) until its next reload.
+    pub fn confirm(&mut self, start: Timestamp, end: Timestamp) -> bool {
+        let from = self
+            .reservations
+            .partition_point(|x| (x.start, x.end) < (start, end));
+        let hold = self.reservations[from..]
+            .iter_mut()
+            .take_while(|x| x.start == start && x.end == end)
+            .filter(|x| x.expires_at.is_some())
+            .min_by_key(|x| x.expires_at);
+        match hold {
+            Some(h) => {
+                h.expires_at = None;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Length of the longest reservation in seconds, rounded up.
     pub fn max_len_s(&self) -> i64 {
         self.max_len_s

@@ -15,7 +15,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// Everything needed to answer availability questions about one agenda, frozen at load.
+/// Everything needed to answer availability questions about one agenda, frozen at load (a
+/// write made by this node replaces it with an updated copy, see [`AgendaCache::reserved`]).
+#[derive(Clone)]
 pub struct AgendaView {
     pub agenda: Agenda,
     pub tz: TimeZone,
@@ -225,7 +227,20 @@ pub struct Entry {
     next_generation: AtomicU64,
     next_start: AtomicI64,
     next_until: AtomicI64,
+    /// Serialised slot answers of the current generation (the hot read of a rush: many
+    /// people asking for the same centre's same week), each valid for a second at most
+    /// because time alone removes slots.
+    responses: parking_lot::Mutex<HashMap<String, CachedResponse>>,
 }
+
+struct CachedResponse {
+    generation: u64,
+    until_s: i64,
+    body: bytes::Bytes,
+}
+
+/// Answers kept per agenda (a few motives × a few date ranges).
+const MAX_RESPONSES: usize = 32;
 
 impl Entry {
     fn new(id: AgendaId) -> Self {
@@ -237,6 +252,7 @@ impl Entry {
             next_generation: AtomicU64::new(NO_MEMO),
             next_start: AtomicI64::new(NO_SLOT),
             next_until: AtomicI64::new(0),
+            responses: parking_lot::Mutex::new(HashMap::new()),
         }
     }
 
@@ -376,6 +392,118 @@ impl AgendaCache {
         let entry = Arc::new(Entry::new(id.clone()));
         *entry.view.write() = Some((0, Arc::new(view)));
         self.entries.write().insert(id, entry);
+    }
+
+    /// Applies a change this node has just committed to the agenda's current view, so that
+    /// readers see it at once without reloading the agenda from the store. When the view is
+    /// not current (or `change` declines), it is marked stale instead.
+    fn apply(&self, id: &AgendaId, change: impl FnOnce(&mut AgendaView) -> bool) {
+        let Some(entry) = self.entries.read().get(id).cloned() else {
+            return;
+        };
+        let mut slot = entry.view.write();
+        let generation = entry.generation.load(Ordering::Acquire);
+        if let Some((_, view)) = slot.as_ref().filter(|(g, _)| *g == generation) {
+            let mut updated = AgendaView::clone(view);
+            // Claim the next generation first: an invalidation racing with us wins.
+            if change(&mut updated)
+                && entry
+                    .generation
+                    .compare_exchange(
+                        generation,
+                        generation + 1,
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    )
+                    .is_ok()
+            {
+                *slot = Some((generation + 1, Arc::new(updated)));
+                return;
+            }
+        }
+        entry.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// A reservation (hold or booking) this node has just committed; `stock` is the vaccine
+    /// dose it consumed.
+    pub fn reserved(
+        &self,
+        row: &careslot_store::ReservationRow,
+        pooled: bool,
+        stock: Option<(VaccineProduct, jiff::civil::Date)>,
+    ) {
+        self.apply(&row.agenda_id, |view| {
+            if let Some((product, day)) = stock {
+                match view
+                    .stock
+                    .iter_mut()
+                    .find(|s| s.product == product && s.day == day)
+                {
+                    Some(s) => s.used += 1,
+                    None => return false,
+                }
+            }
+            view.occupancy
+                .insert(careslot_domain::availability::Reservation {
+                    start: row.start,
+                    end: row.end,
+                    pooled,
+                    expires_at: row.expires_at,
+                });
+            true
+        });
+    }
+
+    /// A hold this node has just turned into a booking.
+    pub fn booked(&self, row: &careslot_store::ReservationRow) {
+        self.apply(&row.agenda_id, |view| {
+            view.occupancy.confirm(row.start, row.end)
+        });
+    }
+
+    /// The generation an answer computed from now on will belong to (see
+    /// [`AgendaCache::keep_response`]); `None` for an agenda not in the cache.
+    pub fn generation(&self, id: &AgendaId) -> Option<u64> {
+        self.entries
+            .read()
+            .get(id)
+            .map(|e| e.generation.load(Ordering::Acquire))
+    }
+
+    /// A serialised answer kept under `key`, if nothing changed since and it is fresh.
+    pub fn response(&self, id: &AgendaId, key: &str, now_s: i64) -> Option<bytes::Bytes> {
+        let entry = self.entries.read().get(id).cloned()?;
+        let generation = entry.generation.load(Ordering::Acquire);
+        let responses = entry.responses.lock();
+        let r = responses.get(key)?;
+        (r.generation == generation && now_s < r.until_s).then(|| r.body.clone())
+    }
+
+    /// Keeps an answer computed from a view read at or after `generation` (read before
+    /// computing: a write meanwhile makes the answer stale at once, never wrongly fresh).
+    pub fn keep_response(
+        &self,
+        id: &AgendaId,
+        generation: u64,
+        key: String,
+        body: bytes::Bytes,
+        now_s: i64,
+    ) {
+        let Some(entry) = self.entries.read().get(id).cloned() else {
+            return;
+        };
+        let mut responses = entry.responses.lock();
+        if responses.len() >= MAX_RESPONSES {
+            responses.clear();
+        }
+        responses.insert(
+            key,
+            CachedResponse {
+                generation,
+                until_s: now_s + 1,
+                body,
+            },
+        );
     }
 
     /// Marks an agenda's view stale. Call after every committed write that touches it.

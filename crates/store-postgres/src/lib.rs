@@ -31,6 +31,8 @@ const AUDIT_LOCK: i64 = 0x6361_7265_736c_6f74;
 pub struct PgStore {
     pool: PgPool,
     group: reservations::GroupCommit,
+    /// This node's name in change announcements (see `notify`).
+    node: String,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -38,18 +40,30 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 impl PgStore {
     /// Connects and runs migrations.
     pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Self> {
+        let node = format!("careslot-{}", uuid::Uuid::new_v4().simple());
+        let options = url
+            .parse::<sqlx::postgres::PgConnectOptions>()
+            .map_err(unavailable)?
+            .application_name(&node);
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))
-            .connect(url)
+            .connect_with(options.clone())
             .await
             .map_err(unavailable)?;
         MIGRATOR
             .run(&pool)
             .await
             .map_err(|e| StoreError::Internal(format!("migration failed: {e}")))?;
-        let group = reservations::GroupCommit::start(pool.clone());
-        Ok(Self { pool, group })
+        // The booking writer's own connection, opened from its own thread (see GroupCommit).
+        let writer = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_lazy_with(options.clone());
+        let group = reservations::GroupCommit::start(writer)?;
+        Ok(Self { pool, group, node })
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -71,6 +85,7 @@ impl PgStore {
     /// Other nodes' writes arrive as NOTIFY; a lost connection means anything may have changed.
     fn watch(&self, on_change: AgendaWatcher) {
         let pool = self.pool.clone();
+        let own = format!("{} ", self.node);
         tokio::spawn(async move {
             loop {
                 let mut listener = match PgListener::connect_with(&pool).await {
@@ -90,7 +105,14 @@ impl PgStore {
                 on_change(None);
                 loop {
                     match listener.try_recv().await {
-                        Ok(Some(n)) => on_change(Some(AgendaId(n.payload().to_owned()))),
+                        Ok(Some(n)) => {
+                            let payload = n.payload();
+                            if payload.starts_with(&own) {
+                                continue;
+                            }
+                            let agenda = payload.rsplit(' ').next().unwrap_or(payload);
+                            on_change(Some(AgendaId(agenda.to_owned())));
+                        }
                         // Connection lost and re-established: notifications may be lost.
                         Ok(None) => on_change(None),
                         Err(e) => {
@@ -154,7 +176,9 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
 
 /// Announces, on commit of the surrounding transaction, that an agenda's availability changed.
 async fn notify(conn: &mut sqlx::PgConnection, agenda: &str) -> StoreResult<()> {
-    sqlx::query("SELECT pg_notify($1, $2)")
+    // The payload names the sending node (its connections' application_name) so that a node
+    // skips its own announcements: it has already updated its views in place.
+    sqlx::query("SELECT pg_notify($1, current_setting('application_name') || ' ' || $2)")
         .bind(AGENDA_CHANNEL)
         .bind(agenda)
         .execute(conn)

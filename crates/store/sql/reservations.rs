@@ -19,109 +19,233 @@ async fn reserve_in(tx: &mut Tx, req: &ReserveRequest) -> StoreResult<ReserveOut
     }
     let reservation = insert_reservation(tx, req).await?;
     record_idempotency(tx, req.idempotency.as_ref(), &req.id, req.now.as_second()).await?;
-    agenda_changed(tx, req.agenda_id.as_str()).await?;
     Ok(ReserveOutcome {
         reservation,
         replayed: false,
     })
 }
 
-type Waiter = tokio::sync::oneshot::Sender<StoreResult<ReserveOutcome>>;
+/// What the group-commit writer does for one caller, with where to send the answer.
+enum Job {
+    Reserve(
+        Box<ReserveRequest>,
+        tokio::sync::oneshot::Sender<StoreResult<ReserveOutcome>>,
+    ),
+    Series(
+        Box<SeriesRequest>,
+        tokio::sync::oneshot::Sender<StoreResult<Vec<ReservationRow>>>,
+    ),
+    BookSeries(
+        BookSeriesRequest,
+        tokio::sync::oneshot::Sender<StoreResult<Vec<ReservationRow>>>,
+    ),
+}
 
-/// Group commit: holds and bookings queue here and one writer task commits them together —
-/// each in its own savepoint, so one refused request (slot taken) does not affect the
-/// others, and each caller hears its answer only after the transaction holding it
+/// A job's answer, held until the transaction carrying it has committed.
+enum Answer {
+    Reserve(StoreResult<ReserveOutcome>),
+    Rows(StoreResult<Vec<ReservationRow>>),
+}
+
+/// Group commit: holds, bookings and dose series queue here and one writer task commits them
+/// together — each in its own savepoint, so one refused request (slot taken) does not affect
+/// the others, and each caller hears its answer only after the transaction holding it
 /// committed. Under load many requests share one commit (one fsync); alone, a request
 /// commits at once (nothing waits for a batch to fill).
 pub(crate) struct GroupCommit {
-    queue: tokio::sync::mpsc::Sender<(ReserveRequest, Waiter)>,
+    queue: tokio::sync::mpsc::Sender<Job>,
 }
 
 /// Most requests one transaction carries.
 const MAX_GROUP: usize = 128;
 
+fn writer_stopped() -> StoreError {
+    StoreError::Unavailable("the booking writer has stopped".into())
+}
+
 impl GroupCommit {
-    pub(crate) fn start(pool: DbPool) -> Self {
-        let (queue, mut rx) = tokio::sync::mpsc::channel::<(ReserveRequest, Waiter)>(4 * MAX_GROUP);
-        tokio::spawn(async move {
-            while let Some(first) = rx.recv().await {
-                let mut group = vec![first];
-                while group.len() < MAX_GROUP {
-                    match rx.try_recv() {
-                        Ok(next) => group.push(next),
-                        Err(_) => break,
+    /// Starts the writer on a thread of its own with its own small runtime: under a rush
+    /// the request tasks saturate the server's runtime, and a writer queued behind them
+    /// for each of its statements would make every booking wait (no priorities in tokio).
+    /// The pool should be the writer's own (PostgreSQL) or the single writer (SQLite).
+    pub(crate) fn start(pool: DbPool) -> StoreResult<Self> {
+        let (queue, mut rx) = tokio::sync::mpsc::channel::<Job>(4 * MAX_GROUP);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError::Internal(format!("cannot start the booking writer: {e}")))?;
+        std::thread::Builder::new()
+            .name("careslot-writer".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    while let Some(first) = rx.recv().await {
+                        let mut group = vec![first];
+                        while group.len() < MAX_GROUP {
+                            match rx.try_recv() {
+                                Ok(next) => group.push(next),
+                                Err(_) => break,
+                            }
+                        }
+                        commit_group(&pool, group).await;
                     }
-                }
-                commit_group(&pool, group).await;
-            }
-        });
-        Self { queue }
+                })
+            })
+            .map_err(|e| StoreError::Internal(format!("cannot start the booking writer: {e}")))?;
+        Ok(Self { queue })
     }
 
     pub(crate) async fn reserve(&self, req: &ReserveRequest) -> StoreResult<ReserveOutcome> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.queue
-            .send((req.clone(), tx))
+            .send(Job::Reserve(Box::new(req.clone()), tx))
             .await
-            .map_err(|_| StoreError::Unavailable("the booking writer has stopped".into()))?;
-        rx.await
-            .map_err(|_| StoreError::Unavailable("the booking writer has stopped".into()))?
+            .map_err(|_| writer_stopped())?;
+        rx.await.map_err(|_| writer_stopped())?
+    }
+
+    pub(crate) async fn series(&self, req: &SeriesRequest) -> StoreResult<Vec<ReservationRow>> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.queue
+            .send(Job::Series(Box::new(req.clone()), tx))
+            .await
+            .map_err(|_| writer_stopped())?;
+        rx.await.map_err(|_| writer_stopped())?
+    }
+
+    pub(crate) async fn book_series(
+        &self,
+        req: &BookSeriesRequest,
+    ) -> StoreResult<Vec<ReservationRow>> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.queue
+            .send(Job::BookSeries(req.clone(), tx))
+            .await
+            .map_err(|_| writer_stopped())?;
+        rx.await.map_err(|_| writer_stopped())?
     }
 }
 
-async fn commit_group(pool: &DbPool, group: Vec<(ReserveRequest, Waiter)>) {
+impl Job {
+    fn fail(self, e: StoreError) {
+        match self {
+            Job::Reserve(_, w) => drop(w.send(Err(e))),
+            Job::Series(_, w) | Job::BookSeries(_, w) => drop(w.send(Err(e))),
+        }
+    }
+
+    fn answer(self, a: Answer) {
+        match (self, a) {
+            (Job::Reserve(_, w), Answer::Reserve(r)) => drop(w.send(r)),
+            (Job::Series(_, w) | Job::BookSeries(_, w), Answer::Rows(r)) => drop(w.send(r)),
+            (job, _) => job.fail(StoreError::Internal("group commit answer mismatch".into())),
+        }
+    }
+
+    /// Runs the job inside the group's transaction.
+    async fn run(&self, tx: &mut Tx, agendas: &mut Vec<String>) -> Answer {
+        match self {
+            Job::Reserve(req, _) => {
+                let out = reserve_in(tx, req).await;
+                if out.is_ok() {
+                    agendas.push(req.agenda_id.0.clone());
+                }
+                Answer::Reserve(out)
+            }
+            Job::Series(req, _) => {
+                let out = series_in(tx, req).await;
+                if out.is_ok() {
+                    agendas.extend(req.doses.iter().map(|d| d.reservation.agenda_id.0.clone()));
+                }
+                Answer::Rows(out)
+            }
+            Job::BookSeries(req, _) => {
+                let out = book_series_in(tx, req).await;
+                if let Ok(rows) = &out {
+                    agendas.extend(rows.iter().map(|r| r.agenda_id.0.clone()));
+                }
+                Answer::Rows(out)
+            }
+        }
+    }
+}
+
+async fn commit_group(pool: &DbPool, group: Vec<Job>) {
     let mut tx = match begin_write(pool).await {
         Ok(tx) => tx,
         Err(e) => {
             let msg = e.to_string();
-            for (_, waiter) in group {
-                let _ = waiter.send(Err(StoreError::Unavailable(msg.clone())));
+            for job in group {
+                job.fail(StoreError::Unavailable(msg.clone()));
             }
             return;
         }
     };
     let mut answers = Vec::with_capacity(group.len());
-    for (req, _) in &group {
-        answers.push(reserve_savepoint(&mut tx, req).await);
+    let mut agendas = Vec::new();
+    for job in &group {
+        match savepoint(&mut tx, job, &mut agendas).await {
+            Ok(a) => answers.push(a),
+            Err(e) => {
+                // The transaction itself is broken: nobody's work can be trusted.
+                let msg = e.to_string();
+                for job in group {
+                    job.fail(StoreError::Unavailable(msg.clone()));
+                }
+                return;
+            }
+        }
+    }
+    // One announcement per changed agenda for the whole group.
+    agendas.sort_unstable();
+    agendas.dedup();
+    for a in &agendas {
+        if let Err(e) = agenda_changed(&mut tx, a).await {
+            let msg = e.to_string();
+            for job in group {
+                job.fail(StoreError::Unavailable(msg.clone()));
+            }
+            return;
+        }
     }
     if let Err(e) = tx.commit().await {
         let msg = map_err(e).to_string();
-        for (_, waiter) in group {
-            let _ = waiter.send(Err(StoreError::Unavailable(msg.clone())));
+        for job in group {
+            job.fail(StoreError::Unavailable(msg.clone()));
         }
         return;
     }
-    for ((_, waiter), answer) in group.into_iter().zip(answers) {
-        let _ = waiter.send(answer);
+    for (job, answer) in group.into_iter().zip(answers) {
+        job.answer(answer);
     }
 }
 
-/// One request of a group under its own savepoint: on failure only its own work is undone.
-async fn reserve_savepoint(tx: &mut Tx, req: &ReserveRequest) -> StoreResult<ReserveOutcome> {
+/// One job of a group under its own savepoint: on failure only its own work is undone.
+async fn savepoint(tx: &mut Tx, job: &Job, agendas: &mut Vec<String>) -> StoreResult<Answer> {
     sqlx::query("SAVEPOINT careslot_req")
         .execute(&mut **tx)
         .await
         .map_err(map_err)?;
-    let out = reserve_in(tx, req).await;
-    let end = if out.is_ok() {
+    let out = job.run(tx, agendas).await;
+    let ok = match &out {
+        Answer::Reserve(r) => r.is_ok(),
+        Answer::Rows(r) => r.is_ok(),
+    };
+    let end = if ok {
         "RELEASE SAVEPOINT careslot_req"
     } else {
         "ROLLBACK TO SAVEPOINT careslot_req"
     };
     sqlx::query(end).execute(&mut **tx).await.map_err(map_err)?;
-    out
+    Ok(out)
 }
 
-/// Books every dose of a series in one transaction, each consuming its day's stock.
-pub(crate) async fn reserve_series(
-    pool: &DbPool,
-    req: &SeriesRequest,
-) -> StoreResult<Vec<ReservationRow>> {
-    let mut tx = begin_write(pool).await?;
+/// Books (or holds) every dose of a series inside the caller's transaction, each consuming
+/// its day's stock.
+async fn series_in(tx: &mut Tx, req: &SeriesRequest) -> StoreResult<Vec<ReservationRow>> {
     let mut rows = Vec::with_capacity(req.doses.len());
     for (i, dose) in req.doses.iter().enumerate() {
         let r = &dose.reservation;
-        rows.push(insert_reservation(&mut tx, r).await?);
+        rows.push(insert_reservation(tx, r).await?);
         let day = dose.day.to_string();
         let taken = sqlx::query(
             "UPDATE dose_stock SET used = used + 1
@@ -130,7 +254,7 @@ pub(crate) async fn reserve_series(
         .bind(r.agenda_id.as_str())
         .bind(dose.product.code())
         .bind(&day)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(map_err)?;
         if taken.rows_affected() == 0 {
@@ -143,7 +267,7 @@ pub(crate) async fn reserve_series(
         .bind(r.agenda_id.as_str())
         .bind(dose.product.code())
         .bind(&day)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(map_err)?;
         sqlx::query(
@@ -153,21 +277,60 @@ pub(crate) async fn reserve_series(
         .bind(&req.id)
         .bind(i as i64 + 1)
         .bind(i64::from(req.protocol_version))
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(map_err)?;
     }
-    let mut agendas: Vec<&str> = req
-        .doses
-        .iter()
-        .map(|d| d.reservation.agenda_id.as_str())
-        .collect();
-    agendas.dedup();
-    for a in agendas {
-        agenda_changed(&mut tx, a).await?;
-    }
-    tx.commit().await.map_err(map_err)?;
     Ok(rows)
+}
+
+/// Books the held doses of a series: all of them or none. Asked again once booked, it answers
+/// the same appointments (a retried request books nothing new).
+async fn book_series_in(tx: &mut Tx, req: &BookSeriesRequest) -> StoreResult<Vec<ReservationRow>> {
+    let rows = sqlx::query(
+        "SELECT r.* FROM vaccination_series s JOIN reservations r ON r.id = s.reservation_id
+          WHERE s.series_id = $1 AND r.patient_bidx = $2 ORDER BY s.dose",
+    )
+    .bind(&req.series_id)
+    .bind(req.patient_bidx)
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    let mut doses = Vec::with_capacity(rows.len());
+    for row in &rows {
+        doses.push(reservation_from_row(row)?);
+    }
+    if doses.is_empty() {
+        return Err(StoreError::NotFound);
+    }
+    if doses.iter().all(|d| d.status == ReservationStatus::Booked) {
+        return Ok(doses);
+    }
+    let now = req.now.as_second();
+    for d in &doses {
+        match d.status {
+            ReservationStatus::Held if d.expires_at.is_some_and(|e| e.as_second() > now) => {}
+            ReservationStatus::Held | ReservationStatus::Expired => {
+                return Err(StoreError::HoldExpired)
+            }
+            _ => return Err(StoreError::Conflict(ConflictKind::NotLive)),
+        }
+    }
+    let mut booked = Vec::with_capacity(doses.len());
+    for d in &doses {
+        let row = sqlx::query(
+            "UPDATE reservations SET status = 'booked', expires_at = NULL, updated_at = $2
+              WHERE id = $1 AND status = 'held' RETURNING *",
+        )
+        .bind(d.id.as_str())
+        .bind(now)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(map_err)?
+        .ok_or(StoreError::HoldExpired)?;
+        booked.push(reservation_from_row(&row)?);
+    }
+    Ok(booked)
 }
 
 /// Inserts one reservation inside the caller's transaction: expires stale holds in the way,
@@ -537,6 +700,8 @@ async fn expire_stale_holds(
             let e: i64 = row.try_get("end_s").map_err(internal)?;
             release_pool_place(tx, agenda, s, e).await?;
         }
+        // A held vaccine dose gives its dose back to the day's stock.
+        release_stock(tx, &id).await?;
     }
     Ok(())
 }

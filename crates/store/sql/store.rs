@@ -1198,7 +1198,11 @@ impl Store for StoreImpl {
     }
 
     async fn reserve_series(&self, req: &SeriesRequest) -> StoreResult<Vec<ReservationRow>> {
-        reservations::reserve_series(self.writer(), req).await
+        self.group_commit().series(req).await
+    }
+
+    async fn book_series_hold(&self, req: &BookSeriesRequest) -> StoreResult<Vec<ReservationRow>> {
+        self.group_commit().book_series(req).await
     }
 
     async fn phases(&self) -> StoreResult<Vec<Phase>> {

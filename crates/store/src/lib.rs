@@ -221,6 +221,10 @@ pub trait Store: Send + Sync + 'static {
     /// capacity rules as any booking and each consuming one dose of its day's stock
     /// (Conflict(StockExhausted) when none is left): all doses are booked or none.
     async fn reserve_series(&self, req: &SeriesRequest) -> StoreResult<Vec<ReservationRow>>;
+    /// Books the held doses of a series of this patient: all or none (HoldExpired when one
+    /// has expired, NotFound when the patient has no such series). Once booked, asking again
+    /// answers the same rows.
+    async fn book_series_hold(&self, req: &BookSeriesRequest) -> StoreResult<Vec<ReservationRow>>;
     /// The other reservations of the series a reservation belongs to (empty if none).
     async fn series_of(&self, id: &ReservationId) -> StoreResult<Vec<ReservationRow>>;
     /// Every campaign phase, open and closed, in the order they were opened.

@@ -327,6 +327,14 @@ pub struct SeriesRequest {
     pub now: Timestamp,
 }
 
+/// Turns a held series into booked appointments.
+#[derive(Debug, Clone)]
+pub struct BookSeriesRequest {
+    pub series_id: String,
+    pub patient_bidx: i64,
+    pub now: Timestamp,
+}
+
 /// One centre's vaccination day for one product: stock, booked doses, no-shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VaccinationDay {

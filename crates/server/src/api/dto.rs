@@ -636,10 +636,21 @@ pub struct VaccinationBookingBody {
     /// For eligibility: declared groups such as `health-professional`.
     #[serde(default)]
     pub priority_groups: Vec<String>,
+    /// Book the doses held by `POST /api/v1/vaccination/holds` (give nothing else then).
+    pub hold_id: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct VaccinationBookingResult {
+    pub appointments: Vec<AppointmentBody>,
+}
+
+/// Doses held together for the patient while they confirm.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VaccinationHoldResult {
+    /// Give it as `hold_id` to `POST /api/v1/vaccination/bookings`.
+    pub id: String,
+    pub expires_at: String,
     pub appointments: Vec<AppointmentBody>,
 }
 

@@ -37,7 +37,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         practitioner::create_motive, practitioner::create_rule, practitioner::create_absence, practitioner::agenda_appointments,
         patient::create_hold, patient::book, patient::list, patient::cancel, patient::move_appointment,
         bulk_publish::manifest, bulk_publish::locations, bulk_publish::schedules, bulk_publish::slots,
-        vaccination::book, vaccination::second_dose_slots, vaccination::protocols, vaccination::set_stock,
+        vaccination::book, vaccination::hold, vaccination::second_dose_slots, vaccination::protocols, vaccination::set_stock,
         operator::eligibility, operator::open_phase, operator::close_phase, operator::chronodoses, operator::add_protocol,
         operator::totals, operator::export, vaccination::days, vaccination::set_lines,
     ),
@@ -140,6 +140,7 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/vaccination/bulk/slots.ndjson", get(bulk_publish::slots))
         .route("/vaccination/bookings", post(vaccination::book))
+        .route("/vaccination/holds", post(vaccination::hold))
         .route(
             "/vaccination/second-dose-slots",
             get(vaccination::second_dose_slots),

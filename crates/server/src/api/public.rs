@@ -7,6 +7,7 @@ use crate::search::{SearchQuery, SortOrder};
 use crate::services::{App, SlotQuery};
 use crate::time::format_instant;
 use axum::extract::State;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use careslot_domain::geo::LatLon;
 use careslot_domain::{AgendaId, Specialty};
@@ -178,16 +179,25 @@ pub async fn slots(
     State(app): State<Arc<App>>,
     ApiPath(agenda_id): ApiPath<String>,
     ApiQuery(q): ApiQuery<SlotsQuery>,
-) -> Result<Json<SlotsBody>, ApiError> {
+) -> Result<Response, ApiError> {
+    // The same week of the same centre is asked for again and again during a rush: its
+    // answer is serialised once per change of the agenda (and at most once a second).
+    let agenda = AgendaId(agenda_id);
+    let key = format!("{}\n{}\n{}", q.motive_id, q.from, q.to);
+    let now_s = jiff::Timestamp::now().as_second();
+    if let Some(body) = app.agendas.response(&agenda, &key, now_s) {
+        return Ok(json_bytes(body));
+    }
+    let generation = app.agendas.generation(&agenda);
     let (view, slots) = app
         .slots(SlotQuery {
-            agenda_id: &agenda_id,
+            agenda_id: agenda.as_str(),
             motive_id: &q.motive_id,
             from: &q.from,
             to: &q.to,
         })
         .await?;
-    Ok(Json(SlotsBody {
+    let body = SlotsBody {
         slots: slots
             .iter()
             .map(|s| SlotBody {
@@ -196,5 +206,22 @@ pub async fn slots(
                 remaining: s.remaining,
             })
             .collect(),
-    }))
+    };
+    let bytes = bytes::Bytes::from(
+        serde_json::to_vec(&body)
+            .map_err(|e| careslot_store::StoreError::Internal(e.to_string()))?,
+    );
+    if let Some(g) = generation {
+        app.agendas
+            .keep_response(&agenda, g, key, bytes.clone(), now_s);
+    }
+    Ok(json_bytes(bytes))
+}
+
+fn json_bytes(body: bytes::Bytes) -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
 }

@@ -5,12 +5,13 @@ use super::dto::*;
 use super::extract::{ApiJson, ApiPath, ApiQuery, Caller};
 use super::queue::Admitted;
 use crate::error::{ApiError, Problem};
-use crate::services::{App, DoseChoice, VaccinationRequest};
+use crate::services::{App, AppError, Appointment, DoseChoice, VaccinationRequest};
 use crate::time::format_instant;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use careslot_domain::AgendaId;
+use careslot_domain::DomainError;
 use std::sync::Arc;
 
 fn choice(b: Option<DoseChoiceBody>) -> Option<DoseChoice> {
@@ -21,11 +22,34 @@ fn choice(b: Option<DoseChoiceBody>) -> Option<DoseChoice> {
     })
 }
 
-/// Book the doses of a vaccination together: all or none.
+fn request(b: VaccinationBookingBody) -> VaccinationRequest {
+    VaccinationRequest {
+        dose1: choice(b.dose1),
+        dose2: choice(b.dose2),
+        booster: choice(b.booster),
+        previous_dose_date: b.previous_dose_date,
+        birth_date: b.birth_date,
+        priority_groups: b.priority_groups,
+    }
+}
+
+async fn bodies(app: &App, booked: &[Appointment]) -> Result<Vec<AppointmentBody>, ApiError> {
+    let mut appointments = Vec::with_capacity(booked.len());
+    for a in booked {
+        let view = app.view(&a.row.agenda_id).await?;
+        appointments.push(AppointmentBody::new(a, &view.tz));
+    }
+    Ok(appointments)
+}
+
+/// Book the doses of a vaccination together: all or none. With `hold_id`, books the doses
+/// held by `POST /api/v1/vaccination/holds` (again: the same appointments, nothing new).
 #[utoipa::path(post, path = "/api/v1/vaccination/bookings", tag = "vaccination", security(("bearer" = [])),
     request_body = VaccinationBookingBody,
     responses((status = 201, body = VaccinationBookingResult),
+              (status = 404, description = "no such hold of this patient", body = Problem),
               (status = 409, description = "a place or a dose is gone; nothing is booked", body = Problem),
+              (status = 410, description = "the hold has expired; nothing is booked", body = Problem),
               (status = 422, description = "interval outside the protocol, wrong doses; nothing is booked", body = Problem)))]
 pub async fn book(
     State(app): State<Arc<App>>,
@@ -33,27 +57,57 @@ pub async fn book(
     Caller(me): Caller,
     ApiJson(b): ApiJson<VaccinationBookingBody>,
 ) -> Result<(StatusCode, Json<VaccinationBookingResult>), ApiError> {
-    let booked = app
-        .book_vaccination(
-            &me,
-            VaccinationRequest {
-                dose1: choice(b.dose1),
-                dose2: choice(b.dose2),
-                booster: choice(b.booster),
-                previous_dose_date: b.previous_dose_date,
-                birth_date: b.birth_date,
-                priority_groups: b.priority_groups,
-            },
-        )
-        .await?;
-    let mut appointments = Vec::with_capacity(booked.len());
-    for a in &booked {
-        let view = app.view(&a.row.agenda_id).await?;
-        appointments.push(AppointmentBody::new(a, &view.tz));
-    }
+    let booked = match b.hold_id.clone() {
+        Some(hold) => {
+            if b.dose1.is_some() || b.dose2.is_some() || b.booster.is_some() {
+                return Err(ApiError::from(AppError::from(DomainError::new(
+                    "hold_id",
+                    "give either hold_id or the doses, not both",
+                ))));
+            }
+            app.book_vaccination_hold(&me, &hold).await?
+        }
+        None => app.book_vaccination(&me, request(b)).await?,
+    };
+    let appointments = bodies(&app, &booked).await?;
     Ok((
         StatusCode::CREATED,
         Json(VaccinationBookingResult { appointments }),
+    ))
+}
+
+/// Hold the doses of a vaccination together (all or none) while the patient confirms: the
+/// places and the doses are theirs until `expires_at`.
+#[utoipa::path(post, path = "/api/v1/vaccination/holds", tag = "vaccination", security(("bearer" = [])),
+    request_body = VaccinationBookingBody,
+    responses((status = 201, body = VaccinationHoldResult),
+              (status = 409, description = "a place or a dose is gone; nothing is held", body = Problem),
+              (status = 422, description = "interval outside the protocol, wrong doses; nothing is held", body = Problem)))]
+pub async fn hold(
+    State(app): State<Arc<App>>,
+    _: Admitted,
+    Caller(me): Caller,
+    ApiJson(b): ApiJson<VaccinationBookingBody>,
+) -> Result<(StatusCode, Json<VaccinationHoldResult>), ApiError> {
+    if b.hold_id.is_some() {
+        return Err(ApiError::from(AppError::from(DomainError::new(
+            "hold_id",
+            "a hold is made from doses, not from another hold",
+        ))));
+    }
+    let (id, until, held) = app.hold_vaccination(&me, request(b)).await?;
+    let appointments = bodies(&app, &held).await?;
+    let expires_at = match held.first() {
+        Some(a) => format_instant(until, &app.view(&a.row.agenda_id).await?.tz),
+        None => until.to_string(),
+    };
+    Ok((
+        StatusCode::CREATED,
+        Json(VaccinationHoldResult {
+            id,
+            expires_at,
+            appointments,
+        }),
     ))
 }
 

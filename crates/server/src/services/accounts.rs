@@ -281,6 +281,12 @@ impl App {
         let Some((identity, _)) = found.filter(|_| ok) else {
             return Err(AppError::BadCredentials);
         };
+        let token = self.open_session(&identity.id).await?;
+        Ok((token, identity))
+    }
+
+    /// A new session of an account whose identity was already proven: its bearer token.
+    pub async fn open_session(&self, account: &AccountId) -> AppResult<String> {
         let mut raw = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut raw);
         let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
@@ -288,14 +294,14 @@ impl App {
         self.store
             .create_session(&NewSession {
                 token_hash: hash_token(&token),
-                account_id: identity.id.clone(),
+                account_id: account.clone(),
                 created_at: now,
                 expires_at: now
                     .checked_add(self.config.session_ttl)
                     .map_err(|_| AppError::BadRequest("session expiry out of range".into()))?,
             })
             .await?;
-        Ok((token, identity))
+        Ok(token)
     }
 
     pub async fn authenticate(&self, token: &str) -> AppResult<Caller> {

@@ -166,6 +166,30 @@ impl App {
 }
 
 impl App {
+    /// Loads every agenda's availability view in the background, so the first searches
+    /// after a start (a rush does not wait for a warm cache) are memory reads.
+    pub fn spawn_warmup(self: &Arc<Self>) {
+        let app = self.clone();
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let entries = app.directory.entries();
+            let now = jiff::Timestamp::now();
+            let mut failed = 0usize;
+            for e in &entries {
+                let handle = app.agendas.handle(&e.entry.agenda_id);
+                if app.agendas.next_slot_start(&handle, now).await.is_err() {
+                    failed += 1;
+                }
+            }
+            tracing::info!(
+                agendas = entries.len(),
+                failed,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "availability views loaded"
+            );
+        });
+    }
+
     /// Retention: every hour, vaccination appointments older than the retention period
     /// lose their patient link (the slot stays booked in the agenda).
     pub fn spawn_retention(self: &Arc<Self>) {

@@ -250,6 +250,62 @@ impl App {
         caller: &Caller,
         req: VaccinationRequest,
     ) -> AppResult<Vec<Appointment>> {
+        Ok(self.reserve_vaccination(caller, req, None).await?.1)
+    }
+
+    /// Holds the doses of a request together (all or none) for the hold time: the places
+    /// and the doses are kept for this patient while they confirm. Returns the series id
+    /// (the hold's id) and the held doses.
+    pub async fn hold_vaccination(
+        &self,
+        caller: &Caller,
+        req: VaccinationRequest,
+    ) -> AppResult<(String, Timestamp, Vec<Appointment>)> {
+        let until = Timestamp::now()
+            .checked_add(self.config.hold_ttl)
+            .map_err(|_| AppError::BadRequest("hold expiry out of range".into()))?;
+        let (series, held) = self.reserve_vaccination(caller, req, Some(until)).await?;
+        Ok((series, until, held))
+    }
+
+    /// Books a held series of the caller's: every dose or none.
+    pub async fn book_vaccination_hold(
+        &self,
+        caller: &Caller,
+        series_id: &str,
+    ) -> AppResult<Vec<Appointment>> {
+        App::require_role(caller, Role::Patient)?;
+        if series_id.is_empty() || series_id.len() > 64 {
+            return Err(AppError::NotFound("hold"));
+        }
+        let rows = self
+            .store
+            .book_series_hold(&BookSeriesRequest {
+                series_id: series_id.to_owned(),
+                patient_bidx: self.protect.patient_index(&caller.id),
+                now: Timestamp::now(),
+            })
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => AppError::NotFound("hold"),
+                e => e.into(),
+            })?;
+        for r in &rows {
+            self.agendas.booked(r);
+        }
+        let mut booked = Vec::with_capacity(rows.len());
+        for row in rows {
+            booked.push(self.open_reservation(row).await?);
+        }
+        Ok(booked)
+    }
+
+    async fn reserve_vaccination(
+        &self,
+        caller: &Caller,
+        req: VaccinationRequest,
+        hold_until: Option<Timestamp>,
+    ) -> AppResult<(String, Vec<Appointment>)> {
         App::require_role(caller, Role::Patient)?;
         let now = Timestamp::now();
         let protocols = self.store.protocols().await?;
@@ -347,32 +403,46 @@ impl App {
         }
         let mut series = Vec::with_capacity(doses.len());
         for d in &doses {
-            let r = self
+            let mut r = self
                 .sealed_request(&caller.id, &d.view, d.motive.id.clone(), d.start, None)
                 .await?;
+            r.hold_until = hold_until;
             series.push(SeriesDose {
                 reservation: r,
                 product: d.vaccine.product,
                 day: d.day,
             });
         }
+        let id = ReservationId::new().to_string();
         let out = self
             .store
             .reserve_series(&SeriesRequest {
-                id: ReservationId::new().to_string(),
+                id: id.clone(),
                 protocol_version: version,
-                doses: series,
+                doses: series.clone(),
                 now,
             })
             .await;
-        for d in &doses {
-            self.agendas.invalidate(&d.view.agenda.id);
+        let rows = match out {
+            Ok(rows) => rows,
+            Err(e) => {
+                // Refused: what the view showed as free may not be (another node's booking,
+                // an expired hold): let the next read look at the database.
+                for d in &doses {
+                    self.agendas.invalidate(&d.view.agenda.id);
+                }
+                return Err(e.into());
+            }
+        };
+        for ((row, dose), d) in rows.iter().zip(&series).zip(&doses) {
+            self.agendas
+                .reserved(row, d.motive.capacity > 1, Some((dose.product, dose.day)));
         }
         let mut booked = Vec::new();
-        for row in out? {
+        for row in rows {
             booked.push(self.open_reservation(row).await?);
         }
-        Ok(booked)
+        Ok((id, booked))
     }
 
     fn check_second(

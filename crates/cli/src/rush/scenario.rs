@@ -1,0 +1,407 @@
+//! The rush itself: simulated patients (search → slots → dose-2 slots → hold both doses →
+//! book), a crowd of availability readers, and the reference load on `/healthz`.
+
+use super::http::{q, Conn, Stats};
+use super::setup::Target;
+use hyper::{Method, StatusCode};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub const QUEUE_HEADER: &str = "careslot-queue-ticket";
+
+pub struct Ctx {
+    pub addr: SocketAddr,
+    pub targets: Vec<Target>,
+    pub dose1_of: HashMap<String, String>,
+    pub seed: u64,
+}
+
+impl Ctx {
+    pub fn new(addr: SocketAddr, targets: Vec<Target>, seed: u64) -> Arc<Self> {
+        let dose1_of = targets
+            .iter()
+            .map(|t| (t.agenda_id.clone(), t.dose1.clone()))
+            .collect();
+        Arc::new(Self {
+            addr,
+            targets,
+            dose1_of,
+            seed,
+        })
+    }
+}
+
+/// What one simulated patient saw.
+#[derive(Default)]
+pub struct PatientOut {
+    pub stats: Stats,
+    /// Appointment ids of every 201 from the booking endpoint.
+    pub confirmed: Vec<String>,
+    pub series: u64,
+    /// Milliseconds from a hold's 201 until availability no longer offered the place.
+    pub lag_ms: Vec<f64>,
+    /// Instants (since the phase start) at which a queue ticket was admitted.
+    pub admitted_at: Vec<f64>,
+}
+
+/// Mainland France, roughly.
+fn random_point(rng: &mut StdRng) -> (f64, f64) {
+    (rng.gen_range(43.2..50.9), rng.gen_range(-1.6..7.6))
+}
+
+fn day_after(day: &str, n: i64) -> String {
+    day.parse::<jiff::civil::Date>()
+        .ok()
+        .and_then(|d| d.checked_add(jiff::Span::new().days(n)).ok())
+        .map_or_else(|| day.to_owned(), |d| d.to_string())
+}
+
+/// `remaining` of the slot starting at `start`, 0 when it is not offered.
+fn remaining_at(slots: &Value, start: &str) -> u64 {
+    slots["slots"]
+        .as_array()
+        .and_then(|a| a.iter().find(|s| s["start"] == start))
+        .and_then(|s| s["remaining"].as_u64())
+        .unwrap_or(0)
+}
+
+/// One call, timed under `endpoint`, whose body is not looked at (readers, hammers).
+async fn timed_status(
+    c: &mut Conn,
+    stats: &mut Stats,
+    endpoint: &'static str,
+    path: &str,
+    headers: &[(&str, &str)],
+) {
+    let t = Instant::now();
+    let status = c
+        .call(Method::GET, path, None, headers)
+        .await
+        .ok()
+        .map(|a| a.status);
+    stats.record(endpoint, t, status);
+}
+
+/// One call, timed under `endpoint`; a transport error counts as status 0.
+async fn timed(
+    c: &mut Conn,
+    stats: &mut Stats,
+    endpoint: &'static str,
+    method: Method,
+    path: &str,
+    body: Option<&Value>,
+    headers: &[(&str, &str)],
+) -> Option<(StatusCode, Value)> {
+    let t = Instant::now();
+    match c.call(method, path, body, headers).await {
+        Ok(a) => {
+            stats.record(endpoint, t, Some(a.status));
+            Some((a.status, a.json().unwrap_or(Value::Null)))
+        }
+        Err(_) => {
+            stats.record(endpoint, t, None);
+            None
+        }
+    }
+}
+
+/// Waits in the waiting room until admitted (or the phase ends): the admitted ticket.
+async fn queue(
+    c: &mut Conn,
+    out: &mut PatientOut,
+    phase_start: Instant,
+    deadline: Instant,
+) -> Option<String> {
+    let (_, t) = timed(
+        c,
+        &mut out.stats,
+        "queue_join",
+        Method::POST,
+        "/api/v1/queue/tickets",
+        None,
+        &[],
+    )
+    .await?;
+    let ticket = t["ticket"].as_str()?.to_owned();
+    let mut answer = t;
+    loop {
+        if answer["admitted"].as_bool() == Some(true) {
+            out.admitted_at.push(phase_start.elapsed().as_secs_f64());
+            return Some(ticket);
+        }
+        let wait = answer["poll_after_ms"]
+            .as_u64()
+            .unwrap_or(1000)
+            .clamp(50, 5000);
+        if Instant::now() + Duration::from_millis(wait) > deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+        let (status, a) = timed(
+            c,
+            &mut out.stats,
+            "queue_status",
+            Method::GET,
+            "/api/v1/queue/status",
+            None,
+            &[(QUEUE_HEADER, &ticket)],
+        )
+        .await?;
+        if status != StatusCode::OK {
+            return None;
+        }
+        answer = a;
+    }
+}
+
+/// A patient booking series after series until the deadline (each series a new patient in
+/// real life; with the waiting room each goes through the queue first).
+pub async fn patient(
+    ctx: Arc<Ctx>,
+    idx: usize,
+    token: String,
+    phase_start: Instant,
+    deadline: Instant,
+    waiting_room: bool,
+    lag_every: u64,
+) -> PatientOut {
+    let mut out = PatientOut::default();
+    let mut rng = StdRng::seed_from_u64(ctx.seed.wrapping_mul(31).wrapping_add(idx as u64));
+    let mut c = Conn::new(ctx.addr, Some(token));
+    let mut attempts = 0u64;
+    while Instant::now() < deadline {
+        let ticket = if waiting_room {
+            match queue(&mut c, &mut out, phase_start, deadline).await {
+                Some(t) => Some(t),
+                None => break,
+            }
+        } else {
+            None
+        };
+        let headers: Vec<(&str, &str)> = match &ticket {
+            Some(t) => vec![(QUEUE_HEADER, t.as_str())],
+            None => vec![],
+        };
+        // Book once with this ticket (several tries if places are taken under our feet).
+        for _ in 0..4 {
+            if Instant::now() >= deadline {
+                break;
+            }
+            attempts += 1;
+            let sample = lag_every > 0 && attempts % lag_every == 1;
+            if book_one(&ctx, &mut c, &mut rng, &mut out, &headers, sample).await {
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// One attempt: search, slots, dose-2 slots, hold, book. True when a series was booked.
+async fn book_one(
+    ctx: &Ctx,
+    c: &mut Conn,
+    rng: &mut StdRng,
+    out: &mut PatientOut,
+    headers: &[(&str, &str)],
+    sample_lag: bool,
+) -> bool {
+    let (lat, lon) = random_point(rng);
+    let path = format!(
+        "/api/v1/search?specialty=vaccination-center&lat={lat:.4}&lon={lon:.4}&radius_km=50&limit=10"
+    );
+    let Some((StatusCode::OK, found)) =
+        timed(c, &mut out.stats, "search", Method::GET, &path, None, &[]).await
+    else {
+        return false;
+    };
+    let candidates: Vec<(&str, &str, &str)> = found["results"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|r| {
+                    let agenda = r["agenda_id"].as_str()?;
+                    let next = r["next_slot"].as_str()?;
+                    let d1 = ctx.dose1_of.get(agenda)?;
+                    Some((agenda, d1.as_str(), next))
+                })
+                .take(3)
+                .collect()
+        })
+        .unwrap_or_default();
+    if candidates.is_empty() {
+        return false;
+    }
+    let (agenda, dose1, next) = candidates[rng.gen_range(0..candidates.len())];
+    let (agenda, dose1) = (agenda.to_owned(), dose1.to_owned());
+    let day = next.get(..10).unwrap_or(next).to_owned();
+    let slots_path = format!(
+        "/api/v1/agendas/{agenda}/slots?motive_id={dose1}&from={day}&to={}",
+        day_after(&day, 2)
+    );
+    let Some((StatusCode::OK, slots)) = timed(
+        c,
+        &mut out.stats,
+        "slots",
+        Method::GET,
+        &slots_path,
+        None,
+        &[],
+    )
+    .await
+    else {
+        return false;
+    };
+    let offered = slots["slots"].as_array().cloned().unwrap_or_default();
+    if offered.is_empty() {
+        return false;
+    }
+    let pick = &offered[rng.gen_range(0..offered.len().min(20))];
+    let Some(start) = pick["start"].as_str().map(str::to_owned) else {
+        return false;
+    };
+    let seen = pick["remaining"].as_u64().unwrap_or(1);
+    let path = format!(
+        "/api/v1/vaccination/second-dose-slots?agenda_id={agenda}&motive_id={dose1}&start={}",
+        q(&start)
+    );
+    let Some((StatusCode::OK, second)) = timed(
+        c,
+        &mut out.stats,
+        "second_dose_slots",
+        Method::GET,
+        &path,
+        None,
+        &[],
+    )
+    .await
+    else {
+        return false;
+    };
+    let seconds = second["slots"].as_array().cloned().unwrap_or_default();
+    let (Some(dose2), false) = (second["motive_id"].as_str(), seconds.is_empty()) else {
+        return false;
+    };
+    let Some(start2) = seconds[rng.gen_range(0..seconds.len().min(50))]["start"].as_str() else {
+        return false;
+    };
+    let body = json!({
+        "dose1": {"agenda_id": agenda, "motive_id": dose1, "start": start},
+        "dose2": {"agenda_id": agenda, "motive_id": dose2, "start": start2},
+        "birth_date": "1970-01-01",
+    });
+    let Some((status, held)) = timed(
+        c,
+        &mut out.stats,
+        "hold",
+        Method::POST,
+        "/api/v1/vaccination/holds",
+        Some(&body),
+        headers,
+    )
+    .await
+    else {
+        return false;
+    };
+    if status != StatusCode::CREATED {
+        return false;
+    }
+    let held_at = Instant::now();
+    let Some(hold_id) = held["id"].as_str().map(str::to_owned) else {
+        return false;
+    };
+    if sample_lag {
+        // The held place must leave availability (remaining below what we saw).
+        let day_path =
+            format!("/api/v1/agendas/{agenda}/slots?motive_id={dose1}&from={day}&to={day}");
+        while held_at.elapsed() < Duration::from_secs(2) {
+            if let Ok(a) = c.call(Method::GET, &day_path, None, &[]).await {
+                if a.json().is_some_and(|v| remaining_at(&v, &start) < seen) {
+                    out.lag_ms.push(held_at.elapsed().as_secs_f64() * 1000.0);
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    let body = json!({ "hold_id": hold_id });
+    let Some((status, booked)) = timed(
+        c,
+        &mut out.stats,
+        "book",
+        Method::POST,
+        "/api/v1/vaccination/bookings",
+        Some(&body),
+        headers,
+    )
+    .await
+    else {
+        return false;
+    };
+    if status != StatusCode::CREATED {
+        return false;
+    }
+    for a in booked["appointments"].as_array().into_iter().flatten() {
+        if let Some(id) = a["id"].as_str() {
+            out.confirmed.push(id.to_owned());
+        }
+    }
+    out.series += 1;
+    true
+}
+
+/// Reads availability of random centres for the next week until the deadline.
+pub async fn reader(ctx: Arc<Ctx>, idx: usize, deadline: Instant) -> Stats {
+    let mut stats = Stats::default();
+    let mut rng = StdRng::seed_from_u64(ctx.seed.wrapping_mul(77).wrapping_add(idx as u64));
+    let mut c = Conn::new(ctx.addr, None);
+    let today = jiff::Zoned::now().date().to_string();
+    let (from, to) = (day_after(&today, 1), day_after(&today, 7));
+    while Instant::now() < deadline && !ctx.targets.is_empty() {
+        let t = &ctx.targets[rng.gen_range(0..ctx.targets.len())];
+        let path = format!(
+            "/api/v1/agendas/{}/slots?motive_id={}&from={from}&to={to}",
+            t.agenda_id, t.dose1
+        );
+        timed_status(&mut c, &mut stats, "slots", &path, &[]).await;
+    }
+    stats
+}
+
+/// Hammers one GET path (the ceiling reference, or the queue's own rate).
+pub async fn hammer(
+    addr: SocketAddr,
+    endpoint: &'static str,
+    path: String,
+    headers: Vec<(&'static str, String)>,
+    deadline: Instant,
+) -> Stats {
+    let mut stats = Stats::default();
+    let mut c = Conn::new(addr, None);
+    let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    while Instant::now() < deadline {
+        timed_status(&mut c, &mut stats, endpoint, &path, &h).await;
+    }
+    stats
+}
+
+/// Searches around random points until the deadline (warming the server like the first
+/// minutes of an evening would).
+pub async fn searcher(ctx: Arc<Ctx>, idx: usize, deadline: Instant) -> Stats {
+    let mut stats = Stats::default();
+    let mut rng = StdRng::seed_from_u64(ctx.seed.wrapping_mul(13).wrapping_add(idx as u64));
+    let mut c = Conn::new(ctx.addr, None);
+    while Instant::now() < deadline {
+        let (lat, lon) = random_point(&mut rng);
+        let path = format!(
+            "/api/v1/search?specialty=vaccination-center&lat={lat:.4}&lon={lon:.4}&radius_km=50&limit=10"
+        );
+        timed_status(&mut c, &mut stats, "search", &path, &[]).await;
+    }
+    stats
+}
