@@ -760,6 +760,7 @@ pub async fn vaccination_centres(
     app: Arc<App>,
     file: &Path,
     lines: u32,
+    report_sites: bool,
 ) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let (sites, bad) = read_file(file)?;
@@ -796,7 +797,11 @@ pub async fn vaccination_centres(
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> "),
     );
-    let report = |line: String| bar.suspend(|| eprintln!("{line}"));
+    let report = |line: String| {
+        if report_sites {
+            bar.suspend(|| eprintln!("{line}"))
+        }
+    };
 
     let mut out = Outcome::default();
     out.summary.sites = sites.len() + bad.len();

@@ -349,7 +349,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Import(ImportCommand::VaccinationCentres(args)) => {
             let app = open_app(&args.db, &args.keys).await?;
-            let outcome = import::vaccination_centres(app, &args.file, args.lines).await?;
+            let outcome = import::vaccination_centres(app, &args.file, args.lines, true).await?;
             println!("{}", serde_json::to_string(&outcome.summary)?);
             eprintln!("{}", import::human_summary(&args.file, &outcome));
             if outcome.failed > 0 {

@@ -748,7 +748,148 @@ async fn lines_change_per_day(backend: Backend) {
     srv.stop().await;
 }
 
+/// Both doses held together while the patient confirms: the places and the doses are theirs,
+/// nobody else can confirm the hold, confirming twice books nothing new, and an expired
+/// hold gives its places and its doses back.
+async fn hold_both_doses_then_book(backend: Backend) {
+    let config = careslot_server::services::AppConfig {
+        hold_ttl: jiff::SignedDuration::from_secs(2),
+        ..Default::default()
+    };
+    let (srv, _loc) = start_configured(backend, config).await;
+    let c = centre(&srv, 1).await;
+    let (paula, _) = srv.account("patient", "Paula").await;
+    let (omar, _) = srv.account("patient", "Omar").await;
+    let (zoe, _) = srv.account("patient", "Zoé").await;
+    for d in 1..=45 {
+        stock(&srv, &c, &day(d), 100).await;
+    }
+    let first = slots(&srv, &c, &c.dose1, &day(2), &day(2)).await;
+    let d1 = first[0]["start"].as_str().unwrap().to_owned();
+    let seconds = second_slots(&srv, &c, &d1).await;
+    let d2 = seconds[0]["start"].as_str().unwrap().to_owned();
+    // One dose left on the dose-2 day: the hold takes it.
+    stock(&srv, &c, &d2[..10], 1).await;
+
+    let (s, held) = srv
+        .post(
+            "/api/v1/vaccination/holds",
+            Some(&paula),
+            pair(&c, &d1, &d2),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{held}");
+    let hold = held["id"].as_str().unwrap().to_owned();
+    assert!(held["expires_at"].as_str().is_some());
+    assert_eq!(held["appointments"].as_array().unwrap().len(), 2);
+    // The place (one line) and the dose are held: not offered, not holdable by another.
+    let now_first = slots(&srv, &c, &c.dose1, &day(2), &day(2)).await;
+    assert!(now_first.iter().all(|s| s["start"] != d1.as_str()));
+    let (s, body) = srv
+        .post("/api/v1/vaccination/holds", Some(&omar), pair(&c, &d1, &d2))
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{body}");
+    // Nobody else can confirm it; giving doses with a hold id is refused.
+    let (s, _) = srv
+        .post(
+            "/api/v1/vaccination/bookings",
+            Some(&omar),
+            json!({"hold_id": hold}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let mut both = pair(&c, &d1, &d2);
+    both["hold_id"] = json!(hold);
+    let (s, _) = srv
+        .post("/api/v1/vaccination/bookings", Some(&paula), both)
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    // Confirmed: both doses booked; asking again answers the same appointments.
+    let (s, booked) = srv
+        .post(
+            "/api/v1/vaccination/bookings",
+            Some(&paula),
+            json!({"hold_id": hold}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{booked}");
+    let ids: Vec<Value> = booked["appointments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            assert_eq!(a["status"], "booked");
+            a["id"].clone()
+        })
+        .collect();
+    assert_eq!(ids.len(), 2);
+    let (s, again) = srv
+        .post(
+            "/api/v1/vaccination/bookings",
+            Some(&paula),
+            json!({"hold_id": hold}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let again: Vec<Value> = again["appointments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].clone())
+        .collect();
+    assert_eq!(again, ids);
+    assert_eq!(mine(&srv, &paula).await.len(), 2);
+
+    // An expired hold: too late to confirm, and its places and dose go to the next patient.
+    let e1 = first[1]["start"].as_str().unwrap().to_owned();
+    let e2 = seconds[1]["start"].as_str().unwrap().to_owned();
+    let e2_day = e2[..10].to_owned();
+    let (s, _) = stock(&srv, &c, &e2_day, if e2_day == d2[..10] { 2 } else { 1 }).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, held) = srv
+        .post("/api/v1/vaccination/holds", Some(&omar), pair(&c, &e1, &e2))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{held}");
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let (s, body) = srv
+        .post(
+            "/api/v1/vaccination/bookings",
+            Some(&omar),
+            json!({"hold_id": held["id"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["type"].as_str().unwrap().ends_with("hold-expired"),
+        "{body}"
+    );
+    // The hold sweeper gives the places and the dose back within a second or so.
+    let mut tries = 0;
+    let (s, body) = loop {
+        let (s, body) = srv
+            .post(
+                "/api/v1/vaccination/bookings",
+                Some(&zoe),
+                pair(&c, &e1, &e2),
+            )
+            .await;
+        tries += 1;
+        if s == StatusCode::CREATED || tries == 40 {
+            break (s, body);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    };
+    assert_eq!(
+        s,
+        StatusCode::CREATED,
+        "the expired hold's places and dose are free: {body}"
+    );
+    assert!(mine(&srv, &omar).await.is_empty());
+    srv.stop().await;
+}
+
 on_both_backends!(
+    hold_both_doses_then_book,
     lines_change_per_day,
     thirty_patients_race_for_two_lines,
     window_stock_and_cancellation,

@@ -136,6 +136,39 @@ async fn agenda_changed(tx: &mut Tx, agenda: &str) -> StoreResult<()> {
     notify(tx, agenda).await
 }
 
+/// A series in one round trip: the steps of `reservations::series_statements`, run by the
+/// server-side function of migration 0007 (the rush's hot write).
+async fn reserve_series_in(tx: &mut Tx, req: &SeriesRequest) -> StoreResult<Vec<ReservationRow>> {
+    let d = &req.doses;
+    let r = |f: fn(&SeriesDose) -> String| d.iter().map(f).collect::<Vec<String>>();
+    let rows = sqlx::query(
+        "SELECT * FROM careslot_reserve_series($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+    )
+    .bind(&req.id)
+    .bind(i64::from(req.protocol_version))
+    .bind(req.now.as_second())
+    .bind(r(|x| x.reservation.id.to_string()))
+    .bind(r(|x| x.reservation.agenda_id.to_string()))
+    .bind(r(|x| x.reservation.motive_id.to_string()))
+    .bind(d.iter().map(|x| x.reservation.motive_ct.clone()).collect::<Vec<_>>())
+    .bind(d.iter().map(|x| x.reservation.patient_ct.clone()).collect::<Vec<_>>())
+    .bind(d.iter().map(|x| x.reservation.patient_bidx).collect::<Vec<_>>())
+    .bind(d.iter().map(|x| x.reservation.note_ct.clone()).collect::<Vec<_>>())
+    .bind(d.iter().map(|x| x.reservation.relative_ct.clone()).collect::<Vec<_>>())
+    .bind(d.iter().map(|x| x.reservation.start.as_second()).collect::<Vec<_>>())
+    .bind(r(|x| x.day.to_string()))
+    .bind(
+        d.iter()
+            .map(|x| x.reservation.hold_until.map(|t| t.as_second()))
+            .collect::<Vec<_>>(),
+    )
+    .bind(r(|x| x.product.code().to_owned()))
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    rows.iter().map(reservation_from_row).collect()
+}
+
 /// One appender at a time across every node: the chain cannot fork.
 async fn lock_audit(tx: &mut Tx) -> StoreResult<()> {
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
@@ -167,6 +200,13 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
             Some("23503") => StoreError::NotFound,
             // Deadlock or serialization failure: nothing was written; the caller may retry.
             Some("40P01") | Some("40001") => StoreError::Conflict(ConflictKind::SlotTaken),
+            // Refusals raised by the series function (migration 0007).
+            Some("P0001") => match db.message() {
+                "careslot_not_found" => StoreError::NotFound,
+                "careslot_capacity" => StoreError::Conflict(ConflictKind::CapacityExhausted),
+                "careslot_stock" => StoreError::Conflict(ConflictKind::StockExhausted),
+                _ => internal(e),
+            },
             _ => internal(e),
         },
         sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => unavailable(e),

@@ -105,6 +105,11 @@ async fn agenda_changed(_tx: &mut Tx, _agenda: &str) -> StoreResult<()> {
     Ok(())
 }
 
+/// A series, statement by statement (in-process: round trips cost nothing here).
+async fn reserve_series_in(tx: &mut Tx, req: &SeriesRequest) -> StoreResult<Vec<ReservationRow>> {
+    reservations::series_statements(tx, req).await
+}
+
 /// The single writer connection already serialises appends.
 async fn lock_audit(_tx: &mut Tx) -> StoreResult<()> {
     Ok(())

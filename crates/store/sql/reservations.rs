@@ -5,7 +5,7 @@
 // on overlap and capacity, and every change announces its agenda (`agenda_changed`).
 
 use crate::{agenda_changed, begin_write, internal, map_err, reservation_from_row, DbPool, Tx};
-use careslot_domain::{MotiveId, ReservationId};
+use careslot_domain::{AgendaId, MotiveId, ReservationId};
 use careslot_store::codec::{self, pool_key};
 use careslot_store::*;
 use jiff::Timestamp;
@@ -152,7 +152,7 @@ impl Job {
                 Answer::Reserve(out)
             }
             Job::Series(req, _) => {
-                let out = series_in(tx, req).await;
+                let out = crate::reserve_series_in(tx, req).await;
                 if out.is_ok() {
                     agendas.extend(req.doses.iter().map(|d| d.reservation.agenda_id.0.clone()));
                 }
@@ -240,8 +240,13 @@ async fn savepoint(tx: &mut Tx, job: &Job, agendas: &mut Vec<String>) -> StoreRe
 }
 
 /// Books (or holds) every dose of a series inside the caller's transaction, each consuming
-/// its day's stock.
-async fn series_in(tx: &mut Tx, req: &SeriesRequest) -> StoreResult<Vec<ReservationRow>> {
+/// its day's stock, statement by statement: the reference path (SQLite runs it; PostgreSQL
+/// runs the same steps in one server-side function, see its migration 0007).
+#[allow(dead_code)]
+pub(crate) async fn series_statements(
+    tx: &mut Tx,
+    req: &SeriesRequest,
+) -> StoreResult<Vec<ReservationRow>> {
     let mut rows = Vec::with_capacity(req.doses.len());
     for (i, dose) in req.doses.iter().enumerate() {
         let r = &dose.reservation;
@@ -668,6 +673,41 @@ async fn record_idempotency(
         .await
         .map_err(map_err)?;
     Ok(())
+}
+
+/// Every hold past its expiry stops holding anything: its pool place and its dose go back.
+/// Returns the agendas that changed.
+pub(crate) async fn expire_holds(pool: &DbPool, now: Timestamp) -> StoreResult<Vec<AgendaId>> {
+    let mut tx = begin_write(pool).await?;
+    let expired = sqlx::query(
+        "UPDATE reservations SET status = 'expired', updated_at = $1
+          WHERE status = 'held' AND expires_at <= $1
+          RETURNING id, agenda_id, pool, start_s, end_s",
+    )
+    .bind(now.as_second())
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(map_err)?;
+    let mut agendas = Vec::new();
+    for row in expired {
+        let id: String = row.try_get("id").map_err(internal)?;
+        let agenda: String = row.try_get("agenda_id").map_err(internal)?;
+        let pool: String = row.try_get("pool").map_err(internal)?;
+        if pool != id {
+            let s: i64 = row.try_get("start_s").map_err(internal)?;
+            let e: i64 = row.try_get("end_s").map_err(internal)?;
+            release_pool_place(&mut tx, &agenda, s, e).await?;
+        }
+        release_stock(&mut tx, &id).await?;
+        agendas.push(agenda);
+    }
+    agendas.sort_unstable();
+    agendas.dedup();
+    for a in &agendas {
+        agenda_changed(&mut tx, a).await?;
+    }
+    tx.commit().await.map_err(map_err)?;
+    Ok(agendas.into_iter().map(AgendaId).collect())
 }
 
 /// Holds past their expiry that overlap `[start, end)` stop occupying it, so a new

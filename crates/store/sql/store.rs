@@ -1201,6 +1201,10 @@ impl Store for StoreImpl {
         self.group_commit().series(req).await
     }
 
+    async fn expire_holds(&self, now: Timestamp) -> StoreResult<Vec<AgendaId>> {
+        reservations::expire_holds(self.writer(), now).await
+    }
+
     async fn book_series_hold(&self, req: &BookSeriesRequest) -> StoreResult<Vec<ReservationRow>> {
         self.group_commit().book_series(req).await
     }

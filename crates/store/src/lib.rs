@@ -221,6 +221,9 @@ pub trait Store: Send + Sync + 'static {
     /// capacity rules as any booking and each consuming one dose of its day's stock
     /// (Conflict(StockExhausted) when none is left): all doses are booked or none.
     async fn reserve_series(&self, req: &SeriesRequest) -> StoreResult<Vec<ReservationRow>>;
+    /// Expires every hold past its expiry (its pool place and dose go back); the agendas
+    /// that changed.
+    async fn expire_holds(&self, now: Timestamp) -> StoreResult<Vec<AgendaId>>;
     /// Books the held doses of a series of this patient: all or none (HoldExpired when one
     /// has expired, NotFound when the patient has no such series). Once booked, asking again
     /// answers the same rows.

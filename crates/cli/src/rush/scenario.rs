@@ -61,13 +61,59 @@ fn day_after(day: &str, n: i64) -> String {
         .map_or_else(|| day.to_owned(), |d| d.to_string())
 }
 
+/// A slot list as the API gives it, read without building a JSON tree (the lists are long
+/// and the generator must not eat the machine it measures).
+#[derive(serde::Deserialize)]
+struct SlotList<'a> {
+    #[serde(borrow)]
+    slots: Vec<SlotItem<'a>>,
+    #[serde(borrow, default)]
+    motive_id: Option<&'a str>,
+}
+
+#[derive(serde::Deserialize)]
+struct SlotItem<'a> {
+    start: &'a str,
+    remaining: u64,
+}
+
 /// `remaining` of the slot starting at `start`, 0 when it is not offered.
-fn remaining_at(slots: &Value, start: &str) -> u64 {
-    slots["slots"]
-        .as_array()
-        .and_then(|a| a.iter().find(|s| s["start"] == start))
-        .and_then(|s| s["remaining"].as_u64())
+fn remaining_at(body: &[u8], start: &str) -> u64 {
+    serde_json::from_slice::<SlotList>(body)
+        .ok()
+        .and_then(|l| {
+            l.slots
+                .iter()
+                .find(|s| s.start == start)
+                .map(|s| s.remaining)
+        })
         .unwrap_or(0)
+}
+
+/// One GET whose answer is a slot list: (a chosen start, its remaining places, the list's
+/// motive) picked among the first `among` slots.
+async fn pick_slot(
+    c: &mut Conn,
+    stats: &mut Stats,
+    endpoint: &'static str,
+    path: &str,
+    rng: &mut StdRng,
+    among: usize,
+) -> Option<(String, u64, Option<String>)> {
+    let t = Instant::now();
+    let answer = c.call(Method::GET, path, None, &[]).await;
+    stats.record(endpoint, t, answer.as_ref().ok().map(|a| a.status));
+    let answer = answer.ok().filter(|a| a.status == StatusCode::OK)?;
+    let list: SlotList = serde_json::from_slice(&answer.body).ok()?;
+    if list.slots.is_empty() {
+        return None;
+    }
+    let s = &list.slots[rng.gen_range(0..list.slots.len().min(among))];
+    Some((
+        s.start.to_owned(),
+        s.remaining,
+        list.motive_id.map(str::to_owned),
+    ))
 }
 
 /// One call, timed under `endpoint`, whose body is not looked at (readers, hammers).
@@ -244,50 +290,17 @@ async fn book_one(
         "/api/v1/agendas/{agenda}/slots?motive_id={dose1}&from={day}&to={}",
         day_after(&day, 2)
     );
-    let Some((StatusCode::OK, slots)) = timed(
-        c,
-        &mut out.stats,
-        "slots",
-        Method::GET,
-        &slots_path,
-        None,
-        &[],
-    )
-    .await
+    let Some((start, seen, _)) = pick_slot(c, &mut out.stats, "slots", &slots_path, rng, 20).await
     else {
         return false;
     };
-    let offered = slots["slots"].as_array().cloned().unwrap_or_default();
-    if offered.is_empty() {
-        return false;
-    }
-    let pick = &offered[rng.gen_range(0..offered.len().min(20))];
-    let Some(start) = pick["start"].as_str().map(str::to_owned) else {
-        return false;
-    };
-    let seen = pick["remaining"].as_u64().unwrap_or(1);
     let path = format!(
         "/api/v1/vaccination/second-dose-slots?agenda_id={agenda}&motive_id={dose1}&start={}",
         q(&start)
     );
-    let Some((StatusCode::OK, second)) = timed(
-        c,
-        &mut out.stats,
-        "second_dose_slots",
-        Method::GET,
-        &path,
-        None,
-        &[],
-    )
-    .await
+    let Some((start2, _, Some(dose2))) =
+        pick_slot(c, &mut out.stats, "second_dose_slots", &path, rng, 50).await
     else {
-        return false;
-    };
-    let seconds = second["slots"].as_array().cloned().unwrap_or_default();
-    let (Some(dose2), false) = (second["motive_id"].as_str(), seconds.is_empty()) else {
-        return false;
-    };
-    let Some(start2) = seconds[rng.gen_range(0..seconds.len().min(50))]["start"].as_str() else {
         return false;
     };
     let body = json!({
@@ -321,7 +334,7 @@ async fn book_one(
             format!("/api/v1/agendas/{agenda}/slots?motive_id={dose1}&from={day}&to={day}");
         while held_at.elapsed() < Duration::from_secs(2) {
             if let Ok(a) = c.call(Method::GET, &day_path, None, &[]).await {
-                if a.json().is_some_and(|v| remaining_at(&v, &start) < seen) {
+                if a.status == StatusCode::OK && remaining_at(&a.body, &start) < seen {
                     out.lag_ms.push(held_at.elapsed().as_secs_f64() * 1000.0);
                     break;
                 }

@@ -98,7 +98,7 @@ pub async fn prepare(
             )
         }
     };
-    let outcome = crate::import::vaccination_centres(app.clone(), &file, lines)
+    let outcome = crate::import::vaccination_centres(app.clone(), &file, lines, false)
         .await
         .context("importing the centres")?;
     eprintln!(

@@ -207,10 +207,7 @@ pub async fn slots(
             })
             .collect(),
     };
-    let bytes = bytes::Bytes::from(
-        serde_json::to_vec(&body)
-            .map_err(|e| careslot_store::StoreError::Internal(e.to_string()))?,
-    );
+    let bytes = serialize(&body)?;
     if let Some(g) = generation {
         app.agendas
             .keep_response(&agenda, g, key, bytes.clone(), now_s);
@@ -218,7 +215,15 @@ pub async fn slots(
     Ok(json_bytes(bytes))
 }
 
-fn json_bytes(body: bytes::Bytes) -> Response {
+/// A JSON body serialised ahead of the response (to be kept and served again).
+pub(crate) fn serialize(body: &impl serde::Serialize) -> Result<bytes::Bytes, ApiError> {
+    Ok(bytes::Bytes::from(serde_json::to_vec(body).map_err(
+        |e| careslot_store::StoreError::Internal(e.to_string()),
+    )?))
+}
+
+/// A response of an already serialised JSON body.
+pub(crate) fn json_bytes(body: bytes::Bytes) -> Response {
     (
         [(axum::http::header::CONTENT_TYPE, "application/json")],
         body,

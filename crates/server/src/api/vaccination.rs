@@ -3,12 +3,14 @@
 
 use super::dto::*;
 use super::extract::{ApiJson, ApiPath, ApiQuery, Caller};
+use super::public::{json_bytes, serialize};
 use super::queue::Admitted;
 use crate::error::{ApiError, Problem};
 use crate::services::{App, AppError, Appointment, DoseChoice, VaccinationRequest};
-use crate::time::format_instant;
+use crate::time::{format_instant, parse_instant};
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::Response;
 use axum::Json;
 use careslot_domain::AgendaId;
 use careslot_domain::DomainError;
@@ -48,8 +50,7 @@ async fn bodies(app: &App, booked: &[Appointment]) -> Result<Vec<AppointmentBody
     request_body = VaccinationBookingBody,
     responses((status = 201, body = VaccinationBookingResult),
               (status = 404, description = "no such hold of this patient", body = Problem),
-              (status = 409, description = "a place or a dose is gone; nothing is booked", body = Problem),
-              (status = 410, description = "the hold has expired; nothing is booked", body = Problem),
+              (status = 409, description = "a place or a dose is gone, or the hold has expired (type hold-expired); nothing is booked", body = Problem),
               (status = 422, description = "interval outside the protocol, wrong doses; nothing is booked", body = Problem)))]
 pub async fn book(
     State(app): State<Arc<App>>,
@@ -119,11 +120,25 @@ pub async fn hold(
 pub async fn second_dose_slots(
     State(app): State<Arc<App>>,
     ApiQuery(q): ApiQuery<SecondDoseQuery>,
-) -> Result<Json<SecondDoseSlotsBody>, ApiError> {
+) -> Result<Response, ApiError> {
+    // The answer depends on the dose-1 day, not its time: kept per day like slot answers.
+    let agenda = AgendaId(q.agenda_id.clone());
+    let generation = app.agendas.generation(&agenda);
+    let view = app.view(&agenda).await?;
+    let start = parse_instant("start", &q.start).map_err(AppError::from)?;
+    let key = format!(
+        "second\n{}\n{}",
+        q.motive_id,
+        start.to_zoned(view.tz.clone()).date()
+    );
+    let now_s = jiff::Timestamp::now().as_second();
+    if let Some(body) = app.agendas.response(&agenda, &key, now_s) {
+        return Ok(json_bytes(body));
+    }
     let (view, motive, slots) = app
         .second_dose_slots(&q.agenda_id, &q.motive_id, &q.start)
         .await?;
-    Ok(Json(SecondDoseSlotsBody {
+    let body = serialize(&SecondDoseSlotsBody {
         motive_id: motive.id.to_string(),
         slots: slots
             .iter()
@@ -133,7 +148,12 @@ pub async fn second_dose_slots(
                 remaining: s.remaining,
             })
             .collect(),
-    }))
+    })?;
+    if let Some(g) = generation {
+        app.agendas
+            .keep_response(&agenda, g, key, body.clone(), now_s);
+    }
+    Ok(json_bytes(body))
 }
 
 /// Every version of every vaccine's protocol.

@@ -149,6 +149,7 @@ impl App {
             config,
         });
         app.directory.replace_all(app.store.directory().await?);
+        app.spawn_hold_sweeper();
         Ok(app)
     }
 
@@ -166,6 +167,28 @@ impl App {
 }
 
 impl App {
+    /// Every second, holds past their expiry give back their places and doses (a hold
+    /// abandoned mid-form must not keep a day's last dose), and the views follow.
+    pub fn spawn_hold_sweeper(self: &Arc<Self>) {
+        let app = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(app) = app.upgrade() else { return };
+                match app.store.expire_holds(jiff::Timestamp::now()).await {
+                    Ok(agendas) => {
+                        for a in &agendas {
+                            app.agendas.invalidate(a);
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "hold sweeper failed; will retry"),
+                }
+            }
+        });
+    }
+
     /// Loads every agenda's availability view in the background, so the first searches
     /// after a start (a rush does not wait for a warm cache) are memory reads.
     pub fn spawn_warmup(self: &Arc<Self>) {
