@@ -25,6 +25,9 @@ use std::time::Duration;
 /// NOTIFY channel carrying the id of an agenda whose availability changed.
 pub const AGENDA_CHANNEL: &str = "careslot_agenda";
 
+/// Booking writers (connections committing groups of holds and bookings in parallel).
+const WRITERS: usize = 4;
+
 /// Advisory lock serialising appends to the audit chain.
 const AUDIT_LOCK: i64 = 0x6361_7265_736c_6f74;
 
@@ -55,14 +58,19 @@ impl PgStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Internal(format!("migration failed: {e}")))?;
-        // The booking writer's own connection, opened from its own thread (see GroupCommit).
-        let writer = PgPoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(Duration::from_secs(10))
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_lazy_with(options.clone());
-        let group = reservations::GroupCommit::start(writer)?;
+        // The booking writers' own connections, opened from their own threads (see
+        // GroupCommit); agendas are spread over them so that commits run in parallel.
+        let writers = (0..WRITERS)
+            .map(|_| {
+                PgPoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .idle_timeout(None)
+                    .max_lifetime(None)
+                    .connect_lazy_with(options.clone())
+            })
+            .collect();
+        let group = reservations::GroupCommit::start(writers)?;
         Ok(Self { pool, group, node })
     }
 

@@ -63,7 +63,7 @@ impl SqliteStore {
             .connect_with(opts.read_only(true))
             .await
             .map_err(unavailable)?;
-        let group = reservations::GroupCommit::start(writer.clone())?;
+        let group = reservations::GroupCommit::start(vec![writer.clone()])?;
         Ok(Self {
             writer,
             reader,

@@ -53,7 +53,8 @@ enum Answer {
 /// committed. Under load many requests share one commit (one fsync); alone, a request
 /// commits at once (nothing waits for a batch to fill).
 pub(crate) struct GroupCommit {
-    queue: tokio::sync::mpsc::Sender<Job>,
+    /// One queue per writer; an agenda's requests always go to the same one.
+    queues: Vec<tokio::sync::mpsc::Sender<Job>>,
 }
 
 /// Most requests one transaction carries.
@@ -68,35 +69,55 @@ impl GroupCommit {
     /// the request tasks saturate the server's runtime, and a writer queued behind them
     /// for each of its statements would make every booking wait (no priorities in tokio).
     /// The pool should be the writer's own (PostgreSQL) or the single writer (SQLite).
-    pub(crate) fn start(pool: DbPool) -> StoreResult<Self> {
-        let (queue, mut rx) = tokio::sync::mpsc::channel::<Job>(4 * MAX_GROUP);
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| StoreError::Internal(format!("cannot start the booking writer: {e}")))?;
-        std::thread::Builder::new()
-            .name("careslot-writer".into())
-            .spawn(move || {
-                runtime.block_on(async move {
-                    while let Some(first) = rx.recv().await {
-                        let mut group = vec![first];
-                        while group.len() < MAX_GROUP {
-                            match rx.try_recv() {
-                                Ok(next) => group.push(next),
-                                Err(_) => break,
+    pub(crate) fn start(pools: Vec<DbPool>) -> StoreResult<Self> {
+        let mut queues = Vec::with_capacity(pools.len());
+        for (i, pool) in pools.into_iter().enumerate() {
+            let (queue, mut rx) = tokio::sync::mpsc::channel::<Job>(4 * MAX_GROUP);
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| {
+                    StoreError::Internal(format!("cannot start the booking writer: {e}"))
+                })?;
+            std::thread::Builder::new()
+                .name(format!("careslot-writer-{i}"))
+                .spawn(move || {
+                    runtime.block_on(async move {
+                        while let Some(first) = rx.recv().await {
+                            let mut group = vec![first];
+                            while group.len() < MAX_GROUP {
+                                match rx.try_recv() {
+                                    Ok(next) => group.push(next),
+                                    Err(_) => break,
+                                }
                             }
+                            commit_group(&pool, group).await;
                         }
-                        commit_group(&pool, group).await;
-                    }
+                    })
                 })
-            })
-            .map_err(|e| StoreError::Internal(format!("cannot start the booking writer: {e}")))?;
-        Ok(Self { queue })
+                .map_err(|e| {
+                    StoreError::Internal(format!("cannot start the booking writer: {e}"))
+                })?;
+            queues.push(queue);
+        }
+        if queues.is_empty() {
+            return Err(StoreError::Internal("no booking writer".into()));
+        }
+        Ok(Self { queues })
+    }
+
+    /// The writer of an agenda (or of a series, by its id).
+    fn queue(&self, key: &str) -> &tokio::sync::mpsc::Sender<Job> {
+        // FNV-1a: stable and cheap; only the spread matters.
+        let h = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        &self.queues[(h % self.queues.len() as u64) as usize]
     }
 
     pub(crate) async fn reserve(&self, req: &ReserveRequest) -> StoreResult<ReserveOutcome> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.queue
+        self.queue(req.agenda_id.as_str())
             .send(Job::Reserve(Box::new(req.clone()), tx))
             .await
             .map_err(|_| writer_stopped())?;
@@ -105,7 +126,11 @@ impl GroupCommit {
 
     pub(crate) async fn series(&self, req: &SeriesRequest) -> StoreResult<Vec<ReservationRow>> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.queue
+        let agenda = req
+            .doses
+            .first()
+            .map_or("", |d| d.reservation.agenda_id.as_str());
+        self.queue(agenda)
             .send(Job::Series(Box::new(req.clone()), tx))
             .await
             .map_err(|_| writer_stopped())?;
@@ -117,7 +142,7 @@ impl GroupCommit {
         req: &BookSeriesRequest,
     ) -> StoreResult<Vec<ReservationRow>> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.queue
+        self.queue(&req.series_id)
             .send(Job::BookSeries(req.clone(), tx))
             .await
             .map_err(|_| writer_stopped())?;

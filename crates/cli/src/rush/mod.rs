@@ -352,7 +352,9 @@ pub async fn rush(args: &RushArgs) -> anyhow::Result<Value> {
     let naive = verify::naive_tps(
         &prepared.pool,
         &prepared.database_url,
-        plan.clients,
+        // As many connections as our own pool and writer could use, within the server's
+        // connection limit.
+        plan.clients.min(32),
         plan.reference.as_secs(),
     )
     .await?;

@@ -63,7 +63,12 @@ impl Eligibility {
 }
 
 impl App {
+    /// The rules in force, as read at most a couple of seconds ago.
     pub async fn eligibility(&self) -> AppResult<Eligibility> {
+        Ok((*self.eligibility.get(|| self.read_eligibility()).await?).clone())
+    }
+
+    async fn read_eligibility(&self) -> AppResult<Eligibility> {
         let open = self
             .store
             .phases()
@@ -181,11 +186,14 @@ impl App {
             closed_at: None,
         };
         self.store.open_phase(&phase).await?;
+        self.eligibility.forget();
         Ok(phase)
     }
 
     pub async fn close_phase(&self, id: &str) -> AppResult<()> {
-        if self.store.close_phase(id, Timestamp::now()).await? {
+        let closed = self.store.close_phase(id, Timestamp::now()).await?;
+        self.eligibility.forget();
+        if closed {
             Ok(())
         } else {
             Err(AppError::NotFound("phase"))
@@ -206,6 +214,7 @@ impl App {
         self.store
             .put_setting(CHRONODOSE_SETTING, &hours.to_string())
             .await?;
+        self.eligibility.forget();
         Ok(hours)
     }
 }

@@ -9,6 +9,7 @@ mod desk;
 mod eligibility;
 mod family;
 mod practice;
+mod rules_cache;
 mod team;
 mod vaccination;
 
@@ -125,6 +126,8 @@ pub struct App {
     pub config: AppConfig,
     /// Queue tickets and admission to the booking entry points.
     pub waiting_room: crate::waiting_room::WaitingRoom,
+    protocols: rules_cache::Remembered<Vec<careslot_domain::vaccine::Protocol>>,
+    eligibility: rules_cache::Remembered<Eligibility>,
 }
 
 impl App {
@@ -147,6 +150,8 @@ impl App {
             store,
             protect,
             config,
+            protocols: Default::default(),
+            eligibility: Default::default(),
         });
         app.directory.replace_all(app.store.directory().await?);
         app.spawn_hold_sweeper();

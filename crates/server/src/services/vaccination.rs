@@ -70,6 +70,11 @@ fn rule(msg: impl Into<String>) -> AppError {
 }
 
 impl App {
+    /// Every protocol version, as read at most a couple of seconds ago.
+    async fn protocols_in_force(&self) -> AppResult<Arc<Vec<Protocol>>> {
+        Ok(self.protocols.get(|| self.store.protocols()).await?)
+    }
+
     /// Links a motive to a vaccine dose (called when the motive is created).
     pub(super) async fn link_vaccine(
         &self,
@@ -99,7 +104,7 @@ impl App {
     }
 
     pub async fn protocols(&self) -> AppResult<Vec<Protocol>> {
-        Ok(self.store.protocols().await?)
+        Ok(self.protocols_in_force().await?.to_vec())
     }
 
     /// A new version of a product's protocol; existing appointments keep theirs.
@@ -124,6 +129,7 @@ impl App {
             + 1;
         let p = Protocol::parse(product, version, from, second_dose, booster_min_days)?;
         self.store.add_protocol(&p, Timestamp::now()).await?;
+        self.protocols.forget();
         Ok(p)
     }
 
@@ -221,7 +227,7 @@ impl App {
             .ok_or(AppError::NotFound("motive"))?;
         let start = parse_instant("start", dose1_start)?;
         let today = Timestamp::now().to_zoned(view.tz.clone()).date();
-        let protocols = self.store.protocols().await?;
+        let protocols = self.protocols_in_force().await?;
         let p = protocol_on(&protocols, first.product, today)
             .ok_or_else(|| rule("no protocol is in force for this vaccine"))?;
         let (min, max) = p
@@ -308,7 +314,7 @@ impl App {
     ) -> AppResult<(String, Vec<Appointment>)> {
         App::require_role(caller, Role::Patient)?;
         let now = Timestamp::now();
-        let protocols = self.store.protocols().await?;
+        let protocols = self.protocols_in_force().await?;
         let previous = req
             .previous_dose_date
             .as_deref()
