@@ -44,8 +44,9 @@ pub struct RushArgs {
     /// Doses per centre, product and day.
     #[arg(long, default_value_t = 60)]
     pub stock: u32,
-    /// Admission rate (people per second) of the waiting-room run.
-    #[arg(long, default_value_t = 300)]
+    /// Admission rate (people per second) of the waiting-room run: below what the machine
+    /// books, so that a queue forms.
+    #[arg(long, default_value_t = 100)]
     pub admission_rate: u32,
     /// Skip the waiting-room run.
     #[arg(long)]
