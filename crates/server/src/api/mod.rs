@@ -9,6 +9,7 @@ mod patient;
 mod practitioner;
 mod public;
 pub mod queue;
+mod slot_json;
 mod vaccination;
 
 use crate::error::ApiError;

@@ -197,29 +197,12 @@ pub async fn slots(
             to: &q.to,
         })
         .await?;
-    let body = SlotsBody {
-        slots: slots
-            .iter()
-            .map(|s| SlotBody {
-                start: format_instant(s.start, &view.tz),
-                end: format_instant(s.end, &view.tz),
-                remaining: s.remaining,
-            })
-            .collect(),
-    };
-    let bytes = serialize(&body)?;
+    let bytes = bytes::Bytes::from(super::slot_json::slots_json(None, &slots, &view.tz));
     if let Some(g) = generation {
         app.agendas
             .keep_response(&agenda, g, key, bytes.clone(), now_s);
     }
     Ok(json_bytes(bytes))
-}
-
-/// A JSON body serialised ahead of the response (to be kept and served again).
-pub(crate) fn serialize(body: &impl serde::Serialize) -> Result<bytes::Bytes, ApiError> {
-    Ok(bytes::Bytes::from(serde_json::to_vec(body).map_err(
-        |e| careslot_store::StoreError::Internal(e.to_string()),
-    )?))
 }
 
 /// A response of an already serialised JSON body.

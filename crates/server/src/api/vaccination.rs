@@ -3,7 +3,7 @@
 
 use super::dto::*;
 use super::extract::{ApiJson, ApiPath, ApiQuery, Caller};
-use super::public::{json_bytes, serialize};
+use super::public::json_bytes;
 use super::queue::Admitted;
 use crate::error::{ApiError, Problem};
 use crate::services::{App, AppError, Appointment, DoseChoice, VaccinationRequest};
@@ -138,17 +138,11 @@ pub async fn second_dose_slots(
     let (view, motive, slots) = app
         .second_dose_slots(&q.agenda_id, &q.motive_id, &q.start)
         .await?;
-    let body = serialize(&SecondDoseSlotsBody {
-        motive_id: motive.id.to_string(),
-        slots: slots
-            .iter()
-            .map(|s| SlotBody {
-                start: format_instant(s.start, &view.tz),
-                end: format_instant(s.end, &view.tz),
-                remaining: s.remaining,
-            })
-            .collect(),
-    })?;
+    let body = bytes::Bytes::from(super::slot_json::slots_json(
+        Some(motive.id.as_str()),
+        &slots,
+        &view.tz,
+    ));
     if let Some(g) = generation {
         app.agendas
             .keep_response(&agenda, g, key, body.clone(), now_s);
