@@ -718,7 +718,8 @@ impl Ctx<'_> {
 
 /// A real Argon2id hash of 32 random bytes that are then forgotten: no password opens the
 /// imported accounts (a centre gets in through a password reset or an invitation).
-fn unknowable_password_hash() -> anyhow::Result<String> {
+/// A password hash no password matches (accounts that never sign in with one).
+pub(crate) fn unknowable_password_hash() -> anyhow::Result<String> {
     let mut secret = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut secret);
     let salt = SaltString::generate(&mut OsRng);

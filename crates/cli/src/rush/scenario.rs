@@ -54,6 +54,14 @@ fn random_point(rng: &mut StdRng) -> (f64, f64) {
     (rng.gen_range(43.2..50.9), rng.gen_range(-1.6..7.6))
 }
 
+/// Vaccination centres within 50 km of a random point.
+fn search_path(rng: &mut StdRng) -> String {
+    let (lat, lon) = random_point(rng);
+    format!(
+        "/api/v1/search?specialty=vaccination-center&lat={lat:.4}&lon={lon:.4}&radius_km=50&limit=10"
+    )
+}
+
 fn day_after(day: &str, n: i64) -> String {
     day.parse::<jiff::civil::Date>()
         .ok()
@@ -257,10 +265,7 @@ async fn book_one(
     headers: &[(&str, &str)],
     sample_lag: bool,
 ) -> bool {
-    let (lat, lon) = random_point(rng);
-    let path = format!(
-        "/api/v1/search?specialty=vaccination-center&lat={lat:.4}&lon={lon:.4}&radius_km=50&limit=10"
-    );
+    let path = search_path(rng);
     let Some((StatusCode::OK, found)) =
         timed(c, &mut out.stats, "search", Method::GET, &path, None, &[]).await
     else {
@@ -370,18 +375,45 @@ async fn book_one(
 
 /// Reads availability of random centres for the next week until the deadline.
 pub async fn reader(ctx: Arc<Ctx>, idx: usize, deadline: Instant) -> Stats {
-    let mut stats = Stats::default();
-    let mut rng = StdRng::seed_from_u64(ctx.seed.wrapping_mul(77).wrapping_add(idx as u64));
-    let mut c = Conn::new(ctx.addr, None);
     let today = jiff::Zoned::now().date().to_string();
     let (from, to) = (day_after(&today, 1), day_after(&today, 7));
-    while Instant::now() < deadline && !ctx.targets.is_empty() {
-        let t = &ctx.targets[rng.gen_range(0..ctx.targets.len())];
-        let path = format!(
+    crawl(&ctx, 77, idx, deadline, "slots", |rng| {
+        let t = ctx
+            .targets
+            .get(rng.gen_range(0..ctx.targets.len().max(1)))?;
+        Some(format!(
             "/api/v1/agendas/{}/slots?motive_id={}&from={from}&to={to}",
             t.agenda_id, t.dose1
-        );
-        timed_status(&mut c, &mut stats, "slots", &path, &[]).await;
+        ))
+    })
+    .await
+}
+
+/// Searches around random points until the deadline (warming the server like the first
+/// minutes of an evening would).
+pub async fn searcher(ctx: Arc<Ctx>, idx: usize, deadline: Instant) -> Stats {
+    crawl(&ctx, 13, idx, deadline, "search", |rng| {
+        Some(search_path(rng))
+    })
+    .await
+}
+
+/// GETs the paths `next` draws until the deadline (or until it has none), not reading
+/// the answers.
+async fn crawl(
+    ctx: &Ctx,
+    stream: u64,
+    idx: usize,
+    deadline: Instant,
+    endpoint: &'static str,
+    mut next: impl FnMut(&mut StdRng) -> Option<String>,
+) -> Stats {
+    let mut stats = Stats::default();
+    let mut rng = StdRng::seed_from_u64(ctx.seed.wrapping_mul(stream).wrapping_add(idx as u64));
+    let mut c = Conn::new(ctx.addr, None);
+    while Instant::now() < deadline {
+        let Some(path) = next(&mut rng) else { break };
+        timed_status(&mut c, &mut stats, endpoint, &path, &[]).await;
     }
     stats
 }
@@ -399,22 +431,6 @@ pub async fn hammer(
     let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
     while Instant::now() < deadline {
         timed_status(&mut c, &mut stats, endpoint, &path, &h).await;
-    }
-    stats
-}
-
-/// Searches around random points until the deadline (warming the server like the first
-/// minutes of an evening would).
-pub async fn searcher(ctx: Arc<Ctx>, idx: usize, deadline: Instant) -> Stats {
-    let mut stats = Stats::default();
-    let mut rng = StdRng::seed_from_u64(ctx.seed.wrapping_mul(13).wrapping_add(idx as u64));
-    let mut c = Conn::new(ctx.addr, None);
-    while Instant::now() < deadline {
-        let (lat, lon) = random_point(&mut rng);
-        let path = format!(
-            "/api/v1/search?specialty=vaccination-center&lat={lat:.4}&lon={lon:.4}&radius_km=50&limit=10"
-        );
-        timed_status(&mut c, &mut stats, "search", &path, &[]).await;
     }
     stats
 }

@@ -419,16 +419,13 @@ impl App {
                 day: d.day,
             });
         }
-        let id = ReservationId::new().to_string();
-        let out = self
-            .store
-            .reserve_series(&SeriesRequest {
-                id: id.clone(),
-                protocol_version: version,
-                doses: series.clone(),
-                now,
-            })
-            .await;
+        let req = SeriesRequest {
+            id: ReservationId::new().to_string(),
+            protocol_version: version,
+            doses: series,
+            now,
+        };
+        let out = self.store.reserve_series(&req).await;
         let rows = match out {
             Ok(rows) => rows,
             Err(e) => {
@@ -440,7 +437,7 @@ impl App {
                 return Err(e.into());
             }
         };
-        for ((row, dose), d) in rows.iter().zip(&series).zip(&doses) {
+        for ((row, dose), d) in rows.iter().zip(&req.doses).zip(&doses) {
             self.agendas
                 .reserved(row, d.motive.capacity > 1, Some((dose.product, dose.day)));
         }
@@ -448,7 +445,7 @@ impl App {
         for row in rows {
             booked.push(self.open_reservation(row).await?);
         }
-        Ok((id, booked))
+        Ok((req.id, booked))
     }
 
     fn check_second(
