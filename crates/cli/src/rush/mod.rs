@@ -3,6 +3,7 @@
 //! load generator (keep-alive HTTP over loopback), then the database as the judge.
 //! Prints one JSON object on stdout and a table on stderr.
 
+mod cpu;
 mod http;
 mod scenario;
 mod setup;
@@ -280,7 +281,9 @@ pub async fn rush(args: &RushArgs) -> anyhow::Result<Value> {
         plan.readers,
         plan.duration.as_secs()
     );
+    let cpu_before = cpu::Sample::now(server.pid);
     let mut main = booking_phase(&ctx, &prepared.tokens, &plan, plan.duration, false).await;
+    let cpu_after = cpu::Sample::now(server.pid);
 
     // 3. The same with the waiting room in front.
     let mut wr_report = Value::Null;
@@ -422,6 +425,7 @@ pub async fn rush(args: &RushArgs) -> anyhow::Result<Value> {
         "stock_drift": verdict.stock_drift,
         "violations": verdict.violations(),
         "booked_in_db": verdict.booked_in_db,
+        "cpu": cpu_before.report(&cpu_after, main.confirmed.len() as u64),
         "waiting_room": wr_report,
     });
     print_table(&report);
@@ -497,6 +501,15 @@ fn print_table(r: &Value) {
             );
         }
     }
+    let c = &r["cpu"];
+    eprintln!(
+        "  cpu (cores used): server {}, postgres {}, generator {}; machine busy {}",
+        c["server_cores"], c["postgres_cores"], c["generator_cores"], c["machine_busy_share"]
+    );
+    eprintln!(
+        "  cpu ms per booking: server {}, postgres {}, generator {}",
+        c["server_ms_per_booking"], c["postgres_ms_per_booking"], c["generator_ms_per_booking"]
+    );
     let wr = &r["waiting_room"];
     if !wr.is_null() {
         eprintln!(
