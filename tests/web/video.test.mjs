@@ -61,6 +61,22 @@ async function consultation(server, { relay, label }) {
     await waitForState(pro, 'connected');
     await checkA11y(pro, `video-practice-connected-${label}`);
     await shoot(pro, `video-practice-connected-${label}`);
+    assert.equal(await pro.locator('#rejoin').isVisible(), false);
+
+    if (!relay) {
+      // The signalling connection drops: the page reconnects with the same credential and
+      // the call goes on.
+      await patient.evaluate(() => window.careslotVideo.dropSignalling());
+      await patient.waitForFunction(() => document.getElementById('video').dataset.joins === '2', null, { timeout: 30_000 });
+      await waitForState(patient, 'connected');
+      // The patient's page is reloaded (a new peer): the patient is still admitted, both
+      // sides start new peer connections and media flows again.
+      assert.equal(await pro.locator('#video').getAttribute('data-peers'), '1');
+      await patient.reload();
+      await pro.waitForFunction(() => document.getElementById('video').dataset.peers === '2', null, { timeout: 30_000 });
+      const [again, other] = await Promise.all([waitForMedia(patient), waitForMedia(pro)]);
+      assert.ok(again.framesDecoded > 0 && other.framesDecoded > 0, 'media flows again after the reload');
+    }
 
     // Mute and camera off are toggles; hang-up ends the call for both.
     await patient.click('#toggle-mic');

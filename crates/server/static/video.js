@@ -41,6 +41,8 @@
   let peerEnded = false; // the other side hung up
   let micMuted = false;
   let cameraOff = false;
+  let joins = 0; // WebSocket connections opened by this page (data-joins)
+  let peers = 0; // peer connections started by this page (data-peers)
 
   function setStatus(slug) {
     root.dataset.state = slug;
@@ -152,6 +154,8 @@
       iceTransportPolicy: session.ice_transport_policy === 'relay' ? 'relay' : 'all',
     });
     pc = conn;
+    peers += 1;
+    root.dataset.peers = String(peers);
     if (localStream) {
       for (const t of localStream.getTracks()) conn.addTrack(t, localStream);
     } else {
@@ -338,6 +342,8 @@
     sock.onopen = () => {
       opened = true;
       retry = 0;
+      joins += 1;
+      root.dataset.joins = String(joins);
       sock.send(JSON.stringify({ type: 'hello', instance }));
     };
     sock.onmessage = (ev) => {
@@ -417,6 +423,10 @@
         localCandidateType: local ? local.candidateType : null,
         remoteCandidateType: remote ? remote.candidateType : null,
       };
+    },
+    /** Drops the signalling connection as a network failure would (the page reconnects). */
+    dropSignalling() {
+      if (ws) ws.close(4000, 'dropped');
     },
   };
 

@@ -80,7 +80,8 @@ export async function startTurn() {
     '--listening-ip=127.0.0.1', '--relay-ip=127.0.0.1',
     '--use-auth-secret', `--static-auth-secret=${secret}`, '--realm=careslot.test',
     '--no-tls', '--no-dtls', '--allow-loopback-peers', '--no-cli',
-    '--fingerprint', '--simple-log', '--log-file=stdout',
+    '--fingerprint', '--verbose', '--simple-log', '--log-file=stdout',
+    `--userdb=${path.join(dir, 'turndb')}`,
     `--pidfile=${path.join(dir, 'turnserver.pid')}`,
   ], { stdio: ['ignore', log, log] });
   fs.closeSync(log);
