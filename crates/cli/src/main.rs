@@ -223,11 +223,21 @@ struct ServeArgs {
 struct VideoArgs {
     /// STUN server URL for video consultations (repeat, or comma-separated in the env var),
     /// e.g. stun:turn.example.org:3478.
-    #[arg(long = "stun-url", env = "CARESLOT_STUN_URLS", value_delimiter = ',', value_name = "URL")]
+    #[arg(
+        long = "stun-url",
+        env = "CARESLOT_STUN_URLS",
+        value_delimiter = ',',
+        value_name = "URL"
+    )]
     stun_urls: Vec<String>,
     /// TURN server URL (repeat, or comma-separated), e.g. turn:turn.example.org:3478 or
     /// turns:turn.example.org:5349?transport=tcp. Needs --turn-secret-file.
-    #[arg(long = "turn-url", env = "CARESLOT_TURN_URLS", value_delimiter = ',', value_name = "URL")]
+    #[arg(
+        long = "turn-url",
+        env = "CARESLOT_TURN_URLS",
+        value_delimiter = ',',
+        value_name = "URL"
+    )]
     turn_urls: Vec<String>,
     /// File holding the TURN REST API shared secret (coturn: use-auth-secret,
     /// static-auth-secret). Read only, never created nor printed.
@@ -238,7 +248,12 @@ struct VideoArgs {
     turn_grace_min: u32,
     /// ICE candidates the browsers may use: `all`, or `relay` (TURN relays only, so that
     /// neither side learns the other's IP address; needs --turn-url).
-    #[arg(long, env = "CARESLOT_ICE_TRANSPORT_POLICY", default_value = "all", value_name = "all|relay")]
+    #[arg(
+        long,
+        env = "CARESLOT_ICE_TRANSPORT_POLICY",
+        default_value = "all",
+        value_name = "all|relay"
+    )]
     ice_transport_policy: careslot_server::video::IcePolicy,
     /// File holding the key that signs video room credentials (created with a random key if
     /// missing). Give every node the same file; without it the key is random per process.
@@ -250,18 +265,28 @@ impl VideoArgs {
     fn config(&self) -> anyhow::Result<careslot_server::video::VideoConfig> {
         use careslot_server::video::{IcePolicy, VideoConfig};
         for u in &self.stun_urls {
-            anyhow::ensure!(u.starts_with("stun:") || u.starts_with("stuns:"), "--stun-url must start with stun: or stuns:");
+            anyhow::ensure!(
+                u.starts_with("stun:") || u.starts_with("stuns:"),
+                "--stun-url must start with stun: or stuns:"
+            );
         }
         for u in &self.turn_urls {
-            anyhow::ensure!(u.starts_with("turn:") || u.starts_with("turns:"), "--turn-url must start with turn: or turns:");
+            anyhow::ensure!(
+                u.starts_with("turn:") || u.starts_with("turns:"),
+                "--turn-url must start with turn: or turns:"
+            );
         }
         let turn_secret = match &self.turn_secret_file {
             Some(path) => {
                 // The file must exist: the TURN server holds the same secret.
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("cannot read the TURN secret file {}", path.display()))?;
+                let text = std::fs::read_to_string(path).with_context(|| {
+                    format!("cannot read the TURN secret file {}", path.display())
+                })?;
                 Some(Arc::new(SecretToken::new(text.trim()).map_err(|_| {
-                    anyhow::anyhow!("the TURN secret in {} must be 16 to 512 visible ASCII characters", path.display())
+                    anyhow::anyhow!(
+                        "the TURN secret in {} must be 16 to 512 visible ASCII characters",
+                        path.display()
+                    )
                 })?))
             }
             None => None,

@@ -24,7 +24,8 @@ use tokio_tungstenite::tungstenite::{self, Message};
 
 const TURN_SECRET: &str = "turn-shared-secret-for-tests-0042";
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn server(backend: Backend) -> (TestServer, common::DataLocation) {
     let config = AppConfig {
@@ -55,8 +56,12 @@ async fn tele_practice(s: &TestServer, name: &str) -> Tele {
     let (token, _) = s.account("practitioner", name).await;
     let t = Some(token.as_str());
     let (st, _) = s
-        .call(Method::PUT, "/api/v1/practitioner/profile", t,
-            Some(json!({"name": name, "specialty": "general-practitioner"})))
+        .call(
+            Method::PUT,
+            "/api/v1/practitioner/profile",
+            t,
+            Some(json!({"name": name, "specialty": "general-practitioner"})),
+        )
         .await;
     assert_eq!(st, StatusCode::OK);
     let (st, place) = s
@@ -65,15 +70,22 @@ async fn tele_practice(s: &TestServer, name: &str) -> Tele {
         .await;
     assert_eq!(st, StatusCode::CREATED, "{place}");
     let (st, agenda) = s
-        .post("/api/v1/agendas", t, json!({"place_id": place["id"], "holidays": null}))
+        .post(
+            "/api/v1/agendas",
+            t,
+            json!({"place_id": place["id"], "holidays": null}),
+        )
         .await;
     assert_eq!(st, StatusCode::CREATED, "{agenda}");
     let agenda = agenda["id"].as_str().expect("agenda").to_owned();
     let mut motives = Vec::new();
     for (label, video) in [("Téléconsultation", true), ("Consultation", false)] {
         let (st, m) = s
-            .post(&format!("/api/v1/agendas/{agenda}/motives"), t,
-                json!({"name": label, "duration_min": 15, "teleconsultation": video}))
+            .post(
+                &format!("/api/v1/agendas/{agenda}/motives"),
+                t,
+                json!({"name": label, "duration_min": 15, "teleconsultation": video}),
+            )
             .await;
         assert_eq!(st, StatusCode::CREATED, "{m}");
         motives.push(m["id"].as_str().expect("motive").to_owned());
@@ -92,20 +104,42 @@ async fn tele_practice(s: &TestServer, name: &str) -> Tele {
 }
 
 /// Books the `nth` free slot of `motive` for `patient`; returns (appointment id, start).
-async fn book(s: &TestServer, p: &Tele, motive: &str, patient: &str, nth: usize) -> (String, jiff::Timestamp) {
-    let today = jiff::Zoned::now().in_tz("Europe/Paris").expect("zone").date();
+async fn book(
+    s: &TestServer,
+    p: &Tele,
+    motive: &str,
+    patient: &str,
+    nth: usize,
+) -> (String, jiff::Timestamp) {
+    let today = jiff::Zoned::now()
+        .in_tz("Europe/Paris")
+        .expect("zone")
+        .date();
     let to = today.checked_add(jiff::Span::new().days(2)).expect("date");
     let (st, body) = s
-        .get(&format!("/api/v1/agendas/{}/slots?motive_id={motive}&from={today}&to={to}", p.agenda), None)
+        .get(
+            &format!(
+                "/api/v1/agendas/{}/slots?motive_id={motive}&from={today}&to={to}",
+                p.agenda
+            ),
+            None,
+        )
         .await;
     assert_eq!(st, StatusCode::OK, "{body}");
     let slot = body["slots"][nth].clone();
     let (st, appt) = s
-        .post("/api/v1/appointments", Some(patient),
-            json!({"agenda_id": p.agenda, "motive_id": motive, "start": slot["start"]}))
+        .post(
+            "/api/v1/appointments",
+            Some(patient),
+            json!({"agenda_id": p.agenda, "motive_id": motive, "start": slot["start"]}),
+        )
         .await;
     assert_eq!(st, StatusCode::CREATED, "{appt}");
-    let start: jiff::Timestamp = slot["start"].as_str().expect("start").parse().expect("instant");
+    let start: jiff::Timestamp = slot["start"]
+        .as_str()
+        .expect("start")
+        .parse()
+        .expect("instant");
     (appt["id"].as_str().expect("id").to_owned(), start)
 }
 
@@ -121,29 +155,43 @@ async fn book_now(s: &TestServer, p: &Tele, patient: &str) -> String {
 }
 
 async fn session(s: &TestServer, id: &str, token: Option<&str>) -> (StatusCode, Value) {
-    s.post(&format!("/api/v1/appointments/{id}/video-session"), token, json!({})).await
+    s.post(
+        &format!("/api/v1/appointments/{id}/video-session"),
+        token,
+        json!({}),
+    )
+    .await
 }
 
 /// Opens the room's WebSocket offering these subprotocols; the HTTP status if refused.
 async fn connect(url: &str, protocols: Option<&str>) -> Result<Ws, u16> {
     let mut req = url.into_client_request().expect("request");
     if let Some(p) = protocols {
-        req.headers_mut()
-            .insert("sec-websocket-protocol", HeaderValue::from_str(p).expect("header"));
+        req.headers_mut().insert(
+            "sec-websocket-protocol",
+            HeaderValue::from_str(p).expect("header"),
+        );
     }
     match tokio_tungstenite::connect_async(req).await {
         Ok((ws, resp)) => {
             assert_eq!(resp.status(), 101);
             assert_eq!(
-                resp.headers().get("sec-websocket-protocol").and_then(|v| v.to_str().ok()),
+                resp.headers()
+                    .get("sec-websocket-protocol")
+                    .and_then(|v| v.to_str().ok()),
                 Some("careslot.v1"),
                 "only the protocol is echoed, never the credential"
             );
             Ok(ws)
         }
         Err(tungstenite::Error::Http(resp)) => {
-            let problem: Value = serde_json::from_slice(resp.body().as_deref().unwrap_or(b"null")).unwrap_or(Value::Null);
-            assert_eq!(problem["status"], resp.status().as_u16(), "refusals are problem+json: {problem}");
+            let problem: Value = serde_json::from_slice(resp.body().as_deref().unwrap_or(b"null"))
+                .unwrap_or(Value::Null);
+            assert_eq!(
+                problem["status"],
+                resp.status().as_u16(),
+                "refusals are problem+json: {problem}"
+            );
             Err(resp.status().as_u16())
         }
         Err(e) => panic!("WebSocket failed otherwise: {e}"),
@@ -151,7 +199,10 @@ async fn connect(url: &str, protocols: Option<&str>) -> Result<Ws, u16> {
 }
 
 fn offer(session: &Value) -> String {
-    format!("careslot.v1, cred.{}", session["credential"].as_str().expect("credential"))
+    format!(
+        "careslot.v1, cred.{}",
+        session["credential"].as_str().expect("credential")
+    )
 }
 
 async fn send(ws: &mut Ws, v: Value) {
@@ -174,7 +225,9 @@ async fn next_of(ws: &mut Ws, kind: &str) -> Value {
             }
         }
     };
-    tokio::time::timeout(Duration::from_secs(10), wait).await.unwrap_or_else(|_| panic!("no {kind} message"))
+    tokio::time::timeout(Duration::from_secs(10), wait)
+        .await
+        .unwrap_or_else(|_| panic!("no {kind} message"))
 }
 
 /// The next state message matching `pred`.
@@ -199,17 +252,30 @@ async fn participants_get_sessions_others_get_404(backend: Backend) {
     let (patient, _) = s.account("patient", "Paula Patient").await;
     let id = book_now(&s, &doc, &patient).await;
 
-    for (who, token, side) in [("patient", &patient, "patient"), ("practitioner", &doc.token, "practice")] {
+    for (who, token, side) in [
+        ("patient", &patient, "patient"),
+        ("practitioner", &doc.token, "practice"),
+    ] {
         let (st, v) = session(&s, &id, Some(token)).await;
         assert_eq!(st, StatusCode::OK, "{who}: {v}");
         assert_eq!(v["side"], side);
         let ws_url = v["ws_url"].as_str().expect("ws_url");
         assert_eq!(
             ws_url,
-            format!("{}/api/v1/appointments/{id}/video-session/ws", s.base.replace("http://", "ws://"))
+            format!(
+                "{}/api/v1/appointments/{id}/video-session/ws",
+                s.base.replace("http://", "ws://")
+            )
         );
-        assert!(!ws_url.contains(v["credential"].as_str().expect("credential")), "no credential in the URL");
-        let expires: jiff::Timestamp = v["expires_at"].as_str().expect("expires_at").parse().expect("RFC 3339");
+        assert!(
+            !ws_url.contains(v["credential"].as_str().expect("credential")),
+            "no credential in the URL"
+        );
+        let expires: jiff::Timestamp = v["expires_at"]
+            .as_str()
+            .expect("expires_at")
+            .parse()
+            .expect("RFC 3339");
         let end: jiff::Timestamp = v["end"].as_str().expect("end").parse().expect("end");
         assert!(expires > jiff::Timestamp::now() && expires <= end, "{v}");
         assert_eq!(v["ice_transport_policy"], "all");
@@ -220,12 +286,21 @@ async fn participants_get_sessions_others_get_404(backend: Backend) {
         let username = turn["username"].as_str().expect("username");
         let (expiry, user) = username.split_once(':').expect("<expiry>:<user>");
         let expiry: i64 = expiry.parse().expect("unix seconds");
-        assert!(expiry > end.as_second(), "TURN outlives the slot a little: {expiry}");
         assert!(
-            !user.is_empty() && user.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+            expiry > end.as_second(),
+            "TURN outlives the slot a little: {expiry}"
+        );
+        assert!(
+            !user.is_empty()
+                && user
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
             "opaque user id: {user}"
         );
-        assert_eq!(turn["credential"].as_str(), Some(expected_turn_password(username).as_str()));
+        assert_eq!(
+            turn["credential"].as_str(),
+            Some(expected_turn_password(username).as_str())
+        );
     }
 
     // Anybody else: 404, whatever their role; no token: 401.
@@ -236,21 +311,48 @@ async fn participants_get_sessions_others_get_404(backend: Backend) {
         assert_eq!(st, StatusCode::NOT_FOUND, "{v}");
     }
     assert_eq!(session(&s, &id, None).await.0, StatusCode::UNAUTHORIZED);
-    assert_eq!(session(&s, "no-such-appointment", Some(&patient)).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        session(&s, "no-such-appointment", Some(&patient)).await.0,
+        StatusCode::NOT_FOUND
+    );
 
     // Not a teleconsultation, or not yet open: 409 with a slug that says which.
     let (office, _) = book(&s, &doc, &doc.office_motive, &patient, 1).await;
     let (st, v) = session(&s, &office, Some(&patient)).await;
-    assert_eq!((st, v["type"].as_str()), (StatusCode::CONFLICT, Some("https://careslot.eu/problems/not-teleconsultation")));
+    assert_eq!(
+        (st, v["type"].as_str()),
+        (
+            StatusCode::CONFLICT,
+            Some("https://careslot.eu/problems/not-teleconsultation")
+        )
+    );
     let (later, start) = book(&s, &doc, &doc.video_motive, &patient, 8).await;
     assert!(start.duration_since(jiff::Timestamp::now()) > jiff::SignedDuration::from_mins(15));
     let (st, v) = session(&s, &later, Some(&doc.token)).await;
-    assert_eq!((st, v["type"].as_str()), (StatusCode::CONFLICT, Some("https://careslot.eu/problems/room-not-open")));
+    assert_eq!(
+        (st, v["type"].as_str()),
+        (
+            StatusCode::CONFLICT,
+            Some("https://careslot.eu/problems/room-not-open")
+        )
+    );
     // A cancelled appointment has no room.
-    let (st, _) = s.post(&format!("/api/v1/appointments/{later}/cancel"), Some(&patient), json!({})).await;
+    let (st, _) = s
+        .post(
+            &format!("/api/v1/appointments/{later}/cancel"),
+            Some(&patient),
+            json!({}),
+        )
+        .await;
     assert_eq!(st, StatusCode::OK);
     let (st, v) = session(&s, &later, Some(&patient)).await;
-    assert_eq!((st, v["type"].as_str()), (StatusCode::CONFLICT, Some("https://careslot.eu/problems/appointment-not-booked")));
+    assert_eq!(
+        (st, v["type"].as_str()),
+        (
+            StatusCode::CONFLICT,
+            Some("https://careslot.eu/problems/appointment-not-booked")
+        )
+    );
     s.stop().await;
 }
 
@@ -266,7 +368,11 @@ async fn websocket_refuses_without_this_rooms_credential(backend: Backend) {
     let doc2 = tele_practice(&s, "Dr Ailleurs").await;
     let (third, _) = s.account("patient", "Tom Third").await;
     let theirs_id = book_now(&s, &doc2, &third).await;
-    assert_eq!(session(&s, &id, Some(&third)).await.0, StatusCode::NOT_FOUND, "refused at the REST step");
+    assert_eq!(
+        session(&s, &id, Some(&third)).await.0,
+        StatusCode::NOT_FOUND,
+        "refused at the REST step"
+    );
     let (_, theirs) = session(&s, &theirs_id, Some(&third)).await;
 
     // ... and at the WebSocket step: no credential, only the protocol, a forged or garbled
@@ -277,13 +383,27 @@ async fn websocket_refuses_without_this_rooms_credential(backend: Backend) {
     let (payload, tag) = genuine.split_once('.').expect("payload.tag");
     let mut forged_tag = tag.to_owned();
     forged_tag.replace_range(0..1, if tag.starts_with('A') { "B" } else { "A" });
-    assert_eq!(connect(&url, Some(&format!("careslot.v1, cred.{payload}.{forged_tag}"))).await.err(), Some(401));
-    assert_eq!(connect(&url, Some("careslot.v1, cred.garbage")).await.err(), Some(401));
+    assert_eq!(
+        connect(
+            &url,
+            Some(&format!("careslot.v1, cred.{payload}.{forged_tag}"))
+        )
+        .await
+        .err(),
+        Some(401)
+    );
+    assert_eq!(
+        connect(&url, Some("careslot.v1, cred.garbage")).await.err(),
+        Some(401)
+    );
     assert_eq!(connect(&url, Some(&offer(&theirs))).await.err(), Some(404));
     // Not a WebSocket request at all, even with the credential: 400, no upgrade.
     let resp = s
         .client
-        .get(format!("{}/api/v1/appointments/{id}/video-session/ws", s.base))
+        .get(format!(
+            "{}/api/v1/appointments/{id}/video-session/ws",
+            s.base
+        ))
         .header("sec-websocket-protocol", offer(&mine))
         .send()
         .await
@@ -291,10 +411,19 @@ async fn websocket_refuses_without_this_rooms_credential(backend: Backend) {
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
 
     // The genuine credential opens it.
-    let mut ws = connect(&url, Some(&offer(&mine))).await.expect("the patient's credential opens the room");
-    send(&mut ws, json!({"type": "hello", "instance": "patient-page-1"})).await;
+    let mut ws = connect(&url, Some(&offer(&mine)))
+        .await
+        .expect("the patient's credential opens the room");
+    send(
+        &mut ws,
+        json!({"type": "hello", "instance": "patient-page-1"}),
+    )
+    .await;
     let st = next_of(&mut ws, "state").await;
-    assert_eq!((st["side"].as_str(), st["admitted"].as_bool()), (Some("patient"), Some(false)));
+    assert_eq!(
+        (st["side"].as_str(), st["admitted"].as_bool()),
+        (Some("patient"), Some(false))
+    );
     s.stop().await;
 }
 
@@ -311,7 +440,10 @@ async fn waiting_room_admission_relay_reconnect_hangup(backend: Backend) {
     let mut pat = connect(&url, Some(&offer(&ps))).await.expect("patient");
     send(&mut pat, json!({"type": "hello", "instance": "p-1"})).await;
     let st = next_of(&mut pat, "state").await;
-    assert_eq!((st["admitted"].as_bool(), st["in_call"].as_bool()), (Some(false), Some(false)));
+    assert_eq!(
+        (st["admitted"].as_bool(), st["in_call"].as_bool()),
+        (Some(false), Some(false))
+    );
     // The patient cannot admit themselves.
     send(&mut pat, json!({"type": "admit"})).await;
 
@@ -326,21 +458,30 @@ async fn waiting_room_admission_relay_reconnect_hangup(backend: Backend) {
     send(&mut pro, json!({"type": "signal", "data": {"early": true}})).await;
     send(&mut pro, json!({"type": "admit"})).await;
     let st = state_where(&mut pro, |v| v["in_call"] == true).await;
-    assert_eq!((st["waiting"].clone(), st["peer_instance"].clone()), (json!([]), json!("p-1")));
+    assert_eq!(
+        (st["waiting"].clone(), st["peer_instance"].clone()),
+        (json!([]), json!("p-1"))
+    );
     let st = state_where(&mut pat, |v| v["in_call"] == true).await;
     assert_eq!(st["peer_instance"], "d-1");
 
     // SDP and candidates are relayed as they are, both ways.
     let sdp = json!({"description": {"type": "offer", "sdp": "v=0\r\n"}});
     send(&mut pro, json!({"type": "signal", "data": sdp})).await;
-    assert_eq!(next_of(&mut pat, "signal").await["data"], sdp, "the early signal was dropped, this one arrives");
+    assert_eq!(
+        next_of(&mut pat, "signal").await["data"],
+        sdp,
+        "the early signal was dropped, this one arrives"
+    );
     let cand = json!({"candidate": {"candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host", "sdpMid": "0"}});
     send(&mut pat, json!({"type": "signal", "data": cand})).await;
     assert_eq!(next_of(&mut pro, "signal").await["data"], cand);
 
     // A network drop: the patient reconnects with the same credential and is still in the
     // call; the old connection is told it was replaced.
-    let mut pat2 = connect(&url, Some(&offer(&ps))).await.expect("same credential again");
+    let mut pat2 = connect(&url, Some(&offer(&ps)))
+        .await
+        .expect("same credential again");
     send(&mut pat2, json!({"type": "hello", "instance": "p-1"})).await;
     assert_eq!(next_of(&mut pat, "replaced").await["type"], "replaced");
     let st = state_where(&mut pat2, |v| v["in_call"] == true).await;
@@ -350,7 +491,10 @@ async fn waiting_room_admission_relay_reconnect_hangup(backend: Backend) {
     send(&mut pro, json!({"type": "hangup"})).await;
     next_of(&mut pat2, "hangup").await;
     let st = state_where(&mut pat2, |v| v["peer_present"] == false).await;
-    assert_eq!((st["admitted"].as_bool(), st["in_call"].as_bool()), (Some(false), Some(false)));
+    assert_eq!(
+        (st["admitted"].as_bool(), st["in_call"].as_bool()),
+        (Some(false), Some(false))
+    );
     s.stop().await;
 }
 

@@ -7,7 +7,9 @@ use crate::time::format_instant;
 use crate::video::credential::Claims;
 use crate::video::room::{self, After, ClientMsg, Out};
 use crate::video::{IcePolicy, IceServer, CREDENTIAL_PREFIX, PROTOCOL};
-use axum::extract::ws::{rejection::WebSocketUpgradeRejection, CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{
+    rejection::WebSocketUpgradeRejection, CloseFrame, Message, WebSocket, WebSocketUpgrade,
+};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
@@ -141,7 +143,9 @@ pub async fn socket(
         return Err(ApiError::not_found("appointment"));
     }
     let upgrade = upgrade.map_err(|_| {
-        ApiError::bad_request("this endpoint only accepts a WebSocket upgrade (GET with Upgrade: websocket)")
+        ApiError::bad_request(
+            "this endpoint only accepts a WebSocket upgrade (GET with Upgrade: websocket)",
+        )
     })?;
     Ok(upgrade
         .protocols([PROTOCOL])
@@ -150,7 +154,11 @@ pub async fn socket(
         .on_upgrade(move |ws| run(ws, app, claims)))
 }
 
-async fn close(ws: &mut futures::stream::SplitSink<WebSocket, Message>, code: u16, reason: &'static str) {
+async fn close(
+    ws: &mut futures::stream::SplitSink<WebSocket, Message>,
+    code: u16,
+    reason: &'static str,
+) {
     let _ = ws
         .send(Message::Close(Some(CloseFrame {
             code,
@@ -171,7 +179,13 @@ async fn run(ws: WebSocket, app: Arc<App>, claims: Claims) {
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Out>(64);
     let rooms = &app.video.rooms;
-    let seat = rooms.join(&claims.appointment, claims.side, instance, tx, Timestamp::now());
+    let seat = rooms.join(
+        &claims.appointment,
+        claims.side,
+        instance,
+        tx,
+        Timestamp::now(),
+    );
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await;
     loop {

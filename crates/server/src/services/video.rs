@@ -69,9 +69,7 @@ impl App {
             self.audit(caller, &[(patient.clone(), "video.session")])
                 .await?;
         }
-        let cap = now
-            .checked_add(MAX_CREDENTIAL_LIFE)
-            .unwrap_or(row.end);
+        let cap = now.checked_add(MAX_CREDENTIAL_LIFE).unwrap_or(row.end);
         let expires_at = row.end.min(cap);
         let credential = self.video.key.sign(&Claims {
             appointment: id.to_owned(),

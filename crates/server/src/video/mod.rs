@@ -73,7 +73,10 @@ impl fmt::Debug for VideoConfig {
         f.debug_struct("VideoConfig")
             .field("stun_urls", &self.stun_urls)
             .field("turn_urls", &self.turn_urls)
-            .field("turn_secret", &self.turn_secret.as_ref().map(|_| "**redacted**"))
+            .field(
+                "turn_secret",
+                &self.turn_secret.as_ref().map(|_| "**redacted**"),
+            )
             .field("turn_grace", &self.turn_grace)
             .field("ice_transport_policy", &self.ice_transport_policy)
             .field("secret", &self.secret.as_ref().map(|_| "**redacted**"))
@@ -153,10 +156,16 @@ pub mod window {
             let m = |n: i64| start + SignedDuration::from_secs(n * 60);
             let opens = m(-15);
             assert_eq!(at(start, end, m(-16)), RoomWindow::NotOpen(opens));
-            assert_eq!(at(start, end, opens - SignedDuration::from_secs(1)), RoomWindow::NotOpen(opens));
+            assert_eq!(
+                at(start, end, opens - SignedDuration::from_secs(1)),
+                RoomWindow::NotOpen(opens)
+            );
             assert_eq!(at(start, end, opens), RoomWindow::Open);
             assert_eq!(at(start, end, m(0)), RoomWindow::Open);
-            assert_eq!(at(start, end, end - SignedDuration::from_secs(1)), RoomWindow::Open);
+            assert_eq!(
+                at(start, end, end - SignedDuration::from_secs(1)),
+                RoomWindow::Open
+            );
             assert_eq!(at(start, end, end), RoomWindow::Closed);
             assert_eq!(at(start, end, m(600)), RoomWindow::Closed);
         }

@@ -114,7 +114,9 @@ impl Room {
     /// Tells both sides where the room stands.
     fn broadcast(&self) {
         for side in [Side::Patient, Side::Practice] {
-            let Some(me) = self.member(side) else { continue };
+            let Some(me) = self.member(side) else {
+                continue;
+            };
             let peer = self.member(other(side)).as_ref();
             let waiting = (side == Side::Practice).then(|| match &self.patient {
                 Some(p) if !self.admitted => vec![Waiting { since: p.joined }],
@@ -326,7 +328,10 @@ mod tests {
         let (dtx, mut drx) = chan();
         let pat = rooms.join("a1", Side::Patient, "p1".into(), ptx, now);
         let s = last_state(&drain(&mut prx));
-        assert_eq!((s["admitted"].clone(), s["peer_present"].clone()), (json!(false), json!(false)));
+        assert_eq!(
+            (s["admitted"].clone(), s["peer_present"].clone()),
+            (json!(false), json!(false))
+        );
 
         let doc = rooms.join("a1", Side::Practice, "d1".into(), dtx, now);
         let s = last_state(&drain(&mut drx));
@@ -337,27 +342,57 @@ mod tests {
         // Nothing is relayed before admission; a patient cannot admit themselves.
         drain(&mut prx);
         rooms.receive(&pat, ClientMsg::Admit);
-        rooms.receive(&doc, ClientMsg::Signal { data: json!({"x": 1}) });
+        rooms.receive(
+            &doc,
+            ClientMsg::Signal {
+                data: json!({"x": 1}),
+            },
+        );
         assert!(drain(&mut prx).is_empty());
 
         rooms.receive(&doc, ClientMsg::Admit);
         assert_eq!(last_state(&drain(&mut prx))["in_call"], true);
         let s = last_state(&drain(&mut drx));
-        assert_eq!((s["in_call"].clone(), s["waiting"].clone()), (json!(true), json!([])));
+        assert_eq!(
+            (s["in_call"].clone(), s["waiting"].clone()),
+            (json!(true), json!([]))
+        );
 
-        rooms.receive(&doc, ClientMsg::Signal { data: json!({"sdp": "o"}) });
-        assert_eq!(drain(&mut prx), vec![json!({"type": "signal", "data": {"sdp": "o"}})]);
-        rooms.receive(&pat, ClientMsg::Signal { data: json!({"sdp": "a"}) });
-        assert_eq!(drain(&mut drx), vec![json!({"type": "signal", "data": {"sdp": "a"}})]);
+        rooms.receive(
+            &doc,
+            ClientMsg::Signal {
+                data: json!({"sdp": "o"}),
+            },
+        );
+        assert_eq!(
+            drain(&mut prx),
+            vec![json!({"type": "signal", "data": {"sdp": "o"}})]
+        );
+        rooms.receive(
+            &pat,
+            ClientMsg::Signal {
+                data: json!({"sdp": "a"}),
+            },
+        );
+        assert_eq!(
+            drain(&mut drx),
+            vec![json!({"type": "signal", "data": {"sdp": "a"}})]
+        );
 
         // A network drop: the patient comes back on a new connection, still admitted.
         let (ptx2, mut prx2) = chan();
         let pat2 = rooms.join("a1", Side::Patient, "p1".into(), ptx2, now);
         let old = drain(&mut prx);
-        assert_eq!(old, vec![json!({"type": "replaced"}), json!({"type": "close"})]);
+        assert_eq!(
+            old,
+            vec![json!({"type": "replaced"}), json!({"type": "close"})]
+        );
         rooms.leave(&pat); // the old connection's end changes nothing
         assert_eq!(last_state(&drain(&mut prx2))["in_call"], true);
-        assert_eq!(rooms.receive(&pat, ClientMsg::Signal { data: json!(1) }), After::Close);
+        assert_eq!(
+            rooms.receive(&pat, ClientMsg::Signal { data: json!(1) }),
+            After::Close
+        );
 
         // The practice hangs up: the patient is told and is no longer admitted.
         drain(&mut drx);
@@ -365,7 +400,10 @@ mod tests {
         let msgs = drain(&mut prx2);
         assert_eq!(msgs[0], json!({"type": "hangup"}));
         let s = last_state(&msgs);
-        assert_eq!((s["admitted"].clone(), s["peer_present"].clone()), (json!(false), json!(false)));
+        assert_eq!(
+            (s["admitted"].clone(), s["peer_present"].clone()),
+            (json!(false), json!(false))
+        );
         rooms.leave(&pat2);
         assert_eq!(rooms.open_rooms(), 0);
     }

@@ -43,7 +43,10 @@ fn messages(ctx: &Ctx) -> Vec<(&'static str, &'static str)> {
         ("starting", ctx.t("video.status.starting")),
         ("joining", ctx.t("video.status.joining")),
         ("waiting", ctx.t("video.status.waiting")),
-        ("waiting-for-patient", ctx.t("video.status.waiting-for-patient")),
+        (
+            "waiting-for-patient",
+            ctx.t("video.status.waiting-for-patient"),
+        ),
         ("patient-waiting", ctx.t("video.status.patient-waiting")),
         ("connecting", ctx.t("video.status.connecting")),
         ("connected", ctx.t("video.status.connected")),
@@ -55,7 +58,10 @@ fn messages(ctx: &Ctx) -> Vec<(&'static str, &'static str)> {
         ("replaced", ctx.t("video.status.replaced")),
         ("room-not-open", ctx.t("video.status.room-not-open")),
         ("room-closed", ctx.t("video.status.room-closed")),
-        ("appointment-not-booked", ctx.t("video.status.appointment-not-booked")),
+        (
+            "appointment-not-booked",
+            ctx.t("video.status.appointment-not-booked"),
+        ),
         ("error", ctx.t("video.status.error")),
         ("waiting-since", ctx.t("video.waiting_since")),
         ("media-error", ctx.t("video.media_error")),
