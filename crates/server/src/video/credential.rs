@@ -97,6 +97,18 @@ impl CredentialKey {
     }
 }
 
+impl CredentialKey {
+    /// A stable pseudonym of `what` (an account id) under this key: the opaque user id of
+    /// TURN usernames, which TURN servers log. 16 base64url characters.
+    pub fn pseudonym(&self, what: &str) -> String {
+        let mut mac = self.0.clone();
+        mac.update(b"careslot turn user\0");
+        mac.update(what.as_bytes());
+        let tag = mac.finalize().into_bytes();
+        URL_SAFE_NO_PAD.encode(&tag[..12])
+    }
+}
+
 fn encode(c: &Claims) -> Vec<u8> {
     let mut out = Vec::with_capacity(12 + c.appointment.len() + c.account.0.len());
     out.push(VERSION);
@@ -195,17 +207,5 @@ mod tests {
             key.verify(&"x".repeat(MAX_TOKEN_CHARS + 1), 0),
             Err(Refused::Malformed)
         );
-    }
-}
-
-impl CredentialKey {
-    /// A stable pseudonym of `what` (an account id) under this key: the opaque user id of
-    /// TURN usernames, which TURN servers log. 16 base64url characters.
-    pub fn pseudonym(&self, what: &str) -> String {
-        let mut mac = self.0.clone();
-        mac.update(b"careslot turn user\0");
-        mac.update(what.as_bytes());
-        let tag = mac.finalize().into_bytes();
-        URL_SAFE_NO_PAD.encode(&tag[..12])
     }
 }

@@ -246,11 +246,11 @@ impl Rooms {
         let Some(room) = inner.rooms.get_mut(&seat.appointment) else {
             return After::Close;
         };
-        if !room
+        let seated = room
             .member(seat.side)
             .as_ref()
-            .is_some_and(|m| m.conn == seat.conn)
-        {
+            .is_some_and(|m| m.conn == seat.conn);
+        if !seated {
             // Replaced meanwhile.
             return After::Close;
         }
