@@ -498,7 +498,22 @@ async fn waiting_room_admission_relay_reconnect_hangup(backend: Backend) {
     s.stop().await;
 }
 
+async fn openapi_describes_the_video_endpoints(backend: Backend) {
+    let (s, _loc) = server(backend).await;
+    let (st, doc) = s.get("/api/v1/openapi.json", None).await;
+    assert_eq!(st, StatusCode::OK);
+    let paths = &doc["paths"];
+    assert!(paths["/api/v1/appointments/{id}/video-session"]["post"].is_object());
+    assert!(paths["/api/v1/appointments/{id}/video-session/ws"]["get"].is_object());
+    let body = &doc["components"]["schemas"]["VideoSessionBody"]["properties"];
+    for field in ["ws_url", "ice_servers", "expires_at", "credential"] {
+        assert!(body[field].is_object(), "{field} described: {body}");
+    }
+    s.stop().await;
+}
+
 on_both_backends!(
+    openapi_describes_the_video_endpoints,
     participants_get_sessions_others_get_404,
     websocket_refuses_without_this_rooms_credential,
     waiting_room_admission_relay_reconnect_hangup,
