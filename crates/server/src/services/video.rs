@@ -27,15 +27,7 @@ impl App {
     /// A session for the caller in the room of appointment `id`: 404 unless they take part
     /// in it; 409 unless it is a booked teleconsultation whose room is open now.
     pub async fn video_session(&self, caller: &Caller, id: &str) -> AppResult<VideoSession> {
-        self.video_session_at(caller, id, Timestamp::now()).await
-    }
-
-    pub async fn video_session_at(
-        &self,
-        caller: &Caller,
-        id: &str,
-        now: Timestamp,
-    ) -> AppResult<VideoSession> {
+        let now = Timestamp::now();
         let p = self.participation(caller, id).await?;
         if !p.is_teleconsultation() {
             return Err(AppError::Conflict(
