@@ -29,6 +29,11 @@ async function consultation(server, { relay, label }) {
   const tc = await teleconsultation(server.url);
   const patient = await newPage(browser, { locale: 'fr-FR', baseURL: server.url });
   const pro = await newPage(browser, { locale: 'en-GB', baseURL: server.url });
+  // The pages' warnings (signalling hiccups), printed if the test fails.
+  const warnings = [];
+  for (const [who, page] of [['patient', patient], ['practice', pro]]) {
+    page.on('console', (m) => { if (m.type() === 'warning') warnings.push(`${who}: ${m.text()}`); });
+  }
   try {
     // The patient joins from their appointment page and waits.
     await signIn(patient, tc.patient);
@@ -74,7 +79,9 @@ async function consultation(server, { relay, label }) {
       assert.equal(await pro.locator('#video').getAttribute('data-peers'), '1');
       await patient.reload();
       await pro.waitForFunction(() => document.getElementById('video').dataset.peers === '2', null, { timeout: 30_000 });
-      const [again, other] = await Promise.all([waitForMedia(patient), waitForMedia(pro)]);
+      const settled = await Promise.allSettled([waitForMedia(patient), waitForMedia(pro)]);
+      if (settled.some((r) => r.status === 'rejected')) throw new Error(settled.map((r) => r.reason?.message || JSON.stringify(r.value)).join('\n'));
+      const [again, other] = settled.map((r) => r.value);
       assert.ok(again.framesDecoded > 0 && other.framesDecoded > 0, 'media flows again after the reload');
     }
 
@@ -92,6 +99,9 @@ async function consultation(server, { relay, label }) {
       assert.deepEqual(thirdPartyRequests(page), []);
       assert.deepEqual(consoleErrors(page), [], `console errors on ${page.url()}`);
     }
+  } catch (e) {
+    e.message += `\npage warnings:\n${warnings.join('\n')}`;
+    throw e;
   } finally {
     await patient.context().close();
     await pro.context().close();

@@ -1,6 +1,9 @@
 // careslot video consultation: WebRTC between the two browsers, signalling over the room's
-// WebSocket (see crates/server/src/video/room.rs for the messages). Perfect negotiation: the
-// practice side is "impolite" (its offer wins a collision), the patient side "polite".
+// WebSocket (see crates/server/src/video/room.rs for the messages). The practice side makes
+// the offers (and ICE restarts); the patient side answers, attaching its camera and
+// microphone to the offer's transceivers, so the two never offer at once when a call
+// starts. Later renegotiations (a new kind of device) follow "perfect negotiation": the
+// practice is "impolite" (its offer wins a collision), the patient "polite".
 // A dropped WebSocket reconnects with the same credential while it is valid (a new one is
 // fetched after), and a failed connection is repaired with an ICE restart.
 (() => {
@@ -156,12 +159,14 @@
     pc = conn;
     peers += 1;
     root.dataset.peers = String(peers);
-    if (localStream) {
-      for (const t of localStream.getTracks()) conn.addTrack(t, localStream);
-    } else {
-      // No camera or microphone: still receive the other side.
-      conn.addTransceiver('audio', { direction: 'recvonly' });
-      conn.addTransceiver('video', { direction: 'recvonly' });
+    if (!polite) {
+      if (localStream) {
+        for (const t of localStream.getTracks()) conn.addTrack(t, localStream);
+      } else {
+        // No camera or microphone: still receive the other side.
+        conn.addTransceiver('audio', { direction: 'recvonly' });
+        conn.addTransceiver('video', { direction: 'recvonly' });
+      }
     }
     conn.ontrack = ({ track, streams }) => {
       remoteVideo.srcObject = streams[0] || new MediaStream([track]);
@@ -170,6 +175,8 @@
       if (candidate) send({ type: 'signal', data: { candidate: candidate.toJSON() } });
     };
     conn.onnegotiationneeded = async () => {
+      // The patient's first description is the answer to the practice's offer.
+      if (polite && !conn.remoteDescription) return;
       try {
         makingOffer = true;
         await conn.setLocalDescription();
@@ -192,12 +199,21 @@
           break;
         case 'failed':
           setStatus('reconnecting');
-          if (lastState && lastState.in_call) conn.restartIce();
+          if (!polite && lastState && lastState.in_call) conn.restartIce();
           break;
         default:
       }
     };
     root.dataset.connection = conn.connectionState;
+  }
+
+  /** The patient's camera and microphone, on the transceivers of the practice's offer. */
+  function attachLocalTracks(conn) {
+    if (!localStream) return;
+    const sending = conn.getSenders().filter((x) => x.track).map((x) => x.track.kind);
+    for (const t of localStream.getTracks()) {
+      if (!sending.includes(t.kind)) conn.addTrack(t, localStream);
+    }
   }
 
   async function onSignal(data) {
@@ -211,6 +227,7 @@
         if (ignoreOffer) return;
         await conn.setRemoteDescription(d);
         if (d.type === 'offer') {
+          attachLocalTracks(conn);
           await conn.setLocalDescription();
           send({ type: 'signal', data: { description: conn.localDescription } });
         }
@@ -249,7 +266,7 @@
       peerEnded = false;
       if (!pc || m.peer_instance !== peerInstance) {
         newPeer(m.peer_instance);
-      } else if (pc.connectionState === 'failed' || pc.connectionState === 'disconnected') {
+      } else if (!polite && (pc.connectionState === 'failed' || pc.connectionState === 'disconnected')) {
         pc.restartIce();
       }
       setStatus(pc.connectionState === 'connected' ? 'connected' : 'connecting');
@@ -401,8 +418,9 @@
       return pc ? pc.connectionState : 'new';
     },
     async stats() {
-      if (!pc) return null;
-      const report = await pc.getStats();
+      const conn = pc;
+      if (!conn) return null;
+      const report = await conn.getStats();
       let framesDecoded = 0;
       let pairId = null;
       report.forEach((s) => {
@@ -418,7 +436,9 @@
       const local = pair ? report.get(pair.localCandidateId) : null;
       const remote = pair ? report.get(pair.remoteCandidateId) : null;
       return {
-        connectionState: pc.connectionState,
+        connectionState: conn.connectionState,
+        iceConnectionState: conn.iceConnectionState,
+        signalingState: conn.signalingState,
         framesDecoded,
         localCandidateType: local ? local.candidateType : null,
         remoteCandidateType: remote ? remote.candidateType : null,

@@ -183,16 +183,20 @@ export async function signIn(page, who) {
 
 /**
  * Waits until the page's call is connected and has decoded video frames from the other
- * side (getStats through the page's debug hook); returns the last stats.
+ * side (getStats through the page's debug hook); returns the last stats. On timeout the
+ * error carries the peer connection's and the page's states.
  */
 export async function waitForMedia(page, timeout = 60_000) {
-  await page.waitForFunction(() => window.careslotVideo && window.careslotVideo.connectionState === 'connected', null, { timeout });
   const deadline = Date.now() + timeout;
   let last = null;
   for (;;) {
-    last = await page.evaluate(() => window.careslotVideo.stats());
-    if (last && last.framesDecoded > 0 && last.localCandidateType) return last;
-    if (Date.now() > deadline) throw new Error(`no video frames decoded at ${page.url()}: ${JSON.stringify(last)}`);
+    last = await page.evaluate(() => window.careslotVideo && window.careslotVideo.stats());
+    if (last && last.connectionState === 'connected' && last.framesDecoded > 0 && last.localCandidateType) return last;
+    if (Date.now() > deadline) {
+      const state = await page.evaluate(() => ({ ...document.getElementById('video').dataset }));
+      for (const k of Object.keys(state)) if (k.startsWith('msg') || k === 'csrf') delete state[k];
+      throw new Error(`no call with video at ${page.url()}: stats ${JSON.stringify(last)}, page ${JSON.stringify(state)}`);
+    }
     await new Promise((r) => setTimeout(r, 250));
   }
 }
