@@ -107,7 +107,9 @@ impl VideoConfig {
         }
         if let (false, Some(secret)) = (self.turn_urls.is_empty(), &self.turn_secret) {
             let expiry = until.saturating_add(self.turn_grace).unwrap_or(until);
-            let c = turn::derive(secret.expose().as_bytes(), expiry.as_second(), user);
+            let Some(c) = turn::derive(secret.expose().as_bytes(), expiry.as_second(), user) else {
+                return out;
+            };
             out.push(IceServer {
                 urls: self.turn_urls.clone(),
                 username: Some(c.username),

@@ -28,19 +28,16 @@ impl std::fmt::Debug for TurnCredential {
 
 /// The credential valid until `expires_unix` (seconds) for `user`, an opaque id that must not
 /// contain `:` (the TURN server logs usernames: never put a name or an email there).
-pub fn derive(secret: &[u8], expires_unix: i64, user: &str) -> TurnCredential {
+/// `None` only if the HMAC refused the key, which it never does (any length is accepted).
+pub fn derive(secret: &[u8], expires_unix: i64, user: &str) -> Option<TurnCredential> {
     let username = format!("{expires_unix}:{user}");
-    // HMAC accepts keys of any length, so this cannot fail.
-    let mut mac = match Hmac::<Sha1>::new_from_slice(secret) {
-        Ok(m) => m,
-        Err(_) => unreachable!("HMAC takes keys of any length"),
-    };
+    let mut mac = Hmac::<Sha1>::new_from_slice(secret).ok()?;
     mac.update(username.as_bytes());
     let credential = STANDARD.encode(mac.finalize().into_bytes());
-    TurnCredential {
+    Some(TurnCredential {
         username,
         credential,
-    }
+    })
 }
 
 #[cfg(test)]
@@ -54,17 +51,18 @@ mod tests {
     /// both print `z1uKTZA28NlSTxR+CUfZPOBTogQ=`.
     #[test]
     fn matches_an_independent_computation() {
-        let c = derive(b"north-wind-7d1c0e5b9a", 1_700_000_000, "careslot-4f2a");
+        let c = derive(b"north-wind-7d1c0e5b9a", 1_700_000_000, "careslot-4f2a").unwrap();
         assert_eq!(c.username, "1700000000:careslot-4f2a");
         assert_eq!(c.credential, "z1uKTZA28NlSTxR+CUfZPOBTogQ=");
     }
 
     #[test]
     fn depends_on_secret_expiry_and_user() {
-        let a = derive(b"secret-one-0123456789", 1_700_000_000, "u1");
-        assert_ne!(a, derive(b"secret-two-0123456789", 1_700_000_000, "u1"));
-        assert_ne!(a, derive(b"secret-one-0123456789", 1_700_000_001, "u1"));
-        assert_ne!(a, derive(b"secret-one-0123456789", 1_700_000_000, "u2"));
+        let d = |s: &[u8], e, u| derive(s, e, u).unwrap();
+        let a = d(b"secret-one-0123456789", 1_700_000_000, "u1");
+        assert_ne!(a, d(b"secret-two-0123456789", 1_700_000_000, "u1"));
+        assert_ne!(a, d(b"secret-one-0123456789", 1_700_000_001, "u1"));
+        assert_ne!(a, d(b"secret-one-0123456789", 1_700_000_000, "u2"));
         assert!(!format!("{a:?}").contains(&a.credential));
     }
 }
