@@ -51,6 +51,12 @@ async function consultation(server, { relay, label }) {
     await Promise.all([pro.waitForURL(/\/video$/), pro.click('#join-video')]);
     await waitForState(pro, 'patient-waiting');
     assert.match(await pro.locator('#waiting-list').innerText(), /Paul Patient/);
+    // The time is the place's (Europe/Paris), whatever the browser's zone: its hour is the
+    // Paris hour of now or of two minutes ago (the patient arrived in between).
+    const parisHour = (t) => new Date(t).toLocaleTimeString('en-GB', { hour: '2-digit', hour12: false, timeZone: 'Europe/Paris' }).slice(0, 2);
+    const hours = new Set([parisHour(Date.now()), parisHour(Date.now() - 120_000)]);
+    const since = await pro.locator('#waiting-since').innerText();
+    assert.ok([...hours].some((h) => since.includes(`${h}:`) || since.includes(`${Number(h) % 12 || 12}:`)), `${since} in Paris time (${[...hours]})`);
     await checkA11y(pro, `video-practice-waiting-${label}`);
     await shoot(pro, `video-practice-waiting-${label}`);
     await pro.click('#admit');

@@ -254,7 +254,12 @@
     empty.hidden = someone;
     if (someone) {
       const since = new Date(waiting[0].since);
-      const time = since.toLocaleTimeString(document.documentElement.lang, { hour: '2-digit', minute: '2-digit' });
+      let time;
+      try {
+        time = since.toLocaleTimeString(document.documentElement.lang, { hour: '2-digit', minute: '2-digit', timeZone: root.dataset.tz });
+      } catch {
+        time = since.toLocaleTimeString(document.documentElement.lang, { hour: '2-digit', minute: '2-digit' });
+      }
       $('waiting-since').textContent = msg('waiting-since').replace('{time}', time);
     }
   }

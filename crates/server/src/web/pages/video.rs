@@ -28,6 +28,8 @@ struct VideoPage<'a> {
     /// The other participant: the practitioner (patient side), the patient (practice side).
     other: String,
     back: String,
+    /// The place's IANA zone: times on the page are the place's.
+    tz: String,
     /// Status texts the script shows, by slug (`data-msg-<slug>`).
     messages: Vec<(&'static str, &'static str)>,
 }
@@ -86,7 +88,9 @@ pub async fn patient(ctx: Ctx, Path(id): Path<String>) -> PageResult {
     }
     let relatives = ctx.ok(ctx.app.relatives(caller).await)?;
     let s = ctx.ok(ctx.summary(&p.appointment, &relatives).await)?;
+    let view = ctx.ok(ctx.app.view(&p.appointment.row.agenda_id).await)?;
     let page = VideoPage {
+        tz: view.tz.iana_name().unwrap_or("UTC").to_owned(),
         ctx: &ctx,
         side: "patient",
         when: s.when,
@@ -109,6 +113,7 @@ pub async fn practice(ctx: Ctx, Path(id): Path<String>) -> PageResult {
     let view = ctx.ok(ctx.app.view(&d.appointment.row.agenda_id).await)?;
     let z = d.appointment.row.start.to_zoned(view.tz.clone());
     let page = VideoPage {
+        tz: view.tz.iana_name().unwrap_or("UTC").to_owned(),
         ctx: &ctx,
         side: "practice",
         when: ctx.lang.date_time(&z),
