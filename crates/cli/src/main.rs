@@ -213,6 +213,107 @@ struct ServeArgs {
     /// if missing). Give every node the same file; without it the key is random per process.
     #[arg(long, env = "CARESLOT_WAITING_ROOM_SECRET_FILE")]
     waiting_room_secret_file: Option<std::path::PathBuf>,
+    // --- video ---
+    #[command(flatten)]
+    video: VideoArgs,
+}
+
+/// Video consultations: ICE servers handed to the browsers, and the rooms' credentials.
+#[derive(Args)]
+struct VideoArgs {
+    /// STUN server URL for video consultations (repeat, or comma-separated in the env var),
+    /// e.g. stun:turn.example.org:3478.
+    #[arg(
+        long = "stun-url",
+        env = "CARESLOT_STUN_URLS",
+        value_delimiter = ',',
+        value_name = "URL"
+    )]
+    stun_urls: Vec<String>,
+    /// TURN server URL (repeat, or comma-separated), e.g. turn:turn.example.org:3478 or
+    /// turns:turn.example.org:5349?transport=tcp. Needs --turn-secret-file.
+    #[arg(
+        long = "turn-url",
+        env = "CARESLOT_TURN_URLS",
+        value_delimiter = ',',
+        value_name = "URL"
+    )]
+    turn_urls: Vec<String>,
+    /// File holding the TURN REST API shared secret (coturn: use-auth-secret,
+    /// static-auth-secret). Read only, never created nor printed.
+    #[arg(long, env = "CARESLOT_TURN_SECRET_FILE", value_name = "FILE")]
+    turn_secret_file: Option<PathBuf>,
+    /// Minutes TURN credentials stay valid after a room closes (calls that run over).
+    #[arg(long, env = "CARESLOT_TURN_GRACE_MIN", default_value_t = 60, value_parser = clap::value_parser!(u32).range(0..=1440))]
+    turn_grace_min: u32,
+    /// ICE candidates the browsers may use: `all`, or `relay` (TURN relays only, so that
+    /// neither side learns the other's IP address; needs --turn-url).
+    #[arg(
+        long,
+        env = "CARESLOT_ICE_TRANSPORT_POLICY",
+        default_value = "all",
+        value_name = "all|relay"
+    )]
+    ice_transport_policy: careslot_server::video::IcePolicy,
+    /// File holding the key that signs video room credentials (created with a random key if
+    /// missing). Give every node the same file; without it the key is random per process.
+    #[arg(long, env = "CARESLOT_VIDEO_SECRET_FILE", value_name = "FILE")]
+    video_secret_file: Option<PathBuf>,
+}
+
+impl VideoArgs {
+    fn config(&self) -> anyhow::Result<careslot_server::video::VideoConfig> {
+        use careslot_server::video::{IcePolicy, VideoConfig};
+        for u in &self.stun_urls {
+            anyhow::ensure!(
+                u.starts_with("stun:") || u.starts_with("stuns:"),
+                "--stun-url must start with stun: or stuns:"
+            );
+        }
+        for u in &self.turn_urls {
+            anyhow::ensure!(
+                u.starts_with("turn:") || u.starts_with("turns:"),
+                "--turn-url must start with turn: or turns:"
+            );
+        }
+        let turn_secret = match &self.turn_secret_file {
+            Some(path) => {
+                // The file must exist: the TURN server holds the same secret.
+                let text = std::fs::read_to_string(path).with_context(|| {
+                    format!("cannot read the TURN secret file {}", path.display())
+                })?;
+                Some(Arc::new(SecretToken::new(text.trim()).map_err(|_| {
+                    anyhow::anyhow!(
+                        "the TURN secret in {} must be 16 to 512 visible ASCII characters",
+                        path.display()
+                    )
+                })?))
+            }
+            None => None,
+        };
+        anyhow::ensure!(
+            self.turn_urls.is_empty() || turn_secret.is_some(),
+            "--turn-url needs --turn-secret-file (the TURN server's static-auth-secret)"
+        );
+        anyhow::ensure!(
+            self.ice_transport_policy == IcePolicy::All || !self.turn_urls.is_empty(),
+            "--ice-transport-policy relay needs a TURN server (--turn-url)"
+        );
+        Ok(VideoConfig {
+            stun_urls: self.stun_urls.clone(),
+            turn_urls: self.turn_urls.clone(),
+            turn_secret,
+            turn_grace: jiff::SignedDuration::from_mins(i64::from(self.turn_grace_min)),
+            ice_transport_policy: self.ice_transport_policy,
+            secret: match &self.video_secret_file {
+                Some(path) => Some(Arc::new(
+                    SecretToken::load_or_create(path)
+                        .map_err(|e| anyhow::anyhow!("video secret: {e}"))?,
+                )),
+                None => None,
+            },
+        })
+    }
 }
 
 #[derive(Subcommand)]
@@ -396,6 +497,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             auto_threshold: args.waiting_room_auto,
             ..Default::default()
         },
+        video: args.video.config()?,
         ..AppConfig::default()
     };
     let app = open_app_with(&args.db, &args.keys, config).await?;

@@ -10,5 +10,6 @@ pub mod publish;
 pub mod search;
 pub mod services;
 pub mod time;
+pub mod video;
 pub mod waiting_room;
 pub mod web;

@@ -62,7 +62,7 @@ pub struct FileQuery {
 
 /// This server as the client reached it (`Host`, `X-Forwarded-Proto: https` behind a proxy),
 /// for the absolute URLs the spec asks for.
-fn base_url(headers: &HeaderMap) -> String {
+pub(crate) fn base_url(headers: &HeaderMap) -> String {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())

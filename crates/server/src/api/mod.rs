@@ -11,6 +11,8 @@ mod public;
 pub mod queue;
 mod slot_json;
 mod vaccination;
+// --- video ---
+pub mod video;
 
 use crate::error::ApiError;
 use crate::services::App;
@@ -41,6 +43,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         vaccination::book, vaccination::hold, vaccination::second_dose_slots, vaccination::protocols, vaccination::set_stock,
         operator::eligibility, operator::open_phase, operator::close_phase, operator::chronodoses, operator::add_protocol,
         operator::totals, operator::export, vaccination::days, vaccination::set_lines,
+        video::session, video::socket,
     ),
     components(schemas(crate::error::Problem)),
     modifiers(&BearerAuth, &QueueDoc),
@@ -178,6 +181,10 @@ pub fn router(app: Arc<App>) -> Router {
             "/agendas/{agenda_id}/stock",
             axum::routing::put(vaccination::set_stock),
         );
+    // --- video ---
+    let api = api
+        .route("/appointments/{id}/video-session", post(video::session))
+        .route("/appointments/{id}/video-session/ws", get(video::socket));
     let api = api.route("/", get(index));
     let router = Router::new()
         .route("/healthz", get(public::healthz))

@@ -5,6 +5,7 @@ mod accounts;
 mod audit;
 mod booking;
 mod campaign;
+mod consultation;
 mod desk;
 mod eligibility;
 mod family;
@@ -12,6 +13,8 @@ mod practice;
 mod rules_cache;
 mod team;
 mod vaccination;
+// --- video ---
+mod video;
 
 pub use accounts::{Identity, NewIdentity};
 pub use audit::{AccessEntry, AuditVerdict};
@@ -19,12 +22,15 @@ pub use booking::{
     is_valid_guest_id, Appointment, BookingDetails, BookingInput, Holder, SlotQuery,
 };
 pub use campaign::{CampaignTotals, DayReport, ProductTotals};
+pub use consultation::{Participation, Side};
 pub use desk::{DeskAppointment, DeskPatient, MotiveChanges};
 pub use eligibility::{Eligibility, NewPhase, CHRONODOSE_SETTING};
 pub use family::Relative;
 pub use practice::{NewMotive, NewPlace, NewRule, ProfileInput, PublicAgenda};
 pub use team::Invitation;
 pub use vaccination::{DoseChoice, VaccinationRequest, VaccineSpec};
+// --- video ---
+pub use video::VideoSession;
 
 use crate::availability::AgendaCache;
 use crate::protection::{ProtectError, Protector};
@@ -103,6 +109,9 @@ pub struct AppConfig {
     pub operator_identities: bool,
     /// The waiting room in front of the booking entry points (inactive by default).
     pub waiting_room: crate::waiting_room::RoomConfig,
+    // --- video ---
+    /// STUN/TURN servers and the room credentials' key of video consultations.
+    pub video: crate::video::VideoConfig,
 }
 
 impl Default for AppConfig {
@@ -114,6 +123,7 @@ impl Default for AppConfig {
             operator_token: None,
             operator_identities: false,
             waiting_room: crate::waiting_room::RoomConfig::default(),
+            video: crate::video::VideoConfig::default(),
         }
     }
 }
@@ -126,6 +136,9 @@ pub struct App {
     pub config: AppConfig,
     /// Queue tickets and admission to the booking entry points.
     pub waiting_room: crate::waiting_room::WaitingRoom,
+    // --- video ---
+    /// This node's video rooms and the key of their credentials.
+    pub video: crate::video::Video,
     protocols: rules_cache::Remembered<Vec<careslot_domain::vaccine::Protocol>>,
     eligibility: rules_cache::Remembered<Eligibility>,
 }
@@ -145,6 +158,7 @@ impl App {
         }));
         let app = Arc::new(Self {
             waiting_room: crate::waiting_room::WaitingRoom::new(&config.waiting_room),
+            video: crate::video::Video::new(&config.video),
             directory: SearchIndex::new(agendas.clone()),
             agendas,
             store,

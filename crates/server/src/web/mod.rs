@@ -112,6 +112,10 @@ pub fn router() -> Router<Arc<App>> {
         .route("/operator/protocols", post(operator::add_protocol))
         .route("/operator/appointments.csv", get(operator::export))
         .route("/queue", get(queue::page))
+        // --- video ---
+        .route("/appointments/{id}/video", get(video::patient))
+        .route("/appointments/{id}/video/session", post(video::session))
+        .route("/pro/appointments/{id}/video", get(video::practice))
         .route("/static/{file}", get(assets::serve))
 }
 

@@ -64,6 +64,8 @@ struct DetailPage<'a> {
     series: Vec<Summary>,
     /// Vaccination doses are changed together: cancel (which cancels the later dose), rebook.
     movable: bool,
+    /// A booked teleconsultation that has not ended: link to its video room.
+    can_join_video: bool,
 }
 
 async fn mine(
@@ -89,6 +91,8 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>, Query(p): Query<DetailPara
     }
     let movable = series.is_empty();
     let can_change = a.row.status == ReservationStatus::Booked && a.row.start > Timestamp::now();
+    let can_join_video =
+        s.video && a.row.status == ReservationStatus::Booked && a.row.end > Timestamp::now();
     Ok(ctx.page(&DetailPage {
         ctx: &ctx,
         s,
@@ -96,6 +100,7 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>, Query(p): Query<DetailPara
         can_change,
         series,
         movable,
+        can_join_video,
     }))
 }
 

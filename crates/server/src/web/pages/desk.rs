@@ -396,6 +396,8 @@ struct AppointmentPage<'a> {
     can_mark_no_show: bool,
     can_undo_no_show: bool,
     agenda_link: String,
+    /// A booked teleconsultation that has not ended: link to its video room.
+    can_join_video: bool,
 }
 
 pub async fn appointment(ctx: Ctx, Path(id): Path<String>) -> PageResult {
@@ -424,6 +426,11 @@ pub async fn appointment(ctx: Ctx, Path(id): Path<String>) -> PageResult {
         can_mark_no_show: started && a.row.status == ReservationStatus::Booked,
         can_undo_no_show: a.row.status == ReservationStatus::NoShow,
         agenda_link: format!("/pro/agenda?agenda={}&date={}", a.row.agenda_id, z.date()),
+        can_join_video: v
+            .motive(&a.motive_id)
+            .is_some_and(|m| m.policy.teleconsultation)
+            && a.row.status == ReservationStatus::Booked
+            && a.row.end > Timestamp::now(),
     }))
 }
 

@@ -13,3 +13,5 @@ pub mod queue;
 pub mod settings;
 pub mod team;
 pub mod vaccination;
+// --- video ---
+pub mod video;
