@@ -5,6 +5,7 @@ mod bench_booking;
 mod bench_pages;
 mod demo;
 mod import;
+mod payments;
 mod rush;
 
 use anyhow::Context;
@@ -213,6 +214,8 @@ struct ServeArgs {
     /// if missing). Give every node the same file; without it the key is random per process.
     #[arg(long, env = "CARESLOT_WAITING_ROOM_SECRET_FILE")]
     waiting_room_secret_file: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    payments: payments::PaymentArgs,
 }
 
 #[derive(Subcommand)]
@@ -384,6 +387,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             None => None,
         },
         operator_identities: args.operator_identities,
+        payments: args.payments.payments()?,
         waiting_room: careslot_server::waiting_room::RoomConfig {
             secret: match &args.waiting_room_secret_file {
                 Some(path) => Some(Arc::new(

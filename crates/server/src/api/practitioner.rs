@@ -122,6 +122,17 @@ pub async fn create_motive(
             })
         }
     };
+    // Checked before anything is created.
+    let fee = match &b.fee {
+        None => None,
+        Some(_) if !b.teleconsultation => {
+            return Err(ApiError::invalid(
+                "fee",
+                "only teleconsultation motives take an online fee",
+            ))
+        }
+        Some(f) => Some(super::payments::fee_of(f)?),
+    };
     let agenda_id = AgendaId(agenda_id);
     let motive = app
         .create_motive(
@@ -137,6 +148,11 @@ pub async fn create_motive(
         )
         .await?;
     let mut body = MotiveBody::from(&motive);
+    if let Some(fee) = fee {
+        app.set_motive_fee(&me, &agenda_id, motive.id.as_str(), Some(fee.clone()))
+            .await?;
+        body.fee = Some(FeeBody::from(&fee));
+    }
     let view = app.view(&agenda_id).await?;
     if let Some(v) = view.vaccine(&motive.id) {
         let today = jiff::Timestamp::now().to_zoned(view.tz.clone()).date();

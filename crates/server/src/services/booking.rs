@@ -5,6 +5,7 @@
 //! Which motive, which patient and the patient's note are sealed under the agenda's data
 //! key before they reach the store.
 
+use super::payment::Charge;
 use super::{App, AppError, AppResult, Caller};
 use crate::availability::AgendaView;
 use crate::protection::agenda_key_name;
@@ -417,6 +418,20 @@ impl App {
         details: BookingDetails<'_>,
         idempotency: Option<(&str, &[u8])>,
     ) -> AppResult<Appointment> {
+        self.book_with_payment(caller, input, details, idempotency, None)
+            .await
+    }
+
+    /// [`App::book`] with the payment method that pays a teleconsultation's fee online
+    /// (see `services/payment.rs`: the card is authorised on a hold before it is booked).
+    pub async fn book_with_payment(
+        &self,
+        caller: &Caller,
+        input: BookingInput,
+        details: BookingDetails<'_>,
+        idempotency: Option<(&str, &[u8])>,
+        payment_method: Option<&str>,
+    ) -> AppResult<Appointment> {
         App::require_role(caller, Role::Patient)?;
         let note = parse_note(details.note)?;
         let relative = match details.relative_id {
@@ -438,7 +453,22 @@ impl App {
                 return self.open_reservation(row).await;
             }
         }
-        let out = match input {
+        let charge = self.charge_for(caller, &input).await?;
+        let (input, authorised) = match &charge {
+            Charge::Online { agenda, fee } => {
+                let (hold_id, taken_here) = self
+                    .authorise_for_booking(caller, input, agenda, fee, payment_method)
+                    .await?;
+                (
+                    BookingInput::FromHold {
+                        hold_id: hold_id.clone(),
+                    },
+                    Some((hold_id, taken_here)),
+                )
+            }
+            _ => (input, None),
+        };
+        let out = async { Ok::<_, AppError>(match input {
             BookingInput::Direct {
                 agenda_id,
                 motive_id,
@@ -499,8 +529,21 @@ impl App {
                 self.agendas.invalidate(&hold.row.agenda_id);
                 out?
             }
+        }) }
+        .await;
+        let out = match (out, authorised) {
+            (Ok(out), _) => out,
+            (Err(e), Some((hold_id, taken_here))) => {
+                self.undo_authorisation(&hold_id, taken_here).await;
+                return Err(e);
+            }
+            (Err(e), None) => return Err(e),
         };
-        self.open_reservation(out.reservation).await
+        let booked = self.open_reservation(out.reservation).await?;
+        if let Charge::AtPractice { agenda, fee } = charge {
+            self.record_at_practice(&booked, agenda, fee).await;
+        }
+        Ok(booked)
     }
 
     /// A reservation of the caller's (patients see only their own; others get 404).
@@ -544,6 +587,9 @@ impl App {
                     out?;
                 }
             }
+        }
+        if cancelled.is_some() {
+            self.release_or_log(&a.row.id).await;
         }
         match cancelled {
             Some(row) => Ok(Appointment { row, ..a }),

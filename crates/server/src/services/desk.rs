@@ -278,6 +278,12 @@ impl App {
             changes.policy,
         )?;
         let label_ct = self.seal_motive_label(&agenda, &updated).await?;
+        if !updated.policy.teleconsultation {
+            // Only teleconsultations take an online fee (the database insists).
+            self.store
+                .set_motive_fee(&agenda.id, &updated.id, None)
+                .await?;
+        }
         let found = self.store.update_motive(&updated, &label_ct).await;
         self.agendas.invalidate(&agenda.id);
         if !found? {

@@ -5,9 +5,11 @@ mod accounts;
 mod audit;
 mod booking;
 mod campaign;
+mod consultation;
 mod desk;
 mod eligibility;
 mod family;
+mod payment;
 mod practice;
 mod rules_cache;
 mod team;
@@ -19,9 +21,11 @@ pub use booking::{
     is_valid_guest_id, Appointment, BookingDetails, BookingInput, Holder, SlotQuery,
 };
 pub use campaign::{CampaignTotals, DayReport, ProductTotals};
+pub use consultation::{Participation, Side};
 pub use desk::{DeskAppointment, DeskPatient, MotiveChanges};
 pub use eligibility::{Eligibility, NewPhase, CHRONODOSE_SETTING};
 pub use family::Relative;
+pub use payment::{parse_fee, PaymentFailure, SettleReport};
 pub use practice::{NewMotive, NewPlace, NewRule, ProfileInput, PublicAgenda};
 pub use team::Invitation;
 pub use vaccination::{DoseChoice, VaccinationRequest, VaccineSpec};
@@ -59,6 +63,9 @@ pub enum AppError {
     KeyService,
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// An online payment failed or a payment webhook was refused.
+    #[error(transparent)]
+    Payment(PaymentFailure),
 }
 
 impl From<ProtectError> for AppError {
@@ -103,6 +110,8 @@ pub struct AppConfig {
     pub operator_identities: bool,
     /// The waiting room in front of the booking entry points (inactive by default).
     pub waiting_room: crate::waiting_room::RoomConfig,
+    /// How teleconsultation fees are paid (default: at the practice, no online payment).
+    pub payments: crate::payments::Payments,
 }
 
 impl Default for AppConfig {
@@ -114,6 +123,7 @@ impl Default for AppConfig {
             operator_token: None,
             operator_identities: false,
             waiting_room: crate::waiting_room::RoomConfig::default(),
+            payments: crate::payments::Payments::default(),
         }
     }
 }
@@ -155,6 +165,7 @@ impl App {
         });
         app.directory.replace_all(app.store.directory().await?);
         app.spawn_hold_sweeper();
+        app.spawn_payment_sweeper();
         Ok(app)
     }
 
