@@ -64,6 +64,8 @@ struct DetailPage<'a> {
     series: Vec<Summary>,
     /// Vaccination doses are changed together: cancel (which cancels the later dose), rebook.
     movable: bool,
+    /// The payment of a teleconsultation with a fee.
+    payment: Option<String>,
 }
 
 async fn mine(
@@ -89,6 +91,7 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>, Query(p): Query<DetailPara
     }
     let movable = series.is_empty();
     let can_change = a.row.status == ReservationStatus::Booked && a.row.start > Timestamp::now();
+    let payment = super::payments::payment_line(&ctx, &a).await?;
     Ok(ctx.page(&DetailPage {
         ctx: &ctx,
         s,
@@ -96,6 +99,7 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>, Query(p): Query<DetailPara
         can_change,
         series,
         movable,
+        payment,
     }))
 }
 
