@@ -217,3 +217,17 @@ pub async fn event_seen(pool: &DbPool, provider: &str, event_id: &str) -> StoreR
         .map_err(map_err)?;
     Ok(row.is_some())
 }
+
+pub async fn expire_hold_now(pool: &DbPool, id: &ReservationId, now: Timestamp) -> StoreResult<bool> {
+    let n = sqlx::query(
+        "UPDATE reservations SET expires_at = $2, updated_at = $2
+          WHERE id = $1 AND status = 'held' AND expires_at > $2",
+    )
+    .bind(id.as_str())
+    .bind(now.as_second())
+    .execute(pool)
+    .await
+    .map_err(map_err)?
+    .rows_affected();
+    Ok(n == 1)
+}

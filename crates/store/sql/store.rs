@@ -1522,6 +1522,10 @@ impl Store for StoreImpl {
     async fn payment_event_seen(&self, provider: &str, event_id: &str) -> StoreResult<bool> {
         payments::event_seen(self.writer(), provider, event_id).await
     }
+
+    async fn expire_hold_now(&self, id: &ReservationId, now: Timestamp) -> StoreResult<bool> {
+        payments::expire_hold_now(self.writer(), id, now).await
+    }
 }
 
 impl StoreImpl {

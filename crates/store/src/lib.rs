@@ -314,4 +314,8 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
     ) -> StoreResult<bool>;
     async fn payment_event_seen(&self, provider: &str, event_id: &str) -> StoreResult<bool>;
+    /// Ends a hold now (its expiry set to `now`; `expire_holds` then gives its place back):
+    /// a hold taken for a payment that failed disappears like an abandoned one, instead of
+    /// showing as a cancelled appointment. False when it is not held.
+    async fn expire_hold_now(&self, id: &ReservationId, now: Timestamp) -> StoreResult<bool>;
 }

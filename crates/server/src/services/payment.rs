@@ -357,13 +357,22 @@ impl App {
         }
     }
 
+    /// Ends a hold taken for a paid booking that failed: it expires now (as an abandoned
+    /// hold does), so the place is free at once and the patient's list shows nothing.
     async fn give_back_hold(&self, hold_id: &str) {
         let id = ReservationId(hold_id.to_owned());
-        if let Ok(Some(row)) = self.store.reservation(&id).await {
-            if row.status == ReservationStatus::Held {
-                let _ = self.store.cancel(&id, Timestamp::now()).await;
-                self.agendas.invalidate(&row.agenda_id);
-            }
+        let now = Timestamp::now();
+        match self.store.expire_hold_now(&id, now).await {
+            Ok(true) => match self.store.expire_holds(now).await {
+                Ok(agendas) => {
+                    for a in &agendas {
+                        self.agendas.invalidate(a);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "expiring a hold failed; the sweeper will"),
+            },
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "ending a hold failed; it expires by itself"),
         }
     }
 
