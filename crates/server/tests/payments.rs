@@ -365,6 +365,83 @@ async fn fees_only_on_teleconsultations(backend: Backend) {
     assert!(a.get("payment").is_none(), "{a}");
 }
 
+/// careslot authorised a card and then lost track of it (a crash between the provider's
+/// answer and our record, say): the provider's "authorised" event arrives for a hold that
+/// never became an appointment, and the authorisation is cancelled.
+async fn an_orphan_authorisation_is_released_by_its_webhook(backend: Backend) {
+    let standin = StripeStandin::start().await;
+    let t = setup(backend, stripe_config(&standin)).await;
+    let slot = t.slot(0).await;
+    let (s, hold) = t
+        .server
+        .post(
+            "/api/v1/holds",
+            Some(&t.patient),
+            json!({"agenda_id": t.practice.agenda_id, "motive_id": t.practice.motive_id, "start": slot["start"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{hold}");
+    let hold_id = hold["id"].as_str().expect("id");
+    // What careslot records before asking the provider…
+    let now = Timestamp::now();
+    t.app
+        .store
+        .insert_payment(&careslot_store::PaymentRow {
+            reservation_id: careslot_domain::ReservationId(hold_id.to_owned()),
+            agenda_id: careslot_domain::AgendaId(t.practice.agenda_id.clone()),
+            provider: "stripe".into(),
+            intent_id: None,
+            amount_cents: FEE,
+            currency: "EUR".into(),
+            status: careslot_store::PaymentStatus::Pending,
+            created_at: now,
+            updated_at: now,
+        })
+        .await
+        .expect("pending payment");
+    // …the authorisation the provider made, whose answer never came back…
+    let resp = t
+        .server
+        .client
+        .post(format!("{}/v1/payment_intents", standin.base))
+        .bearer_auth(stripe_standin::SECRET_KEY)
+        .header("Idempotency-Key", format!("lost-{hold_id}"))
+        .form(&[
+            ("amount", "2500"),
+            ("currency", "eur"),
+            ("capture_method", "manual"),
+            ("confirm", "true"),
+            ("payment_method", "pm_card_visa"),
+            ("metadata[appointment_id]", hold_id),
+        ])
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(resp.status(), StatusCode::OK);
+    // …and the hold that expired without a booking.
+    t.app
+        .store
+        .expire_hold_now(&careslot_domain::ReservationId(hold_id.to_owned()), Timestamp::now())
+        .await
+        .expect("expire");
+    t.app.store.expire_holds(Timestamp::now()).await.expect("expire");
+
+    let intent = intent_of(&standin, hold_id);
+    assert_eq!(intent["status"], "requires_capture");
+    let events = standin.events_for(intent["id"].as_str().expect("pi"));
+    let (s, v) = standin.deliver(&t.webhook_url(), &events[0]).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(intent_of(&standin, hold_id)["status"], "canceled");
+    let p = t
+        .app
+        .payment_of(&careslot_domain::ReservationId(hold_id.to_owned()))
+        .await
+        .expect("payment")
+        .expect("row");
+    assert_eq!(p.status, careslot_store::PaymentStatus::Released);
+    assert_eq!(p.intent_id.as_deref(), intent["id"].as_str());
+}
+
 on_both_backends!(
     authorise_then_capture_after_the_consultation,
     forged_and_stale_webhooks_are_refused,
@@ -372,4 +449,5 @@ on_both_backends!(
     declined_card_books_nothing,
     pay_at_the_practice_is_the_default,
     fees_only_on_teleconsultations,
+    an_orphan_authorisation_is_released_by_its_webhook,
 );
