@@ -16,10 +16,19 @@ pub enum Provider {
 #[derive(Args, Clone, Debug)]
 pub struct PaymentArgs {
     /// How teleconsultation fees are paid.
-    #[arg(long = "payments", env = "CARESLOT_PAYMENTS", value_enum, default_value = "practice")]
+    #[arg(
+        long = "payments",
+        env = "CARESLOT_PAYMENTS",
+        value_enum,
+        default_value = "practice"
+    )]
     pub provider: Provider,
     /// Base URL of Stripe's API (a local stand-in in tests).
-    #[arg(long, env = "CARESLOT_STRIPE_API_BASE", default_value = "https://api.stripe.com")]
+    #[arg(
+        long,
+        env = "CARESLOT_STRIPE_API_BASE",
+        default_value = "https://api.stripe.com"
+    )]
     pub stripe_api_base: String,
     /// File holding the Stripe secret key (`sk_live_…` / `sk_test_…`).
     #[arg(long, env = "CARESLOT_STRIPE_SECRET_KEY_FILE")]
@@ -42,12 +51,18 @@ impl PaymentArgs {
             Provider::Practice => Ok(Payments::new(AtPractice)),
             Provider::Stripe => {
                 let base = self.stripe_api_base.trim_end_matches('/').to_owned();
-                if !(base.starts_with("https://") || base.starts_with("http://127.0.0.1") || base.starts_with("http://localhost")) {
+                if !(base.starts_with("https://")
+                    || base.starts_with("http://127.0.0.1")
+                    || base.starts_with("http://localhost"))
+                {
                     anyhow::bail!("--stripe-api-base must be https (or a local http stand-in)");
                 }
                 let stripe = Stripe::new(StripeConfig {
                     api_base: base,
-                    secret_key: secret(self.stripe_secret_key_file.as_deref(), "--stripe-secret-key-file")?,
+                    secret_key: secret(
+                        self.stripe_secret_key_file.as_deref(),
+                        "--stripe-secret-key-file",
+                    )?,
                     webhook_secret: secret(
                         self.stripe_webhook_secret_file.as_deref(),
                         "--stripe-webhook-secret-file",

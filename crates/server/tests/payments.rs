@@ -11,7 +11,9 @@ mod stripe_standin;
 use careslot_server::payments::{signature, Payments, Stripe, StripeConfig};
 use careslot_server::services::{App, AppConfig};
 use careslot_vault::SecretToken;
-use common::{app_configured, new_location, open_custody, serve_app, Backend, DataLocation, TestServer};
+use common::{
+    app_configured, new_location, open_custody, serve_app, Backend, DataLocation, TestServer,
+};
 use jiff::Timestamp;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -59,7 +61,10 @@ async fn setup(backend: Backend, config: AppConfig) -> Setup {
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{motive}");
-    assert_eq!(motive["fee"], json!({"amount_cents": FEE, "currency": "EUR"}));
+    assert_eq!(
+        motive["fee"],
+        json!({"amount_cents": FEE, "currency": "EUR"})
+    );
     let motive_id = motive["id"].as_str().expect("id").to_owned();
     let (s, rule) = server
         .post(
@@ -99,7 +104,10 @@ impl Setup {
     }
 
     async fn my_appointments(&self) -> Vec<Value> {
-        let (s, body) = self.server.get("/api/v1/appointments", Some(&self.patient)).await;
+        let (s, body) = self
+            .server
+            .get("/api/v1/appointments", Some(&self.patient))
+            .await;
         assert_eq!(s, StatusCode::OK, "{body}");
         body["appointments"].as_array().expect("list").clone()
     }
@@ -126,15 +134,29 @@ async fn authorise_then_capture_after_the_consultation(backend: Backend) {
     let slot = t.slot(0).await;
 
     // The public agenda shows the fee.
-    let (s, agenda) = t.server.get(&format!("/api/v1/agendas/{}", t.practice.agenda_id), None).await;
+    let (s, agenda) = t
+        .server
+        .get(&format!("/api/v1/agendas/{}", t.practice.agenda_id), None)
+        .await;
     assert_eq!(s, StatusCode::OK);
-    let m = agenda["motives"].as_array().expect("motives").iter().find(|m| m["id"] == t.practice.motive_id.as_str()).expect("motive");
+    let m = agenda["motives"]
+        .as_array()
+        .expect("motives")
+        .iter()
+        .find(|m| m["id"] == t.practice.motive_id.as_str())
+        .expect("motive");
     assert_eq!(m["fee"]["amount_cents"], FEE);
 
     // Without a card: 422 naming the field, nothing booked.
     let (s, p) = t.book(&slot, None).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
-    assert!(p["detail"].as_str().expect("detail").contains("payment_method"), "{p}");
+    assert!(
+        p["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("payment_method"),
+        "{p}"
+    );
     assert!(standin.requests().is_empty());
 
     // Booked with a card (and an Idempotency-Key): authorised, not captured.
@@ -151,10 +173,17 @@ async fn authorise_then_capture_after_the_consultation(backend: Backend) {
     let resp = send().await.expect("book");
     assert_eq!(resp.status(), StatusCode::CREATED);
     let a: Value = resp.json().await.expect("json");
-    assert_eq!(a["payment"], json!({"status": "authorised", "amount_cents": FEE, "currency": "EUR"}));
+    assert_eq!(
+        a["payment"],
+        json!({"status": "authorised", "amount_cents": FEE, "currency": "EUR"})
+    );
     let id = a["id"].as_str().expect("id").to_owned();
 
-    let creates: Vec<_> = standin.requests().into_iter().filter(|r| r.path == "/v1/payment_intents").collect();
+    let creates: Vec<_> = standin
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/v1/payment_intents")
+        .collect();
     assert_eq!(creates.len(), 1);
     let c = &creates[0];
     assert_eq!(c.param("capture_method"), Some("manual"));
@@ -164,7 +193,10 @@ async fn authorise_then_capture_after_the_consultation(backend: Backend) {
     assert_eq!(c.param("payment_method"), Some("pm_card_visa"));
     assert_eq!(c.param("metadata[appointment_id]"), Some(id.as_str()));
     let key = c.idempotency_key.clone().expect("Idempotency-Key sent");
-    assert!(key.starts_with(&format!("careslot-authorise-{id}")), "{key}");
+    assert!(
+        key.starts_with(&format!("careslot-authorise-{id}")),
+        "{key}"
+    );
     let intent = intent_of(&standin, &id);
     assert_eq!(intent["status"], "requires_capture");
     assert_eq!(intent["amount_capturable"], FEE);
@@ -174,16 +206,32 @@ async fn authorise_then_capture_after_the_consultation(backend: Backend) {
     assert_eq!(resp.status(), StatusCode::CREATED);
     let again: Value = resp.json().await.expect("json");
     assert_eq!(again["id"], id.as_str());
-    assert_eq!(standin.requests().iter().filter(|r| r.path == "/v1/payment_intents").count(), 1);
+    assert_eq!(
+        standin
+            .requests()
+            .iter()
+            .filter(|r| r.path == "/v1/payment_intents")
+            .count(),
+        1
+    );
 
     // Before the end of the slot the sweep leaves it alone.
     let end = instant(&a["end"]);
-    let r = t.app.settle_payments(Timestamp::now()).await.expect("sweep");
+    let r = t
+        .app
+        .settle_payments(Timestamp::now())
+        .await
+        .expect("sweep");
     assert_eq!(r.captured, 0);
-    assert_eq!(t.my_appointments().await[0]["payment"]["status"], "authorised");
+    assert_eq!(
+        t.my_appointments().await[0]["payment"]["status"],
+        "authorised"
+    );
 
     // After the consultation: captured, once.
-    let after = end.checked_add(jiff::SignedDuration::from_secs(1)).expect("time");
+    let after = end
+        .checked_add(jiff::SignedDuration::from_secs(1))
+        .expect("time");
     let r = t.app.settle_payments(after).await.expect("sweep");
     assert_eq!(r.captured, 1, "{r:?}");
     let intent = intent_of(&standin, &id);
@@ -193,15 +241,28 @@ async fn authorise_then_capture_after_the_consultation(backend: Backend) {
     assert_eq!(mine[0]["payment"]["status"], "captured");
     let r = t.app.settle_payments(after).await.expect("sweep");
     assert_eq!(r.captured, 0);
-    let captures: Vec<_> = standin.requests().into_iter().filter(|r| r.path.ends_with("/capture")).collect();
+    let captures: Vec<_> = standin
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/capture"))
+        .collect();
     assert_eq!(captures.len(), 1);
-    assert_eq!(captures[0].idempotency_key.as_deref(), Some(format!("careslot-capture-{id}").as_str()));
+    assert_eq!(
+        captures[0].idempotency_key.as_deref(),
+        Some(format!("careslot-capture-{id}").as_str())
+    );
 
     // Stripe's events for this intent are accepted once each; a replay is refused.
     let events = standin.events_for(intent["id"].as_str().expect("pi"));
     assert_eq!(
-        events.iter().map(|e| e["type"].as_str().unwrap_or("")).collect::<Vec<_>>(),
-        ["payment_intent.amount_capturable_updated", "payment_intent.succeeded"]
+        events
+            .iter()
+            .map(|e| e["type"].as_str().unwrap_or(""))
+            .collect::<Vec<_>>(),
+        [
+            "payment_intent.amount_capturable_updated",
+            "payment_intent.succeeded"
+        ]
     );
     for e in &events {
         let (s, v) = standin.deliver(&t.webhook_url(), e).await;
@@ -211,7 +272,10 @@ async fn authorise_then_capture_after_the_consultation(backend: Backend) {
     assert_eq!(s, 400, "{v}");
     assert_eq!(v["type"], "https://careslot.eu/problems/webhook-replayed");
     // The late "authorised" event did not move the captured payment back.
-    assert_eq!(t.my_appointments().await[0]["payment"]["status"], "captured");
+    assert_eq!(
+        t.my_appointments().await[0]["payment"]["status"],
+        "captured"
+    );
 }
 
 async fn forged_and_stale_webhooks_are_refused(backend: Backend) {
@@ -231,27 +295,54 @@ async fn forged_and_stale_webhooks_are_refused(backend: Backend) {
     let now = Timestamp::now().as_second();
     let url = t.webhook_url();
 
-    let (s, v) = standin.post_webhook(&url, &body, &signature_header("whsec_not_the_secret", now, &body)).await;
+    let (s, v) = standin
+        .post_webhook(
+            &url,
+            &body,
+            &signature_header("whsec_not_the_secret", now, &body),
+        )
+        .await;
     assert_eq!(s, 400, "{v}");
     assert_eq!(v["type"], "https://careslot.eu/problems/webhook-signature");
     // Signed for another body.
-    let (s, _) = standin.post_webhook(&url, &body, &signature_header(WEBHOOK_SECRET, now, b"{}")).await;
+    let (s, _) = standin
+        .post_webhook(&url, &body, &signature_header(WEBHOOK_SECRET, now, b"{}"))
+        .await;
     assert_eq!(s, 400);
     // No signature at all.
-    let resp = t.server.client.post(&url).body(body.clone()).send().await.expect("post");
+    let resp = t
+        .server
+        .client
+        .post(&url)
+        .body(body.clone())
+        .send()
+        .await
+        .expect("post");
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     // Correctly signed, ten minutes ago: stale.
     let old = now - 600;
-    let (s, v) = standin.post_webhook(&url, &body, &signature_header(WEBHOOK_SECRET, old, &body)).await;
+    let (s, v) = standin
+        .post_webhook(&url, &body, &signature_header(WEBHOOK_SECRET, old, &body))
+        .await;
     assert_eq!(s, 400, "{v}");
     assert_eq!(v["type"], "https://careslot.eu/problems/webhook-stale");
-    assert_eq!(t.my_appointments().await[0]["payment"]["status"], "authorised");
+    assert_eq!(
+        t.my_appointments().await[0]["payment"]["status"],
+        "authorised"
+    );
 
     // The same event, genuinely signed now, is processed once and then refused as a replay.
-    let (s, v) = standin.post_webhook(&url, &body, &signature_header(WEBHOOK_SECRET, now, &body)).await;
+    let (s, v) = standin
+        .post_webhook(&url, &body, &signature_header(WEBHOOK_SECRET, now, &body))
+        .await;
     assert_eq!(s, 200, "{v}");
-    assert_eq!(t.my_appointments().await[0]["payment"]["status"], "released");
-    let (s, v) = standin.post_webhook(&url, &body, &signature_header(WEBHOOK_SECRET, now, &body)).await;
+    assert_eq!(
+        t.my_appointments().await[0]["payment"]["status"],
+        "released"
+    );
+    let (s, v) = standin
+        .post_webhook(&url, &body, &signature_header(WEBHOOK_SECRET, now, &body))
+        .await;
     assert_eq!(s, 400, "{v}");
     assert_eq!(v["type"], "https://careslot.eu/problems/webhook-replayed");
 }
@@ -272,29 +363,56 @@ async fn practitioner_cancellation_releases_the_card(backend: Backend) {
     let (s, _) = t.server.post(&path, Some(&t.patient), json!({})).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
 
-    let (s, c) = t.server.post(&path, Some(&t.practice.token), json!({})).await;
+    let (s, c) = t
+        .server
+        .post(&path, Some(&t.practice.token), json!({}))
+        .await;
     assert_eq!(s, StatusCode::OK, "{c}");
     assert_eq!(c["status"], "cancelled");
     assert_eq!(c["payment"]["status"], "released");
     let intent = intent_of(&standin, id);
     assert_eq!(intent["status"], "canceled");
     assert_eq!(intent["amount_received"], 0);
-    let cancels: Vec<_> = standin.requests().into_iter().filter(|r| r.path.ends_with("/cancel")).collect();
+    let cancels: Vec<_> = standin
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/cancel"))
+        .collect();
     assert_eq!(cancels.len(), 1);
-    assert_eq!(cancels[0].idempotency_key.as_deref(), Some(format!("careslot-release-{id}").as_str()));
+    assert_eq!(
+        cancels[0].idempotency_key.as_deref(),
+        Some(format!("careslot-release-{id}").as_str())
+    );
     // The place is free again, and nothing is captured later.
-    assert!(t.server.slots(&t.practice).await.iter().any(|s| s["start"] == slot["start"]));
-    let end = instant(&a["end"]).checked_add(jiff::SignedDuration::from_hours(1)).expect("t");
+    assert!(t
+        .server
+        .slots(&t.practice)
+        .await
+        .iter()
+        .any(|s| s["start"] == slot["start"]));
+    let end = instant(&a["end"])
+        .checked_add(jiff::SignedDuration::from_hours(1))
+        .expect("t");
     let r = t.app.settle_payments(end).await.expect("sweep");
     assert_eq!((r.captured, r.released), (0, 0));
-    assert!(standin.requests().iter().all(|r| !r.path.ends_with("/capture")));
+    assert!(standin
+        .requests()
+        .iter()
+        .all(|r| !r.path.ends_with("/capture")));
 
     // The patient cancelling their own appointment releases it too.
     let slot2 = t.slot(1).await;
     let (s, b) = t.book(&slot2, Some("pm_card_mastercard")).await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
     let id2 = b["id"].as_str().expect("id");
-    let (s, c) = t.server.post(&format!("/api/v1/appointments/{id2}/cancel"), Some(&t.patient), json!({})).await;
+    let (s, c) = t
+        .server
+        .post(
+            &format!("/api/v1/appointments/{id2}/cancel"),
+            Some(&t.patient),
+            json!({}),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "{c}");
     assert_eq!(c["payment"]["status"], "released");
     assert_eq!(intent_of(&standin, id2)["status"], "canceled");
@@ -309,7 +427,12 @@ async fn declined_card_books_nothing(backend: Backend) {
     assert_eq!(p["type"], "https://careslot.eu/problems/payment-declined");
     assert!(t.my_appointments().await.is_empty());
     // The slot was given back at once.
-    assert!(t.server.slots(&t.practice).await.iter().any(|s| s["start"] == slot["start"]));
+    assert!(t
+        .server
+        .slots(&t.practice)
+        .await
+        .iter()
+        .any(|s| s["start"] == slot["start"]));
     // And another card books it.
     let (s, a) = t.book(&slot, Some("pm_card_visa")).await;
     assert_eq!(s, StatusCode::CREATED, "{a}");
@@ -322,12 +445,45 @@ async fn pay_at_the_practice_is_the_default(backend: Backend) {
     let slot = t.slot(0).await;
     let (s, a) = t.book(&slot, None).await;
     assert_eq!(s, StatusCode::CREATED, "{a}");
-    assert_eq!(a["payment"], json!({"status": "pay_at_practice", "amount_cents": FEE, "currency": "EUR"}));
+    assert_eq!(
+        a["payment"],
+        json!({"status": "pay_at_practice", "amount_cents": FEE, "currency": "EUR"})
+    );
     assert!(standin.requests().is_empty(), "no provider call");
-    let r = t.app.settle_payments(Timestamp::now()).await.expect("sweep");
+    let r = t
+        .app
+        .settle_payments(Timestamp::now())
+        .await
+        .expect("sweep");
     assert_eq!(r, Default::default());
+    // The OpenAPI document describes the payment endpoints.
+    let (s, doc) = t.server.get("/api/v1/openapi.json", None).await;
+    assert_eq!(s, StatusCode::OK);
+    for (path, method) in [
+        ("/api/v1/agendas/{agenda_id}/motives/{motive_id}/fee", "put"),
+        (
+            "/api/v1/agendas/{agenda_id}/motives/{motive_id}/fee",
+            "delete",
+        ),
+        ("/api/v1/practice/appointments/{id}/cancel", "post"),
+        ("/api/v1/payments/stripe/webhook", "post"),
+    ] {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} missing from OpenAPI"
+        );
+    }
+    assert!(doc["components"]["schemas"]["PaymentBody"].is_object());
     // No webhook endpoint without Stripe.
-    let (s, _) = t.server.call(Method::POST, "/api/v1/payments/stripe/webhook", None, Some(json!({}))).await;
+    let (s, _) = t
+        .server
+        .call(
+            Method::POST,
+            "/api/v1/payments/stripe/webhook",
+            None,
+            Some(json!({})),
+        )
+        .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 }
 
@@ -335,28 +491,83 @@ async fn fees_only_on_teleconsultations(backend: Backend) {
     let t = setup(backend, AppConfig::default()).await;
     let tok = Some(t.practice.token.as_str());
     let agenda = &t.practice.agenda_id;
-    let (s, p) = t.server.post(&format!("/api/v1/agendas/{agenda}/motives"), tok,
-        json!({"name": "Au cabinet", "duration_min": 20, "fee": {"amount_cents": 3000}})).await;
+    let (s, p) = t
+        .server
+        .post(
+            &format!("/api/v1/agendas/{agenda}/motives"),
+            tok,
+            json!({"name": "Au cabinet", "duration_min": 20, "fee": {"amount_cents": 3000}}),
+        )
+        .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
-    assert!(p["detail"].as_str().expect("detail").starts_with("fee"), "{p}");
+    assert!(
+        p["detail"].as_str().expect("detail").starts_with("fee"),
+        "{p}"
+    );
     let (s, p) = t.server.post(&format!("/api/v1/agendas/{agenda}/motives"), tok,
         json!({"name": "Vidéo", "duration_min": 20, "teleconsultation": true, "fee": {"amount_cents": 10, "currency": "EUR"}})).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
     // PUT and DELETE on the existing motives.
     let in_person = {
-        let (s, agenda_body) = t.server.get(&format!("/api/v1/agendas/{agenda}"), None).await;
+        let (s, agenda_body) = t
+            .server
+            .get(&format!("/api/v1/agendas/{agenda}"), None)
+            .await;
         assert_eq!(s, StatusCode::OK);
-        agenda_body["motives"].as_array().expect("m").iter().find(|m| m["teleconsultation"] == false).expect("in person")["id"].as_str().expect("id").to_owned()
+        agenda_body["motives"]
+            .as_array()
+            .expect("m")
+            .iter()
+            .find(|m| m["teleconsultation"] == false)
+            .expect("in person")["id"]
+            .as_str()
+            .expect("id")
+            .to_owned()
     };
-    let (s, _) = t.server.call(Method::PUT, &format!("/api/v1/agendas/{agenda}/motives/{in_person}/fee"), tok, Some(json!({"amount_cents": 3000}))).await;
+    let (s, _) = t
+        .server
+        .call(
+            Method::PUT,
+            &format!("/api/v1/agendas/{agenda}/motives/{in_person}/fee"),
+            tok,
+            Some(json!({"amount_cents": 3000})),
+        )
+        .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     let tele = &t.practice.motive_id;
-    let (s, f) = t.server.call(Method::PUT, &format!("/api/v1/agendas/{agenda}/motives/{tele}/fee"), tok, Some(json!({"amount_cents": 3000, "currency": "eur"}))).await;
+    let (s, f) = t
+        .server
+        .call(
+            Method::PUT,
+            &format!("/api/v1/agendas/{agenda}/motives/{tele}/fee"),
+            tok,
+            Some(json!({"amount_cents": 3000, "currency": "eur"})),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "{f}");
     assert_eq!(f, json!({"amount_cents": 3000, "currency": "EUR"}));
-    let (s, _) = t.server.call(Method::PUT, &format!("/api/v1/agendas/{agenda}/motives/{tele}/fee"), Some(&t.patient), Some(json!({"amount_cents": 3000}))).await;
-    assert!(s == StatusCode::FORBIDDEN || s == StatusCode::NOT_FOUND, "{s}");
-    let (s, _) = t.server.call(Method::DELETE, &format!("/api/v1/agendas/{agenda}/motives/{tele}/fee"), tok, None).await;
+    let (s, _) = t
+        .server
+        .call(
+            Method::PUT,
+            &format!("/api/v1/agendas/{agenda}/motives/{tele}/fee"),
+            Some(&t.patient),
+            Some(json!({"amount_cents": 3000})),
+        )
+        .await;
+    assert!(
+        s == StatusCode::FORBIDDEN || s == StatusCode::NOT_FOUND,
+        "{s}"
+    );
+    let (s, _) = t
+        .server
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/agendas/{agenda}/motives/{tele}/fee"),
+            tok,
+            None,
+        )
+        .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     // Without a fee, a teleconsultation books with no payment at all.
     let slot = t.slot(0).await;
@@ -421,10 +632,17 @@ async fn an_orphan_authorisation_is_released_by_its_webhook(backend: Backend) {
     // …and the hold that expired without a booking.
     t.app
         .store
-        .expire_hold_now(&careslot_domain::ReservationId(hold_id.to_owned()), Timestamp::now())
+        .expire_hold_now(
+            &careslot_domain::ReservationId(hold_id.to_owned()),
+            Timestamp::now(),
+        )
         .await
         .expect("expire");
-    t.app.store.expire_holds(Timestamp::now()).await.expect("expire");
+    t.app
+        .store
+        .expire_holds(Timestamp::now())
+        .await
+        .expect("expire");
 
     let intent = intent_of(&standin, hold_id);
     assert_eq!(intent["status"], "requires_capture");

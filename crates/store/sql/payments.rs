@@ -128,7 +128,10 @@ pub async fn payment_by_intent(pool: &DbPool, intent: &str) -> StoreResult<Optio
         .transpose()
 }
 
-pub async fn transition(pool: &DbPool, t: &PaymentTransition<'_>) -> StoreResult<Option<PaymentRow>> {
+pub async fn transition(
+    pool: &DbPool,
+    t: &PaymentTransition<'_>,
+) -> StoreResult<Option<PaymentRow>> {
     if t.from.is_empty() {
         return Ok(None);
     }
@@ -209,16 +212,21 @@ pub async fn record_event(
 }
 
 pub async fn event_seen(pool: &DbPool, provider: &str, event_id: &str) -> StoreResult<bool> {
-    let row = sqlx::query("SELECT 1 AS one FROM payment_events WHERE provider = $1 AND event_id = $2")
-        .bind(provider)
-        .bind(event_id)
-        .fetch_optional(pool)
-        .await
-        .map_err(map_err)?;
+    let row =
+        sqlx::query("SELECT 1 AS one FROM payment_events WHERE provider = $1 AND event_id = $2")
+            .bind(provider)
+            .bind(event_id)
+            .fetch_optional(pool)
+            .await
+            .map_err(map_err)?;
     Ok(row.is_some())
 }
 
-pub async fn expire_hold_now(pool: &DbPool, id: &ReservationId, now: Timestamp) -> StoreResult<bool> {
+pub async fn expire_hold_now(
+    pool: &DbPool,
+    id: &ReservationId,
+    now: Timestamp,
+) -> StoreResult<bool> {
     let n = sqlx::query(
         "UPDATE reservations SET expires_at = $2, updated_at = $2
           WHERE id = $1 AND status = 'held' AND expires_at > $2",

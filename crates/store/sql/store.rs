@@ -1502,11 +1502,18 @@ impl Store for StoreImpl {
         payments::payment_by_intent(self.writer(), intent_id).await
     }
 
-    async fn transition_payment(&self, t: &PaymentTransition<'_>) -> StoreResult<Option<PaymentRow>> {
+    async fn transition_payment(
+        &self,
+        t: &PaymentTransition<'_>,
+    ) -> StoreResult<Option<PaymentRow>> {
         payments::transition(self.writer(), t).await
     }
 
-    async fn payments_to_settle(&self, now: Timestamp, limit: i64) -> StoreResult<Vec<OpenPayment>> {
+    async fn payments_to_settle(
+        &self,
+        now: Timestamp,
+        limit: i64,
+    ) -> StoreResult<Vec<OpenPayment>> {
         payments::to_settle(self.reader(), now, limit).await
     }
 

@@ -301,11 +301,15 @@ pub trait Store: Send + Sync + 'static {
     async fn payment_by_intent(&self, intent_id: &str) -> StoreResult<Option<PaymentRow>>;
     /// Applies the transition if the payment is in one of its `from` states; the row as
     /// changed, or None when it was not (someone else moved it first).
-    async fn transition_payment(&self, t: &PaymentTransition<'_>) -> StoreResult<Option<PaymentRow>>;
+    async fn transition_payment(
+        &self,
+        t: &PaymentTransition<'_>,
+    ) -> StoreResult<Option<PaymentRow>>;
     /// Authorised online payments whose appointment has ended (to capture) or is no longer
     /// live (to release): booked and ended by `now`, or cancelled, expired, no-show, or a
     /// hold past its expiry. At most `limit`, oldest first.
-    async fn payments_to_settle(&self, now: Timestamp, limit: i64) -> StoreResult<Vec<OpenPayment>>;
+    async fn payments_to_settle(&self, now: Timestamp, limit: i64)
+        -> StoreResult<Vec<OpenPayment>>;
     /// Records a processed webhook event; false when it was recorded before (a replay).
     async fn record_payment_event(
         &self,

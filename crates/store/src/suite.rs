@@ -1796,11 +1796,21 @@ async fn imported_sites(store: &dyn Store) {
 
 // --- payments (teleconsultation fees) --------------------------------------------------------
 
-fn payment_row(f: &Fixture, id: &ReservationId, status: PaymentStatus, intent: Option<&str>) -> PaymentRow {
+fn payment_row(
+    f: &Fixture,
+    id: &ReservationId,
+    status: PaymentStatus,
+    intent: Option<&str>,
+) -> PaymentRow {
     PaymentRow {
         reservation_id: id.clone(),
         agenda_id: f.agenda.id.clone(),
-        provider: if status == PaymentStatus::AtPractice { "practice" } else { "stripe" }.into(),
+        provider: if status == PaymentStatus::AtPractice {
+            "practice"
+        } else {
+            "stripe"
+        }
+        .into(),
         intent_id: intent.map(str::to_owned),
         amount_cents: 2500,
         currency: "EUR".into(),
@@ -1882,7 +1892,10 @@ async fn payments(store: &dyn Store) {
     let pending = payment_row(&f, &booked.id, PaymentStatus::Pending, None);
     store.insert_payment(&pending).await.unwrap();
     let dup = store.insert_payment(&pending).await;
-    assert!(matches!(dup, Err(StoreError::Conflict(ConflictKind::Duplicate))), "{dup:?}");
+    assert!(
+        matches!(dup, Err(StoreError::Conflict(ConflictKind::Duplicate))),
+        "{dup:?}"
+    );
     let authorise = PaymentTransition {
         reservation_id: &booked.id,
         from: &[PaymentStatus::Pending],
@@ -1913,7 +1926,12 @@ async fn payments(store: &dyn Store) {
         .await
         .is_err());
     assert!(store
-        .insert_payment(&payment_row(&f, &later.id, PaymentStatus::Authorised, Some("pi_suite_1")))
+        .insert_payment(&payment_row(
+            &f,
+            &later.id,
+            PaymentStatus::Authorised,
+            Some("pi_suite_1")
+        ))
         .await
         .is_err());
     assert!(store
@@ -1930,8 +1948,14 @@ async fn payments(store: &dyn Store) {
 
     // To settle: booked and ended (capture), or no longer live (release); nothing before.
     let end = booked.end;
-    let open = store.payments_to_settle(end - 1.seconds(), 10).await.unwrap();
-    assert!(open.iter().all(|o| o.payment.agenda_id != f.agenda.id), "{open:?}");
+    let open = store
+        .payments_to_settle(end - 1.seconds(), 10)
+        .await
+        .unwrap();
+    assert!(
+        open.iter().all(|o| o.payment.agenda_id != f.agenda.id),
+        "{open:?}"
+    );
     let open: Vec<_> = store
         .payments_to_settle(end, 10)
         .await
@@ -1971,21 +1995,43 @@ async fn payments(store: &dyn Store) {
         .all(|o| o.payment.agenda_id != f.agenda.id));
 
     // Webhook events: recorded once.
-    assert!(!store.payment_event_seen("stripe", "evt_suite").await.unwrap());
-    assert!(store.record_payment_event("stripe", "evt_suite", t0()).await.unwrap());
-    assert!(!store.record_payment_event("stripe", "evt_suite", t0()).await.unwrap());
-    assert!(store.payment_event_seen("stripe", "evt_suite").await.unwrap());
+    assert!(!store
+        .payment_event_seen("stripe", "evt_suite")
+        .await
+        .unwrap());
+    assert!(store
+        .record_payment_event("stripe", "evt_suite", t0())
+        .await
+        .unwrap());
+    assert!(!store
+        .record_payment_event("stripe", "evt_suite", t0())
+        .await
+        .unwrap());
+    assert!(store
+        .payment_event_seen("stripe", "evt_suite")
+        .await
+        .unwrap());
 
     // A hold ended now stops counting as soon as holds are expired.
     let hold = store
-        .reserve(&reserve_req(&f, &patient.id, start + 4.hours(), Some(t0() + 5.minutes())))
+        .reserve(&reserve_req(
+            &f,
+            &patient.id,
+            start + 4.hours(),
+            Some(t0() + 5.minutes()),
+        ))
         .await
         .unwrap()
         .reservation;
-    assert!(store.expire_hold_now(&hold.id, t0() + 1.minutes()).await.unwrap());
-    assert!(!store.expire_hold_now(&hold.id, t0() + 1.minutes()).await.unwrap());
+    assert!(store
+        .expire_hold_now(&hold.id, t0() + 1.minutes())
+        .await
+        .unwrap());
+    assert!(!store
+        .expire_hold_now(&hold.id, t0() + 1.minutes())
+        .await
+        .unwrap());
     store.expire_holds(t0() + 1.minutes()).await.unwrap();
     let row = store.reservation(&hold.id).await.unwrap().unwrap();
     assert_eq!(row.status, ReservationStatus::Expired);
 }
-

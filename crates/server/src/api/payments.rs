@@ -31,7 +31,11 @@ pub async fn payment_body(app: &App, a: &Appointment) -> Result<Option<PaymentBo
     {
         return Ok(None);
     }
-    Ok(app.payment_of(&a.row.id).await?.as_ref().map(PaymentBody::from))
+    Ok(app
+        .payment_of(&a.row.id)
+        .await?
+        .as_ref()
+        .map(PaymentBody::from))
 }
 
 /// An appointment as the API shows it, with its payment.

@@ -195,7 +195,11 @@ pub enum Operation {
 /// sweep) is answered with the first result instead of acting twice. An authorisation's key
 /// also depends on the payment method, so that after a declined card the patient can try
 /// another one on the same hold.
-pub fn idempotency_key(op: Operation, appointment_id: &str, payment_method: Option<&str>) -> String {
+pub fn idempotency_key(
+    op: Operation,
+    appointment_id: &str,
+    payment_method: Option<&str>,
+) -> String {
     let op = match op {
         Operation::Authorise => "authorise",
         Operation::Capture => "capture",
@@ -222,8 +226,14 @@ mod tests {
         assert_ne!(a, idempotency_key(Operation::Release, "r1", None));
         assert_ne!(a, idempotency_key(Operation::Capture, "r2", None));
         let visa = idempotency_key(Operation::Authorise, "r1", Some("pm_card_visa"));
-        assert_eq!(visa, idempotency_key(Operation::Authorise, "r1", Some("pm_card_visa")));
-        assert_ne!(visa, idempotency_key(Operation::Authorise, "r1", Some("pm_card_mastercard")));
+        assert_eq!(
+            visa,
+            idempotency_key(Operation::Authorise, "r1", Some("pm_card_visa"))
+        );
+        assert_ne!(
+            visa,
+            idempotency_key(Operation::Authorise, "r1", Some("pm_card_mastercard"))
+        );
         assert!(visa.len() <= 255);
     }
 }

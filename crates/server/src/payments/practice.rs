@@ -28,7 +28,12 @@ impl PaymentProvider for AtPractice {
         Err(PaymentError::NotOnline)
     }
 
-    fn webhook_event(&self, _: &HeaderMap, _: &[u8], _: Timestamp) -> Result<WebhookEvent, WebhookError> {
+    fn webhook_event(
+        &self,
+        _: &HeaderMap,
+        _: &[u8],
+        _: Timestamp,
+    ) -> Result<WebhookEvent, WebhookError> {
         Err(WebhookError::NotConfigured)
     }
 }

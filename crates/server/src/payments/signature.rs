@@ -93,7 +93,11 @@ mod tests {
     #[test]
     fn accepts_any_matching_v1_and_ignores_v0() {
         let t = now().as_second() - 10;
-        let h = format!("t={t},v0=abcd,v1={},v1={}", "00".repeat(32), sign(SECRET, t, BODY));
+        let h = format!(
+            "t={t},v0=abcd,v1={},v1={}",
+            "00".repeat(32),
+            sign(SECRET, t, BODY)
+        );
         assert_eq!(verify(&h, BODY, SECRET, now(), 300), Ok(()));
     }
 
@@ -101,7 +105,10 @@ mod tests {
     fn refuses_another_secret_or_body() {
         let t = now().as_second();
         let h = header(t, &sign(b"whsec_other", t, BODY));
-        assert_eq!(verify(&h, BODY, SECRET, now(), 300), Err(WebhookError::Forged));
+        assert_eq!(
+            verify(&h, BODY, SECRET, now(), 300),
+            Err(WebhookError::Forged)
+        );
         let h = header(t, &sign(SECRET, t, BODY));
         assert_eq!(
             verify(&h, br#"{"id":"evt_2"}"#, SECRET, now(), 300),
@@ -113,17 +120,26 @@ mod tests {
     fn refuses_a_signature_moved_to_another_timestamp() {
         let t = now().as_second();
         let h = header(t - 1, &sign(SECRET, t, BODY));
-        assert_eq!(verify(&h, BODY, SECRET, now(), 300), Err(WebhookError::Forged));
+        assert_eq!(
+            verify(&h, BODY, SECRET, now(), 300),
+            Err(WebhookError::Forged)
+        );
     }
 
     #[test]
     fn refuses_stale_and_future_timestamps() {
         let old = now().as_second() - 301;
         let h = header(old, &sign(SECRET, old, BODY));
-        assert_eq!(verify(&h, BODY, SECRET, now(), 300), Err(WebhookError::Stale));
+        assert_eq!(
+            verify(&h, BODY, SECRET, now(), 300),
+            Err(WebhookError::Stale)
+        );
         let future = now().as_second() + 301;
         let h = header(future, &sign(SECRET, future, BODY));
-        assert_eq!(verify(&h, BODY, SECRET, now(), 300), Err(WebhookError::Stale));
+        assert_eq!(
+            verify(&h, BODY, SECRET, now(), 300),
+            Err(WebhookError::Stale)
+        );
         let edge = now().as_second() - 300;
         let h = header(edge, &sign(SECRET, edge, BODY));
         assert_eq!(verify(&h, BODY, SECRET, now(), 300), Ok(()));

@@ -209,8 +209,12 @@ impl PaymentProvider for Stripe {
         if !valid_intent_id(intent_id) {
             return Err(PaymentError::Rejected("malformed intent id".into()));
         }
-        self.post(&format!("/v1/payment_intents/{intent_id}/capture"), &[], key)
-            .await
+        self.post(
+            &format!("/v1/payment_intents/{intent_id}/capture"),
+            &[],
+            key,
+        )
+        .await
     }
 
     async fn release(&self, intent_id: &str, key: &str) -> Result<Intent, PaymentError> {
@@ -247,15 +251,14 @@ impl PaymentProvider for Stripe {
             "payment_intent.payment_failed" => EventKind::Failed,
             other => EventKind::Other(other.to_owned()),
         };
-        let intent = if event.data.object.get("object").and_then(|o| o.as_str())
-            == Some("payment_intent")
-        {
-            let pi: StripeIntent = serde_json::from_value(event.data.object)
-                .map_err(|_| WebhookError::BadPayload)?;
-            Some(pi.into_intent().map_err(|_| WebhookError::BadPayload)?)
-        } else {
-            None
-        };
+        let intent =
+            if event.data.object.get("object").and_then(|o| o.as_str()) == Some("payment_intent") {
+                let pi: StripeIntent = serde_json::from_value(event.data.object)
+                    .map_err(|_| WebhookError::BadPayload)?;
+                Some(pi.into_intent().map_err(|_| WebhookError::BadPayload)?)
+            } else {
+                None
+            };
         Ok(WebhookEvent {
             id: event.id,
             kind,

@@ -468,68 +468,70 @@ impl App {
             }
             _ => (input, None),
         };
-        let out = async { Ok::<_, AppError>(match input {
-            BookingInput::Direct {
-                agenda_id,
-                motive_id,
-                start,
-            } => {
-                let (view, motive_id, start) = self
-                    .precheck(&Holder::Patient(caller), &agenda_id, &motive_id, &start)
-                    .await?;
-                let mut req = self
-                    .sealed_request(&caller.id, &view, motive_id, start, note.as_deref())
-                    .await?;
-                if let Some(r) = &relative {
-                    let key = self.agenda_key(&view.agenda).await?;
-                    req.relative_ct = Some(self.protect.seal(
-                        &key,
-                        r.as_str().as_bytes(),
-                        "reservations",
-                        "relative",
-                        req.id.as_str(),
-                    ));
+        let out = async {
+            Ok::<_, AppError>(match input {
+                BookingInput::Direct {
+                    agenda_id,
+                    motive_id,
+                    start,
+                } => {
+                    let (view, motive_id, start) = self
+                        .precheck(&Holder::Patient(caller), &agenda_id, &motive_id, &start)
+                        .await?;
+                    let mut req = self
+                        .sealed_request(&caller.id, &view, motive_id, start, note.as_deref())
+                        .await?;
+                    if let Some(r) = &relative {
+                        let key = self.agenda_key(&view.agenda).await?;
+                        req.relative_ct = Some(self.protect.seal(
+                            &key,
+                            r.as_str().as_bytes(),
+                            "reservations",
+                            "relative",
+                            req.id.as_str(),
+                        ));
+                    }
+                    req.idempotency = idempotency;
+                    let out = self.store.reserve(&req).await;
+                    self.agendas.invalidate(&view.agenda.id);
+                    out?
                 }
-                req.idempotency = idempotency;
-                let out = self.store.reserve(&req).await;
-                self.agendas.invalidate(&view.agenda.id);
-                out?
-            }
-            BookingInput::FromHold { hold_id } => {
-                let hold = self
-                    .own_reservation(caller, &hold_id)
-                    .await
-                    .map_err(|e| match e {
-                        AppError::NotFound(_) => AppError::NotFound("hold"),
-                        e => e,
-                    })?;
-                let view = self.view(&hold.row.agenda_id).await?;
-                let key = self.agenda_key(&view.agenda).await?;
-                let seal = |col: &str, v: &str| {
-                    self.protect.seal(
-                        &key,
-                        v.as_bytes(),
-                        "reservations",
-                        col,
-                        hold.row.id.as_str(),
-                    )
-                };
-                let note_ct = note.as_deref().map(|n| seal("note", n));
-                let relative_ct = relative.as_ref().map(|r| seal("relative", r.as_str()));
-                let out = self
-                    .store
-                    .book_hold(&BookHoldRequest {
-                        hold_id: hold.row.id.clone(),
-                        note_ct,
-                        relative_ct,
-                        idempotency,
-                        now: Timestamp::now(),
-                    })
-                    .await;
-                self.agendas.invalidate(&hold.row.agenda_id);
-                out?
-            }
-        }) }
+                BookingInput::FromHold { hold_id } => {
+                    let hold =
+                        self.own_reservation(caller, &hold_id)
+                            .await
+                            .map_err(|e| match e {
+                                AppError::NotFound(_) => AppError::NotFound("hold"),
+                                e => e,
+                            })?;
+                    let view = self.view(&hold.row.agenda_id).await?;
+                    let key = self.agenda_key(&view.agenda).await?;
+                    let seal = |col: &str, v: &str| {
+                        self.protect.seal(
+                            &key,
+                            v.as_bytes(),
+                            "reservations",
+                            col,
+                            hold.row.id.as_str(),
+                        )
+                    };
+                    let note_ct = note.as_deref().map(|n| seal("note", n));
+                    let relative_ct = relative.as_ref().map(|r| seal("relative", r.as_str()));
+                    let out = self
+                        .store
+                        .book_hold(&BookHoldRequest {
+                            hold_id: hold.row.id.clone(),
+                            note_ct,
+                            relative_ct,
+                            idempotency,
+                            now: Timestamp::now(),
+                        })
+                        .await;
+                    self.agendas.invalidate(&hold.row.agenda_id);
+                    out?
+                }
+            })
+        }
         .await;
         let out = match (out, authorised) {
             (Ok(out), _) => out,

@@ -16,8 +16,7 @@
 
 use super::{App, AppError, AppResult, Appointment, BookingInput, Caller, Holder};
 use crate::payments::{
-    idempotency_key, Authorisation, EventKind, IntentStatus, Operation, PaymentError,
-    WebhookError,
+    idempotency_key, Authorisation, EventKind, IntentStatus, Operation, PaymentError, WebhookError,
 };
 use crate::services::consultation::Side;
 use careslot_domain::*;
@@ -144,7 +143,11 @@ impl App {
     }
 
     /// What booking `input` will cost the caller (reads the fee only for teleconsultations).
-    pub(super) async fn charge_for(&self, caller: &Caller, input: &BookingInput) -> AppResult<Charge> {
+    pub(super) async fn charge_for(
+        &self,
+        caller: &Caller,
+        input: &BookingInput,
+    ) -> AppResult<Charge> {
         let (agenda, motive) = match input {
             BookingInput::Direct {
                 agenda_id,
@@ -212,7 +215,11 @@ impl App {
                 )
             })?;
         if pm.len() > 255 || !pm.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-            return Err(DomainError::new("payment_method", "must be a PaymentMethod id such as pm_…").into());
+            return Err(DomainError::new(
+                "payment_method",
+                "must be a PaymentMethod id such as pm_…",
+            )
+            .into());
         }
         let (hold_id, taken_here) = match input {
             BookingInput::Direct {
@@ -226,10 +233,13 @@ impl App {
                 (hold.row.id.to_string(), true)
             }
             BookingInput::FromHold { hold_id } => {
-                let hold = self.own_reservation(caller, &hold_id).await.map_err(|e| match e {
-                    AppError::NotFound(_) => AppError::NotFound("hold"),
-                    e => e,
-                })?;
+                let hold = self
+                    .own_reservation(caller, &hold_id)
+                    .await
+                    .map_err(|e| match e {
+                        AppError::NotFound(_) => AppError::NotFound("hold"),
+                        e => e,
+                    })?;
                 if hold.row.status != ReservationStatus::Held {
                     return Err(StoreError::Conflict(ConflictKind::NotLive).into());
                 }
@@ -304,7 +314,10 @@ impl App {
         if intent.status != IntentStatus::RequiresCapture {
             // Not a usable authorisation (still processing, say): give it back.
             let _ = provider
-                .release(&intent.id, &idempotency_key(Operation::Release, hold_id, None))
+                .release(
+                    &intent.id,
+                    &idempotency_key(Operation::Release, hold_id, None),
+                )
                 .await;
             self.mark_failed(&id, Some(&intent.id)).await;
             return Err(PaymentError::Declined("not authorised".into()).into());
@@ -352,7 +365,10 @@ impl App {
         if taken_here {
             self.give_back_hold(hold_id).await;
         }
-        if let Err(e) = self.release_payment(&ReservationId(hold_id.to_owned())).await {
+        if let Err(e) = self
+            .release_payment(&ReservationId(hold_id.to_owned()))
+            .await
+        {
             tracing::warn!(error = %e, "releasing an authorisation failed; the sweep will retry");
         }
     }
@@ -582,7 +598,11 @@ impl App {
             self.reconcile(&event.kind, intent).await?;
         }
         // Recorded after processing: a failure above lets the provider deliver it again.
-        if !self.store.record_payment_event(name, &event.id, now).await? {
+        if !self
+            .store
+            .record_payment_event(name, &event.id, now)
+            .await?
+        {
             return Err(WebhookError::Replayed.into());
         }
         Ok(())
@@ -597,7 +617,9 @@ impl App {
                     .store
                     .payment(&ReservationId(a.clone()))
                     .await?
-                    .filter(|p| p.intent_id.is_none() || p.intent_id.as_deref() == Some(&intent.id)),
+                    .filter(|p| {
+                        p.intent_id.is_none() || p.intent_id.as_deref() == Some(&intent.id)
+                    }),
                 None => None,
             },
         };
@@ -607,11 +629,19 @@ impl App {
         };
         let (from, to): (&[PaymentStatus], PaymentStatus) = match kind {
             EventKind::Succeeded => (
-                &[PaymentStatus::Pending, PaymentStatus::Authorised, PaymentStatus::Failed],
+                &[
+                    PaymentStatus::Pending,
+                    PaymentStatus::Authorised,
+                    PaymentStatus::Failed,
+                ],
                 PaymentStatus::Captured,
             ),
             EventKind::Canceled => (
-                &[PaymentStatus::Pending, PaymentStatus::Authorised, PaymentStatus::Failed],
+                &[
+                    PaymentStatus::Pending,
+                    PaymentStatus::Authorised,
+                    PaymentStatus::Failed,
+                ],
                 PaymentStatus::Released,
             ),
             EventKind::Failed => (&[PaymentStatus::Pending], PaymentStatus::Failed),
@@ -626,7 +656,9 @@ impl App {
                     .await?
                     .is_some_and(|r| match r.status {
                         ReservationStatus::Booked => true,
-                        ReservationStatus::Held => r.expires_at.is_some_and(|t| t > Timestamp::now()),
+                        ReservationStatus::Held => {
+                            r.expires_at.is_some_and(|t| t > Timestamp::now())
+                        }
                         _ => false,
                     });
                 let moved = self

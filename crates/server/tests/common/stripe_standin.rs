@@ -97,11 +97,25 @@ impl Inner {
     }
 
     fn create(&mut self, p: &HashMap<String, String>) -> (u16, Value) {
-        let Some(amount) = p.get("amount").and_then(|a| a.parse::<i64>().ok()).filter(|a| *a > 0) else {
-            return error(StatusCode::BAD_REQUEST, "invalid_request_error", Some("parameter_missing"), "Missing required param: amount.");
+        let Some(amount) = p
+            .get("amount")
+            .and_then(|a| a.parse::<i64>().ok())
+            .filter(|a| *a > 0)
+        else {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                Some("parameter_missing"),
+                "Missing required param: amount.",
+            );
         };
         let Some(currency) = p.get("currency") else {
-            return error(StatusCode::BAD_REQUEST, "invalid_request_error", Some("parameter_missing"), "Missing required param: currency.");
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                Some("parameter_missing"),
+                "Missing required param: currency.",
+            );
         };
         let id = self.next("pi");
         let manual = p.get("capture_method").map(String::as_str) == Some("manual");
@@ -140,7 +154,12 @@ impl Inner {
                     intent["last_payment_error"] = json!({"type": "card_error", "code": "card_declined", "decline_code": "generic_decline"});
                     self.intents.insert(id.clone(), intent.clone());
                     self.emit("payment_intent.payment_failed", &intent);
-                    let (status, mut body) = error(StatusCode::PAYMENT_REQUIRED, "card_error", Some("card_declined"), "Your card was declined.");
+                    let (status, mut body) = error(
+                        StatusCode::PAYMENT_REQUIRED,
+                        "card_error",
+                        Some("card_declined"),
+                        "Your card was declined.",
+                    );
                     body["error"]["decline_code"] = json!("generic_decline");
                     body["error"]["payment_intent"] = intent;
                     return (status, body);
@@ -165,7 +184,12 @@ impl Inner {
 
     fn capture(&mut self, id: &str) -> (u16, Value) {
         let Some(intent) = self.intents.get_mut(id) else {
-            return error(StatusCode::NOT_FOUND, "invalid_request_error", Some("resource_missing"), "No such payment_intent.");
+            return error(
+                StatusCode::NOT_FOUND,
+                "invalid_request_error",
+                Some("resource_missing"),
+                "No such payment_intent.",
+            );
         };
         if intent["status"] != "requires_capture" {
             return error(StatusCode::BAD_REQUEST, "invalid_request_error", Some("payment_intent_unexpected_state"), "This PaymentIntent could not be captured because it has a status other than requires_capture.");
@@ -181,9 +205,20 @@ impl Inner {
 
     fn cancel(&mut self, id: &str) -> (u16, Value) {
         let Some(intent) = self.intents.get_mut(id) else {
-            return error(StatusCode::NOT_FOUND, "invalid_request_error", Some("resource_missing"), "No such payment_intent.");
+            return error(
+                StatusCode::NOT_FOUND,
+                "invalid_request_error",
+                Some("resource_missing"),
+                "No such payment_intent.",
+            );
         };
-        let cancellable = ["requires_payment_method", "requires_capture", "requires_confirmation", "requires_action", "processing"];
+        let cancellable = [
+            "requires_payment_method",
+            "requires_capture",
+            "requires_confirmation",
+            "requires_action",
+            "processing",
+        ];
         if !cancellable.iter().any(|s| intent["status"] == *s) {
             return error(StatusCode::BAD_REQUEST, "invalid_request_error", Some("payment_intent_unexpected_state"), "You cannot cancel this PaymentIntent because it has a status of succeeded or canceled.");
         }
@@ -202,7 +237,12 @@ async fn handle(shared: &Shared, headers: &HeaderMap, path: String, body: &[u8])
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     if auth != format!("Bearer {SECRET_KEY}") {
-        let (s, b) = error(StatusCode::UNAUTHORIZED, "invalid_request_error", None, "Invalid API Key provided.");
+        let (s, b) = error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_request_error",
+            None,
+            "Invalid API Key provided.",
+        );
         return reply(s, b, false);
     }
     let params: Vec<(String, String)> = serde_urlencoded::from_bytes(body).unwrap_or_default();
@@ -213,11 +253,19 @@ async fn handle(shared: &Shared, headers: &HeaderMap, path: String, body: &[u8])
     let mut inner = shared.0.lock();
     let mut sorted = params.clone();
     sorted.sort();
-    let fingerprint = format!("{path}?{}", serde_urlencoded::to_string(&sorted).unwrap_or_default());
+    let fingerprint = format!(
+        "{path}?{}",
+        serde_urlencoded::to_string(&sorted).unwrap_or_default()
+    );
     if let Some(k) = &key {
         if let Some((fp, status, body)) = inner.idempotency.get(k).cloned() {
             let replay = fp == fingerprint;
-            inner.requests.push(Recorded { path: path.clone(), params, idempotency_key: key.clone(), replayed: replay });
+            inner.requests.push(Recorded {
+                path: path.clone(),
+                params,
+                idempotency_key: key.clone(),
+                replayed: replay,
+            });
             if replay {
                 return reply(status, body, true);
             }
@@ -225,17 +273,29 @@ async fn handle(shared: &Shared, headers: &HeaderMap, path: String, body: &[u8])
             return reply(s, b, false);
         }
     }
-    inner.requests.push(Recorded { path: path.clone(), params: params.clone(), idempotency_key: key.clone(), replayed: false });
+    inner.requests.push(Recorded {
+        path: path.clone(),
+        params: params.clone(),
+        idempotency_key: key.clone(),
+        replayed: false,
+    });
     let map: HashMap<String, String> = params.into_iter().collect();
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let (status, body) = match parts.as_slice() {
         ["v1", "payment_intents"] => inner.create(&map),
         ["v1", "payment_intents", id, "capture"] => inner.capture(id),
         ["v1", "payment_intents", id, "cancel"] => inner.cancel(id),
-        _ => error(StatusCode::NOT_FOUND, "invalid_request_error", None, "Unrecognized request URL."),
+        _ => error(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            None,
+            "Unrecognized request URL.",
+        ),
     };
     if let Some(k) = key {
-        inner.idempotency.insert(k, (fingerprint, status, body.clone()));
+        inner
+            .idempotency
+            .insert(k, (fingerprint, status, body.clone()));
     }
     reply(status, body, false)
 }
@@ -269,7 +329,13 @@ async fn action(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    handle(&s, &headers, format!("/v1/payment_intents/{id}/{op}"), &body).await
+    handle(
+        &s,
+        &headers,
+        format!("/v1/payment_intents/{id}/{op}"),
+        &body,
+    )
+    .await
 }
 
 /// `t=<t>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`, as Stripe signs its deliveries.

@@ -47,7 +47,10 @@ pub async fn payment_line(ctx: &Ctx, a: &Appointment) -> Result<Option<String>, 
     Ok(Some(ctx.tf(
         "payment.line",
         &[
-            ("amount", &format_amount(ctx.lang, p.amount_cents, &p.currency)),
+            (
+                "amount",
+                &format_amount(ctx.lang, p.amount_cents, &p.currency),
+            ),
             ("status", ctx.t(status_key(p.status))),
         ],
     )))

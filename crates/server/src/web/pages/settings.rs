@@ -186,7 +186,8 @@ fn form_fee(form: &Form, video: bool) -> Result<Option<careslot_store::Fee>, App
         Some(_) => return Err(invalid()),
         None => (raw, "00".to_owned()),
     };
-    let all_digits = |s: &str| !s.is_empty() && s.len() <= 6 && s.bytes().all(|b| b.is_ascii_digit());
+    let all_digits =
+        |s: &str| !s.is_empty() && s.len() <= 6 && s.bytes().all(|b| b.is_ascii_digit());
     if !all_digits(units) || !all_digits(&cents) {
         return Err(invalid());
     }
