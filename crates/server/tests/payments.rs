@@ -9,7 +9,7 @@ mod common;
 mod stripe_standin;
 
 use careslot_server::payments::{signature, Payments, Stripe, StripeConfig};
-use careslot_server::services::{App, AppConfig};
+use careslot_server::services::{App, AppConfig, Caller, DeskPatient};
 use careslot_vault::SecretToken;
 use common::{
     app_configured, new_location, open_custody, serve_app, Backend, DataLocation, TestServer,
@@ -355,6 +355,26 @@ async fn practitioner_cancellation_releases_the_card(backend: Backend) {
     assert_eq!(s, StatusCode::CREATED, "{a}");
     let id = a["id"].as_str().expect("id");
     let path = format!("/api/v1/practice/appointments/{id}/cancel");
+    // The practice's agenda shows the payment.
+    let day = &slot["start"].as_str().expect("start")[..10];
+    let (s, list) = t
+        .server
+        .get(
+            &format!(
+                "/api/v1/agendas/{}/appointments?from={day}&to={day}",
+                t.practice.agenda_id
+            ),
+            Some(&t.practice.token),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{list}");
+    let row = list["appointments"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|r| r["id"] == id)
+        .expect("row");
+    assert_eq!(row["payment"]["status"], "authorised");
 
     // Nobody else may cancel it this way: another practice sees nothing, the patient is told.
     let other = t.server.practice("Dr Autre", 20, 1).await;
@@ -456,6 +476,37 @@ async fn pay_at_the_practice_is_the_default(backend: Backend) {
         .await
         .expect("sweep");
     assert_eq!(r, Default::default());
+    // Booked by the practice on the phone: paid at the practice too.
+    let (_, me) = t.server.get("/api/v1/me", Some(&t.practice.token)).await;
+    let desk = Caller {
+        id: careslot_domain::AccountId(me["id"].as_str().expect("id").to_owned()),
+        role: careslot_store::Role::Practitioner,
+    };
+    let slot2 = t.slot(1).await;
+    let phoned = t
+        .app
+        .desk_book(
+            &desk,
+            &careslot_domain::AgendaId(t.practice.agenda_id.clone()),
+            &t.practice.motive_id,
+            slot2["start"].as_str().expect("start"),
+            DeskPatient::New {
+                name: "Marcel Téléphone",
+                phone: "+33 6 12 34 56 78",
+            },
+            None,
+        )
+        .await
+        .expect("desk booking");
+    let p = t
+        .app
+        .payment_of(&phoned.row.id)
+        .await
+        .expect("payment")
+        .expect("row");
+    assert_eq!(p.status, careslot_store::PaymentStatus::AtPractice);
+    assert_eq!(p.amount_cents, FEE);
+    assert!(standin.requests().is_empty(), "no provider call");
     // The OpenAPI document describes the payment endpoints.
     let (s, doc) = t.server.get("/api/v1/openapi.json", None).await;
     assert_eq!(s, StatusCode::OK);

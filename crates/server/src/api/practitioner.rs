@@ -219,10 +219,18 @@ pub async fn agenda_appointments(
     let (tz, rows) = app
         .agenda_appointments(&me, &AgendaId(agenda_id), &q.from, &q.to)
         .await?;
+    let mut payments = Vec::with_capacity(rows.len());
+    for (a, _) in &rows {
+        payments.push(super::payments::payment_body(&app, a).await?);
+    }
     let appointments = rows
         .iter()
-        .map(|(a, name)| AgendaAppointmentBody {
-            appointment: AppointmentBody::new(a, &tz),
+        .zip(payments)
+        .map(|((a, name), payment)| AgendaAppointmentBody {
+            appointment: AppointmentBody {
+                payment,
+                ..AppointmentBody::new(a, &tz)
+            },
             patient: PatientRef {
                 id: a.patient.as_ref().map(ToString::to_string),
                 name: name.clone(),

@@ -136,7 +136,14 @@ impl App {
         let out = self.store.reserve(&req).await;
         self.agendas.invalidate(agenda);
         let row = out?.reservation;
-        self.open_reservation(row).await
+        let booked = self.open_reservation(row).await?;
+        // Booked on the phone: no card was given, the fee is paid at the practice.
+        if motive.policy.teleconsultation {
+            if let Some(fee) = self.motive_fees(agenda).await?.remove(&motive.id) {
+                self.record_at_practice(&booked, agenda.clone(), fee).await;
+            }
+        }
+        Ok(booked)
     }
 
     /// A patient record without login, for a phone booking.
