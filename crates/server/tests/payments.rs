@@ -453,6 +453,16 @@ async fn declined_card_books_nothing(backend: Backend) {
         .await
         .iter()
         .any(|s| s["start"] == slot["start"]));
+    // A card that needs 3-D Secure cannot be confirmed here: refused, its intent cancelled.
+    let (s, p) = t.book(&slot, Some("pm_card_authenticationRequired")).await;
+    assert_eq!(s, StatusCode::PAYMENT_REQUIRED, "{p}");
+    assert!(t.my_appointments().await.is_empty());
+    let cancelled: Vec<_> = standin
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/cancel"))
+        .collect();
+    assert_eq!(cancelled.len(), 1);
     // And another card books it.
     let (s, a) = t.book(&slot, Some("pm_card_visa")).await;
     assert_eq!(s, StatusCode::CREATED, "{a}");

@@ -196,7 +196,14 @@ impl PaymentProvider for Stripe {
             .await?;
         match intent.status {
             IntentStatus::RequiresCapture => Ok(intent),
-            IntentStatus::RequiresAction => Err(PaymentError::ActionRequired),
+            IntentStatus::RequiresAction => {
+                // Nothing is held yet, but leave no half-open payment behind.
+                let key = idempotency_key(Operation::Release, a.appointment_id, None);
+                if let Err(e) = self.release(&intent.id, &key).await {
+                    tracing::info!(error = %e, "cancelling an intent awaiting authentication failed");
+                }
+                Err(PaymentError::ActionRequired)
+            }
             IntentStatus::RequiresPaymentMethod => {
                 Err(PaymentError::Declined("requires_payment_method".into()))
             }

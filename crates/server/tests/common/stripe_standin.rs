@@ -8,6 +8,7 @@
 //! - errors as `{"error": {"type", "code", "decline_code", "message"}}`: the test card
 //!   `pm_card_chargeDeclined` is declined with 402; capturing or cancelling in the wrong
 //!   state is a 400 `payment_intent_unexpected_state`; unknown ids 404;
+//!   `pm_card_authenticationRequired` leaves the intent in `requires_action` (3-D Secure);
 //! - `Idempotency-Key`: the same key with the same parameters replays the first response
 //!   (header `Idempotent-Replayed: true`); with other parameters, 400 `idempotency_error`;
 //! - events (`evt_…`) recorded for each state change, delivered on request to careslot's
@@ -163,6 +164,12 @@ impl Inner {
                     body["error"]["decline_code"] = json!("generic_decline");
                     body["error"]["payment_intent"] = intent;
                     return (status, body);
+                }
+                // Stripe's test card that asks for 3-D Secure.
+                Some("pm_card_authenticationRequired") => {
+                    intent["status"] = json!("requires_action");
+                    intent["next_action"] = json!({"type": "use_stripe_sdk"});
+                    self.emit("payment_intent.requires_action", &intent);
                 }
                 Some(_) if manual => {
                     intent["status"] = json!("requires_capture");
