@@ -5,6 +5,7 @@ mod bench_booking;
 mod bench_pages;
 mod demo;
 mod import;
+mod payments;
 mod rush;
 
 use anyhow::Context;
@@ -216,6 +217,9 @@ struct ServeArgs {
     // --- video ---
     #[command(flatten)]
     video: VideoArgs,
+    // --- payments ---
+    #[command(flatten)]
+    payments: payments::PaymentArgs,
 }
 
 /// Video consultations: ICE servers handed to the browsers, and the rooms' credentials.
@@ -485,6 +489,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             None => None,
         },
         operator_identities: args.operator_identities,
+        payments: args.payments.payments()?,
         waiting_room: careslot_server::waiting_room::RoomConfig {
             secret: match &args.waiting_room_secret_file {
                 Some(path) => Some(Arc::new(

@@ -101,6 +101,62 @@ impl From<AppError> for ApiError {
                 "the key-custody service is unavailable, so health data cannot be read or written; retry shortly",
             ),
             E::Store(s) => s.into(),
+            E::Payment(p) => payment_problem(p),
+        }
+    }
+}
+
+/// Payment failures: a declined card is the patient's to fix (402, nothing booked); the
+/// provider's trouble is ours (502/503); a refused webhook is 400 (404 when none is
+/// configured).
+fn payment_problem(p: crate::services::PaymentFailure) -> ApiError {
+    use crate::payments::{PaymentError as P, WebhookError as W};
+    use crate::services::PaymentFailure as F;
+    match p {
+        F::Provider(P::Declined(_)) => ApiError::new(
+            StatusCode::PAYMENT_REQUIRED,
+            "payment-declined",
+            "payment_method: the card was declined; nothing was booked",
+        ),
+        F::Provider(P::ActionRequired) => ApiError::new(
+            StatusCode::PAYMENT_REQUIRED,
+            "payment-declined",
+            "payment_method: the card requires authentication, which this booking flow cannot ask for; nothing was booked",
+        ),
+        F::Provider(P::Unavailable(e)) => {
+            tracing::warn!(error = %e, "payment provider unavailable");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "payment-unavailable",
+                "the payment provider cannot be reached; nothing was booked, retry shortly",
+            )
+        }
+        F::Provider(P::NotOnline) => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            "online payment is not configured",
+        ),
+        F::Provider(e @ (P::Rejected(_) | P::Protocol(_))) => {
+            tracing::error!(error = %e, "payment provider error");
+            ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "payment-provider-error",
+                "the payment provider refused the request; nothing was booked",
+            )
+        }
+        F::Webhook(W::NotConfigured) => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            "no payment webhook is configured",
+        ),
+        F::Webhook(w) => {
+            let slug = match w {
+                W::Replayed => "webhook-replayed",
+                W::Stale => "webhook-stale",
+                W::BadPayload => "webhook-payload",
+                _ => "webhook-signature",
+            };
+            ApiError::new(StatusCode::BAD_REQUEST, slug, w.to_string())
         }
     }
 }

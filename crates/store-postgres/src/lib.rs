@@ -240,3 +240,7 @@ include!("../../store/sql/store.rs");
 mod reservations {
     include!("../../store/sql/reservations.rs");
 }
+
+mod payments {
+    include!("../../store/sql/payments.rs");
+}

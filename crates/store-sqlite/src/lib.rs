@@ -154,3 +154,7 @@ include!("../../store/sql/store.rs");
 mod reservations {
     include!("../../store/sql/reservations.rs");
 }
+
+mod payments {
+    include!("../../store/sql/payments.rs");
+}

@@ -1474,6 +1474,65 @@ impl Store for StoreImpl {
         write_site(&mut tx, w).await?;
         tx.commit().await.map_err(map_err)
     }
+
+    // --- payments (teleconsultation fees): SQL in payments.rs ------------------------------
+
+    async fn set_motive_fee(
+        &self,
+        agenda: &AgendaId,
+        motive: &MotiveId,
+        fee: Option<&Fee>,
+    ) -> StoreResult<()> {
+        payments::set_motive_fee(self.writer(), agenda, motive, fee).await
+    }
+
+    async fn motive_fees(&self, agenda: &AgendaId) -> StoreResult<Vec<MotiveFee>> {
+        payments::motive_fees(self.reader(), agenda).await
+    }
+
+    async fn insert_payment(&self, p: &PaymentRow) -> StoreResult<()> {
+        payments::insert_payment(self.writer(), p).await
+    }
+
+    async fn payment(&self, reservation: &ReservationId) -> StoreResult<Option<PaymentRow>> {
+        payments::payment(self.writer(), reservation).await
+    }
+
+    async fn payment_by_intent(&self, intent_id: &str) -> StoreResult<Option<PaymentRow>> {
+        payments::payment_by_intent(self.writer(), intent_id).await
+    }
+
+    async fn transition_payment(
+        &self,
+        t: &PaymentTransition<'_>,
+    ) -> StoreResult<Option<PaymentRow>> {
+        payments::transition(self.writer(), t).await
+    }
+
+    async fn payments_to_settle(
+        &self,
+        now: Timestamp,
+        limit: i64,
+    ) -> StoreResult<Vec<OpenPayment>> {
+        payments::to_settle(self.reader(), now, limit).await
+    }
+
+    async fn record_payment_event(
+        &self,
+        provider: &str,
+        event_id: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        payments::record_event(self.writer(), provider, event_id, now).await
+    }
+
+    async fn payment_event_seen(&self, provider: &str, event_id: &str) -> StoreResult<bool> {
+        payments::event_seen(self.writer(), provider, event_id).await
+    }
+
+    async fn expire_hold_now(&self, id: &ReservationId, now: Timestamp) -> StoreResult<bool> {
+        payments::expire_hold_now(self.writer(), id, now).await
+    }
 }
 
 impl StoreImpl {

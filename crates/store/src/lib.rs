@@ -12,12 +12,14 @@ pub mod codec;
 mod error;
 mod import;
 mod models;
+mod payments;
 #[cfg(feature = "test-suite")]
 pub mod suite;
 
 pub use error::{ConflictKind, StoreError};
 pub use import::{ImportedSite, SiteWrite};
 pub use models::*;
+pub use payments::*;
 
 use async_trait::async_trait;
 use careslot_domain::*;
@@ -280,4 +282,44 @@ pub trait Store: Send + Sync + 'static {
     /// key and hash. Existing motives and appointments are never touched. NotFound when a
     /// rule or vaccine link names a motive of another agenda.
     async fn write_imported_site(&self, w: &SiteWrite) -> StoreResult<()>;
+
+    // --- payments (teleconsultation fees) ---------------------------------------------------
+    /// Sets (`Some`) or removes (`None`) the online fee of a teleconsultation motive of the
+    /// agenda. NotFound when the motive is not in the agenda or is not a teleconsultation
+    /// (the database refuses fees on other motives).
+    async fn set_motive_fee(
+        &self,
+        agenda: &AgendaId,
+        motive: &MotiveId,
+        fee: Option<&Fee>,
+    ) -> StoreResult<()>;
+    /// The fees of an agenda's motives.
+    async fn motive_fees(&self, agenda: &AgendaId) -> StoreResult<Vec<MotiveFee>>;
+    /// Records a payment. Conflict(Duplicate) when the appointment already has one.
+    async fn insert_payment(&self, p: &PaymentRow) -> StoreResult<()>;
+    async fn payment(&self, reservation: &ReservationId) -> StoreResult<Option<PaymentRow>>;
+    async fn payment_by_intent(&self, intent_id: &str) -> StoreResult<Option<PaymentRow>>;
+    /// Applies the transition if the payment is in one of its `from` states; the row as
+    /// changed, or None when it was not (someone else moved it first).
+    async fn transition_payment(
+        &self,
+        t: &PaymentTransition<'_>,
+    ) -> StoreResult<Option<PaymentRow>>;
+    /// Authorised online payments whose appointment has ended (to capture) or is no longer
+    /// live (to release): booked and ended by `now`, or cancelled, expired, no-show, or a
+    /// hold past its expiry. At most `limit`, oldest first.
+    async fn payments_to_settle(&self, now: Timestamp, limit: i64)
+        -> StoreResult<Vec<OpenPayment>>;
+    /// Records a processed webhook event; false when it was recorded before (a replay).
+    async fn record_payment_event(
+        &self,
+        provider: &str,
+        event_id: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    async fn payment_event_seen(&self, provider: &str, event_id: &str) -> StoreResult<bool>;
+    /// Ends a hold now (its expiry set to `now`; `expire_holds` then gives its place back):
+    /// a hold taken for a payment that failed disappears like an abandoned one, instead of
+    /// showing as a cancelled appointment. False when it is not held.
+    async fn expire_hold_now(&self, id: &ReservationId, now: Timestamp) -> StoreResult<bool>;
 }

@@ -24,6 +24,7 @@ pub async fn run(store: Arc<dyn Store>) {
     phone_patients(&*store).await;
     assistants_by_invitation(&*store).await;
     imported_sites(&*store).await;
+    payments(&*store).await;
     audit_chain(store.clone()).await;
     racing_for_one_slot(store.clone(), 1).await;
     racing_for_one_slot(store.clone(), 3).await;
@@ -1791,4 +1792,246 @@ async fn imported_sites(store: &dyn Store) {
         .find(|s| s.source_key == lost_key)
         .expect("recorded");
     assert_eq!((row.place_id, row.agenda_id), (None, None));
+}
+
+// --- payments (teleconsultation fees) --------------------------------------------------------
+
+fn payment_row(
+    f: &Fixture,
+    id: &ReservationId,
+    status: PaymentStatus,
+    intent: Option<&str>,
+) -> PaymentRow {
+    PaymentRow {
+        reservation_id: id.clone(),
+        agenda_id: f.agenda.id.clone(),
+        provider: if status == PaymentStatus::AtPractice {
+            "practice"
+        } else {
+            "stripe"
+        }
+        .into(),
+        intent_id: intent.map(str::to_owned),
+        amount_cents: 2500,
+        currency: "EUR".into(),
+        status,
+        created_at: t0(),
+        updated_at: t0(),
+    }
+}
+
+async fn payments(store: &dyn Store) {
+    let f = fixture(store, 20, 1).await;
+    let patient = new_account(store, Role::Patient).await;
+    // Fees: only on a teleconsultation motive of the agenda.
+    let fee = Fee {
+        amount_cents: 2500,
+        currency: "EUR".into(),
+    };
+    let r = store
+        .set_motive_fee(&f.agenda.id, &f.motive.id, Some(&fee))
+        .await;
+    assert!(matches!(r, Err(StoreError::NotFound)), "{r:?}");
+    let video = Motive::parse(
+        MotiveId::new(),
+        f.agenda.id.clone(),
+        "Vidéo",
+        15,
+        1,
+        MotivePolicy {
+            teleconsultation: true,
+            ..MotivePolicy::default()
+        },
+    )
+    .unwrap();
+    store.create_motive(&video, b"sealed").await.unwrap();
+    store
+        .set_motive_fee(&f.agenda.id, &video.id, Some(&fee))
+        .await
+        .unwrap();
+    let other = fixture(store, 20, 1).await;
+    let r = store
+        .set_motive_fee(&other.agenda.id, &video.id, Some(&fee))
+        .await;
+    assert!(matches!(r, Err(StoreError::NotFound)), "{r:?}");
+    let dearer = Fee {
+        amount_cents: 3000,
+        ..fee.clone()
+    };
+    store
+        .set_motive_fee(&f.agenda.id, &video.id, Some(&dearer))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.motive_fees(&f.agenda.id).await.unwrap(),
+        vec![MotiveFee {
+            motive_id: video.id.clone(),
+            fee: dearer.clone()
+        }]
+    );
+    // The database keeps fees on teleconsultations: the motive cannot turn in-person first.
+    let in_person = Motive {
+        policy: MotivePolicy::default(),
+        ..video.clone()
+    };
+    assert!(store.update_motive(&in_person, b"sealed").await.is_err());
+    store
+        .set_motive_fee(&f.agenda.id, &video.id, None)
+        .await
+        .unwrap();
+    assert!(store.update_motive(&in_person, b"sealed").await.unwrap());
+    assert!(store.motive_fees(&f.agenda.id).await.unwrap().is_empty());
+
+    // One payment per appointment; status moves only from the states named.
+    let start = t0() + 24.hours();
+    let booked = store
+        .reserve(&reserve_req(&f, &patient.id, start, None))
+        .await
+        .unwrap()
+        .reservation;
+    let pending = payment_row(&f, &booked.id, PaymentStatus::Pending, None);
+    store.insert_payment(&pending).await.unwrap();
+    let dup = store.insert_payment(&pending).await;
+    assert!(
+        matches!(dup, Err(StoreError::Conflict(ConflictKind::Duplicate))),
+        "{dup:?}"
+    );
+    let authorise = PaymentTransition {
+        reservation_id: &booked.id,
+        from: &[PaymentStatus::Pending],
+        to: PaymentStatus::Authorised,
+        intent_id: Some("pi_suite_1"),
+        now: t0() + 1.minutes(),
+    };
+    let row = store.transition_payment(&authorise).await.unwrap().unwrap();
+    assert_eq!(row.status, PaymentStatus::Authorised);
+    assert_eq!(row.intent_id.as_deref(), Some("pi_suite_1"));
+    assert_eq!(row.updated_at, t0() + 1.minutes());
+    assert_eq!(store.transition_payment(&authorise).await.unwrap(), None);
+    assert_eq!(
+        store.payment_by_intent("pi_suite_1").await.unwrap(),
+        Some(row.clone())
+    );
+    assert_eq!(store.payment(&booked.id).await.unwrap(), Some(row.clone()));
+
+    // CHECKs: an authorised payment names its intent; statuses and providers are known;
+    // intent ids are unique.
+    let later = store
+        .reserve(&reserve_req(&f, &patient.id, start + 2.hours(), None))
+        .await
+        .unwrap()
+        .reservation;
+    assert!(store
+        .insert_payment(&payment_row(&f, &later.id, PaymentStatus::Authorised, None))
+        .await
+        .is_err());
+    assert!(store
+        .insert_payment(&payment_row(
+            &f,
+            &later.id,
+            PaymentStatus::Authorised,
+            Some("pi_suite_1")
+        ))
+        .await
+        .is_err());
+    assert!(store
+        .insert_payment(&PaymentRow {
+            provider: "stripe".into(),
+            ..payment_row(&f, &later.id, PaymentStatus::AtPractice, None)
+        })
+        .await
+        .is_err());
+    store
+        .insert_payment(&payment_row(&f, &later.id, PaymentStatus::AtPractice, None))
+        .await
+        .unwrap();
+
+    // To settle: booked and ended (capture), or no longer live (release); nothing before.
+    let end = booked.end;
+    let open = store
+        .payments_to_settle(end - 1.seconds(), 10)
+        .await
+        .unwrap();
+    assert!(
+        open.iter().all(|o| o.payment.agenda_id != f.agenda.id),
+        "{open:?}"
+    );
+    let open: Vec<_> = store
+        .payments_to_settle(end, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|o| o.payment.agenda_id == f.agenda.id)
+        .collect();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].reservation_status, ReservationStatus::Booked);
+    assert_eq!(open[0].reservation_end, end);
+    store.cancel(&booked.id, t0() + 2.minutes()).await.unwrap();
+    let open: Vec<_> = store
+        .payments_to_settle(t0(), 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|o| o.payment.agenda_id == f.agenda.id)
+        .collect();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].reservation_status, ReservationStatus::Cancelled);
+    store
+        .transition_payment(&PaymentTransition {
+            reservation_id: &booked.id,
+            from: &[PaymentStatus::Authorised],
+            to: PaymentStatus::Released,
+            intent_id: None,
+            now: t0() + 3.minutes(),
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(store
+        .payments_to_settle(end, 10)
+        .await
+        .unwrap()
+        .iter()
+        .all(|o| o.payment.agenda_id != f.agenda.id));
+
+    // Webhook events: recorded once.
+    assert!(!store
+        .payment_event_seen("stripe", "evt_suite")
+        .await
+        .unwrap());
+    assert!(store
+        .record_payment_event("stripe", "evt_suite", t0())
+        .await
+        .unwrap());
+    assert!(!store
+        .record_payment_event("stripe", "evt_suite", t0())
+        .await
+        .unwrap());
+    assert!(store
+        .payment_event_seen("stripe", "evt_suite")
+        .await
+        .unwrap());
+
+    // A hold ended now stops counting as soon as holds are expired.
+    let hold = store
+        .reserve(&reserve_req(
+            &f,
+            &patient.id,
+            start + 4.hours(),
+            Some(t0() + 5.minutes()),
+        ))
+        .await
+        .unwrap()
+        .reservation;
+    assert!(store
+        .expire_hold_now(&hold.id, t0() + 1.minutes())
+        .await
+        .unwrap());
+    assert!(!store
+        .expire_hold_now(&hold.id, t0() + 1.minutes())
+        .await
+        .unwrap());
+    store.expire_holds(t0() + 1.minutes()).await.unwrap();
+    let row = store.reservation(&hold.id).await.unwrap().unwrap();
+    assert_eq!(row.status, ReservationStatus::Expired);
 }

@@ -232,6 +232,9 @@ pub struct NewMotiveBody {
     /// Makes it a vaccination motive (see the Vaccination section).
     #[serde(default)]
     pub vaccine: Option<NewVaccineBody>,
+    /// Online fee of a teleconsultation motive (422 on other motives). Absent: none.
+    #[serde(default)]
+    pub fee: Option<NewFeeBody>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -306,6 +309,9 @@ pub struct MotiveBody {
     pub max_horizon_days: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vaccine: Option<VaccineBody>,
+    /// The online fee of a teleconsultation motive, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fee: Option<FeeBody>,
 }
 
 impl From<&Motive> for MotiveBody {
@@ -322,6 +328,7 @@ impl From<&Motive> for MotiveBody {
             min_notice_min: m.policy.min_notice_min,
             max_horizon_days: m.policy.max_horizon_days,
             vaccine: None,
+            fee: None,
         }
     }
 }
@@ -413,6 +420,9 @@ pub struct AppointmentBody {
     /// Set when the appointment is for one of the patient's relatives.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub relative_id: Option<String>,
+    /// The payment of a teleconsultation with a fee.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment: Option<PaymentBody>,
 }
 
 impl AppointmentBody {
@@ -427,6 +437,7 @@ impl AppointmentBody {
             status: r.status.as_str().to_owned(),
             note: a.note.clone(),
             relative_id: a.relative.as_ref().map(ToString::to_string),
+            payment: None,
         }
     }
 }
@@ -539,6 +550,9 @@ pub struct PublicMotiveBody {
     /// Set for a vaccination motive.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vaccine: Option<VaccineBody>,
+    /// The fee of a teleconsultation paid online (or at the practice), when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fee: Option<FeeBody>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -582,6 +596,11 @@ pub struct NewAppointmentBody {
     /// Book for one of the caller's relatives (see the web app's account page); absent: for
     /// the caller.
     pub relative_id: Option<String>,
+    /// Pays a teleconsultation's fee online: a Stripe PaymentMethod id (`pm_…`, produced by
+    /// Stripe.js in a browser; `pm_card_visa` in test mode). Required when the motive has a
+    /// fee and the installation takes payments online; ignored otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_method: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -865,4 +884,53 @@ pub struct LinesBody {
     pub day: String,
     /// Parallel lines that day (capacity of the agenda's pooled motives), 1 to 1000.
     pub lines: i64,
+}
+
+// --- payments (teleconsultation fees) ------------------------------------------------------
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewFeeBody {
+    /// In cents, 50 to 100000.
+    pub amount_cents: i64,
+    /// ISO 4217; only `EUR` for now (the default).
+    pub currency: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FeeBody {
+    pub amount_cents: i64,
+    pub currency: String,
+}
+
+impl From<&careslot_store::Fee> for FeeBody {
+    fn from(f: &careslot_store::Fee) -> Self {
+        Self {
+            amount_cents: f.amount_cents,
+            currency: f.currency.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PaymentBody {
+    /// pending | authorised | captured | released | failed | pay_at_practice
+    pub status: String,
+    pub amount_cents: i64,
+    pub currency: String,
+}
+
+impl From<&careslot_store::PaymentRow> for PaymentBody {
+    fn from(p: &careslot_store::PaymentRow) -> Self {
+        Self {
+            status: p.status.as_str().to_owned(),
+            amount_cents: p.amount_cents,
+            currency: p.currency.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookAckBody {
+    pub received: bool,
 }

@@ -6,6 +6,7 @@ pub mod dto;
 pub mod extract;
 mod operator;
 mod patient;
+mod payments;
 mod practitioner;
 mod public;
 pub mod queue;
@@ -44,6 +45,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         operator::eligibility, operator::open_phase, operator::close_phase, operator::chronodoses, operator::add_protocol,
         operator::totals, operator::export, vaccination::days, vaccination::set_lines,
         video::session, video::socket,
+        payments::put_fee, payments::delete_fee, payments::practice_cancel, payments::stripe_webhook,
     ),
     components(schemas(crate::error::Problem)),
     modifiers(&BearerAuth, &QueueDoc),
@@ -185,6 +187,20 @@ pub fn router(app: Arc<App>) -> Router {
     let api = api
         .route("/appointments/{id}/video-session", post(video::session))
         .route("/appointments/{id}/video-session/ws", get(video::socket));
+    let api = api
+        .route(
+            "/agendas/{agenda_id}/motives/{motive_id}/fee",
+            axum::routing::put(payments::put_fee).delete(payments::delete_fee),
+        )
+        .route(
+            "/practice/appointments/{id}/cancel",
+            post(payments::practice_cancel),
+        )
+        .route(
+            "/payments/stripe/webhook",
+            // Stripe's events outgrow the API's usual 64 KiB in rare cases.
+            post(payments::stripe_webhook).layer(DefaultBodyLimit::max(256 * 1024)),
+        );
     let api = api.route("/", get(index));
     let router = Router::new()
         .route("/healthz", get(public::healthz))

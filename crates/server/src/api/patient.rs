@@ -14,8 +14,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 async fn appointment_body(app: &App, a: &Appointment) -> Result<AppointmentBody, ApiError> {
-    let view = app.view(&a.row.agenda_id).await?;
-    Ok(AppointmentBody::new(a, &view.tz))
+    super::payments::appointment_with_payment(app, a).await
 }
 
 /// Hold a slot for about five minutes while the patient confirms.
@@ -73,7 +72,7 @@ fn idempotency(
 /// Book an appointment, directly or from a hold. Safe to retry with `Idempotency-Key`.
 #[utoipa::path(post, path = "/api/v1/appointments", tag = "patient", security(("bearer" = [])), request_body = NewAppointmentBody,
     params(("Idempotency-Key" = Option<String>, Header, description = "repeat the same key to retry safely")),
-    responses((status = 201, body = AppointmentBody), (status = 409, description = "not free", body = Problem),
+    responses((status = 201, body = AppointmentBody), (status = 402, description = "card declined (teleconsultation paid online): nothing booked", body = Problem), (status = 409, description = "not free", body = Problem),
               (status = 422, description = "invalid, or key reused with another body", body = Problem)))]
 pub async fn book(
     State(app): State<Arc<App>>,
@@ -85,6 +84,7 @@ pub async fn book(
     let idem = idempotency(&headers, &b)?;
     let note = b.note.clone();
     let relative_id = b.relative_id.clone();
+    let payment_method = b.payment_method.clone();
     let input = match b {
         NewAppointmentBody {
             hold_id: Some(hold_id),
@@ -112,7 +112,7 @@ pub async fn book(
         }
     };
     let appointment = app
-        .book(
+        .book_with_payment(
             &me,
             input,
             BookingDetails {
@@ -120,6 +120,7 @@ pub async fn book(
                 relative_id: relative_id.as_deref(),
             },
             idem.as_ref().map(|(k, b)| (k.as_str(), b.as_slice())),
+            payment_method.as_deref(),
         )
         .await?;
     Ok((
@@ -146,7 +147,9 @@ pub async fn list(
             );
         }
         if let Some(tz) = zones.get(&r.row.agenda_id) {
-            appointments.push(AppointmentBody::new(r, tz));
+            let mut body = AppointmentBody::new(r, tz);
+            body.payment = super::payments::payment_body(&app, r).await?;
+            appointments.push(body);
         }
     }
     Ok(Json(AppointmentsBody { appointments }))

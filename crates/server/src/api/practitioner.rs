@@ -122,6 +122,17 @@ pub async fn create_motive(
             })
         }
     };
+    // Checked before anything is created.
+    let fee = match &b.fee {
+        None => None,
+        Some(_) if !b.teleconsultation => {
+            return Err(ApiError::invalid(
+                "fee",
+                "only teleconsultation motives take an online fee",
+            ))
+        }
+        Some(f) => Some(super::payments::fee_of(f)?),
+    };
     let agenda_id = AgendaId(agenda_id);
     let motive = app
         .create_motive(
@@ -137,6 +148,11 @@ pub async fn create_motive(
         )
         .await?;
     let mut body = MotiveBody::from(&motive);
+    if let Some(fee) = fee {
+        app.set_motive_fee(&me, &agenda_id, motive.id.as_str(), Some(fee.clone()))
+            .await?;
+        body.fee = Some(FeeBody::from(&fee));
+    }
     let view = app.view(&agenda_id).await?;
     if let Some(v) = view.vaccine(&motive.id) {
         let today = jiff::Timestamp::now().to_zoned(view.tz.clone()).date();
@@ -203,10 +219,18 @@ pub async fn agenda_appointments(
     let (tz, rows) = app
         .agenda_appointments(&me, &AgendaId(agenda_id), &q.from, &q.to)
         .await?;
+    let mut payments = Vec::with_capacity(rows.len());
+    for (a, _) in &rows {
+        payments.push(super::payments::payment_body(&app, a).await?);
+    }
     let appointments = rows
         .iter()
-        .map(|(a, name)| AgendaAppointmentBody {
-            appointment: AppointmentBody::new(a, &tz),
+        .zip(payments)
+        .map(|((a, name), payment)| AgendaAppointmentBody {
+            appointment: AppointmentBody {
+                payment,
+                ..AppointmentBody::new(a, &tz)
+            },
             patient: PatientRef {
                 id: a.patient.as_ref().map(ToString::to_string),
                 name: name.clone(),

@@ -148,6 +148,11 @@ pub async fn agenda(
         app.protocols().await?
     };
     let today = Timestamp::now().to_zoned(view.tz.clone()).date();
+    let fees = if view.motives.iter().any(|m| m.policy.teleconsultation) {
+        app.motive_fees(&view.agenda.id).await?
+    } else {
+        Default::default()
+    };
     Ok(Json(PublicAgendaBody {
         id: view.agenda.id.to_string(),
         practitioner_id: view.agenda.practitioner_id.to_string(),
@@ -166,6 +171,7 @@ pub async fn agenda(
                 vaccine: view
                     .vaccine(&m.id)
                     .map(|v| VaccineBody::new(v, &protocols, today)),
+                fee: fees.get(&m.id).map(FeeBody::from),
             })
             .collect(),
     }))

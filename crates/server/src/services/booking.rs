@@ -5,6 +5,7 @@
 //! Which motive, which patient and the patient's note are sealed under the agenda's data
 //! key before they reach the store.
 
+use super::payment::Charge;
 use super::{App, AppError, AppResult, Caller};
 use crate::availability::AgendaView;
 use crate::protection::agenda_key_name;
@@ -417,6 +418,20 @@ impl App {
         details: BookingDetails<'_>,
         idempotency: Option<(&str, &[u8])>,
     ) -> AppResult<Appointment> {
+        self.book_with_payment(caller, input, details, idempotency, None)
+            .await
+    }
+
+    /// [`App::book`] with the payment method that pays a teleconsultation's fee online
+    /// (see `services/payment.rs`: the card is authorised on a hold before it is booked).
+    pub async fn book_with_payment(
+        &self,
+        caller: &Caller,
+        input: BookingInput,
+        details: BookingDetails<'_>,
+        idempotency: Option<(&str, &[u8])>,
+        payment_method: Option<&str>,
+    ) -> AppResult<Appointment> {
         App::require_role(caller, Role::Patient)?;
         let note = parse_note(details.note)?;
         let relative = match details.relative_id {
@@ -438,69 +453,99 @@ impl App {
                 return self.open_reservation(row).await;
             }
         }
-        let out = match input {
-            BookingInput::Direct {
-                agenda_id,
-                motive_id,
-                start,
-            } => {
-                let (view, motive_id, start) = self
-                    .precheck(&Holder::Patient(caller), &agenda_id, &motive_id, &start)
+        let charge = self.charge_for(caller, &input).await?;
+        let (input, authorised) = match &charge {
+            Charge::Online { agenda, fee } => {
+                let (hold_id, taken_here) = self
+                    .authorise_for_booking(caller, input, agenda, fee, payment_method)
                     .await?;
-                let mut req = self
-                    .sealed_request(&caller.id, &view, motive_id, start, note.as_deref())
-                    .await?;
-                if let Some(r) = &relative {
-                    let key = self.agenda_key(&view.agenda).await?;
-                    req.relative_ct = Some(self.protect.seal(
-                        &key,
-                        r.as_str().as_bytes(),
-                        "reservations",
-                        "relative",
-                        req.id.as_str(),
-                    ));
-                }
-                req.idempotency = idempotency;
-                let out = self.store.reserve(&req).await;
-                self.agendas.invalidate(&view.agenda.id);
-                out?
+                (
+                    BookingInput::FromHold {
+                        hold_id: hold_id.clone(),
+                    },
+                    Some((hold_id, taken_here)),
+                )
             }
-            BookingInput::FromHold { hold_id } => {
-                let hold = self
-                    .own_reservation(caller, &hold_id)
-                    .await
-                    .map_err(|e| match e {
-                        AppError::NotFound(_) => AppError::NotFound("hold"),
-                        e => e,
-                    })?;
-                let view = self.view(&hold.row.agenda_id).await?;
-                let key = self.agenda_key(&view.agenda).await?;
-                let seal = |col: &str, v: &str| {
-                    self.protect.seal(
-                        &key,
-                        v.as_bytes(),
-                        "reservations",
-                        col,
-                        hold.row.id.as_str(),
-                    )
-                };
-                let note_ct = note.as_deref().map(|n| seal("note", n));
-                let relative_ct = relative.as_ref().map(|r| seal("relative", r.as_str()));
-                let out = self
-                    .store
-                    .book_hold(&BookHoldRequest {
-                        hold_id: hold.row.id.clone(),
-                        note_ct,
-                        relative_ct,
-                        idempotency,
-                        now: Timestamp::now(),
-                    })
-                    .await;
-                self.agendas.invalidate(&hold.row.agenda_id);
-                out?
-            }
+            _ => (input, None),
         };
-        self.open_reservation(out.reservation).await
+        let out = async {
+            Ok::<_, AppError>(match input {
+                BookingInput::Direct {
+                    agenda_id,
+                    motive_id,
+                    start,
+                } => {
+                    let (view, motive_id, start) = self
+                        .precheck(&Holder::Patient(caller), &agenda_id, &motive_id, &start)
+                        .await?;
+                    let mut req = self
+                        .sealed_request(&caller.id, &view, motive_id, start, note.as_deref())
+                        .await?;
+                    if let Some(r) = &relative {
+                        let key = self.agenda_key(&view.agenda).await?;
+                        req.relative_ct = Some(self.protect.seal(
+                            &key,
+                            r.as_str().as_bytes(),
+                            "reservations",
+                            "relative",
+                            req.id.as_str(),
+                        ));
+                    }
+                    req.idempotency = idempotency;
+                    let out = self.store.reserve(&req).await;
+                    self.agendas.invalidate(&view.agenda.id);
+                    out?
+                }
+                BookingInput::FromHold { hold_id } => {
+                    let hold =
+                        self.own_reservation(caller, &hold_id)
+                            .await
+                            .map_err(|e| match e {
+                                AppError::NotFound(_) => AppError::NotFound("hold"),
+                                e => e,
+                            })?;
+                    let view = self.view(&hold.row.agenda_id).await?;
+                    let key = self.agenda_key(&view.agenda).await?;
+                    let seal = |col: &str, v: &str| {
+                        self.protect.seal(
+                            &key,
+                            v.as_bytes(),
+                            "reservations",
+                            col,
+                            hold.row.id.as_str(),
+                        )
+                    };
+                    let note_ct = note.as_deref().map(|n| seal("note", n));
+                    let relative_ct = relative.as_ref().map(|r| seal("relative", r.as_str()));
+                    let out = self
+                        .store
+                        .book_hold(&BookHoldRequest {
+                            hold_id: hold.row.id.clone(),
+                            note_ct,
+                            relative_ct,
+                            idempotency,
+                            now: Timestamp::now(),
+                        })
+                        .await;
+                    self.agendas.invalidate(&hold.row.agenda_id);
+                    out?
+                }
+            })
+        }
+        .await;
+        let out = match (out, authorised) {
+            (Ok(out), _) => out,
+            (Err(e), Some((hold_id, taken_here))) => {
+                self.undo_authorisation(&hold_id, taken_here).await;
+                return Err(e);
+            }
+            (Err(e), None) => return Err(e),
+        };
+        let booked = self.open_reservation(out.reservation).await?;
+        if let Charge::AtPractice { agenda, fee } = charge {
+            self.record_at_practice(&booked, agenda, fee).await;
+        }
+        Ok(booked)
     }
 
     /// A reservation of the caller's (patients see only their own; others get 404).
@@ -544,6 +589,9 @@ impl App {
                     out?;
                 }
             }
+        }
+        if cancelled.is_some() {
+            self.release_or_log(&a.row.id).await;
         }
         match cancelled {
             Some(row) => Ok(Appointment { row, ..a }),

@@ -136,7 +136,14 @@ impl App {
         let out = self.store.reserve(&req).await;
         self.agendas.invalidate(agenda);
         let row = out?.reservation;
-        self.open_reservation(row).await
+        let booked = self.open_reservation(row).await?;
+        // Booked on the phone: no card was given, the fee is paid at the practice.
+        if motive.policy.teleconsultation {
+            if let Some(fee) = self.motive_fees(agenda).await?.remove(&motive.id) {
+                self.record_at_practice(&booked, agenda.clone(), fee).await;
+            }
+        }
+        Ok(booked)
     }
 
     /// A patient record without login, for a phone booking.
@@ -278,6 +285,12 @@ impl App {
             changes.policy,
         )?;
         let label_ct = self.seal_motive_label(&agenda, &updated).await?;
+        if !updated.policy.teleconsultation {
+            // Only teleconsultations take an online fee (the database insists).
+            self.store
+                .set_motive_fee(&agenda.id, &updated.id, None)
+                .await?;
+        }
         let found = self.store.update_motive(&updated, &label_ct).await;
         self.agendas.invalidate(&agenda.id);
         if !found? {

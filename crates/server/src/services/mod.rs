@@ -9,6 +9,7 @@ mod consultation;
 mod desk;
 mod eligibility;
 mod family;
+mod payment;
 mod practice;
 mod rules_cache;
 mod team;
@@ -26,6 +27,7 @@ pub use consultation::{Participation, Side};
 pub use desk::{DeskAppointment, DeskPatient, MotiveChanges};
 pub use eligibility::{Eligibility, NewPhase, CHRONODOSE_SETTING};
 pub use family::Relative;
+pub use payment::{parse_fee, PaymentFailure, SettleReport};
 pub use practice::{NewMotive, NewPlace, NewRule, ProfileInput, PublicAgenda};
 pub use team::Invitation;
 pub use vaccination::{DoseChoice, VaccinationRequest, VaccineSpec};
@@ -65,6 +67,9 @@ pub enum AppError {
     KeyService,
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// An online payment failed or a payment webhook was refused.
+    #[error(transparent)]
+    Payment(PaymentFailure),
 }
 
 impl From<ProtectError> for AppError {
@@ -112,6 +117,8 @@ pub struct AppConfig {
     // --- video ---
     /// STUN/TURN servers and the room credentials' key of video consultations.
     pub video: crate::video::VideoConfig,
+    /// How teleconsultation fees are paid (default: at the practice, no online payment).
+    pub payments: crate::payments::Payments,
 }
 
 impl Default for AppConfig {
@@ -124,6 +131,7 @@ impl Default for AppConfig {
             operator_identities: false,
             waiting_room: crate::waiting_room::RoomConfig::default(),
             video: crate::video::VideoConfig::default(),
+            payments: crate::payments::Payments::default(),
         }
     }
 }
@@ -169,6 +177,7 @@ impl App {
         });
         app.directory.replace_all(app.store.directory().await?);
         app.spawn_hold_sweeper();
+        app.spawn_payment_sweeper();
         Ok(app)
     }
 

@@ -227,6 +227,19 @@ fn render_error(lang: Lang, err: &AppError) -> Response {
             "error.not_found",
             "error.not_found.detail",
         ),
+        AppError::Payment(crate::services::PaymentFailure::Provider(
+            crate::payments::PaymentError::Declined(_)
+            | crate::payments::PaymentError::ActionRequired,
+        )) => (
+            StatusCode::PAYMENT_REQUIRED,
+            "error.payment",
+            "error.payment.detail",
+        ),
+        AppError::Payment(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "error.unavailable",
+            "error.unavailable.detail",
+        ),
         AppError::Store(_) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             "error.internal",

@@ -78,6 +78,10 @@ pub fn router() -> Router<Arc<App>> {
         .route("/pro/agenda/book", get(desk::book_page).post(desk::book))
         .route("/pro/appointments/{id}", get(desk::appointment))
         .route("/pro/appointments/{id}/no-show", post(desk::no_show))
+        .route(
+            "/pro/appointments/{id}/cancel",
+            post(payments::practice_cancel),
+        )
         .route("/pro/patients/{id}", get(desk::patient))
         .route("/pro/settings", get(settings::page))
         .route("/pro/settings/motives", post(settings::add_motive))

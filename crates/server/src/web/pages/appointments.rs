@@ -66,6 +66,8 @@ struct DetailPage<'a> {
     movable: bool,
     /// A booked teleconsultation that has not ended: link to its video room.
     can_join_video: bool,
+    /// The payment of a teleconsultation with a fee.
+    payment: Option<String>,
 }
 
 async fn mine(
@@ -93,6 +95,7 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>, Query(p): Query<DetailPara
     let can_change = a.row.status == ReservationStatus::Booked && a.row.start > Timestamp::now();
     let can_join_video =
         s.video && a.row.status == ReservationStatus::Booked && a.row.end > Timestamp::now();
+    let payment = super::payments::payment_line(&ctx, &a).await?;
     Ok(ctx.page(&DetailPage {
         ctx: &ctx,
         s,
@@ -101,6 +104,7 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>, Query(p): Query<DetailPara
         series,
         movable,
         can_join_video,
+        payment,
     }))
 }
 

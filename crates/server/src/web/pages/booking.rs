@@ -22,6 +22,8 @@ struct ReviewPage<'a> {
     /// Sign-up values sent back after an error (never the password).
     email: String,
     name: String,
+    /// The teleconsultation's fee, and whether the card is taken online.
+    fee: Option<(String, bool)>,
 }
 
 /// Where to send someone whose slot went: the same week of the same motive.
@@ -130,9 +132,11 @@ async fn render_review(
         None => (true, Vec::new()),
     };
     let s = ctx.ok(ctx.summary(&a, &relatives).await)?;
+    let fee = super::payments::fee_notice(ctx, &s.agenda_id, &s.motive_id).await?;
     let ctx = &*ctx;
     Ok(ctx.page(&ReviewPage {
         ctx,
+        fee,
         s,
         guest,
         relatives,
@@ -248,7 +252,7 @@ pub async fn confirm(
     let body = format!("{hold_id}\0{relative_id}\0{}", form.text("note"));
     let booked = ctx
         .app
-        .book(
+        .book_with_payment(
             &caller,
             BookingInput::FromHold {
                 hold_id: hold_id.clone(),
@@ -258,12 +262,38 @@ pub async fn confirm(
                 relative_id: Some(relative_id.as_str()).filter(|r| !r.is_empty()),
             },
             Some((key.as_str(), body.as_bytes())),
+            // Filled by Stripe.js when the installation takes cards online (README).
+            form.opt("payment_method"),
         )
         .await;
     match booked {
         Ok(a) => {
             ctx.add_cookie(clear_cookie(HOLD_COOKIE));
             Ok(ctx.redirect(&format!("/appointments/{}?booked=1", a.row.id)))
+        }
+        Err(AppError::Invalid(d)) if d.field == "payment_method" => {
+            render_review(
+                &mut ctx,
+                &hold_id,
+                Some("booking.card_required"),
+                String::new(),
+                String::new(),
+            )
+            .await
+        }
+        Err(AppError::Payment(crate::services::PaymentFailure::Provider(
+            crate::payments::PaymentError::Declined(_)
+            | crate::payments::PaymentError::ActionRequired,
+        ))) => {
+            // The hold is kept: another card can be tried until it expires.
+            render_review(
+                &mut ctx,
+                &hold_id,
+                Some("booking.card_declined"),
+                String::new(),
+                String::new(),
+            )
+            .await
         }
         Err(AppError::Invalid(_)) => {
             render_review(

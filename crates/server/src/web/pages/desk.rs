@@ -395,6 +395,9 @@ struct AppointmentPage<'a> {
     note: Option<String>,
     can_mark_no_show: bool,
     can_undo_no_show: bool,
+    /// Booked and not ended: the practice may cancel it.
+    can_cancel: bool,
+    payment: Option<String>,
     agenda_link: String,
     /// A booked teleconsultation that has not ended: link to its video room.
     can_join_video: bool,
@@ -408,6 +411,7 @@ pub async fn appointment(ctx: Ctx, Path(id): Path<String>) -> PageResult {
     let v = &public.view;
     let z = a.row.start.to_zoned(v.tz.clone());
     let started = a.row.start <= Timestamp::now();
+    let payment = super::payments::payment_line(&ctx, a).await?;
     Ok(ctx.page(&AppointmentPage {
         ctx: &ctx,
         id: id.clone(),
@@ -425,6 +429,8 @@ pub async fn appointment(ctx: Ctx, Path(id): Path<String>) -> PageResult {
         note: a.note.clone(),
         can_mark_no_show: started && a.row.status == ReservationStatus::Booked,
         can_undo_no_show: a.row.status == ReservationStatus::NoShow,
+        can_cancel: a.row.status == ReservationStatus::Booked && a.row.end > Timestamp::now(),
+        payment,
         agenda_link: format!("/pro/agenda?agenda={}&date={}", a.row.agenda_id, z.date()),
         can_join_video: v
             .motive(&a.motive_id)

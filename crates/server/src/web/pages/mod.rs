@@ -8,6 +8,7 @@ pub mod desk;
 pub mod home;
 pub mod onboarding;
 pub mod operator;
+pub mod payments;
 pub mod practitioner;
 pub mod queue;
 pub mod settings;

@@ -27,6 +27,8 @@ pub struct MotiveRow {
     pub video: bool,
     pub notice: u32,
     pub horizon: u32,
+    /// The online fee in the currency's units ("25.00"), empty when none.
+    pub fee: String,
 }
 
 pub struct RuleRow {
@@ -68,6 +70,7 @@ async fn render(ctx: &Ctx, agenda: &AgendaId, error: Option<&'static str>) -> Pa
     let lang = ctx.lang;
     let v = ctx.ok(ctx.app.desk_view(caller, agenda).await)?;
     let labels = ctx.ok(ctx.app.motive_labels(&v).await)?;
+    let fees = ctx.ok(ctx.app.motive_fees(&v.agenda.id).await)?;
     let motives = v
         .motives
         .iter()
@@ -81,6 +84,10 @@ async fn render(ctx: &Ctx, agenda: &AgendaId, error: Option<&'static str>) -> Pa
             video: m.policy.teleconsultation,
             notice: m.policy.min_notice_min,
             horizon: m.policy.max_horizon_days,
+            fee: fees
+                .get(&m.id)
+                .map(|f| format!("{}.{:02}", f.amount_cents / 100, f.amount_cents % 100))
+                .unwrap_or_default(),
         })
         .collect();
     let rules = v
@@ -159,9 +166,45 @@ async fn apply(
     }
 }
 
+/// The fee field: empty for none, else an amount in euros ("25", "25.50", "25,50").
+fn form_fee(form: &Form, video: bool) -> Result<Option<careslot_store::Fee>, AppError> {
+    let raw = form.text("fee").trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    let invalid = || {
+        AppError::from(careslot_domain::DomainError::new(
+            "fee",
+            "an amount in euros, on teleconsultation motives only",
+        ))
+    };
+    if !video {
+        return Err(invalid());
+    }
+    let (units, cents) = match raw.split_once(['.', ',']) {
+        Some((u, c)) if (1..=2).contains(&c.len()) => (u, format!("{c:0<2}")),
+        Some(_) => return Err(invalid()),
+        None => (raw, "00".to_owned()),
+    };
+    let all_digits =
+        |s: &str| !s.is_empty() && s.len() <= 6 && s.bytes().all(|b| b.is_ascii_digit());
+    if !all_digits(units) || !all_digits(&cents) {
+        return Err(invalid());
+    }
+    let amount = units.parse::<i64>().map_err(|_| invalid())? * 100
+        + cents.parse::<i64>().map_err(|_| invalid())?;
+    crate::services::parse_fee(amount, Some("EUR"))
+        .map(Some)
+        .map_err(AppError::from)
+}
+
 pub async fn add_motive(ctx: Ctx, form: Form) -> PageResult {
     let caller = ctx.caller()?.clone();
     let agenda = form.text("agenda").to_owned();
+    let fee = match form_fee(&form, form.checked("video")) {
+        Ok(f) => f,
+        Err(e) => return apply(ctx, agenda, Err(e), "settings.fee_invalid").await,
+    };
     let r = ctx
         .app
         .create_motive(
@@ -179,8 +222,15 @@ pub async fn add_motive(ctx: Ctx, form: Form) -> PageResult {
                 vaccine: None,
             },
         )
-        .await
-        .map(|_| ());
+        .await;
+    let r = match (r, fee) {
+        (Ok(m), Some(fee)) => {
+            ctx.app
+                .set_motive_fee(&caller, &AgendaId(agenda.clone()), m.id.as_str(), Some(fee))
+                .await
+        }
+        (r, _) => r.map(|_| ()),
+    };
     apply(ctx, agenda, r, "settings.motive_invalid").await
 }
 
@@ -189,6 +239,11 @@ pub async fn edit_motive(ctx: Ctx, Path(id): Path<String>, form: Form) -> PageRe
     let agenda = form.text("agenda").to_owned();
     let notice = u32::try_from(num(&form, "notice", 0)).unwrap_or(u32::MAX);
     let horizon = u32::try_from(num(&form, "horizon", 90)).unwrap_or(0);
+    let video = form.checked("video");
+    let fee = match form_fee(&form, video) {
+        Ok(f) => f,
+        Err(e) => return apply(ctx, agenda, Err(e), "settings.fee_invalid").await,
+    };
     let r = ctx
         .app
         .update_motive(
@@ -198,7 +253,7 @@ pub async fn edit_motive(ctx: Ctx, Path(id): Path<String>, form: Form) -> PageRe
             MotiveChanges {
                 name: form.text("name").to_owned(),
                 policy: MotivePolicy {
-                    teleconsultation: form.checked("video"),
+                    teleconsultation: video,
                     new_patients_only: form.checked("new_only"),
                     bookable_online: form.checked("online"),
                     min_notice_min: notice,
@@ -208,6 +263,15 @@ pub async fn edit_motive(ctx: Ctx, Path(id): Path<String>, form: Form) -> PageRe
         )
         .await
         .map(|_| ());
+    // The fee follows the motive (an in-person motive just lost it in update_motive).
+    let r = match r {
+        Ok(()) if video => {
+            ctx.app
+                .set_motive_fee(&caller, &AgendaId(agenda.clone()), &id, fee)
+                .await
+        }
+        r => r,
+    };
     apply(ctx, agenda, r, "settings.motive_invalid").await
 }
 
