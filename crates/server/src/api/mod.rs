@@ -2,6 +2,7 @@
 
 mod accounts;
 mod bulk_publish;
+pub mod documents;
 pub mod dto;
 pub mod extract;
 mod operator;
@@ -41,6 +42,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         vaccination::book, vaccination::hold, vaccination::second_dose_slots, vaccination::protocols, vaccination::set_stock,
         operator::eligibility, operator::open_phase, operator::close_phase, operator::chronodoses, operator::add_protocol,
         operator::totals, operator::export, vaccination::days, vaccination::set_lines,
+        documents::upload, documents::list, documents::download, documents::delete,
     ),
     components(schemas(crate::error::Problem)),
     modifiers(&BearerAuth, &QueueDoc),
@@ -178,11 +180,14 @@ pub fn router(app: Arc<App>) -> Router {
             "/agendas/{agenda_id}/stock",
             axum::routing::put(vaccination::set_stock),
         );
-    let api = api.route("/", get(index));
+    let api = api
+        .route("/", get(index))
+        .merge(documents::routes(&app));
     let router = Router::new()
         .route("/healthz", get(public::healthz))
         .nest("/api/v1", api)
         .merge(crate::web::router())
+        .merge(crate::web::documents_router(&app))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

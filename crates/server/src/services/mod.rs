@@ -5,7 +5,9 @@ mod accounts;
 mod audit;
 mod booking;
 mod campaign;
+mod consultation;
 mod desk;
+mod documents;
 mod eligibility;
 mod family;
 mod practice;
@@ -19,7 +21,9 @@ pub use booking::{
     is_valid_guest_id, Appointment, BookingDetails, BookingInput, Holder, SlotQuery,
 };
 pub use campaign::{CampaignTotals, DayReport, ProductTotals};
+pub use consultation::{Participation, Side};
 pub use desk::{DeskAppointment, DeskPatient, MotiveChanges};
+pub use documents::{clean_file_name, sniff, DocumentFile, DocumentInfo, DocumentsConfig};
 pub use eligibility::{Eligibility, NewPhase, CHRONODOSE_SETTING};
 pub use family::Relative;
 pub use practice::{NewMotive, NewPlace, NewRule, ProfileInput, PublicAgenda};
@@ -54,6 +58,12 @@ pub enum AppError {
     /// A booking rule of the practitioner forbids it (new patients only, …).
     #[error("booking rule: {0}")]
     Rule(String),
+    /// The request carries more than the limit allows (413).
+    #[error("too large: {0}")]
+    TooLarge(String),
+    /// A file whose content is not of an accepted type (415).
+    #[error("unsupported type: {0}")]
+    UnsupportedType(&'static str),
     /// Health data is needed and the key service cannot be reached: fail closed.
     #[error("key service unavailable")]
     KeyService,
@@ -103,6 +113,8 @@ pub struct AppConfig {
     pub operator_identities: bool,
     /// The waiting room in front of the booking entry points (inactive by default).
     pub waiting_room: crate::waiting_room::RoomConfig,
+    /// Size and number limits of documents shared on appointments.
+    pub documents: DocumentsConfig,
 }
 
 impl Default for AppConfig {
@@ -114,6 +126,7 @@ impl Default for AppConfig {
             operator_token: None,
             operator_identities: false,
             waiting_room: crate::waiting_room::RoomConfig::default(),
+            documents: DocumentsConfig::default(),
         }
     }
 }

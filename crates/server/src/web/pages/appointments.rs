@@ -51,6 +51,8 @@ pub async fn list(ctx: Ctx) -> PageResult {
 #[derive(Deserialize)]
 pub struct DetailParams {
     booked: Option<String>,
+    /// Outcome of the last action on the documents section.
+    documents: Option<String>,
 }
 
 #[derive(Template)]
@@ -64,6 +66,7 @@ struct DetailPage<'a> {
     series: Vec<Summary>,
     /// Vaccination doses are changed together: cancel (which cancels the later dose), rebook.
     movable: bool,
+    docs: super::documents::DocumentsSection,
 }
 
 async fn mine(
@@ -89,6 +92,7 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>, Query(p): Query<DetailPara
     }
     let movable = series.is_empty();
     let can_change = a.row.status == ReservationStatus::Booked && a.row.start > Timestamp::now();
+    let docs = super::documents::section(&ctx, &id, p.documents.as_deref()).await?;
     Ok(ctx.page(&DetailPage {
         ctx: &ctx,
         s,
@@ -96,6 +100,7 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>, Query(p): Query<DetailPara
         can_change,
         series,
         movable,
+        docs,
     }))
 }
 

@@ -396,9 +396,20 @@ struct AppointmentPage<'a> {
     can_mark_no_show: bool,
     can_undo_no_show: bool,
     agenda_link: String,
+    docs: super::documents::DocumentsSection,
 }
 
-pub async fn appointment(ctx: Ctx, Path(id): Path<String>) -> PageResult {
+#[derive(serde::Deserialize)]
+pub struct AppointmentParams {
+    /// Outcome of the last action on the documents section.
+    documents: Option<String>,
+}
+
+pub async fn appointment(
+    ctx: Ctx,
+    Path(id): Path<String>,
+    crate::web::context::Query(q): crate::web::context::Query<AppointmentParams>,
+) -> PageResult {
     let caller = ctx.caller()?;
     let d = ctx.ok(ctx.app.desk_appointment(caller, &id).await)?;
     let a = &d.appointment;
@@ -406,6 +417,7 @@ pub async fn appointment(ctx: Ctx, Path(id): Path<String>) -> PageResult {
     let v = &public.view;
     let z = a.row.start.to_zoned(v.tz.clone());
     let started = a.row.start <= Timestamp::now();
+    let docs = super::documents::section(&ctx, &id, q.documents.as_deref()).await?;
     Ok(ctx.page(&AppointmentPage {
         ctx: &ctx,
         id: id.clone(),
@@ -424,6 +436,7 @@ pub async fn appointment(ctx: Ctx, Path(id): Path<String>) -> PageResult {
         can_mark_no_show: started && a.row.status == ReservationStatus::Booked,
         can_undo_no_show: a.row.status == ReservationStatus::NoShow,
         agenda_link: format!("/pro/agenda?agenda={}&date={}", a.row.agenda_id, z.date()),
+        docs,
     }))
 }
 
