@@ -354,6 +354,54 @@ async fn type_is_read_from_content(backend: Backend) {
     srv.stop().await;
 }
 
+/// Sends only the head of an upload declaring a 1 GB body, over a raw connection, and reads
+/// the answer: (status, content type, body).
+async fn declare_huge_upload(srv: &TestServer, token: &str, appointment: &str) -> (u16, String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = srv.base.trim_start_matches("http://");
+    let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let head = format!(
+        "POST /api/v1/appointments/{appointment}/documents HTTP/1.1\r\nHost: {addr}\r\n\
+         Authorization: Bearer {token}\r\n\
+         Content-Type: multipart/form-data; boundary=XyZ\r\nContent-Length: 1000000000\r\n\r\n"
+    );
+    conn.write_all(head.as_bytes()).await.expect("write");
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    // The server closes after answering (the body it did not read makes the connection unusable).
+    loop {
+        match tokio::time::timeout(std::time::Duration::from_secs(30), conn.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => raw.extend_from_slice(&buf[..n]),
+            Err(_) => panic!("no answer to a huge declared body"),
+        }
+        let text = String::from_utf8_lossy(&raw);
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let len = head
+                .lines()
+                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)));
+            if len.is_some_and(|n| body.len() >= n) {
+                break;
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").expect("a complete head");
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status");
+    let content_type = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-type").then(|| v.trim().to_owned())
+        })
+        .unwrap_or_default();
+    (status, content_type, body.to_owned())
+}
+
 async fn size_and_count_limits(backend: Backend) {
     const MAX: usize = 64 * 1024;
     let config = AppConfig {
@@ -370,9 +418,16 @@ async fn size_and_count_limits(backend: Backend) {
     let (s, body) = upload(&srv, &patient, &appt, "big.png", "image/png", png(MAX + 1)).await;
     assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
     assert_eq!(body["type"], "https://careslot.eu/problems/too-large");
-    // Far over, past what the route reads at all: still our 413 problem+json.
-    let (s, body) = upload(&srv, &patient, &appt, "huge.png", "image/png", png(MAX * 4)).await;
+    // Far over (sixteen times the limit): read to its end and dropped, then our 413.
+    let (s, body) = upload(&srv, &patient, &appt, "huge.png", "image/png", png(MAX * 16)).await;
     assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    // Declared larger than the route ever reads: our 413 problem+json at once (not axum's
+    // plain-text one), before any of the body is sent.
+    let (status, content_type, body) = declare_huge_upload(&srv, &patient, &appt).await;
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(content_type, "application/problem+json");
+    let body: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(body["type"], "https://careslot.eu/problems/too-large");
     // Exactly the limit: accepted.
     let (s, body) = upload(&srv, &patient, &appt, "max.png", "image/png", png(MAX)).await;
     assert_eq!(s, StatusCode::CREATED, "{body}");

@@ -40,10 +40,14 @@ impl Default for DocumentsConfig {
 
 impl DocumentsConfig {
     /// The request body a document upload may have: the file, its multipart framing and
-    /// room to read past the limit, so that a slightly-too-large file gets a clean 413 after
-    /// its body was read (a reply sent mid-upload is often lost to a connection reset).
+    /// room to read past the limit. A too-large file within this is read to its end and
+    /// dropped, so the client (which, in HTTP/1.1, is still sending) gets the 413 cleanly; a
+    /// reply sent mid-upload is often lost to the connection reset that follows it. Bodies
+    /// declared larger than this get the 413 at once, without reading.
     pub fn body_limit(&self) -> usize {
-        self.max_bytes.saturating_mul(2).saturating_add(64 * 1024)
+        self.max_bytes
+            .saturating_mul(2)
+            .saturating_add(1024 * 1024)
     }
 }
 
