@@ -39,8 +39,8 @@ fn noise(len: usize, seed: u32) -> Vec<u8> {
 }
 
 fn pdf(len: usize) -> Vec<u8> {
-    let mut out = format!("%PDF-1.7\n% {MARKER}\n1 0 obj\n<< /Type /Catalog >>\nendobj\n")
-        .into_bytes();
+    let mut out =
+        format!("%PDF-1.7\n% {MARKER}\n1 0 obj\n<< /Type /Catalog >>\nendobj\n").into_bytes();
     out.extend(noise(len.saturating_sub(out.len() + 6), 1));
     out.extend_from_slice(b"%%EOF\n");
     out
@@ -161,11 +161,39 @@ async fn round_trips_for_both_sides(backend: Backend) {
 
     // Larger than the 64 KiB JSON limit: the documents route has its own.
     let files = [
-        (patient.as_str(), FILE_NAME, "application/pdf", pdf(300_000), "application/pdf", "patient"),
-        (patient.as_str(), "photo.png", "image/png", png(70_000), "image/png", "patient"),
+        (
+            patient.as_str(),
+            FILE_NAME,
+            "application/pdf",
+            pdf(300_000),
+            "application/pdf",
+            "patient",
+        ),
+        (
+            patient.as_str(),
+            "photo.png",
+            "image/png",
+            png(70_000),
+            "image/png",
+            "patient",
+        ),
         // The declared type lies: the content decides.
-        (doctor, "scan.pdf", "application/pdf", jpeg(50_000), "image/jpeg", "practice"),
-        (doctor, "ordonnance.jpg", "text/plain", pdf(2_000), "application/pdf", "practice"),
+        (
+            doctor,
+            "scan.pdf",
+            "application/pdf",
+            jpeg(50_000),
+            "image/jpeg",
+            "practice",
+        ),
+        (
+            doctor,
+            "ordonnance.jpg",
+            "text/plain",
+            pdf(2_000),
+            "application/pdf",
+            "practice",
+        ),
     ];
     let mut ids = Vec::new();
     for (token, name, declared, content, sniffed, side) in &files {
@@ -182,7 +210,10 @@ async fn round_trips_for_both_sides(backend: Backend) {
     // Both sides list all four, oldest first.
     for token in [patient.as_str(), doctor] {
         let (s, list) = srv
-            .get(&format!("/api/v1/appointments/{appt}/documents"), Some(token))
+            .get(
+                &format!("/api/v1/appointments/{appt}/documents"),
+                Some(token),
+            )
             .await;
         assert_eq!(s, StatusCode::OK, "{list}");
         let listed: Vec<&str> = list["documents"]
@@ -207,9 +238,8 @@ async fn round_trips_for_both_sides(backend: Backend) {
             assert!(disposition.starts_with("attachment;"), "{disposition}");
             if *name == FILE_NAME {
                 assert!(
-                    disposition.contains(
-                        "filename*=UTF-8''Compte-rendu%20Hippocampe%20Z%C3%A9phyrin.pdf"
-                    ),
+                    disposition
+                        .contains("filename*=UTF-8''Compte-rendu%20Hippocampe%20Z%C3%A9phyrin.pdf"),
                     "{disposition}"
                 );
             }
@@ -263,7 +293,10 @@ async fn outsiders_get_404(backend: Backend) {
     let other_practice = srv.practice("Dr Autre Cabinet", 20, 1).await;
     for token in [stranger.as_str(), other_practice.token.as_str()] {
         let (s, body) = srv
-            .get(&format!("/api/v1/appointments/{appt}/documents"), Some(token))
+            .get(
+                &format!("/api/v1/appointments/{appt}/documents"),
+                Some(token),
+            )
             .await;
         assert_eq!(s, StatusCode::NOT_FOUND, "list: {body}");
         let (s, body) = upload(&srv, token, &appt, "b.pdf", "application/pdf", pdf(500)).await;
@@ -311,18 +344,32 @@ async fn type_is_read_from_content(backend: Backend) {
     )
     .await;
     assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{body}");
-    assert_eq!(body["type"], "https://careslot.eu/problems/unsupported-type");
+    assert_eq!(
+        body["type"],
+        "https://careslot.eu/problems/unsupported-type"
+    );
     assert!(!body["detail"].as_str().unwrap_or("").contains("résultats"));
     // Other real formats are refused too.
     for (name, content) in [
         ("anim.png", b"GIF89a\x01\x00\x01\x00".to_vec()),
-        ("page.pdf", b"<!doctype html><script>alert(1)</script>".to_vec()),
+        (
+            "page.pdf",
+            b"<!doctype html><script>alert(1)</script>".to_vec(),
+        ),
     ] {
         let (s, _) = upload(&srv, &patient, &appt, name, "image/png", content).await;
         assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{name}");
     }
     // An empty file, a form without a file, a body that is not multipart.
-    let (s, _) = upload(&srv, &patient, &appt, "e.pdf", "application/pdf", Vec::new()).await;
+    let (s, _) = upload(
+        &srv,
+        &patient,
+        &appt,
+        "e.pdf",
+        "application/pdf",
+        Vec::new(),
+    )
+    .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     let url = format!("{}/api/v1/appointments/{appt}/documents", srv.base);
     let resp = srv
@@ -348,7 +395,10 @@ async fn type_is_read_from_content(backend: Backend) {
     assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     // Nothing was stored.
     let (_, list) = srv
-        .get(&format!("/api/v1/appointments/{appt}/documents"), Some(&patient))
+        .get(
+            &format!("/api/v1/appointments/{appt}/documents"),
+            Some(&patient),
+        )
         .await;
     assert_eq!(list["documents"].as_array().map(Vec::len), Some(0));
     srv.stop().await;
@@ -356,7 +406,11 @@ async fn type_is_read_from_content(backend: Backend) {
 
 /// Sends only the head of an upload declaring a 1 GB body, over a raw connection, and reads
 /// the answer: (status, content type, body).
-async fn declare_huge_upload(srv: &TestServer, token: &str, appointment: &str) -> (u16, String, String) {
+async fn declare_huge_upload(
+    srv: &TestServer,
+    token: &str,
+    appointment: &str,
+) -> (u16, String, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let addr = srv.base.trim_start_matches("http://");
     let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
@@ -377,9 +431,11 @@ async fn declare_huge_upload(srv: &TestServer, token: &str, appointment: &str) -
         }
         let text = String::from_utf8_lossy(&raw);
         if let Some((head, body)) = text.split_once("\r\n\r\n") {
-            let len = head
-                .lines()
-                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)));
+            let len = head.lines().find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length:")
+                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+            });
             if len.is_some_and(|n| body.len() >= n) {
                 break;
             }
@@ -396,7 +452,8 @@ async fn declare_huge_upload(srv: &TestServer, token: &str, appointment: &str) -
         .lines()
         .find_map(|l| {
             let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-type").then(|| v.trim().to_owned())
+            k.eq_ignore_ascii_case("content-type")
+                .then(|| v.trim().to_owned())
         })
         .unwrap_or_default();
     (status, content_type, body.to_owned())
@@ -419,7 +476,15 @@ async fn size_and_count_limits(backend: Backend) {
     assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
     assert_eq!(body["type"], "https://careslot.eu/problems/too-large");
     // Far over (sixteen times the limit): read to its end and dropped, then our 413.
-    let (s, body) = upload(&srv, &patient, &appt, "huge.png", "image/png", png(MAX * 16)).await;
+    let (s, body) = upload(
+        &srv,
+        &patient,
+        &appt,
+        "huge.png",
+        "image/png",
+        png(MAX * 16),
+    )
+    .await;
     assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
     // Declared larger than the route ever reads: our 413 problem+json at once (not axum's
     // plain-text one), before any of the body is sent.
@@ -433,19 +498,34 @@ async fn size_and_count_limits(backend: Backend) {
     assert_eq!(s, StatusCode::CREATED, "{body}");
     let mine = body["id"].as_str().expect("id").to_owned();
 
-    let (s, body) = upload(&srv, &practice.token, &appt, "r.pdf", "application/pdf", pdf(900)).await;
+    let (s, body) = upload(
+        &srv,
+        &practice.token,
+        &appt,
+        "r.pdf",
+        "application/pdf",
+        pdf(900),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED, "{body}");
     let theirs = body["id"].as_str().expect("id").to_owned();
     // A third document: 409.
     let (s, body) = upload(&srv, &patient, &appt, "3.pdf", "application/pdf", pdf(900)).await;
     assert_eq!(s, StatusCode::CONFLICT, "{body}");
-    assert_eq!(body["type"], "https://careslot.eu/problems/too-many-documents");
+    assert_eq!(
+        body["type"],
+        "https://careslot.eu/problems/too-many-documents"
+    );
 
     // Only the uploading side deletes; then there is room again.
     let path = |d: &str| format!("/api/v1/appointments/{appt}/documents/{d}");
-    let (s, _) = srv.call(Method::DELETE, &path(&theirs), Some(&patient), None).await;
+    let (s, _) = srv
+        .call(Method::DELETE, &path(&theirs), Some(&patient), None)
+        .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
-    let (s, _) = srv.call(Method::DELETE, &path(&mine), Some(&patient), None).await;
+    let (s, _) = srv
+        .call(Method::DELETE, &path(&mine), Some(&patient), None)
+        .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     let (s, _, _) = download(&srv, &practice.token, &appt, &mine).await;
     assert_eq!(s, StatusCode::NOT_FOUND, "a deleted document is gone");
@@ -459,10 +539,26 @@ async fn default_limit_is_ten_mib(backend: Backend) {
     let (srv, _loc) = start(backend).await;
     let (_, patient, appt) = appointment(&srv, 5).await;
     let mib = 1024 * 1024;
-    let (s, body) = upload(&srv, &patient, &appt, "x.pdf", "application/pdf", pdf(10 * mib + 1)).await;
+    let (s, body) = upload(
+        &srv,
+        &patient,
+        &appt,
+        "x.pdf",
+        "application/pdf",
+        pdf(10 * mib + 1),
+    )
+    .await;
     assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
     let content = pdf(10 * mib);
-    let (s, body) = upload(&srv, &patient, &appt, "x.pdf", "application/pdf", content.clone()).await;
+    let (s, body) = upload(
+        &srv,
+        &patient,
+        &appt,
+        "x.pdf",
+        "application/pdf",
+        content.clone(),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED, "{body}");
     let (s, _, got) = download(&srv, &patient, &appt, body["id"].as_str().unwrap_or("")).await;
     assert_eq!(s, StatusCode::OK);
@@ -483,7 +579,9 @@ async fn erasure_destroys_document_keys(backend: Backend) {
         assert!(custody.key_info(&key).await.is_ok(), "{key} exists");
         keys.push((key, doc["id"].as_str().expect("id").to_owned()));
     }
-    let (s, _) = srv.call(Method::DELETE, "/api/v1/me", Some(&patient), None).await;
+    let (s, _) = srv
+        .call(Method::DELETE, "/api/v1/me", Some(&patient), None)
+        .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     for (key, doc) in &keys {
         assert!(

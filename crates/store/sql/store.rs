@@ -1496,7 +1496,11 @@ impl Store for StoreImpl {
     }
 
     // --- documents ---------------------------------------------------------------------------
-    async fn insert_document(&self, d: &DocumentRecord, max_per_appointment: u32) -> StoreResult<bool> {
+    async fn insert_document(
+        &self,
+        d: &DocumentRecord,
+        max_per_appointment: u32,
+    ) -> StoreResult<bool> {
         let m = &d.meta;
         if max_per_appointment == 0 {
             return Ok(false);
@@ -1603,7 +1607,10 @@ impl Store for StoreImpl {
         Ok(true)
     }
 
-    async fn document_ids_of(&self, reservations: &[ReservationId]) -> StoreResult<Vec<DocumentId>> {
+    async fn document_ids_of(
+        &self,
+        reservations: &[ReservationId],
+    ) -> StoreResult<Vec<DocumentId>> {
         let mut out = Vec::new();
         for r in reservations {
             for row in sqlx::query("SELECT id FROM documents WHERE reservation_id = $1 ORDER BY id")

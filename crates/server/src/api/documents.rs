@@ -48,10 +48,7 @@ pub struct UploadForm {
 /// The document routes, with a body limit that fits the configured file size.
 pub fn routes(app: &App) -> Router<Arc<App>> {
     Router::new()
-        .route(
-            "/appointments/{id}/documents",
-            get(list).post(upload),
-        )
+        .route("/appointments/{id}/documents", get(list).post(upload))
         .route(
             "/appointments/{id}/documents/{doc_id}",
             get(download).delete(delete),
@@ -196,7 +193,10 @@ pub fn file_response(f: DocumentFile) -> Response {
         HeaderValue::from_str(&content_disposition(&f.info.name))
             .unwrap_or(HeaderValue::from_static("attachment")),
     );
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
 }
@@ -233,7 +233,9 @@ pub async fn upload(
         Ok(u) => u,
         Err(UploadError::TooLarge) => return Err(too_large(&app).into()),
         Err(UploadError::Malformed) => {
-            return Err(ApiError::bad_request("the multipart body could not be read"))
+            return Err(ApiError::bad_request(
+                "the multipart body could not be read",
+            ))
         }
     };
     if upload.too_large {
@@ -274,7 +276,9 @@ pub async fn download(
     Caller(me): Caller,
     ApiPath((id, doc_id)): ApiPath<(String, String)>,
 ) -> Result<Response, ApiError> {
-    Ok(file_response(app.download_document(&me, &id, &doc_id).await?))
+    Ok(file_response(
+        app.download_document(&me, &id, &doc_id).await?,
+    ))
 }
 
 /// Delete a document; only the side (patient or practice) that uploaded it may.

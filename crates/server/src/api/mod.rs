@@ -180,9 +180,7 @@ pub fn router(app: Arc<App>) -> Router {
             "/agendas/{agenda_id}/stock",
             axum::routing::put(vaccination::set_stock),
         );
-    let api = api
-        .route("/", get(index))
-        .merge(documents::routes(&app));
+    let api = api.route("/", get(index)).merge(documents::routes(&app));
     let router = Router::new()
         .route("/healthz", get(public::healthz))
         .nest("/api/v1", api)

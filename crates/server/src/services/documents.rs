@@ -10,9 +10,7 @@
 use super::{App, AppError, AppResult, Caller, Participation, Side};
 use crate::protection::{document_key_name, ProtectError};
 use careslot_domain::ReservationId;
-use careslot_store::{
-    DocumentId, DocumentMeta, DocumentRecord, ReservationStatus, Uploader,
-};
+use careslot_store::{DocumentId, DocumentMeta, DocumentRecord, ReservationStatus, Uploader};
 use careslot_vault::DataKey;
 use jiff::Timestamp;
 
@@ -45,9 +43,7 @@ impl DocumentsConfig {
     /// reply sent mid-upload is often lost to the connection reset that follows it. Bodies
     /// declared larger than this get the 413 at once, without reading.
     pub fn body_limit(&self) -> usize {
-        self.max_bytes
-            .saturating_mul(2)
-            .saturating_add(1024 * 1024)
+        self.max_bytes.saturating_mul(2).saturating_add(1024 * 1024)
     }
 }
 
@@ -77,14 +73,12 @@ fn extension(content_type: &str) -> &'static str {
 /// The name shown and offered on download: the last path segment the browser sent, without
 /// control characters, at most [`MAX_NAME_CHARS`]; a neutral name when nothing is left.
 pub fn clean_file_name(raw: Option<&str>, content_type: &str) -> String {
-    let last = raw
-        .unwrap_or("")
-        .rsplit(['/', '\\'])
-        .next()
-        .unwrap_or("");
+    let last = raw.unwrap_or("").rsplit(['/', '\\']).next().unwrap_or("");
     let cleaned: String = last
         .chars()
-        .filter(|c| !c.is_control() && !matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'))
+        .filter(|c| {
+            !c.is_control() && !matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+        })
         .take(MAX_NAME_CHARS)
         .collect();
     let cleaned = cleaned.trim();
@@ -181,7 +175,9 @@ impl App {
                     .seal(&key, name.as_bytes(), TABLE, "name", id.as_str()),
                 id: id.clone(),
             },
-            content_ct: self.protect.seal(&key, content, TABLE, "content", id.as_str()),
+            content_ct: self
+                .protect
+                .seal(&key, content, TABLE, "content", id.as_str()),
         };
         let stored = self
             .store
@@ -294,7 +290,8 @@ impl App {
             "content",
             record.meta.id.as_str(),
         )?;
-        self.audit(caller, &[(patient, "document.download")]).await?;
+        self.audit(caller, &[(patient, "document.download")])
+            .await?;
         Ok(DocumentFile { info, content })
     }
 
@@ -347,7 +344,10 @@ mod tests {
     fn sniffs_from_content_only() {
         assert_eq!(sniff(b"%PDF-1.7\n..."), Some("application/pdf"));
         assert_eq!(sniff(b"\x89PNG\r\n\x1a\n\0\0"), Some("image/png"));
-        assert_eq!(sniff(&[0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10]), Some("image/jpeg"));
+        assert_eq!(
+            sniff(&[0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10]),
+            Some("image/jpeg")
+        );
         for bad in [
             &b""[..],
             b"%PDF",
@@ -363,14 +363,28 @@ mod tests {
 
     #[test]
     fn file_names() {
-        assert_eq!(clean_file_name(Some("C:\\Users\\a\\scan.pdf"), "application/pdf"), "scan.pdf");
-        assert_eq!(clean_file_name(Some("../../etc/x.png"), "image/png"), "x.png");
-        assert_eq!(clean_file_name(Some(" ordonnance\n.pdf "), "application/pdf"), "ordonnance.pdf");
-        assert_eq!(clean_file_name(Some("a\u{202E}fdp.exe"), "application/pdf"), "afdp.exe");
+        assert_eq!(
+            clean_file_name(Some("C:\\Users\\a\\scan.pdf"), "application/pdf"),
+            "scan.pdf"
+        );
+        assert_eq!(
+            clean_file_name(Some("../../etc/x.png"), "image/png"),
+            "x.png"
+        );
+        assert_eq!(
+            clean_file_name(Some(" ordonnance\n.pdf "), "application/pdf"),
+            "ordonnance.pdf"
+        );
+        assert_eq!(
+            clean_file_name(Some("a\u{202E}fdp.exe"), "application/pdf"),
+            "afdp.exe"
+        );
         assert_eq!(clean_file_name(None, "image/jpeg"), "document.jpg");
         assert_eq!(clean_file_name(Some("dir/"), "image/png"), "document.png");
         assert_eq!(
-            clean_file_name(Some(&"é".repeat(500)), "application/pdf").chars().count(),
+            clean_file_name(Some(&"é".repeat(500)), "application/pdf")
+                .chars()
+                .count(),
             MAX_NAME_CHARS
         );
     }

@@ -87,4 +87,3 @@ pub fn collect_files(dir: &Path, into: &mut Vec<u8>) {
         }
     }
 }
-

@@ -50,14 +50,20 @@ pub(super) async fn documents(store: Arc<dyn Store>) {
         store.documents(&appt).await.unwrap(),
         vec![d1.meta.clone(), d2.meta.clone()]
     );
-    assert_eq!(store.documents(&other).await.unwrap(), vec![d3.meta.clone()]);
+    assert_eq!(
+        store.documents(&other).await.unwrap(),
+        vec![d3.meta.clone()]
+    );
     // Fetched only through its own appointment.
     assert_eq!(
         store.document(&appt, &d1.meta.id).await.unwrap(),
         Some(d1.clone())
     );
     assert_eq!(store.document(&other, &d1.meta.id).await.unwrap(), None);
-    assert_eq!(store.document(&appt, &DocumentId::new()).await.unwrap(), None);
+    assert_eq!(
+        store.document(&appt, &DocumentId::new()).await.unwrap(),
+        None
+    );
     // One id, one document.
     assert!(matches!(
         store.insert_document(&d1, 20).await,
@@ -89,10 +95,7 @@ pub(super) async fn documents(store: Arc<dyn Store>) {
         .await
         .unwrap());
     assert_eq!(store.document(&appt, &d1.meta.id).await.unwrap(), None);
-    assert_eq!(
-        store.documents(&appt).await.unwrap(),
-        vec![d2.meta.clone()]
-    );
+    assert_eq!(store.documents(&appt).await.unwrap(), vec![d2.meta.clone()]);
 
     // Rotation bookkeeping covers document keys.
     let keys = store.wrapped_keys().await.unwrap();
@@ -122,7 +125,13 @@ pub(super) async fn documents(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(ids.len(), 2);
     assert!(ids.contains(&d2.meta.id) && ids.contains(&d3.meta.id));
-    assert_eq!(store.delete_documents_of(&[appt.clone()]).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .delete_documents_of(std::slice::from_ref(&appt))
+            .await
+            .unwrap(),
+        1
+    );
     assert!(store.documents(&appt).await.unwrap().is_empty());
     assert_eq!(store.documents(&other).await.unwrap().len(), 1);
     // The count went with them: the appointment takes new documents again.

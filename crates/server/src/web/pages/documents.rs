@@ -87,7 +87,10 @@ pub async fn section(
 ) -> Result<DocumentsSection, Failure> {
     let caller = ctx.caller()?;
     let (p, docs) = ctx.ok(ctx.app.appointment_documents(caller, appointment).await)?;
-    let tz = ctx.ok(ctx.app.view(&p.appointment.row.agenda_id).await)?.tz.clone();
+    let tz = ctx
+        .ok(ctx.app.view(&p.appointment.row.agenda_id).await)?
+        .tz
+        .clone();
     let items = docs
         .iter()
         .map(|d: &DocumentInfo| DocumentRow {
@@ -112,10 +115,7 @@ pub async fn section(
         error: found.is_some_and(|(_, _, e)| *e),
         can_upload: p.appointment.row.status != ReservationStatus::Cancelled
             && p.appointment.patient.is_some(),
-        hint: ctx.tf(
-            "documents.hint",
-            &[("size", &human_size(ctx.lang, max))],
-        ),
+        hint: ctx.tf("documents.hint", &[("size", &human_size(ctx.lang, max))]),
         accept: ACCEPT,
     })
 }
@@ -168,9 +168,7 @@ pub async fn upload(
     let upload = match read_upload(mp, ctx.app.config.documents.max_bytes).await {
         Ok(u) => u,
         Err(UploadError::TooLarge) => return Ok(ctx.redirect(&back(side, &id, "too-large"))),
-        Err(UploadError::Malformed) => {
-            return Ok(ctx.redirect(&back(side, &id, "unreadable")))
-        }
+        Err(UploadError::Malformed) => return Ok(ctx.redirect(&back(side, &id, "unreadable"))),
     };
     let sent = upload.csrf.as_deref().unwrap_or("");
     if ctx.csrf.len() < 32 || !bool::from(sent.as_bytes().ct_eq(ctx.csrf.as_bytes())) {
@@ -179,7 +177,10 @@ pub async fn upload(
     if upload.too_large {
         return Ok(ctx.redirect(&back(side, &id, "too-large")));
     }
-    let Some((name, content)) = upload.file.filter(|(n, c)| !(c.is_empty() && n.as_deref().unwrap_or("").is_empty())) else {
+    let Some((name, content)) = upload
+        .file
+        .filter(|(n, c)| !(c.is_empty() && n.as_deref().unwrap_or("").is_empty()))
+    else {
         return Ok(ctx.redirect(&back(side, &id, "missing")));
     };
     match ctx
