@@ -6,6 +6,7 @@
 
 mod common;
 
+use careslot_server::protection::rotate_all;
 use careslot_server::services::{AppConfig, DocumentsConfig};
 use careslot_vault::VaultError;
 use common::host::{encodings, find, host_bytes};
@@ -569,7 +570,8 @@ async fn default_limit_is_ten_mib(backend: Backend) {
 async fn erasure_destroys_document_keys(backend: Backend) {
     let loc = new_location(backend).await;
     let custody = open_custody(&loc).await;
-    let srv = serve_app(app_configured(&loc, custody.clone(), AppConfig::default()).await).await;
+    let app = app_configured(&loc, custody.clone(), AppConfig::default()).await;
+    let srv = serve_app(app.clone()).await;
     let (practice, patient, appt) = appointment(&srv, 6).await;
     let mut keys = Vec::new();
     for token in [patient.as_str(), practice.token.as_str()] {
@@ -579,6 +581,19 @@ async fn erasure_destroys_document_keys(backend: Backend) {
         assert!(custody.key_info(&key).await.is_ok(), "{key} exists");
         keys.push((key, doc["id"].as_str().expect("id").to_owned()));
     }
+    // Key rotation with retirement rewraps document keys: they still open afterwards.
+    let report = rotate_all(&*app.store, &*custody, true)
+        .await
+        .expect("rotation");
+    assert!(report.data_keys_rewrapped >= 2, "{report:?}");
+    // A second node with a cold key cache must unwrap the rewrapped keys.
+    let fresh = serve_app(app_configured(&loc, custody.clone(), AppConfig::default()).await).await;
+    for (_, doc) in &keys {
+        let (s, _, body) = download(&fresh, &practice.token, &appt, doc).await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(body == pdf(4000));
+    }
+    fresh.stop().await;
     let (s, _) = srv
         .call(Method::DELETE, "/api/v1/me", Some(&patient), None)
         .await;
