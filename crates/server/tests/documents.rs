@@ -315,6 +315,21 @@ async fn outsiders_get_404(backend: Backend) {
             .await;
         assert_eq!(s, StatusCode::NOT_FOUND, "delete");
     }
+    // The endpoints are in the OpenAPI document.
+    let (s, doc) = srv.get("/api/v1/openapi.json", None).await;
+    assert_eq!(s, StatusCode::OK);
+    let paths = &doc["paths"];
+    let list = &paths["/api/v1/appointments/{id}/documents"];
+    let one = &paths["/api/v1/appointments/{id}/documents/{doc_id}"];
+    assert!(
+        list["get"].is_object() && list["post"].is_object(),
+        "{paths}"
+    );
+    assert!(
+        one["get"].is_object() && one["delete"].is_object(),
+        "{paths}"
+    );
+    assert!(list["post"]["requestBody"]["content"]["multipart/form-data"].is_object());
     // Without credentials: 401.
     let (s, _) = srv
         .get(&format!("/api/v1/appointments/{appt}/documents"), None)
