@@ -220,6 +220,14 @@ struct ServeArgs {
     // --- payments ---
     #[command(flatten)]
     payments: payments::PaymentArgs,
+    // --- documents ---
+    /// Largest document (bytes) a patient or practice may attach to an appointment; larger
+    /// uploads get 413. Default 10 MiB.
+    #[arg(long, env = "CARESLOT_DOCUMENT_MAX_BYTES", default_value_t = 10 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..=(256 * 1024 * 1024)))]
+    document_max_bytes: u64,
+    /// Most documents one appointment may hold (more get 409).
+    #[arg(long, env = "CARESLOT_DOCUMENTS_PER_APPOINTMENT", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    documents_per_appointment: u32,
 }
 
 /// Video consultations: ICE servers handed to the browsers, and the rooms' credentials.
@@ -503,6 +511,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             ..Default::default()
         },
         video: args.video.config()?,
+        documents: careslot_server::services::DocumentsConfig {
+            max_bytes: usize::try_from(args.document_max_bytes)
+                .context("--document-max-bytes is too large for this machine")?,
+            max_per_appointment: args.documents_per_appointment,
+        },
         ..AppConfig::default()
     };
     let app = open_app_with(&args.db, &args.keys, config).await?;

@@ -95,6 +95,10 @@ impl From<AppError> for ApiError {
             E::NotFound(what) => ApiError::not_found(what),
             E::Conflict(slug, m) => ApiError::new(StatusCode::CONFLICT, slug, m),
             E::Rule(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "booking-rule", m),
+            E::TooLarge(m) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too-large", m),
+            E::UnsupportedType(m) => {
+                ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-type", m)
+            }
             E::KeyService => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "key-service-unavailable",

@@ -4,7 +4,7 @@
 //! audit chain's MACs. See docs/protection.md.
 
 use careslot_domain::{AccountId, AgendaId};
-use careslot_store::{AuditRow, KeyOwner, Store, StoreError};
+use careslot_store::{AuditRow, DocumentId, KeyOwner, Store, StoreError};
 use careslot_vault::{Aad, DataKey, IndexKey, KeyCustody, VaultError};
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -54,6 +54,11 @@ pub fn subject_key_name(id: &AccountId) -> String {
 
 pub fn agenda_key_name(id: &AgendaId) -> String {
     format!("agenda-{id}")
+}
+
+/// Each shared document has its own named key: destroying it shreds that document alone.
+pub fn document_key_name(id: &DocumentId) -> String {
+    format!("document-{id}")
 }
 
 pub struct Protector {
@@ -292,6 +297,7 @@ pub async fn rotate_all(
             KeyOwner::Account => subject_key_name(&AccountId(row.id.clone())),
             KeyOwner::Agenda => agenda_key_name(&AgendaId(row.id.clone())),
             KeyOwner::Setting => APP_KEY.to_owned(),
+            KeyOwner::Document => document_key_name(&DocumentId(row.id.clone())),
         };
         if !rotated.contains_key(&name) {
             let version = custody.rotate(&name).await?;

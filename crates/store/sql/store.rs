@@ -110,6 +110,21 @@ fn relative_from_row(row: &DbRow) -> StoreResult<RelativeRecord> {
     })
 }
 
+fn document_meta_from_row(row: &DbRow) -> StoreResult<DocumentMeta> {
+    let uploaded_by: String = row.try_get("uploaded_by").map_err(internal)?;
+    let size: i64 = row.try_get("size").map_err(internal)?;
+    Ok(DocumentMeta {
+        id: DocumentId(row.try_get("id").map_err(internal)?),
+        reservation_id: ReservationId(row.try_get("reservation_id").map_err(internal)?),
+        uploaded_by: Uploader::parse(&uploaded_by).ok_or_else(|| codec::corrupt("uploaded_by"))?,
+        content_type: row.try_get("content_type").map_err(internal)?,
+        size: u64::try_from(size).map_err(|_| codec::corrupt("document size"))?,
+        created_at: ts(row.try_get("created_at").map_err(internal)?)?,
+        wrapped_key: row.try_get("wrapped_key").map_err(internal)?,
+        name_ct: row.try_get("name_ct").map_err(internal)?,
+    })
+}
+
 async fn insert_account(tx: &mut Tx, a: &NewAccount) -> StoreResult<()> {
     let r = &a.record;
     sqlx::query(
@@ -1428,6 +1443,10 @@ impl Store for StoreImpl {
                 KeyOwner::Setting,
                 "SELECT name AS id, value AS w FROM settings",
             ),
+            (
+                KeyOwner::Document,
+                "SELECT id, wrapped_key AS w FROM documents",
+            ),
         ] {
             for r in sqlx::query(sql)
                 .fetch_all(self.reader())
@@ -1449,6 +1468,7 @@ impl Store for StoreImpl {
             KeyOwner::Account => "UPDATE accounts SET wrapped_key = $2 WHERE id = $1",
             KeyOwner::Agenda => "UPDATE agendas SET wrapped_key = $2 WHERE id = $1",
             KeyOwner::Setting => "UPDATE settings SET value = $2 WHERE name = $1",
+            KeyOwner::Document => "UPDATE documents SET wrapped_key = $2 WHERE id = $1",
         };
         sqlx::query(sql)
             .bind(&row.id)
@@ -1532,6 +1552,156 @@ impl Store for StoreImpl {
 
     async fn expire_hold_now(&self, id: &ReservationId, now: Timestamp) -> StoreResult<bool> {
         payments::expire_hold_now(self.writer(), id, now).await
+    }
+
+    // --- documents ---------------------------------------------------------------------------
+    async fn insert_document(
+        &self,
+        d: &DocumentRecord,
+        max_per_appointment: u32,
+    ) -> StoreResult<bool> {
+        let m = &d.meta;
+        if max_per_appointment == 0 {
+            return Ok(false);
+        }
+        let mut tx = begin_write(self.writer()).await?;
+        // The count lives in its own row, raised only below the limit: on PostgreSQL the
+        // upsert locks that row, so concurrent uploads to one appointment queue up here.
+        let counted = sqlx::query(
+            "INSERT INTO document_counts (reservation_id, documents) VALUES ($1, 1)
+             ON CONFLICT (reservation_id) DO UPDATE SET documents = document_counts.documents + 1
+             WHERE document_counts.documents < $2",
+        )
+        .bind(m.reservation_id.as_str())
+        .bind(i64::from(max_per_appointment))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if counted.rows_affected() != 1 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO documents (id, reservation_id, uploaded_by, content_type, size, created_at,
+                                    wrapped_key, name_ct, content_ct)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(m.id.as_str())
+        .bind(m.reservation_id.as_str())
+        .bind(m.uploaded_by.as_str())
+        .bind(&m.content_type)
+        .bind(i64::try_from(m.size).map_err(|_| codec::corrupt("document size"))?)
+        .bind(m.created_at.as_second())
+        .bind(&m.wrapped_key)
+        .bind(&m.name_ct)
+        .bind(&d.content_ct)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
+    }
+
+    async fn documents(&self, reservation: &ReservationId) -> StoreResult<Vec<DocumentMeta>> {
+        sqlx::query(
+            "SELECT id, reservation_id, uploaded_by, content_type, size, created_at, wrapped_key, name_ct
+               FROM documents WHERE reservation_id = $1 ORDER BY created_at, id",
+        )
+        .bind(reservation.as_str())
+        .fetch_all(self.reader())
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(document_meta_from_row)
+        .collect()
+    }
+
+    async fn document(
+        &self,
+        reservation: &ReservationId,
+        id: &DocumentId,
+    ) -> StoreResult<Option<DocumentRecord>> {
+        let row = sqlx::query("SELECT * FROM documents WHERE id = $1 AND reservation_id = $2")
+            .bind(id.as_str())
+            .bind(reservation.as_str())
+            .fetch_optional(self.reader())
+            .await
+            .map_err(map_err)?;
+        row.map(|r| {
+            Ok(DocumentRecord {
+                meta: document_meta_from_row(&r)?,
+                content_ct: r.try_get("content_ct").map_err(internal)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn delete_document(
+        &self,
+        reservation: &ReservationId,
+        id: &DocumentId,
+        uploader: Uploader,
+    ) -> StoreResult<bool> {
+        let mut tx = begin_write(self.writer()).await?;
+        let gone = sqlx::query(
+            "DELETE FROM documents WHERE id = $1 AND reservation_id = $2 AND uploaded_by = $3",
+        )
+        .bind(id.as_str())
+        .bind(reservation.as_str())
+        .bind(uploader.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?
+        .rows_affected();
+        if gone == 0 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "UPDATE document_counts SET documents = documents - 1 WHERE reservation_id = $1",
+        )
+        .bind(reservation.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
+    }
+
+    async fn document_ids_of(
+        &self,
+        reservations: &[ReservationId],
+    ) -> StoreResult<Vec<DocumentId>> {
+        let mut out = Vec::new();
+        for r in reservations {
+            for row in sqlx::query("SELECT id FROM documents WHERE reservation_id = $1 ORDER BY id")
+                .bind(r.as_str())
+                .fetch_all(self.writer())
+                .await
+                .map_err(map_err)?
+            {
+                out.push(DocumentId(row.try_get("id").map_err(internal)?));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn delete_documents_of(&self, reservations: &[ReservationId]) -> StoreResult<u64> {
+        let mut tx = begin_write(self.writer()).await?;
+        let mut gone = 0;
+        for r in reservations {
+            gone += sqlx::query("DELETE FROM documents WHERE reservation_id = $1")
+                .bind(r.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?
+                .rows_affected();
+            sqlx::query("DELETE FROM document_counts WHERE reservation_id = $1")
+                .bind(r.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(gone)
     }
 }
 

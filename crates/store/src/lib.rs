@@ -9,6 +9,7 @@
 //! - one `Idempotency-Key` per account books at most once.
 
 pub mod codec;
+mod documents;
 mod error;
 mod import;
 mod models;
@@ -16,6 +17,7 @@ mod payments;
 #[cfg(feature = "test-suite")]
 pub mod suite;
 
+pub use documents::{DocumentId, DocumentMeta, DocumentRecord, Uploader};
 pub use error::{ConflictKind, StoreError};
 pub use import::{ImportedSite, SiteWrite};
 pub use models::*;
@@ -322,4 +324,33 @@ pub trait Store: Send + Sync + 'static {
     /// a hold taken for a payment that failed disappears like an abandoned one, instead of
     /// showing as a cancelled appointment. False when it is not held.
     async fn expire_hold_now(&self, id: &ReservationId, now: Timestamp) -> StoreResult<bool>;
+    // --- documents ---------------------------------------------------------------------------
+    /// Adds a document to an appointment unless it already holds `max_per_appointment`
+    /// documents: Ok(false) then, and nothing is written. The count is kept in the database
+    /// by a conditional update, so concurrent uploads cannot pass the limit.
+    async fn insert_document(
+        &self,
+        doc: &DocumentRecord,
+        max_per_appointment: u32,
+    ) -> StoreResult<bool>;
+    /// The documents of an appointment, oldest first, without their content.
+    async fn documents(&self, reservation: &ReservationId) -> StoreResult<Vec<DocumentMeta>>;
+    /// One document of an appointment, with its content.
+    async fn document(
+        &self,
+        reservation: &ReservationId,
+        id: &DocumentId,
+    ) -> StoreResult<Option<DocumentRecord>>;
+    /// Deletes a document of the appointment uploaded by `uploader`; Ok(false) when none.
+    async fn delete_document(
+        &self,
+        reservation: &ReservationId,
+        id: &DocumentId,
+        uploader: Uploader,
+    ) -> StoreResult<bool>;
+    /// The ids of every document of these appointments (erasure destroys their keys).
+    async fn document_ids_of(&self, reservations: &[ReservationId])
+        -> StoreResult<Vec<DocumentId>>;
+    /// Deletes every document of these appointments; how many went.
+    async fn delete_documents_of(&self, reservations: &[ReservationId]) -> StoreResult<u64>;
 }

@@ -260,6 +260,8 @@ pub enum KeyOwner {
     Account,
     Agenda,
     Setting,
+    /// A document shared on an appointment (its id is the document's).
+    Document,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

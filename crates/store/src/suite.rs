@@ -1,6 +1,8 @@
 //! The behaviour suite every backend must pass. Each backend's tests call [`run`] with a
 //! fresh store; every case builds its own practitioner and agenda, so cases don't interfere.
 
+mod documents;
+
 use crate::*;
 use jiff::{Timestamp, ToSpan};
 use std::sync::Arc;
@@ -28,6 +30,7 @@ pub async fn run(store: Arc<dyn Store>) {
     audit_chain(store.clone()).await;
     racing_for_one_slot(store.clone(), 1).await;
     racing_for_one_slot(store.clone(), 3).await;
+    documents::documents(store.clone()).await;
 }
 
 fn t0() -> Timestamp {

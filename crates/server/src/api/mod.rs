@@ -2,6 +2,7 @@
 
 mod accounts;
 mod bulk_publish;
+pub mod documents;
 pub mod dto;
 pub mod extract;
 mod operator;
@@ -46,6 +47,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         operator::totals, operator::export, vaccination::days, vaccination::set_lines,
         video::session, video::socket,
         payments::put_fee, payments::delete_fee, payments::practice_cancel, payments::stripe_webhook,
+        documents::upload, documents::list, documents::download, documents::delete,
     ),
     components(schemas(crate::error::Problem)),
     modifiers(&BearerAuth, &QueueDoc),
@@ -201,11 +203,12 @@ pub fn router(app: Arc<App>) -> Router {
             // Stripe's events outgrow the API's usual 64 KiB in rare cases.
             post(payments::stripe_webhook).layer(DefaultBodyLimit::max(256 * 1024)),
         );
-    let api = api.route("/", get(index));
+    let api = api.route("/", get(index)).merge(documents::routes(&app));
     let router = Router::new()
         .route("/healthz", get(public::healthz))
         .nest("/api/v1", api)
         .merge(crate::web::router())
+        .merge(crate::web::documents_router(&app))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -347,6 +347,8 @@ impl App {
             ));
         }
         let mine = self.own_reservation_ids(id).await?;
+        // Documents shared on those appointments are the patient's health data too.
+        self.shred_documents(&mine).await?;
         self.protect.destroy(&subject_key_name(id)).await?;
         self.store.erase_account(id, &mine).await?;
         Ok(mine.len())

@@ -7,6 +7,7 @@ mod booking;
 mod campaign;
 mod consultation;
 mod desk;
+mod documents;
 mod eligibility;
 mod family;
 mod payment;
@@ -25,6 +26,7 @@ pub use booking::{
 pub use campaign::{CampaignTotals, DayReport, ProductTotals};
 pub use consultation::{Participation, Side};
 pub use desk::{DeskAppointment, DeskPatient, MotiveChanges};
+pub use documents::{clean_file_name, sniff, DocumentFile, DocumentInfo, DocumentsConfig};
 pub use eligibility::{Eligibility, NewPhase, CHRONODOSE_SETTING};
 pub use family::Relative;
 pub use payment::{parse_fee, PaymentFailure, SettleReport};
@@ -62,6 +64,12 @@ pub enum AppError {
     /// A booking rule of the practitioner forbids it (new patients only, …).
     #[error("booking rule: {0}")]
     Rule(String),
+    /// The request carries more than the limit allows (413).
+    #[error("too large: {0}")]
+    TooLarge(String),
+    /// A file whose content is not of an accepted type (415).
+    #[error("unsupported type: {0}")]
+    UnsupportedType(&'static str),
     /// Health data is needed and the key service cannot be reached: fail closed.
     #[error("key service unavailable")]
     KeyService,
@@ -119,6 +127,8 @@ pub struct AppConfig {
     pub video: crate::video::VideoConfig,
     /// How teleconsultation fees are paid (default: at the practice, no online payment).
     pub payments: crate::payments::Payments,
+    /// Size and number limits of documents shared on appointments.
+    pub documents: DocumentsConfig,
 }
 
 impl Default for AppConfig {
@@ -132,6 +142,7 @@ impl Default for AppConfig {
             waiting_room: crate::waiting_room::RoomConfig::default(),
             video: crate::video::VideoConfig::default(),
             payments: crate::payments::Payments::default(),
+            documents: DocumentsConfig::default(),
         }
     }
 }

@@ -202,7 +202,10 @@ fn render_error(lang: Lang, err: &AppError) -> Response {
             "error.unavailable",
             "error.unavailable.detail",
         ),
-        AppError::Invalid(_) | AppError::BadRequest(_) => (
+        AppError::Invalid(_)
+        | AppError::BadRequest(_)
+        | AppError::TooLarge(_)
+        | AppError::UnsupportedType(_) => (
             StatusCode::BAD_REQUEST,
             "error.invalid",
             "error.invalid.detail",

@@ -123,6 +123,25 @@ pub fn router() -> Router<Arc<App>> {
         .route("/static/{file}", get(assets::serve))
 }
 
+/// The documents of an appointment, for both sides; uploads get a body limit that fits the
+/// configured file size.
+pub fn documents_router(app: &App) -> Router<Arc<App>> {
+    use pages::documents;
+    Router::new()
+        .route("/appointments/{id}/documents", post(documents::upload))
+        .route(
+            "/appointments/{id}/documents/{doc_id}",
+            get(documents::download),
+        )
+        .route(
+            "/appointments/{id}/documents/{doc_id}/delete",
+            post(documents::delete),
+        )
+        .layer(axum::extract::DefaultBodyLimit::max(
+            app.config.documents.body_limit(),
+        ))
+}
+
 /// Security headers on every response (pages, assets and API alike).
 pub fn security_headers<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
     router

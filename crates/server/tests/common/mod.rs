@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod host;
+
 use careslot_server::protection::Protector;
 use careslot_server::services::{App, AppConfig};
 use careslot_store::Store;

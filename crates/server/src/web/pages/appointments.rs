@@ -51,6 +51,8 @@ pub async fn list(ctx: Ctx) -> PageResult {
 #[derive(Deserialize)]
 pub struct DetailParams {
     booked: Option<String>,
+    /// Outcome of the last action on the documents section.
+    documents: Option<String>,
 }
 
 #[derive(Template)]
@@ -68,6 +70,7 @@ struct DetailPage<'a> {
     can_join_video: bool,
     /// The payment of a teleconsultation with a fee.
     payment: Option<String>,
+    docs: super::documents::DocumentsSection,
 }
 
 async fn mine(
@@ -96,6 +99,7 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>, Query(p): Query<DetailPara
     let can_join_video =
         s.video && a.row.status == ReservationStatus::Booked && a.row.end > Timestamp::now();
     let payment = super::payments::payment_line(&ctx, &a).await?;
+    let docs = super::documents::section(&ctx, &id, p.documents.as_deref()).await?;
     Ok(ctx.page(&DetailPage {
         ctx: &ctx,
         s,
@@ -105,6 +109,7 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>, Query(p): Query<DetailPara
         movable,
         can_join_video,
         payment,
+        docs,
     }))
 }
 

@@ -401,9 +401,20 @@ struct AppointmentPage<'a> {
     agenda_link: String,
     /// A booked teleconsultation that has not ended: link to its video room.
     can_join_video: bool,
+    docs: super::documents::DocumentsSection,
 }
 
-pub async fn appointment(ctx: Ctx, Path(id): Path<String>) -> PageResult {
+#[derive(serde::Deserialize)]
+pub struct AppointmentParams {
+    /// Outcome of the last action on the documents section.
+    documents: Option<String>,
+}
+
+pub async fn appointment(
+    ctx: Ctx,
+    Path(id): Path<String>,
+    crate::web::context::Query(q): crate::web::context::Query<AppointmentParams>,
+) -> PageResult {
     let caller = ctx.caller()?;
     let d = ctx.ok(ctx.app.desk_appointment(caller, &id).await)?;
     let a = &d.appointment;
@@ -412,6 +423,7 @@ pub async fn appointment(ctx: Ctx, Path(id): Path<String>) -> PageResult {
     let z = a.row.start.to_zoned(v.tz.clone());
     let started = a.row.start <= Timestamp::now();
     let payment = super::payments::payment_line(&ctx, a).await?;
+    let docs = super::documents::section(&ctx, &id, q.documents.as_deref()).await?;
     Ok(ctx.page(&AppointmentPage {
         ctx: &ctx,
         id: id.clone(),
@@ -437,6 +449,7 @@ pub async fn appointment(ctx: Ctx, Path(id): Path<String>) -> PageResult {
             .is_some_and(|m| m.policy.teleconsultation)
             && a.row.status == ReservationStatus::Booked
             && a.row.end > Timestamp::now(),
+        docs,
     }))
 }
 
