@@ -5,6 +5,7 @@ pub mod api;
 pub mod availability;
 pub mod error;
 pub mod gazetteer;
+pub mod prescription;
 pub mod protection;
 pub mod publish;
 pub mod search;

@@ -56,6 +56,11 @@ pub fn agenda_key_name(id: &AgendaId) -> String {
     format!("agenda-{id}")
 }
 
+/// The named key wrapping the data key of one prescription-signing key.
+pub fn signer_key_name(signing_key_id: &str) -> String {
+    format!("signer-{signing_key_id}")
+}
+
 pub struct Protector {
     custody: Arc<dyn KeyCustody>,
     index_key: IndexKey,
@@ -292,6 +297,7 @@ pub async fn rotate_all(
             KeyOwner::Account => subject_key_name(&AccountId(row.id.clone())),
             KeyOwner::Agenda => agenda_key_name(&AgendaId(row.id.clone())),
             KeyOwner::Setting => APP_KEY.to_owned(),
+            KeyOwner::SigningKey => signer_key_name(&row.id),
         };
         if !rotated.contains_key(&name) {
             let version = custody.rotate(&name).await?;

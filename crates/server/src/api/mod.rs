@@ -7,6 +7,7 @@ pub mod extract;
 mod operator;
 mod patient;
 mod practitioner;
+pub(crate) mod prescriptions;
 mod public;
 pub mod queue;
 mod slot_json;
@@ -41,6 +42,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         vaccination::book, vaccination::hold, vaccination::second_dose_slots, vaccination::protocols, vaccination::set_stock,
         operator::eligibility, operator::open_phase, operator::close_phase, operator::chronodoses, operator::add_protocol,
         operator::totals, operator::export, vaccination::days, vaccination::set_lines,
+        prescriptions::issue, prescriptions::list, prescriptions::pdf, prescriptions::signing_keys,
+        prescriptions::verify, prescriptions::dispense,
     ),
     components(schemas(crate::error::Problem)),
     modifiers(&BearerAuth, &QueueDoc),
@@ -178,6 +181,21 @@ pub fn router(app: Arc<App>) -> Router {
             "/agendas/{agenda_id}/stock",
             axum::routing::put(vaccination::set_stock),
         );
+    let api = api
+        .route(
+            "/appointments/{id}/prescriptions",
+            get(prescriptions::list).post(prescriptions::issue),
+        )
+        .route(
+            "/appointments/{id}/prescriptions/{rx_id}/pdf",
+            get(prescriptions::pdf),
+        )
+        .route(
+            "/practitioners/{id}/signing-keys",
+            get(prescriptions::signing_keys),
+        )
+        .route("/prescriptions/{id}/verify", post(prescriptions::verify))
+        .route("/prescriptions/{id}/dispense", post(prescriptions::dispense));
     let api = api.route("/", get(index));
     let router = Router::new()
         .route("/healthz", get(public::healthz))

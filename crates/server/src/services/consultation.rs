@@ -7,8 +7,8 @@
 //! `NotFound("appointment")` so that ids cannot be probed.
 
 use super::{App, AppError, AppResult, Appointment, Caller};
-use careslot_domain::{Motive, PractitionerId};
-use careslot_store::{ReservationId, ReservationStatus, Role};
+use careslot_domain::{Motive, PractitionerId, ReservationId};
+use careslot_store::{ReservationStatus, Role};
 
 /// Which side of the appointment the caller is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

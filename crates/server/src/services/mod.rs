@@ -5,10 +5,12 @@ mod accounts;
 mod audit;
 mod booking;
 mod campaign;
+mod consultation;
 mod desk;
 mod eligibility;
 mod family;
 mod practice;
+mod prescriptions;
 mod rules_cache;
 mod team;
 mod vaccination;
@@ -19,10 +21,12 @@ pub use booking::{
     is_valid_guest_id, Appointment, BookingDetails, BookingInput, Holder, SlotQuery,
 };
 pub use campaign::{CampaignTotals, DayReport, ProductTotals};
+pub use consultation::{Participation, Side};
 pub use desk::{DeskAppointment, DeskPatient, MotiveChanges};
 pub use eligibility::{Eligibility, NewPhase, CHRONODOSE_SETTING};
 pub use family::Relative;
 pub use practice::{NewMotive, NewPlace, NewRule, ProfileInput, PublicAgenda};
+pub use prescriptions::{IssuedPrescription, PrescriptionView, PublishedKey, Verification};
 pub use team::Invitation;
 pub use vaccination::{DoseChoice, VaccinationRequest, VaccineSpec};
 
@@ -103,6 +107,9 @@ pub struct AppConfig {
     pub operator_identities: bool,
     /// The waiting room in front of the booking entry points (inactive by default).
     pub waiting_room: crate::waiting_room::RoomConfig,
+    /// Public base URL of the site (`https://careslot.example`), for links that leave it:
+    /// the prescription QR codes. `None`: taken from each request's `Host` header.
+    pub public_url: Option<String>,
 }
 
 impl Default for AppConfig {
@@ -114,6 +121,7 @@ impl Default for AppConfig {
             operator_token: None,
             operator_identities: false,
             waiting_room: crate::waiting_room::RoomConfig::default(),
+            public_url: None,
         }
     }
 }
