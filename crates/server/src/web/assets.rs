@@ -21,6 +21,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../static/queue.js"),
     ),
     (
+        "rx.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../static/rx.js"),
+    ),
+    (
         "favicon.svg",
         "image/svg+xml",
         include_bytes!("../../static/favicon.svg"),

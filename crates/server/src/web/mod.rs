@@ -112,6 +112,23 @@ pub fn router() -> Router<Arc<App>> {
         .route("/operator/protocols", post(operator::add_protocol))
         .route("/operator/appointments.csv", get(operator::export))
         .route("/queue", get(queue::page))
+        .route(
+            "/pro/appointments/{id}/prescriptions",
+            post(prescriptions::issue),
+        )
+        .route(
+            "/pro/appointments/{id}/prescriptions/{rx_id}/pdf",
+            get(prescriptions::pdf),
+        )
+        .route(
+            "/appointments/{id}/prescriptions/{rx_id}/pdf",
+            get(prescriptions::pdf),
+        )
+        .route(
+            "/rx/{id}",
+            get(prescriptions::verify_page).post(prescriptions::verify),
+        )
+        .route("/rx/{id}/dispense", post(prescriptions::dispense))
         .route("/static/{file}", get(assets::serve))
 }
 

@@ -64,6 +64,7 @@ struct DetailPage<'a> {
     series: Vec<Summary>,
     /// Vaccination doses are changed together: cancel (which cancels the later dose), rebook.
     movable: bool,
+    rx_list: Vec<super::prescriptions::RxRow>,
 }
 
 async fn mine(
@@ -89,6 +90,9 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>, Query(p): Query<DetailPara
     }
     let movable = series.is_empty();
     let can_change = a.row.status == ReservationStatus::Booked && a.row.start > Timestamp::now();
+    let caller = ctx.caller()?;
+    let rx_list =
+        super::prescriptions::rows(&ctx, caller, &id, &format!("/appointments/{id}")).await?;
     Ok(ctx.page(&DetailPage {
         ctx: &ctx,
         s,
@@ -96,6 +100,7 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>, Query(p): Query<DetailPara
         can_change,
         series,
         movable,
+        rx_list,
     }))
 }
 

@@ -396,6 +396,10 @@ struct AppointmentPage<'a> {
     can_mark_no_show: bool,
     can_undo_no_show: bool,
     agenda_link: String,
+    rx_list: Vec<super::prescriptions::RxRow>,
+    rx_can_sign: bool,
+    rx_is_assistant: bool,
+    rx_first_legend: String,
 }
 
 pub async fn appointment(ctx: Ctx, Path(id): Path<String>) -> PageResult {
@@ -406,6 +410,9 @@ pub async fn appointment(ctx: Ctx, Path(id): Path<String>) -> PageResult {
     let v = &public.view;
     let z = a.row.start.to_zoned(v.tz.clone());
     let started = a.row.start <= Timestamp::now();
+    let rx_list =
+        super::prescriptions::rows(&ctx, caller, &id, &format!("/pro/appointments/{id}")).await?;
+    let is_practitioner = ctx.user.as_ref().is_some_and(|u| u.is_practitioner());
     Ok(ctx.page(&AppointmentPage {
         ctx: &ctx,
         id: id.clone(),
@@ -424,6 +431,12 @@ pub async fn appointment(ctx: Ctx, Path(id): Path<String>) -> PageResult {
         can_mark_no_show: started && a.row.status == ReservationStatus::Booked,
         can_undo_no_show: a.row.status == ReservationStatus::NoShow,
         agenda_link: format!("/pro/agenda?agenda={}&date={}", a.row.agenda_id, z.date()),
+        rx_list,
+        rx_can_sign: is_practitioner
+            && a.row.status == ReservationStatus::Booked
+            && a.patient.is_some(),
+        rx_is_assistant: !is_practitioner,
+        rx_first_legend: super::prescriptions::first_legend(&ctx),
     }))
 }
 

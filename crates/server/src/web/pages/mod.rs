@@ -9,6 +9,7 @@ pub mod home;
 pub mod onboarding;
 pub mod operator;
 pub mod practitioner;
+pub mod prescriptions;
 pub mod queue;
 pub mod settings;
 pub mod team;
