@@ -213,6 +213,23 @@ struct ServeArgs {
     /// if missing). Give every node the same file; without it the key is random per process.
     #[arg(long, env = "CARESLOT_WAITING_ROOM_SECRET_FILE")]
     waiting_room_secret_file: Option<std::path::PathBuf>,
+    /// Public base URL of the site (https://careslot.example), printed in the QR codes of
+    /// prescriptions. Without it, each request's Host header is used (http://HOST).
+    #[arg(long, env = "CARESLOT_PUBLIC_URL", value_parser = parse_public_url)]
+    public_url: Option<String>,
+}
+
+/// An absolute http(s) URL without query or fragment; the trailing slash is dropped.
+fn parse_public_url(s: &str) -> Result<String, String> {
+    let t = s.trim().trim_end_matches('/');
+    let rest = t
+        .strip_prefix("https://")
+        .or_else(|| t.strip_prefix("http://"))
+        .ok_or("must start with https:// or http://")?;
+    if rest.is_empty() || rest.contains(['?', '#', ' ']) {
+        return Err("must be a base URL such as https://careslot.example".into());
+    }
+    Ok(t.to_owned())
 }
 
 #[derive(Subcommand)]
@@ -396,6 +413,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             auto_threshold: args.waiting_room_auto,
             ..Default::default()
         },
+        public_url: args.public_url.clone(),
         ..AppConfig::default()
     };
     let app = open_app_with(&args.db, &args.keys, config).await?;
@@ -407,6 +425,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "demo data ready (password for every demo account: {})",
             demo::DEMO_PASSWORD
         );
+    }
+    if args.public_url.is_none() {
+        tracing::warn!("--public-url is not set: prescription QR codes will point to the Host header of each request");
     }
     app.spawn_retention();
     app.spawn_warmup();
