@@ -231,17 +231,30 @@ async fn prescriptions(backend: Backend) {
     // Bounds: 1 to 20 lines, every field required.
     let (s, e) = srv.post(&base, pt, json!({"medications": []})).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(e["detail"].as_str().unwrap().starts_with("medications"), "{e}");
+    assert!(
+        e["detail"].as_str().unwrap().starts_with("medications"),
+        "{e}"
+    );
     let many: Vec<Value> = (0..21)
         .map(|_| json!({"name": "a", "dosage": "b", "duration": "c"}))
         .collect();
     let (s, _) = srv.post(&base, pt, json!({"medications": many})).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     let (s, e) = srv
-        .post(&base, pt, json!({"medications": [{"name": "x", "dosage": " ", "duration": "1 j"}]}))
+        .post(
+            &base,
+            pt,
+            json!({"medications": [{"name": "x", "dosage": " ", "duration": "1 j"}]}),
+        )
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(e["detail"].as_str().unwrap().starts_with("medications.dosage"), "{e}");
+    assert!(
+        e["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("medications.dosage"),
+        "{e}"
+    );
 
     let (s, rx) = srv.post(&base, pt, body.clone()).await;
     assert_eq!(s, StatusCode::CREATED, "{rx}");
@@ -275,7 +288,10 @@ async fn prescriptions(backend: Backend) {
     // The public key is published, without authentication.
     let (s, keys) = srv
         .get(
-            &format!("/api/v1/practitioners/{}/signing-keys", practice.practitioner_id),
+            &format!(
+                "/api/v1/practitioners/{}/signing-keys",
+                practice.practitioner_id
+            ),
             None,
         )
         .await;
@@ -285,7 +301,10 @@ async fn prescriptions(backend: Backend) {
     assert_eq!(key["algorithm"], "Ed25519");
     assert_eq!(key["public_key"].as_str().unwrap().len(), 43);
     let (s, _) = srv
-        .get("/api/v1/practitioners/no-such-practitioner/signing-keys", None)
+        .get(
+            "/api/v1/practitioners/no-such-practitioner/signing-keys",
+            None,
+        )
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 
@@ -308,12 +327,23 @@ async fn prescriptions(backend: Backend) {
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     assert!(
-        info.lines().any(|l| l.starts_with("Pages:") && l.trim_end().ends_with(" 1")),
+        info.lines()
+            .any(|l| l.starts_with("Pages:") && l.trim_end().ends_with(" 1")),
         "{info}"
     );
     let text = pdf_text(&bytes);
-    for expected in [PATIENT, DRUG, "Dr Éloïse Quintard", "gélule", id.as_str(), "Ordonnance"] {
-        assert!(text.contains(expected), "{expected:?} missing from the PDF text:\n{text}");
+    for expected in [
+        PATIENT,
+        DRUG,
+        "Dr Éloïse Quintard",
+        "gélule",
+        id.as_str(),
+        "Ordonnance",
+    ] {
+        assert!(
+            text.contains(expected),
+            "{expected:?} missing from the PDF text:\n{text}"
+        );
     }
     let (s, _, _) = pdf(&srv, &pdf_path, pt.unwrap()).await;
     assert_eq!(s, StatusCode::OK);
@@ -324,27 +354,43 @@ async fn prescriptions(backend: Backend) {
 
     // The pharmacist: verify with the capability, dispense once.
     let verify = format!("/api/v1/prescriptions/{id}/verify");
-    let (s, v) = srv.post(&verify, None, json!({"capability": capability})).await;
+    let (s, v) = srv
+        .post(&verify, None, json!({"capability": capability}))
+        .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["authentic"], true);
     assert_eq!(v["practitioner"]["name"], "Dr Éloïse Quintard");
     assert_eq!(v["medications"][0]["name"], DRUG);
     assert_eq!(v["instructions"], INSTRUCTIONS);
     assert_eq!(v["dispensed_at"], Value::Null);
-    let wrong = if capability.starts_with('A') { "B" } else { "A" }.to_owned() + &capability[1..];
+    let wrong = if capability.starts_with('A') {
+        "B"
+    } else {
+        "A"
+    }
+    .to_owned()
+        + &capability[1..];
     for c in [wrong.as_str(), "", "short"] {
         let (s, _) = srv.post(&verify, None, json!({"capability": c})).await;
         assert_eq!(s, StatusCode::NOT_FOUND);
     }
     let dispense = format!("/api/v1/prescriptions/{id}/dispense");
-    let (s, _) = srv.post(&dispense, None, json!({"capability": wrong})).await;
+    let (s, _) = srv
+        .post(&dispense, None, json!({"capability": wrong}))
+        .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    let (s, d) = srv.post(&dispense, None, json!({"capability": capability})).await;
+    let (s, d) = srv
+        .post(&dispense, None, json!({"capability": capability}))
+        .await;
     assert_eq!(s, StatusCode::OK, "{d}");
-    let (s, d2) = srv.post(&dispense, None, json!({"capability": capability})).await;
+    let (s, d2) = srv
+        .post(&dispense, None, json!({"capability": capability}))
+        .await;
     assert_eq!(s, StatusCode::CONFLICT, "{d2}");
     assert!(d2["type"].as_str().unwrap().ends_with("already-dispensed"));
-    let (_, v) = srv.post(&verify, None, json!({"capability": capability})).await;
+    let (_, v) = srv
+        .post(&verify, None, json!({"capability": capability}))
+        .await;
     assert!(v["dispensed_at"].is_string(), "{v}");
 
     // Reads through the capability are in the patient's access log.
@@ -393,7 +439,10 @@ async fn prescriptions(backend: Backend) {
             )
             .await;
         assert_eq!(s, StatusCode::CONFLICT, "{d}");
-        assert!(d["type"].as_str().unwrap().ends_with("prescription-not-authentic"));
+        assert!(d["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("prescription-not-authentic"));
     }
     let (_, v) = srv
         .post(
@@ -402,17 +451,29 @@ async fn prescriptions(backend: Backend) {
             json!({"capability": cap_of(&second)}),
         )
         .await;
-    assert_eq!(v["medications"][0]["name"], "Amoxicilline Quintessentielle 1000 mg");
+    assert_eq!(
+        v["medications"][0]["name"],
+        "Amoxicilline Quintessentielle 1000 mg"
+    );
     let (_, list) = srv.get(&base, Some(&patient)).await;
     let authentic: Vec<(String, bool)> = list["prescriptions"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| (r["id"].as_str().unwrap().to_owned(), r["authentic"].as_bool().unwrap()))
+        .map(|r| {
+            (
+                r["id"].as_str().unwrap().to_owned(),
+                r["authentic"].as_bool().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         authentic,
-        vec![(id.clone(), true), (second_id.clone(), false), (third_id.clone(), false)]
+        vec![
+            (id.clone(), true),
+            (second_id.clone(), false),
+            (third_id.clone(), false)
+        ]
     );
 
     // The database host sees no prescription content, no patient name, no capability.
@@ -421,8 +482,18 @@ async fn prescriptions(backend: Backend) {
         contains(&host, "Dr Éloïse Quintard".as_bytes()),
         "positive control: the public practitioner name is in the scan"
     );
-    for secret in [DRUG, "Quintessentielle", "Boire beaucoup", PATIENT, "Zéphyrin", capability.as_str()] {
-        assert!(!contains(&host, secret.as_bytes()), "{secret:?} is readable in the database");
+    for secret in [
+        DRUG,
+        "Quintessentielle",
+        "Boire beaucoup",
+        PATIENT,
+        "Zéphyrin",
+        capability.as_str(),
+    ] {
+        assert!(
+            !contains(&host, secret.as_bytes()),
+            "{secret:?} is readable in the database"
+        );
     }
     srv.stop().await;
 }

@@ -293,14 +293,18 @@ pub trait Store: Send + Sync + 'static {
     async fn signing_key(&self, id: &str) -> StoreResult<Option<SigningKeyRecord>>;
     /// Every signing key of the practitioner (retired ones too: old prescriptions stay
     /// verifiable), oldest first.
-    async fn signing_keys(&self, practitioner: &PractitionerId)
-        -> StoreResult<Vec<SigningKeyRecord>>;
+    async fn signing_keys(
+        &self,
+        practitioner: &PractitionerId,
+    ) -> StoreResult<Vec<SigningKeyRecord>>;
     /// NotFound when the reservation, practitioner or key does not exist.
     async fn insert_prescription(&self, rx: &PrescriptionRecord) -> StoreResult<()>;
     async fn prescription(&self, id: &str) -> StoreResult<Option<PrescriptionRecord>>;
     /// The prescriptions of an appointment, oldest first.
-    async fn prescriptions_of(&self, reservation: &ReservationId)
-        -> StoreResult<Vec<PrescriptionRecord>>;
+    async fn prescriptions_of(
+        &self,
+        reservation: &ReservationId,
+    ) -> StoreResult<Vec<PrescriptionRecord>>;
     /// Marks a prescription dispensed at `at` unless it already is (one conditional UPDATE):
     /// Ok(true) when this call dispensed it, Ok(false) when it was dispensed before or does
     /// not exist.

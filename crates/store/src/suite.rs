@@ -1826,7 +1826,10 @@ async fn prescriptions(store: Arc<dyn Store>) {
         .unwrap()
         .reservation;
 
-    assert_eq!(store.current_signing_key(&f.practitioner.id).await.unwrap(), None);
+    assert_eq!(
+        store.current_signing_key(&f.practitioner.id).await.unwrap(),
+        None
+    );
     // Two first uses racing: one key wins and both get it.
     let (k1, k2) = (
         signing_key_record(&f.practitioner.id, 1),
@@ -1835,7 +1838,10 @@ async fn prescriptions(store: Arc<dyn Store>) {
     let (a, b) = tokio::join!(store.insert_signing_key(&k1), store.insert_signing_key(&k2));
     let (a, b) = (a.unwrap(), b.unwrap());
     assert_eq!(a, b);
-    assert_eq!(store.signing_keys(&f.practitioner.id).await.unwrap(), vec![a.clone()]);
+    assert_eq!(
+        store.signing_keys(&f.practitioner.id).await.unwrap(),
+        vec![a.clone()]
+    );
     assert_eq!(
         store.current_signing_key(&f.practitioner.id).await.unwrap(),
         Some(a.clone())
@@ -1867,7 +1873,10 @@ async fn prescriptions(store: Arc<dyn Store>) {
         store.prescriptions_of(&appt.id).await.unwrap(),
         vec![first.clone(), second.clone()]
     );
-    assert_eq!(store.prescription(&first.id).await.unwrap(), Some(first.clone()));
+    assert_eq!(
+        store.prescription(&first.id).await.unwrap(),
+        Some(first.clone())
+    );
     assert_eq!(store.prescription("nope").await.unwrap(), None);
     // Capability hashes are unique; signatures are 64 bytes; the appointment must exist.
     let mut dup = rx(3);
@@ -1900,12 +1909,20 @@ async fn prescriptions(store: Arc<dyn Store>) {
         }
     }
     assert_eq!(wins, 1);
-    assert!(!store.dispense_prescription(&first.id, at + 1.hours()).await.unwrap());
+    assert!(!store
+        .dispense_prescription(&first.id, at + 1.hours())
+        .await
+        .unwrap());
     assert!(!store.dispense_prescription("nope", at).await.unwrap());
     let stored = store.prescription(&first.id).await.unwrap().unwrap();
     assert_eq!(stored.dispensed_at, Some(at));
     assert_eq!(
-        store.prescription(&second.id).await.unwrap().unwrap().dispensed_at,
+        store
+            .prescription(&second.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .dispensed_at,
         None
     );
 

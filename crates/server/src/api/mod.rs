@@ -195,7 +195,10 @@ pub fn router(app: Arc<App>) -> Router {
             get(prescriptions::signing_keys),
         )
         .route("/prescriptions/{id}/verify", post(prescriptions::verify))
-        .route("/prescriptions/{id}/dispense", post(prescriptions::dispense));
+        .route(
+            "/prescriptions/{id}/dispense",
+            post(prescriptions::dispense),
+        );
     let api = api.route("/", get(index));
     let router = Router::new()
         .route("/healthz", get(public::healthz))

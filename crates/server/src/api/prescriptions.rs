@@ -243,10 +243,7 @@ pub async fn list(
 ) -> Result<Json<PrescriptionsBody>, ApiError> {
     let list = app.prescriptions(&me, &id).await?;
     Ok(Json(PrescriptionsBody {
-        prescriptions: list
-            .iter()
-            .map(|v| body(&app, v, host(&headers)))
-            .collect(),
+        prescriptions: list.iter().map(|v| body(&app, v, host(&headers))).collect(),
     }))
 }
 

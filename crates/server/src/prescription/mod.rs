@@ -302,7 +302,10 @@ mod tests {
         assert_eq!(Payload::from_canonical(&bytes), Some(p.clone()));
         // The same content re-encoded with another member order or spacing is not canonical.
         let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-        assert_eq!(Payload::from_canonical(&serde_json::to_vec(&v).unwrap()), None);
+        assert_eq!(
+            Payload::from_canonical(&serde_json::to_vec(&v).unwrap()),
+            None
+        );
         assert_eq!(
             Payload::from_canonical(&serde_json::to_vec_pretty(&p).unwrap()),
             None
@@ -316,7 +319,9 @@ mod tests {
         let msg = payload().canonical();
         let sig = sign(&key, &msg);
         assert!(verify(&public, &msg, &sig));
-        let tampered = String::from_utf8(msg.clone()).unwrap().replace("500 mg", "1000 mg");
+        let tampered = String::from_utf8(msg.clone())
+            .unwrap()
+            .replace("500 mg", "1000 mg");
         assert!(!verify(&public, tampered.as_bytes(), &sig));
         let mut flipped = sig;
         flipped[10] ^= 1;
@@ -333,10 +338,7 @@ mod tests {
             dosage: "1".into(),
             duration: "1 j".into(),
         };
-        assert_eq!(
-            Content::parse(&[], "").unwrap_err().field,
-            "medications"
-        );
+        assert_eq!(Content::parse(&[], "").unwrap_err().field, "medications");
         assert_eq!(
             Content::parse(&vec![med("a"); 21], "").unwrap_err().field,
             "medications"
@@ -347,7 +349,9 @@ mod tests {
             "medications.name"
         );
         assert_eq!(
-            Content::parse(&[med(&"x".repeat(201))], "").unwrap_err().field,
+            Content::parse(&[med(&"x".repeat(201))], "")
+                .unwrap_err()
+                .field,
             "medications.name"
         );
         assert_eq!(
@@ -355,7 +359,9 @@ mod tests {
             "medications.name"
         );
         assert_eq!(
-            Content::parse(&[med("a")], &"y".repeat(2001)).unwrap_err().field,
+            Content::parse(&[med("a")], &"y".repeat(2001))
+                .unwrap_err()
+                .field,
             "instructions"
         );
         // NFD input is stored NFC, so the signed bytes do not depend on the keyboard.

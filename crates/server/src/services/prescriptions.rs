@@ -17,9 +17,7 @@ use super::{App, AppError, AppResult, Appointment, Caller};
 use crate::prescription::{self as rx, pdf, Content, Medication, NewPayload, Payload};
 use crate::protection::{signer_key_name, subject_key_name, ProtectError};
 use careslot_domain::{AccountId, PractitionerId};
-use careslot_store::{
-    PrescriptionRecord, ReservationStatus, Role, SigningKeyRecord, StoreError,
-};
+use careslot_store::{PrescriptionRecord, ReservationStatus, Role, SigningKeyRecord, StoreError};
 use careslot_vault::DataKey;
 use ed25519_dalek::SigningKey;
 use jiff::Timestamp;
@@ -154,8 +152,8 @@ impl App {
 
         let id = uuid::Uuid::now_v7().to_string();
         // Whole seconds: what the database stores is what the payload says.
-        let issued_at = Timestamp::from_second(Timestamp::now().as_second())
-            .map_err(|_| corrupt("clock"))?;
+        let issued_at =
+            Timestamp::from_second(Timestamp::now().as_second()).map_err(|_| corrupt("clock"))?;
         let payload = Payload::new(NewPayload {
             id: &id,
             appointment_id: a.row.id.as_str(),
@@ -173,7 +171,9 @@ impl App {
         let view = self.view(&a.row.agenda_id).await?;
         let agenda_key = self.agenda_key(&view.agenda).await?;
         let record = PrescriptionRecord {
-            payload_ct: self.protect.seal(&agenda_key, &bytes, TABLE, "payload", &id),
+            payload_ct: self
+                .protect
+                .seal(&agenda_key, &bytes, TABLE, "payload", &id),
             capability_ct: self.protect.seal(
                 &agenda_key,
                 capability.as_bytes(),
@@ -231,9 +231,14 @@ impl App {
             }
         }
         if let Some(patient) = &p.appointment.patient {
-            let whats: Vec<String> = out.iter().map(|v| format!("prescription {}", v.id)).collect();
-            let reads: Vec<(AccountId, &str)> =
-                whats.iter().map(|w| (patient.clone(), w.as_str())).collect();
+            let whats: Vec<String> = out
+                .iter()
+                .map(|v| format!("prescription {}", v.id))
+                .collect();
+            let reads: Vec<(AccountId, &str)> = whats
+                .iter()
+                .map(|w| (patient.clone(), w.as_str()))
+                .collect();
             self.audit(caller, &reads).await?;
         }
         Ok(out)
@@ -334,8 +339,8 @@ impl App {
                 "this prescription fails verification and cannot be dispensed".into(),
             ));
         }
-        let now = Timestamp::from_second(Timestamp::now().as_second())
-            .map_err(|_| corrupt("clock"))?;
+        let now =
+            Timestamp::from_second(Timestamp::now().as_second()).map_err(|_| corrupt("clock"))?;
         if !self.store.dispense_prescription(&row.id, now).await? {
             let at = self
                 .store
@@ -379,7 +384,12 @@ impl App {
         &self,
         id: &str,
         capability: &str,
-    ) -> AppResult<(PrescriptionRecord, Option<AccountId>, DataKey, jiff::tz::TimeZone)> {
+    ) -> AppResult<(
+        PrescriptionRecord,
+        Option<AccountId>,
+        DataKey,
+        jiff::tz::TimeZone,
+    )> {
         let not_found = || AppError::NotFound("prescription");
         if !rx::is_capability_shaped(capability) || id.len() > 64 {
             return Err(not_found());
@@ -411,14 +421,15 @@ impl App {
         let Some(payload) = opened.payload else {
             return Ok(None);
         };
-        let capability = match self
-            .protect
-            .open_string(key, &row.capability_ct, TABLE, "capability", &row.id)
-        {
-            Ok(c) => c,
-            Err(ProtectError::Corrupt) => return Ok(None),
-            Err(e) => return Err(e.into()),
-        };
+        let capability =
+            match self
+                .protect
+                .open_string(key, &row.capability_ct, TABLE, "capability", &row.id)
+            {
+                Ok(c) => c,
+                Err(ProtectError::Corrupt) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            };
         Ok(Some(PrescriptionView {
             id: row.id,
             appointment_id: row.reservation_id.to_string(),
@@ -499,7 +510,10 @@ impl App {
         Ok((record, key))
     }
 
-    async fn create_signing_key(&self, practitioner: &PractitionerId) -> AppResult<SigningKeyRecord> {
+    async fn create_signing_key(
+        &self,
+        practitioner: &PractitionerId,
+    ) -> AppResult<SigningKeyRecord> {
         let key = rx::generate_key();
         let id = uuid::Uuid::now_v7().to_string();
         let name = signer_key_name(&id);

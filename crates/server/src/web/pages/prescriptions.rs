@@ -26,7 +26,6 @@ pub struct RxRow {
     /// "Dispensed on …" or "Not dispensed yet".
     pub status_text: String,
     pub pdf_url: String,
-    pub download_label: String,
 }
 
 fn when(lang: Lang, t: Timestamp, tz: &jiff::tz::TimeZone) -> String {
@@ -39,7 +38,12 @@ pub fn first_legend(ctx: &Ctx) -> String {
     ctx.tf("rx.medication_n", &[("n", "1")])
 }
 
-pub async fn rows(ctx: &Ctx, caller: &Caller, appointment: &str, base: &str) -> Result<Vec<RxRow>, Failure> {
+pub async fn rows(
+    ctx: &Ctx,
+    caller: &Caller,
+    appointment: &str,
+    base: &str,
+) -> Result<Vec<RxRow>, Failure> {
     let list = ctx.ok(ctx.app.prescriptions(caller, appointment).await)?;
     Ok(list
         .iter()
@@ -57,7 +61,6 @@ pub async fn rows(ctx: &Ctx, caller: &Caller, appointment: &str, base: &str) -> 
                     None => ctx.t("rx.not_dispensed").to_owned(),
                 },
                 pdf_url: format!("{base}/prescriptions/{}/pdf", v.id),
-                download_label: ctx.tf("rx.download_label", &[("date", &issued)]),
                 issued_text: ctx.tf("rx.issued_on", &[("date", &issued)]),
             }
         })
@@ -77,7 +80,11 @@ pub async fn issue(mut ctx: Ctx, Path(id): Path<String>, form: Form) -> PageResu
             dosage: field(&dosages, i),
             duration: field(&durations, i),
         })
-        .filter(|m| !(m.name.trim().is_empty() && m.dosage.trim().is_empty() && m.duration.trim().is_empty()))
+        .filter(|m| {
+            !(m.name.trim().is_empty()
+                && m.dosage.trim().is_empty()
+                && m.duration.trim().is_empty())
+        })
         .collect();
     let back = format!("/pro/appointments/{id}");
     match ctx
@@ -86,20 +93,32 @@ pub async fn issue(mut ctx: Ctx, Path(id): Path<String>, form: Form) -> PageResu
         .await
     {
         Ok(_) => Ok(ctx.redirect_with(&format!("{back}#prescriptions"), "flash.rx_issued")),
-        Err(AppError::Invalid(_)) => Ok(ctx.redirect_with(&format!("{back}#prescriptions"), "flash.rx_invalid")),
+        Err(AppError::Invalid(_)) => {
+            Ok(ctx.redirect_with(&format!("{back}#prescriptions"), "flash.rx_invalid"))
+        }
         Err(e) => Err(ctx.fail(e)),
     }
 }
 
 /// The PDF, for the appointment's participants (patient and desk pages share it).
-pub async fn pdf(ctx: Ctx, Path((id, rx_id)): Path<(String, String)>, headers: HeaderMap) -> PageResult {
+pub async fn pdf(
+    ctx: Ctx,
+    Path((id, rx_id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> PageResult {
     let caller = ctx.caller()?;
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
-    let bytes = ctx.ok(
-        ctx.app
-            .prescription_pdf(caller, &id, &rx_id, &pdf_labels(ctx.lang), pdf_date(ctx.lang), host)
-            .await,
-    )?;
+    let bytes = ctx.ok(ctx
+        .app
+        .prescription_pdf(
+            caller,
+            &id,
+            &rx_id,
+            &pdf_labels(ctx.lang),
+            pdf_date(ctx.lang),
+            host,
+        )
+        .await)?;
     Ok(pdf_response(bytes, &rx_id))
 }
 
@@ -209,7 +228,9 @@ pub async fn dispense(ctx: Ctx, Path(id): Path<String>, form: Form) -> PageResul
         Err(AppError::Conflict("already-dispensed", _)) => {
             ("rx.verify.refused", true, StatusCode::CONFLICT)
         }
-        Err(AppError::Conflict(..)) => ("rx.verify.not_authentic_detail", true, StatusCode::CONFLICT),
+        Err(AppError::Conflict(..)) => {
+            ("rx.verify.not_authentic_detail", true, StatusCode::CONFLICT)
+        }
         Err(AppError::NotFound(_)) => {
             let mut p = page(&ctx, id, String::new(), None);
             p.not_found = true;
