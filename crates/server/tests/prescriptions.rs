@@ -345,7 +345,7 @@ async fn prescriptions(backend: Backend) {
             "{expected:?} missing from the PDF text:\n{text}"
         );
     }
-    let (s, _, _) = pdf(&srv, &pdf_path, pt.unwrap()).await;
+    let (s, _, _) = pdf(&srv, &pdf_path, &practice.token).await;
     assert_eq!(s, StatusCode::OK);
     for t in [&stranger, &other.token] {
         let (s, _, _) = pdf(&srv, &pdf_path, t).await;
