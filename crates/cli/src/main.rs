@@ -230,6 +230,11 @@ struct ServeArgs {
     /// Most documents one appointment may hold (more get 409).
     #[arg(long, env = "CARESLOT_DOCUMENTS_PER_APPOINTMENT", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
     documents_per_appointment: u32,
+    // --- prescriptions ---
+    /// Public base URL of the site (https://careslot.example), printed in the QR codes of
+    /// prescriptions. Without it, each request's Host header is used (http://HOST).
+    #[arg(long, env = "CARESLOT_PUBLIC_URL", value_parser = parse_public_url)]
+    public_url: Option<String>,
 }
 
 /// Video consultations: ICE servers handed to the browsers, and the rooms' credentials.
@@ -328,6 +333,19 @@ impl VideoArgs {
             },
         })
     }
+}
+
+/// An absolute http(s) URL without query or fragment; the trailing slash is dropped.
+fn parse_public_url(s: &str) -> Result<String, String> {
+    let t = s.trim().trim_end_matches('/');
+    let rest = t
+        .strip_prefix("https://")
+        .or_else(|| t.strip_prefix("http://"))
+        .ok_or("must start with https:// or http://")?;
+    if rest.is_empty() || rest.contains(['?', '#', ' ']) {
+        return Err("must be a base URL such as https://careslot.example".into());
+    }
+    Ok(t.to_owned())
 }
 
 #[derive(Subcommand)]
@@ -518,6 +536,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 .context("--document-max-bytes is too large for this machine")?,
             max_per_appointment: args.documents_per_appointment,
         },
+        public_url: args.public_url.clone(),
         ..AppConfig::default()
     };
     let app = open_app_with(&args.db, &args.keys, config).await?;
@@ -529,6 +548,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "demo data ready (password for every demo account: {})",
             demo::DEMO_PASSWORD
         );
+    }
+    if args.public_url.is_none() {
+        tracing::warn!("--public-url is not set: prescription QR codes will point to the Host header of each request");
     }
     app.spawn_retention();
     app.spawn_warmup();

@@ -6,6 +6,7 @@ pub mod availability;
 pub mod error;
 pub mod gazetteer;
 pub mod payments;
+pub mod prescription;
 pub mod protection;
 pub mod publish;
 pub mod search;

@@ -61,6 +61,11 @@ pub fn document_key_name(id: &DocumentId) -> String {
     format!("document-{id}")
 }
 
+/// The named key wrapping the data key of one prescription-signing key.
+pub fn signer_key_name(signing_key_id: &str) -> String {
+    format!("signer-{signing_key_id}")
+}
+
 pub struct Protector {
     custody: Arc<dyn KeyCustody>,
     index_key: IndexKey,
@@ -298,6 +303,7 @@ pub async fn rotate_all(
             KeyOwner::Agenda => agenda_key_name(&AgendaId(row.id.clone())),
             KeyOwner::Setting => APP_KEY.to_owned(),
             KeyOwner::Document => document_key_name(&DocumentId(row.id.clone())),
+            KeyOwner::SigningKey => signer_key_name(&row.id),
         };
         if !rotated.contains_key(&name) {
             let version = custody.rotate(&name).await?;

@@ -1447,6 +1447,10 @@ impl Store for StoreImpl {
                 KeyOwner::Document,
                 "SELECT id, wrapped_key AS w FROM documents",
             ),
+            (
+                KeyOwner::SigningKey,
+                "SELECT id, wrapped_key AS w FROM signing_keys",
+            ),
         ] {
             for r in sqlx::query(sql)
                 .fetch_all(self.reader())
@@ -1469,6 +1473,7 @@ impl Store for StoreImpl {
             KeyOwner::Agenda => "UPDATE agendas SET wrapped_key = $2 WHERE id = $1",
             KeyOwner::Setting => "UPDATE settings SET value = $2 WHERE name = $1",
             KeyOwner::Document => "UPDATE documents SET wrapped_key = $2 WHERE id = $1",
+            KeyOwner::SigningKey => "UPDATE signing_keys SET wrapped_key = $2 WHERE id = $1",
         };
         sqlx::query(sql)
             .bind(&row.id)
@@ -1703,6 +1708,137 @@ impl Store for StoreImpl {
         tx.commit().await.map_err(map_err)?;
         Ok(gone)
     }
+
+    // --- prescriptions ---
+
+    async fn insert_signing_key(&self, k: &SigningKeyRecord) -> StoreResult<SigningKeyRecord> {
+        let mut tx = begin_write(self.writer()).await?;
+        // The partial unique index keeps one key in use per practitioner; a racing first use
+        // loses quietly and both get the winner's key.
+        sqlx::query(
+            "INSERT INTO signing_keys (id, practitioner_id, algorithm, public_key, wrapped_key, private_ct, created_at, retired_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&k.id)
+        .bind(k.practitioner_id.as_str())
+        .bind(&k.algorithm)
+        .bind(&k.public_key)
+        .bind(&k.wrapped_key)
+        .bind(&k.private_ct)
+        .bind(k.created_at.as_second())
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        let row = sqlx::query(
+            "SELECT * FROM signing_keys WHERE practitioner_id = $1 AND retired_at IS NULL",
+        )
+        .bind(k.practitioner_id.as_str())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        signing_key_from_row(&row)
+    }
+
+    async fn current_signing_key(
+        &self,
+        practitioner: &PractitionerId,
+    ) -> StoreResult<Option<SigningKeyRecord>> {
+        sqlx::query("SELECT * FROM signing_keys WHERE practitioner_id = $1 AND retired_at IS NULL")
+            .bind(practitioner.as_str())
+            .fetch_optional(self.reader())
+            .await
+            .map_err(map_err)?
+            .as_ref()
+            .map(signing_key_from_row)
+            .transpose()
+    }
+
+    async fn signing_key(&self, id: &str) -> StoreResult<Option<SigningKeyRecord>> {
+        sqlx::query("SELECT * FROM signing_keys WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.reader())
+            .await
+            .map_err(map_err)?
+            .as_ref()
+            .map(signing_key_from_row)
+            .transpose()
+    }
+
+    async fn signing_keys(
+        &self,
+        practitioner: &PractitionerId,
+    ) -> StoreResult<Vec<SigningKeyRecord>> {
+        sqlx::query("SELECT * FROM signing_keys WHERE practitioner_id = $1 ORDER BY created_at, id")
+            .bind(practitioner.as_str())
+            .fetch_all(self.reader())
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(signing_key_from_row)
+            .collect()
+    }
+
+    async fn insert_prescription(&self, rx: &PrescriptionRecord) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO prescriptions (id, reservation_id, practitioner_id, key_id, issued_at, payload_ct, signature,
+                                        capability_hash, capability_ct, dispensed_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&rx.id)
+        .bind(rx.reservation_id.as_str())
+        .bind(rx.practitioner_id.as_str())
+        .bind(&rx.key_id)
+        .bind(rx.issued_at.as_second())
+        .bind(&rx.payload_ct)
+        .bind(&rx.signature)
+        .bind(&rx.capability_hash)
+        .bind(&rx.capability_ct)
+        .bind(rx.dispensed_at.map(|t| t.as_second()))
+        .execute(self.writer())
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn prescription(&self, id: &str) -> StoreResult<Option<PrescriptionRecord>> {
+        sqlx::query("SELECT * FROM prescriptions WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.reader())
+            .await
+            .map_err(map_err)?
+            .as_ref()
+            .map(prescription_from_row)
+            .transpose()
+    }
+
+    async fn prescriptions_of(
+        &self,
+        reservation: &ReservationId,
+    ) -> StoreResult<Vec<PrescriptionRecord>> {
+        sqlx::query("SELECT * FROM prescriptions WHERE reservation_id = $1 ORDER BY issued_at, id")
+            .bind(reservation.as_str())
+            .fetch_all(self.reader())
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(prescription_from_row)
+            .collect()
+    }
+
+    async fn dispense_prescription(&self, id: &str, at: Timestamp) -> StoreResult<bool> {
+        Ok(sqlx::query(
+            "UPDATE prescriptions SET dispensed_at = $2 WHERE id = $1 AND dispensed_at IS NULL",
+        )
+        .bind(id)
+        .bind(at.as_second())
+        .execute(self.writer())
+        .await
+        .map_err(map_err)?
+        .rows_affected()
+            == 1)
+    }
 }
 
 impl StoreImpl {
@@ -1852,4 +1988,42 @@ async fn write_site(tx: &mut Tx, w: &SiteWrite) -> StoreResult<()> {
         agenda_changed(tx, agenda).await?;
     }
     Ok(())
+}
+
+// --- prescriptions ----------------------------------------------------------------------------
+
+fn signing_key_from_row(row: &DbRow) -> StoreResult<SigningKeyRecord> {
+    Ok(SigningKeyRecord {
+        id: row.try_get("id").map_err(internal)?,
+        practitioner_id: PractitionerId(row.try_get("practitioner_id").map_err(internal)?),
+        algorithm: row.try_get("algorithm").map_err(internal)?,
+        public_key: row.try_get("public_key").map_err(internal)?,
+        wrapped_key: row.try_get("wrapped_key").map_err(internal)?,
+        private_ct: row.try_get("private_ct").map_err(internal)?,
+        created_at: ts(row.try_get("created_at").map_err(internal)?)?,
+        retired_at: row
+            .try_get::<Option<i64>, _>("retired_at")
+            .map_err(internal)?
+            .map(ts)
+            .transpose()?,
+    })
+}
+
+fn prescription_from_row(row: &DbRow) -> StoreResult<PrescriptionRecord> {
+    Ok(PrescriptionRecord {
+        id: row.try_get("id").map_err(internal)?,
+        reservation_id: ReservationId(row.try_get("reservation_id").map_err(internal)?),
+        practitioner_id: PractitionerId(row.try_get("practitioner_id").map_err(internal)?),
+        key_id: row.try_get("key_id").map_err(internal)?,
+        issued_at: ts(row.try_get("issued_at").map_err(internal)?)?,
+        payload_ct: row.try_get("payload_ct").map_err(internal)?,
+        signature: row.try_get("signature").map_err(internal)?,
+        capability_hash: row.try_get("capability_hash").map_err(internal)?,
+        capability_ct: row.try_get("capability_ct").map_err(internal)?,
+        dispensed_at: row
+            .try_get::<Option<i64>, _>("dispensed_at")
+            .map_err(internal)?
+            .map(ts)
+            .transpose()?,
+    })
 }

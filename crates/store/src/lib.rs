@@ -353,4 +353,32 @@ pub trait Store: Send + Sync + 'static {
         -> StoreResult<Vec<DocumentId>>;
     /// Deletes every document of these appointments; how many went.
     async fn delete_documents_of(&self, reservations: &[ReservationId]) -> StoreResult<u64>;
+    // --- prescriptions ---------------------------------------------------------------------
+    /// Stores a practitioner's first signing key unless they already have one in use;
+    /// returns the key in use (the existing one when two first uses race).
+    async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<SigningKeyRecord>;
+    /// The practitioner's signing key in use, if any.
+    async fn current_signing_key(
+        &self,
+        practitioner: &PractitionerId,
+    ) -> StoreResult<Option<SigningKeyRecord>>;
+    async fn signing_key(&self, id: &str) -> StoreResult<Option<SigningKeyRecord>>;
+    /// Every signing key of the practitioner (retired ones too: old prescriptions stay
+    /// verifiable), oldest first.
+    async fn signing_keys(
+        &self,
+        practitioner: &PractitionerId,
+    ) -> StoreResult<Vec<SigningKeyRecord>>;
+    /// NotFound when the reservation, practitioner or key does not exist.
+    async fn insert_prescription(&self, rx: &PrescriptionRecord) -> StoreResult<()>;
+    async fn prescription(&self, id: &str) -> StoreResult<Option<PrescriptionRecord>>;
+    /// The prescriptions of an appointment, oldest first.
+    async fn prescriptions_of(
+        &self,
+        reservation: &ReservationId,
+    ) -> StoreResult<Vec<PrescriptionRecord>>;
+    /// Marks a prescription dispensed at `at` unless it already is (one conditional UPDATE):
+    /// Ok(true) when this call dispensed it, Ok(false) when it was dispensed before or does
+    /// not exist.
+    async fn dispense_prescription(&self, id: &str, at: Timestamp) -> StoreResult<bool>;
 }

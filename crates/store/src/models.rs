@@ -262,6 +262,8 @@ pub enum KeyOwner {
     Setting,
     /// A document shared on an appointment (its id is the document's).
     Document,
+    /// A practitioner's prescription-signing key ("signer-<id>").
+    SigningKey,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -356,4 +358,37 @@ pub struct VaccinationRecord {
     /// 1, 2 or 3 (booster), or the position in the series.
     pub dose: u8,
     pub place: Place,
+}
+
+// --- prescriptions ---------------------------------------------------------------------
+
+/// A practitioner's Ed25519 signing key: the public key in the clear (it is published), the
+/// private key sealed under a data key of its own (wrapped by "signer-<id>").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningKeyRecord {
+    pub id: String,
+    pub practitioner_id: PractitionerId,
+    pub algorithm: String,
+    pub public_key: Vec<u8>,
+    pub wrapped_key: String,
+    pub private_ct: Vec<u8>,
+    pub created_at: Timestamp,
+    pub retired_at: Option<Timestamp>,
+}
+
+/// A signed prescription: the canonical payload sealed under the agenda's data key, its
+/// signature, and the pharmacist's capability (its hash for lookups, a sealed copy for the
+/// participants' PDF).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrescriptionRecord {
+    pub id: String,
+    pub reservation_id: ReservationId,
+    pub practitioner_id: PractitionerId,
+    pub key_id: String,
+    pub issued_at: Timestamp,
+    pub payload_ct: Vec<u8>,
+    pub signature: Vec<u8>,
+    pub capability_hash: String,
+    pub capability_ct: Vec<u8>,
+    pub dispensed_at: Option<Timestamp>,
 }

@@ -27,6 +27,7 @@ pub async fn run(store: Arc<dyn Store>) {
     assistants_by_invitation(&*store).await;
     imported_sites(&*store).await;
     payments(&*store).await;
+    prescriptions(store.clone()).await;
     audit_chain(store.clone()).await;
     racing_for_one_slot(store.clone(), 1).await;
     racing_for_one_slot(store.clone(), 3).await;
@@ -2037,4 +2038,157 @@ async fn payments(store: &dyn Store) {
     store.expire_holds(t0() + 1.minutes()).await.unwrap();
     let row = store.reservation(&hold.id).await.unwrap().unwrap();
     assert_eq!(row.status, ReservationStatus::Expired);
+}
+
+// --- prescriptions ---
+
+fn signing_key_record(practitioner: &PractitionerId, fill: u8) -> SigningKeyRecord {
+    let id = uuid_like(fill);
+    SigningKeyRecord {
+        wrapped_key: format!("vault:v1:signer-{id}"),
+        private_ct: fake_ct("private", &id),
+        id,
+        practitioner_id: practitioner.clone(),
+        algorithm: "Ed25519".into(),
+        public_key: vec![fill; 32],
+        created_at: t0(),
+        retired_at: None,
+    }
+}
+
+fn uuid_like(fill: u8) -> String {
+    format!("{}-{fill}", ReservationId::new())
+}
+
+/// Signing keys (one in use per practitioner, even when first uses race), prescriptions
+/// stored and listed by appointment, dispensing at most once even under a race, and the
+/// signing keys' data keys visible to rotation.
+async fn prescriptions(store: Arc<dyn Store>) {
+    let f = fixture(&*store, 30, 1).await;
+    let patient = new_account(&*store, Role::Patient).await;
+    let appt = store
+        .reserve(&reserve_req(&f, &patient.id, t0() + 48.hours(), None))
+        .await
+        .unwrap()
+        .reservation;
+
+    assert_eq!(
+        store.current_signing_key(&f.practitioner.id).await.unwrap(),
+        None
+    );
+    // Two first uses racing: one key wins and both get it.
+    let (k1, k2) = (
+        signing_key_record(&f.practitioner.id, 1),
+        signing_key_record(&f.practitioner.id, 2),
+    );
+    let (a, b) = tokio::join!(store.insert_signing_key(&k1), store.insert_signing_key(&k2));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a, b);
+    assert_eq!(
+        store.signing_keys(&f.practitioner.id).await.unwrap(),
+        vec![a.clone()]
+    );
+    assert_eq!(
+        store.current_signing_key(&f.practitioner.id).await.unwrap(),
+        Some(a.clone())
+    );
+    assert_eq!(store.signing_key(&a.id).await.unwrap(), Some(a.clone()));
+    assert_eq!(store.signing_key("no-such-key").await.unwrap(), None);
+    // The public key must be 32 bytes (a CHECK constraint, not only the app).
+    let other = fixture(&*store, 30, 1).await;
+    let mut short = signing_key_record(&other.practitioner.id, 3);
+    short.public_key = vec![1; 31];
+    assert!(store.insert_signing_key(&short).await.is_err());
+
+    let rx = |n: u8| PrescriptionRecord {
+        id: uuid_like(n),
+        reservation_id: appt.id.clone(),
+        practitioner_id: f.practitioner.id.clone(),
+        key_id: a.id.clone(),
+        issued_at: t0() + i64::from(n).seconds(),
+        payload_ct: fake_ct("payload", &n.to_string()),
+        signature: vec![n; 64],
+        capability_hash: format!("cap-hash-{}", uuid_like(n)),
+        capability_ct: fake_ct("capability", &n.to_string()),
+        dispensed_at: None,
+    };
+    let (first, second) = (rx(1), rx(2));
+    store.insert_prescription(&second).await.unwrap();
+    store.insert_prescription(&first).await.unwrap();
+    assert_eq!(
+        store.prescriptions_of(&appt.id).await.unwrap(),
+        vec![first.clone(), second.clone()]
+    );
+    assert_eq!(
+        store.prescription(&first.id).await.unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(store.prescription("nope").await.unwrap(), None);
+    // Capability hashes are unique; signatures are 64 bytes; the appointment must exist.
+    let mut dup = rx(3);
+    dup.capability_hash = first.capability_hash.clone();
+    assert!(matches!(
+        store.insert_prescription(&dup).await,
+        Err(StoreError::Conflict(ConflictKind::Duplicate))
+    ));
+    let mut bad_sig = rx(4);
+    bad_sig.signature = vec![0; 63];
+    assert!(store.insert_prescription(&bad_sig).await.is_err());
+    let mut orphan = rx(5);
+    orphan.reservation_id = ReservationId::new();
+    assert!(matches!(
+        store.insert_prescription(&orphan).await,
+        Err(StoreError::NotFound)
+    ));
+
+    // Dispensing: exactly one of several racing pharmacists wins; later attempts refused.
+    let at = t0() + 3.hours();
+    let racers = (0..4).map(|_| {
+        let store = store.clone();
+        let id = first.id.clone();
+        tokio::spawn(async move { store.dispense_prescription(&id, at).await.unwrap() })
+    });
+    let mut wins = 0;
+    for r in racers {
+        if r.await.unwrap() {
+            wins += 1;
+        }
+    }
+    assert_eq!(wins, 1);
+    assert!(!store
+        .dispense_prescription(&first.id, at + 1.hours())
+        .await
+        .unwrap());
+    assert!(!store.dispense_prescription("nope", at).await.unwrap());
+    let stored = store.prescription(&first.id).await.unwrap().unwrap();
+    assert_eq!(stored.dispensed_at, Some(at));
+    assert_eq!(
+        store
+            .prescription(&second.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .dispensed_at,
+        None
+    );
+
+    // Rotation sees the signing key's wrapped data key and can rewrap it.
+    let row = store
+        .wrapped_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|k| k.owner == KeyOwner::SigningKey && k.id == a.id)
+        .expect("signing key listed for rotation");
+    store
+        .set_wrapped_key(&WrappedKeyRow {
+            wrapped: "vault:v2:rewrapped".into(),
+            ..row
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store.signing_key(&a.id).await.unwrap().unwrap().wrapped_key,
+        "vault:v2:rewrapped"
+    );
 }

@@ -9,6 +9,7 @@ mod operator;
 mod patient;
 mod payments;
 mod practitioner;
+pub(crate) mod prescriptions;
 mod public;
 pub mod queue;
 mod slot_json;
@@ -48,6 +49,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         video::session, video::socket,
         payments::put_fee, payments::delete_fee, payments::practice_cancel, payments::stripe_webhook,
         documents::upload, documents::list, documents::download, documents::delete,
+        prescriptions::issue, prescriptions::list, prescriptions::pdf, prescriptions::signing_keys,
+        prescriptions::verify, prescriptions::dispense,
     ),
     components(schemas(crate::error::Problem)),
     modifiers(&BearerAuth, &QueueDoc),
@@ -203,7 +206,26 @@ pub fn router(app: Arc<App>) -> Router {
             // Stripe's events outgrow the API's usual 64 KiB in rare cases.
             post(payments::stripe_webhook).layer(DefaultBodyLimit::max(256 * 1024)),
         );
-    let api = api.route("/", get(index)).merge(documents::routes(&app));
+    let api = api.merge(documents::routes(&app));
+    let api = api
+        .route(
+            "/appointments/{id}/prescriptions",
+            get(prescriptions::list).post(prescriptions::issue),
+        )
+        .route(
+            "/appointments/{id}/prescriptions/{rx_id}/pdf",
+            get(prescriptions::pdf),
+        )
+        .route(
+            "/practitioners/{id}/signing-keys",
+            get(prescriptions::signing_keys),
+        )
+        .route("/prescriptions/{id}/verify", post(prescriptions::verify))
+        .route(
+            "/prescriptions/{id}/dispense",
+            post(prescriptions::dispense),
+        );
+    let api = api.route("/", get(index));
     let router = Router::new()
         .route("/healthz", get(public::healthz))
         .nest("/api/v1", api)

@@ -33,6 +33,12 @@ pub enum AuditVerdict {
 impl App {
     /// Records that `actor` read the data of each subject (one entry per subject).
     pub async fn audit(&self, actor: &Caller, reads: &[(AccountId, &str)]) -> AppResult<()> {
+        self.audit_as(actor.id.as_str(), reads).await
+    }
+
+    /// Same, for a reader without an account (a pharmacist holding a prescription's
+    /// capability): `actor` says who it was.
+    pub async fn audit_as(&self, actor: &str, reads: &[(AccountId, &str)]) -> AppResult<()> {
         let at = Timestamp::now();
         let mut entries: Vec<NewAuditEntry> = Vec::with_capacity(reads.len());
         let mut seen: Vec<(&AccountId, &str)> = Vec::new();
@@ -42,7 +48,7 @@ impl App {
             }
             seen.push((subject, what));
             let plain = serde_json::to_vec(&Sealed {
-                actor: actor.id.to_string(),
+                actor: actor.to_owned(),
                 subject: subject.to_string(),
                 what: (*what).to_owned(),
             })

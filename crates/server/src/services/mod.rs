@@ -12,6 +12,7 @@ mod eligibility;
 mod family;
 mod payment;
 mod practice;
+mod prescriptions;
 mod rules_cache;
 mod team;
 mod vaccination;
@@ -31,6 +32,7 @@ pub use eligibility::{Eligibility, NewPhase, CHRONODOSE_SETTING};
 pub use family::Relative;
 pub use payment::{parse_fee, PaymentFailure, SettleReport};
 pub use practice::{NewMotive, NewPlace, NewRule, ProfileInput, PublicAgenda};
+pub use prescriptions::{IssuedPrescription, PrescriptionView, PublishedKey, Verification};
 pub use team::Invitation;
 pub use vaccination::{DoseChoice, VaccinationRequest, VaccineSpec};
 // --- video ---
@@ -129,6 +131,9 @@ pub struct AppConfig {
     pub payments: crate::payments::Payments,
     /// Size and number limits of documents shared on appointments.
     pub documents: DocumentsConfig,
+    /// Public base URL of the site (`https://careslot.example`), for links that leave it:
+    /// the prescription QR codes. `None`: taken from each request's `Host` header.
+    pub public_url: Option<String>,
 }
 
 impl Default for AppConfig {
@@ -143,6 +148,7 @@ impl Default for AppConfig {
             video: crate::video::VideoConfig::default(),
             payments: crate::payments::Payments::default(),
             documents: DocumentsConfig::default(),
+            public_url: None,
         }
     }
 }

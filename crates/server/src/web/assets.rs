@@ -26,6 +26,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../static/video.js"),
     ),
     (
+        "rx.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../static/rx.js"),
+    ),
+    (
         "favicon.svg",
         "image/svg+xml",
         include_bytes!("../../static/favicon.svg"),

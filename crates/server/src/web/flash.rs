@@ -22,6 +22,9 @@ const KEYS: &[&str] = &[
     "flash.no_second_dose",
     "flash.vaccination_refused",
     "flash.queue_admitted",
+    "flash.rx_issued",
+    "flash.rx_invalid",
+    "flash.rx_dispensed",
 ];
 
 pub fn lookup(key: &str) -> Option<&'static str> {

@@ -120,6 +120,23 @@ pub fn router() -> Router<Arc<App>> {
         .route("/appointments/{id}/video", get(video::patient))
         .route("/appointments/{id}/video/session", post(video::session))
         .route("/pro/appointments/{id}/video", get(video::practice))
+        .route(
+            "/pro/appointments/{id}/prescriptions",
+            post(prescriptions::issue),
+        )
+        .route(
+            "/pro/appointments/{id}/prescriptions/{rx_id}/pdf",
+            get(prescriptions::pdf),
+        )
+        .route(
+            "/appointments/{id}/prescriptions/{rx_id}/pdf",
+            get(prescriptions::pdf),
+        )
+        .route(
+            "/rx/{id}",
+            get(prescriptions::verify_page).post(prescriptions::verify),
+        )
+        .route("/rx/{id}/dispense", post(prescriptions::dispense))
         .route("/static/{file}", get(assets::serve))
 }
 

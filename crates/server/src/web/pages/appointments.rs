@@ -71,6 +71,7 @@ struct DetailPage<'a> {
     /// The payment of a teleconsultation with a fee.
     payment: Option<String>,
     docs: super::documents::DocumentsSection,
+    rx_list: Vec<super::prescriptions::RxRow>,
 }
 
 async fn mine(
@@ -100,6 +101,9 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>, Query(p): Query<DetailPara
         s.video && a.row.status == ReservationStatus::Booked && a.row.end > Timestamp::now();
     let payment = super::payments::payment_line(&ctx, &a).await?;
     let docs = super::documents::section(&ctx, &id, p.documents.as_deref()).await?;
+    let caller = ctx.caller()?;
+    let rx_list =
+        super::prescriptions::rows(&ctx, caller, &id, &format!("/appointments/{id}")).await?;
     Ok(ctx.page(&DetailPage {
         ctx: &ctx,
         s,
@@ -110,6 +114,7 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>, Query(p): Query<DetailPara
         can_join_video,
         payment,
         docs,
+        rx_list,
     }))
 }
 

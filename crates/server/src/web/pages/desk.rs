@@ -402,6 +402,10 @@ struct AppointmentPage<'a> {
     /// A booked teleconsultation that has not ended: link to its video room.
     can_join_video: bool,
     docs: super::documents::DocumentsSection,
+    rx_list: Vec<super::prescriptions::RxRow>,
+    rx_can_sign: bool,
+    rx_is_assistant: bool,
+    rx_first_legend: String,
 }
 
 #[derive(serde::Deserialize)]
@@ -424,6 +428,9 @@ pub async fn appointment(
     let started = a.row.start <= Timestamp::now();
     let payment = super::payments::payment_line(&ctx, a).await?;
     let docs = super::documents::section(&ctx, &id, q.documents.as_deref()).await?;
+    let rx_list =
+        super::prescriptions::rows(&ctx, caller, &id, &format!("/pro/appointments/{id}")).await?;
+    let is_practitioner = ctx.user.as_ref().is_some_and(|u| u.is_practitioner());
     Ok(ctx.page(&AppointmentPage {
         ctx: &ctx,
         id: id.clone(),
@@ -450,6 +457,12 @@ pub async fn appointment(
             && a.row.status == ReservationStatus::Booked
             && a.row.end > Timestamp::now(),
         docs,
+        rx_list,
+        rx_can_sign: is_practitioner
+            && a.row.status == ReservationStatus::Booked
+            && a.patient.is_some(),
+        rx_is_assistant: !is_practitioner,
+        rx_first_legend: super::prescriptions::first_legend(&ctx),
     }))
 }
 

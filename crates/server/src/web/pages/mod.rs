@@ -11,6 +11,7 @@ pub mod onboarding;
 pub mod operator;
 pub mod payments;
 pub mod practitioner;
+pub mod prescriptions;
 pub mod queue;
 pub mod settings;
 pub mod team;
