@@ -5,6 +5,7 @@ pub mod api;
 pub mod availability;
 pub mod error;
 pub mod gazetteer;
+pub mod mac;
 pub mod payments;
 pub mod prescription;
 pub mod protection;

@@ -20,11 +20,11 @@
 //! The session parameters (active, opening, the watermark's line) change rarely; they are
 //! published through a sequence lock made of atomics, so readers never take a lock.
 
+use crate::mac::MacKey;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use hmac::{Hmac, Mac};
+use hmac::Mac;
 use rand::RngCore;
-use sha2::Sha256;
 use std::fmt;
 use std::sync::atomic::{fence, AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -214,24 +214,16 @@ impl fmt::Display for InvalidTicket {
 impl std::error::Error for InvalidTicket {}
 
 /// The ticket-signing key.
-#[derive(Clone)]
-pub struct TicketKey(Hmac<Sha256>);
+#[derive(Clone, Debug)]
+pub struct TicketKey(MacKey);
 
 impl TicketKey {
     pub fn new(secret: &[u8]) -> Self {
-        // HMAC takes keys of any length; new_from_slice cannot fail for it.
-        match Hmac::<Sha256>::new_from_slice(secret) {
-            Ok(mac) => TicketKey(mac),
-            Err(_) => Self::random(),
-        }
+        TicketKey(MacKey::new(secret))
     }
 
     pub fn random() -> Self {
-        let mut secret = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut secret);
-        let key = Self::new(&secret);
-        secret.fill(0);
-        key
+        TicketKey(MacKey::random())
     }
 
     pub fn sign(&self, t: &Ticket) -> String {
@@ -244,7 +236,7 @@ impl TicketKey {
         raw[1] = kind;
         raw[2..10].copy_from_slice(&value.to_be_bytes());
         raw[10..18].copy_from_slice(&t.issued_ms.to_be_bytes());
-        let mut mac = self.0.clone();
+        let mut mac = self.0.mac();
         mac.update(&raw[..PAYLOAD_LEN]);
         let tag = mac.finalize().into_bytes();
         raw[PAYLOAD_LEN..].copy_from_slice(&tag[..TAG_LEN]);
@@ -263,7 +255,7 @@ impl TicketKey {
         if n != TICKET_LEN || raw[0] != VERSION {
             return Err(InvalidTicket);
         }
-        let mut mac = self.0.clone();
+        let mut mac = self.0.mac();
         mac.update(&raw[..PAYLOAD_LEN]);
         mac.verify_truncated_left(&raw[PAYLOAD_LEN..TICKET_LEN])
             .map_err(|_| InvalidTicket)?;
@@ -281,12 +273,6 @@ impl TicketKey {
             arrival,
             issued_ms: i64::from_be_bytes(issued),
         })
-    }
-}
-
-impl fmt::Debug for TicketKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("TicketKey(**redacted**)")
     }
 }
 

@@ -8,12 +8,12 @@
 //! and the account id, each prefixed by its length. Only characters allowed in an HTTP
 //! token (the subprotocol grammar) appear.
 
+use crate::mac::MacKey;
 use crate::services::Side;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use careslot_domain::AccountId;
 use hmac::{Hmac, Mac};
-use rand::RngCore;
 use sha2::Sha256;
 
 const VERSION: u8 = 1;
@@ -41,28 +41,21 @@ pub enum Refused {
 }
 
 /// The key that signs and checks credentials.
-pub struct CredentialKey(Hmac<Sha256>);
+#[derive(Debug)]
+pub struct CredentialKey(MacKey);
 
 impl CredentialKey {
     pub fn new(secret: &[u8]) -> Self {
-        // HMAC takes keys of any length; new_from_slice cannot fail for it.
-        match Hmac::<Sha256>::new_from_slice(secret) {
-            Ok(m) => Self(m),
-            Err(_) => Self::random(),
-        }
+        Self(MacKey::new(secret))
     }
 
     /// A random key: credentials are then only honoured by this process.
     pub fn random() -> Self {
-        let mut secret = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut secret);
-        let key = Self::new(&secret);
-        secret.fill(0);
-        key
+        Self(MacKey::random())
     }
 
     fn tag(&self, payload: &[u8]) -> Hmac<Sha256> {
-        let mut mac = self.0.clone();
+        let mut mac = self.0.mac();
         mac.update(CONTEXT);
         mac.update(payload);
         mac
@@ -102,7 +95,7 @@ impl CredentialKey {
     /// A stable pseudonym of `what` (an account id) under this key: the opaque user id of
     /// TURN usernames, which TURN servers log. 16 base64url characters.
     pub fn pseudonym(&self, what: &str) -> String {
-        let mut mac = self.0.clone();
+        let mut mac = self.0.mac();
         mac.update(b"careslot turn user\0");
         mac.update(what.as_bytes());
         let tag = mac.finalize().into_bytes();
