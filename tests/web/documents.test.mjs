@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { startServer, launchBrowser, newPage, checkA11y, shoot, consoleErrors, thirdPartyRequests } from './lib/harness.mjs';
+import { startServer, launchBrowser, newPage, checkA11y, shoot, consoleErrors, thirdPartyRequests, apiOk } from './lib/harness.mjs';
 
 const MAX = 64 * 1024; // the server runs with --document-max-bytes 65536
 const stamp = Date.now();
@@ -25,16 +25,7 @@ let server;
 let browser;
 let appointment;
 
-async function api(method, path, body, token) {
-  const res = await fetch(server.url + path, {
-    method,
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const json = await res.json().catch(() => null);
-  assert.ok(res.ok, `${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
-  return json;
-}
+const api = (method, path, body, token) => apiOk(server.url, method, path, { body, token });
 
 async function account(who, role) {
   await api('POST', '/api/v1/accounts', { email: who.email, password, name: who.name, role });

@@ -4,7 +4,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, newPage, checkA11y, shoot, thirdPartyRequests } from './lib/harness.mjs';
+import { startServer, launchBrowser, newPage, checkA11y, shoot, thirdPartyRequests, callApi } from './lib/harness.mjs';
 
 let server;
 let browser;
@@ -21,15 +21,7 @@ after(async () => {
   await server?.stop();
 });
 
-async function api(method, path, body, token) {
-  const res = await fetch(`${server.url}${path}`, {
-    method,
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null };
-}
+const api = (method, path, body, token) => callApi(server.url, method, path, { body, token });
 
 async function account(role, name, email) {
   let r = await api('POST', '/api/v1/accounts', { email, password, name, role });

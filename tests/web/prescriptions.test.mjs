@@ -5,7 +5,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, newPage, checkA11y, shoot } from './lib/harness.mjs';
+import { startServer, launchBrowser, newPage, checkA11y, shoot, callApi } from './lib/harness.mjs';
 
 let server;
 let browser;
@@ -22,18 +22,7 @@ after(async () => {
   await server?.stop();
 });
 
-async function api(method, path, token, body) {
-  const res = await fetch(server.url + path, {
-    method,
-    headers: {
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-      ...(body ? { 'content-type': 'application/json' } : {}),
-    },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null };
-}
+const api = (method, path, token, body) => callApi(server.url, method, path, { token, body });
 
 async function account(role, name) {
   const email = `${name.toLowerCase().replace(/[^a-z]+/g, '.')}.${stamp}@example.org`;

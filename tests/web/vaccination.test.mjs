@@ -3,7 +3,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, newPage, checkA11y, shoot, PHONE } from './lib/harness.mjs';
+import { startServer, launchBrowser, newPage, checkA11y, shoot, PHONE, apiOk } from './lib/harness.mjs';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -16,16 +16,7 @@ let agenda;
 let dose1;
 const operatorToken = `operator-${stamp}-0123456789abcdef`;
 
-async function api(method, path, body, token) {
-  const res = await fetch(server.url + path, {
-    method,
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const json = await res.json().catch(() => null);
-  assert.ok(res.ok, `${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
-  return json;
-}
+const api = (method, path, body, token) => apiOk(server.url, method, path, { body, token });
 
 function day(offset) {
   const d = new Date(Date.now() + offset * 24 * 3600 * 1000);

@@ -329,3 +329,21 @@ export async function scriptWeight(page, url) {
   const scripts = await Promise.all(pending);
   return { bytes: scripts.reduce((sum, s) => sum + s.bytes, 0), scripts };
 }
+
+/** A JSON API call to the server at `base`: `{status, body}` (body parsed, or null). */
+export async function callApi(base, method, path, { token, body } = {}) {
+  const res = await fetch(base + path, {
+    method,
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: body === undefined || body === null ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : null };
+}
+
+/** Like callApi, for set-up steps that must succeed: asserts a 2xx and returns the body. */
+export async function apiOk(base, method, path, opts) {
+  const res = await callApi(base, method, path, opts);
+  assert.ok(res.status >= 200 && res.status < 300, `${method} ${path}: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body;
+}

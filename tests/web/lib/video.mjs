@@ -14,7 +14,7 @@ import path from 'node:path';
 import { once } from 'node:events';
 import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
-import { LOG_DIR } from './harness.mjs';
+import { LOG_DIR, callApi } from './harness.mjs';
 
 /**
  * Headless Debian chromium (like harness.launchBrowser) that grants camera and microphone
@@ -118,15 +118,7 @@ export async function startTurn() {
   return { url: `turn:127.0.0.1:${port}?transport=udp`, secretFile, logPath, stop };
 }
 
-async function api(base, method, p, { token, body } = {}) {
-  const res = await fetch(base + p, {
-    method,
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null };
-}
+const api = (base, method, p, opts) => callApi(base, method, p, opts);
 
 async function account(base, role, name) {
   const who = { email: `${role}.${crypto.randomBytes(6).toString('hex')}@example.org`, password: 'correct horse battery', name };
