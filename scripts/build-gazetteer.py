@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Builds crates/server/data/gazetteer.tsv: postcode, city, latitude, longitude.
+"""Builds crates/core/data/gazetteer.tsv: postcode, city, latitude, longitude.
 
 French rows come from the real vaccination-site list in ../shared/data (one row per postcode
 and city: the mean position of the sites there, whose addresses end in "<postcode> <city>").
@@ -43,6 +43,6 @@ hand = [
 ]
 for c, pc, city, lat, lon in hand:
     rows.append(f"{c}\t{pc}\t{city}\t{lat:.4f}\t{lon:.4f}")
-out = root / "crates" / "server" / "data" / "gazetteer.tsv"
+out = root / "crates" / "core" / "data" / "gazetteer.tsv"
 out.write_text("# country\tpostcode\tcity\tlat\tlon — built by scripts/build-gazetteer.py\n" + "\n".join(rows) + "\n")
 print(f"{len(rows)} rows -> {out}", file=sys.stderr)

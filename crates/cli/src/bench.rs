@@ -17,10 +17,10 @@
 
 use crate::demo;
 use anyhow::{anyhow, Context};
+use careslot_core::availability::{AgendaCache, AgendaView};
+use careslot_core::search::{fold, SearchIndex, SearchQuery, SortOrder};
 use careslot_domain::geo::LatLon;
 use careslot_domain::*;
-use careslot_server::availability::{AgendaCache, AgendaView};
-use careslot_server::search::{fold, SearchIndex, SearchQuery, SortOrder};
 use careslot_store::{Agenda, AgendaSnapshot, DirectoryEntry, Place, Store};
 use careslot_store_sqlite::SqliteStore;
 use jiff::civil::Date;

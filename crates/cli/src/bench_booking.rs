@@ -3,8 +3,8 @@
 //! protection on and then off, on a fresh database — to show what protection costs.
 
 use anyhow::{anyhow, Context};
+use careslot_core::protection::Protector;
 use careslot_domain::*;
-use careslot_server::protection::Protector;
 use careslot_server::services::{App, AppConfig, BookingInput, Caller};
 use careslot_store::{Agenda, Place, Practitioner, Role, Store};
 use careslot_store_postgres::PgStore;
@@ -32,7 +32,7 @@ pub struct BookingArgs {
 }
 
 struct Setup {
-    app: Arc<App>,
+    app: App,
     /// (agenda, motive, start) triples, all distinct free slots.
     targets: Vec<(String, String, String)>,
     patients: Vec<Caller>,

@@ -6,7 +6,7 @@ use crate::bench::{header, Samples};
 use anyhow::anyhow;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use careslot_server::protection::Protector;
+use careslot_core::protection::Protector;
 use careslot_server::services::{App, AppConfig};
 use careslot_store::Store;
 use careslot_store_sqlite::SqliteStore;

@@ -11,8 +11,8 @@
 use anyhow::{anyhow, Context};
 use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
 use argon2::Argon2;
+use careslot_core::availability::AgendaView;
 use careslot_domain::*;
-use careslot_server::availability::AgendaView;
 use careslot_server::services::{App, Caller};
 use careslot_store::{Agenda, AgendaSnapshot, Place, Practitioner, Role, StoreError};
 use jiff::civil::{Date, Time};
@@ -663,7 +663,7 @@ pub(crate) fn jitter(rng: &mut impl Rng, lat: f64, lon: f64, radius_km: f64) -> 
 
 /// ASCII e-mail fragment: "Lefèvre" → "lefevre", "Le Gall" → "le-gall".
 fn email_part(s: &str) -> String {
-    let folded = careslot_server::search::fold(s);
+    let folded = careslot_core::search::fold(s);
     let mut out = String::with_capacity(folded.len());
     for c in folded.chars() {
         if c.is_ascii_alphanumeric() {
@@ -1260,7 +1260,7 @@ mod tests {
         let custody = std::sync::Arc::new(careslot_vault::LocalCustody::new(std::sync::Arc::new(
             engine,
         )));
-        let protect = careslot_server::protection::Protector::bootstrap(&*store, custody, 16)
+        let protect = careslot_core::protection::Protector::bootstrap(&*store, custody, 16)
             .await
             .unwrap();
         let app = App::new(

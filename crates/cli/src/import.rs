@@ -42,12 +42,12 @@
 use anyhow::Context;
 use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
 use argon2::Argon2;
+use careslot_core::gazetteer;
+use careslot_core::protection::{agenda_key_name, subject_key_name};
 use careslot_domain::geo::LatLon;
 use careslot_domain::hours::{self, Week};
 use careslot_domain::vaccine::protocol_on;
 use careslot_domain::*;
-use careslot_server::gazetteer;
-use careslot_server::protection::{agenda_key_name, subject_key_name};
 use careslot_server::services::App;
 use careslot_store::{Agenda, ImportedSite, MotiveVaccine, Place, Practitioner, Role, SiteWrite};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -58,7 +58,6 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Instant;
 
 /// Bump when the mapping from a record to what is stored changes: every site then counts as
@@ -758,7 +757,7 @@ fn hours_problem(site: &Site, week: Option<&Week>) -> Option<String> {
 /// Runs the import. Problems with single sites are reported on stderr and counted; only a
 /// file that cannot be read at all, or a database that cannot be reached, is an error.
 pub async fn vaccination_centres(
-    app: Arc<App>,
+    app: App,
     file: &Path,
     lines: u32,
     report_sites: bool,

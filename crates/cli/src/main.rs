@@ -9,7 +9,7 @@ mod payments;
 mod rush;
 
 use anyhow::Context;
-use careslot_server::protection::Protector;
+use careslot_core::protection::Protector;
 use careslot_server::services::{App, AppConfig, AuditVerdict};
 use careslot_store::Store;
 use careslot_store_postgres::PgStore;
@@ -273,7 +273,7 @@ struct VideoArgs {
         default_value = "all",
         value_name = "all|relay"
     )]
-    ice_transport_policy: careslot_server::video::IcePolicy,
+    ice_transport_policy: careslot_consultation::video::IcePolicy,
     /// File holding the key that signs video room credentials (created with a random key if
     /// missing). Give every node the same file; without it the key is random per process.
     #[arg(long, env = "CARESLOT_VIDEO_SECRET_FILE", value_name = "FILE")]
@@ -281,8 +281,8 @@ struct VideoArgs {
 }
 
 impl VideoArgs {
-    fn config(&self) -> anyhow::Result<careslot_server::video::VideoConfig> {
-        use careslot_server::video::{IcePolicy, VideoConfig};
+    fn config(&self) -> anyhow::Result<careslot_consultation::video::VideoConfig> {
+        use careslot_consultation::video::{IcePolicy, VideoConfig};
         for u in &self.stun_urls {
             anyhow::ensure!(
                 u.starts_with("stun:") || u.starts_with("stuns:"),
@@ -406,11 +406,11 @@ async fn open_custody(keys: &KeyArgs) -> anyhow::Result<Arc<dyn KeyCustody>> {
     }
 }
 
-async fn open_app(db: &DbArgs, keys: &KeyArgs) -> anyhow::Result<Arc<App>> {
+async fn open_app(db: &DbArgs, keys: &KeyArgs) -> anyhow::Result<App> {
     open_app_with(db, keys, AppConfig::default()).await
 }
 
-async fn open_app_with(db: &DbArgs, keys: &KeyArgs, config: AppConfig) -> anyhow::Result<Arc<App>> {
+async fn open_app_with(db: &DbArgs, keys: &KeyArgs, config: AppConfig) -> anyhow::Result<App> {
     let store = open_store(db).await?;
     let custody = open_custody(keys).await?;
     let protect = Protector::bootstrap(&*store, custody, keys.blind_index_bits)
@@ -518,7 +518,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         operator_identities: args.operator_identities,
         payments: args.payments.payments()?,
-        waiting_room: careslot_server::waiting_room::RoomConfig {
+        waiting_room: careslot_scheduling::waiting_room::RoomConfig {
             secret: match &args.waiting_room_secret_file {
                 Some(path) => Some(Arc::new(
                     SecretToken::load_or_create(path)
@@ -635,7 +635,7 @@ async fn keyd(args: KeydArgs) -> anyhow::Result<()> {
 async fn rotate(db: &DbArgs, keys: &KeyArgs, retire: bool) -> anyhow::Result<()> {
     let store = open_store(db).await?;
     let custody = open_custody(keys).await?;
-    let report = careslot_server::protection::rotate_all(&*store, &*custody, retire)
+    let report = careslot_core::protection::rotate_all(&*store, &*custody, retire)
         .await
         .map_err(|e| anyhow::anyhow!("rotation failed: {e}"))?;
     println!(

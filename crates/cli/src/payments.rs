@@ -1,6 +1,6 @@
 //! `serve` options for teleconsultation payments.
 
-use careslot_server::payments::{signature, AtPractice, Payments, Stripe, StripeConfig};
+use careslot_scheduling::payments::{signature, AtPractice, Payments, Stripe, StripeConfig};
 use careslot_vault::SecretToken;
 use clap::{Args, ValueEnum};
 use std::path::{Path, PathBuf};

@@ -3,8 +3,8 @@
 //! second), on SQLite and on PostgreSQL; and small hand-made files for updates and for
 //! records that cannot be read.
 
+use careslot_core::protection::Protector;
 use careslot_domain::*;
-use careslot_server::protection::Protector;
 use careslot_server::services::{App, AppConfig};
 use careslot_store::{ImportedSite, Store};
 use careslot_store_sqlite::SqliteStore;
@@ -146,7 +146,7 @@ fn twice(target: &Target, keys: &Path) -> Run {
     first
 }
 
-async fn open_app(store: Arc<dyn Store>, keys: &Path) -> Arc<App> {
+async fn open_app(store: Arc<dyn Store>, keys: &Path) -> App {
     let master = MasterKey::load_or_create(&keys.join("master.key")).expect("master key");
     let engine = KeyEngine::open(keys, master).await.expect("key engine");
     let custody = Arc::new(LocalCustody::new(Arc::new(engine)));

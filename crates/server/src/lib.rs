@@ -1,18 +1,15 @@
-//! careslot's server: application services, the hot availability index, the search
-//! directory, and the HTTP API over them.
+//! careslot's server, the composition root: it builds every feature's service from one
+//! configuration ([`App`]), mounts their API handlers in one router with the OpenAPI
+//! document (`api`), and serves the web pages over the same services (`web`).
+//!
+//! The features live in their own crates, each over the one below it:
+//! `careslot-core` ← `careslot-identity` ← `careslot-scheduling` ←
+//! {`careslot-vaccination`, `careslot-consultation`} ← this crate.
 
 pub mod api;
-pub mod availability;
-pub mod error;
-pub mod gazetteer;
-pub mod mac;
-pub mod payments;
-pub mod prescription;
-pub mod protection;
-pub mod publish;
-pub mod search;
+mod app;
+mod erasure;
 pub mod services;
-pub mod time;
-pub mod video;
-pub mod waiting_room;
 pub mod web;
+
+pub use app::{App, AppConfig};

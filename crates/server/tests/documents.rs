@@ -6,7 +6,7 @@
 
 mod common;
 
-use careslot_server::protection::rotate_all;
+use careslot_core::protection::rotate_all;
 use careslot_server::services::{AppConfig, DocumentsConfig};
 use careslot_vault::VaultError;
 use common::host::{encodings, find, host_bytes};

@@ -8,7 +8,7 @@ mod common;
 #[path = "common/stripe_standin.rs"]
 mod stripe_standin;
 
-use careslot_server::payments::{signature, Payments, Stripe, StripeConfig};
+use careslot_scheduling::payments::{signature, Payments, Stripe, StripeConfig};
 use careslot_server::services::{App, AppConfig, Caller, DeskPatient};
 use careslot_vault::SecretToken;
 use common::{
@@ -17,7 +17,6 @@ use common::{
 use jiff::Timestamp;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use std::sync::Arc;
 use stripe_standin::{signature_header, StripeStandin, WEBHOOK_SECRET};
 
 const FEE: i64 = 2500;
@@ -38,7 +37,7 @@ fn stripe_config(standin: &StripeStandin) -> AppConfig {
 
 struct Setup {
     server: TestServer,
-    app: Arc<App>,
+    app: App,
     _loc: DataLocation,
     /// Practitioner token, agenda, teleconsultation motive with a fee.
     practice: common::Practice,

@@ -9,7 +9,6 @@ use careslot_server::services::*;
 use careslot_store::{ReservationStatus, Role};
 use common::{app_on, new_location, open_custody, Backend};
 use jiff::Timestamp;
-use std::sync::Arc;
 
 struct Practice {
     caller: Caller,
@@ -120,11 +119,11 @@ async fn free(app: &App, p: &Practice) -> Vec<String> {
         .expect("slots");
     slots
         .iter()
-        .map(|s| careslot_server::time::format_instant(s.start, &view.tz))
+        .map(|s| careslot_core::time::format_instant(s.start, &view.tz))
         .collect()
 }
 
-async fn app(backend: Backend) -> (Arc<App>, common::DataLocation) {
+async fn app(backend: Backend) -> (App, common::DataLocation) {
     let loc = new_location(backend).await;
     let custody = open_custody(&loc).await;
     (app_on(&loc, custody).await, loc)

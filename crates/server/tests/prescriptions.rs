@@ -6,15 +6,14 @@
 
 mod common;
 
+use careslot_core::protection::agenda_key_name;
 use careslot_domain::AgendaId;
-use careslot_server::protection::agenda_key_name;
 use careslot_server::services::{App, AppConfig};
 use common::{app_configured, new_location, open_custody, serve_app, Backend, DataLocation, Db};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
 
 const PUBLIC_URL: &str = "https://rx.careslot.test";
 const PATIENT: &str = "Zéphyrin Dupré";
@@ -146,7 +145,7 @@ async fn tamper(loc: &DataLocation, column: &str, id: &str, value: Vec<u8>) {
 
 /// Re-seals a modified payload under the same agenda data key, as an attacker holding the
 /// key (but not the practitioner's signing key) could.
-async fn reseal_modified(app: &Arc<App>, loc: &DataLocation, agenda: &str, rx_id: &str) {
+async fn reseal_modified(app: &App, loc: &DataLocation, agenda: &str, rx_id: &str) {
     let agenda = app
         .store
         .agenda(&AgendaId(agenda.to_owned()))

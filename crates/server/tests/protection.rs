@@ -4,7 +4,7 @@
 
 mod common;
 
-use careslot_server::protection::rotate_all;
+use careslot_core::protection::rotate_all;
 use careslot_server::services::AuditVerdict;
 use careslot_vault::{keyd, HttpCustody, KeyCustody, KeyEngine, MasterKey, SecretToken};
 use common::host::{encodings, find, host_bytes};

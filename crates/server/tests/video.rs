@@ -9,8 +9,8 @@
 mod common;
 
 use base64::Engine as _;
+use careslot_consultation::video::VideoConfig;
 use careslot_server::services::AppConfig;
-use careslot_server::video::VideoConfig;
 use common::{start_configured, Backend, TestServer};
 use futures::{SinkExt, StreamExt};
 use hmac::{Hmac, Mac};

@@ -6,8 +6,8 @@
 
 mod common;
 
+use careslot_scheduling::waiting_room::RoomConfig;
 use careslot_server::services::AppConfig;
-use careslot_server::waiting_room::RoomConfig;
 use common::{start_configured, Backend, Practice, TestServer};
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};

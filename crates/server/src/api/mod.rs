@@ -1,31 +1,20 @@
 //! The JSON API v1 (contract: shared/api-v1.md) and its OpenAPI document.
 
-mod accounts;
-mod bulk_publish;
-pub mod documents;
-pub mod dto;
-pub mod extract;
-mod operator;
-mod patient;
-mod payments;
-mod practitioner;
-pub(crate) mod prescriptions;
-mod public;
-pub mod queue;
-mod slot_json;
-mod vaccination;
-// --- video ---
-pub mod video;
+mod erasure;
 
-use crate::error::ApiError;
-use crate::services::App;
+use careslot_consultation::api::{documents, prescriptions, video};
+use careslot_identity::api::accounts;
+use careslot_scheduling::api::{bulk_publish, patient, payments, practitioner, public, queue};
+use careslot_vaccination::api::{operator, vaccination};
+
+use crate::App;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use careslot_core::error::ApiError;
 use queue::QueueDoc;
 use std::future::Future;
-use std::sync::Arc;
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -38,7 +27,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
     info(title = "careslot API", version = "1.0.0", description = "Public API v1 of careslot, the open-source medical appointment platform."),
     paths(
         public::healthz, public::specialties, public::search, public::agenda, public::slots,
-        accounts::create_account, accounts::create_session, accounts::me, accounts::erase_me, accounts::access_log,
+        accounts::create_account, accounts::create_session, accounts::me, erasure::erase_me, accounts::access_log,
         practitioner::put_profile, practitioner::get_profile, practitioner::create_place, practitioner::create_agenda,
         practitioner::create_motive, practitioner::create_rule, practitioner::create_absence, practitioner::agenda_appointments,
         patient::create_hold, patient::book, patient::list, patient::cancel, patient::move_appointment,
@@ -52,7 +41,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         prescriptions::issue, prescriptions::list, prescriptions::pdf, prescriptions::signing_keys,
         prescriptions::verify, prescriptions::dispense,
     ),
-    components(schemas(crate::error::Problem)),
+    components(schemas(careslot_core::error::Problem)),
     modifiers(&BearerAuth, &QueueDoc),
 )]
 pub struct ApiDoc;
@@ -97,7 +86,7 @@ async fn method_not_allowed() -> ApiError {
     )
 }
 
-pub fn router(app: Arc<App>) -> Router {
+pub fn router(app: App) -> Router {
     let api = Router::new()
         .route("/openapi.json", get(openapi))
         .route("/queue/tickets", post(queue::issue))
@@ -110,7 +99,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/search", get(public::search))
         .route("/accounts", post(accounts::create_account))
         .route("/sessions", post(accounts::create_session))
-        .route("/me", get(accounts::me).delete(accounts::erase_me))
+        .route("/me", get(accounts::me).delete(erasure::erase_me))
         .route("/me/access-log", get(accounts::access_log))
         .route(
             "/practitioner/profile",
@@ -206,7 +195,7 @@ pub fn router(app: Arc<App>) -> Router {
             // Stripe's events outgrow the API's usual 64 KiB in rare cases.
             post(payments::stripe_webhook).layer(DefaultBodyLimit::max(256 * 1024)),
         );
-    let api = api.merge(documents::routes(&app));
+    let api = api.merge(documents::routes(&app.consultation));
     let api = api
         .route(
             "/appointments/{id}/prescriptions",
@@ -242,7 +231,7 @@ pub fn router(app: Arc<App>) -> Router {
 /// Serves until `shutdown` resolves, then drains in-flight requests.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    app: Arc<App>,
+    app: App,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     axum::serve(listener, router(app))

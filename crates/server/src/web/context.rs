@@ -13,7 +13,6 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use careslot_store::Role;
 use rand::RngCore;
-use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
 pub const SESSION_COOKIE: &str = "careslot_session";
@@ -27,29 +26,12 @@ pub const HOLD_COOKIE: &str = "careslot_hold";
 /// Largest form body accepted.
 const MAX_FORM_BYTES: usize = 32 * 1024;
 
+pub use careslot_core::cookies::{clear_cookie, cookie, set_cookie};
+
 pub fn random_token(bytes: usize) -> String {
     let mut raw = vec![0u8; bytes];
     rand::thread_rng().fill_bytes(&mut raw);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
-}
-
-fn cookies(headers: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
-    headers
-        .get_all(header::COOKIE)
-        .into_iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| {
-            let (k, v) = kv.trim().split_once('=')?;
-            Some((k.trim(), v.trim()))
-        })
-}
-
-pub fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    cookies(headers)
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
-        .filter(|v| !v.is_empty() && v.len() <= 256)
 }
 
 /// The visitor's language: their choice (cookie), else `Accept-Language`, else French.
@@ -62,17 +44,6 @@ fn lang_of(h: &HeaderMap) -> Lang {
                 .map(Lang::from_accept_language)
                 .unwrap_or_default()
         })
-}
-
-pub fn set_cookie(name: &str, value: &str, max_age_s: Option<i64>) -> String {
-    let age = max_age_s
-        .map(|s| format!("; Max-Age={s}"))
-        .unwrap_or_default();
-    format!("{name}={value}; Path=/; HttpOnly; Secure; SameSite=Lax{age}")
-}
-
-pub fn clear_cookie(name: &str) -> String {
-    set_cookie(name, "", Some(0))
 }
 
 /// The signed-in account as the pages need it.
@@ -95,7 +66,7 @@ impl User {
 
 /// Per-request page context (an extractor).
 pub struct Ctx {
-    pub app: Arc<App>,
+    pub app: App,
     pub lang: Lang,
     pub user: Option<User>,
     pub csrf: String,
@@ -107,10 +78,10 @@ pub struct Ctx {
     set_cookies: Vec<String>,
 }
 
-impl FromRequestParts<Arc<App>> for Ctx {
+impl FromRequestParts<App> for Ctx {
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Response> {
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Response> {
         let h = &parts.headers;
         let mut set_cookies = Vec::new();
         let lang = lang_of(h);
@@ -231,8 +202,8 @@ fn render_error(lang: Lang, err: &AppError) -> Response {
             "error.not_found.detail",
         ),
         AppError::Payment(crate::services::PaymentFailure::Provider(
-            crate::payments::PaymentError::Declined(_)
-            | crate::payments::PaymentError::ActionRequired,
+            careslot_scheduling::payments::PaymentError::Declined(_)
+            | careslot_scheduling::payments::PaymentError::ActionRequired,
         )) => (
             StatusCode::PAYMENT_REQUIRED,
             "error.payment",
@@ -406,10 +377,10 @@ pub struct Form {
     fields: Vec<(String, String)>,
 }
 
-impl FromRequest<Arc<App>> for Form {
+impl FromRequest<App> for Form {
     type Rejection = Response;
 
-    async fn from_request(req: Request, app: &Arc<App>) -> Result<Self, Response> {
+    async fn from_request(req: Request, app: &App) -> Result<Self, Response> {
         let (parts, body) = req.into_parts();
         let lang = lang_of(&parts.headers);
         let forbidden = || render_error(lang, &AppError::Forbidden("csrf"));

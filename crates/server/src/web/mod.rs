@@ -5,15 +5,14 @@
 mod assets;
 pub mod context;
 mod flash;
-pub mod i18n;
+pub use careslot_core::i18n;
 mod pages;
 mod view;
 
-use crate::services::App;
+use crate::App;
 use axum::http::{header, HeaderValue};
 use axum::routing::{get, post};
 use axum::Router;
-use std::sync::Arc;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 /// Scripts, styles and images only from careslot; no inline script; no framing.
@@ -22,7 +21,7 @@ pub const CONTENT_SECURITY_POLICY: &str =
 img-src 'self' data:; connect-src 'self'; font-src 'self'; form-action 'self'; \
 frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
 
-pub fn router() -> Router<Arc<App>> {
+pub fn router() -> Router<App> {
     use pages::*;
     Router::new()
         .route("/", get(home::home))
@@ -142,7 +141,7 @@ pub fn router() -> Router<Arc<App>> {
 
 /// The documents of an appointment, for both sides; uploads get a body limit that fits the
 /// configured file size.
-pub fn documents_router(app: &App) -> Router<Arc<App>> {
+pub fn documents_router(app: &App) -> Router<App> {
     use pages::documents;
     Router::new()
         .route("/appointments/{id}/documents", post(documents::upload))
@@ -155,7 +154,7 @@ pub fn documents_router(app: &App) -> Router<Arc<App>> {
             post(documents::delete),
         )
         .layer(axum::extract::DefaultBodyLimit::max(
-            app.config.documents.body_limit(),
+            app.consultation.documents.body_limit(),
         ))
 }
 

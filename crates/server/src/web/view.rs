@@ -2,7 +2,7 @@
 //! Pure functions of views and language, shared by several pages.
 
 use super::i18n::Lang;
-use crate::availability::AgendaView;
+use careslot_core::availability::AgendaView;
 use careslot_domain::availability::Slot;
 use careslot_domain::{Motive, MotiveId, Specialty};
 use jiff::civil::Date;
@@ -26,7 +26,7 @@ pub struct DayColumn {
 }
 
 pub fn instant_rfc3339(t: Timestamp, tz: &TimeZone) -> String {
-    crate::time::format_instant(t, tz)
+    careslot_core::time::format_instant(t, tz)
 }
 
 pub fn slot_button(lang: Lang, s: &Slot, tz: &TimeZone) -> SlotButton {
@@ -124,14 +124,14 @@ pub fn distance(lang: Lang, km: f64) -> String {
 /// Which specialty a visitor's words name, in any of the four languages ("dentiste",
 /// "Zahnarzt", "pediatra"…).
 pub fn specialty_from_words(text: &str) -> Option<Specialty> {
-    let t = crate::search::fold(text.trim());
+    let t = careslot_core::search::fold(text.trim());
     if t.is_empty() {
         return None;
     }
     Specialty::ALL.into_iter().find(|s| {
         Lang::ALL
             .iter()
-            .any(|l| crate::search::fold(specialty_label(*l, *s)) == t)
+            .any(|l| careslot_core::search::fold(specialty_label(*l, *s)) == t)
             || s.code() == t
     })
 }

@@ -5,7 +5,7 @@
 
 pub mod host;
 
-use careslot_server::protection::Protector;
+use careslot_core::protection::Protector;
 use careslot_server::services::{App, AppConfig};
 use careslot_store::Store;
 use careslot_store_postgres::{testing, PgStore};
@@ -85,7 +85,7 @@ pub async fn open_custody(loc: &DataLocation) -> Arc<dyn KeyCustody> {
     Arc::new(LocalCustody::new(Arc::new(engine)))
 }
 
-pub async fn app_on(loc: &DataLocation, custody: Arc<dyn KeyCustody>) -> Arc<App> {
+pub async fn app_on(loc: &DataLocation, custody: Arc<dyn KeyCustody>) -> App {
     app_configured(loc, custody, AppConfig::default()).await
 }
 
@@ -93,7 +93,7 @@ pub async fn app_configured(
     loc: &DataLocation,
     custody: Arc<dyn KeyCustody>,
     config: AppConfig,
-) -> Arc<App> {
+) -> App {
     let store = open_store(loc).await;
     let protect = Protector::bootstrap(&*store, custody, 16)
         .await
@@ -121,7 +121,7 @@ pub async fn start_configured(backend: Backend, config: AppConfig) -> (TestServe
     (serve_app(app).await, loc)
 }
 
-pub async fn serve_app(app: Arc<App>) -> TestServer {
+pub async fn serve_app(app: App) -> TestServer {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

@@ -282,8 +282,8 @@ pub async fn confirm(
             .await
         }
         Err(AppError::Payment(crate::services::PaymentFailure::Provider(
-            crate::payments::PaymentError::Declined(_)
-            | crate::payments::PaymentError::ActionRequired,
+            careslot_scheduling::payments::PaymentError::Declined(_)
+            | careslot_scheduling::payments::PaymentError::ActionRequired,
         ))) => {
             // The hold is kept: another card can be tried until it expires.
             render_review(

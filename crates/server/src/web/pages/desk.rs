@@ -172,7 +172,7 @@ pub async fn agenda(ctx: Ctx, Query(p): Query<AgendaParams>) -> PageResult {
                 });
             }
         }
-        if let Ok((ds, de)) = crate::time::local_days(d, d, &tz) {
+        if let Ok((ds, de)) = careslot_core::time::local_days(d, d, &tz) {
             for ab in &v.absences {
                 if ab.start < de && ab.end > ds {
                     let s = ab.start.max(ds);
@@ -293,7 +293,7 @@ async fn render_book(
     let m = v
         .motive(&MotiveId(motive.to_owned()))
         .ok_or_else(|| ctx.fail(AppError::NotFound("motive")))?;
-    let t = ctx.ok(crate::time::parse_instant("start", start).map_err(Into::into))?;
+    let t = ctx.ok(careslot_core::time::parse_instant("start", start).map_err(Into::into))?;
     Ok(ctx.page(&BookPage {
         ctx,
         agenda: agenda.to_owned(),

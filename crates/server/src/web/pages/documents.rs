@@ -3,13 +3,15 @@
 //! deletion by the side that uploaded. Outcomes come back to the page as a fixed code in the
 //! query string, mapped to a catalogue message; nothing the visitor sent is shown back.
 
-use crate::api::documents::{declared_too_large, file_response, read_upload, UploadError};
 use crate::services::{AppError, DocumentInfo, Side};
 use crate::web::context::{Ctx, Failure, Form, PageResult};
 use crate::web::i18n::Lang;
 use axum::extract::multipart::{Multipart, MultipartRejection};
 use axum::extract::Path;
 use axum::http::HeaderMap;
+use careslot_consultation::api::documents::{
+    declared_too_large, file_response, read_upload, UploadError,
+};
 use careslot_store::{ReservationStatus, Uploader};
 use subtle::ConstantTimeEq;
 
@@ -86,7 +88,11 @@ pub async fn section(
     outcome: Option<&str>,
 ) -> Result<DocumentsSection, Failure> {
     let caller = ctx.caller()?;
-    let (p, docs) = ctx.ok(ctx.app.appointment_documents(caller, appointment).await)?;
+    let (p, docs) = ctx.ok(ctx
+        .app
+        .consultation
+        .appointment_documents(caller, appointment)
+        .await)?;
     let tz = ctx
         .ok(ctx.app.view(&p.appointment.row.agenda_id).await)?
         .tz
@@ -107,7 +113,7 @@ pub async fn section(
         })
         .collect();
     let found = outcome.and_then(|o| OUTCOMES.iter().find(|(code, _, _)| *code == o));
-    let max = ctx.app.config.documents.max_bytes as u64;
+    let max = ctx.app.consultation.documents.max_bytes as u64;
     Ok(DocumentsSection {
         appointment_id: appointment.to_owned(),
         items,
@@ -159,13 +165,13 @@ pub async fn upload(
     }
     let p = ctx.ok(ctx.app.participation(&caller, &id).await)?;
     let side = p.side;
-    if declared_too_large(&headers, &ctx.app) {
+    if declared_too_large(&headers, &ctx.app.consultation) {
         return Ok(ctx.redirect(&back(side, &id, "too-large")));
     }
     let Ok(mp) = mp else {
         return Ok(ctx.redirect(&back(side, &id, "unreadable")));
     };
-    let upload = match read_upload(mp, ctx.app.config.documents.max_bytes).await {
+    let upload = match read_upload(mp, ctx.app.consultation.documents.max_bytes).await {
         Ok(u) => u,
         Err(UploadError::TooLarge) => return Ok(ctx.redirect(&back(side, &id, "too-large"))),
         Err(UploadError::Malformed) => return Ok(ctx.redirect(&back(side, &id, "unreadable"))),
@@ -185,6 +191,7 @@ pub async fn upload(
     };
     match ctx
         .app
+        .consultation
         .upload_document(&caller, &id, name.as_deref(), &content)
         .await
     {
@@ -199,7 +206,11 @@ pub async fn upload(
 /// A download link of the section.
 pub async fn download(ctx: Ctx, Path((id, doc_id)): Path<(String, String)>) -> PageResult {
     let caller = ctx.caller()?;
-    let file = ctx.ok(ctx.app.download_document(caller, &id, &doc_id).await)?;
+    let file = ctx.ok(ctx
+        .app
+        .consultation
+        .download_document(caller, &id, &doc_id)
+        .await)?;
     Ok(file_response(file))
 }
 
@@ -210,7 +221,11 @@ pub async fn delete(
     _form: Form,
 ) -> PageResult {
     let caller = ctx.caller()?;
-    let side = ctx.ok(ctx.app.delete_document(caller, &id, &doc_id).await)?;
+    let side = ctx.ok(ctx
+        .app
+        .consultation
+        .delete_document(caller, &id, &doc_id)
+        .await)?;
     Ok(ctx.redirect(&back(side, &id, "deleted")))
 }
 

@@ -1,7 +1,5 @@
 //! Home (one search box), search results with a 3-day strip of slots, language switch.
 
-use crate::gazetteer;
-use crate::search::{SearchQuery, SortOrder};
 use crate::web::context::Query;
 use crate::web::context::{safe_path, set_cookie, Ctx, PageResult, LANG_COOKIE};
 use crate::web::i18n::Lang;
@@ -9,6 +7,8 @@ use crate::web::view::{self, DayColumn};
 use askama::Template;
 use axum::extract::Path;
 use axum::response::Response;
+use careslot_core::gazetteer;
+use careslot_core::search::{SearchQuery, SortOrder};
 use careslot_domain::geo::LatLon;
 use careslot_domain::Specialty;
 use jiff::Timestamp;

@@ -261,7 +261,8 @@ pub async fn save_place(ctx: Ctx, form: Form) -> PageResult {
         (Ok(lat), Ok(lon)) => careslot_domain::geo::LatLon::parse(lat, lon).ok(),
         _ => None,
     };
-    let Some(pos) = typed.or_else(|| crate::gazetteer::position_of(&country, &f.postcode, &f.city))
+    let Some(pos) =
+        typed.or_else(|| careslot_core::gazetteer::position_of(&country, &f.postcode, &f.city))
     else {
         return again("onboarding.place_not_found", f);
     };

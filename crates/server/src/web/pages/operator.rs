@@ -66,8 +66,8 @@ struct ConsolePage<'a> {
 }
 
 async fn console(ctx: &Ctx, error: Option<&'static str>) -> PageResult {
-    let totals = ctx.ok(ctx.app.campaign_totals().await)?;
-    let rules = ctx.ok(ctx.app.eligibility().await)?;
+    let totals = ctx.ok(ctx.app.vaccination.campaign_totals().await)?;
+    let rules = ctx.ok(ctx.app.vaccination.eligibility().await)?;
     let mut protocols: Vec<Protocol> = ctx.ok(ctx.app.protocols().await)?;
     protocols.sort_by(|a, b| (a.product, b.version).cmp(&(b.product, a.version)));
     Ok(ctx.page(&ConsolePage {
@@ -139,6 +139,7 @@ pub async fn open_phase(mut ctx: Ctx, headers: HeaderMap, form: Form) -> PageRes
     require(&ctx, &headers)?;
     let opened = ctx
         .app
+        .vaccination
         .open_phase(NewPhase {
             name: form.text("name").to_owned(),
             everyone: form.checked("everyone"),
@@ -166,7 +167,7 @@ pub async fn close_phase(
     _form: Form,
 ) -> PageResult {
     require(&ctx, &headers)?;
-    ctx.ok(ctx.app.close_phase(&id).await)?;
+    ctx.ok(ctx.app.vaccination.close_phase(&id).await)?;
     Ok(ctx.redirect_with("/operator", "flash.saved"))
 }
 
@@ -174,6 +175,7 @@ pub async fn chronodoses(mut ctx: Ctx, headers: HeaderMap, form: Form) -> PageRe
     require(&ctx, &headers)?;
     match ctx
         .app
+        .vaccination
         .set_chronodoses(form.text("hours").parse().unwrap_or(-1))
         .await
     {
@@ -194,6 +196,7 @@ pub async fn add_protocol(mut ctx: Ctx, headers: HeaderMap, form: Form) -> PageR
     };
     let added = ctx
         .app
+        .vaccination
         .add_protocol(
             form.text("product"),
             form.text("effective_from"),
@@ -215,7 +218,11 @@ pub async fn export(
     crate::web::context::Query(q): crate::web::context::Query<ExportParams>,
 ) -> PageResult {
     require(&ctx, &headers)?;
-    let csv = ctx.ok(ctx.app.vaccination_export(&q.from, &q.to, false).await)?;
+    let csv = ctx.ok(ctx
+        .app
+        .vaccination
+        .vaccination_export(&q.from, &q.to, false)
+        .await)?;
     Ok(axum::response::IntoResponse::into_response((
         [
             (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),

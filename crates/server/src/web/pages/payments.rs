@@ -76,7 +76,7 @@ pub async fn fee_notice(
     let Some(fee) = fees.get(&motive) else {
         return Ok(None);
     };
-    let online = ctx.app.config.payments.provider().online();
+    let online = ctx.app.payments.provider().online();
     let amount = format_amount(ctx.lang, fee.amount_cents, &fee.currency);
     let key = if online {
         "payment.fee_online"

@@ -7,14 +7,14 @@
 //! bodies (never in a URL the server, a proxy or a Referer could log). Without script the
 //! pharmacist types the code into the same form.
 
-use crate::api::prescriptions::{pdf_date, pdf_labels, pdf_response};
-use crate::prescription::Medication;
 use crate::services::{AppError, Caller, PrescriptionView, Verification};
 use crate::web::context::{Ctx, Failure, Form, PageResult};
 use crate::web::i18n::Lang;
 use askama::Template;
 use axum::extract::Path;
 use axum::http::{header, HeaderMap, StatusCode};
+use careslot_consultation::api::prescriptions::{pdf_date, pdf_labels, pdf_response};
+use careslot_consultation::prescription::Medication;
 use jiff::Timestamp;
 
 /// One issued prescription in a list.
@@ -44,7 +44,11 @@ pub async fn rows(
     appointment: &str,
     base: &str,
 ) -> Result<Vec<RxRow>, Failure> {
-    let list = ctx.ok(ctx.app.prescriptions(caller, appointment).await)?;
+    let list = ctx.ok(ctx
+        .app
+        .consultation
+        .prescriptions(caller, appointment)
+        .await)?;
     Ok(list
         .iter()
         .map(|v: &PrescriptionView| {
@@ -89,6 +93,7 @@ pub async fn issue(mut ctx: Ctx, Path(id): Path<String>, form: Form) -> PageResu
     let back = format!("/pro/appointments/{id}");
     match ctx
         .app
+        .consultation
         .issue_prescription(&caller, &id, &meds, form.text("instructions"))
         .await
     {
@@ -110,6 +115,7 @@ pub async fn pdf(
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
     let bytes = ctx.ok(ctx
         .app
+        .consultation
         .prescription_pdf(
             caller,
             &id,
@@ -202,7 +208,12 @@ pub async fn verify_page(ctx: Ctx, Path(id): Path<String>) -> PageResult {
 /// `POST /rx/{id}` with the capability `c`: authenticity and content (the read is audited).
 pub async fn verify(ctx: Ctx, Path(id): Path<String>, form: Form) -> PageResult {
     let capability = form.text("c").to_owned();
-    match ctx.app.verify_prescription(&id, &capability).await {
+    match ctx
+        .app
+        .consultation
+        .verify_prescription(&id, &capability)
+        .await
+    {
         Ok(v) => {
             let r = result(&ctx, v);
             Ok(ctx.page(&page(&ctx, id, capability, Some(r))))
@@ -222,7 +233,11 @@ pub async fn verify(ctx: Ctx, Path(id): Path<String>, form: Form) -> PageResult 
 /// the page says when it was dispensed.
 pub async fn dispense(ctx: Ctx, Path(id): Path<String>, form: Form) -> PageResult {
     let capability = form.text("c").to_owned();
-    let outcome = ctx.app.dispense_prescription(&id, &capability).await;
+    let outcome = ctx
+        .app
+        .consultation
+        .dispense_prescription(&id, &capability)
+        .await;
     let (notice, is_error, status) = match outcome {
         Ok(_) => ("flash.rx_dispensed", false, StatusCode::OK),
         Err(AppError::Conflict("already-dispensed", _)) => {
@@ -240,7 +255,11 @@ pub async fn dispense(ctx: Ctx, Path(id): Path<String>, form: Form) -> PageResul
         }
         Err(e) => return Err(ctx.fail(e)),
     };
-    let v = ctx.ok(ctx.app.verify_prescription(&id, &capability).await)?;
+    let v = ctx.ok(ctx
+        .app
+        .consultation
+        .verify_prescription(&id, &capability)
+        .await)?;
     let r = result(&ctx, v);
     let mut p = page(&ctx, id, capability, Some(r));
     p.notice = Some(notice);

@@ -4,18 +4,17 @@
 //! `/api/v1/queue/status`, or a refresh without JavaScript) and sends them back to `next`
 //! once admitted.
 
-use crate::api::queue::ticket_cookie;
-use crate::services::App;
-use crate::waiting_room::{now_ms, poll_after_ms, Standing, TICKET_COOKIE};
 use crate::web::context::{cookie, safe_path, Ctx, PageResult, Query};
+use crate::App;
 use askama::Template;
 use axum::extract::FromRequestParts;
 use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use careslot_scheduling::api::queue::ticket_cookie;
+use careslot_scheduling::waiting_room::{now_ms, poll_after_ms, Standing, TICKET_COOKIE};
 use serde::Deserialize;
-use std::sync::Arc;
 
 /// Longest `next` kept (anything longer goes back to the home page).
 const MAX_NEXT: usize = 1024;
@@ -61,10 +60,10 @@ pub fn queue_url(next: &str) -> String {
 /// they were on.
 pub struct QueuePass;
 
-impl FromRequestParts<Arc<App>> for QueuePass {
+impl FromRequestParts<App> for QueuePass {
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Response> {
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Response> {
         match app
             .waiting_room
             .admit(cookie(&parts.headers, TICKET_COOKIE), now_ms())

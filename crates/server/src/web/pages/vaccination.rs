@@ -65,7 +65,7 @@ pub async fn second_dose(mut ctx: Ctx, Query(p): Query<SecondParams>) -> PageRes
     let vaccine = v
         .vaccine(&motive.id)
         .ok_or_else(|| ctx.fail(AppError::NotFound("motive")))?;
-    let start = ctx.ok(crate::time::parse_instant("start", &p.start).map_err(Into::into))?;
+    let start = ctx.ok(careslot_core::time::parse_instant("start", &p.start).map_err(Into::into))?;
     let z = start.to_zoned(v.tz.clone());
     let protocols = ctx.ok(ctx.app.protocols().await)?;
     let today = Timestamp::now().to_zoned(v.tz.clone()).date();
@@ -76,6 +76,7 @@ pub async fn second_dose(mut ctx: Ctx, Query(p): Query<SecondParams>) -> PageRes
         Some((min, max)) => {
             let (view2, next, slots) = match ctx
                 .app
+                .vaccination
                 .second_dose_slots(&p.agenda_id, &p.motive_id, &p.start)
                 .await
             {
@@ -106,7 +107,7 @@ pub async fn second_dose(mut ctx: Ctx, Query(p): Query<SecondParams>) -> PageRes
             "flash.no_second_dose",
         ));
     }
-    let rules = ctx.ok(ctx.app.eligibility().await)?;
+    let rules = ctx.ok(ctx.app.vaccination.eligibility().await)?;
     let restricted = !rules.open.iter().any(|p| p.everyone);
     let mut groups: Vec<String> = rules
         .open
@@ -144,6 +145,7 @@ pub async fn book(mut ctx: Ctx, _: QueuePass, form: Form) -> PageResult {
     });
     let booked = ctx
         .app
+        .vaccination
         .book_vaccination(
             &caller,
             VaccinationRequest {
@@ -235,6 +237,7 @@ async fn render_stock(ctx: &Ctx, wanted: Option<&str>, error: Option<&'static st
         .unwrap_or(today);
     let reports = ctx.ok(ctx
         .app
+        .vaccination
         .vaccination_days(
             caller,
             &entry.agenda_id,
@@ -290,6 +293,7 @@ pub async fn set_stock(mut ctx: Ctx, form: Form) -> PageResult {
     let doses: i64 = form.text("doses").parse().unwrap_or(-1);
     match ctx
         .app
+        .vaccination
         .set_stock(
             &caller,
             &AgendaId(agenda.clone()),
@@ -314,6 +318,7 @@ pub async fn set_lines(mut ctx: Ctx, form: Form) -> PageResult {
     let lines: i64 = form.text("lines").parse().unwrap_or(0);
     match ctx
         .app
+        .vaccination
         .set_lines(&caller, &AgendaId(agenda.clone()), form.text("day"), lines)
         .await
     {

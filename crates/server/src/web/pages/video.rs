@@ -4,8 +4,6 @@
 //! (`static/video.js`) asks `POST /appointments/{id}/video/session` for the room's
 //! credential, then speaks to the room's WebSocket.
 
-use crate::api::video::VideoSessionBody;
-use crate::error::ApiError;
 use crate::services::{AppError, Side};
 use crate::web::context::{Ctx, Form, PageResult};
 use askama::Template;
@@ -13,6 +11,8 @@ use axum::extract::Path;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use careslot_consultation::api::video::VideoSessionBody;
+use careslot_core::error::ApiError;
 
 /// Browsers refuse the camera and microphone unless the page's policy allows them; every
 /// other page keeps them off.
@@ -139,7 +139,7 @@ pub async fn session(
     let Some(user) = &ctx.user else {
         return ApiError::from(AppError::Unauthenticated).into_response();
     };
-    match ctx.app.video_session(&user.caller, &id).await {
+    match ctx.app.consultation.video_session(&user.caller, &id).await {
         Ok(s) => (
             [(header::CACHE_CONTROL, "no-store")],
             Json(VideoSessionBody::new(s, &headers)),

@@ -1,0 +1,260 @@
+//! The HTTP error type: every failure leaves as RFC 9457 `application/problem+json`.
+//! Details name the offending field but never echo values (they may be health data), and
+//! internal errors are logged with context while the client gets a generic message.
+
+use crate::AppError;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use careslot_store::{ConflictKind, StoreError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// RFC 9457 problem details.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub slug: &'static str,
+    pub detail: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, slug: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            slug,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad-request", detail)
+    }
+
+    pub fn invalid(field: &str, message: &str) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-field",
+            format!("{field}: {message}"),
+        )
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("{what} not found"),
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let title = self.status.canonical_reason().unwrap_or("Error").to_owned();
+        let body = Problem {
+            kind: format!("https://careslot.eu/problems/{}", self.slug),
+            title,
+            status: self.status.as_u16(),
+            detail: self.detail,
+        };
+        let json = serde_json::to_vec(&body).unwrap_or_default();
+        (
+            self.status,
+            [(header::CONTENT_TYPE, "application/problem+json")],
+            json,
+        )
+            .into_response()
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        use AppError as E;
+        match e {
+            E::Invalid(d) => ApiError::invalid(d.field, &d.message),
+            E::BadRequest(m) => ApiError::bad_request(m),
+            E::Unauthenticated => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "missing, invalid or expired credentials",
+            ),
+            E::BadCredentials => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "bad-credentials",
+                "email or password is incorrect",
+            ),
+            E::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", m),
+            E::NotFound(what) => ApiError::not_found(what),
+            E::Conflict(slug, m) => ApiError::new(StatusCode::CONFLICT, slug, m),
+            E::Rule(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "booking-rule", m),
+            E::TooLarge(m) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too-large", m),
+            E::UnsupportedType(m) => {
+                ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-type", m)
+            }
+            E::KeyService => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "key-service-unavailable",
+                "the key-custody service is unavailable, so health data cannot be read or written; retry shortly",
+            ),
+            E::Store(s) => s.into(),
+            E::Payment(p) => payment_problem(p),
+        }
+    }
+}
+
+/// Payment failures: a declined card is the patient's to fix (402, nothing booked); the
+/// provider's trouble is ours (502/503); a refused webhook is 400 (404 when none is
+/// configured).
+fn payment_problem(p: crate::PaymentFailure) -> ApiError {
+    use crate::payment_failure::{PaymentError as P, WebhookError as W};
+    use crate::PaymentFailure as F;
+    match p {
+        F::Provider(P::Declined(_)) => ApiError::new(
+            StatusCode::PAYMENT_REQUIRED,
+            "payment-declined",
+            "payment_method: the card was declined; nothing was booked",
+        ),
+        F::Provider(P::ActionRequired) => ApiError::new(
+            StatusCode::PAYMENT_REQUIRED,
+            "payment-declined",
+            "payment_method: the card requires authentication, which this booking flow cannot ask for; nothing was booked",
+        ),
+        F::Provider(P::Unavailable(e)) => {
+            tracing::warn!(error = %e, "payment provider unavailable");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "payment-unavailable",
+                "the payment provider cannot be reached; nothing was booked, retry shortly",
+            )
+        }
+        F::Provider(P::NotOnline) => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            "online payment is not configured",
+        ),
+        F::Provider(e @ (P::Rejected(_) | P::Protocol(_))) => {
+            tracing::error!(error = %e, "payment provider error");
+            ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "payment-provider-error",
+                "the payment provider refused the request; nothing was booked",
+            )
+        }
+        F::Webhook(W::NotConfigured) => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            "no payment webhook is configured",
+        ),
+        F::Webhook(w) => {
+            let slug = match w {
+                W::Replayed => "webhook-replayed",
+                W::Stale => "webhook-stale",
+                W::BadPayload => "webhook-payload",
+                _ => "webhook-signature",
+            };
+            ApiError::new(StatusCode::BAD_REQUEST, slug, w.to_string())
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(kind) => {
+                let (slug, detail) = match kind {
+                    ConflictKind::EmailTaken => {
+                        ("email-taken", "an account with this email exists")
+                    }
+                    ConflictKind::SlotTaken => ("slot-taken", "this time is no longer free"),
+                    ConflictKind::CapacityExhausted => {
+                        ("capacity-exhausted", "no place is left at this time")
+                    }
+                    ConflictKind::Duplicate => ("duplicate", "this resource exists already"),
+                    ConflictKind::NotLive => ("not-live", "this reservation is no longer active"),
+                    ConflictKind::StockExhausted => (
+                        "stock-exhausted",
+                        "no dose of this vaccine is left for that day",
+                    ),
+                    ConflictKind::StockBelowBooked => (
+                        "stock-below-booked",
+                        "the stock cannot be lower than the doses already booked that day",
+                    ),
+                };
+                ApiError::new(StatusCode::CONFLICT, slug, detail)
+            }
+            StoreError::NotFound => ApiError::not_found("resource"),
+            StoreError::IdempotencyMismatch => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                "Idempotency-Key: this key was used with a different request",
+            ),
+            StoreError::HoldExpired => ApiError::new(
+                StatusCode::CONFLICT,
+                "hold-expired",
+                "the hold has expired; choose a slot again",
+            ),
+            StoreError::Unavailable(msg) => {
+                tracing::error!(error = %msg, "database unavailable");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "database-unavailable",
+                    "the database is unavailable; retry shortly",
+                )
+            }
+            StoreError::Internal(msg) => {
+                tracing::error!(error = %msg, "storage error");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "an internal error occurred",
+                )
+            }
+        }
+    }
+}
+
+/// Serde messages may quote the rejected value; keep only what names the problem.
+pub fn scrub_serde_message(msg: &str) -> String {
+    let msg = msg.split(" at line ").next().unwrap_or(msg);
+    for prefix in ["invalid type", "invalid value", "invalid length"] {
+        if let Some(rest) = msg.strip_prefix(prefix) {
+            return match rest.find(", expected ") {
+                Some(i) => format!("{prefix}{}", &rest[i..]),
+                None => prefix.to_owned(),
+            };
+        }
+    }
+    if msg.starts_with("unknown variant") {
+        return match msg.find(", expected ") {
+            Some(i) => format!("unknown variant{}", &msg[i..]),
+            None => "unknown variant".to_owned(),
+        };
+    }
+    msg.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scrub_serde_message as scrub;
+
+    #[test]
+    fn scrubs_values() {
+        assert_eq!(
+            scrub("invalid type: string \"Jean Dupont\", expected u32 at line 1 column 20"),
+            "invalid type, expected u32"
+        );
+        assert_eq!(
+            scrub("unknown variant `secret`, expected `patient` or `practitioner`"),
+            "unknown variant, expected `patient` or `practitioner`"
+        );
+        assert_eq!(scrub("missing field `email`"), "missing field `email`");
+    }
+}

@@ -1,0 +1,249 @@
+//! careslot's core: what every feature shares. The [`Core`] service (store handle, health-data
+//! protection, the hot availability index, the search directory, configuration), the caller,
+//! the error types and their problem+json mapping, time parsing, MACs, the audit log, and the
+//! JSON extractors. Feature crates (identity, scheduling, vaccination, consultation) build on
+//! it; nothing here knows about them.
+
+pub mod audit;
+pub mod availability;
+pub mod cookies;
+pub mod error;
+pub mod extract;
+pub mod gazetteer;
+pub mod i18n;
+pub mod mac;
+pub mod payment_failure;
+pub mod protection;
+pub mod rules_cache;
+pub mod search;
+pub mod time;
+
+pub use audit::{AccessEntry, AuditVerdict};
+pub use payment_failure::PaymentFailure;
+
+use crate::availability::AgendaCache;
+use crate::protection::{ProtectError, Protector};
+use crate::search::SearchIndex;
+use careslot_domain::{AccountId, DomainError};
+use careslot_store::{Role, Store, StoreError};
+use std::sync::Arc;
+use thiserror::Error;
+
+/// Failures of an application service, in terms the HTTP layer maps to statuses.
+#[derive(Debug, Error)]
+pub enum AppError {
+    #[error("invalid input: {0}")]
+    Invalid(DomainError),
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("unauthenticated")]
+    Unauthenticated,
+    #[error("bad credentials")]
+    BadCredentials,
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("conflict: {1}")]
+    Conflict(&'static str, String),
+    /// A booking rule of the practitioner forbids it (new patients only, …).
+    #[error("booking rule: {0}")]
+    Rule(String),
+    /// The request carries more than the limit allows (413).
+    #[error("too large: {0}")]
+    TooLarge(String),
+    /// A file whose content is not of an accepted type (415).
+    #[error("unsupported type: {0}")]
+    UnsupportedType(&'static str),
+    /// Health data is needed and the key service cannot be reached: fail closed.
+    #[error("key service unavailable")]
+    KeyService,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// An online payment failed or a payment webhook was refused.
+    #[error(transparent)]
+    Payment(PaymentFailure),
+}
+
+impl From<ProtectError> for AppError {
+    fn from(e: ProtectError) -> Self {
+        match e {
+            ProtectError::Unavailable => AppError::KeyService,
+            ProtectError::Erased => AppError::NotFound("account"),
+            ProtectError::Corrupt => {
+                AppError::Store(StoreError::Internal("a ciphertext was rejected".into()))
+            }
+            ProtectError::Store(s) => AppError::Store(s),
+        }
+    }
+}
+
+/// Who is calling: enough to authorise without decrypting anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub id: AccountId,
+    pub role: Role,
+}
+
+impl From<DomainError> for AppError {
+    fn from(e: DomainError) -> Self {
+        AppError::Invalid(e)
+    }
+}
+
+pub type AppResult<T> = Result<T, AppError>;
+
+/// The settings every feature reads. Feature settings (waiting room, payments, video,
+/// documents) belong to their feature's service.
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    /// How long a hold keeps a place for its patient.
+    pub hold_ttl: jiff::SignedDuration,
+    pub session_ttl: jiff::SignedDuration,
+    /// Vaccination appointments lose their patient link after this long.
+    pub vaccination_retention: jiff::SignedDuration,
+    /// Bearer token of the campaign operator (health authority): opens and closes phases,
+    /// edits protocols, opens chronodoses. `None`: those endpoints answer 401.
+    pub operator_token: Option<std::sync::Arc<careslot_vault::SecretToken>>,
+    /// Whether the operator's appointment export may carry identities (else pseudonyms).
+    pub operator_identities: bool,
+    /// Public base URL of the site (`https://careslot.example`), for links that leave it:
+    /// the prescription QR codes. `None`: taken from each request's `Host` header.
+    pub public_url: Option<String>,
+}
+
+impl Default for CoreConfig {
+    fn default() -> Self {
+        Self {
+            hold_ttl: jiff::SignedDuration::from_mins(5),
+            session_ttl: jiff::SignedDuration::from_hours(24 * 30),
+            vaccination_retention: jiff::SignedDuration::from_hours(24 * 92),
+            operator_token: None,
+            operator_identities: false,
+            public_url: None,
+        }
+    }
+}
+
+/// The shared parts every feature service is built from (and dereferences to).
+pub struct Core {
+    pub store: Arc<dyn Store>,
+    pub protect: Arc<Protector>,
+    pub agendas: Arc<AgendaCache>,
+    pub directory: SearchIndex,
+    pub config: CoreConfig,
+}
+
+impl Core {
+    /// Builds the shared parts and warms the search index from the store; availability
+    /// views follow every agenda change announced by the store (on every node).
+    pub async fn new(
+        store: Arc<dyn Store>,
+        protect: Arc<Protector>,
+        config: CoreConfig,
+    ) -> AppResult<Arc<Self>> {
+        let agendas = Arc::new(AgendaCache::new(store.clone()));
+        let watcher = agendas.clone();
+        store.watch_agendas(Arc::new(move |id| match id {
+            Some(id) => watcher.invalidate(&id),
+            None => watcher.invalidate_all(),
+        }));
+        let core = Arc::new(Self {
+            directory: SearchIndex::new(agendas.clone()),
+            agendas,
+            store,
+            protect,
+            config,
+        });
+        core.directory.replace_all(core.store.directory().await?);
+        core.spawn_hold_sweeper();
+        Ok(core)
+    }
+
+    pub fn require_role(caller: &Caller, role: Role) -> AppResult<()> {
+        if caller.role == role {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden(match role {
+                Role::Patient => "only patient accounts can do this",
+                Role::Practitioner => "only practitioner accounts can do this",
+                Role::Assistant => "only assistant accounts can do this",
+            }))
+        }
+    }
+}
+
+impl Core {
+    /// Every second, holds past their expiry give back their places and doses (a hold
+    /// abandoned mid-form must not keep a day's last dose), and the views follow.
+    fn spawn_hold_sweeper(self: &Arc<Self>) {
+        let app = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(app) = app.upgrade() else { return };
+                match app.store.expire_holds(jiff::Timestamp::now()).await {
+                    Ok(agendas) => {
+                        for a in &agendas {
+                            app.agendas.invalidate(a);
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "hold sweeper failed; will retry"),
+                }
+            }
+        });
+    }
+
+    /// Loads every agenda's availability view in the background, so the first searches
+    /// after a start (a rush does not wait for a warm cache) are memory reads.
+    pub fn spawn_warmup(self: &Arc<Self>) {
+        let app = self.clone();
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let entries = app.directory.entries();
+            let now = jiff::Timestamp::now();
+            let mut failed = 0usize;
+            for e in &entries {
+                let handle = app.agendas.handle(&e.entry.agenda_id);
+                if app.agendas.next_slot_start(&handle, now).await.is_err() {
+                    failed += 1;
+                }
+            }
+            tracing::info!(
+                agendas = entries.len(),
+                failed,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "availability views loaded"
+            );
+        });
+    }
+
+    /// Retention: every hour, vaccination appointments older than the retention period
+    /// lose their patient link (the slot stays booked in the agenda).
+    pub fn spawn_retention(self: &Arc<Self>) {
+        let app = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+            loop {
+                tick.tick().await;
+                let before = jiff::Timestamp::now()
+                    .checked_sub(app.config.vaccination_retention)
+                    .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+                match app
+                    .store
+                    .strip_patient_links(careslot_domain::Specialty::VaccinationCenter, before)
+                    .await
+                {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(
+                        appointments = n,
+                        "retention: vaccination appointments anonymised"
+                    ),
+                    Err(e) => tracing::warn!(error = %e, "retention job failed; will retry"),
+                }
+            }
+        });
+    }
+}

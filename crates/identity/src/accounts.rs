@@ -1,0 +1,396 @@
+//! Accounts, passwords (Argon2id), bearer sessions (random tokens stored hashed), identity
+//! sealed under each account's own data key, and erasure.
+
+use super::{Accounts, AppError, AppResult, Caller};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
+use argon2::Argon2;
+use base64::Engine;
+use careslot_core::protection::subject_key_name;
+use careslot_domain::{AccountId, DomainError};
+use careslot_store::{AccountRecord, NewAccount, NewSession, Role, StoreError};
+use jiff::Timestamp;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use std::sync::OnceLock;
+
+pub const MIN_PASSWORD_CHARS: usize = 10;
+const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// Identity and contact of an account, decrypted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub id: AccountId,
+    pub role: Role,
+    pub email: String,
+    pub name: String,
+    pub phone: Option<String>,
+    pub birth_date: Option<String>,
+}
+
+pub struct NewIdentity<'a> {
+    pub email: &'a str,
+    pub password: &'a str,
+    pub name: &'a str,
+    pub role: Role,
+    pub phone: Option<&'a str>,
+    pub birth_date: Option<&'a str>,
+}
+
+pub fn parse_email(raw: &str) -> Result<String, DomainError> {
+    let email = raw.trim().to_lowercase();
+    let bad = || DomainError::new("email", "must be a valid email address");
+    if email.len() > 254 || email.chars().any(char::is_whitespace) {
+        return Err(bad());
+    }
+    let (local, domain) = email.split_once('@').ok_or_else(bad)?;
+    if local.is_empty()
+        || domain.contains('@')
+        || !domain.contains('.')
+        || domain.starts_with('.')
+        || domain.ends_with('.')
+    {
+        return Err(bad());
+    }
+    Ok(email)
+}
+
+pub fn parse_name(field: &'static str, raw: &str) -> Result<String, DomainError> {
+    let name = raw.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(DomainError::new(field, "must be 1 to 200 characters"));
+    }
+    Ok(name.to_owned())
+}
+
+pub fn parse_phone(raw: &str) -> Result<String, DomainError> {
+    let phone: String = raw
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '.' | '-' | '(' | ')'))
+        .collect();
+    let digits = phone.strip_prefix('+').unwrap_or(&phone);
+    if digits.len() < 6 || digits.len() > 15 || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return Err(DomainError::new(
+            "phone",
+            "must be a phone number, e.g. +33 6 12 34 56 78",
+        ));
+    }
+    Ok(phone)
+}
+
+pub fn parse_birth_date(raw: &str) -> Result<String, DomainError> {
+    let d = careslot_core::time::parse_date("birth_date", raw)?;
+    if d > Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date() || d.year() < 1900 {
+        return Err(DomainError::new(
+            "birth_date",
+            "must be a past date after 1900",
+        ));
+    }
+    Ok(d.to_string())
+}
+
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+pub async fn hash_password(password: String) -> AppResult<String> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+    })
+    .await
+    .map_err(|_| AppError::Store(StoreError::Internal("hashing task failed".into())))?
+    .map_err(|_| AppError::Store(StoreError::Internal("password hashing failed".into())))
+}
+
+async fn verify_password(password: String, hash: String) -> bool {
+    tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&hash)
+            .map(|h| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &h)
+                    .is_ok()
+            })
+            .unwrap_or(false)
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// A real Argon2id hash of nothing anyone knows, verified when the email is unknown so that
+/// a failed login takes the same time whether or not the account exists.
+fn decoy_hash() -> String {
+    static DECOY: OnceLock<String> = OnceLock::new();
+    DECOY
+        .get_or_init(|| {
+            let salt = SaltString::generate(&mut OsRng);
+            let mut secret = [0u8; 16];
+            rand::thread_rng().fill_bytes(&mut secret);
+            Argon2::default()
+                .hash_password(&secret, &salt)
+                .map(|h| h.to_string())
+                .unwrap_or_default()
+        })
+        .clone()
+}
+
+impl Accounts {
+    pub async fn register(&self, input: NewIdentity<'_>) -> AppResult<Identity> {
+        let email = parse_email(input.email)?;
+        let name = parse_name("name", input.name)?;
+        let phone = input.phone.map(parse_phone).transpose()?;
+        let birth_date = input.birth_date.map(parse_birth_date).transpose()?;
+        if input.password.chars().count() < MIN_PASSWORD_CHARS {
+            return Err(DomainError::new("password", "must be at least 10 characters").into());
+        }
+        if input.password.len() > MAX_PASSWORD_BYTES {
+            return Err(DomainError::new("password", "must be at most 1024 bytes").into());
+        }
+        let password_hash = hash_password(input.password.to_owned()).await?;
+        self.create_identity(input.role, email, name, phone, birth_date, password_hash)
+            .await
+    }
+
+    /// Creates an account from already parsed values and an Argon2id hash (the importer and
+    /// the demo reuse one hash for many accounts).
+    pub async fn create_identity(
+        &self,
+        role: Role,
+        email: String,
+        name: String,
+        phone: Option<String>,
+        birth_date: Option<String>,
+        password_hash: String,
+    ) -> AppResult<Identity> {
+        let (account, identity) = self
+            .seal_identity(role, email, name, phone, birth_date, password_hash)
+            .await?;
+        if let Err(e) = self.store.create_account(&account).await {
+            // The key guards nothing: do not leave it behind.
+            let _ = self.protect.destroy(&subject_key_name(&identity.id)).await;
+            return Err(e.into());
+        }
+        Ok(identity)
+    }
+
+    /// A new account ready to store: a new data key of its own (named after the account in
+    /// the key service) and the identity sealed under it. For callers that store the account
+    /// in a transaction of their own (the importer); if they cannot store it, they destroy
+    /// the key `subject_key_name(&identity.id)`.
+    pub async fn seal_identity(
+        &self,
+        role: Role,
+        email: String,
+        name: String,
+        phone: Option<String>,
+        birth_date: Option<String>,
+        password_hash: String,
+    ) -> AppResult<(NewAccount, Identity)> {
+        let id = AccountId::new();
+        let key_name = subject_key_name(&id);
+        let (key, wrapped_key) = self.protect.new_data_key(&key_name).await?;
+        let p = &self.protect;
+        let seal = |col: &str, v: &str| p.seal(&key, v.as_bytes(), "accounts", col, id.as_str());
+        let record = AccountRecord {
+            role,
+            created_at: Timestamp::now(),
+            wrapped_key,
+            email_ct: seal("email", &email),
+            name_ct: seal("name", &name),
+            phone_ct: phone.as_deref().map(|v| seal("phone", v)),
+            birth_date_ct: birth_date.as_deref().map(|v| seal("birth_date", v)),
+            managed_by: None,
+            id: id.clone(),
+        };
+        let account = NewAccount {
+            email_bidx: p.email_index(&email),
+            email_uniq: p.email_uniq(&email),
+            record,
+            password_hash,
+        };
+        Ok((
+            account,
+            Identity {
+                id,
+                role,
+                email,
+                name,
+                phone,
+                birth_date,
+            },
+        ))
+    }
+
+    /// Decrypts an account's identity (the caller records the access in the audit log).
+    pub async fn open_identity(&self, r: &AccountRecord) -> AppResult<Identity> {
+        let key = self
+            .protect
+            .data_key(&subject_key_name(&r.id), &r.wrapped_key)
+            .await?;
+        let p = &self.protect;
+        let open = |col: &str, ct: &[u8]| p.open_string(&key, ct, "accounts", col, r.id.as_str());
+        Ok(Identity {
+            id: r.id.clone(),
+            role: r.role,
+            email: open("email", &r.email_ct)?,
+            name: open("name", &r.name_ct)?,
+            phone: r
+                .phone_ct
+                .as_deref()
+                .map(|c| open("phone", c))
+                .transpose()?,
+            birth_date: r
+                .birth_date_ct
+                .as_deref()
+                .map(|c| open("birth_date", c))
+                .transpose()?,
+        })
+    }
+
+    /// Returns a new bearer token. Unknown email and wrong password fail the same way.
+    pub async fn login(&self, email: &str, password: &str) -> AppResult<(String, Identity)> {
+        if password.len() > MAX_PASSWORD_BYTES {
+            return Err(AppError::BadCredentials);
+        }
+        let mut found = None;
+        if let Ok(email) = parse_email(email) {
+            // The blind index is truncated on purpose: decrypt candidates to find the one.
+            for c in self
+                .store
+                .account_candidates(self.protect.email_index(&email))
+                .await?
+            {
+                match self.open_identity(&c.record).await {
+                    Ok(identity) if identity.email == email => {
+                        found = Some((identity, c.password_hash));
+                        break;
+                    }
+                    Ok(_) | Err(AppError::NotFound(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        let hash = found
+            .as_ref()
+            .map(|(_, h)| h.clone())
+            .unwrap_or_else(decoy_hash);
+        let ok = verify_password(password.to_owned(), hash).await;
+        let Some((identity, _)) = found.filter(|_| ok) else {
+            return Err(AppError::BadCredentials);
+        };
+        let token = self.open_session(&identity.id).await?;
+        Ok((token, identity))
+    }
+
+    /// A new session of an account whose identity was already proven: its bearer token.
+    pub async fn open_session(&self, account: &AccountId) -> AppResult<String> {
+        let mut raw = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut raw);
+        let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+        let now = Timestamp::now();
+        self.store
+            .create_session(&NewSession {
+                token_hash: hash_token(&token),
+                account_id: account.clone(),
+                created_at: now,
+                expires_at: now
+                    .checked_add(self.config.session_ttl)
+                    .map_err(|_| AppError::BadRequest("session expiry out of range".into()))?,
+            })
+            .await?;
+        Ok(token)
+    }
+
+    pub async fn authenticate(&self, token: &str) -> AppResult<Caller> {
+        if token.is_empty() || token.len() > 128 {
+            return Err(AppError::Unauthenticated);
+        }
+        let r = self
+            .store
+            .session_account(&hash_token(token), Timestamp::now())
+            .await?
+            .ok_or(AppError::Unauthenticated)?;
+        Ok(Caller {
+            id: r.id,
+            role: r.role,
+        })
+    }
+
+    /// The caller's own identity, decrypted (and the read audited).
+    pub async fn me(&self, caller: &Caller) -> AppResult<Identity> {
+        let r = self
+            .store
+            .account(&caller.id)
+            .await?
+            .ok_or(AppError::Unauthenticated)?;
+        let identity = self.open_identity(&r).await?;
+        self.audit(caller, &[(caller.id.clone(), "identity.read")])
+            .await?;
+        Ok(identity)
+    }
+
+    /// The identity's part of erasure (crypto-shredding; the whole of it is `App::erase` in
+    /// the server, which first shreds what other features hold): the account's key is
+    /// destroyed in the key service, so that even backups cannot be read; then the account
+    /// goes and `appointments` (its own) stay in their agendas without identity.
+    pub async fn erase_identity(
+        &self,
+        id: &AccountId,
+        appointments: &[careslot_domain::ReservationId],
+    ) -> AppResult<()> {
+        self.protect.destroy(&subject_key_name(id)).await?;
+        self.store.erase_account(id, appointments).await?;
+        Ok(())
+    }
+
+    /// Only patients erase themselves; practice accounts are closed by the operator.
+    pub async fn erasable(&self, id: &AccountId) -> AppResult<()> {
+        let record = self
+            .store
+            .account(id)
+            .await?
+            .ok_or(AppError::NotFound("account"))?;
+        if record.role != Role::Patient {
+            return Err(AppError::Forbidden(
+                "practitioner accounts are closed by the operator, not erased",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails() {
+        assert_eq!(
+            parse_email("  Alice@Example.ORG ").unwrap(),
+            "alice@example.org"
+        );
+        for bad in [
+            "",
+            "alice",
+            "@x.org",
+            "a@b",
+            "a b@c.org",
+            "a@@c.org",
+            "a@.org",
+        ] {
+            assert!(parse_email(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn phones_and_birth_dates() {
+        assert_eq!(parse_phone("+33 6 12 34 56 78").unwrap(), "+33612345678");
+        assert!(parse_phone("call me").is_err());
+        assert!(parse_birth_date("1987-06-05").is_ok());
+        assert!(parse_birth_date("2999-01-01").is_err());
+        assert!(parse_birth_date("1987-02-30").is_err());
+    }
+}

@@ -1,0 +1,44 @@
+//! Identity: accounts, passwords and bearer sessions, identities sealed under each account's
+//! own key, erasure, relatives a patient books for, practice accounts (practitioners and the
+//! assistants they invite), and the `Caller` extractor every feature's API uses.
+//!
+//! [`Accounts`] is this feature's service; it is built on [`Core`] and dereferences to it,
+//! as every feature service does to the layer it is built on.
+
+mod accounts;
+pub mod api;
+mod family;
+mod practice_account;
+mod team;
+
+pub use accounts::{hash_token, parse_email, parse_name, parse_phone, Identity, NewIdentity};
+pub use family::Relative;
+pub use team::Invitation;
+
+use careslot_core::Core;
+pub use careslot_core::{AppError, AppResult, Caller};
+use std::ops::Deref;
+use std::sync::Arc;
+
+/// Accounts, sessions, relatives and practice teams.
+pub struct Accounts {
+    core: Arc<Core>,
+}
+
+impl Accounts {
+    pub fn new(core: Arc<Core>) -> Arc<Self> {
+        Arc::new(Self { core })
+    }
+
+    pub fn core(&self) -> &Arc<Core> {
+        &self.core
+    }
+}
+
+impl Deref for Accounts {
+    type Target = Core;
+
+    fn deref(&self) -> &Core {
+        &self.core
+    }
+}

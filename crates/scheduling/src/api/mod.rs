@@ -1,0 +1,17 @@
+//! The scheduling endpoints: the public directory and slots, practices, holds and bookings,
+//! fees, the SMART Scheduling Links feed and the waiting room's queue.
+
+pub mod bulk_publish;
+pub mod dto;
+pub mod patient;
+pub mod payments;
+pub mod practitioner;
+pub mod public;
+pub mod queue;
+pub mod slot_json;
+
+/// The extractors this crate's handlers use.
+pub mod extract {
+    pub use careslot_core::extract::*;
+    pub use careslot_identity::api::Caller;
+}

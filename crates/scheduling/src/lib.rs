@@ -1,0 +1,79 @@
+//! Scheduling: practices (profiles, places, agendas, motives, opening rules, absences), slots,
+//! holds and bookings, the practice's desk, who takes part in an appointment, teleconsultation
+//! fees, the SMART Scheduling Links feed, and the waiting room in front of the booking entry
+//! points; with their API handlers.
+//!
+//! [`Scheduling`] is this feature's service: built on [`Accounts`] (and through it on
+//! [`careslot_core::Core`]), to which it dereferences.
+
+pub mod api;
+mod booking;
+mod consultation;
+mod desk;
+mod payment;
+pub mod payments;
+mod practice;
+pub mod publish;
+mod vaccines;
+pub mod waiting_room;
+
+pub use booking::{
+    is_valid_guest_id, Appointment, BookingDetails, BookingInput, Holder, SlotQuery,
+};
+pub use consultation::{Participation, Side};
+pub use desk::{DeskAppointment, DeskPatient, MotiveChanges};
+pub use payment::{parse_fee, SettleReport};
+pub use practice::{NewMotive, NewPlace, NewRule, ProfileInput, PublicAgenda};
+pub use vaccines::VaccineSpec;
+
+use careslot_core::Core;
+pub use careslot_core::{AppError, AppResult, Caller, PaymentFailure};
+use careslot_identity::{Accounts, Identity};
+use std::ops::Deref;
+use std::sync::Arc;
+
+/// Settings of the scheduling feature.
+#[derive(Debug, Clone, Default)]
+pub struct SchedulingConfig {
+    /// The waiting room in front of the booking entry points (inactive by default).
+    pub waiting_room: waiting_room::RoomConfig,
+    /// How teleconsultation fees are paid (default: at the practice, no online payment).
+    pub payments: payments::Payments,
+}
+
+/// Practices, agendas, slots, holds, bookings, the desk, fees and the waiting room.
+pub struct Scheduling {
+    accounts: Arc<Accounts>,
+    /// Queue tickets and admission to the booking entry points.
+    pub waiting_room: waiting_room::WaitingRoom,
+    /// How teleconsultation fees are paid.
+    pub payments: payments::Payments,
+    /// The vaccine protocols in force, read at most a couple of seconds ago.
+    pub protocols: careslot_core::rules_cache::Remembered<Vec<careslot_domain::vaccine::Protocol>>,
+}
+
+impl Scheduling {
+    /// Builds the service and starts its background work (payment capture).
+    pub fn new(accounts: Arc<Accounts>, config: SchedulingConfig) -> Arc<Self> {
+        let scheduling = Arc::new(Self {
+            waiting_room: waiting_room::WaitingRoom::new(&config.waiting_room),
+            payments: config.payments,
+            protocols: Default::default(),
+            accounts,
+        });
+        scheduling.spawn_payment_sweeper();
+        scheduling
+    }
+
+    pub fn accounts(&self) -> &Arc<Accounts> {
+        &self.accounts
+    }
+}
+
+impl Deref for Scheduling {
+    type Target = Accounts;
+
+    fn deref(&self) -> &Accounts {
+        &self.accounts
+    }
+}

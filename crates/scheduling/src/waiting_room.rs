@@ -1,0 +1,1036 @@
+//! The waiting room (issue #6, "the 12 July rush"): when it is active, booking entry points
+//! only let in holders of an admitted queue ticket.
+//!
+//! - **Tickets** are self-contained and HMAC-SHA256-signed: a format version, the arrival
+//!   (a random 64-bit draw for an arrival before the opening, else the rank itself) and the
+//!   issue time. The server keeps no per-ticket state, so checking one is a base64 decode,
+//!   one HMAC and a few atomic loads.
+//! - **Order** (Queue-it's rule): the `P` people who arrived before the opening are served in
+//!   random order (rank = ⌊u·P⌋ with u = draw / 2⁶⁴ uniform in [0, 1)); later arrivals get
+//!   rank `P + n` from a per-process sequence, first in first out.
+//! - **Admission**: a watermark grows at the admission rate from the opening; a rank below it
+//!   is admitted, and stays honoured for a window (20 minutes by default) after the instant
+//!   the watermark passed it. Position = how many ranks are still ahead + 1, and the wait is
+//!   the time until the watermark reaches the rank.
+//! - **Activation**: the campaign operator switches the room on (optionally with an opening
+//!   time: everybody before it draws a random place), or it switches itself on when guarded
+//!   endpoints get more requests per second than a threshold, and off again once the queue
+//!   has drained and the rate stayed under the threshold for a calm period.
+//!
+//! The session parameters (active, opening, the watermark's line) change rarely; they are
+//! published through a sequence lock made of atomics, so readers never take a lock.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use careslot_core::mac::MacKey;
+use hmac::Mac;
+use rand::RngCore;
+use std::fmt;
+use std::sync::atomic::{fence, AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// The request header that carries a ticket (API clients).
+pub const TICKET_HEADER: &str = "careslot-queue-ticket";
+/// The cookie that carries a ticket (web pages).
+pub const TICKET_COOKIE: &str = "careslot_queue";
+
+/// Ticket format version (the first byte of every ticket).
+const VERSION: u8 = 1;
+/// version, kind, value (u64), issued at (i64 ms).
+const PAYLOAD_LEN: usize = 1 + 1 + 8 + 8;
+/// HMAC-SHA256 truncated to 128 bits.
+const TAG_LEN: usize = 16;
+const TICKET_LEN: usize = PAYLOAD_LEN + TAG_LEN;
+/// Longest base64url text a ticket can be (anything longer is refused before decoding).
+pub const MAX_TICKET_CHARS: usize = (TICKET_LEN * 4).div_ceil(3);
+
+/// Highest admission rate accepted (people per second).
+pub const MAX_RATE: u32 = 1_000_000;
+
+/// The waiting room's configuration (`careslot serve --waiting-room-*`).
+#[derive(Clone)]
+pub struct RoomConfig {
+    /// Key that signs tickets; `None`: a random key per process (tickets are then only
+    /// honoured by the node that issued them).
+    pub secret: Option<Arc<careslot_vault::SecretToken>>,
+    /// People admitted per second while the room is active.
+    pub admission_rate: u32,
+    /// Requests per second to guarded endpoints past which the room activates by itself.
+    pub auto_threshold: Option<u32>,
+    /// How long an admitted ticket is honoured after its admission.
+    pub admitted_window: jiff::SignedDuration,
+    /// How long the request rate must stay under the threshold (with the queue drained)
+    /// before an automatically activated room switches itself off.
+    pub auto_calm: jiff::SignedDuration,
+}
+
+impl Default for RoomConfig {
+    fn default() -> Self {
+        Self {
+            secret: None,
+            admission_rate: 50,
+            auto_threshold: None,
+            admitted_window: jiff::SignedDuration::from_mins(20),
+            auto_calm: jiff::SignedDuration::from_secs(30),
+        }
+    }
+}
+
+impl fmt::Debug for RoomConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RoomConfig")
+            .field("secret", &self.secret.as_ref().map(|_| "**redacted**"))
+            .field("admission_rate", &self.admission_rate)
+            .field("auto_threshold", &self.auto_threshold)
+            .field("admitted_window", &self.admitted_window)
+            .field("auto_calm", &self.auto_calm)
+            .finish()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Pure logic: ranks and the watermark
+// ---------------------------------------------------------------------------------------
+
+/// The rank of a pre-opening arrival among `p` of them: ⌊u·p⌋ with u = draw / 2⁶⁴, so
+/// always below `p` and uniformly spread (ties are admitted together).
+pub fn pre_opening_rank(draw: u64, p: u64) -> u64 {
+    ((u128::from(draw) * u128::from(p)) >> 64) as u64
+}
+
+/// The admission watermark as a function of time: 0 until the opening, then growing by
+/// `rate` per second. A rate change rebases the line (`base` at `base_ms`) so that the
+/// watermark never jumps.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Schedule {
+    pub opening_ms: i64,
+    pub base: f64,
+    pub base_ms: i64,
+    /// People per second (> 0).
+    pub rate: f64,
+}
+
+impl Schedule {
+    pub fn new(opening_ms: i64, rate: u32) -> Self {
+        Self {
+            opening_ms,
+            base: 0.0,
+            base_ms: opening_ms,
+            rate: f64::from(rate.max(1)),
+        }
+    }
+
+    /// The watermark at `now_ms`: ranks strictly below it are admitted.
+    pub fn watermark(&self, now_ms: i64) -> f64 {
+        if now_ms <= self.base_ms {
+            self.base
+        } else {
+            self.base + self.rate * (now_ms - self.base_ms) as f64 / 1000.0
+        }
+    }
+
+    /// How many ranks are admitted at `now_ms` (ranks `0..n`).
+    pub fn admitted_count(&self, now_ms: i64) -> u64 {
+        let w = self.watermark(now_ms).ceil();
+        if w <= 0.0 {
+            0
+        } else if w >= u64::MAX as f64 {
+            u64::MAX
+        } else {
+            w as u64
+        }
+    }
+
+    /// The first millisecond at which `rank` is admitted (the watermark passes it); computed
+    /// with [`Self::watermark`] itself so that both always agree.
+    pub fn admission_ms(&self, rank: u64) -> i64 {
+        const FAR: i64 = i64::MAX / 4;
+        let r = rank as f64;
+        if r < self.base {
+            // Admitted at the latest when the line was last rebased.
+            return self.base_ms;
+        }
+        let guess = ((r - self.base) * 1000.0 / self.rate).floor();
+        if guess >= (FAR - self.base_ms.max(0)) as f64 {
+            return FAR;
+        }
+        let mut t = self.base_ms + guess as i64 + 1;
+        while t - 1 > self.base_ms && self.watermark(t - 1) > r {
+            t -= 1;
+        }
+        while self.watermark(t) <= r {
+            t += 1;
+        }
+        t
+    }
+
+    /// The same watermark from `now_ms` on at another rate.
+    pub fn with_rate(&self, now_ms: i64, rate: u32) -> Self {
+        let rate = f64::from(rate.max(1));
+        if now_ms <= self.base_ms {
+            Self { rate, ..*self }
+        } else {
+            Self {
+                base: self.watermark(now_ms),
+                base_ms: now_ms,
+                rate,
+                ..*self
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Tickets
+// ---------------------------------------------------------------------------------------
+
+/// How a ticket's holder arrived.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arrival {
+    /// Before the opening: a random draw, turned into a rank once the number of such
+    /// arrivals is known.
+    BeforeOpening { draw: u64 },
+    /// After the opening (or while the room was inactive): the rank itself.
+    AfterOpening { rank: u64 },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ticket {
+    pub arrival: Arrival,
+    pub issued_ms: i64,
+}
+
+/// A ticket that is not one of ours: garbled, truncated, of an unknown version, or with a
+/// signature that does not match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InvalidTicket;
+
+impl fmt::Display for InvalidTicket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("invalid queue ticket")
+    }
+}
+
+impl std::error::Error for InvalidTicket {}
+
+/// The ticket-signing key.
+#[derive(Clone, Debug)]
+pub struct TicketKey(MacKey);
+
+impl TicketKey {
+    pub fn new(secret: &[u8]) -> Self {
+        TicketKey(MacKey::new(secret))
+    }
+
+    pub fn random() -> Self {
+        TicketKey(MacKey::random())
+    }
+
+    pub fn sign(&self, t: &Ticket) -> String {
+        let mut raw = [0u8; TICKET_LEN];
+        raw[0] = VERSION;
+        let (kind, value) = match t.arrival {
+            Arrival::BeforeOpening { draw } => (0u8, draw),
+            Arrival::AfterOpening { rank } => (1u8, rank),
+        };
+        raw[1] = kind;
+        raw[2..10].copy_from_slice(&value.to_be_bytes());
+        raw[10..18].copy_from_slice(&t.issued_ms.to_be_bytes());
+        let mut mac = self.0.mac();
+        mac.update(&raw[..PAYLOAD_LEN]);
+        let tag = mac.finalize().into_bytes();
+        raw[PAYLOAD_LEN..].copy_from_slice(&tag[..TAG_LEN]);
+        URL_SAFE_NO_PAD.encode(raw)
+    }
+
+    pub fn verify(&self, text: &str) -> Result<Ticket, InvalidTicket> {
+        let text = text.trim();
+        if text.len() > MAX_TICKET_CHARS {
+            return Err(InvalidTicket);
+        }
+        let mut raw = [0u8; TICKET_LEN + 3];
+        let n = URL_SAFE_NO_PAD
+            .decode_slice(text.as_bytes(), &mut raw)
+            .map_err(|_| InvalidTicket)?;
+        if n != TICKET_LEN || raw[0] != VERSION {
+            return Err(InvalidTicket);
+        }
+        let mut mac = self.0.mac();
+        mac.update(&raw[..PAYLOAD_LEN]);
+        mac.verify_truncated_left(&raw[PAYLOAD_LEN..TICKET_LEN])
+            .map_err(|_| InvalidTicket)?;
+        let mut value = [0u8; 8];
+        value.copy_from_slice(&raw[2..10]);
+        let value = u64::from_be_bytes(value);
+        let mut issued = [0u8; 8];
+        issued.copy_from_slice(&raw[10..18]);
+        let arrival = match raw[1] {
+            0 => Arrival::BeforeOpening { draw: value },
+            1 => Arrival::AfterOpening { rank: value },
+            _ => return Err(InvalidTicket),
+        };
+        Ok(Ticket {
+            arrival,
+            issued_ms: i64::from_be_bytes(issued),
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The room
+// ---------------------------------------------------------------------------------------
+
+/// The room's session as one consistent snapshot.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Session {
+    pub active: bool,
+    /// When this session started on this node: tickets issued before belong to an earlier
+    /// session and must be renewed.
+    pub started_ms: i64,
+    pub schedule: Schedule,
+}
+
+/// Where a ticket stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Standing {
+    /// The room is inactive: everybody goes through.
+    Open,
+    /// Admitted; honoured until `until_ms`.
+    Admitted { until_ms: i64 },
+    /// Waiting: `position` 1 is next; admitted in about `eta_ms`. Before the opening,
+    /// `opens_at_ms` says when it opens (positions are then an estimate: the draw is final
+    /// once the opening has passed).
+    Waiting {
+        position: u64,
+        eta_ms: i64,
+        opens_at_ms: Option<i64>,
+    },
+    /// From an earlier session, or admitted too long ago: a new ticket is needed.
+    Expired,
+}
+
+impl Standing {
+    pub fn passes(&self) -> bool {
+        matches!(self, Standing::Open | Standing::Admitted { .. })
+    }
+}
+
+/// Why a guarded request was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    NoTicket,
+    Invalid,
+    Expired,
+    Waiting { position: u64, eta_ms: i64 },
+}
+
+/// A ticket with where it stands; `renewed` when a new ticket replaced the one presented.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pass {
+    pub ticket: String,
+    pub standing: Standing,
+    pub renewed: bool,
+}
+
+/// What the operator sees.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RoomState {
+    /// Switched on by the operator.
+    pub enabled: bool,
+    /// Active now (by the operator or by itself).
+    pub active: bool,
+    pub admission_rate: u32,
+    pub auto_threshold: Option<u32>,
+    pub opens_at_ms: Option<i64>,
+    /// Tickets issued in this session.
+    pub issued: u64,
+    /// Ranks below this are admitted.
+    pub admitted_watermark: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigureError {
+    /// `opens_at` with `enabled: false`, or a rate out of range.
+    Invalid(&'static str, &'static str),
+    /// A new opening time for a room that has opened already.
+    AlreadyOpen,
+}
+
+pub struct WaitingRoom {
+    key: TicketKey,
+    window_ms: i64,
+    calm_ms: i64,
+    auto_threshold: Option<u32>,
+    // The session, behind a sequence lock: `seq` is odd while a writer is storing.
+    seq: AtomicU64,
+    active: AtomicBool,
+    started_ms: AtomicI64,
+    opening_ms: AtomicI64,
+    base_bits: AtomicU64,
+    base_ms: AtomicI64,
+    rate_bits: AtomicU64,
+    /// Serialises writers of the session.
+    writer: parking_lot::Mutex<()>,
+    // Counters of the current session.
+    before_opening: AtomicU64,
+    after_opening: AtomicU64,
+    // Who switched it on.
+    operator_enabled: AtomicBool,
+    auto_active: AtomicBool,
+    // Demand on guarded endpoints: requests counted per second.
+    bucket_sec: AtomicI64,
+    bucket_count: AtomicU64,
+    last_busy_ms: AtomicI64,
+}
+
+impl fmt::Debug for WaitingRoom {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WaitingRoom")
+            .field("session", &self.session())
+            .finish_non_exhaustive()
+    }
+}
+
+pub fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+impl WaitingRoom {
+    pub fn new(config: &RoomConfig) -> Self {
+        let key = match &config.secret {
+            Some(s) => TicketKey::new(s.expose().as_bytes()),
+            None => TicketKey::random(),
+        };
+        let rate = config.admission_rate.clamp(1, MAX_RATE);
+        let schedule = Schedule::new(0, rate);
+        Self {
+            key,
+            window_ms: config
+                .admitted_window
+                .as_millis()
+                .clamp(1, i64::MAX as i128) as i64,
+            calm_ms: config.auto_calm.as_millis().clamp(0, i64::MAX as i128) as i64,
+            auto_threshold: config.auto_threshold,
+            seq: AtomicU64::new(0),
+            active: AtomicBool::new(false),
+            started_ms: AtomicI64::new(0),
+            opening_ms: AtomicI64::new(schedule.opening_ms),
+            base_bits: AtomicU64::new(schedule.base.to_bits()),
+            base_ms: AtomicI64::new(schedule.base_ms),
+            rate_bits: AtomicU64::new(schedule.rate.to_bits()),
+            writer: parking_lot::Mutex::new(()),
+            before_opening: AtomicU64::new(0),
+            after_opening: AtomicU64::new(0),
+            operator_enabled: AtomicBool::new(false),
+            auto_active: AtomicBool::new(false),
+            bucket_sec: AtomicI64::new(0),
+            bucket_count: AtomicU64::new(0),
+            last_busy_ms: AtomicI64::new(i64::MIN / 2),
+        }
+    }
+
+    /// The session as one consistent snapshot (lock-free: retried if a writer was busy).
+    pub fn session(&self) -> Session {
+        loop {
+            let s1 = self.seq.load(Ordering::Acquire);
+            if s1 & 1 == 1 {
+                std::hint::spin_loop();
+                continue;
+            }
+            let session = Session {
+                active: self.active.load(Ordering::Relaxed),
+                started_ms: self.started_ms.load(Ordering::Relaxed),
+                schedule: Schedule {
+                    opening_ms: self.opening_ms.load(Ordering::Relaxed),
+                    base: f64::from_bits(self.base_bits.load(Ordering::Relaxed)),
+                    base_ms: self.base_ms.load(Ordering::Relaxed),
+                    rate: f64::from_bits(self.rate_bits.load(Ordering::Relaxed)),
+                },
+            };
+            fence(Ordering::Acquire);
+            if self.seq.load(Ordering::Relaxed) == s1 {
+                return session;
+            }
+        }
+    }
+
+    /// Publishes a new session; the caller holds `writer`.
+    fn publish(&self, s: &Session) {
+        let seq = self.seq.load(Ordering::Relaxed);
+        self.seq.store(seq.wrapping_add(1), Ordering::Relaxed);
+        fence(Ordering::Release);
+        self.active.store(s.active, Ordering::Relaxed);
+        self.started_ms.store(s.started_ms, Ordering::Relaxed);
+        self.opening_ms
+            .store(s.schedule.opening_ms, Ordering::Relaxed);
+        self.base_bits
+            .store(s.schedule.base.to_bits(), Ordering::Relaxed);
+        self.base_ms.store(s.schedule.base_ms, Ordering::Relaxed);
+        self.rate_bits
+            .store(s.schedule.rate.to_bits(), Ordering::Relaxed);
+        self.seq.store(seq.wrapping_add(2), Ordering::Release);
+    }
+
+    /// A new session opening at `opening_ms`; the caller holds `writer`.
+    fn start(&self, now_ms: i64, opening_ms: i64, rate: u32) {
+        self.before_opening.store(0, Ordering::Relaxed);
+        self.after_opening.store(0, Ordering::Relaxed);
+        self.publish(&Session {
+            active: true,
+            started_ms: now_ms,
+            schedule: Schedule::new(opening_ms.max(now_ms), rate),
+        });
+    }
+
+    fn stop(&self, current: &Session) {
+        self.publish(&Session {
+            active: false,
+            ..*current
+        });
+    }
+
+    fn rate_of(s: &Schedule) -> u32 {
+        s.rate.round().clamp(1.0, f64::from(MAX_RATE)) as u32
+    }
+
+    /// Ranks handed out so far in this session (all of them below this).
+    fn issued(&self) -> u64 {
+        self.before_opening
+            .load(Ordering::Relaxed)
+            .saturating_add(self.after_opening.load(Ordering::Relaxed))
+    }
+
+    /// A new ticket at the back of the queue (admitted at once when the room is inactive).
+    pub fn issue(&self, now_ms: i64) -> Pass {
+        let s = self.session();
+        let arrival = if s.active && now_ms < s.schedule.opening_ms {
+            self.before_opening.fetch_add(1, Ordering::Relaxed);
+            Arrival::BeforeOpening {
+                draw: rand::thread_rng().next_u64(),
+            }
+        } else if s.active {
+            let n = self.after_opening.fetch_add(1, Ordering::Relaxed);
+            Arrival::AfterOpening {
+                rank: self
+                    .before_opening
+                    .load(Ordering::Relaxed)
+                    .saturating_add(n),
+            }
+        } else {
+            Arrival::AfterOpening { rank: 0 }
+        };
+        let ticket = Ticket {
+            arrival,
+            issued_ms: now_ms,
+        };
+        Pass {
+            ticket: self.key.sign(&ticket),
+            standing: self.standing(&ticket, &s, now_ms),
+            renewed: true,
+        }
+    }
+
+    /// Where `ticket` stands in session `s` at `now_ms`.
+    pub fn standing(&self, ticket: &Ticket, s: &Session, now_ms: i64) -> Standing {
+        if !s.active {
+            return Standing::Open;
+        }
+        if ticket.issued_ms < s.started_ms {
+            return Standing::Expired;
+        }
+        let rank = match ticket.arrival {
+            Arrival::BeforeOpening { draw } => {
+                pre_opening_rank(draw, self.before_opening.load(Ordering::Relaxed).max(1))
+            }
+            Arrival::AfterOpening { rank } => rank,
+        };
+        let admitted_at = s.schedule.admission_ms(rank);
+        if now_ms >= admitted_at {
+            let until_ms = admitted_at.saturating_add(self.window_ms);
+            return if now_ms < until_ms {
+                Standing::Admitted { until_ms }
+            } else {
+                Standing::Expired
+            };
+        }
+        let ahead = rank.saturating_sub(s.schedule.admitted_count(now_ms));
+        Standing::Waiting {
+            position: ahead.saturating_add(1),
+            eta_ms: admitted_at - now_ms,
+            opens_at_ms: (now_ms < s.schedule.opening_ms).then_some(s.schedule.opening_ms),
+        }
+    }
+
+    /// Where a presented ticket stands; a ticket of an earlier session, or admitted too long
+    /// ago, is replaced by a new one at the back of the queue.
+    pub fn status(&self, presented: &str, now_ms: i64) -> Result<Pass, InvalidTicket> {
+        let ticket = self.key.verify(presented)?;
+        let s = self.session();
+        match self.standing(&ticket, &s, now_ms) {
+            Standing::Expired => Ok(self.issue(now_ms)),
+            standing => Ok(Pass {
+                ticket: presented.trim().to_owned(),
+                standing,
+                renewed: false,
+            }),
+        }
+    }
+
+    /// The check of a guarded request: passes when the room is inactive or the ticket is
+    /// admitted. Counts the request towards automatic activation.
+    pub fn admit(&self, presented: Option<&str>, now_ms: i64) -> Result<(), Refusal> {
+        self.note_demand(now_ms);
+        let s = self.session();
+        if !s.active {
+            return Ok(());
+        }
+        let presented = presented.ok_or(Refusal::NoTicket)?;
+        let ticket = self.key.verify(presented).map_err(|_| Refusal::Invalid)?;
+        match self.standing(&ticket, &s, now_ms) {
+            Standing::Open | Standing::Admitted { .. } => Ok(()),
+            Standing::Expired => Err(Refusal::Expired),
+            Standing::Waiting {
+                position, eta_ms, ..
+            } => Err(Refusal::Waiting { position, eta_ms }),
+        }
+    }
+
+    /// Counts a request to a guarded endpoint (only with an automatic threshold): past the
+    /// threshold within one second the room opens now; at each new second, an automatically
+    /// activated room that has drained and stayed calm switches itself off.
+    fn note_demand(&self, now_ms: i64) {
+        let Some(threshold) = self.auto_threshold else {
+            return;
+        };
+        let sec = now_ms.div_euclid(1000);
+        let current = self.bucket_sec.load(Ordering::Acquire);
+        let n = if sec != current
+            && self
+                .bucket_sec
+                .compare_exchange(current, sec, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        {
+            self.bucket_count.store(1, Ordering::Release);
+            self.maintain(now_ms);
+            1
+        } else {
+            self.bucket_count.fetch_add(1, Ordering::AcqRel) + 1
+        };
+        // Only the request that crosses the threshold in this second writes.
+        if n == u64::from(threshold) + 1 {
+            self.last_busy_ms.fetch_max(now_ms, Ordering::AcqRel);
+            if !self.session().active {
+                let _w = self.writer.lock();
+                if !self.session().active {
+                    let rate = Self::rate_of(&self.session().schedule);
+                    self.start(now_ms, now_ms, rate);
+                    self.auto_active.store(true, Ordering::Release);
+                    tracing::warn!(
+                        threshold,
+                        admission_rate = rate,
+                        "waiting room activated: guarded endpoints past the threshold"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Switches off a room that activated itself once the queue has drained and the request
+    /// rate has stayed under the threshold for the calm period (an operator's room stays on).
+    pub fn maintain(&self, now_ms: i64) {
+        if self.auto_threshold.is_none()
+            || !self.auto_active.load(Ordering::Acquire)
+            || self.operator_enabled.load(Ordering::Acquire)
+        {
+            return;
+        }
+        let calm_since = self
+            .last_busy_ms
+            .load(Ordering::Acquire)
+            .saturating_add(1000);
+        if now_ms.saturating_sub(calm_since) < self.calm_ms {
+            return;
+        }
+        let _w = self.writer.lock();
+        let s = self.session();
+        let drained = s.schedule.admitted_count(now_ms) >= self.issued();
+        if s.active
+            && drained
+            && self.auto_active.load(Ordering::Acquire)
+            && !self.operator_enabled.load(Ordering::Acquire)
+        {
+            self.stop(&s);
+            self.auto_active.store(false, Ordering::Release);
+            tracing::info!("waiting room deactivated: queue drained and demand calm");
+        }
+    }
+
+    /// The operator switches the room on or off, changes the admission rate, or sets when a
+    /// room that has not opened yet opens.
+    pub fn configure(
+        &self,
+        enabled: bool,
+        rate: Option<u32>,
+        opens_at_ms: Option<i64>,
+        now_ms: i64,
+    ) -> Result<RoomState, ConfigureError> {
+        if let Some(r) = rate {
+            if !(1..=MAX_RATE).contains(&r) {
+                return Err(ConfigureError::Invalid(
+                    "admission_rate",
+                    "must be 1 to 1000000 people per second",
+                ));
+            }
+        }
+        if opens_at_ms.is_some() && !enabled {
+            return Err(ConfigureError::Invalid(
+                "opens_at",
+                "only with enabled: true",
+            ));
+        }
+        {
+            let _w = self.writer.lock();
+            let s = self.session();
+            let rate = rate.unwrap_or_else(|| Self::rate_of(&s.schedule));
+            if !enabled {
+                self.operator_enabled.store(false, Ordering::Release);
+                self.auto_active.store(false, Ordering::Release);
+                self.publish(&Session {
+                    active: false,
+                    schedule: s.schedule.with_rate(now_ms, rate),
+                    ..s
+                });
+            } else if !s.active {
+                self.operator_enabled.store(true, Ordering::Release);
+                self.start(now_ms, opens_at_ms.unwrap_or(now_ms), rate);
+            } else {
+                let schedule = match opens_at_ms {
+                    Some(at) if at != s.schedule.opening_ms => {
+                        if now_ms >= s.schedule.opening_ms {
+                            return Err(ConfigureError::AlreadyOpen);
+                        }
+                        Schedule::new(at.max(now_ms), rate)
+                    }
+                    _ => s.schedule.with_rate(now_ms, rate),
+                };
+                self.operator_enabled.store(true, Ordering::Release);
+                self.publish(&Session { schedule, ..s });
+            }
+        }
+        Ok(self.state(now_ms))
+    }
+
+    pub fn state(&self, now_ms: i64) -> RoomState {
+        self.maintain(now_ms);
+        let s = self.session();
+        RoomState {
+            enabled: self.operator_enabled.load(Ordering::Acquire),
+            active: s.active,
+            admission_rate: Self::rate_of(&s.schedule),
+            auto_threshold: self.auto_threshold,
+            opens_at_ms: s.active.then_some(s.schedule.opening_ms),
+            issued: if s.active { self.issued() } else { 0 },
+            admitted_watermark: if s.active {
+                s.schedule.admitted_count(now_ms)
+            } else {
+                0
+            },
+        }
+    }
+
+    /// Whether the room is active now (the pages use it to explain themselves).
+    pub fn is_active(&self) -> bool {
+        self.session().active
+    }
+}
+
+/// When to ask again: half the expected wait (so the estimate converges), within bounds.
+pub fn poll_after_ms(standing: &Standing, now_ms: i64) -> u64 {
+    match standing {
+        Standing::Open | Standing::Admitted { .. } | Standing::Expired => 0,
+        Standing::Waiting {
+            eta_ms,
+            opens_at_ms,
+            ..
+        } => {
+            let wait = match opens_at_ms {
+                Some(at) => (at - now_ms).clamp(1_000, 30_000),
+                None => (eta_ms / 2).clamp(500, 15_000),
+            };
+            wait as u64
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn room(rate: u32) -> WaitingRoom {
+        WaitingRoom::new(&RoomConfig {
+            admission_rate: rate,
+            ..RoomConfig::default()
+        })
+    }
+
+    fn rank_of(room: &WaitingRoom, ticket: &str) -> u64 {
+        match room.key.verify(ticket).unwrap().arrival {
+            Arrival::BeforeOpening { draw } => {
+                pre_opening_rank(draw, room.before_opening.load(Ordering::Relaxed))
+            }
+            Arrival::AfterOpening { rank } => rank,
+        }
+    }
+
+    #[test]
+    fn watermark_grows_at_the_rate_from_the_opening() {
+        let s = Schedule::new(10_000, 50);
+        assert_eq!(s.watermark(0), 0.0);
+        assert_eq!(s.watermark(10_000), 0.0);
+        assert_eq!(s.admitted_count(10_000), 0);
+        assert_eq!(s.watermark(11_000), 50.0);
+        assert_eq!(s.admitted_count(11_000), 50);
+        assert_eq!(s.admitted_count(10_001), 1);
+        // rank r is admitted exactly when the watermark passes it
+        for rank in [0u64, 1, 49, 50, 51, 1234] {
+            let at = s.admission_ms(rank);
+            assert!(s.watermark(at) > rank as f64, "rank {rank} at {at}");
+            assert!(
+                s.watermark(at - 1) <= rank as f64,
+                "rank {rank} before {at}"
+            );
+            assert!(s.admitted_count(at) > rank);
+            assert!(s.admitted_count(at - 1) <= rank);
+        }
+    }
+
+    #[test]
+    fn a_rate_change_keeps_the_watermark_continuous() {
+        let s = Schedule::new(0, 10);
+        let t = 5_000;
+        let w = s.watermark(t);
+        let faster = s.with_rate(t, 100);
+        assert_eq!(faster.watermark(t), w);
+        assert_eq!(faster.watermark(t + 1_000), w + 100.0);
+        // ranks admitted before the change stay admitted
+        assert!(faster.admission_ms(10) <= t);
+        // before the opening, only the rate changes
+        let early = Schedule::new(60_000, 10).with_rate(1_000, 20);
+        assert_eq!(early, Schedule::new(60_000, 20));
+    }
+
+    #[test]
+    fn pre_opening_ranks_stay_below_p_and_spread_evenly() {
+        assert_eq!(pre_opening_rank(0, 10), 0);
+        assert_eq!(pre_opening_rank(u64::MAX, 10), 9);
+        assert_eq!(pre_opening_rank(u64::MAX / 2, 10), 4);
+        assert_eq!(pre_opening_rank(12345, 0), 0);
+        let mut buckets = [0u32; 10];
+        let mut rng = rand::thread_rng();
+        for _ in 0..100_000 {
+            let r = pre_opening_rank(rng.next_u64(), 10);
+            buckets[r as usize] += 1;
+        }
+        assert!(
+            buckets.iter().all(|&b| (9_000..11_000).contains(&b)),
+            "{buckets:?}"
+        );
+    }
+
+    #[test]
+    fn tickets_round_trip_and_refuse_tampering() {
+        let key = TicketKey::random();
+        let t = Ticket {
+            arrival: Arrival::BeforeOpening { draw: 0xdead_beef },
+            issued_ms: 1_626_000_000_000,
+        };
+        let text = key.sign(&t);
+        assert!(text.len() <= MAX_TICKET_CHARS);
+        assert_eq!(key.verify(&text), Ok(t));
+        // another key, a flipped character, garbage, empty, too long
+        assert_eq!(TicketKey::random().verify(&text), Err(InvalidTicket));
+        let mut bytes = text.clone().into_bytes();
+        bytes[5] = if bytes[5] == b'A' { b'B' } else { b'A' };
+        assert_eq!(
+            key.verify(std::str::from_utf8(&bytes).unwrap()),
+            Err(InvalidTicket)
+        );
+        assert_eq!(key.verify("not a ticket!"), Err(InvalidTicket));
+        assert_eq!(key.verify(""), Err(InvalidTicket));
+        assert_eq!(key.verify(&"A".repeat(500)), Err(InvalidTicket));
+        // the same secret signs the same way (several nodes share it)
+        let a = TicketKey::new(b"shared secret between nodes");
+        let b = TicketKey::new(b"shared secret between nodes");
+        assert!(b.verify(&a.sign(&t)).is_ok());
+    }
+
+    #[test]
+    fn an_inactive_room_admits_everybody() {
+        let r = room(50);
+        let pass = r.issue(1_000);
+        assert_eq!(pass.standing, Standing::Open);
+        assert_eq!(r.admit(None, 1_000), Ok(()));
+        assert_eq!(r.admit(Some("garbage"), 1_000), Ok(()));
+        assert_eq!(
+            r.status(&pass.ticket, 2_000).unwrap().standing,
+            Standing::Open
+        );
+    }
+
+    #[test]
+    fn after_the_opening_arrivals_are_first_in_first_out() {
+        let r = room(10);
+        let t0 = 1_000_000;
+        r.configure(true, None, None, t0).unwrap();
+        let tickets: Vec<String> = (0..30).map(|i| r.issue(t0 + i).ticket).collect();
+        let ranks: Vec<u64> = tickets.iter().map(|t| rank_of(&r, t)).collect();
+        assert_eq!(ranks, (0..30).collect::<Vec<_>>());
+        // positions count down, waits shrink, and admission follows the issue order
+        let pos = |t: &str, now| match r.status(t, now).unwrap().standing {
+            Standing::Waiting { position, .. } => position,
+            _ => 0,
+        };
+        assert_eq!(pos(&tickets[29], t0), 30);
+        assert_eq!(pos(&tickets[29], t0 + 1_500), 15);
+        assert_eq!(r.admit(Some(&tickets[14]), t0 + 1_500), Ok(()));
+        assert!(matches!(
+            r.admit(Some(&tickets[15]), t0 + 1_500),
+            Err(Refusal::Waiting { position: 1, .. })
+        ));
+        assert_eq!(r.admit(None, t0), Err(Refusal::NoTicket));
+        assert_eq!(r.admit(Some("forged"), t0), Err(Refusal::Invalid));
+        assert_eq!(r.state(t0 + 1_500).admitted_watermark, 15);
+        assert_eq!(r.state(t0 + 1_500).issued, 30);
+    }
+
+    #[test]
+    fn before_the_opening_arrivals_are_drawn_at_random() {
+        let r = room(1_000);
+        let t0 = 5_000_000;
+        let opening = t0 + 60_000;
+        r.configure(true, None, Some(opening), t0).unwrap();
+        let early: Vec<String> = (0..200).map(|i| r.issue(t0 + i).ticket).collect();
+        // before the opening nobody is admitted, and the page says when it opens
+        match r.status(&early[0], t0 + 500).unwrap().standing {
+            Standing::Waiting { opens_at_ms, .. } => assert_eq!(opens_at_ms, Some(opening)),
+            other => panic!("{other:?}"),
+        }
+        assert!(r.admit(Some(&early[0]), opening - 1).is_err());
+        let ranks: Vec<u64> = early.iter().map(|t| rank_of(&r, t)).collect();
+        assert!(ranks.iter().all(|&x| x < 200));
+        assert!(ranks.windows(2).any(|w| w[0] > w[1]), "not the issue order");
+        // later arrivals come after every early one, in order
+        let late: Vec<u64> = (0..5)
+            .map(|i| rank_of(&r, &r.issue(opening + i).ticket))
+            .collect();
+        assert_eq!(late, vec![200, 201, 202, 203, 204]);
+        // 1,000 a second: everybody early is in within 200 ms of the opening
+        assert!(early
+            .iter()
+            .all(|t| r.admit(Some(t), opening + 200).is_ok()));
+    }
+
+    #[test]
+    fn admission_lasts_for_the_window_then_the_ticket_is_renewed() {
+        let r = room(1);
+        let t0 = 0;
+        r.configure(true, None, None, t0).unwrap();
+        let first = r.issue(t0).ticket;
+        let window = 20 * 60 * 1000;
+        assert!(r.admit(Some(&first), 10).is_ok());
+        assert!(r.admit(Some(&first), window).is_ok());
+        assert_eq!(r.admit(Some(&first), window + 10), Err(Refusal::Expired));
+        let renewed = r.status(&first, window + 10).unwrap();
+        assert!(renewed.renewed);
+        assert_ne!(renewed.ticket, first);
+        // a new session does not honour tickets of the previous one
+        r.configure(false, None, None, window + 20).unwrap();
+        r.configure(true, None, None, window + 30).unwrap();
+        assert_eq!(
+            r.admit(Some(&renewed.ticket), window + 40),
+            Err(Refusal::Expired)
+        );
+    }
+
+    #[test]
+    fn the_opening_moves_until_it_has_passed() {
+        let r = room(10);
+        r.configure(true, None, Some(100_000), 0).unwrap();
+        let early = r.issue(10).ticket;
+        let state = r.configure(true, Some(20), Some(50_000), 20).unwrap();
+        assert_eq!(state.opens_at_ms, Some(50_000));
+        assert_eq!(state.admission_rate, 20);
+        // the same session: the early ticket still counts
+        assert!(r.admit(Some(&early), 50_100).is_ok());
+        assert_eq!(
+            r.configure(true, None, Some(200_000), 60_000),
+            Err(ConfigureError::AlreadyOpen)
+        );
+        assert!(matches!(
+            r.configure(false, None, Some(200_000), 60_000),
+            Err(ConfigureError::Invalid("opens_at", _))
+        ));
+        assert!(matches!(
+            r.configure(true, Some(0), None, 60_000),
+            Err(ConfigureError::Invalid("admission_rate", _))
+        ));
+    }
+
+    #[test]
+    fn it_switches_itself_on_past_the_threshold_and_off_once_calm() {
+        let r = WaitingRoom::new(&RoomConfig {
+            admission_rate: 100,
+            auto_threshold: Some(10),
+            auto_calm: jiff::SignedDuration::from_secs(5),
+            ..RoomConfig::default()
+        });
+        let t0 = 1_000_000;
+        for i in 0..10 {
+            assert_eq!(r.admit(None, t0 + i), Ok(()));
+        }
+        assert!(!r.is_active());
+        assert_eq!(r.admit(None, t0 + 10), Err(Refusal::NoTicket));
+        assert!(r.is_active());
+        let st = r.state(t0 + 20);
+        assert!(st.active && !st.enabled);
+        let ticket = r.issue(t0 + 20).ticket;
+        // still busy in the next seconds, then calm; off once calm long enough and drained
+        assert!(r.admit(Some(&ticket), t0 + 1_500).is_ok());
+        assert!(r.is_active());
+        r.maintain(t0 + 4_000);
+        assert!(r.is_active());
+        assert!(r.admit(None, t0 + 7_000).is_ok(), "calm for 5 s: off");
+        assert!(!r.is_active());
+    }
+
+    #[test]
+    fn the_operator_keeps_an_automatic_room_on() {
+        let r = WaitingRoom::new(&RoomConfig {
+            auto_threshold: Some(1),
+            auto_calm: jiff::SignedDuration::from_secs(1),
+            ..RoomConfig::default()
+        });
+        let _ = r.admit(None, 0);
+        let _ = r.admit(None, 1);
+        assert!(r.is_active());
+        r.configure(true, None, None, 2).unwrap();
+        r.maintain(100_000);
+        assert!(r.is_active());
+        r.configure(false, None, None, 100_001).unwrap();
+        assert!(!r.is_active());
+    }
+
+    #[test]
+    fn polling_follows_the_wait() {
+        let w = |eta_ms, opens_at_ms| Standing::Waiting {
+            position: 1,
+            eta_ms,
+            opens_at_ms,
+        };
+        assert_eq!(poll_after_ms(&w(100, None), 0), 500);
+        assert_eq!(poll_after_ms(&w(10_000, None), 0), 5_000);
+        assert_eq!(poll_after_ms(&w(10_000_000, None), 0), 15_000);
+        assert_eq!(poll_after_ms(&w(10_000, Some(5_000)), 0), 5_000);
+        assert_eq!(poll_after_ms(&Standing::Open, 0), 0);
+    }
+}

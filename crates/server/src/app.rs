@@ -1,0 +1,153 @@
+//! The composition root: every feature's service built once, in dependency order, from one
+//! configuration; the router's state.
+
+use careslot_consultation::{Consultation, ConsultationConfig, DocumentsConfig};
+use careslot_core::protection::Protector;
+use careslot_core::{AppResult, Core, CoreConfig};
+use careslot_identity::Accounts;
+use careslot_scheduling::{
+    payments::Payments, waiting_room::RoomConfig, Scheduling, SchedulingConfig,
+};
+use careslot_store::Store;
+use careslot_vaccination::Vaccination;
+use std::ops::Deref;
+use std::sync::Arc;
+
+/// Everything the server can be told, gathered for the binary and the tests.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    /// How long a hold keeps a place for its patient.
+    pub hold_ttl: jiff::SignedDuration,
+    pub session_ttl: jiff::SignedDuration,
+    /// Vaccination appointments lose their patient link after this long.
+    pub vaccination_retention: jiff::SignedDuration,
+    /// Bearer token of the campaign operator (health authority): opens and closes phases,
+    /// edits protocols, opens chronodoses. `None`: those endpoints answer 401.
+    pub operator_token: Option<Arc<careslot_vault::SecretToken>>,
+    /// Whether the operator's appointment export may carry identities (else pseudonyms).
+    pub operator_identities: bool,
+    /// The waiting room in front of the booking entry points (inactive by default).
+    pub waiting_room: RoomConfig,
+    /// STUN/TURN servers and the room credentials' key of video consultations.
+    pub video: careslot_consultation::video::VideoConfig,
+    /// How teleconsultation fees are paid (default: at the practice, no online payment).
+    pub payments: Payments,
+    /// Size and number limits of documents shared on appointments.
+    pub documents: DocumentsConfig,
+    /// Public base URL of the site (`https://careslot.example`), for links that leave it:
+    /// the prescription QR codes. `None`: taken from each request's `Host` header.
+    pub public_url: Option<String>,
+}
+
+impl Default for AppConfig {
+    fn default() -> Self {
+        let core = CoreConfig::default();
+        Self {
+            hold_ttl: core.hold_ttl,
+            session_ttl: core.session_ttl,
+            vaccination_retention: core.vaccination_retention,
+            operator_token: core.operator_token,
+            operator_identities: core.operator_identities,
+            waiting_room: RoomConfig::default(),
+            video: Default::default(),
+            payments: Payments::default(),
+            documents: DocumentsConfig::default(),
+            public_url: core.public_url,
+        }
+    }
+}
+
+/// The services of every feature; cheap to clone (the router's state). Pages reach the
+/// identity and scheduling services through `Deref`, vaccination and consultation by name.
+#[derive(Clone)]
+pub struct App {
+    pub core: Arc<Core>,
+    pub accounts: Arc<Accounts>,
+    pub scheduling: Arc<Scheduling>,
+    pub vaccination: Arc<Vaccination>,
+    pub consultation: Arc<Consultation>,
+}
+
+impl App {
+    /// Builds the services, warms the search index from the store and starts the background
+    /// work that keeps holds and payments moving.
+    pub async fn new(
+        store: Arc<dyn Store>,
+        protect: Arc<Protector>,
+        config: AppConfig,
+    ) -> AppResult<Self> {
+        let core = Core::new(
+            store,
+            protect,
+            CoreConfig {
+                hold_ttl: config.hold_ttl,
+                session_ttl: config.session_ttl,
+                vaccination_retention: config.vaccination_retention,
+                operator_token: config.operator_token,
+                operator_identities: config.operator_identities,
+                public_url: config.public_url,
+            },
+        )
+        .await?;
+        let accounts = Accounts::new(core.clone());
+        let scheduling = Scheduling::new(
+            accounts.clone(),
+            SchedulingConfig {
+                waiting_room: config.waiting_room,
+                payments: config.payments,
+            },
+        );
+        let vaccination = Vaccination::new(scheduling.clone());
+        let consultation = Consultation::new(
+            scheduling.clone(),
+            ConsultationConfig {
+                video: config.video,
+                documents: config.documents,
+            },
+        );
+        Ok(Self {
+            core,
+            accounts,
+            scheduling,
+            vaccination,
+            consultation,
+        })
+    }
+
+    /// Loads every agenda's availability view in the background (see `Core::spawn_warmup`).
+    pub fn spawn_warmup(&self) {
+        self.core.spawn_warmup();
+    }
+
+    /// Vaccination appointments past retention lose their patient link, every hour.
+    pub fn spawn_retention(&self) {
+        self.core.spawn_retention();
+    }
+}
+
+impl Deref for App {
+    type Target = Scheduling;
+
+    fn deref(&self) -> &Scheduling {
+        &self.scheduling
+    }
+}
+
+macro_rules! state_parts {
+    ($($field:ident: $ty:ty),* $(,)?) => {$(
+        impl axum::extract::FromRef<App> for Arc<$ty> {
+            fn from_ref(app: &App) -> Self {
+                app.$field.clone()
+            }
+        }
+    )*};
+}
+
+// Each feature's handlers take their own service as state.
+state_parts!(
+    core: Core,
+    accounts: Accounts,
+    scheduling: Scheduling,
+    vaccination: Vaccination,
+    consultation: Consultation,
+);

@@ -1,0 +1,429 @@
+//! Mass vaccination: vaccine motives, dose stock, and series booking — dose 1 with its dose 2
+//! in one transaction, a second dose alone after a first received elsewhere, or a booster.
+//! The interval comes from the product's protocol version in force on the day of booking;
+//! every dose consumes one dose of its day's stock, and the store books all or none.
+
+use super::{AppError, AppResult, Appointment, Caller, Core, Vaccination};
+use careslot_core::availability::AgendaView;
+use careslot_core::time::{parse_date, parse_instant};
+use careslot_domain::availability::Unavailable;
+use careslot_domain::vaccine::protocol_on;
+use careslot_domain::*;
+use careslot_store::*;
+use jiff::civil::Date;
+use jiff::Timestamp;
+use std::sync::Arc;
+
+/// A chosen slot for one dose.
+#[derive(Debug, Clone)]
+pub struct DoseChoice {
+    pub agenda_id: String,
+    pub motive_id: String,
+    pub start: String,
+}
+
+/// What a patient asks for: dose 1 and dose 2 together; a dose 2 alone with the date of a
+/// dose 1 received elsewhere; a single-dose vaccine; or a booster after the last dose.
+#[derive(Debug, Clone, Default)]
+pub struct VaccinationRequest {
+    pub dose1: Option<DoseChoice>,
+    pub dose2: Option<DoseChoice>,
+    pub booster: Option<DoseChoice>,
+    /// Date of the previous dose received elsewhere (for a dose 2 alone or a booster).
+    pub previous_dose_date: Option<String>,
+    /// For eligibility: a birth date (else the account's), and declared priority groups.
+    pub birth_date: Option<String>,
+    pub priority_groups: Vec<String>,
+}
+
+struct Chosen {
+    view: Arc<AgendaView>,
+    motive: Motive,
+    vaccine: MotiveVaccine,
+    start: Timestamp,
+    day: Date,
+}
+
+fn unavailable(reason: Unavailable, dose: &str) -> AppError {
+    match reason {
+        Unavailable::Full => {
+            AppError::Conflict("slot-taken", format!("the {dose} time is no longer free"))
+        }
+        _ => AppError::Conflict(
+            "not-a-slot",
+            format!("the {dose} time is not a bookable slot"),
+        ),
+    }
+}
+
+fn rule(msg: impl Into<String>) -> AppError {
+    AppError::Rule(msg.into())
+}
+
+impl Vaccination {
+    /// A new version of a product's protocol; existing appointments keep theirs.
+    pub async fn add_protocol(
+        &self,
+        product: &str,
+        effective_from: &str,
+        second_dose: Option<(i64, i64)>,
+        booster_min_days: i64,
+    ) -> AppResult<Protocol> {
+        let product = VaccineProduct::parse(product)?;
+        let from = parse_date("effective_from", effective_from)?;
+        let version = self
+            .store
+            .protocols()
+            .await?
+            .iter()
+            .filter(|p| p.product == product)
+            .map(|p| p.version)
+            .max()
+            .unwrap_or(0)
+            + 1;
+        let p = Protocol::parse(product, version, from, second_dose, booster_min_days)?;
+        self.store.add_protocol(&p, Timestamp::now()).await?;
+        self.protocols.forget();
+        Ok(p)
+    }
+
+    /// Sets the doses an agenda has for a product on a local day (practice staff).
+    pub async fn set_stock(
+        &self,
+        caller: &Caller,
+        agenda: &AgendaId,
+        product: &str,
+        day: &str,
+        doses: i64,
+    ) -> AppResult<StockRow> {
+        let (_, agenda) = self.own_agenda(caller, agenda).await?;
+        let product = VaccineProduct::parse(product)?;
+        let day = parse_date("day", day)?;
+        let doses = u32::try_from(doses)
+            .ok()
+            .filter(|d| *d <= 1_000_000)
+            .ok_or_else(|| DomainError::new("doses", "must be between 0 and 1000000"))?;
+        let out = self.store.set_stock(&agenda.id, product, day, doses).await;
+        self.agendas.invalidate(&agenda.id);
+        Ok(out?)
+    }
+
+    /// Sets how many lines an agenda runs on one local day (practice staff): the capacity of
+    /// its pooled motives that day. Refused below what is already booked at some time.
+    pub async fn set_lines(
+        &self,
+        caller: &Caller,
+        agenda: &AgendaId,
+        day: &str,
+        lines: i64,
+    ) -> AppResult<u32> {
+        let (_, agenda) = self.own_agenda(caller, agenda).await?;
+        let day = parse_date("day", day)?;
+        let lines = u32::try_from(lines)
+            .ok()
+            .filter(|l| (1..=1000).contains(l))
+            .ok_or_else(|| DomainError::new("lines", "must be between 1 and 1000"))?;
+        let tz = careslot_core::time::parse_zone(&agenda.timezone)?;
+        let (start, end) = careslot_core::time::local_days(day, day, &tz)?;
+        let out = self
+            .store
+            .set_lines(&agenda.id, day, start, end, lines)
+            .await;
+        self.agendas.invalidate(&agenda.id);
+        match out {
+            Ok(()) => Ok(lines),
+            Err(StoreError::Conflict(_)) => Err(AppError::Conflict(
+                "lines-below-booked",
+                "some time of that day already has more appointments than this many lines".into(),
+            )),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn chosen(&self, c: &DoseChoice, which: &str, now: Timestamp) -> AppResult<Chosen> {
+        let view = self.view(&AgendaId(c.agenda_id.clone())).await?;
+        let motive = view
+            .motive(&MotiveId(c.motive_id.clone()))
+            .filter(|m| m.policy.bookable_online)
+            .ok_or(AppError::NotFound("motive"))?
+            .clone();
+        let vaccine = view
+            .vaccine(&motive.id)
+            .cloned()
+            .ok_or_else(|| rule(format!("the {which} motive is not a vaccination")))?;
+        let start = parse_instant("start", &c.start)?;
+        view.check_start(&motive, start, now)
+            .map_err(|r| unavailable(r, which))?;
+        let day = start.to_zoned(view.tz.clone()).date();
+        if view.doses_left(vaccine.product, day) == 0 {
+            return Err(StoreError::Conflict(ConflictKind::StockExhausted).into());
+        }
+        Ok(Chosen {
+            view,
+            motive,
+            vaccine,
+            start,
+            day,
+        })
+    }
+
+    /// Dose-2 slots at the same centre inside the protocol's window after a dose-1 start.
+    pub async fn second_dose_slots(
+        &self,
+        agenda: &str,
+        dose1_motive: &str,
+        dose1_start: &str,
+    ) -> AppResult<(Arc<AgendaView>, Motive, Vec<Slot>)> {
+        let view = self.view(&AgendaId(agenda.to_owned())).await?;
+        let first = view
+            .vaccine(&MotiveId(dose1_motive.to_owned()))
+            .filter(|v| v.dose == Dose::First)
+            .ok_or(AppError::NotFound("motive"))?;
+        let start = parse_instant("start", dose1_start)?;
+        let today = Timestamp::now().to_zoned(view.tz.clone()).date();
+        let protocols = self.protocols_in_force().await?;
+        let p = protocol_on(&protocols, first.product, today)
+            .ok_or_else(|| rule("no protocol is in force for this vaccine"))?;
+        let (min, max) = p
+            .second_dose
+            .ok_or_else(|| rule("this vaccine is given in a single dose"))?;
+        let next = first
+            .next
+            .as_ref()
+            .and_then(|m| view.motive(m))
+            .ok_or(AppError::NotFound("second-dose motive"))?
+            .clone();
+        let d1 = start.to_zoned(view.tz.clone()).date();
+        let from = d1
+            .checked_add(jiff::Span::new().days(i64::from(min)))
+            .map_err(|_| rule("date out of range"))?;
+        let to = d1
+            .checked_add(jiff::Span::new().days(i64::from(max)))
+            .map_err(|_| rule("date out of range"))?;
+        let slots = view.slots(&next, from, to, Timestamp::now());
+        Ok((view, next, slots))
+    }
+
+    /// Books the doses of a request together: all or none.
+    pub async fn book_vaccination(
+        &self,
+        caller: &Caller,
+        req: VaccinationRequest,
+    ) -> AppResult<Vec<Appointment>> {
+        Ok(self.reserve_vaccination(caller, req, None).await?.1)
+    }
+
+    /// Holds the doses of a request together (all or none) for the hold time: the places
+    /// and the doses are kept for this patient while they confirm. Returns the series id
+    /// (the hold's id) and the held doses.
+    pub async fn hold_vaccination(
+        &self,
+        caller: &Caller,
+        req: VaccinationRequest,
+    ) -> AppResult<(String, Timestamp, Vec<Appointment>)> {
+        let until = Timestamp::now()
+            .checked_add(self.config.hold_ttl)
+            .map_err(|_| AppError::BadRequest("hold expiry out of range".into()))?;
+        let (series, held) = self.reserve_vaccination(caller, req, Some(until)).await?;
+        Ok((series, until, held))
+    }
+
+    /// Books a held series of the caller's: every dose or none.
+    pub async fn book_vaccination_hold(
+        &self,
+        caller: &Caller,
+        series_id: &str,
+    ) -> AppResult<Vec<Appointment>> {
+        Core::require_role(caller, Role::Patient)?;
+        if series_id.is_empty() || series_id.len() > 64 {
+            return Err(AppError::NotFound("hold"));
+        }
+        let rows = self
+            .store
+            .book_series_hold(&BookSeriesRequest {
+                series_id: series_id.to_owned(),
+                patient_bidx: self.protect.patient_index(&caller.id),
+                now: Timestamp::now(),
+            })
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => AppError::NotFound("hold"),
+                e => e.into(),
+            })?;
+        for r in &rows {
+            self.agendas.booked(r);
+        }
+        let mut booked = Vec::with_capacity(rows.len());
+        for row in rows {
+            booked.push(self.open_reservation(row).await?);
+        }
+        Ok(booked)
+    }
+
+    async fn reserve_vaccination(
+        &self,
+        caller: &Caller,
+        req: VaccinationRequest,
+        hold_until: Option<Timestamp>,
+    ) -> AppResult<(String, Vec<Appointment>)> {
+        Core::require_role(caller, Role::Patient)?;
+        let now = Timestamp::now();
+        let protocols = self.protocols_in_force().await?;
+        let previous = req
+            .previous_dose_date
+            .as_deref()
+            .map(|d| parse_date("previous_dose_date", d))
+            .transpose()?;
+        let mut doses: Vec<Chosen> = Vec::new();
+        let version;
+        match (&req.dose1, &req.dose2, &req.booster) {
+            (Some(d1), d2, None) => {
+                let first = self.chosen(d1, "first dose", now).await?;
+                if first.vaccine.dose != Dose::First {
+                    return Err(rule("the dose1 motive does not give a first dose"));
+                }
+                let today = now.to_zoned(first.view.tz.clone()).date();
+                let p = protocol_on(&protocols, first.vaccine.product, today)
+                    .ok_or_else(|| rule("no protocol is in force for this vaccine"))?;
+                version = p.version;
+                match (p.second_dose, d2) {
+                    (None, None) => doses.push(first),
+                    (None, Some(_)) => return Err(rule("this vaccine is given in a single dose: book the first dose alone")),
+                    (Some(_), None) => return Err(rule("this vaccine needs two doses: choose the second dose too")),
+                    (Some((min, max)), Some(d2)) => {
+                        let second = self.chosen(d2, "second dose", now).await?;
+                        self.check_second(&first, &second, first.day, min, max)?;
+                        doses.push(first);
+                        doses.push(second);
+                    }
+                }
+            }
+            (None, Some(d2), None) => {
+                let second = self.chosen(d2, "second dose", now).await?;
+                let received = previous.ok_or_else(|| {
+                    DomainError::new("previous_dose_date", "give the date of the first dose received elsewhere")
+                })?;
+                let today = now.to_zoned(second.view.tz.clone()).date();
+                let p = protocol_on(&protocols, second.vaccine.product, today)
+                    .ok_or_else(|| rule("no protocol is in force for this vaccine"))?;
+                let (min, max) = p.second_dose.ok_or_else(|| rule("this vaccine is given in a single dose"))?;
+                if second.vaccine.dose != Dose::Second {
+                    return Err(rule("the dose2 motive does not give a second dose"));
+                }
+                version = p.version;
+                let days = (second.day - received).get_days();
+                if days < min as i32 || days > max as i32 {
+                    return Err(rule(format!(
+                        "the second dose must be {min} to {max} days after the first one; this one would be {days} days after"
+                    )));
+                }
+                doses.push(second);
+            }
+            (None, None, Some(b)) => {
+                let booster = self.chosen(b, "booster", now).await?;
+                if booster.vaccine.dose != Dose::Booster {
+                    return Err(rule("the booster motive does not give a booster dose"));
+                }
+                let last = previous.ok_or_else(|| {
+                    DomainError::new("previous_dose_date", "give the date of the last dose received")
+                })?;
+                let today = now.to_zoned(booster.view.tz.clone()).date();
+                let p = protocol_on(&protocols, booster.vaccine.product, today)
+                    .ok_or_else(|| rule("no protocol is in force for this vaccine"))?;
+                version = p.version;
+                let days = (booster.day - last).get_days();
+                if days < p.booster_min_days as i32 {
+                    return Err(rule(format!(
+                        "a booster can be given {} days after the last dose at the earliest; this one would be {days} days after",
+                        p.booster_min_days
+                    )));
+                }
+                doses.push(booster);
+            }
+            _ => {
+                return Err(DomainError::new(
+                    "body",
+                    "give dose1 (and dose2 for a two-dose vaccine), or dose2 with previous_dose_date, or booster with previous_dose_date",
+                )
+                .into())
+            }
+        }
+        // Eligibility is for starting a series; a dose 2 or booster completes one.
+        if let Some(first) = doses.first().filter(|d| d.vaccine.dose == Dose::First) {
+            let today = now.to_zoned(first.view.tz.clone()).date();
+            let starts: Vec<Timestamp> = doses.iter().map(|d| d.start).collect();
+            self.check_eligible(
+                caller,
+                req.birth_date.as_deref(),
+                &req.priority_groups,
+                &starts,
+                today,
+            )
+            .await?;
+        }
+        let mut series = Vec::with_capacity(doses.len());
+        for d in &doses {
+            let mut r = self
+                .sealed_request(&caller.id, &d.view, d.motive.id.clone(), d.start, None)
+                .await?;
+            r.hold_until = hold_until;
+            series.push(SeriesDose {
+                reservation: r,
+                product: d.vaccine.product,
+                day: d.day,
+            });
+        }
+        let req = SeriesRequest {
+            id: ReservationId::new().to_string(),
+            protocol_version: version,
+            doses: series,
+            now,
+        };
+        let out = self.store.reserve_series(&req).await;
+        let rows = match out {
+            Ok(rows) => rows,
+            Err(e) => {
+                // Refused: what the view showed as free may not be (another node's booking,
+                // an expired hold): let the next read look at the database.
+                for d in &doses {
+                    self.agendas.invalidate(&d.view.agenda.id);
+                }
+                return Err(e.into());
+            }
+        };
+        for ((row, dose), d) in rows.iter().zip(&req.doses).zip(&doses) {
+            self.agendas
+                .reserved(row, d.motive.capacity > 1, Some((dose.product, dose.day)));
+        }
+        let mut booked = Vec::new();
+        for row in rows {
+            booked.push(self.open_reservation(row).await?);
+        }
+        Ok((req.id, booked))
+    }
+
+    fn check_second(
+        &self,
+        first: &Chosen,
+        second: &Chosen,
+        d1: Date,
+        min: u32,
+        max: u32,
+    ) -> AppResult<()> {
+        if second.vaccine.dose != Dose::Second || second.vaccine.product != first.vaccine.product {
+            return Err(rule(
+                "the second dose must be a second dose of the same vaccine",
+            ));
+        }
+        if second.view.agenda.place_id != first.view.agenda.place_id {
+            return Err(rule("both doses are given at the same centre"));
+        }
+        let days = (second.day - d1).get_days();
+        if days < min as i32 || days > max as i32 {
+            return Err(rule(format!(
+                "the second dose must be {min} to {max} days after the first one; this one would be {days} days after"
+            )));
+        }
+        Ok(())
+    }
+}
