@@ -5,21 +5,10 @@
 
 pub mod testing;
 
-use async_trait::async_trait;
 use careslot_domain::*;
-use careslot_store::codec::{self, ts};
 use careslot_store::*;
-use jiff::Timestamp;
-use sqlx::postgres::{PgListener, PgPoolOptions};
-use sqlx::{PgPool, Row};
-
-type Db = sqlx::Postgres;
-type DbRow = sqlx::postgres::PgRow;
-type DbPool = PgPool;
-type Tx = sqlx::Transaction<'static, Db>;
-type StoreImpl = PgStore;
-const BACKEND: &str = "postgres";
-const MOTIVE_IDS_AGG: &str = "string_agg(rm.motive_id, ',')";
+use careslot_store_sql::{internal, unavailable, Backend, DbPool, SqlStore, Tx};
+use sqlx::postgres::{PgListener, PgPoolOptions, PgQueryResult};
 use std::time::Duration;
 
 /// NOTIFY channel carrying the id of an agenda whose availability changed.
@@ -31,18 +20,22 @@ const WRITERS: usize = 4;
 /// Advisory lock serialising appends to the audit chain.
 const AUDIT_LOCK: i64 = 0x6361_7265_736c_6f74;
 
-pub struct PgStore {
-    pool: PgPool,
-    group: reservations::GroupCommit,
+/// PostgreSQL as a [`Backend`] of the shared [`SqlStore`]: several nodes share the database
+/// and hear each other's agenda changes.
+pub struct Postgres {
     /// This node's name in change announcements (see `notify`).
     node: String,
 }
+
+/// Opens careslot's store on PostgreSQL: what [`PgStore::connect`] returns is the shared
+/// [`SqlStore`] running on [`Postgres`].
+pub enum PgStore {}
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 impl PgStore {
     /// Connects and runs migrations.
-    pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Self> {
+    pub async fn connect(url: &str, max_connections: u32) -> StoreResult<SqlStore<Postgres>> {
         let node = format!("careslot-{}", uuid::Uuid::new_v4().simple());
         let options = url
             .parse::<sqlx::postgres::PgConnectOptions>()
@@ -70,29 +63,108 @@ impl PgStore {
                     .connect_lazy_with(options.clone())
             })
             .collect();
-        let group = reservations::GroupCommit::start(writers)?;
-        Ok(Self { pool, group, node })
+        SqlStore::new(Postgres { node }, pool.clone(), pool, writers)
+    }
+}
+
+impl Backend for Postgres {
+    type Db = sqlx::Postgres;
+    const NAME: &'static str = "postgres";
+    const MOTIVE_IDS_AGG: &'static str = "string_agg(rm.motive_id, ',')";
+
+    /// Maps driver errors: constraint violations become conflicts the HTTP layer turns into
+    /// 409, everything else stays internal.
+    fn map_err(e: sqlx::Error) -> StoreError {
+        match &e {
+            sqlx::Error::Database(db) => match db.code().as_deref() {
+                Some("23P01") => StoreError::Conflict(ConflictKind::SlotTaken),
+                Some("23505") if db.constraint() == Some("accounts_email_uniq_key") => {
+                    StoreError::Conflict(ConflictKind::EmailTaken)
+                }
+                Some("23505") => StoreError::Conflict(ConflictKind::Duplicate),
+                Some("23503") => StoreError::NotFound,
+                // Deadlock or serialization failure: nothing was written; the caller may retry.
+                Some("40P01") | Some("40001") => StoreError::Conflict(ConflictKind::SlotTaken),
+                // Refusals raised by the series function (migration 0007).
+                Some("P0001") => match db.message() {
+                    "careslot_not_found" => StoreError::NotFound,
+                    "careslot_capacity" => StoreError::Conflict(ConflictKind::CapacityExhausted),
+                    "careslot_stock" => StoreError::Conflict(ConflictKind::StockExhausted),
+                    _ => internal(e),
+                },
+                _ => internal(e),
+            },
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+                unavailable(e)
+            }
+            _ => internal(e),
+        }
     }
 
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
+    fn rows_affected(done: PgQueryResult) -> u64 {
+        done.rows_affected()
     }
 
-    fn group_commit(&self) -> &reservations::GroupCommit {
-        &self.group
+    async fn begin_write(pool: &DbPool<Self>) -> StoreResult<Tx<Self>> {
+        pool.begin().await.map_err(Self::map_err)
     }
 
-    fn writer(&self) -> &DbPool {
-        &self.pool
+    /// Announces, on commit, that an agenda's availability changed (every node listens).
+    async fn agenda_changed(tx: &mut Tx<Self>, agenda: &str) -> StoreResult<()> {
+        notify(tx, agenda).await
     }
 
-    fn reader(&self) -> &DbPool {
-        &self.pool
+    /// One appender at a time across every node: the chain cannot fork.
+    async fn lock_audit(tx: &mut Tx<Self>) -> StoreResult<()> {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(AUDIT_LOCK)
+            .execute(&mut **tx)
+            .await
+            .map_err(Self::map_err)?;
+        Ok(())
+    }
+
+    /// A series in one round trip: the steps of `Reservations::series_statements`, run by the
+    /// server-side function of migration 0007 (the rush's hot write).
+    async fn reserve_series(
+        tx: &mut Tx<Self>,
+        req: &SeriesRequest,
+    ) -> StoreResult<Vec<ReservationRow>> {
+        let d = &req.doses;
+        let r = |f: fn(&SeriesDose) -> String| d.iter().map(f).collect::<Vec<String>>();
+        let rows = sqlx::query(
+            "SELECT * FROM careslot_reserve_series($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        )
+        .bind(&req.id)
+        .bind(i64::from(req.protocol_version))
+        .bind(req.now.as_second())
+        .bind(r(|x| x.reservation.id.to_string()))
+        .bind(r(|x| x.reservation.agenda_id.to_string()))
+        .bind(r(|x| x.reservation.motive_id.to_string()))
+        .bind(d.iter().map(|x| x.reservation.motive_ct.clone()).collect::<Vec<_>>())
+        .bind(d.iter().map(|x| x.reservation.patient_ct.clone()).collect::<Vec<_>>())
+        .bind(d.iter().map(|x| x.reservation.patient_bidx).collect::<Vec<_>>())
+        .bind(d.iter().map(|x| x.reservation.note_ct.clone()).collect::<Vec<_>>())
+        .bind(d.iter().map(|x| x.reservation.relative_ct.clone()).collect::<Vec<_>>())
+        .bind(d.iter().map(|x| x.reservation.start.as_second()).collect::<Vec<_>>())
+        .bind(r(|x| x.day.to_string()))
+        .bind(
+            d.iter()
+                .map(|x| x.reservation.hold_until.map(|t| t.as_second()))
+                .collect::<Vec<_>>(),
+        )
+        .bind(r(|x| x.product.code().to_owned()))
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(Self::map_err)?;
+        rows.iter()
+            .map(SqlStore::<Self>::reservation_from_row)
+            .collect()
     }
 
     /// Other nodes' writes arrive as NOTIFY; a lost connection means anything may have changed.
-    fn watch(&self, on_change: AgendaWatcher) {
-        let pool = self.pool.clone();
+    fn watch(&self, pool: &DbPool<Self>, on_change: AgendaWatcher) {
+        let pool = pool.clone();
         let own = format!("{} ", self.node);
         tokio::spawn(async move {
             loop {
@@ -135,93 +207,6 @@ impl PgStore {
     }
 }
 
-async fn begin_write(pool: &DbPool) -> StoreResult<Tx> {
-    pool.begin().await.map_err(map_err)
-}
-
-/// Announces, on commit, that an agenda's availability changed (every node listens).
-async fn agenda_changed(tx: &mut Tx, agenda: &str) -> StoreResult<()> {
-    notify(tx, agenda).await
-}
-
-/// A series in one round trip: the steps of `reservations::series_statements`, run by the
-/// server-side function of migration 0007 (the rush's hot write).
-async fn reserve_series_in(tx: &mut Tx, req: &SeriesRequest) -> StoreResult<Vec<ReservationRow>> {
-    let d = &req.doses;
-    let r = |f: fn(&SeriesDose) -> String| d.iter().map(f).collect::<Vec<String>>();
-    let rows = sqlx::query(
-        "SELECT * FROM careslot_reserve_series($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-    )
-    .bind(&req.id)
-    .bind(i64::from(req.protocol_version))
-    .bind(req.now.as_second())
-    .bind(r(|x| x.reservation.id.to_string()))
-    .bind(r(|x| x.reservation.agenda_id.to_string()))
-    .bind(r(|x| x.reservation.motive_id.to_string()))
-    .bind(d.iter().map(|x| x.reservation.motive_ct.clone()).collect::<Vec<_>>())
-    .bind(d.iter().map(|x| x.reservation.patient_ct.clone()).collect::<Vec<_>>())
-    .bind(d.iter().map(|x| x.reservation.patient_bidx).collect::<Vec<_>>())
-    .bind(d.iter().map(|x| x.reservation.note_ct.clone()).collect::<Vec<_>>())
-    .bind(d.iter().map(|x| x.reservation.relative_ct.clone()).collect::<Vec<_>>())
-    .bind(d.iter().map(|x| x.reservation.start.as_second()).collect::<Vec<_>>())
-    .bind(r(|x| x.day.to_string()))
-    .bind(
-        d.iter()
-            .map(|x| x.reservation.hold_until.map(|t| t.as_second()))
-            .collect::<Vec<_>>(),
-    )
-    .bind(r(|x| x.product.code().to_owned()))
-    .fetch_all(&mut **tx)
-    .await
-    .map_err(map_err)?;
-    rows.iter().map(reservation_from_row).collect()
-}
-
-/// One appender at a time across every node: the chain cannot fork.
-async fn lock_audit(tx: &mut Tx) -> StoreResult<()> {
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(AUDIT_LOCK)
-        .execute(&mut **tx)
-        .await
-        .map_err(map_err)?;
-    Ok(())
-}
-
-pub(crate) fn internal(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Internal(e.to_string())
-}
-
-fn unavailable(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Unavailable(e.to_string())
-}
-
-/// Maps driver errors: constraint violations become conflicts the HTTP layer turns into
-/// 409, everything else stays internal.
-pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
-    match &e {
-        sqlx::Error::Database(db) => match db.code().as_deref() {
-            Some("23P01") => StoreError::Conflict(ConflictKind::SlotTaken),
-            Some("23505") if db.constraint() == Some("accounts_email_uniq_key") => {
-                StoreError::Conflict(ConflictKind::EmailTaken)
-            }
-            Some("23505") => StoreError::Conflict(ConflictKind::Duplicate),
-            Some("23503") => StoreError::NotFound,
-            // Deadlock or serialization failure: nothing was written; the caller may retry.
-            Some("40P01") | Some("40001") => StoreError::Conflict(ConflictKind::SlotTaken),
-            // Refusals raised by the series function (migration 0007).
-            Some("P0001") => match db.message() {
-                "careslot_not_found" => StoreError::NotFound,
-                "careslot_capacity" => StoreError::Conflict(ConflictKind::CapacityExhausted),
-                "careslot_stock" => StoreError::Conflict(ConflictKind::StockExhausted),
-                _ => internal(e),
-            },
-            _ => internal(e),
-        },
-        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => unavailable(e),
-        _ => internal(e),
-    }
-}
-
 /// Announces, on commit of the surrounding transaction, that an agenda's availability changed.
 async fn notify(conn: &mut sqlx::PgConnection, agenda: &str) -> StoreResult<()> {
     // The payload names the sending node (its connections' application_name) so that a node
@@ -231,16 +216,6 @@ async fn notify(conn: &mut sqlx::PgConnection, agenda: &str) -> StoreResult<()> 
         .bind(agenda)
         .execute(conn)
         .await
-        .map_err(map_err)?;
+        .map_err(Postgres::map_err)?;
     Ok(())
-}
-
-include!("../../store/sql/store.rs");
-
-mod reservations {
-    include!("../../store/sql/reservations.rs");
-}
-
-mod payments {
-    include!("../../store/sql/payments.rs");
 }

@@ -4,42 +4,34 @@
 //! file (`careslot keys rotate` while `serve` runs) waits for the lock instead of failing.
 //! Overlap and capacity rules are enforced by triggers and CHECK constraints.
 
-use async_trait::async_trait;
-use careslot_domain::*;
-use careslot_store::codec::{self, ts};
 use careslot_store::*;
-use jiff::Timestamp;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
-
-type Db = sqlx::Sqlite;
-type DbRow = sqlx::sqlite::SqliteRow;
-type DbPool = SqlitePool;
-type Tx = sqlx::Transaction<'static, Db>;
-type StoreImpl = SqliteStore;
-const BACKEND: &str = "sqlite";
-const MOTIVE_IDS_AGG: &str = "group_concat(rm.motive_id)";
+use careslot_store_sql::{internal, unavailable, Backend, DbPool, Reservations, SqlStore, Tx};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteQueryResult,
+    SqliteSynchronous,
+};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-pub struct SqliteStore {
-    writer: SqlitePool,
-    reader: SqlitePool,
-    group: reservations::GroupCommit,
-}
+/// SQLite as a [`Backend`] of the shared [`SqlStore`]: one process owns the file.
+pub struct Sqlite;
+
+/// Opens careslot's store on SQLite: what [`SqliteStore::open_dir`] returns is the shared
+/// [`SqlStore`] running on [`Sqlite`].
+pub enum SqliteStore {}
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 impl SqliteStore {
     /// Opens (creating if needed) `careslot.db` in `dir` and runs migrations.
-    pub async fn open_dir(dir: &Path) -> StoreResult<Self> {
+    pub async fn open_dir(dir: &Path) -> StoreResult<SqlStore<Sqlite>> {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::Unavailable(format!("cannot create data dir: {e}")))?;
         Self::open_file(&dir.join("careslot.db")).await
     }
 
-    pub async fn open_file(path: &Path) -> StoreResult<Self> {
+    pub async fn open_file(path: &Path) -> StoreResult<SqlStore<Sqlite>> {
         let opts = SqliteConnectOptions::from_str("sqlite:")
             .map_err(internal)?
             .filename(path)
@@ -63,98 +55,79 @@ impl SqliteStore {
             .connect_with(opts.read_only(true))
             .await
             .map_err(unavailable)?;
-        let group = reservations::GroupCommit::start(vec![writer.clone()])?;
-        Ok(Self {
-            writer,
-            reader,
-            group,
-        })
+        // The one writer connection is also the group-commit writer's.
+        SqlStore::new(Sqlite, writer.clone(), reader, vec![writer])
     }
 
     /// Runs the migrations only.
     pub async fn migrate_dir(dir: &Path) -> StoreResult<()> {
         Self::open_dir(dir).await.map(|_| ())
     }
+}
 
-    fn group_commit(&self) -> &reservations::GroupCommit {
-        &self.group
+impl Backend for Sqlite {
+    type Db = sqlx::Sqlite;
+    const NAME: &'static str = "sqlite";
+    const MOTIVE_IDS_AGG: &'static str = "group_concat(rm.motive_id)";
+
+    /// Maps driver errors: constraint violations become conflicts the HTTP layer turns into
+    /// 409, everything else stays internal.
+    fn map_err(e: sqlx::Error) -> StoreError {
+        match &e {
+            sqlx::Error::Database(db) => {
+                let msg = db.message();
+                if msg.contains("careslot_reservation_overlap") {
+                    StoreError::Conflict(ConflictKind::SlotTaken)
+                } else if msg.contains("accounts.email_uniq") {
+                    StoreError::Conflict(ConflictKind::EmailTaken)
+                } else if db.is_unique_violation() {
+                    StoreError::Conflict(ConflictKind::Duplicate)
+                } else if db.is_foreign_key_violation() {
+                    StoreError::NotFound
+                } else if matches!(db.code().as_deref(), Some("5" | "6" | "517")) {
+                    // SQLITE_BUSY / LOCKED: another process held the file past the busy timeout.
+                    unavailable(e)
+                } else {
+                    internal(e)
+                }
+            }
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => unavailable(e),
+            _ => internal(e),
+        }
     }
 
-    fn writer(&self) -> &DbPool {
-        &self.writer
+    fn rows_affected(done: SqliteQueryResult) -> u64 {
+        done.rows_affected()
     }
 
-    fn reader(&self) -> &DbPool {
-        &self.reader
+    /// Write transactions take the write lock up front, so another process on the same file
+    /// waits for it (busy timeout) instead of failing on upgrade.
+    async fn begin_write(pool: &DbPool<Self>) -> StoreResult<Tx<Self>> {
+        pool.begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(Self::map_err)
+    }
+
+    /// A single process: its own cache is invalidated by the service layer.
+    async fn agenda_changed(_tx: &mut Tx<Self>, _agenda: &str) -> StoreResult<()> {
+        Ok(())
+    }
+
+    /// The single writer connection already serialises appends.
+    async fn lock_audit(_tx: &mut Tx<Self>) -> StoreResult<()> {
+        Ok(())
+    }
+
+    /// A series, statement by statement (in-process: round trips cost nothing here).
+    async fn reserve_series(
+        tx: &mut Tx<Self>,
+        req: &SeriesRequest,
+    ) -> StoreResult<Vec<ReservationRow>> {
+        Reservations::<Self>::series_statements(tx, req).await
     }
 
     /// One process owns the file: there are no other nodes to hear from.
-    fn watch(&self, on_change: AgendaWatcher) {
+    fn watch(&self, _pool: &DbPool<Self>, on_change: AgendaWatcher) {
         let _ = on_change;
     }
-}
-
-/// Write transactions take the write lock up front, so another process on the same file
-/// waits for it (busy timeout) instead of failing on upgrade.
-async fn begin_write(pool: &DbPool) -> StoreResult<Tx> {
-    pool.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)
-}
-
-/// A single process: its own cache is invalidated by the service layer.
-async fn agenda_changed(_tx: &mut Tx, _agenda: &str) -> StoreResult<()> {
-    Ok(())
-}
-
-/// A series, statement by statement (in-process: round trips cost nothing here).
-async fn reserve_series_in(tx: &mut Tx, req: &SeriesRequest) -> StoreResult<Vec<ReservationRow>> {
-    reservations::series_statements(tx, req).await
-}
-
-/// The single writer connection already serialises appends.
-async fn lock_audit(_tx: &mut Tx) -> StoreResult<()> {
-    Ok(())
-}
-
-pub(crate) fn internal(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Internal(e.to_string())
-}
-
-fn unavailable(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Unavailable(e.to_string())
-}
-
-/// Maps driver errors: constraint violations become conflicts the HTTP layer turns into
-/// 409, everything else stays internal.
-pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
-    match &e {
-        sqlx::Error::Database(db) => {
-            let msg = db.message();
-            if msg.contains("careslot_reservation_overlap") {
-                StoreError::Conflict(ConflictKind::SlotTaken)
-            } else if msg.contains("accounts.email_uniq") {
-                StoreError::Conflict(ConflictKind::EmailTaken)
-            } else if db.is_unique_violation() {
-                StoreError::Conflict(ConflictKind::Duplicate)
-            } else if db.is_foreign_key_violation() {
-                StoreError::NotFound
-            } else if matches!(db.code().as_deref(), Some("5" | "6" | "517")) {
-                // SQLITE_BUSY / LOCKED: another process held the file past the busy timeout.
-                unavailable(e)
-            } else {
-                internal(e)
-            }
-        }
-        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => unavailable(e),
-        _ => internal(e),
-    }
-}
-
-include!("../../store/sql/store.rs");
-
-mod reservations {
-    include!("../../store/sql/reservations.rs");
-}
-
-mod payments {
-    include!("../../store/sql/payments.rs");
 }

@@ -1,133 +1,163 @@
-// Shared by careslot-store-sqlite and careslot-store-postgres through `include!`: the SQL is
-// the same on both (`$n` placeholders, ON CONFLICT, RETURNING). Each backend crate defines,
-// before including this file: `Db`, `DbRow`, `DbPool`, `Tx`, `StoreImpl` (with `writer()`,
-// `reader()` and `watch()`), `BACKEND`, `MOTIVE_IDS_AGG`, `map_err`, `internal`,
-// `begin_write`, `agenda_changed` and `lock_audit`.
+//! [`Store`] for [`SqlStore`]: the row decoders, the writes several methods share, and the
+//! trait implementation itself. Holds and appointments are in `reservations.rs`, payments in
+//! `payments.rs`.
 
-fn account_from_row(row: &DbRow) -> StoreResult<AccountRecord> {
-    let role: String = row.try_get("role").map_err(internal)?;
-    Ok(AccountRecord {
-        id: AccountId(row.try_get("id").map_err(internal)?),
-        role: Role::parse(&role).ok_or_else(|| codec::corrupt("role"))?,
-        created_at: ts(row.try_get("created_at").map_err(internal)?)?,
-        wrapped_key: row.try_get("wrapped_key").map_err(internal)?,
-        email_ct: row.try_get("email_ct").map_err(internal)?,
-        name_ct: row.try_get("name_ct").map_err(internal)?,
-        phone_ct: row.try_get("phone_ct").map_err(internal)?,
-        birth_date_ct: row.try_get("birth_date_ct").map_err(internal)?,
-        managed_by: row
-            .try_get::<Option<String>, _>("managed_by")
-            .map_err(internal)?
-            .map(PractitionerId),
-    })
-}
+use crate::payments::Payments;
+use crate::reservations::Reservations;
+use crate::{internal, Backend, DbRow, SqlStore, Tx};
+use async_trait::async_trait;
+use careslot_domain::*;
+use careslot_store::codec::{self, ts};
+use careslot_store::*;
+use jiff::Timestamp;
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Row, Type};
 
-fn product_of(s: &str) -> StoreResult<VaccineProduct> {
-    VaccineProduct::parse(s).map_err(|_| codec::corrupt("vaccine product"))
-}
+const DIRECTORY_SQL: &str = "SELECT pr.id AS practitioner_id, pr.name AS pname, pr.specialty, a.id AS agenda_id,
+        pl.id, pl.practitioner_id, pl.name, pl.address, pl.postcode, pl.city, pl.country, pl.lat, pl.lon, pl.timezone
+   FROM agendas a JOIN practitioners pr ON pr.id = a.practitioner_id JOIN places pl ON pl.id = a.place_id";
 
-fn day_of(s: &str) -> StoreResult<jiff::civil::Date> {
-    s.parse().map_err(|_| codec::corrupt("stock day"))
-}
+impl<B: Backend> SqlStore<B>
+where
+    for<'c> &'c mut <B::Db as Database>::Connection: Executor<'c, Database = B::Db>,
+    for<'q> <B::Db as Database>::Arguments<'q>: IntoArguments<'q, B::Db>,
+    for<'q> &'q str: Encode<'q, B::Db> + Type<B::Db>,
+    for<'q> &'q [u8]: Encode<'q, B::Db> + Type<B::Db>,
+    for<'q> Option<&'q str>: Encode<'q, B::Db>,
+    for<'q> Option<&'q [u8]>: Encode<'q, B::Db>,
+    for<'q> Option<String>: Encode<'q, B::Db>,
+    for<'q> Option<i64>: Encode<'q, B::Db>,
+    for<'q, 'r> String: Encode<'q, B::Db> + Decode<'r, B::Db> + Type<B::Db>,
+    for<'q, 'r> Vec<u8>: Encode<'q, B::Db> + Decode<'r, B::Db> + Type<B::Db>,
+    for<'q, 'r> i64: Encode<'q, B::Db> + Decode<'r, B::Db> + Type<B::Db>,
+    for<'q, 'r> f64: Encode<'q, B::Db> + Decode<'r, B::Db> + Type<B::Db>,
+    for<'q, 'r> bool: Encode<'q, B::Db> + Decode<'r, B::Db> + Type<B::Db>,
+    for<'s> &'s str: ColumnIndex<DbRow<B>>,
+{
+    fn account_from_row(row: &DbRow<B>) -> StoreResult<AccountRecord> {
+        let role: String = row.try_get("role").map_err(internal)?;
+        Ok(AccountRecord {
+            id: AccountId(row.try_get("id").map_err(internal)?),
+            role: Role::parse(&role).ok_or_else(|| codec::corrupt("role"))?,
+            created_at: ts(row.try_get("created_at").map_err(internal)?)?,
+            wrapped_key: row.try_get("wrapped_key").map_err(internal)?,
+            email_ct: row.try_get("email_ct").map_err(internal)?,
+            name_ct: row.try_get("name_ct").map_err(internal)?,
+            phone_ct: row.try_get("phone_ct").map_err(internal)?,
+            birth_date_ct: row.try_get("birth_date_ct").map_err(internal)?,
+            managed_by: row
+                .try_get::<Option<String>, _>("managed_by")
+                .map_err(internal)?
+                .map(PractitionerId),
+        })
+    }
 
-fn motive_vaccine_from_row(row: &DbRow) -> StoreResult<MotiveVaccine> {
-    let product: String = row.try_get("product").map_err(internal)?;
-    let dose: i64 = row.try_get("dose").map_err(internal)?;
-    Ok(MotiveVaccine {
-        motive_id: MotiveId(row.try_get("motive_id").map_err(internal)?),
-        product: product_of(&product)?,
-        dose: Dose::from_number(dose).map_err(|_| codec::corrupt("dose"))?,
-        next: row
-            .try_get::<Option<String>, _>("next_motive_id")
-            .map_err(internal)?
-            .map(MotiveId),
-    })
-}
+    fn product_of(s: &str) -> StoreResult<VaccineProduct> {
+        VaccineProduct::parse(s).map_err(|_| codec::corrupt("vaccine product"))
+    }
 
-fn stock_from_row(row: &DbRow) -> StoreResult<StockRow> {
-    let product: String = row.try_get("product").map_err(internal)?;
-    let day: String = row.try_get("day").map_err(internal)?;
-    let doses: i64 = row.try_get("doses").map_err(internal)?;
-    let used: i64 = row.try_get("used").map_err(internal)?;
-    Ok(StockRow {
-        agenda_id: AgendaId(row.try_get("agenda_id").map_err(internal)?),
-        product: product_of(&product)?,
-        day: day_of(&day)?,
-        doses: u32::try_from(doses).map_err(|_| codec::corrupt("stock"))?,
-        used: u32::try_from(used).map_err(|_| codec::corrupt("stock"))?,
-    })
-}
+    fn day_of(s: &str) -> StoreResult<jiff::civil::Date> {
+        s.parse().map_err(|_| codec::corrupt("stock day"))
+    }
 
-fn protocol_from_row(row: &DbRow) -> StoreResult<Protocol> {
-    let product: String = row.try_get("product").map_err(internal)?;
-    let from: String = row.try_get("effective_from").map_err(internal)?;
-    let version: i64 = row.try_get("version").map_err(internal)?;
-    let min: Option<i64> = row.try_get("second_min_days").map_err(internal)?;
-    let max: Option<i64> = row.try_get("second_max_days").map_err(internal)?;
-    Protocol::parse(
-        product_of(&product)?,
-        u32::try_from(version).map_err(|_| codec::corrupt("protocol version"))?,
-        day_of(&from)?,
-        min.zip(max),
-        row.try_get("booster_min_days").map_err(internal)?,
-    )
-    .map_err(|_| codec::corrupt("protocol"))
-}
+    fn motive_vaccine_from_row(row: &DbRow<B>) -> StoreResult<MotiveVaccine> {
+        let product: String = row.try_get("product").map_err(internal)?;
+        let dose: i64 = row.try_get("dose").map_err(internal)?;
+        Ok(MotiveVaccine {
+            motive_id: MotiveId(row.try_get("motive_id").map_err(internal)?),
+            product: Self::product_of(&product)?,
+            dose: Dose::from_number(dose).map_err(|_| codec::corrupt("dose"))?,
+            next: row
+                .try_get::<Option<String>, _>("next_motive_id")
+                .map_err(internal)?
+                .map(MotiveId),
+        })
+    }
 
-fn phase_from_row(row: &DbRow) -> StoreResult<Phase> {
-    let everyone: i64 = row.try_get("everyone").map_err(internal)?;
-    let min_age: Option<i64> = row.try_get("min_age").map_err(internal)?;
-    let groups: String = row.try_get("priority_groups").map_err(internal)?;
-    Ok(Phase {
-        id: row.try_get("id").map_err(internal)?,
-        name: row.try_get("name").map_err(internal)?,
-        everyone: everyone != 0,
-        min_age: min_age
-            .map(u32::try_from)
-            .transpose()
-            .map_err(|_| codec::corrupt("min_age"))?,
-        priority_groups: groups
-            .split(',')
-            .filter(|g| !g.is_empty())
-            .map(str::to_owned)
-            .collect(),
-        opened_at: ts(row.try_get("opened_at").map_err(internal)?)?,
-        closed_at: row
-            .try_get::<Option<i64>, _>("closed_at")
-            .map_err(internal)?
-            .map(ts)
-            .transpose()?,
-    })
-}
+    fn stock_from_row(row: &DbRow<B>) -> StoreResult<StockRow> {
+        let product: String = row.try_get("product").map_err(internal)?;
+        let day: String = row.try_get("day").map_err(internal)?;
+        let doses: i64 = row.try_get("doses").map_err(internal)?;
+        let used: i64 = row.try_get("used").map_err(internal)?;
+        Ok(StockRow {
+            agenda_id: AgendaId(row.try_get("agenda_id").map_err(internal)?),
+            product: Self::product_of(&product)?,
+            day: Self::day_of(&day)?,
+            doses: u32::try_from(doses).map_err(|_| codec::corrupt("stock"))?,
+            used: u32::try_from(used).map_err(|_| codec::corrupt("stock"))?,
+        })
+    }
 
-fn relative_from_row(row: &DbRow) -> StoreResult<RelativeRecord> {
-    Ok(RelativeRecord {
-        id: RelativeId(row.try_get("id").map_err(internal)?),
-        account_id: AccountId(row.try_get("account_id").map_err(internal)?),
-        created_at: ts(row.try_get("created_at").map_err(internal)?)?,
-        name_ct: row.try_get("name_ct").map_err(internal)?,
-        birth_date_ct: row.try_get("birth_date_ct").map_err(internal)?,
-    })
-}
+    fn protocol_from_row(row: &DbRow<B>) -> StoreResult<Protocol> {
+        let product: String = row.try_get("product").map_err(internal)?;
+        let from: String = row.try_get("effective_from").map_err(internal)?;
+        let version: i64 = row.try_get("version").map_err(internal)?;
+        let min: Option<i64> = row.try_get("second_min_days").map_err(internal)?;
+        let max: Option<i64> = row.try_get("second_max_days").map_err(internal)?;
+        Protocol::parse(
+            Self::product_of(&product)?,
+            u32::try_from(version).map_err(|_| codec::corrupt("protocol version"))?,
+            Self::day_of(&from)?,
+            min.zip(max),
+            row.try_get("booster_min_days").map_err(internal)?,
+        )
+        .map_err(|_| codec::corrupt("protocol"))
+    }
 
-fn document_meta_from_row(row: &DbRow) -> StoreResult<DocumentMeta> {
-    let uploaded_by: String = row.try_get("uploaded_by").map_err(internal)?;
-    let size: i64 = row.try_get("size").map_err(internal)?;
-    Ok(DocumentMeta {
-        id: DocumentId(row.try_get("id").map_err(internal)?),
-        reservation_id: ReservationId(row.try_get("reservation_id").map_err(internal)?),
-        uploaded_by: Uploader::parse(&uploaded_by).ok_or_else(|| codec::corrupt("uploaded_by"))?,
-        content_type: row.try_get("content_type").map_err(internal)?,
-        size: u64::try_from(size).map_err(|_| codec::corrupt("document size"))?,
-        created_at: ts(row.try_get("created_at").map_err(internal)?)?,
-        wrapped_key: row.try_get("wrapped_key").map_err(internal)?,
-        name_ct: row.try_get("name_ct").map_err(internal)?,
-    })
-}
+    fn phase_from_row(row: &DbRow<B>) -> StoreResult<Phase> {
+        let everyone: i64 = row.try_get("everyone").map_err(internal)?;
+        let min_age: Option<i64> = row.try_get("min_age").map_err(internal)?;
+        let groups: String = row.try_get("priority_groups").map_err(internal)?;
+        Ok(Phase {
+            id: row.try_get("id").map_err(internal)?,
+            name: row.try_get("name").map_err(internal)?,
+            everyone: everyone != 0,
+            min_age: min_age
+                .map(u32::try_from)
+                .transpose()
+                .map_err(|_| codec::corrupt("min_age"))?,
+            priority_groups: groups
+                .split(',')
+                .filter(|g| !g.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            opened_at: ts(row.try_get("opened_at").map_err(internal)?)?,
+            closed_at: row
+                .try_get::<Option<i64>, _>("closed_at")
+                .map_err(internal)?
+                .map(ts)
+                .transpose()?,
+        })
+    }
 
-async fn insert_account(tx: &mut Tx, a: &NewAccount) -> StoreResult<()> {
-    let r = &a.record;
-    sqlx::query(
+    fn relative_from_row(row: &DbRow<B>) -> StoreResult<RelativeRecord> {
+        Ok(RelativeRecord {
+            id: RelativeId(row.try_get("id").map_err(internal)?),
+            account_id: AccountId(row.try_get("account_id").map_err(internal)?),
+            created_at: ts(row.try_get("created_at").map_err(internal)?)?,
+            name_ct: row.try_get("name_ct").map_err(internal)?,
+            birth_date_ct: row.try_get("birth_date_ct").map_err(internal)?,
+        })
+    }
+
+    fn document_meta_from_row(row: &DbRow<B>) -> StoreResult<DocumentMeta> {
+        let uploaded_by: String = row.try_get("uploaded_by").map_err(internal)?;
+        let size: i64 = row.try_get("size").map_err(internal)?;
+        Ok(DocumentMeta {
+            id: DocumentId(row.try_get("id").map_err(internal)?),
+            reservation_id: ReservationId(row.try_get("reservation_id").map_err(internal)?),
+            uploaded_by: Uploader::parse(&uploaded_by)
+                .ok_or_else(|| codec::corrupt("uploaded_by"))?,
+            content_type: row.try_get("content_type").map_err(internal)?,
+            size: u64::try_from(size).map_err(|_| codec::corrupt("document size"))?,
+            created_at: ts(row.try_get("created_at").map_err(internal)?)?,
+            wrapped_key: row.try_get("wrapped_key").map_err(internal)?,
+            name_ct: row.try_get("name_ct").map_err(internal)?,
+        })
+    }
+
+    async fn insert_account(tx: &mut Tx<B>, a: &NewAccount) -> StoreResult<()> {
+        let r = &a.record;
+        sqlx::query(
         "INSERT INTO accounts (id, role, password_hash, created_at, wrapped_key, email_ct, name_ct, phone_ct,
                                birth_date_ct, email_bidx, email_uniq, managed_by)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
@@ -146,12 +176,12 @@ async fn insert_account(tx: &mut Tx, a: &NewAccount) -> StoreResult<()> {
     .bind(r.managed_by.as_ref().map(|p| p.as_str()))
     .execute(&mut **tx)
     .await
-    .map_err(map_err)?;
-    Ok(())
-}
+    .map_err(B::map_err)?;
+        Ok(())
+    }
 
-async fn insert_motive(tx: &mut Tx, m: &Motive, label_ct: &[u8]) -> StoreResult<()> {
-    sqlx::query(
+    async fn insert_motive(tx: &mut Tx<B>, m: &Motive, label_ct: &[u8]) -> StoreResult<()> {
+        sqlx::query(
         "INSERT INTO motives (id, agenda_id, label_ct, duration_min, capacity, teleconsultation, new_patients_only,
                               bookable_online, min_notice_min, max_horizon_days)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -168,13 +198,13 @@ async fn insert_motive(tx: &mut Tx, m: &Motive, label_ct: &[u8]) -> StoreResult<
     .bind(i64::from(m.policy.max_horizon_days))
     .execute(&mut **tx)
     .await
-    .map_err(map_err)?;
-    Ok(())
-}
+    .map_err(B::map_err)?;
+        Ok(())
+    }
 
-/// A rule and its motive links; NotFound when a motive is not of the rule's agenda.
-async fn insert_rule(tx: &mut Tx, r: &OpeningRule) -> StoreResult<()> {
-    sqlx::query(
+    /// A rule and its motive links; NotFound when a motive is not of the rule's agenda.
+    async fn insert_rule(tx: &mut Tx<B>, r: &OpeningRule) -> StoreResult<()> {
+        sqlx::query(
         "INSERT INTO opening_rules (id, agenda_id, weekdays, start_min, end_min, valid_from, valid_until)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
@@ -187,43 +217,43 @@ async fn insert_rule(tx: &mut Tx, r: &OpeningRule) -> StoreResult<()> {
     .bind(r.valid_until.map(|d| d.to_string()))
     .execute(&mut **tx)
     .await
-    .map_err(map_err)?;
-    for m in &r.motive_ids {
-        // Only motives of the same agenda: otherwise nothing is inserted and we refuse.
-        let done = sqlx::query(
-            "INSERT INTO opening_rule_motives (rule_id, motive_id)
+    .map_err(B::map_err)?;
+        for m in &r.motive_ids {
+            // Only motives of the same agenda: otherwise nothing is inserted and we refuse.
+            let done = sqlx::query(
+                "INSERT INTO opening_rule_motives (rule_id, motive_id)
              SELECT $1, id FROM motives WHERE id = $2 AND agenda_id = $3",
+            )
+            .bind(r.id.as_str())
+            .bind(m.as_str())
+            .bind(r.agenda_id.as_str())
+            .execute(&mut **tx)
+            .await
+            .map_err(B::map_err)?;
+            if B::rows_affected(done) != 1 {
+                return Err(StoreError::NotFound);
+            }
+        }
+        Ok(())
+    }
+
+    /// Links a motive to a vaccine dose; NotFound unless both motives belong to the agenda.
+    async fn link_vaccine(tx: &mut Tx<B>, agenda: &str, v: &MotiveVaccine) -> StoreResult<()> {
+        let known: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM motives WHERE agenda_id = $1 AND (id = $2 OR id = $3)",
         )
-        .bind(r.id.as_str())
-        .bind(m.as_str())
-        .bind(r.agenda_id.as_str())
-        .execute(&mut **tx)
+        .bind(agenda)
+        .bind(v.motive_id.as_str())
+        .bind(v.next.as_ref().map(|m| m.as_str()).unwrap_or(""))
+        .fetch_one(&mut **tx)
         .await
-        .map_err(map_err)?;
-        if done.rows_affected() != 1 {
+        .map_err(B::map_err)?
+        .try_get("n")
+        .map_err(internal)?;
+        if known != 1 + i64::from(v.next.is_some()) {
             return Err(StoreError::NotFound);
         }
-    }
-    Ok(())
-}
-
-/// Links a motive to a vaccine dose; NotFound unless both motives belong to the agenda.
-async fn link_vaccine(tx: &mut Tx, agenda: &str, v: &MotiveVaccine) -> StoreResult<()> {
-    let known: i64 = sqlx::query(
-        "SELECT COUNT(*) AS n FROM motives WHERE agenda_id = $1 AND (id = $2 OR id = $3)",
-    )
-    .bind(agenda)
-    .bind(v.motive_id.as_str())
-    .bind(v.next.as_ref().map(|m| m.as_str()).unwrap_or(""))
-    .fetch_one(&mut **tx)
-    .await
-    .map_err(map_err)?
-    .try_get("n")
-    .map_err(internal)?;
-    if known != 1 + i64::from(v.next.is_some()) {
-        return Err(StoreError::NotFound);
-    }
-    sqlx::query(
+        sqlx::query(
         "INSERT INTO motive_vaccines (motive_id, agenda_id, product, dose, next_motive_id) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (motive_id) DO UPDATE SET product = excluded.product, dose = excluded.dose,
              next_motive_id = excluded.next_motive_id",
@@ -235,113 +265,313 @@ async fn link_vaccine(tx: &mut Tx, agenda: &str, v: &MotiveVaccine) -> StoreResu
     .bind(v.next.as_ref().map(|m| m.as_str()))
     .execute(&mut **tx)
     .await
-    .map_err(map_err)?;
-    Ok(())
-}
+    .map_err(B::map_err)?;
+        Ok(())
+    }
 
-fn place_from_row(row: &DbRow) -> StoreResult<Place> {
-    let country: String = row.try_get("country").map_err(internal)?;
-    Ok(Place {
-        id: PlaceId(row.try_get("id").map_err(internal)?),
-        practitioner_id: PractitionerId(row.try_get("practitioner_id").map_err(internal)?),
-        name: row.try_get("name").map_err(internal)?,
-        address: row.try_get("address").map_err(internal)?,
-        postcode: row.try_get("postcode").map_err(internal)?,
-        city: row.try_get("city").map_err(internal)?,
-        country: Country::parse(&country).map_err(|_| codec::corrupt("country"))?,
-        lat: row.try_get("lat").map_err(internal)?,
-        lon: row.try_get("lon").map_err(internal)?,
-        timezone: row.try_get("timezone").map_err(internal)?,
-    })
-}
+    fn place_from_row(row: &DbRow<B>) -> StoreResult<Place> {
+        let country: String = row.try_get("country").map_err(internal)?;
+        Ok(Place {
+            id: PlaceId(row.try_get("id").map_err(internal)?),
+            practitioner_id: PractitionerId(row.try_get("practitioner_id").map_err(internal)?),
+            name: row.try_get("name").map_err(internal)?,
+            address: row.try_get("address").map_err(internal)?,
+            postcode: row.try_get("postcode").map_err(internal)?,
+            city: row.try_get("city").map_err(internal)?,
+            country: Country::parse(&country).map_err(|_| codec::corrupt("country"))?,
+            lat: row.try_get("lat").map_err(internal)?,
+            lon: row.try_get("lon").map_err(internal)?,
+            timezone: row.try_get("timezone").map_err(internal)?,
+        })
+    }
 
-fn practitioner_from_row(row: &DbRow) -> StoreResult<Practitioner> {
-    let specialty: String = row.try_get("specialty").map_err(internal)?;
-    let languages: String = row.try_get("languages").map_err(internal)?;
-    Ok(Practitioner {
-        id: PractitionerId(row.try_get("id").map_err(internal)?),
-        account_id: AccountId(row.try_get("account_id").map_err(internal)?),
-        name: row.try_get("name").map_err(internal)?,
-        specialty: Specialty::parse(&specialty).map_err(|_| codec::corrupt("specialty"))?,
-        languages: codec::languages_from_text(&languages),
-        bio: row.try_get("bio").map_err(internal)?,
-    })
-}
+    fn practitioner_from_row(row: &DbRow<B>) -> StoreResult<Practitioner> {
+        let specialty: String = row.try_get("specialty").map_err(internal)?;
+        let languages: String = row.try_get("languages").map_err(internal)?;
+        Ok(Practitioner {
+            id: PractitionerId(row.try_get("id").map_err(internal)?),
+            account_id: AccountId(row.try_get("account_id").map_err(internal)?),
+            name: row.try_get("name").map_err(internal)?,
+            specialty: Specialty::parse(&specialty).map_err(|_| codec::corrupt("specialty"))?,
+            languages: codec::languages_from_text(&languages),
+            bio: row.try_get("bio").map_err(internal)?,
+        })
+    }
 
-pub(crate) fn reservation_from_row(row: &DbRow) -> StoreResult<ReservationRow> {
-    let status: String = row.try_get("status").map_err(internal)?;
-    codec::reservation_row(
-        row.try_get("id").map_err(internal)?,
-        row.try_get("agenda_id").map_err(internal)?,
-        row.try_get("start_s").map_err(internal)?,
-        row.try_get("end_s").map_err(internal)?,
-        &status,
-        row.try_get("expires_at").map_err(internal)?,
-        row.try_get("motive_ct").map_err(internal)?,
-        row.try_get("patient_ct").map_err(internal)?,
-        row.try_get("note_ct").map_err(internal)?,
-        row.try_get("relative_ct").map_err(internal)?,
+    /// Decodes a `reservations` row (`SELECT *` or `RETURNING *`).
+    pub fn reservation_from_row(row: &DbRow<B>) -> StoreResult<ReservationRow> {
+        let status: String = row.try_get("status").map_err(internal)?;
+        codec::reservation_row(
+            row.try_get("id").map_err(internal)?,
+            row.try_get("agenda_id").map_err(internal)?,
+            row.try_get("start_s").map_err(internal)?,
+            row.try_get("end_s").map_err(internal)?,
+            &status,
+            row.try_get("expires_at").map_err(internal)?,
+            row.try_get("motive_ct").map_err(internal)?,
+            row.try_get("patient_ct").map_err(internal)?,
+            row.try_get("note_ct").map_err(internal)?,
+            row.try_get("relative_ct").map_err(internal)?,
+        )
+    }
+
+    fn audit_from_row(row: &DbRow<B>) -> StoreResult<AuditRow> {
+        Ok(AuditRow {
+            seq: row.try_get("seq").map_err(internal)?,
+            at: ts(row.try_get("at").map_err(internal)?)?,
+            subject_bidx: row.try_get("subject_bidx").map_err(internal)?,
+            entry_ct: row.try_get("entry_ct").map_err(internal)?,
+            mac: row.try_get("mac").map_err(internal)?,
+        })
+    }
+
+    fn agenda_from_row(r: &DbRow<B>) -> StoreResult<Agenda> {
+        codec::agenda(
+            r.try_get("id").map_err(internal)?,
+            r.try_get("practitioner_id").map_err(internal)?,
+            r.try_get("place_id").map_err(internal)?,
+            r.try_get("timezone").map_err(internal)?,
+            r.try_get("holidays").map_err(internal)?,
+            r.try_get("wrapped_key").map_err(internal)?,
+        )
+    }
+
+    fn motive_from_row(row: &DbRow<B>) -> StoreResult<Motive> {
+        codec::motive(
+            row.try_get("id").map_err(internal)?,
+            row.try_get("agenda_id").map_err(internal)?,
+            row.try_get("duration_min").map_err(internal)?,
+            row.try_get("capacity").map_err(internal)?,
+            row.try_get("teleconsultation").map_err(internal)?,
+            row.try_get("new_patients_only").map_err(internal)?,
+            row.try_get("bookable_online").map_err(internal)?,
+            row.try_get("min_notice_min").map_err(internal)?,
+            row.try_get("max_horizon_days").map_err(internal)?,
+        )
+    }
+
+    fn directory_from_row(row: &DbRow<B>) -> StoreResult<DirectoryEntry> {
+        let specialty: String = row.try_get("specialty").map_err(internal)?;
+        Ok(DirectoryEntry {
+            practitioner_id: PractitionerId(row.try_get("practitioner_id").map_err(internal)?),
+            name: row.try_get("pname").map_err(internal)?,
+            specialty: Specialty::parse(&specialty).map_err(|_| codec::corrupt("specialty"))?,
+            agenda_id: AgendaId(row.try_get("agenda_id").map_err(internal)?),
+            place: Self::place_from_row(row)?,
+        })
+    }
+
+    /// Deletes a row of an agenda's configuration and tells other nodes the agenda changed.
+    async fn delete_in_agenda(&self, sql: &str, agenda: &AgendaId, id: &str) -> StoreResult<bool> {
+        let mut tx = B::begin_write(self.writer()).await?;
+        let done = sqlx::query(sql)
+            .bind(id)
+            .bind(agenda.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(B::map_err)
+            .map(B::rows_affected)?
+            == 1;
+        B::agenda_changed(&mut tx, agenda.as_str()).await?;
+        tx.commit().await.map_err(B::map_err)?;
+        Ok(done)
+    }
+
+    // --- imports (careslot import) ----------------------------------------------------------------
+
+    fn imported_site_from_row(row: &DbRow<B>) -> StoreResult<ImportedSite> {
+        Ok(ImportedSite {
+            source_key: row.try_get("source_key").map_err(internal)?,
+            content_hash: row.try_get("content_hash").map_err(internal)?,
+            account_id: AccountId(row.try_get("account_id").map_err(internal)?),
+            practitioner_id: PractitionerId(row.try_get("practitioner_id").map_err(internal)?),
+            place_id: row
+                .try_get::<Option<String>, _>("place_id")
+                .map_err(internal)?
+                .map(PlaceId),
+            agenda_id: row
+                .try_get::<Option<String>, _>("agenda_id")
+                .map_err(internal)?
+                .map(AgendaId),
+            imported_at: ts(row.try_get("imported_at").map_err(internal)?)?,
+            updated_at: ts(row.try_get("updated_at").map_err(internal)?)?,
+        })
+    }
+
+    /// Every write of one imported site, inside the caller's transaction.
+    async fn write_site(tx: &mut Tx<B>, w: &SiteWrite) -> StoreResult<()> {
+        if let Some(a) = &w.account {
+            Self::insert_account(tx, a).await?;
+        }
+        let p = &w.practitioner;
+        let practitioner_id: String = sqlx::query(
+        "INSERT INTO practitioners (id, account_id, name, specialty, languages, bio) VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (account_id) DO UPDATE SET name = excluded.name, specialty = excluded.specialty
+         RETURNING id",
     )
-}
-
-fn audit_from_row(row: &DbRow) -> StoreResult<AuditRow> {
-    Ok(AuditRow {
-        seq: row.try_get("seq").map_err(internal)?,
-        at: ts(row.try_get("at").map_err(internal)?)?,
-        subject_bidx: row.try_get("subject_bidx").map_err(internal)?,
-        entry_ct: row.try_get("entry_ct").map_err(internal)?,
-        mac: row.try_get("mac").map_err(internal)?,
-    })
-}
-
-fn agenda_from_row(r: &DbRow) -> StoreResult<Agenda> {
-    codec::agenda(
-        r.try_get("id").map_err(internal)?,
-        r.try_get("practitioner_id").map_err(internal)?,
-        r.try_get("place_id").map_err(internal)?,
-        r.try_get("timezone").map_err(internal)?,
-        r.try_get("holidays").map_err(internal)?,
-        r.try_get("wrapped_key").map_err(internal)?,
+    .bind(p.id.as_str())
+    .bind(p.account_id.as_str())
+    .bind(&p.name)
+    .bind(p.specialty.code())
+    .bind(codec::languages_to_text(&p.languages))
+    .bind(p.bio.as_deref())
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(B::map_err)?
+    .try_get("id")
+    .map_err(internal)?;
+        if let Some(pl) = &w.place {
+            sqlx::query(
+            "INSERT INTO places (id, practitioner_id, name, address, postcode, city, country, lat, lon, timezone)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, address = excluded.address,
+                 postcode = excluded.postcode, city = excluded.city, country = excluded.country,
+                 lat = excluded.lat, lon = excluded.lon, timezone = excluded.timezone",
+        )
+        .bind(pl.id.as_str())
+        .bind(&practitioner_id)
+        .bind(&pl.name)
+        .bind(&pl.address)
+        .bind(&pl.postcode)
+        .bind(&pl.city)
+        .bind(pl.country.code())
+        .bind(pl.lat)
+        .bind(pl.lon)
+        .bind(&pl.timezone)
+        .execute(&mut **tx)
+        .await
+        .map_err(B::map_err)?;
+        }
+        if let Some(a) = &w.agenda {
+            sqlx::query(
+            "INSERT INTO agendas (id, practitioner_id, place_id, timezone, holidays, wrapped_key)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (id) DO UPDATE SET timezone = excluded.timezone",
+        )
+        .bind(a.id.as_str())
+        .bind(&practitioner_id)
+        .bind(a.place_id.as_str())
+        .bind(&a.timezone)
+        .bind(a.holidays.map(Country::code))
+        .bind(&a.wrapped_key)
+        .execute(&mut **tx)
+        .await
+        .map_err(B::map_err)?;
+        }
+        let agenda = w.agenda.as_ref().map(|a| a.id.as_str());
+        for (m, label_ct) in &w.motives {
+            if Some(m.agenda_id.as_str()) != agenda {
+                return Err(StoreError::NotFound);
+            }
+            Self::insert_motive(tx, m, label_ct).await?;
+        }
+        for v in &w.vaccines {
+            Self::link_vaccine(tx, agenda.ok_or(StoreError::NotFound)?, v).await?;
+        }
+        if let Some(rules) = &w.rules {
+            let agenda = agenda.ok_or(StoreError::NotFound)?;
+            sqlx::query("DELETE FROM opening_rules WHERE agenda_id = $1")
+                .bind(agenda)
+                .execute(&mut **tx)
+                .await
+                .map_err(B::map_err)?;
+            for r in rules {
+                if r.agenda_id.as_str() != agenda {
+                    return Err(StoreError::NotFound);
+                }
+                Self::insert_rule(tx, r).await?;
+            }
+        }
+        sqlx::query(
+        "INSERT INTO imported_sites (source_key, content_hash, account_id, practitioner_id, place_id, agenda_id,
+                                     imported_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+         ON CONFLICT (source_key) DO UPDATE SET content_hash = excluded.content_hash,
+             practitioner_id = excluded.practitioner_id,
+             place_id = COALESCE(excluded.place_id, imported_sites.place_id),
+             agenda_id = COALESCE(excluded.agenda_id, imported_sites.agenda_id),
+             updated_at = excluded.updated_at",
     )
-}
+    .bind(&w.source_key)
+    .bind(&w.content_hash)
+    .bind(p.account_id.as_str())
+    .bind(&practitioner_id)
+    .bind(w.place.as_ref().map(|pl| pl.id.as_str()))
+    .bind(agenda)
+    .bind(w.now.as_second())
+    .execute(&mut **tx)
+    .await
+    .map_err(B::map_err)?;
+        if let Some(agenda) = agenda {
+            B::agenda_changed(tx, agenda).await?;
+        }
+        Ok(())
+    }
 
-fn motive_from_row(row: &DbRow) -> StoreResult<Motive> {
-    codec::motive(
-        row.try_get("id").map_err(internal)?,
-        row.try_get("agenda_id").map_err(internal)?,
-        row.try_get("duration_min").map_err(internal)?,
-        row.try_get("capacity").map_err(internal)?,
-        row.try_get("teleconsultation").map_err(internal)?,
-        row.try_get("new_patients_only").map_err(internal)?,
-        row.try_get("bookable_online").map_err(internal)?,
-        row.try_get("min_notice_min").map_err(internal)?,
-        row.try_get("max_horizon_days").map_err(internal)?,
-    )
-}
+    // --- prescriptions ----------------------------------------------------------------------------
 
-const DIRECTORY_SQL: &str = "SELECT pr.id AS practitioner_id, pr.name AS pname, pr.specialty, a.id AS agenda_id,
-        pl.id, pl.practitioner_id, pl.name, pl.address, pl.postcode, pl.city, pl.country, pl.lat, pl.lon, pl.timezone
-   FROM agendas a JOIN practitioners pr ON pr.id = a.practitioner_id JOIN places pl ON pl.id = a.place_id";
+    fn signing_key_from_row(row: &DbRow<B>) -> StoreResult<SigningKeyRecord> {
+        Ok(SigningKeyRecord {
+            id: row.try_get("id").map_err(internal)?,
+            practitioner_id: PractitionerId(row.try_get("practitioner_id").map_err(internal)?),
+            algorithm: row.try_get("algorithm").map_err(internal)?,
+            public_key: row.try_get("public_key").map_err(internal)?,
+            wrapped_key: row.try_get("wrapped_key").map_err(internal)?,
+            private_ct: row.try_get("private_ct").map_err(internal)?,
+            created_at: ts(row.try_get("created_at").map_err(internal)?)?,
+            retired_at: row
+                .try_get::<Option<i64>, _>("retired_at")
+                .map_err(internal)?
+                .map(ts)
+                .transpose()?,
+        })
+    }
 
-fn directory_from_row(row: &DbRow) -> StoreResult<DirectoryEntry> {
-    let specialty: String = row.try_get("specialty").map_err(internal)?;
-    Ok(DirectoryEntry {
-        practitioner_id: PractitionerId(row.try_get("practitioner_id").map_err(internal)?),
-        name: row.try_get("pname").map_err(internal)?,
-        specialty: Specialty::parse(&specialty).map_err(|_| codec::corrupt("specialty"))?,
-        agenda_id: AgendaId(row.try_get("agenda_id").map_err(internal)?),
-        place: place_from_row(row)?,
-    })
+    fn prescription_from_row(row: &DbRow<B>) -> StoreResult<PrescriptionRecord> {
+        Ok(PrescriptionRecord {
+            id: row.try_get("id").map_err(internal)?,
+            reservation_id: ReservationId(row.try_get("reservation_id").map_err(internal)?),
+            practitioner_id: PractitionerId(row.try_get("practitioner_id").map_err(internal)?),
+            key_id: row.try_get("key_id").map_err(internal)?,
+            issued_at: ts(row.try_get("issued_at").map_err(internal)?)?,
+            payload_ct: row.try_get("payload_ct").map_err(internal)?,
+            signature: row.try_get("signature").map_err(internal)?,
+            capability_hash: row.try_get("capability_hash").map_err(internal)?,
+            capability_ct: row.try_get("capability_ct").map_err(internal)?,
+            dispensed_at: row
+                .try_get::<Option<i64>, _>("dispensed_at")
+                .map_err(internal)?
+                .map(ts)
+                .transpose()?,
+        })
+    }
 }
 
 #[async_trait]
-impl Store for StoreImpl {
+#[async_trait]
+impl<B: Backend> Store for SqlStore<B>
+where
+    for<'c> &'c mut <B::Db as Database>::Connection: Executor<'c, Database = B::Db>,
+    for<'q> <B::Db as Database>::Arguments<'q>: IntoArguments<'q, B::Db>,
+    for<'q> &'q str: Encode<'q, B::Db> + Type<B::Db>,
+    for<'q> &'q [u8]: Encode<'q, B::Db> + Type<B::Db>,
+    for<'q> Option<&'q str>: Encode<'q, B::Db>,
+    for<'q> Option<&'q [u8]>: Encode<'q, B::Db>,
+    for<'q> Option<String>: Encode<'q, B::Db>,
+    for<'q> Option<i64>: Encode<'q, B::Db>,
+    for<'q, 'r> String: Encode<'q, B::Db> + Decode<'r, B::Db> + Type<B::Db>,
+    for<'q, 'r> Vec<u8>: Encode<'q, B::Db> + Decode<'r, B::Db> + Type<B::Db>,
+    for<'q, 'r> i64: Encode<'q, B::Db> + Decode<'r, B::Db> + Type<B::Db>,
+    for<'q, 'r> f64: Encode<'q, B::Db> + Decode<'r, B::Db> + Type<B::Db>,
+    for<'q, 'r> bool: Encode<'q, B::Db> + Decode<'r, B::Db> + Type<B::Db>,
+    for<'s> &'s str: ColumnIndex<DbRow<B>>,
+{
     fn backend(&self) -> &'static str {
-        BACKEND
+        B::NAME
     }
 
     fn watch_agendas(&self, on_change: AgendaWatcher) {
-        self.watch(on_change);
+        self.backend.watch(self.reader(), on_change);
     }
 
     async fn setting(&self, name: &str) -> StoreResult<Option<String>> {
@@ -349,7 +579,7 @@ impl Store for StoreImpl {
             .bind(name)
             .fetch_optional(self.reader())
             .await
-            .map_err(map_err)?;
+            .map_err(B::map_err)?;
         row.map(|r| r.try_get("value").map_err(internal))
             .transpose()
     }
@@ -362,19 +592,19 @@ impl Store for StoreImpl {
         .bind(value)
         .execute(self.writer())
         .await
-        .map_err(map_err)?;
+        .map_err(B::map_err)?;
         let row = sqlx::query("SELECT value FROM settings WHERE name = $1")
             .bind(name)
             .fetch_one(self.writer())
             .await
-            .map_err(map_err)?;
+            .map_err(B::map_err)?;
         row.try_get("value").map_err(internal)
     }
 
     async fn create_account(&self, a: &NewAccount) -> StoreResult<()> {
-        let mut tx = begin_write(self.writer()).await?;
-        insert_account(&mut tx, a).await?;
-        tx.commit().await.map_err(map_err)
+        let mut tx = B::begin_write(self.writer()).await?;
+        Self::insert_account(&mut tx, a).await?;
+        tx.commit().await.map_err(B::map_err)
     }
 
     async fn account_candidates(&self, email_bidx: i64) -> StoreResult<Vec<AccountWithSecret>> {
@@ -382,11 +612,11 @@ impl Store for StoreImpl {
             .bind(email_bidx)
             .fetch_all(self.reader())
             .await
-            .map_err(map_err)?
+            .map_err(B::map_err)?
             .iter()
             .map(|r| {
                 Ok(AccountWithSecret {
-                    record: account_from_row(r)?,
+                    record: Self::account_from_row(r)?,
                     password_hash: r.try_get("password_hash").map_err(internal)?,
                 })
             })
@@ -398,8 +628,8 @@ impl Store for StoreImpl {
             .bind(id.as_str())
             .fetch_optional(self.reader())
             .await
-            .map_err(map_err)?;
-        row.as_ref().map(account_from_row).transpose()
+            .map_err(B::map_err)?;
+        row.as_ref().map(Self::account_from_row).transpose()
     }
 
     async fn create_session(&self, s: &NewSession) -> StoreResult<()> {
@@ -410,7 +640,7 @@ impl Store for StoreImpl {
             .bind(s.expires_at.as_second())
             .execute(self.writer())
             .await
-            .map_err(map_err)?;
+            .map_err(B::map_err)?;
         Ok(())
     }
 
@@ -426,8 +656,8 @@ impl Store for StoreImpl {
         .bind(now.as_second())
         .fetch_optional(self.reader())
         .await
-        .map_err(map_err)?;
-        row.as_ref().map(account_from_row).transpose()
+        .map_err(B::map_err)?;
+        row.as_ref().map(Self::account_from_row).transpose()
     }
 
     async fn erase_account(
@@ -435,25 +665,25 @@ impl Store for StoreImpl {
         id: &AccountId,
         reservations: &[ReservationId],
     ) -> StoreResult<()> {
-        let mut tx = begin_write(self.writer()).await?;
+        let mut tx = B::begin_write(self.writer()).await?;
         for r in reservations {
             sqlx::query("UPDATE reservations SET patient_ct = NULL, patient_bidx = NULL, note_ct = NULL, relative_ct = NULL WHERE id = $1")
                 .bind(r.as_str())
                 .execute(&mut *tx)
                 .await
-                .map_err(map_err)?;
+                .map_err(B::map_err)?;
         }
         sqlx::query("DELETE FROM sessions WHERE account_id = $1")
             .bind(id.as_str())
             .execute(&mut *tx)
             .await
-            .map_err(map_err)?;
+            .map_err(B::map_err)?;
         sqlx::query("DELETE FROM accounts WHERE id = $1")
             .bind(id.as_str())
             .execute(&mut *tx)
             .await
-            .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)
+            .map_err(B::map_err)?;
+        tx.commit().await.map_err(B::map_err)
     }
 
     async fn upsert_practitioner(&self, p: &Practitioner) -> StoreResult<Practitioner> {
@@ -471,8 +701,8 @@ impl Store for StoreImpl {
         .bind(p.bio.as_deref())
         .fetch_one(self.writer())
         .await
-        .map_err(map_err)?;
-        practitioner_from_row(&row)
+        .map_err(B::map_err)?;
+        Self::practitioner_from_row(&row)
     }
 
     async fn practitioner_by_account(
@@ -483,8 +713,8 @@ impl Store for StoreImpl {
             .bind(account.as_str())
             .fetch_optional(self.reader())
             .await
-            .map_err(map_err)?;
-        row.as_ref().map(practitioner_from_row).transpose()
+            .map_err(B::map_err)?;
+        row.as_ref().map(Self::practitioner_from_row).transpose()
     }
 
     async fn create_place(&self, p: &Place) -> StoreResult<()> {
@@ -504,7 +734,7 @@ impl Store for StoreImpl {
         .bind(&p.timezone)
         .execute(self.writer())
         .await
-        .map_err(map_err)?;
+        .map_err(B::map_err)?;
         Ok(())
     }
 
@@ -513,8 +743,8 @@ impl Store for StoreImpl {
             .bind(id.as_str())
             .fetch_optional(self.reader())
             .await
-            .map_err(map_err)?;
-        row.as_ref().map(place_from_row).transpose()
+            .map_err(B::map_err)?;
+        row.as_ref().map(Self::place_from_row).transpose()
     }
 
     async fn create_agenda(&self, a: &Agenda) -> StoreResult<()> {
@@ -529,7 +759,7 @@ impl Store for StoreImpl {
             .bind(&a.wrapped_key)
             .execute(self.writer())
             .await
-            .map_err(map_err)?;
+            .map_err(B::map_err)?;
         Ok(())
     }
 
@@ -538,26 +768,26 @@ impl Store for StoreImpl {
             .bind(id.as_str())
             .fetch_optional(self.reader())
             .await
-            .map_err(map_err)?;
-        row.as_ref().map(agenda_from_row).transpose()
+            .map_err(B::map_err)?;
+        row.as_ref().map(Self::agenda_from_row).transpose()
     }
 
     async fn create_motive(&self, m: &Motive, label_ct: &[u8]) -> StoreResult<()> {
-        let mut tx = begin_write(self.writer()).await?;
-        insert_motive(&mut tx, m, label_ct).await?;
-        agenda_changed(&mut tx, m.agenda_id.as_str()).await?;
-        tx.commit().await.map_err(map_err)
+        let mut tx = B::begin_write(self.writer()).await?;
+        Self::insert_motive(&mut tx, m, label_ct).await?;
+        B::agenda_changed(&mut tx, m.agenda_id.as_str()).await?;
+        tx.commit().await.map_err(B::map_err)
     }
 
     async fn create_rule(&self, r: &OpeningRule) -> StoreResult<()> {
-        let mut tx = begin_write(self.writer()).await?;
-        insert_rule(&mut tx, r).await?;
-        agenda_changed(&mut tx, r.agenda_id.as_str()).await?;
-        tx.commit().await.map_err(map_err)
+        let mut tx = B::begin_write(self.writer()).await?;
+        Self::insert_rule(&mut tx, r).await?;
+        B::agenda_changed(&mut tx, r.agenda_id.as_str()).await?;
+        tx.commit().await.map_err(B::map_err)
     }
 
     async fn create_absence(&self, a: &Absence, reason: Option<&str>) -> StoreResult<()> {
-        let mut tx = begin_write(self.writer()).await?;
+        let mut tx = B::begin_write(self.writer()).await?;
         sqlx::query("INSERT INTO absences (id, agenda_id, start_s, end_s, reason) VALUES ($1, $2, $3, $4, $5)")
             .bind(a.id.as_str())
             .bind(a.agenda_id.as_str())
@@ -566,9 +796,9 @@ impl Store for StoreImpl {
             .bind(reason)
             .execute(&mut *tx)
             .await
-            .map_err(map_err)?;
-        agenda_changed(&mut tx, a.agenda_id.as_str()).await?;
-        tx.commit().await.map_err(map_err)
+            .map_err(B::map_err)?;
+        B::agenda_changed(&mut tx, a.agenda_id.as_str()).await?;
+        tx.commit().await.map_err(B::map_err)
     }
 
     async fn agenda_snapshot(
@@ -579,15 +809,15 @@ impl Store for StoreImpl {
         let Some(agenda) = self.agenda(id).await? else {
             return Ok(None);
         };
-        let mut conn = self.reader().acquire().await.map_err(map_err)?;
+        let mut conn = self.reader().acquire().await.map_err(B::map_err)?;
         let motive_rows = sqlx::query("SELECT * FROM motives WHERE agenda_id = $1 ORDER BY id")
             .bind(id.as_str())
             .fetch_all(&mut *conn)
             .await
-            .map_err(map_err)?;
+            .map_err(B::map_err)?;
         let motives = motive_rows
             .iter()
-            .map(motive_from_row)
+            .map(Self::motive_from_row)
             .collect::<StoreResult<Vec<_>>>()?;
         let motive_labels = motive_rows
             .iter()
@@ -599,15 +829,16 @@ impl Store for StoreImpl {
             })
             .collect::<StoreResult<Vec<_>>>()?;
         let rule_sql = format!(
-            "SELECT r.*, {MOTIVE_IDS_AGG} AS motive_ids FROM opening_rules r
+            "SELECT r.*, {} AS motive_ids FROM opening_rules r
                JOIN opening_rule_motives rm ON rm.rule_id = r.id
-              WHERE r.agenda_id = $1 GROUP BY r.id ORDER BY r.id"
+              WHERE r.agenda_id = $1 GROUP BY r.id ORDER BY r.id",
+            B::MOTIVE_IDS_AGG
         );
         let rule_rows = sqlx::query(&rule_sql)
             .bind(id.as_str())
             .fetch_all(&mut *conn)
             .await
-            .map_err(map_err)?;
+            .map_err(B::map_err)?;
         let mut rules = Vec::with_capacity(rule_rows.len());
         for r in &rule_rows {
             let ids: String = r.try_get("motive_ids").map_err(internal)?;
@@ -629,7 +860,7 @@ impl Store for StoreImpl {
         .bind(now.as_second())
         .fetch_all(&mut *conn)
         .await
-        .map_err(map_err)?
+        .map_err(B::map_err)?
         .iter()
         .map(|r| {
             Absence::parse(
@@ -649,7 +880,7 @@ impl Store for StoreImpl {
         .bind(now.as_second())
         .fetch_all(&mut *conn)
         .await
-        .map_err(map_err)?
+        .map_err(B::map_err)?
         .iter()
         .map(|r| {
             let id: String = r.try_get("id").map_err(internal)?;
@@ -670,9 +901,9 @@ impl Store for StoreImpl {
             .bind(id.as_str())
             .fetch_all(&mut *conn)
             .await
-            .map_err(map_err)?
+            .map_err(B::map_err)?
             .iter()
-            .map(motive_vaccine_from_row)
+            .map(Self::motive_vaccine_from_row)
             .collect::<StoreResult<Vec<_>>>()?;
         // Stock from yesterday (UTC) on: enough for any zone's today.
         let since = (now.to_zoned(jiff::tz::TimeZone::UTC).date())
@@ -684,9 +915,9 @@ impl Store for StoreImpl {
             .bind(&since)
             .fetch_all(&mut *conn)
             .await
-            .map_err(map_err)?
+            .map_err(B::map_err)?
             .iter()
-            .map(stock_from_row)
+            .map(Self::stock_from_row)
             .collect::<StoreResult<Vec<_>>>()?;
         let lines =
             sqlx::query("SELECT day, lines FROM line_overrides WHERE agenda_id = $1 AND day >= $2")
@@ -694,13 +925,13 @@ impl Store for StoreImpl {
                 .bind(&since)
                 .fetch_all(&mut *conn)
                 .await
-                .map_err(map_err)?
+                .map_err(B::map_err)?
                 .iter()
                 .map(|r| {
                     let day: String = r.try_get("day").map_err(internal)?;
                     let lines: i64 = r.try_get("lines").map_err(internal)?;
                     Ok((
-                        day_of(&day)?,
+                        Self::day_of(&day)?,
                         u32::try_from(lines).map_err(|_| codec::corrupt("lines"))?,
                     ))
                 })
@@ -722,9 +953,9 @@ impl Store for StoreImpl {
         sqlx::query(DIRECTORY_SQL)
             .fetch_all(self.reader())
             .await
-            .map_err(map_err)?
+            .map_err(B::map_err)?
             .iter()
-            .map(directory_from_row)
+            .map(Self::directory_from_row)
             .collect()
     }
 
@@ -736,9 +967,9 @@ impl Store for StoreImpl {
             .bind(practitioner.as_str())
             .fetch_all(self.reader())
             .await
-            .map_err(map_err)?
+            .map_err(B::map_err)?
             .iter()
-            .map(directory_from_row)
+            .map(Self::directory_from_row)
             .collect()
     }
 
@@ -747,7 +978,7 @@ impl Store for StoreImpl {
     }
 
     async fn book_hold(&self, req: &BookHoldRequest) -> StoreResult<ReserveOutcome> {
-        reservations::book_hold(self.writer(), req).await
+        Reservations::<B>::book_hold(self.writer(), req).await
     }
 
     async fn find_idempotent(
@@ -760,11 +991,11 @@ impl Store for StoreImpl {
         .bind(key_hash)
         .fetch_optional(self.reader())
         .await
-        .map_err(map_err)?;
+        .map_err(B::map_err)?;
         row.map(|r| {
             Ok((
                 r.try_get("request_hash").map_err(internal)?,
-                reservation_from_row(&r)?,
+                Self::reservation_from_row(&r)?,
             ))
         })
         .transpose()
@@ -775,8 +1006,8 @@ impl Store for StoreImpl {
             .bind(id.as_str())
             .fetch_optional(self.reader())
             .await
-            .map_err(map_err)?;
-        row.as_ref().map(reservation_from_row).transpose()
+            .map_err(B::map_err)?;
+        row.as_ref().map(Self::reservation_from_row).transpose()
     }
 
     async fn cancel(
@@ -784,7 +1015,7 @@ impl Store for StoreImpl {
         id: &ReservationId,
         now: Timestamp,
     ) -> StoreResult<Option<ReservationRow>> {
-        reservations::cancel(self.writer(), id, now).await
+        Reservations::<B>::cancel(self.writer(), id, now).await
     }
 
     async fn move_reservation(
@@ -794,7 +1025,7 @@ impl Store for StoreImpl {
         start: Timestamp,
         now: Timestamp,
     ) -> StoreResult<ReservationRow> {
-        reservations::move_to(self.writer(), id, motive, start, now).await
+        Reservations::<B>::move_to(self.writer(), id, motive, start, now).await
     }
 
     async fn reservations_by_patient_index(&self, bidx: i64) -> StoreResult<Vec<ReservationRow>> {
@@ -802,9 +1033,9 @@ impl Store for StoreImpl {
             .bind(bidx)
             .fetch_all(self.reader())
             .await
-            .map_err(map_err)?
+            .map_err(B::map_err)?
             .iter()
-            .map(reservation_from_row)
+            .map(Self::reservation_from_row)
             .collect()
     }
 
@@ -821,9 +1052,9 @@ impl Store for StoreImpl {
         .bind(practitioner.as_str())
         .fetch_all(self.reader())
         .await
-        .map_err(map_err)?
+        .map_err(B::map_err)?
         .iter()
-        .map(reservation_from_row)
+        .map(Self::reservation_from_row)
         .collect()
     }
 
@@ -842,9 +1073,9 @@ impl Store for StoreImpl {
         .bind(to.as_second())
         .fetch_all(self.reader())
         .await
-        .map_err(map_err)?
+        .map_err(B::map_err)?
         .iter()
-        .map(reservation_from_row)
+        .map(Self::reservation_from_row)
         .collect()
     }
 
@@ -862,21 +1093,21 @@ impl Store for StoreImpl {
         .bind(specialty.code())
         .execute(self.writer())
         .await
-        .map_err(map_err)?;
-        Ok(done.rows_affected())
+        .map_err(B::map_err)?;
+        Ok(B::rows_affected(done))
     }
 
     async fn append_audit(&self, entries: &[NewAuditEntry], mac: &AuditMac) -> StoreResult<()> {
         if entries.is_empty() {
             return Ok(());
         }
-        let mut tx = begin_write(self.writer()).await?;
+        let mut tx = B::begin_write(self.writer()).await?;
         // One appender at a time: the chain cannot fork.
-        lock_audit(&mut tx).await?;
+        B::lock_audit(&mut tx).await?;
         let last = sqlx::query("SELECT seq, mac FROM audit_log ORDER BY seq DESC LIMIT 1")
             .fetch_optional(&mut *tx)
             .await
-            .map_err(map_err)?;
+            .map_err(B::map_err)?;
         let (mut seq, mut prev): (i64, String) = match last {
             Some(r) => (
                 r.try_get("seq").map_err(internal)?,
@@ -902,10 +1133,10 @@ impl Store for StoreImpl {
                 .bind(&row.mac)
                 .execute(&mut *tx)
                 .await
-                .map_err(map_err)?;
+                .map_err(B::map_err)?;
             prev = row.mac;
         }
-        tx.commit().await.map_err(map_err)
+        tx.commit().await.map_err(B::map_err)
     }
 
     async fn audit_rows(&self, after_seq: i64, limit: i64) -> StoreResult<Vec<AuditRow>> {
@@ -914,9 +1145,9 @@ impl Store for StoreImpl {
             .bind(limit)
             .fetch_all(self.reader())
             .await
-            .map_err(map_err)?
+            .map_err(B::map_err)?
             .iter()
-            .map(audit_from_row)
+            .map(Self::audit_from_row)
             .collect()
     }
 
@@ -925,9 +1156,9 @@ impl Store for StoreImpl {
             .bind(subject_bidx)
             .fetch_all(self.reader())
             .await
-            .map_err(map_err)?
+            .map_err(B::map_err)?
             .iter()
-            .map(audit_from_row)
+            .map(Self::audit_from_row)
             .collect()
     }
 
@@ -936,12 +1167,12 @@ impl Store for StoreImpl {
             .bind(id.as_str())
             .fetch_optional(self.reader())
             .await
-            .map_err(map_err)?;
-        row.as_ref().map(practitioner_from_row).transpose()
+            .map_err(B::map_err)?;
+        row.as_ref().map(Self::practitioner_from_row).transpose()
     }
 
     async fn update_motive(&self, m: &Motive, label_ct: &[u8]) -> StoreResult<bool> {
-        let mut tx = begin_write(self.writer()).await?;
+        let mut tx = B::begin_write(self.writer()).await?;
         let done = sqlx::query(
             "UPDATE motives SET label_ct = $3, teleconsultation = $4, new_patients_only = $5, bookable_online = $6,
                     min_notice_min = $7, max_horizon_days = $8
@@ -957,11 +1188,11 @@ impl Store for StoreImpl {
         .bind(i64::from(m.policy.max_horizon_days))
         .execute(&mut *tx)
         .await
-        .map_err(map_err)?
-        .rows_affected()
+        .map_err(B::map_err)
+        .map(B::rows_affected)?
             == 1;
-        agenda_changed(&mut tx, m.agenda_id.as_str()).await?;
-        tx.commit().await.map_err(map_err)?;
+        B::agenda_changed(&mut tx, m.agenda_id.as_str()).await?;
+        tx.commit().await.map_err(B::map_err)?;
         Ok(done)
     }
 
@@ -989,7 +1220,7 @@ impl Store for StoreImpl {
         no_show: bool,
         now: Timestamp,
     ) -> StoreResult<Option<ReservationRow>> {
-        reservations::set_no_show(self.writer(), id, no_show, now).await
+        Reservations::<B>::set_no_show(self.writer(), id, no_show, now).await
     }
 
     async fn claim_hold(
@@ -1001,7 +1232,7 @@ impl Store for StoreImpl {
     ) -> StoreResult<Option<ReservationRow>> {
         // A write transaction like every reservation change (on SQLite it takes the file's
         // write lock up front). The hold keeps its place: availability does not change.
-        let mut tx = begin_write(self.writer()).await?;
+        let mut tx = B::begin_write(self.writer()).await?;
         let row = sqlx::query(
             "UPDATE reservations SET patient_ct = $2, patient_bidx = $3, updated_at = $4
               WHERE id = $1 AND status = 'held' AND expires_at > $4 RETURNING *",
@@ -1012,9 +1243,9 @@ impl Store for StoreImpl {
         .bind(now.as_second())
         .fetch_optional(&mut *tx)
         .await
-        .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)?;
-        row.as_ref().map(reservation_from_row).transpose()
+        .map_err(B::map_err)?;
+        tx.commit().await.map_err(B::map_err)?;
+        row.as_ref().map(Self::reservation_from_row).transpose()
     }
 
     async fn create_relative(&self, r: &RelativeRecord) -> StoreResult<()> {
@@ -1026,7 +1257,7 @@ impl Store for StoreImpl {
             .bind(r.birth_date_ct.as_deref())
             .execute(self.writer())
             .await
-            .map_err(map_err)?;
+            .map_err(B::map_err)?;
         Ok(())
     }
 
@@ -1035,9 +1266,9 @@ impl Store for StoreImpl {
             .bind(account.as_str())
             .fetch_all(self.reader())
             .await
-            .map_err(map_err)?
+            .map_err(B::map_err)?
             .iter()
-            .map(relative_from_row)
+            .map(Self::relative_from_row)
             .collect()
     }
 
@@ -1048,8 +1279,8 @@ impl Store for StoreImpl {
                 .bind(account.as_str())
                 .execute(self.writer())
                 .await
-                .map_err(map_err)?
-                .rows_affected()
+                .map_err(B::map_err)
+                .map(B::rows_affected)?
                 == 1,
         )
     }
@@ -1062,7 +1293,7 @@ impl Store for StoreImpl {
             .bind(inv.expires_at.as_second())
             .execute(self.writer())
             .await
-            .map_err(map_err)?;
+            .map_err(B::map_err)?;
         Ok(())
     }
 
@@ -1077,7 +1308,7 @@ impl Store for StoreImpl {
                 "an invitation creates an assistant".into(),
             ));
         }
-        let mut tx = begin_write(self.writer()).await?;
+        let mut tx = B::begin_write(self.writer()).await?;
         let Some(row) = sqlx::query(
             "UPDATE invitations SET used_by = $2, used_at = $3
               WHERE token_hash = $1 AND used_by IS NULL AND expires_at > $3 RETURNING practitioner_id",
@@ -1087,12 +1318,12 @@ impl Store for StoreImpl {
         .bind(now.as_second())
         .fetch_optional(&mut *tx)
         .await
-        .map_err(map_err)?
+        .map_err(B::map_err)?
         else {
             return Err(StoreError::NotFound);
         };
         let practitioner = PractitionerId(row.try_get("practitioner_id").map_err(internal)?);
-        insert_account(&mut tx, account).await?;
+        Self::insert_account(&mut tx, account).await?;
         sqlx::query(
             "INSERT INTO assistants (account_id, practitioner_id, created_at) VALUES ($1, $2, $3)",
         )
@@ -1101,8 +1332,8 @@ impl Store for StoreImpl {
         .bind(now.as_second())
         .execute(&mut *tx)
         .await
-        .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)?;
+        .map_err(B::map_err)?;
+        tx.commit().await.map_err(B::map_err)?;
         Ok(practitioner)
     }
 
@@ -1111,7 +1342,7 @@ impl Store for StoreImpl {
             .bind(account.as_str())
             .fetch_optional(self.reader())
             .await
-            .map_err(map_err)?;
+            .map_err(B::map_err)?;
         row.map(|r| r.try_get("practitioner_id").map(PractitionerId))
             .transpose()
             .map_err(internal)
@@ -1124,9 +1355,9 @@ impl Store for StoreImpl {
         .bind(practitioner.as_str())
         .fetch_all(self.reader())
         .await
-        .map_err(map_err)?
+        .map_err(B::map_err)?
         .iter()
-        .map(account_from_row)
+        .map(Self::account_from_row)
         .collect()
     }
 
@@ -1143,25 +1374,25 @@ impl Store for StoreImpl {
         .bind(practitioner.as_str())
         .execute(self.writer())
         .await
-        .map_err(map_err)?
-        .rows_affected()
+        .map_err(B::map_err)
+        .map(B::rows_affected)?
             == 1)
     }
 
     async fn set_motive_vaccine(&self, agenda: &AgendaId, v: &MotiveVaccine) -> StoreResult<()> {
-        let mut tx = begin_write(self.writer()).await?;
-        link_vaccine(&mut tx, agenda.as_str(), v).await?;
-        agenda_changed(&mut tx, agenda.as_str()).await?;
-        tx.commit().await.map_err(map_err)
+        let mut tx = B::begin_write(self.writer()).await?;
+        Self::link_vaccine(&mut tx, agenda.as_str(), v).await?;
+        B::agenda_changed(&mut tx, agenda.as_str()).await?;
+        tx.commit().await.map_err(B::map_err)
     }
 
     async fn protocols(&self) -> StoreResult<Vec<Protocol>> {
         sqlx::query("SELECT * FROM vaccine_protocols ORDER BY product, version")
             .fetch_all(self.reader())
             .await
-            .map_err(map_err)?
+            .map_err(B::map_err)?
             .iter()
-            .map(protocol_from_row)
+            .map(Self::protocol_from_row)
             .collect()
     }
 
@@ -1180,7 +1411,7 @@ impl Store for StoreImpl {
         .bind(now.as_second())
         .execute(self.writer())
         .await
-        .map_err(map_err)?;
+        .map_err(B::map_err)?;
         Ok(())
     }
 
@@ -1191,7 +1422,7 @@ impl Store for StoreImpl {
         day: jiff::civil::Date,
         doses: u32,
     ) -> StoreResult<StockRow> {
-        let mut tx = begin_write(self.writer()).await?;
+        let mut tx = B::begin_write(self.writer()).await?;
         let row = sqlx::query(
             "INSERT INTO dose_stock (agenda_id, product, day, doses, used) VALUES ($1, $2, $3, $4, 0)
              ON CONFLICT (agenda_id, product, day) DO UPDATE SET doses = excluded.doses
@@ -1204,11 +1435,11 @@ impl Store for StoreImpl {
         .bind(i64::from(doses))
         .fetch_optional(&mut *tx)
         .await
-        .map_err(map_err)?
+        .map_err(B::map_err)?
         .ok_or(StoreError::Conflict(ConflictKind::StockBelowBooked))?;
-        let stock = stock_from_row(&row)?;
-        agenda_changed(&mut tx, agenda.as_str()).await?;
-        tx.commit().await.map_err(map_err)?;
+        let stock = Self::stock_from_row(&row)?;
+        B::agenda_changed(&mut tx, agenda.as_str()).await?;
+        tx.commit().await.map_err(B::map_err)?;
         Ok(stock)
     }
 
@@ -1217,7 +1448,7 @@ impl Store for StoreImpl {
     }
 
     async fn expire_holds(&self, now: Timestamp) -> StoreResult<Vec<AgendaId>> {
-        reservations::expire_holds(self.writer(), now).await
+        Reservations::<B>::expire_holds(self.writer(), now).await
     }
 
     async fn book_series_hold(&self, req: &BookSeriesRequest) -> StoreResult<Vec<ReservationRow>> {
@@ -1228,9 +1459,9 @@ impl Store for StoreImpl {
         sqlx::query("SELECT * FROM vaccination_phases ORDER BY opened_at, id")
             .fetch_all(self.reader())
             .await
-            .map_err(map_err)?
+            .map_err(B::map_err)?
             .iter()
-            .map(phase_from_row)
+            .map(Self::phase_from_row)
             .collect()
     }
 
@@ -1247,7 +1478,7 @@ impl Store for StoreImpl {
         .bind(p.opened_at.as_second())
         .execute(self.writer())
         .await
-        .map_err(map_err)?;
+        .map_err(B::map_err)?;
         Ok(())
     }
 
@@ -1259,8 +1490,8 @@ impl Store for StoreImpl {
         .bind(now.as_second())
         .execute(self.writer())
         .await
-        .map_err(map_err)?
-        .rows_affected()
+        .map_err(B::map_err)
+        .map(B::rows_affected)?
             == 1)
     }
 
@@ -1272,7 +1503,7 @@ impl Store for StoreImpl {
         day_end: Timestamp,
         lines: u32,
     ) -> StoreResult<()> {
-        let mut tx = begin_write(self.writer()).await?;
+        let mut tx = B::begin_write(self.writer()).await?;
         sqlx::query(
             "INSERT INTO line_overrides (agenda_id, day, lines) VALUES ($1, $2, $3)
              ON CONFLICT (agenda_id, day) DO UPDATE SET lines = excluded.lines",
@@ -1282,7 +1513,7 @@ impl Store for StoreImpl {
         .bind(i64::from(lines))
         .execute(&mut *tx)
         .await
-        .map_err(map_err)?;
+        .map_err(B::map_err)?;
         let over: i64 = sqlx::query(
             "SELECT COUNT(*) AS n FROM pool_counters
               WHERE agenda_id = $1 AND start_s >= $2 AND start_s < $3 AND taken > $4",
@@ -1293,7 +1524,7 @@ impl Store for StoreImpl {
         .bind(i64::from(lines))
         .fetch_one(&mut *tx)
         .await
-        .map_err(map_err)?
+        .map_err(B::map_err)?
         .try_get("n")
         .map_err(internal)?;
         if over > 0 {
@@ -1309,9 +1540,9 @@ impl Store for StoreImpl {
         .bind(i64::from(lines))
         .execute(&mut *tx)
         .await
-        .map_err(map_err)?;
-        agenda_changed(&mut tx, agenda.as_str()).await?;
-        tx.commit().await.map_err(map_err)
+        .map_err(B::map_err)?;
+        B::agenda_changed(&mut tx, agenda.as_str()).await?;
+        tx.commit().await.map_err(B::map_err)
     }
 
     async fn put_setting(&self, name: &str, value: &str) -> StoreResult<()> {
@@ -1323,7 +1554,7 @@ impl Store for StoreImpl {
         .bind(value)
         .execute(self.writer())
         .await
-        .map_err(map_err)?;
+        .map_err(B::map_err)?;
         Ok(())
     }
 
@@ -1347,10 +1578,10 @@ impl Store for StoreImpl {
         .bind(to.to_string())
         .fetch_all(self.reader())
         .await
-        .map_err(map_err)?
+        .map_err(B::map_err)?
         .iter()
         .map(|row| {
-            let stock = stock_from_row(row)?;
+            let stock = Self::stock_from_row(row)?;
             let no_shows: i64 = row.try_get("no_shows").map_err(internal)?;
             Ok(VaccinationDay {
                 agenda_id: stock.agenda_id,
@@ -1386,15 +1617,15 @@ impl Store for StoreImpl {
         .bind(to.as_second())
         .fetch_all(self.reader())
         .await
-        .map_err(map_err)?;
+        .map_err(B::map_err)?;
         let mut out = Vec::with_capacity(rows.len());
         for row in &rows {
             let product: String = row.try_get("v_product").map_err(internal)?;
             let dose: i64 = row.try_get("v_dose").map_err(internal)?;
             let country: String = row.try_get("pl_country").map_err(internal)?;
             out.push(VaccinationRecord {
-                reservation: reservation_from_row(row)?,
-                product: product_of(&product)?,
+                reservation: Self::reservation_from_row(row)?,
+                product: Self::product_of(&product)?,
                 dose: u8::try_from(dose).map_err(|_| codec::corrupt("dose"))?,
                 place: Place {
                     id: PlaceId(row.try_get("pl_id").map_err(internal)?),
@@ -1425,9 +1656,9 @@ impl Store for StoreImpl {
         .bind(id.as_str())
         .fetch_all(self.reader())
         .await
-        .map_err(map_err)?
+        .map_err(B::map_err)?
         .iter()
-        .map(reservation_from_row)
+        .map(Self::reservation_from_row)
         .collect()
     }
 
@@ -1455,7 +1686,7 @@ impl Store for StoreImpl {
             for r in sqlx::query(sql)
                 .fetch_all(self.reader())
                 .await
-                .map_err(map_err)?
+                .map_err(B::map_err)?
             {
                 out.push(WrappedKeyRow {
                     owner,
@@ -1480,7 +1711,7 @@ impl Store for StoreImpl {
             .bind(&row.wrapped)
             .execute(self.writer())
             .await
-            .map_err(map_err)?;
+            .map_err(B::map_err)?;
         Ok(())
     }
 
@@ -1488,16 +1719,16 @@ impl Store for StoreImpl {
         sqlx::query("SELECT * FROM imported_sites ORDER BY source_key")
             .fetch_all(self.reader())
             .await
-            .map_err(map_err)?
+            .map_err(B::map_err)?
             .iter()
-            .map(imported_site_from_row)
+            .map(Self::imported_site_from_row)
             .collect()
     }
 
     async fn write_imported_site(&self, w: &SiteWrite) -> StoreResult<()> {
-        let mut tx = begin_write(self.writer()).await?;
-        write_site(&mut tx, w).await?;
-        tx.commit().await.map_err(map_err)
+        let mut tx = B::begin_write(self.writer()).await?;
+        Self::write_site(&mut tx, w).await?;
+        tx.commit().await.map_err(B::map_err)
     }
 
     // --- payments (teleconsultation fees): SQL in payments.rs ------------------------------
@@ -1508,30 +1739,30 @@ impl Store for StoreImpl {
         motive: &MotiveId,
         fee: Option<&Fee>,
     ) -> StoreResult<()> {
-        payments::set_motive_fee(self.writer(), agenda, motive, fee).await
+        Payments::<B>::set_motive_fee(self.writer(), agenda, motive, fee).await
     }
 
     async fn motive_fees(&self, agenda: &AgendaId) -> StoreResult<Vec<MotiveFee>> {
-        payments::motive_fees(self.reader(), agenda).await
+        Payments::<B>::motive_fees(self.reader(), agenda).await
     }
 
     async fn insert_payment(&self, p: &PaymentRow) -> StoreResult<()> {
-        payments::insert_payment(self.writer(), p).await
+        Payments::<B>::insert_payment(self.writer(), p).await
     }
 
     async fn payment(&self, reservation: &ReservationId) -> StoreResult<Option<PaymentRow>> {
-        payments::payment(self.writer(), reservation).await
+        Payments::<B>::payment(self.writer(), reservation).await
     }
 
     async fn payment_by_intent(&self, intent_id: &str) -> StoreResult<Option<PaymentRow>> {
-        payments::payment_by_intent(self.writer(), intent_id).await
+        Payments::<B>::payment_by_intent(self.writer(), intent_id).await
     }
 
     async fn transition_payment(
         &self,
         t: &PaymentTransition<'_>,
     ) -> StoreResult<Option<PaymentRow>> {
-        payments::transition(self.writer(), t).await
+        Payments::<B>::transition(self.writer(), t).await
     }
 
     async fn payments_to_settle(
@@ -1539,7 +1770,7 @@ impl Store for StoreImpl {
         now: Timestamp,
         limit: i64,
     ) -> StoreResult<Vec<OpenPayment>> {
-        payments::to_settle(self.reader(), now, limit).await
+        Payments::<B>::to_settle(self.reader(), now, limit).await
     }
 
     async fn record_payment_event(
@@ -1548,15 +1779,15 @@ impl Store for StoreImpl {
         event_id: &str,
         now: Timestamp,
     ) -> StoreResult<bool> {
-        payments::record_event(self.writer(), provider, event_id, now).await
+        Payments::<B>::record_event(self.writer(), provider, event_id, now).await
     }
 
     async fn payment_event_seen(&self, provider: &str, event_id: &str) -> StoreResult<bool> {
-        payments::event_seen(self.writer(), provider, event_id).await
+        Payments::<B>::event_seen(self.writer(), provider, event_id).await
     }
 
     async fn expire_hold_now(&self, id: &ReservationId, now: Timestamp) -> StoreResult<bool> {
-        payments::expire_hold_now(self.writer(), id, now).await
+        Payments::<B>::expire_hold_now(self.writer(), id, now).await
     }
 
     // --- documents ---------------------------------------------------------------------------
@@ -1569,7 +1800,7 @@ impl Store for StoreImpl {
         if max_per_appointment == 0 {
             return Ok(false);
         }
-        let mut tx = begin_write(self.writer()).await?;
+        let mut tx = B::begin_write(self.writer()).await?;
         // The count lives in its own row, raised only below the limit: on PostgreSQL the
         // upsert locks that row, so concurrent uploads to one appointment queue up here.
         let counted = sqlx::query(
@@ -1581,8 +1812,8 @@ impl Store for StoreImpl {
         .bind(i64::from(max_per_appointment))
         .execute(&mut *tx)
         .await
-        .map_err(map_err)?;
-        if counted.rows_affected() != 1 {
+        .map_err(B::map_err)?;
+        if B::rows_affected(counted) != 1 {
             return Ok(false);
         }
         sqlx::query(
@@ -1601,8 +1832,8 @@ impl Store for StoreImpl {
         .bind(&d.content_ct)
         .execute(&mut *tx)
         .await
-        .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)?;
+        .map_err(B::map_err)?;
+        tx.commit().await.map_err(B::map_err)?;
         Ok(true)
     }
 
@@ -1614,9 +1845,9 @@ impl Store for StoreImpl {
         .bind(reservation.as_str())
         .fetch_all(self.reader())
         .await
-        .map_err(map_err)?
+        .map_err(B::map_err)?
         .iter()
-        .map(document_meta_from_row)
+        .map(Self::document_meta_from_row)
         .collect()
     }
 
@@ -1630,10 +1861,10 @@ impl Store for StoreImpl {
             .bind(reservation.as_str())
             .fetch_optional(self.reader())
             .await
-            .map_err(map_err)?;
+            .map_err(B::map_err)?;
         row.map(|r| {
             Ok(DocumentRecord {
-                meta: document_meta_from_row(&r)?,
+                meta: Self::document_meta_from_row(&r)?,
                 content_ct: r.try_get("content_ct").map_err(internal)?,
             })
         })
@@ -1646,7 +1877,7 @@ impl Store for StoreImpl {
         id: &DocumentId,
         uploader: Uploader,
     ) -> StoreResult<bool> {
-        let mut tx = begin_write(self.writer()).await?;
+        let mut tx = B::begin_write(self.writer()).await?;
         let gone = sqlx::query(
             "DELETE FROM documents WHERE id = $1 AND reservation_id = $2 AND uploaded_by = $3",
         )
@@ -1655,8 +1886,8 @@ impl Store for StoreImpl {
         .bind(uploader.as_str())
         .execute(&mut *tx)
         .await
-        .map_err(map_err)?
-        .rows_affected();
+        .map_err(B::map_err)
+        .map(B::rows_affected)?;
         if gone == 0 {
             return Ok(false);
         }
@@ -1666,8 +1897,8 @@ impl Store for StoreImpl {
         .bind(reservation.as_str())
         .execute(&mut *tx)
         .await
-        .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)?;
+        .map_err(B::map_err)?;
+        tx.commit().await.map_err(B::map_err)?;
         Ok(true)
     }
 
@@ -1681,7 +1912,7 @@ impl Store for StoreImpl {
                 .bind(r.as_str())
                 .fetch_all(self.writer())
                 .await
-                .map_err(map_err)?
+                .map_err(B::map_err)?
             {
                 out.push(DocumentId(row.try_get("id").map_err(internal)?));
             }
@@ -1690,29 +1921,29 @@ impl Store for StoreImpl {
     }
 
     async fn delete_documents_of(&self, reservations: &[ReservationId]) -> StoreResult<u64> {
-        let mut tx = begin_write(self.writer()).await?;
+        let mut tx = B::begin_write(self.writer()).await?;
         let mut gone = 0;
         for r in reservations {
             gone += sqlx::query("DELETE FROM documents WHERE reservation_id = $1")
                 .bind(r.as_str())
                 .execute(&mut *tx)
                 .await
-                .map_err(map_err)?
-                .rows_affected();
+                .map_err(B::map_err)
+                .map(B::rows_affected)?;
             sqlx::query("DELETE FROM document_counts WHERE reservation_id = $1")
                 .bind(r.as_str())
                 .execute(&mut *tx)
                 .await
-                .map_err(map_err)?;
+                .map_err(B::map_err)?;
         }
-        tx.commit().await.map_err(map_err)?;
+        tx.commit().await.map_err(B::map_err)?;
         Ok(gone)
     }
 
     // --- prescriptions ---
 
     async fn insert_signing_key(&self, k: &SigningKeyRecord) -> StoreResult<SigningKeyRecord> {
-        let mut tx = begin_write(self.writer()).await?;
+        let mut tx = B::begin_write(self.writer()).await?;
         // The partial unique index keeps one key in use per practitioner; a racing first use
         // loses quietly and both get the winner's key.
         sqlx::query(
@@ -1729,16 +1960,16 @@ impl Store for StoreImpl {
         .bind(k.created_at.as_second())
         .execute(&mut *tx)
         .await
-        .map_err(map_err)?;
+        .map_err(B::map_err)?;
         let row = sqlx::query(
             "SELECT * FROM signing_keys WHERE practitioner_id = $1 AND retired_at IS NULL",
         )
         .bind(k.practitioner_id.as_str())
         .fetch_one(&mut *tx)
         .await
-        .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)?;
-        signing_key_from_row(&row)
+        .map_err(B::map_err)?;
+        tx.commit().await.map_err(B::map_err)?;
+        Self::signing_key_from_row(&row)
     }
 
     async fn current_signing_key(
@@ -1749,9 +1980,9 @@ impl Store for StoreImpl {
             .bind(practitioner.as_str())
             .fetch_optional(self.reader())
             .await
-            .map_err(map_err)?
+            .map_err(B::map_err)?
             .as_ref()
-            .map(signing_key_from_row)
+            .map(Self::signing_key_from_row)
             .transpose()
     }
 
@@ -1760,9 +1991,9 @@ impl Store for StoreImpl {
             .bind(id)
             .fetch_optional(self.reader())
             .await
-            .map_err(map_err)?
+            .map_err(B::map_err)?
             .as_ref()
-            .map(signing_key_from_row)
+            .map(Self::signing_key_from_row)
             .transpose()
     }
 
@@ -1774,9 +2005,9 @@ impl Store for StoreImpl {
             .bind(practitioner.as_str())
             .fetch_all(self.reader())
             .await
-            .map_err(map_err)?
+            .map_err(B::map_err)?
             .iter()
-            .map(signing_key_from_row)
+            .map(Self::signing_key_from_row)
             .collect()
     }
 
@@ -1798,7 +2029,7 @@ impl Store for StoreImpl {
         .bind(rx.dispensed_at.map(|t| t.as_second()))
         .execute(self.writer())
         .await
-        .map_err(map_err)?;
+        .map_err(B::map_err)?;
         Ok(())
     }
 
@@ -1807,9 +2038,9 @@ impl Store for StoreImpl {
             .bind(id)
             .fetch_optional(self.reader())
             .await
-            .map_err(map_err)?
+            .map_err(B::map_err)?
             .as_ref()
-            .map(prescription_from_row)
+            .map(Self::prescription_from_row)
             .transpose()
     }
 
@@ -1821,9 +2052,9 @@ impl Store for StoreImpl {
             .bind(reservation.as_str())
             .fetch_all(self.reader())
             .await
-            .map_err(map_err)?
+            .map_err(B::map_err)?
             .iter()
-            .map(prescription_from_row)
+            .map(Self::prescription_from_row)
             .collect()
     }
 
@@ -1835,195 +2066,8 @@ impl Store for StoreImpl {
         .bind(at.as_second())
         .execute(self.writer())
         .await
-        .map_err(map_err)?
-        .rows_affected()
+        .map_err(B::map_err)
+        .map(B::rows_affected)?
             == 1)
     }
-}
-
-impl StoreImpl {
-    /// Deletes a row of an agenda's configuration and tells other nodes the agenda changed.
-    async fn delete_in_agenda(&self, sql: &str, agenda: &AgendaId, id: &str) -> StoreResult<bool> {
-        let mut tx = begin_write(self.writer()).await?;
-        let done = sqlx::query(sql)
-            .bind(id)
-            .bind(agenda.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?
-            .rows_affected()
-            == 1;
-        agenda_changed(&mut tx, agenda.as_str()).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(done)
-    }
-}
-
-// --- imports (careslot import) ----------------------------------------------------------------
-
-fn imported_site_from_row(row: &DbRow) -> StoreResult<ImportedSite> {
-    Ok(ImportedSite {
-        source_key: row.try_get("source_key").map_err(internal)?,
-        content_hash: row.try_get("content_hash").map_err(internal)?,
-        account_id: AccountId(row.try_get("account_id").map_err(internal)?),
-        practitioner_id: PractitionerId(row.try_get("practitioner_id").map_err(internal)?),
-        place_id: row
-            .try_get::<Option<String>, _>("place_id")
-            .map_err(internal)?
-            .map(PlaceId),
-        agenda_id: row
-            .try_get::<Option<String>, _>("agenda_id")
-            .map_err(internal)?
-            .map(AgendaId),
-        imported_at: ts(row.try_get("imported_at").map_err(internal)?)?,
-        updated_at: ts(row.try_get("updated_at").map_err(internal)?)?,
-    })
-}
-
-/// Every write of one imported site, inside the caller's transaction.
-async fn write_site(tx: &mut Tx, w: &SiteWrite) -> StoreResult<()> {
-    if let Some(a) = &w.account {
-        insert_account(tx, a).await?;
-    }
-    let p = &w.practitioner;
-    let practitioner_id: String = sqlx::query(
-        "INSERT INTO practitioners (id, account_id, name, specialty, languages, bio) VALUES ($1, $2, $3, $4, $5, $6)
-         ON CONFLICT (account_id) DO UPDATE SET name = excluded.name, specialty = excluded.specialty
-         RETURNING id",
-    )
-    .bind(p.id.as_str())
-    .bind(p.account_id.as_str())
-    .bind(&p.name)
-    .bind(p.specialty.code())
-    .bind(codec::languages_to_text(&p.languages))
-    .bind(p.bio.as_deref())
-    .fetch_one(&mut **tx)
-    .await
-    .map_err(map_err)?
-    .try_get("id")
-    .map_err(internal)?;
-    if let Some(pl) = &w.place {
-        sqlx::query(
-            "INSERT INTO places (id, practitioner_id, name, address, postcode, city, country, lat, lon, timezone)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-             ON CONFLICT (id) DO UPDATE SET name = excluded.name, address = excluded.address,
-                 postcode = excluded.postcode, city = excluded.city, country = excluded.country,
-                 lat = excluded.lat, lon = excluded.lon, timezone = excluded.timezone",
-        )
-        .bind(pl.id.as_str())
-        .bind(&practitioner_id)
-        .bind(&pl.name)
-        .bind(&pl.address)
-        .bind(&pl.postcode)
-        .bind(&pl.city)
-        .bind(pl.country.code())
-        .bind(pl.lat)
-        .bind(pl.lon)
-        .bind(&pl.timezone)
-        .execute(&mut **tx)
-        .await
-        .map_err(map_err)?;
-    }
-    if let Some(a) = &w.agenda {
-        sqlx::query(
-            "INSERT INTO agendas (id, practitioner_id, place_id, timezone, holidays, wrapped_key)
-             VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (id) DO UPDATE SET timezone = excluded.timezone",
-        )
-        .bind(a.id.as_str())
-        .bind(&practitioner_id)
-        .bind(a.place_id.as_str())
-        .bind(&a.timezone)
-        .bind(a.holidays.map(Country::code))
-        .bind(&a.wrapped_key)
-        .execute(&mut **tx)
-        .await
-        .map_err(map_err)?;
-    }
-    let agenda = w.agenda.as_ref().map(|a| a.id.as_str());
-    for (m, label_ct) in &w.motives {
-        if Some(m.agenda_id.as_str()) != agenda {
-            return Err(StoreError::NotFound);
-        }
-        insert_motive(tx, m, label_ct).await?;
-    }
-    for v in &w.vaccines {
-        link_vaccine(tx, agenda.ok_or(StoreError::NotFound)?, v).await?;
-    }
-    if let Some(rules) = &w.rules {
-        let agenda = agenda.ok_or(StoreError::NotFound)?;
-        sqlx::query("DELETE FROM opening_rules WHERE agenda_id = $1")
-            .bind(agenda)
-            .execute(&mut **tx)
-            .await
-            .map_err(map_err)?;
-        for r in rules {
-            if r.agenda_id.as_str() != agenda {
-                return Err(StoreError::NotFound);
-            }
-            insert_rule(tx, r).await?;
-        }
-    }
-    sqlx::query(
-        "INSERT INTO imported_sites (source_key, content_hash, account_id, practitioner_id, place_id, agenda_id,
-                                     imported_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
-         ON CONFLICT (source_key) DO UPDATE SET content_hash = excluded.content_hash,
-             practitioner_id = excluded.practitioner_id,
-             place_id = COALESCE(excluded.place_id, imported_sites.place_id),
-             agenda_id = COALESCE(excluded.agenda_id, imported_sites.agenda_id),
-             updated_at = excluded.updated_at",
-    )
-    .bind(&w.source_key)
-    .bind(&w.content_hash)
-    .bind(p.account_id.as_str())
-    .bind(&practitioner_id)
-    .bind(w.place.as_ref().map(|pl| pl.id.as_str()))
-    .bind(agenda)
-    .bind(w.now.as_second())
-    .execute(&mut **tx)
-    .await
-    .map_err(map_err)?;
-    if let Some(agenda) = agenda {
-        agenda_changed(tx, agenda).await?;
-    }
-    Ok(())
-}
-
-// --- prescriptions ----------------------------------------------------------------------------
-
-fn signing_key_from_row(row: &DbRow) -> StoreResult<SigningKeyRecord> {
-    Ok(SigningKeyRecord {
-        id: row.try_get("id").map_err(internal)?,
-        practitioner_id: PractitionerId(row.try_get("practitioner_id").map_err(internal)?),
-        algorithm: row.try_get("algorithm").map_err(internal)?,
-        public_key: row.try_get("public_key").map_err(internal)?,
-        wrapped_key: row.try_get("wrapped_key").map_err(internal)?,
-        private_ct: row.try_get("private_ct").map_err(internal)?,
-        created_at: ts(row.try_get("created_at").map_err(internal)?)?,
-        retired_at: row
-            .try_get::<Option<i64>, _>("retired_at")
-            .map_err(internal)?
-            .map(ts)
-            .transpose()?,
-    })
-}
-
-fn prescription_from_row(row: &DbRow) -> StoreResult<PrescriptionRecord> {
-    Ok(PrescriptionRecord {
-        id: row.try_get("id").map_err(internal)?,
-        reservation_id: ReservationId(row.try_get("reservation_id").map_err(internal)?),
-        practitioner_id: PractitionerId(row.try_get("practitioner_id").map_err(internal)?),
-        key_id: row.try_get("key_id").map_err(internal)?,
-        issued_at: ts(row.try_get("issued_at").map_err(internal)?)?,
-        payload_ct: row.try_get("payload_ct").map_err(internal)?,
-        signature: row.try_get("signature").map_err(internal)?,
-        capability_hash: row.try_get("capability_hash").map_err(internal)?,
-        capability_ct: row.try_get("capability_ct").map_err(internal)?,
-        dispensed_at: row
-            .try_get::<Option<i64>, _>("dispensed_at")
-            .map_err(internal)?
-            .map(ts)
-            .transpose()?,
-    })
 }

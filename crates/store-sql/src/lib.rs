@@ -1,0 +1,158 @@
+//! careslot's store in SQL, written once for both databases: [`SqlStore<B>`] implements
+//! [`careslot_store::Store`] for any [`Backend`] `B`. The SQL is the same on SQLite and
+//! PostgreSQL (`$n` placeholders, `ON CONFLICT`, `RETURNING`); what differs is the small
+//! [`Backend`] trait, implemented by `careslot-store-sqlite` and `careslot-store-postgres`,
+//! which also open the connections and run their own migrations.
+//!
+//! - `store.rs`: the [`careslot_store::Store`] implementation, the row decoders and the
+//!   writes several methods share;
+//! - `reservations.rs`: holds and appointments, and the group-commit writer;
+//! - `payments.rs`: teleconsultation payments.
+//!
+//! ## sqlx's bounds
+//!
+//! sqlx describes what a database can bind, decode and execute through traits on *other*
+//! types (`i64: Encode<'q, DB>`, `&mut DB::Connection: Executor<'c>`…). Rust does not carry
+//! such bounds from a trait to its users, so every `impl<B: Backend>` block of this crate
+//! repeats the same `where` clause (the first one is on [`SqlStore::new`]'s block). Both
+//! `sqlx::Sqlite` and `sqlx::Postgres` meet it.
+
+use careslot_store::{AgendaWatcher, ReservationRow, SeriesRequest, StoreError, StoreResult};
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type};
+use std::future::Future;
+
+mod payments;
+mod reservations;
+mod store;
+
+use reservations::GroupCommit;
+pub use reservations::Reservations;
+
+/// What differs between the databases careslot runs on. Everything else — every query and
+/// every transaction — is [`SqlStore`]'s, the same for all of them.
+///
+/// The functions without `self` run where no store is at hand (the group-commit writer's
+/// thread), so they receive the transaction or pool they work on.
+pub trait Backend: Send + Sync + Sized + 'static {
+    /// The sqlx database driving this backend.
+    type Db: Database;
+
+    /// Short name for logs and metrics (`Store::backend`): "sqlite", "postgres".
+    const NAME: &'static str;
+
+    /// SQL aggregate joining an opening rule's `rm.motive_id`s with commas (there is no
+    /// common spelling of string aggregation).
+    const MOTIVE_IDS_AGG: &'static str;
+
+    /// Maps a driver error: constraint violations become conflicts (the HTTP layer turns
+    /// them into 409), lost connections and timeouts `Unavailable`, the rest `Internal`.
+    fn map_err(e: sqlx::Error) -> StoreError;
+
+    /// Rows changed by a statement (sqlx has no trait method for it).
+    fn rows_affected(done: <Self::Db as Database>::QueryResult) -> u64;
+
+    /// Begins a write transaction on `pool`. SQLite takes the file's write lock up front
+    /// (`BEGIN IMMEDIATE`), so another process on the same file waits instead of failing.
+    fn begin_write(pool: &DbPool<Self>) -> impl Future<Output = StoreResult<Tx<Self>>> + Send;
+
+    /// Announces, on commit of `tx`, that `agenda`'s availability changed, for other
+    /// processes sharing the database (PostgreSQL: NOTIFY). Called once per changed agenda.
+    fn agenda_changed(
+        tx: &mut Tx<Self>,
+        agenda: &str,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Makes `tx` the only appender of the audit chain until it ends, so the chain cannot
+    /// fork (SQLite's single writer already does; PostgreSQL takes an advisory lock).
+    fn lock_audit(tx: &mut Tx<Self>) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Books or holds every dose of a series inside `tx`: [`Reservations::series_statements`]
+    /// statement by statement, or the same steps in one server-side call.
+    fn reserve_series(
+        tx: &mut Tx<Self>,
+        req: &SeriesRequest,
+    ) -> impl Future<Output = StoreResult<Vec<ReservationRow>>> + Send;
+
+    /// Starts delivering other processes' agenda changes to `on_change` (see
+    /// `Store::watch_agendas`); a single-process backend has nothing to deliver.
+    fn watch(&self, pool: &DbPool<Self>, on_change: AgendaWatcher);
+}
+
+/// A connection pool of backend `B`.
+pub type DbPool<B> = sqlx::Pool<<B as Backend>::Db>;
+/// A transaction of backend `B`.
+pub type Tx<B> = sqlx::Transaction<'static, <B as Backend>::Db>;
+/// A result row of backend `B`.
+pub type DbRow<B> = <<B as Backend>::Db as Database>::Row;
+
+/// careslot's store on the SQL database of `B`.
+pub struct SqlStore<B: Backend> {
+    backend: B,
+    /// Where writes go (SQLite: its one writer connection).
+    writer: DbPool<B>,
+    /// Where reads go (SQLite: read-only connections; PostgreSQL: the same pool as writes).
+    reader: DbPool<B>,
+    group: GroupCommit,
+}
+
+impl<B: Backend> SqlStore<B>
+where
+    for<'c> &'c mut <B::Db as Database>::Connection: Executor<'c, Database = B::Db>,
+    for<'q> <B::Db as Database>::Arguments<'q>: IntoArguments<'q, B::Db>,
+    for<'q> &'q str: Encode<'q, B::Db> + Type<B::Db>,
+    for<'q> &'q [u8]: Encode<'q, B::Db> + Type<B::Db>,
+    for<'q> Option<&'q str>: Encode<'q, B::Db>,
+    for<'q> Option<&'q [u8]>: Encode<'q, B::Db>,
+    for<'q> Option<String>: Encode<'q, B::Db>,
+    for<'q> Option<i64>: Encode<'q, B::Db>,
+    for<'q, 'r> String: Encode<'q, B::Db> + Decode<'r, B::Db> + Type<B::Db>,
+    for<'q, 'r> Vec<u8>: Encode<'q, B::Db> + Decode<'r, B::Db> + Type<B::Db>,
+    for<'q, 'r> i64: Encode<'q, B::Db> + Decode<'r, B::Db> + Type<B::Db>,
+    for<'q, 'r> f64: Encode<'q, B::Db> + Decode<'r, B::Db> + Type<B::Db>,
+    for<'q, 'r> bool: Encode<'q, B::Db> + Decode<'r, B::Db> + Type<B::Db>,
+    for<'s> &'s str: ColumnIndex<DbRow<B>>,
+{
+    /// A store over migrated pools: `writer` for writes, `reader` for reads (they may be
+    /// the same pool), and `group_writers`, one group-commit writer thread each (see
+    /// `reservations.rs`; on SQLite the one writer connection).
+    pub fn new(
+        backend: B,
+        writer: DbPool<B>,
+        reader: DbPool<B>,
+        group_writers: Vec<DbPool<B>>,
+    ) -> StoreResult<Self> {
+        let group = Reservations::<B>::start_group_commit(group_writers)?;
+        Ok(Self {
+            backend,
+            writer,
+            reader,
+            group,
+        })
+    }
+}
+
+impl<B: Backend> SqlStore<B> {
+    /// The pool writes go to.
+    pub fn writer(&self) -> &DbPool<B> {
+        &self.writer
+    }
+
+    /// The pool reads go to.
+    pub fn reader(&self) -> &DbPool<B> {
+        &self.reader
+    }
+
+    fn group_commit(&self) -> &GroupCommit {
+        &self.group
+    }
+}
+
+/// An error that is nobody's fault but ours (a decoding failure, an impossible state).
+pub fn internal(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Internal(e.to_string())
+}
+
+/// The database cannot be reached, or is busy beyond its timeout.
+pub fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}

@@ -1,0 +1,866 @@
+//! Holds and appointments. Every function is one transaction (single holds and bookings
+//! share theirs through the group-commit writer below); the database's rules (exclusion
+//! constraint or triggers, pool counters' conditional updates) have the last word on
+//! overlap and capacity, and every change announces its agenda (`Backend::agenda_changed`).
+
+use crate::{internal, Backend, DbPool, DbRow, SqlStore, Tx};
+use careslot_domain::{AgendaId, MotiveId, ReservationId};
+use careslot_store::codec::{self, pool_key};
+use careslot_store::*;
+use jiff::Timestamp;
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Row, Type};
+use std::marker::PhantomData;
+
+/// The SQL of holds and appointments on backend `B`: functions of the pool or transaction
+/// they are given, called by [`SqlStore`]'s `Store` methods and by the group-commit writer.
+pub struct Reservations<B>(PhantomData<B>);
+
+/// What the group-commit writer does for one caller, with where to send the answer.
+enum Job {
+    Reserve(
+        Box<ReserveRequest>,
+        tokio::sync::oneshot::Sender<StoreResult<ReserveOutcome>>,
+    ),
+    Series(
+        Box<SeriesRequest>,
+        tokio::sync::oneshot::Sender<StoreResult<Vec<ReservationRow>>>,
+    ),
+    BookSeries(
+        BookSeriesRequest,
+        tokio::sync::oneshot::Sender<StoreResult<Vec<ReservationRow>>>,
+    ),
+}
+
+/// A job's answer, held until the transaction carrying it has committed.
+enum Answer {
+    Reserve(StoreResult<ReserveOutcome>),
+    Rows(StoreResult<Vec<ReservationRow>>),
+}
+
+/// Group commit: holds, bookings and dose series queue here and one writer task commits them
+/// together — each in its own savepoint, so one refused request (slot taken) does not affect
+/// the others, and each caller hears its answer only after the transaction holding it
+/// committed. Under load many requests share one commit (one fsync); alone, a request
+/// commits at once (nothing waits for a batch to fill).
+pub(crate) struct GroupCommit {
+    /// One queue per writer; an agenda's requests always go to the same one.
+    queues: Vec<tokio::sync::mpsc::Sender<Job>>,
+}
+
+/// Most requests one transaction carries.
+const MAX_GROUP: usize = 128;
+
+fn writer_stopped() -> StoreError {
+    StoreError::Unavailable("the booking writer has stopped".into())
+}
+
+impl GroupCommit {
+    /// The writer of an agenda (or of a series, by its id).
+    fn queue(&self, key: &str) -> &tokio::sync::mpsc::Sender<Job> {
+        // FNV-1a: stable and cheap; only the spread matters.
+        let h = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        &self.queues[(h % self.queues.len() as u64) as usize]
+    }
+
+    pub(crate) async fn reserve(&self, req: &ReserveRequest) -> StoreResult<ReserveOutcome> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.queue(req.agenda_id.as_str())
+            .send(Job::Reserve(Box::new(req.clone()), tx))
+            .await
+            .map_err(|_| writer_stopped())?;
+        rx.await.map_err(|_| writer_stopped())?
+    }
+
+    pub(crate) async fn series(&self, req: &SeriesRequest) -> StoreResult<Vec<ReservationRow>> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let agenda = req
+            .doses
+            .first()
+            .map_or("", |d| d.reservation.agenda_id.as_str());
+        self.queue(agenda)
+            .send(Job::Series(Box::new(req.clone()), tx))
+            .await
+            .map_err(|_| writer_stopped())?;
+        rx.await.map_err(|_| writer_stopped())?
+    }
+
+    pub(crate) async fn book_series(
+        &self,
+        req: &BookSeriesRequest,
+    ) -> StoreResult<Vec<ReservationRow>> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.queue(&req.series_id)
+            .send(Job::BookSeries(req.clone(), tx))
+            .await
+            .map_err(|_| writer_stopped())?;
+        rx.await.map_err(|_| writer_stopped())?
+    }
+}
+
+impl Job {
+    fn fail(self, e: StoreError) {
+        match self {
+            Job::Reserve(_, w) => drop(w.send(Err(e))),
+            Job::Series(_, w) | Job::BookSeries(_, w) => drop(w.send(Err(e))),
+        }
+    }
+
+    fn answer(self, a: Answer) {
+        match (self, a) {
+            (Job::Reserve(_, w), Answer::Reserve(r)) => drop(w.send(r)),
+            (Job::Series(_, w) | Job::BookSeries(_, w), Answer::Rows(r)) => drop(w.send(r)),
+            (job, _) => job.fail(StoreError::Internal("group commit answer mismatch".into())),
+        }
+    }
+}
+
+impl<B: Backend> Reservations<B>
+where
+    for<'c> &'c mut <B::Db as Database>::Connection: Executor<'c, Database = B::Db>,
+    for<'q> <B::Db as Database>::Arguments<'q>: IntoArguments<'q, B::Db>,
+    for<'q> &'q str: Encode<'q, B::Db> + Type<B::Db>,
+    for<'q> &'q [u8]: Encode<'q, B::Db> + Type<B::Db>,
+    for<'q> Option<&'q str>: Encode<'q, B::Db>,
+    for<'q> Option<&'q [u8]>: Encode<'q, B::Db>,
+    for<'q> Option<String>: Encode<'q, B::Db>,
+    for<'q> Option<i64>: Encode<'q, B::Db>,
+    for<'q, 'r> String: Encode<'q, B::Db> + Decode<'r, B::Db> + Type<B::Db>,
+    for<'q, 'r> Vec<u8>: Encode<'q, B::Db> + Decode<'r, B::Db> + Type<B::Db>,
+    for<'q, 'r> i64: Encode<'q, B::Db> + Decode<'r, B::Db> + Type<B::Db>,
+    for<'q, 'r> f64: Encode<'q, B::Db> + Decode<'r, B::Db> + Type<B::Db>,
+    for<'q, 'r> bool: Encode<'q, B::Db> + Decode<'r, B::Db> + Type<B::Db>,
+    for<'s> &'s str: ColumnIndex<DbRow<B>>,
+{
+    /// Starts the writer on a thread of its own with its own small runtime: under a rush
+    /// the request tasks saturate the server's runtime, and a writer queued behind them
+    /// for each of its statements would make every booking wait (no priorities in tokio).
+    /// The pool should be the writer's own (PostgreSQL) or the single writer (SQLite).
+    pub(crate) fn start_group_commit(pools: Vec<DbPool<B>>) -> StoreResult<GroupCommit> {
+        let mut queues = Vec::with_capacity(pools.len());
+        for (i, pool) in pools.into_iter().enumerate() {
+            let (queue, mut rx) = tokio::sync::mpsc::channel::<Job>(4 * MAX_GROUP);
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| {
+                    StoreError::Internal(format!("cannot start the booking writer: {e}"))
+                })?;
+            std::thread::Builder::new()
+                .name(format!("careslot-writer-{i}"))
+                .spawn(move || {
+                    runtime.block_on(async move {
+                        while let Some(first) = rx.recv().await {
+                            let mut group = vec![first];
+                            while group.len() < MAX_GROUP {
+                                match rx.try_recv() {
+                                    Ok(next) => group.push(next),
+                                    Err(_) => break,
+                                }
+                            }
+                            Self::commit_group(&pool, group).await;
+                        }
+                    })
+                })
+                .map_err(|e| {
+                    StoreError::Internal(format!("cannot start the booking writer: {e}"))
+                })?;
+            queues.push(queue);
+        }
+        if queues.is_empty() {
+            return Err(StoreError::Internal("no booking writer".into()));
+        }
+        Ok(GroupCommit { queues })
+    }
+
+    /// Runs the job inside the group's transaction.
+    async fn run_job(tx: &mut Tx<B>, job: &Job, agendas: &mut Vec<String>) -> Answer {
+        match job {
+            Job::Reserve(req, _) => {
+                let out = Self::reserve_in(tx, req).await;
+                if out.is_ok() {
+                    agendas.push(req.agenda_id.0.clone());
+                }
+                Answer::Reserve(out)
+            }
+            Job::Series(req, _) => {
+                let out = B::reserve_series(tx, req).await;
+                if out.is_ok() {
+                    agendas.extend(req.doses.iter().map(|d| d.reservation.agenda_id.0.clone()));
+                }
+                Answer::Rows(out)
+            }
+            Job::BookSeries(req, _) => {
+                let out = Self::book_series_in(tx, req).await;
+                if let Ok(rows) = &out {
+                    agendas.extend(rows.iter().map(|r| r.agenda_id.0.clone()));
+                }
+                Answer::Rows(out)
+            }
+        }
+    }
+
+    /// One hold or booking inside the caller's transaction (the group-commit writer runs many
+    /// in one transaction, each under its own savepoint).
+    async fn reserve_in(tx: &mut Tx<B>, req: &ReserveRequest) -> StoreResult<ReserveOutcome> {
+        if let Some(replay) = Self::replay(tx, req.idempotency.as_ref()).await? {
+            return Ok(replay);
+        }
+        let reservation = Self::insert_reservation(tx, req).await?;
+        Self::record_idempotency(tx, req.idempotency.as_ref(), &req.id, req.now.as_second())
+            .await?;
+        Ok(ReserveOutcome {
+            reservation,
+            replayed: false,
+        })
+    }
+
+    async fn commit_group(pool: &DbPool<B>, group: Vec<Job>) {
+        let mut tx = match B::begin_write(pool).await {
+            Ok(tx) => tx,
+            Err(e) => {
+                let msg = e.to_string();
+                for job in group {
+                    job.fail(StoreError::Unavailable(msg.clone()));
+                }
+                return;
+            }
+        };
+        let mut answers = Vec::with_capacity(group.len());
+        let mut agendas = Vec::new();
+        for job in &group {
+            match Self::savepoint(&mut tx, job, &mut agendas).await {
+                Ok(a) => answers.push(a),
+                Err(e) => {
+                    // The transaction itself is broken: nobody's work can be trusted.
+                    let msg = e.to_string();
+                    for job in group {
+                        job.fail(StoreError::Unavailable(msg.clone()));
+                    }
+                    return;
+                }
+            }
+        }
+        // One announcement per changed agenda for the whole group.
+        agendas.sort_unstable();
+        agendas.dedup();
+        for a in &agendas {
+            if let Err(e) = B::agenda_changed(&mut tx, a).await {
+                let msg = e.to_string();
+                for job in group {
+                    job.fail(StoreError::Unavailable(msg.clone()));
+                }
+                return;
+            }
+        }
+        if let Err(e) = tx.commit().await {
+            let msg = B::map_err(e).to_string();
+            for job in group {
+                job.fail(StoreError::Unavailable(msg.clone()));
+            }
+            return;
+        }
+        for (job, answer) in group.into_iter().zip(answers) {
+            job.answer(answer);
+        }
+    }
+
+    /// One job of a group under its own savepoint: on failure only its own work is undone.
+    async fn savepoint(
+        tx: &mut Tx<B>,
+        job: &Job,
+        agendas: &mut Vec<String>,
+    ) -> StoreResult<Answer> {
+        sqlx::query("SAVEPOINT careslot_req")
+            .execute(&mut **tx)
+            .await
+            .map_err(B::map_err)?;
+        let out = Self::run_job(tx, job, agendas).await;
+        let ok = match &out {
+            Answer::Reserve(r) => r.is_ok(),
+            Answer::Rows(r) => r.is_ok(),
+        };
+        let end = if ok {
+            "RELEASE SAVEPOINT careslot_req"
+        } else {
+            "ROLLBACK TO SAVEPOINT careslot_req"
+        };
+        sqlx::query(end)
+            .execute(&mut **tx)
+            .await
+            .map_err(B::map_err)?;
+        Ok(out)
+    }
+
+    /// Books (or holds) every dose of a series inside the caller's transaction, each consuming
+    /// its day's stock, statement by statement: the reference path (SQLite runs it; PostgreSQL
+    /// runs the same steps in one server-side function, see its migration 0007).
+    pub async fn series_statements(
+        tx: &mut Tx<B>,
+        req: &SeriesRequest,
+    ) -> StoreResult<Vec<ReservationRow>> {
+        let mut rows = Vec::with_capacity(req.doses.len());
+        for (i, dose) in req.doses.iter().enumerate() {
+            let r = &dose.reservation;
+            rows.push(Self::insert_reservation(tx, r).await?);
+            let day = dose.day.to_string();
+            let taken = sqlx::query(
+                "UPDATE dose_stock SET used = used + 1
+                  WHERE agenda_id = $1 AND product = $2 AND day = $3 AND used < doses",
+            )
+            .bind(r.agenda_id.as_str())
+            .bind(dose.product.code())
+            .bind(&day)
+            .execute(&mut **tx)
+            .await
+            .map_err(B::map_err)?;
+            if B::rows_affected(taken) == 0 {
+                return Err(StoreError::Conflict(ConflictKind::StockExhausted));
+            }
+            sqlx::query(
+                "INSERT INTO stock_uses (reservation_id, agenda_id, product, day) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(r.id.as_str())
+            .bind(r.agenda_id.as_str())
+            .bind(dose.product.code())
+            .bind(&day)
+            .execute(&mut **tx)
+            .await
+            .map_err(B::map_err)?;
+            sqlx::query(
+                "INSERT INTO vaccination_series (reservation_id, series_id, dose, protocol_version) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(r.id.as_str())
+            .bind(&req.id)
+            .bind(i as i64 + 1)
+            .bind(i64::from(req.protocol_version))
+            .execute(&mut **tx)
+            .await
+            .map_err(B::map_err)?;
+        }
+        Ok(rows)
+    }
+
+    /// Books the held doses of a series: all of them or none. Asked again once booked, it answers
+    /// the same appointments (a retried request books nothing new).
+    async fn book_series_in(
+        tx: &mut Tx<B>,
+        req: &BookSeriesRequest,
+    ) -> StoreResult<Vec<ReservationRow>> {
+        let rows = sqlx::query(
+            "SELECT r.* FROM vaccination_series s JOIN reservations r ON r.id = s.reservation_id
+              WHERE s.series_id = $1 AND r.patient_bidx = $2 ORDER BY s.dose",
+        )
+        .bind(&req.series_id)
+        .bind(req.patient_bidx)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(B::map_err)?;
+        let mut doses = Vec::with_capacity(rows.len());
+        for row in &rows {
+            doses.push(SqlStore::<B>::reservation_from_row(row)?);
+        }
+        if doses.is_empty() {
+            return Err(StoreError::NotFound);
+        }
+        if doses.iter().all(|d| d.status == ReservationStatus::Booked) {
+            return Ok(doses);
+        }
+        let now = req.now.as_second();
+        for d in &doses {
+            match d.status {
+                ReservationStatus::Held if d.expires_at.is_some_and(|e| e.as_second() > now) => {}
+                ReservationStatus::Held | ReservationStatus::Expired => {
+                    return Err(StoreError::HoldExpired)
+                }
+                _ => return Err(StoreError::Conflict(ConflictKind::NotLive)),
+            }
+        }
+        let mut booked = Vec::with_capacity(doses.len());
+        for d in &doses {
+            let row = sqlx::query(
+                "UPDATE reservations SET status = 'booked', expires_at = NULL, updated_at = $2
+                  WHERE id = $1 AND status = 'held' RETURNING *",
+            )
+            .bind(d.id.as_str())
+            .bind(now)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(B::map_err)?
+            .ok_or(StoreError::HoldExpired)?;
+            booked.push(SqlStore::<B>::reservation_from_row(&row)?);
+        }
+        Ok(booked)
+    }
+
+    /// Inserts one reservation inside the caller's transaction: expires stale holds in the way,
+    /// takes a pool place for a pooled motive, and lets the database refuse an overlap.
+    async fn insert_reservation(
+        tx: &mut Tx<B>,
+        req: &ReserveRequest,
+    ) -> StoreResult<ReservationRow> {
+        let motive = sqlx::query(
+            "SELECT duration_min, capacity FROM motives WHERE id = $1 AND agenda_id = $2",
+        )
+        .bind(req.motive_id.as_str())
+        .bind(req.agenda_id.as_str())
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(B::map_err)?
+        .ok_or(StoreError::NotFound)?;
+        let duration: i64 = motive.try_get("duration_min").map_err(internal)?;
+        let capacity: i64 = motive.try_get("capacity").map_err(internal)?;
+        let start_s = req.start.as_second();
+        let end_s = start_s + duration * 60;
+        let now = req.now.as_second();
+        Self::expire_stale_holds(tx, req.agenda_id.as_str(), start_s, end_s, now).await?;
+        if capacity > 1 {
+            // The day's lines, when the centre changed them for that day.
+            let lines: Option<i64> = match req.day {
+                None => None,
+                Some(day) => sqlx::query(
+                    "SELECT lines FROM line_overrides WHERE agenda_id = $1 AND day = $2",
+                )
+                .bind(req.agenda_id.as_str())
+                .bind(day.to_string())
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(B::map_err)?
+                .map(|r| r.try_get("lines"))
+                .transpose()
+                .map_err(internal)?,
+            };
+            Self::take_pool_place(
+                tx,
+                req.agenda_id.as_str(),
+                start_s,
+                end_s,
+                lines.unwrap_or(capacity),
+            )
+            .await?;
+        }
+        let (status, expires_at) = match req.hold_until {
+            Some(t) => ("held", Some(t.as_second())),
+            None => ("booked", None),
+        };
+        let row = sqlx::query(
+            "INSERT INTO reservations (id, agenda_id, motive_ct, patient_ct, patient_bidx, note_ct, start_s, end_s, pool, status,
+                                       expires_at, created_at, updated_at, relative_ct)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13) RETURNING *",
+        )
+        .bind(req.id.as_str())
+        .bind(req.agenda_id.as_str())
+        .bind(&req.motive_ct)
+        .bind(&req.patient_ct)
+        .bind(req.patient_bidx)
+        .bind(req.note_ct.as_deref())
+        .bind(start_s)
+        .bind(end_s)
+        .bind(pool_key(capacity, req.id.as_str(), start_s, end_s))
+        .bind(status)
+        .bind(expires_at)
+        .bind(now)
+        .bind(req.relative_ct.as_deref())
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(B::map_err)?;
+        SqlStore::<B>::reservation_from_row(&row)
+    }
+
+    pub(crate) async fn book_hold(
+        pool: &DbPool<B>,
+        req: &BookHoldRequest,
+    ) -> StoreResult<ReserveOutcome> {
+        let mut tx = B::begin_write(pool).await?;
+        if let Some(replay) = Self::replay(&mut tx, req.idempotency.as_ref()).await? {
+            return Ok(replay);
+        }
+        let row = sqlx::query("SELECT * FROM reservations WHERE id = $1")
+            .bind(req.hold_id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(B::map_err)?
+            .ok_or(StoreError::NotFound)?;
+        let hold = SqlStore::<B>::reservation_from_row(&row)?;
+        match hold.status {
+            ReservationStatus::Held => {}
+            ReservationStatus::Expired => return Err(StoreError::HoldExpired),
+            _ => return Err(StoreError::Conflict(ConflictKind::NotLive)),
+        }
+        let now = req.now.as_second();
+        if hold.expires_at.is_some_and(|e| e.as_second() <= now) {
+            // Too late: the place may have been given to someone else already. Leave the row
+            // for the next writer on that range to expire.
+            return Err(StoreError::HoldExpired);
+        }
+        let row = sqlx::query("UPDATE reservations SET status = 'booked', expires_at = NULL, updated_at = $2, note_ct = COALESCE($3, note_ct),
+                                      relative_ct = COALESCE($4, relative_ct) WHERE id = $1 RETURNING *",
+        )
+            .bind(req.hold_id.as_str())
+            .bind(now)
+            .bind(req.note_ct.as_deref())
+            .bind(req.relative_ct.as_deref())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(B::map_err)?;
+        let reservation = SqlStore::<B>::reservation_from_row(&row)?;
+        Self::record_idempotency(&mut tx, req.idempotency.as_ref(), &req.hold_id, now).await?;
+        B::agenda_changed(&mut tx, reservation.agenda_id.as_str()).await?;
+        tx.commit().await.map_err(B::map_err)?;
+        Ok(ReserveOutcome {
+            reservation,
+            replayed: false,
+        })
+    }
+
+    pub(crate) async fn cancel(
+        pool: &DbPool<B>,
+        id: &ReservationId,
+        now: Timestamp,
+    ) -> StoreResult<Option<ReservationRow>> {
+        let mut tx = B::begin_write(pool).await?;
+        let Some(row) = sqlx::query(
+            "UPDATE reservations SET status = 'cancelled', updated_at = $2 WHERE id = $1 AND status IN ('held', 'booked') RETURNING *",
+        )
+        .bind(id.as_str())
+        .bind(now.as_second())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(B::map_err)?
+        else {
+            return Ok(None);
+        };
+        let pool_name: String = row.try_get("pool").map_err(internal)?;
+        let r = SqlStore::<B>::reservation_from_row(&row)?;
+        if pool_name != r.id.as_str() {
+            Self::release_pool_place(
+                &mut tx,
+                r.agenda_id.as_str(),
+                r.start.as_second(),
+                r.end.as_second(),
+            )
+            .await?;
+        }
+        Self::release_stock(&mut tx, r.id.as_str()).await?;
+        B::agenda_changed(&mut tx, r.agenda_id.as_str()).await?;
+        tx.commit().await.map_err(B::map_err)?;
+        Ok(Some(r))
+    }
+
+    pub(crate) async fn move_to(
+        pool: &DbPool<B>,
+        id: &ReservationId,
+        motive: &MotiveId,
+        start: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<ReservationRow> {
+        let mut tx = B::begin_write(pool).await?;
+        let row = sqlx::query(
+            "SELECT r.*, m.duration_min, m.capacity FROM reservations r
+               JOIN motives m ON m.id = $2 AND m.agenda_id = r.agenda_id
+              WHERE r.id = $1",
+        )
+        .bind(id.as_str())
+        .bind(motive.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(B::map_err)?
+        .ok_or(StoreError::NotFound)?;
+        let current = SqlStore::<B>::reservation_from_row(&row)?;
+        if current.status != ReservationStatus::Booked {
+            return Err(StoreError::Conflict(ConflictKind::NotLive));
+        }
+        let duration: i64 = row.try_get("duration_min").map_err(internal)?;
+        let capacity: i64 = row.try_get("capacity").map_err(internal)?;
+        let agenda = current.agenda_id.as_str();
+        let (old_start, old_end) = (current.start.as_second(), current.end.as_second());
+        let start_s = start.as_second();
+        let end_s = start_s + duration * 60;
+        if start_s == old_start {
+            return Ok(current);
+        }
+        Self::expire_stale_holds(&mut tx, agenda, start_s, end_s, now.as_second()).await?;
+        if capacity > 1 {
+            Self::release_pool_place(&mut tx, agenda, old_start, old_end).await?;
+            Self::take_pool_place(&mut tx, agenda, start_s, end_s, capacity).await?;
+        }
+        let row = sqlx::query("UPDATE reservations SET start_s = $2, end_s = $3, pool = $4, updated_at = $5 WHERE id = $1 RETURNING *")
+            .bind(id.as_str())
+            .bind(start_s)
+            .bind(end_s)
+            .bind(pool_key(capacity, id.as_str(), start_s, end_s))
+            .bind(now.as_second())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(B::map_err)?;
+        let moved = SqlStore::<B>::reservation_from_row(&row)?;
+        B::agenda_changed(&mut tx, agenda).await?;
+        tx.commit().await.map_err(B::map_err)?;
+        Ok(moved)
+    }
+
+    /// booked -> no_show gives the place back (a pooled one to its pool); no_show -> booked takes
+    /// it again through the same overlap rule (trigger / exclusion constraint) and pool counter
+    /// as any booking, so undoing a no-show never double-books.
+    pub(crate) async fn set_no_show(
+        pool: &DbPool<B>,
+        id: &ReservationId,
+        no_show: bool,
+        now: Timestamp,
+    ) -> StoreResult<Option<ReservationRow>> {
+        let mut tx = B::begin_write(pool).await?;
+        let (from, to) = if no_show {
+            ("booked", "no_show")
+        } else {
+            ("no_show", "booked")
+        };
+        let Some(row) = sqlx::query("SELECT * FROM reservations WHERE id = $1 AND status = $2")
+            .bind(id.as_str())
+            .bind(from)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(B::map_err)?
+        else {
+            return Ok(None);
+        };
+        let pooled = row.try_get::<String, _>("pool").map_err(internal)? != id.as_str();
+        let current = SqlStore::<B>::reservation_from_row(&row)?;
+        let agenda = current.agenda_id.as_str();
+        let (start_s, end_s) = (current.start.as_second(), current.end.as_second());
+        if !no_show {
+            Self::expire_stale_holds(&mut tx, agenda, start_s, end_s, now.as_second()).await?;
+            if pooled {
+                // The pool's counter exists since its first booking and carries its capacity.
+                let counter = sqlx::query(
+                    "SELECT capacity FROM pool_counters WHERE agenda_id = $1 AND start_s = $2 AND end_s = $3",
+                )
+                .bind(agenda)
+                .bind(start_s)
+                .bind(end_s)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(B::map_err)?
+                .ok_or_else(|| codec::corrupt("pool counter"))?;
+                let capacity: i64 = counter.try_get("capacity").map_err(internal)?;
+                Self::take_pool_place(&mut tx, agenda, start_s, end_s, capacity).await?;
+            }
+        }
+        // Conditional on the status read above: a concurrent change makes this a no-op and the
+        // whole transaction (counter included) rolls back.
+        let Some(row) = sqlx::query(
+            "UPDATE reservations SET status = $3, updated_at = $4 WHERE id = $1 AND status = $2 RETURNING *",
+        )
+        .bind(id.as_str())
+        .bind(from)
+        .bind(to)
+        .bind(now.as_second())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(B::map_err)?
+        else {
+            return Ok(None);
+        };
+        if no_show && pooled {
+            Self::release_pool_place(&mut tx, agenda, start_s, end_s).await?;
+        }
+        let updated = SqlStore::<B>::reservation_from_row(&row)?;
+        B::agenda_changed(&mut tx, agenda).await?;
+        tx.commit().await.map_err(B::map_err)?;
+        Ok(Some(updated))
+    }
+
+    /// Gives a cancelled dose back to its day's stock.
+    async fn release_stock(tx: &mut Tx<B>, reservation: &str) -> StoreResult<()> {
+        let Some(row) = sqlx::query(
+            "DELETE FROM stock_uses WHERE reservation_id = $1 RETURNING agenda_id, product, day",
+        )
+        .bind(reservation)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(B::map_err)?
+        else {
+            return Ok(());
+        };
+        let agenda: String = row.try_get("agenda_id").map_err(internal)?;
+        let product: String = row.try_get("product").map_err(internal)?;
+        let day: String = row.try_get("day").map_err(internal)?;
+        sqlx::query(
+            "UPDATE dose_stock SET used = used - 1 WHERE agenda_id = $1 AND product = $2 AND day = $3 AND used > 0",
+        )
+        .bind(agenda)
+        .bind(product)
+        .bind(day)
+        .execute(&mut **tx)
+        .await
+        .map_err(B::map_err)?;
+        Ok(())
+    }
+
+    /// A request seen before under the same key: the same reservation, or a mismatch.
+    async fn replay(
+        tx: &mut Tx<B>,
+        idem: Option<&Idempotency>,
+    ) -> StoreResult<Option<ReserveOutcome>> {
+        let Some(idem) = idem else { return Ok(None) };
+        let Some(row) = sqlx::query(
+            "SELECT k.request_hash, r.* FROM idempotency_keys k JOIN reservations r ON r.id = k.reservation_id WHERE k.key_hash = $1",
+        )
+        .bind(&idem.key_hash)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(B::map_err)?
+        else {
+            return Ok(None);
+        };
+        let hash: String = row.try_get("request_hash").map_err(internal)?;
+        if hash != idem.request_hash {
+            return Err(StoreError::IdempotencyMismatch);
+        }
+        Ok(Some(ReserveOutcome {
+            reservation: SqlStore::<B>::reservation_from_row(&row)?,
+            replayed: true,
+        }))
+    }
+
+    async fn record_idempotency(
+        tx: &mut Tx<B>,
+        idem: Option<&Idempotency>,
+        reservation: &ReservationId,
+        now: i64,
+    ) -> StoreResult<()> {
+        let Some(idem) = idem else { return Ok(()) };
+        sqlx::query("INSERT INTO idempotency_keys (key_hash, request_hash, reservation_id, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(&idem.key_hash)
+            .bind(&idem.request_hash)
+            .bind(reservation.as_str())
+            .bind(now)
+            .execute(&mut **tx)
+            .await
+            .map_err(B::map_err)?;
+        Ok(())
+    }
+
+    /// Every hold past its expiry stops holding anything: its pool place and its dose go back.
+    /// Returns the agendas that changed.
+    pub(crate) async fn expire_holds(
+        pool: &DbPool<B>,
+        now: Timestamp,
+    ) -> StoreResult<Vec<AgendaId>> {
+        let mut tx = B::begin_write(pool).await?;
+        let expired = sqlx::query(
+            "UPDATE reservations SET status = 'expired', updated_at = $1
+              WHERE status = 'held' AND expires_at <= $1
+              RETURNING id, agenda_id, pool, start_s, end_s",
+        )
+        .bind(now.as_second())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(B::map_err)?;
+        let mut agendas = Vec::new();
+        for row in expired {
+            let id: String = row.try_get("id").map_err(internal)?;
+            let agenda: String = row.try_get("agenda_id").map_err(internal)?;
+            let pool: String = row.try_get("pool").map_err(internal)?;
+            if pool != id {
+                let s: i64 = row.try_get("start_s").map_err(internal)?;
+                let e: i64 = row.try_get("end_s").map_err(internal)?;
+                Self::release_pool_place(&mut tx, &agenda, s, e).await?;
+            }
+            Self::release_stock(&mut tx, &id).await?;
+            agendas.push(agenda);
+        }
+        agendas.sort_unstable();
+        agendas.dedup();
+        for a in &agendas {
+            B::agenda_changed(&mut tx, a).await?;
+        }
+        tx.commit().await.map_err(B::map_err)?;
+        Ok(agendas.into_iter().map(AgendaId).collect())
+    }
+
+    /// Holds past their expiry that overlap `[start, end)` stop occupying it, so a new
+    /// reservation there does not trip the overlap trigger.
+    async fn expire_stale_holds(
+        tx: &mut Tx<B>,
+        agenda: &str,
+        start_s: i64,
+        end_s: i64,
+        now: i64,
+    ) -> StoreResult<()> {
+        let expired = sqlx::query(
+            "UPDATE reservations SET status = 'expired', updated_at = $4
+              WHERE agenda_id = $1 AND status = 'held' AND expires_at <= $4
+                AND start_s > $2 - 86400 AND start_s < $3 AND end_s > $2
+              RETURNING id, pool, start_s, end_s",
+        )
+        .bind(agenda)
+        .bind(start_s)
+        .bind(end_s)
+        .bind(now)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(B::map_err)?;
+        for row in expired {
+            let id: String = row.try_get("id").map_err(internal)?;
+            let pool: String = row.try_get("pool").map_err(internal)?;
+            if pool != id {
+                let s: i64 = row.try_get("start_s").map_err(internal)?;
+                let e: i64 = row.try_get("end_s").map_err(internal)?;
+                Self::release_pool_place(tx, agenda, s, e).await?;
+            }
+            // A held vaccine dose gives its dose back to the day's stock.
+            Self::release_stock(tx, &id).await?;
+        }
+        Ok(())
+    }
+
+    async fn take_pool_place(
+        tx: &mut Tx<B>,
+        agenda: &str,
+        start_s: i64,
+        end_s: i64,
+        capacity: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO pool_counters (agenda_id, start_s, end_s, capacity, taken) VALUES ($1, $2, $3, $4, 0)
+             ON CONFLICT (agenda_id, start_s, end_s) DO NOTHING",
+        )
+        .bind(agenda)
+        .bind(start_s)
+        .bind(end_s)
+        .bind(capacity)
+        .execute(&mut **tx)
+        .await
+        .map_err(B::map_err)?;
+        let taken = sqlx::query(
+            "UPDATE pool_counters SET taken = taken + 1 WHERE agenda_id = $1 AND start_s = $2 AND end_s = $3 AND taken < capacity",
+        )
+        .bind(agenda)
+        .bind(start_s)
+        .bind(end_s)
+        .execute(&mut **tx)
+        .await
+        .map_err(B::map_err)?;
+        if B::rows_affected(taken) == 0 {
+            return Err(StoreError::Conflict(ConflictKind::CapacityExhausted));
+        }
+        Ok(())
+    }
+
+    async fn release_pool_place(
+        tx: &mut Tx<B>,
+        agenda: &str,
+        start_s: i64,
+        end_s: i64,
+    ) -> StoreResult<()> {
+        sqlx::query("UPDATE pool_counters SET taken = taken - 1 WHERE agenda_id = $1 AND start_s = $2 AND end_s = $3 AND taken > 0")
+            .bind(agenda)
+            .bind(start_s)
+            .bind(end_s)
+            .execute(&mut **tx)
+            .await
+            .map_err(B::map_err)?;
+        Ok(())
+    }
+}
