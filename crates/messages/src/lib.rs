@@ -14,7 +14,7 @@ pub mod retry;
 pub mod sms;
 pub mod smtp;
 
-pub use channel::{Channel, RecordingChannel, SendError};
+pub use channel::{Channel, ConfigError, RecordingChannel, SendError};
 pub use compose::{compose, Appointment, ComposeError, Content, Site};
 pub use file::FileChannel;
 pub use i18n::Lang;
@@ -22,4 +22,4 @@ pub use ics::{IcsAlarm, IcsEvent};
 pub use message::{Attachment, Kind, Message, Recipient};
 pub use retry::{next_attempt, RetryPolicy};
 pub use sms::{SmsChannel, SmsConfig};
-pub use smtp::{SmtpChannel, SmtpConfig};
+pub use smtp::{SmtpChannel, SmtpConfig, SmtpTls};
