@@ -1,0 +1,80 @@
+//! Every string of the messages, in French, English, German and Italian (in that order).
+//! Placeholders are `{name}`. Keep keys sorted by area. Subjects and SMS texts carry no health
+//! data: no motive, no practitioner, no patient name.
+
+#[rustfmt::skip]
+pub const ENTRIES: &[(&str, [&str; 4])] = &[
+    ("weekday.1", ["lundi", "Monday", "Montag", "lunedì"]),
+    ("weekday.2", ["mardi", "Tuesday", "Dienstag", "martedì"]),
+    ("weekday.3", ["mercredi", "Wednesday", "Mittwoch", "mercoledì"]),
+    ("weekday.4", ["jeudi", "Thursday", "Donnerstag", "giovedì"]),
+    ("weekday.5", ["vendredi", "Friday", "Freitag", "venerdì"]),
+    ("weekday.6", ["samedi", "Saturday", "Samstag", "sabato"]),
+    ("weekday.7", ["dimanche", "Sunday", "Sonntag", "domenica"]),
+
+    ("month.1", ["janvier", "January", "Januar", "gennaio"]),
+    ("month.2", ["février", "February", "Februar", "febbraio"]),
+    ("month.3", ["mars", "March", "März", "marzo"]),
+    ("month.4", ["avril", "April", "April", "aprile"]),
+    ("month.5", ["mai", "May", "Mai", "maggio"]),
+    ("month.6", ["juin", "June", "Juni", "giugno"]),
+    ("month.7", ["juillet", "July", "Juli", "luglio"]),
+    ("month.8", ["août", "August", "August", "agosto"]),
+    ("month.9", ["septembre", "September", "September", "settembre"]),
+    ("month.10", ["octobre", "October", "Oktober", "ottobre"]),
+    ("month.11", ["novembre", "November", "November", "novembre"]),
+    ("month.12", ["décembre", "December", "Dezember", "dicembre"]),
+
+    ("common.greeting", ["Bonjour,", "Hello,", "Guten Tag,", "Buongiorno,"]),
+    ("common.when", ["Date et heure", "When", "Wann", "Quando"]),
+    ("common.with", ["Soignant", "With", "Bei", "Con"]),
+    ("common.where", ["Lieu", "Where", "Wo", "Dove"]),
+    ("common.motive", ["Motif", "Reason for visit", "Grund des Besuchs", "Motivo della visita"]),
+    ("common.view", ["Voir le rendez-vous", "View the appointment", "Termin ansehen", "Vedi l’appuntamento"]),
+    ("common.link_fallback", ["Si le bouton ne fonctionne pas, copiez ce lien dans votre navigateur :", "If the button does not work, copy this link into your browser:", "Falls die Schaltfläche nicht funktioniert, kopieren Sie diesen Link in Ihren Browser:", "Se il pulsante non funziona, copi questo link nel browser:"]),
+    ("common.ics_hint", ["Le fichier joint ajoute le rendez-vous à votre agenda, avec un rappel.", "The attached file adds the appointment to your calendar, with a reminder.", "Mit der angehängten Datei können Sie den Termin samt Erinnerung in Ihren Kalender übernehmen.", "Il file allegato aggiunge l’appuntamento al Suo calendario, con un promemoria."]),
+    ("common.ignore", ["Si vous n’êtes pas à l’origine de cette demande, ignorez ce message : rien ne changera.", "If you did not ask for this, ignore this message: nothing will change.", "Falls Sie dies nicht angefordert haben, ignorieren Sie diese Nachricht: Es ändert sich nichts.", "Se non ha fatto Lei questa richiesta, ignori questo messaggio: non cambierà nulla."]),
+    ("common.signature", ["L’équipe careslot", "The careslot team", "Ihr careslot-Team", "Il team di careslot"]),
+    ("common.essential", ["Vous recevez ce message parce qu’il concerne votre compte ou vos rendez-vous.", "You are receiving this message because it concerns your account or your appointments.", "Sie erhalten diese Nachricht, weil sie Ihr Konto oder Ihre Termine betrifft.", "Riceve questo messaggio perché riguarda il Suo account o i Suoi appuntamenti."]),
+    ("common.unsubscribe", ["Ne plus recevoir de rappels", "Stop receiving reminders", "Keine Erinnerungen mehr erhalten", "Non ricevere più promemoria"]),
+
+    ("booking.subject", ["Rendez-vous confirmé : {when}", "Appointment confirmed: {when}", "Termin bestätigt: {when}", "Appuntamento confermato: {when}"]),
+    ("booking.intro", ["Votre rendez-vous est confirmé.", "Your appointment is confirmed.", "Ihr Termin ist bestätigt.", "Il Suo appuntamento è confermato."]),
+    ("booking.sms", ["careslot : rendez-vous confirmé le {when}. Détails : {link}", "careslot: appointment confirmed on {when}. Details: {link}", "careslot: Termin bestätigt am {when}. Details: {link}", "careslot: appuntamento confermato il {when}. Dettagli: {link}"]),
+
+    ("cancel_practice.subject", ["Rendez-vous annulé : {when}", "Appointment cancelled: {when}", "Termin abgesagt: {when}", "Appuntamento annullato: {when}"]),
+    ("cancel_practice.intro", ["Le cabinet a dû annuler votre rendez-vous. Nous vous prions de nous en excuser ; vous pouvez réserver un autre horaire en ligne.", "The practice had to cancel your appointment. We apologise; you can book another time online.", "Die Praxis musste Ihren Termin absagen. Wir bitten um Entschuldigung; Sie können online einen anderen Termin buchen.", "Lo studio ha dovuto annullare il Suo appuntamento. Ci scusiamo; può prenotare un altro orario online."]),
+    ("cancel_practice.sms", ["careslot : le cabinet a annulé votre rendez-vous du {when}. Détails : {link}", "careslot: the practice cancelled your appointment on {when}. Details: {link}", "careslot: Die Praxis hat Ihren Termin am {when} abgesagt. Details: {link}", "careslot: lo studio ha annullato il Suo appuntamento del {when}. Dettagli: {link}"]),
+
+    ("cancel_patient.subject", ["Rendez-vous annulé par le patient : {when}", "Appointment cancelled by the patient: {when}", "Termin vom Patienten abgesagt: {when}", "Appuntamento annullato dal paziente: {when}"]),
+    ("cancel_patient.intro", ["{patient} a annulé son rendez-vous. L’horaire est de nouveau libre.", "{patient} cancelled their appointment. The time is free again.", "{patient} hat den Termin abgesagt. Die Uhrzeit ist wieder frei.", "{patient} ha annullato l’appuntamento. L’orario è di nuovo libero."]),
+    ("cancel_patient.sms", ["careslot : un rendez-vous du {when} a été annulé par le patient. Détails : {link}", "careslot: an appointment on {when} was cancelled by the patient. Details: {link}", "careslot: Ein Termin am {when} wurde vom Patienten abgesagt. Details: {link}", "careslot: un appuntamento del {when} è stato annullato dal paziente. Dettagli: {link}"]),
+
+    ("moved.subject", ["Rendez-vous déplacé : {when}", "Appointment moved: {when}", "Termin verschoben: {when}", "Appuntamento spostato: {when}"]),
+    ("moved.intro", ["Votre rendez-vous du {previous} a été déplacé. Voici le nouvel horaire.", "Your appointment of {previous} has been moved. Here is the new time.", "Ihr Termin am {previous} wurde verschoben. Hier ist die neue Uhrzeit.", "Il Suo appuntamento del {previous} è stato spostato. Ecco il nuovo orario."]),
+    ("moved.sms", ["careslot : votre rendez-vous est déplacé au {when}. Détails : {link}", "careslot: your appointment has been moved to {when}. Details: {link}", "careslot: Ihr Termin wurde auf {when} verschoben. Details: {link}", "careslot: il Suo appuntamento è stato spostato al {when}. Dettagli: {link}"]),
+
+    ("reminder.subject", ["Rappel : rendez-vous le {when}", "Reminder: appointment on {when}", "Erinnerung: Termin am {when}", "Promemoria: appuntamento il {when}"]),
+    ("reminder.intro", ["Nous vous rappelons votre prochain rendez-vous. En cas d’empêchement, merci de l’annuler en ligne pour libérer l’horaire.", "This is a reminder of your upcoming appointment. If you cannot come, please cancel online so that someone else can have the time.", "Wir erinnern Sie an Ihren nächsten Termin. Falls Sie verhindert sind, sagen Sie ihn bitte online ab, damit jemand anderes ihn nutzen kann.", "Le ricordiamo il Suo prossimo appuntamento. Se non può venire, lo annulli online per liberare l’orario."]),
+    ("reminder.sms", ["careslot : rappel de votre rendez-vous le {when}. Détails ou annulation : {link}", "careslot: reminder of your appointment on {when}. Details or cancel: {link}", "careslot: Erinnerung an Ihren Termin am {when}. Details oder Absage: {link}", "careslot: promemoria del Suo appuntamento il {when}. Dettagli o annullamento: {link}"]),
+
+    ("password_reset.subject", ["Réinitialisation de votre mot de passe", "Reset your password", "Passwort zurücksetzen", "Reimpostazione della password"]),
+    ("password_reset.intro", ["Vous avez demandé à changer votre mot de passe. Ce lien est valable {minutes} minutes et ne sert qu’une fois.", "You asked to change your password. This link is valid for {minutes} minutes and works only once.", "Sie möchten Ihr Passwort ändern. Dieser Link ist {minutes} Minuten gültig und funktioniert nur einmal.", "Ha chiesto di cambiare la password. Questo link è valido per {minutes} minuti e funziona una sola volta."]),
+    ("password_reset.action", ["Choisir un nouveau mot de passe", "Choose a new password", "Neues Passwort festlegen", "Scegli una nuova password"]),
+
+    ("email_verification.subject", ["Confirmez votre adresse e-mail", "Confirm your email address", "Bestätigen Sie Ihre E-Mail-Adresse", "Confermi il Suo indirizzo email"]),
+    ("email_verification.intro", ["Bienvenue sur careslot. Pour activer votre compte, confirmez que cette adresse est bien la vôtre.", "Welcome to careslot. To activate your account, please confirm that this address is yours.", "Willkommen bei careslot. Um Ihr Konto zu aktivieren, bestätigen Sie bitte, dass diese Adresse Ihnen gehört.", "Benvenuto su careslot. Per attivare l’account, confermi che questo indirizzo è il Suo."]),
+    ("email_verification.action", ["Confirmer mon adresse", "Confirm my address", "Adresse bestätigen", "Conferma il mio indirizzo"]),
+
+    ("account_exists.subject", ["Vous avez déjà un compte careslot", "You already have a careslot account", "Sie haben bereits ein careslot-Konto", "Ha già un account careslot"]),
+    ("account_exists.intro", ["Quelqu’un (peut-être vous) a essayé de créer un compte avec cette adresse, qui en a déjà un. Connectez-vous, ou choisissez un nouveau mot de passe si vous l’avez oublié.", "Someone (perhaps you) tried to create an account with this address, which already has one. Sign in, or choose a new password if you have forgotten it.", "Jemand (vielleicht Sie) wollte mit dieser Adresse ein Konto erstellen, doch es gibt bereits eines. Melden Sie sich an oder legen Sie ein neues Passwort fest, falls Sie es vergessen haben.", "Qualcuno (forse Lei) ha provato a creare un account con questo indirizzo, che ne ha già uno. Acceda, oppure scelga una nuova password se l’ha dimenticata."]),
+    ("account_exists.action", ["Se connecter", "Sign in", "Anmelden", "Accedi"]),
+    ("account_exists.forgot", ["Mot de passe oublié :", "Forgot your password:", "Passwort vergessen:", "Password dimenticata:"]),
+
+    ("invitation.subject", ["{practice} vous invite sur careslot", "{practice} invites you to careslot", "{practice} lädt Sie zu careslot ein", "{practice} La invita su careslot"]),
+    ("invitation.intro", ["{inviter} vous invite à rejoindre l’équipe de {practice} sur careslot pour gérer les rendez-vous. L’invitation est valable {days} jours.", "{inviter} invites you to join the {practice} team on careslot to manage appointments. The invitation is valid for {days} days.", "{inviter} lädt Sie ein, dem Team von {practice} auf careslot beizutreten und die Termine zu verwalten. Die Einladung ist {days} Tage gültig.", "{inviter} La invita a unirsi al team di {practice} su careslot per gestire gli appuntamenti. L’invito è valido {days} giorni."]),
+    ("invitation.action", ["Accepter l’invitation", "Accept the invitation", "Einladung annehmen", "Accetta l’invito"]),
+
+    ("ics.summary", ["Rendez-vous avec {practitioner}", "Appointment with {practitioner}", "Termin bei {practitioner}", "Appuntamento con {practitioner}"]),
+    ("ics.alarm", ["Rappel : rendez-vous avec {practitioner}", "Reminder: appointment with {practitioner}", "Erinnerung: Termin bei {practitioner}", "Promemoria: appuntamento con {practitioner}"]),
+];
