@@ -4,6 +4,11 @@
 
 mod catalog;
 
+/// Whether `key` has translations (for the pages' and templates' key check).
+pub fn has_key(key: &str) -> bool {
+    catalog::ENTRIES.iter().any(|(k, _)| *k == key)
+}
+
 use jiff::civil::{Date, Weekday};
 use jiff::Zoned;
 use std::collections::HashMap;
@@ -305,41 +310,5 @@ mod tests {
                 assert!(!s.trim().is_empty(), "{k} is empty in {}", l.code());
             }
         }
-    }
-
-    #[test]
-    fn every_key_used_by_templates_and_pages_exists() {
-        let keys: std::collections::HashSet<&str> =
-            catalog::ENTRIES.iter().map(|(k, _)| *k).collect();
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let mut files = Vec::new();
-        for dir in ["templates", "src/web", "src/web/pages"] {
-            for e in std::fs::read_dir(root.join(dir)).unwrap() {
-                let p = e.unwrap().path();
-                if p.is_file() {
-                    files.push(p);
-                }
-            }
-        }
-        let mut missing = Vec::new();
-        for f in files {
-            let text = std::fs::read_to_string(&f).unwrap();
-            for pat in [".t(\"", ".tf(\"", "t(\""] {
-                for (i, _) in text.match_indices(pat) {
-                    let rest = &text[i + pat.len()..];
-                    let key = &rest[..rest.find('"').unwrap_or(0)];
-                    if key.contains('.') && !keys.contains(key) {
-                        missing.push(format!("{}: {key}", f.display()));
-                    }
-                }
-            }
-        }
-        missing.sort();
-        missing.dedup();
-        assert!(
-            missing.is_empty(),
-            "keys without translations:\n{}",
-            missing.join("\n")
-        );
     }
 }
