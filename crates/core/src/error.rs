@@ -17,7 +17,13 @@ pub struct Problem {
     pub title: String,
     pub status: u16,
     pub detail: String,
+    /// The request's `X-Request-Id`, to find its log lines.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
+
+/// Seconds a client is told to wait (`Retry-After`) before retrying a 503.
+pub const RETRY_AFTER_SECONDS: u32 = 1;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -58,20 +64,37 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let request = crate::observe::current_request();
+        let (slug, detail) = match (self.slug, &request) {
+            // The database failed under a write: it may or may not have been done (a COMMIT
+            // whose answer was lost). The same Idempotency-Key answers what was done, or does
+            // it once.
+            ("database-unavailable", Some(r)) if r.write => (
+                "retry-with-same-key",
+                "the database is unavailable and this request may or may not have been carried out; retry it shortly with the same Idempotency-Key, which answers what was done or does it once".to_owned(),
+            ),
+            (slug, _) => (slug, self.detail),
+        };
         let title = self.status.canonical_reason().unwrap_or("Error").to_owned();
         let body = Problem {
-            kind: format!("https://careslot.eu/problems/{}", self.slug),
+            kind: format!("https://careslot.eu/problems/{slug}"),
             title,
             status: self.status.as_u16(),
-            detail: self.detail,
+            detail,
+            request_id: request.map(|r| r.id),
         };
         let json = serde_json::to_vec(&body).unwrap_or_default();
-        (
+        let mut resp = (
             self.status,
             [(header::CONTENT_TYPE, "application/problem+json")],
             json,
         )
-            .into_response()
+            .into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(RETRY_AFTER_SECONDS));
+        }
+        resp
     }
 }
 
@@ -202,7 +225,7 @@ impl From<StoreError> for ApiError {
                 "the hold has expired; choose a slot again",
             ),
             StoreError::Unavailable(msg) => {
-                tracing::error!(error = %msg, "database unavailable");
+                tracing::warn!(error = %msg, "database unavailable");
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "database-unavailable",
