@@ -159,12 +159,8 @@ impl Metrics {
 
     /// The reading pool's size and idle connections, as sampled at scrape time.
     pub fn set_pool(&self, open: u32, idle: u32) {
-        self.pool
-            .with_label_values(&["open"])
-            .set(i64::from(open));
-        self.pool
-            .with_label_values(&["idle"])
-            .set(i64::from(idle));
+        self.pool.with_label_values(&["open"]).set(i64::from(open));
+        self.pool.with_label_values(&["idle"]).set(i64::from(idle));
     }
 
     /// Everything, in the Prometheus text format (version 0.0.4).

@@ -25,12 +25,7 @@ struct Attempt {
     body: Value,
 }
 
-async fn book(
-    srv: &TestServer,
-    token: &str,
-    key: &str,
-    body: &Value,
-) -> (StatusCode, bool, Value) {
+async fn book(srv: &TestServer, token: &str, key: &str, body: &Value) -> (StatusCode, bool, Value) {
     let resp = srv
         .client
         .post(format!("{}/api/v1/appointments", srv.base))
@@ -91,12 +86,18 @@ async fn terminated_connections_never_give_a_wrong_answer() {
     assert!(slots.len() >= PATIENTS / 2, "enough slots");
     let mut patients = Vec::new();
     for i in 0..PATIENTS {
-        patients.push(srv.account("patient", &format!("Fault Patient {i}")).await.0);
+        patients.push(
+            srv.account("patient", &format!("Fault Patient {i}"))
+                .await
+                .0,
+        );
     }
     let bodies: Vec<Value> = (0..PATIENTS)
         .map(|i| json!({"agenda_id": p.agenda_id, "motive_id": p.motive_id, "start": slots[i / 2]["start"]}))
         .collect();
-    let keys: Vec<String> = (0..PATIENTS).map(|i| format!("fault-{i}-{}", uuid_like())).collect();
+    let keys: Vec<String> = (0..PATIENTS)
+        .map(|i| format!("fault-{i}-{}", uuid_like()))
+        .collect();
 
     let mut admin = PgConnection::connect(url).await.expect("admin connection");
     let burst = {
@@ -160,8 +161,13 @@ async fn terminated_connections_never_give_a_wrong_answer() {
                 retried += 1;
                 let mut last = None;
                 for _ in 0..100 {
-                    let (s, ra, body) =
-                        book(&srv, &patients[a.patient], &keys[a.patient], &bodies[a.patient]).await;
+                    let (s, ra, body) = book(
+                        &srv,
+                        &patients[a.patient],
+                        &keys[a.patient],
+                        &bodies[a.patient],
+                    )
+                    .await;
                     if s == StatusCode::SERVICE_UNAVAILABLE {
                         assert!(ra, "503 without Retry-After: {body}");
                         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -179,7 +185,10 @@ async fn terminated_connections_never_give_a_wrong_answer() {
                     acknowledged.insert(a.patient, body["id"].as_str().expect("id").to_owned());
                 }
             }
-            other => panic!("{other} during the storm (only 201, 409, 503 allowed): {}", a.body),
+            other => panic!(
+                "{other} during the storm (only 201, 409, 503 allowed): {}",
+                a.body
+            ),
         }
     }
     println!(
@@ -201,11 +210,17 @@ async fn terminated_connections_never_give_a_wrong_answer() {
             .collect();
         match acknowledged.get(&i) {
             Some(id) => assert_eq!(ids, vec![id.as_str()], "patient {i}: acknowledged, once"),
-            None => assert!(ids.is_empty(), "patient {i} was refused yet is booked: {ids:?}"),
+            None => assert!(
+                ids.is_empty(),
+                "patient {i} was refused yet is booked: {ids:?}"
+            ),
         }
         for a in mine["appointments"].as_array().expect("appointments") {
             if a["status"] != "cancelled" {
-                assert!(starts.insert(a["start"].to_string()), "a slot booked twice: {a}");
+                assert!(
+                    starts.insert(a["start"].to_string()),
+                    "a slot booked twice: {a}"
+                );
             }
         }
     }

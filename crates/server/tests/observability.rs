@@ -6,8 +6,8 @@
 
 mod common;
 
-use common::*;
 use careslot_vault::{keyd, HttpCustody, KeyCustody, KeyEngine, MasterKey, SecretToken};
+use common::*;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -116,22 +116,34 @@ fn check_text_format(text: &str) {
                 ["counter", "gauge", "histogram", "summary", "untyped"].contains(&kind),
                 "bad TYPE line: {line}"
             );
-            assert!(helped.contains(&name.to_owned()), "TYPE before HELP: {line}");
-            assert!(typed.insert(name.to_owned(), kind.to_owned()).is_none(), "TYPE twice: {line}");
+            assert!(
+                helped.contains(&name.to_owned()),
+                "TYPE before HELP: {line}"
+            );
+            assert!(
+                typed.insert(name.to_owned(), kind.to_owned()).is_none(),
+                "TYPE twice: {line}"
+            );
             continue;
         }
         assert!(!line.starts_with('#'), "unexpected comment: {line}");
-        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("no value: {line}"));
+        let (series, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("no value: {line}"));
         assert!(
             value.parse::<f64>().is_ok() || ["+Inf", "-Inf", "NaN"].contains(&value),
             "bad value: {line}"
         );
         let name = match series.split_once('{') {
             Some((name, labels)) => {
-                let labels = labels.strip_suffix('}').unwrap_or_else(|| panic!("unclosed labels: {line}"));
+                let labels = labels
+                    .strip_suffix('}')
+                    .unwrap_or_else(|| panic!("unclosed labels: {line}"));
                 let mut rest = labels;
                 while !rest.is_empty() {
-                    let (key, after) = rest.split_once("=\"").unwrap_or_else(|| panic!("bad label: {line}"));
+                    let (key, after) = rest
+                        .split_once("=\"")
+                        .unwrap_or_else(|| panic!("bad label: {line}"));
                     assert!(name_ok(key), "bad label name: {line}");
                     // The value runs to the first unescaped quote.
                     let mut end = None;
@@ -149,7 +161,9 @@ fn check_text_format(text: &str) {
                         }
                     }
                     let end = end.unwrap_or_else(|| panic!("unterminated label: {line}"));
-                    rest = after[end + 1..].strip_prefix(',').unwrap_or(&after[end + 1..]);
+                    rest = after[end + 1..]
+                        .strip_prefix(',')
+                        .unwrap_or(&after[end + 1..]);
                 }
                 name
             }
@@ -157,9 +171,15 @@ fn check_text_format(text: &str) {
         };
         let family = ["_bucket", "_sum", "_count"]
             .iter()
-            .find_map(|s| name.strip_suffix(s).filter(|f| typed.get(*f).map(String::as_str) == Some("histogram")))
+            .find_map(|s| {
+                name.strip_suffix(s)
+                    .filter(|f| typed.get(*f).map(String::as_str) == Some("histogram"))
+            })
             .unwrap_or(name);
-        assert!(typed.contains_key(family), "sample of an undeclared family: {line}");
+        assert!(
+            typed.contains_key(family),
+            "sample of an undeclared family: {line}"
+        );
     }
     assert!(!typed.is_empty(), "no metric at all");
 }
@@ -178,7 +198,10 @@ async fn scrape(srv: &TestServer) -> Vec<Sample> {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
-    assert!(ct.starts_with("text/plain; version=0.0.4"), "content type {ct}");
+    assert!(
+        ct.starts_with("text/plain; version=0.0.4"),
+        "content type {ct}"
+    );
     let text = resp.text().await.expect("metrics body");
     check_text_format(&text);
     python_parse(&text)
@@ -248,14 +271,20 @@ async fn metrics_readiness_and_request_ids() {
         .expect("request");
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     assert_eq!(
-        resp.headers().get("x-request-id").and_then(|v| v.to_str().ok()),
+        resp.headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok()),
         Some("obs-test-42"),
         "a sane request id is echoed"
     );
     let problem: Value = resp.json().await.expect("problem");
     assert_eq!(problem["request_id"], "obs-test-42", "{problem}");
     assert_eq!(problem["status"], 404, "{problem}");
-    assert!(problem["type"].is_string() && problem["title"].is_string() && problem["detail"].is_string());
+    assert!(
+        problem["type"].is_string()
+            && problem["title"].is_string()
+            && problem["detail"].is_string()
+    );
 
     for sent in [None, Some("x".repeat(100)), Some("with space".to_owned())] {
         let mut req = srv.client.get(format!("{}/healthz", srv.base));
@@ -277,49 +306,91 @@ async fn metrics_readiness_and_request_ids() {
     // --- metrics move with traffic -----------------------------------------------------------
     let before = scrape(&srv).await;
     let booked = |s: &[Sample]| value(s, "careslot_bookings_total", &[("kind", "appointment")]);
-    let conflicts =
-        |s: &[Sample]| value(s, "careslot_booking_conflicts_total", &[("kind", "appointment")]);
+    let conflicts = |s: &[Sample]| {
+        value(
+            s,
+            "careslot_booking_conflicts_total",
+            &[("kind", "appointment")],
+        )
+    };
     let p = srv.practice("Dr Metrics", 20, 1).await;
     let (mia, _) = srv.account("patient", "Mia Metric").await;
     let (noa, _) = srv.account("patient", "Noa Metric").await;
     let slots = srv.slots(&p).await;
-    let body = json!({"agenda_id": p.agenda_id, "motive_id": p.motive_id, "start": slots[0]["start"]});
-    let (s, appt) = srv.post("/api/v1/appointments", Some(&mia), body.clone()).await;
+    let body =
+        json!({"agenda_id": p.agenda_id, "motive_id": p.motive_id, "start": slots[0]["start"]});
+    let (s, appt) = srv
+        .post("/api/v1/appointments", Some(&mia), body.clone())
+        .await;
     assert_eq!(s, StatusCode::CREATED, "{appt}");
     let (s, refused) = srv.post("/api/v1/appointments", Some(&noa), body).await;
     assert_eq!(s, StatusCode::CONFLICT, "{refused}");
     assert!(refused["request_id"].is_string(), "{refused}");
 
     let after = scrape(&srv).await;
-    assert_eq!(booked(&after), booked(&before) + 1.0, "the booking counter moves");
-    assert_eq!(conflicts(&after), conflicts(&before) + 1.0, "the conflict counter moves");
+    assert_eq!(
+        booked(&after),
+        booked(&before) + 1.0,
+        "the booking counter moves"
+    );
+    assert_eq!(
+        conflicts(&after),
+        conflicts(&before) + 1.0,
+        "the conflict counter moves"
+    );
     let route = [("method", "POST"), ("route", "/api/v1/appointments")];
-    assert!(value(&after, "careslot_http_requests_total", &[route[0], route[1], ("status", "201")]) >= 1.0);
-    assert!(value(&after, "careslot_http_requests_total", &[route[0], route[1], ("status", "409")]) >= 1.0);
     assert!(
-        value(&after, "careslot_http_request_duration_seconds_count", &[route[0], route[1], ("status", "201")]) >= 1.0,
+        value(
+            &after,
+            "careslot_http_requests_total",
+            &[route[0], route[1], ("status", "201")]
+        ) >= 1.0
+    );
+    assert!(
+        value(
+            &after,
+            "careslot_http_requests_total",
+            &[route[0], route[1], ("status", "409")]
+        ) >= 1.0
+    );
+    assert!(
+        value(
+            &after,
+            "careslot_http_request_duration_seconds_count",
+            &[route[0], route[1], ("status", "201")]
+        ) >= 1.0,
         "latency histogram by route"
     );
     assert!(
-        after.iter().any(|s| s.name == "careslot_http_request_duration_seconds_bucket"
-            && s.labels.get("le").map(String::as_str) == Some("+Inf")),
+        after.iter().any(
+            |s| s.name == "careslot_http_request_duration_seconds_bucket"
+                && s.labels.get("le").map(String::as_str) == Some("+Inf")
+        ),
         "histogram buckets"
     );
     assert!(
-        value(&after, "careslot_http_requests_total", &[("route", "/api/v1/agendas/{agenda_id}/slots")]) >= 1.0,
+        value(
+            &after,
+            "careslot_http_requests_total",
+            &[("route", "/api/v1/agendas/{agenda_id}/slots")]
+        ) >= 1.0,
         "routes are patterns"
     );
     let appt_id = appt["id"].as_str().expect("appointment id");
     for s in &after {
         for v in s.labels.values() {
             assert!(
-                !v.contains(&p.agenda_id) && !v.contains(appt_id) && !v.contains("no-such-endpoint"),
+                !v.contains(&p.agenda_id)
+                    && !v.contains(appt_id)
+                    && !v.contains("no-such-endpoint"),
                 "an id or a raw path became a label: {s:?}"
             );
         }
     }
     assert!(
-        after.iter().any(|s| s.name == "careslot_db_pool_connections"),
+        after
+            .iter()
+            .any(|s| s.name == "careslot_db_pool_connections"),
         "pool gauges"
     );
 
@@ -354,7 +425,10 @@ async fn metrics_readiness_and_request_ids() {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/problem+json")));
     let problem: Value = resp.json().await.expect("problem");
-    assert_eq!(problem["type"], "https://careslot.eu/problems/not-ready", "{problem}");
+    assert_eq!(
+        problem["type"], "https://careslot.eu/problems/not-ready",
+        "{problem}"
+    );
     assert!(problem["request_id"].is_string(), "{problem}");
     let (s, _) = srv.get("/healthz", None).await;
     assert_eq!(s, StatusCode::OK, "alive while not ready");

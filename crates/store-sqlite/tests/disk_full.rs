@@ -86,7 +86,10 @@ fn child() {
         let mut failed = 0;
         for i in 1..=3 {
             let start = day + i.hours();
-            match store.reserve(&reserve_req(&f, &alice.id, start, None)).await {
+            match store
+                .reserve(&reserve_req(&f, &alice.id, start, None))
+                .await
+            {
                 Err(StoreError::Unavailable(e)) => {
                     println!("booking {i} refused while the disk is full: {e}");
                     failed += 1;

@@ -251,9 +251,9 @@ impl Vaccination {
             .map_err(AppError::from);
         count_booking(&self.metrics, rows.as_ref().map(|_| ()));
         let rows = rows.map_err(|e| match e {
-                AppError::Store(StoreError::NotFound) => AppError::NotFound("hold"),
-                e => e,
-            })?;
+            AppError::Store(StoreError::NotFound) => AppError::NotFound("hold"),
+            e => e,
+        })?;
         for r in &rows {
             self.agendas.booked(r);
         }
