@@ -14,7 +14,40 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+/// Where this test's log lines go (JSON, one per line), to find request ids in them.
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log buffer").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
+    type Writer = LogBuffer;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+impl LogBuffer {
+    fn lines(&self) -> Vec<String> {
+        let bytes = self.0.lock().expect("log buffer").clone();
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+}
 
 /// One sample: its name, labels and value.
 #[derive(Debug)]
@@ -247,6 +280,14 @@ async fn run_keyd(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn metrics_readiness_and_request_ids() {
+    // Logs as an operator would keep them: JSON, warnings and worse only.
+    let logs = LogBuffer::default();
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
+        .with_writer(logs.clone())
+        .try_init()
+        .expect("the only subscriber of this test binary");
     let loc = new_location(Backend::Sqlite).await;
     let keyd_dir = tempfile::tempdir().expect("keyd dir");
     let master = MasterKey::generate().to_base64();
@@ -415,6 +456,28 @@ async fn metrics_readiness_and_request_ids() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     let resp = answer.expect("/readyz turns 503 once the key service is down");
+    // The request's log lines carry its id.
+    let resp_logged = srv
+        .client
+        .get(format!("{}/readyz", srv.base))
+        .header("X-Request-Id", "ready-check-7")
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(resp_logged.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let lines = logs.lines();
+    let line = lines
+        .iter()
+        .find(|l| l.contains("ready-check-7"))
+        .unwrap_or_else(|| panic!("no log line of the request carries its id: {lines:#?}"));
+    let line: Value = serde_json::from_str(line).expect("a JSON log line");
+    assert_eq!(line["span"]["request_id"], "ready-check-7", "{line}");
+    assert!(
+        line["fields"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("not ready")),
+        "{line}"
+    );
     assert!(
         resp.headers().get("retry-after").is_some(),
         "every 503 carries Retry-After"

@@ -91,7 +91,9 @@ pub async fn observe(State(core): State<Arc<Core>>, mut req: Request, next: Next
         .map(|p| p.as_str().to_owned());
     let route = route.as_deref().unwrap_or(UNMATCHED);
     let write = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
-    let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
+    // ERROR level: a span's level only decides when it is enabled, and this one must be
+    // whenever anything is logged (CARESLOT_LOG=warn too), so every line carries the id.
+    let span = tracing::error_span!("request", request_id = %id, method = %method, route = %route);
     let started = Instant::now();
     let ctx = RequestContext { id, write };
     let mut resp = observe::with_request(ctx, next.run(req))
