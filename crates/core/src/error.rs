@@ -270,6 +270,57 @@ pub fn scrub_serde_message(msg: &str) -> String {
 mod tests {
     use super::scrub_serde_message as scrub;
 
+    /// A database failure answers 503 with Retry-After; under a write it says to retry with
+    /// the same Idempotency-Key; the request id is in the body.
+    #[tokio::test]
+    async fn database_failures_say_how_to_retry() {
+        use crate::observe::{with_request, RequestContext};
+        use axum::response::IntoResponse;
+        async fn answer(
+            ctx: Option<RequestContext>,
+        ) -> (axum::http::Response<axum::body::Body>, serde_json::Value) {
+            let fail = async {
+                super::ApiError::from(careslot_store::StoreError::Unavailable("lost".into()))
+                    .into_response()
+            };
+            let resp = match ctx {
+                Some(ctx) => with_request(ctx, fail).await,
+                None => fail.await,
+            };
+            let (parts, body) = resp.into_parts();
+            let bytes = axum::body::to_bytes(body, 1 << 16).await.unwrap();
+            (
+                axum::http::Response::from_parts(parts, axum::body::Body::empty()),
+                serde_json::from_slice(&bytes).unwrap(),
+            )
+        }
+        let write = RequestContext {
+            id: "req-1".into(),
+            write: true,
+        };
+        let (resp, body) = answer(Some(write)).await;
+        assert_eq!(resp.status(), 503);
+        assert_eq!(resp.headers()["retry-after"], "1");
+        assert_eq!(
+            body["type"],
+            "https://careslot.eu/problems/retry-with-same-key"
+        );
+        assert_eq!(body["request_id"], "req-1");
+        let read = RequestContext {
+            id: "req-2".into(),
+            write: false,
+        };
+        let (_, body) = answer(Some(read)).await;
+        assert_eq!(
+            body["type"],
+            "https://careslot.eu/problems/database-unavailable"
+        );
+        let (resp, body) = answer(None).await;
+        assert_eq!(resp.headers()["retry-after"], "1");
+        assert!(body.get("request_id").is_none());
+        assert!(body.get("detail").is_some() && body.get("title").is_some());
+    }
+
     #[test]
     fn scrubs_values() {
         assert_eq!(
