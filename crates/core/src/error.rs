@@ -17,7 +17,13 @@ pub struct Problem {
     pub title: String,
     pub status: u16,
     pub detail: String,
+    /// The request's `X-Request-Id`, to find its log lines.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
+
+/// Seconds a client is told to wait (`Retry-After`) before retrying a 503.
+pub const RETRY_AFTER_SECONDS: u32 = 1;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -58,20 +64,39 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let request = crate::observe::current_request();
+        let (slug, detail) = match (self.slug, &request) {
+            // The database failed under a write: it may or may not have been done (a COMMIT
+            // whose answer was lost). The same Idempotency-Key answers what was done, or does
+            // it once.
+            ("database-unavailable", Some(r)) if r.write => (
+                "retry-with-same-key",
+                "the database is unavailable and this request may or may not have been carried out; retry it shortly with the same Idempotency-Key, which answers what was done or does it once".to_owned(),
+            ),
+            (slug, _) => (slug, self.detail),
+        };
         let title = self.status.canonical_reason().unwrap_or("Error").to_owned();
         let body = Problem {
-            kind: format!("https://careslot.eu/problems/{}", self.slug),
+            kind: format!("https://careslot.eu/problems/{slug}"),
             title,
             status: self.status.as_u16(),
-            detail: self.detail,
+            detail,
+            request_id: request.map(|r| r.id),
         };
         let json = serde_json::to_vec(&body).unwrap_or_default();
-        (
+        let mut resp = (
             self.status,
             [(header::CONTENT_TYPE, "application/problem+json")],
             json,
         )
-            .into_response()
+            .into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from(RETRY_AFTER_SECONDS),
+            );
+        }
+        resp
     }
 }
 
@@ -202,7 +227,7 @@ impl From<StoreError> for ApiError {
                 "the hold has expired; choose a slot again",
             ),
             StoreError::Unavailable(msg) => {
-                tracing::error!(error = %msg, "database unavailable");
+                tracing::warn!(error = %msg, "database unavailable");
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "database-unavailable",
@@ -244,6 +269,57 @@ pub fn scrub_serde_message(msg: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::scrub_serde_message as scrub;
+
+    /// A database failure answers 503 with Retry-After; under a write it says to retry with
+    /// the same Idempotency-Key; the request id is in the body.
+    #[tokio::test]
+    async fn database_failures_say_how_to_retry() {
+        use crate::observe::{with_request, RequestContext};
+        use axum::response::IntoResponse;
+        async fn answer(
+            ctx: Option<RequestContext>,
+        ) -> (axum::http::Response<axum::body::Body>, serde_json::Value) {
+            let fail = async {
+                super::ApiError::from(careslot_store::StoreError::Unavailable("lost".into()))
+                    .into_response()
+            };
+            let resp = match ctx {
+                Some(ctx) => with_request(ctx, fail).await,
+                None => fail.await,
+            };
+            let (parts, body) = resp.into_parts();
+            let bytes = axum::body::to_bytes(body, 1 << 16).await.unwrap();
+            (
+                axum::http::Response::from_parts(parts, axum::body::Body::empty()),
+                serde_json::from_slice(&bytes).unwrap(),
+            )
+        }
+        let write = RequestContext {
+            id: "req-1".into(),
+            write: true,
+        };
+        let (resp, body) = answer(Some(write)).await;
+        assert_eq!(resp.status(), 503);
+        assert_eq!(resp.headers()["retry-after"], "1");
+        assert_eq!(
+            body["type"],
+            "https://careslot.eu/problems/retry-with-same-key"
+        );
+        assert_eq!(body["request_id"], "req-1");
+        let read = RequestContext {
+            id: "req-2".into(),
+            write: false,
+        };
+        let (_, body) = answer(Some(read)).await;
+        assert_eq!(
+            body["type"],
+            "https://careslot.eu/problems/database-unavailable"
+        );
+        let (resp, body) = answer(None).await;
+        assert_eq!(resp.headers()["retry-after"], "1");
+        assert!(body.get("request_id").is_none());
+        assert!(body.get("detail").is_some() && body.get("title").is_some());
+    }
 
     #[test]
     fn scrubs_values() {

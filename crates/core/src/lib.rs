@@ -12,6 +12,7 @@ pub mod extract;
 pub mod gazetteer;
 pub mod i18n;
 pub mod mac;
+pub mod observe;
 pub mod payment_failure;
 pub mod protection;
 pub mod rules_cache;
@@ -132,6 +133,8 @@ pub struct Core {
     pub agendas: Arc<AgendaCache>,
     pub directory: SearchIndex,
     pub config: CoreConfig,
+    /// The node's Prometheus metrics (`/metrics`).
+    pub metrics: Arc<observe::Metrics>,
 }
 
 impl Core {
@@ -148,16 +151,33 @@ impl Core {
             Some(id) => watcher.invalidate(&id),
             None => watcher.invalidate_all(),
         }));
+        let metrics = observe::Metrics::new()
+            .map_err(|e| StoreError::Internal(format!("cannot register metrics: {e}")))?;
         let core = Arc::new(Self {
             directory: SearchIndex::new(agendas.clone()),
             agendas,
             store,
             protect,
             config,
+            metrics: Arc::new(metrics),
         });
         core.directory.replace_all(core.store.directory().await?);
         core.spawn_hold_sweeper();
         Ok(core)
+    }
+
+    /// Readiness: the database answers a trivial query and the key service answers. Names
+    /// what is not ready.
+    pub async fn ready(&self) -> Result<(), &'static str> {
+        if let Err(e) = self.store.ping().await {
+            tracing::warn!(error = %e, "not ready: database");
+            return Err("database");
+        }
+        if let Err(e) = self.protect.check_custody().await {
+            tracing::warn!(error = %e, "not ready: key service");
+            return Err("key-service");
+        }
+        Ok(())
     }
 
     pub fn require_role(caller: &Caller, role: Role) -> AppResult<()> {

@@ -139,6 +139,18 @@ impl Protector {
         }
     }
 
+    /// Whether the key service answers (readiness): it describes the app's own key.
+    pub async fn check_custody(&self) -> Result<(), ProtectError> {
+        if self.plaintext {
+            return Ok(());
+        }
+        self.custody
+            .key_info(APP_KEY)
+            .await
+            .map(|_| ())
+            .map_err(|_| ProtectError::Unavailable)
+    }
+
     pub fn custody(&self) -> &Arc<dyn KeyCustody> {
         &self.custody
     }

@@ -530,6 +530,16 @@ impl Scheduling {
             })
         }
         .await;
+        {
+            use careslot_core::observe::BookingKind::Appointment;
+            match &out {
+                Ok(o) if !o.replayed => self.metrics.booked(Appointment),
+                Err(
+                    AppError::Store(StoreError::Conflict(_)) | AppError::Conflict("slot-taken", _),
+                ) => self.metrics.booking_conflict(Appointment),
+                _ => {}
+            }
+        }
         let out = match (out, authorised) {
             (Ok(out), _) => out,
             (Err(e), Some((hold_id, taken_here))) => {

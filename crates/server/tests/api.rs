@@ -367,6 +367,12 @@ async fn authorization(backend: Backend) {
         (s1, s2),
         (StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED)
     );
+    // The same answer, but for each request's own id.
+    let (mut b1, mut b2) = (b1, b2);
+    for b in [&mut b1, &mut b2] {
+        let id = b.as_object_mut().and_then(|o| o.remove("request_id"));
+        assert!(id.is_some_and(|v| v.is_string()), "{b}");
+    }
     assert_eq!(b1, b2);
     // Duplicate email and weak password.
     let (s, _) = srv.post("/api/v1/accounts", None, json!({"email": me["email"], "password": "long enough pw", "name": "X", "role": "patient"})).await;

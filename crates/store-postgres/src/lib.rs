@@ -7,7 +7,7 @@ pub mod testing;
 
 use careslot_domain::*;
 use careslot_store::*;
-use careslot_store_sql::{internal, unavailable, Backend, DbPool, SqlStore, Tx};
+use careslot_store_sql::{internal, release_clean, unavailable, Backend, DbPool, SqlStore, Tx};
 use sqlx::postgres::{PgListener, PgPoolOptions, PgQueryResult};
 use std::time::Duration;
 
@@ -43,6 +43,7 @@ impl PgStore {
             .application_name(&node);
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
+            .after_release(release_clean)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options.clone())
             .await
@@ -57,6 +58,7 @@ impl PgStore {
             .map(|_| {
                 PgPoolOptions::new()
                     .max_connections(1)
+                    .after_release(release_clean)
                     .acquire_timeout(Duration::from_secs(10))
                     .idle_timeout(None)
                     .max_lifetime(None)
@@ -73,7 +75,8 @@ impl Backend for Postgres {
     const MOTIVE_IDS_AGG: &'static str = "string_agg(rm.motive_id, ',')";
 
     /// Maps driver errors: constraint violations become conflicts the HTTP layer turns into
-    /// 409, everything else stays internal.
+    /// 409; lost connections, a server shutting down or refusing connections `Unavailable`
+    /// (503, retry); the rest internal.
     fn map_err(e: sqlx::Error) -> StoreError {
         match &e {
             sqlx::Error::Database(db) => match db.code().as_deref() {
@@ -92,11 +95,18 @@ impl Backend for Postgres {
                     "careslot_stock" => StoreError::Conflict(ConflictKind::StockExhausted),
                     _ => internal(e),
                 },
+                Some(code) if is_connection_class(code) => unavailable(e),
                 _ => internal(e),
             },
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                unavailable(e)
-            }
+            // Lost or unobtainable connections: nothing the request did; it may be retried
+            // (with the same Idempotency-Key, as the outcome of a write may be unknown).
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::WorkerCrashed
+            | sqlx::Error::InvalidSavePointStatement => unavailable(e),
             _ => internal(e),
         }
     }
@@ -205,6 +215,13 @@ impl Backend for Postgres {
             }
         });
     }
+}
+
+/// SQLSTATEs that say the connection or the server failed, not the request: class 08
+/// (connection exception), 57P01–57P03 (admin shutdown, crash shutdown, cannot connect now,
+/// e.g. `pg_terminate_backend`), 53300 (too many connections), 57014 (statement cancelled).
+fn is_connection_class(code: &str) -> bool {
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300" | "57014")
 }
 
 /// Announces, on commit of the surrounding transaction, that an agenda's availability changed.

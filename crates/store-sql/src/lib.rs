@@ -152,6 +152,40 @@ pub fn internal(e: impl std::fmt::Display) -> StoreError {
     StoreError::Internal(e.to_string())
 }
 
+/// Commits `tx`. When COMMIT fails, its outcome is unknown unless the database refused it
+/// (a conflict found at commit time): the connection may have been lost after the server
+/// committed. Such failures are `Unavailable`, never `Internal`: the client is told to retry
+/// with the same Idempotency-Key, which answers what was committed or writes it once.
+pub async fn commit<B: Backend>(tx: Tx<B>) -> StoreResult<()> {
+    tx.commit().await.map_err(|e| match B::map_err(e) {
+        e @ (StoreError::Conflict(_) | StoreError::NotFound) => e,
+        e => StoreError::Unavailable(format!("commit outcome unknown: {e}")),
+    })
+}
+
+/// For `PoolOptions::after_release`: a connection that comes back still inside a transaction
+/// (its COMMIT or ROLLBACK failed: disk full, I/O error, lost connection) is closed rather than
+/// reused, so the next write starts on a clean connection as soon as the cause is gone. The
+/// ping first flushes a rollback the dropped transaction queued.
+pub fn release_clean<C: sqlx::Connection>(
+    conn: &mut C,
+    _meta: sqlx::pool::PoolConnectionMetadata,
+) -> std::pin::Pin<Box<dyn Future<Output = Result<bool, sqlx::Error>> + Send + '_>> {
+    Box::pin(async move {
+        if conn.is_in_transaction() {
+            if let Err(e) = conn.ping().await {
+                tracing::warn!(error = %e, "closing a database connection that failed after an error");
+                return Ok(false);
+            }
+            if conn.is_in_transaction() {
+                tracing::warn!("closing a database connection left inside a failed transaction");
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    })
+}
+
 /// The database cannot be reached, or is busy beyond its timeout.
 pub fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(e.to_string())

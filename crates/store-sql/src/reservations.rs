@@ -254,8 +254,11 @@ where
                 return;
             }
         }
-        if let Err(e) = tx.commit().await {
-            let msg = B::map_err(e).to_string();
+        // A failed COMMIT may have committed (the connection died after the server did): every
+        // waiting request hears `Unavailable`, whose answer tells the client to retry with the
+        // same Idempotency-Key, which replays what was committed or books it once.
+        if let Err(e) = crate::commit::<B>(tx).await {
+            let msg = e.to_string();
             for job in group {
                 job.fail(StoreError::Unavailable(msg.clone()));
             }
@@ -507,7 +510,7 @@ where
         let reservation = SqlStore::<B>::reservation_from_row(&row)?;
         Self::record_idempotency(&mut tx, req.idempotency.as_ref(), &req.hold_id, now).await?;
         B::agenda_changed(&mut tx, reservation.agenda_id.as_str()).await?;
-        tx.commit().await.map_err(B::map_err)?;
+        crate::commit::<B>(tx).await?;
         Ok(ReserveOutcome {
             reservation,
             replayed: false,
@@ -544,7 +547,7 @@ where
         }
         Self::release_stock(&mut tx, r.id.as_str()).await?;
         B::agenda_changed(&mut tx, r.agenda_id.as_str()).await?;
-        tx.commit().await.map_err(B::map_err)?;
+        crate::commit::<B>(tx).await?;
         Ok(Some(r))
     }
 
@@ -596,7 +599,7 @@ where
             .map_err(B::map_err)?;
         let moved = SqlStore::<B>::reservation_from_row(&row)?;
         B::agenda_changed(&mut tx, agenda).await?;
-        tx.commit().await.map_err(B::map_err)?;
+        crate::commit::<B>(tx).await?;
         Ok(moved)
     }
 
@@ -666,7 +669,7 @@ where
         }
         let updated = SqlStore::<B>::reservation_from_row(&row)?;
         B::agenda_changed(&mut tx, agenda).await?;
-        tx.commit().await.map_err(B::map_err)?;
+        crate::commit::<B>(tx).await?;
         Ok(Some(updated))
     }
 
@@ -775,7 +778,7 @@ where
         for a in &agendas {
             B::agenda_changed(&mut tx, a).await?;
         }
-        tx.commit().await.map_err(B::map_err)?;
+        crate::commit::<B>(tx).await?;
         Ok(agendas.into_iter().map(AgendaId).collect())
     }
 

@@ -373,7 +373,7 @@ where
             .map(B::rows_affected)?
             == 1;
         B::agenda_changed(&mut tx, agenda.as_str()).await?;
-        tx.commit().await.map_err(B::map_err)?;
+        crate::commit::<B>(tx).await?;
         Ok(done)
     }
 
@@ -570,6 +570,19 @@ where
         B::NAME
     }
 
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.reader)
+            .await
+            .map_err(B::map_err)?;
+        Ok(())
+    }
+
+    fn pool_stats(&self) -> Option<(u32, u32)> {
+        let idle = u32::try_from(self.reader.num_idle()).unwrap_or(u32::MAX);
+        Some((self.reader.size(), idle))
+    }
+
     fn watch_agendas(&self, on_change: AgendaWatcher) {
         self.backend.watch(self.reader(), on_change);
     }
@@ -604,7 +617,7 @@ where
     async fn create_account(&self, a: &NewAccount) -> StoreResult<()> {
         let mut tx = B::begin_write(self.writer()).await?;
         Self::insert_account(&mut tx, a).await?;
-        tx.commit().await.map_err(B::map_err)
+        crate::commit::<B>(tx).await
     }
 
     async fn account_candidates(&self, email_bidx: i64) -> StoreResult<Vec<AccountWithSecret>> {
@@ -683,7 +696,7 @@ where
             .execute(&mut *tx)
             .await
             .map_err(B::map_err)?;
-        tx.commit().await.map_err(B::map_err)
+        crate::commit::<B>(tx).await
     }
 
     async fn upsert_practitioner(&self, p: &Practitioner) -> StoreResult<Practitioner> {
@@ -776,14 +789,14 @@ where
         let mut tx = B::begin_write(self.writer()).await?;
         Self::insert_motive(&mut tx, m, label_ct).await?;
         B::agenda_changed(&mut tx, m.agenda_id.as_str()).await?;
-        tx.commit().await.map_err(B::map_err)
+        crate::commit::<B>(tx).await
     }
 
     async fn create_rule(&self, r: &OpeningRule) -> StoreResult<()> {
         let mut tx = B::begin_write(self.writer()).await?;
         Self::insert_rule(&mut tx, r).await?;
         B::agenda_changed(&mut tx, r.agenda_id.as_str()).await?;
-        tx.commit().await.map_err(B::map_err)
+        crate::commit::<B>(tx).await
     }
 
     async fn create_absence(&self, a: &Absence, reason: Option<&str>) -> StoreResult<()> {
@@ -798,7 +811,7 @@ where
             .await
             .map_err(B::map_err)?;
         B::agenda_changed(&mut tx, a.agenda_id.as_str()).await?;
-        tx.commit().await.map_err(B::map_err)
+        crate::commit::<B>(tx).await
     }
 
     async fn agenda_snapshot(
@@ -1136,7 +1149,7 @@ where
                 .map_err(B::map_err)?;
             prev = row.mac;
         }
-        tx.commit().await.map_err(B::map_err)
+        crate::commit::<B>(tx).await
     }
 
     async fn audit_rows(&self, after_seq: i64, limit: i64) -> StoreResult<Vec<AuditRow>> {
@@ -1192,7 +1205,7 @@ where
         .map(B::rows_affected)?
             == 1;
         B::agenda_changed(&mut tx, m.agenda_id.as_str()).await?;
-        tx.commit().await.map_err(B::map_err)?;
+        crate::commit::<B>(tx).await?;
         Ok(done)
     }
 
@@ -1244,7 +1257,7 @@ where
         .fetch_optional(&mut *tx)
         .await
         .map_err(B::map_err)?;
-        tx.commit().await.map_err(B::map_err)?;
+        crate::commit::<B>(tx).await?;
         row.as_ref().map(Self::reservation_from_row).transpose()
     }
 
@@ -1333,7 +1346,7 @@ where
         .execute(&mut *tx)
         .await
         .map_err(B::map_err)?;
-        tx.commit().await.map_err(B::map_err)?;
+        crate::commit::<B>(tx).await?;
         Ok(practitioner)
     }
 
@@ -1383,7 +1396,7 @@ where
         let mut tx = B::begin_write(self.writer()).await?;
         Self::link_vaccine(&mut tx, agenda.as_str(), v).await?;
         B::agenda_changed(&mut tx, agenda.as_str()).await?;
-        tx.commit().await.map_err(B::map_err)
+        crate::commit::<B>(tx).await
     }
 
     async fn protocols(&self) -> StoreResult<Vec<Protocol>> {
@@ -1439,7 +1452,7 @@ where
         .ok_or(StoreError::Conflict(ConflictKind::StockBelowBooked))?;
         let stock = Self::stock_from_row(&row)?;
         B::agenda_changed(&mut tx, agenda.as_str()).await?;
-        tx.commit().await.map_err(B::map_err)?;
+        crate::commit::<B>(tx).await?;
         Ok(stock)
     }
 
@@ -1542,7 +1555,7 @@ where
         .await
         .map_err(B::map_err)?;
         B::agenda_changed(&mut tx, agenda.as_str()).await?;
-        tx.commit().await.map_err(B::map_err)
+        crate::commit::<B>(tx).await
     }
 
     async fn put_setting(&self, name: &str, value: &str) -> StoreResult<()> {
@@ -1728,7 +1741,7 @@ where
     async fn write_imported_site(&self, w: &SiteWrite) -> StoreResult<()> {
         let mut tx = B::begin_write(self.writer()).await?;
         Self::write_site(&mut tx, w).await?;
-        tx.commit().await.map_err(B::map_err)
+        crate::commit::<B>(tx).await
     }
 
     // --- payments (teleconsultation fees): SQL in payments.rs ------------------------------
@@ -1833,7 +1846,7 @@ where
         .execute(&mut *tx)
         .await
         .map_err(B::map_err)?;
-        tx.commit().await.map_err(B::map_err)?;
+        crate::commit::<B>(tx).await?;
         Ok(true)
     }
 
@@ -1898,7 +1911,7 @@ where
         .execute(&mut *tx)
         .await
         .map_err(B::map_err)?;
-        tx.commit().await.map_err(B::map_err)?;
+        crate::commit::<B>(tx).await?;
         Ok(true)
     }
 
@@ -1936,7 +1949,7 @@ where
                 .await
                 .map_err(B::map_err)?;
         }
-        tx.commit().await.map_err(B::map_err)?;
+        crate::commit::<B>(tx).await?;
         Ok(gone)
     }
 
@@ -1968,7 +1981,7 @@ where
         .fetch_one(&mut *tx)
         .await
         .map_err(B::map_err)?;
-        tx.commit().await.map_err(B::map_err)?;
+        crate::commit::<B>(tx).await?;
         Self::signing_key_from_row(&row)
     }
 

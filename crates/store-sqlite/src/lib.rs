@@ -5,7 +5,9 @@
 //! Overlap and capacity rules are enforced by triggers and CHECK constraints.
 
 use careslot_store::*;
-use careslot_store_sql::{internal, unavailable, Backend, DbPool, Reservations, SqlStore, Tx};
+use careslot_store_sql::{
+    internal, release_clean, unavailable, Backend, DbPool, Reservations, SqlStore, Tx,
+};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteQueryResult,
     SqliteSynchronous,
@@ -43,6 +45,9 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10));
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            // After a failed COMMIT (disk full, I/O error) the one writer connection may be
+            // left inside its transaction: it is closed and the next write opens a fresh one.
+            .after_release(release_clean)
             .connect_with(opts.clone())
             .await
             .map_err(unavailable)?;
@@ -71,7 +76,8 @@ impl Backend for Sqlite {
     const MOTIVE_IDS_AGG: &'static str = "group_concat(rm.motive_id)";
 
     /// Maps driver errors: constraint violations become conflicts the HTTP layer turns into
-    /// 409, everything else stays internal.
+    /// 409; a busy, full or failing disk and lost workers `Unavailable` (503, retry); the rest
+    /// internal.
     fn map_err(e: sqlx::Error) -> StoreError {
         match &e {
             sqlx::Error::Database(db) => {
@@ -84,14 +90,26 @@ impl Backend for Sqlite {
                     StoreError::Conflict(ConflictKind::Duplicate)
                 } else if db.is_foreign_key_violation() {
                     StoreError::NotFound
-                } else if matches!(db.code().as_deref(), Some("5" | "6" | "517")) {
-                    // SQLITE_BUSY / LOCKED: another process held the file past the busy timeout.
+                } else if db
+                    .code()
+                    .and_then(|c| c.parse::<i32>().ok())
+                    .is_some_and(|c| matches!(c & 0xff, 5 | 6 | 10 | 13 | 14))
+                {
+                    // SQLITE_BUSY / LOCKED: another process held the file past the busy
+                    // timeout; IOERR / FULL / CANTOPEN: the disk refused (full, size limit,
+                    // I/O error). Nothing wrong with the request: it may be retried.
                     unavailable(e)
                 } else {
                     internal(e)
                 }
             }
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => unavailable(e),
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::WorkerCrashed => unavailable(e),
+            // A savepoint-less BEGIN on a connection still inside a failed transaction: the
+            // connection is discarded on release (`release_clean`); the write may be retried.
+            sqlx::Error::InvalidSavePointStatement => unavailable(e),
             _ => internal(e),
         }
     }

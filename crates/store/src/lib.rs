@@ -38,6 +38,14 @@ pub trait Store: Send + Sync + 'static {
     /// Short backend name for logs and metrics ("sqlite", "postgres").
     fn backend(&self) -> &'static str;
 
+    /// Readiness: the database answers a trivial query.
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// The reading pool's open and idle connections, for metrics; `None` when unknown.
+    fn pool_stats(&self) -> Option<(u32, u32)> {
+        None
+    }
+
     /// Starts delivering changes made by other processes to `on_change`. A single-process
     /// backend has nothing to deliver.
     fn watch_agendas(&self, on_change: AgendaWatcher) {

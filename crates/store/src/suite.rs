@@ -34,7 +34,8 @@ pub async fn run(store: Arc<dyn Store>) {
     documents::documents(store.clone()).await;
 }
 
-fn t0() -> Timestamp {
+/// The suite's "now": a Monday morning, far enough ahead for every slot it books.
+pub fn t0() -> Timestamp {
     "2030-01-07T08:00:00Z"
         .parse()
         .unwrap_or(Timestamp::UNIX_EPOCH)
@@ -75,7 +76,8 @@ fn new_account_req(record: &AccountRecord) -> NewAccount {
     }
 }
 
-async fn new_account(store: &dyn Store, role: Role) -> AccountRecord {
+/// A new account of `role`, stored.
+pub async fn new_account(store: &dyn Store, role: Role) -> AccountRecord {
     let record = account_record(role);
     store
         .create_account(&new_account_req(&record))
@@ -146,7 +148,8 @@ pub async fn fixture(store: &dyn Store, duration: i64, capacity: i64) -> Fixture
     }
 }
 
-fn reserve_req(
+/// A booking (or, with `hold`, a hold) of `patient` at `start` in the fixture's agenda.
+pub fn reserve_req(
     f: &Fixture,
     patient: &AccountId,
     start: Timestamp,

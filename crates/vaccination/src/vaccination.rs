@@ -210,7 +210,9 @@ impl Vaccination {
         caller: &Caller,
         req: VaccinationRequest,
     ) -> AppResult<Vec<Appointment>> {
-        Ok(self.reserve_vaccination(caller, req, None).await?.1)
+        let out = self.reserve_vaccination(caller, req, None).await;
+        count_booking(&self.metrics, out.as_ref().map(|_| ()));
+        Ok(out?.1)
     }
 
     /// Holds the doses of a request together (all or none) for the hold time: the places
@@ -246,10 +248,12 @@ impl Vaccination {
                 now: Timestamp::now(),
             })
             .await
-            .map_err(|e| match e {
-                StoreError::NotFound => AppError::NotFound("hold"),
-                e => e.into(),
-            })?;
+            .map_err(AppError::from);
+        count_booking(&self.metrics, rows.as_ref().map(|_| ()));
+        let rows = rows.map_err(|e| match e {
+            AppError::Store(StoreError::NotFound) => AppError::NotFound("hold"),
+            e => e,
+        })?;
         for r in &rows {
             self.agendas.booked(r);
         }
@@ -425,5 +429,18 @@ impl Vaccination {
             )));
         }
         Ok(())
+    }
+}
+
+/// A vaccination booking's outcome in the metrics: booked, or refused for want of a place or
+/// a dose.
+fn count_booking(metrics: &careslot_core::observe::Metrics, out: Result<(), &AppError>) {
+    use careslot_core::observe::BookingKind::Vaccination;
+    match out {
+        Ok(()) => metrics.booked(Vaccination),
+        Err(AppError::Store(StoreError::Conflict(_)) | AppError::Conflict("slot-taken", _)) => {
+            metrics.booking_conflict(Vaccination)
+        }
+        Err(_) => {}
     }
 }

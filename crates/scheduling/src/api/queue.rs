@@ -249,9 +249,15 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, QueueRequired> {
         let app = <Arc<Scheduling> as axum::extract::FromRef<S>>::from_ref(state);
+        let ticket = presented_ticket(&parts.headers);
         app.waiting_room
-            .admit(presented_ticket(&parts.headers), now_ms())
-            .map(|()| Admitted)
+            .admit(ticket, now_ms())
+            .map(|()| {
+                if ticket.is_some() {
+                    app.metrics.admitted();
+                }
+                Admitted
+            })
             .map_err(QueueRequired)
     }
 }

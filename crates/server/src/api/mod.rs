@@ -1,6 +1,7 @@
 //! The JSON API v1 (contract: shared/api-v1.md) and its OpenAPI document.
 
 mod erasure;
+pub mod ops;
 
 use careslot_consultation::api::{documents, prescriptions, video};
 use careslot_identity::api::accounts;
@@ -26,7 +27,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 #[openapi(
     info(title = "careslot API", version = "1.0.0", description = "Public API v1 of careslot, the open-source medical appointment platform."),
     paths(
-        public::healthz, public::specialties, public::search, public::agenda, public::slots,
+        public::healthz, ops::readyz, ops::metrics, public::specialties, public::search, public::agenda, public::slots,
         accounts::create_account, accounts::create_session, accounts::me, erasure::erase_me, accounts::access_log,
         practitioner::put_profile, practitioner::get_profile, practitioner::create_place, practitioner::create_agenda,
         practitioner::create_motive, practitioner::create_rule, practitioner::create_absence, practitioner::agenda_appointments,
@@ -70,6 +71,8 @@ async fn index() -> Json<serde_json::Value> {
         "api": "/api/v1",
         "openapi": "/api/v1/openapi.json",
         "health": "/healthz",
+        "ready": "/readyz",
+        "metrics": "/metrics",
         "try": "/api/v1/search?specialty=general-practitioner&lat=48.8566&lon=2.3522&radius_km=10"
     }))
 }
@@ -217,6 +220,8 @@ pub fn router(app: App) -> Router {
     let api = api.route("/", get(index));
     let router = Router::new()
         .route("/healthz", get(public::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
         .nest("/api/v1", api)
         .merge(crate::web::router())
         .merge(crate::web::documents_router(&app))
@@ -224,6 +229,12 @@ pub fn router(app: App) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TraceLayer::new_for_http())
+        // Outside the trace layer: its spans are children of the request's, which carries
+        // the request id.
+        .layer(axum::middleware::from_fn_with_state(
+            app.core.clone(),
+            ops::observe,
+        ))
         .with_state(app);
     crate::web::security_headers(router)
 }

@@ -230,6 +230,12 @@ fn render_error(lang: Lang, err: &AppError) -> Response {
     };
     let mut resp = html_response(page.render());
     *resp.status_mut() = status;
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        resp.headers_mut().insert(
+            header::RETRY_AFTER,
+            header::HeaderValue::from(careslot_core::error::RETRY_AFTER_SECONDS),
+        );
+    }
     resp
 }
 
