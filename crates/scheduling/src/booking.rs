@@ -292,6 +292,7 @@ impl Scheduling {
             hold_until: None,
             idempotency: None,
             now: Timestamp::now(),
+            outbox: OutboxWrite::default(),
             id,
         })
     }
@@ -522,6 +523,7 @@ impl Scheduling {
                             relative_ct,
                             idempotency,
                             now: Timestamp::now(),
+                            outbox: OutboxWrite::default(),
                         })
                         .await;
                     self.agendas.invalidate(&hold.row.agenda_id);

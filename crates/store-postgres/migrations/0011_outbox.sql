@@ -1,0 +1,22 @@
+-- The transactional outbox (issue 14): every outgoing message is a row written in the
+-- transaction of the change that causes it. `payload_ct` is the rendered message (address,
+-- subject, bodies, attachments) sealed under the recipient account's data key, so erasing the
+-- account (its key destroyed, its rows deleted) leaves nothing deliverable or readable.
+-- Times in milliseconds since the epoch (retries are driven at sub-second steps in tests).
+-- Workers claim due rows with FOR UPDATE SKIP LOCKED and a lease (`locked_until`); an
+-- enqueue announces itself with NOTIFY careslot_outbox.
+CREATE TABLE outbox (
+    id           TEXT PRIMARY KEY,               -- UUIDv7: Message-ID, SMS idempotency key
+    channel      TEXT NOT NULL CHECK (channel IN ('email', 'sms')),
+    dedupe_key   TEXT NOT NULL UNIQUE,           -- e.g. confirm:<appointment>
+    account_id   TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    payload_ct   BYTEA NOT NULL,
+    attempts     BIGINT NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    available_at BIGINT NOT NULL,
+    locked_until BIGINT,
+    last_error   TEXT,                           -- never personal data (redacted)
+    dead_at      BIGINT,
+    created_at   BIGINT NOT NULL
+);
+CREATE INDEX outbox_due ON outbox(available_at) WHERE dead_at IS NULL;
+CREATE INDEX outbox_account ON outbox(account_id);
