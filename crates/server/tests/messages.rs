@@ -309,6 +309,60 @@ async fn smtp_down_while_booking_delivers_later(backend: Backend) {
     srv.stop().await;
 }
 
+async fn refused_address_becomes_a_dead_letter(backend: Backend) {
+    let sink = SmtpSink::start();
+    let (srv, app, _loc) = server(backend, smtp_to(&sink.url())).await;
+    let practice = srv.practice("Dr Bounce", 30, 1).await;
+    // The SMTP server answers 550 to recipients starting with "reject".
+    let email = format!("reject-{}@example.test", common::uuid_like());
+    let (token, patient_id) = patient(&srv, &email, "Patient Refused").await;
+    let slots = starts(&srv.slots(&practice).await);
+    let (s, booked) = srv
+        .post(
+            "/api/v1/appointments",
+            Some(&token),
+            json!({"agenda_id": practice.agenda_id, "motive_id": practice.motive_id, "start": slots[0]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{booked}");
+    let account = AccountId(patient_id);
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    let dead = loop {
+        let rows = app.store.dead_letters(100).await.expect("dead letters");
+        if let Some(row) = rows.into_iter().find(|r| r.account_id == account) {
+            break row;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no dead letter");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // Parked at the first refusal (no retries), with a reason that names no address.
+    assert_eq!(dead.attempts, 1);
+    let error = dead.last_error.unwrap_or_default();
+    assert!(error.starts_with("permanent"), "{error}");
+    assert!(
+        !error.contains("example.test") && !error.contains("reject-"),
+        "{error}"
+    );
+    assert!(sink.messages().is_empty());
+    // The operator retries it: claimed again, refused again, parked again.
+    assert!(app
+        .store
+        .retry_dead_letter(&dead.id, Timestamp::now())
+        .await
+        .expect("retry"));
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    loop {
+        let rows = app.store.outbox_of(&account).await.expect("outbox");
+        let row = rows.iter().find(|r| r.id == dead.id).expect("still there");
+        if row.dead_at.is_some() && row.attempts == 1 && row.locked_until.is_none() {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{rows:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    srv.stop().await;
+}
+
 /// A message to `account` sealed as the service layer seals it, for bulk queuing.
 async fn sealed(app: &App, account: &AccountId, email: &str, n: usize) -> NewOutboxMessage {
     let record = app
@@ -463,4 +517,5 @@ on_both_backends!(
     booking_move_and_cancellation_send_one_message_each,
     smtp_down_while_booking_delivers_later,
     erasure_removes_queued_messages,
+    refused_address_becomes_a_dead_letter,
 );
