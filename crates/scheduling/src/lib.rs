@@ -51,8 +51,6 @@ pub struct Scheduling {
     pub payments: payments::Payments,
     /// The vaccine protocols in force, read at most a couple of seconds ago.
     pub protocols: careslot_core::rules_cache::Remembered<Vec<careslot_domain::vaccine::Protocol>>,
-    /// Wakes this process's outbox delivery workers when a write queued messages.
-    pub outbox_wake: Arc<tokio::sync::Notify>,
 }
 
 impl Scheduling {
@@ -62,7 +60,6 @@ impl Scheduling {
             waiting_room: waiting_room::WaitingRoom::new(&config.waiting_room),
             payments: config.payments,
             protocols: Default::default(),
-            outbox_wake: Arc::new(tokio::sync::Notify::new()),
             accounts,
         });
         scheduling.spawn_payment_sweeper();

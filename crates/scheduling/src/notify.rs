@@ -8,10 +8,9 @@
 
 use super::{AppError, AppResult, Scheduling};
 use careslot_core::availability::AgendaView;
-use careslot_core::protection::subject_key_name;
 use careslot_domain::{AccountId, ReservationId};
-use careslot_messages::{compose, Content, Lang, Message, Recipient, Site};
-use careslot_store::{AccountRecord, NewOutboxMessage, OutboxChannel, OutboxWrite, StoreError};
+use careslot_messages::{compose, Content, Lang, Message, Recipient};
+use careslot_store::{AccountRecord, OutboxWrite, StoreError};
 use jiff::{SignedDuration, Timestamp};
 
 /// How long before an appointment the email reminder is due.
@@ -22,9 +21,7 @@ pub fn reminder_key(id: &ReservationId) -> String {
     format!("reminder72:{id}")
 }
 
-/// The table, column of the sealed payload (its AAD names the message id as the row).
-pub const PAYLOAD_TABLE: &str = "outbox";
-pub const PAYLOAD_COLUMN: &str = "payload";
+pub use careslot_identity::outbox::{PAYLOAD_COLUMN, PAYLOAD_TABLE};
 
 /// Who gets a message: their account (whose key seals it) and their opened identity.
 struct Addressee {
@@ -43,16 +40,6 @@ pub(crate) enum Event {
 }
 
 impl Scheduling {
-    /// The site the links point to.
-    fn site(&self) -> Site {
-        Site::new(
-            self.config
-                .public_url
-                .clone()
-                .unwrap_or_else(|| "http://localhost:8080".to_owned()),
-        )
-    }
-
     async fn recipient(&self, account: &AccountId) -> AppResult<Option<Addressee>> {
         let Some(record) = self.store.account(account).await? else {
             return Ok(None);
@@ -65,33 +52,6 @@ impl Scheduling {
             // Accounts do not store a language yet: French, the platform's default.
             lang: Lang::Fr,
         }))
-    }
-
-    /// Seals a rendered message under the recipient's key, ready to queue.
-    async fn seal_message(
-        &self,
-        to: &AccountRecord,
-        message: &Message,
-        dedupe_key: String,
-        available_at: Timestamp,
-    ) -> AppResult<NewOutboxMessage> {
-        let key = self
-            .protect
-            .data_key(&subject_key_name(&to.id), &to.wrapped_key)
-            .await?;
-        let json = serde_json::to_vec(message)
-            .map_err(|e| AppError::Store(StoreError::Internal(format!("message: {e}"))))?;
-        Ok(NewOutboxMessage {
-            payload_ct: self
-                .protect
-                .seal(&key, &json, PAYLOAD_TABLE, PAYLOAD_COLUMN, &message.id),
-            id: message.id.clone(),
-            channel: OutboxChannel::Email,
-            dedupe_key,
-            account_id: to.id.clone(),
-            available_at,
-            created_at: Timestamp::now(),
-        })
     }
 
     /// The appointment as the messages show it (never its motive).
@@ -161,7 +121,7 @@ impl Scheduling {
         end: Timestamp,
     ) -> AppResult<OutboxWrite> {
         let now = Timestamp::now();
-        let site = self.site();
+        let site = self.message_site();
         let mut w = OutboxWrite::default();
         let compose_err = |e: careslot_messages::ComposeError| {
             AppError::Store(StoreError::Internal(e.to_string()))
@@ -290,12 +250,5 @@ impl Scheduling {
             }
         }
         Ok(w)
-    }
-
-    /// Wakes this process's delivery workers (after a write that queued messages).
-    pub fn wake_outbox(&self, w: &OutboxWrite) {
-        if !w.enqueue.is_empty() {
-            self.outbox_wake.notify_one();
-        }
     }
 }

@@ -363,6 +363,100 @@ async fn refused_address_becomes_a_dead_letter(backend: Backend) {
     srv.stop().await;
 }
 
+async fn password_reset_by_email(backend: Backend) {
+    let sink = SmtpSink::start();
+    let (srv, _app, _loc) = server(backend, smtp_to(&sink.url())).await;
+    let email = format!("forgetful-{}@example.test", common::uuid_like());
+    let (old_session, _) = patient(&srv, &email, "Patient Forgetful").await;
+    // The same answer for an unknown, a malformed and a known address; one mail, to the known.
+    for address in ["nobody-here@example.test", "not an address", email.as_str()] {
+        let (s, body) = srv
+            .post("/api/v1/password-resets", None, json!({"email": address}))
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{body}");
+    }
+    let got = sink.wait_for(1, WITHIN).await;
+    let m = summary(&got[0]);
+    assert_eq!(m["to"], email.as_str(), "{m}");
+    let text = text_part(&m);
+    let marker = format!("{PUBLIC_URL}/password-reset?token=");
+    let at = text.find(&marker).expect("the link") + marker.len();
+    let token: String = text[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    assert!(token.len() >= 40, "{token}");
+    // A weak password is refused and the token still works afterwards.
+    let (s, _) = srv
+        .post(
+            "/api/v1/password-resets/confirm",
+            None,
+            json!({"token": token, "password": "short"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let (s, body) = srv
+        .post(
+            "/api/v1/password-resets/confirm",
+            None,
+            json!({"token": token, "password": "a brand new passphrase"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{body}");
+    // Every old session is revoked; the new password signs in, the old one does not.
+    let (s, _) = srv.get("/api/v1/me", Some(&old_session)).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, _) = srv
+        .post(
+            "/api/v1/sessions",
+            None,
+            json!({"email": email, "password": "correct horse battery"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, body) = srv
+        .post(
+            "/api/v1/sessions",
+            None,
+            json!({"email": email, "password": "a brand new passphrase"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    // Single use.
+    let (s, _) = srv
+        .post(
+            "/api/v1/password-resets/confirm",
+            None,
+            json!({"token": token, "password": "yet another passphrase"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    // Only the known address got a mail.
+    assert_eq!(sink.messages().len(), 1);
+    // The sign-in page links to it; the API document describes it.
+    let page = srv
+        .client
+        .get(format!("{}/signin", srv.base))
+        .send()
+        .await
+        .expect("sign-in page")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        page.contains("href=\"/password-reset\""),
+        "no forgot-password link"
+    );
+    let (_, doc) = srv.get("/api/v1/openapi.json", None).await;
+    for path in ["/api/v1/password-resets", "/api/v1/password-resets/confirm"] {
+        assert!(
+            doc["paths"][path]["post"].is_object(),
+            "{path} not in OpenAPI"
+        );
+    }
+    srv.stop().await;
+}
+
 /// A message to `account` sealed as the service layer seals it, for bulk queuing.
 async fn sealed(app: &App, account: &AccountId, email: &str, n: usize) -> NewOutboxMessage {
     let record = app
@@ -518,4 +612,5 @@ on_both_backends!(
     smtp_down_while_booking_delivers_later,
     erasure_removes_queued_messages,
     refused_address_becomes_a_dead_letter,
+    password_reset_by_email,
 );

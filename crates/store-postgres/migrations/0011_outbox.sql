@@ -20,3 +20,13 @@ CREATE TABLE outbox (
 );
 CREATE INDEX outbox_due ON outbox(available_at) WHERE dead_at IS NULL;
 CREATE INDEX outbox_account ON outbox(account_id);
+
+-- Password resets: only the SHA-256 of the token is stored; single use (consuming deletes it,
+-- with every other token of the account), 30 minutes (`expires_at`, seconds).
+CREATE TABLE password_resets (
+    token_hash TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    expires_at BIGINT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX password_resets_account ON password_resets(account_id);

@@ -259,4 +259,60 @@ where
             .map_err(B::map_err)?;
         Ok(())
     }
+
+    pub(crate) async fn create_password_reset(
+        pool: &DbPool<B>,
+        reset: &PasswordReset,
+        outbox: &OutboxWrite,
+    ) -> StoreResult<()> {
+        let mut tx = B::begin_write(pool).await?;
+        sqlx::query(
+            "INSERT INTO password_resets (token_hash, account_id, expires_at, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(reset.token_hash.as_str())
+        .bind(reset.account_id.as_str())
+        .bind(reset.expires_at.as_second())
+        .bind(reset.created_at.as_second())
+        .execute(&mut *tx)
+        .await
+        .map_err(B::map_err)?;
+        Self::apply_in(&mut tx, outbox).await?;
+        tx.commit().await.map_err(B::map_err)
+    }
+
+    pub(crate) async fn consume_password_reset(
+        pool: &DbPool<B>,
+        token_hash: &str,
+        password_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<AccountId>> {
+        let mut tx = B::begin_write(pool).await?;
+        let Some(row) = sqlx::query(
+            "DELETE FROM password_resets WHERE token_hash = $1 AND expires_at > $2 RETURNING account_id",
+        )
+        .bind(token_hash)
+        .bind(now.as_second())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(B::map_err)?
+        else {
+            return Ok(None);
+        };
+        let account: String = row.try_get("account_id").map_err(internal)?;
+        sqlx::query("UPDATE accounts SET password_hash = $2 WHERE id = $1")
+            .bind(account.as_str())
+            .bind(password_hash)
+            .execute(&mut *tx)
+            .await
+            .map_err(B::map_err)?;
+        for table in ["sessions", "password_resets"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE account_id = $1"))
+                .bind(account.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(B::map_err)?;
+        }
+        tx.commit().await.map_err(B::map_err)?;
+        Ok(Some(AccountId(account)))
+    }
 }

@@ -2120,4 +2120,21 @@ where
     async fn outbox_of(&self, account: &AccountId) -> StoreResult<Vec<OutboxRow>> {
         Outbox::<B>::of_account(self.reader(), account).await
     }
+
+    async fn create_password_reset(
+        &self,
+        reset: &PasswordReset,
+        outbox: &OutboxWrite,
+    ) -> StoreResult<()> {
+        Outbox::<B>::create_password_reset(self.writer(), reset, outbox).await
+    }
+
+    async fn consume_password_reset(
+        &self,
+        token_hash: &str,
+        password_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<AccountId>> {
+        Outbox::<B>::consume_password_reset(self.writer(), token_hash, password_hash, now).await
+    }
 }

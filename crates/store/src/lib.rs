@@ -445,4 +445,21 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_pending(&self, dedupe_keys: &[String]) -> StoreResult<u64>;
     /// Every queued message of an account (any state).
     async fn outbox_of(&self, account: &AccountId) -> StoreResult<Vec<OutboxRow>>;
+
+    // --- password resets ---------------------------------------------------------------------
+    /// Records a reset token (its hash) and queues its message, in one transaction.
+    async fn create_password_reset(
+        &self,
+        reset: &PasswordReset,
+        outbox: &OutboxWrite,
+    ) -> StoreResult<()>;
+    /// Consumes an unexpired token in one transaction: sets the account's password hash,
+    /// deletes every session and every reset token of the account. Ok(None) when the token is
+    /// unknown, used or expired (and then nothing changes).
+    async fn consume_password_reset(
+        &self,
+        token_hash: &str,
+        password_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<AccountId>>;
 }

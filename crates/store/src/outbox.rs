@@ -81,3 +81,12 @@ pub struct OutboxRow {
     pub dead_at: Option<Timestamp>,
     pub created_at: Timestamp,
 }
+
+/// A password-reset request: the token's SHA-256 (never the token), its account and expiry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswordReset {
+    pub token_hash: String,
+    pub account_id: AccountId,
+    pub expires_at: Timestamp,
+    pub created_at: Timestamp,
+}

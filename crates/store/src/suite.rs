@@ -37,6 +37,88 @@ pub async fn run(store: Arc<dyn Store>) {
     outbox_dead_letters(&*store).await;
     outbox_erasure(&*store).await;
     outbox_concurrent_claims(store.clone()).await;
+    password_resets(&*store).await;
+}
+
+async fn password_resets(store: &dyn Store) {
+    let a = new_account(store, Role::Patient).await;
+    let session = NewSession {
+        token_hash: format!("session-of-{}", a.id),
+        account_id: a.id.clone(),
+        created_at: t0(),
+        expires_at: t0() + 24.hours(),
+    };
+    store.create_session(&session).await.unwrap();
+    let reset = |hash: &str| PasswordReset {
+        token_hash: hash.to_owned(),
+        account_id: a.id.clone(),
+        expires_at: t0() + 30.minutes(),
+        created_at: t0(),
+    };
+    let mail = outbox_message(&a.id, &format!("password-reset:{}", a.id), t0());
+    store
+        .create_password_reset(&reset("h1"), &queue(vec![mail]))
+        .await
+        .unwrap();
+    store
+        .create_password_reset(&reset("h2"), &OutboxWrite::default())
+        .await
+        .unwrap();
+    assert_eq!(store.outbox_of(&a.id).await.unwrap().len(), 1);
+    // Expired: nothing changes.
+    assert_eq!(
+        store
+            .consume_password_reset("h1", "new-hash", t0() + 30.minutes())
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .consume_password_reset("nope", "new-hash", t0())
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(store
+        .session_account(&session.token_hash, t0())
+        .await
+        .unwrap()
+        .is_some());
+    // In time: the password changes, every session and every other token goes.
+    assert_eq!(
+        store
+            .consume_password_reset("h1", "new-hash", t0() + 29.minutes())
+            .await
+            .unwrap(),
+        Some(a.id.clone())
+    );
+    assert!(store
+        .session_account(&session.token_hash, t0())
+        .await
+        .unwrap()
+        .is_none());
+    let secret = store
+        .account_candidates(bidx(a.id.as_str()) & 0xff)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|c| c.record.id == a.id)
+        .unwrap();
+    assert_eq!(secret.password_hash, "new-hash");
+    // Single use, and the other token went with it.
+    for hash in ["h1", "h2"] {
+        assert_eq!(
+            store
+                .consume_password_reset(hash, "again", t0())
+                .await
+                .unwrap(),
+            None
+        );
+    }
+    for m in store.outbox_of(&a.id).await.unwrap() {
+        store.complete_message(&m.id).await.unwrap();
+    }
 }
 
 fn outbox_message(account: &AccountId, key: &str, at: Timestamp) -> NewOutboxMessage {
