@@ -235,6 +235,19 @@ struct ServeArgs {
     /// prescriptions. Without it, each request's Host header is used (http://HOST).
     #[arg(long, env = "CARESLOT_PUBLIC_URL", value_parser = parse_public_url)]
     public_url: Option<String>,
+    // --- messages ---
+    /// SMTP server for outgoing email: smtp://[user:pass@]host[:port] (STARTTLS when offered)
+    /// or smtps://… (implicit TLS). Without it, messages are written as .eml files under
+    /// <data-dir>/outbox/.
+    #[arg(long, env = "CARESLOT_SMTP_URL", hide_env_values = true)]
+    smtp_url: Option<String>,
+    /// Sender of outgoing email.
+    #[arg(
+        long,
+        env = "CARESLOT_MAIL_FROM",
+        default_value = "careslot <no-reply@localhost>"
+    )]
+    mail_from: String,
 }
 
 /// Video consultations: ICE servers handed to the browsers, and the rooms' credentials.
@@ -504,6 +517,34 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
+/// The channel outgoing email takes: SMTP when configured, else files under the data
+/// directory (never dropped silently: the directory is logged).
+fn messages_config(args: &ServeArgs) -> anyhow::Result<careslot_server::outbox::MessagesConfig> {
+    use careslot_messages::{Channel, FileChannel, SmtpChannel};
+    let channel: Arc<dyn Channel> = match &args.smtp_url {
+        Some(url) => {
+            let smtp = SmtpChannel::from_url(url, &args.mail_from)
+                .map_err(|e| anyhow::anyhow!("--smtp-url / --mail-from: {e}"))?;
+            tracing::info!("outgoing email goes through the SMTP server of --smtp-url");
+            Arc::new(smtp)
+        }
+        None => {
+            let dir = args.db.data_dir.join("outbox");
+            let files = FileChannel::new(dir.clone(), &args.mail_from)
+                .map_err(|e| anyhow::anyhow!("--mail-from: {e}"))?;
+            tracing::warn!(
+                dir = %dir.display(),
+                "no --smtp-url: outgoing messages are written as .eml/.txt files in this directory"
+            );
+            Arc::new(files)
+        }
+    };
+    Ok(careslot_server::outbox::MessagesConfig {
+        channel: Some(channel),
+        ..Default::default()
+    })
+}
+
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = AppConfig {
         vaccination_retention: jiff::SignedDuration::from_hours(
@@ -537,6 +578,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             max_per_appointment: args.documents_per_appointment,
         },
         public_url: args.public_url.clone(),
+        messages: messages_config(&args)?,
         ..AppConfig::default()
     };
     let app = open_app_with(&args.db, &args.keys, config).await?;

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use std::sync::OnceLock;
 
 pub const MIN_PASSWORD_CHARS: usize = 10;
-const MAX_PASSWORD_BYTES: usize = 1024;
+pub(crate) const MAX_PASSWORD_BYTES: usize = 1024;
 
 /// Identity and contact of an account, decrypted.
 #[derive(Debug, Clone, PartialEq, Eq)]

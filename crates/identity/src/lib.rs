@@ -8,6 +8,7 @@
 mod accounts;
 pub mod api;
 mod family;
+pub mod outbox;
 mod practice_account;
 mod team;
 
@@ -23,11 +24,16 @@ use std::sync::Arc;
 /// Accounts, sessions, relatives and practice teams.
 pub struct Accounts {
     core: Arc<Core>,
+    /// Wakes this process's outbox delivery workers when a write queued messages.
+    pub outbox_wake: Arc<tokio::sync::Notify>,
 }
 
 impl Accounts {
     pub fn new(core: Arc<Core>) -> Arc<Self> {
-        Arc::new(Self { core })
+        Arc::new(Self {
+            core,
+            outbox_wake: Arc::new(tokio::sync::Notify::new()),
+        })
     }
 
     pub fn core(&self) -> &Arc<Core> {

@@ -5,6 +5,7 @@
 //! Which motive, which patient and the patient's note are sealed under the agenda's data
 //! key before they reach the store.
 
+use super::notify::Event;
 use super::payment::Charge;
 use super::{AppError, AppResult, Caller, Core, Scheduling};
 use careslot_core::availability::AgendaView;
@@ -292,6 +293,7 @@ impl Scheduling {
             hold_until: None,
             idempotency: None,
             now: Timestamp::now(),
+            outbox: OutboxWrite::default(),
             id,
         })
     }
@@ -489,9 +491,24 @@ impl Scheduling {
                         ));
                     }
                     req.idempotency = idempotency;
+                    let end = view
+                        .motive(&req.motive_id)
+                        .and_then(|m| {
+                            start
+                                .checked_add(jiff::SignedDuration::from_secs(m.duration.seconds()))
+                                .ok()
+                        })
+                        .unwrap_or(start);
+                    req.outbox = self
+                        .outbox_for(Event::Booked, &view, &caller.id, &req.id, start, end)
+                        .await;
                     let out = self.store.reserve(&req).await;
                     self.agendas.invalidate(&view.agenda.id);
-                    out?
+                    let out = out?;
+                    if !out.replayed {
+                        self.wake_outbox(&req.outbox);
+                    }
+                    out
                 }
                 BookingInput::FromHold { hold_id } => {
                     let hold =
@@ -514,6 +531,16 @@ impl Scheduling {
                     };
                     let note_ct = note.as_deref().map(|n| seal("note", n));
                     let relative_ct = relative.as_ref().map(|r| seal("relative", r.as_str()));
+                    let outbox = self
+                        .outbox_for(
+                            Event::Booked,
+                            &view,
+                            &caller.id,
+                            &hold.row.id,
+                            hold.row.start,
+                            hold.row.end,
+                        )
+                        .await;
                     let out = self
                         .store
                         .book_hold(&BookHoldRequest {
@@ -522,10 +549,13 @@ impl Scheduling {
                             relative_ct,
                             idempotency,
                             now: Timestamp::now(),
+                            outbox: outbox.clone(),
                         })
                         .await;
                     self.agendas.invalidate(&hold.row.agenda_id);
-                    out?
+                    let out = out?;
+                    self.wake_outbox(&outbox);
+                    out
                 }
             })
         }
@@ -584,9 +614,29 @@ impl Scheduling {
             ReservationStatus::Booked | ReservationStatus::Held => {}
             _ => return Err(StoreError::Conflict(ConflictKind::NotLive).into()),
         }
-        let out = self.store.cancel(&a.row.id, Timestamp::now()).await;
+        let outbox = if a.row.status == ReservationStatus::Booked {
+            let view = self.view(&a.row.agenda_id).await?;
+            self.outbox_for(
+                Event::CancelledByPatient,
+                &view,
+                &caller.id,
+                &a.row.id,
+                a.row.start,
+                a.row.end,
+            )
+            .await
+        } else {
+            OutboxWrite::default()
+        };
+        let out = self
+            .store
+            .cancel_with(&a.row.id, Timestamp::now(), &outbox)
+            .await;
         self.agendas.invalidate(&a.row.agenda_id);
         let cancelled = out?;
+        if cancelled.is_some() {
+            self.wake_outbox(&outbox);
+        }
         // A dose implies the ones after it: cancelling dose 1 cancels dose 2.
         if cancelled.is_some() {
             for later in self.store.series_of(&a.row.id).await? {
@@ -640,12 +690,32 @@ impl Scheduling {
         // Occupancy is left to the store: the appointment may move onto part of its own time.
         view.check_calendar(motive, start, now)
             .map_err(unavailable)?;
+        let end = start
+            .checked_add(a.row.end.duration_since(a.row.start))
+            .unwrap_or(start);
+        let outbox = if start == a.row.start {
+            OutboxWrite::default()
+        } else {
+            self.outbox_for(
+                Event::Moved {
+                    previous_start: a.row.start,
+                },
+                &view,
+                &caller.id,
+                &a.row.id,
+                start,
+                end,
+            )
+            .await
+        };
         let out = self
             .store
-            .move_reservation(&a.row.id, &a.motive_id, start, now)
+            .move_with(&a.row.id, &a.motive_id, start, now, &outbox)
             .await;
         self.agendas.invalidate(&a.row.agenda_id);
-        Ok(Appointment { row: out?, ..a })
+        let row = out?;
+        self.wake_outbox(&outbox);
+        Ok(Appointment { row, ..a })
     }
 
     /// The caller's appointments (holds excluded), the read audited.

@@ -10,6 +10,7 @@ pub mod api;
 mod booking;
 mod consultation;
 mod desk;
+pub mod notify;
 mod payment;
 pub mod payments;
 mod practice;

@@ -521,10 +521,31 @@ impl Scheduling {
             ReservationStatus::Booked => {}
             _ => return Err(StoreError::Conflict(ConflictKind::NotLive).into()),
         }
-        let out = self.store.cancel(&a.row.id, Timestamp::now()).await;
+        let outbox = match &a.patient {
+            Some(patient) => {
+                let view = self.view(&a.row.agenda_id).await?;
+                self.outbox_for(
+                    crate::notify::Event::CancelledByPractice,
+                    &view,
+                    patient,
+                    &a.row.id,
+                    a.row.start,
+                    a.row.end,
+                )
+                .await
+            }
+            None => OutboxWrite::default(),
+        };
+        let out = self
+            .store
+            .cancel_with(&a.row.id, Timestamp::now(), &outbox)
+            .await;
         self.agendas.invalidate(&a.row.agenda_id);
         let row = match out? {
-            Some(row) => row,
+            Some(row) => {
+                self.wake_outbox(&outbox);
+                row
+            }
             None => self
                 .store
                 .reservation(&a.row.id)

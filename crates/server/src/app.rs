@@ -37,6 +37,8 @@ pub struct AppConfig {
     /// Public base URL of the site (`https://careslot.example`), for links that leave it:
     /// the prescription QR codes. `None`: taken from each request's `Host` header.
     pub public_url: Option<String>,
+    /// Where the outbox's messages go and how they are retried.
+    pub messages: crate::outbox::MessagesConfig,
 }
 
 impl Default for AppConfig {
@@ -53,6 +55,7 @@ impl Default for AppConfig {
             payments: Payments::default(),
             documents: DocumentsConfig::default(),
             public_url: core.public_url,
+            messages: Default::default(),
         }
     }
 }
@@ -70,7 +73,7 @@ pub struct App {
 
 impl App {
     /// Builds the services, warms the search index from the store and starts the background
-    /// work that keeps holds and payments moving.
+    /// work that keeps holds, payments and messages moving.
     pub async fn new(
         store: Arc<dyn Store>,
         protect: Arc<Protector>,
@@ -97,6 +100,7 @@ impl App {
                 payments: config.payments,
             },
         );
+        crate::outbox::Worker::spawn(&scheduling, &config.messages);
         let vaccination = Vaccination::new(scheduling.clone());
         let consultation = Consultation::new(
             scheduling.clone(),

@@ -9,6 +9,7 @@
 pub mod api;
 mod app;
 mod erasure;
+pub mod outbox;
 pub mod services;
 pub mod web;
 

@@ -14,6 +14,9 @@ use std::time::Duration;
 /// NOTIFY channel carrying the id of an agenda whose availability changed.
 pub const AGENDA_CHANNEL: &str = "careslot_agenda";
 
+/// NOTIFY channel announcing that outbox messages were queued (no payload).
+pub const OUTBOX_CHANNEL: &str = "careslot_outbox";
+
 /// Booking writers (connections committing groups of holds and bookings in parallel).
 const WRITERS: usize = 4;
 
@@ -73,6 +76,8 @@ impl Backend for Postgres {
     type Db = sqlx::Postgres;
     const NAME: &'static str = "postgres";
     const MOTIVE_IDS_AGG: &'static str = "string_agg(rm.motive_id, ',')";
+    /// Concurrent claimers (several nodes) skip each other's rows instead of waiting.
+    const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
 
     /// Maps driver errors: constraint violations become conflicts the HTTP layer turns into
     /// 409; lost connections, a server shutting down or refusing connections `Unavailable`
@@ -122,6 +127,50 @@ impl Backend for Postgres {
     /// Announces, on commit, that an agenda's availability changed (every node listens).
     async fn agenda_changed(tx: &mut Tx<Self>, agenda: &str) -> StoreResult<()> {
         notify(tx, agenda).await
+    }
+
+    /// Wakes every node's delivery workers on commit.
+    async fn outbox_changed(tx: &mut Tx<Self>) -> StoreResult<()> {
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(OUTBOX_CHANNEL)
+            .execute(&mut **tx)
+            .await
+            .map_err(Self::map_err)?;
+        Ok(())
+    }
+
+    /// Other nodes' queued messages arrive as NOTIFY; after a reconnection the workers are
+    /// woken once (announcements may have been lost; their polling covers the rest).
+    fn watch_outbox(&self, pool: &DbPool<Self>, on_change: OutboxWatcher) {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            loop {
+                let mut listener = match PgListener::connect_with(&pool).await {
+                    Ok(l) => l,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "outbox listener cannot connect; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
+                };
+                if let Err(e) = listener.listen(OUTBOX_CHANNEL).await {
+                    tracing::warn!(error = %e, "LISTEN failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+                on_change();
+                loop {
+                    match listener.try_recv().await {
+                        Ok(_) => on_change(),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "outbox listener failed; reconnecting");
+                            break;
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        });
     }
 
     /// One appender at a time across every node: the chain cannot fork.

@@ -17,14 +17,18 @@
 //! repeats the same `where` clause (the first one is on [`SqlStore::new`]'s block). Both
 //! `sqlx::Sqlite` and `sqlx::Postgres` meet it.
 
-use careslot_store::{AgendaWatcher, ReservationRow, SeriesRequest, StoreError, StoreResult};
+use careslot_store::{
+    AgendaWatcher, OutboxWatcher, ReservationRow, SeriesRequest, StoreError, StoreResult,
+};
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type};
 use std::future::Future;
 
+mod outbox;
 mod payments;
 mod reservations;
 mod store;
 
+pub use outbox::Outbox;
 use reservations::GroupCommit;
 pub use reservations::Reservations;
 
@@ -44,6 +48,11 @@ pub trait Backend: Send + Sync + Sized + 'static {
     /// common spelling of string aggregation).
     const MOTIVE_IDS_AGG: &'static str;
 
+    /// Appended to the outbox claim's inner SELECT: `" FOR UPDATE SKIP LOCKED"` where
+    /// concurrent writers exist (PostgreSQL), empty where one writer serialises claims
+    /// (SQLite).
+    const SKIP_LOCKED: &'static str;
+
     /// Maps a driver error: constraint violations become conflicts (the HTTP layer turns
     /// them into 409), lost connections and timeouts `Unavailable`, the rest `Internal`.
     fn map_err(e: sqlx::Error) -> StoreError;
@@ -61,6 +70,16 @@ pub trait Backend: Send + Sync + Sized + 'static {
         tx: &mut Tx<Self>,
         agenda: &str,
     ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Announces, on commit of `tx`, that outbox messages were queued, for the delivery
+    /// workers of other processes (PostgreSQL: NOTIFY). In-process workers are woken by the
+    /// service layer.
+    fn outbox_changed(tx: &mut Tx<Self>) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Starts calling `on_change` when another process queued outbox messages.
+    fn watch_outbox(&self, pool: &DbPool<Self>, on_change: OutboxWatcher) {
+        let _ = (pool, on_change);
+    }
 
     /// Makes `tx` the only appender of the audit chain until it ends, so the chain cannot
     /// fork (SQLite's single writer already does; PostgreSQL takes an advisory lock).

@@ -3,6 +3,7 @@
 //! constraint or triggers, pool counters' conditional updates) have the last word on
 //! overlap and capacity, and every change announces its agenda (`Backend::agenda_changed`).
 
+use crate::outbox::Outbox;
 use crate::{internal, Backend, DbPool, DbRow, SqlStore, Tx};
 use careslot_domain::{AgendaId, MotiveId, ReservationId};
 use careslot_store::codec::{self, pool_key};
@@ -210,6 +211,10 @@ where
         let reservation = Self::insert_reservation(tx, req).await?;
         Self::record_idempotency(tx, req.idempotency.as_ref(), &req.id, req.now.as_second())
             .await?;
+        // In the request's savepoint: a refused booking queues nothing.
+        if req.hold_until.is_none() {
+            Outbox::<B>::apply_in(tx, &req.outbox).await?;
+        }
         Ok(ReserveOutcome {
             reservation,
             replayed: false,
@@ -509,6 +514,7 @@ where
             .map_err(B::map_err)?;
         let reservation = SqlStore::<B>::reservation_from_row(&row)?;
         Self::record_idempotency(&mut tx, req.idempotency.as_ref(), &req.hold_id, now).await?;
+        Outbox::<B>::apply_in(&mut tx, &req.outbox).await?;
         B::agenda_changed(&mut tx, reservation.agenda_id.as_str()).await?;
         crate::commit::<B>(tx).await?;
         Ok(ReserveOutcome {
@@ -521,6 +527,7 @@ where
         pool: &DbPool<B>,
         id: &ReservationId,
         now: Timestamp,
+        outbox: &OutboxWrite,
     ) -> StoreResult<Option<ReservationRow>> {
         let mut tx = B::begin_write(pool).await?;
         let Some(row) = sqlx::query(
@@ -546,6 +553,7 @@ where
             .await?;
         }
         Self::release_stock(&mut tx, r.id.as_str()).await?;
+        Outbox::<B>::apply_in(&mut tx, outbox).await?;
         B::agenda_changed(&mut tx, r.agenda_id.as_str()).await?;
         crate::commit::<B>(tx).await?;
         Ok(Some(r))
@@ -557,6 +565,7 @@ where
         motive: &MotiveId,
         start: Timestamp,
         now: Timestamp,
+        outbox: &OutboxWrite,
     ) -> StoreResult<ReservationRow> {
         let mut tx = B::begin_write(pool).await?;
         let row = sqlx::query(
@@ -598,6 +607,7 @@ where
             .await
             .map_err(B::map_err)?;
         let moved = SqlStore::<B>::reservation_from_row(&row)?;
+        Outbox::<B>::apply_in(&mut tx, outbox).await?;
         B::agenda_changed(&mut tx, agenda).await?;
         crate::commit::<B>(tx).await?;
         Ok(moved)

@@ -2,6 +2,7 @@
 //! trait implementation itself. Holds and appointments are in `reservations.rs`, payments in
 //! `payments.rs`.
 
+use crate::outbox::Outbox;
 use crate::payments::Payments;
 use crate::reservations::Reservations;
 use crate::{internal, Backend, DbRow, SqlStore, Tx};
@@ -566,6 +567,10 @@ where
     for<'q, 'r> bool: Encode<'q, B::Db> + Decode<'r, B::Db> + Type<B::Db>,
     for<'s> &'s str: ColumnIndex<DbRow<B>>,
 {
+    fn watch_outbox(&self, on_change: OutboxWatcher) {
+        self.backend.watch_outbox(self.writer(), on_change);
+    }
+
     fn backend(&self) -> &'static str {
         B::NAME
     }
@@ -691,6 +696,8 @@ where
             .execute(&mut *tx)
             .await
             .map_err(B::map_err)?;
+        // Queued messages: their payload is sealed under the destroyed key; the rows go too.
+        Outbox::<B>::delete_account_in(&mut tx, id).await?;
         sqlx::query("DELETE FROM accounts WHERE id = $1")
             .bind(id.as_str())
             .execute(&mut *tx)
@@ -1023,22 +1030,24 @@ where
         row.as_ref().map(Self::reservation_from_row).transpose()
     }
 
-    async fn cancel(
+    async fn cancel_with(
         &self,
         id: &ReservationId,
         now: Timestamp,
+        outbox: &OutboxWrite,
     ) -> StoreResult<Option<ReservationRow>> {
-        Reservations::<B>::cancel(self.writer(), id, now).await
+        Reservations::<B>::cancel(self.writer(), id, now, outbox).await
     }
 
-    async fn move_reservation(
+    async fn move_with(
         &self,
         id: &ReservationId,
         motive: &MotiveId,
         start: Timestamp,
         now: Timestamp,
+        outbox: &OutboxWrite,
     ) -> StoreResult<ReservationRow> {
-        Reservations::<B>::move_to(self.writer(), id, motive, start, now).await
+        Reservations::<B>::move_to(self.writer(), id, motive, start, now, outbox).await
     }
 
     async fn reservations_by_patient_index(&self, bidx: i64) -> StoreResult<Vec<ReservationRow>> {
@@ -2082,5 +2091,63 @@ where
         .map_err(B::map_err)
         .map(B::rows_affected)?
             == 1)
+    }
+
+    async fn enqueue(&self, outbox: &OutboxWrite) -> StoreResult<()> {
+        Outbox::<B>::enqueue(self.writer(), outbox).await
+    }
+
+    async fn claim_due(
+        &self,
+        now: Timestamp,
+        lease: jiff::SignedDuration,
+        limit: i64,
+    ) -> StoreResult<Vec<OutboxRow>> {
+        Outbox::<B>::claim_due(self.writer(), now, lease, limit).await
+    }
+
+    async fn complete_message(&self, id: &str) -> StoreResult<bool> {
+        Outbox::<B>::complete(self.writer(), id).await
+    }
+
+    async fn reschedule_message(&self, id: &str, at: Timestamp, error: &str) -> StoreResult<bool> {
+        Outbox::<B>::reschedule(self.writer(), id, at, error).await
+    }
+
+    async fn dead_letter(&self, id: &str, error: &str, now: Timestamp) -> StoreResult<bool> {
+        Outbox::<B>::dead_letter(self.writer(), id, error, now).await
+    }
+
+    async fn dead_letters(&self, limit: i64) -> StoreResult<Vec<OutboxRow>> {
+        Outbox::<B>::dead_letters(self.reader(), limit).await
+    }
+
+    async fn retry_dead_letter(&self, id: &str, now: Timestamp) -> StoreResult<bool> {
+        Outbox::<B>::retry_dead_letter(self.writer(), id, now).await
+    }
+
+    async fn delete_pending(&self, dedupe_keys: &[String]) -> StoreResult<u64> {
+        Outbox::<B>::delete_pending(self.writer(), dedupe_keys).await
+    }
+
+    async fn outbox_of(&self, account: &AccountId) -> StoreResult<Vec<OutboxRow>> {
+        Outbox::<B>::of_account(self.reader(), account).await
+    }
+
+    async fn create_password_reset(
+        &self,
+        reset: &PasswordReset,
+        outbox: &OutboxWrite,
+    ) -> StoreResult<()> {
+        Outbox::<B>::create_password_reset(self.writer(), reset, outbox).await
+    }
+
+    async fn consume_password_reset(
+        &self,
+        token_hash: &str,
+        password_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<AccountId>> {
+        Outbox::<B>::consume_password_reset(self.writer(), token_hash, password_hash, now).await
     }
 }

@@ -74,6 +74,8 @@ impl Backend for Sqlite {
     type Db = sqlx::Sqlite;
     const NAME: &'static str = "sqlite";
     const MOTIVE_IDS_AGG: &'static str = "group_concat(rm.motive_id)";
+    /// The single writer connection serialises claims: nothing to skip.
+    const SKIP_LOCKED: &'static str = "";
 
     /// Maps driver errors: constraint violations become conflicts the HTTP layer turns into
     /// 409; a busy, full or failing disk and lost workers `Unavailable` (503, retry); the rest
@@ -128,6 +130,11 @@ impl Backend for Sqlite {
 
     /// A single process: its own cache is invalidated by the service layer.
     async fn agenda_changed(_tx: &mut Tx<Self>, _agenda: &str) -> StoreResult<()> {
+        Ok(())
+    }
+
+    /// A single process: its delivery workers are woken in-process by the service layer.
+    async fn outbox_changed(_tx: &mut Tx<Self>) -> StoreResult<()> {
         Ok(())
     }
 

@@ -13,6 +13,7 @@ mod documents;
 mod error;
 mod import;
 mod models;
+mod outbox;
 mod payments;
 #[cfg(feature = "test-suite")]
 pub mod suite;
@@ -21,6 +22,7 @@ pub use documents::{DocumentId, DocumentMeta, DocumentRecord, Uploader};
 pub use error::{ConflictKind, StoreError};
 pub use import::{ImportedSite, SiteWrite};
 pub use models::*;
+pub use outbox::*;
 pub use payments::*;
 
 use async_trait::async_trait;
@@ -32,6 +34,10 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// Called with the id of an agenda whose availability another process changed, or with
 /// `None` when changes may have been missed (everything must be considered stale).
 pub type AgendaWatcher = std::sync::Arc<dyn Fn(Option<AgendaId>) + Send + Sync>;
+
+/// Called when another process queued outbox messages (PostgreSQL: NOTIFY), or when such
+/// announcements may have been missed.
+pub type OutboxWatcher = std::sync::Arc<dyn Fn() + Send + Sync>;
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -49,6 +55,12 @@ pub trait Store: Send + Sync + 'static {
     /// Starts delivering changes made by other processes to `on_change`. A single-process
     /// backend has nothing to deliver.
     fn watch_agendas(&self, on_change: AgendaWatcher) {
+        let _ = on_change;
+    }
+
+    /// Starts calling `on_change` when another process queues outbox messages. A
+    /// single-process backend has nothing to deliver (its workers are woken in-process).
+    fn watch_outbox(&self, on_change: OutboxWatcher) {
         let _ = on_change;
     }
 
@@ -125,6 +137,16 @@ pub trait Store: Send + Sync + 'static {
         &self,
         id: &ReservationId,
         now: Timestamp,
+    ) -> StoreResult<Option<ReservationRow>> {
+        self.cancel_with(id, now, &OutboxWrite::default()).await
+    }
+    /// [`Store::cancel`] applying `outbox` in the same transaction, only when it cancelled
+    /// something.
+    async fn cancel_with(
+        &self,
+        id: &ReservationId,
+        now: Timestamp,
+        outbox: &OutboxWrite,
     ) -> StoreResult<Option<ReservationRow>>;
     /// Moves a booked appointment of motive `motive` to a new start atomically: on any
     /// conflict nothing changes.
@@ -134,6 +156,18 @@ pub trait Store: Send + Sync + 'static {
         motive: &MotiveId,
         start: Timestamp,
         now: Timestamp,
+    ) -> StoreResult<ReservationRow> {
+        self.move_with(id, motive, start, now, &OutboxWrite::default())
+            .await
+    }
+    /// [`Store::move_reservation`] applying `outbox` in the same transaction when it moved.
+    async fn move_with(
+        &self,
+        id: &ReservationId,
+        motive: &MotiveId,
+        start: Timestamp,
+        now: Timestamp,
+        outbox: &OutboxWrite,
     ) -> StoreResult<ReservationRow>;
     /// Reservations whose patient blind index matches (false positives included), by start.
     async fn reservations_by_patient_index(&self, bidx: i64) -> StoreResult<Vec<ReservationRow>>;
@@ -389,4 +423,51 @@ pub trait Store: Send + Sync + 'static {
     /// Ok(true) when this call dispensed it, Ok(false) when it was dispensed before or does
     /// not exist.
     async fn dispense_prescription(&self, id: &str, at: Timestamp) -> StoreResult<bool>;
+
+    // --- outbox ------------------------------------------------------------------------------
+    /// Applies `outbox` in a transaction of its own (messages that follow no other write:
+    /// password resets, invitations).
+    async fn enqueue(&self, outbox: &OutboxWrite) -> StoreResult<()>;
+    /// Leases up to `limit` due messages until `now + lease`: not dead, available by `now`,
+    /// not leased by another worker. Each claim counts as an attempt. Two workers never get
+    /// the same row while its lease runs (PostgreSQL: `FOR UPDATE SKIP LOCKED`; SQLite: the
+    /// single writer).
+    async fn claim_due(
+        &self,
+        now: Timestamp,
+        lease: jiff::SignedDuration,
+        limit: i64,
+    ) -> StoreResult<Vec<OutboxRow>>;
+    /// Delivered: the row (and its sealed payload) is deleted. Ok(false) when it was not there.
+    async fn complete_message(&self, id: &str) -> StoreResult<bool>;
+    /// Failed for now: available again at `at`, lease dropped, `error` kept (no personal data).
+    async fn reschedule_message(&self, id: &str, at: Timestamp, error: &str) -> StoreResult<bool>;
+    /// Failed for good: parked as a dead letter at `now`.
+    async fn dead_letter(&self, id: &str, error: &str, now: Timestamp) -> StoreResult<bool>;
+    /// Dead letters, newest first, at most `limit`.
+    async fn dead_letters(&self, limit: i64) -> StoreResult<Vec<OutboxRow>>;
+    /// Puts a dead letter back in the queue, due at `now`, its attempts reset. Ok(false) when
+    /// there is no such dead letter.
+    async fn retry_dead_letter(&self, id: &str, now: Timestamp) -> StoreResult<bool>;
+    /// Deletes queued (not leased, not dead) messages by dedupe key; how many went.
+    async fn delete_pending(&self, dedupe_keys: &[String]) -> StoreResult<u64>;
+    /// Every queued message of an account (any state).
+    async fn outbox_of(&self, account: &AccountId) -> StoreResult<Vec<OutboxRow>>;
+
+    // --- password resets ---------------------------------------------------------------------
+    /// Records a reset token (its hash) and queues its message, in one transaction.
+    async fn create_password_reset(
+        &self,
+        reset: &PasswordReset,
+        outbox: &OutboxWrite,
+    ) -> StoreResult<()>;
+    /// Consumes an unexpired token in one transaction: sets the account's password hash,
+    /// deletes every session and every reset token of the account. Ok(None) when the token is
+    /// unknown, used or expired (and then nothing changes).
+    async fn consume_password_reset(
+        &self,
+        token_hash: &str,
+        password_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<AccountId>>;
 }

@@ -214,6 +214,9 @@ pub struct ReserveRequest {
     pub hold_until: Option<Timestamp>,
     pub idempotency: Option<Idempotency>,
     pub now: Timestamp,
+    /// Messages queued (and pending ones deleted) in the booking's own savepoint: a refused
+    /// booking sends nothing. Ignored for holds and replays.
+    pub outbox: crate::OutboxWrite,
 }
 
 #[derive(Debug, Clone)]
@@ -225,6 +228,8 @@ pub struct BookHoldRequest {
     pub relative_ct: Option<Vec<u8>>,
     pub idempotency: Option<Idempotency>,
     pub now: Timestamp,
+    /// Messages queued in the same transaction as the booking.
+    pub outbox: crate::OutboxWrite,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -32,6 +32,403 @@ pub async fn run(store: Arc<dyn Store>) {
     racing_for_one_slot(store.clone(), 1).await;
     racing_for_one_slot(store.clone(), 3).await;
     documents::documents(store.clone()).await;
+    outbox_refused_booking_queues_nothing(&*store).await;
+    outbox_cancel_and_move(&*store).await;
+    outbox_dead_letters(&*store).await;
+    outbox_erasure(&*store).await;
+    outbox_concurrent_claims(store.clone()).await;
+    password_resets(&*store).await;
+}
+
+async fn password_resets(store: &dyn Store) {
+    let a = new_account(store, Role::Patient).await;
+    let session = NewSession {
+        token_hash: format!("session-of-{}", a.id),
+        account_id: a.id.clone(),
+        created_at: t0(),
+        expires_at: t0() + 24.hours(),
+    };
+    store.create_session(&session).await.unwrap();
+    let reset = |hash: &str| PasswordReset {
+        token_hash: hash.to_owned(),
+        account_id: a.id.clone(),
+        expires_at: t0() + 30.minutes(),
+        created_at: t0(),
+    };
+    let mail = outbox_message(&a.id, &format!("password-reset:{}", a.id), t0());
+    store
+        .create_password_reset(&reset("h1"), &queue(vec![mail]))
+        .await
+        .unwrap();
+    store
+        .create_password_reset(&reset("h2"), &OutboxWrite::default())
+        .await
+        .unwrap();
+    assert_eq!(store.outbox_of(&a.id).await.unwrap().len(), 1);
+    // Expired: nothing changes.
+    assert_eq!(
+        store
+            .consume_password_reset("h1", "new-hash", t0() + 30.minutes())
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .consume_password_reset("nope", "new-hash", t0())
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(store
+        .session_account(&session.token_hash, t0())
+        .await
+        .unwrap()
+        .is_some());
+    // In time: the password changes, every session and every other token goes.
+    assert_eq!(
+        store
+            .consume_password_reset("h1", "new-hash", t0() + 29.minutes())
+            .await
+            .unwrap(),
+        Some(a.id.clone())
+    );
+    assert!(store
+        .session_account(&session.token_hash, t0())
+        .await
+        .unwrap()
+        .is_none());
+    let secret = store
+        .account_candidates(bidx(a.id.as_str()) & 0xff)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|c| c.record.id == a.id)
+        .unwrap();
+    assert_eq!(secret.password_hash, "new-hash");
+    // Single use, and the other token went with it.
+    for hash in ["h1", "h2"] {
+        assert_eq!(
+            store
+                .consume_password_reset(hash, "again", t0())
+                .await
+                .unwrap(),
+            None
+        );
+    }
+    for m in store.outbox_of(&a.id).await.unwrap() {
+        store.complete_message(&m.id).await.unwrap();
+    }
+}
+
+fn outbox_message(account: &AccountId, key: &str, at: Timestamp) -> NewOutboxMessage {
+    let id = uuid::Uuid::now_v7().to_string();
+    NewOutboxMessage {
+        payload_ct: fake_ct("payload", &id),
+        id,
+        channel: OutboxChannel::Email,
+        dedupe_key: key.to_owned(),
+        account_id: account.clone(),
+        available_at: at,
+        created_at: at,
+    }
+}
+
+fn queue(messages: Vec<NewOutboxMessage>) -> OutboxWrite {
+    OutboxWrite {
+        delete_pending: vec![],
+        enqueue: messages,
+    }
+}
+
+async fn outbox_refused_booking_queues_nothing(store: &dyn Store) {
+    let f = fixture(store, 30, 1).await;
+    let patient = new_account(store, Role::Patient).await;
+    let other = new_account(store, Role::Patient).await;
+    let start = t0() + 72.hours();
+    let mut first = reserve_req(&f, &patient.id, start, None);
+    first.outbox = queue(vec![outbox_message(
+        &patient.id,
+        &format!("confirm:{}", first.id),
+        t0(),
+    )]);
+    store.reserve(&first).await.expect("first booking");
+    // Same place, another patient: refused, and its confirmation with it.
+    let mut second = reserve_req(&f, &other.id, start, None);
+    second.outbox = queue(vec![outbox_message(
+        &other.id,
+        &format!("confirm:{}", second.id),
+        t0(),
+    )]);
+    let refused = store.reserve(&second).await;
+    assert!(
+        matches!(refused, Err(StoreError::Conflict(ConflictKind::SlotTaken))),
+        "{refused:?}"
+    );
+    assert_eq!(store.outbox_of(&patient.id).await.unwrap().len(), 1);
+    assert!(store.outbox_of(&other.id).await.unwrap().is_empty());
+    // A hold queues nothing; booking it queues its confirmation in the same transaction.
+    let hold = store
+        .reserve(&reserve_req(
+            &f,
+            &other.id,
+            start + 2.hours(),
+            Some(t0() + 10.minutes()),
+        ))
+        .await
+        .unwrap()
+        .reservation;
+    let mut book = book_hold_req(&hold.id, t0() + 1.minutes());
+    book.outbox = queue(vec![outbox_message(
+        &other.id,
+        &format!("confirm:{}", hold.id),
+        t0(),
+    )]);
+    store.book_hold(&book).await.expect("book hold");
+    let queued = store.outbox_of(&other.id).await.unwrap();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].dedupe_key, format!("confirm:{}", hold.id));
+    // A replayed dedupe key is not queued twice.
+    store
+        .enqueue(&queue(vec![outbox_message(
+            &other.id,
+            &format!("confirm:{}", hold.id),
+            t0(),
+        )]))
+        .await
+        .unwrap();
+    assert_eq!(store.outbox_of(&other.id).await.unwrap().len(), 1);
+    for m in store
+        .outbox_of(&patient.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .chain(queued)
+    {
+        assert!(store.complete_message(&m.id).await.unwrap());
+    }
+}
+
+async fn outbox_cancel_and_move(store: &dyn Store) {
+    let f = fixture(store, 30, 1).await;
+    let patient = new_account(store, Role::Patient).await;
+    let start = t0() + 100.hours();
+    let mut req = reserve_req(&f, &patient.id, start, None);
+    let reminder = format!("reminder72:{}", req.id);
+    req.outbox = queue(vec![outbox_message(
+        &patient.id,
+        &reminder,
+        start - 72.hours(),
+    )]);
+    let booked = store.reserve(&req).await.unwrap().reservation;
+    // Moving replaces the reminder in the move's transaction.
+    let moved_reminder = outbox_message(&patient.id, &reminder, start - 71.hours());
+    let moved_id = moved_reminder.id.clone();
+    store
+        .move_with(
+            &booked.id,
+            &f.motive.id,
+            start + 1.hours(),
+            t0(),
+            &OutboxWrite {
+                delete_pending: vec![reminder.clone()],
+                enqueue: vec![moved_reminder],
+            },
+        )
+        .await
+        .unwrap();
+    let queued = store.outbox_of(&patient.id).await.unwrap();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].id, moved_id);
+    // A refused move changes nothing in the outbox.
+    let other = store
+        .reserve(&reserve_req(&f, &patient.id, start + 3.hours(), None))
+        .await
+        .unwrap()
+        .reservation;
+    let refused = store
+        .move_with(
+            &other.id,
+            &f.motive.id,
+            start + 1.hours(),
+            t0(),
+            &OutboxWrite {
+                delete_pending: vec![reminder.clone()],
+                enqueue: vec![],
+            },
+        )
+        .await;
+    assert!(refused.is_err());
+    assert_eq!(store.outbox_of(&patient.id).await.unwrap().len(), 1);
+    // Cancelling deletes the pending reminder and queues the notice.
+    let notice = outbox_message(&patient.id, &format!("cancel:{}", booked.id), t0());
+    let notice_id = notice.id.clone();
+    store
+        .cancel_with(
+            &booked.id,
+            t0(),
+            &OutboxWrite {
+                delete_pending: vec![reminder.clone()],
+                enqueue: vec![notice.clone()],
+            },
+        )
+        .await
+        .unwrap()
+        .expect("cancelled");
+    let queued = store.outbox_of(&patient.id).await.unwrap();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].id, notice_id);
+    // Cancelling again cancels nothing and queues nothing.
+    let again = store
+        .cancel_with(
+            &booked.id,
+            t0(),
+            &queue(vec![outbox_message(&patient.id, "x", t0())]),
+        )
+        .await
+        .unwrap();
+    assert!(again.is_none());
+    assert_eq!(store.outbox_of(&patient.id).await.unwrap().len(), 1);
+    assert_eq!(store.delete_pending(&[notice.dedupe_key]).await.unwrap(), 1);
+}
+
+async fn outbox_dead_letters(store: &dyn Store) {
+    let patient = new_account(store, Role::Patient).await;
+    // Far in the past of every other case's rows: only this one is due.
+    let now: Timestamp = "2001-01-01T00:00:00Z".parse().unwrap();
+    let m = outbox_message(&patient.id, &format!("test:dead:{}", patient.id), now);
+    store.enqueue(&queue(vec![m.clone()])).await.unwrap();
+    let lease = jiff::SignedDuration::from_secs(30);
+    let max_attempts = 3;
+    let mut at = now;
+    for attempt in 1..=max_attempts {
+        let claimed = store.claim_due(at, lease, 10).await.unwrap();
+        assert_eq!(claimed.len(), 1, "attempt {attempt}");
+        assert_eq!(claimed[0].id, m.id);
+        assert_eq!(claimed[0].attempts, attempt);
+        // Leased: another claim in the lease gets nothing.
+        assert!(store
+            .claim_due(at + 1.seconds(), lease, 10)
+            .await
+            .unwrap()
+            .is_empty());
+        if attempt < max_attempts {
+            at += 1.minutes();
+            assert!(store
+                .reschedule_message(&m.id, at, "transient: connection refused")
+                .await
+                .unwrap());
+            // Not due before its time.
+            assert!(store
+                .claim_due(at - 1.seconds(), lease, 10)
+                .await
+                .unwrap()
+                .is_empty());
+        } else {
+            assert!(store
+                .dead_letter(&m.id, "transient: connection refused", at)
+                .await
+                .unwrap());
+        }
+    }
+    // Dead: never claimed again, listed for the operator.
+    assert!(store
+        .claim_due(at + 1000.hours(), lease, 10)
+        .await
+        .unwrap()
+        .iter()
+        .all(|r| r.id != m.id));
+    let dead = store.dead_letters(100).await.unwrap();
+    let row = dead.iter().find(|r| r.id == m.id).expect("listed");
+    assert_eq!(row.attempts, max_attempts);
+    assert!(row.dead_at.is_some());
+    assert_eq!(
+        row.last_error.as_deref(),
+        Some("transient: connection refused")
+    );
+    // The operator retries it: due again, attempts reset.
+    assert!(store.retry_dead_letter(&m.id, at).await.unwrap());
+    assert!(!store.retry_dead_letter(&m.id, at).await.unwrap());
+    let claimed = store.claim_due(at, lease, 10).await.unwrap();
+    let row = claimed
+        .iter()
+        .find(|r| r.id == m.id)
+        .expect("claimed again");
+    assert_eq!(row.attempts, 1);
+    assert!(store.complete_message(&m.id).await.unwrap());
+    assert!(!store.complete_message(&m.id).await.unwrap());
+    assert!(store.outbox_of(&patient.id).await.unwrap().is_empty());
+}
+
+async fn outbox_erasure(store: &dyn Store) {
+    let f = fixture(store, 30, 1).await;
+    let patient = new_account(store, Role::Patient).await;
+    let mut req = reserve_req(&f, &patient.id, t0() + 200.hours(), None);
+    req.outbox = queue(vec![
+        outbox_message(&patient.id, &format!("confirm:{}", req.id), t0()),
+        outbox_message(
+            &patient.id,
+            &format!("reminder72:{}", req.id),
+            t0() + 128.hours(),
+        ),
+    ]);
+    let booked = store.reserve(&req).await.unwrap().reservation;
+    assert_eq!(store.outbox_of(&patient.id).await.unwrap().len(), 2);
+    store
+        .erase_account(&patient.id, std::slice::from_ref(&booked.id))
+        .await
+        .unwrap();
+    assert!(store.outbox_of(&patient.id).await.unwrap().is_empty());
+    // Nothing of theirs can be claimed any more.
+    let claimed = store
+        .claim_due(
+            t0() + 1000.hours(),
+            jiff::SignedDuration::from_secs(30),
+            1000,
+        )
+        .await
+        .unwrap();
+    assert!(claimed.iter().all(|r| r.account_id != patient.id));
+    for r in claimed {
+        store.complete_message(&r.id).await.unwrap();
+    }
+}
+
+async fn outbox_concurrent_claims(store: Arc<dyn Store>) {
+    let patient = new_account(&*store, Role::Patient).await;
+    let now: Timestamp = "2002-01-01T00:00:00Z".parse().unwrap();
+    let n = 300;
+    let messages: Vec<NewOutboxMessage> = (0..n)
+        .map(|i| outbox_message(&patient.id, &format!("test:race:{}:{i}", patient.id), now))
+        .collect();
+    store.enqueue(&queue(messages.clone())).await.unwrap();
+    let lease = jiff::SignedDuration::from_secs(300);
+    let claimer = |store: Arc<dyn Store>| async move {
+        let mut mine = Vec::new();
+        loop {
+            let rows = store.claim_due(now, lease, 7).await.unwrap();
+            if rows.is_empty() {
+                return mine;
+            }
+            mine.extend(rows.into_iter().map(|r| r.id));
+        }
+    };
+    let (a, b) = tokio::join!(
+        tokio::spawn(claimer(store.clone())),
+        tokio::spawn(claimer(store.clone()))
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let mut all: Vec<String> = a.iter().chain(b.iter()).cloned().collect();
+    let total = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), total, "a row was claimed twice");
+    for m in &messages {
+        assert!(all.binary_search(&m.id).is_ok(), "{} never claimed", m.id);
+    }
+    for id in &all {
+        store.complete_message(id).await.unwrap();
+    }
 }
 
 /// The suite's "now": a Monday morning, far enough ahead for every slot it books.
@@ -170,6 +567,7 @@ pub fn reserve_req(
         hold_until: hold,
         idempotency: None,
         now: t0(),
+        outbox: OutboxWrite::default(),
     }
 }
 
@@ -180,6 +578,7 @@ fn book_hold_req(hold: &ReservationId, now: Timestamp) -> BookHoldRequest {
         relative_ct: None,
         idempotency: None,
         now,
+        outbox: OutboxWrite::default(),
     }
 }
 

@@ -59,6 +59,35 @@ pub async fn create_session(
     ))
 }
 
+/// Ask for a password-reset link: 202 whatever the address (known, unknown or malformed),
+/// so the answer reveals nothing. A known address gets an email whose link carries a
+/// single-use token valid 30 minutes.
+#[utoipa::path(post, path = "/api/v1/password-resets", tag = "accounts", request_body = PasswordResetBody,
+    responses((status = 202, description = "a link is on its way if the address has an account"),
+              (status = 503, description = "database or key service unavailable", body = Problem)))]
+pub async fn request_password_reset(
+    State(app): State<Arc<Accounts>>,
+    ApiJson(body): ApiJson<PasswordResetBody>,
+) -> Result<StatusCode, ApiError> {
+    app.request_password_reset(&body.email).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// Set a new password with a reset link's token (single use, 30 minutes). Every session of
+/// the account is revoked.
+#[utoipa::path(post, path = "/api/v1/password-resets/confirm", tag = "accounts", request_body = PasswordResetConfirmBody,
+    responses((status = 204, description = "password changed, every session revoked"),
+              (status = 400, description = "unknown, used or expired token", body = Problem),
+              (status = 422, description = "weak password", body = Problem)))]
+pub async fn confirm_password_reset(
+    State(app): State<Arc<Accounts>>,
+    ApiJson(body): ApiJson<PasswordResetConfirmBody>,
+) -> Result<StatusCode, ApiError> {
+    app.confirm_password_reset(&body.token, &body.password)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// The authenticated account.
 #[utoipa::path(get, path = "/api/v1/me", tag = "accounts", security(("bearer" = [])),
     responses((status = 200, body = AccountBody), (status = 401, body = Problem)))]

@@ -65,6 +65,21 @@ pub struct NewSessionBody {
     pub password: String,
 }
 
+/// Asks for a password-reset link by email.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordResetBody {
+    pub email: String,
+}
+
+/// Sets a new password with the token of a reset link.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordResetConfirmBody {
+    pub token: String,
+    pub password: String,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SessionBody {
     pub token: String,

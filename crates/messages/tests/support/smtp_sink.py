@@ -1,6 +1,7 @@
 """A real SMTP server for the tests (aiosmtpd), and a reader for what it received.
 
-    python3 smtp_sink.py serve DIR      listens on 127.0.0.1 (a free port), prints "READY <port>",
+    python3 smtp_sink.py serve DIR [PORT]
+                                        listens on 127.0.0.1 (PORT, or a free port), prints "READY <port>",
                                         stores each message as DIR/<n>.eml; stops when stdin closes
     python3 smtp_sink.py summary FILE   prints a JSON summary of one stored message
 
@@ -16,7 +17,7 @@ import socket
 import sys
 
 
-def serve(directory):
+def serve(directory, port=0):
     from aiosmtpd.smtp import SMTP
 
     os.makedirs(directory, exist_ok=True)
@@ -44,7 +45,7 @@ def serve(directory):
     async def main():
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
+        sock.bind(("127.0.0.1", port))
         loop = asyncio.get_running_loop()
         server = await loop.create_server(
             lambda: SMTP(Handler(), hostname="sink.test", decode_data=False), sock=sock
@@ -95,7 +96,7 @@ if __name__ == "__main__":
         print("MISSING aiosmtpd", file=sys.stderr)
         sys.exit(3)
     if sys.argv[1] == "serve":
-        serve(sys.argv[2])
+        serve(sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 0)
     elif sys.argv[1] == "summary":
         summary(sys.argv[2])
     else:

@@ -29,6 +29,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
     paths(
         public::healthz, ops::readyz, ops::metrics, public::specialties, public::search, public::agenda, public::slots,
         accounts::create_account, accounts::create_session, accounts::me, erasure::erase_me, accounts::access_log,
+        accounts::request_password_reset, accounts::confirm_password_reset,
         practitioner::put_profile, practitioner::get_profile, practitioner::create_place, practitioner::create_agenda,
         practitioner::create_motive, practitioner::create_rule, practitioner::create_absence, practitioner::agenda_appointments,
         patient::create_hold, patient::book, patient::list, patient::cancel, patient::move_appointment,
@@ -102,6 +103,11 @@ pub fn router(app: App) -> Router {
         .route("/search", get(public::search))
         .route("/accounts", post(accounts::create_account))
         .route("/sessions", post(accounts::create_session))
+        .route("/password-resets", post(accounts::request_password_reset))
+        .route(
+            "/password-resets/confirm",
+            post(accounts::confirm_password_reset),
+        )
         .route("/me", get(accounts::me).delete(erasure::erase_me))
         .route("/me/access-log", get(accounts::access_log))
         .route(

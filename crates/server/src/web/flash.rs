@@ -25,6 +25,7 @@ const KEYS: &[&str] = &[
     "flash.rx_issued",
     "flash.rx_invalid",
     "flash.rx_dispensed",
+    "flash.password_reset",
 ];
 
 pub fn lookup(key: &str) -> Option<&'static str> {

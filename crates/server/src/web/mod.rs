@@ -36,6 +36,14 @@ pub fn router() -> Router<App> {
         .route("/book/{hold_id}/release", post(booking::release))
         .route("/signin", get(account::signin_page).post(account::sign_in))
         .route("/signup", get(account::signup_page).post(account::sign_up))
+        .route(
+            "/password-reset",
+            get(account::password_reset_page).post(account::password_reset),
+        )
+        .route(
+            "/password-reset/request",
+            post(account::request_password_reset),
+        )
         .route("/signout", post(account::sign_out))
         .route("/account", get(account::account))
         .route("/account/relatives", post(account::add_relative))

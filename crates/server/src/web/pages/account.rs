@@ -26,6 +26,70 @@ struct SignUpPage<'a> {
     name: String,
 }
 
+#[derive(Template)]
+#[template(path = "password_reset.html")]
+struct PasswordResetPage<'a> {
+    ctx: &'a Ctx,
+    error: Option<&'static str>,
+    /// The token of the link followed: shows the new-password form.
+    token: Option<String>,
+    /// The request was taken (whatever the address).
+    sent: bool,
+}
+
+#[derive(Deserialize)]
+pub struct TokenParam {
+    token: Option<String>,
+}
+
+/// "Forgot password": the request form, or the new-password form of a link.
+pub async fn password_reset_page(ctx: Ctx, Query(q): Query<TokenParam>) -> PageResult {
+    Ok(ctx.page(&PasswordResetPage {
+        ctx: &ctx,
+        error: None,
+        token: q.token.filter(|t| !t.is_empty() && t.len() <= 128),
+        sent: false,
+    }))
+}
+
+/// Sends a link if the address has an account; the page says the same either way.
+pub async fn request_password_reset(ctx: Ctx, form: Form) -> PageResult {
+    if let Err(e) = ctx.app.request_password_reset(form.text("email")).await {
+        return Err(ctx.fail(e));
+    }
+    Ok(ctx.page(&PasswordResetPage {
+        ctx: &ctx,
+        error: None,
+        token: None,
+        sent: true,
+    }))
+}
+
+/// Sets the new password; every session of the account ends, the visitor signs in again.
+pub async fn password_reset(mut ctx: Ctx, form: Form) -> PageResult {
+    let token = form.text("token").to_owned();
+    match ctx
+        .app
+        .confirm_password_reset(&token, form.get("password").unwrap_or(""))
+        .await
+    {
+        Ok(()) => Ok(ctx.redirect_with("/signin", "flash.password_reset")),
+        Err(AppError::BadRequest(_)) => Ok(ctx.page(&PasswordResetPage {
+            ctx: &ctx,
+            error: Some("password_reset.invalid"),
+            token: None,
+            sent: false,
+        })),
+        Err(AppError::Invalid(_)) => Ok(ctx.page(&PasswordResetPage {
+            ctx: &ctx,
+            error: Some("signup.weak_password"),
+            token: Some(token),
+            sent: false,
+        })),
+        Err(e) => Err(ctx.fail(e)),
+    }
+}
+
 #[derive(Deserialize)]
 pub struct NextParam {
     next: Option<String>,

@@ -1,0 +1,254 @@
+//! The messages a booking, a cancellation or a move sends (issue 14), prepared here and
+//! queued by the store in the same transaction as the change: composed in the recipient's
+//! language and the place's time zone, then sealed under the recipient account's data key, as
+//! the account's identity is. No motive anywhere (it is health data).
+//!
+//! Preparing a message never costs a booking: if it cannot be prepared (the recipient has no
+//! account any more, a template fails), the change goes ahead and the reason is logged.
+
+use super::{AppError, AppResult, Scheduling};
+use careslot_core::availability::AgendaView;
+use careslot_domain::{AccountId, ReservationId};
+use careslot_messages::{compose, Content, Lang, Message, Recipient};
+use careslot_store::{AccountRecord, OutboxWrite, StoreError};
+use jiff::{SignedDuration, Timestamp};
+
+/// How long before an appointment the email reminder is due.
+pub const REMINDER_BEFORE: SignedDuration = SignedDuration::from_hours(72);
+
+/// Dedupe key of an appointment's pending email reminder.
+pub fn reminder_key(id: &ReservationId) -> String {
+    format!("reminder72:{id}")
+}
+
+pub use careslot_identity::outbox::{PAYLOAD_COLUMN, PAYLOAD_TABLE};
+
+/// Who gets a message: their account (whose key seals it) and their opened identity.
+struct Addressee {
+    record: AccountRecord,
+    email: String,
+    name: String,
+    lang: Lang,
+}
+
+/// What happened to an appointment, for the message about it.
+pub(crate) enum Event {
+    Booked,
+    CancelledByPatient,
+    CancelledByPractice,
+    Moved { previous_start: Timestamp },
+}
+
+impl Scheduling {
+    async fn recipient(&self, account: &AccountId) -> AppResult<Option<Addressee>> {
+        let Some(record) = self.store.account(account).await? else {
+            return Ok(None);
+        };
+        let identity = self.open_identity(&record).await?;
+        Ok(Some(Addressee {
+            record,
+            email: identity.email,
+            name: identity.name,
+            // Accounts do not store a language yet: French, the platform's default.
+            lang: Lang::Fr,
+        }))
+    }
+
+    /// The appointment as the messages show it (never its motive).
+    async fn message_appointment(
+        &self,
+        view: &AgendaView,
+        id: &ReservationId,
+        start: Timestamp,
+        end: Timestamp,
+        sequence: u32,
+    ) -> AppResult<careslot_messages::Appointment> {
+        let practitioner = self
+            .store
+            .practitioner(&view.agenda.practitioner_id)
+            .await?
+            .map(|p| p.name)
+            .unwrap_or_default();
+        let place = self.store.place(&view.agenda.place_id).await?;
+        let (place, address) = match place {
+            Some(p) => (p.name, format!("{}\n{} {}", p.address, p.postcode, p.city)),
+            None => (String::new(), String::new()),
+        };
+        Ok(careslot_messages::Appointment {
+            id: id.to_string(),
+            start,
+            end,
+            time_zone: view.agenda.timezone.clone(),
+            practitioner,
+            place,
+            address,
+            motive: None,
+            show_motive: false,
+            sequence,
+        })
+    }
+
+    /// The outbox change of `event` on appointment `id` of `patient`: what to queue and which
+    /// pending messages it makes pointless. Errors are logged and give an empty change.
+    pub(crate) async fn outbox_for(
+        &self,
+        event: Event,
+        view: &AgendaView,
+        patient: &AccountId,
+        id: &ReservationId,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> OutboxWrite {
+        match self
+            .try_outbox_for(event, view, patient, id, start, end)
+            .await
+        {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::warn!(appointment = %id, error = %e, "appointment message not prepared");
+                OutboxWrite::default()
+            }
+        }
+    }
+
+    async fn try_outbox_for(
+        &self,
+        event: Event,
+        view: &AgendaView,
+        patient: &AccountId,
+        id: &ReservationId,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> AppResult<OutboxWrite> {
+        let now = Timestamp::now();
+        let site = self.message_site();
+        let mut w = OutboxWrite::default();
+        let compose_err = |e: careslot_messages::ComposeError| {
+            AppError::Store(StoreError::Internal(e.to_string()))
+        };
+        // A guest's hold has no account behind it: nothing to send.
+        let Some(to_patient) = self.recipient(patient).await? else {
+            return Ok(w);
+        };
+        let sequence = match event {
+            Event::Moved { .. } => u32::try_from(now.as_second()).unwrap_or(u32::MAX),
+            _ => 0,
+        };
+        let appt = self
+            .message_appointment(view, id, start, end, sequence)
+            .await?;
+        let reminder = || -> AppResult<Option<(Message, Timestamp)>> {
+            let Ok(at) = start.checked_sub(REMINDER_BEFORE) else {
+                return Ok(None);
+            };
+            if at <= now {
+                return Ok(None);
+            }
+            let m = compose(
+                &site,
+                &Content::Reminder(appt.clone()),
+                Recipient::Email(to_patient.email.clone()),
+                to_patient.lang,
+                now,
+            )
+            .map_err(compose_err)?;
+            Ok(Some((m, at)))
+        };
+        match event {
+            Event::Booked => {
+                let m = compose(
+                    &site,
+                    &Content::BookingConfirmation(appt.clone()),
+                    Recipient::Email(to_patient.email.clone()),
+                    to_patient.lang,
+                    now,
+                )
+                .map_err(compose_err)?;
+                w.enqueue.push(
+                    self.seal_message(&to_patient.record, &m, format!("confirm:{id}"), now)
+                        .await?,
+                );
+                if let Some((m, at)) = reminder()? {
+                    w.enqueue.push(
+                        self.seal_message(&to_patient.record, &m, reminder_key(id), at)
+                            .await?,
+                    );
+                }
+            }
+            Event::CancelledByPractice => {
+                w.delete_pending.push(reminder_key(id));
+                let m = compose(
+                    &site,
+                    &Content::CancelledByPractice(appt),
+                    Recipient::Email(to_patient.email.clone()),
+                    to_patient.lang,
+                    now,
+                )
+                .map_err(compose_err)?;
+                w.enqueue.push(
+                    self.seal_message(&to_patient.record, &m, format!("cancelled:{id}"), now)
+                        .await?,
+                );
+            }
+            Event::CancelledByPatient => {
+                w.delete_pending.push(reminder_key(id));
+                // The practice hears of it, at its practitioner's address.
+                let practice = match self
+                    .store
+                    .practitioner(&view.agenda.practitioner_id)
+                    .await?
+                {
+                    Some(p) => self.recipient(&p.account_id).await?,
+                    None => None,
+                };
+                if let Some(practice) = practice {
+                    let m = compose(
+                        &site,
+                        &Content::CancelledByPatient {
+                            appointment: appt,
+                            patient: to_patient.name.clone(),
+                        },
+                        Recipient::Email(practice.email.clone()),
+                        practice.lang,
+                        now,
+                    )
+                    .map_err(compose_err)?;
+                    w.enqueue.push(
+                        self.seal_message(&practice.record, &m, format!("cancelled:{id}"), now)
+                            .await?,
+                    );
+                }
+            }
+            Event::Moved { previous_start } => {
+                w.delete_pending.push(reminder_key(id));
+                let m = compose(
+                    &site,
+                    &Content::Moved {
+                        appointment: appt.clone(),
+                        previous_start,
+                    },
+                    Recipient::Email(to_patient.email.clone()),
+                    to_patient.lang,
+                    now,
+                )
+                .map_err(compose_err)?;
+                w.enqueue.push(
+                    self.seal_message(
+                        &to_patient.record,
+                        &m,
+                        format!("moved:{id}:{}", start.as_second()),
+                        now,
+                    )
+                    .await?,
+                );
+                if let Some((m, at)) = reminder()? {
+                    w.enqueue.push(
+                        self.seal_message(&to_patient.record, &m, reminder_key(id), at)
+                            .await?,
+                    );
+                }
+            }
+        }
+        Ok(w)
+    }
+}

@@ -1,0 +1,262 @@
+//! Delivery of the outbox (issue 14): a worker per process claims due messages with a lease,
+//! opens them with the recipient's key, sends them through the configured channel outside any
+//! transaction (SQLite's single writer is never held during a send), then deletes them,
+//! reschedules them with the retry policy (exponential backoff, full jitter) or parks them as
+//! dead letters. Woken by the service layer (this process), by NOTIFY (other nodes on
+//! PostgreSQL), and by polling as a fallback.
+
+use careslot_core::protection::{subject_key_name, ProtectError};
+use careslot_messages::{Channel, Message, RetryPolicy, SendError};
+use careslot_scheduling::notify::{PAYLOAD_COLUMN, PAYLOAD_TABLE};
+use careslot_scheduling::Scheduling;
+use careslot_store::OutboxRow;
+use futures::StreamExt;
+use jiff::{SignedDuration, Timestamp};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+/// How messages leave: the channel and the worker's pace.
+#[derive(Clone)]
+pub struct MessagesConfig {
+    /// Where email goes. `None`: no delivery worker in this process (messages stay queued
+    /// for another node; nothing is dropped).
+    pub channel: Option<Arc<dyn Channel>>,
+    pub retry: RetryPolicy,
+    /// Polling period when nothing wakes the worker.
+    pub poll: Duration,
+    /// How long a claimed message is reserved to this worker (a crashed worker's messages
+    /// come back after it).
+    pub lease: SignedDuration,
+    /// Messages claimed at once.
+    pub batch: i64,
+    /// Sends in flight at once.
+    pub concurrency: usize,
+}
+
+impl Default for MessagesConfig {
+    fn default() -> Self {
+        Self {
+            channel: None,
+            retry: RetryPolicy::default(),
+            poll: Duration::from_secs(1),
+            lease: SignedDuration::from_mins(2),
+            batch: 64,
+            concurrency: 8,
+        }
+    }
+}
+
+impl std::fmt::Debug for MessagesConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MessagesConfig")
+            .field("channel", &self.channel.as_ref().map(|c| c.name()))
+            .field("retry", &self.retry)
+            .field("poll", &self.poll)
+            .field("lease", &self.lease)
+            .field("batch", &self.batch)
+            .field("concurrency", &self.concurrency)
+            .finish()
+    }
+}
+
+/// Keeps addresses and numbers out of an error kept in the database or written to logs
+/// (SMTP replies often echo the recipient).
+pub fn redact(reason: &str) -> String {
+    let words: Vec<String> = reason
+        .split_whitespace()
+        .map(|w| {
+            let digits = w.chars().filter(char::is_ascii_digit).count();
+            if w.contains('@') {
+                "<address>".to_owned()
+            } else if digits >= 6 {
+                "<number>".to_owned()
+            } else {
+                w.to_owned()
+            }
+        })
+        .collect();
+    let mut out = words.join(" ");
+    if out.len() > 300 {
+        let mut cut = 300;
+        while !out.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out.truncate(cut);
+    }
+    out
+}
+
+/// What became of one claimed message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Sent,
+    Retried,
+    Dead,
+    /// The recipient was erased: the message went with them.
+    Dropped,
+    /// The store could not record the outcome; the lease brings the message back.
+    Unrecorded,
+}
+
+/// One process's delivery worker.
+pub struct Worker {
+    scheduling: Weak<Scheduling>,
+    channel: Arc<dyn Channel>,
+    config: MessagesConfig,
+}
+
+impl Worker {
+    /// Starts the worker when a channel is configured; it stops with the service.
+    pub fn spawn(scheduling: &Arc<Scheduling>, config: &MessagesConfig) {
+        let Some(channel) = config.channel.clone() else {
+            return;
+        };
+        let wake = scheduling.outbox_wake.clone();
+        let on_notify = wake.clone();
+        scheduling
+            .store
+            .watch_outbox(Arc::new(move || on_notify.notify_one()));
+        let worker = Worker {
+            scheduling: Arc::downgrade(scheduling),
+            channel,
+            config: config.clone(),
+        };
+        tokio::spawn(async move {
+            loop {
+                let claimed = match worker.drain_once().await {
+                    Some(n) => n,
+                    None => return,
+                };
+                if claimed == 0 {
+                    tokio::select! {
+                        _ = wake.notified() => {}
+                        _ = tokio::time::sleep(worker.config.poll) => {}
+                    }
+                }
+            }
+        });
+    }
+
+    /// Claims one batch and delivers it; how many were claimed (None: the service is gone).
+    async fn drain_once(&self) -> Option<usize> {
+        let app = self.scheduling.upgrade()?;
+        let claimed = match app
+            .store
+            .claim_due(Timestamp::now(), self.config.lease, self.config.batch)
+            .await
+        {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::warn!(error = %e, "outbox claim failed; will retry");
+                return Some(0);
+            }
+        };
+        let n = claimed.len();
+        futures::stream::iter(claimed)
+            .for_each_concurrent(self.config.concurrency.max(1), |row| {
+                let app = app.clone();
+                async move {
+                    let outcome = self.deliver(&app, &row).await;
+                    tracing::debug!(message = %row.id, attempts = row.attempts, ?outcome, "outbox delivery");
+                }
+            })
+            .await;
+        Some(n)
+    }
+
+    async fn open(&self, app: &Scheduling, row: &OutboxRow) -> Result<Option<Message>, String> {
+        let Some(account) = app
+            .store
+            .account(&row.account_id)
+            .await
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(None);
+        };
+        let key = match app
+            .protect
+            .data_key(&subject_key_name(&account.id), &account.wrapped_key)
+            .await
+        {
+            Ok(k) => k,
+            Err(ProtectError::Erased) => return Ok(None),
+            Err(e) => return Err(format!("key service: {e}")),
+        };
+        let json = app
+            .protect
+            .open(
+                &key,
+                &row.payload_ct,
+                PAYLOAD_TABLE,
+                PAYLOAD_COLUMN,
+                &row.id,
+            )
+            .map_err(|_| "payload cannot be opened".to_owned())?;
+        serde_json::from_slice::<Message>(&json)
+            .map(Some)
+            .map_err(|_| "payload is not a message".to_owned())
+    }
+
+    async fn deliver(&self, app: &Scheduling, row: &OutboxRow) -> Outcome {
+        let store = &app.store;
+        let result = match self.open(app, row).await {
+            Ok(None) => {
+                return match store.complete_message(&row.id).await {
+                    Ok(_) => Outcome::Dropped,
+                    Err(_) => Outcome::Unrecorded,
+                }
+            }
+            Ok(Some(message)) => self.channel.send(&message).await,
+            Err(reason) => Err(SendError::Transient(reason)),
+        };
+        let now = Timestamp::now();
+        let recorded = match result {
+            Ok(()) => store.complete_message(&row.id).await.map(|_| Outcome::Sent),
+            Err(SendError::Permanent(reason)) => {
+                let reason = format!("permanent: {}", redact(&reason));
+                tracing::warn!(message = %row.id, error = %reason, "message refused; dead letter");
+                store
+                    .dead_letter(&row.id, &reason, now)
+                    .await
+                    .map(|_| Outcome::Dead)
+            }
+            Err(SendError::Transient(reason)) => {
+                let reason = format!("transient: {}", redact(&reason));
+                let next =
+                    self.config
+                        .retry
+                        .next_attempt(row.attempts, now, &mut rand::thread_rng());
+                match next {
+                    Some(at) => store
+                        .reschedule_message(&row.id, at, &reason)
+                        .await
+                        .map(|_| Outcome::Retried),
+                    None => {
+                        tracing::warn!(message = %row.id, attempts = row.attempts, error = %reason, "message undeliverable; dead letter");
+                        store
+                            .dead_letter(&row.id, &reason, now)
+                            .await
+                            .map(|_| Outcome::Dead)
+                    }
+                }
+            }
+        };
+        recorded.unwrap_or_else(|e| {
+            tracing::warn!(message = %row.id, error = %e, "outbox outcome not recorded; the lease will bring it back");
+            Outcome::Unrecorded
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn redaction_keeps_no_address_or_number() {
+        let r = redact("550 5.1.1 <alice@example.org>: recipient unknown, call +33612345678");
+        assert!(!r.contains("alice"));
+        assert!(!r.contains("612345678"));
+        assert!(r.contains("550 5.1.1"));
+    }
+}

@@ -1,0 +1,318 @@
+//! The outbox's SQL (issue 14): rows queued inside the transaction of the change that causes
+//! them, claimed by delivery workers with a lease, then deleted, rescheduled or parked as dead
+//! letters. Times are milliseconds since the epoch.
+
+use crate::{internal, Backend, DbPool, DbRow, Tx};
+use careslot_domain::AccountId;
+use careslot_store::codec;
+use careslot_store::*;
+use jiff::{SignedDuration, Timestamp};
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Row, Type};
+use std::marker::PhantomData;
+
+/// The SQL of the outbox on backend `B`.
+pub struct Outbox<B>(PhantomData<B>);
+
+fn ms(t: Timestamp) -> i64 {
+    t.as_millisecond()
+}
+
+fn from_ms(v: i64) -> StoreResult<Timestamp> {
+    Timestamp::from_millisecond(v).map_err(|_| codec::corrupt("outbox time"))
+}
+
+impl<B: Backend> Outbox<B>
+where
+    for<'c> &'c mut <B::Db as Database>::Connection: Executor<'c, Database = B::Db>,
+    for<'q> <B::Db as Database>::Arguments<'q>: IntoArguments<'q, B::Db>,
+    for<'q> &'q str: Encode<'q, B::Db> + Type<B::Db>,
+    for<'q> &'q [u8]: Encode<'q, B::Db> + Type<B::Db>,
+    for<'q> Option<&'q str>: Encode<'q, B::Db>,
+    for<'q> Option<&'q [u8]>: Encode<'q, B::Db>,
+    for<'q> Option<String>: Encode<'q, B::Db>,
+    for<'q> Option<i64>: Encode<'q, B::Db>,
+    for<'q, 'r> String: Encode<'q, B::Db> + Decode<'r, B::Db> + Type<B::Db>,
+    for<'q, 'r> Vec<u8>: Encode<'q, B::Db> + Decode<'r, B::Db> + Type<B::Db>,
+    for<'q, 'r> i64: Encode<'q, B::Db> + Decode<'r, B::Db> + Type<B::Db>,
+    for<'q, 'r> f64: Encode<'q, B::Db> + Decode<'r, B::Db> + Type<B::Db>,
+    for<'q, 'r> bool: Encode<'q, B::Db> + Decode<'r, B::Db> + Type<B::Db>,
+    for<'s> &'s str: ColumnIndex<DbRow<B>>,
+{
+    pub(crate) fn row(row: &DbRow<B>) -> StoreResult<OutboxRow> {
+        let channel: String = row.try_get("channel").map_err(internal)?;
+        let attempts: i64 = row.try_get("attempts").map_err(internal)?;
+        let opt = |col: &str| -> StoreResult<Option<Timestamp>> {
+            row.try_get::<Option<i64>, _>(col)
+                .map_err(internal)?
+                .map(from_ms)
+                .transpose()
+        };
+        Ok(OutboxRow {
+            id: row.try_get("id").map_err(internal)?,
+            channel: OutboxChannel::parse(&channel)
+                .ok_or_else(|| codec::corrupt("outbox channel"))?,
+            dedupe_key: row.try_get("dedupe_key").map_err(internal)?,
+            account_id: AccountId(row.try_get("account_id").map_err(internal)?),
+            payload_ct: row.try_get("payload_ct").map_err(internal)?,
+            attempts: u32::try_from(attempts).map_err(|_| codec::corrupt("outbox attempts"))?,
+            available_at: from_ms(row.try_get("available_at").map_err(internal)?)?,
+            locked_until: opt("locked_until")?,
+            last_error: row.try_get("last_error").map_err(internal)?,
+            dead_at: opt("dead_at")?,
+            created_at: from_ms(row.try_get("created_at").map_err(internal)?)?,
+        })
+    }
+
+    /// Applies `w` inside the caller's transaction: pending messages deleted by key, then the
+    /// new ones queued (a key already queued is left as it is), and the workers of other nodes
+    /// told on commit.
+    pub(crate) async fn apply_in(tx: &mut Tx<B>, w: &OutboxWrite) -> StoreResult<()> {
+        for key in &w.delete_pending {
+            sqlx::query("DELETE FROM outbox WHERE dedupe_key = $1 AND dead_at IS NULL")
+                .bind(key.as_str())
+                .execute(&mut **tx)
+                .await
+                .map_err(B::map_err)?;
+        }
+        for m in &w.enqueue {
+            sqlx::query(
+                "INSERT INTO outbox (id, channel, dedupe_key, account_id, payload_ct, attempts, available_at, created_at)
+                 VALUES ($1, $2, $3, $4, $5, 0, $6, $7) ON CONFLICT (dedupe_key) DO NOTHING",
+            )
+            .bind(m.id.as_str())
+            .bind(m.channel.code())
+            .bind(m.dedupe_key.as_str())
+            .bind(m.account_id.as_str())
+            .bind(m.payload_ct.as_slice())
+            .bind(ms(m.available_at))
+            .bind(ms(m.created_at))
+            .execute(&mut **tx)
+            .await
+            .map_err(B::map_err)?;
+        }
+        if !w.enqueue.is_empty() {
+            B::outbox_changed(tx).await?;
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn enqueue(pool: &DbPool<B>, w: &OutboxWrite) -> StoreResult<()> {
+        if w.is_empty() {
+            return Ok(());
+        }
+        let mut tx = B::begin_write(pool).await?;
+        Self::apply_in(&mut tx, w).await?;
+        tx.commit().await.map_err(B::map_err)
+    }
+
+    /// One short write transaction: picks due rows nobody leases (`FOR UPDATE SKIP LOCKED` on
+    /// PostgreSQL, so concurrent claimers skip each other's rows), sets their lease and counts
+    /// the attempt. The re-check in the outer WHERE keeps a row leased by a claimer that
+    /// committed meanwhile out.
+    pub(crate) async fn claim_due(
+        pool: &DbPool<B>,
+        now: Timestamp,
+        lease: SignedDuration,
+        limit: i64,
+    ) -> StoreResult<Vec<OutboxRow>> {
+        let now_ms = ms(now);
+        let until = now
+            .checked_add(lease)
+            .map_err(|_| internal("outbox lease out of range"))?;
+        let sql = format!(
+            "UPDATE outbox SET locked_until = $1, attempts = attempts + 1
+              WHERE id IN (SELECT id FROM outbox
+                            WHERE dead_at IS NULL AND available_at <= $2
+                              AND (locked_until IS NULL OR locked_until <= $2)
+                            ORDER BY available_at, id LIMIT $3{})
+                AND dead_at IS NULL AND (locked_until IS NULL OR locked_until <= $2)
+              RETURNING *",
+            B::SKIP_LOCKED
+        );
+        let mut tx = B::begin_write(pool).await?;
+        let rows = sqlx::query(&sql)
+            .bind(ms(until))
+            .bind(now_ms)
+            .bind(limit)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(B::map_err)?;
+        tx.commit().await.map_err(B::map_err)?;
+        rows.iter().map(Self::row).collect()
+    }
+
+    pub(crate) async fn complete(pool: &DbPool<B>, id: &str) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM outbox WHERE id = $1")
+            .bind(id)
+            .execute(pool)
+            .await
+            .map_err(B::map_err)?;
+        Ok(B::rows_affected(done) > 0)
+    }
+
+    pub(crate) async fn reschedule(
+        pool: &DbPool<B>,
+        id: &str,
+        at: Timestamp,
+        error: &str,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE outbox SET available_at = $2, locked_until = NULL, last_error = $3
+              WHERE id = $1 AND dead_at IS NULL",
+        )
+        .bind(id)
+        .bind(ms(at))
+        .bind(error)
+        .execute(pool)
+        .await
+        .map_err(B::map_err)?;
+        Ok(B::rows_affected(done) > 0)
+    }
+
+    pub(crate) async fn dead_letter(
+        pool: &DbPool<B>,
+        id: &str,
+        error: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE outbox SET dead_at = $2, locked_until = NULL, last_error = $3
+              WHERE id = $1 AND dead_at IS NULL",
+        )
+        .bind(id)
+        .bind(ms(now))
+        .bind(error)
+        .execute(pool)
+        .await
+        .map_err(B::map_err)?;
+        Ok(B::rows_affected(done) > 0)
+    }
+
+    pub(crate) async fn dead_letters(pool: &DbPool<B>, limit: i64) -> StoreResult<Vec<OutboxRow>> {
+        let rows = sqlx::query(
+            "SELECT * FROM outbox WHERE dead_at IS NOT NULL ORDER BY dead_at DESC, id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+        .map_err(B::map_err)?;
+        rows.iter().map(Self::row).collect()
+    }
+
+    pub(crate) async fn retry_dead_letter(
+        pool: &DbPool<B>,
+        id: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let mut tx = B::begin_write(pool).await?;
+        let done = sqlx::query(
+            "UPDATE outbox SET dead_at = NULL, attempts = 0, available_at = $2, locked_until = NULL
+              WHERE id = $1 AND dead_at IS NOT NULL",
+        )
+        .bind(id)
+        .bind(ms(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(B::map_err)?;
+        let retried = B::rows_affected(done) > 0;
+        if retried {
+            B::outbox_changed(&mut tx).await?;
+        }
+        tx.commit().await.map_err(B::map_err)?;
+        Ok(retried)
+    }
+
+    pub(crate) async fn delete_pending(pool: &DbPool<B>, keys: &[String]) -> StoreResult<u64> {
+        let mut tx = B::begin_write(pool).await?;
+        let mut n = 0;
+        for key in keys {
+            let done = sqlx::query("DELETE FROM outbox WHERE dedupe_key = $1 AND dead_at IS NULL")
+                .bind(key.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(B::map_err)?;
+            n += B::rows_affected(done);
+        }
+        tx.commit().await.map_err(B::map_err)?;
+        Ok(n)
+    }
+
+    pub(crate) async fn of_account(
+        pool: &DbPool<B>,
+        account: &AccountId,
+    ) -> StoreResult<Vec<OutboxRow>> {
+        let rows =
+            sqlx::query("SELECT * FROM outbox WHERE account_id = $1 ORDER BY created_at, id")
+                .bind(account.as_str())
+                .fetch_all(pool)
+                .await
+                .map_err(B::map_err)?;
+        rows.iter().map(Self::row).collect()
+    }
+
+    /// Erasure's part: every message of the account goes, whatever its state.
+    pub(crate) async fn delete_account_in(tx: &mut Tx<B>, account: &AccountId) -> StoreResult<()> {
+        sqlx::query("DELETE FROM outbox WHERE account_id = $1")
+            .bind(account.as_str())
+            .execute(&mut **tx)
+            .await
+            .map_err(B::map_err)?;
+        Ok(())
+    }
+
+    pub(crate) async fn create_password_reset(
+        pool: &DbPool<B>,
+        reset: &PasswordReset,
+        outbox: &OutboxWrite,
+    ) -> StoreResult<()> {
+        let mut tx = B::begin_write(pool).await?;
+        sqlx::query(
+            "INSERT INTO password_resets (token_hash, account_id, expires_at, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(reset.token_hash.as_str())
+        .bind(reset.account_id.as_str())
+        .bind(reset.expires_at.as_second())
+        .bind(reset.created_at.as_second())
+        .execute(&mut *tx)
+        .await
+        .map_err(B::map_err)?;
+        Self::apply_in(&mut tx, outbox).await?;
+        tx.commit().await.map_err(B::map_err)
+    }
+
+    pub(crate) async fn consume_password_reset(
+        pool: &DbPool<B>,
+        token_hash: &str,
+        password_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<AccountId>> {
+        let mut tx = B::begin_write(pool).await?;
+        let Some(row) = sqlx::query(
+            "DELETE FROM password_resets WHERE token_hash = $1 AND expires_at > $2 RETURNING account_id",
+        )
+        .bind(token_hash)
+        .bind(now.as_second())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(B::map_err)?
+        else {
+            return Ok(None);
+        };
+        let account: String = row.try_get("account_id").map_err(internal)?;
+        sqlx::query("UPDATE accounts SET password_hash = $2 WHERE id = $1")
+            .bind(account.as_str())
+            .bind(password_hash)
+            .execute(&mut *tx)
+            .await
+            .map_err(B::map_err)?;
+        for table in ["sessions", "password_resets"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE account_id = $1"))
+                .bind(account.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(B::map_err)?;
+        }
+        tx.commit().await.map_err(B::map_err)?;
+        Ok(Some(AccountId(account)))
+    }
+}
