@@ -102,7 +102,7 @@ where
         }
         let mut tx = B::begin_write(pool).await?;
         Self::apply_in(&mut tx, w).await?;
-        tx.commit().await.map_err(B::map_err)
+        crate::commit::<B>(tx).await
     }
 
     /// One short write transaction: picks due rows nobody leases (`FOR UPDATE SKIP LOCKED` on
@@ -137,7 +137,7 @@ where
             .fetch_all(&mut *tx)
             .await
             .map_err(B::map_err)?;
-        tx.commit().await.map_err(B::map_err)?;
+        crate::commit::<B>(tx).await?;
         rows.iter().map(Self::row).collect()
     }
 
@@ -218,7 +218,7 @@ where
         if retried {
             B::outbox_changed(&mut tx).await?;
         }
-        tx.commit().await.map_err(B::map_err)?;
+        crate::commit::<B>(tx).await?;
         Ok(retried)
     }
 
@@ -233,7 +233,7 @@ where
                 .map_err(B::map_err)?;
             n += B::rows_affected(done);
         }
-        tx.commit().await.map_err(B::map_err)?;
+        crate::commit::<B>(tx).await?;
         Ok(n)
     }
 
@@ -277,7 +277,7 @@ where
         .await
         .map_err(B::map_err)?;
         Self::apply_in(&mut tx, outbox).await?;
-        tx.commit().await.map_err(B::map_err)
+        crate::commit::<B>(tx).await
     }
 
     pub(crate) async fn consume_password_reset(
@@ -312,7 +312,7 @@ where
                 .await
                 .map_err(B::map_err)?;
         }
-        tx.commit().await.map_err(B::map_err)?;
+        crate::commit::<B>(tx).await?;
         Ok(Some(AccountId(account)))
     }
 }
