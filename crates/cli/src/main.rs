@@ -235,6 +235,50 @@ struct ServeArgs {
     /// prescriptions. Without it, each request's Host header is used (http://HOST).
     #[arg(long, env = "CARESLOT_PUBLIC_URL", value_parser = parse_public_url)]
     public_url: Option<String>,
+    #[command(flatten)]
+    front_door: FrontDoorArgs,
+}
+
+/// The front door: password hashing bounds, trusted proxies, idle sessions.
+#[derive(Args)]
+struct FrontDoorArgs {
+    /// Argon2 password hashes computed at once (each holds about 19 MiB while it runs)
+    /// [0 = the number of available cores].
+    #[arg(long, env = "CARESLOT_PASSWORD_HASHING_CONCURRENCY", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=1024))]
+    password_hashing_concurrency: u32,
+    /// Sign-ins and sign-ups allowed to wait for a hashing slot; beyond, they get 503 with
+    /// Retry-After [0 = four per slot].
+    #[arg(long, env = "CARESLOT_PASSWORD_HASHING_QUEUE", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=100_000))]
+    password_hashing_queue: u32,
+    /// Proxies (addresses or CIDR blocks, repeat or comma-separated) whose X-Forwarded-For
+    /// names the client for throttling; from any other peer the header is ignored.
+    #[arg(long, env = "CARESLOT_TRUSTED_PROXIES", value_delimiter = ',', value_parser = careslot_identity::front_door::parse_trusted_proxy)]
+    trusted_proxies: Vec<careslot_identity::front_door::TrustedProxy>,
+    /// Minutes without use after which a practitioner's or assistant's session ends.
+    #[arg(long, env = "CARESLOT_SESSION_IDLE_MINUTES", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=10_080))]
+    session_idle_minutes: u32,
+}
+
+impl FrontDoorArgs {
+    fn config(&self) -> careslot_identity::IdentityConfig {
+        let defaults = careslot_identity::IdentityConfig::default();
+        let concurrency = match self.password_hashing_concurrency {
+            0 => defaults.hashing_concurrency,
+            n => n as usize,
+        };
+        careslot_identity::IdentityConfig {
+            hashing_concurrency: concurrency,
+            hashing_queue: match self.password_hashing_queue {
+                0 => 4 * concurrency,
+                n => n as usize,
+            },
+            trusted_proxies: self.trusted_proxies.clone(),
+            practice_idle_timeout: jiff::SignedDuration::from_mins(i64::from(
+                self.session_idle_minutes,
+            )),
+            ..defaults
+        }
+    }
 }
 
 /// Video consultations: ICE servers handed to the browsers, and the rooms' credentials.
@@ -537,6 +581,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             max_per_appointment: args.documents_per_appointment,
         },
         public_url: args.public_url.clone(),
+        identity: args.front_door.config(),
         ..AppConfig::default()
     };
     let app = open_app_with(&args.db, &args.keys, config).await?;

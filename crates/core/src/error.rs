@@ -24,6 +24,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub slug: &'static str,
     pub detail: String,
+    /// Seconds for the `Retry-After` header, when the client should come back later.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -32,7 +34,14 @@ impl ApiError {
             status,
             slug,
             detail: detail.into(),
+            retry_after: None,
         }
+    }
+
+    /// Adds a `Retry-After` header (seconds) to the problem.
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds.max(1));
+        self
     }
 
     pub fn bad_request(detail: impl Into<String>) -> Self {
@@ -66,12 +75,17 @@ impl IntoResponse for ApiError {
             detail: self.detail,
         };
         let json = serde_json::to_vec(&body).unwrap_or_default();
-        (
+        let mut resp = (
             self.status,
             [(header::CONTENT_TYPE, "application/problem+json")],
             json,
         )
-            .into_response()
+            .into_response();
+        if let Some(s) = self.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(s));
+        }
+        resp
     }
 }
 
@@ -104,6 +118,18 @@ impl From<AppError> for ApiError {
                 "key-service-unavailable",
                 "the key-custody service is unavailable, so health data cannot be read or written; retry shortly",
             ),
+            E::TooManyAttempts { retry_after_s } => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-attempts",
+                "too many failed attempts; wait for the time given in Retry-After, then try again",
+            )
+            .retry_after(retry_after_s),
+            E::Busy { retry_after_s } => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "authentication-busy",
+                "too many sign-ins are being checked right now; retry after the time given in Retry-After",
+            )
+            .retry_after(retry_after_s),
             E::Store(s) => s.into(),
             E::Payment(p) => payment_problem(p),
         }

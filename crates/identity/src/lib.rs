@@ -8,11 +8,13 @@
 mod accounts;
 pub mod api;
 mod family;
+pub mod front_door;
 mod practice_account;
 mod team;
 
 pub use accounts::{hash_token, parse_email, parse_name, parse_phone, Identity, NewIdentity};
 pub use family::Relative;
+pub use front_door::{Backoff, IdentityConfig, ThrottleConfig};
 pub use team::Invitation;
 
 use careslot_core::Core;
@@ -23,11 +25,20 @@ use std::sync::Arc;
 /// Accounts, sessions, relatives and practice teams.
 pub struct Accounts {
     core: Arc<Core>,
+    /// The front door's settings (hashing bounds, throttling, proxies, idle timeout).
+    pub identity: IdentityConfig,
+    hashing: front_door::HashingPool,
 }
 
 impl Accounts {
-    pub fn new(core: Arc<Core>) -> Arc<Self> {
-        Arc::new(Self { core })
+    pub fn new(core: Arc<Core>, identity: IdentityConfig) -> Arc<Self> {
+        let hashing =
+            front_door::HashingPool::new(identity.hashing_concurrency, identity.hashing_queue);
+        Arc::new(Self {
+            core,
+            identity,
+            hashing,
+        })
     }
 
     pub fn core(&self) -> &Arc<Core> {

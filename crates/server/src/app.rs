@@ -37,6 +37,8 @@ pub struct AppConfig {
     /// Public base URL of the site (`https://careslot.example`), for links that leave it:
     /// the prescription QR codes. `None`: taken from each request's `Host` header.
     pub public_url: Option<String>,
+    /// The front door: password-hashing bounds, throttling, trusted proxies, idle timeout.
+    pub identity: careslot_identity::IdentityConfig,
 }
 
 impl Default for AppConfig {
@@ -53,6 +55,7 @@ impl Default for AppConfig {
             payments: Payments::default(),
             documents: DocumentsConfig::default(),
             public_url: core.public_url,
+            identity: Default::default(),
         }
     }
 }
@@ -89,7 +92,7 @@ impl App {
             },
         )
         .await?;
-        let accounts = Accounts::new(core.clone());
+        let accounts = Accounts::new(core.clone(), config.identity);
         let scheduling = Scheduling::new(
             accounts.clone(),
             SchedulingConfig {
@@ -122,6 +125,17 @@ impl App {
     /// Vaccination appointments past retention lose their patient link, every hour.
     pub fn spawn_retention(&self) {
         self.core.spawn_retention();
+        // Throttling counters that block nothing and saw no failure for a day go, hourly.
+        let accounts = self.accounts.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+            loop {
+                tick.tick().await;
+                if let Err(e) = accounts.purge_throttle().await {
+                    tracing::warn!(error = %e, "could not purge throttling counters");
+                }
+            }
+        });
     }
 }
 

@@ -232,10 +232,21 @@ async fn accounts_and_sessions(store: &dyn Store) {
         None
     );
     assert_eq!(store.session_account("unknown", t0()).await.unwrap(), None);
-    let row = store.session(&hash, t0()).await.unwrap().expect("live session");
+    let row = store
+        .session(&hash, t0())
+        .await
+        .unwrap()
+        .expect("live session");
     assert_eq!((row.account, row.last_used_at), (a.clone(), t0()));
-    store.touch_session(&hash, t0() + 5.minutes()).await.unwrap();
-    let row = store.session(&hash, t0()).await.unwrap().expect("live session");
+    store
+        .touch_session(&hash, t0() + 5.minutes())
+        .await
+        .unwrap();
+    let row = store
+        .session(&hash, t0())
+        .await
+        .unwrap()
+        .expect("live session");
     assert_eq!(row.last_used_at, t0() + 5.minutes());
     assert_eq!(row.expires_at, t0() + 1.hour());
 
@@ -2239,9 +2250,15 @@ async fn front_door(store: &dyn Store) {
         store.throttle_blocked_until(&[&key], t0()).await.unwrap(),
         None
     );
-    store.throttle_block(&key, t0() + 60.seconds()).await.unwrap();
+    store
+        .throttle_block(&key, t0() + 60.seconds())
+        .await
+        .unwrap();
     // A shorter block never shortens a longer one.
-    store.throttle_block(&key, t0() + 10.seconds()).await.unwrap();
+    store
+        .throttle_block(&key, t0() + 10.seconds())
+        .await
+        .unwrap();
     assert_eq!(
         store
             .throttle_blocked_until(&["suite:other", &key], t0())
