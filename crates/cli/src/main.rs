@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_booking;
+mod bench_login_flood;
 mod bench_pages;
 mod demo;
 mod import;
@@ -405,6 +406,9 @@ enum BenchCommand {
     /// The 12 July rush over HTTP on PostgreSQL: bookings of paired doses, availability,
     /// search, the waiting room, then the database checked for every broken rule.
     Rush(rush::RushArgs),
+    /// Wrong sign-ins flooding a server it starts: its peak memory and /healthz latency,
+    /// without and during the flood.
+    LoginFlood(bench_login_flood::LoginFloodArgs),
 }
 
 async fn open_store(db: &DbArgs) -> anyhow::Result<Arc<dyn Store>> {
@@ -539,6 +543,11 @@ async fn main() -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Pages(args)) => bench_pages::pages(&args).await.map(|_| ()),
         Command::Bench(BenchCommand::Rush(args)) => {
             let report = rush::rush(&args).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
+        Command::Bench(BenchCommand::LoginFlood(args)) => {
+            let report = bench_login_flood::login_flood(&args).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
