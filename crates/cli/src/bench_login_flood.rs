@@ -92,7 +92,7 @@ pub async fn login_flood(args: &LoginFloodArgs) -> anyhow::Result<Value> {
         .arg("--trusted-proxies")
         .arg("127.0.0.1")
         .args(&args.serve_arg)
-        .env("CARESLOT_LOG", "error")
+        .env("CARESLOT_LOG", "error,tower_http=off")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
