@@ -482,8 +482,25 @@ fn init_logging(json: bool) {
     }
 }
 
+/// glibc raises its mmap threshold to the size of the largest block freed (up to 32 MiB), so
+/// after the first password hash every thread's 19 MiB Argon2 block comes from — and stays
+/// in — that thread's heap arena: a login flood left hundreds of MiB resident
+/// (`careslot bench login-flood`, BENCHMARKS.md). A fixed 1 MiB threshold keeps such blocks
+/// mapped on their own and returns them to the system when freed.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn fix_malloc_mmap_threshold() {
+    // SAFETY: mallopt only tunes the allocator; it takes the allocator's own lock.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn fix_malloc_mmap_threshold() {}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    fix_malloc_mmap_threshold();
     let cli = Cli::parse();
     init_logging(cli.log_json);
     match cli.command {
