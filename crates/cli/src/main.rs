@@ -248,7 +248,7 @@ struct FrontDoorArgs {
     #[arg(long, env = "CARESLOT_PASSWORD_HASHING_CONCURRENCY", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=1024))]
     password_hashing_concurrency: u32,
     /// Sign-ins and sign-ups allowed to wait for a hashing slot; beyond, they get 503 with
-    /// Retry-After [0 = four per slot].
+    /// Retry-After [0 = 32 per slot].
     #[arg(long, env = "CARESLOT_PASSWORD_HASHING_QUEUE", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=100_000))]
     password_hashing_queue: u32,
     /// Proxies (addresses or CIDR blocks, repeat or comma-separated) whose X-Forwarded-For
@@ -270,7 +270,7 @@ impl FrontDoorArgs {
         careslot_identity::IdentityConfig {
             hashing_concurrency: concurrency,
             hashing_queue: match self.password_hashing_queue {
-                0 => 4 * concurrency,
+                0 => careslot_identity::front_door::QUEUE_PER_SLOT * concurrency,
                 n => n as usize,
             },
             trusted_proxies: self.trusted_proxies.clone(),

@@ -57,6 +57,11 @@ impl Backoff {
     }
 }
 
+/// Requests that may wait per hashing slot by default. A waiting request costs a few KiB
+/// (the hashes' memory is bounded by the slots, not the queue); the wait is at most about
+/// this many hashes' time (32 × 20–50 ms), and a burst of legitimate sign-ins fits.
+pub const QUEUE_PER_SLOT: usize = 32;
+
 /// What the front door allows before it says "later".
 #[derive(Debug, Clone)]
 pub struct ThrottleConfig {
@@ -100,7 +105,8 @@ pub fn parse_trusted_proxy(raw: &str) -> Result<TrustedProxy, String> {
 pub struct IdentityConfig {
     /// Argon2 computations running at once (each holds about 19 MiB while it runs).
     pub hashing_concurrency: usize,
-    /// Requests waiting for a hashing slot; beyond, 503 with `Retry-After`.
+    /// Requests waiting for a hashing slot; beyond, 503 with `Retry-After` (default
+    /// [`QUEUE_PER_SLOT`] per slot).
     pub hashing_queue: usize,
     pub throttle: ThrottleConfig,
     /// Peers whose `X-Forwarded-For` names the client (else the socket's address counts).
@@ -116,7 +122,7 @@ impl Default for IdentityConfig {
             .unwrap_or(2);
         Self {
             hashing_concurrency: cores,
-            hashing_queue: 4 * cores,
+            hashing_queue: QUEUE_PER_SLOT * cores,
             throttle: ThrottleConfig::default(),
             trusted_proxies: Vec::new(),
             practice_idle_timeout: SignedDuration::from_mins(30),
