@@ -1281,6 +1281,7 @@ mod tests {
             .login(
                 first.sample_patient_email.as_deref().unwrap(),
                 DEMO_PASSWORD,
+                std::net::Ipv4Addr::LOCALHOST.into(),
             )
             .await
             .unwrap();

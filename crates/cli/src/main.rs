@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_booking;
+mod bench_login_flood;
 mod bench_pages;
 mod demo;
 mod import;
@@ -248,6 +249,50 @@ struct ServeArgs {
         default_value = "careslot <no-reply@localhost>"
     )]
     mail_from: String,
+    #[command(flatten)]
+    front_door: FrontDoorArgs,
+}
+
+/// The front door: password hashing bounds, trusted proxies, idle sessions.
+#[derive(Args)]
+struct FrontDoorArgs {
+    /// Argon2 password hashes computed at once (each holds about 19 MiB while it runs)
+    /// [0 = the number of available cores].
+    #[arg(long, env = "CARESLOT_PASSWORD_HASHING_CONCURRENCY", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=1024))]
+    password_hashing_concurrency: u32,
+    /// Sign-ins and sign-ups allowed to wait for a hashing slot; beyond, they get 503 with
+    /// Retry-After [0 = 32 per slot].
+    #[arg(long, env = "CARESLOT_PASSWORD_HASHING_QUEUE", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=100_000))]
+    password_hashing_queue: u32,
+    /// Proxies (addresses or CIDR blocks, repeat or comma-separated) whose X-Forwarded-For
+    /// names the client for throttling; from any other peer the header is ignored.
+    #[arg(long, env = "CARESLOT_TRUSTED_PROXIES", value_delimiter = ',', value_parser = careslot_identity::front_door::parse_trusted_proxy)]
+    trusted_proxies: Vec<careslot_identity::front_door::TrustedProxy>,
+    /// Minutes without use after which a practitioner's or assistant's session ends.
+    #[arg(long, env = "CARESLOT_SESSION_IDLE_MINUTES", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=10_080))]
+    session_idle_minutes: u32,
+}
+
+impl FrontDoorArgs {
+    fn config(&self) -> careslot_identity::IdentityConfig {
+        let defaults = careslot_identity::IdentityConfig::default();
+        let concurrency = match self.password_hashing_concurrency {
+            0 => defaults.hashing_concurrency,
+            n => n as usize,
+        };
+        careslot_identity::IdentityConfig {
+            hashing_concurrency: concurrency,
+            hashing_queue: match self.password_hashing_queue {
+                0 => careslot_identity::front_door::QUEUE_PER_SLOT * concurrency,
+                n => n as usize,
+            },
+            trusted_proxies: self.trusted_proxies.clone(),
+            practice_idle_timeout: jiff::SignedDuration::from_mins(i64::from(
+                self.session_idle_minutes,
+            )),
+            ..defaults
+        }
+    }
 }
 
 /// Video consultations: ICE servers handed to the browsers, and the rooms' credentials.
@@ -374,6 +419,9 @@ enum BenchCommand {
     /// The 12 July rush over HTTP on PostgreSQL: bookings of paired doses, availability,
     /// search, the waiting room, then the database checked for every broken rule.
     Rush(rush::RushArgs),
+    /// Wrong sign-ins flooding a server it starts: its peak memory and /healthz latency,
+    /// without and during the flood.
+    LoginFlood(bench_login_flood::LoginFloodArgs),
 }
 
 async fn open_store(db: &DbArgs) -> anyhow::Result<Arc<dyn Store>> {
@@ -447,8 +495,25 @@ fn init_logging(json: bool) {
     }
 }
 
+/// glibc raises its mmap threshold to the size of the largest block freed (up to 32 MiB), so
+/// after the first password hash every thread's 19 MiB Argon2 block comes from — and stays
+/// in — that thread's heap arena: a login flood left hundreds of MiB resident
+/// (`careslot bench login-flood`, BENCHMARKS.md). A fixed 1 MiB threshold keeps such blocks
+/// mapped on their own and returns them to the system when freed.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn fix_malloc_mmap_threshold() {
+    // SAFETY: mallopt only tunes the allocator; it takes the allocator's own lock.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn fix_malloc_mmap_threshold() {}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    fix_malloc_mmap_threshold();
     let cli = Cli::parse();
     init_logging(cli.log_json);
     match cli.command {
@@ -508,6 +573,11 @@ async fn main() -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Pages(args)) => bench_pages::pages(&args).await.map(|_| ()),
         Command::Bench(BenchCommand::Rush(args)) => {
             let report = rush::rush(&args).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
+        Command::Bench(BenchCommand::LoginFlood(args)) => {
+            let report = bench_login_flood::login_flood(&args).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
@@ -579,6 +649,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         public_url: args.public_url.clone(),
         messages: messages_config(&args)?,
+        identity: args.front_door.config(),
         ..AppConfig::default()
     };
     let app = open_app_with(&args.db, &args.keys, config).await?;

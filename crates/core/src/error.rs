@@ -30,6 +30,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub slug: &'static str,
     pub detail: String,
+    /// Seconds for the `Retry-After` header, when the client should come back later.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -38,7 +40,14 @@ impl ApiError {
             status,
             slug,
             detail: detail.into(),
+            retry_after: None,
         }
+    }
+
+    /// Adds a `Retry-After` header (seconds) to the problem.
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds.max(1));
+        self
     }
 
     pub fn bad_request(detail: impl Into<String>) -> Self {
@@ -90,11 +99,13 @@ impl IntoResponse for ApiError {
             json,
         )
             .into_response();
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            resp.headers_mut().insert(
-                header::RETRY_AFTER,
-                header::HeaderValue::from(RETRY_AFTER_SECONDS),
-            );
+        let retry = self
+            .retry_after
+            .or((self.status == StatusCode::SERVICE_UNAVAILABLE)
+                .then_some(u64::from(RETRY_AFTER_SECONDS)));
+        if let Some(s) = retry {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(s));
         }
         resp
     }
@@ -129,6 +140,18 @@ impl From<AppError> for ApiError {
                 "key-service-unavailable",
                 "the key-custody service is unavailable, so health data cannot be read or written; retry shortly",
             ),
+            E::TooManyAttempts { retry_after_s } => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-attempts",
+                "too many failed attempts; wait for the time given in Retry-After, then try again",
+            )
+            .retry_after(retry_after_s),
+            E::Busy { retry_after_s } => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "authentication-busy",
+                "too many sign-ins are being checked right now; retry after the time given in Retry-After",
+            )
+            .retry_after(retry_after_s),
             E::Store(s) => s.into(),
             E::Payment(p) => payment_problem(p),
         }

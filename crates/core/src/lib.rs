@@ -59,6 +59,14 @@ pub enum AppError {
     /// Health data is needed and the key service cannot be reached: fail closed.
     #[error("key service unavailable")]
     KeyService,
+    /// Too many failed attempts from this account or address: wait before trying again
+    /// (429 with `Retry-After`). The right password is refused too until then.
+    #[error("too many attempts; retry after {retry_after_s} s")]
+    TooManyAttempts { retry_after_s: u64 },
+    /// Every password-hashing slot and its short queue are taken: retry shortly (503 with
+    /// `Retry-After`), instead of queueing without bound.
+    #[error("password hashing saturated; retry after {retry_after_s} s")]
+    Busy { retry_after_s: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
     /// An online payment failed or a payment webhook was refused.

@@ -13,10 +13,13 @@ use careslot_store::{AccountRecord, NewAccount, NewSession, Role, StoreError};
 use jiff::Timestamp;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+use std::net::IpAddr;
 use std::sync::OnceLock;
 
-pub const MIN_PASSWORD_CHARS: usize = 10;
-pub(crate) const MAX_PASSWORD_BYTES: usize = 1024;
+use crate::front_door::{check_password, Door, MAX_PASSWORD_BYTES};
+
+/// Sessions record their use at most this often (one write a minute per active session).
+const TOUCH_EVERY: jiff::SignedDuration = jiff::SignedDuration::from_secs(60);
 
 /// Identity and contact of an account, decrypted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,30 +97,22 @@ pub fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-pub async fn hash_password(password: String) -> AppResult<String> {
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut OsRng);
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-    })
-    .await
-    .map_err(|_| AppError::Store(StoreError::Internal("hashing task failed".into())))?
-    .map_err(|_| AppError::Store(StoreError::Internal("password hashing failed".into())))
+fn argon2_hash(password: &str) -> AppResult<String> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|_| AppError::Store(StoreError::Internal("password hashing failed".into())))
 }
 
-async fn verify_password(password: String, hash: String) -> bool {
-    tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&hash)
-            .map(|h| {
-                Argon2::default()
-                    .verify_password(password.as_bytes(), &h)
-                    .is_ok()
-            })
-            .unwrap_or(false)
-    })
-    .await
-    .unwrap_or(false)
+fn argon2_verify(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
+        .unwrap_or(false)
 }
 
 /// A real Argon2id hash of nothing anyone knows, verified when the email is unknown so that
@@ -138,18 +133,37 @@ fn decoy_hash() -> String {
 }
 
 impl Accounts {
-    pub async fn register(&self, input: NewIdentity<'_>) -> AppResult<Identity> {
+    /// An Argon2id hash of `password`, computed in the bounded hashing pool (`Busy` when it
+    /// is saturated).
+    pub async fn hash_password(&self, password: String) -> AppResult<String> {
+        self.hashing.run(move || argon2_hash(&password)).await?
+    }
+
+    async fn verify_password(&self, password: String, hash: String) -> AppResult<bool> {
+        self.hashing
+            .run(move || argon2_verify(&password, &hash))
+            .await
+    }
+
+    /// Signs up from `client`: refused sign-ups (invalid field, weak password, address
+    /// taken) count against the address and the email, checked before any hashing.
+    pub async fn register(&self, input: NewIdentity<'_>, client: IpAddr) -> AppResult<Identity> {
+        let (account, address) = self.throttle_keys(Door::SignUp, Some(input.email), client);
+        self.check_throttle(account.as_deref(), &address).await?;
+        let out = self.register_unthrottled(input).await;
+        if let Err(AppError::Invalid(_) | AppError::Store(StoreError::Conflict(_))) = &out {
+            self.count_failures(account.as_deref(), &address).await?;
+        }
+        out
+    }
+
+    async fn register_unthrottled(&self, input: NewIdentity<'_>) -> AppResult<Identity> {
         let email = parse_email(input.email)?;
         let name = parse_name("name", input.name)?;
         let phone = input.phone.map(parse_phone).transpose()?;
         let birth_date = input.birth_date.map(parse_birth_date).transpose()?;
-        if input.password.chars().count() < MIN_PASSWORD_CHARS {
-            return Err(DomainError::new("password", "must be at least 10 characters").into());
-        }
-        if input.password.len() > MAX_PASSWORD_BYTES {
-            return Err(DomainError::new("password", "must be at most 1024 bytes").into());
-        }
-        let password_hash = hash_password(input.password.to_owned()).await?;
+        check_password(input.password, input.role, &email, &name)?;
+        let password_hash = self.hash_password(input.password.to_owned()).await?;
         self.create_identity(input.role, email, name, phone, birth_date, password_hash)
             .await
     }
@@ -250,8 +264,33 @@ impl Accounts {
         })
     }
 
-    /// Returns a new bearer token. Unknown email and wrong password fail the same way.
-    pub async fn login(&self, email: &str, password: &str) -> AppResult<(String, Identity)> {
+    /// Signs in from `client`; returns a new bearer token. Unknown email and wrong password
+    /// fail the same way (and count the same way). While the account or the address is
+    /// throttled, every attempt gets `TooManyAttempts` before any password is checked.
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        client: IpAddr,
+    ) -> AppResult<(String, Identity)> {
+        let (account, address) = self.throttle_keys(Door::SignIn, Some(email), client);
+        let account = account.unwrap_or_default();
+        self.check_throttle(Some(&account), &address).await?;
+        match self.verify_login(email, password).await {
+            Ok(identity) => {
+                self.store.throttle_reset(&account).await?;
+                let token = self.open_session(&identity.id).await?;
+                Ok((token, identity))
+            }
+            Err(AppError::BadCredentials) => {
+                self.count_failures(Some(&account), &address).await?;
+                Err(AppError::BadCredentials)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn verify_login(&self, email: &str, password: &str) -> AppResult<Identity> {
         if password.len() > MAX_PASSWORD_BYTES {
             return Err(AppError::BadCredentials);
         }
@@ -277,12 +316,11 @@ impl Accounts {
             .as_ref()
             .map(|(_, h)| h.clone())
             .unwrap_or_else(decoy_hash);
-        let ok = verify_password(password.to_owned(), hash).await;
+        let ok = self.verify_password(password.to_owned(), hash).await?;
         let Some((identity, _)) = found.filter(|_| ok) else {
             return Err(AppError::BadCredentials);
         };
-        let token = self.open_session(&identity.id).await?;
-        Ok((token, identity))
+        Ok(identity)
     }
 
     /// A new session of an account whose identity was already proven: its bearer token.
@@ -308,15 +346,46 @@ impl Accounts {
         if token.is_empty() || token.len() > 128 {
             return Err(AppError::Unauthenticated);
         }
-        let r = self
+        // Read from the database on every request: a revoked session stops working on
+        // every node at once.
+        let hash = hash_token(token);
+        let now = Timestamp::now();
+        let s = self
             .store
-            .session_account(&hash_token(token), Timestamp::now())
+            .session(&hash, now)
             .await?
             .ok_or(AppError::Unauthenticated)?;
+        let idle = now.duration_since(s.last_used_at);
+        let practice = matches!(s.account.role, Role::Practitioner | Role::Assistant);
+        if practice && idle > self.identity.practice_idle_timeout {
+            self.store.delete_session(&hash).await?;
+            return Err(AppError::Unauthenticated);
+        }
+        if idle >= TOUCH_EVERY {
+            if let Err(e) = self.store.touch_session(&hash, now).await {
+                // The request may go on; the next one will try again.
+                tracing::warn!(error = %e, "could not record a session's use");
+            }
+        }
         Ok(Caller {
-            id: r.id,
-            role: r.role,
+            id: s.account.id,
+            role: s.account.role,
         })
+    }
+
+    /// Signs out: the session is deleted, so its token stops working on every node.
+    /// An unknown or expired token is not an error (signing out twice is harmless).
+    pub async fn sign_out(&self, token: &str) -> AppResult<()> {
+        if token.is_empty() || token.len() > 128 {
+            return Ok(());
+        }
+        self.store.delete_session(&hash_token(token)).await?;
+        Ok(())
+    }
+
+    /// Ends every session of an account (password change or reset).
+    pub async fn revoke_sessions(&self, account: &AccountId) -> AppResult<u64> {
+        Ok(self.store.delete_account_sessions(account).await?)
     }
 
     /// The caller's own identity, decrypted (and the read audited).

@@ -8,12 +8,14 @@
 mod accounts;
 pub mod api;
 mod family;
+pub mod front_door;
 pub mod outbox;
 mod practice_account;
 mod team;
 
 pub use accounts::{hash_token, parse_email, parse_name, parse_phone, Identity, NewIdentity};
 pub use family::Relative;
+pub use front_door::{Backoff, IdentityConfig, ThrottleConfig};
 pub use team::Invitation;
 
 use careslot_core::Core;
@@ -26,13 +28,20 @@ pub struct Accounts {
     core: Arc<Core>,
     /// Wakes this process's outbox delivery workers when a write queued messages.
     pub outbox_wake: Arc<tokio::sync::Notify>,
+    /// The front door's settings (hashing bounds, throttling, proxies, idle timeout).
+    pub identity: IdentityConfig,
+    hashing: front_door::HashingPool,
 }
 
 impl Accounts {
-    pub fn new(core: Arc<Core>) -> Arc<Self> {
+    pub fn new(core: Arc<Core>, identity: IdentityConfig) -> Arc<Self> {
+        let hashing =
+            front_door::HashingPool::new(identity.hashing_concurrency, identity.hashing_queue);
         Arc::new(Self {
             core,
             outbox_wake: Arc::new(tokio::sync::Notify::new()),
+            identity,
+            hashing,
         })
     }
 

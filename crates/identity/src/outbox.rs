@@ -4,10 +4,9 @@
 //! feature sends itself.
 
 use super::{Accounts, AppError, AppResult};
-use crate::accounts::{hash_password, hash_token, parse_email, MAX_PASSWORD_BYTES};
+use crate::accounts::{hash_token, parse_email};
 use base64::Engine;
 use careslot_core::protection::subject_key_name;
-use careslot_domain::DomainError;
 use careslot_messages::{compose, Content, Lang, Message, Recipient, Site};
 use careslot_store::{
     AccountRecord, NewOutboxMessage, OutboxChannel, OutboxWrite, PasswordReset, StoreError,
@@ -142,16 +141,13 @@ impl Accounts {
     /// Sets a new password with a reset token: single use, within 30 minutes; every session
     /// of the account is revoked. An unknown, used or expired token is a 400.
     pub async fn confirm_password_reset(&self, token: &str, password: &str) -> AppResult<()> {
-        if password.chars().count() < crate::accounts::MIN_PASSWORD_CHARS {
-            return Err(DomainError::new("password", "must be at least 10 characters").into());
-        }
-        if password.len() > MAX_PASSWORD_BYTES {
-            return Err(DomainError::new("password", "must be at most 1024 bytes").into());
-        }
+        // The token's account is not known before it is consumed: the practice accounts'
+        // policy (the stricter one) applies to every reset.
+        crate::front_door::check_password(password, careslot_store::Role::Practitioner, "", "")?;
         if token.is_empty() || token.len() > 128 {
             return Err(invalid_token());
         }
-        let hash = hash_password(password.to_owned()).await?;
+        let hash = self.hash_password(password.to_owned()).await?;
         self.store
             .consume_password_reset(&hash_token(token), &hash, Timestamp::now())
             .await?

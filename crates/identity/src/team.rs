@@ -1,11 +1,11 @@
 //! Assistants: a practitioner invites one with a single-use link; the assistant signs up
 //! through it and can then run that practitioner's agenda (nothing else).
 
-use super::accounts::{hash_token, parse_email, parse_name, MIN_PASSWORD_CHARS};
+use super::accounts::{hash_token, parse_email, parse_name};
 use super::{Accounts, AppError, AppResult, Caller, Identity};
 use base64::Engine;
 use careslot_core::protection::subject_key_name;
-use careslot_domain::{AccountId, DomainError};
+use careslot_domain::AccountId;
 use careslot_store::{AccountRecord, NewAccount, NewInvitation, Role};
 use jiff::Timestamp;
 use rand::RngCore;
@@ -50,16 +50,11 @@ impl Accounts {
     ) -> AppResult<Identity> {
         let email = parse_email(email)?;
         let name = parse_name("name", name)?;
-        if password.chars().count() < MIN_PASSWORD_CHARS {
-            return Err(DomainError::new("password", "must be at least 10 characters").into());
-        }
-        if password.len() > 1024 {
-            return Err(DomainError::new("password", "must be at most 1024 bytes").into());
-        }
+        crate::front_door::check_password(password, Role::Assistant, &email, &name)?;
         if token.is_empty() || token.len() > 128 {
             return Err(AppError::NotFound("invitation"));
         }
-        let password_hash = super::accounts::hash_password(password.to_owned()).await?;
+        let password_hash = self.hash_password(password.to_owned()).await?;
         let id = AccountId::new();
         let key_name = subject_key_name(&id);
         let (key, wrapped_key) = self.protect.new_data_key(&key_name).await?;

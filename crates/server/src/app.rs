@@ -39,6 +39,8 @@ pub struct AppConfig {
     pub public_url: Option<String>,
     /// Where the outbox's messages go and how they are retried.
     pub messages: crate::outbox::MessagesConfig,
+    /// The front door: password-hashing bounds, throttling, trusted proxies, idle timeout.
+    pub identity: careslot_identity::IdentityConfig,
 }
 
 impl Default for AppConfig {
@@ -56,6 +58,7 @@ impl Default for AppConfig {
             documents: DocumentsConfig::default(),
             public_url: core.public_url,
             messages: Default::default(),
+            identity: Default::default(),
         }
     }
 }
@@ -92,7 +95,7 @@ impl App {
             },
         )
         .await?;
-        let accounts = Accounts::new(core.clone());
+        let accounts = Accounts::new(core.clone(), config.identity);
         let scheduling = Scheduling::new(
             accounts.clone(),
             SchedulingConfig {
@@ -126,6 +129,17 @@ impl App {
     /// Vaccination appointments past retention lose their patient link, every hour.
     pub fn spawn_retention(&self) {
         self.core.spawn_retention();
+        // Throttling counters that block nothing and saw no failure for a day go, hourly.
+        let accounts = self.accounts.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+            loop {
+                tick.tick().await;
+                if let Err(e) = accounts.purge_throttle().await {
+                    tracing::warn!(error = %e, "could not purge throttling counters");
+                }
+            }
+        });
     }
 }
 

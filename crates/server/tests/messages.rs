@@ -508,14 +508,17 @@ async fn two_nodes_deliver_each_of_1000_messages_once() {
     let email = format!("bulk-{}@example.test", common::uuid_like());
     let who = a
         .accounts
-        .register(careslot_identity::NewIdentity {
-            email: &email,
-            password: "correct horse battery",
-            name: "Bulk Recipient",
-            role: careslot_store::Role::Patient,
-            phone: None,
-            birth_date: None,
-        })
+        .register(
+            careslot_identity::NewIdentity {
+                email: &email,
+                password: "correct horse battery",
+                name: "Bulk Recipient",
+                role: careslot_store::Role::Patient,
+                phone: None,
+                birth_date: None,
+            },
+            std::net::IpAddr::from([127, 0, 0, 1]),
+        )
         .await
         .expect("account");
     let mut w = OutboxWrite::default();

@@ -23,14 +23,17 @@ async fn person(app: &App, role: Role, name: &str) -> (Caller, String) {
         common::uuid_like()
     );
     let id = app
-        .register(NewIdentity {
-            email: &email,
-            password: "correct horse battery",
-            name,
-            role,
-            phone: None,
-            birth_date: None,
-        })
+        .register(
+            NewIdentity {
+                email: &email,
+                password: "correct horse battery",
+                name,
+                role,
+                phone: None,
+                birth_date: None,
+            },
+            std::net::Ipv4Addr::LOCALHOST.into(),
+        )
         .await
         .expect("register");
     (Caller { id: id.id, role }, email)
@@ -266,7 +269,11 @@ async fn assistants_run_the_agenda_and_nothing_else(backend: Backend) {
         "single use: {again:?}"
     );
     let (token, _) = app
-        .login("anne@example.test", "assistant password")
+        .login(
+            "anne@example.test",
+            "assistant password",
+            std::net::Ipv4Addr::LOCALHOST.into(),
+        )
         .await
         .expect("login");
     let asst = app.authenticate(&token).await.expect("session");

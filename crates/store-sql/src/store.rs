@@ -678,6 +678,137 @@ where
         row.as_ref().map(Self::account_from_row).transpose()
     }
 
+    async fn session(&self, token_hash: &str, now: Timestamp) -> StoreResult<Option<SessionRow>> {
+        let row = sqlx::query(
+            "SELECT a.*, s.created_at AS s_created_at, s.expires_at AS s_expires_at, s.last_used_at AS s_last_used_at
+             FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.token_hash = $1 AND s.expires_at > $2",
+        )
+        .bind(token_hash)
+        .bind(now.as_second())
+        .fetch_optional(self.reader())
+        .await
+        .map_err(B::map_err)?;
+        let Some(r) = row else { return Ok(None) };
+        let created: i64 = r.try_get("s_created_at").map_err(internal)?;
+        let expires: i64 = r.try_get("s_expires_at").map_err(internal)?;
+        let used: Option<i64> = r.try_get("s_last_used_at").map_err(internal)?;
+        Ok(Some(SessionRow {
+            account: Self::account_from_row(&r)?,
+            created_at: ts(created)?,
+            expires_at: ts(expires)?,
+            last_used_at: ts(used.unwrap_or(created))?,
+        }))
+    }
+
+    async fn touch_session(&self, token_hash: &str, at: Timestamp) -> StoreResult<()> {
+        sqlx::query("UPDATE sessions SET last_used_at = $1 WHERE token_hash = $2")
+            .bind(at.as_second())
+            .bind(token_hash)
+            .execute(self.writer())
+            .await
+            .map_err(B::map_err)?;
+        Ok(())
+    }
+
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+            .bind(token_hash)
+            .execute(self.writer())
+            .await
+            .map_err(B::map_err)?;
+        Ok(B::rows_affected(done) > 0)
+    }
+
+    async fn delete_account_sessions(&self, account: &AccountId) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM sessions WHERE account_id = $1")
+            .bind(account.as_str())
+            .execute(self.writer())
+            .await
+            .map_err(B::map_err)?;
+        Ok(B::rows_affected(done))
+    }
+
+    async fn throttle_blocked_until(
+        &self,
+        keys: &[&str],
+        now: Timestamp,
+    ) -> StoreResult<Option<Timestamp>> {
+        let mut latest: Option<i64> = None;
+        // One or two keys per check: a query each is simpler than a dynamic IN list.
+        for key in keys {
+            let row = sqlx::query(
+                "SELECT blocked_until FROM throttle WHERE key = $1 AND blocked_until > $2",
+            )
+            .bind(*key)
+            .bind(now.as_second())
+            .fetch_optional(self.reader())
+            .await
+            .map_err(B::map_err)?;
+            if let Some(r) = row {
+                let until: i64 = r.try_get("blocked_until").map_err(internal)?;
+                latest = Some(latest.map_or(until, |l| l.max(until)));
+            }
+        }
+        latest.map(ts).transpose()
+    }
+
+    async fn throttle_failure(
+        &self,
+        key: &str,
+        now: Timestamp,
+        forget_before: Timestamp,
+    ) -> StoreResult<u32> {
+        let row = sqlx::query(
+            "INSERT INTO throttle (key, failures, last_failure_at, blocked_until) VALUES ($1, 1, $2, 0)
+             ON CONFLICT (key) DO UPDATE SET
+                 failures = CASE WHEN throttle.last_failure_at < $3 THEN 1 ELSE throttle.failures + 1 END,
+                 last_failure_at = $4
+             RETURNING failures",
+        )
+        .bind(key)
+        .bind(now.as_second())
+        .bind(forget_before.as_second())
+        .bind(now.as_second())
+        .fetch_one(self.writer())
+        .await
+        .map_err(B::map_err)?;
+        let n: i64 = row.try_get("failures").map_err(internal)?;
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
+    async fn throttle_block(&self, key: &str, until: Timestamp) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE throttle SET blocked_until = CASE WHEN blocked_until < $1 THEN $2 ELSE blocked_until END WHERE key = $3",
+        )
+        .bind(until.as_second())
+        .bind(until.as_second())
+        .bind(key)
+        .execute(self.writer())
+        .await
+        .map_err(B::map_err)?;
+        Ok(())
+    }
+
+    async fn throttle_reset(&self, key: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM throttle WHERE key = $1")
+            .bind(key)
+            .execute(self.writer())
+            .await
+            .map_err(B::map_err)?;
+        Ok(())
+    }
+
+    async fn throttle_purge(&self, before: Timestamp) -> StoreResult<u64> {
+        let done =
+            sqlx::query("DELETE FROM throttle WHERE last_failure_at < $1 AND blocked_until < $2")
+                .bind(before.as_second())
+                .bind(before.as_second())
+                .execute(self.writer())
+                .await
+                .map_err(B::map_err)?;
+        Ok(B::rows_affected(done))
+    }
+
     async fn erase_account(
         &self,
         id: &AccountId,

@@ -82,6 +82,36 @@ pub trait Store: Send + Sync + 'static {
         token_hash: &str,
         now: Timestamp,
     ) -> StoreResult<Option<AccountRecord>>;
+    /// An unexpired session with its account, when it was created and last used.
+    async fn session(&self, token_hash: &str, now: Timestamp) -> StoreResult<Option<SessionRow>>;
+    /// Records that a session was used at `at` (callers write it at most once a minute).
+    async fn touch_session(&self, token_hash: &str, at: Timestamp) -> StoreResult<()>;
+    /// Deletes one session; false when there was none.
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<bool>;
+    /// Deletes every session of an account (password change, reset); how many went.
+    async fn delete_account_sessions(&self, account: &AccountId) -> StoreResult<u64>;
+
+    // --- throttling (counters shared by every node) ----------------------------------------
+    /// The latest instant before which any of `keys` is refused, if one is blocked now.
+    async fn throttle_blocked_until(
+        &self,
+        keys: &[&str],
+        now: Timestamp,
+    ) -> StoreResult<Option<Timestamp>>;
+    /// Counts one failure of `key` atomically and returns the count; a counter whose last
+    /// failure is before `forget_before` starts again from 1.
+    async fn throttle_failure(
+        &self,
+        key: &str,
+        now: Timestamp,
+        forget_before: Timestamp,
+    ) -> StoreResult<u32>;
+    /// Refuses `key` until `until` (never shortens an existing block).
+    async fn throttle_block(&self, key: &str, until: Timestamp) -> StoreResult<()>;
+    /// Forgets the failures of `key` (a successful login).
+    async fn throttle_reset(&self, key: &str) -> StoreResult<()>;
+    /// Deletes counters whose last failure is before `before` and that block nothing.
+    async fn throttle_purge(&self, before: Timestamp) -> StoreResult<u64>;
     /// Erasure: deletes the account (and its wrapped key and sessions) and strips the patient
     /// link, blind index and note from the listed reservations; they stay in their agendas.
     async fn erase_account(

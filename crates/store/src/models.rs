@@ -72,6 +72,16 @@ pub struct NewSession {
     pub expires_at: Timestamp,
 }
 
+/// A live session as authentication needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionRow {
+    pub account: AccountRecord,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    /// When the session was last used (its creation when never since).
+    pub last_used_at: Timestamp,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Practitioner {
     pub id: PractitionerId,

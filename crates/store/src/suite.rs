@@ -27,6 +27,7 @@ pub async fn run(store: Arc<dyn Store>) {
     assistants_by_invitation(&*store).await;
     imported_sites(&*store).await;
     payments(&*store).await;
+    front_door(&*store).await;
     prescriptions(store.clone()).await;
     audit_chain(store.clone()).await;
     racing_for_one_slot(store.clone(), 1).await;
@@ -633,6 +634,23 @@ async fn accounts_and_sessions(store: &dyn Store) {
         None
     );
     assert_eq!(store.session_account("unknown", t0()).await.unwrap(), None);
+    let row = store
+        .session(&hash, t0())
+        .await
+        .unwrap()
+        .expect("live session");
+    assert_eq!((row.account, row.last_used_at), (a.clone(), t0()));
+    store
+        .touch_session(&hash, t0() + 5.minutes())
+        .await
+        .unwrap();
+    let row = store
+        .session(&hash, t0())
+        .await
+        .unwrap()
+        .expect("live session");
+    assert_eq!(row.last_used_at, t0() + 5.minutes());
+    assert_eq!(row.expires_at, t0() + 1.hour());
 
     // Settings are written once; a second writer gets the first value.
     assert_eq!(store.setting("suite.k").await.unwrap(), None);
@@ -2593,4 +2611,89 @@ async fn prescriptions(store: Arc<dyn Store>) {
         store.signing_key(&a.id).await.unwrap().unwrap().wrapped_key,
         "vault:v2:rewrapped"
     );
+}
+
+/// Session revocation and the throttling counters.
+async fn front_door(store: &dyn Store) {
+    let a = new_account(store, Role::Practitioner).await;
+    for i in 0..2 {
+        store
+            .create_session(&NewSession {
+                token_hash: format!("door-{i}-{}", a.id),
+                account_id: a.id.clone(),
+                created_at: t0(),
+                expires_at: t0() + 1.hour(),
+            })
+            .await
+            .unwrap();
+    }
+    let first = format!("door-0-{}", a.id);
+    assert!(store.delete_session(&first).await.unwrap());
+    assert!(!store.delete_session(&first).await.unwrap());
+    assert_eq!(store.session(&first, t0()).await.unwrap(), None);
+    assert_eq!(store.delete_account_sessions(&a.id).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .session(&format!("door-1-{}", a.id), t0())
+            .await
+            .unwrap(),
+        None
+    );
+
+    let key = format!("suite:{}", a.id);
+    let long_ago = t0() - 1.hour();
+    for n in 1..=3 {
+        assert_eq!(
+            store.throttle_failure(&key, t0(), long_ago).await.unwrap(),
+            n
+        );
+    }
+    assert_eq!(
+        store.throttle_blocked_until(&[&key], t0()).await.unwrap(),
+        None
+    );
+    store
+        .throttle_block(&key, t0() + 60.seconds())
+        .await
+        .unwrap();
+    // A shorter block never shortens a longer one.
+    store
+        .throttle_block(&key, t0() + 10.seconds())
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .throttle_blocked_until(&["suite:other", &key], t0())
+            .await
+            .unwrap(),
+        Some(t0() + 60.seconds())
+    );
+    assert_eq!(
+        store
+            .throttle_blocked_until(&[&key], t0() + 60.seconds())
+            .await
+            .unwrap(),
+        None
+    );
+    // Failures older than the window are forgotten.
+    let later = t0() + 2.hours();
+    assert_eq!(
+        store
+            .throttle_failure(&key, later, t0() + 1.hour())
+            .await
+            .unwrap(),
+        1
+    );
+    // Concurrent failures are all counted.
+    let racers = (0..8).map(|_| store.throttle_failure(&key, later, t0() + 1.hour()));
+    let counts = futures::future::join_all(racers).await;
+    let mut counts: Vec<u32> = counts.into_iter().map(|c| c.unwrap()).collect();
+    counts.sort_unstable();
+    assert_eq!(counts, (2..=9).collect::<Vec<u32>>());
+    store.throttle_reset(&key).await.unwrap();
+    assert_eq!(
+        store.throttle_failure(&key, later, long_ago).await.unwrap(),
+        1
+    );
+    assert_eq!(store.throttle_purge(later + 1.seconds()).await.unwrap(), 1);
 }

@@ -4,7 +4,7 @@
 //! Prints one JSON object on stdout and a table on stderr.
 
 mod cpu;
-mod http;
+pub(crate) mod http;
 mod scenario;
 mod setup;
 mod verify;

@@ -1,7 +1,7 @@
 //! Accounts and sessions.
 
 use super::dto::*;
-use super::extract::{ApiJson, Caller};
+use super::extract::{ApiJson, Bearer, Caller, ClientIp};
 use crate::{Accounts, NewIdentity};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -11,12 +11,19 @@ use careslot_core::time::format_instant;
 use careslot_store::Role;
 use std::sync::Arc;
 
-/// Create an account.
+/// Create an account. Passwords: at least 10 characters (12 for practitioners) and hard
+/// to guess (a zxcvbn strength estimate of 3 or more). Refused sign-ups are throttled per
+/// client address and per email like failed sign-ins.
 #[utoipa::path(post, path = "/api/v1/accounts", tag = "accounts", request_body = NewAccountBody,
     responses((status = 201, body = AccountBody), (status = 409, description = "email taken", body = Problem),
-              (status = 422, description = "invalid field or weak password", body = Problem)))]
+              (status = 422, description = "invalid field or weak password (the detail names `password`)", body = Problem),
+              (status = 429, description = "too many attempts (type .../problems/too-many-attempts); see Retry-After", body = Problem,
+                  headers(("Retry-After" = u64, description = "seconds to wait"))),
+              (status = 503, description = "password hashing saturated (type .../problems/authentication-busy); see Retry-After", body = Problem,
+                  headers(("Retry-After" = u64, description = "seconds to wait")))))]
 pub async fn create_account(
     State(app): State<Arc<Accounts>>,
+    ClientIp(client): ClientIp,
     ApiJson(body): ApiJson<NewAccountBody>,
 ) -> Result<(StatusCode, Json<AccountBody>), ApiError> {
     let role = match body.role {
@@ -30,26 +37,36 @@ pub async fn create_account(
         }
     };
     let account = app
-        .register(NewIdentity {
-            email: &body.email,
-            password: &body.password,
-            name: &body.name,
-            role,
-            phone: body.phone.as_deref(),
-            birth_date: body.birth_date.as_deref(),
-        })
+        .register(
+            NewIdentity {
+                email: &body.email,
+                password: &body.password,
+                name: &body.name,
+                role,
+                phone: body.phone.as_deref(),
+                birth_date: body.birth_date.as_deref(),
+            },
+            client,
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(AccountBody::from(&account))))
 }
 
-/// Log in; returns a bearer token.
+/// Log in; returns a bearer token. After 5 failures of an account (20 of a client address),
+/// each further failure blocks it for 1 s, 2 s, 4 s… up to 15 minutes; while blocked every
+/// attempt, the right password included, gets 429 with `Retry-After`.
 #[utoipa::path(post, path = "/api/v1/sessions", tag = "accounts", request_body = NewSessionBody,
-    responses((status = 201, body = SessionBody), (status = 401, body = Problem)))]
+    responses((status = 201, body = SessionBody), (status = 401, body = Problem),
+              (status = 429, description = "too many failed attempts (type .../problems/too-many-attempts); see Retry-After", body = Problem,
+                  headers(("Retry-After" = u64, description = "seconds to wait"))),
+              (status = 503, description = "password hashing saturated (type .../problems/authentication-busy); see Retry-After", body = Problem,
+                  headers(("Retry-After" = u64, description = "seconds to wait")))))]
 pub async fn create_session(
     State(app): State<Arc<Accounts>>,
+    ClientIp(client): ClientIp,
     ApiJson(body): ApiJson<NewSessionBody>,
 ) -> Result<(StatusCode, Json<SessionBody>), ApiError> {
-    let (token, account) = app.login(&body.email, &body.password).await?;
+    let (token, account) = app.login(&body.email, &body.password, client).await?;
     Ok((
         StatusCode::CREATED,
         Json(SessionBody {
@@ -85,6 +102,17 @@ pub async fn confirm_password_reset(
 ) -> Result<StatusCode, ApiError> {
     app.confirm_password_reset(&body.token, &body.password)
         .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Sign out: deletes the bearer's session; the token stops working on every node at once.
+#[utoipa::path(delete, path = "/api/v1/sessions/current", tag = "accounts", security(("bearer" = [])),
+    responses((status = 204, description = "the session is deleted"), (status = 401, body = Problem)))]
+pub async fn delete_current_session(
+    State(app): State<Arc<Accounts>>,
+    bearer: Bearer,
+) -> Result<StatusCode, ApiError> {
+    app.sign_out(&bearer.token).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -2,7 +2,6 @@
 
 use crate::Accounts;
 use axum::extract::{FromRef, FromRequestParts};
-use axum::http::header;
 use axum::http::request::Parts;
 use careslot_core::error::ApiError;
 use careslot_core::{AppError, Caller as CallerId};
@@ -19,16 +18,31 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                let (scheme, token) = v.trim().split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-            })
-            .ok_or(ApiError::from(AppError::Unauthenticated))?;
+        let token = super::bearer_token(parts).ok_or(ApiError::from(AppError::Unauthenticated))?;
         let accounts = Arc::<Accounts>::from_ref(state);
         Ok(Caller(accounts.authenticate(token).await?))
+    }
+}
+
+/// An authenticated caller together with the bearer token it presented (to sign it out).
+pub struct Bearer {
+    pub caller: CallerId,
+    pub token: String,
+}
+
+impl<S> FromRequestParts<S> for Bearer
+where
+    S: Send + Sync,
+    Arc<Accounts>: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let token = super::bearer_token(parts)
+            .ok_or(ApiError::from(AppError::Unauthenticated))?
+            .to_owned();
+        let accounts = Arc::<Accounts>::from_ref(state);
+        let caller = accounts.authenticate(&token).await?;
+        Ok(Bearer { caller, token })
     }
 }

@@ -2,14 +2,16 @@
 
 pub mod accounts;
 mod caller;
+mod client;
 pub mod dto;
 mod operator;
 
-pub use caller::Caller;
+pub use caller::{Bearer, Caller};
+pub use client::{bearer_token, ClientIp};
 pub use operator::Operator;
 
 /// The extractors this crate's handlers use.
 pub mod extract {
-    pub use super::Caller;
+    pub use super::{Bearer, Caller, ClientIp};
     pub use careslot_core::extract::*;
 }

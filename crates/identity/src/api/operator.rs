@@ -2,10 +2,8 @@
 
 use crate::Accounts;
 use axum::extract::{FromRef, FromRequestParts};
-use axum::http::header;
 use axum::http::request::Parts;
 use careslot_core::error::ApiError;
-use careslot_core::AppError;
 use std::sync::Arc;
 
 /// Proof that the caller holds the operator token.
@@ -20,18 +18,12 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let app = Arc::<Accounts>::from_ref(state);
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().strip_prefix("Bearer "))
-            .map(str::trim)
-            .unwrap_or("");
-        match &app.config.operator_token {
-            Some(expected) if !token.is_empty() && expected.matches(token.as_bytes()) => {
-                Ok(Operator)
-            }
-            _ => Err(AppError::Unauthenticated.into()),
-        }
+        let Ok(super::ClientIp(client)) = super::ClientIp::from_request_parts(parts, state).await;
+        let token = super::bearer_token(parts).unwrap_or("");
+        // Throttled per address: a wrong token counts, and while blocked even the right one
+        // gets 429. (Not per account: one shared counter would let anyone lock the operator
+        // out.)
+        app.check_operator_token(token, client).await?;
+        Ok(Operator)
     }
 }

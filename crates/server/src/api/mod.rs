@@ -28,7 +28,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
     info(title = "careslot API", version = "1.0.0", description = "Public API v1 of careslot, the open-source medical appointment platform."),
     paths(
         public::healthz, ops::readyz, ops::metrics, public::specialties, public::search, public::agenda, public::slots,
-        accounts::create_account, accounts::create_session, accounts::me, erasure::erase_me, accounts::access_log,
+        accounts::create_account, accounts::create_session, accounts::delete_current_session, accounts::me, erasure::erase_me, accounts::access_log,
         accounts::request_password_reset, accounts::confirm_password_reset,
         practitioner::put_profile, practitioner::get_profile, practitioner::create_place, practitioner::create_agenda,
         practitioner::create_motive, practitioner::create_rule, practitioner::create_absence, practitioner::agenda_appointments,
@@ -107,6 +107,10 @@ pub fn router(app: App) -> Router {
         .route(
             "/password-resets/confirm",
             post(accounts::confirm_password_reset),
+        )
+        .route(
+            "/sessions/current",
+            axum::routing::delete(accounts::delete_current_session),
         )
         .route("/me", get(accounts::me).delete(erasure::erase_me))
         .route("/me/access-log", get(accounts::access_log))
@@ -223,7 +227,9 @@ pub fn router(app: App) -> Router {
             "/prescriptions/{id}/dispense",
             post(prescriptions::dispense),
         );
-    let api = api.route("/", get(index));
+    let api = api
+        .route("/", get(index))
+        .layer(axum::middleware::from_fn(no_store_unless_public));
     let router = Router::new()
         .route("/healthz", get(public::healthz))
         .route("/readyz", get(ops::readyz))
@@ -245,13 +251,86 @@ pub fn router(app: App) -> Router {
     crate::web::security_headers(router)
 }
 
-/// Serves until `shutdown` resolves, then drains in-flight requests.
+/// Whether an API path (below `/api/v1`) only ever answers public data: the directory,
+/// slots, the bulk-publishing feeds, protocols and eligibility, signing keys, the OpenAPI
+/// document and the index. Every other answer may carry personal data.
+fn is_public(method: &axum::http::Method, path: &str) -> bool {
+    let path = path.strip_prefix("/api/v1").unwrap_or(path);
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    if method != axum::http::Method::GET && method != axum::http::Method::HEAD {
+        return false;
+    }
+    matches!(
+        segments.as_slice(),
+        [""] | ["openapi.json"]
+            | ["specialties"]
+            | ["search"]
+            | ["agendas", _]
+            | ["agendas", _, "slots"]
+            | ["vaccination", "$bulk-publish"]
+            | ["vaccination", "bulk", _]
+            | ["vaccination", "protocols"]
+            | ["vaccination", "eligibility"]
+            | ["practitioners", _, "signing-keys"]
+    )
+}
+
+/// `Cache-Control: no-store` on every API answer that may carry personal data (all but the
+/// public ones), unless the handler chose its own.
+async fn no_store_unless_public(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let public = is_public(req.method(), req.uri().path());
+    let mut resp = next.run(req).await;
+    if !public {
+        resp.headers_mut()
+            .entry(axum::http::header::CACHE_CONTROL)
+            .or_insert(axum::http::HeaderValue::from_static("no-store"));
+    }
+    resp
+}
+
+/// Serves until `shutdown` resolves, then drains in-flight requests. Each request knows its
+/// peer's address (`ConnectInfo`), which throttling counts per client.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: App,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(app))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        router(app).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_public;
+    use axum::http::Method;
+
+    #[test]
+    fn personal_answers_are_not_public() {
+        for p in [
+            "/api/v1/search",
+            "/search",
+            "/agendas/a1/slots",
+            "/openapi.json",
+            "/",
+        ] {
+            assert!(is_public(&Method::GET, p), "{p}");
+        }
+        for p in [
+            "/me",
+            "/appointments",
+            "/sessions",
+            "/agendas/a1/appointments",
+            "/queue/status",
+        ] {
+            assert!(!is_public(&Method::GET, p), "{p}");
+        }
+        assert!(!is_public(&Method::POST, "/search"));
+    }
 }

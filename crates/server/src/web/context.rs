@@ -75,6 +75,10 @@ pub struct Ctx {
     /// Path and query of this request, for "come back here" links.
     pub here: String,
     pub last_hold: Option<String>,
+    /// The client's address (behind trusted proxies), for throttling.
+    pub client: std::net::IpAddr,
+    /// The session cookie's token when it is valid (to delete the session on sign-out).
+    session_token: Option<String>,
     set_cookies: Vec<String>,
 }
 
@@ -93,9 +97,18 @@ impl FromRequestParts<App> for Ctx {
                 c
             }
         };
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0);
+        let client = app.accounts.client_ip(h, peer);
+        let mut session_token = None;
         let user = match cookie(h, SESSION_COOKIE) {
             Some(token) => match app.authenticate(token).await {
-                Ok(caller) => Some(User { caller }),
+                Ok(caller) => {
+                    session_token = Some(token.to_owned());
+                    Some(User { caller })
+                }
                 Err(AppError::Unauthenticated) => {
                     set_cookies.push(clear_cookie(SESSION_COOKIE));
                     None
@@ -124,6 +137,8 @@ impl FromRequestParts<App> for Ctx {
             flash,
             here,
             last_hold: cookie(h, HOLD_COOKIE).map(str::to_owned),
+            client,
+            session_token,
             set_cookies,
         })
     }
@@ -172,6 +187,16 @@ fn render_error(lang: Lang, err: &AppError) -> Response {
             StatusCode::SERVICE_UNAVAILABLE,
             "error.unavailable",
             "error.unavailable.detail",
+        ),
+        AppError::TooManyAttempts { .. } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "error.too_many_attempts",
+            "error.too_many_attempts.detail",
+        ),
+        AppError::Busy { .. } => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "error.busy",
+            "error.busy.detail",
         ),
         AppError::Invalid(_)
         | AppError::BadRequest(_)
@@ -230,7 +255,10 @@ fn render_error(lang: Lang, err: &AppError) -> Response {
     };
     let mut resp = html_response(page.render());
     *resp.status_mut() = status;
-    if status == StatusCode::SERVICE_UNAVAILABLE {
+    if let AppError::TooManyAttempts { retry_after_s } | AppError::Busy { retry_after_s } = err {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_s));
+    } else if status == StatusCode::SERVICE_UNAVAILABLE {
         resp.headers_mut().insert(
             header::RETRY_AFTER,
             header::HeaderValue::from(careslot_core::error::RETRY_AFTER_SECONDS),
@@ -342,6 +370,17 @@ impl Ctx {
         let csrf = random_token(32);
         self.set_cookies.push(set_cookie(CSRF_COOKIE, &csrf, None));
         self.csrf = csrf;
+    }
+
+    /// Signs out: deletes the session server-side (the token stops working everywhere,
+    /// also as a bearer token) and clears the cookies.
+    pub async fn sign_out(&mut self) -> Result<(), Failure> {
+        if let Some(token) = self.session_token.take() {
+            let done = self.app.sign_out(&token).await;
+            self.ok(done)?;
+        }
+        self.end_session();
+        Ok(())
     }
 
     pub fn end_session(&mut self) {

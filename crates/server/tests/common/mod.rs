@@ -205,6 +205,21 @@ impl TestServer {
         self.call(Method::POST, path, token, Some(body)).await
     }
 
+    /// A POST that, like a well-behaved client, comes back after `Retry-After` when the
+    /// password-hashing pool is saturated (503 authentication-busy), many times at most.
+    pub async fn post_retrying_busy(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        for _ in 0..100 {
+            let (s, b) = self.post(path, None, body.clone()).await;
+            if s != StatusCode::SERVICE_UNAVAILABLE
+                || b["type"] != "https://careslot.eu/problems/authentication-busy"
+            {
+                return (s, b);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        self.post(path, None, body).await
+    }
+
     /// Registers an account and logs in; returns (token, account id).
     pub async fn account(&self, role: &str, name: &str) -> (String, String) {
         let email = format!(
@@ -213,13 +228,12 @@ impl TestServer {
             uuid_like()
         );
         let (s, acc) = self
-            .post("/api/v1/accounts", None, json!({"email": email, "password": "correct horse battery", "name": name, "role": role}))
+            .post_retrying_busy("/api/v1/accounts", json!({"email": email, "password": "correct horse battery", "name": name, "role": role}))
             .await;
         assert_eq!(s, StatusCode::CREATED, "{acc}");
         let (s, session) = self
-            .post(
+            .post_retrying_busy(
                 "/api/v1/sessions",
-                None,
                 json!({"email": email, "password": "correct horse battery"}),
             )
             .await;

@@ -117,7 +117,7 @@ pub async fn sign_in(mut ctx: Ctx, form: Form) -> PageResult {
     let email = form.text("email");
     match ctx
         .app
-        .login(email, form.get("password").unwrap_or(""))
+        .login(email, form.get("password").unwrap_or(""), ctx.client)
         .await
     {
         Ok((token, identity)) => {
@@ -189,22 +189,29 @@ pub async fn register_and_sign_in(
     let patient = role == Role::Patient;
     let created = ctx
         .app
-        .register(NewIdentity {
-            email,
-            password,
-            name: form.text("name"),
-            role,
-            phone: form.opt("phone").filter(|_| patient),
-            birth_date: form.opt("birth_date").filter(|_| patient),
-        })
+        .register(
+            NewIdentity {
+                email,
+                password,
+                name: form.text("name"),
+                role,
+                phone: form.opt("phone").filter(|_| patient),
+                birth_date: form.opt("birth_date").filter(|_| patient),
+            },
+            ctx.client,
+        )
         .await;
-    if let Err(e) = created {
-        return match signup_error(&e) {
-            Some(key) => Ok(Err(key)),
-            None => Err(ctx.fail(e)),
-        };
-    }
-    let (token, identity) = ctx.ok(ctx.app.login(email, password).await)?;
+    let identity = match created {
+        Ok(identity) => identity,
+        Err(e) => {
+            return match signup_error(&e) {
+                Some(key) => Ok(Err(key)),
+                None => Err(ctx.fail(e)),
+            }
+        }
+    };
+    // The password was just set: open the session without hashing it a second time.
+    let token = ctx.ok(ctx.app.open_session(&identity.id).await)?;
     ctx.start_session(&token, ctx.app.config.session_ttl.as_secs());
     Ok(Ok(Caller {
         id: identity.id,
@@ -213,7 +220,7 @@ pub async fn register_and_sign_in(
 }
 
 pub async fn sign_out(mut ctx: Ctx, _form: Form) -> PageResult {
-    ctx.end_session();
+    ctx.sign_out().await?;
     Ok(ctx.redirect_with("/", "flash.signed_out"))
 }
 

@@ -170,7 +170,11 @@ async fn claim_and_continue(
 pub async fn sign_in(mut ctx: Ctx, Path(hold_id): Path<String>, form: Form) -> PageResult {
     match ctx
         .app
-        .login(form.text("email"), form.get("password").unwrap_or(""))
+        .login(
+            form.text("email"),
+            form.get("password").unwrap_or(""),
+            ctx.client,
+        )
         .await
     {
         Ok((token, identity)) if identity.role == Role::Patient => {

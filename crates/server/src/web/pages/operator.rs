@@ -11,18 +11,21 @@ use careslot_domain::{Phase, Protocol};
 
 const OPERATOR_COOKIE: &str = "careslot_operator";
 
-fn is_operator(ctx: &Ctx, headers: &HeaderMap) -> bool {
-    match (
-        &ctx.app.config.operator_token,
-        cookie(headers, OPERATOR_COOKIE),
-    ) {
-        (Some(expected), Some(sent)) => expected.matches(sent.as_bytes()),
-        _ => false,
+/// Whether the operator cookie holds the operator token; checked behind the client
+/// address's throttle like the API's operator token (429 page while it is blocked).
+async fn is_operator(ctx: &Ctx, headers: &HeaderMap) -> Result<bool, Failure> {
+    let Some(sent) = cookie(headers, OPERATOR_COOKIE) else {
+        return Ok(false);
+    };
+    match ctx.app.check_operator_token(sent, ctx.client).await {
+        Ok(()) => Ok(true),
+        Err(AppError::Unauthenticated) => Ok(false),
+        Err(e) => Err(ctx.fail(e)),
     }
 }
 
-fn require(ctx: &Ctx, headers: &HeaderMap) -> Result<(), Failure> {
-    if is_operator(ctx, headers) {
+async fn require(ctx: &Ctx, headers: &HeaderMap) -> Result<(), Failure> {
+    if is_operator(ctx, headers).await? {
         Ok(())
     } else {
         Err(ctx.fail(AppError::Unauthenticated))
@@ -105,7 +108,7 @@ async fn console(ctx: &Ctx, error: Option<&'static str>) -> PageResult {
 }
 
 pub async fn page(ctx: Ctx, headers: HeaderMap) -> PageResult {
-    if !is_operator(&ctx, &headers) {
+    if !is_operator(&ctx, &headers).await? {
         return Ok(ctx.page(&SignInPage {
             ctx: &ctx,
             error: None,
@@ -116,17 +119,18 @@ pub async fn page(ctx: Ctx, headers: HeaderMap) -> PageResult {
 
 pub async fn sign_in(mut ctx: Ctx, form: Form) -> PageResult {
     let token = form.text("token");
-    match &ctx.app.config.operator_token {
-        Some(expected) if !token.is_empty() && expected.matches(token.as_bytes()) => {
+    match ctx.app.check_operator_token(token, ctx.client).await {
+        Ok(()) => {
             ctx.add_cookie(format!(
                 "{OPERATOR_COOKIE}={token}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=43200"
             ));
             Ok(ctx.redirect("/operator"))
         }
-        _ => Ok(ctx.page(&SignInPage {
+        Err(AppError::Unauthenticated) => Ok(ctx.page(&SignInPage {
             ctx: &ctx,
             error: Some("operator.bad_token"),
         })),
+        Err(e) => Err(ctx.fail(e)),
     }
 }
 
@@ -136,7 +140,7 @@ pub async fn sign_out(mut ctx: Ctx, _form: Form) -> PageResult {
 }
 
 pub async fn open_phase(mut ctx: Ctx, headers: HeaderMap, form: Form) -> PageResult {
-    require(&ctx, &headers)?;
+    require(&ctx, &headers).await?;
     let opened = ctx
         .app
         .vaccination
@@ -166,13 +170,13 @@ pub async fn close_phase(
     Path(id): Path<String>,
     _form: Form,
 ) -> PageResult {
-    require(&ctx, &headers)?;
+    require(&ctx, &headers).await?;
     ctx.ok(ctx.app.vaccination.close_phase(&id).await)?;
     Ok(ctx.redirect_with("/operator", "flash.saved"))
 }
 
 pub async fn chronodoses(mut ctx: Ctx, headers: HeaderMap, form: Form) -> PageResult {
-    require(&ctx, &headers)?;
+    require(&ctx, &headers).await?;
     match ctx
         .app
         .vaccination
@@ -186,7 +190,7 @@ pub async fn chronodoses(mut ctx: Ctx, headers: HeaderMap, form: Form) -> PageRe
 }
 
 pub async fn add_protocol(mut ctx: Ctx, headers: HeaderMap, form: Form) -> PageResult {
-    require(&ctx, &headers)?;
+    require(&ctx, &headers).await?;
     let window = match (form.opt("min_days"), form.opt("max_days")) {
         (Some(a), Some(b)) => match (a.parse(), b.parse()) {
             (Ok(a), Ok(b)) => Some((a, b)),
@@ -217,7 +221,7 @@ pub async fn export(
     headers: HeaderMap,
     crate::web::context::Query(q): crate::web::context::Query<ExportParams>,
 ) -> PageResult {
-    require(&ctx, &headers)?;
+    require(&ctx, &headers).await?;
     let csv = ctx.ok(ctx
         .app
         .vaccination

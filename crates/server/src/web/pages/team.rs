@@ -90,8 +90,9 @@ pub async fn accept(mut ctx: Ctx, Path(token): Path<String>, form: Form) -> Page
         .accept_invitation(&token, email, name, password)
         .await
     {
-        Ok(_) => {
-            let (t, _) = ctx.ok(ctx.app.login(email, password).await)?;
+        Ok(identity) => {
+            // The password was just set: no second hash to open the session.
+            let t = ctx.ok(ctx.app.open_session(&identity.id).await)?;
             ctx.start_session(&t, ctx.app.config.session_ttl.as_secs());
             Ok(ctx.redirect_with("/pro/agenda", "flash.welcome_assistant"))
         }
