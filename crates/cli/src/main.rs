@@ -249,6 +249,19 @@ struct ServeArgs {
         default_value = "careslot <no-reply@localhost>"
     )]
     mail_from: String,
+    /// SMS provider speaking Twilio's Messages API (https://api.twilio.com or a compatible
+    /// service). Without it, SMS are written as .txt files under <data-dir>/outbox/.
+    #[arg(long, env = "CARESLOT_SMS_URL", requires_all = ["sms_account", "sms_from", "sms_token_file"])]
+    sms_url: Option<String>,
+    /// The provider account id (Twilio's Account SID).
+    #[arg(long, env = "CARESLOT_SMS_ACCOUNT")]
+    sms_account: Option<String>,
+    /// SMS sender: an E.164 number or an alphanumeric sender id (up to 11 characters).
+    #[arg(long, env = "CARESLOT_SMS_FROM")]
+    sms_from: Option<String>,
+    /// File holding the provider's auth token (one line; kept out of the command line).
+    #[arg(long, env = "CARESLOT_SMS_TOKEN_FILE")]
+    sms_token_file: Option<PathBuf>,
     #[command(flatten)]
     front_door: FrontDoorArgs,
 }
@@ -590,7 +603,7 @@ async fn main() -> anyhow::Result<()> {
 /// The channel outgoing email takes: SMTP when configured, else files under the data
 /// directory (never dropped silently: the directory is logged).
 fn messages_config(args: &ServeArgs) -> anyhow::Result<careslot_server::outbox::MessagesConfig> {
-    use careslot_messages::{Channel, FileChannel, SmtpChannel};
+    use careslot_messages::{Channel, FileChannel, Router, SmsChannel, SmsConfig, SmtpChannel};
     let channel: Arc<dyn Channel> = match &args.smtp_url {
         Some(url) => {
             let smtp = SmtpChannel::from_url(url, &args.mail_from)
@@ -609,6 +622,42 @@ fn messages_config(args: &ServeArgs) -> anyhow::Result<careslot_server::outbox::
             Arc::new(files)
         }
     };
+    let sms: Arc<dyn Channel> = match &args.sms_url {
+        Some(url) => {
+            let (Some(account), Some(from), Some(token_file)) =
+                (&args.sms_account, &args.sms_from, &args.sms_token_file)
+            else {
+                anyhow::bail!("--sms-url needs --sms-account, --sms-from and --sms-token-file");
+            };
+            let token = std::fs::read_to_string(token_file)
+                .map_err(|e| anyhow::anyhow!("--sms-token-file {}: {e}", token_file.display()))?;
+            let sms = SmsChannel::new(SmsConfig {
+                base_url: url.clone(),
+                account_sid: account.clone(),
+                auth_token: token.trim().to_owned(),
+                from: from.clone(),
+                timeout: std::time::Duration::from_secs(10),
+            })
+            .map_err(|e| anyhow::anyhow!("--sms-url / --sms-account / --sms-from: {e}"))?;
+            tracing::info!("outgoing SMS go through the provider of --sms-url");
+            Arc::new(sms)
+        }
+        None => {
+            let dir = args.db.data_dir.join("outbox");
+            tracing::warn!(
+                dir = %dir.display(),
+                "no --sms-url: outgoing SMS are written as .txt files in this directory"
+            );
+            Arc::new(
+                FileChannel::new(dir, &args.mail_from)
+                    .map_err(|e| anyhow::anyhow!("--mail-from: {e}"))?,
+            )
+        }
+    };
+    let channel: Arc<dyn Channel> = Arc::new(Router {
+        email: channel,
+        sms,
+    });
     Ok(careslot_server::outbox::MessagesConfig {
         channel: Some(channel),
         ..Default::default()

@@ -14,7 +14,7 @@ pub mod retry;
 pub mod sms;
 pub mod smtp;
 
-pub use channel::{Channel, ConfigError, RecordingChannel, SendError};
+pub use channel::{Channel, ConfigError, RecordingChannel, Router, SendError};
 pub use compose::{compose, Appointment, ComposeError, Content, Site};
 pub use file::FileChannel;
 pub use i18n::Lang;

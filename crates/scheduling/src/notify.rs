@@ -45,12 +45,12 @@ impl Scheduling {
             return Ok(None);
         };
         let identity = self.open_identity(&record).await?;
+        let settings = self.store.account_settings(account).await?;
         Ok(Some(Addressee {
             record,
             email: identity.email,
             name: identity.name,
-            // Accounts do not store a language yet: French, the platform's default.
-            lang: Lang::Fr,
+            lang: Lang::parse(&settings.lang).unwrap_or(Lang::Fr),
         }))
     }
 

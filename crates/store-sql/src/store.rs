@@ -719,6 +719,73 @@ where
         Ok(B::rows_affected(done) > 0)
     }
 
+    async fn account_settings(&self, account: &AccountId) -> StoreResult<AccountSettings> {
+        let row = sqlx::query(
+            "SELECT lang, email_verified_at, phone_verified_at, reminders_email, reminders_sms, show_motive
+               FROM account_settings WHERE account_id = $1",
+        )
+        .bind(account.as_str())
+        .fetch_optional(self.reader())
+        .await
+        .map_err(B::map_err)?;
+        let Some(r) = row else {
+            return Ok(AccountSettings::default());
+        };
+        let at = |col: &str| -> StoreResult<Option<Timestamp>> {
+            r.try_get::<Option<i64>, _>(col)
+                .map_err(internal)?
+                .map(ts)
+                .transpose()
+        };
+        Ok(AccountSettings {
+            lang: r.try_get("lang").map_err(internal)?,
+            email_verified_at: at("email_verified_at")?,
+            phone_verified_at: at("phone_verified_at")?,
+            reminders_email: r.try_get("reminders_email").map_err(internal)?,
+            reminders_sms: r.try_get("reminders_sms").map_err(internal)?,
+            show_motive: r.try_get("show_motive").map_err(internal)?,
+        })
+    }
+
+    async fn put_account_settings(
+        &self,
+        account: &AccountId,
+        s: &AccountSettings,
+    ) -> StoreResult<()> {
+        let mut tx = B::begin_write(self.writer()).await?;
+        let exists = sqlx::query("SELECT 1 FROM accounts WHERE id = $1")
+            .bind(account.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(B::map_err)?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query(
+            "INSERT INTO account_settings
+                 (account_id, lang, email_verified_at, phone_verified_at, reminders_email, reminders_sms, show_motive)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (account_id) DO UPDATE SET
+                 lang = excluded.lang,
+                 email_verified_at = excluded.email_verified_at,
+                 phone_verified_at = excluded.phone_verified_at,
+                 reminders_email = excluded.reminders_email,
+                 reminders_sms = excluded.reminders_sms,
+                 show_motive = excluded.show_motive",
+        )
+        .bind(account.as_str())
+        .bind(s.lang.as_str())
+        .bind(s.email_verified_at.map(|t| t.as_second()))
+        .bind(s.phone_verified_at.map(|t| t.as_second()))
+        .bind(s.reminders_email)
+        .bind(s.reminders_sms)
+        .bind(s.show_motive)
+        .execute(&mut *tx)
+        .await
+        .map_err(B::map_err)?;
+        crate::commit::<B>(tx).await
+    }
+
     async fn delete_account_sessions(&self, account: &AccountId) -> StoreResult<u64> {
         let done = sqlx::query("DELETE FROM sessions WHERE account_id = $1")
             .bind(account.as_str())

@@ -91,6 +91,15 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes every session of an account (password change, reset); how many went.
     async fn delete_account_sessions(&self, account: &AccountId) -> StoreResult<u64>;
 
+    /// The account's message settings; the defaults when it never changed them.
+    async fn account_settings(&self, account: &AccountId) -> StoreResult<AccountSettings>;
+    /// Replaces the account's message settings. NotFound when the account does not exist.
+    async fn put_account_settings(
+        &self,
+        account: &AccountId,
+        settings: &AccountSettings,
+    ) -> StoreResult<()>;
+
     // --- throttling (counters shared by every node) ----------------------------------------
     /// The latest instant before which any of `keys` is refused, if one is blocked now.
     async fn throttle_blocked_until(

@@ -72,6 +72,36 @@ pub struct NewSession {
     pub expires_at: Timestamp,
 }
 
+/// What an account chose and proved about its messages (`account_settings`). An account
+/// without a row has [`AccountSettings::default`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountSettings {
+    /// Language of its messages: `fr`, `en`, `de` or `it`.
+    pub lang: String,
+    /// When the current email address was proven (a link followed).
+    pub email_verified_at: Option<Timestamp>,
+    /// When the current phone number was proven (an SMS code entered); cleared when the number
+    /// changes. SMS reminders go only to a verified number.
+    pub phone_verified_at: Option<Timestamp>,
+    pub reminders_email: bool,
+    pub reminders_sms: bool,
+    /// The patient lets emails and calendar events name the visit reason (health data).
+    pub show_motive: bool,
+}
+
+impl Default for AccountSettings {
+    fn default() -> Self {
+        Self {
+            lang: "fr".to_owned(),
+            email_verified_at: None,
+            phone_verified_at: None,
+            reminders_email: true,
+            reminders_sms: true,
+            show_motive: false,
+        }
+    }
+}
+
 /// A live session as authentication needs it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SessionRow {

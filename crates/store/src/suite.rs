@@ -39,6 +39,7 @@ pub async fn run(store: Arc<dyn Store>) {
     outbox_erasure(&*store).await;
     outbox_concurrent_claims(store.clone()).await;
     password_resets(&*store).await;
+    account_settings(&*store).await;
 }
 
 async fn password_resets(store: &dyn Store) {
@@ -2696,4 +2697,45 @@ async fn front_door(store: &dyn Store) {
         1
     );
     assert_eq!(store.throttle_purge(later + 1.seconds()).await.unwrap(), 1);
+}
+
+async fn account_settings(store: &dyn Store) {
+    let a = new_account(store, Role::Patient).await;
+    assert_eq!(
+        store.account_settings(&a.id).await.unwrap(),
+        AccountSettings::default()
+    );
+    let chosen = AccountSettings {
+        lang: "de".into(),
+        email_verified_at: Some(t0()),
+        phone_verified_at: Some(t0() + 1.minute()),
+        reminders_email: false,
+        reminders_sms: true,
+        show_motive: true,
+    };
+    store.put_account_settings(&a.id, &chosen).await.unwrap();
+    assert_eq!(store.account_settings(&a.id).await.unwrap(), chosen);
+    let changed = AccountSettings {
+        phone_verified_at: None,
+        reminders_sms: false,
+        ..chosen
+    };
+    store.put_account_settings(&a.id, &changed).await.unwrap();
+    assert_eq!(store.account_settings(&a.id).await.unwrap(), changed);
+    // The database refuses a language messages cannot be written in.
+    let bad = AccountSettings {
+        lang: "xx".into(),
+        ..AccountSettings::default()
+    };
+    assert!(store.put_account_settings(&a.id, &bad).await.is_err());
+    let missing = store
+        .put_account_settings(&AccountId::new(), &AccountSettings::default())
+        .await;
+    assert!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
+    // Erasure takes the settings with the account.
+    store.erase_account(&a.id, &[]).await.unwrap();
+    assert_eq!(
+        store.account_settings(&a.id).await.unwrap(),
+        AccountSettings::default()
+    );
 }
