@@ -31,15 +31,21 @@ pub struct BookingArgs {
     pub postgres: Option<String>,
 }
 
-struct Setup {
-    app: App,
+pub(crate) struct Setup {
+    pub(crate) app: App,
     /// (agenda, motive, start) triples, all distinct free slots.
     targets: Vec<(String, String, String)>,
     patients: Vec<Caller>,
     _dirs: Vec<tempfile::TempDir>,
 }
 
-async fn setup(args: &BookingArgs, protected: bool) -> anyhow::Result<Setup> {
+/// A fresh database with `args.agendas` open agendas and `args.concurrency` patients, served
+/// by an `App` built from `config`.
+pub(crate) async fn setup(
+    args: &BookingArgs,
+    protected: bool,
+    config: AppConfig,
+) -> anyhow::Result<Setup> {
     let data = tempfile::tempdir()?;
     let keys = tempfile::tempdir()?;
     let store: Arc<dyn Store> = match &args.postgres {
@@ -62,7 +68,7 @@ async fn setup(args: &BookingArgs, protected: bool) -> anyhow::Result<Setup> {
         Protector::plaintext_for_benchmarks(&*store, custody, 16).await
     }
     .map_err(|e| anyhow!("{e}"))?;
-    let app = App::new(store.clone(), Arc::new(protect), AppConfig::default())
+    let app = App::new(store.clone(), Arc::new(protect), config)
         .await
         .map_err(|e| anyhow!("{e}"))?;
 
@@ -203,10 +209,17 @@ async fn setup(args: &BookingArgs, protected: bool) -> anyhow::Result<Setup> {
 }
 
 async fn run_mode(args: &BookingArgs, protected: bool) -> anyhow::Result<Value> {
-    let s = setup(args, protected)
+    let s = setup(args, protected, AppConfig::default())
         .await
         .context("preparing the benchmark")?;
-    let targets = Arc::new(s.targets);
+    let mut out = storm(&s).await?;
+    out["protection"] = json!(protected);
+    Ok(out)
+}
+
+/// Every patient books the next free target until none is left: throughput and latency.
+pub(crate) async fn storm(s: &Setup) -> anyhow::Result<Value> {
+    let targets = Arc::new(s.targets.clone());
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -261,7 +274,6 @@ async fn run_mode(args: &BookingArgs, protected: bool) -> anyhow::Result<Value> 
             .unwrap_or(0.0)
     };
     Ok(json!({
-        "protection": protected,
         "booked": latencies.len(),
         "failed": failures,
         "elapsed_s": (elapsed * 1000.0).round() / 1000.0,

@@ -3,6 +3,7 @@
 mod bench;
 mod bench_booking;
 mod bench_login_flood;
+mod bench_messages;
 mod bench_pages;
 mod demo;
 mod import;
@@ -427,6 +428,8 @@ enum BenchCommand {
     Search(bench::BenchArgs),
     /// Booking throughput through the services, with health-data protection off then on.
     Booking(bench_booking::BookingArgs),
+    /// What the outbox costs a booking, and how fast messages reach a local SMTP server.
+    Messages(bench_messages::MessagesArgs),
     /// Server-side render time of the home and search pages over the demo data.
     Pages(bench_pages::PagesArgs),
     /// The 12 July rush over HTTP on PostgreSQL: bookings of paired doses, availability,
@@ -596,6 +599,9 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Bench(BenchCommand::Booking(args)) => {
             bench_booking::booking(&args).await.map(|_| ())
+        }
+        Command::Bench(BenchCommand::Messages(args)) => {
+            bench_messages::messages(&args).await.map(|_| ())
         }
     }
 }

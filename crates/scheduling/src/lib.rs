@@ -34,12 +34,25 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 /// Settings of the scheduling feature.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SchedulingConfig {
     /// The waiting room in front of the booking entry points (inactive by default).
     pub waiting_room: waiting_room::RoomConfig,
     /// How teleconsultation fees are paid (default: at the practice, no online payment).
     pub payments: payments::Payments,
+    /// Whether changes queue their messages in the outbox. Only `careslot bench messages`
+    /// turns this off, to measure what the outbox costs a booking.
+    pub compose_messages: bool,
+}
+
+impl Default for SchedulingConfig {
+    fn default() -> Self {
+        Self {
+            waiting_room: Default::default(),
+            payments: Default::default(),
+            compose_messages: true,
+        }
+    }
 }
 
 /// Practices, agendas, slots, holds, bookings, the desk, fees and the waiting room.
@@ -51,6 +64,8 @@ pub struct Scheduling {
     pub payments: payments::Payments,
     /// The vaccine protocols in force, read at most a couple of seconds ago.
     pub protocols: careslot_core::rules_cache::Remembered<Vec<careslot_domain::vaccine::Protocol>>,
+    /// See [`SchedulingConfig::compose_messages`].
+    compose_messages: bool,
 }
 
 impl Scheduling {
@@ -60,6 +75,7 @@ impl Scheduling {
             waiting_room: waiting_room::WaitingRoom::new(&config.waiting_room),
             payments: config.payments,
             protocols: Default::default(),
+            compose_messages: config.compose_messages,
             accounts,
         });
         scheduling.spawn_payment_sweeper();

@@ -99,6 +99,9 @@ impl Scheduling {
         start: Timestamp,
         end: Timestamp,
     ) -> OutboxWrite {
+        if !self.compose_messages {
+            return OutboxWrite::default();
+        }
         match self
             .try_outbox_for(event, view, patient, id, start, end)
             .await

@@ -101,6 +101,7 @@ impl App {
             SchedulingConfig {
                 waiting_room: config.waiting_room,
                 payments: config.payments,
+                compose_messages: config.messages.compose,
             },
         );
         crate::outbox::Worker::spawn(&scheduling, &config.messages);

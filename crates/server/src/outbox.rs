@@ -31,6 +31,8 @@ pub struct MessagesConfig {
     pub batch: i64,
     /// Sends in flight at once.
     pub concurrency: usize,
+    /// Whether changes queue messages at all (only `careslot bench messages` turns it off).
+    pub compose: bool,
 }
 
 impl Default for MessagesConfig {
@@ -42,6 +44,7 @@ impl Default for MessagesConfig {
             lease: SignedDuration::from_mins(2),
             batch: 64,
             concurrency: 8,
+            compose: true,
         }
     }
 }
@@ -55,6 +58,7 @@ impl std::fmt::Debug for MessagesConfig {
             .field("lease", &self.lease)
             .field("batch", &self.batch)
             .field("concurrency", &self.concurrency)
+            .field("compose", &self.compose)
             .finish()
     }
 }
