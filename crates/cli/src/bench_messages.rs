@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 pub struct MessagesArgs {
     #[command(flatten)]
     pub booking: BookingArgs,
-    /// Alternations of the two modes (each on a fresh database).
+    /// Alternations of the two modes (each on a fresh database). PostgreSQL: 1 per process.
     #[arg(long, default_value_t = 3)]
     pub rounds: usize,
     /// SMTP server to deliver to. Default: an `aiosmtpd` sink started on a free local port
@@ -104,6 +104,11 @@ fn median(mut v: Vec<f64>) -> f64 {
 pub async fn messages(args: &MessagesArgs) -> anyhow::Result<Value> {
     if args.rounds == 0 {
         bail!("--rounds must be at least 1");
+    }
+    // Each round's services keep their connection pool until the process ends (background
+    // tasks hold them), and 2 × rounds pools of 32 exceed PostgreSQL's default 100 clients.
+    if args.booking.postgres.is_some() && args.rounds > 1 {
+        bail!("on PostgreSQL, run one round per process (--rounds 1) and repeat the command");
     }
     let (_sink, smtp_url) = match &args.smtp_url {
         Some(u) => (None, u.clone()),
