@@ -191,7 +191,12 @@ pub async fn backup(args: &BackupArgs) -> anyhow::Result<()> {
         schema_version,
         files: sums,
         custody: Custody {
-            kind: if args.keys.keyd_url.is_none() { "embedded" } else { "keyd" }.into(),
+            kind: if args.keys.keyd_url.is_none() {
+                "embedded"
+            } else {
+                "keyd"
+            }
+            .into(),
             key_store_included: local,
             save_apart,
         },
@@ -261,7 +266,11 @@ pub async fn restore(args: &RestoreArgs) -> anyhow::Result<()> {
     let restore_keys = has(&m, KEYS_FILE) && (args.keys.keyd_url.is_none() || m.backend.is_none());
 
     // Checks first: backend, emptiness of both targets, the master key.
-    let target_backend = if args.db.database_url.is_some() { "postgres" } else { "sqlite" };
+    let target_backend = if args.db.database_url.is_some() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
     if let Some(b) = &m.backend {
         anyhow::ensure!(
             b == target_backend,
@@ -302,7 +311,10 @@ pub async fn restore(args: &RestoreArgs) -> anyhow::Result<()> {
         let engine = careslot_vault::KeyEngine::open(&args.keys.keys_dir, master)
             .await
             .map_err(|e| {
-                anyhow::anyhow!("the restored key store does not open with {}: {e}", master_file.display())
+                anyhow::anyhow!(
+                    "the restored key store does not open with {}: {e}",
+                    master_file.display()
+                )
             })?;
         engine.close().await;
     }

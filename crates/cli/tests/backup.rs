@@ -40,7 +40,10 @@ async fn backup_and_restore(postgres: bool) {
     let starts = node.slots(&agenda, &motive).await;
     assert!(starts.len() >= 4, "slots: {starts:?}");
     let mut patients = Vec::new();
-    for (i, name) in ["Amélie Poulain", "Jean Valjean", "Émile Zola"].iter().enumerate() {
+    for (i, name) in ["Amélie Poulain", "Jean Valjean", "Émile Zola"]
+        .iter()
+        .enumerate()
+    {
         let email = format!("patient{i}@example.test");
         let (token, _) = node.account("patient", name, &email).await;
         let (s, appt) = node
@@ -72,16 +75,25 @@ async fn backup_and_restore(postgres: bool) {
 
     // Online: the node keeps serving while the backup runs.
     let out = root.path().join("backup");
-    let (status, stdout, stderr) = run(&strings(&["backup", "--out", out.to_str().unwrap()], &first));
+    let (status, stdout, stderr) = run(&strings(
+        &["backup", "--out", out.to_str().unwrap()],
+        &first,
+    ));
     assert!(status.success(), "backup failed: {stderr}");
     let manifest: Value = serde_json::from_str(&stdout).expect("manifest on stdout");
-    assert_eq!(manifest["backend"], if postgres { "postgres" } else { "sqlite" });
+    assert_eq!(
+        manifest["backend"],
+        if postgres { "postgres" } else { "sqlite" }
+    );
     assert_eq!(manifest["custody"]["key_store_included"], true);
     let apart = manifest["custody"]["save_apart"].to_string();
     assert!(apart.contains("master.key"), "{apart}");
     assert!(out.join("manifest.json").is_file());
     assert!(out.join("keys/keyd.db").is_file());
-    assert!(!out.join("keys/master.key").exists(), "the master key stays apart");
+    assert!(
+        !out.join("keys/master.key").exists(),
+        "the master key stays apart"
+    );
     // The key store in the backup is sealed: no patient name in clear anywhere in it.
     let keys = std::fs::read(out.join("keys/keyd.db")).unwrap();
     assert!(!keys.windows(6).any(|w| w == b"Valjea"));
@@ -89,7 +101,10 @@ async fn backup_and_restore(postgres: bool) {
     assert_eq!(s, 200, "still serving after the backup");
 
     // A second backup never overwrites the first.
-    let (status, _, stderr) = run(&strings(&["backup", "--out", out.to_str().unwrap()], &first));
+    let (status, _, stderr) = run(&strings(
+        &["backup", "--out", out.to_str().unwrap()],
+        &first,
+    ));
     assert!(!status.success());
     assert!(stderr.contains("not empty"), "{stderr}");
 
@@ -106,7 +121,10 @@ async fn backup_and_restore(postgres: bool) {
     let fresh = new_place(root.path(), "fresh", postgres).await;
     let restore = strings(&["restore", "--from", out.to_str().unwrap()], &fresh);
     let (status, _, stderr) = run(&restore);
-    assert!(!status.success(), "restore without the master key must fail");
+    assert!(
+        !status.success(),
+        "restore without the master key must fail"
+    );
     assert!(stderr.contains("master key"), "{stderr}");
     std::fs::create_dir_all(&fresh.keys_dir).unwrap();
     std::fs::copy(&saved_master, fresh.keys_dir.join("master.key")).unwrap();
@@ -134,7 +152,10 @@ async fn backup_and_restore(postgres: bool) {
         let token = node.sign_in(email).await;
         let (s, body) = node.get("/api/v1/appointments", Some(&token)).await;
         assert_eq!(s, 200, "{body}");
-        assert_eq!(&by_id(body["appointments"].as_array().unwrap().clone()), own);
+        assert_eq!(
+            &by_id(body["appointments"].as_array().unwrap().clone()),
+            own
+        );
     }
     // And it still books: the restored database is a working one.
     let (s, appt) = node
@@ -179,7 +200,10 @@ fn restore_of_a_damaged_backup_is_refused() {
         keys_dir: root.path().join("keys"),
         database_url: None,
     };
-    let (status, _, stderr) = run(&strings(&["restore", "--from", dir.to_str().unwrap()], &place));
+    let (status, _, stderr) = run(&strings(
+        &["restore", "--from", dir.to_str().unwrap()],
+        &place,
+    ));
     assert!(!status.success());
     assert!(stderr.contains("SHA-256"), "{stderr}");
     assert!(!Path::new(&place.data_dir).join("careslot.db").exists());

@@ -39,7 +39,11 @@ async fn video_appointment(node: &Node) -> (String, String) {
         .await;
     assert_eq!(s, 201, "{place}");
     let (s, agenda) = node
-        .post("/api/v1/agendas", t, json!({"place_id": place["id"], "holidays": null}))
+        .post(
+            "/api/v1/agendas",
+            t,
+            json!({"place_id": place["id"], "holidays": null}),
+        )
         .await;
     assert_eq!(s, 201, "{agenda}");
     let agenda = agenda["id"].as_str().unwrap().to_owned();
@@ -103,7 +107,9 @@ async fn open_room(node: &Node, patient: &str, id: &str) -> Ws {
         "sec-websocket-protocol",
         HeaderValue::from_str(&offer).unwrap(),
     );
-    let (mut ws, resp) = tokio_tungstenite::connect_async(req).await.expect("upgrade");
+    let (mut ws, resp) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("upgrade");
     assert_eq!(resp.status(), 101);
     ws.send(Message::Text(
         json!({"type": "hello", "instance": "patient-page-1"})
@@ -172,7 +178,11 @@ async fn stops_within_its_bound(postgres: bool) {
             node.log_text()
         )
     });
-    assert!(status.success(), "exit status {status:?}; log:\n{}", node.log_text());
+    assert!(
+        status.success(),
+        "exit status {status:?}; log:\n{}",
+        node.log_text()
+    );
     assert_eq!(
         close,
         Some((1012, "service restart".to_owned())),
@@ -180,7 +190,10 @@ async fn stops_within_its_bound(postgres: bool) {
         node.log_text()
     );
     let log = node.log_text();
-    assert!(log.contains("shutdown timeout"), "the lingering request hit the bound:\n{log}");
+    assert!(
+        log.contains("shutdown timeout"),
+        "the lingering request hit the bound:\n{log}"
+    );
     drop(lingering);
     drop(node);
 

@@ -441,7 +441,9 @@ impl KeyCustody for TimedCustody {
         self.metrics.time("list_keys", self.inner.list_keys()).await
     }
     async fn key_info(&self, name: &str) -> Result<KeyInfo, VaultError> {
-        self.metrics.time("key_info", self.inner.key_info(name)).await
+        self.metrics
+            .time("key_info", self.inner.key_info(name))
+            .await
     }
 }
 
@@ -526,9 +528,9 @@ mod tests {
         m.delivered("email", Delivery::Sent);
         let text = m.render().unwrap();
         assert!(text.contains("careslot_writer_group_size_bucket{le=\"4\"} 1"));
-        assert!(text.contains(
-            "careslot_outbox_deliveries_total{channel=\"email\",outcome=\"sent\"} 1"
-        ));
+        assert!(
+            text.contains("careslot_outbox_deliveries_total{channel=\"email\",outcome=\"sent\"} 1")
+        );
         assert!(text.contains("# TYPE careslot_http_requests_total counter"));
         assert!(text.contains("careslot_bookings_total{kind=\"appointment\"} 1"));
     }

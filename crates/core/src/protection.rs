@@ -87,9 +87,8 @@ impl Protector {
         custody: Arc<dyn KeyCustody>,
         bits: u8,
     ) -> Result<Self, ProtectError> {
-        let key_metrics = crate::observe::KeyMetrics::new().map_err(|e| {
-            ProtectError::Store(StoreError::Internal(format!("key metrics: {e}")))
-        })?;
+        let key_metrics = crate::observe::KeyMetrics::new()
+            .map_err(|e| ProtectError::Store(StoreError::Internal(format!("key metrics: {e}"))))?;
         let custody: Arc<dyn KeyCustody> = Arc::new(crate::observe::TimedCustody::new(
             custody,
             key_metrics.clone(),

@@ -134,12 +134,13 @@ pub async fn is_empty(url: &str) -> Result<bool, BackupError> {
     .map_err(|e| BackupError::Database(e.to_string()))?;
     for table in tables {
         let quoted = table.replace('"', "\"\"");
-        let any: bool =
-            sqlx::query(&format!("SELECT EXISTS (SELECT 1 FROM public.\"{quoted}\")"))
-                .fetch_one(&mut conn)
-                .await
-                .and_then(|row| row.try_get::<bool, _>(0))
-                .map_err(|e| BackupError::Database(e.to_string()))?;
+        let any: bool = sqlx::query(&format!(
+            "SELECT EXISTS (SELECT 1 FROM public.\"{quoted}\")"
+        ))
+        .fetch_one(&mut conn)
+        .await
+        .and_then(|row| row.try_get::<bool, _>(0))
+        .map_err(|e| BackupError::Database(e.to_string()))?;
         if any {
             let _ = conn.close().await;
             return Ok(false);

@@ -160,7 +160,10 @@ pub async fn restore_file(from: &Path, db: &Path, force: bool) -> Result<(), Bac
         }
     }
     std::fs::rename(&staging, db).map_err(|e| {
-        BackupError::io(format!("rename {} to {}", staging.display(), db.display()), e)
+        BackupError::io(
+            format!("rename {} to {}", staging.display(), db.display()),
+            e,
+        )
     })?;
     sync_dir_of(db)
 }

@@ -13,7 +13,10 @@ pub enum BackupError {
     Database(String),
     /// An external tool (pg_dump, pg_restore) is not installed.
     #[error("{tool} was not found on PATH: {hint}")]
-    ToolMissing { tool: &'static str, hint: &'static str },
+    ToolMissing {
+        tool: &'static str,
+        hint: &'static str,
+    },
     /// An external tool ran and failed; `stderr` is its last lines.
     #[error("{tool} failed ({status}): {stderr}")]
     ToolFailed {

@@ -100,7 +100,11 @@ impl Node {
             .expect("place root")
             .join(format!("serve-{port}.log"));
         std::fs::create_dir_all(log.parent().expect("dir")).expect("log dir");
-        let mut args = vec!["serve".to_owned(), "--bind".to_owned(), format!("127.0.0.1:{port}")];
+        let mut args = vec![
+            "serve".to_owned(),
+            "--bind".to_owned(),
+            format!("127.0.0.1:{port}"),
+        ];
         args.extend(place.args());
         args.extend(extra.iter().map(|s| s.to_string()));
         let child = Command::new(env!("CARGO_BIN_EXE_careslot"))
@@ -118,7 +122,12 @@ impl Node {
         };
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(120) {
-            if let Ok(r) = node.client.get(format!("{}/healthz", node.base)).send().await {
+            if let Ok(r) = node
+                .client
+                .get(format!("{}/healthz", node.base))
+                .send()
+                .await
+            {
                 if r.status() == 200 {
                     return node;
                 }
@@ -138,7 +147,11 @@ impl Node {
 
     /// Sends `signal` and waits up to `within` for the process to end: its exit status and
     /// how long it took, or None if it was still running (then it is killed).
-    pub fn signal_and_wait(&mut self, signal: i32, within: Duration) -> Option<(ExitStatus, Duration)> {
+    pub fn signal_and_wait(
+        &mut self,
+        signal: i32,
+        within: Duration,
+    ) -> Option<(ExitStatus, Duration)> {
         let mut child = self.child.take().expect("running");
         // SAFETY: kill(2) on our own child's pid.
         unsafe {
@@ -163,7 +176,9 @@ impl Node {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let mut req = self.client.request(method, format!("{}{}", self.base, path));
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.base, path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -182,7 +197,8 @@ impl Node {
     }
 
     pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
-        self.call(reqwest::Method::POST, path, token, Some(body)).await
+        self.call(reqwest::Method::POST, path, token, Some(body))
+            .await
     }
 
     /// A POST that comes back after a 503 (password hashing busy), as a client would.
@@ -248,7 +264,11 @@ impl Node {
             .await;
         assert_eq!(s, 201, "{place}");
         let (s, agenda) = self
-            .post("/api/v1/agendas", t, json!({"place_id": place["id"], "holidays": null}))
+            .post(
+                "/api/v1/agendas",
+                t,
+                json!({"place_id": place["id"], "holidays": null}),
+            )
             .await;
         assert_eq!(s, 201, "{agenda}");
         let agenda_id = agenda["id"].as_str().expect("agenda").to_owned();
@@ -306,5 +326,8 @@ impl Node {
 
 fn week() -> (jiff::civil::Date, jiff::civil::Date) {
     let from = jiff::Zoned::now().date();
-    (from, from.checked_add(jiff::Span::new().days(7)).expect("date"))
+    (
+        from,
+        from.checked_add(jiff::Span::new().days(7)).expect("date"),
+    )
 }
