@@ -112,6 +112,33 @@ fn sha256_of(path: &Path) -> anyhow::Result<(String, u64)> {
     Ok((hex::encode(hasher.finalize()), total))
 }
 
+/// Creates `dir` (and its parents) readable by its owner only, as keyd does.
+fn private_dir(dir: &Path) -> anyhow::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        builder.mode(0o700);
+    }
+    builder
+        .create(dir)
+        .with_context(|| format!("cannot create {}", dir.display()))
+}
+
+/// Backup files hold sealed personal data and the sealed keys: owner only.
+fn owner_only(path: &Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("cannot restrict {}", path.display()))?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 fn prepare_out(out: &Path) -> anyhow::Result<()> {
     if out.exists() {
         let mut entries = std::fs::read_dir(out)
@@ -122,8 +149,7 @@ fn prepare_out(out: &Path) -> anyhow::Result<()> {
             out.display()
         );
     }
-    std::fs::create_dir_all(out.join("keys"))
-        .with_context(|| format!("cannot create {}", out.display()))
+    private_dir(&out.join("keys"))
 }
 
 /// `careslot backup`: online; the server may keep running.
@@ -176,6 +202,7 @@ pub async fn backup(args: &BackupArgs) -> anyhow::Result<()> {
     }
     let mut sums = Vec::new();
     for f in files {
+        owner_only(&args.out.join(f))?;
         let (sha256, bytes) = sha256_of(&args.out.join(f))?;
         sums.push(FileSum {
             path: f.to_owned(),
@@ -205,6 +232,7 @@ pub async fn backup(args: &BackupArgs) -> anyhow::Result<()> {
     let path = args.out.join(MANIFEST);
     std::fs::write(&path, serde_json::to_vec_pretty(&manifest)?)
         .with_context(|| format!("cannot write {}", path.display()))?;
+    owner_only(&path)?;
     std::fs::File::open(&path).and_then(|f| f.sync_all())?;
     println!("{}", serde_json::to_string_pretty(&manifest)?);
     for what in &manifest.custody.save_apart {
@@ -301,23 +329,46 @@ pub async fn restore(args: &RestoreArgs) -> anyhow::Result<()> {
         );
     }
 
-    // Then the writes (forced: the emptiness was decided above).
-    if restore_keys {
-        std::fs::create_dir_all(&args.keys.keys_dir)?;
-        lite::restore_file(&args.from.join(KEYS_FILE), &keys_db, true).await?;
+    // The key store is opened with the master key in a staging directory first: a wrong
+    // master key is found before anything of the target is touched.
+    let staging = if restore_keys {
+        private_dir(&args.keys.keys_dir)?;
+        let staging = tempfile::Builder::new()
+            .prefix(".restoring-")
+            .tempdir_in(&args.keys.keys_dir)
+            .context("cannot create a staging directory in --keys-dir")?;
+        lite::restore_file(
+            &args.from.join(KEYS_FILE),
+            &staging.path().join(careslot_vault::keyd::DB_FILE),
+            true,
+        )
+        .await?;
         let master = careslot_vault::MasterKey::load_or_create(&master_file)
             .map_err(|e| anyhow::anyhow!("master key: {e}"))?;
-        // Opening checks the key store was sealed under this master key.
-        let engine = careslot_vault::KeyEngine::open(&args.keys.keys_dir, master)
+        let engine = careslot_vault::KeyEngine::open(staging.path(), master)
             .await
             .map_err(|e| {
                 anyhow::anyhow!(
-                    "the restored key store does not open with {}: {e}",
+                    "the key store of this backup does not open with the master key {}: {e}",
                     master_file.display()
                 )
             })?;
         engine.close().await;
+        Some(staging)
+    } else {
+        None
+    };
+
+    // Then the writes (forced: the emptiness was decided above).
+    if let Some(staging) = &staging {
+        lite::restore_file(
+            &staging.path().join(careslot_vault::keyd::DB_FILE),
+            &keys_db,
+            true,
+        )
+        .await?;
     }
+    drop(staging);
     let database = match (&m.backend, &args.db.database_url) {
         (None, _) => None,
         (Some(_), Some(url)) => {

@@ -208,3 +208,75 @@ fn restore_of_a_damaged_backup_is_refused() {
     assert!(stderr.contains("SHA-256"), "{stderr}");
     assert!(!Path::new(&place.data_dir).join("careslot.db").exists());
 }
+
+/// On a key service's host: only its key store is backed up, and it is restored only with
+/// the master key it is sealed under.
+#[tokio::test]
+async fn keys_only_backup_restores_with_its_master_key_only() {
+    let root = tempfile::tempdir().unwrap();
+    let place = new_place(root.path(), "keyd-host", false).await;
+    drop(Node::start(&place, &[]).await); // creates the key store and the app's keys
+    let out = root.path().join("keys-backup");
+    let keys_dir = place.keys_dir.to_str().unwrap().to_owned();
+    let (status, stdout, stderr) = run(&[
+        "backup".into(),
+        "--keys-only".into(),
+        "--keys-dir".into(),
+        keys_dir.clone(),
+        "--out".into(),
+        out.to_str().unwrap().into(),
+    ]);
+    assert!(status.success(), "{stderr}");
+    let manifest: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(manifest["backend"], Value::Null);
+    assert_eq!(manifest["files"].as_array().unwrap().len(), 1, "{manifest}");
+    assert!(!out.join("database.sqlite").exists());
+
+    let restore_to = |target: &Path, master: &Path| {
+        run(&[
+            "restore".into(),
+            "--from".into(),
+            out.to_str().unwrap().into(),
+            "--keys-dir".into(),
+            target.to_str().unwrap().into(),
+            "--master-key-file".into(),
+            master.to_str().unwrap().into(),
+        ])
+    };
+    // Another master key: refused.
+    let wrong = root.path().join("other.key");
+    std::fs::write(&wrong, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n").unwrap();
+    let (status, _, stderr) = restore_to(&root.path().join("k1"), &wrong);
+    assert!(!status.success());
+    assert!(stderr.contains("does not open"), "{stderr}");
+    // Its own: restored.
+    let (status, stdout, stderr) =
+        restore_to(&root.path().join("k2"), &place.keys_dir.join("master.key"));
+    assert!(status.success(), "{stderr}");
+    let report: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(report["key_store"], true, "{report}");
+    assert_eq!(report["database"], Value::Null, "{report}");
+}
+
+/// Without PostgreSQL's client tools, backup says what to install.
+#[tokio::test]
+async fn missing_pg_dump_is_named() {
+    let root = tempfile::tempdir().unwrap();
+    let place = new_place(root.path(), "no-tools", true).await;
+    let mut args = vec!["backup".to_owned(), "--out".to_owned()];
+    args.push(root.path().join("b").display().to_string());
+    args.extend(place.args());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_careslot"))
+        .args(&args)
+        .env_remove("DATABASE_URL")
+        .env("PATH", root.path().join("empty-path"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("pg_dump was not found") && stderr.contains("postgresql-client"),
+        "{stderr}"
+    );
+    assert!(!root.path().join("b/manifest.json").exists(), "no manifest: unfinished");
+}
