@@ -278,5 +278,8 @@ async fn missing_pg_dump_is_named() {
         stderr.contains("pg_dump was not found") && stderr.contains("postgresql-client"),
         "{stderr}"
     );
-    assert!(!root.path().join("b/manifest.json").exists(), "no manifest: unfinished");
+    assert!(
+        !root.path().join("b/manifest.json").exists(),
+        "no manifest: unfinished"
+    );
 }

@@ -203,11 +203,7 @@ where
                                 }
                             }
                             if !group.is_empty() {
-                                let size = group.len();
-                                Self::commit_group(&pool, group).await;
-                                if let Some(on_group) = observer.get() {
-                                    on_group(size);
-                                }
+                                Self::commit_group(&pool, group, &observer).await;
                             }
                             if let Some(ack) = stop {
                                 // Whatever raced in after the stop is refused, not dropped.
@@ -281,7 +277,7 @@ where
         })
     }
 
-    async fn commit_group(pool: &DbPool<B>, group: Vec<Job>) {
+    async fn commit_group(pool: &DbPool<B>, group: Vec<Job>, observer: &OnceLock<GroupObserver>) {
         let mut tx = match B::begin_write(pool).await {
             Ok(tx) => tx,
             Err(e) => {
@@ -328,6 +324,10 @@ where
                 job.fail(StoreError::Unavailable(msg.clone()));
             }
             return;
+        }
+        // Counted before anyone hears an answer, so a caller's next scrape includes it.
+        if let Some(on_group) = observer.get() {
+            on_group(group.len());
         }
         for (job, answer) in group.into_iter().zip(answers) {
             job.answer(answer);
