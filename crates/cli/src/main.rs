@@ -1,5 +1,6 @@
 //! `careslot`: the whole product in one binary.
 
+mod backup;
 mod bench;
 mod bench_booking;
 mod bench_login_flood;
@@ -63,6 +64,12 @@ enum Command {
     /// Import a directory from a file (idempotent: an unchanged record writes nothing).
     #[command(subcommand)]
     Import(ImportCommand),
+    /// Back up the database (online, while serving) and the embedded key store into a new
+    /// directory with a manifest naming what must be saved apart (the master key).
+    Backup(backup::BackupArgs),
+    /// Restore a backup into a stopped node; refuses to replace data unless --force, then
+    /// checks that the restored keys open the restored data.
+    Restore(backup::RestoreArgs),
 }
 
 #[derive(Subcommand)]
@@ -197,6 +204,10 @@ struct ServeArgs {
     /// Seed a realistic demo directory (a few hundred practitioners) before serving.
     #[arg(long)]
     demo: bool,
+    /// Seconds a stop (SIGTERM, SIGINT) may take: in-flight requests finish and WebSocket
+    /// peers are told to reconnect within it; connections still open then are closed.
+    #[arg(long, env = "CARESLOT_SHUTDOWN_TIMEOUT", default_value_t = 20, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    shutdown_timeout: u64,
     /// Days after which vaccination appointments lose their patient link (retention).
     #[arg(long, env = "CARESLOT_VACCINATION_RETENTION_DAYS", default_value_t = 92, value_parser = clap::value_parser!(u32).range(1..=3650))]
     vaccination_retention_days: u32,
@@ -533,7 +544,12 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logging(cli.log_json);
     match cli.command {
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => {
+            serve(args).await?;
+            // Leaving through the runtime's drop would wait for any blocking task still
+            // running (a password hash, a lingering request's work) without bound.
+            std::process::exit(0)
+        }
         Command::Migrate(db) => {
             open_store(&db).await?;
             eprintln!("database schema is up to date");
@@ -584,6 +600,8 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Backup(args) => backup::backup(&args).await,
+        Command::Restore(args) => backup::restore(&args).await,
         Command::Bench(BenchCommand::Slots(args)) => bench::slots(&args).await.map(|_| ()),
         Command::Bench(BenchCommand::Search(args)) => bench::search(&args).await.map(|_| ()),
         Command::Bench(BenchCommand::Pages(args)) => bench_pages::pages(&args).await.map(|_| ()),
@@ -731,9 +749,67 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         "careslot is serving on http://{}",
         listener.local_addr()?
     );
-    careslot_server::api::serve(listener, app, shutdown_signal()).await?;
-    tracing::info!("stopped");
+    let core = app.core.clone();
+    let stop = core.shutdown.clone();
+    let mut server = tokio::spawn(careslot_server::api::serve(listener, app, {
+        let stop = stop.clone();
+        async move { stop.wait().await }
+    }));
+    tokio::select! {
+        _ = shutdown_signal() => {}
+        ended = &mut server => {
+            return match ended {
+                Ok(r) => r.context("the HTTP server stopped"),
+                Err(e) => Err(anyhow::anyhow!("the HTTP server task failed: {e}")),
+            };
+        }
+    }
+    stop_within(
+        &core,
+        server,
+        std::time::Duration::from_secs(args.shutdown_timeout),
+    )
+    .await;
     Ok(())
+}
+
+/// A bounded stop: no new connections; in-flight requests finish (a booking is answered
+/// only after its COMMIT, so whatever was acknowledged is durable); WebSocket peers get a
+/// 1012 close frame; the booking writer commits what it has queued and the pools close.
+/// Whatever still runs at the deadline is dropped with the process.
+async fn stop_within(
+    core: &careslot_core::Core,
+    mut server: tokio::task::JoinHandle<std::io::Result<()>>,
+    bound: std::time::Duration,
+) {
+    let deadline = tokio::time::Instant::now() + bound;
+    tracing::info!(
+        timeout_s = bound.as_secs(),
+        "stopping: no new connections; finishing in-flight requests"
+    );
+    core.shutdown.begin();
+    match tokio::time::timeout_at(deadline, &mut server).await {
+        Ok(Ok(Ok(()))) => tracing::info!("every HTTP connection has finished"),
+        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "the HTTP server failed while stopping"),
+        Ok(Err(e)) => tracing::warn!(error = %e, "the HTTP server task failed while stopping"),
+        Err(_) => {
+            server.abort();
+            tracing::warn!("connections still open at the shutdown timeout are closed");
+        }
+    }
+    if tokio::time::timeout_at(deadline, core.shutdown.drained())
+        .await
+        .is_err()
+    {
+        tracing::warn!("WebSockets still open at the shutdown timeout are closed");
+    }
+    if tokio::time::timeout_at(deadline, core.store.close())
+        .await
+        .is_err()
+    {
+        tracing::warn!("the database did not close within the shutdown timeout");
+    }
+    tracing::info!("stopped");
 }
 
 async fn shutdown_signal() {

@@ -143,6 +143,8 @@ pub struct Core {
     pub config: CoreConfig,
     /// The node's Prometheus metrics (`/metrics`).
     pub metrics: Arc<observe::Metrics>,
+    /// Set when the node stops (SIGTERM): long-lived connections close with 1012.
+    pub shutdown: observe::Shutdown,
 }
 
 impl Core {
@@ -160,14 +162,19 @@ impl Core {
             None => watcher.invalidate_all(),
         }));
         let metrics = observe::Metrics::new()
+            .and_then(|m| m.register_keys(&protect.key_metrics).map(|()| m))
             .map_err(|e| StoreError::Internal(format!("cannot register metrics: {e}")))?;
+        let metrics = Arc::new(metrics);
+        let on_group = metrics.clone();
+        store.observe_group_commits(Arc::new(move |size| on_group.writer_group(size)));
         let core = Arc::new(Self {
             directory: SearchIndex::new(agendas.clone()),
             agendas,
             store,
             protect,
             config,
-            metrics: Arc::new(metrics),
+            metrics,
+            shutdown: observe::Shutdown::default(),
         });
         core.directory.replace_all(core.store.directory().await?);
         core.spawn_hold_sweeper();

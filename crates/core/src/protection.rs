@@ -75,6 +75,8 @@ pub struct Protector {
     cache: Mutex<HashMap<String, (DataKey, Instant)>>,
     /// Benchmarks only: fields are stored as they are (protection off).
     plaintext: bool,
+    /// Key-service latency and cache hits; registered into the node's metrics by `Core`.
+    pub key_metrics: crate::observe::KeyMetrics,
 }
 
 impl Protector {
@@ -85,6 +87,12 @@ impl Protector {
         custody: Arc<dyn KeyCustody>,
         bits: u8,
     ) -> Result<Self, ProtectError> {
+        let key_metrics = crate::observe::KeyMetrics::new()
+            .map_err(|e| ProtectError::Store(StoreError::Internal(format!("key metrics: {e}"))))?;
+        let custody: Arc<dyn KeyCustody> = Arc::new(crate::observe::TimedCustody::new(
+            custody,
+            key_metrics.clone(),
+        ));
         custody.create_key(APP_KEY, false).await?;
         let index_key = Self::app_key(store, &*custody, INDEX_KEY_SETTING).await?;
         let audit_key = Self::app_key(store, &*custody, AUDIT_KEY_SETTING).await?;
@@ -101,6 +109,7 @@ impl Protector {
             bits: bits.clamp(1, 32),
             cache: Mutex::new(HashMap::new()),
             plaintext: false,
+            key_metrics,
         })
     }
 
@@ -167,9 +176,11 @@ impl Protector {
     pub async fn data_key(&self, name: &str, wrapped: &str) -> Result<DataKey, ProtectError> {
         if let Some((key, at)) = self.cache.lock().get(name) {
             if at.elapsed() < KEY_TTL {
+                self.key_metrics.cache_hit();
                 return Ok(key.clone());
             }
         }
+        self.key_metrics.cache_miss();
         let key = Self::first(self.custody.unwrap(name, &[wrapped.to_owned()]).await?)?;
         self.remember(name, &key);
         Ok(key)

@@ -5,6 +5,7 @@
 //! dead letters. Woken by the service layer (this process), by NOTIFY (other nodes on
 //! PostgreSQL), and by polling as a fallback.
 
+use careslot_core::observe::Delivery;
 use careslot_core::protection::{subject_key_name, ProtectError};
 use careslot_messages::{Channel, Message, RetryPolicy, SendError};
 use careslot_scheduling::notify::{PAYLOAD_COLUMN, PAYLOAD_TABLE};
@@ -102,6 +103,18 @@ enum Outcome {
     Unrecorded,
 }
 
+impl Outcome {
+    fn metric(self) -> Delivery {
+        match self {
+            Outcome::Sent => Delivery::Sent,
+            Outcome::Retried => Delivery::Retried,
+            Outcome::Dead => Delivery::Dead,
+            Outcome::Dropped => Delivery::Dropped,
+            Outcome::Unrecorded => Delivery::Unrecorded,
+        }
+    }
+}
+
 /// One process's delivery worker.
 pub struct Worker {
     scheduling: Weak<Scheduling>,
@@ -161,6 +174,7 @@ impl Worker {
                 let app = app.clone();
                 async move {
                     let outcome = self.deliver(&app, &row).await;
+                    app.metrics.delivered(row.channel.code(), outcome.metric());
                     tracing::debug!(message = %row.id, attempts = row.attempts, ?outcome, "outbox delivery");
                 }
             })

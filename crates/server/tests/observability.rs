@@ -515,3 +515,181 @@ async fn metrics_readiness_and_request_ids() {
     }
     srv.stop().await;
 }
+
+// --- operations metrics (issue 16) --------------------------------------------------------
+
+/// Scrapes until `ok` holds for the parsed samples (the outbox count is refreshed at most
+/// every few seconds and the worker runs on its own), or fails with the last scrape.
+async fn scrape_until(srv: &TestServer, what: &str, ok: impl Fn(&[Sample]) -> bool) -> Vec<Sample> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let samples = scrape(srv).await;
+        if ok(&samples) {
+            return samples;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} never held; last scrape: {samples:#?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
+fn family_count(samples: &[Sample], name: &str) -> f64 {
+    value(samples, name, &[])
+}
+
+/// The writer's group sizes, the outbox's depth and deliveries, the key service's latency and
+/// cache all move with one booking whose messages first fail, then go out.
+async fn operations_metrics_move_with_traffic(backend: Backend) {
+    use careslot_messages::{Channel, FileChannel, RetryPolicy};
+    use careslot_server::outbox::MessagesConfig;
+    use careslot_server::services::AppConfig;
+    use jiff::SignedDuration;
+
+    // The file channel's directory is first blocked by a plain file: every send fails
+    // (transient) until the file goes.
+    let spool = tempfile::tempdir().expect("spool");
+    let blocker = spool.path().join("outbox");
+    std::fs::write(&blocker, b"a file where the directory should be").expect("blocker");
+    let channel: Arc<dyn Channel> = Arc::new(
+        FileChannel::new(blocker.join("mail"), "careslot <no-reply@careslot.test>")
+            .expect("file channel"),
+    );
+    let config = AppConfig {
+        messages: MessagesConfig {
+            channel: Some(channel),
+            retry: RetryPolicy {
+                base: SignedDuration::from_millis(100),
+                cap: SignedDuration::from_millis(300),
+                floor: SignedDuration::from_millis(50),
+                max_attempts: 10_000,
+            },
+            poll: std::time::Duration::from_millis(100),
+            ..Default::default()
+        },
+        ..AppConfig::default()
+    };
+    let loc = new_location(backend).await;
+    let custody = open_custody(&loc).await;
+    let srv = serve_app(app_configured(&loc, custody, config).await).await;
+
+    let before = scrape(&srv).await;
+    for family in [
+        "careslot_writer_group_size_count",
+        "careslot_writer_queue_depth",
+        "careslot_outbox_messages",
+        "careslot_outbox_deliveries_total",
+        "careslot_key_cache_lookups_total",
+        "careslot_db_pool_connections",
+    ] {
+        assert!(
+            before.iter().any(|s| s.name == family),
+            "{family} is exported from the start"
+        );
+    }
+    let key_calls =
+        |s: &[Sample]| family_count(s, "careslot_key_service_request_duration_seconds_count");
+    let groups = |s: &[Sample]| family_count(s, "careslot_writer_group_size_count");
+    let cache = |s: &[Sample]| family_count(s, "careslot_key_cache_lookups_total");
+    let delivered = |s: &[Sample], outcome: &str| {
+        value(
+            s,
+            "careslot_outbox_deliveries_total",
+            &[("channel", "email"), ("outcome", outcome)],
+        )
+    };
+    let outbox =
+        |s: &[Sample], state: &str| value(s, "careslot_outbox_messages", &[("state", state)]);
+
+    // A booking a week ahead: its confirmation is due now, its reminder in four days.
+    let p = srv.practice("Dr Gauge", 20, 1).await;
+    let (patient, _) = srv.account("patient", "Ops Patient").await;
+    let slots = srv.slots(&p).await;
+    let last = slots.last().expect("slots")["start"].clone();
+    let (s, appt) = srv
+        .post(
+            "/api/v1/appointments",
+            Some(&patient),
+            json!({"agenda_id": p.agenda_id, "motive_id": p.motive_id, "start": last}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{appt}");
+    let (s, _) = srv
+        .get(
+            &format!(
+                "/api/v1/agendas/{}/appointments?from={}&to={}",
+                p.agenda_id,
+                jiff::Zoned::now().date(),
+                jiff::Zoned::now()
+                    .date()
+                    .checked_add(jiff::Span::new().days(8))
+                    .expect("date")
+            ),
+            Some(&p.token),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+
+    // Sends fail while the directory is blocked: retries are counted, both messages queued.
+    let failing = scrape_until(
+        &srv,
+        "a failed delivery counted and two messages queued",
+        |s| delivered(s, "retried") > delivered(&before, "retried") && outbox(s, "queued") >= 2.0,
+    )
+    .await;
+    assert!(
+        groups(&failing) > groups(&before),
+        "the booking went through a writer group"
+    );
+    assert!(
+        key_calls(&failing) > key_calls(&before),
+        "key-service calls are timed"
+    );
+    assert!(
+        cache(&failing) > cache(&before),
+        "data-key lookups are counted"
+    );
+    assert!(
+        value(
+            &failing,
+            "careslot_key_service_request_duration_seconds_count",
+            &[("op", "datakey"), ("outcome", "ok")]
+        ) >= 1.0,
+        "new accounts asked the key service for data keys"
+    );
+    assert_eq!(
+        delivered(&failing, "sent"),
+        delivered(&before, "sent"),
+        "nothing could be sent yet"
+    );
+
+    // Unblocked: the confirmation goes out; only the reminder (not due for days) is left.
+    std::fs::remove_file(&blocker).expect("unblock");
+    let sent = scrape_until(
+        &srv,
+        "the confirmation sent and only the reminder left",
+        |s| {
+            delivered(s, "sent") > delivered(&before, "sent")
+                && outbox(s, "queued") == 1.0
+                && outbox(s, "due") == 0.0
+        },
+    )
+    .await;
+    assert_eq!(outbox(&sent, "dead"), 0.0);
+    let files = std::fs::read_dir(blocker.join("mail"))
+        .expect("mail dir")
+        .count();
+    assert_eq!(files, 1, "one message written: the confirmation");
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn operations_metrics_move_with_traffic_on_sqlite() {
+    operations_metrics_move_with_traffic(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn operations_metrics_move_with_traffic_on_postgres() {
+    operations_metrics_move_with_traffic(Backend::Postgres).await;
+}

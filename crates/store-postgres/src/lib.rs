@@ -3,6 +3,7 @@
 //! every change to an agenda is announced with NOTIFY so that every app node can drop its
 //! cached availability for that agenda.
 
+pub mod backup;
 pub mod testing;
 
 use careslot_domain::*;

@@ -105,6 +105,27 @@ where
         crate::commit::<B>(tx).await
     }
 
+    /// Rows by state at `now`, in one read-only scan (`/metrics`): the queue is small in
+    /// steady state (delivered rows are deleted), reminders waiting for their day included.
+    pub(crate) async fn depth(pool: &DbPool<B>, now: Timestamp) -> StoreResult<OutboxDepth> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) FILTER (WHERE dead_at IS NULL) AS queued,
+                    COUNT(*) FILTER (WHERE dead_at IS NULL AND available_at <= $1
+                                       AND (locked_until IS NULL OR locked_until <= $1)) AS due,
+                    COUNT(*) FILTER (WHERE dead_at IS NOT NULL) AS dead
+               FROM outbox",
+        )
+        .bind(ms(now))
+        .fetch_one(pool)
+        .await
+        .map_err(B::map_err)?;
+        Ok(OutboxDepth {
+            queued: row.try_get("queued").map_err(internal)?,
+            due: row.try_get("due").map_err(internal)?,
+            dead: row.try_get("dead").map_err(internal)?,
+        })
+    }
+
     /// One short write transaction: picks due rows nobody leases (`FOR UPDATE SKIP LOCKED` on
     /// PostgreSQL, so concurrent claimers skip each other's rows), sets their lease and counts
     /// the attempt. The re-check in the outer WHERE keeps a row leased by a claimer that

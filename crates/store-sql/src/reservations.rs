@@ -11,6 +11,7 @@ use careslot_store::*;
 use jiff::Timestamp;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Row, Type};
 use std::marker::PhantomData;
+use std::sync::{Arc, OnceLock};
 
 /// The SQL of holds and appointments on backend `B`: functions of the pool or transaction
 /// they are given, called by [`SqlStore`]'s `Store` methods and by the group-commit writer.
@@ -30,6 +31,8 @@ enum Job {
         BookSeriesRequest,
         tokio::sync::oneshot::Sender<StoreResult<Vec<ReservationRow>>>,
     ),
+    /// Shutdown: commit what was queued before this, then stop (answered once stopped).
+    Stop(tokio::sync::oneshot::Sender<()>),
 }
 
 /// A job's answer, held until the transaction carrying it has committed.
@@ -46,6 +49,8 @@ enum Answer {
 pub(crate) struct GroupCommit {
     /// One queue per writer; an agenda's requests always go to the same one.
     queues: Vec<tokio::sync::mpsc::Sender<Job>>,
+    /// Told the size of every committed group (metrics), once someone asks to be.
+    observer: Arc<OnceLock<GroupObserver>>,
 }
 
 /// Most requests one transaction carries.
@@ -56,6 +61,35 @@ fn writer_stopped() -> StoreError {
 }
 
 impl GroupCommit {
+    /// Requests waiting in the writers' queues (not counting the groups being committed).
+    pub(crate) fn queued(&self) -> usize {
+        self.queues
+            .iter()
+            .map(|q| q.max_capacity() - q.capacity())
+            .sum()
+    }
+
+    /// Calls `on_group` with the size of every group committed from now on (the first
+    /// observer stays; metrics are registered once per process).
+    pub(crate) fn observe(&self, on_group: GroupObserver) {
+        let _ = self.observer.set(on_group);
+    }
+
+    /// Lets every writer commit what was queued before this call, then stops it; later
+    /// requests get `Unavailable`. Returns once every writer has stopped.
+    pub(crate) async fn stop(&self) {
+        let mut acks = Vec::new();
+        for q in &self.queues {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            if q.send(Job::Stop(tx)).await.is_ok() {
+                acks.push(rx);
+            }
+        }
+        for ack in acks {
+            let _ = ack.await;
+        }
+    }
+
     /// The writer of an agenda (or of a series, by its id).
     fn queue(&self, key: &str) -> &tokio::sync::mpsc::Sender<Job> {
         // FNV-1a: stable and cheap; only the spread matters.
@@ -105,6 +139,7 @@ impl Job {
         match self {
             Job::Reserve(_, w) => drop(w.send(Err(e))),
             Job::Series(_, w) | Job::BookSeries(_, w) => drop(w.send(Err(e))),
+            Job::Stop(ack) => drop(ack.send(())),
         }
     }
 
@@ -140,7 +175,9 @@ where
     /// The pool should be the writer's own (PostgreSQL) or the single writer (SQLite).
     pub(crate) fn start_group_commit(pools: Vec<DbPool<B>>) -> StoreResult<GroupCommit> {
         let mut queues = Vec::with_capacity(pools.len());
+        let observer: Arc<OnceLock<GroupObserver>> = Arc::default();
         for (i, pool) in pools.into_iter().enumerate() {
+            let observer = observer.clone();
             let (queue, mut rx) = tokio::sync::mpsc::channel::<Job>(4 * MAX_GROUP);
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -153,14 +190,30 @@ where
                 .spawn(move || {
                     runtime.block_on(async move {
                         while let Some(first) = rx.recv().await {
-                            let mut group = vec![first];
-                            while group.len() < MAX_GROUP {
+                            let (mut group, mut stop) = (Vec::new(), None);
+                            match first {
+                                Job::Stop(ack) => stop = Some(ack),
+                                job => group.push(job),
+                            }
+                            while stop.is_none() && group.len() < MAX_GROUP {
                                 match rx.try_recv() {
+                                    Ok(Job::Stop(ack)) => stop = Some(ack),
                                     Ok(next) => group.push(next),
                                     Err(_) => break,
                                 }
                             }
-                            Self::commit_group(&pool, group).await;
+                            if !group.is_empty() {
+                                Self::commit_group(&pool, group, &observer).await;
+                            }
+                            if let Some(ack) = stop {
+                                // Whatever raced in after the stop is refused, not dropped.
+                                rx.close();
+                                while let Ok(job) = rx.try_recv() {
+                                    job.fail(writer_stopped());
+                                }
+                                let _ = ack.send(());
+                                break;
+                            }
                         }
                     })
                 })
@@ -172,7 +225,7 @@ where
         if queues.is_empty() {
             return Err(StoreError::Internal("no booking writer".into()));
         }
-        Ok(GroupCommit { queues })
+        Ok(GroupCommit { queues, observer })
     }
 
     /// Runs the job inside the group's transaction.
@@ -199,6 +252,9 @@ where
                 }
                 Answer::Rows(out)
             }
+            Job::Stop(_) => Answer::Rows(Err(StoreError::Internal(
+                "a stop is never part of a group".into(),
+            ))),
         }
     }
 
@@ -221,7 +277,7 @@ where
         })
     }
 
-    async fn commit_group(pool: &DbPool<B>, group: Vec<Job>) {
+    async fn commit_group(pool: &DbPool<B>, group: Vec<Job>, observer: &OnceLock<GroupObserver>) {
         let mut tx = match B::begin_write(pool).await {
             Ok(tx) => tx,
             Err(e) => {
@@ -268,6 +324,10 @@ where
                 job.fail(StoreError::Unavailable(msg.clone()));
             }
             return;
+        }
+        // Counted before anyone hears an answer, so a caller's next scrape includes it.
+        if let Some(on_group) = observer.get() {
+            on_group(group.len());
         }
         for (job, answer) in group.into_iter().zip(answers) {
             job.answer(answer);

@@ -588,6 +588,24 @@ where
         Some((self.reader.size(), idle))
     }
 
+    fn writer_queue_depth(&self) -> Option<usize> {
+        Some(self.group_commit().queued())
+    }
+
+    fn observe_group_commits(&self, on_group: GroupObserver) {
+        self.group_commit().observe(on_group);
+    }
+
+    async fn outbox_depth(&self, now: Timestamp) -> StoreResult<OutboxDepth> {
+        Outbox::<B>::depth(self.reader(), now).await
+    }
+
+    async fn close(&self) {
+        self.group_commit().stop().await;
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+
     fn watch_agendas(&self, on_change: AgendaWatcher) {
         self.backend.watch(self.reader(), on_change);
     }

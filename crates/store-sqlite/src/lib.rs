@@ -4,6 +4,8 @@
 //! file (`careslot keys rotate` while `serve` runs) waits for the lock instead of failing.
 //! Overlap and capacity rules are enforced by triggers and CHECK constraints.
 
+pub mod backup;
+
 use careslot_store::*;
 use careslot_store_sql::{
     internal, release_clean, unavailable, Backend, DbPool, Reservations, SqlStore, Tx,

@@ -8,6 +8,7 @@
 //! - a pool never holds more live reservations than its capacity;
 //! - one `Idempotency-Key` per account books at most once.
 
+mod backup;
 pub mod codec;
 mod documents;
 mod error;
@@ -18,6 +19,7 @@ mod payments;
 #[cfg(feature = "test-suite")]
 pub mod suite;
 
+pub use backup::BackupError;
 pub use documents::{DocumentId, DocumentMeta, DocumentRecord, Uploader};
 pub use error::{ConflictKind, StoreError};
 pub use import::{ImportedSite, SiteWrite};
@@ -39,6 +41,9 @@ pub type AgendaWatcher = std::sync::Arc<dyn Fn(Option<AgendaId>) + Send + Sync>;
 /// announcements may have been missed.
 pub type OutboxWatcher = std::sync::Arc<dyn Fn() + Send + Sync>;
 
+/// Called with the number of requests in each transaction the booking writer committed.
+pub type GroupObserver = std::sync::Arc<dyn Fn(usize) + Send + Sync>;
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Short backend name for logs and metrics ("sqlite", "postgres").
@@ -51,6 +56,28 @@ pub trait Store: Send + Sync + 'static {
     fn pool_stats(&self) -> Option<(u32, u32)> {
         None
     }
+
+    /// Requests waiting for the booking writer (group commit), for metrics; `None` when the
+    /// backend has no such queue.
+    fn writer_queue_depth(&self) -> Option<usize> {
+        None
+    }
+
+    /// Calls `on_group` with the number of requests of every transaction the booking writer
+    /// commits (group commit), for metrics.
+    fn observe_group_commits(&self, on_group: GroupObserver) {
+        let _ = on_group;
+    }
+
+    /// Outbox rows by state at `now`, for metrics: one counting query.
+    async fn outbox_depth(&self, now: Timestamp) -> StoreResult<OutboxDepth> {
+        let _ = now;
+        Ok(OutboxDepth::default())
+    }
+
+    /// Stops the node's writes for shutdown: the booking writer commits what was queued and
+    /// stops, then the connections close (waiting for running statements).
+    async fn close(&self) {}
 
     /// Starts delivering changes made by other processes to `on_change`. A single-process
     /// backend has nothing to deliver.

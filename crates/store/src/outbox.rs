@@ -90,3 +90,14 @@ pub struct PasswordReset {
     pub expires_at: Timestamp,
     pub created_at: Timestamp,
 }
+
+/// How many outbox rows are in each state at one instant (`/metrics`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxDepth {
+    /// Not dead: waiting, due or being delivered.
+    pub queued: i64,
+    /// Queued, available now and not leased: what a worker would claim next.
+    pub due: i64,
+    /// Parked as dead letters.
+    pub dead: i64,
+}

@@ -40,6 +40,87 @@ pub async fn run(store: Arc<dyn Store>) {
     outbox_concurrent_claims(store.clone()).await;
     password_resets(&*store).await;
     account_settings(&*store).await;
+    // Operations (issue 16); closing stays last: the store refuses writes afterwards.
+    operations_counts(&*store).await;
+    closing(&*store).await;
+}
+
+/// What `/metrics` reads: the outbox's rows by state (as differences, other cases leave
+/// rows behind) and the size of every group the booking writer commits.
+async fn operations_counts(store: &dyn Store) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let committed = Arc::new(AtomicUsize::new(0));
+    let seen = committed.clone();
+    store.observe_group_commits(Arc::new(move |n| {
+        seen.fetch_add(n, Ordering::SeqCst);
+    }));
+    let f = fixture(store, 30, 1).await;
+    let patient = new_account(store, Role::Patient).await;
+    store
+        .reserve(&reserve_req(&f, &patient.id, t0() + 300.hours(), None))
+        .await
+        .unwrap();
+    if store.writer_queue_depth().is_some() {
+        assert!(
+            committed.load(Ordering::SeqCst) >= 1,
+            "the booking was seen in a committed group"
+        );
+    }
+
+    let at = t0() + 20_000.hours();
+    let before = store.outbox_depth(at).await.unwrap();
+    let due = outbox_message(
+        &patient.id,
+        &format!("depth-due:{}", patient.id),
+        at - 1.hours(),
+    );
+    let later = outbox_message(
+        &patient.id,
+        &format!("depth-later:{}", patient.id),
+        at + 1.hours(),
+    );
+    let dead = outbox_message(
+        &patient.id,
+        &format!("depth-dead:{}", patient.id),
+        at - 1.hours(),
+    );
+    store
+        .enqueue(&queue(vec![due.clone(), later.clone(), dead.clone()]))
+        .await
+        .unwrap();
+    assert!(store
+        .dead_letter(&dead.id, "permanent: test", at)
+        .await
+        .unwrap());
+    let after = store.outbox_depth(at).await.unwrap();
+    assert_eq!(after.queued - before.queued, 2, "{before:?} {after:?}");
+    assert_eq!(after.due - before.due, 1, "{before:?} {after:?}");
+    assert_eq!(after.dead - before.dead, 1, "{before:?} {after:?}");
+    for m in [&due, &later, &dead] {
+        store.complete_message(&m.id).await.unwrap();
+    }
+    assert_eq!(store.outbox_depth(at).await.unwrap(), before);
+}
+
+/// Shutdown: what was booked before `close` is kept; a booking after it is refused as
+/// `Unavailable` (the client retries on another node), never lost silently.
+async fn closing(store: &dyn Store) {
+    let f = fixture(store, 30, 1).await;
+    let patient = new_account(store, Role::Patient).await;
+    let kept = store
+        .reserve(&reserve_req(&f, &patient.id, t0() + 400.hours(), None))
+        .await
+        .unwrap()
+        .reservation;
+    store.close().await;
+    match store
+        .reserve(&reserve_req(&f, &patient.id, t0() + 401.hours(), None))
+        .await
+    {
+        Err(StoreError::Unavailable(_)) => {}
+        other => panic!("a booking after close must be Unavailable, got {other:?}"),
+    }
+    assert_eq!(kept.agenda_id, f.agenda.id);
 }
 
 async fn password_resets(store: &dyn Store) {

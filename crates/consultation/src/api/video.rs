@@ -27,6 +27,9 @@ const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pings keep proxies from closing idle connections and reveal dead ones.
 const PING_EVERY: Duration = Duration::from_secs(20);
+/// Close code sent when the node stops: "service restart" (RFC 6455 registry), reconnect.
+const CLOSE_SERVICE_RESTART: u16 = 1012;
+
 /// Close code sent to a connection replaced by a newer one of the same side.
 const CLOSE_REPLACED: u16 = 4001;
 
@@ -169,6 +172,8 @@ async fn close(
 
 /// One connection: wait for hello, take the seat, then pump both ways until either ends.
 async fn run(ws: WebSocket, app: Arc<Consultation>, claims: Claims) {
+    // Counted, so that a stopping node waits (within its bound) for the close frame to go.
+    let _open = app.shutdown.track();
     let (mut sink, mut stream) = ws.split();
     let instance = match tokio::time::timeout(HELLO_TIMEOUT, stream.next()).await {
         Ok(Some(Ok(Message::Text(t)))) => match serde_json::from_str::<ClientMsg>(t.as_str()) {
@@ -188,8 +193,16 @@ async fn run(ws: WebSocket, app: Arc<Consultation>, claims: Claims) {
     );
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await;
+    // The node is stopping (SIGTERM): tell the peer to reconnect (to another node, or to
+    // this one once restarted) instead of letting the connection drop.
+    let stopping = app.shutdown.wait();
+    tokio::pin!(stopping);
     loop {
         tokio::select! {
+            _ = &mut stopping => {
+                close(&mut sink, CLOSE_SERVICE_RESTART, "service restart").await;
+                break;
+            }
             out = rx.recv() => match out {
                 Some(Out::Text(t)) => {
                     if sink.send(Message::Text(t.into())).await.is_err() { break }

@@ -48,14 +48,14 @@ pub async fn readyz(State(core): State<Arc<Core>>) -> Result<Json<ReadyBody>, Ap
 
 /// The node's metrics in the Prometheus text format (0.0.4): requests by route pattern and
 /// status with latency histograms, bookings and conflicts, waiting-room admissions, the
-/// database pool. Labels never carry ids or personal data.
+/// database pool, the booking writer (group sizes, queue), the outbox (depth by state,
+/// deliveries by outcome), the key service (latency, cache hits). Labels never carry ids or
+/// personal data.
 #[utoipa::path(get, path = "/metrics", tag = "public", responses(
     (status = 200, description = "Prometheus text exposition format 0.0.4", body = String, content_type = "text/plain"),
 ))]
 pub async fn metrics(State(core): State<Arc<Core>>) -> Response {
-    if let Some((open, idle)) = core.store.pool_stats() {
-        core.metrics.set_pool(open, idle);
-    }
+    core.metrics.sample(&*core.store).await;
     match core.metrics.render() {
         Ok(text) => ([(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)], text).into_response(),
         Err(e) => {
