@@ -69,6 +69,13 @@ impl SmtpSink {
         files
     }
 
+    /// Forgets the messages received so far (sign-ups' verification mails, say).
+    pub fn clear(&self) {
+        for p in self.messages() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+
     /// Waits (bounded) until at least `n` messages arrived; returns them all.
     pub async fn wait_for(&self, n: usize, within: std::time::Duration) -> Vec<PathBuf> {
         let deadline = tokio::time::Instant::now() + within;
