@@ -124,7 +124,8 @@ fn link_token(m: &Value) -> String {
 }
 
 async fn sign_up(srv: &TestServer, email: &str, extra: Value) -> (StatusCode, Value) {
-    let mut body = json!({"email": email, "password": PASSWORD, "name": "Anna Konto", "role": "patient"});
+    let mut body =
+        json!({"email": email, "password": PASSWORD, "name": "Anna Konto", "role": "patient"});
     if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
         for (k, v) in e {
             b.insert(k.clone(), v.clone());
@@ -148,8 +149,13 @@ async fn token_of(srv: &TestServer, email: &str) -> String {
 }
 
 async fn patch(srv: &TestServer, token: &str, body: Value) -> (StatusCode, Value) {
-    srv.call(reqwest::Method::PATCH, "/api/v1/me", Some(token), Some(body))
-        .await
+    srv.call(
+        reqwest::Method::PATCH,
+        "/api/v1/me",
+        Some(token),
+        Some(body),
+    )
+    .await
 }
 
 async fn sign_up_in_german_then_verify(backend: Backend) {
@@ -176,7 +182,11 @@ async fn sign_up_in_german_then_verify(backend: Backend) {
     assert_eq!(s, StatusCode::OK);
     let (s, body) = e
         .srv
-        .post("/api/v1/email-verifications/confirm", None, json!({"token": token}))
+        .post(
+            "/api/v1/email-verifications/confirm",
+            None,
+            json!({"token": token}),
+        )
         .await;
     assert_eq!(s, StatusCode::NO_CONTENT, "{body}");
     let (_, settings) = e.srv.get("/api/v1/me/settings", Some(&t)).await;
@@ -184,7 +194,11 @@ async fn sign_up_in_german_then_verify(backend: Backend) {
     // Single use.
     let (s, _) = e
         .srv
-        .post("/api/v1/email-verifications/confirm", None, json!({"token": token}))
+        .post(
+            "/api/v1/email-verifications/confirm",
+            None,
+            json!({"token": token}),
+        )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     // Accept-Language picks the language when the body names none.
@@ -200,7 +214,10 @@ async fn sign_up_in_german_then_verify(backend: Backend) {
         .map(|r| (r.status(), ()))
         .expect("sign-up");
     assert_eq!(s, StatusCode::CREATED);
-    assert_eq!(wait_mails(&e.sink, &other, 1).await[0]["content_language"], "it");
+    assert_eq!(
+        wait_mails(&e.sink, &other, 1).await[0]["content_language"],
+        "it"
+    );
     e.srv.stop().await;
 }
 
@@ -214,15 +231,28 @@ async fn duplicate_sign_up_is_409_and_one_mail(backend: Backend) {
     assert_eq!(s, StatusCode::CONFLICT, "{body}");
     let got = wait_mails(&e.sink, &email, 2).await;
     let exists = &got[1];
-    assert_eq!(exists["subject"], "You already have a careslot account", "{exists}");
+    assert_eq!(
+        exists["subject"], "You already have a careslot account",
+        "{exists}"
+    );
     assert_eq!(exists["content_language"], "en", "the owner's language");
     let text = text_part(exists);
     assert!(text.contains(&format!("{PUBLIC_URL}/signin")), "{text}");
-    assert!(text.contains(&format!("{PUBLIC_URL}/password-reset")), "{text}");
+    assert!(
+        text.contains(&format!("{PUBLIC_URL}/password-reset")),
+        "{text}"
+    );
     // Exactly one: nothing else queued for the account once delivered.
     let account = AccountId(first["id"].as_str().expect("id").to_owned());
     let deadline = tokio::time::Instant::now() + WITHIN;
-    while !e.app.store.outbox_of(&account).await.expect("outbox").is_empty() {
+    while !e
+        .app
+        .store
+        .outbox_of(&account)
+        .await
+        .expect("outbox")
+        .is_empty()
+    {
         assert!(tokio::time::Instant::now() < deadline);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -303,7 +333,9 @@ async fn web_sign_up_never_reveals_an_address(backend: Backend) {
     assert_eq!(verify["content_language"], "en");
     assert!(text_part(verify).contains("/email-verification?token="));
     let got = wait_mails(&e.sink, &taken, 2).await;
-    assert!(got.iter().any(|m| m["subject"] == "Vous avez déjà un compte careslot"));
+    assert!(got
+        .iter()
+        .any(|m| m["subject"] == "Vous avez déjà un compte careslot"));
     e.srv.stop().await;
 }
 
@@ -318,32 +350,53 @@ async fn email_change_confirmed_from_the_new_address(backend: Backend) {
     // The current password is required.
     let (s, body) = e
         .srv
-        .post("/api/v1/me/email-change", Some(&t), json!({"email": new, "password": "not it at all"}))
+        .post(
+            "/api/v1/me/email-change",
+            Some(&t),
+            json!({"email": new, "password": "not it at all"}),
+        )
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     let (s, body) = e
         .srv
-        .post("/api/v1/me/email-change", Some(&t), json!({"email": new, "password": PASSWORD}))
+        .post(
+            "/api/v1/me/email-change",
+            Some(&t),
+            json!({"email": new, "password": PASSWORD}),
+        )
         .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{body}");
     let m = &wait_mails(&e.sink, &new, 1).await[0];
     assert_eq!(m["subject"], "Confirm your new email address");
     let token = link_token(m);
     // Nothing changed yet: the old address signs in, the new one does not.
-    assert_eq!(login(&e.srv, &new, PASSWORD).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        login(&e.srv, &new, PASSWORD).await.0,
+        StatusCode::UNAUTHORIZED
+    );
     assert_eq!(login(&e.srv, &old, PASSWORD).await.0, StatusCode::CREATED);
     let (s, body) = e
         .srv
-        .post("/api/v1/email-verifications/confirm", None, json!({"token": token}))
+        .post(
+            "/api/v1/email-verifications/confirm",
+            None,
+            json!({"token": token}),
+        )
         .await;
     assert_eq!(s, StatusCode::NO_CONTENT, "{body}");
     assert_eq!(login(&e.srv, &new, PASSWORD).await.0, StatusCode::CREATED);
-    assert_eq!(login(&e.srv, &old, PASSWORD).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        login(&e.srv, &old, PASSWORD).await.0,
+        StatusCode::UNAUTHORIZED
+    );
     let (_, me) = e.srv.get("/api/v1/me", Some(&t)).await;
     assert_eq!(me["email"], new.as_str());
     // The old address is told.
     let notice = &wait_mails(&e.sink, &old, 2).await[1];
-    assert_eq!(notice["subject"], "Your account’s email address was changed");
+    assert_eq!(
+        notice["subject"],
+        "Your account’s email address was changed"
+    );
     e.srv.stop().await;
 }
 
@@ -355,12 +408,22 @@ async fn wait_codes(sms: &RecordingChannel, phone: &str, n: usize) -> Vec<String
             .sent()
             .iter()
             .filter(|m| m.recipient.address() == phone)
-            .map(|m| m.text.chars().filter(char::is_ascii_digit).take(6).collect())
+            .map(|m| {
+                m.text
+                    .chars()
+                    .filter(char::is_ascii_digit)
+                    .take(6)
+                    .collect()
+            })
             .collect();
         if codes.len() >= n {
             return codes;
         }
-        assert!(tokio::time::Instant::now() < deadline, "{} SMS, {n} expected", codes.len());
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} SMS, {n} expected",
+            codes.len()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -368,7 +431,10 @@ async fn wait_codes(sms: &RecordingChannel, phone: &str, n: usize) -> Vec<String
 async fn phone_code_locks_verifies_and_resets(backend: Backend) {
     let e = env(backend).await;
     let email = address();
-    assert_eq!(sign_up(&e.srv, &email, json!({})).await.0, StatusCode::CREATED);
+    assert_eq!(
+        sign_up(&e.srv, &email, json!({})).await.0,
+        StatusCode::CREATED
+    );
     let t = token_of(&e.srv, &email).await;
     // Not E.164: refused at entry.
     let (s, body) = patch(&e.srv, &t, json!({"phone": "06 12 34 56 78"})).await;
@@ -377,15 +443,24 @@ async fn phone_code_locks_verifies_and_resets(backend: Backend) {
     let (s, body) = patch(&e.srv, &t, json!({"phone": "+33 6 12 34 56 78"})).await;
     assert_eq!(s, StatusCode::OK, "{body}");
     assert_eq!(body["account"]["phone"], phone);
-    let send = || e.srv.post("/api/v1/me/phone-verification", Some(&t), json!({}));
+    let send = || {
+        e.srv
+            .post("/api/v1/me/phone-verification", Some(&t), json!({}))
+    };
     assert_eq!(send().await.0, StatusCode::ACCEPTED);
     let code = wait_codes(&e.sms, phone, 1).await[0].clone();
     let sms = e.sms.sent();
-    assert!(sms.iter().all(|m| !m.text.contains("Anna")), "no name in the SMS");
+    assert!(
+        sms.iter().all(|m| !m.text.contains("Anna")),
+        "no name in the SMS"
+    );
     let wrong = if code == "000000" { "111111" } else { "000000" };
     let confirm = |c: &str| {
-        e.srv
-            .post("/api/v1/me/phone-verification/confirm", Some(&t), json!({"code": c}))
+        e.srv.post(
+            "/api/v1/me/phone-verification/confirm",
+            Some(&t),
+            json!({"code": c}),
+        )
     };
     for _ in 0..5 {
         assert_eq!(confirm(wrong).await.0, StatusCode::UNPROCESSABLE_ENTITY);
@@ -411,7 +486,10 @@ async fn phone_code_locks_verifies_and_resets(backend: Backend) {
 async fn password_change_needs_the_current_one_and_ends_other_sessions(backend: Backend) {
     let e = env(backend).await;
     let email = address();
-    assert_eq!(sign_up(&e.srv, &email, json!({})).await.0, StatusCode::CREATED);
+    assert_eq!(
+        sign_up(&e.srv, &email, json!({})).await.0,
+        StatusCode::CREATED
+    );
     let here = token_of(&e.srv, &email).await;
     let elsewhere = token_of(&e.srv, &email).await;
     let new_password = "a brand new long passphrase";
@@ -424,7 +502,10 @@ async fn password_change_needs_the_current_one_and_ends_other_sessions(backend: 
         )
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert_eq!(e.srv.get("/api/v1/me", Some(&elsewhere)).await.0, StatusCode::OK);
+    assert_eq!(
+        e.srv.get("/api/v1/me", Some(&elsewhere)).await.0,
+        StatusCode::OK
+    );
     let (s, body) = e
         .srv
         .post(
@@ -439,10 +520,18 @@ async fn password_change_needs_the_current_one_and_ends_other_sessions(backend: 
         e.srv.get("/api/v1/me", Some(&elsewhere)).await.0,
         StatusCode::UNAUTHORIZED
     );
-    assert_eq!(login(&e.srv, &email, PASSWORD).await.0, StatusCode::UNAUTHORIZED);
-    assert_eq!(login(&e.srv, &email, new_password).await.0, StatusCode::CREATED);
+    assert_eq!(
+        login(&e.srv, &email, PASSWORD).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        login(&e.srv, &email, new_password).await.0,
+        StatusCode::CREATED
+    );
     let got = wait_mails(&e.sink, &email, 2).await;
-    assert!(got.iter().any(|m| m["subject"] == "Votre mot de passe a été changé"));
+    assert!(got
+        .iter()
+        .any(|m| m["subject"] == "Votre mot de passe a été changé"));
     e.srv.stop().await;
 }
 
@@ -461,7 +550,10 @@ async fn invitation_mail_reaches_the_assistant(backend: Backend) {
         .await
         .expect("invitation");
     let m = &wait_mails(&e.sink, &assistant, 1).await[0];
-    assert_eq!(m["content_language"], "fr", "the practice account's language");
+    assert_eq!(
+        m["content_language"], "fr",
+        "the practice account's language"
+    );
     let text = text_part(m);
     let marker = format!("{PUBLIC_URL}/invite/");
     let at = text.find(&marker).expect("the link") + marker.len();
@@ -474,7 +566,12 @@ async fn invitation_mail_reaches_the_assistant(backend: Backend) {
     let identity = e
         .app
         .accounts
-        .accept_invitation(&token, &assistant, "Alex Assistant", "assistant passphrase 42")
+        .accept_invitation(
+            &token,
+            &assistant,
+            "Alex Assistant",
+            "assistant passphrase 42",
+        )
         .await
         .expect("the link's token works");
     assert_eq!(identity.role, Role::Assistant);

@@ -1,6 +1,9 @@
 //! The real SMTP server of the messages tests (aiosmtpd through `crates/messages`'s
 //! `smtp_sink.py`), started and stopped here, and readers for what it received.
 
+// Each test binary uses a part of these helpers.
+#![allow(dead_code)]
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
