@@ -9,7 +9,8 @@ use argon2::Argon2;
 use base64::Engine;
 use careslot_core::protection::subject_key_name;
 use careslot_domain::{AccountId, DomainError};
-use careslot_store::{AccountRecord, NewAccount, NewSession, Role, StoreError};
+use careslot_messages::Lang;
+use careslot_store::{AccountRecord, ConflictKind, NewAccount, NewSession, Role, StoreError};
 use jiff::Timestamp;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -139,33 +140,63 @@ impl Accounts {
         self.hashing.run(move || argon2_hash(&password)).await?
     }
 
-    async fn verify_password(&self, password: String, hash: String) -> AppResult<bool> {
+    pub(crate) async fn verify_password(&self, password: String, hash: String) -> AppResult<bool> {
         self.hashing
             .run(move || argon2_verify(&password, &hash))
             .await
     }
 
-    /// Signs up from `client`: refused sign-ups (invalid field, weak password, address
-    /// taken) count against the address and the email, checked before any hashing.
+    /// Signs up from `client` with messages in French; see [`Accounts::register_in`].
     pub async fn register(&self, input: NewIdentity<'_>, client: IpAddr) -> AppResult<Identity> {
+        self.register_in(input, Lang::Fr, client).await
+    }
+
+    /// Signs up from `client`, the account's messages in `lang`: the account, its settings,
+    /// an email verification link and its mail are written together. Refused sign-ups
+    /// (invalid field, weak password, address taken) count against the address and the
+    /// email, checked before any hashing. A taken address still answers `EmailTaken` (the
+    /// API's 409) and its owner gets an "you already have an account" mail.
+    pub async fn register_in(
+        &self,
+        input: NewIdentity<'_>,
+        lang: Lang,
+        client: IpAddr,
+    ) -> AppResult<Identity> {
         let (account, address) = self.throttle_keys(Door::SignUp, Some(input.email), client);
         self.check_throttle(account.as_deref(), &address).await?;
-        let out = self.register_unthrottled(input).await;
+        let raw_email = input.email;
+        let out = self.register_unthrottled(input, lang).await;
         if let Err(AppError::Invalid(_) | AppError::Store(StoreError::Conflict(_))) = &out {
             self.count_failures(account.as_deref(), &address).await?;
+        }
+        if let (Err(AppError::Store(StoreError::Conflict(ConflictKind::EmailTaken))), Ok(email)) =
+            (&out, parse_email(raw_email))
+        {
+            self.tell_account_exists(&email).await?;
         }
         out
     }
 
-    async fn register_unthrottled(&self, input: NewIdentity<'_>) -> AppResult<Identity> {
+    async fn register_unthrottled(
+        &self,
+        input: NewIdentity<'_>,
+        lang: Lang,
+    ) -> AppResult<Identity> {
         let email = parse_email(input.email)?;
         let name = parse_name("name", input.name)?;
         let phone = input.phone.map(parse_phone).transpose()?;
         let birth_date = input.birth_date.map(parse_birth_date).transpose()?;
         check_password(input.password, input.role, &email, &name)?;
         let password_hash = self.hash_password(input.password.to_owned()).await?;
-        self.create_identity(input.role, email, name, phone, birth_date, password_hash)
-            .await
+        let (account, identity) = self
+            .seal_identity(input.role, email, name, phone, birth_date, password_hash)
+            .await?;
+        let out = self.store_new_account(&account, &identity, lang).await;
+        if out.is_err() {
+            // The key guards nothing: do not leave it behind.
+            let _ = self.protect.destroy(&subject_key_name(&identity.id)).await;
+        }
+        out.map(|()| identity)
     }
 
     /// Creates an account from already parsed values and an Argon2id hash (the importer and

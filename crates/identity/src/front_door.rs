@@ -245,6 +245,8 @@ pub enum Door {
     SignIn,
     SignUp,
     Operator,
+    /// SMS verification codes sent for an account (each send counts).
+    PhoneCode,
 }
 
 impl Door {
@@ -253,6 +255,7 @@ impl Door {
             Door::SignIn => "signin",
             Door::SignUp => "signup",
             Door::Operator => "operator",
+            Door::PhoneCode => "phonecode",
         }
     }
 }

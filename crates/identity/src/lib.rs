@@ -11,12 +11,16 @@ mod family;
 pub mod front_door;
 pub mod outbox;
 mod practice_account;
+mod profile;
 mod team;
+mod verification;
 
 pub use accounts::{hash_token, parse_email, parse_name, parse_phone, Identity, NewIdentity};
 pub use family::Relative;
 pub use front_door::{Backoff, IdentityConfig, ThrottleConfig};
+pub use profile::{AccountView, ProfileUpdate};
 pub use team::Invitation;
+pub use verification::EmailConfirmed;
 
 use careslot_core::Core;
 pub use careslot_core::{AppError, AppResult, Caller};

@@ -52,7 +52,11 @@ impl Accounts {
                 .protect
                 .seal(&key, &json, PAYLOAD_TABLE, PAYLOAD_COLUMN, &message.id),
             id: message.id.clone(),
-            channel: OutboxChannel::Email,
+            // The recipient picks the channel: a phone number goes out as an SMS.
+            channel: match message.recipient {
+                Recipient::Phone(_) => OutboxChannel::Sms,
+                Recipient::Email(_) => OutboxChannel::Email,
+            },
             dedupe_key,
             account_id: to.id.clone(),
             available_at,

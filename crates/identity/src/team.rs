@@ -12,6 +12,8 @@ use rand::RngCore;
 
 /// How long an invitation link stays valid.
 const INVITATION_TTL_HOURS: i64 = 72;
+/// The same, in days, as the invitation mail says it.
+pub(crate) const INVITATION_TTL_DAYS: u32 = 3;
 
 /// A fresh invitation: the token is shown once, to the practitioner, and stored only hashed.
 pub struct Invitation {
@@ -19,21 +21,26 @@ pub struct Invitation {
     pub expires_at: Timestamp,
 }
 
+/// A new invitation token and its expiry.
+pub(crate) fn new_invitation_token() -> AppResult<(String, Timestamp)> {
+    let mut raw = [0u8; 24];
+    rand::thread_rng().fill_bytes(&mut raw);
+    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+    let expires_at = Timestamp::now()
+        .checked_add(jiff::SignedDuration::from_hours(INVITATION_TTL_HOURS))
+        .map_err(|_| AppError::BadRequest("expiry out of range".into()))?;
+    Ok((token, expires_at))
+}
+
 impl Accounts {
     pub async fn invite_assistant(&self, caller: &Caller) -> AppResult<Invitation> {
         let me = self.practitioner_of(caller).await?;
-        let mut raw = [0u8; 24];
-        rand::thread_rng().fill_bytes(&mut raw);
-        let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
-        let now = Timestamp::now();
-        let expires_at = now
-            .checked_add(jiff::SignedDuration::from_hours(INVITATION_TTL_HOURS))
-            .map_err(|_| AppError::BadRequest("expiry out of range".into()))?;
+        let (token, expires_at) = new_invitation_token()?;
         self.store
             .create_invitation(&NewInvitation {
                 token_hash: hash_token(&token),
                 practitioner_id: me.id,
-                created_at: now,
+                created_at: Timestamp::now(),
                 expires_at,
             })
             .await?;

@@ -104,6 +104,23 @@ pub enum Content {
         link: String,
         valid_days: u32,
     },
+    /// To the new address of an email change: the link that makes it the account's.
+    EmailChange {
+        link: String,
+    },
+    /// To the old address once a change is done; `reset_link` in case it was not the owner.
+    EmailChanged {
+        reset_link: String,
+    },
+    /// After a password change from the account page.
+    PasswordChanged {
+        reset_link: String,
+    },
+    /// The code proving a phone number: SMS only, no health data.
+    PhoneCode {
+        code: String,
+        valid_minutes: u32,
+    },
 }
 
 impl Content {
@@ -118,6 +135,10 @@ impl Content {
             Content::EmailVerification { .. } => Kind::EmailVerification,
             Content::AccountExists { .. } => Kind::AccountExists,
             Content::AssistantInvitation { .. } => Kind::AssistantInvitation,
+            Content::EmailChange { .. } => Kind::EmailChange,
+            Content::EmailChanged { .. } => Kind::EmailChanged,
+            Content::PasswordChanged { .. } => Kind::PasswordChanged,
+            Content::PhoneCode { .. } => Kind::PhoneCode,
         }
     }
 
@@ -143,6 +164,10 @@ impl Content {
             Kind::EmailVerification => "email_verification",
             Kind::AccountExists => "account_exists",
             Kind::AssistantInvitation => "invitation",
+            Kind::EmailChange => "email_change",
+            Kind::EmailChanged => "email_changed",
+            Kind::PasswordChanged => "password_changed",
+            Kind::PhoneCode => "phone_code",
         }
     }
 }
@@ -153,6 +178,8 @@ pub enum ComposeError {
     TimeZone(String),
     #[error("{0:?} messages are not sent by SMS")]
     NoSms(Kind),
+    #[error("{0:?} messages are sent by SMS only")]
+    SmsOnly(Kind),
     #[error("template: {0}")]
     Template(String),
 }
@@ -210,6 +237,28 @@ pub fn compose(
         site.unsubscribe_url.clone()
     };
 
+    if let Content::PhoneCode {
+        code,
+        valid_minutes,
+    } = content
+    {
+        if !matches!(recipient, Recipient::Phone(_)) {
+            return Err(ComposeError::SmsOnly(kind));
+        }
+        let minutes = valid_minutes.to_string();
+        let text = lang.tf("phone_code.sms", &[("code", code), ("minutes", &minutes)]);
+        return Ok(Message {
+            id: Message::new_id(),
+            recipient,
+            lang,
+            kind,
+            subject: String::new(),
+            text,
+            html: None,
+            attachments: vec![],
+            unsubscribe_url,
+        });
+    }
     if let Recipient::Phone(_) = recipient {
         let Some(a) = content.appointment() else {
             return Err(ComposeError::NoSms(kind));
@@ -304,6 +353,20 @@ pub fn compose(
             view.action = Some((lang.t("invitation.action").to_owned(), link.clone()));
             view.notes.push(lang.t("common.ignore").to_owned());
         }
+        Content::EmailChange { link } => {
+            view.intro = lang.t("email_change.intro").to_owned();
+            view.action = Some((lang.t("email_change.action").to_owned(), link.clone()));
+            view.notes.push(lang.t("common.ignore").to_owned());
+        }
+        Content::EmailChanged { reset_link } | Content::PasswordChanged { reset_link } => {
+            view.intro = lang.t(&format!("{key}.intro")).to_owned();
+            view.action = Some((
+                lang.t("security.reset_action").to_owned(),
+                reset_link.clone(),
+            ));
+        }
+        // Returned above: an SMS.
+        Content::PhoneCode { .. } => return Err(ComposeError::SmsOnly(kind)),
         Content::BookingConfirmation(a)
         | Content::CancelledByPractice(a)
         | Content::Reminder(a)
@@ -461,6 +524,15 @@ mod tests {
                 link: "https://careslot.example/invitations/xyz".into(),
                 valid_days: 7,
             },
+            Content::EmailChange {
+                link: "https://careslot.example/email-verifications?token=ghi".into(),
+            },
+            Content::EmailChanged {
+                reset_link: "https://careslot.example/password-reset".into(),
+            },
+            Content::PasswordChanged {
+                reset_link: "https://careslot.example/password-reset".into(),
+            },
         ]
     }
 
@@ -597,6 +669,53 @@ mod tests {
             now(),
         );
         assert_eq!(e.unwrap_err(), ComposeError::NoSms(Kind::EmailVerification));
+    }
+
+    #[test]
+    fn phone_codes_are_short_sms_only_and_essential() {
+        let c = Content::PhoneCode {
+            code: "042137".into(),
+            valid_minutes: 10,
+        };
+        for lang in Lang::ALL {
+            let sms = compose(
+                &site(),
+                &c,
+                Recipient::Phone("+33612345678".into()),
+                lang,
+                now(),
+            )
+            .unwrap();
+            assert!(sms.text.contains("042137") && sms.text.contains("10"));
+            assert!(crate::sms::check_body(&sms.text).is_ok(), "{}", sms.text);
+            assert!(sms.html.is_none() && sms.unsubscribe_url.is_none());
+        }
+        let e = compose(
+            &site(),
+            &c,
+            Recipient::Email("a@example.org".into()),
+            Lang::Fr,
+            now(),
+        );
+        assert_eq!(e.unwrap_err(), ComposeError::SmsOnly(Kind::PhoneCode));
+    }
+
+    #[test]
+    fn account_messages_have_no_unsubscribe_link() {
+        for c in all_contents(false) {
+            if c.appointment().is_none() {
+                let m = compose(
+                    &site(),
+                    &c,
+                    Recipient::Email("a@example.org".into()),
+                    Lang::De,
+                    now(),
+                )
+                .unwrap();
+                assert!(m.unsubscribe_url.is_none(), "{:?}", m.kind);
+                assert!(!m.text.contains("#reminders"), "{:?}", m.kind);
+            }
+        }
     }
 
     #[test]

@@ -69,10 +69,17 @@ pub enum Kind {
     EmailVerification,
     AccountExists,
     AssistantInvitation,
+    /// To a new address: follow the link to make it the account's address.
+    EmailChange,
+    /// To the old address: the account's address was changed.
+    EmailChanged,
+    PasswordChanged,
+    /// The SMS code proving a phone number (SMS only).
+    PhoneCode,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 13] = [
         Kind::BookingConfirmation,
         Kind::CancelledByPractice,
         Kind::CancelledByPatient,
@@ -82,6 +89,10 @@ impl Kind {
         Kind::EmailVerification,
         Kind::AccountExists,
         Kind::AssistantInvitation,
+        Kind::EmailChange,
+        Kind::EmailChanged,
+        Kind::PasswordChanged,
+        Kind::PhoneCode,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -95,6 +106,10 @@ impl Kind {
             Kind::EmailVerification => "email_verification",
             Kind::AccountExists => "account_exists",
             Kind::AssistantInvitation => "assistant_invitation",
+            Kind::EmailChange => "email_change",
+            Kind::EmailChanged => "email_changed",
+            Kind::PasswordChanged => "password_changed",
+            Kind::PhoneCode => "phone_code",
         }
     }
 

@@ -8,7 +8,10 @@ pub use careslot_consultation::{
 pub use careslot_core::{
     AccessEntry, AppError, AppResult, AuditVerdict, Caller, Core, PaymentFailure,
 };
-pub use careslot_identity::{Accounts, Identity, Invitation, NewIdentity, Relative};
+pub use careslot_identity::{
+    AccountView, Accounts, EmailConfirmed, Identity, Invitation, NewIdentity, ProfileUpdate,
+    Relative,
+};
 pub use careslot_scheduling::{
     is_valid_guest_id, parse_fee, Appointment, BookingDetails, BookingInput, DeskAppointment,
     DeskPatient, Holder, MotiveChanges, NewMotive, NewPlace, NewRule, Participation, ProfileInput,

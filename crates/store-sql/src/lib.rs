@@ -27,6 +27,7 @@ mod outbox;
 mod payments;
 mod reservations;
 mod store;
+mod verification;
 
 pub use outbox::Outbox;
 use reservations::GroupCommit;

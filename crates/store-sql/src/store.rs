@@ -5,6 +5,7 @@
 use crate::outbox::Outbox;
 use crate::payments::Payments;
 use crate::reservations::Reservations;
+use crate::verification::Verification;
 use crate::{internal, Backend, DbRow, SqlStore, Tx};
 use async_trait::async_trait;
 use careslot_domain::*;
@@ -156,7 +157,7 @@ where
         })
     }
 
-    async fn insert_account(tx: &mut Tx<B>, a: &NewAccount) -> StoreResult<()> {
+    pub(crate) async fn insert_account(tx: &mut Tx<B>, a: &NewAccount) -> StoreResult<()> {
         let r = &a.record;
         sqlx::query(
         "INSERT INTO accounts (id, role, password_hash, created_at, wrapped_key, email_ct, name_ct, phone_ct,
@@ -2365,5 +2366,105 @@ where
         now: Timestamp,
     ) -> StoreResult<Option<AccountId>> {
         Outbox::<B>::consume_password_reset(self.writer(), token_hash, password_hash, now).await
+    }
+    async fn create_account_with(
+        &self,
+        account: &NewAccount,
+        settings: &AccountSettings,
+        token: Option<&EmailToken>,
+        outbox: &OutboxWrite,
+    ) -> StoreResult<()> {
+        Verification::<B>::create_account_with(self.writer(), account, settings, token, outbox)
+            .await
+    }
+
+    async fn password_hash(&self, account: &AccountId) -> StoreResult<Option<String>> {
+        Verification::<B>::password_hash(self.reader(), account).await
+    }
+
+    async fn create_email_token(
+        &self,
+        token: &EmailToken,
+        outbox: &OutboxWrite,
+    ) -> StoreResult<()> {
+        Verification::<B>::create_email_token(self.writer(), token, outbox).await
+    }
+
+    async fn email_token(
+        &self,
+        token_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<EmailToken>> {
+        Verification::<B>::email_token(self.reader(), token_hash, now).await
+    }
+
+    async fn confirm_email(
+        &self,
+        token_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<AccountId>> {
+        Verification::<B>::confirm_email(self.writer(), token_hash, now).await
+    }
+
+    async fn change_email(
+        &self,
+        token_hash: &str,
+        account: &AccountId,
+        change: &EmailChange,
+        now: Timestamp,
+        outbox: &OutboxWrite,
+    ) -> StoreResult<bool> {
+        Verification::<B>::change_email(self.writer(), token_hash, account, change, now, outbox)
+            .await
+    }
+
+    async fn create_phone_code(&self, code: &PhoneCode, outbox: &OutboxWrite) -> StoreResult<()> {
+        Verification::<B>::create_phone_code(self.writer(), code, outbox).await
+    }
+
+    async fn check_phone_code(
+        &self,
+        account: &AccountId,
+        code_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<PhoneCodeCheck> {
+        Verification::<B>::check_phone_code(self.writer(), account, code_hash, now).await
+    }
+
+    async fn update_contact(&self, account: &AccountId, update: &ContactUpdate) -> StoreResult<()> {
+        Verification::<B>::update_contact(self.writer(), account, update).await
+    }
+
+    async fn put_account_preferences(
+        &self,
+        account: &AccountId,
+        prefs: &AccountPreferences,
+    ) -> StoreResult<()> {
+        Verification::<B>::put_preferences(self.writer(), account, prefs).await
+    }
+
+    async fn change_password(
+        &self,
+        account: &AccountId,
+        password_hash: &str,
+        keep_session: Option<&str>,
+        outbox: &OutboxWrite,
+    ) -> StoreResult<bool> {
+        Verification::<B>::change_password(
+            self.writer(),
+            account,
+            password_hash,
+            keep_session,
+            outbox,
+        )
+        .await
+    }
+
+    async fn create_invitation_with(
+        &self,
+        invitation: &NewInvitation,
+        outbox: &OutboxWrite,
+    ) -> StoreResult<()> {
+        Verification::<B>::create_invitation_with(self.writer(), invitation, outbox).await
     }
 }

@@ -18,6 +18,7 @@ mod outbox;
 mod payments;
 #[cfg(feature = "test-suite")]
 pub mod suite;
+mod verification;
 
 pub use backup::BackupError;
 pub use documents::{DocumentId, DocumentMeta, DocumentRecord, Uploader};
@@ -26,6 +27,7 @@ pub use import::{ImportedSite, SiteWrite};
 pub use models::*;
 pub use outbox::*;
 pub use payments::*;
+pub use verification::*;
 
 use async_trait::async_trait;
 use careslot_domain::*;
@@ -536,4 +538,86 @@ pub trait Store: Send + Sync + 'static {
         password_hash: &str,
         now: Timestamp,
     ) -> StoreResult<Option<AccountId>>;
+
+    // --- account verification and changes (issue 14) -----------------------------------------
+    /// Signs up in one transaction: the account, its settings (language), the email
+    /// verification token if any and the messages. Conflict(EmailTaken) as `create_account`,
+    /// and then nothing is written.
+    async fn create_account_with(
+        &self,
+        account: &NewAccount,
+        settings: &AccountSettings,
+        token: Option<&EmailToken>,
+        outbox: &OutboxWrite,
+    ) -> StoreResult<()>;
+    /// The account's password hash (to check the current password before a change).
+    async fn password_hash(&self, account: &AccountId) -> StoreResult<Option<String>>;
+    /// Records an email token and queues its message in one transaction; earlier tokens of
+    /// the same account and purpose die (only the latest link works). NotFound when the
+    /// account does not exist.
+    async fn create_email_token(&self, token: &EmailToken, outbox: &OutboxWrite)
+        -> StoreResult<()>;
+    /// An unexpired token (not consumed).
+    async fn email_token(
+        &self,
+        token_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<EmailToken>>;
+    /// Consumes an unexpired `Verify` token and marks the account's address verified at
+    /// `now`. Ok(None) when the token is unknown, used, expired or of another purpose.
+    async fn confirm_email(
+        &self,
+        token_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<AccountId>>;
+    /// Consumes an unexpired `Change` token of `account` and, in the same transaction,
+    /// replaces the account's address (verified at `now`), deletes the account's other email
+    /// tokens and applies `outbox` (the notice to the old address). Ok(false) when the token
+    /// is unknown, used, expired or not this account's; Conflict(EmailTaken) when the new
+    /// address got an account meanwhile (and then nothing changes).
+    async fn change_email(
+        &self,
+        token_hash: &str,
+        account: &AccountId,
+        change: &EmailChange,
+        now: Timestamp,
+        outbox: &OutboxWrite,
+    ) -> StoreResult<bool>;
+    /// Replaces the account's live SMS code (wrong tries back to 0) and queues the SMS in one
+    /// transaction. NotFound when the account does not exist.
+    async fn create_phone_code(&self, code: &PhoneCode, outbox: &OutboxWrite) -> StoreResult<()>;
+    /// Checks an entered code in one transaction: the right one verifies the phone at `now`
+    /// and is spent; a wrong one counts, and the [`PHONE_CODE_MAX_FAILURES`]th kills it.
+    async fn check_phone_code(
+        &self,
+        account: &AccountId,
+        code_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<PhoneCodeCheck>;
+    /// Replaces the sealed name and phone; a changed phone loses its proof and its live code
+    /// in the same transaction. NotFound when the account does not exist.
+    async fn update_contact(&self, account: &AccountId, update: &ContactUpdate) -> StoreResult<()>;
+    /// Sets the chosen preferences, leaving the proofs as they are. NotFound when the account
+    /// does not exist.
+    async fn put_account_preferences(
+        &self,
+        account: &AccountId,
+        prefs: &AccountPreferences,
+    ) -> StoreResult<()>;
+    /// Sets a new password hash and, in the same transaction, ends every session of the
+    /// account but `keep_session` (a token hash; None ends them all), drops its reset tokens
+    /// and applies `outbox`. Ok(false) when the account does not exist.
+    async fn change_password(
+        &self,
+        account: &AccountId,
+        password_hash: &str,
+        keep_session: Option<&str>,
+        outbox: &OutboxWrite,
+    ) -> StoreResult<bool>;
+    /// Records an invitation and queues its email in one transaction.
+    async fn create_invitation_with(
+        &self,
+        invitation: &NewInvitation,
+        outbox: &OutboxWrite,
+    ) -> StoreResult<()>;
 }

@@ -2,6 +2,7 @@
 //! fresh store; every case builds its own practitioner and agenda, so cases don't interfere.
 
 mod documents;
+mod verification;
 
 use crate::*;
 use jiff::{Timestamp, ToSpan};
@@ -40,6 +41,7 @@ pub async fn run(store: Arc<dyn Store>) {
     outbox_concurrent_claims(store.clone()).await;
     password_resets(&*store).await;
     account_settings(&*store).await;
+    verification::verification(&*store).await;
     // Operations (issue 16); closing stays last: the store refuses writes afterwards.
     operations_counts(&*store).await;
     closing(&*store).await;

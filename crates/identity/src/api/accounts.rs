@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use careslot_core::error::{ApiError, Problem};
 use careslot_core::time::format_instant;
+use careslot_messages::Lang;
 use careslot_store::Role;
 use std::sync::Arc;
 
@@ -24,6 +25,7 @@ use std::sync::Arc;
 pub async fn create_account(
     State(app): State<Arc<Accounts>>,
     ClientIp(client): ClientIp,
+    headers: axum::http::HeaderMap,
     ApiJson(body): ApiJson<NewAccountBody>,
 ) -> Result<(StatusCode, Json<AccountBody>), ApiError> {
     let role = match body.role {
@@ -36,8 +38,19 @@ pub async fn create_account(
             ))
         }
     };
+    // The account's language: the body's, else the client's Accept-Language, else French.
+    let lang = match body.lang.as_deref() {
+        Some(l) => Lang::parse(l)
+            .ok_or_else(|| ApiError::invalid("lang", "must be one of fr, en, de, it"))?,
+        None => headers
+            .get(axum::http::header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok())
+            .map(|h| careslot_core::i18n::Lang::from_accept_language(h).code())
+            .and_then(Lang::parse)
+            .unwrap_or(Lang::Fr),
+    };
     let account = app
-        .register(
+        .register_in(
             NewIdentity {
                 email: &body.email,
                 password: &body.password,
@@ -46,6 +59,7 @@ pub async fn create_account(
                 phone: body.phone.as_deref(),
                 birth_date: body.birth_date.as_deref(),
             },
+            lang,
             client,
         )
         .await?;

@@ -18,6 +18,10 @@ pub struct NewAccountBody {
     pub phone: Option<String>,
     /// Optional birth date YYYY-MM-DD, stored encrypted.
     pub birth_date: Option<String>,
+    /// Language of the account's messages (`fr`, `en`, `de`, `it`); else from
+    /// `Accept-Language`, else `fr`.
+    #[serde(default)]
+    pub lang: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema)]
@@ -97,4 +101,87 @@ pub struct AccessEntryBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AccessLogBody {
     pub entries: Vec<AccessEntryBody>,
+}
+
+// --- the account page (issue 14) --------------------------------------------------------------
+
+/// A link's token (email verification or address change).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenBody {
+    pub token: String,
+}
+
+/// An SMS code.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CodeBody {
+    /// The six digits received by SMS.
+    pub code: String,
+}
+
+/// An address change: the new address and the current password.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmailChangeBody {
+    pub email: String,
+    pub password: String,
+}
+
+/// A password change.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChangeBody {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+/// Changes to the account; absent fields stay as they are.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProfilePatchBody {
+    pub name: Option<String>,
+    /// E.164 (`+33612345678`); `""` removes the number. A new number must be verified again.
+    pub phone: Option<String>,
+    /// `fr`, `en`, `de` or `it`: the language of every message to the account.
+    pub lang: Option<String>,
+    pub reminders_email: Option<bool>,
+    pub reminders_sms: Option<bool>,
+    /// Whether emails may name the visit reason.
+    pub show_motive: Option<bool>,
+}
+
+/// The account's message settings and what it proved.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SettingsBody {
+    pub lang: String,
+    pub email_verified: bool,
+    pub phone_verified: bool,
+    pub reminders_email: bool,
+    pub reminders_sms: bool,
+    pub show_motive: bool,
+}
+
+/// The account and its settings.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProfileBody {
+    pub account: AccountBody,
+    pub settings: SettingsBody,
+}
+
+impl From<&crate::AccountView> for ProfileBody {
+    fn from(v: &crate::AccountView) -> Self {
+        let s = &v.settings;
+        Self {
+            account: AccountBody::from(&v.identity),
+            settings: SettingsBody {
+                lang: s.lang.clone(),
+                email_verified: s.email_verified_at.is_some(),
+                phone_verified: s.phone_verified_at.is_some(),
+                reminders_email: s.reminders_email,
+                reminders_sms: s.reminders_sms,
+                show_motive: s.show_motive,
+            },
+        }
+    }
 }

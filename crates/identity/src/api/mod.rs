@@ -4,6 +4,7 @@ pub mod accounts;
 mod caller;
 mod client;
 pub mod dto;
+pub mod me;
 mod operator;
 
 pub use caller::{Bearer, Caller};

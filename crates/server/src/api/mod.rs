@@ -5,6 +5,7 @@ pub mod ops;
 
 use careslot_consultation::api::{documents, prescriptions, video};
 use careslot_identity::api::accounts;
+use careslot_identity::api::me;
 use careslot_scheduling::api::{bulk_publish, patient, payments, practitioner, public, queue};
 use careslot_vaccination::api::{operator, vaccination};
 
@@ -30,6 +31,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         public::healthz, ops::readyz, ops::metrics, public::specialties, public::search, public::agenda, public::slots,
         accounts::create_account, accounts::create_session, accounts::delete_current_session, accounts::me, erasure::erase_me, accounts::access_log,
         accounts::request_password_reset, accounts::confirm_password_reset,
+        me::settings, me::patch_me, me::confirm_email, me::resend_email_verification, me::request_email_change,
+        me::change_password, me::request_phone_code, me::confirm_phone_code,
         practitioner::put_profile, practitioner::get_profile, practitioner::create_place, practitioner::create_agenda,
         practitioner::create_motive, practitioner::create_rule, practitioner::create_absence, practitioner::agenda_appointments,
         patient::create_hold, patient::book, patient::list, patient::cancel, patient::move_appointment,
@@ -112,8 +115,27 @@ pub fn router(app: App) -> Router {
             "/sessions/current",
             axum::routing::delete(accounts::delete_current_session),
         )
-        .route("/me", get(accounts::me).delete(erasure::erase_me))
+        .route(
+            "/me",
+            get(accounts::me)
+                .delete(erasure::erase_me)
+                .patch(me::patch_me),
+        )
         .route("/me/access-log", get(accounts::access_log))
+        // The account page (issue 14).
+        .route("/me/settings", get(me::settings))
+        .route(
+            "/me/email-verification",
+            post(me::resend_email_verification),
+        )
+        .route("/me/email-change", post(me::request_email_change))
+        .route("/me/password", post(me::change_password))
+        .route("/me/phone-verification", post(me::request_phone_code))
+        .route(
+            "/me/phone-verification/confirm",
+            post(me::confirm_phone_code),
+        )
+        .route("/email-verifications/confirm", post(me::confirm_email))
         .route(
             "/practitioner/profile",
             get(practitioner::get_profile).put(practitioner::put_profile),

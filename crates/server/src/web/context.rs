@@ -362,6 +362,11 @@ impl Ctx {
         self.redirect(to)
     }
 
+    /// The session cookie's token, when signed in (a password change keeps this session).
+    pub fn session_token(&self) -> Option<&str> {
+        self.session_token.as_deref()
+    }
+
     /// Signs in: a new session cookie (the token is the API's bearer token).
     pub fn start_session(&mut self, token: &str, ttl_s: i64) {
         self.set_cookies

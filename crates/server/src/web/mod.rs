@@ -52,6 +52,21 @@ pub fn router() -> Router<App> {
             post(account::remove_relative),
         )
         .route("/account/delete", post(account::erase))
+        // The account page's forms and the email link (issue 14).
+        .route("/account/contact", post(profile::save_contact))
+        .route("/account/preferences", post(profile::save_preferences))
+        .route(
+            "/account/email-verification",
+            post(profile::resend_verification),
+        )
+        .route("/account/email", post(profile::change_email))
+        .route("/account/phone-code", post(profile::send_code))
+        .route("/account/phone-code/confirm", post(profile::confirm_code))
+        .route("/account/password", post(profile::change_password))
+        .route(
+            "/email-verification",
+            get(profile::verify_page).post(profile::verify),
+        )
         .route("/appointments", get(appointments::list))
         .route("/appointments/{id}", get(appointments::detail))
         .route("/appointments/{id}/calendar.ics", get(appointments::ics))

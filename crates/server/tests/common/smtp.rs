@@ -1,6 +1,9 @@
 //! The real SMTP server of the messages tests (aiosmtpd through `crates/messages`'s
 //! `smtp_sink.py`), started and stopped here, and readers for what it received.
 
+// Each test binary uses a part of these helpers.
+#![allow(dead_code)]
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -67,6 +70,13 @@ impl SmtpSink {
             .collect();
         files.sort();
         files
+    }
+
+    /// Forgets the messages received so far (sign-ups' verification mails, say).
+    pub fn clear(&self) {
+        for p in self.messages() {
+            let _ = std::fs::remove_file(p);
+        }
     }
 
     /// Waits (bounded) until at least `n` messages arrived; returns them all.

@@ -24,6 +24,8 @@ struct SignUpPage<'a> {
     error: Option<&'static str>,
     email: String,
     name: String,
+    /// The sign-up was taken: "check your mailbox" (also when the address has an account).
+    sent: bool,
 }
 
 #[derive(Template)]
@@ -144,19 +146,51 @@ pub async fn signup_page(ctx: Ctx) -> PageResult {
         error: None,
         email: String::new(),
         name: String::new(),
+        sent: false,
     }))
 }
 
-pub async fn sign_up(mut ctx: Ctx, form: Form) -> PageResult {
-    match register_and_sign_in(&mut ctx, &form, Role::Patient).await? {
-        Ok(_) => Ok(ctx.redirect("/")),
-        Err(key) => Ok(ctx.page(&SignUpPage {
-            ctx: &ctx,
-            error: Some(key),
-            email: form.text("email").to_owned(),
-            name: form.text("name").to_owned(),
-        })),
-    }
+/// The messages' language of the page being shown.
+pub fn message_lang(ctx: &Ctx) -> careslot_messages::Lang {
+    careslot_messages::Lang::parse(ctx.lang.code()).unwrap_or(careslot_messages::Lang::Fr)
+}
+
+/// Patients' sign-up: a fresh account and an address that already has one get the same
+/// "check your mailbox" page (and no session), so the form never reveals an address; the
+/// owner of a taken address gets a mail saying so.
+pub async fn sign_up(ctx: Ctx, form: Form) -> PageResult {
+    let created = ctx
+        .app
+        .register_in(
+            NewIdentity {
+                email: form.text("email"),
+                password: form.get("password").unwrap_or(""),
+                name: form.text("name"),
+                role: Role::Patient,
+                phone: form.opt("phone"),
+                birth_date: form.opt("birth_date"),
+            },
+            message_lang(&ctx),
+            ctx.client,
+        )
+        .await;
+    let error = match created {
+        Ok(_)
+        | Err(AppError::Store(careslot_store::StoreError::Conflict(
+            careslot_store::ConflictKind::EmailTaken,
+        ))) => None,
+        Err(e) => match signup_error(&e) {
+            Some(key) => Some(key),
+            None => return Err(ctx.fail(e)),
+        },
+    };
+    Ok(ctx.page(&SignUpPage {
+        ctx: &ctx,
+        error,
+        email: form.text("email").to_owned(),
+        name: form.text("name").to_owned(),
+        sent: error.is_none(),
+    }))
 }
 
 /// Maps a sign-up failure a person can fix to a message key.
@@ -189,7 +223,7 @@ pub async fn register_and_sign_in(
     let patient = role == Role::Patient;
     let created = ctx
         .app
-        .register(
+        .register_in(
             NewIdentity {
                 email,
                 password,
@@ -198,6 +232,7 @@ pub async fn register_and_sign_in(
                 phone: form.opt("phone").filter(|_| patient),
                 birth_date: form.opt("birth_date").filter(|_| patient),
             },
+            message_lang(ctx),
             ctx.client,
         )
         .await;
@@ -233,15 +268,17 @@ struct AccountPage<'a> {
     phone: String,
     relatives: Vec<Relative>,
     error: Option<&'static str>,
+    settings: careslot_store::AccountSettings,
 }
 
-async fn render_account(ctx: &Ctx, error: Option<&'static str>) -> PageResult {
+pub(super) async fn render_account(ctx: &Ctx, error: Option<&'static str>) -> PageResult {
     let caller = ctx.caller()?;
     if caller.role != Role::Patient {
         return Ok(ctx.redirect("/pro/agenda"));
     }
-    let me = ctx.ok(ctx.app.me(caller).await)?;
+    let view = ctx.ok(ctx.app.account_view(caller).await)?;
     let relatives = ctx.ok(ctx.app.relatives(caller).await)?;
+    let me = view.identity;
     Ok(ctx.page(&AccountPage {
         ctx,
         name: me.name,
@@ -249,6 +286,7 @@ async fn render_account(ctx: &Ctx, error: Option<&'static str>) -> PageResult {
         phone: me.phone.unwrap_or_default(),
         relatives,
         error,
+        settings: view.settings,
     }))
 }
 

@@ -12,6 +12,7 @@ pub mod operator;
 pub mod payments;
 pub mod practitioner;
 pub mod prescriptions;
+pub mod profile;
 pub mod queue;
 pub mod settings;
 pub mod team;

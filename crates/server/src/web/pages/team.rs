@@ -13,25 +13,48 @@ struct TeamPage<'a> {
     ctx: &'a Ctx,
     assistants: Vec<Identity>,
     invite_link: Option<String>,
+    /// The invitation was also mailed to the assistant.
+    mailed: bool,
+    error: Option<&'static str>,
 }
 
-async fn render(ctx: &Ctx, invite_link: Option<String>) -> PageResult {
+async fn render(
+    ctx: &Ctx,
+    invite_link: Option<String>,
+    mailed: bool,
+    error: Option<&'static str>,
+) -> PageResult {
     let caller = ctx.caller()?;
     let assistants = ctx.ok(ctx.app.assistants(caller).await)?;
     Ok(ctx.page(&TeamPage {
         ctx,
         assistants,
         invite_link,
+        mailed,
+        error,
     }))
 }
 
 pub async fn page(ctx: Ctx) -> PageResult {
-    render(&ctx, None).await
+    render(&ctx, None, false, None).await
 }
 
-pub async fn invite(ctx: Ctx, headers: axum::http::HeaderMap, _form: Form) -> PageResult {
+/// Makes an invitation link; with an address, the link is also mailed to the assistant
+/// (queued with the invitation, in the practice account's language).
+pub async fn invite(ctx: Ctx, headers: axum::http::HeaderMap, form: Form) -> PageResult {
     let caller = ctx.caller()?.clone();
-    let inv = ctx.ok(ctx.app.invite_assistant(&caller).await)?;
+    let email = form.opt("email").map(str::trim).filter(|e| !e.is_empty());
+    let made = match email {
+        Some(e) => ctx.app.invite_assistant_by_mail(&caller, e).await,
+        None => ctx.app.invite_assistant(&caller).await,
+    };
+    let inv = match made {
+        Ok(inv) => inv,
+        Err(AppError::Invalid(_)) => {
+            return render(&ctx, None, false, Some("team.bad_email")).await
+        }
+        Err(e) => return Err(ctx.fail(e)),
+    };
     // The link is for the practitioner to pass on; it names this server as the browser sees it.
     let host = headers
         .get(header::HOST)
@@ -49,6 +72,8 @@ pub async fn invite(ctx: Ctx, headers: axum::http::HeaderMap, _form: Form) -> Pa
     render(
         &ctx,
         Some(format!("{scheme}://{host}/invite/{}", inv.token)),
+        email.is_some(),
+        None,
     )
     .await
 }
