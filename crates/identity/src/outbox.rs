@@ -52,11 +52,15 @@ impl Accounts {
                 .protect
                 .seal(&key, &json, PAYLOAD_TABLE, PAYLOAD_COLUMN, &message.id),
             id: message.id.clone(),
-            channel: OutboxChannel::Email,
+            // The recipient picks the channel: an SMS reminder must reach the SMS provider.
+            channel: match message.recipient {
+                Recipient::Email(_) => OutboxChannel::Email,
+                Recipient::Phone(_) => OutboxChannel::Sms,
+            },
             dedupe_key,
             account_id: to.id.clone(),
             available_at,
-            created_at: Timestamp::now(),
+            created_at: self.now(),
         })
     }
 

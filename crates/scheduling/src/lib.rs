@@ -15,6 +15,7 @@ mod payment;
 pub mod payments;
 mod practice;
 pub mod publish;
+pub mod reminders;
 mod vaccines;
 pub mod waiting_room;
 

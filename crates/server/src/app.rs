@@ -41,6 +41,8 @@ pub struct AppConfig {
     pub messages: crate::outbox::MessagesConfig,
     /// The front door: password-hashing bounds, throttling, trusted proxies, idle timeout.
     pub identity: careslot_identity::IdentityConfig,
+    /// What "now" is for the outbox, reminders and earlier-slot offers (tests move it).
+    pub clock: careslot_core::clock::SharedClock,
 }
 
 impl Default for AppConfig {
@@ -59,6 +61,7 @@ impl Default for AppConfig {
             public_url: core.public_url,
             messages: Default::default(),
             identity: Default::default(),
+            clock: core.clock,
         }
     }
 }
@@ -92,6 +95,7 @@ impl App {
                 operator_token: config.operator_token,
                 operator_identities: config.operator_identities,
                 public_url: config.public_url,
+                clock: config.clock,
             },
         )
         .await?;

@@ -25,11 +25,13 @@ use std::future::Future;
 
 mod outbox;
 mod payments;
+mod reminders;
 mod reservations;
 mod store;
 
 pub use outbox::Outbox;
 use reservations::GroupCommit;
+pub use reminders::Reminders;
 pub use reservations::Reservations;
 
 /// What differs between the databases careslot runs on. Everything else — every query and

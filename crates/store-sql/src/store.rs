@@ -2332,6 +2332,19 @@ where
         Outbox::<B>::of_account(self.reader(), account).await
     }
 
+    async fn reminder_delays(&self, practitioner: &PractitionerId) -> StoreResult<ReminderDelays> {
+        crate::Reminders::<B>::delays(self.reader(), practitioner).await
+    }
+
+    async fn put_reminder_delays(
+        &self,
+        practitioner: &PractitionerId,
+        delays: &ReminderDelays,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        crate::Reminders::<B>::put(self.writer(), practitioner, delays, now).await
+    }
+
     async fn create_password_reset(
         &self,
         reset: &PasswordReset,

@@ -15,6 +15,7 @@ mod import;
 mod models;
 mod outbox;
 mod payments;
+mod reminders;
 #[cfg(feature = "test-suite")]
 pub mod suite;
 
@@ -24,6 +25,7 @@ pub use import::{ImportedSite, SiteWrite};
 pub use models::*;
 pub use outbox::*;
 pub use payments::*;
+pub use reminders::*;
 
 use async_trait::async_trait;
 use careslot_domain::*;
@@ -509,4 +511,16 @@ pub trait Store: Send + Sync + 'static {
         password_hash: &str,
         now: Timestamp,
     ) -> StoreResult<Option<AccountId>>;
+
+    // --- reminder delays (issue 14, reminders on a clock) -----------------------------------
+    /// The practitioner's reminder delays; the defaults when they never changed them.
+    async fn reminder_delays(&self, practitioner: &PractitionerId) -> StoreResult<ReminderDelays>;
+    /// Replaces the practitioner's reminder delays (the database refuses more than
+    /// [`MAX_REMINDER_HOURS`]). NotFound when there is no such practitioner.
+    async fn put_reminder_delays(
+        &self,
+        practitioner: &PractitionerId,
+        delays: &ReminderDelays,
+        now: Timestamp,
+    ) -> StoreResult<()>;
 }

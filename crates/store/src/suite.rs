@@ -40,6 +40,7 @@ pub async fn run(store: Arc<dyn Store>) {
     outbox_concurrent_claims(store.clone()).await;
     password_resets(&*store).await;
     account_settings(&*store).await;
+    reminder_delays(&*store).await;
 }
 
 async fn password_resets(store: &dyn Store) {
@@ -2738,4 +2739,38 @@ async fn account_settings(store: &dyn Store) {
         store.account_settings(&a.id).await.unwrap(),
         AccountSettings::default()
     );
+}
+
+/// Issue 14 (reminders on a clock): per-practice delays, defaults when unset, bounded by the
+/// database, only for an existing practitioner.
+async fn reminder_delays(store: &dyn Store) {
+    let f = fixture(store, 30, 1).await;
+    let p = &f.practitioner.id;
+    assert_eq!(
+        store.reminder_delays(p).await.unwrap(),
+        ReminderDelays::default()
+    );
+    let chosen = ReminderDelays {
+        email_hours_before: 48,
+        sms_hours_before: 0,
+    };
+    store.put_reminder_delays(p, &chosen, t0()).await.unwrap();
+    assert_eq!(store.reminder_delays(p).await.unwrap(), chosen);
+    let again = ReminderDelays {
+        email_hours_before: 0,
+        sms_hours_before: 2,
+    };
+    store.put_reminder_delays(p, &again, t0()).await.unwrap();
+    assert_eq!(store.reminder_delays(p).await.unwrap(), again);
+    // The database refuses a delay beyond two weeks, and leaves the row as it was.
+    let too_long = ReminderDelays {
+        email_hours_before: MAX_REMINDER_HOURS + 1,
+        sms_hours_before: 24,
+    };
+    assert!(store.put_reminder_delays(p, &too_long, t0()).await.is_err());
+    assert_eq!(store.reminder_delays(p).await.unwrap(), again);
+    let missing = store
+        .put_reminder_delays(&PractitionerId::new(), &chosen, t0())
+        .await;
+    assert!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
 }

@@ -8,6 +8,7 @@ pub mod payments;
 pub mod practitioner;
 pub mod public;
 pub mod queue;
+pub mod reminders;
 pub mod slot_json;
 
 /// The extractors this crate's handlers use.

@@ -5,7 +5,9 @@ pub mod ops;
 
 use careslot_consultation::api::{documents, prescriptions, video};
 use careslot_identity::api::accounts;
-use careslot_scheduling::api::{bulk_publish, patient, payments, practitioner, public, queue};
+use careslot_scheduling::api::{
+    bulk_publish, patient, payments, practitioner, public, queue, reminders,
+};
 use careslot_vaccination::api::{operator, vaccination};
 
 use crate::App;
@@ -42,6 +44,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         documents::upload, documents::list, documents::download, documents::delete,
         prescriptions::issue, prescriptions::list, prescriptions::pdf, prescriptions::signing_keys,
         prescriptions::verify, prescriptions::dispense,
+        // Issue 14 (reminders on a clock, earlier-slot alerts).
+        reminders::get_reminders, reminders::put_reminders,
     ),
     components(schemas(careslot_core::error::Problem)),
     modifiers(&BearerAuth, &QueueDoc),
@@ -117,6 +121,10 @@ pub fn router(app: App) -> Router {
         .route(
             "/practitioner/profile",
             get(practitioner::get_profile).put(practitioner::put_profile),
+        )
+        .route(
+            "/practitioner/reminders",
+            get(reminders::get_reminders).put(reminders::put_reminders),
         )
         .route("/places", post(practitioner::create_place))
         .route("/agendas", post(practitioner::create_agenda))

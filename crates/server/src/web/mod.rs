@@ -98,6 +98,7 @@ pub fn router() -> Router<App> {
             "/pro/settings/hours/{id}/delete",
             post(settings::delete_hours),
         )
+        .route("/pro/settings/reminders", post(settings::set_reminders))
         .route("/pro/settings/absences", post(settings::add_absence))
         .route(
             "/pro/settings/absences/{id}/delete",
