@@ -263,7 +263,11 @@ impl Worker {
 
 /// Whether the recipient still wants `message` now that it is due: only reminders can be
 /// unwanted (by email unless turned off; by SMS only to a verified number, unless turned off).
-async fn still_wanted(app: &Scheduling, row: &OutboxRow, message: &Message) -> Result<bool, String> {
+async fn still_wanted(
+    app: &Scheduling,
+    row: &OutboxRow,
+    message: &Message,
+) -> Result<bool, String> {
     if message.kind != Kind::Reminder {
         return Ok(true);
     }
