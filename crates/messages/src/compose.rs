@@ -104,6 +104,13 @@ pub enum Content {
         link: String,
         valid_days: u32,
     },
+    /// An earlier place opened and is held for the patient until they confirm (`link`) or
+    /// `valid_minutes` pass.
+    SlotOffer {
+        appointment: Appointment,
+        link: String,
+        valid_minutes: u32,
+    },
 }
 
 impl Content {
@@ -118,6 +125,7 @@ impl Content {
             Content::EmailVerification { .. } => Kind::EmailVerification,
             Content::AccountExists { .. } => Kind::AccountExists,
             Content::AssistantInvitation { .. } => Kind::AssistantInvitation,
+            Content::SlotOffer { .. } => Kind::SlotOffer,
         }
     }
 
@@ -127,7 +135,8 @@ impl Content {
             | Content::CancelledByPractice(a)
             | Content::Reminder(a)
             | Content::CancelledByPatient { appointment: a, .. }
-            | Content::Moved { appointment: a, .. } => Some(a),
+            | Content::Moved { appointment: a, .. }
+            | Content::SlotOffer { appointment: a, .. } => Some(a),
             _ => None,
         }
     }
@@ -143,6 +152,7 @@ impl Content {
             Kind::EmailVerification => "email_verification",
             Kind::AccountExists => "account_exists",
             Kind::AssistantInvitation => "invitation",
+            Kind::SlotOffer => "slot_offer",
         }
     }
 }
@@ -214,7 +224,10 @@ pub fn compose(
         let Some(a) = content.appointment() else {
             return Err(ComposeError::NoSms(kind));
         };
-        let link = site.appointment_url(&a.id);
+        let link = match content {
+            Content::SlotOffer { link, .. } => link.clone(),
+            _ => site.appointment_url(&a.id),
+        };
         let text = lang.tf(
             &format!("{key}.sms"),
             &[("when", &when_str), ("link", &link)],
@@ -303,6 +316,22 @@ pub fn compose(
             );
             view.action = Some((lang.t("invitation.action").to_owned(), link.clone()));
             view.notes.push(lang.t("common.ignore").to_owned());
+        }
+        Content::SlotOffer {
+            appointment: a,
+            link,
+            valid_minutes,
+        } => {
+            let minutes = valid_minutes.to_string();
+            view.intro = lang.tf("slot_offer.intro", &[("minutes", &minutes)]);
+            view.details
+                .push((lang.t("common.when").to_owned(), when_str.clone()));
+            view.details
+                .push((lang.t("common.with").to_owned(), a.practitioner.clone()));
+            view.details
+                .push((lang.t("common.where").to_owned(), a.place.clone()));
+            view.action = Some((lang.t("slot_offer.action").to_owned(), link.clone()));
+            view.notes.push(lang.t("slot_offer.ignore").to_owned());
         }
         Content::BookingConfirmation(a)
         | Content::CancelledByPractice(a)

@@ -69,10 +69,12 @@ pub enum Kind {
     EmailVerification,
     AccountExists,
     AssistantInvitation,
+    /// An earlier place the patient asked to hear about, held for them a short while.
+    SlotOffer,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 10] = [
         Kind::BookingConfirmation,
         Kind::CancelledByPractice,
         Kind::CancelledByPatient,
@@ -82,6 +84,7 @@ impl Kind {
         Kind::EmailVerification,
         Kind::AccountExists,
         Kind::AssistantInvitation,
+        Kind::SlotOffer,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -95,6 +98,7 @@ impl Kind {
             Kind::EmailVerification => "email_verification",
             Kind::AccountExists => "account_exists",
             Kind::AssistantInvitation => "assistant_invitation",
+            Kind::SlotOffer => "slot_offer",
         }
     }
 

@@ -6,6 +6,7 @@
 //! [`Scheduling`] is this feature's service: built on [`Accounts`] (and through it on
 //! [`careslot_core::Core`]), to which it dereferences.
 
+pub mod alerts;
 pub mod api;
 mod booking;
 mod consultation;
@@ -41,6 +42,8 @@ pub struct SchedulingConfig {
     pub waiting_room: waiting_room::RoomConfig,
     /// How teleconsultation fees are paid (default: at the practice, no online payment).
     pub payments: payments::Payments,
+    /// Earlier-slot offers: how long a place is kept, the worker's pace.
+    pub alerts: alerts::AlertsConfig,
 }
 
 /// Practices, agendas, slots, holds, bookings, the desk, fees and the waiting room.
@@ -52,6 +55,8 @@ pub struct Scheduling {
     pub payments: payments::Payments,
     /// The vaccine protocols in force, read at most a couple of seconds ago.
     pub protocols: careslot_core::rules_cache::Remembered<Vec<careslot_domain::vaccine::Protocol>>,
+    /// Earlier-slot offers' settings.
+    pub alerts: alerts::AlertsConfig,
 }
 
 impl Scheduling {
@@ -61,6 +66,7 @@ impl Scheduling {
             waiting_room: waiting_room::WaitingRoom::new(&config.waiting_room),
             payments: config.payments,
             protocols: Default::default(),
+            alerts: config.alerts,
             accounts,
         });
         scheduling.spawn_payment_sweeper();

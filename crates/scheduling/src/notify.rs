@@ -301,3 +301,41 @@ impl Scheduling {
         Ok(w)
     }
 }
+
+impl Scheduling {
+    /// The messages of an earlier-slot offer (issue 14): to `patient`, by email and, to a
+    /// verified number, by SMS, with the link that confirms the held place. Never the motive.
+    pub(crate) async fn offer_outbox(
+        &self,
+        view: &AgendaView,
+        patient: &AccountId,
+        hold: &ReservationId,
+        start: Timestamp,
+        end: Timestamp,
+        valid_minutes: u32,
+    ) -> AppResult<OutboxWrite> {
+        let now = self.now();
+        let site = self.message_site();
+        let mut w = OutboxWrite::default();
+        let Some(to) = self.recipient(patient).await? else {
+            return Ok(w);
+        };
+        let appt = self.message_appointment(view, hold, start, end, 0).await?;
+        let content = Content::SlotOffer {
+            appointment: appt,
+            link: format!("{}/book/{hold}", site.public_url),
+            valid_minutes,
+        };
+        let mut recipients = vec![(Recipient::Email(to.email.clone()), format!("offer:{hold}"))];
+        if let Some(phone) = to.verified_phone.clone() {
+            recipients.push((Recipient::Phone(phone), format!("offer-sms:{hold}")));
+        }
+        for (recipient, key) in recipients {
+            let m = compose(&site, &content, recipient, to.lang, now)
+                .map_err(|e| AppError::Store(StoreError::Internal(e.to_string())))?;
+            w.enqueue
+                .push(self.seal_message(&to.record, &m, key, now).await?);
+        }
+        Ok(w)
+    }
+}

@@ -43,6 +43,8 @@ pub struct AppConfig {
     pub identity: careslot_identity::IdentityConfig,
     /// What "now" is for the outbox, reminders and earlier-slot offers (tests move it).
     pub clock: careslot_core::clock::SharedClock,
+    /// Earlier-slot offers: how long an offered place is kept, the worker's pace.
+    pub alerts: careslot_scheduling::alerts::AlertsConfig,
 }
 
 impl Default for AppConfig {
@@ -62,6 +64,7 @@ impl Default for AppConfig {
             messages: Default::default(),
             identity: Default::default(),
             clock: core.clock,
+            alerts: Default::default(),
         }
     }
 }
@@ -105,9 +108,11 @@ impl App {
             SchedulingConfig {
                 waiting_room: config.waiting_room,
                 payments: config.payments,
+                alerts: config.alerts,
             },
         );
         crate::outbox::Worker::spawn(&scheduling, &config.messages);
+        scheduling.spawn_alert_worker();
         let vaccination = Vaccination::new(scheduling.clone());
         let consultation = Consultation::new(
             scheduling.clone(),

@@ -23,15 +23,17 @@ use careslot_store::{
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type};
 use std::future::Future;
 
+mod alerts;
 mod outbox;
 mod payments;
 mod reminders;
 mod reservations;
 mod store;
 
+pub use alerts::Alerts;
 pub use outbox::Outbox;
-use reservations::GroupCommit;
 pub use reminders::Reminders;
+use reservations::GroupCommit;
 pub use reservations::Reservations;
 
 /// What differs between the databases careslot runs on. Everything else — every query and

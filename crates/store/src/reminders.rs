@@ -20,3 +20,34 @@ impl Default for ReminderDelays {
         }
     }
 }
+
+/// An earlier-slot alert: tell `account_id` when a place opens in `agenda_id` for the motive
+/// sealed in `motive_ct` (under the agenda's key), optionally only before `before`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotAlert {
+    pub id: String,
+    pub account_id: careslot_domain::AccountId,
+    pub agenda_id: careslot_domain::AgendaId,
+    pub motive_ct: Vec<u8>,
+    pub before: Option<jiff::Timestamp>,
+    /// Subscription order (ties broken by id).
+    pub created_at: jiff::Timestamp,
+}
+
+/// A live offer made to an alert: the hold keeping the place until `expires_at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotOffer {
+    pub alert_id: String,
+    pub hold_id: careslot_domain::ReservationId,
+    pub start: jiff::Timestamp,
+    pub expires_at: jiff::Timestamp,
+}
+
+/// A booked place that became free in a watched agenda, as a worker claimed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FreedPlace {
+    pub id: String,
+    pub agenda_id: careslot_domain::AgendaId,
+    pub start: jiff::Timestamp,
+    pub end: jiff::Timestamp,
+}

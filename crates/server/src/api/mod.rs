@@ -6,7 +6,7 @@ pub mod ops;
 use careslot_consultation::api::{documents, prescriptions, video};
 use careslot_identity::api::accounts;
 use careslot_scheduling::api::{
-    bulk_publish, patient, payments, practitioner, public, queue, reminders,
+    alerts, bulk_publish, patient, payments, practitioner, public, queue, reminders,
 };
 use careslot_vaccination::api::{operator, vaccination};
 
@@ -46,6 +46,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         prescriptions::verify, prescriptions::dispense,
         // Issue 14 (reminders on a clock, earlier-slot alerts).
         reminders::get_reminders, reminders::put_reminders,
+        alerts::create_alert, alerts::list_alerts, alerts::delete_alert,
     ),
     components(schemas(careslot_core::error::Problem)),
     modifiers(&BearerAuth, &QueueDoc),
@@ -118,6 +119,14 @@ pub fn router(app: App) -> Router {
         )
         .route("/me", get(accounts::me).delete(erasure::erase_me))
         .route("/me/access-log", get(accounts::access_log))
+        .route(
+            "/me/alerts",
+            get(alerts::list_alerts).post(alerts::create_alert),
+        )
+        .route(
+            "/me/alerts/{id}",
+            axum::routing::delete(alerts::delete_alert),
+        )
         .route(
             "/practitioner/profile",
             get(practitioner::get_profile).put(practitioner::put_profile),
