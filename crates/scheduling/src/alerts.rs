@@ -213,7 +213,8 @@ impl Scheduling {
         let until = now
             .checked_add(self.alerts.offer_ttl)
             .map_err(|_| AppError::BadRequest("offer expiry out of range".into()))?;
-        for alert in self.store.slot_alert_candidates(place).await? {
+        let candidates = self.store.slot_alert_candidates(place).await?;
+        for alert in candidates {
             let motive = match self.alert_motive(&alert).await {
                 Ok((m, _)) => m,
                 Err(e) => {

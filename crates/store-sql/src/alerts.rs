@@ -124,24 +124,23 @@ where
     }
 
     /// Inside a cancellation or move: a booked place of `agenda` became free. Remembered only
-    /// when someone watches the agenda; due at once.
+    /// when someone watches the agenda; due at once (`due_s` 0: whatever clock the workers
+    /// read, the place is offered on their next claim).
     pub(crate) async fn place_freed_in(
         tx: &mut Tx<B>,
         agenda: &str,
         start_s: i64,
         end_s: i64,
-        now_s: i64,
     ) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO freed_places (id, agenda_id, start_s, end_s, due_s)
-             SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM slot_alerts WHERE agenda_id = $2)
+             SELECT $1, $2, $3, $4, 0 WHERE EXISTS (SELECT 1 FROM slot_alerts WHERE agenda_id = $2)
              ON CONFLICT (agenda_id, start_s) DO NOTHING",
         )
         .bind(format!("{agenda}@{start_s}"))
         .bind(agenda)
         .bind(start_s)
         .bind(end_s)
-        .bind(now_s)
         .execute(&mut **tx)
         .await
         .map_err(B::map_err)?;

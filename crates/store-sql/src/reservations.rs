@@ -562,7 +562,6 @@ where
                 r.agenda_id.as_str(),
                 r.start.as_second(),
                 r.end.as_second(),
-                now.as_second(),
             )
             .await?;
         }
@@ -620,8 +619,7 @@ where
             .await
             .map_err(B::map_err)?;
         let moved = SqlStore::<B>::reservation_from_row(&row)?;
-        crate::Alerts::<B>::place_freed_in(&mut tx, agenda, old_start, old_end, now.as_second())
-            .await?;
+        crate::Alerts::<B>::place_freed_in(&mut tx, agenda, old_start, old_end).await?;
         Outbox::<B>::apply_in(&mut tx, outbox).await?;
         B::agenda_changed(&mut tx, agenda).await?;
         crate::commit::<B>(tx).await?;
