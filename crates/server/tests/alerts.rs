@@ -340,7 +340,12 @@ async fn a_freed_place_goes_to_subscribers_in_order(backend: Backend) {
         .await;
     // (an expired hold is no longer the patient's: 404, as for any lapsed hold)
     assert!(
-        [StatusCode::NOT_FOUND, StatusCode::CONFLICT, StatusCode::GONE].contains(&s),
+        [
+            StatusCode::NOT_FOUND,
+            StatusCode::CONFLICT,
+            StatusCode::GONE
+        ]
+        .contains(&s),
         "{s} {b}"
     );
     let (s, b) = env
