@@ -190,6 +190,18 @@ where
               RETURNING id, agenda_id, start_s, end_s",
             B::SKIP_LOCKED
         );
+        // Most polls find nothing: look before taking the write lock.
+        let due = sqlx::query(
+            "SELECT 1 FROM freed_places
+              WHERE due_s <= $1 AND (locked_until IS NULL OR locked_until <= $1) LIMIT 1",
+        )
+        .bind(now_s)
+        .fetch_optional(pool)
+        .await
+        .map_err(B::map_err)?;
+        if due.is_none() {
+            return Ok(None);
+        }
         let mut tx = B::begin_write(pool).await?;
         let row = sqlx::query(&sql)
             .bind(until)

@@ -52,6 +52,8 @@ pub fn router() -> Router<App> {
             post(account::remove_relative),
         )
         .route("/account/delete", post(account::erase))
+        .route("/account/alerts", post(account::add_alert))
+        .route("/account/alerts/{id}/delete", post(account::remove_alert))
         .route("/appointments", get(appointments::list))
         .route("/appointments/{id}", get(appointments::detail))
         .route("/appointments/{id}/calendar.ics", get(appointments::ics))
