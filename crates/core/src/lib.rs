@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod availability;
+pub mod clock;
 pub mod cookies;
 pub mod error;
 pub mod extract;
@@ -119,6 +120,9 @@ pub struct CoreConfig {
     /// Public base URL of the site (`https://careslot.example`), for links that leave it:
     /// the prescription QR codes. `None`: taken from each request's `Host` header.
     pub public_url: Option<String>,
+    /// What "now" is for the outbox, reminders and earlier-slot offers (the system clock
+    /// unless a test holds a manual one).
+    pub clock: clock::SharedClock,
 }
 
 impl Default for CoreConfig {
@@ -130,6 +134,7 @@ impl Default for CoreConfig {
             operator_token: None,
             operator_identities: false,
             public_url: None,
+            clock: Default::default(),
         }
     }
 }
@@ -148,6 +153,11 @@ pub struct Core {
 }
 
 impl Core {
+    /// The configured clock's now: what decides which messages and offers are due.
+    pub fn now(&self) -> jiff::Timestamp {
+        self.config.clock.now()
+    }
+
     /// Builds the shared parts and warms the search index from the store; availability
     /// views follow every agenda change announced by the store (on every node).
     pub async fn new(

@@ -60,7 +60,7 @@ impl Accounts {
             dedupe_key,
             account_id: to.id.clone(),
             available_at,
-            created_at: Timestamp::now(),
+            created_at: self.now(),
         })
     }
 

@@ -129,6 +129,27 @@ impl Channel for RecordingChannel {
     }
 }
 
+/// Sends email through one channel and SMS through another: what the outbox worker is given
+/// when both are configured (or when SMS falls back to the file drop).
+pub struct Router {
+    pub email: Arc<dyn Channel>,
+    pub sms: Arc<dyn Channel>,
+}
+
+#[async_trait]
+impl Channel for Router {
+    fn name(&self) -> &'static str {
+        "router"
+    }
+
+    async fn send(&self, message: &Message) -> Result<(), SendError> {
+        match message.recipient {
+            crate::message::Recipient::Email(_) => self.email.send(message).await,
+            crate::message::Recipient::Phone(_) => self.sms.send(message).await,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,26 +181,5 @@ mod tests {
         assert_eq!(rec.sent(), vec![m]);
         assert_eq!(rec.take().len(), 1);
         assert!(rec.sent().is_empty());
-    }
-}
-
-/// Sends email through one channel and SMS through another: what the outbox worker is given
-/// when both are configured (or when SMS falls back to the file drop).
-pub struct Router {
-    pub email: Arc<dyn Channel>,
-    pub sms: Arc<dyn Channel>,
-}
-
-#[async_trait]
-impl Channel for Router {
-    fn name(&self) -> &'static str {
-        "router"
-    }
-
-    async fn send(&self, message: &Message) -> Result<(), SendError> {
-        match message.recipient {
-            crate::message::Recipient::Email(_) => self.email.send(message).await,
-            crate::message::Recipient::Phone(_) => self.sms.send(message).await,
-        }
     }
 }

@@ -121,6 +121,13 @@ pub enum Content {
         code: String,
         valid_minutes: u32,
     },
+    /// An earlier place opened and is held for the patient until they confirm (`link`) or
+    /// `valid_minutes` pass.
+    SlotOffer {
+        appointment: Appointment,
+        link: String,
+        valid_minutes: u32,
+    },
 }
 
 impl Content {
@@ -139,6 +146,7 @@ impl Content {
             Content::EmailChanged { .. } => Kind::EmailChanged,
             Content::PasswordChanged { .. } => Kind::PasswordChanged,
             Content::PhoneCode { .. } => Kind::PhoneCode,
+            Content::SlotOffer { .. } => Kind::SlotOffer,
         }
     }
 
@@ -148,7 +156,8 @@ impl Content {
             | Content::CancelledByPractice(a)
             | Content::Reminder(a)
             | Content::CancelledByPatient { appointment: a, .. }
-            | Content::Moved { appointment: a, .. } => Some(a),
+            | Content::Moved { appointment: a, .. }
+            | Content::SlotOffer { appointment: a, .. } => Some(a),
             _ => None,
         }
     }
@@ -168,6 +177,7 @@ impl Content {
             Kind::EmailChanged => "email_changed",
             Kind::PasswordChanged => "password_changed",
             Kind::PhoneCode => "phone_code",
+            Kind::SlotOffer => "slot_offer",
         }
     }
 }
@@ -263,7 +273,10 @@ pub fn compose(
         let Some(a) = content.appointment() else {
             return Err(ComposeError::NoSms(kind));
         };
-        let link = site.appointment_url(&a.id);
+        let link = match content {
+            Content::SlotOffer { link, .. } => link.clone(),
+            _ => site.appointment_url(&a.id),
+        };
         let text = lang.tf(
             &format!("{key}.sms"),
             &[("when", &when_str), ("link", &link)],
@@ -367,6 +380,22 @@ pub fn compose(
         }
         // Returned above: an SMS.
         Content::PhoneCode { .. } => return Err(ComposeError::SmsOnly(kind)),
+        Content::SlotOffer {
+            appointment: a,
+            link,
+            valid_minutes,
+        } => {
+            let minutes = valid_minutes.to_string();
+            view.intro = lang.tf("slot_offer.intro", &[("minutes", &minutes)]);
+            view.details
+                .push((lang.t("common.when").to_owned(), when_str.clone()));
+            view.details
+                .push((lang.t("common.with").to_owned(), a.practitioner.clone()));
+            view.details
+                .push((lang.t("common.where").to_owned(), a.place.clone()));
+            view.action = Some((lang.t("slot_offer.action").to_owned(), link.clone()));
+            view.notes.push(lang.t("slot_offer.ignore").to_owned());
+        }
         Content::BookingConfirmation(a)
         | Content::CancelledByPractice(a)
         | Content::Reminder(a)

@@ -76,10 +76,12 @@ pub enum Kind {
     PasswordChanged,
     /// The SMS code proving a phone number (SMS only).
     PhoneCode,
+    /// An earlier place the patient asked to hear about, held for them a short while.
+    SlotOffer,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 13] = [
+    pub const ALL: [Kind; 14] = [
         Kind::BookingConfirmation,
         Kind::CancelledByPractice,
         Kind::CancelledByPatient,
@@ -93,6 +95,7 @@ impl Kind {
         Kind::EmailChanged,
         Kind::PasswordChanged,
         Kind::PhoneCode,
+        Kind::SlotOffer,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -110,6 +113,7 @@ impl Kind {
             Kind::EmailChanged => "email_changed",
             Kind::PasswordChanged => "password_changed",
             Kind::PhoneCode => "phone_code",
+            Kind::SlotOffer => "slot_offer",
         }
     }
 

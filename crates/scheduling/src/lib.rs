@@ -6,6 +6,7 @@
 //! [`Scheduling`] is this feature's service: built on [`Accounts`] (and through it on
 //! [`careslot_core::Core`]), to which it dereferences.
 
+pub mod alerts;
 pub mod api;
 mod booking;
 mod consultation;
@@ -15,6 +16,7 @@ mod payment;
 pub mod payments;
 mod practice;
 pub mod publish;
+pub mod reminders;
 mod vaccines;
 pub mod waiting_room;
 
@@ -43,6 +45,8 @@ pub struct SchedulingConfig {
     /// Whether changes queue their messages in the outbox. Only `careslot bench messages`
     /// turns this off, to measure what the outbox costs a booking.
     pub compose_messages: bool,
+    /// Earlier-slot offers: how long a place is kept, the worker's pace.
+    pub alerts: alerts::AlertsConfig,
 }
 
 impl Default for SchedulingConfig {
@@ -51,6 +55,7 @@ impl Default for SchedulingConfig {
             waiting_room: Default::default(),
             payments: Default::default(),
             compose_messages: true,
+            alerts: Default::default(),
         }
     }
 }
@@ -66,6 +71,8 @@ pub struct Scheduling {
     pub protocols: careslot_core::rules_cache::Remembered<Vec<careslot_domain::vaccine::Protocol>>,
     /// See [`SchedulingConfig::compose_messages`].
     compose_messages: bool,
+    /// Earlier-slot offers' settings.
+    pub alerts: alerts::AlertsConfig,
 }
 
 impl Scheduling {
@@ -76,6 +83,7 @@ impl Scheduling {
             payments: config.payments,
             protocols: Default::default(),
             compose_messages: config.compose_messages,
+            alerts: config.alerts,
             accounts,
         });
         scheduling.spawn_payment_sweeper();

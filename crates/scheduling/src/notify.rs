@@ -3,6 +3,11 @@
 //! language and the place's time zone, then sealed under the recipient account's data key, as
 //! the account's identity is. No motive anywhere (it is health data).
 //!
+//! Reminders (email and SMS) are due at the practice's delays before the start, measured in
+//! elapsed time on the configured clock (so a DST change between booking and visit moves
+//! nothing); they are queued only when the patient wants them (and, for SMS, has a verified
+//! number), and the delivery worker checks that again when they fall due.
+//!
 //! Preparing a message never costs a booking: if it cannot be prepared (the recipient has no
 //! account any more, a template fails), the change goes ahead and the reason is logged.
 
@@ -10,15 +15,27 @@ use super::{AppError, AppResult, Scheduling};
 use careslot_core::availability::AgendaView;
 use careslot_domain::{AccountId, ReservationId};
 use careslot_messages::{compose, Content, Lang, Message, Recipient};
-use careslot_store::{AccountRecord, OutboxWrite, StoreError};
+use careslot_store::{AccountRecord, AccountSettings, OutboxWrite, StoreError};
 use jiff::{SignedDuration, Timestamp};
 
-/// How long before an appointment the email reminder is due.
+/// How long before an appointment the email reminder is due unless the practice chose
+/// another delay.
 pub const REMINDER_BEFORE: SignedDuration = SignedDuration::from_hours(72);
 
-/// Dedupe key of an appointment's pending email reminder.
+/// Dedupe key of an appointment's pending email reminder. It keeps the name it had when the
+/// delay was always 72 h, so rows queued then are still replaced and deleted by key.
 pub fn reminder_key(id: &ReservationId) -> String {
     format!("reminder72:{id}")
+}
+
+/// Dedupe key of an appointment's pending SMS reminder.
+pub fn sms_reminder_key(id: &ReservationId) -> String {
+    format!("reminder-sms:{id}")
+}
+
+/// Both reminder keys of an appointment: what a move replaces and a cancellation deletes.
+pub fn reminder_keys(id: &ReservationId) -> [String; 2] {
+    [reminder_key(id), sms_reminder_key(id)]
 }
 
 pub use careslot_identity::outbox::{PAYLOAD_COLUMN, PAYLOAD_TABLE};
@@ -29,6 +46,9 @@ struct Addressee {
     email: String,
     name: String,
     lang: Lang,
+    /// Set only when the number was verified (SMS goes nowhere else).
+    verified_phone: Option<String>,
+    settings: AccountSettings,
 }
 
 /// What happened to an appointment, for the message about it.
@@ -51,6 +71,10 @@ impl Scheduling {
             email: identity.email,
             name: identity.name,
             lang: Lang::parse(&settings.lang).unwrap_or(Lang::Fr),
+            verified_phone: identity
+                .phone
+                .filter(|_| settings.phone_verified_at.is_some()),
+            settings,
         }))
     }
 
@@ -123,7 +147,7 @@ impl Scheduling {
         start: Timestamp,
         end: Timestamp,
     ) -> AppResult<OutboxWrite> {
-        let now = Timestamp::now();
+        let now = self.now();
         let site = self.message_site();
         let mut w = OutboxWrite::default();
         let compose_err = |e: careslot_messages::ComposeError| {
@@ -140,22 +164,51 @@ impl Scheduling {
         let appt = self
             .message_appointment(view, id, start, end, sequence)
             .await?;
-        let reminder = || -> AppResult<Option<(Message, Timestamp)>> {
-            let Ok(at) = start.checked_sub(REMINDER_BEFORE) else {
-                return Ok(None);
-            };
-            if at <= now {
-                return Ok(None);
+        let delays = self
+            .store
+            .reminder_delays(&view.agenda.practitioner_id)
+            .await?;
+        // The reminders of the appointment at its (new) start, as far as the patient wants
+        // them and they are still ahead.
+        let reminders = || -> AppResult<Vec<(Message, String, Timestamp)>> {
+            let mut out = vec![];
+            let wanted = [
+                (
+                    delays.email_hours_before,
+                    to_patient.settings.reminders_email,
+                    Some(Recipient::Email(to_patient.email.clone())),
+                    reminder_key(id),
+                ),
+                (
+                    delays.sms_hours_before,
+                    to_patient.settings.reminders_sms,
+                    to_patient.verified_phone.clone().map(Recipient::Phone),
+                    sms_reminder_key(id),
+                ),
+            ];
+            for (hours, wants, to, key) in wanted {
+                let Some(to) = to else { continue };
+                if hours == 0 || !wants {
+                    continue;
+                }
+                let before = SignedDuration::from_hours(i64::from(hours));
+                let Ok(at) = start.checked_sub(before) else {
+                    continue;
+                };
+                if at <= now {
+                    continue;
+                }
+                let m = compose(
+                    &site,
+                    &Content::Reminder(appt.clone()),
+                    to,
+                    to_patient.lang,
+                    now,
+                )
+                .map_err(compose_err)?;
+                out.push((m, key, at));
             }
-            let m = compose(
-                &site,
-                &Content::Reminder(appt.clone()),
-                Recipient::Email(to_patient.email.clone()),
-                to_patient.lang,
-                now,
-            )
-            .map_err(compose_err)?;
-            Ok(Some((m, at)))
+            Ok(out)
         };
         match event {
             Event::Booked => {
@@ -171,15 +224,13 @@ impl Scheduling {
                     self.seal_message(&to_patient.record, &m, format!("confirm:{id}"), now)
                         .await?,
                 );
-                if let Some((m, at)) = reminder()? {
-                    w.enqueue.push(
-                        self.seal_message(&to_patient.record, &m, reminder_key(id), at)
-                            .await?,
-                    );
+                for (m, key, at) in reminders()? {
+                    w.enqueue
+                        .push(self.seal_message(&to_patient.record, &m, key, at).await?);
                 }
             }
             Event::CancelledByPractice => {
-                w.delete_pending.push(reminder_key(id));
+                w.delete_pending.extend(reminder_keys(id));
                 let m = compose(
                     &site,
                     &Content::CancelledByPractice(appt),
@@ -194,7 +245,7 @@ impl Scheduling {
                 );
             }
             Event::CancelledByPatient => {
-                w.delete_pending.push(reminder_key(id));
+                w.delete_pending.extend(reminder_keys(id));
                 // The practice hears of it, at its practitioner's address.
                 let practice = match self
                     .store
@@ -223,7 +274,7 @@ impl Scheduling {
                 }
             }
             Event::Moved { previous_start } => {
-                w.delete_pending.push(reminder_key(id));
+                w.delete_pending.extend(reminder_keys(id));
                 let m = compose(
                     &site,
                     &Content::Moved {
@@ -244,13 +295,49 @@ impl Scheduling {
                     )
                     .await?,
                 );
-                if let Some((m, at)) = reminder()? {
-                    w.enqueue.push(
-                        self.seal_message(&to_patient.record, &m, reminder_key(id), at)
-                            .await?,
-                    );
+                for (m, key, at) in reminders()? {
+                    w.enqueue
+                        .push(self.seal_message(&to_patient.record, &m, key, at).await?);
                 }
             }
+        }
+        Ok(w)
+    }
+}
+
+impl Scheduling {
+    /// The messages of an earlier-slot offer (issue 14): to `patient`, by email and, to a
+    /// verified number, by SMS, with the link that confirms the held place. Never the motive.
+    pub(crate) async fn offer_outbox(
+        &self,
+        view: &AgendaView,
+        patient: &AccountId,
+        hold: &ReservationId,
+        start: Timestamp,
+        end: Timestamp,
+        valid_minutes: u32,
+    ) -> AppResult<OutboxWrite> {
+        let now = self.now();
+        let site = self.message_site();
+        let mut w = OutboxWrite::default();
+        let Some(to) = self.recipient(patient).await? else {
+            return Ok(w);
+        };
+        let appt = self.message_appointment(view, hold, start, end, 0).await?;
+        let content = Content::SlotOffer {
+            appointment: appt,
+            link: format!("{}/book/{hold}", site.public_url),
+            valid_minutes,
+        };
+        let mut recipients = vec![(Recipient::Email(to.email.clone()), format!("offer:{hold}"))];
+        if let Some(phone) = to.verified_phone.clone() {
+            recipients.push((Recipient::Phone(phone), format!("offer-sms:{hold}")));
+        }
+        for (recipient, key) in recipients {
+            let m = compose(&site, &content, recipient, to.lang, now)
+                .map_err(|e| AppError::Store(StoreError::Internal(e.to_string())))?;
+            w.enqueue
+                .push(self.seal_message(&to.record, &m, key, now).await?);
         }
         Ok(w)
     }

@@ -41,6 +41,10 @@ pub struct AppConfig {
     pub messages: crate::outbox::MessagesConfig,
     /// The front door: password-hashing bounds, throttling, trusted proxies, idle timeout.
     pub identity: careslot_identity::IdentityConfig,
+    /// What "now" is for the outbox, reminders and earlier-slot offers (tests move it).
+    pub clock: careslot_core::clock::SharedClock,
+    /// Earlier-slot offers: how long an offered place is kept, the worker's pace.
+    pub alerts: careslot_scheduling::alerts::AlertsConfig,
 }
 
 impl Default for AppConfig {
@@ -59,6 +63,8 @@ impl Default for AppConfig {
             public_url: core.public_url,
             messages: Default::default(),
             identity: Default::default(),
+            clock: core.clock,
+            alerts: Default::default(),
         }
     }
 }
@@ -92,6 +98,7 @@ impl App {
                 operator_token: config.operator_token,
                 operator_identities: config.operator_identities,
                 public_url: config.public_url,
+                clock: config.clock,
             },
         )
         .await?;
@@ -102,9 +109,11 @@ impl App {
                 waiting_room: config.waiting_room,
                 payments: config.payments,
                 compose_messages: config.messages.compose,
+                alerts: config.alerts,
             },
         );
         crate::outbox::Worker::spawn(&scheduling, &config.messages);
+        scheduling.spawn_alert_worker();
         let vaccination = Vaccination::new(scheduling.clone());
         let consultation = Consultation::new(
             scheduling.clone(),

@@ -3,16 +3,18 @@
 //! transaction (SQLite's single writer is never held during a send), then deletes them,
 //! reschedules them with the retry policy (exponential backoff, full jitter) or parks them as
 //! dead letters. Woken by the service layer (this process), by NOTIFY (other nodes on
-//! PostgreSQL), and by polling as a fallback.
+//! PostgreSQL), and by polling as a fallback. "Due" is read from the configured clock (tests
+//! move a manual one). A reminder is sent only if its recipient still wants it when it falls
+//! due (reminders turned off, or the phone number no longer verified, after booking: dropped).
 
 use careslot_core::observe::Delivery;
 use careslot_core::protection::{subject_key_name, ProtectError};
-use careslot_messages::{Channel, Message, RetryPolicy, SendError};
+use careslot_messages::{Channel, Kind, Message, Recipient, RetryPolicy, SendError};
 use careslot_scheduling::notify::{PAYLOAD_COLUMN, PAYLOAD_TABLE};
 use careslot_scheduling::Scheduling;
 use careslot_store::OutboxRow;
 use futures::StreamExt;
-use jiff::{SignedDuration, Timestamp};
+use jiff::SignedDuration;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -99,6 +101,8 @@ enum Outcome {
     Dead,
     /// The recipient was erased: the message went with them.
     Dropped,
+    /// A reminder its recipient no longer wants (settings changed after it was queued).
+    Suppressed,
     /// The store could not record the outcome; the lease brings the message back.
     Unrecorded,
 }
@@ -109,7 +113,7 @@ impl Outcome {
             Outcome::Sent => Delivery::Sent,
             Outcome::Retried => Delivery::Retried,
             Outcome::Dead => Delivery::Dead,
-            Outcome::Dropped => Delivery::Dropped,
+            Outcome::Dropped | Outcome::Suppressed => Delivery::Dropped,
             Outcome::Unrecorded => Delivery::Unrecorded,
         }
     }
@@ -159,7 +163,7 @@ impl Worker {
         let app = self.scheduling.upgrade()?;
         let claimed = match app
             .store
-            .claim_due(Timestamp::now(), self.config.lease, self.config.batch)
+            .claim_due(app.now(), self.config.lease, self.config.batch)
             .await
         {
             Ok(rows) => rows,
@@ -224,10 +228,19 @@ impl Worker {
                     Err(_) => Outcome::Unrecorded,
                 }
             }
-            Ok(Some(message)) => self.channel.send(&message).await,
+            Ok(Some(message)) => match still_wanted(app, row, &message).await {
+                Ok(true) => self.channel.send(&message).await,
+                Ok(false) => {
+                    return match store.complete_message(&row.id).await {
+                        Ok(_) => Outcome::Suppressed,
+                        Err(_) => Outcome::Unrecorded,
+                    }
+                }
+                Err(reason) => Err(SendError::Transient(reason)),
+            },
             Err(reason) => Err(SendError::Transient(reason)),
         };
-        let now = Timestamp::now();
+        let now = app.now();
         let recorded = match result {
             Ok(()) => store.complete_message(&row.id).await.map(|_| Outcome::Sent),
             Err(SendError::Permanent(reason)) => {
@@ -264,6 +277,27 @@ impl Worker {
             Outcome::Unrecorded
         })
     }
+}
+
+/// Whether the recipient still wants `message` now that it is due: only reminders can be
+/// unwanted (by email unless turned off; by SMS only to a verified number, unless turned off).
+async fn still_wanted(
+    app: &Scheduling,
+    row: &OutboxRow,
+    message: &Message,
+) -> Result<bool, String> {
+    if message.kind != Kind::Reminder {
+        return Ok(true);
+    }
+    let settings = app
+        .store
+        .account_settings(&row.account_id)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(match message.recipient {
+        Recipient::Email(_) => settings.reminders_email,
+        Recipient::Phone(_) => settings.reminders_sms && settings.phone_verified_at.is_some(),
+    })
 }
 
 #[cfg(test)]

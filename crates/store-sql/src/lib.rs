@@ -23,13 +23,17 @@ use careslot_store::{
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type};
 use std::future::Future;
 
+mod alerts;
 mod outbox;
 mod payments;
+mod reminders;
 mod reservations;
 mod store;
 mod verification;
 
+pub use alerts::Alerts;
 pub use outbox::Outbox;
+pub use reminders::Reminders;
 use reservations::GroupCommit;
 pub use reservations::Reservations;
 

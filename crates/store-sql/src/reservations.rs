@@ -464,7 +464,7 @@ where
 
     /// Inserts one reservation inside the caller's transaction: expires stale holds in the way,
     /// takes a pool place for a pooled motive, and lets the database refuse an overlap.
-    async fn insert_reservation(
+    pub(crate) async fn insert_reservation(
         tx: &mut Tx<B>,
         req: &ReserveRequest,
     ) -> StoreResult<ReservationRow> {
@@ -574,6 +574,8 @@ where
             .map_err(B::map_err)?;
         let reservation = SqlStore::<B>::reservation_from_row(&row)?;
         Self::record_idempotency(&mut tx, req.idempotency.as_ref(), &req.hold_id, now).await?;
+        // A hold that backed an earlier-slot offer consumes its subscription.
+        crate::Alerts::<B>::offer_booked_in(&mut tx, req.hold_id.as_str()).await?;
         Outbox::<B>::apply_in(&mut tx, &req.outbox).await?;
         B::agenda_changed(&mut tx, reservation.agenda_id.as_str()).await?;
         crate::commit::<B>(tx).await?;
@@ -613,6 +615,16 @@ where
             .await?;
         }
         Self::release_stock(&mut tx, r.id.as_str()).await?;
+        // A booked place (not a hold: no expiry) that someone may be waiting for.
+        if r.expires_at.is_none() {
+            crate::Alerts::<B>::place_freed_in(
+                &mut tx,
+                r.agenda_id.as_str(),
+                r.start.as_second(),
+                r.end.as_second(),
+            )
+            .await?;
+        }
         Outbox::<B>::apply_in(&mut tx, outbox).await?;
         B::agenda_changed(&mut tx, r.agenda_id.as_str()).await?;
         crate::commit::<B>(tx).await?;
@@ -667,6 +679,7 @@ where
             .await
             .map_err(B::map_err)?;
         let moved = SqlStore::<B>::reservation_from_row(&row)?;
+        crate::Alerts::<B>::place_freed_in(&mut tx, agenda, old_start, old_end).await?;
         Outbox::<B>::apply_in(&mut tx, outbox).await?;
         B::agenda_changed(&mut tx, agenda).await?;
         crate::commit::<B>(tx).await?;

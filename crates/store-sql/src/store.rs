@@ -2351,6 +2351,65 @@ where
         Outbox::<B>::of_account(self.reader(), account).await
     }
 
+    async fn reminder_delays(&self, practitioner: &PractitionerId) -> StoreResult<ReminderDelays> {
+        crate::Reminders::<B>::delays(self.reader(), practitioner).await
+    }
+
+    async fn put_reminder_delays(
+        &self,
+        practitioner: &PractitionerId,
+        delays: &ReminderDelays,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        crate::Reminders::<B>::put(self.writer(), practitioner, delays, now).await
+    }
+
+    async fn create_slot_alert(&self, alert: &SlotAlert) -> StoreResult<()> {
+        crate::Alerts::<B>::create(self.writer(), alert).await
+    }
+
+    async fn slot_alerts_of(&self, account: &AccountId) -> StoreResult<Vec<SlotAlert>> {
+        crate::Alerts::<B>::of_account(self.reader(), account).await
+    }
+
+    async fn slot_offers_of(
+        &self,
+        account: &AccountId,
+        now: Timestamp,
+    ) -> StoreResult<Vec<SlotOffer>> {
+        crate::Alerts::<B>::offers_of(self.reader(), account, now).await
+    }
+
+    async fn delete_slot_alert(&self, account: &AccountId, id: &str) -> StoreResult<bool> {
+        crate::Alerts::<B>::delete(self.writer(), account, id).await
+    }
+
+    async fn claim_freed_place(
+        &self,
+        now: Timestamp,
+        lease: jiff::SignedDuration,
+    ) -> StoreResult<Option<FreedPlace>> {
+        crate::Alerts::<B>::claim(self.writer(), now, lease).await
+    }
+
+    async fn slot_alert_candidates(&self, place: &FreedPlace) -> StoreResult<Vec<SlotAlert>> {
+        crate::Alerts::<B>::candidates(self.reader(), place).await
+    }
+
+    async fn offer_freed_place(
+        &self,
+        place: &FreedPlace,
+        alert_id: &str,
+        hold: &ReserveRequest,
+        outbox: &OutboxWrite,
+    ) -> StoreResult<()> {
+        crate::Alerts::<B>::offer(self.writer(), place, alert_id, hold, outbox).await
+    }
+
+    async fn drop_freed_place(&self, id: &str) -> StoreResult<()> {
+        crate::Alerts::<B>::drop_place(self.writer(), id).await
+    }
+
     async fn create_password_reset(
         &self,
         reset: &PasswordReset,

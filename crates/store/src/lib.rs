@@ -16,6 +16,7 @@ mod import;
 mod models;
 mod outbox;
 mod payments;
+mod reminders;
 #[cfg(feature = "test-suite")]
 pub mod suite;
 mod verification;
@@ -27,6 +28,7 @@ pub use import::{ImportedSite, SiteWrite};
 pub use models::*;
 pub use outbox::*;
 pub use payments::*;
+pub use reminders::*;
 pub use verification::*;
 
 use async_trait::async_trait;
@@ -620,4 +622,51 @@ pub trait Store: Send + Sync + 'static {
         invitation: &NewInvitation,
         outbox: &OutboxWrite,
     ) -> StoreResult<()>;
+    // --- reminder delays (issue 14, reminders on a clock) -----------------------------------
+    /// The practitioner's reminder delays; the defaults when they never changed them.
+    async fn reminder_delays(&self, practitioner: &PractitionerId) -> StoreResult<ReminderDelays>;
+    /// Replaces the practitioner's reminder delays (the database refuses more than
+    /// [`MAX_REMINDER_HOURS`]). NotFound when there is no such practitioner.
+    async fn put_reminder_delays(
+        &self,
+        practitioner: &PractitionerId,
+        delays: &ReminderDelays,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+
+    // --- earlier-slot alerts (issue 14) -------------------------------------------------------
+    /// Subscribes; a cancellation or move in the agenda from now on leaves a freed place.
+    async fn create_slot_alert(&self, alert: &SlotAlert) -> StoreResult<()>;
+    /// The account's alerts in subscription order.
+    async fn slot_alerts_of(&self, account: &AccountId) -> StoreResult<Vec<SlotAlert>>;
+    /// Offers whose hold runs past `now`, of the account's alerts.
+    async fn slot_offers_of(
+        &self,
+        account: &AccountId,
+        now: Timestamp,
+    ) -> StoreResult<Vec<SlotOffer>>;
+    /// Unsubscribes (its offers go; their holds lapse). Ok(false) when not the account's.
+    async fn delete_slot_alert(&self, account: &AccountId, id: &str) -> StoreResult<bool>;
+    /// Leases one freed place due by `now` (not leased by another worker; PostgreSQL: SKIP
+    /// LOCKED) until `now + lease`.
+    async fn claim_freed_place(
+        &self,
+        now: Timestamp,
+        lease: jiff::SignedDuration,
+    ) -> StoreResult<Option<FreedPlace>>;
+    /// Alerts that may be offered `place`, in subscription order: same agenda, `before`
+    /// after the start, not offered this place yet.
+    async fn slot_alert_candidates(&self, place: &FreedPlace) -> StoreResult<Vec<SlotAlert>>;
+    /// In one transaction: the hold `hold` (a [`ReserveRequest`] with `hold_until`) for the
+    /// alert's patient, the offer row, the place due again when the hold lapses, and `outbox`
+    /// (the offer's messages). A conflict (the place is taken) changes nothing.
+    async fn offer_freed_place(
+        &self,
+        place: &FreedPlace,
+        alert_id: &str,
+        hold: &ReserveRequest,
+        outbox: &OutboxWrite,
+    ) -> StoreResult<()>;
+    /// Nobody (else) wants the place: it is forgotten.
+    async fn drop_freed_place(&self, id: &str) -> StoreResult<()>;
 }

@@ -42,6 +42,8 @@ pub async fn run(store: Arc<dyn Store>) {
     password_resets(&*store).await;
     account_settings(&*store).await;
     verification::verification(&*store).await;
+    reminder_delays(&*store).await;
+    slot_alerts(&*store).await;
     // Operations (issue 16); closing stays last: the store refuses writes afterwards.
     operations_counts(&*store).await;
     closing(&*store).await;
@@ -2821,4 +2823,168 @@ async fn account_settings(store: &dyn Store) {
         store.account_settings(&a.id).await.unwrap(),
         AccountSettings::default()
     );
+}
+
+/// Issue 14 (reminders on a clock): per-practice delays, defaults when unset, bounded by the
+/// database, only for an existing practitioner.
+async fn reminder_delays(store: &dyn Store) {
+    let f = fixture(store, 30, 1).await;
+    let p = &f.practitioner.id;
+    assert_eq!(
+        store.reminder_delays(p).await.unwrap(),
+        ReminderDelays::default()
+    );
+    let chosen = ReminderDelays {
+        email_hours_before: 48,
+        sms_hours_before: 0,
+    };
+    store.put_reminder_delays(p, &chosen, t0()).await.unwrap();
+    assert_eq!(store.reminder_delays(p).await.unwrap(), chosen);
+    let again = ReminderDelays {
+        email_hours_before: 0,
+        sms_hours_before: 2,
+    };
+    store.put_reminder_delays(p, &again, t0()).await.unwrap();
+    assert_eq!(store.reminder_delays(p).await.unwrap(), again);
+    // The database refuses a delay beyond two weeks, and leaves the row as it was.
+    let too_long = ReminderDelays {
+        email_hours_before: MAX_REMINDER_HOURS + 1,
+        sms_hours_before: 24,
+    };
+    assert!(store.put_reminder_delays(p, &too_long, t0()).await.is_err());
+    assert_eq!(store.reminder_delays(p).await.unwrap(), again);
+    let missing = store
+        .put_reminder_delays(&PractitionerId::new(), &chosen, t0())
+        .await;
+    assert!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
+}
+
+/// Issue 14 (earlier-slot alerts): a cancellation in a watched agenda leaves one freed place;
+/// claims are leased; candidates come in subscription order and respect `before`; the offer's
+/// hold keeps the place from everyone else; the place is due again when the hold lapses and
+/// goes to the next subscriber; booking the hold consumes the alert; erasure removes alerts.
+async fn slot_alerts(store: &dyn Store) {
+    let f = fixture(store, 30, 1).await;
+    let x = new_account(store, Role::Patient).await;
+    let start = t0() + 50.hours();
+    let lease = jiff::SignedDuration::from_mins(1);
+    // Nobody watches the agenda yet: a cancellation leaves nothing to offer.
+    let r = store
+        .reserve(&reserve_req(&f, &x.id, start, None))
+        .await
+        .unwrap()
+        .reservation;
+    store.cancel(&r.id, t0()).await.unwrap();
+    assert!(store
+        .claim_freed_place(t0(), lease)
+        .await
+        .unwrap()
+        .is_none());
+
+    let (a, b, c) = (
+        new_account(store, Role::Patient).await,
+        new_account(store, Role::Patient).await,
+        new_account(store, Role::Patient).await,
+    );
+    let alert = |who: &AccountRecord, n: i64, before: Option<Timestamp>| SlotAlert {
+        id: format!("alert-{}-{n}", f.agenda.id),
+        account_id: who.id.clone(),
+        agenda_id: f.agenda.id.clone(),
+        motive_ct: fake_ct("alert-motive", who.id.as_str()),
+        before,
+        created_at: t0() + n.seconds(),
+    };
+    let (alert_a, alert_b) = (alert(&a, 1, None), alert(&b, 2, None));
+    // C only wants places starting before `start`: not this one.
+    let alert_c = alert(&c, 3, Some(start));
+    for al in [&alert_c, &alert_b, &alert_a] {
+        store.create_slot_alert(al).await.unwrap();
+    }
+    assert_eq!(
+        store.slot_alerts_of(&a.id).await.unwrap(),
+        vec![alert_a.clone()]
+    );
+
+    let r = store
+        .reserve(&reserve_req(&f, &x.id, start, None))
+        .await
+        .unwrap()
+        .reservation;
+    store.cancel(&r.id, t0()).await.unwrap();
+    let place = store
+        .claim_freed_place(t0(), lease)
+        .await
+        .unwrap()
+        .expect("a freed place");
+    assert_eq!((place.start, place.end), (start, start + 30.minutes()));
+    // Leased: another worker gets nothing meanwhile.
+    assert!(store
+        .claim_freed_place(t0(), lease)
+        .await
+        .unwrap()
+        .is_none());
+    let ids = |v: Vec<SlotAlert>| v.into_iter().map(|a| a.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.slot_alert_candidates(&place).await.unwrap()),
+        vec![alert_a.id.clone(), alert_b.id.clone()]
+    );
+
+    // Offered to A: the hold keeps the place from everyone else.
+    let hold_a = reserve_req(&f, &a.id, start, Some(t0() + 15.minutes()));
+    store
+        .offer_freed_place(&place, &alert_a.id, &hold_a, &OutboxWrite::default())
+        .await
+        .unwrap();
+    assert!(store
+        .reserve(&reserve_req(&f, &x.id, start, None))
+        .await
+        .is_err());
+    let offers = store.slot_offers_of(&a.id, t0()).await.unwrap();
+    assert_eq!(offers.len(), 1);
+    assert_eq!(offers[0].hold_id, hold_a.id);
+    assert_eq!(offers[0].expires_at, t0() + 15.minutes());
+    assert!(store.slot_offers_of(&b.id, t0()).await.unwrap().is_empty());
+
+    // Due again only when A's hold lapses; then B is next.
+    assert!(store
+        .claim_freed_place(t0() + 14.minutes(), lease)
+        .await
+        .unwrap()
+        .is_none());
+    let later = t0() + 15.minutes();
+    let place = store
+        .claim_freed_place(later, lease)
+        .await
+        .unwrap()
+        .expect("due again");
+    assert_eq!(
+        ids(store.slot_alert_candidates(&place).await.unwrap()),
+        vec![alert_b.id.clone()]
+    );
+    let mut hold_b = reserve_req(&f, &b.id, start, Some(later + 15.minutes()));
+    hold_b.now = later;
+    store
+        .offer_freed_place(&place, &alert_b.id, &hold_b, &OutboxWrite::default())
+        .await
+        .unwrap();
+    assert!(store.slot_offers_of(&a.id, later).await.unwrap().is_empty());
+
+    // Booking B's hold consumes B's alert and forgets the place; A's alert stays.
+    store
+        .book_hold(&book_hold_req(&hold_b.id, later + 1.minute()))
+        .await
+        .unwrap();
+    assert!(store.slot_alerts_of(&b.id).await.unwrap().is_empty());
+    assert_eq!(store.slot_alerts_of(&a.id).await.unwrap().len(), 1);
+    assert!(store
+        .claim_freed_place(later + 1.hour(), lease)
+        .await
+        .unwrap()
+        .is_none());
+
+    // Only its owner deletes an alert; erasure removes the rest.
+    assert!(!store.delete_slot_alert(&b.id, &alert_a.id).await.unwrap());
+    assert!(store.delete_slot_alert(&a.id, &alert_a.id).await.unwrap());
+    store.erase_account(&c.id, &[]).await.unwrap();
+    assert!(store.slot_alerts_of(&c.id).await.unwrap().is_empty());
 }

@@ -88,4 +88,11 @@ pub const ENTRIES: &[(&str, [&str; 4])] = &[
 
     ("ics.summary", ["Rendez-vous avec {practitioner}", "Appointment with {practitioner}", "Termin bei {practitioner}", "Appuntamento con {practitioner}"]),
     ("ics.alarm", ["Rappel : rendez-vous avec {practitioner}", "Reminder: appointment with {practitioner}", "Erinnerung: Termin bei {practitioner}", "Promemoria: appuntamento con {practitioner}"]),
+
+    // --- issue 14 part B: earlier-slot offers ---
+    ("slot_offer.subject", ["Une place plus tôt s’est libérée : {when}", "An earlier place opened: {when}", "Ein früherer Termin ist frei geworden: {when}", "Si è liberato un posto prima: {when}"]),
+    ("slot_offer.intro", ["Une place plus tôt s’est libérée chez le praticien que vous suivez. Nous la gardons pour vous pendant {minutes} minutes : confirmez-la pour la réserver.", "An earlier place opened with the practitioner you follow. We keep it for you for {minutes} minutes: confirm it to book it.", "Bei der Praxis, der Sie folgen, ist ein früherer Termin frei geworden. Wir halten ihn {minutes} Minuten für Sie frei: Bestätigen Sie ihn, um ihn zu buchen.", "Si è liberato un posto prima presso il medico che segue. Lo teniamo per Lei per {minutes} minuti: lo confermi per prenotarlo."]),
+    ("slot_offer.action", ["Confirmer cette place", "Confirm this place", "Diesen Termin bestätigen", "Conferma questo posto"]),
+    ("slot_offer.ignore", ["Sans confirmation, la place est proposée à la personne suivante ; votre alerte reste active.", "Without confirmation, the place goes to the next person; your alert stays active.", "Ohne Bestätigung geht der Termin an die nächste Person; Ihre Benachrichtigung bleibt aktiv.", "Senza conferma, il posto va alla persona successiva; il Suo avviso resta attivo."]),
+    ("slot_offer.sms", ["careslot : une place plus tôt s’est libérée le {when}, gardée pour vous quelques minutes. Confirmer : {link}", "careslot: an earlier place opened on {when}, kept for you a few minutes. Confirm: {link}", "careslot: Ein früherer Termin am {when} ist frei und kurz für Sie reserviert. Bestätigen: {link}", "careslot: si è liberato un posto prima il {when}, tenuto per Lei qualche minuto. Conferma: {link}"]),
 ];

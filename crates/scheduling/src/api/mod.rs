@@ -1,6 +1,7 @@
 //! The scheduling endpoints: the public directory and slots, practices, holds and bookings,
 //! fees, the SMART Scheduling Links feed and the waiting room's queue.
 
+pub mod alerts;
 pub mod bulk_publish;
 pub mod dto;
 pub mod patient;
@@ -8,6 +9,7 @@ pub mod payments;
 pub mod practitioner;
 pub mod public;
 pub mod queue;
+pub mod reminders;
 pub mod slot_json;
 
 /// The extractors this crate's handlers use.

@@ -6,7 +6,9 @@ pub mod ops;
 use careslot_consultation::api::{documents, prescriptions, video};
 use careslot_identity::api::accounts;
 use careslot_identity::api::me;
-use careslot_scheduling::api::{bulk_publish, patient, payments, practitioner, public, queue};
+use careslot_scheduling::api::{
+    alerts, bulk_publish, patient, payments, practitioner, public, queue, reminders,
+};
 use careslot_vaccination::api::{operator, vaccination};
 
 use crate::App;
@@ -45,6 +47,9 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         documents::upload, documents::list, documents::download, documents::delete,
         prescriptions::issue, prescriptions::list, prescriptions::pdf, prescriptions::signing_keys,
         prescriptions::verify, prescriptions::dispense,
+        // Issue 14 (reminders on a clock, earlier-slot alerts).
+        reminders::get_reminders, reminders::put_reminders,
+        alerts::create_alert, alerts::list_alerts, alerts::delete_alert,
     ),
     components(schemas(careslot_core::error::Problem)),
     modifiers(&BearerAuth, &QueueDoc),
@@ -137,8 +142,20 @@ pub fn router(app: App) -> Router {
         )
         .route("/email-verifications/confirm", post(me::confirm_email))
         .route(
+            "/me/alerts",
+            get(alerts::list_alerts).post(alerts::create_alert),
+        )
+        .route(
+            "/me/alerts/{id}",
+            axum::routing::delete(alerts::delete_alert),
+        )
+        .route(
             "/practitioner/profile",
             get(practitioner::get_profile).put(practitioner::put_profile),
+        )
+        .route(
+            "/practitioner/reminders",
+            get(reminders::get_reminders).put(reminders::put_reminders),
         )
         .route("/places", post(practitioner::create_place))
         .route("/agendas", post(practitioner::create_agenda))

@@ -67,6 +67,8 @@ pub fn router() -> Router<App> {
             "/email-verification",
             get(profile::verify_page).post(profile::verify),
         )
+        .route("/account/alerts", post(account::add_alert))
+        .route("/account/alerts/{id}/delete", post(account::remove_alert))
         .route("/appointments", get(appointments::list))
         .route("/appointments/{id}", get(appointments::detail))
         .route("/appointments/{id}/calendar.ics", get(appointments::ics))
@@ -113,6 +115,7 @@ pub fn router() -> Router<App> {
             "/pro/settings/hours/{id}/delete",
             post(settings::delete_hours),
         )
+        .route("/pro/settings/reminders", post(settings::set_reminders))
         .route("/pro/settings/absences", post(settings::add_absence))
         .route(
             "/pro/settings/absences/{id}/delete",

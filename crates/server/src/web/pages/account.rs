@@ -267,8 +267,20 @@ struct AccountPage<'a> {
     email: String,
     phone: String,
     relatives: Vec<Relative>,
+    alerts: Vec<AlertRow>,
     error: Option<&'static str>,
     settings: careslot_store::AccountSettings,
+}
+
+/// An earlier-slot alert on the account page: where it watches, and the place held for it.
+pub struct AlertRow {
+    pub id: String,
+    /// `/p/{agenda}?motive={motive}`: the slots it watches.
+    pub slots_url: String,
+    pub since: String,
+    pub before: Option<String>,
+    /// `/book/{hold}` while a place is held for this alert.
+    pub offer_url: Option<String>,
 }
 
 pub(super) async fn render_account(ctx: &Ctx, error: Option<&'static str>) -> PageResult {
@@ -279,12 +291,29 @@ pub(super) async fn render_account(ctx: &Ctx, error: Option<&'static str>) -> Pa
     let view = ctx.ok(ctx.app.account_view(caller).await)?;
     let relatives = ctx.ok(ctx.app.relatives(caller).await)?;
     let me = view.identity;
+    let alerts = ctx
+        .ok(ctx.app.alerts_of(caller).await)?
+        .into_iter()
+        .map(|v| AlertRow {
+            slots_url: format!("/p/{}?motive={}", v.alert.agenda_id, v.motive_id),
+            since: ctx
+                .lang
+                .date_time(&v.alert.created_at.to_zoned(v.tz.clone())),
+            before: v
+                .alert
+                .before
+                .map(|b| ctx.lang.date_time(&b.to_zoned(v.tz.clone()))),
+            offer_url: v.offers.first().map(|o| format!("/book/{}", o.hold_id)),
+            id: v.alert.id,
+        })
+        .collect();
     Ok(ctx.page(&AccountPage {
         ctx,
         name: me.name,
         email: me.email,
         phone: me.phone.unwrap_or_default(),
         relatives,
+        alerts,
         error,
         settings: view.settings,
     }))
@@ -326,4 +355,30 @@ pub async fn erase(mut ctx: Ctx, form: Form) -> PageResult {
     ctx.ok(ctx.app.erase(&caller.id).await)?;
     ctx.end_session();
     Ok(ctx.redirect_with("/", "flash.account_erased"))
+}
+
+/// "Tell me if an earlier place opens" from a practitioner's slots page (issue 14).
+pub async fn add_alert(mut ctx: Ctx, form: Form) -> PageResult {
+    let caller = ctx.caller()?.clone();
+    let before = form.opt("before");
+    match ctx
+        .app
+        .subscribe_alert(
+            &caller,
+            form.text("agenda_id"),
+            form.text("motive_id"),
+            before,
+        )
+        .await
+    {
+        Ok(_) => Ok(ctx.redirect_with("/account#alerts-h", "flash.alert_added")),
+        Err(AppError::Invalid(_)) => render_account(&ctx, Some("account.alert_invalid")).await,
+        Err(e) => Err(ctx.fail(e)),
+    }
+}
+
+pub async fn remove_alert(mut ctx: Ctx, Path(id): Path<String>, _form: Form) -> PageResult {
+    let caller = ctx.caller()?.clone();
+    ctx.ok(ctx.app.delete_alert(&caller, &id).await)?;
+    Ok(ctx.redirect_with("/account#alerts-h", "flash.alert_removed"))
 }

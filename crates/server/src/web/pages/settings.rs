@@ -1,5 +1,5 @@
 //! Agenda settings for the practice (practitioner or assistant): visit motives, weekly
-//! hours, absences.
+//! hours, absences, and how long before an appointment patients are reminded.
 
 use super::onboarding::{form_weekdays, weekday_checks, Check};
 use crate::services::{AppError, MotiveChanges, NewMotive, NewRule};
@@ -51,6 +51,9 @@ struct SettingsPage<'a> {
     rules: Vec<RuleRow>,
     absences: Vec<AbsenceRow>,
     weekdays: Vec<Check>,
+    /// The practice's reminder delays in hours (0 = none).
+    reminder_email: u16,
+    reminder_sms: u16,
 }
 
 async fn agenda_of(
@@ -71,6 +74,7 @@ async fn render(ctx: &Ctx, agenda: &AgendaId, error: Option<&'static str>) -> Pa
     let v = ctx.ok(ctx.app.desk_view(caller, agenda).await)?;
     let labels = ctx.ok(ctx.app.motive_labels(&v).await)?;
     let fees = ctx.ok(ctx.app.motive_fees(&v.agenda.id).await)?;
+    let delays = ctx.ok(ctx.app.agenda_reminder_delays(caller, agenda).await)?;
     let motives = v
         .motives
         .iter()
@@ -134,6 +138,8 @@ async fn render(ctx: &Ctx, agenda: &AgendaId, error: Option<&'static str>) -> Pa
         rules,
         absences,
         weekdays: weekday_checks(ctx, &[1, 2, 3, 4, 5]),
+        reminder_email: delays.email_hours_before,
+        reminder_sms: delays.sms_hours_before,
     }))
 }
 
@@ -347,4 +353,21 @@ pub async fn delete_absence(ctx: Ctx, Path(id): Path<String>, form: Form) -> Pag
         .delete_absence(&caller, &AgendaId(agenda.clone()), &id)
         .await;
     apply(ctx, agenda, r, "error.invalid.detail").await
+}
+
+/// The practice's reminder delays (issue 14), in hours; 0 sends no reminder on that channel.
+pub async fn set_reminders(ctx: Ctx, form: Form) -> PageResult {
+    let caller = ctx.caller()?.clone();
+    let agenda = form.text("agenda").to_owned();
+    let r = ctx
+        .app
+        .set_agenda_reminder_delays(
+            &caller,
+            &AgendaId(agenda.clone()),
+            num(&form, "email_hours", -1),
+            num(&form, "sms_hours", -1),
+        )
+        .await
+        .map(|_| ());
+    apply(ctx, agenda, r, "settings.reminders_invalid").await
 }
