@@ -6,6 +6,7 @@
 //! as every feature service does to the layer it is built on.
 
 mod accounts;
+pub mod dead_letters;
 pub mod api;
 mod family;
 pub mod front_door;

@@ -55,6 +55,7 @@ impl Accounts {
             channel: OutboxChannel::Email,
             dedupe_key,
             account_id: to.id.clone(),
+            subject_account_id: None,
             available_at,
             created_at: Timestamp::now(),
         })
@@ -120,6 +121,7 @@ impl Accounts {
                 )
                 .await?,
             ],
+            notices: vec![],
         };
         self.store
             .create_password_reset(

@@ -69,10 +69,15 @@ pub enum Kind {
     EmailVerification,
     AccountExists,
     AssistantInvitation,
+    NoShow,
+    PrescriptionAvailable,
+    DocumentAdded,
+    VideoReady,
+    SeriesConfirmation,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 14] = [
         Kind::BookingConfirmation,
         Kind::CancelledByPractice,
         Kind::CancelledByPatient,
@@ -82,6 +87,11 @@ impl Kind {
         Kind::EmailVerification,
         Kind::AccountExists,
         Kind::AssistantInvitation,
+        Kind::NoShow,
+        Kind::PrescriptionAvailable,
+        Kind::DocumentAdded,
+        Kind::VideoReady,
+        Kind::SeriesConfirmation,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -95,6 +105,11 @@ impl Kind {
             Kind::EmailVerification => "email_verification",
             Kind::AccountExists => "account_exists",
             Kind::AssistantInvitation => "assistant_invitation",
+            Kind::NoShow => "no_show",
+            Kind::PrescriptionAvailable => "prescription_available",
+            Kind::DocumentAdded => "document_added",
+            Kind::VideoReady => "video_ready",
+            Kind::SeriesConfirmation => "series_confirmation",
         }
     }
 

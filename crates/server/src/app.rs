@@ -41,6 +41,9 @@ pub struct AppConfig {
     pub messages: crate::outbox::MessagesConfig,
     /// The front door: password-hashing bounds, throttling, trusted proxies, idle timeout.
     pub identity: careslot_identity::IdentityConfig,
+    /// `serve --demo` without SMTP: the directory the file channel writes messages to, shown
+    /// at `/demo/mailbox`. `None` (always outside demo mode): that page does not exist.
+    pub demo_mailbox: Option<std::path::PathBuf>,
 }
 
 impl Default for AppConfig {
@@ -59,6 +62,7 @@ impl Default for AppConfig {
             public_url: core.public_url,
             messages: Default::default(),
             identity: Default::default(),
+            demo_mailbox: None,
         }
     }
 }
@@ -72,6 +76,8 @@ pub struct App {
     pub scheduling: Arc<Scheduling>,
     pub vaccination: Arc<Vaccination>,
     pub consultation: Arc<Consultation>,
+    /// The demo mailbox's directory (see [`AppConfig::demo_mailbox`]).
+    pub demo_mailbox: Option<Arc<std::path::PathBuf>>,
 }
 
 impl App {
@@ -118,6 +124,7 @@ impl App {
             scheduling,
             vaccination,
             consultation,
+            demo_mailbox: config.demo_mailbox.map(Arc::new),
         })
     }
 

@@ -186,7 +186,17 @@ where
                 Answer::Reserve(out)
             }
             Job::Series(req, _) => {
-                let out = B::reserve_series(tx, req).await;
+                let mut out = B::reserve_series(tx, req).await;
+                // The series' messages ride on its doses' requests (booked ones only), in the
+                // series' savepoint: a refused series sends nothing.
+                if out.is_ok() {
+                    for d in req.doses.iter().filter(|d| d.reservation.hold_until.is_none()) {
+                        if let Err(e) = Outbox::<B>::apply_in(tx, &d.reservation.outbox).await {
+                            out = Err(e);
+                            break;
+                        }
+                    }
+                }
                 if out.is_ok() {
                     agendas.extend(req.doses.iter().map(|d| d.reservation.agenda_id.0.clone()));
                 }
@@ -621,6 +631,7 @@ where
         id: &ReservationId,
         no_show: bool,
         now: Timestamp,
+        outbox: &OutboxWrite,
     ) -> StoreResult<Option<ReservationRow>> {
         let mut tx = B::begin_write(pool).await?;
         let (from, to) = if no_show {
@@ -678,6 +689,7 @@ where
             Self::release_pool_place(&mut tx, agenda, start_s, end_s).await?;
         }
         let updated = SqlStore::<B>::reservation_from_row(&row)?;
+        Outbox::<B>::apply_in(&mut tx, outbox).await?;
         B::agenda_changed(&mut tx, agenda).await?;
         crate::commit::<B>(tx).await?;
         Ok(Some(updated))

@@ -1434,13 +1434,14 @@ where
         .await
     }
 
-    async fn set_no_show(
+    async fn set_no_show_with(
         &self,
         id: &ReservationId,
         no_show: bool,
         now: Timestamp,
+        outbox: &OutboxWrite,
     ) -> StoreResult<Option<ReservationRow>> {
-        Reservations::<B>::set_no_show(self.writer(), id, no_show, now).await
+        Reservations::<B>::set_no_show(self.writer(), id, no_show, now, outbox).await
     }
 
     async fn claim_hold(
@@ -2011,10 +2012,11 @@ where
     }
 
     // --- documents ---------------------------------------------------------------------------
-    async fn insert_document(
+    async fn insert_document_with(
         &self,
         d: &DocumentRecord,
         max_per_appointment: u32,
+        outbox: &OutboxWrite,
     ) -> StoreResult<bool> {
         let m = &d.meta;
         if max_per_appointment == 0 {
@@ -2053,6 +2055,7 @@ where
         .execute(&mut *tx)
         .await
         .map_err(B::map_err)?;
+        Outbox::<B>::apply_in(&mut tx, outbox).await?;
         crate::commit::<B>(tx).await?;
         Ok(true)
     }
@@ -2231,7 +2234,12 @@ where
             .collect()
     }
 
-    async fn insert_prescription(&self, rx: &PrescriptionRecord) -> StoreResult<()> {
+    async fn insert_prescription_with(
+        &self,
+        rx: &PrescriptionRecord,
+        outbox: &OutboxWrite,
+    ) -> StoreResult<()> {
+        let mut tx = B::begin_write(self.writer()).await?;
         sqlx::query(
             "INSERT INTO prescriptions (id, reservation_id, practitioner_id, key_id, issued_at, payload_ct, signature,
                                         capability_hash, capability_ct, dispensed_at)
@@ -2247,10 +2255,11 @@ where
         .bind(&rx.capability_hash)
         .bind(&rx.capability_ct)
         .bind(rx.dispensed_at.map(|t| t.as_second()))
-        .execute(self.writer())
+        .execute(&mut *tx)
         .await
         .map_err(B::map_err)?;
-        Ok(())
+        Outbox::<B>::apply_in(&mut tx, outbox).await?;
+        crate::commit::<B>(tx).await
     }
 
     async fn prescription(&self, id: &str) -> StoreResult<Option<PrescriptionRecord>> {
@@ -2322,6 +2331,47 @@ where
 
     async fn retry_dead_letter(&self, id: &str, now: Timestamp) -> StoreResult<bool> {
         Outbox::<B>::retry_dead_letter(self.writer(), id, now).await
+    }
+
+    async fn retry_all_dead_letters(&self, now: Timestamp) -> StoreResult<u64> {
+        Outbox::<B>::retry_all_dead_letters(self.writer(), now).await
+    }
+
+    async fn practice_notices(
+        &self,
+        practitioner: &PractitionerId,
+        limit: i64,
+    ) -> StoreResult<Vec<PracticeNotice>> {
+        Outbox::<B>::practice_notices(self.reader(), practitioner, limit).await
+    }
+
+    async fn practice_emails_patient_changes(
+        &self,
+        practitioner: &PractitionerId,
+    ) -> StoreResult<bool> {
+        let row = sqlx::query("SELECT email_patient_changes FROM practitioners WHERE id = $1")
+            .bind(practitioner.as_str())
+            .fetch_optional(self.reader())
+            .await
+            .map_err(B::map_err)?;
+        match row {
+            Some(r) => r.try_get("email_patient_changes").map_err(internal),
+            None => Ok(true),
+        }
+    }
+
+    async fn set_practice_emails_patient_changes(
+        &self,
+        practitioner: &PractitionerId,
+        on: bool,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE practitioners SET email_patient_changes = $2 WHERE id = $1")
+            .bind(practitioner.as_str())
+            .bind(on)
+            .execute(self.writer())
+            .await
+            .map_err(B::map_err)?;
+        Ok(B::rows_affected(done) > 0)
     }
 
     async fn delete_pending(&self, dedupe_keys: &[String]) -> StoreResult<u64> {

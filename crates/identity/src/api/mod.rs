@@ -1,6 +1,7 @@
 //! The accounts, sessions and access-log endpoints.
 
 pub mod accounts;
+pub mod dead_letters;
 mod caller;
 mod client;
 pub mod dto;

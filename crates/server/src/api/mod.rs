@@ -4,7 +4,7 @@ mod erasure;
 pub mod ops;
 
 use careslot_consultation::api::{documents, prescriptions, video};
-use careslot_identity::api::accounts;
+use careslot_identity::api::{accounts, dead_letters};
 use careslot_scheduling::api::{bulk_publish, patient, payments, practitioner, public, queue};
 use careslot_vaccination::api::{operator, vaccination};
 
@@ -42,6 +42,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         documents::upload, documents::list, documents::download, documents::delete,
         prescriptions::issue, prescriptions::list, prescriptions::pdf, prescriptions::signing_keys,
         prescriptions::verify, prescriptions::dispense,
+        // issue 14 part C: dead letters
+        dead_letters::list, dead_letters::retry, dead_letters::retry_all,
     ),
     components(schemas(careslot_core::error::Problem)),
     modifiers(&BearerAuth, &QueueDoc),
@@ -227,6 +229,11 @@ pub fn router(app: App) -> Router {
             "/prescriptions/{id}/dispense",
             post(prescriptions::dispense),
         );
+    // --- dead letters (issue 14 part C) ---
+    let api = api
+        .route("/operator/outbox/dead", get(dead_letters::list))
+        .route("/operator/outbox/dead/retry", post(dead_letters::retry_all))
+        .route("/operator/outbox/{id}/retry", post(dead_letters::retry));
     let api = api
         .route("/", get(index))
         .layer(axum::middleware::from_fn(no_store_unless_public));
