@@ -205,7 +205,9 @@ impl Consultation {
                 format!("prescription:{id}"),
             )
             .await;
-        self.store.insert_prescription_with(&record, &outbox).await?;
+        self.store
+            .insert_prescription_with(&record, &outbox)
+            .await?;
         self.wake_outbox(&outbox);
         self.audit(caller, &[(patient, "prescription.issue")])
             .await?;

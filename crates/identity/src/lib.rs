@@ -6,8 +6,8 @@
 //! as every feature service does to the layer it is built on.
 
 mod accounts;
-pub mod dead_letters;
 pub mod api;
+pub mod dead_letters;
 mod family;
 pub mod front_door;
 pub mod outbox;

@@ -364,7 +364,8 @@ pub fn compose(
                 let later = local_time(lang, second.start, &second.time_zone)?;
                 view.details
                     .push((lang.t("series.dose1").to_owned(), when_str.clone()));
-                view.details.push((lang.t("series.dose2").to_owned(), later));
+                view.details
+                    .push((lang.t("series.dose2").to_owned(), later));
             } else {
                 view.details
                     .push((lang.t("common.when").to_owned(), when_str.clone()));

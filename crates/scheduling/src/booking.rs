@@ -661,7 +661,18 @@ impl Scheduling {
         if cancelled.is_some() {
             for later in self.store.series_of(&a.row.id).await? {
                 if later.start > a.row.start && later.status == ReservationStatus::Booked {
-                    let out = self.store.cancel(&later.id, Timestamp::now()).await;
+                    // Its reminder goes with it (the series queued one per dose).
+                    let drop = OutboxWrite {
+                        delete_pending: vec![
+                            crate::notify::reminder_key(&later.id),
+                            crate::event_messages::video_key(&later.id),
+                        ],
+                        ..OutboxWrite::default()
+                    };
+                    let out = self
+                        .store
+                        .cancel_with(&later.id, Timestamp::now(), &drop)
+                        .await;
                     self.agendas.invalidate(&later.agenda_id);
                     out?;
                 }
@@ -729,8 +740,16 @@ impl Scheduling {
                 )
                 .await;
             // The moved teleconsultation's link, due when its new room opens.
-            self.add_video_link(&mut w, &view, &a.motive_id, &caller.id, &a.row.id, start, end)
-                .await;
+            self.add_video_link(
+                &mut w,
+                &view,
+                &a.motive_id,
+                &caller.id,
+                &a.row.id,
+                start,
+                end,
+            )
+            .await;
             w
         };
         let out = self

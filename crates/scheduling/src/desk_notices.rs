@@ -40,7 +40,11 @@ impl Scheduling {
                 Err(AppError::NotFound(_)) => continue,
                 Err(e) => return Err(e),
             };
-            let tz = self.view(&shown.appointment.row.agenda_id).await?.tz.clone();
+            let tz = self
+                .view(&shown.appointment.row.agenda_id)
+                .await?
+                .tz
+                .clone();
             out.push(DeskNotice {
                 notice,
                 patient_name: shown.patient_name,

@@ -163,7 +163,10 @@ impl Scheduling {
                 now,
             )
             .map_err(compose_err)?;
-            let at = start.saturating_sub(VIDEO_OPENS_BEFORE).unwrap_or(start).max(now);
+            let at = start
+                .saturating_sub(VIDEO_OPENS_BEFORE)
+                .unwrap_or(start)
+                .max(now);
             AppResult::Ok(Some(
                 self.seal_message(&to.record, &m, video_key(id), at).await?,
             ))

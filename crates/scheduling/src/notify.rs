@@ -36,7 +36,9 @@ pub(crate) enum Event {
     Booked,
     CancelledByPatient,
     CancelledByPractice,
-    Moved { previous_start: Timestamp },
+    Moved {
+        previous_start: Timestamp,
+    },
     /// The practice recorded a no-show (issue 14 part C).
     NoShow,
 }
@@ -149,6 +151,10 @@ impl Scheduling {
         let Some(to_patient) = self.recipient(patient).await? else {
             return Ok(w);
         };
+        // A patient the desk booked on the phone has no address: nothing to send.
+        if to_patient.email.is_empty() {
+            return Ok(w);
+        }
         let sequence = match event {
             Event::Moved { .. } => u32::try_from(now.as_second()).unwrap_or(u32::MAX),
             _ => 0,
@@ -196,8 +202,7 @@ impl Scheduling {
             }
             Event::CancelledByPractice => {
                 w.delete_pending.push(reminder_key(id));
-                w.delete_pending
-                    .push(crate::event_messages::video_key(id));
+                w.delete_pending.push(crate::event_messages::video_key(id));
                 let m = compose(
                     &site,
                     &Content::CancelledByPractice(appt),
@@ -213,13 +218,17 @@ impl Scheduling {
             }
             Event::CancelledByPatient => {
                 w.delete_pending.push(reminder_key(id));
-                w.delete_pending
-                    .push(crate::event_messages::video_key(id));
+                w.delete_pending.push(crate::event_messages::video_key(id));
                 // The practice hears of it, at its practitioner's address, unless it chose
                 // the desk's list alone.
                 let practitioner = &view.agenda.practitioner_id;
                 let practice = match self.store.practitioner(practitioner).await? {
-                    Some(p) if self.store.practice_emails_patient_changes(practitioner).await? => {
+                    Some(p)
+                        if self
+                            .store
+                            .practice_emails_patient_changes(practitioner)
+                            .await? =>
+                    {
                         self.recipient(&p.account_id).await?
                     }
                     _ => None,
@@ -260,8 +269,7 @@ impl Scheduling {
             }
             Event::Moved { previous_start } => {
                 w.delete_pending.push(reminder_key(id));
-                w.delete_pending
-                    .push(crate::event_messages::video_key(id));
+                w.delete_pending.push(crate::event_messages::video_key(id));
                 let m = compose(
                     &site,
                     &Content::Moved {

@@ -346,7 +346,9 @@ mod tests {
         let all = list(dir.path()).expect("list");
         assert_eq!(all.len(), 2);
         assert!(all[0].id > all[1].id, "newest first");
-        assert!(open(dir.path(), "../etc/passwd").expect("no error").is_none());
+        assert!(open(dir.path(), "../etc/passwd")
+            .expect("no error")
+            .is_none());
     }
 
     #[test]

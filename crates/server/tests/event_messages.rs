@@ -86,7 +86,13 @@ async fn server(backend: Backend, setup: Setup) -> (TestServer, App, common::Dat
 }
 
 /// Registers a patient with this email, in `lang`, and logs in: (token, account id).
-async fn patient(app: &App, srv: &TestServer, email: &str, name: &str, lang: &str) -> (String, String) {
+async fn patient(
+    app: &App,
+    srv: &TestServer,
+    email: &str,
+    name: &str,
+    lang: &str,
+) -> (String, String) {
     let (s, acc) = srv
         .post(
             "/api/v1/accounts",
@@ -196,7 +202,10 @@ async fn nothing_due(app: &App, account: &str) {
             .outbox_of(&AccountId(account.to_owned()))
             .await
             .expect("outbox");
-        if rows.iter().all(|r| r.available_at > Timestamp::now() && r.attempts == 0) {
+        if rows
+            .iter()
+            .all(|r| r.available_at > Timestamp::now() && r.attempts == 0)
+        {
             return;
         }
         assert!(tokio::time::Instant::now() < deadline, "{rows:?}");
@@ -219,7 +228,14 @@ async fn patient_changes_reach_the_desk_and_the_practice_email_is_optional(backe
     let email = format!("pat-{}@example.test", common::uuid_like());
     let (token, patient_id) = patient(&app, &srv, &email, "Hannelore Brückner", "de").await;
     let slots = starts(&srv.slots(&practice).await);
-    let id = book(&srv, &token, &practice.agenda_id, &practice.motive_id, &slots[1]).await;
+    let id = book(
+        &srv,
+        &token,
+        &practice.agenda_id,
+        &practice.motive_id,
+        &slots[1],
+    )
+    .await;
     let m = nth(&sink, 0).await;
     assert_eq!(m["to"], email.as_str());
     assert_eq!(m["content_language"], "de", "{m}");
@@ -237,7 +253,11 @@ async fn patient_changes_reach_the_desk_and_the_practice_email_is_optional(backe
     assert_eq!(m["to"], email.as_str());
     // Then cancels: the practice gets the email (default on) and the desk a second entry.
     let (s, body) = srv
-        .post(&format!("/api/v1/appointments/{id}/cancel"), Some(&token), json!({}))
+        .post(
+            &format!("/api/v1/appointments/{id}/cancel"),
+            Some(&token),
+            json!({}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{body}");
     let m = nth(&sink, 2).await;
@@ -248,7 +268,10 @@ async fn patient_changes_reach_the_desk_and_the_practice_email_is_optional(backe
     assert_eq!(notices.len(), 2, "{notices:?}");
     assert!(notices[0].is_cancellation(), "newest first");
     assert!(!notices[1].is_cancellation());
-    assert_eq!(notices[0].patient_name.as_deref(), Some("Hannelore Brückner"));
+    assert_eq!(
+        notices[0].patient_name.as_deref(),
+        Some("Hannelore Brückner")
+    );
     assert_eq!(notices[0].notice.reservation_id.as_str(), id);
     // The page shows them to the practice (and to nobody else).
     let page = page(&srv, "/pro/notifications", Some(&practice.token)).await;
@@ -260,14 +283,32 @@ async fn patient_changes_reach_the_desk_and_the_practice_email_is_optional(backe
         .set_practice_email_on_changes(&desk, false)
         .await
         .expect("setting");
-    let second = book(&srv, &token, &practice.agenda_id, &practice.motive_id, &slots[5]).await;
+    let second = book(
+        &srv,
+        &token,
+        &practice.agenda_id,
+        &practice.motive_id,
+        &slots[5],
+    )
+    .await;
     nth(&sink, 3).await;
     let (s, body) = srv
-        .post(&format!("/api/v1/appointments/{second}/cancel"), Some(&token), json!({}))
+        .post(
+            &format!("/api/v1/appointments/{second}/cancel"),
+            Some(&token),
+            json!({}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{body}");
     let deadline = tokio::time::Instant::now() + WITHIN;
-    while app.scheduling.desk_notices(&desk).await.expect("notices").len() < 3 {
+    while app
+        .scheduling
+        .desk_notices(&desk)
+        .await
+        .expect("notices")
+        .len()
+        < 3
+    {
         assert!(tokio::time::Instant::now() < deadline);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -299,7 +340,14 @@ async fn no_show_prescription_and_documents_send_one_message_each(backend: Backe
     let email = format!("pat-{}@example.test", common::uuid_like());
     let (token, patient_id) = patient(&app, &srv, &email, "Giulia Ferrante", "it").await;
     let slots = starts(&srv.slots(&practice).await);
-    let id = book(&srv, &token, &practice.agenda_id, &practice.motive_id, &slots[2]).await;
+    let id = book(
+        &srv,
+        &token,
+        &practice.agenda_id,
+        &practice.motive_id,
+        &slots[2],
+    )
+    .await;
     nth(&sink, 0).await;
 
     // A prescription: one message to the patient, in Italian, that names no drug.
@@ -318,11 +366,20 @@ async fn no_show_prescription_and_documents_send_one_message_each(backend: Backe
     let subject = m["subject"].as_str().unwrap_or("").to_owned();
     let text = text_part(&m);
     for needle in [DRUG, "Amoxicilline", "fièvre", "ricetta"] {
-        assert!(!subject.to_lowercase().contains(&needle.to_lowercase()), "{subject}");
+        assert!(
+            !subject.to_lowercase().contains(&needle.to_lowercase()),
+            "{subject}"
+        );
     }
-    assert!(!text.contains("Amoxicilline") && !text.contains("fièvre"), "{text}");
+    assert!(
+        !text.contains("Amoxicilline") && !text.contains("fièvre"),
+        "{text}"
+    );
     assert!(text.contains("ricetta"), "{text}");
-    assert!(text.contains(&format!("{PUBLIC_URL}/appointments/{id}")), "{text}");
+    assert!(
+        text.contains(&format!("{PUBLIC_URL}/appointments/{id}")),
+        "{text}"
+    );
 
     // A document from the patient: one message to the practitioner, without the file name.
     let pdf = b"%PDF-1.7\n% secret-scan-results\n1 0 obj\n<< /Type /Catalog >>\nendobj\n".to_vec();
@@ -345,7 +402,10 @@ async fn no_show_prescription_and_documents_send_one_message_each(backend: Backe
     assert_eq!(m["to"], practice_email.as_str());
     let all = format!("{} {}", m["subject"], text_part(&m));
     assert!(!all.contains("irm") && !all.contains("cerveau"), "{all}");
-    assert!(all.contains(&format!("{PUBLIC_URL}/pro/appointments/{id}")), "{all}");
+    assert!(
+        all.contains(&format!("{PUBLIC_URL}/pro/appointments/{id}")),
+        "{all}"
+    );
     // From the practice: one message to the patient.
     let r = upload(practice.token.clone(), "compte-rendu-psychiatrie.pdf")
         .await
@@ -355,13 +415,16 @@ async fn no_show_prescription_and_documents_send_one_message_each(backend: Backe
     assert_eq!(m["to"], email.as_str());
     assert_eq!(m["content_language"], "it");
     let all = format!("{} {}", m["subject"], text_part(&m));
-    assert!(!all.contains("psychiatrie") && !all.contains("compte-rendu"), "{all}");
+    assert!(
+        !all.contains("psychiatrie") && !all.contains("compte-rendu"),
+        "{all}"
+    );
 
     // A no-show, once the appointment has started (the store moves it into the past; the
     // service then records the no-show as the desk would): one neutral message.
     let started = Timestamp::now() - SignedDuration::from_mins(10);
-    let started = Timestamp::from_second(started.as_second() - started.as_second() % 60)
-        .expect("instant");
+    let started =
+        Timestamp::from_second(started.as_second() - started.as_second() % 60).expect("instant");
     app.store
         .move_reservation(
             &careslot_domain::ReservationId(id.clone()),
@@ -406,8 +469,12 @@ async fn vaccination_series_one_confirmation_and_a_reminder_per_dose(backend: Ba
     let (ctoken, _) = srv.account("practitioner", "Centre Vaccination").await;
     let t = Some(ctoken.as_str());
     let (s, _) = srv
-        .call(Method::PUT, "/api/v1/practitioner/profile", t,
-              Some(json!({"name": "Centre de vaccination Test", "specialty": "vaccination-center"})))
+        .call(
+            Method::PUT,
+            "/api/v1/practitioner/profile",
+            t,
+            Some(json!({"name": "Centre de vaccination Test", "specialty": "vaccination-center"})),
+        )
         .await;
     assert_eq!(s, StatusCode::OK);
     let (_, place) = srv
@@ -415,7 +482,11 @@ async fn vaccination_series_one_confirmation_and_a_reminder_per_dose(backend: Ba
               "country": "FR", "lat": 45.7578, "lon": 4.8320, "timezone": "Europe/Paris"}))
         .await;
     let (_, agenda) = srv
-        .post("/api/v1/agendas", t, json!({"place_id": place["id"], "holidays": null}))
+        .post(
+            "/api/v1/agendas",
+            t,
+            json!({"place_id": place["id"], "holidays": null}),
+        )
         .await;
     let agenda = agenda["id"].as_str().expect("agenda").to_owned();
     let (_, d2) = srv
@@ -445,28 +516,51 @@ async fn vaccination_series_one_confirmation_and_a_reminder_per_dose(backend: Ba
     };
     for d in 1..=45 {
         let (s, body) = srv
-            .call(Method::PUT, &format!("/api/v1/agendas/{agenda}/stock"), t,
-                  Some(json!({"product": "comirnaty", "day": day(d), "doses": 10})))
+            .call(
+                Method::PUT,
+                &format!("/api/v1/agendas/{agenda}/stock"),
+                t,
+                Some(json!({"product": "comirnaty", "day": day(d), "doses": 10})),
+            )
             .await;
         assert_eq!(s, StatusCode::OK, "{body}");
     }
     let (_, first) = srv
-        .get(&format!("/api/v1/agendas/{agenda}/slots?motive_id={dose1}&from={}&to={}", day(5), day(5)), None)
+        .get(
+            &format!(
+                "/api/v1/agendas/{agenda}/slots?motive_id={dose1}&from={}&to={}",
+                day(5),
+                day(5)
+            ),
+            None,
+        )
         .await;
-    let d1_start = first["slots"][0]["start"].as_str().expect("slot").to_owned();
+    let d1_start = first["slots"][0]["start"]
+        .as_str()
+        .expect("slot")
+        .to_owned();
     let (_, second) = srv
-        .get(&format!(
+        .get(
+            &format!(
             "/api/v1/vaccination/second-dose-slots?agenda_id={agenda}&motive_id={dose1}&start={}",
             d1_start.replace('+', "%2B").replace(':', "%3A")
-        ), None)
+        ),
+            None,
+        )
         .await;
-    let d2_start = second["slots"][0]["start"].as_str().expect("slot").to_owned();
+    let d2_start = second["slots"][0]["start"]
+        .as_str()
+        .expect("slot")
+        .to_owned();
     let email = format!("vac-{}@example.test", common::uuid_like());
     let (token, patient_id) = patient(&app, &srv, &email, "Anne Vaccinée", "fr").await;
     let (s, booked) = srv
-        .post("/api/v1/vaccination/bookings", Some(&token),
-              json!({"dose1": {"agenda_id": agenda, "motive_id": dose1, "start": d1_start},
-                     "dose2": {"agenda_id": agenda, "motive_id": dose2, "start": d2_start}}))
+        .post(
+            "/api/v1/vaccination/bookings",
+            Some(&token),
+            json!({"dose1": {"agenda_id": agenda, "motive_id": dose1, "start": d1_start},
+                     "dose2": {"agenda_id": agenda, "motive_id": dose2, "start": d2_start}}),
+        )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{booked}");
     let ids: Vec<String> = booked["appointments"]
@@ -482,12 +576,21 @@ async fn vaccination_series_one_confirmation_and_a_reminder_per_dose(backend: Ba
     assert_eq!(m["to"], email.as_str());
     let text = text_part(&m);
     let hhmm = |s: &str| {
-        let z = s.parse::<Timestamp>().expect("instant").to_zoned(paris.clone());
+        let z = s
+            .parse::<Timestamp>()
+            .expect("instant")
+            .to_zoned(paris.clone());
         format!("{:02}:{:02}", z.hour(), z.minute())
     };
-    assert!(text.contains(&hhmm(&d1_start)) && text.contains(&hhmm(&d2_start)), "{text}");
+    assert!(
+        text.contains(&hhmm(&d1_start)) && text.contains(&hhmm(&d2_start)),
+        "{text}"
+    );
     assert!(!m["subject"].as_str().unwrap_or("").contains("Comirnaty"));
-    assert!(!text.contains("Comirnaty"), "no product name unless opted in: {text}");
+    assert!(
+        !text.contains("Comirnaty"),
+        "no product name unless opted in: {text}"
+    );
     let ics = ics_parts(&m);
     assert_eq!(ics.len(), 2, "one .ics per dose");
     for ((cal, id), start) in ics.iter().zip(&ids).zip([&d1_start, &d2_start]) {
@@ -513,6 +616,25 @@ async fn vaccination_series_one_confirmation_and_a_reminder_per_dose(backend: Ba
     }
     nothing_due(&app, &patient_id).await;
     assert_eq!(sink.messages().len(), 1, "one confirmation for the series");
+    // Cancelling dose 1 cancels dose 2: neither reminder stays behind.
+    let (s, body) = srv
+        .post(
+            &format!("/api/v1/appointments/{}/cancel", ids[0]),
+            Some(&token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let rows = app
+        .store
+        .outbox_of(&AccountId(patient_id.clone()))
+        .await
+        .expect("outbox");
+    assert!(
+        rows.iter()
+            .all(|r| !r.dedupe_key.starts_with("reminder72:")),
+        "{rows:?}"
+    );
     srv.stop().await;
 }
 
@@ -540,12 +662,25 @@ async fn teleconsultation_link_waits_for_the_room(backend: Backend) {
     let from = jiff::Zoned::now().date();
     let to = from.checked_add(jiff::Span::new().days(7)).expect("date");
     let (_, slots) = srv
-        .get(&format!("/api/v1/agendas/{}/slots?motive_id={tele}&from={from}&to={to}", practice.agenda_id), None)
+        .get(
+            &format!(
+                "/api/v1/agendas/{}/slots?motive_id={tele}&from={from}&to={to}",
+                practice.agenda_id
+            ),
+            None,
+        )
         .await;
     let slots = starts(slots["slots"].as_array().expect("slots"));
     let email = format!("video-{}@example.test", common::uuid_like());
     let (token, patient_id) = patient(&app, &srv, &email, "Patient Vidéo", "en").await;
-    let id = book(&srv, &token, &practice.agenda_id, &tele, &slots[slots.len() - 1]).await;
+    let id = book(
+        &srv,
+        &token,
+        &practice.agenda_id,
+        &tele,
+        &slots[slots.len() - 1],
+    )
+    .await;
     let start: Timestamp = slots[slots.len() - 1].parse().expect("instant");
     let account = AccountId(patient_id.clone());
     let rows = app.store.outbox_of(&account).await.expect("outbox");
@@ -560,13 +695,17 @@ async fn teleconsultation_link_waits_for_the_room(backend: Backend) {
     );
     // Cancelling drops it with the reminder.
     let (s, _) = srv
-        .post(&format!("/api/v1/appointments/{id}/cancel"), Some(&token), json!({}))
+        .post(
+            &format!("/api/v1/appointments/{id}/cancel"),
+            Some(&token),
+            json!({}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK);
     let rows = app.store.outbox_of(&account).await.expect("outbox");
     assert!(
-        rows.iter().all(|r| !r.dedupe_key.ends_with(id.as_str())
-            || r.dedupe_key.starts_with("confirm:")),
+        rows.iter()
+            .all(|r| !r.dedupe_key.ends_with(id.as_str()) || r.dedupe_key.starts_with("confirm:")),
         "{rows:?}"
     );
     srv.stop().await;
@@ -581,9 +720,20 @@ async fn erasing_the_patient_deletes_the_practice_notice_about_them(backend: Bac
     let name = "Wilhelmina Oosterhuis";
     let (token, patient_id) = patient(&app, &srv, email, name, "fr").await;
     let slots = starts(&srv.slots(&practice).await);
-    let id = book(&srv, &token, &practice.agenda_id, &practice.motive_id, &slots[0]).await;
+    let id = book(
+        &srv,
+        &token,
+        &practice.agenda_id,
+        &practice.motive_id,
+        &slots[0],
+    )
+    .await;
     let (s, _) = srv
-        .post(&format!("/api/v1/appointments/{id}/cancel"), Some(&token), json!({}))
+        .post(
+            &format!("/api/v1/appointments/{id}/cancel"),
+            Some(&token),
+            json!({}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK);
     // Queued under the PRACTICE's key, about the patient.
@@ -597,9 +747,15 @@ async fn erasing_the_patient_deletes_the_practice_notice_about_them(backend: Bac
         .collect();
     assert_eq!(about.len(), 1, "{about:?}");
     let scan = |bytes: &[u8]| {
-        assert!(find(bytes, b"Dr Forgetter"), "the scan must see public data");
+        assert!(
+            find(bytes, b"Dr Forgetter"),
+            "the scan must see public data"
+        );
         for needle in [email, name, "Oosterhuis", "Wilhelmina"] {
-            assert!(!find(bytes, needle.as_bytes()), "{needle:?} in clear on the host");
+            assert!(
+                !find(bytes, needle.as_bytes()),
+                "{needle:?} in clear on the host"
+            );
         }
     };
     scan(&host_bytes(&loc));
@@ -608,7 +764,11 @@ async fn erasing_the_patient_deletes_the_practice_notice_about_them(backend: Bac
         .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     assert!(
-        app.store.outbox_of(&desk.id).await.expect("outbox").is_empty(),
+        app.store
+            .outbox_of(&desk.id)
+            .await
+            .expect("outbox")
+            .is_empty(),
         "the notice naming the patient is gone"
     );
     assert!(app
@@ -644,10 +804,19 @@ async fn dead_letter_listed_retried_and_delivered(backend: Backend) {
     let email = format!("dead-{}@example.test", common::uuid_like());
     let (patient_token, patient_id) = patient(&app, &srv, &email, "Patient Parked", "fr").await;
     let slots = starts(&srv.slots(&practice).await);
-    let id = book(&srv, &patient_token, &practice.agenda_id, &practice.motive_id, &slots[0]).await;
+    let id = book(
+        &srv,
+        &patient_token,
+        &practice.agenda_id,
+        &practice.motive_id,
+        &slots[0],
+    )
+    .await;
     let op = Some(operator.as_str());
     // Not without the operator token.
-    let (s, _) = srv.get("/api/v1/operator/outbox/dead", Some(&patient_token)).await;
+    let (s, _) = srv
+        .get("/api/v1/operator/outbox/dead", Some(&patient_token))
+        .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     let deadline = tokio::time::Instant::now() + WITHIN;
     let dead = loop {
@@ -662,12 +831,25 @@ async fn dead_letter_listed_retried_and_delivered(backend: Backend) {
     };
     assert_eq!(dead["channel"], "email");
     assert_eq!(dead["attempts"], 2);
-    assert!(dead["last_error"].as_str().unwrap_or("").starts_with("transient"), "{dead}");
+    assert!(
+        dead["last_error"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("transient"),
+        "{dead}"
+    );
     let shown = dead.to_string();
-    assert!(!shown.contains(&email) && !shown.contains(&id), "no address, no ids: {shown}");
+    assert!(
+        !shown.contains(&email) && !shown.contains(&id),
+        "no address, no ids: {shown}"
+    );
     // Unknown ids are 404.
     let (s, _) = srv
-        .post("/api/v1/operator/outbox/no-such-message/retry", op, json!({}))
+        .post(
+            "/api/v1/operator/outbox/no-such-message/retry",
+            op,
+            json!({}),
+        )
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     // The SMTP server is back; the operator retries: delivered once.
@@ -675,7 +857,10 @@ async fn dead_letter_listed_retried_and_delivered(backend: Backend) {
     let (s, body) = srv
         .call(
             Method::POST,
-            &format!("/api/v1/operator/outbox/{}/retry", dead["id"].as_str().expect("id")),
+            &format!(
+                "/api/v1/operator/outbox/{}/retry",
+                dead["id"].as_str().expect("id")
+            ),
             op,
             None,
         )
@@ -685,9 +870,14 @@ async fn dead_letter_listed_retried_and_delivered(backend: Backend) {
     assert_eq!(m["to"], email.as_str());
     nothing_due(&app, &patient_id).await;
     let (_, body) = srv.get("/api/v1/operator/outbox/dead", op).await;
-    assert!(body["dead_letters"].as_array().expect("list").is_empty(), "{body}");
+    assert!(
+        body["dead_letters"].as_array().expect("list").is_empty(),
+        "{body}"
+    );
     // The retry-all endpoint answers how many it put back (none now).
-    let (s, body) = srv.post("/api/v1/operator/outbox/dead/retry", op, json!({})).await;
+    let (s, body) = srv
+        .post("/api/v1/operator/outbox/dead/retry", op, json!({}))
+        .await;
     assert_eq!(s, StatusCode::OK, "{body}");
     assert_eq!(body["retried"], 0);
     let (_, doc) = srv.get("/api/v1/openapi.json", None).await;
@@ -700,7 +890,10 @@ async fn dead_letter_listed_retried_and_delivered(backend: Backend) {
 async fn demo_mailbox_only_in_demo_mode(backend: Backend) {
     // Not in demo mode: the page does not exist.
     let (srv, _app, _loc) = server(backend, Setup::default()).await;
-    for path in ["/demo/mailbox", "/demo/mailbox/0190b5e0-7c3a-7d2e-9f00-00000000abcd"] {
+    for path in [
+        "/demo/mailbox",
+        "/demo/mailbox/0190b5e0-7c3a-7d2e-9f00-00000000abcd",
+    ] {
         let r = srv
             .client
             .get(format!("{}{path}", srv.base))
@@ -713,9 +906,8 @@ async fn demo_mailbox_only_in_demo_mode(backend: Backend) {
 
     // Demo mode: the file channel writes the messages, the mailbox shows them.
     let dir = tempfile::tempdir().expect("tempdir");
-    let files: Arc<dyn Channel> = Arc::new(
-        FileChannel::new(dir.path(), "careslot <no-reply@careslot.test>").expect("files"),
-    );
+    let files: Arc<dyn Channel> =
+        Arc::new(FileChannel::new(dir.path(), "careslot <no-reply@careslot.test>").expect("files"));
     let (srv, app, _loc) = server(
         backend,
         Setup {
@@ -744,13 +936,144 @@ async fn demo_mailbox_only_in_demo_mode(backend: Backend) {
     let href: String = list[at..].chars().take_while(|c| *c != '"').collect();
     let message = page(&srv, &href, None).await;
     let marker = format!("href=\"{PUBLIC_URL}/password-reset?token=");
-    assert!(message.contains(&marker), "the reset link is clickable: {message}");
+    assert!(
+        message.contains(&marker),
+        "the reset link is clickable: {message}"
+    );
     let home = page(&srv, "/", None).await;
-    assert!(home.contains("href=\"/demo/mailbox\""), "the home page links to it");
+    assert!(
+        home.contains("href=\"/demo/mailbox\""),
+        "the home page links to it"
+    );
+    srv.stop().await;
+}
+
+async fn absence_cancels_what_it_covers_and_tells_each_patient(backend: Backend) {
+    let sink = SmtpSink::start();
+    let (srv, app, _loc) = server(
+        backend,
+        Setup {
+            channel: smtp_to(&sink.url()),
+            ..Setup::default()
+        },
+    )
+    .await;
+    let practice = srv.practice("Dr Away", 30, 1).await;
+    let slots = starts(&srv.slots(&practice).await);
+    let mut patients = vec![];
+    for (n, (lang, start)) in [
+        ("en", &slots[1]),
+        ("de", &slots[2]),
+        ("fr", &slots[slots.len() - 1]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let email = format!("away{n}-{}@example.test", common::uuid_like());
+        let (token, id) = patient(&app, &srv, &email, &format!("Patient Away {n}"), lang).await;
+        let appt = book(
+            &srv,
+            &token,
+            &practice.agenda_id,
+            &practice.motive_id,
+            start,
+        )
+        .await;
+        patients.push((email, id, appt, lang));
+    }
+    sink.wait_for(3, WITHIN).await;
+    // Without the flag an absence cancels nothing (the contract's behaviour).
+    let last: Timestamp = slots[slots.len() - 1].parse().expect("instant");
+    let (s, body) = srv
+        .post(
+            &format!("/api/v1/agendas/{}/absences", practice.agenda_id),
+            Some(&practice.token),
+            json!({"start": last.to_string(), "end": (last + SignedDuration::from_mins(30)).to_string()}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    assert!(body.get("cancelled_appointments").is_none(), "{body}");
+    // With it: the first two appointments are covered, cancelled, and each patient told.
+    let from: Timestamp = slots[1].parse().expect("instant");
+    let to: Timestamp =
+        slots[2].parse::<Timestamp>().expect("instant") + SignedDuration::from_mins(30);
+    let (s, body) = srv
+        .post(
+            &format!("/api/v1/agendas/{}/absences", practice.agenda_id),
+            Some(&practice.token),
+            json!({"start": from.to_string(), "end": to.to_string(), "reason": "Congrès", "cancel_appointments": true}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    let mut cancelled: Vec<String> = body["cancelled_appointments"]
+        .as_array()
+        .expect("cancelled")
+        .iter()
+        .map(|v| v.as_str().expect("id").to_owned())
+        .collect();
+    cancelled.sort();
+    let mut expected = vec![patients[0].2.clone(), patients[1].2.clone()];
+    expected.sort();
+    assert_eq!(cancelled, expected);
+    let got = sink.wait_for(5, WITHIN).await;
+    let notices: Vec<Value> = got[3..].iter().map(|p| summary(p)).collect();
+    for (email, _, appt, lang) in &patients[..2] {
+        let m = notices
+            .iter()
+            .find(|m| m["to"] == email.as_str())
+            .unwrap_or_else(|| panic!("no notice to {email}: {notices:?}"));
+        assert_eq!(m["content_language"], *lang);
+        assert!(text_part(m).contains(&format!("{PUBLIC_URL}/appointments/{appt}")));
+        assert!(!m["subject"].as_str().unwrap_or("").contains("Congrès"));
+    }
+    // Their places and reminders are gone; the third patient keeps the appointment.
+    for (_, id, appt, _) in &patients[..2] {
+        let rows = app
+            .store
+            .outbox_of(&AccountId(id.clone()))
+            .await
+            .expect("outbox");
+        assert!(
+            rows.iter()
+                .all(|r| r.dedupe_key != format!("reminder72:{appt}")),
+            "{rows:?}"
+        );
+    }
+    let (_, mine) = srv
+        .get(
+            &format!(
+                "/api/v1/agendas/{}/appointments?from={}&to={}",
+                practice.agenda_id,
+                jiff::Zoned::now().date(),
+                jiff::Zoned::now()
+                    .date()
+                    .checked_add(jiff::Span::new().days(8))
+                    .expect("date")
+            ),
+            Some(&practice.token),
+        )
+        .await;
+    let status = |id: &str| {
+        mine["appointments"]
+            .as_array()
+            .expect("appointments")
+            .iter()
+            .find(|a| a["id"] == id)
+            .map(|a| a["status"].as_str().unwrap_or("").to_owned())
+            .unwrap_or_default()
+    };
+    assert_eq!(status(&patients[0].2), "cancelled");
+    assert_eq!(status(&patients[1].2), "cancelled");
+    assert_eq!(status(&patients[2].2), "booked");
+    for (_, id, _, _) in &patients {
+        nothing_due(&app, id).await;
+    }
+    assert_eq!(sink.messages().len(), 5);
     srv.stop().await;
 }
 
 on_both_backends!(
+    absence_cancels_what_it_covers_and_tells_each_patient,
     patient_changes_reach_the_desk_and_the_practice_email_is_optional,
     no_show_prescription_and_documents_send_one_message_each,
     vaccination_series_one_confirmation_and_a_reminder_per_dose,

@@ -243,7 +243,10 @@ where
         Ok(retried)
     }
 
-    pub(crate) async fn retry_all_dead_letters(pool: &DbPool<B>, now: Timestamp) -> StoreResult<u64> {
+    pub(crate) async fn retry_all_dead_letters(
+        pool: &DbPool<B>,
+        now: Timestamp,
+    ) -> StoreResult<u64> {
         let mut tx = B::begin_write(pool).await?;
         let done = sqlx::query(
             "UPDATE outbox SET dead_at = NULL, attempts = 0, available_at = $1, locked_until = NULL

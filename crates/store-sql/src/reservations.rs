@@ -190,7 +190,11 @@ where
                 // The series' messages ride on its doses' requests (booked ones only), in the
                 // series' savepoint: a refused series sends nothing.
                 if out.is_ok() {
-                    for d in req.doses.iter().filter(|d| d.reservation.hold_until.is_none()) {
+                    for d in req
+                        .doses
+                        .iter()
+                        .filter(|d| d.reservation.hold_until.is_none())
+                    {
                         if let Err(e) = Outbox::<B>::apply_in(tx, &d.reservation.outbox).await {
                             out = Err(e);
                             break;
@@ -540,12 +544,32 @@ where
         outbox: &OutboxWrite,
     ) -> StoreResult<Option<ReservationRow>> {
         let mut tx = B::begin_write(pool).await?;
+        let Some(r) = Self::cancel_in(&mut tx, id, now, None).await? else {
+            return Ok(None);
+        };
+        Outbox::<B>::apply_in(&mut tx, outbox).await?;
+        B::agenda_changed(&mut tx, r.agenda_id.as_str()).await?;
+        crate::commit::<B>(tx).await?;
+        Ok(Some(r))
+    }
+
+    /// Cancels a held or booked reservation inside the caller's transaction (of `agenda`
+    /// only, when given), giving its pool place and dose back; None when it was not live.
+    pub(crate) async fn cancel_in(
+        tx: &mut Tx<B>,
+        id: &ReservationId,
+        now: Timestamp,
+        agenda: Option<&AgendaId>,
+    ) -> StoreResult<Option<ReservationRow>> {
         let Some(row) = sqlx::query(
-            "UPDATE reservations SET status = 'cancelled', updated_at = $2 WHERE id = $1 AND status IN ('held', 'booked') RETURNING *",
+            "UPDATE reservations SET status = 'cancelled', updated_at = $2
+              WHERE id = $1 AND status IN ('held', 'booked') AND ($3 = '' OR agenda_id = $3)
+              RETURNING *",
         )
         .bind(id.as_str())
         .bind(now.as_second())
-        .fetch_optional(&mut *tx)
+        .bind(agenda.map(|a| a.as_str()).unwrap_or(""))
+        .fetch_optional(&mut **tx)
         .await
         .map_err(B::map_err)?
         else {
@@ -555,17 +579,14 @@ where
         let r = SqlStore::<B>::reservation_from_row(&row)?;
         if pool_name != r.id.as_str() {
             Self::release_pool_place(
-                &mut tx,
+                tx,
                 r.agenda_id.as_str(),
                 r.start.as_second(),
                 r.end.as_second(),
             )
             .await?;
         }
-        Self::release_stock(&mut tx, r.id.as_str()).await?;
-        Outbox::<B>::apply_in(&mut tx, outbox).await?;
-        B::agenda_changed(&mut tx, r.agenda_id.as_str()).await?;
-        crate::commit::<B>(tx).await?;
+        Self::release_stock(tx, r.id.as_str()).await?;
         Ok(Some(r))
     }
 

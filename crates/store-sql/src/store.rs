@@ -1004,7 +1004,14 @@ where
         crate::commit::<B>(tx).await
     }
 
-    async fn create_absence(&self, a: &Absence, reason: Option<&str>) -> StoreResult<()> {
+    async fn create_absence_with(
+        &self,
+        a: &Absence,
+        reason: Option<&str>,
+        cancel: &[ReservationId],
+        now: Timestamp,
+        outbox: &OutboxWrite,
+    ) -> StoreResult<Vec<ReservationRow>> {
         let mut tx = B::begin_write(self.writer()).await?;
         sqlx::query("INSERT INTO absences (id, agenda_id, start_s, end_s, reason) VALUES ($1, $2, $3, $4, $5)")
             .bind(a.id.as_str())
@@ -1015,8 +1022,18 @@ where
             .execute(&mut *tx)
             .await
             .map_err(B::map_err)?;
+        let mut cancelled = Vec::new();
+        for id in cancel {
+            if let Some(r) =
+                Reservations::<B>::cancel_in(&mut tx, id, now, Some(&a.agenda_id)).await?
+            {
+                cancelled.push(r);
+            }
+        }
+        Outbox::<B>::apply_in(&mut tx, outbox).await?;
         B::agenda_changed(&mut tx, a.agenda_id.as_str()).await?;
-        crate::commit::<B>(tx).await
+        crate::commit::<B>(tx).await?;
+        Ok(cancelled)
     }
 
     async fn agenda_snapshot(

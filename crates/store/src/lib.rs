@@ -142,7 +142,28 @@ pub trait Store: Send + Sync + 'static {
     async fn create_motive(&self, motive: &Motive, label_ct: &[u8]) -> StoreResult<()>;
     /// Every motive id must belong to the rule's agenda (else NotFound).
     async fn create_rule(&self, rule: &OpeningRule) -> StoreResult<()>;
-    async fn create_absence(&self, absence: &Absence, reason: Option<&str>) -> StoreResult<()>;
+    async fn create_absence(&self, absence: &Absence, reason: Option<&str>) -> StoreResult<()> {
+        self.create_absence_with(
+            absence,
+            reason,
+            &[],
+            Timestamp::now(),
+            &OutboxWrite::default(),
+        )
+        .await
+        .map(|_| ())
+    }
+    /// Records an absence and, in the same transaction, cancels the live appointments `cancel`
+    /// (of the absence's agenda; others are left alone) and applies `outbox` (their patients'
+    /// notices). Returns the appointments it cancelled.
+    async fn create_absence_with(
+        &self,
+        absence: &Absence,
+        reason: Option<&str>,
+        cancel: &[ReservationId],
+        now: Timestamp,
+        outbox: &OutboxWrite,
+    ) -> StoreResult<Vec<ReservationRow>>;
 
     // --- the hot in-memory index is built from these ---------------------------------------
     /// Everything availability needs for one agenda: configuration plus live reservations

@@ -379,8 +379,11 @@ async fn outbox_about_someone_else(store: &dyn Store) {
         .await
         .unwrap()
         .reservation;
-    let mut to_practice =
-        outbox_message(&f.practitioner.account_id, &format!("cancelled:{}", booked.id), t0());
+    let mut to_practice = outbox_message(
+        &f.practitioner.account_id,
+        &format!("cancelled:{}", booked.id),
+        t0(),
+    );
     to_practice.subject_account_id = Some(patient.id.clone());
     let unrelated = outbox_message(&f.practitioner.account_id, "unrelated:1", t0());
     let mut w = queue(vec![to_practice, unrelated.clone()]);
@@ -398,7 +401,10 @@ async fn outbox_about_someone_else(store: &dyn Store) {
         .await
         .unwrap()
         .expect("cancelled");
-    let notices = store.practice_notices(&f.practitioner.id, 10).await.unwrap();
+    let notices = store
+        .practice_notices(&f.practitioner.id, 10)
+        .await
+        .unwrap();
     assert_eq!(notices.len(), 1);
     assert_eq!(notices[0].reservation_id, booked.id);
     assert_eq!(notices[0].kind, NoticeKind::Cancelled);

@@ -557,6 +557,7 @@ pub const ENTRIES: &[(&str, [&str; 4])] = &[
     ("operator.dead_when", ["Abandonné le", "Given up at", "Aufgegeben am", "Abbandonato il"]),
     ("operator.dead_retry", ["Réessayer", "Retry", "Erneut versuchen", "Riprova"]),
     ("operator.dead_retry_all", ["Tout réessayer", "Retry all", "Alle erneut versuchen", "Riprova tutti"]),
+    ("settings.absence_cancel", ["Annuler les rendez-vous de cette période et prévenir les patients", "Cancel the appointments in this period and tell the patients", "Termine in diesem Zeitraum absagen und die Patienten benachrichtigen", "Annullare gli appuntamenti di questo periodo e avvisare i pazienti"]),
     ("mailbox.title", ["Boîte aux lettres de démonstration", "Demo mailbox", "Demo-Postfach", "Casella di posta demo"]),
     ("mailbox.lead", ["En mode démonstration, les messages ne partent pas : ils sont enregistrés sur ce serveur et s’affichent ici, du plus récent au plus ancien.", "In demo mode, messages are not sent: they are saved on this server and shown here, newest first.", "Im Demo-Modus werden Nachrichten nicht versendet: Sie werden auf diesem Server gespeichert und hier angezeigt, die neueste zuerst.", "In modalità demo i messaggi non vengono inviati: sono salvati su questo server e mostrati qui, dal più recente."]),
     ("mailbox.empty", ["Aucun message pour l’instant.", "No message yet.", "Noch keine Nachricht.", "Ancora nessun messaggio."]),

@@ -1,9 +1,9 @@
 //! The accounts, sessions and access-log endpoints.
 
 pub mod accounts;
-pub mod dead_letters;
 mod caller;
 mod client;
+pub mod dead_letters;
 pub mod dto;
 mod operator;
 

@@ -35,7 +35,10 @@ fn dir(ctx: &Ctx) -> Result<Arc<std::path::PathBuf>, Failure> {
 
 /// A local disk that cannot be read is a passing fault of the machine, like the database's.
 fn unreadable(e: std::io::Error) -> AppError {
-    AppError::Store(StoreError::Unavailable(format!("demo mailbox: {}", e.kind())))
+    AppError::Store(StoreError::Unavailable(format!(
+        "demo mailbox: {}",
+        e.kind()
+    )))
 }
 
 pub async fn list(ctx: Ctx) -> PageResult {

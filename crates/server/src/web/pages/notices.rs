@@ -23,7 +23,9 @@ struct NoticesPage<'a> {
 }
 
 fn local(t: jiff::Timestamp, tz: &jiff::tz::TimeZone) -> String {
-    t.to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M").to_string()
+    t.to_zoned(tz.clone())
+        .strftime("%Y-%m-%d %H:%M")
+        .to_string()
 }
 
 pub async fn page(ctx: Ctx) -> PageResult {
