@@ -407,7 +407,7 @@ pub fn compose(
                 view.notes.push(lang.t("common.ics_hint").to_owned());
                 for (n, dose) in [(1, a), (2, second)] {
                     let ics = appointment_event(site, dose, lang, now).to_ics();
-                    attachments.push(Attachment::ics(&format!("dose-{n}.ics"), ics));
+                    attachments.push(Attachment::ics(format!("dose-{n}.ics"), ics));
                 }
             }
         }

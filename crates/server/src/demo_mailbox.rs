@@ -285,11 +285,11 @@ pub fn linkify(text: &str) -> Vec<Vec<Piece>> {
         .map(|line| {
             let mut pieces = Vec::new();
             let mut rest = line;
-            while let Some(at) = rest.find("http://").or_else(|| rest.find("https://")) {
-                let at = match (rest.find("http://"), rest.find("https://")) {
-                    (Some(a), Some(b)) => a.min(b),
-                    _ => at,
-                };
+            while let Some(at) = [rest.find("http://"), rest.find("https://")]
+                .into_iter()
+                .flatten()
+                .min()
+            {
                 if at > 0 {
                     pieces.push(Piece::Text(rest[..at].to_owned()));
                 }
