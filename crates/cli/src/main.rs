@@ -723,6 +723,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         public_url: args.public_url.clone(),
         messages: messages_config(&args)?,
         identity: args.front_door.config(),
+        // The demo's local mailbox reads what the file channel writes (no SMTP server).
+        demo_mailbox: (args.demo && args.smtp_url.is_none())
+            .then(|| args.db.data_dir.join("outbox")),
         ..AppConfig::default()
     };
     let app = open_app_with(&args.db, &args.keys, config).await?;

@@ -125,6 +125,52 @@ fn erased_is_gone(e: ProtectError) -> AppError {
 }
 
 impl Consultation {
+    /// The message telling the appointment's other party that a document was added: to the
+    /// patient when the practice uploads, to the practitioner when the patient does (then
+    /// it is about the patient, and erasing the patient deletes it).
+    async fn document_added_outbox(
+        &self,
+        p: &careslot_scheduling::Participation,
+        meta: &DocumentMeta,
+    ) -> careslot_store::OutboxWrite {
+        use careslot_scheduling::event_messages::{About, AppointmentNotice};
+        let Some(patient) = p.appointment.patient.clone() else {
+            return Default::default();
+        };
+        let row = &p.appointment.row;
+        let site = self.message_site();
+        let (to, link) = match p.side {
+            Side::Practice => (
+                patient.clone(),
+                format!("{}/appointments/{}", site.public_url, row.id),
+            ),
+            Side::Patient => match self.store.practitioner(&p.practitioner).await {
+                Ok(Some(pr)) => (
+                    pr.account_id,
+                    format!("{}/pro/appointments/{}", site.public_url, row.id),
+                ),
+                Ok(None) => return Default::default(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "document message not prepared");
+                    return Default::default();
+                }
+            },
+        };
+        self.notice_outbox(
+            AppointmentNotice::DocumentAdded { link },
+            &to,
+            Some(&patient),
+            About {
+                agenda: &row.agenda_id,
+                id: &row.id,
+                start: row.start,
+                end: row.end,
+            },
+            format!("document:{}", meta.id),
+        )
+        .await
+    }
+
     /// Stores a document on the appointment for one of its participants.
     pub async fn upload_document(
         &self,
@@ -179,10 +225,15 @@ impl Consultation {
                 .protect
                 .seal(&key, content, TABLE, "content", id.as_str()),
         };
+        // The other party hears that a document was added (never its name), with the upload.
+        let outbox = self.document_added_outbox(&p, &record.meta).await;
         let stored = self
             .store
-            .insert_document(&record, self.documents.max_per_appointment)
+            .insert_document_with(&record, self.documents.max_per_appointment, &outbox)
             .await;
+        if matches!(stored, Ok(true)) {
+            self.wake_outbox(&outbox);
+        }
         if !matches!(stored, Ok(true)) {
             // Nothing was stored: the fresh key must not linger in the key service.
             if let Err(e) = self.protect.destroy(&key_name).await {

@@ -190,7 +190,25 @@ impl Consultation {
             signature: signature.to_vec(),
             dispensed_at: None,
         };
-        self.store.insert_prescription(&record).await?;
+        // The patient hears that a prescription is available (never what it says), with it.
+        let outbox = self
+            .notice_outbox(
+                careslot_scheduling::event_messages::AppointmentNotice::PrescriptionAvailable,
+                &patient,
+                None,
+                careslot_scheduling::event_messages::About {
+                    agenda: &a.row.agenda_id,
+                    id: &a.row.id,
+                    start: a.row.start,
+                    end: a.row.end,
+                },
+                format!("prescription:{id}"),
+            )
+            .await;
+        self.store
+            .insert_prescription_with(&record, &outbox)
+            .await?;
+        self.wake_outbox(&outbox);
         self.audit(caller, &[(patient, "prescription.issue")])
             .await?;
         Ok(PrescriptionView {

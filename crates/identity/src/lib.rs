@@ -7,6 +7,7 @@
 
 mod accounts;
 pub mod api;
+pub mod dead_letters;
 mod family;
 pub mod front_door;
 pub mod outbox;

@@ -59,6 +59,7 @@ impl Accounts {
             },
             dedupe_key,
             account_id: to.id.clone(),
+            subject_account_id: None,
             available_at,
             created_at: self.now(),
         })
@@ -124,6 +125,7 @@ impl Accounts {
                 )
                 .await?,
             ],
+            notices: vec![],
         };
         self.store
             .create_password_reset(

@@ -148,6 +148,7 @@ impl Accounts {
         .map_err(|e| AppError::Store(careslot_store::StoreError::Internal(e.to_string())))?;
         let outbox = OutboxWrite {
             delete_pending: vec![],
+            notices: vec![],
             enqueue: vec![
                 self.seal_message(
                     &record,
@@ -207,6 +208,7 @@ impl Accounts {
         .map_err(|e| AppError::Store(careslot_store::StoreError::Internal(e.to_string())))?;
         let outbox = OutboxWrite {
             delete_pending: vec![],
+            notices: vec![],
             enqueue: vec![
                 self.seal_message(&record, &message, format!("invitation:{token_hash}"), now)
                     .await?,

@@ -104,6 +104,7 @@ impl Accounts {
         )?;
         let outbox = OutboxWrite {
             delete_pending: vec![],
+            notices: vec![],
             enqueue: vec![
                 self.seal_message(
                     &account.record,
@@ -169,6 +170,7 @@ impl Accounts {
         let message = self.render(&content, Recipient::Email(identity.email), lang)?;
         let outbox = OutboxWrite {
             delete_pending: vec![],
+            notices: vec![],
             enqueue: vec![
                 self.seal_message(
                     &record,
@@ -214,6 +216,7 @@ impl Accounts {
         )?;
         let outbox = OutboxWrite {
             delete_pending: vec![],
+            notices: vec![],
             enqueue: vec![
                 self.seal_message(&record, &message, format!("email-verify:{token_hash}"), now)
                     .await?,
@@ -270,6 +273,7 @@ impl Accounts {
         )?;
         let outbox = OutboxWrite {
             delete_pending: vec![],
+            notices: vec![],
             enqueue: vec![
                 self.seal_message(&record, &message, format!("email-change:{token_hash}"), now)
                     .await?,
@@ -368,6 +372,7 @@ impl Accounts {
         )?;
         let outbox = OutboxWrite {
             delete_pending: vec![],
+            notices: vec![],
             enqueue: vec![
                 self.seal_message(
                     &record,
@@ -420,6 +425,7 @@ impl Accounts {
         )?;
         let outbox = OutboxWrite {
             delete_pending: vec![],
+            notices: vec![],
             enqueue: vec![
                 self.seal_message(&record, &sms, format!("phone-code:{}", sms.id), now)
                     .await?,

@@ -128,6 +128,27 @@ pub enum Content {
         link: String,
         valid_minutes: u32,
     },
+    // --- issue 14, part C: a message for every event ---
+    /// To the patient: the practice recorded that they did not come (neutral wording).
+    NoShow(Appointment),
+    /// To the patient: a prescription was signed on the appointment (never its content).
+    PrescriptionAvailable(Appointment),
+    /// To the other party of the appointment: a document was added (never its name); `link`
+    /// is the page where they see it.
+    DocumentAdded {
+        appointment: Appointment,
+        link: String,
+    },
+    /// A teleconsultation's video room is open; `link` is the video page.
+    VideoReady {
+        appointment: Appointment,
+        link: String,
+    },
+    /// Both doses of a vaccination series in one message, one `.ics` per dose.
+    SeriesConfirmation {
+        first: Appointment,
+        second: Appointment,
+    },
 }
 
 impl Content {
@@ -147,6 +168,11 @@ impl Content {
             Content::PasswordChanged { .. } => Kind::PasswordChanged,
             Content::PhoneCode { .. } => Kind::PhoneCode,
             Content::SlotOffer { .. } => Kind::SlotOffer,
+            Content::NoShow(_) => Kind::NoShow,
+            Content::PrescriptionAvailable(_) => Kind::PrescriptionAvailable,
+            Content::DocumentAdded { .. } => Kind::DocumentAdded,
+            Content::VideoReady { .. } => Kind::VideoReady,
+            Content::SeriesConfirmation { .. } => Kind::SeriesConfirmation,
         }
     }
 
@@ -157,7 +183,12 @@ impl Content {
             | Content::Reminder(a)
             | Content::CancelledByPatient { appointment: a, .. }
             | Content::Moved { appointment: a, .. }
-            | Content::SlotOffer { appointment: a, .. } => Some(a),
+            | Content::SlotOffer { appointment: a, .. }
+            | Content::NoShow(a)
+            | Content::PrescriptionAvailable(a)
+            | Content::DocumentAdded { appointment: a, .. }
+            | Content::VideoReady { appointment: a, .. }
+            | Content::SeriesConfirmation { first: a, .. } => Some(a),
             _ => None,
         }
     }
@@ -178,6 +209,11 @@ impl Content {
             Kind::PasswordChanged => "password_changed",
             Kind::PhoneCode => "phone_code",
             Kind::SlotOffer => "slot_offer",
+            Kind::NoShow => "no_show",
+            Kind::PrescriptionAvailable => "prescription",
+            Kind::DocumentAdded => "document",
+            Kind::VideoReady => "video",
+            Kind::SeriesConfirmation => "series",
         }
     }
 }
@@ -400,7 +436,12 @@ pub fn compose(
         | Content::CancelledByPractice(a)
         | Content::Reminder(a)
         | Content::CancelledByPatient { appointment: a, .. }
-        | Content::Moved { appointment: a, .. } => {
+        | Content::Moved { appointment: a, .. }
+        | Content::NoShow(a)
+        | Content::PrescriptionAvailable(a)
+        | Content::DocumentAdded { appointment: a, .. }
+        | Content::VideoReady { appointment: a, .. }
+        | Content::SeriesConfirmation { first: a, .. } => {
             view.intro = match content {
                 Content::CancelledByPatient { patient, .. } => {
                     lang.tf("cancel_patient.intro", &[("patient", patient)])
@@ -411,8 +452,16 @@ pub fn compose(
                 }
                 _ => lang.t(&format!("{key}.intro")).to_owned(),
             };
-            view.details
-                .push((lang.t("common.when").to_owned(), when_str.clone()));
+            if let Content::SeriesConfirmation { second, .. } = content {
+                let later = local_time(lang, second.start, &second.time_zone)?;
+                view.details
+                    .push((lang.t("series.dose1").to_owned(), when_str.clone()));
+                view.details
+                    .push((lang.t("series.dose2").to_owned(), later));
+            } else {
+                view.details
+                    .push((lang.t("common.when").to_owned(), when_str.clone()));
+            }
             view.details
                 .push((lang.t("common.with").to_owned(), a.practitioner.clone()));
             let place = if a.address.trim().is_empty() {
@@ -428,14 +477,30 @@ pub fn compose(
                         .push((lang.t("common.motive").to_owned(), motive.clone()));
                 }
             }
-            view.action = Some((
-                lang.t("common.view").to_owned(),
-                site.appointment_url(&a.id),
-            ));
+            view.action = Some(match content {
+                Content::DocumentAdded { link, .. } => {
+                    (lang.t("document.action").to_owned(), link.clone())
+                }
+                Content::VideoReady { link, .. } => {
+                    (lang.t("video.action").to_owned(), link.clone())
+                }
+                _ => (
+                    lang.t("common.view").to_owned(),
+                    site.appointment_url(&a.id),
+                ),
+            });
             if matches!(kind, Kind::BookingConfirmation | Kind::Moved) {
                 view.notes.push(lang.t("common.ics_hint").to_owned());
                 let ics = appointment_event(site, a, lang, now).to_ics();
                 attachments.push(Attachment::ics("rendez-vous.ics", ics));
+            }
+            if let Content::SeriesConfirmation { second, .. } = content {
+                // One calendar file per dose: each keeps its own UID and alarm.
+                view.notes.push(lang.t("common.ics_hint").to_owned());
+                for (n, dose) in [(1, a), (2, second)] {
+                    let ics = appointment_event(site, dose, lang, now).to_ics();
+                    attachments.push(Attachment::ics(format!("dose-{n}.ics"), ics));
+                }
             }
         }
     }
@@ -535,7 +600,7 @@ mod tests {
                 appointment: a.clone(),
                 previous_start: "2026-03-27T08:00:00Z".parse().unwrap(),
             },
-            Content::Reminder(a),
+            Content::Reminder(a.clone()),
             Content::PasswordReset {
                 link: "https://careslot.example/reset?token=abc".into(),
                 valid_minutes: 30,
@@ -561,6 +626,25 @@ mod tests {
             },
             Content::PasswordChanged {
                 reset_link: "https://careslot.example/password-reset".into(),
+            },
+            Content::NoShow(a.clone()),
+            Content::PrescriptionAvailable(a.clone()),
+            Content::DocumentAdded {
+                appointment: a.clone(),
+                link: "https://careslot.example/appointments/x/documents".into(),
+            },
+            Content::VideoReady {
+                appointment: a.clone(),
+                link: "https://careslot.example/appointments/x/video".into(),
+            },
+            Content::SeriesConfirmation {
+                first: a.clone(),
+                second: Appointment {
+                    id: "0190b5e0-7c3a-7d2e-9f00-00000000dcba".into(),
+                    start: "2026-04-26T12:30:00Z".parse().unwrap(),
+                    end: "2026-04-26T12:50:00Z".parse().unwrap(),
+                    ..a.clone()
+                },
             },
         ]
     }

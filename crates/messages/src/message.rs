@@ -78,10 +78,15 @@ pub enum Kind {
     PhoneCode,
     /// An earlier place the patient asked to hear about, held for them a short while.
     SlotOffer,
+    NoShow,
+    PrescriptionAvailable,
+    DocumentAdded,
+    VideoReady,
+    SeriesConfirmation,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 14] = [
+    pub const ALL: [Kind; 19] = [
         Kind::BookingConfirmation,
         Kind::CancelledByPractice,
         Kind::CancelledByPatient,
@@ -96,6 +101,11 @@ impl Kind {
         Kind::PasswordChanged,
         Kind::PhoneCode,
         Kind::SlotOffer,
+        Kind::NoShow,
+        Kind::PrescriptionAvailable,
+        Kind::DocumentAdded,
+        Kind::VideoReady,
+        Kind::SeriesConfirmation,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -114,6 +124,11 @@ impl Kind {
             Kind::PasswordChanged => "password_changed",
             Kind::PhoneCode => "phone_code",
             Kind::SlotOffer => "slot_offer",
+            Kind::NoShow => "no_show",
+            Kind::PrescriptionAvailable => "prescription_available",
+            Kind::DocumentAdded => "document_added",
+            Kind::VideoReady => "video_ready",
+            Kind::SeriesConfirmation => "series_confirmation",
         }
     }
 

@@ -502,6 +502,16 @@ impl Scheduling {
                     req.outbox = self
                         .outbox_for(Event::Booked, &view, &caller.id, &req.id, start, end)
                         .await;
+                    self.add_video_link(
+                        &mut req.outbox,
+                        &view,
+                        &req.motive_id,
+                        &caller.id,
+                        &req.id,
+                        start,
+                        end,
+                    )
+                    .await;
                     let out = self.store.reserve(&req).await;
                     self.agendas.invalidate(&view.agenda.id);
                     let out = out?;
@@ -531,7 +541,7 @@ impl Scheduling {
                     };
                     let note_ct = note.as_deref().map(|n| seal("note", n));
                     let relative_ct = relative.as_ref().map(|r| seal("relative", r.as_str()));
-                    let outbox = self
+                    let mut outbox = self
                         .outbox_for(
                             Event::Booked,
                             &view,
@@ -541,6 +551,16 @@ impl Scheduling {
                             hold.row.end,
                         )
                         .await;
+                    self.add_video_link(
+                        &mut outbox,
+                        &view,
+                        &hold.motive_id,
+                        &caller.id,
+                        &hold.row.id,
+                        hold.row.start,
+                        hold.row.end,
+                    )
+                    .await;
                     let out = self
                         .store
                         .book_hold(&BookHoldRequest {
@@ -641,7 +661,18 @@ impl Scheduling {
         if cancelled.is_some() {
             for later in self.store.series_of(&a.row.id).await? {
                 if later.start > a.row.start && later.status == ReservationStatus::Booked {
-                    let out = self.store.cancel(&later.id, Timestamp::now()).await;
+                    // Its reminder goes with it (the series queued one per dose).
+                    let drop = OutboxWrite {
+                        delete_pending: vec![
+                            crate::notify::reminder_key(&later.id),
+                            crate::event_messages::video_key(&later.id),
+                        ],
+                        ..OutboxWrite::default()
+                    };
+                    let out = self
+                        .store
+                        .cancel_with(&later.id, Timestamp::now(), &drop)
+                        .await;
                     self.agendas.invalidate(&later.agenda_id);
                     out?;
                 }
@@ -696,17 +727,30 @@ impl Scheduling {
         let outbox = if start == a.row.start {
             OutboxWrite::default()
         } else {
-            self.outbox_for(
-                Event::Moved {
-                    previous_start: a.row.start,
-                },
+            let mut w = self
+                .outbox_for(
+                    Event::Moved {
+                        previous_start: a.row.start,
+                    },
+                    &view,
+                    &caller.id,
+                    &a.row.id,
+                    start,
+                    end,
+                )
+                .await;
+            // The moved teleconsultation's link, due when its new room opens.
+            self.add_video_link(
+                &mut w,
                 &view,
+                &a.motive_id,
                 &caller.id,
                 &a.row.id,
                 start,
                 end,
             )
-            .await
+            .await;
+            w
         };
         let out = self
             .store

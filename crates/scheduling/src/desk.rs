@@ -179,10 +179,32 @@ impl Scheduling {
                 "an appointment can be marked as a no-show only once it has started".into(),
             ));
         }
-        let out = self.store.set_no_show(&a.row.id, no_show, now).await;
+        // Marking (not undoing) tells the patient, in neutral words, with the change.
+        let outbox = match (&a.patient, no_show) {
+            (Some(patient), true) => {
+                let view = self.view(&a.row.agenda_id).await?;
+                self.outbox_for(
+                    crate::notify::Event::NoShow,
+                    &view,
+                    patient,
+                    &a.row.id,
+                    a.row.start,
+                    a.row.end,
+                )
+                .await
+            }
+            _ => OutboxWrite::default(),
+        };
+        let out = self
+            .store
+            .set_no_show_with(&a.row.id, no_show, now, &outbox)
+            .await;
         self.agendas.invalidate(&a.row.agenda_id);
         match out? {
-            Some(row) => Ok(Appointment { row, ..a }),
+            Some(row) => {
+                self.wake_outbox(&outbox);
+                Ok(Appointment { row, ..a })
+            }
             None => Err(StoreError::Conflict(ConflictKind::NotLive).into()),
         }
     }

@@ -11,6 +11,8 @@ pub mod api;
 mod booking;
 mod consultation;
 mod desk;
+pub mod desk_notices;
+pub mod event_messages;
 pub mod notify;
 mod payment;
 pub mod payments;

@@ -15,7 +15,9 @@ use super::{AppError, AppResult, Scheduling};
 use careslot_core::availability::AgendaView;
 use careslot_domain::{AccountId, ReservationId};
 use careslot_messages::{compose, Content, Lang, Message, Recipient};
-use careslot_store::{AccountRecord, AccountSettings, OutboxWrite, StoreError};
+use careslot_store::{
+    AccountRecord, AccountSettings, NoticeKind, OutboxWrite, PracticeNotice, StoreError,
+};
 use jiff::{SignedDuration, Timestamp};
 
 /// How long before an appointment the email reminder is due unless the practice chose
@@ -41,14 +43,14 @@ pub fn reminder_keys(id: &ReservationId) -> [String; 2] {
 pub use careslot_identity::outbox::{PAYLOAD_COLUMN, PAYLOAD_TABLE};
 
 /// Who gets a message: their account (whose key seals it) and their opened identity.
-struct Addressee {
-    record: AccountRecord,
-    email: String,
-    name: String,
-    lang: Lang,
+pub(crate) struct Addressee {
+    pub(crate) record: AccountRecord,
+    pub(crate) email: String,
+    pub(crate) name: String,
+    pub(crate) lang: Lang,
     /// Set only when the number was verified (SMS goes nowhere else).
-    verified_phone: Option<String>,
-    settings: AccountSettings,
+    pub(crate) verified_phone: Option<String>,
+    pub(crate) settings: AccountSettings,
 }
 
 /// What happened to an appointment, for the message about it.
@@ -56,11 +58,15 @@ pub(crate) enum Event {
     Booked,
     CancelledByPatient,
     CancelledByPractice,
-    Moved { previous_start: Timestamp },
+    Moved {
+        previous_start: Timestamp,
+    },
+    /// The practice recorded a no-show (issue 14 part C).
+    NoShow,
 }
 
 impl Scheduling {
-    async fn recipient(&self, account: &AccountId) -> AppResult<Option<Addressee>> {
+    pub(crate) async fn recipient(&self, account: &AccountId) -> AppResult<Option<Addressee>> {
         let Some(record) = self.store.account(account).await? else {
             return Ok(None);
         };
@@ -79,7 +85,7 @@ impl Scheduling {
     }
 
     /// The appointment as the messages show it (never its motive).
-    async fn message_appointment(
+    pub(crate) async fn message_appointment(
         &self,
         view: &AgendaView,
         id: &ReservationId,
@@ -153,10 +159,31 @@ impl Scheduling {
         let compose_err = |e: careslot_messages::ComposeError| {
             AppError::Store(StoreError::Internal(e.to_string()))
         };
+        // What the patient did shows in the practice desk's list, whatever the mail does.
+        let notice = match &event {
+            Event::CancelledByPatient => Some((NoticeKind::Cancelled, None)),
+            Event::Moved { previous_start } => Some((NoticeKind::Moved, Some(*previous_start))),
+            _ => None,
+        };
+        if let Some((kind, previous_start)) = notice {
+            w.notices.push(PracticeNotice {
+                id: uuid::Uuid::now_v7().to_string(),
+                practitioner_id: view.agenda.practitioner_id.clone(),
+                reservation_id: id.clone(),
+                kind,
+                start,
+                previous_start,
+                created_at: now,
+            });
+        }
         // A guest's hold has no account behind it: nothing to send.
         let Some(to_patient) = self.recipient(patient).await? else {
             return Ok(w);
         };
+        // A patient the desk booked on the phone has no address: nothing to send.
+        if to_patient.email.is_empty() {
+            return Ok(w);
+        }
         let sequence = match event {
             Event::Moved { .. } => u32::try_from(now.as_second()).unwrap_or(u32::MAX),
             _ => 0,
@@ -231,6 +258,7 @@ impl Scheduling {
             }
             Event::CancelledByPractice => {
                 w.delete_pending.extend(reminder_keys(id));
+                w.delete_pending.push(crate::event_messages::video_key(id));
                 let m = compose(
                     &site,
                     &Content::CancelledByPractice(appt),
@@ -246,14 +274,20 @@ impl Scheduling {
             }
             Event::CancelledByPatient => {
                 w.delete_pending.extend(reminder_keys(id));
-                // The practice hears of it, at its practitioner's address.
-                let practice = match self
-                    .store
-                    .practitioner(&view.agenda.practitioner_id)
-                    .await?
-                {
-                    Some(p) => self.recipient(&p.account_id).await?,
-                    None => None,
+                w.delete_pending.push(crate::event_messages::video_key(id));
+                // The practice hears of it, at its practitioner's address, unless it chose
+                // the desk's list alone.
+                let practitioner = &view.agenda.practitioner_id;
+                let practice = match self.store.practitioner(practitioner).await? {
+                    Some(p)
+                        if self
+                            .store
+                            .practice_emails_patient_changes(practitioner)
+                            .await? =>
+                    {
+                        self.recipient(&p.account_id).await?
+                    }
+                    _ => None,
                 };
                 if let Some(practice) = practice {
                     let m = compose(
@@ -267,14 +301,31 @@ impl Scheduling {
                         now,
                     )
                     .map_err(compose_err)?;
-                    w.enqueue.push(
-                        self.seal_message(&practice.record, &m, format!("cancelled:{id}"), now)
-                            .await?,
-                    );
+                    let mut sealed = self
+                        .seal_message(&practice.record, &m, format!("cancelled:{id}"), now)
+                        .await?;
+                    // It names the patient: erasing the patient deletes it.
+                    sealed.subject_account_id = Some(to_patient.record.id.clone());
+                    w.enqueue.push(sealed);
                 }
+            }
+            Event::NoShow => {
+                let m = compose(
+                    &site,
+                    &Content::NoShow(appt),
+                    Recipient::Email(to_patient.email.clone()),
+                    to_patient.lang,
+                    now,
+                )
+                .map_err(compose_err)?;
+                w.enqueue.push(
+                    self.seal_message(&to_patient.record, &m, format!("no-show:{id}"), now)
+                        .await?,
+                );
             }
             Event::Moved { previous_start } => {
                 w.delete_pending.extend(reminder_keys(id));
+                w.delete_pending.push(crate::event_messages::video_key(id));
                 let m = compose(
                     &site,
                     &Content::Moved {

@@ -8,7 +8,8 @@ use careslot_core::time::{parse_date, parse_hhmm, parse_instant, parse_zone};
 use careslot_domain::geo::LatLon;
 use careslot_domain::*;
 use careslot_identity::parse_name;
-use careslot_store::{Agenda, Place, Practitioner, Role};
+use careslot_store::{Agenda, OutboxWrite, Place, Practitioner, Role};
+use jiff::Timestamp;
 use std::collections::HashMap;
 
 pub struct ProfileInput {
@@ -267,22 +268,71 @@ impl Scheduling {
         reason: Option<&str>,
     ) -> AppResult<Absence> {
         let (_, agenda) = self.own_agenda(caller, agenda).await?;
-        let absence = Absence::parse(
-            AbsenceId::new(),
-            agenda.id.clone(),
-            parse_instant("start", start)?,
-            parse_instant("end", end)?,
-        )?;
-        let reason = match reason.map(str::trim) {
-            Some(r) if r.chars().count() > 500 => {
-                return Err(DomainError::new("reason", "must be at most 500 characters").into())
-            }
-            Some("") | None => None,
-            Some(r) => Some(r),
-        };
+        let (absence, reason) = parse_absence(&agenda.id, start, end, reason)?;
         self.store.create_absence(&absence, reason).await?;
         self.agendas.invalidate(&agenda.id);
         Ok(absence)
+    }
+
+    /// An absence that also cancels the booked appointments it overlaps (issue 14 part C):
+    /// each patient gets a cancellation notice, queued with the absence and the
+    /// cancellations in one transaction. Returns the absence and the cancelled appointments.
+    pub async fn create_absence_cancelling(
+        &self,
+        caller: &Caller,
+        agenda: &AgendaId,
+        start: &str,
+        end: &str,
+        reason: Option<&str>,
+    ) -> AppResult<(Absence, Vec<ReservationId>)> {
+        let (_, agenda) = self.own_agenda(caller, agenda).await?;
+        let (absence, reason) = parse_absence(&agenda.id, start, end, reason)?;
+        let view = self.view(&agenda.id).await?;
+        // Appointments last at most a day: those starting up to a day before may overlap.
+        let from = absence
+            .start
+            .checked_sub(jiff::SignedDuration::from_hours(24))
+            .unwrap_or(absence.start);
+        let rows = self
+            .store
+            .agenda_appointments(&agenda.id, from, absence.end)
+            .await?;
+        let mut ids = Vec::new();
+        let mut outbox = OutboxWrite::default();
+        for row in rows {
+            let covered = row.start < absence.end && row.end > absence.start;
+            if !covered || row.status != careslot_store::ReservationStatus::Booked {
+                continue;
+            }
+            let a = self.open_reservation(row).await?;
+            if let Some(patient) = &a.patient {
+                let w = self
+                    .outbox_for(
+                        crate::notify::Event::CancelledByPractice,
+                        &view,
+                        patient,
+                        &a.row.id,
+                        a.row.start,
+                        a.row.end,
+                    )
+                    .await;
+                outbox.delete_pending.extend(w.delete_pending);
+                outbox.enqueue.extend(w.enqueue);
+            }
+            ids.push(a.row.id);
+        }
+        let out = self
+            .store
+            .create_absence_with(&absence, reason, &ids, Timestamp::now(), &outbox)
+            .await;
+        self.agendas.invalidate(&agenda.id);
+        let cancelled: Vec<ReservationId> = out?.into_iter().map(|r| r.id).collect();
+        self.wake_outbox(&outbox);
+        for id in &cancelled {
+            // A teleconsultation paid online is refunded like any practice cancellation.
+            self.release_or_log(id).await;
+        }
+        Ok((absence, cancelled))
     }
 
     /// Appointments of one of the caller's agendas with start on local dates `[from, to]`,
@@ -398,4 +448,28 @@ impl Scheduling {
             labels,
         })
     }
+}
+
+/// An absence of `agenda` from the request's fields, with its optional reason (trimmed, at
+/// most 500 characters).
+fn parse_absence<'r>(
+    agenda: &AgendaId,
+    start: &str,
+    end: &str,
+    reason: Option<&'r str>,
+) -> AppResult<(Absence, Option<&'r str>)> {
+    let absence = Absence::parse(
+        AbsenceId::new(),
+        agenda.clone(),
+        parse_instant("start", start)?,
+        parse_instant("end", end)?,
+    )?;
+    let reason = match reason.map(str::trim) {
+        Some(r) if r.chars().count() > 500 => {
+            return Err(DomainError::new("reason", "must be at most 500 characters").into())
+        }
+        Some("") | None => None,
+        Some(r) => Some(r),
+    };
+    Ok((absence, reason))
 }

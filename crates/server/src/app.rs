@@ -45,6 +45,9 @@ pub struct AppConfig {
     pub clock: careslot_core::clock::SharedClock,
     /// Earlier-slot offers: how long an offered place is kept, the worker's pace.
     pub alerts: careslot_scheduling::alerts::AlertsConfig,
+    /// `serve --demo` without SMTP: the directory the file channel writes messages to, shown
+    /// at `/demo/mailbox`. `None` (always outside demo mode): that page does not exist.
+    pub demo_mailbox: Option<std::path::PathBuf>,
 }
 
 impl Default for AppConfig {
@@ -65,6 +68,7 @@ impl Default for AppConfig {
             identity: Default::default(),
             clock: core.clock,
             alerts: Default::default(),
+            demo_mailbox: None,
         }
     }
 }
@@ -78,6 +82,8 @@ pub struct App {
     pub scheduling: Arc<Scheduling>,
     pub vaccination: Arc<Vaccination>,
     pub consultation: Arc<Consultation>,
+    /// The demo mailbox's directory (see [`AppConfig::demo_mailbox`]).
+    pub demo_mailbox: Option<Arc<std::path::PathBuf>>,
 }
 
 impl App {
@@ -128,6 +134,7 @@ impl App {
             scheduling,
             vaccination,
             consultation,
+            demo_mailbox: config.demo_mailbox.map(Arc::new),
         })
     }
 

@@ -8,6 +8,7 @@
 
 pub mod api;
 mod app;
+pub mod demo_mailbox;
 mod erasure;
 pub mod outbox;
 pub mod services;

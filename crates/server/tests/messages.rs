@@ -505,6 +505,7 @@ async fn sealed(app: &App, account: &AccountId, email: &str, n: usize) -> NewOut
         channel: OutboxChannel::Email,
         dedupe_key: format!("test:{n}"),
         account_id: account.clone(),
+        subject_account_id: None,
         available_at: now,
         created_at: now,
     }

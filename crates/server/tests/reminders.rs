@@ -279,8 +279,8 @@ async fn barrier(env: &Env, account: &str, email: &str, emails_before: usize) {
         .await
         .expect("seal");
     let w = OutboxWrite {
-        delete_pending: vec![],
         enqueue: vec![sealed],
+        ..Default::default()
     };
     env.app.store.enqueue(&w).await.expect("enqueue");
     env.app.wake_outbox(&w);

@@ -53,6 +53,10 @@ where
                 .ok_or_else(|| codec::corrupt("outbox channel"))?,
             dedupe_key: row.try_get("dedupe_key").map_err(internal)?,
             account_id: AccountId(row.try_get("account_id").map_err(internal)?),
+            subject_account_id: row
+                .try_get::<Option<String>, _>("subject_account_id")
+                .map_err(internal)?
+                .map(AccountId),
             payload_ct: row.try_get("payload_ct").map_err(internal)?,
             attempts: u32::try_from(attempts).map_err(|_| codec::corrupt("outbox attempts"))?,
             available_at: from_ms(row.try_get("available_at").map_err(internal)?)?,
@@ -76,8 +80,8 @@ where
         }
         for m in &w.enqueue {
             sqlx::query(
-                "INSERT INTO outbox (id, channel, dedupe_key, account_id, payload_ct, attempts, available_at, created_at)
-                 VALUES ($1, $2, $3, $4, $5, 0, $6, $7) ON CONFLICT (dedupe_key) DO NOTHING",
+                "INSERT INTO outbox (id, channel, dedupe_key, account_id, payload_ct, attempts, available_at, created_at, subject_account_id)
+                 VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8) ON CONFLICT (dedupe_key) DO NOTHING",
             )
             .bind(m.id.as_str())
             .bind(m.channel.code())
@@ -86,6 +90,23 @@ where
             .bind(m.payload_ct.as_slice())
             .bind(ms(m.available_at))
             .bind(ms(m.created_at))
+            .bind(m.subject_account_id.as_ref().map(|a| a.as_str()))
+            .execute(&mut **tx)
+            .await
+            .map_err(B::map_err)?;
+        }
+        for n in &w.notices {
+            sqlx::query(
+                "INSERT INTO practice_notices (id, practitioner_id, reservation_id, kind, start_s, previous_s, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(n.id.as_str())
+            .bind(n.practitioner_id.as_str())
+            .bind(n.reservation_id.as_str())
+            .bind(n.kind.code())
+            .bind(n.start.as_second())
+            .bind(n.previous_start.map(|t| t.as_second()))
+            .bind(n.created_at.as_second())
             .execute(&mut **tx)
             .await
             .map_err(B::map_err)?;
@@ -243,6 +264,66 @@ where
         Ok(retried)
     }
 
+    pub(crate) async fn retry_all_dead_letters(
+        pool: &DbPool<B>,
+        now: Timestamp,
+    ) -> StoreResult<u64> {
+        let mut tx = B::begin_write(pool).await?;
+        let done = sqlx::query(
+            "UPDATE outbox SET dead_at = NULL, attempts = 0, available_at = $1, locked_until = NULL
+              WHERE dead_at IS NOT NULL",
+        )
+        .bind(ms(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(B::map_err)?;
+        let n = B::rows_affected(done);
+        if n > 0 {
+            B::outbox_changed(&mut tx).await?;
+        }
+        crate::commit::<B>(tx).await?;
+        Ok(n)
+    }
+
+    pub(crate) async fn practice_notices(
+        pool: &DbPool<B>,
+        practitioner: &careslot_domain::PractitionerId,
+        limit: i64,
+    ) -> StoreResult<Vec<PracticeNotice>> {
+        let rows = sqlx::query(
+            "SELECT * FROM practice_notices WHERE practitioner_id = $1
+              ORDER BY created_at DESC, id DESC LIMIT $2",
+        )
+        .bind(practitioner.as_str())
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+        .map_err(B::map_err)?;
+        let secs = |v: i64| Timestamp::from_second(v).map_err(|_| codec::corrupt("notice time"));
+        rows.iter()
+            .map(|r| {
+                let kind: String = r.try_get("kind").map_err(internal)?;
+                Ok(PracticeNotice {
+                    id: r.try_get("id").map_err(internal)?,
+                    practitioner_id: careslot_domain::PractitionerId(
+                        r.try_get("practitioner_id").map_err(internal)?,
+                    ),
+                    reservation_id: careslot_domain::ReservationId(
+                        r.try_get("reservation_id").map_err(internal)?,
+                    ),
+                    kind: NoticeKind::parse(&kind).ok_or_else(|| codec::corrupt("notice kind"))?,
+                    start: secs(r.try_get("start_s").map_err(internal)?)?,
+                    previous_start: r
+                        .try_get::<Option<i64>, _>("previous_s")
+                        .map_err(internal)?
+                        .map(secs)
+                        .transpose()?,
+                    created_at: secs(r.try_get("created_at").map_err(internal)?)?,
+                })
+            })
+            .collect()
+    }
+
     pub(crate) async fn delete_pending(pool: &DbPool<B>, keys: &[String]) -> StoreResult<u64> {
         let mut tx = B::begin_write(pool).await?;
         let mut n = 0;
@@ -271,9 +352,10 @@ where
         rows.iter().map(Self::row).collect()
     }
 
-    /// Erasure's part: every message of the account goes, whatever its state.
+    /// Erasure's part: every message of the account goes, whatever its state, and every
+    /// message about it to someone else (a practice's notice naming the patient).
     pub(crate) async fn delete_account_in(tx: &mut Tx<B>, account: &AccountId) -> StoreResult<()> {
-        sqlx::query("DELETE FROM outbox WHERE account_id = $1")
+        sqlx::query("DELETE FROM outbox WHERE account_id = $1 OR subject_account_id = $1")
             .bind(account.as_str())
             .execute(&mut **tx)
             .await

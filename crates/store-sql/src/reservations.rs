@@ -239,7 +239,21 @@ where
                 Answer::Reserve(out)
             }
             Job::Series(req, _) => {
-                let out = B::reserve_series(tx, req).await;
+                let mut out = B::reserve_series(tx, req).await;
+                // The series' messages ride on its doses' requests (booked ones only), in the
+                // series' savepoint: a refused series sends nothing.
+                if out.is_ok() {
+                    for d in req
+                        .doses
+                        .iter()
+                        .filter(|d| d.reservation.hold_until.is_none())
+                    {
+                        if let Err(e) = Outbox::<B>::apply_in(tx, &d.reservation.outbox).await {
+                            out = Err(e);
+                            break;
+                        }
+                    }
+                }
                 if out.is_ok() {
                     agendas.extend(req.doses.iter().map(|d| d.reservation.agenda_id.0.clone()));
                 }
@@ -592,12 +606,32 @@ where
         outbox: &OutboxWrite,
     ) -> StoreResult<Option<ReservationRow>> {
         let mut tx = B::begin_write(pool).await?;
+        let Some(r) = Self::cancel_in(&mut tx, id, now, None).await? else {
+            return Ok(None);
+        };
+        Outbox::<B>::apply_in(&mut tx, outbox).await?;
+        B::agenda_changed(&mut tx, r.agenda_id.as_str()).await?;
+        crate::commit::<B>(tx).await?;
+        Ok(Some(r))
+    }
+
+    /// Cancels a held or booked reservation inside the caller's transaction (of `agenda`
+    /// only, when given), giving its pool place and dose back; None when it was not live.
+    pub(crate) async fn cancel_in(
+        tx: &mut Tx<B>,
+        id: &ReservationId,
+        now: Timestamp,
+        agenda: Option<&AgendaId>,
+    ) -> StoreResult<Option<ReservationRow>> {
         let Some(row) = sqlx::query(
-            "UPDATE reservations SET status = 'cancelled', updated_at = $2 WHERE id = $1 AND status IN ('held', 'booked') RETURNING *",
+            "UPDATE reservations SET status = 'cancelled', updated_at = $2
+              WHERE id = $1 AND status IN ('held', 'booked') AND ($3 = '' OR agenda_id = $3)
+              RETURNING *",
         )
         .bind(id.as_str())
         .bind(now.as_second())
-        .fetch_optional(&mut *tx)
+        .bind(agenda.map(|a| a.as_str()).unwrap_or(""))
+        .fetch_optional(&mut **tx)
         .await
         .map_err(B::map_err)?
         else {
@@ -607,27 +641,24 @@ where
         let r = SqlStore::<B>::reservation_from_row(&row)?;
         if pool_name != r.id.as_str() {
             Self::release_pool_place(
-                &mut tx,
+                tx,
                 r.agenda_id.as_str(),
                 r.start.as_second(),
                 r.end.as_second(),
             )
             .await?;
         }
-        Self::release_stock(&mut tx, r.id.as_str()).await?;
+        Self::release_stock(tx, r.id.as_str()).await?;
         // A booked place (not a hold: no expiry) that someone may be waiting for.
         if r.expires_at.is_none() {
             crate::Alerts::<B>::place_freed_in(
-                &mut tx,
+                tx,
                 r.agenda_id.as_str(),
                 r.start.as_second(),
                 r.end.as_second(),
             )
             .await?;
         }
-        Outbox::<B>::apply_in(&mut tx, outbox).await?;
-        B::agenda_changed(&mut tx, r.agenda_id.as_str()).await?;
-        crate::commit::<B>(tx).await?;
         Ok(Some(r))
     }
 
@@ -694,6 +725,7 @@ where
         id: &ReservationId,
         no_show: bool,
         now: Timestamp,
+        outbox: &OutboxWrite,
     ) -> StoreResult<Option<ReservationRow>> {
         let mut tx = B::begin_write(pool).await?;
         let (from, to) = if no_show {
@@ -751,6 +783,7 @@ where
             Self::release_pool_place(&mut tx, agenda, start_s, end_s).await?;
         }
         let updated = SqlStore::<B>::reservation_from_row(&row)?;
+        Outbox::<B>::apply_in(&mut tx, outbox).await?;
         B::agenda_changed(&mut tx, agenda).await?;
         crate::commit::<B>(tx).await?;
         Ok(Some(updated))

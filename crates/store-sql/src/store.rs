@@ -1023,7 +1023,14 @@ where
         crate::commit::<B>(tx).await
     }
 
-    async fn create_absence(&self, a: &Absence, reason: Option<&str>) -> StoreResult<()> {
+    async fn create_absence_with(
+        &self,
+        a: &Absence,
+        reason: Option<&str>,
+        cancel: &[ReservationId],
+        now: Timestamp,
+        outbox: &OutboxWrite,
+    ) -> StoreResult<Vec<ReservationRow>> {
         let mut tx = B::begin_write(self.writer()).await?;
         sqlx::query("INSERT INTO absences (id, agenda_id, start_s, end_s, reason) VALUES ($1, $2, $3, $4, $5)")
             .bind(a.id.as_str())
@@ -1034,8 +1041,18 @@ where
             .execute(&mut *tx)
             .await
             .map_err(B::map_err)?;
+        let mut cancelled = Vec::new();
+        for id in cancel {
+            if let Some(r) =
+                Reservations::<B>::cancel_in(&mut tx, id, now, Some(&a.agenda_id)).await?
+            {
+                cancelled.push(r);
+            }
+        }
+        Outbox::<B>::apply_in(&mut tx, outbox).await?;
         B::agenda_changed(&mut tx, a.agenda_id.as_str()).await?;
-        crate::commit::<B>(tx).await
+        crate::commit::<B>(tx).await?;
+        Ok(cancelled)
     }
 
     async fn agenda_snapshot(
@@ -1453,13 +1470,14 @@ where
         .await
     }
 
-    async fn set_no_show(
+    async fn set_no_show_with(
         &self,
         id: &ReservationId,
         no_show: bool,
         now: Timestamp,
+        outbox: &OutboxWrite,
     ) -> StoreResult<Option<ReservationRow>> {
-        Reservations::<B>::set_no_show(self.writer(), id, no_show, now).await
+        Reservations::<B>::set_no_show(self.writer(), id, no_show, now, outbox).await
     }
 
     async fn claim_hold(
@@ -2030,10 +2048,11 @@ where
     }
 
     // --- documents ---------------------------------------------------------------------------
-    async fn insert_document(
+    async fn insert_document_with(
         &self,
         d: &DocumentRecord,
         max_per_appointment: u32,
+        outbox: &OutboxWrite,
     ) -> StoreResult<bool> {
         let m = &d.meta;
         if max_per_appointment == 0 {
@@ -2072,6 +2091,7 @@ where
         .execute(&mut *tx)
         .await
         .map_err(B::map_err)?;
+        Outbox::<B>::apply_in(&mut tx, outbox).await?;
         crate::commit::<B>(tx).await?;
         Ok(true)
     }
@@ -2250,7 +2270,12 @@ where
             .collect()
     }
 
-    async fn insert_prescription(&self, rx: &PrescriptionRecord) -> StoreResult<()> {
+    async fn insert_prescription_with(
+        &self,
+        rx: &PrescriptionRecord,
+        outbox: &OutboxWrite,
+    ) -> StoreResult<()> {
+        let mut tx = B::begin_write(self.writer()).await?;
         sqlx::query(
             "INSERT INTO prescriptions (id, reservation_id, practitioner_id, key_id, issued_at, payload_ct, signature,
                                         capability_hash, capability_ct, dispensed_at)
@@ -2266,10 +2291,11 @@ where
         .bind(&rx.capability_hash)
         .bind(&rx.capability_ct)
         .bind(rx.dispensed_at.map(|t| t.as_second()))
-        .execute(self.writer())
+        .execute(&mut *tx)
         .await
         .map_err(B::map_err)?;
-        Ok(())
+        Outbox::<B>::apply_in(&mut tx, outbox).await?;
+        crate::commit::<B>(tx).await
     }
 
     async fn prescription(&self, id: &str) -> StoreResult<Option<PrescriptionRecord>> {
@@ -2341,6 +2367,47 @@ where
 
     async fn retry_dead_letter(&self, id: &str, now: Timestamp) -> StoreResult<bool> {
         Outbox::<B>::retry_dead_letter(self.writer(), id, now).await
+    }
+
+    async fn retry_all_dead_letters(&self, now: Timestamp) -> StoreResult<u64> {
+        Outbox::<B>::retry_all_dead_letters(self.writer(), now).await
+    }
+
+    async fn practice_notices(
+        &self,
+        practitioner: &PractitionerId,
+        limit: i64,
+    ) -> StoreResult<Vec<PracticeNotice>> {
+        Outbox::<B>::practice_notices(self.reader(), practitioner, limit).await
+    }
+
+    async fn practice_emails_patient_changes(
+        &self,
+        practitioner: &PractitionerId,
+    ) -> StoreResult<bool> {
+        let row = sqlx::query("SELECT email_patient_changes FROM practitioners WHERE id = $1")
+            .bind(practitioner.as_str())
+            .fetch_optional(self.reader())
+            .await
+            .map_err(B::map_err)?;
+        match row {
+            Some(r) => r.try_get("email_patient_changes").map_err(internal),
+            None => Ok(true),
+        }
+    }
+
+    async fn set_practice_emails_patient_changes(
+        &self,
+        practitioner: &PractitionerId,
+        on: bool,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE practitioners SET email_patient_changes = $2 WHERE id = $1")
+            .bind(practitioner.as_str())
+            .bind(on)
+            .execute(self.writer())
+            .await
+            .map_err(B::map_err)?;
+        Ok(B::rows_affected(done) > 0)
     }
 
     async fn delete_pending(&self, dedupe_keys: &[String]) -> StoreResult<u64> {

@@ -173,7 +173,28 @@ pub trait Store: Send + Sync + 'static {
     async fn create_motive(&self, motive: &Motive, label_ct: &[u8]) -> StoreResult<()>;
     /// Every motive id must belong to the rule's agenda (else NotFound).
     async fn create_rule(&self, rule: &OpeningRule) -> StoreResult<()>;
-    async fn create_absence(&self, absence: &Absence, reason: Option<&str>) -> StoreResult<()>;
+    async fn create_absence(&self, absence: &Absence, reason: Option<&str>) -> StoreResult<()> {
+        self.create_absence_with(
+            absence,
+            reason,
+            &[],
+            Timestamp::now(),
+            &OutboxWrite::default(),
+        )
+        .await
+        .map(|_| ())
+    }
+    /// Records an absence and, in the same transaction, cancels the live appointments `cancel`
+    /// (of the absence's agenda; others are left alone) and applies `outbox` (their patients'
+    /// notices). Returns the appointments it cancelled.
+    async fn create_absence_with(
+        &self,
+        absence: &Absence,
+        reason: Option<&str>,
+        cancel: &[ReservationId],
+        now: Timestamp,
+        outbox: &OutboxWrite,
+    ) -> StoreResult<Vec<ReservationRow>>;
 
     // --- the hot in-memory index is built from these ---------------------------------------
     /// Everything availability needs for one agenda: configuration plus live reservations
@@ -279,6 +300,17 @@ pub trait Store: Send + Sync + 'static {
         id: &ReservationId,
         no_show: bool,
         now: Timestamp,
+    ) -> StoreResult<Option<ReservationRow>> {
+        self.set_no_show_with(id, no_show, now, &OutboxWrite::default())
+            .await
+    }
+    /// [`Store::set_no_show`] applying `outbox` in the same transaction when it changed.
+    async fn set_no_show_with(
+        &self,
+        id: &ReservationId,
+        no_show: bool,
+        now: Timestamp,
+        outbox: &OutboxWrite,
     ) -> StoreResult<Option<ReservationRow>>;
     /// Gives an unexpired hold to another patient (a guest who has just signed in).
     /// Ok(None) when the hold is no longer live.
@@ -444,6 +476,16 @@ pub trait Store: Send + Sync + 'static {
         &self,
         doc: &DocumentRecord,
         max_per_appointment: u32,
+    ) -> StoreResult<bool> {
+        self.insert_document_with(doc, max_per_appointment, &OutboxWrite::default())
+            .await
+    }
+    /// [`Store::insert_document`] applying `outbox` in the same transaction when it stored.
+    async fn insert_document_with(
+        &self,
+        doc: &DocumentRecord,
+        max_per_appointment: u32,
+        outbox: &OutboxWrite,
     ) -> StoreResult<bool>;
     /// The documents of an appointment, oldest first, without their content.
     async fn documents(&self, reservation: &ReservationId) -> StoreResult<Vec<DocumentMeta>>;
@@ -482,7 +524,16 @@ pub trait Store: Send + Sync + 'static {
         practitioner: &PractitionerId,
     ) -> StoreResult<Vec<SigningKeyRecord>>;
     /// NotFound when the reservation, practitioner or key does not exist.
-    async fn insert_prescription(&self, rx: &PrescriptionRecord) -> StoreResult<()>;
+    async fn insert_prescription(&self, rx: &PrescriptionRecord) -> StoreResult<()> {
+        self.insert_prescription_with(rx, &OutboxWrite::default())
+            .await
+    }
+    /// [`Store::insert_prescription`] applying `outbox` in the same transaction.
+    async fn insert_prescription_with(
+        &self,
+        rx: &PrescriptionRecord,
+        outbox: &OutboxWrite,
+    ) -> StoreResult<()>;
     async fn prescription(&self, id: &str) -> StoreResult<Option<PrescriptionRecord>>;
     /// The prescriptions of an appointment, oldest first.
     async fn prescriptions_of(
@@ -519,6 +570,26 @@ pub trait Store: Send + Sync + 'static {
     /// Puts a dead letter back in the queue, due at `now`, its attempts reset. Ok(false) when
     /// there is no such dead letter.
     async fn retry_dead_letter(&self, id: &str, now: Timestamp) -> StoreResult<bool>;
+    /// Puts every dead letter back in the queue (as [`Store::retry_dead_letter`]); how many.
+    async fn retry_all_dead_letters(&self, now: Timestamp) -> StoreResult<u64>;
+    /// The practice desk's notification list: the practitioner's newest entries first, at
+    /// most `limit`.
+    async fn practice_notices(
+        &self,
+        practitioner: &PractitionerId,
+        limit: i64,
+    ) -> StoreResult<Vec<PracticeNotice>>;
+    /// Whether the practice gets an email when a patient cancels or moves (default true).
+    async fn practice_emails_patient_changes(
+        &self,
+        practitioner: &PractitionerId,
+    ) -> StoreResult<bool>;
+    /// Ok(false) when no such practitioner.
+    async fn set_practice_emails_patient_changes(
+        &self,
+        practitioner: &PractitionerId,
+        on: bool,
+    ) -> StoreResult<bool>;
     /// Deletes queued (not leased, not dead) messages by dedupe key; how many went.
     async fn delete_pending(&self, dedupe_keys: &[String]) -> StoreResult<u64>;
     /// Every queued message of an account (any state).

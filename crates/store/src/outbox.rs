@@ -42,6 +42,9 @@ pub struct NewOutboxMessage {
     pub dedupe_key: String,
     /// The recipient: erasing this account deletes the message.
     pub account_id: AccountId,
+    /// Who the message is about when not the recipient (the patient named in a notice to the
+    /// practice): erasing this account deletes the message too.
+    pub subject_account_id: Option<AccountId>,
     pub payload_ct: Vec<u8>,
     /// Not sent before this instant (a reminder's time).
     pub available_at: Timestamp,
@@ -55,12 +58,53 @@ pub struct NewOutboxMessage {
 pub struct OutboxWrite {
     pub delete_pending: Vec<String>,
     pub enqueue: Vec<NewOutboxMessage>,
+    /// Entries of the practice desk's notification list, written with the change.
+    pub notices: Vec<PracticeNotice>,
 }
 
 impl OutboxWrite {
     pub fn is_empty(&self) -> bool {
-        self.delete_pending.is_empty() && self.enqueue.is_empty()
+        self.delete_pending.is_empty() && self.enqueue.is_empty() && self.notices.is_empty()
     }
+}
+
+/// What a patient did to an appointment of the practice (the desk's notification list).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeKind {
+    Cancelled,
+    Moved,
+}
+
+impl NoticeKind {
+    pub fn code(self) -> &'static str {
+        match self {
+            NoticeKind::Cancelled => "cancelled",
+            NoticeKind::Moved => "moved",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<Self> {
+        match code {
+            "cancelled" => Some(NoticeKind::Cancelled),
+            "moved" => Some(NoticeKind::Moved),
+            _ => None,
+        }
+    }
+}
+
+/// One entry of the practice desk's notification list. It names no patient: the desk reads
+/// the name from the (sealed) appointment when it shows the entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PracticeNotice {
+    pub id: String,
+    pub practitioner_id: careslot_domain::PractitionerId,
+    pub reservation_id: careslot_domain::ReservationId,
+    pub kind: NoticeKind,
+    /// The appointment's start (its new start after a move).
+    pub start: Timestamp,
+    /// A move's former start.
+    pub previous_start: Option<Timestamp>,
+    pub created_at: Timestamp,
 }
 
 /// A queued message as stored.
@@ -70,6 +114,7 @@ pub struct OutboxRow {
     pub channel: OutboxChannel,
     pub dedupe_key: String,
     pub account_id: AccountId,
+    pub subject_account_id: Option<AccountId>,
     pub payload_ct: Vec<u8>,
     /// Attempts started so far (a claim counts as one).
     pub attempts: u32,

@@ -38,6 +38,7 @@ pub async fn run(store: Arc<dyn Store>) {
     outbox_cancel_and_move(&*store).await;
     outbox_dead_letters(&*store).await;
     outbox_erasure(&*store).await;
+    outbox_about_someone_else(&*store).await;
     outbox_concurrent_claims(store.clone()).await;
     password_resets(&*store).await;
     account_settings(&*store).await;
@@ -216,6 +217,7 @@ fn outbox_message(account: &AccountId, key: &str, at: Timestamp) -> NewOutboxMes
         channel: OutboxChannel::Email,
         dedupe_key: key.to_owned(),
         account_id: account.clone(),
+        subject_account_id: None,
         available_at: at,
         created_at: at,
     }
@@ -225,6 +227,7 @@ fn queue(messages: Vec<NewOutboxMessage>) -> OutboxWrite {
     OutboxWrite {
         delete_pending: vec![],
         enqueue: messages,
+        notices: vec![],
     }
 }
 
@@ -320,6 +323,7 @@ async fn outbox_cancel_and_move(store: &dyn Store) {
             &OutboxWrite {
                 delete_pending: vec![reminder.clone()],
                 enqueue: vec![moved_reminder],
+                notices: vec![],
             },
         )
         .await
@@ -342,6 +346,7 @@ async fn outbox_cancel_and_move(store: &dyn Store) {
             &OutboxWrite {
                 delete_pending: vec![reminder.clone()],
                 enqueue: vec![],
+                notices: vec![],
             },
         )
         .await;
@@ -357,6 +362,7 @@ async fn outbox_cancel_and_move(store: &dyn Store) {
             &OutboxWrite {
                 delete_pending: vec![reminder.clone()],
                 enqueue: vec![notice.clone()],
+                notices: vec![],
             },
         )
         .await
@@ -445,6 +451,78 @@ async fn outbox_dead_letters(store: &dyn Store) {
     assert!(store.complete_message(&m.id).await.unwrap());
     assert!(!store.complete_message(&m.id).await.unwrap());
     assert!(store.outbox_of(&patient.id).await.unwrap().is_empty());
+}
+
+/// Issue 14 part C: a message about a patient queued to the practice goes when the patient is
+/// erased; the desk's notices ride in the change's transaction; the practice's email setting
+/// defaults to on.
+async fn outbox_about_someone_else(store: &dyn Store) {
+    let f = fixture(store, 30, 1).await;
+    let patient = new_account(store, Role::Patient).await;
+    let booked = store
+        .reserve(&reserve_req(&f, &patient.id, t0() + 300.hours(), None))
+        .await
+        .unwrap()
+        .reservation;
+    let mut to_practice = outbox_message(
+        &f.practitioner.account_id,
+        &format!("cancelled:{}", booked.id),
+        t0(),
+    );
+    to_practice.subject_account_id = Some(patient.id.clone());
+    let unrelated = outbox_message(&f.practitioner.account_id, "unrelated:1", t0());
+    let mut w = queue(vec![to_practice, unrelated.clone()]);
+    w.notices.push(PracticeNotice {
+        id: uuid::Uuid::now_v7().to_string(),
+        practitioner_id: f.practitioner.id.clone(),
+        reservation_id: booked.id.clone(),
+        kind: NoticeKind::Cancelled,
+        start: booked.start,
+        previous_start: None,
+        created_at: t0(),
+    });
+    store
+        .cancel_with(&booked.id, t0(), &w)
+        .await
+        .unwrap()
+        .expect("cancelled");
+    let notices = store
+        .practice_notices(&f.practitioner.id, 10)
+        .await
+        .unwrap();
+    assert_eq!(notices.len(), 1);
+    assert_eq!(notices[0].reservation_id, booked.id);
+    assert_eq!(notices[0].kind, NoticeKind::Cancelled);
+    let queued = store.outbox_of(&f.practitioner.account_id).await.unwrap();
+    assert_eq!(queued.len(), 2);
+    assert!(queued
+        .iter()
+        .any(|r| r.subject_account_id.as_ref() == Some(&patient.id)));
+    store
+        .erase_account(&patient.id, std::slice::from_ref(&booked.id))
+        .await
+        .unwrap();
+    let left = store.outbox_of(&f.practitioner.account_id).await.unwrap();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0].id, unrelated.id);
+    store.complete_message(&unrelated.id).await.unwrap();
+    // The practice's email on patients' changes: on unless turned off.
+    assert!(store
+        .practice_emails_patient_changes(&f.practitioner.id)
+        .await
+        .unwrap());
+    assert!(store
+        .set_practice_emails_patient_changes(&f.practitioner.id, false)
+        .await
+        .unwrap());
+    assert!(!store
+        .practice_emails_patient_changes(&f.practitioner.id)
+        .await
+        .unwrap());
+    assert!(!store
+        .set_practice_emails_patient_changes(&PractitionerId::new(), false)
+        .await
+        .unwrap());
 }
 
 async fn outbox_erasure(store: &dyn Store) {

@@ -377,8 +377,31 @@ impl Vaccination {
                 day: d.day,
             });
         }
+        let series_id = ReservationId::new().to_string();
+        // A booked series sends one confirmation naming every dose and a reminder before
+        // each, queued with the doses (on the first dose's request, in the same savepoint).
+        let mut outbox = careslot_store::OutboxWrite::default();
+        if hold_until.is_none() {
+            let mut infos = Vec::with_capacity(doses.len());
+            for (d, s) in doses.iter().zip(&series) {
+                let minutes = i64::from(d.motive.duration.get());
+                infos.push(careslot_scheduling::event_messages::SeriesDoseInfo {
+                    view: &d.view,
+                    id: &s.reservation.id,
+                    start: d.start,
+                    end: d
+                        .start
+                        .checked_add(jiff::SignedDuration::from_mins(minutes))
+                        .unwrap_or(d.start),
+                });
+            }
+            outbox = self.series_outbox(&caller.id, &series_id, &infos).await;
+            if let Some(first) = series.first_mut() {
+                first.reservation.outbox = outbox.clone();
+            }
+        }
         let req = SeriesRequest {
-            id: ReservationId::new().to_string(),
+            id: series_id,
             protocol_version: version,
             doses: series,
             now,
@@ -395,6 +418,7 @@ impl Vaccination {
                 return Err(e.into());
             }
         };
+        self.wake_outbox(&outbox);
         for ((row, dose), d) in rows.iter().zip(&req.doses).zip(&doses) {
             self.agendas
                 .reserved(row, d.motive.capacity > 1, Some((dose.product, dose.day)));

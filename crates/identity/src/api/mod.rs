@@ -3,6 +3,7 @@
 pub mod accounts;
 mod caller;
 mod client;
+pub mod dead_letters;
 pub mod dto;
 pub mod me;
 mod operator;

@@ -317,6 +317,9 @@ pub struct NewAbsenceBody {
     pub start: String,
     pub end: String,
     pub reason: Option<String>,
+    /// Also cancel the booked appointments the absence covers; each patient is told.
+    /// Default false.
+    pub cancel_appointments: Option<bool>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -325,6 +328,9 @@ pub struct AbsenceBody {
     pub agenda_id: String,
     pub start: String,
     pub end: String,
+    /// The appointments the absence cancelled (with `cancel_appointments`); omitted when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cancelled_appointments: Vec<String>,
 }
 
 impl AbsenceBody {
@@ -334,6 +340,7 @@ impl AbsenceBody {
             agenda_id: a.agenda_id.to_string(),
             start: format_instant(a.start, tz),
             end: format_instant(a.end, tz),
+            cancelled_appointments: vec![],
         }
     }
 }

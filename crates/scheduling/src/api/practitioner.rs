@@ -199,11 +199,19 @@ pub async fn create_absence(
     ApiJson(b): ApiJson<NewAbsenceBody>,
 ) -> Created<AbsenceBody> {
     let agenda_id = AgendaId(agenda_id);
-    let absence = app
-        .create_absence(&me, &agenda_id, &b.start, &b.end, b.reason.as_deref())
-        .await?;
+    let (absence, cancelled) = if b.cancel_appointments.unwrap_or(false) {
+        app.create_absence_cancelling(&me, &agenda_id, &b.start, &b.end, b.reason.as_deref())
+            .await?
+    } else {
+        let a = app
+            .create_absence(&me, &agenda_id, &b.start, &b.end, b.reason.as_deref())
+            .await?;
+        (a, vec![])
+    };
     let view = app.view(&agenda_id).await?;
-    created(AbsenceBody::new(&absence, &view.tz))
+    let mut body = AbsenceBody::new(&absence, &view.tz);
+    body.cancelled_appointments = cancelled.iter().map(|id| id.to_string()).collect();
+    created(body)
 }
 
 /// Appointments of one of the caller's agendas, local dates `from`..=`to`.

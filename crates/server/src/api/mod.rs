@@ -4,8 +4,7 @@ mod erasure;
 pub mod ops;
 
 use careslot_consultation::api::{documents, prescriptions, video};
-use careslot_identity::api::accounts;
-use careslot_identity::api::me;
+use careslot_identity::api::{accounts, dead_letters, me};
 use careslot_scheduling::api::{
     alerts, bulk_publish, patient, payments, practitioner, public, queue, reminders,
 };
@@ -50,6 +49,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         // Issue 14 (reminders on a clock, earlier-slot alerts).
         reminders::get_reminders, reminders::put_reminders,
         alerts::create_alert, alerts::list_alerts, alerts::delete_alert,
+        // issue 14 part C: dead letters
+        dead_letters::list, dead_letters::retry, dead_letters::retry_all,
     ),
     components(schemas(careslot_core::error::Problem)),
     modifiers(&BearerAuth, &QueueDoc),
@@ -266,6 +267,11 @@ pub fn router(app: App) -> Router {
             "/prescriptions/{id}/dispense",
             post(prescriptions::dispense),
         );
+    // --- dead letters (issue 14 part C) ---
+    let api = api
+        .route("/operator/outbox/dead", get(dead_letters::list))
+        .route("/operator/outbox/dead/retry", post(dead_letters::retry_all))
+        .route("/operator/outbox/{id}/retry", post(dead_letters::retry));
     let api = api
         .route("/", get(index))
         .layer(axum::middleware::from_fn(no_store_unless_public));

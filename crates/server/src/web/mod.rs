@@ -140,6 +140,19 @@ pub fn router() -> Router<App> {
         .route("/operator/chronodoses", post(operator::chronodoses))
         .route("/operator/protocols", post(operator::add_protocol))
         .route("/operator/appointments.csv", get(operator::export))
+        // --- issue 14 part C: dead letters, desk notices, demo mailbox ---
+        .route(
+            "/operator/outbox/{id}/retry",
+            post(operator::retry_dead_letter),
+        )
+        .route(
+            "/operator/outbox/retry-all",
+            post(operator::retry_all_dead_letters),
+        )
+        .route("/pro/notifications", get(notices::page))
+        .route("/pro/notifications/email", post(notices::set_email))
+        .route("/demo/mailbox", get(mailbox::list))
+        .route("/demo/mailbox/{id}", get(mailbox::show))
         .route("/queue", get(queue::page))
         // --- video ---
         .route("/appointments/{id}/video", get(video::patient))

@@ -7,6 +7,8 @@ pub mod booking;
 pub mod desk;
 pub mod documents;
 pub mod home;
+pub mod mailbox;
+pub mod notices;
 pub mod onboarding;
 pub mod operator;
 pub mod payments;

@@ -66,6 +66,17 @@ struct ConsolePage<'a> {
     protocols: Vec<ProtocolRow>,
     error: Option<&'static str>,
     today: String,
+    dead: Vec<DeadRow>,
+}
+
+/// A dead letter in the console: never its address or body.
+pub struct DeadRow {
+    pub id: String,
+    pub kind: String,
+    pub channel: &'static str,
+    pub attempts: u32,
+    pub error: String,
+    pub when: String,
 }
 
 async fn console(ctx: &Ctx, error: Option<&'static str>) -> PageResult {
@@ -73,6 +84,7 @@ async fn console(ctx: &Ctx, error: Option<&'static str>) -> PageResult {
     let rules = ctx.ok(ctx.app.vaccination.eligibility().await)?;
     let mut protocols: Vec<Protocol> = ctx.ok(ctx.app.protocols().await)?;
     protocols.sort_by(|a, b| (a.product, b.version).cmp(&(b.product, a.version)));
+    let dead = ctx.ok(ctx.app.accounts.dead_letters().await)?;
     Ok(ctx.page(&ConsolePage {
         ctx,
         centres: totals.centres,
@@ -104,6 +116,17 @@ async fn console(ctx: &Ctx, error: Option<&'static str>) -> PageResult {
             .collect(),
         error,
         today: jiff::Zoned::now().date().to_string(),
+        dead: dead
+            .into_iter()
+            .map(|d| DeadRow {
+                id: d.id,
+                kind: d.kind,
+                channel: d.channel,
+                attempts: d.attempts,
+                error: d.last_error.unwrap_or_default(),
+                when: d.dead_at.strftime("%Y-%m-%d %H:%M UTC").to_string(),
+            })
+            .collect(),
     }))
 }
 
@@ -244,4 +267,23 @@ pub async fn export(
 pub struct ExportParams {
     from: String,
     to: String,
+}
+
+/// Puts one dead letter back in the queue.
+pub async fn retry_dead_letter(
+    mut ctx: Ctx,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    _form: Form,
+) -> PageResult {
+    require(&ctx, &headers).await?;
+    ctx.ok(ctx.app.accounts.retry_dead_letter(&id).await)?;
+    Ok(ctx.redirect_with("/operator#dead-h", "flash.saved"))
+}
+
+/// Puts every dead letter back in the queue.
+pub async fn retry_all_dead_letters(mut ctx: Ctx, headers: HeaderMap, _form: Form) -> PageResult {
+    require(&ctx, &headers).await?;
+    ctx.ok(ctx.app.accounts.retry_all_dead_letters().await)?;
+    Ok(ctx.redirect_with("/operator#dead-h", "flash.saved"))
 }

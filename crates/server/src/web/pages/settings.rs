@@ -331,17 +331,18 @@ pub async fn add_absence(ctx: Ctx, form: Form) -> PageResult {
     ) else {
         return render(&ctx, &AgendaId(agenda), Some("settings.absence_invalid")).await;
     };
-    let r = ctx
-        .app
-        .create_absence(
-            &caller,
-            &AgendaId(agenda.clone()),
-            &start,
-            &end,
-            form.opt("reason"),
-        )
-        .await
-        .map(|_| ());
+    let id = AgendaId(agenda.clone());
+    let r = if form.checked("cancel_appointments") {
+        ctx.app
+            .create_absence_cancelling(&caller, &id, &start, &end, form.opt("reason"))
+            .await
+            .map(|_| ())
+    } else {
+        ctx.app
+            .create_absence(&caller, &id, &start, &end, form.opt("reason"))
+            .await
+            .map(|_| ())
+    };
     apply(ctx, agenda, r, "settings.absence_invalid").await
 }
 

@@ -1,0 +1,260 @@
+//! Messages for the other events of an appointment (issue 14, part C): a prescription signed,
+//! a document added, a video room opened, a vaccination series booked. Prepared here, queued
+//! by the store in the transaction of the change (the caller hands the [`OutboxWrite`] to the
+//! store write). Like `notify.rs`: never a motive, a drug or a file name; a message that
+//! cannot be prepared is logged and the change goes ahead.
+
+use super::{AppError, AppResult, Scheduling};
+use careslot_core::availability::AgendaView;
+use careslot_domain::{AccountId, AgendaId, ReservationId};
+use careslot_messages::{compose, Content, Recipient};
+use careslot_store::{OutboxWrite, StoreError};
+use jiff::Timestamp;
+
+/// What the message says about the appointment.
+pub enum AppointmentNotice {
+    /// To the patient: a prescription is available (no content).
+    PrescriptionAvailable,
+    /// To the other party: a document was added (no name); `link` is where they see it.
+    DocumentAdded { link: String },
+    /// The video room is open; `link` is the video page.
+    VideoReady { link: String },
+}
+
+/// The appointment a message is about.
+pub struct About<'a> {
+    pub agenda: &'a AgendaId,
+    pub id: &'a ReservationId,
+    pub start: Timestamp,
+    pub end: Timestamp,
+}
+
+/// One booked dose of a series, for its confirmation and reminder.
+pub struct SeriesDoseInfo<'a> {
+    pub view: &'a AgendaView,
+    pub id: &'a ReservationId,
+    pub start: Timestamp,
+    pub end: Timestamp,
+}
+
+/// When a teleconsultation's video room opens: this long before the start (the rule of
+/// `careslot_consultation::video::window`, which sits above this crate).
+pub const VIDEO_OPENS_BEFORE: jiff::SignedDuration = jiff::SignedDuration::from_mins(15);
+
+/// Dedupe key of an appointment's pending video link (dropped on cancel, replaced on move).
+pub fn video_key(id: &ReservationId) -> String {
+    format!("video:{id}")
+}
+
+fn compose_err(e: careslot_messages::ComposeError) -> AppError {
+    AppError::Store(StoreError::Internal(e.to_string()))
+}
+
+impl Scheduling {
+    /// One message about an appointment to `to`. `subject` names the patient the message is
+    /// about when it goes to someone else (erasing the patient then deletes it). At most one
+    /// such message per `dedupe_key`.
+    pub async fn notice_outbox(
+        &self,
+        notice: AppointmentNotice,
+        to: &AccountId,
+        subject: Option<&AccountId>,
+        about: About<'_>,
+        dedupe_key: String,
+    ) -> OutboxWrite {
+        match self
+            .try_notice_outbox(notice, to, subject, &about, dedupe_key)
+            .await
+        {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::warn!(appointment = %about.id, error = %e, "appointment message not prepared");
+                OutboxWrite::default()
+            }
+        }
+    }
+
+    async fn try_notice_outbox(
+        &self,
+        notice: AppointmentNotice,
+        to: &AccountId,
+        subject: Option<&AccountId>,
+        about: &About<'_>,
+        dedupe_key: String,
+    ) -> AppResult<OutboxWrite> {
+        let mut w = OutboxWrite::default();
+        let Some(addressee) = self.recipient(to).await? else {
+            return Ok(w);
+        };
+        // A patient booked by phone has no address: nothing to send.
+        if addressee.email.is_empty() {
+            return Ok(w);
+        }
+        let view = self.view(about.agenda).await?;
+        let appt = self
+            .message_appointment(&view, about.id, about.start, about.end, 0)
+            .await?;
+        let content = match notice {
+            AppointmentNotice::PrescriptionAvailable => Content::PrescriptionAvailable(appt),
+            AppointmentNotice::DocumentAdded { link } => Content::DocumentAdded {
+                appointment: appt,
+                link,
+            },
+            AppointmentNotice::VideoReady { link } => Content::VideoReady {
+                appointment: appt,
+                link,
+            },
+        };
+        let now = Timestamp::now();
+        let m = compose(
+            &self.message_site(),
+            &content,
+            Recipient::Email(addressee.email.clone()),
+            addressee.lang,
+            now,
+        )
+        .map_err(compose_err)?;
+        let mut sealed = self
+            .seal_message(&addressee.record, &m, dedupe_key, now)
+            .await?;
+        sealed.subject_account_id = subject.filter(|s| *s != to).cloned();
+        w.enqueue.push(sealed);
+        Ok(w)
+    }
+
+    /// For a teleconsultation, adds to `w` the patient's link to the video page, due when the
+    /// room opens (at once if it is already open). Nothing for other motives.
+    #[allow(clippy::too_many_arguments)] // the booking's parts, as its three call sites hold them
+    pub(crate) async fn add_video_link(
+        &self,
+        w: &mut OutboxWrite,
+        view: &AgendaView,
+        motive: &careslot_domain::MotiveId,
+        patient: &AccountId,
+        id: &ReservationId,
+        start: Timestamp,
+        end: Timestamp,
+    ) {
+        if !view
+            .motive(motive)
+            .is_some_and(|m| m.policy.teleconsultation)
+        {
+            return;
+        }
+        let prepared = async {
+            let Some(to) = self.recipient(patient).await? else {
+                return Ok(None);
+            };
+            if to.email.is_empty() {
+                return Ok(None);
+            }
+            let appt = self.message_appointment(view, id, start, end, 0).await?;
+            let site = self.message_site();
+            let link = format!("{}/appointments/{id}/video", site.public_url);
+            let now = Timestamp::now();
+            let m = compose(
+                &site,
+                &Content::VideoReady {
+                    appointment: appt,
+                    link,
+                },
+                Recipient::Email(to.email.clone()),
+                to.lang,
+                now,
+            )
+            .map_err(compose_err)?;
+            let at = start
+                .saturating_sub(VIDEO_OPENS_BEFORE)
+                .unwrap_or(start)
+                .max(now);
+            AppResult::Ok(Some(
+                self.seal_message(&to.record, &m, video_key(id), at).await?,
+            ))
+        };
+        match prepared.await {
+            Ok(Some(m)) => w.enqueue.push(m),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(appointment = %id, error = %e, "video link not prepared"),
+        }
+    }
+
+    /// The messages of a booked vaccination series: ONE confirmation naming both dates with
+    /// one `.ics` per dose, and a reminder before each dose (the usual 72 h reminder key per
+    /// appointment, so cancelling a dose drops its reminder).
+    pub async fn series_outbox(
+        &self,
+        patient: &AccountId,
+        series_id: &str,
+        doses: &[SeriesDoseInfo<'_>],
+    ) -> OutboxWrite {
+        match self.try_series_outbox(patient, series_id, doses).await {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::warn!(series = series_id, error = %e, "series messages not prepared");
+                OutboxWrite::default()
+            }
+        }
+    }
+
+    async fn try_series_outbox(
+        &self,
+        patient: &AccountId,
+        series_id: &str,
+        doses: &[SeriesDoseInfo<'_>],
+    ) -> AppResult<OutboxWrite> {
+        let mut w = OutboxWrite::default();
+        let Some(to) = self.recipient(patient).await? else {
+            return Ok(w);
+        };
+        let mut appts = Vec::with_capacity(doses.len());
+        for d in doses {
+            appts.push(
+                self.message_appointment(d.view, d.id, d.start, d.end, 0)
+                    .await?,
+            );
+        }
+        let now = Timestamp::now();
+        let site = self.message_site();
+        let content = match appts.as_slice() {
+            [first, second, ..] => Content::SeriesConfirmation {
+                first: first.clone(),
+                second: second.clone(),
+            },
+            [only] => Content::BookingConfirmation(only.clone()),
+            [] => return Ok(w),
+        };
+        let m = compose(
+            &site,
+            &content,
+            Recipient::Email(to.email.clone()),
+            to.lang,
+            now,
+        )
+        .map_err(compose_err)?;
+        w.enqueue.push(
+            self.seal_message(&to.record, &m, format!("series:{series_id}"), now)
+                .await?,
+        );
+        for (d, appt) in doses.iter().zip(appts) {
+            let Ok(at) = d.start.checked_sub(crate::notify::REMINDER_BEFORE) else {
+                continue;
+            };
+            if at <= now {
+                continue;
+            }
+            let m = compose(
+                &site,
+                &Content::Reminder(appt),
+                Recipient::Email(to.email.clone()),
+                to.lang,
+                now,
+            )
+            .map_err(compose_err)?;
+            w.enqueue.push(
+                self.seal_message(&to.record, &m, crate::notify::reminder_key(d.id), at)
+                    .await?,
+            );
+        }
+        Ok(w)
+    }
+}
