@@ -8,7 +8,6 @@ mod common;
 #[allow(dead_code)]
 #[path = "common/sms.rs"]
 mod sms;
-#[allow(dead_code)]
 #[path = "common/smtp.rs"]
 mod smtp;
 
