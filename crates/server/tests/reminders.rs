@@ -46,6 +46,7 @@ struct Env {
 /// the SMS stand-in, through the same `Router` the binary builds.
 async fn env(backend: Backend) -> Env {
     let sink = SmtpSink::start();
+    sink.hide_sign_up_mail();
     let sms = SmsStandIn::start().await;
     let clock = ManualClock::new(Timestamp::now());
     let email: Arc<dyn Channel> = Arc::new(
