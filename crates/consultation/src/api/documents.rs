@@ -257,7 +257,7 @@ pub async fn upload(
 }
 
 /// The documents of an appointment (patient or practice).
-#[utoipa::path(get, path = "/api/v1/appointments/{id}/documents", tag = "documents", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/appointments/{id}/documents", operation_id = "listDocuments", tag = "documents", security(("bearer" = [])),
     params(("id" = String, Path, description = "appointment id")),
     responses((status = 200, body = DocumentListBody), (status = 404, body = Problem)))]
 pub async fn list(

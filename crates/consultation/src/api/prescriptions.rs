@@ -203,7 +203,7 @@ pub fn pdf_date(lang: Lang) -> impl Fn(Timestamp, &jiff::tz::TimeZone) -> String
 
 /// Sign a prescription on one of the caller's appointments (the practitioner only; their
 /// assistants cannot sign).
-#[utoipa::path(post, path = "/api/v1/appointments/{id}/prescriptions", tag = "prescriptions", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/appointments/{id}/prescriptions", operation_id = "issuePrescription", tag = "prescriptions", security(("bearer" = [])),
     params(("id" = String, Path)), request_body = NewPrescriptionBody,
     responses((status = 201, body = PrescriptionBody), (status = 403, description = "not the practitioner", body = Problem),
               (status = 404, body = Problem), (status = 409, description = "appointment not booked", body = Problem),
@@ -232,7 +232,7 @@ pub async fn issue(
 
 /// The prescriptions of an appointment, for its patient and its practice (each read is
 /// recorded in the patient's access log).
-#[utoipa::path(get, path = "/api/v1/appointments/{id}/prescriptions", tag = "prescriptions", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/appointments/{id}/prescriptions", operation_id = "listPrescriptions", tag = "prescriptions", security(("bearer" = [])),
     params(("id" = String, Path)),
     responses((status = 200, body = PrescriptionsBody), (status = 404, body = Problem)))]
 pub async fn list(

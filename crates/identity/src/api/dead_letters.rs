@@ -52,7 +52,7 @@ pub struct RetriedBody {
 }
 
 /// The dead letters, newest first (at most 200).
-#[utoipa::path(get, path = "/api/v1/operator/outbox/dead", tag = "operator", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/operator/outbox/dead", operation_id = "listDeadLetters", tag = "operator", security(("bearer" = [])),
     responses((status = 200, body = DeadLettersBody), (status = 401, body = Problem),
               (status = 503, description = "database unavailable", body = Problem)))]
 pub async fn list(

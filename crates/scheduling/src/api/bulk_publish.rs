@@ -181,7 +181,7 @@ pub async fn schedules(
 
 /// Free slots of the next `days` local days (default 14, at most 31), one FHIR Slot per
 /// line, streamed centre by centre.
-#[utoipa::path(get, path = "/api/v1/vaccination/bulk/slots.ndjson", tag = "vaccination",
+#[utoipa::path(get, path = "/api/v1/vaccination/bulk/slots.ndjson", operation_id = "bulkSlots", tag = "vaccination",
     params(("state" = Option<String>, Query, description = "only this jurisdiction"),
            ("days" = Option<u32>, Query, description = "local days from today, 1 to 31 (default 14)")),
     responses((status = 200, description = "FHIR Slot resources", body = String, content_type = "application/fhir+ndjson"),

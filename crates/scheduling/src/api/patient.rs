@@ -70,7 +70,7 @@ fn idempotency(
 }
 
 /// Book an appointment, directly or from a hold. Safe to retry with `Idempotency-Key`.
-#[utoipa::path(post, path = "/api/v1/appointments", tag = "patient", security(("bearer" = [])), request_body = NewAppointmentBody,
+#[utoipa::path(post, path = "/api/v1/appointments", operation_id = "bookAppointment", tag = "patient", security(("bearer" = [])), request_body = NewAppointmentBody,
     params(("Idempotency-Key" = Option<String>, Header, description = "repeat the same key to retry safely")),
     responses((status = 201, body = AppointmentBody), (status = 402, description = "card declined (teleconsultation paid online): nothing booked", body = Problem), (status = 409, description = "not free", body = Problem),
               (status = 422, description = "invalid, or key reused with another body", body = Problem)))]
@@ -130,7 +130,7 @@ pub async fn book(
 }
 
 /// The caller's appointments.
-#[utoipa::path(get, path = "/api/v1/appointments", tag = "patient", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/appointments", operation_id = "listAppointments", tag = "patient", security(("bearer" = [])),
     responses((status = 200, body = AppointmentsBody), (status = 401, body = Problem)))]
 pub async fn list(
     State(app): State<Arc<Scheduling>>,

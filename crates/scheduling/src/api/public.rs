@@ -178,7 +178,7 @@ pub async fn agenda(
 }
 
 /// Bookable starts of a motive, local dates `from`..=`to` (at most 31 days).
-#[utoipa::path(get, path = "/api/v1/agendas/{agenda_id}/slots", tag = "public",
+#[utoipa::path(get, path = "/api/v1/agendas/{agenda_id}/slots", operation_id = "listSlots", tag = "public",
     params(("agenda_id" = String, Path), ("motive_id" = String, Query), ("from" = String, Query), ("to" = String, Query)),
     responses((status = 200, body = SlotsBody), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn slots(

@@ -138,7 +138,7 @@ pub fn presented_ticket(headers: &HeaderMap) -> Option<&str> {
 
 /// Join the queue: a signed ticket at the back of it (admitted at once when the waiting
 /// room is inactive, so that clients can always follow the same flow).
-#[utoipa::path(post, path = "/api/v1/queue/tickets", tag = "queue",
+#[utoipa::path(post, path = "/api/v1/queue/tickets", operation_id = "issueQueueTicket", tag = "queue",
     responses((status = 201, body = QueueTicketBody)))]
 pub async fn issue(State(app): State<Arc<Scheduling>>) -> (StatusCode, Json<QueueTicketBody>) {
     let now = now_ms();

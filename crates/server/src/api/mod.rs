@@ -1,5 +1,6 @@
 //! The JSON API v1 (contract: shared/api-v1.md) and its OpenAPI document.
 
+mod doc_errors;
 mod erasure;
 pub mod ops;
 
@@ -16,6 +17,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use careslot_core::error::ApiError;
+use doc_errors::ErrorResponses;
 use queue::QueueDoc;
 use std::future::Future;
 use tower_http::trace::TraceLayer;
@@ -53,7 +55,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         dead_letters::list, dead_letters::retry, dead_letters::retry_all,
     ),
     components(schemas(careslot_core::error::Problem)),
-    modifiers(&BearerAuth, &QueueDoc),
+    modifiers(&BearerAuth, &QueueDoc, &ErrorResponses),
 )]
 pub struct ApiDoc;
 

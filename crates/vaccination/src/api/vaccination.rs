@@ -50,7 +50,7 @@ async fn bodies(
 
 /// Book the doses of a vaccination together: all or none. With `hold_id`, books the doses
 /// held by `POST /api/v1/vaccination/holds` (again: the same appointments, nothing new).
-#[utoipa::path(post, path = "/api/v1/vaccination/bookings", tag = "vaccination", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/vaccination/bookings", operation_id = "bookVaccination", tag = "vaccination", security(("bearer" = [])),
     request_body = VaccinationBookingBody,
     responses((status = 201, body = VaccinationBookingResult),
               (status = 404, description = "no such hold of this patient", body = Problem),
