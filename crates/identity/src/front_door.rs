@@ -380,6 +380,11 @@ impl Accounts {
 
     /// The operator's bearer token, checked behind the address's counter.
     pub async fn check_operator_token(&self, token: &str, client: IpAddr) -> AppResult<()> {
+        // No token at all is not an attempt: a cheap 401, no counter (a browser or a client
+        // that forgot the header must not lock its address out).
+        if token.is_empty() {
+            return Err(AppError::Unauthenticated);
+        }
         let (_, address) = self.throttle_keys(Door::Operator, None, client);
         self.check_throttle(None, &address).await?;
         match &self.config.operator_token {

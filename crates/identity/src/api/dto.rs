@@ -162,8 +162,10 @@ pub struct SettingsBody {
     pub show_motive: bool,
 }
 
-/// The account and its settings.
+/// The account and its settings. (Named apart from the practitioner's profile in the
+/// OpenAPI document: schema names must be unique there.)
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = AccountSettingsBody)]
 pub struct ProfileBody {
     pub account: AccountBody,
     pub settings: SettingsBody,

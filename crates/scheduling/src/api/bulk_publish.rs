@@ -183,7 +183,7 @@ pub async fn schedules(
 /// line, streamed centre by centre.
 #[utoipa::path(get, path = "/api/v1/vaccination/bulk/slots.ndjson", operation_id = "bulkSlots", tag = "vaccination",
     params(("state" = Option<String>, Query, description = "only this jurisdiction"),
-           ("days" = Option<u32>, Query, description = "local days from today, 1 to 31 (default 14)")),
+           ("days" = Option<u32>, Query, minimum = 1, maximum = 31, description = "local days from today, 1 to 31 (default 14)")),
     responses((status = 200, description = "FHIR Slot resources", body = String, content_type = "application/fhir+ndjson"),
               (status = 400, body = Problem), (status = 503, body = Problem)))]
 pub async fn slots(

@@ -110,6 +110,11 @@ pub async fn stripe_webhook(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<WebhookAckBody>, ApiError> {
+    // The signature is checked for presence first, so a malformed call is told what is wrong
+    // whether or not this node takes Stripe payments.
+    if !headers.contains_key("stripe-signature") {
+        return Err(ApiError::bad_request("Stripe-Signature: missing"));
+    }
     if app.payments.provider().name() != "stripe" {
         return Err(ApiError::not_found("webhook"));
     }

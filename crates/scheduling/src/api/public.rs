@@ -41,8 +41,11 @@ pub const MAX_LIMIT: usize = 100;
 /// Search practitioners by specialty, name and distance, earliest availability first.
 #[utoipa::path(get, path = "/api/v1/search", tag = "public",
     params(("specialty" = Option<String>, Query), ("q" = Option<String>, Query), ("city" = Option<String>, Query),
-           ("lat" = Option<f64>, Query), ("lon" = Option<f64>, Query), ("radius_km" = Option<f64>, Query),
-           ("limit" = Option<usize>, Query), ("sort" = Option<String>, Query, description = "earliest (default) or distance")),
+           ("lat" = Option<f64>, Query, minimum = -90, maximum = 90, description = "with lon"),
+           ("lon" = Option<f64>, Query, minimum = -180, maximum = 180, description = "with lat"),
+           ("radius_km" = Option<f64>, Query, exclusive_minimum = 0, maximum = 1000),
+           ("limit" = Option<usize>, Query, minimum = 1, maximum = 100),
+           ("sort" = Option<String>, Query, pattern = "^(earliest|distance)?$", description = "earliest (default) or distance (needs lat and lon)")),
     responses((status = 200, body = SearchBody), (status = 400, body = Problem)))]
 pub async fn search(
     State(app): State<Arc<Scheduling>>,
@@ -59,16 +62,18 @@ pub async fn search(
         }
         None => None,
     };
+    // A radius out of range is refused even without a point, so a client learns of its
+    // mistake before it adds the point.
+    let radius = p.radius_km.unwrap_or(DEFAULT_RADIUS_KM);
+    if !radius.is_finite() || radius <= 0.0 || radius > MAX_RADIUS_KM {
+        return Err(ApiError::bad_request(format!(
+            "radius_km: must be between 0 and {MAX_RADIUS_KM}"
+        )));
+    }
     let near = match (p.lat, p.lon) {
         (Some(lat), Some(lon)) => {
             let point =
                 LatLon::parse(lat, lon).map_err(|e| ApiError::bad_request(e.to_string()))?;
-            let radius = p.radius_km.unwrap_or(DEFAULT_RADIUS_KM);
-            if !radius.is_finite() || radius <= 0.0 || radius > MAX_RADIUS_KM {
-                return Err(ApiError::bad_request(format!(
-                    "radius_km: must be between 0 and {MAX_RADIUS_KM}"
-                )));
-            }
             Some((point, radius))
         }
         (None, None) => None,
@@ -179,7 +184,7 @@ pub async fn agenda(
 
 /// Bookable starts of a motive, local dates `from`..=`to` (at most 31 days).
 #[utoipa::path(get, path = "/api/v1/agendas/{agenda_id}/slots", operation_id = "listSlots", tag = "public",
-    params(("agenda_id" = String, Path), ("motive_id" = String, Query), ("from" = String, Query), ("to" = String, Query)),
+    params(("agenda_id" = String, Path), ("motive_id" = String, Query), ("from" = String, Query, format = Date), ("to" = String, Query, format = Date)),
     responses((status = 200, body = SlotsBody), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn slots(
     State(app): State<Arc<Scheduling>>,

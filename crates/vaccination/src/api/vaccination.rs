@@ -86,6 +86,7 @@ pub async fn book(
 #[utoipa::path(post, path = "/api/v1/vaccination/holds", tag = "vaccination", security(("bearer" = [])),
     request_body = VaccinationBookingBody,
     responses((status = 201, body = VaccinationHoldResult),
+              (status = 404, description = "no such agenda, motive or place", body = Problem),
               (status = 409, description = "a place or a dose is gone; nothing is held", body = Problem),
               (status = 422, description = "interval outside the protocol, wrong doses; nothing is held", body = Problem)))]
 pub async fn hold(
