@@ -534,7 +534,7 @@ async fn pay_at_the_practice_is_the_default(backend: Backend) {
         );
     }
     assert!(doc["components"]["schemas"]["PaymentBody"].is_object());
-    // No webhook endpoint without Stripe.
+    // A call without the signature header is malformed whatever the provider...
     let (s, _) = t
         .server
         .call(
@@ -544,6 +544,18 @@ async fn pay_at_the_practice_is_the_default(backend: Backend) {
             Some(json!({})),
         )
         .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    // ...and a signed one finds no webhook endpoint without Stripe.
+    let s = t
+        .server
+        .client
+        .post(format!("{}/api/v1/payments/stripe/webhook", t.server.base))
+        .header("Stripe-Signature", "t=1,v1=00")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .status();
     assert_eq!(s, StatusCode::NOT_FOUND);
 }
 
