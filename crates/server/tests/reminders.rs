@@ -312,6 +312,7 @@ async fn reminders_fire_at_their_instant_across_the_october_change(backend: Back
     let start = paris_at(monday, 9);
     let id = book(&env, &p, &token, start).await;
     env.sink.wait_for(1, WITHIN).await; // the confirmation
+    handled(&env, &patient_id, &format!("confirm:{id}")).await;
 
     // 72 h of elapsed time before 09:00 CET on Monday is 10:00 CEST on Friday (the night to
     // Sunday has 25 hours), not 09:00.
@@ -384,6 +385,12 @@ async fn reminders_fire_at_their_instant_across_the_october_change(backend: Back
     wait_until_gone(&env, &patient_id, &format!("reminder-sms:{id}")).await;
 }
 
+/// Waits (bounded) until the worker handled the intent with `key` (its row is gone): a
+/// confirmation or move notice queues the appointment's reminders when handled.
+async fn handled(env: &Env, account: &str, key: &str) {
+    wait_until_gone(env, account, key).await;
+}
+
 /// Waits (bounded) until the outbox holds no row with `key` for the account.
 async fn wait_until_gone(env: &Env, account: &str, key: &str) {
     let deadline = tokio::time::Instant::now() + WITHIN;
@@ -438,6 +445,7 @@ async fn opt_outs_and_practice_delays(backend: Backend) {
     // The practice's delays place the email reminder 48 h before, and no SMS (0 = off).
     let start = days_ahead(6);
     let id = book(&env, &p, &token, start).await;
+    handled(&env, &patient_id, &format!("confirm:{id}")).await;
     let rows = outbox(&env, &patient_id).await;
     let r = row(&rows, &format!("reminder72:{id}")).expect("email reminder");
     assert_eq!(r.available_at, start - SignedDuration::from_hours(48));
@@ -460,7 +468,7 @@ async fn opt_outs_and_practice_delays(backend: Backend) {
         "the unwanted reminder was not sent"
     );
 
-    // Turned off before booking: nothing is queued at all, by email or SMS.
+    // Turned off before the confirmation is handled: no reminder is queued, by email or SMS.
     let (s, _) = env
         .srv
         .call(
@@ -473,6 +481,7 @@ async fn opt_outs_and_practice_delays(backend: Backend) {
     assert_eq!(s, StatusCode::OK);
     set_settings(&env, &patient_id, |s| s.reminders_sms = false).await;
     let later = book(&env, &p, &token, days_ahead(9)).await;
+    handled(&env, &patient_id, &format!("confirm:{later}")).await;
     let rows = outbox(&env, &patient_id).await;
     assert!(
         rows.iter()
@@ -482,6 +491,7 @@ async fn opt_outs_and_practice_delays(backend: Backend) {
     // An unverified number gets no SMS reminder even when SMS reminders are on.
     let (token2, patient2, _) = patient(&env, false).await;
     let third = book(&env, &p, &token2, days_ahead(10)).await;
+    handled(&env, &patient2, &format!("confirm:{third}")).await;
     let rows = outbox(&env, &patient2).await;
     assert!(
         row(&rows, &format!("reminder72:{third}")).is_some(),
@@ -500,6 +510,7 @@ async fn move_replaces_and_cancel_deletes_both_reminders(backend: Backend) {
     let (token, patient_id, _) = patient(&env, true).await;
     let start = days_ahead(7);
     let id = book(&env, &p, &token, start).await;
+    handled(&env, &patient_id, &format!("confirm:{id}")).await;
     let rows = outbox(&env, &patient_id).await;
     assert_eq!(
         row(&rows, &format!("reminder72:{id}")).map(|r| r.available_at),
@@ -517,6 +528,13 @@ async fn move_replaces_and_cancel_deletes_both_reminders(backend: Backend) {
               json!({"start": new_start.to_zoned(paris()).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string()}))
         .await;
     assert_eq!(s, StatusCode::OK, "{b}");
+    // The move notice queues the reminders at the new start when it is handled.
+    handled(
+        &env,
+        &patient_id,
+        &format!("moved:{id}:{}", new_start.as_second()),
+    )
+    .await;
     let rows = outbox(&env, &patient_id).await;
     let reminders: Vec<&OutboxRow> = rows
         .iter()
