@@ -235,6 +235,7 @@ impl SmtpChannel {
         SmtpChannel::new(&SmtpConfig::from_url(url)?, mail_from)
     }
 
+    /// Call it within a Tokio runtime: the session pool starts its idle reaper there.
     pub fn new(config: &SmtpConfig, mail_from: &str) -> Result<SmtpChannel, ConfigError> {
         let sender = Sender::parse(mail_from)?;
         let tls_params = || {
@@ -324,8 +325,9 @@ mod tests {
         assert!(SmtpConfig::from_url("not a url").is_err());
     }
 
-    #[test]
-    fn sender_and_message_id() {
+    // The pooled transport starts its idle-session reaper on the Tokio runtime when built.
+    #[tokio::test]
+    async fn sender_and_message_id() {
         let s = Sender::parse("careslot <no-reply@careslot.example>").unwrap();
         assert_eq!(s.domain, "careslot.example");
         assert_eq!(s.message_id("abc"), "<abc@careslot.example>");
