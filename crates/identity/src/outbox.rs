@@ -9,7 +9,8 @@ use base64::Engine;
 use careslot_core::protection::subject_key_name;
 use careslot_messages::{compose, Content, Lang, Message, Recipient, Site};
 use careslot_store::{
-    AccountRecord, NewOutboxMessage, OutboxChannel, OutboxWrite, PasswordReset, StoreError,
+    AccountRecord, NewOutboxMessage, OutboxChannel, OutboxPayload, OutboxWrite, PasswordReset,
+    StoreError,
 };
 use jiff::{SignedDuration, Timestamp};
 use rand::RngCore;
@@ -24,13 +25,17 @@ pub const RESET_VALID: SignedDuration = SignedDuration::from_mins(30);
 
 impl Accounts {
     /// The site message links point to (`--public-url`, else the local default).
+    /// Non-essential mail (reminders, alerts) links to the account page, where reminders are
+    /// turned off (`List-Unsubscribe` and the body's footer).
     pub fn message_site(&self) -> Site {
-        Site::new(
+        let mut site = Site::new(
             self.config
                 .public_url
                 .clone()
                 .unwrap_or_else(|| "http://localhost:8080".to_owned()),
-        )
+        );
+        site.unsubscribe_url = Some(format!("{}/account", site.public_url));
+        site
     }
 
     /// Seals a rendered message under `to`'s key, ready to queue.
@@ -48,9 +53,13 @@ impl Accounts {
         let json = serde_json::to_vec(message)
             .map_err(|e| AppError::Store(StoreError::Internal(format!("message: {e}"))))?;
         Ok(NewOutboxMessage {
-            payload_ct: self
-                .protect
-                .seal(&key, &json, PAYLOAD_TABLE, PAYLOAD_COLUMN, &message.id),
+            payload: OutboxPayload::Sealed(self.protect.seal(
+                &key,
+                &json,
+                PAYLOAD_TABLE,
+                PAYLOAD_COLUMN,
+                &message.id,
+            )),
             id: message.id.clone(),
             // The recipient picks the channel: a phone number goes out as an SMS.
             channel: match message.recipient {
@@ -115,7 +124,6 @@ impl Accounts {
         )
         .map_err(|e| AppError::Store(StoreError::Internal(e.to_string())))?;
         let outbox = OutboxWrite {
-            delete_pending: vec![],
             enqueue: vec![
                 self.seal_message(
                     &record,
@@ -125,7 +133,7 @@ impl Accounts {
                 )
                 .await?,
             ],
-            notices: vec![],
+            ..Default::default()
         };
         self.store
             .create_password_reset(

@@ -147,8 +147,6 @@ impl Accounts {
         )
         .map_err(|e| AppError::Store(careslot_store::StoreError::Internal(e.to_string())))?;
         let outbox = OutboxWrite {
-            delete_pending: vec![],
-            notices: vec![],
             enqueue: vec![
                 self.seal_message(
                     &record,
@@ -158,6 +156,7 @@ impl Accounts {
                 )
                 .await?,
             ],
+            ..Default::default()
         };
         let keep = keep_token.map(hash_token);
         if !self
@@ -207,12 +206,11 @@ impl Accounts {
         )
         .map_err(|e| AppError::Store(careslot_store::StoreError::Internal(e.to_string())))?;
         let outbox = OutboxWrite {
-            delete_pending: vec![],
-            notices: vec![],
             enqueue: vec![
                 self.seal_message(&record, &message, format!("invitation:{token_hash}"), now)
                     .await?,
             ],
+            ..Default::default()
         };
         self.store
             .create_invitation_with(

@@ -103,8 +103,6 @@ impl Accounts {
             lang,
         )?;
         let outbox = OutboxWrite {
-            delete_pending: vec![],
-            notices: vec![],
             enqueue: vec![
                 self.seal_message(
                     &account.record,
@@ -114,6 +112,7 @@ impl Accounts {
                 )
                 .await?,
             ],
+            ..Default::default()
         };
         let settings = AccountSettings {
             lang: lang.code().to_owned(),
@@ -169,8 +168,6 @@ impl Accounts {
         let lang = self.account_lang(&record.id).await?;
         let message = self.render(&content, Recipient::Email(identity.email), lang)?;
         let outbox = OutboxWrite {
-            delete_pending: vec![],
-            notices: vec![],
             enqueue: vec![
                 self.seal_message(
                     &record,
@@ -180,6 +177,7 @@ impl Accounts {
                 )
                 .await?,
             ],
+            ..Default::default()
         };
         self.store.enqueue(&outbox).await?;
         self.wake_outbox(&outbox);
@@ -215,12 +213,11 @@ impl Accounts {
             lang,
         )?;
         let outbox = OutboxWrite {
-            delete_pending: vec![],
-            notices: vec![],
             enqueue: vec![
                 self.seal_message(&record, &message, format!("email-verify:{token_hash}"), now)
                     .await?,
             ],
+            ..Default::default()
         };
         self.store
             .create_email_token(
@@ -272,12 +269,11 @@ impl Accounts {
             lang,
         )?;
         let outbox = OutboxWrite {
-            delete_pending: vec![],
-            notices: vec![],
             enqueue: vec![
                 self.seal_message(&record, &message, format!("email-change:{token_hash}"), now)
                     .await?,
             ],
+            ..Default::default()
         };
         // The new address waits sealed under the account's key, bound to its token.
         let new_email_ct = self.protect.seal(
@@ -371,8 +367,6 @@ impl Accounts {
             lang,
         )?;
         let outbox = OutboxWrite {
-            delete_pending: vec![],
-            notices: vec![],
             enqueue: vec![
                 self.seal_message(
                     &record,
@@ -382,6 +376,7 @@ impl Accounts {
                 )
                 .await?,
             ],
+            ..Default::default()
         };
         if !self
             .store
@@ -424,12 +419,11 @@ impl Accounts {
             lang,
         )?;
         let outbox = OutboxWrite {
-            delete_pending: vec![],
-            notices: vec![],
             enqueue: vec![
                 self.seal_message(&record, &sms, format!("phone-code:{}", sms.id), now)
                     .await?,
             ],
+            ..Default::default()
         };
         self.store
             .create_phone_code(

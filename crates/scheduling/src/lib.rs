@@ -13,6 +13,7 @@ mod consultation;
 mod desk;
 pub mod desk_notices;
 pub mod event_messages;
+pub mod intents;
 pub mod notify;
 mod payment;
 pub mod payments;

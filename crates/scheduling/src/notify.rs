@@ -1,22 +1,21 @@
-//! The messages a booking, a cancellation or a move sends (issue 14), prepared here and
-//! queued by the store in the same transaction as the change: composed in the recipient's
-//! language and the place's time zone, then sealed under the recipient account's data key, as
-//! the account's identity is. No motive anywhere (it is health data).
+//! The messages a booking, a cancellation or a move sends (issue 14), queued by the store in
+//! the same transaction as the change as *intents*: what to say, about which appointment, to
+//! which account, when. The delivery worker composes them (`intents.rs`) from the appointment
+//! and the recipient as they are when sent: language, address, settings, the place's time
+//! zone. So a booking pays for one small row, nothing read, rendered or sealed.
 //!
 //! Reminders (email and SMS) are due at the practice's delays before the start, measured in
 //! elapsed time on the configured clock (so a DST change between booking and visit moves
-//! nothing); they are queued only when the patient wants them (and, for SMS, has a verified
-//! number), and the delivery worker checks that again when they fall due.
-//!
-//! Preparing a message never costs a booking: if it cannot be prepared (the recipient has no
-//! account any more, a template fails), the change goes ahead and the reason is logged.
+//! nothing); they are queued when the confirmation (or a move notice) is handled, as far as
+//! the patient wants them then, and checked again when they fall due.
 
 use super::{AppError, AppResult, Scheduling};
 use careslot_core::availability::AgendaView;
 use careslot_domain::{AccountId, ReservationId};
-use careslot_messages::{compose, Content, Lang, Message, Recipient};
+use careslot_messages::{compose, Content, Lang, Recipient};
 use careslot_store::{
-    AccountRecord, AccountSettings, NoticeKind, OutboxWrite, PracticeNotice, StoreError,
+    AccountRecord, AccountSettings, IntentKind, NewOutboxMessage, NoticeKind, OutboxPayload,
+    OutboxWrite, PracticeNotice, StoreError,
 };
 use jiff::{SignedDuration, Timestamp};
 
@@ -118,8 +117,11 @@ impl Scheduling {
         })
     }
 
-    /// The outbox change of `event` on appointment `id` of `patient`: what to queue and which
-    /// pending messages it makes pointless. Errors are logged and give an empty change.
+    /// The outbox change of `event` on appointment `id` of `patient`: the intent to queue
+    /// (composed by the delivery worker from the appointment as it is then) and which pending
+    /// messages it makes pointless. No read, no render, nothing sealed: this runs on the
+    /// booking path. Only a patient's cancellation reads the practitioner (its account is the
+    /// message's recipient, so that erasing it takes the message along).
     pub(crate) async fn outbox_for(
         &self,
         event: Event,
@@ -127,38 +129,13 @@ impl Scheduling {
         patient: &AccountId,
         id: &ReservationId,
         start: Timestamp,
-        end: Timestamp,
+        _end: Timestamp,
     ) -> OutboxWrite {
         if !self.compose_messages {
             return OutboxWrite::default();
         }
-        match self
-            .try_outbox_for(event, view, patient, id, start, end)
-            .await
-        {
-            Ok(w) => w,
-            Err(e) => {
-                tracing::warn!(appointment = %id, error = %e, "appointment message not prepared");
-                OutboxWrite::default()
-            }
-        }
-    }
-
-    async fn try_outbox_for(
-        &self,
-        event: Event,
-        view: &AgendaView,
-        patient: &AccountId,
-        id: &ReservationId,
-        start: Timestamp,
-        end: Timestamp,
-    ) -> AppResult<OutboxWrite> {
         let now = self.now();
-        let site = self.message_site();
         let mut w = OutboxWrite::default();
-        let compose_err = |e: careslot_messages::ComposeError| {
-            AppError::Store(StoreError::Internal(e.to_string()))
-        };
         // What the patient did shows in the practice desk's list, whatever the mail does.
         let notice = match &event {
             Event::CancelledByPatient => Some((NoticeKind::Cancelled, None)),
@@ -176,183 +153,66 @@ impl Scheduling {
                 created_at: now,
             });
         }
-        // A guest's hold has no account behind it: nothing to send.
-        let Some(to_patient) = self.recipient(patient).await? else {
-            return Ok(w);
-        };
-        // A patient the desk booked on the phone has no address: nothing to send.
-        if to_patient.email.is_empty() {
-            return Ok(w);
-        }
-        let sequence = match event {
-            Event::Moved { .. } => u32::try_from(now.as_second()).unwrap_or(u32::MAX),
-            _ => 0,
-        };
-        let appt = self
-            .message_appointment(view, id, start, end, sequence)
-            .await?;
-        let delays = self
-            .store
-            .reminder_delays(&view.agenda.practitioner_id)
-            .await?;
-        // The reminders of the appointment at its (new) start, as far as the patient wants
-        // them and they are still ahead.
-        let reminders = || -> AppResult<Vec<(Message, String, Timestamp)>> {
-            let mut out = vec![];
-            let wanted = [
-                (
-                    delays.email_hours_before,
-                    to_patient.settings.reminders_email,
-                    Some(Recipient::Email(to_patient.email.clone())),
-                    reminder_key(id),
-                ),
-                (
-                    delays.sms_hours_before,
-                    to_patient.settings.reminders_sms,
-                    to_patient.verified_phone.clone().map(Recipient::Phone),
-                    sms_reminder_key(id),
-                ),
-            ];
-            for (hours, wants, to, key) in wanted {
-                let Some(to) = to else { continue };
-                if hours == 0 || !wants {
-                    continue;
-                }
-                let before = SignedDuration::from_hours(i64::from(hours));
-                let Ok(at) = start.checked_sub(before) else {
-                    continue;
-                };
-                if at <= now {
-                    continue;
-                }
-                let m = compose(
-                    &site,
-                    &Content::Reminder(appt.clone()),
-                    to,
-                    to_patient.lang,
-                    now,
-                )
-                .map_err(compose_err)?;
-                out.push((m, key, at));
-            }
-            Ok(out)
+        let intent = |kind: IntentKind, to: &AccountId, key: String| {
+            NewOutboxMessage::intent(kind, to.clone(), id.clone(), start, key, now, now)
         };
         match event {
             Event::Booked => {
-                let m = compose(
-                    &site,
-                    &Content::BookingConfirmation(appt.clone()),
-                    Recipient::Email(to_patient.email.clone()),
-                    to_patient.lang,
-                    now,
-                )
-                .map_err(compose_err)?;
-                w.enqueue.push(
-                    self.seal_message(&to_patient.record, &m, format!("confirm:{id}"), now)
-                        .await?,
-                );
-                for (m, key, at) in reminders()? {
-                    w.enqueue
-                        .push(self.seal_message(&to_patient.record, &m, key, at).await?);
-                }
+                w.enqueue.push(intent(
+                    IntentKind::Confirmation,
+                    patient,
+                    format!("confirm:{id}"),
+                ));
             }
             Event::CancelledByPractice => {
                 w.delete_pending.extend(reminder_keys(id));
                 w.delete_pending.push(crate::event_messages::video_key(id));
-                let m = compose(
-                    &site,
-                    &Content::CancelledByPractice(appt),
-                    Recipient::Email(to_patient.email.clone()),
-                    to_patient.lang,
-                    now,
-                )
-                .map_err(compose_err)?;
-                w.enqueue.push(
-                    self.seal_message(&to_patient.record, &m, format!("cancelled:{id}"), now)
-                        .await?,
-                );
+                w.enqueue.push(intent(
+                    IntentKind::CancelledByPractice,
+                    patient,
+                    format!("cancelled:{id}"),
+                ));
             }
             Event::CancelledByPatient => {
                 w.delete_pending.extend(reminder_keys(id));
                 w.delete_pending.push(crate::event_messages::video_key(id));
-                // The practice hears of it, at its practitioner's address, unless it chose
-                // the desk's list alone.
-                let practitioner = &view.agenda.practitioner_id;
-                let practice = match self.store.practitioner(practitioner).await? {
-                    Some(p)
-                        if self
-                            .store
-                            .practice_emails_patient_changes(practitioner)
-                            .await? =>
-                    {
-                        self.recipient(&p.account_id).await?
+                // To the practitioner's account (whether it wants mail is checked when sent).
+                match self.store.practitioner(&view.agenda.practitioner_id).await {
+                    Ok(Some(p)) => {
+                        let mut m = intent(
+                            IntentKind::CancelledByPatient,
+                            &p.account_id,
+                            format!("cancelled:{id}"),
+                        );
+                        // It names the patient: erasing the patient deletes it.
+                        m.subject_account_id = Some(patient.clone());
+                        w.enqueue.push(m);
                     }
-                    _ => None,
-                };
-                if let Some(practice) = practice {
-                    let m = compose(
-                        &site,
-                        &Content::CancelledByPatient {
-                            appointment: appt,
-                            patient: to_patient.name.clone(),
-                        },
-                        Recipient::Email(practice.email.clone()),
-                        practice.lang,
-                        now,
-                    )
-                    .map_err(compose_err)?;
-                    let mut sealed = self
-                        .seal_message(&practice.record, &m, format!("cancelled:{id}"), now)
-                        .await?;
-                    // It names the patient: erasing the patient deletes it.
-                    sealed.subject_account_id = Some(to_patient.record.id.clone());
-                    w.enqueue.push(sealed);
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(appointment = %id, error = %e, "practice notice not queued")
+                    }
                 }
             }
             Event::NoShow => {
-                let m = compose(
-                    &site,
-                    &Content::NoShow(appt),
-                    Recipient::Email(to_patient.email.clone()),
-                    to_patient.lang,
-                    now,
-                )
-                .map_err(compose_err)?;
-                w.enqueue.push(
-                    self.seal_message(&to_patient.record, &m, format!("no-show:{id}"), now)
-                        .await?,
-                );
+                w.enqueue
+                    .push(intent(IntentKind::NoShow, patient, format!("no-show:{id}")));
             }
             Event::Moved { previous_start } => {
                 w.delete_pending.extend(reminder_keys(id));
                 w.delete_pending.push(crate::event_messages::video_key(id));
-                let m = compose(
-                    &site,
-                    &Content::Moved {
-                        appointment: appt.clone(),
-                        previous_start,
-                    },
-                    Recipient::Email(to_patient.email.clone()),
-                    to_patient.lang,
-                    now,
-                )
-                .map_err(compose_err)?;
-                w.enqueue.push(
-                    self.seal_message(
-                        &to_patient.record,
-                        &m,
-                        format!("moved:{id}:{}", start.as_second()),
-                        now,
-                    )
-                    .await?,
+                let mut m = intent(
+                    IntentKind::Moved,
+                    patient,
+                    format!("moved:{id}:{}", start.as_second()),
                 );
-                for (m, key, at) in reminders()? {
-                    w.enqueue
-                        .push(self.seal_message(&to_patient.record, &m, key, at).await?);
+                if let OutboxPayload::Intent(i) = &mut m.payload {
+                    i.previous_start = Some(previous_start);
                 }
+                w.enqueue.push(m);
             }
         }
-        Ok(w)
+        w
     }
 }
 

@@ -1,18 +1,21 @@
 //! Delivery of the outbox (issue 14): a worker per process claims due messages with a lease,
-//! opens them with the recipient's key, sends them through the configured channel outside any
-//! transaction (SQLite's single writer is never held during a send), then deletes them,
-//! reschedules them with the retry policy (exponential backoff, full jitter) or parks them as
-//! dead letters. Woken by the service layer (this process), by NOTIFY (other nodes on
-//! PostgreSQL), and by polling as a fallback. "Due" is read from the configured clock (tests
-//! move a manual one). A reminder is sent only if its recipient still wants it when it falls
-//! due (reminders turned off, or the phone number no longer verified, after booking: dropped).
+//! composes each (an appointment's intent, from the data as it is now: see
+//! `careslot_scheduling::intents`) or opens it with the recipient's key (a message sealed when
+//! queued), sends it through the configured channel outside any transaction (SQLite's single
+//! writer is never held during a send), then deletes it, reschedules it with the retry policy
+//! (exponential backoff, full jitter) or parks it as a dead letter. The row id is the
+//! message id in every attempt. Woken by the service layer (this process), by NOTIFY (other
+//! nodes on PostgreSQL), and by polling as a fallback. "Due" is read from the configured clock
+//! (tests move a manual one). A reminder is sent only if its recipient still wants it when it
+//! falls due (reminders turned off, or the phone number no longer verified: dropped).
 
 use careslot_core::observe::Delivery;
 use careslot_core::protection::{subject_key_name, ProtectError};
 use careslot_messages::{Channel, Kind, Message, Recipient, RetryPolicy, SendError};
+use careslot_scheduling::intents::Composed;
 use careslot_scheduling::notify::{PAYLOAD_COLUMN, PAYLOAD_TABLE};
 use careslot_scheduling::Scheduling;
-use careslot_store::OutboxRow;
+use careslot_store::{OutboxPayload, OutboxRow};
 use futures::StreamExt;
 use jiff::SignedDuration;
 use std::sync::{Arc, Weak};
@@ -101,7 +104,8 @@ enum Outcome {
     Dead,
     /// The recipient was erased: the message went with them.
     Dropped,
-    /// A reminder its recipient no longer wants (settings changed after it was queued).
+    /// Nothing to send any more: a reminder its recipient no longer wants, an intent whose
+    /// appointment changed, or whose recipient or appointment is gone.
     Suppressed,
     /// The store could not record the outcome; the lease brings the message back.
     Unrecorded,
@@ -186,14 +190,34 @@ impl Worker {
         Some(n)
     }
 
-    async fn open(&self, app: &Scheduling, row: &OutboxRow) -> Result<Option<Message>, String> {
+    /// The message of `row`: an intent composed now, or a sealed payload opened. `Ok(Err(why))`:
+    /// nothing to send (the recipient was erased, the appointment changed, a reminder is no
+    /// longer wanted); `Err`: try again later.
+    async fn open(
+        &self,
+        app: &Scheduling,
+        row: &OutboxRow,
+    ) -> Result<Result<Message, Outcome>, String> {
+        let ct = match &row.payload {
+            OutboxPayload::Intent(intent) => {
+                return match app.compose_intent(row, intent).await {
+                    Ok(Composed::Send(m)) => Ok(Ok(*m)),
+                    Ok(Composed::Drop(why)) => {
+                        tracing::debug!(message = %row.id, why, "intent dropped");
+                        Ok(Err(Outcome::Suppressed))
+                    }
+                    Err(e) => Err(e.to_string()),
+                };
+            }
+            OutboxPayload::Sealed(ct) => ct,
+        };
         let Some(account) = app
             .store
             .account(&row.account_id)
             .await
             .map_err(|e| e.to_string())?
         else {
-            return Ok(None);
+            return Ok(Err(Outcome::Dropped));
         };
         let key = match app
             .protect
@@ -201,43 +225,33 @@ impl Worker {
             .await
         {
             Ok(k) => k,
-            Err(ProtectError::Erased) => return Ok(None),
+            Err(ProtectError::Erased) => return Ok(Err(Outcome::Dropped)),
             Err(e) => return Err(format!("key service: {e}")),
         };
         let json = app
             .protect
-            .open(
-                &key,
-                &row.payload_ct,
-                PAYLOAD_TABLE,
-                PAYLOAD_COLUMN,
-                &row.id,
-            )
+            .open(&key, ct, PAYLOAD_TABLE, PAYLOAD_COLUMN, &row.id)
             .map_err(|_| "payload cannot be opened".to_owned())?;
-        serde_json::from_slice::<Message>(&json)
-            .map(Some)
-            .map_err(|_| "payload is not a message".to_owned())
+        let message = serde_json::from_slice::<Message>(&json)
+            .map_err(|_| "payload is not a message".to_owned())?;
+        // A reminder queued sealed (before intents) is sent only if still wanted.
+        if still_wanted(app, row, &message).await? {
+            Ok(Ok(message))
+        } else {
+            Ok(Err(Outcome::Suppressed))
+        }
     }
 
     async fn deliver(&self, app: &Scheduling, row: &OutboxRow) -> Outcome {
         let store = &app.store;
         let result = match self.open(app, row).await {
-            Ok(None) => {
+            Ok(Ok(message)) => self.channel.send(&message).await,
+            Ok(Err(outcome)) => {
                 return match store.complete_message(&row.id).await {
-                    Ok(_) => Outcome::Dropped,
+                    Ok(_) => outcome,
                     Err(_) => Outcome::Unrecorded,
                 }
             }
-            Ok(Some(message)) => match still_wanted(app, row, &message).await {
-                Ok(true) => self.channel.send(&message).await,
-                Ok(false) => {
-                    return match store.complete_message(&row.id).await {
-                        Ok(_) => Outcome::Suppressed,
-                        Err(_) => Outcome::Unrecorded,
-                    }
-                }
-                Err(reason) => Err(SendError::Transient(reason)),
-            },
             Err(reason) => Err(SendError::Transient(reason)),
         };
         let now = app.now();

@@ -15,7 +15,7 @@ use careslot_messages::{Channel, Kind, Lang, Message, Recipient, RetryPolicy, Sm
 use careslot_scheduling::notify::{PAYLOAD_COLUMN, PAYLOAD_TABLE};
 use careslot_server::outbox::MessagesConfig;
 use careslot_server::services::{App, AppConfig};
-use careslot_store::{NewOutboxMessage, OutboxChannel, OutboxWrite};
+use careslot_store::{NewOutboxMessage, OutboxChannel, OutboxPayload, OutboxWrite};
 use common::host::{find, host_bytes};
 use common::{app_configured, new_location, open_custody, serve_app, Backend, TestServer};
 use jiff::{SignedDuration, Timestamp};
@@ -498,9 +498,13 @@ async fn sealed(app: &App, account: &AccountId, email: &str, n: usize) -> NewOut
     let json = serde_json::to_vec(&message).expect("json");
     let now = Timestamp::now();
     NewOutboxMessage {
-        payload_ct: app
-            .protect
-            .seal(&key, &json, PAYLOAD_TABLE, PAYLOAD_COLUMN, &message.id),
+        payload: OutboxPayload::Sealed(app.protect.seal(
+            &key,
+            &json,
+            PAYLOAD_TABLE,
+            PAYLOAD_COLUMN,
+            &message.id,
+        )),
         id: message.id,
         channel: OutboxChannel::Email,
         dedupe_key: format!("test:{n}"),

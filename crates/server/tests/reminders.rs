@@ -13,11 +13,13 @@ mod sms;
 mod smtp;
 
 use careslot_core::clock::{Clock, ManualClock, SharedClock};
-use careslot_domain::AccountId;
+use careslot_domain::{AccountId, ReservationId};
 use careslot_messages::{compose, Channel, Content, Lang, RetryPolicy, Router, SmtpChannel};
 use careslot_server::outbox::MessagesConfig;
 use careslot_server::services::{App, AppConfig};
-use careslot_store::{AccountSettings, OutboxRow, OutboxWrite};
+use careslot_store::{
+    AccountSettings, IntentKind, NewOutboxMessage, OutboxPayload, OutboxRow, OutboxWrite,
+};
 use common::{app_configured, new_location, open_custody, serve_app, Backend, TestServer};
 use jiff::civil::{date, Date, Weekday};
 use jiff::tz::TimeZone;
@@ -312,6 +314,7 @@ async fn reminders_fire_at_their_instant_across_the_october_change(backend: Back
     let start = paris_at(monday, 9);
     let id = book(&env, &p, &token, start).await;
     env.sink.wait_for(1, WITHIN).await; // the confirmation
+    handled(&env, &patient_id, &format!("confirm:{id}")).await;
 
     // 72 h of elapsed time before 09:00 CET on Monday is 10:00 CEST on Friday (the night to
     // Sunday has 25 hours), not 09:00.
@@ -384,6 +387,12 @@ async fn reminders_fire_at_their_instant_across_the_october_change(backend: Back
     wait_until_gone(&env, &patient_id, &format!("reminder-sms:{id}")).await;
 }
 
+/// Waits (bounded) until the worker handled the intent with `key` (its row is gone): a
+/// confirmation or move notice queues the appointment's reminders when handled.
+async fn handled(env: &Env, account: &str, key: &str) {
+    wait_until_gone(env, account, key).await;
+}
+
 /// Waits (bounded) until the outbox holds no row with `key` for the account.
 async fn wait_until_gone(env: &Env, account: &str, key: &str) {
     let deadline = tokio::time::Instant::now() + WITHIN;
@@ -438,6 +447,7 @@ async fn opt_outs_and_practice_delays(backend: Backend) {
     // The practice's delays place the email reminder 48 h before, and no SMS (0 = off).
     let start = days_ahead(6);
     let id = book(&env, &p, &token, start).await;
+    handled(&env, &patient_id, &format!("confirm:{id}")).await;
     let rows = outbox(&env, &patient_id).await;
     let r = row(&rows, &format!("reminder72:{id}")).expect("email reminder");
     assert_eq!(r.available_at, start - SignedDuration::from_hours(48));
@@ -460,7 +470,7 @@ async fn opt_outs_and_practice_delays(backend: Backend) {
         "the unwanted reminder was not sent"
     );
 
-    // Turned off before booking: nothing is queued at all, by email or SMS.
+    // Turned off before the confirmation is handled: no reminder is queued, by email or SMS.
     let (s, _) = env
         .srv
         .call(
@@ -473,6 +483,7 @@ async fn opt_outs_and_practice_delays(backend: Backend) {
     assert_eq!(s, StatusCode::OK);
     set_settings(&env, &patient_id, |s| s.reminders_sms = false).await;
     let later = book(&env, &p, &token, days_ahead(9)).await;
+    handled(&env, &patient_id, &format!("confirm:{later}")).await;
     let rows = outbox(&env, &patient_id).await;
     assert!(
         rows.iter()
@@ -482,6 +493,7 @@ async fn opt_outs_and_practice_delays(backend: Backend) {
     // An unverified number gets no SMS reminder even when SMS reminders are on.
     let (token2, patient2, _) = patient(&env, false).await;
     let third = book(&env, &p, &token2, days_ahead(10)).await;
+    handled(&env, &patient2, &format!("confirm:{third}")).await;
     let rows = outbox(&env, &patient2).await;
     assert!(
         row(&rows, &format!("reminder72:{third}")).is_some(),
@@ -500,6 +512,7 @@ async fn move_replaces_and_cancel_deletes_both_reminders(backend: Backend) {
     let (token, patient_id, _) = patient(&env, true).await;
     let start = days_ahead(7);
     let id = book(&env, &p, &token, start).await;
+    handled(&env, &patient_id, &format!("confirm:{id}")).await;
     let rows = outbox(&env, &patient_id).await;
     assert_eq!(
         row(&rows, &format!("reminder72:{id}")).map(|r| r.available_at),
@@ -517,6 +530,13 @@ async fn move_replaces_and_cancel_deletes_both_reminders(backend: Backend) {
               json!({"start": new_start.to_zoned(paris()).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string()}))
         .await;
     assert_eq!(s, StatusCode::OK, "{b}");
+    // The move notice queues the reminders at the new start when it is handled.
+    handled(
+        &env,
+        &patient_id,
+        &format!("moved:{id}:{}", new_start.as_second()),
+    )
+    .await;
     let rows = outbox(&env, &patient_id).await;
     let reminders: Vec<&OutboxRow> = rows
         .iter()
@@ -548,7 +568,100 @@ async fn move_replaces_and_cancel_deletes_both_reminders(backend: Backend) {
     );
 }
 
+/// Intents are composed from the appointment as it is when delivered: a move notice for a
+/// start the appointment no longer has, and a confirmation of a cancelled appointment, are
+/// dropped (their rows removed, nothing sent); the row id is the message's id.
+async fn intents_follow_the_appointment_at_delivery(backend: Backend) {
+    let env = env(backend).await;
+    let p = practice(&env.srv).await;
+    let (token, patient_id, email) = patient(&env, false).await;
+    let start = days_ahead(7);
+    let id = book(&env, &p, &token, start).await;
+    handled(&env, &patient_id, &format!("confirm:{id}")).await;
+    let got = env.sink.wait_for(1, WITHIN).await;
+    assert_eq!(got.len(), 1, "one confirmation");
+    // Its Message-ID is the intent row's id: the row is gone, the id was a UUIDv7.
+    let message_id = summary(&got[0])["message_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        message_id.starts_with('<') && message_id.len() > 38,
+        "{message_id}"
+    );
+
+    let account = AccountId(patient_id.clone());
+    let now = env.clock.now();
+    let intent = |kind: IntentKind, at: Timestamp, key: String| {
+        NewOutboxMessage::intent(
+            kind,
+            account.clone(),
+            ReservationId(id.clone()),
+            at,
+            key,
+            now,
+            now,
+        )
+    };
+    let mut stale = intent(
+        IntentKind::Moved,
+        start + SignedDuration::from_hours(1),
+        format!("moved:{id}:stale"),
+    );
+    if let OutboxPayload::Intent(i) = &mut stale.payload {
+        i.previous_start = Some(start);
+    }
+    env.app
+        .store
+        .enqueue(&OutboxWrite {
+            enqueue: vec![stale],
+            ..Default::default()
+        })
+        .await
+        .expect("enqueue");
+    barrier(&env, &patient_id, &email, 1).await;
+    wait_until_gone(&env, &patient_id, &format!("moved:{id}:stale")).await;
+    assert_eq!(
+        env.sink.messages().len(),
+        2,
+        "the stale move notice was dropped"
+    );
+
+    // Cancelled by the patient: the practice hears of it (one mail); a confirmation of the
+    // cancelled appointment still queued is dropped.
+    let (s, b) = env
+        .srv
+        .post(
+            &format!("/api/v1/appointments/{id}/cancel"),
+            Some(&token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    env.sink.wait_for(3, WITHIN).await;
+    env.app
+        .store
+        .enqueue(&OutboxWrite {
+            enqueue: vec![intent(
+                IntentKind::Confirmation,
+                start,
+                format!("confirm-late:{id}"),
+            )],
+            ..Default::default()
+        })
+        .await
+        .expect("enqueue");
+    barrier(&env, &patient_id, &email, 3).await;
+    wait_until_gone(&env, &patient_id, &format!("confirm-late:{id}")).await;
+    assert_eq!(
+        env.sink.messages().len(),
+        4,
+        "no confirmation of a cancelled appointment"
+    );
+}
+
 on_both_backends!(
+    intents_follow_the_appointment_at_delivery,
     reminders_fire_at_their_instant_across_the_october_change,
     opt_outs_and_practice_delays,
     move_replaces_and_cancel_deletes_both_reminders,

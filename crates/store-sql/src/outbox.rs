@@ -57,7 +57,7 @@ where
                 .try_get::<Option<String>, _>("subject_account_id")
                 .map_err(internal)?
                 .map(AccountId),
-            payload_ct: row.try_get("payload_ct").map_err(internal)?,
+            payload: Self::payload(row)?,
             attempts: u32::try_from(attempts).map_err(|_| codec::corrupt("outbox attempts"))?,
             available_at: from_ms(row.try_get("available_at").map_err(internal)?)?,
             locked_until: opt("locked_until")?,
@@ -67,10 +67,47 @@ where
         })
     }
 
+    /// A row's sealed payload, or its intent (exactly one is set: a CHECK constraint).
+    fn payload(row: &DbRow<B>) -> StoreResult<OutboxPayload> {
+        let intent: Option<String> = row.try_get("intent").map_err(internal)?;
+        let Some(intent) = intent else {
+            let ct: Option<Vec<u8>> = row.try_get("payload_ct").map_err(internal)?;
+            return ct
+                .map(OutboxPayload::Sealed)
+                .ok_or_else(|| codec::corrupt("outbox payload"));
+        };
+        let at = |col: &str| -> StoreResult<Option<Timestamp>> {
+            row.try_get::<Option<i64>, _>(col)
+                .map_err(internal)?
+                .map(from_ms)
+                .transpose()
+        };
+        Ok(OutboxPayload::Intent(MessageIntent {
+            kind: IntentKind::parse(&intent).ok_or_else(|| codec::corrupt("outbox intent"))?,
+            reservation_id: careslot_domain::ReservationId(
+                row.try_get::<Option<String>, _>("reservation_id")
+                    .map_err(internal)?
+                    .ok_or_else(|| codec::corrupt("outbox intent appointment"))?,
+            ),
+            start: at("start_at")?.ok_or_else(|| codec::corrupt("outbox intent start"))?,
+            previous_start: at("previous_at")?,
+        }))
+    }
+
     /// Applies `w` inside the caller's transaction: pending messages deleted by key, then the
     /// new ones queued (a key already queued is left as it is), and the workers of other nodes
     /// told on commit.
     pub(crate) async fn apply_in(tx: &mut Tx<B>, w: &OutboxWrite) -> StoreResult<()> {
+        Self::write_in(tx, w).await?;
+        if !w.enqueue.is_empty() {
+            B::outbox_changed(tx).await?;
+        }
+        Ok(())
+    }
+
+    /// [`Self::apply_in`] without telling the workers: the group commit tells them once for
+    /// its whole group.
+    pub(crate) async fn write_in(tx: &mut Tx<B>, w: &OutboxWrite) -> StoreResult<()> {
         for key in &w.delete_pending {
             sqlx::query("DELETE FROM outbox WHERE dedupe_key = $1 AND dead_at IS NULL")
                 .bind(key.as_str())
@@ -79,18 +116,27 @@ where
                 .map_err(B::map_err)?;
         }
         for m in &w.enqueue {
+            let (payload_ct, intent) = match &m.payload {
+                OutboxPayload::Sealed(ct) => (Some(ct.as_slice()), None),
+                OutboxPayload::Intent(i) => (None, Some(i)),
+            };
             sqlx::query(
-                "INSERT INTO outbox (id, channel, dedupe_key, account_id, payload_ct, attempts, available_at, created_at, subject_account_id)
-                 VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8) ON CONFLICT (dedupe_key) DO NOTHING",
+                "INSERT INTO outbox (id, channel, dedupe_key, account_id, payload_ct, attempts, available_at, created_at, subject_account_id,
+                                     intent, reservation_id, start_at, previous_at)
+                 VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (dedupe_key) DO NOTHING",
             )
             .bind(m.id.as_str())
             .bind(m.channel.code())
             .bind(m.dedupe_key.as_str())
             .bind(m.account_id.as_str())
-            .bind(m.payload_ct.as_slice())
+            .bind(payload_ct)
             .bind(ms(m.available_at))
             .bind(ms(m.created_at))
             .bind(m.subject_account_id.as_ref().map(|a| a.as_str()))
+            .bind(intent.map(|i| i.kind.code()))
+            .bind(intent.map(|i| i.reservation_id.as_str()))
+            .bind(intent.map(|i| ms(i.start)))
+            .bind(intent.and_then(|i| i.previous_start).map(ms))
             .execute(&mut **tx)
             .await
             .map_err(B::map_err)?;
@@ -110,9 +156,6 @@ where
             .execute(&mut **tx)
             .await
             .map_err(B::map_err)?;
-        }
-        if !w.enqueue.is_empty() {
-            B::outbox_changed(tx).await?;
         }
         Ok(())
     }

@@ -152,6 +152,14 @@ impl Job {
     }
 }
 
+/// What a group's jobs changed, announced once at the group's commit.
+#[derive(Default)]
+struct Touched {
+    agendas: Vec<String>,
+    /// Something was queued in the outbox.
+    outbox: bool,
+}
+
 impl<B: Backend> Reservations<B>
 where
     for<'c> &'c mut <B::Db as Database>::Connection: Executor<'c, Database = B::Db>,
@@ -229,12 +237,14 @@ where
     }
 
     /// Runs the job inside the group's transaction.
-    async fn run_job(tx: &mut Tx<B>, job: &Job, agendas: &mut Vec<String>) -> Answer {
+    async fn run_job(tx: &mut Tx<B>, job: &Job, touched: &mut Touched) -> Answer {
+        let agendas = &mut touched.agendas;
         match job {
             Job::Reserve(req, _) => {
                 let out = Self::reserve_in(tx, req).await;
                 if out.is_ok() {
                     agendas.push(req.agenda_id.0.clone());
+                    touched.outbox |= req.hold_until.is_none() && !req.outbox.enqueue.is_empty();
                 }
                 Answer::Reserve(out)
             }
@@ -248,10 +258,11 @@ where
                         .iter()
                         .filter(|d| d.reservation.hold_until.is_none())
                     {
-                        if let Err(e) = Outbox::<B>::apply_in(tx, &d.reservation.outbox).await {
+                        if let Err(e) = Outbox::<B>::write_in(tx, &d.reservation.outbox).await {
                             out = Err(e);
                             break;
                         }
+                        touched.outbox |= !d.reservation.outbox.enqueue.is_empty();
                     }
                 }
                 if out.is_ok() {
@@ -281,9 +292,10 @@ where
         let reservation = Self::insert_reservation(tx, req).await?;
         Self::record_idempotency(tx, req.idempotency.as_ref(), &req.id, req.now.as_second())
             .await?;
-        // In the request's savepoint: a refused booking queues nothing.
+        // In the request's savepoint: a refused booking queues nothing. The workers are told
+        // once for the whole group, at its commit.
         if req.hold_until.is_none() {
-            Outbox::<B>::apply_in(tx, &req.outbox).await?;
+            Outbox::<B>::write_in(tx, &req.outbox).await?;
         }
         Ok(ReserveOutcome {
             reservation,
@@ -303,9 +315,9 @@ where
             }
         };
         let mut answers = Vec::with_capacity(group.len());
-        let mut agendas = Vec::new();
+        let mut touched = Touched::default();
         for job in &group {
-            match Self::savepoint(&mut tx, job, &mut agendas).await {
+            match Self::savepoint(&mut tx, job, &mut touched).await {
                 Ok(a) => answers.push(a),
                 Err(e) => {
                     // The transaction itself is broken: nobody's work can be trusted.
@@ -317,11 +329,22 @@ where
                 }
             }
         }
-        // One announcement per changed agenda for the whole group.
+        // One announcement per changed agenda for the whole group, and one to the outbox's
+        // workers if anything was queued.
+        let mut agendas = touched.agendas;
         agendas.sort_unstable();
         agendas.dedup();
         for a in &agendas {
             if let Err(e) = B::agenda_changed(&mut tx, a).await {
+                let msg = e.to_string();
+                for job in group {
+                    job.fail(StoreError::Unavailable(msg.clone()));
+                }
+                return;
+            }
+        }
+        if touched.outbox {
+            if let Err(e) = B::outbox_changed(&mut tx).await {
                 let msg = e.to_string();
                 for job in group {
                     job.fail(StoreError::Unavailable(msg.clone()));
@@ -349,16 +372,12 @@ where
     }
 
     /// One job of a group under its own savepoint: on failure only its own work is undone.
-    async fn savepoint(
-        tx: &mut Tx<B>,
-        job: &Job,
-        agendas: &mut Vec<String>,
-    ) -> StoreResult<Answer> {
+    async fn savepoint(tx: &mut Tx<B>, job: &Job, touched: &mut Touched) -> StoreResult<Answer> {
         sqlx::query("SAVEPOINT careslot_req")
             .execute(&mut **tx)
             .await
             .map_err(B::map_err)?;
-        let out = Self::run_job(tx, job, agendas).await;
+        let out = Self::run_job(tx, job, touched).await;
         let ok = match &out {
             Answer::Reserve(r) => r.is_ok(),
             Answer::Rows(r) => r.is_ok(),

@@ -30,8 +30,85 @@ impl OutboxChannel {
     }
 }
 
-/// A message to queue. `payload_ct` is the rendered message sealed under the recipient
-/// account's data key (the store never sees an address or a body in clear).
+/// What an appointment message is about: the delivery worker composes it from the
+/// appointment and the recipient as they are when it is sent (the `intent` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IntentKind {
+    /// To the patient: the appointment is booked (schedules the reminders when handled).
+    Confirmation,
+    /// To the patient, by email, at the practice's delay before the start.
+    EmailReminder,
+    /// To the patient's verified number, at the practice's delay before the start.
+    SmsReminder,
+    /// To the patient: the practice cancelled.
+    CancelledByPractice,
+    /// To the practice: the patient cancelled (the row's `subject_account_id` is the patient).
+    CancelledByPatient,
+    /// To the patient: the appointment moved (schedules the reminders when handled).
+    Moved,
+    /// To the patient: recorded as a no-show.
+    NoShow,
+}
+
+impl IntentKind {
+    pub const ALL: [IntentKind; 7] = [
+        IntentKind::Confirmation,
+        IntentKind::EmailReminder,
+        IntentKind::SmsReminder,
+        IntentKind::CancelledByPractice,
+        IntentKind::CancelledByPatient,
+        IntentKind::Moved,
+        IntentKind::NoShow,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            IntentKind::Confirmation => "confirmation",
+            IntentKind::EmailReminder => "email_reminder",
+            IntentKind::SmsReminder => "sms_reminder",
+            IntentKind::CancelledByPractice => "cancelled_by_practice",
+            IntentKind::CancelledByPatient => "cancelled_by_patient",
+            IntentKind::Moved => "moved",
+            IntentKind::NoShow => "no_show",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.code() == code)
+    }
+
+    /// The channel this kind goes out on.
+    pub fn channel(self) -> OutboxChannel {
+        match self {
+            IntentKind::SmsReminder => OutboxChannel::Sms,
+            _ => OutboxChannel::Email,
+        }
+    }
+}
+
+/// A message to compose at delivery: which appointment, and the start it was about (a
+/// reminder or move notice whose start is no longer the appointment's is dropped).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageIntent {
+    pub kind: IntentKind,
+    pub reservation_id: careslot_domain::ReservationId,
+    pub start: Timestamp,
+    /// A move's former start.
+    pub previous_start: Option<Timestamp>,
+}
+
+/// What a queued row holds: a message rendered and sealed when queued (kept for messages
+/// that cannot be composed again later, such as those carrying a one-time secret), or an
+/// intent composed when delivered (nothing personal, nothing sealed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutboxPayload {
+    /// The rendered message sealed under the recipient account's data key.
+    Sealed(Vec<u8>),
+    Intent(MessageIntent),
+}
+
+/// A message to queue. The store never sees an address or a body in clear: a sealed payload
+/// or an intent naming an appointment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewOutboxMessage {
     /// The message's stable id (UUIDv7): `Message-ID`, SMS idempotency key.
@@ -45,10 +122,40 @@ pub struct NewOutboxMessage {
     /// Who the message is about when not the recipient (the patient named in a notice to the
     /// practice): erasing this account deletes the message too.
     pub subject_account_id: Option<AccountId>,
-    pub payload_ct: Vec<u8>,
+    pub payload: OutboxPayload,
     /// Not sent before this instant (a reminder's time).
     pub available_at: Timestamp,
     pub created_at: Timestamp,
+}
+
+impl NewOutboxMessage {
+    /// An intent to `account` about appointment `reservation` (whose start is `start`), due at
+    /// `available_at`, with a fresh stable id (UUIDv7).
+    pub fn intent(
+        kind: IntentKind,
+        account: AccountId,
+        reservation: careslot_domain::ReservationId,
+        start: Timestamp,
+        dedupe_key: String,
+        available_at: Timestamp,
+        created_at: Timestamp,
+    ) -> Self {
+        NewOutboxMessage {
+            id: uuid::Uuid::now_v7().to_string(),
+            channel: kind.channel(),
+            dedupe_key,
+            account_id: account,
+            subject_account_id: None,
+            payload: OutboxPayload::Intent(MessageIntent {
+                kind,
+                reservation_id: reservation,
+                start,
+                previous_start: None,
+            }),
+            available_at,
+            created_at,
+        }
+    }
 }
 
 /// What a write does to the outbox in its own transaction: pending messages deleted by dedupe
@@ -115,7 +222,7 @@ pub struct OutboxRow {
     pub dedupe_key: String,
     pub account_id: AccountId,
     pub subject_account_id: Option<AccountId>,
-    pub payload_ct: Vec<u8>,
+    pub payload: OutboxPayload,
     /// Attempts started so far (a claim counts as one).
     pub attempts: u32,
     pub available_at: Timestamp,

@@ -35,6 +35,7 @@ pub async fn run(store: Arc<dyn Store>) {
     racing_for_one_slot(store.clone(), 3).await;
     documents::documents(store.clone()).await;
     outbox_refused_booking_queues_nothing(&*store).await;
+    outbox_intents(&*store).await;
     outbox_cancel_and_move(&*store).await;
     outbox_dead_letters(&*store).await;
     outbox_erasure(&*store).await;
@@ -212,7 +213,7 @@ async fn password_resets(store: &dyn Store) {
 fn outbox_message(account: &AccountId, key: &str, at: Timestamp) -> NewOutboxMessage {
     let id = uuid::Uuid::now_v7().to_string();
     NewOutboxMessage {
-        payload_ct: fake_ct("payload", &id),
+        payload: OutboxPayload::Sealed(fake_ct("payload", &id)),
         id,
         channel: OutboxChannel::Email,
         dedupe_key: key.to_owned(),
@@ -297,6 +298,86 @@ async fn outbox_refused_booking_queues_nothing(store: &dyn Store) {
     {
         assert!(store.complete_message(&m.id).await.unwrap());
     }
+}
+
+/// An intent (no payload) is written in the booking's transaction and read back as queued;
+/// a refused booking leaves none; claiming returns it with its appointment and start.
+async fn outbox_intents(store: &dyn Store) {
+    let f = fixture(store, 30, 1).await;
+    let patient = new_account(store, Role::Patient).await;
+    let other = new_account(store, Role::Patient).await;
+    let start = t0() + 80.hours();
+    let intent = |who: &AccountId, req: &ReserveRequest, kind: IntentKind, key: String| {
+        NewOutboxMessage::intent(kind, who.clone(), req.id.clone(), start, key, t0(), t0())
+    };
+    let mut req = reserve_req(&f, &patient.id, start, None);
+    req.outbox = queue(vec![intent(
+        &patient.id,
+        &req,
+        IntentKind::Confirmation,
+        format!("confirm:{}", req.id),
+    )]);
+    store.reserve(&req).await.expect("booking");
+    let mut refused = reserve_req(&f, &other.id, start, None);
+    refused.outbox = queue(vec![intent(
+        &other.id,
+        &refused,
+        IntentKind::Confirmation,
+        format!("confirm:{}", refused.id),
+    )]);
+    assert!(store.reserve(&refused).await.is_err());
+    assert!(store.outbox_of(&other.id).await.unwrap().is_empty());
+    let queued = store.outbox_of(&patient.id).await.unwrap();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].channel, OutboxChannel::Email);
+    assert_eq!(
+        queued[0].payload,
+        OutboxPayload::Intent(MessageIntent {
+            kind: IntentKind::Confirmation,
+            reservation_id: req.id.clone(),
+            start,
+            previous_start: None,
+        })
+    );
+    // An SMS reminder goes out on the SMS channel; a move notice keeps its former start.
+    let mut sms = intent(
+        &patient.id,
+        &req,
+        IntentKind::SmsReminder,
+        format!("reminder-sms:{}", req.id),
+    );
+    sms.available_at = start - 24.hours();
+    let mut moved = intent(
+        &patient.id,
+        &req,
+        IntentKind::Moved,
+        format!("moved:{}:1", req.id),
+    );
+    if let OutboxPayload::Intent(i) = &mut moved.payload {
+        i.previous_start = Some(start - 1.hours());
+    }
+    store.enqueue(&queue(vec![sms, moved])).await.unwrap();
+    let all = store.outbox_of(&patient.id).await.unwrap();
+    assert_eq!(all.len(), 3);
+    let moved = all
+        .iter()
+        .find(|r| r.dedupe_key.starts_with("moved:"))
+        .expect("move notice");
+    assert!(matches!(
+        &moved.payload,
+        OutboxPayload::Intent(MessageIntent { kind: IntentKind::Moved, previous_start: Some(p), .. })
+            if *p == start - 1.hours()
+    ));
+    let sms = all
+        .iter()
+        .find(|r| r.dedupe_key.starts_with("reminder-sms:"))
+        .expect("SMS reminder");
+    assert_eq!(sms.channel, OutboxChannel::Sms);
+    assert_eq!(sms.available_at, start - 24.hours());
+    for m in &all {
+        store.complete_message(&m.id).await.unwrap();
+    }
+    assert!(store.outbox_of(&patient.id).await.unwrap().is_empty());
 }
 
 async fn outbox_cancel_and_move(store: &dyn Store) {
