@@ -96,6 +96,69 @@ impl Channel for Counting {
     }
 }
 
+/// CPU seconds spent so far by this process and by every PostgreSQL server process.
+///
+/// On a loaded machine booking throughput varies from round to round by more than the
+/// outbox costs; the CPU a booking consumes does not (it is what throughput is inversely
+/// proportional to once the machine is saturated), so the benchmark reports both.
+#[derive(Clone, Copy)]
+struct Cpu {
+    process_s: f64,
+    postgres_s: f64,
+}
+
+impl Cpu {
+    fn now() -> Self {
+        // SAFETY: getrusage only writes into the struct it is given.
+        let process_s = unsafe {
+            let mut usage: libc::rusage = std::mem::zeroed();
+            if libc::getrusage(libc::RUSAGE_SELF, &mut usage) == 0 {
+                let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+                tv(usage.ru_utime) + tv(usage.ru_stime)
+            } else {
+                0.0
+            }
+        };
+        Self {
+            process_s,
+            postgres_s: postgres_cpu_s(),
+        }
+    }
+
+    fn since(self, before: Cpu) -> Cpu {
+        Cpu {
+            process_s: self.process_s - before.process_s,
+            postgres_s: self.postgres_s - before.postgres_s,
+        }
+    }
+}
+
+/// utime + stime of every process named `postgres` (fields 14 and 15 of /proc/PID/stat).
+fn postgres_cpu_s() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    let mut total = 0u64;
+    for entry in dir.flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let Some((head, rest)) = stat.rsplit_once(") ") else {
+            continue;
+        };
+        if !head.ends_with("(postgres") {
+            continue;
+        }
+        // `rest` starts at field 3 (state): utime and stime are fields 14 and 15.
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<u64>().ok());
+        total += field(14).unwrap_or(0) + field(15).unwrap_or(0);
+    }
+    total as f64 / ticks
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(0.0)
@@ -128,6 +191,7 @@ pub async fn messages(args: &MessagesArgs) -> anyhow::Result<Value> {
     // 1. What queueing the messages costs a booking.
     let mut rounds = Vec::new();
     let (mut off_rates, mut on_rates) = (Vec::new(), Vec::new());
+    let (mut off_cpu, mut on_cpu) = (Vec::new(), Vec::new());
     let mut last = None;
     for round in 0..args.rounds {
         let mut pair = json!({ "round": round + 1 });
@@ -135,14 +199,25 @@ pub async fn messages(args: &MessagesArgs) -> anyhow::Result<Value> {
             let s = bench_booking::setup(&args.booking, true, config(compose))
                 .await
                 .context("preparing the benchmark")?;
-            let stats = bench_booking::storm(&s).await?;
+            let before = Cpu::now();
+            let mut stats = bench_booking::storm(&s).await?;
+            let cpu = Cpu::now().since(before);
+            let booked = stats["booked"].as_f64().unwrap_or(0.0).max(1.0);
+            let cpu_ms = 1000.0 * (cpu.process_s + cpu.postgres_s) / booked;
+            stats["cpu_ms_per_booking"] = json!({
+                "careslot": round3(1000.0 * cpu.process_s / booked),
+                "postgres": round3(1000.0 * cpu.postgres_s / booked),
+                "total": round3(cpu_ms),
+            });
             let rate = stats["bookings_per_s"].as_f64().unwrap_or(0.0);
             if compose {
                 on_rates.push(rate);
+                on_cpu.push(cpu_ms);
                 pair["outbox_on"] = stats;
                 last = Some(s);
             } else {
                 off_rates.push(rate);
+                off_cpu.push(cpu_ms);
                 pair["outbox_off"] = stats;
             }
         }
@@ -152,6 +227,12 @@ pub async fn messages(args: &MessagesArgs) -> anyhow::Result<Value> {
     let (off, on) = (median(off_rates), median(on_rates));
     let cost = if off > 0.0 {
         (1.0 - on / off) * 100.0
+    } else {
+        0.0
+    };
+    let (cpu_off, cpu_on) = (median(off_cpu), median(on_cpu));
+    let cpu_cost = if cpu_off > 0.0 {
+        (cpu_on / cpu_off - 1.0) * 100.0
     } else {
         0.0
     };
@@ -202,6 +283,10 @@ pub async fn messages(args: &MessagesArgs) -> anyhow::Result<Value> {
         "median_bookings_per_s_outbox_off": off.round(),
         "median_bookings_per_s_outbox_on": on.round(),
         "outbox_cost_percent": (cost * 10.0).round() / 10.0,
+        "median_cpu_ms_per_booking_outbox_off": round3(cpu_off),
+        "median_cpu_ms_per_booking_outbox_on": round3(cpu_on),
+        "outbox_cpu_cost_percent": (cpu_cost * 10.0).round() / 10.0,
+        "load_average": std::fs::read_to_string("/proc/loadavg").ok().map(|l| l.trim().to_owned()),
         "target": "outbox cost on booking throughput at most 5%",
         "meets_target": cost <= 5.0,
         "delivery": {
@@ -216,11 +301,15 @@ pub async fn messages(args: &MessagesArgs) -> anyhow::Result<Value> {
     });
     println!("{}", serde_json::to_string_pretty(&out)?);
     eprintln!(
-        "careslot bench messages ({}, {} bookings × {} rounds, {} concurrent):\n  bookings/s, outbox off (median): {off:>7.0}\n  bookings/s, outbox on  (median): {on:>7.0}\n  cost of the outbox: {cost:.1}% (target ≤ 5%)\n  delivery to SMTP: {queued} messages in {elapsed:.2} s = {per_s:.0} messages/s",
+        "careslot bench messages ({}, {} bookings × {} rounds, {} concurrent):\n  bookings/s, outbox off (median): {off:>7.0}\n  bookings/s, outbox on  (median): {on:>7.0}\n  cost of the outbox: {cost:.1}% (target ≤ 5%)\n  CPU per booking (careslot + PostgreSQL, median): {cpu_off:.3} ms → {cpu_on:.3} ms = {cpu_cost:+.1}%\n  delivery to SMTP: {queued} messages in {elapsed:.2} s = {per_s:.0} messages/s",
         out["backend"].as_str().unwrap_or(""),
         args.booking.bookings,
         args.rounds,
         args.booking.concurrency,
     );
     Ok(out)
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
 }
