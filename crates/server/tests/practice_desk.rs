@@ -36,7 +36,14 @@ async fn person(app: &App, role: Role, name: &str) -> (Caller, String) {
         )
         .await
         .expect("register");
-    (Caller { id: id.id, role }, email)
+    (
+        Caller {
+            id: id.id,
+            role,
+            second_factor: true,
+        },
+        email,
+    )
 }
 
 async fn practice(app: &App, name: &str) -> Practice {
