@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { startServer, launchBrowser, newPage, checkA11y, shoot, consoleErrors, thirdPartyRequests, apiOk } from './lib/harness.mjs';
+import { startServer, launchBrowser, newPage, checkA11y, shoot, consoleErrors, thirdPartyRequests, apiOk, enrolMfa, answerSecondFactor } from './lib/harness.mjs';
 
 const MAX = 64 * 1024; // the server runs with --document-max-bytes 65536
 const stamp = Date.now();
@@ -29,7 +29,10 @@ const api = (method, path, body, token) => apiOk(server.url, method, path, { bod
 
 async function account(who, role) {
   await api('POST', '/api/v1/accounts', { email: who.email, password, name: who.name, role });
-  return (await api('POST', '/api/v1/sessions', { email: who.email, password })).token;
+  who.token = (await api('POST', '/api/v1/sessions', { email: who.email, password })).token;
+  // Practice accounts see patient data only with two-factor authentication.
+  if (role === 'practitioner') await enrolMfa(server.url, who);
+  return who.token;
 }
 
 before(async () => {
@@ -58,6 +61,7 @@ async function signIn(page, email) {
   await page.fill('#email', email);
   await page.fill('#password', password);
   await Promise.all([page.waitForNavigation(), page.click('main form button[type=submit]')]);
+  await answerSecondFactor(page, [doctor, patient].find((w) => w.email === email));
 }
 
 async function uploadFile(page, file) {

@@ -4,7 +4,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, newPage, checkA11y, shoot, thirdPartyRequests, callApi } from './lib/harness.mjs';
+import { startServer, launchBrowser, newPage, checkA11y, shoot, thirdPartyRequests, callApi, enrolMfa, answerSecondFactor } from './lib/harness.mjs';
 
 let server;
 let browser;
@@ -23,11 +23,18 @@ after(async () => {
 
 const api = (method, path, body, token) => callApi(server.url, method, path, { body, token });
 
+/** Accounts made here, by email (with their two-factor secret when they have one). */
+const accounts = new Map();
+
 async function account(role, name, email) {
   let r = await api('POST', '/api/v1/accounts', { email, password, name, role });
   assert.equal(r.status, 201, JSON.stringify(r.body));
   r = await api('POST', '/api/v1/sessions', { email, password });
   assert.equal(r.status, 201);
+  const who = { email, token: r.body.token };
+  // Practice accounts see patient data only with two-factor authentication.
+  if (role === 'practitioner') await enrolMfa(server.url, who);
+  accounts.set(email, who);
   return r.body.token;
 }
 
@@ -36,6 +43,7 @@ async function signIn(page, email) {
   await page.fill('#email', email);
   await page.fill('#password', password);
   await Promise.all([page.waitForNavigation(), page.click('main form button[type=submit]')]);
+  await answerSecondFactor(page, accounts.get(email) ?? { email });
 }
 
 async function submit(page, selector) {

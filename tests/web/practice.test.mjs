@@ -4,7 +4,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, newPage, checkA11y, shoot, thirdPartyRequests } from './lib/harness.mjs';
+import { startServer, launchBrowser, newPage, checkA11y, shoot, thirdPartyRequests, enrolOnPage } from './lib/harness.mjs';
 
 let server;
 let browser;
@@ -110,6 +110,9 @@ test('an invited assistant books a patient on the phone, and sees only the agend
     await pro.fill('#email', doctor.email);
     await pro.fill('#password', doctor.password);
     await submit(pro);
+    // Patient data needs two-factor authentication: set it up on the security page.
+    await enrolOnPage(pro, doctor);
+    await pro.goto('/pro/agenda');
     assert.match(pro.url(), /\/pro\/agenda/);
     await visit(pro, 'desk-day');
     await pro.goto('/pro/agenda?view=week');
@@ -145,6 +148,8 @@ test('an invited assistant books a patient on the phone, and sees only the agend
     await asst.fill('#email', `anne.${stamp}@example.org`);
     await asst.fill('#password', 'assistant password 1');
     await submit(asst);
+    await enrolOnPage(asst, {});
+    await asst.goto('/pro/agenda');
     assert.match(asst.url(), /\/pro\/agenda/);
     await asst.goto('/pro/agenda?view=week');
     const free = asst.locator('.item.free a').first();

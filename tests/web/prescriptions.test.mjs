@@ -5,7 +5,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, newPage, checkA11y, shoot, callApi } from './lib/harness.mjs';
+import { startServer, launchBrowser, newPage, checkA11y, shoot, callApi, enrolMfa, answerSecondFactor } from './lib/harness.mjs';
 
 let server;
 let browser;
@@ -30,7 +30,10 @@ async function account(role, name) {
   assert.equal(created.status, 201, JSON.stringify(created.body));
   const session = await api('POST', '/api/v1/sessions', null, { email, password });
   assert.equal(session.status, 201);
-  return { email, token: session.body.token };
+  const who = { email, token: session.body.token };
+  // Practice accounts see patient data only with two-factor authentication.
+  if (role === 'practitioner') await enrolMfa(server.url, who);
+  return who;
 }
 
 /// A practitioner open every day, and a patient booked with them.
@@ -64,6 +67,7 @@ async function signIn(page, who) {
   await page.fill('#email', who.email);
   await page.fill('#password', password);
   await Promise.all([page.waitForNavigation(), page.click('main form button[type=submit]')]);
+  await answerSecondFactor(page, who);
 }
 
 test('a practitioner signs a prescription, the patient downloads it, a pharmacist verifies and dispenses it once', async () => {

@@ -3,7 +3,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, newPage, checkA11y, shoot, PHONE, apiOk } from './lib/harness.mjs';
+import { startServer, launchBrowser, newPage, checkA11y, shoot, PHONE, apiOk, enrolMfa, answerSecondFactor } from './lib/harness.mjs';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -33,6 +33,8 @@ before(async () => {
   await api('POST', '/api/v1/accounts', { email: centre.email, password: centre.password, name: 'Centre Bellecour', role: 'practitioner' });
   const { token } = await api('POST', '/api/v1/sessions', { email: centre.email, password: centre.password });
   centre.token = token;
+  // Practice accounts see patient data only with two-factor authentication.
+  await enrolMfa(server.url, centre);
   await api('PUT', '/api/v1/practitioner/profile', { name: 'Centre de vaccination Bellecour', specialty: 'vaccination-center' }, token);
   const place = await api('POST', '/api/v1/places', { name: 'Salle Bellecour', address: '1 place Bellecour', postcode: '69002', city: 'Lyon', country: 'FR', lat: 45.7578, lon: 4.832, timezone: 'Europe/Paris' }, token);
   agenda = (await api('POST', '/api/v1/agendas', { place_id: place.id, holidays: null }, token)).id;
@@ -98,6 +100,7 @@ test("the centre changes a day's stock and availability follows at once", async 
     await page.fill('#email', centre.email);
     await page.fill('#password', centre.password);
     await Promise.all([page.waitForNavigation(), page.click('main form button[type=submit]')]);
+    await answerSecondFactor(page, centre);
     await page.goto('/pro/stock');
     await checkA11y(page, 'stock');
     await shoot(page, 'stock');

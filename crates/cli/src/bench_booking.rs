@@ -89,6 +89,7 @@ pub(crate) async fn setup(
         patients.push(Caller {
             id: who.id,
             role: Role::Patient,
+            second_factor: false,
         });
     }
     let owner = app

@@ -1205,6 +1205,7 @@ async fn book(
         let caller = Caller {
             id: patient.clone(),
             role: Role::Patient,
+            second_factor: false,
         };
         let mut request = app
             .sealed_request(&caller.id, &s.view, motive.id.clone(), slot.start, None)
@@ -1290,6 +1291,7 @@ mod tests {
             .my_appointments(&Caller {
                 id: who.id,
                 role: Role::Patient,
+                second_factor: false,
             })
             .await
             .unwrap();

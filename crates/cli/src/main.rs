@@ -688,7 +688,21 @@ fn messages_config(args: &ServeArgs) -> anyhow::Result<careslot_server::outbox::
     })
 }
 
+/// Off loopback, absolute links (mails, QR codes, invitations) must not follow the
+/// request's `Host` header, which a client chooses: `--public-url` is then required (the
+/// demo, meant to be tried, is exempt).
+fn check_public_url(bind: SocketAddr, public_url: Option<&str>, demo: bool) -> Result<(), String> {
+    if public_url.is_none() && !demo && !bind.ip().is_loopback() {
+        return Err(format!(
+            "--public-url is required when serving on {bind} (not a loopback address): links in emails, invitations and prescription QR codes are built from it, never from the Host header a client sends. Set --public-url https://your.site (or CARESLOT_PUBLIC_URL), or bind to 127.0.0.1 behind a proxy"
+        ));
+    }
+    Ok(())
+}
+
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    check_public_url(args.bind, args.public_url.as_deref(), args.demo)
+        .map_err(|e| anyhow::anyhow!(e))?;
     let config = AppConfig {
         vaccination_retention: jiff::SignedDuration::from_hours(
             24 * i64::from(args.vaccination_retention_days),
@@ -890,4 +904,26 @@ async fn rotate(db: &DbArgs, keys: &KeyArgs, retire: bool) -> anyhow::Result<()>
         report.keys_rotated, report.data_keys_rewrapped
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_public_url;
+
+    #[test]
+    fn public_url_is_required_off_loopback() {
+        let any = "0.0.0.0:8080".parse().expect("addr");
+        let lan = "192.0.2.10:443".parse().expect("addr");
+        let v6 = "[::]:8080".parse().expect("addr");
+        for bind in [any, lan, v6] {
+            let e = check_public_url(bind, None, false).expect_err("refused");
+            assert!(e.contains("--public-url is required"), "{e}");
+            assert!(check_public_url(bind, Some("https://careslot.example"), false).is_ok());
+            // The demo is meant to be tried on a LAN.
+            assert!(check_public_url(bind, None, true).is_ok());
+        }
+        for bind in ["127.0.0.1:8080", "[::1]:8080"] {
+            assert!(check_public_url(bind.parse().expect("addr"), None, false).is_ok());
+        }
+    }
 }

@@ -312,6 +312,40 @@ impl Consultation {
         .ok_or_else(|| corrupt("verification URL"))
     }
 
+    /// [`Consultation::verify_prescription`] for a pharmacist at `client`: wrong ids or
+    /// capabilities count on the address's front-door counter (20 free, then 1 s, 2 s, 4 s…
+    /// up to 15 minutes), and a blocked address gets 429 before any lookup.
+    pub async fn verify_prescription_from(
+        &self,
+        id: &str,
+        capability: &str,
+        client: std::net::IpAddr,
+    ) -> AppResult<Verification> {
+        let door = careslot_identity::front_door::Door::PrescriptionCheck;
+        let key = self.door_open(door, client).await?;
+        let out = self.verify_prescription(id, capability).await;
+        if let Err(AppError::NotFound(_)) = &out {
+            self.door_failed(&key).await?;
+        }
+        out
+    }
+
+    /// [`Consultation::dispense_prescription`] behind the same counter as verification.
+    pub async fn dispense_prescription_from(
+        &self,
+        id: &str,
+        capability: &str,
+        client: std::net::IpAddr,
+    ) -> AppResult<Timestamp> {
+        let door = careslot_identity::front_door::Door::PrescriptionCheck;
+        let key = self.door_open(door, client).await?;
+        let out = self.dispense_prescription(id, capability).await;
+        if let Err(AppError::NotFound(_)) = &out {
+            self.door_failed(&key).await?;
+        }
+        out
+    }
+
     /// The pharmacist's view through the capability (audited). NotFound for an unknown id
     /// or a wrong capability alike.
     pub async fn verify_prescription(&self, id: &str, capability: &str) -> AppResult<Verification> {

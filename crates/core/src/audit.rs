@@ -32,7 +32,12 @@ pub enum AuditVerdict {
 
 impl Core {
     /// Records that `actor` read the data of each subject (one entry per subject).
+    /// Every read of another account's health data passes here, before it is answered: a
+    /// practice account without a second factor in this session is refused (`MfaRequired`).
     pub async fn audit(&self, actor: &Caller, reads: &[(AccountId, &str)]) -> AppResult<()> {
+        if reads.iter().any(|(subject, _)| *subject != actor.id) {
+            actor.may_read_patient_data()?;
+        }
         self.audit_as(actor.id.as_str(), reads).await
     }
 

@@ -152,6 +152,21 @@ impl From<AppError> for ApiError {
                 "too many sign-ins are being checked right now; retry after the time given in Retry-After",
             )
             .retry_after(retry_after_s),
+            E::MfaRequired => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "mfa-required",
+                "practice accounts read patient data only after signing in with two-factor authentication: set it up (POST /api/v1/me/mfa, then POST /api/v1/me/mfa/confirm) or sign in again with your code",
+            ),
+            E::BadCode => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "bad-code",
+                "code: the code is incorrect, expired or already used",
+            ),
+            E::ReauthRequired => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "reauthentication-required",
+                "confirm your password (and your two-factor code, where set up) with POST /api/v1/sessions/current/reauthenticate, then retry within the time allowed",
+            ),
             E::Store(s) => s.into(),
             E::Payment(p) => payment_problem(p),
         }

@@ -68,6 +68,17 @@ pub enum AppError {
     /// `Retry-After`), instead of queueing without bound.
     #[error("password hashing saturated; retry after {retry_after_s} s")]
     Busy { retry_after_s: u64 },
+    /// A practice account without a second factor in this session asked for patient data
+    /// (403 `mfa-required`): set up two-factor authentication, or sign in with it.
+    #[error("two-factor authentication required")]
+    MfaRequired,
+    /// A wrong, expired or already used TOTP or recovery code (401 `bad-code`).
+    #[error("bad second-factor code")]
+    BadCode,
+    /// A sensitive change needs the password (and the second factor, where enrolled) proven
+    /// again recently (403 `reauthentication-required`).
+    #[error("re-authentication required")]
+    ReauthRequired,
     #[error(transparent)]
     Store(#[from] StoreError),
     /// An online payment failed or a payment webhook was refused.
@@ -93,6 +104,22 @@ impl From<ProtectError> for AppError {
 pub struct Caller {
     pub id: AccountId,
     pub role: Role,
+    /// The session gave a second factor (TOTP or recovery code) when it signed in or since.
+    /// In-process callers (the importer, the demo, benchmarks) act with the operator's
+    /// authority and set it.
+    pub second_factor: bool,
+}
+
+impl Caller {
+    /// Practitioners and assistants read patient data only from a session with a second
+    /// factor; patients read their own (and their relatives') data without one.
+    pub fn may_read_patient_data(&self) -> AppResult<()> {
+        let practice = matches!(self.role, Role::Practitioner | Role::Assistant);
+        if practice && !self.second_factor {
+            return Err(AppError::MfaRequired);
+        }
+        Ok(())
+    }
 }
 
 impl From<DomainError> for AppError {

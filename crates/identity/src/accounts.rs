@@ -22,6 +22,27 @@ use crate::front_door::{check_password, Door, MAX_PASSWORD_BYTES};
 /// Sessions record their use at most this often (one write a minute per active session).
 const TOUCH_EVERY: jiff::SignedDuration = jiff::SignedDuration::from_secs(60);
 
+/// A successful password check: the session's token and whose it is.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub token: String,
+    pub identity: Identity,
+    /// The account has two-factor authentication: the token waits for a code.
+    pub mfa_pending: bool,
+}
+
+/// Longest device description kept for a session.
+const DEVICE_CHARS: usize = 160;
+
+/// A User-Agent cut to a readable length, control characters dropped.
+fn short_device(user_agent: &str) -> String {
+    user_agent
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(DEVICE_CHARS)
+        .collect()
+}
+
 /// Identity and contact of an account, decrypted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
@@ -304,14 +325,35 @@ impl Accounts {
         password: &str,
         client: IpAddr,
     ) -> AppResult<(String, Identity)> {
+        let s = self.sign_in(email, password, client, None).await?;
+        Ok((s.token, s.identity))
+    }
+
+    /// Signs in from `client` on `device` (its User-Agent). For an account with two-factor
+    /// authentication the session is pending (`mfa_pending`): its token serves only
+    /// [`Accounts::complete_sign_in`].
+    pub async fn sign_in(
+        &self,
+        email: &str,
+        password: &str,
+        client: IpAddr,
+        device: Option<&str>,
+    ) -> AppResult<SignedIn> {
         let (account, address) = self.throttle_keys(Door::SignIn, Some(email), client);
         let account = account.unwrap_or_default();
         self.check_throttle(Some(&account), &address).await?;
         match self.verify_login(email, password).await {
             Ok(identity) => {
                 self.store.throttle_reset(&account).await?;
-                let token = self.open_session(&identity.id).await?;
-                Ok((token, identity))
+                let mfa_pending = self.mfa_enabled(&identity.id).await?;
+                let token = self
+                    .open_session_on(&identity.id, mfa_pending, device)
+                    .await?;
+                Ok(SignedIn {
+                    token,
+                    identity,
+                    mfa_pending,
+                })
             }
             Err(AppError::BadCredentials) => {
                 self.count_failures(Some(&account), &address).await?;
@@ -356,6 +398,16 @@ impl Accounts {
 
     /// A new session of an account whose identity was already proven: its bearer token.
     pub async fn open_session(&self, account: &AccountId) -> AppResult<String> {
+        self.open_session_on(account, false, None).await
+    }
+
+    /// A new session; `mfa_pending` when it still owes its second factor.
+    pub async fn open_session_on(
+        &self,
+        account: &AccountId,
+        mfa_pending: bool,
+        device: Option<&str>,
+    ) -> AppResult<String> {
         let mut raw = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut raw);
         let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
@@ -368,6 +420,8 @@ impl Accounts {
                 expires_at: now
                     .checked_add(self.config.session_ttl)
                     .map_err(|_| AppError::BadRequest("session expiry out of range".into()))?,
+                mfa_pending,
+                device: device.map(short_device),
             })
             .await?;
         Ok(token)
@@ -386,6 +440,10 @@ impl Accounts {
             .session(&hash, now)
             .await?
             .ok_or(AppError::Unauthenticated)?;
+        if s.mfa_pending {
+            // Password only: good for the second step and nothing else.
+            return Err(AppError::Unauthenticated);
+        }
         let idle = now.duration_since(s.last_used_at);
         let practice = matches!(s.account.role, Role::Practitioner | Role::Assistant);
         if practice && idle > self.identity.practice_idle_timeout {
@@ -401,6 +459,7 @@ impl Accounts {
         Ok(Caller {
             id: s.account.id,
             role: s.account.role,
+            second_factor: s.second_factor_at.is_some(),
         })
     }
 
@@ -411,6 +470,22 @@ impl Accounts {
             return Ok(());
         }
         self.store.delete_session(&hash_token(token)).await?;
+        Ok(())
+    }
+
+    /// The caller's sessions (see `GET /api/v1/sessions`).
+    pub async fn sessions(&self, caller: &Caller) -> AppResult<Vec<careslot_store::SessionInfo>> {
+        Ok(self
+            .store
+            .account_sessions(&caller.id, Timestamp::now())
+            .await?)
+    }
+
+    /// Revokes one of the caller's sessions by its public id (404 when it is not theirs).
+    pub async fn revoke_session(&self, caller: &Caller, id: &str) -> AppResult<()> {
+        if !self.store.delete_session_by_id(&caller.id, id).await? {
+            return Err(AppError::NotFound("session"));
+        }
         Ok(())
     }
 

@@ -239,7 +239,7 @@ impl HashingPool {
     }
 }
 
-/// The three doors that count failures.
+/// The doors that count failures (or requests).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Door {
     SignIn,
@@ -247,6 +247,12 @@ pub enum Door {
     Operator,
     /// SMS verification codes sent for an account (each send counts).
     PhoneCode,
+    /// Second-factor codes and re-authentication.
+    SecondFactor,
+    /// Password-reset requests.
+    PasswordReset,
+    /// Prescription verification by pharmacists.
+    PrescriptionCheck,
 }
 
 impl Door {
@@ -256,6 +262,9 @@ impl Door {
             Door::SignUp => "signup",
             Door::Operator => "operator",
             Door::PhoneCode => "phonecode",
+            Door::SecondFactor => "mfa",
+            Door::PasswordReset => "reset",
+            Door::PrescriptionCheck => "rxcheck",
         }
     }
 }
@@ -395,6 +404,30 @@ impl Accounts {
                 Err(AppError::Unauthenticated)
             }
         }
+    }
+
+    /// A door counted per client address only (pharmacists' prescription checks): 429 while
+    /// the address is blocked; returns the counter's key for [`Accounts::door_failed`].
+    pub async fn door_open(&self, door: Door, client: IpAddr) -> AppResult<String> {
+        let (_, address) = self.throttle_keys(door, None, client);
+        self.check_throttle(None, &address).await?;
+        Ok(address)
+    }
+
+    /// Counts a failure behind a door opened with [`Accounts::door_open`].
+    pub async fn door_failed(&self, key: &str) -> AppResult<()> {
+        self.count_failure(key, self.identity.throttle.address)
+            .await
+    }
+
+    /// Password-reset requests from `client`: each request counts on the address's and the
+    /// email's counters (a mail is sent each time, so requests cannot be sent in a loop),
+    /// checked before anything else; the answer is otherwise the same for any address.
+    pub async fn request_password_reset_from(&self, email: &str, client: IpAddr) -> AppResult<()> {
+        let (account, address) = self.throttle_keys(Door::PasswordReset, Some(email), client);
+        self.check_throttle(account.as_deref(), &address).await?;
+        self.count_failures(account.as_deref(), &address).await?;
+        self.request_password_reset(email).await
     }
 
     /// Forgets old counters (run now and then; rows that block nothing any more).

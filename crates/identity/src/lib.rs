@@ -10,13 +10,16 @@ pub mod api;
 pub mod dead_letters;
 mod family;
 pub mod front_door;
+pub mod mfa;
 pub mod outbox;
 mod practice_account;
 mod profile;
 mod team;
 mod verification;
 
-pub use accounts::{hash_token, parse_email, parse_name, parse_phone, Identity, NewIdentity};
+pub use accounts::{
+    hash_token, parse_email, parse_name, parse_phone, Identity, NewIdentity, SignedIn,
+};
 pub use family::Relative;
 pub use front_door::{Backoff, IdentityConfig, ThrottleConfig};
 pub use profile::{AccountView, ProfileUpdate};

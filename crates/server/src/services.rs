@@ -10,7 +10,7 @@ pub use careslot_core::{
 };
 pub use careslot_identity::{
     AccountView, Accounts, EmailConfirmed, Identity, Invitation, NewIdentity, ProfileUpdate,
-    Relative,
+    Relative, SignedIn,
 };
 pub use careslot_scheduling::{
     is_valid_guest_id, parse_fee, Appointment, BookingDetails, BookingInput, DeskAppointment,

@@ -542,6 +542,7 @@ async fn invitation_mail_reaches_the_assistant(backend: Backend) {
     let caller = Caller {
         id: AccountId(me["id"].as_str().expect("id").to_owned()),
         role: Role::Practitioner,
+        second_factor: true,
     };
     let assistant = address();
     e.app

@@ -131,6 +131,7 @@ async fn practitioner(srv: &TestServer, token: &str) -> (Caller, String) {
         Caller {
             id: AccountId(me["id"].as_str().expect("id").to_owned()),
             role: Role::Practitioner,
+            second_factor: true,
         },
         me["email"].as_str().expect("email").to_owned(),
     )

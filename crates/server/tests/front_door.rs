@@ -9,6 +9,7 @@ mod common;
 
 use careslot_identity::{Backoff, IdentityConfig, ThrottleConfig};
 use careslot_server::services::AppConfig;
+use common::web::WebClient;
 use common::{start_configured, Backend, TestServer};
 use jiff::SignedDuration;
 use reqwest::{header, Method, StatusCode};
@@ -385,105 +386,3 @@ on_both_backends!(
     personal_answers_are_not_stored,
     saturated_hashing_answers_503,
 );
-
-/// A browser of the web pages: keeps its cookies by hand, sends the CSRF token.
-struct WebClient<'a> {
-    srv: &'a TestServer,
-    client: reqwest::Client,
-    cookies: Vec<(String, String)>,
-}
-
-impl<'a> WebClient<'a> {
-    async fn new(srv: &'a TestServer) -> WebClient<'a> {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client");
-        let mut web = WebClient {
-            srv,
-            client,
-            cookies: Vec::new(),
-        };
-        let resp = web.get("/signin").await;
-        web.absorb(&resp);
-        assert!(web.cookie("careslot_csrf").is_some());
-        web
-    }
-
-    fn cookie(&self, name: &str) -> Option<String> {
-        self.cookies
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-    }
-
-    fn absorb(&mut self, resp: &reqwest::Response) {
-        for v in resp.headers().get_all(header::SET_COOKIE) {
-            let Ok(v) = v.to_str() else { continue };
-            let Some((name, rest)) = v.split_once('=') else {
-                continue;
-            };
-            let value = rest.split(';').next().unwrap_or("").to_owned();
-            self.cookies.retain(|(k, _)| k != name);
-            if !value.is_empty() && !v.contains("Max-Age=0") {
-                self.cookies.push((name.to_owned(), value));
-            }
-        }
-    }
-
-    fn cookie_header(&self) -> String {
-        self.cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    async fn get(&self, path: &str) -> reqwest::Response {
-        self.client
-            .get(format!("{}{path}", self.srv.base))
-            .header(header::COOKIE, self.cookie_header())
-            .send()
-            .await
-            .expect("get")
-    }
-
-    async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
-        let csrf = self.cookie("careslot_csrf").unwrap_or_default();
-        let mut body = form_body(fields);
-        if !body.is_empty() {
-            body.push('&');
-        }
-        body.push_str(&form_body(&[("csrf", &csrf)]));
-        self.client
-            .post(format!("{}{path}", self.srv.base))
-            .header(header::COOKIE, self.cookie_header())
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .header(header::ACCEPT_LANGUAGE, "en")
-            .body(body)
-            .send()
-            .await
-            .expect("post")
-    }
-}
-
-fn form_body(fields: &[(&str, &str)]) -> String {
-    fields
-        .iter()
-        .map(|(k, v)| {
-            format!(
-                "{}={}",
-                k,
-                v.bytes()
-                    .map(|b| match b {
-                        b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' => {
-                            (b as char).to_string()
-                        }
-                        _ => format!("%{b:02X}"),
-                    })
-                    .collect::<String>()
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("&")
-}

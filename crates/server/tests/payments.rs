@@ -490,6 +490,7 @@ async fn pay_at_the_practice_is_the_default(backend: Backend) {
     let desk = Caller {
         id: careslot_domain::AccountId(me["id"].as_str().expect("id").to_owned()),
         role: careslot_store::Role::Practitioner,
+        second_factor: true,
     };
     let slot2 = t.slot(1).await;
     let phoned = t

@@ -36,7 +36,14 @@ async fn person(app: &App, role: Role, name: &str) -> (Caller, String) {
         )
         .await
         .expect("register");
-    (Caller { id: id.id, role }, email)
+    (
+        Caller {
+            id: id.id,
+            role,
+            second_factor: true,
+        },
+        email,
+    )
 }
 
 async fn practice(app: &App, name: &str) -> Practice {
@@ -297,6 +304,24 @@ async fn assistants_run_the_agenda_and_nothing_else(backend: Backend) {
         .await
         .expect("desk book");
     let marcel = booked.patient.clone().expect("patient");
+    // The patient's history is patient data: not without a second factor (issue 15).
+    assert!(matches!(
+        app.desk_history(&asst, &marcel).await,
+        Err(AppError::MfaRequired)
+    ));
+    let enrolment = app.mfa_enrol(&asst).await.expect("enrol");
+    let secret =
+        careslot_identity::mfa::secret_from_base32(&enrolment.secret).expect("base32 secret");
+    app.mfa_confirm(
+        &asst,
+        &token,
+        &common::totp_now(&secret, 0),
+        std::net::Ipv4Addr::LOCALHOST.into(),
+    )
+    .await
+    .expect("confirm");
+    let asst = app.authenticate(&token).await.expect("session");
+    assert!(asst.second_factor);
     let (who, history) = app.desk_history(&asst, &marcel).await.expect("history");
     assert_eq!(who.expect("identity").phone.as_deref(), Some("0612345678"));
     assert_eq!(history.len(), 1);

@@ -427,6 +427,33 @@ async fn websocket_refuses_without_this_rooms_credential(backend: Backend) {
     s.stop().await;
 }
 
+/// A credential handed out before the appointment was cancelled opens nothing (409 before
+/// the upgrade), though its signature and expiry are still good.
+async fn a_cancelled_appointments_credential_is_refused(backend: Backend) {
+    let (s, _loc) = server(backend).await;
+    let doc = tele_practice(&s, "Dr Annule").await;
+    let (patient, _) = s.account("patient", "Carla Cancel").await;
+    let id = book_now(&s, &doc, &patient).await;
+    let (st, mine) = session(&s, &id, Some(&patient)).await;
+    assert_eq!(st, StatusCode::OK, "{mine}");
+    let url = mine["ws_url"].as_str().expect("ws_url").to_owned();
+    let (st, b) = s
+        .post(
+            &format!("/api/v1/appointments/{id}/cancel"),
+            Some(&patient),
+            json!({}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    assert_eq!(connect(&url, Some(&offer(&mine))).await.err(), Some(409));
+    // And no new session is handed out.
+    assert_eq!(
+        session(&s, &id, Some(&patient)).await.0,
+        StatusCode::CONFLICT
+    );
+    s.stop().await;
+}
+
 async fn waiting_room_admission_relay_reconnect_hangup(backend: Backend) {
     let (s, _loc) = server(backend).await;
     let doc = tele_practice(&s, "Dr Attente").await;
@@ -516,5 +543,6 @@ on_both_backends!(
     openapi_describes_the_video_endpoints,
     participants_get_sessions_others_get_404,
     websocket_refuses_without_this_rooms_credential,
+    a_cancelled_appointments_credential_is_refused,
     waiting_room_admission_relay_reconnect_hangup,
 );

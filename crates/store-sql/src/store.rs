@@ -35,6 +35,30 @@ where
     for<'q, 'r> bool: Encode<'q, B::Db> + Decode<'r, B::Db> + Type<B::Db>,
     for<'s> &'s str: ColumnIndex<DbRow<B>>,
 {
+    /// Replaces an account's recovery codes inside `tx`.
+    async fn put_recovery_in(
+        tx: &mut Tx<B>,
+        account: &AccountId,
+        hashes: &[String],
+    ) -> StoreResult<()> {
+        sqlx::query("DELETE FROM mfa_recovery_codes WHERE account_id = $1")
+            .bind(account.as_str())
+            .execute(&mut **tx)
+            .await
+            .map_err(B::map_err)?;
+        for h in hashes {
+            sqlx::query(
+                "INSERT INTO mfa_recovery_codes (account_id, code_hash, used_at) VALUES ($1, $2, NULL)",
+            )
+            .bind(account.as_str())
+            .bind(h.as_str())
+            .execute(&mut **tx)
+            .await
+            .map_err(B::map_err)?;
+        }
+        Ok(())
+    }
+
     fn account_from_row(row: &DbRow<B>) -> StoreResult<AccountRecord> {
         let role: String = row.try_get("role").map_err(internal)?;
         Ok(AccountRecord {
@@ -670,11 +694,13 @@ where
     }
 
     async fn create_session(&self, s: &NewSession) -> StoreResult<()> {
-        sqlx::query("INSERT INTO sessions (token_hash, account_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
+        sqlx::query("INSERT INTO sessions (token_hash, account_id, created_at, expires_at, mfa_pending, device) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(&s.token_hash)
             .bind(s.account_id.as_str())
             .bind(s.created_at.as_second())
             .bind(s.expires_at.as_second())
+            .bind(s.mfa_pending)
+            .bind(s.device.as_deref())
             .execute(self.writer())
             .await
             .map_err(B::map_err)?;
@@ -699,7 +725,8 @@ where
 
     async fn session(&self, token_hash: &str, now: Timestamp) -> StoreResult<Option<SessionRow>> {
         let row = sqlx::query(
-            "SELECT a.*, s.created_at AS s_created_at, s.expires_at AS s_expires_at, s.last_used_at AS s_last_used_at
+            "SELECT a.*, s.created_at AS s_created_at, s.expires_at AS s_expires_at, s.last_used_at AS s_last_used_at,
+                    s.mfa_pending AS s_mfa_pending, s.second_factor_at AS s_second_factor_at, s.reauth_at AS s_reauth_at
              FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.token_hash = $1 AND s.expires_at > $2",
         )
         .bind(token_hash)
@@ -711,11 +738,17 @@ where
         let created: i64 = r.try_get("s_created_at").map_err(internal)?;
         let expires: i64 = r.try_get("s_expires_at").map_err(internal)?;
         let used: Option<i64> = r.try_get("s_last_used_at").map_err(internal)?;
+        let second: Option<i64> = r.try_get("s_second_factor_at").map_err(internal)?;
+        let reauth: Option<i64> = r.try_get("s_reauth_at").map_err(internal)?;
         Ok(Some(SessionRow {
             account: Self::account_from_row(&r)?,
             created_at: ts(created)?,
             expires_at: ts(expires)?,
             last_used_at: ts(used.unwrap_or(created))?,
+            id: session_public_id(token_hash).to_owned(),
+            mfa_pending: r.try_get("s_mfa_pending").map_err(internal)?,
+            second_factor_at: second.map(ts).transpose()?,
+            reauth_at: ts(reauth.unwrap_or(created))?,
         }))
     }
 
@@ -812,6 +845,219 @@ where
             .await
             .map_err(B::map_err)?;
         Ok(B::rows_affected(done))
+    }
+
+    async fn prove_session(
+        &self,
+        token_hash: &str,
+        at: Timestamp,
+        second_factor: bool,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE sessions SET mfa_pending = $1, reauth_at = $2,
+                 second_factor_at = CASE WHEN $3 THEN $2 ELSE second_factor_at END
+             WHERE token_hash = $4",
+        )
+        .bind(false)
+        .bind(at.as_second())
+        .bind(second_factor)
+        .bind(token_hash)
+        .execute(self.writer())
+        .await
+        .map_err(B::map_err)?;
+        Ok(B::rows_affected(done) > 0)
+    }
+
+    async fn account_sessions(
+        &self,
+        account: &AccountId,
+        now: Timestamp,
+    ) -> StoreResult<Vec<SessionInfo>> {
+        let rows = sqlx::query(
+            "SELECT token_hash, created_at, expires_at, last_used_at, device, second_factor_at
+               FROM sessions WHERE account_id = $1 AND expires_at > $2 AND mfa_pending = $3
+              ORDER BY COALESCE(last_used_at, created_at) DESC, token_hash",
+        )
+        .bind(account.as_str())
+        .bind(now.as_second())
+        .bind(false)
+        .fetch_all(self.reader())
+        .await
+        .map_err(B::map_err)?;
+        rows.iter()
+            .map(|r| {
+                let hash: String = r.try_get("token_hash").map_err(internal)?;
+                let created: i64 = r.try_get("created_at").map_err(internal)?;
+                let used: Option<i64> = r.try_get("last_used_at").map_err(internal)?;
+                let second: Option<i64> = r.try_get("second_factor_at").map_err(internal)?;
+                Ok(SessionInfo {
+                    id: session_public_id(&hash).to_owned(),
+                    created_at: ts(created)?,
+                    expires_at: ts(r.try_get::<i64, _>("expires_at").map_err(internal)?)?,
+                    last_used_at: ts(used.unwrap_or(created))?,
+                    device: r.try_get("device").map_err(internal)?,
+                    second_factor: second.is_some(),
+                })
+            })
+            .collect()
+    }
+
+    async fn delete_session_by_id(&self, account: &AccountId, id: &str) -> StoreResult<bool> {
+        if id.len() != SESSION_ID_CHARS {
+            return Ok(false);
+        }
+        let done = sqlx::query(
+            "DELETE FROM sessions WHERE account_id = $1 AND substr(token_hash, 1, 16) = $2",
+        )
+        .bind(account.as_str())
+        .bind(id)
+        .execute(self.writer())
+        .await
+        .map_err(B::map_err)?;
+        Ok(B::rows_affected(done) > 0)
+    }
+
+    async fn mfa(&self, account: &AccountId) -> StoreResult<Option<MfaRecord>> {
+        let row = sqlx::query(
+            "SELECT secret_ct, created_at, confirmed_at, last_step,
+                    (SELECT COUNT(*) FROM mfa_recovery_codes c
+                      WHERE c.account_id = m.account_id AND c.used_at IS NULL) AS recovery_left
+               FROM mfa_totp m WHERE account_id = $1",
+        )
+        .bind(account.as_str())
+        .fetch_optional(self.reader())
+        .await
+        .map_err(B::map_err)?;
+        let Some(r) = row else { return Ok(None) };
+        let confirmed: Option<i64> = r.try_get("confirmed_at").map_err(internal)?;
+        let left: i64 = r.try_get("recovery_left").map_err(internal)?;
+        Ok(Some(MfaRecord {
+            secret_ct: r.try_get("secret_ct").map_err(internal)?,
+            created_at: ts(r.try_get::<i64, _>("created_at").map_err(internal)?)?,
+            confirmed_at: confirmed.map(ts).transpose()?,
+            last_step: r.try_get("last_step").map_err(internal)?,
+            recovery_left: u32::try_from(left).unwrap_or(0),
+        }))
+    }
+
+    async fn mfa_begin(
+        &self,
+        account: &AccountId,
+        secret_ct: &[u8],
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        // A confirmed enrolment is never replaced here (the WHERE of the upsert).
+        let done = sqlx::query(
+            "INSERT INTO mfa_totp (account_id, secret_ct, created_at, confirmed_at, last_step)
+             VALUES ($1, $2, $3, NULL, 0)
+             ON CONFLICT (account_id) DO UPDATE SET secret_ct = excluded.secret_ct,
+                 created_at = excluded.created_at, last_step = 0
+             WHERE mfa_totp.confirmed_at IS NULL",
+        )
+        .bind(account.as_str())
+        .bind(secret_ct)
+        .bind(at.as_second())
+        .execute(self.writer())
+        .await
+        .map_err(B::map_err)?;
+        Ok(B::rows_affected(done) > 0)
+    }
+
+    async fn mfa_confirm(
+        &self,
+        account: &AccountId,
+        step: i64,
+        recovery_hashes: &[String],
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        let mut tx = B::begin_write(self.writer()).await?;
+        let done = sqlx::query(
+            "UPDATE mfa_totp SET confirmed_at = $1, last_step = $2
+              WHERE account_id = $3 AND confirmed_at IS NULL AND last_step < $2",
+        )
+        .bind(at.as_second())
+        .bind(step)
+        .bind(account.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(B::map_err)?;
+        if B::rows_affected(done) == 0 {
+            return Ok(false);
+        }
+        Self::put_recovery_in(&mut tx, account, recovery_hashes).await?;
+        crate::commit::<B>(tx).await?;
+        Ok(true)
+    }
+
+    async fn mfa_replace_recovery(
+        &self,
+        account: &AccountId,
+        recovery_hashes: &[String],
+    ) -> StoreResult<bool> {
+        let mut tx = B::begin_write(self.writer()).await?;
+        let confirmed = sqlx::query(
+            "SELECT 1 FROM mfa_totp WHERE account_id = $1 AND confirmed_at IS NOT NULL",
+        )
+        .bind(account.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(B::map_err)?;
+        if confirmed.is_none() {
+            return Ok(false);
+        }
+        Self::put_recovery_in(&mut tx, account, recovery_hashes).await?;
+        crate::commit::<B>(tx).await?;
+        Ok(true)
+    }
+
+    async fn mfa_use_step(&self, account: &AccountId, step: i64) -> StoreResult<bool> {
+        // The comparison and the update are one statement: of two requests with the same
+        // code, one raises `last_step` and the other finds nothing to update.
+        let done = sqlx::query(
+            "UPDATE mfa_totp SET last_step = $1
+              WHERE account_id = $2 AND confirmed_at IS NOT NULL AND last_step < $1",
+        )
+        .bind(step)
+        .bind(account.as_str())
+        .execute(self.writer())
+        .await
+        .map_err(B::map_err)?;
+        Ok(B::rows_affected(done) > 0)
+    }
+
+    async fn mfa_use_recovery(
+        &self,
+        account: &AccountId,
+        code_hash: &str,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE mfa_recovery_codes SET used_at = $1
+              WHERE account_id = $2 AND code_hash = $3 AND used_at IS NULL",
+        )
+        .bind(at.as_second())
+        .bind(account.as_str())
+        .bind(code_hash)
+        .execute(self.writer())
+        .await
+        .map_err(B::map_err)?;
+        Ok(B::rows_affected(done) > 0)
+    }
+
+    async fn mfa_remove(&self, account: &AccountId) -> StoreResult<bool> {
+        let mut tx = B::begin_write(self.writer()).await?;
+        sqlx::query("DELETE FROM mfa_recovery_codes WHERE account_id = $1")
+            .bind(account.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(B::map_err)?;
+        let done = sqlx::query("DELETE FROM mfa_totp WHERE account_id = $1")
+            .bind(account.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(B::map_err)?;
+        crate::commit::<B>(tx).await?;
+        Ok(B::rows_affected(done) > 0)
     }
 
     async fn throttle_blocked_until(

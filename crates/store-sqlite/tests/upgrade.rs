@@ -322,6 +322,8 @@ async fn a_released_database_upgrades_with_its_data() {
             account_id: AccountId("acc-none".into()),
             created_at: ts(T),
             expires_at: ts(T + 60),
+            mfa_pending: false,
+            device: None,
         })
         .await;
     assert!(matches!(orphan, Err(StoreError::NotFound)), "{orphan:?}");

@@ -121,6 +121,63 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_session(&self, token_hash: &str) -> StoreResult<bool>;
     /// Deletes every session of an account (password change, reset); how many went.
     async fn delete_account_sessions(&self, account: &AccountId) -> StoreResult<u64>;
+    /// Records what a session proved at `at`: the password again (`reauth_at`), and a second
+    /// factor when `second_factor`; a pending session becomes complete. False when the
+    /// session is gone.
+    async fn prove_session(
+        &self,
+        token_hash: &str,
+        at: Timestamp,
+        second_factor: bool,
+    ) -> StoreResult<bool>;
+    /// The account's unexpired sessions, pending ones left out, latest use first.
+    async fn account_sessions(
+        &self,
+        account: &AccountId,
+        now: Timestamp,
+    ) -> StoreResult<Vec<SessionInfo>>;
+    /// Deletes the account's session with this public id; false when it has none.
+    async fn delete_session_by_id(&self, account: &AccountId, id: &str) -> StoreResult<bool>;
+
+    // --- two-factor authentication -----------------------------------------------------------
+    /// The account's TOTP enrolment, confirmed or pending.
+    async fn mfa(&self, account: &AccountId) -> StoreResult<Option<MfaRecord>>;
+    /// Starts (or restarts) a pending enrolment with this sealed secret; false (nothing
+    /// written) when a confirmed one exists.
+    async fn mfa_begin(
+        &self,
+        account: &AccountId,
+        secret_ct: &[u8],
+        at: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Confirms a pending enrolment with its first accepted time step and stores the recovery
+    /// codes' hashes, in one transaction; false when there is no pending enrolment or the step
+    /// is not newer than the last one.
+    async fn mfa_confirm(
+        &self,
+        account: &AccountId,
+        step: i64,
+        recovery_hashes: &[String],
+        at: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Replaces the recovery codes of a confirmed enrolment; false when there is none.
+    async fn mfa_replace_recovery(
+        &self,
+        account: &AccountId,
+        recovery_hashes: &[String],
+    ) -> StoreResult<bool>;
+    /// Accepts a time step of a confirmed enrolment once: true when it is newer than the last
+    /// one accepted (and now the last), false otherwise (a replayed or older code).
+    async fn mfa_use_step(&self, account: &AccountId, step: i64) -> StoreResult<bool>;
+    /// Uses an unused recovery code of a confirmed enrolment; false when none matches.
+    async fn mfa_use_recovery(
+        &self,
+        account: &AccountId,
+        code_hash: &str,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Removes the enrolment and its recovery codes; false when there was none.
+    async fn mfa_remove(&self, account: &AccountId) -> StoreResult<bool>;
 
     /// The account's message settings; the defaults when it never changed them.
     async fn account_settings(&self, account: &AccountId) -> StoreResult<AccountSettings>;

@@ -70,6 +70,11 @@ pub struct NewSession {
     pub account_id: AccountId,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
+    /// The password was right but a second factor is still due: the session authenticates
+    /// nothing but the second step.
+    pub mfa_pending: bool,
+    /// The signing-in device (User-Agent, cut short), shown to the account's owner.
+    pub device: Option<String>,
 }
 
 /// What an account chose and proved about its messages (`account_settings`). An account
@@ -110,6 +115,47 @@ pub struct SessionRow {
     pub expires_at: Timestamp,
     /// When the session was last used (its creation when never since).
     pub last_used_at: Timestamp,
+    /// The session's public id (see [`session_public_id`]).
+    pub id: String,
+    pub mfa_pending: bool,
+    /// When this session gave a second factor (None: it did not).
+    pub second_factor_at: Option<Timestamp>,
+    /// When this session last proved the password (its creation when never since).
+    pub reauth_at: Timestamp,
+}
+
+/// A session as its owner sees it in the list of their sessions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    pub id: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub last_used_at: Timestamp,
+    pub device: Option<String>,
+    pub second_factor: bool,
+}
+
+/// Length of a session's public id: the start of its token's hash (the token is 256 random
+/// bits; 64 bits of its hash name it among an account's sessions and reveal nothing usable).
+pub const SESSION_ID_CHARS: usize = 16;
+
+/// The public id of the session whose token hashes to `token_hash`.
+pub fn session_public_id(token_hash: &str) -> &str {
+    token_hash.get(..SESSION_ID_CHARS).unwrap_or(token_hash)
+}
+
+/// An account's TOTP enrolment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MfaRecord {
+    /// The shared secret, sealed under the account's data key.
+    pub secret_ct: Vec<u8>,
+    pub created_at: Timestamp,
+    /// None while the enrolment waits for its first code.
+    pub confirmed_at: Option<Timestamp>,
+    /// The last RFC 6238 time step accepted (codes are single use).
+    pub last_step: i64,
+    /// Recovery codes not used yet.
+    pub recovery_left: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]

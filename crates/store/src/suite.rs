@@ -2,6 +2,7 @@
 //! fresh store; every case builds its own practitioner and agenda, so cases don't interfere.
 
 mod documents;
+mod second_factor;
 mod verification;
 
 use crate::*;
@@ -44,6 +45,7 @@ pub async fn run(store: Arc<dyn Store>) {
     password_resets(&*store).await;
     account_settings(&*store).await;
     verification::verification(&*store).await;
+    second_factor::second_factor(&*store).await;
     reminder_delays(&*store).await;
     slot_alerts(&*store).await;
     // Operations (issue 16); closing stays last: the store refuses writes afterwards.
@@ -136,6 +138,8 @@ async fn password_resets(store: &dyn Store) {
         account_id: a.id.clone(),
         created_at: t0(),
         expires_at: t0() + 24.hours(),
+        mfa_pending: false,
+        device: None,
     };
     store.create_session(&session).await.unwrap();
     let reset = |hash: &str| PasswordReset {
@@ -863,6 +867,8 @@ async fn accounts_and_sessions(store: &dyn Store) {
             account_id: a.id.clone(),
             created_at: t0(),
             expires_at: t0() + 1.hour(),
+            mfa_pending: false,
+            device: None,
         })
         .await
         .unwrap();
@@ -1425,6 +1431,8 @@ async fn listings(store: &dyn Store) {
             account_id: alice.id.clone(),
             created_at: t0(),
             expires_at: t0() + 1.hour(),
+            mfa_pending: false,
+            device: None,
         })
         .await
         .unwrap();
@@ -2057,6 +2065,8 @@ async fn assistants_by_invitation(store: &dyn Store) {
             account_id: anna.id.clone(),
             created_at: t0(),
             expires_at: t0() + 1.hour(),
+            mfa_pending: false,
+            device: None,
         })
         .await
         .unwrap();
@@ -2868,6 +2878,8 @@ async fn front_door(store: &dyn Store) {
                 account_id: a.id.clone(),
                 created_at: t0(),
                 expires_at: t0() + 1.hour(),
+                mfa_pending: false,
+                device: None,
             })
             .await
             .unwrap();

@@ -39,6 +39,7 @@ fn operator() -> Caller {
     Caller {
         id: AccountId("operator".into()),
         role: Role::Practitioner,
+        second_factor: true,
     }
 }
 

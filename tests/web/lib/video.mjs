@@ -14,7 +14,7 @@ import path from 'node:path';
 import { once } from 'node:events';
 import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
-import { LOG_DIR, callApi } from './harness.mjs';
+import { LOG_DIR, answerSecondFactor, callApi, enrolMfa } from './harness.mjs';
 
 /**
  * Headless Debian chromium (like harness.launchBrowser) that grants camera and microphone
@@ -126,7 +126,10 @@ async function account(base, role, name) {
   assert.equal(a.status, 201, JSON.stringify(a.body));
   const s = await api(base, 'POST', '/api/v1/sessions', { body: { email: who.email, password: who.password } });
   assert.equal(s.status, 201, JSON.stringify(s.body));
-  return { ...who, token: s.body.token };
+  const out = { ...who, token: s.body.token };
+  // Practice accounts see patient data only with two-factor authentication.
+  if (role === 'practitioner') await enrolMfa(base, out);
+  return out;
 }
 
 /**
@@ -171,6 +174,7 @@ export async function signIn(page, who) {
   await page.fill('#email', who.email);
   await page.fill('#password', who.password);
   await Promise.all([page.waitForNavigation(), page.click('main form button[type=submit]')]);
+  await answerSecondFactor(page, who);
 }
 
 /**

@@ -213,7 +213,8 @@ impl Node {
         self.post(path, None, body).await
     }
 
-    /// Signs in; returns the session token.
+    /// Signs in (with a TOTP code when the account has two-factor authentication); returns
+    /// the session token.
     pub async fn sign_in(&self, email: &str) -> String {
         let (s, session) = self
             .post_patiently(
@@ -222,7 +223,59 @@ impl Node {
             )
             .await;
         assert_eq!(s, 201, "{session}");
-        session["token"].as_str().expect("token").to_owned()
+        let token = session["token"].as_str().expect("token").to_owned();
+        if session["mfa_required"] == true {
+            // Tests running at once may use the same address on their own servers: try the
+            // secrets known for it.
+            let known = mfa_secrets()
+                .lock()
+                .expect("secrets")
+                .get(email)
+                .map_or(0, Vec::len);
+            let mut answered = None;
+            for i in 0..known {
+                let code = next_code(email, i).await;
+                let (s, done) = self
+                    .post(
+                        "/api/v1/sessions/current/mfa",
+                        Some(&token),
+                        json!({ "code": code }),
+                    )
+                    .await;
+                answered = Some((s, done));
+                if s == 200 {
+                    break;
+                }
+            }
+            let (s, done) = answered.expect("a two-factor secret for this address");
+            assert_eq!(s, 200, "{done}");
+        }
+        token
+    }
+
+    /// Sets up two-factor authentication for the session's account (practice accounts read
+    /// patient data only with it), answering with a code computed from the secret.
+    pub async fn enrol_mfa(&self, email: &str, token: &str) {
+        let (s, enrol) = self.post("/api/v1/me/mfa", Some(token), json!({})).await;
+        assert_eq!(s, 201, "{enrol}");
+        let secret =
+            careslot_identity::mfa::secret_from_base32(enrol["secret"].as_str().expect("secret"))
+                .expect("base32");
+        let i = {
+            let mut secrets = mfa_secrets().lock().expect("secrets");
+            let mine = secrets.entry(email.to_owned()).or_default();
+            mine.push((secret, -1));
+            mine.len() - 1
+        };
+        let code = next_code(email, i).await;
+        let (s, done) = self
+            .post(
+                "/api/v1/me/mfa/confirm",
+                Some(token),
+                json!({ "code": code }),
+            )
+            .await;
+        assert_eq!(s, 200, "{done}");
     }
 
     /// Registers an account with `email` and signs in: (token, account id).
@@ -234,10 +287,11 @@ impl Node {
             )
             .await;
         assert_eq!(s, 201, "{acc}");
-        (
-            self.sign_in(email).await,
-            acc["id"].as_str().expect("id").to_owned(),
-        )
+        let token = self.sign_in(email).await;
+        if role == "practitioner" {
+            self.enrol_mfa(email, &token).await;
+        }
+        (token, acc["id"].as_str().expect("id").to_owned())
     }
 
     /// A practitioner with one agenda open every day 08:00–18:00 and one 15-minute motive:
@@ -330,4 +384,36 @@ fn week() -> (jiff::civil::Date, jiff::civil::Date) {
         from,
         from.checked_add(jiff::Span::new().days(7)).expect("date"),
     )
+}
+
+/// TOTP secrets of the accounts set up here, with the last time step used (the server takes
+/// each step once): kept across nodes, since a restored node has the same accounts.
+type Secrets = std::collections::HashMap<String, Vec<(Vec<u8>, i64)>>;
+
+fn mfa_secrets() -> &'static std::sync::Mutex<Secrets> {
+    static SECRETS: std::sync::OnceLock<std::sync::Mutex<Secrets>> = std::sync::OnceLock::new();
+    SECRETS.get_or_init(Default::default)
+}
+
+/// A TOTP code of `email`'s `i`-th secret for a time step not used yet (this one or the
+/// next; a third sign-in within one step waits for the clock).
+async fn next_code(email: &str, i: usize) -> String {
+    loop {
+        let now = careslot_identity::mfa::step_of(jiff::Timestamp::now().as_second());
+        {
+            let mut secrets = mfa_secrets().lock().expect("secrets");
+            let (secret, last) = secrets
+                .get_mut(email)
+                .and_then(|v| v.get_mut(i))
+                .expect("a two-factor secret");
+            if let Some(step) = [now, now + 1].into_iter().find(|s| s > last) {
+                *last = step;
+                return careslot_identity::mfa::code_at(
+                    secret,
+                    step * careslot_identity::mfa::STEP_SECONDS,
+                );
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }

@@ -7,5 +7,5 @@ pub mod video;
 /// The extractors this crate's handlers use.
 pub mod extract {
     pub use careslot_core::extract::*;
-    pub use careslot_identity::api::Caller;
+    pub use careslot_identity::api::{Caller, ClientIp};
 }

@@ -3,7 +3,7 @@
 //! dispenses with the capability from the QR code, always in the request body (never in
 //! the URL, so it is in no access log).
 
-use super::extract::{ApiJson, ApiPath, Caller};
+use super::extract::{ApiJson, ApiPath, Caller, ClientIp};
 use crate::prescription::{self as rx, pdf, Medication};
 use crate::{Consultation, PrescriptionView, Verification};
 use axum::extract::State;
@@ -322,16 +322,23 @@ fn verification_body(v: Verification) -> VerificationBody {
 }
 
 /// For pharmacy software: the prescription behind a capability, its signature checked
-/// against the practitioner's published key. No account needed; the read is audited.
+/// against the practitioner's published key. No account needed; the read is audited. Wrong
+/// ids or capabilities are throttled per client address (20 free, then 1 s, 2 s, 4 s… up to
+/// 15 minutes).
 #[utoipa::path(post, path = "/api/v1/prescriptions/{id}/verify", tag = "prescriptions",
     params(("id" = String, Path)), request_body = CapabilityBody,
-    responses((status = 200, body = VerificationBody), (status = 404, description = "unknown id or wrong capability", body = Problem)))]
+    responses((status = 200, body = VerificationBody), (status = 404, description = "unknown id or wrong capability", body = Problem),
+              (status = 429, description = "too many wrong checks from this address; see Retry-After", body = Problem,
+                  headers(("Retry-After" = u64, description = "seconds to wait")))))]
 pub async fn verify(
     State(app): State<Arc<Consultation>>,
+    ClientIp(client): ClientIp,
     ApiPath(id): ApiPath<String>,
     ApiJson(b): ApiJson<CapabilityBody>,
 ) -> Result<Json<VerificationBody>, ApiError> {
-    let v = app.verify_prescription(&id, &b.capability).await?;
+    let v = app
+        .verify_prescription_from(&id, &b.capability, client)
+        .await?;
     Ok(Json(verification_body(v)))
 }
 
@@ -344,10 +351,13 @@ pub async fn verify(
               (status = 409, description = "already dispensed, or not authentic", body = Problem)))]
 pub async fn dispense(
     State(app): State<Arc<Consultation>>,
+    ClientIp(client): ClientIp,
     ApiPath(id): ApiPath<String>,
     ApiJson(b): ApiJson<CapabilityBody>,
 ) -> Result<Json<DispensedBody>, ApiError> {
-    let at = app.dispense_prescription(&id, &b.capability).await?;
+    let at = app
+        .dispense_prescription_from(&id, &b.capability, client)
+        .await?;
     Ok(Json(DispensedBody {
         id,
         dispensed_at: at.to_string(),

@@ -145,6 +145,8 @@ pub async fn socket(
     if claims.appointment != id {
         return Err(ApiError::not_found("appointment"));
     }
+    // The credential outlives nothing: checked against the appointment as it is now.
+    app.room_still_open(&claims.appointment).await?;
     let upgrade = upgrade.map_err(|_| {
         ApiError::bad_request(
             "this endpoint only accepts a WebSocket upgrade (GET with Upgrade: websocket)",

@@ -24,6 +24,30 @@ pub struct VideoSession {
 }
 
 impl Consultation {
+    /// At the WebSocket's connect: the credential's appointment must still be a booked
+    /// appointment whose room has not closed. A credential handed out before a cancellation
+    /// (or a no-show mark) opens nothing.
+    pub async fn room_still_open(&self, id: &str) -> AppResult<()> {
+        let row = self
+            .store
+            .reservation(&careslot_domain::ReservationId(id.to_owned()))
+            .await?
+            .ok_or(AppError::NotFound("appointment"))?;
+        if row.status != ReservationStatus::Booked {
+            return Err(AppError::Conflict(
+                "appointment-not-booked",
+                "this appointment is cancelled or was missed".into(),
+            ));
+        }
+        if window::at(row.start, row.end, Timestamp::now()) == RoomWindow::Closed {
+            return Err(AppError::Conflict(
+                "room-closed",
+                "the video room closed at the end of the appointment".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// A session for the caller in the room of appointment `id`: 404 unless they take part
     /// in it; 409 unless it is a booked teleconsultation whose room is open now.
     pub async fn video_session(&self, caller: &Caller, id: &str) -> AppResult<VideoSession> {

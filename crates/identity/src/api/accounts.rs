@@ -66,7 +66,9 @@ pub async fn create_account(
     Ok((StatusCode::CREATED, Json(AccountBody::from(&account))))
 }
 
-/// Log in; returns a bearer token. After 5 failures of an account (20 of a client address),
+/// Log in; returns a bearer token. For an account with two-factor authentication the answer
+/// says `mfa_required: true` and the token is good only for `POST
+/// /api/v1/sessions/current/mfa` (within 10 minutes). After 5 failures of an account (20 of a client address),
 /// each further failure blocks it for 1 s, 2 s, 4 s… up to 15 minutes; while blocked every
 /// attempt, the right password included, gets 429 with `Retry-After`.
 #[utoipa::path(post, path = "/api/v1/sessions", tag = "accounts", request_body = NewSessionBody,
@@ -78,14 +80,21 @@ pub async fn create_account(
 pub async fn create_session(
     State(app): State<Arc<Accounts>>,
     ClientIp(client): ClientIp,
+    headers: axum::http::HeaderMap,
     ApiJson(body): ApiJson<NewSessionBody>,
 ) -> Result<(StatusCode, Json<SessionBody>), ApiError> {
-    let (token, account) = app.login(&body.email, &body.password, client).await?;
+    let device = headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    let s = app
+        .sign_in(&body.email, &body.password, client, device)
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(SessionBody {
-            token,
-            account: AccountBody::from(&account),
+            token: s.token,
+            account: AccountBody::from(&s.identity),
+            mfa_required: s.mfa_pending,
         }),
     ))
 }
@@ -95,12 +104,15 @@ pub async fn create_session(
 /// single-use token valid 30 minutes.
 #[utoipa::path(post, path = "/api/v1/password-resets", tag = "accounts", request_body = PasswordResetBody,
     responses((status = 202, description = "a link is on its way if the address has an account"),
+              (status = 429, description = "too many requests for this address or from this client (each request counts: 5 per address, 20 per client, then 1 s, 2 s, 4 s… up to 15 minutes); see Retry-After", body = Problem,
+                  headers(("Retry-After" = u64, description = "seconds to wait"))),
               (status = 503, description = "database or key service unavailable", body = Problem)))]
 pub async fn request_password_reset(
     State(app): State<Arc<Accounts>>,
+    ClientIp(client): ClientIp,
     ApiJson(body): ApiJson<PasswordResetBody>,
 ) -> Result<StatusCode, ApiError> {
-    app.request_password_reset(&body.email).await?;
+    app.request_password_reset_from(&body.email, client).await?;
     Ok(StatusCode::ACCEPTED)
 }
 

@@ -88,6 +88,75 @@ pub struct PasswordResetConfirmBody {
 pub struct SessionBody {
     pub token: String,
     pub account: AccountBody,
+    /// The account has two-factor authentication and this session still waits for a code:
+    /// the token is good only for `POST /api/v1/sessions/current/mfa`.
+    pub mfa_required: bool,
+}
+
+/// A TOTP code (six digits) or a recovery code (`xxxxx-xxxxx`).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecondFactorBody {
+    pub code: String,
+}
+
+/// Re-authentication: the password, and a code where two-factor authentication is set up.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReauthBody {
+    pub password: String,
+    #[serde(default)]
+    pub code: Option<String>,
+}
+
+/// One of the account's sessions.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionInfoBody {
+    /// Id for `DELETE /api/v1/sessions/{id}`.
+    pub id: String,
+    /// The signing-in device's User-Agent (cut short), when it sent one.
+    pub device: Option<String>,
+    pub created_at: String,
+    pub last_used_at: String,
+    pub expires_at: String,
+    /// The session gave a second factor.
+    pub second_factor: bool,
+    /// This is the session of the request.
+    pub current: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionListBody {
+    pub sessions: Vec<SessionInfoBody>,
+}
+
+/// Where the account stands with two-factor authentication.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MfaStatusBody {
+    pub enabled: bool,
+    /// A set-up waits for its first code.
+    pub pending: bool,
+    /// Required before this account reads patient data (practitioners and assistants).
+    pub required: bool,
+    pub recovery_codes_left: u32,
+    /// This session gave a second factor.
+    pub session_second_factor: bool,
+}
+
+/// A started set-up: add the secret to an authenticator app (or scan the URI as a QR code),
+/// then confirm with a first code. Shown once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MfaEnrolmentBody {
+    /// Base32 secret.
+    pub secret: String,
+    /// `otpauth://totp/...` URI.
+    pub otpauth_uri: String,
+}
+
+/// Recovery codes: each works once instead of a TOTP code. Shown only now.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecoveryCodesBody {
+    pub recovery_codes: Vec<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -74,23 +74,28 @@ pub async fn resend_email_verification(
 }
 
 /// Move the account to a new address: a link goes to the new address; the address (and
-/// sign-in with it) changes only once it is followed. Requires the current password.
+/// sign-in with it) changes only once it is followed. Requires the current password, and a
+/// sign-in or re-authentication within the last 10 minutes (else 403
+/// `reauthentication-required`).
 #[utoipa::path(post, path = "/api/v1/me/email-change", tag = "accounts", security(("bearer" = [])), request_body = EmailChangeBody,
     responses((status = 202, description = "a link is on its way to the new address"),
               (status = 401, body = Problem),
               (status = 422, description = "invalid address, or wrong `current_password`", body = Problem)))]
 pub async fn request_email_change(
     State(app): State<Arc<Accounts>>,
-    Caller(caller): Caller,
+    bearer: Bearer,
     ApiJson(body): ApiJson<EmailChangeBody>,
 ) -> Result<StatusCode, ApiError> {
-    app.request_email_change(&caller, &body.email, &body.password)
+    app.require_recent_auth(&bearer.token).await?;
+    app.request_email_change(&bearer.caller, &body.email, &body.password)
         .await?;
     Ok(StatusCode::ACCEPTED)
 }
 
 /// Change the password (the current one required, the policy of sign-up applies). Every
-/// other session of the account ends; this one stays. The account is told by mail.
+/// other session of the account ends; this one stays. The account is told by mail. Needs a
+/// sign-in or re-authentication within the last 10 minutes (else 403
+/// `reauthentication-required`).
 #[utoipa::path(post, path = "/api/v1/me/password", tag = "accounts", security(("bearer" = [])), request_body = PasswordChangeBody,
     responses((status = 204, description = "changed; other sessions revoked"),
               (status = 401, body = Problem),
@@ -102,6 +107,7 @@ pub async fn change_password(
     bearer: Bearer,
     ApiJson(body): ApiJson<PasswordChangeBody>,
 ) -> Result<StatusCode, ApiError> {
+    app.require_recent_auth(&bearer.token).await?;
     app.change_password(
         &bearer.caller,
         &body.current_password,

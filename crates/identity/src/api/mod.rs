@@ -7,6 +7,7 @@ pub mod dead_letters;
 pub mod dto;
 pub mod me;
 mod operator;
+pub mod security;
 
 pub use caller::{Bearer, Caller};
 pub use client::{bearer_token, ClientIp};

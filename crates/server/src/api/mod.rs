@@ -5,7 +5,7 @@ mod erasure;
 pub mod ops;
 
 use careslot_consultation::api::{documents, prescriptions, video};
-use careslot_identity::api::{accounts, dead_letters, me};
+use careslot_identity::api::{accounts, dead_letters, me, security};
 use careslot_scheduling::api::{
     alerts, bulk_publish, patient, payments, practitioner, public, queue, reminders,
 };
@@ -53,6 +53,9 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         alerts::create_alert, alerts::list_alerts, alerts::delete_alert,
         // issue 14 part C: dead letters
         dead_letters::list, dead_letters::retry, dead_letters::retry_all,
+        // Issue 15: two-factor authentication, sessions, re-authentication.
+        security::second_factor, security::list_sessions, security::delete_session, security::reauthenticate,
+        security::mfa_status, security::mfa_enrol, security::mfa_confirm, security::mfa_recovery_codes, security::mfa_remove,
     ),
     components(schemas(careslot_core::error::Problem)),
     modifiers(&BearerAuth, &QueueDoc, &ErrorResponses),
@@ -113,7 +116,10 @@ pub fn router(app: App) -> Router {
         .route("/specialties", get(public::specialties))
         .route("/search", get(public::search))
         .route("/accounts", post(accounts::create_account))
-        .route("/sessions", post(accounts::create_session))
+        .route(
+            "/sessions",
+            post(accounts::create_session).get(security::list_sessions),
+        )
         .route("/password-resets", post(accounts::request_password_reset))
         .route(
             "/password-resets/confirm",
@@ -123,6 +129,23 @@ pub fn router(app: App) -> Router {
             "/sessions/current",
             axum::routing::delete(accounts::delete_current_session),
         )
+        .route("/sessions/current/mfa", post(security::second_factor))
+        .route(
+            "/sessions/current/reauthenticate",
+            post(security::reauthenticate),
+        )
+        .route(
+            "/sessions/{id}",
+            axum::routing::delete(security::delete_session),
+        )
+        .route(
+            "/me/mfa",
+            get(security::mfa_status)
+                .post(security::mfa_enrol)
+                .delete(security::mfa_remove),
+        )
+        .route("/me/mfa/confirm", post(security::mfa_confirm))
+        .route("/me/mfa/recovery-codes", post(security::mfa_recovery_codes))
         .route(
             "/me",
             get(accounts::me)

@@ -22,6 +22,9 @@ pub const GUEST_COOKIE: &str = "careslot_guest";
 pub const FLASH_COOKIE: &str = "careslot_flash";
 /// The last hold made from this browser: a new hold releases it (one hold at a time).
 pub const HOLD_COOKIE: &str = "careslot_hold";
+/// A sign-in that has the password and waits for its second factor (a pending session's
+/// token, good for nothing else; lives as long as the pending session, 10 minutes).
+pub const PENDING_COOKIE: &str = "careslot_pending";
 
 /// Largest form body accepted.
 const MAX_FORM_BYTES: usize = 32 * 1024;
@@ -77,6 +80,10 @@ pub struct Ctx {
     pub last_hold: Option<String>,
     /// The client's address (behind trusted proxies), for throttling.
     pub client: std::net::IpAddr,
+    /// The browser's User-Agent, recorded with a new session.
+    pub device: Option<String>,
+    /// A pending sign-in's token (waiting for its second factor).
+    pub pending_token: Option<String>,
     /// The session cookie's token when it is valid (to delete the session on sign-out).
     session_token: Option<String>,
     set_cookies: Vec<String>,
@@ -138,6 +145,13 @@ impl FromRequestParts<App> for Ctx {
             here,
             last_hold: cookie(h, HOLD_COOKIE).map(str::to_owned),
             client,
+            device: h
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            pending_token: cookie(h, PENDING_COOKIE)
+                .filter(|t| !t.is_empty() && t.len() <= 128)
+                .map(str::to_owned),
             session_token,
             set_cookies,
         })
@@ -188,6 +202,23 @@ fn render_error(lang: Lang, err: &AppError) -> Response {
             "error.unavailable",
             "error.unavailable.detail",
         ),
+        AppError::MfaRequired => {
+            // Led to the set-up (or to sign in again with the code).
+            return (
+                StatusCode::SEE_OTHER,
+                [(
+                    header::LOCATION,
+                    HeaderValue::from_static("/account/security?required=1"),
+                )],
+            )
+                .into_response();
+        }
+        AppError::BadCode => (
+            StatusCode::UNAUTHORIZED,
+            "error.bad_code",
+            "error.bad_code.detail",
+        ),
+        AppError::ReauthRequired => (StatusCode::FORBIDDEN, "error.reauth", "error.reauth.detail"),
         AppError::TooManyAttempts { .. } => (
             StatusCode::TOO_MANY_REQUESTS,
             "error.too_many_attempts",
@@ -375,6 +406,22 @@ impl Ctx {
         let csrf = random_token(32);
         self.set_cookies.push(set_cookie(CSRF_COOKIE, &csrf, None));
         self.csrf = csrf;
+    }
+
+    /// A sign-in that waits for its second factor: the pending token in its own cookie.
+    pub fn start_pending(&mut self, token: &str) {
+        self.set_cookies.push(set_cookie(
+            PENDING_COOKIE,
+            token,
+            Some(careslot_identity::mfa::PENDING_LIFE.as_secs()),
+        ));
+    }
+
+    /// The second factor was given: the pending token becomes the session cookie.
+    pub fn finish_pending(&mut self, token: &str, ttl_s: i64) {
+        self.set_cookies.push(clear_cookie(PENDING_COOKIE));
+        self.pending_token = None;
+        self.start_session(token, ttl_s);
     }
 
     /// Signs out: deletes the session server-side (the token stops working everywhere,

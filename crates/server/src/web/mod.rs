@@ -44,6 +44,19 @@ pub fn router() -> Router<App> {
             "/password-reset/request",
             post(account::request_password_reset),
         )
+        .route(
+            "/signin/code",
+            get(security::code_page).post(security::submit_code),
+        )
+        .route("/account/security", get(security::page))
+        .route("/account/security/mfa", post(security::enrol))
+        .route("/account/security/mfa/confirm", post(security::confirm))
+        .route(
+            "/account/security/mfa/recovery-codes",
+            post(security::renew_codes),
+        )
+        .route("/account/security/mfa/remove", post(security::remove))
+        .route("/account/sessions/{id}/revoke", post(security::revoke))
         .route("/signout", post(account::sign_out))
         .route("/account", get(account::account))
         .route("/account/relatives", post(account::add_relative))

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod host;
+pub mod web;
 
 use careslot_core::protection::Protector;
 use careslot_server::services::{App, AppConfig};
@@ -238,16 +239,88 @@ impl TestServer {
             )
             .await;
         assert_eq!(s, StatusCode::CREATED, "{session}");
-        (
-            session["token"].as_str().expect("token").to_owned(),
-            acc["id"].as_str().expect("id").to_owned(),
-        )
+        let token = session["token"].as_str().expect("token").to_owned();
+        // Practice accounts read patient data only with two-factor authentication.
+        if role == "practitioner" || role == "assistant" {
+            self.enrol_mfa(&token).await;
+        }
+        (token, acc["id"].as_str().expect("id").to_owned())
+    }
+
+    /// Sets up two-factor authentication for the account of `token` and confirms it with a
+    /// code computed from the secret (RFC 6238, as an authenticator app would): the session
+    /// then counts as having given its second factor. Returns the secret and the recovery
+    /// codes.
+    pub async fn enrol_mfa(&self, token: &str) -> (Vec<u8>, Vec<String>) {
+        let (secret, codes, _) = self.enrol_mfa_code(token).await;
+        (secret, codes)
+    }
+
+    /// [`TestServer::enrol_mfa`], also returning the TOTP code that confirmed it (spent).
+    pub async fn enrol_mfa_code(&self, token: &str) -> (Vec<u8>, Vec<String>, String) {
+        let (s, enrol) = self.post("/api/v1/me/mfa", Some(token), json!({})).await;
+        assert_eq!(s, StatusCode::CREATED, "{enrol}");
+        let secret =
+            careslot_identity::mfa::secret_from_base32(enrol["secret"].as_str().expect("secret"))
+                .expect("base32 secret");
+        let code = totp_now(&secret, 0);
+        let (s, codes) = self
+            .post("/api/v1/me/mfa/confirm", Some(token), json!({"code": code}))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{codes}");
+        let codes = codes["recovery_codes"]
+            .as_array()
+            .expect("recovery codes")
+            .iter()
+            .map(|c| c.as_str().expect("code").to_owned())
+            .collect();
+        (secret, codes, code)
+    }
+
+    /// Signs in an account with two-factor authentication: the password gives a pending
+    /// token, the code (`step_offset` time steps from now, -1..=1) completes it.
+    pub async fn sign_in_with_code(
+        &self,
+        email: &str,
+        password: &str,
+        secret: &[u8],
+        step_offset: i64,
+    ) -> String {
+        let (s, session) = self
+            .post_retrying_busy(
+                "/api/v1/sessions",
+                json!({"email": email, "password": password}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{session}");
+        assert_eq!(session["mfa_required"], true, "{session}");
+        let token = session["token"].as_str().expect("token").to_owned();
+        let (s, done) = self
+            .post(
+                "/api/v1/sessions/current/mfa",
+                Some(&token),
+                json!({"code": totp_now(secret, step_offset)}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{done}");
+        token
     }
 
     /// A practitioner with a place in Paris, one agenda open every day 08:00–18:00 (no
     /// holiday closures, so tests do not depend on the date), and one motive.
     pub async fn practice(&self, name: &str, duration: i64, capacity: i64) -> Practice {
         let (token, _) = self.account("practitioner", name).await;
+        self.practice_for(token, name, duration, capacity).await
+    }
+
+    /// The same practice for the practitioner account of `token`.
+    pub async fn practice_for(
+        &self,
+        token: String,
+        name: &str,
+        duration: i64,
+        capacity: i64,
+    ) -> Practice {
         let t = Some(token.as_str());
         let (s, profile) = self
             .call(Method::PUT, "/api/v1/practitioner/profile", t, Some(json!({"name": name, "specialty": "general-practitioner", "languages": ["fr", "en"]})))
@@ -312,6 +385,15 @@ impl TestServer {
         assert_eq!(s, StatusCode::OK, "{body}");
         body["slots"].as_array().expect("slots").clone()
     }
+}
+
+/// The TOTP code of `secret` for the time step `step_offset` steps from now.
+pub fn totp_now(secret: &[u8], step_offset: i64) -> String {
+    let now = jiff::Timestamp::now().as_second();
+    careslot_identity::mfa::code_at(
+        secret,
+        now + step_offset * careslot_identity::mfa::STEP_SECONDS,
+    )
 }
 
 pub struct Practice {

@@ -507,6 +507,8 @@ async fn contact_preferences_and_password(store: &dyn Store) {
         account_id: a.id.clone(),
         created_at: t0(),
         expires_at: t0() + 720.hours(),
+        mfa_pending: false,
+        device: None,
     };
     for n in ["current", "other"] {
         store.create_session(&session(n)).await.unwrap();

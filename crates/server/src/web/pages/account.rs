@@ -56,7 +56,11 @@ pub async fn password_reset_page(ctx: Ctx, Query(q): Query<TokenParam>) -> PageR
 
 /// Sends a link if the address has an account; the page says the same either way.
 pub async fn request_password_reset(ctx: Ctx, form: Form) -> PageResult {
-    if let Err(e) = ctx.app.request_password_reset(form.text("email")).await {
+    if let Err(e) = ctx
+        .app
+        .request_password_reset_from(form.text("email"), ctx.client)
+        .await
+    {
         return Err(ctx.fail(e));
     }
     Ok(ctx.page(&PasswordResetPage {
@@ -108,7 +112,7 @@ pub async fn signin_page(ctx: Ctx, Query(n): Query<NextParam>) -> PageResult {
 }
 
 /// Where each kind of account lands after signing in.
-fn home_of(role: Role) -> &'static str {
+pub(crate) fn home_of(role: Role) -> &'static str {
     match role {
         Role::Patient => "/appointments",
         Role::Practitioner | Role::Assistant => "/pro/agenda",
@@ -117,17 +121,28 @@ fn home_of(role: Role) -> &'static str {
 
 pub async fn sign_in(mut ctx: Ctx, form: Form) -> PageResult {
     let email = form.text("email");
+    let device = ctx.device.clone();
     match ctx
         .app
-        .login(email, form.get("password").unwrap_or(""), ctx.client)
+        .sign_in(
+            email,
+            form.get("password").unwrap_or(""),
+            ctx.client,
+            device.as_deref(),
+        )
         .await
     {
-        Ok((token, identity)) => {
-            ctx.start_session(&token, ctx.app.config.session_ttl.as_secs());
+        Ok(s) => {
             let next = match form.opt("next") {
                 Some(n) if n != "/" => crate::web::context::safe_path(n).to_owned(),
-                _ => home_of(identity.role).to_owned(),
+                _ => home_of(s.identity.role).to_owned(),
             };
+            if s.mfa_pending {
+                ctx.start_pending(&s.token);
+                let next: String = form_urlencoded::byte_serialize(next.as_bytes()).collect();
+                return Ok(ctx.redirect(&format!("/signin/code?next={next}")));
+            }
+            ctx.start_session(&s.token, ctx.app.config.session_ttl.as_secs());
             Ok(ctx.redirect(&next))
         }
         Err(AppError::BadCredentials) => Ok(ctx.page(&SignInPage {
@@ -251,6 +266,7 @@ pub async fn register_and_sign_in(
     Ok(Ok(Caller {
         id: identity.id,
         role: identity.role,
+        second_factor: false,
     }))
 }
 
@@ -351,6 +367,12 @@ pub async fn erase(mut ctx: Ctx, form: Form) -> PageResult {
     let caller = ctx.caller()?.clone();
     if !form.checked("confirm") {
         return render_account(&ctx, Some("account.erase_confirm_needed")).await;
+    }
+    // The password again (and the code where two-factor authentication is on).
+    match super::security::reauthenticate(&ctx, &form).await {
+        Ok(()) => {}
+        Err(Some(key)) => return render_account(&ctx, Some(key)).await,
+        Err(None) => return Err(ctx.fail(AppError::Unauthenticated)),
     }
     ctx.ok(ctx.app.erase(&caller.id).await)?;
     ctx.end_session();

@@ -168,19 +168,31 @@ async fn claim_and_continue(
 }
 
 pub async fn sign_in(mut ctx: Ctx, Path(hold_id): Path<String>, form: Form) -> PageResult {
+    let device = ctx.device.clone();
     match ctx
         .app
-        .login(
+        .sign_in(
             form.text("email"),
             form.get("password").unwrap_or(""),
             ctx.client,
+            device.as_deref(),
         )
         .await
     {
-        Ok((token, identity)) if identity.role == Role::Patient => {
+        Ok(s) if s.identity.role == Role::Patient && s.mfa_pending => {
+            // The code first; the booking page takes the hold over afterwards.
+            ctx.start_pending(&s.token);
+            let next = format!("/book/{hold_id}");
+            let next: String = form_urlencoded::byte_serialize(next.as_bytes()).collect();
+            Ok(ctx.redirect(&format!("/signin/code?next={next}")))
+        }
+        Ok(crate::services::SignedIn {
+            token, identity, ..
+        }) if identity.role == Role::Patient => {
             let caller = crate::services::Caller {
                 id: identity.id,
                 role: identity.role,
+                second_factor: false,
             };
             ctx.start_session(&token, ctx.app.config.session_ttl.as_secs());
             claim_and_continue(ctx, &hold_id, caller).await

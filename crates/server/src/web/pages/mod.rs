@@ -16,6 +16,7 @@ pub mod practitioner;
 pub mod prescriptions;
 pub mod profile;
 pub mod queue;
+pub mod security;
 pub mod settings;
 pub mod team;
 pub mod vaccination;

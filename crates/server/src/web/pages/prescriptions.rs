@@ -211,7 +211,7 @@ pub async fn verify(ctx: Ctx, Path(id): Path<String>, form: Form) -> PageResult 
     match ctx
         .app
         .consultation
-        .verify_prescription(&id, &capability)
+        .verify_prescription_from(&id, &capability, ctx.client)
         .await
     {
         Ok(v) => {
@@ -236,7 +236,7 @@ pub async fn dispense(ctx: Ctx, Path(id): Path<String>, form: Form) -> PageResul
     let outcome = ctx
         .app
         .consultation
-        .dispense_prescription(&id, &capability)
+        .dispense_prescription_from(&id, &capability, ctx.client)
         .await;
     let (notice, is_error, status) = match outcome {
         Ok(_) => ("flash.rx_dispensed", false, StatusCode::OK),

@@ -111,8 +111,26 @@ pub async fn resend_verification(ctx: Ctx, _form: Form) -> PageResult {
     done(ctx, out, "flash.email_link_sent").await
 }
 
+/// With two-factor authentication on, a sensitive change needs the code too: the form's
+/// password and code re-authenticate the session first. Some(page) when they do not.
+async fn reauth_if_enrolled(ctx: &Ctx, form: &Form) -> Option<PageResult> {
+    let caller = ctx.user.as_ref()?.caller.clone();
+    match ctx.app.mfa_enabled(&caller.id).await {
+        Ok(false) => None,
+        Ok(true) => match super::security::reauthenticate(ctx, form).await {
+            Ok(()) => None,
+            Err(Some(key)) => Some(render_account(ctx, Some(key)).await),
+            Err(None) => Some(Err(ctx.fail(AppError::Unauthenticated))),
+        },
+        Err(e) => Some(Err(ctx.fail(e))),
+    }
+}
+
 pub async fn change_email(ctx: Ctx, form: Form) -> PageResult {
     let caller = ctx.caller()?.clone();
+    if let Some(refused) = reauth_if_enrolled(&ctx, &form).await {
+        return refused;
+    }
     let out = ctx
         .app
         .request_email_change(
@@ -138,6 +156,9 @@ pub async fn confirm_code(ctx: Ctx, form: Form) -> PageResult {
 
 pub async fn change_password(ctx: Ctx, form: Form) -> PageResult {
     let caller = ctx.caller()?.clone();
+    if let Some(refused) = reauth_if_enrolled(&ctx, &form).await {
+        return refused;
+    }
     let out = ctx
         .app
         .change_password(

@@ -1,0 +1,198 @@
+//! The account's sessions (issue 15, point 3), over real HTTP on both backends: the list
+//! (device from User-Agent, creation, last use, which is current), revoking one by its id
+//! (immediate on every node: on PostgreSQL a second server node over the same database
+//! proves it), ids of other accounts' sessions unknown (404), pending two-factor sessions
+//! left out of the list, and the web page listing and revoking them.
+
+mod common;
+
+use careslot_server::services::AppConfig;
+use common::{start_configured, Backend, TestServer};
+use reqwest::{header, Method, StatusCode};
+use serde_json::{json, Value};
+
+const PASSWORD: &str = "correct horse battery";
+
+async fn sign_in_as(srv: &TestServer, email: &str, device: &str) -> String {
+    let resp = srv
+        .client
+        .post(format!("{}/api/v1/sessions", srv.base))
+        .header(header::USER_AGENT, device)
+        .json(&json!({"email": email, "password": PASSWORD}))
+        .send()
+        .await
+        .expect("sign in");
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let b: Value = resp.json().await.expect("session");
+    b["token"].as_str().expect("token").to_owned()
+}
+
+async fn register(srv: &TestServer, name: &str) -> String {
+    let email = format!("{}-{}@example.test", name, common::uuid_like());
+    let (s, b) = srv
+        .post_retrying_busy(
+            "/api/v1/accounts",
+            json!({"email": email, "password": PASSWORD, "name": name, "role": "patient"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    email
+}
+
+async fn sessions_are_listed_and_revoked_on_every_node(backend: Backend) {
+    let (srv, loc) = start_configured(backend, AppConfig::default()).await;
+    // A second node on the same database (PostgreSQL: a second App and server).
+    let other = match backend {
+        Backend::Postgres => Some(common::start_on(&loc).await),
+        Backend::Sqlite => None,
+    };
+    let email = register(&srv, "sam").await;
+    let laptop = sign_in_as(
+        &srv,
+        &email,
+        "Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0",
+    )
+    .await;
+    let phone = sign_in_as(
+        &srv,
+        &email,
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1) Safari",
+    )
+    .await;
+    let (s, list) = srv.get("/api/v1/sessions", Some(&laptop)).await;
+    assert_eq!(s, StatusCode::OK, "{list}");
+    let sessions = list["sessions"].as_array().expect("sessions");
+    assert_eq!(sessions.len(), 2, "{list}");
+    let current: Vec<&Value> = sessions.iter().filter(|s| s["current"] == true).collect();
+    assert_eq!(current.len(), 1, "{list}");
+    assert!(current[0]["device"]
+        .as_str()
+        .expect("device")
+        .contains("Firefox"));
+    let phone_session = sessions
+        .iter()
+        .find(|s| s["current"] == false)
+        .expect("the phone's session");
+    assert!(phone_session["device"]
+        .as_str()
+        .expect("device")
+        .contains("iPhone"));
+    for field in ["created_at", "last_used_at", "expires_at"] {
+        assert!(phone_session[field].is_string(), "{field}: {list}");
+    }
+    let phone_id = phone_session["id"].as_str().expect("id").to_owned();
+    // Both tokens work on both nodes.
+    for node in std::iter::once(&srv).chain(other.as_ref()) {
+        assert_eq!(node.get("/api/v1/me", Some(&phone)).await.0, StatusCode::OK);
+    }
+
+    // Another account knows nothing of these ids.
+    let intruder_email = register(&srv, "ivy").await;
+    let intruder = sign_in_as(&srv, &intruder_email, "curl/8").await;
+    let (s, _) = srv
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/sessions/{phone_id}"),
+            Some(&intruder),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(srv.get("/api/v1/me", Some(&phone)).await.0, StatusCode::OK);
+
+    // Revoked from the laptop: the phone's token stops at once, on every node.
+    let node = other.as_ref().unwrap_or(&srv);
+    let (s, b) = node
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/sessions/{phone_id}"),
+            Some(&laptop),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
+    for node in std::iter::once(&srv).chain(other.as_ref()) {
+        assert_eq!(
+            node.get("/api/v1/me", Some(&phone)).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            node.get("/api/v1/me", Some(&laptop)).await.0,
+            StatusCode::OK
+        );
+    }
+    let (s, _) = srv
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/sessions/{phone_id}"),
+            Some(&laptop),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (_, list) = srv.get("/api/v1/sessions", Some(&laptop)).await;
+    assert_eq!(list["sessions"].as_array().expect("sessions").len(), 1);
+
+    // A sign-in waiting for its second factor is not listed.
+    srv.enrol_mfa(&laptop).await;
+    let resp = srv
+        .client
+        .post(format!("{}/api/v1/sessions", srv.base))
+        .json(&json!({"email": email, "password": PASSWORD}))
+        .send()
+        .await
+        .expect("sign in");
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let (_, list) = srv.get("/api/v1/sessions", Some(&laptop)).await;
+    assert_eq!(list["sessions"].as_array().expect("sessions").len(), 1);
+    assert_eq!(list["sessions"][0]["second_factor"], true, "{list}");
+
+    if let Some(b) = other {
+        b.stop().await;
+    }
+    srv.stop().await;
+}
+
+async fn the_security_page_lists_and_revokes_sessions(backend: Backend) {
+    let (srv, _loc) = start_configured(backend, AppConfig::default()).await;
+    let email = register(&srv, "wes").await;
+    let api = sign_in_as(&srv, &email, "careslot-test-client/1.0").await;
+    let mut web = common::web::WebClient::new(&srv).await;
+    let resp = web
+        .post_form("/signin", &[("email", &email), ("password", PASSWORD)])
+        .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    web.absorb(&resp);
+    let page = web.get("/account/security").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(page.headers()[header::CACHE_CONTROL], "no-store");
+    let page = page.text().await.expect("page");
+    assert!(page.contains("careslot-test-client/1.0"), "{page}");
+    let (_, list) = srv.get("/api/v1/sessions", Some(&api)).await;
+    let api_id = list["sessions"]
+        .as_array()
+        .expect("sessions")
+        .iter()
+        .find(|s| s["current"] == true)
+        .and_then(|s| s["id"].as_str())
+        .expect("id")
+        .to_owned();
+    assert!(
+        page.contains(&format!("/account/sessions/{api_id}/revoke")),
+        "{page}"
+    );
+    let resp = web
+        .post_form(&format!("/account/sessions/{api_id}/revoke"), &[])
+        .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        srv.get("/api/v1/me", Some(&api)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    srv.stop().await;
+}
+
+on_both_backends!(
+    sessions_are_listed_and_revoked_on_every_node,
+    the_security_page_lists_and_revokes_sessions,
+);
