@@ -19,6 +19,12 @@
 //!
 //! The session parameters (active, opening, the watermark's line) change rarely; they are
 //! published through a sequence lock made of atomics, so readers never take a lock.
+//!
+//! - **Several nodes** (PostgreSQL): the session and the arrival counters live in one row of
+//!   the database ([`careslot_store::SharedRoom`]): a ticket's rank is taken there, the
+//!   operator's switch and an automatic activation are written there, and every node keeps
+//!   a copy refreshed by the database's announcements and a one-second poll, so that
+//!   checking a guarded request stays lock-free and local.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -51,8 +57,8 @@ pub const MAX_RATE: u32 = 1_000_000;
 /// The waiting room's configuration (`careslot serve --waiting-room-*`).
 #[derive(Clone)]
 pub struct RoomConfig {
-    /// Key that signs tickets; `None`: a random key per process (tickets are then only
-    /// honoured by the node that issued them).
+    /// Key that signs tickets; `None`: a random key per process (the server then uses a key
+    /// kept in the database when nodes share one, PostgreSQL).
     pub secret: Option<Arc<careslot_vault::SecretToken>>,
     /// People admitted per second while the room is active.
     pub admission_rate: u32,

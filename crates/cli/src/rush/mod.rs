@@ -476,6 +476,26 @@ pub async fn rush(args: &RushArgs) -> anyhow::Result<Value> {
                 .sum::<u64>()
         })
         .sum();
+    let server_errors: serde_json::Map<String, Value> = main
+        .stats
+        .server_errors()
+        .iter()
+        .map(|(k, v)| (k.to_string(), json!(v)))
+        .collect();
+    let checker = json!({
+            "acknowledged": main.confirmed.len() + wr_confirmed,
+            "found": (main.confirmed.len() + wr_confirmed) as i64 - verdict.lost,
+            "lost": verdict.lost,
+            "double_booked": verdict.double_booked,
+            "orphan_doses": verdict.orphan_doses,
+            "retried_then_acknowledged": retried,
+            "unknown_outcome": main.unknown,
+            "replayed": replayed,
+            "replay_mismatched": replay_mismatched,
+            "replay_failed": replay_failed,
+            "server_errors": server_errors,
+            "bare_503": main.stats.bare_503,
+        });
     let report = json!({
         "benchmark": "rush",
         "date": jiff::Zoned::now().date().to_string(),
@@ -516,20 +536,7 @@ pub async fn rush(args: &RushArgs) -> anyhow::Result<Value> {
         "nodes": nodes,
         "balancer": if nodes > 1 { "haproxy" } else { "none" },
         "chaos": chaos_report,
-        "checker": {
-            "acknowledged": main.confirmed.len() + wr_confirmed,
-            "found": (main.confirmed.len() + wr_confirmed) as i64 - verdict.lost,
-            "lost": verdict.lost,
-            "double_booked": verdict.double_booked,
-            "orphan_doses": verdict.orphan_doses,
-            "retried_then_acknowledged": retried,
-            "unknown_outcome": main.unknown,
-            "replayed": replayed,
-            "replay_mismatched": replay_mismatched,
-            "replay_failed": replay_failed,
-            "server_errors": main.stats.server_errors().iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<String, Value>>(),
-            "bare_503": main.stats.bare_503,
-        },
+        "checker": checker,
     });
     print_table(&report);
     prepared.pool.close().await;

@@ -425,16 +425,16 @@ impl Rooms {
             return;
         }
         let rooms = Arc::downgrade(self);
-        bus.subscribe(Arc::new(move |text: String| {
+        bus.subscribe(Arc::new(move |raw: String| {
             if let Some(rooms) = rooms.upgrade() {
-                rooms.apply(&text);
+                rooms.apply(&raw);
             }
         }));
         // One task publishes in order; a failed publication is lost like a dropped
         // message (the pages renegotiate).
         tokio::spawn(async move {
-            while let Some(text) = rx.recv().await {
-                if let Err(e) = bus.publish(&text).await {
+            while let Some(envelope) = rx.recv().await {
+                if let Err(e) = bus.publish(&envelope).await {
                     tracing::warn!(error = %e, "video: room event not relayed");
                 }
             }
@@ -451,14 +451,14 @@ impl Rooms {
             room: room.to_owned(),
             event,
         };
-        if let Ok(text) = serde_json::to_string(&envelope) {
-            let _ = tx.send(text);
+        if let Ok(json) = serde_json::to_string(&envelope) {
+            let _ = tx.send(json);
         }
     }
 
     /// Applies another node's room event to this node's connections of that room.
-    fn apply(&self, text: &str) {
-        let Ok(env) = serde_json::from_str::<Envelope>(text) else {
+    fn apply(&self, raw: &str) {
+        let Ok(env) = serde_json::from_str::<Envelope>(raw) else {
             tracing::debug!("video: unreadable room event ignored");
             return;
         };

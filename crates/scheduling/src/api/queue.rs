@@ -88,7 +88,8 @@ pub struct WaitingRoomBody {
     pub enabled: bool,
     /// In force now: switched on by the operator or by itself past `auto_threshold`.
     pub active: bool,
-    /// People admitted per second (on this node).
+    /// People admitted per second (by every node together when they share a PostgreSQL
+    /// database).
     pub admission_rate: u32,
     /// Requests per second to guarded endpoints past which the room switches itself on
     /// (`null`: never).
