@@ -18,7 +18,15 @@ fn rush(extra: &[&str]) -> Value {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let admin = std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let mut args = vec!["bench", "rush", "--quick", "--nodes", "3", "--postgres", &admin];
+    let mut args = vec![
+        "bench",
+        "rush",
+        "--quick",
+        "--nodes",
+        "3",
+        "--postgres",
+        &admin,
+    ];
     args.extend_from_slice(extra);
     let out = Command::new(env!("CARGO_BIN_EXE_careslot"))
         .args(&args)

@@ -105,7 +105,10 @@ async fn serve_with_a_separate_keyd_process() {
     let unavailable = |r: &reqwest::Response| {
         assert_eq!(r.status(), 503);
         assert_eq!(r.headers()["content-type"], "application/problem+json");
-        assert!(r.headers().contains_key("retry-after"), "503 says when to retry");
+        assert!(
+            r.headers().contains_key("retry-after"),
+            "503 says when to retry"
+        );
     };
 
     // Stopped: keyd's process hangs (SIGSTOP); the request times out into a 503.
@@ -114,7 +117,11 @@ async fn serve_with_a_separate_keyd_process() {
     unsafe { libc::kill(keyd_pid, libc::SIGSTOP) };
     let r = register("stopped@example.test").await.unwrap();
     unavailable(&r);
-    assert_eq!(search().await.unwrap().status(), 200, "search needs no keys");
+    assert_eq!(
+        search().await.unwrap().status(),
+        200,
+        "search needs no keys"
+    );
     // SAFETY: as above.
     unsafe { libc::kill(keyd_pid, libc::SIGCONT) };
     let r = register("resumed@example.test").await.unwrap();
@@ -124,7 +131,11 @@ async fn serve_with_a_separate_keyd_process() {
     drop(keyd);
     let r = register("two@example.test").await.unwrap();
     unavailable(&r);
-    assert_eq!(search().await.unwrap().status(), 200, "search needs no keys");
+    assert_eq!(
+        search().await.unwrap().status(),
+        200,
+        "search needs no keys"
+    );
 
     // Started again on the same directory: the same server serves health data again.
     let _keyd = spawn(
@@ -141,5 +152,9 @@ async fn serve_with_a_separate_keyd_process() {
     );
     wait_ready(&format!("http://{keyd_bind}/v1/sys/health")).await;
     let r = register("three@example.test").await.unwrap();
-    assert_eq!(r.status(), 201, "keyd back: keys again without restarting serve");
+    assert_eq!(
+        r.status(),
+        201,
+        "keyd back: keys again without restarting serve"
+    );
 }

@@ -29,10 +29,10 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use careslot_core::mac::MacKey;
+use careslot_store::{RoomRecord, SharedRoom, StoreError};
 use hmac::Mac;
 use rand::RngCore;
 use std::fmt;
-use careslot_store::{RoomRecord, SharedRoom, StoreError};
 use std::sync::atomic::{fence, AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -564,11 +564,8 @@ impl WaitingRoom {
         let room = Arc::downgrade(self);
         tokio::spawn(async move {
             loop {
-                let _ = tokio::time::timeout(
-                    std::time::Duration::from_secs(1),
-                    wake.notified(),
-                )
-                .await;
+                let _ =
+                    tokio::time::timeout(std::time::Duration::from_secs(1), wake.notified()).await;
                 let Some(room) = room.upgrade() else {
                     return;
                 };
@@ -1211,10 +1208,7 @@ mod tests {
         assert_eq!(pass.standing, Standing::Open);
         assert_eq!(r.admit(None, 1_000), Ok(()));
         assert_eq!(r.admit(Some("garbage"), 1_000), Ok(()));
-        assert_eq!(
-            status(&r, &pass.ticket, 2_000).standing,
-            Standing::Open
-        );
+        assert_eq!(status(&r, &pass.ticket, 2_000).standing, Standing::Open);
     }
 
     #[test]

@@ -206,7 +206,10 @@ state_parts!(
 /// node), for queue tickets and video room credentials when no secret file is configured.
 /// Prefer the `--*-secret-file` flags: whoever reads the database could otherwise sign a
 /// place in the queue or a room credential (a room still needs the appointment's side).
-async fn shared_key(store: &Arc<dyn Store>, setting: &str) -> AppResult<careslot_vault::SecretToken> {
+async fn shared_key(
+    store: &Arc<dyn Store>,
+    setting: &str,
+) -> AppResult<careslot_vault::SecretToken> {
     let drawn = careslot_vault::SecretToken::generate();
     let stored = store.insert_setting(setting, drawn.expose()).await?;
     careslot_vault::SecretToken::new(stored).map_err(|_| {

@@ -193,11 +193,18 @@ async fn the_waiting_room_is_shared_by_every_node() {
             .expect("status");
         assert_eq!(r.status(), StatusCode::OK);
         let st: serde_json::Value = r.json().await.expect("json");
-        assert_eq!(st["ticket"], ticket.as_str(), "not renewed: the same session");
+        assert_eq!(
+            st["ticket"],
+            ticket.as_str(),
+            "not renewed: the same session"
+        );
         if st["admitted"] == true {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(20), "never admitted: {st}");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "never admitted: {st}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let r = a
@@ -209,7 +216,11 @@ async fn the_waiting_room_is_shared_by_every_node() {
         .send()
         .await
         .expect("hold");
-    assert_eq!(r.status(), StatusCode::CREATED, "node A honours node B's ticket");
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "node A honours node B's ticket"
+    );
 
     // Switched off at node C: every node lets everybody through again.
     waiting_room_put(c, &op, json!({"enabled": false})).await;
@@ -223,7 +234,10 @@ async fn the_waiting_room_is_shared_by_every_node() {
                 break;
             }
             assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
-            assert!(started.elapsed() < Duration::from_secs(10), "node {i} still guards");
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "node {i} still guards"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }

@@ -951,7 +951,11 @@ async fn idempotency_key_books_a_series_once(backend: Backend) {
         .unwrap()
         .to_owned();
     let (s, held) = srv
-        .post("/api/v1/vaccination/holds", Some(&patient), pair(&c, &d1b, &d2b))
+        .post(
+            "/api/v1/vaccination/holds",
+            Some(&patient),
+            pair(&c, &d1b, &d2b),
+        )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{held}");
     let hold = json!({"hold_id": held["id"]});
@@ -1014,11 +1018,21 @@ async fn idempotency_key_books_a_series_once(backend: Backend) {
             .unwrap();
         assert_eq!(r.status(), StatusCode::SEE_OTHER);
         let to = r.headers()["location"].to_str().unwrap().to_owned();
-        assert!(to.starts_with("/appointments/") && to.ends_with("?booked=1"), "{to}");
+        assert!(
+            to.starts_with("/appointments/") && to.ends_with("?booked=1"),
+            "{to}"
+        );
         landed.push(to);
     }
-    assert_eq!(landed[0], landed[1], "the second submission shows the same booking");
-    assert_eq!(mine(&srv, &patient).await.len(), 6, "booked once: two doses");
+    assert_eq!(
+        landed[0], landed[1],
+        "the second submission shows the same booking"
+    );
+    assert_eq!(
+        mine(&srv, &patient).await.len(),
+        6,
+        "booked once: two doses"
+    );
     // Another rendering has another key.
     let html2 = web
         .get(format!(

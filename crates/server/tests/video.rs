@@ -533,13 +533,20 @@ async fn the_two_sides_on_different_nodes() {
     let url_a = on(ps["ws_url"].as_str().expect("url"), &a.base);
     let url_b = on(ds["ws_url"].as_str().expect("url"), &b.base);
 
-    let mut pat = connect(&url_a, Some(&offer(&ps))).await.expect("patient on A");
+    let mut pat = connect(&url_a, Some(&offer(&ps)))
+        .await
+        .expect("patient on A");
     send(&mut pat, json!({"type": "hello", "instance": "p-a"})).await;
     next_of(&mut pat, "state").await;
-    let mut pro = connect(&url_b, Some(&offer(&ds))).await.expect("practice on B");
+    let mut pro = connect(&url_b, Some(&offer(&ds)))
+        .await
+        .expect("practice on B");
     send(&mut pro, json!({"type": "hello", "instance": "d-b"})).await;
     // B learns from A that the patient waits; A learns from B that the practice is there.
-    let st = state_where(&mut pro, |v| v["waiting"].as_array().map(Vec::len) == Some(1)).await;
+    let st = state_where(&mut pro, |v| {
+        v["waiting"].as_array().map(Vec::len) == Some(1)
+    })
+    .await;
     assert_eq!(st["peer_instance"], "p-a", "{st}");
     let st = state_where(&mut pat, |v| v["peer_present"] == true).await;
     assert_eq!(st["peer_instance"], "d-b", "{st}");
@@ -559,7 +566,9 @@ async fn the_two_sides_on_different_nodes() {
 
     // The patient's network drops and they come back through node B: node A's connection
     // is told it was replaced; the call goes on (still admitted).
-    let mut pat2 = connect(&url_b, Some(&offer(&ps))).await.expect("patient on B");
+    let mut pat2 = connect(&url_b, Some(&offer(&ps)))
+        .await
+        .expect("patient on B");
     send(&mut pat2, json!({"type": "hello", "instance": "p-a"})).await;
     assert_eq!(next_of(&mut pat, "replaced").await["type"], "replaced");
     let st = state_where(&mut pat2, |v| v["in_call"] == true).await;

@@ -3,9 +3,7 @@
 //! with NOTIFY; a NOTIFY payload is small (under 8,000 bytes), so signalling envelopes go
 //! into a table and the announcement carries only their id.
 
-use careslot_store::{
-    RoomRecord, RoomWatcher, SharedRoom, SignalBus, SignalWatcher, StoreResult,
-};
+use careslot_store::{RoomRecord, RoomWatcher, SharedRoom, SignalBus, SignalWatcher, StoreResult};
 use careslot_store_sql::Backend;
 use sqlx::postgres::{PgListener, PgRow};
 use sqlx::{PgPool, Row};
@@ -119,13 +117,11 @@ impl SharedRoom for PgRoom {
     }
 
     async fn note_busy(&self, now_ms: i64) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE waiting_room SET last_busy_ms = $1 WHERE id = 1 AND last_busy_ms < $1",
-        )
-        .bind(now_ms)
-        .execute(&self.pool)
-        .await
-        .map_err(Postgres::map_err)?;
+        sqlx::query("UPDATE waiting_room SET last_busy_ms = $1 WHERE id = 1 AND last_busy_ms < $1")
+            .bind(now_ms)
+            .execute(&self.pool)
+            .await
+            .map_err(Postgres::map_err)?;
         Ok(())
     }
 

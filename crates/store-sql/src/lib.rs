@@ -18,8 +18,8 @@
 //! `sqlx::Sqlite` and `sqlx::Postgres` meet it.
 
 use careslot_store::{
-    AgendaWatcher, OutboxWatcher, ReservationRow, SeriesRequest, SharedRoom, SignalBus,
-    StoreError, StoreResult,
+    AgendaWatcher, OutboxWatcher, ReservationRow, SeriesRequest, SharedRoom, SignalBus, StoreError,
+    StoreResult,
 };
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type};
 use std::future::Future;

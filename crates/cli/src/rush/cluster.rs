@@ -197,13 +197,9 @@ impl Cluster {
                     node.signal(libc::SIGTERM);
                     let clean = node.wait_exit(Duration::from_secs(30)).await;
                     let exited = Instant::now();
-                    let restarted = Server::start_at(
-                        prepared,
-                        &self.token_file,
-                        &self.extra,
-                        self.addrs[i],
-                    )
-                    .await;
+                    let restarted =
+                        Server::start_at(prepared, &self.token_file, &self.extra, self.addrs[i])
+                            .await;
                     let ready = match restarted {
                         Ok(s) => {
                             let ok = until_ok(s.addr, "/readyz", Duration::from_secs(60))
@@ -219,7 +215,7 @@ impl Cluster {
                     };
                     steps.push(json!({
                         "node": i, "sigterm_at_s": at(term), "exited_cleanly": clean,
-                        "exit_s": at(exited) - at(term), "ready": ready, "ready_at_s": at(Instant::now()),
+                        "exit_s": ((exited - term).as_secs_f64() * 1000.0).round() / 1000.0, "ready": ready, "ready_at_s": at(Instant::now()),
                     }));
                     // Let the balancer see it up before the next one goes.
                     tokio::time::sleep(Duration::from_millis(700)).await;

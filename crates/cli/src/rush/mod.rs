@@ -182,8 +182,7 @@ async fn booking_phase(
     let toks: Vec<String> = tokens.iter().take(plan.clients).cloned().collect();
     let p_ctx = ctx.clone();
     let patients: Vec<(usize, PatientOut)> = crowd(toks.len(), |i| {
-        let out = 
-        scenario::patient(
+        let out = scenario::patient(
             p_ctx.clone(),
             i,
             toks[i].clone(),
@@ -483,19 +482,19 @@ pub async fn rush(args: &RushArgs) -> anyhow::Result<Value> {
         .map(|(k, v)| (k.to_string(), json!(v)))
         .collect();
     let checker = json!({
-            "acknowledged": main.confirmed.len() + wr_confirmed,
-            "found": (main.confirmed.len() + wr_confirmed) as i64 - verdict.lost,
-            "lost": verdict.lost,
-            "double_booked": verdict.double_booked,
-            "orphan_doses": verdict.orphan_doses,
-            "retried_then_acknowledged": retried,
-            "unknown_outcome": main.unknown,
-            "replayed": replayed,
-            "replay_mismatched": replay_mismatched,
-            "replay_failed": replay_failed,
-            "server_errors": server_errors,
-            "bare_503": main.stats.bare_503,
-        });
+        "acknowledged": main.confirmed.len() + wr_confirmed,
+        "found": (main.confirmed.len() + wr_confirmed) as i64 - verdict.lost,
+        "lost": verdict.lost,
+        "double_booked": verdict.double_booked,
+        "orphan_doses": verdict.orphan_doses,
+        "retried_then_acknowledged": retried,
+        "unknown_outcome": main.unknown,
+        "replayed": replayed,
+        "replay_mismatched": replay_mismatched,
+        "replay_failed": replay_failed,
+        "server_errors": server_errors,
+        "bare_503": main.stats.bare_503,
+    });
     let report = json!({
         "benchmark": "rush",
         "date": jiff::Zoned::now().date().to_string(),

@@ -519,7 +519,11 @@ impl Rooms {
             }
             Event::Left { side } => {
                 let Some(side) = side_of(&side) else { return };
-                if room.remote(side).as_ref().is_some_and(|r| r.node == env.node) {
+                if room
+                    .remote(side)
+                    .as_ref()
+                    .is_some_and(|r| r.node == env.node)
+                {
                     *room.remote_mut(side) = None;
                     room.broadcast();
                 }
@@ -541,7 +545,11 @@ impl Rooms {
             Event::Hangup { side } => {
                 let Some(side) = side_of(&side) else { return };
                 room.admitted = false;
-                if room.remote(side).as_ref().is_some_and(|r| r.node == env.node) {
+                if room
+                    .remote(side)
+                    .as_ref()
+                    .is_some_and(|r| r.node == env.node)
+                {
                     *room.remote_mut(side) = None;
                 }
                 if let Some(peer) = room.member(other(side)) {

@@ -4,8 +4,7 @@
 use super::extract::ApiJson;
 use crate::waiting_room::{
     now_ms, poll_after_ms, ConfigureError, Pass, Refusal, RoomState, Standing, StatusError,
-    TICKET_COOKIE,
-    TICKET_HEADER,
+    TICKET_COOKIE, TICKET_HEADER,
 };
 use crate::{AppError, Scheduling};
 use axum::extract::{FromRequestParts, State};
@@ -146,11 +145,7 @@ pub async fn issue(
     State(app): State<Arc<Scheduling>>,
 ) -> Result<(StatusCode, Json<QueueTicketBody>), ApiError> {
     let now = now_ms();
-    let pass = app
-        .waiting_room
-        .issue(now)
-        .await
-        .map_err(AppError::from)?;
+    let pass = app.waiting_room.issue(now).await.map_err(AppError::from)?;
     Ok((StatusCode::CREATED, Json(QueueTicketBody::new(&pass, now))))
 }
 

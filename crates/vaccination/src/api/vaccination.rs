@@ -13,8 +13,8 @@ use careslot_core::time::{format_instant, parse_instant};
 use careslot_domain::AgendaId;
 use careslot_domain::DomainError;
 use careslot_scheduling::api::dto::*;
-use careslot_scheduling::api::public::json_bytes;
 use careslot_scheduling::api::patient::idempotency_key;
+use careslot_scheduling::api::public::json_bytes;
 use careslot_scheduling::api::queue::Admitted;
 use std::sync::Arc;
 

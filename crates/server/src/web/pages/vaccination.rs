@@ -4,13 +4,13 @@
 
 use super::queue::QueuePass;
 use crate::services::{AppError, DoseChoice, VaccinationRequest};
-use careslot_vaccination::SeriesInput;
 use crate::web::context::Query;
 use crate::web::context::{Ctx, Form, PageResult};
 use crate::web::view::{self, DayColumn};
 use askama::Template;
 use careslot_domain::{AgendaId, MotiveId};
 use careslot_store::ConflictKind;
+use careslot_vaccination::SeriesInput;
 use jiff::Timestamp;
 use serde::Deserialize;
 
@@ -149,21 +149,21 @@ pub async fn book(mut ctx: Ctx, _: QueuePass, form: Form) -> PageResult {
         start: form.text("dose2_start").to_owned(),
     });
     let request = VaccinationRequest {
-                dose1: Some(DoseChoice {
-                    agenda_id: agenda.clone(),
-                    motive_id: dose1_motive.clone(),
-                    start: dose1_start.clone(),
-                }),
-                dose2,
-                booster: None,
-                previous_dose_date: None,
-                birth_date: None,
-                priority_groups: form
-                    .all("priority_groups")
-                    .into_iter()
-                    .map(str::to_owned)
-                    .collect(),
-            };
+        dose1: Some(DoseChoice {
+            agenda_id: agenda.clone(),
+            motive_id: dose1_motive.clone(),
+            start: dose1_start.clone(),
+        }),
+        dose2,
+        booster: None,
+        previous_dose_date: None,
+        birth_date: None,
+        priority_groups: form
+            .all("priority_groups")
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
+    };
     let key = form
         .opt("idempotency_key")
         .filter(|k| k.len() <= 64 && k.bytes().all(|b| b.is_ascii_alphanumeric()));
