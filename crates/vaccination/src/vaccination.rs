@@ -26,7 +26,7 @@ pub struct DoseChoice {
 #[derive(Debug, Clone)]
 pub enum SeriesInput {
     Hold(String),
-    Doses(VaccinationRequest),
+    Doses(Box<VaccinationRequest>),
 }
 
 /// What a patient asks for: dose 1 and dose 2 together; a dose 2 alone with the date of a
@@ -264,7 +264,7 @@ impl Vaccination {
         let series = match input {
             SeriesInput::Hold(id) => id,
             // Held first, tied to the key, then booked: a retry finds the series.
-            SeriesInput::Doses(req) => self.hold_vaccination(caller, req).await?.0,
+            SeriesInput::Doses(req) => self.hold_vaccination(caller, *req).await?.0,
         };
         let (hash, series) = self
             .store

@@ -78,7 +78,7 @@ pub async fn book(
             let canonical = serde_json::to_vec(&b).map_err(|_| ApiError::bad_request("body"))?;
             let input = match b.hold_id.clone() {
                 Some(hold) => SeriesInput::Hold(hold),
-                None => SeriesInput::Doses(request(b)),
+                None => SeriesInput::Doses(Box::new(request(b))),
             };
             app.book_vaccination_keyed(&me, input, &key, &canonical)
                 .await?

@@ -181,7 +181,7 @@ pub async fn book(mut ctx: Ctx, _: QueuePass, form: Form) -> PageResult {
                 .vaccination
                 .book_vaccination_keyed(
                     &caller,
-                    SeriesInput::Doses(request),
+                    SeriesInput::Doses(Box::new(request)),
                     &format!("web:{key}"),
                     asked.as_bytes(),
                 )
