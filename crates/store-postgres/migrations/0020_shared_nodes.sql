@@ -3,7 +3,9 @@
 -- The waiting room: one row every node reads and updates, so that a ticket issued by one
 -- node is honoured by every node and positions are global. `generation` grows with every
 -- change of the session (writers replace the row only if it is unchanged since they read
--- it); the arrival counters grow in place, one atomic UPDATE per ticket.
+-- it); the arrival counters grow in place, one atomic UPDATE per ticket. The row is created
+-- by the first node that reads it (a migrated database stays empty, so that `careslot
+-- restore` accepts it).
 CREATE TABLE waiting_room (
     id               SMALLINT PRIMARY KEY CHECK (id = 1),
     generation       BIGINT NOT NULL DEFAULT 0 CHECK (generation >= 0),
@@ -19,7 +21,6 @@ CREATE TABLE waiting_room (
     after_opening    BIGINT NOT NULL DEFAULT 0 CHECK (after_opening >= 0),
     last_busy_ms     BIGINT NOT NULL DEFAULT 0
 );
-INSERT INTO waiting_room (id) VALUES (1);
 
 -- Video signalling between nodes: an envelope (a room event: who joined, an SDP offer, an
 -- ICE candidate...) is written here and its id announced with NOTIFY (whose payload is

@@ -52,7 +52,20 @@ fn record(row: &PgRow) -> StoreResult<RoomRecord> {
 #[async_trait::async_trait]
 impl SharedRoom for PgRoom {
     async fn load(&self) -> StoreResult<RoomRecord> {
-        let row = sqlx::query("SELECT * FROM waiting_room WHERE id = 1")
+        let select = || sqlx::query("SELECT * FROM waiting_room WHERE id = 1");
+        if let Some(row) = select()
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(Postgres::map_err)?
+        {
+            return record(&row);
+        }
+        // The first read creates the row (the migration leaves the database empty).
+        sqlx::query("INSERT INTO waiting_room (id) VALUES (1) ON CONFLICT (id) DO NOTHING")
+            .execute(&self.pool)
+            .await
+            .map_err(Postgres::map_err)?;
+        let row = select()
             .fetch_one(&self.pool)
             .await
             .map_err(Postgres::map_err)?;
