@@ -919,8 +919,10 @@ impl WaitingRoom {
                 }
                 if let Ok(r) = shared.load().await {
                     if !r.active {
+                        // Busy now: not to be wound down before the calm period.
                         let next = RoomRecord {
                             auto_active: true,
+                            last_busy_ms: r.last_busy_ms.max(now_ms),
                             ..started(&r, now_ms, now_ms, rate_of(&schedule_of(&r)))
                         };
                         if let Ok(Some(_)) = shared.replace(r.generation, &next).await {
