@@ -218,7 +218,8 @@ struct ServeArgs {
     /// Let the operator's appointment export carry names and birth dates (else pseudonyms).
     #[arg(long, env = "CARESLOT_OPERATOR_IDENTITIES")]
     operator_identities: bool,
-    /// Waiting room: people admitted per second (per node) while it is active.
+    /// Waiting room: people admitted per second while it is active (with PostgreSQL, by
+    /// every node together: the room is shared; the rate an operator sets is stored there).
     #[arg(long, env = "CARESLOT_WAITING_ROOM_RATE", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     waiting_room_rate: u32,
     /// Waiting room: switch it on by itself when the booking entry points get more than
@@ -226,7 +227,8 @@ struct ServeArgs {
     #[arg(long, env = "CARESLOT_WAITING_ROOM_AUTO", value_name = "RATE", value_parser = clap::value_parser!(u32).range(1..))]
     waiting_room_auto: Option<u32>,
     /// Waiting room: file holding the key that signs queue tickets (created with a random key
-    /// if missing). Give every node the same file; without it the key is random per process.
+    /// if missing). Give every node the same file; without it the key is random per process
+    /// on SQLite, and drawn once and kept in the database's settings on PostgreSQL.
     #[arg(long, env = "CARESLOT_WAITING_ROOM_SECRET_FILE")]
     waiting_room_secret_file: Option<std::path::PathBuf>,
     // --- video ---
@@ -358,7 +360,8 @@ struct VideoArgs {
     )]
     ice_transport_policy: careslot_consultation::video::IcePolicy,
     /// File holding the key that signs video room credentials (created with a random key if
-    /// missing). Give every node the same file; without it the key is random per process.
+    /// missing). Give every node the same file; without it the key is random per process on
+    /// SQLite, and drawn once and kept in the database's settings on PostgreSQL.
     #[arg(long, env = "CARESLOT_VIDEO_SECRET_FILE", value_name = "FILE")]
     video_secret_file: Option<PathBuf>,
 }

@@ -1,6 +1,7 @@
 //! The real binary as separate processes: `careslot keyd` and `careslot serve --keyd-url`
-//! on loopback. Health data needs keyd; when keyd's process dies, those requests get 503
-//! while search keeps answering.
+//! on loopback. Health data needs keyd; when keyd's process is stopped (SIGSTOP: it hangs)
+//! or dies (killed), those requests get 503 with `Retry-After` while search keeps
+//! answering, and they work again as soon as keyd is back, without restarting the server.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -100,14 +101,60 @@ async fn serve_with_a_separate_keyd_process() {
         .to_string_lossy()
         .contains("keyd")));
 
+    let search = || client.get(format!("{base}/api/v1/search")).send();
+    let unavailable = |r: &reqwest::Response| {
+        assert_eq!(r.status(), 503);
+        assert_eq!(r.headers()["content-type"], "application/problem+json");
+        assert!(
+            r.headers().contains_key("retry-after"),
+            "503 says when to retry"
+        );
+    };
+
+    // Stopped: keyd's process hangs (SIGSTOP); the request times out into a 503.
+    let keyd_pid = keyd.0.id() as i32;
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(keyd_pid, libc::SIGSTOP) };
+    let r = register("stopped@example.test").await.unwrap();
+    unavailable(&r);
+    assert_eq!(
+        search().await.unwrap().status(),
+        200,
+        "search needs no keys"
+    );
+    // SAFETY: as above.
+    unsafe { libc::kill(keyd_pid, libc::SIGCONT) };
+    let r = register("resumed@example.test").await.unwrap();
+    assert_eq!(r.status(), 201, "keyd resumed: keys again");
+
+    // Killed: refused connections, 503 at once.
     drop(keyd);
     let r = register("two@example.test").await.unwrap();
-    assert_eq!(r.status(), 503);
-    assert_eq!(r.headers()["content-type"], "application/problem+json");
-    let s = client
-        .get(format!("{base}/api/v1/search"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(s.status(), 200, "search needs no keys");
+    unavailable(&r);
+    assert_eq!(
+        search().await.unwrap().status(),
+        200,
+        "search needs no keys"
+    );
+
+    // Started again on the same directory: the same server serves health data again.
+    let _keyd = spawn(
+        &[
+            "keyd",
+            "--data-dir",
+            keyd_dir.to_str().unwrap(),
+            "--bind",
+            &keyd_bind,
+            "--master-key-file",
+            master_file.to_str().unwrap(),
+        ],
+        &[("CARESLOT_KEYD_TOKEN", token)],
+    );
+    wait_ready(&format!("http://{keyd_bind}/v1/sys/health")).await;
+    let r = register("three@example.test").await.unwrap();
+    assert_eq!(
+        r.status(),
+        201,
+        "keyd back: keys again without restarting serve"
+    );
 }

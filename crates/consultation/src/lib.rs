@@ -42,7 +42,7 @@ pub struct Consultation {
 impl Consultation {
     pub fn new(scheduling: Arc<Scheduling>, config: ConsultationConfig) -> Arc<Self> {
         Arc::new(Self {
-            video: video::Video::new(&config.video),
+            video: video::Video::new(&config.video, scheduling.store.signal_bus()),
             video_config: config.video,
             documents: config.documents,
             scheduling,

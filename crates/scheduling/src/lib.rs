@@ -67,7 +67,7 @@ impl Default for SchedulingConfig {
 pub struct Scheduling {
     accounts: Arc<Accounts>,
     /// Queue tickets and admission to the booking entry points.
-    pub waiting_room: waiting_room::WaitingRoom,
+    pub waiting_room: Arc<waiting_room::WaitingRoom>,
     /// How teleconsultation fees are paid.
     pub payments: payments::Payments,
     /// The vaccine protocols in force, read at most a couple of seconds ago.
@@ -81,8 +81,13 @@ pub struct Scheduling {
 impl Scheduling {
     /// Builds the service and starts its background work (payment capture).
     pub fn new(accounts: Arc<Accounts>, config: SchedulingConfig) -> Arc<Self> {
+        let waiting_room = Arc::new(waiting_room::WaitingRoom::new(&config.waiting_room));
+        // Several nodes on one database share the room's state (PostgreSQL).
+        if let Some(shared) = accounts.store.shared_room() {
+            waiting_room.share(shared);
+        }
         let scheduling = Arc::new(Self {
-            waiting_room: waiting_room::WaitingRoom::new(&config.waiting_room),
+            waiting_room,
             payments: config.payments,
             protocols: Default::default(),
             compose_messages: config.compose_messages,

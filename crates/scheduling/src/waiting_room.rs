@@ -19,15 +19,22 @@
 //!
 //! The session parameters (active, opening, the watermark's line) change rarely; they are
 //! published through a sequence lock made of atomics, so readers never take a lock.
+//!
+//! - **Several nodes** (PostgreSQL): the session and the arrival counters live in one row of
+//!   the database ([`careslot_store::SharedRoom`]): a ticket's rank is taken there, the
+//!   operator's switch and an automatic activation are written there, and every node keeps
+//!   a copy refreshed by the database's announcements and a one-second poll, so that
+//!   checking a guarded request stays lock-free and local.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use careslot_core::mac::MacKey;
+use careslot_store::{RoomRecord, SharedRoom, StoreError};
 use hmac::Mac;
 use rand::RngCore;
 use std::fmt;
 use std::sync::atomic::{fence, AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// The request header that carries a ticket (API clients).
 pub const TICKET_HEADER: &str = "careslot-queue-ticket";
@@ -50,8 +57,8 @@ pub const MAX_RATE: u32 = 1_000_000;
 /// The waiting room's configuration (`careslot serve --waiting-room-*`).
 #[derive(Clone)]
 pub struct RoomConfig {
-    /// Key that signs tickets; `None`: a random key per process (tickets are then only
-    /// honoured by the node that issued them).
+    /// Key that signs tickets; `None`: a random key per process (the server then uses a key
+    /// kept in the database when nodes share one, PostgreSQL).
     pub secret: Option<Arc<careslot_vault::SecretToken>>,
     /// People admitted per second while the room is active.
     pub admission_rate: u32,
@@ -354,6 +361,16 @@ pub enum ConfigureError {
     Invalid(&'static str, &'static str),
     /// A new opening time for a room that has opened already.
     AlreadyOpen,
+    /// The shared state could not be read or written (PostgreSQL): retry.
+    Unavailable,
+}
+
+/// Why a presented ticket got no status.
+#[derive(Debug)]
+pub enum StatusError {
+    Invalid(InvalidTicket),
+    /// The shared state could not be read or written (PostgreSQL): retry.
+    Store(StoreError),
 }
 
 pub struct WaitingRoom {
@@ -371,6 +388,8 @@ pub struct WaitingRoom {
     rate_bits: AtomicU64,
     /// Serialises writers of the session.
     writer: parking_lot::Mutex<()>,
+    /// The generation of the session published (see [`RoomRecord`]).
+    generation: AtomicI64,
     // Counters of the current session.
     before_opening: AtomicU64,
     after_opening: AtomicU64,
@@ -381,18 +400,116 @@ pub struct WaitingRoom {
     bucket_sec: AtomicI64,
     bucket_count: AtomicU64,
     last_busy_ms: AtomicI64,
+    /// With several nodes on one database (PostgreSQL): the session and the counters live
+    /// in the database; this node keeps a copy that its announcements and a one-second
+    /// poll refresh, so that the check of a guarded request stays a few atomic loads.
+    shared: OnceLock<Arc<dyn SharedRoom>>,
 }
 
 impl fmt::Debug for WaitingRoom {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WaitingRoom")
             .field("session", &self.session())
+            .field("shared", &self.shared.get().is_some())
             .finish_non_exhaustive()
     }
 }
 
 pub fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
+}
+
+fn schedule_of(r: &RoomRecord) -> Schedule {
+    Schedule {
+        opening_ms: r.opening_ms,
+        base: r.base,
+        base_ms: r.base_ms,
+        rate: r.rate.max(1.0),
+    }
+}
+
+fn with_schedule(r: RoomRecord, s: Schedule) -> RoomRecord {
+    RoomRecord {
+        opening_ms: s.opening_ms,
+        base: s.base,
+        base_ms: s.base_ms,
+        rate: s.rate,
+        ..r
+    }
+}
+
+fn rate_of(s: &Schedule) -> u32 {
+    s.rate.round().clamp(1.0, f64::from(MAX_RATE)) as u32
+}
+
+/// A new session opening at `opening_ms` (counters from zero).
+fn started(r: &RoomRecord, now_ms: i64, opening_ms: i64, rate: u32) -> RoomRecord {
+    with_schedule(
+        RoomRecord {
+            active: true,
+            started_ms: now_ms,
+            before_opening: 0,
+            after_opening: 0,
+            ..*r
+        },
+        Schedule::new(opening_ms.max(now_ms), rate),
+    )
+}
+
+/// What the operator's switch makes of the session `r`.
+fn configured(
+    r: &RoomRecord,
+    enabled: bool,
+    rate: Option<u32>,
+    opens_at_ms: Option<i64>,
+    now_ms: i64,
+) -> Result<RoomRecord, ConfigureError> {
+    let current = schedule_of(r);
+    let rate = rate.unwrap_or_else(|| rate_of(&current));
+    Ok(if !enabled {
+        with_schedule(
+            RoomRecord {
+                active: false,
+                operator_enabled: false,
+                auto_active: false,
+                ..*r
+            },
+            current.with_rate(now_ms, rate),
+        )
+    } else if !r.active {
+        RoomRecord {
+            operator_enabled: true,
+            ..started(r, now_ms, opens_at_ms.unwrap_or(now_ms), rate)
+        }
+    } else {
+        let schedule = match opens_at_ms {
+            Some(at) if at != current.opening_ms => {
+                if now_ms >= current.opening_ms {
+                    return Err(ConfigureError::AlreadyOpen);
+                }
+                Schedule::new(at.max(now_ms), rate)
+            }
+            _ => current.with_rate(now_ms, rate),
+        };
+        with_schedule(
+            RoomRecord {
+                operator_enabled: true,
+                ..*r
+            },
+            schedule,
+        )
+    })
+}
+
+/// Whether an automatically activated room should switch itself off at `now_ms`: the queue
+/// has drained and demand stayed calm (last busy at `last_busy_ms`) for `calm_ms`.
+fn winds_down(r: &RoomRecord, last_busy_ms: i64, calm_ms: i64, now_ms: i64) -> bool {
+    let issued = (r.before_opening.max(0) as u64).saturating_add(r.after_opening.max(0) as u64);
+    r.active
+        && r.auto_active
+        && !r.operator_enabled
+        && now_ms.saturating_sub(last_busy_ms.saturating_add(1000)) >= calm_ms
+        && schedule_of(r).admitted_count(now_ms) >= issued
 }
 
 impl WaitingRoom {
@@ -419,6 +536,7 @@ impl WaitingRoom {
             base_ms: AtomicI64::new(schedule.base_ms),
             rate_bits: AtomicU64::new(schedule.rate.to_bits()),
             writer: parking_lot::Mutex::new(()),
+            generation: AtomicI64::new(0),
             before_opening: AtomicU64::new(0),
             after_opening: AtomicU64::new(0),
             operator_enabled: AtomicBool::new(false),
@@ -426,7 +544,58 @@ impl WaitingRoom {
             bucket_sec: AtomicI64::new(0),
             bucket_count: AtomicU64::new(0),
             last_busy_ms: AtomicI64::new(i64::MIN / 2),
+            shared: OnceLock::new(),
         }
+    }
+
+    /// Moves the session into the database shared by every node (PostgreSQL): from now on
+    /// tickets take their rank there, and the operator's switch and an automatic activation
+    /// are written there; this node follows the database's announcements and polls it every
+    /// second (the counters move without announcements).
+    pub fn share(self: &Arc<Self>, shared: Arc<dyn SharedRoom>) {
+        if self.shared.set(shared.clone()).is_err() {
+            return;
+        }
+        let wake = Arc::new(tokio::sync::Notify::new());
+        shared.watch({
+            let wake = wake.clone();
+            Arc::new(move || wake.notify_one())
+        });
+        let room = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                let _ =
+                    tokio::time::timeout(std::time::Duration::from_secs(1), wake.notified()).await;
+                let Some(room) = room.upgrade() else {
+                    return;
+                };
+                match shared.load().await {
+                    Ok(r) => {
+                        room.absorb(&r);
+                        let now = now_ms();
+                        if winds_down(&r, r.last_busy_ms, room.calm_ms, now) {
+                            let stop = RoomRecord {
+                                active: false,
+                                auto_active: false,
+                                ..r
+                            };
+                            if let Ok(Some(stored)) = shared.replace(r.generation, &stop).await {
+                                room.absorb(&stored);
+                                tracing::info!(
+                                    "waiting room deactivated: queue drained and demand calm"
+                                );
+                            }
+                        }
+                    }
+                    Err(e) => tracing::debug!(error = %e, "waiting room: shared state unreadable"),
+                }
+            }
+        });
+    }
+
+    /// Whether the session lives in the database (several nodes).
+    pub fn is_shared(&self) -> bool {
+        self.shared.get().is_some()
     }
 
     /// The session as one consistent snapshot (lock-free: retried if a writer was busy).
@@ -471,26 +640,96 @@ impl WaitingRoom {
         self.seq.store(seq.wrapping_add(2), Ordering::Release);
     }
 
-    /// A new session opening at `opening_ms`; the caller holds `writer`.
-    fn start(&self, now_ms: i64, opening_ms: i64, rate: u32) {
-        self.before_opening.store(0, Ordering::Relaxed);
-        self.after_opening.store(0, Ordering::Relaxed);
-        self.publish(&Session {
-            active: true,
-            started_ms: now_ms,
-            schedule: Schedule::new(opening_ms.max(now_ms), rate),
-        });
+    /// This node's copy of the session as a record; the caller holds `writer`.
+    fn record(&self) -> RoomRecord {
+        let s = self.session();
+        with_schedule(
+            RoomRecord {
+                generation: self.generation.load(Ordering::Acquire),
+                active: s.active,
+                operator_enabled: self.operator_enabled.load(Ordering::Acquire),
+                auto_active: self.auto_active.load(Ordering::Acquire),
+                started_ms: s.started_ms,
+                before_opening: self.before_opening.load(Ordering::Relaxed) as i64,
+                after_opening: self.after_opening.load(Ordering::Relaxed) as i64,
+                last_busy_ms: self.last_busy_ms.load(Ordering::Acquire),
+                ..RoomRecord::default()
+            },
+            s.schedule,
+        )
     }
 
-    fn stop(&self, current: &Session) {
-        self.publish(&Session {
-            active: false,
-            ..*current
-        });
+    /// Takes `r` as the session when it is newer than this node's copy (its counters only,
+    /// when it is the same session); the caller holds `writer`.
+    fn apply(&self, r: &RoomRecord) {
+        let current = self.generation.load(Ordering::Acquire);
+        if r.generation < current {
+            return;
+        }
+        let counters = |a: &AtomicU64, v: i64| {
+            let v = v.max(0) as u64;
+            if r.generation > current {
+                a.store(v, Ordering::Relaxed);
+            } else {
+                a.fetch_max(v, Ordering::Relaxed);
+            }
+        };
+        counters(&self.before_opening, r.before_opening);
+        counters(&self.after_opening, r.after_opening);
+        if r.generation > current {
+            self.operator_enabled
+                .store(r.operator_enabled, Ordering::Release);
+            self.auto_active.store(r.auto_active, Ordering::Release);
+            self.publish(&Session {
+                active: r.active,
+                started_ms: r.started_ms,
+                schedule: schedule_of(r),
+            });
+            self.generation.store(r.generation, Ordering::Release);
+        }
     }
 
-    fn rate_of(s: &Schedule) -> u32 {
-        s.rate.round().clamp(1.0, f64::from(MAX_RATE)) as u32
+    /// [`Self::apply`] taking the writer's lock.
+    fn absorb(&self, r: &RoomRecord) {
+        let _w = self.writer.lock();
+        self.apply(r);
+    }
+
+    /// Changes this node's session with `change` (`None`: nothing to change).
+    fn change_here<E>(
+        &self,
+        change: impl FnOnce(&RoomRecord) -> Result<Option<RoomRecord>, E>,
+    ) -> Result<(), E> {
+        let _w = self.writer.lock();
+        let r = self.record();
+        if let Some(next) = change(&r)? {
+            self.apply(&RoomRecord {
+                generation: r.generation + 1,
+                ..next
+            });
+        }
+        Ok(())
+    }
+
+    /// Changes the shared session with `change`, again from what the database holds when
+    /// another node changed it in between.
+    async fn change_shared<E: From<StoreError>>(
+        &self,
+        shared: &Arc<dyn SharedRoom>,
+        change: impl Fn(&RoomRecord) -> Result<Option<RoomRecord>, E>,
+    ) -> Result<(), E> {
+        for _ in 0..16 {
+            let r = shared.load().await?;
+            self.absorb(&r);
+            let Some(next) = change(&r)? else {
+                return Ok(());
+            };
+            if let Some(stored) = shared.replace(r.generation, &next).await? {
+                self.absorb(&stored);
+                return Ok(());
+            }
+        }
+        Err(StoreError::Unavailable("the waiting room keeps changing".into()).into())
     }
 
     /// Ranks handed out so far in this session (all of them below this).
@@ -500,8 +739,44 @@ impl WaitingRoom {
             .saturating_add(self.after_opening.load(Ordering::Relaxed))
     }
 
-    /// A new ticket at the back of the queue (admitted at once when the room is inactive).
-    pub fn issue(&self, now_ms: i64) -> Pass {
+    /// A new ticket at the back of the queue (admitted at once when the room is inactive);
+    /// with several nodes its rank is taken in the database.
+    pub async fn issue(&self, now_ms: i64) -> Result<Pass, StoreError> {
+        let Some(shared) = self.shared.get() else {
+            return Ok(self.issue_here(now_ms));
+        };
+        let r = shared.take_place(now_ms).await?;
+        self.absorb(&r);
+        let arrival = if r.active && now_ms < r.opening_ms {
+            Arrival::BeforeOpening {
+                draw: rand::thread_rng().next_u64(),
+            }
+        } else if r.active {
+            Arrival::AfterOpening {
+                rank: (r.before_opening.max(0) as u64)
+                    .saturating_add(r.after_opening.max(1) as u64 - 1),
+            }
+        } else {
+            Arrival::AfterOpening { rank: 0 }
+        };
+        let ticket = Ticket {
+            arrival,
+            issued_ms: now_ms,
+        };
+        let session = Session {
+            active: r.active,
+            started_ms: r.started_ms,
+            schedule: schedule_of(&r),
+        };
+        Ok(Pass {
+            ticket: self.key.sign(&ticket),
+            standing: self.standing(&ticket, &session, now_ms),
+            renewed: true,
+        })
+    }
+
+    /// [`Self::issue`] on this node alone.
+    pub fn issue_here(&self, now_ms: i64) -> Pass {
         let s = self.session();
         let arrival = if s.active && now_ms < s.schedule.opening_ms {
             self.before_opening.fetch_add(1, Ordering::Relaxed);
@@ -563,17 +838,26 @@ impl WaitingRoom {
 
     /// Where a presented ticket stands; a ticket of an earlier session, or admitted too long
     /// ago, is replaced by a new one at the back of the queue.
-    pub fn status(&self, presented: &str, now_ms: i64) -> Result<Pass, InvalidTicket> {
+    pub async fn status(&self, presented: &str, now_ms: i64) -> Result<Pass, StatusError> {
+        match self.status_here(presented, now_ms) {
+            Ok(Some(pass)) => Ok(pass),
+            Ok(None) => self.issue(now_ms).await.map_err(StatusError::Store),
+            Err(e) => Err(StatusError::Invalid(e)),
+        }
+    }
+
+    /// Where a presented ticket stands on this node's copy; `None` when it must be renewed.
+    fn status_here(&self, presented: &str, now_ms: i64) -> Result<Option<Pass>, InvalidTicket> {
         let ticket = self.key.verify(presented)?;
         let s = self.session();
-        match self.standing(&ticket, &s, now_ms) {
-            Standing::Expired => Ok(self.issue(now_ms)),
-            standing => Ok(Pass {
+        Ok(match self.standing(&ticket, &s, now_ms) {
+            Standing::Expired => None,
+            standing => Some(Pass {
                 ticket: presented.trim().to_owned(),
                 standing,
                 renewed: false,
             }),
-        }
+        })
     }
 
     /// The check of a guarded request: passes when the room is inactive or the ticket is
@@ -617,116 +901,135 @@ impl WaitingRoom {
             self.bucket_count.fetch_add(1, Ordering::AcqRel) + 1
         };
         // Only the request that crosses the threshold in this second writes.
-        if n == u64::from(threshold) + 1 {
-            self.last_busy_ms.fetch_max(now_ms, Ordering::AcqRel);
-            if !self.session().active {
-                let _w = self.writer.lock();
-                if !self.session().active {
-                    let rate = Self::rate_of(&self.session().schedule);
-                    self.start(now_ms, now_ms, rate);
-                    self.auto_active.store(true, Ordering::Release);
-                    tracing::warn!(
-                        threshold,
-                        admission_rate = rate,
-                        "waiting room activated: guarded endpoints past the threshold"
-                    );
+        if n != u64::from(threshold) + 1 {
+            return;
+        }
+        self.last_busy_ms.fetch_max(now_ms, Ordering::AcqRel);
+        if let Some(shared) = self.shared.get() {
+            // Written in the database by a task; the room starts on every node once the
+            // write is announced (the requests of that moment still pass).
+            let shared = shared.clone();
+            let active = self.session().active;
+            tokio::spawn(async move {
+                if let Err(e) = shared.note_busy(now_ms).await {
+                    tracing::warn!(error = %e, "waiting room: demand not recorded");
                 }
-            }
+                if active {
+                    return;
+                }
+                if let Ok(r) = shared.load().await {
+                    if !r.active {
+                        // Busy now: not to be wound down before the calm period.
+                        let next = RoomRecord {
+                            auto_active: true,
+                            last_busy_ms: r.last_busy_ms.max(now_ms),
+                            ..started(&r, now_ms, now_ms, rate_of(&schedule_of(&r)))
+                        };
+                        if let Ok(Some(_)) = shared.replace(r.generation, &next).await {
+                            tracing::warn!(
+                                threshold,
+                                "waiting room activated: guarded endpoints past the threshold"
+                            );
+                        }
+                    }
+                }
+            });
+            return;
+        }
+        if !self.session().active {
+            let _ = self.change_here(|r| {
+                if r.active {
+                    return Ok::<_, ()>(None);
+                }
+                let rate = rate_of(&schedule_of(r));
+                tracing::warn!(
+                    threshold,
+                    admission_rate = rate,
+                    "waiting room activated: guarded endpoints past the threshold"
+                );
+                Ok(Some(RoomRecord {
+                    auto_active: true,
+                    ..started(r, now_ms, now_ms, rate)
+                }))
+            });
         }
     }
 
     /// Switches off a room that activated itself once the queue has drained and the request
     /// rate has stayed under the threshold for the calm period (an operator's room stays on).
+    /// With several nodes, the poll of the shared state does this.
     pub fn maintain(&self, now_ms: i64) {
         if self.auto_threshold.is_none()
+            || self.is_shared()
             || !self.auto_active.load(Ordering::Acquire)
             || self.operator_enabled.load(Ordering::Acquire)
         {
             return;
         }
-        let calm_since = self
-            .last_busy_ms
-            .load(Ordering::Acquire)
-            .saturating_add(1000);
-        if now_ms.saturating_sub(calm_since) < self.calm_ms {
-            return;
-        }
-        let _w = self.writer.lock();
-        let s = self.session();
-        let drained = s.schedule.admitted_count(now_ms) >= self.issued();
-        if s.active
-            && drained
-            && self.auto_active.load(Ordering::Acquire)
-            && !self.operator_enabled.load(Ordering::Acquire)
-        {
-            self.stop(&s);
-            self.auto_active.store(false, Ordering::Release);
+        let calm_ms = self.calm_ms;
+        let _ = self.change_here(|r| {
+            if !winds_down(r, r.last_busy_ms, calm_ms, now_ms) {
+                return Ok::<_, ()>(None);
+            }
             tracing::info!("waiting room deactivated: queue drained and demand calm");
-        }
+            Ok(Some(RoomRecord {
+                active: false,
+                auto_active: false,
+                ..*r
+            }))
+        });
     }
 
     /// The operator switches the room on or off, changes the admission rate, or sets when a
-    /// room that has not opened yet opens.
-    pub fn configure(
+    /// room that has not opened yet opens; with several nodes, for all of them.
+    pub async fn configure(
         &self,
         enabled: bool,
         rate: Option<u32>,
         opens_at_ms: Option<i64>,
         now_ms: i64,
     ) -> Result<RoomState, ConfigureError> {
-        if let Some(r) = rate {
-            if !(1..=MAX_RATE).contains(&r) {
-                return Err(ConfigureError::Invalid(
-                    "admission_rate",
-                    "must be 1 to 1000000 people per second",
-                ));
-            }
-        }
-        if opens_at_ms.is_some() && !enabled {
-            return Err(ConfigureError::Invalid(
-                "opens_at",
-                "only with enabled: true",
-            ));
-        }
-        {
-            let _w = self.writer.lock();
-            let s = self.session();
-            let rate = rate.unwrap_or_else(|| Self::rate_of(&s.schedule));
-            if !enabled {
-                self.operator_enabled.store(false, Ordering::Release);
-                self.auto_active.store(false, Ordering::Release);
-                self.publish(&Session {
-                    active: false,
-                    schedule: s.schedule.with_rate(now_ms, rate),
-                    ..s
-                });
-            } else if !s.active {
-                self.operator_enabled.store(true, Ordering::Release);
-                self.start(now_ms, opens_at_ms.unwrap_or(now_ms), rate);
-            } else {
-                let schedule = match opens_at_ms {
-                    Some(at) if at != s.schedule.opening_ms => {
-                        if now_ms >= s.schedule.opening_ms {
-                            return Err(ConfigureError::AlreadyOpen);
-                        }
-                        Schedule::new(at.max(now_ms), rate)
-                    }
-                    _ => s.schedule.with_rate(now_ms, rate),
-                };
-                self.operator_enabled.store(true, Ordering::Release);
-                self.publish(&Session { schedule, ..s });
-            }
-        }
-        Ok(self.state(now_ms))
+        check_configure(enabled, rate, opens_at_ms)?;
+        let Some(shared) = self.shared.get() else {
+            return self.configure_here(enabled, rate, opens_at_ms, now_ms);
+        };
+        self.change_shared(shared, |r| {
+            configured(r, enabled, rate, opens_at_ms, now_ms).map(Some)
+        })
+        .await?;
+        Ok(self.state_here(now_ms))
     }
 
-    pub fn state(&self, now_ms: i64) -> RoomState {
+    /// [`Self::configure`] on this node alone.
+    pub fn configure_here(
+        &self,
+        enabled: bool,
+        rate: Option<u32>,
+        opens_at_ms: Option<i64>,
+        now_ms: i64,
+    ) -> Result<RoomState, ConfigureError> {
+        check_configure(enabled, rate, opens_at_ms)?;
+        self.change_here(|r| configured(r, enabled, rate, opens_at_ms, now_ms).map(Some))?;
+        Ok(self.state_here(now_ms))
+    }
+
+    /// What the operator sees; with several nodes, as the database holds it now.
+    pub async fn state(&self, now_ms: i64) -> Result<RoomState, StoreError> {
+        if let Some(shared) = self.shared.get() {
+            let r = shared.load().await?;
+            self.absorb(&r);
+        }
+        Ok(self.state_here(now_ms))
+    }
+
+    /// [`Self::state`] from this node's copy.
+    pub fn state_here(&self, now_ms: i64) -> RoomState {
         self.maintain(now_ms);
         let s = self.session();
         RoomState {
             enabled: self.operator_enabled.load(Ordering::Acquire),
             active: s.active,
-            admission_rate: Self::rate_of(&s.schedule),
+            admission_rate: rate_of(&s.schedule),
             auto_threshold: self.auto_threshold,
             opens_at_ms: s.active.then_some(s.schedule.opening_ms),
             issued: if s.active { self.issued() } else { 0 },
@@ -742,6 +1045,35 @@ impl WaitingRoom {
     pub fn is_active(&self) -> bool {
         self.session().active
     }
+}
+
+impl From<StoreError> for ConfigureError {
+    fn from(e: StoreError) -> Self {
+        tracing::warn!(error = %e, "waiting room: shared state unavailable");
+        ConfigureError::Unavailable
+    }
+}
+
+fn check_configure(
+    enabled: bool,
+    rate: Option<u32>,
+    opens_at_ms: Option<i64>,
+) -> Result<(), ConfigureError> {
+    if let Some(r) = rate {
+        if !(1..=MAX_RATE).contains(&r) {
+            return Err(ConfigureError::Invalid(
+                "admission_rate",
+                "must be 1 to 1000000 people per second",
+            ));
+        }
+    }
+    if opens_at_ms.is_some() && !enabled {
+        return Err(ConfigureError::Invalid(
+            "opens_at",
+            "only with enabled: true",
+        ));
+    }
+    Ok(())
 }
 
 /// When to ask again: half the expected wait (so the estimate converges), within bounds.
@@ -771,6 +1103,13 @@ mod tests {
             admission_rate: rate,
             ..RoomConfig::default()
         })
+    }
+
+    /// Where a ticket stands, renewed when it must be (as `status` does).
+    fn status(room: &WaitingRoom, ticket: &str, now: i64) -> Pass {
+        room.status_here(ticket, now)
+            .unwrap()
+            .unwrap_or_else(|| room.issue_here(now))
     }
 
     fn rank_of(room: &WaitingRoom, ticket: &str) -> u64 {
@@ -867,26 +1206,23 @@ mod tests {
     #[test]
     fn an_inactive_room_admits_everybody() {
         let r = room(50);
-        let pass = r.issue(1_000);
+        let pass = r.issue_here(1_000);
         assert_eq!(pass.standing, Standing::Open);
         assert_eq!(r.admit(None, 1_000), Ok(()));
         assert_eq!(r.admit(Some("garbage"), 1_000), Ok(()));
-        assert_eq!(
-            r.status(&pass.ticket, 2_000).unwrap().standing,
-            Standing::Open
-        );
+        assert_eq!(status(&r, &pass.ticket, 2_000).standing, Standing::Open);
     }
 
     #[test]
     fn after_the_opening_arrivals_are_first_in_first_out() {
         let r = room(10);
         let t0 = 1_000_000;
-        r.configure(true, None, None, t0).unwrap();
-        let tickets: Vec<String> = (0..30).map(|i| r.issue(t0 + i).ticket).collect();
+        r.configure_here(true, None, None, t0).unwrap();
+        let tickets: Vec<String> = (0..30).map(|i| r.issue_here(t0 + i).ticket).collect();
         let ranks: Vec<u64> = tickets.iter().map(|t| rank_of(&r, t)).collect();
         assert_eq!(ranks, (0..30).collect::<Vec<_>>());
         // positions count down, waits shrink, and admission follows the issue order
-        let pos = |t: &str, now| match r.status(t, now).unwrap().standing {
+        let pos = |t: &str, now| match status(&r, t, now).standing {
             Standing::Waiting { position, .. } => position,
             _ => 0,
         };
@@ -899,8 +1235,8 @@ mod tests {
         ));
         assert_eq!(r.admit(None, t0), Err(Refusal::NoTicket));
         assert_eq!(r.admit(Some("forged"), t0), Err(Refusal::Invalid));
-        assert_eq!(r.state(t0 + 1_500).admitted_watermark, 15);
-        assert_eq!(r.state(t0 + 1_500).issued, 30);
+        assert_eq!(r.state_here(t0 + 1_500).admitted_watermark, 15);
+        assert_eq!(r.state_here(t0 + 1_500).issued, 30);
     }
 
     #[test]
@@ -908,10 +1244,10 @@ mod tests {
         let r = room(1_000);
         let t0 = 5_000_000;
         let opening = t0 + 60_000;
-        r.configure(true, None, Some(opening), t0).unwrap();
-        let early: Vec<String> = (0..200).map(|i| r.issue(t0 + i).ticket).collect();
+        r.configure_here(true, None, Some(opening), t0).unwrap();
+        let early: Vec<String> = (0..200).map(|i| r.issue_here(t0 + i).ticket).collect();
         // before the opening nobody is admitted, and the page says when it opens
-        match r.status(&early[0], t0 + 500).unwrap().standing {
+        match status(&r, &early[0], t0 + 500).standing {
             Standing::Waiting { opens_at_ms, .. } => assert_eq!(opens_at_ms, Some(opening)),
             other => panic!("{other:?}"),
         }
@@ -921,7 +1257,7 @@ mod tests {
         assert!(ranks.windows(2).any(|w| w[0] > w[1]), "not the issue order");
         // later arrivals come after every early one, in order
         let late: Vec<u64> = (0..5)
-            .map(|i| rank_of(&r, &r.issue(opening + i).ticket))
+            .map(|i| rank_of(&r, &r.issue_here(opening + i).ticket))
             .collect();
         assert_eq!(late, vec![200, 201, 202, 203, 204]);
         // 1,000 a second: everybody early is in within 200 ms of the opening
@@ -934,18 +1270,18 @@ mod tests {
     fn admission_lasts_for_the_window_then_the_ticket_is_renewed() {
         let r = room(1);
         let t0 = 0;
-        r.configure(true, None, None, t0).unwrap();
-        let first = r.issue(t0).ticket;
+        r.configure_here(true, None, None, t0).unwrap();
+        let first = r.issue_here(t0).ticket;
         let window = 20 * 60 * 1000;
         assert!(r.admit(Some(&first), 10).is_ok());
         assert!(r.admit(Some(&first), window).is_ok());
         assert_eq!(r.admit(Some(&first), window + 10), Err(Refusal::Expired));
-        let renewed = r.status(&first, window + 10).unwrap();
+        let renewed = status(&r, &first, window + 10);
         assert!(renewed.renewed);
         assert_ne!(renewed.ticket, first);
         // a new session does not honour tickets of the previous one
-        r.configure(false, None, None, window + 20).unwrap();
-        r.configure(true, None, None, window + 30).unwrap();
+        r.configure_here(false, None, None, window + 20).unwrap();
+        r.configure_here(true, None, None, window + 30).unwrap();
         assert_eq!(
             r.admit(Some(&renewed.ticket), window + 40),
             Err(Refusal::Expired)
@@ -955,23 +1291,23 @@ mod tests {
     #[test]
     fn the_opening_moves_until_it_has_passed() {
         let r = room(10);
-        r.configure(true, None, Some(100_000), 0).unwrap();
-        let early = r.issue(10).ticket;
-        let state = r.configure(true, Some(20), Some(50_000), 20).unwrap();
+        r.configure_here(true, None, Some(100_000), 0).unwrap();
+        let early = r.issue_here(10).ticket;
+        let state = r.configure_here(true, Some(20), Some(50_000), 20).unwrap();
         assert_eq!(state.opens_at_ms, Some(50_000));
         assert_eq!(state.admission_rate, 20);
         // the same session: the early ticket still counts
         assert!(r.admit(Some(&early), 50_100).is_ok());
         assert_eq!(
-            r.configure(true, None, Some(200_000), 60_000),
+            r.configure_here(true, None, Some(200_000), 60_000),
             Err(ConfigureError::AlreadyOpen)
         );
         assert!(matches!(
-            r.configure(false, None, Some(200_000), 60_000),
+            r.configure_here(false, None, Some(200_000), 60_000),
             Err(ConfigureError::Invalid("opens_at", _))
         ));
         assert!(matches!(
-            r.configure(true, Some(0), None, 60_000),
+            r.configure_here(true, Some(0), None, 60_000),
             Err(ConfigureError::Invalid("admission_rate", _))
         ));
     }
@@ -991,9 +1327,9 @@ mod tests {
         assert!(!r.is_active());
         assert_eq!(r.admit(None, t0 + 10), Err(Refusal::NoTicket));
         assert!(r.is_active());
-        let st = r.state(t0 + 20);
+        let st = r.state_here(t0 + 20);
         assert!(st.active && !st.enabled);
-        let ticket = r.issue(t0 + 20).ticket;
+        let ticket = r.issue_here(t0 + 20).ticket;
         // still busy in the next seconds, then calm; off once calm long enough and drained
         assert!(r.admit(Some(&ticket), t0 + 1_500).is_ok());
         assert!(r.is_active());
@@ -1013,10 +1349,10 @@ mod tests {
         let _ = r.admit(None, 0);
         let _ = r.admit(None, 1);
         assert!(r.is_active());
-        r.configure(true, None, None, 2).unwrap();
+        r.configure_here(true, None, None, 2).unwrap();
         r.maintain(100_000);
         assert!(r.is_active());
-        r.configure(false, None, None, 100_001).unwrap();
+        r.configure_here(false, None, None, 100_001).unwrap();
         assert!(!r.is_active());
     }
 

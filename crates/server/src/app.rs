@@ -109,10 +109,25 @@ impl App {
         )
         .await?;
         let accounts = Accounts::new(core.clone(), config.identity);
+        let mut waiting_room = config.waiting_room;
+        if waiting_room.secret.is_none() && core.store.shared_room().is_some() {
+            // Every node must sign tickets alike: without a configured secret, the first
+            // node draws one and the others read it from the database.
+            waiting_room.secret = Some(Arc::new(
+                shared_key(&core.store, "waiting_room.ticket_key").await?,
+            ));
+        }
+        let mut video = config.video;
+        if video.secret.is_none() && core.store.signal_bus().is_some() {
+            // A room credential issued by one node must open the WebSocket on any node.
+            video.secret = Some(Arc::new(
+                shared_key(&core.store, "video.credential_key").await?,
+            ));
+        }
         let scheduling = Scheduling::new(
             accounts.clone(),
             SchedulingConfig {
-                waiting_room: config.waiting_room,
+                waiting_room,
                 payments: config.payments,
                 compose_messages: config.messages.compose,
                 alerts: config.alerts,
@@ -124,7 +139,7 @@ impl App {
         let consultation = Consultation::new(
             scheduling.clone(),
             ConsultationConfig {
-                video: config.video,
+                video,
                 documents: config.documents,
             },
         );
@@ -186,3 +201,20 @@ state_parts!(
     vaccination: Vaccination,
     consultation: Consultation,
 );
+
+/// A signing key every node shares through the database's settings (drawn by the first
+/// node), for queue tickets and video room credentials when no secret file is configured.
+/// Prefer the `--*-secret-file` flags: whoever reads the database could otherwise sign a
+/// place in the queue or a room credential (a room still needs the appointment's side).
+async fn shared_key(
+    store: &Arc<dyn Store>,
+    setting: &str,
+) -> AppResult<careslot_vault::SecretToken> {
+    let drawn = careslot_vault::SecretToken::generate();
+    let stored = store.insert_setting(setting, drawn.expose()).await?;
+    careslot_vault::SecretToken::new(stored).map_err(|_| {
+        careslot_core::AppError::Store(careslot_store::StoreError::Internal(
+            "the shared waiting-room key is malformed".into(),
+        ))
+    })
+}

@@ -888,7 +888,173 @@ async fn hold_both_doses_then_book(backend: Backend) {
     srv.stop().await;
 }
 
+/// The same Idempotency-Key books a series once: a retry answers the same appointments,
+/// whether the doses were given directly or held first; the same key with other doses is
+/// refused. The web form carries a key generated per rendering: submitted twice, it books
+/// once.
+async fn idempotency_key_books_a_series_once(backend: Backend) {
+    let (srv, _loc) = start(backend).await;
+    let c = centre(&srv, 2).await;
+    let (patient, _) = srv.account("patient", "Ida Empotent").await;
+    for d in 1..=45 {
+        stock(&srv, &c, &day(d), 100).await;
+    }
+    let first = slots(&srv, &c, &c.dose1, &day(2), &day(3)).await;
+    let d1 = first[0]["start"].as_str().unwrap().to_owned();
+    let d1b = first[1]["start"].as_str().unwrap().to_owned();
+    let d1c = first[2]["start"].as_str().unwrap().to_owned();
+    let d2 = second_slots(&srv, &c, &d1).await[0]["start"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let book = |key: &'static str, body: Value| {
+        let srv = &srv;
+        let patient = patient.clone();
+        async move {
+            let r = srv
+                .client
+                .post(format!("{}/api/v1/vaccination/bookings", srv.base))
+                .bearer_auth(&patient)
+                .header("Idempotency-Key", key)
+                .json(&body)
+                .send()
+                .await
+                .expect("book");
+            let status = r.status();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let ids = |v: &Value| -> Vec<String> {
+        v["appointments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    // Doses given directly: the retry answers the same two appointments.
+    let (s, a) = book("vax-key-1", pair(&c, &d1, &d2)).await;
+    assert_eq!(s, StatusCode::CREATED, "{a}");
+    let (s, again) = book("vax-key-1", pair(&c, &d1, &d2)).await;
+    assert_eq!(s, StatusCode::CREATED, "{again}");
+    assert_eq!(ids(&a), ids(&again));
+    assert_eq!(ids(&a).len(), 2);
+    // The same key with other doses: refused, nothing booked.
+    let (s, other) = book("vax-key-1", pair(&c, &d1b, &d2)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{other}");
+    assert_eq!(mine(&srv, &patient).await.len(), 2);
+
+    // Held, then booked twice with one key: the same appointments.
+    let d2b = second_slots(&srv, &c, &d1b).await[1]["start"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (s, held) = srv
+        .post(
+            "/api/v1/vaccination/holds",
+            Some(&patient),
+            pair(&c, &d1b, &d2b),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{held}");
+    let hold = json!({"hold_id": held["id"]});
+    let (s, b1) = book("vax-key-2", hold.clone()).await;
+    assert_eq!(s, StatusCode::CREATED, "{b1}");
+    let (s, b2) = book("vax-key-2", hold).await;
+    assert_eq!(s, StatusCode::CREATED, "{b2}");
+    assert_eq!(ids(&b1), ids(&b2));
+    assert_eq!(mine(&srv, &patient).await.len(), 4);
+
+    // The web form: its hidden key, submitted twice (a reload, a double click).
+    let csrf = "c".repeat(40);
+    let cookies = format!("careslot_session={patient}; careslot_csrf={csrf}");
+    let web = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = web
+        .get(format!(
+            "{}/vaccination/second-dose?agenda_id={}&motive_id={}&start={}",
+            srv.base,
+            c.agenda,
+            c.dose1,
+            urlencode(&d1c)
+        ))
+        .header("cookie", &cookies)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    let key = html
+        .split("name=\"idempotency_key\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the form carries an idempotency key")
+        .to_owned();
+    assert!(key.len() >= 16, "{key}");
+    let d2c = second_slots(&srv, &c, &d1c).await[2]["start"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("idempotency_key", key.as_str()),
+        ("agenda_id", c.agenda.as_str()),
+        ("dose1_motive", c.dose1.as_str()),
+        ("dose1_start", d1c.as_str()),
+        ("dose2_motive", c.dose2.as_str()),
+        ("dose2_start", d2c.as_str()),
+    ];
+    let mut landed = Vec::new();
+    for _ in 0..2 {
+        let r = web
+            .post(format!("{}/vaccination/book", srv.base))
+            .header("cookie", &cookies)
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        let to = r.headers()["location"].to_str().unwrap().to_owned();
+        assert!(
+            to.starts_with("/appointments/") && to.ends_with("?booked=1"),
+            "{to}"
+        );
+        landed.push(to);
+    }
+    assert_eq!(
+        landed[0], landed[1],
+        "the second submission shows the same booking"
+    );
+    assert_eq!(
+        mine(&srv, &patient).await.len(),
+        6,
+        "booked once: two doses"
+    );
+    // Another rendering has another key.
+    let html2 = web
+        .get(format!(
+            "{}/vaccination/second-dose?agenda_id={}&motive_id={}&start={}",
+            srv.base,
+            c.agenda,
+            c.dose1,
+            urlencode(&d1)
+        ))
+        .header("cookie", &cookies)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!html2.contains(&key));
+    srv.stop().await;
+}
+
 on_both_backends!(
+    idempotency_key_books_a_series_once,
     hold_both_doses_then_book,
     lines_change_per_day,
     thirty_patients_race_for_two_lines,

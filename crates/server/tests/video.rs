@@ -525,6 +525,90 @@ async fn waiting_room_admission_relay_reconnect_hangup(backend: Backend) {
     s.stop().await;
 }
 
+/// Two nodes on one PostgreSQL database: the patient on node A, the practice on node B.
+/// Presence, admission and signals (one larger than a NOTIFY payload) cross through the
+/// database; a reconnection through the other node replaces the first connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_two_sides_on_different_nodes() {
+    let loc = common::new_location(Backend::Postgres).await;
+    let config = || AppConfig {
+        video: VideoConfig {
+            stun_urls: vec!["stun:127.0.0.1:3478".into()],
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let mut nodes = Vec::new();
+    for _ in 0..2 {
+        let custody = common::open_custody(&loc).await;
+        nodes.push(common::serve_app(common::app_configured(&loc, custody, config()).await).await);
+    }
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let doc = tele_practice(a, "Dr Deuxnoeuds").await;
+    let (patient, _) = a.account("patient", "Rémi Relais").await;
+    let id = book_now(a, &doc, &patient).await;
+    // Each side asks its own node for the session.
+    let (st, ps) = session(a, &id, Some(&patient)).await;
+    assert_eq!(st, StatusCode::OK, "{ps}");
+    let (st, ds) = session(b, &id, Some(&doc.token)).await;
+    assert_eq!(st, StatusCode::OK, "{ds}");
+    let host = |base: &str| base.trim_start_matches("http://").to_owned();
+    let on = |url: &str, base: &str| {
+        let path = url.splitn(4, '/').nth(3).expect("path");
+        format!("ws://{}/{path}", host(base))
+    };
+    let url_a = on(ps["ws_url"].as_str().expect("url"), &a.base);
+    let url_b = on(ds["ws_url"].as_str().expect("url"), &b.base);
+
+    let mut pat = connect(&url_a, Some(&offer(&ps)))
+        .await
+        .expect("patient on A");
+    send(&mut pat, json!({"type": "hello", "instance": "p-a"})).await;
+    next_of(&mut pat, "state").await;
+    let mut pro = connect(&url_b, Some(&offer(&ds)))
+        .await
+        .expect("practice on B");
+    send(&mut pro, json!({"type": "hello", "instance": "d-b"})).await;
+    // B learns from A that the patient waits; A learns from B that the practice is there.
+    let st = state_where(&mut pro, |v| {
+        v["waiting"].as_array().map(Vec::len) == Some(1)
+    })
+    .await;
+    assert_eq!(st["peer_instance"], "p-a", "{st}");
+    let st = state_where(&mut pat, |v| v["peer_present"] == true).await;
+    assert_eq!(st["peer_instance"], "d-b", "{st}");
+
+    send(&mut pro, json!({"type": "admit"})).await;
+    state_where(&mut pat, |v| v["in_call"] == true).await;
+    state_where(&mut pro, |v| v["in_call"] == true).await;
+
+    // An offer larger than a NOTIFY payload (8,000 bytes) crosses whole; then a candidate
+    // the other way.
+    let sdp = json!({"description": {"type": "offer", "sdp": format!("v=0\r\n{}", "a=x\r\n".repeat(4000))}});
+    send(&mut pro, json!({"type": "signal", "data": sdp})).await;
+    assert_eq!(next_of(&mut pat, "signal").await["data"], sdp);
+    let cand = json!({"candidate": {"candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host", "sdpMid": "0"}});
+    send(&mut pat, json!({"type": "signal", "data": cand})).await;
+    assert_eq!(next_of(&mut pro, "signal").await["data"], cand);
+
+    // The patient's network drops and they come back through node B: node A's connection
+    // is told it was replaced; the call goes on (still admitted).
+    let mut pat2 = connect(&url_b, Some(&offer(&ps)))
+        .await
+        .expect("patient on B");
+    send(&mut pat2, json!({"type": "hello", "instance": "p-a"})).await;
+    assert_eq!(next_of(&mut pat, "replaced").await["type"], "replaced");
+    let st = state_where(&mut pat2, |v| v["in_call"] == true).await;
+    assert_eq!(st["admitted"], true);
+
+    // The practice hangs up: the patient hears it.
+    send(&mut pro, json!({"type": "hangup"})).await;
+    next_of(&mut pat2, "hangup").await;
+    for n in nodes {
+        n.stop().await;
+    }
+}
+
 async fn openapi_describes_the_video_endpoints(backend: Backend) {
     let (s, _loc) = server(backend).await;
     let (st, doc) = s.get("/api/v1/openapi.json", None).await;

@@ -4,6 +4,7 @@
 //! cached availability for that agenda.
 
 pub mod backup;
+pub mod shared;
 pub mod testing;
 
 use careslot_domain::*;
@@ -220,6 +221,19 @@ impl Backend for Postgres {
         rows.iter()
             .map(SqlStore::<Self>::reservation_from_row)
             .collect()
+    }
+
+    /// The waiting room's row (migration 0020), shared by every node.
+    fn shared_room(&self, pool: &DbPool<Self>) -> Option<std::sync::Arc<dyn SharedRoom>> {
+        Some(std::sync::Arc::new(shared::PgRoom { pool: pool.clone() }))
+    }
+
+    /// Video signalling between nodes through `video_signals` and NOTIFY.
+    fn signal_bus(&self, pool: &DbPool<Self>) -> Option<std::sync::Arc<dyn SignalBus>> {
+        Some(std::sync::Arc::new(shared::PgSignals {
+            pool: pool.clone(),
+            node: self.node.clone(),
+        }))
     }
 
     /// Other nodes' writes arrive as NOTIFY; a lost connection means anything may have changed.

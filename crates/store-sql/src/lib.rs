@@ -18,7 +18,8 @@
 //! `sqlx::Sqlite` and `sqlx::Postgres` meet it.
 
 use careslot_store::{
-    AgendaWatcher, OutboxWatcher, ReservationRow, SeriesRequest, StoreError, StoreResult,
+    AgendaWatcher, OutboxWatcher, ReservationRow, SeriesRequest, SharedRoom, SignalBus, StoreError,
+    StoreResult,
 };
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type};
 use std::future::Future;
@@ -100,6 +101,20 @@ pub trait Backend: Send + Sync + Sized + 'static {
     /// Starts delivering other processes' agenda changes to `on_change` (see
     /// `Store::watch_agendas`); a single-process backend has nothing to deliver.
     fn watch(&self, pool: &DbPool<Self>, on_change: AgendaWatcher);
+
+    /// The waiting room shared by the nodes of the database (see `Store::shared_room`);
+    /// `None` for a single-node backend.
+    fn shared_room(&self, pool: &DbPool<Self>) -> Option<std::sync::Arc<dyn SharedRoom>> {
+        let _ = pool;
+        None
+    }
+
+    /// The video signalling relay between nodes (see `Store::signal_bus`); `None` for a
+    /// single-node backend.
+    fn signal_bus(&self, pool: &DbPool<Self>) -> Option<std::sync::Arc<dyn SignalBus>> {
+        let _ = pool;
+        None
+    }
 }
 
 /// A connection pool of backend `B`.

@@ -635,6 +635,14 @@ where
         self.backend.watch(self.reader(), on_change);
     }
 
+    fn shared_room(&self) -> Option<std::sync::Arc<dyn SharedRoom>> {
+        self.backend.shared_room(self.writer())
+    }
+
+    fn signal_bus(&self) -> Option<std::sync::Arc<dyn SignalBus>> {
+        self.backend.signal_bus(self.writer())
+    }
+
     async fn setting(&self, name: &str) -> StoreResult<Option<String>> {
         let row = sqlx::query("SELECT value FROM settings WHERE name = $1")
             .bind(name)
@@ -1479,6 +1487,46 @@ where
 
     async fn book_hold(&self, req: &BookHoldRequest) -> StoreResult<ReserveOutcome> {
         Reservations::<B>::book_hold(self.writer(), req).await
+    }
+
+    async fn series_key(&self, key_hash: &str) -> StoreResult<Option<(String, String)>> {
+        let row = sqlx::query(
+            "SELECT request_hash, series_id FROM series_idempotency WHERE key_hash = $1",
+        )
+        .bind(key_hash)
+        .fetch_optional(self.writer())
+        .await
+        .map_err(B::map_err)?;
+        row.map(|r| {
+            Ok((
+                r.try_get("request_hash").map_err(internal)?,
+                r.try_get("series_id").map_err(internal)?,
+            ))
+        })
+        .transpose()
+    }
+
+    async fn record_series_key(
+        &self,
+        key_hash: &str,
+        request_hash: &str,
+        series_id: &str,
+        now: Timestamp,
+    ) -> StoreResult<(String, String)> {
+        sqlx::query(
+            "INSERT INTO series_idempotency (key_hash, request_hash, series_id, created_at)
+             VALUES ($1, $2, $3, $4) ON CONFLICT (key_hash) DO NOTHING",
+        )
+        .bind(key_hash)
+        .bind(request_hash)
+        .bind(series_id)
+        .bind(now.as_second())
+        .execute(self.writer())
+        .await
+        .map_err(B::map_err)?;
+        self.series_key(key_hash)
+            .await?
+            .ok_or_else(|| StoreError::Internal("idempotency key not recorded".into()))
     }
 
     async fn find_idempotent(

@@ -17,6 +17,7 @@ mod models;
 mod outbox;
 mod payments;
 mod reminders;
+mod shared;
 #[cfg(feature = "test-suite")]
 pub mod suite;
 mod verification;
@@ -29,6 +30,7 @@ pub use models::*;
 pub use outbox::*;
 pub use payments::*;
 pub use reminders::*;
+pub use shared::*;
 pub use verification::*;
 
 use async_trait::async_trait;
@@ -93,6 +95,18 @@ pub trait Store: Send + Sync + 'static {
     /// single-process backend has nothing to deliver (its workers are woken in-process).
     fn watch_outbox(&self, on_change: OutboxWatcher) {
         let _ = on_change;
+    }
+
+    /// The waiting room's state shared by every node of the database; `None`: a
+    /// single-node backend (the node keeps it in memory).
+    fn shared_room(&self) -> Option<std::sync::Arc<dyn SharedRoom>> {
+        None
+    }
+
+    /// The relay of video signalling between the nodes of the database; `None`: a
+    /// single-node backend (both sides of a call are on this node).
+    fn signal_bus(&self) -> Option<std::sync::Arc<dyn SignalBus>> {
+        None
     }
 
     // --- settings ---------------------------------------------------------------------------
@@ -274,6 +288,18 @@ pub trait Store: Send + Sync + 'static {
     async fn reserve(&self, req: &ReserveRequest) -> StoreResult<ReserveOutcome>;
     /// Turns an unexpired hold into a booked appointment (the caller checked it is theirs).
     async fn book_hold(&self, req: &BookHoldRequest) -> StoreResult<ReserveOutcome>;
+    /// The request hash and vaccination series (hold id) recorded under an idempotency key
+    /// hash (`POST /api/v1/vaccination/bookings`).
+    async fn series_key(&self, key_hash: &str) -> StoreResult<Option<(String, String)>>;
+    /// Records the series of an idempotency key unless the key has one already; the
+    /// (request hash, series id) stored: the earlier one when another request won.
+    async fn record_series_key(
+        &self,
+        key_hash: &str,
+        request_hash: &str,
+        series_id: &str,
+        now: Timestamp,
+    ) -> StoreResult<(String, String)>;
     /// The request hash and reservation recorded under an idempotency key hash.
     async fn find_idempotent(
         &self,

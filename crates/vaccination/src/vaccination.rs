@@ -22,6 +22,13 @@ pub struct DoseChoice {
     pub start: String,
 }
 
+/// What a keyed booking books: a held series (its id), or doses (held, then booked).
+#[derive(Debug, Clone)]
+pub enum SeriesInput {
+    Hold(String),
+    Doses(Box<VaccinationRequest>),
+}
+
 /// What a patient asks for: dose 1 and dose 2 together; a dose 2 alone with the date of a
 /// dose 1 received elsewhere; a single-dose vaccine; or a booster after the last dose.
 #[derive(Debug, Clone, Default)]
@@ -228,6 +235,45 @@ impl Vaccination {
             .map_err(|_| AppError::BadRequest("hold expiry out of range".into()))?;
         let (series, held) = self.reserve_vaccination(caller, req, Some(until)).await?;
         Ok((series, until, held))
+    }
+
+    /// Books under the client's `Idempotency-Key` (`request`: the request as sent, compared
+    /// as a keyed hash): the key is tied to one series (the hold's, or a hold taken here for
+    /// doses), and booking a series again answers the same appointments, so a retry after an
+    /// unknown outcome (a lost answer, a 503, a node that died) books once. The same key with
+    /// another request is refused (422).
+    pub async fn book_vaccination_keyed(
+        &self,
+        caller: &Caller,
+        input: SeriesInput,
+        key: &str,
+        request: &[u8],
+    ) -> AppResult<Vec<Appointment>> {
+        Core::require_role(caller, Role::Patient)?;
+        let key_hash = self.protect.keyed_hash(
+            "idempotency.key",
+            format!("{}\0vaccination\0{key}", caller.id).as_bytes(),
+        );
+        let request_hash = self.protect.keyed_hash("idempotency.request", request);
+        if let Some((hash, series)) = self.store.series_key(&key_hash).await? {
+            if hash != request_hash {
+                return Err(StoreError::IdempotencyMismatch.into());
+            }
+            return self.book_vaccination_hold(caller, &series).await;
+        }
+        let series = match input {
+            SeriesInput::Hold(id) => id,
+            // Held first, tied to the key, then booked: a retry finds the series.
+            SeriesInput::Doses(req) => self.hold_vaccination(caller, *req).await?.0,
+        };
+        let (hash, series) = self
+            .store
+            .record_series_key(&key_hash, &request_hash, &series, Timestamp::now())
+            .await?;
+        if hash != request_hash {
+            return Err(StoreError::IdempotencyMismatch.into());
+        }
+        self.book_vaccination_hold(caller, &series).await
     }
 
     /// Books a held series of the caller's: every dose or none.

@@ -22,6 +22,8 @@ pub struct Conn {
 pub struct Answer {
     pub status: StatusCode,
     pub body: Bytes,
+    /// Whether the answer said when to retry (`Retry-After`).
+    pub retry_after: bool,
 }
 
 impl Answer {
@@ -90,8 +92,13 @@ impl Conn {
             }
         };
         let status = res.status();
+        let retry_after = res.headers().contains_key(hyper::header::RETRY_AFTER);
         let body = res.into_body().collect().await?.to_bytes();
-        Ok(Answer { status, body })
+        Ok(Answer {
+            status,
+            body,
+            retry_after,
+        })
     }
 }
 
@@ -99,6 +106,8 @@ impl Conn {
 #[derive(Default)]
 pub struct Stats {
     pub endpoints: BTreeMap<&'static str, Endpoint>,
+    /// 503 answers without `Retry-After` (a client cannot tell when to come back).
+    pub bare_503: u64,
 }
 
 #[derive(Default)]
@@ -118,7 +127,29 @@ impl Stats {
             .or_default() += 1;
     }
 
+    /// Records an answer (or a transport error) and whether a 503 lacked `Retry-After`.
+    pub fn answer(&mut self, endpoint: &'static str, started: Instant, a: Option<&Answer>) {
+        self.record(endpoint, started, a.map(|a| a.status));
+        if a.is_some_and(|a| a.status == StatusCode::SERVICE_UNAVAILABLE && !a.retry_after) {
+            self.bare_503 += 1;
+        }
+    }
+
+    /// Answers by status of every endpoint together, for 5xx and transport errors (0).
+    pub fn server_errors(&self) -> BTreeMap<u16, u64> {
+        let mut out = BTreeMap::new();
+        for e in self.endpoints.values() {
+            for (s, n) in &e.statuses {
+                if *s == 0 || *s >= 500 {
+                    *out.entry(*s).or_default() += n;
+                }
+            }
+        }
+        out
+    }
+
     pub fn merge(&mut self, other: Stats) {
+        self.bare_503 += other.bare_503;
         for (name, e) in other.endpoints {
             let mine = self.endpoints.entry(name).or_default();
             mine.latencies_us.extend(e.latencies_us);

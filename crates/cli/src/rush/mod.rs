@@ -3,6 +3,7 @@
 //! load generator (keep-alive HTTP over loopback), then the database as the judge.
 //! Prints one JSON object on stdout and a table on stderr.
 
+mod cluster;
 mod cpu;
 pub(crate) mod http;
 mod scenario;
@@ -11,7 +12,7 @@ mod verify;
 
 use anyhow::Context;
 use http::{quantile_ms, Stats};
-use scenario::{Ctx, PatientOut};
+use scenario::{Ctx, Keyed, PatientOut};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -55,6 +56,26 @@ pub struct RushArgs {
     /// Keep the database afterwards (its URL is printed).
     #[arg(long)]
     pub keep_database: bool,
+    /// Server processes on the database; more than one are put behind HAProxy (started
+    /// with a generated configuration: health check on /readyz, retries on connection
+    /// failures, redispatch).
+    #[arg(long, default_value_t = 1)]
+    pub nodes: usize,
+    /// Kill one node with SIGKILL in the middle of the rush (with --nodes 2 or more).
+    #[arg(long, conflicts_with_all = ["rolling_restart", "kill_rounds"])]
+    pub kill_one: bool,
+    /// Kill a node with SIGKILL this many times during the rush, each node in turn,
+    /// restarting it after each kill (with --nodes 2 or more).
+    #[arg(long, conflicts_with = "rolling_restart")]
+    pub kill_rounds: Option<usize>,
+    /// Stop each node in turn with SIGTERM during the rush and start it again (with
+    /// --nodes 2 or more); the rush lasts until the last node is back.
+    #[arg(long)]
+    pub rolling_restart: bool,
+    /// PostgreSQL connections of each node (default: the server's own default with one
+    /// node, 8 with several).
+    #[arg(long)]
+    pub db_connections: Option<u32>,
 }
 
 struct Plan {
@@ -139,6 +160,9 @@ struct Phase {
     series: u64,
     lag_ms: Vec<f64>,
     admitted_at: Vec<f64>,
+    /// Bookings answered 201, by patient (index into the tokens).
+    keyed: Vec<(usize, Keyed)>,
+    unknown: u64,
 }
 
 async fn booking_phase(
@@ -157,8 +181,8 @@ async fn booking_phase(
     });
     let toks: Vec<String> = tokens.iter().take(plan.clients).cloned().collect();
     let p_ctx = ctx.clone();
-    let patients: Vec<PatientOut> = crowd(toks.len(), |i| {
-        scenario::patient(
+    let patients: Vec<(usize, PatientOut)> = crowd(toks.len(), |i| {
+        let out = scenario::patient(
             p_ctx.clone(),
             i,
             toks[i].clone(),
@@ -166,7 +190,8 @@ async fn booking_phase(
             deadline,
             waiting_room,
             if waiting_room { 0 } else { 10 },
-        )
+        );
+        async move { (i, out.await) }
     })
     .await;
     let mut phase = Phase {
@@ -175,8 +200,12 @@ async fn booking_phase(
         series: 0,
         lag_ms: Vec::new(),
         admitted_at: Vec::new(),
+        keyed: Vec::new(),
+        unknown: 0,
     };
-    for p in patients {
+    for (i, p) in patients {
+        phase.keyed.extend(p.keyed.into_iter().map(|k| (i, k)));
+        phase.unknown += p.unknown;
         phase.stats.merge(p.stats);
         phase.confirmed.extend(p.confirmed);
         phase.series += p.series;
@@ -242,17 +271,35 @@ pub async fn rush(args: &RushArgs) -> anyhow::Result<Value> {
     )
     .await?;
     let token_file = prepared.keys.path().join("operator-token");
-    let server = setup::Server::start(&prepared, &token_file, &[]).await?;
+    let nodes = args.nodes.max(1);
+    let chaos = if args.kill_one {
+        cluster::Chaos::KillOne
+    } else if let Some(k) = args.kill_rounds.filter(|k| *k > 0) {
+        cluster::Chaos::KillRounds(k)
+    } else if args.rolling_restart {
+        cluster::Chaos::RollingRestart
+    } else {
+        cluster::Chaos::None
+    };
+    if nodes < 2 && chaos != cluster::Chaos::None {
+        anyhow::bail!("--kill-one, --kill-rounds and --rolling-restart need --nodes 2 or more");
+    }
+    let mut extra = Vec::new();
+    if let Some(n) = args.db_connections.or((nodes > 1).then_some(8)) {
+        extra.extend(["--db-connections".to_owned(), n.to_string()]);
+    }
+    let mut server = cluster::Cluster::start(&prepared, &token_file, nodes, &extra).await?;
     let operator = std::fs::read_to_string(&token_file)
         .context("reading the operator token")?
         .trim()
         .to_owned();
     let ctx = Ctx::new(server.addr, prepared.targets.clone(), args.seed);
     eprintln!(
-        "rush: {} centres ({} bookable for two doses), server pid {} on {}",
+        "rush: {} centres ({} bookable for two doses), {} server process(es), first pid {}, on {}",
         prepared.centres,
         prepared.targets.len(),
-        server.pid,
+        server.len(),
+        server.first_pid(),
         server.addr
     );
 
@@ -281,13 +328,50 @@ pub async fn rush(args: &RushArgs) -> anyhow::Result<Value> {
         plan.readers,
         plan.duration.as_secs()
     );
-    let cpu_before = cpu::Sample::now(server.pid);
-    let mut main = booking_phase(&ctx, &prepared.tokens, &plan, plan.duration, false).await;
-    let cpu_after = cpu::Sample::now(server.pid);
+    let cpu_before = cpu::Sample::now(server.first_pid());
+    // A rolling restart takes a few seconds per node: the rush lasts until it is done.
+    let span = match chaos {
+        cluster::Chaos::RollingRestart => plan.duration.max(Duration::from_secs(8 * nodes as u64)),
+        cluster::Chaos::KillRounds(k) => plan.duration.max(Duration::from_secs(6 * k as u64)),
+        _ => plan.duration,
+    };
+    let started = Instant::now();
+    let (mut main, chaos_report) = tokio::join!(
+        booking_phase(&ctx, &prepared.tokens, &plan, span, false),
+        server.run_chaos(&prepared, chaos, started, span)
+    );
+    let cpu_after = cpu::Sample::now(server.first_pid());
+    let elapsed = started.elapsed();
+
+    // The checker's replay: bookings sent again with their Idempotency-Key answer the same
+    // appointments (every one that needed a retry, and the first few of each patient).
+    let mut per_patient: std::collections::BTreeMap<usize, Vec<Keyed>> = Default::default();
+    for (i, k) in &main.keyed {
+        let mine = per_patient.entry(*i).or_default();
+        if k.retried || mine.iter().filter(|m| !m.retried).count() < 3 {
+            mine.push(k.clone());
+        }
+    }
+    let addr = server.addr;
+    let replays = crowd(per_patient.len(), |j| {
+        let (i, keyed) = per_patient
+            .iter()
+            .nth(j)
+            .map(|(i, k)| (*i, k.clone()))
+            .unwrap_or_default();
+        let token = prepared.tokens.get(i).cloned().unwrap_or_default();
+        async move { scenario::replay(addr, token, &keyed).await }
+    })
+    .await;
+    let (replayed, replay_mismatched, replay_failed) = replays
+        .iter()
+        .fold((0, 0, 0), |a, r| (a.0 + r.0, a.1 + r.1, a.2 + r.2));
+    let retried = main.keyed.iter().filter(|(_, k)| k.retried).count();
 
     // 3. The same with the waiting room in front.
     let mut wr_report = Value::Null;
     let mut all_confirmed = main.confirmed.clone();
+    let mut wr_confirmed = 0usize;
     if !args.no_waiting_room {
         let mut op = http::Conn::new(server.addr, Some(operator.clone()));
         let body = json!({"enabled": true, "admission_rate": args.admission_rate});
@@ -334,6 +418,7 @@ pub async fn rush(args: &RushArgs) -> anyhow::Result<Value> {
             )
             .await;
         all_confirmed.extend(wr.confirmed.iter().cloned());
+        wr_confirmed = wr.confirmed.len();
         let span = plan.waiting_room;
         wr_report = json!({
             "duration_s": span.as_secs(),
@@ -366,7 +451,7 @@ pub async fn rush(args: &RushArgs) -> anyhow::Result<Value> {
     // 5. The judge.
     let verdict = verify::verify(&prepared.pool, &all_confirmed).await?;
 
-    let d = plan.duration;
+    let d = elapsed;
     let bookings_per_s = per_s(main.confirmed.len() as u64, d);
     let availability = main.stats.count("slots");
     let availability_rps = per_s(availability, d);
@@ -390,6 +475,26 @@ pub async fn rush(args: &RushArgs) -> anyhow::Result<Value> {
                 .sum::<u64>()
         })
         .sum();
+    let server_errors: serde_json::Map<String, Value> = main
+        .stats
+        .server_errors()
+        .iter()
+        .map(|(k, v)| (k.to_string(), json!(v)))
+        .collect();
+    let checker = json!({
+        "acknowledged": main.confirmed.len() + wr_confirmed,
+        "found": (main.confirmed.len() + wr_confirmed) as i64 - verdict.lost,
+        "lost": verdict.lost,
+        "double_booked": verdict.double_booked,
+        "orphan_doses": verdict.orphan_doses,
+        "retried_then_acknowledged": retried,
+        "unknown_outcome": main.unknown,
+        "replayed": replayed,
+        "replay_mismatched": replay_mismatched,
+        "replay_failed": replay_failed,
+        "server_errors": server_errors,
+        "bare_503": main.stats.bare_503,
+    });
     let report = json!({
         "benchmark": "rush",
         "date": jiff::Zoned::now().date().to_string(),
@@ -401,7 +506,7 @@ pub async fn rush(args: &RushArgs) -> anyhow::Result<Value> {
         "bookable_centres": prepared.targets.len(),
         "stock_days": prepared.stock_days,
         "setup_s": round3(prepared.setup_s),
-        "duration_s": d.as_secs(),
+        "duration_s": round3(d.as_secs_f64()),
         "clients": plan.clients,
         "readers": plan.readers,
         "bookings_per_s": bookings_per_s,
@@ -427,6 +532,10 @@ pub async fn rush(args: &RushArgs) -> anyhow::Result<Value> {
         "booked_in_db": verdict.booked_in_db,
         "cpu": cpu_before.report(&cpu_after, main.confirmed.len() as u64),
         "waiting_room": wr_report,
+        "nodes": nodes,
+        "balancer": if nodes > 1 { "haproxy" } else { "none" },
+        "chaos": chaos_report,
+        "checker": checker,
     });
     print_table(&report);
     prepared.pool.close().await;
@@ -510,6 +619,11 @@ fn print_table(r: &Value) {
         "  cpu ms per booking: server {}, postgres {}, generator {}",
         c["server_ms_per_booking"], c["postgres_ms_per_booking"], c["generator_ms_per_booking"]
     );
+    eprintln!(
+        "  nodes {} (balancer {}), chaos {}",
+        r["nodes"], r["balancer"], r["chaos"]
+    );
+    eprintln!("  checker {}", r["checker"]);
     let wr = &r["waiting_room"];
     if !wr.is_null() {
         eprintln!(

@@ -47,7 +47,25 @@ pub struct PatientOut {
     pub lag_ms: Vec<f64>,
     /// Instants (since the phase start) at which a queue ticket was admitted.
     pub admitted_at: Vec<f64>,
+    /// Bookings answered 201, with their Idempotency-Key (the checker sends them again).
+    pub keyed: Vec<Keyed>,
+    /// Bookings whose every try failed (transport error or 5xx): outcome unknown to the
+    /// client, so not acknowledged.
+    pub unknown: u64,
 }
+
+/// A booking as the client knows it: its key, its request, what the 201 answered, and
+/// whether it took more than one try.
+#[derive(Clone, Debug)]
+pub struct Keyed {
+    pub key: String,
+    pub hold_id: String,
+    pub appointments: Vec<String>,
+    pub retried: bool,
+}
+
+/// Tries of one booking (the first and the retries with the same Idempotency-Key).
+const BOOK_TRIES: usize = 12;
 
 /// Mainland France, roughly.
 fn random_point(rng: &mut StdRng) -> (f64, f64) {
@@ -110,7 +128,7 @@ async fn pick_slot(
 ) -> Option<(String, u64, Option<String>)> {
     let t = Instant::now();
     let answer = c.call(Method::GET, path, None, &[]).await;
-    stats.record(endpoint, t, answer.as_ref().ok().map(|a| a.status));
+    stats.answer(endpoint, t, answer.as_ref().ok());
     let answer = answer.ok().filter(|a| a.status == StatusCode::OK)?;
     let list: SlotList = serde_json::from_slice(&answer.body).ok()?;
     if list.slots.is_empty() {
@@ -133,12 +151,8 @@ async fn timed_status(
     headers: &[(&str, &str)],
 ) {
     let t = Instant::now();
-    let status = c
-        .call(Method::GET, path, None, headers)
-        .await
-        .ok()
-        .map(|a| a.status);
-    stats.record(endpoint, t, status);
+    let answer = c.call(Method::GET, path, None, headers).await;
+    stats.answer(endpoint, t, answer.as_ref().ok());
 }
 
 /// One call, timed under `endpoint`; a transport error counts as status 0.
@@ -154,7 +168,7 @@ async fn timed(
     let t = Instant::now();
     match c.call(method, path, body, headers).await {
         Ok(a) => {
-            stats.record(endpoint, t, Some(a.status));
+            stats.answer(endpoint, t, Some(&a));
             Some((a.status, a.json().unwrap_or(Value::Null)))
         }
         Err(_) => {
@@ -348,29 +362,99 @@ async fn book_one(
         }
     }
     let body = json!({ "hold_id": hold_id });
-    let Some((status, booked)) = timed(
-        c,
-        &mut out.stats,
-        "book",
-        Method::POST,
-        "/api/v1/vaccination/bookings",
-        Some(&body),
-        headers,
-    )
-    .await
-    else {
-        return false;
-    };
-    if status != StatusCode::CREATED {
-        return false;
-    }
-    for a in booked["appointments"].as_array().into_iter().flatten() {
-        if let Some(id) = a["id"].as_str() {
-            out.confirmed.push(id.to_owned());
+    // A lost answer, a node that died, a 503: the same request again with the same key,
+    // as a careful client would (it books once whatever happened).
+    let key = format!("rush-{}-{:032x}", ctx.seed, rand::random::<u128>());
+    let mut with_key: Vec<(&str, &str)> = headers.to_vec();
+    with_key.push(("idempotency-key", key.as_str()));
+    let mut tries = 0;
+    let booked = loop {
+        tries += 1;
+        let answer = timed(
+            c,
+            &mut out.stats,
+            "book",
+            Method::POST,
+            "/api/v1/vaccination/bookings",
+            Some(&body),
+            &with_key,
+        )
+        .await;
+        match answer {
+            Some((StatusCode::CREATED, booked)) => break booked,
+            Some((status, _)) if !status.is_server_error() => return false,
+            _ if tries >= BOOK_TRIES => {
+                out.unknown += 1;
+                return false;
+            }
+            _ => tokio::time::sleep(Duration::from_millis(250)).await,
         }
-    }
+    };
+    let ids: Vec<String> = booked["appointments"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a["id"].as_str().map(str::to_owned))
+        .collect();
+    out.confirmed.extend(ids.iter().cloned());
+    out.keyed.push(Keyed {
+        key,
+        hold_id,
+        appointments: ids,
+        retried: tries > 1,
+    });
     out.series += 1;
     true
+}
+
+/// The checker's replay: each booking sent again with its key must answer 201 with the
+/// same appointments. (checked, mismatched, failed: not answered 201).
+pub async fn replay(addr: SocketAddr, token: String, keyed: &[Keyed]) -> (u64, u64, u64) {
+    let mut c = Conn::new(addr, Some(token));
+    let (mut checked, mut mismatched, mut failed) = (0, 0, 0);
+    for k in keyed {
+        let body = json!({ "hold_id": k.hold_id });
+        let mut answer = None;
+        for _ in 0..BOOK_TRIES {
+            match c
+                .call(
+                    Method::POST,
+                    "/api/v1/vaccination/bookings",
+                    Some(&body),
+                    &[("idempotency-key", k.key.as_str())],
+                )
+                .await
+            {
+                Ok(a) if a.status.is_server_error() => {}
+                Ok(a) => {
+                    answer = Some(a);
+                    break;
+                }
+                Err(_) => {}
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        checked += 1;
+        match answer.filter(|a| a.status == StatusCode::CREATED) {
+            Some(a) => {
+                let ids: Vec<String> = a
+                    .json()
+                    .and_then(|v| {
+                        v["appointments"].as_array().map(|l| {
+                            l.iter()
+                                .filter_map(|x| x["id"].as_str().map(str::to_owned))
+                                .collect()
+                        })
+                    })
+                    .unwrap_or_default();
+                if ids != k.appointments {
+                    mismatched += 1;
+                }
+            }
+            None => failed += 1,
+        }
+    }
+    (checked, mismatched, failed)
 }
 
 /// Reads availability of random centres for the next week until the deadline.

@@ -220,16 +220,47 @@ pub struct Server {
     pub pid: u32,
 }
 
+/// A free loopback address.
+pub fn free_addr() -> anyhow::Result<SocketAddr> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    Ok(([127, 0, 0, 1], port).into())
+}
+
+/// Polls `path` on `addr` until it answers 2xx, within `bound`.
+pub async fn until_ok(addr: SocketAddr, path: &str, bound: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + bound;
+    loop {
+        let mut c = super::http::Conn::new(addr, None);
+        if let Ok(a) = c.call(hyper::Method::GET, path, None, &[]).await {
+            if a.status.is_success() {
+                return Ok(());
+            }
+        }
+        if Instant::now() > deadline {
+            anyhow::bail!("{addr}{path} did not answer within {} s", bound.as_secs());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 impl Server {
     pub async fn start(
         prepared: &Prepared,
         operator_token_file: &Path,
         extra: &[String],
     ) -> anyhow::Result<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        Self::start_at(prepared, operator_token_file, extra, free_addr()?).await
+    }
+
+    /// Starts a node on `addr` (a restarted node takes its old address back).
+    pub async fn start_at(
+        prepared: &Prepared,
+        operator_token_file: &Path,
+        extra: &[String],
+        addr: SocketAddr,
+    ) -> anyhow::Result<Self> {
         let exe = std::env::current_exe()?;
         let mut cmd = tokio::process::Command::new(exe);
         cmd.arg("serve")
@@ -250,18 +281,30 @@ impl Server {
         let child = cmd.spawn().context("cannot start careslot serve")?;
         let pid = child.id().unwrap_or(0);
         let server = Self { child, addr, pid };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let mut c = super::http::Conn::new(addr, None);
-            if let Ok(a) = c.call(hyper::Method::GET, "/healthz", None, &[]).await {
-                if a.status.is_success() {
-                    return Ok(server);
-                }
+        until_ok(addr, "/healthz", Duration::from_secs(60)).await?;
+        Ok(server)
+    }
+
+    /// Sends `signal` (SIGTERM: stop gracefully; SIGKILL: die now).
+    pub fn signal(&self, signal: i32) {
+        if let Ok(pid) = i32::try_from(self.pid) {
+            // SAFETY: kill(2) on our own child's pid.
+            unsafe {
+                libc::kill(pid, signal);
             }
-            if Instant::now() > deadline {
-                anyhow::bail!("careslot serve did not become ready within 60 s");
+        }
+    }
+
+    /// Waits up to `bound` for the process to end (then kills it): whether it ended by
+    /// itself.
+    pub async fn wait_exit(&mut self, bound: Duration) -> bool {
+        match tokio::time::timeout(bound, self.child.wait()).await {
+            Ok(_) => true,
+            Err(_) => {
+                let _ = self.child.start_kill();
+                let _ = self.child.wait().await;
+                false
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 

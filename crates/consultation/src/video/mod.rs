@@ -180,17 +180,23 @@ pub mod window {
 /// The node's video rooms and the key of their credentials.
 pub struct Video {
     pub key: credential::CredentialKey,
-    pub rooms: room::Rooms,
+    pub rooms: Arc<room::Rooms>,
 }
 
 impl Video {
-    pub fn new(config: &VideoConfig) -> Self {
+    /// With a signal bus (several nodes on PostgreSQL), the rooms relay their events to the
+    /// other nodes, so the two sides of a call may connect to different nodes.
+    pub fn new(config: &VideoConfig, bus: Option<Arc<dyn careslot_store::SignalBus>>) -> Self {
+        let rooms = Arc::new(room::Rooms::default());
+        if let Some(bus) = bus {
+            rooms.relay(bus);
+        }
         Self {
             key: match &config.secret {
                 Some(s) => credential::CredentialKey::new(s.expose().as_bytes()),
                 None => credential::CredentialKey::random(),
             },
-            rooms: room::Rooms::default(),
+            rooms,
         }
     }
 }

@@ -4,8 +4,10 @@
 //! connection joins with a channel, hands over what it receives, and forwards what the
 //! channel yields.
 //!
-//! A room lives on one node: run one node, or route the video WebSocket and the
-//! video-session request by appointment id to the same node (the id is in both paths).
+//! With several nodes on one PostgreSQL database, the two sides of a call may land on
+//! different nodes: each node keeps its own connections and mirrors the other nodes' ones
+//! from the room events they publish on the database's signal bus (joined, present, left,
+//! admitted, signal, hung up); a signal for a peer on another node is relayed that way.
 //!
 //! Protocol (JSON text messages), client to server:
 //! - `{"type":"hello","instance":"<page id>"}` first, once: the page instance (a reloaded
@@ -20,10 +22,12 @@
 //! of the same side took over, e.g. after a network drop) before the server closes.
 
 use crate::Side;
+use careslot_store::SignalBus;
 use jiff::Timestamp;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 use tokio::sync::mpsc;
 
 /// What a connection is asked to send.
@@ -87,11 +91,69 @@ struct Member {
     joined: Timestamp,
 }
 
+/// A side connected to another node (known from its announcements).
+#[derive(Clone)]
+struct Remote {
+    node: String,
+    instance: String,
+    joined: Timestamp,
+}
+
 #[derive(Default)]
 struct Room {
     patient: Option<Member>,
     practice: Option<Member>,
+    /// The sides connected to other nodes (never the same side as a local member).
+    remote_patient: Option<Remote>,
+    remote_practice: Option<Remote>,
     admitted: bool,
+}
+
+/// A room event between nodes (JSON on the signal bus).
+#[derive(Debug, Serialize, Deserialize)]
+struct Envelope {
+    node: String,
+    room: String,
+    #[serde(flatten)]
+    event: Event,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "lowercase")]
+enum Event {
+    /// A new connection of `side` (any other connection of that side is replaced).
+    Joined {
+        side: String,
+        instance: String,
+        joined: Timestamp,
+        admitted: bool,
+    },
+    /// The answer to `Joined` of a node holding the other side.
+    Present {
+        side: String,
+        instance: String,
+        joined: Timestamp,
+        admitted: bool,
+    },
+    Left {
+        side: String,
+    },
+    Admitted,
+    Signal {
+        to: String,
+        data: serde_json::Value,
+    },
+    Hangup {
+        side: String,
+    },
+}
+
+fn side_of(name: &str) -> Option<Side> {
+    match name {
+        "patient" => Some(Side::Patient),
+        "practice" => Some(Side::Practice),
+        _ => None,
+    }
 }
 
 impl Room {
@@ -107,8 +169,35 @@ impl Room {
             Side::Practice => &mut self.practice,
         }
     }
+    fn remote(&self, side: Side) -> &Option<Remote> {
+        match side {
+            Side::Patient => &self.remote_patient,
+            Side::Practice => &self.remote_practice,
+        }
+    }
+    fn remote_mut(&mut self, side: Side) -> &mut Option<Remote> {
+        match side {
+            Side::Patient => &mut self.remote_patient,
+            Side::Practice => &mut self.remote_practice,
+        }
+    }
+    /// Whether `side` is connected, here or on another node.
+    fn present(&self, side: Side) -> bool {
+        self.member(side).is_some() || self.remote(side).is_some()
+    }
+    /// The instance and arrival of `side`'s connection, wherever it is.
+    fn presence(&self, side: Side) -> Option<(&str, Timestamp)> {
+        match (self.member(side), self.remote(side)) {
+            (Some(m), _) => Some((m.instance.as_str(), m.joined)),
+            (None, Some(r)) => Some((r.instance.as_str(), r.joined)),
+            (None, None) => None,
+        }
+    }
     fn in_call(&self) -> bool {
-        self.admitted && self.patient.is_some() && self.practice.is_some()
+        self.admitted && self.present(Side::Patient) && self.present(Side::Practice)
+    }
+    fn has_local(&self) -> bool {
+        self.patient.is_some() || self.practice.is_some()
     }
 
     /// Tells both sides where the room stands.
@@ -117,9 +206,9 @@ impl Room {
             let Some(me) = self.member(side) else {
                 continue;
             };
-            let peer = self.member(other(side)).as_ref();
-            let waiting = (side == Side::Practice).then(|| match &self.patient {
-                Some(p) if !self.admitted => vec![Waiting { since: p.joined }],
+            let peer = self.presence(other(side));
+            let waiting = (side == Side::Practice).then(|| match self.presence(Side::Patient) {
+                Some((_, since)) if !self.admitted => vec![Waiting { since }],
                 _ => Vec::new(),
             });
             send(
@@ -129,7 +218,7 @@ impl Room {
                     admitted: self.admitted,
                     peer_present: peer.is_some(),
                     in_call: self.in_call(),
-                    peer_instance: peer.map(|p| p.instance.as_str()),
+                    peer_instance: peer.map(|(instance, _)| instance),
                     waiting,
                 }),
             );
@@ -179,6 +268,9 @@ pub enum After {
 #[derive(Default)]
 pub struct Rooms {
     inner: Mutex<Inner>,
+    /// With several nodes: this node's name on the bus and the queue of envelopes to
+    /// publish (in order, by one task).
+    relay: OnceLock<(String, mpsc::UnboundedSender<String>)>,
 }
 
 #[derive(Default)]
@@ -202,20 +294,31 @@ impl Rooms {
         inner.next_conn += 1;
         let conn = inner.next_conn;
         let room = inner.rooms.entry(appointment.to_owned()).or_default();
+        // A patient who reconnects (here or through another node) keeps their place.
+        let joined = room.presence(side).map_or(now, |(_, at)| at);
+        *room.remote_mut(side) = None;
         let slot = room.member_mut(side);
-        // A patient who reconnects keeps their place in the queue.
-        let joined = slot.as_ref().map_or(now, |m| m.joined);
         if let Some(old) = slot.take() {
             send(&old, text(&ServerMsg::Replaced));
             send(&old, Out::Close);
         }
         *slot = Some(Member {
             conn,
-            instance,
+            instance: instance.clone(),
             tx,
             joined,
         });
         room.broadcast();
+        let admitted = room.admitted;
+        self.publish(
+            appointment,
+            Event::Joined {
+                side: side_name(side).to_owned(),
+                instance,
+                joined,
+                admitted,
+            },
+        );
         Seat {
             appointment: appointment.to_owned(),
             side,
@@ -234,8 +337,14 @@ impl Rooms {
         if slot.as_ref().is_some_and(|m| m.conn == seat.conn) {
             *slot = None;
             room.broadcast();
+            self.publish(
+                &seat.appointment,
+                Event::Left {
+                    side: side_name(seat.side).to_owned(),
+                },
+            );
         }
-        if room.patient.is_none() && room.practice.is_none() {
+        if !room.has_local() {
             inner.rooms.remove(&seat.appointment);
         }
     }
@@ -257,16 +366,26 @@ impl Rooms {
         match msg {
             ClientMsg::Hello { .. } => After::Continue,
             ClientMsg::Admit => {
-                if seat.side == Side::Practice && room.patient.is_some() && !room.admitted {
+                if seat.side == Side::Practice && room.present(Side::Patient) && !room.admitted {
                     room.admitted = true;
                     room.broadcast();
+                    self.publish(&seat.appointment, Event::Admitted);
                 }
                 After::Continue
             }
             ClientMsg::Signal { data } => {
                 if room.in_call() {
-                    if let Some(peer) = room.member(other(seat.side)) {
+                    let to = other(seat.side);
+                    if let Some(peer) = room.member(to) {
                         send(peer, text(&ServerMsg::Signal { data: &data }));
+                    } else if room.remote(to).is_some() {
+                        self.publish(
+                            &seat.appointment,
+                            Event::Signal {
+                                to: side_name(to).to_owned(),
+                                data,
+                            },
+                        );
                     }
                 }
                 After::Continue
@@ -278,7 +397,13 @@ impl Rooms {
                 }
                 *room.member_mut(seat.side) = None;
                 room.broadcast();
-                if room.patient.is_none() && room.practice.is_none() {
+                self.publish(
+                    &seat.appointment,
+                    Event::Hangup {
+                        side: side_name(seat.side).to_owned(),
+                    },
+                );
+                if !room.has_local() {
                     inner.rooms.remove(&seat.appointment);
                 }
                 After::Close
@@ -289,6 +414,154 @@ impl Rooms {
     /// Rooms with someone in them on this node (for metrics and tests).
     pub fn open_rooms(&self) -> usize {
         self.inner.lock().rooms.len()
+    }
+
+    /// Joins the other nodes of the database through `bus`: this node's room events are
+    /// published there, and theirs are applied here.
+    pub fn relay(self: &Arc<Self>, bus: Arc<dyn SignalBus>) {
+        let node = uuid::Uuid::new_v4().simple().to_string();
+        let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+        if self.relay.set((node, tx)).is_err() {
+            return;
+        }
+        let rooms = Arc::downgrade(self);
+        bus.subscribe(Arc::new(move |raw: String| {
+            if let Some(rooms) = rooms.upgrade() {
+                rooms.apply(&raw);
+            }
+        }));
+        // One task publishes in order; a failed publication is lost like a dropped
+        // message (the pages renegotiate).
+        tokio::spawn(async move {
+            while let Some(envelope) = rx.recv().await {
+                if let Err(e) = bus.publish(&envelope).await {
+                    tracing::warn!(error = %e, "video: room event not relayed");
+                }
+            }
+        });
+    }
+
+    /// Queues a room event for the other nodes (nothing with one node).
+    fn publish(&self, room: &str, event: Event) {
+        let Some((node, tx)) = self.relay.get() else {
+            return;
+        };
+        let envelope = Envelope {
+            node: node.clone(),
+            room: room.to_owned(),
+            event,
+        };
+        if let Ok(json) = serde_json::to_string(&envelope) {
+            let _ = tx.send(json);
+        }
+    }
+
+    /// Applies another node's room event to this node's connections of that room.
+    fn apply(&self, raw: &str) {
+        let Ok(env) = serde_json::from_str::<Envelope>(raw) else {
+            tracing::debug!("video: unreadable room event ignored");
+            return;
+        };
+        if self.relay.get().is_some_and(|(own, _)| *own == env.node) {
+            return;
+        }
+        let mut inner = self.inner.lock();
+        // Only rooms with a connection here care.
+        let Some(room) = inner.rooms.get_mut(&env.room) else {
+            return;
+        };
+        let mut answer = None;
+        match env.event {
+            Event::Joined {
+                side,
+                instance,
+                joined,
+                admitted,
+            } => {
+                let Some(side) = side_of(&side) else { return };
+                if let Some(old) = room.member_mut(side).take() {
+                    send(&old, text(&ServerMsg::Replaced));
+                    send(&old, Out::Close);
+                }
+                *room.remote_mut(side) = Some(Remote {
+                    node: env.node.clone(),
+                    instance,
+                    joined,
+                });
+                room.admitted |= admitted;
+                // Tell the newcomer's node who is here.
+                if let Some(m) = room.member(other(side)) {
+                    answer = Some(Event::Present {
+                        side: side_name(other(side)).to_owned(),
+                        instance: m.instance.clone(),
+                        joined: m.joined,
+                        admitted: room.admitted,
+                    });
+                }
+                room.broadcast();
+            }
+            Event::Present {
+                side,
+                instance,
+                joined,
+                admitted,
+            } => {
+                let Some(side) = side_of(&side) else { return };
+                if room.member(side).is_none() {
+                    *room.remote_mut(side) = Some(Remote {
+                        node: env.node.clone(),
+                        instance,
+                        joined,
+                    });
+                }
+                room.admitted |= admitted;
+                room.broadcast();
+            }
+            Event::Left { side } => {
+                let Some(side) = side_of(&side) else { return };
+                if room
+                    .remote(side)
+                    .as_ref()
+                    .is_some_and(|r| r.node == env.node)
+                {
+                    *room.remote_mut(side) = None;
+                    room.broadcast();
+                }
+            }
+            Event::Admitted => {
+                if room.present(Side::Patient) && !room.admitted {
+                    room.admitted = true;
+                    room.broadcast();
+                }
+            }
+            Event::Signal { to, data } => {
+                let Some(to) = side_of(&to) else { return };
+                if room.in_call() {
+                    if let Some(peer) = room.member(to) {
+                        send(peer, text(&ServerMsg::Signal { data: &data }));
+                    }
+                }
+            }
+            Event::Hangup { side } => {
+                let Some(side) = side_of(&side) else { return };
+                room.admitted = false;
+                if room
+                    .remote(side)
+                    .as_ref()
+                    .is_some_and(|r| r.node == env.node)
+                {
+                    *room.remote_mut(side) = None;
+                }
+                if let Some(peer) = room.member(other(side)) {
+                    send(peer, text(&ServerMsg::Hangup));
+                }
+                room.broadcast();
+            }
+        }
+        drop(inner);
+        if let Some(event) = answer {
+            self.publish(&env.room, event);
+        }
     }
 }
 

@@ -54,19 +54,24 @@ fn idempotency(
     headers: &HeaderMap,
     body: &NewAppointmentBody,
 ) -> Result<Option<(String, Vec<u8>)>, ApiError> {
+    let Some(key) = idempotency_key(headers)? else {
+        return Ok(None);
+    };
+    let canonical = serde_json::to_vec(body).map_err(|_| ApiError::bad_request("body"))?;
+    Ok(Some((key.to_owned(), canonical)))
+}
+
+/// The client's `Idempotency-Key` header, if any: 1 to 255 visible ASCII characters.
+pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(raw) = headers.get("idempotency-key") else {
         return Ok(None);
     };
-    let key = raw
-        .to_str()
+    raw.to_str()
         .ok()
         .map(str::trim)
         .filter(|k| !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()))
-        .ok_or_else(|| {
-            ApiError::bad_request("Idempotency-Key: 1 to 255 visible ASCII characters")
-        })?;
-    let canonical = serde_json::to_vec(body).map_err(|_| ApiError::bad_request("body"))?;
-    Ok(Some((key.to_owned(), canonical)))
+        .map(|k| Some(k.to_owned()))
+        .ok_or_else(|| ApiError::bad_request("Idempotency-Key: 1 to 255 visible ASCII characters"))
 }
 
 /// Book an appointment, directly or from a hold. Safe to retry with `Idempotency-Key`.

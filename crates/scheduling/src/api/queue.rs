@@ -3,8 +3,8 @@
 
 use super::extract::ApiJson;
 use crate::waiting_room::{
-    now_ms, poll_after_ms, ConfigureError, Pass, Refusal, RoomState, Standing, TICKET_COOKIE,
-    TICKET_HEADER,
+    now_ms, poll_after_ms, ConfigureError, Pass, Refusal, RoomState, Standing, StatusError,
+    TICKET_COOKIE, TICKET_HEADER,
 };
 use crate::{AppError, Scheduling};
 use axum::extract::{FromRequestParts, State};
@@ -87,7 +87,8 @@ pub struct WaitingRoomBody {
     pub enabled: bool,
     /// In force now: switched on by the operator or by itself past `auto_threshold`.
     pub active: bool,
-    /// People admitted per second (on this node).
+    /// People admitted per second (by every node together when they share a PostgreSQL
+    /// database).
     pub admission_rate: u32,
     /// Requests per second to guarded endpoints past which the room switches itself on
     /// (`null`: never).
@@ -140,10 +141,12 @@ pub fn presented_ticket(headers: &HeaderMap) -> Option<&str> {
 /// room is inactive, so that clients can always follow the same flow).
 #[utoipa::path(post, path = "/api/v1/queue/tickets", operation_id = "issueQueueTicket", tag = "queue",
     responses((status = 201, body = QueueTicketBody)))]
-pub async fn issue(State(app): State<Arc<Scheduling>>) -> (StatusCode, Json<QueueTicketBody>) {
+pub async fn issue(
+    State(app): State<Arc<Scheduling>>,
+) -> Result<(StatusCode, Json<QueueTicketBody>), ApiError> {
     let now = now_ms();
-    let pass = app.waiting_room.issue(now);
-    (StatusCode::CREATED, Json(QueueTicketBody::new(&pass, now)))
+    let pass = app.waiting_room.issue(now).await.map_err(AppError::from)?;
+    Ok((StatusCode::CREATED, Json(QueueTicketBody::new(&pass, now))))
 }
 
 /// Where a ticket stands: position, estimated wait, and when to ask again. A ticket of an
@@ -165,13 +168,18 @@ pub async fn status(
         )
     })?;
     let now = now_ms();
-    let pass = app.waiting_room.status(presented, now).map_err(|_| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid-queue-ticket",
-            "Careslot-Queue-Ticket: not a valid ticket; join the queue with POST /api/v1/queue/tickets",
-        )
-    })?;
+    let pass = app
+        .waiting_room
+        .status(presented, now)
+        .await
+        .map_err(|e| match e {
+            StatusError::Store(e) => ApiError::from(AppError::from(e)),
+            StatusError::Invalid(_) => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid-queue-ticket",
+                "Careslot-Queue-Ticket: not a valid ticket; join the queue with POST /api/v1/queue/tickets",
+            ),
+        })?;
     let mut resp = (
         [(header::CACHE_CONTROL, "no-store")],
         Json(QueueTicketBody::new(&pass, now)),
@@ -197,8 +205,13 @@ pub fn ticket_cookie(ticket: &str) -> String {
 pub async fn room_state(
     State(app): State<Arc<Scheduling>>,
     _op: Operator,
-) -> Json<WaitingRoomBody> {
-    Json(app.waiting_room.state(now_ms()).into())
+) -> Result<Json<WaitingRoomBody>, ApiError> {
+    let state = app
+        .waiting_room
+        .state(now_ms())
+        .await
+        .map_err(AppError::from)?;
+    Ok(Json(state.into()))
 }
 
 /// Switch the waiting room on (optionally from an opening time) or off, or change its
@@ -224,6 +237,7 @@ pub async fn configure(
     match app
         .waiting_room
         .configure(b.enabled, b.admission_rate, opens_at, now_ms())
+        .await
     {
         Ok(state) => Ok(Json(state.into())),
         Err(ConfigureError::Invalid(field, message)) => Err(ApiError::invalid(field, message)),
@@ -232,6 +246,9 @@ pub async fn configure(
             "waiting-room-open",
             "the waiting room has opened already; switch it off first to schedule another opening",
         )),
+        Err(ConfigureError::Unavailable) => Err(ApiError::from(AppError::Store(
+            careslot_store::StoreError::Unavailable("waiting room".into()),
+        ))),
     }
 }
 

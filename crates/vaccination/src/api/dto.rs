@@ -6,7 +6,7 @@ use utoipa::ToSchema;
 
 // --- vaccination ---------------------------------------------------------------------------
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DoseChoiceBody {
     pub agenda_id: String,
@@ -18,7 +18,7 @@ pub struct DoseChoiceBody {
 /// `dose1` + `dose2` (a two-dose vaccine), `dose1` alone (single dose), `dose2` alone with
 /// `previous_dose_date` (first dose received elsewhere), or `booster` with
 /// `previous_dose_date`.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VaccinationBookingBody {
     pub dose1: Option<DoseChoiceBody>,

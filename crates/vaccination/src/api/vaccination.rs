@@ -3,9 +3,9 @@
 
 use super::dto::*;
 use super::extract::{ApiJson, ApiPath, ApiQuery, Caller};
-use crate::{AppError, Appointment, DoseChoice, Vaccination, VaccinationRequest};
+use crate::{AppError, Appointment, DoseChoice, SeriesInput, Vaccination, VaccinationRequest};
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Json;
 use careslot_core::error::{ApiError, Problem};
@@ -13,6 +13,7 @@ use careslot_core::time::{format_instant, parse_instant};
 use careslot_domain::AgendaId;
 use careslot_domain::DomainError;
 use careslot_scheduling::api::dto::*;
+use careslot_scheduling::api::patient::idempotency_key;
 use careslot_scheduling::api::public::json_bytes;
 use careslot_scheduling::api::queue::Admitted;
 use std::sync::Arc;
@@ -55,24 +56,37 @@ async fn bodies(
     responses((status = 201, body = VaccinationBookingResult),
               (status = 404, description = "no such hold of this patient", body = Problem),
               (status = 409, description = "a place or a dose is gone, or the hold has expired (type hold-expired); nothing is booked", body = Problem),
-              (status = 422, description = "interval outside the protocol, wrong doses; nothing is booked", body = Problem)))]
+              (status = 422, description = "interval outside the protocol, wrong doses, or the Idempotency-Key reused with another request; nothing is booked", body = Problem)),
+    params(("Idempotency-Key" = Option<String>, Header, description = "repeat the same key to retry safely: the same appointments, booked once")))]
 pub async fn book(
     State(app): State<Arc<Vaccination>>,
     _: Admitted,
     Caller(me): Caller,
+    headers: HeaderMap,
     ApiJson(b): ApiJson<VaccinationBookingBody>,
 ) -> Result<(StatusCode, Json<VaccinationBookingResult>), ApiError> {
-    let booked = match b.hold_id.clone() {
-        Some(hold) => {
-            if b.dose1.is_some() || b.dose2.is_some() || b.booster.is_some() {
-                return Err(ApiError::from(AppError::from(DomainError::new(
-                    "hold_id",
-                    "give either hold_id or the doses, not both",
-                ))));
-            }
-            app.book_vaccination_hold(&me, &hold).await?
+    if b.hold_id.is_some() && (b.dose1.is_some() || b.dose2.is_some() || b.booster.is_some()) {
+        return Err(ApiError::from(AppError::from(DomainError::new(
+            "hold_id",
+            "give either hold_id or the doses, not both",
+        ))));
+    }
+    let booked = match idempotency_key(&headers)? {
+        Some(key) => {
+            // The request as parsed and re-serialised: another field order or spacing is
+            // the same request.
+            let canonical = serde_json::to_vec(&b).map_err(|_| ApiError::bad_request("body"))?;
+            let input = match b.hold_id.clone() {
+                Some(hold) => SeriesInput::Hold(hold),
+                None => SeriesInput::Doses(Box::new(request(b))),
+            };
+            app.book_vaccination_keyed(&me, input, &key, &canonical)
+                .await?
         }
-        None => app.book_vaccination(&me, request(b)).await?,
+        None => match b.hold_id.clone() {
+            Some(hold) => app.book_vaccination_hold(&me, &hold).await?,
+            None => app.book_vaccination(&me, request(b)).await?,
+        },
     };
     let appointments = bodies(&app, &booked).await?;
     Ok((

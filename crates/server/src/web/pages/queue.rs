@@ -13,7 +13,9 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use careslot_scheduling::api::queue::ticket_cookie;
-use careslot_scheduling::waiting_room::{now_ms, poll_after_ms, Standing, TICKET_COOKIE};
+use careslot_scheduling::waiting_room::{
+    now_ms, poll_after_ms, Standing, StatusError, TICKET_COOKIE,
+};
 use serde::Deserialize;
 
 /// Longest `next` kept (anything longer goes back to the home page).
@@ -112,9 +114,18 @@ pub async fn page(mut ctx: Ctx, headers: HeaderMap, Query(p): Query<QueueParams>
     let app = ctx.app.clone();
     let room = &app.waiting_room;
     let now = now_ms();
-    let pass = match cookie(&headers, TICKET_COOKIE).and_then(|t| room.status(t, now).ok()) {
+    let presented = cookie(&headers, TICKET_COOKIE);
+    let pass = match presented {
+        Some(t) => match room.status(t, now).await {
+            Ok(pass) => Some(pass),
+            Err(StatusError::Invalid(_)) => None,
+            Err(StatusError::Store(e)) => return Err(ctx.fail(e.into())),
+        },
+        None => None,
+    };
+    let pass = match pass {
         Some(pass) => pass,
-        None => room.issue(now),
+        None => ctx.ok(room.issue(now).await.map_err(Into::into))?,
     };
     match pass.standing {
         Standing::Open | Standing::Expired => Ok(ctx.redirect(&next)),

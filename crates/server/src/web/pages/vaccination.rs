@@ -10,6 +10,7 @@ use crate::web::view::{self, DayColumn};
 use askama::Template;
 use careslot_domain::{AgendaId, MotiveId};
 use careslot_store::ConflictKind;
+use careslot_vaccination::SeriesInput;
 use jiff::Timestamp;
 use serde::Deserialize;
 
@@ -38,6 +39,9 @@ struct SecondPage<'a> {
     /// Priority groups an open phase admits (asked when not everyone may book).
     groups: Vec<String>,
     restricted: bool,
+    /// A fresh key per rendering of the form: a resubmission (reload, double click, retry
+    /// after an error) books the same doses once.
+    idempotency_key: String,
 }
 
 fn back(agenda: &str, motive: &str, start: &str) -> String {
@@ -129,6 +133,7 @@ pub async fn second_dose(mut ctx: Ctx, Query(p): Query<SecondParams>) -> PageRes
         window: window_text,
         days,
         strip_label: public.practitioner.name.clone(),
+        idempotency_key: uuid::Uuid::new_v4().simple().to_string(),
         ctx: &ctx,
     }))
 }
@@ -143,29 +148,47 @@ pub async fn book(mut ctx: Ctx, _: QueuePass, form: Form) -> PageResult {
         motive_id: m.to_owned(),
         start: form.text("dose2_start").to_owned(),
     });
-    let booked = ctx
-        .app
-        .vaccination
-        .book_vaccination(
-            &caller,
-            VaccinationRequest {
-                dose1: Some(DoseChoice {
-                    agenda_id: agenda.clone(),
-                    motive_id: dose1_motive.clone(),
-                    start: dose1_start.clone(),
-                }),
-                dose2,
-                booster: None,
-                previous_dose_date: None,
-                birth_date: None,
-                priority_groups: form
-                    .all("priority_groups")
-                    .into_iter()
-                    .map(str::to_owned)
-                    .collect(),
-            },
-        )
-        .await;
+    let request = VaccinationRequest {
+        dose1: Some(DoseChoice {
+            agenda_id: agenda.clone(),
+            motive_id: dose1_motive.clone(),
+            start: dose1_start.clone(),
+        }),
+        dose2,
+        booster: None,
+        previous_dose_date: None,
+        birth_date: None,
+        priority_groups: form
+            .all("priority_groups")
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
+    };
+    let key = form
+        .opt("idempotency_key")
+        .filter(|k| k.len() <= 64 && k.bytes().all(|b| b.is_ascii_alphanumeric()));
+    let booked = match key {
+        Some(key) => {
+            // What the form asked for, in a fixed order: the same key with other choices
+            // is refused.
+            let asked = format!(
+                "{agenda}\0{dose1_motive}\0{dose1_start}\0{}\0{}\0{}",
+                form.text("dose2_motive"),
+                form.text("dose2_start"),
+                request.priority_groups.join(",")
+            );
+            ctx.app
+                .vaccination
+                .book_vaccination_keyed(
+                    &caller,
+                    SeriesInput::Doses(Box::new(request)),
+                    &format!("web:{key}"),
+                    asked.as_bytes(),
+                )
+                .await
+        }
+        None => ctx.app.vaccination.book_vaccination(&caller, request).await,
+    };
     match booked {
         Ok(doses) => match doses.first() {
             Some(first) => Ok(ctx.redirect(&format!("/appointments/{}?booked=1", first.row.id))),
