@@ -1,6 +1,7 @@
 //! The behaviour suite every backend must pass. Each backend's tests call [`run`] with a
 //! fresh store; every case builds its own practitioner and agenda, so cases don't interfere.
 
+mod credentials;
 mod documents;
 mod verification;
 
@@ -44,6 +45,7 @@ pub async fn run(store: Arc<dyn Store>) {
     account_settings(&*store).await;
     verification::verification(&*store).await;
     reminder_delays(&*store).await;
+    credentials::credentials(&*store).await;
     slot_alerts(&*store).await;
     // Operations (issue 16); closing stays last: the store refuses writes afterwards.
     operations_counts(&*store).await;

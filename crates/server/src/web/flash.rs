@@ -26,6 +26,8 @@ const KEYS: &[&str] = &[
     "flash.rx_invalid",
     "flash.rx_dispensed",
     "flash.password_reset",
+    "flash.reason_required",
+    "flash.decision_conflict",
 ];
 
 pub fn lookup(key: &str) -> Option<&'static str> {

@@ -19,5 +19,6 @@ pub mod queue;
 pub mod settings;
 pub mod team;
 pub mod vaccination;
+pub mod verification;
 // --- video ---
 pub mod video;
