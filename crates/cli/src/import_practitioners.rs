@@ -40,7 +40,9 @@ pub fn read(path: &Path) -> anyhow::Result<(Vec<DirectoryRow>, Vec<u64>)> {
     let (Some(scheme), Some(identifier), Some(name)) =
         (column("scheme"), column("identifier"), column("name"))
     else {
-        anyhow::bail!("the header row must name the columns scheme, identifier and name (and profession)");
+        anyhow::bail!(
+            "the header row must name the columns scheme, identifier and name (and profession)"
+        );
     };
     let profession = column("profession");
     let mut rows = Vec::new();

@@ -620,7 +620,10 @@ async fn main() -> anyhow::Result<()> {
             let app = open_app(&args.db, &args.keys).await?;
             let (report, invalid) = import_practitioners::practitioners(&app, &args.file).await?;
             println!("{}", serde_json::to_string(&report)?);
-            eprintln!("{}", import_practitioners::human(&args.file, &report, &invalid));
+            eprintln!(
+                "{}",
+                import_practitioners::human(&args.file, &report, &invalid)
+            );
             Ok(())
         }
         Command::Backup(args) => backup::backup(&args).await,

@@ -30,7 +30,8 @@ async fn open_app(data: &Path, keys: &Path) -> App {
 async fn practitioner(app: &App, name: &str, id: Option<&ProfessionalId>) -> PractitionerId {
     let email = format!(
         "{}@example.test",
-        name.to_lowercase().replace(|c: char| !c.is_ascii_alphanumeric(), ".")
+        name.to_lowercase()
+            .replace(|c: char| !c.is_ascii_alphanumeric(), ".")
     );
     let account = app
         .create_identity(

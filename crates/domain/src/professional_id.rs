@@ -100,7 +100,7 @@ fn luhn_ok(digits: &[u8]) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// The LANR's seventh digit, from its first six.
@@ -149,7 +149,10 @@ impl ProfessionalId {
             IdScheme::ItOrder => {
                 // "RM 12345", "rm-12345", "RM/012345": province, then the number.
                 let upper = value.to_ascii_uppercase();
-                let province: String = upper.chars().take_while(char::is_ascii_alphabetic).collect();
+                let province: String = upper
+                    .chars()
+                    .take_while(char::is_ascii_alphabetic)
+                    .collect();
                 if !IT_PROVINCES.contains(&province.as_str()) {
                     return Err(bad(
                         "an Italian registration starts with the province code of the order (RM, MI, …)",
@@ -304,9 +307,18 @@ mod tests {
             let id = ProfessionalId::parse(IdScheme::Rpps, n).unwrap();
             assert_eq!(id.value().len(), 11);
         }
-        assert!(ProfessionalId::parse(IdScheme::Rpps, "10001766674").is_err(), "key");
-        assert!(ProfessionalId::parse(IdScheme::Rpps, "1000176667").is_err(), "length");
-        assert!(ProfessionalId::parse(IdScheme::Rpps, "1000176667X").is_err(), "digits");
+        assert!(
+            ProfessionalId::parse(IdScheme::Rpps, "10001766674").is_err(),
+            "key"
+        );
+        assert!(
+            ProfessionalId::parse(IdScheme::Rpps, "1000176667").is_err(),
+            "length"
+        );
+        assert!(
+            ProfessionalId::parse(IdScheme::Rpps, "1000176667X").is_err(),
+            "digits"
+        );
         let e = ProfessionalId::parse(IdScheme::Rpps, "").unwrap_err();
         assert_eq!(e.field, "identifier");
     }
@@ -340,13 +352,27 @@ mod tests {
         let id = ProfessionalId::parse(IdScheme::ItOrder, " rm 012345 ").unwrap();
         assert_eq!(id.value(), "RM-12345");
         assert_eq!(
-            ProfessionalId::parse(IdScheme::ItOrder, "MI-7").unwrap().value(),
+            ProfessionalId::parse(IdScheme::ItOrder, "MI-7")
+                .unwrap()
+                .value(),
             "MI-7"
         );
-        assert!(ProfessionalId::parse(IdScheme::ItOrder, "XX 1234").is_err(), "province");
-        assert!(ProfessionalId::parse(IdScheme::ItOrder, "RM").is_err(), "number");
-        assert!(ProfessionalId::parse(IdScheme::ItOrder, "RM 0").is_err(), "zero");
-        assert!(ProfessionalId::parse(IdScheme::ItOrder, "RM 12345678").is_err(), "long");
+        assert!(
+            ProfessionalId::parse(IdScheme::ItOrder, "XX 1234").is_err(),
+            "province"
+        );
+        assert!(
+            ProfessionalId::parse(IdScheme::ItOrder, "RM").is_err(),
+            "number"
+        );
+        assert!(
+            ProfessionalId::parse(IdScheme::ItOrder, "RM 0").is_err(),
+            "zero"
+        );
+        assert!(
+            ProfessionalId::parse(IdScheme::ItOrder, "RM 12345678").is_err(),
+            "long"
+        );
     }
 
     #[test]

@@ -58,8 +58,27 @@ pub struct DirectoryImportReport {
 /// "Martin Helene" compare equal.
 pub fn name_key(name: &str) -> Vec<String> {
     const TITLES: &[&str] = &[
-        "dr", "docteur", "doctor", "doktor", "dott", "ssa", "dottssa", "dottoressa", "pr", "prof",
-        "professeur", "professor", "med", "m", "mme", "mr", "mrs", "ms", "herr", "frau", "sig",
+        "dr",
+        "docteur",
+        "doctor",
+        "doktor",
+        "dott",
+        "ssa",
+        "dottssa",
+        "dottoressa",
+        "pr",
+        "prof",
+        "professeur",
+        "professor",
+        "med",
+        "m",
+        "mme",
+        "mr",
+        "mrs",
+        "ms",
+        "herr",
+        "frau",
+        "sig",
         "sigra",
     ];
     let folded = fold(name);
@@ -75,11 +94,7 @@ pub fn name_key(name: &str) -> Vec<String> {
 fn not_allowed_from(status: CredentialStatus, to: CredentialStatus) -> AppError {
     AppError::Conflict(
         "credential-state",
-        format!(
-            "a {} credential cannot become {}",
-            status.code(),
-            to.code()
-        ),
+        format!("a {} credential cannot become {}", status.code(), to.code()),
     )
 }
 
@@ -110,7 +125,10 @@ impl Scheduling {
     }
 
     /// A practitioner's credential (unverified when nothing was declared).
-    pub async fn credential_of(&self, practitioner: &PractitionerId) -> AppResult<CredentialRecord> {
+    pub async fn credential_of(
+        &self,
+        practitioner: &PractitionerId,
+    ) -> AppResult<CredentialRecord> {
         Ok(self.store.credential(practitioner).await?)
     }
 

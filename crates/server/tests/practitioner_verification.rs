@@ -91,7 +91,10 @@ async fn pharmacist(srv: &TestServer, rx: &Value) -> Value {
     let capability = &url[url.find('#').unwrap() + 1..];
     let (s, v) = srv
         .post(
-            &format!("/api/v1/prescriptions/{}/verify", rx["id"].as_str().unwrap()),
+            &format!(
+                "/api/v1/prescriptions/{}/verify",
+                rx["id"].as_str().unwrap()
+            ),
             None,
             json!({"capability": capability}),
         )
@@ -153,7 +156,9 @@ async fn verification_lifecycle(backend: Backend) {
     assert_eq!(s, StatusCode::OK, "{c}");
     assert_eq!(c["status"], "pending");
     assert_eq!(c["identifier"], rpps.as_str());
-    let (s, _) = srv.get("/api/v1/operator/practitioners", Some(&p.token)).await;
+    let (s, _) = srv
+        .get("/api/v1/operator/practitioners", Some(&p.token))
+        .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "only the operator");
     let (s, q) = srv.get("/api/v1/operator/practitioners", Some(&op)).await;
     assert_eq!(s, StatusCode::OK);
@@ -168,17 +173,30 @@ async fn verification_lifecycle(backend: Backend) {
     assert_eq!(queued[0]["identifier"], rpps.as_str());
     assert!(search_names(&srv, "Vérifiable").await.is_empty());
     let (s, e) = sign(&srv, &p, &appt).await;
-    assert_eq!((s, e["type"].clone()), (StatusCode::FORBIDDEN, json!(NOT_VERIFIED)));
+    assert_eq!(
+        (s, e["type"].clone()),
+        (StatusCode::FORBIDDEN, json!(NOT_VERIFIED))
+    );
 
     // Rejected (a reason is required), then corrected and verified.
     let (s, _) = decide(&srv, &p.practitioner_id, "reject", None).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
-    let (s, c) = decide(&srv, &p.practitioner_id, "reject", Some("nom différent au RPPS")).await;
+    let (s, c) = decide(
+        &srv,
+        &p.practitioner_id,
+        "reject",
+        Some("nom différent au RPPS"),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{c}");
     assert_eq!(c["status"], "rejected");
     assert_eq!(c["reason"], "nom différent au RPPS");
     let (s, _) = decide(&srv, &p.practitioner_id, "revoke", Some("x")).await;
-    assert_eq!(s, StatusCode::CONFLICT, "only a verified practitioner is revoked");
+    assert_eq!(
+        s,
+        StatusCode::CONFLICT,
+        "only a verified practitioner is revoked"
+    );
     let (s, _) = decide(&srv, "no-such-practitioner", "verify", None).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (s, c) = declare(&srv, &p.token, "rpps", &rpps).await;
@@ -214,12 +232,21 @@ async fn verification_lifecycle(backend: Backend) {
     // verification of the earlier prescription warns.
     let (s, _) = decide(&srv, &p.practitioner_id, "revoke", Some("  ")).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "a reason is required");
-    let (s, c) = decide(&srv, &p.practitioner_id, "revoke", Some("radié par l’Ordre")).await;
+    let (s, c) = decide(
+        &srv,
+        &p.practitioner_id,
+        "revoke",
+        Some("radié par l’Ordre"),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{c}");
     assert_eq!(c["status"], "revoked");
     assert!(search_names(&srv, "Vérifiable").await.is_empty());
     let (s, e) = sign(&srv, &p, &appt).await;
-    assert_eq!((s, e["type"].clone()), (StatusCode::FORBIDDEN, json!(NOT_VERIFIED)));
+    assert_eq!(
+        (s, e["type"].clone()),
+        (StatusCode::FORBIDDEN, json!(NOT_VERIFIED))
+    );
     let v = pharmacist(&srv, &rx).await;
     assert_eq!(v["authentic"], true, "the signature itself is still valid");
     assert_eq!(v["prescriber"]["verification"], "revoked");
@@ -229,12 +256,18 @@ async fn verification_lifecycle(backend: Backend) {
 
     // Now the second claim may be verified (the first no longer holds it).
     let (s, c) = decide(&srv, &q2.practitioner_id, "verify", None).await;
-    assert_eq!((s, c["status"].clone()), (StatusCode::OK, json!("verified")));
+    assert_eq!(
+        (s, c["status"].clone()),
+        (StatusCode::OK, json!("verified"))
+    );
 
     // The history: who did what, when, why.
     let (s, d) = srv
         .get(
-            &format!("/api/v1/operator/practitioners/{}/credential", p.practitioner_id),
+            &format!(
+                "/api/v1/operator/practitioners/{}/credential",
+                p.practitioner_id
+            ),
             Some(&op),
         )
         .await;
@@ -300,14 +333,29 @@ async fn directory_import(backend: Backend) {
     let lanr_doc = srv.practice_unverified("Dr Klaus Kammer", 30, 1).await;
     let undeclared = srv.practice_unverified("Dr Sans Déclaration", 30, 1).await;
     let (r1, r2, r3) = (fresh_rpps(), fresh_rpps(), fresh_rpps());
-    assert_eq!(declare(&srv, &matching.token, "rpps", &r1).await.0, StatusCode::OK);
-    assert_eq!(declare(&srv, &other_name.token, "rpps", &r2).await.0, StatusCode::OK);
-    assert_eq!(declare(&srv, &rejected.token, "rpps", &r3).await.0, StatusCode::OK);
+    assert_eq!(
+        declare(&srv, &matching.token, "rpps", &r1).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        declare(&srv, &other_name.token, "rpps", &r2).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        declare(&srv, &rejected.token, "rpps", &r3).await.0,
+        StatusCode::OK
+    );
     assert_eq!(
         declare(&srv, &lanr_doc.token, "lanr", "123456601").await.0,
         StatusCode::OK
     );
-    let (s, _) = decide(&srv, &rejected.practitioner_id, "reject", Some("diplôme non reconnu")).await;
+    let (s, _) = decide(
+        &srv,
+        &rejected.practitioner_id,
+        "reject",
+        Some("diplôme non reconnu"),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK);
 
     let row = |scheme: IdScheme, id: &str, name: &str| DirectoryRow {
@@ -377,7 +425,7 @@ async fn directory_import(backend: Backend) {
     srv.stop().await;
 }
 
-common::on_both_backends!(
+on_both_backends!(
     verification_lifecycle,
     web_search_lists_verified_only,
     directory_import

@@ -74,7 +74,10 @@ where
     }
 
     async fn append_event(tx: &mut Tx<B>, r: &CredentialRecord, actor: &str) -> StoreResult<()> {
-        let at = r.decided_at.or(r.declared_at).unwrap_or_else(Timestamp::now);
+        let at = r
+            .decided_at
+            .or(r.declared_at)
+            .unwrap_or_else(Timestamp::now);
         sqlx::query(
             "INSERT INTO practitioner_credential_events (practitioner_id, at, actor, status, scheme, identifier, reason)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -157,7 +160,8 @@ where
             return Ok(None);
         };
         if !d.from.contains(&current.status)
-            || d.identifier.is_some_and(|i| current.identifier.as_ref() != Some(i))
+            || d.identifier
+                .is_some_and(|i| current.identifier.as_ref() != Some(i))
         {
             return Ok(None);
         }
@@ -303,12 +307,11 @@ where
     }
 
     pub(crate) async fn seq(pool: &DbPool<B>) -> StoreResult<i64> {
-        let row = sqlx::query(
-            "SELECT COALESCE(MAX(seq), 0) AS seq FROM practitioner_credential_events",
-        )
-        .fetch_one(pool)
-        .await
-        .map_err(B::map_err)?;
+        let row =
+            sqlx::query("SELECT COALESCE(MAX(seq), 0) AS seq FROM practitioner_credential_events")
+                .fetch_one(pool)
+                .await
+                .map_err(B::map_err)?;
         row.try_get("seq").map_err(internal)
     }
 

@@ -188,7 +188,13 @@ pub async fn credential_detail(
         return Err(ApiError::not_found("practitioner"));
     }
     let id = PractitionerId(id);
-    if app.store.practitioner(&id).await.map_err(careslot_core::AppError::from)?.is_none() {
+    if app
+        .store
+        .practitioner(&id)
+        .await
+        .map_err(careslot_core::AppError::from)?
+        .is_none()
+    {
         return Err(ApiError::not_found("practitioner"));
     }
     let credential = app.credential_of(&id).await?;
@@ -206,7 +212,12 @@ async fn decide(
     reason: Option<String>,
 ) -> Result<Json<CredentialBody>, ApiError> {
     let c = app
-        .decide_credential(id, to, reason.as_deref(), crate::credentials::OPERATOR_ACTOR)
+        .decide_credential(
+            id,
+            to,
+            reason.as_deref(),
+            crate::credentials::OPERATOR_ACTOR,
+        )
         .await?;
     Ok(Json(CredentialBody::from(&c)))
 }

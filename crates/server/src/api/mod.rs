@@ -286,9 +286,18 @@ pub fn router(app: App) -> Router {
             "/operator/practitioners/{id}/credential",
             get(credentials::credential_detail),
         )
-        .route("/operator/practitioners/{id}/verify", post(credentials::verify))
-        .route("/operator/practitioners/{id}/reject", post(credentials::reject))
-        .route("/operator/practitioners/{id}/revoke", post(credentials::revoke));
+        .route(
+            "/operator/practitioners/{id}/verify",
+            post(credentials::verify),
+        )
+        .route(
+            "/operator/practitioners/{id}/reject",
+            post(credentials::reject),
+        )
+        .route(
+            "/operator/practitioners/{id}/revoke",
+            post(credentials::revoke),
+        );
     let api = api
         .route("/", get(index))
         .layer(axum::middleware::from_fn(no_store_unless_public));

@@ -27,7 +27,10 @@ pub(super) async fn credentials(store: &dyn Store) {
             .all(|e| e.verified)
             && entries.iter().any(|e| &e.practitioner_id == p)
     };
-    assert!(!verified_in_directory(store.directory_of(&a.id).await.unwrap(), &a.id));
+    assert!(!verified_in_directory(
+        store.directory_of(&a.id).await.unwrap(),
+        &a.id
+    ));
 
     let d = store.declare_credential(&a.id, &id, t0()).await.unwrap();
     assert_eq!(d.status, CredentialStatus::Pending);
@@ -68,10 +71,16 @@ pub(super) async fn credentials(store: &dyn Store) {
     let v = store.decide_credential(&verify_a).await.unwrap().unwrap();
     assert_eq!(v.status, CredentialStatus::Verified);
     assert_eq!(v.decided_by.as_deref(), Some("import:x"));
-    assert!(verified_in_directory(store.directory_of(&a.id).await.unwrap(), &a.id));
+    assert!(verified_in_directory(
+        store.directory_of(&a.id).await.unwrap(),
+        &a.id
+    ));
 
     // Declaring the same identifier again keeps the verification; another resets it.
-    let same = store.declare_credential(&a.id, &id, t0() + 2.hours()).await.unwrap();
+    let same = store
+        .declare_credential(&a.id, &id, t0() + 2.hours())
+        .await
+        .unwrap();
     assert_eq!(same.status, CredentialStatus::Verified);
 
     // The database refuses a second verified holder of one identifier.
@@ -101,7 +110,10 @@ pub(super) async fn credentials(store: &dyn Store) {
     let r = store.decide_credential(&revoke_a).await.unwrap().unwrap();
     assert_eq!(r.status, CredentialStatus::Revoked);
     assert_eq!(r.reason.as_deref(), Some("test"));
-    assert!(!verified_in_directory(store.directory_of(&a.id).await.unwrap(), &a.id));
+    assert!(!verified_in_directory(
+        store.directory_of(&a.id).await.unwrap(),
+        &a.id
+    ));
     assert!(store.decide_credential(&verify_b).await.unwrap().is_some());
 
     let pending = store

@@ -181,10 +181,7 @@ fn result(ctx: &Ctx, v: Verification) -> RxResult {
     let prescriber_warning = match c.status {
         careslot_domain::CredentialStatus::Verified => None,
         careslot_domain::CredentialStatus::Revoked => Some(match c.decided_at {
-            Some(t) => ctx.tf(
-                "verify.rx_revoked",
-                &[("date", &when(ctx.lang, t, &v.tz))],
-            ),
+            Some(t) => ctx.tf("verify.rx_revoked", &[("date", &when(ctx.lang, t, &v.tz))]),
             None => ctx.t("verify.rx_revoked_undated").to_owned(),
         }),
         _ => Some(ctx.t("verify.rx_unverified").to_owned()),
