@@ -4,7 +4,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, newPage, checkA11y, shoot, thirdPartyRequests, enrolOnPage } from './lib/harness.mjs';
+import { startServer, launchBrowser, newPage, checkA11y, shoot, thirdPartyRequests, enrolOnPage, freshRpps } from './lib/harness.mjs';
 
 let server;
 let browser;
@@ -75,6 +75,40 @@ test('a practitioner goes from the sign-up form to a bookable page in at most 6 
     assert.ok(screens.length <= 6, `screens: ${screens.join(' → ')}`);
     assert.ok((await page.locator('button.slot').count()) > 0, 'the page is bookable');
     await visit(page, 'practitioner-new');
+
+    // Not listed until verified: the practitioner declares their RPPS number (a wrong
+    // check key is refused with a message), then waits for the platform.
+    await page.goto('/pro/verification');
+    assert.equal(await page.locator('#verification-status').getAttribute('data-status'), 'unverified');
+    await visit(page, 'verification-unverified');
+    await page.fill('#v-id', '10001766674');
+    await submit(page);
+    assert.equal(await page.locator('main [role=alert]').count(), 1, 'a wrong key is refused');
+    await page.selectOption('#v-scheme', 'rpps');
+    await page.fill('#v-id', freshRpps());
+    await submit(page);
+    assert.equal(await page.locator('#verification-status').getAttribute('data-status'), 'pending');
+    await visit(page, 'verification-pending');
+  } finally {
+    await page.context().close();
+  }
+});
+
+test('the operator verifies the new practitioner from the review queue', async () => {
+  assert.ok(publicPath, 'onboarding ran first');
+  const page = await newPage(browser, { locale: 'fr-FR', baseURL: server.url });
+  try {
+    await page.goto('/search?q=Testeur&where=Lyon');
+    assert.equal(await page.locator('li.result').count(), 0, 'not listed while pending');
+    await page.goto('/operator');
+    await page.fill('#token', server.operatorToken);
+    await Promise.all([page.waitForURL(/\/operator$/), page.click('main form button[type=submit]')]);
+    await Promise.all([page.waitForURL(/\/operator\/practitioners/), page.click('#review-queue-link')]);
+    const row = page.locator('#review-queue tr', { hasText: doctor.name });
+    assert.equal(await row.count(), 1);
+    await visit(page, 'operator-review-queue');
+    await Promise.all([page.waitForNavigation(), row.locator('form[action$="/verify"] button').click()]);
+    assert.equal(await page.locator('#review-queue tr', { hasText: doctor.name }).count(), 0, 'left the pending queue');
   } finally {
     await page.context().close();
   }

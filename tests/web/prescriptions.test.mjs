@@ -5,7 +5,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, newPage, checkA11y, shoot, callApi, enrolMfa, answerSecondFactor } from './lib/harness.mjs';
+import { startServer, launchBrowser, newPage, checkA11y, shoot, callApi, enrolMfa, answerSecondFactor, verifyPractitioner } from './lib/harness.mjs';
 
 let server;
 let browser;
@@ -36,11 +36,13 @@ async function account(role, name) {
   return who;
 }
 
-/// A practitioner open every day, and a patient booked with them.
-async function appointment() {
+/// A practitioner open every day (verified by the operator unless `verified` is false), and
+/// a patient booked with them.
+async function appointment({ verified = true } = {}) {
   const doctor = await account('practitioner', 'Dr Hélène Ordonnance');
   const t = doctor.token;
   assert.equal((await api('PUT', '/api/v1/practitioner/profile', t, { name: 'Dr Hélène Ordonnance', specialty: 'general-practitioner' })).status, 200);
+  if (verified) await verifyPractitioner(server, t);
   const place = await api('POST', '/api/v1/places', t, {
     name: 'Cabinet Ordonnance', address: '3 rue des Lilas', postcode: '69003', city: 'Lyon', country: 'FR',
     lat: 45.76, lon: 4.85, timezone: 'Europe/Paris',
@@ -143,6 +145,56 @@ test('a practitioner signs a prescription, the patient downloads it, a pharmacis
     assert.equal(await pharmacy.locator('form[action$="/dispense"]').count(), 0);
     await checkA11y(pharmacy, 'pharmacist-dispensed');
     await shoot(pharmacy, 'pharmacist-dispensed');
+  } finally {
+    await pharmacy.close();
+  }
+});
+
+test('an unverified practitioner is told how to get verified; a revoked prescriber is flagged to the pharmacist', async () => {
+  const { doctor, id } = await appointment({ verified: false });
+  const desk = await newPage(browser, { locale: 'fr-FR', baseURL: server.url });
+  try {
+    await signIn(desk, doctor);
+    await desk.goto(`/pro/appointments/${id}`);
+    assert.equal(await desk.locator('form.rx-form').count(), 0, 'no signing form');
+    const note = desk.locator('#prescriptions .rx-not-verified');
+    assert.match(await note.innerText(), /identifiant professionnel vérifié/);
+    assert.equal(await note.locator('a').getAttribute('href'), '/pro/verification');
+    await checkA11y(desk, 'desk-prescription-not-verified');
+    await shoot(desk, 'desk-prescription-not-verified');
+    const refused = await api('POST', `/api/v1/appointments/${id}/prescriptions`, doctor.token, {
+      medications: [{ name: 'Morphine 10 mg', dosage: '1 par jour', duration: '3 jours' }],
+    });
+    assert.equal(refused.status, 403);
+    assert.equal(refused.body.type, 'https://careslot.eu/problems/practitioner-not-verified');
+
+    await verifyPractitioner(server, doctor.token);
+    await desk.goto(`/pro/appointments/${id}`);
+    assert.equal(await desk.locator('form.rx-form').count(), 1, 'verified: the form is back');
+  } finally {
+    await desk.close();
+  }
+  const signed = await api('POST', `/api/v1/appointments/${id}/prescriptions`, doctor.token, {
+    medications: [{ name: 'Amoxicilline 1 g', dosage: '1 matin et soir', duration: '6 jours' }],
+  });
+  assert.equal(signed.status, 201, JSON.stringify(signed.body));
+  const profile = await api('GET', '/api/v1/practitioner/profile', doctor.token);
+  const revoked = await callApi(server.url, 'POST', `/api/v1/operator/practitioners/${profile.body.id}/revoke`, {
+    token: server.operatorToken, body: { reason: 'radié par l’Ordre' },
+  });
+  assert.equal(revoked.status, 200, JSON.stringify(revoked.body));
+
+  const pharmacy = await newPage(browser, { locale: 'fr-FR' });
+  try {
+    await pharmacy.goto(signed.body.verification_url);
+    await pharmacy.waitForSelector('.rx-verdict');
+    const warning = pharmacy.locator('.rx-prescriber-warning');
+    assert.equal(await warning.getAttribute('data-prescriber'), 'revoked');
+    assert.equal(await warning.getAttribute('role'), 'alert');
+    assert.match(await warning.innerText(), /révoquée le/);
+    assert.equal(await pharmacy.locator('#prescriber-id').count(), 0, 'no identifier vouched for');
+    await checkA11y(pharmacy, 'pharmacist-revoked-prescriber');
+    await shoot(pharmacy, 'pharmacist-revoked-prescriber');
   } finally {
     await pharmacy.close();
   }

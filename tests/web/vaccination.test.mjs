@@ -3,7 +3,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, newPage, checkA11y, shoot, PHONE, apiOk, enrolMfa, answerSecondFactor } from './lib/harness.mjs';
+import { startServer, launchBrowser, newPage, checkA11y, shoot, PHONE, apiOk, enrolMfa, answerSecondFactor, verifyPractitioner } from './lib/harness.mjs';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -36,6 +36,7 @@ before(async () => {
   // Practice accounts see patient data only with two-factor authentication.
   await enrolMfa(server.url, centre);
   await api('PUT', '/api/v1/practitioner/profile', { name: 'Centre de vaccination Bellecour', specialty: 'vaccination-center' }, token);
+  await verifyPractitioner(server, token); // only verified practices are listed
   const place = await api('POST', '/api/v1/places', { name: 'Salle Bellecour', address: '1 place Bellecour', postcode: '69002', city: 'Lyon', country: 'FR', lat: 45.7578, lon: 4.832, timezone: 'Europe/Paris' }, token);
   agenda = (await api('POST', '/api/v1/agendas', { place_id: place.id, holidays: null }, token)).id;
   const d2 = await api('POST', `/api/v1/agendas/${agenda}/motives`, { name: 'Comirnaty – 2e dose', duration_min: 10, capacity: 2, vaccine: { product: 'comirnaty', dose: 2 } }, token);

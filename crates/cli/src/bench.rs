@@ -289,6 +289,7 @@ impl Generator {
             specialty,
             agenda_id: agenda.id.clone(),
             place,
+            verified: true,
         };
         let view = AgendaView::from_snapshot(AgendaSnapshot {
             agenda,

@@ -113,6 +113,9 @@ pub(crate) async fn setup(
             bio: None,
         })
         .await?;
+    store
+        .vouch_practitioner(&practitioner.id, None, "bench", Timestamp::now())
+        .await?;
     let mut targets = Vec::new();
     let now = Timestamp::now();
     for _ in 0..args.agendas {

@@ -943,6 +943,16 @@ pub async fn seed(app: &App, seed: u64) -> anyhow::Result<DemoSummary> {
                 bio,
             })
             .await?;
+        // Demo practitioners are verified (else nobody would find them): a valid RPPS
+        // number of their own, from the reserved-looking range 1099… (not real people's).
+        store
+            .vouch_practitioner(
+                &practitioner.id,
+                Some(&ProfessionalId::rpps_from(1_099_000_000 + n as u64)),
+                "demo",
+                Timestamp::now(),
+            )
+            .await?;
 
         let (lat, lon) = jitter(&mut rng, city.lat, city.lon, city.jitter_km);
         let place = Place {

@@ -8,6 +8,7 @@ mod bench_messages;
 mod bench_pages;
 mod demo;
 mod import;
+mod import_practitioners;
 mod payments;
 mod rush;
 
@@ -78,6 +79,21 @@ enum ImportCommand {
     /// centre per site with its place, opening hours, vaccine motives and lines. Prints a
     /// JSON summary on stdout, a human one on stderr; exits 1 if any site failed.
     VaccinationCentres(VaccinationCentresArgs),
+    /// A national directory of health professionals (CSV with the columns scheme,
+    /// identifier, name, profession; see the README): practitioners who declared an
+    /// identifier listed under their name become verified. Prints a JSON report on stdout,
+    /// a human one on stderr.
+    Practitioners(PractitionersArgs),
+}
+
+#[derive(Args)]
+struct PractitionersArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    #[command(flatten)]
+    keys: KeyArgs,
+    /// The CSV file.
+    file: PathBuf,
 }
 
 #[derive(Args)]
@@ -601,6 +617,16 @@ async fn main() -> anyhow::Result<()> {
             if outcome.failed > 0 {
                 std::process::exit(1);
             }
+            Ok(())
+        }
+        Command::Import(ImportCommand::Practitioners(args)) => {
+            let app = open_app(&args.db, &args.keys).await?;
+            let (report, invalid) = import_practitioners::practitioners(&app, &args.file).await?;
+            println!("{}", serde_json::to_string(&report)?);
+            eprintln!(
+                "{}",
+                import_practitioners::human(&args.file, &report, &invalid)
+            );
             Ok(())
         }
         Command::Backup(args) => backup::backup(&args).await,

@@ -17,7 +17,9 @@ use super::{AppError, AppResult, Appointment, Caller, Consultation};
 use crate::prescription::{self as rx, pdf, Content, Medication, NewPayload, Payload};
 use careslot_core::protection::{signer_key_name, subject_key_name, ProtectError};
 use careslot_domain::{AccountId, PractitionerId};
-use careslot_store::{PrescriptionRecord, ReservationStatus, Role, SigningKeyRecord, StoreError};
+use careslot_store::{
+    CredentialRecord, PrescriptionRecord, ReservationStatus, Role, SigningKeyRecord, StoreError,
+};
 use careslot_vault::DataKey;
 use ed25519_dalek::SigningKey;
 use jiff::Timestamp;
@@ -73,6 +75,9 @@ pub struct Verification {
     pub fingerprint: String,
     /// The zone of the appointment's place (for displaying times).
     pub tz: jiff::tz::TimeZone,
+    /// The prescriber's national identifier and its verification status as of now: a
+    /// revocation after signing shows here.
+    pub prescriber: CredentialRecord,
 }
 
 /// A practitioner's public signing key as published.
@@ -124,6 +129,9 @@ impl Consultation {
                 "only the appointment's practitioner can sign a prescription",
             ));
         }
+        // Only a practitioner the platform verified signs (read now, so a revocation on any
+        // node stops the next signature).
+        self.require_verified(&p.practitioner).await?;
         let content = Content::parse(medications, instructions)?;
         let a = &p.appointment;
         if a.row.status != ReservationStatus::Booked {
@@ -365,7 +373,9 @@ impl Consultation {
                 .map(|p| p.name)
                 .unwrap_or_default(),
         };
+        let prescriber = self.credential_of(&row.practitioner_id).await?;
         Ok(Verification {
+            prescriber,
             fingerprint: rx::fingerprint(&row.signature),
             id: row.id,
             authentic: opened.authentic,

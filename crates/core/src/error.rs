@@ -128,6 +128,11 @@ impl From<AppError> for ApiError {
                 "email or password is incorrect",
             ),
             E::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", m),
+            E::NotVerified => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "practitioner-not-verified",
+                "your professional identifier is not verified yet: declare it (PUT /api/v1/practitioner/identifier) and wait for the platform's review; only verified practitioners sign prescriptions and are listed in search",
+            ),
             E::NotFound(what) => ApiError::not_found(what),
             E::Conflict(slug, m) => ApiError::new(StatusCode::CONFLICT, slug, m),
             E::Rule(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "booking-rule", m),

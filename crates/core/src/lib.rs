@@ -44,6 +44,10 @@ pub enum AppError {
     BadCredentials,
     #[error("forbidden: {0}")]
     Forbidden(&'static str),
+    /// The practitioner's national identifier is not verified (unverified, pending,
+    /// rejected or revoked): they may run their practice but not sign prescriptions.
+    #[error("practitioner not verified")]
+    NotVerified,
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("conflict: {1}")]

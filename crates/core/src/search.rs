@@ -159,18 +159,29 @@ impl SearchIndex {
         })
     }
 
+    /// Replaces the whole directory. Rows of practitioners not verified are left out: they
+    /// may set up their practice, but nobody finds it (issue 15).
     pub fn replace_all(&self, entries: Vec<DirectoryEntry>) {
-        let items = entries.into_iter().map(|e| self.index(e)).collect();
+        let items = entries
+            .into_iter()
+            .filter(|e| e.verified)
+            .map(|e| self.index(e))
+            .collect();
         *self.snapshot.write() = Arc::new(Snapshot::build(items));
     }
 
-    /// Replaces the rows of one practitioner (after they edit their profile or agendas).
+    /// Replaces the rows of one practitioner (after they edit their profile or agendas, or
+    /// their verification changes); unverified rows are left out.
     pub fn replace_practitioner(
         &self,
         practitioner: &PractitionerId,
         entries: Vec<DirectoryEntry>,
     ) {
-        let fresh: Vec<Arc<Indexed>> = entries.into_iter().map(|e| self.index(e)).collect();
+        let fresh: Vec<Arc<Indexed>> = entries
+            .into_iter()
+            .filter(|e| e.verified)
+            .map(|e| self.index(e))
+            .collect();
         let mut guard = self.snapshot.write();
         let mut items: Vec<Arc<Indexed>> = guard
             .items
@@ -375,6 +386,7 @@ mod tests {
                     specialty: Specialty::GeneralPractitioner,
                     agenda_id: agenda.id.clone(),
                     place,
+                    verified: true,
                 };
                 let view = AgendaView::from_snapshot(AgendaSnapshot {
                     agenda,

@@ -10,6 +10,7 @@ pub mod alerts;
 pub mod api;
 mod booking;
 mod consultation;
+pub mod credentials;
 mod desk;
 pub mod desk_notices;
 pub mod event_messages;

@@ -118,7 +118,7 @@ impl Scheduling {
         Ok(saved)
     }
 
-    async fn refresh_directory(&self, practitioner: &PractitionerId) -> AppResult<()> {
+    pub(crate) async fn refresh_directory(&self, practitioner: &PractitionerId) -> AppResult<()> {
         let rows = self.store.directory_of(practitioner).await?;
         self.directory.replace_practitioner(practitioner, rows);
         Ok(())

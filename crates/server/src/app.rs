@@ -94,6 +94,9 @@ impl App {
         protect: Arc<Protector>,
         config: AppConfig,
     ) -> AppResult<Self> {
+        // Read before the search index is loaded: changes after it reach the index through
+        // the credential watch (on every node).
+        let credential_seq = store.credential_seq().await?;
         let core = Core::new(
             store,
             protect,
@@ -135,6 +138,7 @@ impl App {
         );
         crate::outbox::Worker::spawn(&scheduling, &config.messages);
         scheduling.spawn_alert_worker();
+        scheduling.spawn_credential_watch(credential_seq);
         let vaccination = Vaccination::new(scheduling.clone());
         let consultation = Consultation::new(
             scheduling.clone(),

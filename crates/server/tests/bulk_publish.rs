@@ -27,7 +27,7 @@ struct Centre {
 async fn centre(srv: &TestServer) -> Centre {
     let (token, _) = srv.account("practitioner", "Centre Vaccination").await;
     let t = Some(token.as_str());
-    let (s, _) = srv
+    let (s, profile) = srv
         .call(
             Method::PUT,
             "/api/v1/practitioner/profile",
@@ -36,6 +36,8 @@ async fn centre(srv: &TestServer) -> Centre {
         )
         .await;
     assert_eq!(s, StatusCode::OK);
+    // Only verified practices are published (issue 15).
+    srv.verify(&token, profile["id"].as_str().unwrap()).await;
     let (s, place) = srv
         .post("/api/v1/places", t, json!({"name": "Salle des fêtes", "address": "1 place Bellecour", "postcode": "69002",
               "city": "Lyon", "country": "FR", "lat": 45.7578, "lon": 4.8320, "timezone": "Europe/Paris"}))

@@ -2,6 +2,7 @@
 //! trait implementation itself. Holds and appointments are in `reservations.rs`, payments in
 //! `payments.rs`.
 
+use crate::credentials::Credentials;
 use crate::outbox::Outbox;
 use crate::payments::Payments;
 use crate::reservations::Reservations;
@@ -15,8 +16,10 @@ use jiff::Timestamp;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Row, Type};
 
 const DIRECTORY_SQL: &str = "SELECT pr.id AS practitioner_id, pr.name AS pname, pr.specialty, a.id AS agenda_id,
-        pl.id, pl.practitioner_id, pl.name, pl.address, pl.postcode, pl.city, pl.country, pl.lat, pl.lon, pl.timezone
-   FROM agendas a JOIN practitioners pr ON pr.id = a.practitioner_id JOIN places pl ON pl.id = a.place_id";
+        pl.id, pl.practitioner_id, pl.name, pl.address, pl.postcode, pl.city, pl.country, pl.lat, pl.lon, pl.timezone,
+        COALESCE(pc.status = 'verified', FALSE) AS verified
+   FROM agendas a JOIN practitioners pr ON pr.id = a.practitioner_id JOIN places pl ON pl.id = a.place_id
+   LEFT JOIN practitioner_credentials pc ON pc.practitioner_id = pr.id";
 
 impl<B: Backend> SqlStore<B>
 where
@@ -384,6 +387,7 @@ where
             specialty: Specialty::parse(&specialty).map_err(|_| codec::corrupt("specialty"))?,
             agenda_id: AgendaId(row.try_get("agenda_id").map_err(internal)?),
             place: Self::place_from_row(row)?,
+            verified: row.try_get("verified").map_err(internal)?,
         })
     }
 
@@ -446,6 +450,7 @@ where
     .map_err(B::map_err)?
     .try_get("id")
     .map_err(internal)?;
+        Credentials::<B>::vouch_site_in(tx, &practitioner_id, Timestamp::now()).await?;
         if let Some(pl) = &w.place {
             sqlx::query(
             "INSERT INTO places (id, practitioner_id, name, address, postcode, city, country, lat, lon, timezone)
@@ -2886,5 +2891,69 @@ where
         outbox: &OutboxWrite,
     ) -> StoreResult<()> {
         Verification::<B>::create_invitation_with(self.writer(), invitation, outbox).await
+    }
+
+    async fn declare_credential(
+        &self,
+        practitioner: &PractitionerId,
+        id: &ProfessionalId,
+        at: Timestamp,
+    ) -> StoreResult<CredentialRecord> {
+        Credentials::<B>::declare(self.writer(), practitioner, id, at).await
+    }
+
+    async fn decide_credential(
+        &self,
+        d: &CredentialDecision<'_>,
+    ) -> StoreResult<Option<CredentialRecord>> {
+        Credentials::<B>::decide(self.writer(), d).await
+    }
+
+    async fn vouch_practitioner(
+        &self,
+        practitioner: &PractitionerId,
+        id: Option<&ProfessionalId>,
+        actor: &str,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        Credentials::<B>::vouch(self.writer(), practitioner, id, actor, at).await
+    }
+
+    async fn credential(&self, practitioner: &PractitionerId) -> StoreResult<CredentialRecord> {
+        Credentials::<B>::get(self.reader(), practitioner).await
+    }
+
+    async fn credentials(
+        &self,
+        status: Option<CredentialStatus>,
+        limit: i64,
+    ) -> StoreResult<Vec<CredentialListing>> {
+        Credentials::<B>::list(self.reader(), status, limit).await
+    }
+
+    async fn credentials_declaring(
+        &self,
+        id: &ProfessionalId,
+    ) -> StoreResult<Vec<CredentialListing>> {
+        Credentials::<B>::declaring(self.reader(), id).await
+    }
+
+    async fn credential_seq(&self) -> StoreResult<i64> {
+        Credentials::<B>::seq(self.reader()).await
+    }
+
+    async fn credentials_changed_since(
+        &self,
+        seq: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<(i64, PractitionerId)>> {
+        Credentials::<B>::changed_since(self.reader(), seq, limit).await
+    }
+
+    async fn credential_events(
+        &self,
+        practitioner: &PractitionerId,
+    ) -> StoreResult<Vec<CredentialEvent>> {
+        Credentials::<B>::events(self.reader(), practitioner).await
     }
 }

@@ -10,6 +10,7 @@
 
 mod backup;
 pub mod codec;
+mod credentials;
 mod documents;
 mod error;
 mod import;
@@ -23,6 +24,7 @@ pub mod suite;
 mod verification;
 
 pub use backup::BackupError;
+pub use credentials::*;
 pub use documents::{DocumentId, DocumentMeta, DocumentRecord, Uploader};
 pub use error::{ConflictKind, StoreError};
 pub use import::{ImportedSite, SiteWrite};
@@ -823,4 +825,61 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<()>;
     /// Nobody (else) wants the place: it is forgotten.
     async fn drop_freed_place(&self, id: &str) -> StoreResult<()>;
+
+    // --- practitioner verification (issue 15, point 6) ---------------------------------------
+    /// The practitioner declares `id`: the credential becomes pending (decision cleared),
+    /// unless it is already verified on that very identifier (then unchanged). The history
+    /// gets an entry in the same transaction. NotFound when there is no such practitioner.
+    async fn declare_credential(
+        &self,
+        practitioner: &PractitionerId,
+        id: &ProfessionalId,
+        at: Timestamp,
+    ) -> StoreResult<CredentialRecord>;
+    /// Applies a decision if the credential is in one of `d.from` (and still declares
+    /// `d.identifier`), with its history entry, in one transaction. Ok(None) when it is not
+    /// (nothing changes); Conflict(Duplicate) when verifying an identifier another
+    /// practitioner holds verified.
+    async fn decide_credential(
+        &self,
+        d: &CredentialDecision<'_>,
+    ) -> StoreResult<Option<CredentialRecord>>;
+    /// Marks a practitioner verified whatever their state, with or without an identifier
+    /// (demo data, benchmarks: listings the operator itself creates), with a history entry.
+    async fn vouch_practitioner(
+        &self,
+        practitioner: &PractitionerId,
+        id: Option<&ProfessionalId>,
+        actor: &str,
+        at: Timestamp,
+    ) -> StoreResult<()>;
+    /// The practitioner's credential; `unverified` when nothing was ever declared.
+    async fn credential(&self, practitioner: &PractitionerId) -> StoreResult<CredentialRecord>;
+    /// Credentials in `status` (every status when None), oldest declaration first, at most
+    /// `limit`.
+    async fn credentials(
+        &self,
+        status: Option<CredentialStatus>,
+        limit: i64,
+    ) -> StoreResult<Vec<CredentialListing>>;
+    /// Every practitioner who declared `id` (whatever the status).
+    async fn credentials_declaring(
+        &self,
+        id: &ProfessionalId,
+    ) -> StoreResult<Vec<CredentialListing>>;
+    /// The sequence number of the latest credential change (0 when none).
+    async fn credential_seq(&self) -> StoreResult<i64>;
+    /// Practitioners whose credential changed after `seq` (at most `limit` changes, in
+    /// order), each with its change's sequence number: how every node (and a change made by
+    /// `careslot import practitioners` in another process) keeps its search index in step.
+    async fn credentials_changed_since(
+        &self,
+        seq: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<(i64, PractitionerId)>>;
+    /// The credential's history, oldest first.
+    async fn credential_events(
+        &self,
+        practitioner: &PractitionerId,
+    ) -> StoreResult<Vec<CredentialEvent>>;
 }

@@ -221,6 +221,8 @@ pub struct DirectoryEntry {
     pub specialty: Specialty,
     pub agenda_id: AgendaId,
     pub place: Place,
+    /// The practitioner is verified: only such rows are listed in search and feeds.
+    pub verified: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

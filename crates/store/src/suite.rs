@@ -1,6 +1,7 @@
 //! The behaviour suite every backend must pass. Each backend's tests call [`run`] with a
 //! fresh store; every case builds its own practitioner and agenda, so cases don't interfere.
 
+mod credentials;
 mod documents;
 mod second_factor;
 mod verification;
@@ -47,6 +48,7 @@ pub async fn run(store: Arc<dyn Store>) {
     verification::verification(&*store).await;
     second_factor::second_factor(&*store).await;
     reminder_delays(&*store).await;
+    credentials::credentials(&*store).await;
     slot_alerts(&*store).await;
     // Operations (issue 16); closing stays last: the store refuses writes afterwards.
     operations_counts(&*store).await;

@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import { createRequire } from 'node:module';
 import { once } from 'node:events';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import net from 'node:net';
@@ -110,12 +111,25 @@ export async function startServer({ demo = false, args = [], env = {}, timeoutMs
       ([k]) => !['DATABASE_URL', 'RUST_BACKTRACE', 'RUST_LIB_BACKTRACE'].includes(k) && !k.startsWith('CARESLOT_'),
     ),
   );
+  // Every server has an operator token (the test's own file, or one made up here), so
+  // tests can verify the practitioners they create (verifyPractitioner).
+  let operatorArgs = [];
+  let tokenFile;
+  const given = args.indexOf('--operator-token-file');
+  if (given >= 0) {
+    tokenFile = args[given + 1];
+  } else {
+    tokenFile = path.join(dataDir, 'operator.token');
+    fs.writeFileSync(tokenFile, `operator-${crypto.randomBytes(16).toString('hex')}`, { mode: 0o600 });
+    operatorArgs = ['--operator-token-file', tokenFile];
+  }
   const argv = [
     'serve',
     '--data-dir', dataDir,
     '--keys-dir', path.join(dataDir, 'keys'),
     '--bind', `127.0.0.1:${port}`,
     ...(demo ? ['--demo'] : []),
+    ...operatorArgs,
     ...args,
   ];
   const child = spawn(bin, argv, {
@@ -162,7 +176,8 @@ export async function startServer({ demo = false, args = [], env = {}, timeoutMs
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  return { url, port, dataDir, logPath, stop };
+  const operatorToken = fs.readFileSync(tokenFile, 'utf8').trim();
+  return { url, port, dataDir, logPath, stop, operatorToken };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -329,6 +344,35 @@ export async function scriptWeight(page, url) {
   }
   const scripts = await Promise.all(pending);
   return { bytes: scripts.reduce((sum, s) => sum + s.bytes, 0), scripts };
+}
+
+/** A valid French RPPS number (11 digits, the last a Luhn key), random. */
+export function freshRpps() {
+  const body = '1' + String(Math.floor(Math.random() * 1e9)).padStart(9, '0');
+  for (let k = 0; k < 10; k++) {
+    const n = body + k;
+    let sum = 0;
+    [...n].reverse().forEach((c, i) => {
+      let d = Number(c);
+      if (i % 2 === 1) { d *= 2; if (d > 9) d -= 9; }
+      sum += d;
+    });
+    if (sum % 10 === 0) return n;
+  }
+  throw new Error('unreachable: one key digit always fits');
+}
+
+/**
+ * Only verified practitioners are listed in search and sign prescriptions: declares a fresh
+ * RPPS number for the practitioner holding `token` (who has a profile) and has the operator
+ * verify it through the API. Returns the number.
+ */
+export async function verifyPractitioner(server, token) {
+  const profile = await apiOk(server.url, 'GET', '/api/v1/practitioner/profile', { token });
+  const rpps = freshRpps();
+  await apiOk(server.url, 'PUT', '/api/v1/practitioner/identifier', { token, body: { scheme: 'rpps', identifier: rpps } });
+  await apiOk(server.url, 'POST', `/api/v1/operator/practitioners/${profile.id}/verify`, { token: server.operatorToken, body: {} });
+  return rpps;
 }
 
 /** A JSON API call to the server at `base`: `{status, body}` (body parsed, or null). */

@@ -119,6 +119,41 @@ pub struct VerificationBody {
     pub key_id: Option<String>,
     pub signature_fingerprint: String,
     pub dispensed_at: Option<String>,
+    /// The prescriber's verification as of now (not as of signing): a pharmacist must not
+    /// dispense on the word of a prescriber who is not `verified`.
+    pub prescriber: PrescriberBody,
+}
+
+/// The prescriber as the platform knows them now.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PrescriberBody {
+    /// `verified`, or `unverified`, `pending`, `rejected`, `revoked`: then a warning.
+    pub verification: String,
+    /// True unless the prescriber is verified now (a revocation after signing included).
+    pub warning: bool,
+    /// The national identifier, shown only while verified: `rpps`, `lanr` or `it-order`.
+    pub scheme: Option<String>,
+    pub identifier: Option<String>,
+    /// When the prescriber was revoked, if they were.
+    pub revoked_at: Option<String>,
+}
+
+impl From<&careslot_store::CredentialRecord> for PrescriberBody {
+    fn from(c: &careslot_store::CredentialRecord) -> Self {
+        use careslot_domain::CredentialStatus as S;
+        let verified = c.status == S::Verified;
+        let shown = c.identifier.as_ref().filter(|_| verified);
+        Self {
+            verification: c.status.code().to_owned(),
+            warning: !verified,
+            scheme: shown.map(|i| i.scheme().code().to_owned()),
+            identifier: shown.map(|i| i.value().to_owned()),
+            revoked_at: c
+                .decided_at
+                .filter(|_| c.status == S::Revoked)
+                .map(|t| t.to_string()),
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -205,7 +240,7 @@ pub fn pdf_date(lang: Lang) -> impl Fn(Timestamp, &jiff::tz::TimeZone) -> String
 /// assistants cannot sign).
 #[utoipa::path(post, path = "/api/v1/appointments/{id}/prescriptions", operation_id = "issuePrescription", tag = "prescriptions", security(("bearer" = [])),
     params(("id" = String, Path)), request_body = NewPrescriptionBody,
-    responses((status = 201, body = PrescriptionBody), (status = 403, description = "not the practitioner", body = Problem),
+    responses((status = 201, body = PrescriptionBody), (status = 403, description = "not the practitioner, or practitioner-not-verified: the prescriber is not verified", body = Problem),
               (status = 404, body = Problem), (status = 409, description = "appointment not booked", body = Problem),
               (status = 422, body = Problem)))]
 pub async fn issue(
@@ -318,6 +353,7 @@ fn verification_body(v: Verification) -> VerificationBody {
         key_id,
         signature_fingerprint: v.fingerprint,
         dispensed_at: v.dispensed_at.map(|t| format_instant(t, &tz)),
+        prescriber: PrescriberBody::from(&v.prescriber),
     }
 }
 

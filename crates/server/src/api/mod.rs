@@ -7,7 +7,7 @@ pub mod ops;
 use careslot_consultation::api::{documents, prescriptions, video};
 use careslot_identity::api::{accounts, dead_letters, me, security};
 use careslot_scheduling::api::{
-    alerts, bulk_publish, patient, payments, practitioner, public, queue, reminders,
+    alerts, bulk_publish, credentials, patient, payments, practitioner, public, queue, reminders,
 };
 use careslot_vaccination::api::{operator, vaccination};
 
@@ -56,6 +56,9 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         // Issue 15: two-factor authentication, sessions, re-authentication.
         security::second_factor, security::list_sessions, security::delete_session, security::reauthenticate,
         security::mfa_status, security::mfa_enrol, security::mfa_confirm, security::mfa_recovery_codes, security::mfa_remove,
+        // issue 15 point 6: practitioner verification
+        credentials::get_identifier, credentials::put_identifier, credentials::review_queue,
+        credentials::credential_detail, credentials::verify, credentials::reject, credentials::revoke,
     ),
     components(schemas(careslot_core::error::Problem)),
     modifiers(&BearerAuth, &QueueDoc, &ErrorResponses),
@@ -297,6 +300,29 @@ pub fn router(app: App) -> Router {
         .route("/operator/outbox/dead", get(dead_letters::list))
         .route("/operator/outbox/dead/retry", post(dead_letters::retry_all))
         .route("/operator/outbox/{id}/retry", post(dead_letters::retry));
+    // --- practitioner verification (issue 15 point 6) ---
+    let api = api
+        .route(
+            "/practitioner/identifier",
+            get(credentials::get_identifier).put(credentials::put_identifier),
+        )
+        .route("/operator/practitioners", get(credentials::review_queue))
+        .route(
+            "/operator/practitioners/{id}/credential",
+            get(credentials::credential_detail),
+        )
+        .route(
+            "/operator/practitioners/{id}/verify",
+            post(credentials::verify),
+        )
+        .route(
+            "/operator/practitioners/{id}/reject",
+            post(credentials::reject),
+        )
+        .route(
+            "/operator/practitioners/{id}/revoke",
+            post(credentials::revoke),
+        );
     let api = api
         .route("/", get(index))
         .layer(axum::middleware::from_fn(no_store_unless_public));

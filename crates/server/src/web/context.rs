@@ -197,6 +197,11 @@ fn render_error(lang: Lang, err: &AppError) -> Response {
             "error.forbidden",
             "error.forbidden.detail",
         ),
+        AppError::NotVerified => (
+            StatusCode::FORBIDDEN,
+            "verify.not_verified",
+            "verify.not_verified.detail",
+        ),
         AppError::KeyService => (
             StatusCode::SERVICE_UNAVAILABLE,
             "error.unavailable",

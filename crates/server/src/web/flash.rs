@@ -28,6 +28,8 @@ const KEYS: &[&str] = &[
     "flash.password_reset",
     "flash.mfa_removed",
     "flash.session_revoked",
+    "flash.reason_required",
+    "flash.decision_conflict",
 ];
 
 pub fn lookup(key: &str) -> Option<&'static str> {

@@ -162,6 +162,16 @@ pub fn router() -> Router<App> {
             "/operator/outbox/retry-all",
             post(operator::retry_all_dead_letters),
         )
+        // --- issue 15 point 6: practitioner verification ---
+        .route(
+            "/pro/verification",
+            get(verification::page).post(verification::declare),
+        )
+        .route("/operator/practitioners", get(verification::queue))
+        .route(
+            "/operator/practitioners/{id}/{decision}",
+            post(verification::decide),
+        )
         .route("/pro/notifications", get(notices::page))
         .route("/pro/notifications/email", post(notices::set_email))
         .route("/demo/mailbox", get(mailbox::list))

@@ -38,6 +38,8 @@ pub struct DataLocation {
 pub struct TestServer {
     pub base: String,
     pub client: Client,
+    /// The operator's bearer token (every test server has one: see [`app_configured`]).
+    pub operator: Option<String>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -90,11 +92,16 @@ pub async fn app_on(loc: &DataLocation, custody: Arc<dyn KeyCustody>) -> App {
     app_configured(loc, custody, AppConfig::default()).await
 }
 
+/// The app over `loc`. Without an operator token in `config`, one is made up, so that
+/// tests can verify their practitioners through the operator API ([`TestServer::verify`]).
 pub async fn app_configured(
     loc: &DataLocation,
     custody: Arc<dyn KeyCustody>,
-    config: AppConfig,
+    mut config: AppConfig,
 ) -> App {
+    if config.operator_token.is_none() {
+        config.operator_token = Some(Arc::new(careslot_vault::SecretToken::generate()));
+    }
     let store = open_store(loc).await;
     let protect = Protector::bootstrap(&*store, custody, 16)
         .await
@@ -123,6 +130,12 @@ pub async fn start_configured(backend: Backend, config: AppConfig) -> (TestServe
 }
 
 pub async fn serve_app(app: App) -> TestServer {
+    let operator = app
+        .core
+        .config
+        .operator_token
+        .as_ref()
+        .map(|t| t.expose().to_owned());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -142,6 +155,7 @@ pub async fn serve_app(app: App) -> TestServer {
     let server = TestServer {
         base,
         client,
+        operator,
         stop: Some(tx),
         task: Some(task),
     };
@@ -308,7 +322,16 @@ impl TestServer {
 
     /// A practitioner with a place in Paris, one agenda open every day 08:00–18:00 (no
     /// holiday closures, so tests do not depend on the date), and one motive.
+    /// The practice is verified by the operator (see [`TestServer::verify`]).
     pub async fn practice(&self, name: &str, duration: i64, capacity: i64) -> Practice {
+        let p = self.practice_unverified(name, duration, capacity).await;
+        self.verify(&p.token, &p.practitioner_id).await;
+        p
+    }
+
+    /// Like [`TestServer::practice`], its practitioner left unverified: not listed in
+    /// search, cannot sign prescriptions.
+    pub async fn practice_unverified(&self, name: &str, duration: i64, capacity: i64) -> Practice {
         let (token, _) = self.account("practitioner", name).await;
         self.practice_for(token, name, duration, capacity).await
     }
@@ -361,12 +384,41 @@ impl TestServer {
             )
             .await;
         assert_eq!(s, StatusCode::CREATED, "{rule}");
+        let practitioner_id = profile["id"].as_str().expect("pid").to_owned();
         Practice {
             token,
-            practitioner_id: profile["id"].as_str().expect("pid").to_owned(),
+            practitioner_id,
             agenda_id,
             motive_id,
         }
+    }
+
+    /// Declares a fresh RPPS number for the practitioner (their bearer `token`) and has the
+    /// operator verify it: only verified practitioners are listed and sign prescriptions.
+    /// Returns the identifier.
+    pub async fn verify(&self, token: &str, practitioner_id: &str) -> String {
+        let rpps = fresh_rpps();
+        let (s, body) = self
+            .call(
+                Method::PUT,
+                "/api/v1/practitioner/identifier",
+                Some(token),
+                Some(json!({"scheme": "rpps", "identifier": rpps})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        assert_eq!(body["status"], "pending", "{body}");
+        let op = self.operator.as_deref().expect("operator token");
+        let (s, body) = self
+            .post(
+                &format!("/api/v1/operator/practitioners/{practitioner_id}/verify"),
+                Some(op),
+                json!({}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        assert_eq!(body["status"], "verified", "{body}");
+        rpps
     }
 
     /// Slots of a practice over the next week.
@@ -401,6 +453,13 @@ pub struct Practice {
     pub practitioner_id: String,
     pub agenda_id: String,
     pub motive_id: String,
+}
+
+/// A valid RPPS number, random: "1" and nine random digits, then the Luhn key.
+pub fn fresh_rpps() -> String {
+    careslot_domain::ProfessionalId::rpps_from(1_000_000_000 + rand_u64() % 1_000_000_000)
+        .value()
+        .to_owned()
 }
 
 pub fn uuid_like() -> String {

@@ -404,6 +404,8 @@ struct AppointmentPage<'a> {
     docs: super::documents::DocumentsSection,
     rx_list: Vec<super::prescriptions::RxRow>,
     rx_can_sign: bool,
+    /// A practitioner not verified yet: the page says how to get verified instead.
+    rx_not_verified: bool,
     rx_is_assistant: bool,
     rx_first_legend: String,
 }
@@ -431,6 +433,9 @@ pub async fn appointment(
     let rx_list =
         super::prescriptions::rows(&ctx, caller, &id, &format!("/pro/appointments/{id}")).await?;
     let is_practitioner = ctx.user.as_ref().is_some_and(|u| u.is_practitioner());
+    let rx_not_verified = is_practitioner
+        && ctx.ok(ctx.app.my_credential(caller).await)?.status
+            != careslot_domain::CredentialStatus::Verified;
     Ok(ctx.page(&AppointmentPage {
         ctx: &ctx,
         id: id.clone(),
@@ -459,8 +464,10 @@ pub async fn appointment(
         docs,
         rx_list,
         rx_can_sign: is_practitioner
+            && !rx_not_verified
             && a.row.status == ReservationStatus::Booked
             && a.patient.is_some(),
+        rx_not_verified,
         rx_is_assistant: !is_practitioner,
         rx_first_legend: super::prescriptions::first_legend(&ctx),
     }))

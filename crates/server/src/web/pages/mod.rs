@@ -20,5 +20,6 @@ pub mod security;
 pub mod settings;
 pub mod team;
 pub mod vaccination;
+pub mod verification;
 // --- video ---
 pub mod video;

@@ -24,7 +24,7 @@ async fn is_operator(ctx: &Ctx, headers: &HeaderMap) -> Result<bool, Failure> {
     }
 }
 
-async fn require(ctx: &Ctx, headers: &HeaderMap) -> Result<(), Failure> {
+pub(crate) async fn require(ctx: &Ctx, headers: &HeaderMap) -> Result<(), Failure> {
     if is_operator(ctx, headers).await? {
         Ok(())
     } else {

@@ -141,6 +141,12 @@ pub struct RxResult {
     /// "Already dispensed on …" or "Not dispensed yet".
     pub dispense_status: String,
     pub can_dispense: bool,
+    /// The prescriber's verified identifier (`RPPS 10001766673`), while verified.
+    pub prescriber_id: Option<String>,
+    /// Loud warning: the prescriber is not verified (or revoked) as of now.
+    pub prescriber_warning: Option<String>,
+    /// `verified`, `revoked`…
+    pub prescriber_status: &'static str,
 }
 
 #[derive(Template)]
@@ -170,7 +176,24 @@ fn result(ctx: &Ctx, v: Verification) -> RxResult {
         Some(p) => (Some(p.patient_name), p.medications, p.instructions),
         None => (None, Vec::new(), String::new()),
     };
+    let c = &v.prescriber;
+    let verified = c.status == careslot_domain::CredentialStatus::Verified;
+    let prescriber_warning = match c.status {
+        careslot_domain::CredentialStatus::Verified => None,
+        careslot_domain::CredentialStatus::Revoked => Some(match c.decided_at {
+            Some(t) => ctx.tf("verify.rx_revoked", &[("date", &when(ctx.lang, t, &v.tz))]),
+            None => ctx.t("verify.rx_revoked_undated").to_owned(),
+        }),
+        _ => Some(ctx.t("verify.rx_unverified").to_owned()),
+    };
     RxResult {
+        prescriber_id: c
+            .identifier
+            .as_ref()
+            .filter(|_| verified)
+            .map(ToString::to_string),
+        prescriber_warning,
+        prescriber_status: c.status.code(),
         authentic: v.authentic,
         verdict,
         practitioner: v.practitioner_name,
