@@ -3,8 +3,9 @@
 //! attempt from another address (through `--trusted-proxies 127.0.0.1`, each request with its
 //! own `X-Forwarded-For`) and for another unknown email, so that throttling does not refuse
 //! them and each one asks for a password check. It reports the server's resident memory
-//! (read from /proc) and `/healthz` latency without the flood and during it, as JSON on
-//! stdout and a table on stderr.
+//! (read from /proc), `/healthz` latency and booking latency (a patient booking then
+//! cancelling, one after another, over the public API) without the flood and during it, as
+//! JSON on stdout and a table on stderr.
 
 use crate::rush::http::{quantile_ms, Conn};
 use anyhow::Context;
@@ -26,6 +27,9 @@ pub struct LoginFloodArgs {
     /// /healthz probes of the baseline (one after another, 10 ms apart).
     #[arg(long, default_value_t = 200)]
     pub probes: usize,
+    /// Bookings of the baseline (book then cancel, one after another, 10 ms apart).
+    #[arg(long, default_value_t = 100)]
+    pub bookings: usize,
     /// Extra arguments for `careslot serve` (e.g. --password-hashing-concurrency=2).
     #[arg(long, allow_hyphen_values = true)]
     pub serve_arg: Vec<String>,
@@ -63,6 +67,151 @@ async fn probe(addr: SocketAddr, count: Option<usize>, stop: Arc<AtomicBool>) ->
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     out
+}
+
+/// A patient's token and the free starts of one practitioner's motive, made through the API.
+struct Booking {
+    token: String,
+    agenda: String,
+    motive: String,
+    starts: Vec<String>,
+}
+
+async fn expect(
+    conn: &mut Conn,
+    method: hyper::Method,
+    path: &str,
+    body: Value,
+) -> anyhow::Result<Value> {
+    let a = conn.call(method, path, Some(&body), &[]).await?;
+    anyhow::ensure!(
+        a.status.is_success(),
+        "{path}: {} {}",
+        a.status,
+        String::from_utf8_lossy(&a.body)
+    );
+    a.json().context("JSON answer")
+}
+
+/// A practitioner open every day from 07:00 to 21:00 with a 5-minute motive, and a patient.
+async fn prepare_booking(addr: SocketAddr) -> anyhow::Result<Booking> {
+    const PASSWORD: &str = "flood bench: correct horse battery staple";
+    let mut anon = Conn::new(addr, None);
+    let token = |role: &'static str, email: &'static str| {
+        let mut c = Conn::new(addr, None);
+        async move {
+            let account =
+                json!({"email": email, "password": PASSWORD, "name": "Bench Flood", "role": role});
+            expect(&mut c, hyper::Method::POST, "/api/v1/accounts", account).await?;
+            let session = json!({"email": email, "password": PASSWORD});
+            let s = expect(&mut c, hyper::Method::POST, "/api/v1/sessions", session).await?;
+            s["token"]
+                .as_str()
+                .map(str::to_owned)
+                .context("session token")
+        }
+    };
+    let doctor = token("practitioner", "flood-doctor@example.test").await?;
+    let patient = token("patient", "flood-patient@example.test").await?;
+    let mut d = Conn::new(addr, Some(doctor));
+    use hyper::Method;
+    expect(
+        &mut d,
+        Method::PUT,
+        "/api/v1/practitioner/profile",
+        json!({"name": "Dr Flood", "specialty": "general-practitioner"}),
+    )
+    .await?;
+    let place = expect(&mut d, Method::POST, "/api/v1/places", json!({"name": "Cabinet", "address": "1 rue du Banc", "postcode": "75001", "city": "Paris", "country": "FR", "lat": 48.86, "lon": 2.34, "timezone": "Europe/Paris"})).await?;
+    let agenda = expect(
+        &mut d,
+        Method::POST,
+        "/api/v1/agendas",
+        json!({"place_id": place["id"]}),
+    )
+    .await?;
+    let agenda = agenda["id"].as_str().context("agenda id")?.to_owned();
+    let motive = expect(
+        &mut d,
+        Method::POST,
+        &format!("/api/v1/agendas/{agenda}/motives"),
+        json!({"name": "Consultation", "duration_min": 5}),
+    )
+    .await?;
+    let motive = motive["id"].as_str().context("motive id")?.to_owned();
+    expect(&mut d, Method::POST, &format!("/api/v1/agendas/{agenda}/opening-rules"), json!({"weekdays": [1, 2, 3, 4, 5, 6, 7], "start": "07:00", "end": "21:00", "motive_ids": [motive]})).await?;
+    let from = jiff::Zoned::now()
+        .date()
+        .checked_add(jiff::Span::new().days(1))?;
+    let to = from.checked_add(jiff::Span::new().days(30))?;
+    let a = anon
+        .call(
+            Method::GET,
+            &format!("/api/v1/agendas/{agenda}/slots?motive_id={motive}&from={from}&to={to}"),
+            None,
+            &[],
+        )
+        .await?;
+    let slots = a.json().context("slots")?;
+    let starts: Vec<String> = slots["slots"]
+        .as_array()
+        .context("slots")?
+        .iter()
+        .filter_map(|s| s["start"].as_str().map(str::to_owned))
+        .collect();
+    anyhow::ensure!(starts.len() > 1000, "only {} free starts", starts.len());
+    Ok(Booking {
+        token: patient,
+        agenda,
+        motive,
+        starts,
+    })
+}
+
+/// Books then cancels, one booking after another (10 ms apart), until `stop` or `count`
+/// bookings, starting at `starts[first]`; the booking calls' latencies in µs.
+async fn book(
+    addr: SocketAddr,
+    b: Arc<Booking>,
+    first: usize,
+    count: Option<usize>,
+    stop: Arc<AtomicBool>,
+) -> anyhow::Result<Vec<u32>> {
+    let mut conn = Conn::new(addr, Some(b.token.clone()));
+    let mut out = Vec::new();
+    let mut i = first;
+    while !stop.load(Ordering::Acquire) && count.is_none_or(|c| out.len() < c) {
+        let start = b.starts.get(i).context("out of free starts")?;
+        i += 1;
+        let body = json!({"agenda_id": b.agenda, "motive_id": b.motive, "start": start});
+        let t = Instant::now();
+        let a = conn
+            .call(
+                hyper::Method::POST,
+                "/api/v1/appointments",
+                Some(&body),
+                &[],
+            )
+            .await?;
+        let us = u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX);
+        anyhow::ensure!(a.status.as_u16() == 201, "booking answered {}", a.status);
+        out.push(us);
+        let id = a
+            .json()
+            .and_then(|v| v["id"].as_str().map(str::to_owned))
+            .context("appointment id")?;
+        let c = conn
+            .call(
+                hyper::Method::POST,
+                &format!("/api/v1/appointments/{id}/cancel"),
+                None,
+                &[],
+            )
+            .await?;
+        anyhow::ensure!(c.status.is_success(), "cancel answered {}", c.status);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(out)
 }
 
 fn latency(mut us: Vec<u32>) -> Value {
@@ -123,10 +272,30 @@ pub async fn login_flood(args: &LoginFloodArgs) -> anyhow::Result<Value> {
         .await;
     let (rss_before, _) = memory_mib(pid);
     let baseline = probe(addr, Some(args.probes), Arc::new(AtomicBool::new(false))).await;
+    let booking = Arc::new(
+        prepare_booking(addr)
+            .await
+            .context("setting up the bookings")?,
+    );
+    let booked_before = book(
+        addr,
+        booking.clone(),
+        0,
+        Some(args.bookings),
+        Arc::new(AtomicBool::new(false)),
+    )
+    .await?;
 
     // The flood, with /healthz probed all along.
     let stop = Arc::new(AtomicBool::new(false));
     let prober = tokio::spawn(probe(addr, None, stop.clone()));
+    let booker = tokio::spawn(book(
+        addr,
+        booking.clone(),
+        args.bookings,
+        None,
+        stop.clone(),
+    ));
     let peak_rss = Arc::new(AtomicU64::new(0));
     let sampler = {
         let (stop, peak) = (stop.clone(), peak_rss.clone());
@@ -185,6 +354,7 @@ pub async fn login_flood(args: &LoginFloodArgs) -> anyhow::Result<Value> {
     let flood_s = started.elapsed().as_secs_f64();
     stop.store(true, Ordering::Release);
     let during = prober.await.context("prober")?;
+    let booked_during = booker.await.context("booker")??;
     let _ = sampler.await;
     let (rss_after, hwm) = memory_mib(pid);
     let sampled_peak = peak_rss.load(Ordering::Acquire) as f64 / 1024.0;
@@ -195,6 +365,8 @@ pub async fn login_flood(args: &LoginFloodArgs) -> anyhow::Result<Value> {
     let growth = peak - rss_before;
     let without = latency(baseline);
     let with = latency(during);
+    let bookings_without = latency(booked_before);
+    let bookings_with = latency(booked_during);
     let pass = growth < TARGET_GROWTH_MIB
         && with["p99_ms"].as_f64().unwrap_or(f64::MAX) < TARGET_HEALTHZ_P99_MS;
     login_us.sort_unstable();
@@ -217,6 +389,8 @@ pub async fn login_flood(args: &LoginFloodArgs) -> anyhow::Result<Value> {
         },
         "healthz_without_flood": without,
         "healthz_during_flood": with,
+        "booking_without_flood": bookings_without,
+        "booking_during_flood": bookings_with,
         "target": {"growth_mib_below": TARGET_GROWTH_MIB, "healthz_p99_ms_below": TARGET_HEALTHZ_P99_MS, "met": pass},
     });
     eprintln!(
@@ -237,6 +411,17 @@ pub async fn login_flood(args: &LoginFloodArgs) -> anyhow::Result<Value> {
             label,
             without[key].as_f64().unwrap_or(0.0),
             with[key].as_f64().unwrap_or(0.0)
+        );
+    }
+    for (label, key) in [
+        ("booking p50 (ms)", "p50_ms"),
+        ("booking p99 (ms)", "p99_ms"),
+    ] {
+        eprintln!(
+            "{:<28} {:>12.2} {:>12.2}",
+            label,
+            bookings_without[key].as_f64().unwrap_or(0.0),
+            bookings_with[key].as_f64().unwrap_or(0.0)
         );
     }
     eprintln!(

@@ -148,6 +148,18 @@ impl Protector {
         }
     }
 
+    /// A secret every node must share (queue tickets, video credentials): drawn once by the
+    /// first node, stored in the database wrapped by the app key like the index and audit
+    /// keys (so a dump does not give it away, and rotation rewraps it), as token text.
+    pub async fn shared_secret(
+        &self,
+        store: &dyn Store,
+        setting: &str,
+    ) -> Result<String, ProtectError> {
+        let key = Self::app_key(store, &*self.custody, setting).await?;
+        Ok(hex::encode(key.as_bytes()))
+    }
+
     /// Whether the key service answers (readiness): it describes the app's own key.
     pub async fn check_custody(&self) -> Result<(), ProtectError> {
         if self.plaintext {

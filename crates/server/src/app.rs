@@ -117,15 +117,13 @@ impl App {
             // Every node must sign tickets alike: without a configured secret, the first
             // node draws one and the others read it from the database.
             waiting_room.secret = Some(Arc::new(
-                shared_key(&core.store, "waiting_room.ticket_key").await?,
+                shared_key(&core, "waiting_room.ticket_key").await?,
             ));
         }
         let mut video = config.video;
         if video.secret.is_none() && core.store.signal_bus().is_some() {
             // A room credential issued by one node must open the WebSocket on any node.
-            video.secret = Some(Arc::new(
-                shared_key(&core.store, "video.credential_key").await?,
-            ));
+            video.secret = Some(Arc::new(shared_key(&core, "video.credential_key").await?));
         }
         let scheduling = Scheduling::new(
             accounts.clone(),
@@ -207,18 +205,16 @@ state_parts!(
 );
 
 /// A signing key every node shares through the database's settings (drawn by the first
-/// node), for queue tickets and video room credentials when no secret file is configured.
-/// Prefer the `--*-secret-file` flags: whoever reads the database could otherwise sign a
-/// place in the queue or a room credential (a room still needs the appointment's side).
+/// node, wrapped by the key service's app key there), for queue tickets and video room
+/// credentials when no secret file is configured.
 async fn shared_key(
-    store: &Arc<dyn Store>,
+    core: &careslot_core::Core,
     setting: &str,
 ) -> AppResult<careslot_vault::SecretToken> {
-    let drawn = careslot_vault::SecretToken::generate();
-    let stored = store.insert_setting(setting, drawn.expose()).await?;
-    careslot_vault::SecretToken::new(stored).map_err(|_| {
-        careslot_core::AppError::Store(careslot_store::StoreError::Internal(
-            "the shared waiting-room key is malformed".into(),
-        ))
+    let text = core.protect.shared_secret(&*core.store, setting).await?;
+    careslot_vault::SecretToken::new(text).map_err(|_| {
+        careslot_core::AppError::Store(careslot_store::StoreError::Internal(format!(
+            "the shared secret {setting} is malformed"
+        )))
     })
 }

@@ -154,10 +154,10 @@ impl Job {
 
 /// What a group's jobs changed, announced once at the group's commit.
 #[derive(Default)]
-struct Touched {
+struct Touched<'a> {
     agendas: Vec<String>,
-    /// Something was queued in the outbox.
-    outbox: bool,
+    /// The outbox writes of the jobs that stand, written together before the commit.
+    outbox: Vec<&'a OutboxWrite>,
 }
 
 impl<B: Backend> Reservations<B>
@@ -237,35 +237,32 @@ where
     }
 
     /// Runs the job inside the group's transaction.
-    async fn run_job(tx: &mut Tx<B>, job: &Job, touched: &mut Touched) -> Answer {
+    async fn run_job<'a>(tx: &mut Tx<B>, job: &'a Job, touched: &mut Touched<'a>) -> Answer {
         let agendas = &mut touched.agendas;
         match job {
             Job::Reserve(req, _) => {
                 let out = Self::reserve_in(tx, req).await;
-                if out.is_ok() {
+                if let Ok(o) = &out {
                     agendas.push(req.agenda_id.0.clone());
-                    touched.outbox |= req.hold_until.is_none() && !req.outbox.enqueue.is_empty();
+                    // A replay queued its messages the first time; a hold queues none.
+                    if !o.replayed && req.hold_until.is_none() && !req.outbox.is_empty() {
+                        touched.outbox.push(&req.outbox);
+                    }
                 }
                 Answer::Reserve(out)
             }
             Job::Series(req, _) => {
-                let mut out = B::reserve_series(tx, req).await;
-                // The series' messages ride on its doses' requests (booked ones only), in the
-                // series' savepoint: a refused series sends nothing.
+                let out = B::reserve_series(tx, req).await;
+                // The series' messages ride on its booked doses' requests: a refused series
+                // sends nothing.
                 if out.is_ok() {
-                    for d in req
-                        .doses
-                        .iter()
-                        .filter(|d| d.reservation.hold_until.is_none())
-                    {
-                        if let Err(e) = Outbox::<B>::write_in(tx, &d.reservation.outbox).await {
-                            out = Err(e);
-                            break;
-                        }
-                        touched.outbox |= !d.reservation.outbox.enqueue.is_empty();
-                    }
-                }
-                if out.is_ok() {
+                    touched.outbox.extend(
+                        req.doses
+                            .iter()
+                            .filter(|d| d.reservation.hold_until.is_none())
+                            .map(|d| &d.reservation.outbox)
+                            .filter(|w| !w.is_empty()),
+                    );
                     agendas.extend(req.doses.iter().map(|d| d.reservation.agenda_id.0.clone()));
                 }
                 Answer::Rows(out)
@@ -292,11 +289,8 @@ where
         let reservation = Self::insert_reservation(tx, req).await?;
         Self::record_idempotency(tx, req.idempotency.as_ref(), &req.id, req.now.as_second())
             .await?;
-        // In the request's savepoint: a refused booking queues nothing. The workers are told
-        // once for the whole group, at its commit.
-        if req.hold_until.is_none() {
-            Outbox::<B>::write_in(tx, &req.outbox).await?;
-        }
+        // The booking's messages are queued by the group commit, for all the jobs that stand,
+        // in one statement before the commit (see `commit_group`).
         Ok(ReserveOutcome {
             reservation,
             replayed: false,
@@ -329,8 +323,18 @@ where
                 }
             }
         }
-        // One announcement per changed agenda for the whole group, and one to the outbox's
-        // workers if anything was queued.
+        // The messages of every job that stands, in one statement; then one announcement per
+        // changed agenda for the whole group, and one to the outbox's workers.
+        if !touched.outbox.is_empty() {
+            if let Err(e) = Outbox::<B>::write_batch(&mut tx, &touched.outbox).await {
+                let msg = e.to_string();
+                for job in group {
+                    job.fail(StoreError::Unavailable(msg.clone()));
+                }
+                return;
+            }
+        }
+        let queued = !touched.outbox.is_empty();
         let mut agendas = touched.agendas;
         agendas.sort_unstable();
         agendas.dedup();
@@ -343,7 +347,7 @@ where
                 return;
             }
         }
-        if touched.outbox {
+        if queued {
             if let Err(e) = B::outbox_changed(&mut tx).await {
                 let msg = e.to_string();
                 for job in group {
@@ -372,7 +376,11 @@ where
     }
 
     /// One job of a group under its own savepoint: on failure only its own work is undone.
-    async fn savepoint(tx: &mut Tx<B>, job: &Job, touched: &mut Touched) -> StoreResult<Answer> {
+    async fn savepoint<'a>(
+        tx: &mut Tx<B>,
+        job: &'a Job,
+        touched: &mut Touched<'a>,
+    ) -> StoreResult<Answer> {
         sqlx::query("SAVEPOINT careslot_req")
             .execute(&mut **tx)
             .await

@@ -199,8 +199,8 @@ fn render_error(lang: Lang, err: &AppError) -> Response {
         ),
         AppError::NotVerified => (
             StatusCode::FORBIDDEN,
-            "verify.not_verified",
-            "verify.not_verified.detail",
+            "credential.not_verified",
+            "credential.not_verified.detail",
         ),
         AppError::KeyService => (
             StatusCode::SERVICE_UNAVAILABLE,

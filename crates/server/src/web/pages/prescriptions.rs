@@ -181,10 +181,13 @@ fn result(ctx: &Ctx, v: Verification) -> RxResult {
     let prescriber_warning = match c.status {
         careslot_domain::CredentialStatus::Verified => None,
         careslot_domain::CredentialStatus::Revoked => Some(match c.decided_at {
-            Some(t) => ctx.tf("verify.rx_revoked", &[("date", &when(ctx.lang, t, &v.tz))]),
-            None => ctx.t("verify.rx_revoked_undated").to_owned(),
+            Some(t) => ctx.tf(
+                "credential.rx_revoked",
+                &[("date", &when(ctx.lang, t, &v.tz))],
+            ),
+            None => ctx.t("credential.rx_revoked_undated").to_owned(),
         }),
-        _ => Some(ctx.t("verify.rx_unverified").to_owned()),
+        _ => Some(ctx.t("credential.rx_unverified").to_owned()),
     };
     RxResult {
         prescriber_id: c

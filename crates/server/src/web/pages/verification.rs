@@ -14,11 +14,11 @@ use careslot_store::{CredentialListing, CredentialRecord};
 /// The i18n key naming a status.
 pub fn status_key(s: CredentialStatus) -> &'static str {
     match s {
-        CredentialStatus::Unverified => "verify.status.unverified",
-        CredentialStatus::Pending => "verify.status.pending",
-        CredentialStatus::Verified => "verify.status.verified",
-        CredentialStatus::Rejected => "verify.status.rejected",
-        CredentialStatus::Revoked => "verify.status.revoked",
+        CredentialStatus::Unverified => "credential.status.unverified",
+        CredentialStatus::Pending => "credential.status.pending",
+        CredentialStatus::Verified => "credential.status.verified",
+        CredentialStatus::Rejected => "credential.status.rejected",
+        CredentialStatus::Revoked => "credential.status.revoked",
     }
 }
 
@@ -46,11 +46,11 @@ async fn practitioner_page(ctx: &Ctx, error: Option<&'static str>) -> PageResult
     let caller = ctx.caller()?.clone();
     let c: CredentialRecord = ctx.ok(ctx.app.my_credential(&caller).await)?;
     let explain = match c.status {
-        CredentialStatus::Unverified => "verify.explain.unverified",
-        CredentialStatus::Pending => "verify.explain.pending",
-        CredentialStatus::Verified => "verify.explain.verified",
-        CredentialStatus::Rejected => "verify.explain.rejected",
-        CredentialStatus::Revoked => "verify.explain.revoked",
+        CredentialStatus::Unverified => "credential.explain.unverified",
+        CredentialStatus::Pending => "credential.explain.pending",
+        CredentialStatus::Verified => "credential.explain.verified",
+        CredentialStatus::Rejected => "credential.explain.rejected",
+        CredentialStatus::Revoked => "credential.explain.revoked",
     };
     Ok(ctx.page(&PractitionerPage {
         ctx,
@@ -89,7 +89,7 @@ pub async fn declare(mut ctx: Ctx, form: Form) -> PageResult {
     {
         Ok(_) => Ok(ctx.redirect_with("/pro/verification", "flash.saved")),
         Err(AppError::Invalid(d)) if d.field == "scheme" || d.field == "identifier" => {
-            practitioner_page(&ctx, Some("verify.invalid")).await
+            practitioner_page(&ctx, Some("credential.invalid")).await
         }
         Err(e) => Err(ctx.fail(e)),
     }
