@@ -11,6 +11,7 @@ pub mod dead_letters;
 mod family;
 pub mod front_door;
 pub mod mfa;
+pub mod operators;
 pub mod outbox;
 mod practice_account;
 mod profile;
@@ -21,6 +22,7 @@ pub use accounts::{
     hash_token, parse_email, parse_name, parse_phone, Identity, NewIdentity, SignedIn,
 };
 pub use family::Relative;
+pub use operators::{NewOperator, OperatorAuth, OperatorId, OperatorView};
 pub use front_door::{Backoff, IdentityConfig, ThrottleConfig};
 pub use profile::{AccountView, ProfileUpdate};
 pub use team::Invitation;

@@ -37,6 +37,12 @@ pub async fn create_account(
                 "assistants join through a practitioner's invitation link",
             ))
         }
+        RoleBody::Operator => {
+            return Err(ApiError::invalid(
+                "role",
+                "must be patient or practitioner: operator accounts are created by the operator",
+            ))
+        }
     };
     // The account's language: the body's, else the client's Accept-Language, else French.
     let lang = match body.lang.as_deref() {
