@@ -129,6 +129,7 @@ pub struct OperatorActionsBody {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ActionsQuery {
     /// How many of the latest entries (1–1000, default 100).
     pub limit: Option<i64>,

@@ -224,7 +224,7 @@ async fn decide(
 
 /// Verify a practitioner's declared identifier (from pending, or to undo a rejection or a
 /// revocation): they are listed and may sign prescriptions.
-#[utoipa::path(post, path = "/api/v1/operator/practitioners/{id}/verify", tag = "operator", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/operator/practitioners/{id}/verify", operation_id = "verifyPractitioner", tag = "operator", security(("bearer" = [])),
     params(("id" = String, Path, description = "practitioner id")), request_body = DecisionBody,
     responses((status = 200, body = CredentialBody), (status = 401, body = Problem), (status = 404, body = Problem),
               (status = 409, description = "not in a state to verify, or the identifier is verified for another practitioner", body = Problem)))]
@@ -238,7 +238,7 @@ pub async fn verify(
 }
 
 /// Reject a pending declaration, with a reason.
-#[utoipa::path(post, path = "/api/v1/operator/practitioners/{id}/reject", tag = "operator", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/operator/practitioners/{id}/reject", operation_id = "rejectPractitioner", tag = "operator", security(("bearer" = [])),
     params(("id" = String, Path, description = "practitioner id")), request_body = DecisionBody,
     responses((status = 200, body = CredentialBody), (status = 401, body = Problem), (status = 404, body = Problem),
               (status = 409, body = Problem), (status = 422, description = "reason missing", body = Problem)))]
@@ -253,7 +253,7 @@ pub async fn reject(
 
 /// Revoke a verified practitioner, with a reason: they leave search at once and cannot sign;
 /// pharmacists verifying their earlier prescriptions are warned.
-#[utoipa::path(post, path = "/api/v1/operator/practitioners/{id}/revoke", tag = "operator", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/operator/practitioners/{id}/revoke", operation_id = "revokePractitioner", tag = "operator", security(("bearer" = [])),
     params(("id" = String, Path, description = "practitioner id")), request_body = DecisionBody,
     responses((status = 200, body = CredentialBody), (status = 401, body = Problem), (status = 404, body = Problem),
               (status = 409, body = Problem), (status = 422, description = "reason missing", body = Problem)))]
