@@ -50,8 +50,8 @@ pub struct ListArgs {
 
 pub async fn add(app: &App, args: &AddArgs) -> anyhow::Result<serde_json::Value> {
     let roles = parse_roles(&args.roles).map_err(|e| anyhow::anyhow!("--role {e}"))?;
-    let lang =
-        Lang::parse(&args.lang).ok_or_else(|| anyhow::anyhow!("--lang must be fr, en, de or it"))?;
+    let lang = Lang::parse(&args.lang)
+        .ok_or_else(|| anyhow::anyhow!("--lang must be fr, en, de or it"))?;
     let created = app
         .accounts
         .create_operator(&args.email, &args.name, &roles, lang, "cli")

@@ -63,7 +63,13 @@ async fn operator_add_prints_a_set_password_link_and_list_shows_it() {
         &data,
         &keys,
         &[
-            "operator", "add", "--email", "ops@authority.test", "--name", "Odile Ops", "--role",
+            "operator",
+            "add",
+            "--email",
+            "ops@authority.test",
+            "--name",
+            "Odile Ops",
+            "--role",
             "admin",
         ],
     );
@@ -129,15 +135,27 @@ async fn operator_add_prints_a_set_password_link_and_list_shows_it() {
         )
         .await
         .expect("sign in");
-    assert_eq!((identity.id.clone(), identity.role), (id.clone(), Role::Operator));
-    let record = app.store.operator(&id).await.unwrap().expect("operator row");
+    assert_eq!(
+        (identity.id.clone(), identity.role),
+        (id.clone(), Role::Operator)
+    );
+    let record = app
+        .store
+        .operator(&id)
+        .await
+        .unwrap()
+        .expect("operator row");
     assert_eq!(
         record.roles,
         vec![Permission::Campaign, Permission::Verification]
     );
     let log = app.store.operator_actions(10).await.unwrap();
     assert_eq!(
-        (log[0].actor.as_str(), log[0].action.as_str(), log[0].target.as_deref()),
+        (
+            log[0].actor.as_str(),
+            log[0].action.as_str(),
+            log[0].target.as_deref()
+        ),
         ("cli", "operators.create", Some(id.as_str()))
     );
 }

@@ -22,8 +22,8 @@ pub use accounts::{
     hash_token, parse_email, parse_name, parse_phone, Identity, NewIdentity, SignedIn,
 };
 pub use family::Relative;
-pub use operators::{NewOperator, OperatorAuth, OperatorId, OperatorView};
 pub use front_door::{Backoff, IdentityConfig, ThrottleConfig};
+pub use operators::{NewOperator, OperatorAuth, OperatorId, OperatorView};
 pub use profile::{AccountView, ProfileUpdate};
 pub use team::Invitation;
 pub use verification::EmailConfirmed;

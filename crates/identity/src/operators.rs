@@ -14,9 +14,7 @@ use crate::{Accounts, AppError, AppResult, Caller, Identity};
 use careslot_core::protection::subject_key_name;
 use careslot_domain::{AccountId, DomainError};
 use careslot_messages::{compose, Content, Lang, Recipient};
-use careslot_store::{
-    OperatorRecord, OutboxWrite, PasswordReset, Permission, Role, StoreError,
-};
+use careslot_store::{OperatorRecord, OutboxWrite, PasswordReset, Permission, Role, StoreError};
 use jiff::Timestamp;
 use std::net::IpAddr;
 
@@ -103,7 +101,10 @@ pub fn parse_roles<S: AsRef<str>>(raw: &[S]) -> Result<Vec<Permission>, DomainEr
     let mut roles = Vec::with_capacity(raw.len());
     for r in raw {
         roles.push(Permission::parse(r.as_ref().trim()).ok_or_else(|| {
-            DomainError::new("roles", "each role must be campaign, verification or messages")
+            DomainError::new(
+                "roles",
+                "each role must be campaign, verification or messages",
+            )
         })?);
     }
     roles.sort();
@@ -241,11 +242,7 @@ impl Accounts {
     /// cannot sign in again.
     pub async fn disable_operator(&self, id: &str) -> AppResult<()> {
         let id = account_id(id)?;
-        if !self
-            .store
-            .disable_operator(&id, Timestamp::now())
-            .await?
-        {
+        if !self.store.disable_operator(&id, Timestamp::now()).await? {
             return Err(AppError::NotFound("operator"));
         }
         Ok(())

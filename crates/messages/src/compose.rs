@@ -416,7 +416,8 @@ pub fn compose(
                 lang.t("operator_invitation.action").to_owned(),
                 link.clone(),
             ));
-            view.notes.push(lang.t("operator_invitation.mfa").to_owned());
+            view.notes
+                .push(lang.t("operator_invitation.mfa").to_owned());
             view.notes.push(lang.t("common.ignore").to_owned());
         }
         Content::EmailChange { link } => {

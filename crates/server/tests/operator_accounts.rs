@@ -129,7 +129,13 @@ async fn operator_accounts_with_roles(backend: Backend) {
     assert_eq!(s, StatusCode::BAD_REQUEST);
 
     // Without a second factor: 403 mfa-required on an operator endpoint.
-    let (s, body) = status(&srv, Method::GET, "/api/v1/operator/vaccination/totals", &token).await;
+    let (s, body) = status(
+        &srv,
+        Method::GET,
+        "/api/v1/operator/vaccination/totals",
+        &token,
+    )
+    .await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
     assert_eq!(body["type"], MFA_REQUIRED, "{body}");
     let (s, mfa) = srv.get("/api/v1/me/mfa", Some(&token)).await;
@@ -138,7 +144,13 @@ async fn operator_accounts_with_roles(backend: Backend) {
 
     // With it: the endpoints of its role, 403 forbidden on the others.
     let (secret, _codes) = srv.enrol_mfa(&token).await;
-    let (s, body) = status(&srv, Method::GET, "/api/v1/operator/vaccination/totals", &token).await;
+    let (s, body) = status(
+        &srv,
+        Method::GET,
+        "/api/v1/operator/vaccination/totals",
+        &token,
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{body}");
     let (s, phase) = srv
         .post(
@@ -152,7 +164,10 @@ async fn operator_accounts_with_roles(backend: Backend) {
     for (method, path) in [
         (Method::GET, "/api/v1/operator/practitioners".to_owned()),
         (Method::GET, "/api/v1/operator/outbox/dead".to_owned()),
-        (Method::POST, "/api/v1/operator/outbox/dead/retry".to_owned()),
+        (
+            Method::POST,
+            "/api/v1/operator/outbox/dead/retry".to_owned(),
+        ),
         // Operators are managed with the token only.
         (Method::GET, "/api/v1/operators".to_owned()),
         (Method::GET, "/api/v1/operator/actions".to_owned()),
@@ -164,12 +179,24 @@ async fn operator_accounts_with_roles(backend: Backend) {
     }
     // Other accounts hold no operator credential (401, as before operator accounts).
     let (patient, _) = srv.account("patient", "Paul Patient").await;
-    let (s, _) = status(&srv, Method::GET, "/api/v1/operator/vaccination/totals", &patient).await;
+    let (s, _) = status(
+        &srv,
+        Method::GET,
+        "/api/v1/operator/vaccination/totals",
+        &patient,
+    )
+    .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 
     // A later sign-in asks for the code, like any account with two-factor authentication.
     let token2 = srv.sign_in_with_code(&email, PASSWORD, &secret, 1).await;
-    let (s, _) = status(&srv, Method::GET, "/api/v1/operator/vaccination/totals", &token2).await;
+    let (s, _) = status(
+        &srv,
+        Method::GET,
+        "/api/v1/operator/vaccination/totals",
+        &token2,
+    )
+    .await;
     assert_eq!(s, StatusCode::OK);
 
     // Roles change: effective at the very next request.
@@ -183,7 +210,13 @@ async fn operator_accounts_with_roles(backend: Backend) {
         .await;
     assert_eq!(s, StatusCode::OK, "{body}");
     assert_eq!(body["roles"], json!(["verification", "messages"]));
-    let (s, body) = status(&srv, Method::GET, "/api/v1/operator/vaccination/totals", &token).await;
+    let (s, body) = status(
+        &srv,
+        Method::GET,
+        "/api/v1/operator/vaccination/totals",
+        &token,
+    )
+    .await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
     let (s, body) = status(&srv, Method::GET, "/api/v1/operator/practitioners", &token).await;
     assert_eq!(s, StatusCode::OK, "{body}");

@@ -156,9 +156,8 @@ pub async fn create(
     op.require_token()?;
     let roles = roles_of(&b.roles)?;
     let lang = match b.lang.as_deref() {
-        Some(l) => {
-            Lang::parse(l).ok_or_else(|| ApiError::invalid("lang", "must be one of fr, en, de, it"))?
-        }
+        Some(l) => Lang::parse(l)
+            .ok_or_else(|| ApiError::invalid("lang", "must be one of fr, en, de, it"))?,
         None => Lang::Fr,
     };
     let created = app

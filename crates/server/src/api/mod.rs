@@ -328,10 +328,7 @@ pub fn router(app: App) -> Router {
     // --- operator accounts (issue 15 point 5) ---
     let api = api
         .route("/operators", get(operators::list).post(operators::create))
-        .route(
-            "/operators/{id}",
-            axum::routing::delete(operators::disable),
-        )
+        .route("/operators/{id}", axum::routing::delete(operators::disable))
         .route(
             "/operators/{id}/roles",
             axum::routing::put(operators::set_roles),

@@ -18,19 +18,34 @@ pub(super) async fn operators(store: &dyn Store) {
     store
         .create_operator(
             &account,
-            &[Permission::Verification, Permission::Campaign, Permission::Campaign],
+            &[
+                Permission::Verification,
+                Permission::Campaign,
+                Permission::Campaign,
+            ],
             "token",
             &reset,
             &queue(vec![mail]),
         )
         .await
         .expect("operator");
-    assert_eq!(store.account(&id).await.unwrap().unwrap().role, Role::Operator);
+    assert_eq!(
+        store.account(&id).await.unwrap().unwrap().role,
+        Role::Operator
+    );
     let op = store.operator(&id).await.unwrap().expect("operator row");
-    assert_eq!(op.roles, vec![Permission::Campaign, Permission::Verification]);
+    assert_eq!(
+        op.roles,
+        vec![Permission::Campaign, Permission::Verification]
+    );
     assert_eq!((op.created_by.as_str(), op.disabled_at), ("token", None));
     assert_eq!(store.outbox_of(&id).await.unwrap().len(), 1);
-    assert!(store.operators().await.unwrap().iter().any(|o| o.account_id == id));
+    assert!(store
+        .operators()
+        .await
+        .unwrap()
+        .iter()
+        .any(|o| o.account_id == id));
     assert_eq!(store.operator(&AccountId::new()).await.unwrap(), None);
 
     // The same address again: nothing is written.
@@ -83,7 +98,11 @@ pub(super) async fn operators(store: &dyn Store) {
     assert!(store.disable_operator(&id, t0() + 1.hours()).await.unwrap());
     assert!(store.disable_operator(&id, t0() + 2.hours()).await.unwrap());
     let op = store.operator(&id).await.unwrap().unwrap();
-    assert_eq!(op.disabled_at, Some(t0() + 1.hours()), "the first time stays");
+    assert_eq!(
+        op.disabled_at,
+        Some(t0() + 1.hours()),
+        "the first time stays"
+    );
     assert!(store
         .session_account(&session.token_hash, t0())
         .await

@@ -34,12 +34,11 @@ async fn record(
     action: &str,
     target: Option<&str>,
 ) -> Result<(), Failure> {
-    ctx.ok(
-        ctx.app
-            .accounts
-            .record_operator_action(&op.actor(), action, target)
-            .await,
-    )
+    ctx.ok(ctx
+        .app
+        .accounts
+        .record_operator_action(&op.actor(), action, target)
+        .await)
 }
 
 #[derive(Template)]
@@ -214,9 +213,7 @@ pub async fn chronodoses(mut ctx: Ctx, form: Form) -> PageResult {
             record(&ctx, &op, "vaccination.chronodoses", Some(&hours)).await?;
             Ok(ctx.redirect_with("/operator", "flash.saved"))
         }
-        Err(AppError::Invalid(_)) => {
-            console(&ctx, &op, Some("operator.chronodose_invalid")).await
-        }
+        Err(AppError::Invalid(_)) => console(&ctx, &op, Some("operator.chronodose_invalid")).await,
         Err(e) => Err(ctx.fail(e)),
     }
 }
