@@ -8,7 +8,8 @@
 
 mod common;
 
-use common::{fresh_rpps, start, Backend, TestServer};
+use common::web::WebClient;
+use common::{fresh_rpps, start, totp_now, Backend, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -350,4 +351,132 @@ async fn operator_accounts_with_roles(backend: Backend) {
     srv.stop().await;
 }
 
-on_both_backends!(operator_accounts_with_roles);
+/// The console over the web pages: no raw-token cookie any more; an operator account signs
+/// in through the normal sign-in, is sent to set up two-factor authentication, then sees
+/// the pages of its roles (403 pages for the others); other accounts get a 403 page.
+async fn the_console_follows_the_account_roles(backend: Backend) {
+    let (srv, _loc) = start(backend).await;
+    let op_token = srv.operator.clone().expect("operator token");
+
+    // The operator token in the old console cookie opens nothing: the page leads to the
+    // normal sign-in.
+    let resp = srv
+        .client
+        .get(format!("{}/operator", srv.base))
+        .header("cookie", format!("careslot_operator={op_token}"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let html = resp.text().await.expect("html");
+    assert!(html.contains("id=\"operator-signin\""), "{html}");
+    assert!(html.contains("/signin?next=/operator"));
+    assert!(!html.contains("id=\"tot-h\"") && !html.contains("name=\"token\""));
+
+    let (_, email, link) = create_operator(&srv, "Rita Reviewer", &["verification"]).await;
+    let api_token = first_sign_in(&srv, &email, &link).await;
+
+    // Signed in on the web without a second factor: led to set it up.
+    let mut web = WebClient::new(&srv).await;
+    let resp = web
+        .post_form(
+            "/signin",
+            &[
+                ("email", &email),
+                ("password", PASSWORD),
+                ("next", "/operator"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    web.absorb(&resp);
+    let resp = web.get("/operator").await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(resp.headers()["location"], "/account/security?required=1");
+
+    // With two-factor authentication, the sign-in asks for the code, then the console.
+    let (secret, _) = srv.enrol_mfa(&api_token).await;
+    let mut web = WebClient::new(&srv).await;
+    let resp = web
+        .post_form(
+            "/signin",
+            &[
+                ("email", &email),
+                ("password", PASSWORD),
+                ("next", "/operator"),
+            ],
+        )
+        .await;
+    web.absorb(&resp);
+    assert_eq!(resp.headers()["location"], "/signin/code?next=%2Foperator");
+    let resp = web
+        .post_form(
+            "/signin/code",
+            &[("code", &totp_now(&secret, 1)), ("next", "/operator")],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER, "{:?}", resp.headers());
+    web.absorb(&resp);
+    let resp = web.get("/operator").await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let html = resp.text().await.expect("html");
+    assert!(html.contains("id=\"review-queue-link\""), "{html}");
+    assert!(
+        !html.contains("id=\"tot-h\""),
+        "no campaign role, no campaign section"
+    );
+    assert!(
+        !html.contains("id=\"dead-h\""),
+        "no messages role, no dead letters"
+    );
+    assert_eq!(
+        web.get("/operator/practitioners").await.status(),
+        StatusCode::OK
+    );
+    // Pages of roles it lacks: 403 pages.
+    assert_eq!(
+        web.get("/operator/appointments.csv?from=2026-01-01&to=2026-01-02")
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        web.post_form("/operator/chronodoses", &[("hours", "0")])
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        web.post_form("/operator/outbox/retry-all", &[])
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+
+    // Another kind of account: a 403 page.
+    let mut patient = WebClient::new(&srv).await;
+    let (s, _) = srv
+        .post_retrying_busy(
+            "/api/v1/accounts",
+            json!({"email": "pat@example.test", "password": PASSWORD, "name": "Pat", "role": "patient"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let resp = patient
+        .post_form(
+            "/signin",
+            &[("email", "pat@example.test"), ("password", PASSWORD)],
+        )
+        .await;
+    patient.absorb(&resp);
+    assert_eq!(
+        patient.get("/operator").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    srv.stop().await;
+}
+
+on_both_backends!(
+    operator_accounts_with_roles,
+    the_console_follows_the_account_roles
+);
