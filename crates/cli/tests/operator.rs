@@ -1,7 +1,8 @@
 //! `careslot operator add|list` with the real binary, on SQLite: the account is created with
 //! its roles and a one-time set-password link (under `--public-url`); the link sets the
 //! password, after which the account signs in as an operator; the list shows it; a bad
-//! role is refused without creating anything; the action log names the CLI.
+//! role is refused without creating anything; the invitation mail is queued; the action
+//! log names the CLI.
 
 use careslot_core::protection::Protector;
 use careslot_domain::AccountId;
@@ -116,6 +117,10 @@ async fn operator_add_prints_a_set_password_link_and_list_shows_it() {
 
     // The link sets the password once; then the account signs in as an operator.
     let app = open_app(&data, &keys).await;
+    // The invitation mail waits in the outbox (sealed) for the next `serve` to deliver.
+    let queued = app.store.outbox_of(&id).await.unwrap();
+    assert_eq!(queued.len(), 1);
+    assert!(queued[0].dedupe_key.starts_with("operator-invitation:"));
     let token = link.split("token=").nth(1).expect("token");
     app.accounts
         .confirm_password_reset(token, "lantern-orchard-31-quietly")

@@ -316,3 +316,40 @@ impl Accounts {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_parse_sorted_without_duplicates() {
+        assert_eq!(
+            parse_roles(&["messages", " campaign", "messages"]).expect("roles"),
+            vec![Permission::Campaign, Permission::Messages]
+        );
+        assert_eq!(parse_roles::<&str>(&[]).expect("none"), vec![]);
+        assert_eq!(parse_roles(&["admin"]).expect_err("bad").field, "roles");
+    }
+
+    #[test]
+    fn the_token_has_every_permission_an_account_only_its_roles() {
+        let token = OperatorAuth::token();
+        assert!(Permission::ALL.iter().all(|p| token.require(*p).is_ok()));
+        assert!(token.require_token().is_ok());
+        assert_eq!(token.actor(), "operator:token");
+        let account = OperatorAuth {
+            who: OperatorId::Account(AccountId("acc-1".into())),
+            roles: vec![Permission::Verification],
+        };
+        assert!(account.require(Permission::Verification).is_ok());
+        assert!(matches!(
+            account.require(Permission::Campaign),
+            Err(AppError::Forbidden(_))
+        ));
+        assert!(matches!(
+            account.require_token(),
+            Err(AppError::Forbidden(_))
+        ));
+        assert_eq!(account.actor(), "operator:acc-1");
+    }
+}
