@@ -4,7 +4,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, newPage, checkA11y, shoot, thirdPartyRequests, enrolOnPage, freshRpps } from './lib/harness.mjs';
+import { startServer, launchBrowser, newPage, checkA11y, shoot, thirdPartyRequests, enrolOnPage, freshRpps, operatorAccount, operatorSignIn } from './lib/harness.mjs';
 
 let server;
 let browser;
@@ -100,15 +100,20 @@ test('the operator verifies the new practitioner from the review queue', async (
   try {
     await page.goto('/search?q=Testeur&where=Lyon');
     assert.equal(await page.locator('li.result').count(), 0, 'not listed while pending');
-    await page.goto('/operator');
-    await page.fill('#token', server.operatorToken);
-    await Promise.all([page.waitForURL(/\/operator$/), page.click('main form button[type=submit]')]);
+    // A named operator account with the verification role only: no campaign section.
+    const reviewer = await operatorAccount(server, ['verification'], 'Victor Vérificateur');
+    await operatorSignIn(page, reviewer);
+    assert.equal(await page.locator('#tot-h').count(), 0, 'no campaign role, no campaign section');
     await Promise.all([page.waitForURL(/\/operator\/practitioners/), page.click('#review-queue-link')]);
     const row = page.locator('#review-queue tr', { hasText: doctor.name });
     assert.equal(await row.count(), 1);
     await visit(page, 'operator-review-queue');
     await Promise.all([page.waitForNavigation(), row.locator('form[action$="/verify"] button').click()]);
     assert.equal(await page.locator('#review-queue tr', { hasText: doctor.name }).count(), 0, 'left the pending queue');
+    // The history names the operator account that decided.
+    await page.goto('/operator/practitioners?status=verified');
+    const decided = page.locator('#review-queue tr', { hasText: doctor.name });
+    assert.match(await decided.innerText(), new RegExp(`operator:${reviewer.id}`));
   } finally {
     await page.context().close();
   }

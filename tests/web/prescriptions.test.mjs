@@ -24,8 +24,11 @@ after(async () => {
 
 const api = (method, path, token, body) => callApi(server.url, method, path, { token, body });
 
+let accounts = 0;
 async function account(role, name) {
-  const email = `${name.toLowerCase().replace(/[^a-z]+/g, '.')}.${stamp}@example.org`;
+  // Unique per call: several tests make an account of the same name.
+  accounts += 1;
+  const email = `${name.toLowerCase().replace(/[^a-z]+/g, '.')}.${stamp}.${accounts}@example.org`;
   const created = await api('POST', '/api/v1/accounts', null, { email, password, name, role });
   assert.equal(created.status, 201, JSON.stringify(created.body));
   const session = await api('POST', '/api/v1/sessions', null, { email, password });

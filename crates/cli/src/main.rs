@@ -9,6 +9,7 @@ mod bench_pages;
 mod demo;
 mod import;
 mod import_practitioners;
+mod operator;
 mod payments;
 mod rush;
 
@@ -62,6 +63,10 @@ enum Command {
     Audit(AuditCommand),
     /// Erase a patient account (crypto-shredding), as DELETE /api/v1/me does.
     Erase(EraseArgs),
+    /// Operator accounts (platform staff with roles; they sign in with two-factor
+    /// authentication).
+    #[command(subcommand)]
+    Operator(operator::OperatorCommand),
     /// Import a directory from a file (idempotent: an unchanged record writes nothing).
     #[command(subcommand)]
     Import(ImportCommand),
@@ -607,6 +612,27 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             eprintln!("erased; {n} appointments kept without identity");
+            Ok(())
+        }
+        Command::Operator(operator::OperatorCommand::Add(args)) => {
+            let config = AppConfig {
+                public_url: args.public_url.clone(),
+                ..AppConfig::default()
+            };
+            let app = open_app_with(&args.db, &args.keys, config).await?;
+            let created = operator::add(&app, &args).await?;
+            println!("{}", serde_json::to_string(&created)?);
+            eprintln!(
+                "operator account created; give it the set-password link (works once, 3 days): {}",
+                created["set_password_link"].as_str().unwrap_or_default()
+            );
+            Ok(())
+        }
+        Command::Operator(operator::OperatorCommand::List(args)) => {
+            let app = open_app(&args.db, &args.keys).await?;
+            for line in operator::list(&app).await? {
+                println!("{}", serde_json::to_string(&line)?);
+            }
             Ok(())
         }
         Command::Import(ImportCommand::VaccinationCentres(args)) => {

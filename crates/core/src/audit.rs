@@ -74,6 +74,22 @@ impl Core {
         Ok(())
     }
 
+    /// Records that an operator (`operator:token` or `operator:<account id>`) did `action`
+    /// (to `target`, an id, never personal data) in the operators' action log. Called once
+    /// the action succeeded; a failure to record is reported to the caller (the action
+    /// stands, the client sees an error and can read the log).
+    pub async fn record_operator_action(
+        &self,
+        actor: &str,
+        action: &str,
+        target: Option<&str>,
+    ) -> AppResult<()> {
+        self.store
+            .record_operator_action(Timestamp::now(), actor, action, target)
+            .await?;
+        Ok(())
+    }
+
     /// Who accessed the caller's data.
     pub async fn access_log(&self, caller: &Caller) -> AppResult<Vec<AccessEntry>> {
         let rows = self

@@ -115,10 +115,13 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// Practitioners and assistants read patient data only from a session with a second
-    /// factor; patients read their own (and their relatives') data without one.
+    /// Practitioners, assistants and operators read patient data only from a session with a
+    /// second factor; patients read their own (and their relatives') data without one.
     pub fn may_read_patient_data(&self) -> AppResult<()> {
-        let practice = matches!(self.role, Role::Practitioner | Role::Assistant);
+        let practice = matches!(
+            self.role,
+            Role::Practitioner | Role::Assistant | Role::Operator
+        );
         if practice && !self.second_factor {
             return Err(AppError::MfaRequired);
         }
@@ -244,6 +247,7 @@ impl Core {
                 Role::Patient => "only patient accounts can do this",
                 Role::Practitioner => "only practitioner accounts can do this",
                 Role::Assistant => "only assistant accounts can do this",
+                Role::Operator => "only operator accounts can do this",
             }))
         }
     }

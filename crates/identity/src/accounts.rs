@@ -343,6 +343,11 @@ impl Accounts {
         let account = account.unwrap_or_default();
         self.check_throttle(Some(&account), &address).await?;
         match self.verify_login(email, password).await {
+            Ok(identity) if !self.may_sign_in(&identity).await? => {
+                // A disabled operator: refused like a wrong password (and counted).
+                self.count_failures(Some(&account), &address).await?;
+                Err(AppError::BadCredentials)
+            }
             Ok(identity) => {
                 self.store.throttle_reset(&account).await?;
                 let mfa_pending = self.mfa_enabled(&identity.id).await?;
@@ -445,7 +450,10 @@ impl Accounts {
             return Err(AppError::Unauthenticated);
         }
         let idle = now.duration_since(s.last_used_at);
-        let practice = matches!(s.account.role, Role::Practitioner | Role::Assistant);
+        let practice = matches!(
+            s.account.role,
+            Role::Practitioner | Role::Assistant | Role::Operator
+        );
         if practice && idle > self.identity.practice_idle_timeout {
             self.store.delete_session(&hash).await?;
             return Err(AppError::Unauthenticated);

@@ -111,7 +111,7 @@ pub struct IdentityConfig {
     pub throttle: ThrottleConfig,
     /// Peers whose `X-Forwarded-For` names the client (else the socket's address counts).
     pub trusted_proxies: Vec<TrustedProxy>,
-    /// Sessions of practitioners and assistants end after this long without use.
+    /// Sessions of practitioners, assistants and operators end after this long without use.
     pub practice_idle_timeout: SignedDuration,
 }
 
@@ -387,25 +387,6 @@ impl Accounts {
         self.count_failure(address, t.address).await
     }
 
-    /// The operator's bearer token, checked behind the address's counter.
-    pub async fn check_operator_token(&self, token: &str, client: IpAddr) -> AppResult<()> {
-        // No token at all is not an attempt: a cheap 401, no counter (a browser or a client
-        // that forgot the header must not lock its address out).
-        if token.is_empty() {
-            return Err(AppError::Unauthenticated);
-        }
-        let (_, address) = self.throttle_keys(Door::Operator, None, client);
-        self.check_throttle(None, &address).await?;
-        match &self.config.operator_token {
-            Some(expected) if !token.is_empty() && expected.matches(token.as_bytes()) => Ok(()),
-            _ => {
-                self.count_failure(&address, self.identity.throttle.address)
-                    .await?;
-                Err(AppError::Unauthenticated)
-            }
-        }
-    }
-
     /// A door counted per client address only (pharmacists' prescription checks): 429 while
     /// the address is blocked; returns the counter's key for [`Accounts::door_failed`].
     pub async fn door_open(&self, door: Door, client: IpAddr) -> AppResult<String> {
@@ -450,7 +431,7 @@ pub fn check_password(
 ) -> Result<(), DomainError> {
     let min = match role {
         Role::Patient => MIN_PASSWORD_CHARS,
-        Role::Practitioner | Role::Assistant => MIN_PRACTICE_PASSWORD_CHARS,
+        Role::Practitioner | Role::Assistant | Role::Operator => MIN_PRACTICE_PASSWORD_CHARS,
     };
     if password.chars().count() < min {
         return Err(DomainError::new(

@@ -11,6 +11,7 @@ pub mod dead_letters;
 mod family;
 pub mod front_door;
 pub mod mfa;
+pub mod operators;
 pub mod outbox;
 mod practice_account;
 mod profile;
@@ -22,6 +23,7 @@ pub use accounts::{
 };
 pub use family::Relative;
 pub use front_door::{Backoff, IdentityConfig, ThrottleConfig};
+pub use operators::{NewOperator, OperatorAuth, OperatorId, OperatorView};
 pub use profile::{AccountView, ProfileUpdate};
 pub use team::Invitation;
 pub use verification::EmailConfirmed;

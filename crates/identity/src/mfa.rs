@@ -178,7 +178,9 @@ impl Accounts {
                 .map_or(0, |m| m.recovery_left),
             required: matches!(
                 caller.role,
-                careslot_store::Role::Practitioner | careslot_store::Role::Assistant
+                careslot_store::Role::Practitioner
+                    | careslot_store::Role::Assistant
+                    | careslot_store::Role::Operator
             ),
         })
     }

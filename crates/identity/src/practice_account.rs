@@ -35,7 +35,7 @@ impl Accounts {
                     .await?
                     .ok_or(AppError::NotFound("practitioner"))
             }
-            Role::Patient => Err(AppError::Forbidden(
+            Role::Patient | Role::Operator => Err(AppError::Forbidden(
                 "only practitioners and their assistants can do this",
             )),
         }

@@ -104,6 +104,11 @@ pub enum Content {
         link: String,
         valid_days: u32,
     },
+    /// A new operator account (platform staff): the link sets its password (and works once).
+    OperatorInvitation {
+        link: String,
+        valid_days: u32,
+    },
     /// To the new address of an email change: the link that makes it the account's.
     EmailChange {
         link: String,
@@ -163,6 +168,7 @@ impl Content {
             Content::EmailVerification { .. } => Kind::EmailVerification,
             Content::AccountExists { .. } => Kind::AccountExists,
             Content::AssistantInvitation { .. } => Kind::AssistantInvitation,
+            Content::OperatorInvitation { .. } => Kind::OperatorInvitation,
             Content::EmailChange { .. } => Kind::EmailChange,
             Content::EmailChanged { .. } => Kind::EmailChanged,
             Content::PasswordChanged { .. } => Kind::PasswordChanged,
@@ -204,6 +210,7 @@ impl Content {
             Kind::EmailVerification => "email_verification",
             Kind::AccountExists => "account_exists",
             Kind::AssistantInvitation => "invitation",
+            Kind::OperatorInvitation => "operator_invitation",
             Kind::EmailChange => "email_change",
             Kind::EmailChanged => "email_changed",
             Kind::PasswordChanged => "password_changed",
@@ -400,6 +407,17 @@ pub fn compose(
                 ],
             );
             view.action = Some((lang.t("invitation.action").to_owned(), link.clone()));
+            view.notes.push(lang.t("common.ignore").to_owned());
+        }
+        Content::OperatorInvitation { link, valid_days } => {
+            let days = valid_days.to_string();
+            view.intro = lang.tf("operator_invitation.intro", &[("days", &days)]);
+            view.action = Some((
+                lang.t("operator_invitation.action").to_owned(),
+                link.clone(),
+            ));
+            view.notes
+                .push(lang.t("operator_invitation.mfa").to_owned());
             view.notes.push(lang.t("common.ignore").to_owned());
         }
         Content::EmailChange { link } => {
@@ -617,6 +635,10 @@ mod tests {
                 inviter: "Dr Zoé Martin".into(),
                 link: "https://careslot.example/invitations/xyz".into(),
                 valid_days: 7,
+            },
+            Content::OperatorInvitation {
+                link: "https://careslot.example/password-reset?token=op".into(),
+                valid_days: 3,
             },
             Content::EmailChange {
                 link: "https://careslot.example/email-verifications?token=ghi".into(),

@@ -69,6 +69,8 @@ pub enum Kind {
     EmailVerification,
     AccountExists,
     AssistantInvitation,
+    /// A new operator account: the link that sets its password.
+    OperatorInvitation,
     /// To a new address: follow the link to make it the account's address.
     EmailChange,
     /// To the old address: the account's address was changed.
@@ -86,7 +88,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 19] = [
+    pub const ALL: [Kind; 20] = [
         Kind::BookingConfirmation,
         Kind::CancelledByPractice,
         Kind::CancelledByPatient,
@@ -96,6 +98,7 @@ impl Kind {
         Kind::EmailVerification,
         Kind::AccountExists,
         Kind::AssistantInvitation,
+        Kind::OperatorInvitation,
         Kind::EmailChange,
         Kind::EmailChanged,
         Kind::PasswordChanged,
@@ -119,6 +122,7 @@ impl Kind {
             Kind::EmailVerification => "email_verification",
             Kind::AccountExists => "account_exists",
             Kind::AssistantInvitation => "assistant_invitation",
+            Kind::OperatorInvitation => "operator_invitation",
             Kind::EmailChange => "email_change",
             Kind::EmailChanged => "email_changed",
             Kind::PasswordChanged => "password_changed",

@@ -64,6 +64,8 @@ impl Scheduling {
                 }
                 Err(e) => return Err(e),
             },
+            // Operators take part in no consultation.
+            Role::Operator => return Err(not_found()),
         };
         let appointment = self.open_reservation(row).await?;
         if side == Side::Patient && appointment.patient.as_ref() != Some(&caller.id) {

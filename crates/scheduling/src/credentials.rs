@@ -21,10 +21,6 @@ use jiff::Timestamp;
 /// How many credentials the review queue lists at most.
 pub const QUEUE_SHOWN: i64 = 500;
 
-/// The actor recorded for an operator's decisions (the operator is one bearer token today;
-/// named operator accounts will put their id here).
-pub const OPERATOR_ACTOR: &str = "operator";
-
 /// One row of a national directory file: an identifier and the name it is registered under.
 #[derive(Debug, Clone)]
 pub struct DirectoryRow {

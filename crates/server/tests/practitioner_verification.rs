@@ -285,10 +285,10 @@ async fn verification_lifecycle(backend: Backend) {
         .collect();
     let expected: Vec<(String, String)> = [
         ("pending", "practitioner"),
-        ("rejected", "operator"),
+        ("rejected", "operator:token"),
         ("pending", "practitioner"),
-        ("verified", "operator"),
-        ("revoked", "operator"),
+        ("verified", "operator:token"),
+        ("revoked", "operator:token"),
     ]
     .iter()
     .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))

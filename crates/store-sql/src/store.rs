@@ -3,6 +3,7 @@
 //! `payments.rs`.
 
 use crate::credentials::Credentials;
+use crate::operators::Operators;
 use crate::outbox::Outbox;
 use crate::payments::Payments;
 use crate::reservations::Reservations;
@@ -2955,5 +2956,58 @@ where
         practitioner: &PractitionerId,
     ) -> StoreResult<Vec<CredentialEvent>> {
         Credentials::<B>::events(self.reader(), practitioner).await
+    }
+
+    async fn create_operator(
+        &self,
+        account: &NewAccount,
+        roles: &[Permission],
+        created_by: &str,
+        set_password: &PasswordReset,
+        outbox: &OutboxWrite,
+    ) -> StoreResult<()> {
+        Operators::<B>::create(
+            self.writer(),
+            account,
+            roles,
+            created_by,
+            set_password,
+            outbox,
+        )
+        .await
+    }
+
+    async fn operator(&self, account: &AccountId) -> StoreResult<Option<OperatorRecord>> {
+        Operators::<B>::get(self.reader(), account).await
+    }
+
+    async fn operators(&self) -> StoreResult<Vec<OperatorRecord>> {
+        Operators::<B>::list(self.reader()).await
+    }
+
+    async fn set_operator_roles(
+        &self,
+        account: &AccountId,
+        roles: &[Permission],
+    ) -> StoreResult<bool> {
+        Operators::<B>::set_roles(self.writer(), account, roles).await
+    }
+
+    async fn disable_operator(&self, account: &AccountId, at: Timestamp) -> StoreResult<bool> {
+        Operators::<B>::disable(self.writer(), account, at).await
+    }
+
+    async fn record_operator_action(
+        &self,
+        at: Timestamp,
+        actor: &str,
+        action: &str,
+        target: Option<&str>,
+    ) -> StoreResult<i64> {
+        Operators::<B>::record_action(self.writer(), at, actor, action, target).await
+    }
+
+    async fn operator_actions(&self, limit: i64) -> StoreResult<Vec<OperatorAction>> {
+        Operators::<B>::actions(self.reader(), limit).await
     }
 }

@@ -15,6 +15,7 @@ mod documents;
 mod error;
 mod import;
 mod models;
+mod operators;
 mod outbox;
 mod payments;
 mod reminders;
@@ -29,6 +30,7 @@ pub use documents::{DocumentId, DocumentMeta, DocumentRecord, Uploader};
 pub use error::{ConflictKind, StoreError};
 pub use import::{ImportedSite, SiteWrite};
 pub use models::*;
+pub use operators::*;
 pub use outbox::*;
 pub use payments::*;
 pub use reminders::*;
@@ -882,4 +884,41 @@ pub trait Store: Send + Sync + 'static {
         &self,
         practitioner: &PractitionerId,
     ) -> StoreResult<Vec<CredentialEvent>>;
+
+    // --- operator accounts (issue 15, point 5) -----------------------------------------------
+    /// Creates an operator account in one transaction: the account (role operator), its
+    /// operator row and roles, a set-password token (a password reset) and its messages.
+    /// Conflict(EmailTaken) as `create_account`, and then nothing is written.
+    async fn create_operator(
+        &self,
+        account: &NewAccount,
+        roles: &[Permission],
+        created_by: &str,
+        set_password: &PasswordReset,
+        outbox: &OutboxWrite,
+    ) -> StoreResult<()>;
+    /// An operator account's row and roles (None: not an operator account).
+    async fn operator(&self, account: &AccountId) -> StoreResult<Option<OperatorRecord>>;
+    /// Every operator account, oldest first.
+    async fn operators(&self) -> StoreResult<Vec<OperatorRecord>>;
+    /// Replaces an operator's roles; false when there is no such operator.
+    async fn set_operator_roles(
+        &self,
+        account: &AccountId,
+        roles: &[Permission],
+    ) -> StoreResult<bool>;
+    /// Disables an operator account (once; a second call keeps the first time) and deletes
+    /// its sessions and pending set-password tokens, in one transaction; false when there is
+    /// no such operator.
+    async fn disable_operator(&self, account: &AccountId, at: Timestamp) -> StoreResult<bool>;
+    /// Appends to the operators' action log; returns the entry's sequence number.
+    async fn record_operator_action(
+        &self,
+        at: Timestamp,
+        actor: &str,
+        action: &str,
+        target: Option<&str>,
+    ) -> StoreResult<i64>;
+    /// The latest `limit` entries of the operators' action log, newest first.
+    async fn operator_actions(&self, limit: i64) -> StoreResult<Vec<OperatorAction>>;
 }

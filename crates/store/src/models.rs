@@ -9,6 +9,9 @@ pub enum Role {
     Practitioner,
     /// Runs the agenda of the practitioner who invited them, and nothing else.
     Assistant,
+    /// Platform staff (health authority, operations): what they may do is their
+    /// [`Permission`]s (`operator_roles`); never self-registered.
+    Operator,
 }
 
 impl Role {
@@ -17,6 +20,7 @@ impl Role {
             Role::Patient => "patient",
             Role::Practitioner => "practitioner",
             Role::Assistant => "assistant",
+            Role::Operator => "operator",
         }
     }
 
@@ -25,6 +29,7 @@ impl Role {
             "patient" => Some(Role::Patient),
             "practitioner" => Some(Role::Practitioner),
             "assistant" => Some(Role::Assistant),
+            "operator" => Some(Role::Operator),
             _ => None,
         }
     }

@@ -3,6 +3,7 @@
 
 mod credentials;
 mod documents;
+mod operators;
 mod second_factor;
 mod verification;
 
@@ -49,6 +50,7 @@ pub async fn run(store: Arc<dyn Store>) {
     second_factor::second_factor(&*store).await;
     reminder_delays(&*store).await;
     credentials::credentials(&*store).await;
+    operators::operators(&*store).await;
     slot_alerts(&*store).await;
     // Operations (issue 16); closing stays last: the store refuses writes afterwards.
     operations_counts(&*store).await;

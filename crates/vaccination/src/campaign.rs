@@ -34,11 +34,13 @@ pub struct CampaignTotals {
     pub products: BTreeMap<VaccineProduct, ProductTotals>,
 }
 
-/// The export's reader when it is the operator (no account).
-fn operator() -> Caller {
+/// The export's reader as the access log names it: `actor` is `operator:token` or
+/// `operator:<account id>` (who asked for the export; an account got here with its second
+/// factor).
+fn operator(actor: &str) -> Caller {
     Caller {
-        id: AccountId("operator".into()),
-        role: Role::Practitioner,
+        id: AccountId(actor.to_owned()),
+        role: Role::Operator,
         second_factor: true,
     }
 }
@@ -134,12 +136,14 @@ impl Vaccination {
     /// Vaccination appointments of local (Europe/Paris) days `[from, to]` as CSV. Patients
     /// appear as a stable pseudonym (a keyed hash: the same person has the same pseudonym
     /// in every export, nobody can reverse it) unless `identities` is asked for and this
-    /// installation allows it; every identity read is audited.
+    /// installation allows it; every identity read is audited under `actor` (the operator
+    /// who exports: `operator:token` or `operator:<account id>`).
     pub async fn vaccination_export(
         &self,
         from: &str,
         to: &str,
         identities: bool,
+        actor: &str,
     ) -> AppResult<String> {
         if identities && !self.config.operator_identities {
             return Err(AppError::Forbidden(
@@ -169,7 +173,7 @@ impl Vaccination {
         }
         w.write_record(&header)
             .map_err(|e| AppError::BadRequest(e.to_string()))?;
-        let reader = operator();
+        let reader = operator(actor);
         for r in records {
             let a = self.open_reservation(r.reservation).await?;
             let place_tz = jiff::tz::TimeZone::get(&r.place.timezone).unwrap_or(tz.clone());

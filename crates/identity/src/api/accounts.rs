@@ -28,16 +28,21 @@ pub async fn create_account(
     headers: axum::http::HeaderMap,
     ApiJson(body): ApiJson<NewAccountBody>,
 ) -> Result<(StatusCode, Json<AccountBody>), ApiError> {
-    let role = match body.role {
-        RoleBody::Patient => Role::Patient,
-        RoleBody::Practitioner => Role::Practitioner,
-        RoleBody::Assistant => {
-            return Err(ApiError::invalid(
+    let role =
+        match body.role {
+            RoleBody::Patient => Role::Patient,
+            RoleBody::Practitioner => Role::Practitioner,
+            RoleBody::Assistant => {
+                return Err(ApiError::invalid(
+                    "role",
+                    "assistants join through a practitioner's invitation link",
+                ))
+            }
+            RoleBody::Operator => return Err(ApiError::invalid(
                 "role",
-                "assistants join through a practitioner's invitation link",
-            ))
-        }
-    };
+                "must be patient or practitioner: operator accounts are created by the operator",
+            )),
+        };
     // The account's language: the body's, else the client's Accept-Language, else French.
     let lang = match body.lang.as_deref() {
         Some(l) => Lang::parse(l)

@@ -1,8 +1,8 @@
-//! The operator's dead-letter endpoints (issue 14, part C), behind the operator token like
-//! every `/api/v1/operator/…` endpoint.
+//! The operator's dead-letter endpoints (issue 14, part C): the operator token, or an
+//! operator account with the `messages` role.
 
 use super::extract::ApiPath;
-use super::Operator;
+use super::operator::{Operator, Permission};
 use crate::dead_letters::DeadLetter;
 use crate::Accounts;
 use axum::extract::State;
@@ -53,12 +53,13 @@ pub struct RetriedBody {
 
 /// The dead letters, newest first (at most 200).
 #[utoipa::path(get, path = "/api/v1/operator/outbox/dead", operation_id = "listDeadLetters", tag = "operator", security(("bearer" = [])),
-    responses((status = 200, body = DeadLettersBody), (status = 401, body = Problem),
+    responses((status = 200, body = DeadLettersBody), (status = 401, body = Problem), (status = 403, description = "an operator account without the messages role, or without a second factor (mfa-required)", body = Problem),
               (status = 503, description = "database unavailable", body = Problem)))]
 pub async fn list(
     State(app): State<Arc<Accounts>>,
-    _op: Operator,
+    op: Operator,
 ) -> Result<Json<DeadLettersBody>, ApiError> {
+    op.require(Permission::Messages)?;
     let dead = app.dead_letters().await?;
     Ok(Json(DeadLettersBody {
         dead_letters: dead.into_iter().map(DeadLetterBody::from).collect(),
@@ -71,10 +72,13 @@ pub async fn list(
     responses((status = 204), (status = 401, body = Problem), (status = 404, body = Problem)))]
 pub async fn retry(
     State(app): State<Arc<Accounts>>,
-    _op: Operator,
+    op: Operator,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
+    op.require(Permission::Messages)?;
     app.retry_dead_letter(&id).await?;
+    app.record_operator_action(&op.actor(), "outbox.retry", Some(&id))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -83,8 +87,11 @@ pub async fn retry(
     responses((status = 200, body = RetriedBody), (status = 401, body = Problem)))]
 pub async fn retry_all(
     State(app): State<Arc<Accounts>>,
-    _op: Operator,
+    op: Operator,
 ) -> Result<Json<RetriedBody>, ApiError> {
+    op.require(Permission::Messages)?;
     let retried = app.retry_all_dead_letters().await?;
+    app.record_operator_action(&op.actor(), "outbox.retry-all", None)
+        .await?;
     Ok(Json(RetriedBody { retried }))
 }

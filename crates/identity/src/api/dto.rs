@@ -31,6 +31,9 @@ pub enum RoleBody {
     Practitioner,
     /// Runs a practitioner's agenda; created only through an invitation (web app).
     Assistant,
+    /// Platform staff; created only by the operator (`POST /api/v1/operators`,
+    /// `careslot operator add`), never by signing up.
+    Operator,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -57,6 +60,7 @@ impl From<&Identity> for AccountBody {
                 careslot_store::Role::Patient => RoleBody::Patient,
                 careslot_store::Role::Practitioner => RoleBody::Practitioner,
                 careslot_store::Role::Assistant => RoleBody::Assistant,
+                careslot_store::Role::Operator => RoleBody::Operator,
             },
         }
     }

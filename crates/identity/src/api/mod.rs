@@ -6,12 +6,13 @@ mod client;
 pub mod dead_letters;
 pub mod dto;
 pub mod me;
-mod operator;
+pub mod operator;
+pub mod operators;
 pub mod security;
 
 pub use caller::{Bearer, Caller};
 pub use client::{bearer_token, ClientIp};
-pub use operator::Operator;
+pub use operator::{Operator, Permission};
 
 /// The extractors this crate's handlers use.
 pub mod extract {

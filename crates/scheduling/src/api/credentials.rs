@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::Json;
 use careslot_core::error::{ApiError, Problem};
 use careslot_domain::{CredentialStatus, PractitionerId};
-use careslot_identity::api::Operator;
+use careslot_identity::api::{Operator, Permission};
 use careslot_store::{CredentialEvent, CredentialListing, CredentialRecord};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -161,9 +161,10 @@ pub async fn put_identifier(
     responses((status = 200, body = ReviewQueueBody), (status = 401, body = Problem), (status = 422, body = Problem)))]
 pub async fn review_queue(
     State(app): State<Arc<Scheduling>>,
-    _op: Operator,
+    op: Operator,
     ApiQuery(q): ApiQuery<ReviewQuery>,
 ) -> Result<Json<ReviewQueueBody>, ApiError> {
+    op.require(Permission::Verification)?;
     let status = match q.status.as_deref() {
         None => Some(CredentialStatus::Pending),
         Some("all") => None,
@@ -181,9 +182,10 @@ pub async fn review_queue(
     responses((status = 200, body = CredentialDetailBody), (status = 401, body = Problem), (status = 404, body = Problem)))]
 pub async fn credential_detail(
     State(app): State<Arc<Scheduling>>,
-    _op: Operator,
+    op: Operator,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<CredentialDetailBody>, ApiError> {
+    op.require(Permission::Verification)?;
     if id.is_empty() || id.len() > 64 {
         return Err(ApiError::not_found("practitioner"));
     }
@@ -205,19 +207,17 @@ pub async fn credential_detail(
     }))
 }
 
+/// A decision, recorded in the credential's history with the operator who made it.
 async fn decide(
     app: &Scheduling,
+    op: &Operator,
     id: &str,
     to: CredentialStatus,
     reason: Option<String>,
 ) -> Result<Json<CredentialBody>, ApiError> {
+    op.require(Permission::Verification)?;
     let c = app
-        .decide_credential(
-            id,
-            to,
-            reason.as_deref(),
-            crate::credentials::OPERATOR_ACTOR,
-        )
+        .decide_credential(id, to, reason.as_deref(), &op.actor())
         .await?;
     Ok(Json(CredentialBody::from(&c)))
 }
@@ -230,11 +230,11 @@ async fn decide(
               (status = 409, description = "not in a state to verify, or the identifier is verified for another practitioner", body = Problem)))]
 pub async fn verify(
     State(app): State<Arc<Scheduling>>,
-    _op: Operator,
+    op: Operator,
     ApiPath(id): ApiPath<String>,
     ApiJson(b): ApiJson<DecisionBody>,
 ) -> Result<Json<CredentialBody>, ApiError> {
-    decide(&app, &id, CredentialStatus::Verified, b.reason).await
+    decide(&app, &op, &id, CredentialStatus::Verified, b.reason).await
 }
 
 /// Reject a pending declaration, with a reason.
@@ -244,11 +244,11 @@ pub async fn verify(
               (status = 409, body = Problem), (status = 422, description = "reason missing", body = Problem)))]
 pub async fn reject(
     State(app): State<Arc<Scheduling>>,
-    _op: Operator,
+    op: Operator,
     ApiPath(id): ApiPath<String>,
     ApiJson(b): ApiJson<DecisionBody>,
 ) -> Result<Json<CredentialBody>, ApiError> {
-    decide(&app, &id, CredentialStatus::Rejected, b.reason).await
+    decide(&app, &op, &id, CredentialStatus::Rejected, b.reason).await
 }
 
 /// Revoke a verified practitioner, with a reason: they leave search at once and cannot sign;
@@ -259,9 +259,9 @@ pub async fn reject(
               (status = 409, body = Problem), (status = 422, description = "reason missing", body = Problem)))]
 pub async fn revoke(
     State(app): State<Arc<Scheduling>>,
-    _op: Operator,
+    op: Operator,
     ApiPath(id): ApiPath<String>,
     ApiJson(b): ApiJson<DecisionBody>,
 ) -> Result<Json<CredentialBody>, ApiError> {
-    decide(&app, &id, CredentialStatus::Revoked, b.reason).await
+    decide(&app, &op, &id, CredentialStatus::Revoked, b.reason).await
 }

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use careslot_core::cookies::{cookie, set_cookie};
 use careslot_core::error::{ApiError, Problem};
-use careslot_identity::api::Operator;
+use careslot_identity::api::{Operator, Permission};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
@@ -204,8 +204,9 @@ pub fn ticket_cookie(ticket: &str) -> String {
     responses((status = 200, body = WaitingRoomBody), (status = 401, body = Problem)))]
 pub async fn room_state(
     State(app): State<Arc<Scheduling>>,
-    _op: Operator,
+    op: Operator,
 ) -> Result<Json<WaitingRoomBody>, ApiError> {
+    op.require(Permission::Campaign)?;
     let state = app
         .waiting_room
         .state(now_ms())
@@ -223,9 +224,10 @@ pub async fn room_state(
               (status = 422, body = Problem)))]
 pub async fn configure(
     State(app): State<Arc<Scheduling>>,
-    _op: Operator,
+    op: Operator,
     ApiJson(b): ApiJson<WaitingRoomUpdate>,
 ) -> Result<Json<WaitingRoomBody>, ApiError> {
+    op.require(Permission::Campaign)?;
     let opens_at = match &b.opens_at {
         Some(s) => Some(
             careslot_core::time::parse_instant("opens_at", s)
@@ -239,7 +241,12 @@ pub async fn configure(
         .configure(b.enabled, b.admission_rate, opens_at, now_ms())
         .await
     {
-        Ok(state) => Ok(Json(state.into())),
+        Ok(state) => {
+            let what = if b.enabled { "on" } else { "off" };
+            app.record_operator_action(&op.actor(), "waiting-room", Some(what))
+                .await?;
+            Ok(Json(state.into()))
+        }
         Err(ConfigureError::Invalid(field, message)) => Err(ApiError::invalid(field, message)),
         Err(ConfigureError::AlreadyOpen) => Err(ApiError::new(
             StatusCode::CONFLICT,

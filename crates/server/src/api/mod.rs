@@ -5,7 +5,7 @@ mod erasure;
 pub mod ops;
 
 use careslot_consultation::api::{documents, prescriptions, video};
-use careslot_identity::api::{accounts, dead_letters, me, security};
+use careslot_identity::api::{accounts, dead_letters, me, operators, security};
 use careslot_scheduling::api::{
     alerts, bulk_publish, credentials, patient, payments, practitioner, public, queue, reminders,
 };
@@ -59,6 +59,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         // issue 15 point 6: practitioner verification
         credentials::get_identifier, credentials::put_identifier, credentials::review_queue,
         credentials::credential_detail, credentials::verify, credentials::reject, credentials::revoke,
+        // issue 15 point 5: operator accounts
+        operators::create, operators::list, operators::set_roles, operators::disable, operators::actions,
     ),
     components(schemas(careslot_core::error::Problem)),
     modifiers(&BearerAuth, &QueueDoc, &ErrorResponses),
@@ -323,6 +325,15 @@ pub fn router(app: App) -> Router {
             "/operator/practitioners/{id}/revoke",
             post(credentials::revoke),
         );
+    // --- operator accounts (issue 15 point 5) ---
+    let api = api
+        .route("/operators", get(operators::list).post(operators::create))
+        .route("/operators/{id}", axum::routing::delete(operators::disable))
+        .route(
+            "/operators/{id}/roles",
+            axum::routing::put(operators::set_roles),
+        )
+        .route("/operator/actions", get(operators::actions));
     let api = api
         .route("/", get(index))
         .layer(axum::middleware::from_fn(no_store_unless_public));

@@ -65,6 +65,9 @@ impl User {
     pub fn is_practitioner(&self) -> bool {
         self.caller.role == Role::Practitioner
     }
+    pub fn is_operator(&self) -> bool {
+        self.caller.role == Role::Operator
+    }
 }
 
 /// Per-request page context (an extractor).

@@ -146,8 +146,6 @@ pub fn router() -> Router<App> {
         )
         .route("/pro/lines", post(vaccination::set_lines))
         .route("/operator", get(operator::page))
-        .route("/operator/signin", post(operator::sign_in))
-        .route("/operator/signout", post(operator::sign_out))
         .route("/operator/phases", post(operator::open_phase))
         .route("/operator/phases/{id}/close", post(operator::close_phase))
         .route("/operator/chronodoses", post(operator::chronodoses))

@@ -1,6 +1,7 @@
-//! The campaign operator's endpoints (health authority): phases, chronodoses, protocols.
-//! Authenticated by the operator token the server was started with (`--operator-token`),
-//! not by an account.
+//! The campaign operator's endpoints (health authority): phases, chronodoses, protocols,
+//! totals, the export. The operator token the server was started with
+//! (`--operator-token-file`), or an operator account with the `campaign` role; every change
+//! and export is recorded in the operators' action log with who did it.
 
 use super::dto::*;
 use super::extract::{ApiJson, ApiPath, ApiQuery};
@@ -10,7 +11,7 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use careslot_core::error::{ApiError, Problem};
-use careslot_identity::api::Operator;
+use careslot_identity::api::{Operator, Permission};
 use std::sync::Arc;
 
 /// Who may book a vaccination now.
@@ -30,12 +31,13 @@ pub async fn eligibility(
 /// Open a campaign phase; it applies to the next booking.
 #[utoipa::path(post, path = "/api/v1/operator/vaccination/phases", tag = "operator", security(("bearer" = [])),
     request_body = NewPhaseBody,
-    responses((status = 201, body = PhaseBody), (status = 401, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = PhaseBody), (status = 401, body = Problem), (status = 403, description = "an operator account without the campaign role, or without a second factor (mfa-required)", body = Problem), (status = 422, body = Problem)))]
 pub async fn open_phase(
     State(app): State<Arc<Vaccination>>,
-    _op: Operator,
+    op: Operator,
     ApiJson(b): ApiJson<NewPhaseBody>,
 ) -> Result<(StatusCode, Json<PhaseBody>), ApiError> {
+    op.require(Permission::Campaign)?;
     let p = app
         .open_phase(NewPhase {
             name: b.name,
@@ -44,32 +46,41 @@ pub async fn open_phase(
             priority_groups: b.priority_groups,
         })
         .await?;
+    app.record_operator_action(&op.actor(), "vaccination.phase.open", Some(&p.id))
+        .await?;
     Ok((StatusCode::CREATED, Json(PhaseBody::from(&p))))
 }
 
 /// Close a campaign phase.
 #[utoipa::path(post, path = "/api/v1/operator/vaccination/phases/{id}/close", tag = "operator", security(("bearer" = [])),
     params(("id" = String, Path)),
-    responses((status = 204), (status = 401, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 204), (status = 401, body = Problem), (status = 403, description = "an operator account without the campaign role, or without a second factor (mfa-required)", body = Problem), (status = 404, body = Problem)))]
 pub async fn close_phase(
     State(app): State<Arc<Vaccination>>,
-    _op: Operator,
+    op: Operator,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
+    op.require(Permission::Campaign)?;
     app.close_phase(&id).await?;
+    app.record_operator_action(&op.actor(), "vaccination.phase.close", Some(&id))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Open last-minute slots (24–48 hours ahead) to everyone, or close them (0).
 #[utoipa::path(put, path = "/api/v1/operator/vaccination/chronodoses", tag = "operator", security(("bearer" = [])),
     request_body = ChronodoseBody,
-    responses((status = 200, body = EligibilityBody), (status = 401, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = EligibilityBody), (status = 401, body = Problem), (status = 403, description = "an operator account without the campaign role, or without a second factor (mfa-required)", body = Problem), (status = 422, body = Problem)))]
 pub async fn chronodoses(
     State(app): State<Arc<Vaccination>>,
-    _op: Operator,
+    op: Operator,
     ApiJson(b): ApiJson<ChronodoseBody>,
 ) -> Result<Json<EligibilityBody>, ApiError> {
+    op.require(Permission::Campaign)?;
     app.set_chronodoses(b.hours).await?;
+    let hours = b.hours.to_string();
+    app.record_operator_action(&op.actor(), "vaccination.chronodoses", Some(&hours))
+        .await?;
     eligibility(State(app)).await
 }
 
@@ -77,12 +88,13 @@ pub async fn chronodoses(
 /// the version they were booked under.
 #[utoipa::path(post, path = "/api/v1/operator/vaccination/protocols", tag = "operator", security(("bearer" = [])),
     request_body = NewProtocolBody,
-    responses((status = 201, body = ProtocolBody), (status = 401, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = ProtocolBody), (status = 401, body = Problem), (status = 403, description = "an operator account without the campaign role, or without a second factor (mfa-required)", body = Problem), (status = 422, body = Problem)))]
 pub async fn add_protocol(
     State(app): State<Arc<Vaccination>>,
-    _op: Operator,
+    op: Operator,
     ApiJson(b): ApiJson<NewProtocolBody>,
 ) -> Result<(StatusCode, Json<ProtocolBody>), ApiError> {
+    op.require(Permission::Campaign)?;
     let p = app
         .add_protocol(
             &b.product,
@@ -91,16 +103,20 @@ pub async fn add_protocol(
             b.booster_min_days,
         )
         .await?;
+    let target = format!("{}:v{}", p.product.code(), p.version);
+    app.record_operator_action(&op.actor(), "vaccination.protocol.add", Some(&target))
+        .await?;
     Ok((StatusCode::CREATED, Json(ProtocolBody::from(&p))))
 }
 
 /// Stock, booked doses and no-shows over the whole campaign.
 #[utoipa::path(get, path = "/api/v1/operator/vaccination/totals", tag = "operator", security(("bearer" = [])),
-    responses((status = 200, body = TotalsBody), (status = 401, body = Problem)))]
+    responses((status = 200, body = TotalsBody), (status = 401, body = Problem), (status = 403, description = "an operator account without the campaign role, or without a second factor (mfa-required)", body = Problem)))]
 pub async fn totals(
     State(app): State<Arc<Vaccination>>,
-    _op: Operator,
+    op: Operator,
 ) -> Result<Json<TotalsBody>, ApiError> {
+    op.require(Permission::Campaign)?;
     let t = app.campaign_totals().await?;
     Ok(Json(TotalsBody {
         centres: t.centres,
@@ -121,13 +137,25 @@ pub async fn totals(
 /// pseudonymised (a stable keyed hash per patient) unless identities are allowed and asked.
 #[utoipa::path(get, path = "/api/v1/operator/vaccination/appointments.csv", tag = "operator", security(("bearer" = [])),
     params(("from" = String, Query), ("to" = String, Query), ("identities" = Option<bool>, Query)),
-    responses((status = 200, content_type = "text/csv", body = String), (status = 401, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 200, content_type = "text/csv", body = String), (status = 401, body = Problem), (status = 403, description = "an operator account without the campaign role, or without a second factor (mfa-required); identities not allowed here", body = Problem)))]
 pub async fn export(
     State(app): State<Arc<Vaccination>>,
-    _op: Operator,
+    op: Operator,
     ApiQuery(q): ApiQuery<ExportQuery>,
 ) -> Result<axum::response::Response, ApiError> {
-    let csv = app.vaccination_export(&q.from, &q.to, q.identities).await?;
+    op.require(Permission::Campaign)?;
+    let actor = op.actor();
+    let csv = app
+        .vaccination_export(&q.from, &q.to, q.identities, &actor)
+        .await?;
+    let target = format!(
+        "{}..{}{}",
+        q.from,
+        q.to,
+        if q.identities { " identities" } else { "" }
+    );
+    app.record_operator_action(&actor, "vaccination.export", Some(&target))
+        .await?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),

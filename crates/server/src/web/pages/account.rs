@@ -116,6 +116,7 @@ pub(crate) fn home_of(role: Role) -> &'static str {
     match role {
         Role::Patient => "/appointments",
         Role::Practitioner | Role::Assistant => "/pro/agenda",
+        Role::Operator => "/operator",
     }
 }
 

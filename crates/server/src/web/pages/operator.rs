@@ -1,42 +1,50 @@
-//! The campaign operator's console (health authority): sign in with the operator token,
-//! then campaign totals, phases (open, close), chronodoses, protocol versions, and the
-//! appointment export. The token is kept in a cookie (HttpOnly, Secure, SameSite=Strict).
+//! The operator console (health authority, platform staff): an operator account signed in
+//! through the normal sign-in, with a second factor, sees the sections of its roles —
+//! campaign totals, phases (open, close), chronodoses, protocol versions and the appointment
+//! export (`campaign`), the review queue (`verification`), dead letters (`messages`). Every
+//! change is recorded in the operators' action log under the account's id. (The operator's
+//! bearer token is for the API only: it is never kept in a browser.)
 
 use crate::services::{AppError, NewPhase};
-use crate::web::context::{clear_cookie, cookie, Ctx, Failure, Form, PageResult};
+use crate::web::context::{Ctx, Failure, Form, PageResult};
 use askama::Template;
 use axum::extract::Path;
-use axum::http::HeaderMap;
 use careslot_domain::{Phase, Protocol};
+use careslot_identity::OperatorAuth;
+use careslot_store::Permission;
 
-const OPERATOR_COOKIE: &str = "careslot_operator";
-
-/// Whether the operator cookie holds the operator token; checked behind the client
-/// address's throttle like the API's operator token (429 page while it is blocked).
-async fn is_operator(ctx: &Ctx, headers: &HeaderMap) -> Result<bool, Failure> {
-    let Some(sent) = cookie(headers, OPERATOR_COOKIE) else {
-        return Ok(false);
-    };
-    match ctx.app.check_operator_token(sent, ctx.client).await {
-        Ok(()) => Ok(true),
-        Err(AppError::Unauthenticated) => Ok(false),
-        Err(e) => Err(ctx.fail(e)),
-    }
+/// The operator behind this page's session, holding permission `p`: an operator account
+/// whose session gave a second factor (else the security page, to set it up), enabled, with
+/// the role (else a 403 page). Without a session: the sign-in error page.
+pub(crate) async fn require(ctx: &Ctx, p: Permission) -> Result<OperatorAuth, Failure> {
+    let op = signed_in_operator(ctx).await?;
+    ctx.ok(op.require(p))?;
+    Ok(op)
 }
 
-pub(crate) async fn require(ctx: &Ctx, headers: &HeaderMap) -> Result<(), Failure> {
-    if is_operator(ctx, headers).await? {
-        Ok(())
-    } else {
-        Err(ctx.fail(AppError::Unauthenticated))
-    }
+async fn signed_in_operator(ctx: &Ctx) -> Result<OperatorAuth, Failure> {
+    let caller = ctx.caller()?.clone();
+    ctx.ok(ctx.app.accounts.operator_of(&caller).await)
+}
+
+/// Records a console action in the operators' action log, under the acting account.
+async fn record(
+    ctx: &Ctx,
+    op: &OperatorAuth,
+    action: &str,
+    target: Option<&str>,
+) -> Result<(), Failure> {
+    ctx.ok(ctx
+        .app
+        .accounts
+        .record_operator_action(&op.actor(), action, target)
+        .await)
 }
 
 #[derive(Template)]
 #[template(path = "operator_signin.html")]
 struct SignInPage<'a> {
     ctx: &'a Ctx,
-    error: Option<&'static str>,
 }
 
 pub struct ProductRow {
@@ -58,6 +66,10 @@ pub struct ProtocolRow {
 #[template(path = "operator.html")]
 struct ConsolePage<'a> {
     ctx: &'a Ctx,
+    /// What this operator may do: the sections shown.
+    campaign: bool,
+    verification: bool,
+    messages: bool,
     centres: usize,
     products: Vec<ProductRow>,
     phases: Vec<Phase>,
@@ -79,16 +91,31 @@ pub struct DeadRow {
     pub when: String,
 }
 
-async fn console(ctx: &Ctx, error: Option<&'static str>) -> PageResult {
-    let totals = ctx.ok(ctx.app.vaccination.campaign_totals().await)?;
-    let rules = ctx.ok(ctx.app.vaccination.eligibility().await)?;
-    let mut protocols: Vec<Protocol> = ctx.ok(ctx.app.protocols().await)?;
-    protocols.sort_by(|a, b| (a.product, b.version).cmp(&(b.product, a.version)));
-    let dead = ctx.ok(ctx.app.accounts.dead_letters().await)?;
-    Ok(ctx.page(&ConsolePage {
+async fn console(ctx: &Ctx, op: &OperatorAuth, error: Option<&'static str>) -> PageResult {
+    let campaign = op.has(Permission::Campaign);
+    let messages = op.has(Permission::Messages);
+    let mut page = ConsolePage {
         ctx,
-        centres: totals.centres,
-        products: totals
+        campaign,
+        verification: op.has(Permission::Verification),
+        messages,
+        centres: 0,
+        products: Vec::new(),
+        phases: Vec::new(),
+        chronodose_hours: 0,
+        summary: String::new(),
+        protocols: Vec::new(),
+        error,
+        today: jiff::Zoned::now().date().to_string(),
+        dead: Vec::new(),
+    };
+    if campaign {
+        let totals = ctx.ok(ctx.app.vaccination.campaign_totals().await)?;
+        let rules = ctx.ok(ctx.app.vaccination.eligibility().await)?;
+        let mut protocols: Vec<Protocol> = ctx.ok(ctx.app.protocols().await)?;
+        protocols.sort_by(|a, b| (a.product, b.version).cmp(&(b.product, a.version)));
+        page.centres = totals.centres;
+        page.products = totals
             .products
             .iter()
             .map(|(p, t)| ProductRow {
@@ -97,11 +124,11 @@ async fn console(ctx: &Ctx, error: Option<&'static str>) -> PageResult {
                 booked: t.booked,
                 no_shows: t.no_shows,
             })
-            .collect(),
-        summary: rules.describe(),
-        phases: rules.open,
-        chronodose_hours: rules.chronodose_hours,
-        protocols: protocols
+            .collect();
+        page.summary = rules.describe();
+        page.phases = rules.open;
+        page.chronodose_hours = rules.chronodose_hours;
+        page.protocols = protocols
             .iter()
             .map(|p| ProtocolRow {
                 product: p.product.name(),
@@ -113,10 +140,11 @@ async fn console(ctx: &Ctx, error: Option<&'static str>) -> PageResult {
                     .unwrap_or_else(|| "—".into()),
                 booster: p.booster_min_days,
             })
-            .collect(),
-        error,
-        today: jiff::Zoned::now().date().to_string(),
-        dead: dead
+            .collect();
+    }
+    if messages {
+        let dead = ctx.ok(ctx.app.accounts.dead_letters().await)?;
+        page.dead = dead
             .into_iter()
             .map(|d| DeadRow {
                 id: d.id,
@@ -126,44 +154,23 @@ async fn console(ctx: &Ctx, error: Option<&'static str>) -> PageResult {
                 error: d.last_error.unwrap_or_default(),
                 when: d.dead_at.strftime("%Y-%m-%d %H:%M UTC").to_string(),
             })
-            .collect(),
-    }))
-}
-
-pub async fn page(ctx: Ctx, headers: HeaderMap) -> PageResult {
-    if !is_operator(&ctx, &headers).await? {
-        return Ok(ctx.page(&SignInPage {
-            ctx: &ctx,
-            error: None,
-        }));
+            .collect();
     }
-    console(&ctx, None).await
+    Ok(ctx.page(&page))
 }
 
-pub async fn sign_in(mut ctx: Ctx, form: Form) -> PageResult {
-    let token = form.text("token");
-    match ctx.app.check_operator_token(token, ctx.client).await {
-        Ok(()) => {
-            ctx.add_cookie(format!(
-                "{OPERATOR_COOKIE}={token}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=43200"
-            ));
-            Ok(ctx.redirect("/operator"))
-        }
-        Err(AppError::Unauthenticated) => Ok(ctx.page(&SignInPage {
-            ctx: &ctx,
-            error: Some("operator.bad_token"),
-        })),
-        Err(e) => Err(ctx.fail(e)),
+/// `GET /operator`: the console of a signed-in operator (the sections of its roles); without
+/// a session, a page that leads to the normal sign-in.
+pub async fn page(ctx: Ctx) -> PageResult {
+    if ctx.user.is_none() {
+        return Ok(ctx.page(&SignInPage { ctx: &ctx }));
     }
+    let op = signed_in_operator(&ctx).await?;
+    console(&ctx, &op, None).await
 }
 
-pub async fn sign_out(mut ctx: Ctx, _form: Form) -> PageResult {
-    ctx.add_cookie(clear_cookie(OPERATOR_COOKIE));
-    Ok(ctx.redirect("/"))
-}
-
-pub async fn open_phase(mut ctx: Ctx, headers: HeaderMap, form: Form) -> PageResult {
-    require(&ctx, &headers).await?;
+pub async fn open_phase(mut ctx: Ctx, form: Form) -> PageResult {
+    let op = require(&ctx, Permission::Campaign).await?;
     let opened = ctx
         .app
         .vaccination
@@ -181,43 +188,42 @@ pub async fn open_phase(mut ctx: Ctx, headers: HeaderMap, form: Form) -> PageRes
         })
         .await;
     match opened {
-        Ok(_) => Ok(ctx.redirect_with("/operator", "flash.saved")),
-        Err(AppError::Invalid(_)) => console(&ctx, Some("operator.phase_invalid")).await,
+        Ok(p) => {
+            record(&ctx, &op, "vaccination.phase.open", Some(&p.id)).await?;
+            Ok(ctx.redirect_with("/operator", "flash.saved"))
+        }
+        Err(AppError::Invalid(_)) => console(&ctx, &op, Some("operator.phase_invalid")).await,
         Err(e) => Err(ctx.fail(e)),
     }
 }
 
-pub async fn close_phase(
-    mut ctx: Ctx,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    _form: Form,
-) -> PageResult {
-    require(&ctx, &headers).await?;
+pub async fn close_phase(mut ctx: Ctx, Path(id): Path<String>, _form: Form) -> PageResult {
+    let op = require(&ctx, Permission::Campaign).await?;
     ctx.ok(ctx.app.vaccination.close_phase(&id).await)?;
+    record(&ctx, &op, "vaccination.phase.close", Some(&id)).await?;
     Ok(ctx.redirect_with("/operator", "flash.saved"))
 }
 
-pub async fn chronodoses(mut ctx: Ctx, headers: HeaderMap, form: Form) -> PageResult {
-    require(&ctx, &headers).await?;
-    match ctx
-        .app
-        .vaccination
-        .set_chronodoses(form.text("hours").parse().unwrap_or(-1))
-        .await
-    {
-        Ok(_) => Ok(ctx.redirect_with("/operator", "flash.saved")),
-        Err(AppError::Invalid(_)) => console(&ctx, Some("operator.chronodose_invalid")).await,
+pub async fn chronodoses(mut ctx: Ctx, form: Form) -> PageResult {
+    let op = require(&ctx, Permission::Campaign).await?;
+    let hours: i64 = form.text("hours").parse().unwrap_or(-1);
+    match ctx.app.vaccination.set_chronodoses(hours).await {
+        Ok(_) => {
+            let hours = hours.to_string();
+            record(&ctx, &op, "vaccination.chronodoses", Some(&hours)).await?;
+            Ok(ctx.redirect_with("/operator", "flash.saved"))
+        }
+        Err(AppError::Invalid(_)) => console(&ctx, &op, Some("operator.chronodose_invalid")).await,
         Err(e) => Err(ctx.fail(e)),
     }
 }
 
-pub async fn add_protocol(mut ctx: Ctx, headers: HeaderMap, form: Form) -> PageResult {
-    require(&ctx, &headers).await?;
+pub async fn add_protocol(mut ctx: Ctx, form: Form) -> PageResult {
+    let op = require(&ctx, Permission::Campaign).await?;
     let window = match (form.opt("min_days"), form.opt("max_days")) {
         (Some(a), Some(b)) => match (a.parse(), b.parse()) {
             (Ok(a), Ok(b)) => Some((a, b)),
-            _ => return console(&ctx, Some("operator.protocol_invalid")).await,
+            _ => return console(&ctx, &op, Some("operator.protocol_invalid")).await,
         },
         _ => None,
     };
@@ -232,8 +238,12 @@ pub async fn add_protocol(mut ctx: Ctx, headers: HeaderMap, form: Form) -> PageR
         )
         .await;
     match added {
-        Ok(_) => Ok(ctx.redirect_with("/operator", "flash.saved")),
-        Err(AppError::Invalid(_)) => console(&ctx, Some("operator.protocol_invalid")).await,
+        Ok(p) => {
+            let target = format!("{}:v{}", p.product.code(), p.version);
+            record(&ctx, &op, "vaccination.protocol.add", Some(&target)).await?;
+            Ok(ctx.redirect_with("/operator", "flash.saved"))
+        }
+        Err(AppError::Invalid(_)) => console(&ctx, &op, Some("operator.protocol_invalid")).await,
         Err(e) => Err(ctx.fail(e)),
     }
 }
@@ -241,15 +251,17 @@ pub async fn add_protocol(mut ctx: Ctx, headers: HeaderMap, form: Form) -> PageR
 /// The export, from the console (same content as the API's).
 pub async fn export(
     ctx: Ctx,
-    headers: HeaderMap,
     crate::web::context::Query(q): crate::web::context::Query<ExportParams>,
 ) -> PageResult {
-    require(&ctx, &headers).await?;
+    let op = require(&ctx, Permission::Campaign).await?;
+    let actor = op.actor();
     let csv = ctx.ok(ctx
         .app
         .vaccination
-        .vaccination_export(&q.from, &q.to, false)
+        .vaccination_export(&q.from, &q.to, false, &actor)
         .await)?;
+    let target = format!("{}..{}", q.from, q.to);
+    record(&ctx, &op, "vaccination.export", Some(&target)).await?;
     Ok(axum::response::IntoResponse::into_response((
         [
             (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),
@@ -270,20 +282,17 @@ pub struct ExportParams {
 }
 
 /// Puts one dead letter back in the queue.
-pub async fn retry_dead_letter(
-    mut ctx: Ctx,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    _form: Form,
-) -> PageResult {
-    require(&ctx, &headers).await?;
+pub async fn retry_dead_letter(mut ctx: Ctx, Path(id): Path<String>, _form: Form) -> PageResult {
+    let op = require(&ctx, Permission::Messages).await?;
     ctx.ok(ctx.app.accounts.retry_dead_letter(&id).await)?;
+    record(&ctx, &op, "outbox.retry", Some(&id)).await?;
     Ok(ctx.redirect_with("/operator#dead-h", "flash.saved"))
 }
 
 /// Puts every dead letter back in the queue.
-pub async fn retry_all_dead_letters(mut ctx: Ctx, headers: HeaderMap, _form: Form) -> PageResult {
-    require(&ctx, &headers).await?;
+pub async fn retry_all_dead_letters(mut ctx: Ctx, _form: Form) -> PageResult {
+    let op = require(&ctx, Permission::Messages).await?;
     ctx.ok(ctx.app.accounts.retry_all_dead_letters().await)?;
+    record(&ctx, &op, "outbox.retry-all", None).await?;
     Ok(ctx.redirect_with("/operator#dead-h", "flash.saved"))
 }

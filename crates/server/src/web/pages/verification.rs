@@ -6,10 +6,8 @@ use crate::services::AppError;
 use crate::web::context::{Ctx, Form, PageResult};
 use askama::Template;
 use axum::extract::Path;
-use axum::http::HeaderMap;
 use careslot_domain::{CredentialStatus, IdScheme};
-use careslot_scheduling::credentials::OPERATOR_ACTOR;
-use careslot_store::{CredentialListing, CredentialRecord};
+use careslot_store::{CredentialListing, CredentialRecord, Permission};
 
 /// The i18n key naming a status.
 pub fn status_key(s: CredentialStatus) -> &'static str {
@@ -157,10 +155,9 @@ fn row(ctx: &Ctx, l: &CredentialListing) -> ReviewRow {
 /// `GET /operator/practitioners?status=`: the review queue (pending by default).
 pub async fn queue(
     ctx: Ctx,
-    headers: HeaderMap,
     crate::web::context::Query(q): crate::web::context::Query<QueueParams>,
 ) -> PageResult {
-    super::operator::require(&ctx, &headers).await?;
+    super::operator::require(&ctx, Permission::Verification).await?;
     let status = q
         .status
         .as_deref()
@@ -184,14 +181,14 @@ pub async fn queue(
     }))
 }
 
-/// `POST /operator/practitioners/{id}/{decision}` with an optional `reason`.
+/// `POST /operator/practitioners/{id}/{decision}` with an optional `reason`; the history
+/// names the operator account that decided.
 pub async fn decide(
     mut ctx: Ctx,
-    headers: HeaderMap,
     Path((id, decision)): Path<(String, String)>,
     form: Form,
 ) -> PageResult {
-    super::operator::require(&ctx, &headers).await?;
+    let op = super::operator::require(&ctx, Permission::Verification).await?;
     let (to, back) = match decision.as_str() {
         "verify" => (CredentialStatus::Verified, "pending"),
         "reject" => (CredentialStatus::Rejected, "pending"),
@@ -201,7 +198,7 @@ pub async fn decide(
     let back = format!("/operator/practitioners?status={back}");
     match ctx
         .app
-        .decide_credential(&id, to, form.opt("reason"), OPERATOR_ACTOR)
+        .decide_credential(&id, to, form.opt("reason"), &op.actor())
         .await
     {
         Ok(_) => Ok(ctx.redirect_with(&back, "flash.saved")),
