@@ -163,6 +163,22 @@ fn hashing_failed() -> AppError {
     AppError::Store(StoreError::Internal("hashing task failed".into()))
 }
 
+/// Password hashing runs below the requests' priority: when a login flood keeps every
+/// hashing thread busy, bookings and health checks still get the cores first (measured with
+/// `careslot bench login-flood`: booking p99 during a flood, see BENCHMARKS.md). Sign-ins
+/// wait a little longer when the machine is saturated, which the queue bounds anyway.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // On Linux the nice value is per thread, and `who = 0` is the calling thread.
+        // SAFETY: setpriority only reads its integer arguments.
+        let done = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) };
+        if done != 0 {
+            tracing::warn!("cannot lower the password-hashing threads' priority");
+        }
+    }
+}
+
 impl HashingPool {
     pub fn new(concurrency: usize, queue: usize) -> Self {
         let concurrency = concurrency.max(1);
@@ -173,14 +189,17 @@ impl HashingPool {
             let rx = rx.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("careslot-hash-{i}"))
-                .spawn(move || loop {
-                    // The lock is held only while waiting for the next job.
-                    let next = match rx.lock() {
-                        Ok(r) => r.recv(),
-                        Err(_) => return,
-                    };
-                    let Ok(job) = next else { return };
-                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                .spawn(move || {
+                    lower_priority();
+                    loop {
+                        // The lock is held only while waiting for the next job.
+                        let next = match rx.lock() {
+                            Ok(r) => r.recv(),
+                            Err(_) => return,
+                        };
+                        let Ok(job) = next else { return };
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                    }
                 });
             match spawned {
                 Ok(_) => started += 1,
