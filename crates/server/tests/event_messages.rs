@@ -620,6 +620,68 @@ async fn vaccination_series_one_confirmation_and_a_reminder_per_dose(backend: Ba
     }
     nothing_due(&app, &patient_id).await;
     assert_eq!(sink.messages().len(), 1, "one confirmation for the series");
+
+    // A held series sends nothing while held, the same one confirmation once booked, and
+    // nothing more when its booking is asked for again.
+    let slot = |body: &Value| body["slots"][0]["start"].as_str().expect("slot").to_owned();
+    let (_, later) = srv
+        .get(
+            &format!(
+                "/api/v1/agendas/{agenda}/slots?motive_id={dose1}&from={}&to={}",
+                day(6),
+                day(6)
+            ),
+            None,
+        )
+        .await;
+    let h1 = slot(&later);
+    let (_, second) = srv
+        .get(
+            &format!(
+                "/api/v1/vaccination/second-dose-slots?agenda_id={agenda}&motive_id={dose1}&start={}",
+                h1.replace('+', "%2B").replace(':', "%3A")
+            ),
+            None,
+        )
+        .await;
+    let h2 = slot(&second);
+    let (s, held) = srv
+        .post(
+            "/api/v1/vaccination/holds",
+            Some(&token),
+            json!({"dose1": {"agenda_id": agenda, "motive_id": dose1, "start": h1},
+                   "dose2": {"agenda_id": agenda, "motive_id": dose2, "start": h2}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{held}");
+    let hold = held["id"].as_str().expect("hold id").to_owned();
+    nothing_due(&app, &patient_id).await;
+    assert_eq!(sink.messages().len(), 1, "a hold sends nothing");
+    for _ in 0..2 {
+        let (s, body) = srv
+            .post(
+                "/api/v1/vaccination/bookings",
+                Some(&token),
+                json!({"hold_id": hold}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+    }
+    let m = nth(&sink, 1).await;
+    assert_eq!(m["to"], email.as_str());
+    let text = text_part(&m);
+    assert!(
+        text.contains(&hhmm(&h1)) && text.contains(&hhmm(&h2)),
+        "{text}"
+    );
+    assert_eq!(ics_parts(&m).len(), 2, "one .ics per held dose");
+    nothing_due(&app, &patient_id).await;
+    assert_eq!(
+        sink.messages().len(),
+        2,
+        "one confirmation for the held series, none for asking again"
+    );
+
     // Cancelling dose 1 cancels dose 2: neither reminder stays behind.
     let (s, body) = srv
         .post(
@@ -634,10 +696,18 @@ async fn vaccination_series_one_confirmation_and_a_reminder_per_dose(backend: Ba
         .outbox_of(&AccountId(patient_id.clone()))
         .await
         .expect("outbox");
-    assert!(
-        rows.iter()
-            .all(|r| !r.dedupe_key.starts_with("reminder72:")),
-        "{rows:?}"
+    let keys: Vec<&str> = rows.iter().map(|r| r.dedupe_key.as_str()).collect();
+    for id in &ids {
+        assert!(
+            !keys.contains(&format!("reminder72:{id}").as_str()),
+            "{keys:?}"
+        );
+    }
+    // The held series' reminders stay: it was not cancelled.
+    assert_eq!(
+        keys.iter().filter(|k| k.starts_with("reminder72:")).count(),
+        2,
+        "{keys:?}"
     );
     srv.stop().await;
 }

@@ -269,10 +269,13 @@ where
             }
             Job::BookSeries(req, _) => {
                 let out = Self::book_series_in(tx, req).await;
-                if let Ok(rows) = &out {
+                if let Ok((rows, newly_booked)) = &out {
                     agendas.extend(rows.iter().map(|r| r.agenda_id.0.clone()));
+                    if *newly_booked && !req.outbox.is_empty() {
+                        touched.outbox.push(&req.outbox);
+                    }
                 }
-                Answer::Rows(out)
+                Answer::Rows(out.map(|(rows, _)| rows))
             }
             Job::Stop(_) => Answer::Rows(Err(StoreError::Internal(
                 "a stop is never part of a group".into(),
@@ -453,10 +456,32 @@ where
 
     /// Books the held doses of a series: all of them or none. Asked again once booked, it answers
     /// the same appointments (a retried request books nothing new).
+    /// The doses of a patient's series, in dose order.
+    pub(crate) async fn series_doses(
+        pool: &DbPool<B>,
+        series_id: &str,
+        patient_bidx: i64,
+    ) -> StoreResult<Vec<ReservationRow>> {
+        sqlx::query(
+            "SELECT r.* FROM vaccination_series s JOIN reservations r ON r.id = s.reservation_id
+              WHERE s.series_id = $1 AND r.patient_bidx = $2 ORDER BY s.dose",
+        )
+        .bind(series_id)
+        .bind(patient_bidx)
+        .fetch_all(pool)
+        .await
+        .map_err(B::map_err)?
+        .iter()
+        .map(SqlStore::<B>::reservation_from_row)
+        .collect()
+    }
+
+    /// Books a held series: its doses, and whether they were held until now (false when the
+    /// series was booked already and is only asked for again).
     async fn book_series_in(
         tx: &mut Tx<B>,
         req: &BookSeriesRequest,
-    ) -> StoreResult<Vec<ReservationRow>> {
+    ) -> StoreResult<(Vec<ReservationRow>, bool)> {
         let rows = sqlx::query(
             "SELECT r.* FROM vaccination_series s JOIN reservations r ON r.id = s.reservation_id
               WHERE s.series_id = $1 AND r.patient_bidx = $2 ORDER BY s.dose",
@@ -474,7 +499,7 @@ where
             return Err(StoreError::NotFound);
         }
         if doses.iter().all(|d| d.status == ReservationStatus::Booked) {
-            return Ok(doses);
+            return Ok((doses, false));
         }
         let now = req.now.as_second();
         for d in &doses {
@@ -500,7 +525,7 @@ where
             .ok_or(StoreError::HoldExpired)?;
             booked.push(SqlStore::<B>::reservation_from_row(&row)?);
         }
-        Ok(booked)
+        Ok((booked, true))
     }
 
     /// Inserts one reservation inside the caller's transaction: expires stale holds in the way,

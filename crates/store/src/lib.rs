@@ -463,6 +463,13 @@ pub trait Store: Send + Sync + 'static {
     /// has expired, NotFound when the patient has no such series). Once booked, asking again
     /// answers the same rows.
     async fn book_series_hold(&self, req: &BookSeriesRequest) -> StoreResult<Vec<ReservationRow>>;
+    /// The doses of a series of this patient, in dose order (empty when there is none): what
+    /// a held series will book, to compose its confirmation.
+    async fn series_doses(
+        &self,
+        series_id: &str,
+        patient_bidx: i64,
+    ) -> StoreResult<Vec<ReservationRow>>;
     /// The other reservations of the series a reservation belongs to (empty if none).
     async fn series_of(&self, id: &ReservationId) -> StoreResult<Vec<ReservationRow>>;
     /// Every campaign phase, open and closed, in the order they were opened.

@@ -435,6 +435,9 @@ pub struct BookSeriesRequest {
     pub series_id: String,
     pub patient_bidx: i64,
     pub now: Timestamp,
+    /// The series' confirmation and reminders, queued in the same transaction when the
+    /// doses go from held to booked (not when a booked series is asked for again).
+    pub outbox: crate::OutboxWrite,
 }
 
 /// One centre's vaccination day for one product: stock, booked doses, no-shows.

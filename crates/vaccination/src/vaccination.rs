@@ -276,6 +276,41 @@ impl Vaccination {
         self.book_vaccination_hold(caller, &series).await
     }
 
+    /// The confirmation (and reminders) a held series sends once booked, like a series booked
+    /// at once: composed from its doses as held; nothing while none of them is held (the
+    /// store queues it only when the doses go from held to booked).
+    async fn held_series_outbox(
+        &self,
+        caller: &Caller,
+        series_id: &str,
+        patient_bidx: i64,
+    ) -> AppResult<careslot_store::OutboxWrite> {
+        let doses = self.store.series_doses(series_id, patient_bidx).await?;
+        if !doses
+            .iter()
+            .any(|d| d.status == careslot_store::ReservationStatus::Held)
+        {
+            return Ok(careslot_store::OutboxWrite::default());
+        }
+        let mut views = Vec::with_capacity(doses.len());
+        for d in &doses {
+            views.push(self.view(&d.agenda_id).await?);
+        }
+        let infos: Vec<_> = doses
+            .iter()
+            .zip(&views)
+            .map(
+                |(d, view)| careslot_scheduling::event_messages::SeriesDoseInfo {
+                    view,
+                    id: &d.id,
+                    start: d.start,
+                    end: d.end,
+                },
+            )
+            .collect();
+        Ok(self.series_outbox(&caller.id, series_id, &infos).await)
+    }
+
     /// Books a held series of the caller's: every dose or none.
     pub async fn book_vaccination_hold(
         &self,
@@ -286,12 +321,17 @@ impl Vaccination {
         if series_id.is_empty() || series_id.len() > 64 {
             return Err(AppError::NotFound("hold"));
         }
+        let patient_bidx = self.protect.patient_index(&caller.id);
+        let outbox = self
+            .held_series_outbox(caller, series_id, patient_bidx)
+            .await?;
         let rows = self
             .store
             .book_series_hold(&BookSeriesRequest {
                 series_id: series_id.to_owned(),
-                patient_bidx: self.protect.patient_index(&caller.id),
+                patient_bidx,
                 now: Timestamp::now(),
+                outbox: outbox.clone(),
             })
             .await
             .map_err(AppError::from);
@@ -300,6 +340,7 @@ impl Vaccination {
             AppError::Store(StoreError::NotFound) => AppError::NotFound("hold"),
             e => e,
         })?;
+        self.wake_outbox(&outbox);
         for r in &rows {
             self.agendas.booked(r);
         }
