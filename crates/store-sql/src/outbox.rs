@@ -17,6 +17,10 @@ fn ms(t: Timestamp) -> i64 {
     t.as_millisecond()
 }
 
+/// Rows per multi-row `INSERT`: 12 parameters per row stays far below SQLite's and
+/// PostgreSQL's limits on bound parameters.
+const ROWS: usize = 256;
+
 /// `rows` copies of `tuple` for a multi-row `VALUES`, each `?` numbered in turn (`$1`, `$2`…:
 /// the placeholders both backends read).
 fn values(rows: usize, tuple: &str) -> String {
@@ -136,58 +140,16 @@ where
                 .await
                 .map_err(B::map_err)?;
         }
-        for m in &w.enqueue {
-            let (payload_ct, intent) = match &m.payload {
-                OutboxPayload::Sealed(ct) => (Some(ct.as_slice()), None),
-                OutboxPayload::Intent(i) => (None, Some(i)),
-            };
-            sqlx::query(
-                "INSERT INTO outbox (id, channel, dedupe_key, account_id, payload_ct, attempts, available_at, created_at, subject_account_id,
-                                     intent, reservation_id, start_at, previous_at)
-                 VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (dedupe_key) DO NOTHING",
-            )
-            .bind(m.id.as_str())
-            .bind(m.channel.code())
-            .bind(m.dedupe_key.as_str())
-            .bind(m.account_id.as_str())
-            .bind(payload_ct)
-            .bind(ms(m.available_at))
-            .bind(ms(m.created_at))
-            .bind(m.subject_account_id.as_ref().map(|a| a.as_str()))
-            .bind(intent.map(|i| i.kind.code()))
-            .bind(intent.map(|i| i.reservation_id.as_str()))
-            .bind(intent.map(|i| ms(i.start)))
-            .bind(intent.and_then(|i| i.previous_start).map(ms))
-            .execute(&mut **tx)
-            .await
-            .map_err(B::map_err)?;
-        }
-        for n in &w.notices {
-            sqlx::query(
-                "INSERT INTO practice_notices (id, practitioner_id, reservation_id, kind, start_s, previous_s, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(n.id.as_str())
-            .bind(n.practitioner_id.as_str())
-            .bind(n.reservation_id.as_str())
-            .bind(n.kind.code())
-            .bind(n.start.as_second())
-            .bind(n.previous_start.map(|t| t.as_second()))
-            .bind(n.created_at.as_second())
-            .execute(&mut **tx)
-            .await
-            .map_err(B::map_err)?;
-        }
-        Ok(())
+        let messages: Vec<&NewOutboxMessage> = w.enqueue.iter().collect();
+        Self::insert_messages(tx, &messages).await?;
+        let notices: Vec<&PracticeNotice> = w.notices.iter().collect();
+        Self::insert_notices(tx, &notices).await
     }
 
     /// The outbox writes of a whole group of bookings, each already known to stand (its
     /// savepoint was released), in one multi-row `INSERT` per table: on PostgreSQL, one round
     /// trip per group instead of one per booking (bookings queue rows and delete none).
     pub(crate) async fn write_batch(tx: &mut Tx<B>, writes: &[&OutboxWrite]) -> StoreResult<()> {
-        // Rows per statement: 12 parameters per row stays far below SQLite's and
-        // PostgreSQL's limits on bound parameters.
-        const ROWS: usize = 256;
         // A deletion must see the rows queued before it in the group: then one by one.
         if writes.iter().any(|w| !w.delete_pending.is_empty()) {
             for w in writes {
@@ -196,6 +158,13 @@ where
             return Ok(());
         }
         let messages: Vec<&NewOutboxMessage> = writes.iter().flat_map(|w| &w.enqueue).collect();
+        Self::insert_messages(tx, &messages).await?;
+        let notices: Vec<&PracticeNotice> = writes.iter().flat_map(|w| &w.notices).collect();
+        Self::insert_notices(tx, &notices).await
+    }
+
+    /// Outbox rows, in multi-row `INSERT`s of at most [`ROWS`] rows.
+    async fn insert_messages(tx: &mut Tx<B>, messages: &[&NewOutboxMessage]) -> StoreResult<()> {
         for chunk in messages.chunks(ROWS) {
             let sql = format!(
                 "INSERT INTO outbox (id, channel, dedupe_key, account_id, payload_ct, attempts, available_at, created_at, subject_account_id,
@@ -225,7 +194,11 @@ where
             }
             q.execute(&mut **tx).await.map_err(B::map_err)?;
         }
-        let notices: Vec<&PracticeNotice> = writes.iter().flat_map(|w| &w.notices).collect();
+        Ok(())
+    }
+
+    /// Practice-desk notices, in multi-row `INSERT`s of at most [`ROWS`] rows.
+    async fn insert_notices(tx: &mut Tx<B>, notices: &[&PracticeNotice]) -> StoreResult<()> {
         for chunk in notices.chunks(ROWS) {
             let sql = format!(
                 "INSERT INTO practice_notices (id, practitioner_id, reservation_id, kind, start_s, previous_s, created_at) VALUES {}",
