@@ -628,6 +628,13 @@ async fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Operator(operator::OperatorCommand::Disable(args)) => {
+            let app = open_app(&args.db, &args.keys).await?;
+            let disabled = operator::disable(&app, &args).await?;
+            println!("{}", serde_json::to_string(&disabled)?);
+            eprintln!("operator account disabled: its sessions are ended");
+            Ok(())
+        }
         Command::Operator(operator::OperatorCommand::List(args)) => {
             let app = open_app(&args.db, &args.keys).await?;
             for line in operator::list(&app).await? {

@@ -1,4 +1,4 @@
-//! `careslot operator add|list`: operator accounts made on the database directly, like the
+//! `careslot operator add|list|disable`: operator accounts made on the database directly, like the
 //! other administration commands (the same as `POST /api/v1/operators` with the operator
 //! token). `add` prints the account and its one-time set-password link as JSON on stdout
 //! (the link is also queued as an invitation mail for the next `serve` to deliver).
@@ -15,6 +15,19 @@ pub enum OperatorCommand {
     Add(AddArgs),
     /// List the operator accounts (JSON lines: id, email, name, roles, disabled_at).
     List(ListArgs),
+    /// Disable an operator account: its sessions and set-password link end at once and it
+    /// can no longer sign in (the account and its action log stay).
+    Disable(DisableArgs),
+}
+
+#[derive(Args)]
+pub struct DisableArgs {
+    #[command(flatten)]
+    pub db: crate::DbArgs,
+    #[command(flatten)]
+    pub keys: crate::KeyArgs,
+    /// The operator account's id or email address (as `operator list` prints them).
+    pub account: String,
 }
 
 #[derive(Args)]
@@ -94,4 +107,33 @@ pub async fn list(app: &App) -> anyhow::Result<Vec<serde_json::Value>> {
             })
         })
         .collect())
+}
+
+/// Disables the operator account named by id or email; prints it as `list` does.
+pub async fn disable(app: &App, args: &DisableArgs) -> anyhow::Result<serde_json::Value> {
+    let wanted = args.account.trim();
+    let accounts = app
+        .accounts
+        .operator_accounts()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let Some(found) = accounts.iter().find(|v| {
+        v.identity.id.as_str() == wanted || v.identity.email.eq_ignore_ascii_case(wanted)
+    }) else {
+        anyhow::bail!("no operator account {wanted:?} (see `careslot operator list`)");
+    };
+    let id = found.identity.id.to_string();
+    app.accounts
+        .disable_operator(&id)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    app.accounts
+        .record_operator_action("cli", "operators.disable", Some(id.as_str()))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    list(app)
+        .await?
+        .into_iter()
+        .find(|v| v["id"] == id.as_str())
+        .ok_or_else(|| anyhow::anyhow!("operator account {id} vanished"))
 }

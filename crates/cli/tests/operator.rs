@@ -163,4 +163,44 @@ async fn operator_add_prints_a_set_password_link_and_list_shows_it() {
         ),
         ("cli", "operators.create", Some(id.as_str()))
     );
+    let session = app.open_session(&id).await.expect("session");
+    assert!(app.accounts.authenticate(&session).await.is_ok());
+    drop(app);
+
+    // `operator disable` by email: the session ends, the password no longer signs in, and
+    // the list and the action log say so.
+    let out = careslot(&data, &keys, &["operator", "disable", "OPS@authority.test"]);
+    let disabled = json_lines(&out);
+    assert_eq!(disabled.len(), 1, "{disabled:?}");
+    assert_eq!(disabled[0]["id"], id.as_str());
+    assert!(disabled[0]["disabled_at"].is_string(), "{disabled:?}");
+    let app = open_app(&data, &keys).await;
+    assert!(
+        app.accounts.authenticate(&session).await.is_err(),
+        "session ended"
+    );
+    assert!(app
+        .accounts
+        .login(
+            "ops@authority.test",
+            "lantern-orchard-31-quietly",
+            "127.0.0.1".parse().unwrap(),
+        )
+        .await
+        .is_err());
+    let log = app.store.operator_actions(10).await.unwrap();
+    assert_eq!(
+        (log[0].action.as_str(), log[0].target.as_deref()),
+        ("operators.disable", Some(id.as_str()))
+    );
+    drop(app);
+
+    // An unknown account: a clear refusal and a failing exit status.
+    let out = careslot(
+        &data,
+        &keys,
+        &["operator", "disable", "nobody@authority.test"],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no operator account"));
 }

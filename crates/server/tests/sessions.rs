@@ -2,7 +2,9 @@
 //! (device from User-Agent, creation, last use, which is current), revoking one by its id
 //! (immediate on every node: on PostgreSQL a second server node over the same database
 //! proves it), ids of other accounts' sessions unknown (404), pending two-factor sessions
-//! left out of the list, and the web page listing and revoking them.
+//! left out of the list, and the web page listing and revoking them. Idle timeout and
+//! absolute lifetime: the session rows are aged behind the server's back (as 31 minutes of
+//! inactivity would leave them), never by sleeping.
 
 mod common;
 
@@ -192,7 +194,93 @@ async fn the_security_page_lists_and_revokes_sessions(backend: Backend) {
     srv.stop().await;
 }
 
+/// Moves every session's creation, last use and expiry `by_s` seconds into the past, in the
+/// database itself (what time passing does to the rows).
+async fn age_sessions(loc: &common::DataLocation, by_s: i64, expiry_too: bool) {
+    let sql = if expiry_too {
+        "UPDATE sessions SET created_at = created_at - $1, expires_at = expires_at - $1,
+                last_used_at = COALESCE(last_used_at, created_at) - $1"
+    } else {
+        "UPDATE sessions SET created_at = created_at - $1,
+                last_used_at = COALESCE(last_used_at, created_at) - $1"
+    };
+    match &loc.db {
+        common::Db::Sqlite(dir) => {
+            let url = format!("sqlite://{}", dir.path().join("careslot.db").display());
+            let pool = sqlx::SqlitePool::connect(&url).await.expect("sqlite");
+            sqlx::query(sql)
+                .bind(by_s)
+                .execute(&pool)
+                .await
+                .expect("age");
+            pool.close().await;
+        }
+        common::Db::Postgres(url) => {
+            let pool = sqlx::PgPool::connect(url).await.expect("postgres");
+            sqlx::query(sql)
+                .bind(by_s)
+                .execute(&pool)
+                .await
+                .expect("age");
+            pool.close().await;
+        }
+    }
+}
+
+async fn idle_practice_sessions_end_and_every_session_has_a_lifetime(backend: Backend) {
+    let (srv, loc) = start_configured(backend, AppConfig::default()).await;
+    let patient = register(&srv, "ida").await;
+    let doctor = format!("doc-{}@example.test", common::uuid_like());
+    let (s, b) = srv
+        .post_retrying_busy(
+            "/api/v1/accounts",
+            json!({"email": doctor, "password": PASSWORD, "name": "Dr Idle", "role": "practitioner"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let patient_token = sign_in_as(&srv, &patient, "test").await;
+    let doctor_token = sign_in_as(&srv, &doctor, "test").await;
+    for t in [&patient_token, &doctor_token] {
+        assert_eq!(srv.get("/api/v1/me", Some(t)).await.0, StatusCode::OK);
+    }
+
+    // 29 minutes without use: both still work (the default idle timeout is 30 minutes).
+    age_sessions(&loc, 29 * 60, false).await;
+    for t in [&patient_token, &doctor_token] {
+        assert_eq!(srv.get("/api/v1/me", Some(t)).await.0, StatusCode::OK);
+    }
+    // That use counted: another 29 minutes later, still working.
+    age_sessions(&loc, 29 * 60, false).await;
+    assert_eq!(
+        srv.get("/api/v1/me", Some(&doctor_token)).await.0,
+        StatusCode::OK
+    );
+    // 31 minutes idle: the practice session has ended, the patient's has not.
+    age_sessions(&loc, 31 * 60, false).await;
+    assert_eq!(
+        srv.get("/api/v1/me", Some(&doctor_token)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        srv.get("/api/v1/me", Some(&doctor_token)).await.0,
+        StatusCode::UNAUTHORIZED,
+        "an ended session stays ended"
+    );
+    assert_eq!(
+        srv.get("/api/v1/me", Some(&patient_token)).await.0,
+        StatusCode::OK
+    );
+    // Past its absolute lifetime (30 days), however recently used: every session ends.
+    age_sessions(&loc, 31 * 24 * 3600, true).await;
+    assert_eq!(
+        srv.get("/api/v1/me", Some(&patient_token)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    srv.stop().await;
+}
+
 on_both_backends!(
     sessions_are_listed_and_revoked_on_every_node,
     the_security_page_lists_and_revokes_sessions,
+    idle_practice_sessions_end_and_every_session_has_a_lifetime,
 );

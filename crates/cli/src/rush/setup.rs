@@ -35,6 +35,9 @@ pub struct Prepared {
     pub stock_days: i64,
     pub setup_s: f64,
     pub keys: tempfile::TempDir,
+    /// The nodes' data directory (messages they cannot send are written there as files):
+    /// never the working directory's `./careslot-data`.
+    pub data: tempfile::TempDir,
 }
 
 pub fn find_centres_file(given: Option<&Path>) -> Option<PathBuf> {
@@ -183,6 +186,7 @@ pub async fn prepare(
         stock_days,
         setup_s: started.elapsed().as_secs_f64(),
         keys,
+        data: tempfile::tempdir()?,
     })
 }
 
@@ -270,6 +274,8 @@ impl Server {
             .arg(&prepared.database_url)
             .arg("--keys-dir")
             .arg(prepared.keys.path())
+            .arg("--data-dir")
+            .arg(prepared.data.path())
             .arg("--operator-token-file")
             .arg(operator_token_file)
             .args(extra)

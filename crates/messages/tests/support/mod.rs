@@ -32,7 +32,24 @@ pub struct SmtpSink {
 }
 
 impl SmtpSink {
+    /// Starts the sink, trying again (at most three times) when it exits before it is ready:
+    /// once in a long CI run, python exited with status 2 before printing READY, and the
+    /// next start worked.
     pub fn start() -> SmtpSink {
+        let mut last = String::new();
+        for _ in 0..3 {
+            match Self::try_start() {
+                Ok(sink) => return sink,
+                Err(why) => {
+                    eprintln!("SMTP sink: {why}; starting it again");
+                    last = why;
+                }
+            }
+        }
+        panic!("the SMTP server did not start ({last}); {HINT}");
+    }
+
+    fn try_start() -> Result<SmtpSink, String> {
         let dir = tempfile::tempdir().unwrap();
         let mut child = Command::new("python3")
             .arg(script())
@@ -50,10 +67,13 @@ impl SmtpSink {
             Some(p) => p.parse().unwrap(),
             None => {
                 let status = child.wait().unwrap();
-                panic!("the SMTP server did not start ({status}); {HINT}");
+                if status.code() == Some(3) {
+                    panic!("aiosmtpd is missing; {HINT}");
+                }
+                return Err(format!("exit {status}, first line {line:?}"));
             }
         };
-        SmtpSink { child, port, dir }
+        Ok(SmtpSink { child, port, dir })
     }
 
     pub fn url(&self) -> String {

@@ -29,8 +29,23 @@ impl SmtpSink {
         Self::start_on(0)
     }
 
-    /// On `port` (0: a free one).
+    /// On `port` (0: a free one). Tried again (at most three times) when python exits before
+    /// it is ready: once in a long CI run it exited with status 2, and the next start worked.
     pub fn start_on(port: u16) -> SmtpSink {
+        let mut last = String::new();
+        for _ in 0..3 {
+            match Self::try_start(port) {
+                Ok(sink) => return sink,
+                Err(why) => {
+                    eprintln!("SMTP sink: {why}; starting it again");
+                    last = why;
+                }
+            }
+        }
+        panic!("the SMTP server did not start ({last}); {HINT}");
+    }
+
+    fn try_start(port: u16) -> Result<SmtpSink, String> {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut child = Command::new("python3")
             .arg(script())
@@ -51,15 +66,18 @@ impl SmtpSink {
             Some(p) => p.parse().expect("port"),
             None => {
                 let status = child.wait().expect("wait");
-                panic!("the SMTP server did not start ({status}); {HINT}");
+                if status.code() == Some(3) {
+                    panic!("aiosmtpd is missing; {HINT}");
+                }
+                return Err(format!("exit {status}, first line {line:?}"));
             }
         };
-        SmtpSink {
+        Ok(SmtpSink {
             child,
             port,
             dir,
             hide_sign_up_mail: Default::default(),
-        }
+        })
     }
 
     pub fn url(&self) -> String {
