@@ -196,8 +196,26 @@ test('an invited assistant books a patient on the phone, and sees only the agend
     await visit(asst, 'desk-book');
     await asst.fill('#patient_name', 'Marcel Téléphone');
     await asst.fill('#patient_phone', '+33 6 12 34 56 78');
-    await submit(asst);
+    await submit(asst, '#new-patient button[type=submit]');
     assert.match(await asst.locator('.desk').innerText(), /Marcel Téléphone/);
+
+    // The practice's directory finds him by the start of his name and by his number
+    // written another way; a second booking picks him instead of making a twin.
+    await asst.goto('/pro/patients?q=marc');
+    await visit(asst, 'directory-search');
+    assert.equal(await asst.locator('#directory-results tbody tr', { hasText: 'Marcel Téléphone' }).count(), 1);
+    await asst.goto('/pro/patients?q=' + encodeURIComponent('06 12 34 56 78'));
+    assert.equal(await asst.locator('#directory-results tbody tr').count(), 1);
+    await asst.goto('/pro/agenda?view=week');
+    const later = asst.locator('.item.free a').nth(1);
+    await Promise.all([asst.waitForURL(/\/pro\/agenda\/book/), later.click()]);
+    await asst.fill('#q', 'Télé');
+    await submit(asst, 'form[role=search] button[type=submit]');
+    await visit(asst, 'desk-book-pick');
+    await submit(asst, '#directory-picks button[type=submit]');
+    assert.equal(await asst.locator('.item.appointment', { hasText: 'Marcel Téléphone' }).count() >= 1, true);
+    await asst.goto('/pro/patients?q=marcel');
+    assert.equal(await asst.locator('#directory-results tbody tr').count(), 1, 'one entry, not two');
 
     // The appointment page and the patient's history.
     await asst.locator('.item.appointment a', { hasText: 'Marcel Téléphone' }).first().click();

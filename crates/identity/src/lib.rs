@@ -19,7 +19,8 @@ mod team;
 mod verification;
 
 pub use accounts::{
-    hash_token, parse_email, parse_name, parse_phone, Identity, NewIdentity, SignedIn,
+    hash_token, parse_birth_date, parse_email, parse_name, parse_phone, Identity, NewIdentity,
+    SignedIn,
 };
 pub use family::Relative;
 pub use front_door::{Backoff, IdentityConfig, ThrottleConfig};

@@ -8,16 +8,23 @@ use careslot_core::protection::subject_key_name;
 use careslot_core::time::parse_instant;
 use careslot_domain::availability::Unavailable;
 use careslot_domain::*;
-use careslot_identity::{parse_name, parse_phone};
+use careslot_identity::{parse_birth_date, parse_name, parse_phone};
 use careslot_store::*;
 use jiff::Timestamp;
 use std::sync::Arc;
 
-/// A patient booked by the practice: someone already known, or a new record made from the
-/// name and phone number given on the phone (it has no login).
+/// A patient booked by the practice: someone already known (by account id), an entry of the
+/// practice's directory (by entry id), or a person given on the phone by name and number
+/// (and birth date if known): the directory's patient with that number and name when there
+/// is one, else a new record (it has no login).
 pub enum DeskPatient<'a> {
     Known(&'a str),
-    New { name: &'a str, phone: &'a str },
+    Entry(&'a str),
+    New {
+        name: &'a str,
+        phone: &'a str,
+        birth_date: Option<&'a str>,
+    },
 }
 
 /// Changes to a motive; duration and capacity are fixed once created.
@@ -87,13 +94,29 @@ impl Scheduling {
         let patient_id = match patient {
             DeskPatient::Known(id) => {
                 let id = AccountId(id.to_owned());
-                // Only patients this practice has seen can be picked again.
-                if self.desk_history(caller, &id).await?.1.is_empty() {
+                // Only patients this practice knows can be picked again.
+                let filed = self
+                    .store
+                    .practice_patient_of_account(&me.id, &id)
+                    .await?
+                    .is_some();
+                if !filed && self.desk_history(caller, &id).await?.1.is_empty() {
                     return Err(AppError::NotFound("patient"));
                 }
                 id
             }
-            DeskPatient::New { name, phone } => {
+            DeskPatient::Entry(entry) => {
+                self.store
+                    .practice_patient(&me.id, entry)
+                    .await?
+                    .ok_or(AppError::NotFound("patient"))?
+                    .account_id
+            }
+            DeskPatient::New {
+                name,
+                phone,
+                birth_date,
+            } => {
                 let name = parse_name("patient_name", name)?;
                 let phone = parse_phone(phone).map_err(|_| {
                     DomainError::new(
@@ -101,7 +124,25 @@ impl Scheduling {
                         "must be a phone number, e.g. +33 6 12 34 56 78",
                     )
                 })?;
-                self.create_managed_patient(&me.id, name, phone).await?
+                let birth_date = birth_date
+                    .map(str::trim)
+                    .filter(|b| !b.is_empty())
+                    .map(|b| {
+                        parse_birth_date(b).map_err(|_| {
+                            DomainError::new(
+                                "patient_birth_date",
+                                "must be a past date, YYYY-MM-DD",
+                            )
+                        })
+                    })
+                    .transpose()?;
+                match self.directory_twin(&me.id, &name, &phone).await? {
+                    Some(known) => known,
+                    None => {
+                        self.create_managed_patient(&me.id, name, phone, birth_date)
+                            .await?
+                    }
+                }
             }
         };
         let note = note.map(str::trim).filter(|n| !n.is_empty());
@@ -115,6 +156,11 @@ impl Scheduling {
         self.agendas.invalidate(agenda);
         let row = out?.reservation;
         let booked = self.open_reservation(row).await?;
+        // In the practice's directory from now on; the booking stands whatever happens here
+        // (filing again later repairs a miss).
+        if let Err(e) = self.file_in_directory(&me.id, &patient_id).await {
+            tracing::warn!(error = %e, "a phone booking's patient could not be filed in the directory");
+        }
         // Booked on the phone: no card was given, the fee is paid at the practice.
         if motive.policy.teleconsultation {
             if let Some(fee) = self.motive_fees(agenda).await?.remove(&motive.id) {
@@ -130,6 +176,7 @@ impl Scheduling {
         practice: &PractitionerId,
         name: String,
         phone: String,
+        birth_date: Option<String>,
     ) -> AppResult<AccountId> {
         let id = AccountId::new();
         let key_name = subject_key_name(&id);
@@ -143,7 +190,7 @@ impl Scheduling {
             email_ct: seal("email", ""),
             name_ct: seal("name", &name),
             phone_ct: Some(seal("phone", &phone)),
-            birth_date_ct: None,
+            birth_date_ct: birth_date.as_deref().map(|b| seal("birth_date", b)),
             managed_by: Some(practice.clone()),
             id: id.clone(),
         };

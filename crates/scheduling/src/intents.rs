@@ -91,6 +91,12 @@ impl Scheduling {
             return Ok(Composed::Drop("no address"));
         }
         let view = self.view(&appointment.row.agenda_id).await?;
+        if intent.kind == K::Confirmation {
+            // A patient who booked online enters the practice's directory here, off the
+            // booking's path (idempotent: a retried confirmation files them again).
+            self.file_in_directory(&view.agenda.practitioner_id, &row.account_id)
+                .await?;
+        }
         if matches!(intent.kind, K::Confirmation | K::Moved) {
             self.queue_reminders(&view.agenda.practitioner_id, &to, &appointment)
                 .await?;

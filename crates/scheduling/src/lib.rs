@@ -13,6 +13,7 @@ mod consultation;
 pub mod credentials;
 mod desk;
 pub mod desk_notices;
+pub mod directory;
 pub mod event_messages;
 pub mod intents;
 pub mod notify;

@@ -503,6 +503,7 @@ async fn pay_at_the_practice_is_the_default(backend: Backend) {
             DeskPatient::New {
                 name: "Marcel Téléphone",
                 phone: "+33 6 12 34 56 78",
+                birth_date: None,
             },
             None,
         )

@@ -298,6 +298,7 @@ async fn assistants_run_the_agenda_and_nothing_else(backend: Backend) {
             DeskPatient::New {
                 name: "Marcel",
                 phone: "06 12 34 56 78",
+                birth_date: None,
             },
             None,
         )
@@ -334,6 +335,7 @@ async fn assistants_run_the_agenda_and_nothing_else(backend: Backend) {
             DeskPatient::New {
                 name: "X",
                 phone: "call me",
+                birth_date: None,
             },
             None,
         )
@@ -351,6 +353,7 @@ async fn assistants_run_the_agenda_and_nothing_else(backend: Backend) {
             DeskPatient::New {
                 name: "Y",
                 phone: "0600000000",
+                birth_date: None,
             },
             None,
         )
@@ -370,6 +373,7 @@ async fn assistants_run_the_agenda_and_nothing_else(backend: Backend) {
             DeskPatient::New {
                 name: "Z",
                 phone: "0600000001",
+                birth_date: None,
             },
             None,
         )
@@ -433,6 +437,7 @@ async fn no_show_frees_the_place_and_undo_takes_it_back(backend: Backend) {
             DeskPatient::New {
                 name: "Absent",
                 phone: "0600000002",
+                birth_date: None,
             },
             None,
         )
@@ -485,6 +490,7 @@ async fn no_show_frees_the_place_and_undo_takes_it_back(backend: Backend) {
         DeskPatient::New {
             name: "Walk-in",
             phone: "0600000003",
+            birth_date: None,
         },
         None,
     )

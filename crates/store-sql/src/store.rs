@@ -3,6 +3,7 @@
 //! `payments.rs`.
 
 use crate::credentials::Credentials;
+use crate::directory::Directory;
 use crate::operators::Operators;
 use crate::outbox::Outbox;
 use crate::payments::Payments;
@@ -3017,5 +3018,47 @@ where
 
     async fn operator_actions(&self, limit: i64) -> StoreResult<Vec<OperatorAction>> {
         Operators::<B>::actions(self.reader(), limit).await
+    }
+
+    async fn file_practice_patient(
+        &self,
+        entry: &PracticePatient,
+        terms: &[i64],
+    ) -> StoreResult<PracticePatient> {
+        Directory::<B>::file(self.writer(), entry, terms).await
+    }
+
+    async fn practice_patients_with_terms(
+        &self,
+        practitioner: &PractitionerId,
+        terms: &[i64],
+        limit: i64,
+    ) -> StoreResult<Vec<PracticePatient>> {
+        Directory::<B>::with_terms(self.reader(), practitioner, terms, limit).await
+    }
+
+    async fn practice_patient(
+        &self,
+        practitioner: &PractitionerId,
+        id: &str,
+    ) -> StoreResult<Option<PracticePatient>> {
+        Directory::<B>::one(self.reader(), practitioner, id).await
+    }
+
+    async fn practice_patient_of_account(
+        &self,
+        practitioner: &PractitionerId,
+        account: &AccountId,
+    ) -> StoreResult<Option<PracticePatient>> {
+        Directory::<B>::of_account(self.reader(), practitioner, account).await
+    }
+
+    async fn set_practice_patient_note(
+        &self,
+        practitioner: &PractitionerId,
+        id: &str,
+        note_ct: Option<&[u8]>,
+    ) -> StoreResult<bool> {
+        Directory::<B>::set_note(self.writer(), practitioner, id, note_ct).await
     }
 }

@@ -11,6 +11,7 @@
 mod backup;
 pub mod codec;
 mod credentials;
+mod directory;
 mod documents;
 mod error;
 mod import;
@@ -26,6 +27,7 @@ mod verification;
 
 pub use backup::BackupError;
 pub use credentials::*;
+pub use directory::PracticePatient;
 pub use documents::{DocumentId, DocumentMeta, DocumentRecord, Uploader};
 pub use error::{ConflictKind, StoreError};
 pub use import::{ImportedSite, SiteWrite};
@@ -928,4 +930,41 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<i64>;
     /// The latest `limit` entries of the operators' action log, newest first.
     async fn operator_actions(&self, limit: i64) -> StoreResult<Vec<OperatorAction>>;
+
+    // --- patient directory (issue 18, point 1) -----------------------------------------------
+    /// Files `entry.account_id` in `entry.practitioner_id`'s directory with `terms` (its blind
+    /// indexes), in one transaction; when the account is already filed there, its terms are
+    /// replaced and the existing entry (id, note, creation) is returned.
+    async fn file_practice_patient(
+        &self,
+        entry: &PracticePatient,
+        terms: &[i64],
+    ) -> StoreResult<PracticePatient>;
+    /// The practice's entries holding every one of `terms`, oldest first, at most `limit`.
+    async fn practice_patients_with_terms(
+        &self,
+        practitioner: &PractitionerId,
+        terms: &[i64],
+        limit: i64,
+    ) -> StoreResult<Vec<PracticePatient>>;
+    /// One entry of the practice's directory (None: unknown, or another practice's).
+    async fn practice_patient(
+        &self,
+        practitioner: &PractitionerId,
+        id: &str,
+    ) -> StoreResult<Option<PracticePatient>>;
+    /// The practice's entry for `account`, if filed.
+    async fn practice_patient_of_account(
+        &self,
+        practitioner: &PractitionerId,
+        account: &AccountId,
+    ) -> StoreResult<Option<PracticePatient>>;
+    /// Replaces (or clears) the practice's note on an entry; false when there is no such
+    /// entry in this practice.
+    async fn set_practice_patient_note(
+        &self,
+        practitioner: &PractitionerId,
+        id: &str,
+        note_ct: Option<&[u8]>,
+    ) -> StoreResult<bool>;
 }

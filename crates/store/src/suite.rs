@@ -2,6 +2,7 @@
 //! fresh store; every case builds its own practitioner and agenda, so cases don't interfere.
 
 mod credentials;
+mod directory;
 mod documents;
 mod operators;
 mod second_factor;
@@ -52,6 +53,7 @@ pub async fn run(store: Arc<dyn Store>) {
     credentials::credentials(&*store).await;
     operators::operators(&*store).await;
     slot_alerts(&*store).await;
+    directory::directory(&*store).await;
     // Operations (issue 16); closing stays last: the store refuses writes afterwards.
     operations_counts(&*store).await;
     closing(&*store).await;

@@ -4,6 +4,7 @@
 pub mod alerts;
 pub mod bulk_publish;
 pub mod credentials;
+pub mod directory;
 pub mod dto;
 pub mod patient;
 pub mod payments;

@@ -7,7 +7,8 @@ pub mod ops;
 use careslot_consultation::api::{documents, prescriptions, video};
 use careslot_identity::api::{accounts, dead_letters, me, operators, security};
 use careslot_scheduling::api::{
-    alerts, bulk_publish, credentials, patient, payments, practitioner, public, queue, reminders,
+    alerts, bulk_publish, credentials, directory, patient, payments, practitioner, public, queue,
+    reminders,
 };
 use careslot_vaccination::api::{operator, vaccination};
 
@@ -61,6 +62,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         credentials::credential_detail, credentials::verify, credentials::reject, credentials::revoke,
         // issue 15 point 5: operator accounts
         operators::create, operators::list, operators::set_roles, operators::disable, operators::actions,
+        // issue 18 point 1: the practice's patient directory and phone bookings
+        directory::search, directory::file, directory::put_note, directory::book,
     ),
     components(schemas(careslot_core::error::Problem)),
     modifiers(&BearerAuth, &QueueDoc, &ErrorResponses),
@@ -188,6 +191,13 @@ pub fn router(app: App) -> Router {
             "/practitioner/reminders",
             get(reminders::get_reminders).put(reminders::put_reminders),
         )
+        .route("/practitioner/patients", get(directory::search))
+        .route("/practitioner/patients/{id}", get(directory::file))
+        .route(
+            "/practitioner/patients/{id}/note",
+            axum::routing::put(directory::put_note),
+        )
+        .route("/practitioner/appointments", post(directory::book))
         .route("/places", post(practitioner::create_place))
         .route("/agendas", post(practitioner::create_agenda))
         .route("/agendas/{agenda_id}", get(public::agenda))

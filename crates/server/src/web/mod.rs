@@ -119,7 +119,9 @@ pub fn router() -> Router<App> {
             "/pro/appointments/{id}/cancel",
             post(payments::practice_cancel),
         )
+        .route("/pro/patients", get(directory::page))
         .route("/pro/patients/{id}", get(desk::patient))
+        .route("/pro/patients/{id}/note", post(directory::save_note))
         .route("/pro/settings", get(settings::page))
         .route("/pro/settings/motives", post(settings::add_motive))
         .route("/pro/settings/motives/{id}", post(settings::edit_motive))

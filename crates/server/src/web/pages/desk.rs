@@ -4,6 +4,7 @@
 use crate::services::{AppError, DeskPatient};
 use crate::web::context::Query;
 use crate::web::context::{Ctx, Failure, Form, PageResult};
+use crate::web::pages::directory::{self, HitRow};
 use crate::web::view;
 use askama::Template;
 use axum::extract::Path;
@@ -259,6 +260,9 @@ pub struct BookParams {
     agenda: String,
     motive: String,
     start: String,
+    /// A search of the practice's directory, to pick an existing patient.
+    #[serde(default)]
+    q: String,
 }
 
 #[derive(Template)]
@@ -273,6 +277,18 @@ struct BookPage<'a> {
     error: Option<&'static str>,
     name: String,
     phone: String,
+    birth_date: String,
+    q: String,
+    searched: bool,
+    hits: Vec<HitRow>,
+}
+
+/// What the new-patient form held, to show it again.
+#[derive(Default)]
+struct Given {
+    name: String,
+    phone: String,
+    birth_date: String,
 }
 
 async fn render_book(
@@ -281,8 +297,8 @@ async fn render_book(
     motive: &str,
     start: &str,
     error: Option<&'static str>,
-    name: String,
-    phone: String,
+    given: Given,
+    q: &str,
 ) -> PageResult {
     let caller = ctx.caller()?;
     let v = ctx.ok(ctx
@@ -294,6 +310,11 @@ async fn render_book(
         .motive(&MotiveId(motive.to_owned()))
         .ok_or_else(|| ctx.fail(AppError::NotFound("motive")))?;
     let t = ctx.ok(careslot_core::time::parse_instant("start", start).map_err(Into::into))?;
+    let q: String = q.chars().take(100).collect();
+    let (hits, search_error) = match directory::search(ctx, &q).await? {
+        Ok(hits) => (hits, None),
+        Err(key) => (None, Some(key)),
+    };
     Ok(ctx.page(&BookPage {
         ctx,
         agenda: agenda.to_owned(),
@@ -301,9 +322,13 @@ async fn render_book(
         start: start.to_owned(),
         when: ctx.lang.date_time(&t.to_zoned(v.tz.clone())),
         motive_label: view::motive_label(ctx.lang, &public.labels, m),
-        error,
-        name,
-        phone,
+        error: error.or(search_error),
+        name: given.name,
+        phone: given.phone,
+        birth_date: given.birth_date,
+        searched: hits.is_some(),
+        hits: hits.unwrap_or_default(),
+        q,
     }))
 }
 
@@ -314,8 +339,8 @@ pub async fn book_page(ctx: Ctx, Query(p): Query<BookParams>) -> PageResult {
         &p.motive,
         &p.start,
         None,
-        String::new(),
-        String::new(),
+        Given::default(),
+        &p.q,
     )
     .await
 }
@@ -324,6 +349,14 @@ pub async fn book(mut ctx: Ctx, form: Form) -> PageResult {
     let caller = ctx.caller()?.clone();
     let (agenda, motive, start) = (form.text("agenda"), form.text("motive"), form.text("start"));
     let (name, phone) = (form.text("patient_name"), form.text("patient_phone"));
+    let patient = match form.opt("patient_entry") {
+        Some(entry) => DeskPatient::Entry(entry),
+        None => DeskPatient::New {
+            name,
+            phone,
+            birth_date: form.opt("patient_birth_date"),
+        },
+    };
     let booked = ctx
         .app
         .desk_book(
@@ -331,7 +364,7 @@ pub async fn book(mut ctx: Ctx, form: Form) -> PageResult {
             &AgendaId(agenda.to_owned()),
             motive,
             start,
-            DeskPatient::New { name, phone },
+            patient,
             form.opt("note"),
         )
         .await;
@@ -347,21 +380,17 @@ pub async fn book(mut ctx: Ctx, form: Form) -> PageResult {
             ))
         }
         Err(AppError::Invalid(d)) => {
-            let key = if d.field == "patient_phone" {
-                "desk.bad_phone"
-            } else {
-                "desk.bad_name"
+            let key = match d.field {
+                "patient_phone" => "desk.bad_phone",
+                "patient_birth_date" => "desk.bad_birth_date",
+                _ => "desk.bad_name",
             };
-            render_book(
-                &ctx,
-                agenda,
-                motive,
-                start,
-                Some(key),
-                name.into(),
-                phone.into(),
-            )
-            .await
+            let given = Given {
+                name: name.into(),
+                phone: phone.into(),
+                birth_date: form.text("patient_birth_date").into(),
+            };
+            render_book(&ctx, agenda, motive, start, Some(key), given, "").await
         }
         Err(AppError::Conflict(..))
         | Err(AppError::Store(careslot_store::StoreError::Conflict(_))) => {
@@ -497,18 +526,53 @@ pub async fn no_show(mut ctx: Ctx, Path(id): Path<String>, form: Form) -> PageRe
 #[template(path = "desk_patient.html")]
 struct PatientPage<'a> {
     ctx: &'a Ctx,
+    account_id: String,
     name: String,
     phone: String,
     email: String,
+    birth_date: String,
     rows: Vec<HistoryRow>,
+    /// The practice's note (empty when none); None: not in the directory (an erased
+    /// patient), so no note can be kept.
+    note: Option<String>,
+    error: Option<&'static str>,
 }
 
+/// A patient's page: their file in the practice's directory (identity, appointments here,
+/// the practice's note). A patient seen before the directory existed is filed on the way.
 pub async fn patient(ctx: Ctx, Path(id): Path<String>) -> PageResult {
     let caller = ctx.caller()?;
-    let (identity, history) = ctx.ok(ctx.app.desk_history(caller, &AccountId(id)).await)?;
-    if history.is_empty() {
-        return Err(ctx.fail(AppError::NotFound("patient")));
+    let account = AccountId(id.clone());
+    let practice = ctx.ok(ctx.app.practice_of(caller).await)?;
+    let mut entry = ctx.ok(ctx
+        .app
+        .store
+        .practice_patient_of_account(&practice.id, &account)
+        .await
+        .map_err(AppError::from))?;
+    let mut fallback = None;
+    if entry.is_none() {
+        let (identity, history) = ctx.ok(ctx.app.desk_history(caller, &account).await)?;
+        if history.is_empty() {
+            return Err(ctx.fail(AppError::NotFound("patient")));
+        }
+        if identity.is_some() {
+            entry = ctx.app.file_in_directory(&practice.id, &account).await.ok();
+        }
+        fallback = Some((identity, history));
     }
+    let (identity, history, note) = match (entry, fallback) {
+        (Some(e), _) => {
+            let f = ctx.ok(ctx.app.patient_file(caller, &e.id).await)?;
+            (
+                Some(f.hit.identity),
+                f.appointments,
+                Some(f.note.unwrap_or_default()),
+            )
+        }
+        (None, Some((identity, history))) => (identity, history, None),
+        (None, None) => return Err(ctx.fail(AppError::NotFound("patient"))),
+    };
     let mut rows = Vec::new();
     for a in history.iter().rev() {
         let public = ctx.ok(ctx.app.public_agenda(&a.row.agenda_id).await)?;
@@ -523,19 +587,29 @@ pub async fn patient(ctx: Ctx, Path(id): Path<String>) -> PageResult {
             id: a.row.id.to_string(),
         });
     }
-    let (name, phone, email) = match identity {
-        Some(i) => (i.name, i.phone.unwrap_or_default(), i.email),
+    let (name, phone, email, birth_date) = match identity {
+        Some(i) => (
+            i.name,
+            i.phone.unwrap_or_default(),
+            i.email,
+            i.birth_date.unwrap_or_default(),
+        ),
         None => (
             ctx.t("desk.anonymous").to_owned(),
+            String::new(),
             String::new(),
             String::new(),
         ),
     };
     Ok(ctx.page(&PatientPage {
         ctx: &ctx,
+        account_id: id,
         name,
         phone,
         email,
+        birth_date,
         rows,
+        note,
+        error: None,
     }))
 }

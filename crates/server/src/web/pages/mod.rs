@@ -5,6 +5,7 @@ pub mod account;
 pub mod appointments;
 pub mod booking;
 pub mod desk;
+pub mod directory;
 pub mod documents;
 pub mod home;
 pub mod mailbox;

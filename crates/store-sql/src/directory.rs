@@ -1,0 +1,190 @@
+//! The SQL of a practice's patient directory (issue 18, point 1): entries and their blind
+//! index terms, written in one transaction; lookups that need every term of a query.
+//! Times are Unix seconds.
+
+use crate::{internal, Backend, DbPool, DbRow};
+use careslot_domain::{AccountId, PractitionerId};
+use careslot_store::codec::ts;
+use careslot_store::*;
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Row, Type};
+use std::marker::PhantomData;
+
+/// The SQL of the patient directory on backend `B`.
+pub struct Directory<B>(PhantomData<B>);
+
+/// Terms per query at most: a query's words, each one term (the service caps them too).
+const MAX_TERMS: usize = 16;
+
+impl<B: Backend> Directory<B>
+where
+    for<'c> &'c mut <B::Db as Database>::Connection: Executor<'c, Database = B::Db>,
+    for<'q> <B::Db as Database>::Arguments<'q>: IntoArguments<'q, B::Db>,
+    for<'q> &'q str: Encode<'q, B::Db> + Type<B::Db>,
+    for<'q> &'q [u8]: Encode<'q, B::Db> + Type<B::Db>,
+    for<'q> Option<&'q str>: Encode<'q, B::Db>,
+    for<'q> Option<&'q [u8]>: Encode<'q, B::Db>,
+    for<'q> Option<String>: Encode<'q, B::Db>,
+    for<'q> Option<i64>: Encode<'q, B::Db>,
+    for<'q, 'r> String: Encode<'q, B::Db> + Decode<'r, B::Db> + Type<B::Db>,
+    for<'q, 'r> Vec<u8>: Encode<'q, B::Db> + Decode<'r, B::Db> + Type<B::Db>,
+    for<'q, 'r> i64: Encode<'q, B::Db> + Decode<'r, B::Db> + Type<B::Db>,
+    for<'q, 'r> f64: Encode<'q, B::Db> + Decode<'r, B::Db> + Type<B::Db>,
+    for<'q, 'r> bool: Encode<'q, B::Db> + Decode<'r, B::Db> + Type<B::Db>,
+    for<'s> &'s str: ColumnIndex<DbRow<B>>,
+{
+    fn row(row: &DbRow<B>) -> StoreResult<PracticePatient> {
+        Ok(PracticePatient {
+            id: row.try_get("id").map_err(internal)?,
+            practitioner_id: PractitionerId(row.try_get("practitioner_id").map_err(internal)?),
+            account_id: AccountId(row.try_get("account_id").map_err(internal)?),
+            note_ct: row.try_get("note_ct").map_err(internal)?,
+            created_at: ts(row.try_get("created_at").map_err(internal)?)?,
+        })
+    }
+
+    pub(crate) async fn file(
+        pool: &DbPool<B>,
+        entry: &PracticePatient,
+        terms: &[i64],
+    ) -> StoreResult<PracticePatient> {
+        let mut tx = B::begin_write(pool).await?;
+        sqlx::query(
+            "INSERT INTO practice_patients (id, practitioner_id, account_id, note_ct, created_at)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (practitioner_id, account_id) DO NOTHING",
+        )
+        .bind(entry.id.as_str())
+        .bind(entry.practitioner_id.as_str())
+        .bind(entry.account_id.as_str())
+        .bind(entry.note_ct.as_deref())
+        .bind(entry.created_at.as_second())
+        .execute(&mut *tx)
+        .await
+        .map_err(B::map_err)?;
+        let stored = sqlx::query(
+            "SELECT * FROM practice_patients WHERE practitioner_id = $1 AND account_id = $2",
+        )
+        .bind(entry.practitioner_id.as_str())
+        .bind(entry.account_id.as_str())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(B::map_err)?;
+        let stored = Self::row(&stored)?;
+        sqlx::query("DELETE FROM practice_patient_terms WHERE entry_id = $1")
+            .bind(stored.id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(B::map_err)?;
+        // Truncated indexes collide: two values of one entry may give the same term.
+        let mut terms = terms.to_vec();
+        terms.sort_unstable();
+        terms.dedup();
+        for chunk in terms.chunks(200) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| format!("($1, ${}, $2)", i + 3))
+                .collect();
+            let sql = format!(
+                "INSERT INTO practice_patient_terms (practitioner_id, term, entry_id) VALUES {}",
+                values.join(", ")
+            );
+            let mut q = sqlx::query(&sql)
+                .bind(stored.practitioner_id.as_str())
+                .bind(stored.id.as_str());
+            for t in chunk {
+                q = q.bind(*t);
+            }
+            q.execute(&mut *tx).await.map_err(B::map_err)?;
+        }
+        crate::commit::<B>(tx).await?;
+        Ok(stored)
+    }
+
+    pub(crate) async fn with_terms(
+        pool: &DbPool<B>,
+        practitioner: &PractitionerId,
+        terms: &[i64],
+        limit: i64,
+    ) -> StoreResult<Vec<PracticePatient>> {
+        let mut terms = terms.to_vec();
+        terms.sort_unstable();
+        terms.dedup();
+        if terms.is_empty() || terms.len() > MAX_TERMS {
+            return Err(StoreError::Internal(format!(
+                "a directory lookup takes 1 to {MAX_TERMS} terms"
+            )));
+        }
+        let list: Vec<String> = (0..terms.len()).map(|i| format!("${}", i + 3)).collect();
+        let sql = format!(
+            "SELECT p.* FROM practice_patients p
+              WHERE p.practitioner_id = $1
+                AND p.id IN (SELECT entry_id FROM practice_patient_terms
+                              WHERE practitioner_id = $1 AND term IN ({})
+                              GROUP BY entry_id HAVING COUNT(*) = {})
+              ORDER BY p.created_at, p.id LIMIT $2",
+            list.join(", "),
+            terms.len()
+        );
+        let mut q = sqlx::query(&sql).bind(practitioner.as_str()).bind(limit);
+        for t in &terms {
+            q = q.bind(*t);
+        }
+        q.fetch_all(pool)
+            .await
+            .map_err(B::map_err)?
+            .iter()
+            .map(Self::row)
+            .collect()
+    }
+
+    pub(crate) async fn one(
+        pool: &DbPool<B>,
+        practitioner: &PractitionerId,
+        id: &str,
+    ) -> StoreResult<Option<PracticePatient>> {
+        sqlx::query("SELECT * FROM practice_patients WHERE practitioner_id = $1 AND id = $2")
+            .bind(practitioner.as_str())
+            .bind(id)
+            .fetch_optional(pool)
+            .await
+            .map_err(B::map_err)?
+            .as_ref()
+            .map(Self::row)
+            .transpose()
+    }
+
+    pub(crate) async fn of_account(
+        pool: &DbPool<B>,
+        practitioner: &PractitionerId,
+        account: &AccountId,
+    ) -> StoreResult<Option<PracticePatient>> {
+        sqlx::query(
+            "SELECT * FROM practice_patients WHERE practitioner_id = $1 AND account_id = $2",
+        )
+        .bind(practitioner.as_str())
+        .bind(account.as_str())
+        .fetch_optional(pool)
+        .await
+        .map_err(B::map_err)?
+        .as_ref()
+        .map(Self::row)
+        .transpose()
+    }
+
+    pub(crate) async fn set_note(
+        pool: &DbPool<B>,
+        practitioner: &PractitionerId,
+        id: &str,
+        note_ct: Option<&[u8]>,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE practice_patients SET note_ct = $3 WHERE practitioner_id = $1 AND id = $2",
+        )
+        .bind(practitioner.as_str())
+        .bind(id)
+        .bind(note_ct)
+        .execute(pool)
+        .await
+        .map_err(B::map_err)?;
+        Ok(B::rows_affected(done) == 1)
+    }
+}
