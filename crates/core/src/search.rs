@@ -215,8 +215,25 @@ impl Snapshot {
         ids
     }
 
+    /// Whether any word matches, stopping at the first.
     fn knows(&self, w: &str, how: NameMatch) -> bool {
-        !self.word_ids(w, how).is_empty()
+        match how {
+            NameMatch::Exact => self.words.binary_search_by(|x| x.as_str().cmp(w)).is_ok(),
+            NameMatch::Prefix => !self.prefixed(w).is_empty(),
+            NameMatch::Typo => {
+                if !self.prefixed(w).is_empty() {
+                    return true;
+                }
+                let q: Vec<char> = w.chars().collect();
+                let max = allowed_edits(q.len());
+                let as_prefix = q.len() >= 5;
+                max > 0
+                    && self.word_chars.iter().any(|c| {
+                        (c.len() + max >= q.len() && as_prefix || c.len().abs_diff(q.len()) <= max)
+                            && distance(&q, c, max, as_prefix).is_some()
+                    })
+            }
+        }
     }
 
     fn rows_of_words(&self, ids: &[usize]) -> Vec<u32> {

@@ -52,8 +52,15 @@ pub fn distance(a: &[char], b: &[char], max: usize, prefix: bool) -> Option<usiz
         return None;
     }
     let width = b.len() + 1;
-    // Three rows: i-2 (for swaps), i-1, i.
-    let mut rows = vec![0usize; 3 * width];
+    // Three rows: i-2 (for swaps), i-1, i; on the stack for the words people type.
+    let mut stack = [0usize; 3 * 33];
+    let mut heap = Vec::new();
+    let rows: &mut [usize] = if width <= 33 {
+        &mut stack[..3 * width]
+    } else {
+        heap.resize(3 * width, 0);
+        &mut heap
+    };
     for (j, cell) in rows[width..2 * width].iter_mut().enumerate() {
         *cell = j;
     }
