@@ -539,38 +539,46 @@ impl Snapshot {
             Some(PlaceFilter::Known(hit)) => hit.town.clone(),
             _ => None,
         };
-        // Matching rows per town, through each row's town (linear in the matches, not in
-        // towns × matches).
-        let mut counts: Vec<(u32, usize)> = match &without_place.rows {
+        // Per town: matching rows and the nearest of them, through each row's town (linear
+        // in the matches, not in towns × matches). With no constraint at all, a town is
+        // placed at its first practice rather than measuring every practitioner.
+        let mut per: BTreeMap<u32, (usize, f64, u32)> = BTreeMap::new();
+        match &without_place.rows {
             Some(rows) => {
-                let mut per: BTreeMap<u32, usize> = BTreeMap::new();
                 for &r in rows {
-                    *per.entry(self.town_of[r as usize]).or_default() += 1;
+                    let d = from.distance_km(self.coords[r as usize]);
+                    let e = per
+                        .entry(self.town_of[r as usize])
+                        .or_insert((0, f64::INFINITY, r));
+                    e.0 += 1;
+                    if d < e.1 {
+                        (e.1, e.2) = (d, r);
+                    }
                 }
-                per.into_iter().collect()
             }
-            None => (0..self.towns.len() as u32)
-                .map(|t| (t, self.towns[t as usize].rows.len()))
-                .collect(),
-        };
-        counts.retain(|(t, _)| Some(&self.towns[*t as usize].key) != here.as_ref());
-        let mut towns: Vec<(f64, &Town, usize)> = counts
+            None => {
+                for (t, town) in self.towns.iter().enumerate() {
+                    if let Some(&first) = town.rows.first() {
+                        let d = from.distance_km(self.coords[first as usize]);
+                        per.insert(t as u32, (town.rows.len(), d, first));
+                    }
+                }
+            }
+        }
+        let mut towns: Vec<(usize, f64, u32)> = per
             .into_iter()
-            .filter_map(|(t, count)| {
-                let town = &self.towns[t as usize];
-                let first = *town.rows.first()?;
-                Some((from.distance_km(self.coords[first as usize]), town, count))
-            })
-            .filter(|(d, _, _)| q.near.is_none_or(|(_, r)| *d > r))
+            .filter(|(t, _)| Some(&self.towns[*t as usize].key) != here.as_ref())
+            .map(|(_, v)| v)
+            .filter(|(_, d, _)| q.near.is_none_or(|(_, r)| *d > r))
             .collect();
-        towns.sort_by(|a, b| a.0.total_cmp(&b.0));
+        towns.sort_by(|a, b| a.1.total_cmp(&b.1));
         let mut out = Vec::new();
-        for (d, t, count) in towns.into_iter().take(3) {
-            let place = &self.items[t.rows[0] as usize].entry.place;
+        for (count, d, row) in towns.into_iter().take(3) {
+            let place = &self.items[row as usize].entry.place;
             out.push(NearbyTown {
                 name: place.city.clone(),
                 postcode: place.postcode.clone(),
-                pos: self.coords[t.rows[0] as usize],
+                pos: self.coords[row as usize],
                 distance_km: (d * 10.0).round() / 10.0,
                 count,
             });
@@ -612,6 +620,8 @@ impl SearchIndex {
             .map(|e| self.index(e))
             .collect();
         *self.snapshot.write() = Arc::new(Snapshot::build(items));
+        // Unpacked here, at start-up, rather than by the first visitor's search.
+        gazetteer::get();
     }
 
     /// Replaces the rows of one practitioner (after they edit their profile or agendas, or
