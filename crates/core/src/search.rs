@@ -335,6 +335,10 @@ fn intersect_all(mut lists: Vec<Vec<u32>>) -> Option<Vec<u32>> {
     Some(acc)
 }
 
+/// Words of a query that are read; the rest are ignored. No person's search is longer, and
+/// typo-tolerant reading costs a pass over the distinct words per word.
+const MAX_WORDS: usize = 12;
+
 /// A query read against one snapshot: who may match, before distance and ranking.
 struct Plan {
     understood: Understood,
@@ -347,7 +351,8 @@ struct Plan {
 
 impl Snapshot {
     fn plan(&self, q: &SearchQuery, text: Option<&str>) -> Plan {
-        let tokens = text.map(words).unwrap_or_default();
+        let mut tokens = text.map(words).unwrap_or_default();
+        tokens.truncate(MAX_WORDS);
         let knows = |w: &str, how: NameMatch| self.knows(w, how);
         let mut plan = self.plan_reading(q, understand::understand(&tokens, &knows, false));
         let read_as_place_or_specialty = plan.understood.place.is_some()
@@ -439,7 +444,8 @@ impl Snapshot {
         // Spelling: each word that matched nothing, replaced by the closest known word within
         // one more typo than search allows; kept only if that query finds someone.
         if let (Some(text), false) = (text, plan.unknown.is_empty()) {
-            let tokens = words(text);
+            let mut tokens = words(text);
+            tokens.truncate(MAX_WORDS);
             let options: Vec<Vec<String>> = tokens
                 .iter()
                 .map(|t| {
