@@ -142,9 +142,9 @@ pub enum NameMatch {
 }
 
 /// Reads `tokens` (folded words). `knows_name(word, how)` tells whether a directory name has
-/// that word. With `names_first`, words that are
-/// exactly a directory name word stay names even when they could name a place or specialty:
-/// the second reading when the first found nobody ("Florence Dupont", "Dr Paris").
+/// that word. With `names_first`, words that are or start a directory name word stay names
+/// even when they could name a place or specialty: the second reading when the first found
+/// nobody ("Florence Dupont", "Dr Paris", "Font" for Fontaine where Font is a village).
 pub fn understand(
     tokens: &[String],
     knows_name: &dyn Fn(&str, NameMatch) -> bool,
@@ -153,7 +153,7 @@ pub fn understand(
     let g = gazetteer::get();
     let mut roles = vec![Role::Pending; tokens.len()];
     let mut out = Understood::default();
-    let reserved = |i: usize| names_first && knows_name(&tokens[i], NameMatch::Exact);
+    let reserved = |i: usize| names_first && knows_name(&tokens[i], NameMatch::Prefix);
 
     // Exact phrases first, left to right.
     let mut i = 0;
