@@ -862,14 +862,18 @@ enum Variant {
     SpecialtyNear,
     Text,
     All,
+    FreeText,
+    Typo,
 }
 
 impl Variant {
-    const ALL: [Variant; 4] = [
+    const ALL: [Variant; 6] = [
         Variant::Specialty,
         Variant::SpecialtyNear,
         Variant::Text,
         Variant::All,
+        Variant::FreeText,
+        Variant::Typo,
     ];
 
     fn key(self) -> &'static str {
@@ -878,6 +882,8 @@ impl Variant {
             Variant::SpecialtyNear => "specialty_near_20km",
             Variant::Text => "name_fragment",
             Variant::All => "no_filter",
+            Variant::FreeText => "free_text_specialty_town",
+            Variant::Typo => "name_with_a_typo",
         }
     }
 
@@ -887,6 +893,8 @@ impl Variant {
             Variant::SpecialtyNear => "(b) specialty within 20 km",
             Variant::Text => "(c) name fragment",
             Variant::All => "(d) no filter (all ranked)",
+            Variant::FreeText => "(e) free text \"dentiste lyon\"",
+            Variant::Typo => "(f) surname with a typo",
         }
     }
 }
@@ -924,6 +932,33 @@ fn query(
             q.text = Some(name.chars().take(keep).collect());
         }
         Variant::All => {}
+        Variant::FreeText => {
+            // A French specialty word and a town in one box, as the home page sends it.
+            let (city, ..) = CITIES.get(cities.sample(rng)).copied().unwrap_or(CITIES[0]);
+            let word = careslot_core::search::SPECIALTY_WORDS
+                .iter()
+                .find(|(s, _)| *s == specialty)
+                .and_then(|(_, words)| words.first())
+                .copied()
+                .unwrap_or("médecin");
+            q.text = Some(format!("{word} {city}"));
+        }
+        Variant::Typo => {
+            // A whole surname with one letter wrong: no word starts with it, so the index's
+            // distinct words are compared with a bounded edit distance.
+            let name = demo::LAST_NAMES
+                .iter()
+                .filter(|n| n.chars().count() >= 5)
+                .copied()
+                .collect::<Vec<_>>()
+                .choose(rng)
+                .copied()
+                .unwrap_or("Martin");
+            let mut letters: Vec<char> = fold(name).chars().collect();
+            let at = rng.gen_range(1..letters.len());
+            letters[at] = if letters[at] == 'x' { 'q' } else { 'x' };
+            q.text = Some(letters.into_iter().collect());
+        }
     }
     q
 }
@@ -938,24 +973,50 @@ fn name_words(name: &str) -> Vec<String> {
         .collect()
 }
 
+/// A row as the brute-force count sees it: specialty, folded name words, position, town.
+type Key = (Specialty, Vec<String>, LatLon, String);
+
 /// How many directory rows a query matches (computed outside the measure, for the report):
-/// every query word must start a word of the name.
-fn matches(entries: &[(Specialty, Vec<String>, LatLon)], q: &SearchQuery) -> usize {
+/// every query word must start a word of the name; for (e), the specialty and the town; for
+/// (f), when no word starts with it, a name word within the edits search forgives.
+fn matches(entries: &[Key], q: &SearchQuery, variant: Variant) -> usize {
     let words = q.text.as_deref().map(name_words).unwrap_or_default();
-    entries
-        .iter()
-        .filter(|(s, name, pos)| {
-            q.specialty.is_none_or(|want| want == *s)
-                && words
-                    .iter()
-                    .all(|w| name.iter().any(|n| n.starts_with(w.as_str())))
-                && q.near.is_none_or(|(p, r)| p.distance_km(*pos) <= r)
-        })
-        .count()
+    if variant == Variant::FreeText {
+        let read = careslot_core::search::understand::understand(&words, &|_, _| false, false);
+        let town = read.place.and_then(|p| p.town);
+        return entries
+            .iter()
+            .filter(|(s, _, _, t)| Some(*s) == read.specialty && Some(t) == town.as_ref())
+            .count();
+    }
+    let count = |typo: bool| {
+        entries
+            .iter()
+            .filter(|(s, name, pos, _)| {
+                q.specialty.is_none_or(|want| want == *s)
+                    && words.iter().all(|w| {
+                        name.iter()
+                            .any(|n| n.starts_with(w.as_str()) || typo && within_typos(w, n))
+                    })
+                    && q.near.is_none_or(|(p, r)| p.distance_km(*pos) <= r)
+            })
+            .count()
+    };
+    match count(false) {
+        0 if variant == Variant::Typo => count(true),
+        n => n,
+    }
+}
+
+fn within_typos(query: &str, word: &str) -> bool {
+    use careslot_core::search::text::{allowed_edits, distance};
+    let q: Vec<char> = query.chars().collect();
+    let w: Vec<char> = word.chars().collect();
+    distance(&q, &w, allowed_edits(q.len()), q.len() >= 5).is_some()
 }
 
 /// Search over the whole directory ranked by earliest availability: one cold query over all
-/// practitioners, then warm queries of four kinds.
+/// practitioners, then warm queries of six kinds.
 pub async fn search(args: &BenchArgs) -> anyhow::Result<Value> {
     let queries = if args.queries == 0 {
         SEARCH_QUERIES
@@ -968,7 +1029,7 @@ pub async fn search(args: &BenchArgs) -> anyhow::Result<Value> {
     let n = ds.entries.len();
     let specialties = demo::specialty_distribution()?;
     let cities = city_distribution()?;
-    let keys: Vec<(Specialty, Vec<String>, LatLon)> = ds
+    let keys: Vec<Key> = ds
         .entries
         .iter()
         .map(|e| {
@@ -979,6 +1040,7 @@ pub async fn search(args: &BenchArgs) -> anyhow::Result<Value> {
                     lat: e.place.lat,
                     lon: e.place.lon,
                 },
+                careslot_core::gazetteer::town_key(&e.place.city),
             )
         })
         .collect();
@@ -1042,7 +1104,7 @@ pub async fn search(args: &BenchArgs) -> anyhow::Result<Value> {
             if k >= warmup {
                 samples.push(elapsed);
                 hit_total += found;
-                match_total += matches(&keys, q);
+                match_total += matches(&keys, q, variant);
             }
         }
         let summary = samples.summary();

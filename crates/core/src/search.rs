@@ -1,8 +1,21 @@
-//! The in-memory practitioner directory behind `/search`: filters by specialty, name words
-//! (prefix match on folded words, through an inverted index), city and distance, then ranks
-//! by earliest availability read from each agenda's memo in the availability cache.
+//! The in-memory practitioner directory behind `/search`. A free-text query is read into a
+//! specialty, a place and name words (`understand`); each becomes a sorted posting list
+//! (specialty → rows, town/postcode → rows, and, for name words, the distinct folded words
+//! of the index matched exactly, by prefix or within a few typos → rows); the lists are
+//! intersected, filtered by distance, then ranked by earliest availability read from each
+//! agenda's memo in the availability cache. Text matching never walks the practitioners:
+//! only the distinct words, towns and postcodes.
+
+mod synonyms;
+pub mod text;
+pub mod understand;
+
+pub use synonyms::SPECIALTY_WORDS;
+pub use text::fold;
+pub use understand::Understood;
 
 use crate::availability::{AgendaCache, AgendaView, Entry, Memo};
+use crate::gazetteer::{self, PlaceHit};
 use careslot_domain::geo::LatLon;
 use careslot_domain::*;
 use careslot_store::{DirectoryEntry, StoreError};
@@ -10,26 +23,13 @@ use jiff::Timestamp;
 use parking_lot::RwLock;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use unicode_normalization::UnicodeNormalization;
+use text::{allowed_edits, distance, words};
+use understand::NameMatch;
 
 pub struct Indexed {
     pub entry: DirectoryEntry,
     handle: Arc<Entry>,
-    city_key: String,
     pos: LatLon,
-}
-
-/// Lower case without diacritics: "Hélène" and "helene" match.
-pub fn fold(s: &str) -> String {
-    s.nfd()
-        .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
-        .flat_map(char::to_lowercase)
-        .collect()
-}
-
-fn words(s: &str) -> impl Iterator<Item = &str> {
-    s.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,9 +41,10 @@ pub enum SortOrder {
 #[derive(Debug, Clone)]
 pub struct SearchQuery {
     pub specialty: Option<Specialty>,
-    /// Free text on the practitioner's name: every word must start a word of the name.
+    /// Free text: specialty words (any of the four languages), a place, name words, or all
+    /// of them ("dentiste dupont", "Zahnarzt München", "Dentiste / paris 11").
     pub text: Option<String>,
-    /// City name or postcode of the place.
+    /// Any form of place: commune, district, postcode or its start ("Lyon 3e", "75011").
     pub city: Option<String>,
     pub near: Option<(LatLon, f64)>,
     pub sort: SortOrder,
@@ -57,65 +58,251 @@ pub struct Hit {
     pub view: Option<Arc<AgendaView>>,
 }
 
+/// A town with practices, offered when a place has nobody to offer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NearbyTown {
+    /// As the practices write it ("Vincennes").
+    pub name: String,
+    pub postcode: String,
+    pub pos: LatLon,
+    pub distance_km: f64,
+    /// Practitioners there who match the rest of the query.
+    pub count: usize,
+}
+
+/// What to try instead when a search finds nobody.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Suggestions {
+    /// The query with the words that matched nothing replaced by the closest known words,
+    /// when that finds someone.
+    pub query: Option<String>,
+    /// Specialties close to a word that matched nothing ("psychologue" → psychiatrist).
+    pub specialties: Vec<Specialty>,
+    /// The nearest towns with matching practitioners, nearest first.
+    pub places: Vec<NearbyTown>,
+}
+
+impl Suggestions {
+    pub fn is_empty(&self) -> bool {
+        self.query.is_none() && self.specialties.is_empty() && self.places.is_empty()
+    }
+}
+
+/// A search's results with how the query was read, and suggestions when it found nobody.
+pub struct SearchOutcome {
+    pub hits: Vec<Hit>,
+    pub understood: Understood,
+    /// The place the results are restricted to (from `city`, else from the text).
+    pub place: Option<PlaceHit>,
+    pub suggestions: Option<Suggestions>,
+}
+
+/// A town of the directory: its rows and where its first practice is.
+struct Town {
+    key: String,
+    rows: Vec<u32>,
+}
+
 /// The directory as of its last change. The flat arrays parallel to `items` keep the
 /// per-practitioner loop on contiguous memory (one pointer chase, to the cache entry).
 #[derive(Default)]
 struct Snapshot {
     items: Vec<Arc<Indexed>>,
     handles: Vec<Arc<Entry>>,
-    specialties: Vec<Specialty>,
     coords: Vec<LatLon>,
-    /// Folded name word → positions in `items`, for prefix range scans.
-    words: BTreeMap<String, Vec<u32>>,
+    /// Distinct folded name words, sorted (prefixes are ranges), with their letters and
+    /// their rows (sorted).
+    words: Vec<String>,
+    word_chars: Vec<Vec<char>>,
+    postings: Vec<Vec<u32>>,
+    /// Rows per specialty, in the order of `Specialty::ALL`.
+    by_specialty: Vec<Vec<u32>>,
+    /// Rows per town key (see `gazetteer::town_key`) and per postcode.
+    towns: Vec<Town>,
+    /// Each row's position in `towns`.
+    town_of: Vec<u32>,
+    postcodes: BTreeMap<String, Vec<u32>>,
+}
+
+fn specialty_slot(s: Specialty) -> usize {
+    Specialty::ALL.iter().position(|x| *x == s).unwrap_or(0)
 }
 
 impl Snapshot {
     fn build(items: Vec<Arc<Indexed>>) -> Self {
-        let mut words: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+        let mut words_map: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+        let mut towns: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+        let mut postcodes: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+        let mut by_specialty = vec![Vec::new(); Specialty::ALL.len()];
         for (i, item) in items.iter().enumerate() {
-            for w in words_of(&item.entry.name) {
-                let list = words.entry(w).or_default();
-                if list.last() != Some(&(i as u32)) {
-                    list.push(i as u32);
+            let i = i as u32;
+            for w in words(&item.entry.name) {
+                let list = words_map.entry(w).or_default();
+                if list.last() != Some(&i) {
+                    list.push(i);
                 }
+            }
+            by_specialty[specialty_slot(item.entry.specialty)].push(i);
+            towns
+                .entry(gazetteer::town_key(&item.entry.place.city))
+                .or_default()
+                .push(i);
+            postcodes
+                .entry(item.entry.place.postcode.trim().to_owned())
+                .or_default()
+                .push(i);
+        }
+        let (words, postings): (Vec<String>, Vec<Vec<u32>>) = words_map.into_iter().unzip();
+        let towns: Vec<Town> = towns
+            .into_iter()
+            .map(|(key, rows)| Town { key, rows })
+            .collect();
+        let mut town_of = vec![0u32; items.len()];
+        for (t, town) in towns.iter().enumerate() {
+            for &r in &town.rows {
+                town_of[r as usize] = t as u32;
             }
         }
         Self {
             handles: items.iter().map(|i| i.handle.clone()).collect(),
-            specialties: items.iter().map(|i| i.entry.specialty).collect(),
             coords: items.iter().map(|i| i.pos).collect(),
             items,
+            word_chars: words.iter().map(|w| w.chars().collect()).collect(),
             words,
+            postings,
+            by_specialty,
+            towns,
+            town_of,
+            postcodes,
         }
     }
 
-    /// Positions whose name has a word starting with each query word (sorted).
-    fn matching(&self, query_words: &[String]) -> Vec<u32> {
-        let mut result: Option<Vec<u32>> = None;
-        for w in query_words {
-            let mut ids: Vec<u32> = self
+    /// Ids of the words that start with `prefix`.
+    fn prefixed(&self, prefix: &str) -> std::ops::Range<usize> {
+        let start = self.words.partition_point(|w| w.as_str() < prefix);
+        let len = self.words[start..].partition_point(|w| w.starts_with(prefix));
+        start..start + len
+    }
+
+    /// Ids of the words `w` matches: itself or words it starts; with `typos`, also words
+    /// within the edits its length allows (whole word, or the start of a longer word for
+    /// five letters and more). Walks the distinct words, never the practitioners.
+    fn word_ids(&self, w: &str, how: NameMatch) -> Vec<usize> {
+        if how == NameMatch::Exact {
+            return self
                 .words
-                .range::<str, _>((
-                    std::ops::Bound::Included(w.as_str()),
-                    std::ops::Bound::Unbounded,
-                ))
-                .take_while(|(k, _)| k.starts_with(w.as_str()))
-                .flat_map(|(_, v)| v.iter().copied())
-                .collect();
-            ids.sort_unstable();
-            ids.dedup();
-            result = Some(match result {
-                None => ids,
-                Some(prev) => intersect(&prev, &ids),
-            });
+                .binary_search_by(|x| x.as_str().cmp(w))
+                .map(|i| vec![i])
+                .unwrap_or_default();
         }
-        result.unwrap_or_default()
+        let mut ids: Vec<usize> = self.prefixed(w).collect();
+        if how == NameMatch::Typo {
+            let q: Vec<char> = w.chars().collect();
+            let max = allowed_edits(q.len());
+            if max > 0 {
+                let as_prefix = q.len() >= 5;
+                for (i, c) in self.word_chars.iter().enumerate() {
+                    if (c.len() + max >= q.len() && as_prefix || c.len().abs_diff(q.len()) <= max)
+                        && distance(&q, c, max, as_prefix).is_some()
+                    {
+                        ids.push(i);
+                    }
+                }
+                ids.sort_unstable();
+                ids.dedup();
+            }
+        }
+        ids
+    }
+
+    /// Whether any word matches, stopping at the first.
+    fn knows(&self, w: &str, how: NameMatch) -> bool {
+        match how {
+            NameMatch::Exact => self.words.binary_search_by(|x| x.as_str().cmp(w)).is_ok(),
+            NameMatch::Prefix => !self.prefixed(w).is_empty(),
+            NameMatch::Typo => {
+                if !self.prefixed(w).is_empty() {
+                    return true;
+                }
+                let q: Vec<char> = w.chars().collect();
+                let max = allowed_edits(q.len());
+                let as_prefix = q.len() >= 5;
+                max > 0
+                    && self.word_chars.iter().any(|c| {
+                        (c.len() + max >= q.len() && as_prefix || c.len().abs_diff(q.len()) <= max)
+                            && distance(&q, c, max, as_prefix).is_some()
+                    })
+            }
+        }
+    }
+
+    fn rows_of_words(&self, ids: &[usize]) -> Vec<u32> {
+        let mut rows: Vec<u32> = ids
+            .iter()
+            .flat_map(|&i| self.postings[i].iter().copied())
+            .collect();
+        rows.sort_unstable();
+        rows.dedup();
+        rows
+    }
+
+    fn town(&self, key: &str) -> Option<&Town> {
+        self.towns
+            .binary_search_by(|t| t.key.as_str().cmp(key))
+            .ok()
+            .map(|i| &self.towns[i])
+    }
+
+    /// Rows in a place: its postcodes, postcode start or town.
+    fn rows_in(&self, place: &PlaceFilter) -> Vec<u32> {
+        let mut rows: Vec<u32> = Vec::new();
+        match place {
+            PlaceFilter::Known(hit) => {
+                for pc in &hit.postcodes {
+                    if let Some(list) = self.postcodes.get(pc) {
+                        rows.extend(list);
+                    }
+                }
+                if let Some(prefix) = &hit.postcode_prefix {
+                    for (_, list) in self
+                        .postcodes
+                        .range(prefix.clone()..)
+                        .take_while(|(k, _)| k.starts_with(prefix.as_str()))
+                    {
+                        rows.extend(list);
+                    }
+                }
+                for key in hit.town.iter().chain(&hit.aliases) {
+                    if let Some(town) = self.town(key) {
+                        rows.extend(&town.rows);
+                    }
+                }
+            }
+            // Not in the gazetteer: any town or postcode containing the text, as before.
+            PlaceFilter::Text(t) => {
+                for town in self.towns.iter().filter(|x| x.key.contains(t.as_str())) {
+                    rows.extend(&town.rows);
+                }
+                for (_, list) in self
+                    .postcodes
+                    .iter()
+                    .filter(|(k, _)| k.contains(t.as_str()))
+                {
+                    rows.extend(list);
+                }
+            }
+        }
+        rows.sort_unstable();
+        rows.dedup();
+        rows
     }
 }
 
-fn words_of(name: &str) -> Vec<String> {
-    let folded = fold(name);
-    words(&folded).map(str::to_owned).collect()
+/// Where results must be.
+enum PlaceFilter {
+    Known(PlaceHit),
+    /// Folded text of a place the gazetteer does not know.
+    Text(String),
 }
 
 fn intersect(a: &[u32], b: &[u32]) -> Vec<u32> {
@@ -134,6 +321,278 @@ fn intersect(a: &[u32], b: &[u32]) -> Vec<u32> {
     out
 }
 
+/// Intersection of sorted lists, smallest first; `None` when there is no list (everyone).
+fn intersect_all(mut lists: Vec<Vec<u32>>) -> Option<Vec<u32>> {
+    lists.sort_by_key(Vec::len);
+    let mut it = lists.into_iter();
+    let mut acc = it.next()?;
+    for l in it {
+        if acc.is_empty() {
+            break;
+        }
+        acc = intersect(&acc, &l);
+    }
+    Some(acc)
+}
+
+/// Words of a query that are read; the rest are ignored. No person's search is longer, and
+/// typo-tolerant reading costs a pass over the distinct words per word.
+const MAX_WORDS: usize = 12;
+
+/// A query read against one snapshot: who may match, before distance and ranking.
+struct Plan {
+    understood: Understood,
+    place: Option<PlaceFilter>,
+    /// Rows matching specialty, place and name words; `None` = every row.
+    rows: Option<Vec<u32>>,
+    /// Name words that match no word of the directory, even with typos.
+    unknown: Vec<String>,
+}
+
+impl Snapshot {
+    fn plan(&self, q: &SearchQuery, text: Option<&str>) -> Plan {
+        let mut tokens = text.map(words).unwrap_or_default();
+        tokens.truncate(MAX_WORDS);
+        let knows = |w: &str, how: NameMatch| self.knows(w, how);
+        let mut plan = self.plan_reading(q, understand::understand(&tokens, &knows, false));
+        let read_as_place_or_specialty = plan.understood.place.is_some()
+            || plan.understood.specialty.is_some() && q.specialty.is_none();
+        if plan.rows.as_ref().is_some_and(Vec::is_empty) && read_as_place_or_specialty {
+            // "Florence Dupont": a town or specialty word that is also a name.
+            let second = understand::understand(&tokens, &knows, true);
+            if second != plan.understood {
+                let other = self.plan_reading(q, second);
+                if other.rows.as_ref().is_none_or(|r| !r.is_empty()) {
+                    plan = other;
+                }
+            }
+        }
+        plan
+    }
+
+    fn plan_reading(&self, q: &SearchQuery, mut understood: Understood) -> Plan {
+        let specialty = q.specialty.or(understood.specialty);
+        let mut lists: Vec<Vec<u32>> = Vec::new();
+        if let Some(s) = specialty {
+            lists.push(self.by_specialty[specialty_slot(s)].clone());
+        }
+        let place = match q.city.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+            Some(city) => {
+                let text = PlaceFilter::Text(fold(city));
+                match gazetteer::get().place(city) {
+                    Some(hit) if hit.edits == 0 => Some(PlaceFilter::Known(hit)),
+                    // A town read with a typo that has no practice may be the start of one
+                    // that has ("Villeur"): the text as before, when it finds someone.
+                    Some(hit) => {
+                        let known = PlaceFilter::Known(hit);
+                        if self.rows_in(&known).is_empty() && !self.rows_in(&text).is_empty() {
+                            Some(text)
+                        } else {
+                            Some(known)
+                        }
+                    }
+                    None => Some(text),
+                }
+            }
+            None => understood.place.clone().map(PlaceFilter::Known),
+        };
+        if let Some(p) = &place {
+            lists.push(self.rows_in(p));
+        }
+        let exact: Vec<Vec<u32>> = understood
+            .names
+            .iter()
+            .map(|w| self.rows_of_words(&self.word_ids(w, NameMatch::Prefix)))
+            .collect();
+        let mut unknown = Vec::new();
+        let mut rows = intersect_all(lists.iter().cloned().chain(exact).collect());
+        if rows.as_ref().is_some_and(Vec::is_empty) && !understood.names.is_empty() {
+            // Nobody with the words as typed: allow typos in the name words.
+            let mut fuzzy = Vec::new();
+            for w in &understood.names {
+                let ids = self.word_ids(w, NameMatch::Typo);
+                if ids.is_empty() {
+                    unknown.push(w.clone());
+                }
+                fuzzy.push(self.rows_of_words(&ids));
+            }
+            rows = intersect_all(lists.into_iter().chain(fuzzy).collect());
+            if rows.as_ref().is_some_and(|r| !r.is_empty()) {
+                understood.corrected = true;
+            }
+        }
+        Plan {
+            understood,
+            place,
+            rows,
+            unknown,
+        }
+    }
+
+    /// Rows of a plan within the query's radius, if any.
+    fn count_near(&self, plan: &Plan, near: Option<(LatLon, f64)>) -> usize {
+        let inside = |i: u32| near.is_none_or(|(p, r)| p.distance_km(self.coords[i as usize]) <= r);
+        match &plan.rows {
+            Some(rows) => rows.iter().filter(|&&i| inside(i)).count(),
+            None => (0..self.items.len() as u32).filter(|&i| inside(i)).count(),
+        }
+    }
+
+    /// What to offer when `plan` found nobody.
+    fn suggest(&self, q: &SearchQuery, text: Option<&str>, plan: &Plan) -> Suggestions {
+        let mut out = Suggestions::default();
+        // Spelling: each word that matched nothing, replaced by the closest known word within
+        // one more typo than search allows; kept only if that query finds someone.
+        if let (Some(text), false) = (text, plan.unknown.is_empty()) {
+            let mut tokens = words(text);
+            tokens.truncate(MAX_WORDS);
+            let options: Vec<Vec<String>> = tokens
+                .iter()
+                .map(|t| {
+                    if plan.unknown.contains(t) {
+                        self.closest_words(t)
+                    } else {
+                        Vec::new()
+                    }
+                })
+                .collect();
+            // The closest replacements first, then the next ones (a town one edit away may
+            // have nobody, a name two edits away may).
+            for k in 0..options.iter().map(Vec::len).max().unwrap_or(0) {
+                let corrected: Vec<&str> = tokens
+                    .iter()
+                    .zip(&options)
+                    .map(|(t, o)| o.get(k).or(o.last()).map_or(t.as_str(), String::as_str))
+                    .collect();
+                let corrected = corrected.join(" ");
+                let again = self.plan(q, Some(&corrected));
+                if again.unknown.is_empty() && self.count_near(&again, q.near) > 0 {
+                    out.query = Some(corrected);
+                    break;
+                }
+            }
+        }
+        if plan.understood.specialty.is_none() && q.specialty.is_none() {
+            for w in &plan.unknown {
+                for s in understand::closest_specialties(w) {
+                    if !out.specialties.contains(&s) && out.specialties.len() < 3 {
+                        out.specialties.push(s);
+                    }
+                }
+            }
+        }
+        out.places = self.nearby_towns(q, plan);
+        out
+    }
+
+    /// The closest words to `w` among name words, specialty words and towns (a few, closest
+    /// first).
+    fn closest_words(&self, w: &str) -> Vec<String> {
+        let q: Vec<char> = w.chars().collect();
+        if q.len() < 3 {
+            return Vec::new();
+        }
+        let max = allowed_edits(q.len()) + 1;
+        let names = self
+            .word_chars
+            .iter()
+            .enumerate()
+            .filter(|(i, c)| {
+                c.len().abs_diff(q.len()) <= max && !understand::is_stopword(&self.words[*i])
+            })
+            .filter_map(|(i, c)| distance(&q, c, max, false).map(|d| (d, self.words[i].clone())));
+        let specialties = SPECIALTY_WORDS
+            .iter()
+            .flat_map(|(_, list)| list.iter().flat_map(|p| words(p)))
+            .filter_map(|s| {
+                let c: Vec<char> = s.chars().collect();
+                distance(&q, &c, max, false).map(|d| (d, s))
+            });
+        let town = gazetteer::get()
+            .closest_key(w, max)
+            .map(|(d, k)| (d, k.to_owned()));
+        let mut all: Vec<(usize, String)> = names.chain(specialties).chain(town).collect();
+        all.sort();
+        all.dedup_by(|a, b| a.1 == b.1);
+        all.into_iter().take(4).map(|(_, word)| word).collect()
+    }
+
+    /// The nearest towns of the directory that have practitioners matching the query without
+    /// its place (and outside its radius): walks the towns, not the practitioners.
+    fn nearby_towns(&self, q: &SearchQuery, plan: &Plan) -> Vec<NearbyTown> {
+        let from = match (&plan.place, q.near) {
+            (Some(PlaceFilter::Known(hit)), _) if hit.pos.is_some() => hit.pos,
+            (_, Some((p, _))) => Some(p),
+            _ => None,
+        };
+        let Some(from) = from else {
+            return Vec::new();
+        };
+        let without_place = Plan {
+            place: None,
+            ..self.plan_reading(
+                &SearchQuery {
+                    city: None,
+                    ..q.clone()
+                },
+                Understood {
+                    place: None,
+                    ..plan.understood.clone()
+                },
+            )
+        };
+        let here = match &plan.place {
+            Some(PlaceFilter::Known(hit)) => hit.town.clone(),
+            _ => None,
+        };
+        // Per town: matching rows and the nearest of them, through each row's town (linear
+        // in the matches, not in towns × matches). With no constraint at all, a town is
+        // placed at its first practice rather than measuring every practitioner.
+        let mut per: BTreeMap<u32, (usize, f64, u32)> = BTreeMap::new();
+        match &without_place.rows {
+            Some(rows) => {
+                for &r in rows {
+                    let d = from.distance_km(self.coords[r as usize]);
+                    let e = per
+                        .entry(self.town_of[r as usize])
+                        .or_insert((0, f64::INFINITY, r));
+                    e.0 += 1;
+                    if d < e.1 {
+                        (e.1, e.2) = (d, r);
+                    }
+                }
+            }
+            None => {
+                for (t, town) in self.towns.iter().enumerate() {
+                    if let Some(&first) = town.rows.first() {
+                        let d = from.distance_km(self.coords[first as usize]);
+                        per.insert(t as u32, (town.rows.len(), d, first));
+                    }
+                }
+            }
+        }
+        let mut towns: Vec<(usize, f64, u32)> = per
+            .into_iter()
+            .filter(|(t, _)| Some(&self.towns[*t as usize].key) != here.as_ref())
+            .map(|(_, v)| v)
+            .filter(|(_, d, _)| q.near.is_none_or(|(_, r)| *d > r))
+            .collect();
+        towns.sort_by(|a, b| a.1.total_cmp(&b.1));
+        let mut out = Vec::new();
+        for (count, d, row) in towns.into_iter().take(3) {
+            let place = &self.items[row as usize].entry.place;
+            out.push(NearbyTown {
+                name: place.city.clone(),
+                postcode: place.postcode.clone(),
+                pos: self.coords[row as usize],
+                distance_km: (d * 10.0).round() / 10.0,
+                count,
+            });
+        }
+        out
+    }
+}
+
 pub struct SearchIndex {
     agendas: Arc<AgendaCache>,
     snapshot: RwLock<Arc<Snapshot>>,
@@ -150,7 +609,6 @@ impl SearchIndex {
     fn index(&self, e: DirectoryEntry) -> Arc<Indexed> {
         Arc::new(Indexed {
             handle: self.agendas.handle(&e.agenda_id),
-            city_key: fold(&format!("{} {}", e.place.city, e.place.postcode)),
             pos: LatLon {
                 lat: e.place.lat,
                 lon: e.place.lon,
@@ -168,6 +626,8 @@ impl SearchIndex {
             .map(|e| self.index(e))
             .collect();
         *self.snapshot.write() = Arc::new(Snapshot::build(items));
+        // Unpacked here, at start-up, rather than by the first visitor's search.
+        gazetteer::get();
     }
 
     /// Replaces the rows of one practitioner (after they edit their profile or agendas, or
@@ -207,26 +667,20 @@ impl SearchIndex {
     }
 
     pub async fn search(&self, q: &SearchQuery, now: Timestamp) -> Result<Vec<Hit>, StoreError> {
+        Ok(self.search_explained(q, now).await?.hits)
+    }
+
+    /// Searches, and tells how the text was read and, on an empty result, what to try.
+    pub async fn search_explained(
+        &self,
+        q: &SearchQuery,
+        now: Timestamp,
+    ) -> Result<SearchOutcome, StoreError> {
         let snap = self.snapshot.read().clone();
-        let query_words: Vec<String> = q.text.as_deref().map(words_of).unwrap_or_default();
-        let by_name: Option<Vec<u32>> =
-            (!query_words.is_empty()).then(|| snap.matching(&query_words));
-        let city = q
-            .city
-            .as_deref()
-            .map(fold)
-            .map(|c| c.trim().to_owned())
-            .filter(|c| !c.is_empty());
+        let text = q.text.as_deref().map(str::trim).filter(|t| !t.is_empty());
+        let plan = snap.plan(q, text);
 
         let keep = |i: usize| -> Option<Option<f64>> {
-            if q.specialty.is_some_and(|s| s != snap.specialties[i]) {
-                return None;
-            }
-            if let Some(c) = &city {
-                if !snap.items[i].city_key.contains(c.as_str()) {
-                    return None;
-                }
-            }
             match q.near {
                 Some((point, radius)) => {
                     let d = point.distance_km(snap.coords[i]);
@@ -242,7 +696,7 @@ impl SearchIndex {
         // recomputed, then the top k is selected again.
         let now_s = now.as_second();
         let mut ranked: Vec<(i64, f64, u32, bool)> =
-            Vec::with_capacity(by_name.as_ref().map_or(snap.items.len(), Vec::len));
+            Vec::with_capacity(plan.rows.as_ref().map_or(snap.items.len(), Vec::len));
         let mut missing: Vec<usize> = Vec::new();
         let mut consider = |i: u32| {
             if let Some(distance) = keep(i as usize) {
@@ -257,7 +711,7 @@ impl SearchIndex {
                 ranked.push((key, distance.unwrap_or(f64::NAN), i, expired));
             }
         };
-        match &by_name {
+        match &plan.rows {
             Some(ids) => ids.iter().copied().for_each(&mut consider),
             None => (0..snap.items.len() as u32).for_each(&mut consider),
         }
@@ -316,7 +770,19 @@ impl SearchIndex {
                 item,
             });
         }
-        Ok(hits)
+        let suggestions = hits
+            .is_empty()
+            .then(|| snap.suggest(q, text, &plan))
+            .filter(|s| !s.is_empty());
+        Ok(SearchOutcome {
+            hits,
+            place: match plan.place {
+                Some(PlaceFilter::Known(hit)) => Some(hit),
+                _ => None,
+            },
+            understood: plan.understood,
+            suggestions,
+        })
     }
 }
 
@@ -469,12 +935,12 @@ mod tests {
     }
 
     #[test]
-    fn folding_and_words() {
-        assert_eq!(fold("Dr Hélène MARTIN-Žižek"), "dr helene martin-zizek");
-        assert_eq!(
-            words_of("Dr Hélène MARTIN-Žižek"),
-            vec!["dr", "helene", "martin", "zizek"]
-        );
+    fn intersections() {
         assert_eq!(intersect(&[1, 3, 5, 7], &[3, 4, 5]), vec![3, 5]);
+        assert_eq!(
+            intersect_all(vec![vec![1, 2, 3], vec![2, 3], vec![3, 9]]),
+            Some(vec![3])
+        );
+        assert_eq!(intersect_all(vec![]), None);
     }
 }

@@ -2,6 +2,7 @@
 
 mod common;
 
+use common::web::WebClient;
 use common::{start, start_on, Backend};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -760,7 +761,78 @@ async fn openapi_document(backend: Backend) {
     }
 }
 
+/// Free text mixing specialty, name and place in any of the four languages, any form of
+/// place in `city`, and suggestions when nobody is found (issue 17), over the API and the page.
+async fn free_text_search(backend: Backend) {
+    let (srv, _loc) = start(backend).await;
+    let p = srv.practice("Dr Jean Dupont", 30, 1).await;
+    let (s, body) = srv
+        .call(
+            Method::PUT,
+            "/api/v1/practitioner/profile",
+            Some(&p.token),
+            Some(json!({"name": "Dr Jean Dupont", "specialty": "dentist"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let found = |v: &Value| {
+        v["results"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|x| x["agenda_id"] == p.agenda_id.as_str()))
+    };
+    for path in [
+        "/api/v1/search?q=dentiste%20dupont",
+        "/api/v1/search?q=Dentiste%20%2F%20paris%204",
+        "/api/v1/search?q=Zahnarzt&city=75004",
+        "/api/v1/search?q=dentsite&city=Paris%204e",
+        "/api/v1/search?q=DUPOND",
+        "/api/v1/search?specialty=dentist&city=paris",
+        "/api/v1/search?q=dentista&city=75",
+    ] {
+        let (s, v) = srv.get(path, None).await;
+        assert_eq!(s, StatusCode::OK, "{path}: {v}");
+        assert!(found(&v), "{path}: {v}");
+        assert!(v.get("suggestions").is_none(), "{path}: {v}");
+    }
+    // Nobody in Lyon: the nearest towns with a dentist.
+    let (_, v) = srv
+        .get("/api/v1/search?q=dentiste&city=Lyon%203e", None)
+        .await;
+    assert_eq!(v["results"].as_array().map(Vec::len), Some(0), "{v}");
+    let places = v["suggestions"]["places"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        places
+            .iter()
+            .any(|p| p["city"] == "Paris" && p["count"].as_u64() >= Some(1)),
+        "{v}"
+    );
+    let (_, v) = srv.get("/api/v1/search?q=psychologue", None).await;
+    assert!(
+        v["suggestions"]["specialties"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|s| s["code"] == "psychiatrist")),
+        "{v}"
+    );
+    // The page reads the same words, and offers the suggestions as links.
+    let web = WebClient::new(&srv).await;
+    let html = web.get("/search?q=Dentiste+dupont").await.text().await;
+    let html = html.unwrap_or_default();
+    assert!(html.contains("Dr Jean Dupont"), "{html}");
+    let html = web
+        .get("/search?q=dentiste&where=Lyon+3e")
+        .await
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(html.contains("class=\"suggestions"), "{html}");
+    assert!(html.contains("where=75004+Paris"), "{html}");
+}
+
 on_both_backends!(
+    free_text_search,
     booking_flow,
     idempotent_retries,
     authorization,

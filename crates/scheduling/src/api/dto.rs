@@ -443,9 +443,11 @@ pub struct SecondDoseSlotsBody {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SearchParams {
     pub specialty: Option<String>,
-    /// Free text on the practitioner's name.
+    /// Free text: specialty words in any of the four languages, name words, a place, or
+    /// all of them ("dentiste dupont", "Dentiste / paris 11"); accents, case and small typos
+    /// do not matter.
     pub q: Option<String>,
-    /// City name or postcode of the place.
+    /// Any form of place: commune, district ("Paris 11e", "Lyon 3e"), postcode or its start.
     pub city: Option<String>,
     pub lat: Option<f64>,
     pub lon: Option<f64>,
@@ -484,6 +486,35 @@ pub struct SearchResultBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SearchBody {
     pub results: Vec<SearchResultBody>,
+    /// Only when `results` is empty and there is something to suggest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suggestions: Option<SearchSuggestionsBody>,
+}
+
+/// What to try when a search finds nobody.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SearchSuggestionsBody {
+    /// The query with its unknown words replaced by the closest known ones (folded), when
+    /// that finds someone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub q: Option<String>,
+    /// Specialties close to a word that matched nothing.
+    pub specialties: Vec<SpecialtyBody>,
+    /// The nearest towns with practitioners matching the rest of the query, nearest first.
+    pub places: Vec<SuggestedPlaceBody>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SuggestedPlaceBody {
+    /// Usable as `city`.
+    pub city: String,
+    pub postcode: String,
+    pub lat: f64,
+    pub lon: f64,
+    /// From the place asked for (or the point given).
+    pub distance_km: f64,
+    /// Practitioners there matching the rest of the query.
+    pub count: usize,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -38,7 +38,9 @@ pub const DEFAULT_RADIUS_KM: f64 = 20.0;
 pub const MAX_RADIUS_KM: f64 = 1000.0;
 pub const MAX_LIMIT: usize = 100;
 
-/// Search practitioners by specialty, name and distance, earliest availability first.
+/// Search practitioners by specialty, name, place and distance, earliest availability first.
+/// `q` is free text (specialty words in any of the four languages, names, a place, with
+/// typos forgiven); `city` is any form of place. An empty result may carry suggestions.
 #[utoipa::path(get, path = "/api/v1/search", tag = "public",
     params(("specialty" = Option<String>, Query), ("q" = Option<String>, Query), ("city" = Option<String>, Query),
            ("lat" = Option<f64>, Query, minimum = -90, maximum = 90, description = "with lon"),
@@ -103,8 +105,35 @@ pub async fn search(
         sort,
         limit,
     };
-    let hits = app.directory.search(&query, Timestamp::now()).await?;
-    let results = hits
+    let outcome = app
+        .directory
+        .search_explained(&query, Timestamp::now())
+        .await?;
+    let suggestions = outcome.suggestions.map(|s| SearchSuggestionsBody {
+        q: s.query,
+        specialties: s
+            .specialties
+            .into_iter()
+            .map(|s| SpecialtyBody {
+                code: s.code(),
+                name: s.name_en(),
+            })
+            .collect(),
+        places: s
+            .places
+            .into_iter()
+            .map(|p| SuggestedPlaceBody {
+                city: p.name,
+                postcode: p.postcode,
+                lat: p.pos.lat,
+                lon: p.pos.lon,
+                distance_km: p.distance_km,
+                count: p.count,
+            })
+            .collect(),
+    });
+    let results = outcome
+        .hits
         .into_iter()
         .map(|h| {
             let e = &h.item.entry;
@@ -130,7 +159,10 @@ pub async fn search(
             }
         })
         .collect();
-    Ok(Json(SearchBody { results }))
+    Ok(Json(SearchBody {
+        results,
+        suggestions,
+    }))
 }
 
 /// Public description of an agenda: its zone and the motives bookable online.

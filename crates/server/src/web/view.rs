@@ -121,21 +121,6 @@ pub fn distance(lang: Lang, km: f64) -> String {
     }
 }
 
-/// Which specialty a visitor's words name, in any of the four languages ("dentiste",
-/// "Zahnarzt", "pediatra"…).
-pub fn specialty_from_words(text: &str) -> Option<Specialty> {
-    let t = careslot_core::search::fold(text.trim());
-    if t.is_empty() {
-        return None;
-    }
-    Specialty::ALL.into_iter().find(|s| {
-        Lang::ALL
-            .iter()
-            .any(|l| careslot_core::search::fold(specialty_label(*l, *s)) == t)
-            || s.code() == t
-    })
-}
-
 /// The catalogue key naming a reservation's status.
 pub fn status_key(s: careslot_store::ReservationStatus) -> &'static str {
     use careslot_store::ReservationStatus::*;

@@ -88,6 +88,30 @@ struct SearchPage<'a> {
     /// The place typed could not be found.
     unknown_place: bool,
     results: Vec<ResultCard>,
+    /// On an empty result: what to try instead.
+    suggestions: Option<SuggestionList>,
+}
+
+/// A link to another search, offered when one finds nobody.
+pub struct Suggestion {
+    pub label: String,
+    pub href: String,
+    pub detail: Option<String>,
+}
+
+pub struct SuggestionList {
+    pub query: Vec<Suggestion>,
+    pub specialties: Vec<Suggestion>,
+    pub places: Vec<Suggestion>,
+}
+
+fn search_href(q: &str, place: &str) -> String {
+    let mut s = form_urlencoded::Serializer::new(String::new());
+    s.append_pair("q", q);
+    if !place.is_empty() {
+        s.append_pair("where", place);
+    }
+    format!("/search?{}", s.finish())
 }
 
 /// Results are a few dozen at most: each gets its strip from the in-memory view.
@@ -98,8 +122,7 @@ pub async fn search(ctx: Ctx, Query(p): Query<SearchParams>) -> PageResult {
     let lang = ctx.lang;
     let q = p.q.trim().chars().take(100).collect::<String>();
     let place = p.place.trim().chars().take(100).collect::<String>();
-    let specialty = view::specialty_from_words(&q);
-    let text = (specialty.is_none() && !q.is_empty()).then(|| q.clone());
+    let text = (!q.is_empty()).then(|| q.clone());
     let point = match (p.lat.as_deref(), p.lon.as_deref()) {
         (Some(lat), Some(lon)) => match (lat.parse::<f64>(), lon.parse::<f64>()) {
             (Ok(lat), Ok(lon)) => LatLon::parse(lat, lon).ok(),
@@ -117,7 +140,7 @@ pub async fn search(ctx: Ctx, Query(p): Query<SearchParams>) -> PageResult {
         .or(located.as_ref().map(|l| l.pos))
         .map(|p| (p, RADIUS_KM));
     let query = SearchQuery {
-        specialty,
+        specialty: None,
         text,
         // A place not in the gazetteer may still be a city of a practice.
         city: unknown_place.then(|| place.clone()),
@@ -125,12 +148,15 @@ pub async fn search(ctx: Ctx, Query(p): Query<SearchParams>) -> PageResult {
         sort: SortOrder::EarliestSlot,
         limit: RESULTS,
     };
-    let hits = ctx.ok(ctx
+    let outcome = ctx.ok(ctx
         .app
         .directory
-        .search(&query, Timestamp::now())
+        .search_explained(&query, Timestamp::now())
         .await
         .map_err(Into::into))?;
+    let understood = &outcome.understood;
+    let specialty = understood.specialty;
+    let hits = outcome.hits;
     let now = Timestamp::now();
     let mut results = Vec::with_capacity(hits.len());
     for h in hits {
@@ -176,19 +202,70 @@ pub async fn search(ctx: Ctx, Query(p): Query<SearchParams>) -> PageResult {
             vaccination,
         });
     }
-    let what = match (specialty, q.is_empty()) {
-        (Some(s), _) => view::specialty_label(lang, s).to_owned(),
-        (None, false) => format!("« {q} »"),
+    let names = understood.names.join(" ");
+    let what = match (specialty, names.is_empty()) {
+        (Some(s), true) => view::specialty_label(lang, s).to_owned(),
+        (Some(s), false) => format!("{} « {names} »", view::specialty_label(lang, s)),
+        (None, false) => format!("« {names} »"),
         (None, true) => lang.t("search.everyone").to_owned(),
     };
-    let summary = match (&located, point) {
+    // A place written in the "what" box restricts the results to it.
+    let place_label = located
+        .as_ref()
+        .map(|l| l.label.clone())
+        .or_else(|| outcome.place.as_ref().map(|p| p.label.clone()));
+    let summary = match (&place_label, point) {
         (_, Some(_)) => lang.tf("search.summary_near_me", &[("what", &what)]),
-        (Some(l), None) => lang.tf(
-            "search.summary_near",
-            &[("what", &what), ("place", &l.label)],
-        ),
+        (Some(l), None) => lang.tf("search.summary_near", &[("what", &what), ("place", l)]),
         (None, None) => what,
     };
+    let suggestions = outcome.suggestions.map(|s| {
+        // Links keep what was understood, and swap the part that found nobody.
+        let what_words = match specialty {
+            Some(sp) if names.is_empty() => view::specialty_label(lang, sp).to_owned(),
+            Some(sp) => format!("{} {names}", view::specialty_label(lang, sp)),
+            None => names.clone(),
+        };
+        SuggestionList {
+            query: s
+                .query
+                .into_iter()
+                .map(|corrected| Suggestion {
+                    href: search_href(&corrected, &place),
+                    label: corrected,
+                    detail: None,
+                })
+                .collect(),
+            specialties: s
+                .specialties
+                .into_iter()
+                .map(|sp| {
+                    let label = view::specialty_label(lang, sp);
+                    let q = match &place_label {
+                        Some(_) if located.is_none() => {
+                            // The place came with the words: keep it in them.
+                            format!("{label} {}", place_label.clone().unwrap_or_default())
+                        }
+                        _ => label.to_owned(),
+                    };
+                    Suggestion {
+                        href: search_href(&q, &place),
+                        label: label.to_owned(),
+                        detail: None,
+                    }
+                })
+                .collect(),
+            places: s
+                .places
+                .into_iter()
+                .map(|t| Suggestion {
+                    href: search_href(&what_words, &format!("{} {}", t.postcode, t.name)),
+                    label: t.name,
+                    detail: Some(view::distance(lang, t.distance_km)),
+                })
+                .collect(),
+        }
+    });
     Ok(ctx.page(&SearchPage {
         lat: point.map(|p| p.lat.to_string()).unwrap_or_default(),
         lon: point.map(|p| p.lon.to_string()).unwrap_or_default(),
@@ -199,6 +276,7 @@ pub async fn search(ctx: Ctx, Query(p): Query<SearchParams>) -> PageResult {
         summary,
         unknown_place,
         results,
+        suggestions,
     }))
 }
 
