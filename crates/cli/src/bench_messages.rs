@@ -3,9 +3,13 @@
 //!
 //! 1. Booking throughput through the services (protection on, as in production) with the
 //!    changes queueing their messages and without, alternated over `--rounds` fresh databases
-//!    so that a drift of the machine hits both modes alike; the median of each mode is compared.
-//! 2. The last database's queue (one confirmation per booking, due now) is then delivered by
-//!    the real worker through the SMTP channel: messages per second until the last is accepted.
+//!    (ABBA order) so that a drift of the machine hits both modes alike; the median of each
+//!    mode is compared, and the median of the rounds' paired differences. Each measured storm
+//!    runs in a child process of its own: its CPU then counts no other round's services
+//!    (their background tasks live as long as their process).
+//! 2. One more storm with messages on, in this process, leaves a queue (one confirmation per
+//!    booking, due now) that the real worker delivers through the SMTP channel: messages per
+//!    second until the last is accepted.
 
 use crate::bench_booking::{self, BookingArgs};
 use anyhow::{anyhow, bail, Context};
@@ -23,9 +27,13 @@ use std::time::{Duration, Instant};
 pub struct MessagesArgs {
     #[command(flatten)]
     pub booking: BookingArgs,
-    /// Alternations of the two modes (each on a fresh database). PostgreSQL: 1 per process.
+    /// Alternations of the two modes (each on a fresh database, in a child process).
     #[arg(long, default_value_t = 3)]
     pub rounds: usize,
+    /// Internal: run one storm in this process, queueing messages (`on`) or not (`off`), and
+    /// print its figures as JSON (the parent runs each measured storm this way).
+    #[arg(long, hide = true, value_parser = ["on", "off"])]
+    pub one_run: Option<String>,
     /// SMTP server to deliver to. Default: an `aiosmtpd` sink started on a free local port
     /// (`pip install aiosmtpd`).
     #[arg(long)]
@@ -164,14 +172,78 @@ fn median(mut v: Vec<f64>) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(0.0)
 }
 
+fn config(compose: bool) -> AppConfig {
+    AppConfig {
+        messages: MessagesConfig {
+            compose,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+/// One measured storm, alone in this process: setup, then bookings, CPU per booking of this
+/// process and (on PostgreSQL) of the server's processes.
+async fn one_run(args: &MessagesArgs, compose: bool) -> anyhow::Result<Value> {
+    let s = bench_booking::setup(&args.booking, true, config(compose))
+        .await
+        .context("preparing the benchmark")?;
+    let before = Cpu::now();
+    let mut stats = bench_booking::storm(&s).await?;
+    let cpu = Cpu::now().since(before);
+    let booked = stats["booked"].as_f64().unwrap_or(0.0).max(1.0);
+    let cpu_ms = 1000.0 * (cpu.process_s + cpu.postgres_s) / booked;
+    stats["cpu_ms_per_booking"] = json!({
+        "careslot": round3(1000.0 * cpu.process_s / booked),
+        "postgres": round3(1000.0 * cpu.postgres_s / booked),
+        "total": round3(cpu_ms),
+    });
+    println!("{}", serde_json::to_string(&stats)?);
+    Ok(stats)
+}
+
+/// Runs [`one_run`] in a child process (this same binary) and reads its figures.
+async fn child_run(args: &MessagesArgs, compose: bool) -> anyhow::Result<Value> {
+    let mut cmd = tokio::process::Command::new(std::env::current_exe()?);
+    cmd.args([
+        "bench",
+        "messages",
+        "--one-run",
+        if compose { "on" } else { "off" },
+    ])
+    .arg("--bookings")
+    .arg(args.booking.bookings.to_string())
+    .arg("--concurrency")
+    .arg(args.booking.concurrency.to_string())
+    .arg("--agendas")
+    .arg(args.booking.agendas.to_string());
+    if let Some(url) = &args.booking.postgres {
+        cmd.arg("--postgres").arg(url);
+    }
+    let out = cmd
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .await
+        .context("cannot run a measured storm")?;
+    if !out.status.success() {
+        bail!("a measured storm failed ({})", out.status);
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .ok_or_else(|| anyhow!("a measured storm printed no figures"))?;
+    Ok(serde_json::from_str(line)?)
+}
+
 pub async fn messages(args: &MessagesArgs) -> anyhow::Result<Value> {
+    if let Some(mode) = &args.one_run {
+        return one_run(args, mode == "on").await;
+    }
     if args.rounds == 0 {
         bail!("--rounds must be at least 1");
-    }
-    // Each round's services keep their connection pool until the process ends (background
-    // tasks hold them), and 2 × rounds pools of 32 exceed PostgreSQL's default 100 clients.
-    if args.booking.postgres.is_some() && args.rounds > 1 {
-        bail!("on PostgreSQL, run one round per process (--rounds 1) and repeat the command");
     }
     let (_sink, smtp_url) = match &args.smtp_url {
         Some(u) => (None, u.clone()),
@@ -180,54 +252,38 @@ pub async fn messages(args: &MessagesArgs) -> anyhow::Result<Value> {
             (Some(s), u)
         }
     };
-    let config = |compose: bool| AppConfig {
-        messages: MessagesConfig {
-            compose,
-            ..Default::default()
-        },
-        ..Default::default()
-    };
 
     // 1. What queueing the messages costs a booking.
     let mut rounds = Vec::new();
     let (mut off_rates, mut on_rates) = (Vec::new(), Vec::new());
     let (mut off_cpu, mut on_cpu) = (Vec::new(), Vec::new());
-    let mut last = None;
+    let mut paired = Vec::new();
     for round in 0..args.rounds {
         let mut pair = json!({ "round": round + 1 });
-        // ABBA order: each round's second run starts with one more set of services alive
-        // (their background tasks run until the process ends), so the order alternates and
-        // that drift falls on both modes alike.
+        // ABBA order: a drift of the machine within a round falls on both modes alike.
         let order = if round % 2 == 0 {
             [false, true]
         } else {
             [true, false]
         };
+        let mut cpu_of = [0.0f64; 2];
         for compose in order {
-            let s = bench_booking::setup(&args.booking, true, config(compose))
-                .await
-                .context("preparing the benchmark")?;
-            let before = Cpu::now();
-            let mut stats = bench_booking::storm(&s).await?;
-            let cpu = Cpu::now().since(before);
-            let booked = stats["booked"].as_f64().unwrap_or(0.0).max(1.0);
-            let cpu_ms = 1000.0 * (cpu.process_s + cpu.postgres_s) / booked;
-            stats["cpu_ms_per_booking"] = json!({
-                "careslot": round3(1000.0 * cpu.process_s / booked),
-                "postgres": round3(1000.0 * cpu.postgres_s / booked),
-                "total": round3(cpu_ms),
-            });
+            let stats = child_run(args, compose).await?;
             let rate = stats["bookings_per_s"].as_f64().unwrap_or(0.0);
+            let cpu_ms = stats["cpu_ms_per_booking"]["total"].as_f64().unwrap_or(0.0);
+            cpu_of[usize::from(compose)] = cpu_ms;
             if compose {
                 on_rates.push(rate);
                 on_cpu.push(cpu_ms);
                 pair["outbox_on"] = stats;
-                last = Some(s);
             } else {
                 off_rates.push(rate);
                 off_cpu.push(cpu_ms);
                 pair["outbox_off"] = stats;
             }
+        }
+        if cpu_of[0] > 0.0 {
+            paired.push((cpu_of[1] / cpu_of[0] - 1.0) * 100.0);
         }
         eprintln!("round {}: {pair}", round + 1);
         rounds.push(pair);
@@ -244,13 +300,16 @@ pub async fn messages(args: &MessagesArgs) -> anyhow::Result<Value> {
     } else {
         0.0
     };
+    let paired_cpu_cost = median(paired);
 
-    // 2. Delivery of what the last round queued (one confirmation per booking, due now).
-    let s = last.ok_or_else(|| anyhow!("no round ran"))?;
-    let queued = rounds
-        .last()
-        .and_then(|r| r["outbox_on"]["booked"].as_u64())
-        .unwrap_or(0) as usize;
+    // The queue to deliver: one more storm with messages on, in this process (not measured).
+    let s = bench_booking::setup(&args.booking, true, config(true))
+        .await
+        .context("preparing the delivery")?;
+    let queued_stats = bench_booking::storm(&s).await?;
+
+    // 2. Delivery of that queue (one confirmation per booking, due now).
+    let queued = queued_stats["booked"].as_u64().unwrap_or(0) as usize;
     let sent = Arc::new(AtomicUsize::new(0));
     let failed = Arc::new(AtomicUsize::new(0));
     let channel = Counting {
@@ -294,6 +353,7 @@ pub async fn messages(args: &MessagesArgs) -> anyhow::Result<Value> {
         "median_cpu_ms_per_booking_outbox_off": round3(cpu_off),
         "median_cpu_ms_per_booking_outbox_on": round3(cpu_on),
         "outbox_cpu_cost_percent": (cpu_cost * 10.0).round() / 10.0,
+        "outbox_cpu_cost_percent_paired_median": (paired_cpu_cost * 10.0).round() / 10.0,
         "load_average": std::fs::read_to_string("/proc/loadavg").ok().map(|l| l.trim().to_owned()),
         "target": "outbox cost on booking throughput at most 5%",
         "meets_target": cost <= 5.0,
@@ -309,7 +369,7 @@ pub async fn messages(args: &MessagesArgs) -> anyhow::Result<Value> {
     });
     println!("{}", serde_json::to_string_pretty(&out)?);
     eprintln!(
-        "careslot bench messages ({}, {} bookings × {} rounds, {} concurrent):\n  bookings/s, outbox off (median): {off:>7.0}\n  bookings/s, outbox on  (median): {on:>7.0}\n  cost of the outbox: {cost:.1}% (target ≤ 5%)\n  CPU per booking (careslot + PostgreSQL, median): {cpu_off:.3} ms → {cpu_on:.3} ms = {cpu_cost:+.1}%\n  delivery to SMTP: {queued} messages in {elapsed:.2} s = {per_s:.0} messages/s",
+        "careslot bench messages ({}, {} bookings × {} rounds, {} concurrent):\n  bookings/s, outbox off (median): {off:>7.0}\n  bookings/s, outbox on  (median): {on:>7.0}\n  cost of the outbox: {cost:.1}% (target ≤ 5%)\n  CPU per booking (careslot + PostgreSQL, median): {cpu_off:.3} ms → {cpu_on:.3} ms = {cpu_cost:+.1}%\n  CPU cost, median of the rounds' paired differences: {paired_cpu_cost:+.1}%\n  delivery to SMTP: {queued} messages in {elapsed:.2} s = {per_s:.0} messages/s",
         out["backend"].as_str().unwrap_or(""),
         args.booking.bookings,
         args.rounds,
