@@ -198,6 +198,7 @@ test('an invited assistant books a patient on the phone, and sees only the agend
     await asst.fill('#patient_phone', '+33 6 12 34 56 78');
     await submit(asst, '#new-patient button[type=submit]');
     assert.match(await asst.locator('.desk').innerText(), /Marcel Téléphone/);
+    const bookedDay = asst.url();
 
     // The practice's directory finds him by the start of his name and by his number
     // written another way; a second booking picks him instead of making a twin.
@@ -216,6 +217,7 @@ test('an invited assistant books a patient on the phone, and sees only the agend
     assert.equal(await asst.locator('.item.appointment', { hasText: 'Marcel Téléphone' }).count() >= 1, true);
     await asst.goto('/pro/patients?q=marcel');
     assert.equal(await asst.locator('#directory-results tbody tr').count(), 1, 'one entry, not two');
+    await asst.goto(bookedDay);
 
     // The appointment page and the patient's history.
     await asst.locator('.item.appointment a', { hasText: 'Marcel Téléphone' }).first().click();
