@@ -190,7 +190,11 @@ async fn one_run(args: &MessagesArgs, compose: bool) -> anyhow::Result<Value> {
         .context("preparing the benchmark")?;
     let before = Cpu::now();
     let mut stats = bench_booking::storm(&s).await?;
-    let cpu = Cpu::now().since(before);
+    let mut cpu = Cpu::now().since(before);
+    if args.booking.postgres.is_none() {
+        // On SQLite the database is in this process: PostgreSQL's CPU is someone else's.
+        cpu.postgres_s = 0.0;
+    }
     let booked = stats["booked"].as_f64().unwrap_or(0.0).max(1.0);
     let cpu_ms = 1000.0 * (cpu.process_s + cpu.postgres_s) / booked;
     stats["cpu_ms_per_booking"] = json!({
