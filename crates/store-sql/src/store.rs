@@ -426,6 +426,11 @@ where
                 .map(AgendaId),
             imported_at: ts(row.try_get("imported_at").map_err(internal)?)?,
             updated_at: ts(row.try_get("updated_at").map_err(internal)?)?,
+            public: SitePublic {
+                gid: row.try_get("site_gid").map_err(internal)?,
+                internal_id: row.try_get("site_internal_id").map_err(internal)?,
+                phone: row.try_get("site_phone").map_err(internal)?,
+            },
         })
     }
 
@@ -516,13 +521,16 @@ where
         }
         sqlx::query(
         "INSERT INTO imported_sites (source_key, content_hash, account_id, practitioner_id, place_id, agenda_id,
-                                     imported_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+                                     imported_at, updated_at, site_gid, site_internal_id, site_phone)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10)
          ON CONFLICT (source_key) DO UPDATE SET content_hash = excluded.content_hash,
              practitioner_id = excluded.practitioner_id,
              place_id = COALESCE(excluded.place_id, imported_sites.place_id),
              agenda_id = COALESCE(excluded.agenda_id, imported_sites.agenda_id),
-             updated_at = excluded.updated_at",
+             updated_at = excluded.updated_at,
+             site_gid = excluded.site_gid,
+             site_internal_id = excluded.site_internal_id,
+             site_phone = excluded.site_phone",
     )
     .bind(&w.source_key)
     .bind(&w.content_hash)
@@ -531,6 +539,9 @@ where
     .bind(w.place.as_ref().map(|pl| pl.id.as_str()))
     .bind(agenda)
     .bind(w.now.as_second())
+    .bind(w.public.gid.as_deref())
+    .bind(w.public.internal_id.as_deref())
+    .bind(w.public.phone.as_deref())
     .execute(&mut **tx)
     .await
     .map_err(B::map_err)?;

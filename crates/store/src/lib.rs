@@ -28,7 +28,7 @@ pub use backup::BackupError;
 pub use credentials::*;
 pub use documents::{DocumentId, DocumentMeta, DocumentRecord, Uploader};
 pub use error::{ConflictKind, StoreError};
-pub use import::{ImportedSite, SiteWrite};
+pub use import::{ImportedSite, SitePublic, SiteWrite};
 pub use models::*;
 pub use operators::*;
 pub use outbox::*;

@@ -2282,6 +2282,11 @@ async fn imported_sites(store: &dyn Store) {
     };
     let both = vec![dose1.id.clone(), dose2.id.clone()];
     let first = SiteWrite {
+        public: SitePublic {
+            gid: Some("1693".into()),
+            internal_id: None,
+            phone: Some("+33 4 72 00 00 00".into()),
+        },
         source_key: key.clone(),
         content_hash: "hash-1".into(),
         now: t0(),
@@ -2318,6 +2323,7 @@ async fn imported_sites(store: &dyn Store) {
     assert_eq!(row.place_id.as_ref(), Some(&place.id));
     assert_eq!(row.agenda_id.as_ref(), Some(&agenda.id));
     assert_eq!((row.imported_at, row.updated_at), (t0(), t0()));
+    assert_eq!(row.public, first.public);
     assert!(store.account(&account.id).await.unwrap().is_some());
     let snap = store
         .agenda_snapshot(&agenda.id, t0())
@@ -2362,6 +2368,12 @@ async fn imported_sites(store: &dyn Store) {
     };
     let second = SiteWrite {
         content_hash: "hash-2".into(),
+        // The phone left the source: it is dropped; an id appeared.
+        public: SitePublic {
+            gid: Some("1693".into()),
+            internal_id: Some("258785".into()),
+            phone: None,
+        },
         now: later,
         account: None,
         practitioner: renamed.clone(),
@@ -2386,6 +2398,7 @@ async fn imported_sites(store: &dyn Store) {
     let row = find(store.imported_sites().await.unwrap()).expect("recorded");
     assert_eq!(row.content_hash, "hash-2");
     assert_eq!((row.imported_at, row.updated_at), (t0(), later));
+    assert_eq!(row.public, second.public);
     assert_eq!(
         store
             .practitioner(&practitioner.id)
@@ -2449,6 +2462,7 @@ async fn imported_sites(store: &dyn Store) {
         .write_imported_site(&SiteWrite {
             source_key: lost_key.clone(),
             content_hash: "hash-lost".into(),
+            public: SitePublic::default(),
             now: t0(),
             account: Some(new_account_req(&lost)),
             practitioner: Practitioner {
