@@ -9,6 +9,7 @@
 pub mod alerts;
 pub mod api;
 mod booking;
+pub mod calendar;
 mod consultation;
 pub mod credentials;
 mod desk;

@@ -26,6 +26,7 @@ use std::future::Future;
 
 mod alerts;
 mod credentials;
+mod interop;
 mod operators;
 mod outbox;
 mod payments;

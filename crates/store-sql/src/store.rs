@@ -796,6 +796,24 @@ where
         Ok(B::rows_affected(done) > 0)
     }
 
+    // --- calendar feeds (issue 19): SQL in interop.rs ------------------------------------------
+
+    async fn calendar_feed(&self, account: &AccountId) -> StoreResult<Option<CalendarFeed>> {
+        crate::interop::Interop::<B>::feed(self.reader(), account).await
+    }
+
+    async fn create_calendar_feed(&self, feed: &CalendarFeed) -> StoreResult<CalendarFeed> {
+        crate::interop::Interop::<B>::create_feed(self.writer(), feed).await
+    }
+
+    async fn calendar_feed_by_hash(&self, token_hash: &str) -> StoreResult<Option<CalendarFeed>> {
+        crate::interop::Interop::<B>::feed_by_hash(self.reader(), token_hash).await
+    }
+
+    async fn delete_calendar_feed(&self, account: &AccountId) -> StoreResult<bool> {
+        crate::interop::Interop::<B>::delete_feed(self.writer(), account).await
+    }
+
     async fn account_settings(&self, account: &AccountId) -> StoreResult<AccountSettings> {
         let row = sqlx::query(
             "SELECT lang, email_verified_at, phone_verified_at, reminders_email, reminders_sms, show_motive

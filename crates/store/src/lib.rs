@@ -14,6 +14,7 @@ mod credentials;
 mod documents;
 mod error;
 mod import;
+mod interop;
 mod models;
 mod operators;
 mod outbox;
@@ -29,6 +30,7 @@ pub use credentials::*;
 pub use documents::{DocumentId, DocumentMeta, DocumentRecord, Uploader};
 pub use error::{ConflictKind, StoreError};
 pub use import::{ImportedSite, SitePublic, SiteWrite};
+pub use interop::*;
 pub use models::*;
 pub use operators::*;
 pub use outbox::*;
@@ -196,6 +198,15 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<bool>;
     /// Removes the enrolment and its recovery codes; false when there was none.
     async fn mfa_remove(&self, account: &AccountId) -> StoreResult<bool>;
+
+    /// The account's calendar subscription, if it has one.
+    async fn calendar_feed(&self, account: &AccountId) -> StoreResult<Option<CalendarFeed>>;
+    /// Records `feed` unless its account already has one; the feed in force either way.
+    async fn create_calendar_feed(&self, feed: &CalendarFeed) -> StoreResult<CalendarFeed>;
+    /// The feed whose token hashes to `token_hash`.
+    async fn calendar_feed_by_hash(&self, token_hash: &str) -> StoreResult<Option<CalendarFeed>>;
+    /// Revokes the account's feed; false when it had none.
+    async fn delete_calendar_feed(&self, account: &AccountId) -> StoreResult<bool>;
 
     /// The account's message settings; the defaults when it never changed them.
     async fn account_settings(&self, account: &AccountId) -> StoreResult<AccountSettings>;

@@ -3,6 +3,7 @@
 
 pub mod alerts;
 pub mod bulk_publish;
+pub mod calendar;
 pub mod credentials;
 pub mod dto;
 pub mod patient;

@@ -7,7 +7,8 @@ pub mod ops;
 use careslot_consultation::api::{documents, prescriptions, video};
 use careslot_identity::api::{accounts, dead_letters, me, operators, security};
 use careslot_scheduling::api::{
-    alerts, bulk_publish, credentials, patient, payments, practitioner, public, queue, reminders,
+    alerts, bulk_publish, calendar, credentials, patient, payments, practitioner, public, queue,
+    reminders,
 };
 use careslot_vaccination::api::{operator, vaccination};
 
@@ -61,6 +62,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         credentials::credential_detail, credentials::verify, credentials::reject, credentials::revoke,
         // issue 15 point 5: operator accounts
         operators::create, operators::list, operators::set_roles, operators::disable, operators::actions,
+        // issue 19: iCalendar
+        calendar::appointment_ics, calendar::get_feed, calendar::revoke_feed, calendar::feed,
     ),
     components(schemas(careslot_core::error::Problem)),
     modifiers(&BearerAuth, &QueueDoc, &ErrorResponses),
@@ -325,6 +328,14 @@ pub fn router(app: App) -> Router {
             "/operator/practitioners/{id}/revoke",
             post(credentials::revoke),
         );
+    // --- iCalendar (issue 19) ---
+    let api = api
+        .route("/appointments/{id}/ics", get(calendar::appointment_ics))
+        .route(
+            "/me/calendar-feed",
+            get(calendar::get_feed).delete(calendar::revoke_feed),
+        )
+        .route("/calendar-feeds/{token}", get(calendar::feed));
     // --- operator accounts (issue 15 point 5) ---
     let api = api
         .route("/operators", get(operators::list).post(operators::create))
