@@ -11,7 +11,6 @@
 
 use crate::{Appointment, Scheduling};
 use careslot_core::{AppError, AppResult, Caller, Core};
-use careslot_domain::AccountId;
 use careslot_messages::ics::{self, IcsEvent};
 use careslot_messages::Lang;
 use careslot_store::{CalendarFeed, ReservationStatus, Role};
@@ -159,11 +158,6 @@ impl Scheduling {
             careslot_messages::compose::appointment_event(&self.message_site(), &appt, lang, now);
         event.cancelled = a.row.status != ReservationStatus::Booked;
         Ok(event)
-    }
-
-    /// Whether `id` is an account with a calendar feed (for tests of erasure).
-    pub async fn has_calendar_feed(&self, id: &AccountId) -> AppResult<bool> {
-        Ok(self.store.calendar_feed(id).await?.is_some())
     }
 }
 
