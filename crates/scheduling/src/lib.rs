@@ -24,6 +24,7 @@ pub mod publish;
 pub mod reminders;
 mod vaccines;
 pub mod waiting_room;
+pub mod webhooks;
 
 pub use booking::{
     is_valid_guest_id, Appointment, BookingDetails, BookingInput, Holder, SlotQuery,

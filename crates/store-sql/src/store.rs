@@ -814,6 +814,55 @@ where
         crate::interop::Interop::<B>::delete_feed(self.writer(), account).await
     }
 
+    // --- webhooks (issue 19): SQL in interop.rs --------------------------------------------------
+
+    async fn create_webhook(&self, sub: &WebhookSubscription) -> StoreResult<()> {
+        crate::interop::Interop::<B>::create_webhook(self.writer(), sub).await
+    }
+
+    async fn webhooks_of(
+        &self,
+        practitioner: &PractitionerId,
+    ) -> StoreResult<Vec<WebhookSubscription>> {
+        crate::interop::Interop::<B>::webhooks_of(self.reader(), practitioner).await
+    }
+
+    async fn webhook(&self, id: &str) -> StoreResult<Option<WebhookSubscription>> {
+        crate::interop::Interop::<B>::webhook(self.reader(), id).await
+    }
+
+    async fn delete_webhook(&self, practitioner: &PractitionerId, id: &str) -> StoreResult<bool> {
+        crate::interop::Interop::<B>::delete_webhook(self.writer(), practitioner, id).await
+    }
+
+    async fn webhook_deliveries(
+        &self,
+        subscription: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<WebhookDelivery>> {
+        crate::interop::Interop::<B>::deliveries(self.reader(), subscription, limit).await
+    }
+
+    async fn claim_webhook_deliveries(
+        &self,
+        now: Timestamp,
+        lease: jiff::SignedDuration,
+        limit: i64,
+    ) -> StoreResult<Vec<WebhookDelivery>> {
+        crate::interop::Interop::<B>::claim(self.writer(), now, lease, limit).await
+    }
+
+    async fn record_webhook_delivery(
+        &self,
+        event_id: &str,
+        subscription: &str,
+        outcome: &WebhookOutcome,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        crate::interop::Interop::<B>::record(self.writer(), event_id, subscription, outcome, now)
+            .await
+    }
+
     async fn account_settings(&self, account: &AccountId) -> StoreResult<AccountSettings> {
         let row = sqlx::query(
             "SELECT lang, email_verified_at, phone_verified_at, reminders_email, reminders_sms, show_motive

@@ -208,6 +208,38 @@ pub trait Store: Send + Sync + 'static {
     /// Revokes the account's feed; false when it had none.
     async fn delete_calendar_feed(&self, account: &AccountId) -> StoreResult<bool>;
 
+    // --- webhooks (issue 19) ------------------------------------------------------------------
+    async fn create_webhook(&self, sub: &WebhookSubscription) -> StoreResult<()>;
+    /// A practitioner's webhooks, oldest first.
+    async fn webhooks_of(
+        &self,
+        practitioner: &PractitionerId,
+    ) -> StoreResult<Vec<WebhookSubscription>>;
+    async fn webhook(&self, id: &str) -> StoreResult<Option<WebhookSubscription>>;
+    /// Deletes a practitioner's webhook and its deliveries; false when it has no such one.
+    async fn delete_webhook(&self, practitioner: &PractitionerId, id: &str) -> StoreResult<bool>;
+    /// A webhook's deliveries, newest first, at most `limit`.
+    async fn webhook_deliveries(
+        &self,
+        subscription: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<WebhookDelivery>>;
+    /// Leases up to `limit` due deliveries until `now + lease` (as [`Store::claim_due`]).
+    async fn claim_webhook_deliveries(
+        &self,
+        now: Timestamp,
+        lease: jiff::SignedDuration,
+        limit: i64,
+    ) -> StoreResult<Vec<WebhookDelivery>>;
+    /// Records an attempt's outcome; false when the delivery is gone.
+    async fn record_webhook_delivery(
+        &self,
+        event_id: &str,
+        subscription: &str,
+        outcome: &WebhookOutcome,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+
     /// The account's message settings; the defaults when it never changed them.
     async fn account_settings(&self, account: &AccountId) -> StoreResult<AccountSettings>;
     /// Replaces the account's message settings. NotFound when the account does not exist.

@@ -237,6 +237,7 @@ fn queue(messages: Vec<NewOutboxMessage>) -> OutboxWrite {
         delete_pending: vec![],
         enqueue: messages,
         notices: vec![],
+        webhooks: vec![],
     }
 }
 
@@ -413,6 +414,7 @@ async fn outbox_cancel_and_move(store: &dyn Store) {
                 delete_pending: vec![reminder.clone()],
                 enqueue: vec![moved_reminder],
                 notices: vec![],
+                webhooks: vec![],
             },
         )
         .await
@@ -436,6 +438,7 @@ async fn outbox_cancel_and_move(store: &dyn Store) {
                 delete_pending: vec![reminder.clone()],
                 enqueue: vec![],
                 notices: vec![],
+                webhooks: vec![],
             },
         )
         .await;
@@ -452,6 +455,7 @@ async fn outbox_cancel_and_move(store: &dyn Store) {
                 delete_pending: vec![reminder.clone()],
                 enqueue: vec![notice.clone()],
                 notices: vec![],
+                webhooks: vec![],
             },
         )
         .await

@@ -13,6 +13,7 @@ pub mod public;
 pub mod queue;
 pub mod reminders;
 pub mod slot_json;
+pub mod webhooks;
 
 /// The extractors this crate's handlers use.
 pub mod extract {

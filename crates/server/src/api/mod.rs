@@ -8,7 +8,7 @@ use careslot_consultation::api::{documents, prescriptions, video};
 use careslot_identity::api::{accounts, dead_letters, me, operators, security};
 use careslot_scheduling::api::{
     alerts, bulk_publish, calendar, credentials, patient, payments, practitioner, public, queue,
-    reminders,
+    reminders, webhooks,
 };
 use careslot_vaccination::api::{operator, vaccination};
 
@@ -64,6 +64,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         operators::create, operators::list, operators::set_roles, operators::disable, operators::actions,
         // issue 19: iCalendar
         calendar::appointment_ics, calendar::get_feed, calendar::revoke_feed, calendar::feed,
+        // issue 19: webhooks
+        webhooks::create, webhooks::list, webhooks::delete, webhooks::deliveries,
     ),
     components(schemas(careslot_core::error::Problem)),
     modifiers(&BearerAuth, &QueueDoc, &ErrorResponses),
@@ -335,7 +337,19 @@ pub fn router(app: App) -> Router {
             "/me/calendar-feed",
             get(calendar::get_feed).delete(calendar::revoke_feed),
         )
-        .route("/calendar-feeds/{token}", get(calendar::feed));
+        .route("/calendar-feeds/{token}", get(calendar::feed))
+        .route(
+            "/practitioner/webhooks",
+            get(webhooks::list).post(webhooks::create),
+        )
+        .route(
+            "/practitioner/webhooks/{id}",
+            axum::routing::delete(webhooks::delete),
+        )
+        .route(
+            "/practitioner/webhooks/{id}/deliveries",
+            get(webhooks::deliveries),
+        );
     // --- operator accounts (issue 15 point 5) ---
     let api = api
         .route("/operators", get(operators::list).post(operators::create))
