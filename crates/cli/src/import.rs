@@ -49,7 +49,9 @@ use careslot_domain::hours::{self, Week};
 use careslot_domain::vaccine::protocol_on;
 use careslot_domain::*;
 use careslot_server::services::App;
-use careslot_store::{Agenda, ImportedSite, MotiveVaccine, Place, Practitioner, Role, SiteWrite};
+use careslot_store::{
+    Agenda, ImportedSite, MotiveVaccine, Place, Practitioner, Role, SitePublic, SiteWrite,
+};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand::RngCore;
 use serde::Serialize;
@@ -62,7 +64,7 @@ use std::time::Instant;
 
 /// Bump when the mapping from a record to what is stored changes: every site then counts as
 /// changed once and is updated.
-const MAPPING_VERSION: u32 = 1;
+const MAPPING_VERSION: u32 = 2;
 /// Reserved for documentation and tests (RFC 2606): no mail can ever be delivered there.
 pub const CENTRE_EMAIL_DOMAIN: &str = "centres.careslot.invalid";
 
@@ -108,12 +110,14 @@ struct Site {
     hours: Option<Vec<(String, Option<String>)>>,
     products: Vec<VaccineProduct>,
     default_products: bool,
+    /// Its ids in the source and its phone, published on its SMART Scheduling Links Location.
+    public: SitePublic,
     /// Problems worth reporting that do not stop the import of the site.
     notes: Vec<String>,
 }
 
-/// The fields whose change makes a site "updated" (source key, platform, phone, next
-/// appointment and counters are not imported).
+/// The fields whose change makes a site "updated" (source key, platform, next appointment
+/// and counters are not imported).
 #[derive(Serialize)]
 struct Hashed<'a> {
     mapping: u32,
@@ -124,6 +128,9 @@ struct Hashed<'a> {
     location: Option<(f64, f64)>,
     hours: &'a Option<Vec<(String, Option<String>)>>,
     products: Vec<&'static str>,
+    gid: Option<&'a str>,
+    internal_id: Option<&'a str>,
+    phone: Option<&'a str>,
 }
 
 impl Site {
@@ -137,6 +144,9 @@ impl Site {
             location: self.location.map(|p| (p.lat, p.lon)),
             hours: &self.hours,
             products: self.products.iter().map(|p| p.code()).collect(),
+            gid: self.public.gid.as_deref(),
+            internal_id: self.public.internal_id.as_deref(),
+            phone: self.public.phone.as_deref(),
         };
         let json = serde_json::to_vec(&h).unwrap_or_default();
         hex::encode(Sha256::digest(json))
@@ -217,6 +227,23 @@ fn text_of(v: Option<&Value>) -> Option<String> {
         Value::Number(n) => Some(n.to_string()),
         _ => None,
     }
+}
+
+/// A phone number as the list gives it, when it looks like one: digits (at least six), `+`,
+/// spaces, dots, dashes and brackets, at most 32 characters. Anything else is not published.
+fn phone_of(v: Option<&Value>) -> Option<String> {
+    // "+33…/+33…": several numbers; the first is the front desk.
+    let t = text_of(v)?.split('/').next()?.trim().to_owned();
+    let digits = t.bytes().filter(u8::is_ascii_digit).count();
+    let shaped = t.len() <= 32
+        && t.bytes()
+            .all(|b| b.is_ascii_digit() || b" +.-()".contains(&b));
+    (shaped && digits >= 6).then_some(t)
+}
+
+/// An identifier from the list, kept when it is short printable text.
+fn public_id(v: Option<&Value>) -> Option<String> {
+    text_of(v).filter(|t| t.len() <= 64 && !t.chars().any(char::is_control))
 }
 
 /// Truncates to `max` characters (names and addresses have column limits).
@@ -334,7 +361,13 @@ fn read_site(v: &Value, dep_key: &str) -> Result<Site, String> {
     } else {
         format!("{gid}|{url}")
     };
+    let public = SitePublic {
+        gid: public_id(o.get("gid")),
+        internal_id: public_id(o.get("internal_id")),
+        phone: phone_of(meta.and_then(|m| m.get("phone_number"))),
+    };
     Ok(Site {
+        public,
         key,
         name: at_most(&name, 200),
         kind,
@@ -705,6 +738,7 @@ impl Ctx<'_> {
                 motives,
                 vaccines,
                 rules,
+                public: s.public.clone(),
             })
             .await?;
         Ok(if existing.is_some() {
@@ -939,6 +973,29 @@ mod tests {
     }
 
     #[test]
+    fn phones_and_ids() {
+        let phone = |v: Value| phone_of(Some(&v));
+        assert_eq!(
+            phone("+33 4 72 00 00 00".into()),
+            Some("+33 4 72 00 00 00".into())
+        );
+        assert_eq!(
+            phone("04.72.00.00.00".into()),
+            Some("04.72.00.00.00".into())
+        );
+        assert_eq!(phone("appelez-nous".into()), None);
+        assert_eq!(phone("12".into()), None);
+        assert_eq!(
+            phone("+33123456789/0612345678".into()),
+            Some("+33123456789".into())
+        );
+        assert_eq!(phone(Value::Null), None);
+        assert_eq!(public_id(Some(&"258785[]".into())), Some("258785[]".into()));
+        assert_eq!(public_id(Some(&Value::from(1693))), Some("1693".into()));
+        assert_eq!(public_id(Some(&"x".repeat(65).into())), None);
+    }
+
+    #[test]
     fn zones_exist() {
         for dep in ["01", "2A", "971", "972", "973", "974", "975", "976"] {
             let z = timezone_of(dep);
@@ -960,6 +1017,14 @@ mod tests {
         let s = read_site(&v, "01").unwrap();
         assert_eq!(s.name, "Centre de test");
         assert_eq!(s.key, "42|https://x/1");
+        assert_eq!(
+            s.public,
+            SitePublic {
+                gid: Some("42".into()),
+                internal_id: None,
+                phone: None
+            }
+        );
         assert_eq!(s.location, None);
         assert_eq!(s.products, vec![VaccineProduct::Spikevax]);
         assert!(!s.default_products);

@@ -3,6 +3,9 @@
 //! second), on SQLite and on PostgreSQL; and small hand-made files for updates and for
 //! records that cannot be read.
 
+#[path = "../../server/tests/common/smart.rs"]
+mod smart;
+
 use careslot_core::protection::Protector;
 use careslot_domain::*;
 use careslot_server::services::{App, AppConfig};
@@ -304,14 +307,105 @@ async fn check_sites(app: &App) {
     assert_eq!(directory.len(), 2634, "every site is in the directory");
 }
 
+/// Départements whose sites get doses for tomorrow (the stock policy of the feed check):
+/// mainland, Corsica and overseas, so offsets and jurisdictions vary, while the Slot files
+/// stay a few megabytes. The others publish their Locations and Schedules, and no slot.
+const STOCKED: [&str; 4] = ["12", "69", "2A", "974"];
+
+/// The SMART Scheduling Links feed over the imported list: every Location, Schedule and
+/// Slot passes the conformance checker; the imported ids and phone are on the Locations.
+async fn feed_conforms(app: App) {
+    let sites = app.store.imported_sites().await.expect("imported sites");
+    let mut stocked = 0;
+    for d in app.store.directory().await.unwrap() {
+        if !STOCKED.contains(&careslot_scheduling::publish::jurisdiction(&d.place).as_str()) {
+            continue;
+        }
+        let view = app.view(&d.agenda_id).await.expect("view");
+        let tomorrow = jiff::Timestamp::now()
+            .to_zoned(view.tz.clone())
+            .date()
+            .tomorrow()
+            .unwrap();
+        let products: std::collections::BTreeSet<VaccineProduct> =
+            view.vaccines.iter().map(|v| v.product).collect();
+        for p in products {
+            app.store
+                .set_stock(&d.agenda_id, p, tomorrow, 100)
+                .await
+                .expect("stock");
+            stocked += 1;
+        }
+    }
+    assert!(stocked > 50, "{stocked}");
+    // Written beside the services: the views are read again.
+    app.core.agendas.invalidate_all();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(careslot_server::api::serve(listener, app, async {
+        let _ = stopped.await;
+    }));
+    let url = format!("{base}/api/v1/vaccination/$bulk-publish");
+    let client = reqwest::Client::new();
+    let (manifest, files) = smart::fetch(&client, &url).await;
+    let p = smart::check(&url, manifest, files);
+    let located = sites.iter().filter(|s| s.place_id.is_some()).count();
+    assert_eq!(p.locations.len(), located, "one Location per placed site");
+    assert!(
+        p.slots.len() > 1000,
+        "slots of the stocked sites: {}",
+        p.slots.len()
+    );
+    let free_states: std::collections::BTreeSet<String> = p.manifest["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["type"] == "Slot")
+        .flat_map(|o| o["extension"]["state"].as_array().unwrap().clone())
+        .filter_map(|s| s.as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        free_states.len() > 90,
+        "a Slot file per département: {free_states:?}"
+    );
+    // Millau: its list id, the booking platform's id and its phone.
+    let millau = sites
+        .iter()
+        .find(|s| s.source_key.starts_with("d241785|"))
+        .unwrap();
+    let place = millau.place_id.as_ref().unwrap().as_str();
+    let l = p.locations.iter().find(|l| l["id"] == place).unwrap();
+    let ids: Vec<&str> = l["identifier"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [place, "d241785", "241785[]"], "{l}");
+    assert_eq!(
+        l["telecom"][0],
+        json!({"system": "phone", "value": "+33809541919"})
+    );
+    let phones = p
+        .locations
+        .iter()
+        .filter(|l| l["telecom"][0]["system"] == "phone")
+        .count();
+    assert!(phones > 1500, "most sites give a phone: {phones}");
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_list_twice_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let (data, keys) = (dir.path().join("data"), dir.path().join("keys"));
     twice(&Target::Sqlite(&data), &keys);
-    let store = SqliteStore::open_dir(&data).await.expect("open");
-    let app = open_app(Arc::new(store), &keys).await;
+    let store = Arc::new(SqliteStore::open_dir(&data).await.expect("open"));
+    let app = open_app(store.clone(), &keys).await;
     check_sites(&app).await;
+    feed_conforms(app).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -327,6 +421,7 @@ async fn real_list_twice_on_postgres() {
         .expect("connect");
     let app = open_app(Arc::new(store), &keys).await;
     check_sites(&app).await;
+    feed_conforms(app).await;
 }
 
 fn write_json(dir: &Path, name: &str, v: &Value) -> PathBuf {

@@ -165,6 +165,14 @@ impl Motive {
         if name.is_empty() || name.chars().count() > 200 {
             return Err(DomainError::new("name", "must be 1 to 200 characters"));
         }
+        // A motive name goes into calendar files, mails and SMS: a control character (BEL,
+        // VT, a line break) is never part of a visit reason, and RFC 5545 TEXT forbids them.
+        if name.chars().any(char::is_control) {
+            return Err(DomainError::new(
+                "name",
+                "must not contain control characters (line breaks, tabs, ...)",
+            ));
+        }
         let mut motive = Self::unlabelled(id, agenda_id, duration_min, capacity, policy)?;
         motive.name = name.to_owned();
         Ok(motive)
@@ -300,6 +308,33 @@ impl Absence {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn motive_names_have_no_control_characters() {
+        let name = |n: &str| {
+            Motive::parse(
+                MotiveId::new(),
+                AgendaId::new(),
+                n,
+                15,
+                1,
+                MotivePolicy::default(),
+            )
+            .map(|m| m.name)
+        };
+        assert_eq!(name("  Vaccin – 1re dose ").unwrap(), "Vaccin – 1re dose");
+        for bad in [
+            "a\u{7}b",
+            "a\u{b}b",
+            "a\nb",
+            "a\tb",
+            "a\u{1b}[31mb",
+            "a\u{85}b",
+        ] {
+            let e = name(bad).unwrap_err();
+            assert_eq!(e.field, "name", "{bad:?}");
+        }
+    }
 
     #[test]
     fn weekday_bounds() {

@@ -39,6 +39,8 @@ pub struct Accounts {
     core: Arc<Core>,
     /// Wakes this process's outbox delivery workers when a write queued messages.
     pub outbox_wake: Arc<tokio::sync::Notify>,
+    /// Wakes this process's webhook worker when a write queued webhook events.
+    pub webhook_wake: Arc<tokio::sync::Notify>,
     /// The front door's settings (hashing bounds, throttling, proxies, idle timeout).
     pub identity: IdentityConfig,
     hashing: front_door::HashingPool,
@@ -51,6 +53,7 @@ impl Accounts {
         Arc::new(Self {
             core,
             outbox_wake: Arc::new(tokio::sync::Notify::new()),
+            webhook_wake: Arc::new(tokio::sync::Notify::new()),
             identity,
             hashing,
         })

@@ -79,6 +79,9 @@ impl Accounts {
         if !w.enqueue.is_empty() {
             self.outbox_wake.notify_one();
         }
+        if !w.webhooks.is_empty() {
+            self.webhook_wake.notify_one();
+        }
     }
 
     /// Sends a reset link to the account with this address, if there is one. The caller

@@ -571,6 +571,7 @@ pub fn appointment_event(site: &Site, a: &Appointment, lang: Lang, now: Timestam
             before: site.alarm_before,
             description: lang.tf("ics.alarm", &[("practitioner", &a.practitioner)]),
         }),
+        cancelled: false,
     }
 }
 

@@ -1,5 +1,7 @@
-//! iCalendar (RFC 5545) for one appointment: a VCALENDAR with one VEVENT and its VALARM, times
-//! in UTC, TEXT values escaped, lines folded at 75 octets, CRLF line ends.
+//! iCalendar (RFC 5545) for appointments: a VCALENDAR with one VEVENT (and its VALARM) per
+//! appointment, times in UTC, TEXT values escaped (control characters dropped, line breaks as
+//! `\n`), lines folded at 75 octets, CRLF line ends. The one writer of careslot's `.ics`:
+//! mail attachments, the appointment download and the subscription feed.
 
 use std::fmt::Write as _;
 
@@ -24,6 +26,8 @@ pub struct IcsEvent {
     /// Link to the appointment in the app.
     pub url: Option<String>,
     pub alarm: Option<IcsAlarm>,
+    /// `CANCELLED` tells a calendar that already holds the event to strike it out.
+    pub cancelled: bool,
 }
 
 /// A DISPLAY alarm some time before the start.
@@ -37,12 +41,11 @@ pub struct IcsAlarm {
 impl IcsEvent {
     /// The whole calendar object, ready to attach as `text/calendar; method=PUBLISH`.
     pub fn to_ics(&self) -> String {
-        let mut lines: Vec<String> = vec![
-            "BEGIN:VCALENDAR".into(),
-            "VERSION:2.0".into(),
-            "PRODID:-//careslot//messages//EN".into(),
-            "CALSCALE:GREGORIAN".into(),
-            "METHOD:PUBLISH".into(),
+        calendar(std::slice::from_ref(self), None)
+    }
+
+    fn push_lines(&self, lines: &mut Vec<String>) {
+        lines.extend([
             "BEGIN:VEVENT".into(),
             format!("UID:{}", escape_text(&self.uid)),
             format!("SEQUENCE:{}", self.sequence),
@@ -50,7 +53,7 @@ impl IcsEvent {
             format!("DTSTART:{}", utc(self.start)),
             format!("DTEND:{}", utc(self.end)),
             format!("SUMMARY:{}", escape_text(&self.summary)),
-        ];
+        ]);
         if let Some(location) = &self.location {
             lines.push(format!("LOCATION:{}", escape_text(location)));
         }
@@ -62,7 +65,12 @@ impl IcsEvent {
             let url: String = url.chars().filter(|c| !c.is_control()).collect();
             lines.push(format!("URL:{url}"));
         }
-        lines.push("STATUS:CONFIRMED".into());
+        let status = if self.cancelled {
+            "CANCELLED"
+        } else {
+            "CONFIRMED"
+        };
+        lines.push(format!("STATUS:{status}"));
         lines.push("TRANSP:OPAQUE".into());
         if let Some(alarm) = &self.alarm {
             lines.push("BEGIN:VALARM".into());
@@ -72,13 +80,31 @@ impl IcsEvent {
             lines.push("END:VALARM".into());
         }
         lines.push("END:VEVENT".into());
-        lines.push("END:VCALENDAR".into());
-        let mut out = String::new();
-        for line in lines {
-            out.push_str(&fold(&line));
-        }
-        out
     }
+}
+
+/// A calendar of `events` (none is a valid, empty calendar); `name` is the title calendar
+/// apps show for a subscription (`X-WR-CALNAME`).
+pub fn calendar(events: &[IcsEvent], name: Option<&str>) -> String {
+    let mut lines: Vec<String> = vec![
+        "BEGIN:VCALENDAR".into(),
+        "VERSION:2.0".into(),
+        "PRODID:-//careslot//messages//EN".into(),
+        "CALSCALE:GREGORIAN".into(),
+        "METHOD:PUBLISH".into(),
+    ];
+    if let Some(name) = name {
+        lines.push(format!("X-WR-CALNAME:{}", escape_text(name)));
+    }
+    for e in events {
+        e.push_lines(&mut lines);
+    }
+    lines.push("END:VCALENDAR".into());
+    let mut out = String::new();
+    for line in lines {
+        out.push_str(&fold(&line));
+    }
+    out
 }
 
 /// `20260312T133000Z`.
@@ -180,6 +206,7 @@ mod tests {
                 before: SignedDuration::from_hours(2),
                 description: "Rappel".into(),
             }),
+            cancelled: false,
         }
     }
 

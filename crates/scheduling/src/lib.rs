@@ -9,6 +9,7 @@
 pub mod alerts;
 pub mod api;
 mod booking;
+pub mod calendar;
 mod consultation;
 pub mod credentials;
 mod desk;
@@ -24,6 +25,7 @@ pub mod publish;
 pub mod reminders;
 mod vaccines;
 pub mod waiting_room;
+pub mod webhooks;
 
 pub use booking::{
     is_valid_guest_id, Appointment, BookingDetails, BookingInput, Holder, SlotQuery,

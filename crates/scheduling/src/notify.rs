@@ -129,13 +129,17 @@ impl Scheduling {
         patient: &AccountId,
         id: &ReservationId,
         start: Timestamp,
-        _end: Timestamp,
+        end: Timestamp,
     ) -> OutboxWrite {
         if !self.compose_messages {
             return OutboxWrite::default();
         }
         let now = self.now();
         let mut w = OutboxWrite::default();
+        // The practice's webhooks hear of it in the same transaction (the store fans the
+        // event out to the subscriptions that want it; none: nothing is written).
+        w.webhooks
+            .push(self.webhook_event(&event, view, id, start, end));
         // What the patient did shows in the practice desk's list, whatever the mail does.
         let notice = match &event {
             Event::CancelledByPatient => Some((NoticeKind::Cancelled, None)),

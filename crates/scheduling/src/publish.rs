@@ -2,7 +2,9 @@
 //! aggregators read careslot without scraping. This module shapes the FHIR resources, one
 //! minified JSON object per NDJSON line; `api::bulk_publish` serves them.
 //!
-//! - One `Location` per place of an agenda that gives vaccines.
+//! - One `Location` per place of an agenda that gives vaccines, identified by careslot's
+//!   place id (system [`PLACE_ID_SYSTEM`]) and, for a site imported from the vaccination-site
+//!   list, by that list's ids; with its phone when the list gives one.
 //! - One `Schedule` per vaccination motive bookable online: its actor is the place, its
 //!   `vaccine-product` (CVX code) and `vaccine-dose` extensions say what is given.
 //! - One `Slot` per bookable start, `status: free`, with the places left at that start as
@@ -10,14 +12,20 @@
 //!   `booking-deep-link` to the practitioner's page on this server. The starts are exactly
 //!   those `GET /api/v1/agendas/{id}/slots` returns (stock-aware), computed from the live
 //!   availability views: a booking shows at the next read, nothing is cached here.
+//! - One `Slot` per full start, `status: busy` (the spec asks publishers to include them so
+//!   clients can follow total capacity), with the start's places as `slot-capacity` and no
+//!   deep link: every place is booked or held.
 
 use crate::Scheduling;
 use careslot_core::availability::AgendaView;
 use careslot_core::search::Indexed;
+use careslot_domain::availability::Occupancy;
+use careslot_domain::PlaceId;
 use careslot_domain::{Motive, VaccineProduct};
-use careslot_store::{MotiveVaccine, Place, StoreError};
+use careslot_store::{MotiveVaccine, Place, SitePublic, StoreError};
 use futures::{StreamExt, TryStreamExt};
 use jiff::Timestamp;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write;
 use std::sync::Arc;
 
@@ -29,6 +37,16 @@ pub const EXT_BOOKING_DEEP_LINK: &str =
     "http://fhir-registry.smarthealthit.org/StructureDefinition/booking-deep-link";
 pub const EXT_SLOT_CAPACITY: &str =
     "http://fhir-registry.smarthealthit.org/StructureDefinition/slot-capacity";
+
+/// careslot's identifier system for its places: a Location's `identifier` always carries
+/// the place id under it, so aggregators have a stable key even where the source list gave
+/// none (and the id never changes when a site is re-imported).
+pub const PLACE_ID_SYSTEM: &str = "https://careslot.eu/fhir/sid/place";
+/// The vaccination-site list's own site id (ViteMaDose's `gid`).
+pub const SITE_GID_SYSTEM: &str = "https://careslot.eu/fhir/sid/vaccination-site-list/gid";
+/// The booking platform's site id as the list gives it (ViteMaDose's `internal_id`).
+pub const SITE_INTERNAL_ID_SYSTEM: &str =
+    "https://careslot.eu/fhir/sid/vaccination-site-list/internal-id";
 
 /// Days of slots published when the client does not say, and the most it may ask for (the
 /// slots API's own range limit).
@@ -125,6 +143,18 @@ pub async fn centres(app: &Scheduling, state: Option<&str>) -> Result<Vec<Centre
         .collect())
 }
 
+/// What the vaccination-site list said about each imported place (ids, phone), read once per
+/// Location file.
+pub async fn site_facts(app: &Scheduling) -> Result<HashMap<PlaceId, SitePublic>, StoreError> {
+    Ok(app
+        .store
+        .imported_sites()
+        .await?
+        .into_iter()
+        .filter_map(|s| s.place_id.map(|p| (p, s.public)))
+        .collect())
+}
+
 /// The vaccine's CVX code (CDC's vaccine code system, which the spec uses).
 fn cvx(product: VaccineProduct) -> &'static str {
     match product {
@@ -149,15 +179,34 @@ fn page_url(base: &str, c: &Centre) -> String {
     format!("{base}/p/{}", c.view.agenda.id)
 }
 
-/// Appends the Location line of a centre's place.
-pub fn location_line(out: &mut String, base: &str, c: &Centre) {
+/// Appends the Location line of a centre's place; `facts` is what the source list said of
+/// it, for an imported site.
+pub fn location_line(out: &mut String, base: &str, c: &Centre, facts: Option<&SitePublic>) {
     let p = c.place();
+    let mut identifier =
+        vec![serde_json::json!({"system": PLACE_ID_SYSTEM, "value": p.id.as_str()})];
+    let mut telecom = Vec::new();
+    if let Some(f) = facts {
+        for (system, value) in [
+            (SITE_GID_SYSTEM, &f.gid),
+            (SITE_INTERNAL_ID_SYSTEM, &f.internal_id),
+        ] {
+            if let Some(v) = value {
+                identifier.push(serde_json::json!({"system": system, "value": v}));
+            }
+        }
+        if let Some(phone) = &f.phone {
+            telecom.push(serde_json::json!({"system": "phone", "value": phone}));
+        }
+    }
+    // The booking page, always: the spec wants a phone and a URL where there are both.
+    telecom.push(serde_json::json!({"system": "url", "value": page_url(base, c)}));
     let line = serde_json::json!({
         "resourceType": "Location",
         "id": p.id.as_str(),
+        "identifier": identifier,
         "name": c.name(),
-        // Places carry no phone number: the booking page is the way to reach them.
-        "telecom": [{"system": "url", "value": page_url(base, c)}],
+        "telecom": telecom,
         "address": {
             "line": [p.address.as_str()],
             "city": p.city.as_str(),
@@ -215,9 +264,12 @@ pub fn slot_lines(base: &str, c: &Centre, days: u32, now: Timestamp) -> String {
         .unwrap_or(from);
     let agenda = view.agenda.id.as_str();
     let mut out = String::new();
+    let nobody = Occupancy::default();
     for (m, _) in c.motives() {
         let motive = m.id.as_str();
-        for s in view.slots(m, from, to, now) {
+        let free = view.slots(m, from, to, now);
+        let free_starts: BTreeSet<Timestamp> = free.iter().map(|s| s.start).collect();
+        for s in free {
             let start_offset = view.tz.to_offset(s.start);
             let day = start_offset.to_datetime(s.start).date();
             let _ = writeln!(
@@ -238,6 +290,33 @@ pub fn slot_lines(base: &str, c: &Centre, days: u32, now: Timestamp) -> String {
                 day = day,
                 cap_ext = EXT_SLOT_CAPACITY,
                 cap = s.remaining,
+            );
+        }
+        // The starts the agenda would offer if nothing were reserved; those not free above
+        // and with no place left are busy (a start hidden for want of vaccine doses is not:
+        // it has places, just nothing to give).
+        for s in view.calendar.slots(m, &nobody, from, to, now) {
+            if free_starts.contains(&s.start) {
+                continue;
+            }
+            let day = s.start.to_zoned(view.tz.clone()).date();
+            let places = view.motive_on(m, day);
+            if view.occupancy.remaining(&places, s.start, s.end, now) > 0 {
+                continue;
+            }
+            let _ = writeln!(
+                out,
+                concat!(
+                    r#"{{"resourceType":"Slot","id":"{m}.{id}","schedule":{{"reference":"Schedule/{m}"}},"#,
+                    r#""status":"busy","start":"{start}","end":"{end}","extension":["#,
+                    r#"{{"url":"{cap_ext}","valueInteger":{cap}}}]}}"#
+                ),
+                m = motive,
+                id = s.start.as_second(),
+                start = s.start.display_with_offset(view.tz.to_offset(s.start)),
+                end = s.end.display_with_offset(view.tz.to_offset(s.end)),
+                cap_ext = EXT_SLOT_CAPACITY,
+                cap = places.capacity.max(1),
             );
         }
     }

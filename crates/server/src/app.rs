@@ -39,6 +39,8 @@ pub struct AppConfig {
     pub public_url: Option<String>,
     /// Where the outbox's messages go and how they are retried.
     pub messages: crate::outbox::MessagesConfig,
+    /// How the practices' webhooks are delivered.
+    pub webhooks: crate::webhooks::WebhooksConfig,
     /// The front door: password-hashing bounds, throttling, trusted proxies, idle timeout.
     pub identity: careslot_identity::IdentityConfig,
     /// What "now" is for the outbox, reminders and earlier-slot offers (tests move it).
@@ -65,6 +67,7 @@ impl Default for AppConfig {
             documents: DocumentsConfig::default(),
             public_url: core.public_url,
             messages: Default::default(),
+            webhooks: Default::default(),
             identity: Default::default(),
             clock: core.clock,
             alerts: Default::default(),
@@ -135,6 +138,7 @@ impl App {
             },
         );
         crate::outbox::Worker::spawn(&scheduling, &config.messages);
+        crate::webhooks::WebhookWorker::spawn(&scheduling, &config.webhooks);
         scheduling.spawn_alert_worker();
         scheduling.spawn_credential_watch(credential_seq);
         let vaccination = Vaccination::new(scheduling.clone());

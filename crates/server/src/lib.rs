@@ -13,5 +13,6 @@ mod erasure;
 pub mod outbox;
 pub mod services;
 pub mod web;
+pub mod webhooks;
 
 pub use app::{App, AppConfig};

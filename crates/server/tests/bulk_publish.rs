@@ -1,19 +1,16 @@
 //! SMART Scheduling Links over real HTTP, on SQLite and PostgreSQL: the `$bulk-publish`
-//! manifest and its Location, Schedule and Slot files carry the spec's required fields, their
-//! references resolve, the published slots are exactly those the slots API shows, and a
-//! booking shows in the next read.
+//! manifest and its Location, Schedule and Slot files pass the conformance checker
+//! (`common/smart.rs`: required fields, references, extension shapes, NDJSON), the published
+//! free slots are exactly those the slots API shows, a booking shows in the next read and a
+//! full start is published `busy`; an imported site's ids and phone reach its Location.
 
 mod common;
 
-use common::{start, Backend, TestServer};
+use common::smart::{self, Published, CAPACITY, DOSE, LINK, PLACE_SYSTEM, PRODUCT};
+use common::{start, start_on, Backend, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use std::collections::{BTreeSet, HashMap, HashSet};
-
-const PRODUCT: &str = "http://fhir-registry.smarthealthit.org/StructureDefinition/vaccine-product";
-const DOSE: &str = "http://fhir-registry.smarthealthit.org/StructureDefinition/vaccine-dose";
-const LINK: &str = "http://fhir-registry.smarthealthit.org/StructureDefinition/booking-deep-link";
-const CAPACITY: &str = "http://fhir-registry.smarthealthit.org/StructureDefinition/slot-capacity";
+use std::collections::BTreeSet;
 
 struct Centre {
     token: String,
@@ -114,209 +111,32 @@ async fn fetch(
     (resp.status(), ct, cc, resp.text().await.unwrap())
 }
 
-/// Letters, digits, `-` and `.`, 1 to 64 of them (FHIR ids; the spec's ids).
-fn is_id(v: &Value) -> bool {
-    v.as_str().is_some_and(|s| {
-        !s.is_empty()
-            && s.len() <= 64
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-    })
-}
-
-/// The spec's timestamps: `YYYY-MM-DDThh:mm:ss[.sss]` and an offset (or `Z`).
-fn is_instant(v: &Value) -> bool {
-    let Some(s) = v.as_str() else { return false };
-    let b = s.as_bytes();
-    let offset = s.ends_with('Z')
-        || (b.len() > 6 && matches!(b[b.len() - 6], b'+' | b'-') && b[b.len() - 3] == b':');
-    b.len() >= 20
-        && b[10] == b'T'
-        && b[13] == b':'
-        && b[16] == b':'
-        && offset
-        && s.parse::<jiff::Timestamp>().is_ok()
-}
-
-fn nonempty_str(v: &Value) -> bool {
-    v.as_str().is_some_and(|s| !s.trim().is_empty())
-}
-
 fn ext<'a>(resource: &'a Value, url: &str) -> Option<&'a Value> {
-    resource["extension"]
-        .as_array()?
-        .iter()
-        .find(|e| e["url"] == url)
+    Published::ext(resource, url)
 }
 
-/// Everything the manifest links to, checked field by field against the spec.
-struct Published {
-    manifest: Value,
-    locations: Vec<Value>,
-    schedules: Vec<Value>,
-    slots: Vec<Value>,
-}
-
-impl Published {
-    /// (start, capacity) of the published slots of a motive's schedule.
-    fn slots_of(&self, motive: &str) -> BTreeSet<(String, i64)> {
-        let reference = format!("Schedule/{motive}");
-        self.slots
-            .iter()
-            .filter(|s| s["schedule"]["reference"] == reference.as_str())
-            .map(|s| {
-                let cap = ext(s, CAPACITY).unwrap()["valueInteger"].as_i64().unwrap();
-                (s["start"].as_str().unwrap().to_owned(), cap)
-            })
-            .collect()
-    }
-}
-
+/// The manifest and everything it links to, through the conformance checker (see
+/// `common/smart.rs`), plus what careslot promises beyond the spec: a polling hint, the same
+/// answer whatever the `Accept` header.
 async fn publication(srv: &TestServer) -> Published {
     let url = format!("{}/api/v1/vaccination/$bulk-publish", srv.base);
-    let (s, ct, cc, body) = fetch(srv, &url, &[]).await;
+    let (s, _, cc, body) = fetch(srv, &url, &[]).await;
     assert_eq!(s, StatusCode::OK, "{body}");
-    assert!(ct.starts_with("application/json"), "{ct}");
     assert!(cc.contains("max-age="), "a polling hint: {cc}");
-    let manifest: Value = serde_json::from_str(&body).unwrap();
-    // The same manifest with `Accept: application/json`.
+    let first: Value = serde_json::from_str(&body).unwrap();
     let (s, _, _, again) = fetch(srv, &url, &[("accept", "application/json")]).await;
     assert_eq!(s, StatusCode::OK);
     let again: Value = serde_json::from_str(&again).unwrap();
-    assert_eq!(again["output"], manifest["output"]);
-
-    assert!(is_instant(&manifest["transactionTime"]), "{manifest}");
-    assert_eq!(manifest["request"], url.as_str());
-    assert!(manifest["error"].as_array().unwrap().is_empty());
-    let outputs = manifest["output"].as_array().unwrap();
-    let mut files: HashMap<String, Vec<Value>> = HashMap::new();
-    for (i, o) in outputs.iter().enumerate() {
-        let kind = o["type"].as_str().unwrap();
-        assert!(["Location", "Schedule", "Slot"].contains(&kind), "{o}");
-        let file_url = o["url"].as_str().unwrap();
-        assert!(file_url.starts_with(&srv.base), "absolute URL: {o}");
-        let states = o["extension"]["state"].as_array().unwrap();
-        assert!(states.iter().all(Value::is_string), "{o}");
-        // Files answer the same with or without an Accept header.
-        let accept: &[(&str, &str)] = if i % 2 == 0 {
-            &[("accept", "application/fhir+ndjson")]
-        } else {
-            &[]
-        };
-        let (s, ct, _, text) = fetch(srv, file_url, accept).await;
-        assert_eq!(s, StatusCode::OK, "{file_url}: {text}");
+    assert_eq!(again["output"], first["output"]);
+    for o in first["output"].as_array().unwrap() {
+        let file = o["url"].as_str().unwrap();
+        assert!(file.starts_with(&srv.base), "{o}");
+        let (s, ct, _, _) = fetch(srv, file, &[("accept", "application/fhir+ndjson")]).await;
+        assert_eq!(s, StatusCode::OK, "{file}");
         assert!(ct.starts_with("application/fhir+ndjson"), "{ct}");
-        for line in text.lines() {
-            let r: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
-            assert_eq!(r["resourceType"], kind, "{line}");
-            // One minified object per line.
-            assert_eq!(
-                serde_json::to_string(&r).unwrap().len(),
-                line.len(),
-                "{line}"
-            );
-            if kind == "Location" {
-                // The file's jurisdictions include its Locations'.
-                let state = r["address"]["state"].as_str().unwrap();
-                assert!(states.iter().any(|s| s == state), "{o} lists {state}");
-            }
-            files.entry(kind.to_owned()).or_default().push(r);
-        }
     }
-    let mut take = |k: &str| files.remove(k).unwrap_or_default();
-    let p = Published {
-        locations: take("Location"),
-        schedules: take("Schedule"),
-        slots: take("Slot"),
-        manifest,
-    };
-
-    let mut location_ids = HashSet::new();
-    for l in &p.locations {
-        assert!(is_id(&l["id"]), "{l}");
-        assert!(
-            location_ids.insert(l["id"].as_str().unwrap()),
-            "unique: {l}"
-        );
-        assert!(nonempty_str(&l["name"]), "{l}");
-        let telecom = l["telecom"].as_array().unwrap();
-        assert!(!telecom.is_empty(), "{l}");
-        for t in telecom {
-            assert!(
-                ["phone", "url"].contains(&t["system"].as_str().unwrap()),
-                "{l}"
-            );
-            assert!(nonempty_str(&t["value"]), "{l}");
-        }
-        let a = &l["address"];
-        let lines = a["line"].as_array().unwrap();
-        assert!(!lines.is_empty() && lines.iter().all(nonempty_str), "{l}");
-        for f in ["city", "state", "postalCode"] {
-            assert!(nonempty_str(&a[f]), "{f}: {l}");
-        }
-        if !l["position"].is_null() {
-            assert!(l["position"]["latitude"].is_number(), "{l}");
-            assert!(l["position"]["longitude"].is_number(), "{l}");
-        }
-    }
-    let mut schedule_ids = HashSet::new();
-    for sc in &p.schedules {
-        assert!(is_id(&sc["id"]), "{sc}");
-        assert!(
-            schedule_ids.insert(sc["id"].as_str().unwrap()),
-            "unique: {sc}"
-        );
-        let actors = sc["actor"].as_array().unwrap();
-        assert!(!actors.is_empty(), "{sc}");
-        for a in actors {
-            let id = a["reference"]
-                .as_str()
-                .unwrap()
-                .strip_prefix("Location/")
-                .unwrap();
-            assert!(location_ids.contains(id), "actor resolves: {sc}");
-        }
-        let codings = sc["serviceType"][0]["coding"].as_array().unwrap();
-        assert!(
-            codings.iter().any(|c| c["system"]
-                == "http://terminology.hl7.org/CodeSystem/service-type"
-                && c["code"] == "57"),
-            "{sc}"
-        );
-        let product = &ext(sc, PRODUCT).unwrap()["valueCoding"];
-        assert_eq!(product["system"], "http://hl7.org/fhir/sid/cvx", "{sc}");
-        assert!(
-            nonempty_str(&product["code"]) && nonempty_str(&product["display"]),
-            "{sc}"
-        );
-        assert!(ext(sc, DOSE).unwrap()["valueInteger"].is_u64(), "{sc}");
-    }
-    let mut slot_ids = HashSet::new();
-    for sl in &p.slots {
-        assert!(is_id(&sl["id"]), "{sl}");
-        assert!(slot_ids.insert(sl["id"].as_str().unwrap()), "unique: {sl}");
-        let id = sl["schedule"]["reference"]
-            .as_str()
-            .unwrap()
-            .strip_prefix("Schedule/")
-            .unwrap();
-        assert!(schedule_ids.contains(id), "schedule resolves: {sl}");
-        assert!(
-            ["free", "busy"].contains(&sl["status"].as_str().unwrap()),
-            "{sl}"
-        );
-        assert!(is_instant(&sl["start"]) && is_instant(&sl["end"]), "{sl}");
-        let start: jiff::Timestamp = sl["start"].as_str().unwrap().parse().unwrap();
-        let end: jiff::Timestamp = sl["end"].as_str().unwrap().parse().unwrap();
-        assert!(start < end, "{sl}");
-        let link = ext(sl, LINK).unwrap()["valueUrl"].as_str().unwrap();
-        assert!(link.starts_with(&format!("{}/p/", srv.base)), "{sl}");
-        assert!(
-            ext(sl, CAPACITY).unwrap()["valueInteger"].as_i64().unwrap() >= 1,
-            "{sl}"
-        );
-    }
-    p
+    let (manifest, files) = smart::fetch(&srv.client, &url).await;
+    smart::check(&url, manifest, files)
 }
 
 async fn api_slots(
@@ -355,7 +175,11 @@ async fn assert_round_trip(srv: &TestServer, c: &Centre, p: &Published) {
     for motive in [&c.dose1, &c.dose2] {
         let api = api_slots(srv, c, motive, &day(0), &day(13)).await;
         assert!(!api.is_empty(), "the centre has slots");
-        assert_eq!(p.slots_of(motive), api, "published = API for {motive}");
+        assert_eq!(
+            p.slots_of(motive, "free"),
+            api,
+            "published = API for {motive}"
+        );
     }
 }
 
@@ -402,6 +226,15 @@ async fn publishes_what_the_api_shows(backend: Backend) {
         loc["name"],
         "Centre de vaccination Bellecour, Salle des fêtes"
     );
+    // Not imported: careslot's identifier only, and the booking page (no phone known).
+    assert_eq!(
+        loc["identifier"],
+        json!([{"system": PLACE_SYSTEM, "value": c.place}])
+    );
+    assert_eq!(loc["telecom"].as_array().unwrap().len(), 1, "{loc}");
+    assert_eq!(loc["telecom"][0]["system"], "url");
+    // Nothing booked yet: nothing busy.
+    assert!(p.slots.iter().all(|s| s["status"] == "free"));
     assert_eq!(p.locations.len(), 1, "only the centre: {:?}", p.locations);
     let slot_files: Vec<&Value> = p.manifest["output"]
         .as_array()
@@ -451,10 +284,11 @@ async fn publishes_what_the_api_shows(backend: Backend) {
     assert_eq!(s, StatusCode::OK);
     assert!(ct.starts_with("text/html"), "{ct}");
 
-    // A booking shows at the next read: one of the two places left, then none.
+    // A booking shows at the next read: one of the two places left, then none, and the
+    // start is published busy with its two places.
     let d1 = first["start"].as_str().unwrap().to_owned();
     assert_eq!(ext(first, CAPACITY).unwrap()["valueInteger"], 2);
-    for (n, left) in [(0, Some(1)), (1, None)] {
+    for (n, left, busy) in [(0, Some(1), None), (1, None, Some(2))] {
         let (patient, _) = srv.account("patient", &format!("Patient {n}")).await;
         let d2 = second_dose_start(&srv, &c, &d1, n).await;
         let (s, body) = srv
@@ -467,7 +301,7 @@ async fn publishes_what_the_api_shows(backend: Backend) {
             .await;
         assert_eq!(s, StatusCode::CREATED, "{body}");
         let p = publication(&srv).await;
-        let published = p.slots_of(&c.dose1);
+        let published = p.slots_of(&c.dose1, "free");
         let at_d1: Vec<i64> = published
             .iter()
             .filter(|(start, _)| *start == d1)
@@ -478,6 +312,27 @@ async fn publishes_what_the_api_shows(backend: Backend) {
             left.into_iter().collect::<Vec<_>>(),
             "after booking {n}"
         );
+        let full: Vec<i64> = p
+            .slots_of(&c.dose1, "busy")
+            .iter()
+            .filter(|(start, _)| *start == d1)
+            .map(|(_, cap)| *cap)
+            .collect();
+        assert_eq!(full, busy.into_iter().collect::<Vec<_>>(), "busy after {n}");
+        // The busy slot keeps the free one's id (one start, one Slot) and has no deep link.
+        if busy.is_some() {
+            let b = p
+                .slots
+                .iter()
+                .find(|s| {
+                    s["status"] == "busy"
+                        && s["start"] == d1.as_str()
+                        && s["schedule"] == first["schedule"]
+                })
+                .unwrap();
+            assert_eq!(b["id"], first["id"]);
+            assert!(ext(b, LINK).is_none(), "{b}");
+        }
         assert_round_trip(&srv, &c, &p).await;
     }
     srv.stop().await;
@@ -558,4 +413,103 @@ async fn files_and_parameters(backend: Backend) {
     srv.stop().await;
 }
 
-on_both_backends!(publishes_what_the_api_shows, files_and_parameters);
+/// What `careslot import` records for a site whose place exists, written straight through
+/// the store (the server is stopped).
+async fn record(loc: &common::DataLocation, place: &str, public: careslot_store::SitePublic) {
+    let store = common::open_store(loc).await;
+    let place = store
+        .place(&careslot_domain::PlaceId(place.to_owned()))
+        .await
+        .unwrap()
+        .unwrap();
+    let practitioner = store
+        .practitioner(&place.practitioner_id)
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .write_imported_site(&careslot_store::SiteWrite {
+            source_key: "1693|https://example.invalid/1693".into(),
+            content_hash: format!("{public:?}"),
+            now: jiff::Timestamp::now(),
+            account: None,
+            practitioner,
+            place: Some(place),
+            agenda: None,
+            motives: vec![],
+            vaccines: vec![],
+            rules: None,
+            public,
+        })
+        .await
+        .unwrap();
+}
+
+/// A site imported from the vaccination-site list: its Location carries the list's ids
+/// beside careslot's and its phone beside the booking page; a re-import without the phone
+/// drops it.
+async fn imported_site_facts(backend: Backend) {
+    let (srv, loc) = start(backend).await;
+    let c = centre(&srv).await;
+    let (s, _) = srv
+        .call(
+            Method::PUT,
+            &format!("/api/v1/agendas/{}/stock", c.agenda),
+            Some(&c.token),
+            Some(json!({"product": "comirnaty", "day": day(1), "doses": 10})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    srv.stop().await;
+
+    record(
+        &loc,
+        &c.place,
+        careslot_store::SitePublic {
+            gid: Some("1693".into()),
+            internal_id: Some("258785[]".into()),
+            phone: Some("+33 4 72 00 00 00".into()),
+        },
+    )
+    .await;
+    let srv = start_on(&loc).await;
+    let p = publication(&srv).await;
+    let l = &p.locations[0];
+    assert_eq!(
+        l["identifier"],
+        json!([
+            {"system": PLACE_SYSTEM, "value": c.place},
+            {"system": "https://careslot.eu/fhir/sid/vaccination-site-list/gid", "value": "1693"},
+            {"system": "https://careslot.eu/fhir/sid/vaccination-site-list/internal-id", "value": "258785[]"},
+        ])
+    );
+    assert_eq!(
+        l["telecom"][0],
+        json!({"system": "phone", "value": "+33 4 72 00 00 00"})
+    );
+    assert_eq!(l["telecom"][1]["system"], "url");
+    assert!(!p.slots.is_empty());
+    srv.stop().await;
+
+    record(
+        &loc,
+        &c.place,
+        careslot_store::SitePublic {
+            gid: Some("1693".into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let srv = start_on(&loc).await;
+    let p = publication(&srv).await;
+    let l = &p.locations[0];
+    assert_eq!(l["identifier"].as_array().unwrap().len(), 2, "{l}");
+    assert_eq!(l["telecom"].as_array().unwrap().len(), 1, "{l}");
+    srv.stop().await;
+}
+
+on_both_backends!(
+    publishes_what_the_api_shows,
+    files_and_parameters,
+    imported_site_facts
+);

@@ -27,6 +27,7 @@ use std::future::Future;
 mod alerts;
 mod credentials;
 mod directory;
+mod interop;
 mod operators;
 mod outbox;
 mod payments;

@@ -124,7 +124,7 @@ where
     /// told on commit.
     pub(crate) async fn apply_in(tx: &mut Tx<B>, w: &OutboxWrite) -> StoreResult<()> {
         Self::write_in(tx, w).await?;
-        if !w.enqueue.is_empty() {
+        if !w.enqueue.is_empty() || !w.webhooks.is_empty() {
             B::outbox_changed(tx).await?;
         }
         Ok(())
@@ -143,7 +143,9 @@ where
         let messages: Vec<&NewOutboxMessage> = w.enqueue.iter().collect();
         Self::insert_messages(tx, &messages).await?;
         let notices: Vec<&PracticeNotice> = w.notices.iter().collect();
-        Self::insert_notices(tx, &notices).await
+        Self::insert_notices(tx, &notices).await?;
+        let events: Vec<&NewWebhookEvent> = w.webhooks.iter().collect();
+        crate::interop::Interop::<B>::fan_out_in(tx, &events).await
     }
 
     /// The outbox writes of a whole group of bookings, each already known to stand (its
@@ -160,7 +162,9 @@ where
         let messages: Vec<&NewOutboxMessage> = writes.iter().flat_map(|w| &w.enqueue).collect();
         Self::insert_messages(tx, &messages).await?;
         let notices: Vec<&PracticeNotice> = writes.iter().flat_map(|w| &w.notices).collect();
-        Self::insert_notices(tx, &notices).await
+        Self::insert_notices(tx, &notices).await?;
+        let events: Vec<&NewWebhookEvent> = writes.iter().flat_map(|w| &w.webhooks).collect();
+        crate::interop::Interop::<B>::fan_out_in(tx, &events).await
     }
 
     /// Outbox rows, in multi-row `INSERT`s of at most [`ROWS`] rows.

@@ -427,6 +427,11 @@ where
                 .map(AgendaId),
             imported_at: ts(row.try_get("imported_at").map_err(internal)?)?,
             updated_at: ts(row.try_get("updated_at").map_err(internal)?)?,
+            public: SitePublic {
+                gid: row.try_get("site_gid").map_err(internal)?,
+                internal_id: row.try_get("site_internal_id").map_err(internal)?,
+                phone: row.try_get("site_phone").map_err(internal)?,
+            },
         })
     }
 
@@ -517,13 +522,16 @@ where
         }
         sqlx::query(
         "INSERT INTO imported_sites (source_key, content_hash, account_id, practitioner_id, place_id, agenda_id,
-                                     imported_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+                                     imported_at, updated_at, site_gid, site_internal_id, site_phone)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10)
          ON CONFLICT (source_key) DO UPDATE SET content_hash = excluded.content_hash,
              practitioner_id = excluded.practitioner_id,
              place_id = COALESCE(excluded.place_id, imported_sites.place_id),
              agenda_id = COALESCE(excluded.agenda_id, imported_sites.agenda_id),
-             updated_at = excluded.updated_at",
+             updated_at = excluded.updated_at,
+             site_gid = excluded.site_gid,
+             site_internal_id = excluded.site_internal_id,
+             site_phone = excluded.site_phone",
     )
     .bind(&w.source_key)
     .bind(&w.content_hash)
@@ -532,6 +540,9 @@ where
     .bind(w.place.as_ref().map(|pl| pl.id.as_str()))
     .bind(agenda)
     .bind(w.now.as_second())
+    .bind(w.public.gid.as_deref())
+    .bind(w.public.internal_id.as_deref())
+    .bind(w.public.phone.as_deref())
     .execute(&mut **tx)
     .await
     .map_err(B::map_err)?;
@@ -784,6 +795,73 @@ where
             .await
             .map_err(B::map_err)?;
         Ok(B::rows_affected(done) > 0)
+    }
+
+    // --- calendar feeds (issue 19): SQL in interop.rs ------------------------------------------
+
+    async fn calendar_feed(&self, account: &AccountId) -> StoreResult<Option<CalendarFeed>> {
+        crate::interop::Interop::<B>::feed(self.reader(), account).await
+    }
+
+    async fn create_calendar_feed(&self, feed: &CalendarFeed) -> StoreResult<CalendarFeed> {
+        crate::interop::Interop::<B>::create_feed(self.writer(), feed).await
+    }
+
+    async fn calendar_feed_by_hash(&self, token_hash: &str) -> StoreResult<Option<CalendarFeed>> {
+        crate::interop::Interop::<B>::feed_by_hash(self.reader(), token_hash).await
+    }
+
+    async fn delete_calendar_feed(&self, account: &AccountId) -> StoreResult<bool> {
+        crate::interop::Interop::<B>::delete_feed(self.writer(), account).await
+    }
+
+    // --- webhooks (issue 19): SQL in interop.rs --------------------------------------------------
+
+    async fn create_webhook(&self, sub: &WebhookSubscription) -> StoreResult<()> {
+        crate::interop::Interop::<B>::create_webhook(self.writer(), sub).await
+    }
+
+    async fn webhooks_of(
+        &self,
+        practitioner: &PractitionerId,
+    ) -> StoreResult<Vec<WebhookSubscription>> {
+        crate::interop::Interop::<B>::webhooks_of(self.reader(), practitioner).await
+    }
+
+    async fn webhook(&self, id: &str) -> StoreResult<Option<WebhookSubscription>> {
+        crate::interop::Interop::<B>::webhook(self.reader(), id).await
+    }
+
+    async fn delete_webhook(&self, practitioner: &PractitionerId, id: &str) -> StoreResult<bool> {
+        crate::interop::Interop::<B>::delete_webhook(self.writer(), practitioner, id).await
+    }
+
+    async fn webhook_deliveries(
+        &self,
+        subscription: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<WebhookDelivery>> {
+        crate::interop::Interop::<B>::deliveries(self.reader(), subscription, limit).await
+    }
+
+    async fn claim_webhook_deliveries(
+        &self,
+        now: Timestamp,
+        lease: jiff::SignedDuration,
+        limit: i64,
+    ) -> StoreResult<Vec<WebhookDelivery>> {
+        crate::interop::Interop::<B>::claim(self.writer(), now, lease, limit).await
+    }
+
+    async fn record_webhook_delivery(
+        &self,
+        event_id: &str,
+        subscription: &str,
+        outcome: &WebhookOutcome,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        crate::interop::Interop::<B>::record(self.writer(), event_id, subscription, outcome, now)
+            .await
     }
 
     async fn account_settings(&self, account: &AccountId) -> StoreResult<AccountSettings> {

@@ -18,6 +18,19 @@ pub struct ImportedSite {
     pub agenda_id: Option<AgendaId>,
     pub imported_at: Timestamp,
     pub updated_at: Timestamp,
+    /// What the source says publicly about the site (for the SMART Scheduling Links feed).
+    pub public: SitePublic,
+}
+
+/// Public facts about a site from the source list, published as they are: its identifiers
+/// in the source and its front-desk phone. Not health data (the list is public).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SitePublic {
+    /// The source list's own site id (ViteMaDose's `gid`).
+    pub gid: Option<String>,
+    /// The booking platform's id of the site (ViteMaDose's `internal_id`).
+    pub internal_id: Option<String>,
+    pub phone: Option<String>,
 }
 
 /// Everything one import of one site writes, applied in a single transaction together with
@@ -41,4 +54,6 @@ pub struct SiteWrite {
     pub vaccines: Vec<MotiveVaccine>,
     /// `Some`: the agenda's opening rules are replaced by these (appointments stay).
     pub rules: Option<Vec<OpeningRule>>,
+    /// Replaces what was recorded (an identifier or phone gone from the source is dropped).
+    pub public: SitePublic,
 }

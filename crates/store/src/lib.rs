@@ -15,6 +15,7 @@ mod directory;
 mod documents;
 mod error;
 mod import;
+mod interop;
 mod models;
 mod operators;
 mod outbox;
@@ -30,7 +31,8 @@ pub use credentials::*;
 pub use directory::PracticePatient;
 pub use documents::{DocumentId, DocumentMeta, DocumentRecord, Uploader};
 pub use error::{ConflictKind, StoreError};
-pub use import::{ImportedSite, SiteWrite};
+pub use import::{ImportedSite, SitePublic, SiteWrite};
+pub use interop::*;
 pub use models::*;
 pub use operators::*;
 pub use outbox::*;
@@ -198,6 +200,47 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<bool>;
     /// Removes the enrolment and its recovery codes; false when there was none.
     async fn mfa_remove(&self, account: &AccountId) -> StoreResult<bool>;
+
+    /// The account's calendar subscription, if it has one.
+    async fn calendar_feed(&self, account: &AccountId) -> StoreResult<Option<CalendarFeed>>;
+    /// Records `feed` unless its account already has one; the feed in force either way.
+    async fn create_calendar_feed(&self, feed: &CalendarFeed) -> StoreResult<CalendarFeed>;
+    /// The feed whose token hashes to `token_hash`.
+    async fn calendar_feed_by_hash(&self, token_hash: &str) -> StoreResult<Option<CalendarFeed>>;
+    /// Revokes the account's feed; false when it had none.
+    async fn delete_calendar_feed(&self, account: &AccountId) -> StoreResult<bool>;
+
+    // --- webhooks (issue 19) ------------------------------------------------------------------
+    async fn create_webhook(&self, sub: &WebhookSubscription) -> StoreResult<()>;
+    /// A practitioner's webhooks, oldest first.
+    async fn webhooks_of(
+        &self,
+        practitioner: &PractitionerId,
+    ) -> StoreResult<Vec<WebhookSubscription>>;
+    async fn webhook(&self, id: &str) -> StoreResult<Option<WebhookSubscription>>;
+    /// Deletes a practitioner's webhook and its deliveries; false when it has no such one.
+    async fn delete_webhook(&self, practitioner: &PractitionerId, id: &str) -> StoreResult<bool>;
+    /// A webhook's deliveries, newest first, at most `limit`.
+    async fn webhook_deliveries(
+        &self,
+        subscription: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<WebhookDelivery>>;
+    /// Leases up to `limit` due deliveries until `now + lease` (as [`Store::claim_due`]).
+    async fn claim_webhook_deliveries(
+        &self,
+        now: Timestamp,
+        lease: jiff::SignedDuration,
+        limit: i64,
+    ) -> StoreResult<Vec<WebhookDelivery>>;
+    /// Records an attempt's outcome; false when the delivery is gone.
+    async fn record_webhook_delivery(
+        &self,
+        event_id: &str,
+        subscription: &str,
+        outcome: &WebhookOutcome,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
 
     /// The account's message settings; the defaults when it never changed them.
     async fn account_settings(&self, account: &AccountId) -> StoreResult<AccountSettings>;

@@ -167,11 +167,16 @@ pub struct OutboxWrite {
     pub enqueue: Vec<NewOutboxMessage>,
     /// Entries of the practice desk's notification list, written with the change.
     pub notices: Vec<PracticeNotice>,
+    /// Events for the practice's webhooks: a delivery per subscription that wants it.
+    pub webhooks: Vec<crate::NewWebhookEvent>,
 }
 
 impl OutboxWrite {
     pub fn is_empty(&self) -> bool {
-        self.delete_pending.is_empty() && self.enqueue.is_empty() && self.notices.is_empty()
+        self.delete_pending.is_empty()
+            && self.enqueue.is_empty()
+            && self.notices.is_empty()
+            && self.webhooks.is_empty()
     }
 }
 

@@ -239,6 +239,7 @@ fn queue(messages: Vec<NewOutboxMessage>) -> OutboxWrite {
         delete_pending: vec![],
         enqueue: messages,
         notices: vec![],
+        webhooks: vec![],
     }
 }
 
@@ -415,6 +416,7 @@ async fn outbox_cancel_and_move(store: &dyn Store) {
                 delete_pending: vec![reminder.clone()],
                 enqueue: vec![moved_reminder],
                 notices: vec![],
+                webhooks: vec![],
             },
         )
         .await
@@ -438,6 +440,7 @@ async fn outbox_cancel_and_move(store: &dyn Store) {
                 delete_pending: vec![reminder.clone()],
                 enqueue: vec![],
                 notices: vec![],
+                webhooks: vec![],
             },
         )
         .await;
@@ -454,6 +457,7 @@ async fn outbox_cancel_and_move(store: &dyn Store) {
                 delete_pending: vec![reminder.clone()],
                 enqueue: vec![notice.clone()],
                 notices: vec![],
+                webhooks: vec![],
             },
         )
         .await
@@ -2284,6 +2288,11 @@ async fn imported_sites(store: &dyn Store) {
     };
     let both = vec![dose1.id.clone(), dose2.id.clone()];
     let first = SiteWrite {
+        public: SitePublic {
+            gid: Some("1693".into()),
+            internal_id: None,
+            phone: Some("+33 4 72 00 00 00".into()),
+        },
         source_key: key.clone(),
         content_hash: "hash-1".into(),
         now: t0(),
@@ -2320,6 +2329,7 @@ async fn imported_sites(store: &dyn Store) {
     assert_eq!(row.place_id.as_ref(), Some(&place.id));
     assert_eq!(row.agenda_id.as_ref(), Some(&agenda.id));
     assert_eq!((row.imported_at, row.updated_at), (t0(), t0()));
+    assert_eq!(row.public, first.public);
     assert!(store.account(&account.id).await.unwrap().is_some());
     let snap = store
         .agenda_snapshot(&agenda.id, t0())
@@ -2364,6 +2374,12 @@ async fn imported_sites(store: &dyn Store) {
     };
     let second = SiteWrite {
         content_hash: "hash-2".into(),
+        // The phone left the source: it is dropped; an id appeared.
+        public: SitePublic {
+            gid: Some("1693".into()),
+            internal_id: Some("258785".into()),
+            phone: None,
+        },
         now: later,
         account: None,
         practitioner: renamed.clone(),
@@ -2388,6 +2404,7 @@ async fn imported_sites(store: &dyn Store) {
     let row = find(store.imported_sites().await.unwrap()).expect("recorded");
     assert_eq!(row.content_hash, "hash-2");
     assert_eq!((row.imported_at, row.updated_at), (t0(), later));
+    assert_eq!(row.public, second.public);
     assert_eq!(
         store
             .practitioner(&practitioner.id)
@@ -2451,6 +2468,7 @@ async fn imported_sites(store: &dyn Store) {
         .write_imported_site(&SiteWrite {
             source_key: lost_key.clone(),
             content_hash: "hash-lost".into(),
+            public: SitePublic::default(),
             now: t0(),
             account: Some(new_account_req(&lost)),
             practitioner: Practitioner {

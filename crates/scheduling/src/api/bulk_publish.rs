@@ -154,10 +154,11 @@ pub async fn locations(
     let base = base_url(&headers);
     let mut out = String::new();
     let mut seen = BTreeSet::new();
+    let facts = publish::site_facts(&app).await?;
     for c in centres(&app, &q).await? {
         // One Location per place, however many of its agendas vaccinate.
         if seen.insert(c.place().id.clone()) {
-            publish::location_line(&mut out, &base, &c);
+            publish::location_line(&mut out, &base, &c, facts.get(&c.place().id));
         }
     }
     Ok(ndjson(Body::from(out)))
@@ -179,8 +180,8 @@ pub async fn schedules(
     Ok(ndjson(Body::from(out)))
 }
 
-/// Free slots of the next `days` local days (default 14, at most 31), one FHIR Slot per
-/// line, streamed centre by centre.
+/// Free and busy (full) slots of the next `days` local days (default 14, at most 31), one
+/// FHIR Slot per line, streamed centre by centre.
 #[utoipa::path(get, path = "/api/v1/vaccination/bulk/slots.ndjson", operation_id = "bulkSlots", tag = "vaccination",
     params(("state" = Option<String>, Query, description = "only this jurisdiction"),
            ("days" = Option<u32>, Query, minimum = 1, maximum = 31, description = "local days from today, 1 to 31 (default 14)")),

@@ -3,6 +3,7 @@
 
 pub mod alerts;
 pub mod bulk_publish;
+pub mod calendar;
 pub mod credentials;
 pub mod directory;
 pub mod dto;
@@ -13,6 +14,7 @@ pub mod public;
 pub mod queue;
 pub mod reminders;
 pub mod slot_json;
+pub mod webhooks;
 
 /// The extractors this crate's handlers use.
 pub mod extract {

@@ -7,8 +7,8 @@ pub mod ops;
 use careslot_consultation::api::{documents, prescriptions, video};
 use careslot_identity::api::{accounts, dead_letters, me, operators, security};
 use careslot_scheduling::api::{
-    alerts, bulk_publish, credentials, directory, patient, payments, practitioner, public, queue,
-    reminders,
+    alerts, bulk_publish, calendar, credentials, directory, patient, payments, practitioner,
+    public, queue, reminders, webhooks,
 };
 use careslot_vaccination::api::{operator, vaccination};
 
@@ -64,6 +64,10 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         operators::create, operators::list, operators::set_roles, operators::disable, operators::actions,
         // issue 18 point 1: the practice's patient directory and phone bookings
         directory::search, directory::file, directory::put_note, directory::book,
+        // issue 19: iCalendar
+        calendar::appointment_ics, calendar::get_feed, calendar::revoke_feed, calendar::feed,
+        // issue 19: webhooks
+        webhooks::create, webhooks::list, webhooks::delete, webhooks::deliveries,
     ),
     components(schemas(careslot_core::error::Problem)),
     modifiers(&BearerAuth, &QueueDoc, &ErrorResponses),
@@ -334,6 +338,26 @@ pub fn router(app: App) -> Router {
         .route(
             "/operator/practitioners/{id}/revoke",
             post(credentials::revoke),
+        );
+    // --- iCalendar (issue 19) ---
+    let api = api
+        .route("/appointments/{id}/ics", get(calendar::appointment_ics))
+        .route(
+            "/me/calendar-feed",
+            get(calendar::get_feed).delete(calendar::revoke_feed),
+        )
+        .route("/calendar-feeds/{token}", get(calendar::feed))
+        .route(
+            "/practitioner/webhooks",
+            get(webhooks::list).post(webhooks::create),
+        )
+        .route(
+            "/practitioner/webhooks/{id}",
+            axum::routing::delete(webhooks::delete),
+        )
+        .route(
+            "/practitioner/webhooks/{id}/deliveries",
+            get(webhooks::deliveries),
         );
     // --- operator accounts (issue 15 point 5) ---
     let api = api

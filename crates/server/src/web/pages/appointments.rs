@@ -118,63 +118,10 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>, Query(p): Query<DetailPara
     }))
 }
 
-/// RFC 5545 text: escape `\`, `;`, `,` and newlines.
-fn ics_text(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace(';', "\\;")
-        .replace(',', "\\,")
-        .replace(['\r', '\n'], "\\n")
-}
-
-/// RFC 5545 folding: lines of at most 75 octets, continued with a space.
-fn ics_fold(line: &str) -> String {
-    let mut out = String::new();
-    let mut len = 0;
-    for c in line.chars() {
-        if len + c.len_utf8() > 75 {
-            out.push_str("\r\n ");
-            len = 1;
-        }
-        out.push(c);
-        len += c.len_utf8();
-    }
-    out.push_str("\r\n");
-    out
-}
-
-fn ics_utc(t: Timestamp) -> String {
-    t.strftime("%Y%m%dT%H%M%SZ").to_string()
-}
-
+/// The appointment as an `.ics` (the API's writer: `GET /api/v1/appointments/{id}/ics`).
 pub async fn ics(ctx: Ctx, Path(id): Path<String>) -> PageResult {
-    let (a, relatives) = mine(&ctx, &id).await?;
-    let s = ctx.ok(ctx.summary(&a, &relatives).await)?;
-    let title = format!("{} – {}", s.motive, s.practitioner);
-    let status = if a.row.status == ReservationStatus::Booked {
-        "CONFIRMED"
-    } else {
-        "CANCELLED"
-    };
-    let lines = [
-        "BEGIN:VCALENDAR".to_owned(),
-        "VERSION:2.0".to_owned(),
-        "PRODID:-//careslot//careslot//EN".to_owned(),
-        "METHOD:PUBLISH".to_owned(),
-        "BEGIN:VEVENT".to_owned(),
-        format!("UID:{}@careslot", a.row.id),
-        format!("DTSTAMP:{}", ics_utc(Timestamp::now())),
-        format!("DTSTART:{}", ics_utc(a.row.start)),
-        format!("DTEND:{}", ics_utc(a.row.end)),
-        format!("SUMMARY:{}", ics_text(&title)),
-        format!(
-            "LOCATION:{}",
-            ics_text(&format!("{}, {}", s.place, s.address))
-        ),
-        format!("STATUS:{status}"),
-        "END:VEVENT".to_owned(),
-        "END:VCALENDAR".to_owned(),
-    ];
-    let body: String = lines.iter().map(|l| ics_fold(l)).collect();
+    let caller = ctx.caller()?;
+    let body = ctx.ok(ctx.app.appointment_ics(caller, &id).await)?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/calendar; charset=utf-8"),
