@@ -54,3 +54,77 @@ for (const width of [PHONE.width, DESKTOP.width]) {
     }
   });
 }
+
+/** Signs a demo patient in on the page. */
+async function signIn(page, email) {
+  await page.goto('/signin');
+  await page.fill('#email', email);
+  await page.fill('#password', 'careslot-demo');
+  await Promise.all([page.waitForNavigation(), page.click('form[action="/signin"] button[type=submit]')]);
+}
+
+/** Books the first slot of the first dentist in `city`; returns the appointment's id. */
+async function bookFirst(page, city) {
+  await page.goto(`/search?q=Dentist&where=${city}`);
+  const agenda = await page.locator('li.result').first().getAttribute('data-agenda');
+  await page.goto(`/p/${agenda}`);
+  await Promise.all([page.waitForURL(/\/book\//), page.locator('button.slot').first().click()]);
+  await Promise.all([page.waitForURL(/booked=1/), page.click('form[action$="/confirm"] button[type=submit]')]);
+  return new URL(page.url()).pathname.split('/').pop();
+}
+
+for (const [width, who] of [[PHONE.width, 'patient11'], [DESKTOP.width, 'patient12']]) {
+  test(`cancel and move ask first, with the practice's rules, without JavaScript (${width} px)`, async () => {
+    const page = await newPage(browser, { width, locale: 'en-GB', baseURL: server.url });
+    try {
+      await signIn(page, `${who}@demo.careslot.test`);
+      const id = await bookFirst(page, 'Lyon');
+      const before = await page.locator('.summary-card h2').innerText();
+
+      // Cancel leads to a question, not to a cancellation; "keep" keeps it.
+      await Promise.all([page.waitForURL(new RegExp(`/appointments/${id}/cancel$`)), page.click('#cancel-link')]);
+      assert.equal(await page.locator('h1').innerText(), 'Cancel this appointment?');
+      assert.equal(await page.locator('.change-rules li, .change-rules p').count() > 0, true, 'the rules are stated');
+      await visit(page, `cancel-confirm-${width}`);
+      await Promise.all([page.waitForURL(new RegExp(`/appointments/${id}$`)), page.click('#keep')]);
+      assert.match(await page.locator('.status').innerText(), /Confirmed|Booked/i);
+
+      // A bare POST (an old page's one-click form) cancels nothing: it asks.
+      const csrf = (await page.context().cookies()).find((c) => c.name === 'careslot_csrf')?.value;
+      assert.ok(csrf, 'a CSRF cookie');
+      const r = await page.request.post(`/appointments/${id}/cancel`, { form: { csrf }, maxRedirects: 0 });
+      assert.equal(r.status(), 303);
+      assert.match(r.headers().location, new RegExp(`/appointments/${id}/cancel$`));
+
+      // Move: the chosen slot is shown against the current time before anything changes.
+      await page.goto(`/appointments/${id}/move`);
+      await Promise.all([page.waitForNavigation(), page.locator('button.slot').nth(1).click()]);
+      assert.equal(await page.locator('h1').innerText(), 'Move this appointment?');
+      const target = await page.locator('.new-time').innerText();
+      await visit(page, `move-confirm-${width}`);
+      await page.goto(`/appointments/${id}`);
+      assert.equal(await page.locator('.summary-card h2').innerText(), before, 'not moved before confirming');
+      await page.goto(`/appointments/${id}/move`);
+      await Promise.all([page.waitForNavigation(), page.locator('button.slot').nth(1).click()]);
+      await Promise.all([page.waitForURL(new RegExp(`/appointments/${id}$`)), page.click('#confirm-change')]);
+      assert.equal(await page.locator('.summary-card h2').innerText(), target, 'moved to the confirmed time');
+
+      // And cancelled once confirmed, in a browser with JavaScript off (same session).
+      const noJs = await browser.newContext({
+        javaScriptEnabled: false, baseURL: server.url, viewport: page.viewportSize(),
+        storageState: await page.context().storageState(),
+      });
+      try {
+        const plain = await noJs.newPage();
+        await plain.goto(`/appointments/${id}`);
+        await Promise.all([plain.waitForURL(new RegExp(`/appointments/${id}/cancel$`)), plain.click('#cancel-link')]);
+        await Promise.all([plain.waitForURL(/\/appointments$/), plain.click('#confirm-change')]);
+        assert.equal(await plain.locator(`section[aria-labelledby=past-h] [data-appointment="${id}"]`).count(), 1);
+      } finally {
+        await noJs.close();
+      }
+    } finally {
+      await page.context().close();
+    }
+  });
+}

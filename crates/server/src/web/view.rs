@@ -122,6 +122,19 @@ pub fn distance(lang: Lang, km: f64) -> String {
 }
 
 /// The catalogue key naming a reservation's status.
+/// A notice in minutes as people say it: "2 h", "1 h 30 min", "45 min".
+pub fn notice_label(lang: Lang, minutes: u32) -> String {
+    let (h, m) = (minutes / 60, minutes % 60);
+    match (h, m) {
+        (0, m) => lang.tf("duration.min", &[("m", &m.to_string())]),
+        (h, 0) => lang.tf("duration.h", &[("h", &h.to_string())]),
+        (h, m) => lang.tf(
+            "duration.h_min",
+            &[("h", &h.to_string()), ("m", &m.to_string())],
+        ),
+    }
+}
+
 pub fn status_key(s: careslot_store::ReservationStatus) -> &'static str {
     use careslot_store::ReservationStatus::*;
     match s {
