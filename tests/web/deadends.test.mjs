@@ -128,3 +128,41 @@ for (const [width, who] of [[PHONE.width, 'patient11'], [DESKTOP.width, 'patient
     }
   });
 }
+
+for (const [width, who] of [[PHONE.width, 'patient13'], [DESKTOP.width, 'patient14']]) {
+  test(`a cancelled or past appointment offers "book again" to the same practitioner and motive (${width} px)`, async () => {
+    const page = await newPage(browser, { width, locale: 'fr-FR', baseURL: server.url });
+    try {
+      await signIn(page, `${who}@demo.careslot.test`);
+      const id = await bookFirst(page, 'Paris');
+      const practitioner = (await page.locator('.summary-card p').first().innerText()).split(' · ')[0];
+      const motive = await page.locator('.summary-card p').nth(1).innerText();
+      assert.equal(await page.locator('.book-again').count(), 0, 'not on an upcoming appointment');
+      await page.goto(`/appointments/${id}/cancel`);
+      await Promise.all([page.waitForURL(/\/appointments$/), page.click('#confirm-change')]);
+
+      // Every past or cancelled card offers it; the cancelled one among them.
+      const past = page.locator('section[aria-labelledby=past-h] article.appt');
+      assert.equal(await past.locator('.book-again').count(), await past.count());
+      await visit(page, `book-again-list-${width}`);
+      const again = page.locator(`[data-appointment="${id}"] .book-again`);
+      assert.equal(await again.count(), 1);
+
+      // It opens the practitioner's page on that motive, and a slot books the same again.
+      await Promise.all([page.waitForURL(/\/p\/[^?]+\?motive=/), again.click()]);
+      assert.match(await page.locator('h1').innerText(), new RegExp(practitioner.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+      assert.equal(await page.locator('a.motive[aria-current=true]').count(), 1, 'the motive is chosen');
+      await Promise.all([page.waitForURL(/\/book\//), page.locator('button.slot').first().click()]);
+      await Promise.all([page.waitForURL(/booked=1/), page.click('form[action$="/confirm"] button[type=submit]')]);
+      assert.match(await page.locator('.summary-card').innerText(), new RegExp(practitioner.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+      assert.equal(await page.locator('.summary-card p').nth(1).innerText(), motive);
+
+      // The detail page of the cancelled one offers it too.
+      await page.goto(`/appointments/${id}`);
+      assert.equal(await page.locator('.actions .book-again').count(), 1);
+      await visit(page, `book-again-detail-${width}`);
+    } finally {
+      await page.context().close();
+    }
+  });
+}

@@ -171,6 +171,7 @@ pub const ENTRIES: &[(&str, [&str; 4])] = &[
     ("appointment.add_to_calendar", ["Ajouter à mon agenda", "Add to my calendar", "Zu meinem Kalender hinzufügen", "Aggiungi al mio calendario"]),
     ("appointment.move", ["Déplacer le rendez-vous", "Change the time", "Termin verschieben", "Sposta l’appuntamento"]),
     ("appointment.cancel", ["Annuler le rendez-vous", "Cancel the appointment", "Termin absagen", "Annulla l’appuntamento"]),
+    ("appointment.book_again", ["Reprendre rendez-vous", "Book again", "Erneut buchen", "Prenota di nuovo"]),
     ("appointment.all", ["Tous mes rendez-vous", "All my appointments", "Alle meine Termine", "Tutti i miei appuntamenti"]),
     ("documents.title", ["Documents", "Documents", "Dokumente", "Documenti"]),
     ("documents.none", ["Aucun document pour ce rendez-vous.", "No documents for this appointment.", "Keine Dokumente zu diesem Termin.", "Nessun documento per questo appuntamento."]),

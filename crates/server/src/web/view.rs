@@ -5,6 +5,7 @@ use super::i18n::Lang;
 use careslot_core::availability::AgendaView;
 use careslot_domain::availability::Slot;
 use careslot_domain::{Motive, MotiveId, Specialty};
+use careslot_store::ReservationStatus;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
@@ -164,6 +165,8 @@ pub struct Summary {
     pub date: String,
     pub status: &'static str,
     pub upcoming: bool,
+    /// Past or cancelled: offer to book the same practitioner and motive again.
+    pub book_again: bool,
     /// Who it is for when not the patient: a relative's name.
     pub for_whom: Option<String>,
     pub expires_epoch: i64,
@@ -204,6 +207,11 @@ impl crate::web::context::Ctx {
             date: z.date().to_string(),
             status: lang.t(status_key),
             upcoming: a.row.start > Timestamp::now(),
+            book_again: match a.row.status {
+                ReservationStatus::Cancelled | ReservationStatus::NoShow => true,
+                ReservationStatus::Booked => a.row.start <= Timestamp::now(),
+                ReservationStatus::Held | ReservationStatus::Expired => false,
+            },
             for_whom: a.relative.as_ref().map(|r| {
                 relatives
                     .iter()
