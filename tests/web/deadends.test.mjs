@@ -166,3 +166,73 @@ for (const [width, who] of [[PHONE.width, 'patient13'], [DESKTOP.width, 'patient
     }
   });
 }
+
+// Holds that last 5 seconds, so a hold lapses without the test waiting minutes; every wait
+// below is for a state of the page, never a fixed delay.
+let shortHolds;
+before(async () => {
+  shortHolds = await startServer({ demo: true, args: ['--hold-ttl', '5'] });
+});
+after(async () => {
+  await shortHolds?.stop();
+});
+
+/** Holds the first slot of the first dentist in `city` on `page`; returns the hold's id. */
+async function holdFirst(page, city) {
+  await page.goto(`/search?q=Dentist&where=${city}`);
+  const agenda = await page.locator('li.result').first().getAttribute('data-agenda');
+  await page.goto(`/p/${agenda}`);
+  await Promise.all([page.waitForURL(/\/book\/[^/]+$/), page.locator('button.slot').first().click()]);
+  return new URL(page.url()).pathname.split('/').pop();
+}
+
+for (const [width, who] of [[PHONE.width, 'patient15'], [DESKTOP.width, 'patient16']]) {
+  test(`a lapsed hold offers no Confirm but the practitioner's next times (${width} px)`, async () => {
+    const page = await newPage(browser, { width, locale: 'en-GB', baseURL: shortHolds.url });
+    try {
+      await signIn(page, `${who}@demo.careslot.test`);
+      const hold = await holdFirst(page, 'Marseille');
+      const practitioner = await page.locator('.summary-card h2').innerText();
+
+      // Once the countdown ends, the forms give way to the offer of the next times.
+      await page.locator('[data-hold-lapsed]').waitFor({ state: 'visible', timeout: 60_000 });
+      assert.equal(await page.locator('form[action$="/confirm"] button[type=submit]').isVisible(), false);
+      await visit(page, `hold-lapsed-review-${width}`);
+
+      // A Confirm sent anyway (no script, an old tab) lands on that offer, not on the home page.
+      const csrf = (await page.context().cookies()).find((c) => c.name === 'careslot_csrf')?.value;
+      const r = await page.request.post(`/book/${hold}/confirm`, { form: { csrf, for: 'self' }, maxRedirects: 0 });
+      assert.equal(r.status(), 303);
+      assert.equal(new URL(r.headers().location, shortHolds.url).pathname, `/book/${hold}`);
+
+      await Promise.all([page.waitForURL(new RegExp(`/book/${hold}$`)), page.click('#next-times')]);
+      assert.equal(await page.locator('.lapsed-page').count(), 1);
+      assert.equal(await page.locator('form[action$="/confirm"]').count(), 0, 'no Confirm');
+      assert.equal(await page.locator('.summary-card h2').innerText(), practitioner);
+      const next = page.locator('.lapsed-page button.slot');
+      assert.ok((await next.count()) > 0, 'the next times are offered');
+      assert.match(await page.locator('#all-times').getAttribute('href'), /^\/p\/[^?]+\?motive=/);
+      await visit(page, `hold-lapsed-offer-${width}`);
+
+      // One click holds a new time with the same practitioner.
+      await Promise.all([page.waitForURL((u) => /\/book\/[^/]+$/.test(u.pathname) && !u.pathname.endsWith(hold)), next.first().click()]);
+      assert.equal(await page.locator('.summary-card h2').innerText(), practitioner);
+    } finally {
+      await page.context().close();
+    }
+  });
+}
+
+test("a guest's lapsed hold gets the same offer", async () => {
+  const page = await newPage(browser, { width: PHONE.width, locale: 'de-DE', baseURL: shortHolds.url });
+  try {
+    const hold = await holdFirst(page, 'Lyon');
+    await page.locator('[data-hold-lapsed]').waitFor({ state: 'visible', timeout: 60_000 });
+    await page.goto(`/book/${hold}`);
+    assert.equal(await page.locator('.lapsed-page').count(), 1);
+    assert.ok((await page.locator('.lapsed-page button.slot').count()) > 0);
+    await checkA11y(page, 'hold-lapsed-guest');
+  } finally {
+    await page.context().close();
+  }
+});
