@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startServer, launchBrowser, newPage, checkA11y, shoot, PHONE, DESKTOP,
+  startServer, launchBrowser, newPage, checkA11y, shoot, PHONE, DESKTOP, enrolOnPage,
 } from './lib/harness.mjs';
 
 let server;
@@ -236,3 +236,62 @@ test("a guest's lapsed hold gets the same offer", async () => {
     await page.context().close();
   }
 });
+
+for (const width of [PHONE.width, DESKTOP.width]) {
+  test(`new motives get a 2 h minimum notice, shown and editable in the settings (${width} px)`, async () => {
+    const page = await newPage(browser, { width, locale: 'en-GB', baseURL: server.url });
+    const doctor = { email: `notice.${width}.${Date.now()}@example.org`, password: 'correct horse battery' };
+    const submit = (selector = 'main form button[type=submit]') =>
+      Promise.all([page.waitForNavigation(), page.click(selector)]);
+    try {
+      await page.goto('/pro/signup');
+      await page.fill('#name', 'Dr Nora Notice');
+      await page.fill('#email', doctor.email);
+      await page.fill('#password', doctor.password);
+      await submit();
+      await page.selectOption('#specialty', 'general-practitioner');
+      await submit();
+      await page.fill('#place_name', 'Cabinet Notice');
+      await page.fill('#address', '3 rue Mercière');
+      await page.fill('#postcode', '69002');
+      await page.fill('#city', 'Lyon');
+      await submit();
+
+      // Onboarding says what the motives get and where to change it.
+      assert.match(page.url(), /\/pro\/onboarding\/motives$/);
+      assert.match(await page.locator('#notice-default').innerText(), /2 h/);
+      await visit(page, `onboarding-notice-${width}`);
+      await submit();
+      for (const d of ['6', '7']) await page.check(`#wd-${d}`); // every day: bookable whatever today is
+      const asked = Date.now();
+      await submit();
+
+      // The public page offers no time that starts within 2 h of the request.
+      assert.match(page.url(), /\/p\/[^/]+$/);
+      const starts = await page.locator('button.slot').evaluateAll((bs) => bs.map((b) => b.value));
+      assert.ok(starts.length > 0, 'bookable');
+      for (const s of starts) {
+        assert.ok(Date.parse(s) >= asked + 2 * 3600 * 1000, `${s} starts less than 2 h after the request`);
+      }
+
+      // Shown and editable in the settings; a new motive's field starts at 120.
+      await page.goto('/pro/settings');
+      if (!new URL(page.url()).pathname.startsWith('/pro/settings')) {
+        await enrolOnPage(page, doctor);
+        await page.goto('/pro/settings');
+      }
+      const notice = page.locator('form.motive-edit input[name=notice]').first();
+      assert.equal(await notice.inputValue(), '120');
+      const hint = page.locator('form.motive-edit .hint[id^=notice-hint-]').first();
+      assert.equal(await hint.innerText(), 'Bookable online up to 2 h before the start.');
+      assert.equal(await page.inputValue('#new-notice'), '120');
+      await visit(page, `settings-notice-${width}`);
+      await notice.fill('30');
+      await submit('form.motive-edit button[type=submit]');
+      assert.equal(await page.locator('form.motive-edit input[name=notice]').first().inputValue(), '30');
+      assert.equal(await page.locator('form.motive-edit .hint[id^=notice-hint-]').first().innerText(), 'Bookable online up to 30 min before the start.');
+    } finally {
+      await page.context().close();
+    }
+  });
+}
