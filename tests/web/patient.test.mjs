@@ -91,12 +91,16 @@ test('search near a point, hold, sign in inline, book for a relative, move, canc
     await visit(page, 'move');
     const slots = page.locator('button.slot');
     assert.ok((await slots.count()) > 1);
-    await Promise.all([page.waitForURL(new RegExp(`/appointments/${id}$`)), slots.nth(1).click()]);
+    // The chosen time is asked about first (issue 17 point 5), then moved to.
+    await Promise.all([page.waitForNavigation(), slots.nth(1).click()]);
+    assert.equal(await page.locator('#confirm-change').count(), 1, 'the move is confirmed first');
+    await Promise.all([page.waitForURL(new RegExp(`/appointments/${id}$`)), page.click('#confirm-change')]);
     const after = await page.locator('.summary-card h2').innerText();
     assert.notEqual(after, before, 'the appointment moved');
 
     // Cancel: it leaves the upcoming list and shows as cancelled.
-    await Promise.all([page.waitForURL(/\/appointments$/), page.click(`form[action="/appointments/${id}/cancel"] button`)]);
+    await Promise.all([page.waitForURL(new RegExp(`/appointments/${id}/cancel$`)), page.click('#cancel-link')]);
+    await Promise.all([page.waitForURL(/\/appointments$/), page.click('#confirm-change')]);
     assert.equal(await page.locator(`section[aria-labelledby=up-h] [data-appointment="${id}"]`).count(), 0);
     assert.equal(await page.locator(`section[aria-labelledby=past-h] [data-appointment="${id}"]`).count(), 1);
 

@@ -229,6 +229,9 @@ struct ServeArgs {
     /// peers are told to reconnect within it; connections still open then are closed.
     #[arg(long, env = "CARESLOT_SHUTDOWN_TIMEOUT", default_value_t = 20, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600))]
     shutdown_timeout: u64,
+    /// Seconds a hold keeps a place for its patient while they sign in and confirm.
+    #[arg(long, env = "CARESLOT_HOLD_TTL", default_value_t = 300, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(2..=3600))]
+    hold_ttl: u32,
     /// Days after which vaccination appointments lose their patient link (retention).
     #[arg(long, env = "CARESLOT_VACCINATION_RETENTION_DAYS", default_value_t = 92, value_parser = clap::value_parser!(u32).range(1..=3650))]
     vaccination_retention_days: u32,
@@ -766,6 +769,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     check_public_url(args.bind, args.public_url.as_deref(), args.demo)
         .map_err(|e| anyhow::anyhow!(e))?;
     let config = AppConfig {
+        hold_ttl: jiff::SignedDuration::from_secs(i64::from(args.hold_ttl)),
         vaccination_retention: jiff::SignedDuration::from_hours(
             24 * i64::from(args.vaccination_retention_days),
         ),

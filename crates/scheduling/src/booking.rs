@@ -352,6 +352,36 @@ impl Scheduling {
         self.open_reservation(row).await
     }
 
+    /// A hold of this holder that is no longer live (expired, or past its expiry and not yet
+    /// swept), opened so that the booking page can offer the same practitioner's next times
+    /// instead of a dead end. `NotFound` for anyone else's hold, a live hold or a booking.
+    pub async fn lapsed_hold(&self, holder: Holder<'_>, hold_id: &str) -> AppResult<Appointment> {
+        let now = Timestamp::now();
+        let row = self
+            .store
+            .reservation(&ReservationId(hold_id.to_owned()))
+            .await?
+            .filter(|r| match r.status {
+                ReservationStatus::Expired => true,
+                ReservationStatus::Held => r.expires_at.is_none_or(|t| t <= now),
+                _ => false,
+            })
+            .ok_or(AppError::NotFound("hold"))?;
+        let owner = match holder {
+            Holder::Patient(caller) => {
+                Core::require_role(caller, Role::Patient)?;
+                caller.id.clone()
+            }
+            Holder::Guest(guest) if is_valid_guest_id(guest) => guest_subject(guest),
+            Holder::Guest(_) => return Err(AppError::NotFound("hold")),
+        };
+        let a = self.open_reservation(row).await?;
+        if a.patient.as_ref() != Some(&owner) {
+            return Err(AppError::NotFound("hold"));
+        }
+        Ok(a)
+    }
+
     /// Hands a guest's hold to the patient who just signed in, keeping its place and expiry.
     pub async fn claim_guest_hold(
         &self,

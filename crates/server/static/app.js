@@ -37,6 +37,10 @@
       if (left === 0) {
         el.classList.add("expired");
         out.textContent = el.getAttribute("data-expired-text") || "";
+        // No Confirm on a lapsed hold: the forms give way to the next times (the server
+        // refuses a lapsed hold anyway and shows the same offer).
+        document.querySelectorAll("[data-hold-forms]").forEach(function (f) { f.hidden = true; });
+        document.querySelectorAll("[data-hold-lapsed]").forEach(function (n) { n.hidden = false; });
         return;
       }
       var m = Math.floor(left / 60), s = left % 60;

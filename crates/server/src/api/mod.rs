@@ -380,6 +380,7 @@ pub fn router(app: App) -> Router {
         .merge(crate::web::documents_router(&app))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(crate::web::context::html_errors))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TraceLayer::new_for_http())
         // Outside the trace layer: its spans are children of the request's, which carries

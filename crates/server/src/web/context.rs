@@ -306,6 +306,54 @@ fn render_error(lang: Lang, err: &AppError) -> Response {
     resp
 }
 
+/// Paths whose errors stay machine-readable: the API keeps problem+json, probes and metrics
+/// their plain text, assets their bare status.
+fn is_machine_path(path: &str) -> bool {
+    path == "/api"
+        || path.starts_with("/api/")
+        || matches!(path, "/healthz" | "/readyz" | "/metrics")
+        || path.starts_with("/static/")
+}
+
+/// Web answers that are not pages yet (the router's fallback, an extractor's rejection, a
+/// template failure, 503 from the load shedder) become a page in the visitor's language with
+/// a way home, so a patient never lands on raw problem+json. The status is kept.
+pub async fn html_errors(req: Request, next: axum::middleware::Next) -> Response {
+    if is_machine_path(req.uri().path()) {
+        return next.run(req).await;
+    }
+    let lang = lang_of(req.headers());
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let is_html = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    let (title, detail) = match status {
+        _ if is_html => return resp,
+        StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED => {
+            ("error.not_found", "error.not_found.detail")
+        }
+        StatusCode::GONE => ("error.gone", "error.gone.detail"),
+        StatusCode::SERVICE_UNAVAILABLE => ("error.unavailable", "error.unavailable.detail"),
+        s if s.is_server_error() => ("error.internal", "error.internal.detail"),
+        _ => return resp,
+    };
+    let retry_after = resp.headers().get(header::RETRY_AFTER).cloned();
+    let page = ErrorPage {
+        lang,
+        title: lang.t(title),
+        detail: lang.t(detail),
+    };
+    let mut page = html_response(page.render());
+    *page.status_mut() = status;
+    if let Some(v) = retry_after {
+        page.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    page
+}
+
 pub fn html_response(rendered: askama::Result<String>) -> Response {
     match rendered {
         Ok(body) => (

@@ -85,7 +85,10 @@ pub fn router() -> Router<App> {
         .route("/appointments", get(appointments::list))
         .route("/appointments/{id}", get(appointments::detail))
         .route("/appointments/{id}/calendar.ics", get(appointments::ics))
-        .route("/appointments/{id}/cancel", post(appointments::cancel))
+        .route(
+            "/appointments/{id}/cancel",
+            get(appointments::cancel_page).post(appointments::cancel),
+        )
         .route(
             "/appointments/{id}/move",
             get(appointments::move_page).post(appointments::move_to),

@@ -5,6 +5,7 @@ use super::i18n::Lang;
 use careslot_core::availability::AgendaView;
 use careslot_domain::availability::Slot;
 use careslot_domain::{Motive, MotiveId, Specialty};
+use careslot_store::ReservationStatus;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
@@ -122,6 +123,19 @@ pub fn distance(lang: Lang, km: f64) -> String {
 }
 
 /// The catalogue key naming a reservation's status.
+/// A notice in minutes as people say it: "2 h", "1 h 30 min", "45 min".
+pub fn notice_label(lang: Lang, minutes: u32) -> String {
+    let (h, m) = (minutes / 60, minutes % 60);
+    match (h, m) {
+        (0, m) => lang.tf("duration.min", &[("m", &m.to_string())]),
+        (h, 0) => lang.tf("duration.h", &[("h", &h.to_string())]),
+        (h, m) => lang.tf(
+            "duration.h_min",
+            &[("h", &h.to_string()), ("m", &m.to_string())],
+        ),
+    }
+}
+
 pub fn status_key(s: careslot_store::ReservationStatus) -> &'static str {
     use careslot_store::ReservationStatus::*;
     match s {
@@ -151,6 +165,8 @@ pub struct Summary {
     pub date: String,
     pub status: &'static str,
     pub upcoming: bool,
+    /// Past or cancelled: offer to book the same practitioner and motive again.
+    pub book_again: bool,
     /// Who it is for when not the patient: a relative's name.
     pub for_whom: Option<String>,
     pub expires_epoch: i64,
@@ -191,6 +207,11 @@ impl crate::web::context::Ctx {
             date: z.date().to_string(),
             status: lang.t(status_key),
             upcoming: a.row.start > Timestamp::now(),
+            book_again: match a.row.status {
+                ReservationStatus::Cancelled | ReservationStatus::NoShow => true,
+                ReservationStatus::Booked => a.row.start <= Timestamp::now(),
+                ReservationStatus::Held | ReservationStatus::Expired => false,
+            },
             for_whom: a.relative.as_ref().map(|r| {
                 relatives
                     .iter()

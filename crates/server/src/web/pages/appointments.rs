@@ -136,7 +136,75 @@ pub async fn ics(ctx: Ctx, Path(id): Path<String>) -> PageResult {
         .into_response())
 }
 
-pub async fn cancel(mut ctx: Ctx, Path(id): Path<String>, _form: Form) -> PageResult {
+/// The rules that apply to a change, in the visitor's language: what the practice's
+/// motive and the platform enforce (a vaccination series goes together, a paid
+/// teleconsultation is not charged, a new time respects the motive's minimum notice).
+async fn change_rules(
+    ctx: &Ctx,
+    a: &crate::services::Appointment,
+    moving: bool,
+) -> Result<Vec<String>, crate::web::context::Failure> {
+    let v = ctx.ok(ctx.app.view(&a.row.agenda_id).await)?;
+    let motive = v.motive(&a.motive_id);
+    let mut rules = Vec::new();
+    if !moving {
+        let later = ctx.ok(ctx.app.store.series_of(&a.row.id).await.map_err(Into::into))?;
+        if later
+            .iter()
+            .any(|r| r.start > a.row.start && r.status == ReservationStatus::Booked)
+        {
+            rules.push(ctx.t("change.rule_series").to_owned());
+        }
+        if motive.is_some_and(|m| m.policy.teleconsultation)
+            && ctx.ok(ctx.app.payment_of(&a.row.id).await)?.is_some()
+        {
+            rules.push(ctx.t("change.rule_payment").to_owned());
+        }
+    }
+    if let Some(m) = motive.filter(|m| m.policy.min_notice_min > 0) {
+        let notice = view::notice_label(ctx.lang, m.policy.min_notice_min);
+        let key = if moving {
+            "change.rule_notice_move"
+        } else {
+            "change.rule_notice_cancel"
+        };
+        rules.push(ctx.tf(key, &[("notice", &notice)]));
+    }
+    Ok(rules)
+}
+
+#[derive(Template)]
+#[template(path = "change_confirm.html")]
+struct ConfirmPage<'a> {
+    ctx: &'a Ctx,
+    s: Summary,
+    /// The new time when moving (RFC 3339 for the form, and as shown); `None` to cancel.
+    to: Option<(String, String)>,
+    rules: Vec<String>,
+}
+
+/// "Cancel this appointment?": a page (no script needed) with the rules that apply.
+pub async fn cancel_page(ctx: Ctx, Path(id): Path<String>) -> PageResult {
+    let (a, relatives) = mine(&ctx, &id).await?;
+    if a.row.status != ReservationStatus::Booked || a.row.start <= Timestamp::now() {
+        return Ok(ctx.redirect(&format!("/appointments/{id}")));
+    }
+    let s = ctx.ok(ctx.summary(&a, &relatives).await)?;
+    let rules = change_rules(&ctx, &a, false).await?;
+    Ok(ctx.page(&ConfirmPage {
+        ctx: &ctx,
+        s,
+        to: None,
+        rules,
+    }))
+}
+
+/// Cancels only once confirmed on the page above: a form without `confirm=yes` (an old page,
+/// a stray click) is led to the question first.
+pub async fn cancel(mut ctx: Ctx, Path(id): Path<String>, form: Form) -> PageResult {
+    if form.text("confirm") != "yes" {
+        return Ok(ctx.redirect(&format!("/appointments/{id}/cancel")));
+    }
     let caller = ctx.caller()?.clone();
     match ctx.app.cancel(&caller, &id).await {
         Ok(_) => Ok(ctx.redirect_with("/appointments", "flash.cancelled")),
@@ -208,6 +276,9 @@ pub async fn move_page(ctx: Ctx, Path(id): Path<String>, Query(w): Query<WeekPar
 }
 
 pub async fn move_to(mut ctx: Ctx, Path(id): Path<String>, form: Form) -> PageResult {
+    if form.text("confirm") != "yes" {
+        return move_confirm(ctx, &id, form.text("start")).await;
+    }
     let caller = ctx.caller()?.clone();
     match ctx
         .app
@@ -221,4 +292,25 @@ pub async fn move_to(mut ctx: Ctx, Path(id): Path<String>, form: Form) -> PageRe
         }
         Err(e) => Err(ctx.fail(e)),
     }
+}
+
+/// "Move to this time?": the chosen slot is asked about before the appointment changes.
+async fn move_confirm(ctx: Ctx, id: &str, start: &str) -> PageResult {
+    let (a, relatives) = mine(&ctx, id).await?;
+    if a.row.status != ReservationStatus::Booked || a.row.start <= Timestamp::now() {
+        return Ok(ctx.redirect(&format!("/appointments/{id}")));
+    }
+    let Ok(when) = start.parse::<Timestamp>() else {
+        return Ok(ctx.redirect(&format!("/appointments/{id}/move")));
+    };
+    let v = ctx.ok(ctx.app.view(&a.row.agenda_id).await)?;
+    let shown = ctx.lang.date_time(&when.to_zoned(v.tz.clone()));
+    let s = ctx.ok(ctx.summary(&a, &relatives).await)?;
+    let rules = change_rules(&ctx, &a, true).await?;
+    Ok(ctx.page(&ConfirmPage {
+        ctx: &ctx,
+        s,
+        to: Some((start.to_owned(), shown)),
+        rules,
+    }))
 }

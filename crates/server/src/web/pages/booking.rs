@@ -112,20 +112,14 @@ async fn render_review(
 ) -> PageResult {
     let a = match this_hold(ctx, hold_id).await {
         Ok(a) => a,
-        Err(AppError::NotFound(_)) => return Ok(ctx.redirect_with("/", "flash.hold_expired")),
+        Err(AppError::NotFound(_)) => return render_lapsed(ctx, hold_id).await,
         Err(e) => return Err(ctx.fail(e)),
     };
     match a.row.status {
         ReservationStatus::Booked => return Ok(ctx.redirect(&format!("/appointments/{hold_id}"))),
         ReservationStatus::Held if a.row.expires_at.is_some_and(|e| e > jiff::Timestamp::now()) => {
         }
-        _ => {
-            let s = ctx.ok(ctx.summary(&a, &[]).await)?;
-            return Ok(ctx.redirect_with(
-                &alternatives(&s.agenda_id, &s.motive_id, &s.date),
-                "flash.hold_expired",
-            ));
-        }
+        _ => return render_lapsed(ctx, hold_id).await,
     }
     let (guest, relatives) = match &ctx.user {
         Some(u) => (false, ctx.ok(ctx.app.relatives(&u.caller).await)?),
@@ -146,6 +140,68 @@ async fn render_review(
     }))
 }
 
+#[derive(Template)]
+#[template(path = "book_lapsed.html")]
+struct LapsedPage<'a> {
+    ctx: &'a Ctx,
+    s: Summary,
+    /// The motive's next days with a free time, from its first one.
+    days: Vec<crate::web::view::DayColumn>,
+    strip_label: String,
+    /// The practitioner's page on the week of the next free time.
+    all_times: String,
+}
+
+/// A hold that lapsed: no Confirm any more, but the same practitioner's next times for the
+/// same motive (a new hold in one click) instead of the home page. Someone else's or an
+/// unknown hold still goes home.
+async fn render_lapsed(ctx: &mut Ctx, hold_id: &str) -> PageResult {
+    let mut found = None;
+    if let Some(u) = ctx.user.as_ref().filter(|u| u.is_patient()) {
+        found = ctx
+            .app
+            .lapsed_hold(Holder::Patient(&u.caller), hold_id)
+            .await
+            .ok();
+    }
+    // Signed in after the hold lapsed: it is still the guest's.
+    if let (None, Some(g)) = (&found, &ctx.guest) {
+        found = ctx.app.lapsed_hold(Holder::Guest(g), hold_id).await.ok();
+    }
+    let Some(a) = found else {
+        return Ok(ctx.redirect_with("/", "flash.hold_expired"));
+    };
+    ctx.add_cookie(clear_cookie(HOLD_COOKIE));
+    let s = ctx.ok(ctx.summary(&a, &[]).await)?;
+    let v = ctx.ok(ctx.app.view(&a.row.agenda_id).await)?;
+    let now = jiff::Timestamp::now();
+    let (days, from) = match v
+        .motive(&a.motive_id)
+        .and_then(|m| Some((m, v.next_slot_of(m, now)?)))
+    {
+        Some((m, next)) => {
+            let from = next.start.to_zoned(v.tz.clone()).date();
+            let end = from.checked_add(jiff::Span::new().days(2)).unwrap_or(from);
+            let slots = v.slots(m, from, end, now);
+            (
+                // A few per day, so the offer stays close to the message on a phone.
+                crate::web::view::day_columns(ctx.lang, &slots, &v.tz, from, 3, 6),
+                from.to_string(),
+            )
+        }
+        None => (Vec::new(), s.date.clone()),
+    };
+    let all_times = alternatives(&s.agenda_id, &s.motive_id, &from);
+    let ctx = &*ctx;
+    Ok(ctx.page(&LapsedPage {
+        ctx,
+        strip_label: s.practitioner.clone(),
+        s,
+        days,
+        all_times,
+    }))
+}
+
 pub async fn review(mut ctx: Ctx, Path(hold_id): Path<String>) -> PageResult {
     render_review(&mut ctx, &hold_id, None, String::new(), String::new()).await
 }
@@ -160,7 +216,8 @@ async fn claim_and_continue(
         match ctx.app.claim_guest_hold(&caller, &guest, hold_id).await {
             Ok(_) => {}
             Err(AppError::Rule(_)) => return Ok(ctx.redirect_with("/", "flash.new_patients_only")),
-            Err(AppError::NotFound(_)) => return Ok(ctx.redirect_with("/", "flash.hold_expired")),
+            // Lapsed meanwhile: the booking page says so and offers the next times.
+            Err(AppError::NotFound(_)) => {}
             Err(e) => return Err(ctx.fail(e)),
         }
     }
@@ -321,18 +378,12 @@ pub async fn confirm(
             )
             .await
         }
-        Err(AppError::NotFound(_)) | Err(AppError::Conflict(..)) | Err(AppError::Store(_)) => {
-            // The hold expired (and maybe the slot went): offer the same week again.
-            match ctx.app.own_reservation(&caller, &hold_id).await {
-                Ok(a) => {
-                    let s = ctx.ok(ctx.summary(&a, &[]).await)?;
-                    Ok(ctx.redirect_with(
-                        &alternatives(&s.agenda_id, &s.motive_id, &s.date),
-                        "flash.hold_expired",
-                    ))
-                }
-                Err(_) => Ok(ctx.redirect_with("/", "flash.hold_expired")),
-            }
+        Err(AppError::NotFound(_))
+        | Err(AppError::Conflict(..))
+        | Err(AppError::Store(careslot_store::StoreError::HoldExpired))
+        | Err(AppError::Store(careslot_store::StoreError::Conflict(_))) => {
+            // The hold lapsed: its page says so and offers the practitioner's next times.
+            Ok(ctx.redirect(&format!("/book/{hold_id}")))
         }
         Err(e) => Err(ctx.fail(e)),
     }

@@ -308,6 +308,18 @@ struct MotivesPage<'a> {
     error: Option<&'static str>,
     durations: [u32; 8],
     rows: [usize; 3],
+    /// The minimum notice the motives get, and where to change it.
+    notice_hint: String,
+}
+
+fn onboarding_notice_hint(ctx: &Ctx) -> String {
+    ctx.tf(
+        "onboarding.notice_hint",
+        &[(
+            "notice",
+            &crate::web::view::notice_label(ctx.lang, super::settings::WEB_DEFAULT_NOTICE_MIN),
+        )],
+    )
 }
 
 pub async fn motives_page(ctx: Ctx) -> PageResult {
@@ -321,6 +333,7 @@ pub async fn motives_page(ctx: Ctx) -> PageResult {
         error: None,
         durations: DURATIONS,
         rows: [0, 1, 2],
+        notice_hint: onboarding_notice_hint(&ctx),
     }))
 }
 
@@ -336,6 +349,7 @@ pub async fn save_motives(ctx: Ctx, form: Form) -> PageResult {
             error: Some(error),
             durations: DURATIONS,
             rows: [0, 1, 2],
+            notice_hint: onboarding_notice_hint(&ctx),
         }))
     };
     let mut wanted = Vec::new();
@@ -378,6 +392,8 @@ pub async fn save_motives(ctx: Ctx, form: Form) -> PageResult {
                     policy: MotivePolicy {
                         teleconsultation: Some(i) == video_index,
                         new_patients_only: new_only,
+                        // The pages' default, not the API's (see WEB_DEFAULT_NOTICE_MIN).
+                        min_notice_min: super::settings::WEB_DEFAULT_NOTICE_MIN,
                         ..MotivePolicy::default()
                     },
                     vaccine: None,

@@ -26,6 +26,8 @@ pub struct MotiveRow {
     pub new_only: bool,
     pub video: bool,
     pub notice: u32,
+    /// The notice as people say it ("2 h"; "none" at 0).
+    pub notice_label: String,
     pub horizon: u32,
     /// The online fee in the currency's units ("25.00"), empty when none.
     pub fee: String,
@@ -54,6 +56,20 @@ struct SettingsPage<'a> {
     /// The practice's reminder delays in hours (0 = none).
     reminder_email: u16,
     reminder_sms: u16,
+    /// What a new motive's notice field starts at, and what that means.
+    default_notice: u32,
+    default_notice_hint: String,
+}
+
+/// "Patients can book up to 2 h before" (or "right up to the start" at 0).
+fn notice_label(lang: crate::web::i18n::Lang, minutes: u32) -> String {
+    if minutes == 0 {
+        return lang.t("settings.notice_none").to_owned();
+    }
+    lang.tf(
+        "settings.notice_is",
+        &[("notice", &crate::web::view::notice_label(lang, minutes))],
+    )
 }
 
 async fn agenda_of(
@@ -87,6 +103,7 @@ async fn render(ctx: &Ctx, agenda: &AgendaId, error: Option<&'static str>) -> Pa
             new_only: m.policy.new_patients_only,
             video: m.policy.teleconsultation,
             notice: m.policy.min_notice_min,
+            notice_label: notice_label(ctx.lang, m.policy.min_notice_min),
             horizon: m.policy.max_horizon_days,
             fee: fees
                 .get(&m.id)
@@ -140,6 +157,17 @@ async fn render(ctx: &Ctx, agenda: &AgendaId, error: Option<&'static str>) -> Pa
         weekdays: weekday_checks(ctx, &[1, 2, 3, 4, 5]),
         reminder_email: delays.email_hours_before,
         reminder_sms: delays.sms_hours_before,
+        default_notice: WEB_DEFAULT_NOTICE_MIN,
+        default_notice_hint: ctx.tf(
+            "settings.notice_hint",
+            &[
+                ("min", &WEB_DEFAULT_NOTICE_MIN.to_string()),
+                (
+                    "notice",
+                    &crate::web::view::notice_label(ctx.lang, WEB_DEFAULT_NOTICE_MIN),
+                ),
+            ],
+        ),
     }))
 }
 
@@ -153,6 +181,12 @@ pub async fn page(ctx: Ctx, Query(p): Query<SettingsParams>) -> PageResult {
 fn back(agenda: &str) -> String {
     format!("/pro/settings?agenda={agenda}")
 }
+
+/// Minimum notice of a motive created from the web pages (onboarding, settings): 2 h, so a
+/// 09:00 slot is not booked at 08:48 behind the practice's back. Only the pages' default:
+/// the API keeps its documented `min_notice_min` default of 0 (shared/api-v1.md), and the
+/// practice sees and edits the value in its settings.
+pub const WEB_DEFAULT_NOTICE_MIN: u32 = 120;
 
 fn num(form: &Form, name: &str, default: i64) -> i64 {
     form.text(name).parse().unwrap_or(default)
@@ -223,6 +257,12 @@ pub async fn add_motive(ctx: Ctx, form: Form) -> PageResult {
                 policy: MotivePolicy {
                     teleconsultation: form.checked("video"),
                     new_patients_only: form.checked("new_only"),
+                    min_notice_min: u32::try_from(num(
+                        &form,
+                        "notice",
+                        i64::from(WEB_DEFAULT_NOTICE_MIN),
+                    ))
+                    .unwrap_or(u32::MAX),
                     ..MotivePolicy::default()
                 },
                 vaccine: None,
