@@ -1,6 +1,6 @@
 //! Scheduling: practices (profiles, places, agendas, motives, opening rules, absences), slots,
 //! holds and bookings, the practice's desk, who takes part in an appointment, teleconsultation
-//! fees, the SMART Scheduling Links feed, and the waiting room in front of the booking entry
+//! fees, the SMART Scheduling Links feed, the FHIR scheduling API, and the waiting room in front of the booking entry
 //! points; with their API handlers.
 //!
 //! [`Scheduling`] is this feature's service: built on [`Accounts`] (and through it on
@@ -16,6 +16,7 @@ mod desk;
 pub mod desk_notices;
 pub mod directory;
 pub mod event_messages;
+pub mod fhir;
 pub mod intents;
 pub mod notify;
 mod payment;

@@ -182,6 +182,12 @@ fn page_url(base: &str, c: &Centre) -> String {
 /// Appends the Location line of a centre's place; `facts` is what the source list said of
 /// it, for an imported site.
 pub fn location_line(out: &mut String, base: &str, c: &Centre, facts: Option<&SitePublic>) {
+    let line = location_resource(base, c, facts);
+    let _ = writeln!(out, "{line}");
+}
+
+/// The Location of a centre's place (also served by the FHIR API, `crate::fhir`).
+pub fn location_resource(base: &str, c: &Centre, facts: Option<&SitePublic>) -> serde_json::Value {
     let p = c.place();
     let mut identifier =
         vec![serde_json::json!({"system": PLACE_ID_SYSTEM, "value": p.id.as_str()})];
@@ -201,7 +207,7 @@ pub fn location_line(out: &mut String, base: &str, c: &Centre, facts: Option<&Si
     }
     // The booking page, always: the spec wants a phone and a URL where there are both.
     telecom.push(serde_json::json!({"system": "url", "value": page_url(base, c)}));
-    let line = serde_json::json!({
+    serde_json::json!({
         "resourceType": "Location",
         "id": p.id.as_str(),
         "identifier": identifier,
@@ -215,42 +221,52 @@ pub fn location_line(out: &mut String, base: &str, c: &Centre, facts: Option<&Si
             "country": p.country.code(),
         },
         "position": {"latitude": p.lat, "longitude": p.lon},
-    });
-    let _ = writeln!(out, "{line}");
+    })
 }
 
 /// Appends one Schedule line per published motive of a centre.
 pub fn schedule_lines(out: &mut String, c: &Centre) {
     let name = c.name();
     for (m, v) in c.motives() {
-        let mut coding = vec![serde_json::json!({
-            "system": "http://terminology.hl7.org/CodeSystem/service-type",
-            "code": "57",
-            "display": "Immunization",
-        })];
-        if is_covid19(v.product) {
-            coding.push(serde_json::json!({
-                "system": "http://fhir-registry.smarthealthit.org/CodeSystem/service-type",
-                "code": "covid19-immunization",
-                "display": "COVID-19 Immunization Appointment",
-            }));
-        }
         let line = serde_json::json!({
             "resourceType": "Schedule",
             "id": m.id.as_str(),
-            "serviceType": [{"coding": coding}],
+            "serviceType": [{"coding": vaccine_codings(v)}],
             "actor": [{"reference": format!("Location/{}", c.place().id), "display": name}],
-            "extension": [
-                {"url": EXT_VACCINE_PRODUCT, "valueCoding": {
-                    "system": "http://hl7.org/fhir/sid/cvx",
-                    "code": cvx(v.product),
-                    "display": v.product.name(),
-                }},
-                {"url": EXT_VACCINE_DOSE, "valueInteger": v.dose.number()},
-            ],
+            "extension": vaccine_extensions(v),
         });
         let _ = writeln!(out, "{line}");
     }
+}
+
+/// The service-type codings of a vaccination motive: Immunization, and the spec's COVID-19
+/// code for a COVID-19 vaccine.
+pub fn vaccine_codings(v: &MotiveVaccine) -> Vec<serde_json::Value> {
+    let mut coding = vec![serde_json::json!({
+        "system": "http://terminology.hl7.org/CodeSystem/service-type",
+        "code": "57",
+        "display": "Immunization",
+    })];
+    if is_covid19(v.product) {
+        coding.push(serde_json::json!({
+            "system": "http://fhir-registry.smarthealthit.org/CodeSystem/service-type",
+            "code": "covid19-immunization",
+            "display": "COVID-19 Immunization Appointment",
+        }));
+    }
+    coding
+}
+
+/// The `vaccine-product` and `vaccine-dose` extensions of a vaccination motive's Schedule.
+pub fn vaccine_extensions(v: &MotiveVaccine) -> Vec<serde_json::Value> {
+    vec![
+        serde_json::json!({"url": EXT_VACCINE_PRODUCT, "valueCoding": {
+            "system": "http://hl7.org/fhir/sid/cvx",
+            "code": cvx(v.product),
+            "display": v.product.name(),
+        }}),
+        serde_json::json!({"url": EXT_VACCINE_DOSE, "valueInteger": v.dose.number()}),
+    ]
 }
 
 /// The Slot lines of a centre: its bookable starts on the `days` local days from today.

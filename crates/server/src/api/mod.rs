@@ -100,6 +100,7 @@ async fn index() -> Json<serde_json::Value> {
         "health": "/healthz",
         "ready": "/readyz",
         "metrics": "/metrics",
+        "fhir": "/fhir/metadata",
         "try": "/api/v1/search?specialty=general-practitioner&lat=48.8566&lon=2.3522&radius_km=10"
     }))
 }
@@ -376,6 +377,12 @@ pub fn router(app: App) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .nest("/api/v1", api)
+        // FHIR R4 scheduling API: its own contract (CapabilityStatement at /fhir/metadata),
+        // not part of the OpenAPI document.
+        .nest(
+            careslot_scheduling::fhir::BASE_PATH,
+            careslot_scheduling::fhir::router(),
+        )
         .merge(crate::web::router())
         .merge(crate::web::documents_router(&app))
         .fallback(not_found)

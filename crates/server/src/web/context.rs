@@ -311,6 +311,8 @@ fn render_error(lang: Lang, err: &AppError) -> Response {
 fn is_machine_path(path: &str) -> bool {
     path == "/api"
         || path.starts_with("/api/")
+        || path == "/fhir"
+        || path.starts_with("/fhir/")
         || matches!(path, "/healthz" | "/readyz" | "/metrics")
         || path.starts_with("/static/")
 }
