@@ -74,7 +74,7 @@ pub async fn agendas(
         is_fhir_id(e.agenda_id.as_str())
             && is_fhir_id(e.place.id.as_str())
             && is_fhir_id(e.practitioner_id.as_str())
-            && keep(&**i)
+            && keep(i)
     });
     let loaded: Vec<_> = futures::stream::iter(rows)
         .map(|entry| async move {
