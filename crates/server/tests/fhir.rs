@@ -7,10 +7,11 @@
 
 mod common;
 
-use common::{start, uuid_like, Backend, Practice, TestServer};
+use common::{new_location, start, start_on, uuid_like, Backend, Db, Practice, TestServer};
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use sqlx::{Connection, PgConnection};
 use std::collections::BTreeSet;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
@@ -712,3 +713,78 @@ async fn one_winner(backend: Backend) {
 }
 
 on_both_backends!(directory_resources, booking_flows, one_winner);
+
+/// A database that fails (PostgreSQL: its tables locked past the statement timeout) answers
+/// 503 with Retry-After as a `transient` OperationOutcome, never 500; and serves again after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn store_failure_is_a_transient_outcome() {
+    let loc = new_location(Backend::Postgres).await;
+    let Db::Postgres(url) = &loc.db else {
+        unreachable!("a PostgreSQL location")
+    };
+    let db = url
+        .rsplit('/')
+        .next()
+        .and_then(|s| s.split('?').next())
+        .expect("database name")
+        .to_owned();
+    let srv = start_on(&loc).await;
+    let f = Fhir {
+        srv: &srv,
+        seen: Seen::default(),
+    };
+    let p = srv.practice("Dr Fhir Panne", 15, 1).await;
+    let (patient, _) = srv.account("patient", "Fhir Panne Patient").await;
+    let role = f.ok(&format!("/PractitionerRole/{}", p.agenda_id)).await;
+    let location = role["location"][0]["reference"]
+        .as_str()
+        .expect("location")
+        .to_owned();
+    f.ok(&format!("/{location}")).await;
+    let (s, v) = f.get("/Appointment", Some(&patient)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+
+    // New sessions give up on a statement after 200 ms; the server's connections are made
+    // anew; the tables those reads need are locked.
+    let mut admin = PgConnection::connect(url).await.expect("admin connection");
+    sqlx::query(&format!(
+        "ALTER DATABASE \"{db}\" SET statement_timeout = '200ms'"
+    ))
+    .execute(&mut admin)
+    .await
+    .expect("statement timeout");
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(&db)
+    .execute(&mut admin)
+    .await
+    .expect("terminate");
+    let mut tx = admin.begin().await.expect("begin");
+    sqlx::query("SET LOCAL statement_timeout = 0")
+        .execute(&mut *tx)
+        .await
+        .expect("no timeout here");
+    sqlx::query("LOCK TABLE reservations, imported_sites IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *tx)
+        .await
+        .expect("lock");
+    for (path, token) in [
+        ("/Appointment".to_owned(), Some(patient.as_str())),
+        (format!("/{location}"), None),
+    ] {
+        let (s, h, v) = f.call(Method::GET, &path, token, None, None).await;
+        assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{path}: {v}");
+        assert!(h.get("retry-after").is_some(), "{path}: {h:?}");
+        assert_eq!(v["issue"][0]["code"], "transient", "{v}");
+    }
+    tx.rollback().await.expect("rollback");
+    sqlx::query(&format!("ALTER DATABASE \"{db}\" RESET statement_timeout"))
+        .execute(&mut admin)
+        .await
+        .expect("reset");
+    let (s, v) = f.get("/Appointment", Some(&patient)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    f.seen.validate();
+}

@@ -126,46 +126,24 @@ pub async fn find(
     let now = Timestamp::now();
     let range = Range::parse(&q, "start")?;
     range.check_span("end", now, slots::MAX_DAYS)?;
-    let rows = dir::agendas(&app, |i| {
-        let e = &i.entry;
-        practitioners
-            .iter()
-            .all(|v| reference_id(v, "Practitioner") == Some(e.practitioner_id.as_str()))
-            && locations
+    let found = slots::matching(
+        &app,
+        &q,
+        &range,
+        now,
+        |i| {
+            let e = &i.entry;
+            practitioners
                 .iter()
-                .all(|v| reference_id(v, "Location") == Some(e.place.id.as_str()))
-    })
+                .all(|v| reference_id(v, "Practitioner") == Some(e.practitioner_id.as_str()))
+                && locations
+                    .iter()
+                    .all(|v| reference_id(v, "Location") == Some(e.place.id.as_str()))
+        },
+        |_, s| s.status == Status::Free,
+        proposed,
+    )
     .await?;
-    let mut found: Vec<(Timestamp, Value)> = Vec::new();
-    for a in &rows {
-        let (from, until) = range.resolve(&a.view.tz, now, slots::DEFAULT_DAYS);
-        if from >= until {
-            continue;
-        }
-        let (d0, d1) = slots::days(&a.view, from, until);
-        for m in a.motives() {
-            let codings = a.service_codings(m);
-            let types = dir::codes(&codings);
-            let specialty = [(super::SPECIALTY_SYSTEM, a.entry.entry.specialty.code())];
-            let chosen = q.each_any("schedule", |_, v| {
-                reference_id(v, "Schedule") == Some(m.id.as_str())
-            }) && q.each_any("service-type", |_, v| {
-                super::params::token_matches(v, &types)
-            }) && q.each_any("specialty", |_, v| {
-                super::params::token_matches(v, &specialty)
-            });
-            if !chosen {
-                continue;
-            }
-            for s in slots::starts(&a.view, m, d0, d1, now) {
-                let t = s.slot.start;
-                if s.status == Status::Free && t >= from && t < until {
-                    found.push((t, proposed(a, m, &s)));
-                }
-            }
-        }
-    }
-    found.sort_by_key(|(t, _)| *t);
     let total = found.len();
     let page: Vec<Value> = found.into_iter().take(q.count).map(|(_, r)| r).collect();
     let base = fhir_base(&headers);

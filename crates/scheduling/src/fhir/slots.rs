@@ -172,6 +172,56 @@ pub fn days(view: &AgendaView, from: Timestamp, until: Timestamp) -> (Date, Date
     )
 }
 
+/// The starts within `range` of the motives that `q`'s `schedule`, `service-type`,
+/// `specialty` and `_id` select, on the directory rows `keep_row` keeps, those `keep` keeps,
+/// each made into a resource by `make`, in time order (then by id). Shared by Slot search
+/// and `$find`.
+pub async fn matching(
+    app: &Scheduling,
+    q: &Query,
+    range: &Range,
+    now: Timestamp,
+    keep_row: impl Fn(&careslot_core::search::Indexed) -> bool,
+    keep: impl Fn(&Motive, &Start) -> bool,
+    make: impl Fn(&Agenda, &Motive, &Start) -> Value,
+) -> Result<Vec<(Timestamp, Value)>, ApiError> {
+    let rows = dir::agendas(app, keep_row).await?;
+    let mut found: Vec<(Timestamp, Value)> = Vec::new();
+    for a in &rows {
+        let (from, until) = range.resolve(&a.view.tz, now, DEFAULT_DAYS);
+        if from >= until {
+            continue;
+        }
+        let (d0, d1) = days(&a.view, from, until);
+        for m in a.motives() {
+            let codings = a.service_codings(m);
+            let types = codes(&codings);
+            let specialty = [(super::SPECIALTY_SYSTEM, a.entry.entry.specialty.code())];
+            let chosen = q.each_any("schedule", |_, v| {
+                reference_id(v, "Schedule") == Some(m.id.as_str())
+            }) && q.each_any("service-type", |_, v| token_matches(v, &types))
+                && q.each_any("specialty", |_, v| token_matches(v, &specialty))
+                && q.each_any("_id", |_, v| {
+                    parse_slot_id(v.trim()).is_some_and(|(mid, _)| mid == m.id.as_str())
+                });
+            if !chosen {
+                continue;
+            }
+            for s in starts(&a.view, m, d0, d1, now) {
+                let t = s.slot.start;
+                if t >= from && t < until && keep(m, &s) {
+                    found.push((t, make(a, m, &s)));
+                }
+            }
+        }
+    }
+    found.sort_by(|x, y| {
+        x.0.cmp(&y.0)
+            .then_with(|| x.1["id"].as_str().cmp(&y.1["id"].as_str()))
+    });
+    Ok(found)
+}
+
 /// Slots of a search: `schedule`, `service-type`, `specialty`, `status`, `start`, `_id`.
 pub async fn search(
     State(app): State<Arc<Scheduling>>,
@@ -209,45 +259,22 @@ pub async fn search(
         })
         .collect::<Result<_, _>>()?;
     let site = base_url(&headers);
-    let rows = dir::agendas(&app, |_| true).await?;
-    let mut found: Vec<(Timestamp, Value)> = Vec::new();
-    for a in &rows {
-        let (from, until) = range.resolve(&a.view.tz, now, DEFAULT_DAYS);
-        if from >= until {
-            continue;
-        }
-        let (d0, d1) = days(&a.view, from, until);
-        for m in a.motives() {
-            let codings = a.service_codings(m);
-            let types = codes(&codings);
-            let specialty = [(super::SPECIALTY_SYSTEM, a.entry.entry.specialty.code())];
-            let chosen = q.each_any("schedule", |_, v| {
-                reference_id(v, "Schedule") == Some(m.id.as_str())
-            }) && q.each_any("service-type", |_, v| token_matches(v, &types))
-                && q.each_any("specialty", |_, v| token_matches(v, &specialty))
-                && q.each_any("_id", |_, v| {
-                    parse_slot_id(v.trim()).is_some_and(|(mid, _)| mid == m.id.as_str())
-                });
-            if !chosen {
-                continue;
-            }
-            for s in starts(&a.view, m, d0, d1, now) {
-                let t = s.slot.start;
-                let keep = t >= from
-                    && t < until
-                    && q.each_any("status", |_, v| v == s.status.code())
-                    && (ids.is_empty()
-                        || ids.iter().any(|(mid, st)| mid == m.id.as_str() && *st == t));
-                if keep {
-                    found.push((t, resource(&site, a, m, &s)));
-                }
-            }
-        }
-    }
-    found.sort_by(|x, y| {
-        x.0.cmp(&y.0)
-            .then_with(|| x.1["id"].as_str().cmp(&y.1["id"].as_str()))
-    });
+    let found = matching(
+        &app,
+        &q,
+        &range,
+        now,
+        |_| true,
+        |m, s| {
+            q.each_any("status", |_, v| v == s.status.code())
+                && (ids.is_empty()
+                    || ids
+                        .iter()
+                        .any(|(mid, st)| mid == m.id.as_str() && *st == s.slot.start))
+        },
+        |a, m, s| resource(&site, a, m, s),
+    )
+    .await?;
     let all = found.into_iter().map(|(_, r)| r).collect();
     Ok(page(&headers, "Slot", &q, all))
 }
