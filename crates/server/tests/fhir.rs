@@ -639,6 +639,68 @@ async fn booking_flows(backend: Backend) {
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
 
+    // The waiting room guards the FHIR booking entry points too: 429 with Retry-After.
+    let op = srv.operator.clone().expect("operator token");
+    let (s, v) = srv
+        .call(
+            Method::PUT,
+            "/api/v1/operator/waiting-room",
+            Some(&op),
+            Some(json!({"enabled": true, "admission_rate": 1})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, h, v) = f
+        .post(
+            "/Appointment/$book",
+            &bob,
+            None,
+            params(json!([{"name": "appt-resource", "resource": proposed[2]}])),
+        )
+        .await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{v}");
+    assert_eq!(v["issue"][0]["code"], "throttled", "{v}");
+    assert!(h.get("retry-after").is_some());
+    let (s, v) = srv
+        .call(
+            Method::PUT,
+            "/api/v1/operator/waiting-room",
+            Some(&op),
+            Some(json!({"enabled": false})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+
+    // Search pages: `_count` and the `next` link walk the slots without overlap.
+    let page1 = f
+        .ok(&format!(
+            "/Slot?schedule=Schedule/{}&start=ge{}&start=lt{}&_count=5",
+            p.motive_id,
+            today_plus(0),
+            today_plus(3)
+        ))
+        .await;
+    let total = page1["total"].as_u64().expect("total");
+    assert!(total > 5, "{page1}");
+    let first_ids = ids(&entries(&page1));
+    assert_eq!(first_ids.len(), 5);
+    let next = page1["link"]
+        .as_array()
+        .expect("links")
+        .iter()
+        .find(|l| l["relation"] == "next")
+        .and_then(|l| l["url"].as_str())
+        .expect("a next link")
+        .to_owned();
+    let path = next
+        .split_once("/fhir")
+        .map(|(_, p)| p.to_owned())
+        .expect("a /fhir URL");
+    let page2 = f.ok(&path).await;
+    let second_ids = ids(&entries(&page2));
+    assert_eq!(second_ids.len(), 5);
+    assert!(second_ids.iter().all(|i| !first_ids.contains(i)));
+
     let types = f.seen.types();
     for t in ["Appointment", "Bundle", "OperationOutcome", "Slot"] {
         assert!(types.contains(t), "{t} not seen: {types:?}");
