@@ -395,6 +395,13 @@ async fn directory_resources(backend: Backend) {
         let (s, v) = f.get(path, None).await;
         assert_eq!(s, status, "{path}: {v}");
     }
+    for (method, path) in [
+        (Method::DELETE, format!("/Slot/{first}")),
+        (Method::GET, "/Appointment/$find".to_owned()),
+    ] {
+        let (s, _, v) = f.call(method, &path, None, None, None).await;
+        assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED, "{path}: {v}");
+    }
     let (s, h, _) = f
         .call(Method::GET, "/Appointment", Some("not-a-token"), None, None)
         .await;
