@@ -23,6 +23,10 @@ pub struct WebhooksConfig {
     pub retry: RetryPolicy,
     /// Polling period when nothing is due.
     pub poll: Duration,
+    /// How long the worker lets wakes gather before it looks: every booking wakes it (most
+    /// practices have no webhook), so it looks at most once per gather period instead of
+    /// once per group commit (a query and thread hops each on the booking path's database).
+    pub gather: Duration,
     /// How long a claimed delivery is reserved to this worker.
     pub lease: SignedDuration,
     pub batch: i64,
@@ -37,6 +41,7 @@ impl Default for WebhooksConfig {
             enabled: true,
             retry: RetryPolicy::default(),
             poll: Duration::from_secs(1),
+            gather: Duration::from_millis(200),
             lease: SignedDuration::from_mins(2),
             batch: 32,
             concurrency: 8,
@@ -83,7 +88,7 @@ impl WebhookWorker {
                 };
                 if claimed == 0 {
                     tokio::select! {
-                        _ = wake.notified() => {}
+                        _ = wake.notified() => tokio::time::sleep(worker.config.gather).await,
                         _ = tokio::time::sleep(worker.config.poll) => {}
                     }
                 }

@@ -290,6 +290,22 @@ where
         let until = now
             .checked_add(lease)
             .map_err(|_| internal("webhook lease out of range"))?;
+        // Every booking wakes the worker, most practices have no webhook: a read first, so
+        // that an empty queue never takes the write lock (SQLite's single writer is the
+        // booking path's).
+        let due = sqlx::query(
+            "SELECT 1 FROM webhook_deliveries
+              WHERE delivered_at IS NULL AND dead_at IS NULL AND available_at <= $1
+                AND (locked_until IS NULL OR locked_until <= $1)
+              LIMIT 1",
+        )
+        .bind(ms(now))
+        .fetch_optional(pool)
+        .await
+        .map_err(B::map_err)?;
+        if due.is_none() {
+            return Ok(Vec::new());
+        }
         let sql = format!(
             "UPDATE webhook_deliveries SET locked_until = $1, attempts = attempts + 1
               WHERE id IN (SELECT id FROM webhook_deliveries
