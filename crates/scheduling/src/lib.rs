@@ -26,6 +26,7 @@ pub mod publish;
 pub mod reminders;
 mod vaccines;
 pub mod waiting_room;
+mod webhook_targets;
 pub mod webhooks;
 
 pub use booking::{
@@ -81,6 +82,8 @@ pub struct Scheduling {
     compose_messages: bool,
     /// Earlier-slot offers' settings.
     pub alerts: alerts::AlertsConfig,
+    /// Which practices have webhooks (exact on one node).
+    webhook_targets: webhook_targets::WebhookTargets,
 }
 
 impl Scheduling {
@@ -97,6 +100,10 @@ impl Scheduling {
             protocols: Default::default(),
             compose_messages: config.compose_messages,
             alerts: config.alerts,
+            // SQLite serves one node; PostgreSQL's nodes share a signal bus.
+            webhook_targets: webhook_targets::WebhookTargets::new(
+                accounts.store.signal_bus().is_none(),
+            ),
             accounts,
         });
         scheduling.spawn_payment_sweeper();

@@ -137,9 +137,16 @@ impl Scheduling {
         let now = self.now();
         let mut w = OutboxWrite::default();
         // The practice's webhooks hear of it in the same transaction (the store fans the
-        // event out to the subscriptions that want it; none: nothing is written).
-        w.webhooks
-            .push(self.webhook_event(&event, view, id, start, end));
+        // event out to the subscriptions that want it; none: nothing is written). A practice
+        // known to have none queues nothing.
+        if self
+            .webhook_targets
+            .wanted(self.store.as_ref(), &view.agenda.practitioner_id)
+            .await
+        {
+            w.webhooks
+                .push(self.webhook_event(&event, view, id, start, end));
+        }
         // What the patient did shows in the practice desk's list, whatever the mail does.
         let notice = match &event {
             Event::CancelledByPatient => Some((NoticeKind::Cancelled, None)),

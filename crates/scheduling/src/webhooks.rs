@@ -141,6 +141,7 @@ impl Scheduling {
             events,
             created_at: self.now(),
         };
+        self.webhook_targets.subscribing(&sub.practitioner_id);
         self.store.create_webhook(&sub).await?;
         Ok((sub, secret))
     }
@@ -168,6 +169,7 @@ impl Scheduling {
             .delete_webhook(&sub.practitioner_id, &sub.id)
             .await?
         {
+            self.webhook_targets.forget();
             Ok(())
         } else {
             Err(AppError::NotFound("webhook"))

@@ -219,6 +219,22 @@ where
         .collect()
     }
 
+    pub(crate) async fn webhook_practitioners(
+        pool: &DbPool<B>,
+    ) -> StoreResult<Vec<PractitionerId>> {
+        sqlx::query("SELECT DISTINCT practitioner_id FROM webhook_subscriptions")
+            .fetch_all(pool)
+            .await
+            .map_err(B::map_err)?
+            .iter()
+            .map(|r| {
+                r.try_get::<String, _>("practitioner_id")
+                    .map(PractitionerId)
+                    .map_err(internal)
+            })
+            .collect()
+    }
+
     pub(crate) async fn webhook(
         pool: &DbPool<B>,
         id: &str,

@@ -832,6 +832,10 @@ where
         crate::interop::Interop::<B>::webhook(self.reader(), id).await
     }
 
+    async fn webhook_practitioners(&self) -> StoreResult<Vec<PractitionerId>> {
+        crate::interop::Interop::<B>::webhook_practitioners(self.reader()).await
+    }
+
     async fn delete_webhook(&self, practitioner: &PractitionerId, id: &str) -> StoreResult<bool> {
         crate::interop::Interop::<B>::delete_webhook(self.writer(), practitioner, id).await
     }

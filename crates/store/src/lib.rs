@@ -218,6 +218,8 @@ pub trait Store: Send + Sync + 'static {
         practitioner: &PractitionerId,
     ) -> StoreResult<Vec<WebhookSubscription>>;
     async fn webhook(&self, id: &str) -> StoreResult<Option<WebhookSubscription>>;
+    /// The practitioners that have at least one webhook.
+    async fn webhook_practitioners(&self) -> StoreResult<Vec<PractitionerId>>;
     /// Deletes a practitioner's webhook and its deliveries; false when it has no such one.
     async fn delete_webhook(&self, practitioner: &PractitionerId, id: &str) -> StoreResult<bool>;
     /// A webhook's deliveries, newest first, at most `limit`.
