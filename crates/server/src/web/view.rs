@@ -21,9 +21,15 @@ pub struct SlotButton {
 
 pub struct DayColumn {
     pub label: String,
+    /// The local date (`YYYY-MM-DD`).
+    pub date: String,
     pub slots: Vec<SlotButton>,
-    /// Slots beyond the ones shown (the page links to the full week).
+    /// Slots beyond the ones shown.
     pub more: usize,
+    /// Where "+N" leads: a page showing every time of that day (empty: plain text).
+    pub more_href: String,
+    /// What "+N" says to screen readers, e.g. "5 more times on Mon 7 Dec".
+    pub more_label: String,
 }
 
 pub fn instant_rfc3339(t: Timestamp, tz: &TimeZone) -> String {
@@ -54,8 +60,11 @@ pub fn day_columns(
     for _ in 0..days {
         let mut col = DayColumn {
             label: lang.short_date(date),
+            date: date.to_string(),
             slots: Vec::new(),
             more: 0,
+            more_href: String::new(),
+            more_label: String::new(),
         };
         for s in slots
             .iter()
@@ -91,11 +100,24 @@ pub fn is_vaccination(view: &AgendaView, m: &Motive) -> bool {
     view.vaccine(&m.id).is_some()
 }
 
-/// The motive a page shows first: the one asked for if listed, else the first listed.
-pub fn pick_motive<'v>(view: &'v AgendaView, wanted: Option<&str>) -> Option<&'v Motive> {
+/// The motive a page shows first: the one asked for if listed, else the first listed. At a
+/// vaccination centre (`centre`), a vaccine's first dose comes before any other motive, so
+/// its slots lead to the series with its second dose rather than to a generic motive.
+pub fn pick_motive<'v>(
+    view: &'v AgendaView,
+    wanted: Option<&str>,
+    centre: bool,
+) -> Option<&'v Motive> {
     let online = || view.motives.iter().filter(|m| listed(view, m));
+    let series = || {
+        online()
+            .filter(|m| view.vaccine(&m.id).is_some_and(|v| v.next.is_some()))
+            .chain(online().filter(|m| is_vaccination(view, m)))
+            .next()
+    };
     wanted
         .and_then(|w| online().find(|m| m.id.as_str() == w))
+        .or_else(|| if centre { series() } else { None })
         .or_else(|| online().next())
 }
 
