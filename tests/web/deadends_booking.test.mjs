@@ -5,7 +5,8 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, newPage, checkA11y, shoot, PHONE, DESKTOP } from './lib/harness.mjs';
+import fs from 'node:fs';
+import { startServer, launchBrowser, newPage, checkA11y, shoot, PHONE, DESKTOP, enrolOnPage } from './lib/harness.mjs';
 
 let server;
 let browser;
@@ -189,6 +190,107 @@ for (const width of [PHONE.width, DESKTOP.width]) {
     } finally {
       await late.context().close();
       await quick.context().close();
+    }
+  });
+}
+
+/** The appointment page's calendar file, downloaded as the patient would. */
+async function downloadIcs(page) {
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('a[href$="/calendar.ics"]')]);
+  return fs.readFileSync(await download.path(), 'utf8');
+}
+
+/** A practitioner signed up and onboarded on the pages (Lyon, every day); ends on the public page. */
+async function onboard(page, name, email) {
+  const submit = (selector = 'main form button[type=submit]') =>
+    Promise.all([page.waitForNavigation(), page.click(selector)]);
+  await page.goto('/pro/signup');
+  await page.fill('#name', name);
+  await page.fill('#email', email);
+  await page.fill('#password', 'correct horse battery');
+  await submit();
+  await page.selectOption('#specialty', 'general-practitioner');
+  await submit();
+  await page.fill('#place_name', 'Cabinet Polyglotte');
+  await page.fill('#address', '3 rue Mercière');
+  await page.fill('#postcode', '69002');
+  await page.fill('#city', 'Lyon');
+  await submit();
+  await submit();
+  for (const d of ['6', '7']) await page.check(`#wd-${d}`);
+  await submit();
+  assert.match(page.url(), /\/p\/[^/]+$/);
+  return new URL(page.url()).pathname.split('/').pop();
+}
+
+for (const width of [PHONE.width, DESKTOP.width]) {
+  test(`motive labels per language on the pages, the confirmation and the .ics (${width} px)`, async () => {
+    const pro = await newPage(browser, { width, locale: 'fr-FR', baseURL: server.url });
+    const visitor = await newPage(browser, { width, locale: 'de-DE', baseURL: server.url });
+    const doctor = { email: `polyglot.${width}.${Date.now()}@example.org`, password: 'correct horse battery' };
+    try {
+      const agenda = await onboard(pro, 'Dr Paula Polyglotte', doctor.email);
+      await pro.goto('/pro/settings');
+      if (!new URL(pro.url()).pathname.startsWith('/pro/settings')) {
+        await enrolOnPage(pro, doctor);
+        await pro.goto('/pro/settings');
+      }
+      const form = pro.locator('form.motive-edit').first();
+      const name = await form.locator('input[name=name]').inputValue();
+      await form.locator('input[name=label_de]').fill('Erstgespräch');
+      await form.locator('input[name=label_en]').fill('First consultation');
+      await visit(pro, `settings-labels-${width}`);
+      await Promise.all([pro.waitForNavigation(), form.locator('button[type=submit]').click()]);
+      const saved = pro.locator('form.motive-edit').first();
+      assert.equal(await saved.locator('input[name=label_de]').inputValue(), 'Erstgespräch');
+      assert.equal(await saved.locator('input[name=label_it]').inputValue(), '', 'no Italian: the default applies');
+
+      // A German visitor reads the German label; a French one, the default.
+      await visitor.goto(`/p/${agenda}`);
+      assert.match(await visitor.locator('a.motive').first().innerText(), /Erstgespräch/);
+      assert.equal(await visitor.locator('#slots-h').innerText(), 'Erstgespräch');
+      await visit(visitor, `labels-public-de-${width}`);
+      await pro.goto(`/p/${agenda}`);
+      assert.equal(await pro.locator('#slots-h').innerText(), name);
+
+      // Booked in German: the review and the confirmation say it in German.
+      await Promise.all([visitor.waitForURL(/\/book\//), visitor.locator('button.slot').first().click()]);
+      assert.match(await visitor.locator('.summary-card').innerText(), /Erstgespräch/);
+      await visitor.fill('#up-name', 'Dieter Deutsch');
+      await visitor.fill('#up-email', `dieter.${width}.${Date.now()}@example.org`);
+      await visitor.fill('#up-password', 'patient password 12');
+      await Promise.all([visitor.waitForNavigation(), visitor.click('form[action$="/signup"] button[type=submit]')]);
+      await Promise.all([visitor.waitForURL(/booked=1/), visitor.click('form[action$="/confirm"] button[type=submit]')]);
+      const id = new URL(visitor.url()).pathname.split('/').pop();
+      assert.match(await visitor.locator('.summary-card').innerText(), /Erstgespräch/);
+      await visit(visitor, `labels-confirmation-de-${width}`);
+
+      // The .ics in the page's language, with the motive in it once the patient asks.
+      await visitor.goto('/account');
+      await visitor.check('#show_motive');
+      await Promise.all([visitor.waitForNavigation(), visitor.locator('form[action="/account/preferences"] button[type=submit]').click()]);
+      await visitor.goto(`/appointments/${id}`);
+      const ics = await downloadIcs(visitor);
+      const summary = ics.replace(/\r\n[ \t]/g, '').split('\r\n').find((l) => l.startsWith('SUMMARY:'));
+      assert.equal(summary, 'SUMMARY:Termin bei Dr Paula Polyglotte – Erstgespräch');
+
+      // The same patient on English pages gets the English label and an English file.
+      const en = await browser.newContext({
+        baseURL: server.url, viewport: visitor.viewportSize(), locale: 'en-GB',
+        storageState: await visitor.context().storageState(),
+      });
+      try {
+        const page = await en.newPage();
+        await page.goto(`/lang/en?next=/appointments/${id}`);
+        assert.match(await page.locator('.summary-card').innerText(), /First consultation/);
+        const enIcs = await downloadIcs(page);
+        assert.ok(enIcs.replace(/\r\n[ \t]/g, '').includes('SUMMARY:Appointment with Dr Paula Polyglotte – First consultation'), enIcs);
+      } finally {
+        await en.close();
+      }
+    } finally {
+      await pro.context().close();
+      await visitor.context().close();
     }
   });
 }

@@ -45,6 +45,8 @@ pub const ENTRIES: &[(&str, [&str; 4])] = &[
     ("search.earlier_days", ["Jours précédents", "Earlier days", "Frühere Tage", "Giorni precedenti"]),
     ("search.later_days", ["Jours suivants", "Later days", "Spätere Tage", "Giorni successivi"]),
     ("search.strip_nav", ["Autres jours", "Other days", "Andere Tage", "Altri giorni"]),
+    ("settings.labels_legend", ["Nom du motif dans chaque langue (facultatif)", "Name of the motive in each language (optional)", "Name der Terminart in jeder Sprache (optional)", "Nome del motivo in ogni lingua (facoltativo)"]),
+    ("settings.labels_hint", ["Les patients voient le nom dans leur langue ; sans traduction, le nom ci-dessus.", "Patients see the name in their language; without a translation, the name above.", "Patienten sehen den Namen in ihrer Sprache; ohne Übersetzung den Namen oben.", "I pazienti vedono il nome nella loro lingua; senza traduzione, il nome qui sopra."]),
     ("search.next", ["Prochain horaire libre :", "Next available:", "Nächster freier Termin:", "Prima disponibilità:"]),
     ("search.all_slots", ["Voir tous les horaires disponibles", "See all available times", "Alle freien Termine anzeigen", "Vedi tutti gli orari disponibili"]),
 

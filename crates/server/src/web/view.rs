@@ -4,12 +4,11 @@
 use super::i18n::Lang;
 use careslot_core::availability::AgendaView;
 use careslot_domain::availability::Slot;
-use careslot_domain::{Motive, MotiveId, Specialty};
+use careslot_domain::{Motive, Specialty};
 use careslot_store::ReservationStatus;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
-use std::collections::HashMap;
 
 pub struct SlotButton {
     /// RFC 3339 instant, the value posted back.
@@ -121,10 +120,12 @@ pub fn pick_motive<'v>(
         .or_else(|| online().next())
 }
 
-pub fn motive_label(lang: Lang, labels: &HashMap<MotiveId, String>, m: &Motive) -> String {
-    labels
-        .get(&m.id)
-        .cloned()
+/// A motive's label in the visitor's language when the practice gave one, else its default
+/// label.
+pub fn motive_label(lang: Lang, public: &crate::services::PublicAgenda, m: &Motive) -> String {
+    public
+        .label(&m.id, lang.code())
+        .map(str::to_owned)
         .unwrap_or_else(|| lang.tf("motive.unnamed", &[("min", &m.duration.get().to_string())]))
 }
 
@@ -221,7 +222,7 @@ impl crate::web::context::Ctx {
                 public.place.address, public.place.postcode, public.place.city
             ),
             motive: motive
-                .map(|m| motive_label(lang, &public.labels, m))
+                .map(|m| motive_label(lang, &public, m))
                 .unwrap_or_default(),
             video: motive.is_some_and(|m| m.policy.teleconsultation),
             when: lang.date_time(&z),

@@ -263,7 +263,7 @@ pub async fn search(ctx: Ctx, Query(p): Query<SearchParams>) -> PageResult {
                 let next = next.map(|n| lang.date_time(&n.start.to_zoned(v.tz.clone())));
                 (
                     m.id.to_string(),
-                    view::motive_label(lang, &public.labels, m),
+                    view::motive_label(lang, &public, m),
                     days,
                     next,
                 )

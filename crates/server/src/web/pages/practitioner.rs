@@ -89,7 +89,7 @@ pub async fn page(
         .filter(|m| view::listed(v, m))
         .map(|m| MotiveChoice {
             id: m.id.to_string(),
-            label: view::motive_label(lang, &public.labels, m),
+            label: view::motive_label(lang, &public, m),
             duration_label: lang.tf("motive.minutes", &[("min", &m.duration.get().to_string())]),
             selected: motive.is_some_and(|s| s.id == m.id),
             video: m.policy.teleconsultation,
@@ -147,7 +147,7 @@ pub async fn page(
         motives,
         motive_id: motive.map(|m| m.id.to_string()).unwrap_or_default(),
         motive_label: motive
-            .map(|m| view::motive_label(lang, &public.labels, m))
+            .map(|m| view::motive_label(lang, &public, m))
             .unwrap_or_default(),
         new_patients_only: motive.is_some_and(|m| m.policy.new_patients_only),
         week_label: lang.tf("practitioner.week_of", &[("date", &lang.long_date(week))]),
