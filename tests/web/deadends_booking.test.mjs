@@ -245,6 +245,11 @@ for (const width of [PHONE.width, DESKTOP.width]) {
       assert.equal(await saved.locator('input[name=label_de]').inputValue(), 'Erstgespräch');
       assert.equal(await saved.locator('input[name=label_it]').inputValue(), '', 'no Italian: the default applies');
 
+      // The public API gives them next to the default name.
+      const api = await (await pro.request.get(`/api/v1/agendas/${agenda}`)).json();
+      const described = api.motives.find((m) => m.name === name);
+      assert.deepEqual(described?.labels, { de: 'Erstgespräch', en: 'First consultation' });
+
       // A German visitor reads the German label; a French one, the default.
       await visitor.goto(`/p/${agenda}`);
       assert.match(await visitor.locator('a.motive').first().innerText(), /Erstgespräch/);
