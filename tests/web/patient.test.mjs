@@ -125,7 +125,7 @@ test('a slot taken meanwhile sends the patient back to the alternatives', async 
     await Promise.all([a.waitForURL(/\/book\//), a.locator('button.slot').first().click()]);
     // b still shows the slot a holds: choosing it explains and offers the others.
     await Promise.all([b.waitForURL(new RegExp(`/p/${agenda}`)), b.locator('button.slot').first().click()]);
-    assert.equal(await b.locator('.flash').count(), 1);
+    assert.equal(await b.locator('#taken').count(), 1, 'said right above the next times');
     assert.ok((await b.locator('button.slot').count()) > 0, 'alternatives are offered');
     await visit(b, 'slot-taken');
   } finally {

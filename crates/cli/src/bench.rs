@@ -295,6 +295,7 @@ impl Generator {
             agenda,
             motives,
             motive_labels: Vec::new(),
+            motive_translations: Vec::new(),
             rules,
             absences,
             reservations,

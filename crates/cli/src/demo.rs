@@ -1034,6 +1034,7 @@ pub async fn seed(app: &App, seed: u64) -> anyhow::Result<DemoSummary> {
             agenda,
             motives,
             motive_labels: Vec::new(),
+            motive_translations: Vec::new(),
             rules,
             absences,
             reservations: Vec::new(),

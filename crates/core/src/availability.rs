@@ -25,6 +25,8 @@ pub struct AgendaView {
     pub motives: Vec<Motive>,
     /// Motive labels, sealed under the agenda's key (opened only for display).
     pub motive_labels: Vec<(MotiveId, Vec<u8>)>,
+    /// Per-language labels of the motives that have some, sealed like the labels.
+    pub motive_translations: Vec<(MotiveId, Vec<u8>)>,
     pub occupancy: Occupancy,
     /// The absences with their ids (the calendar keeps only their spans).
     pub absences: Vec<Absence>,
@@ -68,6 +70,7 @@ impl AgendaView {
             calendar,
             motives: s.motives,
             motive_labels: s.motive_labels,
+            motive_translations: s.motive_translations,
             occupancy: Occupancy::new(s.reservations),
             absences: s.absences,
             vaccines: s.vaccines,

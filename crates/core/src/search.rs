@@ -858,6 +858,7 @@ mod tests {
                     agenda,
                     motives: vec![motive],
                     motive_labels: vec![],
+                    motive_translations: Vec::new(),
                     rules: vec![rule],
                     absences: vec![],
                     reservations: vec![],

@@ -81,6 +81,7 @@ fn practice(i: usize, line: &str) -> (DirectoryEntry, AgendaView) {
         agenda,
         motives: vec![motive],
         motive_labels: vec![],
+        motive_translations: Vec::new(),
         rules: vec![rule],
         absences: vec![],
         reservations: vec![],

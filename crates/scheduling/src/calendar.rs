@@ -88,6 +88,17 @@ impl Scheduling {
 
     /// One appointment of the caller (or of a relative they booked for) as an `.ics`.
     pub async fn appointment_ics(&self, caller: &Caller, id: &str) -> AppResult<String> {
+        self.appointment_ics_in(caller, id, None).await
+    }
+
+    /// The same, in language `lang` (the page the patient downloads it from) instead of
+    /// the account's.
+    pub async fn appointment_ics_in(
+        &self,
+        caller: &Caller,
+        id: &str,
+        lang: Option<Lang>,
+    ) -> AppResult<String> {
         let a = self.own_reservation(caller, id).await?;
         if matches!(
             a.row.status,
@@ -96,7 +107,7 @@ impl Scheduling {
             return Err(AppError::NotFound("appointment"));
         }
         let settings = self.store.account_settings(&caller.id).await?;
-        let lang = Lang::parse(&settings.lang).unwrap_or(Lang::Fr);
+        let lang = lang.unwrap_or_else(|| Lang::parse(&settings.lang).unwrap_or(Lang::Fr));
         let event = self.ics_event(&a, settings.show_motive, lang).await?;
         Ok(ics::calendar(&[event], None))
     }
@@ -152,7 +163,10 @@ impl Scheduling {
             .await?;
         if show_motive {
             appt.show_motive = true;
-            appt.motive = self.motive_labels(&view).await?.get(&a.motive_id).cloned();
+            // The practice's label in the patient's language, else its default label.
+            appt.motive = self
+                .motive_label_in(&view, &a.motive_id, lang.code())
+                .await?;
         }
         let mut event =
             careslot_messages::compose::appointment_event(&self.message_site(), &appt, lang, now);

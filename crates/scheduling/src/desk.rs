@@ -31,7 +31,13 @@ pub enum DeskPatient<'a> {
 pub struct MotiveChanges {
     pub name: String,
     pub policy: MotivePolicy,
+    /// Labels per language (`fr`, `en`, `de`, `it`): the pages show the visitor's, else
+    /// `name`. Replaces the ones there (empty: none).
+    pub labels: std::collections::BTreeMap<String, String>,
 }
+
+/// The languages a practice may name a motive in: those of the pages.
+pub const LABEL_LANGS: [&str; 4] = ["fr", "en", "de", "it"];
 
 /// An appointment as the desk sees it: with the patient's name (or who it is for).
 #[derive(Debug, Clone)]
@@ -332,13 +338,39 @@ impl Scheduling {
             changes.policy,
         )?;
         let label_ct = self.seal_motive_label(&agenda, &updated).await?;
+        let mut labels = std::collections::BTreeMap::new();
+        for (lang, label) in &changes.labels {
+            let label = label.trim();
+            if label.is_empty() {
+                continue;
+            }
+            if !LABEL_LANGS.contains(&lang.as_str()) {
+                return Err(DomainError::new("labels", "languages are fr, en, de and it").into());
+            }
+            // The same rules as the default label (length, no control characters).
+            Motive::parse(
+                current.id.clone(),
+                agenda.id.clone(),
+                label,
+                i64::from(current.duration.get()),
+                i64::from(current.capacity),
+                updated.policy.clone(),
+            )?;
+            labels.insert(lang.clone(), label.to_owned());
+        }
+        let labels_ct = self
+            .seal_motive_translations(&agenda, &updated.id, &labels)
+            .await?;
         if !updated.policy.teleconsultation {
             // Only teleconsultations take an online fee (the database insists).
             self.store
                 .set_motive_fee(&agenda.id, &updated.id, None)
                 .await?;
         }
-        let found = self.store.update_motive(&updated, &label_ct).await;
+        let found = self
+            .store
+            .update_motive(&updated, &label_ct, labels_ct.as_deref())
+            .await;
         self.agendas.invalidate(&agenda.id);
         if !found? {
             return Err(AppError::NotFound("motive"));

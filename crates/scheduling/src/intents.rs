@@ -113,11 +113,10 @@ impl Scheduling {
         // The motive only to the patient who opted in (the template keeps it in the body).
         if to.settings.show_motive && intent.kind != K::CancelledByPatient {
             appt.show_motive = true;
+            // In the patient's language when the practice named it so.
             appt.motive = self
-                .motive_labels(&view)
-                .await?
-                .get(&appointment.motive_id)
-                .cloned();
+                .motive_label_in(&view, &appointment.motive_id, &to.settings.lang)
+                .await?;
         }
         let email = Recipient::Email(to.email.clone());
         let (recipient, content) = match intent.kind {

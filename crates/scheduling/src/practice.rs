@@ -10,7 +10,7 @@ use careslot_domain::*;
 use careslot_identity::parse_name;
 use careslot_store::{Agenda, OutboxWrite, Place, Practitioner, Role};
 use jiff::Timestamp;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 pub struct ProfileInput {
     pub name: String,
@@ -399,6 +399,71 @@ impl Scheduling {
         ))
     }
 
+    /// A motive's labels per language (`fr`, `en`, `de`, `it` → label), sealed under the
+    /// agenda's key as one JSON object; `None` when there are none.
+    pub async fn seal_motive_translations(
+        &self,
+        agenda: &Agenda,
+        motive: &MotiveId,
+        labels: &BTreeMap<String, String>,
+    ) -> AppResult<Option<Vec<u8>>> {
+        if labels.is_empty() {
+            return Ok(None);
+        }
+        let key = self.agenda_key(agenda).await?;
+        let json = serde_json::to_vec(labels).unwrap_or_default();
+        Ok(Some(self.protect.seal(
+            &key,
+            &json,
+            "motives",
+            "labels",
+            motive.as_str(),
+        )))
+    }
+
+    /// The per-language labels of an agenda's motives that have some.
+    pub async fn motive_translations(
+        &self,
+        view: &AgendaView,
+    ) -> AppResult<HashMap<MotiveId, BTreeMap<String, String>>> {
+        let mut out = HashMap::new();
+        if view.motive_translations.is_empty() {
+            return Ok(out);
+        }
+        let key = self.agenda_key(&view.agenda).await?;
+        for (id, ct) in &view.motive_translations {
+            let json = self
+                .protect
+                .open_string(&key, ct, "motives", "labels", id.as_str())?;
+            let labels: BTreeMap<String, String> = serde_json::from_str(&json).map_err(|_| {
+                AppError::Store(careslot_store::StoreError::Internal(
+                    "unreadable motive translations".into(),
+                ))
+            })?;
+            out.insert(id.clone(), labels);
+        }
+        Ok(out)
+    }
+
+    /// A motive's label in language `lang` (a code) when the practice gave one, else its
+    /// default label.
+    pub async fn motive_label_in(
+        &self,
+        view: &AgendaView,
+        motive: &MotiveId,
+        lang: &str,
+    ) -> AppResult<Option<String>> {
+        if let Some(label) = self
+            .motive_translations(view)
+            .await?
+            .get(motive)
+            .and_then(|t| t.get(lang))
+        {
+            return Ok(Some(label.clone()));
+        }
+        Ok(self.motive_labels(view).await?.get(motive).cloned())
+    }
+
     /// Display labels of an agenda's motives (sealed in storage under the agenda's key).
     pub async fn motive_labels(&self, view: &AgendaView) -> AppResult<HashMap<MotiveId, String>> {
         let key = self.agenda_key(&view.agenda).await?;
@@ -421,6 +486,20 @@ pub struct PublicAgenda {
     pub place: Place,
     /// Labels of the motives (empty when the key service is unreachable).
     pub labels: HashMap<MotiveId, String>,
+    /// Labels the practice gave per language (`de` → label), for the motives that have some.
+    pub translations: HashMap<MotiveId, BTreeMap<String, String>>,
+}
+
+impl PublicAgenda {
+    /// A motive's label in language `lang` (a code: `fr`, `en`, `de`, `it`), else its
+    /// default label.
+    pub fn label(&self, motive: &MotiveId, lang: &str) -> Option<&str> {
+        self.translations
+            .get(motive)
+            .and_then(|t| t.get(lang))
+            .or_else(|| self.labels.get(motive))
+            .map(String::as_str)
+    }
 }
 
 impl Scheduling {
@@ -441,11 +520,17 @@ impl Scheduling {
             Err(AppError::KeyService) => HashMap::new(),
             Err(e) => return Err(e),
         };
+        let translations = match self.motive_translations(&view).await {
+            Ok(t) => t,
+            Err(AppError::KeyService) => HashMap::new(),
+            Err(e) => return Err(e),
+        };
         Ok(PublicAgenda {
             view,
             practitioner,
             place,
             labels,
+            translations,
         })
     }
 }

@@ -50,6 +50,43 @@
     tick();
   });
 
+  // A result card's strip: "+N" shows all of a day's times and "Earlier/Later days" move
+  // the three days, in place. The links work without this (the same search, with that card
+  // moved or expanded); here the card's strip is taken from that page and swapped in.
+  document.addEventListener("click", function (ev) {
+    var link = ev.target instanceof Element ? ev.target.closest("a[data-strip-link]") : null;
+    if (!link || ev.defaultPrevented || ev.button !== 0 || ev.metaKey || ev.ctrlKey || ev.shiftKey || ev.altKey) return;
+    var card = link.closest(".result[id]");
+    var box = card && card.querySelector("[data-strip-box]");
+    if (!box || !window.fetch || !window.DOMParser) return;
+    ev.preventDefault();
+    var expand = link.getAttribute("data-expand");
+    var href = link.href;
+    var strip = box.querySelector("[data-strip]");
+    if (strip) strip.setAttribute("aria-busy", "true");
+    fetch(href, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+      .then(function (res) {
+        if (!res.ok) throw new Error(String(res.status));
+        return res.text();
+      })
+      .then(function (html) {
+        var doc = new DOMParser().parseFromString(html, "text/html");
+        var fresh = doc.getElementById(card.id);
+        var newBox = fresh && fresh.querySelector("[data-strip-box]");
+        if (!newBox) throw new Error("no strip");
+        var shown = expand ? box.querySelectorAll('[data-day="' + expand + '"] .slot').length : 0;
+        box.replaceWith(newBox);
+        var target = null;
+        if (expand) {
+          // The first time that was hidden behind "+N".
+          target = newBox.querySelectorAll('[data-day="' + expand + '"] .slot')[shown];
+        }
+        target = target || newBox.querySelector("[data-strip]");
+        if (target) target.focus();
+      })
+      .catch(function () { window.location.href = href; });
+  });
+
   // Selecting a relative's name field picks "new relative".
   var newRelative = document.getElementById("for-new");
   var relName = document.getElementById("relative_name");

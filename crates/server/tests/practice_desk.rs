@@ -525,6 +525,7 @@ async fn motives_hours_and_absences_are_editable(backend: Backend) {
                     bookable_online: false,
                     ..MotivePolicy::default()
                 },
+                labels: [("de".to_owned(), "Zahnsteinentfernung".to_owned())].into(),
             },
         )
         .await
@@ -540,6 +541,30 @@ async fn motives_hours_and_absences_are_editable(backend: Backend) {
             .map(String::as_str),
         Some("Détartrage")
     );
+    // The German label is kept, sealed, next to the default one.
+    let translations = app.motive_translations(&view).await.expect("translations");
+    assert_eq!(
+        translations
+            .values()
+            .next()
+            .and_then(|t| t.get("de"))
+            .map(String::as_str),
+        Some("Zahnsteinentfernung")
+    );
+    // Only the pages' languages.
+    let wrong = app
+        .update_motive(
+            &p.caller,
+            &p.agenda,
+            &p.motive,
+            MotiveChanges {
+                name: "Détartrage".into(),
+                policy: MotivePolicy::default(),
+                labels: [("xx".to_owned(), "Label".to_owned())].into(),
+            },
+        )
+        .await;
+    assert!(matches!(wrong, Err(AppError::Invalid(_))), "{wrong:?}");
     let not_online = app
         .slots(SlotQuery {
             agenda_id: p.agenda.as_str(),
@@ -559,10 +584,19 @@ async fn motives_hours_and_absences_are_editable(backend: Backend) {
         MotiveChanges {
             name: "Détartrage".into(),
             policy: MotivePolicy::default(),
+            labels: Default::default(),
         },
     )
     .await
     .expect("back online");
+    let view = app.desk_view(&p.caller, &p.agenda).await.expect("view");
+    assert!(
+        app.motive_translations(&view)
+            .await
+            .expect("translations")
+            .is_empty(),
+        "an edit without labels removes them"
+    );
     assert!(!free(&app, &p).await.is_empty());
 
     let absence = app

@@ -1425,6 +1425,13 @@ where
                 ))
             })
             .collect::<StoreResult<Vec<_>>>()?;
+        let mut motive_translations = Vec::new();
+        for r in &motive_rows {
+            let ct: Option<Vec<u8>> = r.try_get("labels_ct").map_err(internal)?;
+            if let Some(ct) = ct {
+                motive_translations.push((MotiveId(r.try_get("id").map_err(internal)?), ct));
+            }
+        }
         let rule_sql = format!(
             "SELECT r.*, {} AS motive_ids FROM opening_rules r
                JOIN opening_rule_motives rm ON rm.rule_id = r.id
@@ -1537,6 +1544,7 @@ where
             agenda,
             motives,
             motive_labels,
+            motive_translations,
             rules,
             absences,
             reservations,
@@ -1810,11 +1818,16 @@ where
         row.as_ref().map(Self::practitioner_from_row).transpose()
     }
 
-    async fn update_motive(&self, m: &Motive, label_ct: &[u8]) -> StoreResult<bool> {
+    async fn update_motive(
+        &self,
+        m: &Motive,
+        label_ct: &[u8],
+        labels_ct: Option<&[u8]>,
+    ) -> StoreResult<bool> {
         let mut tx = B::begin_write(self.writer()).await?;
         let done = sqlx::query(
             "UPDATE motives SET label_ct = $3, teleconsultation = $4, new_patients_only = $5, bookable_online = $6,
-                    min_notice_min = $7, max_horizon_days = $8
+                    min_notice_min = $7, max_horizon_days = $8, labels_ct = $9
               WHERE id = $1 AND agenda_id = $2",
         )
         .bind(m.id.as_str())
@@ -1825,6 +1838,7 @@ where
         .bind(m.policy.bookable_online)
         .bind(i64::from(m.policy.min_notice_min))
         .bind(i64::from(m.policy.max_horizon_days))
+        .bind(labels_ct)
         .execute(&mut *tx)
         .await
         .map_err(B::map_err)

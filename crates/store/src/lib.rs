@@ -421,7 +421,14 @@ pub trait Store: Send + Sync + 'static {
     async fn practitioner(&self, id: &PractitionerId) -> StoreResult<Option<Practitioner>>;
     /// Changes a motive's label and policy; its duration and capacity never change (existing
     /// appointments and pools depend on them). Ok(false) when no such motive in the agenda.
-    async fn update_motive(&self, motive: &Motive, label_ct: &[u8]) -> StoreResult<bool>;
+    /// Replaces a motive's label, policy and sealed per-language labels (`labels_ct`, NULL
+    /// for none), in one transaction.
+    async fn update_motive(
+        &self,
+        motive: &Motive,
+        label_ct: &[u8],
+        labels_ct: Option<&[u8]>,
+    ) -> StoreResult<bool>;
     /// Ok(false) when the agenda has no such rule.
     async fn delete_rule(&self, agenda: &AgendaId, id: &RuleId) -> StoreResult<bool>;
     /// Ok(false) when the agenda has no such absence.

@@ -207,6 +207,8 @@ pub struct AgendaSnapshot {
     /// Motives with an empty `name`: labels stay sealed in `motive_labels`.
     pub motives: Vec<Motive>,
     pub motive_labels: Vec<(MotiveId, Vec<u8>)>,
+    /// Sealed per-language labels of the motives that have some.
+    pub motive_translations: Vec<(MotiveId, Vec<u8>)>,
     pub rules: Vec<OpeningRule>,
     pub absences: Vec<Absence>,
     pub reservations: Vec<Reservation>,

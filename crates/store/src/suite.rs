@@ -1816,7 +1816,7 @@ async fn editing_configuration(store: &dyn Store) {
     )
     .unwrap();
     assert!(store
-        .update_motive(&edited, b"sealed new label")
+        .update_motive(&edited, b"sealed new label", Some(b"sealed translations"))
         .await
         .unwrap());
     let snap = store
@@ -1836,12 +1836,30 @@ async fn editing_configuration(store: &dyn Store) {
         snap.motive_labels,
         vec![(f.motive.id.clone(), b"sealed new label".to_vec())]
     );
+    // The per-language labels go with it, and go away with the next edit that has none.
+    assert_eq!(
+        snap.motive_translations,
+        vec![(f.motive.id.clone(), b"sealed translations".to_vec())]
+    );
+    assert!(store
+        .update_motive(&edited, b"sealed new label", None)
+        .await
+        .unwrap());
+    let snap = store
+        .agenda_snapshot(&f.agenda.id, t0())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(snap.motive_translations.is_empty());
     // Another agenda's motive is out of reach.
     let foreign = Motive {
         agenda_id: f.agenda.id.clone(),
         ..other.motive.clone()
     };
-    assert!(!store.update_motive(&foreign, b"hijack").await.unwrap());
+    assert!(!store
+        .update_motive(&foreign, b"hijack", None)
+        .await
+        .unwrap());
     let other_snap = store
         .agenda_snapshot(&other.agenda.id, t0())
         .await
@@ -2577,12 +2595,18 @@ async fn payments(store: &dyn Store) {
         policy: MotivePolicy::default(),
         ..video.clone()
     };
-    assert!(store.update_motive(&in_person, b"sealed").await.is_err());
+    assert!(store
+        .update_motive(&in_person, b"sealed", None)
+        .await
+        .is_err());
     store
         .set_motive_fee(&f.agenda.id, &video.id, None)
         .await
         .unwrap();
-    assert!(store.update_motive(&in_person, b"sealed").await.unwrap());
+    assert!(store
+        .update_motive(&in_person, b"sealed", None)
+        .await
+        .unwrap());
     assert!(store.motive_fees(&f.agenda.id).await.unwrap().is_empty());
 
     // One payment per appointment; status moves only from the states named.

@@ -522,6 +522,10 @@ pub struct PublicMotiveBody {
     pub id: String,
     /// `null` while the key service cannot be reached (labels are stored encrypted).
     pub name: Option<String>,
+    /// The label the practice gave in some of the pages' languages (`fr`, `en`, `de`,
+    /// `it` → label); `name` is the one for the others. Absent when there are none.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub labels: std::collections::BTreeMap<String, String>,
     pub duration_min: u32,
     pub capacity: u32,
     pub teleconsultation: bool,

@@ -179,6 +179,11 @@ pub async fn agenda(
         Err(crate::AppError::KeyService) => Default::default(),
         Err(e) => return Err(e.into()),
     };
+    let mut translations = match app.motive_translations(&view).await {
+        Ok(t) => t,
+        Err(crate::AppError::KeyService) => Default::default(),
+        Err(e) => return Err(e.into()),
+    };
     let protocols = if view.vaccines.is_empty() {
         Vec::new()
     } else {
@@ -201,6 +206,7 @@ pub async fn agenda(
             .map(|m| PublicMotiveBody {
                 id: m.id.to_string(),
                 name: labels.get(&m.id).cloned(),
+                labels: translations.remove(&m.id).unwrap_or_default(),
                 duration_min: m.duration.get(),
                 capacity: m.capacity,
                 teleconsultation: m.policy.teleconsultation,

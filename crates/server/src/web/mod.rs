@@ -145,6 +145,15 @@ pub fn router() -> Router<App> {
         .route("/invite/{token}", get(team::accept_page).post(team::accept))
         .route("/vaccination/second-dose", get(vaccination::second_dose))
         .route("/vaccination/book", post(vaccination::book))
+        .route("/vaccination/review", get(vaccination::review))
+        .route(
+            "/vaccination/review/signin",
+            post(vaccination::review_sign_in),
+        )
+        .route(
+            "/vaccination/review/signup",
+            post(vaccination::review_sign_up),
+        )
         .route(
             "/pro/stock",
             get(vaccination::stock_page).post(vaccination::set_stock),

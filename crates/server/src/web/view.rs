@@ -4,12 +4,11 @@
 use super::i18n::Lang;
 use careslot_core::availability::AgendaView;
 use careslot_domain::availability::Slot;
-use careslot_domain::{Motive, MotiveId, Specialty};
+use careslot_domain::{Motive, Specialty};
 use careslot_store::ReservationStatus;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
-use std::collections::HashMap;
 
 pub struct SlotButton {
     /// RFC 3339 instant, the value posted back.
@@ -21,9 +20,15 @@ pub struct SlotButton {
 
 pub struct DayColumn {
     pub label: String,
+    /// The local date (`YYYY-MM-DD`).
+    pub date: String,
     pub slots: Vec<SlotButton>,
-    /// Slots beyond the ones shown (the page links to the full week).
+    /// Slots beyond the ones shown.
     pub more: usize,
+    /// Where "+N" leads: a page showing every time of that day (empty: plain text).
+    pub more_href: String,
+    /// What "+N" says to screen readers, e.g. "5 more times on Mon 7 Dec".
+    pub more_label: String,
 }
 
 pub fn instant_rfc3339(t: Timestamp, tz: &TimeZone) -> String {
@@ -54,8 +59,11 @@ pub fn day_columns(
     for _ in 0..days {
         let mut col = DayColumn {
             label: lang.short_date(date),
+            date: date.to_string(),
             slots: Vec::new(),
             more: 0,
+            more_href: String::new(),
+            more_label: String::new(),
         };
         for s in slots
             .iter()
@@ -91,18 +99,33 @@ pub fn is_vaccination(view: &AgendaView, m: &Motive) -> bool {
     view.vaccine(&m.id).is_some()
 }
 
-/// The motive a page shows first: the one asked for if listed, else the first listed.
-pub fn pick_motive<'v>(view: &'v AgendaView, wanted: Option<&str>) -> Option<&'v Motive> {
+/// The motive a page shows first: the one asked for if listed, else the first listed. At a
+/// vaccination centre (`centre`), a vaccine's first dose comes before any other motive, so
+/// its slots lead to the series with its second dose rather than to a generic motive.
+pub fn pick_motive<'v>(
+    view: &'v AgendaView,
+    wanted: Option<&str>,
+    centre: bool,
+) -> Option<&'v Motive> {
     let online = || view.motives.iter().filter(|m| listed(view, m));
+    let series = || {
+        online()
+            .filter(|m| view.vaccine(&m.id).is_some_and(|v| v.next.is_some()))
+            .chain(online().filter(|m| is_vaccination(view, m)))
+            .next()
+    };
     wanted
         .and_then(|w| online().find(|m| m.id.as_str() == w))
+        .or_else(|| if centre { series() } else { None })
         .or_else(|| online().next())
 }
 
-pub fn motive_label(lang: Lang, labels: &HashMap<MotiveId, String>, m: &Motive) -> String {
-    labels
-        .get(&m.id)
-        .cloned()
+/// A motive's label in the visitor's language when the practice gave one, else its default
+/// label.
+pub fn motive_label(lang: Lang, public: &crate::services::PublicAgenda, m: &Motive) -> String {
+    public
+        .label(&m.id, lang.code())
+        .map(str::to_owned)
         .unwrap_or_else(|| lang.tf("motive.unnamed", &[("min", &m.duration.get().to_string())]))
 }
 
@@ -199,7 +222,7 @@ impl crate::web::context::Ctx {
                 public.place.address, public.place.postcode, public.place.city
             ),
             motive: motive
-                .map(|m| motive_label(lang, &public.labels, m))
+                .map(|m| motive_label(lang, &public, m))
                 .unwrap_or_default(),
             video: motive.is_some_and(|m| m.policy.teleconsultation),
             when: lang.date_time(&z),

@@ -121,7 +121,9 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>, Query(p): Query<DetailPara
 /// The appointment as an `.ics` (the API's writer: `GET /api/v1/appointments/{id}/ics`).
 pub async fn ics(ctx: Ctx, Path(id): Path<String>) -> PageResult {
     let caller = ctx.caller()?;
-    let body = ctx.ok(ctx.app.appointment_ics(caller, &id).await)?;
+    // In the language of the page it is downloaded from.
+    let lang = careslot_messages::Lang::parse(ctx.lang.code());
+    let body = ctx.ok(ctx.app.appointment_ics_in(caller, &id, lang).await)?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/calendar; charset=utf-8"),

@@ -31,6 +31,11 @@ fn alternatives(agenda: &str, motive: &str, date: &str) -> String {
     format!("/p/{agenda}?motive={motive}&week={date}")
 }
 
+/// The practitioner's page saying "this time was just taken" above its times, scrolled there.
+pub(crate) fn taken(alternatives: &str) -> String {
+    format!("{alternatives}&taken=1#taken")
+}
+
 fn start_date(start: &str) -> String {
     start.get(..10).unwrap_or("").to_owned()
 }
@@ -80,11 +85,13 @@ pub async fn hold(mut ctx: Ctx, _: QueuePass, form: Form) -> PageResult {
             ctx.add_cookie(set_cookie(HOLD_COOKIE, a.row.id.as_str(), Some(3600)));
             Ok(ctx.redirect(&format!("/book/{}", a.row.id)))
         }
+        // The page says so right above the next times, and opens there (on a phone the
+        // practitioner's header and motives would push them a screen below a message at
+        // the top).
         Err(AppError::Conflict(..))
-        | Err(AppError::Store(careslot_store::StoreError::Conflict(_))) => Ok(ctx.redirect_with(
-            &alternatives(agenda, motive, &start_date(start)),
-            "flash.slot_taken",
-        )),
+        | Err(AppError::Store(careslot_store::StoreError::Conflict(_))) => {
+            Ok(ctx.redirect(&taken(&alternatives(agenda, motive, &start_date(start)))))
+        }
         Err(AppError::Rule(_)) => Ok(ctx.redirect_with(
             &alternatives(agenda, motive, &start_date(start)),
             "flash.new_patients_only",
@@ -183,11 +190,14 @@ async fn render_lapsed(ctx: &mut Ctx, hold_id: &str) -> PageResult {
             let from = next.start.to_zoned(v.tz.clone()).date();
             let end = from.checked_add(jiff::Span::new().days(2)).unwrap_or(from);
             let slots = v.slots(m, from, end, now);
-            (
-                // A few per day, so the offer stays close to the message on a phone.
-                crate::web::view::day_columns(ctx.lang, &slots, &v.tz, from, 3, 6),
-                from.to_string(),
-            )
+            // A few per day, so the offer stays close to the message on a phone; "+N"
+            // opens the practitioner's week from that day, with all its times.
+            let mut days = crate::web::view::day_columns(ctx.lang, &slots, &v.tz, from, 3, 6);
+            for d in days.iter_mut().filter(|d| d.more > 0) {
+                d.more_href = alternatives(a.row.agenda_id.as_str(), a.motive_id.as_str(), &d.date);
+                d.more_label = ctx.lang.tf("search.more_times", &[("day", &d.label)]);
+            }
+            (days, from.to_string())
         }
         None => (Vec::new(), s.date.clone()),
     };

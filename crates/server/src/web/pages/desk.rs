@@ -147,7 +147,7 @@ pub async fn agenda(ctx: Ctx, Query(p): Query<AgendaParams>) -> PageResult {
             };
             let motive = v
                 .motive(&a.motive_id)
-                .map(|m| view::motive_label(lang, &public.labels, m))
+                .map(|m| view::motive_label(lang, &public, m))
                 .unwrap_or_default();
             let who = name
                 .clone()
@@ -234,7 +234,7 @@ pub async fn agenda(ctx: Ctx, Query(p): Query<AgendaParams>) -> PageResult {
             .iter()
             .map(|m| Choice {
                 id: m.id.to_string(),
-                label: view::motive_label(lang, &public.labels, m),
+                label: view::motive_label(lang, &public, m),
                 selected: motive.is_some_and(|x| x.id == m.id),
             })
             .collect(),
@@ -321,7 +321,7 @@ async fn render_book(
         motive: motive.to_owned(),
         start: start.to_owned(),
         when: ctx.lang.date_time(&t.to_zoned(v.tz.clone())),
-        motive_label: view::motive_label(ctx.lang, &public.labels, m),
+        motive_label: view::motive_label(ctx.lang, &public, m),
         error: error.or(search_error),
         name: given.name,
         phone: given.phone,
@@ -476,7 +476,7 @@ pub async fn appointment(
         when: ctx.lang.date_time(&z),
         motive: v
             .motive(&a.motive_id)
-            .map(|m| view::motive_label(ctx.lang, &public.labels, m))
+            .map(|m| view::motive_label(ctx.lang, &public, m))
             .unwrap_or_default(),
         status: ctx.t(view::status_key(a.row.status)),
         note: a.note.clone(),
@@ -581,7 +581,7 @@ pub async fn patient(ctx: Ctx, Path(id): Path<String>) -> PageResult {
             when: ctx.lang.date_time(&a.row.start.to_zoned(v.tz.clone())),
             motive: v
                 .motive(&a.motive_id)
-                .map(|m| view::motive_label(ctx.lang, &public.labels, m))
+                .map(|m| view::motive_label(ctx.lang, &public, m))
                 .unwrap_or_default(),
             status: ctx.t(view::status_key(a.row.status)),
             id: a.row.id.to_string(),

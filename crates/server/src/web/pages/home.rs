@@ -59,6 +59,11 @@ pub struct SearchParams {
     place: String,
     lat: Option<String>,
     lon: Option<String>,
+    /// The card whose strip is paged or expanded (an agenda id), with `from` (its first
+    /// day) and `day` (the day whose times are all shown).
+    at: Option<String>,
+    from: Option<String>,
+    day: Option<String>,
 }
 
 pub struct ResultCard {
@@ -72,6 +77,10 @@ pub struct ResultCard {
     pub days: Vec<DayColumn>,
     pub next: Option<String>,
     pub vaccination: bool,
+    /// The strip's three days before and after these (plain links; the script swaps the
+    /// card's strip in place).
+    pub earlier: Option<String>,
+    pub later: Option<String>,
 }
 
 #[derive(Template)]
@@ -112,6 +121,32 @@ fn search_href(q: &str, place: &str) -> String {
         s.append_pair("where", place);
     }
     format!("/search?{}", s.finish())
+}
+
+/// The same search with one card's strip moved or expanded.
+struct StripLinks<'a> {
+    q: &'a str,
+    place: &'a str,
+    point: Option<LatLon>,
+}
+
+impl StripLinks<'_> {
+    fn href(&self, agenda: &str, from: &str, day: Option<&str>) -> String {
+        let mut s = form_urlencoded::Serializer::new(String::new());
+        s.append_pair("q", self.q);
+        if !self.place.is_empty() {
+            s.append_pair("where", self.place);
+        }
+        if let Some(p) = self.point {
+            s.append_pair("lat", &p.lat.to_string())
+                .append_pair("lon", &p.lon.to_string());
+        }
+        s.append_pair("at", agenda).append_pair("from", from);
+        if let Some(d) = day {
+            s.append_pair("day", d);
+        }
+        format!("/search?{}#r-{agenda}", s.finish())
+    }
 }
 
 /// Results are a few dozen at most: each gets its strip from the in-memory view.
@@ -158,6 +193,12 @@ pub async fn search(ctx: Ctx, Query(p): Query<SearchParams>) -> PageResult {
     let specialty = understood.specialty;
     let hits = outcome.hits;
     let now = Timestamp::now();
+    let strip = StripLinks {
+        q: &q,
+        place: &place,
+        point,
+    };
+    let at = p.at.as_deref().unwrap_or("");
     let mut results = Vec::with_capacity(hits.len());
     for h in hits {
         let e = &h.item.entry;
@@ -165,24 +206,64 @@ pub async fn search(ctx: Ctx, Query(p): Query<SearchParams>) -> PageResult {
             continue;
         };
         let v = &public.view;
-        let motive = view::pick_motive(v, None);
+        let agenda = e.agenda_id.to_string();
+        let centre = e.specialty == Specialty::VaccinationCenter;
+        let motive = view::pick_motive(v, None, centre);
         let vaccination = motive.is_some_and(|m| view::is_vaccination(v, m));
+        let today = now.to_zoned(v.tz.clone()).date();
+        // This card's strip is the one paged or expanded by the request.
+        let paged = at == agenda;
+        let asked = |d: &Option<String>| {
+            d.as_deref()
+                .filter(|_| paged)
+                .and_then(|d| d.parse::<jiff::civil::Date>().ok())
+        };
+        let mut earlier = None;
+        let mut later = None;
         let (motive_id, motive_label, days, next) = match motive {
             Some(m) => {
                 let next = v.next_slot_of(m, now);
-                let days = match next {
-                    Some(n) => {
-                        let from = n.start.to_zoned(v.tz.clone()).date();
+                let first = asked(&p.from)
+                    .map(|d| d.max(today))
+                    .or_else(|| next.map(|n| n.start.to_zoned(v.tz.clone()).date()));
+                let days = match first {
+                    Some(from) => {
                         let to = from.checked_add(jiff::Span::new().days(2)).unwrap_or(from);
                         let slots = v.slots(m, from, to, now);
-                        view::day_columns(lang, &slots, &v.tz, from, 3, 4)
+                        let open = asked(&p.day).map(|d| d.to_string());
+                        let mut days = view::day_columns(lang, &slots, &v.tz, from, 3, 0);
+                        for d in &mut days {
+                            if open.as_deref() != Some(d.date.as_str()) && d.slots.len() > 4 {
+                                d.more = d.slots.len() - 4;
+                                d.slots.truncate(4);
+                                d.more_href = strip.href(&agenda, &from.to_string(), Some(&d.date));
+                                d.more_label = lang.tf("search.more_times", &[("day", &d.label)]);
+                            }
+                        }
+                        let horizon = today
+                            .checked_add(
+                                jiff::Span::new().days(i64::from(m.policy.max_horizon_days)),
+                            )
+                            .unwrap_or(today);
+                        if from > today {
+                            let back = from
+                                .checked_sub(jiff::Span::new().days(3))
+                                .unwrap_or(today)
+                                .max(today);
+                            earlier = Some(strip.href(&agenda, &back.to_string(), None));
+                        }
+                        let on = from.checked_add(jiff::Span::new().days(3)).unwrap_or(from);
+                        if on > from && on <= horizon {
+                            later = Some(strip.href(&agenda, &on.to_string(), None));
+                        }
+                        days
                     }
                     None => Vec::new(),
                 };
                 let next = next.map(|n| lang.date_time(&n.start.to_zoned(v.tz.clone())));
                 (
                     m.id.to_string(),
-                    view::motive_label(lang, &public.labels, m),
+                    view::motive_label(lang, &public, m),
                     days,
                     next,
                 )
@@ -190,7 +271,7 @@ pub async fn search(ctx: Ctx, Query(p): Query<SearchParams>) -> PageResult {
             None => (String::new(), String::new(), Vec::new(), None),
         };
         results.push(ResultCard {
-            agenda_id: e.agenda_id.to_string(),
+            agenda_id: agenda,
             name: e.name.clone(),
             specialty: view::specialty_label(lang, e.specialty),
             address: format!("{}, {} {}", e.place.address, e.place.postcode, e.place.city),
@@ -200,6 +281,8 @@ pub async fn search(ctx: Ctx, Query(p): Query<SearchParams>) -> PageResult {
             days,
             next,
             vaccination,
+            earlier,
+            later,
         });
     }
     let names = understood.names.join(" ");

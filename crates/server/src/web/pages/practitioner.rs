@@ -15,6 +15,8 @@ use serde::Deserialize;
 pub struct PageParams {
     motive: Option<String>,
     week: Option<String>,
+    /// Sent back after the time chosen was just taken: said right above these times.
+    taken: Option<String>,
 }
 
 pub struct MotiveChoice {
@@ -49,6 +51,8 @@ struct PractitionerPage<'a> {
     next_available: Option<(String, String)>,
     /// Slots of a vaccination first dose lead to choosing the second dose.
     vaccination: bool,
+    /// The time chosen was just taken: the message opens the slots.
+    taken: bool,
 }
 
 fn language_name(lang: crate::web::i18n::Lang, code: &str) -> String {
@@ -77,14 +81,15 @@ pub async fn page(
         .and_then(|w| w.parse::<Date>().ok())
         .filter(|w| *w >= today)
         .unwrap_or(today);
-    let motive = view::pick_motive(v, p.motive.as_deref());
+    let centre = public.practitioner.specialty == careslot_domain::Specialty::VaccinationCenter;
+    let motive = view::pick_motive(v, p.motive.as_deref(), centre);
     let motives = v
         .motives
         .iter()
         .filter(|m| view::listed(v, m))
         .map(|m| MotiveChoice {
             id: m.id.to_string(),
-            label: view::motive_label(lang, &public.labels, m),
+            label: view::motive_label(lang, &public, m),
             duration_label: lang.tf("motive.minutes", &[("min", &m.duration.get().to_string())]),
             selected: motive.is_some_and(|s| s.id == m.id),
             video: m.policy.teleconsultation,
@@ -142,7 +147,7 @@ pub async fn page(
         motives,
         motive_id: motive.map(|m| m.id.to_string()).unwrap_or_default(),
         motive_label: motive
-            .map(|m| view::motive_label(lang, &public.labels, m))
+            .map(|m| view::motive_label(lang, &public, m))
             .unwrap_or_default(),
         new_patients_only: motive.is_some_and(|m| m.policy.new_patients_only),
         week_label: lang.tf("practitioner.week_of", &[("date", &lang.long_date(week))]),
@@ -151,5 +156,6 @@ pub async fn page(
         days,
         next_available,
         vaccination: motive.is_some_and(|m| view::is_vaccination(v, m)),
+        taken: p.taken.is_some(),
     }))
 }

@@ -31,6 +31,14 @@ pub struct MotiveRow {
     pub horizon: u32,
     /// The online fee in the currency's units ("25.00"), empty when none.
     pub fee: String,
+    /// The label in each of the pages' languages (optional; the name is the fallback).
+    pub labels: Vec<LabelField>,
+}
+
+pub struct LabelField {
+    pub code: &'static str,
+    pub language: &'static str,
+    pub value: String,
 }
 
 pub struct RuleRow {
@@ -89,6 +97,7 @@ async fn render(ctx: &Ctx, agenda: &AgendaId, error: Option<&'static str>) -> Pa
     let lang = ctx.lang;
     let v = ctx.ok(ctx.app.desk_view(caller, agenda).await)?;
     let labels = ctx.ok(ctx.app.motive_labels(&v).await)?;
+    let translations = ctx.ok(ctx.app.motive_translations(&v).await)?;
     let fees = ctx.ok(ctx.app.motive_fees(&v.agenda.id).await)?;
     let delays = ctx.ok(ctx.app.agenda_reminder_delays(caller, agenda).await)?;
     let motives = v
@@ -109,6 +118,20 @@ async fn render(ctx: &Ctx, agenda: &AgendaId, error: Option<&'static str>) -> Pa
                 .get(&m.id)
                 .map(|f| format!("{}.{:02}", f.amount_cents / 100, f.amount_cents % 100))
                 .unwrap_or_default(),
+            labels: crate::services::LABEL_LANGS
+                .iter()
+                .map(|code| LabelField {
+                    code,
+                    language: crate::web::i18n::Lang::parse(code)
+                        .map(|l| l.native_name())
+                        .unwrap_or(code),
+                    value: translations
+                        .get(&m.id)
+                        .and_then(|t| t.get(*code))
+                        .cloned()
+                        .unwrap_or_default(),
+                })
+                .collect(),
         })
         .collect();
     let rules = v
@@ -305,6 +328,13 @@ pub async fn edit_motive(ctx: Ctx, Path(id): Path<String>, form: Form) -> PageRe
                     min_notice_min: notice,
                     max_horizon_days: horizon,
                 },
+                labels: crate::services::LABEL_LANGS
+                    .iter()
+                    .filter_map(|code| {
+                        form.opt(&format!("label_{code}"))
+                            .map(|l| ((*code).to_owned(), l.to_owned()))
+                    })
+                    .collect(),
             },
         )
         .await

@@ -2,14 +2,16 @@
 //! the protocol's window and both are booked together; the centre's staff set the dose stock
 //! per day and see availability follow.
 
+use super::account::register_and_sign_in;
 use super::queue::QueuePass;
 use crate::services::{AppError, DoseChoice, VaccinationRequest};
 use crate::web::context::Query;
 use crate::web::context::{Ctx, Form, PageResult};
 use crate::web::view::{self, DayColumn};
 use askama::Template;
+use axum::extract::RawQuery;
 use careslot_domain::{AgendaId, MotiveId};
-use careslot_store::ConflictKind;
+use careslot_store::{ConflictKind, Role};
 use careslot_vaccination::SeriesInput;
 use jiff::Timestamp;
 use serde::Deserialize;
@@ -42,6 +44,8 @@ struct SecondPage<'a> {
     /// A fresh key per rendering of the form: a resubmission (reload, double click, retry
     /// after an error) books the same doses once.
     idempotency_key: String,
+    /// Not signed in: the choice leads to its review, where the visitor signs in or up.
+    guest: bool,
 }
 
 fn back(agenda: &str, motive: &str, start: &str) -> String {
@@ -52,14 +56,13 @@ fn back(agenda: &str, motive: &str, start: &str) -> String {
 }
 
 pub async fn second_dose(mut ctx: Ctx, Query(p): Query<SecondParams>) -> PageResult {
-    match &ctx.user {
-        Some(u) if u.is_patient() => {}
+    // A guest chooses both doses first, then signs in or up on the review of that choice
+    // (the choice travels in the review's address, so nothing is lost on the way).
+    let guest = match &ctx.user {
+        Some(u) if u.is_patient() => false,
         Some(_) => return Err(ctx.fail(AppError::Forbidden("patients only"))),
-        None => {
-            let next: String = form_urlencoded::byte_serialize(ctx.here.as_bytes()).collect();
-            return Ok(ctx.redirect(&format!("/signin?next={next}")));
-        }
-    }
+        None => true,
+    };
     let lang = ctx.lang;
     let public = ctx.ok(ctx.app.public_agenda(&AgendaId(p.agenda_id.clone())).await)?;
     let v = &public.view;
@@ -121,6 +124,7 @@ pub async fn second_dose(mut ctx: Ctx, Query(p): Query<SecondParams>) -> PageRes
     groups.sort();
     groups.dedup();
     Ok(ctx.page(&SecondPage {
+        guest,
         groups,
         restricted,
         agenda_id: p.agenda_id.clone(),
@@ -195,9 +199,8 @@ pub async fn book(mut ctx: Ctx, _: QueuePass, form: Form) -> PageResult {
             None => Ok(ctx.redirect("/appointments")),
         },
         Err(AppError::Conflict(..))
-        | Err(AppError::Store(careslot_store::StoreError::Conflict(_))) => Ok(ctx.redirect_with(
-            &back(&agenda, &dose1_motive, &dose1_start),
-            "flash.slot_taken",
+        | Err(AppError::Store(careslot_store::StoreError::Conflict(_))) => Ok(ctx.redirect(
+            &super::booking::taken(&back(&agenda, &dose1_motive, &dose1_start)),
         )),
         Err(AppError::Rule(_)) | Err(AppError::Invalid(_)) => Ok(ctx.redirect_with(
             &back(&agenda, &dose1_motive, &dose1_start),
@@ -353,5 +356,222 @@ pub async fn set_lines(mut ctx: Ctx, form: Form) -> PageResult {
             render_stock(&ctx, Some(&agenda), Some("stock.lines_invalid")).await
         }
         Err(e) => Err(ctx.fail(e)),
+    }
+}
+
+/// The doses a visitor chose, carried by the review's address and its forms.
+struct Choice {
+    agenda_id: String,
+    dose1_motive: String,
+    dose1_start: String,
+    dose2_motive: String,
+    dose2_start: String,
+    priority_groups: Vec<String>,
+}
+
+impl Choice {
+    fn from_query(query: &str) -> Choice {
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.trim().to_owned()))
+            .collect();
+        let one = |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        Choice {
+            agenda_id: one("agenda_id"),
+            dose1_motive: one("dose1_motive"),
+            dose1_start: one("dose1_start"),
+            dose2_motive: one("dose2_motive"),
+            dose2_start: one("dose2_start"),
+            priority_groups: pairs
+                .iter()
+                .filter(|(k, v)| k == "priority_groups" && !v.is_empty())
+                .map(|(_, v)| v.clone())
+                .collect(),
+        }
+    }
+
+    fn from_form(form: &Form) -> Choice {
+        Choice {
+            agenda_id: form.text("agenda_id").to_owned(),
+            dose1_motive: form.text("dose1_motive").to_owned(),
+            dose1_start: form.text("dose1_start").to_owned(),
+            dose2_motive: form.text("dose2_motive").to_owned(),
+            dose2_start: form.text("dose2_start").to_owned(),
+            priority_groups: form
+                .all("priority_groups")
+                .into_iter()
+                .map(|g| g.trim().to_owned())
+                .filter(|g| !g.is_empty())
+                .collect(),
+        }
+    }
+
+    /// The review of this choice.
+    fn href(&self) -> String {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        q.append_pair("agenda_id", &self.agenda_id)
+            .append_pair("dose1_motive", &self.dose1_motive)
+            .append_pair("dose1_start", &self.dose1_start);
+        if !self.dose2_motive.is_empty() {
+            q.append_pair("dose2_motive", &self.dose2_motive)
+                .append_pair("dose2_start", &self.dose2_start);
+        }
+        for g in &self.priority_groups {
+            q.append_pair("priority_groups", g);
+        }
+        format!("/vaccination/review?{}", q.finish())
+    }
+}
+
+#[derive(Template)]
+#[template(path = "vaccination_review.html")]
+struct ReviewPage<'a> {
+    ctx: &'a Ctx,
+    guest: bool,
+    centre: String,
+    product: String,
+    place: String,
+    address: String,
+    first_when: String,
+    /// `None` for a single-dose vaccine.
+    second_when: Option<String>,
+    agenda_id: String,
+    dose1_motive: String,
+    dose1_start: String,
+    dose2_motive: String,
+    dose2_start: String,
+    groups: Vec<String>,
+    idempotency_key: String,
+    error: Option<&'static str>,
+    /// Sign-up values sent back after an error (never the password).
+    email: String,
+    name: String,
+}
+
+/// The review of both doses: a guest signs in or up here and comes back to it; a patient
+/// confirms both at once.
+async fn render_review(
+    ctx: &Ctx,
+    c: &Choice,
+    error: Option<&'static str>,
+    email: String,
+    name: String,
+) -> PageResult {
+    let lang = ctx.lang;
+    let public = ctx.ok(ctx.app.public_agenda(&AgendaId(c.agenda_id.clone())).await)?;
+    let v = &public.view;
+    let vaccine = v
+        .motive(&MotiveId(c.dose1_motive.clone()))
+        .and_then(|m| v.vaccine(&m.id))
+        .filter(|x| x.dose == careslot_domain::Dose::First)
+        .ok_or_else(|| ctx.fail(AppError::NotFound("motive")))?;
+    let first = ctx.ok(
+        careslot_core::time::parse_instant("dose1_start", &c.dose1_start).map_err(Into::into),
+    )?;
+    let second_when = match &vaccine.next {
+        Some(next) => {
+            if next.as_str() != c.dose2_motive {
+                return Err(ctx.fail(AppError::NotFound("motive")));
+            }
+            let second = ctx.ok(careslot_core::time::parse_instant(
+                "dose2_start",
+                &c.dose2_start,
+            )
+            .map_err(Into::into))?;
+            Some(lang.date_time(&second.to_zoned(v.tz.clone())))
+        }
+        None => None,
+    };
+    let guest = match &ctx.user {
+        Some(u) if u.is_patient() => false,
+        Some(_) => return Err(ctx.fail(AppError::Forbidden("patients only"))),
+        None => true,
+    };
+    Ok(ctx.page(&ReviewPage {
+        ctx,
+        guest,
+        centre: public.practitioner.name.clone(),
+        product: vaccine.product.name().to_owned(),
+        place: public.place.name.clone(),
+        address: format!(
+            "{}, {} {}",
+            public.place.address, public.place.postcode, public.place.city
+        ),
+        first_when: lang.date_time(&first.to_zoned(v.tz.clone())),
+        second_when,
+        agenda_id: c.agenda_id.clone(),
+        dose1_motive: c.dose1_motive.clone(),
+        dose1_start: c.dose1_start.clone(),
+        dose2_motive: c.dose2_motive.clone(),
+        dose2_start: c.dose2_start.clone(),
+        groups: c.priority_groups.clone(),
+        idempotency_key: uuid::Uuid::new_v4().simple().to_string(),
+        error,
+        email,
+        name,
+    }))
+}
+
+pub async fn review(ctx: Ctx, RawQuery(query): RawQuery) -> PageResult {
+    let choice = Choice::from_query(query.as_deref().unwrap_or(""));
+    render_review(&ctx, &choice, None, String::new(), String::new()).await
+}
+
+/// Signing in on the review: back to the same review, now with the Confirm button.
+pub async fn review_sign_in(mut ctx: Ctx, form: Form) -> PageResult {
+    let choice = Choice::from_form(&form);
+    let device = ctx.device.clone();
+    match ctx
+        .app
+        .sign_in(
+            form.text("email"),
+            form.get("password").unwrap_or(""),
+            ctx.client,
+            device.as_deref(),
+        )
+        .await
+    {
+        Ok(s) if s.identity.role == Role::Patient && s.mfa_pending => {
+            ctx.start_pending(&s.token);
+            let next: String = form_urlencoded::byte_serialize(choice.href().as_bytes()).collect();
+            Ok(ctx.redirect(&format!("/signin/code?next={next}")))
+        }
+        Ok(s) if s.identity.role == Role::Patient => {
+            ctx.start_session(&s.token, ctx.app.config.session_ttl.as_secs());
+            Ok(ctx.redirect(&choice.href()))
+        }
+        Ok(_) => {
+            let email = form.text("email").to_owned();
+            render_review(
+                &ctx,
+                &choice,
+                Some("booking.patients_only"),
+                email,
+                String::new(),
+            )
+            .await
+        }
+        Err(AppError::BadCredentials) => {
+            let email = form.text("email").to_owned();
+            render_review(&ctx, &choice, Some("signin.failed"), email, String::new()).await
+        }
+        Err(e) => Err(ctx.fail(e)),
+    }
+}
+
+/// Creating an account on the review: signed in at once, back to the same review.
+pub async fn review_sign_up(mut ctx: Ctx, form: Form) -> PageResult {
+    let choice = Choice::from_form(&form);
+    match register_and_sign_in(&mut ctx, &form, Role::Patient).await? {
+        Ok(_) => Ok(ctx.redirect(&choice.href())),
+        Err(key) => {
+            let (email, name) = (form.text("email").to_owned(), form.text("name").to_owned());
+            render_review(&ctx, &choice, Some(key), email, name).await
+        }
     }
 }
