@@ -100,9 +100,8 @@ impl Scheduling {
             protocols: Default::default(),
             compose_messages: config.compose_messages,
             alerts: config.alerts,
-            // SQLite serves one node; PostgreSQL's nodes share a signal bus.
             webhook_targets: webhook_targets::WebhookTargets::new(
-                accounts.store.signal_bus().is_none(),
+                accounts.store.webhook_activation_delay(),
             ),
             accounts,
         });

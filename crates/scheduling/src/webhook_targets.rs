@@ -1,78 +1,137 @@
 //! Which practices have webhooks, so that a booking of a practice without any queues no
-//! webhook event: no JSON, no fan-out statement in the single writer's transaction, no wake
-//! of the webhook worker (issue 14: the outbox's cost on a booking).
+//! webhook event: no JSON, no fan-out statement in the writer's transaction, no wake of the
+//! webhook worker (issue 14: what the outbox costs a booking).
 //!
-//! Exact only where this process sees every subscription change: SQLite serves one node.
-//! Several nodes on PostgreSQL would need each other's changes, so there every change queues
-//! its event and the store's fan-out (a join on the subscriptions) decides.
+//! On one node (SQLite) the list is exact: this process makes every subscription change. On
+//! several nodes a subscription made elsewhere is learnt by reading the list again, at least
+//! every `refresh`; subscriptions only receive events from `Store::webhook_activation_delay`
+//! after their creation (the store's fan-out says so too), which is longer than `refresh`.
+//! So no node skips an event a subscription should get. When in doubt (a read failed or is
+//! under way), an event is queued and the fan-out's join decides.
 
 use careslot_domain::PractitionerId;
 use careslot_store::Store;
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 pub(crate) struct WebhookTargets {
-    /// `None` on several nodes: always queue.
-    known: Option<Mutex<Known>>,
+    mode: Mode,
+}
+
+enum Mode {
+    /// One node: what the store said, plus what subscribed here since.
+    Exact(Mutex<Known>),
+    /// Several nodes: the list as read at most `refresh` ago.
+    Refreshed {
+        refresh: Duration,
+        read: Mutex<Option<(Instant, HashSet<PractitionerId>)>>,
+        reading: AtomicBool,
+    },
 }
 
 #[derive(Default)]
 struct Known {
-    /// What the store said, `None` until first read (or after a deletion).
+    /// `None` until first read (or after a deletion).
     stored: Option<HashSet<PractitionerId>>,
     /// Practices that subscribed in this process: wanted whatever a read that raced with the
     /// subscription saw. A stale entry only costs a fan-out that finds nothing.
     added: HashSet<PractitionerId>,
 }
 
+/// Clears the read-in-progress flag, also when the booking's future is dropped mid-read.
+struct Reading<'a>(&'a AtomicBool);
+
+impl Drop for Reading<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 impl WebhookTargets {
-    pub(crate) fn new(single_node: bool) -> Self {
-        Self {
-            known: single_node.then(|| Mutex::new(Known::default())),
-        }
+    /// `activation_delay`: the store's; zero means one node.
+    pub(crate) fn new(activation_delay: jiff::SignedDuration) -> Self {
+        let delay = Duration::try_from(activation_delay).unwrap_or_default();
+        let mode = if delay.is_zero() {
+            Mode::Exact(Mutex::new(Known::default()))
+        } else {
+            Mode::Refreshed {
+                // A read that takes long still ends well before the delay.
+                refresh: delay / 5,
+                read: Mutex::new(None),
+                reading: AtomicBool::new(false),
+            }
+        };
+        Self { mode }
     }
 
-    fn known(&self) -> Option<MutexGuard<'_, Known>> {
-        let known = self.known.as_ref()?;
-        Some(known.lock().unwrap_or_else(PoisonError::into_inner))
-    }
-
-    /// Whether a change to `practitioner`'s appointments must queue a webhook event. When in
-    /// doubt (several nodes, a store failure), yes: the fan-out finds no subscription then.
+    /// Whether a change to `practitioner`'s appointments must queue a webhook event.
     pub(crate) async fn wanted(&self, store: &dyn Store, practitioner: &PractitionerId) -> bool {
-        match self.known() {
-            None => return true,
-            Some(k) => {
-                if k.added.contains(practitioner) {
+        match &self.mode {
+            Mode::Exact(known) => {
+                {
+                    let k = lock(known);
+                    if k.added.contains(practitioner) {
+                        return true;
+                    }
+                    if let Some(stored) = &k.stored {
+                        return stored.contains(practitioner);
+                    }
+                }
+                let Ok(loaded) = store.webhook_practitioners().await else {
+                    return true;
+                };
+                let stored: HashSet<PractitionerId> = loaded.into_iter().collect();
+                let wanted = stored.contains(practitioner);
+                lock(known).stored = Some(stored);
+                wanted
+            }
+            Mode::Refreshed {
+                refresh,
+                read,
+                reading,
+            } => {
+                if let Some((at, set)) = lock(read).as_ref() {
+                    if at.elapsed() < *refresh {
+                        return set.contains(practitioner);
+                    }
+                }
+                // One read at a time; meanwhile everyone queues.
+                if reading.swap(true, Ordering::AcqRel) {
                     return true;
                 }
-                if let Some(stored) = &k.stored {
-                    return stored.contains(practitioner);
-                }
+                let _done = Reading(reading);
+                // The list is as fresh as the moment the read started.
+                let started = Instant::now();
+                let result = store.webhook_practitioners().await;
+                let Ok(loaded) = result else {
+                    return true;
+                };
+                let set: HashSet<PractitionerId> = loaded.into_iter().collect();
+                let wanted = set.contains(practitioner);
+                *lock(read) = Some((started, set));
+                wanted
             }
         }
-        let Ok(loaded) = store.webhook_practitioners().await else {
-            return true;
-        };
-        let stored: HashSet<PractitionerId> = loaded.into_iter().collect();
-        let wanted = stored.contains(practitioner);
-        if let Some(mut k) = self.known() {
-            k.stored = Some(stored);
-        }
-        wanted
     }
 
     /// Before a subscription is stored: changes from now on queue their events.
     pub(crate) fn subscribing(&self, practitioner: &PractitionerId) {
-        if let Some(mut k) = self.known() {
-            k.added.insert(practitioner.clone());
+        if let Mode::Exact(known) = &self.mode {
+            lock(known).added.insert(practitioner.clone());
         }
     }
 
     /// After a subscription was deleted: read the store again on the next change.
     pub(crate) fn forget(&self) {
-        if let Some(mut k) = self.known() {
-            k.stored = None;
+        match &self.mode {
+            Mode::Exact(known) => lock(known).stored = None,
+            Mode::Refreshed { read, .. } => *lock(read) = None,
         }
     }
 }

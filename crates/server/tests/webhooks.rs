@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode as AxumStatus};
 use careslot_messages::RetryPolicy;
 use careslot_server::services::AppConfig;
 use careslot_server::webhooks::WebhooksConfig;
-use common::{start_configured, Backend, TestServer};
+use common::{app_configured, open_custody, serve_app, start_configured, Backend, TestServer};
 use hmac::{Hmac, Mac};
 use jiff::SignedDuration;
 use reqwest::{Method, StatusCode};
@@ -126,8 +126,8 @@ async fn deliveries(srv: &TestServer, token: &str, hook: &str) -> Vec<Value> {
     body["deliveries"].as_array().unwrap().clone()
 }
 
-async fn signed_events_once_and_after_an_outage(backend: Backend) {
-    let config = AppConfig {
+fn quick() -> AppConfig {
+    AppConfig {
         webhooks: WebhooksConfig {
             // Quick retries: the outage lasts a few of them.
             retry: RetryPolicy {
@@ -140,8 +140,22 @@ async fn signed_events_once_and_after_an_outage(backend: Backend) {
             ..Default::default()
         },
         ..Default::default()
-    };
-    let (srv, _loc) = start_configured(backend, config).await;
+    }
+}
+
+/// Sleeps until the webhook's `active_from` (after checking it is not before its creation).
+async fn until_active(hook: &Value) {
+    let created: jiff::Timestamp = hook["created_at"].as_str().unwrap().parse().unwrap();
+    let active: jiff::Timestamp = hook["active_from"].as_str().unwrap().parse().unwrap();
+    assert!(active >= created, "{hook}");
+    let wait = active.duration_since(jiff::Timestamp::now());
+    if wait.is_positive() {
+        tokio::time::sleep(Duration::try_from(wait).unwrap()).await;
+    }
+}
+
+async fn signed_events_once_and_after_an_outage(backend: Backend) {
+    let (srv, _loc) = start_configured(backend, quick()).await;
     let p = srv.practice("Dr Crochet", 20, 1).await;
     let (patient, _) = srv.account("patient", "Léa Confidentielle").await;
     let (_, me) = srv.get("/api/v1/me", Some(&patient)).await;
@@ -181,6 +195,9 @@ async fn signed_events_once_and_after_an_outage(backend: Backend) {
     assert!(secret.starts_with("whsec_"), "{hook}");
     *seen.secret.lock().unwrap() = Some(secret);
     let hook_id = hook["id"].as_str().unwrap().to_owned();
+    // Changes reach it from `active_from`: its creation on SQLite's one node, a few seconds
+    // later on PostgreSQL (every node learns of it first).
+    until_active(&hook).await;
     // The secret is shown once.
     let (_, list) = srv.get(hooks, Some(&p.token)).await;
     assert_eq!(list["webhooks"][0]["id"], hook_id.as_str());
@@ -372,3 +389,51 @@ async fn signed_events_once_and_after_an_outage(backend: Backend) {
 }
 
 on_both_backends!(signed_events_once_and_after_an_outage);
+
+/// Two nodes on one PostgreSQL database. Node B has read its list of practices with webhooks
+/// (none) when node A makes one; B does not learn of it by any message, only by reading the
+/// list again, and still, from the webhook's `active_from` on, B's bookings reach it.
+#[tokio::test]
+async fn a_webhook_made_on_one_node_hears_the_other_nodes_bookings() {
+    let (a, loc) = start_configured(Backend::Postgres, quick()).await;
+    let b = serve_app(app_configured(&loc, open_custody(&loc).await, quick()).await).await;
+    let p = a.practice("Dr Deux-Noeuds", 20, 1).await;
+    let (patient, _) = a.account("patient", "Jean Deuxnoeuds").await;
+    let (url, seen) = receiver().await;
+    let slots = b.slots(&p).await;
+    let book = |i: usize| json!({"agenda_id": p.agenda_id, "motive_id": p.motive_id, "start": slots[i]["start"]});
+    // Before the webhook: B books (and reads the empty list).
+    let (s, first) = b
+        .post("/api/v1/appointments", Some(&patient), book(0))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{first}");
+
+    let (s, hook) = a
+        .post(
+            "/api/v1/practitioner/webhooks",
+            Some(&p.token),
+            json!({"url": url, "events": ["appointment.booked"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{hook}");
+    *seen.secret.lock().unwrap() = Some(hook["secret"].as_str().unwrap().to_owned());
+    until_active(&hook).await;
+
+    let (s, second) = b
+        .post("/api/v1/appointments", Some(&patient), book(1))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{second}");
+    let id = second["id"].as_str().unwrap().to_owned();
+    until("node B's booking heard", || {
+        events(&seen)
+            .iter()
+            .any(|(_, _, body)| body["data"]["appointment_id"] == id.as_str())
+    })
+    .await;
+    // Only that one: the first booking came before the webhook.
+    let heard = events(&seen);
+    assert_eq!(heard.len(), 1, "{heard:?}");
+    assert_eq!(seen.bad_signatures.load(Ordering::SeqCst), 0);
+    a.stop().await;
+    b.stop().await;
+}

@@ -80,6 +80,9 @@ impl Backend for Postgres {
     const MOTIVE_IDS_AGG: &'static str = "string_agg(rm.motive_id, ',')";
     /// Concurrent claimers (several nodes) skip each other's rows instead of waiting.
     const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
+    /// Several nodes: each re-reads its list of practices with webhooks at least every
+    /// second (a fifth of this), so a subscription is known everywhere before it is active.
+    const WEBHOOK_DELAY_MS: i64 = 5_000;
 
     /// Maps driver errors: constraint violations become conflicts the HTTP layer turns into
     /// 409; lost connections, a server shutting down or refusing connections `Unavailable`

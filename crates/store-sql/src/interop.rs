@@ -165,7 +165,9 @@ where
                  INSERT INTO webhook_deliveries (id, event_id, subscription_id, event, payload, attempts, available_at, created_at)
                  SELECT v.event_id || ':' || s.id, v.event_id, s.id, v.event, v.payload, 0, v.at, v.at
                    FROM v JOIN webhook_subscriptions s
-                     ON s.practitioner_id = v.practitioner_id AND (s.events & v.bit) <> 0"
+                     ON s.practitioner_id = v.practitioner_id AND (s.events & v.bit) <> 0
+                    AND s.created_at + {} <= v.at",
+                B::WEBHOOK_DELAY_MS
             );
             let mut q = sqlx::query(&sql);
             for e in chunk {

@@ -63,6 +63,12 @@ pub trait Backend: Send + Sync + Sized + 'static {
     /// (SQLite).
     const SKIP_LOCKED: &'static str;
 
+    /// How long after its creation a webhook subscription starts to receive events, in
+    /// milliseconds: 0 where one node sees every subscription change (SQLite); on several
+    /// nodes, longer than the time a node may go on using its list of practices with
+    /// webhooks before it reads it again (see `Store::webhook_activation_delay`).
+    const WEBHOOK_DELAY_MS: i64;
+
     /// Maps a driver error: constraint violations become conflicts (the HTTP layer turns
     /// them into 409), lost connections and timeouts `Unavailable`, the rest `Internal`.
     fn map_err(e: sqlx::Error) -> StoreError;

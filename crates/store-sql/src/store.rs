@@ -832,6 +832,10 @@ where
         crate::interop::Interop::<B>::webhook(self.reader(), id).await
     }
 
+    fn webhook_activation_delay(&self) -> jiff::SignedDuration {
+        jiff::SignedDuration::from_millis(B::WEBHOOK_DELAY_MS)
+    }
+
     async fn webhook_practitioners(&self) -> StoreResult<Vec<PractitionerId>> {
         crate::interop::Interop::<B>::webhook_practitioners(self.reader()).await
     }

@@ -78,6 +78,8 @@ impl Backend for Sqlite {
     const MOTIVE_IDS_AGG: &'static str = "group_concat(rm.motive_id)";
     /// The single writer connection serialises claims: nothing to skip.
     const SKIP_LOCKED: &'static str = "";
+    /// One node: it knows a subscription the moment it is made.
+    const WEBHOOK_DELAY_MS: i64 = 0;
 
     /// Maps driver errors: constraint violations become conflicts the HTTP layer turns into
     /// 409; a busy, full or failing disk and lost workers `Unavailable` (503, retry); the rest

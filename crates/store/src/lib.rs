@@ -220,6 +220,9 @@ pub trait Store: Send + Sync + 'static {
     async fn webhook(&self, id: &str) -> StoreResult<Option<WebhookSubscription>>;
     /// The practitioners that have at least one webhook.
     async fn webhook_practitioners(&self) -> StoreResult<Vec<PractitionerId>>;
+    /// How long after its creation a subscription receives events: zero on a single-node
+    /// backend; on several nodes, the time every node takes to learn of it.
+    fn webhook_activation_delay(&self) -> jiff::SignedDuration;
     /// Deletes a practitioner's webhook and its deliveries; false when it has no such one.
     async fn delete_webhook(&self, practitioner: &PractitionerId, id: &str) -> StoreResult<bool>;
     /// A webhook's deliveries, newest first, at most `limit`.

@@ -31,6 +31,10 @@ pub struct WebhookBody {
     pub url: String,
     pub events: Vec<String>,
     pub created_at: String,
+    /// From when changes reach this webhook: its creation on a single-node installation, a
+    /// few seconds later where several nodes serve the database (the time every node takes
+    /// to learn of it).
+    pub active_from: String,
     /// Only in the answer to the creation: the key of the `Careslot-Signature` HMAC. It is
     /// never shown again.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -80,12 +84,23 @@ fn instant(t: Timestamp) -> String {
         .to_string()
 }
 
-fn body(sub: &WebhookSubscription, secret: Option<String>) -> WebhookBody {
+fn body(app: &Scheduling, sub: &WebhookSubscription, secret: Option<String>) -> WebhookBody {
+    let active = sub
+        .created_at
+        .checked_add(app.store.webhook_activation_delay())
+        .unwrap_or(sub.created_at);
+    // Whole seconds, rounded up: a client that waits until then is past it.
+    let up = if active.subsec_nanosecond() > 0 {
+        Timestamp::from_second(active.as_second().saturating_add(1)).unwrap_or(active)
+    } else {
+        active
+    };
     WebhookBody {
         id: sub.id.clone(),
         url: sub.url.clone(),
         events: sub.events.iter().map(|e| e.code().to_owned()).collect(),
         created_at: instant(sub.created_at),
+        active_from: up.to_string(),
         secret,
     }
 }
@@ -121,7 +136,8 @@ fn delivery(d: &WebhookDelivery) -> DeliveryBody {
 /// HMAC-SHA256 keyed with the secret (its text, `whsec_…`) over `t`, a `.` and the raw body;
 /// compare it with `v1` in constant time; refuse a `t` more than five minutes from your
 /// clock. Any 2xx acknowledges; other answers are retried with exponential backoff, then the
-/// delivery is parked dead (at once on 410 Gone).
+/// delivery is parked dead (at once on 410 Gone). Changes reach the webhook from its
+/// `active_from`: at once on one node, a few seconds after its creation on several.
 #[utoipa::path(post, path = "/api/v1/practitioner/webhooks", operation_id = "createWebhook", tag = "practitioner",
     security(("bearer" = [])), request_body = NewWebhookBody,
     responses((status = 201, body = WebhookBody), (status = 409, description = "too many webhooks", body = Problem),
@@ -132,7 +148,7 @@ pub async fn create(
     ApiJson(b): ApiJson<NewWebhookBody>,
 ) -> Result<(StatusCode, Json<WebhookBody>), ApiError> {
     let (sub, secret) = app.create_webhook(&me, &b.url, &b.events).await?;
-    Ok((StatusCode::CREATED, Json(body(&sub, Some(secret)))))
+    Ok((StatusCode::CREATED, Json(body(&app, &sub, Some(secret)))))
 }
 
 /// The practice's webhooks (without their secrets).
@@ -144,7 +160,7 @@ pub async fn list(
 ) -> Result<Json<WebhooksBody>, ApiError> {
     let subs = app.webhooks(&me).await?;
     Ok(Json(WebhooksBody {
-        webhooks: subs.iter().map(|s| body(s, None)).collect(),
+        webhooks: subs.iter().map(|s| body(&app, s, None)).collect(),
     }))
 }
 
