@@ -134,6 +134,30 @@ impl Backend for Postgres {
         notify(tx, agenda).await
     }
 
+    /// One statement for all of a group's announcements (the agendas' payloads name this
+    /// node, as [`notify`]'s do).
+    async fn announce(tx: &mut Tx<Self>, agendas: &[String], outbox: bool) -> StoreResult<()> {
+        if agendas.is_empty() && !outbox {
+            return Ok(());
+        }
+        sqlx::query(
+            "SELECT count(pg_notify(n.channel, n.payload))
+               FROM (SELECT $1::text AS channel,
+                            current_setting('application_name') || ' ' || a AS payload
+                       FROM unnest($2::text[]) AS a
+                     UNION ALL
+                     SELECT $3::text, '' WHERE $4) AS n",
+        )
+        .bind(AGENDA_CHANNEL)
+        .bind(agendas)
+        .bind(OUTBOX_CHANNEL)
+        .bind(outbox)
+        .execute(&mut **tx)
+        .await
+        .map_err(Self::map_err)?;
+        Ok(())
+    }
+
     /// Wakes every node's delivery workers on commit.
     async fn outbox_changed(tx: &mut Tx<Self>) -> StoreResult<()> {
         sqlx::query("SELECT pg_notify($1, '')")

@@ -92,6 +92,25 @@ pub trait Backend: Send + Sync + Sized + 'static {
     /// service layer.
     fn outbox_changed(tx: &mut Tx<Self>) -> impl Future<Output = StoreResult<()>> + Send;
 
+    /// A group commit's announcements: each of `agendas` changed, and messages were queued
+    /// when `outbox`. By default one call each; PostgreSQL sends them in one statement (one
+    /// round trip per group however many agendas it touched).
+    fn announce(
+        tx: &mut Tx<Self>,
+        agendas: &[String],
+        outbox: bool,
+    ) -> impl Future<Output = StoreResult<()>> + Send {
+        async move {
+            for a in agendas {
+                Self::agenda_changed(tx, a).await?;
+            }
+            if outbox {
+                Self::outbox_changed(tx).await?;
+            }
+            Ok(())
+        }
+    }
+
     /// Starts calling `on_change` when another process queued outbox messages.
     fn watch_outbox(&self, pool: &DbPool<Self>, on_change: OutboxWatcher) {
         let _ = (pool, on_change);

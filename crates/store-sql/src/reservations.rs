@@ -341,23 +341,12 @@ where
         let mut agendas = touched.agendas;
         agendas.sort_unstable();
         agendas.dedup();
-        for a in &agendas {
-            if let Err(e) = B::agenda_changed(&mut tx, a).await {
-                let msg = e.to_string();
-                for job in group {
-                    job.fail(StoreError::Unavailable(msg.clone()));
-                }
-                return;
+        if let Err(e) = B::announce(&mut tx, &agendas, queued).await {
+            let msg = e.to_string();
+            for job in group {
+                job.fail(StoreError::Unavailable(msg.clone()));
             }
-        }
-        if queued {
-            if let Err(e) = B::outbox_changed(&mut tx).await {
-                let msg = e.to_string();
-                for job in group {
-                    job.fail(StoreError::Unavailable(msg.clone()));
-                }
-                return;
-            }
+            return;
         }
         // A failed COMMIT may have committed (the connection died after the server did): every
         // waiting request hears `Unavailable`, whose answer tells the client to retry with the
