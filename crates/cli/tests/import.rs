@@ -307,7 +307,8 @@ async fn check_sites(app: &App) {
     assert_eq!(directory.len(), 2634, "every site is in the directory");
 }
 
-/// Départements whose sites get doses for tomorrow (the stock policy of the feed check):
+/// Départements whose sites get doses for the next two weekdays (the stock policy of the feed
+/// check; weekdays, as many sites are closed at weekends, whatever day the test runs):
 /// mainland, Corsica and overseas, so offsets and jurisdictions vary, while the Slot files
 /// stay a few megabytes. The others publish their Locations and Schedules, and no slot.
 const STOCKED: [&str; 4] = ["12", "69", "2A", "974"];
@@ -322,18 +323,26 @@ async fn feed_conforms(app: App) {
             continue;
         }
         let view = app.view(&d.agenda_id).await.expect("view");
-        let tomorrow = jiff::Timestamp::now()
-            .to_zoned(view.tz.clone())
-            .date()
-            .tomorrow()
-            .unwrap();
+        let mut day = jiff::Timestamp::now().to_zoned(view.tz.clone()).date();
+        let mut weekdays = Vec::new();
+        while weekdays.len() < 2 {
+            day = day.tomorrow().unwrap();
+            if !matches!(
+                day.weekday(),
+                jiff::civil::Weekday::Saturday | jiff::civil::Weekday::Sunday
+            ) {
+                weekdays.push(day);
+            }
+        }
         let products: std::collections::BTreeSet<VaccineProduct> =
             view.vaccines.iter().map(|v| v.product).collect();
         for p in products {
-            app.store
-                .set_stock(&d.agenda_id, p, tomorrow, 100)
-                .await
-                .expect("stock");
+            for &day in &weekdays {
+                app.store
+                    .set_stock(&d.agenda_id, p, day, 100)
+                    .await
+                    .expect("stock");
+            }
             stocked += 1;
         }
     }
