@@ -130,6 +130,34 @@ pub struct Worker {
     config: MessagesConfig,
 }
 
+/// A delivery worker's life: `drain` claims and delivers one batch (`None`: the service is
+/// gone, stop). After a full batch it drains again at once; after an empty one it waits for
+/// a wake (then lets further wakes gather for `gather`) or for `poll`.
+pub(crate) fn drain_loop<F, Fut>(
+    wake: Arc<tokio::sync::Notify>,
+    poll: Duration,
+    gather: Duration,
+    mut drain: F,
+) where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Option<usize>> + Send,
+{
+    tokio::spawn(async move {
+        while let Some(claimed) = drain().await {
+            if claimed == 0 {
+                tokio::select! {
+                    _ = wake.notified() => {
+                        if !gather.is_zero() {
+                            tokio::time::sleep(gather).await;
+                        }
+                    }
+                    _ = tokio::time::sleep(poll) => {}
+                }
+            }
+        }
+    });
+}
+
 impl Worker {
     /// Starts the worker when a channel is configured; it stops with the service.
     pub fn spawn(scheduling: &Arc<Scheduling>, config: &MessagesConfig) {
@@ -146,19 +174,10 @@ impl Worker {
             channel,
             config: config.clone(),
         };
-        tokio::spawn(async move {
-            loop {
-                let claimed = match worker.drain_once().await {
-                    Some(n) => n,
-                    None => return,
-                };
-                if claimed == 0 {
-                    tokio::select! {
-                        _ = wake.notified() => {}
-                        _ = tokio::time::sleep(worker.config.poll) => {}
-                    }
-                }
-            }
+        let (poll, worker) = (worker.config.poll, Arc::new(worker));
+        drain_loop(wake, poll, Duration::ZERO, move || {
+            let worker = worker.clone();
+            async move { worker.drain_once().await }
         });
     }
 

@@ -80,19 +80,11 @@ impl WebhookWorker {
             client,
             config: config.clone(),
         };
-        tokio::spawn(async move {
-            loop {
-                let claimed = match worker.drain_once().await {
-                    Some(n) => n,
-                    None => return,
-                };
-                if claimed == 0 {
-                    tokio::select! {
-                        _ = wake.notified() => tokio::time::sleep(worker.config.gather).await,
-                        _ = tokio::time::sleep(worker.config.poll) => {}
-                    }
-                }
-            }
+        let (poll, gather) = (worker.config.poll, worker.config.gather);
+        let worker = Arc::new(worker);
+        crate::outbox::drain_loop(wake, poll, gather, move || {
+            let worker = worker.clone();
+            async move { worker.drain_once().await }
         });
     }
 
