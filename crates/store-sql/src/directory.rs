@@ -47,6 +47,28 @@ where
         entry: &PracticePatient,
         terms: &[i64],
     ) -> StoreResult<PracticePatient> {
+        // Each confirmation of an online booking files its patient again (to follow a changed
+        // name or phone): when the entry exists with the same terms, nothing is written.
+        let mut wanted = terms.to_vec();
+        wanted.sort_unstable();
+        wanted.dedup();
+        if let Some(stored) =
+            Self::of_account(pool, &entry.practitioner_id, &entry.account_id).await?
+        {
+            let have = sqlx::query(
+                "SELECT term FROM practice_patient_terms WHERE entry_id = $1 ORDER BY term",
+            )
+            .bind(stored.id.as_str())
+            .fetch_all(pool)
+            .await
+            .map_err(B::map_err)?
+            .iter()
+            .map(|r| r.try_get::<i64, _>("term").map_err(internal))
+            .collect::<StoreResult<Vec<i64>>>()?;
+            if have == wanted {
+                return Ok(stored);
+            }
+        }
         let mut tx = B::begin_write(pool).await?;
         sqlx::query(
             "INSERT INTO practice_patients (id, practitioner_id, account_id, note_ct, created_at)
@@ -75,11 +97,9 @@ where
             .execute(&mut *tx)
             .await
             .map_err(B::map_err)?;
-        // Truncated indexes collide: two values of one entry may give the same term.
-        let mut terms = terms.to_vec();
-        terms.sort_unstable();
-        terms.dedup();
-        for chunk in terms.chunks(200) {
+        // Truncated indexes collide: two values of one entry may give the same term (`wanted`
+        // is deduplicated).
+        for chunk in wanted.chunks(200) {
             let values: Vec<String> = (0..chunk.len())
                 .map(|i| format!("($1, ${}, $2)", i + 3))
                 .collect();

@@ -18,8 +18,8 @@
 //! `sqlx::Sqlite` and `sqlx::Postgres` meet it.
 
 use careslot_store::{
-    AgendaWatcher, OutboxWatcher, ReservationRow, SeriesRequest, SharedRoom, SignalBus, StoreError,
-    StoreResult,
+    AgendaWatcher, NewOutboxMessage, OutboxWatcher, ReservationRow, SeriesRequest, SharedRoom,
+    SignalBus, StoreError, StoreResult,
 };
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type};
 use std::future::Future;
@@ -109,6 +109,19 @@ pub trait Backend: Send + Sync + Sized + 'static {
             }
             Ok(())
         }
+    }
+
+    /// A group commit's queued messages (only new ones: no deletion, notice or webhook
+    /// event) and its announcements in one statement, where the backend can: PostgreSQL's
+    /// does, so on the booking path the outbox costs a group no round trip of its own.
+    /// `Ok(false)`: not done, the caller writes the messages and announces in two steps.
+    fn queue_and_announce(
+        tx: &mut Tx<Self>,
+        messages: &[&NewOutboxMessage],
+        agendas: &[String],
+    ) -> impl Future<Output = StoreResult<bool>> + Send {
+        let _ = (tx, messages, agendas);
+        async { Ok(false) }
     }
 
     /// Starts calling `on_change` when another process queued outbox messages.

@@ -168,7 +168,10 @@ where
     }
 
     /// Outbox rows, in multi-row `INSERT`s of at most [`ROWS`] rows.
-    async fn insert_messages(tx: &mut Tx<B>, messages: &[&NewOutboxMessage]) -> StoreResult<()> {
+    pub(crate) async fn insert_messages(
+        tx: &mut Tx<B>,
+        messages: &[&NewOutboxMessage],
+    ) -> StoreResult<()> {
         for chunk in messages.chunks(ROWS) {
             let sql = format!(
                 "INSERT INTO outbox (id, channel, dedupe_key, account_id, payload_ct, attempts, available_at, created_at, subject_account_id,

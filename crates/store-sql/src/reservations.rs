@@ -327,21 +327,33 @@ where
             }
         }
         // The messages of every job that stands, in one statement; then one announcement per
-        // changed agenda for the whole group, and one to the outbox's workers.
-        if !touched.outbox.is_empty() {
-            if let Err(e) = Outbox::<B>::write_batch(&mut tx, &touched.outbox).await {
-                let msg = e.to_string();
-                for job in group {
-                    job.fail(StoreError::Unavailable(msg.clone()));
-                }
-                return;
-            }
-        }
-        let queued = !touched.outbox.is_empty();
+        // changed agenda for the whole group, and one to the outbox's workers. Bookings only
+        // queue new messages: then both go together (one statement on PostgreSQL).
         let mut agendas = touched.agendas;
         agendas.sort_unstable();
         agendas.dedup();
-        if let Err(e) = B::announce(&mut tx, &agendas, queued).await {
+        let only_new = touched
+            .outbox
+            .iter()
+            .all(|w| w.delete_pending.is_empty() && w.notices.is_empty() && w.webhooks.is_empty());
+        let written = if only_new {
+            let messages: Vec<&NewOutboxMessage> =
+                touched.outbox.iter().flat_map(|w| &w.enqueue).collect();
+            match B::queue_and_announce(&mut tx, &messages, &agendas).await {
+                Ok(true) => Ok(()),
+                Ok(false) => match Outbox::<B>::insert_messages(&mut tx, &messages).await {
+                    Ok(()) => B::announce(&mut tx, &agendas, !messages.is_empty()).await,
+                    Err(e) => Err(e),
+                },
+                Err(e) => Err(e),
+            }
+        } else {
+            match Outbox::<B>::write_batch(&mut tx, &touched.outbox).await {
+                Ok(()) => B::announce(&mut tx, &agendas, true).await,
+                Err(e) => Err(e),
+            }
+        };
+        if let Err(e) = written {
             let msg = e.to_string();
             for job in group {
                 job.fail(StoreError::Unavailable(msg.clone()));

@@ -2024,17 +2024,25 @@ where
         practitioner: &PractitionerId,
         account: &AccountId,
     ) -> StoreResult<bool> {
-        Ok(sqlx::query(
+        let mut tx = B::begin_write(self.writer()).await?;
+        let removed = sqlx::query(
             "DELETE FROM accounts WHERE id = $1 AND role = 'assistant'
                 AND id IN (SELECT account_id FROM assistants WHERE practitioner_id = $2)",
         )
         .bind(account.as_str())
         .bind(practitioner.as_str())
-        .execute(self.writer())
+        .execute(&mut *tx)
         .await
         .map_err(B::map_err)
         .map(B::rows_affected)?
-            == 1)
+            == 1;
+        // The outbox has no foreign keys (0022 on SQLite, 0036 on PostgreSQL): the removed
+        // account's queued messages (an invitation not yet sent) go by name.
+        if removed {
+            Outbox::<B>::delete_account_in(&mut tx, account).await?;
+        }
+        crate::commit::<B>(tx).await?;
+        Ok(removed)
     }
 
     async fn set_motive_vaccine(&self, agenda: &AgendaId, v: &MotiveVaccine) -> StoreResult<()> {

@@ -2111,11 +2111,22 @@ async fn assistants_by_invitation(store: &dyn Store) {
         .await
         .unwrap());
     assert!(store.account(&anna.id).await.unwrap().is_some());
+    // A message still queued for her (the outbox has no foreign keys) goes with her account.
+    store
+        .enqueue(&queue(vec![outbox_message(
+            &anna.id,
+            &format!("welcome:{}", anna.id),
+            t0(),
+        )]))
+        .await
+        .unwrap();
+    assert_eq!(store.outbox_of(&anna.id).await.unwrap().len(), 1);
     assert!(store
         .remove_assistant(&f.practitioner.id, &anna.id)
         .await
         .unwrap());
     assert_eq!(store.account(&anna.id).await.unwrap(), None);
+    assert!(store.outbox_of(&anna.id).await.unwrap().is_empty());
     assert_eq!(store.assistant_of(&anna.id).await.unwrap(), None);
     assert_eq!(
         store
