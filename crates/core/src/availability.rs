@@ -239,7 +239,7 @@ pub struct Entry {
 struct CachedResponse {
     generation: u64,
     until_s: i64,
-    body: bytes::Bytes,
+    answer: crate::answer::Answer,
 }
 
 /// Answers kept per agenda (a few motives × a few date ranges).
@@ -474,12 +474,12 @@ impl AgendaCache {
     }
 
     /// A serialised answer kept under `key`, if nothing changed since and it is fresh.
-    pub fn response(&self, id: &AgendaId, key: &str, now_s: i64) -> Option<bytes::Bytes> {
+    pub fn response(&self, id: &AgendaId, key: &str, now_s: i64) -> Option<crate::answer::Answer> {
         let entry = self.entries.read().get(id).cloned()?;
         let generation = entry.generation.load(Ordering::Acquire);
         let responses = entry.responses.lock();
         let r = responses.get(key)?;
-        (r.generation == generation && now_s < r.until_s).then(|| r.body.clone())
+        (r.generation == generation && now_s < r.until_s).then(|| r.answer.clone())
     }
 
     /// Keeps an answer computed from a view read at or after `generation` (read before
@@ -489,7 +489,7 @@ impl AgendaCache {
         id: &AgendaId,
         generation: u64,
         key: String,
-        body: bytes::Bytes,
+        answer: crate::answer::Answer,
         now_s: i64,
     ) {
         let Some(entry) = self.entries.read().get(id).cloned() else {
@@ -504,7 +504,7 @@ impl AgendaCache {
             CachedResponse {
                 generation,
                 until_s: now_s + 1,
-                body,
+                answer,
             },
         );
     }

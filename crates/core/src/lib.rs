@@ -4,6 +4,7 @@
 //! JSON extractors. Feature crates (identity, scheduling, vaccination, consultation) build on
 //! it; nothing here knows about them.
 
+pub mod answer;
 pub mod audit;
 pub mod availability;
 pub mod clock;

@@ -831,8 +831,69 @@ async fn free_text_search(backend: Backend) {
     assert!(html.contains("where=75004+Paris"), "{html}");
 }
 
+/// Slot answers carry a strong `ETag`; `If-None-Match` with it gives a bodiless 304 until the
+/// answer changes (a booking), then a 200 with a new tag. Issue 20, point 3.
+async fn conditional_slots(backend: Backend) {
+    let (srv, _loc) = start(backend).await;
+    let p = srv.practice("Dr Camille Roux", 30, 1).await;
+    let (patient, _) = srv.account("patient", "Alice Durand").await;
+    // From tomorrow: today's list changes by itself as its first starts come too close.
+    let from = jiff::Zoned::now()
+        .date()
+        .checked_add(jiff::Span::new().days(1))
+        .unwrap();
+    let to = from.checked_add(jiff::Span::new().days(7)).unwrap();
+    let url = format!(
+        "{}/api/v1/agendas/{}/slots?motive_id={}&from={from}&to={to}",
+        srv.base, p.agenda_id, p.motive_id
+    );
+    let fetch = |tag: Option<String>| {
+        let mut r = srv.client.get(&url);
+        if let Some(tag) = tag {
+            r = r.header("If-None-Match", tag);
+        }
+        r.send()
+    };
+    let first = fetch(None).await.unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    assert_eq!(first.headers()["cache-control"], "no-cache");
+    let tag = first.headers()["etag"].to_str().unwrap().to_owned();
+    assert!(tag.starts_with('"') && tag.ends_with('"'), "{tag}");
+    let body: Value = first.json().await.unwrap();
+    let start = body["slots"][2]["start"].as_str().unwrap().to_owned();
+
+    // Unchanged: 304 with the same tag and no body.
+    let again = fetch(Some(tag.clone())).await.unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(again.headers()["etag"].to_str().unwrap(), tag);
+    assert!(again.bytes().await.unwrap().is_empty());
+    let listed = fetch(Some(format!("\"other\", W/{tag}"))).await.unwrap();
+    assert_eq!(
+        listed.status(),
+        StatusCode::NOT_MODIFIED,
+        "weak comparison in a list"
+    );
+
+    // A booking changes the answer: the old tag gets the new list, with a new tag.
+    let (s, appt) = srv
+        .post(
+            "/api/v1/appointments",
+            Some(&patient),
+            json!({"agenda_id": p.agenda_id, "motive_id": p.motive_id, "start": start}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{appt}");
+    let changed = fetch(Some(tag.clone())).await.unwrap();
+    assert_eq!(changed.status(), StatusCode::OK);
+    let new_tag = changed.headers()["etag"].to_str().unwrap().to_owned();
+    assert_ne!(new_tag, tag);
+    let body: Value = changed.json().await.unwrap();
+    assert!(!starts(body["slots"].as_array().unwrap()).contains(&start));
+}
+
 on_both_backends!(
     free_text_search,
+    conditional_slots,
     booking_flow,
     idempotent_retries,
     authorization,

@@ -4,8 +4,9 @@ use super::dto::*;
 use super::extract::{ApiPath, ApiQuery};
 use crate::{Scheduling, SlotQuery};
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Json;
+use careslot_core::answer::Answer;
 use careslot_core::error::{ApiError, Problem};
 use careslot_core::search::{SearchQuery, SortOrder};
 use careslot_core::time::format_instant;
@@ -222,20 +223,24 @@ pub async fn agenda(
 
 /// Bookable starts of a motive, local dates `from`..=`to` (at most 31 days).
 #[utoipa::path(get, path = "/api/v1/agendas/{agenda_id}/slots", operation_id = "listSlots", tag = "public",
-    params(("agenda_id" = String, Path), ("motive_id" = String, Query), ("from" = String, Query, format = Date), ("to" = String, Query, format = Date)),
-    responses((status = 200, body = SlotsBody), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    params(("agenda_id" = String, Path), ("motive_id" = String, Query), ("from" = String, Query, format = Date), ("to" = String, Query, format = Date),
+           ("If-None-Match" = Option<String>, Header, description = "an `ETag` of an earlier answer: 304 when unchanged")),
+    responses((status = 200, body = SlotsBody, headers(("ETag" = String, description = "strong validator of this answer"))),
+              (status = 304, description = "unchanged since the `ETag` in `If-None-Match`", headers(("ETag" = String))),
+              (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn slots(
     State(app): State<Arc<Scheduling>>,
     ApiPath(agenda_id): ApiPath<String>,
     ApiQuery(q): ApiQuery<SlotsQuery>,
+    headers: axum::http::HeaderMap,
 ) -> Result<Response, ApiError> {
     // The same week of the same centre is asked for again and again during a rush: its
     // answer is serialised once per change of the agenda (and at most once a second).
     let agenda = AgendaId(agenda_id);
     let key = format!("{}\n{}\n{}", q.motive_id, q.from, q.to);
     let now_s = jiff::Timestamp::now().as_second();
-    if let Some(body) = app.agendas.response(&agenda, &key, now_s) {
-        return Ok(json_bytes(body));
+    if let Some(answer) = app.agendas.response(&agenda, &key, now_s) {
+        return Ok(answer.respond(&headers));
     }
     let generation = app.agendas.generation(&agenda);
     let (view, slots) = app
@@ -246,19 +251,12 @@ pub async fn slots(
             to: &q.to,
         })
         .await?;
-    let bytes = bytes::Bytes::from(super::slot_json::slots_json(None, &slots, &view.tz));
+    let answer = Answer::new(bytes::Bytes::from(super::slot_json::slots_json(
+        None, &slots, &view.tz,
+    )));
     if let Some(g) = generation {
         app.agendas
-            .keep_response(&agenda, g, key, bytes.clone(), now_s);
+            .keep_response(&agenda, g, key, answer.clone(), now_s);
     }
-    Ok(json_bytes(bytes))
-}
-
-/// A response of an already serialised JSON body.
-pub fn json_bytes(body: bytes::Bytes) -> Response {
-    (
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        body,
-    )
-        .into_response()
+    Ok(answer.respond(&headers))
 }

@@ -8,13 +8,13 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Json;
+use careslot_core::answer::Answer;
 use careslot_core::error::{ApiError, Problem};
 use careslot_core::time::{format_instant, parse_instant};
 use careslot_domain::AgendaId;
 use careslot_domain::DomainError;
 use careslot_scheduling::api::dto::*;
 use careslot_scheduling::api::patient::idempotency_key;
-use careslot_scheduling::api::public::json_bytes;
 use careslot_scheduling::api::queue::Admitted;
 use std::sync::Arc;
 
@@ -134,11 +134,15 @@ pub async fn hold(
 /// Dose-2 slots at the same centre inside the protocol's window after a chosen dose-1 start.
 #[utoipa::path(get, path = "/api/v1/vaccination/second-dose-slots", tag = "vaccination",
     params(("agenda_id" = String, Query), ("motive_id" = String, Query, description = "the dose-1 motive"),
-           ("start" = String, Query, description = "the chosen dose-1 start")),
-    responses((status = 200, body = SecondDoseSlotsBody), (status = 404, body = Problem), (status = 422, body = Problem)))]
+           ("start" = String, Query, description = "the chosen dose-1 start"),
+           ("If-None-Match" = Option<String>, Header, description = "an `ETag` of an earlier answer: 304 when unchanged")),
+    responses((status = 200, body = SecondDoseSlotsBody, headers(("ETag" = String, description = "strong validator of this answer"))),
+              (status = 304, description = "unchanged since the `ETag` in `If-None-Match`", headers(("ETag" = String))),
+              (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn second_dose_slots(
     State(app): State<Arc<Vaccination>>,
     ApiQuery(q): ApiQuery<SecondDoseQuery>,
+    headers: axum::http::HeaderMap,
 ) -> Result<Response, ApiError> {
     // The answer depends on the dose-1 day, not its time: kept per day like slot answers.
     let agenda = AgendaId(q.agenda_id.clone());
@@ -151,22 +155,20 @@ pub async fn second_dose_slots(
         start.to_zoned(view.tz.clone()).date()
     );
     let now_s = jiff::Timestamp::now().as_second();
-    if let Some(body) = app.agendas.response(&agenda, &key, now_s) {
-        return Ok(json_bytes(body));
+    if let Some(answer) = app.agendas.response(&agenda, &key, now_s) {
+        return Ok(answer.respond(&headers));
     }
     let (view, motive, slots) = app
         .second_dose_slots(&q.agenda_id, &q.motive_id, &q.start)
         .await?;
-    let body = bytes::Bytes::from(careslot_scheduling::api::slot_json::slots_json(
-        Some(motive.id.as_str()),
-        &slots,
-        &view.tz,
+    let answer = Answer::new(bytes::Bytes::from(
+        careslot_scheduling::api::slot_json::slots_json(Some(motive.id.as_str()), &slots, &view.tz),
     ));
     if let Some(g) = generation {
         app.agendas
-            .keep_response(&agenda, g, key, body.clone(), now_s);
+            .keep_response(&agenda, g, key, answer.clone(), now_s);
     }
-    Ok(json_bytes(body))
+    Ok(answer.respond(&headers))
 }
 
 /// Every version of every vaccine's protocol.
