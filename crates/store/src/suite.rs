@@ -7,6 +7,7 @@ mod documents;
 mod operators;
 mod second_factor;
 mod verification;
+mod visits;
 
 use crate::*;
 use jiff::{Timestamp, ToSpan};
@@ -25,6 +26,7 @@ pub async fn run(store: Arc<dyn Store>) {
     retention(&*store).await;
     no_shows(&*store).await;
     pooled_no_shows(&*store).await;
+    visits::visit_steps(&*store).await;
     claiming_holds(&*store).await;
     editing_configuration(&*store).await;
     relatives(&*store).await;
