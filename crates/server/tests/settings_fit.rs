@@ -84,7 +84,7 @@ async fn durations_apply_to_future_slots_only(backend: Backend) {
         &srv,
         &p.token,
         &format!("/pro/settings/motives/{}", p.motive_id),
-        &[("agenda", &p.agenda_id), ("name", "Consultation"), ("duration", "45"),
+        &[("agenda", p.agenda_id.as_str()), ("name", "Consultation"), ("duration", "45"),
           ("online", "1"), ("notice", "0"), ("horizon", "90")],
     )
     .await;
@@ -122,7 +122,7 @@ async fn durations_apply_to_future_slots_only(backend: Backend) {
         &srv,
         &p.token,
         &format!("/pro/settings/motives/{}", p.motive_id),
-        &[("agenda", &p.agenda_id), ("name", "Consultation"), ("duration", "0"),
+        &[("agenda", p.agenda_id.as_str()), ("name", "Consultation"), ("duration", "0"),
           ("online", "1"), ("notice", "0"), ("horizon", "90")],
     )
     .await;
@@ -136,7 +136,7 @@ async fn durations_apply_to_future_slots_only(backend: Backend) {
         &srv,
         &pooled.token,
         &format!("/pro/settings/motives/{}", pooled.motive_id),
-        &[("agenda", &pooled.agenda_id), ("name", "Consultation"), ("duration", "20"),
+        &[("agenda", pooled.agenda_id.as_str()), ("name", "Consultation"), ("duration", "20"),
           ("online", "1"), ("notice", "0"), ("horizon", "90")],
     )
     .await;
