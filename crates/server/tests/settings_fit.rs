@@ -21,7 +21,10 @@ async fn page(srv: &TestServer, token: &str, path: &str) -> (StatusCode, String)
         .expect("client");
     let resp = client
         .get(format!("{}{path}", srv.base))
-        .header(header::COOKIE, format!("careslot_session={token}; careslot_csrf={CSRF}"))
+        .header(
+            header::COOKIE,
+            format!("careslot_session={token}; careslot_csrf={CSRF}"),
+        )
         .header(header::ACCEPT_LANGUAGE, "en")
         .send()
         .await
@@ -30,7 +33,12 @@ async fn page(srv: &TestServer, token: &str, path: &str) -> (StatusCode, String)
     (status, resp.text().await.expect("body"))
 }
 
-async fn form(srv: &TestServer, token: &str, path: &str, fields: &[(&str, &str)]) -> (StatusCode, String) {
+async fn form(
+    srv: &TestServer,
+    token: &str,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> (StatusCode, String) {
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -42,7 +50,10 @@ async fn form(srv: &TestServer, token: &str, path: &str, fields: &[(&str, &str)]
         .finish();
     let resp = client
         .post(format!("{}{path}", srv.base))
-        .header(header::COOKIE, format!("careslot_session={token}; careslot_csrf={CSRF}"))
+        .header(
+            header::COOKIE,
+            format!("careslot_session={token}; careslot_csrf={CSRF}"),
+        )
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
         .header(header::ACCEPT_LANGUAGE, "en")
         .body(body)
@@ -84,18 +95,30 @@ async fn durations_apply_to_future_slots_only(backend: Backend) {
         &srv,
         &p.token,
         &format!("/pro/settings/motives/{}", p.motive_id),
-        &[("agenda", p.agenda_id.as_str()), ("name", "Consultation"), ("duration", "45"),
-          ("online", "1"), ("notice", "0"), ("horizon", "90")],
+        &[
+            ("agenda", p.agenda_id.as_str()),
+            ("name", "Consultation"),
+            ("duration", "45"),
+            ("online", "1"),
+            ("notice", "0"),
+            ("horizon", "90"),
+        ],
     )
     .await;
     assert_eq!(s, StatusCode::SEE_OTHER, "{body}");
     let after = srv.slots(&p).await;
-    assert!(!after.is_empty() && after.iter().all(|s| minutes(s) == 45), "{after:?}");
+    assert!(
+        !after.is_empty() && after.iter().all(|s| minutes(s) == 45),
+        "{after:?}"
+    );
     // The appointment keeps its time.
     let day = &before["start"].as_str().expect("start")[..10];
     let (_, list) = srv
         .get(
-            &format!("/api/v1/agendas/{}/appointments?from={day}&to={day}", p.agenda_id),
+            &format!(
+                "/api/v1/agendas/{}/appointments?from={day}&to={day}",
+                p.agenda_id
+            ),
             Some(&p.token),
         )
         .await;
@@ -106,24 +129,52 @@ async fn durations_apply_to_future_slots_only(backend: Backend) {
         .find(|a| a["id"] == before["id"])
         .cloned()
         .expect("listed");
-    assert_eq!((&same["start"], &same["end"]), (&before["start"], &before["end"]));
+    assert_eq!(
+        (&same["start"], &same["end"]),
+        (&before["start"], &before["end"])
+    );
     // Nor does a new slot overlap it.
-    let end = before["end"].as_str().expect("end").parse::<jiff::Timestamp>().expect("t");
-    let start = before["start"].as_str().expect("start").parse::<jiff::Timestamp>().expect("t");
+    let end = before["end"]
+        .as_str()
+        .expect("end")
+        .parse::<jiff::Timestamp>()
+        .expect("t");
+    let start = before["start"]
+        .as_str()
+        .expect("start")
+        .parse::<jiff::Timestamp>()
+        .expect("t");
     for s in &after {
         let (a, b) = (
-            s["start"].as_str().expect("s").parse::<jiff::Timestamp>().expect("t"),
-            s["end"].as_str().expect("e").parse::<jiff::Timestamp>().expect("t"),
+            s["start"]
+                .as_str()
+                .expect("s")
+                .parse::<jiff::Timestamp>()
+                .expect("t"),
+            s["end"]
+                .as_str()
+                .expect("e")
+                .parse::<jiff::Timestamp>()
+                .expect("t"),
         );
-        assert!(b <= start || a >= end, "{s} overlaps the booked appointment");
+        assert!(
+            b <= start || a >= end,
+            "{s} overlaps the booked appointment"
+        );
     }
     // An invalid duration is refused and changes nothing.
     let (s, body) = form(
         &srv,
         &p.token,
         &format!("/pro/settings/motives/{}", p.motive_id),
-        &[("agenda", p.agenda_id.as_str()), ("name", "Consultation"), ("duration", "0"),
-          ("online", "1"), ("notice", "0"), ("horizon", "90")],
+        &[
+            ("agenda", p.agenda_id.as_str()),
+            ("name", "Consultation"),
+            ("duration", "0"),
+            ("online", "1"),
+            ("notice", "0"),
+            ("horizon", "90"),
+        ],
     )
     .await;
     assert_eq!(s, StatusCode::OK, "the page again, with a message");
@@ -136,14 +187,22 @@ async fn durations_apply_to_future_slots_only(backend: Backend) {
         &srv,
         &pooled.token,
         &format!("/pro/settings/motives/{}", pooled.motive_id),
-        &[("agenda", pooled.agenda_id.as_str()), ("name", "Consultation"), ("duration", "20"),
-          ("online", "1"), ("notice", "0"), ("horizon", "90")],
+        &[
+            ("agenda", pooled.agenda_id.as_str()),
+            ("name", "Consultation"),
+            ("duration", "20"),
+            ("online", "1"),
+            ("notice", "0"),
+            ("horizon", "90"),
+        ],
     )
     .await;
     assert_eq!(s, StatusCode::OK, "refused: {body}");
     assert!(srv.slots(&pooled).await.iter().all(|s| minutes(s) == 10));
     let (_, settings) = page(&srv, &pooled.token, "/pro/settings").await;
-    assert!(!settings.contains("name=\"duration\" type=\"number\" min=\"5\" max=\"480\" value=\"10\""));
+    assert!(
+        !settings.contains("name=\"duration\" type=\"number\" min=\"5\" max=\"480\" value=\"10\"")
+    );
     srv.stop().await;
 }
 
@@ -152,7 +211,10 @@ async fn menu_absences_and_copy_fit(backend: Backend) {
     let gp = srv.practice("Dr Généraliste", 20, 1).await;
     let (s, html) = page(&srv, &gp.token, "/pro/agenda").await;
     assert_eq!(s, StatusCode::OK);
-    assert!(!html.contains("href=\"/pro/stock\""), "no dose stock for a GP");
+    assert!(
+        !html.contains("href=\"/pro/stock\""),
+        "no dose stock for a GP"
+    );
 
     let centre = srv.practice("Centre de vaccination", 10, 4).await;
     let (s, profile) = srv
@@ -165,7 +227,10 @@ async fn menu_absences_and_copy_fit(backend: Backend) {
         .await;
     assert_eq!(s, StatusCode::OK, "{profile}");
     let (_, html) = page(&srv, &centre.token, "/pro/agenda").await;
-    assert!(html.contains("href=\"/pro/stock\""), "a vaccination centre has its stock");
+    assert!(
+        html.contains("href=\"/pro/stock\""),
+        "a vaccination centre has its stock"
+    );
 
     // An absence's reason shows where the absence does.
     let tomorrow = jiff::Zoned::now()
@@ -191,7 +256,10 @@ async fn menu_absences_and_copy_fit(backend: Backend) {
         assert!(html.contains("Congrès de cardiologie"), "{path}");
     }
     let (_, html) = page(&srv, &centre.token, &format!("/pro/agenda?date={tomorrow}")).await;
-    assert!(!html.contains("Congrès de cardiologie"), "another practice's reason");
+    assert!(
+        !html.contains("Congrès de cardiologie"),
+        "another practice's reason"
+    );
 
     // The practice side is told who sees a document, in its own terms.
     let slots = srv.slots(&gp).await;
@@ -207,16 +275,25 @@ async fn menu_absences_and_copy_fit(backend: Backend) {
     let id = booked["appointment"]["id"].as_str().expect("id");
     let (s, html) = page(&srv, &gp.token, &format!("/pro/appointments/{id}")).await;
     assert_eq!(s, StatusCode::OK);
-    assert!(html.contains("visible only to the patient and your practice"), "{html}");
+    assert!(
+        html.contains("visible only to the patient and your practice"),
+        "{html}"
+    );
     assert!(!html.contains("you and your health professional"));
 
     // Someone refused for who they are is not told to reload a form.
     let (patient, _) = srv.account("patient", "Pat Refusé").await;
     let (s, html) = page(&srv, &patient, "/pro/onboarding/profile").await;
     assert_eq!(s, StatusCode::FORBIDDEN);
-    assert!(html.contains("Your account does not give access to this page"), "{html}");
+    assert!(
+        html.contains("Your account does not give access to this page"),
+        "{html}"
+    );
     assert!(!html.contains("If you just sent a form"));
     srv.stop().await;
 }
 
-on_both_backends!(durations_apply_to_future_slots_only, menu_absences_and_copy_fit);
+on_both_backends!(
+    durations_apply_to_future_slots_only,
+    menu_absences_and_copy_fit
+);

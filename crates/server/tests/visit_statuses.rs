@@ -66,10 +66,16 @@ async fn statuses_and_day_counts(backend: Backend) {
         (&arrived["status"], &arrived["visit_status"]),
         (&json!("booked"), &json!("arrived"))
     );
-    let arrived_at = arrived["visit_status_at"].as_str().expect("time").to_owned();
+    let arrived_at = arrived["visit_status_at"]
+        .as_str()
+        .expect("time")
+        .to_owned();
     arrived_at.parse::<jiff::Timestamp>().expect("an instant");
     let (s, inside) = set(&srv, Some(&p.token), &a, "in_consultation").await;
-    assert_eq!((s, &inside["visit_status"]), (StatusCode::OK, &json!("in_consultation")));
+    assert_eq!(
+        (s, &inside["visit_status"]),
+        (StatusCode::OK, &json!("in_consultation"))
+    );
     let consulting_at = inside["visit_status_at"].clone();
     let (s, done) = set(&srv, Some(&p.token), &a, "done").await;
     assert_eq!((s, &done["visit_status"]), (StatusCode::OK, &json!("done")));
@@ -98,9 +104,16 @@ async fn statuses_and_day_counts(backend: Backend) {
             json!({}),
         )
         .await;
-    assert_eq!(s, StatusCode::CONFLICT, "a visit under way is not cancelled: {body}");
+    assert_eq!(
+        s,
+        StatusCode::CONFLICT,
+        "a visit under way is not cancelled: {body}"
+    );
     let (s, body) = set(&srv, Some(&p.token), &b, "booked").await;
-    assert_eq!((s, &body["visit_status"], &body["visit_status_at"]), (StatusCode::OK, &json!("booked"), &Value::Null));
+    assert_eq!(
+        (s, &body["visit_status"], &body["visit_status_at"]),
+        (StatusCode::OK, &json!("booked"), &Value::Null)
+    );
     // Not started yet: no no-show.
     let (s, body) = set(&srv, Some(&p.token), &b, "no_show").await;
     assert_eq!(s, StatusCode::CONFLICT, "{body}");
@@ -122,7 +135,10 @@ async fn statuses_and_day_counts(backend: Backend) {
     for st in ["done", "arrived", "booked"] {
         let (s, body) = set(&srv, Some(&p.token), &c, st).await;
         assert_eq!(s, StatusCode::CONFLICT, "{st}: {body}");
-        assert!(problem_type(&body).ends_with("/status-not-booked"), "{body}");
+        assert!(
+            problem_type(&body).ends_with("/status-not-booked"),
+            "{body}"
+        );
     }
 
     // Nobody else sets them: another practice (404), a patient (403/404), a stranger (401).
@@ -141,7 +157,10 @@ async fn statuses_and_day_counts(backend: Backend) {
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (_, still) = srv
         .get(
-            &format!("/api/v1/agendas/{}/appointments?from={day}&to={day}", p.agenda_id),
+            &format!(
+                "/api/v1/agendas/{}/appointments?from={day}&to={day}",
+                p.agenda_id
+            ),
             Some(&p.token),
         )
         .await;
@@ -157,7 +176,10 @@ async fn statuses_and_day_counts(backend: Backend) {
     // The day's figures: a done, b booked, c cancelled.
     let (s, list) = srv
         .get(
-            &format!("/api/v1/agendas/{}/appointments?from={day}&to={day}", p.agenda_id),
+            &format!(
+                "/api/v1/agendas/{}/appointments?from={day}&to={day}",
+                p.agenda_id
+            ),
             Some(&p.token),
         )
         .await;

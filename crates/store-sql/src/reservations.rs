@@ -781,11 +781,11 @@ where
             "SELECT * FROM reservations WHERE id = $1 AND status = $2
                 AND arrived_at IS NULL AND consulting_at IS NULL AND done_at IS NULL",
         )
-            .bind(id.as_str())
-            .bind(from)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(B::map_err)?
+        .bind(id.as_str())
+        .bind(from)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(B::map_err)?
         else {
             return Ok(None);
         };

@@ -29,14 +29,13 @@ pub(super) async fn visit_steps(store: &dyn Store) {
         (arrived.status, arrived.visit_step(), arrived.arrived_at),
         (ReservationStatus::Booked, VisitStep::Arrived, Some(t1))
     );
-    assert_eq!(store.reservation(&a.id).await.unwrap(), Some(arrived.clone()));
+    assert_eq!(
+        store.reservation(&a.id).await.unwrap(),
+        Some(arrived.clone())
+    );
 
     // An arrived patient is no no-show, and the practice cannot cancel the visit under way.
-    assert!(store
-        .set_no_show(&a.id, true, t1)
-        .await
-        .unwrap()
-        .is_none());
+    assert!(store.set_no_show(&a.id, true, t1).await.unwrap().is_none());
     assert!(store.cancel(&a.id, t1).await.unwrap().is_none());
     assert_eq!(
         store.reservation(&a.id).await.unwrap().map(|r| r.status),
@@ -93,7 +92,13 @@ pub(super) async fn visit_steps(store: &dyn Store) {
     );
     // Back to booked, the appointment may be missed (and that time is kept) or cancelled.
     let missed = store
-        .set_no_show_by(&a.id, true, Some(&desk.id), t3 + 4.minutes(), &OutboxWrite::default())
+        .set_no_show_by(
+            &a.id,
+            true,
+            Some(&desk.id),
+            t3 + 4.minutes(),
+            &OutboxWrite::default(),
+        )
         .await
         .unwrap()
         .expect("booked");
@@ -108,11 +113,20 @@ pub(super) async fn visit_steps(store: &dyn Store) {
         .unwrap()
         .is_none());
     let rebooked = store
-        .set_no_show_by(&a.id, false, Some(&desk.id), t3 + 5.minutes(), &OutboxWrite::default())
+        .set_no_show_by(
+            &a.id,
+            false,
+            Some(&desk.id),
+            t3 + 5.minutes(),
+            &OutboxWrite::default(),
+        )
         .await
         .unwrap()
         .expect("a no-show");
-    assert_eq!((rebooked.status, rebooked.no_show_at), (ReservationStatus::Booked, None));
+    assert_eq!(
+        (rebooked.status, rebooked.no_show_at),
+        (ReservationStatus::Booked, None)
+    );
 
     // The trail: every change, in order, with its author.
     let trail = store.visit_status_log(&a.id).await.unwrap();
@@ -149,7 +163,12 @@ pub(super) async fn visit_steps(store: &dyn Store) {
             .is_none());
     }
     let held = store
-        .reserve(&reserve_req(&f, &bob.id, start + 3.hours(), Some(t0() + 5.minutes())))
+        .reserve(&reserve_req(
+            &f,
+            &bob.id,
+            start + 3.hours(),
+            Some(t0() + 5.minutes()),
+        ))
         .await
         .unwrap()
         .reservation;

@@ -63,7 +63,11 @@ pub struct DeskDay {
 }
 
 /// The status a reservation shows, its icon and when it was set.
-pub fn badge(lang: crate::web::i18n::Lang, r: &careslot_store::ReservationRow, tz: &jiff::tz::TimeZone) -> Badge {
+pub fn badge(
+    lang: crate::web::i18n::Lang,
+    r: &careslot_store::ReservationRow,
+    tz: &jiff::tz::TimeZone,
+) -> Badge {
     let class = match r.status {
         ReservationStatus::Booked => r.visit_step().as_str(),
         ReservationStatus::NoShow => "no_show",
@@ -83,7 +87,10 @@ pub fn badge(lang: crate::web::i18n::Lang, r: &careslot_store::ReservationRow, t
     let text = match r.visit_step_at() {
         Some(t) => lang.tf(
             "visit.status_at",
-            &[("status", name), ("time", &lang.time(&t.to_zoned(tz.clone())))],
+            &[
+                ("status", name),
+                ("time", &lang.time(&t.to_zoned(tz.clone()))),
+            ],
         ),
         None => name.to_owned(),
     };
@@ -140,7 +147,11 @@ pub fn status_actions(
                 }
                 S::InConsultation => {
                     out.push(act("done", "visit.set_done", false));
-                    let back = if r.arrived_at.is_some() { "arrived" } else { "booked" };
+                    let back = if r.arrived_at.is_some() {
+                        "arrived"
+                    } else {
+                        "booked"
+                    };
                     out.push(act(back, "visit.undo", true));
                 }
                 S::Done => {
@@ -431,7 +442,11 @@ pub async fn set_status(mut ctx: Ctx, Path(id): Path<String>, form: Form) -> Pag
     } else {
         format!("/pro/appointments/{id}")
     };
-    match ctx.app.set_visit_status(&caller, &id, form.text("status")).await {
+    match ctx
+        .app
+        .set_visit_status(&caller, &id, form.text("status"))
+        .await
+    {
         Ok(_) => Ok(ctx.redirect_with(&back, "flash.status_set")),
         Err(AppError::Conflict(..))
         | Err(AppError::Invalid(_))
@@ -672,10 +687,15 @@ pub async fn appointment(
             .map(|m| view::motive_label(ctx.lang, &public, m))
             .unwrap_or_default(),
         badge: badge(ctx.lang, &a.row, &v.tz),
-        actions: status_actions(ctx.lang, &a.row, &d.patient_name.clone().unwrap_or_default(), Timestamp::now())
-            .into_iter()
-            .filter(|x| x.status != "no_show" && a.row.status != ReservationStatus::NoShow)
-            .collect(),
+        actions: status_actions(
+            ctx.lang,
+            &a.row,
+            &d.patient_name.clone().unwrap_or_default(),
+            Timestamp::now(),
+        )
+        .into_iter()
+        .filter(|x| x.status != "no_show" && a.row.status != ReservationStatus::NoShow)
+        .collect(),
         trail,
         note: a.note.clone(),
         can_mark_no_show: started

@@ -329,9 +329,7 @@ pub async fn edit_motive(ctx: Ctx, Path(id): Path<String>, form: Form) -> PageRe
             &id,
             MotiveChanges {
                 name: form.text("name").to_owned(),
-                duration_min: form
-                    .opt("duration")
-                    .map(|d| d.trim().parse().unwrap_or(0)),
+                duration_min: form.opt("duration").map(|d| d.trim().parse().unwrap_or(0)),
                 policy: MotivePolicy {
                     teleconsultation: video,
                     new_patients_only: form.checked("new_only"),
