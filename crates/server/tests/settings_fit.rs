@@ -89,7 +89,7 @@ async fn durations_apply_to_future_slots_only(backend: Backend) {
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{booked}");
-    let before = booked["appointment"].clone();
+    let before = booked.clone();
 
     let (s, body) = form(
         &srv,
@@ -272,7 +272,7 @@ async fn menu_absences_and_copy_fit(backend: Backend) {
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{booked}");
-    let id = booked["appointment"]["id"].as_str().expect("id");
+    let id = booked["id"].as_str().expect("id");
     let (s, html) = page(&srv, &gp.token, &format!("/pro/appointments/{id}")).await;
     assert_eq!(s, StatusCode::OK);
     assert!(
