@@ -1800,7 +1800,8 @@ async fn editing_configuration(store: &dyn Store) {
         None
     );
 
-    // A new label and policy; the duration and capacity asked for are ignored.
+    // A new label, duration and policy; the capacity asked for is ignored (pools depend on
+    // it). Appointments keep the times they were booked with.
     let policy = MotivePolicy {
         teleconsultation: true,
         new_patients_only: true,
@@ -1831,6 +1832,7 @@ async fn editing_configuration(store: &dyn Store) {
         vec![Motive {
             name: String::new(),
             policy: policy.clone(),
+            duration: edited.duration,
             ..f.motive.clone()
         }]
     );
