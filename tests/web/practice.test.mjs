@@ -1,6 +1,6 @@
 // A practitioner signs up and is bookable within 6 screens, a patient books them, an
-// assistant they invite books a patient on the phone; and the pages follow the visitor's
-// language (Accept-Language, then the switcher).
+// assistant they invite books a patient on the phone and sets his visit statuses; and the
+// pages follow the visitor's language (Accept-Language, then the switcher).
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -168,9 +168,18 @@ test('an invited assistant books a patient on the phone, and sees only the agend
     assert.match(await pro.locator('section[aria-labelledby=abs-h]').innerText(), new RegExp(tomorrow.slice(8, 10).replace(/^0/, '')));
     await pro.goto(`/pro/agenda?date=${tomorrow}`);
     assert.equal(await pro.locator('.item.absence').count(), 1);
+    assert.match(await pro.locator('.item.absence').innerText(), /Formation/, 'the reason shows');
+    // A general practitioner has no dose stock in the menu.
+    assert.equal(await pro.locator('nav a[href="/pro/stock"]').count(), 0);
     assert.equal(await pro.locator('.item.free', { hasText: '09:00' }).count(), 0, 'no free slot during the absence');
     // Renaming a motive shows on the public page.
     await pro.goto('/pro/settings');
+    // The fee field only where it applies: a new in-person motive has none, until it is a
+    // teleconsultation.
+    assert.equal(await pro.locator('#new-fee').isVisible(), false);
+    await pro.check('#new-video');
+    assert.equal(await pro.locator('#new-fee').isVisible(), true);
+    await pro.uncheck('#new-video');
     await pro.locator('form.motive-edit input[name=name]').first().fill('Première consultation');
     await submit(pro, 'form.motive-edit button[type=submit]');
     await pro.goto(publicPath);
@@ -226,6 +235,28 @@ test('an invited assistant books a patient on the phone, and sees only the agend
     await asst.click('main a[href^="/pro/patients/"]');
     await asst.waitForURL(/\/pro\/patients\//);
     assert.match(await asst.locator('main').innerText(), /\+33612345678/);
+
+    // Statuses from the day list, one click each (forms, no script needed): in words and an
+    // icon with their time, an undo, and the day's figures.
+    await asst.goto(bookedDay);
+    const marcel = () => asst.locator('.item.appointment', { hasText: 'Marcel Téléphone' }).first();
+    const step = async (status) => {
+      await Promise.all([asst.waitForNavigation(), marcel().locator(`form:has(input[name=status][value=${status}]) button`).click()]);
+    };
+    await step('arrived');
+    assert.match(await marcel().locator('.visit').innerText(), /Arrivé à \d\d:\d\d/);
+    await step('in_consultation');
+    await step('done');
+    assert.match(await marcel().locator('.visit').innerText(), /Terminé à \d\d:\d\d/);
+    assert.match(await asst.locator('.day-counts').first().innerText(), /Terminés\s*1/);
+    await visit(asst, 'desk-day-statuses');
+    await step('in_consultation'); // undo of "done"
+    assert.match(await marcel().locator('.visit').innerText(), /En consultation à/);
+    assert.match(await asst.locator('.day-counts').first().innerText(), /Arrivés\s*1/);
+    await marcel().locator('a').first().click();
+    await asst.waitForURL(/\/pro\/appointments\//);
+    assert.match(await asst.locator('.visit-trail').innerText(), /Terminé à .* par vous/);
+    await visit(asst, 'desk-appointment-statuses');
 
     // Nothing else: not the team, not the profile.
     const team = await asst.goto('/pro/team');

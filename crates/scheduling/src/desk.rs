@@ -27,9 +27,13 @@ pub enum DeskPatient<'a> {
     },
 }
 
-/// Changes to a motive; duration and capacity are fixed once created.
+/// Changes to a motive. The capacity is fixed once created; the duration may change on a
+/// motive without parallel places (its pools would no longer line up) and applies to the
+/// slots offered from then on: booked appointments keep their times.
 pub struct MotiveChanges {
     pub name: String,
+    /// The new duration in minutes; None keeps it.
+    pub duration_min: Option<i64>,
     pub policy: MotivePolicy,
     /// Labels per language (`fr`, `en`, `de`, `it`): the pages show the visitor's, else
     /// `name`. Replaces the ones there (empty: none).
@@ -38,6 +42,65 @@ pub struct MotiveChanges {
 
 /// The languages a practice may name a motive in: those of the pages.
 pub const LABEL_LANGS: [&str; 4] = ["fr", "en", "de", "it"];
+
+/// One day's figures of an agenda: `booked` counts the appointments in force (whatever
+/// their visit step), `arrived` those marked arrived or further, `in_consultation` and
+/// `done` those at that step.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DayCounts {
+    pub date: jiff::civil::Date,
+    pub booked: u32,
+    pub arrived: u32,
+    pub in_consultation: u32,
+    pub done: u32,
+    pub no_show: u32,
+    pub cancelled: u32,
+}
+
+/// The figures of each local day `from..=to` (in `tz`) of these appointments.
+pub fn day_counts<'a>(
+    rows: impl IntoIterator<Item = &'a ReservationRow>,
+    from: jiff::civil::Date,
+    to: jiff::civil::Date,
+    tz: &jiff::tz::TimeZone,
+) -> Vec<DayCounts> {
+    let mut days = Vec::new();
+    let mut d = from;
+    while d <= to && days.len() < 62 {
+        days.push(DayCounts {
+            date: d,
+            ..DayCounts::default()
+        });
+        match d.tomorrow() {
+            Ok(n) => d = n,
+            Err(_) => break,
+        }
+    }
+    for r in rows {
+        let date = r.start.to_zoned(tz.clone()).date();
+        let Some(c) = days.iter_mut().find(|c| c.date == date) else {
+            continue;
+        };
+        match r.status {
+            ReservationStatus::Booked => {
+                c.booked += 1;
+                let step = r.visit_step();
+                if step >= VisitStep::Arrived {
+                    c.arrived += 1;
+                }
+                match step {
+                    VisitStep::InConsultation => c.in_consultation += 1,
+                    VisitStep::Done => c.done += 1,
+                    _ => {}
+                }
+            }
+            ReservationStatus::NoShow => c.no_show += 1,
+            ReservationStatus::Cancelled => c.cancelled += 1,
+            _ => {}
+        }
+    }
+    days
+}
 
 /// An appointment as the desk sees it: with the patient's name (or who it is for).
 #[derive(Debug, Clone)]
@@ -250,7 +313,7 @@ impl Scheduling {
         };
         let out = self
             .store
-            .set_no_show_with(&a.row.id, no_show, now, &outbox)
+            .set_no_show_by(&a.row.id, no_show, Some(&caller.id), now, &outbox)
             .await;
         self.agendas.invalidate(&a.row.agenda_id);
         match out? {
@@ -260,6 +323,79 @@ impl Scheduling {
             }
             None => Err(StoreError::Conflict(ConflictKind::NotLive).into()),
         }
+    }
+
+    /// Sets an appointment's status from the desk: `arrived`, `in_consultation`, `done`,
+    /// `no_show`, or `booked` to undo a mistaken one. Forward and back moves are free while
+    /// the appointment is booked; a no-show only before arrival, and undone only to
+    /// `booked`; nothing on a cancelled appointment (the store has the last word).
+    pub async fn set_visit_status(
+        &self,
+        caller: &Caller,
+        id: &str,
+        status: &str,
+    ) -> AppResult<Appointment> {
+        let target = match status {
+            "no_show" => None,
+            s => Some(VisitStep::parse(s).ok_or_else(|| {
+                DomainError::new(
+                    "status",
+                    "must be one of booked, arrived, in_consultation, done, no_show",
+                )
+            })?),
+        };
+        let a = self.desk_reservation(caller, id).await?;
+        match (a.row.status, target) {
+            (ReservationStatus::NoShow, Some(VisitStep::Booked)) => {
+                return self.set_no_show(caller, id, false).await
+            }
+            (ReservationStatus::NoShow, None) => return Ok(a),
+            (ReservationStatus::NoShow, Some(_)) => {
+                return Err(AppError::Conflict(
+                    "status-no-show",
+                    "this appointment is marked as a no-show: set it back to booked first".into(),
+                ))
+            }
+            (ReservationStatus::Booked, None) => {
+                if a.row.visit_step() > VisitStep::Booked {
+                    return Err(AppError::Conflict(
+                        "status-arrived",
+                        "the patient was marked as arrived: set it back to booked first".into(),
+                    ));
+                }
+                return self.set_no_show(caller, id, true).await;
+            }
+            (ReservationStatus::Booked, Some(_)) => {}
+            _ => {
+                return Err(AppError::Conflict(
+                    "status-not-booked",
+                    "only a booked appointment takes a status".into(),
+                ))
+            }
+        }
+        let step = target.unwrap_or(VisitStep::Booked);
+        let out = self
+            .store
+            .set_visit_step(&a.row.id, step, &caller.id, Timestamp::now())
+            .await;
+        self.agendas.invalidate(&a.row.agenda_id);
+        match out? {
+            Some(row) => Ok(Appointment { row, ..a }),
+            None => Err(AppError::Conflict(
+                "status-not-booked",
+                "only a booked appointment takes a status".into(),
+            )),
+        }
+    }
+
+    /// An appointment's status trail (who set which status when), for the practice.
+    pub async fn visit_status_log(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> AppResult<Vec<VisitStatusEntry>> {
+        let a = self.desk_reservation(caller, id).await?;
+        Ok(self.store.visit_status_log(&a.row.id).await?)
     }
 
     /// A patient's identity and their appointments with this practice (the read audited).
@@ -329,11 +465,21 @@ impl Scheduling {
         let current = view
             .motive(&MotiveId(motive.to_owned()))
             .ok_or(AppError::NotFound("motive"))?;
+        let duration = changes
+            .duration_min
+            .unwrap_or(i64::from(current.duration.get()));
+        if duration != i64::from(current.duration.get()) && current.capacity > 1 {
+            return Err(DomainError::new(
+                "duration_min",
+                "the duration of a motive with parallel places cannot change",
+            )
+            .into());
+        }
         let updated = Motive::parse(
             current.id.clone(),
             agenda.id.clone(),
             &changes.name,
-            i64::from(current.duration.get()),
+            duration,
             i64::from(current.capacity),
             changes.policy,
         )?;
@@ -413,5 +559,21 @@ impl Scheduling {
     ) -> AppResult<Arc<AgendaView>> {
         self.own_agenda(caller, agenda).await?;
         self.view(agenda).await
+    }
+
+    /// The reasons given for the agenda's absences ending after `after`, by absence.
+    pub async fn absence_reasons(
+        &self,
+        caller: &Caller,
+        agenda: &AgendaId,
+        after: Timestamp,
+    ) -> AppResult<std::collections::HashMap<AbsenceId, String>> {
+        self.own_agenda(caller, agenda).await?;
+        Ok(self
+            .store
+            .absence_reasons(agenda, after)
+            .await?
+            .into_iter()
+            .collect())
     }
 }

@@ -33,7 +33,7 @@ pub use booking::{
     is_valid_guest_id, Appointment, BookingDetails, BookingInput, Holder, SlotQuery,
 };
 pub use consultation::{Participation, Side};
-pub use desk::{DeskAppointment, DeskPatient, MotiveChanges, LABEL_LANGS};
+pub use desk::{day_counts, DayCounts, DeskAppointment, DeskPatient, MotiveChanges, LABEL_LANGS};
 pub use payment::{parse_fee, SettleReport};
 pub use practice::{NewMotive, NewPlace, NewRule, ProfileInput, PublicAgenda};
 pub use vaccines::VaccineSpec;

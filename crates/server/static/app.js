@@ -27,6 +27,26 @@
     if (where) where.addEventListener("input", function () { lat.value = ""; lon.value = ""; });
   });
 
+  // Copy buttons (the invitation link): shown only where the script runs; without it the
+  // field stays selectable by hand.
+  document.querySelectorAll("[data-copy]").forEach(function (button) {
+    var field = document.getElementById(button.getAttribute("data-copy"));
+    var status = button.parentNode.querySelector("[data-copy-status]");
+    if (!field) return;
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      var done = function () { if (status) status.textContent = button.getAttribute("data-copied-text") || "✓"; };
+      field.select();
+      if (navigator.clipboard && navigator.clipboard.writeText) {
+        navigator.clipboard.writeText(field.value).then(done, function () {
+          if (document.execCommand("copy")) done();
+        });
+      } else if (document.execCommand("copy")) {
+        done();
+      }
+    });
+  });
+
   // The hold's countdown: minutes and seconds left, then the expiry text.
   document.querySelectorAll("[data-expires]").forEach(function (el) {
     var end = parseInt(el.getAttribute("data-expires"), 10) * 1000;

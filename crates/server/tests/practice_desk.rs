@@ -521,6 +521,7 @@ async fn motives_hours_and_absences_are_editable(backend: Backend) {
             &p.motive,
             MotiveChanges {
                 name: "Détartrage".into(),
+                duration_min: None,
                 policy: MotivePolicy {
                     bookable_online: false,
                     ..MotivePolicy::default()
@@ -559,6 +560,7 @@ async fn motives_hours_and_absences_are_editable(backend: Backend) {
             &p.motive,
             MotiveChanges {
                 name: "Détartrage".into(),
+                duration_min: None,
                 policy: MotivePolicy::default(),
                 labels: [("xx".to_owned(), "Label".to_owned())].into(),
             },
@@ -583,6 +585,7 @@ async fn motives_hours_and_absences_are_editable(backend: Backend) {
         &p.motive,
         MotiveChanges {
             name: "Détartrage".into(),
+            duration_min: None,
             policy: MotivePolicy::default(),
             labels: Default::default(),
         },

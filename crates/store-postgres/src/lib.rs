@@ -96,6 +96,14 @@ impl Backend for Postgres {
                 }
                 Some("23505") => StoreError::Conflict(ConflictKind::Duplicate),
                 Some("23503") => StoreError::NotFound,
+                // A visit status on an appointment that is not booked (migration 0045).
+                Some("23514")
+                    if db
+                        .constraint()
+                        .is_some_and(|c| c.starts_with("reservations_visit_")) =>
+                {
+                    StoreError::Conflict(ConflictKind::NotLive)
+                }
                 // Deadlock or serialization failure: nothing was written; the caller may retry.
                 Some("40P01") | Some("40001") => StoreError::Conflict(ConflictKind::SlotTaken),
                 // Refusals raised by the series function (migration 0007).

@@ -5,7 +5,7 @@
 
 use crate::outbox::Outbox;
 use crate::{internal, Backend, DbPool, DbRow, SqlStore, Tx};
-use careslot_domain::{AgendaId, MotiveId, ReservationId};
+use careslot_domain::{AccountId, AgendaId, MotiveId, ReservationId};
 use careslot_store::codec::{self, pool_key};
 use careslot_store::*;
 use jiff::Timestamp;
@@ -679,6 +679,7 @@ where
         let Some(row) = sqlx::query(
             "UPDATE reservations SET status = 'cancelled', updated_at = $2
               WHERE id = $1 AND status IN ('held', 'booked') AND ($3 = '' OR agenda_id = $3)
+                AND arrived_at IS NULL AND consulting_at IS NULL AND done_at IS NULL
               RETURNING *",
         )
         .bind(id.as_str())
@@ -777,6 +778,7 @@ where
         pool: &DbPool<B>,
         id: &ReservationId,
         no_show: bool,
+        by: Option<&AccountId>,
         now: Timestamp,
         outbox: &OutboxWrite,
     ) -> StoreResult<Option<ReservationRow>> {
@@ -786,12 +788,16 @@ where
         } else {
             ("no_show", "booked")
         };
-        let Some(row) = sqlx::query("SELECT * FROM reservations WHERE id = $1 AND status = $2")
-            .bind(id.as_str())
-            .bind(from)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(B::map_err)?
+        // An arrived patient is no no-show (the arrival must be undone first).
+        let Some(row) = sqlx::query(
+            "SELECT * FROM reservations WHERE id = $1 AND status = $2
+                AND arrived_at IS NULL AND consulting_at IS NULL AND done_at IS NULL",
+        )
+        .bind(id.as_str())
+        .bind(from)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(B::map_err)?
         else {
             return Ok(None);
         };
@@ -820,12 +826,16 @@ where
         // Conditional on the status read above: a concurrent change makes this a no-op and the
         // whole transaction (counter included) rolls back.
         let Some(row) = sqlx::query(
-            "UPDATE reservations SET status = $3, updated_at = $4 WHERE id = $1 AND status = $2 RETURNING *",
+            "UPDATE reservations SET status = $3, updated_at = $4, no_show_at = $5
+              WHERE id = $1 AND status = $2
+                AND arrived_at IS NULL AND consulting_at IS NULL AND done_at IS NULL
+              RETURNING *",
         )
         .bind(id.as_str())
         .bind(from)
         .bind(to)
         .bind(now.as_second())
+        .bind(no_show.then_some(now.as_second()))
         .fetch_optional(&mut *tx)
         .await
         .map_err(B::map_err)?
@@ -836,10 +846,78 @@ where
             Self::release_pool_place(&mut tx, agenda, start_s, end_s).await?;
         }
         let updated = SqlStore::<B>::reservation_from_row(&row)?;
+        Self::log_visit_status(&mut tx, &updated, to, by, now).await?;
         Outbox::<B>::apply_in(&mut tx, outbox).await?;
         B::agenda_changed(&mut tx, agenda).await?;
         crate::commit::<B>(tx).await?;
         Ok(Some(updated))
+    }
+
+    /// Forward: the step's time is set (kept if already set), later steps cleared; back (an
+    /// undo): later steps cleared. Only on a booked appointment, conditional on its status in
+    /// the same statement (and the table's CHECKs refuse these times on anything not booked).
+    pub(crate) async fn set_visit_step(
+        pool: &DbPool<B>,
+        id: &ReservationId,
+        step: VisitStep,
+        by: &AccountId,
+        now: Timestamp,
+    ) -> StoreResult<Option<ReservationRow>> {
+        let sql = match step {
+            VisitStep::Booked => {
+                "UPDATE reservations SET arrived_at = NULL, consulting_at = NULL, done_at = NULL,
+                        updated_at = $2 WHERE id = $1 AND status = 'booked' RETURNING *"
+            }
+            VisitStep::Arrived => {
+                "UPDATE reservations SET arrived_at = COALESCE(arrived_at, $2), consulting_at = NULL,
+                        done_at = NULL, updated_at = $2 WHERE id = $1 AND status = 'booked' RETURNING *"
+            }
+            VisitStep::InConsultation => {
+                "UPDATE reservations SET consulting_at = COALESCE(consulting_at, $2), done_at = NULL,
+                        updated_at = $2 WHERE id = $1 AND status = 'booked' RETURNING *"
+            }
+            VisitStep::Done => {
+                "UPDATE reservations SET done_at = COALESCE(done_at, $2), updated_at = $2
+                  WHERE id = $1 AND status = 'booked' RETURNING *"
+            }
+        };
+        let mut tx = B::begin_write(pool).await?;
+        let Some(row) = sqlx::query(sql)
+            .bind(id.as_str())
+            .bind(now.as_second())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(B::map_err)?
+        else {
+            return Ok(None);
+        };
+        let updated = SqlStore::<B>::reservation_from_row(&row)?;
+        Self::log_visit_status(&mut tx, &updated, step.as_str(), Some(by), now).await?;
+        B::agenda_changed(&mut tx, updated.agenda_id.as_str()).await?;
+        crate::commit::<B>(tx).await?;
+        Ok(Some(updated))
+    }
+
+    async fn log_visit_status(
+        tx: &mut Tx<B>,
+        r: &ReservationRow,
+        status: &str,
+        by: Option<&AccountId>,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO visit_status_log (reservation_id, agenda_id, status, at, by_account)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(r.id.as_str())
+        .bind(r.agenda_id.as_str())
+        .bind(status)
+        .bind(now.as_second())
+        .bind(by.map(|a| a.as_str()))
+        .execute(&mut **tx)
+        .await
+        .map_err(B::map_err)?;
+        Ok(())
     }
 
     /// Gives a cancelled dose back to its day's stock.

@@ -343,6 +343,12 @@ where
             row.try_get("patient_ct").map_err(internal)?,
             row.try_get("note_ct").map_err(internal)?,
             row.try_get("relative_ct").map_err(internal)?,
+            [
+                row.try_get("arrived_at").map_err(internal)?,
+                row.try_get("consulting_at").map_err(internal)?,
+                row.try_get("done_at").map_err(internal)?,
+                row.try_get("no_show_at").map_err(internal)?,
+            ],
         )
     }
 
@@ -1831,7 +1837,7 @@ where
         let mut tx = B::begin_write(self.writer()).await?;
         let done = sqlx::query(
             "UPDATE motives SET label_ct = $3, teleconsultation = $4, new_patients_only = $5, bookable_online = $6,
-                    min_notice_min = $7, max_horizon_days = $8, labels_ct = $9
+                    min_notice_min = $7, max_horizon_days = $8, labels_ct = $9, duration_min = $10
               WHERE id = $1 AND agenda_id = $2",
         )
         .bind(m.id.as_str())
@@ -1843,6 +1849,7 @@ where
         .bind(i64::from(m.policy.min_notice_min))
         .bind(i64::from(m.policy.max_horizon_days))
         .bind(labels_ct)
+        .bind(i64::from(m.duration.get()))
         .execute(&mut *tx)
         .await
         .map_err(B::map_err)
@@ -1871,14 +1878,70 @@ where
         .await
     }
 
-    async fn set_no_show_with(
+    async fn absence_reasons(
+        &self,
+        agenda: &AgendaId,
+        after: Timestamp,
+    ) -> StoreResult<Vec<(AbsenceId, String)>> {
+        sqlx::query(
+            "SELECT id, reason FROM absences WHERE agenda_id = $1 AND end_s > $2 AND reason IS NOT NULL",
+        )
+        .bind(agenda.as_str())
+        .bind(after.as_second())
+        .fetch_all(self.reader())
+        .await
+        .map_err(B::map_err)?
+        .iter()
+        .map(|r| {
+            Ok((
+                AbsenceId(r.try_get("id").map_err(internal)?),
+                r.try_get("reason").map_err(internal)?,
+            ))
+        })
+        .collect()
+    }
+
+    async fn set_no_show_by(
         &self,
         id: &ReservationId,
         no_show: bool,
+        by: Option<&AccountId>,
         now: Timestamp,
         outbox: &OutboxWrite,
     ) -> StoreResult<Option<ReservationRow>> {
-        Reservations::<B>::set_no_show(self.writer(), id, no_show, now, outbox).await
+        Reservations::<B>::set_no_show(self.writer(), id, no_show, by, now, outbox).await
+    }
+
+    async fn set_visit_step(
+        &self,
+        id: &ReservationId,
+        step: VisitStep,
+        by: &AccountId,
+        now: Timestamp,
+    ) -> StoreResult<Option<ReservationRow>> {
+        Reservations::<B>::set_visit_step(self.writer(), id, step, by, now).await
+    }
+
+    async fn visit_status_log(&self, id: &ReservationId) -> StoreResult<Vec<VisitStatusEntry>> {
+        sqlx::query(
+            "SELECT status, at, by_account FROM visit_status_log WHERE reservation_id = $1 ORDER BY seq",
+        )
+        .bind(id.as_str())
+        .fetch_all(self.reader())
+        .await
+        .map_err(B::map_err)?
+        .iter()
+        .map(|r| {
+            Ok(VisitStatusEntry {
+                status: r.try_get("status").map_err(internal)?,
+                at: ts(r.try_get("at").map_err(internal)?)?,
+                by: r
+                    .try_get::<Option<String>, _>("by_account")
+                    .map_err(internal)?
+                    .map(AccountId),
+            })
+        })
+        .collect()
     }
 
     async fn claim_hold(

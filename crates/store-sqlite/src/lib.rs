@@ -90,6 +90,9 @@ impl Backend for Sqlite {
                 let msg = db.message();
                 if msg.contains("careslot_reservation_overlap") {
                     StoreError::Conflict(ConflictKind::SlotTaken)
+                } else if msg.contains("reservations_visit_") {
+                    // A visit status on an appointment that is not booked (migration 0045).
+                    StoreError::Conflict(ConflictKind::NotLive)
                 } else if msg.contains("accounts.email_uniq") {
                     StoreError::Conflict(ConflictKind::EmailTaken)
                 } else if db.is_unique_violation() {

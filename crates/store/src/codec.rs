@@ -116,7 +116,9 @@ pub fn reservation_row(
     patient_ct: Option<Vec<u8>>,
     note_ct: Option<Vec<u8>>,
     relative_ct: Option<Vec<u8>>,
+    visit: [Option<i64>; 4],
 ) -> StoreResult<ReservationRow> {
+    let [arrived_at, consulting_at, done_at, no_show_at] = visit;
     Ok(ReservationRow {
         id: ReservationId(id),
         agenda_id: AgendaId(agenda_id),
@@ -128,6 +130,10 @@ pub fn reservation_row(
         patient_ct,
         note_ct,
         relative_ct,
+        arrived_at: arrived_at.map(ts).transpose()?,
+        consulting_at: consulting_at.map(ts).transpose()?,
+        done_at: done_at.map(ts).transpose()?,
+        no_show_at: no_show_at.map(ts).transpose()?,
     })
 }
 

@@ -422,10 +422,10 @@ pub trait Store: Send + Sync + 'static {
 
     // --- the practice's side of the web app ------------------------------------------------
     async fn practitioner(&self, id: &PractitionerId) -> StoreResult<Option<Practitioner>>;
-    /// Changes a motive's label and policy; its duration and capacity never change (existing
-    /// appointments and pools depend on them). Ok(false) when no such motive in the agenda.
-    /// Replaces a motive's label, policy and sealed per-language labels (`labels_ct`, NULL
-    /// for none), in one transaction.
+    /// Replaces a motive's label, duration, policy and sealed per-language labels
+    /// (`labels_ct`, NULL for none), in one transaction; its capacity never changes (pools
+    /// depend on it). A new duration shapes the slots offered from then on: appointments
+    /// keep the times they were booked with. Ok(false) when no such motive in the agenda.
     async fn update_motive(
         &self,
         motive: &Motive,
@@ -436,6 +436,13 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_rule(&self, agenda: &AgendaId, id: &RuleId) -> StoreResult<bool>;
     /// Ok(false) when the agenda has no such absence.
     async fn delete_absence(&self, agenda: &AgendaId, id: &AbsenceId) -> StoreResult<bool>;
+    /// The reasons the practice gave for the agenda's absences ending after `after` (those
+    /// without one are left out): the desk shows them where the absences appear.
+    async fn absence_reasons(
+        &self,
+        agenda: &AgendaId,
+        after: Timestamp,
+    ) -> StoreResult<Vec<(AbsenceId, String)>>;
     /// `no_show = true`: booked -> no_show; `false`: no_show -> booked again (through the
     /// same overlap and capacity checks as any booking). Ok(None) when the appointment was
     /// not in the expected state.
@@ -455,7 +462,32 @@ pub trait Store: Send + Sync + 'static {
         no_show: bool,
         now: Timestamp,
         outbox: &OutboxWrite,
+    ) -> StoreResult<Option<ReservationRow>> {
+        self.set_no_show_by(id, no_show, None, now, outbox).await
+    }
+    /// [`Store::set_no_show_with`] recording who did it in the appointment's status trail.
+    /// A patient marked arrived (or further) is no no-show: Ok(None) until that is undone.
+    async fn set_no_show_by(
+        &self,
+        id: &ReservationId,
+        no_show: bool,
+        by: Option<&AccountId>,
+        now: Timestamp,
+        outbox: &OutboxWrite,
     ) -> StoreResult<Option<ReservationRow>>;
+    /// Sets a booked appointment's visit step: forward (the step's time is `now`, earlier
+    /// steps keep theirs) or back to undo a mistake (later steps are cleared), and appends
+    /// it to the status trail, in one transaction. Ok(None) when the appointment is not
+    /// booked (cancelled, no-show, a hold...).
+    async fn set_visit_step(
+        &self,
+        id: &ReservationId,
+        step: VisitStep,
+        by: &AccountId,
+        now: Timestamp,
+    ) -> StoreResult<Option<ReservationRow>>;
+    /// An appointment's status trail, oldest first.
+    async fn visit_status_log(&self, id: &ReservationId) -> StoreResult<Vec<VisitStatusEntry>>;
     /// Gives an unexpired hold to another patient (a guest who has just signed in).
     /// Ok(None) when the hold is no longer live.
     async fn claim_hold(

@@ -281,6 +281,80 @@ pub struct ReservationRow {
     /// Which relative of the patient the appointment is for (sealed relative id); `None`
     /// when it is for the patient themself.
     pub relative_ct: Option<Vec<u8>>,
+    /// When the practice marked the patient arrived, in consultation, done (booked only).
+    pub arrived_at: Option<Timestamp>,
+    pub consulting_at: Option<Timestamp>,
+    pub done_at: Option<Timestamp>,
+    /// When the practice marked the no-show (no-show only).
+    pub no_show_at: Option<Timestamp>,
+}
+
+/// Where a booked patient's visit stands, as the practice sets it. `Booked` is the start
+/// (and what an undo returns to).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum VisitStep {
+    Booked,
+    Arrived,
+    InConsultation,
+    Done,
+}
+
+impl VisitStep {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VisitStep::Booked => "booked",
+            VisitStep::Arrived => "arrived",
+            VisitStep::InConsultation => "in_consultation",
+            VisitStep::Done => "done",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "booked" => VisitStep::Booked,
+            "arrived" => VisitStep::Arrived,
+            "in_consultation" => VisitStep::InConsultation,
+            "done" => VisitStep::Done,
+            _ => return None,
+        })
+    }
+}
+
+impl ReservationRow {
+    /// The furthest step set on a booked appointment (`Booked` for any other status).
+    pub fn visit_step(&self) -> VisitStep {
+        if self.status != ReservationStatus::Booked {
+            VisitStep::Booked
+        } else if self.done_at.is_some() {
+            VisitStep::Done
+        } else if self.consulting_at.is_some() {
+            VisitStep::InConsultation
+        } else if self.arrived_at.is_some() {
+            VisitStep::Arrived
+        } else {
+            VisitStep::Booked
+        }
+    }
+
+    /// When the current visit step (or the no-show) was set; None for a plain booking.
+    pub fn visit_step_at(&self) -> Option<Timestamp> {
+        match (self.status, self.visit_step()) {
+            (ReservationStatus::NoShow, _) => self.no_show_at,
+            (_, VisitStep::Done) => self.done_at,
+            (_, VisitStep::InConsultation) => self.consulting_at,
+            (_, VisitStep::Arrived) => self.arrived_at,
+            (_, VisitStep::Booked) => None,
+        }
+    }
+}
+
+/// One line of an appointment's status trail: which status, when, set by whom.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VisitStatusEntry {
+    /// booked (an undo) | arrived | in_consultation | done | no_show
+    pub status: String,
+    pub at: Timestamp,
+    pub by: Option<AccountId>,
 }
 
 #[derive(Debug, Clone)]

@@ -7,6 +7,7 @@ mod documents;
 mod operators;
 mod second_factor;
 mod verification;
+mod visits;
 
 use crate::*;
 use jiff::{Timestamp, ToSpan};
@@ -25,6 +26,7 @@ pub async fn run(store: Arc<dyn Store>) {
     retention(&*store).await;
     no_shows(&*store).await;
     pooled_no_shows(&*store).await;
+    visits::visit_steps(&*store).await;
     claiming_holds(&*store).await;
     editing_configuration(&*store).await;
     relatives(&*store).await;
@@ -1798,7 +1800,8 @@ async fn editing_configuration(store: &dyn Store) {
         None
     );
 
-    // A new label and policy; the duration and capacity asked for are ignored.
+    // A new label, duration and policy; the capacity asked for is ignored (pools depend on
+    // it). Appointments keep the times they were booked with.
     let policy = MotivePolicy {
         teleconsultation: true,
         new_patients_only: true,
@@ -1829,6 +1832,7 @@ async fn editing_configuration(store: &dyn Store) {
         vec![Motive {
             name: String::new(),
             policy: policy.clone(),
+            duration: edited.duration,
             ..f.motive.clone()
         }]
     );

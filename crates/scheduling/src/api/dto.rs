@@ -364,6 +364,13 @@ pub struct AppointmentBody {
     /// The payment of a teleconsultation with a fee.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payment: Option<PaymentBody>,
+    /// Where the visit stands, as the practice set it: booked | arrived | in_consultation |
+    /// done | no_show | cancelled (`status` keeps its meaning: an arrived patient's
+    /// appointment is still `booked` there).
+    pub visit_status: String,
+    /// When `visit_status` was set (RFC 3339, the place's offset); null for booked and
+    /// cancelled.
+    pub visit_status_at: Option<String>,
 }
 
 impl AppointmentBody {
@@ -379,6 +386,48 @@ impl AppointmentBody {
             note: a.note.clone(),
             relative_id: a.relative.as_ref().map(ToString::to_string),
             payment: None,
+            visit_status: match r.status {
+                careslot_store::ReservationStatus::Booked => r.visit_step().as_str(),
+                other => other.as_str(),
+            }
+            .to_owned(),
+            visit_status_at: r.visit_step_at().map(|t| format_instant(t, tz)),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VisitStatusInput {
+    /// booked (undoes a mistaken status) | arrived | in_consultation | done | no_show
+    pub status: String,
+}
+
+/// One day's figures of an agenda.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DayCountsBody {
+    /// Local date YYYY-MM-DD.
+    pub date: String,
+    /// Appointments in force that day, whatever their visit status.
+    pub booked: u32,
+    /// Of those, marked arrived or further (in consultation, done).
+    pub arrived: u32,
+    pub in_consultation: u32,
+    pub done: u32,
+    pub no_show: u32,
+    pub cancelled: u32,
+}
+
+impl From<&crate::DayCounts> for DayCountsBody {
+    fn from(c: &crate::DayCounts) -> Self {
+        Self {
+            date: c.date.to_string(),
+            booked: c.booked,
+            arrived: c.arrived,
+            in_consultation: c.in_consultation,
+            done: c.done,
+            no_show: c.no_show,
+            cancelled: c.cancelled,
         }
     }
 }
@@ -404,6 +453,8 @@ pub struct AgendaAppointmentBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AgendaAppointmentsBody {
     pub appointments: Vec<AgendaAppointmentBody>,
+    /// Each local day of the range with its figures.
+    pub days: Vec<DayCountsBody>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -245,7 +245,32 @@ pub async fn agenda_appointments(
             },
         })
         .collect();
-    Ok(Json(AgendaAppointmentsBody { appointments }))
+    let days = match (q.from.parse(), q.to.parse()) {
+        (Ok(from), Ok(to)) => crate::day_counts(rows.iter().map(|(a, _)| &a.row), from, to, &tz)
+            .iter()
+            .map(DayCountsBody::from)
+            .collect(),
+        _ => Vec::new(),
+    };
+    Ok(Json(AgendaAppointmentsBody { appointments, days }))
+}
+
+/// Set an appointment's visit status from the practice: arrived, in_consultation, done,
+/// no_show, or booked to undo a mistaken one. Each change is kept with its time and author.
+#[utoipa::path(put, path = "/api/v1/appointments/{id}/status", tag = "practice desk", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = VisitStatusInput,
+    responses((status = 200, body = AppointmentBody), (status = 401, body = Problem),
+        (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn put_visit_status(
+    State(app): State<Arc<Scheduling>>,
+    Caller(me): Caller,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(b): ApiJson<VisitStatusInput>,
+) -> Result<Json<AppointmentBody>, ApiError> {
+    let a = app.set_visit_status(&me, &id, &b.status).await?;
+    let view = app.view(&a.row.agenda_id).await?;
+    Ok(Json(AppointmentBody::new(&a, &view.tz)))
 }
 
 /// A client may restate the interval; it must be the one in force.

@@ -39,6 +39,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         me::change_password, me::request_phone_code, me::confirm_phone_code,
         practitioner::put_profile, practitioner::get_profile, practitioner::create_place, practitioner::create_agenda,
         practitioner::create_motive, practitioner::create_rule, practitioner::create_absence, practitioner::agenda_appointments,
+        // Issue 18 point 3: visit statuses.
+        practitioner::put_visit_status,
         patient::create_hold, patient::book, patient::list, patient::cancel, patient::move_appointment,
         bulk_publish::manifest, bulk_publish::locations, bulk_publish::schedules, bulk_publish::slots,
         vaccination::book, vaccination::hold, vaccination::second_dose_slots, vaccination::protocols, vaccination::set_stock,
@@ -226,6 +228,10 @@ pub fn router(app: App) -> Router {
         .route("/holds", post(patient::create_hold))
         .route("/appointments", get(patient::list).post(patient::book))
         .route("/appointments/{id}/cancel", post(patient::cancel))
+        .route(
+            "/appointments/{id}/status",
+            axum::routing::put(practitioner::put_visit_status),
+        )
         .route("/appointments/{id}/move", post(patient::move_appointment))
         .route("/vaccination/$bulk-publish", get(bulk_publish::manifest))
         .route(

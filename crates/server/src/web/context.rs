@@ -53,6 +53,8 @@ fn lang_of(h: &HeaderMap) -> Lang {
 #[derive(Debug, Clone)]
 pub struct User {
     pub caller: Caller,
+    /// Staff of a vaccination centre: the menu offers the dose stock (no one else has one).
+    pub vaccination_centre: bool,
 }
 
 impl User {
@@ -117,7 +119,15 @@ impl FromRequestParts<App> for Ctx {
             Some(token) => match app.authenticate(token).await {
                 Ok(caller) => {
                     session_token = Some(token.to_owned());
-                    Some(User { caller })
+                    let vaccination_centre =
+                        matches!(caller.role, Role::Practitioner | Role::Assistant)
+                            && app.practice_of(&caller).await.is_ok_and(|p| {
+                                p.specialty == careslot_domain::Specialty::VaccinationCenter
+                            });
+                    Some(User {
+                        caller,
+                        vaccination_centre,
+                    })
                 }
                 Err(AppError::Unauthenticated) => {
                     set_cookies.push(clear_cookie(SESSION_COOKIE));
@@ -195,10 +205,17 @@ fn render_error(lang: Lang, err: &AppError) -> Response {
             "error.signin",
             "error.signin.detail",
         ),
-        AppError::Forbidden(_) => (
+        // Only a stale form (CSRF) is cured by reloading; anyone else is refused for who
+        // they are, and told so.
+        AppError::Forbidden("csrf") => (
             StatusCode::FORBIDDEN,
             "error.forbidden",
             "error.forbidden.detail",
+        ),
+        AppError::Forbidden(_) => (
+            StatusCode::FORBIDDEN,
+            "error.forbidden",
+            "error.forbidden.role_detail",
         ),
         AppError::NotVerified => (
             StatusCode::FORBIDDEN,

@@ -14,6 +14,8 @@ const KEYS: &[&str] = &[
     "flash.booked_for_patient",
     "flash.no_show",
     "flash.no_show_undone",
+    "flash.status_set",
+    "flash.status_refused",
     "flash.invite_used",
     "flash.welcome_assistant",
     "flash.account_erased",

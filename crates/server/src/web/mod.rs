@@ -118,6 +118,7 @@ pub fn router() -> Router<App> {
         .route("/pro/agenda/book", get(desk::book_page).post(desk::book))
         .route("/pro/appointments/{id}", get(desk::appointment))
         .route("/pro/appointments/{id}/no-show", post(desk::no_show))
+        .route("/pro/appointments/{id}/status", post(desk::set_status))
         .route(
             "/pro/appointments/{id}/cancel",
             post(payments::practice_cancel),

@@ -29,12 +29,146 @@ pub struct DeskItem {
     pub kind: &'static str,
     pub label: String,
     pub link: Option<String>,
+    /// An appointment's id (empty for anything else), for its status forms.
+    pub id: String,
+    /// An appointment's status, in words and an icon, with its time.
+    pub badge: Option<Badge>,
+    /// The one-click status changes it allows.
+    pub actions: Vec<StatusAction>,
     sort: i64,
+}
+
+/// A status as text and icon (never colour alone).
+pub struct Badge {
+    /// booked | arrived | in_consultation | done | no_show | cancelled
+    pub class: &'static str,
+    pub icon: &'static str,
+    pub text: String,
+}
+
+/// A button that sets a status (`status`), labelled for what it does.
+pub struct StatusAction {
+    pub status: &'static str,
+    pub label: String,
+    /// Names the appointment too, for screen readers (many buttons share a label).
+    pub aria: String,
+    pub undo: bool,
 }
 
 pub struct DeskDay {
     pub label: String,
     pub items: Vec<DeskItem>,
+    /// The day's figures: (catalogue text, count).
+    pub counts: Vec<(String, u32)>,
+}
+
+/// The status a reservation shows, its icon and when it was set.
+pub fn badge(
+    lang: crate::web::i18n::Lang,
+    r: &careslot_store::ReservationRow,
+    tz: &jiff::tz::TimeZone,
+) -> Badge {
+    let class = match r.status {
+        ReservationStatus::Booked => r.visit_step().as_str(),
+        ReservationStatus::NoShow => "no_show",
+        ReservationStatus::Cancelled => "cancelled",
+        ReservationStatus::Held => "held",
+        ReservationStatus::Expired => "expired",
+    };
+    let icon = match class {
+        "arrived" => "➜",
+        "in_consultation" => "◐",
+        "done" => "✓",
+        "no_show" => "✗",
+        "cancelled" => "⊘",
+        _ => "○",
+    };
+    let name = lang.t(visit_key(class));
+    let text = match r.visit_step_at() {
+        Some(t) => lang.tf(
+            "visit.status_at",
+            &[
+                ("status", name),
+                ("time", &lang.time(&t.to_zoned(tz.clone()))),
+            ],
+        ),
+        None => name.to_owned(),
+    };
+    Badge { class, icon, text }
+}
+
+/// The catalogue key of a visit status word.
+pub fn visit_key(status: &str) -> &'static str {
+    match status {
+        "arrived" => "visit.arrived",
+        "in_consultation" => "visit.in_consultation",
+        "done" => "visit.done",
+        "no_show" => "status.no_show",
+        "cancelled" => "status.cancelled",
+        "held" => "status.held",
+        "expired" => "status.expired",
+        _ => "status.booked",
+    }
+}
+
+/// The status changes the desk offers on an appointment: the next steps, and an undo of the
+/// last one. A no-show only once the appointment has started.
+pub fn status_actions(
+    lang: crate::web::i18n::Lang,
+    r: &careslot_store::ReservationRow,
+    who: &str,
+    now: Timestamp,
+) -> Vec<StatusAction> {
+    use careslot_store::VisitStep as S;
+    let act = |status: &'static str, key: &str, undo: bool| {
+        let label = lang.t(key).to_owned();
+        StatusAction {
+            status,
+            aria: format!("{label} — {who}"),
+            label,
+            undo,
+        }
+    };
+    match r.status {
+        ReservationStatus::NoShow => vec![act("booked", "visit.undo", true)],
+        ReservationStatus::Booked => {
+            let mut out = Vec::new();
+            match r.visit_step() {
+                S::Booked => {
+                    out.push(act("arrived", "visit.set_arrived", false));
+                    if r.start <= now {
+                        out.push(act("no_show", "desk.mark_no_show", false));
+                    }
+                }
+                S::Arrived => {
+                    out.push(act("in_consultation", "visit.set_in_consultation", false));
+                    out.push(act("done", "visit.set_done", false));
+                    out.push(act("booked", "visit.undo", true));
+                }
+                S::InConsultation => {
+                    out.push(act("done", "visit.set_done", false));
+                    let back = if r.arrived_at.is_some() {
+                        "arrived"
+                    } else {
+                        "booked"
+                    };
+                    out.push(act(back, "visit.undo", true));
+                }
+                S::Done => {
+                    let back = if r.consulting_at.is_some() {
+                        "in_consultation"
+                    } else if r.arrived_at.is_some() {
+                        "arrived"
+                    } else {
+                        "booked"
+                    };
+                    out.push(act(back, "visit.undo", true));
+                }
+            }
+            out
+        }
+        _ => Vec::new(),
+    }
 }
 
 pub struct Choice {
@@ -59,6 +193,8 @@ struct DeskPage<'a> {
     today: String,
     days: Vec<DeskDay>,
     zone: String,
+    /// This view, where a status form comes back to.
+    back: String,
 }
 
 /// The agenda asked for among the caller's, else their first; none yet: onboarding.
@@ -132,6 +268,13 @@ pub async fn agenda(ctx: Ctx, Query(p): Query<AgendaParams>) -> PageResult {
     };
     let tz = v.tz.clone();
     let local = |t: Timestamp| t.to_zoned(tz.clone());
+    let first_instant = careslot_core::time::local_days(from, from, &tz)
+        .map(|(s, _)| s)
+        .unwrap_or(now);
+    let reasons = ctx.ok(ctx
+        .app
+        .absence_reasons(&caller, &entry.agenda_id, first_instant)
+        .await)?;
     let mut days = Vec::new();
     let mut d = from;
     for _ in 0..n_days {
@@ -152,8 +295,12 @@ pub async fn agenda(ctx: Ctx, Query(p): Query<AgendaParams>) -> PageResult {
             let who = name
                 .clone()
                 .unwrap_or_else(|| lang.t("desk.anonymous").to_owned());
+            let time = lang.time(&local(a.row.start));
             items.push(DeskItem {
-                time: lang.time(&local(a.row.start)),
+                actions: status_actions(lang, &a.row, &format!("{time} {who}"), now),
+                badge: Some(badge(lang, &a.row, &tz)),
+                id: a.row.id.to_string(),
+                time,
                 end: lang.time(&local(a.row.end)),
                 kind,
                 label: format!("{who} · {motive}"),
@@ -169,6 +316,9 @@ pub async fn agenda(ctx: Ctx, Query(p): Query<AgendaParams>) -> PageResult {
                     kind: "hold",
                     label: lang.t("desk.hold").to_owned(),
                     link: None,
+                    id: String::new(),
+                    badge: None,
+                    actions: Vec::new(),
                     sort: r.start.as_second(),
                 });
             }
@@ -181,8 +331,14 @@ pub async fn agenda(ctx: Ctx, Query(p): Query<AgendaParams>) -> PageResult {
                         time: lang.time(&local(s)),
                         end: lang.time(&local(ab.end.min(de))),
                         kind: "absence",
-                        label: lang.t("desk.absence").to_owned(),
+                        label: match reasons.get(&ab.id) {
+                            Some(r) => format!("{} — {r}", lang.t("desk.absence")),
+                            None => lang.t("desk.absence").to_owned(),
+                        },
                         link: None,
+                        id: String::new(),
+                        badge: None,
+                        actions: Vec::new(),
                         sort: s.as_second(),
                     });
                 }
@@ -195,6 +351,9 @@ pub async fn agenda(ctx: Ctx, Query(p): Query<AgendaParams>) -> PageResult {
                     end: lang.time(&local(s.end)),
                     kind: "free",
                     label: lang.t("desk.free").to_owned(),
+                    id: String::new(),
+                    badge: None,
+                    actions: Vec::new(),
                     link: Some(format!(
                         "/pro/agenda/book?agenda={}&motive={}&start={}",
                         entry.agenda_id,
@@ -209,9 +368,19 @@ pub async fn agenda(ctx: Ctx, Query(p): Query<AgendaParams>) -> PageResult {
             }
         }
         items.sort_by_key(|i| i.sort);
+        let c = careslot_scheduling::day_counts(appts.iter().map(|(a, _)| &a.row), d, d, &tz)
+            .pop()
+            .unwrap_or_default();
         days.push(DeskDay {
             label: lang.long_date(d),
             items,
+            counts: vec![
+                (lang.t("visit.count_booked").to_owned(), c.booked),
+                (lang.t("visit.count_arrived").to_owned(), c.arrived),
+                (lang.t("visit.count_done").to_owned(), c.done),
+                (lang.t("visit.count_no_show").to_owned(), c.no_show),
+                (lang.t("visit.count_cancelled").to_owned(), c.cancelled),
+            ],
         });
         match d.tomorrow() {
             Ok(n) => d = n,
@@ -251,8 +420,41 @@ pub async fn agenda(ctx: Ctx, Query(p): Query<AgendaParams>) -> PageResult {
         today: today.to_string(),
         days,
         zone: v.agenda.timezone.clone(),
+        back: format!(
+            "/pro/agenda?agenda={}&motive={}&view={}&date={}",
+            entry.agenda_id,
+            motive.map(|m| m.id.to_string()).unwrap_or_default(),
+            if week { "week" } else { "day" },
+            date
+        ),
         ctx: &ctx,
     }))
+}
+
+/// Sets a visit status from a one-click form (the day or week list, or the appointment's
+/// page), then goes back where it came from.
+pub async fn set_status(mut ctx: Ctx, Path(id): Path<String>, form: Form) -> PageResult {
+    let caller = ctx.caller()?.clone();
+    let back = form.text("back");
+    // Only back to the desk's own pages, never to an address a form could carry elsewhere.
+    let back = if back.starts_with("/pro/agenda?") && !back.contains("//") {
+        back.to_owned()
+    } else {
+        format!("/pro/appointments/{id}")
+    };
+    match ctx
+        .app
+        .set_visit_status(&caller, &id, form.text("status"))
+        .await
+    {
+        Ok(_) => Ok(ctx.redirect_with(&back, "flash.status_set")),
+        Err(AppError::Conflict(..))
+        | Err(AppError::Invalid(_))
+        | Err(AppError::Store(careslot_store::StoreError::Conflict(_))) => {
+            Ok(ctx.redirect_with(&back, "flash.status_refused"))
+        }
+        Err(e) => Err(ctx.fail(e)),
+    }
 }
 
 #[derive(Deserialize)]
@@ -407,7 +609,8 @@ pub async fn book(mut ctx: Ctx, form: Form) -> PageResult {
 pub struct HistoryRow {
     pub when: String,
     pub motive: String,
-    pub status: &'static str,
+    /// The status in words and icon, with its time (arrived at 09:02...).
+    pub badge: Badge,
     pub id: String,
 }
 
@@ -420,7 +623,11 @@ struct AppointmentPage<'a> {
     patient_id: Option<String>,
     when: String,
     motive: String,
-    status: &'static str,
+    badge: Badge,
+    /// Visit status changes (the no-show forms below stay as they were).
+    actions: Vec<StatusAction>,
+    /// Who set which status when.
+    trail: Vec<String>,
     note: Option<String>,
     can_mark_no_show: bool,
     can_undo_no_show: bool,
@@ -465,6 +672,7 @@ pub async fn appointment(
     let rx_not_verified = is_practitioner
         && ctx.ok(ctx.app.my_credential(caller).await)?.status
             != careslot_domain::CredentialStatus::Verified;
+    let trail = status_trail(&ctx, &id, &v.tz).await?;
     Ok(ctx.page(&AppointmentPage {
         ctx: &ctx,
         id: id.clone(),
@@ -478,11 +686,25 @@ pub async fn appointment(
             .motive(&a.motive_id)
             .map(|m| view::motive_label(ctx.lang, &public, m))
             .unwrap_or_default(),
-        status: ctx.t(view::status_key(a.row.status)),
+        badge: badge(ctx.lang, &a.row, &v.tz),
+        actions: status_actions(
+            ctx.lang,
+            &a.row,
+            &d.patient_name.clone().unwrap_or_default(),
+            Timestamp::now(),
+        )
+        .into_iter()
+        .filter(|x| x.status != "no_show" && a.row.status != ReservationStatus::NoShow)
+        .collect(),
+        trail,
         note: a.note.clone(),
-        can_mark_no_show: started && a.row.status == ReservationStatus::Booked,
+        can_mark_no_show: started
+            && a.row.status == ReservationStatus::Booked
+            && a.row.visit_step() == careslot_store::VisitStep::Booked,
         can_undo_no_show: a.row.status == ReservationStatus::NoShow,
-        can_cancel: a.row.status == ReservationStatus::Booked && a.row.end > Timestamp::now(),
+        can_cancel: a.row.status == ReservationStatus::Booked
+            && a.row.visit_step() == careslot_store::VisitStep::Booked
+            && a.row.end > Timestamp::now(),
         payment,
         agenda_link: format!("/pro/agenda?agenda={}&date={}", a.row.agenda_id, z.date()),
         can_join_video: v
@@ -500,6 +722,60 @@ pub async fn appointment(
         rx_is_assistant: !is_practitioner,
         rx_first_legend: super::prescriptions::first_legend(&ctx),
     }))
+}
+
+/// The appointment's status trail in words: "Arrived at 09:02 by Dr Martin". Authors are
+/// named when the practice knows them (the practitioner, the caller, the assistants a
+/// practitioner sees), else called a team member.
+async fn status_trail(
+    ctx: &Ctx,
+    id: &str,
+    tz: &jiff::tz::TimeZone,
+) -> Result<Vec<String>, Failure> {
+    let caller = ctx.caller()?;
+    let entries = ctx.ok(ctx.app.visit_status_log(caller, id).await)?;
+    if entries.is_empty() {
+        return Ok(Vec::new());
+    }
+    let practice = ctx.ok(ctx.app.practice_of(caller).await)?;
+    let mut names = vec![
+        (caller.id.clone(), ctx.t("visit.you").to_owned()),
+        (practice.account_id.clone(), practice.name.clone()),
+    ];
+    if caller.id == practice.account_id {
+        if let Ok(team) = ctx.app.accounts.assistants(caller).await {
+            names.extend(team.into_iter().map(|i| (i.id, i.name)));
+        }
+    }
+    let lang = ctx.lang;
+    Ok(entries
+        .iter()
+        .map(|e| {
+            let status = if e.status == "booked" {
+                lang.t("visit.back_to_booked")
+            } else {
+                lang.t(visit_key(&e.status))
+            };
+            let time = lang.date_time(&e.at.to_zoned(tz.clone()));
+            let who = e.by.as_ref().map(|by| {
+                names
+                    .iter()
+                    .find(|(id, _)| id == by)
+                    .map(|(_, n)| n.as_str())
+                    .unwrap_or_else(|| lang.t("visit.team_member"))
+            });
+            match who {
+                Some(who) => lang.tf(
+                    "visit.trail_entry",
+                    &[("status", status), ("time", &time), ("who", who)],
+                ),
+                None => lang.tf(
+                    "visit.trail_entry_nobody",
+                    &[("status", status), ("time", &time)],
+                ),
+            }
+        })
+        .collect())
 }
 
 pub async fn no_show(mut ctx: Ctx, Path(id): Path<String>, form: Form) -> PageResult {
@@ -583,7 +859,7 @@ pub async fn patient(ctx: Ctx, Path(id): Path<String>) -> PageResult {
                 .motive(&a.motive_id)
                 .map(|m| view::motive_label(ctx.lang, &public, m))
                 .unwrap_or_default(),
-            status: ctx.t(view::status_key(a.row.status)),
+            badge: badge(ctx.lang, &a.row, &v.tz),
             id: a.row.id.to_string(),
         });
     }

@@ -121,7 +121,14 @@ pub async fn section(
         error: found.is_some_and(|(_, _, e)| *e),
         can_upload: p.appointment.row.status != ReservationStatus::Cancelled
             && p.appointment.patient.is_some(),
-        hint: ctx.tf("documents.hint", &[("size", &human_size(ctx.lang, max))]),
+        // Each side is told who else sees the document.
+        hint: ctx.tf(
+            match p.side {
+                Side::Patient => "documents.hint",
+                Side::Practice => "documents.hint_practice",
+            },
+            &[("size", &human_size(ctx.lang, max))],
+        ),
         accept: ACCEPT,
     })
 }

@@ -157,17 +157,25 @@ async fn render(ctx: &Ctx, agenda: &AgendaId, error: Option<&'static str>) -> Pa
             }
         })
         .collect();
+    let now = jiff::Timestamp::now();
+    let reasons = ctx.ok(ctx.app.absence_reasons(caller, agenda, now).await)?;
     let absences = v
         .absences
         .iter()
-        .filter(|a| a.end > jiff::Timestamp::now())
-        .map(|a| AbsenceRow {
-            id: a.id.to_string(),
-            label: format!(
+        .filter(|a| a.end > now)
+        .map(|a| {
+            let when = format!(
                 "{} → {}",
                 lang.date_time(&a.start.to_zoned(v.tz.clone())),
                 lang.date_time(&a.end.to_zoned(v.tz.clone()))
-            ),
+            );
+            AbsenceRow {
+                id: a.id.to_string(),
+                label: match reasons.get(&a.id) {
+                    Some(r) => format!("{when} · {r}"),
+                    None => when,
+                },
+            }
         })
         .collect();
     Ok(ctx.page(&SettingsPage {
@@ -321,6 +329,7 @@ pub async fn edit_motive(ctx: Ctx, Path(id): Path<String>, form: Form) -> PageRe
             &id,
             MotiveChanges {
                 name: form.text("name").to_owned(),
+                duration_min: form.opt("duration").map(|d| d.trim().parse().unwrap_or(0)),
                 policy: MotivePolicy {
                     teleconsultation: video,
                     new_patients_only: form.checked("new_only"),
