@@ -1109,24 +1109,27 @@ mod tests {
                                 let next = v.next_slot(now).0.map(|s| s.start);
                                 let key = next.map_or(i64::MAX, |t| t.as_second());
                                 let cost = relevance_cost(key, now_s, d);
-                                all.push((cost, key, d.unwrap_or(0.0), pos, e.agenda_id.clone(), next));
+                                all.push((
+                                    cost,
+                                    key,
+                                    d.unwrap_or(0.0),
+                                    pos,
+                                    e.agenda_id.clone(),
+                                    next,
+                                ));
                             }
                             all.sort_by(|a, b| match sort {
-                                SortOrder::EarliestSlot => a
-                                    .1
-                                    .cmp(&b.1)
-                                    .then(a.2.total_cmp(&b.2))
-                                    .then(a.3.cmp(&b.3)),
-                                SortOrder::Distance => a
-                                    .2
-                                    .total_cmp(&b.2)
-                                    .then(a.1.cmp(&b.1))
-                                    .then(a.3.cmp(&b.3)),
-                                SortOrder::Relevance => a
-                                    .0
-                                    .total_cmp(&b.0)
-                                    .then(a.2.total_cmp(&b.2))
-                                    .then(a.3.cmp(&b.3)),
+                                SortOrder::EarliestSlot => {
+                                    a.1.cmp(&b.1).then(a.2.total_cmp(&b.2)).then(a.3.cmp(&b.3))
+                                }
+                                SortOrder::Distance => {
+                                    a.2.total_cmp(&b.2).then(a.1.cmp(&b.1)).then(a.3.cmp(&b.3))
+                                }
+                                SortOrder::Relevance => {
+                                    a.0.total_cmp(&b.0)
+                                        .then(a.2.total_cmp(&b.2))
+                                        .then(a.3.cmp(&b.3))
+                                }
                             });
                             assert_eq!(outcome.total, all.len());
                             let expected: Vec<(AgendaId, Option<Timestamp>)> = all

@@ -33,7 +33,12 @@ async fn practice(srv: &TestServer, spec: &Spec) -> (String, String, String) {
         p.extend(f.clone());
     }
     let (s, body) = srv
-        .call(Method::PUT, "/api/v1/practitioner/profile", t, Some(profile))
+        .call(
+            Method::PUT,
+            "/api/v1/practitioner/profile",
+            t,
+            Some(profile),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{body}");
     let pid = body["id"].as_str().expect("id").to_owned();
@@ -50,7 +55,11 @@ async fn practice(srv: &TestServer, spec: &Spec) -> (String, String, String) {
     assert_eq!(place["wheelchair_access"], spec.wheelchair, "{place}");
     let place_id = place["id"].as_str().expect("place id").to_owned();
     let (s, agenda) = srv
-        .post("/api/v1/agendas", t, json!({"place_id": place_id, "holidays": null}))
+        .post(
+            "/api/v1/agendas",
+            t,
+            json!({"place_id": place_id, "holidays": null}),
+        )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{agenda}");
     let agenda_id = agenda["id"].as_str().expect("agenda id").to_owned();
@@ -145,13 +154,21 @@ async fn sort_count_pages_and_filters(backend: Backend) {
     for s in &specs {
         practices.push(practice(&srv, s).await);
     }
-    let [busy, near, middle, far] = ["Dr Busy Nextdoor", "Dr Near Tomorrow", "Dr Middle Today", "Dr Far Today"];
+    let [busy, near, middle, far] = [
+        "Dr Busy Nextdoor",
+        "Dr Near Tomorrow",
+        "Dr Middle Today",
+        "Dr Far Today",
+    ];
 
     // The contract's default stays earliest first (ties: nearest first).
     let v = search(&srv, "").await;
     assert_eq!(names(&v), [middle, far, near, busy], "{v}");
     assert_eq!(v["total"], 4, "{v}");
-    assert_eq!(search(&srv, "&sort=earliest").await["results"], v["results"]);
+    assert_eq!(
+        search(&srv, "&sort=earliest").await["results"],
+        v["results"]
+    );
     let v = search(&srv, "&sort=nearest").await;
     assert_eq!(names(&v), [busy, near, middle, far], "{v}");
     assert_eq!(names(&search(&srv, "&sort=distance").await), names(&v));
@@ -161,15 +178,24 @@ async fn sort_count_pages_and_filters(backend: Backend) {
 
     // Pages: the total is the same on each, the pages are slices of one order.
     let v = search(&srv, "&sort=nearest&limit=3").await;
-    assert_eq!((names(&v), v["total"].clone()), (vec![busy.to_owned(), near.into(), middle.into()], json!(4)));
+    assert_eq!(
+        (names(&v), v["total"].clone()),
+        (vec![busy.to_owned(), near.into(), middle.into()], json!(4))
+    );
     let v = search(&srv, "&sort=nearest&limit=3&page=2").await;
     assert_eq!(names(&v), [far], "{v}");
-    assert_eq!((v["total"].clone(), v["offset"].clone(), v["limit"].clone()), (json!(4), json!(3), json!(3)));
+    assert_eq!(
+        (v["total"].clone(), v["offset"].clone(), v["limit"].clone()),
+        (json!(4), json!(3), json!(3))
+    );
     let v = search(&srv, "&sort=nearest&limit=2&offset=1").await;
     assert_eq!(names(&v), [near, middle], "{v}");
     let v = search(&srv, "&limit=2&page=9").await;
     assert_eq!((names(&v).len(), v["total"].clone()), (0, json!(4)), "{v}");
-    assert!(v.get("suggestions").is_none(), "a page past the end is not a failed search: {v}");
+    assert!(
+        v.get("suggestions").is_none(),
+        "a page past the end is not a failed search: {v}"
+    );
 
     // Filters, alone and together; results carry the facts.
     for (filter, expected) in [
@@ -235,9 +261,15 @@ async fn sort_count_pages_and_filters(backend: Backend) {
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     // Absent, the fee sector is kept.
-    assert_eq!((v["accepts_new_patients"].clone(), v["fee_sector"].clone()), (json!(true), json!("sector-2")), "{v}");
+    assert_eq!(
+        (v["accepts_new_patients"].clone(), v["fee_sector"].clone()),
+        (json!(true), json!("sector-2")),
+        "{v}"
+    );
     assert_eq!(search(&srv, "&new_patients=true").await["total"], 4);
-    let (_, v) = srv.get("/api/v1/practitioner/profile", Some(far_token)).await;
+    let (_, v) = srv
+        .get("/api/v1/practitioner/profile", Some(far_token))
+        .await;
     assert_eq!(v["fee_sector"], "sector-2", "{v}");
     // Someone else's place is unknown; bad values are refused and change nothing.
     let (near_token, _, _) = &practices[1];
@@ -268,8 +300,14 @@ async fn sort_count_pages_and_filters(backend: Backend) {
         )
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
-    let (_, v) = srv.get("/api/v1/practitioner/profile", Some(far_token)).await;
-    assert_eq!((v["name"].clone(), v["fee_sector"].clone()), (json!(far), json!("sector-2")), "{v}");
+    let (_, v) = srv
+        .get("/api/v1/practitioner/profile", Some(far_token))
+        .await;
+    assert_eq!(
+        (v["name"].clone(), v["fee_sector"].clone()),
+        (json!(far), json!("sector-2")),
+        "{v}"
+    );
     assert_eq!(names(&search(&srv, "&wheelchair=true").await), [far, near]);
 
     // The page: sort and filters as a form that works without JavaScript, and the count.
@@ -282,8 +320,14 @@ async fn sort_count_pages_and_filters(backend: Backend) {
         .await
         .unwrap_or_default();
     let at = |name: &str| html.find(name).unwrap_or(usize::MAX);
-    assert!(at(busy) < at(near) && at(near) < at(middle) && at(middle) < at(far), "{html}");
-    assert!(html.contains("data-count>") && html.contains(": 4"), "{html}");
+    assert!(
+        at(busy) < at(near) && at(near) < at(middle) && at(middle) < at(far),
+        "{html}"
+    );
+    assert!(
+        html.contains("data-count>") && html.contains(": 4"),
+        "{html}"
+    );
     assert!(html.contains("name=\"tele\""), "{html}");
     let html = web
         .get(&format!("/search?q=&{point}&tele=1&lang=de"))
@@ -291,7 +335,10 @@ async fn sort_count_pages_and_filters(backend: Backend) {
         .text()
         .await
         .unwrap_or_default();
-    assert!(html.contains(near) && !html.contains(middle) && !html.contains(far), "{html}");
+    assert!(
+        html.contains(near) && !html.contains(middle) && !html.contains(far),
+        "{html}"
+    );
     assert!(html.contains(": 1"), "{html}");
 }
 

@@ -1349,14 +1349,13 @@ where
     }
 
     async fn practitioner_facts(&self, id: &PractitionerId) -> StoreResult<PractitionerFacts> {
-        let row = sqlx::query(
-            "SELECT accepts_new_patients, fee_sector FROM practitioners WHERE id = $1",
-        )
-        .bind(id.as_str())
-        .fetch_optional(self.reader())
-        .await
-        .map_err(B::map_err)?
-        .ok_or(StoreError::NotFound)?;
+        let row =
+            sqlx::query("SELECT accepts_new_patients, fee_sector FROM practitioners WHERE id = $1")
+                .bind(id.as_str())
+                .fetch_optional(self.reader())
+                .await
+                .map_err(B::map_err)?
+                .ok_or(StoreError::NotFound)?;
         Ok(PractitionerFacts {
             accepts_new_patients: row.try_get("accepts_new_patients").map_err(internal)?,
             fee_sector: Self::fee_sector_from_row(&row)?,

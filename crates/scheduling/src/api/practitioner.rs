@@ -31,7 +31,12 @@ pub async fn put_profile(
     ApiJson(b): ApiJson<ProfileBody>,
 ) -> Result<Json<PractitionerBody>, ApiError> {
     // Checked before anything is saved, so a bad sector changes nothing.
-    if let Some(code) = b.fee_sector.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+    if let Some(code) = b
+        .fee_sector
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+    {
         FeeSector::parse(code).map_err(|e| ApiError::from(AppError::from(e)))?;
     }
     let facts_input = FactsInput {

@@ -51,10 +51,9 @@ fn filters(p: &SearchParams) -> Result<Filters, ApiError> {
             .collect()
     };
     let languages = list(&p.languages);
-    if languages
-        .iter()
-        .any(|l| l.len() < 2 || l.len() > 8 || !l.chars().all(|c| c.is_ascii_alphabetic() || c == '-'))
-        || languages.len() > 20
+    if languages.iter().any(|l| {
+        l.len() < 2 || l.len() > 8 || !l.chars().all(|c| c.is_ascii_alphabetic() || c == '-')
+    }) || languages.len() > 20
     {
         return Err(ApiError::bad_request(
             "languages: comma-separated language codes such as fr,en",

@@ -146,7 +146,11 @@ impl Refine {
         if self.sort_code != "relevance" {
             s.append_pair("sort", self.sort_code);
         }
-        for (on, name) in [(self.tele, "tele"), (self.newp, "newp"), (self.access, "access")] {
+        for (on, name) in [
+            (self.tele, "tele"),
+            (self.newp, "newp"),
+            (self.access, "access"),
+        ] {
             if on {
                 s.append_pair(name, "1");
             }
@@ -492,7 +496,10 @@ pub async fn search(ctx: Ctx, Query(p): Query<SearchParams>) -> PageResult {
     let page_label = (pages > 1).then(|| {
         lang.tf(
             "search.page_of",
-            &[("page", &refine.page.to_string()), ("pages", &pages.to_string())],
+            &[
+                ("page", &refine.page.to_string()),
+                ("pages", &pages.to_string()),
+            ],
         )
     });
     let prev_page = (refine.page > 1 && refine.page <= pages)
