@@ -290,6 +290,7 @@ impl Generator {
             agenda_id: agenda.id.clone(),
             place,
             verified: true,
+            facts: Default::default(),
         };
         let view = AgendaView::from_snapshot(AgendaSnapshot {
             agenda,
@@ -917,6 +918,8 @@ fn query(
         near: None,
         sort: SortOrder::EarliestSlot,
         limit: SEARCH_LIMIT,
+        offset: 0,
+        filters: Default::default(),
     };
     match variant {
         Variant::Specialty => q.specialty = Some(specialty),
@@ -1055,6 +1058,8 @@ pub async fn search(args: &BenchArgs) -> anyhow::Result<Value> {
         near: None,
         sort: SortOrder::EarliestSlot,
         limit: SEARCH_LIMIT,
+        offset: 0,
+        filters: Default::default(),
     };
     let started = Instant::now();
     let hits = ds.index.search(&everything, Timestamp::now()).await?;

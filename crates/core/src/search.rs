@@ -18,7 +18,7 @@ use crate::availability::{AgendaCache, AgendaView, Entry, Memo};
 use crate::gazetteer::{self, PlaceHit};
 use careslot_domain::geo::LatLon;
 use careslot_domain::*;
-use careslot_store::{DirectoryEntry, StoreError};
+use careslot_store::{DirectoryEntry, DirectoryFacts, StoreError};
 use jiff::Timestamp;
 use parking_lot::RwLock;
 use std::collections::BTreeMap;
@@ -36,6 +36,54 @@ pub struct Indexed {
 pub enum SortOrder {
     EarliestSlot,
     Distance,
+    /// Waiting time and distance weighed together (see [`relevance_cost`]).
+    Relevance,
+}
+
+/// Kilometres that weigh as much as one day of waiting in [`SortOrder::Relevance`]: 1.5 km
+/// sooner is worth about half a day.
+pub const KM_PER_DAY: f64 = 3.0;
+
+/// The cost [`SortOrder::Relevance`] ranks by, lowest first: days until the next slot plus
+/// the distance in [`KM_PER_DAY`] units. Without a slot the cost is infinite (ranked after
+/// everyone with one); without a point, distance weighs nothing. Grows with `next`, so a
+/// lower bound of the next slot gives a lower bound of the cost.
+pub fn relevance_cost(next: i64, now: i64, distance_km: Option<f64>) -> f64 {
+    if next == i64::MAX {
+        return f64::INFINITY;
+    }
+    let wait_days = (next.saturating_sub(now)).max(0) as f64 / 86_400.0;
+    wait_days + distance_km.unwrap_or(0.0) / KM_PER_DAY
+}
+
+/// What results must offer; every filter left at its default keeps everyone.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Filters {
+    /// Only agendas with a teleconsultation motive bookable online.
+    pub teleconsultation: bool,
+    /// Only practitioners taking new patients.
+    pub new_patients: bool,
+    /// Only places with wheelchair access.
+    pub wheelchair: bool,
+    /// Practitioners speaking at least one of these language codes (lower case).
+    pub languages: Vec<String>,
+    /// Practitioners in one of these fee sectors.
+    pub fee_sectors: Vec<FeeSector>,
+}
+
+impl Filters {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    pub fn accepts(&self, f: &DirectoryFacts) -> bool {
+        (!self.teleconsultation || f.teleconsultation)
+            && (!self.new_patients || f.accepts_new_patients)
+            && (!self.wheelchair || f.wheelchair_access)
+            && (self.languages.is_empty() || f.languages.iter().any(|l| self.languages.contains(l)))
+            && (self.fee_sectors.is_empty()
+                || f.fee_sector.is_some_and(|s| self.fee_sectors.contains(&s)))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -49,6 +97,9 @@ pub struct SearchQuery {
     pub near: Option<(LatLon, f64)>,
     pub sort: SortOrder,
     pub limit: usize,
+    /// Results skipped before the `limit` returned (pagination).
+    pub offset: usize,
+    pub filters: Filters,
 }
 
 pub struct Hit {
@@ -91,6 +142,8 @@ impl Suggestions {
 /// A search's results with how the query was read, and suggestions when it found nobody.
 pub struct SearchOutcome {
     pub hits: Vec<Hit>,
+    /// How many results match in all (every page).
+    pub total: usize,
     pub understood: Understood,
     /// The place the results are restricted to (from `city`, else from the text).
     pub place: Option<PlaceHit>,
@@ -680,7 +733,11 @@ impl SearchIndex {
         let text = q.text.as_deref().map(str::trim).filter(|t| !t.is_empty());
         let plan = snap.plan(q, text);
 
+        let filtering = !q.filters.is_empty();
         let keep = |i: usize| -> Option<Option<f64>> {
+            if filtering && !q.filters.accepts(&snap.items[i].entry.facts) {
+                return None;
+            }
             match q.near {
                 Some((point, radius)) => {
                     let d = point.distance_km(snap.coords[i]);
@@ -734,8 +791,20 @@ impl SearchIndex {
                 .total_cmp(&dist(b.1))
                 .then(a.0.cmp(&b.0))
                 .then(a.2.cmp(&b.2)),
+            SortOrder::Relevance => {
+                let cost = |x: &(i64, f64, u32, bool)| {
+                    relevance_cost(x.0, now_s, (!x.1.is_nan()).then_some(x.1))
+                };
+                cost(a)
+                    .total_cmp(&cost(b))
+                    .then(dist(a.1).total_cmp(&dist(b.1)))
+                    .then(a.2.cmp(&b.2))
+            }
         };
-        let k = q.limit.min(ranked.len());
+        let total = ranked.len();
+        // Every order grows with the next slot, so memos that are lower bounds keep working
+        // for any page: the first offset + limit are settled, then the page is cut from them.
+        let k = q.offset.saturating_add(q.limit).min(ranked.len());
         loop {
             if k > 0 && ranked.len() > k {
                 ranked.select_nth_unstable_by(k - 1, cmp);
@@ -756,6 +825,7 @@ impl SearchIndex {
         }
         ranked.truncate(k);
         ranked.sort_by(cmp);
+        ranked.drain(..q.offset.min(ranked.len()));
 
         let mut hits = Vec::with_capacity(ranked.len());
         for (key, distance, i, _) in ranked {
@@ -770,12 +840,12 @@ impl SearchIndex {
                 item,
             });
         }
-        let suggestions = hits
-            .is_empty()
+        let suggestions = (total == 0)
             .then(|| snap.suggest(q, text, &plan))
             .filter(|s| !s.is_empty());
         Ok(SearchOutcome {
             hits,
+            total,
             place: match plan.place {
                 Some(PlaceFilter::Known(hit)) => Some(hit),
                 _ => None,
@@ -806,7 +876,7 @@ mod tests {
                     city: "Paris".into(),
                     country: Country::France,
                     lat: 48.85 + (i % 10) as f64 * 0.01,
-                    lon: 2.35,
+                    lon: 2.35 + (i % 7) as f64 * 0.02,
                     timezone: "Europe/Paris".into(),
                 };
                 let agenda = Agenda {
@@ -853,6 +923,18 @@ mod tests {
                     agenda_id: agenda.id.clone(),
                     place,
                     verified: true,
+                    facts: DirectoryFacts {
+                        teleconsultation: i % 2 == 0,
+                        accepts_new_patients: i % 3 != 0,
+                        fee_sector: [None, Some(FeeSector::Sector1), Some(FeeSector::Sector2)]
+                            [i % 3],
+                        wheelchair_access: i % 4 == 1,
+                        languages: if i % 5 == 2 {
+                            vec!["fr".into(), "de".into()]
+                        } else {
+                            vec!["fr".into()]
+                        },
+                    },
                 };
                 let view = AgendaView::from_snapshot(AgendaSnapshot {
                     agenda,
@@ -900,6 +982,8 @@ mod tests {
             near: None,
             sort: SortOrder::EarliestSlot,
             limit: 12,
+            offset: 0,
+            filters: Filters::default(),
         };
         let t0: Timestamp = "2027-03-26T05:00:00Z".parse().unwrap();
         // Through the evening, the night, a Sunday and the spring DST change.
@@ -933,6 +1017,150 @@ mod tests {
                 .collect();
             assert_eq!(got, expected, "at +{hours} h");
         }
+    }
+
+    /// Every sort order, filter and page equals a brute-force ranking as memos expire.
+    #[tokio::test]
+    async fn sorts_filters_and_pages_stay_exact() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(
+            careslot_store_sqlite::SqliteStore::open_dir(dir.path())
+                .await
+                .unwrap(),
+        );
+        let cache = Arc::new(AgendaCache::new(store));
+        let mut entries = Vec::new();
+        let mut truth: Vec<(DirectoryEntry, Arc<AgendaView>)> = Vec::new();
+        for (e, v) in directory(180) {
+            let id = v.agenda.id.clone();
+            cache.insert(v);
+            truth.push((e.clone(), cache.get(&id).await.unwrap().unwrap()));
+            entries.push(e);
+        }
+        let index = SearchIndex::new(cache.clone());
+        index.replace_all(entries);
+        let centre = LatLon {
+            lat: 48.87,
+            lon: 2.40,
+        };
+        let filter_sets = [
+            Filters::default(),
+            Filters {
+                teleconsultation: true,
+                ..Filters::default()
+            },
+            Filters {
+                new_patients: true,
+                wheelchair: true,
+                ..Filters::default()
+            },
+            Filters {
+                languages: vec!["de".into()],
+                fee_sectors: vec![FeeSector::Sector1, FeeSector::Sector2],
+                ..Filters::default()
+            },
+        ];
+        let t0: Timestamp = "2027-03-26T05:00:00Z".parse().unwrap();
+        for hours in [0i64, 3, 13, 34, 55] {
+            let now = t0 + jiff::SignedDuration::from_hours(hours);
+            let now_s = now.as_second();
+            for sort in [
+                SortOrder::EarliestSlot,
+                SortOrder::Distance,
+                SortOrder::Relevance,
+            ] {
+                for near in [None, Some((centre, 4.0))] {
+                    for filters in &filter_sets {
+                        for (offset, limit) in [(0usize, 7usize), (7, 7), (30, 10), (500, 5)] {
+                            let q = SearchQuery {
+                                specialty: None,
+                                text: None,
+                                city: None,
+                                near,
+                                sort,
+                                limit,
+                                offset,
+                                filters: filters.clone(),
+                            };
+                            let outcome = index.search_explained(&q, now).await.unwrap();
+                            let got: Vec<(AgendaId, Option<Timestamp>)> = outcome
+                                .hits
+                                .iter()
+                                .map(|h| (h.item.entry.agenda_id.clone(), h.next_slot))
+                                .collect();
+                            // (cost, key, distance, position) for everyone the filters keep.
+                            let mut all: Vec<(f64, i64, f64, usize, AgendaId, Option<Timestamp>)> =
+                                Vec::new();
+                            for (pos, (e, v)) in truth.iter().enumerate() {
+                                if !filters.accepts(&e.facts) {
+                                    continue;
+                                }
+                                let d = near.map(|(p, _)| {
+                                    p.distance_km(LatLon {
+                                        lat: e.place.lat,
+                                        lon: e.place.lon,
+                                    })
+                                });
+                                if let (Some(d), Some((_, r))) = (d, near) {
+                                    if d > r {
+                                        continue;
+                                    }
+                                }
+                                let next = v.next_slot(now).0.map(|s| s.start);
+                                let key = next.map_or(i64::MAX, |t| t.as_second());
+                                let cost = relevance_cost(key, now_s, d);
+                                all.push((
+                                    cost,
+                                    key,
+                                    d.unwrap_or(0.0),
+                                    pos,
+                                    e.agenda_id.clone(),
+                                    next,
+                                ));
+                            }
+                            all.sort_by(|a, b| match sort {
+                                SortOrder::EarliestSlot => {
+                                    a.1.cmp(&b.1).then(a.2.total_cmp(&b.2)).then(a.3.cmp(&b.3))
+                                }
+                                SortOrder::Distance => {
+                                    a.2.total_cmp(&b.2).then(a.1.cmp(&b.1)).then(a.3.cmp(&b.3))
+                                }
+                                SortOrder::Relevance => {
+                                    a.0.total_cmp(&b.0)
+                                        .then(a.2.total_cmp(&b.2))
+                                        .then(a.3.cmp(&b.3))
+                                }
+                            });
+                            assert_eq!(outcome.total, all.len());
+                            let expected: Vec<(AgendaId, Option<Timestamp>)> = all
+                                .into_iter()
+                                .skip(offset)
+                                .take(limit)
+                                .map(|x| (x.4, x.5))
+                                .collect();
+                            assert_eq!(
+                                got, expected,
+                                "+{hours} h, {sort:?}, near {near:?}, {filters:?}, offset {offset}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn relevance_weighs_waiting_against_distance() {
+        let now = 1_000_000;
+        // A slot today 5 km away loses to one today 1.5 km away, and to one tomorrow 1 km away.
+        let far_today = relevance_cost(now + 3_600, now, Some(5.0));
+        let near_today = relevance_cost(now + 3_600, now, Some(1.5));
+        let near_tomorrow = relevance_cost(now + 86_400, now, Some(1.0));
+        assert!(near_today < far_today);
+        assert!(near_tomorrow < far_today);
+        // A slot in three weeks next door loses to one today 5 km away.
+        assert!(relevance_cost(now + 21 * 86_400, now, Some(0.1)) > far_today);
+        assert_eq!(relevance_cost(i64::MAX, now, Some(0.0)), f64::INFINITY);
     }
 
     #[test]

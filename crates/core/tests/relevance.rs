@@ -76,6 +76,7 @@ fn practice(i: usize, line: &str) -> (DirectoryEntry, AgendaView) {
         agenda_id: agenda.id.clone(),
         place,
         verified: true,
+        facts: Default::default(),
     };
     let view = AgendaView::from_snapshot(AgendaSnapshot {
         agenda,
@@ -124,6 +125,8 @@ fn query(text: &str, city: &str) -> SearchQuery {
         near: None,
         sort: SortOrder::EarliestSlot,
         limit: TOP,
+        offset: 0,
+        filters: Default::default(),
     }
 }
 

@@ -6,6 +6,7 @@
 
 pub mod availability;
 pub mod error;
+pub mod fee_sector;
 pub mod geo;
 pub mod holidays;
 pub mod hours;
@@ -17,6 +18,7 @@ pub mod vaccine;
 
 pub use availability::{AgendaCalendar, Occupancy, Reservation, Slot};
 pub use error::DomainError;
+pub use fee_sector::FeeSector;
 pub use holidays::Country;
 pub use ids::*;
 pub use professional_id::{CredentialStatus, IdScheme, ProfessionalId};

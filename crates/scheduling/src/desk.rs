@@ -521,6 +521,11 @@ impl Scheduling {
         if !found? {
             return Err(AppError::NotFound("motive"));
         }
+        let online_video = |p: &MotivePolicy| p.teleconsultation && p.bookable_online;
+        if online_video(&current.policy) != online_video(&updated.policy) {
+            // The teleconsultation search filter reads the directory.
+            self.refresh_directory(&agenda.practitioner_id).await?;
+        }
         Ok(updated)
     }
 

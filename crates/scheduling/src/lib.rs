@@ -22,6 +22,7 @@ pub mod notify;
 mod payment;
 pub mod payments;
 mod practice;
+pub mod practice_facts;
 pub mod publish;
 pub mod reminders;
 mod vaccines;

@@ -204,6 +204,10 @@ impl Scheduling {
         if let Some(spec) = &input.vaccine {
             self.link_vaccine(&agenda.id, &motive.id, spec).await?;
         }
+        if motive.policy.teleconsultation && motive.policy.bookable_online {
+            // The teleconsultation search filter reads the directory.
+            self.refresh_directory(&agenda.practitioner_id).await?;
+        }
         Ok(motive)
     }
 

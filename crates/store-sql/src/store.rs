@@ -19,7 +19,9 @@ use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Row, 
 
 const DIRECTORY_SQL: &str = "SELECT pr.id AS practitioner_id, pr.name AS pname, pr.specialty, a.id AS agenda_id,
         pl.id, pl.practitioner_id, pl.name, pl.address, pl.postcode, pl.city, pl.country, pl.lat, pl.lon, pl.timezone,
-        COALESCE(pc.status = 'verified', FALSE) AS verified
+        COALESCE(pc.status = 'verified', FALSE) AS verified,
+        pr.languages AS plangs, pr.accepts_new_patients, pr.fee_sector, pl.wheelchair_access,
+        EXISTS (SELECT 1 FROM motives m WHERE m.agenda_id = a.id AND m.teleconsultation AND m.bookable_online) AS teleconsultation
    FROM agendas a JOIN practitioners pr ON pr.id = a.practitioner_id JOIN places pl ON pl.id = a.place_id
    LEFT JOIN practitioner_credentials pc ON pc.practitioner_id = pr.id";
 
@@ -396,7 +398,22 @@ where
             agenda_id: AgendaId(row.try_get("agenda_id").map_err(internal)?),
             place: Self::place_from_row(row)?,
             verified: row.try_get("verified").map_err(internal)?,
+            facts: DirectoryFacts {
+                teleconsultation: row.try_get("teleconsultation").map_err(internal)?,
+                accepts_new_patients: row.try_get("accepts_new_patients").map_err(internal)?,
+                fee_sector: Self::fee_sector_from_row(row)?,
+                wheelchair_access: row.try_get("wheelchair_access").map_err(internal)?,
+                languages: codec::languages_from_text(
+                    &row.try_get::<String, _>("plangs").map_err(internal)?,
+                ),
+            },
         })
+    }
+
+    fn fee_sector_from_row(row: &DbRow<B>) -> StoreResult<Option<FeeSector>> {
+        let code: Option<String> = row.try_get("fee_sector").map_err(internal)?;
+        code.map(|c| FeeSector::parse(&c).map_err(|_| codec::corrupt("fee_sector")))
+            .transpose()
     }
 
     /// Deletes a row of an agenda's configuration and tells other nodes the agenda changed.
@@ -1335,6 +1352,71 @@ where
             .await
             .map_err(B::map_err)?;
         row.as_ref().map(Self::place_from_row).transpose()
+    }
+
+    async fn practitioner_facts(&self, id: &PractitionerId) -> StoreResult<PractitionerFacts> {
+        let row =
+            sqlx::query("SELECT accepts_new_patients, fee_sector FROM practitioners WHERE id = $1")
+                .bind(id.as_str())
+                .fetch_optional(self.reader())
+                .await
+                .map_err(B::map_err)?
+                .ok_or(StoreError::NotFound)?;
+        Ok(PractitionerFacts {
+            accepts_new_patients: row.try_get("accepts_new_patients").map_err(internal)?,
+            fee_sector: Self::fee_sector_from_row(&row)?,
+        })
+    }
+
+    async fn set_practitioner_facts(
+        &self,
+        id: &PractitionerId,
+        facts: &PractitionerFacts,
+    ) -> StoreResult<()> {
+        let n = sqlx::query(
+            "UPDATE practitioners SET accepts_new_patients = $1, fee_sector = $2 WHERE id = $3",
+        )
+        .bind(facts.accepts_new_patients)
+        .bind(facts.fee_sector.map(|f| f.code()))
+        .bind(id.as_str())
+        .execute(self.writer())
+        .await
+        .map_err(B::map_err)
+        .map(B::rows_affected)?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn place_access(&self, id: &PlaceId) -> StoreResult<PlaceAccess> {
+        let row = sqlx::query("SELECT wheelchair_access, access_details FROM places WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(self.reader())
+            .await
+            .map_err(B::map_err)?
+            .ok_or(StoreError::NotFound)?;
+        Ok(PlaceAccess {
+            wheelchair_access: row.try_get("wheelchair_access").map_err(internal)?,
+            details: row.try_get("access_details").map_err(internal)?,
+        })
+    }
+
+    async fn set_place_access(&self, id: &PlaceId, access: &PlaceAccess) -> StoreResult<()> {
+        let n = sqlx::query(
+            "UPDATE places SET wheelchair_access = $1, access_details = $2 WHERE id = $3",
+        )
+        .bind(access.wheelchair_access)
+        .bind(access.details.as_deref())
+        .bind(id.as_str())
+        .execute(self.writer())
+        .await
+        .map_err(B::map_err)
+        .map(B::rows_affected)?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
     }
 
     async fn create_agenda(&self, a: &Agenda) -> StoreResult<()> {

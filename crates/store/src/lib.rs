@@ -293,6 +293,17 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Option<Practitioner>>;
     async fn create_place(&self, place: &Place) -> StoreResult<()>;
     async fn place(&self, id: &PlaceId) -> StoreResult<Option<Place>>;
+    /// Whether the practitioner takes new patients, and their fee sector (NotFound if no
+    /// such practitioner).
+    async fn practitioner_facts(&self, id: &PractitionerId) -> StoreResult<PractitionerFacts>;
+    async fn set_practitioner_facts(
+        &self,
+        id: &PractitionerId,
+        facts: &PractitionerFacts,
+    ) -> StoreResult<()>;
+    /// Wheelchair access and access details of a place (NotFound if no such place).
+    async fn place_access(&self, id: &PlaceId) -> StoreResult<PlaceAccess>;
+    async fn set_place_access(&self, id: &PlaceId, access: &PlaceAccess) -> StoreResult<()>;
     async fn create_agenda(&self, agenda: &Agenda) -> StoreResult<()>;
     async fn agenda(&self, id: &AgendaId) -> StoreResult<Option<Agenda>>;
     async fn create_motive(&self, motive: &Motive, label_ct: &[u8]) -> StoreResult<()>;

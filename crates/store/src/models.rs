@@ -230,6 +230,56 @@ pub struct DirectoryEntry {
     pub place: Place,
     /// The practitioner is verified: only such rows are listed in search and feeds.
     pub verified: bool,
+    /// What search results can be filtered by.
+    pub facts: DirectoryFacts,
+}
+
+/// Facts of a directory row that search filters on (issue 17 point 2).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DirectoryFacts {
+    /// The agenda has a teleconsultation motive bookable online.
+    pub teleconsultation: bool,
+    pub accepts_new_patients: bool,
+    pub fee_sector: Option<FeeSector>,
+    pub wheelchair_access: bool,
+    /// Language codes the practitioner speaks ("fr", "en"…), lower case.
+    pub languages: Vec<String>,
+}
+
+impl Default for DirectoryFacts {
+    fn default() -> Self {
+        Self {
+            teleconsultation: false,
+            accepts_new_patients: true,
+            fee_sector: None,
+            wheelchair_access: false,
+            languages: Vec::new(),
+        }
+    }
+}
+
+/// What a practitioner states beside their profile, for patients choosing one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PractitionerFacts {
+    pub accepts_new_patients: bool,
+    pub fee_sector: Option<FeeSector>,
+}
+
+impl Default for PractitionerFacts {
+    fn default() -> Self {
+        Self {
+            accepts_new_patients: true,
+            fee_sector: None,
+        }
+    }
+}
+
+/// How a place can be reached.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PlaceAccess {
+    pub wheelchair_access: bool,
+    /// Floor, lift, entrance, parking, transport.
+    pub details: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

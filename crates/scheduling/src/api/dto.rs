@@ -4,7 +4,7 @@
 use crate::Appointment;
 use careslot_core::time::format_instant;
 use careslot_domain::*;
-use careslot_store::{Agenda, Place, Practitioner};
+use careslot_store::{Agenda, Place, PlaceAccess, Practitioner, PractitionerFacts};
 use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -18,6 +18,10 @@ pub struct ProfileBody {
     #[serde(default)]
     pub languages: Vec<String>,
     pub bio: Option<String>,
+    /// Whether new patients are taken; absent keeps the current answer (default true).
+    pub accepts_new_patients: Option<bool>,
+    /// `sector-1`, `sector-2` or `non-contracted` (France); `""` clears it; absent keeps it.
+    pub fee_sector: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -27,16 +31,21 @@ pub struct PractitionerBody {
     pub specialty: String,
     pub languages: Vec<String>,
     pub bio: Option<String>,
+    pub accepts_new_patients: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fee_sector: Option<String>,
 }
 
-impl From<&Practitioner> for PractitionerBody {
-    fn from(p: &Practitioner) -> Self {
+impl PractitionerBody {
+    pub fn new(p: &Practitioner, facts: &PractitionerFacts) -> Self {
         Self {
             id: p.id.to_string(),
             name: p.name.clone(),
             specialty: p.specialty.code().to_owned(),
             languages: p.languages.clone(),
             bio: p.bio.clone(),
+            accepts_new_patients: facts.accepts_new_patients,
+            fee_sector: facts.fee_sector.map(|f| f.code().to_owned()),
         }
     }
 }
@@ -65,6 +74,10 @@ pub struct NewPlaceBody {
     pub lon: f64,
     /// IANA zone, e.g. Europe/Paris.
     pub timezone: String,
+    /// Default false.
+    pub wheelchair_access: Option<bool>,
+    /// Floor, lift, entrance, parking, transport (at most 2000 characters).
+    pub access_details: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -78,11 +91,27 @@ pub struct PlaceBody {
     pub lat: f64,
     pub lon: f64,
     pub timezone: String,
+    pub wheelchair_access: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_details: Option<String>,
 }
 
-impl From<&Place> for PlaceBody {
-    fn from(p: &Place) -> Self {
+/// How a place can be reached.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlaceAccessBody {
+    pub wheelchair_access: bool,
+    /// Floor, lift, entrance, parking, transport (at most 2000 characters); absent or empty
+    /// clears it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_details: Option<String>,
+}
+
+impl PlaceBody {
+    pub fn new(p: &Place, access: &PlaceAccess) -> Self {
         Self {
+            wheelchair_access: access.wheelchair_access,
+            access_details: access.details.clone(),
             id: p.id.to_string(),
             name: p.name.clone(),
             address: p.address.clone(),
@@ -506,8 +535,23 @@ pub struct SearchParams {
     pub radius_km: Option<f64>,
     /// Default 20, at most 100.
     pub limit: Option<usize>,
-    /// `earliest` (default) or `distance`.
+    /// `earliest` (default), `nearest` (or its older name `distance`; needs lat and lon) or
+    /// `relevance` (waiting time and distance weighed together).
     pub sort: Option<String>,
+    /// Results to skip (pagination); with `limit`. Not with `page`.
+    pub offset: Option<usize>,
+    /// Page number from 1, of `limit` results each. Not with `offset`.
+    pub page: Option<usize>,
+    /// Only agendas offering a teleconsultation bookable online.
+    pub teleconsultation: Option<bool>,
+    /// Only practitioners taking new patients.
+    pub new_patients: Option<bool>,
+    /// Only places with wheelchair access.
+    pub wheelchair: Option<bool>,
+    /// Comma-separated language codes; practitioners speaking at least one.
+    pub languages: Option<String>,
+    /// Comma-separated fee sectors (`sector-1`, `sector-2`, `non-contracted`); any of them.
+    pub fee_sector: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -532,11 +576,25 @@ pub struct SearchResultBody {
     pub distance_km: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_slot: Option<String>,
+    /// A teleconsultation motive is bookable online.
+    pub teleconsultation: bool,
+    pub accepts_new_patients: bool,
+    /// `sector-1`, `sector-2` or `non-contracted`, when stated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fee_sector: Option<String>,
+    pub wheelchair_access: bool,
+    /// Language codes spoken.
+    pub languages: Vec<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SearchBody {
     pub results: Vec<SearchResultBody>,
+    /// Results matching in all, on every page.
+    pub total: usize,
+    /// Results skipped before these.
+    pub offset: usize,
+    pub limit: usize,
     /// Only when `results` is empty and there is something to suggest.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suggestions: Option<SearchSuggestionsBody>,

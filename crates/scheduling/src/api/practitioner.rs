@@ -2,12 +2,14 @@
 
 use super::dto::*;
 use super::extract::{ApiJson, ApiPath, ApiQuery, Caller};
-use crate::{NewMotive, NewPlace, NewRule, ProfileInput, Scheduling};
+use crate::practice_facts::{parse_access_details, FactsInput};
+use crate::{AppError, NewMotive, NewPlace, NewRule, ProfileInput, Scheduling};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use careslot_core::error::{ApiError, Problem};
-use careslot_domain::{AgendaId, MotivePolicy};
+use careslot_domain::{AgendaId, FeeSector, MotivePolicy, PlaceId};
+use careslot_store::PlaceAccess;
 use std::sync::Arc;
 
 type Created<T> = Result<(StatusCode, Json<T>), ApiError>;
@@ -28,6 +30,19 @@ pub async fn put_profile(
     Caller(me): Caller,
     ApiJson(b): ApiJson<ProfileBody>,
 ) -> Result<Json<PractitionerBody>, ApiError> {
+    // Checked before anything is saved, so a bad sector changes nothing.
+    if let Some(code) = b
+        .fee_sector
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+    {
+        FeeSector::parse(code).map_err(|e| ApiError::from(AppError::from(e)))?;
+    }
+    let facts_input = FactsInput {
+        accepts_new_patients: b.accepts_new_patients,
+        fee_sector: b.fee_sector,
+    };
     let p = app
         .set_profile(
             &me,
@@ -39,7 +54,8 @@ pub async fn put_profile(
             },
         )
         .await?;
-    Ok(Json(PractitionerBody::from(&p)))
+    let facts = app.set_my_facts(&me, facts_input).await?;
+    Ok(Json(PractitionerBody::new(&p, &facts)))
 }
 
 /// The caller's practitioner profile.
@@ -49,9 +65,9 @@ pub async fn get_profile(
     State(app): State<Arc<Scheduling>>,
     Caller(me): Caller,
 ) -> Result<Json<PractitionerBody>, ApiError> {
-    Ok(Json(PractitionerBody::from(
-        &app.practitioner_of(&me).await?,
-    )))
+    let p = app.practitioner_of(&me).await?;
+    let facts = app.my_facts(&me).await?;
+    Ok(Json(PractitionerBody::new(&p, &facts)))
 }
 
 /// Create a place of practice.
@@ -62,6 +78,9 @@ pub async fn create_place(
     Caller(me): Caller,
     ApiJson(b): ApiJson<NewPlaceBody>,
 ) -> Created<PlaceBody> {
+    let details = parse_access_details(b.access_details.as_deref())
+        .map_err(|e| ApiError::from(AppError::from(e)))?;
+    let wheelchair = b.wheelchair_access.unwrap_or(false);
     let place = app
         .create_place(
             &me,
@@ -77,7 +96,38 @@ pub async fn create_place(
             },
         )
         .await?;
-    created(PlaceBody::from(&place))
+    let access = if wheelchair || details.is_some() {
+        app.set_place_access(&me, &place.id, wheelchair, details.as_deref())
+            .await?
+    } else {
+        PlaceAccess::default()
+    };
+    created(PlaceBody::new(&place, &access))
+}
+
+/// Set how one of the caller's places can be reached: wheelchair access (a search filter)
+/// and access details (shown on the public page).
+#[utoipa::path(put, path = "/api/v1/places/{place_id}/access", tag = "practitioner", security(("bearer" = [])),
+    params(("place_id" = String, Path)), request_body = PlaceAccessBody,
+    responses((status = 200, body = PlaceAccessBody), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn put_place_access(
+    State(app): State<Arc<Scheduling>>,
+    Caller(me): Caller,
+    ApiPath(place_id): ApiPath<String>,
+    ApiJson(b): ApiJson<PlaceAccessBody>,
+) -> Result<Json<PlaceAccessBody>, ApiError> {
+    let access = app
+        .set_place_access(
+            &me,
+            &PlaceId(place_id),
+            b.wheelchair_access,
+            b.access_details.as_deref(),
+        )
+        .await?;
+    Ok(Json(PlaceAccessBody {
+        wheelchair_access: access.wheelchair_access,
+        access_details: access.details,
+    }))
 }
 
 /// Create an agenda at one of the caller's places.

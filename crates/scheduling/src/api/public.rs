@@ -8,10 +8,10 @@ use axum::response::Response;
 use axum::Json;
 use careslot_core::answer::Answer;
 use careslot_core::error::{ApiError, Problem};
-use careslot_core::search::{SearchQuery, SortOrder};
+use careslot_core::search::{Filters, SearchQuery, SortOrder};
 use careslot_core::time::format_instant;
 use careslot_domain::geo::LatLon;
-use careslot_domain::{AgendaId, Specialty};
+use careslot_domain::{AgendaId, FeeSector, Specialty};
 use jiff::Timestamp;
 use std::sync::Arc;
 
@@ -38,6 +38,43 @@ pub async fn specialties() -> Json<SpecialtiesBody> {
 pub const DEFAULT_RADIUS_KM: f64 = 20.0;
 pub const MAX_RADIUS_KM: f64 = 1000.0;
 pub const MAX_LIMIT: usize = 100;
+/// Deep pages cost a ranking of offset + limit results; past this, narrowing is better.
+pub const MAX_OFFSET: usize = 1000;
+
+/// The search filters of a request; unknown fee sectors and malformed languages are 400.
+fn filters(p: &SearchParams) -> Result<Filters, ApiError> {
+    let list = |s: &Option<String>| -> Vec<String> {
+        s.as_deref()
+            .unwrap_or("")
+            .split(',')
+            .map(|x| x.trim().to_ascii_lowercase())
+            .filter(|x| !x.is_empty())
+            .collect()
+    };
+    let languages = list(&p.languages);
+    if languages.iter().any(|l| {
+        l.len() < 2 || l.len() > 8 || !l.chars().all(|c| c.is_ascii_alphabetic() || c == '-')
+    }) || languages.len() > 20
+    {
+        return Err(ApiError::bad_request(
+            "languages: comma-separated language codes such as fr,en",
+        ));
+    }
+    let fee_sectors = list(&p.fee_sector)
+        .iter()
+        .map(|s| FeeSector::parse(s))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| {
+            ApiError::bad_request("fee_sector: comma-separated sector-1, sector-2, non-contracted")
+        })?;
+    Ok(Filters {
+        teleconsultation: p.teleconsultation.unwrap_or(false),
+        new_patients: p.new_patients.unwrap_or(false),
+        wheelchair: p.wheelchair.unwrap_or(false),
+        languages,
+        fee_sectors,
+    })
+}
 
 /// Search practitioners by specialty, name, place and distance, earliest availability first.
 /// `q` is free text (specialty words in any of the four languages, names, a place, with
@@ -48,7 +85,14 @@ pub const MAX_LIMIT: usize = 100;
            ("lon" = Option<f64>, Query, minimum = -180, maximum = 180, description = "with lat"),
            ("radius_km" = Option<f64>, Query, exclusive_minimum = 0, maximum = 1000),
            ("limit" = Option<usize>, Query, minimum = 1, maximum = 100),
-           ("sort" = Option<String>, Query, pattern = "^(earliest|distance)?$", description = "earliest (default) or distance (needs lat and lon)")),
+           ("sort" = Option<String>, Query, pattern = "^(earliest|nearest|distance|relevance)?$", description = "earliest (default), nearest (alias distance; needs lat and lon) or relevance (waiting time and distance weighed together)"),
+           ("offset" = Option<usize>, Query, minimum = 0, maximum = 1000, description = "results to skip; not with page"),
+           ("page" = Option<usize>, Query, minimum = 1, description = "page of `limit` results, from 1; not with offset"),
+           ("teleconsultation" = Option<bool>, Query, description = "only agendas with a teleconsultation bookable online"),
+           ("new_patients" = Option<bool>, Query, description = "only practitioners taking new patients"),
+           ("wheelchair" = Option<bool>, Query, description = "only places with wheelchair access"),
+           ("languages" = Option<String>, Query, description = "comma-separated language codes; any of them"),
+           ("fee_sector" = Option<String>, Query, description = "comma-separated: sector-1, sector-2, non-contracted; any of them")),
     responses((status = 200, body = SearchBody), (status = 400, body = Problem)))]
 pub async fn search(
     State(app): State<Arc<Scheduling>>,
@@ -82,11 +126,21 @@ pub async fn search(
         (None, None) => None,
         _ => return Err(ApiError::bad_request("lat and lon: give both or neither")),
     };
+    // The contract's default stays earliest-first; `relevance` is asked for.
     let sort = match p.sort.as_deref() {
         None | Some("earliest") | Some("") => SortOrder::EarliestSlot,
-        Some("distance") if near.is_some() => SortOrder::Distance,
-        Some("distance") => return Err(ApiError::bad_request("sort: distance needs lat and lon")),
-        Some(_) => return Err(ApiError::bad_request("sort: must be earliest or distance")),
+        Some("relevance") => SortOrder::Relevance,
+        Some("distance" | "nearest") if near.is_some() => SortOrder::Distance,
+        Some(s @ ("distance" | "nearest")) => {
+            return Err(ApiError::bad_request(format!(
+                "sort: {s} needs lat and lon"
+            )))
+        }
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "sort: must be earliest, nearest, distance or relevance",
+            ))
+        }
     };
     let limit = p.limit.unwrap_or(20);
     if limit == 0 || limit > MAX_LIMIT {
@@ -94,6 +148,19 @@ pub async fn search(
             "limit: must be between 1 and {MAX_LIMIT}"
         )));
     }
+    let offset = match (p.offset, p.page) {
+        (Some(_), Some(_)) => return Err(ApiError::bad_request("offset and page: give one")),
+        (Some(o), None) => o,
+        (None, Some(0)) => return Err(ApiError::bad_request("page: starts at 1")),
+        (None, Some(n)) => (n - 1).saturating_mul(limit),
+        (None, None) => 0,
+    };
+    if offset > MAX_OFFSET {
+        return Err(ApiError::bad_request(format!(
+            "offset: at most {MAX_OFFSET} (narrow the search instead)"
+        )));
+    }
+    let filters = filters(&p)?;
     let text = p.q.filter(|q| !q.trim().is_empty());
     if text.as_ref().is_some_and(|t| t.chars().count() > 200) {
         return Err(ApiError::bad_request("q: at most 200 characters"));
@@ -105,6 +172,8 @@ pub async fn search(
         near,
         sort,
         limit,
+        offset,
+        filters,
     };
     let outcome = app
         .directory
@@ -157,10 +226,18 @@ pub async fn search(
                     (Some(s), Some(v)) => Some(format_instant(s, &v.tz)),
                     _ => None,
                 },
+                teleconsultation: e.facts.teleconsultation,
+                accepts_new_patients: e.facts.accepts_new_patients,
+                fee_sector: e.facts.fee_sector.map(|f| f.code().to_owned()),
+                wheelchair_access: e.facts.wheelchair_access,
+                languages: e.facts.languages.clone(),
             }
         })
         .collect();
     Ok(Json(SearchBody {
+        total: outcome.total,
+        offset,
+        limit,
         results,
         suggestions,
     }))

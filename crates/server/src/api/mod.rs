@@ -37,7 +37,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         accounts::request_password_reset, accounts::confirm_password_reset,
         me::settings, me::patch_me, me::confirm_email, me::resend_email_verification, me::request_email_change,
         me::change_password, me::request_phone_code, me::confirm_phone_code,
-        practitioner::put_profile, practitioner::get_profile, practitioner::create_place, practitioner::create_agenda,
+        practitioner::put_profile, practitioner::get_profile, practitioner::create_place, practitioner::put_place_access, practitioner::create_agenda,
         practitioner::create_motive, practitioner::create_rule, practitioner::create_absence, practitioner::agenda_appointments,
         // Issue 18 point 3: visit statuses.
         practitioner::put_visit_status,
@@ -206,6 +206,10 @@ pub fn router(app: App) -> Router {
         )
         .route("/practitioner/appointments", post(directory::book))
         .route("/places", post(practitioner::create_place))
+        .route(
+            "/places/{place_id}/access",
+            axum::routing::put(practitioner::put_place_access),
+        )
         .route("/agendas", post(practitioner::create_agenda))
         .route("/agendas/{agenda_id}", get(public::agenda))
         .route(

@@ -8,9 +8,9 @@ use askama::Template;
 use axum::extract::Path;
 use axum::response::Response;
 use careslot_core::gazetteer;
-use careslot_core::search::{SearchQuery, SortOrder};
+use careslot_core::search::{Filters, SearchQuery, SortOrder};
 use careslot_domain::geo::LatLon;
-use careslot_domain::Specialty;
+use careslot_domain::{FeeSector, Specialty};
 use jiff::Timestamp;
 use serde::Deserialize;
 
@@ -64,7 +64,108 @@ pub struct SearchParams {
     at: Option<String>,
     from: Option<String>,
     day: Option<String>,
+    /// `relevance` (default), `earliest` or `nearest`.
+    sort: Option<String>,
+    /// From 1.
+    page: Option<String>,
+    /// Filters: checkboxes ("1") and one language and fee sector.
+    tele: Option<String>,
+    newp: Option<String>,
+    access: Option<String>,
+    lang: Option<String>,
+    sector: Option<String>,
 }
+
+/// One option of a select.
+pub struct Choice {
+    pub value: &'static str,
+    pub label: String,
+    pub selected: bool,
+}
+
+/// Languages offered by the filter: those of the pages, and the most asked for.
+const FILTER_LANGUAGES: [&str; 8] = ["fr", "en", "de", "it", "es", "pt", "ar", "zh"];
+
+/// The sort, filters and page of a search, as read from its query and written back into
+/// its links (pagination, strips, suggestions keep them).
+struct Refine {
+    sort: SortOrder,
+    sort_code: &'static str,
+    page: usize,
+    filters: Filters,
+    tele: bool,
+    newp: bool,
+    access: bool,
+    lang: Option<&'static str>,
+    sector: Option<FeeSector>,
+}
+
+impl Refine {
+    fn read(p: &SearchParams, has_point: bool) -> Self {
+        let on = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.is_empty() && v != "0");
+        let (sort, sort_code) = match p.sort.as_deref() {
+            Some("earliest") => (SortOrder::EarliestSlot, "earliest"),
+            // Nearest means nothing without a point; relevance is then earliest-first.
+            Some("nearest") if has_point => (SortOrder::Distance, "nearest"),
+            _ => (SortOrder::Relevance, "relevance"),
+        };
+        let lang = p
+            .lang
+            .as_deref()
+            .and_then(|l| FILTER_LANGUAGES.iter().copied().find(|x| *x == l));
+        let sector = p.sector.as_deref().and_then(|s| FeeSector::parse(s).ok());
+        let page = p
+            .page
+            .as_deref()
+            .and_then(|x| x.parse::<usize>().ok())
+            .filter(|n| *n >= 1)
+            .unwrap_or(1)
+            .min(MAX_PAGE);
+        let (tele, newp, access) = (on(&p.tele), on(&p.newp), on(&p.access));
+        Self {
+            sort,
+            sort_code,
+            page,
+            filters: Filters {
+                teleconsultation: tele,
+                new_patients: newp,
+                wheelchair: access,
+                languages: lang.map(|l| vec![l.to_owned()]).unwrap_or_default(),
+                fee_sectors: sector.into_iter().collect(),
+            },
+            tele,
+            newp,
+            access,
+            lang,
+            sector,
+        }
+    }
+
+    /// The pairs that keep this sort and these filters in a link (not the page).
+    fn append(&self, s: &mut form_urlencoded::Serializer<'_, String>) {
+        if self.sort_code != "relevance" {
+            s.append_pair("sort", self.sort_code);
+        }
+        for (on, name) in [
+            (self.tele, "tele"),
+            (self.newp, "newp"),
+            (self.access, "access"),
+        ] {
+            if on {
+                s.append_pair(name, "1");
+            }
+        }
+        if let Some(l) = self.lang {
+            s.append_pair("lang", l);
+        }
+        if let Some(x) = self.sector {
+            s.append_pair("sector", x.code());
+        }
+    }
+}
+
+/// Pages are of `RESULTS`; deeper than this, a narrower search is the better answer.
+const MAX_PAGE: usize = 50;
 
 pub struct ResultCard {
     pub agenda_id: String,
@@ -99,6 +200,19 @@ struct SearchPage<'a> {
     results: Vec<ResultCard>,
     /// On an empty result: what to try instead.
     suggestions: Option<SuggestionList>,
+    sorts: Vec<Choice>,
+    languages: Vec<Choice>,
+    sectors: Vec<Choice>,
+    f_tele: bool,
+    f_newp: bool,
+    f_access: bool,
+    /// Filters narrow the results (said beside an empty result).
+    filtered: bool,
+    /// "42 results", "Page 2 of 3".
+    count_label: String,
+    page_label: Option<String>,
+    prev_page: Option<String>,
+    next_page: Option<String>,
 }
 
 /// A link to another search, offered when one finds nobody.
@@ -123,11 +237,30 @@ fn search_href(q: &str, place: &str) -> String {
     format!("/search?{}", s.finish())
 }
 
+/// This search (words, place, point, sort, filters) at another page.
+fn page_href(q: &str, place: &str, point: Option<LatLon>, refine: &Refine, page: usize) -> String {
+    let mut s = form_urlencoded::Serializer::new(String::new());
+    s.append_pair("q", q);
+    if !place.is_empty() {
+        s.append_pair("where", place);
+    }
+    if let Some(p) = point {
+        s.append_pair("lat", &p.lat.to_string())
+            .append_pair("lon", &p.lon.to_string());
+    }
+    refine.append(&mut s);
+    if page > 1 {
+        s.append_pair("page", &page.to_string());
+    }
+    format!("/search?{}", s.finish())
+}
+
 /// The same search with one card's strip moved or expanded.
 struct StripLinks<'a> {
     q: &'a str,
     place: &'a str,
     point: Option<LatLon>,
+    refine: &'a Refine,
 }
 
 impl StripLinks<'_> {
@@ -140,6 +273,10 @@ impl StripLinks<'_> {
         if let Some(p) = self.point {
             s.append_pair("lat", &p.lat.to_string())
                 .append_pair("lon", &p.lon.to_string());
+        }
+        self.refine.append(&mut s);
+        if self.refine.page > 1 {
+            s.append_pair("page", &self.refine.page.to_string());
         }
         s.append_pair("at", agenda).append_pair("from", from);
         if let Some(d) = day {
@@ -174,14 +311,17 @@ pub async fn search(ctx: Ctx, Query(p): Query<SearchParams>) -> PageResult {
     let near = point
         .or(located.as_ref().map(|l| l.pos))
         .map(|p| (p, RADIUS_KM));
+    let refine = Refine::read(&p, near.is_some());
     let query = SearchQuery {
         specialty: None,
         text,
         // A place not in the gazetteer may still be a city of a practice.
         city: unknown_place.then(|| place.clone()),
         near,
-        sort: SortOrder::EarliestSlot,
+        sort: refine.sort,
         limit: RESULTS,
+        offset: (refine.page - 1) * RESULTS,
+        filters: refine.filters.clone(),
     };
     let outcome = ctx.ok(ctx
         .app
@@ -191,12 +331,14 @@ pub async fn search(ctx: Ctx, Query(p): Query<SearchParams>) -> PageResult {
         .map_err(Into::into))?;
     let understood = &outcome.understood;
     let specialty = understood.specialty;
+    let total = outcome.total;
     let hits = outcome.hits;
     let now = Timestamp::now();
     let strip = StripLinks {
         q: &q,
         place: &place,
         point,
+        refine: &refine,
     };
     let at = p.at.as_deref().unwrap_or("");
     let mut results = Vec::with_capacity(hits.len());
@@ -349,7 +491,68 @@ pub async fn search(ctx: Ctx, Query(p): Query<SearchParams>) -> PageResult {
                 .collect(),
         }
     });
+    let pages = total.div_ceil(RESULTS).clamp(1, MAX_PAGE);
+    let count_label = lang.tf("search.count", &[("n", &total.to_string())]);
+    let page_label = (pages > 1).then(|| {
+        lang.tf(
+            "search.page_of",
+            &[
+                ("page", &refine.page.to_string()),
+                ("pages", &pages.to_string()),
+            ],
+        )
+    });
+    let prev_page = (refine.page > 1 && refine.page <= pages)
+        .then(|| page_href(&q, &place, point, &refine, refine.page - 1));
+    let next_page =
+        (refine.page < pages).then(|| page_href(&q, &place, point, &refine, refine.page + 1));
+    let sorts = [
+        ("relevance", "search.sort_relevance", true),
+        ("earliest", "search.sort_earliest", true),
+        ("nearest", "search.sort_nearest", near.is_some()),
+    ]
+    .into_iter()
+    .filter(|(_, _, offered)| *offered)
+    .map(|(value, key, _)| Choice {
+        value,
+        label: lang.t(key).to_owned(),
+        selected: refine.sort_code == value,
+    })
+    .collect();
+    let languages = std::iter::once(Choice {
+        value: "",
+        label: lang.t("search.any_language").to_owned(),
+        selected: refine.lang.is_none(),
+    })
+    .chain(FILTER_LANGUAGES.iter().map(|code| Choice {
+        value: code,
+        label: lang.t(&format!("language.{code}")).to_owned(),
+        selected: refine.lang == Some(*code),
+    }))
+    .collect();
+    let sectors = std::iter::once(Choice {
+        value: "",
+        label: lang.t("search.any_sector").to_owned(),
+        selected: refine.sector.is_none(),
+    })
+    .chain(FeeSector::ALL.iter().map(|f| Choice {
+        value: f.code(),
+        label: lang.t(&format!("fee_sector.{}", f.code())).to_owned(),
+        selected: refine.sector == Some(*f),
+    }))
+    .collect();
     Ok(ctx.page(&SearchPage {
+        sorts,
+        languages,
+        sectors,
+        f_tele: refine.tele,
+        f_newp: refine.newp,
+        f_access: refine.access,
+        filtered: !refine.filters.is_empty(),
+        count_label,
+        page_label,
+        prev_page,
+        next_page,
         lat: point.map(|p| p.lat.to_string()).unwrap_or_default(),
         lon: point.map(|p| p.lon.to_string()).unwrap_or_default(),
         specialties: specialty_options(lang),

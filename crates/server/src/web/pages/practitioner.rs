@@ -39,6 +39,11 @@ struct PractitionerPage<'a> {
     address: String,
     languages: String,
     bio: Option<String>,
+    /// Fee sector, explained ("Sector 2 (fees above the rates possible)").
+    fee_sector: Option<&'static str>,
+    accepts_new_patients: bool,
+    wheelchair_access: bool,
+    access_details: Option<String>,
     motives: Vec<MotiveChoice>,
     motive_id: String,
     motive_label: String,
@@ -125,6 +130,8 @@ pub async fn page(
         .unwrap_or(week)
         .to_string();
     let pr = &public.practitioner;
+    let facts = ctx.ok(ctx.app.practitioner_facts(&pr.id).await)?;
+    let access = ctx.ok(ctx.app.place_access(&public.place.id).await)?;
     let languages = pr
         .languages
         .iter()
@@ -144,6 +151,12 @@ pub async fn page(
         ),
         languages,
         bio: pr.bio.clone(),
+        fee_sector: facts
+            .fee_sector
+            .map(|f| lang.t(&format!("fee_sector.{}", f.code()))),
+        accepts_new_patients: facts.accepts_new_patients,
+        wheelchair_access: access.wheelchair_access,
+        access_details: access.details,
         motives,
         motive_id: motive.map(|m| m.id.to_string()).unwrap_or_default(),
         motive_label: motive
