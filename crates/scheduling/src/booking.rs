@@ -713,8 +713,13 @@ impl Scheduling {
         }
         match cancelled {
             Some(row) => Ok(Appointment { row, ..a }),
-            // Cancelled concurrently: report the state as it is now.
-            None => self.own_reservation(caller, id).await,
+            // Cancelled concurrently: report the state as it is now; a visit the practice
+            // started meanwhile was not cancelled (409).
+            None => {
+                let now = self.own_reservation(caller, id).await?;
+                let row = crate::payment::unchanged_by_cancel(now.row)?;
+                Ok(Appointment { row, ..now })
+            }
         }
     }
 

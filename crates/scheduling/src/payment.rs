@@ -546,11 +546,12 @@ impl Scheduling {
                 self.wake_outbox(&outbox);
                 row
             }
-            None => self
-                .store
-                .reservation(&a.row.id)
-                .await?
-                .ok_or(AppError::NotFound("appointment"))?,
+            None => unchanged_by_cancel(
+                self.store
+                    .reservation(&a.row.id)
+                    .await?
+                    .ok_or(AppError::NotFound("appointment"))?,
+            )?,
         };
         // A dose implies the ones after it, as when the patient cancels.
         for later in self.store.series_of(&a.row.id).await? {
@@ -685,4 +686,20 @@ impl Scheduling {
             .await?;
         Ok(())
     }
+}
+
+/// A cancellation that changed nothing: fine when somebody cancelled it meanwhile; a 409 when
+/// the practice has started the visit (the store keeps such an appointment), never a 200 that
+/// looks like a cancellation.
+pub(crate) fn unchanged_by_cancel(row: ReservationRow) -> AppResult<ReservationRow> {
+    if row.status == ReservationStatus::Cancelled {
+        return Ok(row);
+    }
+    if row.visit_step() != VisitStep::Booked {
+        return Err(AppError::Conflict(
+            "visit-started",
+            "the practice has started this visit: it cannot be cancelled".into(),
+        ));
+    }
+    Err(StoreError::Conflict(ConflictKind::NotLive).into())
 }

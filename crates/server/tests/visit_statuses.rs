@@ -104,14 +104,10 @@ async fn statuses_and_day_counts(backend: Backend) {
             json!({}),
         )
         .await;
-    // The store refuses to cancel a visit under way; the practice's cancel endpoint answers
-    // with the appointment unchanged (still booked, still arrived).
-    assert_eq!(s, StatusCode::OK, "{body}");
-    assert_eq!(
-        (&body["status"], &body["visit_status"]),
-        (&json!("booked"), &json!("arrived")),
-        "a visit under way is not cancelled: {body}"
-    );
+    // The store refuses to cancel a visit under way: a 409, and the appointment unchanged
+    // (the undo below succeeds only on a booked appointment).
+    assert_eq!(s, StatusCode::CONFLICT, "{body}");
+    assert!(problem_type(&body).ends_with("/visit-started"), "{body}");
     let (s, body) = set(&srv, Some(&p.token), &b, "booked").await;
     assert_eq!(
         (s, &body["visit_status"], &body["visit_status_at"]),
