@@ -124,6 +124,7 @@ async fn day_report(srv: &TestServer, c: &Centre, day: Date) -> Value {
 /// Books dose 1 at the `i`th slot of `day` with a dose 2 in the protocol's window.
 async fn book(srv: &TestServer, c: &Centre, patient: &str, day: Date, i: usize) -> StatusCode {
     let d1 = slots(srv, c, day)
+        .await
         .get(i)
         .map(|s| s["start"].as_str().unwrap().to_owned())
         .unwrap_or_else(|| format!("{day}T10:{:02}:00+01:00", i * 10));
@@ -213,6 +214,15 @@ async fn policy_overrides_and_the_week_editor(backend: Backend) {
         "{s} {body}"
     );
     let (other, _) = srv.account("practitioner", "Autre Centre").await;
+    let (s, _) = srv
+        .call(
+            Method::PUT,
+            "/api/v1/practitioner/profile",
+            Some(&other),
+            Some(json!({"name": "Autre centre", "specialty": "vaccination-center"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
     let (s, _) = srv
         .call(
             Method::PUT,
