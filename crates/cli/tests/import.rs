@@ -369,7 +369,11 @@ async fn stock_policy(target: &Target<'_>, keys: &Path, dir: &Path, app: &App) {
     app.core.agendas.invalidate_all();
     let view = app.view(&millau).await.expect("view");
     assert_eq!(view.policy(product), Some(100));
-    assert_eq!(view.doses_left(product, closed), 0, "the day Millau closed stays closed");
+    assert_eq!(
+        view.doses_left(product, closed),
+        0,
+        "the day Millau closed stays closed"
+    );
     assert_eq!(
         view.doses_left(product, closed.tomorrow().unwrap()),
         100,
@@ -388,7 +392,10 @@ async fn stock_policy(target: &Target<'_>, keys: &Path, dir: &Path, app: &App) {
         }
     }
     assert!(stocked > 50, "{stocked}");
-    assert!(elsewhere * 20 < stocked, "{elsewhere} of {stocked} outside the file");
+    assert!(
+        elsewhere * 20 < stocked,
+        "{elsewhere} of {stocked} outside the file"
+    );
 }
 
 /// The SMART Scheduling Links feed over the imported list: every Location, Schedule and
