@@ -102,24 +102,39 @@ test("the centre changes a day's stock and availability follows at once", async 
     await page.fill('#password', centre.password);
     await Promise.all([page.waitForNavigation(), page.click('main form button[type=submit]')]);
     await answerSecondFactor(page, centre);
-    await page.goto('/pro/stock');
+    // The week editor: the week of the target day, one form for the whole week.
+    await page.goto(`/pro/stock?week=${target}`);
     await checkA11y(page, 'stock');
     await shoot(page, 'stock');
     assert.ok((await slotsThatDay()) > 0);
 
-    const input = page.locator(`[data-stock="comirnaty-${target}"]`);
+    const input = page.locator(`[data-stock="d:comirnaty:${target}"]`);
     await input.fill('0');
-    await Promise.all([page.waitForNavigation(), input.locator('xpath=..').locator('button').click()]);
+    await Promise.all([page.waitForNavigation(), page.click('[data-week-save]')]);
     assert.equal(await slotsThatDay(), 0, 'no dose, no slot');
     await page.goto(`/p/${agenda}?motive=${dose1}&week=${target}`);
     assert.equal(await page.locator('.day').first().locator('button.slot').count(), 0, 'the public page follows');
 
-    await page.goto('/pro/stock');
-    await page.locator(`[data-stock="comirnaty-${target}"]`).fill('50');
-    await Promise.all([page.waitForNavigation(), page.locator(`[data-stock="comirnaty-${target}"]`).locator('xpath=..').locator('button').click()]);
+    await page.goto(`/pro/stock?week=${target}`);
+    await page.locator(`[data-stock="d:comirnaty:${target}"]`).fill('50');
+    await Promise.all([page.waitForNavigation(), page.click('[data-week-save]')]);
     assert.ok((await slotsThatDay()) > 0, 'doses back, slots back');
 
+    // At 390 px the week editor fits: no horizontal scrolling of the page.
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.goto(`/pro/stock?week=${target}`);
+    await checkA11y(page, 'stock-390');
+    assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 390), 'no page overflow at 390 px');
+    await page.setViewportSize({ width: 1280, height: 900 });
+
+    // A default policy: a day left empty offers the policy's doses.
+    await page.goto(`/pro/stock?week=${target}`);
+    await page.locator('[data-policy="comirnaty"]').fill('30');
+    await Promise.all([page.waitForNavigation(), page.click('[data-policy-save]')]);
+    assert.equal(await page.locator(`[data-stock="d:comirnaty:${target}"]`).getAttribute('placeholder'), '30');
+
     // Two more lines that day: every time of that day offers four places.
+    await page.goto('/pro/stock');
     const lines = page.locator(`[data-lines="${target}"]`);
     await lines.fill('4');
     await Promise.all([page.waitForNavigation(), lines.locator('xpath=..').locator('button').click()]);

@@ -302,6 +302,7 @@ impl Generator {
             reservations,
             vaccines: Vec::new(),
             stock: Vec::new(),
+            policies: Vec::new(),
             lines: Vec::new(),
         })?;
         Ok(Generated { entry, view, tier })

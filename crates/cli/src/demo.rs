@@ -1040,6 +1040,7 @@ pub async fn seed(app: &App, seed: u64) -> anyhow::Result<DemoSummary> {
             reservations: Vec::new(),
             vaccines: Vec::new(),
             stock: Vec::new(),
+            policies: Vec::new(),
             lines: Vec::new(),
         })?;
         seeded.push(Seeded { view, popularity });

@@ -51,6 +51,7 @@ use careslot_domain::*;
 use careslot_server::services::App;
 use careslot_store::{
     Agenda, ImportedSite, MotiveVaccine, Place, Practitioner, Role, SitePublic, SiteWrite,
+    StockPolicy,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand::RngCore;
@@ -91,6 +92,8 @@ pub struct Outcome {
     pub default_products: usize,
     /// Sites whose every day was read (and that open at least one day).
     pub hours_read: usize,
+    /// With `--stock N`: the centres (agendas) given that default stock policy.
+    pub stocked: Option<(u32, usize)>,
     pub elapsed_s: f64,
 }
 
@@ -794,6 +797,7 @@ pub async fn vaccination_centres(
     app: App,
     file: &Path,
     lines: u32,
+    stock: Option<u32>,
     report_sites: bool,
 ) -> anyhow::Result<Outcome> {
     let started = Instant::now();
@@ -895,8 +899,52 @@ pub async fn vaccination_centres(
         bar.inc(1);
     }
     bar.finish_and_clear();
+    if let Some(doses) = stock {
+        let centres = set_stock_policy(&app, &sites, doses, ctx.today).await?;
+        out.stocked = Some((doses, centres));
+    }
     out.elapsed_s = started.elapsed().as_secs_f64();
     Ok(out)
+}
+
+/// `--stock N`: N doses per day of each of its products for every centre of the file that
+/// has an agenda, changed or not. Days the centre set itself keep their stock (the policy
+/// only fills the others), so importing again never undoes a centre's own figures.
+async fn set_stock_policy(
+    app: &App,
+    sites: &[Site],
+    doses: u32,
+    today: jiff::civil::Date,
+) -> anyhow::Result<usize> {
+    let agendas: HashMap<String, AgendaId> = app
+        .store
+        .imported_sites()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot read the imported sites: {e}"))?
+        .into_iter()
+        .filter_map(|s| Some((s.source_key, s.agenda_id?)))
+        .collect();
+    let mut policies = Vec::new();
+    let mut centres = 0;
+    for s in sites {
+        let Some(agenda) = agendas.get(&s.key) else {
+            continue;
+        };
+        centres += 1;
+        policies.extend(s.products.iter().map(|&product| StockPolicy {
+            agenda_id: agenda.clone(),
+            product,
+            doses: Some(doses),
+        }));
+    }
+    // A few hundred centres per transaction: short writes, few commits.
+    for chunk in policies.chunks(500) {
+        app.store
+            .set_stock_policies(chunk, today)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot set the stock policy: {e}"))?;
+    }
+    Ok(centres)
 }
 
 /// The human summary, for stderr.
@@ -928,6 +976,11 @@ pub fn human_summary(file: &Path, o: &Outcome) -> String {
         "  vaccines: {} sites name none and got their kind's default (centres Comirnaty, pharmacies and doctors Vaxzevria)",
         o.default_products
     ));
+    if let Some((doses, centres)) = o.stocked {
+        lines.push(format!(
+            "  stock: {centres} centres offer {doses} doses per opening day of each of their vaccines (days they set themselves keep their own stock)"
+        ));
+    }
     if o.failed > 0 {
         lines.push(format!(
             "  errors: {} sites could not be imported (listed above); run again to retry them",

@@ -110,6 +110,11 @@ struct VaccinationCentresArgs {
     /// Parallel vaccination lines of a centre: the capacity of each new vaccine motive.
     #[arg(long, env = "CARESLOT_IMPORT_LINES", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=1000))]
     lines: u32,
+    /// Default dose stock: N doses per day of each vaccine for every centre in the file
+    /// (new or not), on every day the centre has not set itself. Without it, centres have
+    /// no dose until their stock is set.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    stock: Option<u32>,
     /// The JSON file (e.g. ../shared/data/vaccination-centers-fr-2021-04-14.json).
     file: PathBuf,
 }
@@ -647,7 +652,8 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Import(ImportCommand::VaccinationCentres(args)) => {
             let app = open_app(&args.db, &args.keys).await?;
-            let outcome = import::vaccination_centres(app, &args.file, args.lines, true).await?;
+            let outcome =
+                import::vaccination_centres(app, &args.file, args.lines, args.stock, true).await?;
             println!("{}", serde_json::to_string(&outcome.summary)?);
             eprintln!("{}", import::human_summary(&args.file, &outcome));
             if outcome.failed > 0 {

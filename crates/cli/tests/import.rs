@@ -60,8 +60,13 @@ enum Target<'a> {
 }
 
 fn import(target: &Target, keys: &Path, file: &Path) -> Run {
+    import_with(target, keys, file, &[])
+}
+
+fn import_with(target: &Target, keys: &Path, file: &Path, flags: &[&str]) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_careslot"));
     cmd.args(["import", "vaccination-centres"])
+        .args(flags)
         .arg("--keys-dir")
         .arg(keys)
         .env_remove("DATABASE_URL")
@@ -307,46 +312,97 @@ async fn check_sites(app: &App) {
     assert_eq!(directory.len(), 2634, "every site is in the directory");
 }
 
-/// Départements whose sites get doses for the next two weekdays (the stock policy of the feed
-/// check; weekdays, as many sites are closed at weekends, whatever day the test runs):
-/// mainland, Corsica and overseas, so offsets and jurisdictions vary, while the Slot files
-/// stay a few megabytes. The others publish their Locations and Schedules, and no slot.
+/// Départements whose sites get a stock policy (`--stock`): mainland, Corsica and overseas,
+/// so offsets and jurisdictions vary, while the Slot files stay a few megabytes. The others
+/// publish their Locations and Schedules, and no slot.
 const STOCKED: [&str; 4] = ["12", "69", "2A", "974"];
 
-/// The SMART Scheduling Links feed over the imported list: every Location, Schedule and
-/// Slot passes the conformance checker; the imported ids and phone are on the Locations.
-async fn feed_conforms(app: App) {
+/// The real list cut down to the sites of [`STOCKED`], same records, same shape.
+fn stocked_file(dir: &Path) -> PathBuf {
+    let all: Value = serde_json::from_str(&std::fs::read_to_string(real_file()).unwrap()).unwrap();
+    let cut: serde_json::Map<String, Value> = all
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| STOCKED.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    assert_eq!(cut.len(), STOCKED.len());
+    let path = dir.join("stocked.json");
+    std::fs::write(&path, serde_json::to_vec(&cut).unwrap()).unwrap();
+    path
+}
+
+/// `--stock 100` on the sites of [`STOCKED`] (already imported, so unchanged): they get the
+/// policy, nothing else is written, and a day Millau set itself keeps its value.
+async fn stock_policy(target: &Target<'_>, keys: &Path, dir: &Path, app: &App) {
     let sites = app.store.imported_sites().await.expect("imported sites");
-    let mut stocked = 0;
+    let millau = sites
+        .iter()
+        .find(|s| s.source_key.starts_with("d241785|"))
+        .unwrap()
+        .agenda_id
+        .clone()
+        .unwrap();
+    let view = app.view(&millau).await.expect("view");
+    let product = view.vaccines[0].product;
+    let closed = jiff::Timestamp::now()
+        .to_zoned(view.tz.clone())
+        .date()
+        .checked_add(jiff::Span::new().days(3))
+        .unwrap();
+    app.store
+        .set_stock(&millau, product, closed, 0)
+        .await
+        .expect("Millau closes a day");
+
+    let file = stocked_file(dir);
+    let run = import_with(target, keys, &file, &["--stock", "100"]);
+    assert!(run.success, "import --stock failed:\n{}", run.stderr);
+    assert_eq!(n(&run, "unchanged"), n(&run, "sites"), "{}", run.summary);
+    assert!(
+        run.stderr.contains("offer 100 doses per opening day"),
+        "{}",
+        run.stderr
+    );
+    // Written by another process: the views are read again.
+    app.core.agendas.invalidate_all();
+    let view = app.view(&millau).await.expect("view");
+    assert_eq!(view.policy(product), Some(100));
+    assert_eq!(
+        view.doses_left(product, closed),
+        0,
+        "the day Millau closed stays closed"
+    );
+    assert_eq!(
+        view.doses_left(product, closed.tomorrow().unwrap()),
+        100,
+        "the other days follow the policy"
+    );
+    let (mut stocked, mut elsewhere) = (0, 0);
     for d in app.store.directory().await.unwrap() {
-        if !STOCKED.contains(&careslot_scheduling::publish::jurisdiction(&d.place).as_str()) {
+        let view = app.view(&d.agenda_id).await.expect("view");
+        if view.policies.is_empty() {
             continue;
         }
-        let view = app.view(&d.agenda_id).await.expect("view");
-        let mut day = jiff::Timestamp::now().to_zoned(view.tz.clone()).date();
-        let mut weekdays = Vec::new();
-        while weekdays.len() < 2 {
-            day = day.tomorrow().unwrap();
-            if !matches!(
-                day.weekday(),
-                jiff::civil::Weekday::Saturday | jiff::civil::Weekday::Sunday
-            ) {
-                weekdays.push(day);
-            }
-        }
-        let products: std::collections::BTreeSet<VaccineProduct> =
-            view.vaccines.iter().map(|v| v.product).collect();
-        for p in products {
-            for &day in &weekdays {
-                app.store
-                    .set_stock(&d.agenda_id, p, day, 100)
-                    .await
-                    .expect("stock");
-            }
-            stocked += 1;
+        stocked += 1;
+        // The file's département key, not always the place's (a few records disagree).
+        if !STOCKED.contains(&careslot_scheduling::publish::jurisdiction(&d.place).as_str()) {
+            elsewhere += 1;
         }
     }
     assert!(stocked > 50, "{stocked}");
+    assert!(
+        elsewhere * 20 < stocked,
+        "{elsewhere} of {stocked} outside the file"
+    );
+}
+
+/// The SMART Scheduling Links feed over the imported list: every Location, Schedule and
+/// Slot passes the conformance checker; the imported ids and phone are on the Locations;
+/// the centres given `--stock` publish Slots on the coming days.
+async fn feed_conforms(app: App) {
+    let sites = app.store.imported_sites().await.expect("imported sites");
     // Written beside the services: the views are read again.
     app.core.agendas.invalidate_all();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -366,6 +422,20 @@ async fn feed_conforms(app: App) {
         "slots of the stocked sites: {}",
         p.slots.len()
     );
+    // Slots on the coming days, in each of the stocked départements.
+    let tomorrow = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24);
+    let soon = tomorrow + jiff::SignedDuration::from_hours(24 * 6);
+    let coming = p
+        .slots
+        .iter()
+        .filter(|s| {
+            s["start"]
+                .as_str()
+                .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                .is_some_and(|t| t < soon)
+        })
+        .count();
+    assert!(coming > 500, "slots within a week: {coming}");
     let free_states: std::collections::BTreeSet<String> = p.manifest["output"]
         .as_array()
         .unwrap()
@@ -414,6 +484,7 @@ async fn real_list_twice_on_sqlite() {
     let store = Arc::new(SqliteStore::open_dir(&data).await.expect("open"));
     let app = open_app(store.clone(), &keys).await;
     check_sites(&app).await;
+    stock_policy(&Target::Sqlite(&data), &keys, dir.path(), &app).await;
     feed_conforms(app).await;
 }
 
@@ -430,6 +501,7 @@ async fn real_list_twice_on_postgres() {
         .expect("connect");
     let app = open_app(Arc::new(store), &keys).await;
     check_sites(&app).await;
+    stock_policy(&Target::Postgres(&url), &keys, dir.path(), &app).await;
     feed_conforms(app).await;
 }
 

@@ -34,6 +34,9 @@ pub struct AgendaView {
     pub vaccines: Vec<careslot_store::MotiveVaccine>,
     /// Dose stock per product and local day, from yesterday on.
     pub stock: Vec<careslot_store::StockRow>,
+    /// Default doses per day and product, for days without a stock row (loaded with the
+    /// view, so a day's stock is a lookup, never a query).
+    pub policies: Vec<(VaccineProduct, u32)>,
     /// Lines of particular local days (capacity of pooled motives).
     pub lines: Vec<(jiff::civil::Date, u32)>,
 }
@@ -75,6 +78,7 @@ impl AgendaView {
             absences: s.absences,
             vaccines: s.vaccines,
             stock: s.stock,
+            policies: s.policies,
             lines: s.lines,
         })
     }
@@ -88,12 +92,25 @@ impl AgendaView {
         self.vaccines.iter().find(|v| &v.motive_id == motive)
     }
 
-    /// Doses of `product` left on local day `day` (no stock row: none).
+    /// Doses of `product` left on local day `day`: its stock row's, else the policy's
+    /// (neither: none).
     pub fn doses_left(&self, product: VaccineProduct, day: jiff::civil::Date) -> u32 {
-        self.stock
+        match self
+            .stock
             .iter()
             .find(|s| s.product == product && s.day == day)
-            .map_or(0, |s| s.doses.saturating_sub(s.used))
+        {
+            Some(s) => s.doses.saturating_sub(s.used),
+            None => self.policy(product).unwrap_or(0),
+        }
+    }
+
+    /// The default doses per day of a product, when the centre has a policy for it.
+    pub fn policy(&self, product: VaccineProduct) -> Option<u32> {
+        self.policies
+            .iter()
+            .find(|(p, _)| *p == product)
+            .map(|(_, d)| *d)
     }
 
     /// The lines of a local day, when the agenda changed them for that day.
@@ -155,6 +172,9 @@ impl AgendaView {
         let Some(v) = self.vaccine(&motive.id) else {
             return self.calendar.next_slot(motive, &self.occupancy, now);
         };
+        if self.policy(v.product).is_some_and(|d| d > 0) {
+            return self.next_slot_with_policy(motive, v.product, now);
+        }
         let mut days: Vec<jiff::civil::Date> = self
             .stock
             .iter()
@@ -164,6 +184,35 @@ impl AgendaView {
         days.sort_unstable();
         days.into_iter()
             .find_map(|d| self.slots(motive, d, d, now).into_iter().next())
+    }
+
+    /// With a policy most days have doses: the calendar's earliest slot, unless its day ran
+    /// out (or was closed), then day by day from there over the stock rows' exceptions.
+    fn next_slot_with_policy(
+        &self,
+        motive: &Motive,
+        product: VaccineProduct,
+        now: Timestamp,
+    ) -> Option<Slot> {
+        let first = self.calendar.next_slot(motive, &self.occupancy, now)?;
+        let mut day = first.start.to_zoned(self.tz.clone()).date();
+        if self.doses_left(product, day) > 0 {
+            return Some(first);
+        }
+        let last = now
+            .to_zoned(self.tz.clone())
+            .date()
+            .checked_add(jiff::Span::new().days(i64::from(motive.policy.max_horizon_days)))
+            .ok()?;
+        while day < last {
+            day = day.tomorrow().ok()?;
+            if self.doses_left(product, day) > 0 {
+                if let Some(s) = self.slots(motive, day, day, now).into_iter().next() {
+                    return Some(s);
+                }
+            }
+        }
+        None
     }
 
     /// Earliest slot of any motive bookable online, and until when that answer holds.
@@ -443,7 +492,18 @@ impl AgendaCache {
                     .find(|s| s.product == product && s.day == day)
                 {
                     Some(s) => s.used += 1,
-                    None => return false,
+                    None => match view.policy(product) {
+                        // The booking wrote the day's row from the policy.
+                        Some(doses) => view.stock.push(careslot_store::StockRow {
+                            agenda_id: row.agenda_id.clone(),
+                            product,
+                            day,
+                            doses,
+                            used: 1,
+                            explicit: false,
+                        }),
+                        None => return false,
+                    },
                 }
             }
             view.occupancy

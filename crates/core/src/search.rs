@@ -946,6 +946,7 @@ mod tests {
                     reservations: vec![],
                     vaccines: Vec::new(),
                     stock: Vec::new(),
+                    policies: Vec::new(),
                     lines: Vec::new(),
                 })
                 .unwrap();

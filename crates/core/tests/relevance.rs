@@ -88,6 +88,7 @@ fn practice(i: usize, line: &str) -> (DirectoryEntry, AgendaView) {
         reservations: vec![],
         vaccines: Vec::new(),
         stock: Vec::new(),
+        policies: Vec::new(),
         lines: Vec::new(),
     })
     .expect("view");

@@ -418,6 +418,20 @@ where
             let r = &dose.reservation;
             rows.push(Self::insert_reservation(tx, r).await?);
             let day = dose.day.to_string();
+            // A day without its own stock takes the centre's policy (migration 0055).
+            sqlx::query(
+                "INSERT INTO dose_stock (agenda_id, product, day, doses, used, explicit)
+                 SELECT agenda_id, product, $3, doses, 0, $4 FROM stock_policies
+                  WHERE agenda_id = $1 AND product = $2
+                 ON CONFLICT (agenda_id, product, day) DO NOTHING",
+            )
+            .bind(r.agenda_id.as_str())
+            .bind(dose.product.code())
+            .bind(&day)
+            .bind(false)
+            .execute(&mut **tx)
+            .await
+            .map_err(B::map_err)?;
             let taken = sqlx::query(
                 "UPDATE dose_stock SET used = used + 1
                   WHERE agenda_id = $1 AND product = $2 AND day = $3 AND used < doses",

@@ -117,6 +117,7 @@ where
             day: Self::day_of(&day)?,
             doses: u32::try_from(doses).map_err(|_| codec::corrupt("stock"))?,
             used: u32::try_from(used).map_err(|_| codec::corrupt("stock"))?,
+            explicit: row.try_get("explicit").map_err(internal)?,
         })
     }
 
@@ -1615,6 +1616,22 @@ where
             .iter()
             .map(Self::stock_from_row)
             .collect::<StoreResult<Vec<_>>>()?;
+        let policies =
+            sqlx::query("SELECT product, doses FROM stock_policies WHERE agenda_id = $1")
+                .bind(id.as_str())
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(B::map_err)?
+                .iter()
+                .map(|r| {
+                    let product: String = r.try_get("product").map_err(internal)?;
+                    let doses: i64 = r.try_get("doses").map_err(internal)?;
+                    Ok((
+                        Self::product_of(&product)?,
+                        u32::try_from(doses).map_err(|_| codec::corrupt("stock policy"))?,
+                    ))
+                })
+                .collect::<StoreResult<Vec<_>>>()?;
         let lines =
             sqlx::query("SELECT day, lines FROM line_overrides WHERE agenda_id = $1 AND day >= $2")
                 .bind(id.as_str())
@@ -1642,6 +1659,7 @@ where
             reservations,
             vaccines,
             stock,
+            policies,
             lines,
         }))
     }
@@ -2235,8 +2253,9 @@ where
     ) -> StoreResult<StockRow> {
         let mut tx = B::begin_write(self.writer()).await?;
         let row = sqlx::query(
-            "INSERT INTO dose_stock (agenda_id, product, day, doses, used) VALUES ($1, $2, $3, $4, 0)
-             ON CONFLICT (agenda_id, product, day) DO UPDATE SET doses = excluded.doses
+            "INSERT INTO dose_stock (agenda_id, product, day, doses, used, explicit)
+             VALUES ($1, $2, $3, $4, 0, $5)
+             ON CONFLICT (agenda_id, product, day) DO UPDATE SET doses = excluded.doses, explicit = excluded.explicit
               WHERE dose_stock.used <= excluded.doses
              RETURNING *",
         )
@@ -2244,6 +2263,7 @@ where
         .bind(product.code())
         .bind(day.to_string())
         .bind(i64::from(doses))
+        .bind(true)
         .fetch_optional(&mut *tx)
         .await
         .map_err(B::map_err)?
@@ -2252,6 +2272,105 @@ where
         B::agenda_changed(&mut tx, agenda.as_str()).await?;
         crate::commit::<B>(tx).await?;
         Ok(stock)
+    }
+
+    async fn set_stock_policies(
+        &self,
+        policies: &[StockPolicy],
+        from: jiff::civil::Date,
+    ) -> StoreResult<()> {
+        let mut tx = B::begin_write(self.writer()).await?;
+        let from = from.to_string();
+        let mut touched: Vec<&str> = Vec::new();
+        for p in policies {
+            match p.doses {
+                Some(doses) => {
+                    sqlx::query(
+                        "INSERT INTO stock_policies (agenda_id, product, doses) VALUES ($1, $2, $3)
+                         ON CONFLICT (agenda_id, product) DO UPDATE SET doses = excluded.doses",
+                    )
+                    .bind(p.agenda_id.as_str())
+                    .bind(p.product.code())
+                    .bind(i64::from(doses))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(B::map_err)?;
+                }
+                None => {
+                    sqlx::query("DELETE FROM stock_policies WHERE agenda_id = $1 AND product = $2")
+                        .bind(p.agenda_id.as_str())
+                        .bind(p.product.code())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(B::map_err)?;
+                }
+            }
+            // Days already written from the policy follow it, keeping their bookings.
+            let doses = i64::from(p.doses.unwrap_or(0));
+            sqlx::query(
+                "UPDATE dose_stock SET doses = CASE WHEN used > $4 THEN used ELSE $4 END
+                  WHERE agenda_id = $1 AND product = $2 AND day >= $3 AND explicit = $5",
+            )
+            .bind(p.agenda_id.as_str())
+            .bind(p.product.code())
+            .bind(&from)
+            .bind(doses)
+            .bind(false)
+            .execute(&mut *tx)
+            .await
+            .map_err(B::map_err)?;
+            if !touched.contains(&p.agenda_id.as_str()) {
+                touched.push(p.agenda_id.as_str());
+                B::agenda_changed(&mut tx, p.agenda_id.as_str()).await?;
+            }
+        }
+        crate::commit::<B>(tx).await
+    }
+
+    async fn set_stock_days(&self, agenda: &AgendaId, days: &[StockDay]) -> StoreResult<()> {
+        let mut tx = B::begin_write(self.writer()).await?;
+        for d in days {
+            let done = match d.doses {
+                Some(doses) => sqlx::query(
+                    "INSERT INTO dose_stock (agenda_id, product, day, doses, used, explicit)
+                     VALUES ($1, $2, $3, $4, 0, $5)
+                     ON CONFLICT (agenda_id, product, day) DO UPDATE SET doses = excluded.doses, explicit = excluded.explicit
+                      WHERE dose_stock.used <= excluded.doses",
+                )
+                .bind(agenda.as_str())
+                .bind(d.product.code())
+                .bind(d.day.to_string())
+                .bind(i64::from(doses))
+                .bind(true)
+                .execute(&mut *tx)
+                .await
+                .map_err(B::map_err)?,
+                // Back to the policy: a day with bookings keeps its row, at the policy's
+                // value or at what it booked; a day without stays without (the policy applies).
+                None => sqlx::query(
+                    "UPDATE dose_stock SET explicit = $4,
+                            doses = CASE WHEN used > COALESCE((SELECT p.doses FROM stock_policies p
+                                                                WHERE p.agenda_id = $1 AND p.product = $2), 0)
+                                         THEN used
+                                         ELSE COALESCE((SELECT p.doses FROM stock_policies p
+                                                         WHERE p.agenda_id = $1 AND p.product = $2), 0) END
+                      WHERE agenda_id = $1 AND product = $2 AND day = $3",
+                )
+                .bind(agenda.as_str())
+                .bind(d.product.code())
+                .bind(d.day.to_string())
+                .bind(false)
+                .execute(&mut *tx)
+                .await
+                .map_err(B::map_err)?,
+            };
+            if d.doses.is_some() && B::rows_affected(done) == 0 {
+                // Dropping `tx` rolls every day back.
+                return Err(StoreError::Conflict(ConflictKind::StockBelowBooked));
+            }
+        }
+        B::agenda_changed(&mut tx, agenda.as_str()).await?;
+        crate::commit::<B>(tx).await
     }
 
     async fn reserve_series(&self, req: &SeriesRequest) -> StoreResult<Vec<ReservationRow>> {
@@ -2384,7 +2503,7 @@ where
         to: jiff::civil::Date,
     ) -> StoreResult<Vec<VaccinationDay>> {
         sqlx::query(
-            "SELECT s.agenda_id, s.product, s.day, s.doses, s.used,
+            "SELECT s.agenda_id, s.product, s.day, s.doses, s.used, s.explicit,
                     (SELECT COUNT(*) FROM stock_uses u JOIN reservations r ON r.id = u.reservation_id
                       WHERE u.agenda_id = s.agenda_id AND u.product = s.product AND u.day = s.day
                         AND r.status = 'no_show') AS no_shows
@@ -2407,6 +2526,7 @@ where
                 product: stock.product,
                 day: stock.day,
                 doses: stock.doses,
+                explicit: stock.explicit,
                 booked: stock.used,
                 no_shows: u32::try_from(no_shows).map_err(|_| codec::corrupt("no_shows"))?,
             })

@@ -552,6 +552,18 @@ pub trait Store: Send + Sync + 'static {
         day: jiff::civil::Date,
         doses: u32,
     ) -> StoreResult<StockRow>;
+    /// Sets (or removes, `doses: None`) default stock policies, all in one transaction.
+    /// Days from `from` on whose stock was written from a policy follow the new value, but
+    /// never drop below the doses they already booked (those stay booked; the day is full).
+    async fn set_stock_policies(
+        &self,
+        policies: &[StockPolicy],
+        from: jiff::civil::Date,
+    ) -> StoreResult<()>;
+    /// Sets the stock of several days of an agenda at once, all or none: `Some(n)` overrides
+    /// the policy (0 closes the day), `None` gives the day back to the policy.
+    /// Conflict(StockBelowBooked) when a day would get fewer doses than it has booked.
+    async fn set_stock_days(&self, agenda: &AgendaId, days: &[StockDay]) -> StoreResult<()>;
     /// Books every dose of a series in one transaction, each through the same overlap and
     /// capacity rules as any booking and each consuming one dose of its day's stock
     /// (Conflict(StockExhausted) when none is left): all doses are booked or none.

@@ -216,6 +216,8 @@ pub struct AgendaSnapshot {
     pub vaccines: Vec<MotiveVaccine>,
     /// Dose stock of the agenda, for days from today on.
     pub stock: Vec<StockRow>,
+    /// Default doses per day and product, for days without a stock row.
+    pub policies: Vec<(VaccineProduct, u32)>,
     /// Lines (capacity of pooled motives) of particular local days, from today on.
     pub lines: Vec<(jiff::civil::Date, u32)>,
 }
@@ -535,6 +537,25 @@ pub struct StockRow {
     pub day: jiff::civil::Date,
     pub doses: u32,
     pub used: u32,
+    /// Set by the centre for that day (else written from the stock policy by a booking).
+    pub explicit: bool,
+}
+
+/// A centre's default doses of a product for every day without a stock of its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StockPolicy {
+    pub agenda_id: AgendaId,
+    pub product: VaccineProduct,
+    /// None: no policy (days without their own stock have no dose).
+    pub doses: Option<u32>,
+}
+
+/// One day's stock as the week editor saves it: `None` gives the day back to the policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StockDay {
+    pub product: VaccineProduct,
+    pub day: jiff::civil::Date,
+    pub doses: Option<u32>,
 }
 
 /// One dose's place in a series booking: its reservation and the stock it consumes.
@@ -573,6 +594,8 @@ pub struct VaccinationDay {
     pub product: VaccineProduct,
     pub day: jiff::civil::Date,
     pub doses: u32,
+    /// Set by the centre for that day (else written from the policy by a booking).
+    pub explicit: bool,
     pub booked: u32,
     pub no_shows: u32,
 }

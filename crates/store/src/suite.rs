@@ -6,6 +6,7 @@ mod directory;
 mod documents;
 mod operators;
 mod second_factor;
+mod stock_policy;
 mod verification;
 mod visits;
 
@@ -56,6 +57,7 @@ pub async fn run(store: Arc<dyn Store>) {
     operators::operators(&*store).await;
     slot_alerts(&*store).await;
     directory::directory(&*store).await;
+    stock_policy::stock_policy(store.clone()).await;
     // Operations (issue 16); closing stays last: the store refuses writes afterwards.
     operations_counts(&*store).await;
     closing(&*store).await;

@@ -16,7 +16,12 @@ pub struct DayReport {
     pub product: VaccineProduct,
     /// Places the opening hours give that day (slot starts × lines).
     pub capacity: u32,
+    /// The day's doses: its own stock, else the policy's, else 0.
     pub doses: u32,
+    /// The doses the centre set for that day itself, overriding the policy.
+    pub explicit: Option<u32>,
+    /// The centre's default doses per day of this product.
+    pub policy: Option<u32>,
     pub booked: u32,
     pub no_shows: u32,
 }
@@ -95,13 +100,17 @@ impl Vaccination {
                 let row = stored
                     .iter()
                     .find(|s| s.product == *product && s.day == day);
+                let policy = view.policy(*product);
+                let explicit = row.filter(|r| r.explicit).map(|r| r.doses);
                 out.push(DayReport {
                     day,
                     product: *product,
                     capacity: u32::try_from(starts.len())
                         .unwrap_or(u32::MAX)
                         .saturating_mul(lines),
-                    doses: row.map_or(0, |r| r.doses),
+                    doses: row.map_or(policy.unwrap_or(0), |r| r.doses),
+                    explicit,
+                    policy,
                     booked: row.map_or(0, |r| r.booked),
                     no_shows: row.map_or(0, |r| r.no_shows),
                 });

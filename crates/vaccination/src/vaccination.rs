@@ -63,6 +63,14 @@ fn unavailable(reason: Unavailable, dose: &str) -> AppError {
     }
 }
 
+/// A number of doses as the centre may give it.
+fn doses_of(doses: i64) -> Result<u32, DomainError> {
+    u32::try_from(doses)
+        .ok()
+        .filter(|d| *d <= 1_000_000)
+        .ok_or_else(|| DomainError::new("doses", "must be between 0 and 1000000"))
+}
+
 fn rule(msg: impl Into<String>) -> AppError {
     AppError::Rule(msg.into())
 }
@@ -106,13 +114,69 @@ impl Vaccination {
         let (_, agenda) = self.own_agenda(caller, agenda).await?;
         let product = VaccineProduct::parse(product)?;
         let day = parse_date("day", day)?;
-        let doses = u32::try_from(doses)
-            .ok()
-            .filter(|d| *d <= 1_000_000)
-            .ok_or_else(|| DomainError::new("doses", "must be between 0 and 1000000"))?;
+        let doses = doses_of(doses)?;
         let out = self.store.set_stock(&agenda.id, product, day, doses).await;
         self.agendas.invalidate(&agenda.id);
         Ok(out?)
+    }
+
+    /// Sets (or with `None` removes) the centre's default doses per day of a product
+    /// (practice staff). Days from today on that took the old policy follow the new one, but
+    /// a day never drops below what it has booked: those bookings stay, the day is full.
+    pub async fn set_stock_policy(
+        &self,
+        caller: &Caller,
+        agenda: &AgendaId,
+        product: &str,
+        doses: Option<i64>,
+    ) -> AppResult<Option<u32>> {
+        let (_, agenda) = self.own_agenda(caller, agenda).await?;
+        let product = VaccineProduct::parse(product)?;
+        let doses = doses.map(doses_of).transpose()?;
+        let today = self.today_of(&agenda)?;
+        let out = self
+            .store
+            .set_stock_policies(
+                &[StockPolicy {
+                    agenda_id: agenda.id.clone(),
+                    product,
+                    doses,
+                }],
+                today,
+            )
+            .await;
+        self.agendas.invalidate(&agenda.id);
+        out?;
+        Ok(doses)
+    }
+
+    /// Saves a week of the stock editor at once, all days or none (practice staff): `Some`
+    /// overrides the policy for that day (0 closes it), `None` gives it back to the policy.
+    /// Conflict(StockBelowBooked) when a day would get fewer doses than it has booked.
+    pub async fn set_stock_days(
+        &self,
+        caller: &Caller,
+        agenda: &AgendaId,
+        days: &[(String, String, Option<i64>)],
+    ) -> AppResult<()> {
+        let (_, agenda) = self.own_agenda(caller, agenda).await?;
+        let mut parsed = Vec::with_capacity(days.len());
+        for (product, day, doses) in days {
+            parsed.push(StockDay {
+                product: VaccineProduct::parse(product)?,
+                day: parse_date("day", day)?,
+                doses: doses.map(doses_of).transpose()?,
+            });
+        }
+        let out = self.store.set_stock_days(&agenda.id, &parsed).await;
+        self.agendas.invalidate(&agenda.id);
+        Ok(out?)
+    }
+
+    /// The agenda's local today.
+    fn today_of(&self, agenda: &Agenda) -> AppResult<Date> {
+        let tz = careslot_core::time::parse_zone(&agenda.timezone)?;
+        Ok(Timestamp::now().to_zoned(tz).date())
     }
 
     /// Sets how many lines an agenda runs on one local day (practice staff): the capacity of

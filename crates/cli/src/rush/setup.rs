@@ -101,7 +101,7 @@ pub async fn prepare(
             )
         }
     };
-    let outcome = crate::import::vaccination_centres(app.clone(), &file, lines, false)
+    let outcome = crate::import::vaccination_centres(app.clone(), &file, lines, None, false)
         .await
         .context("importing the centres")?;
     eprintln!(

@@ -43,7 +43,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         practitioner::put_visit_status,
         patient::create_hold, patient::book, patient::list, patient::cancel, patient::move_appointment,
         bulk_publish::manifest, bulk_publish::locations, bulk_publish::schedules, bulk_publish::slots,
-        vaccination::book, vaccination::hold, vaccination::second_dose_slots, vaccination::protocols, vaccination::set_stock,
+        vaccination::book, vaccination::hold, vaccination::second_dose_slots, vaccination::protocols, vaccination::set_stock, vaccination::set_stock_policy,
         operator::eligibility, operator::open_phase, operator::close_phase, operator::chronodoses, operator::add_protocol,
         operator::totals, operator::export, vaccination::days, vaccination::set_lines,
         video::session, video::socket,
@@ -284,6 +284,10 @@ pub fn router(app: App) -> Router {
         .route(
             "/agendas/{agenda_id}/stock",
             axum::routing::put(vaccination::set_stock),
+        )
+        .route(
+            "/agendas/{agenda_id}/stock-policy",
+            axum::routing::put(vaccination::set_stock_policy),
         );
     // --- video ---
     let api = api

@@ -159,6 +159,8 @@ pub fn router() -> Router<App> {
             "/pro/stock",
             get(vaccination::stock_page).post(vaccination::set_stock),
         )
+        .route("/pro/stock/week", post(vaccination::set_stock_week))
+        .route("/pro/stock/policy", post(vaccination::set_stock_policy))
         .route("/pro/lines", post(vaccination::set_lines))
         .route("/operator", get(operator::page))
         .route("/operator/phases", post(operator::open_phase))

@@ -107,6 +107,19 @@ pub struct StockBody {
     pub doses: i64,
 }
 
+/// A centre's default doses per day of a product: every day without a stock of its own
+/// (set through `PUT /agendas/{agenda_id}/stock`) offers this many doses.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StockPolicyBody {
+    pub product: String,
+    /// Doses per day, 0 to 1000000; `null` removes the policy (days without their own stock
+    /// then have no dose). Lowering it never cancels a booking: a day that already booked
+    /// more keeps them and offers no more.
+    #[schema(minimum = 0, maximum = 1000000)]
+    pub doses: Option<i64>,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StockRowBody {
     pub agenda_id: String,
@@ -212,7 +225,14 @@ pub struct DayReportBody {
     pub product: String,
     /// Places the opening hours give (slot starts × lines).
     pub capacity: u32,
+    /// The day's doses: its own stock, else the policy's.
     pub doses: u32,
+    /// The doses set for this day, overriding the policy (absent: the policy applies).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explicit: Option<u32>,
+    /// The centre's default doses per day of this product, if it has set one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<u32>,
     pub booked: u32,
     pub no_shows: u32,
 }

@@ -204,6 +204,27 @@ pub async fn set_stock(
     Ok(Json(StockRowBody::from(&row)))
 }
 
+/// Set (or, with `doses: null`, remove) a centre's default doses per day of a product
+/// (practice staff): every day without its own stock offers that many. Days that already
+/// took the policy follow the new value but keep their bookings.
+#[utoipa::path(put, path = "/api/v1/agendas/{agenda_id}/stock-policy", tag = "vaccination", security(("bearer" = [])),
+    params(("agenda_id" = String, Path)), request_body = StockPolicyBody,
+    responses((status = 200, body = StockPolicyBody), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn set_stock_policy(
+    State(app): State<Arc<Vaccination>>,
+    Caller(me): Caller,
+    ApiPath(agenda_id): ApiPath<String>,
+    ApiJson(b): ApiJson<StockPolicyBody>,
+) -> Result<Json<StockPolicyBody>, ApiError> {
+    let doses = app
+        .set_stock_policy(&me, &AgendaId(agenda_id), &b.product, b.doses)
+        .await?;
+    Ok(Json(StockPolicyBody {
+        product: b.product,
+        doses: doses.map(i64::from),
+    }))
+}
+
 /// Per product and day of a centre: capacity, stock, booked doses, no-shows (practice staff).
 #[utoipa::path(get, path = "/api/v1/agendas/{agenda_id}/vaccination/days", tag = "vaccination", security(("bearer" = [])),
     params(("agenda_id" = String, Path), ("from" = String, Query), ("to" = String, Query)),
@@ -225,6 +246,8 @@ pub async fn days(
                 product: d.product.code().to_owned(),
                 capacity: d.capacity,
                 doses: d.doses,
+                explicit: d.explicit,
+                policy: d.policy,
                 booked: d.booked,
                 no_shows: d.no_shows,
             })

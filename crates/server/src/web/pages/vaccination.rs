@@ -213,17 +213,34 @@ pub async fn book(mut ctx: Ctx, _: QueuePass, form: Form) -> PageResult {
 #[derive(Deserialize)]
 pub struct StockParams {
     agenda: Option<String>,
+    /// Any day of the week shown (its Monday is used); today's week when absent.
+    week: Option<String>,
 }
 
-pub struct StockCell {
-    pub product: String,
+/// One product on one day of the week editor.
+pub struct WeekCell {
     pub product_name: &'static str,
-    pub day: String,
-    pub label: String,
-    pub doses: u32,
+    /// The form field: `d:{product}:{day}`.
+    pub field: String,
+    /// The day's own stock, overriding the policy ("" when the policy applies).
+    pub value: String,
+    /// What the day offers without a value of its own: the policy, else 0.
+    pub placeholder: String,
     pub booked: u32,
     pub capacity: u32,
     pub no_shows: u32,
+    pub past: bool,
+}
+
+pub struct WeekRow {
+    pub label: String,
+    pub cells: Vec<WeekCell>,
+}
+
+pub struct PolicyRow {
+    pub product: String,
+    pub product_name: &'static str,
+    pub value: String,
 }
 
 pub struct LinesRow {
@@ -238,16 +255,37 @@ struct StockPage<'a> {
     ctx: &'a Ctx,
     agenda_id: String,
     centre: String,
-    cells: Vec<StockCell>,
+    policies: Vec<PolicyRow>,
+    /// Monday of the week shown, and of the weeks before and after.
+    week: String,
+    week_label: String,
+    prev_week: String,
+    next_week: String,
+    rows: Vec<WeekRow>,
     /// Lines per day, for centres with pooled (parallel) motives.
     lines: Vec<LinesRow>,
     error: Option<&'static str>,
 }
 
-/// Days shown on the stock page.
+/// Days shown in the lines table.
 const STOCK_DAYS: i64 = 14;
 
-async fn render_stock(ctx: &Ctx, wanted: Option<&str>, error: Option<&'static str>) -> PageResult {
+/// The Monday of `day`'s week.
+fn monday_of(day: jiff::civil::Date) -> jiff::civil::Date {
+    let back = i64::from(day.weekday().to_monday_zero_offset());
+    day.checked_sub(jiff::Span::new().days(back)).unwrap_or(day)
+}
+
+fn days_after(day: jiff::civil::Date, n: i64) -> jiff::civil::Date {
+    day.checked_add(jiff::Span::new().days(n)).unwrap_or(day)
+}
+
+async fn render_stock(
+    ctx: &Ctx,
+    wanted: Option<&str>,
+    week: Option<&str>,
+    error: Option<&'static str>,
+) -> PageResult {
     let caller = ctx.caller()?;
     let agendas = ctx.ok(ctx.app.desk_agendas(caller).await)?;
     let Some(entry) = wanted
@@ -258,33 +296,59 @@ async fn render_stock(ctx: &Ctx, wanted: Option<&str>, error: Option<&'static st
     };
     let v = ctx.ok(ctx.app.desk_view(caller, &entry.agenda_id).await)?;
     let today = Timestamp::now().to_zoned(v.tz.clone()).date();
-    let last = today
-        .checked_add(jiff::Span::new().days(STOCK_DAYS - 1))
-        .unwrap_or(today);
+    let monday = monday_of(
+        week.and_then(|w| w.parse::<jiff::civil::Date>().ok())
+            .unwrap_or(today),
+    );
+    let sunday = days_after(monday, 6);
     let reports = ctx.ok(ctx
         .app
         .vaccination
         .vaccination_days(
             caller,
             &entry.agenda_id,
-            &today.to_string(),
-            &last.to_string(),
+            &monday.to_string(),
+            &sunday.to_string(),
         )
         .await)?;
-    let mut cells: Vec<StockCell> = reports
+    let mut products: Vec<careslot_domain::VaccineProduct> =
+        v.vaccines.iter().map(|x| x.product).collect();
+    products.sort();
+    products.dedup();
+    let policies = products
         .iter()
-        .map(|r| StockCell {
-            product: r.product.code().to_owned(),
-            product_name: r.product.name(),
-            day: r.day.to_string(),
-            label: ctx.lang.short_date(r.day),
-            doses: r.doses,
-            booked: r.booked,
-            capacity: r.capacity,
-            no_shows: r.no_shows,
+        .map(|p| PolicyRow {
+            product: p.code().to_owned(),
+            product_name: p.name(),
+            value: v.policy(*p).map(|d| d.to_string()).unwrap_or_default(),
         })
         .collect();
-    cells.sort_by(|a, b| (&a.product, &a.day).cmp(&(&b.product, &b.day)));
+    let mut rows = Vec::new();
+    if !products.is_empty() {
+        for i in 0..7 {
+            let day = days_after(monday, i);
+            let cells = products
+                .iter()
+                .filter_map(|p| {
+                    let r = reports.iter().find(|r| r.day == day && r.product == *p)?;
+                    Some(WeekCell {
+                        product_name: p.name(),
+                        field: format!("d:{}:{day}", p.code()),
+                        value: r.explicit.map(|d| d.to_string()).unwrap_or_default(),
+                        placeholder: r.policy.unwrap_or(0).to_string(),
+                        booked: r.booked,
+                        capacity: r.capacity,
+                        no_shows: r.no_shows,
+                        past: day < today,
+                    })
+                })
+                .collect();
+            rows.push(WeekRow {
+                label: ctx.lang.short_date(day),
+                cells,
+            });
+        }
+    }
     let base_lines = v.motives.iter().map(|m| m.capacity).max().unwrap_or(1);
     let mut lines = Vec::new();
     if base_lines > 1 {
@@ -304,20 +368,59 @@ async fn render_stock(ctx: &Ctx, wanted: Option<&str>, error: Option<&'static st
         lines,
         agenda_id: entry.agenda_id.to_string(),
         centre: format!("{} — {}", entry.place.name, entry.place.city),
-        cells,
+        policies,
+        week: monday.to_string(),
+        week_label: format!(
+            "{} – {}",
+            ctx.lang.short_date(monday),
+            ctx.lang.short_date(sunday)
+        ),
+        prev_week: days_after(monday, -7).to_string(),
+        next_week: days_after(monday, 7).to_string(),
+        rows,
         error,
     }))
 }
 
 pub async fn stock_page(ctx: Ctx, Query(p): Query<StockParams>) -> PageResult {
-    render_stock(&ctx, p.agenda.as_deref(), None).await
+    render_stock(&ctx, p.agenda.as_deref(), p.week.as_deref(), None).await
 }
 
+/// Where a stock form goes back to: the same centre and week.
+fn stock_url(agenda: &str, week: &str) -> String {
+    let q: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("agenda", agenda)
+        .append_pair("week", week)
+        .finish();
+    format!("/pro/stock?{q}")
+}
+
+/// What a refused stock change shows.
+fn stock_refusal(e: &AppError) -> Option<&'static str> {
+    match e {
+        AppError::Store(careslot_store::StoreError::Conflict(ConflictKind::StockBelowBooked)) => {
+            Some("stock.below_booked")
+        }
+        AppError::Invalid(_) => Some("stock.invalid"),
+        _ => None,
+    }
+}
+
+/// A number field of the stock forms: `Ok(None)` when left empty, `Err` when not a number.
+fn doses_field(v: &str) -> Result<Option<i64>, ()> {
+    let v = v.trim();
+    if v.is_empty() {
+        return Ok(None);
+    }
+    v.parse().map(Some).map_err(|_| ())
+}
+
+/// One day's stock (kept for clients of the earlier per-day form).
 pub async fn set_stock(mut ctx: Ctx, form: Form) -> PageResult {
     let caller = ctx.caller()?.clone();
     let agenda = form.text("agenda").to_owned();
     let doses: i64 = form.text("doses").parse().unwrap_or(-1);
-    match ctx
+    let out = ctx
         .app
         .vaccination
         .set_stock(
@@ -327,15 +430,91 @@ pub async fn set_stock(mut ctx: Ctx, form: Form) -> PageResult {
             form.text("day"),
             doses,
         )
+        .await;
+    let week = form.text("day").to_owned();
+    match out {
+        Ok(_) => Ok(ctx.redirect_with(&stock_url(&agenda, &week), "flash.saved")),
+        Err(e) => match stock_refusal(&e) {
+            Some(msg) => render_stock(&ctx, Some(&agenda), Some(&week), Some(msg)).await,
+            None => Err(ctx.fail(e)),
+        },
+    }
+}
+
+/// The week editor's save: every day of the week at once, or none.
+pub async fn set_stock_week(mut ctx: Ctx, form: Form) -> PageResult {
+    let caller = ctx.caller()?.clone();
+    let agenda = form.text("agenda").to_owned();
+    let week = form.text("week").to_owned();
+    let Ok(monday) = week.parse::<jiff::civil::Date>() else {
+        return render_stock(&ctx, Some(&agenda), None, Some("stock.invalid")).await;
+    };
+    let v = ctx.ok(ctx.app.desk_view(&caller, &AgendaId(agenda.clone())).await)?;
+    let mut products: Vec<careslot_domain::VaccineProduct> =
+        v.vaccines.iter().map(|x| x.product).collect();
+    products.sort();
+    products.dedup();
+    let mut days = Vec::new();
+    for i in 0..7 {
+        let day = days_after(monday, i);
+        for p in &products {
+            // A field the page did not send (a past day) stays as it is.
+            let Some(value) = form.get(&format!("d:{}:{day}", p.code())) else {
+                continue;
+            };
+            match doses_field(value) {
+                Ok(doses) => days.push((p.code().to_owned(), day.to_string(), doses)),
+                Err(()) => {
+                    return render_stock(&ctx, Some(&agenda), Some(&week), Some("stock.invalid"))
+                        .await
+                }
+            }
+        }
+    }
+    match ctx
+        .app
+        .vaccination
+        .set_stock_days(&caller, &AgendaId(agenda.clone()), &days)
         .await
     {
-        Ok(_) => Ok(ctx.redirect_with(&format!("/pro/stock?agenda={agenda}"), "flash.saved")),
-        Err(AppError::Store(careslot_store::StoreError::Conflict(
-            ConflictKind::StockBelowBooked,
-        ))) => render_stock(&ctx, Some(&agenda), Some("stock.below_booked")).await,
-        Err(AppError::Invalid(_)) => render_stock(&ctx, Some(&agenda), Some("stock.invalid")).await,
-        Err(e) => Err(ctx.fail(e)),
+        Ok(()) => Ok(ctx.redirect_with(&stock_url(&agenda, &week), "flash.saved")),
+        Err(e) => match stock_refusal(&e) {
+            Some(msg) => render_stock(&ctx, Some(&agenda), Some(&week), Some(msg)).await,
+            None => Err(ctx.fail(e)),
+        },
     }
+}
+
+/// The default stock policy of each product (an empty field removes it).
+pub async fn set_stock_policy(mut ctx: Ctx, form: Form) -> PageResult {
+    let caller = ctx.caller()?.clone();
+    let agenda = form.text("agenda").to_owned();
+    let week = form.text("week").to_owned();
+    let v = ctx.ok(ctx.app.desk_view(&caller, &AgendaId(agenda.clone())).await)?;
+    let mut products: Vec<careslot_domain::VaccineProduct> =
+        v.vaccines.iter().map(|x| x.product).collect();
+    products.sort();
+    products.dedup();
+    for p in &products {
+        let Some(value) = form.get(&format!("p:{}", p.code())) else {
+            continue;
+        };
+        let Ok(doses) = doses_field(value) else {
+            return render_stock(&ctx, Some(&agenda), Some(&week), Some("stock.invalid")).await;
+        };
+        if let Err(e) = ctx
+            .app
+            .vaccination
+            .set_stock_policy(&caller, &AgendaId(agenda.clone()), p.code(), doses)
+            .await
+        {
+            return match stock_refusal(&e) {
+                Some(msg) => render_stock(&ctx, Some(&agenda), Some(&week), Some(msg)).await,
+                None => Err(ctx.fail(e)),
+            };
+        }
+    }
+    Ok(ctx.redirect_with(&stock_url(&agenda, &week), "flash.saved"))
 }
 
 pub async fn set_lines(mut ctx: Ctx, form: Form) -> PageResult {
@@ -350,10 +529,10 @@ pub async fn set_lines(mut ctx: Ctx, form: Form) -> PageResult {
     {
         Ok(_) => Ok(ctx.redirect_with(&format!("/pro/stock?agenda={agenda}"), "flash.saved")),
         Err(AppError::Conflict(..)) => {
-            render_stock(&ctx, Some(&agenda), Some("stock.lines_below_booked")).await
+            render_stock(&ctx, Some(&agenda), None, Some("stock.lines_below_booked")).await
         }
         Err(AppError::Invalid(_)) => {
-            render_stock(&ctx, Some(&agenda), Some("stock.lines_invalid")).await
+            render_stock(&ctx, Some(&agenda), None, Some("stock.lines_invalid")).await
         }
         Err(e) => Err(ctx.fail(e)),
     }
