@@ -854,6 +854,28 @@ mod tests {
     }
 
     #[test]
+    fn signup_codes_are_mailed_in_every_language_with_the_code_in_the_body_only() {
+        let c = Content::SignupCode {
+            code: "042137".into(),
+            valid_minutes: 15,
+        };
+        for lang in Lang::ALL {
+            let m = compose(
+                &site(),
+                &c,
+                Recipient::Email("a@example.org".into()),
+                lang,
+                now(),
+            )
+            .unwrap();
+            assert!(m.text.contains("\n  042137\n"), "{}", m.text);
+            assert!(m.text.contains("15"), "{}", m.text);
+            assert!(!m.subject.contains("042137") && !m.subject.is_empty());
+            assert!(m.unsubscribe_url.is_none());
+        }
+    }
+
+    #[test]
     fn account_messages_have_no_unsubscribe_link() {
         for c in all_contents(false) {
             if c.appointment().is_none() {
