@@ -14,9 +14,7 @@ use crate::front_door::Door;
 use crate::verification::{expiry, link_token};
 use careslot_domain::{AccountId, DomainError};
 use careslot_messages::{Content, Lang, Recipient};
-use careslot_store::{
-    ConflictKind, OutboxWrite, SignupCode, SignupCodeCheck, StoreError,
-};
+use careslot_store::{ConflictKind, OutboxWrite, SignupCode, SignupCodeCheck, StoreError};
 use jiff::{SignedDuration, Timestamp};
 use rand::{Rng, RngCore};
 use std::net::IpAddr;
@@ -64,7 +62,8 @@ impl Accounts {
         // only refused forms, so a shared address (a clinic's, a NAT's) is not locked out by
         // sign-ups that work. Taken and free addresses count the same way.
         if let Some(a) = account.as_deref() {
-            self.count_failure(a, self.identity.throttle.account).await?;
+            self.count_failure(a, self.identity.throttle.account)
+                .await?;
         }
         if let Err(AppError::Invalid(_)) = &out {
             self.count_failure(&address, self.identity.throttle.address)
@@ -141,8 +140,13 @@ impl Accounts {
         )?;
         Ok(OutboxWrite {
             enqueue: vec![
-                self.seal_message(&record, &message, format!("signup-code:{}", message.id), now)
-                    .await?,
+                self.seal_message(
+                    &record,
+                    &message,
+                    format!("signup-code:{}", message.id),
+                    now,
+                )
+                .await?,
             ],
             ..Default::default()
         })
@@ -209,11 +213,7 @@ impl Accounts {
         };
         match checked {
             SignupCodeCheck::Verified(account) => {
-                let record = self
-                    .store
-                    .account(&account)
-                    .await?
-                    .ok_or_else(refused)?;
+                let record = self.store.account(&account).await?.ok_or_else(refused)?;
                 self.open_identity(&record).await
             }
             SignupCodeCheck::Refused => {

@@ -81,7 +81,12 @@ impl Accounts {
         Ok(Lang::parse(&settings.lang).unwrap_or(Lang::Fr))
     }
 
-    pub(crate) fn render(&self, content: &Content, to: Recipient, lang: Lang) -> AppResult<Message> {
+    pub(crate) fn render(
+        &self,
+        content: &Content,
+        to: Recipient,
+        lang: Lang,
+    ) -> AppResult<Message> {
         compose(&self.message_site(), content, to, lang, Timestamp::now()).map_err(internal)
     }
 

@@ -139,10 +139,12 @@ async fn answer(resp: reqwest::Response) -> Answer {
     let mut headers: Vec<(String, String)> = resp
         .headers()
         .iter()
-        .filter(|(k, _)| !matches!(
+        .filter(|(k, _)| {
+            !matches!(
                 k.as_str(),
                 "date" | "set-cookie" | "content-length" | "x-request-id"
-            ))
+            )
+        })
         .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
         .collect();
     headers.sort();
@@ -201,7 +203,9 @@ async fn hold(web: &mut WebClient<'_>, p: &common::Practice, start: &str) -> Str
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     web.absorb(&resp);
     let to = resp.headers()[header::LOCATION].to_str().expect("location");
-    to.strip_prefix("/book/").expect("the booking page").to_owned()
+    to.strip_prefix("/book/")
+        .expect("the booking page")
+        .to_owned()
 }
 
 fn sign_up_fields<'a>(name: &'a str, email: &'a str) -> Vec<(&'a str, &'a str)> {
@@ -278,8 +282,11 @@ async fn taken_and_free_answer_the_same(backend: Backend) {
 
     // The owner of the taken address is told (twice: two attempts); the free one has a code.
     // (Those mails are queued at the system's time: the worker's clock catches up.)
-    e.clock
-        .set(Timestamp::now().saturating_add(SignedDuration::from_secs(1)).expect("time"));
+    e.clock.set(
+        Timestamp::now()
+            .saturating_add(SignedDuration::from_secs(1))
+            .expect("time"),
+    );
     let told = wait_mails(&e.sink, &taken, 3).await;
     assert_eq!(
         told.iter()
@@ -288,7 +295,10 @@ async fn taken_and_free_answer_the_same(backend: Backend) {
         2
     );
     let code = code_in_mail(&e.sink, &free, 1).await;
-    assert_eq!(wait_mails(&e.sink, &free, 1).await[0]["content_language"], "en");
+    assert_eq!(
+        wait_mails(&e.sink, &free, 1).await[0]["content_language"],
+        "en"
+    );
 
     // The free address's code does not open the taken address's attempt.
     let wrong_door = b
@@ -350,7 +360,11 @@ async fn start_signup(web: &WebClient<'_>, email: &str) -> String {
     let resp = web
         .post_form(
             "/pro/signup",
-            &[("name", "Dr Slow"), ("email", email), ("password", PASSWORD)],
+            &[
+                ("name", "Dr Slow"),
+                ("email", email),
+                ("password", PASSWORD),
+            ],
         )
         .await;
     assert_eq!(resp.status(), StatusCode::OK);
@@ -399,7 +413,11 @@ async fn codes_expire_and_die_after_five_wrong_tries(backend: Backend) {
         )
         .await;
     assert_eq!(resp.status(), StatusCode::OK);
-    assert!(resp.text().await.expect("page").contains("a new code has just been sent"));
+    assert!(resp
+        .text()
+        .await
+        .expect("page")
+        .contains("a new code has just been sent"));
 
     // Five wrong tries kill the attempt: the right code is refused after them.
     let web = WebClient::new(&e.srv).await;

@@ -2966,11 +2966,7 @@ where
         Verification::<B>::check_phone_code(self.writer(), account, code_hash, now).await
     }
 
-    async fn create_signup_code(
-        &self,
-        code: &SignupCode,
-        outbox: &OutboxWrite,
-    ) -> StoreResult<()> {
+    async fn create_signup_code(&self, code: &SignupCode, outbox: &OutboxWrite) -> StoreResult<()> {
         Verification::<B>::create_signup_code(self.writer(), code, outbox).await
     }
 

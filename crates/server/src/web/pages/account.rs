@@ -253,7 +253,12 @@ impl PendingCode {
 
     /// The pending code carried by a submitted code form.
     pub fn from_form(ctx: &Ctx, form: &Form, signin_href: String) -> Self {
-        Self::new(ctx, form.text("ticket").to_owned(), form.text("email"), signin_href)
+        Self::new(
+            ctx,
+            form.text("ticket").to_owned(),
+            form.text("email"),
+            signin_href,
+        )
     }
 }
 
