@@ -6,18 +6,22 @@ import assert from 'node:assert/strict';
 import {
   startServer, launchBrowser, newPage, checkA11y, shoot, PHONE, DESKTOP, enrolOnPage,
 } from './lib/harness.mjs';
+import { startMailbox, typeSignupCode } from './lib/mailbox.mjs';
 
 let server;
 let browser;
+let mailbox;
 
 before(async () => {
-  server = await startServer({ demo: true });
+  mailbox = await startMailbox();
+  server = await startServer({ demo: true, args: mailbox.args });
   browser = await launchBrowser();
 });
 
 after(async () => {
   await browser?.close();
   await server?.stop();
+  mailbox?.stop();
 });
 
 async function visit(page, label) {
@@ -249,6 +253,7 @@ for (const width of [PHONE.width, DESKTOP.width]) {
       await page.fill('#email', doctor.email);
       await page.fill('#password', doctor.password);
       await submit();
+      await typeSignupCode(page, mailbox, doctor.email);
       await page.selectOption('#specialty', 'general-practitioner');
       await submit();
       await page.fill('#place_name', 'Cabinet Notice');

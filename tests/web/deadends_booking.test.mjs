@@ -7,18 +7,23 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { startServer, launchBrowser, newPage, checkA11y, shoot, PHONE, DESKTOP, enrolOnPage } from './lib/harness.mjs';
+import { startMailbox, typeSignupCode } from './lib/mailbox.mjs';
 
 let server;
 let browser;
 
+let mailbox;
+
 before(async () => {
-  server = await startServer({ demo: true });
+  mailbox = await startMailbox();
+  server = await startServer({ demo: true, args: mailbox.args });
   browser = await launchBrowser();
 });
 
 after(async () => {
   await browser?.close();
   await server?.stop();
+  mailbox?.stop();
 });
 
 async function visit(page, label) {
@@ -59,10 +64,15 @@ for (const [width, how] of [[PHONE.width, 'signup'], [DESKTOP.width, 'signin']])
       await visit(page, `vaccination-review-guest-${width}`);
 
       if (how === 'signup') {
+        const gaspard = `gaspard.${Date.now()}@example.org`;
         await page.fill('#up-name', 'Gaspard Invité');
-        await page.fill('#up-email', `gaspard.${Date.now()}@example.org`);
+        await page.fill('#up-email', gaspard);
         await page.fill('#up-password', 'guest password 12');
         await Promise.all([page.waitForNavigation(), page.click('form[action="/vaccination/review/signup"] button[type=submit]')]);
+        // Verify first: the code mailed to the address; the series chosen is carried along.
+        await visit(page, `vaccination-signup-code-${width}`);
+        await typeSignupCode(page, mailbox, gaspard);
+        await Promise.all([page.waitForNavigation(), page.click('form[action="/vaccination/review/signup/code"] button[type=submit]')]);
       } else {
         await page.fill('#in-email', 'patient21@demo.careslot.test');
         await page.fill('#in-password', 'careslot-demo');
@@ -209,6 +219,7 @@ async function onboard(page, name, email) {
   await page.fill('#email', email);
   await page.fill('#password', 'correct horse battery');
   await submit();
+  await typeSignupCode(page, mailbox, email);
   await page.selectOption('#specialty', 'general-practitioner');
   await submit();
   await page.fill('#place_name', 'Cabinet Polyglotte');
@@ -261,10 +272,13 @@ for (const width of [PHONE.width, DESKTOP.width]) {
       // Booked in German: the review and the confirmation say it in German.
       await Promise.all([visitor.waitForURL(/\/book\//), visitor.locator('button.slot').first().click()]);
       assert.match(await visitor.locator('.summary-card').innerText(), /Erstgespräch/);
+      const dieter = `dieter.${width}.${Date.now()}@example.org`;
       await visitor.fill('#up-name', 'Dieter Deutsch');
-      await visitor.fill('#up-email', `dieter.${width}.${Date.now()}@example.org`);
+      await visitor.fill('#up-email', dieter);
       await visitor.fill('#up-password', 'patient password 12');
       await Promise.all([visitor.waitForNavigation(), visitor.click('form[action$="/signup"] button[type=submit]')]);
+      await typeSignupCode(visitor, mailbox, dieter);
+      await Promise.all([visitor.waitForNavigation(), visitor.click('form[action$="/signup/code"] button[type=submit]')]);
       await Promise.all([visitor.waitForURL(/booked=1/), visitor.click('form[action$="/confirm"] button[type=submit]')]);
       const id = new URL(visitor.url()).pathname.split('/').pop();
       assert.match(await visitor.locator('.summary-card').innerText(), /Erstgespräch/);

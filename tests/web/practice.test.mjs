@@ -5,21 +5,25 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, launchBrowser, newPage, checkA11y, shoot, thirdPartyRequests, enrolOnPage, freshRpps, operatorAccount, operatorSignIn } from './lib/harness.mjs';
+import { startMailbox, typeSignupCode } from './lib/mailbox.mjs';
 
 let server;
 let browser;
+let mailbox;
 const stamp = Date.now();
 const doctor = { name: 'Dr Claire Testeur', email: `claire.${stamp}@example.org`, password: 'correct horse battery' };
 let publicPath;
 
 before(async () => {
-  server = await startServer({ demo: false });
+  mailbox = await startMailbox();
+  server = await startServer({ demo: false, args: mailbox.args });
   browser = await launchBrowser();
 });
 
 after(async () => {
   await browser?.close();
   await server?.stop();
+  mailbox?.stop();
 });
 
 async function visit(page, label) {
@@ -43,8 +47,10 @@ test('a practitioner goes from the sign-up form to a bookable page in at most 6 
     await page.fill('#password', doctor.password);
     await submit(page);
 
-    assert.match(page.url(), /\/pro\/onboarding\/profile$/);
-    await visit(page, 'onboarding-profile');
+    // Verify first: the profile screen opens with the code mailed to the address on top.
+    assert.match(page.url(), /\/pro\/signup$/);
+    await visit(page, 'onboarding-profile-code');
+    await typeSignupCode(page, mailbox, doctor.email);
     await page.selectOption('#specialty', 'general-practitioner');
     await page.check('#lang-en');
     await page.fill('#bio', 'Médecine générale, adultes et enfants.');
@@ -132,6 +138,10 @@ test('a patient finds the new practitioner and books them, signing up inline', a
     await page.fill('#up-email', `paul.${stamp}@example.org`);
     await page.fill('#up-password', 'a long enough password');
     await Promise.all([page.waitForNavigation(), page.click('form[action$="/signup"] button[type=submit]')]);
+    // Verify first: the code mailed to the address, then back on the same hold.
+    await visit(page, 'signup-code');
+    await typeSignupCode(page, mailbox, `paul.${stamp}@example.org`);
+    await Promise.all([page.waitForNavigation(), page.click('form[action$="/signup/code"] button[type=submit]')]);
     assert.equal(page.url(), holdUrl, 'back on the same hold, now signed up');
     await Promise.all([page.waitForURL(/booked=1/), page.click('form[action$="/confirm"] button[type=submit]')]);
     assert.equal(await page.locator('h1.ok').count(), 1);

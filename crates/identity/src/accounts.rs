@@ -186,7 +186,7 @@ impl Accounts {
         let (account, address) = self.throttle_keys(Door::SignUp, Some(input.email), client);
         self.check_throttle(account.as_deref(), &address).await?;
         let raw_email = input.email;
-        let out = self.register_unthrottled(input, lang).await;
+        let out = self.register_unthrottled(input, lang, true).await;
         if let Err(AppError::Invalid(_) | AppError::Store(StoreError::Conflict(_))) = &out {
             self.count_failures(account.as_deref(), &address).await?;
         }
@@ -198,10 +198,13 @@ impl Accounts {
         out
     }
 
-    async fn register_unthrottled(
+    /// Creates the account (no throttling here); `verify_link` sends the email verification
+    /// link (the instant sign-up proves the address with its code instead).
+    pub(crate) async fn register_unthrottled(
         &self,
         input: NewIdentity<'_>,
         lang: Lang,
+        verify_link: bool,
     ) -> AppResult<Identity> {
         let email = parse_email(input.email)?;
         let name = parse_name("name", input.name)?;
@@ -212,7 +215,9 @@ impl Accounts {
         let (account, identity) = self
             .seal_identity(input.role, email, name, phone, birth_date, password_hash)
             .await?;
-        let out = self.store_new_account(&account, &identity, lang).await;
+        let out = self
+            .store_new_account(&account, &identity, lang, verify_link)
+            .await;
         if out.is_err() {
             // The key guards nothing: do not leave it behind.
             let _ = self.protect.destroy(&subject_key_name(&identity.id)).await;

@@ -268,6 +268,8 @@ pub enum Door {
     PhoneCode,
     /// Second-factor codes and re-authentication.
     SecondFactor,
+    /// Instant sign-up codes entered, and sent again.
+    SignUpCode,
     /// Password-reset requests.
     PasswordReset,
     /// Prescription verification by pharmacists.
@@ -282,6 +284,7 @@ impl Door {
             Door::Operator => "operator",
             Door::PhoneCode => "phonecode",
             Door::SecondFactor => "mfa",
+            Door::SignUpCode => "signupcode",
             Door::PasswordReset => "reset",
             Door::PrescriptionCheck => "rxcheck",
         }

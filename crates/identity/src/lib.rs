@@ -15,6 +15,7 @@ pub mod operators;
 pub mod outbox;
 mod practice_account;
 mod profile;
+mod signup;
 mod team;
 mod verification;
 
@@ -26,6 +27,7 @@ pub use family::Relative;
 pub use front_door::{Backoff, IdentityConfig, ThrottleConfig};
 pub use operators::{NewOperator, OperatorAuth, OperatorId, OperatorView};
 pub use profile::{AccountView, ProfileUpdate};
+pub use signup::SIGNUP_CODE_VALID;
 pub use team::Invitation;
 pub use verification::EmailConfirmed;
 

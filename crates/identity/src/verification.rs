@@ -34,7 +34,7 @@ pub enum EmailConfirmed {
 }
 
 /// A fresh link token and its SHA-256 (the only form stored).
-fn link_token() -> (String, String) {
+pub(crate) fn link_token() -> (String, String) {
     let mut raw = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut raw);
     let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
@@ -50,7 +50,7 @@ fn internal(e: impl std::fmt::Display) -> AppError {
     AppError::Store(StoreError::Internal(e.to_string()))
 }
 
-fn expiry(now: Timestamp, valid: SignedDuration) -> AppResult<Timestamp> {
+pub(crate) fn expiry(now: Timestamp, valid: SignedDuration) -> AppResult<Timestamp> {
     now.checked_add(valid)
         .map_err(|_| AppError::BadRequest("expiry out of range".into()))
 }
@@ -81,19 +81,35 @@ impl Accounts {
         Ok(Lang::parse(&settings.lang).unwrap_or(Lang::Fr))
     }
 
-    fn render(&self, content: &Content, to: Recipient, lang: Lang) -> AppResult<Message> {
+    pub(crate) fn render(
+        &self,
+        content: &Content,
+        to: Recipient,
+        lang: Lang,
+    ) -> AppResult<Message> {
         compose(&self.message_site(), content, to, lang, Timestamp::now()).map_err(internal)
     }
 
-    /// Stores a sign-up: the account, its language, a verification link and its mail, in one
-    /// write.
+    /// Stores a sign-up: the account, its language and, with `verify_link`, a verification
+    /// link and its mail, in one write.
     pub(crate) async fn store_new_account(
         &self,
         account: &NewAccount,
         identity: &Identity,
         lang: Lang,
+        verify_link: bool,
     ) -> AppResult<()> {
         let now = Timestamp::now();
+        let settings = AccountSettings {
+            lang: lang.code().to_owned(),
+            ..AccountSettings::default()
+        };
+        if !verify_link {
+            self.store
+                .create_account_with(account, &settings, None, &OutboxWrite::default())
+                .await?;
+            return Ok(());
+        }
         let (token, token_hash) = link_token();
         let site = self.message_site();
         let link = format!("{}/email-verification?token={token}", site.public_url);
@@ -113,10 +129,6 @@ impl Accounts {
                 .await?,
             ],
             ..Default::default()
-        };
-        let settings = AccountSettings {
-            lang: lang.code().to_owned(),
-            ..AccountSettings::default()
         };
         let verify = EmailToken {
             token_hash,

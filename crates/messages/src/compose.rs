@@ -121,6 +121,11 @@ pub enum Content {
     PasswordChanged {
         reset_link: String,
     },
+    /// The code that finishes an instant sign-up (email; no health data).
+    SignupCode {
+        code: String,
+        valid_minutes: u32,
+    },
     /// The code proving a phone number: SMS only, no health data.
     PhoneCode {
         code: String,
@@ -173,6 +178,7 @@ impl Content {
             Content::EmailChanged { .. } => Kind::EmailChanged,
             Content::PasswordChanged { .. } => Kind::PasswordChanged,
             Content::PhoneCode { .. } => Kind::PhoneCode,
+            Content::SignupCode { .. } => Kind::SignupCode,
             Content::SlotOffer { .. } => Kind::SlotOffer,
             Content::NoShow(_) => Kind::NoShow,
             Content::PrescriptionAvailable(_) => Kind::PrescriptionAvailable,
@@ -215,6 +221,7 @@ impl Content {
             Kind::EmailChanged => "email_changed",
             Kind::PasswordChanged => "password_changed",
             Kind::PhoneCode => "phone_code",
+            Kind::SignupCode => "signup_code",
             Kind::SlotOffer => "slot_offer",
             Kind::NoShow => "no_show",
             Kind::PrescriptionAvailable => "prescription",
@@ -431,6 +438,16 @@ pub fn compose(
                 lang.t("security.reset_action").to_owned(),
                 reset_link.clone(),
             ));
+        }
+        Content::SignupCode {
+            code,
+            valid_minutes,
+        } => {
+            let minutes = valid_minutes.to_string();
+            view.intro = lang.tf("signup_code.intro", &[("minutes", &minutes)]);
+            view.details
+                .push((lang.t("signup_code.label").to_owned(), code.clone()));
+            view.notes.push(lang.t("common.ignore").to_owned());
         }
         // Returned above: an SMS.
         Content::PhoneCode { .. } => return Err(ComposeError::SmsOnly(kind)),
@@ -834,6 +851,28 @@ mod tests {
             now(),
         );
         assert_eq!(e.unwrap_err(), ComposeError::SmsOnly(Kind::PhoneCode));
+    }
+
+    #[test]
+    fn signup_codes_are_mailed_in_every_language_with_the_code_in_the_body_only() {
+        let c = Content::SignupCode {
+            code: "042137".into(),
+            valid_minutes: 15,
+        };
+        for lang in Lang::ALL {
+            let m = compose(
+                &site(),
+                &c,
+                Recipient::Email("a@example.org".into()),
+                lang,
+                now(),
+            )
+            .unwrap();
+            assert!(m.text.contains("\n  042137\n"), "{}", m.text);
+            assert!(m.text.contains("15"), "{}", m.text);
+            assert!(!m.subject.contains("042137") && !m.subject.is_empty());
+            assert!(m.unsubscribe_url.is_none());
+        }
     }
 
     #[test]

@@ -78,6 +78,8 @@ pub enum Kind {
     PasswordChanged,
     /// The SMS code proving a phone number (SMS only).
     PhoneCode,
+    /// The code that finishes an instant sign-up (email).
+    SignupCode,
     /// An earlier place the patient asked to hear about, held for them a short while.
     SlotOffer,
     NoShow,
@@ -88,7 +90,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 20] = [
+    pub const ALL: [Kind; 21] = [
         Kind::BookingConfirmation,
         Kind::CancelledByPractice,
         Kind::CancelledByPatient,
@@ -103,6 +105,7 @@ impl Kind {
         Kind::EmailChanged,
         Kind::PasswordChanged,
         Kind::PhoneCode,
+        Kind::SignupCode,
         Kind::SlotOffer,
         Kind::NoShow,
         Kind::PrescriptionAvailable,
@@ -127,6 +130,7 @@ impl Kind {
             Kind::EmailChanged => "email_changed",
             Kind::PasswordChanged => "password_changed",
             Kind::PhoneCode => "phone_code",
+            Kind::SignupCode => "signup_code",
             Kind::SlotOffer => "slot_offer",
             Kind::NoShow => "no_show",
             Kind::PrescriptionAvailable => "prescription_available",

@@ -3239,6 +3239,35 @@ where
         Verification::<B>::check_phone_code(self.writer(), account, code_hash, now).await
     }
 
+    async fn create_signup_code(&self, code: &SignupCode, outbox: &OutboxWrite) -> StoreResult<()> {
+        Verification::<B>::create_signup_code(self.writer(), code, outbox).await
+    }
+
+    async fn signup_code_account(
+        &self,
+        ticket_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<AccountId>> {
+        Verification::<B>::signup_code_account(self.writer(), ticket_hash, now).await
+    }
+
+    async fn renew_signup_code(
+        &self,
+        code: &SignupCode,
+        outbox: &OutboxWrite,
+    ) -> StoreResult<bool> {
+        Verification::<B>::renew_signup_code(self.writer(), code, outbox).await
+    }
+
+    async fn check_signup_code(
+        &self,
+        ticket_hash: &str,
+        code_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<SignupCodeCheck> {
+        Verification::<B>::check_signup_code(self.writer(), ticket_hash, code_hash, now).await
+    }
+
     async fn update_contact(&self, account: &AccountId, update: &ContactUpdate) -> StoreResult<()> {
         Verification::<B>::update_contact(self.writer(), account, update).await
     }

@@ -319,6 +319,136 @@ where
         Ok(outcome)
     }
 
+    pub(crate) async fn create_signup_code(
+        pool: &DbPool<B>,
+        code: &SignupCode,
+        outbox: &OutboxWrite,
+    ) -> StoreResult<()> {
+        let mut tx = B::begin_write(pool).await?;
+        sqlx::query("DELETE FROM signup_codes WHERE expires_at <= $1")
+            .bind(code.created_at.as_second())
+            .execute(&mut *tx)
+            .await
+            .map_err(B::map_err)?;
+        sqlx::query(
+            "INSERT INTO signup_codes (ticket_hash, account_id, code_hash, failures, expires_at,
+                 created_at)
+             VALUES ($1, $2, $3, 0, $4, $5)",
+        )
+        .bind(code.ticket_hash.as_str())
+        .bind(code.account.as_ref().map(|a| a.as_str()))
+        .bind(code.code_hash.as_str())
+        .bind(code.expires_at.as_second())
+        .bind(code.created_at.as_second())
+        .execute(&mut *tx)
+        .await
+        .map_err(B::map_err)?;
+        Outbox::<B>::apply_in(&mut tx, outbox).await?;
+        crate::commit::<B>(tx).await
+    }
+
+    pub(crate) async fn signup_code_account(
+        pool: &DbPool<B>,
+        ticket_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<AccountId>> {
+        let row = sqlx::query(
+            "SELECT account_id FROM signup_codes
+             WHERE ticket_hash = $1 AND expires_at > $2 AND account_id IS NOT NULL",
+        )
+        .bind(ticket_hash)
+        .bind(now.as_second())
+        .fetch_optional(pool)
+        .await
+        .map_err(B::map_err)?;
+        match row {
+            Some(r) => Ok(Some(AccountId(
+                r.try_get::<String, _>("account_id").map_err(internal)?,
+            ))),
+            None => Ok(None),
+        }
+    }
+
+    pub(crate) async fn renew_signup_code(
+        pool: &DbPool<B>,
+        code: &SignupCode,
+        outbox: &OutboxWrite,
+    ) -> StoreResult<bool> {
+        let mut tx = B::begin_write(pool).await?;
+        let done = sqlx::query(
+            "UPDATE signup_codes SET code_hash = $2, failures = 0, expires_at = $3
+             WHERE ticket_hash = $1 AND expires_at > $4 AND account_id IS NOT NULL",
+        )
+        .bind(code.ticket_hash.as_str())
+        .bind(code.code_hash.as_str())
+        .bind(code.expires_at.as_second())
+        .bind(code.created_at.as_second())
+        .execute(&mut *tx)
+        .await
+        .map_err(B::map_err)?;
+        if B::rows_affected(done) == 0 {
+            return Ok(false);
+        }
+        Outbox::<B>::apply_in(&mut tx, outbox).await?;
+        crate::commit::<B>(tx).await?;
+        Ok(true)
+    }
+
+    pub(crate) async fn check_signup_code(
+        pool: &DbPool<B>,
+        ticket_hash: &str,
+        code_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<SignupCodeCheck> {
+        let max = i64::from(PHONE_CODE_MAX_FAILURES);
+        let mut tx = B::begin_write(pool).await?;
+        let Some(row) = sqlx::query(
+            "SELECT account_id, code_hash, failures FROM signup_codes
+             WHERE ticket_hash = $1 AND expires_at > $2",
+        )
+        .bind(ticket_hash)
+        .bind(now.as_second())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(B::map_err)?
+        else {
+            return Ok(SignupCodeCheck::Refused);
+        };
+        let account: Option<String> = row.try_get("account_id").map_err(internal)?;
+        let stored: String = row.try_get("code_hash").map_err(internal)?;
+        let failures: i64 = row.try_get("failures").map_err(internal)?;
+        if failures >= max {
+            return Ok(SignupCodeCheck::Refused);
+        }
+        let outcome = match account {
+            Some(account) if stored == code_hash => {
+                sqlx::query("DELETE FROM signup_codes WHERE ticket_hash = $1")
+                    .bind(ticket_hash)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(B::map_err)?;
+                // The code came through the mailbox: the address is proven.
+                Self::set_verified(&mut tx, &account, "email_verified_at", Some(now)).await?;
+                SignupCodeCheck::Verified(AccountId(account))
+            }
+            _ => {
+                // Conditional on the count read: racing wrong codes cannot pass the limit.
+                sqlx::query(
+                    "UPDATE signup_codes SET failures = failures + 1
+                     WHERE ticket_hash = $1 AND failures < $2",
+                )
+                .bind(ticket_hash)
+                .bind(max)
+                .execute(&mut *tx)
+                .await
+                .map_err(B::map_err)?;
+                SignupCodeCheck::Refused
+            }
+        };
+        crate::commit::<B>(tx).await?;
+        Ok(outcome)
+    }
+
     pub(crate) async fn update_contact(
         pool: &DbPool<B>,
         account: &AccountId,

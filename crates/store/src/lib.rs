@@ -873,6 +873,28 @@ pub trait Store: Send + Sync + 'static {
         code_hash: &str,
         now: Timestamp,
     ) -> StoreResult<PhoneCodeCheck>;
+    /// Records an instant sign-up's code and queues its mail in one transaction (expired
+    /// attempts are forgotten on the way).
+    async fn create_signup_code(&self, code: &SignupCode, outbox: &OutboxWrite) -> StoreResult<()>;
+    /// The account of a live sign-up attempt that has one (a code may be sent again).
+    async fn signup_code_account(
+        &self,
+        ticket_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<AccountId>>;
+    /// Replaces a live attempt's code (wrong tries back to 0, a new expiry) and queues its
+    /// mail in one transaction; false (and nothing queued) when the attempt is not live.
+    async fn renew_signup_code(&self, code: &SignupCode, outbox: &OutboxWrite)
+        -> StoreResult<bool>;
+    /// Checks an entered sign-up code in one transaction: the right one (of an attempt that
+    /// created an account) verifies the address at `now` and is spent; a wrong one counts,
+    /// and the [`PHONE_CODE_MAX_FAILURES`]th kills the attempt.
+    async fn check_signup_code(
+        &self,
+        ticket_hash: &str,
+        code_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<SignupCodeCheck>;
     /// Replaces the sealed name and phone; a changed phone loses its proof and its live code
     /// in the same transaction. NotFound when the account does not exist.
     async fn update_contact(&self, account: &AccountId, update: &ContactUpdate) -> StoreResult<()>;

@@ -76,6 +76,28 @@ pub enum PhoneCodeCheck {
     Missing,
 }
 
+/// An instant sign-up waiting for its code (issue 15 point 7): found by the SHA-256 of its
+/// ticket; `account` is None when the address already had an account (no code can match).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignupCode {
+    pub ticket_hash: String,
+    pub account: Option<AccountId>,
+    /// A keyed hash of the code, bound to the ticket.
+    pub code_hash: String,
+    pub expires_at: Timestamp,
+    pub created_at: Timestamp,
+}
+
+/// What entering a sign-up code did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignupCodeCheck {
+    /// The right code: the address is verified, the code is spent; sign this account in.
+    Verified(AccountId),
+    /// Anything else (wrong, expired, spent, killed by wrong tries, or a taken address's
+    /// attempt): one answer, so that it says nothing about the address.
+    Refused,
+}
+
 /// What the account page may change besides the address: the sealed name and phone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContactUpdate {

@@ -32,6 +32,7 @@ pub fn router() -> Router<App> {
         .route("/book/{hold_id}", get(booking::review))
         .route("/book/{hold_id}/signin", post(booking::sign_in))
         .route("/book/{hold_id}/signup", post(booking::sign_up))
+        .route("/book/{hold_id}/signup/code", post(booking::sign_up_code))
         .route("/book/{hold_id}/confirm", post(booking::confirm))
         .route("/book/{hold_id}/release", post(booking::release))
         .route("/signin", get(account::signin_page).post(account::sign_in))
@@ -154,6 +155,10 @@ pub fn router() -> Router<App> {
         .route(
             "/vaccination/review/signup",
             post(vaccination::review_sign_up),
+        )
+        .route(
+            "/vaccination/review/signup/code",
+            post(vaccination::review_sign_up_code),
         )
         .route(
             "/pro/stock",

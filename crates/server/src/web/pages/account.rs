@@ -227,22 +227,87 @@ pub fn signup_error(e: &AppError) -> Option<&'static str> {
     }
 }
 
-/// Every sign-up form: creates the account from the form's name, email, password (and a
-/// patient's optional phone and birth date), then signs in. `Ok(Err(key))` is a mistake
-/// the person can fix, to show on the form.
-pub async fn register_and_sign_in(
+/// The code step of an instant sign-up, as a page or a page's top (onboarding): where the
+/// code was sent, the ticket, and the ways out.
+pub struct PendingCode {
+    pub ticket: String,
+    pub email: String,
+    /// "We sent a 6-digit code to …", translated.
+    pub sent_to: String,
+    /// "I already have an account: sign in", keeping the context.
+    pub signin_href: String,
+    pub resent: bool,
+}
+
+impl PendingCode {
+    pub fn new(ctx: &Ctx, ticket: String, email: &str, signin_href: String) -> Self {
+        let email = email.trim().to_owned();
+        PendingCode {
+            sent_to: ctx.lang.tf("signup_code.sent_to", &[("email", &email)]),
+            ticket,
+            email,
+            signin_href,
+            resent: false,
+        }
+    }
+
+    /// The pending code carried by a submitted code form.
+    pub fn from_form(ctx: &Ctx, form: &Form, signin_href: String) -> Self {
+        Self::new(
+            ctx,
+            form.text("ticket").to_owned(),
+            form.text("email"),
+            signin_href,
+        )
+    }
+}
+
+#[derive(Template)]
+#[template(path = "signup_code.html")]
+struct CodePage<'a> {
+    ctx: &'a Ctx,
+    pending: &'a PendingCode,
+    /// Where the code form posts.
+    action: &'a str,
+    /// The flow's context to carry (the vaccination series chosen).
+    hidden: &'a [(String, String)],
+    error: Option<&'static str>,
+}
+
+/// The "type the code we sent" page of an instant sign-up.
+pub fn code_page(
+    ctx: &Ctx,
+    pending: &PendingCode,
+    action: &str,
+    hidden: &[(String, String)],
+    error: Option<&'static str>,
+) -> PageResult {
+    Ok(ctx.page(&CodePage {
+        ctx,
+        pending,
+        action,
+        hidden,
+        error,
+    }))
+}
+
+/// Every instant sign-up form (booking, vaccination, onboarding), verify first: the account
+/// is created from the form's name, email, password (and a patient's optional phone and
+/// birth date) and a code is mailed, or — for an address that has an account — its owner is
+/// told; either way the answer is the ticket of a code page, so it never reveals the address.
+/// `Ok(Err(key))` is a mistake the person can fix, to show on the form.
+pub async fn start_instant_signup(
     ctx: &mut Ctx,
     form: &Form,
     role: Role,
-) -> Result<Result<Caller, &'static str>, Failure> {
-    let (email, password) = (form.text("email"), form.get("password").unwrap_or(""));
+) -> Result<Result<String, &'static str>, Failure> {
     let patient = role == Role::Patient;
-    let created = ctx
+    let started = ctx
         .app
-        .register_in(
+        .start_signup(
             NewIdentity {
-                email,
-                password,
+                email: form.text("email"),
+                password: form.get("password").unwrap_or(""),
                 name: form.text("name"),
                 role,
                 phone: form.opt("phone").filter(|_| patient),
@@ -252,23 +317,62 @@ pub async fn register_and_sign_in(
             ctx.client,
         )
         .await;
-    let identity = match created {
+    match started {
+        Ok(ticket) => Ok(Ok(ticket)),
+        Err(e) => match signup_error(&e) {
+            Some(key) => Ok(Err(key)),
+            None => Err(ctx.fail(e)),
+        },
+    }
+}
+
+/// What a submitted code form did.
+pub enum CodeStep {
+    /// The right code: the session is open (and `ctx.user` set).
+    SignedIn(Caller),
+    /// Show the code form again: after a refused code (`error`) or a new code sent.
+    Again {
+        error: Option<&'static str>,
+        resent: bool,
+    },
+}
+
+/// A submitted code form: `step=resend` sends a new code, anything else checks the code.
+pub async fn code_step(ctx: &mut Ctx, form: &Form) -> Result<CodeStep, Failure> {
+    let ticket = form.text("ticket");
+    if form.text("step") == "resend" {
+        ctx.ok(ctx.app.resend_signup_code(ticket, ctx.client).await)?;
+        return Ok(CodeStep::Again {
+            error: None,
+            resent: true,
+        });
+    }
+    let identity = match ctx
+        .app
+        .confirm_signup_code(ticket, form.text("code"), ctx.client)
+        .await
+    {
         Ok(identity) => identity,
-        Err(e) => {
-            return match signup_error(&e) {
-                Some(key) => Ok(Err(key)),
-                None => Err(ctx.fail(e)),
-            }
+        Err(AppError::Invalid(_)) => {
+            return Ok(CodeStep::Again {
+                error: Some("signup_code.wrong"),
+                resent: false,
+            })
         }
+        Err(e) => return Err(ctx.fail(e)),
     };
-    // The password was just set: open the session without hashing it a second time.
+    // The password was checked when the account was made: open the session directly.
     let token = ctx.ok(ctx.app.open_session(&identity.id).await)?;
     ctx.start_session(&token, ctx.app.config.session_ttl.as_secs());
-    Ok(Ok(Caller {
+    let caller = Caller {
         id: identity.id,
         role: identity.role,
         second_factor: false,
-    }))
+    };
+    ctx.user = Some(crate::web::context::User {
+        caller: caller.clone(),
+    });
+    Ok(CodeStep::SignedIn(caller))
 }
 
 pub async fn sign_out(mut ctx: Ctx, _form: Form) -> PageResult {

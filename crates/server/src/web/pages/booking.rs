@@ -2,7 +2,7 @@
 //! signs up inline, chooses who the appointment is for, and confirms. The hold's countdown
 //! is shown; if the slot went meanwhile, the practitioner's page offers the next ones.
 
-use super::account::register_and_sign_in;
+use super::account::{code_page, code_step, start_instant_signup, CodeStep, PendingCode};
 use super::queue::QueuePass;
 use crate::services::{AppError, Appointment, BookingDetails, BookingInput, Holder, Relative};
 use crate::web::context::{clear_cookie, set_cookie, Ctx, Form, PageResult, HOLD_COOKIE};
@@ -288,12 +288,37 @@ pub async fn sign_in(mut ctx: Ctx, Path(hold_id): Path<String>, form: Form) -> P
     }
 }
 
+/// The instant sign-up: the code page whatever the address (the hold stays the guest's).
 pub async fn sign_up(mut ctx: Ctx, Path(hold_id): Path<String>, form: Form) -> PageResult {
-    match register_and_sign_in(&mut ctx, &form, Role::Patient).await? {
-        Ok(caller) => claim_and_continue(ctx, &hold_id, caller).await,
+    match start_instant_signup(&mut ctx, &form, Role::Patient).await? {
+        Ok(ticket) => {
+            let pending = PendingCode::new(&ctx, ticket, form.text("email"), signin_href(&hold_id));
+            code_page(&ctx, &pending, &code_action(&hold_id), &[], None)
+        }
         Err(key) => {
             let (email, name) = (form.text("email").into(), form.text("name").into());
             render_review(&mut ctx, &hold_id, Some(key), email, name).await
+        }
+    }
+}
+
+fn code_action(hold_id: &str) -> String {
+    format!("/book/{hold_id}/signup/code")
+}
+
+/// The booking page's sign-in form, the hold kept.
+fn signin_href(hold_id: &str) -> String {
+    format!("/book/{hold_id}#in-h")
+}
+
+/// The code of the instant sign-up: signed in, the guest's hold becomes the patient's.
+pub async fn sign_up_code(mut ctx: Ctx, Path(hold_id): Path<String>, form: Form) -> PageResult {
+    match code_step(&mut ctx, &form).await? {
+        CodeStep::SignedIn(caller) => claim_and_continue(ctx, &hold_id, caller).await,
+        CodeStep::Again { error, resent } => {
+            let mut pending = PendingCode::from_form(&ctx, &form, signin_href(&hold_id));
+            pending.resent = resent;
+            code_page(&ctx, &pending, &code_action(&hold_id), &[], error)
         }
     }
 }

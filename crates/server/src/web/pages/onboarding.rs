@@ -1,7 +1,7 @@
 //! Practitioner self-onboarding: sign-up, then profile, place, motives, hours, and the page
 //! is live — six screens from the sign-up form to a bookable public page.
 
-use super::account::register_and_sign_in;
+use super::account::{code_step, start_instant_signup, CodeStep, PendingCode};
 use super::home::SpecialtyOption;
 use crate::services::{AppError, NewMotive, NewPlace, NewRule, ProfileInput};
 use crate::web::context::{Ctx, Failure, Form, PageResult};
@@ -49,9 +49,17 @@ pub async fn signup_page(ctx: Ctx) -> PageResult {
     }))
 }
 
+/// Where someone who already has an account goes from the code step.
+const SIGNIN_HREF: &str = "/signin?next=%2Fpro%2Fonboarding%2Fprofile";
+
+/// The instant sign-up, verify first: the next screen (the profile) opens with the code
+/// field on top, whatever the address, so onboarding keeps its six screens (issue 4).
 pub async fn sign_up(mut ctx: Ctx, form: Form) -> PageResult {
-    match register_and_sign_in(&mut ctx, &form, Role::Practitioner).await? {
-        Ok(_) => Ok(ctx.redirect("/pro/onboarding/profile")),
+    match start_instant_signup(&mut ctx, &form, Role::Practitioner).await? {
+        Ok(ticket) => {
+            let pending = PendingCode::new(&ctx, ticket, form.text("email"), SIGNIN_HREF.into());
+            render_profile(&ctx, None, Some(&form), Some(&pending)).await
+        }
         Err(key) => Ok(ctx.page(&SignUpPage {
             ctx: &ctx,
             error: Some(key),
@@ -73,6 +81,10 @@ fn practitioner_only(ctx: &Ctx) -> Result<&crate::services::Caller, Failure> {
 #[template(path = "onboarding_profile.html")]
 struct ProfilePage<'a> {
     ctx: &'a Ctx,
+    /// Signing up: the code step on top (and the resend form's fields).
+    pending: Option<&'a PendingCode>,
+    action: &'static str,
+    hidden: Vec<(String, String)>,
     step: u8,
     error: Option<&'static str>,
     name: String,
@@ -81,18 +93,29 @@ struct ProfilePage<'a> {
     bio: String,
 }
 
-async fn render_profile(ctx: &Ctx, error: Option<&'static str>, form: Option<&Form>) -> PageResult {
-    let caller = practitioner_only(ctx)?;
-    let existing = ctx.ok(ctx
-        .app
-        .store
-        .practitioner_by_account(&caller.id)
-        .await
-        .map_err(Into::into))?;
+async fn render_profile(
+    ctx: &Ctx,
+    error: Option<&'static str>,
+    form: Option<&Form>,
+    pending: Option<&PendingCode>,
+) -> PageResult {
+    // Not signed in yet while the code is pending: only the form's values.
+    let existing = match pending {
+        Some(_) => None,
+        None => {
+            let caller = practitioner_only(ctx)?;
+            ctx.ok(ctx
+                .app
+                .store
+                .practitioner_by_account(&caller.id)
+                .await
+                .map_err(Into::into))?
+        }
+    };
     let name = match (form, &existing) {
         (Some(f), _) => f.text("name").to_owned(),
         (None, Some(p)) => p.name.clone(),
-        (None, None) => ctx.ok(ctx.app.me(caller).await)?.name,
+        (None, None) => ctx.ok(ctx.app.me(ctx.caller()?).await)?.name,
     };
     let chosen_specialty = form
         .map(|f| f.text("specialty").to_owned())
@@ -127,8 +150,12 @@ async fn render_profile(ctx: &Ctx, error: Option<&'static str>, form: Option<&Fo
         .map(|f| f.text("bio").to_owned())
         .or_else(|| existing.and_then(|p| p.bio))
         .unwrap_or_default();
+    let hidden = vec![("name".to_owned(), name.clone())];
     Ok(ctx.page(&ProfilePage {
         ctx,
+        pending,
+        action: "/pro/onboarding/profile",
+        hidden,
         step: 2,
         error,
         name,
@@ -139,10 +166,18 @@ async fn render_profile(ctx: &Ctx, error: Option<&'static str>, form: Option<&Fo
 }
 
 pub async fn profile_page(ctx: Ctx) -> PageResult {
-    render_profile(&ctx, None, None).await
+    render_profile(&ctx, None, None, None).await
 }
 
-pub async fn save_profile(ctx: Ctx, form: Form) -> PageResult {
+pub async fn save_profile(mut ctx: Ctx, form: Form) -> PageResult {
+    // Signing up: the code on top of the form opens the session first.
+    if ctx.user.is_none() && form.get("ticket").is_some() {
+        if let CodeStep::Again { error, resent } = code_step(&mut ctx, &form).await? {
+            let mut pending = PendingCode::from_form(&ctx, &form, SIGNIN_HREF.into());
+            pending.resent = resent;
+            return render_profile(&ctx, error, Some(&form), Some(&pending)).await;
+        }
+    }
     let caller = practitioner_only(&ctx)?.clone();
     let saved = ctx
         .app
@@ -168,7 +203,7 @@ pub async fn save_profile(ctx: Ctx, form: Form) -> PageResult {
                 "name" => "signup.bad_name",
                 _ => "error.invalid.detail",
             };
-            render_profile(&ctx, Some(key), Some(&form)).await
+            render_profile(&ctx, Some(key), Some(&form), None).await
         }
         Err(e) => Err(ctx.fail(e)),
     }

@@ -2,7 +2,7 @@
 //! the protocol's window and both are booked together; the centre's staff set the dose stock
 //! per day and see availability follow.
 
-use super::account::register_and_sign_in;
+use super::account::{code_page, code_step, start_instant_signup, CodeStep, PendingCode};
 use super::queue::QueuePass;
 use crate::services::{AppError, DoseChoice, VaccinationRequest};
 use crate::web::context::Query;
@@ -590,6 +590,15 @@ impl Choice {
         }
     }
 
+    /// The choice as hidden form fields (carried through the sign-up's code page).
+    fn fields(&self) -> Vec<(String, String)> {
+        let href = self.href();
+        let query = href.split_once('?').map(|(_, q)| q).unwrap_or("");
+        form_urlencoded::parse(query.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect()
+    }
+
     /// The review of this choice.
     fn href(&self) -> String {
         let mut q = form_urlencoded::Serializer::new(String::new());
@@ -743,14 +752,33 @@ pub async fn review_sign_in(mut ctx: Ctx, form: Form) -> PageResult {
     }
 }
 
-/// Creating an account on the review: signed in at once, back to the same review.
+/// Creating an account on the review: the code page whatever the address, the series
+/// chosen carried along.
 pub async fn review_sign_up(mut ctx: Ctx, form: Form) -> PageResult {
     let choice = Choice::from_form(&form);
-    match register_and_sign_in(&mut ctx, &form, Role::Patient).await? {
-        Ok(_) => Ok(ctx.redirect(&choice.href())),
+    match start_instant_signup(&mut ctx, &form, Role::Patient).await? {
+        Ok(ticket) => {
+            let pending = PendingCode::new(&ctx, ticket, form.text("email"), choice.href());
+            code_page(&ctx, &pending, CODE_ACTION, &choice.fields(), None)
+        }
         Err(key) => {
             let (email, name) = (form.text("email").to_owned(), form.text("name").to_owned());
             render_review(&ctx, &choice, Some(key), email, name).await
+        }
+    }
+}
+
+const CODE_ACTION: &str = "/vaccination/review/signup/code";
+
+/// The code of the review's sign-up: signed in, back to the same review.
+pub async fn review_sign_up_code(mut ctx: Ctx, form: Form) -> PageResult {
+    let choice = Choice::from_form(&form);
+    match code_step(&mut ctx, &form).await? {
+        CodeStep::SignedIn(_) => Ok(ctx.redirect(&choice.href())),
+        CodeStep::Again { error, resent } => {
+            let mut pending = PendingCode::from_form(&ctx, &form, choice.href());
+            pending.resent = resent;
+            code_page(&ctx, &pending, CODE_ACTION, &choice.fields(), error)
         }
     }
 }

@@ -1,0 +1,454 @@
+//! The instant sign-up of the booking pages and of practitioner onboarding, verify first
+//! (issue 15 point 7), over real HTTP on SQLite and PostgreSQL with mail through a real SMTP
+//! server (aiosmtpd): the answer is the same for a taken and a free address; only the code
+//! mailed to a free address signs in, once, before it expires, within 5 tries. The server's
+//! clock is a `ManualClock` moved by the test, so nothing waits for an expiry.
+
+mod common;
+#[path = "common/smtp.rs"]
+mod smtp;
+#[path = "common/web.rs"]
+mod web;
+
+use careslot_core::clock::{ManualClock, SharedClock};
+use careslot_messages::{Channel, RetryPolicy, SmtpChannel};
+use careslot_server::outbox::MessagesConfig;
+use careslot_server::services::AppConfig;
+use common::{app_configured, new_location, open_custody, serve_app, Backend, TestServer};
+use jiff::{SignedDuration, Timestamp};
+use reqwest::{header, StatusCode};
+use serde_json::{json, Value};
+use smtp::{summary, SmtpSink};
+use std::sync::Arc;
+use std::time::Duration;
+use web::WebClient;
+
+const WITHIN: Duration = Duration::from_secs(30);
+const PASSWORD: &str = "correct horse battery";
+
+struct Env {
+    srv: TestServer,
+    sink: SmtpSink,
+    clock: ManualClock,
+    _loc: common::DataLocation,
+}
+
+async fn env(backend: Backend) -> Env {
+    let sink = SmtpSink::start();
+    let email: Arc<dyn Channel> = Arc::new(
+        SmtpChannel::from_url(&sink.url(), "careslot <no-reply@careslot.test>")
+            .expect("smtp channel"),
+    );
+    let clock = ManualClock::new(Timestamp::now());
+    let config = AppConfig {
+        public_url: Some("https://careslot.example".to_owned()),
+        clock: SharedClock::from(clock.clone()),
+        messages: MessagesConfig {
+            channel: Some(email),
+            retry: RetryPolicy {
+                base: SignedDuration::from_millis(100),
+                cap: SignedDuration::from_millis(300),
+                floor: SignedDuration::from_millis(50),
+                max_attempts: 10_000,
+            },
+            poll: Duration::from_millis(100),
+            ..Default::default()
+        },
+        ..AppConfig::default()
+    };
+    let loc = new_location(backend).await;
+    let custody = open_custody(&loc).await;
+    let app = app_configured(&loc, custody, config).await;
+    Env {
+        srv: serve_app(app).await,
+        sink,
+        clock,
+        _loc: loc,
+    }
+}
+
+fn address() -> String {
+    format!("instant-{}@example.test", common::uuid_like())
+}
+
+fn text_part(m: &Value) -> String {
+    m["parts"]
+        .as_array()
+        .expect("parts")
+        .iter()
+        .find(|p| p["type"] == "text/plain")
+        .and_then(|p| p["text"].as_str())
+        .expect("text part")
+        .to_owned()
+}
+
+/// Waits (bounded) until `to` has received `n` mails; returns them in order.
+async fn wait_mails(sink: &SmtpSink, to: &str, n: usize) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    loop {
+        let got: Vec<Value> = sink
+            .messages()
+            .iter()
+            .map(|p| summary(p))
+            .filter(|m| m["to"] == to)
+            .collect();
+        if got.len() >= n {
+            return got;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} mail(s) to {to}, {n} expected",
+            got.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The six digits of the latest sign-up code mailed to `to` (the `n`th mail).
+async fn code_in_mail(sink: &SmtpSink, to: &str, n: usize) -> String {
+    let m = wait_mails(sink, to, n).await.pop().expect("a mail");
+    assert_eq!(m["subject"], "Your careslot code", "{m}");
+    let text = text_part(&m);
+    let at = text.find("Code").expect("the code's label");
+    let code: String = text[at..]
+        .chars()
+        .filter(char::is_ascii_digit)
+        .take(6)
+        .collect();
+    assert_eq!(code.len(), 6, "{text}");
+    code
+}
+
+/// The value of the hidden `ticket` field of a code page.
+fn ticket_of(page: &str) -> String {
+    let marker = "name=\"ticket\" value=\"";
+    let at = page.find(marker).expect("a ticket field") + marker.len();
+    page[at..].chars().take_while(|c| *c != '"').collect()
+}
+
+/// Status, headers (but the date and the request id), the Set-Cookie names and attributes (not values) and body.
+struct Answer {
+    status: StatusCode,
+    headers: Vec<(String, String)>,
+    cookies: Vec<String>,
+    body: String,
+}
+
+async fn answer(resp: reqwest::Response) -> Answer {
+    let status = resp.status();
+    let mut headers: Vec<(String, String)> = resp
+        .headers()
+        .iter()
+        .filter(|(k, _)| {
+            !matches!(
+                k.as_str(),
+                "date" | "set-cookie" | "content-length" | "x-request-id"
+            )
+        })
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
+        .collect();
+    headers.sort();
+    let mut cookies: Vec<String> = resp
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| {
+            let v = v.to_str().unwrap_or("");
+            let (name, rest) = v.split_once('=').unwrap_or((v, ""));
+            let attrs = rest.split_once(';').map(|(_, a)| a).unwrap_or("");
+            format!("{name};{attrs}")
+        })
+        .collect();
+    cookies.sort();
+    Answer {
+        status,
+        headers,
+        cookies,
+        body: resp.text().await.expect("body"),
+    }
+}
+
+/// A page with what differs by request taken out: the address typed, the ticket, the CSRF
+/// token, the hold.
+fn strip(page: &str, replace: &[&str]) -> String {
+    let mut out = page.to_owned();
+    for r in replace.iter().filter(|r| !r.is_empty()) {
+        out = out.replace(r, "X");
+    }
+    out.lines()
+        .filter(|l| !l.contains("csrf"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn assert_same(a: &Answer, b: &Answer, a_strip: &[&str], b_strip: &[&str]) {
+    assert_eq!(a.status, b.status);
+    assert_eq!(a.headers, b.headers);
+    assert_eq!(a.cookies, b.cookies);
+    assert_eq!(strip(&a.body, a_strip), strip(&b.body, b_strip));
+}
+
+/// A guest holds the practice's first slot; returns the hold id.
+async fn hold(web: &mut WebClient<'_>, p: &common::Practice, start: &str) -> String {
+    let resp = web
+        .post_form(
+            "/book/hold",
+            &[
+                ("agenda_id", &p.agenda_id),
+                ("motive_id", &p.motive_id),
+                ("start", start),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    web.absorb(&resp);
+    let to = resp.headers()[header::LOCATION].to_str().expect("location");
+    to.strip_prefix("/book/")
+        .expect("the booking page")
+        .to_owned()
+}
+
+fn sign_up_fields<'a>(name: &'a str, email: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![("name", name), ("email", email), ("password", PASSWORD)]
+}
+
+async fn taken_and_free_answer_the_same(backend: Backend) {
+    let e = env(backend).await;
+    let taken = address();
+    let (s, _) = e
+        .srv
+        .post_retrying_busy(
+            "/api/v1/accounts",
+            json!({"email": taken, "password": PASSWORD, "name": "Tara Taken", "role": "patient"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let free = address();
+    // Two places at the same time: both visitors hold the same slot.
+    let p = e.srv.practice("Dr Twin", 30, 2).await;
+    let start = e.srv.slots(&p).await[0]["start"]
+        .as_str()
+        .expect("start")
+        .to_owned();
+
+    // The booking page's sign-up.
+    let mut a = WebClient::new(&e.srv).await;
+    let mut b = WebClient::new(&e.srv).await;
+    let hold_a = hold(&mut a, &p, &start).await;
+    let hold_b = hold(&mut b, &p, &start).await;
+    let ra = a
+        .post_form(
+            &format!("/book/{hold_a}/signup"),
+            &sign_up_fields("Pat Doe", &free),
+        )
+        .await;
+    let rb = b
+        .post_form(
+            &format!("/book/{hold_b}/signup"),
+            &sign_up_fields("Pat Doe", &taken),
+        )
+        .await;
+    let (fa, fb) = (answer(ra).await, answer(rb).await);
+    assert_eq!(fa.status, StatusCode::OK);
+    assert!(fa.body.contains("We sent a 6-digit code to"), "{}", fa.body);
+    assert!(
+        !fa.cookies.iter().any(|c| c.starts_with("careslot_session")),
+        "no session yet: {:?}",
+        fa.cookies
+    );
+    let (ticket_a, ticket_b) = (ticket_of(&fa.body), ticket_of(&fb.body));
+    assert_ne!(ticket_a, ticket_b);
+    assert_same(
+        &fa,
+        &fb,
+        &[&free, &ticket_a, &hold_a],
+        &[&taken, &ticket_b, &hold_b],
+    );
+
+    // Practitioner onboarding's sign-up: the profile screen with the code on top.
+    let pro_free = address();
+    let c = WebClient::new(&e.srv).await;
+    let d = WebClient::new(&e.srv).await;
+    let rc = c
+        .post_form("/pro/signup", &sign_up_fields("Dr Pro Free", &pro_free))
+        .await;
+    let rd = d
+        .post_form("/pro/signup", &sign_up_fields("Dr Pro Free", &taken))
+        .await;
+    let (pc, pd) = (answer(rc).await, answer(rd).await);
+    assert_eq!(pc.status, StatusCode::OK);
+    let (ticket_c, ticket_d) = (ticket_of(&pc.body), ticket_of(&pd.body));
+    assert_same(&pc, &pd, &[&pro_free, &ticket_c], &[&taken, &ticket_d]);
+
+    // The owner of the taken address is told (twice: two attempts); the free one has a code.
+    // (Those mails are queued at the system's time: the worker's clock catches up.)
+    e.clock.set(
+        Timestamp::now()
+            .saturating_add(SignedDuration::from_secs(1))
+            .expect("time"),
+    );
+    let told = wait_mails(&e.sink, &taken, 3).await;
+    assert_eq!(
+        told.iter()
+            .filter(|m| m["subject"] == "Vous avez déjà un compte careslot")
+            .count(),
+        2
+    );
+    let code = code_in_mail(&e.sink, &free, 1).await;
+    assert_eq!(
+        wait_mails(&e.sink, &free, 1).await[0]["content_language"],
+        "en"
+    );
+
+    // The free address's code does not open the taken address's attempt.
+    let wrong_door = b
+        .post_form(
+            &format!("/book/{hold_b}/signup/code"),
+            &[("ticket", &ticket_b), ("email", &taken), ("code", &code)],
+        )
+        .await;
+    assert_eq!(wrong_door.status(), StatusCode::OK);
+    assert!(wrong_door.headers().get(header::SET_COOKIE).is_none());
+
+    // A wrong code: the page again, no session.
+    let bad = if code == "000000" { "000001" } else { "000000" };
+    let resp = a
+        .post_form(
+            &format!("/book/{hold_a}/signup/code"),
+            &[("ticket", &ticket_a), ("email", &free), ("code", bad)],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let page = resp.text().await.expect("page");
+    assert!(page.contains("This code is wrong"), "{page}");
+    // The right one signs in and goes back to the booking, the hold now the patient's.
+    let resp = a
+        .post_form(
+            &format!("/book/{hold_a}/signup/code"),
+            &[("ticket", &ticket_a), ("email", &free), ("code", &code)],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        resp.headers()[header::LOCATION],
+        format!("/book/{hold_a}").as_str()
+    );
+    a.absorb(&resp);
+    assert!(a.cookie("careslot_session").is_some());
+    let page = a.get(&format!("/book/{hold_a}")).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let page = page.text().await.expect("page");
+    assert!(
+        page.contains(&format!("/book/{hold_a}/confirm")),
+        "the booking goes on: {page}"
+    );
+    // Single use.
+    let again = WebClient::new(&e.srv).await;
+    let resp = again
+        .post_form(
+            &format!("/book/{hold_a}/signup/code"),
+            &[("ticket", &ticket_a), ("email", &free), ("code", &code)],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.headers().get(header::SET_COOKIE).is_none());
+    e.srv.stop().await;
+}
+
+/// Onboarding's sign-up form; returns the code step's ticket.
+async fn start_signup(web: &WebClient<'_>, email: &str) -> String {
+    let resp = web
+        .post_form(
+            "/pro/signup",
+            &[
+                ("name", "Dr Slow"),
+                ("email", email),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    ticket_of(&resp.text().await.expect("page"))
+}
+
+/// The profile screen with the code on top.
+async fn submit(web: &WebClient<'_>, ticket: &str, email: &str, code: &str) -> reqwest::Response {
+    web.post_form(
+        "/pro/onboarding/profile",
+        &[
+            ("ticket", ticket),
+            ("email", email),
+            ("code", code),
+            ("name", "Dr Slow"),
+            ("specialty", "general-practitioner"),
+            ("languages", "fr"),
+        ],
+    )
+    .await
+}
+
+fn signed_in(resp: &reqwest::Response) -> bool {
+    resp.headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .any(|v| v.to_str().unwrap_or("").starts_with("careslot_session="))
+}
+
+async fn codes_expire_and_die_after_five_wrong_tries(backend: Backend) {
+    let e = env(backend).await;
+    // Expired: 16 minutes later the right code is refused.
+    let web = WebClient::new(&e.srv).await;
+    let late = address();
+    let ticket = start_signup(&web, &late).await;
+    let code = code_in_mail(&e.sink, &late, 1).await;
+    e.clock.advance(SignedDuration::from_mins(16));
+    let resp = submit(&web, &ticket, &late, &code).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(!signed_in(&resp));
+    // "Send the code again" on a dead attempt sends nothing and says the same.
+    let resp = web
+        .post_form(
+            "/pro/onboarding/profile",
+            &[("ticket", &ticket), ("email", &late), ("step", "resend")],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp
+        .text()
+        .await
+        .expect("page")
+        .contains("a new code has just been sent"));
+
+    // Five wrong tries kill the attempt: the right code is refused after them.
+    let web = WebClient::new(&e.srv).await;
+    let unlucky = address();
+    let ticket = start_signup(&web, &unlucky).await;
+    let code = code_in_mail(&e.sink, &unlucky, 1).await;
+    let wrong = if code == "123456" { "654321" } else { "123456" };
+    for _ in 0..5 {
+        let resp = submit(&web, &ticket, &unlucky, wrong).await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert!(!signed_in(&resp));
+    }
+    let resp = submit(&web, &ticket, &unlucky, &code).await;
+    assert!(!signed_in(&resp), "the attempt is dead");
+    // A new code (resend) works again, and the practitioner lands on the next screen.
+    let resp = web
+        .post_form(
+            "/pro/onboarding/profile",
+            &[("ticket", &ticket), ("email", &unlucky), ("step", "resend")],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let code = code_in_mail(&e.sink, &unlucky, 2).await;
+    let resp = submit(&web, &ticket, &unlucky, &code).await;
+    assert!(signed_in(&resp));
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(resp.headers()[header::LOCATION], "/pro/onboarding/place");
+    e.srv.stop().await;
+}
+
+on_both_backends!(
+    taken_and_free_answer_the_same,
+    codes_expire_and_die_after_five_wrong_tries,
+);
