@@ -1871,6 +1871,30 @@ where
         .await
     }
 
+    async fn absence_reasons(
+        &self,
+        agenda: &AgendaId,
+        after: Timestamp,
+    ) -> StoreResult<Vec<(AbsenceId, String)>> {
+        sqlx::query(
+            "SELECT id, reason FROM absences
+              WHERE agenda_id = $1 AND end_s > $2 AND reason IS NOT NULL",
+        )
+        .bind(agenda.as_str())
+        .bind(after.as_second())
+        .fetch_all(self.reader())
+        .await
+        .map_err(B::map_err)?
+        .iter()
+        .map(|r| {
+            Ok((
+                AbsenceId(r.try_get("id").map_err(internal)?),
+                r.try_get("reason").map_err(internal)?,
+            ))
+        })
+        .collect()
+    }
+
     async fn set_no_show_with(
         &self,
         id: &ReservationId,

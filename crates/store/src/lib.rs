@@ -436,6 +436,12 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_rule(&self, agenda: &AgendaId, id: &RuleId) -> StoreResult<bool>;
     /// Ok(false) when the agenda has no such absence.
     async fn delete_absence(&self, agenda: &AgendaId, id: &AbsenceId) -> StoreResult<bool>;
+    /// The reasons given for an agenda's absences ending after `after` (those with one).
+    async fn absence_reasons(
+        &self,
+        agenda: &AgendaId,
+        after: Timestamp,
+    ) -> StoreResult<Vec<(AbsenceId, String)>>;
     /// `no_show = true`: booked -> no_show; `false`: no_show -> booked again (through the
     /// same overlap and capacity checks as any booking). Ok(None) when the appointment was
     /// not in the expected state.
