@@ -22,8 +22,9 @@ use std::sync::Arc;
 
 /// Minutes per grid row; the stylesheet has classes for 24 h of them.
 const ROW_MIN: i32 = 5;
-/// Rows of a whole day (the `gs-*` / `ge-*` classes go up to this + 1).
-const DAY_ROWS: i32 = 24 * 60 / ROW_MIN;
+/// Minutes of a day: the grid's rows never go past it (the `gs-*` / `ge-*` classes cover
+/// `24 * 60 / ROW_MIN + 1` lines).
+const DAY_MIN: i32 = 24 * 60;
 /// Shown even when nothing happens earlier or later.
 const DEFAULT_WINDOW: (i32, i32) = (8 * 60, 18 * 60);
 /// Overlapping items of a column go side by side in up to this many lanes.
@@ -318,13 +319,13 @@ pub async fn page(ctx: Ctx, Query(p): Query<GridParams>) -> PageResult {
         }
     }
     let w1 = w1.min(24 * 60);
-    let row = |m: i32| 1 + (m - w0).clamp(0, DAY_ROWS) / ROW_MIN;
+    let row = |m: i32| 1 + (m - w0).clamp(0, DAY_MIN) / ROW_MIN;
     let shown = p.col.filter(|c| *c < columns.len()).unwrap_or(0);
     for c in &mut columns {
         c.shown = c.index == shown;
         for i in &mut c.items {
             i.row_start = row(i.start_min);
-            i.row_end = (1 + (i.end_min - w0 + ROW_MIN - 1).clamp(0, DAY_ROWS) / ROW_MIN)
+            i.row_end = (1 + (i.end_min - w0 + ROW_MIN - 1).clamp(0, DAY_MIN) / ROW_MIN)
                 .max(i.row_start + 1);
         }
         place_in_lanes(&mut c.items);
