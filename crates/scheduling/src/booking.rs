@@ -789,16 +789,8 @@ impl Scheduling {
                     w.notices.clear();
                 }
                 // The moved teleconsultation's link, due when its new room opens.
-                self.add_video_link(
-                    &mut w,
-                    &view,
-                    &a.motive_id,
-                    patient,
-                    &a.row.id,
-                    start,
-                    end,
-                )
-                .await;
+                self.add_video_link(&mut w, &view, &a.motive_id, patient, &a.row.id, start, end)
+                    .await;
                 w
             }
             _ => OutboxWrite::default(),

@@ -56,10 +56,8 @@ impl Scheduling {
             }
             out.push((a, who));
         }
-        let reads: Vec<(AccountId, &str)> = people
-            .keys()
-            .map(|p| (p.clone(), "agenda.grid"))
-            .collect();
+        let reads: Vec<(AccountId, &str)> =
+            people.keys().map(|p| (p.clone(), "agenda.grid")).collect();
         self.audit(caller, &reads).await?;
         Ok(out)
     }
@@ -83,7 +81,12 @@ impl Scheduling {
     /// Moves an appointment of one of the caller's agendas to a new start in the same
     /// agenda: the patient's move (same checks, same store transaction, same message to the
     /// patient), without the motive's notice period.
-    pub async fn desk_move(&self, caller: &Caller, id: &str, start: &str) -> AppResult<Appointment> {
+    pub async fn desk_move(
+        &self,
+        caller: &Caller,
+        id: &str,
+        start: &str,
+    ) -> AppResult<Appointment> {
         let start = parse_instant("start", start)?;
         let a = self.desk_reservation(caller, id).await?;
         self.move_booked(a, start, true).await

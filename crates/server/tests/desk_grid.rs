@@ -278,13 +278,23 @@ async fn the_grid_shows_the_practice_side_by_side(backend: common::Backend) {
     assert_eq!(s, StatusCode::NOT_FOUND);
 
     // The week: seven days of two agendas.
-    let (s, html) = page(&srv, &cabinet.token, &format!("/pro/grid?date={day}&view=week")).await;
+    let (s, html) = page(
+        &srv,
+        &cabinet.token,
+        &format!("/pro/grid?date={day}&view=week"),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(html.matches("<section class=\"tg-col").count(), 14);
     assert!(html.contains("Paula Patient") && html.contains("Marcel Phone"));
 
     // The printable day list: in time order, with the phone.
-    let (s, html) = page(&srv, &cabinet.token, &format!("/pro/grid?date={day}&print=1")).await;
+    let (s, html) = page(
+        &srv,
+        &cabinet.token,
+        &format!("/pro/grid?date={day}&print=1"),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK);
     let (p, m) = (
         html.find("Paula Patient").expect("Paula listed"),
@@ -325,45 +335,70 @@ async fn moving_through_the_grid_form(backend: common::Backend) {
         &srv,
         &cabinet.token,
         &path,
-        &[("date", &day.to_string()), ("time", "11:00"), ("back", &back)],
+        &[
+            ("date", &day.to_string()),
+            ("time", "11:00"),
+            ("back", &back),
+        ],
     )
     .await;
     assert_eq!(s, StatusCode::CONFLICT);
     assert!(html.contains("This time is already taken"), "{html}");
-    assert!(start_of(&srv, &cabinet, day, &paula).await.contains("T10:00:00"));
+    assert!(start_of(&srv, &cabinet, day, &paula)
+        .await
+        .contains("T10:00:00"));
     // Outside the opening hours: refused too.
     let (s, _, html) = post_form(
         &srv,
         &cabinet.token,
         &path,
-        &[("date", &day.to_string()), ("time", "19:00"), ("back", &back)],
+        &[
+            ("date", &day.to_string()),
+            ("time", "19:00"),
+            ("back", &back),
+        ],
     )
     .await;
     assert_eq!(s, StatusCode::CONFLICT);
-    assert!(html.contains("No slot of this reason starts at this time"), "{html}");
+    assert!(
+        html.contains("No slot of this reason starts at this time"),
+        "{html}"
+    );
 
     // Another practice cannot move it.
     let (s, _, _) = post_form(
         &srv,
         &other.token,
         &path,
-        &[("date", &day.to_string()), ("time", "12:30"), ("back", &back)],
+        &[
+            ("date", &day.to_string()),
+            ("time", "12:30"),
+            ("back", &back),
+        ],
     )
     .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    assert!(start_of(&srv, &cabinet, day, &paula).await.contains("T10:00:00"));
+    assert!(start_of(&srv, &cabinet, day, &paula)
+        .await
+        .contains("T10:00:00"));
 
     // A free time: moved, back to the grid, where it now sits.
     let (s, location, _) = post_form(
         &srv,
         &cabinet.token,
         &path,
-        &[("date", &day.to_string()), ("time", "12:30"), ("back", &back)],
+        &[
+            ("date", &day.to_string()),
+            ("time", "12:30"),
+            ("back", &back),
+        ],
     )
     .await;
     assert_eq!(s, StatusCode::SEE_OTHER);
     assert_eq!(location, back);
-    assert!(start_of(&srv, &cabinet, day, &paula).await.contains("T12:30:00"));
+    assert!(start_of(&srv, &cabinet, day, &paula)
+        .await
+        .contains("T12:30:00"));
     let (_, html) = page(&srv, &cabinet.token, &back).await;
     assert!(item_of(&html, "Paula Move").contains(&rows((12, 30), (13, 0))));
     srv.stop().await;

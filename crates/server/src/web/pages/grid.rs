@@ -639,7 +639,11 @@ fn back_of(back: Option<&str>) -> String {
         .to_owned()
 }
 
-pub async fn move_page(ctx: Ctx, Path(id): Path<String>, Query(q): Query<MoveParams>) -> PageResult {
+pub async fn move_page(
+    ctx: Ctx,
+    Path(id): Path<String>,
+    Query(q): Query<MoveParams>,
+) -> PageResult {
     let back = back_of(q.back.as_deref());
     let wanted = q.date.zip(q.time);
     render_move(&ctx, &id, &back, wanted, None).await
@@ -649,7 +653,10 @@ pub async fn move_page(ctx: Ctx, Path(id): Path<String>, Query(q): Query<MovePar
 fn instant_of(date: &str, time: &str, tz: &TimeZone) -> Option<Timestamp> {
     let d: Date = date.trim().parse().ok()?;
     let t: Time = time.trim().parse().ok()?;
-    d.to_datetime(t).to_zoned(tz.clone()).ok().map(|z| z.timestamp())
+    d.to_datetime(t)
+        .to_zoned(tz.clone())
+        .ok()
+        .map(|z| z.timestamp())
 }
 
 pub async fn move_to(mut ctx: Ctx, Path(id): Path<String>, form: Form) -> PageResult {
@@ -657,7 +664,10 @@ pub async fn move_to(mut ctx: Ctx, Path(id): Path<String>, form: Form) -> PageRe
     let back = back_of(form.opt("back"));
     let (date, time) = (form.text("date").to_owned(), form.text("time").to_owned());
     let d = ctx.ok(ctx.app.desk_appointment(&caller, &id).await)?;
-    let view = ctx.ok(ctx.app.desk_view(&caller, &d.appointment.row.agenda_id).await)?;
+    let view = ctx.ok(ctx
+        .app
+        .desk_view(&caller, &d.appointment.row.agenda_id)
+        .await)?;
     let wanted = Some((date.clone(), time.clone()));
     let Some(start) = instant_of(&date, &time, &view.tz) else {
         return render_move(&ctx, &id, &back, wanted, Some("grid.bad_time")).await;
