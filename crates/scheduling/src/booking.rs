@@ -731,6 +731,19 @@ impl Scheduling {
     ) -> AppResult<Appointment> {
         let start = parse_instant("start", start)?;
         let a = self.own_reservation(caller, id).await?;
+        self.move_booked(a, start, false).await
+    }
+
+    /// The one move of a booked appointment, for the patient and for the practice's desk:
+    /// same checks, same store write, same messages to the patient. The practice is not held
+    /// to the motive's notice (as when it books), and its own moves are not reported back to
+    /// it as something a patient did.
+    pub(crate) async fn move_booked(
+        &self,
+        a: Appointment,
+        start: Timestamp,
+        by_practice: bool,
+    ) -> AppResult<Appointment> {
         let now = Timestamp::now();
         if a.row.status != ReservationStatus::Booked {
             return Err(StoreError::Conflict(ConflictKind::NotLive).into());
@@ -742,9 +755,10 @@ impl Scheduling {
             ));
         }
         let view = self.view(&a.row.agenda_id).await?;
-        let motive = view
+        let mut motive = view
             .motive(&a.motive_id)
-            .ok_or(AppError::NotFound("motive"))?;
+            .ok_or(AppError::NotFound("motive"))?
+            .clone();
         if view.vaccine(&motive.id).is_some() {
             // The doses' interval and stock were checked together: change them together.
             return Err(AppError::Conflict(
@@ -753,39 +767,38 @@ impl Scheduling {
                     .into(),
             ));
         }
+        if by_practice {
+            motive.policy.min_notice_min = 0;
+        }
         // Occupancy is left to the store: the appointment may move onto part of its own time.
-        view.check_calendar(motive, start, now)
+        view.check_calendar(&motive, start, now)
             .map_err(unavailable)?;
         let end = start
             .checked_add(a.row.end.duration_since(a.row.start))
             .unwrap_or(start);
-        let outbox = if start == a.row.start {
-            OutboxWrite::default()
-        } else {
-            let mut w = self
-                .outbox_for(
-                    Event::Moved {
-                        previous_start: a.row.start,
-                    },
-                    &view,
-                    &caller.id,
-                    &a.row.id,
-                    start,
-                    end,
-                )
-                .await;
-            // The moved teleconsultation's link, due when its new room opens.
-            self.add_video_link(
-                &mut w,
-                &view,
-                &a.motive_id,
-                &caller.id,
-                &a.row.id,
-                start,
-                end,
-            )
-            .await;
-            w
+        let outbox = match &a.patient {
+            Some(patient) if start != a.row.start => {
+                let mut w = self
+                    .outbox_for(
+                        Event::Moved {
+                            previous_start: a.row.start,
+                        },
+                        &view,
+                        patient,
+                        &a.row.id,
+                        start,
+                        end,
+                    )
+                    .await;
+                if by_practice {
+                    w.notices.clear();
+                }
+                // The moved teleconsultation's link, due when its new room opens.
+                self.add_video_link(&mut w, &view, &a.motive_id, patient, &a.row.id, start, end)
+                    .await;
+                w
+            }
+            _ => OutboxWrite::default(),
         };
         let out = self
             .store

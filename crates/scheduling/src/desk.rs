@@ -117,7 +117,11 @@ impl Scheduling {
     }
 
     /// An appointment in one of the caller's agendas; anything else is unknown.
-    async fn desk_reservation(&self, caller: &Caller, id: &str) -> AppResult<Appointment> {
+    pub(crate) async fn desk_reservation(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> AppResult<Appointment> {
         let me = self.practice_of(caller).await?;
         let row = self
             .store

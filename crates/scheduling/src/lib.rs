@@ -13,6 +13,7 @@ pub mod calendar;
 mod consultation;
 pub mod credentials;
 mod desk;
+mod desk_grid;
 pub mod desk_notices;
 pub mod directory;
 pub mod event_messages;
@@ -35,6 +36,7 @@ pub use booking::{
 };
 pub use consultation::{Participation, Side};
 pub use desk::{day_counts, DayCounts, DeskAppointment, DeskPatient, MotiveChanges, LABEL_LANGS};
+pub use desk_grid::GridPatient;
 pub use payment::{parse_fee, SettleReport};
 pub use practice::{NewMotive, NewPlace, NewRule, ProfileInput, PublicAgenda};
 pub use vaccines::VaccineSpec;

@@ -31,6 +31,16 @@ const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../static/rx.js"),
     ),
     (
+        "grid.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../static/grid.css"),
+    ),
+    (
+        "grid.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../static/grid.js"),
+    ),
+    (
         "favicon.svg",
         "image/svg+xml",
         include_bytes!("../../static/favicon.svg"),

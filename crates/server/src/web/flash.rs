@@ -32,6 +32,7 @@ const KEYS: &[&str] = &[
     "flash.session_revoked",
     "flash.reason_required",
     "flash.decision_conflict",
+    "flash.grid_moved",
 ];
 
 pub fn lookup(key: &str) -> Option<&'static str> {

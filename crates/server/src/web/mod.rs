@@ -218,6 +218,12 @@ pub fn router() -> Router<App> {
             get(prescriptions::verify_page).post(prescriptions::verify),
         )
         .route("/rx/{id}/dispense", post(prescriptions::dispense))
+        // --- issue 18 point 2: the desk's time grid ---
+        .route("/pro/grid", get(grid::page))
+        .route(
+            "/pro/grid/move/{id}",
+            get(grid::move_page).post(grid::move_to),
+        )
         .route("/static/{file}", get(assets::serve))
 }
 

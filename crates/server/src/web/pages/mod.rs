@@ -7,6 +7,7 @@ pub mod booking;
 pub mod desk;
 pub mod directory;
 pub mod documents;
+pub mod grid;
 pub mod home;
 pub mod mailbox;
 pub mod notices;
