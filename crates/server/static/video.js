@@ -4,8 +4,41 @@
 // microphone to the offer's transceivers, so the two never offer at once when a call
 // starts. Later renegotiations (a new kind of device) follow "perfect negotiation": the
 // practice is "impolite" (its offer wins a collision), the patient "polite".
+// The camera and microphone are asked for only when the person presses "Join" (or the
+// explicit device check), never on load and never while the room is closed. A hang-up, by
+// either side or from the practice's appointment page, stops every local track and closes
+// the peer connection.
 // A dropped WebSocket reconnects with the same credential while it is valid (a new one is
 // fetched after), and a failed connection is repaired with an ICE restart.
+
+// The room opens at a time the server gave as "seconds from this page's load" (its own
+// clock decides): count them with the browser's clock differences only, so a wrong
+// browser clock cannot open it early or late. Re-checked at least every 30 s (a sleeping
+// laptop or a throttled tab).
+function careslotWhenOpen(seconds, fn) {
+  const due = Date.now() + Math.max(0, seconds) * 1000;
+  const tick = () => {
+    const left = due - Date.now();
+    if (left <= 0) fn();
+    else setTimeout(tick, Math.min(left, 30_000));
+  };
+  tick();
+}
+
+// Appointment pages: the join button appears when the room opens, without a reload.
+(() => {
+  'use strict';
+  const card = document.getElementById('video-join');
+  if (!card || card.dataset.opensIn === undefined) return;
+  careslotWhenOpen(Number(card.dataset.opensIn), () => {
+    const opens = document.getElementById('video-opens');
+    const link = document.getElementById('join-video');
+    if (opens) opens.hidden = true;
+    if (link) link.hidden = false;
+    card.dataset.open = 'true';
+  });
+})();
+
 (() => {
   'use strict';
   const root = document.getElementById('video');
@@ -25,6 +58,13 @@
   const hangupBtn = $('hangup');
   const rejoin = $('rejoin');
   const admitBtn = $('admit');
+  const joinBtn = $('join');
+  const checkBtn = $('device-check');
+  const prejoin = $('prejoin');
+  const stage = $('video-stage');
+  const controls = $('video-controls');
+  const endedBox = $('video-ended');
+  const waitingBox = $('video-waiting');
 
   /** The page's text for a slug (data-msg-<slug>). */
   const msg = (slug) => root.dataset['msg' + slug.replace(/(^|-)([a-z])/g, (_, __, c) => c.toUpperCase())] || slug;
@@ -37,6 +77,8 @@
   let peerInstance = null;
   let localStream = null;
   let lastState = null;
+  let joined = false; // "Join" was pressed
+  let checking = false; // the device check's preview is on
   let ended = false; // hung up, replaced or the room is closed: no reconnect
   let retry = 0;
   let makingOffer = false;
@@ -59,7 +101,16 @@
 
   // ---- local media ----------------------------------------------------------------------
 
+  /** Stops every local track (the camera's light goes off) and clears the preview. */
+  function stopMedia() {
+    if (localStream) localStream.getTracks().forEach((t) => t.stop());
+    localStream = null;
+    localVideo.srcObject = null;
+  }
+
   async function startMedia() {
+    // Never outside a call or the explicit device check.
+    if (ended || (!joined && !checking)) return;
     const constraints = {
       audio: micSel.value ? { deviceId: { exact: micSel.value } } : true,
       video: cameraSel.value ? { deviceId: { exact: cameraSel.value } } : true,
@@ -71,6 +122,11 @@
     } catch (e) {
       mediaErrorEl.textContent = msg('media-error');
       mediaErrorEl.hidden = false;
+      return;
+    }
+    if (ended || (!joined && !checking)) {
+      // Hung up (or the check stopped) while the browser was asking.
+      stream.getTracks().forEach((t) => t.stop());
       return;
     }
     stream.getAudioTracks().forEach((t) => { t.enabled = !micMuted; });
@@ -117,8 +173,9 @@
     fill(micSel, 'audioinput', localStream && localStream.getAudioTracks()[0]);
   }
 
-  cameraSel.addEventListener('change', startMedia);
-  micSel.addEventListener('change', startMedia);
+  const restartMedia = () => { if (localStream) startMedia(); };
+  cameraSel.addEventListener('change', restartMedia);
+  micSel.addEventListener('change', restartMedia);
   if (navigator.mediaDevices && navigator.mediaDevices.addEventListener) {
     navigator.mediaDevices.addEventListener('devicechange', listDevices);
   }
@@ -298,13 +355,16 @@
         onSignal(m.data);
         break;
       case 'hangup':
+        // The other side hung up: this side's call ends too.
         peerEnded = true;
-        closePeer();
+        finish(side === 'patient' ? 'ended-by-practice' : 'patient-left');
+        break;
+      case 'ended':
+        // The practice ended the consultation from the appointment page.
+        finish(side === 'patient' ? 'ended-by-practice' : 'ended-by-peer');
         break;
       case 'replaced':
-        ended = true;
-        closePeer();
-        setStatus('replaced');
+        finish('replaced');
         break;
       default:
     }
@@ -319,6 +379,7 @@
     });
     if (res.ok) return res.json();
     let slug = 'error';
+    const retryAfter = Number(res.headers.get('Retry-After')) || 30;
     try {
       const p = await res.json();
       slug = String(p.type || '').split('/').pop() || 'error';
@@ -327,6 +388,7 @@
     }
     const e = new Error(slug);
     e.slug = slug;
+    e.retryAfter = retryAfter;
     throw e;
   }
 
@@ -345,11 +407,11 @@
         session = null;
         const slug = e.slug || 'error';
         if (slug === 'room-not-open') {
-          setStatus(slug);
-          setTimeout(connect, 30_000);
+          // The server's clock says not yet (the page was opened just before): back to
+          // the pre-join screen, camera off, until the time the server gives.
+          backToPrejoin(slug, e.retryAfter);
         } else if (slug === 'room-closed' || slug === 'appointment-not-booked' || slug === 'not-found' || slug === 'not-teleconsultation') {
-          setStatus(['room-closed', 'appointment-not-booked'].includes(slug) ? slug : 'error');
-          ended = true;
+          finish(['room-closed', 'appointment-not-booked'].includes(slug) ? slug : 'error');
         } else {
           setStatus('error');
           scheduleReconnect();
@@ -369,6 +431,7 @@
       sock.send(JSON.stringify({ type: 'hello', instance }));
     };
     sock.onmessage = (ev) => {
+      if (ws !== sock) return; // this side's call ended: what is still queued is moot
       let m;
       try {
         m = JSON.parse(ev.data);
@@ -392,18 +455,73 @@
     admitBtn.addEventListener('click', () => send({ type: 'admit' }));
   }
 
-  hangupBtn.addEventListener('click', () => {
+  /** Ends the call on this side: media off, peer connection and signalling closed. */
+  function finish(slug) {
     ended = true;
-    send({ type: 'hangup' });
+    joined = false;
     closePeer();
-    if (localStream) localStream.getTracks().forEach((t) => t.stop());
-    localStream = null;
-    localVideo.srcObject = null;
-    setStatus('ended');
-    hangupBtn.hidden = true;
+    stopMedia();
+    const sock = ws;
+    ws = null;
+    if (sock) sock.close(1000);
+    setStatus(slug);
+    stage.hidden = true;
+    controls.hidden = true;
+    prejoin.hidden = true;
+    if (waitingBox) waitingBox.hidden = true;
     rejoin.href = location.pathname;
-    rejoin.hidden = false;
-    rejoin.focus();
+    endedBox.hidden = false;
+    $('ended-h').focus();
+  }
+
+  hangupBtn.addEventListener('click', () => {
+    send({ type: 'hangup' });
+    finish('ended');
+  });
+
+  function backToPrejoin(slug, seconds) {
+    joined = false;
+    stopMedia();
+    stage.hidden = true;
+    controls.hidden = true;
+    if (waitingBox) waitingBox.hidden = true;
+    prejoin.hidden = false;
+    joinBtn.disabled = true;
+    setStatus(slug);
+    careslotWhenOpen(seconds, () => {
+      if (ended || joined) return;
+      joinBtn.disabled = false;
+      setStatus('ready');
+    });
+  }
+
+  joinBtn.addEventListener('click', async () => {
+    if (joined || ended) return;
+    joined = true;
+    checking = false;
+    checkBtn.setAttribute('aria-pressed', 'false');
+    prejoin.hidden = true;
+    stage.hidden = false;
+    controls.hidden = false;
+    if (waitingBox) waitingBox.hidden = false;
+    setStatus('starting');
+    if (!localStream) await startMedia();
+    await connect();
+  });
+
+  // The device check: a preview on explicit request only, and off again on request.
+  checkBtn.addEventListener('click', async () => {
+    if (joined || ended) return;
+    checking = !checking;
+    checkBtn.setAttribute('aria-pressed', String(checking));
+    checkBtn.textContent = msg(checking ? 'device-check-stop' : 'device-check');
+    if (checking) {
+      stage.hidden = false;
+      await startMedia();
+    } else {
+      stopMedia();
+      stage.hidden = true;
+    }
   });
 
   window.addEventListener('pagehide', () => {
@@ -418,6 +536,10 @@
   window.careslotVideo = {
     get state() {
       return root.dataset.state;
+    },
+    /** Whether this page holds live camera or microphone tracks. */
+    get mediaLive() {
+      return !!localStream && localStream.getTracks().some((t) => t.readyState === 'live');
     },
     get connectionState() {
       return pc ? pc.connectionState : 'new';
@@ -455,9 +577,12 @@
     },
   };
 
-  (async () => {
-    setStatus('starting');
-    await startMedia();
-    await connect();
-  })();
+  if (root.dataset.room === 'not-open') {
+    careslotWhenOpen(Number(root.dataset.opensIn), () => {
+      if (ended || joined) return;
+      root.dataset.room = 'open';
+      joinBtn.disabled = false;
+      setStatus('ready');
+    });
+  }
 })();

@@ -10,6 +10,7 @@ mod common;
 
 use base64::Engine as _;
 use careslot_consultation::video::VideoConfig;
+use careslot_core::clock::{ManualClock, SharedClock};
 use careslot_server::services::AppConfig;
 use common::{start_configured, Backend, TestServer};
 use futures::{SinkExt, StreamExt};
@@ -28,7 +29,15 @@ type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn server(backend: Backend) -> (TestServer, common::DataLocation) {
+    server_with_clock(backend, SharedClock::default()).await
+}
+
+async fn server_with_clock(
+    backend: Backend,
+    clock: SharedClock,
+) -> (TestServer, common::DataLocation) {
     let config = AppConfig {
+        clock,
         video: VideoConfig {
             stun_urls: vec!["stun:127.0.0.1:3478".into()],
             turn_urls: vec!["turn:127.0.0.1:3478?transport=udp".into()],
@@ -525,6 +534,122 @@ async fn waiting_room_admission_relay_reconnect_hangup(backend: Backend) {
     s.stop().await;
 }
 
+/// The room opens 15 minutes before the start by the server's clock (a manual one here):
+/// before, the session endpoint refuses with `room-not-open`, the opening instant in its
+/// detail and the seconds until then in `Retry-After`; from then on both sides get a
+/// session and the WebSocket opens; at the end of the slot it is closed.
+async fn the_room_opens_fifteen_minutes_before_by_the_servers_clock(backend: Backend) {
+    let clock = ManualClock::new(jiff::Timestamp::now());
+    let (s, _loc) = server_with_clock(backend, SharedClock(Arc::new(clock.clone()))).await;
+    let doc = tele_practice(&s, "Dr Horloge").await;
+    let (patient, _) = s.account("patient", "Hugo Patient").await;
+    // About two hours ahead (15-minute steps).
+    let (id, start) = book(&s, &doc, &doc.video_motive, &patient, 8).await;
+    let opens = start - jiff::SignedDuration::from_mins(15);
+    let end = start + jiff::SignedDuration::from_mins(15);
+    assert!(opens > clock_now(&clock) + jiff::SignedDuration::from_mins(60));
+
+    let refused = |token: String| {
+        let s = &s;
+        let id = id.clone();
+        async move {
+            let resp = s
+                .client
+                .post(format!("{}/api/v1/appointments/{id}/video-session", s.base))
+                .bearer_auth(token)
+                .json(&json!({}))
+                .send()
+                .await
+                .expect("post");
+            let status = resp.status();
+            let retry = resp
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<i64>().ok());
+            let ctype = resp
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            let body: Value = resp.json().await.unwrap_or(Value::Null);
+            (status, retry, ctype, body)
+        }
+    };
+
+    // Two hours before: refused for both sides, with when it opens.
+    for token in [&patient, &doc.token] {
+        let (st, retry, ctype, body) = refused(token.clone()).await;
+        assert_eq!(st, StatusCode::CONFLICT, "{body}");
+        assert_eq!(ctype, "application/problem+json");
+        assert_eq!(
+            body["type"], "https://careslot.eu/problems/room-not-open",
+            "{body}"
+        );
+        let detail = body["detail"].as_str().expect("detail");
+        let at: jiff::Timestamp = detail
+            .rsplit(" at ")
+            .next()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_else(|| panic!("the detail ends with the opening instant: {detail}"));
+        assert_eq!(at, opens, "{detail}");
+        assert!(
+            detail.ends_with("+01:00") || detail.ends_with("+02:00"),
+            "in Paris time: {detail}"
+        );
+        assert_eq!(
+            retry,
+            Some(opens.duration_since(clock_now(&clock)).as_secs()),
+            "Retry-After: the seconds until the opening"
+        );
+    }
+
+    // One second before: still refused, come back in a second.
+    clock.set(opens - jiff::SignedDuration::from_secs(1));
+    let (st, retry, _, body) = refused(patient.clone()).await;
+    assert_eq!((st, retry), (StatusCode::CONFLICT, Some(1)), "{body}");
+
+    // At the opening: both sides get a session and the room's WebSocket opens.
+    clock.set(opens);
+    let (st, ps) = session(&s, &id, Some(&patient)).await;
+    assert_eq!(st, StatusCode::OK, "{ps}");
+    let (st, ds) = session(&s, &id, Some(&doc.token)).await;
+    assert_eq!(st, StatusCode::OK, "{ds}");
+    let expires: jiff::Timestamp = ps["expires_at"]
+        .as_str()
+        .expect("expires_at")
+        .parse()
+        .expect("instant");
+    assert_eq!(
+        expires, end,
+        "the credential lasts until the end of the slot"
+    );
+    let url = ps["ws_url"].as_str().expect("url").to_owned();
+    let mut pat = connect(&url, Some(&offer(&ps))).await.expect("patient");
+    send(&mut pat, json!({"type": "hello", "instance": "p-clock"})).await;
+    assert_eq!(next_of(&mut pat, "state").await["side"], "patient");
+    drop(pat);
+
+    // At the end of the slot: closed, and the credential opens nothing any more.
+    clock.set(end);
+    let (st, v) = session(&s, &id, Some(&patient)).await;
+    assert_eq!(
+        (st, v["type"].as_str()),
+        (
+            StatusCode::CONFLICT,
+            Some("https://careslot.eu/problems/room-closed")
+        )
+    );
+    assert!(connect(&url, Some(&offer(&ds))).await.is_err());
+    s.stop().await;
+}
+
+fn clock_now(clock: &ManualClock) -> jiff::Timestamp {
+    use careslot_core::clock::Clock as _;
+    clock.now()
+}
+
 /// Two nodes on one PostgreSQL database: the patient on node A, the practice on node B.
 /// Presence, admission and signals (one larger than a NOTIFY payload) cross through the
 /// database; a reconnection through the other node replaces the first connection.
@@ -629,4 +754,5 @@ on_both_backends!(
     websocket_refuses_without_this_rooms_credential,
     a_cancelled_appointments_credential_is_refused,
     waiting_room_admission_relay_reconnect_hangup,
+    the_room_opens_fifteen_minutes_before_by_the_servers_clock,
 );

@@ -133,12 +133,14 @@ async function account(base, role, name) {
 }
 
 /**
- * Through the API: a practitioner open all day every day with a 15-minute teleconsultation
- * motive, and a patient who books its first free slot, which starts within 15 minutes, so
- * the room is open now (it opens 15 minutes before the start).
- * @returns {Promise<{id: string, patient: object, practitioner: object}>}
+ * Through the API: a practitioner open all day every day with a teleconsultation motive of
+ * `duration` minutes (no minimum notice), and a patient who books a slot: by default the
+ * first free one, which starts within 15 minutes, so the room is open now (it opens 15
+ * minutes before the start); `choose(slots)` picks another. `book(choose)` books more for
+ * the same patient.
+ * @returns {Promise<{id: string, start: string, patient: object, practitioner: object, book: Function}>}
  */
-export async function teleconsultation(base) {
+export async function teleconsultation(base, { duration = 15, choose } = {}) {
   const practitioner = await account(base, 'practitioner', 'Dr Vera Video');
   const t = { token: practitioner.token };
   let r = await api(base, 'PUT', '/api/v1/practitioner/profile', { ...t, body: { name: 'Dr Vera Video', specialty: 'general-practitioner' } });
@@ -149,7 +151,9 @@ export async function teleconsultation(base) {
   assert.equal(place.status, 201, JSON.stringify(place.body));
   const agenda = await api(base, 'POST', '/api/v1/agendas', { ...t, body: { place_id: place.body.id, holidays: null } });
   assert.equal(agenda.status, 201, JSON.stringify(agenda.body));
-  const motive = await api(base, 'POST', `/api/v1/agendas/${agenda.body.id}/motives`, { ...t, body: { name: 'Téléconsultation', duration_min: 15, teleconsultation: true } });
+  const motive = await api(base, 'POST', `/api/v1/agendas/${agenda.body.id}/motives`, { ...t, body: {
+    name: 'Téléconsultation', duration_min: duration, teleconsultation: true, min_notice_min: 0,
+  } });
   assert.equal(motive.status, 201, JSON.stringify(motive.body));
   r = await api(base, 'POST', `/api/v1/agendas/${agenda.body.id}/opening-rules`, { ...t, body: {
     weekdays: [1, 2, 3, 4, 5, 6, 7], start: '00:00', end: '23:59', motive_ids: [motive.body.id],
@@ -157,15 +161,51 @@ export async function teleconsultation(base) {
   assert.equal(r.status, 201, JSON.stringify(r.body));
   const patient = await account(base, 'patient', 'Paul Patient');
   const day = (d) => new Date(Date.now() + d * 86_400_000).toLocaleDateString('sv-SE', { timeZone: 'Europe/Paris' });
-  const slots = await api(base, 'GET', `/api/v1/agendas/${agenda.body.id}/slots?motive_id=${motive.body.id}&from=${day(0)}&to=${day(1)}`);
-  assert.equal(slots.status, 200);
-  const first = slots.body.slots[0];
-  assert.ok(Date.parse(first.start) - Date.now() <= 15 * 60_000, `the first slot starts within 15 minutes: ${first.start}`);
-  const appt = await api(base, 'POST', '/api/v1/appointments', { token: patient.token, body: {
-    agenda_id: agenda.body.id, motive_id: motive.body.id, start: first.start,
-  } });
-  assert.equal(appt.status, 201, JSON.stringify(appt.body));
-  return { id: appt.body.id, patient, practitioner };
+  const book = async (pick) => {
+    const slots = await api(base, 'GET', `/api/v1/agendas/${agenda.body.id}/slots?motive_id=${motive.body.id}&from=${day(0)}&to=${day(1)}`);
+    assert.equal(slots.status, 200);
+    const slot = pick ? pick(slots.body.slots) : slots.body.slots[0];
+    assert.ok(slot, 'a slot to book');
+    const appt = await api(base, 'POST', '/api/v1/appointments', { token: patient.token, body: {
+      agenda_id: agenda.body.id, motive_id: motive.body.id, start: slot.start,
+    } });
+    assert.equal(appt.status, 201, JSON.stringify(appt.body));
+    return { id: appt.body.id, start: slot.start };
+  };
+  const first = await book(choose);
+  if (!choose) {
+    assert.ok(Date.parse(first.start) - Date.now() <= 15 * 60_000, `the first slot starts within 15 minutes: ${first.start}`);
+  }
+  return { ...first, patient, practitioner, book };
+}
+
+/**
+ * Records, before any of the page's scripts run, every getUserMedia call and the streams it
+ * returned (window.__gum: {calls, streams}), so a test can tell when the camera was asked
+ * for and whether its tracks were stopped.
+ */
+export async function watchGetUserMedia(page) {
+  await page.addInitScript(() => {
+    const md = navigator.mediaDevices;
+    if (!md || !md.getUserMedia) return;
+    const original = md.getUserMedia.bind(md);
+    const rec = { calls: 0, streams: [] };
+    Object.defineProperty(window, '__gum', { value: rec });
+    md.getUserMedia = async (constraints) => {
+      rec.calls += 1;
+      const stream = await original(constraints);
+      rec.streams.push(stream);
+      return stream;
+    };
+  });
+}
+
+/** What the page got from getUserMedia: calls, tracks and their readyState. */
+export async function mediaRecord(page) {
+  return page.evaluate(() => ({
+    calls: window.__gum.calls,
+    tracks: window.__gum.streams.flatMap((s) => s.getTracks()).map((t) => ({ kind: t.kind, readyState: t.readyState })),
+  }));
 }
 
 /** Signs in through the real sign-in page. */

@@ -15,7 +15,6 @@ use axum::Json;
 use careslot_core::error::{ApiError, Problem};
 use careslot_core::time::format_instant;
 use futures::{SinkExt, StreamExt};
-use jiff::Timestamp;
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
@@ -81,8 +80,8 @@ impl VideoSessionBody {
 }
 
 /// Join the video room of a teleconsultation: for the appointment's patient and its
-/// practitioner (or their assistant), from 15 minutes before the start to the end of the
-/// slot. Connect to `ws_url` offering the subprotocols `careslot.v1` and
+/// practitioner (or their assistant), from 15 minutes before the start (by the server's
+/// clock) to the end of the slot. Connect to `ws_url` offering the subprotocols `careslot.v1` and
 /// `cred.<credential>`; the server answers `careslot.v1`.
 #[utoipa::path(post, path = "/api/v1/appointments/{id}/video-session", tag = "teleconsultation",
     security(("bearer" = [])),
@@ -90,7 +89,7 @@ impl VideoSessionBody {
     responses((status = 200, body = VideoSessionBody),
               (status = 401, body = Problem),
               (status = 404, description = "no such appointment, or the caller takes no part in it", body = Problem),
-              (status = 409, description = "`not-teleconsultation`, `appointment-not-booked`, `room-not-open` or `room-closed`", body = Problem),
+              (status = 409, description = "`not-teleconsultation`, `appointment-not-booked`, `room-not-open` (the room opens 15 minutes before the start: the detail gives the instant and `Retry-After` the seconds until then) or `room-closed`", body = Problem),
               (status = 503, body = Problem)))]
 pub async fn session(
     State(app): State<Arc<Consultation>>,
@@ -140,7 +139,7 @@ pub async fn socket(
     let claims = app
         .video
         .key
-        .verify(token, Timestamp::now().as_second())
+        .verify(token, app.now().as_second())
         .map_err(|_| refused())?;
     if claims.appointment != id {
         return Err(ApiError::not_found("appointment"));
@@ -186,13 +185,7 @@ async fn run(ws: WebSocket, app: Arc<Consultation>, claims: Claims) {
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Out>(64);
     let rooms = &app.video.rooms;
-    let seat = rooms.join(
-        &claims.appointment,
-        claims.side,
-        instance,
-        tx,
-        Timestamp::now(),
-    );
+    let seat = rooms.join(&claims.appointment, claims.side, instance, tx, app.now());
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await;
     // The node is stopping (SIGTERM): tell the peer to reconnect (to another node, or to

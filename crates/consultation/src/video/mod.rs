@@ -14,7 +14,7 @@ pub mod room;
 mod session;
 pub mod turn;
 
-pub use session::VideoSession;
+pub use session::{SessionError, VideoSession};
 
 use careslot_vault::SecretToken;
 use jiff::{SignedDuration, Timestamp};

@@ -18,7 +18,8 @@
 //!
 //! Server to client: `{"type":"state", admitted, peer_present, in_call, peer_instance,
 //! waiting:[{since}]}` after every change, `{"type":"signal","data":...}`,
-//! `{"type":"hangup"}` (the other side hung up), `{"type":"replaced"}` (a newer connection
+//! `{"type":"hangup"}` (the other side hung up), `{"type":"ended"}` (the practice ended the
+//! consultation from the desk: both sides stop), `{"type":"replaced"}` (a newer connection
 //! of the same side took over, e.g. after a network drop) before the server closes.
 
 use crate::Side;
@@ -70,6 +71,8 @@ enum ServerMsg<'a> {
         data: &'a serde_json::Value,
     },
     Hangup,
+    /// The practice ended the consultation from the desk.
+    Ended,
     Replaced,
 }
 
@@ -146,6 +149,8 @@ enum Event {
     Hangup {
         side: String,
     },
+    /// The practice ended the consultation from the desk.
+    Ended,
 }
 
 fn side_of(name: &str) -> Option<Side> {
@@ -198,6 +203,18 @@ impl Room {
     }
     fn has_local(&self) -> bool {
         self.patient.is_some() || self.practice.is_some()
+    }
+
+    /// The consultation is over: both sides here are told, and the patient is no longer
+    /// admitted (coming back means waiting again).
+    fn end(&mut self) {
+        self.admitted = false;
+        for side in [Side::Patient, Side::Practice] {
+            if let Some(m) = self.member(side) {
+                send(m, text(&ServerMsg::Ended));
+            }
+        }
+        self.broadcast();
     }
 
     /// Tells both sides where the room stands.
@@ -411,6 +428,17 @@ impl Rooms {
         }
     }
 
+    /// The practice ends the consultation (from the desk, outside the call page): both
+    /// sides' pages, on this node and the others, stop their call.
+    pub fn end(&self, appointment: &str) {
+        let mut inner = self.inner.lock();
+        if let Some(room) = inner.rooms.get_mut(appointment) {
+            room.end();
+        }
+        drop(inner);
+        self.publish(appointment, Event::Ended);
+    }
+
     /// Rooms with someone in them on this node (for metrics and tests).
     pub fn open_rooms(&self) -> usize {
         self.inner.lock().rooms.len()
@@ -557,6 +585,7 @@ impl Rooms {
                 }
                 room.broadcast();
             }
+            Event::Ended => room.end(),
         }
         drop(inner);
         if let Some(event) = answer {
@@ -679,6 +708,32 @@ mod tests {
         );
         rooms.leave(&pat2);
         assert_eq!(rooms.open_rooms(), 0);
+    }
+
+    #[test]
+    fn the_practice_ends_the_consultation_for_both_sides() {
+        let rooms = Rooms::default();
+        let now = Timestamp::UNIX_EPOCH;
+        let (ptx, mut prx) = chan();
+        let (dtx, mut drx) = chan();
+        rooms.join("a1", Side::Patient, "p".into(), ptx, now);
+        let doc = rooms.join("a1", Side::Practice, "d".into(), dtx, now);
+        rooms.receive(&doc, ClientMsg::Admit);
+        drain(&mut prx);
+        drain(&mut drx);
+        rooms.end("a1");
+        for rx in [&mut prx, &mut drx] {
+            let msgs = drain(rx);
+            assert_eq!(msgs[0], json!({"type": "ended"}));
+            let s = last_state(&msgs);
+            assert_eq!(
+                (s["admitted"].clone(), s["in_call"].clone()),
+                (json!(false), json!(false))
+            );
+        }
+        // A room nobody is in: nothing to do.
+        rooms.end("a2");
+        assert_eq!(rooms.open_rooms(), 1);
     }
 
     #[test]

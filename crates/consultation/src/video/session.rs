@@ -4,6 +4,8 @@ use crate::video::credential::Claims;
 use crate::video::window::{self, RoomWindow};
 use crate::video::{IcePolicy, IceServer, MAX_CREDENTIAL_LIFE};
 use crate::{AppError, AppResult, Caller, Consultation, Side};
+use careslot_core::error::ApiError;
+use careslot_core::time::format_instant;
 use careslot_store::ReservationStatus;
 use jiff::Timestamp;
 
@@ -39,7 +41,7 @@ impl Consultation {
                 "this appointment is cancelled or was missed".into(),
             ));
         }
-        if window::at(row.start, row.end, Timestamp::now()) == RoomWindow::Closed {
+        if window::at(row.start, row.end, self.now()) == RoomWindow::Closed {
             return Err(AppError::Conflict(
                 "room-closed",
                 "the video room closed at the end of the appointment".into(),
@@ -48,36 +50,66 @@ impl Consultation {
         Ok(())
     }
 
-    /// A session for the caller in the room of appointment `id`: 404 unless they take part
-    /// in it; 409 unless it is a booked teleconsultation whose room is open now.
-    pub async fn video_session(&self, caller: &Caller, id: &str) -> AppResult<VideoSession> {
-        let now = Timestamp::now();
+    /// Where the room of a booked appointment `[start, end)` stands now, by the server's
+    /// clock: what the pages show (the join button, the opening time) and what
+    /// [`Self::video_session`] enforces.
+    pub fn room_window(&self, start: Timestamp, end: Timestamp) -> RoomWindow {
+        window::at(start, end, self.now())
+    }
+
+    /// The practice (practitioner or assistant) ends the video consultation from outside the
+    /// call page: both sides' pages stop their call. 404 for anyone else.
+    pub async fn end_video(&self, caller: &Caller, id: &str) -> AppResult<()> {
         let p = self.participation(caller, id).await?;
+        if p.side != Side::Practice {
+            return Err(AppError::NotFound("appointment"));
+        }
         if !p.is_teleconsultation() {
             return Err(AppError::Conflict(
                 "not-teleconsultation",
                 "this appointment is not a video consultation".into(),
             ));
         }
+        self.video.rooms.end(id);
+        Ok(())
+    }
+
+    /// A session for the caller in the room of appointment `id`: 404 unless they take part
+    /// in it; 409 unless it is a booked teleconsultation whose room is open now (before it
+    /// opens: [`SessionError::NotOpen`], which says when).
+    pub async fn video_session(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<VideoSession, SessionError> {
+        let now = self.now();
+        let p = self.participation(caller, id).await?;
+        if !p.is_teleconsultation() {
+            return Err(AppError::Conflict(
+                "not-teleconsultation",
+                "this appointment is not a video consultation".into(),
+            )
+            .into());
+        }
         let row = &p.appointment.row;
         if row.status != ReservationStatus::Booked {
             return Err(AppError::Conflict(
                 "appointment-not-booked",
                 "this appointment is cancelled or was missed".into(),
-            ));
+            )
+            .into());
         }
         match window::at(row.start, row.end, now) {
             RoomWindow::NotOpen(opens) => {
-                return Err(AppError::Conflict(
-                    "room-not-open",
-                    format!("the video room opens 15 minutes before the appointment, at {opens}"),
-                ))
+                let tz = self.view(&row.agenda_id).await?.tz.clone();
+                return Err(SessionError::NotOpen { opens, now, tz });
             }
             RoomWindow::Closed => {
                 return Err(AppError::Conflict(
                     "room-closed",
                     "the video room closed at the end of the appointment".into(),
-                ))
+                )
+                .into())
             }
             RoomWindow::Open => {}
         }
@@ -106,5 +138,46 @@ impl Consultation {
             end: row.end,
             tz,
         })
+    }
+}
+
+/// Why no session was handed out.
+#[derive(Debug)]
+pub enum SessionError {
+    /// The room is not open yet: it opens at `opens` (`now` by the server's clock).
+    NotOpen {
+        opens: Timestamp,
+        now: Timestamp,
+        tz: jiff::tz::TimeZone,
+    },
+    App(AppError),
+}
+
+impl From<AppError> for SessionError {
+    fn from(e: AppError) -> Self {
+        Self::App(e)
+    }
+}
+
+impl From<SessionError> for ApiError {
+    /// `room-not-open` is a 409 whose detail gives the opening instant (in the place's
+    /// offset) and whose `Retry-After` is the seconds until then, so a client knows when to
+    /// ask again without guessing.
+    fn from(e: SessionError) -> Self {
+        match e {
+            SessionError::NotOpen { opens, now, tz } => {
+                let wait = opens.duration_since(now).as_secs().max(1);
+                ApiError::new(
+                    axum::http::StatusCode::CONFLICT,
+                    "room-not-open",
+                    format!(
+                        "the video room opens 15 minutes before the appointment, at {}",
+                        format_instant(opens, &tz)
+                    ),
+                )
+                .retry_after(u64::try_from(wait).unwrap_or(1))
+            }
+            SessionError::App(e) => e.into(),
+        }
     }
 }

@@ -201,6 +201,7 @@ pub fn router() -> Router<App> {
         .route("/appointments/{id}/video", get(video::patient))
         .route("/appointments/{id}/video/session", post(video::session))
         .route("/pro/appointments/{id}/video", get(video::practice))
+        .route("/pro/appointments/{id}/video/end", post(video::end))
         .route(
             "/pro/appointments/{id}/prescriptions",
             post(prescriptions::issue),

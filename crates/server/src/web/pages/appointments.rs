@@ -66,8 +66,8 @@ struct DetailPage<'a> {
     series: Vec<Summary>,
     /// Vaccination doses are changed together: cancel (which cancels the later dose), rebook.
     movable: bool,
-    /// A booked teleconsultation that has not ended: link to its video room.
-    can_join_video: bool,
+    /// A booked teleconsultation whose room has not closed: the way to its video room.
+    video_join: Option<super::video::JoinVideo>,
     /// The payment of a teleconsultation with a fee.
     payment: Option<String>,
     docs: super::documents::DocumentsSection,
@@ -97,8 +97,14 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>, Query(p): Query<DetailPara
     }
     let movable = series.is_empty();
     let can_change = a.row.status == ReservationStatus::Booked && a.row.start > Timestamp::now();
-    let can_join_video =
-        s.video && a.row.status == ReservationStatus::Booked && a.row.end > Timestamp::now();
+    let view = ctx.ok(ctx.app.view(&a.row.agenda_id).await)?;
+    let video_join = super::video::join_video(
+        &ctx,
+        &a.row,
+        &view.tz,
+        s.video,
+        format!("/appointments/{id}/video"),
+    );
     let payment = super::payments::payment_line(&ctx, &a).await?;
     let docs = super::documents::section(&ctx, &id, p.documents.as_deref()).await?;
     let caller = ctx.caller()?;
@@ -111,7 +117,7 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>, Query(p): Query<DetailPara
         can_change,
         series,
         movable,
-        can_join_video,
+        video_join,
         payment,
         docs,
         rx_list,

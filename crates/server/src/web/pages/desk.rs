@@ -635,8 +635,8 @@ struct AppointmentPage<'a> {
     can_cancel: bool,
     payment: Option<String>,
     agenda_link: String,
-    /// A booked teleconsultation that has not ended: link to its video room.
-    can_join_video: bool,
+    /// A booked teleconsultation whose room has not closed: the way to its video room.
+    video_join: Option<super::video::JoinVideo>,
     docs: super::documents::DocumentsSection,
     rx_list: Vec<super::prescriptions::RxRow>,
     rx_can_sign: bool,
@@ -707,11 +707,14 @@ pub async fn appointment(
             && a.row.end > Timestamp::now(),
         payment,
         agenda_link: format!("/pro/agenda?agenda={}&date={}", a.row.agenda_id, z.date()),
-        can_join_video: v
-            .motive(&a.motive_id)
-            .is_some_and(|m| m.policy.teleconsultation)
-            && a.row.status == ReservationStatus::Booked
-            && a.row.end > Timestamp::now(),
+        video_join: super::video::join_video(
+            &ctx,
+            &a.row,
+            &v.tz,
+            v.motive(&a.motive_id)
+                .is_some_and(|m| m.policy.teleconsultation),
+            format!("/pro/appointments/{id}/video"),
+        ),
         docs,
         rx_list,
         rx_can_sign: is_practitioner
