@@ -371,6 +371,8 @@ pub async fn code_step(ctx: &mut Ctx, form: &Form) -> Result<CodeStep, Failure> 
     };
     ctx.user = Some(crate::web::context::User {
         caller: caller.clone(),
+        // A new account has no practice yet.
+        vaccination_centre: false,
     });
     Ok(CodeStep::SignedIn(caller))
 }

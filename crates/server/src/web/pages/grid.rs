@@ -47,6 +47,9 @@ pub struct GridParams {
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum ItemKind {
     Booked,
+    Arrived,
+    InConsultation,
+    Done,
     NoShow,
     Cancelled,
     Hold,
@@ -55,12 +58,19 @@ pub enum ItemKind {
 }
 
 impl ItemKind {
-    fn of(status: ReservationStatus) -> Self {
-        match status {
+    /// An appointment's state, with the visit's step once the practice has set one.
+    fn of(row: &careslot_store::ReservationRow) -> Self {
+        use careslot_store::VisitStep;
+        match row.status {
             ReservationStatus::NoShow => ItemKind::NoShow,
             ReservationStatus::Cancelled | ReservationStatus::Expired => ItemKind::Cancelled,
             ReservationStatus::Held => ItemKind::Hold,
-            _ => ItemKind::Booked,
+            ReservationStatus::Booked => match row.visit_step() {
+                VisitStep::Booked => ItemKind::Booked,
+                VisitStep::Arrived => ItemKind::Arrived,
+                VisitStep::InConsultation => ItemKind::InConsultation,
+                VisitStep::Done => ItemKind::Done,
+            },
         }
     }
 
@@ -68,6 +78,9 @@ impl ItemKind {
     pub fn look(self) -> (&'static str, &'static str, &'static str) {
         match self {
             ItemKind::Booked => ("booked", "status.booked", "●"),
+            ItemKind::Arrived => ("arrived", "visit.arrived", "➜"),
+            ItemKind::InConsultation => ("in-consultation", "visit.in_consultation", "◐"),
+            ItemKind::Done => ("done", "visit.done", "✓"),
             ItemKind::NoShow => ("no-show", "status.no_show", "⊘"),
             ItemKind::Cancelled => ("cancelled", "status.cancelled", "✕"),
             ItemKind::Hold => ("hold", "desk.hold", "◌"),
@@ -442,7 +455,7 @@ fn column(ctx: &Ctx, lane: &Lane, d: Date, now: Timestamp, index: usize) -> Grid
         });
     };
     for (a, who) in &lane.appts {
-        let kind = ItemKind::of(a.row.status);
+        let kind = ItemKind::of(&a.row);
         let motive = lane
             .view
             .motive(&a.motive_id)
@@ -533,7 +546,7 @@ fn print_page(ctx: &Ctx, lanes: &[Lane], date: Date, p: &GridParams) -> axum::re
             if z.date() != date {
                 continue;
             }
-            let (_, key, sign) = ItemKind::of(a.row.status).look();
+            let (_, key, sign) = ItemKind::of(&a.row).look();
             rows.push((
                 a.row.start,
                 PrintRow {
