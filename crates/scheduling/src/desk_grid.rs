@@ -4,7 +4,7 @@
 
 use super::{AppError, AppResult, Appointment, Caller, Scheduling};
 use careslot_core::time::parse_instant;
-use careslot_domain::{AbsenceId, AccountId, AgendaId};
+use careslot_domain::{AccountId, AgendaId};
 use std::collections::HashMap;
 
 /// Who an appointment is for, as the desk shows it.

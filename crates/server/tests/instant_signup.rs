@@ -7,13 +7,12 @@
 mod common;
 #[path = "common/smtp.rs"]
 mod smtp;
-#[path = "common/web.rs"]
-mod web;
 
 use careslot_core::clock::{ManualClock, SharedClock};
 use careslot_messages::{Channel, RetryPolicy, SmtpChannel};
 use careslot_server::outbox::MessagesConfig;
 use careslot_server::services::AppConfig;
+use common::web::WebClient;
 use common::{app_configured, new_location, open_custody, serve_app, Backend, TestServer};
 use jiff::{SignedDuration, Timestamp};
 use reqwest::{header, StatusCode};
@@ -21,7 +20,6 @@ use serde_json::{json, Value};
 use smtp::{summary, SmtpSink};
 use std::sync::Arc;
 use std::time::Duration;
-use web::WebClient;
 
 const WITHIN: Duration = Duration::from_secs(30);
 const PASSWORD: &str = "correct horse battery";
