@@ -79,15 +79,20 @@ BEGIN
                 v_end, v_pool, CASE WHEN p_hold_untils[i] IS NULL THEN 'booked' ELSE 'held' END, p_hold_untils[i],
                 p_now, p_now, p_relative_cts[i])
         RETURNING * INTO v_row;
-        -- A day without its own stock takes the centre's policy (migration 0055).
-        INSERT INTO dose_stock (agenda_id, product, day, doses, used, explicit)
-        SELECT agenda_id, product, p_days[i], doses, 0, FALSE FROM stock_policies
-         WHERE agenda_id = p_agendas[i] AND product = p_products[i]
-        ON CONFLICT (agenda_id, product, day) DO NOTHING;
         UPDATE dose_stock SET used = used + 1
          WHERE agenda_id = p_agendas[i] AND product = p_products[i] AND day = p_days[i] AND used < doses;
         IF NOT FOUND THEN
-            RAISE EXCEPTION 'careslot_stock';
+            -- A day without its own stock takes the centre's policy (only then: a day that
+            -- has its row, the rush's case, pays nothing more), and tries again.
+            INSERT INTO dose_stock (agenda_id, product, day, doses, used, explicit)
+            SELECT agenda_id, product, p_days[i], doses, 0, FALSE FROM stock_policies
+             WHERE agenda_id = p_agendas[i] AND product = p_products[i]
+            ON CONFLICT (agenda_id, product, day) DO NOTHING;
+            UPDATE dose_stock SET used = used + 1
+             WHERE agenda_id = p_agendas[i] AND product = p_products[i] AND day = p_days[i] AND used < doses;
+            IF NOT FOUND THEN
+                RAISE EXCEPTION 'careslot_stock';
+            END IF;
         END IF;
         INSERT INTO stock_uses (reservation_id, agenda_id, product, day)
         VALUES (p_ids[i], p_agendas[i], p_products[i], p_days[i]);

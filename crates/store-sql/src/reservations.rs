@@ -409,6 +409,27 @@ where
         Ok(out)
     }
 
+    /// Takes one dose of `product` on `day` from its stock row; false when the day has no row
+    /// or no dose left (the conditional update is the database's guard against overbooking).
+    async fn take_dose(
+        tx: &mut Tx<B>,
+        agenda: &AgendaId,
+        product: careslot_domain::VaccineProduct,
+        day: &str,
+    ) -> StoreResult<bool> {
+        let taken = sqlx::query(
+            "UPDATE dose_stock SET used = used + 1
+              WHERE agenda_id = $1 AND product = $2 AND day = $3 AND used < doses",
+        )
+        .bind(agenda.as_str())
+        .bind(product.code())
+        .bind(day)
+        .execute(&mut **tx)
+        .await
+        .map_err(B::map_err)?;
+        Ok(B::rows_affected(taken) > 0)
+    }
+
     /// Books (or holds) every dose of a series inside the caller's transaction, each consuming
     /// its day's stock, statement by statement: the reference path (SQLite runs it; PostgreSQL
     /// runs the same steps in one server-side function, see its migration 0007).
@@ -421,32 +442,25 @@ where
             let r = &dose.reservation;
             rows.push(Self::insert_reservation(tx, r).await?);
             let day = dose.day.to_string();
-            // A day without its own stock takes the centre's policy (migration 0055).
-            sqlx::query(
-                "INSERT INTO dose_stock (agenda_id, product, day, doses, used, explicit)
-                 SELECT agenda_id, product, $3, doses, 0, $4 FROM stock_policies
-                  WHERE agenda_id = $1 AND product = $2
-                 ON CONFLICT (agenda_id, product, day) DO NOTHING",
-            )
-            .bind(r.agenda_id.as_str())
-            .bind(dose.product.code())
-            .bind(&day)
-            .bind(false)
-            .execute(&mut **tx)
-            .await
-            .map_err(B::map_err)?;
-            let taken = sqlx::query(
-                "UPDATE dose_stock SET used = used + 1
-                  WHERE agenda_id = $1 AND product = $2 AND day = $3 AND used < doses",
-            )
-            .bind(r.agenda_id.as_str())
-            .bind(dose.product.code())
-            .bind(&day)
-            .execute(&mut **tx)
-            .await
-            .map_err(B::map_err)?;
-            if B::rows_affected(taken) == 0 {
-                return Err(StoreError::Conflict(ConflictKind::StockExhausted));
+            if !Self::take_dose(tx, &r.agenda_id, dose.product, &day).await? {
+                // A day without its own stock takes the centre's policy (migration 0055):
+                // only then, so a day that has its row pays no extra statement.
+                sqlx::query(
+                    "INSERT INTO dose_stock (agenda_id, product, day, doses, used, explicit)
+                     SELECT agenda_id, product, $3, doses, 0, $4 FROM stock_policies
+                      WHERE agenda_id = $1 AND product = $2
+                     ON CONFLICT (agenda_id, product, day) DO NOTHING",
+                )
+                .bind(r.agenda_id.as_str())
+                .bind(dose.product.code())
+                .bind(&day)
+                .bind(false)
+                .execute(&mut **tx)
+                .await
+                .map_err(B::map_err)?;
+                if !Self::take_dose(tx, &r.agenda_id, dose.product, &day).await? {
+                    return Err(StoreError::Conflict(ConflictKind::StockExhausted));
+                }
             }
             sqlx::query(
                 "INSERT INTO stock_uses (reservation_id, agenda_id, product, day) VALUES ($1, $2, $3, $4)",
