@@ -172,7 +172,7 @@ impl Scheduling {
                 w.enqueue.push(intent(
                     IntentKind::Confirmation,
                     patient,
-                    format!("confirm:{id}"),
+                    careslot_store::confirmation_key(id),
                 ));
             }
             Event::CancelledByPractice => {

@@ -18,7 +18,8 @@ use careslot_scheduling::Scheduling;
 use careslot_store::{OutboxPayload, OutboxRow};
 use futures::StreamExt;
 use jiff::SignedDuration;
-use std::sync::{Arc, Weak};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 /// How messages leave: the channel and the worker's pace.
@@ -123,6 +124,40 @@ impl Outcome {
     }
 }
 
+/// What becomes of a message after an attempt.
+#[derive(Debug)]
+enum Next {
+    /// Sent, or nothing to send any more: the row goes.
+    Remove,
+    /// Due again at this time; the error (redacted) is kept.
+    Retry(jiff::Timestamp, String),
+    /// Parked as a dead letter, with the error (redacted).
+    Dead(String),
+}
+
+impl Next {
+    /// A batched confirmation's row as it is to be queued on its own, if it stays queued.
+    fn requeued(self, row: &OutboxRow, now: jiff::Timestamp) -> Option<OutboxRow> {
+        let mut left = OutboxRow {
+            locked_until: None,
+            batch: None,
+            ..row.clone()
+        };
+        match self {
+            Next::Remove => return None,
+            Next::Retry(at, reason) => {
+                left.available_at = at;
+                left.last_error = Some(reason);
+            }
+            Next::Dead(reason) => {
+                left.dead_at = Some(now);
+                left.last_error = Some(reason);
+            }
+        }
+        Some(left)
+    }
+}
+
 /// One process's delivery worker.
 pub struct Worker {
     scheduling: Weak<Scheduling>,
@@ -196,16 +231,39 @@ impl Worker {
             }
         };
         let n = claimed.len();
+        // Confirmations claimed in a batch: those not delivered, as they are to be queued.
+        let requeued: Mutex<BTreeMap<String, Vec<OutboxRow>>> = Mutex::default();
         futures::stream::iter(claimed)
             .for_each_concurrent(self.config.concurrency.max(1), |row| {
                 let app = app.clone();
+                let requeued = &requeued;
                 async move {
-                    let outcome = self.deliver(&app, &row).await;
+                    let (outcome, next) = self.deliver(&app, &row).await;
+                    let outcome = match &row.batch {
+                        None => self.record(&app, &row, outcome, next).await,
+                        Some(batch) => {
+                            let left = next.requeued(&row, app.now());
+                            requeued
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .entry(batch.clone())
+                                .or_default()
+                                .extend(left);
+                            outcome
+                        }
+                    };
                     app.metrics.delivered(row.channel.code(), outcome.metric());
                     tracing::debug!(message = %row.id, attempts = row.attempts, ?outcome, "outbox delivery");
                 }
             })
             .await;
+        let batches = requeued.into_inner().unwrap_or_else(|p| p.into_inner());
+        for (batch, left) in batches {
+            if let Err(e) = app.store.settle_batch(&batch, &left).await {
+                // Its lease brings the batch back; its confirmations go again, same ids.
+                tracing::warn!(batch = %batch, error = %e, "confirmation batch not settled; the lease will bring it back");
+            }
+        }
         Some(n)
     }
 
@@ -261,54 +319,59 @@ impl Worker {
         }
     }
 
-    async fn deliver(&self, app: &Scheduling, row: &OutboxRow) -> Outcome {
-        let store = &app.store;
+    /// Tries `row` once: what happened, and what becomes of the row.
+    async fn deliver(&self, app: &Scheduling, row: &OutboxRow) -> (Outcome, Next) {
         let result = match self.open(app, row).await {
             Ok(Ok(message)) => self.channel.send(&message).await,
-            Ok(Err(outcome)) => {
-                return match store.complete_message(&row.id).await {
-                    Ok(_) => outcome,
-                    Err(_) => Outcome::Unrecorded,
-                }
-            }
+            Ok(Err(outcome)) => return (outcome, Next::Remove),
             Err(reason) => Err(SendError::Transient(reason)),
         };
-        let now = app.now();
-        let recorded = match result {
-            Ok(()) => store.complete_message(&row.id).await.map(|_| Outcome::Sent),
+        match result {
+            Ok(()) => (Outcome::Sent, Next::Remove),
             Err(SendError::Permanent(reason)) => {
                 let reason = format!("permanent: {}", redact(&reason));
                 tracing::warn!(message = %row.id, error = %reason, "message refused; dead letter");
-                store
-                    .dead_letter(&row.id, &reason, now)
-                    .await
-                    .map(|_| Outcome::Dead)
+                (Outcome::Dead, Next::Dead(reason))
             }
             Err(SendError::Transient(reason)) => {
                 let reason = format!("transient: {}", redact(&reason));
-                let next =
-                    self.config
-                        .retry
-                        .next_attempt(row.attempts, now, &mut rand::thread_rng());
+                let next = self.config.retry.next_attempt(
+                    row.attempts,
+                    app.now(),
+                    &mut rand::thread_rng(),
+                );
                 match next {
-                    Some(at) => store
-                        .reschedule_message(&row.id, at, &reason)
-                        .await
-                        .map(|_| Outcome::Retried),
+                    Some(at) => (Outcome::Retried, Next::Retry(at, reason)),
                     None => {
                         tracing::warn!(message = %row.id, attempts = row.attempts, error = %reason, "message undeliverable; dead letter");
-                        store
-                            .dead_letter(&row.id, &reason, now)
-                            .await
-                            .map(|_| Outcome::Dead)
+                        (Outcome::Dead, Next::Dead(reason))
                     }
                 }
             }
+        }
+    }
+
+    /// Records what became of an ordinary row (by its id).
+    async fn record(
+        &self,
+        app: &Scheduling,
+        row: &OutboxRow,
+        outcome: Outcome,
+        next: Next,
+    ) -> Outcome {
+        let store = &app.store;
+        let recorded = match next {
+            Next::Remove => store.complete_message(&row.id).await,
+            Next::Retry(at, reason) => store.reschedule_message(&row.id, at, &reason).await,
+            Next::Dead(reason) => store.dead_letter(&row.id, &reason, app.now()).await,
         };
-        recorded.unwrap_or_else(|e| {
-            tracing::warn!(message = %row.id, error = %e, "outbox outcome not recorded; the lease will bring it back");
-            Outcome::Unrecorded
-        })
+        match recorded {
+            Ok(_) => outcome,
+            Err(e) => {
+                tracing::warn!(message = %row.id, error = %e, "outbox outcome not recorded; the lease will bring it back");
+                Outcome::Unrecorded
+            }
+        }
     }
 }
 

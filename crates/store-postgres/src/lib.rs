@@ -9,7 +9,9 @@ pub mod testing;
 
 use careslot_domain::*;
 use careslot_store::*;
-use careslot_store_sql::{internal, release_clean, unavailable, Backend, DbPool, SqlStore, Tx};
+use careslot_store_sql::{
+    internal, release_clean, unavailable, Backend, ConfirmationBatch, DbPool, SqlStore, Tx,
+};
 use sqlx::postgres::{PgListener, PgPoolOptions, PgQueryResult};
 use std::time::Duration;
 
@@ -80,6 +82,7 @@ impl Backend for Postgres {
     const MOTIVE_IDS_AGG: &'static str = "string_agg(rm.motive_id, ',')";
     /// Concurrent claimers (several nodes) skip each other's rows instead of waiting.
     const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
+    const FOR_UPDATE: &'static str = " FOR UPDATE";
     /// Several nodes: each re-reads its list of practices with webhooks at least every
     /// second (a fifth of this), so a subscription is known everywhere before it is active.
     const WEBHOOK_DELAY_MS: i64 = 5_000;
@@ -172,9 +175,10 @@ impl Backend for Postgres {
     async fn queue_and_announce(
         tx: &mut Tx<Self>,
         messages: &[&NewOutboxMessage],
+        batch: Option<&ConfirmationBatch>,
         agendas: &[String],
     ) -> StoreResult<bool> {
-        if messages.is_empty() {
+        if messages.is_empty() && batch.is_none() {
             Self::announce(tx, agendas, false).await?;
             return Ok(true);
         }
@@ -230,6 +234,9 @@ impl Backend for Postgres {
                         AS m(id, channel, dedupe_key, account_id, payload_ct, available_at,
                              created_at, subject, intent, reservation, start_at, previous_at)
                  ON CONFLICT (dedupe_key) DO NOTHING
+             ), batched AS (
+                 INSERT INTO outbox_batches (id, entries, size, attempts, created_at)
+                 SELECT $17::text, $18::text, $19::int4, 0, $20::int8 WHERE $17::text IS NOT NULL
              )
              SELECT count(pg_notify(n.channel, n.payload))
                FROM (SELECT $1::text AS channel,
@@ -254,6 +261,10 @@ impl Backend for Postgres {
         .bind(reservation)
         .bind(start_at)
         .bind(previous_at)
+        .bind(batch.map(|b| b.id.as_str()))
+        .bind(batch.map(|b| b.entries.as_str()))
+        .bind(batch.map(|b| b.size as i32))
+        .bind(batch.map(|b| b.created_at))
         .execute(&mut **tx)
         .await
         .map_err(Self::map_err)?;

@@ -37,7 +37,7 @@ mod store;
 mod verification;
 
 pub use alerts::Alerts;
-pub use outbox::Outbox;
+pub use outbox::{ConfirmationBatch, Outbox};
 pub use reminders::Reminders;
 use reservations::GroupCommit;
 pub use reservations::Reservations;
@@ -62,6 +62,9 @@ pub trait Backend: Send + Sync + Sized + 'static {
     /// concurrent writers exist (PostgreSQL), empty where one writer serialises claims
     /// (SQLite).
     const SKIP_LOCKED: &'static str;
+    /// Appended to a SELECT whose rows the transaction rewrites from what it read:
+    /// `" FOR UPDATE"` where rows are locked one by one (SQLite's single writer needs none).
+    const FOR_UPDATE: &'static str;
 
     /// How long after its creation a webhook subscription starts to receive events, in
     /// milliseconds: 0 where one node sees every subscription change (SQLite); on several
@@ -112,15 +115,17 @@ pub trait Backend: Send + Sync + Sized + 'static {
     }
 
     /// A group commit's queued messages (only new ones: no deletion, notice or webhook
-    /// event) and its announcements in one statement, where the backend can: PostgreSQL's
-    /// does, so on the booking path the outbox costs a group no round trip of its own.
-    /// `Ok(false)`: not done, the caller writes the messages and announces in two steps.
+    /// event), its confirmation batch and its announcements in one statement, where the
+    /// backend can: PostgreSQL's does, so on the booking path the outbox costs a group no
+    /// round trip of its own. `Ok(false)`: not done, the caller writes the messages and the
+    /// batch and announces in separate steps.
     fn queue_and_announce(
         tx: &mut Tx<Self>,
         messages: &[&NewOutboxMessage],
+        batch: Option<&ConfirmationBatch>,
         agendas: &[String],
     ) -> impl Future<Output = StoreResult<bool>> + Send {
-        let _ = (tx, messages, agendas);
+        let _ = (tx, messages, batch, agendas);
         async { Ok(false) }
     }
 

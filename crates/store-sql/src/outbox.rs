@@ -42,6 +42,93 @@ fn values(rows: usize, tuple: &str) -> String {
     out
 }
 
+/// A claim of `room` more messages takes `room / BATCH_CLAIM_DIVISOR` batches (at least one):
+/// under load a batch holds several confirmations.
+const BATCH_CLAIM_DIVISOR: i64 = 8;
+
+/// A group commit's booking confirmations as one row of `outbox_batches` (issue 14: one heap
+/// tuple and one index entry per group instead of four index entries per booking).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfirmationBatch {
+    pub id: String,
+    /// `message reservation account start_ms` per confirmation, comma-separated.
+    pub entries: String,
+    pub size: i64,
+    pub created_at: i64,
+}
+
+impl ConfirmationBatch {
+    /// Whether `m` can ride in a batch: an appointment's confirmation, due when queued, under
+    /// the key every confirmation gets (read back from the entry).
+    pub fn takes(m: &NewOutboxMessage) -> bool {
+        let OutboxPayload::Intent(i) = &m.payload else {
+            return false;
+        };
+        i.kind == IntentKind::Confirmation
+            && i.previous_start.is_none()
+            && m.subject_account_id.is_none()
+            && m.available_at <= m.created_at
+            && m.dedupe_key == confirmation_key(&i.reservation_id)
+            && [
+                m.id.as_str(),
+                i.reservation_id.as_str(),
+                m.account_id.as_str(),
+            ]
+            .iter()
+            .all(|s| BatchEntry::fits(s))
+    }
+
+    /// The batch of `messages` (each one [`Self::takes`]); `None` when there are none.
+    pub fn of(messages: &[&NewOutboxMessage]) -> Option<Self> {
+        let mut entries = String::with_capacity(messages.len() * 90);
+        let mut created_at = i64::MAX;
+        let first = messages.first()?;
+        for m in messages {
+            let OutboxPayload::Intent(i) = &m.payload else {
+                continue;
+            };
+            if !entries.is_empty() {
+                entries.push(',');
+            }
+            entries.push_str(&format!(
+                "{} {} {} {}",
+                m.id,
+                i.reservation_id,
+                m.account_id,
+                ms(i.start)
+            ));
+            created_at = created_at.min(ms(m.created_at));
+        }
+        // The first message's UUIDv7 names the batch (unique, and in time order).
+        Some(ConfirmationBatch {
+            id: first.id.clone(),
+            entries,
+            size: messages.len() as i64,
+            created_at,
+        })
+    }
+}
+
+/// One confirmation in a batch's `entries`.
+struct BatchEntry;
+
+impl BatchEntry {
+    /// An id can go in an entry: no separator in it, and nothing `LIKE` reads as a wildcard.
+    fn fits(id: &str) -> bool {
+        !id.is_empty() && !id.contains([',', ' ', '%', '_', '\\'])
+    }
+
+    /// (message id, reservation, account, start in ms).
+    fn parse(entry: &str) -> Option<(&str, &str, &str, i64)> {
+        let mut it = entry.split(' ');
+        let (m, r, a, s) = (it.next()?, it.next()?, it.next()?, it.next()?);
+        if it.next().is_some() {
+            return None;
+        }
+        Some((m, r, a, s.parse().ok()?))
+    }
+}
+
 fn from_ms(v: i64) -> StoreResult<Timestamp> {
     Timestamp::from_millisecond(v).map_err(|_| codec::corrupt("outbox time"))
 }
@@ -89,7 +176,50 @@ where
             last_error: row.try_get("last_error").map_err(internal)?,
             dead_at: opt("dead_at")?,
             created_at: from_ms(row.try_get("created_at").map_err(internal)?)?,
+            batch: None,
         })
+    }
+
+    /// The confirmations of a claimed batch row, each as the message it stands for.
+    fn batch_rows(row: &DbRow<B>) -> StoreResult<Vec<OutboxRow>> {
+        let batch: String = row.try_get("id").map_err(internal)?;
+        let entries: String = row.try_get("entries").map_err(internal)?;
+        let attempts: i64 = row.try_get("attempts").map_err(internal)?;
+        let attempts = u32::try_from(attempts).map_err(|_| codec::corrupt("batch attempts"))?;
+        let created_at = from_ms(row.try_get("created_at").map_err(internal)?)?;
+        let locked_until = row
+            .try_get::<Option<i64>, _>("locked_until")
+            .map_err(internal)?
+            .map(from_ms)
+            .transpose()?;
+        entries
+            .split(',')
+            .map(|entry| {
+                let (id, reservation, account, start) =
+                    BatchEntry::parse(entry).ok_or_else(|| codec::corrupt("batch entry"))?;
+                let reservation = careslot_domain::ReservationId(reservation.to_owned());
+                Ok(OutboxRow {
+                    id: id.to_owned(),
+                    channel: OutboxChannel::Email,
+                    dedupe_key: confirmation_key(&reservation),
+                    account_id: AccountId(account.to_owned()),
+                    subject_account_id: None,
+                    payload: OutboxPayload::Intent(MessageIntent {
+                        kind: IntentKind::Confirmation,
+                        reservation_id: reservation,
+                        start: from_ms(start)?,
+                        previous_start: None,
+                    }),
+                    attempts,
+                    available_at: created_at,
+                    locked_until,
+                    last_error: None,
+                    dead_at: None,
+                    created_at,
+                    batch: Some(batch.clone()),
+                })
+            })
+            .collect()
     }
 
     /// A row's sealed payload, or its intent (exactly one is set: a CHECK constraint).
@@ -204,6 +334,68 @@ where
         Ok(())
     }
 
+    /// A group's confirmation batch (see [`ConfirmationBatch`]).
+    pub(crate) async fn insert_batch(tx: &mut Tx<B>, batch: &ConfirmationBatch) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO outbox_batches (id, entries, size, attempts, created_at) VALUES ($1, $2, $3, 0, $4)",
+        )
+        .bind(batch.id.as_str())
+        .bind(batch.entries.as_str())
+        .bind(batch.size)
+        .bind(batch.created_at)
+        .execute(&mut **tx)
+        .await
+        .map_err(B::map_err)?;
+        Ok(())
+    }
+
+    /// Ends a claimed batch: its undelivered confirmations become ordinary rows (in the state
+    /// the worker gives them) and the batch goes, in one transaction.
+    pub(crate) async fn settle_batch(
+        pool: &DbPool<B>,
+        batch: &str,
+        requeue: &[OutboxRow],
+    ) -> StoreResult<()> {
+        let mut tx = B::begin_write(pool).await?;
+        for r in requeue {
+            let (payload_ct, intent) = match &r.payload {
+                OutboxPayload::Sealed(ct) => (Some(ct.as_slice()), None),
+                OutboxPayload::Intent(i) => (None, Some(i)),
+            };
+            sqlx::query(
+                "INSERT INTO outbox (id, channel, dedupe_key, account_id, payload_ct, attempts,
+                                     available_at, created_at, subject_account_id, intent,
+                                     reservation_id, start_at, previous_at, last_error, dead_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                 ON CONFLICT (dedupe_key) DO NOTHING",
+            )
+            .bind(r.id.as_str())
+            .bind(r.channel.code())
+            .bind(r.dedupe_key.as_str())
+            .bind(r.account_id.as_str())
+            .bind(payload_ct)
+            .bind(i64::from(r.attempts))
+            .bind(ms(r.available_at))
+            .bind(ms(r.created_at))
+            .bind(r.subject_account_id.as_ref().map(|a| a.as_str()))
+            .bind(intent.map(|i| i.kind.code()))
+            .bind(intent.map(|i| i.reservation_id.as_str()))
+            .bind(intent.map(|i| ms(i.start)))
+            .bind(intent.and_then(|i| i.previous_start).map(ms))
+            .bind(r.last_error.as_deref())
+            .bind(r.dead_at.map(ms))
+            .execute(&mut *tx)
+            .await
+            .map_err(B::map_err)?;
+        }
+        sqlx::query("DELETE FROM outbox_batches WHERE id = $1")
+            .bind(batch)
+            .execute(&mut *tx)
+            .await
+            .map_err(B::map_err)?;
+        crate::commit::<B>(tx).await
+    }
+
     /// Practice-desk notices, in multi-row `INSERT`s of at most [`ROWS`] rows.
     async fn insert_notices(tx: &mut Tx<B>, notices: &[&PracticeNotice]) -> StoreResult<()> {
         for chunk in notices.chunks(ROWS) {
@@ -250,9 +442,20 @@ where
         .fetch_one(pool)
         .await
         .map_err(B::map_err)?;
+        let batched = sqlx::query(
+            "SELECT COALESCE(SUM(size), 0) AS queued,
+                    COALESCE(SUM(size) FILTER (WHERE created_at <= $1
+                                                 AND (locked_until IS NULL OR locked_until <= $1)), 0) AS due
+               FROM outbox_batches",
+        )
+        .bind(ms(now))
+        .fetch_one(pool)
+        .await
+        .map_err(B::map_err)?;
+        let sum = |col: &str| batched.try_get::<i64, _>(col).map_err(internal);
         Ok(OutboxDepth {
-            queued: row.try_get("queued").map_err(internal)?,
-            due: row.try_get("due").map_err(internal)?,
+            queued: row.try_get::<i64, _>("queued").map_err(internal)? + sum("queued")?,
+            due: row.try_get::<i64, _>("due").map_err(internal)? + sum("due")?,
             dead: row.try_get("dead").map_err(internal)?,
         })
     }
@@ -289,8 +492,35 @@ where
             .fetch_all(&mut *tx)
             .await
             .map_err(B::map_err)?;
+        let mut claimed = rows
+            .iter()
+            .map(Self::row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        // Confirmation batches fill what is left (a batch holds several: a few at a time).
+        let room = limit - claimed.len() as i64;
+        if room > 0 {
+            let sql = format!(
+                "UPDATE outbox_batches SET locked_until = $1, attempts = attempts + 1
+                  WHERE id IN (SELECT id FROM outbox_batches
+                                WHERE created_at <= $2 AND (locked_until IS NULL OR locked_until <= $2)
+                                ORDER BY id LIMIT $3{})
+                    AND (locked_until IS NULL OR locked_until <= $2)
+                  RETURNING *",
+                B::SKIP_LOCKED
+            );
+            let batches = sqlx::query(&sql)
+                .bind(ms(until))
+                .bind(now_ms)
+                .bind((room / BATCH_CLAIM_DIVISOR).max(1))
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(B::map_err)?;
+            for b in &batches {
+                claimed.extend(Self::batch_rows(b)?);
+            }
+        }
         crate::commit::<B>(tx).await?;
-        rows.iter().map(Self::row).collect()
+        Ok(claimed)
     }
 
     pub(crate) async fn complete(pool: &DbPool<B>, id: &str) -> StoreResult<bool> {
@@ -459,7 +689,23 @@ where
                 .fetch_all(pool)
                 .await
                 .map_err(B::map_err)?;
-        rows.iter().map(Self::row).collect()
+        let mut out = rows
+            .iter()
+            .map(Self::row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let batches = sqlx::query("SELECT * FROM outbox_batches WHERE entries LIKE $1 ORDER BY id")
+            .bind(format!("%{}%", account.as_str()))
+            .fetch_all(pool)
+            .await
+            .map_err(B::map_err)?;
+        for b in &batches {
+            out.extend(
+                Self::batch_rows(b)?
+                    .into_iter()
+                    .filter(|r| r.account_id == *account),
+            );
+        }
+        Ok(out)
     }
 
     /// Erasure's part: every message of the account goes, whatever its state, and every
@@ -470,6 +716,32 @@ where
             .execute(&mut **tx)
             .await
             .map_err(B::map_err)?;
+        // The account's confirmations still in batches: each batch is rewritten without them.
+        let batches = sqlx::query(&format!(
+            "SELECT id, entries FROM outbox_batches WHERE entries LIKE $1{}",
+            B::FOR_UPDATE
+        ))
+        .bind(format!("%{}%", account.as_str()))
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(B::map_err)?;
+        for b in &batches {
+            let id: String = b.try_get("id").map_err(internal)?;
+            let entries: String = b.try_get("entries").map_err(internal)?;
+            let kept: Vec<&str> = entries
+                .split(',')
+                .filter(|e| BatchEntry::parse(e).is_none_or(|(_, _, a, _)| a != account.as_str()))
+                .collect();
+            let q = if kept.is_empty() {
+                sqlx::query("DELETE FROM outbox_batches WHERE id = $1").bind(id.as_str())
+            } else {
+                sqlx::query("UPDATE outbox_batches SET entries = $2, size = $3 WHERE id = $1")
+                    .bind(id.as_str())
+                    .bind(kept.join(","))
+                    .bind(kept.len() as i64)
+            };
+            q.execute(&mut **tx).await.map_err(B::map_err)?;
+        }
         Ok(())
     }
 

@@ -3,7 +3,7 @@
 //! constraint or triggers, pool counters' conditional updates) have the last word on
 //! overlap and capacity, and every change announces its agenda (`Backend::agenda_changed`).
 
-use crate::outbox::Outbox;
+use crate::outbox::{ConfirmationBatch, Outbox};
 use crate::{internal, Backend, DbPool, DbRow, SqlStore, Tx};
 use careslot_domain::{AccountId, AgendaId, MotiveId, ReservationId};
 use careslot_store::codec::{self, pool_key};
@@ -340,14 +340,19 @@ where
             .iter()
             .all(|w| w.delete_pending.is_empty() && w.notices.is_empty() && w.webhooks.is_empty());
         let written = if only_new {
-            let messages: Vec<&NewOutboxMessage> =
-                touched.outbox.iter().flat_map(|w| &w.enqueue).collect();
-            match B::queue_and_announce(&mut tx, &messages, &agendas).await {
+            // The group's confirmations go as one batch row; anything else as rows of its own.
+            let (confirmations, messages): (Vec<&NewOutboxMessage>, Vec<&NewOutboxMessage>) =
+                touched
+                    .outbox
+                    .iter()
+                    .flat_map(|w| &w.enqueue)
+                    .partition(|m| ConfirmationBatch::takes(m));
+            let batch = ConfirmationBatch::of(&confirmations);
+            match B::queue_and_announce(&mut tx, &messages, batch.as_ref(), &agendas).await {
                 Ok(true) => Ok(()),
-                Ok(false) => match Outbox::<B>::insert_messages(&mut tx, &messages).await {
-                    Ok(()) => B::announce(&mut tx, &agendas, !messages.is_empty()).await,
-                    Err(e) => Err(e),
-                },
+                Ok(false) => {
+                    Self::queue_then_announce(&mut tx, &messages, batch.as_ref(), &agendas).await
+                }
                 Err(e) => Err(e),
             }
         } else {
@@ -380,6 +385,20 @@ where
         for (job, answer) in group.into_iter().zip(answers) {
             job.answer(answer);
         }
+    }
+
+    /// [`Backend::queue_and_announce`] in separate statements.
+    async fn queue_then_announce(
+        tx: &mut Tx<B>,
+        messages: &[&NewOutboxMessage],
+        batch: Option<&ConfirmationBatch>,
+        agendas: &[String],
+    ) -> StoreResult<()> {
+        Outbox::<B>::insert_messages(tx, messages).await?;
+        if let Some(batch) = batch {
+            Outbox::<B>::insert_batch(tx, batch).await?;
+        }
+        B::announce(tx, agendas, !messages.is_empty() || batch.is_some()).await
     }
 
     /// One job of a group under its own savepoint: on failure only its own work is undone.

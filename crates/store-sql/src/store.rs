@@ -3031,6 +3031,10 @@ where
         Outbox::<B>::claim_due(self.writer(), now, lease, limit).await
     }
 
+    async fn settle_batch(&self, batch: &str, requeue: &[OutboxRow]) -> StoreResult<()> {
+        Outbox::<B>::settle_batch(self.writer(), batch, requeue).await
+    }
+
     async fn complete_message(&self, id: &str) -> StoreResult<bool> {
         Outbox::<B>::complete(self.writer(), id).await
     }

@@ -78,6 +78,7 @@ impl Backend for Sqlite {
     const MOTIVE_IDS_AGG: &'static str = "group_concat(rm.motive_id)";
     /// The single writer connection serialises claims: nothing to skip.
     const SKIP_LOCKED: &'static str = "";
+    const FOR_UPDATE: &'static str = "";
     /// One node: it knows a subscription the moment it is made.
     const WEBHOOK_DELAY_MS: i64 = 0;
 

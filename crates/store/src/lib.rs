@@ -765,6 +765,10 @@ pub trait Store: Send + Sync + 'static {
         lease: jiff::SignedDuration,
         limit: i64,
     ) -> StoreResult<Vec<OutboxRow>>;
+    /// Ends a claimed confirmation batch (rows claimed with `batch` set): in one transaction
+    /// the batch is deleted and `requeue`, its confirmations that were not delivered, are
+    /// queued as ordinary messages with their attempts, due time, error and dead-letter state.
+    async fn settle_batch(&self, batch: &str, requeue: &[OutboxRow]) -> StoreResult<()>;
     /// Delivered: the row (and its sealed payload) is deleted. Ok(false) when it was not there.
     async fn complete_message(&self, id: &str) -> StoreResult<bool>;
     /// Failed for now: available again at `at`, lease dropped, `error` kept (no personal data).

@@ -237,6 +237,15 @@ pub struct OutboxRow {
     /// Set once the message is parked as a dead letter.
     pub dead_at: Option<Timestamp>,
     pub created_at: Timestamp,
+    /// The confirmation batch it was claimed in, if any: such a row exists only in its batch
+    /// (a group's confirmations queued as one row), so its outcome is recorded by
+    /// [`crate::Store::settle_batch`], never by id.
+    pub batch: Option<String>,
+}
+
+/// The dedupe key of an appointment's confirmation.
+pub fn confirmation_key(reservation: &careslot_domain::ReservationId) -> String {
+    format!("confirm:{reservation}")
 }
 
 /// A password-reset request: the token's SHA-256 (never the token), its account and expiry.

@@ -1,6 +1,7 @@
 //! The behaviour suite every backend must pass. Each backend's tests call [`run`] with a
 //! fresh store; every case builds its own practitioner and agenda, so cases don't interfere.
 
+mod batches;
 mod credentials;
 mod directory;
 mod documents;
@@ -48,6 +49,7 @@ pub async fn run(store: Arc<dyn Store>) {
     outbox_erasure(&*store).await;
     outbox_about_someone_else(&*store).await;
     outbox_concurrent_claims(store.clone()).await;
+    batches::confirmation_batches(store.clone()).await;
     password_resets(&*store).await;
     account_settings(&*store).await;
     verification::verification(&*store).await;
@@ -389,10 +391,21 @@ async fn outbox_intents(store: &dyn Store) {
         .expect("SMS reminder");
     assert_eq!(sms.channel, OutboxChannel::Sms);
     assert_eq!(sms.available_at, start - 24.hours());
-    for m in &all {
-        store.complete_message(&m.id).await.unwrap();
-    }
+    finish(store, &all).await;
     assert!(store.outbox_of(&patient.id).await.unwrap().is_empty());
+}
+
+/// Ends claimed or listed rows as delivered: ordinary ones by id, batched ones by settling
+/// their batch.
+async fn finish(store: &dyn Store, rows: &[OutboxRow]) {
+    for r in rows {
+        match &r.batch {
+            None => {
+                store.complete_message(&r.id).await.unwrap();
+            }
+            Some(batch) => store.settle_batch(batch, &[]).await.unwrap(),
+        }
+    }
 }
 
 async fn outbox_cancel_and_move(store: &dyn Store) {
@@ -653,9 +666,7 @@ async fn outbox_erasure(store: &dyn Store) {
         .await
         .unwrap();
     assert!(claimed.iter().all(|r| r.account_id != patient.id));
-    for r in claimed {
-        store.complete_message(&r.id).await.unwrap();
-    }
+    finish(store, &claimed).await;
 }
 
 async fn outbox_concurrent_claims(store: Arc<dyn Store>) {
