@@ -182,6 +182,33 @@ impl Backend for Postgres {
             Self::announce(tx, agendas, false).await?;
             return Ok(true);
         }
+        if let (true, Some(batch)) = (messages.is_empty(), batch) {
+            // A group of bookings: only its confirmations. A statement without the arrays of
+            // the general case, so it costs PostgreSQL less to plan.
+            sqlx::query(
+                "WITH batched AS (
+                     INSERT INTO outbox_batches (id, entries, size, attempts, created_at)
+                     VALUES ($4, $5, $6, 0, $7)
+                 )
+                 SELECT count(pg_notify(n.channel, n.payload))
+                   FROM (SELECT $1::text AS channel,
+                                current_setting('application_name') || ' ' || a AS payload
+                           FROM unnest($2::text[]) AS a
+                         UNION ALL
+                         SELECT $3::text, '') AS n",
+            )
+            .bind(AGENDA_CHANNEL)
+            .bind(agendas)
+            .bind(OUTBOX_CHANNEL)
+            .bind(batch.id.as_str())
+            .bind(batch.entries.as_str())
+            .bind(batch.size as i32)
+            .bind(batch.created_at)
+            .execute(&mut **tx)
+            .await
+            .map_err(Self::map_err)?;
+            return Ok(true);
+        }
         let n = messages.len();
         let mut id = Vec::with_capacity(n);
         let mut channel = Vec::with_capacity(n);
