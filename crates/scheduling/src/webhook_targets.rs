@@ -6,13 +6,13 @@
 //! several nodes a subscription made elsewhere is learnt by reading the list again, at least
 //! every `refresh`; subscriptions only receive events from `Store::webhook_activation_delay`
 //! after their creation (the store's fan-out says so too), which is longer than `refresh`.
-//! So no node skips an event a subscription should get. When in doubt (a read failed or is
-//! under way), an event is queued and the fan-out's join decides.
+//! So no node skips an event a subscription should get. While a read is under way, changes
+//! wait for its answer; when in doubt (the read failed), an event is queued and the fan-out's
+//! join decides.
 
 use careslot_domain::PractitionerId;
 use careslot_store::Store;
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -27,7 +27,9 @@ enum Mode {
     Refreshed {
         refresh: Duration,
         read: Mutex<Option<(Instant, HashSet<PractitionerId>)>>,
-        reading: AtomicBool,
+        /// Held by the one read under way: the others wait for its answer instead of queueing
+        /// an event in doubt (which sends their whole group down the outbox's general path).
+        reading: tokio::sync::Mutex<()>,
     },
 }
 
@@ -38,15 +40,6 @@ struct Known {
     /// Practices that subscribed in this process: wanted whatever a read that raced with the
     /// subscription saw. A stale entry only costs a fan-out that finds nothing.
     added: HashSet<PractitionerId>,
-}
-
-/// Clears the read-in-progress flag, also when the booking's future is dropped mid-read.
-struct Reading<'a>(&'a AtomicBool);
-
-impl Drop for Reading<'_> {
-    fn drop(&mut self) {
-        self.0.store(false, Ordering::Release);
-    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -64,7 +57,7 @@ impl WebhookTargets {
                 // A read that takes long still ends well before the delay.
                 refresh: delay / 5,
                 read: Mutex::new(None),
-                reading: AtomicBool::new(false),
+                reading: tokio::sync::Mutex::new(()),
             }
         };
         Self { mode }
@@ -96,16 +89,20 @@ impl WebhookTargets {
                 read,
                 reading,
             } => {
-                if let Some((at, set)) = lock(read).as_ref() {
-                    if at.elapsed() < *refresh {
-                        return set.contains(practitioner);
-                    }
+                let fresh = |read: &Mutex<Option<(Instant, HashSet<PractitionerId>)>>| {
+                    lock(read)
+                        .as_ref()
+                        .filter(|(at, _)| at.elapsed() < *refresh)
+                        .map(|(_, set)| set.contains(practitioner))
+                };
+                if let Some(wanted) = fresh(read) {
+                    return wanted;
                 }
-                // One read at a time; meanwhile everyone queues.
-                if reading.swap(true, Ordering::AcqRel) {
-                    return true;
+                // One read at a time; whoever waited for it reads its answer.
+                let _reading = reading.lock().await;
+                if let Some(wanted) = fresh(read) {
+                    return wanted;
                 }
-                let _done = Reading(reading);
                 // The list is as fresh as the moment the read started.
                 let started = Instant::now();
                 let result = store.webhook_practitioners().await;
