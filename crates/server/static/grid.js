@@ -168,12 +168,18 @@
     form.elements.date.value = date;
     form.elements.time.value = time;
     returnTo = item.querySelector('.tg-move') || item.querySelector('a');
+    // Focused before the dialog opens, so the dialog's own closing (Escape, "No", the form)
+    // gives it the focus back at once: the 'close' event comes later, in a task of its own.
+    if (returnTo) returnTo.focus({ preventScroll: true });
     dialog.showModal();
     document.getElementById('grid-confirm-yes').focus();
   }
   if (dialog) {
     document.getElementById('grid-confirm-no').addEventListener('click', function () { dialog.close(); });
-    dialog.addEventListener('close', function () { if (returnTo) returnTo.focus(); });
+    // Browsers that do not give the focus back themselves.
+    dialog.addEventListener('close', function () {
+      if (returnTo && document.activeElement !== returnTo) returnTo.focus();
+    });
     // Tab stays in the dialog (the page behind is inert; this keeps it off the browser's UI).
     dialog.addEventListener('keydown', function (e) {
       if (e.key !== 'Tab') return;
