@@ -1,8 +1,9 @@
 // The desk's time grid (issue 18 point 2) in the browser: the day of a practice with two
 // places side by side; an appointment dragged to a free slot, the dialog (Escape cancels,
 // Tab stays inside, confirming moves it); the keyboard path through "Move…" (a taken time
-// refused with a message); the phone's one-column view; the printable day list; axe-core
-// and screenshots at 390 and 1280 px.
+// refused with a message); an appointment's length through "Change length…" (keyboard) and
+// its resize handle (pointer, confirmed in the dialog); the phone's one-column view; the
+// printable day list; axe-core and screenshots at 390 and 1280 px.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -60,7 +61,10 @@ before(async () => {
   day = new Date(Date.now() + 24 * 3600 * 1000).toLocaleDateString('sv-SE', { timeZone: ZONE });
   await book(cabinet, 'Paula Glisse', '10:00');
   await book(cabinet, 'Quentin Reste', '11:00');
+  // The keyboard test's taken time: its own, whatever the drag-and-drop test did.
+  await book(cabinet, 'Sacha Occupe', '12:00');
   await book(annexe, 'Rita Annexe', '09:00');
+  await book(annexe, 'Theo Suivant', '10:00');
   await api('POST', `/api/v1/agendas/${cabinet.id}/absences`, {
     start: (await slotAt(cabinet, '16:00')), end: (await slotAt(cabinet, '17:00')), reason: 'Réunion de service',
   }, token);
@@ -144,8 +148,8 @@ test('the keyboard path: Move… opens a form; a taken time is refused with a me
     await checkA11y(page, 'grid-move');
     await shoot(page, 'grid-move');
 
-    // Onto Rita's time? She is in the other place; Paula now holds 14:00 here.
-    await page.fill('#move-time', '14:00');
+    // Onto Sacha's time here: taken.
+    await page.fill('#move-time', '12:00');
     await page.focus('main form button[type=submit]');
     await Promise.all([page.waitForNavigation(), page.keyboard.press('Enter')]);
     assert.match(await page.textContent('#move-error'), /already taken/);
@@ -156,6 +160,65 @@ test('the keyboard path: Move… opens a form; a taken time is refused with a me
     await Promise.all([page.waitForNavigation(), page.keyboard.press('Enter')]);
     assert.match(new URL(page.url()).pathname, /^\/pro\/grid$/);
     assert.equal(await item(page, 'Quentin Reste').getAttribute('data-time'), '15:30');
+  } finally {
+    await page.context().close();
+  }
+});
+
+test('the keyboard path: Change length… opens a form; a length into the next appointment is refused', async () => {
+  const page = await deskPage();
+  try {
+    await page.goto(`/pro/grid?date=${day}`);
+    const link = item(page, 'Rita Annexe').locator('a.tg-resize-link');
+    await link.focus();
+    await Promise.all([page.waitForNavigation(), page.keyboard.press('Enter')]);
+    assert.match(new URL(page.url()).pathname, /^\/pro\/grid\/resize\//);
+    assert.equal(await page.inputValue('#resize-minutes'), '30');
+    await checkA11y(page, 'grid-resize');
+    await shoot(page, 'grid-resize');
+
+    // 90 minutes from 09:00 runs into Theo's 10:00: the database refuses it.
+    await page.fill('#resize-minutes', '90');
+    await page.focus('main form button[type=submit]');
+    await Promise.all([page.waitForNavigation(), page.keyboard.press('Enter')]);
+    assert.match(await page.textContent('#resize-error'), /already taken/);
+    await checkA11y(page, 'grid-resize-refused');
+
+    // An hour fits: back on the grid, longer.
+    await page.fill('#resize-minutes', '60');
+    await page.focus('main form button[type=submit]');
+    await Promise.all([page.waitForNavigation(), page.keyboard.press('Enter')]);
+    assert.match(new URL(page.url()).pathname, /^\/pro\/grid$/);
+    assert.match(await page.textContent('.flash'), /length/);
+    assert.equal(await item(page, 'Rita Annexe').getAttribute('data-minutes'), '60');
+    assert.match(await item(page, 'Rita Annexe').locator('.tg-when').textContent(), /09:00.10:00/);
+  } finally {
+    await page.context().close();
+  }
+});
+
+test('the resize handle: dragged to a new end, confirmed in the dialog', async () => {
+  const page = await deskPage({ height: 1800 });
+  try {
+    await page.goto(`/pro/grid?date=${day}`);
+    const theo = item(page, 'Theo Suivant');
+    const handle = theo.locator('.tg-resize');
+    await handle.hover();
+    const from = await handle.boundingBox();
+    const to = await page.locator(`section.tg-col:has(ol[data-agenda="${annexe.id}"]) li.tg-item.free[data-time="11:00"]`).boundingBox();
+    await page.mouse.move(from.x + from.width / 2, from.y + from.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(from.x + from.width / 2, to.y + 1, { steps: 12 });
+    await page.mouse.up();
+    const dialog = page.locator('#grid-confirm');
+    await dialog.waitFor({ state: 'visible' });
+    assert.match(await page.textContent('#grid-confirm-h'), /length/);
+    assert.match(await page.textContent('#grid-confirm-text'), /Theo Suivant.*60 minutes.*11:00/);
+    await checkA11y(page, 'grid-resize-confirm');
+    await Promise.all([page.waitForNavigation(), page.click('#grid-confirm-yes')]);
+    assert.match(await page.textContent('.flash'), /length/);
+    assert.equal(await item(page, 'Theo Suivant').getAttribute('data-minutes'), '60');
+    assert.deepEqual(consoleErrors(page), []);
   } finally {
     await page.context().close();
   }
@@ -188,9 +251,12 @@ test('the printable day list: the day in time order with names and phones', asyn
     await page.goto(`/pro/grid?date=${day}`);
     await Promise.all([page.waitForNavigation(), page.click('a[href*="print=1"]')]);
     const rows = await page.locator('table.day-list tbody tr').allTextContents();
-    const order = ['Rita Annexe', 'Paula Glisse', 'Quentin Reste'].map((n) => rows.findIndex((r) => r.includes(n)));
-    assert.ok(order.every((i) => i >= 0), `all listed: ${rows.join(' | ')}`);
-    assert.deepEqual([...order].sort((a, b) => a - b), order, 'in time order');
+    for (const n of ['Rita Annexe', 'Paula Glisse', 'Quentin Reste', 'Sacha Occupe', 'Theo Suivant']) {
+      assert.ok(rows.some((r) => r.includes(n)), `${n} listed: ${rows.join(' | ')}`);
+    }
+    // In time order, wherever the tests above have moved them.
+    const times = await page.locator('table.day-list tbody tr td:first-child').allTextContents();
+    assert.deepEqual([...times].sort(), times, 'in time order');
     await checkA11y(page, 'grid-print');
     await shoot(page, 'grid-print');
     await page.emulateMedia({ media: 'print' });

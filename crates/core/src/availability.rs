@@ -252,6 +252,18 @@ impl AgendaView {
         self.calendar.check_start(&m, &self.occupancy, start, now)
     }
 
+    /// Whether `[start, end)` lies inside one of `motive`'s opening windows, outside
+    /// holidays and absences (an appointment's own length); not occupancy.
+    pub fn check_span(
+        &self,
+        motive: &Motive,
+        start: Timestamp,
+        end: Timestamp,
+        now: Timestamp,
+    ) -> Result<(), Unavailable> {
+        self.calendar.check_span(motive, start, end, now)
+    }
+
     /// Checks only the calendar (rules, closures, notice, horizon), not occupancy.
     pub fn check_calendar(
         &self,

@@ -364,6 +364,38 @@ impl AgendaCalendar {
             }),
         }
     }
+
+    /// Whether `[start, end)` lies inside one opening window of `motive`'s rules and outside
+    /// holidays and absences, wherever its slots start: the length the practice gives an
+    /// appointment of its own. Neither notice, horizon nor occupancy (the store decides
+    /// overlap). `NotASlot` when outside the opening hours, `Closed` when away.
+    pub fn check_span(
+        &self,
+        motive: &Motive,
+        start: Timestamp,
+        end: Timestamp,
+        now: Timestamp,
+    ) -> Result<(), Unavailable> {
+        let occupancy = Occupancy::default();
+        let mut engine = Engine::new(self, motive, &occupancy, now);
+        let local = engine.offsets.local_date(start);
+        let inside = [local, yesterday(local), tomorrow(local)]
+            .into_iter()
+            .any(|date| {
+                engine.rules_on(date).any(|rule| {
+                    engine
+                        .window(date, rule)
+                        .is_some_and(|(from, to)| from <= start && end <= to)
+                })
+            });
+        if !inside || end <= start {
+            return Err(Unavailable::NotASlot);
+        }
+        if engine.is_holiday(local) || engine.absent(engine.first_absence(start), end) {
+            return Err(Unavailable::Closed);
+        }
+        Ok(())
+    }
 }
 
 /// One availability query: the agenda, the motive, the instant it is asked at, and what can be

@@ -771,11 +771,17 @@ impl Scheduling {
             motive.policy.min_notice_min = 0;
         }
         // Occupancy is left to the store: the appointment may move onto part of its own time.
-        view.check_calendar(&motive, start, now)
+        let slot = view
+            .check_calendar(&motive, start, now)
             .map_err(unavailable)?;
         let end = start
             .checked_add(a.row.end.duration_since(a.row.start))
             .unwrap_or(start);
+        if end > slot.end {
+            // A length of its own, longer than its motive's: it must fit there too.
+            view.check_span(&motive, start, end, now)
+                .map_err(unavailable)?;
+        }
         let outbox = match &a.patient {
             Some(patient) if start != a.row.start => {
                 let mut w = self

@@ -1,10 +1,14 @@
 //! What the desk's time grid needs beyond the day list: the patients' names and phones of
-//! an agenda's appointments (for the grid and its printable day list), and moving an
-//! appointment from the practice side through the same move as the patient's.
+//! an agenda's appointments (for the grid and its printable day list), moving an
+//! appointment from the practice side through the same move as the patient's, and giving
+//! an appointment a length of its own (resizing it).
 
 use super::{AppError, AppResult, Appointment, Caller, Scheduling};
 use careslot_core::time::parse_instant;
-use careslot_domain::{AccountId, AgendaId};
+use careslot_domain::availability::Unavailable;
+use careslot_domain::{AccountId, AgendaId, DomainError};
+use careslot_store::{ConflictKind, OutboxWrite, ReservationStatus, StoreError};
+use jiff::Timestamp;
 use std::collections::HashMap;
 
 /// Who an appointment is for, as the desk shows it.
@@ -75,4 +79,69 @@ impl Scheduling {
         let a = self.desk_reservation(caller, id).await?;
         self.move_booked(a, start, true).await
     }
+
+    /// Gives an appointment of one of the caller's agendas a length of its own, `minutes`
+    /// from its unchanged start (kept if it moves later). The same checks as a move: booked,
+    /// not started, not a vaccination, inside the opening hours and outside absences; the
+    /// store's overlap rule refuses a length that runs into another appointment. The
+    /// patient's messages give the start, which does not change: nothing is sent.
+    pub async fn desk_resize(
+        &self,
+        caller: &Caller,
+        id: &str,
+        minutes: u32,
+    ) -> AppResult<Appointment> {
+        if !(MIN_LENGTH_MIN..=MAX_LENGTH_MIN).contains(&minutes) || minutes % 5 != 0 {
+            return Err(
+                DomainError::new("minutes", "must be a multiple of 5 between 5 and 480").into(),
+            );
+        }
+        let a = self.desk_reservation(caller, id).await?;
+        let now = Timestamp::now();
+        if a.row.status != ReservationStatus::Booked {
+            return Err(StoreError::Conflict(ConflictKind::NotLive).into());
+        }
+        if a.row.start <= now {
+            return Err(AppError::Conflict(
+                "already-started",
+                "an appointment that has started cannot be changed".into(),
+            ));
+        }
+        let view = self.view(&a.row.agenda_id).await?;
+        let motive = view
+            .motive(&a.motive_id)
+            .ok_or(AppError::NotFound("motive"))?;
+        if view.vaccine(&motive.id).is_some() || motive.capacity > 1 {
+            return Err(AppError::Conflict(
+                "shared-slot",
+                "an appointment sharing its slot with others keeps the slot's length".into(),
+            ));
+        }
+        let end = a
+            .row
+            .start
+            .checked_add(jiff::SignedDuration::from_mins(i64::from(minutes)))
+            .map_err(|_| DomainError::new("minutes", "out of range"))?;
+        view.check_span(motive, a.row.start, end, now)
+            .map_err(|reason| match reason {
+                Unavailable::Closed => AppError::Conflict(
+                    "closed",
+                    "the agenda is closed during part of this length".into(),
+                ),
+                _ => AppError::Conflict(
+                    "outside-hours",
+                    "this length goes past the opening hours".into(),
+                ),
+            })?;
+        let out = self
+            .store
+            .resize_with(&a.row.id, minutes, now, &OutboxWrite::default())
+            .await;
+        self.agendas.invalidate(&a.row.agenda_id);
+        Ok(Appointment { row: out?, ..a })
+    }
 }
+
+/// Shortest and longest length the practice gives an appointment (minutes).
+pub const MIN_LENGTH_MIN: u32 = 5;
+pub const MAX_LENGTH_MIN: u32 = 8 * 60;

@@ -1,7 +1,8 @@
-// The desk's time grid: drag an appointment to another time of its agenda (pointer events,
-// so mouse, pen and touch alike), confirm in a modal dialog, and the page's own move form
-// does the rest (same service, same rules as the "Move…" page). Also: the phone's column
-// picker without a reload, and the current-time line kept up to date.
+// The desk's time grid: drag an appointment to another time of its agenda, or its bottom
+// edge to another end (pointer events, so mouse, pen and touch alike), confirm in a modal
+// dialog, and the page's own move or length form does the rest (same service, same rules as
+// the "Move…" and "Change length…" pages). Also: the phone's column picker without a
+// reload, and the current-time line kept up to date.
 (function () {
   'use strict';
   var grid = document.getElementById('grid');
@@ -109,17 +110,40 @@
   grid.addEventListener('pointerdown', function (e) {
     var item = e.target.closest('.tg-item[data-id]');
     if (!item || e.button !== 0) return;
-    drag = { item: item, x: e.clientX, y: e.clientY, on: false };
+    var resize = !!e.target.closest('.tg-resize');
+    drag = { item: item, x: e.clientX, y: e.clientY, on: false, resize: resize };
   });
+
+  /** The length (minutes) the resize handle at `y` gives: whole rows, 5 minutes at least. */
+  function lengthAt(d, y) {
+    var body = d.item.closest('.tg-body');
+    var rect = body.getBoundingClientRect();
+    var row = Math.max(0, Math.round((y - rect.top) / rowHeight(body)));
+    var end = Math.min(windowStart + row * ROW_MIN, 24 * 60);
+    var t = d.item.dataset.time.split(':');
+    var start = parseInt(t[0], 10) * 60 + parseInt(t[1], 10);
+    return { body: body, minutes: Math.max(ROW_MIN, end - start) };
+  }
+  function hhmm(min) { return pad(Math.floor(min / 60) % 24) + ':' + pad(min % 60); }
+  function endOf(item, minutes) {
+    var t = item.dataset.time.split(':');
+    return hhmm(parseInt(t[0], 10) * 60 + parseInt(t[1], 10) + minutes);
+  }
+
   document.addEventListener('pointermove', function (e) {
     if (!drag) return;
     if (!drag.on) {
-      if (Math.abs(e.clientX - drag.x) + Math.abs(e.clientY - drag.y) < 8) return;
+      if (Math.abs(e.clientX - drag.x) + Math.abs(e.clientY - drag.y) < (drag.resize ? 3 : 8)) return;
       drag.on = true;
-      drag.item.classList.add('dragging');
+      drag.item.classList.add(drag.resize ? 'resizing' : 'dragging');
     }
     e.preventDefault();
     clearTargets();
+    if (drag.resize) {
+      var l = lengthAt(drag, e.clientY);
+      showGhost(l.body, e.clientY, endOf(drag.item, l.minutes) + ' · ' + l.minutes + ' min');
+      return;
+    }
     var body = bodyAt(e.clientX, e.clientY);
     if (!body) return;
     if (body.dataset.agenda !== drag.item.dataset.agenda) { body.classList.add('drop-refused'); return; }
@@ -133,8 +157,13 @@
     if (!d.on) return;
     swallowClick = true;
     window.setTimeout(function () { swallowClick = false; }, 0);
-    d.item.classList.remove('dragging');
+    d.item.classList.remove('dragging', 'resizing');
     clearTargets();
+    if (d.resize) {
+      var minutes = lengthAt(d, e.clientY).minutes;
+      if (String(minutes) !== d.item.dataset.minutes) confirmResize(d.item, minutes);
+      return;
+    }
     var body = bodyAt(e.clientX, e.clientY);
     if (!body) return;
     if (body.dataset.agenda !== d.item.dataset.agenda) { say(grid.dataset.otherAgenda); return; }
@@ -143,7 +172,7 @@
     confirmMove(d.item, body.dataset.date, time);
   });
   document.addEventListener('pointercancel', function () {
-    if (drag) { drag.item.classList.remove('dragging'); drag = null; clearTargets(); }
+    if (drag) { drag.item.classList.remove('dragging', 'resizing'); drag = null; clearTargets(); }
   });
   grid.addEventListener('click', function (e) {
     if (swallowClick) { e.preventDefault(); e.stopPropagation(); }
@@ -151,6 +180,35 @@
 
   // --- the confirmation -----------------------------------------------------------------------
   var returnTo = null;
+  /** The dialog's title, button and text for a move or a resize. */
+  function dialogFor(kind, text) {
+    var h = document.getElementById('grid-confirm-h');
+    var yes = document.getElementById('grid-confirm-yes');
+    h.textContent = h.dataset[kind] || h.textContent;
+    yes.textContent = yes.dataset[kind] || yes.textContent;
+    document.getElementById('grid-confirm-text').textContent = text;
+  }
+  function labelOf(item) {
+    var label = item.querySelector('.tg-label');
+    return label ? label.textContent.trim() : '';
+  }
+  function confirmResize(item, minutes) {
+    var link = item.querySelector('.tg-resize-link');
+    if (!link) return;
+    if (!dialog || typeof dialog.showModal !== 'function') {
+      // No dialog element: the Change length… page asks instead, prefilled.
+      window.location.href = link.href + '&minutes=' + minutes;
+      return;
+    }
+    var text = document.getElementById('grid-confirm-text');
+    dialogFor('resize', (text.dataset.resize || '')
+      .replace('{who}', labelOf(item))
+      .replace('{minutes}', String(minutes))
+      .replace('{end}', endOf(item, minutes)));
+    form.action = '/pro/grid/resize/' + encodeURIComponent(item.dataset.id);
+    form.elements.minutes.value = String(minutes);
+    openDialog(link);
+  }
   function confirmMove(item, date, time) {
     if (!dialog || typeof dialog.showModal !== 'function') {
       // No dialog element: the Move… page asks instead, prefilled.
@@ -158,22 +216,30 @@
       if (link) window.location.href = link.href + '&date=' + date + '&time=' + encodeURIComponent(time);
       return;
     }
-    var label = item.querySelector('.tg-label');
     var text = document.getElementById('grid-confirm-text');
-    text.textContent = (text.dataset.template || '')
-      .replace('{who}', label ? label.textContent.trim() : '')
+    dialogFor('move', (text.dataset.template || '')
+      .replace('{who}', labelOf(item))
       .replace('{date}', new Date(date + 'T12:00:00').toLocaleDateString(document.documentElement.lang, { weekday: 'long', day: 'numeric', month: 'long' }))
-      .replace('{time}', time);
+      .replace('{time}', time));
     form.action = '/pro/grid/move/' + encodeURIComponent(item.dataset.id);
     form.elements.date.value = date;
     form.elements.time.value = time;
-    returnTo = item.querySelector('.tg-move') || item.querySelector('a');
+    openDialog(item.querySelector('.tg-move') || item.querySelector('a'));
+  }
+  function openDialog(back) {
+    returnTo = back;
+    // Focused before the dialog opens, so the dialog's own closing (Escape, "No", the form)
+    // gives it the focus back at once: the 'close' event comes later, in a task of its own.
+    if (returnTo) returnTo.focus({ preventScroll: true });
     dialog.showModal();
     document.getElementById('grid-confirm-yes').focus();
   }
   if (dialog) {
     document.getElementById('grid-confirm-no').addEventListener('click', function () { dialog.close(); });
-    dialog.addEventListener('close', function () { if (returnTo) returnTo.focus(); });
+    // Browsers that do not give the focus back themselves.
+    dialog.addEventListener('close', function () {
+      if (returnTo && document.activeElement !== returnTo) returnTo.focus();
+    });
     // Tab stays in the dialog (the page behind is inert; this keeps it off the browser's UI).
     dialog.addEventListener('keydown', function (e) {
       if (e.key !== 'Tab') return;

@@ -86,6 +86,9 @@ function careslotWhenOpen(seconds, fn) {
   let peerEnded = false; // the other side hung up
   let micMuted = false;
   let cameraOff = false;
+  let autoJoins = 0; // joins tried again by the page after a `room-not-open`
+  const AUTO_JOINS = 3;
+  const AUTO_JOIN_MAX_S = 120;
   let joins = 0; // WebSocket connections opened by this page (data-joins)
   let peers = 0; // peer connections started by this page (data-peers)
 
@@ -407,9 +410,15 @@ function careslotWhenOpen(seconds, fn) {
         session = null;
         const slug = e.slug || 'error';
         if (slug === 'room-not-open') {
-          // The server's clock says not yet (the page was opened just before): back to
-          // the pre-join screen, camera off, until the time the server gives.
-          backToPrejoin(slug, e.retryAfter);
+          // The server's clock says not yet (Join pressed a moment before its opening): a
+          // short wait is done for the person, camera off, then the join is tried again by
+          // itself, a few times at most; a long one goes back to the pre-join screen.
+          if (joined && autoJoins < AUTO_JOINS && e.retryAfter <= AUTO_JOIN_MAX_S) {
+            autoJoins += 1;
+            joinWhenOpen(e.retryAfter);
+          } else {
+            backToPrejoin(slug, e.retryAfter);
+          }
         } else if (slug === 'room-closed' || slug === 'appointment-not-booked' || slug === 'not-found' || slug === 'not-teleconsultation') {
           finish(['room-closed', 'appointment-not-booked'].includes(slug) ? slug : 'error');
         } else {
@@ -478,6 +487,19 @@ function careslotWhenOpen(seconds, fn) {
     send({ type: 'hangup' });
     finish('ended');
   });
+
+  /** Camera off and a visible "opening in a moment" until the server's time, then Join again. */
+  function joinWhenOpen(seconds) {
+    stopMedia();
+    setStatus('room-opening');
+    // Retry-After is whole seconds rounded down: one more, not to come back a moment early.
+    careslotWhenOpen(seconds + 1, async () => {
+      if (ended || !joined) return;
+      setStatus('starting');
+      if (!localStream) await startMedia();
+      await connect();
+    });
+  }
 
   function backToPrejoin(slug, seconds) {
     joined = false;

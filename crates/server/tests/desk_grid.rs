@@ -1,7 +1,8 @@
 //! The desk's time grid over real HTTP, on SQLite and PostgreSQL: appointments, holds and
 //! absences at their rows for one and several agendas, nothing of another practice, the
-//! printable day list, and moving an appointment through the grid's form (refused on an
-//! occupied time with a clear message).
+//! printable day list, moving an appointment through the grid's form (refused on an
+//! occupied time with a clear message), and changing its length (refused when it would run
+//! into another appointment or past the opening hours; kept when it moves).
 
 mod common;
 
@@ -404,7 +405,163 @@ async fn moving_through_the_grid_form(backend: common::Backend) {
     srv.stop().await;
 }
 
+/// The (start, end) of appointment `id` as the practice's API reports them.
+async fn times_of(srv: &TestServer, p: &Practice, day: Date, id: &str) -> (String, String) {
+    let (s, b) = srv
+        .get(
+            &format!(
+                "/api/v1/agendas/{}/appointments?from={day}&to={day}",
+                p.agenda_id
+            ),
+            Some(&p.token),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let a = b["appointments"]
+        .as_array()
+        .expect("appointments")
+        .iter()
+        .find(|a| a["id"] == id)
+        .cloned()
+        .unwrap_or_default();
+    (
+        a["start"].as_str().unwrap_or("").to_owned(),
+        a["end"].as_str().unwrap_or("").to_owned(),
+    )
+}
+
+/// The local `HH:MM` starts of the slots the public API offers on `day`.
+async fn free_times(srv: &TestServer, p: &Practice, day: Date) -> Vec<String> {
+    let (s, b) = srv
+        .get(
+            &format!(
+                "/api/v1/agendas/{}/slots?motive_id={}&from={day}&to={day}",
+                p.agenda_id, p.motive_id
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    b["slots"]
+        .as_array()
+        .expect("slots")
+        .iter()
+        .filter_map(|x| x["start"].as_str())
+        .filter_map(|t| t.split('T').nth(1).map(|h| h[..5].to_owned()))
+        .collect()
+}
+
+async fn resizing_through_the_grid_form(backend: common::Backend) {
+    let (srv, _loc) = start(backend).await;
+    let day = tomorrow();
+    let cabinet = srv.practice("Dr Durée", 30, 1).await;
+    let other = srv.practice("Dr Voisine", 30, 1).await;
+    let paula = booked_by(&srv, "Paula Longer", &cabinet, &at(day, 10, 0)).await;
+    let quentin = booked_by(&srv, "Quentin After", &cabinet, &at(day, 11, 0)).await;
+    let back = format!("/pro/grid?date={day}");
+    let path = format!("/pro/grid/resize/{paula}");
+    let resize = |who: &'static str, minutes: &'static str| {
+        let (srv, back) = (&srv, back.clone());
+        let token = if who == "other" {
+            other.token.clone()
+        } else {
+            cabinet.token.clone()
+        };
+        let path = if who == "quentin" {
+            format!("/pro/grid/resize/{quentin}")
+        } else {
+            path.clone()
+        };
+        async move { post_form(srv, &token, &path, &[("minutes", minutes), ("back", &back)]).await }
+    };
+
+    // The grid offers it; the form gives the length now.
+    let (_, html) = page(&srv, &cabinet.token, &back).await;
+    let item = item_of(&html, "Paula Longer");
+    assert!(item.contains(&path), "{item}");
+    assert!(item.contains("data-minutes=\"30\""), "{item}");
+    let (s, html) = page(&srv, &cabinet.token, &format!("{path}?back={back}")).await;
+    assert_eq!(s, StatusCode::OK, "{html}");
+    assert!(html.contains("value=\"30\""), "{html}");
+    assert!(free_times(&srv, &cabinet, day)
+        .await
+        .contains(&"10:30".to_owned()));
+
+    // Into Quentin's time: the database refuses the overlap; nothing changes.
+    let (s, _, html) = resize("paula", "90").await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    assert!(html.contains("This time is already taken"), "{html}");
+    let (start, end) = times_of(&srv, &cabinet, day, &paula).await;
+    assert!(
+        start.contains("T10:00:00") && end.contains("T10:30:00"),
+        "{start} {end}"
+    );
+    // Past the closing time, or not a length at all: refused too.
+    let (s, _, html) = resize("quentin", "480").await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    assert!(
+        html.contains("This length goes past the opening hours"),
+        "{html}"
+    );
+    let (s, _, html) = resize("paula", "7").await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    assert!(html.contains("Give a length of 5 to 480 minutes"), "{html}");
+    // Another practice cannot.
+    let (s, _, _) = resize("other", "60").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // Into free time: 10:00–11:00, back on the grid over twelve rows; 10:30 is no longer
+    // offered.
+    let (s, location, _) = resize("paula", "60").await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    assert_eq!(location, back);
+    let (start, end) = times_of(&srv, &cabinet, day, &paula).await;
+    assert!(
+        start.contains("T10:00:00") && end.contains("T11:00:00"),
+        "{start} {end}"
+    );
+    let (_, html) = page(&srv, &cabinet.token, &back).await;
+    assert!(item_of(&html, "Paula Longer").contains(&rows((10, 0), (11, 0))));
+    let free = free_times(&srv, &cabinet, day).await;
+    assert!(
+        !free.contains(&"10:00".to_owned()) && !free.contains(&"10:30".to_owned()),
+        "{free:?}"
+    );
+    assert!(
+        free.contains(&"09:30".to_owned()) && free.contains(&"11:30".to_owned()),
+        "{free:?}"
+    );
+
+    // Its own length goes with it when it moves; shortened again, the time is offered again.
+    let (s, _, html) = post_form(
+        &srv,
+        &cabinet.token,
+        &format!("/pro/grid/move/{paula}"),
+        &[
+            ("date", &day.to_string()),
+            ("time", "14:00"),
+            ("back", &back),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "{html}");
+    let (start, end) = times_of(&srv, &cabinet, day, &paula).await;
+    assert!(
+        start.contains("T14:00:00") && end.contains("T15:00:00"),
+        "{start} {end}"
+    );
+    let (s, _, _) = resize("paula", "30").await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let free = free_times(&srv, &cabinet, day).await;
+    assert!(
+        free.contains(&"14:30".to_owned()) && !free.contains(&"14:00".to_owned()),
+        "{free:?}"
+    );
+    srv.stop().await;
+}
+
 on_both_backends!(
     the_grid_shows_the_practice_side_by_side,
     moving_through_the_grid_form,
+    resizing_through_the_grid_form,
 );

@@ -790,7 +790,12 @@ where
         if current.status != ReservationStatus::Booked {
             return Err(StoreError::Conflict(ConflictKind::NotLive));
         }
-        let duration: i64 = row.try_get("duration_min").map_err(internal)?;
+        // Its own length once the practice changed it, else its motive's.
+        let own: Option<i64> = row.try_get("own_duration_min").map_err(internal)?;
+        let duration: i64 = match own {
+            Some(d) => d,
+            None => row.try_get("duration_min").map_err(internal)?,
+        };
         let capacity: i64 = row.try_get("capacity").map_err(internal)?;
         let agenda = current.agenda_id.as_str();
         let (old_start, old_end) = (current.start.as_second(), current.end.as_second());
@@ -819,6 +824,61 @@ where
         B::agenda_changed(&mut tx, agenda).await?;
         crate::commit::<B>(tx).await?;
         Ok(moved)
+    }
+
+    /// A booked appointment's own length: its end moves, its start stays. Pooled places keep
+    /// the pool's time (a resize would leave the pool). The overlap rule (trigger /
+    /// exclusion constraint on `end_s`) refuses running into another live reservation.
+    pub(crate) async fn resize(
+        pool: &DbPool<B>,
+        id: &ReservationId,
+        minutes: u32,
+        now: Timestamp,
+        outbox: &OutboxWrite,
+    ) -> StoreResult<ReservationRow> {
+        let mut tx = B::begin_write(pool).await?;
+        let row = sqlx::query("SELECT * FROM reservations WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(B::map_err)?
+            .ok_or(StoreError::NotFound)?;
+        let current = SqlStore::<B>::reservation_from_row(&row)?;
+        if current.status != ReservationStatus::Booked {
+            return Err(StoreError::Conflict(ConflictKind::NotLive));
+        }
+        let pool_name: String = row.try_get("pool").map_err(internal)?;
+        if pool_name != id.as_str() {
+            return Err(StoreError::Conflict(ConflictKind::CapacityExhausted));
+        }
+        let agenda = current.agenda_id.as_str();
+        let (start_s, old_end) = (current.start.as_second(), current.end.as_second());
+        let end_s = start_s + i64::from(minutes) * 60;
+        if end_s > old_end {
+            Self::expire_stale_holds(&mut tx, agenda, old_end, end_s, now.as_second()).await?;
+        }
+        // Conditional on the status read above: a concurrent change leaves it untouched.
+        let row = sqlx::query(
+            "UPDATE reservations SET end_s = $2, own_duration_min = $3, updated_at = $4
+              WHERE id = $1 AND status = 'booked' AND start_s = $5 RETURNING *",
+        )
+        .bind(id.as_str())
+        .bind(end_s)
+        .bind(i64::from(minutes))
+        .bind(now.as_second())
+        .bind(start_s)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(B::map_err)?
+        .ok_or(StoreError::Conflict(ConflictKind::NotLive))?;
+        let resized = SqlStore::<B>::reservation_from_row(&row)?;
+        if end_s < old_end {
+            crate::Alerts::<B>::place_freed_in(&mut tx, agenda, end_s, old_end).await?;
+        }
+        Outbox::<B>::apply_in(&mut tx, outbox).await?;
+        B::agenda_changed(&mut tx, agenda).await?;
+        crate::commit::<B>(tx).await?;
+        Ok(resized)
     }
 
     /// booked -> no_show gives the place back (a pooled one to its pool); no_show -> booked takes

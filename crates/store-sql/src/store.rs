@@ -1785,6 +1785,16 @@ where
         Reservations::<B>::move_to(self.writer(), id, motive, start, now, outbox).await
     }
 
+    async fn resize_with(
+        &self,
+        id: &ReservationId,
+        minutes: u32,
+        now: Timestamp,
+        outbox: &OutboxWrite,
+    ) -> StoreResult<ReservationRow> {
+        Reservations::<B>::resize(self.writer(), id, minutes, now, outbox).await
+    }
+
     async fn reservations_by_patient_index(&self, bidx: i64) -> StoreResult<Vec<ReservationRow>> {
         sqlx::query("SELECT * FROM reservations WHERE patient_bidx = $1 AND status <> 'expired' ORDER BY start_s, id")
             .bind(bidx)

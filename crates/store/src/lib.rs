@@ -408,6 +408,18 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
         outbox: &OutboxWrite,
     ) -> StoreResult<ReservationRow>;
+    /// Gives a booked, unpooled appointment its own length of `minutes` from its start (kept
+    /// when it moves later) atomically, applying `outbox` in the same transaction: the
+    /// database's overlap rule refuses a length that runs into another live reservation
+    /// (`Conflict(SlotTaken)`), and nothing changes. `Conflict(NotLive)` when it is not
+    /// booked, `Conflict(CapacityExhausted)` when it shares a pooled slot.
+    async fn resize_with(
+        &self,
+        id: &ReservationId,
+        minutes: u32,
+        now: Timestamp,
+        outbox: &OutboxWrite,
+    ) -> StoreResult<ReservationRow>;
     /// Reservations whose patient blind index matches (false positives included), by start.
     async fn reservations_by_patient_index(&self, bidx: i64) -> StoreResult<Vec<ReservationRow>>;
     /// Same, restricted to one practitioner's agendas and to booked / no-show appointments.

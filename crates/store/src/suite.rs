@@ -24,6 +24,7 @@ pub async fn run(store: Arc<dyn Store>) {
     holds_expire(&*store).await;
     idempotency(&*store).await;
     moving(&*store).await;
+    resizing(&*store).await;
     listings(&*store).await;
     retention(&*store).await;
     no_shows(&*store).await;
@@ -1285,6 +1286,88 @@ async fn idempotency(store: &dyn Store) {
             .filter(|r| r.patient_ct == Some(fake_ct("patient", alice.id.as_str())))
             .count(),
         1
+    );
+}
+
+/// An appointment's own length: the overlap rule covers the new end (nothing changes when
+/// refused), a shorter one frees the rest, the length goes with a move, pooled places keep
+/// the pool's.
+async fn resizing(store: &dyn Store) {
+    let f = fixture(store, 30, 1).await;
+    let alice = new_account(store, Role::Patient).await;
+    let bob = new_account(store, Role::Patient).await;
+    let start = t0() + 24.hours();
+    let a = store
+        .reserve(&reserve_req(&f, &alice.id, start, None))
+        .await
+        .unwrap()
+        .reservation;
+    store
+        .reserve(&reserve_req(&f, &bob.id, start + 1.hour(), None))
+        .await
+        .unwrap();
+    let none = OutboxWrite::default();
+    // Into bob's time: refused by the database, alice untouched.
+    let r = store.resize_with(&a.id, 90, t0(), &none).await;
+    assert!(
+        matches!(r, Err(StoreError::Conflict(ConflictKind::SlotTaken))),
+        "{r:?}"
+    );
+    assert_eq!(store.reservation(&a.id).await.unwrap(), Some(a.clone()));
+    // Up to bob's start: fine; the covered time cannot be booked.
+    let long = store.resize_with(&a.id, 60, t0(), &none).await.unwrap();
+    assert_eq!((long.start, long.end), (start, start + 1.hour()));
+    let r = store
+        .reserve(&reserve_req(&f, &bob.id, start + 30.minutes(), None))
+        .await;
+    assert!(
+        matches!(r, Err(StoreError::Conflict(ConflictKind::SlotTaken))),
+        "{r:?}"
+    );
+    // The length goes with a move.
+    let moved = store
+        .move_reservation(&a.id, &f.motive.id, start + 3.hours(), t0())
+        .await
+        .unwrap();
+    assert_eq!(moved.end, start + 4.hours());
+    // Shorter: the rest is free again.
+    let short = store.resize_with(&a.id, 15, t0(), &none).await.unwrap();
+    assert_eq!(short.end, start + 3.hours() + 15.minutes());
+    store
+        .reserve(&reserve_req(
+            &f,
+            &bob.id,
+            start + 3.hours() + 30.minutes(),
+            None,
+        ))
+        .await
+        .unwrap();
+    // Not live, unknown, pooled: refused.
+    store.cancel(&a.id, t0()).await.unwrap();
+    let r = store.resize_with(&a.id, 30, t0(), &none).await;
+    assert!(
+        matches!(r, Err(StoreError::Conflict(ConflictKind::NotLive))),
+        "{r:?}"
+    );
+    assert!(matches!(
+        store
+            .resize_with(&ReservationId::new(), 30, t0(), &none)
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    let pf = fixture(store, 10, 2).await;
+    let p = store
+        .reserve(&reserve_req(&pf, &alice.id, start, None))
+        .await
+        .unwrap()
+        .reservation;
+    let r = store.resize_with(&p.id, 20, t0(), &none).await;
+    assert!(
+        matches!(
+            r,
+            Err(StoreError::Conflict(ConflictKind::CapacityExhausted))
+        ),
+        "{r:?}"
     );
 }
 

@@ -33,6 +33,7 @@ const KEYS: &[&str] = &[
     "flash.reason_required",
     "flash.decision_conflict",
     "flash.grid_moved",
+    "flash.grid_resized",
 ];
 
 pub fn lookup(key: &str) -> Option<&'static str> {

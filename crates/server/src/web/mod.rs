@@ -225,6 +225,10 @@ pub fn router() -> Router<App> {
             "/pro/grid/move/{id}",
             get(grid::move_page).post(grid::move_to),
         )
+        .route(
+            "/pro/grid/resize/{id}",
+            get(grid::resize_page).post(grid::resize_to),
+        )
         .route("/static/{file}", get(assets::serve))
 }
 

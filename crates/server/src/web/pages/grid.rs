@@ -100,6 +100,10 @@ pub struct GridItem {
     pub link: Option<String>,
     /// A booked appointment not started yet: its "Move…" form.
     pub move_link: Option<String>,
+    /// Its "Change length…" form (not on appointments sharing their slot).
+    pub resize_link: Option<String>,
+    /// Its length in minutes (for the resize handle).
+    pub minutes: i64,
     pub id: String,
     /// Local `YYYY-MM-DD` and `HH:MM` of its start (for the drag-and-drop dialog).
     pub date: String,
@@ -429,7 +433,8 @@ fn column(ctx: &Ctx, lane: &Lane, d: Date, now: Timestamp, index: usize) -> Grid
                     label: String,
                     link: Option<String>,
                     id: String,
-                    movable: bool| {
+                    movable: bool,
+                    resizable: bool| {
         let Some((a, b)) = day_span(s, e, d, tz) else {
             return;
         };
@@ -444,6 +449,8 @@ fn column(ctx: &Ctx, lane: &Lane, d: Date, now: Timestamp, index: usize) -> Grid
             label,
             link,
             move_link: movable.then(|| format!("/pro/grid/move/{id}")),
+            resize_link: (movable && resizable).then(|| format!("/pro/grid/resize/{id}")),
+            minutes: e.duration_since(s).as_mins(),
             date: zs.date().to_string(),
             hhmm: format!("{:02}:{:02}", zs.hour(), zs.minute()),
             id,
@@ -473,6 +480,9 @@ fn column(ctx: &Ctx, lane: &Lane, d: Date, now: Timestamp, index: usize) -> Grid
             Some(format!("/pro/appointments/{}", a.row.id)),
             a.row.id.to_string(),
             kind == ItemKind::Booked && a.row.start > now,
+            lane.view
+                .motive(&a.motive_id)
+                .is_some_and(|m| m.capacity == 1 && lane.view.vaccine(&m.id).is_none()),
         );
     }
     for r in lane.view.occupancy.reservations() {
@@ -484,6 +494,7 @@ fn column(ctx: &Ctx, lane: &Lane, d: Date, now: Timestamp, index: usize) -> Grid
                 lang.t("desk.hold").to_owned(),
                 None,
                 String::new(),
+                false,
                 false,
             );
         }
@@ -499,6 +510,7 @@ fn column(ctx: &Ctx, lane: &Lane, d: Date, now: Timestamp, index: usize) -> Grid
                 .unwrap_or_else(|| lang.t("desk.absence").to_owned()),
             None,
             String::new(),
+            false,
             false,
         );
     }
@@ -517,6 +529,7 @@ fn column(ctx: &Ctx, lane: &Lane, d: Date, now: Timestamp, index: usize) -> Grid
                     encode(&start)
                 )),
                 String::new(),
+                false,
                 false,
             );
         }
@@ -706,6 +719,115 @@ fn move_message(e: &AppError) -> Option<&'static str> {
         AppError::Conflict("vaccination-move", _) => Some("grid.vaccination"),
         AppError::Conflict(..) => Some("grid.not_a_slot"),
         AppError::Invalid(_) => Some("grid.bad_time"),
+        _ => None,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "grid_resize.html")]
+struct ResizePage<'a> {
+    ctx: &'a Ctx,
+    id: String,
+    patient: String,
+    when: String,
+    motive: String,
+    now_text: String,
+    minutes: String,
+    back: String,
+    error: Option<&'static str>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct ResizeParams {
+    back: Option<String>,
+    minutes: Option<String>,
+}
+
+async fn render_resize(
+    ctx: &Ctx,
+    id: &str,
+    back: &str,
+    wanted: Option<String>,
+    error: Option<&'static str>,
+) -> PageResult {
+    let caller = ctx.caller()?;
+    let d = ctx.ok(ctx.app.desk_appointment(caller, id).await)?;
+    let a = &d.appointment;
+    let public = ctx.ok(ctx.app.public_agenda(&a.row.agenda_id).await)?;
+    let v = &public.view;
+    let z = a.row.start.to_zoned(v.tz.clone());
+    let minutes = a.row.end.duration_since(a.row.start).as_mins();
+    let page = ctx.page(&ResizePage {
+        ctx,
+        id: id.to_owned(),
+        patient: d
+            .patient_name
+            .clone()
+            .unwrap_or_else(|| ctx.t("desk.anonymous").to_owned()),
+        when: ctx.lang.date_time(&z),
+        motive: v
+            .motive(&a.motive_id)
+            .map(|m| view::motive_label(ctx.lang, &public, m))
+            .unwrap_or_default(),
+        now_text: ctx.lang.tf(
+            "grid.resize_now",
+            &[
+                ("minutes", &minutes.to_string()),
+                ("end", &ctx.lang.time(&a.row.end.to_zoned(v.tz.clone()))),
+            ],
+        ),
+        minutes: wanted.unwrap_or_else(|| minutes.to_string()),
+        back: back.to_owned(),
+        error,
+    });
+    Ok(if error.is_some() {
+        (StatusCode::CONFLICT, page).into_response()
+    } else {
+        page
+    })
+}
+
+/// The keyboard's and script-free way to change an appointment's length (the grid's resize
+/// handle confirms onto the same form).
+pub async fn resize_page(
+    ctx: Ctx,
+    Path(id): Path<String>,
+    Query(q): Query<ResizeParams>,
+) -> PageResult {
+    let back = back_of(q.back.as_deref());
+    render_resize(&ctx, &id, &back, q.minutes, None).await
+}
+
+pub async fn resize_to(mut ctx: Ctx, Path(id): Path<String>, form: Form) -> PageResult {
+    let caller = ctx.caller()?.clone();
+    let back = back_of(form.opt("back"));
+    let wanted = form.text("minutes").trim().to_owned();
+    let Ok(minutes) = wanted.parse::<u32>() else {
+        return render_resize(&ctx, &id, &back, Some(wanted), Some("grid.bad_length")).await;
+    };
+    match ctx.app.desk_resize(&caller, &id, minutes).await {
+        Ok(_) => Ok(ctx.redirect_with(&back, "flash.grid_resized")),
+        Err(e) => match resize_message(&e) {
+            Some(key) => render_resize(&ctx, &id, &back, Some(wanted), Some(key)).await,
+            None => Err(ctx.fail(e)),
+        },
+    }
+}
+
+/// The words for a refused length; `None`: not the visitor's doing (an error page).
+fn resize_message(e: &AppError) -> Option<&'static str> {
+    use careslot_store::{ConflictKind, StoreError};
+    match e {
+        AppError::Conflict("slot-taken", _)
+        | AppError::Store(StoreError::Conflict(ConflictKind::SlotTaken)) => Some("grid.taken"),
+        AppError::Conflict("already-started", _) => Some("grid.resize_started"),
+        AppError::Conflict("shared-slot", _)
+        | AppError::Store(StoreError::Conflict(ConflictKind::CapacityExhausted)) => {
+            Some("grid.resize_shared")
+        }
+        AppError::Conflict("closed", _) => Some("grid.resize_closed"),
+        AppError::Conflict("outside-hours", _) => Some("grid.resize_outside"),
+        AppError::Invalid(_) => Some("grid.bad_length"),
         _ => None,
     }
 }

@@ -136,6 +136,7 @@ fn messages(ctx: &Ctx) -> Vec<(&'static str, &'static str)> {
         ("patient-left", ctx.t("video.status.patient-left")),
         ("replaced", ctx.t("video.status.replaced")),
         ("room-not-open", ctx.t("video.status.room-not-open")),
+        ("room-opening", ctx.t("video.status.room-opening")),
         ("room-closed", ctx.t("video.status.room-closed")),
         (
             "appointment-not-booked",
