@@ -169,6 +169,19 @@ test('an invited assistant books a patient on the phone, and sees only the agend
     await visit(pro, 'desk-week');
     await pro.goto('/pro/settings');
     await visit(pro, 'settings');
+    // The agenda's calendar subscription: made, shown with its copy button, read by a
+    // calendar app through the URL alone, then revoked (the URL answers 404).
+    await submit(pro, 'form[action="/pro/settings/feed"] button[type=submit]');
+    const feedUrl = await pro.inputValue('#feed-url');
+    assert.match(feedUrl, /\/api\/v1\/agenda-feeds\/[0-9a-f]{64}\.ics$/);
+    assert.equal(await pro.locator('#copy-feed').isVisible(), true, 'the copy button shows with JS');
+    await visit(pro, 'settings-feed');
+    const feedAnswer = await fetch(feedUrl);
+    assert.equal(feedAnswer.status, 200);
+    assert.match(await feedAnswer.text(), /BEGIN:VCALENDAR/);
+    await submit(pro, 'form[action="/pro/settings/feed/revoke"] button[type=submit]');
+    assert.equal(await pro.locator('#feed-url').count(), 0);
+    assert.equal((await fetch(feedUrl)).status, 404);
     // An absence tomorrow morning shows in the agenda and closes those slots.
     const tomorrow = new Date(Date.now() + 24 * 3600 * 1000).toISOString().slice(0, 10);
     await pro.fill('#a-start', `${tomorrow}T08:00`);

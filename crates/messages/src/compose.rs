@@ -592,6 +592,42 @@ pub fn appointment_event(site: &Site, a: &Appointment, lang: Lang, now: Timestam
     }
 }
 
+/// One appointment of a practice's agenda feed (issue 18 point 6), as the practice's calendar
+/// shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgendaEntry {
+    pub id: String,
+    pub start: Timestamp,
+    pub end: Timestamp,
+    /// The motive's label, or the patient's name and the motive when the practice turned
+    /// names on: nothing else about the patient.
+    pub summary: String,
+    pub location: String,
+    /// Raised by every change of the appointment (a move, a cancellation).
+    pub sequence: u32,
+    pub cancelled: bool,
+}
+
+/// The calendar event of an agenda feed's appointment: UID `agenda-{id}@{host}` (stable across
+/// moves, and apart from the patient's event of the same appointment), the place as location,
+/// a link to the appointment's desk page, no alarm (the practice's calendar app has its own).
+pub fn agenda_event(site: &Site, a: &AgendaEntry, now: Timestamp) -> IcsEvent {
+    let url = format!("{}/pro/appointments/{}", site.public_url, a.id);
+    IcsEvent {
+        uid: format!("agenda-{}@{}", a.id, site.host()),
+        sequence: a.sequence,
+        stamp: now,
+        start: a.start,
+        end: a.end,
+        summary: a.summary.clone(),
+        location: Some(a.location.clone()).filter(|l| !l.trim().is_empty()),
+        description: Some(url.clone()),
+        url: Some(url),
+        alarm: None,
+        cancelled: a.cancelled,
+    }
+}
+
 fn local_time(lang: Lang, at: Timestamp, zone: &str) -> Result<String, ComposeError> {
     let tz = TimeZone::get(zone).map_err(|_| ComposeError::TimeZone(zone.to_owned()))?;
     Ok(lang.date_time(&at.to_zoned(tz)))

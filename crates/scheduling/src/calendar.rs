@@ -25,12 +25,12 @@ const TOKEN_CONTEXT: &str = "calendar_feeds.token";
 pub const FEED_PATH: &str = "/api/v1/calendar-feeds";
 
 /// SHA-256 of a feed token, hex: what the row keeps.
-fn token_hash(token: &str) -> String {
+pub(crate) fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 /// A feed token's shape: 64 lowercase hex digits (anything else is not looked up).
-fn is_token(token: &str) -> bool {
+pub(crate) fn is_token(token: &str) -> bool {
     token.len() == 64
         && token
             .bytes()

@@ -2,7 +2,7 @@
 //! seconds) and webhooks (times in milliseconds, like the outbox's).
 
 use crate::{internal, Backend, DbPool, DbRow, Tx};
-use careslot_domain::{AccountId, PractitionerId};
+use careslot_domain::{AccountId, AgendaId, PractitionerId};
 use careslot_store::codec::{self, ts};
 use careslot_store::*;
 use jiff::{SignedDuration, Timestamp};
@@ -20,7 +20,7 @@ fn from_ms(v: i64) -> StoreResult<Timestamp> {
 /// Events per fan-out statement: 6 parameters each.
 const EVENTS: usize = 128;
 
-/// The SQL of calendar feeds on backend `B`.
+/// The SQL of calendar feeds (a patient's, an agenda's) and webhooks on backend `B`.
 pub struct Interop<B>(PhantomData<B>);
 
 impl<B: Backend> Interop<B>
@@ -34,6 +34,7 @@ where
     for<'q, 'r> String: Encode<'q, B::Db> + Decode<'r, B::Db> + Type<B::Db>,
     for<'q, 'r> Vec<u8>: Encode<'q, B::Db> + Decode<'r, B::Db> + Type<B::Db>,
     for<'q, 'r> i64: Encode<'q, B::Db> + Decode<'r, B::Db> + Type<B::Db>,
+    for<'q, 'r> bool: Encode<'q, B::Db> + Decode<'r, B::Db> + Type<B::Db>,
     for<'s> &'s str: ColumnIndex<DbRow<B>>,
 {
     fn feed_from_row(row: &DbRow<B>) -> StoreResult<CalendarFeed> {
@@ -98,6 +99,93 @@ where
     pub(crate) async fn delete_feed(pool: &DbPool<B>, account: &AccountId) -> StoreResult<bool> {
         let done = sqlx::query("DELETE FROM calendar_feeds WHERE account_id = $1")
             .bind(account.as_str())
+            .execute(pool)
+            .await
+            .map_err(B::map_err)?;
+        Ok(B::rows_affected(done) > 0)
+    }
+
+    // --- agenda feeds (issue 18 point 6) -------------------------------------------------------
+
+    fn agenda_feed_from_row(row: &DbRow<B>) -> StoreResult<AgendaFeed> {
+        Ok(AgendaFeed {
+            agenda_id: AgendaId(row.try_get("agenda_id").map_err(internal)?),
+            nonce: row.try_get("nonce").map_err(internal)?,
+            token_hash: row.try_get("token_hash").map_err(internal)?,
+            show_patient_names: row.try_get("show_patient_names").map_err(internal)?,
+            created_at: ts(row.try_get("created_at").map_err(internal)?)?,
+        })
+    }
+
+    pub(crate) async fn agenda_feed(
+        pool: &DbPool<B>,
+        agenda: &AgendaId,
+    ) -> StoreResult<Option<AgendaFeed>> {
+        sqlx::query("SELECT * FROM agenda_feeds WHERE agenda_id = $1")
+            .bind(agenda.as_str())
+            .fetch_optional(pool)
+            .await
+            .map_err(B::map_err)?
+            .as_ref()
+            .map(Self::agenda_feed_from_row)
+            .transpose()
+    }
+
+    pub(crate) async fn put_agenda_feed(pool: &DbPool<B>, feed: &AgendaFeed) -> StoreResult<()> {
+        // One statement: the old token stops opening the feed when the new one starts to.
+        sqlx::query(
+            "INSERT INTO agenda_feeds (agenda_id, nonce, token_hash, show_patient_names, created_at)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (agenda_id) DO UPDATE SET nonce = excluded.nonce,
+                 token_hash = excluded.token_hash, show_patient_names = excluded.show_patient_names,
+                 created_at = excluded.created_at",
+        )
+        .bind(feed.agenda_id.as_str())
+        .bind(feed.nonce.as_str())
+        .bind(feed.token_hash.as_str())
+        .bind(feed.show_patient_names)
+        .bind(feed.created_at.as_second())
+        .execute(pool)
+        .await
+        .map_err(B::map_err)?;
+        Ok(())
+    }
+
+    pub(crate) async fn set_agenda_feed_names(
+        pool: &DbPool<B>,
+        agenda: &AgendaId,
+        show: bool,
+    ) -> StoreResult<bool> {
+        let done =
+            sqlx::query("UPDATE agenda_feeds SET show_patient_names = $2 WHERE agenda_id = $1")
+                .bind(agenda.as_str())
+                .bind(show)
+                .execute(pool)
+                .await
+                .map_err(B::map_err)?;
+        Ok(B::rows_affected(done) > 0)
+    }
+
+    pub(crate) async fn agenda_feed_by_hash(
+        pool: &DbPool<B>,
+        token_hash: &str,
+    ) -> StoreResult<Option<AgendaFeed>> {
+        sqlx::query("SELECT * FROM agenda_feeds WHERE token_hash = $1")
+            .bind(token_hash)
+            .fetch_optional(pool)
+            .await
+            .map_err(B::map_err)?
+            .as_ref()
+            .map(Self::agenda_feed_from_row)
+            .transpose()
+    }
+
+    pub(crate) async fn delete_agenda_feed(
+        pool: &DbPool<B>,
+        agenda: &AgendaId,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM agenda_feeds WHERE agenda_id = $1")
+            .bind(agenda.as_str())
             .execute(pool)
             .await
             .map_err(B::map_err)?;

@@ -839,6 +839,52 @@ where
         crate::interop::Interop::<B>::delete_feed(self.writer(), account).await
     }
 
+    // --- agenda feeds (issue 18 point 6): SQL in interop.rs ------------------------------------
+
+    async fn agenda_feed(&self, agenda: &AgendaId) -> StoreResult<Option<AgendaFeed>> {
+        crate::interop::Interop::<B>::agenda_feed(self.reader(), agenda).await
+    }
+
+    async fn put_agenda_feed(&self, feed: &AgendaFeed) -> StoreResult<()> {
+        crate::interop::Interop::<B>::put_agenda_feed(self.writer(), feed).await
+    }
+
+    async fn set_agenda_feed_names(&self, agenda: &AgendaId, show: bool) -> StoreResult<bool> {
+        crate::interop::Interop::<B>::set_agenda_feed_names(self.writer(), agenda, show).await
+    }
+
+    async fn agenda_feed_by_hash(&self, token_hash: &str) -> StoreResult<Option<AgendaFeed>> {
+        crate::interop::Interop::<B>::agenda_feed_by_hash(self.reader(), token_hash).await
+    }
+
+    async fn delete_agenda_feed(&self, agenda: &AgendaId) -> StoreResult<bool> {
+        crate::interop::Interop::<B>::delete_agenda_feed(self.writer(), agenda).await
+    }
+
+    async fn agenda_feed_appointments(
+        &self,
+        agenda: &AgendaId,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> StoreResult<Vec<(ReservationRow, Timestamp)>> {
+        let rows = sqlx::query(
+            "SELECT * FROM reservations WHERE agenda_id = $1 AND start_s >= $2 AND start_s < $3
+                AND status IN ('booked', 'cancelled', 'no_show') ORDER BY start_s, id",
+        )
+        .bind(agenda.as_str())
+        .bind(from.as_second())
+        .bind(to.as_second())
+        .fetch_all(self.reader())
+        .await
+        .map_err(B::map_err)?;
+        rows.iter()
+            .map(|r| {
+                let changed: i64 = r.try_get("updated_at").map_err(internal)?;
+                Ok((Self::reservation_from_row(r)?, ts(changed)?))
+            })
+            .collect()
+    }
+
     // --- webhooks (issue 19): SQL in interop.rs --------------------------------------------------
 
     async fn create_webhook(&self, sub: &WebhookSubscription) -> StoreResult<()> {

@@ -16,6 +16,19 @@ pub struct CalendarFeed {
     pub created_at: Timestamp,
 }
 
+/// An agenda's calendar subscription (issue 18 point 6), made the same way as a patient's
+/// [`CalendarFeed`]: the token is derived from `nonce` with the index key and only its SHA-256
+/// is kept. At most one per agenda; rotating replaces the nonce (and hash), deleting the row
+/// revokes the URL. `show_patient_names` is off unless the practice turns it on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgendaFeed {
+    pub agenda_id: careslot_domain::AgendaId,
+    pub nonce: String,
+    pub token_hash: String,
+    pub show_patient_names: bool,
+    pub created_at: Timestamp,
+}
+
 /// What a practice's webhook can be told about its appointments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum WebhookEvent {

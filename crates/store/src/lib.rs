@@ -210,6 +210,26 @@ pub trait Store: Send + Sync + 'static {
     /// Revokes the account's feed; false when it had none.
     async fn delete_calendar_feed(&self, account: &AccountId) -> StoreResult<bool>;
 
+    /// The agenda's calendar subscription (issue 18 point 6), if it has one.
+    async fn agenda_feed(&self, agenda: &AgendaId) -> StoreResult<Option<AgendaFeed>>;
+    /// Records `feed` as the agenda's subscription, replacing the one it had (a rotation: the
+    /// old token stops opening anything).
+    async fn put_agenda_feed(&self, feed: &AgendaFeed) -> StoreResult<()>;
+    /// Turns the patients' names in the agenda's feed on or off; false when it has no feed.
+    async fn set_agenda_feed_names(&self, agenda: &AgendaId, show: bool) -> StoreResult<bool>;
+    /// The agenda feed whose token hashes to `token_hash`.
+    async fn agenda_feed_by_hash(&self, token_hash: &str) -> StoreResult<Option<AgendaFeed>>;
+    /// Revokes the agenda's feed; false when it had none.
+    async fn delete_agenda_feed(&self, agenda: &AgendaId) -> StoreResult<bool>;
+    /// Appointments (booked, cancelled, no-show) of an agenda starting in `[from, to)`, each
+    /// with the instant of its last change (what a feed's `SEQUENCE` follows).
+    async fn agenda_feed_appointments(
+        &self,
+        agenda: &AgendaId,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> StoreResult<Vec<(ReservationRow, Timestamp)>>;
+
     // --- webhooks (issue 19) ------------------------------------------------------------------
     async fn create_webhook(&self, sub: &WebhookSubscription) -> StoreResult<()>;
     /// A practitioner's webhooks, oldest first.

@@ -1,6 +1,7 @@
 //! The behaviour suite every backend must pass. Each backend's tests call [`run`] with a
 //! fresh store; every case builds its own practitioner and agenda, so cases don't interfere.
 
+mod agenda_feeds;
 mod batches;
 mod credentials;
 mod directory;
@@ -61,6 +62,7 @@ pub async fn run(store: Arc<dyn Store>) {
     slot_alerts(&*store).await;
     directory::directory(&*store).await;
     stock_policy::stock_policy(store.clone()).await;
+    agenda_feeds::agenda_feeds(&*store).await;
     // Operations (issue 16); closing stays last: the store refuses writes afterwards.
     operations_counts(&*store).await;
     closing(&*store).await;

@@ -94,6 +94,7 @@ pub const ENTRIES: &[(&str, [&str; 4])] = &[
     ("phone_code.sms", ["careslot : votre code de vérification est {code}. Il est valable {minutes} minutes. Ne le communiquez à personne.", "careslot: your verification code is {code}. It is valid for {minutes} minutes. Do not share it.", "careslot: Ihr Bestätigungscode lautet {code}. Er ist {minutes} Minuten gültig. Geben Sie ihn nicht weiter.", "careslot: il Suo codice di verifica è {code}. È valido {minutes} minuti. Non lo comunichi a nessuno."]),
 
     ("ics.summary", ["Rendez-vous avec {practitioner}", "Appointment with {practitioner}", "Termin bei {practitioner}", "Appuntamento con {practitioner}"]),
+    ("ics.agenda_appointment", ["Rendez-vous", "Appointment", "Termin", "Appuntamento"]),
     ("ics.alarm", ["Rappel : rendez-vous avec {practitioner}", "Reminder: appointment with {practitioner}", "Erinnerung: Termin bei {practitioner}", "Promemoria: appuntamento con {practitioner}"]),
 
     // --- issue 14 part B: earlier-slot offers ---

@@ -1,6 +1,7 @@
 //! The scheduling endpoints: the public directory and slots, practices, holds and bookings,
 //! fees, the SMART Scheduling Links feed and the waiting room's queue.
 
+pub mod agenda_feed;
 pub mod alerts;
 pub mod bulk_publish;
 pub mod calendar;

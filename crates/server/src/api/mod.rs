@@ -7,8 +7,8 @@ pub mod ops;
 use careslot_consultation::api::{documents, prescriptions, video};
 use careslot_identity::api::{accounts, dead_letters, me, operators, security};
 use careslot_scheduling::api::{
-    alerts, bulk_publish, calendar, credentials, directory, patient, payments, practitioner,
-    public, queue, reminders, webhooks,
+    agenda_feed, alerts, bulk_publish, calendar, credentials, directory, patient, payments,
+    practitioner, public, queue, reminders, webhooks,
 };
 use careslot_vaccination::api::{operator, vaccination};
 
@@ -68,6 +68,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         directory::search, directory::file, directory::put_note, directory::book,
         // issue 19: iCalendar
         calendar::appointment_ics, calendar::get_feed, calendar::revoke_feed, calendar::feed,
+        // issue 18 point 6: agenda feeds
+        agenda_feed::get_feed, agenda_feed::make_feed, agenda_feed::change_feed, agenda_feed::revoke_feed, agenda_feed::feed,
         // issue 19: webhooks
         webhooks::create, webhooks::list, webhooks::delete, webhooks::deliveries,
     ),
@@ -363,6 +365,14 @@ pub fn router(app: App) -> Router {
         )
         .route("/calendar-feeds/{token}", get(calendar::feed))
         .route(
+            "/agendas/{agenda_id}/feed",
+            get(agenda_feed::get_feed)
+                .post(agenda_feed::make_feed)
+                .patch(agenda_feed::change_feed)
+                .delete(agenda_feed::revoke_feed),
+        )
+        .route("/agenda-feeds/{token}", get(agenda_feed::feed))
+        .route(
             "/practitioner/webhooks",
             get(webhooks::list).post(webhooks::create),
         )
@@ -403,7 +413,7 @@ pub fn router(app: App) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(crate::web::context::html_errors))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(http_span))
         // Outside the trace layer: its spans are children of the request's, which carries
         // the request id.
         .layer(axum::middleware::from_fn_with_state(
@@ -412,6 +422,17 @@ pub fn router(app: App) -> Router {
         ))
         .with_state(app);
     crate::web::security_headers(router)
+}
+
+/// The trace layer's span (debug level): the method and the route pattern, never the path,
+/// which may carry a secret (a calendar feed's token, an invitation link).
+fn http_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str())
+        .unwrap_or("unmatched");
+    tracing::debug_span!("http", method = %req.method(), route = %route)
 }
 
 /// Whether an API path (below `/api/v1`) only ever answers public data: the directory,

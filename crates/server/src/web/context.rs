@@ -82,6 +82,9 @@ pub struct Ctx {
     pub flash: Option<&'static str>,
     /// Path and query of this request, for "come back here" links.
     pub here: String,
+    /// `scheme://host` as the browser sees this server, for absolute links when no
+    /// `--public-url` is set.
+    pub origin: String,
     pub last_hold: Option<String>,
     /// The client's address (behind trusted proxies), for throttling.
     pub client: std::net::IpAddr,
@@ -156,6 +159,7 @@ impl FromRequestParts<App> for Ctx {
                 .map(str::to_owned),
             flash,
             here,
+            origin: careslot_scheduling::api::bulk_publish::base_url(h),
             last_hold: cookie(h, HOLD_COOKIE).map(str::to_owned),
             client,
             device: h

@@ -136,6 +136,10 @@ pub fn router() -> Router<App> {
             post(settings::delete_hours),
         )
         .route("/pro/settings/reminders", post(settings::set_reminders))
+        .route("/pro/settings/feed", post(settings::make_feed))
+        .route("/pro/settings/feed/rotate", post(settings::rotate_feed))
+        .route("/pro/settings/feed/names", post(settings::feed_names))
+        .route("/pro/settings/feed/revoke", post(settings::revoke_feed))
         .route("/pro/settings/absences", post(settings::add_absence))
         .route(
             "/pro/settings/absences/{id}/delete",

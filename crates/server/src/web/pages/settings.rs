@@ -46,6 +46,13 @@ pub struct RuleRow {
     pub label: String,
 }
 
+/// The agenda's calendar subscription, as the page shows it.
+pub struct FeedView {
+    pub url: String,
+    pub webcal_url: String,
+    pub show_names: bool,
+}
+
 pub struct AbsenceRow {
     pub id: String,
     pub label: String,
@@ -67,6 +74,9 @@ struct SettingsPage<'a> {
     /// What a new motive's notice field starts at, and what that means.
     default_notice: u32,
     default_notice_hint: String,
+    /// The agenda's calendar subscription, if it has one.
+    feed: Option<FeedView>,
+    feed_hint: String,
 }
 
 /// "Patients can book up to 2 h before" (or "right up to the start" at 0).
@@ -178,6 +188,31 @@ async fn render(ctx: &Ctx, agenda: &AgendaId, error: Option<&'static str>) -> Pa
             }
         })
         .collect();
+    let feed = ctx.ok(ctx.app.agenda_feed(caller, agenda).await)?.map(|f| {
+        let (url, webcal_url) = careslot_scheduling::api::agenda_feed::feed_urls(
+            &ctx.app.scheduling,
+            &ctx.origin,
+            &f.token,
+        );
+        FeedView {
+            url,
+            webcal_url,
+            show_names: f.show_patient_names,
+        }
+    });
+    let feed_hint = ctx.tf(
+        "settings.feed_hint",
+        &[
+            (
+                "back",
+                &careslot_scheduling::agenda_feed::DAYS_BACK.to_string(),
+            ),
+            (
+                "ahead",
+                &careslot_scheduling::agenda_feed::DAYS_AHEAD.to_string(),
+            ),
+        ],
+    );
     Ok(ctx.page(&SettingsPage {
         ctx,
         agenda_id: agenda.to_string(),
@@ -199,6 +234,8 @@ async fn render(ctx: &Ctx, agenda: &AgendaId, error: Option<&'static str>) -> Pa
                 ),
             ],
         ),
+        feed,
+        feed_hint,
     }))
 }
 
@@ -450,4 +487,59 @@ pub async fn set_reminders(ctx: Ctx, form: Form) -> PageResult {
         .await
         .map(|_| ());
     apply(ctx, agenda, r, "settings.reminders_invalid").await
+}
+
+/// Makes the agenda's calendar subscription URL (issue 18 point 6), names as ticked.
+pub async fn make_feed(ctx: Ctx, form: Form) -> PageResult {
+    let caller = ctx.caller()?.clone();
+    let agenda = form.text("agenda").to_owned();
+    let r = ctx
+        .app
+        .make_agenda_feed(
+            &caller,
+            &AgendaId(agenda.clone()),
+            Some(form.checked("show_names")),
+        )
+        .await
+        .map(|_| ());
+    apply(ctx, agenda, r, "error.invalid.detail").await
+}
+
+/// Replaces the URL by a new one (the old one answers 404), names as they were.
+pub async fn rotate_feed(ctx: Ctx, form: Form) -> PageResult {
+    let caller = ctx.caller()?.clone();
+    let agenda = form.text("agenda").to_owned();
+    let r = ctx
+        .app
+        .make_agenda_feed(&caller, &AgendaId(agenda.clone()), None)
+        .await
+        .map(|_| ());
+    apply(ctx, agenda, r, "error.invalid.detail").await
+}
+
+/// Patients' names in the feed, on or off (same URL).
+pub async fn feed_names(ctx: Ctx, form: Form) -> PageResult {
+    let caller = ctx.caller()?.clone();
+    let agenda = form.text("agenda").to_owned();
+    let r = ctx
+        .app
+        .set_agenda_feed_names(
+            &caller,
+            &AgendaId(agenda.clone()),
+            form.checked("show_names"),
+        )
+        .await
+        .map(|_| ());
+    apply(ctx, agenda, r, "error.invalid.detail").await
+}
+
+/// Revokes the feed: its URL answers 404 from now on.
+pub async fn revoke_feed(ctx: Ctx, form: Form) -> PageResult {
+    let caller = ctx.caller()?.clone();
+    let agenda = form.text("agenda").to_owned();
+    let r = ctx
+        .app
+        .revoke_agenda_feed(&caller, &AgendaId(agenda.clone()))
+        .await;
+    apply(ctx, agenda, r, "error.invalid.detail").await
 }
