@@ -747,13 +747,25 @@ async fn invitation_with_mail(store: &dyn Store) {
             .unwrap(),
         f.practitioner.id
     );
-    assert!(store.account_settings(&anne.id).await.unwrap().email_pending);
+    assert!(
+        store
+            .account_settings(&anne.id)
+            .await
+            .unwrap()
+            .email_pending
+    );
     assert_eq!(store.outbox_of(&anne.id).await.unwrap().len(), 1);
     assert_eq!(
         store.confirm_email(&verify.token_hash, t0()).await.unwrap(),
         Some(anne.id.clone())
     );
-    assert!(!store.account_settings(&anne.id).await.unwrap().email_pending);
+    assert!(
+        !store
+            .account_settings(&anne.id)
+            .await
+            .unwrap()
+            .email_pending
+    );
 
     // An attempt with a taken address spends a live invitation without an account; a spent
     // or unknown one is not spent again.
