@@ -215,10 +215,23 @@ test('an invited assistant books a patient on the phone, and sees only the agend
 
     await asst.goto(new URL(link).pathname);
     await visit(asst, 'invite');
+    const anne = `anne.${stamp}@example.org`;
     await asst.fill('#name', 'Anne Assistante');
-    await asst.fill('#email', `anne.${stamp}@example.org`);
+    await asst.fill('#email', anne);
     await asst.fill('#password', 'assistant password 1');
     await submit(asst);
+    // Verify first (issue 15): "check your mailbox", no session; the link mailed to the
+    // address opens the account, then the assistant signs in.
+    assert.equal(await asst.locator('#sent-h').count(), 1, 'check your mailbox');
+    await visit(asst, 'invite-sent');
+    await asst.goto(await mailbox.verificationLinkFor(anne));
+    await submit(asst, 'form[action="/email-verification"] button[type=submit]');
+    assert.equal(await asst.locator('p.ok[role=status]').count(), 1, 'the address is verified');
+    await asst.goto('/signin');
+    await asst.fill('#email', anne);
+    await asst.fill('#password', 'assistant password 1');
+    await submit(asst, 'form[action="/signin"] button[type=submit]');
+    assert.doesNotMatch(new URL(asst.url()).pathname, /^\/signin/, 'signed in once verified');
     await enrolOnPage(asst, {});
     await asst.goto('/pro/agenda');
     assert.match(asst.url(), /\/pro\/agenda/);

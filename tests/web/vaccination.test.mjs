@@ -4,12 +4,14 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, launchBrowser, newPage, checkA11y, shoot, PHONE, apiOk, enrolMfa, answerSecondFactor, verifyPractitioner, operatorAccount, operatorSignIn } from './lib/harness.mjs';
+import { startMailbox } from './lib/mailbox.mjs';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 let server;
 let browser;
+let mailbox;
 const stamp = Date.now();
 const centre = { email: `centre.${stamp}@example.org`, password: 'centre password 1' };
 let agenda;
@@ -27,7 +29,8 @@ before(async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'careslot-operator-'));
   const tokenFile = path.join(dir, 'operator.token');
   writeFileSync(tokenFile, operatorToken, { mode: 0o600 });
-  server = await startServer({ demo: false, args: ['--operator-token-file', tokenFile] });
+  mailbox = await startMailbox();
+  server = await startServer({ demo: false, args: ['--operator-token-file', tokenFile, ...mailbox.args] });
   browser = await launchBrowser();
   // A 2-line Comirnaty centre in Lyon, set up through the API.
   await api('POST', '/api/v1/accounts', { email: centre.email, password: centre.password, name: 'Centre Bellecour', role: 'practitioner' });
@@ -49,6 +52,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   await server?.stop();
+  mailbox?.stop();
 });
 
 test('a patient near Lyon books dose 1 and dose 2 together', async () => {
@@ -60,11 +64,29 @@ test('a patient near Lyon books dose 1 and dose 2 together', async () => {
     await page.fill('#password', 'patient password 1');
     await Promise.all([page.waitForNavigation(), page.click('main form button[type=submit]')]);
     // Sign-up answers "check your mailbox" without a session (it never reveals whether the
-    // address had an account): sign in.
+    // address had an account), and the password opens nothing before the address is proven:
+    // signing in now answers as a wrong password does.
+    const vera = `vera.${stamp}@example.org`;
     await page.goto('/signin');
-    await page.fill('#email', `vera.${stamp}@example.org`);
+    await page.fill('#email', vera);
     await page.fill('#password', 'patient password 1');
-    await Promise.all([page.waitForNavigation(), page.click('main form button[type=submit]')]);
+    await Promise.all([page.waitForNavigation(), page.click('form[action="/signin"] button[type=submit]')]);
+    assert.match(new URL(page.url()).pathname, /^\/signin/);
+    assert.equal(await page.locator('p.error[role=alert]').count(), 1);
+    await checkA11y(page, 'signin-before-verification');
+    await shoot(page, 'signin-before-verification');
+    // "Send the confirmation email again", then the newest link (the first one stops working).
+    await page.fill('#resend-email', vera);
+    await Promise.all([page.waitForNavigation(), page.click('form[action="/signin/verification"] button[type=submit]')]);
+    assert.equal(await page.locator('#resend-h ~ p[role=status]').count(), 1);
+    await page.goto(await mailbox.verificationLinkFor(vera, 2));
+    await Promise.all([page.waitForNavigation(), page.click('form[action="/email-verification"] button[type=submit]')]);
+    assert.equal(await page.locator('p.ok[role=status]').count(), 1, 'the address is verified');
+    await page.goto('/signin');
+    await page.fill('#email', vera);
+    await page.fill('#password', 'patient password 1');
+    await Promise.all([page.waitForNavigation(), page.click('form[action="/signin"] button[type=submit]')]);
+    assert.doesNotMatch(new URL(page.url()).pathname, /^\/signin/, 'signed in once verified');
 
     await page.context().grantPermissions(['geolocation'], { origin: server.url });
     await page.context().setGeolocation({ latitude: 45.76, longitude: 4.84 });

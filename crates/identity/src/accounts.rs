@@ -18,6 +18,7 @@ use std::net::IpAddr;
 use std::sync::OnceLock;
 
 use crate::front_door::{check_password, Door, MAX_PASSWORD_BYTES};
+use crate::verification::Proof;
 
 /// Sessions record their use at most this often (one write a minute per active session).
 const TOUCH_EVERY: jiff::SignedDuration = jiff::SignedDuration::from_secs(60);
@@ -186,7 +187,7 @@ impl Accounts {
         let (account, address) = self.throttle_keys(Door::SignUp, Some(input.email), client);
         self.check_throttle(account.as_deref(), &address).await?;
         let raw_email = input.email;
-        let out = self.register_unthrottled(input, lang, true).await;
+        let out = self.register_unthrottled(input, lang, Proof::Link).await;
         if let Err(AppError::Invalid(_) | AppError::Store(StoreError::Conflict(_))) = &out {
             self.count_failures(account.as_deref(), &address).await?;
         }
@@ -198,13 +199,12 @@ impl Accounts {
         out
     }
 
-    /// Creates the account (no throttling here); `verify_link` sends the email verification
-    /// link (the instant sign-up proves the address with its code instead).
+    /// Creates the account (no throttling here), its address to be proven by `proof`.
     pub(crate) async fn register_unthrottled(
         &self,
         input: NewIdentity<'_>,
         lang: Lang,
-        verify_link: bool,
+        proof: Proof,
     ) -> AppResult<Identity> {
         let email = parse_email(input.email)?;
         let name = parse_name("name", input.name)?;
@@ -216,7 +216,7 @@ impl Accounts {
             .seal_identity(input.role, email, name, phone, birth_date, password_hash)
             .await?;
         let out = self
-            .store_new_account(&account, &identity, lang, verify_link)
+            .store_new_account(&account, &identity, lang, proof)
             .await;
         if out.is_err() {
             // The key guards nothing: do not leave it behind.
@@ -387,7 +387,7 @@ impl Accounts {
             {
                 match self.open_identity(&c.record).await {
                     Ok(identity) if identity.email == email => {
-                        found = Some((identity, c.password_hash));
+                        found = Some((identity, c.password_hash, c.email_pending));
                         break;
                     }
                     Ok(_) | Err(AppError::NotFound(_)) => {}
@@ -397,10 +397,13 @@ impl Accounts {
         }
         let hash = found
             .as_ref()
-            .map(|(_, h)| h.clone())
+            .map(|(_, h, _)| h.clone())
             .unwrap_or_else(decoy_hash);
         let ok = self.verify_password(password.to_owned(), hash).await?;
-        let Some((identity, _)) = found.filter(|_| ok) else {
+        // A web sign-up whose address is not proven yet: its password is refused like a
+        // wrong one (the hash was checked all the same), so that signing in after signing up
+        // never tells whether the address was free.
+        let Some((identity, _, false)) = found.filter(|_| ok) else {
             return Err(AppError::BadCredentials);
         };
         Ok(identity)

@@ -272,6 +272,8 @@ pub enum Door {
     SignUpCode,
     /// Password-reset requests.
     PasswordReset,
+    /// Verification links asked for again from the sign-in page.
+    VerificationLink,
     /// Prescription verification by pharmacists.
     PrescriptionCheck,
 }
@@ -286,6 +288,7 @@ impl Door {
             Door::SecondFactor => "mfa",
             Door::SignUpCode => "signupcode",
             Door::PasswordReset => "reset",
+            Door::VerificationLink => "verifylink",
             Door::PrescriptionCheck => "rxcheck",
         }
     }

@@ -11,7 +11,7 @@
 use super::{Accounts, AppError, AppResult, Identity, NewIdentity};
 use crate::accounts::{hash_token, parse_email};
 use crate::front_door::Door;
-use crate::verification::{expiry, link_token};
+use crate::verification::{expiry, link_token, Proof};
 use careslot_domain::{AccountId, DomainError};
 use careslot_messages::{Content, Lang, Recipient};
 use careslot_store::{ConflictKind, OutboxWrite, SignupCode, SignupCodeCheck, StoreError};
@@ -56,7 +56,7 @@ impl Accounts {
         let (account, address) = self.throttle_keys(Door::SignUp, Some(input.email), client);
         self.check_throttle(account.as_deref(), &address).await?;
         let raw_email = input.email;
-        let out = self.register_unthrottled(input, lang, false).await;
+        let out = self.register_unthrottled(input, lang, Proof::Code).await;
         // Each attempt mails the address (a code or "you already have an account"): it counts
         // on the email's counter, so a mailbox cannot be flooded; the client's counter counts
         // only refused forms, so a shared address (a clinic's, a NAT's) is not locked out by
@@ -114,6 +114,44 @@ impl Accounts {
             Err(e) => return Err(e),
         }
         Ok(ticket)
+    }
+
+    /// The web sign-up page, verify first (issue 15): a free address gets its account,
+    /// pending, and a verification link (its password opens no session before the link is
+    /// followed); a taken one gets the owner's "you already have an account" mail. Both
+    /// answer `Ok` and count the same way as [`Accounts::start_signup`]: on the email's
+    /// counter always (each attempt mails the address), on the client's only when the form is
+    /// refused. Mistakes a person can fix are the usual 422s.
+    pub async fn sign_up_pending(
+        &self,
+        input: NewIdentity<'_>,
+        lang: Lang,
+        client: IpAddr,
+    ) -> AppResult<()> {
+        let (account, address) = self.throttle_keys(Door::SignUp, Some(input.email), client);
+        self.check_throttle(account.as_deref(), &address).await?;
+        let raw_email = input.email;
+        let out = self
+            .register_unthrottled(input, lang, Proof::PendingLink)
+            .await;
+        if let Some(a) = account.as_deref() {
+            self.count_failure(a, self.identity.throttle.account)
+                .await?;
+        }
+        if let Err(AppError::Invalid(_)) = &out {
+            self.count_failure(&address, self.identity.throttle.address)
+                .await?;
+        }
+        match out {
+            Ok(_) => Ok(()),
+            Err(AppError::Store(StoreError::Conflict(ConflictKind::EmailTaken))) => {
+                if let Ok(email) = parse_email(raw_email) {
+                    self.tell_account_exists(&email).await?;
+                }
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// The code's mail to `account`'s address, in the account's language, ready to queue.

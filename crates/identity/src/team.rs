@@ -1,14 +1,19 @@
 //! Assistants: a practitioner invites one with a single-use link; the assistant signs up
-//! through it and can then run that practitioner's agenda (nothing else).
+//! through it, proves the address with the link mailed there, and can then run that
+//! practitioner's agenda (nothing else).
 
 use super::accounts::{hash_token, parse_email, parse_name};
 use super::{Accounts, AppError, AppResult, Caller, Identity};
+use crate::front_door::Door;
+use crate::verification::Proof;
 use base64::Engine;
 use careslot_core::protection::subject_key_name;
 use careslot_domain::AccountId;
-use careslot_store::{AccountRecord, NewAccount, NewInvitation, Role};
+use careslot_messages::Lang;
+use careslot_store::{ConflictKind, NewInvitation, Role, StoreError};
 use jiff::Timestamp;
 use rand::RngCore;
+use std::net::IpAddr;
 
 /// How long an invitation link stays valid.
 const INVITATION_TTL_HOURS: i64 = 72;
@@ -47,14 +52,51 @@ impl Accounts {
         Ok(Invitation { token, expires_at })
     }
 
-    /// Creates the assistant's account from an invitation (single use).
+    /// Creates the assistant's account from an invitation (single use), verify first like
+    /// every web sign-up (issue 15): the account is pending and a verification link goes to
+    /// the address (its password opens no session before the link is followed). An address
+    /// that has an account spends the invitation all the same and its owner gets the "you
+    /// already have an account" mail; then the answer is `None`, which the page shows as it
+    /// shows a new account, so the form never reveals an address. NotFound when the
+    /// invitation is unknown, used or expired. Counted on the sign-up door: each accepted
+    /// form (a mail each) on the email's counter, refused forms and dead links on the
+    /// client's.
     pub async fn accept_invitation(
         &self,
         token: &str,
         email: &str,
         name: &str,
         password: &str,
-    ) -> AppResult<Identity> {
+        lang: Lang,
+        client: IpAddr,
+    ) -> AppResult<Option<Identity>> {
+        let (account, address) = self.throttle_keys(Door::SignUp, Some(email), client);
+        self.check_throttle(account.as_deref(), &address).await?;
+        let out = self
+            .accept_invitation_unthrottled(token, email, name, password, lang)
+            .await;
+        match (&out, account.as_deref()) {
+            (Ok(_), Some(a)) => {
+                self.count_failure(a, self.identity.throttle.account)
+                    .await?
+            }
+            (Err(AppError::Invalid(_) | AppError::NotFound(_)), _) => {
+                self.count_failure(&address, self.identity.throttle.address)
+                    .await?
+            }
+            _ => {}
+        }
+        out
+    }
+
+    async fn accept_invitation_unthrottled(
+        &self,
+        token: &str,
+        email: &str,
+        name: &str,
+        password: &str,
+        lang: Lang,
+    ) -> AppResult<Option<Identity>> {
         let email = parse_email(email)?;
         let name = parse_name("name", name)?;
         crate::front_door::check_password(password, Role::Assistant, &email, &name)?;
@@ -62,50 +104,61 @@ impl Accounts {
             return Err(AppError::NotFound("invitation"));
         }
         let password_hash = self.hash_password(password.to_owned()).await?;
-        let id = AccountId::new();
-        let key_name = subject_key_name(&id);
-        let (key, wrapped_key) = self.protect.new_data_key(&key_name).await?;
-        let p = &self.protect;
-        let seal = |col: &str, v: &str| p.seal(&key, v.as_bytes(), "accounts", col, id.as_str());
-        let record = AccountRecord {
-            role: Role::Assistant,
-            created_at: Timestamp::now(),
-            wrapped_key,
-            email_ct: seal("email", &email),
-            name_ct: seal("name", &name),
-            phone_ct: None,
-            birth_date_ct: None,
-            managed_by: None,
-            id: id.clone(),
-        };
-        let out = self
-            .store
-            .accept_invitation(
-                &hash_token(token),
-                &NewAccount {
-                    email_bidx: p.email_index(&email),
-                    email_uniq: p.email_uniq(&email),
-                    record,
-                    password_hash,
-                },
-                Timestamp::now(),
+        let (account, identity) = self
+            .seal_identity(
+                Role::Assistant,
+                email.clone(),
+                name,
+                None,
+                None,
+                password_hash,
             )
-            .await;
-        if let Err(e) = out {
-            let _ = self.protect.destroy(&key_name).await;
-            return Err(match e {
-                careslot_store::StoreError::NotFound => AppError::NotFound("invitation"),
-                e => e.into(),
-            });
+            .await?;
+        let token_hash = hash_token(token);
+        let now = Timestamp::now();
+        let out = match self
+            .sign_up_writes(&account, &identity, lang, Proof::PendingLink)
+            .await
+        {
+            Ok(w) => self
+                .store
+                .accept_invitation_with(
+                    &token_hash,
+                    &account,
+                    &w.settings,
+                    w.verify.as_ref(),
+                    &w.outbox,
+                    now,
+                )
+                .await
+                .map(|_| w.outbox)
+                .map_err(AppError::from),
+            Err(e) => Err(e),
+        };
+        let e = match out {
+            Ok(outbox) => {
+                self.wake_outbox(&outbox);
+                return Ok(Some(identity));
+            }
+            Err(e) => e,
+        };
+        // No account: its key guards nothing.
+        let _ = self.protect.destroy(&subject_key_name(&identity.id)).await;
+        match e {
+            AppError::Store(StoreError::NotFound) => Err(AppError::NotFound("invitation")),
+            AppError::Store(StoreError::Conflict(ConflictKind::EmailTaken)) => {
+                if !self
+                    .store
+                    .spend_invitation(&token_hash, &identity.id, now)
+                    .await?
+                {
+                    return Err(AppError::NotFound("invitation"));
+                }
+                self.tell_account_exists(&email).await?;
+                Ok(None)
+            }
+            e => Err(e),
         }
-        Ok(Identity {
-            id,
-            role: Role::Assistant,
-            email,
-            name,
-            phone: None,
-            birth_date: None,
-        })
     }
 
     /// The practitioner's assistants, decrypted.

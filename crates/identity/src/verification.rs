@@ -18,11 +18,31 @@ use careslot_store::{
 };
 use jiff::{SignedDuration, Timestamp};
 use rand::{Rng, RngCore};
+use std::net::IpAddr;
 
 /// How long an email link (verification, change) works.
 pub const EMAIL_LINK_VALID: SignedDuration = SignedDuration::from_hours(24);
 /// How long an SMS code works.
 pub const PHONE_CODE_VALID: SignedDuration = SignedDuration::from_mins(10);
+
+/// How a new account proves its address, and whether its password works before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Proof {
+    /// API sign-up (the contract signs in at once): a verification link is mailed.
+    Link,
+    /// Web sign-up: a verification link is mailed, and the password opens no session until
+    /// it is followed (the account is pending).
+    PendingLink,
+    /// Instant sign-up: the code mailed with the attempt proves it; pending until then.
+    Code,
+}
+
+/// What a sign-up writes in the transaction that creates its account.
+pub(crate) struct SignUpWrites {
+    pub settings: AccountSettings,
+    pub verify: Option<EmailToken>,
+    pub outbox: OutboxWrite,
+}
 
 /// What following an email link did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,25 +110,45 @@ impl Accounts {
         compose(&self.message_site(), content, to, lang, Timestamp::now()).map_err(internal)
     }
 
-    /// Stores a sign-up: the account, its language and, with `verify_link`, a verification
-    /// link and its mail, in one write.
+    /// Stores a sign-up: the account, its language, whether it is pending and, unless its
+    /// address is proven by an instant sign-up's code, a verification link and its mail, in
+    /// one write.
     pub(crate) async fn store_new_account(
         &self,
         account: &NewAccount,
         identity: &Identity,
         lang: Lang,
-        verify_link: bool,
+        proof: Proof,
     ) -> AppResult<()> {
+        let w = self.sign_up_writes(account, identity, lang, proof).await?;
+        self.store
+            .create_account_with(account, &w.settings, w.verify.as_ref(), &w.outbox)
+            .await?;
+        self.wake_outbox(&w.outbox);
+        Ok(())
+    }
+
+    /// What a sign-up writes with its account: the settings (language, pending) and, unless
+    /// an instant sign-up's code proves the address, a verification link's token and mail.
+    pub(crate) async fn sign_up_writes(
+        &self,
+        account: &NewAccount,
+        identity: &Identity,
+        lang: Lang,
+        proof: Proof,
+    ) -> AppResult<SignUpWrites> {
         let now = Timestamp::now();
         let settings = AccountSettings {
             lang: lang.code().to_owned(),
+            email_pending: proof != Proof::Link,
             ..AccountSettings::default()
         };
-        if !verify_link {
-            self.store
-                .create_account_with(account, &settings, None, &OutboxWrite::default())
-                .await?;
-            return Ok(());
+        if proof == Proof::Code {
+            return Ok(SignUpWrites {
+                settings,
+                verify: None,
+                outbox: OutboxWrite::default(),
+            });
         }
         let (token, token_hash) = link_token();
         let site = self.message_site();
@@ -138,11 +178,11 @@ impl Accounts {
             expires_at: expiry(now, EMAIL_LINK_VALID)?,
             created_at: now,
         };
-        self.store
-            .create_account_with(account, &settings, Some(&verify), &outbox)
-            .await?;
-        self.wake_outbox(&outbox);
-        Ok(())
+        Ok(SignUpWrites {
+            settings,
+            verify: Some(verify),
+            outbox,
+        })
     }
 
     /// The account holding `email`, if any (the blind index gives candidates; decrypting
@@ -207,11 +247,38 @@ impl Accounts {
     /// working). Nothing is sent when the address is already verified.
     pub async fn resend_email_verification(&self, caller: &Caller) -> AppResult<()> {
         let record = self.caller_record(caller).await?;
-        let settings = self.store.account_settings(&caller.id).await?;
+        let identity = self.open_identity(&record).await?;
+        self.send_verification_link(&record, identity).await
+    }
+
+    /// "Send the confirmation email again" from the sign-in page, for an account that cannot
+    /// sign in yet: each request counts on the email's and the client's counters (a mail may
+    /// be sent each time), checked before anything else; the answer is otherwise the same
+    /// for any address, with an account or without, verified or not.
+    pub async fn resend_verification_from(&self, email: &str, client: IpAddr) -> AppResult<()> {
+        let (account, address) = self.throttle_keys(Door::VerificationLink, Some(email), client);
+        self.check_throttle(account.as_deref(), &address).await?;
+        self.count_failures(account.as_deref(), &address).await?;
+        let Ok(email) = parse_email(email) else {
+            return Ok(());
+        };
+        let Some((record, identity)) = self.account_by_email(&email).await? else {
+            return Ok(());
+        };
+        self.send_verification_link(&record, identity).await
+    }
+
+    /// A new verification link for `record`'s address (`identity`, opened) and its mail, in
+    /// one write; earlier links stop working. Nothing when the address is already verified.
+    async fn send_verification_link(
+        &self,
+        record: &AccountRecord,
+        identity: Identity,
+    ) -> AppResult<()> {
+        let settings = self.store.account_settings(&record.id).await?;
         if settings.email_verified_at.is_some() {
             return Ok(());
         }
-        let identity = self.open_identity(&record).await?;
         let now = Timestamp::now();
         let (token, token_hash) = link_token();
         let link = format!(
@@ -226,7 +293,7 @@ impl Accounts {
         )?;
         let outbox = OutboxWrite {
             enqueue: vec![
-                self.seal_message(&record, &message, format!("email-verify:{token_hash}"), now)
+                self.seal_message(record, &message, format!("email-verify:{token_hash}"), now)
                     .await?,
             ],
             ..Default::default()

@@ -572,9 +572,12 @@ async fn invitation_mail_reaches_the_assistant(backend: Backend) {
             &assistant,
             "Alex Assistant",
             "assistant passphrase 42",
+            careslot_messages::Lang::Fr,
+            std::net::Ipv4Addr::LOCALHOST.into(),
         )
         .await
-        .expect("the link's token works");
+        .expect("the link's token works")
+        .expect("a new account");
     assert_eq!(identity.role, Role::Assistant);
     e.srv.stop().await;
 }

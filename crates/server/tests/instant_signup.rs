@@ -446,7 +446,248 @@ async fn codes_expire_and_die_after_five_wrong_tries(backend: Backend) {
     e.srv.stop().await;
 }
 
+/// The tokens of the verification links in the first `n` mails to `to` (in the order the
+/// mails arrived, which need not be the order they were sent in).
+async fn link_tokens_in_mails(sink: &SmtpSink, to: &str, n: usize) -> Vec<String> {
+    let marker = "/email-verification?token=";
+    wait_mails(sink, to, n)
+        .await
+        .iter()
+        .map(|m| {
+            let text = text_part(m);
+            let at = text
+                .find(marker)
+                .unwrap_or_else(|| panic!("a link: {text}"))
+                + marker.len();
+            text[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+                .collect()
+        })
+        .collect()
+}
+
+/// Mails queued at the system's time: the worker's clock catches up.
+fn catch_up(clock: &ManualClock) {
+    clock.set(
+        Timestamp::now()
+            .saturating_add(SignedDuration::from_secs(1))
+            .expect("time"),
+    );
+}
+
+/// Signs in on the web page from a fresh browser.
+async fn web_sign_in(srv: &TestServer, email: &str, password: &str) -> Answer {
+    let web = WebClient::new(srv).await;
+    answer(
+        web.post_form("/signin", &[("email", email), ("password", password)])
+            .await,
+    )
+    .await
+}
+
+/// Issue 15: an account made on the web sign-up page cannot sign in before its address is
+/// proven, and trying answers exactly as a wrong password for a taken address does (web and
+/// API), so that signing up then signing in never tells whether the address was free.
+/// "Send the confirmation email again" answers the same for a pending and an unknown
+/// address; the link mailed opens the account; API accounts sign in at once.
+async fn web_sign_ups_sign_in_once_verified(backend: Backend) {
+    let e = env(backend).await;
+    let taken = address();
+    let (s, _) = e
+        .srv
+        .post_retrying_busy(
+            "/api/v1/accounts",
+            json!({"email": taken, "password": PASSWORD, "name": "Tara Taken", "role": "patient"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    // The API's accounts sign in at once (the contract).
+    let (s, body) = e
+        .srv
+        .post_retrying_busy(
+            "/api/v1/sessions",
+            json!({"email": taken, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+
+    // The sign-up page: the same "check your mailbox" for a free and a taken address.
+    let free = address();
+    let a = WebClient::new(&e.srv).await;
+    let b = WebClient::new(&e.srv).await;
+    let up_free = answer(
+        a.post_form("/signup", &sign_up_fields("Wendy Web", &free))
+            .await,
+    )
+    .await;
+    let up_taken = answer(
+        b.post_form("/signup", &sign_up_fields("Wendy Web", &taken))
+            .await,
+    )
+    .await;
+    assert_eq!(up_free.status, StatusCode::OK);
+    assert!(
+        up_free.body.contains("Check your mailbox"),
+        "{}",
+        up_free.body
+    );
+    assert!(
+        !up_free
+            .cookies
+            .iter()
+            .any(|c| c.starts_with("careslot_session")),
+        "no session: {:?}",
+        up_free.cookies
+    );
+    assert_same(&up_free, &up_taken, &[&free], &[&taken]);
+    catch_up(&e.clock);
+    let first = link_tokens_in_mails(&e.sink, &free, 1).await.remove(0);
+
+    // Signing in with the password just chosen answers as a wrong password for a taken
+    // address: same status, headers, cookies and page.
+    let pending = web_sign_in(&e.srv, &free, PASSWORD).await;
+    let wrong = web_sign_in(&e.srv, &taken, "wrong horse battery staple").await;
+    assert_eq!(pending.status, StatusCode::OK);
+    assert!(
+        pending
+            .body
+            .contains("The email address or password is incorrect."),
+        "{}",
+        pending.body
+    );
+    assert!(pending.body.contains("Send the confirmation email again"));
+    assert_same(&pending, &wrong, &[&free], &[&taken]);
+    // The same through the API.
+    let (s1, b1) = e
+        .srv
+        .post_retrying_busy(
+            "/api/v1/sessions",
+            json!({"email": free, "password": PASSWORD}),
+        )
+        .await;
+    let (s2, b2) = e
+        .srv
+        .post_retrying_busy(
+            "/api/v1/sessions",
+            json!({"email": taken, "password": "wrong horse battery staple"}),
+        )
+        .await;
+    assert_eq!(
+        (s1, s2),
+        (StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED)
+    );
+    let without_request_id = |mut b: Value| {
+        if let Some(o) = b.as_object_mut() {
+            o.remove("request_id");
+        }
+        b
+    };
+    assert_eq!(without_request_id(b1), without_request_id(b2));
+
+    // "Send the confirmation email again": the same answer for the pending address and an
+    // address without an account.
+    let unknown = address();
+    let c = WebClient::new(&e.srv).await;
+    let d = WebClient::new(&e.srv).await;
+    let again_pending = answer(
+        c.post_form("/signin/verification", &[("email", &free)])
+            .await,
+    )
+    .await;
+    let again_unknown = answer(
+        d.post_form("/signin/verification", &[("email", &unknown)])
+            .await,
+    )
+    .await;
+    assert_eq!(again_pending.status, StatusCode::OK);
+    assert!(
+        again_pending.body.contains("a new link has just been sent"),
+        "{}",
+        again_pending.body
+    );
+    assert_same(&again_pending, &again_unknown, &[&free], &[&unknown]);
+
+    // The free address got its link, then a new one (only the latest works); the taken
+    // address's owner was told; the unknown address got nothing.
+    catch_up(&e.clock);
+    let latest = link_tokens_in_mails(&e.sink, &free, 2)
+        .await
+        .into_iter()
+        .find(|t| *t != first)
+        .expect("a second link");
+    assert!(wait_mails(&e.sink, &taken, 1)
+        .await
+        .iter()
+        .any(|m| m["subject"] == "Vous avez déjà un compte careslot"));
+    assert!(e
+        .sink
+        .messages()
+        .iter()
+        .map(|p| summary(p))
+        .all(|m| m["to"] != unknown.as_str()));
+
+    // Still pending until the link is followed; the earlier link no longer works.
+    let web = WebClient::new(&e.srv).await;
+    let resp = web
+        .post_form("/email-verification", &[("token", &first)])
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let still = web_sign_in(&e.srv, &free, PASSWORD).await;
+    assert_eq!(still.status, StatusCode::OK);
+    assert!(!still
+        .cookies
+        .iter()
+        .any(|c| c.starts_with("careslot_session")));
+    let resp = web
+        .post_form("/email-verification", &[("token", &latest)])
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let page = resp.text().await.expect("page");
+    assert!(page.contains("class=\"ok\""), "{page}");
+
+    // Now the password opens a session, on the web and through the API.
+    let open = web_sign_in(&e.srv, &free, PASSWORD).await;
+    assert_eq!(open.status, StatusCode::SEE_OTHER, "{}", open.body);
+    assert!(open
+        .cookies
+        .iter()
+        .any(|c| c.starts_with("careslot_session")));
+    let (s, body) = e
+        .srv
+        .post_retrying_busy(
+            "/api/v1/sessions",
+            json!({"email": free, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    e.srv.stop().await;
+}
+
+/// An instant sign-up's account (booking, vaccination, onboarding) cannot sign in with its
+/// password before its code is entered either.
+async fn instant_sign_ups_are_pending_until_the_code(backend: Backend) {
+    let e = env(backend).await;
+    let web = WebClient::new(&e.srv).await;
+    let email = address();
+    let ticket = start_signup(&web, &email).await;
+    let refused = web_sign_in(&e.srv, &email, PASSWORD).await;
+    assert_eq!(refused.status, StatusCode::OK);
+    assert!(!refused
+        .cookies
+        .iter()
+        .any(|c| c.starts_with("careslot_session")));
+    let code = code_in_mail(&e.sink, &email, 1).await;
+    let resp = submit(&web, &ticket, &email, &code).await;
+    assert!(signed_in(&resp));
+    let open = web_sign_in(&e.srv, &email, PASSWORD).await;
+    assert_eq!(open.status, StatusCode::SEE_OTHER, "{}", open.body);
+    e.srv.stop().await;
+}
+
 on_both_backends!(
     taken_and_free_answer_the_same,
     codes_expire_and_die_after_five_wrong_tries,
+    web_sign_ups_sign_in_once_verified,
+    instant_sign_ups_are_pending_until_the_code,
 );

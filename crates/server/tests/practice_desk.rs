@@ -254,26 +254,92 @@ async fn assistants_run_the_agenda_and_nothing_else(backend: Backend) {
         Err(AppError::Forbidden(_))
     ));
 
+    let here = std::net::Ipv4Addr::LOCALHOST.into();
     let anne = app
         .accept_invitation(
             &invitation.token,
             "anne@example.test",
             "Anne",
             "assistant password",
+            careslot_messages::Lang::Fr,
+            here,
         )
         .await
-        .expect("accept");
+        .expect("accept")
+        .expect("a new account");
     let again = app
         .accept_invitation(
             &invitation.token,
             "bob@example.test",
             "Bob",
             "assistant password",
+            careslot_messages::Lang::Fr,
+            here,
         )
         .await;
     assert!(
         matches!(again, Err(AppError::NotFound("invitation"))),
         "single use: {again:?}"
+    );
+    // Verify first (issue 15): no session before the address is proven.
+    let early = app
+        .login("anne@example.test", "assistant password", here)
+        .await;
+    assert!(
+        matches!(early, Err(AppError::BadCredentials)),
+        "pending: {early:?}"
+    );
+    // An address that has an account spends the invitation all the same, and no account
+    // is made.
+    let spare = app.invite_assistant(&p.caller).await.expect("invite");
+    let taken = app
+        .accept_invitation(
+            &spare.token,
+            "anne@example.test",
+            "Anne Again",
+            "assistant password",
+            careslot_messages::Lang::Fr,
+            here,
+        )
+        .await
+        .expect("the same answer");
+    assert!(taken.is_none());
+    assert!(matches!(
+        app.accept_invitation(
+            &spare.token,
+            "carl@example.test",
+            "Carl",
+            "assistant password",
+            careslot_messages::Lang::Fr,
+            here,
+        )
+        .await,
+        Err(AppError::NotFound("invitation"))
+    ));
+    // The link mailed proves the address (followed over HTTP in instant_signup.rs); here
+    // the store records the proof directly.
+    let settings = app
+        .store
+        .account_settings(&anne.id)
+        .await
+        .expect("settings");
+    assert!(settings.email_pending);
+    app.store
+        .put_account_settings(
+            &anne.id,
+            &careslot_store::AccountSettings {
+                email_verified_at: Some(Timestamp::now()),
+                ..settings
+            },
+        )
+        .await
+        .expect("verified");
+    assert!(
+        !app.store
+            .account_settings(&anne.id)
+            .await
+            .expect("settings")
+            .email_pending
     );
     let (token, _) = app
         .login(

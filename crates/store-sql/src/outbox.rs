@@ -790,6 +790,17 @@ where
             .execute(&mut *tx)
             .await
             .map_err(B::map_err)?;
+        // The link came through the mailbox: a web sign-up waiting for its address to be
+        // proven is proven, and may sign in with the new password.
+        sqlx::query(
+            "UPDATE account_settings SET email_pending = FALSE, email_verified_at = $2
+              WHERE account_id = $1 AND email_pending",
+        )
+        .bind(account.as_str())
+        .bind(now.as_second())
+        .execute(&mut *tx)
+        .await
+        .map_err(B::map_err)?;
         for table in ["sessions", "password_resets"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE account_id = $1"))
                 .bind(account.as_str())

@@ -719,19 +719,28 @@ where
     }
 
     async fn account_candidates(&self, email_bidx: i64) -> StoreResult<Vec<AccountWithSecret>> {
-        sqlx::query("SELECT * FROM accounts WHERE email_bidx = $1")
-            .bind(email_bidx)
-            .fetch_all(self.reader())
-            .await
-            .map_err(B::map_err)?
-            .iter()
-            .map(|r| {
-                Ok(AccountWithSecret {
-                    record: Self::account_from_row(r)?,
-                    password_hash: r.try_get("password_hash").map_err(internal)?,
-                })
+        // One read for the whole sign-in: a pending account costs no extra query.
+        sqlx::query(
+            "SELECT a.*, s.email_pending FROM accounts a
+               LEFT JOIN account_settings s ON s.account_id = a.id
+              WHERE a.email_bidx = $1",
+        )
+        .bind(email_bidx)
+        .fetch_all(self.reader())
+        .await
+        .map_err(B::map_err)?
+        .iter()
+        .map(|r| {
+            Ok(AccountWithSecret {
+                record: Self::account_from_row(r)?,
+                password_hash: r.try_get("password_hash").map_err(internal)?,
+                email_pending: r
+                    .try_get::<Option<bool>, _>("email_pending")
+                    .map_err(internal)?
+                    .unwrap_or(false),
             })
-            .collect()
+        })
+        .collect()
     }
 
     async fn account(&self, id: &AccountId) -> StoreResult<Option<AccountRecord>> {
@@ -944,7 +953,8 @@ where
 
     async fn account_settings(&self, account: &AccountId) -> StoreResult<AccountSettings> {
         let row = sqlx::query(
-            "SELECT lang, email_verified_at, phone_verified_at, reminders_email, reminders_sms, show_motive
+            "SELECT lang, email_verified_at, phone_verified_at, reminders_email, reminders_sms, show_motive,
+                    email_pending
                FROM account_settings WHERE account_id = $1",
         )
         .bind(account.as_str())
@@ -967,6 +977,7 @@ where
             reminders_email: r.try_get("reminders_email").map_err(internal)?,
             reminders_sms: r.try_get("reminders_sms").map_err(internal)?,
             show_motive: r.try_get("show_motive").map_err(internal)?,
+            email_pending: r.try_get("email_pending").map_err(internal)?,
         })
     }
 
@@ -994,7 +1005,8 @@ where
                  phone_verified_at = excluded.phone_verified_at,
                  reminders_email = excluded.reminders_email,
                  reminders_sms = excluded.reminders_sms,
-                 show_motive = excluded.show_motive",
+                 show_motive = excluded.show_motive,
+                 email_pending = account_settings.email_pending AND excluded.email_verified_at IS NULL",
         )
         .bind(account.as_str())
         .bind(s.lang.as_str())
@@ -2174,10 +2186,13 @@ where
         Ok(())
     }
 
-    async fn accept_invitation(
+    async fn accept_invitation_with(
         &self,
         token_hash: &str,
         account: &NewAccount,
+        settings: &AccountSettings,
+        token: Option<&EmailToken>,
+        outbox: &OutboxWrite,
         now: Timestamp,
     ) -> StoreResult<PractitionerId> {
         if account.record.role != Role::Assistant {
@@ -2210,8 +2225,31 @@ where
         .execute(&mut *tx)
         .await
         .map_err(B::map_err)?;
+        Verification::<B>::sign_up_rest(&mut tx, account, settings, token, outbox).await?;
         crate::commit::<B>(tx).await?;
         Ok(practitioner)
+    }
+
+    async fn spend_invitation(
+        &self,
+        token_hash: &str,
+        attempt: &AccountId,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let mut tx = B::begin_write(self.writer()).await?;
+        let done = sqlx::query(
+            "UPDATE invitations SET used_by = $2, used_at = $3
+              WHERE token_hash = $1 AND used_by IS NULL AND expires_at > $3",
+        )
+        .bind(token_hash)
+        .bind(attempt.as_str())
+        .bind(now.as_second())
+        .execute(&mut *tx)
+        .await
+        .map_err(B::map_err)?;
+        let spent = B::rows_affected(done) > 0;
+        crate::commit::<B>(tx).await?;
+        Ok(spent)
     }
 
     async fn assistant_of(&self, account: &AccountId) -> StoreResult<Option<PractitionerId>> {

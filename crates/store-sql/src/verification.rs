@@ -72,6 +72,22 @@ where
         Ok(())
     }
 
+    /// Marks the account's address proven at `now`; a web sign-up waiting for it may sign in
+    /// from now on (the database refuses a pending account with a verified address).
+    async fn set_email_verified(tx: &mut Tx<B>, account: &str, now: Timestamp) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO account_settings (account_id, email_verified_at) VALUES ($1, $2)
+             ON CONFLICT (account_id) DO UPDATE
+                 SET email_verified_at = excluded.email_verified_at, email_pending = FALSE",
+        )
+        .bind(account)
+        .bind(now.as_second())
+        .execute(&mut **tx)
+        .await
+        .map_err(B::map_err)?;
+        Ok(())
+    }
+
     async fn insert_token(tx: &mut Tx<B>, t: &EmailToken) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO email_tokens (token_hash, account_id, purpose, new_email_ct, expires_at, created_at)
@@ -98,10 +114,24 @@ where
     ) -> StoreResult<()> {
         let mut tx = B::begin_write(pool).await?;
         SqlStore::<B>::insert_account(&mut tx, account).await?;
+        Self::sign_up_rest(&mut tx, account, settings, token, outbox).await?;
+        crate::commit::<B>(tx).await
+    }
+
+    /// What a sign-up writes besides the account row, in its transaction: the settings, the
+    /// verification token if any, the messages.
+    pub(crate) async fn sign_up_rest(
+        tx: &mut Tx<B>,
+        account: &NewAccount,
+        settings: &AccountSettings,
+        token: Option<&EmailToken>,
+        outbox: &OutboxWrite,
+    ) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO account_settings
-                 (account_id, lang, email_verified_at, phone_verified_at, reminders_email, reminders_sms, show_motive)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                 (account_id, lang, email_verified_at, phone_verified_at, reminders_email, reminders_sms, show_motive,
+                  email_pending)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(account.record.id.as_str())
         .bind(settings.lang.as_str())
@@ -110,14 +140,14 @@ where
         .bind(settings.reminders_email)
         .bind(settings.reminders_sms)
         .bind(settings.show_motive)
-        .execute(&mut *tx)
+        .bind(settings.email_pending)
+        .execute(&mut **tx)
         .await
         .map_err(B::map_err)?;
         if let Some(t) = token {
-            Self::insert_token(&mut tx, t).await?;
+            Self::insert_token(tx, t).await?;
         }
-        Outbox::<B>::apply_in(&mut tx, outbox).await?;
-        crate::commit::<B>(tx).await
+        Outbox::<B>::apply_in(tx, outbox).await
     }
 
     pub(crate) async fn password_hash(
@@ -187,7 +217,7 @@ where
             return Ok(None);
         };
         let account: String = row.try_get("account_id").map_err(internal)?;
-        Self::set_verified(&mut tx, &account, "email_verified_at", Some(now)).await?;
+        Self::set_email_verified(&mut tx, &account, now).await?;
         crate::commit::<B>(tx).await?;
         Ok(Some(AccountId(account)))
     }
@@ -232,7 +262,7 @@ where
             .execute(&mut *tx)
             .await
             .map_err(B::map_err)?;
-        Self::set_verified(&mut tx, account.as_str(), "email_verified_at", Some(now)).await?;
+        Self::set_email_verified(&mut tx, account.as_str(), now).await?;
         Outbox::<B>::apply_in(&mut tx, outbox).await?;
         crate::commit::<B>(tx).await?;
         Ok(true)
@@ -428,7 +458,7 @@ where
                     .await
                     .map_err(B::map_err)?;
                 // The code came through the mailbox: the address is proven.
-                Self::set_verified(&mut tx, &account, "email_verified_at", Some(now)).await?;
+                Self::set_email_verified(&mut tx, &account, now).await?;
                 SignupCodeCheck::Verified(AccountId(account))
             }
             _ => {

@@ -557,7 +557,40 @@ pub trait Store: Send + Sync + 'static {
         token_hash: &str,
         account: &NewAccount,
         now: Timestamp,
+    ) -> StoreResult<PractitionerId> {
+        self.accept_invitation_with(
+            token_hash,
+            account,
+            &AccountSettings::default(),
+            None,
+            &OutboxWrite::default(),
+            now,
+        )
+        .await
+    }
+    /// [`Store::accept_invitation`] writing, in the same transaction, what a sign-up writes
+    /// with the account (as [`Store::create_account_with`]): its settings (a web sign-up is
+    /// pending), its verification token, its messages. Conflict(EmailTaken) when the address
+    /// has an account, and then nothing is written (the invitation stays live).
+    async fn accept_invitation_with(
+        &self,
+        token_hash: &str,
+        account: &NewAccount,
+        settings: &AccountSettings,
+        token: Option<&EmailToken>,
+        outbox: &OutboxWrite,
+        now: Timestamp,
     ) -> StoreResult<PractitionerId>;
+    /// Uses up a live invitation without creating an account (an attempt with an address
+    /// that has one: the link is spent as an account would spend it, so that using it again
+    /// says nothing about that address). `attempt` is the id the refused account would have
+    /// had. False when the invitation was not live.
+    async fn spend_invitation(
+        &self,
+        token_hash: &str,
+        attempt: &AccountId,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
     /// The practitioner an assistant works for.
     async fn assistant_of(&self, account: &AccountId) -> StoreResult<Option<PractitionerId>>;
     async fn assistants(&self, practitioner: &PractitionerId) -> StoreResult<Vec<AccountRecord>>;
@@ -845,8 +878,9 @@ pub trait Store: Send + Sync + 'static {
         outbox: &OutboxWrite,
     ) -> StoreResult<()>;
     /// Consumes an unexpired token in one transaction: sets the account's password hash,
-    /// deletes every session and every reset token of the account. Ok(None) when the token is
-    /// unknown, used or expired (and then nothing changes).
+    /// deletes every session and every reset token of the account, and proves the address of
+    /// a pending web sign-up (verified at `now`). Ok(None) when the token is unknown, used or
+    /// expired (and then nothing changes).
     async fn consume_password_reset(
         &self,
         token_hash: &str,
@@ -855,8 +889,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Option<AccountId>>;
 
     // --- account verification and changes (issue 14) -----------------------------------------
-    /// Signs up in one transaction: the account, its settings (language), the email
-    /// verification token if any and the messages. Conflict(EmailTaken) as `create_account`,
+    /// Signs up in one transaction: the account, its settings (language, and whether it is a
+    /// pending web sign-up), the email verification token if any and the messages. Conflict(EmailTaken) as `create_account`,
     /// and then nothing is written.
     async fn create_account_with(
         &self,

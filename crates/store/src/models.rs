@@ -56,6 +56,9 @@ pub struct AccountRecord {
 pub struct AccountWithSecret {
     pub record: AccountRecord,
     pub password_hash: String,
+    /// The account waits for its address to be proven: the right password is refused like
+    /// a wrong one.
+    pub email_pending: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -97,6 +100,11 @@ pub struct AccountSettings {
     pub reminders_sms: bool,
     /// The patient lets emails and calendar events name the visit reason (health data).
     pub show_motive: bool,
+    /// Made on the web with a chosen password and its address not proven yet: the password
+    /// opens no session (see [`AccountWithSecret::email_pending`]). Written only by
+    /// `create_account_with`; proving the address clears it; `put_account_settings` keeps it
+    /// (and clears it with a verified address). Never set together with `email_verified_at`.
+    pub email_pending: bool,
 }
 
 impl Default for AccountSettings {
@@ -108,6 +116,7 @@ impl Default for AccountSettings {
             reminders_email: true,
             reminders_sms: true,
             show_motive: false,
+            email_pending: false,
         }
     }
 }

@@ -3129,6 +3129,7 @@ async fn account_settings(store: &dyn Store) {
         reminders_email: false,
         reminders_sms: true,
         show_motive: true,
+        email_pending: false,
     };
     store.put_account_settings(&a.id, &chosen).await.unwrap();
     assert_eq!(store.account_settings(&a.id).await.unwrap(), chosen);

@@ -1,6 +1,7 @@
 // A real SMTP server for browser tests (aiosmtpd's Mailbox handler writing a maildir, as in
 // forgot_password.test.mjs), and the instant sign-up's code read from it: the sign-up forms
-// of the booking pages and of onboarding mail a 6-digit code before anyone is signed in.
+// of the booking pages and of onboarding mail a 6-digit code before anyone is signed in; the
+// sign-up page mails a verification link, which must be followed before signing in.
 
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
@@ -33,7 +34,8 @@ async function waitForPort(port, ms = 20_000) {
 }
 
 /**
- * Starts aiosmtpd; returns `{ args, codeFor(email), stop() }`, where `args` are the server's
+ * Starts aiosmtpd; returns `{ args, codeFor(email), verificationLinkFor(email), stop() }`,
+ * where `args` are the server's
  * flags that send its mail there.
  */
 export async function startMailbox() {
@@ -70,8 +72,28 @@ print(m.get_body(preferencelist=('plain',)).get_content())
     }
   };
 
+  /**
+   * The `nth` (1-based) email-verification link mailed to `email`, as a path on this server
+   * (the mail names the configured public URL), waited for (bounded).
+   */
+  const verificationLinkFor = async (email, nth = 1, ms = 30_000) => {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const links = mails()
+        .filter((m) => m.split('\n', 1)[0].trim() === email)
+        .map((m) => m.match(/https?:\/\/\S+\/email-verification\?token=[A-Za-z0-9_-]+/))
+        .filter(Boolean);
+      if (links.length >= nth) {
+        const url = new URL(links[nth - 1][0]);
+        return `${url.pathname}${url.search}`;
+      }
+      assert.ok(Date.now() < deadline, `no verification link mailed to ${email}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+
   const stop = () => { if (smtp.exitCode === null) smtp.kill('SIGTERM'); };
-  return { args: ['--smtp-url', `smtp://127.0.0.1:${port}`], codeFor, stop };
+  return { args: ['--smtp-url', `smtp://127.0.0.1:${port}`], codeFor, verificationLinkFor, stop };
 }
 
 /**

@@ -36,6 +36,7 @@ pub fn router() -> Router<App> {
         .route("/book/{hold_id}/confirm", post(booking::confirm))
         .route("/book/{hold_id}/release", post(booking::release))
         .route("/signin", get(account::signin_page).post(account::sign_in))
+        .route("/signin/verification", post(account::resend_verification))
         .route("/signup", get(account::signup_page).post(account::sign_up))
         .route(
             "/password-reset",

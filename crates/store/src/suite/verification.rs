@@ -5,12 +5,15 @@
 //! change clears its proof; a password change keeps only the current session; erasure takes
 //! every new row with the account.
 
-use super::{account_record, fake_ct, new_account, new_account_req, outbox_message, queue, t0};
+use super::{
+    account_record, bidx, fake_ct, new_account, new_account_req, outbox_message, queue, t0,
+};
 use crate::*;
 use jiff::ToSpan;
 
 pub(super) async fn verification(store: &dyn Store) {
     sign_up_is_one_write(store).await;
+    pending_web_sign_ups(store).await;
     email_tokens(store).await;
     email_change(store).await;
     phone_codes(store).await;
@@ -95,6 +98,142 @@ async fn sign_up_is_one_write(store: &dyn Store) {
         .is_none());
     assert!(store.outbox_of(&twin.id).await.unwrap().is_empty());
     assert!(store.password_hash(&twin.id).await.unwrap().is_none());
+}
+
+/// Whether the sign-in lookup sees `record` as pending.
+async fn pending_at_sign_in(store: &dyn Store, record: &AccountRecord) -> bool {
+    store
+        .account_candidates(bidx(record.id.as_str()) & 0xff)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|c| c.record.id == record.id)
+        .expect("candidate")
+        .email_pending
+}
+
+/// A web sign-up is pending from the write that creates it until its address is proven
+/// (by a link or by an instant sign-up's code); the database never holds a pending account
+/// with a verified address; other accounts are never pending.
+async fn pending_web_sign_ups(store: &dyn Store) {
+    let pending = AccountSettings {
+        email_pending: true,
+        ..AccountSettings::default()
+    };
+    // Not with a verified address.
+    let record = account_record(Role::Patient);
+    let contradiction = store
+        .create_account_with(
+            &new_account_req(&record),
+            &AccountSettings {
+                email_verified_at: Some(t0()),
+                ..pending.clone()
+            },
+            None,
+            &OutboxWrite::default(),
+        )
+        .await;
+    assert!(contradiction.is_err(), "{contradiction:?}");
+    assert!(store.account(&record.id).await.unwrap().is_none());
+
+    // Proven by a link.
+    let verify = token(
+        &record.id,
+        &format!("pending-{}", record.id),
+        EmailTokenPurpose::Verify,
+    );
+    store
+        .create_account_with(
+            &new_account_req(&record),
+            &pending,
+            Some(&verify),
+            &OutboxWrite::default(),
+        )
+        .await
+        .unwrap();
+    assert!(pending_at_sign_in(store, &record).await);
+    assert!(
+        store
+            .account_settings(&record.id)
+            .await
+            .unwrap()
+            .email_pending
+    );
+    // Preferences saved meanwhile keep it.
+    store
+        .put_account_settings(
+            &record.id,
+            &AccountSettings {
+                lang: "it".into(),
+                ..AccountSettings::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(pending_at_sign_in(store, &record).await);
+    let at = t0() + 1.hour();
+    assert_eq!(
+        store.confirm_email(&verify.token_hash, at).await.unwrap(),
+        Some(record.id.clone())
+    );
+    assert!(!pending_at_sign_in(store, &record).await);
+    let settings = store.account_settings(&record.id).await.unwrap();
+    assert!(!settings.email_pending);
+    assert_eq!(settings.email_verified_at, Some(at));
+    assert_eq!(settings.lang, "it");
+
+    // Proven by an instant sign-up's code.
+    let coded = account_record(Role::Patient);
+    store
+        .create_account_with(
+            &new_account_req(&coded),
+            &pending,
+            None,
+            &OutboxWrite::default(),
+        )
+        .await
+        .unwrap();
+    let ticket = format!("ticket-{}", coded.id);
+    store
+        .create_signup_code(
+            &SignupCode {
+                ticket_hash: ticket.clone(),
+                account: Some(coded.id.clone()),
+                code_hash: "code".into(),
+                expires_at: t0() + 15.minutes(),
+                created_at: t0(),
+            },
+            &OutboxWrite::default(),
+        )
+        .await
+        .unwrap();
+    assert!(pending_at_sign_in(store, &coded).await);
+    assert_eq!(
+        store
+            .check_signup_code(&ticket, "code", t0())
+            .await
+            .unwrap(),
+        SignupCodeCheck::Verified(coded.id.clone())
+    );
+    assert!(!pending_at_sign_in(store, &coded).await);
+
+    // Accounts made otherwise (API, importer, demo) are not pending, with or without settings.
+    let plain = new_account(store, Role::Patient).await;
+    assert!(!pending_at_sign_in(store, &plain).await);
+    let api = account_record(Role::Patient);
+    store
+        .create_account_with(
+            &new_account_req(&api),
+            &AccountSettings::default(),
+            None,
+            &OutboxWrite::default(),
+        )
+        .await
+        .unwrap();
+    assert!(!pending_at_sign_in(store, &api).await);
+    for r in [&record, &coded, &plain, &api] {
+        store.erase_account(&r.id, &[]).await.unwrap();
+    }
 }
 
 async fn email_tokens(store: &dyn Store) {
@@ -580,4 +719,79 @@ async fn invitation_with_mail(store: &dyn Store) {
         .is_err());
     let rows = store.outbox_of(&inviter).await.unwrap();
     assert!(rows.iter().all(|r| r.id != again.id), "{rows:?}");
+
+    // Accepted on the web: the assistant's account is pending, with its verification link
+    // and mail, all in the invitation's transaction.
+    let anne = account_record(Role::Assistant);
+    let verify = token(
+        &anne.id,
+        &format!("verify-{}", anne.id),
+        EmailTokenPurpose::Verify,
+    );
+    let link_mail = outbox_message(&anne.id, &format!("verify:{}", anne.id), t0());
+    let pending = AccountSettings {
+        email_pending: true,
+        ..AccountSettings::default()
+    };
+    assert_eq!(
+        store
+            .accept_invitation_with(
+                &inv.token_hash,
+                &new_account_req(&anne),
+                &pending,
+                Some(&verify),
+                &queue(vec![link_mail]),
+                t0(),
+            )
+            .await
+            .unwrap(),
+        f.practitioner.id
+    );
+    assert!(
+        store
+            .account_settings(&anne.id)
+            .await
+            .unwrap()
+            .email_pending
+    );
+    assert_eq!(store.outbox_of(&anne.id).await.unwrap().len(), 1);
+    assert_eq!(
+        store.confirm_email(&verify.token_hash, t0()).await.unwrap(),
+        Some(anne.id.clone())
+    );
+    assert!(
+        !store
+            .account_settings(&anne.id)
+            .await
+            .unwrap()
+            .email_pending
+    );
+
+    // An attempt with a taken address spends a live invitation without an account; a spent
+    // or unknown one is not spent again.
+    let spare = NewInvitation {
+        token_hash: format!("invite-spare-{}", inviter),
+        ..inv.clone()
+    };
+    store.create_invitation(&spare).await.unwrap();
+    let attempt = AccountId::new();
+    assert!(store
+        .spend_invitation(&spare.token_hash, &attempt, t0())
+        .await
+        .unwrap());
+    assert!(!store
+        .spend_invitation(&spare.token_hash, &attempt, t0())
+        .await
+        .unwrap());
+    assert!(!store
+        .spend_invitation("unknown", &attempt, t0())
+        .await
+        .unwrap());
+    let late = account_record(Role::Assistant);
+    let r = store
+        .accept_invitation(&spare.token_hash, &new_account_req(&late), t0())
+        .await;
+    assert!(matches!(r, Err(StoreError::NotFound)), "{r:?}");
+    assert!(store.account(&late.id).await.unwrap().is_none());
+    assert!(store.account(&attempt).await.unwrap().is_none());
 }

@@ -15,6 +15,8 @@ struct SignInPage<'a> {
     error: Option<&'static str>,
     email: String,
     next: String,
+    /// "Send the confirmation email again" was asked for (whatever the address).
+    resent: bool,
 }
 
 #[derive(Template)]
@@ -108,6 +110,24 @@ pub async fn signin_page(ctx: Ctx, Query(n): Query<NextParam>) -> PageResult {
         error: None,
         email: String::new(),
         next,
+        resent: false,
+    }))
+}
+
+/// "Send the confirmation email again", from the sign-in page: a new link goes to the
+/// address if it has an account whose address is not proven yet; the page says the same
+/// whatever the address.
+pub async fn resend_verification(ctx: Ctx, form: Form) -> PageResult {
+    let email = form.text("email");
+    if let Err(e) = ctx.app.resend_verification_from(email, ctx.client).await {
+        return Err(ctx.fail(e));
+    }
+    Ok(ctx.page(&SignInPage {
+        ctx: &ctx,
+        error: None,
+        email: String::new(),
+        next: String::new(),
+        resent: true,
     }))
 }
 
@@ -151,6 +171,7 @@ pub async fn sign_in(mut ctx: Ctx, form: Form) -> PageResult {
             error: Some("signin.failed"),
             email: email.to_owned(),
             next: form.text("next").to_owned(),
+            resent: false,
         })),
         Err(e) => Err(ctx.fail(e)),
     }
@@ -171,13 +192,15 @@ pub fn message_lang(ctx: &Ctx) -> careslot_messages::Lang {
     careslot_messages::Lang::parse(ctx.lang.code()).unwrap_or(careslot_messages::Lang::Fr)
 }
 
-/// Patients' sign-up: a fresh account and an address that already has one get the same
-/// "check your mailbox" page (and no session), so the form never reveals an address; the
-/// owner of a taken address gets a mail saying so.
+/// Patients' sign-up, verify first: a fresh account and an address that already has one get
+/// the same "check your mailbox" page (and no session), so the form never reveals an
+/// address; the owner of a taken address gets a mail saying so. The fresh account's password
+/// opens no session until the link mailed to it is followed (signing in before answers as a
+/// wrong password does).
 pub async fn sign_up(ctx: Ctx, form: Form) -> PageResult {
     let created = ctx
         .app
-        .register_in(
+        .sign_up_pending(
             NewIdentity {
                 email: form.text("email"),
                 password: form.get("password").unwrap_or(""),
@@ -191,10 +214,7 @@ pub async fn sign_up(ctx: Ctx, form: Form) -> PageResult {
         )
         .await;
     let error = match created {
-        Ok(_)
-        | Err(AppError::Store(careslot_store::StoreError::Conflict(
-            careslot_store::ConflictKind::EmailTaken,
-        ))) => None,
+        Ok(()) => None,
         Err(e) => match signup_error(&e) {
             Some(key) => Some(key),
             None => return Err(ctx.fail(e)),

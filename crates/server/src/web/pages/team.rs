@@ -1,5 +1,5 @@
 //! Assistants: the practitioner invites one with a single-use link (shown once, valid 72 h)
-//! and can remove them; the assistant signs up through the link.
+//! and can remove them; the assistant signs up through the link, then proves the address.
 
 use crate::services::{AppError, Identity};
 use crate::web::context::{Ctx, Form, PageResult};
@@ -92,6 +92,8 @@ struct InvitePage<'a> {
     error: Option<&'static str>,
     name: String,
     email: String,
+    /// The form was taken: "check your mailbox" (also when the address has an account).
+    sent: bool,
 }
 
 pub async fn accept_page(ctx: Ctx, Path(token): Path<String>) -> PageResult {
@@ -101,9 +103,13 @@ pub async fn accept_page(ctx: Ctx, Path(token): Path<String>) -> PageResult {
         error: None,
         name: String::new(),
         email: String::new(),
+        sent: false,
     }))
 }
 
+/// The assistant's sign-up, verify first: a new account and an address that already has one
+/// get the same "check your mailbox" page and no session (the link mailed to the address
+/// opens the account; the owner of a taken address is told instead).
 pub async fn accept(mut ctx: Ctx, Path(token): Path<String>, form: Form) -> PageResult {
     let (email, name, password) = (
         form.text("email"),
@@ -112,15 +118,24 @@ pub async fn accept(mut ctx: Ctx, Path(token): Path<String>, form: Form) -> Page
     );
     match ctx
         .app
-        .accept_invitation(&token, email, name, password)
+        .accept_invitation(
+            &token,
+            email,
+            name,
+            password,
+            super::account::message_lang(&ctx),
+            ctx.client,
+        )
         .await
     {
-        Ok(identity) => {
-            // The password was just set: no second hash to open the session.
-            let t = ctx.ok(ctx.app.open_session(&identity.id).await)?;
-            ctx.start_session(&t, ctx.app.config.session_ttl.as_secs());
-            Ok(ctx.redirect_with("/pro/agenda", "flash.welcome_assistant"))
-        }
+        Ok(_) => Ok(ctx.page(&InvitePage {
+            ctx: &ctx,
+            token: String::new(),
+            error: None,
+            name: String::new(),
+            email: String::new(),
+            sent: true,
+        })),
         Err(AppError::NotFound(_)) => Ok(ctx.redirect_with("/", "flash.invite_used")),
         Err(e) => match super::account::signup_error(&e) {
             Some(key) => Ok(ctx.page(&InvitePage {
@@ -129,6 +144,7 @@ pub async fn accept(mut ctx: Ctx, Path(token): Path<String>, form: Form) -> Page
                 error: Some(key),
                 name: name.into(),
                 email: email.into(),
+                sent: false,
             })),
             None => Err(ctx.fail(e)),
         },
