@@ -91,7 +91,7 @@ impl Scheduling {
         id: &str,
         minutes: u32,
     ) -> AppResult<Appointment> {
-        if !(MIN_LENGTH_MIN..=MAX_LENGTH_MIN).contains(&minutes) || minutes % 5 != 0 {
+        if !(MIN_LENGTH_MIN..=MAX_LENGTH_MIN).contains(&minutes) || !minutes.is_multiple_of(5) {
             return Err(
                 DomainError::new("minutes", "must be a multiple of 5 between 5 and 480").into(),
             );
