@@ -294,6 +294,32 @@ test('an invited assistant books a patient on the phone, and sees only the agend
     assert.match(await asst.locator('.visit-trail').innerText(), /Terminé à .* par vous/);
     await visit(asst, 'desk-appointment-statuses');
 
+    // Marcel calls again from his landline: a second record, then merged into the first
+    // from his page, after a confirmation that says what happens.
+    await asst.goto('/pro/agenda?view=week');
+    await Promise.all([asst.waitForURL(/\/pro\/agenda\/book/), asst.locator('.item.free a').nth(2).click()]);
+    await asst.fill('#patient_name', 'Marcel Téléphone');
+    await asst.fill('#patient_phone', '01 43 21 65 87');
+    await submit(asst, '#new-patient button[type=submit]');
+    await asst.goto('/pro/patients?q=marcel');
+    assert.equal(await asst.locator('#directory-results tbody tr').count(), 2, 'another number, another record');
+    await asst.locator('#directory-results a').first().click();
+    await asst.waitForURL(/\/pro\/patients\//);
+    await asst.click('#merge-link');
+    await asst.waitForURL(/\/merge$/);
+    await asst.fill('#q', 'marcel');
+    await submit(asst, 'form[role=search] button[type=submit]');
+    await visit(asst, 'patient-merge-search');
+    assert.equal(await asst.locator('#merge-candidates tbody tr').count(), 1, 'not the record itself');
+    await asst.locator('#merge-candidates a').click();
+    await asst.waitForURL(/other=/);
+    assert.match(await asst.locator('#merge-confirm').innerText(), /01 ?43 ?21 ?65 ?87|0143216587/);
+    await visit(asst, 'patient-merge-confirm');
+    await submit(asst, '#merge-confirm button[type=submit]');
+    assert.match(await asst.locator('body').innerText(), /n’en font plus qu’un/);
+    await asst.goto('/pro/patients?q=marcel');
+    assert.equal(await asst.locator('#directory-results tbody tr').count(), 1, 'one record again');
+
     // Nothing else: not the team, not the profile.
     const team = await asst.goto('/pro/team');
     assert.equal(team.status(), 403);

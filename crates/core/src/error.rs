@@ -255,6 +255,10 @@ impl From<StoreError> for ApiError {
                         "stock-below-booked",
                         "the stock cannot be lower than the doses already booked that day",
                     ),
+                    ConflictKind::Changed => (
+                        "changed-meanwhile",
+                        "this changed while the request was prepared; try again",
+                    ),
                 };
                 ApiError::new(StatusCode::CONFLICT, slug, detail)
             }

@@ -131,6 +131,18 @@ pub struct DirectoryHit {
     pub managed: bool,
 }
 
+/// What a merge did.
+#[derive(Debug, Clone)]
+pub struct PatientMerged {
+    /// The entry left (the patient's own account's, if either was).
+    pub kept: String,
+    pub kept_account: AccountId,
+    /// The practice-made record whose appointments moved; erased next if nothing holds it.
+    pub removed_account: AccountId,
+    /// Appointments moved (every status).
+    pub moved: usize,
+}
+
 /// A patient's file in this practice.
 #[derive(Debug, Clone)]
 pub struct PatientFile {
@@ -287,27 +299,7 @@ impl Scheduling {
         let (me, hit) = self.own_entry(caller, id).await?;
         let account = hit.entry.account_id.clone();
         let (_, appointments) = self.desk_history(caller, &account).await?;
-        let note = match &hit.entry.note_ct {
-            Some(ct) => {
-                let record = self
-                    .store
-                    .account(&account)
-                    .await?
-                    .ok_or(AppError::NotFound("patient"))?;
-                let key = self
-                    .protect
-                    .data_key(&subject_key_name(&account), &record.wrapped_key)
-                    .await?;
-                Some(self.protect.open_string(
-                    &key,
-                    ct,
-                    "practice_patients",
-                    "note",
-                    &note_row(&me.id, &hit.entry.id),
-                )?)
-            }
-            None => None,
-        };
+        let note = self.open_note(&me.id, &hit.entry).await?;
         self.audit(caller, &[(account, "practice.patient_file")])
             .await?;
         Ok(PatientFile {
@@ -329,23 +321,7 @@ impl Scheduling {
         let ct = if note.is_empty() {
             None
         } else {
-            let account = &hit.entry.account_id;
-            let record = self
-                .store
-                .account(account)
-                .await?
-                .ok_or(AppError::NotFound("patient"))?;
-            let key = self
-                .protect
-                .data_key(&subject_key_name(account), &record.wrapped_key)
-                .await?;
-            Some(self.protect.seal(
-                &key,
-                note.as_bytes(),
-                "practice_patients",
-                "note",
-                &note_row(&me.id, &hit.entry.id),
-            ))
+            Some(self.seal_note(&me.id, &hit.entry, note).await?)
         };
         if !self
             .store
@@ -355,6 +331,168 @@ impl Scheduling {
             return Err(AppError::NotFound("patient"));
         }
         Ok(())
+    }
+
+    /// The patient's key, which seals the practice's note on them.
+    async fn patient_key(&self, account: &AccountId) -> AppResult<careslot_vault::DataKey> {
+        let record = self
+            .store
+            .account(account)
+            .await?
+            .ok_or(AppError::NotFound("patient"))?;
+        Ok(self
+            .protect
+            .data_key(&subject_key_name(account), &record.wrapped_key)
+            .await?)
+    }
+
+    async fn open_note(
+        &self,
+        practice: &PractitionerId,
+        entry: &PracticePatient,
+    ) -> AppResult<Option<String>> {
+        let Some(ct) = &entry.note_ct else {
+            return Ok(None);
+        };
+        let key = self.patient_key(&entry.account_id).await?;
+        Ok(Some(self.protect.open_string(
+            &key,
+            ct,
+            "practice_patients",
+            "note",
+            &note_row(practice, &entry.id),
+        )?))
+    }
+
+    async fn seal_note(
+        &self,
+        practice: &PractitionerId,
+        entry: &PracticePatient,
+        note: &str,
+    ) -> AppResult<Vec<u8>> {
+        let key = self.patient_key(&entry.account_id).await?;
+        Ok(self.protect.seal(
+            &key,
+            note.as_bytes(),
+            "practice_patients",
+            "note",
+            &note_row(practice, &entry.id),
+        ))
+    }
+
+    /// Merges two entries of the caller's practice found to be one person: the appointments
+    /// of one move to the other's account, their notes are joined, and one entry is left.
+    /// The patient's own account is the one kept (a patient's sign-in is never taken away);
+    /// the other must be a record this practice made on the phone. Both own accounts: 409.
+    /// The caller then erases the removed record if nothing else holds it (see the server's
+    /// `App::merge_patients`).
+    pub async fn merge_patients(
+        &self,
+        caller: &Caller,
+        keep: &str,
+        other: &str,
+    ) -> AppResult<PatientMerged> {
+        caller.may_read_patient_data()?;
+        if keep == other {
+            return Err(
+                DomainError::new("duplicate", "choose another patient than this one").into(),
+            );
+        }
+        let (me, a) = self.own_entry(caller, keep).await?;
+        let (_, b) = self.own_entry(caller, other).await?;
+        let (into, from) =
+            match (a.managed, b.managed) {
+                (_, true) => (a, b),
+                (true, false) => (b, a),
+                (false, false) => return Err(AppError::Conflict(
+                    "own-accounts",
+                    "both are patients' own accounts; only a record made by the practice can be \
+                     merged into another"
+                        .into(),
+                )),
+            };
+        let from_record = self
+            .store
+            .account(&from.entry.account_id)
+            .await?
+            .ok_or(AppError::NotFound("patient"))?;
+        if from_record.managed_by.as_ref() != Some(&me.id) {
+            return Err(AppError::Conflict(
+                "managed-elsewhere",
+                "this record was made by another practice".into(),
+            ));
+        }
+        let from_bidx = self.protect.patient_index(&from.entry.account_id);
+        let into_bidx = self.protect.patient_index(&into.entry.account_id);
+        let mut moves = Vec::new();
+        let mut others = Vec::new();
+        for row in self.store.reservations_by_patient_index(from_bidx).await? {
+            let view = self.view(&row.agenda_id).await?;
+            if view.agenda.practitioner_id != me.id {
+                continue;
+            }
+            let a = self.open_reservation(row).await?;
+            if a.patient.as_ref() != Some(&from.entry.account_id) {
+                others.push(a.row.id);
+                continue;
+            }
+            if a.relative.is_some() {
+                return Err(AppError::Conflict(
+                    "relative-booking",
+                    "an appointment of this record is for a relative; it cannot be moved".into(),
+                ));
+            }
+            let key = self.agenda_key(&view.agenda).await?;
+            let patient_ct = self.protect.seal(
+                &key,
+                into.entry.account_id.as_str().as_bytes(),
+                "reservations",
+                "patient",
+                a.row.id.as_str(),
+            );
+            moves.push(PatientMove {
+                reservation_id: a.row.id,
+                patient_ct,
+            });
+        }
+        let note_ct = match self.open_note(&me.id, &from.entry).await? {
+            Some(theirs) => {
+                let joined = match self.open_note(&me.id, &into.entry).await? {
+                    Some(ours) => format!("{ours}\n\n{theirs}"),
+                    None => theirs,
+                };
+                Some(self.seal_note(&me.id, &into.entry, &joined).await?)
+            }
+            None => None,
+        };
+        let moved = moves.len();
+        self.store
+            .merge_practice_patients(&PatientMerge {
+                practitioner_id: me.id.clone(),
+                into: into.entry.clone(),
+                from: from.entry.clone(),
+                from_bidx,
+                into_bidx,
+                others,
+                moves,
+                note_ct,
+                now: Timestamp::now(),
+            })
+            .await?;
+        self.audit(
+            caller,
+            &[
+                (into.entry.account_id.clone(), "practice.patient_merge"),
+                (from.entry.account_id.clone(), "practice.patient_merge"),
+            ],
+        )
+        .await?;
+        Ok(PatientMerged {
+            kept: into.entry.id,
+            kept_account: into.entry.account_id,
+            removed_account: from.entry.account_id,
+            moved,
+        })
     }
 
     /// For a phone booking of `name` and `phone`: the practice's existing patient with

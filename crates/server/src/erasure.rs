@@ -18,3 +18,23 @@ impl App {
         Ok(mine.len())
     }
 }
+
+impl App {
+    /// Merges two patients of the caller's practice (see
+    /// [`careslot_scheduling::Scheduling::merge_patients`]), then erases the practice-made
+    /// record left without appointments anywhere: nothing about a person is kept that no
+    /// appointment needs. A record still booked in another agenda is kept.
+    pub async fn merge_patients(
+        &self,
+        caller: &careslot_core::Caller,
+        keep: &str,
+        other: &str,
+    ) -> AppResult<careslot_scheduling::directory::PatientMerged> {
+        let merged = self.scheduling.merge_patients(caller, keep, other).await?;
+        let gone = &merged.removed_account;
+        if self.scheduling.own_reservation_ids(gone).await?.is_empty() {
+            self.accounts.erase_identity(gone, &[]).await?;
+        }
+        Ok(merged)
+    }
+}

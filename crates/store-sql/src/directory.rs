@@ -207,4 +207,104 @@ where
         .map_err(B::map_err)?;
         Ok(B::rows_affected(done) == 1)
     }
+
+    pub(crate) async fn merge(pool: &DbPool<B>, m: &PatientMerge) -> StoreResult<()> {
+        let practice = m.practitioner_id.as_str();
+        if m.into.id == m.from.id
+            || m.into.practitioner_id != m.practitioner_id
+            || m.from.practitioner_id != m.practitioner_id
+        {
+            return Err(StoreError::NotFound);
+        }
+        let mut tx = B::begin_write(pool).await?;
+        // Both entries, locked (PostgreSQL) so that a concurrent merge of either waits.
+        let found = sqlx::query(&format!(
+            "SELECT id, account_id FROM practice_patients
+              WHERE practitioner_id = $1 AND id IN ($2, $3){}",
+            B::FOR_UPDATE
+        ))
+        .bind(practice)
+        .bind(m.into.id.as_str())
+        .bind(m.from.id.as_str())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(B::map_err)?;
+        if found.len() != 2 {
+            return Err(StoreError::NotFound);
+        }
+        for row in &found {
+            let id: String = row.try_get("id").map_err(internal)?;
+            let account: String = row.try_get("account_id").map_err(internal)?;
+            let expected = if id == m.into.id { &m.into } else { &m.from };
+            if account != expected.account_id.as_str() {
+                return Err(StoreError::Conflict(ConflictKind::Changed));
+            }
+        }
+        for mv in &m.moves {
+            // Only a reservation of this practice that still names `from`.
+            let done = sqlx::query(
+                "UPDATE reservations SET patient_ct = $1, patient_bidx = $2, updated_at = $3
+                  WHERE id = $4 AND patient_bidx = $5
+                    AND agenda_id IN (SELECT id FROM agendas WHERE practitioner_id = $6)",
+            )
+            .bind(mv.patient_ct.as_slice())
+            .bind(m.into_bidx)
+            .bind(m.now.as_second())
+            .bind(mv.reservation_id.as_str())
+            .bind(m.from_bidx)
+            .bind(practice)
+            .execute(&mut *tx)
+            .await
+            .map_err(B::map_err)?;
+            if B::rows_affected(done) != 1 {
+                return Err(StoreError::Conflict(ConflictKind::Changed));
+            }
+            // The appointment's pending messages (reminders, notices) go to the kept account:
+            // the removed one may be erased next, and its queued rows with it.
+            sqlx::query(
+                "UPDATE outbox SET account_id = $1 WHERE account_id = $2 AND reservation_id = $3",
+            )
+            .bind(m.into.account_id.as_str())
+            .bind(m.from.account_id.as_str())
+            .bind(mv.reservation_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(B::map_err)?;
+        }
+        // Booked since the moves were computed: nothing of `from` may stay in the practice.
+        let holding = sqlx::query(
+            "SELECT id FROM reservations
+              WHERE patient_bidx = $1
+                AND agenda_id IN (SELECT id FROM agendas WHERE practitioner_id = $2)",
+        )
+        .bind(m.from_bidx)
+        .bind(practice)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(B::map_err)?;
+        for row in &holding {
+            let id: String = row.try_get("id").map_err(internal)?;
+            let moved_here = m.into_bidx == m.from_bidx
+                && m.moves.iter().any(|mv| mv.reservation_id.as_str() == id);
+            if !moved_here && !m.others.iter().any(|o| o.as_str() == id) {
+                return Err(StoreError::Conflict(ConflictKind::Changed));
+            }
+        }
+        if m.note_ct.is_some() {
+            sqlx::query("UPDATE practice_patients SET note_ct = $1 WHERE id = $2")
+                .bind(m.note_ct.as_deref())
+                .bind(m.into.id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(B::map_err)?;
+        }
+        // Its terms go with it (ON DELETE CASCADE).
+        sqlx::query("DELETE FROM practice_patients WHERE practitioner_id = $1 AND id = $2")
+            .bind(practice)
+            .bind(m.from.id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(B::map_err)?;
+        crate::commit::<B>(tx).await
+    }
 }

@@ -3561,4 +3561,8 @@ where
     ) -> StoreResult<bool> {
         Directory::<B>::set_note(self.writer(), practitioner, id, note_ct).await
     }
+
+    async fn merge_practice_patients(&self, merge: &PatientMerge) -> StoreResult<()> {
+        Directory::<B>::merge(self.writer(), merge).await
+    }
 }

@@ -21,3 +21,32 @@ pub struct PracticePatient {
     pub note_ct: Option<Vec<u8>>,
     pub created_at: Timestamp,
 }
+
+/// One appointment re-pointed by a merge: its patient sealed again for the kept account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatientMove {
+    pub reservation_id: careslot_domain::ReservationId,
+    pub patient_ct: Vec<u8>,
+}
+
+/// Two entries of one practice's directory found to be one person: `from`'s appointments
+/// in the practice move to `into`'s account, `into` gets `note_ct`, and `from` leaves the
+/// directory. Written in one transaction, or not at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatientMerge {
+    pub practitioner_id: PractitionerId,
+    pub into: PracticePatient,
+    pub from: PracticePatient,
+    /// The patients' blind indexes on reservations: `from`'s (which every moved reservation
+    /// must still hold, and none of the practice may hold after) and `into`'s.
+    pub from_bidx: i64,
+    pub into_bidx: i64,
+    /// The practice's reservations holding `from_bidx` that are other patients' (the index is
+    /// truncated on purpose, so it is shared): the only ones it may still name after the merge.
+    pub others: Vec<careslot_domain::ReservationId>,
+    /// Every reservation of `from`'s account in the practice's agendas, whatever its status.
+    pub moves: Vec<PatientMove>,
+    /// The kept entry's note after the merge (both notes joined, sealed under `into`'s key).
+    pub note_ct: Option<Vec<u8>>,
+    pub now: Timestamp,
+}

@@ -35,4 +35,6 @@ pub enum ConflictKind {
     StockExhausted,
     /// A stock cannot be set below the doses already booked.
     StockBelowBooked,
+    /// What the request was computed from changed meanwhile (read it again and retry).
+    Changed,
 }

@@ -28,7 +28,7 @@ mod verification;
 
 pub use backup::BackupError;
 pub use credentials::*;
-pub use directory::PracticePatient;
+pub use directory::{PatientMerge, PatientMove, PracticePatient};
 pub use documents::{DocumentId, DocumentMeta, DocumentRecord, Uploader};
 pub use error::{ConflictKind, StoreError};
 pub use import::{ImportedSite, SitePublic, SiteWrite};
@@ -1169,4 +1169,9 @@ pub trait Store: Send + Sync + 'static {
         id: &str,
         note_ct: Option<&[u8]>,
     ) -> StoreResult<bool>;
+    /// Merges two entries of one practice (see [`PatientMerge`]) in one transaction. Refused
+    /// with `NotFound` when either entry is not the practice's (or they are one), and with a
+    /// conflict when a reservation of `from` changed patient meanwhile or `from` holds one in
+    /// the practice that `moves` does not name (booked since it was read): nothing changes.
+    async fn merge_practice_patients(&self, merge: &PatientMerge) -> StoreResult<()>;
 }

@@ -61,6 +61,7 @@ pub async fn run(store: Arc<dyn Store>) {
     operators::operators(&*store).await;
     slot_alerts(&*store).await;
     directory::directory(&*store).await;
+    directory::merging(&*store).await;
     stock_policy::stock_policy(store.clone()).await;
     agenda_feeds::agenda_feeds(&*store).await;
     // Operations (issue 16); closing stays last: the store refuses writes afterwards.

@@ -6,6 +6,7 @@ pub mod alerts;
 pub mod bulk_publish;
 pub mod calendar;
 pub mod credentials;
+pub mod desk;
 pub mod directory;
 pub mod dto;
 pub mod patient;

@@ -3,11 +3,12 @@
 mod doc_errors;
 mod erasure;
 pub mod ops;
+mod patient_merge;
 
 use careslot_consultation::api::{documents, prescriptions, video};
 use careslot_identity::api::{accounts, dead_letters, me, operators, security};
 use careslot_scheduling::api::{
-    agenda_feed, alerts, bulk_publish, calendar, credentials, directory, patient, payments,
+    agenda_feed, alerts, bulk_publish, calendar, credentials, desk, directory, patient, payments,
     practitioner, public, queue, reminders, webhooks,
 };
 use careslot_vaccination::api::{operator, vaccination};
@@ -41,6 +42,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         practitioner::create_motive, practitioner::create_rule, practitioner::create_absence, practitioner::agenda_appointments,
         // Issue 18 point 3: visit statuses.
         practitioner::put_visit_status,
+        // Issue 18 points 1 and 8: merging duplicates; the grid's move and resize.
+        patient_merge::merge, desk::move_appointment, desk::set_length,
         patient::create_hold, patient::book, patient::list, patient::cancel, patient::move_appointment,
         bulk_publish::manifest, bulk_publish::locations, bulk_publish::schedules, bulk_publish::slots,
         vaccination::book, vaccination::hold, vaccination::second_dose_slots, vaccination::protocols, vaccination::set_stock, vaccination::set_stock_policy,
@@ -203,6 +206,10 @@ pub fn router(app: App) -> Router {
         .route("/practitioner/patients", get(directory::search))
         .route("/practitioner/patients/{id}", get(directory::file))
         .route(
+            "/practitioner/patients/{id}/merge",
+            post(patient_merge::merge),
+        )
+        .route(
             "/practitioner/patients/{id}/note",
             axum::routing::put(directory::put_note),
         )
@@ -303,6 +310,14 @@ pub fn router(app: App) -> Router {
         .route(
             "/practice/appointments/{id}/cancel",
             post(payments::practice_cancel),
+        )
+        .route(
+            "/practice/appointments/{id}/move",
+            post(desk::move_appointment),
+        )
+        .route(
+            "/practice/appointments/{id}/length",
+            axum::routing::put(desk::set_length),
         )
         .route(
             "/payments/stripe/webhook",

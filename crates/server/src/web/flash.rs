@@ -34,6 +34,7 @@ const KEYS: &[&str] = &[
     "flash.decision_conflict",
     "flash.grid_moved",
     "flash.grid_resized",
+    "flash.patients_merged",
 ];
 
 pub fn lookup(key: &str) -> Option<&'static str> {

@@ -128,6 +128,10 @@ pub fn router() -> Router<App> {
         .route("/pro/patients", get(directory::page))
         .route("/pro/patients/{id}", get(desk::patient))
         .route("/pro/patients/{id}/note", post(directory::save_note))
+        .route(
+            "/pro/patients/{id}/merge",
+            get(patient_merge::page).post(patient_merge::merge),
+        )
         .route("/pro/settings", get(settings::page))
         .route("/pro/settings/motives", post(settings::add_motive))
         .route("/pro/settings/motives/{id}", post(settings::edit_motive))

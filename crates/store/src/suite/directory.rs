@@ -128,3 +128,201 @@ pub(super) async fn directory(store: &dyn Store) {
         vec![martine.id.clone()]
     );
 }
+
+/// Merging two entries of one practice: every reservation of the removed one moves (with its
+/// queued messages), or none does when anything changed since they were read.
+pub(super) async fn merging(store: &dyn Store) {
+    let f = fixture(store, 15, 1).await;
+    let other = fixture(store, 15, 1).await;
+    let pid = &f.practitioner.id;
+    let kept = new_account(store, Role::Patient).await;
+    let twin = new_account(store, Role::Patient).await;
+    let stranger = new_account(store, Role::Patient).await;
+    let e_kept = store
+        .file_practice_patient(&entry(&f, &kept.id), &[21])
+        .await
+        .unwrap();
+    let e_twin = store
+        .file_practice_patient(&entry(&f, &twin.id), &[22])
+        .await
+        .unwrap();
+    let reserve = |who: &AccountId, at: Timestamp| {
+        let mut r = reserve_req(&f, who, at, None);
+        r.patient_bidx = bidx(twin.id.as_str());
+        r
+    };
+    let day = t0() + 24.hours();
+    let booked = store
+        .reserve(&reserve(&twin.id, day))
+        .await
+        .unwrap()
+        .reservation;
+    let cancelled = store
+        .reserve(&reserve(&twin.id, day + 1.hours()))
+        .await
+        .unwrap()
+        .reservation;
+    store.cancel(&cancelled.id, t0()).await.unwrap();
+    // A stranger's booking whose (truncated) index is the twin's.
+    let strangers = store
+        .reserve(&reserve(&stranger.id, day + 2.hours()))
+        .await
+        .unwrap()
+        .reservation;
+    // Elsewhere, the twin's index names another practice's booking: not this merge's.
+    let mut far = reserve_req(&other, &twin.id, day, None);
+    far.patient_bidx = bidx(twin.id.as_str());
+    let far = store.reserve(&far).await.unwrap().reservation;
+    store
+        .enqueue(&OutboxWrite {
+            delete_pending: vec![],
+            enqueue: vec![NewOutboxMessage::intent(
+                IntentKind::EmailReminder,
+                twin.id.clone(),
+                booked.id.clone(),
+                booked.start,
+                format!("reminder:{}", booked.id),
+                day - 2.hours(),
+                t0(),
+            )],
+            notices: vec![],
+            webhooks: vec![],
+        })
+        .await
+        .unwrap();
+
+    let moves = |ids: &[&ReservationId]| -> Vec<PatientMove> {
+        ids.iter()
+            .map(|id| PatientMove {
+                reservation_id: (*id).clone(),
+                patient_ct: fake_ct("patient", kept.id.as_str()),
+            })
+            .collect()
+    };
+    let merge = |moves: Vec<PatientMove>, others: Vec<ReservationId>| PatientMerge {
+        practitioner_id: pid.clone(),
+        into: e_kept.clone(),
+        from: e_twin.clone(),
+        from_bidx: bidx(twin.id.as_str()),
+        into_bidx: bidx(kept.id.as_str()),
+        others,
+        moves,
+        note_ct: Some(b"joined notes".to_vec()),
+        now: t0(),
+    };
+    let untouched = |what: &str| format!("{what}: refused, nothing changed");
+    // The stranger's booking is not accounted for (booked since the moves were read, as far
+    // as the store can tell): refused.
+    let r = store
+        .merge_practice_patients(&merge(moves(&[&booked.id, &cancelled.id]), vec![]))
+        .await;
+    assert!(
+        matches!(r, Err(StoreError::Conflict(ConflictKind::Changed))),
+        "{r:?}"
+    );
+    // One of the twin's reservations left out: refused too.
+    let r = store
+        .merge_practice_patients(&merge(moves(&[&booked.id]), vec![strangers.id.clone()]))
+        .await;
+    assert!(
+        matches!(r, Err(StoreError::Conflict(ConflictKind::Changed))),
+        "{r:?}"
+    );
+    assert_eq!(
+        store.reservation(&booked.id).await.unwrap(),
+        Some(booked.clone()),
+        "{}",
+        untouched("reservation")
+    );
+    assert!(
+        store
+            .practice_patient(pid, &e_twin.id)
+            .await
+            .unwrap()
+            .is_some(),
+        "{}",
+        untouched("entry")
+    );
+    // Entries of another practice: unknown.
+    let mut foreign = merge(
+        moves(&[&booked.id, &cancelled.id]),
+        vec![strangers.id.clone()],
+    );
+    foreign.practitioner_id = other.practitioner.id.clone();
+    assert!(matches!(
+        store.merge_practice_patients(&foreign).await,
+        Err(StoreError::NotFound)
+    ));
+
+    store
+        .merge_practice_patients(&merge(
+            moves(&[&booked.id, &cancelled.id]),
+            vec![strangers.id.clone()],
+        ))
+        .await
+        .expect("merge");
+    for (id, status) in [
+        (&booked.id, ReservationStatus::Booked),
+        (&cancelled.id, ReservationStatus::Cancelled),
+    ] {
+        let r = store.reservation(id).await.unwrap().expect("still there");
+        assert_eq!(r.patient_ct, Some(fake_ct("patient", kept.id.as_str())));
+        assert_eq!(r.status, status);
+    }
+    let by_index = |rows: Vec<ReservationRow>| {
+        let mut ids: Vec<String> = rows.into_iter().map(|r| r.id.0).collect();
+        ids.sort();
+        ids
+    };
+    let mut expected = vec![booked.id.0.clone(), cancelled.id.0.clone()];
+    expected.sort();
+    assert_eq!(
+        by_index(
+            store
+                .reservations_by_patient_index(bidx(kept.id.as_str()))
+                .await
+                .unwrap()
+        ),
+        expected
+    );
+    let mut expected = vec![strangers.id.0.clone(), far.id.0.clone()];
+    expected.sort();
+    assert_eq!(
+        by_index(
+            store
+                .reservations_by_patient_index(bidx(twin.id.as_str()))
+                .await
+                .unwrap()
+        ),
+        expected
+    );
+    assert_eq!(
+        store.reservation(&strangers.id).await.unwrap(),
+        Some(strangers)
+    );
+    assert_eq!(store.reservation(&far.id).await.unwrap(), Some(far));
+    assert_eq!(store.practice_patient(pid, &e_twin.id).await.unwrap(), None);
+    assert!(store
+        .practice_patients_with_terms(pid, &[22], 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store
+            .practice_patient(pid, &e_kept.id)
+            .await
+            .unwrap()
+            .and_then(|e| e.note_ct),
+        Some(b"joined notes".to_vec())
+    );
+    // The reminder follows its appointment to the kept account.
+    assert!(store.outbox_of(&twin.id).await.unwrap().is_empty());
+    let queued = store.outbox_of(&kept.id).await.unwrap();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].dedupe_key, format!("reminder:{}", booked.id));
+    // Done once: the removed entry is gone.
+    assert!(matches!(
+        store.merge_practice_patients(&merge(vec![], vec![])).await,
+        Err(StoreError::NotFound)
+    ));
+}

@@ -13,6 +13,7 @@ pub mod mailbox;
 pub mod notices;
 pub mod onboarding;
 pub mod operator;
+pub mod patient_merge;
 pub mod payments;
 pub mod practitioner;
 pub mod prescriptions;
