@@ -9,6 +9,7 @@ pub mod me;
 pub mod operator;
 pub mod operators;
 pub mod security;
+pub mod team;
 
 pub use caller::{Bearer, Caller};
 pub use client::{bearer_token, ClientIp};

@@ -6,7 +6,7 @@ pub mod ops;
 mod patient_merge;
 
 use careslot_consultation::api::{documents, prescriptions, video};
-use careslot_identity::api::{accounts, dead_letters, me, operators, security};
+use careslot_identity::api::{accounts, dead_letters, me, operators, security, team};
 use careslot_scheduling::api::{
     agenda_feed, alerts, bulk_publish, calendar, credentials, desk, directory, patient, payments,
     practitioner, public, queue, reminders, webhooks,
@@ -44,6 +44,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         practitioner::put_visit_status,
         // Issue 18 points 1 and 8: merging duplicates; the grid's move and resize.
         patient_merge::merge, desk::move_appointment, desk::set_length,
+        desk::edit_motive, desk::delete_rule, desk::delete_absence,
+        team::list, team::invite, team::remove,
         patient::create_hold, patient::book, patient::list, patient::cancel, patient::move_appointment,
         bulk_publish::manifest, bulk_publish::locations, bulk_publish::schedules, bulk_publish::slots,
         vaccination::book, vaccination::hold, vaccination::second_dose_slots, vaccination::protocols, vaccination::set_stock, vaccination::set_stock_policy,
@@ -226,6 +228,18 @@ pub fn router(app: App) -> Router {
             post(practitioner::create_motive),
         )
         .route(
+            "/agendas/{agenda_id}/motives/{motive_id}",
+            axum::routing::put(desk::edit_motive),
+        )
+        .route(
+            "/agendas/{agenda_id}/opening-rules/{rule_id}",
+            axum::routing::delete(desk::delete_rule),
+        )
+        .route(
+            "/agendas/{agenda_id}/absences/{absence_id}",
+            axum::routing::delete(desk::delete_absence),
+        )
+        .route(
             "/agendas/{agenda_id}/opening-rules",
             post(practitioner::create_rule),
         )
@@ -311,6 +325,9 @@ pub fn router(app: App) -> Router {
             "/practice/appointments/{id}/cancel",
             post(payments::practice_cancel),
         )
+        .route("/practice/team", get(team::list))
+        .route("/practice/team/invitations", post(team::invite))
+        .route("/practice/team/{id}", axum::routing::delete(team::remove))
         .route(
             "/practice/appointments/{id}/move",
             post(desk::move_appointment),

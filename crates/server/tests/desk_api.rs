@@ -1,8 +1,11 @@
-//! Merging a patient recorded twice, and the desk's move and resize, through the API (issue
-//! 18, points 1 and 8), over real HTTP on SQLite and PostgreSQL: the duplicate's appointments
-//! (a cancelled one too) move to the kept record with the notes joined, the practice-made
-//! duplicate is erased, a patient's own account is always the one kept, two own accounts are
-//! refused, and nobody outside the practice can merge.
+//! What the desk does, through the API (issue 18, points 1 and 8), over real HTTP on SQLite
+//! and PostgreSQL:
+//! - merging a patient recorded twice: the duplicate's appointments (a cancelled one too)
+//!   move to the kept record with the notes joined, the practice-made duplicate is erased, a
+//!   patient's own account is always the one kept, two own accounts are refused, and nobody
+//!   outside the practice can merge;
+//! - the grid's move and resize, refused where the time is not free;
+//! - the settings' motive edit and removals of opening rules and absences; the team.
 
 mod common;
 
@@ -226,10 +229,20 @@ async fn wait_for_entry(srv: &TestServer, token: &str, q: &str) -> String {
     }
 }
 
+/// The slots of the first whole day offered (opening at 08:00, so they follow each other),
+/// whatever the hour the test runs at.
+fn whole_day(slots: Vec<Value>) -> Vec<Value> {
+    let day = |v: &Value| v["start"].as_str().unwrap_or_default()[..10].to_owned();
+    let first = slots.first().map(day).unwrap_or_default();
+    let later: Vec<Value> = slots.iter().filter(|v| day(v) != first).cloned().collect();
+    let next = later.first().map(day).unwrap_or_default();
+    later.into_iter().filter(|v| day(v) == next).collect()
+}
+
 async fn the_desk_moves_and_resizes(backend: Backend) {
     let (srv, _loc) = start_configured(backend, AppConfig::default()).await;
     let p = srv.practice("Dr Grille", 15, 1).await;
-    let slots = srv.slots(&p).await;
+    let slots = whole_day(srv.slots(&p).await);
     assert!(slots.len() >= 6, "{slots:?}");
     let booked = desk_book(
         &srv,
@@ -316,4 +329,146 @@ async fn the_desk_moves_and_resizes(backend: Backend) {
     srv.stop().await;
 }
 
-on_both_backends!(duplicates_become_one, the_desk_moves_and_resizes);
+async fn settings_and_team(backend: Backend) {
+    let (srv, _loc) = start_configured(backend, AppConfig::default()).await;
+    let p = srv.practice("Dr Réglages", 15, 1).await;
+    let t = Some(p.token.as_str());
+    let motive = format!("/api/v1/agendas/{}/motives/{}", p.agenda_id, p.motive_id);
+    let (s, edited) = srv
+        .call(
+            Method::PUT,
+            &motive,
+            t,
+            Some(json!({"name": "Suivi", "duration_min": 30, "labels": {"de": "Kontrolle"}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{edited}");
+    assert_eq!(
+        (edited["name"].as_str(), edited["duration_min"].as_i64()),
+        (Some("Suivi"), Some(30))
+    );
+    let slot = srv.slots(&p).await[0].clone();
+    let minutes = |k: &str| {
+        slot[k]
+            .as_str()
+            .and_then(|s| s.parse::<jiff::Timestamp>().ok())
+            .expect("time")
+            .as_second()
+            / 60
+    };
+    assert_eq!(minutes("end") - minutes("start"), 30, "{slot}");
+    let (s, _) = srv
+        .call(
+            Method::PUT,
+            &motive,
+            t,
+            Some(json!({"name": "Suivi", "labels": {"xx": "?"}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let other = srv.practice("Dr Ailleurs", 15, 1).await;
+    let (s, _) = srv
+        .call(
+            Method::PUT,
+            &motive,
+            Some(&other.token),
+            Some(json!({"name": "x"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // An absence and an opening rule removed again.
+    let (s, absence) = srv
+        .post(
+            &format!("/api/v1/agendas/{}/absences", p.agenda_id),
+            t,
+            json!({"start": "2030-01-07T08:00:00+01:00", "end": "2030-01-07T12:00:00+01:00", "reason": "Formation"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{absence}");
+    let path = format!(
+        "/api/v1/agendas/{}/absences/{}",
+        p.agenda_id,
+        absence["id"].as_str().expect("id")
+    );
+    let (s, _) = srv
+        .call(Method::DELETE, &path, Some(&other.token), None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "not another practice's");
+    let (s, _) = srv.call(Method::DELETE, &path, t, None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _) = srv.call(Method::DELETE, &path, t, None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "gone");
+    let (s, rule) = srv
+        .post(
+            &format!("/api/v1/agendas/{}/opening-rules", p.agenda_id),
+            t,
+            json!({"weekdays": [6], "start": "19:00", "end": "20:00", "motive_ids": [p.motive_id]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{rule}");
+    let path = format!(
+        "/api/v1/agendas/{}/opening-rules/{}",
+        p.agenda_id,
+        rule["id"].as_str().expect("id")
+    );
+    let (s, _) = srv.call(Method::DELETE, &path, t, None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _) = srv.call(Method::DELETE, &path, t, None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // The team: an invitation (a link to pass on, or mailed), the list, a removal.
+    let (s, team) = srv.get("/api/v1/practice/team", t).await;
+    assert_eq!(
+        (s, team["assistants"].as_array().map(Vec::len)),
+        (StatusCode::OK, Some(0))
+    );
+    let (s, inv) = srv
+        .post("/api/v1/practice/team/invitations", t, json!({}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{inv}");
+    assert_eq!(inv["mailed"], false);
+    assert!(
+        inv["token"].as_str().is_some_and(|t| t.len() >= 20),
+        "{inv}"
+    );
+    let (s, inv) = srv
+        .post(
+            "/api/v1/practice/team/invitations",
+            t,
+            json!({"email": "anne@example.test"}),
+        )
+        .await;
+    assert_eq!(
+        (s, &inv["mailed"]),
+        (StatusCode::CREATED, &json!(true)),
+        "{inv}"
+    );
+    let (s, _) = srv
+        .post(
+            "/api/v1/practice/team/invitations",
+            t,
+            json!({"email": "not an address"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let (s, _) = srv
+        .call(
+            Method::DELETE,
+            "/api/v1/practice/team/no-such-assistant",
+            t,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (patient, _) = srv.account("patient", "Zoé Patiente").await;
+    let (s, _) = srv.get("/api/v1/practice/team", Some(&patient)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    srv.stop().await;
+}
+
+on_both_backends!(
+    duplicates_become_one,
+    the_desk_moves_and_resizes,
+    settings_and_team
+);
