@@ -295,6 +295,19 @@ impl Accounts {
         ))
     }
 
+    /// The name of an account, `None` once it was erased (account or key gone); the caller
+    /// records the access in the audit log.
+    pub async fn name_of(&self, account: &AccountId) -> AppResult<Option<String>> {
+        let Some(r) = self.store.account(account).await? else {
+            return Ok(None);
+        };
+        match self.open_identity(&r).await {
+            Ok(identity) => Ok(Some(identity.name)),
+            Err(AppError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Decrypts an account's identity (the caller records the access in the audit log).
     pub async fn open_identity(&self, r: &AccountRecord) -> AppResult<Identity> {
         let key = self

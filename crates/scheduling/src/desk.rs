@@ -441,13 +441,7 @@ impl Scheduling {
         let a = self.desk_reservation(caller, id).await?;
         let mut name = None;
         if let Some(p) = &a.patient {
-            if let Some(r) = self.store.account(p).await? {
-                match self.open_identity(&r).await {
-                    Ok(i) => name = Some(i.name),
-                    Err(AppError::NotFound(_)) => {}
-                    Err(e) => return Err(e),
-                }
-            }
+            name = self.name_of(p).await?;
             self.audit(caller, &[(p.clone(), "practice.appointment")])
                 .await?;
         }

@@ -362,15 +362,7 @@ impl Scheduling {
             let a = self.open_reservation(row).await?;
             if let Some(patient) = &a.patient {
                 if !names.contains_key(patient) {
-                    let name = match self.store.account(patient).await? {
-                        Some(r) => match self.open_identity(&r).await {
-                            Ok(identity) => Some(identity.name),
-                            Err(AppError::NotFound(_)) => None,
-                            Err(e) => return Err(e),
-                        },
-                        None => None,
-                    };
-                    names.insert(patient.clone(), name);
+                    names.insert(patient.clone(), self.name_of(patient).await?);
                 }
             }
             let name = a

@@ -9,50 +9,10 @@ mod common;
 use common::{start, Backend, Practice, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use std::io::Write;
-use std::process::{Command, Stdio};
 
-const HINT: &str = "this test needs python3 with the icalendar package \
-    (scripts/install-test-deps installs it)";
-
-/// The events of a calendar as python's `icalendar` reads them: uid, start (epoch seconds),
-/// summary, location, status.
+/// The events of a calendar as python's `icalendar` reads them.
 fn parse(ics: &str) -> Vec<Value> {
-    let script = r#"
-import json, sys
-import icalendar
-cal = icalendar.Calendar.from_ical(sys.stdin.buffer.read())
-out = []
-for ev in cal.walk("VEVENT"):
-    out.append({
-        "uid": str(ev.get("UID")),
-        "start": int(ev.decoded("DTSTART").timestamp()),
-        "summary": str(ev.get("SUMMARY")),
-        "location": str(ev.get("LOCATION")),
-        "status": str(ev.get("STATUS")),
-    })
-print(json.dumps(out))
-"#;
-    let mut child = Command::new("python3")
-        .args(["-c", script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("python3 could not be started ({e}); {HINT}"));
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(ics.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "icalendar refused the calendar ({HINT}): {}\n{ics}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    common::ics::parse_events(ics)
 }
 
 /// RFC 5545's shape, checked on the raw text: CRLF only, lines of at most 75 octets, no

@@ -8,6 +8,7 @@ use careslot_store::codec;
 use careslot_store::*;
 use jiff::{SignedDuration, Timestamp};
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Row, Type};
+use std::fmt::Write as _;
 use std::marker::PhantomData;
 
 /// The SQL of the outbox on backend `B`.
@@ -90,13 +91,15 @@ impl ConfirmationBatch {
             if !entries.is_empty() {
                 entries.push(',');
             }
-            entries.push_str(&format!(
+            // Into the buffer: no allocation per booking on the booking path.
+            let _ = write!(
+                entries,
                 "{} {} {} {}",
                 m.id,
                 i.reservation_id,
                 m.account_id,
                 ms(i.start)
-            ));
+            );
             created_at = created_at.min(ms(m.created_at));
         }
         // The first message's UUIDv7 names the batch (unique, and in time order).

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod host;
+pub mod ics;
 pub mod smart;
 pub mod web;
 
