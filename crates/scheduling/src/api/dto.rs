@@ -499,6 +499,47 @@ pub struct SlotsQuery {
     pub motive_id: String,
     pub from: String,
     pub to: String,
+    /// `compact` asks for [`CompactSlotsBody`]; absent or `full`: the contract's answer.
+    #[serde(default)]
+    pub format: SlotFormat,
+}
+
+/// How a slot list is written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SlotFormat {
+    #[default]
+    Full,
+    Compact,
+}
+
+/// Slots of one local date, offset and length, in order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SlotGroupBody {
+    /// Local date `YYYY-MM-DD`.
+    pub date: String,
+    /// UTC offset of every start in the group, `+HH:MM`.
+    pub offset: String,
+    /// Every slot's length, in seconds.
+    pub length_s: i64,
+    /// Local start times `HH:MM` (`HH:MM:SS` when not on a whole minute).
+    pub times: Vec<String>,
+    /// Places left at each start (same order as `times`).
+    pub remaining: Vec<u32>,
+}
+
+/// The compact slot list (`format=compact`): starts grouped by day, no end per slot.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CompactSlotsBody {
+    pub groups: Vec<SlotGroupBody>,
+}
+
+/// A slot list, as asked: the contract's (default) or the compact one.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum SlotsAnswerBody {
+    Full(SlotsBody),
+    Compact(CompactSlotsBody),
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -298,11 +298,14 @@ pub async fn agenda(
     }))
 }
 
-/// Bookable starts of a motive, local dates `from`..=`to` (at most 31 days).
+/// Bookable starts of a motive, local dates `from`..=`to` (at most 31 days). With
+/// `format=compact` (an extension of the contract), starts are grouped by local date with one
+/// offset and length per group ([`CompactSlotsBody`]): about a third of the bytes.
 #[utoipa::path(get, path = "/api/v1/agendas/{agenda_id}/slots", operation_id = "listSlots", tag = "public",
     params(("agenda_id" = String, Path), ("motive_id" = String, Query), ("from" = String, Query, format = Date), ("to" = String, Query, format = Date),
+           ("format" = Option<SlotFormat>, Query, description = "`compact`: the grouped answer; default `full`, the contract's"),
            ("If-None-Match" = Option<String>, Header, description = "an `ETag` of an earlier answer: 304 when unchanged")),
-    responses((status = 200, body = SlotsBody, headers(("ETag" = String, description = "strong validator of this answer"))),
+    responses((status = 200, body = SlotsAnswerBody, headers(("ETag" = String, description = "strong validator of this answer"))),
               (status = 304, description = "unchanged since the `ETag` in `If-None-Match`", headers(("ETag" = String))),
               (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn slots(
@@ -314,7 +317,7 @@ pub async fn slots(
     // The same week of the same centre is asked for again and again during a rush: its
     // answer is serialised once per change of the agenda (and at most once a second).
     let agenda = AgendaId(agenda_id);
-    let key = format!("{}\n{}\n{}", q.motive_id, q.from, q.to);
+    let key = format!("{}\n{}\n{}\n{:?}", q.motive_id, q.from, q.to, q.format);
     let now_s = jiff::Timestamp::now().as_second();
     if let Some(answer) = app.agendas.response(&agenda, &key, now_s) {
         return Ok(answer.respond(&headers));
@@ -328,9 +331,11 @@ pub async fn slots(
             to: &q.to,
         })
         .await?;
-    let answer = Answer::new(bytes::Bytes::from(super::slot_json::slots_json(
-        None, &slots, &view.tz,
-    )));
+    let body = match q.format {
+        SlotFormat::Full => super::slot_json::slots_json(None, &slots, &view.tz),
+        SlotFormat::Compact => super::slot_json::compact_slots_json(&slots, &view.tz),
+    };
+    let answer = Answer::new(bytes::Bytes::from(body));
     if let Some(g) = generation {
         app.agendas
             .keep_response(&agenda, g, key, answer.clone(), now_s);

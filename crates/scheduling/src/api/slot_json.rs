@@ -40,6 +40,84 @@ pub fn slots_json(motive_id: Option<&str>, slots: &[Slot], tz: &TimeZone) -> Vec
     out
 }
 
+/// The compact answer (`format=compact`, a contract extension for clients that ask for it):
+/// `{"groups":[{"date":"2026-12-07","offset":"+01:00","length_s":900,"times":["08:00",…],
+/// "remaining":[1,…]},…]}`. A group holds the slots of one local date, offset and length, in
+/// order; a slot starts at `date`T`time` at `offset` and ends `length_s` later. About a third
+/// of the bytes of the default answer, and one offset and date per group instead of two per
+/// slot.
+pub fn compact_slots_json(slots: &[Slot], tz: &TimeZone) -> Vec<u8> {
+    let mut out = Vec::with_capacity(32 + slots.len() * 14);
+    out.extend_from_slice(b"{\"groups\":[");
+    let mut clock = LocalClock::new(tz);
+    let mut group: Option<(jiff::civil::Date, i32, i64)> = None;
+    let mut remaining: Vec<u32> = Vec::new();
+    for s in slots {
+        let offset = clock.offset(s.start);
+        let secs = i64::from(offset.seconds());
+        let local = s.start.as_second() + secs;
+        let date = clock.date(local.div_euclid(86_400), s.start, offset);
+        let length = s.end.as_second() - s.start.as_second();
+        let key = (date, offset.seconds(), length);
+        if group != Some(key) {
+            if group.is_some() {
+                close_group(&mut out, &mut remaining);
+                out.push(b',');
+            }
+            group = Some(key);
+            out.extend_from_slice(b"{\"date\":\"");
+            digits(&mut out, i64::from(date.year()).clamp(0, 9999), 4);
+            out.push(b'-');
+            digits(&mut out, i64::from(date.month()), 2);
+            out.push(b'-');
+            digits(&mut out, i64::from(date.day()), 2);
+            out.extend_from_slice(b"\",\"offset\":\"");
+            out.push(if secs < 0 { b'-' } else { b'+' });
+            let a = secs.abs();
+            digits(&mut out, a / 3600, 2);
+            out.push(b':');
+            digits(&mut out, (a / 60) % 60, 2);
+            if a % 60 != 0 {
+                out.push(b':');
+                digits(&mut out, a % 60, 2);
+            }
+            out.extend_from_slice(b"\",\"length_s\":");
+            out.extend_from_slice(length.to_string().as_bytes());
+            out.extend_from_slice(b",\"times\":[");
+        } else {
+            out.push(b',');
+        }
+        let of_day = local.rem_euclid(86_400);
+        out.push(b'"');
+        digits(&mut out, of_day / 3600, 2);
+        out.push(b':');
+        digits(&mut out, (of_day / 60) % 60, 2);
+        if of_day % 60 != 0 {
+            out.push(b':');
+            digits(&mut out, of_day % 60, 2);
+        }
+        out.push(b'"');
+        remaining.push(s.remaining);
+    }
+    if group.is_some() {
+        close_group(&mut out, &mut remaining);
+    }
+    out.extend_from_slice(b"]}");
+    out
+}
+
+fn close_group(out: &mut Vec<u8>, remaining: &mut Vec<u32>) {
+    out.extend_from_slice(b"],\"remaining\":[");
+    for (i, r) in remaining.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(r.to_string().as_bytes());
+    }
+    out.extend_from_slice(b"]}");
+    remaining.clear();
+}
+
 fn digits(out: &mut Vec<u8>, n: i64, width: usize) {
     let mut buf = [b'0'; 4];
     let mut n = n;
@@ -154,6 +232,80 @@ mod tests {
                 remaining: s.remaining,
             })
             .collect()
+    }
+
+    /// The slots a compact answer describes, read back as a client would.
+    fn expand(json: &[u8]) -> Vec<(String, String, u32)> {
+        let body: serde_json::Value = serde_json::from_slice(json).unwrap();
+        let mut out = Vec::new();
+        for g in body["groups"].as_array().unwrap() {
+            let (date, offset) = (g["date"].as_str().unwrap(), g["offset"].as_str().unwrap());
+            let length = g["length_s"].as_i64().unwrap();
+            let times = g["times"].as_array().unwrap();
+            let remaining = g["remaining"].as_array().unwrap();
+            assert_eq!(times.len(), remaining.len());
+            assert!(!times.is_empty(), "no empty group");
+            for (t, r) in times.iter().zip(remaining) {
+                let t = t.as_str().unwrap();
+                let t = if t.len() == 5 {
+                    format!("{t}:00")
+                } else {
+                    t.to_owned()
+                };
+                let start: Timestamp = format!("{date}T{t}{offset}").parse().unwrap();
+                let end = start
+                    .checked_add(jiff::SignedDuration::from_secs(length))
+                    .unwrap();
+                out.push((
+                    start.to_string(),
+                    end.to_string(),
+                    u32::try_from(r.as_u64().unwrap()).unwrap(),
+                ));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn compact_answers_describe_the_same_slots() {
+        for name in [
+            "Europe/Paris",
+            "UTC",
+            "America/St_Johns",
+            "Asia/Kolkata",
+            "Pacific/Chatham",
+        ] {
+            let tz = TimeZone::get(name).unwrap();
+            // Every 15 minutes over the spring and autumn changes, then longer slots, and a
+            // start with seconds: groups by date, offset and length.
+            let mut slots = Vec::new();
+            let mut t = Timestamp::from_second(1_774_000_000 - 1_774_000_000 % 900).unwrap();
+            for i in 0..40_000u32 {
+                let len = if i % 1000 < 900 { 15 * 60 } else { 40 * 60 };
+                slots.push(Slot {
+                    start: t,
+                    end: t.checked_add(jiff::SignedDuration::from_secs(len)).unwrap(),
+                    remaining: i % 5,
+                });
+                t = t.checked_add(jiff::SignedDuration::from_secs(900)).unwrap();
+            }
+            slots.push(Slot {
+                start: t.checked_add(jiff::SignedDuration::from_secs(17)).unwrap(),
+                end: t.checked_add(jiff::SignedDuration::from_secs(917)).unwrap(),
+                remaining: 2,
+            });
+            let want: Vec<(String, String, u32)> = slots
+                .iter()
+                .map(|s| (s.start.to_string(), s.end.to_string(), s.remaining))
+                .collect();
+            let compact = compact_slots_json(&slots, &tz);
+            assert_eq!(expand(&compact), want, "{name}");
+            assert!(
+                compact.len() * 2 < slots_json(None, &slots, &tz).len(),
+                "{name}: compact is at most half the bytes"
+            );
+        }
+        assert_eq!(compact_slots_json(&[], &TimeZone::UTC), b"{\"groups\":[]}");
     }
 
     #[test]

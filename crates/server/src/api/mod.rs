@@ -78,7 +78,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         // issue 19: webhooks
         webhooks::create, webhooks::list, webhooks::delete, webhooks::deliveries,
     ),
-    components(schemas(careslot_core::error::Problem)),
+    components(schemas(careslot_core::error::Problem, careslot_scheduling::api::dto::SlotFormat)),
     modifiers(&BearerAuth, &QueueDoc, &ErrorResponses),
 )]
 pub struct ApiDoc;
