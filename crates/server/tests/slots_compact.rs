@@ -1,6 +1,7 @@
 //! The compact slot list (issue 20 point 3, a contract extension), over real HTTP on SQLite
 //! and PostgreSQL: `format=compact` describes exactly the slots of the default answer (which
-//! stays the contract's), in fewer bytes, with its own validator and 304; an unknown format is
+//! stays the contract's), in fewer bytes, with its own validator and 304; gzip for clients
+//! that take it; an unknown format is
 //! refused (400, as any unreadable parameter).
 
 mod common;
@@ -101,6 +102,23 @@ async fn compact_answers_name_the_same_slots(backend: Backend) {
         compact_bytes.len(),
         full_bytes.len()
     );
+    // A client that takes gzip gets the same bytes compressed, under another tag.
+    let packed = srv
+        .client
+        .get(format!("{}{}", srv.base, path("")))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .expect("gzip");
+    assert_eq!(packed.status(), StatusCode::OK);
+    assert_eq!(packed.headers()["content-encoding"], "gzip");
+    assert_ne!(packed.headers()["etag"].to_str().expect("etag"), full_tag);
+    let packed = packed.bytes().await.expect("body");
+    assert!(packed.len() * 3 < full_bytes.len());
+    let mut plain = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&packed[..]), &mut plain)
+        .expect("gunzip");
+    assert_eq!(plain, full_bytes.to_vec());
     // `format=full` is the default answer.
     let (s, explicit) = srv.get(&path("&format=full"), None).await;
     assert_eq!((s, &explicit), (StatusCode::OK, &full));
