@@ -295,7 +295,24 @@ pub struct Entry {
     /// people asking for the same centre's same week), each valid for a second at most
     /// because time alone removes slots.
     responses: parking_lot::Mutex<HashMap<String, CachedResponse>>,
+    /// What each recent generation changed: `Some((start_s, end_s))` for a reservation this
+    /// node applied, `None` for anything else (everything may have changed). A day's cached
+    /// slots stay valid across changes that all miss that day.
+    changes: parking_lot::Mutex<std::collections::VecDeque<(u64, Option<(i64, i64)>)>>,
+    /// Serialised slots of one motive on one local day (issue 20 point 3): a booking
+    /// recomputes its own day, not the whole week an answer spans.
+    days: parking_lot::Mutex<HashMap<(String, jiff::civil::Date), CachedDay>>,
 }
+
+struct CachedDay {
+    generation: u64,
+    until_s: i64,
+    bytes: bytes::Bytes,
+}
+
+/// Changes remembered per agenda, and days kept (a few motives × a month).
+const MAX_CHANGES: usize = 64;
+const MAX_DAYS: usize = 256;
 
 struct CachedResponse {
     generation: u64,
@@ -317,7 +334,41 @@ impl Entry {
             next_start: AtomicI64::new(NO_SLOT),
             next_until: AtomicI64::new(0),
             responses: parking_lot::Mutex::new(HashMap::new()),
+            changes: parking_lot::Mutex::new(std::collections::VecDeque::new()),
+            days: parking_lot::Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Records that generation `generation` changed `span` (`None`: anything).
+    fn changed(&self, generation: u64, span: Option<(i64, i64)>) {
+        let mut changes = self.changes.lock();
+        if changes.len() >= MAX_CHANGES {
+            changes.pop_front();
+        }
+        changes.push_back((generation, span));
+    }
+
+    /// Whether every generation after `since` up to `now` is recorded and changed only
+    /// times outside `[from_s, to_s)`. A generation not recorded yet (its writer is between
+    /// the bump and the record) or forgotten counts as a change.
+    fn untouched(&self, since: u64, now: u64, from_s: i64, to_s: i64) -> bool {
+        if since == now {
+            return true;
+        }
+        if since > now {
+            return false;
+        }
+        let changes = self.changes.lock();
+        let mut seen = 0u64;
+        for (g, span) in changes.iter() {
+            if *g > since && *g <= now {
+                match span {
+                    Some((a, b)) if *b <= from_s || *a >= to_s => seen += 1,
+                    _ => return false,
+                }
+            }
+        }
+        seen == now - since
     }
 
     fn fresh_with_generation(&self) -> Option<(u64, Arc<AgendaView>)> {
@@ -461,10 +512,16 @@ impl AgendaCache {
     /// Applies a change this node has just committed to the agenda's current view, so that
     /// readers see it at once without reloading the agenda from the store. When the view is
     /// not current (or `change` declines), it is marked stale instead.
-    fn apply(&self, id: &AgendaId, change: impl FnOnce(&mut AgendaView) -> bool) {
+    fn apply(
+        &self,
+        id: &AgendaId,
+        span: (Timestamp, Timestamp),
+        change: impl FnOnce(&mut AgendaView) -> bool,
+    ) {
         let Some(entry) = self.entries.read().get(id).cloned() else {
             return;
         };
+        let span = Some((span.0.as_second(), span.1.as_second()));
         let mut slot = entry.view.write();
         let generation = entry.generation.load(Ordering::Acquire);
         if let Some((_, view)) = slot.as_ref().filter(|(g, _)| *g == generation) {
@@ -482,10 +539,12 @@ impl AgendaCache {
                     .is_ok()
             {
                 *slot = Some((generation + 1, Arc::new(updated)));
+                entry.changed(generation + 1, span);
                 return;
             }
         }
-        entry.generation.fetch_add(1, Ordering::AcqRel);
+        let before = entry.generation.fetch_add(1, Ordering::AcqRel);
+        entry.changed(before + 1, span);
     }
 
     /// A reservation (hold or booking) this node has just committed; `stock` is the vaccine
@@ -496,7 +555,7 @@ impl AgendaCache {
         pooled: bool,
         stock: Option<(VaccineProduct, jiff::civil::Date)>,
     ) {
-        self.apply(&row.agenda_id, |view| {
+        self.apply(&row.agenda_id, (row.start, row.end), |view| {
             if let Some((product, day)) = stock {
                 match view
                     .stock
@@ -531,7 +590,7 @@ impl AgendaCache {
 
     /// A hold this node has just turned into a booking.
     pub fn booked(&self, row: &careslot_store::ReservationRow) {
-        self.apply(&row.agenda_id, |view| {
+        self.apply(&row.agenda_id, (row.start, row.end), |view| {
             view.occupancy.confirm(row.start, row.end)
         });
     }
@@ -584,14 +643,70 @@ impl AgendaCache {
     /// Marks an agenda's view stale. Call after every committed write that touches it.
     pub fn invalidate(&self, id: &AgendaId) {
         if let Some(e) = self.entries.read().get(id) {
-            e.generation.fetch_add(1, Ordering::AcqRel);
+            let before = e.generation.fetch_add(1, Ordering::AcqRel);
+            e.changed(before + 1, None);
         }
     }
 
     pub fn invalidate_all(&self) {
         for e in self.entries.read().values() {
-            e.generation.fetch_add(1, Ordering::AcqRel);
+            let before = e.generation.fetch_add(1, Ordering::AcqRel);
+            e.changed(before + 1, None);
         }
+    }
+
+    /// One day's serialised slots kept under `key` (motive and format) if nothing changed
+    /// that day since (`[from_s, to_s)`: the local day's instants) and it is fresh.
+    pub fn day(
+        &self,
+        id: &AgendaId,
+        key: &str,
+        day: jiff::civil::Date,
+        (from_s, to_s): (i64, i64),
+        now_s: i64,
+    ) -> Option<bytes::Bytes> {
+        let entry = self.entries.read().get(id).cloned()?;
+        let generation = entry.generation.load(Ordering::Acquire);
+        let (since, bytes) = {
+            let days = entry.days.lock();
+            let d = days.get(&(key.to_owned(), day))?;
+            if now_s >= d.until_s {
+                return None;
+            }
+            (d.generation, d.bytes.clone())
+        };
+        entry
+            .untouched(since, generation, from_s, to_s)
+            .then_some(bytes)
+    }
+
+    /// Keeps a day's slots computed from a view read at or after `generation` (read before
+    /// computing, as for [`AgendaCache::keep_response`]); fresh for a second, since time
+    /// alone removes slots (notice) and frees held ones (expiry).
+    pub fn keep_day(
+        &self,
+        id: &AgendaId,
+        generation: u64,
+        key: &str,
+        day: jiff::civil::Date,
+        bytes: bytes::Bytes,
+        now_s: i64,
+    ) {
+        let Some(entry) = self.entries.read().get(id).cloned() else {
+            return;
+        };
+        let mut days = entry.days.lock();
+        if days.len() >= MAX_DAYS {
+            days.clear();
+        }
+        days.insert(
+            (key.to_owned(), day),
+            CachedDay {
+                generation,
+                until_s: now_s + 1,
+                bytes,
+            },
+        );
     }
 
     pub fn len(&self) -> usize {
@@ -600,5 +715,49 @@ impl AgendaCache {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A day's cached slots survive changes that all miss the day, and nothing else: a
+    /// change anywhere in it, an invalidation of everything, a generation not recorded yet,
+    /// or one forgotten.
+    #[test]
+    fn a_day_stays_valid_only_across_changes_elsewhere() {
+        let e = Entry::new(AgendaId::new());
+        let day = (1_000, 2_000);
+        let bump = |span: Option<(i64, i64)>| {
+            let before = e.generation.fetch_add(1, Ordering::AcqRel);
+            e.changed(before + 1, span);
+            before + 1
+        };
+        assert!(e.untouched(0, 0, day.0, day.1));
+        let g = bump(Some((2_000, 2_500)));
+        let g = bump(Some((500, 1_000))).max(g);
+        assert!(e.untouched(0, g, day.0, day.1), "before and after the day");
+        let g2 = bump(Some((1_999, 2_100)));
+        assert!(!e.untouched(0, g2, day.0, day.1), "its last second");
+        assert!(e.untouched(g2, g2, day.0, day.1), "kept after that change");
+        let g3 = bump(None);
+        assert!(
+            !e.untouched(g2, g3, day.0, day.1),
+            "everything may have changed"
+        );
+        // Bumped but not recorded yet: a change.
+        let g4 = e.generation.fetch_add(1, Ordering::AcqRel) + 1;
+        assert!(!e.untouched(g3, g4, day.0, day.1));
+        e.changed(g4, Some((0, 10)));
+        assert!(e.untouched(g3, g4, day.0, day.1));
+        // Forgotten generations count as changes.
+        let from = g4;
+        let mut last = g4;
+        for _ in 0..MAX_CHANGES + 1 {
+            last = bump(Some((0, 10)));
+        }
+        assert!(!e.untouched(from, last, day.0, day.1));
+        assert!(e.untouched(last - 5, last, day.0, day.1));
     }
 }

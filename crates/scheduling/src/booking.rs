@@ -138,6 +138,23 @@ impl Scheduling {
         Ok((view, slots))
     }
 
+    /// What a slot list is computed from: the agenda's view, the (online) motive and the
+    /// checked local date range, for callers that compute it day by day.
+    pub async fn slot_range(
+        &self,
+        q: SlotQuery<'_>,
+    ) -> AppResult<(
+        Arc<AgendaView>,
+        Motive,
+        jiff::civil::Date,
+        jiff::civil::Date,
+    )> {
+        let (from, to) = parse_date_range(q.from, q.to, MAX_SLOT_RANGE_DAYS)?;
+        let view = self.view(&AgendaId(q.agenda_id.to_owned())).await?;
+        let motive = Self::online_motive(&view, q.motive_id)?.clone();
+        Ok((view, motive, from, to))
+    }
+
     /// Opens the sealed fields of a reservation with its agenda's key.
     pub async fn open_reservation(&self, row: ReservationRow) -> AppResult<Appointment> {
         let view = self.view(&row.agenda_id).await?;

@@ -22,21 +22,52 @@ pub fn slots_json(motive_id: Option<&str>, slots: &[Slot], tz: &TimeZone) -> Vec
         }
         out.push(b',');
     }
-    out.extend_from_slice(b"\"slots\":[");
+    out.extend_from_slice(SLOTS_OPEN);
+    slot_items(&mut out, slots, tz);
+    out.extend_from_slice(CLOSE);
+    out
+}
+
+/// How the default answer opens and how both close; between them, items separated by
+/// commas (a day's items are a piece of it, see [`assemble`]).
+pub const SLOTS_OPEN: &[u8] = b"\"slots\":[";
+pub const GROUPS_OPEN: &[u8] = b"{\"groups\":[";
+pub const CLOSE: &[u8] = b"]}";
+
+/// The items of the default answer for `slots`, comma-separated, no brackets.
+pub fn slot_items(out: &mut Vec<u8>, slots: &[Slot], tz: &TimeZone) {
     let mut clock = LocalClock::new(tz);
     for (i, s) in slots.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
         out.extend_from_slice(b"{\"start\":\"");
-        clock.write(&mut out, s.start);
+        clock.write(out, s.start);
         out.extend_from_slice(b"\",\"end\":\"");
-        clock.write(&mut out, s.end);
+        clock.write(out, s.end);
         out.extend_from_slice(b"\",\"remaining\":");
         out.extend_from_slice(s.remaining.to_string().as_bytes());
         out.push(b'}');
     }
-    out.extend_from_slice(b"]}");
+}
+
+/// An answer made of pieces (each day's items): `open`, the non-empty pieces joined by
+/// commas, then the close.
+pub fn assemble(open: &[&[u8]], pieces: &[bytes::Bytes]) -> Vec<u8> {
+    let len: usize = pieces.iter().map(|p| p.len() + 1).sum();
+    let mut out = Vec::with_capacity(16 + len);
+    for o in open {
+        out.extend_from_slice(o);
+    }
+    let mut first = true;
+    for p in pieces.iter().filter(|p| !p.is_empty()) {
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        out.extend_from_slice(p);
+    }
+    out.extend_from_slice(CLOSE);
     out
 }
 
@@ -48,7 +79,15 @@ pub fn slots_json(motive_id: Option<&str>, slots: &[Slot], tz: &TimeZone) -> Vec
 /// slot.
 pub fn compact_slots_json(slots: &[Slot], tz: &TimeZone) -> Vec<u8> {
     let mut out = Vec::with_capacity(32 + slots.len() * 14);
-    out.extend_from_slice(b"{\"groups\":[");
+    out.extend_from_slice(GROUPS_OPEN);
+    compact_groups(&mut out, slots, tz);
+    out.extend_from_slice(CLOSE);
+    out
+}
+
+/// The groups of the compact answer for `slots`, comma-separated, no brackets. A group
+/// never spans two local dates, so days' groups joined by commas are the range's.
+pub fn compact_groups(out: &mut Vec<u8>, slots: &[Slot], tz: &TimeZone) {
     let mut clock = LocalClock::new(tz);
     let mut group: Option<(jiff::civil::Date, i32, i64)> = None;
     let mut remaining: Vec<u32> = Vec::new();
@@ -61,25 +100,25 @@ pub fn compact_slots_json(slots: &[Slot], tz: &TimeZone) -> Vec<u8> {
         let key = (date, offset.seconds(), length);
         if group != Some(key) {
             if group.is_some() {
-                close_group(&mut out, &mut remaining);
+                close_group(out, &mut remaining);
                 out.push(b',');
             }
             group = Some(key);
             out.extend_from_slice(b"{\"date\":\"");
-            digits(&mut out, i64::from(date.year()).clamp(0, 9999), 4);
+            digits(out, i64::from(date.year()).clamp(0, 9999), 4);
             out.push(b'-');
-            digits(&mut out, i64::from(date.month()), 2);
+            digits(out, i64::from(date.month()), 2);
             out.push(b'-');
-            digits(&mut out, i64::from(date.day()), 2);
+            digits(out, i64::from(date.day()), 2);
             out.extend_from_slice(b"\",\"offset\":\"");
             out.push(if secs < 0 { b'-' } else { b'+' });
             let a = secs.abs();
-            digits(&mut out, a / 3600, 2);
+            digits(out, a / 3600, 2);
             out.push(b':');
-            digits(&mut out, (a / 60) % 60, 2);
+            digits(out, (a / 60) % 60, 2);
             if a % 60 != 0 {
                 out.push(b':');
-                digits(&mut out, a % 60, 2);
+                digits(out, a % 60, 2);
             }
             out.extend_from_slice(b"\",\"length_s\":");
             out.extend_from_slice(length.to_string().as_bytes());
@@ -89,21 +128,19 @@ pub fn compact_slots_json(slots: &[Slot], tz: &TimeZone) -> Vec<u8> {
         }
         let of_day = local.rem_euclid(86_400);
         out.push(b'"');
-        digits(&mut out, of_day / 3600, 2);
+        digits(out, of_day / 3600, 2);
         out.push(b':');
-        digits(&mut out, (of_day / 60) % 60, 2);
+        digits(out, (of_day / 60) % 60, 2);
         if of_day % 60 != 0 {
             out.push(b':');
-            digits(&mut out, of_day % 60, 2);
+            digits(out, of_day % 60, 2);
         }
         out.push(b'"');
         remaining.push(s.remaining);
     }
     if group.is_some() {
-        close_group(&mut out, &mut remaining);
+        close_group(out, &mut remaining);
     }
-    out.extend_from_slice(b"]}");
-    out
 }
 
 fn close_group(out: &mut Vec<u8>, remaining: &mut Vec<u32>) {
