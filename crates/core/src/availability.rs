@@ -298,11 +298,14 @@ pub struct Entry {
     /// What each recent generation changed: `Some((start_s, end_s))` for a reservation this
     /// node applied, `None` for anything else (everything may have changed). A day's cached
     /// slots stay valid across changes that all miss that day.
-    changes: parking_lot::Mutex<std::collections::VecDeque<(u64, Option<(i64, i64)>)>>,
+    changes: parking_lot::Mutex<std::collections::VecDeque<Change>>,
     /// Serialised slots of one motive on one local day (issue 20 point 3): a booking
     /// recomputes its own day, not the whole week an answer spans.
     days: parking_lot::Mutex<HashMap<(String, jiff::civil::Date), CachedDay>>,
 }
+
+/// A generation and the instants it changed, in seconds (`None`: anything).
+type Change = (u64, Option<(i64, i64)>);
 
 struct CachedDay {
     generation: u64,
