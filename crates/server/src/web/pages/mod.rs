@@ -14,6 +14,7 @@ pub mod notices;
 pub mod onboarding;
 pub mod operator;
 pub mod payments;
+pub mod photos;
 pub mod practitioner;
 pub mod prescriptions;
 pub mod profile;
