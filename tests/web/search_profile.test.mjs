@@ -178,7 +178,7 @@ for (const width of [PHONE.width, DESKTOP.width]) {
       assert.equal(await toggle.getAttribute('aria-expanded'), 'true');
       assert.equal(await page.locator('#results-map .leaflet-marker-icon').count(), PER_PAGE);
       await page.locator(`#results-map .leaflet-marker-icon[title="${anne.name}"]`).click();
-      const popupLink = page.locator('#results-map .leaflet-popup a');
+      const popupLink = page.locator('#results-map .leaflet-popup-content a');
       assert.equal(await popupLink.getAttribute('href'), `/p/${anne.agenda}`);
       assert.equal(await popupLink.innerText(), anne.name);
       await checkA11y(page, `search-map-${width}`);
