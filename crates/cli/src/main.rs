@@ -279,6 +279,23 @@ struct ServeArgs {
     /// prescriptions. Without it, each request's Host header is used (http://HOST).
     #[arg(long, env = "CARESLOT_PUBLIC_URL", value_parser = parse_public_url)]
     public_url: Option<String>,
+    // --- search map ---
+    /// Tile URL template of the search results' map (Leaflet's: {z}/{x}/{y}, {s} for
+    /// subdomains); its host is added to the pages' Content-Security-Policy (img-src).
+    /// Empty: no map. The list of results works without it.
+    #[arg(
+        long,
+        env = "CARESLOT_MAP_TILES",
+        default_value = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    )]
+    map_tiles: String,
+    /// Credit shown on the map, as the tiles' licence asks.
+    #[arg(
+        long,
+        env = "CARESLOT_MAP_ATTRIBUTION",
+        default_value = "© OpenStreetMap contributors"
+    )]
+    map_attribution: String,
     // --- messages ---
     /// SMTP server for outgoing email: smtp://[user:pass@]host[:port] (STARTTLS when offered)
     /// or smtps://… (implicit TLS). Without it, messages are written as .eml files under
@@ -812,6 +829,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         // The demo's local mailbox reads what the file channel writes (no SMTP server).
         demo_mailbox: (args.demo && args.smtp_url.is_none())
             .then(|| args.db.data_dir.join("outbox")),
+        map: careslot_server::web::map::MapTiles {
+            url: args.map_tiles.trim().to_owned(),
+            attribution: args.map_attribution.trim().to_owned(),
+        },
         ..AppConfig::default()
     };
     let app = open_app_with(&args.db, &args.keys, config).await?;

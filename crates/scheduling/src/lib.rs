@@ -23,6 +23,7 @@ pub mod intents;
 pub mod notify;
 mod payment;
 pub mod payments;
+pub mod photo;
 mod practice;
 pub mod practice_facts;
 pub mod publish;

@@ -50,6 +50,8 @@ pub struct AppConfig {
     /// `serve --demo` without SMTP: the directory the file channel writes messages to, shown
     /// at `/demo/mailbox`. `None` (always outside demo mode): that page does not exist.
     pub demo_mailbox: Option<std::path::PathBuf>,
+    /// The tile server of the search results' map.
+    pub map: crate::web::map::MapTiles,
 }
 
 impl Default for AppConfig {
@@ -72,6 +74,7 @@ impl Default for AppConfig {
             clock: core.clock,
             alerts: Default::default(),
             demo_mailbox: None,
+            map: Default::default(),
         }
     }
 }
@@ -87,6 +90,8 @@ pub struct App {
     pub consultation: Arc<Consultation>,
     /// The demo mailbox's directory (see [`AppConfig::demo_mailbox`]).
     pub demo_mailbox: Option<Arc<std::path::PathBuf>>,
+    /// The tile server of the search results' map (see [`AppConfig::map`]).
+    pub map: Arc<crate::web::map::MapTiles>,
 }
 
 impl App {
@@ -156,6 +161,7 @@ impl App {
             vaccination,
             consultation,
             demo_mailbox: config.demo_mailbox.map(Arc::new),
+            map: Arc::new(config.map),
         })
     }
 

@@ -31,6 +31,7 @@ mod interop;
 mod operators;
 mod outbox;
 mod payments;
+mod photos;
 mod reminders;
 mod reservations;
 mod store;
@@ -38,6 +39,7 @@ mod verification;
 
 pub use alerts::Alerts;
 pub use outbox::{ConfirmationBatch, Outbox};
+pub use photos::Photos;
 pub use reminders::Reminders;
 use reservations::GroupCommit;
 pub use reservations::Reservations;

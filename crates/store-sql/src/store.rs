@@ -1478,6 +1478,29 @@ where
         Ok(())
     }
 
+    async fn set_practitioner_photo(
+        &self,
+        id: &PractitionerId,
+        photo: &PractitionerPhoto,
+    ) -> StoreResult<()> {
+        crate::Photos::<B>::set(self.writer(), id, photo).await
+    }
+
+    async fn practitioner_photo(
+        &self,
+        id: &PractitionerId,
+    ) -> StoreResult<Option<PractitionerPhoto>> {
+        crate::Photos::<B>::get(self.reader(), id).await
+    }
+
+    async fn practitioner_photo_hash(&self, id: &PractitionerId) -> StoreResult<Option<String>> {
+        crate::Photos::<B>::hash(self.reader(), id).await
+    }
+
+    async fn delete_practitioner_photo(&self, id: &PractitionerId) -> StoreResult<bool> {
+        crate::Photos::<B>::delete(self.writer(), id).await
+    }
+
     async fn create_agenda(&self, a: &Agenda) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO agendas (id, practitioner_id, place_id, timezone, holidays, wrapped_key) VALUES ($1, $2, $3, $4, $5, $6)",

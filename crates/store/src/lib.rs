@@ -324,6 +324,20 @@ pub trait Store: Send + Sync + 'static {
     /// Wheelchair access and access details of a place (NotFound if no such place).
     async fn place_access(&self, id: &PlaceId) -> StoreResult<PlaceAccess>;
     async fn set_place_access(&self, id: &PlaceId, access: &PlaceAccess) -> StoreResult<()>;
+    /// Sets (or replaces) a practitioner's photo.
+    async fn set_practitioner_photo(
+        &self,
+        id: &PractitionerId,
+        photo: &PractitionerPhoto,
+    ) -> StoreResult<()>;
+    async fn practitioner_photo(
+        &self,
+        id: &PractitionerId,
+    ) -> StoreResult<Option<PractitionerPhoto>>;
+    /// The current photo's hash only (what links to it need), without the images.
+    async fn practitioner_photo_hash(&self, id: &PractitionerId) -> StoreResult<Option<String>>;
+    /// Removes the photo: false when there was none.
+    async fn delete_practitioner_photo(&self, id: &PractitionerId) -> StoreResult<bool>;
     async fn create_agenda(&self, agenda: &Agenda) -> StoreResult<()>;
     async fn agenda(&self, id: &AgendaId) -> StoreResult<Option<Agenda>>;
     async fn create_motive(&self, motive: &Motive, label_ct: &[u8]) -> StoreResult<()>;

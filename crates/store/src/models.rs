@@ -285,6 +285,19 @@ impl Default for PractitionerFacts {
     }
 }
 
+/// A practitioner's photo as served: two JPEGs the server made from the upload (so no
+/// metadata of the original survives), named by `hash` in their URLs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PractitionerPhoto {
+    /// Hex digest of the large image (its version: URLs carry it, so they can be cached).
+    pub hash: String,
+    /// The public page's square (400 × 400).
+    pub large: Vec<u8>,
+    /// The search card's square (96 × 96).
+    pub small: Vec<u8>,
+    pub updated_at: Timestamp,
+}
+
 /// How a place can be reached.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PlaceAccess {

@@ -7,6 +7,7 @@ mod credentials;
 mod directory;
 mod documents;
 mod operators;
+mod photos;
 mod second_factor;
 mod stock_policy;
 mod verification;
@@ -64,6 +65,7 @@ pub async fn run(store: Arc<dyn Store>) {
     directory::merging(&*store).await;
     stock_policy::stock_policy(store.clone()).await;
     agenda_feeds::agenda_feeds(&*store).await;
+    photos::photos(&*store).await;
     // Operations (issue 16); closing stays last: the store refuses writes afterwards.
     operations_counts(&*store).await;
     closing(&*store).await;

@@ -127,6 +127,9 @@ async fn method_not_allowed() -> ApiError {
 }
 
 pub fn router(app: App) -> Router {
+    let csp = crate::web::map::content_security_policy(&app.map);
+    let csp = axum::http::HeaderValue::from_str(&csp)
+        .unwrap_or(axum::http::HeaderValue::from_static("default-src 'self'"));
     let api = Router::new()
         .route("/openapi.json", get(openapi))
         .route("/queue/tickets", post(queue::issue))
@@ -441,6 +444,7 @@ pub fn router(app: App) -> Router {
         )
         .merge(crate::web::router())
         .merge(crate::web::documents_router(&app))
+        .merge(crate::web::photos_router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(crate::web::context::html_errors))
@@ -453,7 +457,7 @@ pub fn router(app: App) -> Router {
             ops::observe,
         ))
         .with_state(app);
-    crate::web::security_headers(router)
+    crate::web::security_headers(router, csp)
 }
 
 /// The trace layer's span (debug level): the method and the route pattern, never the path,

@@ -41,14 +41,74 @@ const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../static/grid.js"),
     ),
     (
+        "map.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../static/map.js"),
+    ),
+    (
         "favicon.svg",
         "image/svg+xml",
         include_bytes!("../../static/favicon.svg"),
     ),
 ];
 
+/// Leaflet 1.9.4, vendored unmodified (see `static/leaflet/VENDOR.md`); its stylesheet
+/// finds its images at `images/` beside it.
+const LEAFLET: &[(&str, &str, &[u8])] = &[
+    (
+        "leaflet.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../static/leaflet/leaflet.js"),
+    ),
+    (
+        "leaflet.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../static/leaflet/leaflet.css"),
+    ),
+];
+
+const LEAFLET_IMAGES: &[(&str, &str, &[u8])] = &[
+    (
+        "layers.png",
+        "image/png",
+        include_bytes!("../../static/leaflet/images/layers.png"),
+    ),
+    (
+        "layers-2x.png",
+        "image/png",
+        include_bytes!("../../static/leaflet/images/layers-2x.png"),
+    ),
+    (
+        "marker-icon.png",
+        "image/png",
+        include_bytes!("../../static/leaflet/images/marker-icon.png"),
+    ),
+    (
+        "marker-icon-2x.png",
+        "image/png",
+        include_bytes!("../../static/leaflet/images/marker-icon-2x.png"),
+    ),
+    (
+        "marker-shadow.png",
+        "image/png",
+        include_bytes!("../../static/leaflet/images/marker-shadow.png"),
+    ),
+];
+
 pub async fn serve(Path(file): Path<String>) -> Response {
-    match FILES.iter().find(|(name, _, _)| *name == file) {
+    from(FILES, &file)
+}
+
+pub async fn leaflet(Path(file): Path<String>) -> Response {
+    from(LEAFLET, &file)
+}
+
+pub async fn leaflet_image(Path(file): Path<String>) -> Response {
+    from(LEAFLET_IMAGES, &file)
+}
+
+fn from(files: &[(&str, &'static str, &'static [u8])], file: &str) -> Response {
+    match files.iter().find(|(name, _, _)| *name == file) {
         Some((_, mime, body)) => (
             [
                 (header::CONTENT_TYPE, *mime),

@@ -1,10 +1,12 @@
 //! The web app: server-rendered pages (askama) over the same application services as the
 //! JSON API, with a little progressive JavaScript. Everything is served by careslot itself:
-//! no fonts, maps or scripts from elsewhere.
+//! no fonts or scripts from elsewhere; only the map's tiles come from the configured
+//! tile server.
 
 mod assets;
 pub mod context;
 mod flash;
+pub mod map;
 pub use careslot_core::i18n;
 mod pages;
 mod view;
@@ -15,12 +17,6 @@ use axum::routing::{get, post};
 use axum::Router;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-/// Scripts, styles and images only from careslot; no inline script; no framing.
-pub const CONTENT_SECURITY_POLICY: &str =
-    "default-src 'self'; script-src 'self'; style-src 'self'; \
-img-src 'self' data:; connect-src 'self'; font-src 'self'; form-action 'self'; \
-frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
-
 pub fn router() -> Router<App> {
     use pages::*;
     Router::new()
@@ -28,6 +24,7 @@ pub fn router() -> Router<App> {
         .route("/search", get(home::search))
         .route("/lang/{code}", get(home::switch_language))
         .route("/p/{agenda_id}", get(practitioner::page))
+        .route("/p/{agenda_id}/photo/{file}", get(photos::serve))
         .route("/book/hold", post(booking::hold))
         .route("/book/{hold_id}", get(booking::review))
         .route("/book/{hold_id}/signin", post(booking::sign_in))
@@ -238,7 +235,10 @@ pub fn router() -> Router<App> {
             "/pro/grid/resize/{id}",
             get(grid::resize_page).post(grid::resize_to),
         )
+        .route("/pro/profile/photo/delete", post(photos::remove))
         .route("/static/{file}", get(assets::serve))
+        .route("/static/leaflet/{file}", get(assets::leaflet))
+        .route("/static/leaflet/images/{file}", get(assets::leaflet_image))
 }
 
 /// The documents of an appointment, for both sides; uploads get a body limit that fits the
@@ -260,12 +260,25 @@ pub fn documents_router(app: &App) -> Router<App> {
         ))
 }
 
+/// The photo upload of the profile page, with a body limit that fits a photo.
+pub fn photos_router() -> Router<App> {
+    Router::new()
+        .route("/pro/profile/photo", post(pages::photos::upload))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            pages::photos::BODY_LIMIT,
+        ))
+}
+
 /// Security headers on every response (pages, assets and API alike).
-pub fn security_headers<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
+/// `csp` is [`map::content_security_policy`]'s.
+pub fn security_headers<S: Clone + Send + Sync + 'static>(
+    router: Router<S>,
+    csp: HeaderValue,
+) -> Router<S> {
     router
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+            csp,
         ))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,

@@ -182,6 +182,12 @@ pub struct ResultCard {
     /// card's strip in place).
     pub earlier: Option<String>,
     pub later: Option<String>,
+    /// The practitioner's small photo, if any.
+    pub photo: Option<String>,
+    pub photo_alt: String,
+    /// Where the place is, for the map's marker.
+    pub lat: String,
+    pub lon: String,
 }
 
 #[derive(Template)]
@@ -213,6 +219,8 @@ struct SearchPage<'a> {
     page_label: Option<String>,
     prev_page: Option<String>,
     next_page: Option<String>,
+    /// The map's tile URL template and credit; None: no map.
+    map: Option<(String, String)>,
 }
 
 /// A link to another search, offered when one finds nobody.
@@ -413,7 +421,6 @@ pub async fn search(ctx: Ctx, Query(p): Query<SearchParams>) -> PageResult {
             None => (String::new(), String::new(), Vec::new(), None),
         };
         results.push(ResultCard {
-            agenda_id: agenda,
             name: e.name.clone(),
             specialty: view::specialty_label(lang, e.specialty),
             address: format!("{}, {} {}", e.place.address, e.place.postcode, e.place.city),
@@ -425,6 +432,18 @@ pub async fn search(ctx: Ctx, Query(p): Query<SearchParams>) -> PageResult {
             vaccination,
             earlier,
             later,
+            // A photo is a nicety: the card stands without it if it cannot be read.
+            photo: ctx
+                .app
+                .photo_hash(&e.practitioner_id)
+                .await
+                .ok()
+                .flatten()
+                .map(|h| super::photos::small_url(&agenda, &h)),
+            photo_alt: lang.tf("practitioner.photo_alt", &[("name", &e.name)]),
+            lat: e.place.lat.to_string(),
+            lon: e.place.lon.to_string(),
+            agenda_id: agenda,
         });
     }
     let names = understood.names.join(" ");
@@ -563,6 +582,11 @@ pub async fn search(ctx: Ctx, Query(p): Query<SearchParams>) -> PageResult {
         unknown_place,
         results,
         suggestions,
+        map: ctx
+            .app
+            .map
+            .enabled()
+            .then(|| (ctx.app.map.url.clone(), ctx.app.map.attribution.clone())),
     }))
 }
 

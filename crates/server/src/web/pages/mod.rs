@@ -15,6 +15,7 @@ pub mod onboarding;
 pub mod operator;
 pub mod patient_merge;
 pub mod payments;
+pub mod photos;
 pub mod practitioner;
 pub mod prescriptions;
 pub mod profile;

@@ -2,13 +2,16 @@
 //! is live — six screens from the sign-up form to a bookable public page.
 
 use super::account::{code_step, start_instant_signup, CodeStep, PendingCode};
-use super::home::SpecialtyOption;
+use super::home::{Choice, SpecialtyOption};
+use super::photos;
 use crate::services::{AppError, NewMotive, NewPlace, NewRule, ProfileInput};
-use crate::web::context::{Ctx, Failure, Form, PageResult};
+use crate::web::context::{Ctx, Failure, Form, PageResult, Query};
 use crate::web::view;
 use askama::Template;
-use careslot_domain::{MotivePolicy, Specialty};
-use careslot_store::Role;
+use careslot_domain::{FeeSector, MotivePolicy, Specialty};
+use careslot_scheduling::practice_facts::FactsInput;
+use careslot_store::{PlaceAccess, Role};
+use serde::Deserialize;
 
 /// Languages offered as checkboxes (codes; names come from the catalogue).
 const LANGUAGES: [&str; 8] = ["fr", "en", "de", "it", "es", "pt", "ar", "zh"];
@@ -91,6 +94,30 @@ struct ProfilePage<'a> {
     specialties: Vec<(SpecialtyOption, bool)>,
     languages: Vec<Check>,
     bio: String,
+    accepts_new_patients: bool,
+    sectors: Vec<Choice>,
+    /// The first place's access, once there is a place (the profile after onboarding).
+    access: Option<PlaceAccess>,
+    /// The photo's block: shown once signed in.
+    photo: Option<PhotoBlock>,
+}
+
+/// The photo part of the profile page: the current photo, the upload and removal forms.
+pub struct PhotoBlock {
+    /// The current photo (400 px), once the practitioner has an agenda to name it by.
+    pub src: Option<String>,
+    pub alt: String,
+    /// A photo is set (removable) even when it cannot be shown yet.
+    pub set: bool,
+    pub message: Option<&'static str>,
+    pub error: bool,
+    pub accept: &'static str,
+}
+
+#[derive(Deserialize)]
+pub struct ProfileParams {
+    /// The outcome of the last photo action (a code of [`photos::OUTCOMES`]).
+    photo: Option<String>,
 }
 
 async fn render_profile(
@@ -98,6 +125,16 @@ async fn render_profile(
     error: Option<&'static str>,
     form: Option<&Form>,
     pending: Option<&PendingCode>,
+) -> PageResult {
+    render_profile_with(ctx, error, form, pending, None).await
+}
+
+async fn render_profile_with(
+    ctx: &Ctx,
+    error: Option<&'static str>,
+    form: Option<&Form>,
+    pending: Option<&PendingCode>,
+    photo_outcome: Option<&str>,
 ) -> PageResult {
     // Not signed in yet while the code is pending: only the form's values.
     let existing = match pending {
@@ -146,6 +183,67 @@ async fn render_profile(
             checked: chosen_langs.iter().any(|l| l == c),
         })
         .collect();
+    // Facts, access and photo exist once the practitioner does (not while signing up).
+    let (facts, first, photo_hash) = match (&existing, pending) {
+        (Some(p), None) => {
+            let caller = practitioner_only(ctx)?;
+            let facts = ctx.ok(ctx.app.my_facts(caller).await)?;
+            let first = ctx
+                .ok(ctx.app.desk_agendas(caller).await)?
+                .into_iter()
+                .next();
+            let hash = ctx.ok(ctx.app.photo_hash(&p.id).await)?;
+            (facts, first, hash)
+        }
+        _ => (Default::default(), None, None),
+    };
+    let accepts_new_patients = match form {
+        Some(f) => f.checked("accepts_new_patients"),
+        None => facts.accepts_new_patients,
+    };
+    let sector = match form {
+        Some(f) => f.text("fee_sector").to_owned(),
+        None => facts
+            .fee_sector
+            .map(|f| f.code().to_owned())
+            .unwrap_or_default(),
+    };
+    let sectors = std::iter::once(Choice {
+        value: "",
+        label: ctx.t("onboarding.fee_sector_unstated").to_owned(),
+        selected: sector.is_empty(),
+    })
+    .chain(FeeSector::ALL.iter().map(|f| Choice {
+        value: f.code(),
+        label: ctx.t(&format!("fee_sector.{}", f.code())).to_owned(),
+        selected: sector == f.code(),
+    }))
+    .collect();
+    let access = match &first {
+        Some(entry) => {
+            let stored = ctx.ok(ctx.app.place_access(&entry.place.id).await)?;
+            Some(match form {
+                Some(f) => PlaceAccess {
+                    wheelchair_access: f.checked("wheelchair_access"),
+                    details: f.opt("access_details").map(str::to_owned),
+                },
+                None => stored,
+            })
+        }
+        None => None,
+    };
+    let found = photo_outcome.and_then(|o| photos::OUTCOMES.iter().find(|(c, _, _)| *c == o));
+    let photo = pending.is_none().then(|| PhotoBlock {
+        src: match (&photo_hash, &first) {
+            (Some(h), Some(entry)) => Some(photos::large_url(entry.agenda_id.as_str(), h)),
+            _ => None,
+        },
+        alt: ctx.tf("practitioner.photo_alt", &[("name", &name)]),
+        set: photo_hash.is_some(),
+        message: found.map(|(_, key, _)| *key),
+        error: found.is_some_and(|(_, _, e)| *e),
+        accept: photos::ACCEPT,
+    });
     let bio = form
         .map(|f| f.text("bio").to_owned())
         .or_else(|| existing.and_then(|p| p.bio))
@@ -162,11 +260,46 @@ async fn render_profile(
         specialties,
         languages,
         bio,
+        accepts_new_patients,
+        sectors,
+        access,
+        photo,
     }))
 }
 
-pub async fn profile_page(ctx: Ctx) -> PageResult {
-    render_profile(&ctx, None, None, None).await
+pub async fn profile_page(ctx: Ctx, Query(p): Query<ProfileParams>) -> PageResult {
+    render_profile_with(&ctx, None, None, None, p.photo.as_deref()).await
+}
+
+/// The facts and the first place's access from the profile form, after the profile itself.
+async fn save_facts(
+    ctx: &Ctx,
+    caller: &crate::services::Caller,
+    form: &Form,
+) -> Result<(), AppError> {
+    ctx.app
+        .set_my_facts(
+            caller,
+            FactsInput {
+                accepts_new_patients: Some(form.checked("accepts_new_patients")),
+                fee_sector: Some(form.text("fee_sector").to_owned()),
+            },
+        )
+        .await?;
+    // The access fields are on the form once there is a place.
+    if form.get("access_present").is_some() {
+        if let Some(entry) = ctx.app.desk_agendas(caller).await?.into_iter().next() {
+            ctx.app
+                .set_place_access(
+                    caller,
+                    &entry.place.id,
+                    form.checked("wheelchair_access"),
+                    form.opt("access_details"),
+                )
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 pub async fn save_profile(mut ctx: Ctx, form: Form) -> PageResult {
@@ -195,12 +328,25 @@ pub async fn save_profile(mut ctx: Ctx, form: Form) -> PageResult {
             },
         )
         .await;
+    let saved = match saved {
+        Ok(_) => save_facts(&ctx, &caller, &form).await,
+        Err(e) => Err(e),
+    };
     match saved {
-        Ok(_) => Ok(ctx.redirect("/pro/onboarding/place")),
+        // Onboarding goes on to the place; later, the profile is edited in place.
+        Ok(()) => match ctx.app.desk_agendas(&caller).await {
+            Ok(a) if !a.is_empty() => {
+                Ok(ctx.redirect_with("/pro/onboarding/profile", "flash.saved"))
+            }
+            Ok(_) => Ok(ctx.redirect("/pro/onboarding/place")),
+            Err(e) => Err(ctx.fail(e)),
+        },
         Err(AppError::Invalid(d)) => {
             let key = match d.field {
                 "specialty" => "onboarding.pick_specialty",
                 "name" => "signup.bad_name",
+                "fee_sector" => "onboarding.pick_sector",
+                "access_details" => "onboarding.access_too_long",
                 _ => "error.invalid.detail",
             };
             render_profile(&ctx, Some(key), Some(&form), None).await

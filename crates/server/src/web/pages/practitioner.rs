@@ -39,6 +39,9 @@ struct PractitionerPage<'a> {
     address: String,
     languages: String,
     bio: Option<String>,
+    /// The photo (400 px square) and what it shows, for screen readers.
+    photo: Option<String>,
+    photo_alt: String,
     /// Fee sector, explained ("Sector 2 (fees above the rates possible)").
     fee_sector: Option<&'static str>,
     accepts_new_patients: bool,
@@ -132,6 +135,9 @@ pub async fn page(
     let pr = &public.practitioner;
     let facts = ctx.ok(ctx.app.practitioner_facts(&pr.id).await)?;
     let access = ctx.ok(ctx.app.place_access(&public.place.id).await)?;
+    let photo = ctx
+        .ok(ctx.app.photo_hash(&pr.id).await)?
+        .map(|h| super::photos::large_url(&agenda_id, &h));
     let languages = pr
         .languages
         .iter()
@@ -151,6 +157,8 @@ pub async fn page(
         ),
         languages,
         bio: pr.bio.clone(),
+        photo,
+        photo_alt: lang.tf("practitioner.photo_alt", &[("name", &pr.name)]),
         fee_sector: facts
             .fee_sector
             .map(|f| lang.t(&format!("fee_sector.{}", f.code()))),
