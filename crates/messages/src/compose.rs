@@ -159,6 +159,9 @@ pub enum Content {
         first: Appointment,
         second: Appointment,
     },
+    /// A series of appointments the practice booked (recurring care): every date in one
+    /// message, one `.ics` per appointment. Never empty (the first is the one named).
+    CareSeriesConfirmation(Vec<Appointment>),
 }
 
 impl Content {
@@ -184,7 +187,9 @@ impl Content {
             Content::PrescriptionAvailable(_) => Kind::PrescriptionAvailable,
             Content::DocumentAdded { .. } => Kind::DocumentAdded,
             Content::VideoReady { .. } => Kind::VideoReady,
-            Content::SeriesConfirmation { .. } => Kind::SeriesConfirmation,
+            Content::SeriesConfirmation { .. } | Content::CareSeriesConfirmation(_) => {
+                Kind::SeriesConfirmation
+            }
         }
     }
 
@@ -201,11 +206,15 @@ impl Content {
             | Content::DocumentAdded { appointment: a, .. }
             | Content::VideoReady { appointment: a, .. }
             | Content::SeriesConfirmation { first: a, .. } => Some(a),
+            Content::CareSeriesConfirmation(all) => all.first(),
             _ => None,
         }
     }
 
     fn key(&self) -> &'static str {
+        if let Content::CareSeriesConfirmation(_) = self {
+            return "care_series";
+        }
         match self.kind() {
             Kind::BookingConfirmation => "booking",
             Kind::CancelledByPractice => "cancel_practice",
@@ -467,6 +476,41 @@ pub fn compose(
             view.action = Some((lang.t("slot_offer.action").to_owned(), link.clone()));
             view.notes.push(lang.t("slot_offer.ignore").to_owned());
         }
+        Content::CareSeriesConfirmation(all) => {
+            view.intro = lang.t("care_series.intro").to_owned();
+            for (n, a) in all.iter().enumerate() {
+                let at = local_time(lang, a.start, &a.time_zone)?;
+                let label = lang.tf("care_series.nth", &[("n", &(n + 1).to_string())]);
+                view.details.push((label, at));
+            }
+            if let Some(a) = all.first() {
+                view.details
+                    .push((lang.t("common.with").to_owned(), a.practitioner.clone()));
+                let place = if a.address.trim().is_empty() {
+                    a.place.clone()
+                } else {
+                    format!("{}\n{}", a.place, a.address)
+                };
+                view.details
+                    .push((lang.t("common.where").to_owned(), place));
+                if a.show_motive {
+                    if let Some(motive) = &a.motive {
+                        view.details
+                            .push((lang.t("common.motive").to_owned(), motive.clone()));
+                    }
+                }
+                view.action = Some((
+                    lang.t("common.view").to_owned(),
+                    site.appointment_url(&a.id),
+                ));
+            }
+            // One calendar file per appointment: each keeps its own UID and alarm.
+            view.notes.push(lang.t("common.ics_hint").to_owned());
+            for (n, a) in all.iter().enumerate() {
+                let ics = appointment_event(site, a, lang, now).to_ics();
+                attachments.push(Attachment::ics(format!("appointment-{}.ics", n + 1), ics));
+            }
+        }
         Content::BookingConfirmation(a)
         | Content::CancelledByPractice(a)
         | Content::Reminder(a)
@@ -713,6 +757,15 @@ mod tests {
                 appointment: a.clone(),
                 link: "https://careslot.example/appointments/x/video".into(),
             },
+            Content::CareSeriesConfirmation(vec![
+                a.clone(),
+                Appointment {
+                    id: "0190b5e0-7c3a-7d2e-9f00-00000000dcbb".into(),
+                    start: "2026-04-23T12:30:00Z".parse().unwrap(),
+                    end: "2026-04-23T12:50:00Z".parse().unwrap(),
+                    ..a.clone()
+                },
+            ]),
             Content::SeriesConfirmation {
                 first: a.clone(),
                 second: Appointment {

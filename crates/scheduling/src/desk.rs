@@ -164,7 +164,41 @@ impl Scheduling {
                     "this is not a free slot of this motive".into(),
                 ),
             })?;
-        let patient_id = match patient {
+        let patient_id = self.desk_patient(caller, &me, patient).await?;
+        let note = note.map(str::trim).filter(|n| !n.is_empty());
+        if note.is_some_and(|n| n.chars().count() > 2000) {
+            return Err(DomainError::new("note", "must be at most 2000 characters").into());
+        }
+        let req = self
+            .sealed_request(&patient_id, &view, motive.id.clone(), start, note)
+            .await?;
+        let out = self.store.reserve(&req).await;
+        self.agendas.invalidate(agenda);
+        let row = out?.reservation;
+        let booked = self.open_reservation(row).await?;
+        // In the practice's directory from now on; the booking stands whatever happens here
+        // (filing again later repairs a miss).
+        if let Err(e) = self.file_in_directory(&me.id, &patient_id).await {
+            tracing::warn!(error = %e, "a phone booking's patient could not be filed in the directory");
+        }
+        // Booked on the phone: no card was given, the fee is paid at the practice.
+        if motive.policy.teleconsultation {
+            if let Some(fee) = self.motive_fees(agenda).await?.remove(&motive.id) {
+                self.record_at_practice(&booked, agenda.clone(), fee).await;
+            }
+        }
+        Ok(booked)
+    }
+
+    /// The account a desk booking is for: a known patient of this practice, an entry of its
+    /// directory, or a person given on the phone (found in the directory, else recorded).
+    pub(crate) async fn desk_patient(
+        &self,
+        caller: &Caller,
+        me: &Practitioner,
+        patient: DeskPatient<'_>,
+    ) -> AppResult<AccountId> {
+        Ok(match patient {
             DeskPatient::Known(id) => {
                 let id = AccountId(id.to_owned());
                 // Only patients this practice knows can be picked again.
@@ -217,30 +251,7 @@ impl Scheduling {
                     }
                 }
             }
-        };
-        let note = note.map(str::trim).filter(|n| !n.is_empty());
-        if note.is_some_and(|n| n.chars().count() > 2000) {
-            return Err(DomainError::new("note", "must be at most 2000 characters").into());
-        }
-        let req = self
-            .sealed_request(&patient_id, &view, motive.id.clone(), start, note)
-            .await?;
-        let out = self.store.reserve(&req).await;
-        self.agendas.invalidate(agenda);
-        let row = out?.reservation;
-        let booked = self.open_reservation(row).await?;
-        // In the practice's directory from now on; the booking stands whatever happens here
-        // (filing again later repairs a miss).
-        if let Err(e) = self.file_in_directory(&me.id, &patient_id).await {
-            tracing::warn!(error = %e, "a phone booking's patient could not be filed in the directory");
-        }
-        // Booked on the phone: no card was given, the fee is paid at the practice.
-        if motive.policy.teleconsultation {
-            if let Some(fee) = self.motive_fees(agenda).await?.remove(&motive.id) {
-                self.record_at_practice(&booked, agenda.clone(), fee).await;
-            }
-        }
-        Ok(booked)
+        })
     }
 
     /// A patient record without login, for a phone booking.

@@ -187,7 +187,31 @@ impl Scheduling {
         series_id: &str,
         doses: &[SeriesDoseInfo<'_>],
     ) -> OutboxWrite {
-        match self.try_series_outbox(patient, series_id, doses).await {
+        match self
+            .try_series_outbox(patient, series_id, doses, false)
+            .await
+        {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::warn!(series = series_id, error = %e, "series messages not prepared");
+                OutboxWrite::default()
+            }
+        }
+    }
+
+    /// The messages of a series of appointments booked by the practice (recurring care):
+    /// ONE confirmation listing every date with one `.ics` per appointment, and a reminder
+    /// before each, as for a vaccination series.
+    pub async fn care_series_outbox(
+        &self,
+        patient: &AccountId,
+        series_id: &str,
+        appointments: &[SeriesDoseInfo<'_>],
+    ) -> OutboxWrite {
+        match self
+            .try_series_outbox(patient, series_id, appointments, true)
+            .await
+        {
             Ok(w) => w,
             Err(e) => {
                 tracing::warn!(series = series_id, error = %e, "series messages not prepared");
@@ -201,6 +225,7 @@ impl Scheduling {
         patient: &AccountId,
         series_id: &str,
         doses: &[SeriesDoseInfo<'_>],
+        care: bool,
     ) -> AppResult<OutboxWrite> {
         let mut w = OutboxWrite::default();
         let Some(to) = self.recipient(patient).await? else {
@@ -216,12 +241,13 @@ impl Scheduling {
         let now = Timestamp::now();
         let site = self.message_site();
         let content = match appts.as_slice() {
+            [] => return Ok(w),
+            [_, _, ..] if care => Content::CareSeriesConfirmation(appts.clone()),
             [first, second, ..] => Content::SeriesConfirmation {
                 first: first.clone(),
                 second: second.clone(),
             },
             [only] => Content::BookingConfirmation(only.clone()),
-            [] => return Ok(w),
         };
         let m = compose(
             &site,

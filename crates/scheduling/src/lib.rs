@@ -11,6 +11,7 @@ pub mod alerts;
 pub mod api;
 mod booking;
 pub mod calendar;
+pub mod care_series;
 mod consultation;
 pub mod credentials;
 mod desk;

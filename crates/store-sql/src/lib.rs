@@ -25,6 +25,7 @@ use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type}
 use std::future::Future;
 
 mod alerts;
+mod care_series;
 mod credentials;
 mod directory;
 mod interop;

@@ -31,6 +31,10 @@ enum Job {
         BookSeriesRequest,
         tokio::sync::oneshot::Sender<StoreResult<Vec<ReservationRow>>>,
     ),
+    CareSeries(
+        Box<CareSeriesRequest>,
+        tokio::sync::oneshot::Sender<StoreResult<CareSeriesOutcome>>,
+    ),
     /// Shutdown: commit what was queued before this, then stop (answered once stopped).
     Stop(tokio::sync::oneshot::Sender<()>),
 }
@@ -42,6 +46,7 @@ enum Job {
 enum Answer {
     Reserve(StoreResult<ReserveOutcome>),
     Rows(StoreResult<Vec<ReservationRow>>),
+    CareSeries(StoreResult<CareSeriesOutcome>),
 }
 
 /// Group commit: holds, bookings and dose series queue here and one writer task commits them
@@ -124,6 +129,18 @@ impl GroupCommit {
         rx.await.map_err(|_| writer_stopped())?
     }
 
+    pub(crate) async fn care_series(
+        &self,
+        req: &CareSeriesRequest,
+    ) -> StoreResult<CareSeriesOutcome> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.queue(req.agenda_id.as_str())
+            .send(Job::CareSeries(Box::new(req.clone()), tx))
+            .await
+            .map_err(|_| writer_stopped())?;
+        rx.await.map_err(|_| writer_stopped())?
+    }
+
     pub(crate) async fn book_series(
         &self,
         req: &BookSeriesRequest,
@@ -142,6 +159,7 @@ impl Job {
         match self {
             Job::Reserve(_, w) => drop(w.send(Err(e))),
             Job::Series(_, w) | Job::BookSeries(_, w) => drop(w.send(Err(e))),
+            Job::CareSeries(_, w) => drop(w.send(Err(e))),
             Job::Stop(ack) => drop(ack.send(())),
         }
     }
@@ -150,6 +168,7 @@ impl Job {
         match (self, a) {
             (Job::Reserve(_, w), Answer::Reserve(r)) => drop(w.send(r)),
             (Job::Series(_, w) | Job::BookSeries(_, w), Answer::Rows(r)) => drop(w.send(r)),
+            (Job::CareSeries(_, w), Answer::CareSeries(r)) => drop(w.send(r)),
             (job, _) => job.fail(StoreError::Internal("group commit answer mismatch".into())),
         }
     }
@@ -279,6 +298,18 @@ where
                     }
                 }
                 Answer::Rows(out.map(|(rows, _)| rows))
+            }
+            Job::CareSeries(req, _) => {
+                let out = Self::care_series_in(tx, req).await;
+                // Only a booked series stands (and sends its one message); one with
+                // conflicts is rolled back by its savepoint.
+                if let Ok(CareSeriesOutcome::Booked(_)) = &out {
+                    agendas.push(req.agenda_id.0.clone());
+                    if !req.outbox.is_empty() {
+                        touched.outbox.push(&req.outbox);
+                    }
+                }
+                Answer::CareSeries(out)
             }
             Job::Stop(_) => Answer::Rows(Err(StoreError::Internal(
                 "a stop is never part of a group".into(),
@@ -415,6 +446,7 @@ where
         let ok = match &out {
             Answer::Reserve(r) => r.is_ok(),
             Answer::Rows(r) => r.is_ok(),
+            Answer::CareSeries(r) => matches!(r, Ok(CareSeriesOutcome::Booked(_))),
         };
         let end = if ok {
             "RELEASE SAVEPOINT careslot_req"

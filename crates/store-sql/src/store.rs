@@ -2702,6 +2702,28 @@ where
         Ok(out)
     }
 
+    async fn book_care_series(&self, req: &CareSeriesRequest) -> StoreResult<CareSeriesOutcome> {
+        self.group_commit().care_series(req).await
+    }
+
+    async fn care_series(&self, id: &str) -> StoreResult<Option<CareSeries>> {
+        Reservations::<B>::care_series(self.reader(), id).await
+    }
+
+    async fn care_series_of(&self, reservation: &ReservationId) -> StoreResult<Option<CareSeries>> {
+        Reservations::<B>::care_series_of(self.reader(), reservation).await
+    }
+
+    async fn cancel_care_series(
+        &self,
+        id: &str,
+        from: Timestamp,
+        now: Timestamp,
+        outbox: &OutboxWrite,
+    ) -> StoreResult<Vec<ReservationRow>> {
+        Reservations::<B>::cancel_care_series(self.writer(), id, from, now, outbox).await
+    }
+
     async fn series_of(&self, id: &ReservationId) -> StoreResult<Vec<ReservationRow>> {
         sqlx::query(
             "SELECT r.* FROM vaccination_series me

@@ -9,6 +9,7 @@
 //! - one `Idempotency-Key` per account books at most once.
 
 mod backup;
+mod care_series;
 pub mod codec;
 mod credentials;
 mod directory;
@@ -27,6 +28,7 @@ pub mod suite;
 mod verification;
 
 pub use backup::BackupError;
+pub use care_series::*;
 pub use credentials::*;
 pub use directory::{PatientMerge, PatientMove, PracticePatient};
 pub use documents::{DocumentId, DocumentMeta, DocumentRecord, Uploader};
@@ -660,6 +662,25 @@ pub trait Store: Send + Sync + 'static {
         &self,
         series_id: &str,
         patient_bidx: i64,
+    ) -> StoreResult<Vec<ReservationRow>>;
+    // --- recurring care (issue 18 point 5) ----------------------------------------------------
+    /// Books every occurrence of a care series in one transaction through the booking writer,
+    /// each under the database's overlap and capacity rules: all are booked (and the series'
+    /// outbox applied), or none and the occurrences that were not free are named.
+    async fn book_care_series(&self, req: &CareSeriesRequest) -> StoreResult<CareSeriesOutcome>;
+    /// A care series with its appointments (any status), by start.
+    async fn care_series(&self, id: &str) -> StoreResult<Option<CareSeries>>;
+    /// The care series an appointment belongs to, if any.
+    async fn care_series_of(&self, reservation: &ReservationId) -> StoreResult<Option<CareSeries>>;
+    /// Cancels the live occurrences of a series starting at or after `from` (and after
+    /// `now`: past ones stay as they were) in one transaction, applying `outbox` when it
+    /// cancelled something. NotFound when there is no such series. Returns what it cancelled.
+    async fn cancel_care_series(
+        &self,
+        id: &str,
+        from: Timestamp,
+        now: Timestamp,
+        outbox: &OutboxWrite,
     ) -> StoreResult<Vec<ReservationRow>>;
     /// The other reservations of the series a reservation belongs to (empty if none).
     async fn series_of(&self, id: &ReservationId) -> StoreResult<Vec<ReservationRow>>;

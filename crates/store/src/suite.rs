@@ -3,6 +3,7 @@
 
 mod agenda_feeds;
 mod batches;
+mod care_series;
 mod credentials;
 mod directory;
 mod documents;
@@ -32,6 +33,7 @@ pub async fn run(store: Arc<dyn Store>) {
     no_shows(&*store).await;
     pooled_no_shows(&*store).await;
     visits::visit_steps(&*store).await;
+    care_series::care_series(&*store).await;
     claiming_holds(&*store).await;
     editing_configuration(&*store).await;
     relatives(&*store).await;

@@ -123,4 +123,9 @@ pub const ENTRIES: &[(&str, [&str; 4])] = &[
     ("series.sms", ["careslot : deux rendez-vous confirmés, le premier le {when}. Détails : {link}", "careslot: two appointments confirmed, the first on {when}. Details: {link}", "careslot: zwei Termine bestätigt, der erste am {when}. Details: {link}", "careslot: due appuntamenti confermati, il primo il {when}. Dettagli: {link}"]),
     ("series.dose1", ["1er rendez-vous", "First appointment", "Erster Termin", "Primo appuntamento"]),
     ("series.dose2", ["2e rendez-vous", "Second appointment", "Zweiter Termin", "Secondo appuntamento"]),
+    // --- recurring care (issue 18 point 5): a series booked by the practice ---
+    ("care_series.subject", ["Série de rendez-vous confirmée, à partir du {when}", "Series of appointments confirmed, from {when}", "Terminserie bestätigt, ab {when}", "Serie di appuntamenti confermata, dal {when}"]),
+    ("care_series.intro", ["Le cabinet a réservé pour vous une série de rendez-vous. Un rappel vous sera envoyé avant chacun d’eux.", "The practice booked a series of appointments for you. You will get a reminder before each of them.", "Die Praxis hat eine Terminserie für Sie gebucht. Vor jedem Termin erhalten Sie eine Erinnerung.", "Lo studio ha prenotato per Lei una serie di appuntamenti. Riceverà un promemoria prima di ciascuno."]),
+    ("care_series.sms", ["careslot : série de rendez-vous confirmée, le premier le {when}. Détails : {link}", "careslot: series of appointments confirmed, the first on {when}. Details: {link}", "careslot: Terminserie bestätigt, der erste am {when}. Details: {link}", "careslot: serie di appuntamenti confermata, il primo il {when}. Dettagli: {link}"]),
+    ("care_series.nth", ["Rendez-vous {n}", "Appointment {n}", "Termin {n}", "Appuntamento {n}"]),
 ];

@@ -5,6 +5,7 @@ pub mod agenda_feed;
 pub mod alerts;
 pub mod bulk_publish;
 pub mod calendar;
+pub mod care_series;
 pub mod credentials;
 pub mod desk;
 pub mod directory;

@@ -8,8 +8,8 @@ mod patient_merge;
 use careslot_consultation::api::{documents, prescriptions, video};
 use careslot_identity::api::{accounts, dead_letters, me, operators, security, team};
 use careslot_scheduling::api::{
-    agenda_feed, alerts, bulk_publish, calendar, credentials, desk, directory, patient, payments,
-    practitioner, public, queue, reminders, webhooks,
+    agenda_feed, alerts, bulk_publish, calendar, care_series, credentials, desk, directory,
+    patient, payments, practitioner, public, queue, reminders, webhooks,
 };
 use careslot_vaccination::api::{operator, vaccination};
 
@@ -71,6 +71,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         operators::create, operators::list, operators::set_roles, operators::disable, operators::actions,
         // issue 18 point 1: the practice's patient directory and phone bookings
         directory::search, directory::file, directory::put_note, directory::book,
+        // issue 18 point 5: recurring care
+        care_series::book, care_series::get, care_series::cancel,
         // issue 19: iCalendar
         calendar::appointment_ics, calendar::get_feed, calendar::revoke_feed, calendar::feed,
         // issue 18 point 6: agenda feeds
@@ -255,6 +257,11 @@ pub fn router(app: App) -> Router {
             get(practitioner::agenda_appointments),
         )
         .route("/agendas/{agenda_id}/slots", get(public::slots))
+        .route("/agendas/{agenda_id}/series", post(care_series::book))
+        .route(
+            "/series/{id}",
+            get(care_series::get).delete(care_series::cancel),
+        )
         .route("/holds", post(patient::create_hold))
         .route("/appointments", get(patient::list).post(patient::book))
         .route("/appointments/{id}/cancel", post(patient::cancel))

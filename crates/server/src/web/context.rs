@@ -616,6 +616,11 @@ impl Form {
     pub fn checked(&self, name: &str) -> bool {
         self.get(name).is_some()
     }
+
+    /// Every field as sent, in order.
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.fields
+    }
 }
 
 /// Query parameters of a page; a malformed or missing one gives the error page in the

@@ -122,6 +122,10 @@ pub fn router() -> Router<App> {
             "/pro/appointments/{id}/cancel",
             post(payments::practice_cancel),
         )
+        .route(
+            "/pro/appointments/{id}/cancel-following",
+            post(series::cancel_following),
+        )
         .route("/pro/patients", get(directory::page))
         .route("/pro/patients/{id}", get(desk::patient))
         .route("/pro/patients/{id}/note", post(directory::save_note))

@@ -483,17 +483,23 @@ struct BookPage<'a> {
     q: String,
     searched: bool,
     hits: Vec<HitRow>,
+    /// The repeat (recurring care): its fields, weekday boxes and the dates it gives.
+    repeat: super::series::RepeatFields,
+    weekdays: Vec<super::onboarding::Check>,
+    repeat_hidden: Vec<(&'static str, String)>,
+    preview: Option<super::series::Preview>,
 }
 
 /// What the new-patient form held, to show it again.
 #[derive(Default)]
-struct Given {
-    name: String,
-    phone: String,
-    birth_date: String,
+pub(super) struct Given {
+    pub(super) name: String,
+    pub(super) phone: String,
+    pub(super) birth_date: String,
 }
 
-async fn render_book(
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn render_book(
     ctx: &Ctx,
     agenda: &str,
     motive: &str,
@@ -501,6 +507,7 @@ async fn render_book(
     error: Option<&'static str>,
     given: Given,
     q: &str,
+    repeat: super::series::RepeatFields,
 ) -> PageResult {
     let caller = ctx.caller()?;
     let v = ctx.ok(ctx
@@ -517,6 +524,37 @@ async fn render_book(
         Ok(hits) => (hits, None),
         Err(key) => (None, Some(key)),
     };
+    // The repeat's dates, each with whether it is free, before anything is booked.
+    let mut repeat_error = None;
+    let mut preview = None;
+    if repeat.on {
+        let plan = match repeat.rule() {
+            Ok(rule) => {
+                ctx.app
+                    .desk_series_plan(
+                        caller,
+                        &v.agenda.id,
+                        motive,
+                        start,
+                        &rule,
+                        &repeat.skip_dates(),
+                    )
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        match plan {
+            Ok(plan) => preview = Some(super::series::preview(ctx, &plan, &v.tz)),
+            Err(AppError::Invalid(_)) => repeat_error = Some("series.bad_rule"),
+            Err(e) => return Err(ctx.fail(e)),
+        }
+    }
+    let first_day = i64::from(t.to_zoned(v.tz.clone()).weekday().to_monday_one_offset());
+    let checked = if repeat.weekdays.is_empty() {
+        vec![first_day]
+    } else {
+        repeat.weekdays.clone()
+    };
     Ok(ctx.page(&BookPage {
         ctx,
         agenda: agenda.to_owned(),
@@ -524,17 +562,38 @@ async fn render_book(
         start: start.to_owned(),
         when: ctx.lang.date_time(&t.to_zoned(v.tz.clone())),
         motive_label: view::motive_label(ctx.lang, &public, m),
-        error: error.or(search_error),
+        error: error.or(repeat_error).or(search_error),
         name: given.name,
         phone: given.phone,
         birth_date: given.birth_date,
         searched: hits.is_some(),
         hits: hits.unwrap_or_default(),
         q,
+        weekdays: super::onboarding::weekday_checks(ctx, &checked),
+        repeat_hidden: if preview.is_some() {
+            repeat.hidden()
+        } else {
+            Vec::new()
+        },
+        repeat,
+        preview,
     }))
 }
 
-pub async fn book_page(ctx: Ctx, Query(p): Query<BookParams>) -> PageResult {
+pub async fn book_page(ctx: Ctx, Query(pairs): Query<Vec<(String, String)>>) -> PageResult {
+    let one = |k: &str| {
+        pairs
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    };
+    let p = BookParams {
+        agenda: one("agenda").to_owned(),
+        motive: one("motive").to_owned(),
+        start: one("start").to_owned(),
+        q: one("q").to_owned(),
+    };
     render_book(
         &ctx,
         &p.agenda,
@@ -543,6 +602,7 @@ pub async fn book_page(ctx: Ctx, Query(p): Query<BookParams>) -> PageResult {
         None,
         Given::default(),
         &p.q,
+        super::series::RepeatFields::from_pairs(&pairs),
     )
     .await
 }
@@ -559,6 +619,10 @@ pub async fn book(mut ctx: Ctx, form: Form) -> PageResult {
             birth_date: form.opt("patient_birth_date"),
         },
     };
+    let repeat = super::series::RepeatFields::from_form(&form);
+    if repeat.on {
+        return super::series::book(ctx, &form, repeat, patient).await;
+    }
     let booked = ctx
         .app
         .desk_book(
@@ -592,7 +656,17 @@ pub async fn book(mut ctx: Ctx, form: Form) -> PageResult {
                 phone: phone.into(),
                 birth_date: form.text("patient_birth_date").into(),
             };
-            render_book(&ctx, agenda, motive, start, Some(key), given, "").await
+            render_book(
+                &ctx,
+                agenda,
+                motive,
+                start,
+                Some(key),
+                given,
+                "",
+                Default::default(),
+            )
+            .await
         }
         Err(AppError::Conflict(..))
         | Err(AppError::Store(careslot_store::StoreError::Conflict(_))) => {
@@ -644,6 +718,8 @@ struct AppointmentPage<'a> {
     rx_not_verified: bool,
     rx_is_assistant: bool,
     rx_first_legend: String,
+    /// Its series (recurring care), when it belongs to one.
+    series: Option<super::series::SeriesSection>,
 }
 
 #[derive(serde::Deserialize)]
@@ -673,6 +749,7 @@ pub async fn appointment(
         && ctx.ok(ctx.app.my_credential(caller).await)?.status
             != careslot_domain::CredentialStatus::Verified;
     let trail = status_trail(&ctx, &id, &v.tz).await?;
+    let series = super::series::section(&ctx, &a.row.id, &v.tz).await?;
     Ok(ctx.page(&AppointmentPage {
         ctx: &ctx,
         id: id.clone(),
@@ -724,6 +801,7 @@ pub async fn appointment(
         rx_not_verified,
         rx_is_assistant: !is_practitioner,
         rx_first_legend: super::prescriptions::first_legend(&ctx),
+        series,
     }))
 }
 

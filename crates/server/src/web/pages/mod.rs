@@ -21,6 +21,7 @@ pub mod prescriptions;
 pub mod profile;
 pub mod queue;
 pub mod security;
+pub mod series;
 pub mod settings;
 pub mod team;
 pub mod vaccination;

@@ -1,0 +1,198 @@
+//! Recurring care (issue 18 point 5): a series of appointments booked by the practice in
+//! one transaction of the booking writer. Each occurrence is an ordinary reservation
+//! inserted by [`Reservations::insert_reservation`] (stale holds expired, pool places taken,
+//! the database's overlap rule having the last word) under a savepoint of its own, so that
+//! every occurrence that is not free is named; any such occurrence undoes the whole series.
+
+use crate::outbox::Outbox;
+use crate::{internal, Backend, DbPool, DbRow, Reservations, SqlStore, Tx};
+use careslot_domain::{AccountId, AgendaId, ReservationId};
+use careslot_store::codec::ts;
+use careslot_store::*;
+use jiff::Timestamp;
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Row, Type};
+
+impl<B: Backend> Reservations<B>
+where
+    for<'c> &'c mut <B::Db as Database>::Connection: Executor<'c, Database = B::Db>,
+    for<'q> <B::Db as Database>::Arguments<'q>: IntoArguments<'q, B::Db>,
+    for<'q> &'q str: Encode<'q, B::Db> + Type<B::Db>,
+    for<'q> &'q [u8]: Encode<'q, B::Db> + Type<B::Db>,
+    for<'q> Option<&'q str>: Encode<'q, B::Db>,
+    for<'q> Option<&'q [u8]>: Encode<'q, B::Db>,
+    for<'q> Option<String>: Encode<'q, B::Db>,
+    for<'q> Option<i64>: Encode<'q, B::Db>,
+    for<'q, 'r> String: Encode<'q, B::Db> + Decode<'r, B::Db> + Type<B::Db>,
+    for<'q, 'r> Vec<u8>: Encode<'q, B::Db> + Decode<'r, B::Db> + Type<B::Db>,
+    for<'q, 'r> i64: Encode<'q, B::Db> + Decode<'r, B::Db> + Type<B::Db>,
+    for<'q, 'r> f64: Encode<'q, B::Db> + Decode<'r, B::Db> + Type<B::Db>,
+    for<'q, 'r> bool: Encode<'q, B::Db> + Decode<'r, B::Db> + Type<B::Db>,
+    for<'s> &'s str: ColumnIndex<DbRow<B>>,
+{
+    /// Books a series inside the writer's transaction (under the job's savepoint, which the
+    /// writer rolls back unless every occurrence is booked).
+    pub(crate) async fn care_series_in(
+        tx: &mut Tx<B>,
+        req: &CareSeriesRequest,
+    ) -> StoreResult<CareSeriesOutcome> {
+        if req
+            .occurrences
+            .iter()
+            .any(|o| o.agenda_id != req.agenda_id || o.hold_until.is_some())
+        {
+            return Err(StoreError::Internal(
+                "a care series books occurrences of its own agenda".into(),
+            ));
+        }
+        sqlx::query(
+            "INSERT INTO care_series (id, agenda_id, created_by, rule, created_at)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&req.id)
+        .bind(req.agenda_id.as_str())
+        .bind(req.created_by.as_str())
+        .bind(&req.rule)
+        .bind(req.now.as_second())
+        .execute(&mut **tx)
+        .await
+        .map_err(B::map_err)?;
+        let mut rows = Vec::with_capacity(req.occurrences.len());
+        let mut conflicts = Vec::new();
+        for (i, occurrence) in req.occurrences.iter().enumerate() {
+            Self::exec(tx, "SAVEPOINT careslot_occurrence").await?;
+            match Self::insert_reservation(tx, occurrence).await {
+                Ok(row) => {
+                    Self::exec(tx, "RELEASE SAVEPOINT careslot_occurrence").await?;
+                    rows.push(row);
+                }
+                Err(StoreError::Conflict(
+                    ConflictKind::SlotTaken | ConflictKind::CapacityExhausted,
+                )) => {
+                    Self::exec(tx, "ROLLBACK TO SAVEPOINT careslot_occurrence").await?;
+                    Self::exec(tx, "RELEASE SAVEPOINT careslot_occurrence").await?;
+                    conflicts.push(i);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if !conflicts.is_empty() {
+            return Ok(CareSeriesOutcome::Conflicts(conflicts));
+        }
+        for row in &rows {
+            sqlx::query("UPDATE reservations SET series_id = $2 WHERE id = $1")
+                .bind(row.id.as_str())
+                .bind(&req.id)
+                .execute(&mut **tx)
+                .await
+                .map_err(B::map_err)?;
+        }
+        Ok(CareSeriesOutcome::Booked(rows))
+    }
+
+    async fn exec(tx: &mut Tx<B>, sql: &'static str) -> StoreResult<()> {
+        sqlx::query(sql)
+            .execute(&mut **tx)
+            .await
+            .map_err(B::map_err)?;
+        Ok(())
+    }
+
+    pub(crate) async fn care_series(pool: &DbPool<B>, id: &str) -> StoreResult<Option<CareSeries>> {
+        let Some(s) = sqlx::query("SELECT * FROM care_series WHERE id = $1")
+            .bind(id)
+            .fetch_optional(pool)
+            .await
+            .map_err(B::map_err)?
+        else {
+            return Ok(None);
+        };
+        let occurrences =
+            sqlx::query("SELECT * FROM reservations WHERE series_id = $1 ORDER BY start_s, id")
+                .bind(id)
+                .fetch_all(pool)
+                .await
+                .map_err(B::map_err)?
+                .iter()
+                .map(SqlStore::<B>::reservation_from_row)
+                .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Some(CareSeries {
+            id: s.try_get("id").map_err(internal)?,
+            agenda_id: AgendaId(s.try_get("agenda_id").map_err(internal)?),
+            created_by: AccountId(s.try_get("created_by").map_err(internal)?),
+            rule: s.try_get("rule").map_err(internal)?,
+            created_at: ts(s.try_get("created_at").map_err(internal)?)?,
+            occurrences,
+        }))
+    }
+
+    pub(crate) async fn care_series_of(
+        pool: &DbPool<B>,
+        reservation: &ReservationId,
+    ) -> StoreResult<Option<CareSeries>> {
+        let series: Option<String> =
+            sqlx::query("SELECT series_id FROM reservations WHERE id = $1")
+                .bind(reservation.as_str())
+                .fetch_optional(pool)
+                .await
+                .map_err(B::map_err)?
+                .map(|r| r.try_get("series_id"))
+                .transpose()
+                .map_err(internal)?
+                .flatten();
+        match series {
+            Some(id) => Self::care_series(pool, &id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Cancels the live occurrences starting at or after `from` and after `now`, each as
+    /// [`Reservations::cancel_in`] does (pool place back, waiting alerts told), in one
+    /// transaction.
+    pub(crate) async fn cancel_care_series(
+        pool: &DbPool<B>,
+        id: &str,
+        from: Timestamp,
+        now: Timestamp,
+        outbox: &OutboxWrite,
+    ) -> StoreResult<Vec<ReservationRow>> {
+        let mut tx = B::begin_write(pool).await?;
+        let agenda: String = sqlx::query("SELECT agenda_id FROM care_series WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(B::map_err)?
+            .ok_or(StoreError::NotFound)?
+            .try_get("agenda_id")
+            .map_err(internal)?;
+        let ids: Vec<String> = sqlx::query(
+            "SELECT id FROM reservations
+              WHERE series_id = $1 AND status IN ('held', 'booked') AND start_s >= $2
+              ORDER BY start_s",
+        )
+        .bind(id)
+        .bind(from.as_second().max(now.as_second()))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(B::map_err)?
+        .iter()
+        .map(|r| r.try_get("id"))
+        .collect::<Result<_, _>>()
+        .map_err(internal)?;
+        let agenda = AgendaId(agenda);
+        let mut cancelled = Vec::with_capacity(ids.len());
+        for rid in ids {
+            if let Some(r) =
+                Self::cancel_in(&mut tx, &ReservationId(rid), now, Some(&agenda)).await?
+            {
+                cancelled.push(r);
+            }
+        }
+        if cancelled.is_empty() {
+            return Ok(cancelled);
+        }
+        Outbox::<B>::apply_in(&mut tx, outbox).await?;
+        B::agenda_changed(&mut tx, agenda.as_str()).await?;
+        crate::commit::<B>(tx).await?;
+        Ok(cancelled)
+    }
+}
