@@ -1398,7 +1398,7 @@ mod tests {
             }
             if step == 33 {
                 cache.invalidate_all();
-                gone.iter_mut().for_each(|g| *g = true);
+                gone.fill(true);
             }
             let near = [None, Some((centre, 3.0))][next(2)];
             let (offset, limit) = [(0usize, 10usize), (0, 1), (10, 10), (290, 20)][next(4)];

@@ -143,7 +143,7 @@ impl Timeline {
                 self.cursor = end;
             }
             Changes::Lost(end) => {
-                self.bucket_of.iter_mut().for_each(|b| *b = UNKNOWN);
+                self.bucket_of.fill(UNKNOWN);
                 self.no_slot_until.clear();
                 self.rebuild();
                 self.cursor = end;
