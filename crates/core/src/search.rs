@@ -675,14 +675,12 @@ impl Snapshot {
 const EARTH_RADIUS_KM: f64 = 6371.0088;
 
 /// (earliest start or MAX, distance or NaN, row, memo expired), best first once sorted.
-type Ranked = Vec<(i64, f64, u32, bool)>;
+type Row = (i64, f64, u32, bool);
+type Ranked = Vec<Row>;
 
 /// The order of a sort. Ties (many agendas share "today 08:00") fall back to directory
 /// order: cheap and stable, unlike comparing names through another pointer.
-fn order(
-    sort: SortOrder,
-    now_s: i64,
-) -> impl Fn(&(i64, f64, u32, bool), &(i64, f64, u32, bool)) -> std::cmp::Ordering {
+fn order(sort: SortOrder, now_s: i64) -> impl Fn(&Row, &Row) -> std::cmp::Ordering {
     let dist = |d: f64| if d.is_nan() { 0.0 } else { d };
     move |a, b| match sort {
         SortOrder::EarliestSlot => {
@@ -695,9 +693,7 @@ fn order(
             .then(a.0.cmp(&b.0))
             .then(a.2.cmp(&b.2)),
         SortOrder::Relevance => {
-            let cost = |x: &(i64, f64, u32, bool)| {
-                relevance_cost(x.0, now_s, (!x.1.is_nan()).then_some(x.1))
-            };
+            let cost = |x: &Row| relevance_cost(x.0, now_s, (!x.1.is_nan()).then_some(x.1));
             cost(a)
                 .total_cmp(&cost(b))
                 .then(dist(a.1).total_cmp(&dist(b.1)))
