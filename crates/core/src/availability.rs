@@ -11,7 +11,7 @@ use jiff::tz::TimeZone;
 use jiff::Timestamp;
 use parking_lot::RwLock;
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -314,7 +314,7 @@ struct CachedDay {
 }
 
 /// Changes remembered per agenda, and days kept (a few motives × a month).
-const MAX_CHANGES: usize = 64;
+const MAX_DAY_CHANGES: usize = 64;
 const MAX_DAYS: usize = 256;
 
 struct CachedResponse {
@@ -345,7 +345,7 @@ impl Entry {
     /// Records that generation `generation` changed `span` (`None`: anything).
     fn changed(&self, generation: u64, span: Option<(i64, i64)>) {
         let mut changes = self.changes.lock();
-        if changes.len() >= MAX_CHANGES {
+        if changes.len() >= MAX_DAY_CHANGES {
             changes.pop_front();
         }
         changes.push_back((generation, span));
@@ -404,6 +404,13 @@ impl Entry {
         }
     }
 
+    /// Until when a memo read as fresh stays so (epoch seconds): search's timeline looks at
+    /// a "no slot" again from then.
+    #[inline]
+    pub fn memo_until_second(&self) -> i64 {
+        self.next_until.load(Ordering::Relaxed)
+    }
+
     /// The memo as search ranks with it (see [`Memo`]).
     #[inline]
     pub fn memo_second(&self, now_s: i64) -> Memo {
@@ -426,6 +433,27 @@ impl Entry {
 pub struct AgendaCache {
     store: Arc<dyn Store>,
     entries: RwLock<HashMap<AgendaId, Arc<Entry>>>,
+    changes: parking_lot::Mutex<ChangeLog>,
+}
+
+/// The entries whose generation moved, in order, so that a reader keeping per-agenda state
+/// (the search timeline) finds what changed without walking every agenda. Bounded: a reader
+/// that falls behind by more than [`MAX_CHANGES`] is told it lost track.
+#[derive(Default)]
+struct ChangeLog {
+    /// Sequence number of `entries[0]`.
+    first: u64,
+    entries: VecDeque<Arc<Entry>>,
+}
+
+const MAX_CHANGES: usize = 1 << 16;
+
+/// What changed since a reader's cursor (see [`AgendaCache::changes_since`]).
+pub enum Changes {
+    /// These entries (possibly repeated), then read again from the cursor given.
+    Some(Vec<Arc<Entry>>, u64),
+    /// Too much changed, or everything: treat every agenda as changed.
+    Lost(u64),
 }
 
 impl AgendaCache {
@@ -433,7 +461,43 @@ impl AgendaCache {
         Self {
             store,
             entries: RwLock::new(HashMap::new()),
+            changes: parking_lot::Mutex::new(ChangeLog::default()),
         }
+    }
+
+    /// Moves an entry to its next generation and records it in the change log.
+    /// A new generation of `entry` that changed `span` (`None`: anything), recorded for
+    /// its cached days and for search.
+    fn bump(&self, entry: &Arc<Entry>, span: Option<(i64, i64)>) {
+        let before = entry.generation.fetch_add(1, Ordering::AcqRel);
+        entry.changed(before + 1, span);
+        self.changed(entry);
+    }
+
+    fn changed(&self, entry: &Arc<Entry>) {
+        let mut log = self.changes.lock();
+        if log.entries.len() >= MAX_CHANGES {
+            log.entries.pop_front();
+            log.first += 1;
+        }
+        log.entries.push_back(entry.clone());
+    }
+
+    /// The position after the last change so far: a reader starting now reads from there.
+    pub fn change_cursor(&self) -> u64 {
+        let log = self.changes.lock();
+        log.first + log.entries.len() as u64
+    }
+
+    /// The entries whose generation moved since `cursor`.
+    pub fn changes_since(&self, cursor: u64) -> Changes {
+        let log = self.changes.lock();
+        let end = log.first + log.entries.len() as u64;
+        if cursor < log.first || cursor > end {
+            return Changes::Lost(end);
+        }
+        let skip = (cursor - log.first) as usize;
+        Changes::Some(log.entries.iter().skip(skip).cloned().collect(), end)
     }
 
     /// The current view of an agenda, loading it if needed; `None` for an unknown agenda.
@@ -543,11 +607,13 @@ impl AgendaCache {
             {
                 *slot = Some((generation + 1, Arc::new(updated)));
                 entry.changed(generation + 1, span);
+                drop(slot);
+                self.changed(&entry);
                 return;
             }
         }
-        let before = entry.generation.fetch_add(1, Ordering::AcqRel);
-        entry.changed(before + 1, span);
+        drop(slot);
+        self.bump(&entry, span);
     }
 
     /// A reservation (hold or booking) this node has just committed; `stock` is the vaccine
@@ -645,9 +711,9 @@ impl AgendaCache {
 
     /// Marks an agenda's view stale. Call after every committed write that touches it.
     pub fn invalidate(&self, id: &AgendaId) {
-        if let Some(e) = self.entries.read().get(id) {
-            let before = e.generation.fetch_add(1, Ordering::AcqRel);
-            e.changed(before + 1, None);
+        let entry = self.entries.read().get(id).cloned();
+        if let Some(e) = entry {
+            self.bump(&e, None);
         }
     }
 
@@ -656,6 +722,10 @@ impl AgendaCache {
             let before = e.generation.fetch_add(1, Ordering::AcqRel);
             e.changed(before + 1, None);
         }
+        // Every reader loses track: they look at every agenda again.
+        let mut log = self.changes.lock();
+        log.first += log.entries.len() as u64 + 1;
+        log.entries.clear();
     }
 
     /// One day's serialised slots kept under `key` (motive and format) if nothing changed
@@ -757,7 +827,7 @@ mod tests {
         // Forgotten generations count as changes.
         let from = g4;
         let mut last = g4;
-        for _ in 0..MAX_CHANGES + 1 {
+        for _ in 0..MAX_DAY_CHANGES + 1 {
             last = bump(Some((0, 10)));
         }
         assert!(!e.untouched(from, last, day.0, day.1));

@@ -8,6 +8,7 @@
 
 mod synonyms;
 pub mod text;
+mod timeline;
 pub mod understand;
 
 pub use synonyms::SPECIALTY_WORDS;
@@ -175,6 +176,11 @@ struct Snapshot {
     /// Each row's position in `towns`.
     town_of: Vec<u32>,
     postcodes: BTreeMap<String, Vec<u32>>,
+    /// Each row's cache entry (its address) with the row, sorted: the rows of an agenda
+    /// that changed.
+    by_entry: Vec<(usize, u32)>,
+    /// Rows by a lower bound of their next slot (earliest-first ranking).
+    timeline: parking_lot::Mutex<timeline::Timeline>,
 }
 
 fn specialty_slot(s: Specialty) -> usize {
@@ -182,7 +188,8 @@ fn specialty_slot(s: Specialty) -> usize {
 }
 
 impl Snapshot {
-    fn build(items: Vec<Arc<Indexed>>) -> Self {
+    /// `cursor`: the agenda cache's change log position, read before this call.
+    fn build(items: Vec<Arc<Indexed>>, cursor: u64, now_s: i64) -> Self {
         let mut words_map: BTreeMap<String, Vec<u32>> = BTreeMap::new();
         let mut towns: BTreeMap<String, Vec<u32>> = BTreeMap::new();
         let mut postcodes: BTreeMap<String, Vec<u32>> = BTreeMap::new();
@@ -216,8 +223,18 @@ impl Snapshot {
                 town_of[r as usize] = t as u32;
             }
         }
+        let handles: Vec<Arc<Entry>> = items.iter().map(|i| i.handle.clone()).collect();
+        let mut by_entry: Vec<(usize, u32)> = handles
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (Arc::as_ptr(h) as usize, i as u32))
+            .collect();
+        by_entry.sort_unstable();
+        let timeline = timeline::Timeline::new(&handles, now_s, cursor);
         Self {
-            handles: items.iter().map(|i| i.handle.clone()).collect(),
+            timeline: parking_lot::Mutex::new(timeline),
+            by_entry,
+            handles,
             coords: items.iter().map(|i| i.pos).collect(),
             items,
             word_chars: words.iter().map(|w| w.chars().collect()).collect(),
@@ -228,6 +245,14 @@ impl Snapshot {
             town_of,
             postcodes,
         }
+    }
+
+    /// The rows of a cache entry, as (entry address, row) pairs.
+    fn rows_of_entry(&self, e: &Arc<Entry>) -> &[(usize, u32)] {
+        let key = Arc::as_ptr(e) as usize;
+        let start = self.by_entry.partition_point(|(p, _)| *p < key);
+        let len = self.by_entry[start..].partition_point(|(p, _)| *p == key);
+        &self.by_entry[start..start + len]
     }
 
     /// Ids of the words that start with `prefix`.
@@ -646,17 +671,63 @@ impl Snapshot {
     }
 }
 
+/// As [`LatLon::distance_km`] measures.
+const EARTH_RADIUS_KM: f64 = 6371.0088;
+
+/// (earliest start or MAX, distance or NaN, row, memo expired), best first once sorted.
+type Row = (i64, f64, u32, bool);
+type Ranked = Vec<Row>;
+
+/// The order of a sort. Ties (many agendas share "today 08:00") fall back to directory
+/// order: cheap and stable, unlike comparing names through another pointer.
+fn order(sort: SortOrder, now_s: i64) -> impl Fn(&Row, &Row) -> std::cmp::Ordering {
+    let dist = |d: f64| if d.is_nan() { 0.0 } else { d };
+    move |a, b| match sort {
+        SortOrder::EarliestSlot => {
+            a.0.cmp(&b.0)
+                .then(dist(a.1).total_cmp(&dist(b.1)))
+                .then(a.2.cmp(&b.2))
+        }
+        SortOrder::Distance => dist(a.1)
+            .total_cmp(&dist(b.1))
+            .then(a.0.cmp(&b.0))
+            .then(a.2.cmp(&b.2)),
+        SortOrder::Relevance => {
+            let cost = |x: &Row| relevance_cost(x.0, now_s, (!x.1.is_nan()).then_some(x.1));
+            cost(a)
+                .total_cmp(&cost(b))
+                .then(dist(a.1).total_cmp(&dist(b.1)))
+                .then(a.2.cmp(&b.2))
+        }
+    }
+}
+
 pub struct SearchIndex {
     agendas: Arc<AgendaCache>,
     snapshot: RwLock<Arc<Snapshot>>,
+    /// Earliest-first walks the timeline when matches² ≥ this × k × rows (see
+    /// [`SearchIndex::rank_earliest`]); tests set 0 (always) or infinity (never).
+    walk_factor: f64,
 }
+
+/// Walking visits about k × rows / matches rows (matches spread evenly in time) at a few
+/// nanoseconds each, against tens per match for the linear ranking: walk when that is well
+/// under the matches.
+const WALK_FACTOR: f64 = 8.0;
 
 impl SearchIndex {
     pub fn new(agendas: Arc<AgendaCache>) -> Self {
         Self {
             agendas,
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
+            walk_factor: WALK_FACTOR,
         }
+    }
+
+    /// Ranks earliest-first by reading every match's memo, as before the timeline (benchmark
+    /// comparisons only).
+    pub fn set_linear_ranking(&mut self, linear: bool) {
+        self.walk_factor = if linear { f64::INFINITY } else { WALK_FACTOR };
     }
 
     fn index(&self, e: DirectoryEntry) -> Arc<Indexed> {
@@ -678,7 +749,9 @@ impl SearchIndex {
             .filter(|e| e.verified)
             .map(|e| self.index(e))
             .collect();
-        *self.snapshot.write() = Arc::new(Snapshot::build(items));
+        let cursor = self.agendas.change_cursor();
+        *self.snapshot.write() =
+            Arc::new(Snapshot::build(items, cursor, Timestamp::now().as_second()));
         // Unpacked here, at start-up, rather than by the first visitor's search.
         gazetteer::get();
     }
@@ -703,7 +776,8 @@ impl SearchIndex {
             .cloned()
             .collect();
         items.extend(fresh);
-        *guard = Arc::new(Snapshot::build(items));
+        let cursor = self.agendas.change_cursor();
+        *guard = Arc::new(Snapshot::build(items, cursor, Timestamp::now().as_second()));
     }
 
     pub fn len(&self) -> usize {
@@ -719,44 +793,138 @@ impl SearchIndex {
         self.snapshot.read().items.clone()
     }
 
-    pub async fn search(&self, q: &SearchQuery, now: Timestamp) -> Result<Vec<Hit>, StoreError> {
-        Ok(self.search_explained(q, now).await?.hits)
+    /// Whether a row passes the query's filters and radius, with its distance if measured.
+    fn keep(snap: &Snapshot, q: &SearchQuery, i: usize) -> Option<Option<f64>> {
+        if !q.filters.is_empty() && !q.filters.accepts(&snap.items[i].entry.facts) {
+            return None;
+        }
+        match q.near {
+            Some((point, radius)) => {
+                let c = snap.coords[i];
+                // The distance is at least the latitudes' difference along a meridian: most
+                // rows are out by that compare alone, without the trigonometry.
+                if (c.lat - point.lat).abs().to_radians() * EARTH_RADIUS_KM > radius + 1e-6 {
+                    return None;
+                }
+                let d = point.distance_km(c);
+                (d <= radius).then_some(Some(d))
+            }
+            None => Some(None),
+        }
     }
 
-    /// Searches, and tells how the text was read and, on an empty result, what to try.
-    pub async fn search_explained(
+    /// Earliest-first: through the timeline when the matches are many (the walk looks at
+    /// about k × rows / matches rows), else by looking at every match.
+    async fn rank_earliest(
         &self,
+        snap: &Snapshot,
         q: &SearchQuery,
+        plan: &Plan,
         now: Timestamp,
-    ) -> Result<SearchOutcome, StoreError> {
-        let snap = self.snapshot.read().clone();
-        let text = q.text.as_deref().map(str::trim).filter(|t| !t.is_empty());
-        let plan = snap.plan(q, text);
-
-        let filtering = !q.filters.is_empty();
-        let keep = |i: usize| -> Option<Option<f64>> {
-            if filtering && !q.filters.accepts(&snap.items[i].entry.facts) {
-                return None;
-            }
-            match q.near {
-                Some((point, radius)) => {
-                    let d = point.distance_km(snap.coords[i]);
-                    (d <= radius).then_some(Some(d))
-                }
-                None => Some(None),
-            }
+    ) -> Result<(Ranked, usize), StoreError> {
+        if self.walk_factor.is_infinite() {
+            return self.rank_linear(snap, q, plan, now).await;
+        }
+        let n = snap.items.len();
+        let k = q.offset.saturating_add(q.limit);
+        // The rows the query keeps: counting them is linear, but in flat memory (no memo).
+        let passing: Option<Vec<u32>> = if q.filters.is_empty() && q.near.is_none() {
+            None
+        } else {
+            let keep = |&i: &u32| Self::keep(snap, q, i as usize).is_some();
+            Some(match &plan.rows {
+                Some(rows) => rows.iter().copied().filter(keep).collect(),
+                None => (0..n as u32).filter(keep).collect(),
+            })
         };
+        let members = passing.as_ref().or(plan.rows.as_ref());
+        let total = members.map_or(n, Vec::len);
+        // Near a point, rows of a bucket rank by distance: the walk reads whole buckets.
+        let factor = if q.near.is_some() {
+            self.walk_factor * 8.0
+        } else {
+            self.walk_factor
+        };
+        let walk =
+            k > 0 && total > 0 && (total as f64) * (total as f64) >= factor * k as f64 * n as f64;
+        if !walk {
+            return self.rank_linear(snap, q, plan, now).await;
+        }
+        let bits: Option<Vec<u64>> = members.map(|rows| {
+            let mut bits = vec![0u64; n.div_ceil(64)];
+            for &r in rows {
+                bits[r as usize / 64] |= 1 << (r % 64);
+            }
+            bits
+        });
+        let accept = |r: u32| {
+            bits.as_ref()
+                .is_none_or(|b| b[r as usize / 64] & (1 << (r % 64)) != 0)
+        };
+        let now_s = now.as_second();
+        {
+            let changes = self.agendas.changes_since(snap.timeline.lock().cursor());
+            snap.timeline.lock().catch_up(
+                changes,
+                |e| snap.rows_of_entry(e).iter().map(|(_, r)| *r),
+                now_s,
+            );
+        }
+        let mut walk = timeline::Walk::default();
+        let mut refreshed: std::collections::HashMap<u32, i64> = Default::default();
+        loop {
+            let refresh = snap.timeline.lock().walk(
+                &mut walk,
+                k,
+                q.near.is_none(),
+                accept,
+                &snap.handles,
+                now_s,
+                &refreshed,
+            );
+            let Some(rows) = refresh else { break };
+            for r in rows {
+                let next = self
+                    .agendas
+                    .next_slot_start(&snap.handles[r as usize], now)
+                    .await?;
+                refreshed.insert(r, next.map_or(i64::MAX, |t| t.as_second()));
+            }
+        }
+        let mut ranked: Ranked = walk
+            .settled
+            .into_iter()
+            .map(|(key, r)| {
+                let d = q
+                    .near
+                    .map_or(f64::NAN, |(p, _)| p.distance_km(snap.coords[r as usize]));
+                (key, d, r, false)
+            })
+            .collect();
+        ranked.sort_by(order(q.sort, now_s));
+        ranked.truncate(k);
+        ranked.drain(..q.offset.min(ranked.len()));
+        Ok((ranked, total))
+    }
 
+    /// Ranks every match: reads each one's memo, settles the first offset + limit.
+    async fn rank_linear(
+        &self,
+        snap: &Snapshot,
+        q: &SearchQuery,
+        plan: &Plan,
+        now: Timestamp,
+    ) -> Result<(Ranked, usize), StoreError> {
         // (earliest start or MAX, distance, position, memo expired). Unknown memos are
         // computed before ranking; merely expired ones are lower bounds (time only removes
         // slots), so they rank as they are and only those that reach the top k are
         // recomputed, then the top k is selected again.
         let now_s = now.as_second();
-        let mut ranked: Vec<(i64, f64, u32, bool)> =
+        let mut ranked: Ranked =
             Vec::with_capacity(plan.rows.as_ref().map_or(snap.items.len(), Vec::len));
         let mut missing: Vec<usize> = Vec::new();
         let mut consider = |i: u32| {
-            if let Some(distance) = keep(i as usize) {
+            if let Some(distance) = Self::keep(snap, q, i as usize) {
                 let (key, expired) = match snap.handles[i as usize].memo_second(now_s) {
                     Memo::Fresh(k) => (k, false),
                     Memo::Expired(k) => (k, true),
@@ -777,37 +945,14 @@ impl SearchIndex {
             let next = self.agendas.next_slot_start(handle, now).await?;
             ranked[r].0 = next.map_or(i64::MAX, |t| t.as_second());
         }
-
-        // Ties (many agendas share "today 08:00") fall back to directory order: cheap and
-        // stable, unlike comparing names through another pointer.
-        let dist = |d: f64| if d.is_nan() { 0.0 } else { d };
-        let cmp = |a: &(i64, f64, u32, bool), b: &(i64, f64, u32, bool)| match q.sort {
-            SortOrder::EarliestSlot => {
-                a.0.cmp(&b.0)
-                    .then(dist(a.1).total_cmp(&dist(b.1)))
-                    .then(a.2.cmp(&b.2))
-            }
-            SortOrder::Distance => dist(a.1)
-                .total_cmp(&dist(b.1))
-                .then(a.0.cmp(&b.0))
-                .then(a.2.cmp(&b.2)),
-            SortOrder::Relevance => {
-                let cost = |x: &(i64, f64, u32, bool)| {
-                    relevance_cost(x.0, now_s, (!x.1.is_nan()).then_some(x.1))
-                };
-                cost(a)
-                    .total_cmp(&cost(b))
-                    .then(dist(a.1).total_cmp(&dist(b.1)))
-                    .then(a.2.cmp(&b.2))
-            }
-        };
+        let cmp = order(q.sort, now_s);
         let total = ranked.len();
         // Every order grows with the next slot, so memos that are lower bounds keep working
         // for any page: the first offset + limit are settled, then the page is cut from them.
         let k = q.offset.saturating_add(q.limit).min(ranked.len());
         loop {
             if k > 0 && ranked.len() > k {
-                ranked.select_nth_unstable_by(k - 1, cmp);
+                ranked.select_nth_unstable_by(k - 1, &cmp);
             }
             let mut refreshed = false;
             for entry in ranked.iter_mut().take(k) {
@@ -824,8 +969,30 @@ impl SearchIndex {
             }
         }
         ranked.truncate(k);
-        ranked.sort_by(cmp);
+        ranked.sort_by(&cmp);
         ranked.drain(..q.offset.min(ranked.len()));
+        Ok((ranked, total))
+    }
+
+    pub async fn search(&self, q: &SearchQuery, now: Timestamp) -> Result<Vec<Hit>, StoreError> {
+        Ok(self.search_explained(q, now).await?.hits)
+    }
+
+    /// Searches, and tells how the text was read and, on an empty result, what to try.
+    pub async fn search_explained(
+        &self,
+        q: &SearchQuery,
+        now: Timestamp,
+    ) -> Result<SearchOutcome, StoreError> {
+        let snap = self.snapshot.read().clone();
+        let text = q.text.as_deref().map(str::trim).filter(|t| !t.is_empty());
+        let plan = snap.plan(q, text);
+
+        let (ranked, total) = if q.sort == SortOrder::EarliestSlot {
+            self.rank_earliest(&snap, q, &plan, now).await?
+        } else {
+            self.rank_linear(&snap, q, &plan, now).await?
+        };
 
         let mut hits = Vec::with_capacity(ranked.len());
         for (key, distance, i, _) in ranked {
@@ -1147,6 +1314,137 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// The timeline walk (forced for every query) equals a brute-force ranking while time
+    /// passes and agendas change: bookings of their earliest slot (through the cache's
+    /// write path), agendas that vanish from the store, and a cache-wide invalidation.
+    #[tokio::test]
+    async fn timeline_stays_exact_through_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(
+            careslot_store_sqlite::SqliteStore::open_dir(dir.path())
+                .await
+                .unwrap(),
+        );
+        let cache = Arc::new(AgendaCache::new(store));
+        let mut entries = Vec::new();
+        let mut ids = Vec::new();
+        for (e, v) in directory(300) {
+            ids.push(v.agenda.id.clone());
+            cache.insert(v);
+            entries.push(e);
+        }
+        let mut index = SearchIndex::new(cache.clone());
+        index.walk_factor = 0.0;
+        index.replace_all(entries.clone());
+        let centre = LatLon {
+            lat: 48.88,
+            lon: 2.40,
+        };
+        // A small deterministic generator (no extra dependency).
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let mut gone: Vec<bool> = vec![false; ids.len()];
+        let t0: Timestamp = "2027-03-26T05:00:00Z".parse().unwrap();
+        let mut minutes = 0i64;
+        for step in 0..40 {
+            minutes += [1, 7, 30, 95, 240][next(5)] as i64;
+            let now = t0 + jiff::SignedDuration::from_mins(minutes);
+            // Writes: book a few agendas' earliest slot, make one vanish now and then.
+            for _ in 0..next(6) {
+                let a = next(ids.len());
+                if gone[a] {
+                    continue;
+                }
+                let view = cache.get(&ids[a]).await.unwrap().unwrap();
+                if let (Some(slot), _) = view.next_slot(now) {
+                    cache.reserved(
+                        &careslot_store::ReservationRow {
+                            id: ReservationId::new(),
+                            agenda_id: ids[a].clone(),
+                            start: slot.start,
+                            end: slot.end,
+                            status: careslot_store::ReservationStatus::Booked,
+                            expires_at: None,
+                            motive_ct: Vec::new(),
+                            patient_ct: None,
+                            note_ct: None,
+                            relative_ct: None,
+                            arrived_at: None,
+                            consulting_at: None,
+                            done_at: None,
+                            no_show_at: None,
+                        },
+                        false,
+                        None,
+                    );
+                }
+            }
+            if step % 9 == 4 {
+                let a = next(ids.len());
+                cache.invalidate(&ids[a]);
+                gone[a] = true;
+            }
+            if step == 33 {
+                cache.invalidate_all();
+                gone.fill(true);
+            }
+            let near = [None, Some((centre, 3.0))][next(2)];
+            let (offset, limit) = [(0usize, 10usize), (0, 1), (10, 10), (290, 20)][next(4)];
+            let q = SearchQuery {
+                specialty: None,
+                text: None,
+                city: None,
+                near,
+                sort: SortOrder::EarliestSlot,
+                limit,
+                offset,
+                filters: Filters::default(),
+            };
+            let outcome = index.search_explained(&q, now).await.unwrap();
+            let got: Vec<(AgendaId, Option<Timestamp>)> = outcome
+                .hits
+                .iter()
+                .map(|h| (h.item.entry.agenda_id.clone(), h.next_slot))
+                .collect();
+            let mut all = Vec::new();
+            for (pos, (e, id)) in entries.iter().zip(&ids).enumerate() {
+                let d = near.map(|(p, _)| {
+                    p.distance_km(LatLon {
+                        lat: e.place.lat,
+                        lon: e.place.lon,
+                    })
+                });
+                if let (Some(d), Some((_, r))) = (d, near) {
+                    if d > r {
+                        continue;
+                    }
+                }
+                let next = if gone[pos] {
+                    None
+                } else {
+                    let view = cache.get(id).await.unwrap().unwrap();
+                    view.next_slot(now).0.map(|s| s.start)
+                };
+                let key = next.map_or(i64::MAX, |t| t.as_second());
+                all.push((key, d.unwrap_or(0.0), pos, id.clone(), next));
+            }
+            all.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(&b.2)));
+            assert_eq!(outcome.total, all.len(), "step {step}");
+            let expected: Vec<(AgendaId, Option<Timestamp>)> = all
+                .into_iter()
+                .skip(offset)
+                .take(limit)
+                .map(|x| (x.3, x.4))
+                .collect();
+            assert_eq!(got, expected, "step {step}, +{minutes} min, near {near:?}");
         }
     }
 
