@@ -30,7 +30,7 @@ pub struct SeriesSection {
 
 /// The appointments "this one and all following" cancels: booked, not started, from its
 /// start on.
-fn following<'a>(s: &'a DeskSeries, from: Timestamp) -> Vec<&'a careslot_scheduling::Appointment> {
+fn following(s: &DeskSeries, from: Timestamp) -> Vec<&careslot_scheduling::Appointment> {
     let now = Timestamp::now();
     s.occurrences
         .iter()
@@ -67,7 +67,7 @@ pub async fn section(
         .collect();
     let gone = following(&s, this_start);
     let cancel_following = match (gone.first(), gone.last()) {
-        (Some(first), Some(last)) if gone.len() > 0 => Some(lang.tf(
+        (Some(first), Some(last)) if !gone.is_empty() => Some(lang.tf(
             "series.cancel_following_confirm",
             &[
                 ("count", &gone.len().to_string()),
