@@ -35,6 +35,8 @@ const KEYS: &[&str] = &[
     "flash.grid_moved",
     "flash.grid_resized",
     "flash.patients_merged",
+    "flash.series_booked",
+    "flash.series_cancelled",
 ];
 
 pub fn lookup(key: &str) -> Option<&'static str> {
