@@ -37,7 +37,8 @@
   }
 
   function build() {
-    map = window.L.map(canvas, { scrollWheelZoom: false });
+    // No fading: a popup is legible (and checkable) the moment it opens.
+    map = window.L.map(canvas, { scrollWheelZoom: false, fadeAnimation: false });
     window.L.tileLayer(box.dataset.tiles, {
       maxZoom: 19,
       attribution: escapeHtml(box.dataset.attribution)
