@@ -588,6 +588,16 @@ pub async fn book_page(ctx: Ctx, Query(pairs): Query<Vec<(String, String)>>) -> 
             .map(|(_, v)| v.as_str())
             .unwrap_or("")
     };
+    // The page is about one time of one motive: without them there is nothing to show
+    // (400, as when the query could not be read, before anything else is checked).
+    if ["agenda", "motive", "start"]
+        .iter()
+        .any(|k| one(k).is_empty())
+    {
+        return Err(ctx.fail(AppError::BadRequest(
+            "agenda, motive and start are required".into(),
+        )));
+    }
     let p = BookParams {
         agenda: one("agenda").to_owned(),
         motive: one("motive").to_owned(),
