@@ -315,6 +315,26 @@ impl Scheduling {
         })
     }
 
+    /// What a hold or booking this node just asked for does to the agenda's view: one
+    /// committed is applied in place (no reload from the database); a refusal means the
+    /// view missed something (another node's write, an expired hold), so the next read
+    /// reloads it.
+    fn after_reserve(
+        &self,
+        view: &AgendaView,
+        motive: &MotiveId,
+        out: &Result<ReserveOutcome, StoreError>,
+    ) {
+        match out {
+            Ok(o) if !o.replayed => {
+                let pooled = view.motive(motive).is_some_and(|m| m.capacity > 1);
+                self.agendas.reserved(&o.reservation, pooled, None);
+            }
+            Ok(_) => {}
+            Err(_) => self.agendas.invalidate(&view.agenda.id),
+        }
+    }
+
     pub async fn hold(
         &self,
         holder: Holder<'_>,
@@ -337,7 +357,7 @@ impl Scheduling {
                 .map_err(|_| AppError::BadRequest("hold expiry out of range".into()))?,
         );
         let out = self.store.reserve(&req).await;
-        self.agendas.invalidate(&view.agenda.id);
+        self.after_reserve(&view, &req.motive_id, &out);
         Ok(Appointment {
             row: out?.reservation,
             motive_id,
@@ -560,7 +580,7 @@ impl Scheduling {
                     )
                     .await;
                     let out = self.store.reserve(&req).await;
-                    self.agendas.invalidate(&view.agenda.id);
+                    self.after_reserve(&view, &req.motive_id, &out);
                     let out = out?;
                     if !out.replayed {
                         self.wake_outbox(&req.outbox);
@@ -619,7 +639,12 @@ impl Scheduling {
                             outbox: outbox.clone(),
                         })
                         .await;
-                    self.agendas.invalidate(&hold.row.agenda_id);
+                    match &out {
+                        // The held place is now booked: the view changes in place.
+                        Ok(o) if !o.replayed => self.agendas.booked(&o.reservation),
+                        Ok(_) => {}
+                        Err(_) => self.agendas.invalidate(&hold.row.agenda_id),
+                    }
                     let out = out?;
                     self.wake_outbox(&outbox);
                     out
