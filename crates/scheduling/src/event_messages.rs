@@ -8,7 +8,7 @@ use super::{AppError, AppResult, Scheduling};
 use careslot_core::availability::AgendaView;
 use careslot_domain::{AccountId, AgendaId, ReservationId};
 use careslot_messages::{compose, Content, Recipient};
-use careslot_store::{OutboxWrite, StoreError};
+use careslot_store::{NewOutboxMessage, OutboxWrite, StoreError};
 use jiff::Timestamp;
 
 /// What the message says about the appointment.
@@ -178,25 +178,31 @@ impl Scheduling {
         }
     }
 
-    /// The messages of a booked vaccination series: ONE confirmation naming both dates with
-    /// one `.ics` per dose, and a reminder before each dose (the usual 72 h reminder key per
-    /// appointment, so cancelling a dose drops its reminder).
-    pub async fn series_outbox(
+    /// The messages of a booked vaccination series: ONE confirmation naming every dose with
+    /// one `.ics` per dose, and each dose's reminders. Queued as an intent on the first dose
+    /// and composed by the delivery worker (see `intents`), so booking reads, renders and
+    /// seals nothing; it joins the group's batch of confirmations.
+    pub fn series_confirmation(
         &self,
         patient: &AccountId,
-        series_id: &str,
-        doses: &[SeriesDoseInfo<'_>],
+        first: &ReservationId,
+        start: Timestamp,
     ) -> OutboxWrite {
-        match self
-            .try_series_outbox(patient, series_id, doses, false)
-            .await
-        {
-            Ok(w) => w,
-            Err(e) => {
-                tracing::warn!(series = series_id, error = %e, "series messages not prepared");
-                OutboxWrite::default()
-            }
+        let mut w = OutboxWrite::default();
+        if !self.compose_messages {
+            return w;
         }
+        let now = self.now();
+        w.enqueue.push(NewOutboxMessage::intent(
+            careslot_store::IntentKind::Confirmation,
+            patient.clone(),
+            first.clone(),
+            start,
+            careslot_store::confirmation_key(first),
+            now,
+            now,
+        ));
+        w
     }
 
     /// The messages of a series of appointments booked by the practice (recurring care):
@@ -209,7 +215,7 @@ impl Scheduling {
         appointments: &[SeriesDoseInfo<'_>],
     ) -> OutboxWrite {
         match self
-            .try_series_outbox(patient, series_id, appointments, true)
+            .try_series_outbox(patient, series_id, appointments)
             .await
         {
             Ok(w) => w,
@@ -225,7 +231,6 @@ impl Scheduling {
         patient: &AccountId,
         series_id: &str,
         doses: &[SeriesDoseInfo<'_>],
-        care: bool,
     ) -> AppResult<OutboxWrite> {
         let mut w = OutboxWrite::default();
         let Some(to) = self.recipient(patient).await? else {
@@ -242,11 +247,7 @@ impl Scheduling {
         let site = self.message_site();
         let content = match appts.as_slice() {
             [] => return Ok(w),
-            [_, _, ..] if care => Content::CareSeriesConfirmation(appts.clone()),
-            [first, second, ..] => Content::SeriesConfirmation {
-                first: first.clone(),
-                second: second.clone(),
-            },
+            [_, _, ..] => Content::CareSeriesConfirmation(appts.clone()),
             [only] => Content::BookingConfirmation(only.clone()),
         };
         let m = compose(

@@ -110,6 +110,29 @@ impl Scheduling {
         let mut appt = self
             .message_appointment(&view, &r.id, r.start, r.end, sequence)
             .await?;
+        // A vaccination series is confirmed by one message naming its doses, queued on its
+        // first dose only (the booking composes nothing): the other doses booked for the
+        // same patient join it here, each with its own reminders.
+        let mut series = Vec::new();
+        if intent.kind == K::Confirmation {
+            for other in self.store.series_of(&r.id).await? {
+                if other.status != ReservationStatus::Booked {
+                    continue;
+                }
+                let other = self.open_reservation(other).await?;
+                if other.patient != appointment.patient {
+                    continue;
+                }
+                let other_view = self.view(&other.row.agenda_id).await?;
+                self.queue_reminders(&other_view.agenda.practitioner_id, &to, &other)
+                    .await?;
+                let o = &other.row;
+                series.push(
+                    self.message_appointment(&other_view, &o.id, o.start, o.end, 0)
+                        .await?,
+                );
+            }
+        }
         // The motive only to the patient who opted in (the template keeps it in the body).
         if to.settings.show_motive && intent.kind != K::CancelledByPatient {
             appt.show_motive = true;
@@ -120,7 +143,19 @@ impl Scheduling {
         }
         let email = Recipient::Email(to.email.clone());
         let (recipient, content) = match intent.kind {
-            K::Confirmation => (email, Content::BookingConfirmation(appt)),
+            K::Confirmation if series.is_empty() => (email, Content::BookingConfirmation(appt)),
+            K::Confirmation => {
+                series.push(appt);
+                series.sort_by_key(|a| a.start);
+                let mut doses = series.into_iter();
+                match (doses.next(), doses.next()) {
+                    (Some(first), Some(second)) => {
+                        (email, Content::SeriesConfirmation { first, second })
+                    }
+                    (Some(only), None) => (email, Content::BookingConfirmation(only)),
+                    (None, _) => return Ok(Composed::Drop("appointment gone")),
+                }
+            }
             K::EmailReminder => {
                 if !to.settings.reminders_email {
                     return Ok(Composed::Drop("reminders off"));

@@ -565,6 +565,9 @@ where
         tx: &mut Tx<B>,
         req: &BookSeriesRequest,
     ) -> StoreResult<(Vec<ReservationRow>, bool)> {
+        if let Some(key) = &req.key {
+            Self::record_series_key_in(tx, key, &req.series_id, req.now.as_second()).await?;
+        }
         let rows = sqlx::query(
             "SELECT r.* FROM vaccination_series s JOIN reservations r ON r.id = s.reservation_id
               WHERE s.series_id = $1 AND r.patient_bidx = $2 ORDER BY s.dose",
@@ -609,6 +612,44 @@ where
             booked.push(SqlStore::<B>::reservation_from_row(&row)?);
         }
         Ok((booked, true))
+    }
+
+    /// Ties the client's key to the series inside the booking's transaction. A key seen
+    /// before must carry the same request, which names the same hold: then booking again
+    /// answers the same appointments.
+    async fn record_series_key_in(
+        tx: &mut Tx<B>,
+        key: &SeriesKey,
+        series_id: &str,
+        now: i64,
+    ) -> StoreResult<()> {
+        let inserted = sqlx::query(
+            "INSERT INTO series_idempotency (key_hash, request_hash, series_id, created_at)
+             VALUES ($1, $2, $3, $4) ON CONFLICT (key_hash) DO NOTHING",
+        )
+        .bind(key.key_hash.as_str())
+        .bind(key.request_hash.as_str())
+        .bind(series_id)
+        .bind(now)
+        .execute(&mut **tx)
+        .await
+        .map_err(B::map_err)?;
+        if B::rows_affected(inserted) > 0 {
+            return Ok(());
+        }
+        let row = sqlx::query(
+            "SELECT request_hash, series_id FROM series_idempotency WHERE key_hash = $1",
+        )
+        .bind(key.key_hash.as_str())
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(B::map_err)?;
+        let request: String = row.try_get("request_hash").map_err(internal)?;
+        let series: String = row.try_get("series_id").map_err(internal)?;
+        if request != key.request_hash || series != series_id {
+            return Err(StoreError::IdempotencyMismatch);
+        }
+        Ok(())
     }
 
     /// Inserts one reservation inside the caller's transaction: expires stale holds in the way,

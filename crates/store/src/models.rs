@@ -607,6 +607,17 @@ pub struct BookSeriesRequest {
     /// The series' confirmation and reminders, queued in the same transaction when the
     /// doses go from held to booked (not when a booked series is asked for again).
     pub outbox: crate::OutboxWrite,
+    /// The client's `Idempotency-Key`, recorded for this series in the booking's own
+    /// transaction (no commit of its own); a key already recorded with another request is
+    /// refused with `IdempotencyMismatch` and books nothing.
+    pub key: Option<SeriesKey>,
+}
+
+/// An `Idempotency-Key` tied to a series: keyed hashes of the key and of the request.
+#[derive(Debug, Clone)]
+pub struct SeriesKey {
+    pub key_hash: String,
+    pub request_hash: String,
 }
 
 /// One centre's vaccination day for one product: stock, booked doses, no-shows.

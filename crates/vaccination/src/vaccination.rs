@@ -319,17 +319,27 @@ impl Vaccination {
             format!("{}\0vaccination\0{key}", caller.id).as_bytes(),
         );
         let request_hash = self.protect.keyed_hash("idempotency.request", request);
+        let req = match input {
+            // The request names its hold: the key is recorded in the booking's own
+            // transaction (no read before, no commit of its own), and the same request
+            // again names the same hold, which answers the same appointments.
+            SeriesInput::Hold(id) => {
+                let key = careslot_store::SeriesKey {
+                    key_hash,
+                    request_hash,
+                };
+                return self.book_held_series(caller, &id, Some(key)).await;
+            }
+            SeriesInput::Doses(req) => req,
+        };
         if let Some((hash, series)) = self.store.series_key(&key_hash).await? {
             if hash != request_hash {
                 return Err(StoreError::IdempotencyMismatch.into());
             }
             return self.book_vaccination_hold(caller, &series).await;
         }
-        let series = match input {
-            SeriesInput::Hold(id) => id,
-            // Held first, tied to the key, then booked: a retry finds the series.
-            SeriesInput::Doses(req) => self.hold_vaccination(caller, *req).await?.0,
-        };
+        // Held first, tied to the key, then booked: a retry finds the series.
+        let series = self.hold_vaccination(caller, *req).await?.0;
         let (hash, series) = self
             .store
             .record_series_key(&key_hash, &request_hash, &series, Timestamp::now())
@@ -356,23 +366,10 @@ impl Vaccination {
         {
             return Ok(careslot_store::OutboxWrite::default());
         }
-        let mut views = Vec::with_capacity(doses.len());
-        for d in &doses {
-            views.push(self.view(&d.agenda_id).await?);
-        }
-        let infos: Vec<_> = doses
-            .iter()
-            .zip(&views)
-            .map(
-                |(d, view)| careslot_scheduling::event_messages::SeriesDoseInfo {
-                    view,
-                    id: &d.id,
-                    start: d.start,
-                    end: d.end,
-                },
-            )
-            .collect();
-        Ok(self.series_outbox(&caller.id, series_id, &infos).await)
+        Ok(match doses.iter().min_by_key(|d| d.start) {
+            Some(first) => self.series_confirmation(&caller.id, &first.id, first.start),
+            None => careslot_store::OutboxWrite::default(),
+        })
     }
 
     /// Books a held series of the caller's: every dose or none.
@@ -380,6 +377,16 @@ impl Vaccination {
         &self,
         caller: &Caller,
         series_id: &str,
+    ) -> AppResult<Vec<Appointment>> {
+        self.book_held_series(caller, series_id, None).await
+    }
+
+    /// [`Self::book_vaccination_hold`], recording the client's key with the booking.
+    async fn book_held_series(
+        &self,
+        caller: &Caller,
+        series_id: &str,
+        key: Option<careslot_store::SeriesKey>,
     ) -> AppResult<Vec<Appointment>> {
         Core::require_role(caller, Role::Patient)?;
         if series_id.is_empty() || series_id.len() > 64 {
@@ -396,6 +403,7 @@ impl Vaccination {
                 patient_bidx,
                 now: Timestamp::now(),
                 outbox: outbox.clone(),
+                key,
             })
             .await
             .map_err(AppError::from);
@@ -529,28 +537,18 @@ impl Vaccination {
             });
         }
         let series_id = ReservationId::new().to_string();
-        // A booked series sends one confirmation naming every dose and a reminder before
-        // each, queued with the doses (on the first dose's request, in the same savepoint).
-        let mut outbox = careslot_store::OutboxWrite::default();
+        // A booked series sends one confirmation naming every dose (and each dose's
+        // reminders), queued with the doses on the first dose's request.
         if hold_until.is_none() {
-            let mut infos = Vec::with_capacity(doses.len());
-            for (d, s) in doses.iter().zip(&series) {
-                let minutes = i64::from(d.motive.duration.get());
-                infos.push(careslot_scheduling::event_messages::SeriesDoseInfo {
-                    view: &d.view,
-                    id: &s.reservation.id,
-                    start: d.start,
-                    end: d
-                        .start
-                        .checked_add(jiff::SignedDuration::from_mins(minutes))
-                        .unwrap_or(d.start),
-                });
-            }
-            outbox = self.series_outbox(&caller.id, &series_id, &infos).await;
             if let Some(first) = series.first_mut() {
-                first.reservation.outbox = outbox.clone();
+                let r = &mut first.reservation;
+                r.outbox = self.series_confirmation(&caller.id, &r.id, r.start);
             }
         }
+        let outbox = series
+            .first()
+            .map(|d| d.reservation.outbox.clone())
+            .unwrap_or_default();
         let req = SeriesRequest {
             id: series_id,
             protocol_version: version,
