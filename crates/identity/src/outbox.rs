@@ -74,6 +74,12 @@ impl Accounts {
         })
     }
 
+    /// Wakes this process's message delivery worker (after a write that may have queued a
+    /// message the caller did not compose itself).
+    pub fn wake_messages(&self) {
+        self.outbox_wake.notify_one();
+    }
+
     /// Wakes this process's delivery workers (after a write that queued messages).
     pub fn wake_outbox(&self, w: &OutboxWrite) {
         if !w.enqueue.is_empty() {

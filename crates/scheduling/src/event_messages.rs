@@ -205,6 +205,12 @@ impl Scheduling {
         w
     }
 
+    /// Whom a booking's confirmation goes to: the patient, unless this process composes no
+    /// messages (some benchmarks).
+    pub fn confirmation_recipient(&self, patient: &AccountId) -> Option<AccountId> {
+        self.compose_messages.then(|| patient.clone())
+    }
+
     /// The messages of a series of appointments booked by the practice (recurring care):
     /// ONE confirmation listing every date with one `.ics` per appointment, and a reminder
     /// before each, as for a vaccination series.

@@ -180,6 +180,8 @@ struct Touched<'a> {
     agendas: Vec<String>,
     /// The outbox writes of the jobs that stand, written together before the commit.
     outbox: Vec<&'a OutboxWrite>,
+    /// Messages a job's outcome decided (a booked series' confirmation), written with them.
+    decided: OutboxWrite,
 }
 
 impl<B: Backend> Reservations<B>
@@ -293,8 +295,18 @@ where
                 let out = Self::book_series_in(tx, req).await;
                 if let Ok((rows, newly_booked)) = &out {
                     agendas.extend(rows.iter().map(|r| r.agenda_id.0.clone()));
-                    if *newly_booked && !req.outbox.is_empty() {
-                        touched.outbox.push(&req.outbox);
+                    let first = rows.iter().min_by_key(|r| r.start);
+                    if let (true, Some(to), Some(first)) = (*newly_booked, &req.confirm_to, first) {
+                        // Composed when delivered, from the series as it is then.
+                        touched.decided.enqueue.push(NewOutboxMessage::intent(
+                            IntentKind::Confirmation,
+                            to.clone(),
+                            first.id.clone(),
+                            first.start,
+                            confirmation_key(&first.id),
+                            req.now,
+                            req.now,
+                        ));
                     }
                 }
                 Answer::Rows(out.map(|(rows, _)| rows))
@@ -363,18 +375,24 @@ where
         // The messages of every job that stands, in one statement; then one announcement per
         // changed agenda for the whole group, and one to the outbox's workers. Bookings only
         // queue new messages: then both go together (one statement on PostgreSQL).
-        let mut agendas = touched.agendas;
+        let Touched {
+            mut agendas,
+            outbox,
+            decided,
+        } = touched;
         agendas.sort_unstable();
         agendas.dedup();
-        let only_new = touched
-            .outbox
+        let mut writes: Vec<&OutboxWrite> = outbox;
+        if !decided.is_empty() {
+            writes.push(&decided);
+        }
+        let only_new = writes
             .iter()
             .all(|w| w.delete_pending.is_empty() && w.notices.is_empty() && w.webhooks.is_empty());
         let written = if only_new {
             // The group's confirmations go as one batch row; anything else as rows of its own.
             let (confirmations, messages): (Vec<&NewOutboxMessage>, Vec<&NewOutboxMessage>) =
-                touched
-                    .outbox
+                writes
                     .iter()
                     .flat_map(|w| &w.enqueue)
                     .partition(|m| ConfirmationBatch::takes(m));
@@ -387,7 +405,7 @@ where
                 Err(e) => Err(e),
             }
         } else {
-            match Outbox::<B>::write_batch(&mut tx, &touched.outbox).await {
+            match Outbox::<B>::write_batch(&mut tx, &writes).await {
                 Ok(()) => B::announce(&mut tx, &agendas, true).await,
                 Err(e) => Err(e),
             }

@@ -604,9 +604,10 @@ pub struct BookSeriesRequest {
     pub series_id: String,
     pub patient_bidx: i64,
     pub now: Timestamp,
-    /// The series' confirmation and reminders, queued in the same transaction when the
-    /// doses go from held to booked (not when a booked series is asked for again).
-    pub outbox: crate::OutboxWrite,
+    /// The patient to confirm the series to: the store queues one confirmation intent on
+    /// the series' first dose, in the same transaction, when the doses go from held to
+    /// booked (not when a booked series is asked for again). `None`: no message.
+    pub confirm_to: Option<AccountId>,
     /// The client's `Idempotency-Key`, recorded for this series in the booking's own
     /// transaction (no commit of its own); a key already recorded with another request is
     /// refused with `IdempotencyMismatch` and books nothing.

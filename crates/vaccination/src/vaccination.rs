@@ -350,28 +350,6 @@ impl Vaccination {
         self.book_vaccination_hold(caller, &series).await
     }
 
-    /// The confirmation (and reminders) a held series sends once booked, like a series booked
-    /// at once: composed from its doses as held; nothing while none of them is held (the
-    /// store queues it only when the doses go from held to booked).
-    async fn held_series_outbox(
-        &self,
-        caller: &Caller,
-        series_id: &str,
-        patient_bidx: i64,
-    ) -> AppResult<careslot_store::OutboxWrite> {
-        let doses = self.store.series_doses(series_id, patient_bidx).await?;
-        if !doses
-            .iter()
-            .any(|d| d.status == careslot_store::ReservationStatus::Held)
-        {
-            return Ok(careslot_store::OutboxWrite::default());
-        }
-        Ok(match doses.iter().min_by_key(|d| d.start) {
-            Some(first) => self.series_confirmation(&caller.id, &first.id, first.start),
-            None => careslot_store::OutboxWrite::default(),
-        })
-    }
-
     /// Books a held series of the caller's: every dose or none.
     pub async fn book_vaccination_hold(
         &self,
@@ -393,16 +371,16 @@ impl Vaccination {
             return Err(AppError::NotFound("hold"));
         }
         let patient_bidx = self.protect.patient_index(&caller.id);
-        let outbox = self
-            .held_series_outbox(caller, series_id, patient_bidx)
-            .await?;
+        // The store queues the series' confirmation when the doses go from held to booked:
+        // nothing is read or composed before the booking.
+        let confirm_to = self.confirmation_recipient(&caller.id);
         let rows = self
             .store
             .book_series_hold(&BookSeriesRequest {
                 series_id: series_id.to_owned(),
                 patient_bidx,
                 now: Timestamp::now(),
-                outbox: outbox.clone(),
+                confirm_to: confirm_to.clone(),
                 key,
             })
             .await
@@ -412,7 +390,9 @@ impl Vaccination {
             AppError::Store(StoreError::NotFound) => AppError::NotFound("hold"),
             e => e,
         })?;
-        self.wake_outbox(&outbox);
+        if confirm_to.is_some() {
+            self.wake_messages();
+        }
         for r in &rows {
             self.agendas.booked(r);
         }
