@@ -19,18 +19,6 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-async fn desk_book(srv: &TestServer, p: &common::Practice, start: &Value, patient: Value) -> Value {
-    let mut body = json!({"agenda_id": p.agenda_id, "motive_id": p.motive_id, "start": start});
-    body.as_object_mut()
-        .expect("object")
-        .extend(patient.as_object().expect("object").clone());
-    let (s, booked) = srv
-        .post("/api/v1/practitioner/appointments", Some(&p.token), body)
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{booked}");
-    booked
-}
-
 async fn file(srv: &TestServer, token: &str, entry: &str) -> (StatusCode, Value) {
     srv.get(
         &format!("/api/v1/practitioner/patients/{entry}"),
@@ -77,24 +65,24 @@ async fn duplicates_become_one(backend: Backend) {
     let start = |i: usize| slots[i]["start"].clone();
 
     // Marcel, booked once from his mobile and twice from his landline: two records.
-    let first = desk_book(
-        &srv,
-        &p,
+    let first = srv.desk_book(&p,
         &start(0),
         json!({"patient": {"name": "Marcel Fusion", "phone": "06 11 22 33 44", "birth_date": "1948-07-02"}}),
     )
     .await;
     let kept = first["patient_id"].as_str().expect("entry").to_owned();
-    let second = desk_book(
-        &srv,
-        &p,
-        &start(1),
-        json!({"patient": {"name": "Marcel Fusion", "phone": "01 44 55 66 77"}}),
-    )
-    .await;
+    let second = srv
+        .desk_book(
+            &p,
+            &start(1),
+            json!({"patient": {"name": "Marcel Fusion", "phone": "01 44 55 66 77"}}),
+        )
+        .await;
     let dup = second["patient_id"].as_str().expect("entry").to_owned();
     assert_ne!(kept, dup, "another number: another record");
-    let third = desk_book(&srv, &p, &start(2), json!({"patient_id": dup})).await;
+    let third = srv
+        .desk_book(&p, &start(2), json!({"patient_id": dup}))
+        .await;
     let (s, body) = srv
         .post(
             &format!(
@@ -166,13 +154,13 @@ async fn duplicates_become_one(backend: Backend) {
         .await;
     assert_eq!(s, StatusCode::CREATED, "{booked}");
     let own = wait_for_entry(&srv, &p.token, "helene").await;
-    let phone = desk_book(
-        &srv,
-        &p,
-        &start(5),
-        json!({"patient": {"name": "Hélène Fusion", "phone": "06 99 88 77 66"}}),
-    )
-    .await;
+    let phone = srv
+        .desk_book(
+            &p,
+            &start(5),
+            json!({"patient": {"name": "Hélène Fusion", "phone": "06 99 88 77 66"}}),
+        )
+        .await;
     let phone_entry = phone["patient_id"].as_str().expect("entry").to_owned();
     let (s, merged) = merge(&srv, &p.token, &phone_entry, &own).await;
     assert_eq!(s, StatusCode::OK, "{merged}");
@@ -244,21 +232,21 @@ async fn the_desk_moves_and_resizes(backend: Backend) {
     let p = srv.practice("Dr Grille", 15, 1).await;
     let slots = whole_day(srv.slots(&p).await);
     assert!(slots.len() >= 6, "{slots:?}");
-    let booked = desk_book(
-        &srv,
-        &p,
-        &slots[0]["start"],
-        json!({"patient": {"name": "Anne Grille", "phone": "06 12 12 12 12"}}),
-    )
-    .await;
+    let booked = srv
+        .desk_book(
+            &p,
+            &slots[0]["start"],
+            json!({"patient": {"name": "Anne Grille", "phone": "06 12 12 12 12"}}),
+        )
+        .await;
     let id = booked["id"].as_str().expect("id");
-    let blocker = desk_book(
-        &srv,
-        &p,
-        &slots[5]["start"],
-        json!({"patient": {"name": "Bob Grille", "phone": "06 13 13 13 13"}}),
-    )
-    .await;
+    let blocker = srv
+        .desk_book(
+            &p,
+            &slots[5]["start"],
+            json!({"patient": {"name": "Bob Grille", "phone": "06 13 13 13 13"}}),
+        )
+        .await;
 
     let (s, moved) = srv
         .post(

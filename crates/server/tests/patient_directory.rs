@@ -37,18 +37,6 @@ fn ids(list: &[Value]) -> Vec<&str> {
     list.iter().filter_map(|p| p["id"].as_str()).collect()
 }
 
-async fn desk_book(srv: &TestServer, p: &common::Practice, start: &Value, patient: Value) -> Value {
-    let mut body = json!({"agenda_id": p.agenda_id, "motive_id": p.motive_id, "start": start});
-    body.as_object_mut()
-        .expect("object")
-        .extend(patient.as_object().expect("object").clone());
-    let (s, booked) = srv
-        .post("/api/v1/practitioner/appointments", Some(&p.token), body)
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{booked}");
-    booked
-}
-
 async fn one_entry_per_person_found_every_way(backend: Backend) {
     let channel = RecordingChannel::new();
     let config = AppConfig {
@@ -66,34 +54,36 @@ async fn one_entry_per_person_found_every_way(backend: Backend) {
     let start = |i: usize| slots[i]["start"].clone();
 
     // Two phone bookings of the same person: one entry, both appointments.
-    let first = desk_book(
-        &srv,
-        &p,
-        &start(0),
-        json!({"patient": {"name": NAME, "phone": PHONE, "birth_date": BIRTH}}),
-    )
-    .await;
+    let first = srv
+        .desk_book(
+            &p,
+            &start(0),
+            json!({"patient": {"name": NAME, "phone": PHONE, "birth_date": BIRTH}}),
+        )
+        .await;
     let entry = first["patient_id"].as_str().expect("entry").to_owned();
-    let second = desk_book(
-        &srv,
-        &p,
-        &start(1),
-        json!({"patient": {"name": "marcel dupre-lafontaine", "phone": "+33 6 47 21 93 58"}}),
-    )
-    .await;
+    let second = srv
+        .desk_book(
+            &p,
+            &start(1),
+            json!({"patient": {"name": "marcel dupre-lafontaine", "phone": "+33 6 47 21 93 58"}}),
+        )
+        .await;
     assert_eq!(second["patient_id"], entry.as_str(), "{second}");
     // Someone else on the same (family) number: their own entry.
-    let jeanne = desk_book(
-        &srv,
-        &p,
-        &start(2),
-        json!({"patient": {"name": "Jeanne Dupré-Lafontaine", "phone": PHONE}}),
-    )
-    .await;
+    let jeanne = srv
+        .desk_book(
+            &p,
+            &start(2),
+            json!({"patient": {"name": "Jeanne Dupré-Lafontaine", "phone": PHONE}}),
+        )
+        .await;
     let jeanne = jeanne["patient_id"].as_str().expect("entry").to_owned();
     assert_ne!(jeanne, entry);
     // Picked from the directory by its id.
-    let third = desk_book(&srv, &p, &start(3), json!({"patient_id": entry})).await;
+    let third = srv
+        .desk_book(&p, &start(3), json!({"patient_id": entry}))
+        .await;
     assert_eq!(third["patient_id"], entry.as_str());
 
     // Found by the start of the name (case and accents aside), the number, the birth date.
@@ -302,13 +292,13 @@ async fn refusals_are_clear(backend: Backend) {
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     let long = "x".repeat(4001);
-    let booked = desk_book(
-        &srv,
-        &p,
-        &slots[1]["start"],
-        json!({"patient": {"name": "Anna Long", "phone": PHONE}}),
-    )
-    .await;
+    let booked = srv
+        .desk_book(
+            &p,
+            &slots[1]["start"],
+            json!({"patient": {"name": "Anna Long", "phone": PHONE}}),
+        )
+        .await;
     let entry = booked["patient_id"].as_str().expect("entry");
     let (s, _) = srv
         .call(

@@ -439,6 +439,21 @@ impl TestServer {
         assert_eq!(s, StatusCode::OK, "{body}");
         body["slots"].as_array().expect("slots").clone()
     }
+
+    /// Books `start` at the practice's desk (a phone booking) for `patient`: the request's
+    /// patient fields (`{"patient": {...}}` or `{"patient_id": ...}`); 201 expected.
+    pub async fn desk_book(&self, p: &Practice, start: &Value, patient: Value) -> Value {
+        let mut body =
+            serde_json::json!({"agenda_id": p.agenda_id, "motive_id": p.motive_id, "start": start});
+        body.as_object_mut()
+            .expect("object")
+            .extend(patient.as_object().expect("object").clone());
+        let (s, booked) = self
+            .post("/api/v1/practitioner/appointments", Some(&p.token), body)
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{booked}");
+        booked
+    }
 }
 
 /// The TOTP code of `secret` for the time step `step_offset` steps from now.
