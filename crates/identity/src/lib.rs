@@ -13,6 +13,7 @@ pub mod front_door;
 pub mod mfa;
 pub mod operators;
 pub mod outbox;
+mod organisations;
 mod practice_account;
 mod profile;
 mod signup;

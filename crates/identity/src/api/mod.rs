@@ -9,6 +9,7 @@ pub mod me;
 pub mod operator;
 pub mod operators;
 pub mod security;
+pub mod organisations;
 pub mod team;
 
 pub use caller::{Bearer, Caller};
