@@ -116,9 +116,9 @@ const GROUP_PASSWORD: &str = "bench group practice";
 async fn group_practice(app: &App) -> anyhow::Result<(String, jiff::civil::Date, usize)> {
     let here = std::net::Ipv4Addr::LOCALHOST.into();
     let today = jiff::Zoned::now().date();
-    let monday = today.checked_add(jiff::Span::new().days(
-        7 - i64::from(today.weekday().to_monday_zero_offset()),
-    ))?;
+    let monday = today.checked_add(
+        jiff::Span::new().days(7 - i64::from(today.weekday().to_monday_zero_offset())),
+    )?;
     let sunday = monday.checked_add(jiff::Span::new().days(6))?;
     let mut members = Vec::new();
     for i in 0..5 {
@@ -171,7 +171,10 @@ async fn group_practice(app: &App) -> anyhow::Result<(String, jiff::civil::Date,
             )
             .await,
         )?;
-        let agenda = app_ok(app.create_agenda(&caller, place.id.as_str(), Some(None)).await)?;
+        let agenda = app_ok(
+            app.create_agenda(&caller, place.id.as_str(), Some(None))
+                .await,
+        )?;
         let motive = app_ok(
             app.create_motive(
                 &caller,
@@ -204,7 +207,10 @@ async fn group_practice(app: &App) -> anyhow::Result<(String, jiff::civil::Date,
         members.push((caller, email, agenda.id, motive.id.to_string()));
     }
     let head = &members[0].0;
-    let org = app_ok(app.create_organisation(head, "Maison de santé (bench)").await)?;
+    let org = app_ok(
+        app.create_organisation(head, "Maison de santé (bench)")
+            .await,
+    )?;
     for (caller, ..) in &members[1..] {
         let link = app_ok(app.invite_colleague(head, org.id.as_str()).await)?;
         app_ok(app.join_organisation(caller, &link.token).await)?;

@@ -136,12 +136,7 @@ impl Accounts {
         let (_, org) = self.member_organisation(caller, id).await?;
         let (token, expires_at) = new_invitation_token()?;
         self.store
-            .create_colleague_invitation(
-                &org.id,
-                &hash_token(&token),
-                Timestamp::now(),
-                expires_at,
-            )
+            .create_colleague_invitation(&org.id, &hash_token(&token), Timestamp::now(), expires_at)
             .await?;
         Ok(Invitation { token, expires_at })
     }

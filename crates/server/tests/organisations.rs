@@ -175,7 +175,11 @@ fn week() -> (String, String) {
 /// An assistant account made from an invitation link (its address proof does not matter
 /// to the services, which take the caller as the session layer gives it).
 async fn assistant(app: &App, token: &str, name: &str) -> Caller {
-    let email = format!("{}-{}@example.test", name.to_lowercase(), common::uuid_like());
+    let email = format!(
+        "{}-{}@example.test",
+        name.to_lowercase(),
+        common::uuid_like()
+    );
     let made = app
         .accept_invitation(
             token,
@@ -226,7 +230,10 @@ async fn assistants_run_only_their_agendas(backend: Backend) {
     not_found(app.join_organisation(&stranger.caller, &link.token).await);
     not_found(app.my_organisation(&stranger.caller, id).await);
     not_found(app.invite_colleague(&stranger.caller, id).await.map(|_| ()));
-    let members = app.organisation_members(&two.caller, id).await.expect("members");
+    let members = app
+        .organisation_members(&two.caller, id)
+        .await
+        .expect("members");
     assert_eq!(members.len(), 2);
 
     // An assistant of the organisation, invited by Dr Un: Dr Un's agenda to begin with.
@@ -243,13 +250,18 @@ async fn assistants_run_only_their_agendas(backend: Backend) {
     assert_eq!(listed[0].1, vec![one.agenda.clone()]);
     let slots_one = free(&app, &one.agenda, &one.motive).await;
     let slots_two = free(&app, &two.agenda, &two.motive).await;
-    book(&app, &anne, &one, &slots_one[0]).await.expect("runs Dr Un's");
+    book(&app, &anne, &one, &slots_one[0])
+        .await
+        .expect("runs Dr Un's");
     app.agenda_appointments(&anne, &one.agenda, &from, &to)
         .await
         .expect("sees Dr Un's");
     // No right on Dr Deux's agenda: as if it did not exist.
     not_found(book(&app, &anne, &two, &slots_two[0]).await);
-    not_found(app.agenda_appointments(&anne, &two.agenda, &from, &to).await);
+    not_found(
+        app.agenda_appointments(&anne, &two.agenda, &from, &to)
+            .await,
+    );
     not_found(app.grid_appointments(&anne, &two.agenda, &from, &to).await);
     let runs: Vec<AgendaId> = app
         .desk_agendas(&anne)
@@ -279,7 +291,9 @@ async fn assistants_run_only_their_agendas(backend: Backend) {
         app.set_assistant_rights(&one.caller, id, "no-such-assistant", &both)
             .await,
     );
-    book(&app, &anne, &two, &slots_two[0]).await.expect("runs Dr Deux's now");
+    book(&app, &anne, &two, &slots_two[0])
+        .await
+        .expect("runs Dr Deux's now");
     let grid = app.practice_agendas(&anne, None).await.expect("grid");
     assert_eq!(grid.len(), 2, "both practitioners side by side");
     assert!(grid.iter().all(|(_, a)| *a == AgendaAccess::Run));
@@ -289,7 +303,10 @@ async fn assistants_run_only_their_agendas(backend: Backend) {
     app.set_assistant_rights(&one.caller, id, anne.id.as_str(), &both[1..])
         .await
         .expect("rights");
-    not_found(app.agenda_appointments(&anne, &one.agenda, &from, &to).await);
+    not_found(
+        app.agenda_appointments(&anne, &one.agenda, &from, &to)
+            .await,
+    );
     not_found(book(&app, &anne, &one, &slots_one[2]).await);
 
     // Colleagues view each other's grid, and change nothing; strangers see nothing.
@@ -298,9 +315,15 @@ async fn assistants_run_only_their_agendas(backend: Backend) {
         .await
         .expect("a colleague's grid");
     assert_eq!(seen.len(), 1);
-    not_found(app.agenda_appointments(&two.caller, &one.agenda, &from, &to).await);
+    not_found(
+        app.agenda_appointments(&two.caller, &one.agenda, &from, &to)
+            .await,
+    );
     not_found(book(&app, &two.caller, &one, &slots_one[3]).await);
-    not_found(app.grid_appointments(&stranger.caller, &one.agenda, &from, &to).await);
+    not_found(
+        app.grid_appointments(&stranger.caller, &one.agenda, &from, &to)
+            .await,
+    );
     let whole = app
         .practice_agendas(&two.caller, Some(id))
         .await
@@ -339,7 +362,10 @@ async fn a_practitioner_in_two_organisations(backend: Backend) {
         .expect("join");
     let mine = app.my_organisations(&both.caller).await.expect("mine");
     assert_eq!(mine.len(), 2);
-    assert_eq!(mine[0].id, own[0].id, "the first membership stays the default");
+    assert_eq!(
+        mine[0].id, own[0].id,
+        "the first membership stays the default"
+    );
 
     // The current one is the chosen one when it is theirs, else the first.
     let current = app
@@ -374,7 +400,11 @@ async fn a_practitioner_in_two_organisations(backend: Backend) {
         .await
         .expect("colleague");
     let renamed = app
-        .rename_organisation(&both.caller, clinic.id.as_str(), "Clinique des Lilas — Paris")
+        .rename_organisation(
+            &both.caller,
+            clinic.id.as_str(),
+            "Clinique des Lilas — Paris",
+        )
         .await
         .expect("rename");
     assert_eq!(renamed.name, "Clinique des Lilas — Paris");
@@ -413,7 +443,9 @@ async fn an_assistant_invited_the_old_way_runs_every_agenda(backend: Backend) {
         agenda: second.clone(),
         motive,
     };
-    book(&app, &bea, &p2, &start[0]).await.expect("runs the new one");
+    book(&app, &bea, &p2, &start[0])
+        .await
+        .expect("runs the new one");
     let orgs = app.my_organisations(&bea).await.expect("its organisation");
     assert_eq!(orgs.len(), 1);
     // Removing the assistant still works the old way.
@@ -428,7 +460,9 @@ async fn the_api(backend: Backend) {
     let a = srv.practice("Dr Api Un", 15, 1).await;
     let b = srv.practice("Dr Api Deux", 15, 1).await;
     let c = srv.practice("Dr Api Trois", 15, 1).await;
-    let (s, list) = srv.get("/api/v1/practice/organisations", Some(&a.token)).await;
+    let (s, list) = srv
+        .get("/api/v1/practice/organisations", Some(&a.token))
+        .await;
     assert_eq!(s, StatusCode::OK, "{list}");
     assert_eq!(list["organisations"].as_array().map(Vec::len), Some(1));
     let (s, org) = srv

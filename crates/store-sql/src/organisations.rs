@@ -355,13 +355,15 @@ where
         account: &AccountId,
         agenda: &AgendaId,
     ) -> StoreResult<bool> {
-        Ok(sqlx::query("SELECT 1 FROM agenda_rights WHERE account_id = $1 AND agenda_id = $2")
-            .bind(account.as_str())
-            .bind(agenda.as_str())
-            .fetch_optional(self.reader())
-            .await
-            .map_err(B::map_err)?
-            .is_some())
+        Ok(
+            sqlx::query("SELECT 1 FROM agenda_rights WHERE account_id = $1 AND agenda_id = $2")
+                .bind(account.as_str())
+                .bind(agenda.as_str())
+                .fetch_optional(self.reader())
+                .await
+                .map_err(B::map_err)?
+                .is_some(),
+        )
     }
 
     pub(crate) async fn org_shared(

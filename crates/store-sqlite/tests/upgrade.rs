@@ -436,7 +436,10 @@ async fn an_assistant_keeps_its_agendas_through_0051() {
     let store = SqliteStore::open_file(&db).await.expect("upgrade");
     let asst = AccountId("acc-asst".into());
     for a in ["ag-1", "ag-2"] {
-        assert!(store.agenda_right(&asst, &AgendaId(a.into())).await.expect("right"));
+        assert!(store
+            .agenda_right(&asst, &AgendaId(a.into()))
+            .await
+            .expect("right"));
     }
     let orgs = store
         .organisations_of(&PractitionerId("pr-1".into()))

@@ -637,8 +637,10 @@ pub trait Store: Send + Sync + 'static {
     /// False when there is no such organisation.
     async fn rename_organisation(&self, id: &OrganisationId, name: &str) -> StoreResult<bool>;
     /// The organisations a practitioner belongs to, oldest membership first.
-    async fn organisations_of(&self, practitioner: &PractitionerId)
-        -> StoreResult<Vec<Organisation>>;
+    async fn organisations_of(
+        &self,
+        practitioner: &PractitionerId,
+    ) -> StoreResult<Vec<Organisation>>;
     /// The organisation an assistant works for.
     async fn organisation_of_assistant(
         &self,

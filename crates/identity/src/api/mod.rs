@@ -8,8 +8,8 @@ pub mod dto;
 pub mod me;
 pub mod operator;
 pub mod operators;
-pub mod security;
 pub mod organisations;
+pub mod security;
 pub mod team;
 
 pub use caller::{Bearer, Caller};

@@ -82,7 +82,9 @@ pub async fn rename(
     ApiPath(id): ApiPath<String>,
     ApiJson(b): ApiJson<OrganisationRequestBody>,
 ) -> Result<Json<OrganisationBody>, ApiError> {
-    Ok(Json(app.rename_organisation(&me, &id, &b.name).await?.into()))
+    Ok(Json(
+        app.rename_organisation(&me, &id, &b.name).await?.into(),
+    ))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

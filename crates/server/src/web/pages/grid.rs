@@ -4,7 +4,6 @@
 //! to its page and to a "Move…" form, every free slot to the phone booking; `grid.js` adds
 //! drag-and-drop onto the same form. `?print=1` is the printable day list.
 
-use careslot_scheduling::agenda_access::AgendaAccess;
 use crate::services::{AppError, GridPatient};
 use crate::web::context::{safe_path, Ctx, Form, PageResult, Query};
 use crate::web::view;
@@ -14,6 +13,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use careslot_core::availability::AgendaView;
 use careslot_domain::MotiveId;
+use careslot_scheduling::agenda_access::AgendaAccess;
 use careslot_store::{DirectoryEntry, ReservationStatus};
 use jiff::civil::{Date, Time};
 use jiff::tz::TimeZone;
@@ -533,8 +533,7 @@ fn column(ctx: &Ctx, lane: &Lane, d: Date, now: Timestamp, index: usize) -> Grid
             a.row.start,
             a.row.end,
             format!("{name} · {motive}"),
-            lane.runs
-                .then(|| format!("/pro/appointments/{}", a.row.id)),
+            lane.runs.then(|| format!("/pro/appointments/{}", a.row.id)),
             a.row.id.to_string(),
             lane.runs && kind == ItemKind::Booked && a.row.start > now,
             lane.view

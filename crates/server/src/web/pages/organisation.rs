@@ -52,13 +52,16 @@ async fn render(
     let orgs = ctx.ok(ctx.app.my_organisations(caller).await)?;
     let org = ctx.ok(ctx.app.current_organisation(caller, org).await)?;
     let members = ctx.ok(ctx.app.organisation_members(caller, org.id.as_str()).await)?;
-    let agendas = ctx.ok(ctx.app.practice_agendas(caller, Some(org.id.as_str())).await)?;
+    let agendas = ctx.ok(ctx
+        .app
+        .practice_agendas(caller, Some(org.id.as_str()))
+        .await)?;
     let mut assistants = Vec::new();
-    for (who, rights) in ctx.ok(
-        ctx.app
-            .organisation_assistants(caller, org.id.as_str())
-            .await,
-    )? {
+    for (who, rights) in ctx.ok(ctx
+        .app
+        .organisation_assistants(caller, org.id.as_str())
+        .await)?
+    {
         assistants.push(AssistantRights {
             agendas: agendas
                 .iter()
@@ -88,8 +91,14 @@ pub async fn page(ctx: Ctx, Query(p): Query<OrgParams>) -> PageResult {
 
 pub async fn create(mut ctx: Ctx, form: Form) -> PageResult {
     let caller = ctx.caller()?.clone();
-    match ctx.app.create_organisation(&caller, form.text("name")).await {
-        Ok(org) => Ok(ctx.redirect_with(&format!("/pro/organisation?org={}", org.id), "flash.saved")),
+    match ctx
+        .app
+        .create_organisation(&caller, form.text("name"))
+        .await
+    {
+        Ok(org) => {
+            Ok(ctx.redirect_with(&format!("/pro/organisation?org={}", org.id), "flash.saved"))
+        }
         Err(AppError::Invalid(_)) => render(&ctx, None, None, Some("org.bad_name")).await,
         Err(e) => Err(ctx.fail(e)),
     }
@@ -161,11 +170,10 @@ pub async fn set_rights(
 ) -> PageResult {
     let caller = ctx.caller()?.clone();
     let agendas: Vec<String> = form.all("agenda").into_iter().map(str::to_owned).collect();
-    ctx.ok(
-        ctx.app
-            .set_assistant_rights(&caller, &id, &assistant, &agendas)
-            .await,
-    )?;
+    ctx.ok(ctx
+        .app
+        .set_assistant_rights(&caller, &id, &assistant, &agendas)
+        .await)?;
     Ok(ctx.redirect_with(&format!("/pro/organisation?org={id}"), "flash.rights_saved"))
 }
 
@@ -187,8 +195,13 @@ pub async fn join_page(ctx: Ctx, Query(p): Query<OrgParams>) -> PageResult {
 pub async fn join(mut ctx: Ctx, form: Form) -> PageResult {
     let caller = ctx.caller()?.clone();
     match ctx.app.join_organisation(&caller, form.text("token")).await {
-        Ok(org) => Ok(ctx.redirect_with(&format!("/pro/organisation?org={}", org.id), "flash.org_joined")),
-        Err(AppError::NotFound(_)) => Ok(ctx.redirect_with("/pro/organisation", "flash.invite_used")),
+        Ok(org) => Ok(ctx.redirect_with(
+            &format!("/pro/organisation?org={}", org.id),
+            "flash.org_joined",
+        )),
+        Err(AppError::NotFound(_)) => {
+            Ok(ctx.redirect_with("/pro/organisation", "flash.invite_used"))
+        }
         Err(e) => Err(ctx.fail(e)),
     }
 }
