@@ -247,5 +247,11 @@ async fn group_practice(app: &App) -> anyhow::Result<(String, jiff::civil::Date,
         }
     }
     let (token, _) = app_ok(app.login(&members[0].1, GROUP_PASSWORD, here).await)?;
+    // The grid shows patients: its session needs a second factor, as a real desk's.
+    let enrolment = app_ok(app.mfa_enrol(head).await)?;
+    let secret = careslot_identity::mfa::secret_from_base32(&enrolment.secret)
+        .ok_or_else(|| anyhow!("TOTP secret"))?;
+    let code = careslot_identity::mfa::code_at(&secret, jiff::Timestamp::now().as_second());
+    app_ok(app.mfa_confirm(head, &token, &code, here).await)?;
     Ok((token, monday, booked))
 }
