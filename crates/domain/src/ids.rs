@@ -48,4 +48,5 @@ id_type!(
     AbsenceId,
     ReservationId,
     RelativeId,
+    OrganisationId,
 );

@@ -12,6 +12,7 @@ mod family;
 pub mod front_door;
 pub mod mfa;
 pub mod operators;
+mod organisations;
 pub mod outbox;
 mod practice_account;
 mod profile;

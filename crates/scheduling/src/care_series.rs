@@ -428,9 +428,9 @@ impl Scheduling {
     }
 
     async fn open_series(&self, caller: &Caller, series: CareSeries) -> AppResult<DeskSeries> {
-        let me = self.practice_of(caller).await?;
+        self.practice_of(caller).await?;
         let view = self.view(&series.agenda_id).await?;
-        if view.agenda.practitioner_id != me.id {
+        if !self.runs(caller, &view.agenda).await? {
             return Err(AppError::NotFound("series"));
         }
         let mut occurrences = Vec::with_capacity(series.occurrences.len());

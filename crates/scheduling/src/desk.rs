@@ -113,6 +113,16 @@ impl Scheduling {
     /// The agendas the caller runs, with their places.
     pub async fn desk_agendas(&self, caller: &Caller) -> AppResult<Vec<DirectoryEntry>> {
         let me = self.practice_of(caller).await?;
+        if caller.role == careslot_store::Role::Assistant {
+            // The agendas it has a right on, whoever's in its organisation.
+            return Ok(self
+                .practice_agendas(caller, None)
+                .await?
+                .into_iter()
+                .filter(|(_, a)| *a == crate::agenda_access::AgendaAccess::Run)
+                .map(|(e, _)| e)
+                .collect());
+        }
         Ok(self.store.directory_of(&me.id).await?)
     }
 
@@ -122,14 +132,14 @@ impl Scheduling {
         caller: &Caller,
         id: &str,
     ) -> AppResult<Appointment> {
-        let me = self.practice_of(caller).await?;
+        self.practice_of(caller).await?;
         let row = self
             .store
             .reservation(&ReservationId(id.to_owned()))
             .await?
             .ok_or(AppError::NotFound("appointment"))?;
         let view = self.view(&row.agenda_id).await?;
-        if view.agenda.practitioner_id != me.id {
+        if !self.runs(caller, &view.agenda).await? {
             return Err(AppError::NotFound("appointment"));
         }
         self.open_reservation(row).await
@@ -575,6 +585,16 @@ impl Scheduling {
         self.view(agenda).await
     }
 
+    /// An agenda's view for the grid: one the caller runs, or a colleague's they may see.
+    pub async fn grid_view(
+        &self,
+        caller: &Caller,
+        agenda: &AgendaId,
+    ) -> AppResult<(Arc<AgendaView>, crate::agenda_access::AgendaAccess)> {
+        let (_, access) = self.seen_agenda(caller, agenda).await?;
+        Ok((self.view(agenda).await?, access))
+    }
+
     /// The reasons given for the agenda's absences ending after `after`, by absence.
     pub async fn absence_reasons(
         &self,
@@ -582,7 +602,7 @@ impl Scheduling {
         agenda: &AgendaId,
         after: Timestamp,
     ) -> AppResult<std::collections::HashMap<AbsenceId, String>> {
-        self.own_agenda(caller, agenda).await?;
+        self.seen_agenda(caller, agenda).await?;
         Ok(self
             .store
             .absence_reasons(agenda, after)

@@ -28,7 +28,7 @@ impl Scheduling {
         from: &str,
         to: &str,
     ) -> AppResult<Vec<(Appointment, GridPatient)>> {
-        let (_, agenda) = self.own_agenda(caller, agenda).await?;
+        let (agenda, _) = self.seen_agenda(caller, agenda).await?;
         let tz = careslot_core::time::parse_zone(&agenda.timezone)?;
         let (from, to) = careslot_core::time::parse_date_range(from, to, 92)?;
         let (start, end) = careslot_core::time::local_days(from, to, &tz)?;

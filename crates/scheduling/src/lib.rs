@@ -6,6 +6,7 @@
 //! [`Scheduling`] is this feature's service: built on [`Accounts`] (and through it on
 //! [`careslot_core::Core`]), to which it dereferences.
 
+pub mod agenda_access;
 pub mod agenda_feed;
 pub mod alerts;
 pub mod api;

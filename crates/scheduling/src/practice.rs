@@ -60,20 +60,6 @@ fn text(field: &'static str, raw: &str, max: usize) -> Result<String, DomainErro
 }
 
 impl Scheduling {
-    /// An agenda the caller runs (their own, or their practitioner's for an assistant);
-    /// anyone else's answers 404.
-    pub async fn own_agenda(
-        &self,
-        caller: &Caller,
-        id: &AgendaId,
-    ) -> AppResult<(Practitioner, Agenda)> {
-        let me = self.practice_of(caller).await?;
-        match self.store.agenda(id).await? {
-            Some(a) if a.practitioner_id == me.id => Ok((me, a)),
-            _ => Err(AppError::NotFound("agenda")),
-        }
-    }
-
     pub async fn set_profile(
         &self,
         caller: &Caller,

@@ -266,3 +266,100 @@ fn latest_migration() -> i64 {
         .max()
         .expect("a migration")
 }
+
+/// A practice as it stood before organisations (0050): a practitioner with two agendas, the
+/// assistant it invited, an invitation not used yet, and a practitioner without agendas.
+const BEFORE_ORGANISATIONS: &str = r"
+INSERT INTO accounts (id, role, password_hash, created_at, wrapped_key, email_ct, name_ct, phone_ct, birth_date_ct, email_bidx, email_uniq)
+VALUES ('acc-doc', 'practitioner', 'hash-d', 1900000001, 'vault:v1:doc', '\x0201', '\x0202', NULL, NULL, 18, 'uniq-doc'),
+       ('acc-new', 'practitioner', 'hash-n', 1900000001, 'vault:v1:new', '\x0211', '\x0212', NULL, NULL, 20, 'uniq-new'),
+       ('acc-asst', 'assistant', 'hash-a', 1900000002, 'vault:v1:asst', '\x0221', '\x0222', NULL, NULL, 19, 'uniq-asst');
+INSERT INTO practitioners (id, account_id, name, specialty, languages, bio)
+VALUES ('pr-1', 'acc-doc', 'Dr Before', 'general-practitioner', 'fr', NULL),
+       ('pr-2', 'acc-new', 'Dr Newcomer', 'dentist', 'fr', NULL);
+INSERT INTO places (id, practitioner_id, name, address, postcode, city, country, lat, lon, timezone)
+VALUES ('pl-1', 'pr-1', 'Cabinet', '1 rue de la Paix', '75002', 'Paris', 'FR', 48.8686, 2.3314, 'Europe/Paris');
+INSERT INTO agendas (id, practitioner_id, place_id, timezone, holidays, wrapped_key)
+VALUES ('ag-1', 'pr-1', 'pl-1', 'Europe/Paris', 'FR', 'vault:v1:agenda1'),
+       ('ag-2', 'pr-1', 'pl-1', 'Europe/Paris', NULL, 'vault:v1:agenda2');
+INSERT INTO assistants (account_id, practitioner_id, created_at) VALUES ('acc-asst', 'pr-1', 1900000002);
+INSERT INTO invitations (token_hash, practitioner_id, created_at, expires_at) VALUES ('tok-1', 'pr-1', 1900000000, 1900003600);
+";
+
+/// Migration 0051 gives every practice a one-person organisation and its assistant a right
+/// on each of its agendas: nobody loses access, and the practitioner's next agenda is the
+/// assistant's too.
+#[tokio::test]
+async fn an_assistant_keeps_its_agendas_through_0051() {
+    let url = match testing::fresh_database().await {
+        Ok(url) => url,
+        Err(e) => panic!("{e}"),
+    };
+    let before = std::env::temp_dir().join(format!(
+        "careslot-before-0051-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir(&before).expect("mkdir");
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    for e in std::fs::read_dir(&source).expect("migrations") {
+        let name = e.expect("entry").file_name();
+        let name = name.to_str().expect("utf-8");
+        if name.split('_').next().and_then(|n| n.parse::<i64>().ok()) < Some(51) {
+            std::fs::copy(source.join(name), before.join(name)).expect("copy");
+        }
+    }
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&url)
+        .await
+        .expect("connect");
+    let migrator = sqlx::migrate::Migrator::new(before.as_path())
+        .await
+        .expect("before 0051");
+    let _ = std::fs::remove_dir_all(&before);
+    migrator.run(&pool).await.expect("run before 0051");
+    sqlx::raw_sql(BEFORE_ORGANISATIONS)
+        .execute(&pool)
+        .await
+        .expect("data");
+    pool.close().await;
+
+    let store = PgStore::connect(&url, 4).await.expect("upgrade");
+    let asst = AccountId("acc-asst".into());
+    for a in ["ag-1", "ag-2"] {
+        assert!(store
+            .agenda_right(&asst, &AgendaId(a.into()))
+            .await
+            .expect("right"));
+    }
+    let orgs = store
+        .organisations_of(&PractitionerId("pr-1".into()))
+        .await
+        .expect("orgs");
+    assert_eq!(orgs.len(), 1);
+    assert_eq!(orgs[0].name, "Dr Before");
+    assert_eq!(
+        store.organisation_of_assistant(&asst).await.expect("org"),
+        Some(orgs[0].clone())
+    );
+    assert!(store
+        .organisations_of(&PractitionerId("pr-2".into()))
+        .await
+        .expect("orgs")
+        .is_empty());
+    store
+        .create_agenda(&Agenda {
+            id: AgendaId("ag-3".into()),
+            practitioner_id: PractitionerId("pr-1".into()),
+            place_id: PlaceId("pl-1".into()),
+            timezone: "Europe/Paris".into(),
+            holidays: None,
+            wrapped_key: "vault:v1:agenda3".into(),
+        })
+        .await
+        .expect("agenda");
+    assert!(store
+        .agenda_right(&asst, &AgendaId("ag-3".into()))
+        .await
+        .expect("right"));
+}

@@ -30,6 +30,7 @@ mod credentials;
 mod directory;
 mod interop;
 mod operators;
+mod organisations;
 mod outbox;
 mod payments;
 mod photos;

@@ -66,7 +66,7 @@ where
         Ok(())
     }
 
-    fn account_from_row(row: &DbRow<B>) -> StoreResult<AccountRecord> {
+    pub(crate) fn account_from_row(row: &DbRow<B>) -> StoreResult<AccountRecord> {
         let role: String = row.try_get("role").map_err(internal)?;
         Ok(AccountRecord {
             id: AccountId(row.try_get("id").map_err(internal)?),
@@ -319,7 +319,7 @@ where
         })
     }
 
-    fn practitioner_from_row(row: &DbRow<B>) -> StoreResult<Practitioner> {
+    pub(crate) fn practitioner_from_row(row: &DbRow<B>) -> StoreResult<Practitioner> {
         let specialty: String = row.try_get("specialty").map_err(internal)?;
         let languages: String = row.try_get("languages").map_err(internal)?;
         Ok(Practitioner {
@@ -365,7 +365,7 @@ where
         })
     }
 
-    fn agenda_from_row(r: &DbRow<B>) -> StoreResult<Agenda> {
+    pub(crate) fn agenda_from_row(r: &DbRow<B>) -> StoreResult<Agenda> {
         codec::agenda(
             r.try_get("id").map_err(internal)?,
             r.try_get("practitioner_id").map_err(internal)?,
@@ -1502,6 +1502,7 @@ where
     }
 
     async fn create_agenda(&self, a: &Agenda) -> StoreResult<()> {
+        let mut tx = B::begin_write(self.writer()).await?;
         sqlx::query(
             "INSERT INTO agendas (id, practitioner_id, place_id, timezone, holidays, wrapped_key) VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -1511,10 +1512,11 @@ where
             .bind(&a.timezone)
             .bind(a.holidays.map(Country::code))
             .bind(&a.wrapped_key)
-            .execute(self.writer())
+            .execute(&mut *tx)
             .await
             .map_err(B::map_err)?;
-        Ok(())
+        Self::grant_new_agenda_in(&mut tx, &a.id, &a.practitioner_id).await?;
+        crate::commit::<B>(tx).await
     }
 
     async fn agenda(&self, id: &AgendaId) -> StoreResult<Option<Agenda>> {
@@ -2198,15 +2200,12 @@ where
     }
 
     async fn create_invitation(&self, inv: &NewInvitation) -> StoreResult<()> {
-        sqlx::query("INSERT INTO invitations (token_hash, practitioner_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
-            .bind(&inv.token_hash)
-            .bind(inv.practitioner_id.as_str())
-            .bind(inv.created_at.as_second())
-            .bind(inv.expires_at.as_second())
-            .execute(self.writer())
-            .await
-            .map_err(B::map_err)?;
-        Ok(())
+        // Into the practitioner's own organisation, made on the first invitation.
+        let mut tx = B::begin_write(self.writer()).await?;
+        let org =
+            Self::ensure_own_organisation_in(&mut tx, &inv.practitioner_id, inv.created_at).await?;
+        Self::insert_invitation_in(&mut tx, &org, inv).await?;
+        crate::commit::<B>(tx).await
     }
 
     async fn accept_invitation_with(
@@ -2248,6 +2247,7 @@ where
         .execute(&mut *tx)
         .await
         .map_err(B::map_err)?;
+        Self::join_assistant_in(&mut tx, token_hash, &account.record.id, &practitioner).await?;
         Verification::<B>::sign_up_rest(&mut tx, account, settings, token, outbox).await?;
         crate::commit::<B>(tx).await?;
         Ok(practitioner)
@@ -2273,6 +2273,110 @@ where
         let spent = B::rows_affected(done) > 0;
         crate::commit::<B>(tx).await?;
         Ok(spent)
+    }
+
+    async fn create_organisation(
+        &self,
+        org: &Organisation,
+        founder: &PractitionerId,
+    ) -> StoreResult<()> {
+        self.org_create(org, founder).await
+    }
+
+    async fn ensure_own_organisation(
+        &self,
+        practitioner: &PractitionerId,
+        now: Timestamp,
+    ) -> StoreResult<OrganisationId> {
+        self.org_ensure_own(practitioner, now).await
+    }
+
+    async fn organisation(&self, id: &OrganisationId) -> StoreResult<Option<Organisation>> {
+        self.org_get(id).await
+    }
+
+    async fn rename_organisation(&self, id: &OrganisationId, name: &str) -> StoreResult<bool> {
+        self.org_rename(id, name).await
+    }
+
+    async fn organisations_of(
+        &self,
+        practitioner: &PractitionerId,
+    ) -> StoreResult<Vec<Organisation>> {
+        self.org_of_practitioner(practitioner).await
+    }
+
+    async fn organisation_of_assistant(
+        &self,
+        account: &AccountId,
+    ) -> StoreResult<Option<Organisation>> {
+        self.org_of_assistant(account).await
+    }
+
+    async fn organisation_members(&self, id: &OrganisationId) -> StoreResult<Vec<Practitioner>> {
+        self.org_members(id).await
+    }
+
+    async fn organisation_assistants(
+        &self,
+        id: &OrganisationId,
+    ) -> StoreResult<Vec<(AccountRecord, Vec<AgendaId>)>> {
+        self.org_assistants(id).await
+    }
+
+    async fn organisation_agendas(&self, id: &OrganisationId) -> StoreResult<Vec<Agenda>> {
+        self.org_agendas(id).await
+    }
+
+    async fn set_agenda_rights(
+        &self,
+        org: &OrganisationId,
+        account: &AccountId,
+        agendas: &[AgendaId],
+    ) -> StoreResult<()> {
+        self.org_set_rights(org, account, agendas).await
+    }
+
+    async fn agenda_right(&self, account: &AccountId, agenda: &AgendaId) -> StoreResult<bool> {
+        self.org_agenda_right(account, agenda).await
+    }
+
+    async fn share_organisation(
+        &self,
+        a: &PractitionerId,
+        b: &PractitionerId,
+    ) -> StoreResult<bool> {
+        self.org_shared(a, b).await
+    }
+
+    async fn create_organisation_invitation(
+        &self,
+        org: &OrganisationId,
+        inv: &NewInvitation,
+        outbox: &OutboxWrite,
+    ) -> StoreResult<()> {
+        self.org_invite_assistant(org, inv, outbox).await
+    }
+
+    async fn create_colleague_invitation(
+        &self,
+        org: &OrganisationId,
+        token_hash: &str,
+        created_at: Timestamp,
+        expires_at: Timestamp,
+    ) -> StoreResult<()> {
+        self.org_invite_colleague(org, token_hash, created_at, expires_at)
+            .await
+    }
+
+    async fn accept_colleague_invitation(
+        &self,
+        token_hash: &str,
+        practitioner: &PractitionerId,
+        now: Timestamp,
+    ) -> StoreResult<OrganisationId> {
+        self.org_accept_colleague(token_hash, practitioner, now)
+            .await
     }
 
     async fn assistant_of(&self, account: &AccountId) -> StoreResult<Option<PractitionerId>> {
@@ -3445,7 +3549,16 @@ where
         invitation: &NewInvitation,
         outbox: &OutboxWrite,
     ) -> StoreResult<()> {
-        Verification::<B>::create_invitation_with(self.writer(), invitation, outbox).await
+        let mut tx = B::begin_write(self.writer()).await?;
+        let org = Self::ensure_own_organisation_in(
+            &mut tx,
+            &invitation.practitioner_id,
+            invitation.created_at,
+        )
+        .await?;
+        Self::insert_invitation_in(&mut tx, &org, invitation).await?;
+        crate::Outbox::<B>::apply_in(&mut tx, outbox).await?;
+        crate::commit::<B>(tx).await
     }
 
     async fn declare_credential(

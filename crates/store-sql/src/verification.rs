@@ -565,22 +565,4 @@ where
         crate::commit::<B>(tx).await?;
         Ok(true)
     }
-
-    pub(crate) async fn create_invitation_with(
-        pool: &DbPool<B>,
-        inv: &NewInvitation,
-        outbox: &OutboxWrite,
-    ) -> StoreResult<()> {
-        let mut tx = B::begin_write(pool).await?;
-        sqlx::query("INSERT INTO invitations (token_hash, practitioner_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
-            .bind(&inv.token_hash)
-            .bind(inv.practitioner_id.as_str())
-            .bind(inv.created_at.as_second())
-            .bind(inv.expires_at.as_second())
-            .execute(&mut *tx)
-            .await
-            .map_err(B::map_err)?;
-        Outbox::<B>::apply_in(&mut tx, outbox).await?;
-        crate::commit::<B>(tx).await
-    }
 }

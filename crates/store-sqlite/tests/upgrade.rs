@@ -383,3 +383,92 @@ fn latest_migration() -> i64 {
         .max()
         .expect("a migration")
 }
+
+/// A practice as it stood before organisations (0050): a practitioner with two agendas, the
+/// assistant it invited, an invitation not used yet, and a practitioner without agendas.
+const BEFORE_ORGANISATIONS: &str = "
+INSERT INTO accounts (id, role, password_hash, created_at, wrapped_key, email_ct, name_ct, phone_ct, birth_date_ct, email_bidx, email_uniq)
+VALUES ('acc-doc', 'practitioner', 'hash-d', 1900000001, 'vault:v1:doc', X'0201', X'0202', NULL, NULL, 18, 'uniq-doc'),
+       ('acc-new', 'practitioner', 'hash-n', 1900000001, 'vault:v1:new', X'0211', X'0212', NULL, NULL, 20, 'uniq-new'),
+       ('acc-asst', 'assistant', 'hash-a', 1900000002, 'vault:v1:asst', X'0221', X'0222', NULL, NULL, 19, 'uniq-asst');
+INSERT INTO practitioners (id, account_id, name, specialty, languages, bio)
+VALUES ('pr-1', 'acc-doc', 'Dr Before', 'general-practitioner', 'fr', NULL),
+       ('pr-2', 'acc-new', 'Dr Newcomer', 'dentist', 'fr', NULL);
+INSERT INTO places (id, practitioner_id, name, address, postcode, city, country, lat, lon, timezone)
+VALUES ('pl-1', 'pr-1', 'Cabinet', '1 rue de la Paix', '75002', 'Paris', 'FR', 48.8686, 2.3314, 'Europe/Paris');
+INSERT INTO agendas (id, practitioner_id, place_id, timezone, holidays, wrapped_key)
+VALUES ('ag-1', 'pr-1', 'pl-1', 'Europe/Paris', 'FR', 'vault:v1:agenda1'),
+       ('ag-2', 'pr-1', 'pl-1', 'Europe/Paris', NULL, 'vault:v1:agenda2');
+INSERT INTO assistants (account_id, practitioner_id, created_at) VALUES ('acc-asst', 'pr-1', 1900000002);
+INSERT INTO invitations (token_hash, practitioner_id, created_at, expires_at) VALUES ('tok-1', 'pr-1', 1900000000, 1900003600);
+";
+
+/// Migration 0051 gives every practice a one-person organisation and its assistant a right
+/// on each of its agendas: nobody loses access, and the practitioner's next agenda is the
+/// assistant's too.
+#[tokio::test]
+async fn an_assistant_keeps_its_agendas_through_0051() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let before = dir.path().join("before");
+    std::fs::create_dir(&before).expect("mkdir");
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    for e in std::fs::read_dir(&source).expect("migrations") {
+        let name = e.expect("entry").file_name();
+        let name = name.to_str().expect("utf-8");
+        if name.split('_').next().and_then(|n| n.parse::<i64>().ok()) < Some(51) {
+            std::fs::copy(source.join(name), before.join(name)).expect("copy");
+        }
+    }
+    let db = dir.path().join("careslot.db");
+    let pool = connect(&db).await;
+    sqlx::migrate::Migrator::new(before.as_path())
+        .await
+        .expect("before 0051")
+        .run(&pool)
+        .await
+        .expect("run before 0051");
+    sqlx::raw_sql(BEFORE_ORGANISATIONS)
+        .execute(&pool)
+        .await
+        .expect("data");
+    pool.close().await;
+
+    let store = SqliteStore::open_file(&db).await.expect("upgrade");
+    let asst = AccountId("acc-asst".into());
+    for a in ["ag-1", "ag-2"] {
+        assert!(store
+            .agenda_right(&asst, &AgendaId(a.into()))
+            .await
+            .expect("right"));
+    }
+    let orgs = store
+        .organisations_of(&PractitionerId("pr-1".into()))
+        .await
+        .expect("orgs");
+    assert_eq!(orgs.len(), 1);
+    assert_eq!(orgs[0].name, "Dr Before");
+    assert_eq!(
+        store.organisation_of_assistant(&asst).await.expect("org"),
+        Some(orgs[0].clone())
+    );
+    assert!(store
+        .organisations_of(&PractitionerId("pr-2".into()))
+        .await
+        .expect("orgs")
+        .is_empty());
+    store
+        .create_agenda(&Agenda {
+            id: AgendaId("ag-3".into()),
+            practitioner_id: PractitionerId("pr-1".into()),
+            place_id: PlaceId("pl-1".into()),
+            timezone: "Europe/Paris".into(),
+            holidays: None,
+            wrapped_key: "vault:v1:agenda3".into(),
+        })
+        .await
+        .expect("agenda");
+    assert!(store
+        .agenda_right(&asst, &AgendaId("ag-3".into()))
+        .await
+        .expect("right"));
+}

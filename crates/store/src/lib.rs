@@ -19,6 +19,7 @@ mod import;
 mod interop;
 mod models;
 mod operators;
+mod organisations;
 mod outbox;
 mod payments;
 mod reminders;
@@ -37,6 +38,7 @@ pub use import::{ImportedSite, SitePublic, SiteWrite};
 pub use interop::*;
 pub use models::*;
 pub use operators::*;
+pub use organisations::*;
 pub use outbox::*;
 pub use payments::*;
 pub use reminders::*;
@@ -616,6 +618,79 @@ pub trait Store: Send + Sync + 'static {
         practitioner: &PractitionerId,
         account: &AccountId,
     ) -> StoreResult<bool>;
+
+    // --- organisations (group practices) -----------------------------------------------------
+    /// Creates an organisation with `founder` as its first member.
+    async fn create_organisation(
+        &self,
+        org: &Organisation,
+        founder: &PractitionerId,
+    ) -> StoreResult<()>;
+    /// The practitioner's own one-person organisation (its id is the practitioner's),
+    /// created with the practitioner as member when missing; idempotent.
+    async fn ensure_own_organisation(
+        &self,
+        practitioner: &PractitionerId,
+        now: Timestamp,
+    ) -> StoreResult<OrganisationId>;
+    async fn organisation(&self, id: &OrganisationId) -> StoreResult<Option<Organisation>>;
+    /// False when there is no such organisation.
+    async fn rename_organisation(&self, id: &OrganisationId, name: &str) -> StoreResult<bool>;
+    /// The organisations a practitioner belongs to, oldest membership first.
+    async fn organisations_of(
+        &self,
+        practitioner: &PractitionerId,
+    ) -> StoreResult<Vec<Organisation>>;
+    /// The organisation an assistant works for.
+    async fn organisation_of_assistant(
+        &self,
+        account: &AccountId,
+    ) -> StoreResult<Option<Organisation>>;
+    async fn organisation_members(&self, id: &OrganisationId) -> StoreResult<Vec<Practitioner>>;
+    /// The organisation's assistants, each with the agendas it may run.
+    async fn organisation_assistants(
+        &self,
+        id: &OrganisationId,
+    ) -> StoreResult<Vec<(AccountRecord, Vec<AgendaId>)>>;
+    /// Every agenda of the organisation's members.
+    async fn organisation_agendas(&self, id: &OrganisationId) -> StoreResult<Vec<Agenda>>;
+    /// Replaces an assistant's agenda rights, all or nothing: NotFound when the assistant
+    /// does not work for the organisation or an agenda is not a member's.
+    async fn set_agenda_rights(
+        &self,
+        org: &OrganisationId,
+        account: &AccountId,
+        agendas: &[AgendaId],
+    ) -> StoreResult<()>;
+    /// Whether an assistant has a right on an agenda.
+    async fn agenda_right(&self, account: &AccountId, agenda: &AgendaId) -> StoreResult<bool>;
+    /// Whether two practitioners belong to a common organisation.
+    async fn share_organisation(&self, a: &PractitionerId, b: &PractitionerId)
+        -> StoreResult<bool>;
+    /// An assistant invitation into `org` (see [`Store::create_invitation`], which invites
+    /// into the practitioner's own organisation). NotFound when the inviter is no member.
+    async fn create_organisation_invitation(
+        &self,
+        org: &OrganisationId,
+        inv: &NewInvitation,
+        outbox: &OutboxWrite,
+    ) -> StoreResult<()>;
+    /// A single-use link inviting a practitioner colleague into `org`.
+    async fn create_colleague_invitation(
+        &self,
+        org: &OrganisationId,
+        token_hash: &str,
+        created_at: Timestamp,
+        expires_at: Timestamp,
+    ) -> StoreResult<()>;
+    /// Spends a live colleague invitation and makes `practitioner` a member (a member
+    /// already stays one). NotFound when the link is unknown, used or expired.
+    async fn accept_colleague_invitation(
+        &self,
+        token_hash: &str,
+        practitioner: &PractitionerId,
+        now: Timestamp,
+    ) -> StoreResult<OrganisationId>;
 
     // --- vaccination -----------------------------------------------------------------------
     /// Links a motive of the agenda to a vaccine dose (replacing an earlier link).

@@ -8,6 +8,7 @@ pub mod dto;
 pub mod me;
 pub mod operator;
 pub mod operators;
+pub mod organisations;
 pub mod security;
 pub mod team;
 

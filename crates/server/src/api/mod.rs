@@ -6,7 +6,9 @@ pub mod ops;
 mod patient_merge;
 
 use careslot_consultation::api::{documents, prescriptions, video};
-use careslot_identity::api::{accounts, dead_letters, me, operators, security, team};
+use careslot_identity::api::{
+    accounts, dead_letters, me, operators, organisations, security, team,
+};
 use careslot_scheduling::api::{
     agenda_feed, alerts, bulk_publish, calendar, care_series, credentials, desk, directory,
     patient, payments, practitioner, public, queue, reminders, webhooks,
@@ -46,6 +48,9 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         patient_merge::merge, desk::move_appointment, desk::set_length,
         desk::edit_motive, desk::delete_rule, desk::delete_absence,
         team::list, team::invite, team::remove,
+        // Issue 18 point 4: group practices.
+        organisations::list, organisations::create, organisations::rename, organisations::members,
+        organisations::invite, organisations::join, organisations::set_rights,
         patient::create_hold, patient::book, patient::list, patient::cancel, patient::move_appointment,
         bulk_publish::manifest, bulk_publish::locations, bulk_publish::schedules, bulk_publish::slots,
         vaccination::book, vaccination::hold, vaccination::second_dose_slots, vaccination::protocols, vaccination::set_stock, vaccination::set_stock_policy,
@@ -338,6 +343,27 @@ pub fn router(app: App) -> Router {
         .route("/practice/team", get(team::list))
         .route("/practice/team/invitations", post(team::invite))
         .route("/practice/team/{id}", axum::routing::delete(team::remove))
+        .route(
+            "/practice/organisations",
+            get(organisations::list).post(organisations::create),
+        )
+        .route("/practice/organisations/join", post(organisations::join))
+        .route(
+            "/practice/organisations/{id}",
+            axum::routing::put(organisations::rename),
+        )
+        .route(
+            "/practice/organisations/{id}/members",
+            get(organisations::members),
+        )
+        .route(
+            "/practice/organisations/{id}/invitations",
+            post(organisations::invite),
+        )
+        .route(
+            "/practice/organisations/{id}/assistants/{assistant_id}/agendas",
+            axum::routing::put(organisations::set_rights),
+        )
         .route(
             "/practice/appointments/{id}/move",
             post(desk::move_appointment),

@@ -37,6 +37,8 @@ const KEYS: &[&str] = &[
     "flash.patients_merged",
     "flash.series_booked",
     "flash.series_cancelled",
+    "flash.rights_saved",
+    "flash.org_joined",
 ];
 
 pub fn lookup(key: &str) -> Option<&'static str> {

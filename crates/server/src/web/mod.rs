@@ -151,6 +151,25 @@ pub fn router() -> Router<App> {
             "/pro/settings/absences/{id}/delete",
             post(settings::delete_absence),
         )
+        .route("/pro/organisation", get(organisation::page))
+        .route("/pro/organisations", post(organisation::create))
+        .route(
+            "/pro/organisation/join",
+            get(organisation::join_page).post(organisation::join),
+        )
+        .route("/pro/organisation/{id}/name", post(organisation::rename))
+        .route(
+            "/pro/organisation/{id}/invite-colleague",
+            post(organisation::invite_colleague),
+        )
+        .route(
+            "/pro/organisation/{id}/invite-assistant",
+            post(organisation::invite_assistant),
+        )
+        .route(
+            "/pro/organisation/{id}/assistants/{assistant}/rights",
+            post(organisation::set_rights),
+        )
         .route("/pro/team", get(team::page))
         .route("/pro/team/invite", post(team::invite))
         .route("/pro/team/{id}/remove", post(team::remove))

@@ -13,6 +13,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use careslot_core::availability::AgendaView;
 use careslot_domain::MotiveId;
+use careslot_scheduling::agenda_access::AgendaAccess;
 use careslot_store::{DirectoryEntry, ReservationStatus};
 use jiff::civil::{Date, Time};
 use jiff::tz::TimeZone;
@@ -40,6 +41,8 @@ pub struct GridParams {
     /// The column shown on a phone (index).
     col: Option<usize>,
     print: Option<String>,
+    /// The organisation shown (a practitioner in several); its first when absent.
+    org: Option<String>,
 }
 
 /// What a grid item is; the one place where states get their words and signs, so that new
@@ -152,6 +155,9 @@ struct GridPage<'a> {
     ctx: &'a Ctx,
     title: String,
     agenda_param: String,
+    org_param: String,
+    /// The caller's organisations when there are several (the switcher).
+    orgs: Vec<Choice>,
     agendas: Vec<Choice>,
     motive_groups: Vec<MotiveGroup>,
     motive_param: String,
@@ -192,6 +198,10 @@ struct PrintPage<'a> {
 /// One agenda of the grid with what its columns need.
 struct Lane {
     entry: DirectoryEntry,
+    /// The caller runs this agenda (else it is a colleague's, shown read-only).
+    runs: bool,
+    /// Its practitioner's name when the grid shows several practitioners.
+    who: Option<String>,
     view: Arc<AgendaView>,
     public: crate::services::PublicAgenda,
     appts: Vec<(crate::services::Appointment, GridPatient)>,
@@ -230,15 +240,37 @@ fn encode(s: &str) -> String {
 pub async fn page(ctx: Ctx, Query(p): Query<GridParams>) -> PageResult {
     let caller = ctx.caller()?.clone();
     let lang = ctx.lang;
-    let all = ctx.ok(ctx.app.desk_agendas(&caller).await)?;
+    // The agendas the caller runs, then the organisation colleagues' they may see.
+    let orgs = ctx.ok(ctx.app.my_organisations(&caller).await)?;
+    let org_param = p
+        .org
+        .clone()
+        .filter(|o| orgs.iter().any(|x| x.id.as_str() == o))
+        .or_else(|| orgs.first().map(|o| o.id.to_string()))
+        .unwrap_or_default();
+    let mut all: Vec<(DirectoryEntry, bool)> = ctx
+        .ok(ctx.app.desk_agendas(&caller).await)?
+        .into_iter()
+        .map(|e| (e, true))
+        .collect();
+    if caller.role == careslot_store::Role::Practitioner && !org_param.is_empty() {
+        for (e, access) in ctx.ok(ctx.app.practice_agendas(&caller, Some(&org_param)).await)? {
+            if access == AgendaAccess::View {
+                all.push((e, false));
+            }
+        }
+    }
+    let several = all
+        .iter()
+        .any(|(e, _)| e.practitioner_id != all[0].0.practitioner_id);
     if all.is_empty() {
         return Ok(ctx.redirect("/pro/agenda"));
     }
     let wanted = p.agenda.as_deref().filter(|a| *a != "all");
-    let chosen: Vec<DirectoryEntry> = match wanted {
+    let chosen: Vec<(DirectoryEntry, bool)> = match wanted {
         Some(w) => all
             .iter()
-            .filter(|a| a.agenda_id.as_str() == w)
+            .filter(|a| a.0.agenda_id.as_str() == w)
             .cloned()
             .collect(),
         None => all.clone(),
@@ -248,7 +280,7 @@ pub async fn page(ctx: Ctx, Query(p): Query<GridParams>) -> PageResult {
     }
     let now = Timestamp::now();
     // Dates are read in the first agenda's zone (a practice's places share one in practice).
-    let first = ctx.ok(ctx.app.desk_view(&caller, &chosen[0].agenda_id).await)?;
+    let (first, _) = ctx.ok(ctx.app.grid_view(&caller, &chosen[0].0.agenda_id).await)?;
     let today = now.to_zoned(first.tz.clone()).date();
     let date = p
         .date
@@ -270,8 +302,8 @@ pub async fn page(ctx: Ctx, Query(p): Query<GridParams>) -> PageResult {
         .checked_add(jiff::Span::new().days(n_days - 1))
         .unwrap_or(from);
     let mut lanes = Vec::new();
-    for entry in chosen {
-        let view = ctx.ok(ctx.app.desk_view(&caller, &entry.agenda_id).await)?;
+    for (entry, runs) in chosen {
+        let (view, _) = ctx.ok(ctx.app.grid_view(&caller, &entry.agenda_id).await)?;
         let public = ctx.ok(ctx.app.public_agenda(&entry.agenda_id).await)?;
         let appts = ctx.ok(ctx
             .app
@@ -303,6 +335,8 @@ pub async fn page(ctx: Ctx, Query(p): Query<GridParams>) -> PageResult {
             .await)?;
         lanes.push(Lane {
             reasons,
+            runs,
+            who: several.then(|| entry.name.clone()),
             entry,
             view,
             public,
@@ -359,25 +393,38 @@ pub async fn page(ctx: Ctx, Query(p): Query<GridParams>) -> PageResult {
         .collect();
     let step = jiff::Span::new().days(if week { 7 } else { 1 });
     let view_name = if week { "week" } else { "day" };
-    let base = format!("/pro/grid?agenda={agenda_param}&motive={motive_param}&view={view_name}");
+    let base = format!(
+        "/pro/grid?org={org_param}&agenda={agenda_param}&motive={motive_param}&view={view_name}"
+    );
     Ok(ctx.page(&GridPage {
         title: if week {
             lang.tf("practitioner.week_of", &[("date", &lang.long_date(from))])
         } else {
             lang.long_date(date)
         },
+        orgs: if orgs.len() > 1 {
+            orgs.iter()
+                .map(|o| Choice {
+                    id: o.id.to_string(),
+                    label: o.name.clone(),
+                    selected: o.id.as_str() == org_param,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
         agendas: all
             .iter()
-            .map(|a| Choice {
+            .map(|(a, _)| Choice {
                 id: a.agenda_id.to_string(),
-                label: format!("{} — {}", a.place.name, a.place.city),
+                label: lane_label(several.then_some(a.name.as_str()), a),
                 selected: wanted == Some(a.agenda_id.as_str()),
             })
             .collect(),
         motive_groups: lanes
             .iter()
             .map(|l| MotiveGroup {
-                label: format!("{} — {}", l.entry.place.name, l.entry.place.city),
+                label: lane_label(l.who.as_deref(), &l.entry),
                 motives: l
                     .view
                     .motives
@@ -392,12 +439,13 @@ pub async fn page(ctx: Ctx, Query(p): Query<GridParams>) -> PageResult {
             })
             .collect(),
         here: format!("{base}&date={date}&col={shown}"),
-        print_link: format!("/pro/grid?agenda={agenda_param}&date={date}&print=1"),
+        print_link: format!("/pro/grid?org={org_param}&agenda={agenda_param}&date={date}&print=1"),
         prev: date.checked_sub(step).unwrap_or(date).to_string(),
         next: date.checked_add(step).unwrap_or(date).to_string(),
         today: today.to_string(),
         date: date.to_string(),
         agenda_param,
+        org_param,
         motive_param,
         week,
         hours,
@@ -405,6 +453,14 @@ pub async fn page(ctx: Ctx, Query(p): Query<GridParams>) -> PageResult {
         window_start: w0,
         ctx: &ctx,
     }))
+}
+
+/// A lane's name: its place, after its practitioner's name when the grid shows several.
+fn lane_label(who: Option<&str>, e: &DirectoryEntry) -> String {
+    match who {
+        Some(w) => format!("{w} — {} — {}", e.place.name, e.place.city),
+        None => format!("{} — {}", e.place.name, e.place.city),
+    }
 }
 
 /// Greedy interval partitioning: each item takes the first lane free at its start.
@@ -477,9 +533,9 @@ fn column(ctx: &Ctx, lane: &Lane, d: Date, now: Timestamp, index: usize) -> Grid
             a.row.start,
             a.row.end,
             format!("{name} · {motive}"),
-            Some(format!("/pro/appointments/{}", a.row.id)),
+            lane.runs.then(|| format!("/pro/appointments/{}", a.row.id)),
             a.row.id.to_string(),
-            kind == ItemKind::Booked && a.row.start > now,
+            lane.runs && kind == ItemKind::Booked && a.row.start > now,
             lane.view
                 .motive(&a.motive_id)
                 .is_some_and(|m| m.capacity == 1 && lane.view.vaccine(&m.id).is_none()),
@@ -514,7 +570,7 @@ fn column(ctx: &Ctx, lane: &Lane, d: Date, now: Timestamp, index: usize) -> Grid
             false,
         );
     }
-    if let Some(m) = &lane.free_motive {
+    if let Some(m) = lane.free_motive.as_ref().filter(|_| lane.runs) {
         let motive = view::motive_label(lang, &lane.public, m);
         for s in &lane.free {
             let start = view::instant_rfc3339(s.start, tz);
@@ -538,7 +594,7 @@ fn column(ctx: &Ctx, lane: &Lane, d: Date, now: Timestamp, index: usize) -> Grid
     GridColumn {
         index,
         heading: lang.long_date(d),
-        sub: format!("{} — {}", lane.entry.place.name, lane.entry.place.city),
+        sub: lane_label(lane.who.as_deref(), &lane.entry),
         date: d.to_string(),
         agenda_id: agenda.to_owned(),
         zone: lane.view.agenda.timezone.clone(),

@@ -13,6 +13,7 @@ pub mod mailbox;
 pub mod notices;
 pub mod onboarding;
 pub mod operator;
+pub mod organisation;
 pub mod patient_merge;
 pub mod payments;
 pub mod photos;
