@@ -383,7 +383,12 @@ impl Entry {
     }
 
     /// Computes the earliest slot of `view` (of `generation`) and remembers it.
-    fn remember_next(&self, generation: u64, view: &AgendaView, now: Timestamp) -> Option<Timestamp> {
+    fn remember_next(
+        &self,
+        generation: u64,
+        view: &AgendaView,
+        now: Timestamp,
+    ) -> Option<Timestamp> {
         let (slot, valid_until) = view.next_slot(now);
         let start = slot.map(|s| s.start);
         self.next_start

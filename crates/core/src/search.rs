@@ -911,7 +911,9 @@ impl SearchIndex {
         if !walk {
             // The rows that passed already: the radius and filters are not measured twice
             // over the whole plan.
-            return self.rank_linear(snap, q, members.map(Vec::as_slice), now).await;
+            return self
+                .rank_linear(snap, q, members.map(Vec::as_slice), now)
+                .await;
         }
         let bits: Option<Vec<u64>> = members.map(|rows| {
             let mut bits = vec![0u64; n.div_ceil(64)];

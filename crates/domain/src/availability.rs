@@ -299,7 +299,11 @@ impl Occupancy {
     /// Moves a [`first_candidate`](Self::first_candidate) cursor forward to a later `start`.
     fn advance(&self, mut at: Cursor, start: Timestamp) -> Cursor {
         let bound = self.look_back(start);
-        while self.packed.get(at.packed).is_some_and(|p| p.start_s() < bound) {
+        while self
+            .packed
+            .get(at.packed)
+            .is_some_and(|p| p.start_s() < bound)
+        {
             at.packed += 1;
         }
         while self
@@ -1789,7 +1793,11 @@ mod tests {
         let mut listed = occ.reservations();
         listed.sort_by_key(key);
         sorted.sort_by_key(key);
-        let holds: Vec<Reservation> = listed.iter().filter(|r| r.expires_at.is_some()).copied().collect();
+        let holds: Vec<Reservation> = listed
+            .iter()
+            .filter(|r| r.expires_at.is_some())
+            .copied()
+            .collect();
         let mut held: Vec<Reservation> = occ.holds().copied().collect();
         held.sort_by_key(key);
         prop_assert_eq!(held, holds);
@@ -1871,7 +1879,10 @@ mod tests {
             for i in -200i64..500 {
                 for off in [ns(0), ns(1), ns(-1), ns(999_999_999)] {
                     let start = base + SignedDuration::from_mins(i) + off;
-                    for len in [SignedDuration::from_mins(5), SignedDuration::from_mins(10) - off] {
+                    for len in [
+                        SignedDuration::from_mins(5),
+                        SignedDuration::from_mins(10) - off,
+                    ] {
                         let end = start + len;
                         let now = base + SignedDuration::from_mins(i / 2);
                         assert_eq!(

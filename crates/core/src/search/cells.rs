@@ -56,7 +56,12 @@ impl Cells {
     /// Rows (sorted) of the cells the circle around `center` of `radius_km` touches, of one
     /// specialty slot or all: a superset of the rows within the radius. `None` when the
     /// circle is too large or reaches a pole or the antimeridian (then every row may be in).
-    pub fn around(&self, specialty: Option<usize>, center: LatLon, radius_km: f64) -> Option<Vec<u32>> {
+    pub fn around(
+        &self,
+        specialty: Option<usize>,
+        center: LatLon,
+        radius_km: f64,
+    ) -> Option<Vec<u32>> {
         cell(center)?;
         if !radius_km.is_finite() || radius_km < 0.0 {
             return None;
@@ -126,14 +131,35 @@ mod tests {
         let mut points = Vec::new();
         for i in 0..20_000 {
             let (lat, lon) = match i % 4 {
-                0 | 1 => (42.0 + next(&mut state) * 9.0, -5.0 + next(&mut state) * 13.0),
-                2 => (70.0 + next(&mut state) * 19.9, -180.0 + next(&mut state) * 360.0),
-                _ => (-60.0 + next(&mut state) * 120.0, 175.0 + next(&mut state) * 5.0),
+                0 | 1 => (
+                    42.0 + next(&mut state) * 9.0,
+                    -5.0 + next(&mut state) * 13.0,
+                ),
+                2 => (
+                    70.0 + next(&mut state) * 19.9,
+                    -180.0 + next(&mut state) * 360.0,
+                ),
+                _ => (
+                    -60.0 + next(&mut state) * 120.0,
+                    175.0 + next(&mut state) * 5.0,
+                ),
             };
             points.push((LatLon { lat, lon }, i % 5));
         }
-        points.push((LatLon { lat: f64::NAN, lon: 2.0 }, 0));
-        points.push((LatLon { lat: 48.0, lon: 200.0 }, 0));
+        points.push((
+            LatLon {
+                lat: f64::NAN,
+                lon: 2.0,
+            },
+            0,
+        ));
+        points.push((
+            LatLon {
+                lat: 48.0,
+                lon: 200.0,
+            },
+            0,
+        ));
         let cells = Cells::build(points.iter().copied());
         let mut answered = 0;
         for q in 0..600 {
