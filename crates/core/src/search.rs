@@ -900,9 +900,11 @@ impl SearchIndex {
         };
         let members = passing.as_ref().or(plan.rows.as_ref());
         let total = members.map_or(n, Vec::len);
-        // Near a point, rows of a bucket rank by distance: the walk reads whole buckets.
+        // Near a point, rows of a bucket rank by distance: the walk reads whole buckets, but
+        // only checks a bit for each row it does not accept, against a memo (a pointer
+        // chase) per match for the linear ranking (BENCHMARKS.md, issue #17).
         let factor = if q.near.is_some() {
-            self.walk_factor * 8.0
+            self.walk_factor * 2.0
         } else {
             self.walk_factor
         };
