@@ -902,7 +902,8 @@ impl SearchIndex {
         let total = members.map_or(n, Vec::len);
         // Near a point, rows of a bucket rank by distance: the walk reads whole buckets, but
         // only checks a bit for each row it does not accept, against a memo (a pointer
-        // chase) per match for the linear ranking (BENCHMARKS.md, issue #17).
+        // chase) per match for the linear ranking. Factor 2 is a guess: at 400k it did not
+        // measurably change (b) on a loaded machine (BENCHMARKS.md, issue #17).
         let factor = if q.near.is_some() {
             self.walk_factor * 2.0
         } else {
