@@ -434,11 +434,11 @@ impl Dataset {
             motives += g.view.motives.len();
             rules += g.view.calendar.rules.len();
             absences += g.view.calendar.absences.len();
-            reservations += g.view.occupancy.reservations().len();
+            reservations += g.view.occupancy.len();
             let t = g.tier.index();
             if let (Some(c), Some(b)) = (per_tier.get_mut(t), booked_per_tier.get_mut(t)) {
                 *c += 1;
-                *b += g.view.occupancy.reservations().len();
+                *b += g.view.occupancy.len();
             }
             cache.insert(g.view);
             entries.push(g.entry);

@@ -382,6 +382,23 @@ impl Entry {
         }
     }
 
+    /// Computes the earliest slot of `view` (of `generation`) and remembers it.
+    fn remember_next(
+        &self,
+        generation: u64,
+        view: &AgendaView,
+        now: Timestamp,
+    ) -> Option<Timestamp> {
+        let (slot, valid_until) = view.next_slot(now);
+        let start = slot.map(|s| s.start);
+        self.next_start
+            .store(start.map_or(NO_SLOT, |s| s.as_second()), Ordering::Relaxed);
+        self.next_until
+            .store(valid_until.as_second(), Ordering::Relaxed);
+        self.next_generation.store(generation, Ordering::Release);
+        start
+    }
+
     pub fn agenda_id(&self) -> &AgendaId {
         &self.id
     }
@@ -556,16 +573,31 @@ impl AgendaCache {
         let Some((generation, view)) = self.load(entry).await? else {
             return Ok(None);
         };
-        let (slot, valid_until) = view.next_slot(now);
-        let start = slot.map(|s| s.start);
-        entry
-            .next_start
-            .store(start.map_or(NO_SLOT, |s| s.as_second()), Ordering::Relaxed);
-        entry
-            .next_until
-            .store(valid_until.as_second(), Ordering::Relaxed);
-        entry.next_generation.store(generation, Ordering::Release);
-        Ok(start)
+        Ok(entry.remember_next(generation, &view, now))
+    }
+
+    /// Computes the earliest-slot memo of every entry whose view is in memory and whose memo
+    /// is not fresh, on all cores: at start-up, rather than one agenda after another in the
+    /// first search over everyone. Entries without a view in memory are left to be loaded
+    /// when a search needs them.
+    pub fn warm_memos(&self, entries: &[Arc<Entry>], now: Timestamp) {
+        let now_s = now.as_second();
+        let threads = std::thread::available_parallelism().map_or(1, |p| p.get());
+        let chunk = entries.len().div_ceil(threads).max(1);
+        std::thread::scope(|s| {
+            for part in entries.chunks(chunk) {
+                s.spawn(move || {
+                    for entry in part {
+                        if matches!(entry.memo_second(now_s), Memo::Fresh(_)) {
+                            continue;
+                        }
+                        if let Some((generation, view)) = entry.fresh_with_generation() {
+                            entry.remember_next(generation, &view, now);
+                        }
+                    }
+                });
+            }
+        });
     }
 
     /// Installs a view built elsewhere (bulk warm-up, benchmarks).

@@ -6,6 +6,7 @@
 //! agenda's memo in the availability cache. Text matching never walks the practitioners:
 //! only the distinct words, towns and postcodes.
 
+mod cells;
 mod synonyms;
 pub mod text;
 mod timeline;
@@ -181,6 +182,8 @@ struct Snapshot {
     by_entry: Vec<(usize, u32)>,
     /// Rows by a lower bound of their next slot (earliest-first ranking).
     timeline: parking_lot::Mutex<timeline::Timeline>,
+    /// Rows by geographic cell, overall and per specialty (searches within a radius).
+    cells: cells::Cells,
 }
 
 fn specialty_slot(s: Specialty) -> usize {
@@ -231,7 +234,13 @@ impl Snapshot {
             .collect();
         by_entry.sort_unstable();
         let timeline = timeline::Timeline::new(&handles, now_s, cursor);
+        let cells = cells::Cells::build(
+            items
+                .iter()
+                .map(|i| (i.pos, specialty_slot(i.entry.specialty))),
+        );
         Self {
+            cells,
             timeline: parking_lot::Mutex::new(timeline),
             by_entry,
             handles,
@@ -370,10 +379,34 @@ impl Snapshot {
                 }
             }
         }
+        union(rows, self.items.len())
+    }
+}
+
+/// Sorted, deduplicated rows of `rows` (below `n`). A big town gathers the same rows from
+/// its postcodes and its names (Paris: tens of thousands twice): a bitset over the
+/// directory costs n / 64 words, far less than sorting them.
+fn union(mut rows: Vec<u32>, n: usize) -> Vec<u32> {
+    if rows.len() < 4096 || rows.len() < n / 64 {
         rows.sort_unstable();
         rows.dedup();
-        rows
+        return rows;
     }
+    let mut bits = vec![0u64; n.div_ceil(64)];
+    for &r in &rows {
+        if let Some(word) = bits.get_mut(r as usize / 64) {
+            *word |= 1 << (r % 64);
+        }
+    }
+    rows.clear();
+    for (w, &word) in bits.iter().enumerate() {
+        let mut word = word;
+        while word != 0 {
+            rows.push(w as u32 * 64 + word.trailing_zeros());
+            word &= word - 1;
+        }
+    }
+    rows
 }
 
 /// Where results must be.
@@ -425,6 +458,8 @@ struct Plan {
     rows: Option<Vec<u32>>,
     /// Name words that match no word of the directory, even with typos.
     unknown: Vec<String>,
+    /// `rows` are exactly the rows of this specialty slot (nothing else narrowed them).
+    only_specialty: Option<usize>,
 }
 
 impl Snapshot {
@@ -499,11 +534,31 @@ impl Snapshot {
                 understood.corrected = true;
             }
         }
+        let only_specialty = specialty
+            .filter(|_| place.is_none() && understood.names.is_empty())
+            .map(specialty_slot);
         Plan {
             understood,
             place,
             rows,
             unknown,
+            only_specialty,
+        }
+    }
+
+    /// Rows of a plan narrowed to the cells the query's circle touches, when that is fewer
+    /// (a superset of those within the radius; `None`: the plan's rows as they are).
+    fn near_candidates(&self, q: &SearchQuery, plan: &Plan) -> Option<Vec<u32>> {
+        let (center, radius) = q.near?;
+        match (&plan.rows, plan.only_specialty) {
+            (None, _) => self.cells.around(None, center, radius),
+            (Some(_), Some(slot)) => self.cells.around(Some(slot), center, radius),
+            (Some(rows), None) if rows.len() > 4096 => self
+                .cells
+                .around(None, center, radius)
+                .filter(|near| near.len() < rows.len())
+                .map(|near| intersect(rows, &near)),
+            _ => None,
         }
     }
 
@@ -744,12 +799,16 @@ impl SearchIndex {
     /// Replaces the whole directory. Rows of practitioners not verified are left out: they
     /// may set up their practice, but nobody finds it (issue 15).
     pub fn replace_all(&self, entries: Vec<DirectoryEntry>) {
-        let items = entries
+        let items: Vec<Arc<Indexed>> = entries
             .into_iter()
             .filter(|e| e.verified)
             .map(|e| self.index(e))
             .collect();
         let cursor = self.agendas.change_cursor();
+        // After the cursor: a memo computed now is either current or its change is logged.
+        let handles: Vec<Arc<Entry>> = items.iter().map(|i| i.handle.clone()).collect();
+        self.agendas.warm_memos(&handles, Timestamp::now());
+        drop(handles);
         *self.snapshot.write() =
             Arc::new(Snapshot::build(items, cursor, Timestamp::now().as_second()));
         // Unpacked here, at start-up, rather than by the first visitor's search.
@@ -823,32 +882,41 @@ impl SearchIndex {
         now: Timestamp,
     ) -> Result<(Ranked, usize), StoreError> {
         if self.walk_factor.is_infinite() {
-            return self.rank_linear(snap, q, plan, now).await;
+            return self.rank_linear(snap, q, plan.rows.as_deref(), now).await;
         }
         let n = snap.items.len();
         let k = q.offset.saturating_add(q.limit);
-        // The rows the query keeps: counting them is linear, but in flat memory (no memo).
+        // The rows the query keeps: counting them is linear, but in flat memory (no memo),
+        // and near a point only over the cells its circle touches.
         let passing: Option<Vec<u32>> = if q.filters.is_empty() && q.near.is_none() {
             None
         } else {
             let keep = |&i: &u32| Self::keep(snap, q, i as usize).is_some();
-            Some(match &plan.rows {
+            let near = snap.near_candidates(q, plan);
+            Some(match near.as_ref().or(plan.rows.as_ref()) {
                 Some(rows) => rows.iter().copied().filter(keep).collect(),
                 None => (0..n as u32).filter(keep).collect(),
             })
         };
         let members = passing.as_ref().or(plan.rows.as_ref());
         let total = members.map_or(n, Vec::len);
-        // Near a point, rows of a bucket rank by distance: the walk reads whole buckets.
+        // Near a point, rows of a bucket rank by distance: the walk reads whole buckets, but
+        // only checks a bit for each row it does not accept, against a memo (a pointer
+        // chase) per match for the linear ranking. Factor 2 is a guess: at 400k it did not
+        // measurably change (b) on a loaded machine (BENCHMARKS.md, issue #17).
         let factor = if q.near.is_some() {
-            self.walk_factor * 8.0
+            self.walk_factor * 2.0
         } else {
             self.walk_factor
         };
         let walk =
             k > 0 && total > 0 && (total as f64) * (total as f64) >= factor * k as f64 * n as f64;
         if !walk {
-            return self.rank_linear(snap, q, plan, now).await;
+            // The rows that passed already: the radius and filters are not measured twice
+            // over the whole plan.
+            return self
+                .rank_linear(snap, q, members.map(Vec::as_slice), now)
+                .await;
         }
         let bits: Option<Vec<u64>> = members.map(|rows| {
             let mut bits = vec![0u64; n.div_ceil(64)];
@@ -907,12 +975,13 @@ impl SearchIndex {
         Ok((ranked, total))
     }
 
-    /// Ranks every match: reads each one's memo, settles the first offset + limit.
+    /// Ranks every match among `rows` (`None`: every row): reads each one's memo, settles
+    /// the first offset + limit.
     async fn rank_linear(
         &self,
         snap: &Snapshot,
         q: &SearchQuery,
-        plan: &Plan,
+        rows: Option<&[u32]>,
         now: Timestamp,
     ) -> Result<(Ranked, usize), StoreError> {
         // (earliest start or MAX, distance, position, memo expired). Unknown memos are
@@ -920,8 +989,7 @@ impl SearchIndex {
         // slots), so they rank as they are and only those that reach the top k are
         // recomputed, then the top k is selected again.
         let now_s = now.as_second();
-        let mut ranked: Ranked =
-            Vec::with_capacity(plan.rows.as_ref().map_or(snap.items.len(), Vec::len));
+        let mut ranked: Ranked = Vec::with_capacity(rows.map_or(snap.items.len(), <[u32]>::len));
         let mut missing: Vec<usize> = Vec::new();
         let mut consider = |i: u32| {
             if let Some(distance) = Self::keep(snap, q, i as usize) {
@@ -936,7 +1004,7 @@ impl SearchIndex {
                 ranked.push((key, distance.unwrap_or(f64::NAN), i, expired));
             }
         };
-        match &plan.rows {
+        match rows {
             Some(ids) => ids.iter().copied().for_each(&mut consider),
             None => (0..snap.items.len() as u32).for_each(&mut consider),
         }
@@ -991,7 +1059,9 @@ impl SearchIndex {
         let (ranked, total) = if q.sort == SortOrder::EarliestSlot {
             self.rank_earliest(&snap, q, &plan, now).await?
         } else {
-            self.rank_linear(&snap, q, &plan, now).await?
+            let near = snap.near_candidates(q, &plan);
+            let rows = near.as_deref().or(plan.rows.as_deref());
+            self.rank_linear(&snap, q, rows, now).await?
         };
 
         let mut hits = Vec::with_capacity(ranked.len());
@@ -1026,6 +1096,20 @@ impl SearchIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The bitset union gives what sorting and deduplicating give, on both of its paths.
+    #[test]
+    fn union_is_sort_and_dedup() {
+        for (len, n) in [(100usize, 1000usize), (10_000, 5000), (50_000, 70_000)] {
+            let rows: Vec<u32> = (0..len as u64)
+                .map(|i| (i.wrapping_mul(2_654_435_761) % n as u64) as u32)
+                .collect();
+            let mut expected = rows.clone();
+            expected.sort_unstable();
+            expected.dedup();
+            assert_eq!(union(rows, n), expected);
+        }
+    }
     use careslot_store::{Agenda, AgendaSnapshot, Place};
 
     /// Agendas open at different hours (some only in the evening, some only on Sundays),

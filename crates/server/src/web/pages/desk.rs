@@ -308,7 +308,7 @@ pub async fn agenda(ctx: Ctx, Query(p): Query<AgendaParams>) -> PageResult {
                 sort: a.row.start.as_second(),
             });
         }
-        for r in v.occupancy.reservations() {
+        for r in v.occupancy.holds() {
             if r.expires_at.is_some_and(|e| e > now) && local(r.start).date() == d {
                 items.push(DeskItem {
                     time: lang.time(&local(r.start)),

@@ -541,7 +541,7 @@ fn column(ctx: &Ctx, lane: &Lane, d: Date, now: Timestamp, index: usize) -> Grid
                 .is_some_and(|m| m.capacity == 1 && lane.view.vaccine(&m.id).is_none()),
         );
     }
-    for r in lane.view.occupancy.reservations() {
+    for r in lane.view.occupancy.holds() {
         if r.expires_at.is_some_and(|e| e > now) {
             push(
                 ItemKind::Hold,
