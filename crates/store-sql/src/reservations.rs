@@ -555,30 +555,9 @@ where
         Ok(rows)
     }
 
-    /// Books the held doses of a series: all of them or none. Asked again once booked, it answers
-    /// the same appointments (a retried request books nothing new).
-    /// The doses of a patient's series, in dose order.
-    pub(crate) async fn series_doses(
-        pool: &DbPool<B>,
-        series_id: &str,
-        patient_bidx: i64,
-    ) -> StoreResult<Vec<ReservationRow>> {
-        sqlx::query(
-            "SELECT r.* FROM vaccination_series s JOIN reservations r ON r.id = s.reservation_id
-              WHERE s.series_id = $1 AND r.patient_bidx = $2 ORDER BY s.dose",
-        )
-        .bind(series_id)
-        .bind(patient_bidx)
-        .fetch_all(pool)
-        .await
-        .map_err(B::map_err)?
-        .iter()
-        .map(SqlStore::<B>::reservation_from_row)
-        .collect()
-    }
-
-    /// Books a held series: its doses, and whether they were held until now (false when the
-    /// series was booked already and is only asked for again).
+    /// Books a held series, all its doses or none: its doses, and whether they were held until
+    /// now (false when the series was booked already and is only asked for again, which
+    /// answers the same appointments and books nothing new).
     async fn book_series_in(
         tx: &mut Tx<B>,
         req: &BookSeriesRequest,

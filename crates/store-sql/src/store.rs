@@ -2606,14 +2606,6 @@ where
         self.group_commit().book_series(req).await
     }
 
-    async fn series_doses(
-        &self,
-        series_id: &str,
-        patient_bidx: i64,
-    ) -> StoreResult<Vec<ReservationRow>> {
-        Reservations::<B>::series_doses(self.reader(), series_id, patient_bidx).await
-    }
-
     async fn phases(&self) -> StoreResult<Vec<Phase>> {
         sqlx::query("SELECT * FROM vaccination_phases ORDER BY opened_at, id")
             .fetch_all(self.reader())

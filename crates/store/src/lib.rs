@@ -731,13 +731,6 @@ pub trait Store: Send + Sync + 'static {
     /// has expired, NotFound when the patient has no such series). Once booked, asking again
     /// answers the same rows.
     async fn book_series_hold(&self, req: &BookSeriesRequest) -> StoreResult<Vec<ReservationRow>>;
-    /// The doses of a series of this patient, in dose order (empty when there is none): what
-    /// a held series will book, to compose its confirmation.
-    async fn series_doses(
-        &self,
-        series_id: &str,
-        patient_bidx: i64,
-    ) -> StoreResult<Vec<ReservationRow>>;
     // --- recurring care (issue 18 point 5) ----------------------------------------------------
     /// Books every occurrence of a care series in one transaction through the booking writer,
     /// each under the database's overlap and capacity rules: all are booked (and the series'
