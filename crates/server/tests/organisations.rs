@@ -16,7 +16,7 @@ use careslot_domain::{AgendaId, MotivePolicy};
 use careslot_scheduling::agenda_access::AgendaAccess;
 use careslot_server::services::*;
 use careslot_store::Role;
-use common::{app_on, new_location, open_custody, Backend};
+use common::{app_on, new_location, open_custody, person, Backend};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -24,33 +24,6 @@ struct Practice {
     caller: Caller,
     agenda: AgendaId,
     motive: String,
-}
-
-async fn person(app: &App, role: Role, name: &str) -> Caller {
-    let email = format!(
-        "{}-{}@example.test",
-        name.to_lowercase().replace(' ', "."),
-        common::uuid_like()
-    );
-    let id = app
-        .register(
-            NewIdentity {
-                email: &email,
-                password: "correct horse battery",
-                name,
-                role,
-                phone: None,
-                birth_date: None,
-            },
-            std::net::Ipv4Addr::LOCALHOST.into(),
-        )
-        .await
-        .expect("register");
-    Caller {
-        id: id.id,
-        role,
-        second_factor: true,
-    }
 }
 
 async fn agenda_of(app: &App, caller: &Caller, place: &str) -> (AgendaId, String) {
@@ -110,7 +83,7 @@ async fn place_of(app: &App, caller: &Caller) -> String {
 }
 
 async fn practice(app: &App, name: &str) -> Practice {
-    let caller = person(app, Role::Practitioner, name).await;
+    let caller = person(app, Role::Practitioner, name).await.0;
     app.set_profile(
         &caller,
         ProfileInput {
@@ -418,7 +391,7 @@ async fn a_practitioner_in_two_organisations(backend: Backend) {
         Err(AppError::Invalid(_))
     ));
     // A patient has no organisation.
-    let patient = person(&app, Role::Patient, "Pat").await;
+    let patient = person(&app, Role::Patient, "Pat").await.0;
     assert!(matches!(
         app.my_organisations(&patient).await,
         Err(AppError::Forbidden(_))

@@ -7,43 +7,13 @@ mod common;
 use careslot_domain::{AgendaId, MotivePolicy, ReservationId};
 use careslot_server::services::*;
 use careslot_store::{ReservationStatus, Role};
-use common::{app_on, new_location, open_custody, Backend};
+use common::{app_on, new_location, open_custody, person, Backend};
 use jiff::Timestamp;
 
 struct Practice {
     caller: Caller,
     agenda: AgendaId,
     motive: String,
-}
-
-async fn person(app: &App, role: Role, name: &str) -> (Caller, String) {
-    let email = format!(
-        "{}-{}@example.test",
-        name.to_lowercase().replace(' ', "."),
-        common::uuid_like()
-    );
-    let id = app
-        .register(
-            NewIdentity {
-                email: &email,
-                password: "correct horse battery",
-                name,
-                role,
-                phone: None,
-                birth_date: None,
-            },
-            std::net::Ipv4Addr::LOCALHOST.into(),
-        )
-        .await
-        .expect("register");
-    (
-        Caller {
-            id: id.id,
-            role,
-            second_factor: true,
-        },
-        email,
-    )
 }
 
 async fn practice(app: &App, name: &str) -> Practice {

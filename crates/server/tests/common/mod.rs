@@ -517,3 +517,39 @@ macro_rules! on_both_backends {
         }
     };
 }
+
+/// A verified account of `role` registered through the service (second factor counted as
+/// done), with its address.
+pub async fn person(
+    app: &App,
+    role: careslot_store::Role,
+    name: &str,
+) -> (careslot_server::services::Caller, String) {
+    let email = format!(
+        "{}-{}@example.test",
+        name.to_lowercase().replace(' ', "."),
+        uuid_like()
+    );
+    let id = app
+        .register(
+            careslot_server::services::NewIdentity {
+                email: &email,
+                password: "correct horse battery",
+                name,
+                role,
+                phone: None,
+                birth_date: None,
+            },
+            std::net::Ipv4Addr::LOCALHOST.into(),
+        )
+        .await
+        .expect("register");
+    (
+        careslot_server::services::Caller {
+            id: id.id,
+            role,
+            second_factor: true,
+        },
+        email,
+    )
+}
