@@ -5,6 +5,7 @@
 //! sees it (signed in, every appointment's patient opened and written to the access log).
 
 use crate::bench::{header, Samples};
+use crate::rush::cpu::own_cpu_and_machine;
 use anyhow::anyhow;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -74,7 +75,11 @@ pub async fn pages(args: &PagesArgs) -> anyhow::Result<Value> {
     for (label, path, cookie) in pages {
         let mut samples = Samples::default();
         let mut bytes = 0;
+        let mut cpu_from = own_cpu_and_machine();
         for i in 0..(50 + args.requests) {
+            if i == 50 {
+                cpu_from = own_cpu_and_machine();
+            }
             let mut req = Request::get(path).header("accept-language", "fr-FR,fr;q=0.9");
             if let Some(c) = cookie {
                 req = req.header("cookie", c);
@@ -93,10 +98,31 @@ pub async fn pages(args: &PagesArgs) -> anyhow::Result<Value> {
                 samples.push(took);
             }
         }
+        let (cpu_to, (busy_to, total_to)) = own_cpu_and_machine();
+        let (cpu_at, (busy_at, total_at)) = cpu_from;
+        // The whole process's CPU (every thread, SQLite's included) per measured request.
+        let cpu_ms = (cpu_to - cpu_at) * 1000.0 / args.requests.max(1) as f64;
+        let busy = busy_to.saturating_sub(busy_at) as f64;
+        let total = total_to.saturating_sub(total_at) as f64;
         let summary = samples.summary();
-        eprintln!("{}", summary.row(label, &format!("{} KB", bytes / 1024)));
+        eprintln!(
+            "{}",
+            summary.row(label, &format!("{} KB, {cpu_ms:.2} ms CPU", bytes / 1024))
+        );
         let mut m = summary.json();
         m.insert("html_bytes".into(), json!(bytes));
+        m.insert(
+            "cpu_ms_per_request".into(),
+            json!((cpu_ms * 1000.0).round() / 1000.0),
+        );
+        m.insert(
+            "machine_busy_share".into(),
+            json!(if total > 0.0 {
+                (busy / total * 1000.0).round() / 1000.0
+            } else {
+                0.0
+            }),
+        );
         out.insert(label.to_owned(), Value::Object(m));
     }
     let report = json!({ "bench": "pages", "pages": out });

@@ -7,6 +7,7 @@ use careslot_domain::AccountId;
 use careslot_store::NewAuditEntry;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Sealed {
@@ -46,12 +47,12 @@ impl Core {
     pub async fn audit_as(&self, actor: &str, reads: &[(AccountId, &str)]) -> AppResult<()> {
         let at = Timestamp::now();
         let mut entries: Vec<NewAuditEntry> = Vec::with_capacity(reads.len());
-        let mut seen: Vec<(&AccountId, &str)> = Vec::new();
+        // A page may show a thousand patients: a set, not a list, of those already logged.
+        let mut seen: HashSet<(&AccountId, &str)> = HashSet::with_capacity(reads.len());
         for (subject, what) in reads {
-            if seen.contains(&(subject, what)) {
+            if !seen.insert((subject, what)) {
                 continue;
             }
-            seen.push((subject, what));
             let plain = serde_json::to_vec(&Sealed {
                 actor: actor.to_owned(),
                 subject: subject.to_string(),

@@ -22,9 +22,23 @@ impl Scheduling {
         caller: &Caller,
         agenda: &Agenda,
     ) -> AppResult<Option<AgendaAccess>> {
-        match caller.role {
-            Role::Practitioner => {
-                let me = self.practitioner_of(caller).await?;
+        let me = match caller.role {
+            Role::Practitioner => Some(self.practitioner_of(caller).await?),
+            _ => None,
+        };
+        self.access_as(caller, me.as_ref(), agenda).await
+    }
+
+    /// The same, for a caller whose own practitioner record (`me`, for a practitioner) was
+    /// already read: a page over several agendas reads it once.
+    async fn access_as(
+        &self,
+        caller: &Caller,
+        me: Option<&Practitioner>,
+        agenda: &Agenda,
+    ) -> AppResult<Option<AgendaAccess>> {
+        match (caller.role, me) {
+            (Role::Practitioner, Some(me)) => {
                 if agenda.practitioner_id == me.id {
                     Ok(Some(AgendaAccess::Run))
                 } else if self
@@ -37,12 +51,12 @@ impl Scheduling {
                     Ok(None)
                 }
             }
-            Role::Assistant => Ok(self
+            (Role::Assistant, _) => Ok(self
                 .store
                 .agenda_right(&caller.id, &agenda.id)
                 .await?
                 .then_some(AgendaAccess::Run)),
-            Role::Patient | Role::Operator => Ok(None),
+            _ => Ok(None),
         }
     }
 
@@ -64,7 +78,8 @@ impl Scheduling {
             .agenda(id)
             .await?
             .ok_or(AppError::NotFound("agenda"))?;
-        if !self.runs(caller, &agenda).await? {
+        let own = (caller.role == Role::Practitioner).then_some(&me);
+        if self.access_as(caller, own, &agenda).await? != Some(AgendaAccess::Run) {
             return Err(AppError::NotFound("agenda"));
         }
         if agenda.practitioner_id == me.id {
@@ -84,13 +99,24 @@ impl Scheduling {
         caller: &Caller,
         id: &AgendaId,
     ) -> AppResult<(Agenda, AgendaAccess)> {
-        self.practice_of(caller).await?;
+        let me = self.practice_of(caller).await?;
+        self.seen_agenda_as(caller, &me, id).await
+    }
+
+    /// [`Self::seen_agenda`] for a caller whose practice (`practice_of`) was already read.
+    pub(crate) async fn seen_agenda_as(
+        &self,
+        caller: &Caller,
+        me: &Practitioner,
+        id: &AgendaId,
+    ) -> AppResult<(Agenda, AgendaAccess)> {
         let agenda = self
             .store
             .agenda(id)
             .await?
             .ok_or(AppError::NotFound("agenda"))?;
-        match self.agenda_access(caller, &agenda).await? {
+        let own = (caller.role == Role::Practitioner).then_some(me);
+        match self.access_as(caller, own, &agenda).await? {
             Some(access) => Ok((agenda, access)),
             None => Err(AppError::NotFound("agenda")),
         }
@@ -108,8 +134,12 @@ impl Scheduling {
         let mut out = Vec::new();
         let mut rows: Vec<DirectoryEntry> = Vec::new();
         let mut fetched = Vec::new();
+        let me = match caller.role {
+            Role::Practitioner => Some(self.practitioner_of(caller).await?),
+            _ => None,
+        };
         for agenda in self.store.organisation_agendas(&org.id).await? {
-            let Some(access) = self.agenda_access(caller, &agenda).await? else {
+            let Some(access) = self.access_as(caller, me.as_ref(), &agenda).await? else {
                 continue;
             };
             if !fetched.contains(&agenda.practitioner_id) {

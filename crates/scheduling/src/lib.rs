@@ -40,7 +40,7 @@ pub use booking::{
 };
 pub use consultation::{Participation, Side};
 pub use desk::{day_counts, DayCounts, DeskAppointment, DeskPatient, MotiveChanges, LABEL_LANGS};
-pub use desk_grid::GridPatient;
+pub use desk_grid::{GridLane, GridPatient};
 pub use payment::{parse_fee, SettleReport};
 pub use practice::{NewMotive, NewPlace, NewRule, ProfileInput, PublicAgenda};
 pub use vaccines::VaccineSpec;

@@ -14,8 +14,9 @@ pub use careslot_identity::{
 };
 pub use careslot_scheduling::{
     is_valid_guest_id, parse_fee, Appointment, BookingDetails, BookingInput, DeskAppointment,
-    DeskPatient, GridPatient, Holder, MotiveChanges, NewMotive, NewPlace, NewRule, Participation,
-    ProfileInput, PublicAgenda, Scheduling, SettleReport, Side, SlotQuery, LABEL_LANGS,
+    DeskPatient, GridLane, GridPatient, Holder, MotiveChanges, NewMotive, NewPlace, NewRule,
+    Participation, ProfileInput, PublicAgenda, Scheduling, SettleReport, Side, SlotQuery,
+    LABEL_LANGS,
 };
 pub use careslot_vaccination::{
     CampaignTotals, DayReport, DoseChoice, Eligibility, NewPhase, ProductTotals, Vaccination,

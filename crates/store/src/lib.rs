@@ -132,6 +132,9 @@ pub trait Store: Send + Sync + 'static {
     /// Accounts whose email blind index matches (false positives included).
     async fn account_candidates(&self, email_bidx: i64) -> StoreResult<Vec<AccountWithSecret>>;
     async fn account(&self, id: &AccountId) -> StoreResult<Option<AccountRecord>>;
+    /// The accounts among `ids` that exist, in no particular order (one read for a page
+    /// that shows many patients, such as the desk's week grid).
+    async fn accounts(&self, ids: &[AccountId]) -> StoreResult<Vec<AccountRecord>>;
     async fn create_session(&self, session: &NewSession) -> StoreResult<()>;
     /// The account of an unexpired session.
     async fn session_account(

@@ -893,6 +893,17 @@ async fn accounts_and_sessions(store: &dyn Store) {
     assert_eq!(found.record, a);
     assert_eq!(found.password_hash, "not-a-real-hash");
     assert_eq!(store.account(&a.id).await.unwrap(), Some(a.clone()));
+    // Read by ids in one go: unknown ids are left out; more ids than one statement takes.
+    let b = new_account(store, Role::Practitioner).await;
+    let mut ids: Vec<AccountId> = (0..1200).map(|_| AccountId::new()).collect();
+    ids.insert(3, a.id.clone());
+    ids.push(b.id.clone());
+    let mut many = store.accounts(&ids).await.unwrap();
+    many.sort_by(|x, y| x.id.as_str().cmp(y.id.as_str()));
+    let mut want = vec![a.clone(), b.clone()];
+    want.sort_by(|x, y| x.id.as_str().cmp(y.id.as_str()));
+    assert_eq!(many, want);
+    assert!(store.accounts(&[]).await.unwrap().is_empty());
 
     store
         .create_session(&NewSession {
@@ -2294,8 +2305,17 @@ async fn audit_chain(store: Arc<dyn Store>) {
     for t in futures::future::join_all(tasks).await {
         t.expect("task").expect("append");
     }
+    // One page's worth of reads at once: more rows than one INSERT statement carries.
+    let many: Vec<NewAuditEntry> = (0..450)
+        .map(|i| NewAuditEntry {
+            at: t0(),
+            subject_bidx: 9,
+            entry_ct: vec![1; 1 + i % 7],
+        })
+        .collect();
+    store.append_audit(&many, &*mac).await.unwrap();
     let rows = store.audit_rows(0, 1_000_000).await.unwrap();
-    assert_eq!(rows.len(), before + 16);
+    assert_eq!(rows.len(), before + 16 + 450);
     let mut prev = String::new();
     for (i, r) in rows.iter().enumerate() {
         assert_eq!(r.seq, i as i64 + 1, "gapless sequence");

@@ -69,6 +69,14 @@ fn machine_ticks() -> (u64, u64) {
     (total - idle.min(total), total)
 }
 
+/// CPU seconds this process has used so far, and the machine's busy and total ticks: for
+/// benches that run in-process (`bench pages`) and report CPU per request, which a busy
+/// machine does not inflate as it does wall time.
+pub(crate) fn own_cpu_and_machine() -> (f64, (u64, u64)) {
+    let own = process_ticks("self").map_or(0, |(_, t)| t) as f64 / TICKS_PER_S;
+    (own, machine_ticks())
+}
+
 impl Sample {
     pub fn now(server_pid: u32) -> Self {
         let (busy, total) = machine_ticks();

@@ -4,7 +4,7 @@
 //! Prints one JSON object on stdout and a table on stderr.
 
 mod cluster;
-mod cpu;
+pub(crate) mod cpu;
 pub(crate) mod http;
 mod scenario;
 mod setup;

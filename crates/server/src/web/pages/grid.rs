@@ -4,7 +4,7 @@
 //! to its page and to a "Move…" form, every free slot to the phone booking; `grid.js` adds
 //! drag-and-drop onto the same form. `?print=1` is the printable day list.
 
-use crate::services::{AppError, GridPatient};
+use crate::services::{AppError, GridLane, GridPatient};
 use crate::web::context::{safe_path, Ctx, Form, PageResult, Query};
 use crate::web::view;
 use askama::Template;
@@ -12,7 +12,7 @@ use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use careslot_core::availability::AgendaView;
-use careslot_domain::MotiveId;
+use careslot_domain::{AgendaId, MotiveId};
 use careslot_scheduling::agenda_access::AgendaAccess;
 use careslot_store::{DirectoryEntry, ReservationStatus};
 use jiff::civil::{Date, Time};
@@ -301,19 +301,20 @@ pub async fn page(ctx: Ctx, Query(p): Query<GridParams>) -> PageResult {
     let to = from
         .checked_add(jiff::Span::new().days(n_days - 1))
         .unwrap_or(from);
+    let ids: Vec<AgendaId> = chosen.iter().map(|(e, _)| e.agenda_id.clone()).collect();
+    let read = ctx.ok(ctx
+        .app
+        .grid_lanes(&caller, &ids, &from.to_string(), &to.to_string())
+        .await)?;
     let mut lanes = Vec::new();
-    for (entry, runs) in chosen {
-        let (view, _) = ctx.ok(ctx.app.grid_view(&caller, &entry.agenda_id).await)?;
+    for ((entry, runs), read) in chosen.into_iter().zip(read) {
+        let GridLane {
+            view,
+            reasons,
+            appointments: appts,
+            ..
+        } = read;
         let public = ctx.ok(ctx.app.public_agenda(&entry.agenda_id).await)?;
-        let appts = ctx.ok(ctx
-            .app
-            .grid_appointments(
-                &caller,
-                &entry.agenda_id,
-                &from.to_string(),
-                &to.to_string(),
-            )
-            .await)?;
         let free_motive = p
             .motive
             .as_deref()
@@ -329,10 +330,6 @@ pub async fn page(ctx: Ctx, Query(p): Query<GridParams>) -> PageResult {
             .as_ref()
             .map(|m| view.slots(m, from, to, now))
             .unwrap_or_default();
-        let reasons = ctx.ok(ctx
-            .app
-            .absence_reasons(&caller, &entry.agenda_id, now)
-            .await)?;
         lanes.push(Lane {
             reasons,
             runs,
@@ -483,6 +480,9 @@ fn column(ctx: &Ctx, lane: &Lane, d: Date, now: Timestamp, index: usize) -> Grid
     let local = |t: Timestamp| t.to_zoned(tz.clone());
     let mut items = Vec::new();
     let agenda = lane.entry.agenda_id.as_str();
+    // A lane holds the whole week: skip the other days' items before building their labels.
+    let bounds = careslot_core::time::local_days(d, d, tz).ok();
+    let on_day = |s: Timestamp, e: Timestamp| bounds.is_some_and(|(ds, de)| s < de && e > ds);
     let mut push = |kind: ItemKind,
                     s: Timestamp,
                     e: Timestamp,
@@ -517,7 +517,11 @@ fn column(ctx: &Ctx, lane: &Lane, d: Date, now: Timestamp, index: usize) -> Grid
             end_min: b,
         });
     };
-    for (a, who) in &lane.appts {
+    for (a, who) in lane
+        .appts
+        .iter()
+        .filter(|(a, _)| on_day(a.row.start, a.row.end))
+    {
         let kind = ItemKind::of(&a.row);
         let motive = lane
             .view
@@ -572,7 +576,7 @@ fn column(ctx: &Ctx, lane: &Lane, d: Date, now: Timestamp, index: usize) -> Grid
     }
     if let Some(m) = lane.free_motive.as_ref().filter(|_| lane.runs) {
         let motive = view::motive_label(lang, &lane.public, m);
-        for s in &lane.free {
+        for s in lane.free.iter().filter(|s| on_day(s.start, s.end)) {
             let start = view::instant_rfc3339(s.start, tz);
             push(
                 ItemKind::Free,
