@@ -152,3 +152,54 @@ test('an assistant of a group practice runs the agendas ticked for them, side by
     await asst.close();
   }
 });
+
+test('invitations are mailed when an address is given; removing an assistant and leaving are stated first', async () => {
+  const pro = await deskPage(one);
+  const other = await deskPage(two);
+  const invitee = `org.invitee.${stamp}@example.org`;
+  try {
+    // An assistant invited with an address: the link to copy, and the same link mailed.
+    await pro.goto(`/pro/organisation?org=${orgId}`);
+    await pro.fill('#assistant-email', invitee);
+    await submit(pro, `form[action="/pro/organisation/${orgId}/invite-assistant"] button`);
+    const link = await pro.inputValue('#invite-link');
+    assert.match(await pro.textContent('#link-h + p ~ p.ok'), /also sent by email/);
+    await visit(pro, 'organisation-mailed');
+    const deadline = Date.now() + 30_000;
+    let mailed;
+    while (!mailed) {
+      mailed = mailbox.mails().find((m) => m.split('\n', 1)[0].trim() === invitee);
+      assert.ok(mailed || Date.now() < deadline, `no invitation mailed to ${invitee}`);
+      if (!mailed) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(mailed.includes(new URL(link).pathname), 'the mailed link is the one shown');
+
+    // Removing Anne: what it does is said before it is confirmed.
+    const { assistants, practitioners } = await api('GET', `/api/v1/practice/organisations/${orgId}/members`, undefined, one.token);
+    const anneId = assistants.find((a) => a.email === anne.email).id;
+    await pro.goto(`/pro/organisation?org=${orgId}`);
+    await pro.click(`#remove-${anneId} summary`);
+    assert.match(await pro.textContent(`#remove-${anneId} p`), /account is closed/);
+    await visit(pro, 'organisation-remove-assistant');
+    await submit(pro, `#remove-${anneId} button[type=submit]`);
+    assert.equal(await pro.locator(`#remove-${anneId}`).count(), 0);
+    const status = (await callApi(server.url, 'GET', '/api/v1/me', { token: anne.token })).status;
+    assert.equal(status, 401, "the assistant's session ended with the account");
+
+    // Dr Second leaves, after reading what it does.
+    const secondId = practitioners.find((p) => p.name === two.name).id;
+    await other.goto(`/pro/organisation?org=${orgId}`);
+    await other.click(`#member-${secondId} summary`);
+    assert.match(await other.textContent(`#member-${secondId} summary`), /Leave this organisation/);
+    assert.match(await other.textContent(`#member-${secondId} p`), /Your agendas and appointments stay yours/);
+    await visit(other, 'organisation-leave');
+    await submit(other, `#member-${secondId} button[type=submit]`);
+    assert.match(await other.textContent('.flash'), /You left the organisation/);
+    await pro.goto(`/pro/organisation?org=${orgId}`);
+    assert.doesNotMatch(await pro.locator('#org-members').innerText(), /Dr Denis Second/);
+    assert.equal(await pro.locator('#org-members details').count(), 0, 'the last member has nothing to leave');
+  } finally {
+    await pro.close();
+    await other.close();
+  }
+});

@@ -138,3 +138,49 @@ for (const [width, hhmm, patient] of [[1280, '10:00', 'Lucie Reeducation'], [390
     }
   });
 }
+
+for (const [width, hhmm, patient] of [[1280, '11:00', 'Paul Epaule'], [390, '15:00', 'Rita Hanche']]) {
+  test(`a series moved a day later as stated, then refused outside the hours (${width} px)`, async () => {
+    const first = dayIn(3);
+    const start = await slotAt(first, hhmm);
+    const page = await deskPage(width);
+    try {
+      await page.goto(`/pro/agenda/book?agenda=${cabinet.id}&motive=${cabinet.motive}&start=${encodeURIComponent(start)}`);
+      await page.click('#repeat summary');
+      await page.fill('#count', '2');
+      await Promise.all([page.waitForNavigation(), page.click('#series-show')]);
+      await page.fill('#patient_name', patient);
+      await page.fill('#patient_phone', '06 12 34 56 78');
+      await Promise.all([page.waitForNavigation(), page.click('#new-patient button[type="submit"]')]);
+      assert.match(await page.textContent('#series-h'), /1 of 2/);
+      const before = await page.locator('ol.series-list li').allTextContents();
+
+      // Stated before it is confirmed: how many move, all together, one message.
+      await page.click('#move-following summary');
+      const what = await page.textContent('#move-following p');
+      assert.match(what, /This moves 2 appointments/);
+      assert.match(what, /nothing moves/);
+      await checkA11y(page, `series-move-${width}`);
+      await shoot(page, `series-move-${width}`);
+      await page.fill('#move-days', '1');
+      await Promise.all([page.waitForNavigation(), page.click('#move-following button[type="submit"]')]);
+      assert.match(await page.textContent('.flash'), /appointments of the series are moved/);
+      const after = await page.locator('ol.series-list li').allTextContents();
+      assert.equal(after.length, 2);
+      assert.notDeepEqual(after, before, 'the dates changed');
+      assert.ok(after.every((r) => r.includes(hhmm)), 'each keeps its time');
+
+      // After the opening hours: nothing moves, and the page names each refused time.
+      await page.click('#move-following summary');
+      await page.fill('#move-time', '19:00');
+      await Promise.all([page.waitForNavigation(), page.click('#move-following button[type="submit"]')]);
+      assert.equal(await page.locator('#move-conflicts li').count(), 2);
+      assert.match(await page.textContent('#move-conflicts'), /Nothing was moved/);
+      assert.deepEqual(await page.locator('ol.series-list li').allTextContents(), after);
+      await checkA11y(page, `series-move-refused-${width}`);
+      assert.deepEqual(consoleErrors(page), []);
+    } finally {
+      await page.context().close();
+    }
+  });
+}

@@ -27,6 +27,7 @@ pub use accounts::{
 pub use family::Relative;
 pub use front_door::{Backoff, IdentityConfig, ThrottleConfig};
 pub use operators::{NewOperator, OperatorAuth, OperatorId, OperatorView};
+pub use organisations::Invitee;
 pub use profile::{AccountView, ProfileUpdate};
 pub use signup::SIGNUP_CODE_VALID;
 pub use team::Invitation;

@@ -5,9 +5,19 @@
 use super::accounts::{hash_token, parse_name};
 use super::{Accounts, AppError, AppResult, Caller, Identity};
 use crate::team::{new_invitation_token, Invitation};
+use careslot_core::protection::subject_key_name;
 use careslot_core::Core;
-use careslot_domain::{AccountId, AgendaId, OrganisationId};
-use careslot_store::{NewInvitation, Organisation, OutboxWrite, Practitioner, Role};
+use careslot_domain::{AccountId, AgendaId, OrganisationId, PractitionerId};
+use careslot_store::{Departure, NewInvitation, Organisation, OutboxWrite, Practitioner, Role};
+
+/// Whom an organisation invitation is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Invitee {
+    /// A practitioner, who joins with their own account.
+    Colleague,
+    /// A new assistant account for the organisation.
+    Assistant,
+}
 use jiff::Timestamp;
 
 impl Accounts {
@@ -133,11 +143,58 @@ impl Accounts {
 
     /// A single-use link for a practitioner colleague to join the organisation.
     pub async fn invite_colleague(&self, caller: &Caller, id: &str) -> AppResult<Invitation> {
-        let (_, org) = self.member_organisation(caller, id).await?;
+        self.invite_to_organisation(caller, id, Invitee::Colleague, None)
+            .await
+    }
+
+    /// A single-use link into the organisation for a colleague or a new assistant, mailed
+    /// to `email` when one is given (the mail of the team page's invitations, queued in the
+    /// invitation's write).
+    pub async fn invite_to_organisation(
+        &self,
+        caller: &Caller,
+        id: &str,
+        invitee: Invitee,
+        email: Option<&str>,
+    ) -> AppResult<Invitation> {
+        let (me, org) = self.member_organisation(caller, id).await?;
         let (token, expires_at) = new_invitation_token()?;
-        self.store
-            .create_colleague_invitation(&org.id, &hash_token(&token), Timestamp::now(), expires_at)
-            .await?;
+        let token_hash = hash_token(&token);
+        let site = self.message_site().public_url;
+        let link = match invitee {
+            Invitee::Colleague => format!("{site}/pro/organisation/join?token={token}"),
+            Invitee::Assistant => format!("{site}/invite/{token}"),
+        };
+        let outbox = match email.map(str::trim).filter(|e| !e.is_empty()) {
+            Some(email) => {
+                self.invitation_mail(caller, email, &org.name, link, &token_hash)
+                    .await?
+            }
+            None => OutboxWrite::default(),
+        };
+        let now = Timestamp::now();
+        match invitee {
+            Invitee::Colleague => {
+                self.store
+                    .create_colleague_invitation(&org.id, &token_hash, now, expires_at, &outbox)
+                    .await?
+            }
+            Invitee::Assistant => {
+                self.store
+                    .create_organisation_invitation(
+                        &org.id,
+                        &NewInvitation {
+                            token_hash,
+                            practitioner_id: me.id,
+                            created_at: now,
+                            expires_at,
+                        },
+                        &outbox,
+                    )
+                    .await?
+            }
+        }
+        self.wake_outbox(&outbox);
         Ok(Invitation { token, expires_at })
     }
 
@@ -169,21 +226,65 @@ impl Accounts {
         caller: &Caller,
         id: &str,
     ) -> AppResult<Invitation> {
-        let (me, org) = self.member_organisation(caller, id).await?;
-        let (token, expires_at) = new_invitation_token()?;
-        self.store
-            .create_organisation_invitation(
+        self.invite_to_organisation(caller, id, Invitee::Assistant, None)
+            .await
+    }
+
+    /// Takes a member practitioner out of the organisation: the caller leaving (their own
+    /// practitioner id) or removing a colleague. The organisation's assistants lose their
+    /// rights on that practitioner's agendas; a practitioner left with none is back in their
+    /// own one-person organisation. Refused (409) for its last member, and for a
+    /// practitioner's own organisation when it is their only one.
+    pub async fn remove_member(&self, caller: &Caller, id: &str, member: &str) -> AppResult<()> {
+        let (_, org) = self.member_organisation(caller, id).await?;
+        match self
+            .store
+            .leave_organisation(
                 &org.id,
-                &NewInvitation {
-                    token_hash: hash_token(&token),
-                    practitioner_id: me.id,
-                    created_at: Timestamp::now(),
-                    expires_at,
-                },
-                &OutboxWrite::default(),
+                &PractitionerId(member.to_owned()),
+                Timestamp::now(),
             )
-            .await?;
-        Ok(Invitation { token, expires_at })
+            .await?
+        {
+            Departure::Left => Ok(()),
+            Departure::NotMember => Err(AppError::NotFound("member")),
+            Departure::LastMember => Err(AppError::Conflict(
+                "last-member",
+                "the last member of an organisation cannot leave it".into(),
+            )),
+            Departure::OnlyOrganisation => Err(AppError::Conflict(
+                "only-organisation",
+                "this is the practitioner's own organisation and their only one: a practitioner keeps one"
+                    .into(),
+            )),
+        }
+    }
+
+    /// The caller leaves one of their organisations (see [`Accounts::remove_member`]).
+    pub async fn leave_organisation(&self, caller: &Caller, id: &str) -> AppResult<()> {
+        let me = self.practitioner_of(caller).await?;
+        self.remove_member(caller, id, me.id.as_str()).await
+    }
+
+    /// Removes an assistant from the organisation: as on the team page, its account ends
+    /// (an assistant works for one organisation) and its key is destroyed.
+    pub async fn remove_organisation_assistant(
+        &self,
+        caller: &Caller,
+        id: &str,
+        assistant: &str,
+    ) -> AppResult<()> {
+        let (_, org) = self.member_organisation(caller, id).await?;
+        let account = AccountId(assistant.to_owned());
+        if !self
+            .store
+            .remove_organisation_assistant(&org.id, &account)
+            .await?
+        {
+            return Err(AppError::NotFound("assistant"));
+        }
+        let _ = self.protect.destroy(&subject_key_name(&account)).await;
+        Ok(())
     }
 
     /// Replaces the agendas an assistant of the organisation may run; every one must be a

@@ -170,54 +170,26 @@ impl Accounts {
         Ok(())
     }
 
-    /// Invites an assistant and mails the link to `email` in the same write. The invitee may
-    /// have no account yet, and the outbox needs an account whose key seals the message: it is
-    /// sealed under the inviting practitioner's account (whose erasure takes it along) and
-    /// written in that account's language.
+    /// Invites an assistant and mails the link to `email` in the same write (see
+    /// [`Accounts::invitation_mail`]).
     pub async fn invite_assistant_by_mail(
         &self,
         caller: &Caller,
         email: &str,
     ) -> AppResult<crate::Invitation> {
-        let email = parse_email(email)?;
         let me = self.practitioner_of(caller).await?;
-        let record = self
-            .store
-            .account(&caller.id)
-            .await?
-            .ok_or(AppError::Unauthenticated)?;
-        let inviter = self.open_identity(&record).await?;
         let (token, expires_at) = crate::team::new_invitation_token()?;
         let token_hash = hash_token(&token);
-        let now = Timestamp::now();
-        let site = self.message_site();
-        let lang = self.account_lang(&record.id).await?;
-        let message = careslot_messages::compose(
-            &site,
-            &Content::AssistantInvitation {
-                practice: me.name.clone(),
-                inviter: inviter.name,
-                link: format!("{}/invite/{token}", site.public_url),
-                valid_days: crate::team::INVITATION_TTL_DAYS,
-            },
-            Recipient::Email(email),
-            lang,
-            now,
-        )
-        .map_err(|e| AppError::Store(careslot_store::StoreError::Internal(e.to_string())))?;
-        let outbox = OutboxWrite {
-            enqueue: vec![
-                self.seal_message(&record, &message, format!("invitation:{token_hash}"), now)
-                    .await?,
-            ],
-            ..Default::default()
-        };
+        let link = format!("{}/invite/{token}", self.message_site().public_url);
+        let outbox = self
+            .invitation_mail(caller, email, &me.name, link, &token_hash)
+            .await?;
         self.store
             .create_invitation_with(
                 &NewInvitation {
                     token_hash,
                     practitioner_id: me.id,
-                    created_at: now,
+                    created_at: Timestamp::now(),
                     expires_at,
                 },
                 &outbox,
@@ -225,5 +197,49 @@ impl Accounts {
             .await?;
         self.wake_outbox(&outbox);
         Ok(crate::Invitation { token, expires_at })
+    }
+
+    /// The mail carrying an invitation `link` into `practice` to `email`, to queue in the
+    /// write that stores the invitation (whose token hash names it). The invitee may have no
+    /// account yet, and the outbox needs an account whose key seals the message: it is sealed
+    /// under the inviting account (whose erasure takes it along) and written in that
+    /// account's language.
+    pub(crate) async fn invitation_mail(
+        &self,
+        caller: &Caller,
+        email: &str,
+        practice: &str,
+        link: String,
+        token_hash: &str,
+    ) -> AppResult<OutboxWrite> {
+        let email = parse_email(email)?;
+        let record = self
+            .store
+            .account(&caller.id)
+            .await?
+            .ok_or(AppError::Unauthenticated)?;
+        let inviter = self.open_identity(&record).await?;
+        let now = Timestamp::now();
+        let lang = self.account_lang(&record.id).await?;
+        let message = careslot_messages::compose(
+            &self.message_site(),
+            &Content::AssistantInvitation {
+                practice: practice.to_owned(),
+                inviter: inviter.name,
+                link,
+                valid_days: crate::team::INVITATION_TTL_DAYS,
+            },
+            Recipient::Email(email),
+            lang,
+            now,
+        )
+        .map_err(|e| AppError::Store(careslot_store::StoreError::Internal(e.to_string())))?;
+        Ok(OutboxWrite {
+            enqueue: vec![
+                self.seal_message(&record, &message, format!("invitation:{token_hash}"), now)
+                    .await?,
+            ],
+            ..Default::default()
+        })
     }
 }

@@ -162,15 +162,23 @@ pub enum Content {
     /// A series of appointments the practice booked (recurring care): every date in one
     /// message, one `.ics` per appointment. Never empty (the first is the one named).
     CareSeriesConfirmation(Vec<Appointment>),
+    /// To the patient: the practice cancelled these appointments of a series, in one
+    /// message. Never empty.
+    CareSeriesCancelled(Vec<Appointment>),
+    /// To the patient: the practice moved these appointments of a series (their new times),
+    /// in one message with one `.ics` per appointment. Never empty.
+    CareSeriesMoved(Vec<Appointment>),
 }
 
 impl Content {
     pub fn kind(&self) -> Kind {
         match self {
             Content::BookingConfirmation(_) => Kind::BookingConfirmation,
-            Content::CancelledByPractice(_) => Kind::CancelledByPractice,
+            Content::CancelledByPractice(_) | Content::CareSeriesCancelled(_) => {
+                Kind::CancelledByPractice
+            }
             Content::CancelledByPatient { .. } => Kind::CancelledByPatient,
-            Content::Moved { .. } => Kind::Moved,
+            Content::Moved { .. } | Content::CareSeriesMoved(_) => Kind::Moved,
             Content::Reminder(_) => Kind::Reminder,
             Content::PasswordReset { .. } => Kind::PasswordReset,
             Content::EmailVerification { .. } => Kind::EmailVerification,
@@ -206,14 +214,19 @@ impl Content {
             | Content::DocumentAdded { appointment: a, .. }
             | Content::VideoReady { appointment: a, .. }
             | Content::SeriesConfirmation { first: a, .. } => Some(a),
-            Content::CareSeriesConfirmation(all) => all.first(),
+            Content::CareSeriesConfirmation(all)
+            | Content::CareSeriesCancelled(all)
+            | Content::CareSeriesMoved(all) => all.first(),
             _ => None,
         }
     }
 
     fn key(&self) -> &'static str {
-        if let Content::CareSeriesConfirmation(_) = self {
-            return "care_series";
+        match self {
+            Content::CareSeriesConfirmation(_) => return "care_series",
+            Content::CareSeriesCancelled(_) => return "care_series_cancelled",
+            Content::CareSeriesMoved(_) => return "care_series_moved",
+            _ => {}
         }
         match self.kind() {
             Kind::BookingConfirmation => "booking",
@@ -476,8 +489,10 @@ pub fn compose(
             view.action = Some((lang.t("slot_offer.action").to_owned(), link.clone()));
             view.notes.push(lang.t("slot_offer.ignore").to_owned());
         }
-        Content::CareSeriesConfirmation(all) => {
-            view.intro = lang.t("care_series.intro").to_owned();
+        Content::CareSeriesConfirmation(all)
+        | Content::CareSeriesCancelled(all)
+        | Content::CareSeriesMoved(all) => {
+            view.intro = lang.t(&format!("{key}.intro")).to_owned();
             for (n, a) in all.iter().enumerate() {
                 let at = local_time(lang, a.start, &a.time_zone)?;
                 let label = lang.tf("care_series.nth", &[("n", &(n + 1).to_string())]);
@@ -504,9 +519,17 @@ pub fn compose(
                     site.appointment_url(&a.id),
                 ));
             }
-            // One calendar file per appointment: each keeps its own UID and alarm.
-            view.notes.push(lang.t("common.ics_hint").to_owned());
-            for (n, a) in all.iter().enumerate() {
+            // One calendar file per appointment: each keeps its own UID and alarm (a moved
+            // one its raised sequence, so the calendar replaces the event). None for a
+            // cancellation.
+            let to_calendar: &[Appointment] = match content {
+                Content::CareSeriesCancelled(_) => &[],
+                _ => all,
+            };
+            if !to_calendar.is_empty() {
+                view.notes.push(lang.t("common.ics_hint").to_owned());
+            }
+            for (n, a) in to_calendar.iter().enumerate() {
                 let ics = appointment_event(site, a, lang, now).to_ics();
                 attachments.push(Attachment::ics(format!("appointment-{}.ics", n + 1), ics));
             }

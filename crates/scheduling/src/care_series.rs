@@ -5,6 +5,7 @@
 //! one transaction of the booking writer, under the same overlap rules as any booking.
 
 use super::{AppError, AppResult, Appointment, Caller, DeskPatient, Scheduling};
+use crate::event_messages::{SeriesDoseInfo, SeriesEvent};
 use careslot_core::time::parse_instant;
 use careslot_domain::availability::Unavailable;
 use careslot_domain::*;
@@ -355,22 +356,19 @@ impl Scheduling {
             );
         }
         // One message for the whole series (every date in it), and a reminder before each.
-        let infos: Vec<crate::event_messages::SeriesDoseInfo<'_>> = occurrences
+        let infos: Vec<SeriesDoseInfo<'_>> = occurrences
             .iter()
             .zip(&booked)
-            .map(|(r, o)| crate::event_messages::SeriesDoseInfo {
+            .map(|(r, o)| SeriesDoseInfo {
                 view: &view,
                 id: &r.id,
                 start: o.start,
                 end: o.end,
             })
             .collect();
-        let outbox = if self.compose_messages {
-            self.care_series_outbox(&patient_id, &series_id, &infos)
-                .await
-        } else {
-            OutboxWrite::default()
-        };
+        let outbox = self
+            .care_series_outbox(&patient_id, &series_id, SeriesEvent::Booked, &infos)
+            .await;
         let req = CareSeriesRequest {
             id: series_id.clone(),
             agenda_id: agenda.clone(),
@@ -447,8 +445,9 @@ impl Scheduling {
     }
 
     /// Cancels the series' booked appointments from `from` on (all future ones when
-    /// `None`), in one transaction: past ones stay. Each patient message is a practice
-    /// cancellation's. Returns the series as it is now and what was cancelled.
+    /// `None`), in one transaction: past ones stay. The patient gets ONE message listing the
+    /// cancelled dates; the practice's webhooks hear of each. Returns the series as it is now
+    /// and what was cancelled.
     pub async fn cancel_desk_series(
         &self,
         caller: &Caller,
@@ -459,25 +458,20 @@ impl Scheduling {
         let now = Timestamp::now();
         let from = from.unwrap_or(now).max(now);
         let view = self.view(&series.agenda_id).await?;
-        let mut outbox = OutboxWrite::default();
-        for a in &series.occurrences {
-            let live = a.row.status == ReservationStatus::Booked && a.row.start >= from;
-            if let (true, Some(patient)) = (live, &a.patient) {
-                let w = self
-                    .outbox_for(
-                        crate::notify::Event::CancelledByPractice,
-                        &view,
-                        patient,
-                        &a.row.id,
-                        a.row.start,
-                        a.row.end,
-                    )
-                    .await;
-                outbox.delete_pending.extend(w.delete_pending);
-                outbox.enqueue.extend(w.enqueue);
-                outbox.webhooks.extend(w.webhooks);
-            }
-        }
+        // What the store cancels: booked, from `from` on, the patient not arrived.
+        let going: Vec<(&Appointment, Timestamp, Timestamp)> = series
+            .occurrences
+            .iter()
+            .filter(|a| {
+                a.row.status == ReservationStatus::Booked
+                    && a.row.start >= from
+                    && a.row.visit_step() == VisitStep::Booked
+            })
+            .map(|a| (a, a.row.start, a.row.end))
+            .collect();
+        let outbox = self
+            .series_event_outbox(&series.id, &view, SeriesEvent::Cancelled, &going)
+            .await;
         let out = self
             .store
             .cancel_care_series(&series.id, from, now, &outbox)
@@ -493,6 +487,218 @@ impl Scheduling {
         }
         Ok((self.desk_series(caller, id).await?, cancelled))
     }
+
+    /// Moves the series' booked appointments from `from` on (all future ones when `None`)
+    /// by `shift`, all or none in one transaction: when a new time is outside the hours or
+    /// taken (by anyone but the series itself), nothing moves and those dates are answered.
+    /// The patient gets ONE message with the new dates. Past and started ones stay.
+    pub async fn move_desk_series(
+        &self,
+        caller: &Caller,
+        id: &str,
+        from: Option<Timestamp>,
+        shift: SeriesShift,
+    ) -> AppResult<SeriesMove> {
+        if shift.days.unsigned_abs() > MAX_SPAN_DAYS as u32 {
+            return Err(DomainError::new("days", "at most a year earlier or later").into());
+        }
+        if shift.days == 0 && shift.time.is_none() {
+            return Err(DomainError::new("days", "give a number of days, a time or both").into());
+        }
+        let series = self.desk_series(caller, id).await?;
+        let now = Timestamp::now();
+        let from = from.unwrap_or(now).max(now);
+        let view = self.view(&series.agenda_id).await?;
+        let chosen: Vec<&Appointment> = series
+            .occurrences
+            .iter()
+            .filter(|a| {
+                a.row.status == ReservationStatus::Booked
+                    && a.row.start >= from
+                    && a.row.visit_step() == VisitStep::Booked
+            })
+            .collect();
+        if chosen.is_empty() {
+            return Err(
+                DomainError::new("from", "no booked appointment of the series to move").into(),
+            );
+        }
+        let mut planned = Vec::with_capacity(chosen.len());
+        for a in &chosen {
+            let mut motive = view
+                .motive(&a.motive_id)
+                .ok_or(AppError::NotFound("motive"))?
+                .clone();
+            // The practice, as when it books the series: its own notice and horizon.
+            motive.policy.min_notice_min = 0;
+            motive.policy.max_horizon_days = motive
+                .policy
+                .max_horizon_days
+                .max(2 * MAX_SPAN_DAYS as u32 + 1);
+            let local = a.row.start.to_zoned(view.tz.clone());
+            let date = local
+                .date()
+                .checked_add(shift.days.days())
+                .map_err(|_| DomainError::new("days", "out of range"))?;
+            let start = date
+                .to_datetime(shift.time.unwrap_or(local.time()))
+                .to_zoned(view.tz.clone())
+                .map_err(|_| DomainError::new("time", "out of range"))?
+                .timestamp();
+            let end = start
+                .checked_add(a.row.end.duration_since(a.row.start))
+                .map_err(|_| DomainError::new("days", "out of range"))?;
+            // The calendar here; whether the time is free, the store (the series may move
+            // onto times it leaves).
+            let fits = view.check_calendar(&motive, start, now).and_then(|slot| {
+                if end > slot.end {
+                    view.check_span(&motive, start, end, now)
+                } else {
+                    Ok(())
+                }
+            });
+            let state = match fits {
+                _ if start <= now => OccurrenceState::Closed,
+                Ok(()) => OccurrenceState::Free,
+                Err(Unavailable::Full) => OccurrenceState::Taken,
+                Err(_) => OccurrenceState::Closed,
+            };
+            planned.push(PlannedOccurrence {
+                date,
+                start,
+                end,
+                state,
+            });
+        }
+        let closed: Vec<PlannedOccurrence> = planned
+            .iter()
+            .filter(|p| p.state != OccurrenceState::Free)
+            .cloned()
+            .collect();
+        if !closed.is_empty() {
+            return Ok(SeriesMove::Conflicts(closed));
+        }
+        let moves: Vec<(&Appointment, Timestamp, Timestamp)> = chosen
+            .iter()
+            .zip(&planned)
+            .map(|(a, p)| (*a, p.start, p.end))
+            .collect();
+        let outbox = self
+            .series_event_outbox(&series.id, &view, SeriesEvent::Moved, &moves)
+            .await;
+        let request: Vec<OccurrenceMove> = moves
+            .iter()
+            .map(|(a, start, _)| OccurrenceMove {
+                id: a.row.id.clone(),
+                motive: a.motive_id.clone(),
+                start: *start,
+            })
+            .collect();
+        let out = self
+            .store
+            .move_care_series(&series.id, &request, now, &outbox)
+            .await;
+        self.agendas.invalidate(&series.agenda_id);
+        match out? {
+            SeriesMoveOutcome::Conflicts(indices) => Ok(SeriesMove::Conflicts(
+                indices
+                    .iter()
+                    .filter_map(|i| planned.get(*i))
+                    .map(|p| PlannedOccurrence {
+                        state: OccurrenceState::Taken,
+                        ..p.clone()
+                    })
+                    .collect(),
+            )),
+            SeriesMoveOutcome::Moved(rows) => {
+                self.wake_outbox(&outbox);
+                Ok(SeriesMove::Moved(
+                    self.desk_series(caller, id).await?,
+                    rows.into_iter().map(|r| r.id).collect(),
+                ))
+            }
+        }
+    }
+
+    /// The writes of a change to some of a series' appointments (each at its new start
+    /// and end): per appointment, the practice's webhook event and the pending messages it
+    /// makes stale (reminders, video link) as for a single change, plus the new video link
+    /// of a moved teleconsultation; to each patient, ONE message for them all instead of one
+    /// per appointment.
+    async fn series_event_outbox(
+        &self,
+        series_id: &str,
+        view: &careslot_core::availability::AgendaView,
+        event: SeriesEvent,
+        changed: &[(&Appointment, Timestamp, Timestamp)],
+    ) -> OutboxWrite {
+        let mut outbox = OutboxWrite::default();
+        let mut patients: Vec<&AccountId> = Vec::new();
+        for (a, start, end) in changed {
+            let Some(patient) = &a.patient else {
+                continue;
+            };
+            let single = match event {
+                SeriesEvent::Moved => crate::notify::Event::Moved {
+                    previous_start: a.row.start,
+                },
+                _ => crate::notify::Event::CancelledByPractice,
+            };
+            let w = self
+                .outbox_for(single, view, patient, &a.row.id, *start, *end)
+                .await;
+            // Its patient message and desk notice give way to the series' one message.
+            outbox.delete_pending.extend(w.delete_pending);
+            outbox.webhooks.extend(w.webhooks);
+            if event == SeriesEvent::Moved {
+                self.add_video_link(
+                    &mut outbox,
+                    view,
+                    &a.motive_id,
+                    patient,
+                    &a.row.id,
+                    *start,
+                    *end,
+                )
+                .await;
+            }
+            if !patients.contains(&patient) {
+                patients.push(patient);
+            }
+        }
+        for patient in patients {
+            let infos: Vec<SeriesDoseInfo<'_>> = changed
+                .iter()
+                .filter(|(a, _, _)| a.patient.as_ref() == Some(patient))
+                .map(|(a, start, end)| SeriesDoseInfo {
+                    view,
+                    id: &a.row.id,
+                    start: *start,
+                    end: *end,
+                })
+                .collect();
+            let w = self
+                .care_series_outbox(patient, series_id, event, &infos)
+                .await;
+            outbox.enqueue.extend(w.enqueue);
+        }
+        outbox
+    }
+}
+
+/// How a series moves: `days` later (earlier when negative), at `time` (local) when given,
+/// else at each appointment's own time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeriesShift {
+    pub days: i32,
+    pub time: Option<jiff::civil::Time>,
+}
+
+/// What moving a series did: moved (the series now, and the appointments moved), or
+/// nothing because of these new times.
+pub enum SeriesMove {
+    Moved(DeskSeries, Vec<ReservationId>),
+    Conflicts(Vec<PlannedOccurrence>),
 }
 
 #[cfg(test)]

@@ -37,6 +37,14 @@ pub struct SeriesDoseInfo<'a> {
     pub end: Timestamp,
 }
 
+/// What happened to a series' appointments, for its one message to the patient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeriesEvent {
+    Booked,
+    Moved,
+    Cancelled,
+}
+
 /// When a teleconsultation's video room opens: this long before the start (the rule of
 /// `careslot_consultation::video::window`, which sits above this crate).
 pub const VIDEO_OPENS_BEFORE: jiff::SignedDuration = jiff::SignedDuration::from_mins(15);
@@ -211,17 +219,23 @@ impl Scheduling {
         self.compose_messages.then(|| patient.clone())
     }
 
-    /// The messages of a series of appointments booked by the practice (recurring care):
-    /// ONE confirmation listing every date with one `.ics` per appointment, and a reminder
-    /// before each, as for a vaccination series.
+    /// The one message of what the practice did to (some of) a series' appointments
+    /// (recurring care): booked or moved, ONE message listing every date with one `.ics` per
+    /// appointment and a reminder before each (a moved one's pending reminders are replaced);
+    /// cancelled, ONE message listing the cancelled dates. Nothing when this process composes
+    /// no messages or the patient has no address (booked on the phone).
     pub async fn care_series_outbox(
         &self,
         patient: &AccountId,
         series_id: &str,
+        event: SeriesEvent,
         appointments: &[SeriesDoseInfo<'_>],
     ) -> OutboxWrite {
+        if !self.compose_messages {
+            return OutboxWrite::default();
+        }
         match self
-            .try_series_outbox(patient, series_id, appointments)
+            .try_series_outbox(patient, series_id, event, appointments)
             .await
         {
             Ok(w) => w,
@@ -236,25 +250,37 @@ impl Scheduling {
         &self,
         patient: &AccountId,
         series_id: &str,
+        event: SeriesEvent,
         doses: &[SeriesDoseInfo<'_>],
     ) -> AppResult<OutboxWrite> {
         let mut w = OutboxWrite::default();
         let Some(to) = self.recipient(patient).await? else {
             return Ok(w);
         };
+        if to.email.is_empty() {
+            return Ok(w);
+        }
+        let now = Timestamp::now();
+        // A moved appointment's calendar event replaces the one sent before.
+        let sequence = match event {
+            SeriesEvent::Moved => u32::try_from(now.as_second()).unwrap_or(u32::MAX),
+            _ => 0,
+        };
         let mut appts = Vec::with_capacity(doses.len());
         for d in doses {
             appts.push(
-                self.message_appointment(d.view, d.id, d.start, d.end, 0)
+                self.message_appointment(d.view, d.id, d.start, d.end, sequence)
                     .await?,
             );
         }
-        let now = Timestamp::now();
         let site = self.message_site();
-        let content = match appts.as_slice() {
-            [] => return Ok(w),
-            [_, _, ..] => Content::CareSeriesConfirmation(appts.clone()),
-            [only] => Content::BookingConfirmation(only.clone()),
+        let content = match (event, appts.as_slice()) {
+            (_, []) => return Ok(w),
+            (SeriesEvent::Booked, [only]) => Content::BookingConfirmation(only.clone()),
+            (SeriesEvent::Booked, _) => Content::CareSeriesConfirmation(appts.clone()),
+            (SeriesEvent::Cancelled, [only]) => Content::CancelledByPractice(only.clone()),
+            (SeriesEvent::Cancelled, _) => Content::CareSeriesCancelled(appts.clone()),
+            (SeriesEvent::Moved, _) => Content::CareSeriesMoved(appts.clone()),
         };
         let m = compose(
             &site,
@@ -264,10 +290,16 @@ impl Scheduling {
             now,
         )
         .map_err(compose_err)?;
-        w.enqueue.push(
-            self.seal_message(&to.record, &m, format!("series:{series_id}"), now)
-                .await?,
-        );
+        let key = match event {
+            SeriesEvent::Booked => format!("series:{series_id}"),
+            SeriesEvent::Moved => format!("series-moved:{series_id}:{}", now.as_second()),
+            SeriesEvent::Cancelled => format!("series-cancelled:{series_id}:{}", now.as_second()),
+        };
+        w.enqueue
+            .push(self.seal_message(&to.record, &m, key, now).await?);
+        if event == SeriesEvent::Cancelled {
+            return Ok(w);
+        }
         for (d, appt) in doses.iter().zip(appts) {
             let Ok(at) = d.start.checked_sub(crate::notify::REMINDER_BEFORE) else {
                 continue;

@@ -9,8 +9,8 @@ pub use careslot_core::{
     AccessEntry, AppError, AppResult, AuditVerdict, Caller, Core, PaymentFailure,
 };
 pub use careslot_identity::{
-    AccountView, Accounts, EmailConfirmed, Identity, Invitation, NewIdentity, ProfileUpdate,
-    Relative, SignedIn,
+    AccountView, Accounts, EmailConfirmed, Identity, Invitation, Invitee, NewIdentity,
+    ProfileUpdate, Relative, SignedIn,
 };
 pub use careslot_scheduling::{
     is_valid_guest_id, parse_fee, Appointment, BookingDetails, BookingInput, DeskAppointment,

@@ -5,12 +5,20 @@
 //! - colleagues of an organisation see each other's grid but cannot change it; strangers
 //!   get 404;
 //! - a practitioner in two organisations (a clinic and a private office) picks one;
-//! - an assistant invited the old way runs all its practitioner's agendas, new ones too.
+//! - an assistant invited the old way runs all its practitioner's agendas, new ones too;
+//! - a practitioner leaves or is removed (the assistants' rights on their agendas go with
+//!   the membership), never the last member nor from their only organisation; an assistant
+//!   is removed;
+//! - invitations given an address are mailed (a real SMTP server);
+//! - switching organisation on the grid with a colleague's agenda picked shows the whole
+//!   practice, not a 404.
 //!
 //! An assistant of a database made before organisations keeps its access: see the upgrade
 //! tests of both store crates (`an_assistant_keeps_its_agendas_through_0051`).
 
 mod common;
+#[path = "common/smtp.rs"]
+mod smtp;
 
 use careslot_domain::{AgendaId, MotivePolicy};
 use careslot_scheduling::agenda_access::AgendaAccess;
@@ -522,9 +530,380 @@ async fn the_api(backend: Backend) {
     srv.stop().await;
 }
 
+fn conflict<T: std::fmt::Debug>(r: AppResult<T>, slug: &str) {
+    assert!(
+        matches!(&r, Err(AppError::Conflict(s, _)) if *s == slug),
+        "{r:?}"
+    );
+}
+
+async fn leaving_and_removing(backend: Backend) {
+    let (app, _loc) = app(backend).await;
+    let one = practice(&app, "Dr Reste").await;
+    let two = practice(&app, "Dr Part").await;
+    let stranger = practice(&app, "Dr Dehors").await;
+    let (from, to) = week();
+    let org = app
+        .create_organisation(&one.caller, "Cabinet du Lac")
+        .await
+        .expect("organisation");
+    let id = org.id.as_str();
+    // Dr Part also has a private office (their own organisation, made on first use).
+    assert_eq!(
+        app.my_organisations(&two.caller).await.expect("own").len(),
+        1
+    );
+    let link = app.invite_colleague(&one.caller, id).await.expect("invite");
+    app.join_organisation(&two.caller, &link.token)
+        .await
+        .expect("join");
+    let two_id = app.practice_of(&two.caller).await.expect("practice").id;
+    let inv = app
+        .invite_organisation_assistant(&one.caller, id)
+        .await
+        .expect("invite");
+    let anne = assistant(&app, &inv.token, "Anne").await;
+    let both = vec![one.agenda.to_string(), two.agenda.to_string()];
+    app.set_assistant_rights(&one.caller, id, anne.id.as_str(), &both)
+        .await
+        .expect("rights");
+    app.agenda_appointments(&anne, &two.agenda, &from, &to)
+        .await
+        .expect("runs Dr Part's");
+
+    // Nobody outside removes anyone; an unknown member is unknown.
+    not_found(
+        app.remove_member(&stranger.caller, id, two_id.as_str())
+            .await,
+    );
+    not_found(
+        app.remove_member(&one.caller, id, "no-such-practitioner")
+            .await,
+    );
+    // Dr Part leaves: Anne's right on Dr Part's agenda goes (the foreign keys), the other
+    // stays; Dr Reste no longer sees Dr Part's grid.
+    app.leave_organisation(&two.caller, id).await.expect("left");
+    not_found(
+        app.agenda_appointments(&anne, &two.agenda, &from, &to)
+            .await,
+    );
+    app.agenda_appointments(&anne, &one.agenda, &from, &to)
+        .await
+        .expect("still runs Dr Reste's");
+    let listed = app
+        .organisation_assistants(&one.caller, id)
+        .await
+        .expect("assistants");
+    assert_eq!(listed[0].1, vec![one.agenda.clone()]);
+    not_found(
+        app.grid_appointments(&one.caller, &two.agenda, &from, &to)
+            .await,
+    );
+    not_found(app.my_organisation(&two.caller, id).await);
+    assert_eq!(
+        app.organisation_members(&one.caller, id)
+            .await
+            .expect("members")
+            .len(),
+        1
+    );
+    // The last member stays.
+    conflict(app.leave_organisation(&one.caller, id).await, "last-member");
+    // Dr Reste leaves once Dr Part is back, and, left with none, is in their own
+    // organisation again.
+    let again = app.invite_colleague(&one.caller, id).await.expect("invite");
+    app.join_organisation(&two.caller, &again.token)
+        .await
+        .expect("join again");
+    app.leave_organisation(&one.caller, id).await.expect("left");
+    let own = app.my_organisations(&one.caller).await.expect("own");
+    let one_id = app.practice_of(&one.caller).await.expect("practice").id;
+    assert_eq!(own.len(), 1);
+    assert_eq!(own[0].id.as_str(), one_id.as_str());
+    // Their own organisation, their only one, with a colleague in it: they stay.
+    let own_id = own[0].id.to_string();
+    let link = app
+        .invite_colleague(&one.caller, &own_id)
+        .await
+        .expect("invite");
+    app.join_organisation(&two.caller, &link.token)
+        .await
+        .expect("join");
+    conflict(
+        app.leave_organisation(&one.caller, &own_id).await,
+        "only-organisation",
+    );
+    // A member removes another (who keeps their other organisations).
+    app.remove_member(&one.caller, &own_id, two_id.as_str())
+        .await
+        .expect("removed");
+    assert_eq!(
+        app.my_organisations(&two.caller).await.expect("orgs").len(),
+        2
+    );
+
+    // Removing the assistant ends its account; a stranger cannot, and twice is unknown.
+    not_found(
+        app.remove_organisation_assistant(&stranger.caller, id, anne.id.as_str())
+            .await,
+    );
+    app.remove_organisation_assistant(&two.caller, id, anne.id.as_str())
+        .await
+        .expect("removed");
+    assert!(app
+        .organisation_assistants(&two.caller, id)
+        .await
+        .expect("assistants")
+        .is_empty());
+    not_found(
+        app.remove_organisation_assistant(&two.caller, id, anne.id.as_str())
+            .await,
+    );
+    assert!(
+        app.store.account(&anne.id).await.expect("read").is_none(),
+        "no account left"
+    );
+}
+
+/// The organisation API's leaving and removing, and the grid's organisation switch.
+async fn leaving_through_the_api_and_switching_on_the_grid(backend: Backend) {
+    let (srv, _loc) = common::start(backend).await;
+    let a = srv.practice("Dr Api Quitte", 15, 1).await;
+    let b = srv.practice("Dr Api Reste", 15, 1).await;
+    let c = srv.practice("Dr Api Tiers", 15, 1).await;
+    let (_, list) = srv
+        .get("/api/v1/practice/organisations", Some(&a.token))
+        .await;
+    let own = list["organisations"][0]["id"]
+        .as_str()
+        .expect("own")
+        .to_owned();
+    let (_, org) = srv
+        .post(
+            "/api/v1/practice/organisations",
+            Some(&a.token),
+            json!({"name": "Centre du Quai"}),
+        )
+        .await;
+    let id = org["id"].as_str().expect("id").to_owned();
+    let (_, inv) = srv
+        .post(
+            &format!("/api/v1/practice/organisations/{id}/invitations"),
+            Some(&a.token),
+            json!({"kind": "colleague"}),
+        )
+        .await;
+    assert_eq!(inv["mailed"], false);
+    let (s, _) = srv
+        .post(
+            "/api/v1/practice/organisations/join",
+            Some(&b.token),
+            json!({"token": inv["token"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+
+    // On the grid, Dr Api Quitte picks Dr Api Reste's agenda, then switches to the private
+    // office: the whole practice there, not a 404. An agenda asked for alone stays unknown.
+    let grid = |path: String| {
+        let srv = &srv;
+        let token = a.token.clone();
+        async move {
+            let r = reqwest::Client::new()
+                .get(format!("{}{path}", srv.base))
+                .header(reqwest::header::COOKIE, format!("careslot_session={token}"))
+                .header(reqwest::header::ACCEPT_LANGUAGE, "en")
+                .send()
+                .await
+                .expect("grid");
+            let status = r.status();
+            (status, r.text().await.expect("html"))
+        }
+    };
+    let column = |agenda: &str| format!("data-agenda=\"{agenda}\"");
+    let (s, html) = grid(format!("/pro/grid?org={id}&agenda={}", b.agenda_id)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains(&column(&b.agenda_id)), "{html}");
+    let (s, html) = grid(format!("/pro/grid?org={own}&agenda={}", b.agenda_id)).await;
+    assert_eq!(s, StatusCode::OK, "{html}");
+    assert!(html.contains(&column(&a.agenda_id)), "{html}");
+    assert!(!html.contains(&column(&b.agenda_id)), "{html}");
+    let (s, _) = grid(format!("/pro/grid?agenda={}", c.agenda_id)).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    let members = |token: String| {
+        let srv = &srv;
+        let id = id.clone();
+        async move {
+            srv.get(
+                &format!("/api/v1/practice/organisations/{id}/members"),
+                Some(&token),
+            )
+            .await
+        }
+    };
+    let (_, body) = members(b.token.clone()).await;
+    let a_id = body["practitioners"][0]["id"]
+        .as_str()
+        .expect("a")
+        .to_owned();
+    let b_id = body["practitioners"][1]["id"]
+        .as_str()
+        .expect("b")
+        .to_owned();
+    // A stranger removes nobody; Dr Api Quitte leaves; Dr Api Reste, last, cannot.
+    let (s, _) = srv
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/practice/organisations/{id}/members/{b_id}"),
+            Some(&c.token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, body) = srv
+        .post(
+            &format!("/api/v1/practice/organisations/{id}/leave"),
+            Some(&a.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{body}");
+    let (s, _) = members(a.token.clone()).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "no longer a member");
+    let (s, body) = srv
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/practice/organisations/{id}/members/{b_id}"),
+            Some(&b.token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["type"]
+            .as_str()
+            .is_some_and(|t| t.ends_with("last-member")),
+        "{body}"
+    );
+    let (s, _) = srv
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/practice/organisations/{id}/members/{a_id}"),
+            Some(&b.token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "already gone");
+    let (s, _) = srv
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/practice/organisations/{id}/assistants/nobody"),
+            Some(&b.token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    srv.stop().await;
+}
+
+/// Invitations from the organisation (API and page) with an address are mailed, as the
+/// team page's are; the link to copy stays.
+async fn invitations_are_mailed(backend: Backend) {
+    let sink = smtp::SmtpSink::start();
+    sink.hide_sign_up_mail();
+    let channel =
+        careslot_messages::SmtpChannel::from_url(&sink.url(), "careslot <no-reply@careslot.test>")
+            .expect("smtp channel");
+    let config = AppConfig {
+        public_url: Some("https://careslot.example".into()),
+        messages: careslot_server::outbox::MessagesConfig {
+            channel: Some(std::sync::Arc::new(channel)),
+            poll: std::time::Duration::from_millis(50),
+            ..Default::default()
+        },
+        ..AppConfig::default()
+    };
+    let (srv, _loc) = common::start_configured(backend, config).await;
+    let a = srv.practice("Dr Invite", 15, 1).await;
+    let (_, org) = srv
+        .post(
+            "/api/v1/practice/organisations",
+            Some(&a.token),
+            json!({"name": "Maison médicale des Invités"}),
+        )
+        .await;
+    let id = org["id"].as_str().expect("id").to_owned();
+    let url = format!("/api/v1/practice/organisations/{id}/invitations");
+    let (s, bad) = srv
+        .post(
+            &url,
+            Some(&a.token),
+            json!({"kind": "assistant", "email": "not an address"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    let (s, anne) = srv
+        .post(
+            &url,
+            Some(&a.token),
+            json!({"kind": "assistant", "email": "anne.invitee@example.test"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{anne}");
+    assert_eq!(anne["mailed"], true);
+    // The page's colleague form, with an address: the link is shown and mailed.
+    let csrf = "organisation-invite-csrf-0123456789abcdef";
+    let resp = reqwest::Client::new()
+        .post(format!(
+            "{}/pro/organisation/{id}/invite-colleague",
+            srv.base
+        ))
+        .header(
+            reqwest::header::COOKIE,
+            format!("careslot_session={}; careslot_csrf={csrf}", a.token),
+        )
+        .header(reqwest::header::ACCEPT_LANGUAGE, "en")
+        .form(&[("csrf", csrf), ("email", "colette.collegue@example.test")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let html = resp.text().await.expect("html");
+    assert!(html.contains("/pro/organisation/join?token="), "{html}");
+    assert!(html.contains("copy-invite"), "the copy button stays");
+
+    let got = sink.wait_for(2, std::time::Duration::from_secs(60)).await;
+    let mails: Vec<serde_json::Value> = got.iter().map(|p| smtp::summary(p)).collect();
+    let body_of = |to: &str| {
+        let m = mails
+            .iter()
+            .find(|m| m["to"].as_str().is_some_and(|t| t.contains(to)))
+            .unwrap_or_else(|| panic!("no mail to {to}: {mails:?}"));
+        m["parts"]
+            .as_array()
+            .and_then(|p| p.iter().find(|p| p["type"] == "text/plain"))
+            .and_then(|p| p["text"].as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let token = anne["token"].as_str().expect("token");
+    assert!(
+        body_of("anne.invitee").contains(&format!("https://careslot.example/invite/{token}")),
+        "{mails:?}"
+    );
+    assert!(body_of("colette.collegue")
+        .contains("https://careslot.example/pro/organisation/join?token="));
+    assert_eq!(mails.len(), 2, "{mails:?}");
+    srv.stop().await;
+}
+
 on_both_backends!(
     assistants_run_only_their_agendas,
     a_practitioner_in_two_organisations,
     an_assistant_invited_the_old_way_runs_every_agenda,
-    the_api
+    the_api,
+    leaving_and_removing,
+    leaving_through_the_api_and_switching_on_the_grid,
+    invitations_are_mailed
 );

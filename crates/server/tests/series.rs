@@ -3,9 +3,13 @@
 //! date; skipping it books the rest in one go and the patient gets one message; the series
 //! reads back with its positions; another booking cannot take an occurrence's time;
 //! cancelling "this one and all following" leaves the earlier ones booked; other practices
-//! and patients see nothing of it; malformed rules are refused.
+//! and patients see nothing of it; malformed rules are refused. Moving the series shifts
+//! its future appointments together (onto times it leaves itself), all or none; the patient
+//! gets one message for a move and one for a cancellation, through a real SMTP server.
 
 mod common;
+#[path = "common/smtp.rs"]
+mod smtp;
 
 use careslot_messages::{Kind, Message, Recipient, RecordingChannel};
 use careslot_server::outbox::MessagesConfig;
@@ -20,6 +24,11 @@ const WEEKDAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
 /// 10:00 in Paris, `days` from today.
 fn at_ten(days: i64) -> jiff::Zoned {
+    at(days, 10)
+}
+
+/// `hour`:00 in Paris, `days` from today.
+fn at(days: i64, hour: i8) -> jiff::Zoned {
     let today = jiff::Timestamp::now()
         .in_tz("Europe/Paris")
         .expect("tz")
@@ -27,7 +36,7 @@ fn at_ten(days: i64) -> jiff::Zoned {
     today
         .checked_add(jiff::Span::new().days(days))
         .expect("date")
-        .at(10, 0, 0, 0)
+        .at(hour, 0, 0, 0)
         .in_tz("Europe/Paris")
         .expect("zoned")
 }
@@ -312,7 +321,238 @@ async fn refusals_are_clear(backend: Backend) {
     srv.stop().await;
 }
 
+fn starts(series: &Value) -> Vec<jiff::Timestamp> {
+    series["appointments"]
+        .as_array()
+        .expect("appointments")
+        .iter()
+        .filter_map(|a| a["start"].as_str()?.parse().ok())
+        .collect()
+}
+
+/// The mails received for addresses containing `who`, each as python's `email` reads it.
+fn mails_to(sink: &smtp::SmtpSink, who: &str) -> Vec<Value> {
+    sink.messages()
+        .iter()
+        .map(|p| smtp::summary(p))
+        .filter(|m| m["to"].as_str().is_some_and(|t| t.contains(who)))
+        .collect()
+}
+
+async fn wait_mails(sink: &smtp::SmtpSink, who: &str, n: usize) -> Vec<Value> {
+    let waited = Instant::now();
+    loop {
+        let got = mails_to(sink, who);
+        if got.len() >= n {
+            return got;
+        }
+        assert!(
+            waited.elapsed() < Duration::from_secs(60),
+            "{} mail(s) to {who}, {n} expected",
+            got.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn calendar_files(mail: &Value) -> usize {
+    mail["parts"]
+        .as_array()
+        .map(|parts| {
+            parts
+                .iter()
+                .filter(|p| p["filename"].as_str().is_some_and(|f| f.ends_with(".ics")))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// Every message due to `account` went out (reminders stay queued for later).
+async fn nothing_due(app: &careslot_server::services::App, account: &str) {
+    let waited = Instant::now();
+    loop {
+        let rows = app
+            .store
+            .outbox_of(&careslot_domain::AccountId(account.to_owned()))
+            .await
+            .expect("outbox");
+        if rows.iter().all(|r| r.available_at > jiff::Timestamp::now()) {
+            return;
+        }
+        assert!(waited.elapsed() < Duration::from_secs(60), "{rows:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn move_the_series_then_cancel_it_one_message_each(backend: Backend) {
+    let sink = smtp::SmtpSink::start();
+    sink.hide_sign_up_mail();
+    let channel =
+        careslot_messages::SmtpChannel::from_url(&sink.url(), "careslot <no-reply@careslot.test>")
+            .expect("smtp channel");
+    let config = AppConfig {
+        messages: MessagesConfig {
+            channel: Some(Arc::new(channel)),
+            poll: Duration::from_millis(50),
+            ..Default::default()
+        },
+        ..AppConfig::default()
+    };
+    let loc = common::new_location(backend).await;
+    let custody = common::open_custody(&loc).await;
+    let app = common::app_configured(&loc, custody, config).await;
+    let srv = common::serve_app(app.clone()).await;
+    let p = srv.practice("Dr Déplace", 30, 1).await;
+    let (alice, alice_id) = srv.account("patient", "Alice Deplace").await;
+    app.store
+        .put_account_settings(
+            &careslot_domain::AccountId(alice_id.clone()),
+            &careslot_store::AccountSettings {
+                lang: "en".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("settings");
+    let (s, online) = srv
+        .post(
+            "/api/v1/appointments",
+            Some(&alice),
+            json!({"agenda_id": p.agenda_id, "motive_id": p.motive_id,
+                   "start": at_ten(1).timestamp().to_string()}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{online}");
+    // Weekly, three times from the day after tomorrow.
+    let first = at_ten(2);
+    let (s, series) = srv
+        .post(
+            &format!("/api/v1/agendas/{}/series", p.agenda_id),
+            Some(&p.token),
+            json!({"motive_id": p.motive_id, "start": first.timestamp().to_string(),
+                   "rule": {"weekdays": [code(&first)], "count": 3}, "account_id": alice_id}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{series}");
+    let id = series["id"].as_str().expect("series id").to_owned();
+    assert_eq!(
+        starts(&series),
+        [2, 9, 16].map(|d| at_ten(d).timestamp()).to_vec()
+    );
+    wait_mails(&sink, "alice.deplace", 2).await;
+    let move_url = format!("/api/v1/series/{id}/move");
+
+    // A week later: each appointment takes the time the next one leaves.
+    let (s, moved) = srv
+        .post(&move_url, Some(&p.token), json!({"days": 7}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{moved}");
+    assert_eq!(moved["moved"].as_array().map(Vec::len), Some(3), "{moved}");
+    assert_eq!(
+        starts(&moved),
+        [9, 16, 23].map(|d| at_ten(d).timestamp()).to_vec()
+    );
+
+    // Bob takes 14:00 on the second date: moving to 14:00 moves nothing and names that date.
+    let (bob, _) = srv.account("patient", "Bob Occupe").await;
+    let (s, taken) = srv
+        .post(
+            "/api/v1/appointments",
+            Some(&bob),
+            json!({"agenda_id": p.agenda_id, "motive_id": p.motive_id,
+                   "start": at(16, 14).timestamp().to_string()}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{taken}");
+    let (s, refused) = srv
+        .post(&move_url, Some(&p.token), json!({"time": "14:00"}))
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{refused}");
+    assert_eq!(refused["status"], 409);
+    let conflicts = refused["conflicts"].as_array().expect("conflicts");
+    assert_eq!(conflicts.len(), 1, "{refused}");
+    assert_eq!(conflicts[0]["date"], at(16, 14).date().to_string());
+    assert_eq!(conflicts[0]["reason"], "taken");
+    // After the opening hours: every date is named, nothing moves.
+    let (s, closed) = srv
+        .post(&move_url, Some(&p.token), json!({"time": "19:00"}))
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{closed}");
+    assert_eq!(closed["conflicts"].as_array().map(Vec::len), Some(3));
+    assert_eq!(closed["conflicts"][0]["reason"], "closed");
+    let (s, read) = srv
+        .get(&format!("/api/v1/series/{id}"), Some(&p.token))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(starts(&read), starts(&moved), "nothing moved");
+    // Nothing to move, or another practice: refused.
+    let (s, _) = srv.post(&move_url, Some(&p.token), json!({})).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let (s, _) = srv
+        .post(&move_url, Some(&p.token), json!({"time": "noon"}))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let other = srv.practice("Dr Autre", 30, 1).await;
+    let (s, _) = srv
+        .post(&move_url, Some(&other.token), json!({"days": 1}))
+        .await;
+    assert!(
+        s == StatusCode::NOT_FOUND || s == StatusCode::FORBIDDEN,
+        "{s}"
+    );
+
+    // The move told Alice once, with the three new times, one calendar file each.
+    let mails = wait_mails(&sink, "alice.deplace", 3).await;
+    let moved_mail: Vec<&Value> = mails
+        .iter()
+        .filter(|m| {
+            m["subject"]
+                .as_str()
+                .is_some_and(|s| s.contains("series moved"))
+        })
+        .collect();
+    assert_eq!(moved_mail.len(), 1, "{mails:?}");
+    assert_eq!(calendar_files(moved_mail[0]), 3);
+
+    // Cancelling the whole series: one message listing the three dates.
+    let (s, gone) = srv
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/series/{id}"),
+            Some(&p.token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{gone}");
+    assert_eq!(gone["cancelled"].as_array().map(Vec::len), Some(3));
+    wait_mails(&sink, "alice.deplace", 4).await;
+    nothing_due(&app, &alice_id).await;
+    let mails = mails_to(&sink, "alice.deplace");
+    let cancelled: Vec<&Value> = mails
+        .iter()
+        .filter(|m| {
+            m["subject"]
+                .as_str()
+                .is_some_and(|s| s.contains("series cancelled"))
+        })
+        .collect();
+    assert_eq!(cancelled.len(), 1, "one message, not three: {mails:?}");
+    assert_eq!(calendar_files(cancelled[0]), 0);
+    let text = cancelled[0]["parts"]
+        .as_array()
+        .and_then(|p| p.iter().find(|p| p["type"] == "text/plain"))
+        .and_then(|p| p["text"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+    for n in 1..=3 {
+        assert!(text.contains(&format!("Appointment {n}")), "{text}");
+    }
+    assert_eq!(mails.len(), 4, "no message per appointment: {mails:?}");
+    srv.stop().await;
+}
+
 on_both_backends!(
     book_all_or_nothing_then_cancel_following,
-    refusals_are_clear
+    refusals_are_clear,
+    move_the_series_then_cancel_it_one_message_each
 );

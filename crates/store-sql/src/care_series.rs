@@ -7,7 +7,7 @@
 use crate::outbox::Outbox;
 use crate::{internal, Backend, DbPool, DbRow, Reservations, SqlStore, Tx};
 use careslot_domain::{AccountId, AgendaId, ReservationId};
-use careslot_store::codec::ts;
+use careslot_store::codec::{pool_key, ts};
 use careslot_store::*;
 use jiff::Timestamp;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Row, Type};
@@ -194,5 +194,139 @@ where
         B::agenda_changed(&mut tx, agenda.as_str()).await?;
         crate::commit::<B>(tx).await?;
         Ok(cancelled)
+    }
+
+    /// Moves occurrences of a series, each as [`Reservations::move_to`] does (stale holds
+    /// expired, pool places swapped, the overlap rule having the last word) under a savepoint
+    /// of its own. An occurrence whose new time another occurrence still holds is tried again
+    /// once that one has moved: passes repeat while they move something, so the order of the
+    /// request does not matter. Anything left over undoes the whole move.
+    pub(crate) async fn move_care_series(
+        pool: &DbPool<B>,
+        id: &str,
+        moves: &[OccurrenceMove],
+        now: Timestamp,
+        outbox: &OutboxWrite,
+    ) -> StoreResult<SeriesMoveOutcome> {
+        let mut tx = B::begin_write(pool).await?;
+        let agenda: String = sqlx::query("SELECT agenda_id FROM care_series WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(B::map_err)?
+            .ok_or(StoreError::NotFound)?
+            .try_get("agenda_id")
+            .map_err(internal)?;
+        // What each occurrence is now: (start, end, capacity of its motive).
+        let mut current = Vec::with_capacity(moves.len());
+        for m in moves {
+            let row = sqlx::query(
+                "SELECT r.start_s, r.end_s, r.status, m.capacity FROM reservations r
+                   JOIN motives m ON m.id = $3 AND m.agenda_id = r.agenda_id
+                  WHERE r.id = $1 AND r.series_id = $2",
+            )
+            .bind(m.id.as_str())
+            .bind(id)
+            .bind(m.motive.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(B::map_err)?
+            .ok_or(StoreError::Conflict(ConflictKind::NotLive))?;
+            let status: String = row.try_get("status").map_err(internal)?;
+            if status != "booked" {
+                return Err(StoreError::Conflict(ConflictKind::NotLive));
+            }
+            let start: i64 = row.try_get("start_s").map_err(internal)?;
+            let end: i64 = row.try_get("end_s").map_err(internal)?;
+            let capacity: i64 = row.try_get("capacity").map_err(internal)?;
+            current.push((start, end, capacity));
+        }
+        let mut moved: Vec<Option<ReservationRow>> = vec![None; moves.len()];
+        let mut pending: Vec<usize> = (0..moves.len()).collect();
+        while !pending.is_empty() {
+            let mut left = Vec::new();
+            for i in pending.iter().copied() {
+                let (old_start, old_end, _) = current[i];
+                let start_s = moves[i].start.as_second();
+                let end_s = start_s + (old_end - old_start);
+                Self::exec(&mut tx, "SAVEPOINT careslot_occurrence").await?;
+                let tried = Self::shift_in(
+                    &mut tx,
+                    &moves[i].id,
+                    &agenda,
+                    current[i],
+                    start_s,
+                    end_s,
+                    now,
+                )
+                .await;
+                match tried {
+                    Ok(row) => {
+                        Self::exec(&mut tx, "RELEASE SAVEPOINT careslot_occurrence").await?;
+                        moved[i] = Some(row);
+                    }
+                    Err(StoreError::Conflict(
+                        ConflictKind::SlotTaken | ConflictKind::CapacityExhausted,
+                    )) => {
+                        Self::exec(&mut tx, "ROLLBACK TO SAVEPOINT careslot_occurrence").await?;
+                        Self::exec(&mut tx, "RELEASE SAVEPOINT careslot_occurrence").await?;
+                        left.push(i);
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            if left.len() == pending.len() {
+                // Dropping the transaction rolls every move back.
+                return Ok(SeriesMoveOutcome::Conflicts(left));
+            }
+            pending = left;
+        }
+        // The times left, but not those another occurrence took.
+        for (start, end, _) in &current {
+            let retaken = moved
+                .iter()
+                .flatten()
+                .any(|r| r.start.as_second() < *end && r.end.as_second() > *start);
+            if !retaken {
+                crate::Alerts::<B>::place_freed_in(&mut tx, &agenda, *start, *end).await?;
+            }
+        }
+        Outbox::<B>::apply_in(&mut tx, outbox).await?;
+        B::agenda_changed(&mut tx, &agenda).await?;
+        crate::commit::<B>(tx).await?;
+        Ok(SeriesMoveOutcome::Moved(
+            moved.into_iter().flatten().collect(),
+        ))
+    }
+
+    /// One occurrence to `[start_s, end_s)` inside the caller's transaction.
+    async fn shift_in(
+        tx: &mut Tx<B>,
+        id: &ReservationId,
+        agenda: &str,
+        (old_start, old_end, capacity): (i64, i64, i64),
+        start_s: i64,
+        end_s: i64,
+        now: Timestamp,
+    ) -> StoreResult<ReservationRow> {
+        Self::expire_stale_holds(tx, agenda, start_s, end_s, now.as_second()).await?;
+        if capacity > 1 {
+            Self::release_pool_place(tx, agenda, old_start, old_end).await?;
+            Self::take_pool_place(tx, agenda, start_s, end_s, capacity).await?;
+        }
+        let row = sqlx::query(
+            "UPDATE reservations SET start_s = $2, end_s = $3, pool = $4, updated_at = $5
+              WHERE id = $1 AND status = 'booked' RETURNING *",
+        )
+        .bind(id.as_str())
+        .bind(start_s)
+        .bind(end_s)
+        .bind(pool_key(capacity, id.as_str(), start_s, end_s))
+        .bind(now.as_second())
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(B::map_err)?
+        .ok_or(StoreError::Conflict(ConflictKind::NotLive))?;
+        SqlStore::<B>::reservation_from_row(&row)
     }
 }

@@ -384,6 +384,75 @@ where
         .is_some())
     }
 
+    pub(crate) async fn org_leave(
+        &self,
+        org: &OrganisationId,
+        practitioner: &PractitionerId,
+        now: Timestamp,
+    ) -> StoreResult<Departure> {
+        let mut tx = B::begin_write(self.writer()).await?;
+        // Locks the organisation's row (PostgreSQL; SQLite writes one at a time): two members
+        // leaving at once cannot both see the other stay.
+        let found = sqlx::query("UPDATE organisations SET name = name WHERE id = $1")
+            .bind(org.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(B::map_err)?;
+        if B::rows_affected(found) == 0 {
+            return Ok(Departure::NotMember);
+        }
+        let member = sqlx::query(
+            "SELECT 1 FROM organisation_members WHERE organisation_id = $1 AND practitioner_id = $2",
+        )
+        .bind(org.as_str())
+        .bind(practitioner.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(B::map_err)?;
+        if member.is_none() {
+            return Ok(Departure::NotMember);
+        }
+        let members: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM organisation_members WHERE organisation_id = $1",
+        )
+        .bind(org.as_str())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(B::map_err)?
+        .try_get("n")
+        .map_err(internal)?;
+        if members <= 1 {
+            return Ok(Departure::LastMember);
+        }
+        // The composite foreign keys of agenda_rights take the assistants' rights on the
+        // departing practitioner's agendas.
+        sqlx::query(
+            "DELETE FROM organisation_members WHERE organisation_id = $1 AND practitioner_id = $2",
+        )
+        .bind(org.as_str())
+        .bind(practitioner.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(B::map_err)?;
+        // Left with none: their own organisation again (made now if it never was). When `org`
+        // was that own one, there is none to go back to, and nothing changes.
+        Self::ensure_own_organisation_in(&mut tx, practitioner, now).await?;
+        let left: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM organisation_members WHERE practitioner_id = $1",
+        )
+        .bind(practitioner.as_str())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(B::map_err)?
+        .try_get("n")
+        .map_err(internal)?;
+        if left == 0 {
+            return Ok(Departure::OnlyOrganisation);
+        }
+        crate::commit::<B>(tx).await?;
+        Ok(Departure::Left)
+    }
+
     pub(crate) async fn org_invite_assistant(
         &self,
         org: &OrganisationId,
@@ -402,7 +471,9 @@ where
         token_hash: &str,
         created_at: Timestamp,
         expires_at: Timestamp,
+        outbox: &OutboxWrite,
     ) -> StoreResult<()> {
+        let mut tx = B::begin_write(self.writer()).await?;
         sqlx::query(
             "INSERT INTO colleague_invitations (token_hash, organisation_id, created_at, expires_at)
              VALUES ($1, $2, $3, $4)",
@@ -411,10 +482,11 @@ where
         .bind(org.as_str())
         .bind(created_at.as_second())
         .bind(expires_at.as_second())
-        .execute(self.writer())
+        .execute(&mut *tx)
         .await
         .map_err(B::map_err)?;
-        Ok(())
+        crate::Outbox::<B>::apply_in(&mut tx, outbox).await?;
+        crate::commit::<B>(tx).await
     }
 
     pub(crate) async fn org_accept_colleague(

@@ -1211,7 +1211,7 @@ where
 
     /// Holds past their expiry that overlap `[start, end)` stop occupying it, so a new
     /// reservation there does not trip the overlap trigger.
-    async fn expire_stale_holds(
+    pub(crate) async fn expire_stale_holds(
         tx: &mut Tx<B>,
         agenda: &str,
         start_s: i64,
@@ -1245,7 +1245,7 @@ where
         Ok(())
     }
 
-    async fn take_pool_place(
+    pub(crate) async fn take_pool_place(
         tx: &mut Tx<B>,
         agenda: &str,
         start_s: i64,
@@ -1278,7 +1278,7 @@ where
         Ok(())
     }
 
-    async fn release_pool_place(
+    pub(crate) async fn release_pool_place(
         tx: &mut Tx<B>,
         agenda: &str,
         start_s: i64,

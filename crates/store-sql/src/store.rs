@@ -2407,14 +2407,49 @@ where
         self.org_invite_assistant(org, inv, outbox).await
     }
 
+    async fn leave_organisation(
+        &self,
+        org: &OrganisationId,
+        practitioner: &PractitionerId,
+        now: Timestamp,
+    ) -> StoreResult<Departure> {
+        self.org_leave(org, practitioner, now).await
+    }
+
+    async fn remove_organisation_assistant(
+        &self,
+        org: &OrganisationId,
+        account: &AccountId,
+    ) -> StoreResult<bool> {
+        let mut tx = B::begin_write(self.writer()).await?;
+        let removed = sqlx::query(
+            "DELETE FROM accounts WHERE id = $1 AND role = 'assistant'
+                AND id IN (SELECT account_id FROM organisation_assistants WHERE organisation_id = $2)",
+        )
+        .bind(account.as_str())
+        .bind(org.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(B::map_err)
+        .map(B::rows_affected)?
+            == 1;
+        // As for `remove_assistant`: the outbox has no foreign keys.
+        if removed {
+            Outbox::<B>::delete_account_in(&mut tx, account).await?;
+        }
+        crate::commit::<B>(tx).await?;
+        Ok(removed)
+    }
+
     async fn create_colleague_invitation(
         &self,
         org: &OrganisationId,
         token_hash: &str,
         created_at: Timestamp,
         expires_at: Timestamp,
+        outbox: &OutboxWrite,
     ) -> StoreResult<()> {
-        self.org_invite_colleague(org, token_hash, created_at, expires_at)
+        self.org_invite_colleague(org, token_hash, created_at, expires_at, outbox)
             .await
     }
 
@@ -2867,6 +2902,16 @@ where
         outbox: &OutboxWrite,
     ) -> StoreResult<Vec<ReservationRow>> {
         Reservations::<B>::cancel_care_series(self.writer(), id, from, now, outbox).await
+    }
+
+    async fn move_care_series(
+        &self,
+        id: &str,
+        moves: &[OccurrenceMove],
+        now: Timestamp,
+        outbox: &OutboxWrite,
+    ) -> StoreResult<SeriesMoveOutcome> {
+        Reservations::<B>::move_care_series(self.writer(), id, moves, now, outbox).await
     }
 
     async fn series_of(&self, id: &ReservationId) -> StoreResult<Vec<ReservationRow>> {

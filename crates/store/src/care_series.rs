@@ -2,7 +2,7 @@
 //! series, all or none, each through the same overlap and capacity rules as any booking.
 
 use crate::{OutboxWrite, ReservationRow, ReserveRequest};
-use careslot_domain::{AccountId, AgendaId};
+use careslot_domain::{AccountId, AgendaId, MotiveId, ReservationId};
 use jiff::Timestamp;
 
 /// A series to book in one transaction.
@@ -40,4 +40,23 @@ pub struct CareSeries {
     pub rule: String,
     pub created_at: Timestamp,
     pub occurrences: Vec<ReservationRow>,
+}
+
+/// One occurrence of a series to move: its new start (its length stays).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OccurrenceMove {
+    pub id: ReservationId,
+    /// Its motive (sealed in the row): whether it shares a pooled slot.
+    pub motive: MotiveId,
+    pub start: Timestamp,
+}
+
+/// What moving a series did.
+#[derive(Debug, Clone)]
+pub enum SeriesMoveOutcome {
+    /// Every occurrence asked for moved, in the order asked.
+    Moved(Vec<ReservationRow>),
+    /// Nothing moved: these occurrences (indices into the request's) found their new time
+    /// taken.
+    Conflicts(Vec<usize>),
 }

@@ -678,13 +678,34 @@ pub trait Store: Send + Sync + 'static {
         inv: &NewInvitation,
         outbox: &OutboxWrite,
     ) -> StoreResult<()>;
-    /// A single-use link inviting a practitioner colleague into `org`.
+    /// Takes `practitioner` out of `org` (leaving, or removed by a colleague): the rights of
+    /// the organisation's assistants on their agendas go with the membership (foreign keys).
+    /// A practitioner left with no organisation gets their own one-person one back in the
+    /// same transaction. Refused when they are the last member, or when `org` is that own
+    /// one and they have no other.
+    async fn leave_organisation(
+        &self,
+        org: &OrganisationId,
+        practitioner: &PractitionerId,
+        now: Timestamp,
+    ) -> StoreResult<Departure>;
+    /// Removes an assistant of `org`: its account is deleted (an assistant works for one
+    /// organisation only), its rights and queued messages with it. False when `account` is no
+    /// assistant of `org`.
+    async fn remove_organisation_assistant(
+        &self,
+        org: &OrganisationId,
+        account: &AccountId,
+    ) -> StoreResult<bool>;
+    /// A single-use link inviting a practitioner colleague into `org`, applying `outbox`
+    /// (its mail) in the same transaction.
     async fn create_colleague_invitation(
         &self,
         org: &OrganisationId,
         token_hash: &str,
         created_at: Timestamp,
         expires_at: Timestamp,
+        outbox: &OutboxWrite,
     ) -> StoreResult<()>;
     /// Spends a live colleague invitation and makes `practitioner` a member (a member
     /// already stays one). NotFound when the link is unknown, used or expired.
@@ -753,6 +774,18 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
         outbox: &OutboxWrite,
     ) -> StoreResult<Vec<ReservationRow>>;
+    /// Moves booked occurrences of series `id` to new starts (each keeps its length) in one
+    /// transaction, under the database's overlap and capacity rules: all move (and `outbox` is
+    /// applied) or none, and those whose new time is taken are named. An occurrence may move
+    /// onto a time another occurrence of the same series leaves. NotFound when there is no
+    /// such series; Conflict(NotLive) when an occurrence is not a booked one of it.
+    async fn move_care_series(
+        &self,
+        id: &str,
+        moves: &[OccurrenceMove],
+        now: Timestamp,
+        outbox: &OutboxWrite,
+    ) -> StoreResult<SeriesMoveOutcome>;
     /// The other reservations of the series a reservation belongs to (empty if none).
     async fn series_of(&self, id: &ReservationId) -> StoreResult<Vec<ReservationRow>>;
     /// Every campaign phase, open and closed, in the order they were opened.

@@ -93,7 +93,7 @@ print(m.get_body(preferencelist=('plain',)).get_content())
   };
 
   const stop = () => { if (smtp.exitCode === null) smtp.kill('SIGTERM'); };
-  return { args: ['--smtp-url', `smtp://127.0.0.1:${port}`], codeFor, verificationLinkFor, stop };
+  return { args: ['--smtp-url', `smtp://127.0.0.1:${port}`], codeFor, verificationLinkFor, mails, stop };
 }
 
 /**

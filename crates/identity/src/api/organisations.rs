@@ -1,7 +1,8 @@
 //! Group practices through the API (issue 18 point 4): the caller's organisations, their
-//! members and assistants, invitations (a colleague or an assistant), joining with a
-//! colleague's link, and an assistant's agenda rights. Only members see an organisation;
-//! any other id answers 404.
+//! members and assistants, invitations (a colleague or an assistant, mailed when an address
+//! is given), joining with a colleague's link, an assistant's agenda rights, leaving and
+//! removing a member or an assistant. Only members see an organisation; any other id
+//! answers 404.
 
 use super::extract::{ApiJson, ApiPath, Caller};
 use crate::Accounts;
@@ -162,6 +163,10 @@ pub enum InviteeKind {
 #[serde(deny_unknown_fields)]
 pub struct OrganisationInvitationRequestBody {
     pub kind: InviteeKind,
+    /// When given, the link is also mailed there (in the inviting account's language).
+    #[serde(default)]
+    #[schema(max_length = 254)]
+    pub email: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -171,9 +176,12 @@ pub struct OrganisationInvitationBody {
     pub token: String,
     /// RFC 3339 (UTC).
     pub expires_at: String,
+    /// Whether the link was mailed.
+    pub mailed: bool,
 }
 
-/// Invites a practitioner colleague or a new assistant into the organisation.
+/// Invites a practitioner colleague or a new assistant into the organisation; with an
+/// `email`, the link is mailed too.
 #[utoipa::path(post, path = "/api/v1/practice/organisations/{id}/invitations", operation_id = "inviteToOrganisation", tag = "practice desk", security(("bearer" = [])),
     params(("id" = String, Path, description = "the organisation's id")),
     request_body = OrganisationInvitationRequestBody,
@@ -184,15 +192,18 @@ pub async fn invite(
     ApiPath(id): ApiPath<String>,
     ApiJson(b): ApiJson<OrganisationInvitationRequestBody>,
 ) -> Result<(StatusCode, Json<OrganisationInvitationBody>), ApiError> {
-    let inv = match b.kind {
-        InviteeKind::Colleague => app.invite_colleague(&me, &id).await?,
-        InviteeKind::Assistant => app.invite_organisation_assistant(&me, &id).await?,
+    let invitee = match b.kind {
+        InviteeKind::Colleague => crate::Invitee::Colleague,
+        InviteeKind::Assistant => crate::Invitee::Assistant,
     };
+    let email = b.email.as_deref().map(str::trim).filter(|e| !e.is_empty());
+    let inv = app.invite_to_organisation(&me, &id, invitee, email).await?;
     Ok((
         StatusCode::CREATED,
         Json(OrganisationInvitationBody {
             token: inv.token,
             expires_at: inv.expires_at.to_string(),
+            mailed: email.is_some(),
         }),
     ))
 }
@@ -236,6 +247,49 @@ pub async fn set_rights(
     ApiJson(b): ApiJson<RightsRequestBody>,
 ) -> Result<StatusCode, ApiError> {
     app.set_assistant_rights(&me, &id, &assistant, &b.agendas)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Takes a member practitioner out of the organisation: a colleague, or the caller (their
+/// own practitioner id) leaving. The organisation's assistants lose their rights on that
+/// practitioner's agendas. 409 for the last member, or a practitioner's only organisation.
+#[utoipa::path(delete, path = "/api/v1/practice/organisations/{id}/members/{practitioner_id}", operation_id = "removeOrganisationMember", tag = "practice desk", security(("bearer" = [])),
+    params(("id" = String, Path, description = "the organisation's id"), ("practitioner_id" = String, Path, description = "the member practitioner's id")),
+    responses((status = 204, description = "removed"), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn remove_member(
+    State(app): State<Arc<Accounts>>,
+    Caller(me): Caller,
+    ApiPath((id, member)): ApiPath<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    app.remove_member(&me, &id, &member).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The caller leaves the organisation (as removing themselves).
+#[utoipa::path(post, path = "/api/v1/practice/organisations/{id}/leave", operation_id = "leaveOrganisation", tag = "practice desk", security(("bearer" = [])),
+    params(("id" = String, Path, description = "the organisation's id")),
+    responses((status = 204, description = "left"), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn leave(
+    State(app): State<Arc<Accounts>>,
+    Caller(me): Caller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    app.leave_organisation(&me, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Removes an assistant from the organisation: its account ends (an assistant works for one
+/// organisation), as on the team page.
+#[utoipa::path(delete, path = "/api/v1/practice/organisations/{id}/assistants/{assistant_id}", operation_id = "removeOrganisationAssistant", tag = "practice desk", security(("bearer" = [])),
+    params(("id" = String, Path, description = "the organisation's id"), ("assistant_id" = String, Path, description = "the assistant's account id")),
+    responses((status = 204, description = "removed"), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn remove_assistant(
+    State(app): State<Arc<Accounts>>,
+    Caller(me): Caller,
+    ApiPath((id, assistant)): ApiPath<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    app.remove_organisation_assistant(&me, &id, &assistant)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,11 +1,13 @@
 //! Recurring care through the API (issue 18 points 5 and 8): `POST /api/v1/agendas/{id}/series`
 //! books a series for a patient of the practice all or none (409 naming the dates that are
 //! not free), `GET /api/v1/series/{id}` reads it, `DELETE /api/v1/series/{id}` cancels its
-//! future appointments.
+//! future appointments and `POST /api/v1/series/{id}/move` moves them, all or none.
 
 use super::dto::AppointmentBody;
 use super::extract::{ApiJson, ApiPath, ApiQuery, Caller};
-use crate::care_series::{DeskSeries, PlannedOccurrence, SeriesBooking, SeriesRule};
+use crate::care_series::{
+    DeskSeries, PlannedOccurrence, SeriesBooking, SeriesMove, SeriesRule, SeriesShift,
+};
 use crate::{DeskPatient, Scheduling};
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -80,10 +82,17 @@ pub struct SeriesBody {
     /// The appointments this request cancelled (DELETE only).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cancelled: Vec<String>,
+    /// The appointments this request moved (move only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub moved: Vec<String>,
 }
 
 impl SeriesBody {
     fn new(s: &DeskSeries, tz: &TimeZone, cancelled: Vec<String>) -> Self {
+        Self::changed(s, tz, cancelled, Vec::new())
+    }
+
+    fn changed(s: &DeskSeries, tz: &TimeZone, cancelled: Vec<String>, moved: Vec<String>) -> Self {
         Self {
             id: s.id.clone(),
             agenda_id: s.agenda_id.to_string(),
@@ -98,11 +107,12 @@ impl SeriesBody {
                 })
                 .collect(),
             cancelled,
+            moved,
         }
     }
 }
 
-/// A date of the series that is not free.
+/// A date of the series that is not free (for a move: a new time).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SeriesConflictBody {
     /// `YYYY-MM-DD`, the place's local date.
@@ -114,7 +124,7 @@ pub struct SeriesConflictBody {
     pub reason: String,
 }
 
-/// The problem of a series that could not be booked: nothing was booked.
+/// The problem of a series that could not be booked or moved: nothing was booked or moved.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SeriesConflictProblem {
     #[serde(flatten)]
@@ -123,13 +133,13 @@ pub struct SeriesConflictProblem {
     pub conflicts: Vec<SeriesConflictBody>,
 }
 
-fn conflict_response(conflicts: &[PlannedOccurrence], tz: &TimeZone) -> Response {
+fn conflict_response(conflicts: &[PlannedOccurrence], tz: &TimeZone, detail: &str) -> Response {
     let body = SeriesConflictProblem {
         problem: Problem {
             kind: "https://careslot.eu/problems/series-conflict".into(),
             title: "Conflict".into(),
             status: 409,
-            detail: "some dates of the series are not free: nothing was booked".into(),
+            detail: detail.into(),
             request_id: careslot_core::observe::current_request().map(|r| r.id),
         },
         conflicts: conflicts
@@ -208,7 +218,11 @@ pub async fn book(
         .await?;
     let view = app.view(&agenda).await?;
     match out {
-        SeriesBooking::Conflicts(c) => Ok(conflict_response(&c, &view.tz)),
+        SeriesBooking::Conflicts(c) => Ok(conflict_response(
+            &c,
+            &view.tz,
+            "some dates of the series are not free: nothing was booked",
+        )),
         SeriesBooking::Booked(s) => Ok((
             StatusCode::CREATED,
             Json(SeriesBody::new(&s, &view.tz, Vec::new())),
@@ -266,4 +280,81 @@ pub async fn cancel(
         &view.tz,
         cancelled.iter().map(ToString::to_string).collect(),
     )))
+}
+
+/// How to move a series' appointments: `days` later (earlier when negative) and/or at a new
+/// local `time`; at least one of the two.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct MoveSeriesBody {
+    /// Days later, negative for earlier (-366 to 366). Default 0.
+    #[serde(default)]
+    #[schema(minimum = -366, maximum = 366)]
+    pub days: i32,
+    /// The new local time of day (`HH:MM`) of every moved appointment. Default: each keeps
+    /// its own.
+    #[serde(default)]
+    pub time: Option<String>,
+    /// Move the appointments starting at or after this instant (RFC 3339), e.g. one
+    /// appointment's start for "this one and all following". Default: now. Appointments
+    /// already started or past never move.
+    #[serde(default)]
+    pub from: Option<String>,
+}
+
+/// Move the series' future appointments together (e.g. two days later, or at 14:00), all or
+/// none under the same rules as a booking: when a new time is outside the hours or taken,
+/// nothing moves and the 409 names those dates. The patient gets one message with the new
+/// dates.
+#[utoipa::path(post, path = "/api/v1/series/{id}/move", operation_id = "moveSeries", tag = "practice desk", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = MoveSeriesBody,
+    responses((status = 200, body = SeriesBody), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem),
+        (status = 409, description = "new times not free: nothing was moved", body = SeriesConflictProblem),
+        (status = 422, body = Problem)))]
+pub async fn move_series(
+    State(app): State<Arc<Scheduling>>,
+    Caller(me): Caller,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(b): ApiJson<MoveSeriesBody>,
+) -> Result<Response, ApiError> {
+    let from = b
+        .from
+        .as_deref()
+        .map(|f| parse_instant("from", f))
+        .transpose()
+        .map_err(|e| ApiError::from(crate::AppError::from(e)))?;
+    let time = b
+        .time
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            t.parse::<jiff::civil::Time>()
+                .map_err(|_| ApiError::invalid("time", "a time of day, HH:MM"))
+        })
+        .transpose()?;
+    let out = app
+        .move_desk_series(&me, &id, from, SeriesShift { days: b.days, time })
+        .await?;
+    match out {
+        SeriesMove::Conflicts(c) => {
+            let s = app.desk_series(&me, &id).await?;
+            let view = app.view(&s.agenda_id).await?;
+            Ok(conflict_response(
+                &c,
+                &view.tz,
+                "some new times are not free: nothing was moved",
+            ))
+        }
+        SeriesMove::Moved(s, moved) => {
+            let view = app.view(&s.agenda_id).await?;
+            Ok(Json(SeriesBody::changed(
+                &s,
+                &view.tz,
+                Vec::new(),
+                moved.iter().map(ToString::to_string).collect(),
+            ))
+            .into_response())
+        }
+    }
 }

@@ -51,6 +51,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         // Issue 18 point 4: group practices.
         organisations::list, organisations::create, organisations::rename, organisations::members,
         organisations::invite, organisations::join, organisations::set_rights,
+        organisations::remove_member, organisations::leave, organisations::remove_assistant,
         patient::create_hold, patient::book, patient::list, patient::cancel, patient::move_appointment,
         bulk_publish::manifest, bulk_publish::locations, bulk_publish::schedules, bulk_publish::slots,
         vaccination::book, vaccination::hold, vaccination::second_dose_slots, vaccination::protocols, vaccination::set_stock, vaccination::set_stock_policy,
@@ -77,7 +78,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         // issue 18 point 1: the practice's patient directory and phone bookings
         directory::search, directory::file, directory::put_note, directory::book,
         // issue 18 point 5: recurring care
-        care_series::book, care_series::get, care_series::cancel,
+        care_series::book, care_series::get, care_series::cancel, care_series::move_series,
         // issue 19: iCalendar
         calendar::appointment_ics, calendar::get_feed, calendar::revoke_feed, calendar::feed,
         // issue 18 point 6: agenda feeds
@@ -267,6 +268,7 @@ pub fn router(app: App) -> Router {
             "/series/{id}",
             get(care_series::get).delete(care_series::cancel),
         )
+        .route("/series/{id}/move", post(care_series::move_series))
         .route("/holds", post(patient::create_hold))
         .route("/appointments", get(patient::list).post(patient::book))
         .route("/appointments/{id}/cancel", post(patient::cancel))
@@ -363,6 +365,18 @@ pub fn router(app: App) -> Router {
         .route(
             "/practice/organisations/{id}/assistants/{assistant_id}/agendas",
             axum::routing::put(organisations::set_rights),
+        )
+        .route(
+            "/practice/organisations/{id}/members/{practitioner_id}",
+            axum::routing::delete(organisations::remove_member),
+        )
+        .route(
+            "/practice/organisations/{id}/leave",
+            post(organisations::leave),
+        )
+        .route(
+            "/practice/organisations/{id}/assistants/{assistant_id}",
+            axum::routing::delete(organisations::remove_assistant),
         )
         .route(
             "/practice/appointments/{id}/move",

@@ -535,6 +535,26 @@ impl Ctx {
 }
 
 /// Only local absolute paths: `/x` but not `//host` or `/\host`.
+/// This server's origin as the browser sees it (`http://host:port`), for links a person
+/// passes on by hand (invitation links): the `Host` header when it is a plain host name,
+/// https only when a proxy says so.
+pub fn origin(headers: &axum::http::HeaderMap) -> String {
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            h.chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+        })
+        .unwrap_or("localhost");
+    let scheme = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| *v == "https")
+        .unwrap_or("http");
+    format!("{scheme}://{host}")
+}
+
 pub fn safe_path(to: &str) -> &str {
     let ok = to.starts_with('/')
         && !to.starts_with("//")

@@ -37,8 +37,10 @@ const KEYS: &[&str] = &[
     "flash.patients_merged",
     "flash.series_booked",
     "flash.series_cancelled",
+    "flash.series_moved",
     "flash.rights_saved",
     "flash.org_joined",
+    "flash.org_left",
 ];
 
 pub fn lookup(key: &str) -> Option<&'static str> {

@@ -126,6 +126,10 @@ pub fn router() -> Router<App> {
             "/pro/appointments/{id}/cancel-following",
             post(series::cancel_following),
         )
+        .route(
+            "/pro/appointments/{id}/move-following",
+            post(series::move_following),
+        )
         .route("/pro/patients", get(directory::page))
         .route("/pro/patients/{id}", get(desk::patient))
         .route("/pro/patients/{id}/note", post(directory::save_note))
@@ -169,6 +173,14 @@ pub fn router() -> Router<App> {
         .route(
             "/pro/organisation/{id}/assistants/{assistant}/rights",
             post(organisation::set_rights),
+        )
+        .route(
+            "/pro/organisation/{id}/assistants/{assistant}/remove",
+            post(organisation::remove_assistant),
+        )
+        .route(
+            "/pro/organisation/{id}/members/{member}/remove",
+            post(organisation::remove_member),
         )
         .route("/pro/team", get(team::page))
         .route("/pro/team/invite", post(team::invite))

@@ -743,6 +743,17 @@ pub async fn appointment(
     Path(id): Path<String>,
     crate::web::context::Query(q): crate::web::context::Query<AppointmentParams>,
 ) -> PageResult {
+    appointment_page(ctx, id, q.documents, &[]).await
+}
+
+/// The appointment's desk page; `move_conflicts`: the new times a series move found taken
+/// (nothing moved).
+pub(crate) async fn appointment_page(
+    ctx: Ctx,
+    id: String,
+    documents: Option<String>,
+    move_conflicts: &[careslot_scheduling::care_series::PlannedOccurrence],
+) -> PageResult {
     let caller = ctx.caller()?;
     let d = ctx.ok(ctx.app.desk_appointment(caller, &id).await)?;
     let a = &d.appointment;
@@ -751,7 +762,7 @@ pub async fn appointment(
     let z = a.row.start.to_zoned(v.tz.clone());
     let started = a.row.start <= Timestamp::now();
     let payment = super::payments::payment_line(&ctx, a).await?;
-    let docs = super::documents::section(&ctx, &id, q.documents.as_deref()).await?;
+    let docs = super::documents::section(&ctx, &id, documents.as_deref()).await?;
     let rx_list =
         super::prescriptions::rows(&ctx, caller, &id, &format!("/pro/appointments/{id}")).await?;
     let is_practitioner = ctx.user.as_ref().is_some_and(|u| u.is_practitioner());
@@ -759,7 +770,7 @@ pub async fn appointment(
         && ctx.ok(ctx.app.my_credential(caller).await)?.status
             != careslot_domain::CredentialStatus::Verified;
     let trail = status_trail(&ctx, &id, &v.tz).await?;
-    let series = super::series::section(&ctx, &a.row.id, &v.tz).await?;
+    let series = super::series::section(&ctx, &a.row.id, &v.tz, move_conflicts).await?;
     Ok(ctx.page(&AppointmentPage {
         ctx: &ctx,
         id: id.clone(),

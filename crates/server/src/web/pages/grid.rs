@@ -266,7 +266,14 @@ pub async fn page(ctx: Ctx, Query(p): Query<GridParams>) -> PageResult {
     if all.is_empty() {
         return Ok(ctx.redirect("/pro/agenda"));
     }
-    let wanted = p.agenda.as_deref().filter(|a| *a != "all");
+    let shown = |w: &str| all.iter().any(|a| a.0.agenda_id.as_str() == w);
+    // Switching organisation keeps the agenda picked in the one left: when it is not in the
+    // new one, the whole practice is shown (an agenda asked for alone stays a 404).
+    let wanted = p
+        .agenda
+        .as_deref()
+        .filter(|a| *a != "all")
+        .filter(|a| p.org.is_none() || shown(a));
     let chosen: Vec<(DirectoryEntry, bool)> = match wanted {
         Some(w) => all
             .iter()

@@ -1,14 +1,16 @@
 //! The organisation page (issue 18 point 4): name a group practice, invite a practitioner
-//! colleague or an assistant with a single-use link, and tick the agendas each assistant
-//! may run. A practitioner in several organisations switches between them here and on the
-//! grid; a colleague joins with the link while signed in.
+//! colleague or an assistant with a single-use link (mailed when an address is given), tick
+//! the agendas each assistant may run, leave, or remove a member or an assistant (each
+//! stated before it is confirmed). A practitioner in several organisations switches between
+//! them here and on the grid; a colleague joins with the link while signed in.
 
-use crate::services::{AppError, Identity};
-use crate::web::context::{Ctx, Form, PageResult, Query};
+use super::team::InviteLink;
+use crate::services::{AppError, Identity, Invitee};
+use crate::web::context::{origin, Ctx, Form, PageResult, Query};
 use askama::Template;
 use axum::extract::Path;
-use axum::http::{header, HeaderMap};
-use careslot_store::{Organisation, Practitioner};
+use axum::http::HeaderMap;
+use careslot_store::Organisation;
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -26,6 +28,17 @@ pub struct AgendaCheck {
 pub struct AssistantRights {
     pub who: Identity,
     pub agendas: Vec<AgendaCheck>,
+    /// What removing them does, stated before it is confirmed.
+    pub remove_confirm: String,
+}
+
+/// A member practitioner, with what taking them out would do (the caller: leaving).
+pub struct MemberRow {
+    pub id: String,
+    pub name: String,
+    pub is_me: bool,
+    pub remove_label: String,
+    pub remove_confirm: String,
 }
 
 #[derive(Template)]
@@ -35,23 +48,43 @@ struct OrganisationPage<'a> {
     org: Organisation,
     /// Every organisation of the caller (the switcher, when more than one).
     orgs: Vec<Organisation>,
-    members: Vec<Practitioner>,
+    members: Vec<MemberRow>,
     assistants: Vec<AssistantRights>,
-    /// A fresh link to pass on, and what it is for (a message key).
-    link: Option<(String, &'static str)>,
+    /// A fresh link to pass on (`invite_link.html`).
+    invitation: Option<InviteLink>,
     error: Option<&'static str>,
 }
 
 async fn render(
     ctx: &Ctx,
     org: Option<&str>,
-    link: Option<(String, &'static str)>,
+    invitation: Option<InviteLink>,
     error: Option<&'static str>,
 ) -> PageResult {
     let caller = ctx.caller()?;
+    let lang = ctx.lang;
     let orgs = ctx.ok(ctx.app.my_organisations(caller).await)?;
     let org = ctx.ok(ctx.app.current_organisation(caller, org).await)?;
-    let members = ctx.ok(ctx.app.organisation_members(caller, org.id.as_str()).await)?;
+    let me = ctx.ok(ctx.app.practice_of(caller).await)?;
+    let members = ctx
+        .ok(ctx.app.organisation_members(caller, org.id.as_str()).await)?
+        .into_iter()
+        .map(|m| {
+            let args = [("name", m.name.as_str()), ("org", org.name.as_str())];
+            let is_me = m.id == me.id;
+            MemberRow {
+                id: m.id.to_string(),
+                remove_label: lang.tf("org.remove_member", &args),
+                remove_confirm: if is_me {
+                    lang.tf("org.leave_confirm", &args)
+                } else {
+                    lang.tf("org.remove_member_confirm", &args)
+                },
+                name: m.name.clone(),
+                is_me,
+            }
+        })
+        .collect();
     let agendas = ctx.ok(ctx
         .app
         .practice_agendas(caller, Some(org.id.as_str()))
@@ -63,6 +96,10 @@ async fn render(
         .await)?
     {
         assistants.push(AssistantRights {
+            remove_confirm: lang.tf(
+                "org.remove_assistant_confirm",
+                &[("name", who.name.as_str()), ("org", org.name.as_str())],
+            ),
             agendas: agendas
                 .iter()
                 .map(|(e, _)| AgendaCheck {
@@ -80,7 +117,7 @@ async fn render(
         orgs,
         members,
         assistants,
-        link,
+        invitation,
         error,
     }))
 }
@@ -117,50 +154,104 @@ pub async fn rename(mut ctx: Ctx, Path(id): Path<String>, form: Form) -> PageRes
     }
 }
 
-/// This server's origin as the browser sees it (the links are passed on by hand).
-fn origin(headers: &HeaderMap) -> String {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| {
-            h.chars()
-                .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
-        })
-        .unwrap_or("localhost");
-    let scheme = headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| *v == "https")
-        .unwrap_or("http");
-    format!("{scheme}://{host}")
-}
-
 pub async fn invite_colleague(
     ctx: Ctx,
     Path(id): Path<String>,
     headers: HeaderMap,
-    _form: Form,
+    form: Form,
 ) -> PageResult {
-    let caller = ctx.caller()?.clone();
-    let inv = ctx.ok(ctx.app.invite_colleague(&caller, &id).await)?;
-    let link = format!(
-        "{}/pro/organisation/join?token={}",
-        origin(&headers),
-        inv.token
-    );
-    render(&ctx, Some(&id), Some((link, "org.colleague_link")), None).await
+    invite(ctx, id, &headers, &form, Invitee::Colleague).await
 }
 
 pub async fn invite_assistant(
     ctx: Ctx,
     Path(id): Path<String>,
     headers: HeaderMap,
+    form: Form,
+) -> PageResult {
+    invite(ctx, id, &headers, &form, Invitee::Assistant).await
+}
+
+/// A fresh single-use link for `invitee`, shown to pass on (it names this server as the
+/// browser sees it) and mailed when the form gives an address.
+async fn invite(
+    ctx: Ctx,
+    id: String,
+    headers: &HeaderMap,
+    form: &Form,
+    invitee: Invitee,
+) -> PageResult {
+    let caller = ctx.caller()?.clone();
+    let email = form.opt("email").map(str::trim).filter(|e| !e.is_empty());
+    let inv = match ctx
+        .app
+        .invite_to_organisation(&caller, &id, invitee, email)
+        .await
+    {
+        Ok(inv) => inv,
+        Err(AppError::Invalid(_)) => {
+            return render(&ctx, Some(&id), None, Some("team.bad_email")).await
+        }
+        Err(e) => return Err(ctx.fail(e)),
+    };
+    let (url, text) = match invitee {
+        Invitee::Colleague => (
+            format!(
+                "{}/pro/organisation/join?token={}",
+                origin(headers),
+                inv.token
+            ),
+            "org.colleague_link",
+        ),
+        Invitee::Assistant => (
+            format!("{}/invite/{}", origin(headers), inv.token),
+            "org.assistant_link",
+        ),
+    };
+    let invitation = InviteLink {
+        url,
+        text,
+        mailed: email.is_some(),
+    };
+    render(&ctx, Some(&id), Some(invitation), None).await
+}
+
+/// Takes a member out of the organisation (the caller: leaving it); refused with the reason
+/// for its last member or a practitioner's only organisation.
+pub async fn remove_member(
+    mut ctx: Ctx,
+    Path((id, member)): Path<(String, String)>,
     _form: Form,
 ) -> PageResult {
     let caller = ctx.caller()?.clone();
-    let inv = ctx.ok(ctx.app.invite_organisation_assistant(&caller, &id).await)?;
-    let link = format!("{}/invite/{}", origin(&headers), inv.token);
-    render(&ctx, Some(&id), Some((link, "org.assistant_link")), None).await
+    let me = ctx.ok(ctx.app.practice_of(&caller).await)?;
+    match ctx.app.remove_member(&caller, &id, &member).await {
+        Ok(()) if member == me.id.as_str() => {
+            Ok(ctx.redirect_with("/pro/organisation", "flash.org_left"))
+        }
+        Ok(()) => Ok(ctx.redirect_with(&format!("/pro/organisation?org={id}"), "flash.saved")),
+        Err(AppError::Conflict(slug, _)) => {
+            let error = match slug {
+                "last-member" => "org.last_member",
+                _ => "org.only_organisation",
+            };
+            render(&ctx, Some(&id), None, Some(error)).await
+        }
+        Err(e) => Err(ctx.fail(e)),
+    }
+}
+
+pub async fn remove_assistant(
+    mut ctx: Ctx,
+    Path((id, assistant)): Path<(String, String)>,
+    _form: Form,
+) -> PageResult {
+    let caller = ctx.caller()?.clone();
+    ctx.ok(ctx
+        .app
+        .remove_organisation_assistant(&caller, &id, &assistant)
+        .await)?;
+    Ok(ctx.redirect_with(&format!("/pro/organisation?org={id}"), "flash.saved"))
 }
 
 pub async fn set_rights(

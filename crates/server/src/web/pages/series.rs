@@ -1,12 +1,14 @@
 //! Recurring care on the desk's pages (issue 18 point 5): an appointment's place in its
-//! series with links to the others, and "cancel this one and all following" (stated before
-//! it is confirmed); the repeat part of the phone-booking page (dates, conflicts, skips).
+//! series with links to the others, "cancel this one and all following" (stated before it
+//! is confirmed) and "move this one and all following" (by days and/or to a new time, all or
+//! none); the repeat part of the phone-booking page (dates, conflicts, skips).
 
 use crate::services::AppError;
 use crate::web::context::{Ctx, Failure, Form, PageResult};
 use careslot_domain::ReservationId;
 use careslot_scheduling::care_series::{
-    DeskSeries, OccurrenceState, SeriesPlan, SeriesRule, WEEKDAY_CODES,
+    DeskSeries, OccurrenceState, PlannedOccurrence, SeriesMove, SeriesPlan, SeriesRule,
+    SeriesShift, WEEKDAY_CODES,
 };
 use careslot_store::ReservationStatus;
 use jiff::civil::Date;
@@ -26,6 +28,10 @@ pub struct SeriesSection {
     pub rows: Vec<SeriesRow>,
     /// What "cancel this one and all following" would do, when it would do something.
     pub cancel_following: Option<String>,
+    /// What "move this one and all following" would move, when there is something to move.
+    pub move_following: Option<String>,
+    /// A move refused: the new times that are not free (nothing moved).
+    pub move_conflicts: Vec<String>,
 }
 
 /// The appointments "this one and all following" cancels: booked, not started, from its
@@ -45,6 +51,7 @@ pub async fn section(
     ctx: &Ctx,
     id: &ReservationId,
     tz: &jiff::tz::TimeZone,
+    move_conflicts: &[PlannedOccurrence],
 ) -> Result<Option<SeriesSection>, Failure> {
     let caller = ctx.caller()?;
     let Some(s) = ctx.ok(ctx.app.desk_series_of(caller, id).await)? else {
@@ -66,9 +73,9 @@ pub async fn section(
         })
         .collect();
     let gone = following(&s, this_start);
-    let cancel_following = match (gone.first(), gone.last()) {
-        (Some(first), Some(last)) if !gone.is_empty() => Some(lang.tf(
-            "series.cancel_following_confirm",
+    let stated = |key: &str| match (gone.first(), gone.last()) {
+        (Some(first), Some(last)) => Some(lang.tf(
+            key,
             &[
                 ("count", &gone.len().to_string()),
                 (
@@ -80,6 +87,8 @@ pub async fn section(
         )),
         _ => None,
     };
+    let cancel_following = stated("series.cancel_following_confirm");
+    let move_following = stated("series.move_following_what");
     Ok(Some(SeriesSection {
         part_of: lang.tf(
             "series.part_of",
@@ -87,6 +96,17 @@ pub async fn section(
         ),
         rows,
         cancel_following,
+        move_following,
+        move_conflicts: move_conflicts
+            .iter()
+            .map(|c| {
+                let state = lang.t(&format!("series.state.{}", c.state.code()));
+                format!(
+                    "{} ({state})",
+                    lang.date_time(&c.start.to_zoned(tz.clone()))
+                )
+            })
+            .collect(),
     }))
 }
 
@@ -109,6 +129,50 @@ pub async fn cancel_following(
     let from = this.row.start;
     ctx.ok(ctx.app.cancel_desk_series(&caller, &s.id, Some(from)).await)?;
     Ok(ctx.redirect_with(&format!("/pro/appointments/{id}"), "flash.series_cancelled"))
+}
+
+/// "Move this one and all following": `days` later (earlier when negative) and/or at a new
+/// `time`, all or none; when a new time is not free, the page again naming those times.
+pub async fn move_following(
+    mut ctx: Ctx,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    form: Form,
+) -> PageResult {
+    let caller = ctx.caller()?.clone();
+    let rid = ReservationId(id.clone());
+    let series = ctx.ok(ctx.app.desk_series_of(&caller, &rid).await)?;
+    let Some(s) = series else {
+        return Err(ctx.fail(AppError::NotFound("series")));
+    };
+    let Some(this) = s.occurrences.iter().find(|a| a.row.id == rid) else {
+        return Err(ctx.fail(AppError::NotFound("series")));
+    };
+    let days = match form.text("days").trim() {
+        "" => Ok(0),
+        d => d.parse::<i32>(),
+    };
+    let time = match form.text("time").trim() {
+        "" => Ok(None),
+        t => t.parse::<jiff::civil::Time>().map(Some),
+    };
+    let (Ok(days), Ok(time)) = (days, time) else {
+        return Err(ctx.fail(
+            careslot_domain::DomainError::new("days", "a number of days and a time HH:MM").into(),
+        ));
+    };
+    let shift = SeriesShift { days, time };
+    let from = this.row.start;
+    match ctx
+        .app
+        .move_desk_series(&caller, &s.id, Some(from), shift)
+        .await
+    {
+        Ok(SeriesMove::Moved(..)) => {
+            Ok(ctx.redirect_with(&format!("/pro/appointments/{id}"), "flash.series_moved"))
+        }
+        Ok(SeriesMove::Conflicts(c)) => super::desk::appointment_page(ctx, id, None, &c).await,
+        Err(e) => Err(ctx.fail(e)),
+    }
 }
 
 /// The repeat fields of the booking page as given (query or form), kept as text to show

@@ -2,26 +2,31 @@
 //! and can remove them; the assistant signs up through the link, then proves the address.
 
 use crate::services::{AppError, Identity};
-use crate::web::context::{Ctx, Form, PageResult};
+use crate::web::context::{origin, Ctx, Form, PageResult};
 use askama::Template;
 use axum::extract::Path;
-use axum::http::header;
 
 #[derive(Template)]
 #[template(path = "team.html")]
 struct TeamPage<'a> {
     ctx: &'a Ctx,
     assistants: Vec<Identity>,
-    invite_link: Option<String>,
-    /// The invitation was also mailed to the assistant.
-    mailed: bool,
+    invitation: Option<InviteLink>,
     error: Option<&'static str>,
+}
+
+/// A fresh invitation link on a page (`invite_link.html`).
+pub struct InviteLink {
+    pub url: String,
+    /// What the link is for (a message key).
+    pub text: &'static str,
+    /// It was also mailed to the invitee.
+    pub mailed: bool,
 }
 
 async fn render(
     ctx: &Ctx,
-    invite_link: Option<String>,
-    mailed: bool,
+    invitation: Option<InviteLink>,
     error: Option<&'static str>,
 ) -> PageResult {
     let caller = ctx.caller()?;
@@ -29,14 +34,13 @@ async fn render(
     Ok(ctx.page(&TeamPage {
         ctx,
         assistants,
-        invite_link,
-        mailed,
+        invitation,
         error,
     }))
 }
 
 pub async fn page(ctx: Ctx) -> PageResult {
-    render(&ctx, None, false, None).await
+    render(&ctx, None, None).await
 }
 
 /// Makes an invitation link; with an address, the link is also mailed to the assistant
@@ -50,32 +54,17 @@ pub async fn invite(ctx: Ctx, headers: axum::http::HeaderMap, form: Form) -> Pag
     };
     let inv = match made {
         Ok(inv) => inv,
-        Err(AppError::Invalid(_)) => {
-            return render(&ctx, None, false, Some("team.bad_email")).await
-        }
+        Err(AppError::Invalid(_)) => return render(&ctx, None, Some("team.bad_email")).await,
         Err(e) => return Err(ctx.fail(e)),
     };
-    // The link is for the practitioner to pass on; it names this server as the browser sees it.
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| {
-            h.chars()
-                .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
-        })
-        .unwrap_or("localhost");
-    let scheme = headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| *v == "https")
-        .unwrap_or("http");
-    render(
-        &ctx,
-        Some(format!("{scheme}://{host}/invite/{}", inv.token)),
-        email.is_some(),
-        None,
-    )
-    .await
+    let invitation = InviteLink {
+        // The link is for the practitioner to pass on; it names this server as the browser
+        // sees it.
+        url: format!("{}/invite/{}", origin(&headers), inv.token),
+        text: "team.link_text",
+        mailed: email.is_some(),
+    };
+    render(&ctx, Some(invitation), None).await
 }
 
 pub async fn remove(mut ctx: Ctx, Path(id): Path<String>, _form: Form) -> PageResult {
