@@ -46,7 +46,11 @@ fn quick_rush_breaks_no_rule() {
     assert!(c["series_direct"].as_u64().unwrap_or(0) > 0, "{c:#}");
     assert!(c["series_held"].as_u64().unwrap_or(0) > 0, "{c:#}");
     assert!(c["replayed"].as_u64().unwrap_or(0) > 0, "{c:#}");
-    for rule in ["replay_mismatched", "replay_failed", "replay_other_not_refused"] {
+    for rule in [
+        "replay_mismatched",
+        "replay_failed",
+        "replay_other_not_refused",
+    ] {
         assert_eq!(c[rule], 0, "{rule} must be 0: {c:#}");
     }
     let wr = &report["waiting_room"];

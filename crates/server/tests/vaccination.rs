@@ -1129,7 +1129,11 @@ async fn direct_keyed_series_on_one_line(backend: Backend) {
     assert_eq!(s, StatusCode::CONFLICT, "{taken}");
     assert_eq!(mine(&srv, &ida).await.len(), 2);
     let (s, b) = book(ida.clone(), "direct-2", pair(&c, &d1b, &d2c)).await;
-    assert_eq!(s, StatusCode::CREATED, "the key was not spent on the refusal: {b}");
+    assert_eq!(
+        s,
+        StatusCode::CREATED,
+        "the key was not spent on the refusal: {b}"
+    );
     let (s, b_again) = book(ida.clone(), "direct-2", pair(&c, &d1b, &d2c)).await;
     assert_eq!(s, StatusCode::CREATED, "{b_again}");
     assert_eq!(ids(&b_again), ids(&b));

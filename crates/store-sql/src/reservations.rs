@@ -313,9 +313,7 @@ where
                                 .map(|d| &d.reservation.outbox)
                                 .filter(|w| !w.is_empty()),
                         );
-                        agendas.extend(
-                            req.doses.iter().map(|d| d.reservation.agenda_id.0.clone()),
-                        );
+                        agendas.extend(req.doses.iter().map(|d| d.reservation.agenda_id.0.clone()));
                     }
                     // A replay sends nothing again, unless it booked a series left held.
                     Ok(SeriesDone::Replayed(rows, newly_booked)) => {
