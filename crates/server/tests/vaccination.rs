@@ -1053,7 +1053,97 @@ async fn idempotency_key_books_a_series_once(backend: Backend) {
     srv.stop().await;
 }
 
+/// Doses booked directly under an Idempotency-Key, on a single line (issue #20): a retry
+/// answers the same appointments although the view now shows the places taken (by that
+/// very booking); the key with other doses is refused and books nothing; a series refused
+/// for a taken place leaves the key free, and the same key then books free places.
+async fn direct_keyed_series_on_one_line(backend: Backend) {
+    let (srv, _loc) = start(backend).await;
+    let c = centre(&srv, 1).await;
+    let (ida, _) = srv.account("patient", "Ida Direct").await;
+    let (omar, _) = srv.account("patient", "Omar Ahead").await;
+    for d in 1..=45 {
+        stock(&srv, &c, &day(d), 100).await;
+    }
+    let first = slots(&srv, &c, &c.dose1, &day(2), &day(3)).await;
+    let start = |i: usize| first[i]["start"].as_str().unwrap().to_owned();
+    let (d1, d1b, d1c) = (start(0), start(1), start(2));
+    let seconds = second_slots(&srv, &c, &d1).await;
+    let second = |i: usize| seconds[i]["start"].as_str().unwrap().to_owned();
+    let (d2, d2b, d2c) = (second(0), second(1), second(2));
+    let book = |token: String, key: &'static str, body: Value| {
+        let srv = &srv;
+        async move {
+            let r = srv
+                .client
+                .post(format!("{}/api/v1/vaccination/bookings", srv.base))
+                .bearer_auth(&token)
+                .header("Idempotency-Key", key)
+                .json(&body)
+                .send()
+                .await
+                .expect("book");
+            let status = r.status();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let ids = |v: &Value| -> Vec<String> {
+        v["appointments"]
+            .as_array()
+            .map(|l| {
+                l.iter()
+                    .map(|a| a["id"].as_str().unwrap().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+
+    let (s, a) = book(ida.clone(), "direct-1", pair(&c, &d1, &d2)).await;
+    assert_eq!(s, StatusCode::CREATED, "{a}");
+    assert_eq!(ids(&a).len(), 2);
+    assert!(
+        !slots(&srv, &c, &c.dose1, &day(2), &day(3))
+            .await
+            .iter()
+            .any(|s| s["start"] == d1.as_str()),
+        "the single place is taken"
+    );
+    let (s, again) = book(ida.clone(), "direct-1", pair(&c, &d1, &d2)).await;
+    assert_eq!(s, StatusCode::CREATED, "{again}");
+    assert_eq!(ids(&again), ids(&a));
+    let (s, other) = book(ida.clone(), "direct-1", pair(&c, &d1b, &d2b)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{other}");
+    assert_eq!(mine(&srv, &ida).await.len(), 2, "booked once");
+    assert!(
+        slots(&srv, &c, &c.dose1, &day(2), &day(3))
+            .await
+            .iter()
+            .any(|s| s["start"] == d1b.as_str()),
+        "the refused request took nothing"
+    );
+
+    // Omar takes the dose-2 place first: Ida's series is refused whole, the key stays free.
+    let (s, o) = book(omar.clone(), "omar-1", pair(&c, &d1c, &d2b)).await;
+    assert_eq!(s, StatusCode::CREATED, "{o}");
+    let (s, taken) = book(ida.clone(), "direct-2", pair(&c, &d1b, &d2b)).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{taken}");
+    assert_eq!(mine(&srv, &ida).await.len(), 2);
+    let (s, b) = book(ida.clone(), "direct-2", pair(&c, &d1b, &d2c)).await;
+    assert_eq!(
+        s,
+        StatusCode::CREATED,
+        "the key was not spent on the refusal: {b}"
+    );
+    let (s, b_again) = book(ida.clone(), "direct-2", pair(&c, &d1b, &d2c)).await;
+    assert_eq!(s, StatusCode::CREATED, "{b_again}");
+    assert_eq!(ids(&b_again), ids(&b));
+    assert_eq!(mine(&srv, &ida).await.len(), 4);
+    assert_eq!(mine(&srv, &omar).await.len(), 2);
+    srv.stop().await;
+}
+
 on_both_backends!(
+    direct_keyed_series_on_one_line,
     idempotency_key_books_a_series_once,
     hold_both_doses_then_book,
     lines_change_per_day,

@@ -25,7 +25,7 @@ enum Job {
     ),
     Series(
         Box<SeriesRequest>,
-        tokio::sync::oneshot::Sender<StoreResult<Vec<ReservationRow>>>,
+        tokio::sync::oneshot::Sender<StoreResult<SeriesOutcome>>,
     ),
     BookSeries(
         BookSeriesRequest,
@@ -46,7 +46,30 @@ enum Job {
 enum Answer {
     Reserve(StoreResult<ReserveOutcome>),
     Rows(StoreResult<Vec<ReservationRow>>),
+    Series(StoreResult<SeriesOutcome>),
     CareSeries(StoreResult<CareSeriesOutcome>),
+}
+
+/// What a series job did, before its answer: doses reserved by this request, or the doses
+/// of the series its key named (and whether this request booked them from held).
+enum SeriesDone {
+    Reserved(Vec<ReservationRow>),
+    Replayed(Vec<ReservationRow>, bool),
+}
+
+impl SeriesDone {
+    fn outcome(self) -> SeriesOutcome {
+        match self {
+            SeriesDone::Reserved(rows) => SeriesOutcome {
+                rows,
+                replayed: false,
+            },
+            SeriesDone::Replayed(rows, _) => SeriesOutcome {
+                rows,
+                replayed: true,
+            },
+        }
+    }
 }
 
 /// Group commit: holds, bookings and dose series queue here and one writer task commits them
@@ -116,7 +139,7 @@ impl GroupCommit {
         rx.await.map_err(|_| writer_stopped())?
     }
 
-    pub(crate) async fn series(&self, req: &SeriesRequest) -> StoreResult<Vec<ReservationRow>> {
+    pub(crate) async fn series(&self, req: &SeriesRequest) -> StoreResult<SeriesOutcome> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let agenda = req
             .doses
@@ -158,7 +181,8 @@ impl Job {
     fn fail(self, e: StoreError) {
         match self {
             Job::Reserve(_, w) => drop(w.send(Err(e))),
-            Job::Series(_, w) | Job::BookSeries(_, w) => drop(w.send(Err(e))),
+            Job::Series(_, w) => drop(w.send(Err(e))),
+            Job::BookSeries(_, w) => drop(w.send(Err(e))),
             Job::CareSeries(_, w) => drop(w.send(Err(e))),
             Job::Stop(ack) => drop(ack.send(())),
         }
@@ -167,7 +191,8 @@ impl Job {
     fn answer(self, a: Answer) {
         match (self, a) {
             (Job::Reserve(_, w), Answer::Reserve(r)) => drop(w.send(r)),
-            (Job::Series(_, w) | Job::BookSeries(_, w), Answer::Rows(r)) => drop(w.send(r)),
+            (Job::Series(_, w), Answer::Series(r)) => drop(w.send(r)),
+            (Job::BookSeries(_, w), Answer::Rows(r)) => drop(w.send(r)),
             (Job::CareSeries(_, w), Answer::CareSeries(r)) => drop(w.send(r)),
             (job, _) => job.fail(StoreError::Internal("group commit answer mismatch".into())),
         }
@@ -276,37 +301,37 @@ where
                 Answer::Reserve(out)
             }
             Job::Series(req, _) => {
-                let out = B::reserve_series(tx, req).await;
-                // The series' messages ride on its booked doses' requests: a refused series
-                // sends nothing.
-                if out.is_ok() {
-                    touched.outbox.extend(
-                        req.doses
-                            .iter()
-                            .filter(|d| d.reservation.hold_until.is_none())
-                            .map(|d| &d.reservation.outbox)
-                            .filter(|w| !w.is_empty()),
-                    );
-                    agendas.extend(req.doses.iter().map(|d| d.reservation.agenda_id.0.clone()));
+                let out = Self::series_in(tx, req).await;
+                match &out {
+                    // The series' messages ride on its booked doses' requests: a refused
+                    // series sends nothing.
+                    Ok(SeriesDone::Reserved(_)) => {
+                        touched.outbox.extend(
+                            req.doses
+                                .iter()
+                                .filter(|d| d.reservation.hold_until.is_none())
+                                .map(|d| &d.reservation.outbox)
+                                .filter(|w| !w.is_empty()),
+                        );
+                        agendas.extend(req.doses.iter().map(|d| d.reservation.agenda_id.0.clone()));
+                    }
+                    // A replay sends nothing again, unless it booked a series left held.
+                    Ok(SeriesDone::Replayed(rows, newly_booked)) => {
+                        agendas.extend(rows.iter().map(|r| r.agenda_id.0.clone()));
+                        if *newly_booked {
+                            Self::confirm_series(touched, req.confirm_to.as_ref(), rows, req.now);
+                        }
+                    }
+                    Err(_) => {}
                 }
-                Answer::Rows(out)
+                Answer::Series(out.map(SeriesDone::outcome))
             }
             Job::BookSeries(req, _) => {
                 let out = Self::book_series_in(tx, req).await;
                 if let Ok((rows, newly_booked)) = &out {
                     agendas.extend(rows.iter().map(|r| r.agenda_id.0.clone()));
-                    let first = rows.iter().min_by_key(|r| r.start);
-                    if let (true, Some(to), Some(first)) = (*newly_booked, &req.confirm_to, first) {
-                        // Composed when delivered, from the series as it is then.
-                        touched.decided.enqueue.push(NewOutboxMessage::intent(
-                            IntentKind::Confirmation,
-                            to.clone(),
-                            first.id.clone(),
-                            first.start,
-                            confirmation_key(&first.id),
-                            req.now,
-                            req.now,
-                        ));
+                    if *newly_booked {
+                        Self::confirm_series(touched, req.confirm_to.as_ref(), rows, req.now);
                     }
                 }
                 Answer::Rows(out.map(|(rows, _)| rows))
@@ -464,6 +489,7 @@ where
         let ok = match &out {
             Answer::Reserve(r) => r.is_ok(),
             Answer::Rows(r) => r.is_ok(),
+            Answer::Series(r) => r.is_ok(),
             Answer::CareSeries(r) => matches!(r, Ok(CareSeriesOutcome::Booked(_))),
         };
         let end = if ok {
@@ -555,6 +581,54 @@ where
         Ok(rows)
     }
 
+    /// Books or holds the doses of a series request; with a key, records it first, and a
+    /// key seen before with the same request answers its series instead (booking it if a
+    /// server that held doses first left it held).
+    async fn series_in(tx: &mut Tx<B>, req: &SeriesRequest) -> StoreResult<SeriesDone> {
+        if let Some(key) = &req.key {
+            let now = req.now.as_second();
+            if let Some(series) = Self::record_series_key_in(tx, key, &req.id, now).await? {
+                let patient_bidx = req
+                    .doses
+                    .first()
+                    .map(|d| d.reservation.patient_bidx)
+                    .ok_or(StoreError::NotFound)?;
+                let again = BookSeriesRequest {
+                    series_id: series,
+                    patient_bidx,
+                    now: req.now,
+                    confirm_to: None,
+                    key: None,
+                };
+                let (rows, newly_booked) = Self::book_series_in(tx, &again).await?;
+                return Ok(SeriesDone::Replayed(rows, newly_booked));
+            }
+        }
+        Ok(SeriesDone::Reserved(B::reserve_series(tx, req).await?))
+    }
+
+    /// Queues a booked series' confirmation (one intent on its first dose, composed when
+    /// delivered from the series as it is then).
+    fn confirm_series(
+        touched: &mut Touched<'_>,
+        to: Option<&AccountId>,
+        rows: &[ReservationRow],
+        now: Timestamp,
+    ) {
+        let (Some(to), Some(first)) = (to, rows.iter().min_by_key(|r| r.start)) else {
+            return;
+        };
+        touched.decided.enqueue.push(NewOutboxMessage::intent(
+            IntentKind::Confirmation,
+            to.clone(),
+            first.id.clone(),
+            first.start,
+            confirmation_key(&first.id),
+            now,
+            now,
+        ));
+    }
+
     /// Books a held series, all its doses or none: its doses, and whether they were held until
     /// now (false when the series was booked already and is only asked for again, which
     /// answers the same appointments and books nothing new).
@@ -563,7 +637,12 @@ where
         req: &BookSeriesRequest,
     ) -> StoreResult<(Vec<ReservationRow>, bool)> {
         if let Some(key) = &req.key {
-            Self::record_series_key_in(tx, key, &req.series_id, req.now.as_second()).await?;
+            let now = req.now.as_second();
+            let recorded = Self::record_series_key_in(tx, key, &req.series_id, now).await?;
+            // The same request names the same hold; anything else is another request.
+            if recorded.is_some_and(|s| s != req.series_id) {
+                return Err(StoreError::IdempotencyMismatch);
+            }
         }
         let rows = sqlx::query(
             "SELECT r.* FROM vaccination_series s JOIN reservations r ON r.id = s.reservation_id
@@ -611,15 +690,15 @@ where
         Ok((booked, true))
     }
 
-    /// Ties the client's key to the series inside the booking's transaction. A key seen
-    /// before must carry the same request, which names the same hold: then booking again
-    /// answers the same appointments.
+    /// Ties the client's key to the series inside the booking's transaction (no read before,
+    /// no commit of its own): None when recorded now. A key seen before must carry the same
+    /// request (else `IdempotencyMismatch`): then the series it was recorded for.
     async fn record_series_key_in(
         tx: &mut Tx<B>,
         key: &SeriesKey,
         series_id: &str,
         now: i64,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<Option<String>> {
         let inserted = sqlx::query(
             "INSERT INTO series_idempotency (key_hash, request_hash, series_id, created_at)
              VALUES ($1, $2, $3, $4) ON CONFLICT (key_hash) DO NOTHING",
@@ -632,7 +711,7 @@ where
         .await
         .map_err(B::map_err)?;
         if B::rows_affected(inserted) > 0 {
-            return Ok(());
+            return Ok(None);
         }
         let row = sqlx::query(
             "SELECT request_hash, series_id FROM series_idempotency WHERE key_hash = $1",
@@ -642,11 +721,10 @@ where
         .await
         .map_err(B::map_err)?;
         let request: String = row.try_get("request_hash").map_err(internal)?;
-        let series: String = row.try_get("series_id").map_err(internal)?;
-        if request != key.request_hash || series != series_id {
+        if request != key.request_hash {
             return Err(StoreError::IdempotencyMismatch);
         }
-        Ok(())
+        Ok(Some(row.try_get("series_id").map_err(internal)?))
     }
 
     /// Inserts one reservation inside the caller's transaction: expires stale holds in the way,

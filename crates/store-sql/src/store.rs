@@ -2678,7 +2678,7 @@ where
         crate::commit::<B>(tx).await
     }
 
-    async fn reserve_series(&self, req: &SeriesRequest) -> StoreResult<Vec<ReservationRow>> {
+    async fn reserve_series(&self, req: &SeriesRequest) -> StoreResult<SeriesOutcome> {
         self.group_commit().series(req).await
     }
 

@@ -746,8 +746,9 @@ pub trait Store: Send + Sync + 'static {
     async fn set_stock_days(&self, agenda: &AgendaId, days: &[StockDay]) -> StoreResult<()>;
     /// Books every dose of a series in one transaction, each through the same overlap and
     /// capacity rules as any booking and each consuming one dose of its day's stock
-    /// (Conflict(StockExhausted) when none is left): all doses are booked or none.
-    async fn reserve_series(&self, req: &SeriesRequest) -> StoreResult<Vec<ReservationRow>>;
+    /// (Conflict(StockExhausted) when none is left): all doses are booked or none. With a
+    /// key (see [`SeriesRequest::key`]), a request seen before answers its series again.
+    async fn reserve_series(&self, req: &SeriesRequest) -> StoreResult<SeriesOutcome>;
     /// Expires every hold past its expiry (its pool place and dose go back); the agendas
     /// that changed.
     async fn expire_holds(&self, now: Timestamp) -> StoreResult<Vec<AgendaId>>;

@@ -596,6 +596,24 @@ pub struct SeriesRequest {
     pub protocol_version: u32,
     pub doses: Vec<SeriesDose>,
     pub now: Timestamp,
+    /// The client's `Idempotency-Key` for doses booked directly (not held), recorded for
+    /// this series in the same transaction as the doses: if it fails, the key is not
+    /// recorded. A key recorded before with the same request books nothing new and answers
+    /// that series' doses (`SeriesOutcome::replayed`); with another request it is refused
+    /// with `IdempotencyMismatch` and books nothing.
+    pub key: Option<SeriesKey>,
+    /// With `key`: the patient to confirm to when the key names a series still held (left
+    /// by a server that held doses before booking them), which this request then books.
+    /// The doses booked by this request carry their confirmation in their own outbox.
+    pub confirm_to: Option<AccountId>,
+}
+
+/// What a series request did: its doses, and whether they are the ones an earlier request
+/// with the same `Idempotency-Key` booked (then this request booked nothing new).
+#[derive(Debug, Clone)]
+pub struct SeriesOutcome {
+    pub rows: Vec<ReservationRow>,
+    pub replayed: bool,
 }
 
 /// Turns a held series into booked appointments.

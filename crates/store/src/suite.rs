@@ -10,6 +10,7 @@ mod documents;
 mod operators;
 mod photos;
 mod second_factor;
+mod series_keys;
 mod stock_policy;
 mod verification;
 mod visits;
@@ -66,6 +67,7 @@ pub async fn run(store: Arc<dyn Store>) {
     directory::directory(&*store).await;
     directory::merging(&*store).await;
     stock_policy::stock_policy(store.clone()).await;
+    series_keys::series_keys(store.clone()).await;
     agenda_feeds::agenda_feeds(&*store).await;
     photos::photos(&*store).await;
     // Operations (issue 16); closing stays last: the store refuses writes afterwards.

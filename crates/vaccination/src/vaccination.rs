@@ -22,7 +22,7 @@ pub struct DoseChoice {
     pub start: String,
 }
 
-/// What a keyed booking books: a held series (its id), or doses (held, then booked).
+/// What a keyed booking books: a held series (its id), or doses (booked directly).
 #[derive(Debug, Clone)]
 pub enum SeriesInput {
     Hold(String),
@@ -281,7 +281,7 @@ impl Vaccination {
         caller: &Caller,
         req: VaccinationRequest,
     ) -> AppResult<Vec<Appointment>> {
-        let out = self.reserve_vaccination(caller, req, None).await;
+        let out = self.reserve_vaccination(caller, req, None, None).await;
         count_booking(&self.metrics, out.as_ref().map(|_| ()));
         Ok(out?.1)
     }
@@ -297,13 +297,15 @@ impl Vaccination {
         let until = Timestamp::now()
             .checked_add(self.config.hold_ttl)
             .map_err(|_| AppError::BadRequest("hold expiry out of range".into()))?;
-        let (series, held) = self.reserve_vaccination(caller, req, Some(until)).await?;
+        let (series, held) = self
+            .reserve_vaccination(caller, req, Some(until), None)
+            .await?;
         Ok((series, until, held))
     }
 
     /// Books under the client's `Idempotency-Key` (`request`: the request as sent, compared
-    /// as a keyed hash): the key is tied to one series (the hold's, or a hold taken here for
-    /// doses), and booking a series again answers the same appointments, so a retry after an
+    /// as a keyed hash): the key is tied to one series (the hold's, or the doses booked
+    /// here), and booking a series again answers the same appointments, so a retry after an
     /// unknown outcome (a lost answer, a 503, a node that died) books once. The same key with
     /// another request is refused (422).
     pub async fn book_vaccination_keyed(
@@ -332,22 +334,36 @@ impl Vaccination {
             }
             SeriesInput::Doses(req) => req,
         };
-        if let Some((hash, series)) = self.store.series_key(&key_hash).await? {
-            if hash != request_hash {
-                return Err(StoreError::IdempotencyMismatch.into());
+        // Booked directly, the key recorded in the doses' own transaction (no read before,
+        // no hold): the same request again answers the series the key names.
+        let key = careslot_store::SeriesKey {
+            key_hash,
+            request_hash,
+        };
+        let out = self
+            .reserve_vaccination(caller, *req, None, Some(key.clone()))
+            .await;
+        let e = match out {
+            Ok((_, booked)) => {
+                count_booking(&self.metrics, Ok(()));
+                return Ok(booked);
             }
-            return self.book_vaccination_hold(caller, &series).await;
+            Err(e @ AppError::Store(StoreError::IdempotencyMismatch)) => return Err(e),
+            Err(e) => e,
+        };
+        // Refused before the store looked at the key (the slot or the dose the first try
+        // took now shows as taken, a slot now past): if the key was recorded, it decides.
+        match self.store.series_key(&key.key_hash).await {
+            Ok(Some((hash, _))) if hash != key.request_hash => {
+                Err(StoreError::IdempotencyMismatch.into())
+            }
+            // Counted there, as any booking of a series.
+            Ok(Some((_, series))) => self.book_vaccination_hold(caller, &series).await,
+            Ok(None) | Err(_) => {
+                count_booking(&self.metrics, Err(&e));
+                Err(e)
+            }
         }
-        // Held first, tied to the key, then booked: a retry finds the series.
-        let series = self.hold_vaccination(caller, *req).await?.0;
-        let (hash, series) = self
-            .store
-            .record_series_key(&key_hash, &request_hash, &series, Timestamp::now())
-            .await?;
-        if hash != request_hash {
-            return Err(StoreError::IdempotencyMismatch.into());
-        }
-        self.book_vaccination_hold(caller, &series).await
     }
 
     /// Books a held series of the caller's: every dose or none.
@@ -403,11 +419,14 @@ impl Vaccination {
         Ok(booked)
     }
 
+    /// Holds (`hold_until`) or books the doses of a request; `key`: the client's key for
+    /// doses booked directly, recorded with them.
     async fn reserve_vaccination(
         &self,
         caller: &Caller,
         req: VaccinationRequest,
         hold_until: Option<Timestamp>,
+        key: Option<careslot_store::SeriesKey>,
     ) -> AppResult<(String, Vec<Appointment>)> {
         Core::require_role(caller, Role::Patient)?;
         let now = Timestamp::now();
@@ -529,15 +548,21 @@ impl Vaccination {
             .first()
             .map(|d| d.reservation.outbox.clone())
             .unwrap_or_default();
+        // Only a key naming a series still held (see `SeriesRequest::confirm_to`) needs it.
+        let confirm_to = key
+            .as_ref()
+            .and_then(|_| self.confirmation_recipient(&caller.id));
         let req = SeriesRequest {
             id: series_id,
             protocol_version: version,
             doses: series,
             now,
+            key,
+            confirm_to,
         };
         let out = self.store.reserve_series(&req).await;
-        let rows = match out {
-            Ok(rows) => rows,
+        let out = match out {
+            Ok(out) => out,
             Err(e) => {
                 // Refused: what the view showed as free may not be (another node's booking,
                 // an expired hold): let the next read look at the database.
@@ -547,10 +572,21 @@ impl Vaccination {
                 return Err(e.into());
             }
         };
-        self.wake_outbox(&outbox);
-        for ((row, dose), d) in rows.iter().zip(&req.doses).zip(&doses) {
-            self.agendas
-                .reserved(row, d.motive.capacity > 1, Some((dose.product, dose.day)));
+        let rows = out.rows;
+        if out.replayed {
+            // The doses an earlier request with this key booked: nothing new is occupied.
+            if req.confirm_to.is_some() {
+                self.wake_messages();
+            }
+            for r in &rows {
+                self.agendas.booked(r);
+            }
+        } else {
+            self.wake_outbox(&outbox);
+            for ((row, dose), d) in rows.iter().zip(&req.doses).zip(&doses) {
+                self.agendas
+                    .reserved(row, d.motive.capacity > 1, Some((dose.product, dose.day)));
+            }
         }
         let mut booked = Vec::new();
         for row in rows {

@@ -344,7 +344,8 @@ pub async fn rush(args: &RushArgs) -> anyhow::Result<Value> {
     let elapsed = started.elapsed();
 
     // The checker's replay: bookings sent again with their Idempotency-Key answer the same
-    // appointments (every one that needed a retry, and the first few of each patient).
+    // appointments, and with another request 422 (every one that needed a retry, and the
+    // first few of each patient).
     let mut per_patient: std::collections::BTreeMap<usize, Vec<Keyed>> = Default::default();
     for (i, k) in &main.keyed {
         let mine = per_patient.entry(*i).or_default();
@@ -363,10 +364,11 @@ pub async fn rush(args: &RushArgs) -> anyhow::Result<Value> {
         async move { scenario::replay(addr, token, &keyed).await }
     })
     .await;
-    let (replayed, replay_mismatched, replay_failed) = replays
-        .iter()
-        .fold((0, 0, 0), |a, r| (a.0 + r.0, a.1 + r.1, a.2 + r.2));
+    let replays = replays
+        .into_iter()
+        .fold(scenario::Replays::default(), scenario::Replays::add);
     let retried = main.keyed.iter().filter(|(_, k)| k.retried).count();
+    let held = main.keyed.iter().filter(|(_, k)| k.held).count();
 
     // 3. The same with the waiting room in front.
     let mut wr_report = Value::Null;
@@ -489,9 +491,12 @@ pub async fn rush(args: &RushArgs) -> anyhow::Result<Value> {
         "orphan_doses": verdict.orphan_doses,
         "retried_then_acknowledged": retried,
         "unknown_outcome": main.unknown,
-        "replayed": replayed,
-        "replay_mismatched": replay_mismatched,
-        "replay_failed": replay_failed,
+        "series_direct": main.keyed.len() - held,
+        "series_held": held,
+        "replayed": replays.checked,
+        "replay_mismatched": replays.mismatched,
+        "replay_failed": replays.failed,
+        "replay_other_not_refused": replays.other_not_refused,
         "server_errors": server_errors,
         "bare_503": main.stats.bare_503,
     });

@@ -1,5 +1,6 @@
-//! The rush itself: simulated patients (search → slots → dose-2 slots → hold both doses →
-//! book), a crowd of availability readers, and the reference load on `/healthz`.
+//! The rush itself: simulated patients (search → slots → dose-2 slots → book both doses
+//! directly, or hold them then book), a crowd of availability readers, and the reference
+//! load on `/healthz`.
 
 use super::http::{q, Conn, Stats};
 use super::setup::Target;
@@ -59,13 +60,21 @@ pub struct PatientOut {
 #[derive(Clone, Debug)]
 pub struct Keyed {
     pub key: String,
-    pub hold_id: String,
+    /// The booking's body: `{hold_id}`, or the doses themselves.
+    pub body: Value,
+    /// Booked from a hold (else the doses directly).
+    pub held: bool,
     pub appointments: Vec<String>,
     pub retried: bool,
 }
 
 /// Tries of one booking (the first and the retries with the same Idempotency-Key).
 const BOOK_TRIES: usize = 12;
+
+/// One attempt in this many holds the doses before booking them (as do those that measure
+/// how fast a held place leaves availability); the others book the doses directly, which
+/// is what a patient who needs no time to confirm does. Both paths stay exercised.
+const HOLD_EVERY: u64 = 10;
 
 /// Mainland France, roughly.
 fn random_point(rng: &mut StdRng) -> (f64, f64) {
@@ -262,7 +271,8 @@ pub async fn patient(
             }
             attempts += 1;
             let sample = lag_every > 0 && attempts % lag_every == 1;
-            if book_one(&ctx, &mut c, &mut rng, &mut out, &headers, sample).await {
+            let hold = sample || attempts % HOLD_EVERY == 1;
+            if book_one(&ctx, &mut c, &mut rng, &mut out, &headers, hold, sample).await {
                 break;
             }
         }
@@ -270,13 +280,16 @@ pub async fn patient(
     out
 }
 
-/// One attempt: search, slots, dose-2 slots, hold, book. True when a series was booked.
+/// One attempt: search, slots, dose-2 slots, then book the doses (directly, or with
+/// `hold` held first; `sample_lag` implies a hold). True when a series was booked.
+#[allow(clippy::too_many_arguments)]
 async fn book_one(
     ctx: &Ctx,
     c: &mut Conn,
     rng: &mut StdRng,
     out: &mut PatientOut,
     headers: &[(&str, &str)],
+    hold: bool,
     sample_lag: bool,
 ) -> bool {
     let path = search_path(rng);
@@ -322,46 +335,26 @@ async fn book_one(
     else {
         return false;
     };
-    let body = json!({
+    let doses = json!({
         "dose1": {"agenda_id": agenda, "motive_id": dose1, "start": start},
         "dose2": {"agenda_id": agenda, "motive_id": dose2, "start": start2},
         "birth_date": "1970-01-01",
     });
-    let Some((status, held)) = timed(
-        c,
-        &mut out.stats,
-        "hold",
-        Method::POST,
-        "/api/v1/vaccination/holds",
-        Some(&body),
-        headers,
-    )
-    .await
-    else {
-        return false;
+    let body = if hold || sample_lag {
+        let probe = sample_lag.then(|| LagProbe {
+            day_path: format!(
+                "/api/v1/agendas/{agenda}/slots?motive_id={dose1}&from={day}&to={day}"
+            ),
+            start: &start,
+            seen,
+        });
+        let Some(hold_id) = hold_doses(c, out, headers, &doses, probe).await else {
+            return false;
+        };
+        json!({ "hold_id": hold_id })
+    } else {
+        doses
     };
-    if status != StatusCode::CREATED {
-        return false;
-    }
-    let held_at = Instant::now();
-    let Some(hold_id) = held["id"].as_str().map(str::to_owned) else {
-        return false;
-    };
-    if sample_lag {
-        // The held place must leave availability (remaining below what we saw).
-        let day_path =
-            format!("/api/v1/agendas/{agenda}/slots?motive_id={dose1}&from={day}&to={day}");
-        while held_at.elapsed() < Duration::from_secs(2) {
-            if let Ok(a) = c.call(Method::GET, &day_path, None, &[]).await {
-                if a.status == StatusCode::OK && remaining_at(&a.body, &start) < seen {
-                    out.lag_ms.push(held_at.elapsed().as_secs_f64() * 1000.0);
-                    break;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-    }
-    let body = json!({ "hold_id": hold_id });
     // A lost answer, a node that died, a 503: the same request again with the same key,
     // as a careful client would (it books once whatever happened).
     let key = format!("rush-{}-{:032x}", ctx.seed, rand::random::<u128>());
@@ -399,7 +392,8 @@ async fn book_one(
     out.confirmed.extend(ids.iter().cloned());
     out.keyed.push(Keyed {
         key,
-        hold_id,
+        body,
+        held: hold || sample_lag,
         appointments: ids,
         retried: tries > 1,
     });
@@ -407,34 +401,119 @@ async fn book_one(
     true
 }
 
-/// The checker's replay: each booking sent again with its key must answer 201 with the
-/// same appointments. (checked, mismatched, failed: not answered 201).
-pub async fn replay(addr: SocketAddr, token: String, keyed: &[Keyed]) -> (u64, u64, u64) {
-    let mut c = Conn::new(addr, Some(token));
-    let (mut checked, mut mismatched, mut failed) = (0, 0, 0);
-    for k in keyed {
-        let body = json!({ "hold_id": k.hold_id });
-        let mut answer = None;
-        for _ in 0..BOOK_TRIES {
-            match c
-                .call(
-                    Method::POST,
-                    "/api/v1/vaccination/bookings",
-                    Some(&body),
-                    &[("idempotency-key", k.key.as_str())],
-                )
-                .await
-            {
-                Ok(a) if a.status.is_server_error() => {}
-                Ok(a) => {
-                    answer = Some(a);
+/// Where a held dose 1 must stop being offered: its day's slot list, its start, and the
+/// remaining places seen there before the hold.
+struct LagProbe<'a> {
+    day_path: String,
+    start: &'a str,
+    seen: u64,
+}
+
+/// Holds both doses: the hold's id. With a probe, also measures how long the held place
+/// takes to leave availability.
+async fn hold_doses(
+    c: &mut Conn,
+    out: &mut PatientOut,
+    headers: &[(&str, &str)],
+    body: &Value,
+    probe: Option<LagProbe<'_>>,
+) -> Option<String> {
+    let (status, held) = timed(
+        c,
+        &mut out.stats,
+        "hold",
+        Method::POST,
+        "/api/v1/vaccination/holds",
+        Some(body),
+        headers,
+    )
+    .await?;
+    if status != StatusCode::CREATED {
+        return None;
+    }
+    let held_at = Instant::now();
+    let hold_id = held["id"].as_str().map(str::to_owned)?;
+    if let Some(p) = probe {
+        // The held place must leave availability (remaining below what we saw).
+        while held_at.elapsed() < Duration::from_secs(2) {
+            if let Ok(a) = c.call(Method::GET, &p.day_path, None, &[]).await {
+                if a.status == StatusCode::OK && remaining_at(&a.body, p.start) < p.seen {
+                    out.lag_ms.push(held_at.elapsed().as_secs_f64() * 1000.0);
                     break;
                 }
-                Err(_) => {}
             }
-            tokio::time::sleep(Duration::from_millis(250)).await;
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        checked += 1;
+    }
+    Some(hold_id)
+}
+
+/// What the checker's replay found.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Replays {
+    /// Bookings sent again, same key and same request.
+    pub checked: u64,
+    /// ... answered 201 with other appointments.
+    pub mismatched: u64,
+    /// ... not answered 201.
+    pub failed: u64,
+    /// The same keys sent with another request, which must be refused with 422 and book
+    /// nothing: those answered otherwise.
+    pub other_not_refused: u64,
+}
+
+impl Replays {
+    pub fn add(self, o: Replays) -> Replays {
+        Replays {
+            checked: self.checked + o.checked,
+            mismatched: self.mismatched + o.mismatched,
+            failed: self.failed + o.failed,
+            other_not_refused: self.other_not_refused + o.other_not_refused,
+        }
+    }
+}
+
+/// One booking request with a key, retried on 5xx and transport errors: the answer.
+async fn book_with_key(c: &mut Conn, body: &Value, key: &str) -> Option<super::http::Answer> {
+    for _ in 0..BOOK_TRIES {
+        match c
+            .call(
+                Method::POST,
+                "/api/v1/vaccination/bookings",
+                Some(body),
+                &[("idempotency-key", key)],
+            )
+            .await
+        {
+            Ok(a) if a.status.is_server_error() => {}
+            Ok(a) => return Some(a),
+            Err(_) => {}
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    None
+}
+
+/// Another request than `body` (another hold, or the same doses for another birth date).
+fn other_request(body: &Value) -> Value {
+    match body["hold_id"].as_str() {
+        Some(hold) => json!({ "hold_id": format!("{hold}-other") }),
+        None => {
+            let mut other = body.clone();
+            other["birth_date"] = json!("1970-01-02");
+            other
+        }
+    }
+}
+
+/// The checker's replay: each booking sent again with its key must answer 201 with the
+/// same appointments; the same key with another request must answer 422.
+pub async fn replay(addr: SocketAddr, token: String, keyed: &[Keyed]) -> Replays {
+    let mut c = Conn::new(addr, Some(token));
+    let mut r = Replays::default();
+    for k in keyed {
+        let answer = book_with_key(&mut c, &k.body, &k.key).await;
+        r.checked += 1;
         match answer.filter(|a| a.status == StatusCode::CREATED) {
             Some(a) => {
                 let ids: Vec<String> = a
@@ -448,13 +527,17 @@ pub async fn replay(addr: SocketAddr, token: String, keyed: &[Keyed]) -> (u64, u
                     })
                     .unwrap_or_default();
                 if ids != k.appointments {
-                    mismatched += 1;
+                    r.mismatched += 1;
                 }
             }
-            None => failed += 1,
+            None => r.failed += 1,
+        }
+        let other = book_with_key(&mut c, &other_request(&k.body), &k.key).await;
+        if other.map(|a| a.status) != Some(StatusCode::UNPROCESSABLE_ENTITY) {
+            r.other_not_refused += 1;
         }
     }
-    (checked, mismatched, failed)
+    r
 }
 
 /// Reads availability of random centres for the next week until the deadline.

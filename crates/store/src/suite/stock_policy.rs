@@ -53,8 +53,11 @@ async fn book_dose(
                 day,
             }],
             now: t0(),
+            key: None,
+            confirm_to: None,
         })
         .await
+        .map(|o| o.rows)
 }
 
 async fn row(store: &dyn Store, f: &Fixture, day: Date) -> Option<StockRow> {
