@@ -23,6 +23,7 @@ use careslot_domain::*;
 use careslot_store::{DirectoryEntry, DirectoryFacts, StoreError};
 use jiff::Timestamp;
 use parking_lot::RwLock;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use text::{allowed_edits, distance, words};
@@ -150,6 +151,23 @@ pub struct SearchOutcome {
     /// The place the results are restricted to (from `city`, else from the text).
     pub place: Option<PlaceHit>,
     pub suggestions: Option<Suggestions>,
+    /// What ranking touched (for benchmarks: counts repeat where times do not).
+    pub work: Work,
+}
+
+/// Rows a search looked at while ranking, counted: unlike its time on a shared machine,
+/// the counts are the same from run to run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Work {
+    /// Rows checked against the radius or filters.
+    pub checked: usize,
+    /// Lower bounds of next slots read (a memo, or the timeline's copy).
+    pub bounds: usize,
+    /// Next slots asked of the agenda cache to settle a row (its memo was missing or only
+    /// a lower bound).
+    pub refined: usize,
+    /// Timeline rows walked past.
+    pub walked: usize,
 }
 
 /// A town of the directory: its rows and where its first practice is.
@@ -170,8 +188,9 @@ struct Snapshot {
     words: Vec<String>,
     word_chars: Vec<Vec<char>>,
     postings: Vec<Vec<u32>>,
-    /// Rows per specialty, in the order of `Specialty::ALL`.
+    /// Rows per specialty, in the order of `Specialty::ALL`, and each row's specialty slot.
     by_specialty: Vec<Vec<u32>>,
+    slot_of: Vec<u8>,
     /// Rows per town key (see `gazetteer::town_key`) and per postcode.
     towns: Vec<Town>,
     /// Each row's position in `towns`.
@@ -241,6 +260,10 @@ impl Snapshot {
         );
         Self {
             cells,
+            slot_of: items
+                .iter()
+                .map(|i| u8::try_from(specialty_slot(i.entry.specialty)).unwrap_or(u8::MAX))
+                .collect(),
             timeline: parking_lot::Mutex::new(timeline),
             by_entry,
             handles,
@@ -433,15 +456,16 @@ fn intersect(a: &[u32], b: &[u32]) -> Vec<u32> {
 }
 
 /// Intersection of sorted lists, smallest first; `None` when there is no list (everyone).
-fn intersect_all(mut lists: Vec<Vec<u32>>) -> Option<Vec<u32>> {
-    lists.sort_by_key(Vec::len);
+/// A single list comes back as it is (a specialty's rows are not copied).
+fn intersect_all(mut lists: Vec<Cow<'_, [u32]>>) -> Option<Cow<'_, [u32]>> {
+    lists.sort_by_key(|l| l.len());
     let mut it = lists.into_iter();
     let mut acc = it.next()?;
     for l in it {
         if acc.is_empty() {
             break;
         }
-        acc = intersect(&acc, &l);
+        acc = Cow::Owned(intersect(&acc, &l));
     }
     Some(acc)
 }
@@ -451,11 +475,11 @@ fn intersect_all(mut lists: Vec<Vec<u32>>) -> Option<Vec<u32>> {
 const MAX_WORDS: usize = 12;
 
 /// A query read against one snapshot: who may match, before distance and ranking.
-struct Plan {
+struct Plan<'s> {
     understood: Understood,
     place: Option<PlaceFilter>,
     /// Rows matching specialty, place and name words; `None` = every row.
-    rows: Option<Vec<u32>>,
+    rows: Option<Cow<'s, [u32]>>,
     /// Name words that match no word of the directory, even with typos.
     unknown: Vec<String>,
     /// `rows` are exactly the rows of this specialty slot (nothing else narrowed them).
@@ -463,14 +487,14 @@ struct Plan {
 }
 
 impl Snapshot {
-    fn plan(&self, q: &SearchQuery, text: Option<&str>) -> Plan {
+    fn plan(&self, q: &SearchQuery, text: Option<&str>) -> Plan<'_> {
         let mut tokens = text.map(words).unwrap_or_default();
         tokens.truncate(MAX_WORDS);
         let knows = |w: &str, how: NameMatch| self.knows(w, how);
         let mut plan = self.plan_reading(q, understand::understand(&tokens, &knows, false));
         let read_as_place_or_specialty = plan.understood.place.is_some()
             || plan.understood.specialty.is_some() && q.specialty.is_none();
-        if plan.rows.as_ref().is_some_and(Vec::is_empty) && read_as_place_or_specialty {
+        if plan.rows.as_ref().is_some_and(|r| r.is_empty()) && read_as_place_or_specialty {
             // "Florence Dupont": a town or specialty word that is also a name.
             let second = understand::understand(&tokens, &knows, true);
             if second != plan.understood {
@@ -483,11 +507,11 @@ impl Snapshot {
         plan
     }
 
-    fn plan_reading(&self, q: &SearchQuery, mut understood: Understood) -> Plan {
+    fn plan_reading(&self, q: &SearchQuery, mut understood: Understood) -> Plan<'_> {
         let specialty = q.specialty.or(understood.specialty);
-        let mut lists: Vec<Vec<u32>> = Vec::new();
+        let mut lists: Vec<Cow<'_, [u32]>> = Vec::new();
         if let Some(s) = specialty {
-            lists.push(self.by_specialty[specialty_slot(s)].clone());
+            lists.push(Cow::Borrowed(&self.by_specialty[specialty_slot(s)]));
         }
         let place = match q.city.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
             Some(city) => {
@@ -510,16 +534,21 @@ impl Snapshot {
             None => understood.place.clone().map(PlaceFilter::Known),
         };
         if let Some(p) = &place {
-            lists.push(self.rows_in(p));
+            lists.push(Cow::Owned(self.rows_in(p)));
         }
-        let exact: Vec<Vec<u32>> = understood
+        let exact: Vec<Cow<'_, [u32]>> = understood
             .names
             .iter()
-            .map(|w| self.rows_of_words(&self.word_ids(w, NameMatch::Prefix)))
+            .map(|w| Cow::Owned(self.rows_of_words(&self.word_ids(w, NameMatch::Prefix))))
             .collect();
         let mut unknown = Vec::new();
-        let mut rows = intersect_all(lists.iter().cloned().chain(exact).collect());
-        if rows.as_ref().is_some_and(Vec::is_empty) && !understood.names.is_empty() {
+        // The lists are kept for a second try only when there are name words to retry.
+        let mut rows = if understood.names.is_empty() {
+            intersect_all(std::mem::take(&mut lists))
+        } else {
+            intersect_all(lists.iter().cloned().chain(exact).collect())
+        };
+        if rows.as_ref().is_some_and(|r| r.is_empty()) && !understood.names.is_empty() {
             // Nobody with the words as typed: allow typos in the name words.
             let mut fuzzy = Vec::new();
             for w in &understood.names {
@@ -527,7 +556,7 @@ impl Snapshot {
                 if ids.is_empty() {
                     unknown.push(w.clone());
                 }
-                fuzzy.push(self.rows_of_words(&ids));
+                fuzzy.push(Cow::Owned(self.rows_of_words(&ids)));
             }
             rows = intersect_all(lists.into_iter().chain(fuzzy).collect());
             if rows.as_ref().is_some_and(|r| !r.is_empty()) {
@@ -546,24 +575,29 @@ impl Snapshot {
         }
     }
 
-    /// Rows of a plan narrowed to the cells the query's circle touches, when that is fewer
-    /// (a superset of those within the radius; `None`: the plan's rows as they are).
-    fn near_candidates(&self, q: &SearchQuery, plan: &Plan) -> Option<Vec<u32>> {
+    /// Exactly the rows of a plan within the query's radius, found through the cells the
+    /// circle touches when that looks at fewer rows than the plan holds (`None`: measure the
+    /// plan's rows as they are); in no particular order, with how many rows were looked at.
+    fn near_rows(&self, q: &SearchQuery, plan: &Plan<'_>) -> Option<(Vec<u32>, usize)> {
         let (center, radius) = q.near?;
+        let exact = |r: u32| center.distance_km(self.coords[r as usize]) <= radius;
         match (&plan.rows, plan.only_specialty) {
-            (None, _) => self.cells.around(None, center, radius),
-            (Some(_), Some(slot)) => self.cells.around(Some(slot), center, radius),
-            (Some(rows), None) if rows.len() > 4096 => self
-                .cells
-                .around(None, center, radius)
-                .filter(|near| near.len() < rows.len())
-                .map(|near| intersect(rows, &near)),
+            (None, _) => self.cells.within(None, center, radius, exact),
+            (Some(_), Some(slot)) => self.cells.within(Some(slot), center, radius, exact),
+            (Some(rows), None) if rows.len() > 4096 => {
+                let (mut near, looked) = self.cells.within(None, center, radius, exact)?;
+                if looked >= rows.len() {
+                    return None;
+                }
+                near.sort_unstable();
+                Some((intersect(rows, &near), looked + rows.len()))
+            }
             _ => None,
         }
     }
 
     /// Rows of a plan within the query's radius, if any.
-    fn count_near(&self, plan: &Plan, near: Option<(LatLon, f64)>) -> usize {
+    fn count_near(&self, plan: &Plan<'_>, near: Option<(LatLon, f64)>) -> usize {
         let inside = |i: u32| near.is_none_or(|(p, r)| p.distance_km(self.coords[i as usize]) <= r);
         match &plan.rows {
             Some(rows) => rows.iter().filter(|&&i| inside(i)).count(),
@@ -572,7 +606,7 @@ impl Snapshot {
     }
 
     /// What to offer when `plan` found nobody.
-    fn suggest(&self, q: &SearchQuery, text: Option<&str>, plan: &Plan) -> Suggestions {
+    fn suggest(&self, q: &SearchQuery, text: Option<&str>, plan: &Plan<'_>) -> Suggestions {
         let mut out = Suggestions::default();
         // Spelling: each word that matched nothing, replaced by the closest known word within
         // one more typo than search allows; kept only if that query finds someone.
@@ -652,7 +686,7 @@ impl Snapshot {
 
     /// The nearest towns of the directory that have practitioners matching the query without
     /// its place (and outside its radius): walks the towns, not the practitioners.
-    fn nearby_towns(&self, q: &SearchQuery, plan: &Plan) -> Vec<NearbyTown> {
+    fn nearby_towns(&self, q: &SearchQuery, plan: &Plan<'_>) -> Vec<NearbyTown> {
         let from = match (&plan.place, q.near) {
             (Some(PlaceFilter::Known(hit)), _) if hit.pos.is_some() => hit.pos,
             (_, Some((p, _))) => Some(p),
@@ -684,7 +718,7 @@ impl Snapshot {
         let mut per: BTreeMap<u32, (usize, f64, u32)> = BTreeMap::new();
         match &without_place.rows {
             Some(rows) => {
-                for &r in rows {
+                for &r in rows.iter() {
                     let d = from.distance_km(self.coords[r as usize]);
                     let e = per
                         .entry(self.town_of[r as usize])
@@ -878,11 +912,14 @@ impl SearchIndex {
         &self,
         snap: &Snapshot,
         q: &SearchQuery,
-        plan: &Plan,
+        plan: &Plan<'_>,
         now: Timestamp,
+        work: &mut Work,
     ) -> Result<(Ranked, usize), StoreError> {
         if self.walk_factor.is_infinite() {
-            return self.rank_linear(snap, q, plan.rows.as_deref(), now).await;
+            return self
+                .rank_linear(snap, q, plan.rows.as_deref(), now, work)
+                .await;
         }
         let n = snap.items.len();
         let k = q.offset.saturating_add(q.limit);
@@ -890,16 +927,25 @@ impl SearchIndex {
         // and near a point only over the cells its circle touches.
         let passing: Option<Vec<u32>> = if q.filters.is_empty() && q.near.is_none() {
             None
+        } else if let Some((near, looked)) = snap.near_rows(q, plan) {
+            // Exactly within the radius already: only the filters are left.
+            work.checked += looked;
+            let facts = |i: &u32| q.filters.accepts(&snap.items[*i as usize].entry.facts);
+            Some(if q.filters.is_empty() {
+                near
+            } else {
+                near.into_iter().filter(facts).collect()
+            })
         } else {
             let keep = |&i: &u32| Self::keep(snap, q, i as usize).is_some();
-            let near = snap.near_candidates(q, plan);
-            Some(match near.as_ref().or(plan.rows.as_ref()) {
+            work.checked += plan.rows.as_ref().map_or(n, |r| r.len());
+            Some(match plan.rows.as_deref() {
                 Some(rows) => rows.iter().copied().filter(keep).collect(),
                 None => (0..n as u32).filter(keep).collect(),
             })
         };
-        let members = passing.as_ref().or(plan.rows.as_ref());
-        let total = members.map_or(n, Vec::len);
+        let members: Option<&[u32]> = passing.as_deref().or(plan.rows.as_deref());
+        let total = members.map_or(n, <[u32]>::len);
         // Near a point, rows of a bucket rank by distance: the walk reads whole buckets, but
         // only checks a bit for each row it does not accept, against a memo (a pointer
         // chase) per match for the linear ranking. Factor 2 is a guess: at 400k it did not
@@ -914,20 +960,21 @@ impl SearchIndex {
         if !walk {
             // The rows that passed already: the radius and filters are not measured twice
             // over the whole plan.
-            return self
-                .rank_linear(snap, q, members.map(Vec::as_slice), now)
-                .await;
+            return self.rank_linear(snap, q, members, now, work).await;
         }
-        let bits: Option<Vec<u64>> = members.map(|rows| {
+        // A whole specialty is accepted by its rows' slot, without a bitset of its rows.
+        let by_slot = plan.only_specialty.filter(|_| passing.is_none());
+        let bits: Option<Vec<u64>> = members.filter(|_| by_slot.is_none()).map(|rows| {
             let mut bits = vec![0u64; n.div_ceil(64)];
             for &r in rows {
                 bits[r as usize / 64] |= 1 << (r % 64);
             }
             bits
         });
-        let accept = |r: u32| {
-            bits.as_ref()
-                .is_none_or(|b| b[r as usize / 64] & (1 << (r % 64)) != 0)
+        let accept = |r: u32| match (by_slot, &bits) {
+            (Some(slot), _) => usize::from(snap.slot_of[r as usize]) == slot,
+            (None, Some(b)) => b[r as usize / 64] & (1 << (r % 64)) != 0,
+            (None, None) => true,
         };
         let now_s = now.as_second();
         {
@@ -951,6 +998,7 @@ impl SearchIndex {
                 &refreshed,
             );
             let Some(rows) = refresh else { break };
+            work.refined += rows.len();
             for r in rows {
                 let next = self
                     .agendas
@@ -959,6 +1007,8 @@ impl SearchIndex {
                 refreshed.insert(r, next.map_or(i64::MAX, |t| t.as_second()));
             }
         }
+        work.walked += walk.walked;
+        work.bounds += walk.bounds;
         let mut ranked: Ranked = walk
             .settled
             .into_iter()
@@ -983,6 +1033,7 @@ impl SearchIndex {
         q: &SearchQuery,
         rows: Option<&[u32]>,
         now: Timestamp,
+        work: &mut Work,
     ) -> Result<(Ranked, usize), StoreError> {
         // (earliest start or MAX, distance, position, memo expired). Unknown memos are
         // computed before ranking; merely expired ones are lower bounds (time only removes
@@ -1008,6 +1059,9 @@ impl SearchIndex {
             Some(ids) => ids.iter().copied().for_each(&mut consider),
             None => (0..snap.items.len() as u32).for_each(&mut consider),
         }
+        work.checked += rows.map_or(snap.items.len(), <[u32]>::len);
+        work.bounds += ranked.len();
+        work.refined += missing.len();
         for r in missing {
             let handle = &snap.handles[ranked[r].2 as usize];
             let next = self.agendas.next_slot_start(handle, now).await?;
@@ -1025,6 +1079,7 @@ impl SearchIndex {
             let mut refreshed = false;
             for entry in ranked.iter_mut().take(k) {
                 if entry.3 {
+                    work.refined += 1;
                     let handle = &snap.handles[entry.2 as usize];
                     let next = self.agendas.next_slot_start(handle, now).await?;
                     entry.0 = next.map_or(i64::MAX, |t| t.as_second());
@@ -1056,12 +1111,13 @@ impl SearchIndex {
         let text = q.text.as_deref().map(str::trim).filter(|t| !t.is_empty());
         let plan = snap.plan(q, text);
 
+        let mut work = Work::default();
         let (ranked, total) = if q.sort == SortOrder::EarliestSlot {
-            self.rank_earliest(&snap, q, &plan, now).await?
+            self.rank_earliest(&snap, q, &plan, now, &mut work).await?
         } else {
-            let near = snap.near_candidates(q, &plan);
+            let near = snap.near_rows(q, &plan).map(|(rows, _)| rows);
             let rows = near.as_deref().or(plan.rows.as_deref());
-            self.rank_linear(&snap, q, rows, now).await?
+            self.rank_linear(&snap, q, rows, now, &mut work).await?
         };
 
         let mut hits = Vec::with_capacity(ranked.len());
@@ -1089,6 +1145,7 @@ impl SearchIndex {
             },
             understood: plan.understood,
             suggestions,
+            work,
         })
     }
 }
@@ -1550,8 +1607,12 @@ mod tests {
     fn intersections() {
         assert_eq!(intersect(&[1, 3, 5, 7], &[3, 4, 5]), vec![3, 5]);
         assert_eq!(
-            intersect_all(vec![vec![1, 2, 3], vec![2, 3], vec![3, 9]]),
-            Some(vec![3])
+            intersect_all(vec![
+                Cow::Owned(vec![1, 2, 3]),
+                Cow::Borrowed(&[2, 3][..]),
+                Cow::Owned(vec![3, 9])
+            ]),
+            Some(Cow::Owned(vec![3]))
         );
         assert_eq!(intersect_all(vec![]), None);
     }

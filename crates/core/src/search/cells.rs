@@ -1,8 +1,10 @@
 //! A grid of geographic cells (about 10 km) with the rows in each, overall and per specialty,
 //! so that a search within a radius looks at the rows of the few cells the circle touches
 //! instead of measuring its distance to every row that matches the rest of the query.
-//! The cells a circle touches hold a superset of the rows within its radius: the caller
-//! still measures each one.
+//! Each cell keeps its rows' points as unit vectors next to the rows, so that telling which
+//! rows are within the radius is a dot product over contiguous memory rather than a
+//! haversine (four trigonometric calls) behind a row index: a circle around Paris holds tens
+//! of thousands of rows.
 
 use careslot_domain::geo::LatLon;
 use std::collections::HashMap;
@@ -15,10 +17,29 @@ const EARTH_RADIUS_KM: f64 = 6371.0088;
 /// Key of the lists that hold every specialty.
 const ALL: u16 = u16::MAX;
 
+/// The rows of one cell (sorted) and their points on the unit sphere, in the same order.
+#[derive(Default)]
+struct List {
+    rows: Vec<u32>,
+    points: Vec<[f64; 3]>,
+}
+
+impl List {
+    fn push(&mut self, row: u32, point: [f64; 3]) {
+        self.rows.push(row);
+        self.points.push(point);
+    }
+}
+
+fn unit(p: LatLon) -> [f64; 3] {
+    let (lat, lon) = (p.lat.to_radians(), p.lon.to_radians());
+    [lat.cos() * lon.cos(), lat.cos() * lon.sin(), lat.sin()]
+}
+
 #[derive(Default)]
 pub(super) struct Cells {
-    /// (specialty slot or [`ALL`], cell row, cell column) → rows, sorted.
-    lists: HashMap<(u16, i32, i32), Vec<u32>>,
+    /// (specialty slot or [`ALL`], cell row, cell column) → its rows.
+    lists: HashMap<(u16, i32, i32), List>,
     /// Rows whose coordinates are not a point on the globe (out of range, not finite):
     /// never placed in a cell, always handed out (the distance then decides).
     stray: Vec<u32>,
@@ -43,9 +64,10 @@ impl Cells {
             let row = row as u32;
             match cell(pos) {
                 Some((y, x)) => {
-                    out.lists.entry((ALL, y, x)).or_default().push(row);
+                    let point = unit(pos);
+                    out.lists.entry((ALL, y, x)).or_default().push(row, point);
                     let slot = u16::try_from(specialty).unwrap_or(ALL - 1);
-                    out.lists.entry((slot, y, x)).or_default().push(row);
+                    out.lists.entry((slot, y, x)).or_default().push(row, point);
                 }
                 None => out.stray.push(row),
             }
@@ -53,15 +75,10 @@ impl Cells {
         out
     }
 
-    /// Rows (sorted) of the cells the circle around `center` of `radius_km` touches, of one
-    /// specialty slot or all: a superset of the rows within the radius. `None` when the
-    /// circle is too large or reaches a pole or the antimeridian (then every row may be in).
-    pub fn around(
-        &self,
-        specialty: Option<usize>,
-        center: LatLon,
-        radius_km: f64,
-    ) -> Option<Vec<u32>> {
+    /// The cells (rows and columns, inclusive) that the circle around `center` of
+    /// `radius_km` touches; `None` when the circle is too large or reaches a pole or the
+    /// antimeridian (then every row may be in).
+    fn touched(center: LatLon, radius_km: f64) -> Option<((i32, i32), (i32, i32))> {
         cell(center)?;
         if !radius_km.is_finite() || radius_km < 0.0 {
             return None;
@@ -96,17 +113,72 @@ impl Cells {
         if (i64::from(y1 - y0) + 1) * (i64::from(x1 - x0) + 1) > 4096 {
             return None;
         }
+        Some(((y0, y1), (x0, x1)))
+    }
+
+    /// Rows (sorted) of the cells the circle around `center` of `radius_km` touches, of one
+    /// specialty slot or all: a superset of the rows within the radius. `None` when the
+    /// circle is too large or reaches a pole or the antimeridian (then every row may be in).
+    #[cfg(test)]
+    pub fn around(
+        &self,
+        specialty: Option<usize>,
+        center: LatLon,
+        radius_km: f64,
+    ) -> Option<Vec<u32>> {
+        let ((y0, y1), (x0, x1)) = Self::touched(center, radius_km)?;
         let key = specialty.map_or(ALL, |s| u16::try_from(s).unwrap_or(ALL - 1));
         let mut rows: Vec<u32> = self.stray.clone();
         for y in y0..=y1 {
             for x in x0..=x1 {
                 if let Some(list) = self.lists.get(&(key, y, x)) {
-                    rows.extend_from_slice(list);
+                    rows.extend_from_slice(&list.rows);
                 }
             }
         }
         rows.sort_unstable();
         Some(rows)
+    }
+
+    /// Exactly the rows within `radius_km` of `center` (as [`LatLon::distance_km`] measures,
+    /// which `exact` does for a row), of one specialty slot or all, in no particular order;
+    /// with how many rows were looked at. `None` as [`Cells::around`].
+    ///
+    /// The haversine distance is within the radius exactly when the chord between the unit
+    /// vectors is within 2 sin(r / 2R): the squared chord decides every row but those whose
+    /// chord is within rounding of the limit, which `exact` measures.
+    pub fn within(
+        &self,
+        specialty: Option<usize>,
+        center: LatLon,
+        radius_km: f64,
+        exact: impl Fn(u32) -> bool,
+    ) -> Option<(Vec<u32>, usize)> {
+        let ((y0, y1), (x0, x1)) = Self::touched(center, radius_km)?;
+        let key = specialty.map_or(ALL, |s| u16::try_from(s).unwrap_or(ALL - 1));
+        let c = unit(center);
+        let half = (radius_km / (2.0 * EARTH_RADIUS_KM)).min(std::f64::consts::FRAC_PI_2);
+        let limit = 4.0 * half.sin() * half.sin();
+        // Far wider than the rounding of either computation (about 1e-15 of the values).
+        let band = 1e-12 + limit * 1e-9;
+        let mut rows: Vec<u32> = self.stray.iter().copied().filter(|&r| exact(r)).collect();
+        let mut looked = self.stray.len();
+        for y in y0..=y1 {
+            for x in x0..=x1 {
+                let Some(list) = self.lists.get(&(key, y, x)) else {
+                    continue;
+                };
+                looked += list.rows.len();
+                for (&row, p) in list.rows.iter().zip(&list.points) {
+                    let (dx, dy, dz) = (p[0] - c[0], p[1] - c[1], p[2] - c[2]);
+                    let chord2 = dx * dx + dy * dy + dz * dz;
+                    if chord2 < limit - band || (chord2 <= limit + band && exact(row)) {
+                        rows.push(row);
+                    }
+                }
+            }
+        }
+        Some((rows, looked))
     }
 }
 
@@ -188,5 +260,68 @@ mod tests {
             }
         }
         assert!(answered > 400, "{answered}");
+    }
+
+    /// `within` gives exactly the rows whose haversine distance is within the radius, against
+    /// brute force: random circles, and circles whose radius is some row's distance exactly
+    /// (that row on the boundary, in) or the next float below it (out).
+    #[test]
+    fn within_is_exactly_the_haversine_radius() {
+        let mut state = 11u64;
+        let mut points = Vec::new();
+        for i in 0..20_000 {
+            let (lat, lon) = if i % 3 == 0 {
+                (
+                    -60.0 + next(&mut state) * 120.0,
+                    -170.0 + next(&mut state) * 340.0,
+                )
+            } else {
+                (48.5 + next(&mut state) * 0.8, 1.9 + next(&mut state) * 1.0)
+            };
+            points.push((LatLon { lat, lon }, i % 5));
+        }
+        points.push((
+            LatLon {
+                lat: f64::NAN,
+                lon: 2.0,
+            },
+            0,
+        ));
+        // Two rows on the same spot (a shared practice).
+        points.push((points[1].0, 1));
+        let cells = Cells::build(points.iter().copied());
+        let mut boundary = 0;
+        for q in 0..900 {
+            let center = points[(next(&mut state) * 20_000.0) as usize].0;
+            let center = LatLon {
+                lat: center.lat + (next(&mut state) - 0.5) * 0.1,
+                lon: center.lon + (next(&mut state) - 0.5) * 0.1,
+            };
+            let specialty = (q % 2 == 0).then_some(q % 5);
+            let mut radius = [0.0, 0.3, 3.0, 20.0, 80.0][q % 5];
+            if q % 3 == 1 {
+                // The distance of some row to the centre, exactly; or just below it.
+                let other = points[(next(&mut state) * 20_000.0) as usize].0;
+                radius = center.distance_km(other).min(150.0);
+                if q % 2 == 1 {
+                    radius = f64::from_bits(radius.to_bits() - 1);
+                }
+                boundary += 1;
+            }
+            let exact = |r: u32| center.distance_km(points[r as usize].0) <= radius;
+            let Some((mut got, looked)) = cells.within(specialty, center, radius, exact) else {
+                continue;
+            };
+            got.sort_unstable();
+            let expected: Vec<u32> = (0..points.len() as u32)
+                .filter(|&r| {
+                    let (p, s) = points[r as usize];
+                    specialty.is_none_or(|x| x == s) && center.distance_km(p) <= radius
+                })
+                .collect();
+            assert_eq!(got, expected, "{radius} km around {center:?}");
+            assert!(looked >= got.len());
+        }
+        assert!(boundary > 250, "{boundary}");
     }
 }

@@ -62,6 +62,9 @@ pub(super) struct Timeline {
 pub(super) struct Walk {
     pub settled: Vec<(i64, u32)>,
     from: i64,
+    /// Rows walked past, and memos read (counts for benchmarks).
+    pub walked: usize,
+    pub bounds: usize,
 }
 
 impl Default for Walk {
@@ -69,6 +72,8 @@ impl Default for Walk {
         Self {
             settled: Vec::new(),
             from: UNKNOWN,
+            walked: 0,
+            bounds: 0,
         }
     }
 }
@@ -198,6 +203,7 @@ impl Timeline {
             let mut moves = Vec::new();
             let mut stale = 0usize;
             for &(row, stamp) in rows {
+                walk.walked += 1;
                 let r = row as usize;
                 if self.stamp[r] != stamp || self.bucket_of[r] != b {
                     stale += 1;
@@ -206,6 +212,7 @@ impl Timeline {
                 if !accept(row) {
                     continue;
                 }
+                walk.bounds += 1;
                 let memo = match (handles[r].memo_second(now_s), refreshed.get(&row)) {
                     (Memo::Fresh(key), _) | (_, Some(&key)) => Some(key),
                     (Memo::Expired(key), None) if bucket(key) > b => {
