@@ -381,16 +381,11 @@ impl Scheduling {
         let out = self.store.book_care_series(&req).await;
         self.agendas.invalidate(agenda);
         match out? {
-            CareSeriesOutcome::Conflicts(indices) => Ok(SeriesBooking::Conflicts(
-                indices
-                    .iter()
-                    .filter_map(|i| booked.get(*i))
-                    .map(|o| PlannedOccurrence {
-                        state: OccurrenceState::Taken,
-                        ..(*o).clone()
-                    })
-                    .collect(),
-            )),
+            CareSeriesOutcome::Conflicts(indices) => {
+                Ok(SeriesBooking::Conflicts(taken(&indices, |i| {
+                    booked.get(i).copied()
+                })))
+            }
             CareSeriesOutcome::Booked(_) => {
                 self.wake_outbox(&req.outbox);
                 if let Err(e) = self.file_in_directory(&me.id, &patient_id).await {
@@ -600,16 +595,9 @@ impl Scheduling {
             .await;
         self.agendas.invalidate(&series.agenda_id);
         match out? {
-            SeriesMoveOutcome::Conflicts(indices) => Ok(SeriesMove::Conflicts(
-                indices
-                    .iter()
-                    .filter_map(|i| planned.get(*i))
-                    .map(|p| PlannedOccurrence {
-                        state: OccurrenceState::Taken,
-                        ..p.clone()
-                    })
-                    .collect(),
-            )),
+            SeriesMoveOutcome::Conflicts(indices) => {
+                Ok(SeriesMove::Conflicts(taken(&indices, |i| planned.get(i))))
+            }
             SeriesMoveOutcome::Moved(rows) => {
                 self.wake_outbox(&outbox);
                 Ok(SeriesMove::Moved(
@@ -765,4 +753,19 @@ mod tests {
         let empty = SeriesRule::parse(&[], None, Some(3), None).expect("rule");
         assert_eq!(empty.dates(d("2030-01-10")).expect("dates").len(), 3);
     }
+}
+
+/// The occurrences at `indices` (of what was asked), marked taken: what the store refused.
+fn taken<'a>(
+    indices: &[usize],
+    at: impl Fn(usize) -> Option<&'a PlannedOccurrence>,
+) -> Vec<PlannedOccurrence> {
+    indices
+        .iter()
+        .filter_map(|i| at(*i))
+        .map(|o| PlannedOccurrence {
+            state: OccurrenceState::Taken,
+            ..o.clone()
+        })
+        .collect()
 }

@@ -97,6 +97,18 @@ where
         Ok(())
     }
 
+    /// The agenda of a series, read inside `tx`; NotFound when there is no such series.
+    async fn series_agenda_in(tx: &mut Tx<B>, id: &str) -> StoreResult<String> {
+        sqlx::query("SELECT agenda_id FROM care_series WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(B::map_err)?
+            .ok_or(StoreError::NotFound)?
+            .try_get("agenda_id")
+            .map_err(internal)
+    }
+
     pub(crate) async fn care_series(pool: &DbPool<B>, id: &str) -> StoreResult<Option<CareSeries>> {
         let Some(s) = sqlx::query("SELECT * FROM care_series WHERE id = $1")
             .bind(id)
@@ -156,14 +168,7 @@ where
         outbox: &OutboxWrite,
     ) -> StoreResult<Vec<ReservationRow>> {
         let mut tx = B::begin_write(pool).await?;
-        let agenda: String = sqlx::query("SELECT agenda_id FROM care_series WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(B::map_err)?
-            .ok_or(StoreError::NotFound)?
-            .try_get("agenda_id")
-            .map_err(internal)?;
+        let agenda: String = Self::series_agenda_in(&mut tx, id).await?;
         let ids: Vec<String> = sqlx::query(
             "SELECT id FROM reservations
               WHERE series_id = $1 AND status IN ('held', 'booked') AND start_s >= $2
@@ -209,14 +214,7 @@ where
         outbox: &OutboxWrite,
     ) -> StoreResult<SeriesMoveOutcome> {
         let mut tx = B::begin_write(pool).await?;
-        let agenda: String = sqlx::query("SELECT agenda_id FROM care_series WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(B::map_err)?
-            .ok_or(StoreError::NotFound)?
-            .try_get("agenda_id")
-            .map_err(internal)?;
+        let agenda: String = Self::series_agenda_in(&mut tx, id).await?;
         // What each occurrence is now: (start, end, capacity of its motive).
         let mut current = Vec::with_capacity(moves.len());
         for m in moves {

@@ -75,6 +75,35 @@ where
         Ok(())
     }
 
+    /// Deletes an assistant's account if `whose` (a query of account ids taking `owner` as
+    /// `$2`) lists it; true when it did.
+    async fn delete_assistant(
+        &self,
+        account: &AccountId,
+        whose: &str,
+        owner: &str,
+    ) -> StoreResult<bool> {
+        let mut tx = B::begin_write(self.writer()).await?;
+        let sql = format!(
+            "DELETE FROM accounts WHERE id = $1 AND role = 'assistant' AND id IN ({whose})"
+        );
+        let removed = sqlx::query(&sql)
+            .bind(account.as_str())
+            .bind(owner)
+            .execute(&mut *tx)
+            .await
+            .map_err(B::map_err)
+            .map(B::rows_affected)?
+            == 1;
+        // The outbox has no foreign keys (0022 on SQLite, 0036 on PostgreSQL): the removed
+        // account's queued messages (an invitation not yet sent) go by name.
+        if removed {
+            Outbox::<B>::delete_account_in(&mut tx, account).await?;
+        }
+        crate::commit::<B>(tx).await?;
+        Ok(removed)
+    }
+
     pub(crate) fn account_from_row(row: &DbRow<B>) -> StoreResult<AccountRecord> {
         let role: String = row.try_get("role").map_err(internal)?;
         Ok(AccountRecord {
@@ -2421,24 +2450,12 @@ where
         org: &OrganisationId,
         account: &AccountId,
     ) -> StoreResult<bool> {
-        let mut tx = B::begin_write(self.writer()).await?;
-        let removed = sqlx::query(
-            "DELETE FROM accounts WHERE id = $1 AND role = 'assistant'
-                AND id IN (SELECT account_id FROM organisation_assistants WHERE organisation_id = $2)",
+        self.delete_assistant(
+            account,
+            "SELECT account_id FROM organisation_assistants WHERE organisation_id = $2",
+            org.as_str(),
         )
-        .bind(account.as_str())
-        .bind(org.as_str())
-        .execute(&mut *tx)
         .await
-        .map_err(B::map_err)
-        .map(B::rows_affected)?
-            == 1;
-        // As for `remove_assistant`: the outbox has no foreign keys.
-        if removed {
-            Outbox::<B>::delete_account_in(&mut tx, account).await?;
-        }
-        crate::commit::<B>(tx).await?;
-        Ok(removed)
     }
 
     async fn create_colleague_invitation(
@@ -2492,25 +2509,12 @@ where
         practitioner: &PractitionerId,
         account: &AccountId,
     ) -> StoreResult<bool> {
-        let mut tx = B::begin_write(self.writer()).await?;
-        let removed = sqlx::query(
-            "DELETE FROM accounts WHERE id = $1 AND role = 'assistant'
-                AND id IN (SELECT account_id FROM assistants WHERE practitioner_id = $2)",
+        self.delete_assistant(
+            account,
+            "SELECT account_id FROM assistants WHERE practitioner_id = $2",
+            practitioner.as_str(),
         )
-        .bind(account.as_str())
-        .bind(practitioner.as_str())
-        .execute(&mut *tx)
         .await
-        .map_err(B::map_err)
-        .map(B::rows_affected)?
-            == 1;
-        // The outbox has no foreign keys (0022 on SQLite, 0036 on PostgreSQL): the removed
-        // account's queued messages (an invitation not yet sent) go by name.
-        if removed {
-            Outbox::<B>::delete_account_in(&mut tx, account).await?;
-        }
-        crate::commit::<B>(tx).await?;
-        Ok(removed)
     }
 
     async fn set_motive_vaccine(&self, agenda: &AgendaId, v: &MotiveVaccine) -> StoreResult<()> {

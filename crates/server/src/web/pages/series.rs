@@ -110,6 +110,28 @@ pub async fn section(
     }))
 }
 
+/// The series of appointment `id` (one of the caller's agendas') and that appointment's
+/// start: where "this one and all following" begins.
+async fn series_from(
+    ctx: &Ctx,
+    caller: &crate::services::Caller,
+    id: &str,
+) -> Result<(DeskSeries, Timestamp), Failure> {
+    let rid = ReservationId(id.to_owned());
+    let Some(s) = ctx.ok(ctx.app.desk_series_of(caller, &rid).await)? else {
+        return Err(ctx.fail(AppError::NotFound("series")));
+    };
+    let Some(from) = s
+        .occurrences
+        .iter()
+        .find(|a| a.row.id == rid)
+        .map(|a| a.row.start)
+    else {
+        return Err(ctx.fail(AppError::NotFound("series")));
+    };
+    Ok((s, from))
+}
+
 /// "Cancel this one and all following": the series' booked appointments from this one's
 /// start on (past ones never).
 pub async fn cancel_following(
@@ -118,15 +140,7 @@ pub async fn cancel_following(
     _form: Form,
 ) -> PageResult {
     let caller = ctx.caller()?.clone();
-    let rid = ReservationId(id.clone());
-    let series = ctx.ok(ctx.app.desk_series_of(&caller, &rid).await)?;
-    let Some(s) = series else {
-        return Err(ctx.fail(AppError::NotFound("series")));
-    };
-    let Some(this) = s.occurrences.iter().find(|a| a.row.id == rid) else {
-        return Err(ctx.fail(AppError::NotFound("series")));
-    };
-    let from = this.row.start;
+    let (s, from) = series_from(&ctx, &caller, &id).await?;
     ctx.ok(ctx.app.cancel_desk_series(&caller, &s.id, Some(from)).await)?;
     Ok(ctx.redirect_with(&format!("/pro/appointments/{id}"), "flash.series_cancelled"))
 }
@@ -139,14 +153,7 @@ pub async fn move_following(
     form: Form,
 ) -> PageResult {
     let caller = ctx.caller()?.clone();
-    let rid = ReservationId(id.clone());
-    let series = ctx.ok(ctx.app.desk_series_of(&caller, &rid).await)?;
-    let Some(s) = series else {
-        return Err(ctx.fail(AppError::NotFound("series")));
-    };
-    let Some(this) = s.occurrences.iter().find(|a| a.row.id == rid) else {
-        return Err(ctx.fail(AppError::NotFound("series")));
-    };
+    let (s, from) = series_from(&ctx, &caller, &id).await?;
     let days = match form.text("days").trim() {
         "" => Ok(0),
         d => d.parse::<i32>(),
@@ -161,7 +168,6 @@ pub async fn move_following(
         ));
     };
     let shift = SeriesShift { days, time };
-    let from = this.row.start;
     match ctx
         .app
         .move_desk_series(&caller, &s.id, Some(from), shift)
