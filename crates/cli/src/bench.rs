@@ -1086,9 +1086,12 @@ fn matches(entries: &[Key], q: &SearchQuery, variant: Variant) -> usize {
     }
 }
 
+/// One count of [`Work`]: its name in the report and how to read it.
+type WorkField = (&'static str, fn(&Work) -> usize);
+
 /// Mean, p99 and maximum of each count of [`Work`], as JSON and as table cells.
 fn work_summary(work: &[Work]) -> (Value, String) {
-    let fields: [(&str, fn(&Work) -> usize); 4] = [
+    let fields: [WorkField; 4] = [
         ("checked", |w| w.checked),
         ("bounds_read", |w| w.bounds),
         ("refined", |w| w.refined),

@@ -689,6 +689,21 @@ pub enum SeriesMove {
     Conflicts(Vec<PlannedOccurrence>),
 }
 
+/// The occurrences at `indices` (of what was asked), marked taken: what the store refused.
+fn taken<'a>(
+    indices: &[usize],
+    at: impl Fn(usize) -> Option<&'a PlannedOccurrence>,
+) -> Vec<PlannedOccurrence> {
+    indices
+        .iter()
+        .filter_map(|i| at(*i))
+        .map(|o| PlannedOccurrence {
+            state: OccurrenceState::Taken,
+            ..o.clone()
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -753,19 +768,4 @@ mod tests {
         let empty = SeriesRule::parse(&[], None, Some(3), None).expect("rule");
         assert_eq!(empty.dates(d("2030-01-10")).expect("dates").len(), 3);
     }
-}
-
-/// The occurrences at `indices` (of what was asked), marked taken: what the store refused.
-fn taken<'a>(
-    indices: &[usize],
-    at: impl Fn(usize) -> Option<&'a PlannedOccurrence>,
-) -> Vec<PlannedOccurrence> {
-    indices
-        .iter()
-        .filter_map(|i| at(*i))
-        .map(|o| PlannedOccurrence {
-            state: OccurrenceState::Taken,
-            ..o.clone()
-        })
-        .collect()
 }
