@@ -1113,7 +1113,7 @@ fn work_summary(work: &[Work]) -> (Value, String) {
             name.to_owned(),
             json!({"mean": round1(mean), "p99": p99, "max": max}),
         );
-        cells.push_str(&format!("{:>20}", format!("{mean:.0} / {p99} / {max}")));
+        cells.push_str(&format!(" {:>19}", format!("{mean:.0} / {p99} / {max}")));
     }
     (Value::Object(out), cells)
 }
