@@ -4,15 +4,24 @@
 
 use crate::{AppResult, Caller, Core};
 use careslot_domain::AccountId;
-use careslot_store::NewAuditEntry;
+use careslot_store::{AuditRow, NewAuditEntry, AUDIT_MANY_SUBJECTS};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
+/// An entry about one patient.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Sealed {
     actor: String,
     subject: String,
+    what: String,
+}
+
+/// An entry about several patients read at once (a page listing them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct SealedMany {
+    actor: String,
+    subjects: Vec<String>,
     what: String,
 }
 
@@ -43,30 +52,62 @@ impl Core {
     }
 
     /// Same, for a reader without an account (a pharmacist holding a prescription's
-    /// capability): `actor` says who it was.
+    /// capability): `actor` says who it was. Reads of several patients for the same purpose
+    /// are one entry naming them all, sealed and chained once: a page may show a thousand
+    /// patients, and an entry each was most of such a page's cost.
     pub async fn audit_as(&self, actor: &str, reads: &[(AccountId, &str)]) -> AppResult<()> {
         let at = Timestamp::now();
-        let mut entries: Vec<NewAuditEntry> = Vec::with_capacity(reads.len());
-        // A page may show a thousand patients: a set, not a list, of those already logged.
+        let mut by_what: BTreeMap<&str, Vec<&AccountId>> = BTreeMap::new();
         let mut seen: HashSet<(&AccountId, &str)> = HashSet::with_capacity(reads.len());
         for (subject, what) in reads {
-            if !seen.insert((subject, what)) {
-                continue;
+            if seen.insert((subject, what)) {
+                by_what.entry(what).or_default().push(subject);
             }
-            let plain = serde_json::to_vec(&Sealed {
-                actor: actor.to_owned(),
-                subject: subject.to_string(),
-                what: (*what).to_owned(),
-            })
-            .map_err(|e| careslot_store::StoreError::Internal(e.to_string()))?;
-            let subject_bidx = self.protect.patient_index(subject);
-            entries.push(NewAuditEntry {
-                at,
-                subject_bidx,
-                entry_ct: self
-                    .protect
-                    .seal_audit(&plain, at.as_second(), subject_bidx),
-            });
+        }
+        let sealing = |e: serde_json::Error| careslot_store::StoreError::Internal(e.to_string());
+        let mut entries: Vec<NewAuditEntry> = Vec::with_capacity(by_what.len());
+        for (what, subjects) in by_what {
+            let entry = match subjects.as_slice() {
+                [subject] => {
+                    let plain = serde_json::to_vec(&Sealed {
+                        actor: actor.to_owned(),
+                        subject: subject.to_string(),
+                        what: what.to_owned(),
+                    })
+                    .map_err(sealing)?;
+                    let subject_bidx = self.protect.patient_index(subject);
+                    NewAuditEntry {
+                        at,
+                        subject_bidx,
+                        entry_ct: self
+                            .protect
+                            .seal_audit(&plain, at.as_second(), subject_bidx),
+                        subjects: Vec::new(),
+                    }
+                }
+                _ => {
+                    let plain = serde_json::to_vec(&SealedMany {
+                        actor: actor.to_owned(),
+                        subjects: subjects.iter().map(|s| s.to_string()).collect(),
+                        what: what.to_owned(),
+                    })
+                    .map_err(sealing)?;
+                    NewAuditEntry {
+                        at,
+                        subject_bidx: AUDIT_MANY_SUBJECTS,
+                        entry_ct: self.protect.seal_audit(
+                            &plain,
+                            at.as_second(),
+                            AUDIT_MANY_SUBJECTS,
+                        ),
+                        subjects: subjects
+                            .iter()
+                            .map(|s| self.protect.patient_index(s))
+                            .collect(),
+                    }
+                }
+            };
+            entries.push(entry);
         }
         let protect = self.protect.clone();
         self.store
@@ -102,16 +143,25 @@ impl Core {
             let Ok(plain) = self.protect.open_audit(&row) else {
                 continue;
             };
-            let Ok(entry) = serde_json::from_slice::<Sealed>(&plain) else {
-                continue;
+            // The blind index is shared by many patients: only entries naming the caller.
+            let (actor, what) = if row.subject_bidx == AUDIT_MANY_SUBJECTS {
+                match serde_json::from_slice::<SealedMany>(&plain) {
+                    Ok(e) if e.subjects.iter().any(|s| s == caller.id.as_str()) => {
+                        (e.actor, e.what)
+                    }
+                    _ => continue,
+                }
+            } else {
+                match serde_json::from_slice::<Sealed>(&plain) {
+                    Ok(e) if e.subject == caller.id.as_str() => (e.actor, e.what),
+                    _ => continue,
+                }
             };
-            if entry.subject == caller.id.as_str() {
-                out.push(AccessEntry {
-                    at: row.at,
-                    actor: AccountId(entry.actor),
-                    what: entry.what,
-                });
-            }
+            out.push(AccessEntry {
+                at: row.at,
+                actor: AccountId(actor),
+                what,
+            });
         }
         Ok(out)
     }
@@ -121,8 +171,12 @@ impl Core {
         let (mut prev, mut expected, mut rows) = (String::new(), 1i64, 0u64);
         loop {
             let page = self.store.audit_rows(expected - 1, 1000).await?;
-            if page.is_empty() {
+            let Some(last) = page.last() else {
                 return Ok(AuditVerdict::Intact { rows });
+            };
+            let mut named: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+            for (seq, subject) in self.store.audit_subjects(expected - 1, last.seq).await? {
+                named.entry(seq).or_default().push(subject);
             }
             for row in page {
                 if row.seq != expected {
@@ -137,10 +191,16 @@ impl Core {
                         problem: "entry altered",
                     });
                 }
-                if self.protect.open_audit(&row).is_err() {
+                let Ok(plain) = self.protect.open_audit(&row) else {
                     return Ok(AuditVerdict::Broken {
                         seq: row.seq,
                         problem: "entry does not decrypt",
+                    });
+                };
+                if self.subjects_altered(&row, &plain, named.remove(&row.seq)) {
+                    return Ok(AuditVerdict::Broken {
+                        seq: row.seq,
+                        problem: "entry's patients altered",
                     });
                 }
                 prev = row.mac;
@@ -148,5 +208,27 @@ impl Core {
                 rows += 1;
             }
         }
+    }
+}
+
+impl Core {
+    /// Whether the patients stored beside a many-patient entry differ from those it seals
+    /// (a row of `audit_subjects` removed, added or changed); `named` is sorted.
+    fn subjects_altered(&self, row: &AuditRow, plain: &[u8], named: Option<Vec<i64>>) -> bool {
+        let named = named.unwrap_or_default();
+        if row.subject_bidx != AUDIT_MANY_SUBJECTS {
+            return !named.is_empty();
+        }
+        let Ok(entry) = serde_json::from_slice::<SealedMany>(plain) else {
+            return true;
+        };
+        let mut sealed: Vec<i64> = entry
+            .subjects
+            .iter()
+            .map(|s| self.protect.patient_index(&AccountId(s.clone())))
+            .collect();
+        sealed.sort_unstable();
+        sealed.dedup();
+        sealed != named
     }
 }

@@ -434,12 +434,41 @@ async fn audit_chain_detects_tampering(backend: Backend) {
         srv.get("/api/v1/appointments", Some(&alice)).await;
         srv.get("/api/v1/me", Some(&alice)).await;
     }
+    // A second patient the same day: the practice's day list reads both at once, one
+    // entry naming both, which each of them finds in their access log.
+    let (bob, _) = srv.account("patient", "Audited Bob").await;
+    let bob_slot = starts
+        .iter()
+        .find(|s| s[..10] == starts[0][..10] && *s != &starts[0])
+        .expect("two slots on the first day");
+    let (s, _) = srv
+        .post(
+            "/api/v1/appointments",
+            Some(&bob),
+            json!({"agenda_id": agenda, "motive_id": motive, "start": bob_slot}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
     let day = &starts[0][..10];
-    srv.get(
-        &format!("/api/v1/agendas/{agenda}/appointments?from={day}&to={day}"),
-        Some(&pract),
-    )
-    .await;
+    let (s, listing) = srv
+        .get(
+            &format!("/api/v1/agendas/{agenda}/appointments?from={day}&to={day}"),
+            Some(&pract),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(listing["appointments"].as_array().unwrap().len(), 2);
+    for who in [&alice, &bob] {
+        let (_, log) = srv.get("/api/v1/me/access-log", Some(who)).await;
+        assert!(
+            log["entries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["what"] == "agenda.appointments"),
+            "{log}"
+        );
+    }
 
     let app = app_on(&loc, open_custody(&loc).await).await;
     let rows = match app.verify_audit().await.unwrap() {
@@ -447,6 +476,25 @@ async fn audit_chain_detects_tampering(backend: Backend) {
         broken => panic!("fresh chain must verify: {broken:?}"),
     };
     assert!(rows >= 7, "{rows}");
+
+    // The patients stored beside a many-patient entry are checked against the sealed list.
+    let flip = "UPDATE audit_subjects SET subject_bidx = -7 - subject_bidx";
+    exec(&loc, flip).await;
+    assert!(
+        matches!(
+            app.verify_audit().await.unwrap(),
+            AuditVerdict::Broken {
+                problem: "entry's patients altered",
+                ..
+            }
+        ),
+        "an altered list of patients is detected"
+    );
+    exec(&loc, flip).await;
+    assert!(matches!(
+        app.verify_audit().await.unwrap(),
+        AuditVerdict::Intact { .. }
+    ));
 
     exec(&loc, "UPDATE audit_log SET at = at + 1 WHERE seq = 3").await;
     assert_eq!(

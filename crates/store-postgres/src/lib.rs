@@ -352,6 +352,15 @@ impl Backend for Postgres {
         Ok(())
     }
 
+    async fn execute_unprepared(tx: &mut Tx<Self>, sql: &str) -> StoreResult<()> {
+        sqlx::query(sql)
+            .persistent(false)
+            .execute(&mut **tx)
+            .await
+            .map_err(Self::map_err)?;
+        Ok(())
+    }
+
     /// A series in one round trip: the steps of `Reservations::series_statements`, run by the
     /// server-side function of migration 0007 (the rush's hot write).
     async fn reserve_series(

@@ -142,6 +142,13 @@ pub trait Backend: Send + Sync + Sized + 'static {
     /// fork (SQLite's single writer already does; PostgreSQL takes an advisory lock).
     fn lock_audit(tx: &mut Tx<Self>) -> impl Future<Output = StoreResult<()>> + Send;
 
+    /// Runs `sql` (without parameters) inside `tx` unprepared: for statements written
+    /// once, whose text would only push useful ones out of the statement cache.
+    fn execute_unprepared(
+        tx: &mut Tx<Self>,
+        sql: &str,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
     /// Books or holds every dose of a series inside `tx`: [`Reservations::series_statements`]
     /// statement by statement, or the same steps in one server-side call.
     fn reserve_series(

@@ -25,6 +25,8 @@ const ACCOUNTS_PER_READ: usize = 100;
 /// Access-log rows per INSERT statement (five placeholders each; small for the same
 /// reason as [`ACCOUNTS_PER_READ`]).
 const AUDIT_ROWS_PER_INSERT: usize = 50;
+/// Patients of many-patient audit entries per `INSERT` (no bound parameters).
+const AUDIT_SUBJECTS_PER_INSERT: usize = 1000;
 
 const DIRECTORY_SQL: &str = "SELECT pr.id AS practitioner_id, pr.name AS pname, pr.specialty, a.id AS agenda_id,
         pl.id, pl.practitioner_id, pl.name, pl.address, pl.postcode, pl.city, pl.country, pl.lat, pl.lon, pl.timezone,
@@ -2021,6 +2023,7 @@ where
             None => (0, String::new()),
         };
         let mut rows = Vec::with_capacity(entries.len());
+        let mut named: Vec<(i64, i64)> = Vec::new();
         for e in entries {
             seq += 1;
             let mut row = AuditRow {
@@ -2033,6 +2036,7 @@ where
             row.mac = mac(&prev, &row);
             prev.clone_from(&row.mac);
             rows.push(row);
+            named.extend(e.subjects.iter().map(|s| (seq, *s)));
         }
         // A page may log a thousand reads: a few statements of many rows, not one each.
         for chunk in rows.chunks(AUDIT_ROWS_PER_INSERT) {
@@ -2064,6 +2068,22 @@ where
             }
             q.execute(&mut *tx).await.map_err(B::map_err)?;
         }
+        // The patients of many-patient entries: integers written into the statement (two
+        // numbers formatted here cannot inject anything), as binding a thousand parameters
+        // costs SQLite more than the inserts. Duplicates of one entry are written once.
+        named.sort_unstable();
+        named.dedup();
+        for chunk in named.chunks(AUDIT_SUBJECTS_PER_INSERT) {
+            let mut sql = String::with_capacity(48 + chunk.len() * 24);
+            sql.push_str("INSERT INTO audit_subjects (seq, subject_bidx) VALUES ");
+            for (i, (seq, subject)) in chunk.iter().enumerate() {
+                if i > 0 {
+                    sql.push(',');
+                }
+                sql.push_str(&format!("({seq},{subject})"));
+            }
+            B::execute_unprepared(&mut tx, &sql).await?;
+        }
         crate::commit::<B>(tx).await
     }
 
@@ -2080,14 +2100,40 @@ where
     }
 
     async fn audit_rows_for_subject(&self, subject_bidx: i64) -> StoreResult<Vec<AuditRow>> {
-        sqlx::query("SELECT * FROM audit_log WHERE subject_bidx = $1 ORDER BY seq")
-            .bind(subject_bidx)
-            .fetch_all(self.reader())
-            .await
-            .map_err(B::map_err)?
-            .iter()
-            .map(Self::audit_from_row)
-            .collect()
+        sqlx::query(
+            "SELECT * FROM audit_log WHERE subject_bidx = $1
+             UNION ALL
+             SELECT a.* FROM audit_subjects s JOIN audit_log a ON a.seq = s.seq
+              WHERE s.subject_bidx = $1
+             ORDER BY seq",
+        )
+        .bind(subject_bidx)
+        .fetch_all(self.reader())
+        .await
+        .map_err(B::map_err)?
+        .iter()
+        .map(Self::audit_from_row)
+        .collect()
+    }
+
+    async fn audit_subjects(&self, after_seq: i64, up_to: i64) -> StoreResult<Vec<(i64, i64)>> {
+        sqlx::query(
+            "SELECT seq, subject_bidx FROM audit_subjects WHERE seq > $1 AND seq <= $2
+              ORDER BY seq, subject_bidx",
+        )
+        .bind(after_seq)
+        .bind(up_to)
+        .fetch_all(self.reader())
+        .await
+        .map_err(B::map_err)?
+        .iter()
+        .map(|r| {
+            Ok((
+                r.try_get("seq").map_err(internal)?,
+                r.try_get("subject_bidx").map_err(internal)?,
+            ))
+        })
+        .collect()
     }
 
     async fn practitioner(&self, id: &PractitionerId) -> StoreResult<Option<Practitioner>> {

@@ -151,6 +151,15 @@ impl Backend for Sqlite {
         Ok(())
     }
 
+    async fn execute_unprepared(tx: &mut Tx<Self>, sql: &str) -> StoreResult<()> {
+        sqlx::query(sql)
+            .persistent(false)
+            .execute(&mut **tx)
+            .await
+            .map_err(Self::map_err)?;
+        Ok(())
+    }
+
     /// A series, statement by statement (in-process: round trips cost nothing here).
     async fn reserve_series(
         tx: &mut Tx<Self>,

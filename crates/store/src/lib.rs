@@ -827,7 +827,11 @@ pub trait Store: Send + Sync + 'static {
     async fn append_audit(&self, entries: &[NewAuditEntry], mac: &AuditMac) -> StoreResult<()>;
     /// The whole log from `after_seq` on (exclusive), in order, at most `limit` rows.
     async fn audit_rows(&self, after_seq: i64, limit: i64) -> StoreResult<Vec<AuditRow>>;
+    /// The entries naming a patient: theirs, and those naming many patients among them.
     async fn audit_rows_for_subject(&self, subject_bidx: i64) -> StoreResult<Vec<AuditRow>>;
+    /// `(seq, subject_bidx)` of the patients named by the many-patient entries with a
+    /// sequence number in `(after_seq, up_to]`, in order.
+    async fn audit_subjects(&self, after_seq: i64, up_to: i64) -> StoreResult<Vec<(i64, i64)>>;
     async fn wrapped_keys(&self) -> StoreResult<Vec<WrappedKeyRow>>;
     async fn set_wrapped_key(&self, row: &WrappedKeyRow) -> StoreResult<()>;
 

@@ -482,12 +482,20 @@ pub struct ReserveOutcome {
     pub replayed: bool,
 }
 
+/// `subject_bidx` of an audit entry naming several patients: their blind indexes are in
+/// its `subjects` (stored beside the log, found by each patient's index).
+pub const AUDIT_MANY_SUBJECTS: i64 = -1;
+
 /// One audit entry before it is chained.
 #[derive(Debug, Clone)]
 pub struct NewAuditEntry {
     pub at: Timestamp,
+    /// The patient's blind index, or [`AUDIT_MANY_SUBJECTS`].
     pub subject_bidx: i64,
     pub entry_ct: Vec<u8>,
+    /// The blind indexes of the patients an [`AUDIT_MANY_SUBJECTS`] entry names (empty for
+    /// an entry about one patient).
+    pub subjects: Vec<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2293,11 +2293,13 @@ async fn audit_chain(store: Arc<dyn Store>) {
                         at: t0(),
                         subject_bidx: 7,
                         entry_ct: vec![i; 3],
+                        subjects: Vec::new(),
                     },
                     NewAuditEntry {
                         at: t0(),
                         subject_bidx: 8,
                         entry_ct: vec![i; 4],
+                        subjects: Vec::new(),
                     },
                 ];
                 store.append_audit(&entries, &*mac).await
@@ -2313,11 +2315,55 @@ async fn audit_chain(store: Arc<dyn Store>) {
             at: t0(),
             subject_bidx: 9,
             entry_ct: vec![1; 1 + i % 7],
+            subjects: Vec::new(),
         })
         .collect();
     store.append_audit(&many, &*mac).await.unwrap();
+    // One entry naming many patients (a page listing them), more than one statement
+    // carries, one named twice; then an entry about one patient.
+    let named: Vec<i64> = (0..2_500).chain([8]).collect();
+    store
+        .append_audit(
+            &[
+                NewAuditEntry {
+                    at: t0(),
+                    subject_bidx: AUDIT_MANY_SUBJECTS,
+                    entry_ct: vec![2; 5],
+                    subjects: named.clone(),
+                },
+                NewAuditEntry {
+                    at: t0(),
+                    subject_bidx: 10,
+                    entry_ct: vec![3; 5],
+                    subjects: Vec::new(),
+                },
+            ],
+            &*mac,
+        )
+        .await
+        .unwrap();
     let rows = store.audit_rows(0, 1_000_000).await.unwrap();
-    assert_eq!(rows.len(), before + 16 + 450);
+    assert_eq!(rows.len(), before + 16 + 450 + 2);
+    let batch = &rows[rows.len() - 2];
+    assert_eq!(batch.subject_bidx, AUDIT_MANY_SUBJECTS);
+    let listed = store
+        .audit_subjects(batch.seq - 1, rows.len() as i64)
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 2_500, "each patient once");
+    assert!(listed.iter().all(|(seq, _)| *seq == batch.seq));
+    assert!(listed.windows(2).all(|w| w[0] < w[1]), "in order");
+    assert_eq!(
+        store.audit_subjects(batch.seq, 1_000_000).await.unwrap(),
+        vec![],
+        "the entry after it names no one beside the log"
+    );
+    // A patient finds their own entries and the many-patient one, in log order.
+    let of_8 = store.audit_rows_for_subject(8).await.unwrap();
+    assert_eq!(of_8.len(), 9);
+    assert_eq!(of_8.last().map(|r| r.seq), Some(batch.seq));
+    assert!(of_8.windows(2).all(|w| w[0].seq < w[1].seq));
+    assert_eq!(store.audit_rows_for_subject(1_234).await.unwrap().len(), 1);
     let mut prev = String::new();
     for (i, r) in rows.iter().enumerate() {
         assert_eq!(r.seq, i as i64 + 1, "gapless sequence");
@@ -2332,7 +2378,6 @@ async fn audit_chain(store: Arc<dyn Store>) {
             .len(),
         2
     );
-    assert_eq!(store.audit_rows_for_subject(8).await.unwrap().len(), 8);
 
     // Rotation bookkeeping: every wrapped key is listed and can be replaced.
     let keys = store.wrapped_keys().await.unwrap();
