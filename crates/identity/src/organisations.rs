@@ -167,7 +167,7 @@ impl Accounts {
         };
         let outbox = match email.map(str::trim).filter(|e| !e.is_empty()) {
             Some(email) => {
-                self.invitation_mail(caller, email, &org.name, link, &token_hash)
+                self.invitation_mail(caller, email, (invitee, &org.name), link, &token_hash)
                     .await?
             }
             None => OutboxWrite::default(),

@@ -4,6 +4,7 @@
 
 use super::{Accounts, AppError, AppResult, Caller, Identity};
 use crate::accounts::{hash_token, parse_email, parse_name};
+use crate::organisations::Invitee;
 use crate::verification::parse_e164;
 use careslot_core::protection::subject_key_name;
 use careslot_messages::{Content, Lang, Recipient};
@@ -182,7 +183,13 @@ impl Accounts {
         let token_hash = hash_token(&token);
         let link = format!("{}/invite/{token}", self.message_site().public_url);
         let outbox = self
-            .invitation_mail(caller, email, &me.name, link, &token_hash)
+            .invitation_mail(
+                caller,
+                email,
+                (Invitee::Assistant, &me.name),
+                link,
+                &token_hash,
+            )
             .await?;
         self.store
             .create_invitation_with(
@@ -199,8 +206,9 @@ impl Accounts {
         Ok(crate::Invitation { token, expires_at })
     }
 
-    /// The mail carrying an invitation `link` into `practice` to `email`, to queue in the
-    /// write that stores the invitation (whose token hash names it). The invitee may have no
+    /// The mail carrying an invitation `link` for an assistant or a colleague into `to` (a
+    /// practice or an organisation, by name) to `email`, to queue in the write that stores
+    /// the invitation (whose token hash names it). The invitee may have no
     /// account yet, and the outbox needs an account whose key seals the message: it is sealed
     /// under the inviting account (whose erasure takes it along) and written in that
     /// account's language.
@@ -208,7 +216,7 @@ impl Accounts {
         &self,
         caller: &Caller,
         email: &str,
-        practice: &str,
+        (invitee, to): (Invitee, &str),
         link: String,
         token_hash: &str,
     ) -> AppResult<OutboxWrite> {
@@ -221,14 +229,24 @@ impl Accounts {
         let inviter = self.open_identity(&record).await?;
         let now = Timestamp::now();
         let lang = self.account_lang(&record.id).await?;
-        let message = careslot_messages::compose(
-            &self.message_site(),
-            &Content::AssistantInvitation {
-                practice: practice.to_owned(),
+        let valid_days = crate::team::INVITATION_TTL_DAYS;
+        let content = match invitee {
+            Invitee::Assistant => Content::AssistantInvitation {
+                practice: to.to_owned(),
                 inviter: inviter.name,
                 link,
-                valid_days: crate::team::INVITATION_TTL_DAYS,
+                valid_days,
             },
+            Invitee::Colleague => Content::ColleagueInvitation {
+                organisation: to.to_owned(),
+                inviter: inviter.name,
+                link,
+                valid_days,
+            },
+        };
+        let message = careslot_messages::compose(
+            &self.message_site(),
+            &content,
             Recipient::Email(email),
             lang,
             now,

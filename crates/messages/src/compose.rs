@@ -104,6 +104,14 @@ pub enum Content {
         link: String,
         valid_days: u32,
     },
+    /// A practitioner invited into an organisation (a group practice) by one of its members:
+    /// the link makes the invitee a member, sharing the practice's agendas and assistants.
+    ColleagueInvitation {
+        organisation: String,
+        inviter: String,
+        link: String,
+        valid_days: u32,
+    },
     /// A new operator account (platform staff): the link sets its password (and works once).
     OperatorInvitation {
         link: String,
@@ -184,6 +192,7 @@ impl Content {
             Content::EmailVerification { .. } => Kind::EmailVerification,
             Content::AccountExists { .. } => Kind::AccountExists,
             Content::AssistantInvitation { .. } => Kind::AssistantInvitation,
+            Content::ColleagueInvitation { .. } => Kind::ColleagueInvitation,
             Content::OperatorInvitation { .. } => Kind::OperatorInvitation,
             Content::EmailChange { .. } => Kind::EmailChange,
             Content::EmailChanged { .. } => Kind::EmailChanged,
@@ -238,6 +247,7 @@ impl Content {
             Kind::EmailVerification => "email_verification",
             Kind::AccountExists => "account_exists",
             Kind::AssistantInvitation => "invitation",
+            Kind::ColleagueInvitation => "colleague_invitation",
             Kind::OperatorInvitation => "operator_invitation",
             Kind::EmailChange => "email_change",
             Kind::EmailChanged => "email_changed",
@@ -370,6 +380,10 @@ pub fn compose(
         Content::AssistantInvitation { practice, .. } => {
             lang.tf("invitation.subject", &[("practice", practice)])
         }
+        Content::ColleagueInvitation { organisation, .. } => lang.tf(
+            "colleague_invitation.subject",
+            &[("organisation", organisation)],
+        ),
         _ => lang.tf(&format!("{key}.subject"), &[("when", &when_str)]),
     };
     let mut view = View {
@@ -436,6 +450,27 @@ pub fn compose(
                 ],
             );
             view.action = Some((lang.t("invitation.action").to_owned(), link.clone()));
+            view.notes.push(lang.t("common.ignore").to_owned());
+        }
+        Content::ColleagueInvitation {
+            organisation,
+            inviter,
+            link,
+            valid_days,
+        } => {
+            let days = valid_days.to_string();
+            view.intro = lang.tf(
+                "colleague_invitation.intro",
+                &[
+                    ("inviter", inviter),
+                    ("organisation", organisation),
+                    ("days", &days),
+                ],
+            );
+            view.action = Some((
+                lang.t("colleague_invitation.action").to_owned(),
+                link.clone(),
+            ));
             view.notes.push(lang.t("common.ignore").to_owned());
         }
         Content::OperatorInvitation { link, valid_days } => {
@@ -755,6 +790,12 @@ mod tests {
                 practice: "Cabinet Saint-Éloi".into(),
                 inviter: "Dr Zoé Martin".into(),
                 link: "https://careslot.example/invitations/xyz".into(),
+                valid_days: 7,
+            },
+            Content::ColleagueInvitation {
+                organisation: "Maison de santé du Parc".into(),
+                inviter: "Dr Zoé Martin".into(),
+                link: "https://careslot.example/pro/organisation/join?token=xyz".into(),
                 valid_days: 7,
             },
             Content::OperatorInvitation {

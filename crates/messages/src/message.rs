@@ -69,6 +69,8 @@ pub enum Kind {
     EmailVerification,
     AccountExists,
     AssistantInvitation,
+    /// A practitioner invited into an organisation by a member.
+    ColleagueInvitation,
     /// A new operator account: the link that sets its password.
     OperatorInvitation,
     /// To a new address: follow the link to make it the account's address.
@@ -90,7 +92,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 21] = [
+    pub const ALL: [Kind; 22] = [
         Kind::BookingConfirmation,
         Kind::CancelledByPractice,
         Kind::CancelledByPatient,
@@ -100,6 +102,7 @@ impl Kind {
         Kind::EmailVerification,
         Kind::AccountExists,
         Kind::AssistantInvitation,
+        Kind::ColleagueInvitation,
         Kind::OperatorInvitation,
         Kind::EmailChange,
         Kind::EmailChanged,
@@ -125,6 +128,7 @@ impl Kind {
             Kind::EmailVerification => "email_verification",
             Kind::AccountExists => "account_exists",
             Kind::AssistantInvitation => "assistant_invitation",
+            Kind::ColleagueInvitation => "colleague_invitation",
             Kind::OperatorInvitation => "operator_invitation",
             Kind::EmailChange => "email_change",
             Kind::EmailChanged => "email_changed",

@@ -159,28 +159,43 @@ impl Scheduling {
     pub async fn open_reservation(&self, row: ReservationRow) -> AppResult<Appointment> {
         let view = self.view(&row.agenda_id).await?;
         let key = self.agenda_key(&view.agenda).await?;
+        self.open_with(&key, row)
+    }
+
+    /// Opens reservations of one agenda (the key of `agenda`): the agenda and its key are
+    /// looked up once, not once per row.
+    pub async fn open_reservations_of(
+        &self,
+        agenda: &Agenda,
+        rows: Vec<ReservationRow>,
+    ) -> AppResult<Vec<Appointment>> {
+        let key = self.agenda_key(agenda).await?;
+        rows.into_iter().map(|r| self.open_with(&key, r)).collect()
+    }
+
+    fn open_with(&self, key: &DataKey, row: ReservationRow) -> AppResult<Appointment> {
         let p = &self.protect;
         let id = row.id.as_str();
         let motive_id =
-            MotiveId(p.open_string(&key, &row.motive_ct, "reservations", "motive", id)?);
+            MotiveId(p.open_string(key, &row.motive_ct, "reservations", "motive", id)?);
         let patient = row
             .patient_ct
             .as_deref()
             .map(|c| {
-                p.open_string(&key, c, "reservations", "patient", id)
+                p.open_string(key, c, "reservations", "patient", id)
                     .map(AccountId)
             })
             .transpose()?;
         let note = row
             .note_ct
             .as_deref()
-            .map(|c| p.open_string(&key, c, "reservations", "note", id))
+            .map(|c| p.open_string(key, c, "reservations", "note", id))
             .transpose()?;
         let relative = row
             .relative_ct
             .as_deref()
             .map(|c| {
-                p.open_string(&key, c, "reservations", "relative", id)
+                p.open_string(key, c, "reservations", "relative", id)
                     .map(RelativeId)
             })
             .transpose()?;

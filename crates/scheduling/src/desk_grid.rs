@@ -50,9 +50,11 @@ impl Scheduling {
     /// The same for several agendas (a practice's grid side by side), one lane per agenda
     /// in the order given, each with the agenda's view, the caller's access and its
     /// absences' reasons. The caller's practice is read once, and the patients of all
-    /// lanes are read in one go and logged as one batch: a week of a five-practitioner
-    /// practice shows about a thousand appointments, and a read and a log statement each
-    /// would be most of the page's time.
+    /// lanes are read in one go and logged as one access-log entry: a week of a
+    /// five-practitioner practice shows about a thousand appointments, and a read and a log
+    /// entry each would be most of the page's time. The lanes are read concurrently, and
+    /// the log is written while the patients are read: the database's threads work while
+    /// this one decrypts.
     pub async fn grid_lanes(
         &self,
         caller: &Caller,
@@ -62,32 +64,12 @@ impl Scheduling {
     ) -> AppResult<Vec<GridLane>> {
         let me = self.practice_of(caller).await?;
         let now = Timestamp::now();
-        let mut lanes = Vec::with_capacity(agendas.len());
-        for id in agendas {
-            let (agenda, access) = self.seen_agenda_as(caller, &me, id).await?;
-            let tz = careslot_core::time::parse_zone(&agenda.timezone)?;
-            let (from, to) = careslot_core::time::parse_date_range(from, to, 92)?;
-            let (start, end) = careslot_core::time::local_days(from, to, &tz)?;
-            let rows = self
-                .store
-                .agenda_appointments(&agenda.id, start, end)
-                .await?;
-            let mut opened = Vec::with_capacity(rows.len());
-            for row in rows {
-                opened.push((self.open_reservation(row).await?, GridPatient::default()));
-            }
-            lanes.push(GridLane {
-                view: self.view(&agenda.id).await?,
-                access,
-                reasons: self
-                    .store
-                    .absence_reasons(&agenda.id, now)
-                    .await?
-                    .into_iter()
-                    .collect(),
-                appointments: opened,
-            });
-        }
+        let mut lanes = futures::future::try_join_all(
+            agendas
+                .iter()
+                .map(|id| self.grid_lane(caller, &me, id, from, to, now)),
+        )
+        .await?;
         let mut ids: Vec<AccountId> = lanes
             .iter()
             .flat_map(|l| &l.appointments)
@@ -95,8 +77,15 @@ impl Scheduling {
             .collect();
         ids.sort_unstable();
         ids.dedup();
+        let reads: Vec<(AccountId, &str)> =
+            ids.iter().map(|p| (p.clone(), "agenda.grid")).collect();
+        let (records, ()) = futures::future::try_join(
+            async { Ok::<_, AppError>(self.store.accounts(&ids).await?) },
+            self.audit(caller, &reads),
+        )
+        .await?;
         let mut people: HashMap<AccountId, GridPatient> = HashMap::with_capacity(ids.len());
-        for record in self.store.accounts(&ids).await? {
+        for record in records {
             // An erased patient (key gone) is shown without a name, as a missing account.
             let (name, phone) = match self.open_name_and_phone(&record).await {
                 Ok(found) => found,
@@ -111,14 +100,45 @@ impl Scheduling {
                 },
             );
         }
-        let reads: Vec<(AccountId, &str)> = ids.into_iter().map(|p| (p, "agenda.grid")).collect();
-        self.audit(caller, &reads).await?;
         for (a, who) in lanes.iter_mut().flat_map(|l| &mut l.appointments) {
             if let Some(found) = a.patient.as_ref().and_then(|p| people.get(p)) {
                 who.clone_from(found);
             }
         }
         Ok(lanes)
+    }
+
+    /// One lane of [`Self::grid_lanes`], its patients not yet read.
+    async fn grid_lane(
+        &self,
+        caller: &Caller,
+        me: &careslot_store::Practitioner,
+        id: &AgendaId,
+        from: &str,
+        to: &str,
+        now: Timestamp,
+    ) -> AppResult<GridLane> {
+        let (agenda, access) = self.seen_agenda_as(caller, me, id).await?;
+        let tz = careslot_core::time::parse_zone(&agenda.timezone)?;
+        let (from, to) = careslot_core::time::parse_date_range(from, to, 92)?;
+        let (start, end) = careslot_core::time::local_days(from, to, &tz)?;
+        let (rows, reasons) = futures::future::try_join(
+            self.store.agenda_appointments(&agenda.id, start, end),
+            self.store.absence_reasons(&agenda.id, now),
+        )
+        .await?;
+        let appointments = self
+            .open_reservations_of(&agenda, rows)
+            .await?
+            .into_iter()
+            .map(|a| (a, GridPatient::default()))
+            .collect();
+        Ok(GridLane {
+            view: self.view(&agenda.id).await?,
+            access,
+            reasons: reasons.into_iter().collect(),
+            appointments,
+        })
     }
 
     /// Moves an appointment of one of the caller's agendas to a new start in the same

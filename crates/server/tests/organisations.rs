@@ -892,8 +892,26 @@ async fn invitations_are_mailed(backend: Backend) {
         body_of("anne.invitee").contains(&format!("https://careslot.example/invite/{token}")),
         "{mails:?}"
     );
-    assert!(body_of("colette.collegue")
-        .contains("https://careslot.example/pro/organisation/join?token="));
+    let colette = body_of("colette.collegue");
+    assert!(colette.contains("https://careslot.example/pro/organisation/join?token="));
+    // Each invitation says what it is for (in the inviter's language).
+    assert!(
+        ["en tant que praticien", "as a practitioner"]
+            .iter()
+            .any(|w| colette.contains(w))
+            && colette.contains("Maison médicale des Invités"),
+        "a colleague is invited to join as a practitioner: {colette}"
+    );
+    let anne = body_of("anne.invitee");
+    assert!(
+        ["gérer les rendez-vous", "manage appointments"]
+            .iter()
+            .any(|w| anne.contains(w))
+            && !["en tant que praticien", "as a practitioner"]
+                .iter()
+                .any(|w| anne.contains(w)),
+        "an assistant is invited to manage appointments: {anne}"
+    );
     assert_eq!(mails.len(), 2, "{mails:?}");
     srv.stop().await;
 }

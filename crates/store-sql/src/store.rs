@@ -22,6 +22,15 @@ use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Row, 
 /// with the square of its placeholders (a profile of the desk's grid showed it).
 const ACCOUNTS_PER_READ: usize = 100;
 
+/// The columns [`AccountRecord`] is made of, for reads of many accounts: not the password
+/// hash, the indexes or the settings, which SQLite would copy for every row.
+const ACCOUNT_COLUMNS: &str = "id, role, created_at, wrapped_key, email_ct, name_ct, phone_ct, \
+    birth_date_ct, managed_by";
+
+/// The columns [`ReservationRow`] is made of, for reads of many reservations.
+const RESERVATION_COLUMNS: &str = "id, agenda_id, start_s, end_s, status, expires_at, \
+    motive_ct, patient_ct, note_ct, relative_ct, arrived_at, consulting_at, done_at, no_show_at";
+
 /// Access-log rows per INSERT statement (five placeholders each; small for the same
 /// reason as [`ACCOUNTS_PER_READ`]).
 const AUDIT_ROWS_PER_INSERT: usize = 50;
@@ -797,7 +806,10 @@ where
         // Both backends take this many placeholders in one statement with room to spare.
         for chunk in ids.chunks(ACCOUNTS_PER_READ) {
             let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-            let sql = format!("SELECT * FROM accounts WHERE id IN ({})", list.join(", "));
+            let sql = format!(
+                "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id IN ({})",
+                list.join(", ")
+            );
             let mut q = sqlx::query(&sql);
             for id in chunk {
                 q = q.bind(id.as_str());
@@ -1971,10 +1983,11 @@ where
         from: Timestamp,
         to: Timestamp,
     ) -> StoreResult<Vec<ReservationRow>> {
-        sqlx::query(
-            "SELECT * FROM reservations WHERE agenda_id = $1 AND start_s >= $2 AND start_s < $3
-                AND status IN ('booked', 'cancelled', 'no_show') ORDER BY start_s, id",
-        )
+        sqlx::query(&format!(
+            "SELECT {RESERVATION_COLUMNS} FROM reservations
+              WHERE agenda_id = $1 AND start_s >= $2 AND start_s < $3
+                AND status IN ('booked', 'cancelled', 'no_show') ORDER BY start_s, id"
+        ))
         .bind(agenda.as_str())
         .bind(from.as_second())
         .bind(to.as_second())
