@@ -10,9 +10,11 @@ pub mod testing;
 use careslot_domain::*;
 use careslot_store::*;
 use careslot_store_sql::{
-    internal, release_clean, unavailable, Backend, ConfirmationBatch, DbPool, SqlStore, Tx,
+    internal, release_clean, unavailable, Backend, ConfirmationBatch, DbPool, GroupSeries,
+    SqlStore, Tx,
 };
 use sqlx::postgres::{PgListener, PgPoolOptions, PgQueryResult};
+use sqlx::Row;
 use std::time::Duration;
 
 /// NOTIFY channel carrying the id of an agenda whose availability changed.
@@ -92,33 +94,13 @@ impl Backend for Postgres {
     /// (503, retry); the rest internal.
     fn map_err(e: sqlx::Error) -> StoreError {
         match &e {
-            sqlx::Error::Database(db) => match db.code().as_deref() {
-                Some("23P01") => StoreError::Conflict(ConflictKind::SlotTaken),
-                Some("23505") if db.constraint() == Some("accounts_email_uniq_key") => {
-                    StoreError::Conflict(ConflictKind::EmailTaken)
+            sqlx::Error::Database(db) => {
+                match map_sqlstate(db.code().as_deref(), db.constraint(), db.message()) {
+                    Mapped::Store(mapped) => mapped,
+                    Mapped::Unavailable => unavailable(e),
+                    Mapped::Internal => internal(e),
                 }
-                Some("23505") => StoreError::Conflict(ConflictKind::Duplicate),
-                Some("23503") => StoreError::NotFound,
-                // A visit status on an appointment that is not booked (migration 0045).
-                Some("23514")
-                    if db
-                        .constraint()
-                        .is_some_and(|c| c.starts_with("reservations_visit_")) =>
-                {
-                    StoreError::Conflict(ConflictKind::NotLive)
-                }
-                // Deadlock or serialization failure: nothing was written; the caller may retry.
-                Some("40P01") | Some("40001") => StoreError::Conflict(ConflictKind::SlotTaken),
-                // Refusals raised by the series function (migration 0007).
-                Some("P0001") => match db.message() {
-                    "careslot_not_found" => StoreError::NotFound,
-                    "careslot_capacity" => StoreError::Conflict(ConflictKind::CapacityExhausted),
-                    "careslot_stock" => StoreError::Conflict(ConflictKind::StockExhausted),
-                    _ => internal(e),
-                },
-                Some(code) if is_connection_class(code) => unavailable(e),
-                _ => internal(e),
-            },
+            }
             // Lost or unobtainable connections: nothing the request did; it may be retried
             // (with the same Idempotency-Key, as the outcome of a write may be unknown).
             sqlx::Error::PoolTimedOut
@@ -399,6 +381,14 @@ impl Backend for Postgres {
             .collect()
     }
 
+    /// The group's series in one call of `careslot_series_group` (migration 0066).
+    async fn series_group(
+        tx: &mut Tx<Self>,
+        reqs: &[&SeriesRequest],
+    ) -> StoreResult<Option<Vec<GroupSeries>>> {
+        series_group(tx, reqs).await.map(Some)
+    }
+
     /// The waiting room's row (migration 0020), shared by every node.
     fn shared_room(&self, pool: &DbPool<Self>) -> Option<std::sync::Arc<dyn SharedRoom>> {
         Some(std::sync::Arc::new(shared::PgRoom { pool: pool.clone() }))
@@ -455,6 +445,162 @@ impl Backend for Postgres {
             }
         });
     }
+}
+
+/// What a database error's SQLSTATE (with its constraint and message) means to the store.
+enum Mapped {
+    Store(StoreError),
+    Unavailable,
+    Internal,
+}
+
+/// The store's reading of an error raised by PostgreSQL, whether a statement returned it or
+/// the group function caught it in a request's exception block (migration 0066).
+fn map_sqlstate(code: Option<&str>, constraint: Option<&str>, message: &str) -> Mapped {
+    match code {
+        Some("23P01") => Mapped::Store(StoreError::Conflict(ConflictKind::SlotTaken)),
+        Some("23505") if constraint == Some("accounts_email_uniq_key") => {
+            Mapped::Store(StoreError::Conflict(ConflictKind::EmailTaken))
+        }
+        Some("23505") => Mapped::Store(StoreError::Conflict(ConflictKind::Duplicate)),
+        Some("23503") => Mapped::Store(StoreError::NotFound),
+        // A visit status on an appointment that is not booked (migration 0045).
+        Some("23514") if constraint.is_some_and(|c| c.starts_with("reservations_visit_")) => {
+            Mapped::Store(StoreError::Conflict(ConflictKind::NotLive))
+        }
+        // Deadlock or serialization failure: nothing was written; the caller may retry.
+        Some("40P01") | Some("40001") => {
+            Mapped::Store(StoreError::Conflict(ConflictKind::SlotTaken))
+        }
+        // Refusals raised by the series functions (migrations 0007, 0066).
+        Some("P0001") => match message {
+            "careslot_not_found" => Mapped::Store(StoreError::NotFound),
+            "careslot_capacity" => {
+                Mapped::Store(StoreError::Conflict(ConflictKind::CapacityExhausted))
+            }
+            "careslot_stock" => Mapped::Store(StoreError::Conflict(ConflictKind::StockExhausted)),
+            _ => Mapped::Internal,
+        },
+        Some(code) if is_connection_class(code) => Mapped::Unavailable,
+        _ => Mapped::Internal,
+    }
+}
+
+/// A group's series as arrays for `careslot_series_group` (migration 0066), and the
+/// outcome of each request from the rows it returns.
+async fn series_group(
+    tx: &mut Tx<Postgres>,
+    reqs: &[&SeriesRequest],
+) -> StoreResult<Vec<GroupSeries>> {
+    let doses = reqs.iter().map(|r| r.doses.len()).sum::<usize>();
+    let mut s_nows = Vec::with_capacity(reqs.len());
+    let mut s_ids = Vec::with_capacity(reqs.len());
+    let mut s_protocols = Vec::with_capacity(reqs.len());
+    let mut s_keys: Vec<Option<&str>> = Vec::with_capacity(reqs.len());
+    let mut s_hashes: Vec<Option<&str>> = Vec::with_capacity(reqs.len());
+    let mut s_first = Vec::with_capacity(reqs.len());
+    let mut s_count = Vec::with_capacity(reqs.len());
+    let mut ids = Vec::with_capacity(doses);
+    let mut agendas = Vec::with_capacity(doses);
+    let mut motives = Vec::with_capacity(doses);
+    let mut motive_cts: Vec<&[u8]> = Vec::with_capacity(doses);
+    let mut patient_cts: Vec<&[u8]> = Vec::with_capacity(doses);
+    let mut bidxs = Vec::with_capacity(doses);
+    let mut note_cts: Vec<Option<&[u8]>> = Vec::with_capacity(doses);
+    let mut relative_cts: Vec<Option<&[u8]>> = Vec::with_capacity(doses);
+    let mut starts = Vec::with_capacity(doses);
+    let mut days = Vec::with_capacity(doses);
+    let mut hold_untils = Vec::with_capacity(doses);
+    let mut products = Vec::with_capacity(doses);
+    for req in reqs {
+        s_nows.push(req.now.as_second());
+        s_ids.push(req.id.as_str());
+        s_protocols.push(i64::from(req.protocol_version));
+        s_keys.push(req.key.as_ref().map(|k| k.key_hash.as_str()));
+        s_hashes.push(req.key.as_ref().map(|k| k.request_hash.as_str()));
+        s_first.push(ids.len() as i32 + 1);
+        s_count.push(req.doses.len() as i32);
+        for d in &req.doses {
+            let r = &d.reservation;
+            ids.push(r.id.as_str());
+            agendas.push(r.agenda_id.as_str());
+            motives.push(r.motive_id.as_str());
+            motive_cts.push(r.motive_ct.as_slice());
+            patient_cts.push(r.patient_ct.as_slice());
+            bidxs.push(r.patient_bidx);
+            note_cts.push(r.note_ct.as_deref());
+            relative_cts.push(r.relative_ct.as_deref());
+            starts.push(r.start.as_second());
+            days.push(d.day.to_string());
+            hold_untils.push(r.hold_until.map(|t| t.as_second()));
+            products.push(d.product.code());
+        }
+    }
+    let rows = sqlx::query(
+        "SELECT g.o_req, g.o_state, g.o_sqlstate, g.o_message, g.o_constraint, (g.o_row).*
+           FROM careslot_series_group($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
+                                      $14, $15, $16, $17, $18, $19) AS g",
+    )
+    .bind(s_nows)
+    .bind(s_ids)
+    .bind(s_protocols)
+    .bind(s_keys)
+    .bind(s_hashes)
+    .bind(s_first)
+    .bind(s_count)
+    .bind(ids)
+    .bind(agendas)
+    .bind(motives)
+    .bind(motive_cts)
+    .bind(patient_cts)
+    .bind(bidxs)
+    .bind(note_cts)
+    .bind(relative_cts)
+    .bind(starts)
+    .bind(days)
+    .bind(hold_untils)
+    .bind(products)
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(Postgres::map_err)?;
+    let mut out: Vec<GroupSeries> = reqs
+        .iter()
+        .map(|_| GroupSeries::Done(Ok(Vec::new())))
+        .collect();
+    for row in &rows {
+        let req: i32 = row.try_get("o_req").map_err(internal)?;
+        let slot = usize::try_from(req)
+            .ok()
+            .and_then(|i| i.checked_sub(1))
+            .and_then(|i| out.get_mut(i))
+            .ok_or_else(|| StoreError::Internal("series group: unknown request".into()))?;
+        let state: String = row.try_get("o_state").map_err(internal)?;
+        match state.as_str() {
+            "ok" => {
+                let r = SqlStore::<Postgres>::reservation_from_row(row)?;
+                if let GroupSeries::Done(Ok(rows)) = slot {
+                    rows.push(r);
+                }
+            }
+            "replay" => *slot = GroupSeries::Replay,
+            _ => {
+                let code: Option<String> = row.try_get("o_sqlstate").map_err(internal)?;
+                let message: Option<String> = row.try_get("o_message").map_err(internal)?;
+                let constraint: Option<String> = row.try_get("o_constraint").map_err(internal)?;
+                let message = message.unwrap_or_default();
+                let e = match map_sqlstate(code.as_deref(), constraint.as_deref(), &message) {
+                    Mapped::Store(e) => e,
+                    Mapped::Unavailable => StoreError::Unavailable(message),
+                    Mapped::Internal => StoreError::Internal(format!(
+                        "series group: {}: {message}",
+                        code.unwrap_or_default()
+                    )),
+                };
+                *slot = GroupSeries::Done(Err(e));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// SQLSTATEs that say the connection or the server failed, not the request: class 08

@@ -156,6 +156,19 @@ pub trait Backend: Send + Sync + Sized + 'static {
         req: &SeriesRequest,
     ) -> impl Future<Output = StoreResult<Vec<ReservationRow>>> + Send;
 
+    /// A group commit's series requests (each with at least one dose) in one call, where
+    /// the backend can: PostgreSQL applies each under its own exception block in one
+    /// server-side function (migration 0066). One outcome per request, in order. `Ok(None)`:
+    /// not done, the caller runs each request on its own (under a savepoint). An `Err` means
+    /// the transaction itself failed.
+    fn series_group(
+        tx: &mut Tx<Self>,
+        reqs: &[&SeriesRequest],
+    ) -> impl Future<Output = StoreResult<Option<Vec<GroupSeries>>>> + Send {
+        let _ = (tx, reqs);
+        async { Ok(None) }
+    }
+
     /// Starts delivering other processes' agenda changes to `on_change` (see
     /// `Store::watch_agendas`); a single-process backend has nothing to deliver.
     fn watch(&self, pool: &DbPool<Self>, on_change: AgendaWatcher);
@@ -173,6 +186,16 @@ pub trait Backend: Send + Sync + Sized + 'static {
         let _ = pool;
         None
     }
+}
+
+/// What [`Backend::series_group`] did with one series request.
+#[derive(Debug)]
+pub enum GroupSeries {
+    /// Reserved (its doses, in order) or refused; its key, if any, recorded only if reserved.
+    Done(StoreResult<Vec<ReservationRow>>),
+    /// Its key was seen before: nothing done; the caller runs the request on its ordinary
+    /// path, which replays that series or refuses another request.
+    Replay,
 }
 
 /// A connection pool of backend `B`.

@@ -4,7 +4,7 @@
 //! overlap and capacity, and every change announces its agenda (`Backend::agenda_changed`).
 
 use crate::outbox::{ConfirmationBatch, Outbox};
-use crate::{internal, Backend, DbPool, DbRow, SqlStore, Tx};
+use crate::{internal, Backend, DbPool, DbRow, GroupSeries, SqlStore, Tx};
 use careslot_domain::{AccountId, AgendaId, MotiveId, ReservationId};
 use careslot_store::codec::{self, pool_key};
 use careslot_store::*;
@@ -303,18 +303,7 @@ where
             Job::Series(req, _) => {
                 let out = Self::series_in(tx, req).await;
                 match &out {
-                    // The series' messages ride on its booked doses' requests: a refused
-                    // series sends nothing.
-                    Ok(SeriesDone::Reserved(_)) => {
-                        touched.outbox.extend(
-                            req.doses
-                                .iter()
-                                .filter(|d| d.reservation.hold_until.is_none())
-                                .map(|d| &d.reservation.outbox)
-                                .filter(|w| !w.is_empty()),
-                        );
-                        agendas.extend(req.doses.iter().map(|d| d.reservation.agenda_id.0.clone()));
-                    }
+                    Ok(SeriesDone::Reserved(_)) => Self::series_reserved(touched, req),
                     // A replay sends nothing again, unless it booked a series left held.
                     Ok(SeriesDone::Replayed(rows, newly_booked)) => {
                         agendas.extend(rows.iter().map(|r| r.agenda_id.0.clone()));
@@ -354,6 +343,64 @@ where
         }
     }
 
+    /// What a reserved series changed: its agendas, and its booked doses' messages (they
+    /// ride on the doses' requests, so a refused series sends nothing).
+    fn series_reserved<'a>(touched: &mut Touched<'a>, req: &'a SeriesRequest) {
+        touched.outbox.extend(
+            req.doses
+                .iter()
+                .filter(|d| d.reservation.hold_until.is_none())
+                .map(|d| &d.reservation.outbox)
+                .filter(|w| !w.is_empty()),
+        );
+        touched
+            .agendas
+            .extend(req.doses.iter().map(|d| d.reservation.agenda_id.0.clone()));
+    }
+
+    /// The group's series requests in one call where the backend can
+    /// ([`Backend::series_group`]): their answers, by the job's place in the group; the
+    /// requests it did not settle (a key seen before) are left to the per-job path.
+    async fn series_group_in<'a>(
+        tx: &mut Tx<B>,
+        group: &'a [Job],
+        answers: &mut [Option<Answer>],
+        touched: &mut Touched<'a>,
+    ) -> StoreResult<()> {
+        let series: Vec<(usize, &'a SeriesRequest)> = group
+            .iter()
+            .enumerate()
+            .filter_map(|(i, job)| match job {
+                Job::Series(req, _) if !req.doses.is_empty() => Some((i, &**req)),
+                _ => None,
+            })
+            .collect();
+        if series.is_empty() {
+            return Ok(());
+        }
+        let reqs: Vec<&SeriesRequest> = series.iter().map(|(_, r)| *r).collect();
+        let Some(outcomes) = B::series_group(tx, &reqs).await? else {
+            return Ok(());
+        };
+        if outcomes.len() != series.len() {
+            return Err(StoreError::Internal(
+                "series group: one outcome per request expected".into(),
+            ));
+        }
+        for ((i, req), outcome) in series.into_iter().zip(outcomes) {
+            if let GroupSeries::Done(out) = outcome {
+                if out.is_ok() {
+                    Self::series_reserved(touched, req);
+                }
+                answers[i] = Some(Answer::Series(out.map(|rows| SeriesOutcome {
+                    rows,
+                    replayed: false,
+                })));
+            }
+        }
+        Ok(())
+    }
+
     /// One hold or booking inside the caller's transaction (the group-commit writer runs many
     /// in one transaction, each under its own savepoint).
     async fn reserve_in(tx: &mut Tx<B>, req: &ReserveRequest) -> StoreResult<ReserveOutcome> {
@@ -382,11 +429,23 @@ where
                 return;
             }
         };
-        let mut answers = Vec::with_capacity(group.len());
+        let mut answers: Vec<Option<Answer>> = group.iter().map(|_| None).collect();
         let mut touched = Touched::default();
-        for job in &group {
+        // The series first, all in one call where the backend can; then every job left, each
+        // under its own savepoint.
+        if let Err(e) = Self::series_group_in(&mut tx, &group, &mut answers, &mut touched).await {
+            let msg = e.to_string();
+            for job in group {
+                job.fail(StoreError::Unavailable(msg.clone()));
+            }
+            return;
+        }
+        for (job, answer) in group.iter().zip(answers.iter_mut()) {
+            if answer.is_some() {
+                continue;
+            }
             match Self::savepoint(&mut tx, job, &mut touched).await {
-                Ok(a) => answers.push(a),
+                Ok(a) => *answer = Some(a),
                 Err(e) => {
                     // The transaction itself is broken: nobody's work can be trusted.
                     let msg = e.to_string();
@@ -457,7 +516,12 @@ where
             on_group(group.len());
         }
         for (job, answer) in group.into_iter().zip(answers) {
-            job.answer(answer);
+            match answer {
+                Some(a) => job.answer(a),
+                None => job.fail(StoreError::Internal(
+                    "group commit: a job left unanswered".into(),
+                )),
+            }
         }
     }
 

@@ -68,6 +68,7 @@ pub async fn run(store: Arc<dyn Store>) {
     directory::merging(&*store).await;
     stock_policy::stock_policy(store.clone()).await;
     series_keys::series_keys(store.clone()).await;
+    series_keys::series_keys_in_groups(store.clone()).await;
     agenda_feeds::agenda_feeds(&*store).await;
     photos::photos(&*store).await;
     // Operations (issue 16); closing stays last: the store refuses writes afterwards.

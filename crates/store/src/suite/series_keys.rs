@@ -224,3 +224,77 @@ pub async fn series_keys(store: Arc<dyn Store>) {
     assert_eq!(ids(&again.rows), ids(&held.rows));
     assert_eq!(booked(s, &zoe.id).await, ids(&held.rows));
 }
+
+/// Many series at once, so that the writer commits them in shared groups (on PostgreSQL one
+/// call of the group function): each request's outcome is its own. Free places are booked;
+/// of two requests racing for one place exactly one wins; the same request sent twice at
+/// once books once and the other answers the same doses; a refused series leaves no key and
+/// takes no dose.
+pub async fn series_keys_in_groups(store: Arc<dyn Store>) {
+    let s = &*store;
+    let f = centre(s).await;
+    let mut patients = Vec::new();
+    for _ in 0..8 {
+        patients.push(new_account(s, Role::Patient).await);
+    }
+    let mut reqs = Vec::new();
+    // Six patients on places of their own (starts 10..15).
+    for (i, p) in patients.iter().take(6).enumerate() {
+        let k = format!("group-{}", p.id);
+        reqs.push(series(
+            &f,
+            &p.id,
+            (10 + i as i64, 10 + i as i64),
+            Some((&k, "hg")),
+            None,
+        ));
+    }
+    // Two patients for one place (start 20), under their own keys.
+    for p in &patients[6..8] {
+        let k = format!("group-race-{}", p.id);
+        reqs.push(series(&f, &p.id, (20, 20), Some((&k, "hr")), None));
+    }
+    // The first patient's request again (same key and request, new ids).
+    let twin_key = format!("group-{}", patients[0].id);
+    reqs.push(series(
+        &f,
+        &patients[0].id,
+        (10, 10),
+        Some((&twin_key, "hg")),
+        None,
+    ));
+    let outcomes = futures::future::join_all(reqs.iter().map(|r| store.reserve_series(r))).await;
+
+    for (i, out) in outcomes.iter().take(6).enumerate() {
+        let out = out.as_ref().expect("a free place is booked");
+        assert_eq!(out.rows.len(), 2);
+        if i > 0 {
+            assert!(!out.replayed);
+            assert_eq!(booked(s, &patients[i].id).await, ids(&out.rows));
+        }
+    }
+    // The twins: one booked, the other answers the same doses.
+    let (first, twin) = (
+        outcomes[0].as_ref().expect("first"),
+        outcomes[8].as_ref().expect("twin"),
+    );
+    assert!(
+        first.replayed != twin.replayed,
+        "exactly one of the twins books"
+    );
+    assert_eq!(ids(&first.rows), ids(&twin.rows));
+    assert_eq!(booked(s, &patients[0].id).await, ids(&first.rows));
+    // The race: one winner, the loser's key not recorded and nothing of it booked.
+    let (ra, rb) = (&outcomes[6], &outcomes[7]);
+    assert!(ra.is_ok() != rb.is_ok(), "one wins: {ra:?} {rb:?}");
+    for (r, p) in [(ra, &patients[6]), (rb, &patients[7])] {
+        if let Err(e) = r {
+            assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+        }
+        let k = format!("group-race-{}", p.id);
+        assert_eq!(s.series_key(&k).await.unwrap().is_some(), r.is_ok());
+        assert_eq!(booked(s, &p.id).await.len(), if r.is_ok() { 2 } else { 0 });
+    }
+    // Seven series booked: seven doses taken on each day, none for the refused one.
+    assert_eq!(used(s, &f).await, vec![7, 7]);
+}
