@@ -195,7 +195,7 @@ struct Snapshot {
     towns: Vec<Town>,
     /// Each row's position in `towns`.
     town_of: Vec<u32>,
-    postcodes: BTreeMap<String, Vec<u32>>,
+    postcodes: BTreeMap<String, Postcode>,
     /// Each row's cache entry (its address) with the row, sorted: the rows of an agenda
     /// that changed.
     by_entry: Vec<(usize, u32)>,
@@ -245,6 +245,14 @@ impl Snapshot {
                 town_of[r as usize] = t as u32;
             }
         }
+        let postcodes: BTreeMap<String, Postcode> = postcodes
+            .into_iter()
+            .map(|(key, rows)| {
+                let first = rows.first().map(|&r| town_of[r as usize]);
+                let town = first.filter(|&t| rows.iter().all(|&r| town_of[r as usize] == t));
+                (key, Postcode { rows, town })
+            })
+            .collect();
         let handles: Vec<Arc<Entry>> = items.iter().map(|i| i.handle.clone()).collect();
         let mut by_entry: Vec<(usize, u32)> = handles
             .iter()
@@ -356,54 +364,69 @@ impl Snapshot {
         rows
     }
 
-    fn town(&self, key: &str) -> Option<&Town> {
-        self.towns
-            .binary_search_by(|t| t.key.as_str().cmp(key))
-            .ok()
-            .map(|i| &self.towns[i])
-    }
-
-    /// Rows in a place: its postcodes, postcode start or town.
-    fn rows_in(&self, place: &PlaceFilter) -> Vec<u32> {
-        let mut rows: Vec<u32> = Vec::new();
+    /// Rows in a place: its postcodes, postcode start or town. A postcode whose rows all
+    /// lie in one of the place's towns adds nothing to that town's rows: a town named alone
+    /// (the common case, "dentiste lyon") is its own sorted list, borrowed, not gathered.
+    fn rows_in(&self, place: &PlaceFilter) -> Cow<'_, [u32]> {
+        let mut lists: Vec<&[u32]> = Vec::new();
         match place {
             PlaceFilter::Known(hit) => {
+                let mut towns: Vec<usize> = hit
+                    .town
+                    .iter()
+                    .chain(&hit.aliases)
+                    .filter_map(|key| {
+                        self.towns
+                            .binary_search_by(|t| t.key.as_str().cmp(key))
+                            .ok()
+                    })
+                    .collect();
+                towns.sort_unstable();
+                towns.dedup();
+                let covered = |p: &Postcode| p.town.is_some_and(|t| towns.contains(&(t as usize)));
                 for pc in &hit.postcodes {
-                    if let Some(list) = self.postcodes.get(pc) {
-                        rows.extend(list);
+                    if let Some(p) = self.postcodes.get(pc).filter(|p| !covered(p)) {
+                        lists.push(&p.rows);
                     }
                 }
                 if let Some(prefix) = &hit.postcode_prefix {
-                    for (_, list) in self
+                    for (_, p) in self
                         .postcodes
                         .range(prefix.clone()..)
                         .take_while(|(k, _)| k.starts_with(prefix.as_str()))
+                        .filter(|(_, p)| !covered(p))
                     {
-                        rows.extend(list);
+                        lists.push(&p.rows);
                     }
                 }
-                for key in hit.town.iter().chain(&hit.aliases) {
-                    if let Some(town) = self.town(key) {
-                        rows.extend(&town.rows);
-                    }
-                }
+                lists.extend(towns.iter().map(|&t| self.towns[t].rows.as_slice()));
             }
             // Not in the gazetteer: any town or postcode containing the text, as before.
             PlaceFilter::Text(t) => {
                 for town in self.towns.iter().filter(|x| x.key.contains(t.as_str())) {
-                    rows.extend(&town.rows);
+                    lists.push(&town.rows);
                 }
-                for (_, list) in self
+                for (_, p) in self
                     .postcodes
                     .iter()
                     .filter(|(k, _)| k.contains(t.as_str()))
                 {
-                    rows.extend(list);
+                    lists.push(&p.rows);
                 }
             }
         }
-        union(rows, self.items.len())
+        match lists.as_slice() {
+            [] => Cow::Owned(Vec::new()),
+            [one] => Cow::Borrowed(one),
+            _ => Cow::Owned(union(lists.concat(), self.items.len())),
+        }
     }
+}
+
+/// The rows of a postcode (sorted), and the town they all lie in, if one.
+struct Postcode {
+    rows: Vec<u32>,
+    town: Option<u32>,
 }
 
 /// Sorted, deduplicated rows of `rows` (below `n`). A big town gathers the same rows from
@@ -509,10 +532,10 @@ impl Snapshot {
 
     fn plan_reading(&self, q: &SearchQuery, mut understood: Understood) -> Plan<'_> {
         let specialty = q.specialty.or(understood.specialty);
+        // The specialty narrows what the other lists leave, by each row's slot (flat
+        // memory), rather than by merging its rows (tens of thousands) with theirs.
+        let slot = specialty.map(specialty_slot);
         let mut lists: Vec<Cow<'_, [u32]>> = Vec::new();
-        if let Some(s) = specialty {
-            lists.push(Cow::Borrowed(&self.by_specialty[specialty_slot(s)]));
-        }
         let place = match q.city.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
             Some(city) => {
                 let text = PlaceFilter::Text(fold(city));
@@ -534,7 +557,7 @@ impl Snapshot {
             None => understood.place.clone().map(PlaceFilter::Known),
         };
         if let Some(p) = &place {
-            lists.push(Cow::Owned(self.rows_in(p)));
+            lists.push(self.rows_in(p));
         }
         let exact: Vec<Cow<'_, [u32]>> = understood
             .names
@@ -543,11 +566,14 @@ impl Snapshot {
             .collect();
         let mut unknown = Vec::new();
         // The lists are kept for a second try only when there are name words to retry.
-        let mut rows = if understood.names.is_empty() {
-            intersect_all(std::mem::take(&mut lists))
-        } else {
-            intersect_all(lists.iter().cloned().chain(exact).collect())
-        };
+        let mut rows = self.narrow(
+            if understood.names.is_empty() {
+                intersect_all(std::mem::take(&mut lists))
+            } else {
+                intersect_all(lists.iter().cloned().chain(exact).collect())
+            },
+            slot,
+        );
         if rows.as_ref().is_some_and(|r| r.is_empty()) && !understood.names.is_empty() {
             // Nobody with the words as typed: allow typos in the name words.
             let mut fuzzy = Vec::new();
@@ -558,14 +584,15 @@ impl Snapshot {
                 }
                 fuzzy.push(Cow::Owned(self.rows_of_words(&ids)));
             }
-            rows = intersect_all(lists.into_iter().chain(fuzzy).collect());
+            rows = self.narrow(
+                intersect_all(lists.into_iter().chain(fuzzy).collect()),
+                slot,
+            );
             if rows.as_ref().is_some_and(|r| !r.is_empty()) {
                 understood.corrected = true;
             }
         }
-        let only_specialty = specialty
-            .filter(|_| place.is_none() && understood.names.is_empty())
-            .map(specialty_slot);
+        let only_specialty = slot.filter(|_| place.is_none() && understood.names.is_empty());
         Plan {
             understood,
             place,
@@ -573,6 +600,27 @@ impl Snapshot {
             unknown,
             only_specialty,
         }
+    }
+
+    /// `rows` (`None`: everyone) of one specialty slot, if given: the slot's own list when
+    /// nothing else narrowed them.
+    fn narrow<'s>(
+        &'s self,
+        rows: Option<Cow<'s, [u32]>>,
+        slot: Option<usize>,
+    ) -> Option<Cow<'s, [u32]>> {
+        let Some(slot) = slot else {
+            return rows;
+        };
+        Some(match rows {
+            None => Cow::Borrowed(&self.by_specialty[slot]),
+            Some(rows) => Cow::Owned(
+                rows.iter()
+                    .copied()
+                    .filter(|&r| usize::from(self.slot_of[r as usize]) == slot)
+                    .collect(),
+            ),
+        })
     }
 
     /// Exactly the rows of a plan within the query's radius, found through the cells the
@@ -797,6 +845,10 @@ pub struct SearchIndex {
     /// Earliest-first walks the timeline when matches² ≥ this × k × rows (see
     /// [`SearchIndex::rank_earliest`]); tests set 0 (always) or infinity (never).
     walk_factor: f64,
+    /// Tests: rank every earliest-first query that does not walk by the timeline's bounds
+    /// (even without a radius), to compare it with brute force.
+    #[cfg(test)]
+    bounds_always: bool,
 }
 
 /// Walking visits about k × rows / matches rows (matches spread evenly in time) at a few
@@ -810,6 +862,8 @@ impl SearchIndex {
             agendas,
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
             walk_factor: WALK_FACTOR,
+            #[cfg(test)]
+            bounds_always: false,
         }
     }
 
@@ -925,10 +979,12 @@ impl SearchIndex {
         let k = q.offset.saturating_add(q.limit);
         // The rows the query keeps: counting them is linear, but in flat memory (no memo),
         // and near a point only over the cells its circle touches.
+        let mut by_cells = false;
         let passing: Option<Vec<u32>> = if q.filters.is_empty() && q.near.is_none() {
             None
         } else if let Some((near, looked)) = snap.near_rows(q, plan) {
             // Exactly within the radius already: only the filters are left.
+            by_cells = true;
             work.checked += looked;
             let facts = |i: &u32| q.filters.accepts(&snap.items[*i as usize].entry.facts);
             Some(if q.filters.is_empty() {
@@ -946,21 +1002,21 @@ impl SearchIndex {
         };
         let members: Option<&[u32]> = passing.as_deref().or(plan.rows.as_deref());
         let total = members.map_or(n, <[u32]>::len);
-        // Near a point, rows of a bucket rank by distance: the walk reads whole buckets, but
-        // only checks a bit for each row it does not accept, against a memo (a pointer
-        // chase) per match for the linear ranking. Factor 2 is a guess: at 400k it did not
-        // measurably change (b) on a loaded machine (BENCHMARKS.md, issue #17).
-        let factor = if q.near.is_some() {
-            self.walk_factor * 2.0
-        } else {
-            self.walk_factor
-        };
-        let walk =
-            k > 0 && total > 0 && (total as f64) * (total as f64) >= factor * k as f64 * n as f64;
+        // Near a point whose circle the cells answered, the radius was measured row by row
+        // over the cells it touches: reading one flat bound per row that passed costs less
+        // than that, while the walk reads whole buckets (rows of a bucket rank by distance)
+        // and a memo per accepted row in them. Elsewhere the walk looks at about k × rows /
+        // matches rows, the bounds at every match.
+        let walk = k > 0
+            && total > 0
+            && (total as f64) * (total as f64) >= self.walk_factor * k as f64 * n as f64
+            && (!by_cells || self.walk_factor == 0.0);
+        #[cfg(test)]
+        let walk = walk && !self.bounds_always;
         if !walk {
             // The rows that passed already: the radius and filters are not measured twice
             // over the whole plan.
-            return self.rank_linear(snap, q, members, now, work).await;
+            return self.rank_bounds(snap, q, members, now, work).await;
         }
         // A whole specialty is accepted by its rows' slot, without a bitset of its rows.
         let by_slot = plan.only_specialty.filter(|_| passing.is_none());
@@ -1022,6 +1078,110 @@ impl SearchIndex {
         ranked.sort_by(order(q.sort, now_s));
         ranked.truncate(k);
         ranked.drain(..q.offset.min(ranked.len()));
+        Ok((ranked, total))
+    }
+
+    /// Earliest-first over `rows` (`None`: every row), which already pass the query's
+    /// radius and filters: reads each row's lower bound of its next slot from the timeline
+    /// (flat memory, no memo), selects the offset + limit lowest, and settles those with
+    /// their memos (recomputed when expired or missing) until the selection no longer
+    /// changes. Every order grows with the next slot, so a row outside the selection, whose
+    /// bound is above the last selected row's exact key, cannot rank before it. Rows whose
+    /// bound rose go back into the timeline at their memo.
+    async fn rank_bounds(
+        &self,
+        snap: &Snapshot,
+        q: &SearchQuery,
+        rows: Option<&[u32]>,
+        now: Timestamp,
+        work: &mut Work,
+    ) -> Result<(Ranked, usize), StoreError> {
+        let now_s = now.as_second();
+        // (bound, then exact key once settled; row)
+        let mut bounds: Vec<(i64, u32)>;
+        {
+            let changes = self.agendas.changes_since(snap.timeline.lock().cursor());
+            let mut timeline = snap.timeline.lock();
+            timeline.catch_up(
+                changes,
+                |e| snap.rows_of_entry(e).iter().map(|(_, r)| *r),
+                now_s,
+            );
+            let row = |r: u32| (timeline.bound(r), r);
+            bounds = match rows {
+                Some(rows) => rows.iter().map(|&r| row(r)).collect(),
+                None => (0..snap.items.len() as u32).map(row).collect(),
+            };
+        }
+        let total = bounds.len();
+        work.checked += total;
+        work.bounds += total;
+        let k = q.offset.saturating_add(q.limit).min(total);
+        if k == 0 {
+            return Ok((Vec::new(), total));
+        }
+        let cmp = order(SortOrder::EarliestSlot, now_s);
+        let mut rose: Vec<u32> = Vec::new();
+        let mut settled: std::collections::HashMap<u32, i64> = Default::default();
+        let mut ranked: Ranked;
+        loop {
+            // The k-th lowest bound, and every row at or below it in front.
+            bounds.select_nth_unstable(k - 1);
+            let kth = bounds[k - 1].0;
+            let mut end = k;
+            for i in k..bounds.len() {
+                if bounds[i].0 <= kth {
+                    bounds.swap(i, end);
+                    end += 1;
+                }
+            }
+            let distance = |r: u32| {
+                q.near
+                    .map_or(f64::NAN, |(p, _)| p.distance_km(snap.coords[r as usize]))
+            };
+            ranked = bounds[..end]
+                .iter()
+                .map(|&(key, r)| (key, distance(r), r, settled.contains_key(&r)))
+                .collect();
+            ranked.select_nth_unstable_by(k - 1, &cmp);
+            ranked.truncate(k);
+            ranked.sort_unstable_by(&cmp);
+            // Settle the first k: a bound that rises sends its row back for another pass.
+            let mut changed = false;
+            for x in ranked.iter_mut().filter(|x| !x.3) {
+                let handle = &snap.handles[x.2 as usize];
+                work.bounds += 1;
+                let key = match handle.memo_second(now_s) {
+                    Memo::Fresh(key) => key,
+                    Memo::Expired(_) | Memo::Missing => {
+                        work.refined += 1;
+                        let next = self.agendas.next_slot_start(handle, now).await?;
+                        next.map_or(i64::MAX, |t| t.as_second())
+                    }
+                };
+                x.3 = true;
+                settled.insert(x.2, key);
+                if key != x.0 {
+                    rose.push(x.2);
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+            for b in bounds[..end].iter_mut() {
+                if let Some(&key) = settled.get(&b.1) {
+                    b.0 = key;
+                }
+            }
+        }
+        ranked.drain(..q.offset.min(ranked.len()));
+        if !rose.is_empty() {
+            let mut timeline = snap.timeline.lock();
+            for r in rose {
+                timeline.settle(r, &snap.handles, now_s);
+            }
+        }
         Ok((ranked, total))
     }
 
@@ -1463,6 +1623,18 @@ mod tests {
     /// write path), agendas that vanish from the store, and a cache-wide invalidation.
     #[tokio::test]
     async fn timeline_stays_exact_through_writes() {
+        stays_exact_through_writes(0.0, false).await;
+    }
+
+    /// The same with the timeline's bounds read row by row (forced for every query), and
+    /// with the choice the index makes by itself.
+    #[tokio::test]
+    async fn bounds_stay_exact_through_writes() {
+        stays_exact_through_writes(WALK_FACTOR, true).await;
+        stays_exact_through_writes(WALK_FACTOR, false).await;
+    }
+
+    async fn stays_exact_through_writes(walk_factor: f64, bounds_always: bool) {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(
             careslot_store_sqlite::SqliteStore::open_dir(dir.path())
@@ -1478,7 +1650,8 @@ mod tests {
             entries.push(e);
         }
         let mut index = SearchIndex::new(cache.clone());
-        index.walk_factor = 0.0;
+        index.walk_factor = walk_factor;
+        index.bounds_always = bounds_always;
         index.replace_all(entries.clone());
         let centre = LatLon {
             lat: 48.88,

@@ -172,6 +172,27 @@ impl Timeline {
         self.cursor
     }
 
+    /// A lower bound of the row's next slot as of the last [`Timeline::catch_up`]: `i64::MIN`
+    /// when unknown, `i64::MAX` for "no slot" (exact until its memo expires, when
+    /// `catch_up` makes it unknown again).
+    pub fn bound(&self, row: u32) -> i64 {
+        self.bucket_of.get(row as usize).copied().unwrap_or(UNKNOWN)
+    }
+
+    /// Places a row at its entry's memo, read now (under the caller's hold of the timeline,
+    /// so that a change logged after this read sends it back to unknown at the next
+    /// `catch_up`); a missing memo leaves it where it is.
+    pub fn settle(&mut self, row: u32, handles: &[Arc<Entry>], now_s: i64) {
+        let Some(h) = handles.get(row as usize) else {
+            return;
+        };
+        if let Memo::Fresh(key) | Memo::Expired(key) = h.memo_second(now_s) {
+            if self.bucket_of[row as usize] != bucket(key) {
+                self.moved(row, bucket(key), handles);
+            }
+        }
+    }
+
     /// Walks on until `k` rows are settled (`None`), or until rows of the current bucket
     /// must be recomputed first (`Some(rows)`: recompute their memos, then walk again with
     /// the same `walk`). `refreshed` holds what this search recomputed, used when a memo
