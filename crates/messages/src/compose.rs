@@ -439,40 +439,29 @@ pub fn compose(
             inviter,
             link,
             valid_days,
-        } => {
-            let days = valid_days.to_string();
-            view.intro = lang.tf(
-                "invitation.intro",
-                &[
-                    ("inviter", inviter),
-                    ("practice", practice),
-                    ("days", &days),
-                ],
-            );
-            view.action = Some((lang.t("invitation.action").to_owned(), link.clone()));
-            view.notes.push(lang.t("common.ignore").to_owned());
-        }
+        } => invitation(
+            &mut view,
+            lang,
+            "invitation",
+            ("practice", practice),
+            inviter,
+            link,
+            *valid_days,
+        ),
         Content::ColleagueInvitation {
             organisation,
             inviter,
             link,
             valid_days,
-        } => {
-            let days = valid_days.to_string();
-            view.intro = lang.tf(
-                "colleague_invitation.intro",
-                &[
-                    ("inviter", inviter),
-                    ("organisation", organisation),
-                    ("days", &days),
-                ],
-            );
-            view.action = Some((
-                lang.t("colleague_invitation.action").to_owned(),
-                link.clone(),
-            ));
-            view.notes.push(lang.t("common.ignore").to_owned());
-        }
+        } => invitation(
+            &mut view,
+            lang,
+            "colleague_invitation",
+            ("organisation", organisation),
+            inviter,
+            link,
+            *valid_days,
+        ),
         Content::OperatorInvitation { link, valid_days } => {
             let days = valid_days.to_string();
             view.intro = lang.tf("operator_invitation.intro", &[("days", &days)]);
@@ -728,6 +717,26 @@ pub fn agenda_event(site: &Site, a: &AgendaEntry, now: Timestamp) -> IcsEvent {
         alarm: None,
         cancelled: a.cancelled,
     }
+}
+
+/// The body of an invitation (catalogue keys under `key`): who invites into what (`to`,
+/// the name of its placeholder and its value), the link and how long it is valid.
+fn invitation(
+    view: &mut View,
+    lang: Lang,
+    key: &str,
+    to: (&str, &str),
+    inviter: &str,
+    link: &str,
+    valid_days: u32,
+) {
+    let days = valid_days.to_string();
+    view.intro = lang.tf(
+        &format!("{key}.intro"),
+        &[("inviter", inviter), to, ("days", &days)],
+    );
+    view.action = Some((lang.t(&format!("{key}.action")).to_owned(), link.to_owned()));
+    view.notes.push(lang.t("common.ignore").to_owned());
 }
 
 fn local_time(lang: Lang, at: Timestamp, zone: &str) -> Result<String, ComposeError> {
