@@ -8,6 +8,8 @@ use careslot_store::{AuditRow, NewAuditEntry, AUDIT_MANY_SUBJECTS};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// An entry about one patient.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,7 +84,6 @@ impl Core {
                         entry_ct: self
                             .protect
                             .seal_audit(&plain, at.as_second(), subject_bidx),
-                        subjects: Vec::new(),
                     }
                 }
                 _ => {
@@ -100,10 +101,6 @@ impl Core {
                             at.as_second(),
                             AUDIT_MANY_SUBJECTS,
                         ),
-                        subjects: subjects
-                            .iter()
-                            .map(|s| self.protect.patient_index(s))
-                            .collect(),
                     }
                 }
             };
@@ -174,8 +171,9 @@ impl Core {
             let Some(last) = page.last() else {
                 return Ok(AuditVerdict::Intact { rows });
             };
+            let index = self.store.audit_subjects(expected - 1, last.seq).await?;
             let mut named: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
-            for (seq, subject) in self.store.audit_subjects(expected - 1, last.seq).await? {
+            for (seq, subject) in index.named {
                 named.entry(seq).or_default().push(subject);
             }
             for row in page {
@@ -197,7 +195,8 @@ impl Core {
                         problem: "entry does not decrypt",
                     });
                 };
-                if self.subjects_altered(&row, &plain, named.remove(&row.seq)) {
+                let indexed = row.seq <= index.indexed_to;
+                if self.subjects_altered(&row, &plain, indexed, named.remove(&row.seq)) {
                     return Ok(AuditVerdict::Broken {
                         seq: row.seq,
                         problem: "entry's patients altered",
@@ -213,15 +212,33 @@ impl Core {
 
 impl Core {
     /// Whether the patients stored beside a many-patient entry differ from those it seals
-    /// (a row of `audit_subjects` removed, added or changed); `named` is sorted.
-    fn subjects_altered(&self, row: &AuditRow, plain: &[u8], named: Option<Vec<i64>>) -> bool {
+    /// (a row of `audit_subjects` removed, added or changed); `named` is sorted. Above the
+    /// index's watermark (`indexed` false) the index may be partly built: its rows must
+    /// be among the sealed patients.
+    fn subjects_altered(
+        &self,
+        row: &AuditRow,
+        plain: &[u8],
+        indexed: bool,
+        named: Option<Vec<i64>>,
+    ) -> bool {
         let named = named.unwrap_or_default();
         if row.subject_bidx != AUDIT_MANY_SUBJECTS {
             return !named.is_empty();
         }
-        let Ok(entry) = serde_json::from_slice::<SealedMany>(plain) else {
+        let Some(sealed) = self.sealed_subjects(plain) else {
             return true;
         };
+        if indexed {
+            sealed != named
+        } else {
+            named.iter().any(|s| sealed.binary_search(s).is_err())
+        }
+    }
+
+    /// The blind indexes of the patients a many-patient entry seals, sorted, once each.
+    fn sealed_subjects(&self, plain: &[u8]) -> Option<Vec<i64>> {
+        let entry = serde_json::from_slice::<SealedMany>(plain).ok()?;
         let mut sealed: Vec<i64> = entry
             .subjects
             .iter()
@@ -229,6 +246,70 @@ impl Core {
             .collect();
         sealed.sort_unstable();
         sealed.dedup();
-        sealed != named
+        Some(sealed)
+    }
+
+    /// Brings the patient index of many-patient entries up to the end of the log as it was
+    /// when called; returns the number of entries indexed. Safe on several nodes at once: a batch another node
+    /// indexed first is dropped and the backlog read again.
+    pub async fn index_audit(&self) -> AppResult<usize> {
+        let mut indexed = 0;
+        loop {
+            let backlog = self.store.audit_unindexed(AUDIT_INDEX_BATCH).await?;
+            if backlog.up_to == backlog.indexed_to {
+                return Ok(indexed);
+            }
+            let mut named = Vec::new();
+            for row in &backlog.entries {
+                // An entry that does not open is reported by `audit verify`; it names no
+                // one the index could find.
+                let Some(subjects) = self
+                    .protect
+                    .open_audit(row)
+                    .ok()
+                    .and_then(|plain| self.sealed_subjects(&plain))
+                else {
+                    tracing::warn!(seq = row.seq, "access-log entry does not open; not indexed");
+                    continue;
+                };
+                named.extend(subjects.into_iter().map(|s| (row.seq, s)));
+            }
+            if !self
+                .store
+                .index_audit_subjects(backlog.indexed_to, backlog.up_to, &mut named)
+                .await?
+            {
+                continue;
+            }
+            indexed += backlog.entries.len();
+            // The backlog as it was is done. Entries appended meanwhile wait for the next
+            // pass, so that they are indexed in a batch rather than one by one.
+            if (backlog.entries.len() as i64) < AUDIT_INDEX_BATCH {
+                return Ok(indexed);
+            }
+        }
+    }
+
+    /// Every few seconds, the entries shown since are indexed in one batch: each page of
+    /// the patient index is then written once per batch instead of once per page shown.
+    pub(crate) fn spawn_audit_indexer(self: &Arc<Self>) {
+        let app = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(AUDIT_INDEX_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(app) = app.upgrade() else { return };
+                if let Err(e) = app.index_audit().await {
+                    tracing::warn!(error = %e, "access-log indexer failed; will retry");
+                }
+            }
+        });
     }
 }
+
+/// Many-patient entries per indexing transaction: about 16,000 index rows for pages of a
+/// thousand patients, short enough not to hold SQLite's writer for long.
+const AUDIT_INDEX_BATCH: i64 = 16;
+/// How often the indexer looks for new entries.
+const AUDIT_INDEX_EVERY: Duration = Duration::from_secs(2);

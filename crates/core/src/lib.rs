@@ -223,6 +223,7 @@ impl Core {
         });
         core.directory.replace_all(core.store.directory().await?);
         core.spawn_hold_sweeper();
+        core.spawn_audit_indexer();
         Ok(core)
     }
 

@@ -458,24 +458,38 @@ async fn audit_chain_detects_tampering(backend: Backend) {
         .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(listing["appointments"].as_array().unwrap().len(), 2);
-    for who in [&alice, &bob] {
-        let (_, log) = srv.get("/api/v1/me/access-log", Some(who)).await;
-        assert!(
-            log["entries"]
+    // Found before the patient index has the entry (the indexer runs every few seconds)
+    // and after; the chain verifies in both states.
+    let app = app_on(&loc, open_custody(&loc).await).await;
+    for indexing in [false, true] {
+        if indexing {
+            app.index_audit().await.unwrap();
+        }
+        for who in [&alice, &bob] {
+            let (_, log) = srv.get("/api/v1/me/access-log", Some(who)).await;
+            let reads = log["entries"]
                 .as_array()
                 .unwrap()
                 .iter()
-                .any(|e| e["what"] == "agenda.appointments"),
-            "{log}"
-        );
+                .filter(|e| e["what"] == "agenda.appointments")
+                .count();
+            assert_eq!(reads, 1, "{log}");
+        }
+        let rows = match app.verify_audit().await.unwrap() {
+            AuditVerdict::Intact { rows } => rows,
+            broken => panic!("fresh chain must verify: {broken:?}"),
+        };
+        assert!(rows >= 7, "{rows}");
     }
-
-    let app = app_on(&loc, open_custody(&loc).await).await;
-    let rows = match app.verify_audit().await.unwrap() {
-        AuditVerdict::Intact { rows } => rows,
-        broken => panic!("fresh chain must verify: {broken:?}"),
-    };
-    assert!(rows >= 7, "{rows}");
+    let (_, log) = srv.get("/api/v1/me/access-log", Some(&pract)).await;
+    assert!(
+        !log["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["what"] == "agenda.appointments"),
+        "an entry is found only by the patients it names: {log}"
+    );
 
     // The patients stored beside a many-patient entry are checked against the sealed list.
     let flip = "UPDATE audit_subjects SET subject_bidx = -7 - subject_bidx";
@@ -495,7 +509,38 @@ async fn audit_chain_detects_tampering(backend: Backend) {
         app.verify_audit().await.unwrap(),
         AuditVerdict::Intact { .. }
     ));
-
+    // Above the watermark the index may be partly built: rows among the entry's patients
+    // are fine, others are not.
+    exec(
+        &loc,
+        "UPDATE audit_index_state SET indexed_to = indexed_to - 100000",
+    )
+    .await;
+    assert!(matches!(
+        app.verify_audit().await.unwrap(),
+        AuditVerdict::Intact { .. }
+    ));
+    exec(&loc, flip).await;
+    assert!(
+        matches!(
+            app.verify_audit().await.unwrap(),
+            AuditVerdict::Broken {
+                problem: "entry's patients altered",
+                ..
+            }
+        ),
+        "a patient the entry does not name, above the watermark, is detected"
+    );
+    exec(&loc, flip).await;
+    exec(
+        &loc,
+        "UPDATE audit_index_state SET indexed_to = indexed_to + 100000",
+    )
+    .await;
+    assert!(matches!(
+        app.verify_audit().await.unwrap(),
+        AuditVerdict::Intact { .. }
+    ));
     exec(&loc, "UPDATE audit_log SET at = at + 1 WHERE seq = 3").await;
     assert_eq!(
         app.verify_audit().await.unwrap(),

@@ -146,6 +146,11 @@ async fn a_released_database_upgrades_with_its_data() {
         latest_migration(),
         "every migration applied"
     );
+    assert_eq!(
+        count(&pool, "SELECT indexed_to FROM audit_index_state").await,
+        1,
+        "the access log written before the patient index's watermark counts as indexed"
+    );
     let patient = store
         .account(&AccountId("acc-pat".into()))
         .await

@@ -36,6 +36,9 @@ const RESERVATION_COLUMNS: &str = "id, agenda_id, start_s, end_s, status, expire
 const AUDIT_ROWS_PER_INSERT: usize = 50;
 /// Patients of many-patient audit entries per `INSERT` (no bound parameters).
 const AUDIT_SUBJECTS_PER_INSERT: usize = 1000;
+/// Patients of many-patient audit entries per indexing transaction (a few milliseconds of
+/// SQLite's writer).
+const AUDIT_SUBJECTS_PER_TX: usize = 2000;
 
 const DIRECTORY_SQL: &str = "SELECT pr.id AS practitioner_id, pr.name AS pname, pr.specialty, a.id AS agenda_id,
         pl.id, pl.practitioner_id, pl.name, pl.address, pl.postcode, pl.city, pl.country, pl.lat, pl.lon, pl.timezone,
@@ -2036,7 +2039,6 @@ where
             None => (0, String::new()),
         };
         let mut rows = Vec::with_capacity(entries.len());
-        let mut named: Vec<(i64, i64)> = Vec::new();
         for e in entries {
             seq += 1;
             let mut row = AuditRow {
@@ -2049,7 +2051,6 @@ where
             row.mac = mac(&prev, &row);
             prev.clone_from(&row.mac);
             rows.push(row);
-            named.extend(e.subjects.iter().map(|s| (seq, *s)));
         }
         // A page may log a thousand reads: a few statements of many rows, not one each.
         for chunk in rows.chunks(AUDIT_ROWS_PER_INSERT) {
@@ -2081,22 +2082,6 @@ where
             }
             q.execute(&mut *tx).await.map_err(B::map_err)?;
         }
-        // The patients of many-patient entries: integers written into the statement (two
-        // numbers formatted here cannot inject anything), as binding a thousand parameters
-        // costs SQLite more than the inserts. Duplicates of one entry are written once.
-        named.sort_unstable();
-        named.dedup();
-        for chunk in named.chunks(AUDIT_SUBJECTS_PER_INSERT) {
-            let mut sql = String::with_capacity(48 + chunk.len() * 24);
-            sql.push_str("INSERT INTO audit_subjects (seq, subject_bidx) VALUES ");
-            for (i, (seq, subject)) in chunk.iter().enumerate() {
-                if i > 0 {
-                    sql.push(',');
-                }
-                sql.push_str(&format!("({seq},{subject})"));
-            }
-            B::execute_unprepared(&mut tx, &sql).await?;
-        }
         crate::commit::<B>(tx).await
     }
 
@@ -2113,14 +2098,22 @@ where
     }
 
     async fn audit_rows_for_subject(&self, subject_bidx: i64) -> StoreResult<Vec<AuditRow>> {
+        // One statement, so the watermark and the index are read at the same instant: an
+        // entry is found through the index or above the watermark, never neither (and
+        // once when both: an index being built has rows above the watermark).
         sqlx::query(
             "SELECT * FROM audit_log WHERE subject_bidx = $1
              UNION ALL
-             SELECT a.* FROM audit_subjects s JOIN audit_log a ON a.seq = s.seq
-              WHERE s.subject_bidx = $1
+             SELECT * FROM audit_log WHERE seq IN (
+               SELECT seq FROM audit_subjects WHERE subject_bidx = $1
+               UNION
+               SELECT seq FROM audit_log
+                WHERE subject_bidx = $2
+                  AND seq > (SELECT indexed_to FROM audit_index_state))
              ORDER BY seq",
         )
         .bind(subject_bidx)
+        .bind(AUDIT_MANY_SUBJECTS)
         .fetch_all(self.reader())
         .await
         .map_err(B::map_err)?
@@ -2129,24 +2122,122 @@ where
         .collect()
     }
 
-    async fn audit_subjects(&self, after_seq: i64, up_to: i64) -> StoreResult<Vec<(i64, i64)>> {
-        sqlx::query(
-            "SELECT seq, subject_bidx FROM audit_subjects WHERE seq > $1 AND seq <= $2
-              ORDER BY seq, subject_bidx",
+    async fn audit_subjects(&self, after_seq: i64, up_to: i64) -> StoreResult<AuditSubjects> {
+        // The state row joined to the range: the watermark and the rows at one instant.
+        let rows = sqlx::query(
+            "SELECT w.indexed_to, s.seq, s.subject_bidx FROM audit_index_state w
+               LEFT JOIN audit_subjects s ON s.seq > $1 AND s.seq <= $2
+              ORDER BY s.seq, s.subject_bidx",
         )
         .bind(after_seq)
         .bind(up_to)
         .fetch_all(self.reader())
         .await
+        .map_err(B::map_err)?;
+        let mut out = AuditSubjects::default();
+        for r in &rows {
+            out.indexed_to = r.try_get("indexed_to").map_err(internal)?;
+            let seq: Option<i64> = r.try_get("seq").map_err(internal)?;
+            let subject: Option<i64> = r.try_get("subject_bidx").map_err(internal)?;
+            if let (Some(seq), Some(subject)) = (seq, subject) {
+                out.named.push((seq, subject));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn audit_unindexed(&self, limit: i64) -> StoreResult<AuditBacklog> {
+        let state = sqlx::query(
+            "SELECT indexed_to, (SELECT COALESCE(MAX(seq), 0) FROM audit_log) AS log_end
+               FROM audit_index_state",
+        )
+        .fetch_one(self.reader())
+        .await
+        .map_err(B::map_err)?;
+        let indexed_to: i64 = state.try_get("indexed_to").map_err(internal)?;
+        let log_end: i64 = state.try_get("log_end").map_err(internal)?;
+        // Entries are committed in sequence order (one appender at a time), so every entry
+        // up to `log_end` is visible to this read.
+        let entries = sqlx::query(
+            "SELECT * FROM audit_log WHERE subject_bidx = $1 AND seq > $2 AND seq <= $3
+              ORDER BY seq LIMIT $4",
+        )
+        .bind(AUDIT_MANY_SUBJECTS)
+        .bind(indexed_to)
+        .bind(log_end)
+        .bind(limit)
+        .fetch_all(self.reader())
+        .await
         .map_err(B::map_err)?
         .iter()
-        .map(|r| {
-            Ok((
-                r.try_get("seq").map_err(internal)?,
-                r.try_get("subject_bidx").map_err(internal)?,
-            ))
+        .map(Self::audit_from_row)
+        .collect::<StoreResult<Vec<_>>>()?;
+        let up_to = match entries.last() {
+            Some(last) if entries.len() as i64 >= limit => last.seq,
+            _ => log_end.max(indexed_to),
+        };
+        Ok(AuditBacklog {
+            indexed_to,
+            up_to,
+            entries,
         })
-        .collect()
+    }
+
+    async fn index_audit_subjects(
+        &self,
+        from: i64,
+        to: i64,
+        named: &mut [(i64, i64)],
+    ) -> StoreResult<bool> {
+        // Sorted by patient, so that each page of the patient index is written once per
+        // batch (the entries of many pages shown name the same patients), in transactions
+        // of a few thousand rows: a request waiting for SQLite's writer waits for one of
+        // them, not for the batch. Rows above the watermark are a partial index the
+        // readers do not rely on; the watermark moves last.
+        named.sort_unstable_by_key(|&(seq, subject)| (subject, seq));
+        let mut last = None;
+        let mut sql = String::new();
+        for tx_rows in named.chunks(AUDIT_SUBJECTS_PER_TX) {
+            let mut tx = B::begin_write(self.writer()).await?;
+            for chunk in tx_rows.chunks(AUDIT_SUBJECTS_PER_INSERT) {
+                // Integers written into the statement: two numbers formatted here cannot
+                // inject anything, and binding a thousand parameters costs SQLite more
+                // than the inserts.
+                sql.clear();
+                sql.push_str("INSERT INTO audit_subjects (seq, subject_bidx) VALUES ");
+                let mut first = true;
+                for &(seq, subject) in chunk {
+                    if last == Some((seq, subject)) {
+                        continue;
+                    }
+                    last = Some((seq, subject));
+                    if !first {
+                        sql.push(',');
+                    }
+                    first = false;
+                    sql.push_str(&format!("({seq},{subject})"));
+                }
+                // Another node may be indexing the same entries.
+                sql.push_str(" ON CONFLICT DO NOTHING");
+                if !first {
+                    B::execute_unprepared(&mut tx, &sql).await?;
+                }
+            }
+            crate::commit::<B>(tx).await?;
+        }
+        let mut tx = B::begin_write(self.writer()).await?;
+        let moved =
+            sqlx::query("UPDATE audit_index_state SET indexed_to = $2 WHERE indexed_to = $1")
+                .bind(from)
+                .bind(to)
+                .execute(&mut *tx)
+                .await
+                .map_err(B::map_err)?;
+        if B::rows_affected(moved) != 1 {
+            return Ok(false);
+        }
+        crate::commit::<B>(tx).await?;
+        Ok(true)
     }
 
     async fn practitioner(&self, id: &PractitionerId) -> StoreResult<Option<Practitioner>> {

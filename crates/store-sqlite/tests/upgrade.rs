@@ -159,6 +159,11 @@ async fn a_released_database_upgrades_with_its_data() {
     );
     let version: i64 = count(&pool, "SELECT max(version) FROM _sqlx_migrations").await;
     assert_eq!(version, latest_migration(), "every migration applied");
+    assert_eq!(
+        count(&pool, "SELECT indexed_to FROM audit_index_state").await,
+        1,
+        "the access log written before the patient index's watermark counts as indexed"
+    );
 
     // The rows read back through the store, new columns empty.
     let patient = store

@@ -827,11 +827,25 @@ pub trait Store: Send + Sync + 'static {
     async fn append_audit(&self, entries: &[NewAuditEntry], mac: &AuditMac) -> StoreResult<()>;
     /// The whole log from `after_seq` on (exclusive), in order, at most `limit` rows.
     async fn audit_rows(&self, after_seq: i64, limit: i64) -> StoreResult<Vec<AuditRow>>;
-    /// The entries naming a patient: theirs, and those naming many patients among them.
+    /// The entries that may name a patient, in order: theirs, the many-patient entries
+    /// indexed under their blind index, and every many-patient entry not indexed yet (the
+    /// caller opens those to see whether they name the patient).
     async fn audit_rows_for_subject(&self, subject_bidx: i64) -> StoreResult<Vec<AuditRow>>;
-    /// `(seq, subject_bidx)` of the patients named by the many-patient entries with a
-    /// sequence number in `(after_seq, up_to]`, in order.
-    async fn audit_subjects(&self, after_seq: i64, up_to: i64) -> StoreResult<Vec<(i64, i64)>>;
+    /// The patient index of the many-patient entries with a sequence number in
+    /// `(after_seq, up_to]`, and how far the index goes, read at one instant.
+    async fn audit_subjects(&self, after_seq: i64, up_to: i64) -> StoreResult<AuditSubjects>;
+    /// The many-patient entries the patient index does not cover yet (at most `limit`).
+    async fn audit_unindexed(&self, limit: i64) -> StoreResult<AuditBacklog>;
+    /// Adds `named` (`(seq, subject_bidx)` pairs, any order, duplicates allowed) to the
+    /// patient index, then moves its watermark from `from` to `to`. False when the
+    /// watermark is no longer `from` (another node indexed these entries first): the rows
+    /// added are then the same ones, already there or harmless above the watermark.
+    async fn index_audit_subjects(
+        &self,
+        from: i64,
+        to: i64,
+        named: &mut [(i64, i64)],
+    ) -> StoreResult<bool>;
     async fn wrapped_keys(&self) -> StoreResult<Vec<WrappedKeyRow>>;
     async fn set_wrapped_key(&self, row: &WrappedKeyRow) -> StoreResult<()>;
 

@@ -482,9 +482,32 @@ pub struct ReserveOutcome {
     pub replayed: bool,
 }
 
-/// `subject_bidx` of an audit entry naming several patients: their blind indexes are in
-/// its `subjects` (stored beside the log, found by each patient's index).
+/// `subject_bidx` of an audit entry naming several patients. Their blind indexes are
+/// derived from the sealed entry after it is written (`audit_subjects`, filled behind the
+/// request by the indexer up to a watermark), so that a page listing a thousand patients
+/// does not insert a thousand rows at random places of an index while the user waits.
 pub const AUDIT_MANY_SUBJECTS: i64 = -1;
+
+/// The patient index of a range of the log.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AuditSubjects {
+    /// Every entry up to this sequence number is indexed. Above it the index may be
+    /// partly built (an indexer between two transactions): readers do not rely on it.
+    pub indexed_to: i64,
+    /// `(seq, subject_bidx)`, ordered.
+    pub named: Vec<(i64, i64)>,
+}
+
+/// The many-patient entries waiting for the patient index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditBacklog {
+    /// The index's watermark when read.
+    pub indexed_to: i64,
+    /// The watermark once `entries` are indexed: the log's end, or the last entry's sequence
+    /// number when the limit cut the backlog short.
+    pub up_to: i64,
+    pub entries: Vec<AuditRow>,
+}
 
 /// One audit entry before it is chained.
 #[derive(Debug, Clone)]
@@ -493,9 +516,6 @@ pub struct NewAuditEntry {
     /// The patient's blind index, or [`AUDIT_MANY_SUBJECTS`].
     pub subject_bidx: i64,
     pub entry_ct: Vec<u8>,
-    /// The blind indexes of the patients an [`AUDIT_MANY_SUBJECTS`] entry names (empty for
-    /// an entry about one patient).
-    pub subjects: Vec<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2294,13 +2294,11 @@ async fn audit_chain(store: Arc<dyn Store>) {
                         at: t0(),
                         subject_bidx: 7,
                         entry_ct: vec![i; 3],
-                        subjects: Vec::new(),
                     },
                     NewAuditEntry {
                         at: t0(),
                         subject_bidx: 8,
                         entry_ct: vec![i; 4],
-                        subjects: Vec::new(),
                     },
                 ];
                 store.append_audit(&entries, &*mac).await
@@ -2316,7 +2314,6 @@ async fn audit_chain(store: Arc<dyn Store>) {
             at: t0(),
             subject_bidx: 9,
             entry_ct: vec![1; 1 + i % 7],
-            subjects: Vec::new(),
         })
         .collect();
     store.append_audit(&many, &*mac).await.unwrap();
@@ -2330,13 +2327,11 @@ async fn audit_chain(store: Arc<dyn Store>) {
                     at: t0(),
                     subject_bidx: AUDIT_MANY_SUBJECTS,
                     entry_ct: vec![2; 5],
-                    subjects: named.clone(),
                 },
                 NewAuditEntry {
                     at: t0(),
                     subject_bidx: 10,
                     entry_ct: vec![3; 5],
-                    subjects: Vec::new(),
                 },
             ],
             &*mac,
@@ -2347,24 +2342,88 @@ async fn audit_chain(store: Arc<dyn Store>) {
     assert_eq!(rows.len(), before + 16 + 450 + 2);
     let batch = &rows[rows.len() - 2];
     assert_eq!(batch.subject_bidx, AUDIT_MANY_SUBJECTS);
-    let listed = store
-        .audit_subjects(batch.seq - 1, rows.len() as i64)
+    // Not indexed yet: nothing beside the log, and every patient's read returns the entry
+    // (the caller opens it to see whether it names them).
+    let end = rows.len() as i64;
+    let before_index = store.audit_subjects(batch.seq - 1, end).await.unwrap();
+    assert!(before_index.indexed_to < batch.seq, "{before_index:?}");
+    assert_eq!(before_index.named, vec![]);
+    for patient in [8, 1_234, 99_999] {
+        let found = store.audit_rows_for_subject(patient).await.unwrap();
+        assert_eq!(found.last().map(|r| r.seq), Some(batch.seq), "{patient}");
+    }
+    let backlog = store.audit_unindexed(10).await.unwrap();
+    assert_eq!(backlog.indexed_to, before_index.indexed_to);
+    assert_eq!(backlog.up_to, end, "up to the log's end");
+    assert_eq!(backlog.entries.last().map(|r| r.seq), Some(batch.seq));
+    assert!(backlog
+        .entries
+        .iter()
+        .all(|r| r.subject_bidx == AUDIT_MANY_SUBJECTS));
+    // The indexer adds the patients the entry names (given unordered, one twice).
+    let mut named: Vec<(i64, i64)> = (0..2_500)
+        .rev()
+        .chain([8])
+        .map(|s| (batch.seq, s))
+        .collect();
+    assert!(
+        !store
+            .index_audit_subjects(backlog.indexed_to - 1, end, &mut named.clone())
+            .await
+            .unwrap(),
+        "a watermark that moved meanwhile is not moved"
+    );
+    // Rows above the watermark (an index partly built): found once, and not relied on.
+    let partial = store.audit_subjects(batch.seq - 1, end).await.unwrap();
+    assert_eq!(partial.indexed_to, before_index.indexed_to);
+    assert_eq!(partial.named.len(), 2_500);
+    for patient in [8, 99_999] {
+        let found = store.audit_rows_for_subject(patient).await.unwrap();
+        assert_eq!(
+            found.iter().filter(|r| r.seq == batch.seq).count(),
+            1,
+            "{patient}"
+        );
+    }
+    assert!(store
+        .index_audit_subjects(backlog.indexed_to, end, &mut named)
         .await
-        .unwrap();
-    assert_eq!(listed.len(), 2_500, "each patient once");
-    assert!(listed.iter().all(|(seq, _)| *seq == batch.seq));
-    assert!(listed.windows(2).all(|w| w[0] < w[1]), "in order");
+        .unwrap());
+    assert!(
+        !store
+            .index_audit_subjects(backlog.indexed_to, end, &mut named)
+            .await
+            .unwrap(),
+        "indexed once"
+    );
+    let listed = store.audit_subjects(batch.seq - 1, end).await.unwrap();
+    assert_eq!(listed.indexed_to, end);
+    assert_eq!(listed.named.len(), 2_500, "each patient once");
+    assert!(listed.named.iter().all(|(seq, _)| *seq == batch.seq));
+    assert!(listed.named.windows(2).all(|w| w[0] < w[1]), "in order");
     assert_eq!(
-        store.audit_subjects(batch.seq, 1_000_000).await.unwrap(),
+        store
+            .audit_subjects(batch.seq, 1_000_000)
+            .await
+            .unwrap()
+            .named,
         vec![],
         "the entry after it names no one beside the log"
     );
-    // A patient finds their own entries and the many-patient one, in log order.
+    let backlog = store.audit_unindexed(10).await.unwrap();
+    assert_eq!((backlog.indexed_to, backlog.up_to), (end, end));
+    assert_eq!(backlog.entries, vec![]);
+    // A patient finds their own entries and the many-patient one, in log order, once.
     let of_8 = store.audit_rows_for_subject(8).await.unwrap();
     assert_eq!(of_8.len(), 9);
     assert_eq!(of_8.last().map(|r| r.seq), Some(batch.seq));
     assert!(of_8.windows(2).all(|w| w[0].seq < w[1].seq));
     assert_eq!(store.audit_rows_for_subject(1_234).await.unwrap().len(), 1);
+    assert_eq!(
+        store.audit_rows_for_subject(99_999).await.unwrap(),
+        vec![],
+        "indexed: only the patients it names find it"
+    );
     let mut prev = String::new();
     for (i, r) in rows.iter().enumerate() {
         assert_eq!(r.seq, i as i64 + 1, "gapless sequence");
