@@ -308,8 +308,10 @@ impl Core {
     }
 }
 
-/// Many-patient entries per indexing transaction: about 16,000 index rows for pages of a
-/// thousand patients, short enough not to hold SQLite's writer for long.
-const AUDIT_INDEX_BATCH: i64 = 16;
-/// How often the indexer looks for new entries.
-const AUDIT_INDEX_EVERY: Duration = Duration::from_secs(2);
+/// Many-patient entries per indexing batch. The more pages shown in one batch, the fewer
+/// times each page of the patient index is written (a practice's pages name the same
+/// patients); the store writes a batch in transactions of a few thousand rows.
+const AUDIT_INDEX_BATCH: i64 = 64;
+/// How often the indexer looks for new entries (a patient's access log opens the entries
+/// of the last few seconds, which the index does not have yet).
+const AUDIT_INDEX_EVERY: Duration = Duration::from_secs(5);
