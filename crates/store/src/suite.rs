@@ -2317,9 +2317,8 @@ async fn audit_chain(store: Arc<dyn Store>) {
         })
         .collect();
     store.append_audit(&many, &*mac).await.unwrap();
-    // One entry naming many patients (a page listing them), more than one statement
-    // carries, one named twice; then an entry about one patient.
-    let named: Vec<i64> = (0..2_500).chain([8]).collect();
+    // One entry naming many patients (a page listing them; the patients are indexed
+    // below), then an entry about one patient.
     store
         .append_audit(
             &[
@@ -2360,7 +2359,8 @@ async fn audit_chain(store: Arc<dyn Store>) {
         .entries
         .iter()
         .all(|r| r.subject_bidx == AUDIT_MANY_SUBJECTS));
-    // The indexer adds the patients the entry names (given unordered, one twice).
+    // The indexer adds the patients the entry names: more than one statement and one
+    // transaction carry, unordered, one named twice.
     let mut named: Vec<(i64, i64)> = (0..2_500)
         .rev()
         .chain([8])
