@@ -13,6 +13,9 @@ let mailbox;
 const stamp = Date.now();
 const doctor = { name: 'Dr Claire Testeur', email: `claire.${stamp}@example.org`, password: 'correct horse battery' };
 let publicPath;
+// The day of the patient's booking (the earliest slot: next week's when this week has none
+// left, e.g. on a Sunday evening).
+let patientDay;
 
 before(async () => {
   mailbox = await startMailbox();
@@ -132,6 +135,7 @@ test('a patient finds the new practitioner and books them, signing up inline', a
     await page.goto('/search?q=Testeur&where=Lyon');
     assert.equal(await page.locator('li.result').count(), 1);
     await page.goto(publicPath);
+    patientDay = await page.locator('.day', { has: page.locator('button.slot') }).first().getAttribute('data-day');
     await Promise.all([page.waitForURL(/\/book\//), page.locator('button.slot').first().click()]);
     const holdUrl = page.url();
     await page.fill('#up-name', 'Paul Patient');
@@ -164,8 +168,9 @@ test('an invited assistant books a patient on the phone, and sees only the agend
     await pro.goto('/pro/agenda');
     assert.match(pro.url(), /\/pro\/agenda/);
     await visit(pro, 'desk-day');
-    await pro.goto('/pro/agenda?view=week');
-    assert.ok((await pro.locator('.item.appointment').count()) >= 1, "the patient's booking is in the week");
+    assert.match(patientDay ?? '', /^\d{4}-\d{2}-\d{2}$/, 'the booking test ran first');
+    await pro.goto(`/pro/agenda?view=week&date=${patientDay}`);
+    assert.ok((await pro.locator('.item.appointment').count()) >= 1, "the patient's booking is in its week");
     await visit(pro, 'desk-week');
     await pro.goto('/pro/settings');
     await visit(pro, 'settings');
@@ -235,7 +240,9 @@ test('an invited assistant books a patient on the phone, and sees only the agend
     await enrolOnPage(asst, {});
     await asst.goto('/pro/agenda');
     assert.match(asst.url(), /\/pro\/agenda/);
-    await asst.goto('/pro/agenda?view=week');
+    // Free times from the week after the patient's: wholly to come, whatever today is.
+    const freeWeek = `/pro/agenda?view=week&date=${new Date(Date.parse(`${patientDay}T12:00:00Z`) + 7 * 864e5).toISOString().slice(0, 10)}`;
+    await asst.goto(freeWeek);
     const free = asst.locator('.item.free a').first();
     await Promise.all([asst.waitForURL(/\/pro\/agenda\/book/), free.click()]);
     await visit(asst, 'desk-book');
@@ -252,7 +259,7 @@ test('an invited assistant books a patient on the phone, and sees only the agend
     assert.equal(await asst.locator('#directory-results tbody tr', { hasText: 'Marcel Téléphone' }).count(), 1);
     await asst.goto('/pro/patients?q=' + encodeURIComponent('06 12 34 56 78'));
     assert.equal(await asst.locator('#directory-results tbody tr').count(), 1);
-    await asst.goto('/pro/agenda?view=week');
+    await asst.goto(freeWeek);
     const later = asst.locator('.item.free a').nth(1);
     await Promise.all([asst.waitForURL(/\/pro\/agenda\/book/), later.click()]);
     await asst.fill('#q', 'Télé');
@@ -296,7 +303,7 @@ test('an invited assistant books a patient on the phone, and sees only the agend
 
     // Marcel calls again from his landline: a second record, then merged into the first
     // from his page, after a confirmation that says what happens.
-    await asst.goto('/pro/agenda?view=week');
+    await asst.goto(freeWeek);
     await Promise.all([asst.waitForURL(/\/pro\/agenda\/book/), asst.locator('.item.free a').nth(2).click()]);
     await asst.fill('#patient_name', 'Marcel Téléphone');
     await asst.fill('#patient_phone', '01 43 21 65 87');
