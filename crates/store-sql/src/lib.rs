@@ -7,7 +7,8 @@
 //! - `store.rs`: the [`careslot_store::Store`] implementation, the row decoders and the
 //!   writes several methods share;
 //! - `reservations.rs`: holds and appointments, and the group-commit writer;
-//! - `payments.rs`: teleconsultation payments.
+//! - `payments.rs`: teleconsultation payments;
+//! - `packed.rs`: long reads as one row, for SQLite.
 //!
 //! ## sqlx's bounds
 //!
@@ -32,6 +33,7 @@ mod interop;
 mod operators;
 mod organisations;
 mod outbox;
+pub mod packed;
 mod payments;
 mod photos;
 mod reminders;
@@ -75,6 +77,11 @@ pub trait Backend: Send + Sync + Sized + 'static {
     /// nodes, longer than the time a node may go on using its list of practices with
     /// webhooks before it reads it again (see `Store::webhook_activation_delay`).
     const WEBHOOK_DELAY_MS: i64;
+
+    /// Reads of many rows spelled to return them as one JSON array in one row, where
+    /// handing rows over one by one is what a long read costs (see [`packed`]). `None`:
+    /// rows are read one by one.
+    const PACKED: Option<&'static packed::PackedSql> = None;
 
     /// Maps a driver error: constraint violations become conflicts (the HTTP layer turns
     /// them into 409), lost connections and timeouts `Unavailable`, the rest `Internal`.

@@ -805,6 +805,16 @@ where
     }
 
     async fn accounts(&self, ids: &[AccountId]) -> StoreResult<Vec<AccountRecord>> {
+        if let Some(packed) = B::PACKED {
+            let list: Vec<&str> = ids.iter().map(AccountId::as_str).collect();
+            let json = serde_json::to_string(&list).map_err(internal)?;
+            let row = sqlx::query(packed.accounts)
+                .bind(json)
+                .fetch_one(self.reader())
+                .await
+                .map_err(B::map_err)?;
+            return crate::packed::accounts(&row.try_get::<String, _>("packed").map_err(internal)?);
+        }
         let mut out = Vec::with_capacity(ids.len());
         // Both backends take this many placeholders in one statement with room to spare.
         for chunk in ids.chunks(ACCOUNTS_PER_READ) {
@@ -1986,6 +1996,18 @@ where
         from: Timestamp,
         to: Timestamp,
     ) -> StoreResult<Vec<ReservationRow>> {
+        if let Some(packed) = B::PACKED {
+            let row = sqlx::query(packed.agenda_appointments)
+                .bind(agenda.as_str())
+                .bind(from.as_second())
+                .bind(to.as_second())
+                .fetch_one(self.reader())
+                .await
+                .map_err(B::map_err)?;
+            return crate::packed::reservations(
+                &row.try_get::<String, _>("packed").map_err(internal)?,
+            );
+        }
         sqlx::query(&format!(
             "SELECT {RESERVATION_COLUMNS} FROM reservations
               WHERE agenda_id = $1 AND start_s >= $2 AND start_s < $3
