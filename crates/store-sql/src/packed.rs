@@ -10,8 +10,8 @@
 //! runs the same reads on both, so the two spellings answer the same.
 
 use careslot_domain::{AccountId, PractitionerId};
-use careslot_store::{codec, AccountRecord, ReservationRow, Role};
-use careslot_store::{StoreError, StoreResult};
+use careslot_store::codec::{self, corrupt};
+use careslot_store::{AccountRecord, ReservationRow, Role, StoreResult};
 use serde::Deserialize;
 
 /// The packed spelling of each read, with the same parameters as the row-by-row one
@@ -54,10 +54,6 @@ pub struct ReservationJson(
     Option<String>,
     [Option<i64>; 4],
 );
-
-fn corrupt(what: &'static str) -> StoreError {
-    codec::corrupt(what)
-}
 
 fn blob(hex_text: &str) -> StoreResult<Vec<u8>> {
     const_hex::decode(hex_text).map_err(|_| corrupt("packed blob"))
