@@ -849,6 +849,9 @@ pub struct SearchIndex {
     /// (even without a radius), to compare it with brute force.
     #[cfg(test)]
     bounds_always: bool,
+    /// Earliest-first near a point ranks through the cells' orders ([`SearchIndex::rank_near`]);
+    /// tests turn it off to compare.
+    cells_ranking: bool,
 }
 
 /// Walking visits about k × rows / matches rows (matches spread evenly in time) at a few
@@ -864,6 +867,7 @@ impl SearchIndex {
             walk_factor: WALK_FACTOR,
             #[cfg(test)]
             bounds_always: false,
+            cells_ranking: true,
         }
     }
 
@@ -975,6 +979,20 @@ impl SearchIndex {
                 .rank_linear(snap, q, plan.rows.as_deref(), now, work)
                 .await;
         }
+        if q.near.is_some() && q.filters.is_empty() && self.cells_ranking {
+            // Everyone, or a whole specialty, near a point: the cells' rows in the order of
+            // their bounds.
+            let slot = match (&plan.rows, plan.only_specialty) {
+                (None, _) => Some(None),
+                (Some(_), Some(slot)) => Some(Some(slot)),
+                _ => None,
+            };
+            if let Some(slot) = slot {
+                if let Some(out) = self.rank_near(snap, q, slot, now, work).await? {
+                    return Ok(out);
+                }
+            }
+        }
         let n = snap.items.len();
         let k = q.offset.saturating_add(q.limit);
         // The rows the query keeps: counting them is linear, but in flat memory (no memo),
@@ -1079,6 +1097,213 @@ impl SearchIndex {
         ranked.truncate(k);
         ranked.drain(..q.offset.min(ranked.len()));
         Ok((ranked, total))
+    }
+
+    /// Earliest-first near a point, for everyone or one specialty slot (no other filter):
+    /// not linear in the rows within the radius. Each cell list the circle touches keeps
+    /// its rows sorted by a lower bound of their next slot (read from the timeline once per
+    /// epoch, see [`timeline::Timeline::ordered`]); rows whose bound fell since are taken
+    /// from the timeline's list of them instead. The lists are merged from the lowest
+    /// bound; each row taken is checked against the radius (cells wholly inside need not),
+    /// its bound read again from the timeline, then its memo, which settles it or gives a
+    /// higher bound (it goes back into the merge), or it is recomputed. The merge stops once
+    /// `offset + limit` rows are settled and the next bound is above the last of them: every
+    /// row not taken starts later. The count of rows within the radius is read from the
+    /// cells (a cell wholly inside counts its rows without measuring them). `None` when the
+    /// circle is too large for the cells.
+    async fn rank_near(
+        &self,
+        snap: &Snapshot,
+        q: &SearchQuery,
+        slot: Option<usize>,
+        now: Timestamp,
+        work: &mut Work,
+    ) -> Result<Option<(Ranked, usize)>, StoreError> {
+        use std::cmp::Reverse;
+        use std::collections::{BinaryHeap, HashSet};
+        let Some((center, radius)) = q.near else {
+            return Ok(None);
+        };
+        let Some(lists) = snap.cells.touched_lists(slot, center, radius) else {
+            return Ok(None);
+        };
+        let exact = |r: u32| center.distance_km(snap.coords[r as usize]) <= radius;
+        let of_slot = |r: u32| slot.is_none_or(|s| usize::from(snap.slot_of[r as usize]) == s);
+        let strays: Vec<u32> = snap
+            .cells
+            .stray()
+            .iter()
+            .copied()
+            .filter(|&r| of_slot(r) && exact(r))
+            .collect();
+        let (counted, looked) = cells::Cells::count_within(&lists, center, radius, exact);
+        let total = counted + strays.len();
+        work.checked += looked + snap.cells.stray().len();
+        let k = q.offset.saturating_add(q.limit).min(total);
+        if k == 0 {
+            return Ok(Some((Vec::new(), total)));
+        }
+        let now_s = now.as_second();
+
+        // Per list: its order, where the merge is in it, and how many risen bounds it met.
+        struct Cursor {
+            key: timeline::ListKey,
+            order: Arc<Vec<(i64, u32)>>,
+            at: usize,
+            inside: bool,
+            risen: usize,
+        }
+        // Candidates by bound: (bound, row, what the bound is).
+        const TIMELINE: u8 = 0;
+        const EXPIRED_MEMO: u8 = 1;
+        let mut candidates: BinaryHeap<Reverse<(i64, u32, u8)>> = BinaryHeap::new();
+        let mut cursors: Vec<Cursor> = Vec::with_capacity(lists.len());
+        let mut fallen: HashSet<u32> = HashSet::new();
+        {
+            let changes = self.agendas.changes_since(snap.timeline.lock().cursor());
+            let mut timeline = snap.timeline.lock();
+            timeline.catch_up(
+                changes,
+                |e| snap.rows_of_entry(e).iter().map(|(_, r)| *r),
+                now_s,
+            );
+            for list in &lists {
+                cursors.push(Cursor {
+                    key: list.key,
+                    order: timeline.ordered(list.key, list.rows),
+                    at: 0,
+                    inside: list.inside,
+                    risen: 0,
+                });
+            }
+            // Rows whose ordered bound may be too high: at their current bound instead.
+            for &r in timeline.fallen().iter().chain(&strays) {
+                if of_slot(r) && exact(r) && fallen.insert(r) {
+                    candidates.push(Reverse((timeline.bound(r), r, TIMELINE)));
+                }
+            }
+        }
+        // The next bound of each list.
+        let mut heads: BinaryHeap<Reverse<(i64, usize)>> = cursors
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| c.order.first().map(|&(b, _)| Reverse((b, i))))
+            .collect();
+        // Exact keys settled, and the offset + limit lowest of them (a max-heap).
+        let mut settled: Vec<(i64, u32)> = Vec::new();
+        let mut lowest: BinaryHeap<i64> = BinaryHeap::new();
+        let mut rose: Vec<u32> = Vec::new();
+        let settle =
+            |key: i64, row: u32, settled: &mut Vec<(i64, u32)>, lowest: &mut BinaryHeap<i64>| {
+                settled.push((key, row));
+                if lowest.len() < k {
+                    lowest.push(key);
+                } else if lowest.peek().is_some_and(|&top| key < top) {
+                    lowest.pop();
+                    lowest.push(key);
+                }
+            };
+        loop {
+            // Under the timeline's lock until a row must be recomputed.
+            let refresh: Option<u32> = {
+                let mut timeline = snap.timeline.lock();
+                let mut refresh = None;
+                loop {
+                    let head = heads.peek().map(|Reverse((b, _))| *b);
+                    let candidate = candidates.peek().map(|Reverse((b, _, _))| *b);
+                    let next = match (head, candidate) {
+                        (None, None) => break,
+                        (Some(h), None) => h,
+                        (None, Some(c)) => c,
+                        (Some(h), Some(c)) => h.min(c),
+                    };
+                    // Every row not taken yet starts at or after `next`; ties rank by
+                    // distance, so rows at the last settled key are all taken.
+                    if lowest.len() >= k && lowest.peek().is_some_and(|&kth| next > kth) {
+                        break;
+                    }
+                    if head == Some(next) {
+                        let Some(Reverse((_, i))) = heads.pop() else {
+                            break;
+                        };
+                        let c = &mut cursors[i];
+                        let (ordered, row) = c.order[c.at];
+                        c.at += 1;
+                        if let Some(&(b, _)) = c.order.get(c.at) {
+                            heads.push(Reverse((b, i)));
+                        }
+                        work.walked += 1;
+                        if fallen.contains(&row) || !c.inside && !exact(row) {
+                            continue;
+                        }
+                        work.bounds += 1;
+                        let bound = timeline.bound(row);
+                        if bound > ordered {
+                            c.risen += 1;
+                        }
+                        candidates.push(Reverse((bound.max(ordered), row, TIMELINE)));
+                        continue;
+                    }
+                    let Some(Reverse((bound, row, what))) = candidates.pop() else {
+                        break;
+                    };
+                    if what == EXPIRED_MEMO {
+                        refresh = Some(row);
+                        break;
+                    }
+                    work.bounds += 1;
+                    match snap.handles[row as usize].memo_second(now_s) {
+                        Memo::Fresh(key) => {
+                            if key != timeline.bound(row) {
+                                rose.push(row);
+                            }
+                            settle(key, row, &mut settled, &mut lowest);
+                        }
+                        Memo::Expired(key) if key > bound => {
+                            candidates.push(Reverse((key, row, EXPIRED_MEMO)));
+                        }
+                        Memo::Expired(_) | Memo::Missing => {
+                            refresh = Some(row);
+                            break;
+                        }
+                    }
+                }
+                if refresh.is_none() {
+                    for c in &cursors {
+                        timeline.risen(c.key, c.risen);
+                    }
+                    for &r in &rose {
+                        timeline.settle(r, &snap.handles, now_s);
+                    }
+                }
+                refresh
+            };
+            let Some(row) = refresh else { break };
+            work.refined += 1;
+            let next = self
+                .agendas
+                .next_slot_start(&snap.handles[row as usize], now)
+                .await?;
+            rose.push(row);
+            settle(
+                next.map_or(i64::MAX, |t| t.as_second()),
+                row,
+                &mut settled,
+                &mut lowest,
+            );
+        }
+        let mut ranked: Ranked = settled
+            .into_iter()
+            .map(|(key, r)| (key, center.distance_km(snap.coords[r as usize]), r, false))
+            .collect();
+        let cmp = order(SortOrder::EarliestSlot, now_s);
+        if ranked.len() > k {
+            ranked.select_nth_unstable_by(k - 1, &cmp);
+            ranked.truncate(k);
+        }
+        ranked.sort_unstable_by(&cmp);
+        ranked.drain(..q.offset.min(ranked.len()));
+        Ok(Some((ranked, total)))
     }
 
     /// Earliest-first over `rows` (`None`: every row), which already pass the query's
@@ -1634,7 +1859,27 @@ mod tests {
         stays_exact_through_writes(WALK_FACTOR, false).await;
     }
 
+    /// Earliest-first near a point through the cells' orders (everyone or one specialty,
+    /// radii from within one cell to beyond every row, cells wholly inside and cut by the
+    /// circle) equals a brute-force ranking while time passes and agendas change; and the
+    /// same queries without the orders agree with it.
+    #[tokio::test]
+    async fn near_ranking_stays_exact_through_writes() {
+        near_stays_exact(true).await;
+        near_stays_exact(false).await;
+    }
+
+    async fn near_stays_exact(cells_ranking: bool) {
+        stays_exact(WALK_FACTOR, false, Some(cells_ranking)).await;
+    }
+
     async fn stays_exact_through_writes(walk_factor: f64, bounds_always: bool) {
+        stays_exact(walk_factor, bounds_always, None).await;
+    }
+
+    /// `spread`: rows spread over about 100 km in four specialties, every query near a
+    /// point, the cells' orders on or off.
+    async fn stays_exact(walk_factor: f64, bounds_always: bool, spread: Option<bool>) {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(
             careslot_store_sqlite::SqliteStore::open_dir(dir.path())
@@ -1644,7 +1889,20 @@ mod tests {
         let cache = Arc::new(AgendaCache::new(store));
         let mut entries = Vec::new();
         let mut ids = Vec::new();
-        for (e, v) in directory(300) {
+        let specialties = [
+            Specialty::GeneralPractitioner,
+            Specialty::Dentist,
+            Specialty::Pediatrician,
+            Specialty::Ophthalmologist,
+        ];
+        for (i, (mut e, v)) in directory(300).into_iter().enumerate() {
+            if spread.is_some() {
+                // A deterministic scatter over about 1° × 1.3°, some rows sharing a spot.
+                let (a, b) = ((i * 37) % 101, (i * 59) % 89);
+                e.place.lat = 48.3 + a as f64 * 0.01;
+                e.place.lon = 1.8 + b as f64 * 0.015;
+                e.specialty = specialties[i % 4];
+            }
             ids.push(v.agenda.id.clone());
             cache.insert(v);
             entries.push(e);
@@ -1652,6 +1910,7 @@ mod tests {
         let mut index = SearchIndex::new(cache.clone());
         index.walk_factor = walk_factor;
         index.bounds_always = bounds_always;
+        index.cells_ranking = spread.unwrap_or(true);
         index.replace_all(entries.clone());
         let centre = LatLon {
             lat: 48.88,
@@ -1668,7 +1927,8 @@ mod tests {
         let mut gone: Vec<bool> = vec![false; ids.len()];
         let t0: Timestamp = "2027-03-26T05:00:00Z".parse().unwrap();
         let mut minutes = 0i64;
-        for step in 0..40 {
+        let steps = if spread.is_some() { 160 } else { 40 };
+        for step in 0..steps {
             minutes += [1, 7, 30, 95, 240][next(5)] as i64;
             let now = t0 + jiff::SignedDuration::from_mins(minutes);
             // Writes: book a few agendas' earliest slot, make one vanish now and then.
@@ -1706,14 +1966,27 @@ mod tests {
                 cache.invalidate(&ids[a]);
                 gone[a] = true;
             }
-            if step == 33 {
+            if step == if spread.is_some() { 140 } else { 33 } {
                 cache.invalidate_all();
                 gone.fill(true);
             }
-            let near = [None, Some((centre, 3.0))][next(2)];
+            let (near, specialty) = match spread {
+                None => ([None, Some((centre, 3.0))][next(2)], None),
+                Some(_) => {
+                    let at = LatLon {
+                        lat: 48.3 + next(100) as f64 * 0.01,
+                        lon: 1.8 + next(130) as f64 * 0.01,
+                    };
+                    let radius = [0.5, 4.0, 12.0, 20.0, 35.0, 400.0][next(6)];
+                    (
+                        Some((at, radius)),
+                        [None, Some(specialties[next(4)])][next(2)],
+                    )
+                }
+            };
             let (offset, limit) = [(0usize, 10usize), (0, 1), (10, 10), (290, 20)][next(4)];
             let q = SearchQuery {
-                specialty: None,
+                specialty,
                 text: None,
                 city: None,
                 near,
@@ -1730,6 +2003,9 @@ mod tests {
                 .collect();
             let mut all = Vec::new();
             for (pos, (e, id)) in entries.iter().zip(&ids).enumerate() {
+                if specialty.is_some_and(|s| s != e.specialty) {
+                    continue;
+                }
                 let d = near.map(|(p, _)| {
                     p.distance_km(LatLon {
                         lat: e.place.lat,

@@ -36,6 +36,15 @@ fn unit(p: LatLon) -> [f64; 3] {
     [lat.cos() * lon.cos(), lat.cos() * lon.sin(), lat.sin()]
 }
 
+/// A cell list a circle touches (see [`Cells::touched_lists`]).
+pub(super) struct Touched<'a> {
+    pub key: super::timeline::ListKey,
+    pub rows: &'a [u32],
+    points: &'a [[f64; 3]],
+    /// The whole cell lies within the radius.
+    pub inside: bool,
+}
+
 #[derive(Default)]
 pub(super) struct Cells {
     /// (specialty slot or [`ALL`], cell row, cell column) → its rows.
@@ -138,6 +147,83 @@ impl Cells {
         }
         rows.sort_unstable();
         Some(rows)
+    }
+
+    /// The lists of the cells the circle around `center` of `radius_km` touches, of one
+    /// specialty slot or all, each with its key and whether the whole cell lies within the
+    /// radius; `None` as [`Cells::around`].
+    pub fn touched_lists(
+        &self,
+        specialty: Option<usize>,
+        center: LatLon,
+        radius_km: f64,
+    ) -> Option<Vec<Touched<'_>>> {
+        let ((y0, y1), (x0, x1)) = Self::touched(center, radius_km)?;
+        let key = specialty.map_or(ALL, |s| u16::try_from(s).unwrap_or(ALL - 1));
+        let mut out = Vec::new();
+        for y in y0..=y1 {
+            for x in x0..=x1 {
+                let Some(list) = self.lists.get(&(key, y, x)) else {
+                    continue;
+                };
+                // The farthest point of a latitude–longitude rectangle this small from any
+                // point is one of its corners (along a parallel the distance grows with the
+                // longitude difference, along a meridian it has one minimum); the margin is
+                // far above rounding.
+                let corners = [
+                    (y as f64 * CELL_LAT_DEG, x as f64 * CELL_LON_DEG),
+                    (y as f64 * CELL_LAT_DEG, (x + 1) as f64 * CELL_LON_DEG),
+                    ((y + 1) as f64 * CELL_LAT_DEG, x as f64 * CELL_LON_DEG),
+                    ((y + 1) as f64 * CELL_LAT_DEG, (x + 1) as f64 * CELL_LON_DEG),
+                ];
+                let inside = corners
+                    .iter()
+                    .all(|&(lat, lon)| center.distance_km(LatLon { lat, lon }) <= radius_km - 1e-3);
+                out.push(Touched {
+                    key: (key, y, x),
+                    rows: &list.rows,
+                    points: &list.points,
+                    inside,
+                });
+            }
+        }
+        Some(out)
+    }
+
+    /// Rows whose coordinates are not a point on the globe (in no cell).
+    pub fn stray(&self) -> &[u32] {
+        &self.stray
+    }
+
+    /// How many rows of `lists` (from [`Cells::touched_lists`]) are within `radius_km` of
+    /// `center`, as [`Cells::within`] decides, with how many rows were measured: the rows
+    /// of cells wholly inside are counted, not measured. Stray rows are not counted.
+    pub fn count_within(
+        lists: &[Touched<'_>],
+        center: LatLon,
+        radius_km: f64,
+        exact: impl Fn(u32) -> bool,
+    ) -> (usize, usize) {
+        let c = unit(center);
+        let half = (radius_km / (2.0 * EARTH_RADIUS_KM)).min(std::f64::consts::FRAC_PI_2);
+        let limit = 4.0 * half.sin() * half.sin();
+        let band = 1e-12 + limit * 1e-9;
+        let (mut count, mut looked) = (0usize, 0usize);
+        for list in lists {
+            if list.inside {
+                count += list.rows.len();
+                continue;
+            }
+            looked += list.rows.len();
+            for (&row, p) in list.rows.iter().zip(list.points) {
+                let (dx, dy, dz) = (p[0] - c[0], p[1] - c[1], p[2] - c[2]);
+                let chord2 = dx * dx + dy * dy + dz * dz;
+                if chord2 < limit - band || (chord2 <= limit + band && exact(row)) {
+                    count += 1;
+                }
+            }
+        }
+        (count, looked)
     }
 
     /// Exactly the rows within `radius_km` of `center` (as [`LatLon::distance_km`] measures,

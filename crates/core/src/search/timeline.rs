@@ -56,6 +56,27 @@ pub(super) struct Timeline {
     moves: usize,
     /// Where this timeline reads the cache's change log from.
     cursor: u64,
+    /// Rows whose bound fell (back to unknown) since `epoch` began, possibly repeated: a
+    /// bound read before the fall is no longer a bound for them. When it grows long, or
+    /// every row fell, a new epoch begins.
+    fallen: Vec<u32>,
+    epoch: u64,
+    /// Rows of geographic cell lists in the order of their bound as read in an epoch (see
+    /// [`Timeline::ordered`]).
+    orders: HashMap<ListKey, Order>,
+}
+
+/// A cell list's key (see `cells`).
+pub(super) type ListKey = (u16, i32, i32);
+
+/// A cell list's rows sorted by their bound when read: each stays a lower bound of the
+/// row's next slot unless the row fell since (then it is in `fallen`), as time only removes
+/// slots. `stale`: rows a search found with a higher bound since (a rebuild sorts them
+/// better).
+struct Order {
+    epoch: u64,
+    stale: usize,
+    rows: Arc<Vec<(i64, u32)>>,
 }
 
 /// A walk in progress: rows settled in the buckets already walked, and where to go on.
@@ -120,6 +141,9 @@ impl Timeline {
         if self.bucket_of[r] == b {
             return;
         }
+        if b < self.bucket_of[r] {
+            self.fell(row);
+        }
         self.bucket_of[r] = b;
         self.stamp[r] = self.stamp[r].wrapping_add(1);
         let bucket = self.buckets.entry(b).or_default();
@@ -149,6 +173,7 @@ impl Timeline {
             }
             Changes::Lost(end) => {
                 self.bucket_of.fill(UNKNOWN);
+                self.new_epoch();
                 self.no_slot_until.clear();
                 self.rebuild();
                 self.cursor = end;
@@ -170,6 +195,63 @@ impl Timeline {
 
     pub fn cursor(&self) -> u64 {
         self.cursor
+    }
+
+    fn fell(&mut self, row: u32) {
+        if self.fallen.len() >= (self.bucket_of.len() / 64).max(4096) {
+            self.new_epoch();
+        } else {
+            self.fallen.push(row);
+        }
+    }
+
+    /// Every order read so far stops being one; they are sorted again when next asked for.
+    fn new_epoch(&mut self) {
+        self.epoch += 1;
+        self.fallen.clear();
+        self.orders.clear();
+    }
+
+    /// Rows whose bound fell since the orders of [`Timeline::ordered`] were read (possibly
+    /// repeated, possibly more).
+    pub fn fallen(&self) -> &[u32] {
+        &self.fallen
+    }
+
+    /// The rows of a cell list (`rows`, its key `key`) sorted by a lower bound of their next
+    /// slot: a bound read in the current epoch, so a lower bound for every row that is not
+    /// in [`Timeline::fallen`]. Sorted once per epoch, and again when searches found many
+    /// of its bounds risen (see [`Timeline::risen`]).
+    pub fn ordered(&mut self, key: ListKey, rows: &[u32]) -> Arc<Vec<(i64, u32)>> {
+        if let Some(o) = self.orders.get(&key).filter(|o| o.epoch == self.epoch) {
+            return o.rows.clone();
+        }
+        let mut sorted: Vec<(i64, u32)> = rows.iter().map(|&r| (self.bound(r), r)).collect();
+        sorted.sort_unstable();
+        let sorted = Arc::new(sorted);
+        self.orders.insert(
+            key,
+            Order {
+                epoch: self.epoch,
+                stale: 0,
+                rows: sorted.clone(),
+            },
+        );
+        sorted
+    }
+
+    /// A search read `n` rows of a list's order whose bound has risen since: once they are
+    /// a good share of the list, the next search sorts it again.
+    pub fn risen(&mut self, key: ListKey, n: usize) {
+        if n == 0 {
+            return;
+        }
+        if let Some(o) = self.orders.get_mut(&key) {
+            o.stale += n;
+            if o.stale >= 1024 || o.stale >= 32 && o.stale * 16 >= o.rows.len() {
+                self.orders.remove(&key);
+            }
+        }
     }
 
     /// A lower bound of the row's next slot as of the last [`Timeline::catch_up`]: `i64::MIN`
