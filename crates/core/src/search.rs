@@ -1928,6 +1928,9 @@ mod tests {
         let t0: Timestamp = "2027-03-26T05:00:00Z".parse().unwrap();
         let mut minutes = 0i64;
         let steps = if spread.is_some() { 160 } else { 40 };
+        // Queries within the cells' reach that the cells' orders ranked: they alone walk
+        // rows there (the other ranking reads the bounds of the rows the circle holds).
+        let mut merged = 0usize;
         for step in 0..steps {
             minutes += [1, 7, 30, 95, 240][next(5)] as i64;
             let now = t0 + jiff::SignedDuration::from_mins(minutes);
@@ -1996,6 +1999,9 @@ mod tests {
                 filters: Filters::default(),
             };
             let outcome = index.search_explained(&q, now).await.unwrap();
+            if near.is_some_and(|(_, r)| r <= 35.0) && outcome.work.walked > 0 {
+                merged += 1;
+            }
             let got: Vec<(AgendaId, Option<Timestamp>)> = outcome
                 .hits
                 .iter()
@@ -2035,6 +2041,14 @@ mod tests {
                 .map(|x| (x.3, x.4))
                 .collect();
             assert_eq!(got, expected, "step {step}, +{minutes} min, near {near:?}");
+        }
+        if spread == Some(true) {
+            assert!(
+                merged > 40,
+                "only {merged} queries went through the cells' orders"
+            );
+        } else if spread == Some(false) {
+            assert_eq!(merged, 0);
         }
     }
 
