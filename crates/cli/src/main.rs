@@ -347,6 +347,12 @@ struct FrontDoorArgs {
     /// Minutes without use after which a practitioner's or assistant's session ends.
     #[arg(long, env = "CARESLOT_SESSION_IDLE_MINUTES", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=10_080))]
     session_idle_minutes: u32,
+    /// Read every request's session from the database instead of keeping authenticated
+    /// sessions in memory. The cache is used only on PostgreSQL, whose triggers announce
+    /// every session change to every node (a revoked session ends everywhere as soon as the
+    /// announcement arrives; a node that stops hearing announcements stops using it).
+    #[arg(long, env = "CARESLOT_NO_SESSION_CACHE")]
+    no_session_cache: bool,
 }
 
 impl FrontDoorArgs {
@@ -366,6 +372,7 @@ impl FrontDoorArgs {
             practice_idle_timeout: jiff::SignedDuration::from_mins(i64::from(
                 self.session_idle_minutes,
             )),
+            session_cache: !self.no_session_cache,
             ..defaults
         }
     }

@@ -2,6 +2,7 @@
 //! sealed under each account's own data key, and erasure.
 
 use super::{Accounts, AppError, AppResult, Caller};
+use crate::session_cache::CachedSession;
 use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
 };
@@ -22,6 +23,11 @@ use crate::verification::Proof;
 
 /// Sessions record their use at most this often (one write a minute per active session).
 const TOUCH_EVERY: jiff::SignedDuration = jiff::SignedDuration::from_secs(60);
+
+/// Practice accounts' sessions end after an idle timeout (`IdentityConfig`).
+fn is_practice(role: Role) -> bool {
+    matches!(role, Role::Practitioner | Role::Assistant | Role::Operator)
+}
 
 /// A successful password check: the session's token and whose it is.
 #[derive(Debug, Clone)]
@@ -479,10 +485,17 @@ impl Accounts {
         if token.is_empty() || token.len() > 128 {
             return Err(AppError::Unauthenticated);
         }
-        // Read from the database on every request: a revoked session stops working on
-        // every node at once.
         let hash = hash_token(token);
         let now = Timestamp::now();
+        let cache = self.session_cache();
+        if let Some(s) = cache.and_then(|c| c.get(&hash, std::time::Instant::now())) {
+            if let Some(caller) = self.cached_caller(&hash, s, now).await {
+                return Ok(caller);
+            }
+        }
+        // Read from the database (and cached, when the cache is on): a revoked session
+        // stops working on every node, as soon as its announcement is heard there.
+        let ticket = cache.map(|c| c.ticket());
         let s = self
             .store
             .session(&hash, now)
@@ -493,25 +506,63 @@ impl Accounts {
             return Err(AppError::Unauthenticated);
         }
         let idle = now.duration_since(s.last_used_at);
-        let practice = matches!(
-            s.account.role,
-            Role::Practitioner | Role::Assistant | Role::Operator
-        );
-        if practice && idle > self.identity.practice_idle_timeout {
+        if is_practice(s.account.role) && idle > self.identity.practice_idle_timeout {
             self.store.delete_session(&hash).await?;
             return Err(AppError::Unauthenticated);
         }
-        if idle >= TOUCH_EVERY {
-            if let Err(e) = self.store.touch_session(&hash, now).await {
-                // The request may go on; the next one will try again.
-                tracing::warn!(error = %e, "could not record a session's use");
-            }
+        let mut last_used_at = s.last_used_at;
+        if idle >= TOUCH_EVERY && self.touch(&hash, now).await {
+            last_used_at = now;
+        }
+        if let (Some(c), Some(t)) = (cache, ticket) {
+            let cached = CachedSession {
+                account: s.account.id.clone(),
+                role: s.account.role,
+                second_factor: s.second_factor_at.is_some(),
+                expires_at: s.expires_at,
+                last_used_at,
+            };
+            c.insert(t, &hash, cached, std::time::Instant::now());
         }
         Ok(Caller {
             id: s.account.id,
             role: s.account.role,
             second_factor: s.second_factor_at.is_some(),
         })
+    }
+
+    /// The caller of a cached session, when the cache alone may say yes: unexpired and not
+    /// idle too long. Anything else is decided by the database (`None`).
+    async fn cached_caller(&self, hash: &str, s: CachedSession, now: Timestamp) -> Option<Caller> {
+        if s.expires_at <= now {
+            return None;
+        }
+        let idle = now.duration_since(s.last_used_at);
+        if is_practice(s.role) && idle > self.identity.practice_idle_timeout {
+            return None;
+        }
+        if idle >= TOUCH_EVERY && self.touch(hash, now).await {
+            if let Some(c) = self.session_cache() {
+                c.touched(hash, now);
+            }
+        }
+        Some(Caller {
+            id: s.account,
+            role: s.role,
+            second_factor: s.second_factor,
+        })
+    }
+
+    /// Records a session's use at `now`; false when it could not (the request may go on;
+    /// the next one will try again).
+    async fn touch(&self, hash: &str, now: Timestamp) -> bool {
+        match self.store.touch_session(hash, now).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not record a session's use");
+                false
+            }
+        }
     }
 
     /// Signs out: the session is deleted, so its token stops working on every node.

@@ -113,6 +113,9 @@ pub struct IdentityConfig {
     pub trusted_proxies: Vec<TrustedProxy>,
     /// Sessions of practitioners, assistants and operators end after this long without use.
     pub practice_idle_timeout: SignedDuration,
+    /// Keep authenticated sessions in memory (where the store announces every session
+    /// change to every node: PostgreSQL). Off: every request reads its session.
+    pub session_cache: bool,
 }
 
 impl Default for IdentityConfig {
@@ -126,6 +129,7 @@ impl Default for IdentityConfig {
             throttle: ThrottleConfig::default(),
             trusted_proxies: Vec::new(),
             practice_idle_timeout: SignedDuration::from_mins(30),
+            session_cache: true,
         }
     }
 }

@@ -16,6 +16,7 @@ mod organisations;
 pub mod outbox;
 mod practice_account;
 mod profile;
+pub mod session_cache;
 mod signup;
 mod team;
 mod verification;
@@ -48,23 +49,41 @@ pub struct Accounts {
     /// The front door's settings (hashing bounds, throttling, proxies, idle timeout).
     pub identity: IdentityConfig,
     hashing: front_door::HashingPool,
+    /// Sessions authenticated here; `None` when off (`IdentityConfig::session_cache`) or
+    /// when the store cannot hear other processes' session changes.
+    sessions: Option<Arc<session_cache::SessionCache>>,
 }
 
 impl Accounts {
     pub fn new(core: Arc<Core>, identity: IdentityConfig) -> Arc<Self> {
         let hashing =
             front_door::HashingPool::new(identity.hashing_concurrency, identity.hashing_queue);
+        let sessions = identity.session_cache.then(|| {
+            let cache = Arc::new(session_cache::SessionCache::default());
+            let heard = cache.clone();
+            core.store
+                .watch_sessions(Arc::new(move |signal| {
+                    heard.signal(signal, std::time::Instant::now())
+                }))
+                .then_some(cache)
+        });
         Arc::new(Self {
             core,
             outbox_wake: Arc::new(tokio::sync::Notify::new()),
             webhook_wake: Arc::new(tokio::sync::Notify::new()),
             identity,
             hashing,
+            sessions: sessions.flatten(),
         })
     }
 
     pub fn core(&self) -> &Arc<Core> {
         &self.core
+    }
+
+    /// The session cache, when on (see [`session_cache`]).
+    pub fn session_cache(&self) -> Option<&session_cache::SessionCache> {
+        self.sessions.as_deref()
     }
 }
 

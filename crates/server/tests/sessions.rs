@@ -48,6 +48,11 @@ async fn sessions_are_listed_and_revoked_on_every_node(backend: Backend) {
         Backend::Postgres => Some(common::start_on(&loc).await),
         Backend::Sqlite => None,
     };
+    // Sessions are cached in memory only where every node hears every session change.
+    assert_eq!(
+        srv.app.accounts.session_cache().is_some(),
+        matches!(backend, Backend::Postgres)
+    );
     let email = register(&srv, "sam").await;
     let laptop = sign_in_as(
         &srv,
@@ -113,6 +118,13 @@ async fn sessions_are_listed_and_revoked_on_every_node(backend: Backend) {
         )
         .await;
     assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
+    // At once on the node that revoked it; on the other, which had it cached, as soon as
+    // the announcement arrives.
+    assert_eq!(
+        node.get("/api/v1/me", Some(&phone)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    srv.wait_until_refused(&phone).await;
     for node in std::iter::once(&srv).chain(other.as_ref()) {
         assert_eq!(
             node.get("/api/v1/me", Some(&phone)).await.0,
@@ -227,6 +239,13 @@ async fn age_sessions(loc: &common::DataLocation, by_s: i64, expiry_too: bool) {
     }
 }
 
+/// [`age_sessions`], then waits until the server has heard of it (its session cache,
+/// PostgreSQL only, drops what the rows' announcements name).
+async fn age(srv: &TestServer, loc: &common::DataLocation, by_s: i64, expiry_too: bool) {
+    age_sessions(loc, by_s, expiry_too).await;
+    srv.wait_sessions_forgotten().await;
+}
+
 async fn idle_practice_sessions_end_and_every_session_has_a_lifetime(backend: Backend) {
     let (srv, loc) = start_configured(backend, AppConfig::default()).await;
     let patient = register(&srv, "ida").await;
@@ -245,18 +264,18 @@ async fn idle_practice_sessions_end_and_every_session_has_a_lifetime(backend: Ba
     }
 
     // 29 minutes without use: both still work (the default idle timeout is 30 minutes).
-    age_sessions(&loc, 29 * 60, false).await;
+    age(&srv, &loc, 29 * 60, false).await;
     for t in [&patient_token, &doctor_token] {
         assert_eq!(srv.get("/api/v1/me", Some(t)).await.0, StatusCode::OK);
     }
     // That use counted: another 29 minutes later, still working.
-    age_sessions(&loc, 29 * 60, false).await;
+    age(&srv, &loc, 29 * 60, false).await;
     assert_eq!(
         srv.get("/api/v1/me", Some(&doctor_token)).await.0,
         StatusCode::OK
     );
     // 31 minutes idle: the practice session has ended, the patient's has not.
-    age_sessions(&loc, 31 * 60, false).await;
+    age(&srv, &loc, 31 * 60, false).await;
     assert_eq!(
         srv.get("/api/v1/me", Some(&doctor_token)).await.0,
         StatusCode::UNAUTHORIZED
@@ -271,7 +290,7 @@ async fn idle_practice_sessions_end_and_every_session_has_a_lifetime(backend: Ba
         StatusCode::OK
     );
     // Past its absolute lifetime (30 days), however recently used: every session ends.
-    age_sessions(&loc, 31 * 24 * 3600, true).await;
+    age(&srv, &loc, 31 * 24 * 3600, true).await;
     assert_eq!(
         srv.get("/api/v1/me", Some(&patient_token)).await.0,
         StatusCode::UNAUTHORIZED
@@ -284,3 +303,114 @@ on_both_backends!(
     the_security_page_lists_and_revokes_sessions,
     idle_practice_sessions_end_and_every_session_has_a_lifetime,
 );
+
+/// Uses `token` on `node` until that node serves it from its session cache (its listener
+/// may still be starting), so that what follows tests the cache, not the database.
+async fn cached_on(node: &TestServer, token: &str) {
+    let cache = node
+        .app
+        .accounts
+        .session_cache()
+        .expect("PostgreSQL nodes cache sessions");
+    let hash = careslot_identity::hash_token(token);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        assert_eq!(node.get("/api/v1/me", Some(token)).await.0, StatusCode::OK);
+        if cache.get(&hash, std::time::Instant::now()).is_some() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the node never cached the session"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until `node`'s session cache no longer holds `token`'s session (10 s at most).
+async fn forgotten_on(node: &TestServer, token: &str) {
+    let cache = node
+        .app
+        .accounts
+        .session_cache()
+        .expect("PostgreSQL nodes cache sessions");
+    let hash = careslot_identity::hash_token(token);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while cache.get(&hash, std::time::Instant::now()).is_some() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the node still holds an ended session after 10 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// The session cache (issue #20): a session node B serves from memory ends there however
+/// it ends on node A (sign-out, password change, erasure) or in the database itself (a
+/// change typed by hand: the trigger announces it, not the code).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cached_sessions_end_on_every_node_however_they_end() {
+    let loc = common::new_location(Backend::Postgres).await;
+    let a = common::start_on(&loc).await;
+    let b = common::start_on(&loc).await;
+
+    // Signed out on A.
+    let email = register(&a, "cora").await;
+    let t = sign_in_as(&a, &email, "test").await;
+    cached_on(&b, &t).await;
+    let (s, _) = a
+        .call(Method::DELETE, "/api/v1/sessions/current", Some(&t), None)
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert_eq!(
+        a.get("/api/v1/me", Some(&t)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    b.wait_until_refused(&t).await;
+
+    // A password change on A ends every other session, the one B has cached too.
+    let keep = sign_in_as(&a, &email, "laptop").await;
+    let other = sign_in_as(&a, &email, "phone").await;
+    cached_on(&b, &other).await;
+    cached_on(&b, &keep).await;
+    let (s, body) = a
+        .post(
+            "/api/v1/me/password",
+            Some(&keep),
+            json!({"current_password": PASSWORD, "new_password": "another correct horse battery"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{body}");
+    b.wait_until_refused(&other).await;
+    assert_eq!(b.get("/api/v1/me", Some(&keep)).await.0, StatusCode::OK);
+
+    // Deleted by hand in the database: the trigger announces it to both nodes.
+    cached_on(&a, &keep).await;
+    cached_on(&b, &keep).await;
+    let common::Db::Postgres(url) = &loc.db else {
+        unreachable!("a PostgreSQL location")
+    };
+    let pool = sqlx::PgPool::connect(url).await.expect("postgres");
+    sqlx::query("DELETE FROM sessions")
+        .execute(&pool)
+        .await
+        .expect("delete");
+    pool.close().await;
+    a.wait_until_refused(&keep).await;
+    b.wait_until_refused(&keep).await;
+
+    // Erased on A: the session B has cached ends with the account.
+    let email = register(&a, "erin").await;
+    let gone = sign_in_as(&a, &email, "test").await;
+    cached_on(&b, &gone).await;
+    let (s, _) = a
+        .call(Method::DELETE, "/api/v1/me", Some(&gone), None)
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    // (`/api/v1/me` reads the account, so it refuses at once: the cache must go too.)
+    forgotten_on(&b, &gone).await;
+    b.wait_until_refused(&gone).await;
+
+    b.stop().await;
+    a.stop().await;
+}

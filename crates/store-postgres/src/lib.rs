@@ -4,6 +4,7 @@
 //! cached availability for that agenda.
 
 pub mod backup;
+pub mod sessions;
 pub mod shared;
 pub mod testing;
 
@@ -387,6 +388,12 @@ impl Backend for Postgres {
         reqs: &[&SeriesRequest],
     ) -> StoreResult<Option<Vec<GroupSeries>>> {
         series_group(tx, reqs).await.map(Some)
+    }
+
+    /// Every node's session changes through migration 0072's triggers, with a heartbeat.
+    fn watch_sessions(&self, pool: &DbPool<Self>, on_signal: SessionWatcher) -> bool {
+        sessions::watch(pool, on_signal);
+        true
     }
 
     /// The waiting room's row (migration 0020), shared by every node.

@@ -19,8 +19,8 @@
 //! `sqlx::Sqlite` and `sqlx::Postgres` meet it.
 
 use careslot_store::{
-    AgendaWatcher, NewOutboxMessage, OutboxWatcher, ReservationRow, SeriesRequest, SharedRoom,
-    SignalBus, StoreError, StoreResult,
+    AgendaWatcher, NewOutboxMessage, OutboxWatcher, ReservationRow, SeriesRequest, SessionSignal,
+    SessionWatcher, SharedRoom, SignalBus, StoreError, StoreResult,
 };
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type};
 use std::future::Future;
@@ -180,6 +180,14 @@ pub trait Backend: Send + Sync + Sized + 'static {
     /// `Store::watch_agendas`); a single-process backend has nothing to deliver.
     fn watch(&self, pool: &DbPool<Self>, on_change: AgendaWatcher);
 
+    /// Starts delivering every process's session changes to `on_signal`, with a heartbeat
+    /// (see `Store::watch_sessions`); false where other processes cannot be heard, which
+    /// turns session caches off.
+    fn watch_sessions(&self, pool: &DbPool<Self>, on_signal: SessionWatcher) -> bool {
+        let _ = (pool, on_signal);
+        false
+    }
+
     /// The waiting room shared by the nodes of the database (see `Store::shared_room`);
     /// `None` for a single-node backend.
     fn shared_room(&self, pool: &DbPool<Self>) -> Option<std::sync::Arc<dyn SharedRoom>> {
@@ -220,6 +228,8 @@ pub struct SqlStore<B: Backend> {
     /// Where reads go (SQLite: read-only connections; PostgreSQL: the same pool as writes).
     reader: DbPool<B>,
     group: GroupCommit,
+    /// Told of this process's session writes as they end (see `Store::watch_sessions`).
+    session_watchers: std::sync::RwLock<Vec<SessionWatcher>>,
 }
 
 impl<B: Backend> SqlStore<B>
@@ -254,6 +264,7 @@ where
             writer,
             reader,
             group,
+            session_watchers: std::sync::RwLock::new(Vec::new()),
         })
     }
 }
@@ -271,6 +282,18 @@ impl<B: Backend> SqlStore<B> {
 
     fn group_commit(&self) -> &GroupCommit {
         &self.group
+    }
+
+    /// Tells the session caches of this process that `signal` changed, whether or not the
+    /// write that changed it succeeded (an outcome may be unknown; forgetting is always safe).
+    fn sessions_changed(&self, signal: SessionSignal) {
+        let watchers = match self.session_watchers.read() {
+            Ok(w) => w,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        for w in watchers.iter() {
+            w(signal.clone());
+        }
     }
 }
 

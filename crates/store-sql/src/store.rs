@@ -114,7 +114,10 @@ where
         if removed {
             Outbox::<B>::delete_account_in(&mut tx, account).await?;
         }
-        crate::commit::<B>(tx).await?;
+        let committed = crate::commit::<B>(tx).await;
+        // Its sessions went with it (ON DELETE CASCADE).
+        self.sessions_changed(SessionSignal::Account(account.clone()));
+        committed?;
         Ok(removed)
     }
 
@@ -729,6 +732,20 @@ where
         self.backend.watch(self.reader(), on_change);
     }
 
+    fn watch_sessions(&self, on_signal: SessionWatcher) -> bool {
+        if !self
+            .backend
+            .watch_sessions(self.reader(), on_signal.clone())
+        {
+            return false;
+        }
+        match self.session_watchers.write() {
+            Ok(mut w) => w.push(on_signal),
+            Err(poisoned) => poisoned.into_inner().push(on_signal),
+        }
+        true
+    }
+
     fn shared_room(&self) -> Option<std::sync::Arc<dyn SharedRoom>> {
         self.backend.shared_room(self.writer())
     }
@@ -907,9 +924,9 @@ where
         let done = sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
             .bind(token_hash)
             .execute(self.writer())
-            .await
-            .map_err(B::map_err)?;
-        Ok(B::rows_affected(done) > 0)
+            .await;
+        self.sessions_changed(SessionSignal::Token(token_hash.to_owned()));
+        Ok(B::rows_affected(done.map_err(B::map_err)?) > 0)
     }
 
     // --- calendar feeds (issue 19): SQL in interop.rs ------------------------------------------
@@ -1107,9 +1124,9 @@ where
         let done = sqlx::query("DELETE FROM sessions WHERE account_id = $1")
             .bind(account.as_str())
             .execute(self.writer())
-            .await
-            .map_err(B::map_err)?;
-        Ok(B::rows_affected(done))
+            .await;
+        self.sessions_changed(SessionSignal::Account(account.clone()));
+        Ok(B::rows_affected(done.map_err(B::map_err)?))
     }
 
     async fn prove_session(
@@ -1128,9 +1145,9 @@ where
         .bind(second_factor)
         .bind(token_hash)
         .execute(self.writer())
-        .await
-        .map_err(B::map_err)?;
-        Ok(B::rows_affected(done) > 0)
+        .await;
+        self.sessions_changed(SessionSignal::Token(token_hash.to_owned()));
+        Ok(B::rows_affected(done.map_err(B::map_err)?) > 0)
     }
 
     async fn account_sessions(
@@ -1177,9 +1194,9 @@ where
         .bind(account.as_str())
         .bind(id)
         .execute(self.writer())
-        .await
-        .map_err(B::map_err)?;
-        Ok(B::rows_affected(done) > 0)
+        .await;
+        self.sessions_changed(SessionSignal::Account(account.clone()));
+        Ok(B::rows_affected(done.map_err(B::map_err)?) > 0)
     }
 
     async fn mfa(&self, account: &AccountId) -> StoreResult<Option<MfaRecord>> {
@@ -1431,7 +1448,9 @@ where
             .execute(&mut *tx)
             .await
             .map_err(B::map_err)?;
-        crate::commit::<B>(tx).await
+        let committed = crate::commit::<B>(tx).await;
+        self.sessions_changed(SessionSignal::Account(id.clone()));
+        committed
     }
 
     async fn upsert_practitioner(&self, p: &Practitioner) -> StoreResult<Practitioner> {
@@ -3682,7 +3701,16 @@ where
         password_hash: &str,
         now: Timestamp,
     ) -> StoreResult<Option<AccountId>> {
-        Outbox::<B>::consume_password_reset(self.writer(), token_hash, password_hash, now).await
+        let done =
+            Outbox::<B>::consume_password_reset(self.writer(), token_hash, password_hash, now)
+                .await;
+        // Every session of the account went; when the outcome is unknown, so is the account.
+        self.sessions_changed(match &done {
+            Ok(Some(account)) => SessionSignal::Account(account.clone()),
+            Ok(None) => return done,
+            Err(_) => SessionSignal::Everything,
+        });
+        done
     }
     async fn create_account_with(
         &self,
@@ -3796,14 +3824,16 @@ where
         keep_session: Option<&str>,
         outbox: &OutboxWrite,
     ) -> StoreResult<bool> {
-        Verification::<B>::change_password(
+        let done = Verification::<B>::change_password(
             self.writer(),
             account,
             password_hash,
             keep_session,
             outbox,
         )
-        .await
+        .await;
+        self.sessions_changed(SessionSignal::Account(account.clone()));
+        done
     }
 
     async fn create_invitation_with(
@@ -3923,7 +3953,9 @@ where
     }
 
     async fn disable_operator(&self, account: &AccountId, at: Timestamp) -> StoreResult<bool> {
-        Operators::<B>::disable(self.writer(), account, at).await
+        let done = Operators::<B>::disable(self.writer(), account, at).await;
+        self.sessions_changed(SessionSignal::Account(account.clone()));
+        done
     }
 
     async fn record_operator_action(

@@ -59,6 +59,29 @@ pub type AgendaWatcher = std::sync::Arc<dyn Fn(Option<AgendaId>) + Send + Sync>;
 /// announcements may have been missed.
 pub type OutboxWatcher = std::sync::Arc<dyn Fn() + Send + Sync>;
 
+/// What a store announces about sessions to an in-memory session cache (see
+/// [`Store::watch_sessions`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionSignal {
+    /// A session of this account changed or went (sign-out, revocation, second factor,
+    /// password change, erasure, the account deleted), on this node or another.
+    Account(AccountId),
+    /// The session with this token hash changed or went (this process's own writes).
+    Token(String),
+    /// Any session may have changed (a write whose account is unknown failed midway).
+    Everything,
+    /// Announcements arrive again after a gap: anything may have changed meanwhile.
+    Resumed,
+    /// Announcements still arrive (a heartbeat): a cache may go on trusting its entries.
+    Alive,
+    /// Announcements stopped arriving (the connection that hears them was lost): nothing
+    /// cached may be trusted until `Resumed`.
+    Lost,
+}
+
+/// Receives a store's [`SessionSignal`]s.
+pub type SessionWatcher = std::sync::Arc<dyn Fn(SessionSignal) + Send + Sync>;
+
 /// Called with the number of requests in each transaction the booking writer committed.
 pub type GroupObserver = std::sync::Arc<dyn Fn(usize) + Send + Sync>;
 
@@ -107,6 +130,15 @@ pub trait Store: Send + Sync + 'static {
     /// single-process backend has nothing to deliver (its workers are woken in-process).
     fn watch_outbox(&self, on_change: OutboxWatcher) {
         let _ = on_change;
+    }
+
+    /// Starts announcing session changes to `on_signal`: this process's own writes as they
+    /// commit, and every other process's (PostgreSQL: a trigger's NOTIFY, so even a change
+    /// made by hand or by a cascade is heard), with a heartbeat. Returns false when the
+    /// backend cannot hear other processes (SQLite), so a cache must not be used at all.
+    fn watch_sessions(&self, on_signal: SessionWatcher) -> bool {
+        let _ = on_signal;
+        false
     }
 
     /// The waiting room's state shared by every node of the database; `None`: a

@@ -42,11 +42,51 @@ pub struct TestServer {
     pub client: Client,
     /// The operator's bearer token (every test server has one: see [`app_configured`]).
     pub operator: Option<String>,
+    /// The app it serves (its services, e.g. the session cache).
+    pub app: App,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl TestServer {
+    /// Waits until `token` is refused here (401 on `/api/v1/me`). On PostgreSQL a session
+    /// revoked on another node ends here when that node's announcement arrives (NOTIFY:
+    /// milliseconds); it must within 10 s.
+    pub async fn wait_until_refused(&self, token: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let (s, _) = self
+                .call(Method::GET, "/api/v1/me", Some(token), None)
+                .await;
+            if s == StatusCode::UNAUTHORIZED {
+                return;
+            }
+            assert_eq!(s, StatusCode::OK, "while waiting for a revocation");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "a revoked session still works on this node after 10 s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until this node's session cache is empty: after session rows were changed
+    /// behind the server's back, their announcement has been heard (nothing to wait for
+    /// without a cache).
+    pub async fn wait_sessions_forgotten(&self) {
+        let Some(cache) = self.app.accounts.session_cache() else {
+            return;
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !cache.is_empty() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the session cache did not hear a change made in the database within 10 s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// Stops accepting, drains, and waits for the server to finish.
     pub async fn stop(mut self) {
         if let Some(s) = self.stop.take() {
@@ -143,8 +183,9 @@ pub async fn serve_app(app: App) -> TestServer {
         .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let (tx, rx) = oneshot::channel::<()>();
+    let served = app.clone();
     let task = tokio::spawn(async move {
-        careslot_server::api::serve(listener, app, async {
+        careslot_server::api::serve(listener, served, async {
             let _ = rx.await;
         })
         .await
@@ -158,6 +199,7 @@ pub async fn serve_app(app: App) -> TestServer {
         base,
         client,
         operator,
+        app,
         stop: Some(tx),
         task: Some(task),
     };

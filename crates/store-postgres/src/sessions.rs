@@ -1,0 +1,77 @@
+//! Session announcements (migration 0072): a trigger announces every change of a session
+//! on `careslot_sessions`, with the account id as payload; each node's listener hands them
+//! to its session cache. Each node also announces an empty payload every [`HEARTBEAT`], so
+//! a listener that stops hearing anything knows it (see `SessionSignal::Alive`).
+
+use careslot_domain::AccountId;
+use careslot_store::{SessionSignal, SessionWatcher};
+use sqlx::postgres::{PgListener, PgPool};
+use std::time::Duration;
+
+/// The channel of migration 0072's triggers.
+pub const SESSION_CHANNEL: &str = "careslot_sessions";
+
+/// How often each node announces that announcements still arrive.
+pub const HEARTBEAT: Duration = Duration::from_secs(5);
+
+/// Starts the heartbeat and the listener; both live as long as the runtime.
+pub(crate) fn watch(pool: &PgPool, on_signal: SessionWatcher) {
+    let beat = pool.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(HEARTBEAT);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = sqlx::query("SELECT pg_notify($1, '')")
+                .bind(SESSION_CHANNEL)
+                .execute(&beat)
+                .await
+            {
+                tracing::debug!(error = %e, "session heartbeat not sent");
+            }
+        }
+    });
+    let pool = pool.clone();
+    tokio::spawn(async move {
+        loop {
+            let mut listener = match PgListener::connect_with(&pool).await {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::warn!(error = %e, "session listener cannot connect; retrying");
+                    on_signal(SessionSignal::Lost);
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            if let Err(e) = listener.listen(SESSION_CHANNEL).await {
+                tracing::warn!(error = %e, "LISTEN failed; retrying");
+                on_signal(SessionSignal::Lost);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+            // Listening from here on: what changed before is read from the database.
+            on_signal(SessionSignal::Resumed);
+            loop {
+                match listener.try_recv().await {
+                    Ok(Some(n)) => on_signal(match n.payload() {
+                        "" => SessionSignal::Alive,
+                        "*" => SessionSignal::Everything,
+                        account => SessionSignal::Account(AccountId(account.to_owned())),
+                    }),
+                    // The connection was lost: announcements may have been missed. Start
+                    // over on a new listener (its `Resumed` comes once it listens).
+                    Ok(None) => {
+                        on_signal(SessionSignal::Lost);
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "session listener failed; reconnecting");
+                        on_signal(SessionSignal::Lost);
+                        break;
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+}
