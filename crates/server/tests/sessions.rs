@@ -307,16 +307,10 @@ on_both_backends!(
 /// Uses `token` on `node` until that node serves it from its session cache (its listener
 /// may still be starting), so that what follows tests the cache, not the database.
 async fn cached_on(node: &TestServer, token: &str) {
-    let cache = node
-        .app
-        .accounts
-        .session_cache()
-        .expect("PostgreSQL nodes cache sessions");
-    let hash = careslot_identity::hash_token(token);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         assert_eq!(node.get("/api/v1/me", Some(token)).await.0, StatusCode::OK);
-        if cache.get(&hash, std::time::Instant::now()).is_some() {
+        if holds(node, token) {
             return;
         }
         assert!(
@@ -329,20 +323,27 @@ async fn cached_on(node: &TestServer, token: &str) {
 
 /// Waits until `node`'s session cache no longer holds `token`'s session (10 s at most).
 async fn forgotten_on(node: &TestServer, token: &str) {
-    let cache = node
-        .app
-        .accounts
-        .session_cache()
-        .expect("PostgreSQL nodes cache sessions");
-    let hash = careslot_identity::hash_token(token);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while cache.get(&hash, std::time::Instant::now()).is_some() {
+    while holds(node, token) {
         assert!(
             std::time::Instant::now() < deadline,
             "the node still holds an ended session after 10 s"
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+}
+
+/// Whether `node` would serve `token` from its session cache now.
+fn holds(node: &TestServer, token: &str) -> bool {
+    node.app
+        .accounts
+        .session_cache()
+        .expect("PostgreSQL nodes cache sessions")
+        .get(
+            &careslot_identity::hash_token(token),
+            std::time::Instant::now(),
+        )
+        .is_some()
 }
 
 /// The session cache (issue #20): a session node B serves from memory ends there however

@@ -14,7 +14,7 @@ use careslot_store_sql::{
     internal, release_clean, unavailable, Backend, ConfirmationBatch, DbPool, GroupSeries,
     SqlStore, Tx,
 };
-use sqlx::postgres::{PgListener, PgPoolOptions, PgQueryResult};
+use sqlx::postgres::{PgPoolOptions, PgQueryResult};
 use sqlx::Row;
 use std::time::Duration;
 
@@ -297,19 +297,9 @@ impl Backend for Postgres {
         let pool = pool.clone();
         tokio::spawn(async move {
             loop {
-                let mut listener = match PgListener::connect_with(&pool).await {
-                    Ok(l) => l,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "outbox listener cannot connect; retrying");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                        continue;
-                    }
-                };
-                if let Err(e) = listener.listen(OUTBOX_CHANNEL).await {
-                    tracing::warn!(error = %e, "LISTEN failed; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                let Some(mut listener) = shared::connect(&pool, OUTBOX_CHANNEL).await else {
                     continue;
-                }
+                };
                 on_change();
                 loop {
                     match listener.try_recv().await {
@@ -415,19 +405,9 @@ impl Backend for Postgres {
         let own = format!("{} ", self.node);
         tokio::spawn(async move {
             loop {
-                let mut listener = match PgListener::connect_with(&pool).await {
-                    Ok(l) => l,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "agenda change listener cannot connect; retrying");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                        continue;
-                    }
-                };
-                if let Err(e) = listener.listen(AGENDA_CHANNEL).await {
-                    tracing::warn!(error = %e, "LISTEN failed; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                let Some(mut listener) = shared::connect(&pool, AGENDA_CHANNEL).await else {
                     continue;
-                }
+                };
                 // Anything may have changed while we were not listening.
                 on_change(None);
                 loop {

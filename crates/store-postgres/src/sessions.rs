@@ -5,7 +5,7 @@
 
 use careslot_domain::AccountId;
 use careslot_store::{SessionSignal, SessionWatcher};
-use sqlx::postgres::{PgListener, PgPool};
+use sqlx::postgres::{PgPool, PgPoolOptions};
 use std::time::Duration;
 
 /// The channel of migration 0072's triggers.
@@ -31,24 +31,20 @@ pub(crate) fn watch(pool: &PgPool, on_signal: SessionWatcher) {
             }
         }
     });
-    let pool = pool.clone();
+    // A listener keeps its connection for good: this one has its own, so that the app's
+    // pool keeps all of its connections for queries (a small pool ran dry without it).
+    let own = PgPoolOptions::new()
+        .max_connections(1)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_lazy_with((*pool.connect_options()).clone());
     tokio::spawn(async move {
         loop {
-            let mut listener = match PgListener::connect_with(&pool).await {
-                Ok(l) => l,
-                Err(e) => {
-                    tracing::warn!(error = %e, "session listener cannot connect; retrying");
-                    on_signal(SessionSignal::Lost);
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
-            };
-            if let Err(e) = listener.listen(SESSION_CHANNEL).await {
-                tracing::warn!(error = %e, "LISTEN failed; retrying");
+            let Some(mut listener) = crate::shared::connect(&own, SESSION_CHANNEL).await else {
                 on_signal(SessionSignal::Lost);
-                tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
-            }
+            };
             // Listening from here on: what changed before is read from the database.
             on_signal(SessionSignal::Resumed);
             loop {

@@ -164,7 +164,7 @@ impl SharedRoom for PgRoom {
 }
 
 /// A listener on `channel`, or `None` after a failure (logged, after a pause).
-async fn connect(pool: &PgPool, channel: &str) -> Option<PgListener> {
+pub(crate) async fn connect(pool: &PgPool, channel: &str) -> Option<PgListener> {
     let mut listener = match PgListener::connect_with(pool).await {
         Ok(l) => l,
         Err(e) => {
