@@ -51,7 +51,10 @@ async fn video_appointment(node: &Node) -> (String, String) {
         .post(
             &format!("/api/v1/agendas/{agenda}/motives"),
             t,
-            json!({"name": "Téléconsultation", "duration_min": 15, "teleconsultation": true}),
+            // 5-minute steps: the first free slot always starts within the 15 minutes before
+            // which its room is closed (with 15-minute steps, none did from 23:30 to 23:45
+            // Paris time, after the day's last slot).
+            json!({"name": "Téléconsultation", "duration_min": 5, "teleconsultation": true}),
         )
         .await;
     assert_eq!(s, 201, "{motive}");
