@@ -1052,12 +1052,7 @@ impl SearchIndex {
         };
         let now_s = now.as_second();
         {
-            let changes = self.agendas.changes_since(snap.timeline.lock().cursor());
-            snap.timeline.lock().catch_up(
-                changes,
-                |e| snap.rows_of_entry(e).iter().map(|(_, r)| *r),
-                now_s,
-            );
+            self.caught_up(snap, now_s);
         }
         let mut walk = timeline::Walk::default();
         let mut refreshed: std::collections::HashMap<u32, i64> = Default::default();
@@ -1097,6 +1092,23 @@ impl SearchIndex {
         ranked.truncate(k);
         ranked.drain(..q.offset.min(ranked.len()));
         Ok((ranked, total))
+    }
+
+    /// The snapshot's timeline, locked, after taking in the agenda changes since it last
+    /// did (every ranking starts from bounds that are current).
+    fn caught_up<'s>(
+        &self,
+        snap: &'s Snapshot,
+        now_s: i64,
+    ) -> parking_lot::MutexGuard<'s, timeline::Timeline> {
+        let changes = self.agendas.changes_since(snap.timeline.lock().cursor());
+        let mut timeline = snap.timeline.lock();
+        timeline.catch_up(
+            changes,
+            |e| snap.rows_of_entry(e).iter().map(|(_, r)| *r),
+            now_s,
+        );
+        timeline
     }
 
     /// Earliest-first near a point, for everyone or one specialty slot (no other filter):
@@ -1160,13 +1172,7 @@ impl SearchIndex {
         let mut cursors: Vec<Cursor> = Vec::with_capacity(lists.len());
         let mut fallen: HashSet<u32> = HashSet::new();
         {
-            let changes = self.agendas.changes_since(snap.timeline.lock().cursor());
-            let mut timeline = snap.timeline.lock();
-            timeline.catch_up(
-                changes,
-                |e| snap.rows_of_entry(e).iter().map(|(_, r)| *r),
-                now_s,
-            );
+            let mut timeline = self.caught_up(snap, now_s);
             for list in &lists {
                 cursors.push(Cursor {
                     key: list.key,
@@ -1325,13 +1331,7 @@ impl SearchIndex {
         // (bound, then exact key once settled; row)
         let mut bounds: Vec<(i64, u32)>;
         {
-            let changes = self.agendas.changes_since(snap.timeline.lock().cursor());
-            let mut timeline = snap.timeline.lock();
-            timeline.catch_up(
-                changes,
-                |e| snap.rows_of_entry(e).iter().map(|(_, r)| *r),
-                now_s,
-            );
+            let mut timeline = self.caught_up(snap, now_s);
             let row = |r: u32| (timeline.bound(r), r);
             bounds = match rows {
                 Some(rows) => rows.iter().map(|&r| row(r)).collect(),
