@@ -1052,7 +1052,7 @@ impl SearchIndex {
         };
         let now_s = now.as_second();
         {
-            self.caught_up(snap, now_s);
+            drop(self.caught_up(snap, now_s));
         }
         let mut walk = timeline::Walk::default();
         let mut refreshed: std::collections::HashMap<u32, i64> = Default::default();
@@ -1331,7 +1331,7 @@ impl SearchIndex {
         // (bound, then exact key once settled; row)
         let mut bounds: Vec<(i64, u32)>;
         {
-            let mut timeline = self.caught_up(snap, now_s);
+            let timeline = self.caught_up(snap, now_s);
             let row = |r: u32| (timeline.bound(r), r);
             bounds = match rows {
                 Some(rows) => rows.iter().map(|&r| row(r)).collect(),
