@@ -11,8 +11,8 @@ pub mod testing;
 use careslot_domain::*;
 use careslot_store::*;
 use careslot_store_sql::{
-    internal, release_clean, unavailable, Backend, ConfirmationBatch, DbPool, GroupSeries,
-    SqlStore, Tx,
+    internal, release_clean, unavailable, Backend, ConfirmationBatch, DbPool, GroupReserve,
+    GroupSeries, SqlStore, Tx,
 };
 use sqlx::postgres::{PgPoolOptions, PgQueryResult};
 use sqlx::Row;
@@ -380,6 +380,14 @@ impl Backend for Postgres {
         series_group(tx, reqs).await.map(Some)
     }
 
+    /// Single holds and bookings in one call (migration 0073).
+    async fn reserve_group(
+        tx: &mut Tx<Self>,
+        reqs: &[&ReserveRequest],
+    ) -> StoreResult<Option<Vec<GroupReserve>>> {
+        reserve_group(tx, reqs).await.map(Some)
+    }
+
     /// Every node's session changes through migration 0072's triggers, with a heartbeat.
     fn watch_sessions(&self, pool: &DbPool<Self>, on_signal: SessionWatcher) -> bool {
         sessions::watch(pool, on_signal);
@@ -570,24 +578,111 @@ async fn series_group(
                 }
             }
             "replay" => *slot = GroupSeries::Replay,
-            _ => {
-                let code: Option<String> = row.try_get("o_sqlstate").map_err(internal)?;
-                let message: Option<String> = row.try_get("o_message").map_err(internal)?;
-                let constraint: Option<String> = row.try_get("o_constraint").map_err(internal)?;
-                let message = message.unwrap_or_default();
-                let e = match map_sqlstate(code.as_deref(), constraint.as_deref(), &message) {
-                    Mapped::Store(e) => e,
-                    Mapped::Unavailable => StoreError::Unavailable(message),
-                    Mapped::Internal => StoreError::Internal(format!(
-                        "series group: {}: {message}",
-                        code.unwrap_or_default()
-                    )),
-                };
-                *slot = GroupSeries::Done(Err(e));
-            }
+            _ => *slot = GroupSeries::Done(Err(group_refusal(row, "series group")?)),
         }
     }
     Ok(out)
+}
+
+/// A group's single holds and bookings as arrays for `careslot_reserve_group` (migration
+/// 0073), and the function's one row per request read back.
+async fn reserve_group(
+    tx: &mut Tx<Postgres>,
+    reqs: &[&ReserveRequest],
+) -> StoreResult<Vec<GroupReserve>> {
+    let n = reqs.len();
+    let mut nows = Vec::with_capacity(n);
+    let mut ids = Vec::with_capacity(n);
+    let mut agendas = Vec::with_capacity(n);
+    let mut motives = Vec::with_capacity(n);
+    let mut motive_cts: Vec<&[u8]> = Vec::with_capacity(n);
+    let mut patient_cts: Vec<&[u8]> = Vec::with_capacity(n);
+    let mut bidxs = Vec::with_capacity(n);
+    let mut note_cts: Vec<Option<&[u8]>> = Vec::with_capacity(n);
+    let mut relative_cts: Vec<Option<&[u8]>> = Vec::with_capacity(n);
+    let mut starts = Vec::with_capacity(n);
+    let mut days: Vec<Option<String>> = Vec::with_capacity(n);
+    let mut hold_untils = Vec::with_capacity(n);
+    let mut keys: Vec<Option<&str>> = Vec::with_capacity(n);
+    let mut hashes: Vec<Option<&str>> = Vec::with_capacity(n);
+    for r in reqs {
+        nows.push(r.now.as_second());
+        ids.push(r.id.as_str());
+        agendas.push(r.agenda_id.as_str());
+        motives.push(r.motive_id.as_str());
+        motive_cts.push(r.motive_ct.as_slice());
+        patient_cts.push(r.patient_ct.as_slice());
+        bidxs.push(r.patient_bidx);
+        note_cts.push(r.note_ct.as_deref());
+        relative_cts.push(r.relative_ct.as_deref());
+        starts.push(r.start.as_second());
+        days.push(r.day.map(|d| d.to_string()));
+        hold_untils.push(r.hold_until.map(|t| t.as_second()));
+        keys.push(r.idempotency.as_ref().map(|k| k.key_hash.as_str()));
+        hashes.push(r.idempotency.as_ref().map(|k| k.request_hash.as_str()));
+    }
+    let rows = sqlx::query(
+        "SELECT g.o_req, g.o_state, g.o_sqlstate, g.o_message, g.o_constraint, (g.o_row).*
+           FROM careslot_reserve_group($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
+                                       $14) AS g",
+    )
+    .bind(nows)
+    .bind(ids)
+    .bind(agendas)
+    .bind(motives)
+    .bind(motive_cts)
+    .bind(patient_cts)
+    .bind(bidxs)
+    .bind(note_cts)
+    .bind(relative_cts)
+    .bind(starts)
+    .bind(days)
+    .bind(hold_untils)
+    .bind(keys)
+    .bind(hashes)
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(Postgres::map_err)?;
+    if rows.len() != n {
+        return Err(StoreError::Internal(
+            "reserve group: one row per request expected".into(),
+        ));
+    }
+    let mut out = Vec::with_capacity(n);
+    for (i, row) in rows.iter().enumerate() {
+        let req: i32 = row.try_get("o_req").map_err(internal)?;
+        if usize::try_from(req).ok() != Some(i + 1) {
+            return Err(StoreError::Internal(
+                "reserve group: rows out of order".into(),
+            ));
+        }
+        let state: String = row.try_get("o_state").map_err(internal)?;
+        out.push(match state.as_str() {
+            "ok" => GroupReserve::Done(Ok(SqlStore::<Postgres>::reservation_from_row(row)?)),
+            "replay" => GroupReserve::Replay,
+            _ => GroupReserve::Done(Err(group_refusal(row, "reserve group")?)),
+        });
+    }
+    Ok(out)
+}
+
+/// The error a group function caught in a request's exception block, mapped as the same
+/// error returned by a statement would be.
+fn group_refusal(row: &sqlx::postgres::PgRow, function: &str) -> StoreResult<StoreError> {
+    let code: Option<String> = row.try_get("o_sqlstate").map_err(internal)?;
+    let message: Option<String> = row.try_get("o_message").map_err(internal)?;
+    let constraint: Option<String> = row.try_get("o_constraint").map_err(internal)?;
+    let message = message.unwrap_or_default();
+    Ok(
+        match map_sqlstate(code.as_deref(), constraint.as_deref(), &message) {
+            Mapped::Store(e) => e,
+            Mapped::Unavailable => StoreError::Unavailable(message),
+            Mapped::Internal => StoreError::Internal(format!(
+                "{function}: {}: {message}",
+                code.unwrap_or_default()
+            )),
+        },
+    )
 }
 
 /// SQLSTATEs that say the connection or the server failed, not the request: class 08

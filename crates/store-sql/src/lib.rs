@@ -19,8 +19,8 @@
 //! `sqlx::Sqlite` and `sqlx::Postgres` meet it.
 
 use careslot_store::{
-    AgendaWatcher, NewOutboxMessage, OutboxWatcher, ReservationRow, SeriesRequest, SessionSignal,
-    SessionWatcher, SharedRoom, SignalBus, StoreError, StoreResult,
+    AgendaWatcher, NewOutboxMessage, OutboxWatcher, ReservationRow, ReserveRequest, SeriesRequest,
+    SessionSignal, SessionWatcher, SharedRoom, SignalBus, StoreError, StoreResult,
 };
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type};
 use std::future::Future;
@@ -176,6 +176,19 @@ pub trait Backend: Send + Sync + Sized + 'static {
         async { Ok(None) }
     }
 
+    /// A group commit's single holds and bookings in one call, where the backend can:
+    /// PostgreSQL applies each under its own exception block in one server-side function
+    /// (migration 0073), by the steps of `Reservations::reserve_in`. One outcome per
+    /// request, in order. `Ok(None)`: not done, the caller runs each request on its own
+    /// (under a savepoint). An `Err` means the transaction itself failed.
+    fn reserve_group(
+        tx: &mut Tx<Self>,
+        reqs: &[&ReserveRequest],
+    ) -> impl Future<Output = StoreResult<Option<Vec<GroupReserve>>>> + Send {
+        let _ = (tx, reqs);
+        async { Ok(None) }
+    }
+
     /// Starts delivering other processes' agenda changes to `on_change` (see
     /// `Store::watch_agendas`); a single-process backend has nothing to deliver.
     fn watch(&self, pool: &DbPool<Self>, on_change: AgendaWatcher);
@@ -210,6 +223,19 @@ pub enum GroupSeries {
     Done(StoreResult<Vec<ReservationRow>>),
     /// Its key was seen before: nothing done; the caller runs the request on its ordinary
     /// path, which replays that series or refuses another request.
+    Replay,
+}
+
+/// What [`Backend::reserve_group`] did with one hold or booking request.
+// Built once per request and moved once into its answer: boxing the row would add an
+// allocation per booking for nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum GroupReserve {
+    /// Reserved, or refused; its key, if any, recorded only if reserved.
+    Done(StoreResult<ReservationRow>),
+    /// Its key was seen before: nothing done; the caller runs the request on its ordinary
+    /// path, which replays that reservation or refuses another request.
     Replay,
 }
 

@@ -4,7 +4,7 @@
 //! overlap and capacity, and every change announces its agenda (`Backend::agenda_changed`).
 
 use crate::outbox::{ConfirmationBatch, Outbox};
-use crate::{internal, Backend, DbPool, DbRow, GroupSeries, SqlStore, Tx};
+use crate::{internal, Backend, DbPool, DbRow, GroupReserve, GroupSeries, SqlStore, Tx};
 use careslot_domain::{AccountId, AgendaId, MotiveId, ReservationId};
 use careslot_store::codec::{self, pool_key};
 use careslot_store::*;
@@ -401,6 +401,54 @@ where
         Ok(())
     }
 
+    /// The group's single holds and bookings in one call where the backend can (see
+    /// [`Backend::reserve_group`]); a replayed key, or a backend without the call, leaves
+    /// the request's answer empty for the savepoint path.
+    async fn reserve_group_in<'a>(
+        tx: &mut Tx<B>,
+        group: &'a [Job],
+        answers: &mut [Option<Answer>],
+        touched: &mut Touched<'a>,
+    ) -> StoreResult<()> {
+        let singles: Vec<(usize, &'a ReserveRequest)> = group
+            .iter()
+            .enumerate()
+            .filter_map(|(i, job)| match job {
+                Job::Reserve(req, _) => Some((i, &**req)),
+                _ => None,
+            })
+            .collect();
+        if singles.is_empty() {
+            return Ok(());
+        }
+        let reqs: Vec<&ReserveRequest> = singles.iter().map(|(_, r)| *r).collect();
+        let Some(outcomes) = B::reserve_group(tx, &reqs).await? else {
+            return Ok(());
+        };
+        if outcomes.len() != singles.len() {
+            return Err(StoreError::Internal(
+                "reserve group: one outcome per request expected".into(),
+            ));
+        }
+        for ((i, req), outcome) in singles.into_iter().zip(outcomes) {
+            let GroupReserve::Done(out) = outcome else {
+                continue;
+            };
+            if out.is_ok() {
+                touched.agendas.push(req.agenda_id.0.clone());
+                // A hold queues no message (its booking will).
+                if req.hold_until.is_none() && !req.outbox.is_empty() {
+                    touched.outbox.push(&req.outbox);
+                }
+            }
+            answers[i] = Some(Answer::Reserve(out.map(|reservation| ReserveOutcome {
+                reservation,
+                replayed: false,
+            })));
+        }
+        Ok(())
+    }
+
     /// One hold or booking inside the caller's transaction (the group-commit writer runs many
     /// in one transaction, each under its own savepoint).
     async fn reserve_in(tx: &mut Tx<B>, req: &ReserveRequest) -> StoreResult<ReserveOutcome> {
@@ -431,9 +479,14 @@ where
         };
         let mut answers: Vec<Option<Answer>> = group.iter().map(|_| None).collect();
         let mut touched = Touched::default();
-        // The series first, all in one call where the backend can; then every job left, each
-        // under its own savepoint.
-        if let Err(e) = Self::series_group_in(&mut tx, &group, &mut answers, &mut touched).await {
+        // The series, then the single holds and bookings, each kind in one call where the
+        // backend can; then every job left, each under its own savepoint.
+        let grouped = match Self::series_group_in(&mut tx, &group, &mut answers, &mut touched).await
+        {
+            Ok(()) => Self::reserve_group_in(&mut tx, &group, &mut answers, &mut touched).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = grouped {
             let msg = e.to_string();
             for job in group {
                 job.fail(StoreError::Unavailable(msg.clone()));

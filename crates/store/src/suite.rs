@@ -11,6 +11,7 @@ mod operators;
 mod photos;
 mod second_factor;
 mod series_keys;
+mod single_groups;
 mod stock_policy;
 mod verification;
 mod visits;
@@ -69,6 +70,7 @@ pub async fn run(store: Arc<dyn Store>) {
     stock_policy::stock_policy(store.clone()).await;
     series_keys::series_keys(store.clone()).await;
     series_keys::series_keys_in_groups(store.clone()).await;
+    single_groups::singles_in_groups(store.clone()).await;
     agenda_feeds::agenda_feeds(&*store).await;
     photos::photos(&*store).await;
     // Operations (issue 16); closing stays last: the store refuses writes afterwards.
