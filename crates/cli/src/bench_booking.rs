@@ -225,6 +225,9 @@ async fn run_mode(args: &BookingArgs, protected: bool) -> anyhow::Result<Value> 
 pub(crate) async fn storm(s: &Setup) -> anyhow::Result<Value> {
     let targets = Arc::new(s.targets.clone());
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    // CPU by process, which the VM's speed of the moment moves less than bookings per
+    // second: this process (services and store) and PostgreSQL's.
+    let cpu_before = crate::rush::cpu::Sample::now(std::process::id());
     let started = Instant::now();
     let mut tasks = Vec::new();
     for caller in s.patients.clone() {
@@ -270,6 +273,10 @@ pub(crate) async fn storm(s: &Setup) -> anyhow::Result<Value> {
         failures += f;
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu = cpu_before.report(
+        &crate::rush::cpu::Sample::now(std::process::id()),
+        latencies.len() as u64,
+    );
     latencies.sort_by(f64::total_cmp);
     let pct = |p: f64| {
         latencies
@@ -284,6 +291,9 @@ pub(crate) async fn storm(s: &Setup) -> anyhow::Result<Value> {
         "bookings_per_s": (latencies.len() as f64 / elapsed).round(),
         "p50_us": pct(0.50).round(),
         "p99_us": pct(0.99).round(),
+        "careslot_ms_per_booking": cpu["server_ms_per_booking"],
+        "postgres_ms_per_booking": cpu["postgres_ms_per_booking"],
+        "machine_busy_share": cpu["machine_busy_share"],
     }))
 }
 
@@ -312,17 +322,27 @@ pub async fn booking(args: &BookingArgs) -> anyhow::Result<Value> {
     });
     println!("{}", serde_json::to_string_pretty(&out)?);
     eprintln!(
-        "careslot bench booking ({}, {} bookings, {} concurrent):\n  protection off: {:>7.0} bookings/s  p50 {:>6.0} µs  p99 {:>6.0} µs\n  protection on:  {:>7.0} bookings/s  p50 {:>6.0} µs  p99 {:>6.0} µs\n  cost of protection: {:.1}% (target ≤ 15%)",
+        "careslot bench booking ({}, {} bookings, {} concurrent):\n  protection off: {}\n  protection on:  {}\n  cost of protection: {:.1}% (target ≤ 15%)",
         out["backend"].as_str().unwrap_or(""),
         args.bookings,
         args.concurrency,
-        rate(&off),
-        off["p50_us"].as_f64().unwrap_or(0.0),
-        off["p99_us"].as_f64().unwrap_or(0.0),
-        rate(&on),
-        on["p50_us"].as_f64().unwrap_or(0.0),
-        on["p99_us"].as_f64().unwrap_or(0.0),
+        table_line(&off),
+        table_line(&on),
         overhead
     );
     Ok(out)
+}
+
+/// One mode's row of the table: throughput, latency, and CPU per booking by process.
+fn table_line(v: &Value) -> String {
+    let f = |k: &str| v[k].as_f64().unwrap_or(0.0);
+    format!(
+        "{:>7.0} bookings/s  p50 {:>6.0} µs  p99 {:>6.0} µs  CPU ms/booking: careslot {:.3}, PostgreSQL {:.3} (machine busy {:.2})",
+        f("bookings_per_s"),
+        f("p50_us"),
+        f("p99_us"),
+        f("careslot_ms_per_booking"),
+        f("postgres_ms_per_booking"),
+        f("machine_busy_share"),
+    )
 }
