@@ -18,11 +18,12 @@ pub use understand::Understood;
 
 use crate::availability::{AgendaCache, AgendaView, Entry, Memo};
 use crate::gazetteer::{self, PlaceHit};
-use careslot_domain::geo::LatLon;
+use careslot_domain::geo::{self, LatLon};
 use careslot_domain::*;
 use careslot_store::{DirectoryEntry, DirectoryFacts, StoreError};
 use jiff::Timestamp;
 use parking_lot::RwLock;
+use rustc_hash::FxHashMap;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -183,6 +184,8 @@ struct Snapshot {
     items: Vec<Arc<Indexed>>,
     handles: Vec<Arc<Entry>>,
     coords: Vec<LatLon>,
+    /// `coords` on the unit sphere: distances compared without trigonometry per row.
+    units: Vec<[f64; 3]>,
     /// Distinct folded name words, sorted (prefixes are ranges), with their letters and
     /// their rows (sorted).
     words: Vec<String>,
@@ -276,6 +279,7 @@ impl Snapshot {
             by_entry,
             handles,
             coords: items.iter().map(|i| i.pos).collect(),
+            units: items.iter().map(|i| i.pos.unit()).collect(),
             items,
             word_chars: words.iter().map(|w| w.chars().collect()).collect(),
             words,
@@ -761,40 +765,57 @@ impl Snapshot {
             _ => None,
         };
         // Per town: matching rows and the nearest of them, through each row's town (linear
-        // in the matches, not in towns × matches). With no constraint at all, a town is
-        // placed at its first practice rather than measuring every practitioner.
-        let mut per: BTreeMap<u32, (usize, f64, u32)> = BTreeMap::new();
+        // in the matches, not in towns × matches), compared by squared chord: no
+        // trigonometry per row (an empty rush search spent most of its time in sin and cos
+        // here). With no constraint at all, a town is placed at its first practice rather
+        // than measuring every practitioner.
+        let origin = from.unit();
+        let chord = |r: u32| geo::chord2(origin, self.units[r as usize]);
+        let mut per: FxHashMap<u32, (usize, f64, u32)> = FxHashMap::with_capacity_and_hasher(
+            without_place
+                .rows
+                .as_ref()
+                .map_or(self.towns.len(), |r| r.len()),
+            Default::default(),
+        );
         match &without_place.rows {
             Some(rows) => {
                 for &r in rows.iter() {
-                    let d = from.distance_km(self.coords[r as usize]);
+                    let c = chord(r);
                     let e = per
                         .entry(self.town_of[r as usize])
                         .or_insert((0, f64::INFINITY, r));
                     e.0 += 1;
-                    if d < e.1 {
-                        (e.1, e.2) = (d, r);
+                    if c < e.1 || (c == e.1 && r < e.2) {
+                        (e.1, e.2) = (c, r);
                     }
                 }
             }
             None => {
                 for (t, town) in self.towns.iter().enumerate() {
                     if let Some(&first) = town.rows.first() {
-                        let d = from.distance_km(self.coords[first as usize]);
-                        per.insert(t as u32, (town.rows.len(), d, first));
+                        per.insert(t as u32, (town.rows.len(), chord(first), first));
                     }
                 }
             }
         }
-        let mut towns: Vec<(usize, f64, u32)> = per
+        let mut towns: Vec<(usize, f64, u32, u32)> = per
             .into_iter()
             .filter(|(t, _)| Some(&self.towns[*t as usize].key) != here.as_ref())
-            .map(|(_, v)| v)
-            .filter(|(_, d, _)| q.near.is_none_or(|(_, r)| *d > r))
+            .map(|(t, (count, c, row))| (count, geo::km_of_chord2(c), row, t))
+            .filter(|(_, d, _, _)| q.near.is_none_or(|(_, r)| *d > r))
             .collect();
-        towns.sort_by(|a, b| a.1.total_cmp(&b.1));
+        // The three nearest, nearest first; equals in town order.
+        let nearest = |a: &(usize, f64, u32, u32), b: &(usize, f64, u32, u32)| {
+            a.1.total_cmp(&b.1).then(a.3.cmp(&b.3))
+        };
+        if towns.len() > 3 {
+            towns.select_nth_unstable_by(2, nearest);
+            towns.truncate(3);
+        }
+        towns.sort_by(nearest);
         let mut out = Vec::new();
-        for (count, d, row) in towns.into_iter().take(3) {
+        for (count, d, row, _) in towns.into_iter().take(3) {
             let place = &self.items[row as usize].entry.place;
             out.push(NearbyTown {
                 name: place.city.clone(),
