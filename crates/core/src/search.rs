@@ -775,7 +775,7 @@ impl Snapshot {
             without_place
                 .rows
                 .as_ref()
-                .map_or(self.towns.len(), |r| r.len()),
+                .map_or(self.towns.len(), |r| r.len().min(self.towns.len())),
             Default::default(),
         );
         match &without_place.rows {
