@@ -1160,7 +1160,15 @@ impl SearchIndex {
         let Some(lists) = snap.cells.touched_lists(slot, center, radius) else {
             return Ok(None);
         };
-        let exact = |r: u32| center.distance_km(snap.coords[r as usize]) <= radius;
+        // Rows taken from the lists are checked against the radius by their chord (the
+        // haversine only near the edge): a profile of the rush put 8 % of the server's CPU
+        // in the haversine here.
+        let circle = cells::Circle::new(center, radius);
+        let exact = |r: u32| {
+            circle.contains(snap.units[r as usize], || {
+                center.distance_km(snap.coords[r as usize]) <= radius
+            })
+        };
         let of_slot = |r: u32| slot.is_none_or(|s| usize::from(snap.slot_of[r as usize]) == s);
         let strays: Vec<u32> = snap
             .cells

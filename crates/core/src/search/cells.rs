@@ -31,9 +31,33 @@ impl List {
     }
 }
 
-fn unit(p: LatLon) -> [f64; 3] {
-    let (lat, lon) = (p.lat.to_radians(), p.lon.to_radians());
-    [lat.cos() * lon.cos(), lat.cos() * lon.sin(), lat.sin()]
+/// A radius around a point, decided on the unit sphere: the haversine distance is within
+/// the radius exactly when the chord between the unit vectors is within 2 sin(r / 2R), so
+/// the squared chord decides every point but those whose chord is within rounding of the
+/// limit, for which `exact` (the haversine itself) decides. The answer is exactly
+/// `distance_km <= radius`, without trigonometry for almost every point.
+pub(super) struct Circle {
+    centre: [f64; 3],
+    limit: f64,
+    band: f64,
+}
+
+impl Circle {
+    pub fn new(center: LatLon, radius_km: f64) -> Self {
+        let half = (radius_km / (2.0 * EARTH_RADIUS_KM)).min(std::f64::consts::FRAC_PI_2);
+        let limit = 4.0 * half.sin() * half.sin();
+        Self {
+            centre: center.unit(),
+            limit,
+            // Far wider than the rounding of either computation (about 1e-15 of the values).
+            band: 1e-12 + limit * 1e-9,
+        }
+    }
+
+    pub fn contains(&self, p: [f64; 3], exact: impl FnOnce() -> bool) -> bool {
+        let chord2 = careslot_domain::geo::chord2(self.centre, p);
+        chord2 < self.limit - self.band || (chord2 <= self.limit + self.band && exact())
+    }
 }
 
 /// A cell list a circle touches (see [`Cells::touched_lists`]).
@@ -73,7 +97,7 @@ impl Cells {
             let row = row as u32;
             match cell(pos) {
                 Some((y, x)) => {
-                    let point = unit(pos);
+                    let point = pos.unit();
                     out.lists.entry((ALL, y, x)).or_default().push(row, point);
                     let slot = u16::try_from(specialty).unwrap_or(ALL - 1);
                     out.lists.entry((slot, y, x)).or_default().push(row, point);
@@ -204,10 +228,7 @@ impl Cells {
         radius_km: f64,
         exact: impl Fn(u32) -> bool,
     ) -> (usize, usize) {
-        let c = unit(center);
-        let half = (radius_km / (2.0 * EARTH_RADIUS_KM)).min(std::f64::consts::FRAC_PI_2);
-        let limit = 4.0 * half.sin() * half.sin();
-        let band = 1e-12 + limit * 1e-9;
+        let circle = Circle::new(center, radius_km);
         let (mut count, mut looked) = (0usize, 0usize);
         for list in lists {
             if list.inside {
@@ -216,9 +237,7 @@ impl Cells {
             }
             looked += list.rows.len();
             for (&row, p) in list.rows.iter().zip(list.points) {
-                let (dx, dy, dz) = (p[0] - c[0], p[1] - c[1], p[2] - c[2]);
-                let chord2 = dx * dx + dy * dy + dz * dz;
-                if chord2 < limit - band || (chord2 <= limit + band && exact(row)) {
+                if circle.contains(*p, || exact(row)) {
                     count += 1;
                 }
             }
@@ -229,10 +248,7 @@ impl Cells {
     /// Exactly the rows within `radius_km` of `center` (as [`LatLon::distance_km`] measures,
     /// which `exact` does for a row), of one specialty slot or all, in no particular order;
     /// with how many rows were looked at. `None` as [`Cells::around`].
-    ///
-    /// The haversine distance is within the radius exactly when the chord between the unit
-    /// vectors is within 2 sin(r / 2R): the squared chord decides every row but those whose
-    /// chord is within rounding of the limit, which `exact` measures.
+    /// The radius is decided as [`Circle`] does.
     pub fn within(
         &self,
         specialty: Option<usize>,
@@ -242,11 +258,7 @@ impl Cells {
     ) -> Option<(Vec<u32>, usize)> {
         let ((y0, y1), (x0, x1)) = Self::touched(center, radius_km)?;
         let key = specialty.map_or(ALL, |s| u16::try_from(s).unwrap_or(ALL - 1));
-        let c = unit(center);
-        let half = (radius_km / (2.0 * EARTH_RADIUS_KM)).min(std::f64::consts::FRAC_PI_2);
-        let limit = 4.0 * half.sin() * half.sin();
-        // Far wider than the rounding of either computation (about 1e-15 of the values).
-        let band = 1e-12 + limit * 1e-9;
+        let circle = Circle::new(center, radius_km);
         let mut rows: Vec<u32> = self.stray.iter().copied().filter(|&r| exact(r)).collect();
         let mut looked = self.stray.len();
         for y in y0..=y1 {
@@ -256,9 +268,7 @@ impl Cells {
                 };
                 looked += list.rows.len();
                 for (&row, p) in list.rows.iter().zip(&list.points) {
-                    let (dx, dy, dz) = (p[0] - c[0], p[1] - c[1], p[2] - c[2]);
-                    let chord2 = dx * dx + dy * dy + dz * dz;
-                    if chord2 < limit - band || (chord2 <= limit + band && exact(row)) {
+                    if circle.contains(*p, || exact(row)) {
                         rows.push(row);
                     }
                 }
