@@ -53,7 +53,8 @@
     var out = el.querySelector("[data-remaining]");
     if (!end || !out) return;
     function tick() {
-      var left = Math.max(0, Math.round((end - Date.now()) / 1000));
+      // Rounded up, as the expiry is: "lapsed" shows only once the server says so too.
+      var left = Math.max(0, Math.ceil((end - Date.now()) / 1000));
       if (left === 0) {
         el.classList.add("expired");
         out.textContent = el.getAttribute("data-expired-text") || "";

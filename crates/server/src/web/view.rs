@@ -192,6 +192,8 @@ pub struct Summary {
     pub book_again: bool,
     /// Who it is for when not the patient: a relative's name.
     pub for_whom: Option<String>,
+    /// The hold's expiry in whole seconds, rounded up: the page's countdown must not end
+    /// before the server stops taking the hold's Confirm.
     pub expires_epoch: i64,
     pub expires_label: String,
 }
@@ -242,7 +244,9 @@ impl crate::web::context::Ctx {
                     .map(|x| x.name.clone())
                     .unwrap_or_else(|| lang.t("booking.removed_relative").to_owned())
             }),
-            expires_epoch: expires.map(|e| e.as_second()).unwrap_or(0),
+            expires_epoch: expires
+                .map(|e| e.as_second() + i64::from(e.subsec_nanosecond() > 0))
+                .unwrap_or(0),
             expires_label: expires
                 .map(|e| lang.time(&e.to_zoned(v.tz.clone())))
                 .unwrap_or_default(),
