@@ -12,6 +12,36 @@
 -- One row per request, in order: 'ok' with the reservation, 'error' or 'replay' without.
 -- Before this, each request cost five round trips on the writer's connection (savepoint,
 -- motive, sweep, insert, release), during which the whole group waited.
+-- The holds past their expiry that overlap a place stop holding it: each gives back its
+-- pool place and its dose (the same steps as the series functions' sweep, 0007 and 0066,
+-- which a later replacement of those functions can call instead of their own copy).
+CREATE FUNCTION careslot_sweep_lapsed_holds(p_agenda TEXT, p_start BIGINT, p_end BIGINT,
+                                            p_now BIGINT) RETURNS VOID
+LANGUAGE plpgsql AS $$
+DECLARE
+    x RECORD;
+    v_used RECORD;
+BEGIN
+    FOR x IN
+        UPDATE reservations SET status = 'expired', updated_at = p_now
+         WHERE agenda_id = p_agenda AND status = 'held' AND expires_at <= p_now
+           AND start_s > p_start - 86400 AND start_s < p_end AND end_s > p_start
+        RETURNING id, pool, start_s, end_s
+    LOOP
+        IF x.pool <> x.id THEN
+            UPDATE pool_counters SET taken = taken - 1
+             WHERE agenda_id = p_agenda AND start_s = x.start_s AND end_s = x.end_s AND taken > 0;
+        END IF;
+        FOR v_used IN DELETE FROM stock_uses WHERE reservation_id = x.id
+                      RETURNING agenda_id, product, day LOOP
+            UPDATE dose_stock SET used = used - 1
+             WHERE agenda_id = v_used.agenda_id AND product = v_used.product
+               AND day = v_used.day AND used > 0;
+        END LOOP;
+    END LOOP;
+END;
+$$;
+
 CREATE FUNCTION careslot_reserve_group(
     p_nows BIGINT[], p_ids TEXT[], p_agendas TEXT[], p_motives TEXT[], p_motive_cts BYTEA[],
     p_patient_cts BYTEA[], p_bidxs BIGINT[], p_note_cts BYTEA[], p_relative_cts BYTEA[],
@@ -23,13 +53,11 @@ LANGUAGE plpgsql AS $$
 DECLARE
     i INT;
     m RECORD;
-    x RECORD;
     v_end BIGINT;
     v_cap BIGINT;
     v_lines BIGINT;
     v_pool TEXT;
     v_row reservations;
-    v_used RECORD;
     v_state TEXT;
     v_sqlstate TEXT;
     v_message TEXT;
@@ -62,24 +90,7 @@ BEGIN
                 END IF;
                 v_end := p_starts[i] + m.duration_min * 60;
                 IF v_stale THEN
-                    FOR x IN
-                        UPDATE reservations SET status = 'expired', updated_at = p_nows[i]
-                         WHERE agenda_id = p_agendas[i] AND status = 'held' AND expires_at <= p_nows[i]
-                           AND start_s > p_starts[i] - 86400 AND start_s < v_end AND end_s > p_starts[i]
-                        RETURNING id, pool, start_s, end_s
-                    LOOP
-                        IF x.pool <> x.id THEN
-                            UPDATE pool_counters SET taken = taken - 1
-                             WHERE agenda_id = p_agendas[i] AND start_s = x.start_s AND end_s = x.end_s
-                               AND taken > 0;
-                        END IF;
-                        FOR v_used IN DELETE FROM stock_uses WHERE reservation_id = x.id
-                                      RETURNING agenda_id, product, day LOOP
-                            UPDATE dose_stock SET used = used - 1
-                             WHERE agenda_id = v_used.agenda_id AND product = v_used.product
-                               AND day = v_used.day AND used > 0;
-                        END LOOP;
-                    END LOOP;
+                    PERFORM careslot_sweep_lapsed_holds(p_agendas[i], p_starts[i], v_end, p_nows[i]);
                 END IF;
                 IF m.capacity > 1 THEN
                     v_lines := NULL;

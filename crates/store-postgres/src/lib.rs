@@ -495,17 +495,8 @@ async fn series_group(
     let mut s_hashes: Vec<Option<&str>> = Vec::with_capacity(reqs.len());
     let mut s_first = Vec::with_capacity(reqs.len());
     let mut s_count = Vec::with_capacity(reqs.len());
-    let mut ids = Vec::with_capacity(doses);
-    let mut agendas = Vec::with_capacity(doses);
-    let mut motives = Vec::with_capacity(doses);
-    let mut motive_cts: Vec<&[u8]> = Vec::with_capacity(doses);
-    let mut patient_cts: Vec<&[u8]> = Vec::with_capacity(doses);
-    let mut bidxs = Vec::with_capacity(doses);
-    let mut note_cts: Vec<Option<&[u8]>> = Vec::with_capacity(doses);
-    let mut relative_cts: Vec<Option<&[u8]>> = Vec::with_capacity(doses);
-    let mut starts = Vec::with_capacity(doses);
+    let mut columns = Columns::with_capacity(doses);
     let mut days = Vec::with_capacity(doses);
-    let mut hold_untils = Vec::with_capacity(doses);
     let mut products = Vec::with_capacity(doses);
     for req in reqs {
         s_nows.push(req.now.as_second());
@@ -513,25 +504,15 @@ async fn series_group(
         s_protocols.push(i64::from(req.protocol_version));
         s_keys.push(req.key.as_ref().map(|k| k.key_hash.as_str()));
         s_hashes.push(req.key.as_ref().map(|k| k.request_hash.as_str()));
-        s_first.push(ids.len() as i32 + 1);
+        s_first.push(columns.ids.len() as i32 + 1);
         s_count.push(req.doses.len() as i32);
         for d in &req.doses {
-            let r = &d.reservation;
-            ids.push(r.id.as_str());
-            agendas.push(r.agenda_id.as_str());
-            motives.push(r.motive_id.as_str());
-            motive_cts.push(r.motive_ct.as_slice());
-            patient_cts.push(r.patient_ct.as_slice());
-            bidxs.push(r.patient_bidx);
-            note_cts.push(r.note_ct.as_deref());
-            relative_cts.push(r.relative_ct.as_deref());
-            starts.push(r.start.as_second());
+            columns.push(&d.reservation);
             days.push(d.day.to_string());
-            hold_untils.push(r.hold_until.map(|t| t.as_second()));
             products.push(d.product.code());
         }
     }
-    let rows = sqlx::query(
+    let query = sqlx::query(
         "SELECT g.o_req, g.o_state, g.o_sqlstate, g.o_message, g.o_constraint, (g.o_row).*
            FROM careslot_series_group($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
                                       $14, $15, $16, $17, $18, $19) AS g",
@@ -542,22 +523,13 @@ async fn series_group(
     .bind(s_keys)
     .bind(s_hashes)
     .bind(s_first)
-    .bind(s_count)
-    .bind(ids)
-    .bind(agendas)
-    .bind(motives)
-    .bind(motive_cts)
-    .bind(patient_cts)
-    .bind(bidxs)
-    .bind(note_cts)
-    .bind(relative_cts)
-    .bind(starts)
-    .bind(days)
-    .bind(hold_untils)
-    .bind(products)
-    .fetch_all(&mut **tx)
-    .await
-    .map_err(Postgres::map_err)?;
+    .bind(s_count);
+    let rows = columns
+        .bind_to(query, days)
+        .bind(products)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(Postgres::map_err)?;
     let mut out: Vec<GroupSeries> = reqs
         .iter()
         .map(|_| GroupSeries::Done(Ok(Vec::new())))
@@ -584,6 +556,76 @@ async fn series_group(
     Ok(out)
 }
 
+/// The reservation columns both group functions take as arrays, one entry per reservation
+/// (migrations 0066, 0073): ids to starts, then the caller's days, then the holds' ends.
+struct Columns<'a> {
+    ids: Vec<&'a str>,
+    agendas: Vec<&'a str>,
+    motives: Vec<&'a str>,
+    motive_cts: Vec<&'a [u8]>,
+    patient_cts: Vec<&'a [u8]>,
+    bidxs: Vec<i64>,
+    note_cts: Vec<Option<&'a [u8]>>,
+    relative_cts: Vec<Option<&'a [u8]>>,
+    starts: Vec<i64>,
+    hold_untils: Vec<Option<i64>>,
+}
+
+impl<'a> Columns<'a> {
+    fn with_capacity(n: usize) -> Self {
+        Self {
+            ids: Vec::with_capacity(n),
+            agendas: Vec::with_capacity(n),
+            motives: Vec::with_capacity(n),
+            motive_cts: Vec::with_capacity(n),
+            patient_cts: Vec::with_capacity(n),
+            bidxs: Vec::with_capacity(n),
+            note_cts: Vec::with_capacity(n),
+            relative_cts: Vec::with_capacity(n),
+            starts: Vec::with_capacity(n),
+            hold_untils: Vec::with_capacity(n),
+        }
+    }
+
+    fn push(&mut self, r: &'a ReserveRequest) {
+        self.ids.push(r.id.as_str());
+        self.agendas.push(r.agenda_id.as_str());
+        self.motives.push(r.motive_id.as_str());
+        self.motive_cts.push(r.motive_ct.as_slice());
+        self.patient_cts.push(r.patient_ct.as_slice());
+        self.bidxs.push(r.patient_bidx);
+        self.note_cts.push(r.note_ct.as_deref());
+        self.relative_cts.push(r.relative_ct.as_deref());
+        self.starts.push(r.start.as_second());
+        self.hold_untils.push(r.hold_until.map(|t| t.as_second()));
+    }
+
+    /// Binds the columns in the functions' order, with `days` between the starts and the
+    /// holds' ends.
+    fn bind_to<'q, D>(
+        self,
+        query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+        days: D,
+    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>
+    where
+        'a: 'q,
+        D: 'q + Send + sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+    {
+        query
+            .bind(self.ids)
+            .bind(self.agendas)
+            .bind(self.motives)
+            .bind(self.motive_cts)
+            .bind(self.patient_cts)
+            .bind(self.bidxs)
+            .bind(self.note_cts)
+            .bind(self.relative_cts)
+            .bind(self.starts)
+            .bind(days)
+            .bind(self.hold_untils)
+    }
+}
+
 /// A group's single holds and bookings as arrays for `careslot_reserve_group` (migration
 /// 0073), and the function's one row per request read back.
 async fn reserve_group(
@@ -592,57 +634,30 @@ async fn reserve_group(
 ) -> StoreResult<Vec<GroupReserve>> {
     let n = reqs.len();
     let mut nows = Vec::with_capacity(n);
-    let mut ids = Vec::with_capacity(n);
-    let mut agendas = Vec::with_capacity(n);
-    let mut motives = Vec::with_capacity(n);
-    let mut motive_cts: Vec<&[u8]> = Vec::with_capacity(n);
-    let mut patient_cts: Vec<&[u8]> = Vec::with_capacity(n);
-    let mut bidxs = Vec::with_capacity(n);
-    let mut note_cts: Vec<Option<&[u8]>> = Vec::with_capacity(n);
-    let mut relative_cts: Vec<Option<&[u8]>> = Vec::with_capacity(n);
-    let mut starts = Vec::with_capacity(n);
+    let mut columns = Columns::with_capacity(n);
     let mut days: Vec<Option<String>> = Vec::with_capacity(n);
-    let mut hold_untils = Vec::with_capacity(n);
     let mut keys: Vec<Option<&str>> = Vec::with_capacity(n);
     let mut hashes: Vec<Option<&str>> = Vec::with_capacity(n);
     for r in reqs {
         nows.push(r.now.as_second());
-        ids.push(r.id.as_str());
-        agendas.push(r.agenda_id.as_str());
-        motives.push(r.motive_id.as_str());
-        motive_cts.push(r.motive_ct.as_slice());
-        patient_cts.push(r.patient_ct.as_slice());
-        bidxs.push(r.patient_bidx);
-        note_cts.push(r.note_ct.as_deref());
-        relative_cts.push(r.relative_ct.as_deref());
-        starts.push(r.start.as_second());
+        columns.push(r);
         days.push(r.day.map(|d| d.to_string()));
-        hold_untils.push(r.hold_until.map(|t| t.as_second()));
         keys.push(r.idempotency.as_ref().map(|k| k.key_hash.as_str()));
         hashes.push(r.idempotency.as_ref().map(|k| k.request_hash.as_str()));
     }
-    let rows = sqlx::query(
+    let query = sqlx::query(
         "SELECT g.o_req, g.o_state, g.o_sqlstate, g.o_message, g.o_constraint, (g.o_row).*
            FROM careslot_reserve_group($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
                                        $14) AS g",
     )
-    .bind(nows)
-    .bind(ids)
-    .bind(agendas)
-    .bind(motives)
-    .bind(motive_cts)
-    .bind(patient_cts)
-    .bind(bidxs)
-    .bind(note_cts)
-    .bind(relative_cts)
-    .bind(starts)
-    .bind(days)
-    .bind(hold_untils)
-    .bind(keys)
-    .bind(hashes)
-    .fetch_all(&mut **tx)
-    .await
-    .map_err(Postgres::map_err)?;
+    .bind(nows);
+    let rows = columns
+        .bind_to(query, days)
+        .bind(keys)
+        .bind(hashes)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(Postgres::map_err)?;
     if rows.len() != n {
         return Err(StoreError::Internal(
             "reserve group: one row per request expected".into(),
