@@ -158,13 +158,39 @@ impl AgendaView {
         };
         match self.vaccine(&motive.id) {
             None => slots,
-            Some(v) => slots
-                .into_iter()
-                .filter(|s| {
-                    self.doses_left(v.product, s.start.to_zoned(self.tz.clone()).date()) > 0
-                })
-                .collect(),
+            Some(v) => {
+                // Slots come in order: each local day and its doses are looked up once,
+                // not once per slot.
+                let mut day: Option<(Timestamp, Timestamp, bool)> = None;
+                slots
+                    .into_iter()
+                    .filter(|s| match day {
+                        Some((a, b, open)) if a <= s.start && s.start < b => open,
+                        _ => {
+                            let d = s.start.to_zoned(self.tz.clone()).date();
+                            let open = self.doses_left(v.product, d) > 0;
+                            day = crate::time::local_days(d, d, &self.tz)
+                                .ok()
+                                .map(|(a, b)| (a, b, open));
+                            open
+                        }
+                    })
+                    .collect()
+            }
         }
+    }
+
+    /// Until when [`AgendaView::slots`] of `motive` on the local day whose instants are
+    /// `span` stays what it is at `now`, writes aside (the agenda cache tracks those): see
+    /// [`AgendaCalendar::slots_stable_until`]. Stock and lines change only by writes.
+    pub fn day_stable_until(
+        &self,
+        motive: &Motive,
+        span: (Timestamp, Timestamp),
+        now: Timestamp,
+    ) -> Timestamp {
+        self.calendar
+            .slots_stable_until(motive, &self.occupancy, span, now)
     }
 
     /// The earliest bookable slot of a motive (stock-aware for vaccination motives).
@@ -761,7 +787,8 @@ impl AgendaCache {
     }
 
     /// One day's serialised slots kept under `key` (motive and format) if nothing changed
-    /// that day since (`[from_s, to_s)`: the local day's instants) and it is fresh.
+    /// since in `[from_s, to_s)` (the instants a write must miss to leave the day's slots
+    /// alone) and it is fresh.
     pub fn day(
         &self,
         id: &AgendaId,
@@ -786,8 +813,9 @@ impl AgendaCache {
     }
 
     /// Keeps a day's slots computed from a view read at or after `generation` (read before
-    /// computing, as for [`AgendaCache::keep_response`]); fresh for a second, since time
-    /// alone removes slots (notice) and frees held ones (expiry).
+    /// computing, as for [`AgendaCache::keep_response`]), fresh while the clock's second is
+    /// before `until_s`: time alone removes slots (notice), adds them (horizon) and frees
+    /// held ones (expiry), see [`AgendaView::day_stable_until`].
     pub fn keep_day(
         &self,
         id: &AgendaId,
@@ -795,7 +823,7 @@ impl AgendaCache {
         key: &str,
         day: jiff::civil::Date,
         bytes: bytes::Bytes,
-        now_s: i64,
+        until_s: i64,
     ) {
         let Some(entry) = self.entries.read().get(id).cloned() else {
             return;
@@ -808,7 +836,7 @@ impl AgendaCache {
             (key.to_owned(), day),
             CachedDay {
                 generation,
-                until_s: now_s + 1,
+                until_s,
                 bytes,
             },
         );

@@ -416,6 +416,56 @@ impl AgendaCalendar {
         out
     }
 
+    /// Until when the slots of `motive` that start in `[from, to)` stay what they are at
+    /// `now`, writes to the occupancy aside: time moves the notice's bound and the horizon's,
+    /// and lapses holds. `now` itself when they may change at once (the span straddles the
+    /// notice's or the horizon's bound). Lets a day's serialised slots be kept for as long as
+    /// they are right rather than for a second.
+    pub fn slots_stable_until(
+        &self,
+        motive: &Motive,
+        occupancy: &Occupancy,
+        (from, to): (Timestamp, Timestamp),
+        now: Timestamp,
+    ) -> Timestamp {
+        let notice = SignedDuration::from_mins(i64::from(motive.policy.min_notice_min));
+        let horizon =
+            SignedDuration::from_secs(i64::from(motive.policy.max_horizon_days) * SECONDS_PER_DAY);
+        let (Ok(earliest), Ok(latest)) = (now.checked_add(notice), now.checked_add(horizon)) else {
+            return now;
+        };
+        let mut until = Timestamp::MAX;
+        // Starts before `earliest` are out, and `earliest` only grows: the span is stable
+        // while it lies wholly after it, or once wholly before it.
+        if to > earliest {
+            if from < earliest {
+                return now;
+            }
+            until = until.min(from.checked_sub(notice).unwrap_or(now));
+        }
+        // Starts after `latest` are out, and `latest` only grows: stable while wholly after
+        // it (until it reaches `from`) or once wholly at or before it.
+        if to > latest {
+            if from <= latest {
+                return now;
+            }
+            until = until.min(from.checked_sub(horizon).unwrap_or(now));
+        }
+        // A hold counts until it expires; one that may overlap a slot of the span ends the
+        // span's stability then.
+        let reach = to
+            .checked_add(SignedDuration::from_secs(motive.duration.seconds()))
+            .unwrap_or(Timestamp::MAX);
+        for h in occupancy.holds() {
+            if let Some(at) = h.expires_at.filter(|at| *at > now) {
+                if h.start < reach && h.end > from {
+                    until = until.min(at);
+                }
+            }
+        }
+        until.max(now)
+    }
+
     /// The earliest bookable slot of `motive` from `now` on, within its horizon.
     pub fn next_slot(
         &self,
@@ -1909,6 +1959,71 @@ mod tests {
         #[test]
         fn engine_matches_reference_in_exotic_zones(c in case(prop::sample::select(EXOTIC.to_vec()))) {
             check_case(&c)?;
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Until the instant `slots_stable_until` gives, time alone leaves a day's slots as
+        /// they are: the notice, the horizon and holds lapsing are all it accounts for.
+        #[test]
+        fn a_days_slots_stay_until_their_stable_instant(
+            notice_min in 0u32..4_320,
+            horizon_days in 1u32..40,
+            capacity in 1i64..3,
+            day_off in 0i64..45,
+            at_s in 0i64..86_400,
+            holds in prop::collection::vec((0i64..48, 1i64..200_000), 0..4),
+            booked in prop::collection::vec(0i64..48, 0..3),
+            probes in prop::collection::vec(0.0f64..1.0, 4),
+        ) {
+            let mut m = motive(15, capacity);
+            m.policy.min_notice_min = notice_min;
+            m.policy.max_horizon_days = horizon_days;
+            let cal = calendar("Europe/Paris", vec![rule(&m, &[1, 2, 3, 4, 5, 6, 7], (8, 0), (20, 0))]);
+            let tz = cal.tz.clone();
+            let now = ts("2027-03-01T00:00:00Z") + SignedDuration::from_secs(at_s);
+            let day = now.to_zoned(tz.clone()).date() + jiff::Span::new().days(day_off);
+            let from = day.to_zoned(tz.clone()).unwrap().timestamp();
+            let to = day.tomorrow().unwrap().to_zoned(tz.clone()).unwrap().timestamp();
+            let at = |k: i64| from + SignedDuration::from_mins(8 * 60 + 15 * k);
+            let mut reservations: Vec<Reservation> = holds
+                .iter()
+                .map(|&(k, ttl)| Reservation {
+                    start: at(k),
+                    end: at(k + 1),
+                    pooled: capacity > 1,
+                    expires_at: Some(now + SignedDuration::from_secs(ttl)),
+                })
+                .collect();
+            reservations.extend(booked.iter().map(|&k| Reservation {
+                start: at(k),
+                end: at(k + 1),
+                pooled: capacity > 1,
+                expires_at: None,
+            }));
+            let occ = Occupancy::new(reservations);
+            let base = cal.slots(&m, &occ, day, day, now);
+            let until = cal.slots_stable_until(&m, &occ, (from, to), now);
+            prop_assert!(until >= now);
+            let last = until.min(now + SignedDuration::from_hours(24 * 60));
+            let span = last.duration_since(now).as_secs_f64();
+            for p in &probes {
+                let t = now + SignedDuration::from_secs_f64(span * p);
+                prop_assert_eq!(&cal.slots(&m, &occ, day, day, t), &base, "at {}", t);
+            }
+            if until > now {
+                let t = last - SignedDuration::from_nanos(1);
+                prop_assert_eq!(&cal.slots(&m, &occ, day, day, t), &base, "just before {}", until);
+            }
+            // Not merely cautious: a day wholly between the notice's and the horizon's
+            // bounds, with no hold, stays as it is for a while.
+            let notice = SignedDuration::from_mins(i64::from(notice_min));
+            let horizon = SignedDuration::from_hours(24 * i64::from(horizon_days));
+            if holds.is_empty() && from > now + notice && to <= now + horizon {
+                prop_assert!(until > now);
+            }
         }
     }
 

@@ -13,7 +13,7 @@ mod vaccination;
 pub use campaign::{CampaignTotals, DayReport, ProductTotals};
 pub use careslot_scheduling::VaccineSpec;
 pub use eligibility::{Eligibility, NewPhase, CHRONODOSE_SETTING};
-pub use vaccination::{DoseChoice, SeriesInput, VaccinationRequest};
+pub use vaccination::{DoseChoice, SecondDoseWindow, SeriesInput, VaccinationRequest};
 
 use careslot_core::rules_cache::Remembered;
 use careslot_core::Core;

@@ -22,6 +22,14 @@ pub struct DoseChoice {
     pub start: String,
 }
 
+/// The dose-2 motive of a centre and the local dates where dose 2 may go.
+pub struct SecondDoseWindow {
+    pub view: Arc<AgendaView>,
+    pub motive: Motive,
+    pub from: jiff::civil::Date,
+    pub to: jiff::civil::Date,
+}
+
 /// What a keyed booking books: a held series (its id), or doses (booked directly).
 #[derive(Debug, Clone)]
 pub enum SeriesInput {
@@ -245,6 +253,21 @@ impl Vaccination {
         dose1_motive: &str,
         dose1_start: &str,
     ) -> AppResult<(Arc<AgendaView>, Motive, Vec<Slot>)> {
+        let w = self
+            .second_dose_window(agenda, dose1_motive, dose1_start)
+            .await?;
+        let slots = w.view.slots(&w.motive, w.from, w.to, Timestamp::now());
+        Ok((w.view, w.motive, slots))
+    }
+
+    /// Where dose 2 goes after a dose-1 start: the centre's dose-2 motive and the local
+    /// dates of the protocol's window.
+    pub async fn second_dose_window(
+        &self,
+        agenda: &str,
+        dose1_motive: &str,
+        dose1_start: &str,
+    ) -> AppResult<SecondDoseWindow> {
         let view = self.view(&AgendaId(agenda.to_owned())).await?;
         let first = view
             .vaccine(&MotiveId(dose1_motive.to_owned()))
@@ -271,8 +294,12 @@ impl Vaccination {
         let to = d1
             .checked_add(jiff::Span::new().days(i64::from(max)))
             .map_err(|_| rule("date out of range"))?;
-        let slots = view.slots(&next, from, to, Timestamp::now());
-        Ok((view, next, slots))
+        Ok(SecondDoseWindow {
+            view,
+            motive: next,
+            from,
+            to,
+        })
     }
 
     /// Books the doses of a request together: all or none.

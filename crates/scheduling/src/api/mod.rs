@@ -16,6 +16,7 @@ pub mod practitioner;
 pub mod public;
 pub mod queue;
 pub mod reminders;
+pub mod slot_days;
 pub mod slot_json;
 pub mod webhooks;
 

@@ -298,20 +298,6 @@ pub async fn agenda(
     }))
 }
 
-/// The instants of local date `day` in `tz`, in seconds: `[midnight, next midnight)`.
-fn day_span(day: jiff::civil::Date, tz: &jiff::tz::TimeZone) -> (i64, i64) {
-    let start = |d: jiff::civil::Date| {
-        d.to_zoned(tz.clone())
-            .map(|z| z.timestamp().as_second())
-            .ok()
-    };
-    match (start(day), day.tomorrow().ok().and_then(start)) {
-        (Some(a), Some(b)) => (a, b),
-        // Out of range: a span that overlaps every change, so nothing is kept for it.
-        _ => (i64::MIN, i64::MAX),
-    }
-}
-
 /// Bookable starts of a motive, local dates `from`..=`to` (at most 31 days). With
 /// `format=compact` (an extension of the contract), starts are grouped by local date with one
 /// offset and length per group ([`CompactSlotsBody`]): about a third of the bytes.
@@ -347,40 +333,15 @@ pub async fn slots(
         .await?;
     // Day by day: a booking makes its own day's slots be computed again, not the week's.
     let now = jiff::Timestamp::now();
-    let day_key = format!("{}\n{:?}", q.motive_id, q.format);
-    let mut pieces = Vec::new();
-    let mut all_fresh = true;
-    let mut day = from;
-    while day <= to {
-        let span = day_span(day, &view.tz);
-        let piece = match app.agendas.day(&agenda, &day_key, day, span, now_s) {
-            Some(piece) => {
-                all_fresh = false;
-                piece
-            }
-            None => {
-                let slots = view.slots(&motive, day, day, now);
-                let mut out = Vec::with_capacity(slots.len() * 88);
-                match q.format {
-                    SlotFormat::Full => super::slot_json::slot_items(&mut out, &slots, &view.tz),
-                    SlotFormat::Compact => {
-                        super::slot_json::compact_groups(&mut out, &slots, &view.tz)
-                    }
-                }
-                let piece = bytes::Bytes::from(out);
-                if let Some(g) = generation {
-                    app.agendas
-                        .keep_day(&agenda, g, &day_key, day, piece.clone(), now_s);
-                }
-                piece
-            }
-        };
-        pieces.push(piece);
-        match day.tomorrow() {
-            Ok(next) => day = next,
-            Err(_) => break,
-        }
-    }
+    let (pieces, all_fresh) = super::slot_days::pieces(
+        &app.agendas,
+        &view,
+        &motive,
+        (from, to),
+        q.format,
+        generation,
+        now,
+    );
     let body = match q.format {
         SlotFormat::Full => {
             super::slot_json::assemble(&[b"{", super::slot_json::SLOTS_OPEN], &pieces)

@@ -13,7 +13,16 @@ use jiff::Timestamp;
 /// ids are generated, never need escaping, and are escaped by serde anyway when unusual).
 pub fn slots_json(motive_id: Option<&str>, slots: &[Slot], tz: &TimeZone) -> Vec<u8> {
     let mut out = Vec::with_capacity(32 + slots.len() * 88);
-    out.push(b'{');
+    out.extend_from_slice(&opening(motive_id));
+    out.extend_from_slice(SLOTS_OPEN);
+    slot_items(&mut out, slots, tz);
+    out.extend_from_slice(CLOSE);
+    out
+}
+
+/// `{` and, when given, the `"motive_id":…,` member: what comes before [`SLOTS_OPEN`].
+pub fn opening(motive_id: Option<&str>) -> Vec<u8> {
+    let mut out = vec![b'{'];
     if let Some(m) = motive_id {
         out.extend_from_slice(b"\"motive_id\":");
         match serde_json::to_vec(m) {
@@ -22,9 +31,6 @@ pub fn slots_json(motive_id: Option<&str>, slots: &[Slot], tz: &TimeZone) -> Vec
         }
         out.push(b',');
     }
-    out.extend_from_slice(SLOTS_OPEN);
-    slot_items(&mut out, slots, tz);
-    out.extend_from_slice(CLOSE);
     out
 }
 

@@ -16,6 +16,7 @@ use careslot_domain::DomainError;
 use careslot_scheduling::api::dto::*;
 use careslot_scheduling::api::patient::idempotency_key;
 use careslot_scheduling::api::queue::Admitted;
+use careslot_scheduling::api::{slot_days, slot_json};
 use std::sync::Arc;
 
 fn choice(b: Option<DoseChoiceBody>) -> Option<DoseChoice> {
@@ -158,12 +159,34 @@ pub async fn second_dose_slots(
     if let Some(answer) = app.agendas.response(&agenda, &key, now_s) {
         return Ok(answer.respond(&headers));
     }
-    let (view, motive, slots) = app
-        .second_dose_slots(&q.agenda_id, &q.motive_id, &q.start)
+    let w = app
+        .second_dose_window(&q.agenda_id, &q.motive_id, &q.start)
         .await?;
-    let answer = Answer::new(bytes::Bytes::from(
-        careslot_scheduling::api::slot_json::slots_json(Some(motive.id.as_str()), &slots, &view.tz),
-    ));
+    // Day by day, as slot lists are (and with their pieces: the same motive and days), so
+    // that a booking writes its own days again, not the whole window.
+    let now = jiff::Timestamp::now();
+    let (pieces, all_fresh) = slot_days::pieces(
+        &app.agendas,
+        &w.view,
+        &w.motive,
+        (w.from, w.to),
+        SlotFormat::Full,
+        generation,
+        now,
+    );
+    let opening = slot_json::opening(Some(w.motive.id.as_str()));
+    let body = slot_json::assemble(&[&opening, slot_json::SLOTS_OPEN], &pieces);
+    debug_assert!(
+        !all_fresh
+            || body
+                == slot_json::slots_json(
+                    Some(w.motive.id.as_str()),
+                    &w.view.slots(&w.motive, w.from, w.to, now),
+                    &w.view.tz
+                ),
+        "day pieces differ from the window's answer"
+    );
+    let answer = Answer::new(bytes::Bytes::from(body));
     if let Some(g) = generation {
         app.agendas
             .keep_response(&agenda, g, key, answer.clone(), now_s);
