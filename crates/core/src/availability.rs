@@ -12,7 +12,7 @@ use jiff::Timestamp;
 use parking_lot::RwLock;
 use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// Everything needed to answer availability questions about one agenda, frozen at load (a
@@ -328,6 +328,10 @@ pub struct Entry {
     /// Serialised slots of one motive on one local day (issue 20 point 3): a booking
     /// recomputes its own day, not the whole week an answer spans.
     days: parking_lot::Mutex<HashMap<(String, jiff::civil::Date), CachedDay>>,
+    /// Bytes held by `days` (changed under its lock), and the last second a day was read
+    /// or kept: what the cache's byte budget trims by (see [`AgendaCache::trim_days`]).
+    days_bytes: AtomicUsize,
+    days_used_s: AtomicI64,
 }
 
 /// A generation and the instants it changed, in seconds (`None`: anything).
@@ -337,11 +341,17 @@ struct CachedDay {
     generation: u64,
     until_s: i64,
     bytes: bytes::Bytes,
+    /// What it counts against the byte budget: the bytes, the key and the map's slot.
+    size: usize,
 }
 
 /// Changes remembered per agenda, and days kept (a few motives × a month).
 const MAX_DAY_CHANGES: usize = 64;
 const MAX_DAYS: usize = 256;
+/// Bytes of kept days across all agendas before the least recently used agendas' days are
+/// dropped (down to three quarters). A rush centre keeps about 115 KB (its dose-2 window and
+/// the week asked for), so this holds some 4,500 busy centres.
+const DAY_BYTES_BUDGET: usize = 512 << 20;
 
 struct CachedResponse {
     generation: u64,
@@ -365,6 +375,8 @@ impl Entry {
             responses: parking_lot::Mutex::new(HashMap::new()),
             changes: parking_lot::Mutex::new(std::collections::VecDeque::new()),
             days: parking_lot::Mutex::new(HashMap::new()),
+            days_bytes: AtomicUsize::new(0),
+            days_used_s: AtomicI64::new(0),
         }
     }
 
@@ -477,6 +489,10 @@ pub struct AgendaCache {
     store: Arc<dyn Store>,
     entries: RwLock<HashMap<AgendaId, Arc<Entry>>>,
     changes: parking_lot::Mutex<ChangeLog>,
+    /// Bytes of kept days over every entry, their budget, and whether a trim is under way.
+    day_bytes: AtomicUsize,
+    day_budget: usize,
+    trimming: AtomicBool,
 }
 
 /// The entries whose generation moved, in order, so that a reader keeping per-agenda state
@@ -505,7 +521,56 @@ impl AgendaCache {
             store,
             entries: RwLock::new(HashMap::new()),
             changes: parking_lot::Mutex::new(ChangeLog::default()),
+            day_bytes: AtomicUsize::new(0),
+            day_budget: DAY_BYTES_BUDGET,
+            trimming: AtomicBool::new(false),
         }
+    }
+
+    /// The same with another budget for kept days (tests).
+    pub fn with_day_budget(store: Arc<dyn Store>, bytes: usize) -> Self {
+        Self {
+            day_budget: bytes,
+            ..Self::new(store)
+        }
+    }
+
+    /// Bytes of kept days over every agenda.
+    pub fn day_bytes(&self) -> usize {
+        self.day_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Drops an entry's kept days from the count (the entry leaves the cache, or the
+    /// budget needs room).
+    fn drop_days(&self, entry: &Entry) {
+        let mut days = entry.days.lock();
+        days.clear();
+        let freed = entry.days_bytes.swap(0, Ordering::Relaxed);
+        self.day_bytes.fetch_sub(freed, Ordering::Relaxed);
+    }
+
+    /// Over budget: drops the days of the agendas used least recently until three quarters
+    /// of the budget are left. One trim at a time; the others go on meanwhile.
+    fn trim_days(&self) {
+        if self.trimming.swap(true, Ordering::Acquire) {
+            return;
+        }
+        let mut held: Vec<(i64, Arc<Entry>)> = self
+            .entries
+            .read()
+            .values()
+            .filter(|e| e.days_bytes.load(Ordering::Relaxed) > 0)
+            .map(|e| (e.days_used_s.load(Ordering::Relaxed), e.clone()))
+            .collect();
+        held.sort_unstable_by_key(|(used, _)| *used);
+        let target = self.day_budget / 4 * 3;
+        for (_, e) in held {
+            if self.day_bytes.load(Ordering::Relaxed) <= target {
+                break;
+            }
+            self.drop_days(&e);
+        }
+        self.trimming.store(false, Ordering::Release);
     }
 
     /// Moves an entry to its next generation and records it in the change log.
@@ -578,7 +643,9 @@ impl AgendaCache {
         {
             Some(s) => s,
             None => {
-                self.entries.write().remove(&entry.id);
+                if let Some(gone) = self.entries.write().remove(&entry.id) {
+                    self.drop_days(&gone);
+                }
                 return Ok(None);
             }
         };
@@ -631,7 +698,10 @@ impl AgendaCache {
         let id = view.agenda.id.clone();
         let entry = Arc::new(Entry::new(id.clone()));
         *entry.view.write() = Some((0, Arc::new(view)));
-        self.entries.write().insert(id, entry);
+        let replaced = self.entries.write().insert(id, entry);
+        if let Some(old) = replaced {
+            self.drop_days(&old);
+        }
     }
 
     /// Applies a change this node has just committed to the agenda's current view, so that
@@ -807,15 +877,18 @@ impl AgendaCache {
             }
             (d.generation, d.bytes.clone())
         };
-        entry
-            .untouched(since, generation, from_s, to_s)
-            .then_some(bytes)
+        if !entry.untouched(since, generation, from_s, to_s) {
+            return None;
+        }
+        entry.days_used_s.store(now_s, Ordering::Relaxed);
+        Some(bytes)
     }
 
-    /// Keeps a day's slots computed from a view read at or after `generation` (read before
-    /// computing, as for [`AgendaCache::keep_response`]), fresh while the clock's second is
-    /// before `until_s`: time alone removes slots (notice), adds them (horizon) and frees
-    /// held ones (expiry), see [`AgendaView::day_stable_until`].
+    /// Keeps a day's slots computed at `now_s` from a view read at or after `generation`
+    /// (read before computing, as for [`AgendaCache::keep_response`]), fresh while the
+    /// clock's second is before `until_s`: time alone removes slots (notice), adds them
+    /// (horizon) and frees held ones (expiry), see [`AgendaView::day_stable_until`]. Within
+    /// the cache's byte budget for days ([`DAY_BYTES_BUDGET`]).
     pub fn keep_day(
         &self,
         id: &AgendaId,
@@ -823,23 +896,38 @@ impl AgendaCache {
         key: &str,
         day: jiff::civil::Date,
         bytes: bytes::Bytes,
-        until_s: i64,
+        (now_s, until_s): (i64, i64),
     ) {
         let Some(entry) = self.entries.read().get(id).cloned() else {
             return;
         };
-        let mut days = entry.days.lock();
-        if days.len() >= MAX_DAYS {
-            days.clear();
-        }
-        days.insert(
-            (key.to_owned(), day),
-            CachedDay {
+        let size = bytes.len() + key.len() + 64;
+        {
+            let mut days = entry.days.lock();
+            let mut freed = 0;
+            if days.len() >= MAX_DAYS {
+                freed += days.values().map(|d| d.size).sum::<usize>();
+                days.clear();
+            }
+            let kept = CachedDay {
                 generation,
                 until_s,
                 bytes,
-            },
-        );
+                size,
+            };
+            if let Some(old) = days.insert((key.to_owned(), day), kept) {
+                freed += old.size;
+            }
+            // Added before subtracted: the counts never go below what is held.
+            entry.days_bytes.fetch_add(size, Ordering::Relaxed);
+            entry.days_bytes.fetch_sub(freed, Ordering::Relaxed);
+            self.day_bytes.fetch_add(size, Ordering::Relaxed);
+            self.day_bytes.fetch_sub(freed, Ordering::Relaxed);
+        }
+        entry.days_used_s.store(now_s, Ordering::Relaxed);
+        if self.day_bytes.load(Ordering::Relaxed) > self.day_budget {
+            self.trim_days();
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -854,6 +942,47 @@ impl AgendaCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Kept days stay within the byte budget; the agendas used least recently lose theirs
+    /// first, one read all along keeps its own.
+    #[tokio::test]
+    async fn kept_days_stay_within_their_budget_dropping_the_least_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(
+            careslot_store_sqlite::SqliteStore::open_dir(dir.path())
+                .await
+                .unwrap(),
+        );
+        let cache = AgendaCache::with_day_budget(store, 10_000);
+        let day = jiff::civil::date(2027, 3, 1);
+        let span = (0, 1);
+        let ids: Vec<AgendaId> = (0..8).map(|_| AgendaId::new()).collect();
+        for (i, id) in (0i64..).zip(&ids) {
+            cache.handle(id);
+            let g = cache.generation(id).unwrap();
+            let piece = bytes::Bytes::from(vec![b'x'; 2_000]);
+            cache.keep_day(id, g, "m", day, piece, (2 * i, 1_000));
+            assert!(
+                cache.day_bytes() <= 10_000,
+                "{} bytes kept",
+                cache.day_bytes()
+            );
+            assert!(cache.day(&ids[0], "m", day, span, 2 * i + 1).is_some());
+        }
+        assert!(
+            cache.day(&ids[1], "m", day, span, 20).is_none(),
+            "least used, dropped"
+        );
+        assert!(cache.day(&ids[4], "m", day, span, 20).is_none());
+        assert!(
+            cache.day(&ids[7], "m", day, span, 20).is_some(),
+            "the newest"
+        );
+        assert_eq!(cache.day_bytes(), 4 * (2_000 + 1 + 64), "the four left");
+        // An agenda gone from the store leaves the cache with its days' bytes.
+        assert!(cache.get(&ids[7]).await.unwrap().is_none());
+        assert_eq!(cache.day_bytes(), 3 * (2_000 + 1 + 64));
+    }
 
     /// A day's cached slots survive changes that all miss the day, and nothing else: a
     /// change anywhere in it, an invalidation of everything, a generation not recorded yet,

@@ -62,7 +62,7 @@ pub fn pieces(
                     // no hold lapsing on it).
                     let stable = span.map_or(now, |span| view.day_stable_until(motive, span, now));
                     let until_s = stable.as_second().max(now_s + 1);
-                    cache.keep_day(agenda, g, &day_key, day, piece.clone(), until_s);
+                    cache.keep_day(agenda, g, &day_key, day, piece.clone(), (now_s, until_s));
                 }
                 piece
             }
