@@ -180,19 +180,6 @@ impl AgendaView {
         }
     }
 
-    /// Until when [`AgendaView::slots`] of `motive` on the local day whose instants are
-    /// `span` stays what it is at `now`, writes aside (the agenda cache tracks those): see
-    /// [`AgendaCalendar::slots_stable_until`]. Stock and lines change only by writes.
-    pub fn day_stable_until(
-        &self,
-        motive: &Motive,
-        span: (Timestamp, Timestamp),
-        now: Timestamp,
-    ) -> Timestamp {
-        self.calendar
-            .slots_stable_until(motive, &self.occupancy, span, now)
-    }
-
     /// The earliest bookable slot of a motive (stock-aware for vaccination motives).
     pub fn next_slot_of(&self, motive: &Motive, now: Timestamp) -> Option<Slot> {
         let Some(v) = self.vaccine(&motive.id) else {
@@ -887,7 +874,7 @@ impl AgendaCache {
     /// Keeps a day's slots computed at `now_s` from a view read at or after `generation`
     /// (read before computing, as for [`AgendaCache::keep_response`]), fresh while the
     /// clock's second is before `until_s`: time alone removes slots (notice), adds them
-    /// (horizon) and frees held ones (expiry), see [`AgendaView::day_stable_until`]. Within
+    /// (horizon) and frees held ones (expiry), see [`AgendaCalendar::slots_stable_until`]. Within
     /// the cache's byte budget for days ([`DAY_BYTES_BUDGET`]).
     pub fn keep_day(
         &self,

@@ -7,15 +7,10 @@
 use super::dto::SlotFormat;
 use super::slot_json;
 use careslot_core::availability::{AgendaCache, AgendaView};
+use careslot_core::time::local_days;
 use careslot_domain::Motive;
 use jiff::civil::Date;
 use jiff::Timestamp;
-
-/// The instants of local date `day` in `tz`: `[midnight, next midnight)`.
-fn day_span(day: Date, tz: &jiff::tz::TimeZone) -> Option<(Timestamp, Timestamp)> {
-    let start = |d: Date| d.to_zoned(tz.clone()).map(|z| z.timestamp()).ok();
-    Some((start(day)?, start(day.tomorrow().ok()?)?))
-}
 
 /// The serialised slots of `motive` on local dates `from..=to` in `format`, one piece per
 /// day (see [`slot_json::assemble`]), and whether every piece was computed just now from
@@ -37,7 +32,7 @@ pub fn pieces(
     let mut all_fresh = true;
     let mut day = from;
     while day <= to {
-        let span = day_span(day, &view.tz);
+        let span = local_days(day, day, &view.tz).ok();
         // Writes that may touch the day's slots: those over the day, and those early the
         // next day that a slot starting late on it reaches. Out of range: every write.
         let touched_by = span.map_or((i64::MIN, i64::MAX), |(a, b)| {
@@ -60,7 +55,11 @@ pub fn pieces(
                     // At least a second, as whole answers are kept; longer while time
                     // alone cannot change the day (far from the notice and the horizon,
                     // no hold lapsing on it).
-                    let stable = span.map_or(now, |span| view.day_stable_until(motive, span, now));
+                    // (Stock and lines change only by writes, which the cache tracks.)
+                    let stable = span.map_or(now, |span| {
+                        view.calendar
+                            .slots_stable_until(motive, &view.occupancy, span, now)
+                    });
                     let until_s = stable.as_second().max(now_s + 1);
                     cache.keep_day(agenda, g, &day_key, day, piece.clone(), (now_s, until_s));
                 }
