@@ -52,6 +52,11 @@ pub struct BenchArgs {
     /// walking the timeline (to compare both on the same machine).
     #[arg(long)]
     pub linear_ranking: bool,
+    /// Search only: write the generated directory into a fresh SQLite database (bulk
+    /// inserts, not timed), then time a real start from it: open the store, read the
+    /// directory, build the index, load every view in bulk and compute every earliest slot.
+    #[arg(long)]
+    pub from_db: bool,
 }
 
 impl Default for BenchArgs {
@@ -61,6 +66,7 @@ impl Default for BenchArgs {
             queries: 0,
             seed: 42,
             linear_ranking: false,
+            from_db: false,
         }
     }
 }
@@ -546,6 +552,460 @@ impl Dataset {
             stats,
             build_s,
             generate_s,
+            start_s,
+        })
+    }
+}
+
+/// Rows per bulk `INSERT` of `--from-db`.
+const BULK_ROWS: usize = 100_000;
+
+/// One table's rows for `--from-db`, as a JSON array of arrays inserted by one statement
+/// (`INSERT … SELECT value ->> 0, … FROM json_each(?)`): one bound parameter however many
+/// rows, where sqlx's binding cost grows with the square of a statement's placeholders.
+struct Bulk {
+    sql: String,
+    json: String,
+    rows: usize,
+    total: usize,
+}
+
+impl Bulk {
+    /// `columns`: each column with the SQL giving its value (`value ->> i` for the row's
+    /// i-th element, or a constant).
+    fn new(table: &str, columns: &[(&str, &str)]) -> Self {
+        let names: Vec<&str> = columns.iter().map(|c| c.0).collect();
+        let values: Vec<&str> = columns.iter().map(|c| c.1).collect();
+        Self {
+            sql: format!(
+                "INSERT INTO {table} ({}) SELECT {} FROM json_each($1)",
+                names.join(", "),
+                values.join(", ")
+            ),
+            json: String::new(),
+            rows: 0,
+            total: 0,
+        }
+    }
+
+    fn append(&mut self, row: Value) {
+        self.json.push(if self.rows == 0 { '[' } else { ',' });
+        self.json.push_str(&row.to_string());
+        self.rows += 1;
+    }
+
+    /// Appends, and writes once [`BULK_ROWS`] are pending (for a table no other pending
+    /// rows refer to).
+    async fn push(&mut self, row: Value, pool: &sqlx::SqlitePool) -> anyhow::Result<()> {
+        self.append(row);
+        if self.rows >= BULK_ROWS {
+            self.flush(pool).await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self, pool: &sqlx::SqlitePool) -> anyhow::Result<()> {
+        if self.rows == 0 {
+            return Ok(());
+        }
+        self.json.push(']');
+        sqlx::query(&self.sql)
+            .bind(&self.json)
+            .execute(pool)
+            .await
+            .with_context(|| format!("bulk insert: {}", self.sql))?;
+        self.total += self.rows;
+        self.rows = 0;
+        self.json.clear();
+        Ok(())
+    }
+}
+
+/// The tables a generated practitioner is written to, in the order of their foreign keys.
+struct Tables {
+    accounts: Bulk,
+    practitioners: Bulk,
+    credentials: Bulk,
+    places: Bulk,
+    agendas: Bulk,
+    motives: Bulk,
+    rules: Bulk,
+    rule_motives: Bulk,
+    absences: Bulk,
+    reservations: Bulk,
+}
+
+impl Tables {
+    fn new() -> Self {
+        let v = [
+            "value ->> 0",
+            "value ->> 1",
+            "value ->> 2",
+            "value ->> 3",
+            "value ->> 4",
+        ];
+        let w = [
+            "value ->> 5",
+            "value ->> 6",
+            "value ->> 7",
+            "value ->> 8",
+            "value ->> 9",
+        ];
+        Self {
+            accounts: Bulk::new(
+                "accounts",
+                &[
+                    ("id", v[0]),
+                    ("role", "'practitioner'"),
+                    ("password_hash", "''"),
+                    ("created_at", "0"),
+                    ("wrapped_key", "''"),
+                    ("email_ct", "zeroblob(64)"),
+                    ("name_ct", "zeroblob(48)"),
+                    ("email_bidx", "0"),
+                    ("email_uniq", v[0]),
+                ],
+            ),
+            practitioners: Bulk::new(
+                "practitioners",
+                &[
+                    ("id", v[0]),
+                    ("account_id", v[1]),
+                    ("name", v[2]),
+                    ("specialty", v[3]),
+                ],
+            ),
+            credentials: Bulk::new(
+                "practitioner_credentials",
+                &[
+                    ("practitioner_id", v[0]),
+                    ("status", "'verified'"),
+                    ("decided_at", "0"),
+                    ("decided_by", "'bench'"),
+                ],
+            ),
+            places: Bulk::new(
+                "places",
+                &[
+                    ("id", v[0]),
+                    ("practitioner_id", v[1]),
+                    ("name", v[2]),
+                    ("address", v[3]),
+                    ("postcode", v[4]),
+                    ("city", w[0]),
+                    ("country", w[1]),
+                    ("lat", w[2]),
+                    ("lon", w[3]),
+                    ("timezone", w[4]),
+                ],
+            ),
+            agendas: Bulk::new(
+                "agendas",
+                &[
+                    ("id", v[0]),
+                    ("practitioner_id", v[1]),
+                    ("place_id", v[2]),
+                    ("timezone", v[3]),
+                    ("holidays", v[4]),
+                    ("wrapped_key", "''"),
+                ],
+            ),
+            motives: Bulk::new(
+                "motives",
+                &[
+                    ("id", v[0]),
+                    ("agenda_id", v[1]),
+                    // About a sealed label's size.
+                    ("label_ct", "zeroblob(64)"),
+                    ("duration_min", v[2]),
+                    ("capacity", v[3]),
+                    ("teleconsultation", v[4]),
+                    ("new_patients_only", w[0]),
+                    ("bookable_online", w[1]),
+                    ("min_notice_min", w[2]),
+                    ("max_horizon_days", w[3]),
+                ],
+            ),
+            rules: Bulk::new(
+                "opening_rules",
+                &[
+                    ("id", v[0]),
+                    ("agenda_id", v[1]),
+                    ("weekdays", v[2]),
+                    ("start_min", v[3]),
+                    ("end_min", v[4]),
+                    ("valid_from", w[0]),
+                    ("valid_until", w[1]),
+                ],
+            ),
+            rule_motives: Bulk::new(
+                "opening_rule_motives",
+                &[("rule_id", v[0]), ("motive_id", v[1])],
+            ),
+            absences: Bulk::new(
+                "absences",
+                &[
+                    ("id", v[0]),
+                    ("agenda_id", v[1]),
+                    ("start_s", v[2]),
+                    ("end_s", v[3]),
+                ],
+            ),
+            reservations: Bulk::new(
+                "reservations",
+                &[
+                    ("id", v[0]),
+                    ("agenda_id", v[1]),
+                    // About the size of a sealed motive and patient link.
+                    ("motive_ct", "zeroblob(72)"),
+                    ("patient_ct", "zeroblob(72)"),
+                    ("start_s", v[2]),
+                    ("end_s", v[3]),
+                    ("pool", v[4]),
+                    ("status", "'booked'"),
+                    ("created_at", v[2]),
+                    ("updated_at", v[2]),
+                ],
+            ),
+        }
+    }
+
+    /// A generated practitioner's configuration rows (reservations go after the batch's
+    /// agendas are in, see [`Tables::bookings`]).
+    fn configuration(&mut self, g: &Generated) {
+        let e = &g.entry;
+        let s = &g.snapshot;
+        let account = AccountId::new();
+        let p = e.practitioner_id.as_str();
+        self.accounts.append(json!([account.as_str()]));
+        self.practitioners
+            .append(json!([p, account.as_str(), e.name, e.specialty.code()]));
+        self.credentials.append(json!([p]));
+        let pl = &e.place;
+        self.places.append(json!([
+            pl.id.as_str(),
+            p,
+            pl.name,
+            pl.address,
+            pl.postcode,
+            pl.city,
+            pl.country.code(),
+            pl.lat,
+            pl.lon,
+            pl.timezone
+        ]));
+        let a = &s.agenda;
+        self.agendas.append(json!([
+            a.id.as_str(),
+            p,
+            a.place_id.as_str(),
+            a.timezone,
+            a.holidays.map(Country::code)
+        ]));
+        for m in &s.motives {
+            self.motives.append(json!([
+                m.id.as_str(),
+                a.id.as_str(),
+                m.duration.get(),
+                m.capacity,
+                m.policy.teleconsultation,
+                m.policy.new_patients_only,
+                m.policy.bookable_online,
+                m.policy.min_notice_min,
+                m.policy.max_horizon_days
+            ]));
+        }
+        for r in &s.rules {
+            self.rules.append(json!([
+                r.id.as_str(),
+                a.id.as_str(),
+                r.weekdays.mask(),
+                careslot_store::codec::minutes_of_day(r.start),
+                careslot_store::codec::minutes_of_day(r.end),
+                r.valid_from.map(|d| d.to_string()),
+                r.valid_until.map(|d| d.to_string())
+            ]));
+            for m in &r.motive_ids {
+                self.rule_motives.append(json!([r.id.as_str(), m.as_str()]));
+            }
+        }
+        for x in &s.absences {
+            self.absences.append(json!([
+                x.id.as_str(),
+                a.id.as_str(),
+                x.start.as_second(),
+                x.end.as_second()
+            ]));
+        }
+    }
+
+    /// Writes what is pending of every configuration table, parents first.
+    async fn flush_configuration(&mut self, pool: &sqlx::SqlitePool) -> anyhow::Result<()> {
+        for t in [
+            &mut self.accounts,
+            &mut self.practitioners,
+            &mut self.credentials,
+            &mut self.places,
+            &mut self.agendas,
+            &mut self.motives,
+            &mut self.rules,
+            &mut self.rule_motives,
+            &mut self.absences,
+        ] {
+            t.flush(pool).await?;
+        }
+        Ok(())
+    }
+
+    /// A generated practitioner's booked appointments; the places of a pooled slot share
+    /// their pool, as the store writes them.
+    async fn bookings(&mut self, g: &Generated, pool: &sqlx::SqlitePool) -> anyhow::Result<()> {
+        let a = g.snapshot.agenda.id.as_str();
+        for r in &g.snapshot.reservations {
+            let id = ReservationId::new();
+            let shared = if r.pooled {
+                format!("{a}-{}", r.start.as_second())
+            } else {
+                id.as_str().to_owned()
+            };
+            self.reservations
+                .push(
+                    json!([
+                        id.as_str(),
+                        a,
+                        r.start.as_second(),
+                        r.end.as_second(),
+                        shared
+                    ]),
+                    pool,
+                )
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+impl Dataset {
+    /// `--from-db`: the generated directory written to a fresh SQLite database (not timed),
+    /// then a start from it, timed: the store opened, the directory read, the index built,
+    /// every view loaded in bulk with every earliest slot (`SearchIndex::load_views`, as a
+    /// server's warm-up does).
+    async fn from_db(args: &BenchArgs) -> anyhow::Result<Self> {
+        if args.practitioners == 0 {
+            return Err(anyhow!("--practitioners must be at least 1"));
+        }
+        let started = Instant::now();
+        let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+        let tz = TimeZone::get(demo::TIMEZONE)?;
+        let now = Timestamp::now();
+        let generator = Generator {
+            seed: args.seed,
+            now,
+            today: tz.to_datetime(now).date(),
+            tz,
+            cities: city_distribution()?,
+            specialties: demo::specialty_distribution()?,
+        };
+        let n = args.practitioners;
+        let threads = std::thread::available_parallelism()
+            .map(|p| p.get())
+            .unwrap_or(1)
+            .min(n);
+        let (mut generate_s, mut write_s) = (0.0, 0.0);
+        let mut tiers = Vec::with_capacity(n);
+        let rows;
+        {
+            let store = SqliteStore::open_dir(dir.path()).await?;
+            let pool = store.writer().clone();
+            // Generated bookings never overlap: the overlap trigger's probe of every insert
+            // would be most of the writing time. It is put back before the start.
+            let trigger: String = sqlx::query_scalar(
+                "SELECT sql FROM sqlite_master WHERE type = 'trigger'
+                    AND name = 'reservations_no_overlap_insert'",
+            )
+            .fetch_one(&pool)
+            .await?;
+            sqlx::query("DROP TRIGGER reservations_no_overlap_insert")
+                .execute(&pool)
+                .await?;
+            let mut tables = Tables::new();
+            for first in (0..n).step_by(BATCH) {
+                let generate_started = Instant::now();
+                let batch: Vec<usize> = (first..(first + BATCH).min(n)).collect();
+                let generated = parallel(batch, threads, |i| generator.one(i))?;
+                generate_s += generate_started.elapsed().as_secs_f64();
+                let write_started = Instant::now();
+                for g in &generated {
+                    tables.configuration(g);
+                    tiers.push(g.tier);
+                }
+                tables.flush_configuration(&pool).await?;
+                for g in &generated {
+                    tables.bookings(g, &pool).await?;
+                }
+                tables.reservations.flush(&pool).await?;
+                write_s += write_started.elapsed().as_secs_f64();
+            }
+            sqlx::query(&trigger).execute(&pool).await?;
+            rows = json!({
+                "agendas": tables.agendas.total,
+                "motives": tables.motives.total,
+                "opening_rules": tables.rules.total,
+                "absences": tables.absences.total,
+                "booked_reservations": tables.reservations.total,
+            });
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&pool)
+                .await?;
+            store.writer().close().await;
+            store.reader().close().await;
+        }
+        let db_mb = std::fs::metadata(dir.path().join("careslot.db"))
+            .map(|m| m.len() as f64 / 1e6)
+            .unwrap_or(0.0);
+
+        // The start: what a server does from its database before its first answer.
+        let start_started = Instant::now();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open_dir(dir.path()).await?);
+        let open_s = start_started.elapsed().as_secs_f64();
+        let step = Instant::now();
+        let entries = store.directory().await?;
+        let directory_s = step.elapsed().as_secs_f64();
+        let step = Instant::now();
+        let cache = Arc::new(AgendaCache::new(store.clone()));
+        let mut index = SearchIndex::new(cache.clone());
+        index.set_linear_ranking(args.linear_ranking);
+        index.replace_all(entries.clone());
+        let index_s = step.elapsed().as_secs_f64();
+        let step = Instant::now();
+        let loaded = index.load_views(careslot_core::WARMUP_PAGE).await?;
+        let views_s = step.elapsed().as_secs_f64();
+        let start_s = start_started.elapsed().as_secs_f64();
+        let stats = json!({
+            "practitioners": n,
+            "agendas": entries.len(),
+            "views_loaded": loaded,
+            "source": "sqlite",
+            "database_mb": round1(db_mb),
+            "database_rows": rows,
+            "generator_threads": threads,
+            "generate_s": round3(generate_s),
+            "database_write_s": round3(write_s),
+            "open_s": round3(open_s),
+            "directory_s": round3(directory_s),
+            "index_s": round3(index_s),
+            "views_insert_s": round3(views_s),
+        });
+        Ok(Self {
+            _dir: dir,
+            cache,
+            index,
+            entries,
+            views: Vec::new(),
+            tiers,
+            stats,
+            build_s: started.elapsed().as_secs_f64(),
+            generate_s: generate_s + write_s,
             start_s,
         })
     }
@@ -1139,7 +1599,11 @@ pub async fn search(args: &BenchArgs) -> anyhow::Result<Value> {
     // "Start" is what a server does with them (views, index with earliest slots) and the
     // first query; the whole, generation included, is reported next to it.
     let process_started = Instant::now();
-    let ds = Dataset::build(args, true).await?;
+    let ds = if args.from_db {
+        Dataset::from_db(args).await?
+    } else {
+        Dataset::build(args, true).await?
+    };
     let rss_after_build_mb = status_mb("VmRSS");
     let n = ds.entries.len();
     let specialties = demo::specialty_distribution()?;
@@ -1267,6 +1731,22 @@ pub async fn search(args: &BenchArgs) -> anyhow::Result<Value> {
     let memory_met = peak_mb.is_some_and(|m| m < SEARCH_TARGET_PEAK_RSS_MB);
     let first_met = first_answer_s < SEARCH_TARGET_FIRST_ANSWER_S;
     let verdict = |met: bool| if met { "met" } else { "NOT met" };
+    let stat = |k: &str| ds.stats[k].as_f64().unwrap_or(0.0);
+    let from_db = if args.from_db {
+        format!(
+            "\n  start measured from a SQLite database of {:.0} MB ({} views loaded): open {:.2} s, \
+             directory {:.2} s, index {:.2} s, views in bulk with earliest slots {:.2} s",
+            stat("database_mb"),
+            ds.stats["views_loaded"],
+            stat("open_s"),
+            stat("directory_s"),
+            stat("index_s"),
+            stat("views_insert_s"),
+        )
+    } else {
+        "\n  start measured from generated rows (views built in memory), not from a database"
+            .to_owned()
+    };
     let mb = |m: Option<f64>| m.map_or_else(|| "?".to_owned(), |m| format!("{m:.0} MB"));
     table.push_str(&format!(
         "agendas with a slot within their horizon: {with_slot} of {n}\n\
@@ -1276,9 +1756,9 @@ pub async fn search(args: &BenchArgs) -> anyhow::Result<Value> {
          \x20 peak resident < {:.0} MB: {} -> {}\n\
          \x20 start to first answer < {:.0} s: {:.2} s (views {:.2} s + index {:.2} s + cold query \
          {:.3} s) -> {}\n\
-         \x20 not part of it: generating the rows a server reads from its database, {:.2} s \
+         \x20 not part of it: generating the rows a server reads from its database{}, {:.2} s \
          (with it: {:.2} s)\
-         {warning}",
+         {from_db}{warning}",
         mb(peak_mb),
         mb(rss_after_build_mb),
         mb(rss_end_mb),
@@ -1294,6 +1774,11 @@ pub async fn search(args: &BenchArgs) -> anyhow::Result<Value> {
         ds.stats["index_s"].as_f64().unwrap_or(0.0),
         cold.as_secs_f64(),
         verdict(first_met),
+        if args.from_db {
+            " and writing them to it"
+        } else {
+            ""
+        },
         ds.generate_s,
         with_generation_s,
     ));
@@ -1308,6 +1793,7 @@ pub async fn search(args: &BenchArgs) -> anyhow::Result<Value> {
             "seed": args.seed,
             "sort": "earliest_slot",
             "ranking": if args.linear_ranking { "linear" } else { "timeline" },
+            "start_from": if args.from_db { "sqlite" } else { "generated_rows" },
             "limit": SEARCH_LIMIT,
             "near_radius_km": NEAR_RADIUS_KM,
         },
@@ -1366,11 +1852,65 @@ mod tests {
             queries: 20,
             seed: 1,
             linear_ranking: false,
+            from_db: false,
         };
         let slots = slots(&args).await.unwrap();
         assert_eq!(slots["results"]["calendar_slots"]["count"], 20);
         let search = search(&args).await.unwrap();
         assert_eq!(search["results"]["no_filter"]["count"], 20);
         assert!(search["agendas_with_next_slot"].as_u64().unwrap() > 0);
+    }
+
+    /// `--from-db`: every generated agenda is written, read back in bulk and loaded; the
+    /// index started from the database answers every variant as one that loads each agenda
+    /// alone when a search needs it (the store's per-agenda read) does.
+    #[tokio::test]
+    async fn a_start_from_the_database_answers_as_loading_one_by_one_does() {
+        let args = BenchArgs {
+            practitioners: 400,
+            queries: 10,
+            seed: 3,
+            linear_ranking: false,
+            from_db: true,
+        };
+        let ds = Dataset::from_db(&args).await.unwrap();
+        assert_eq!(ds.entries.len(), 400);
+        assert_eq!(ds.stats["views_loaded"], 400);
+        assert!(
+            ds.stats["database_rows"]["booked_reservations"]
+                .as_u64()
+                .unwrap()
+                > 1000
+        );
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open_dir(ds._dir.path()).await.unwrap());
+        let lazy = SearchIndex::new(Arc::new(AgendaCache::new(store.clone())));
+        lazy.replace_all(store.directory().await.unwrap());
+        let specialties = demo::specialty_distribution().unwrap();
+        let cities = city_distribution().unwrap();
+        let mut rng = StdRng::seed_from_u64(9);
+        let now = Timestamp::now();
+        for variant in Variant::ALL {
+            for _ in 0..5 {
+                let q = query(&mut rng, variant, &specialties, &cities);
+                let a = ds.index.search_explained(&q, now).await.unwrap();
+                let b = lazy.search_explained(&q, now).await.unwrap();
+                let hits = |o: &careslot_core::search::SearchOutcome| -> Vec<_> {
+                    o.hits
+                        .iter()
+                        .map(|h| (h.item.entry.agenda_id.clone(), h.next_slot))
+                        .collect()
+                };
+                assert_eq!(a.total, b.total, "{}", variant.label());
+                assert_eq!(hits(&a), hits(&b), "{}", variant.label());
+            }
+        }
+        let report = search(&BenchArgs {
+            practitioners: 300,
+            ..args
+        })
+        .await
+        .unwrap();
+        assert_eq!(report["params"]["start_from"], "sqlite");
+        assert_eq!(report["dataset"]["views_loaded"], 300);
     }
 }

@@ -680,6 +680,53 @@ impl AgendaCache {
         });
     }
 
+    /// Loads the view of every agenda in the store, `page` agendas at a time (a few
+    /// table-wide queries each, see [`Store::agenda_snapshots`]), into the entries of
+    /// `entries` (agendas without one are not kept): a start's warm-up, instead of about
+    /// eight queries per agenda. Each view is installed as of its entry's generation read
+    /// before the load began, so a write during the load leaves that agenda stale (its next
+    /// reader loads it alone), and a view loaded meanwhile is kept. Returns the views
+    /// installed.
+    pub async fn load_all(
+        &self,
+        entries: &[Arc<Entry>],
+        page: usize,
+        now: Timestamp,
+    ) -> Result<usize, StoreError> {
+        let before: HashMap<&str, (&Arc<Entry>, u64)> = entries
+            .iter()
+            .map(|e| (e.id.as_str(), (e, e.generation.load(Ordering::Acquire))))
+            .collect();
+        let mut installed = 0usize;
+        let mut next = Some(self.store.agenda_snapshots(None, page, now).await?);
+        while let Some(snapshots) = next.take() {
+            let Some(last) = snapshots.last() else { break };
+            let after = last.agenda.id.clone();
+            // The next page is read (by the database's threads) while this one is turned
+            // into views.
+            let read = self.store.agenda_snapshots(Some(&after), page, now);
+            let build = async {
+                let mut n = 0usize;
+                for s in snapshots {
+                    let Some(&(entry, generation)) = before.get(s.agenda.id.as_str()) else {
+                        continue;
+                    };
+                    let view = AgendaView::from_snapshot(s)?;
+                    let mut slot = entry.view.write();
+                    if slot.as_ref().is_none_or(|(g, _)| *g < generation) {
+                        *slot = Some((generation, Arc::new(view)));
+                        n += 1;
+                    }
+                }
+                Ok::<usize, StoreError>(n)
+            };
+            let (read, built) = tokio::join!(read, build);
+            installed += built?;
+            next = Some(read?);
+        }
+        Ok(installed)
+    }
+
     /// Installs a view built elsewhere (bulk warm-up, benchmarks).
     pub fn insert(&self, view: AgendaView) {
         let id = view.agenda.id.clone();

@@ -255,6 +255,10 @@ impl Core {
     }
 }
 
+/// Agendas read per page by the warm-up: a few thousand keep each page's queries short and
+/// its rows small next to the views.
+pub const WARMUP_PAGE: usize = 2048;
+
 impl Core {
     /// Every second, holds past their expiry give back their places and doses (a hold
     /// abandoned mid-form must not keep a day's last dose), and the views follow.
@@ -279,26 +283,27 @@ impl Core {
     }
 
     /// Loads every agenda's availability view in the background, so the first searches
-    /// after a start (a rush does not wait for a warm cache) are memory reads.
+    /// after a start (a rush does not wait for a warm cache) are memory reads: in pages of
+    /// agendas, a few table-wide queries each (`SearchIndex::load_views`), then the
+    /// earliest slots on all cores. Searches before it ends stay exact: they load what they
+    /// need one agenda at a time.
     pub fn spawn_warmup(self: &Arc<Self>) {
         let app = self.clone();
         tokio::spawn(async move {
             let started = std::time::Instant::now();
-            let entries = app.directory.entries();
-            let now = jiff::Timestamp::now();
-            let mut failed = 0usize;
-            for e in &entries {
-                let handle = app.agendas.handle(&e.entry.agenda_id);
-                if app.agendas.next_slot_start(&handle, now).await.is_err() {
-                    failed += 1;
-                }
+            match app.directory.load_views(WARMUP_PAGE).await {
+                Ok(loaded) => tracing::info!(
+                    agendas = app.directory.len(),
+                    loaded,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "availability views loaded"
+                ),
+                Err(e) => tracing::warn!(
+                    error = %e,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "availability views not loaded in bulk; searches load them as needed"
+                ),
             }
-            tracing::info!(
-                agendas = entries.len(),
-                failed,
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                "availability views loaded"
-            );
         });
     }
 

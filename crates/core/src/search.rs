@@ -928,6 +928,24 @@ impl SearchIndex {
         gazetteer::get();
     }
 
+    /// Loads every agenda's view from the store in pages of `page` agendas (see
+    /// [`AgendaCache::load_all`]), computes every earliest slot on all cores and places each
+    /// row at it in the timeline: what a start does before its first answer, instead of one
+    /// agenda at a time when searches first need them. Returns the views loaded.
+    pub async fn load_views(&self, page: usize) -> Result<usize, StoreError> {
+        let snap = self.snapshot.read().clone();
+        let loaded = self
+            .agendas
+            .load_all(&snap.handles, page, Timestamp::now())
+            .await?;
+        // After the cursor: a memo computed now is either current or its change is logged.
+        let cursor = self.agendas.change_cursor();
+        let now = Timestamp::now();
+        self.agendas.warm_memos(&snap.handles, now);
+        *snap.timeline.lock() = timeline::Timeline::new(&snap.handles, now.as_second(), cursor);
+        Ok(loaded)
+    }
+
     /// Replaces the rows of one practitioner (after they edit their profile or agendas, or
     /// their verification changes); unverified rows are left out.
     pub fn replace_practitioner(

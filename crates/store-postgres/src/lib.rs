@@ -83,6 +83,8 @@ impl Backend for Postgres {
     type Db = sqlx::Postgres;
     const NAME: &'static str = "postgres";
     const MOTIVE_IDS_AGG: &'static str = "string_agg(rm.motive_id, ',')";
+    const RESERVATIONS_AGG: &'static str = "string_agg(start_s::text || ',' || end_s::text \
+        || ',' || (pool <> id)::int::text || ',' || COALESCE(expires_at::text, ''), ';')";
     /// Concurrent claimers (several nodes) skip each other's rows instead of waiting.
     const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
     const FOR_UPDATE: &'static str = " FOR UPDATE";

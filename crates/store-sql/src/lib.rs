@@ -63,6 +63,11 @@ pub trait Backend: Send + Sync + Sized + 'static {
     /// SQL aggregate joining an opening rule's `rm.motive_id`s with commas (there is no
     /// common spelling of string aggregation).
     const MOTIVE_IDS_AGG: &'static str;
+    /// SQL aggregate packing a `GROUP BY agenda_id` group of reservations into one text:
+    /// `start_s,end_s,pooled,expires_at` per reservation (`pooled` 1 when `pool <> id`,
+    /// `expires_at` empty when null), joined by `;`. A start reads an agenda's reservations
+    /// as one value instead of one row each (tens of millions at national scale).
+    const RESERVATIONS_AGG: &'static str;
 
     /// Appended to the outbox claim's inner SELECT: `" FOR UPDATE SKIP LOCKED"` where
     /// concurrent writers exist (PostgreSQL), empty where one writer serialises claims

@@ -1848,6 +1848,210 @@ where
         }))
     }
 
+    async fn agenda_snapshots(
+        &self,
+        after: Option<&AgendaId>,
+        limit: usize,
+        now: Timestamp,
+    ) -> StoreResult<Vec<AgendaSnapshot>> {
+        let mut conn = self.reader().acquire().await.map_err(B::map_err)?;
+        let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
+        let agendas = sqlx::query("SELECT * FROM agendas WHERE id > $1 ORDER BY id LIMIT $2")
+            .bind(after.map_or("", AgendaId::as_str))
+            .bind(limit)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(B::map_err)?
+            .iter()
+            .map(Self::agenda_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let (Some(first), Some(last)) = (agendas.first(), agendas.last()) else {
+            return Ok(Vec::new());
+        };
+        // The page holds every agenda whose id is between its first and its last, so each
+        // table is read once for the whole range, through its index on `agenda_id`.
+        let (first, last) = (first.id.as_str().to_owned(), last.id.as_str().to_owned());
+        let at: std::collections::HashMap<String, usize> = agendas
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.id.as_str().to_owned(), i))
+            .collect();
+        let mut out: Vec<AgendaSnapshot> = agendas
+            .into_iter()
+            .map(|agenda| AgendaSnapshot {
+                agenda,
+                motives: Vec::new(),
+                motive_labels: Vec::new(),
+                motive_translations: Vec::new(),
+                rules: Vec::new(),
+                absences: Vec::new(),
+                reservations: Vec::new(),
+                vaccines: Vec::new(),
+                stock: Vec::new(),
+                policies: Vec::new(),
+                lines: Vec::new(),
+            })
+            .collect();
+        // A row of an agenda created in the range since the page was read is left out: that
+        // agenda is loaded on its own when asked for.
+        let of = |r: &DbRow<B>| -> StoreResult<Option<usize>> {
+            let agenda: String = r.try_get("agenda_id").map_err(internal)?;
+            Ok(at.get(&agenda).copied())
+        };
+        let motive_rows = sqlx::query(
+            "SELECT * FROM motives WHERE agenda_id BETWEEN $1 AND $2 ORDER BY agenda_id, id",
+        )
+        .bind(&first)
+        .bind(&last)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(B::map_err)?;
+        for r in &motive_rows {
+            let Some(i) = of(r)? else { continue };
+            let id = MotiveId(r.try_get("id").map_err(internal)?);
+            let s = &mut out[i];
+            s.motives.push(Self::motive_from_row(r)?);
+            s.motive_labels
+                .push((id.clone(), r.try_get("label_ct").map_err(internal)?));
+            if let Some(ct) = r
+                .try_get::<Option<Vec<u8>>, _>("labels_ct")
+                .map_err(internal)?
+            {
+                s.motive_translations.push((id, ct));
+            }
+        }
+        drop(motive_rows);
+        let rule_sql = format!(
+            "SELECT r.*, {} AS motive_ids FROM opening_rules r
+               JOIN opening_rule_motives rm ON rm.rule_id = r.id
+              WHERE r.agenda_id BETWEEN $1 AND $2 GROUP BY r.id ORDER BY r.agenda_id, r.id",
+            B::MOTIVE_IDS_AGG
+        );
+        for r in &sqlx::query(&rule_sql)
+            .bind(&first)
+            .bind(&last)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(B::map_err)?
+        {
+            let Some(i) = of(r)? else { continue };
+            let ids: String = r.try_get("motive_ids").map_err(internal)?;
+            out[i].rules.push(codec::rule(
+                r.try_get("id").map_err(internal)?,
+                r.try_get("agenda_id").map_err(internal)?,
+                r.try_get("weekdays").map_err(internal)?,
+                r.try_get("start_min").map_err(internal)?,
+                r.try_get("end_min").map_err(internal)?,
+                ids.split(',').map(|s| MotiveId(s.to_owned())).collect(),
+                r.try_get("valid_from").map_err(internal)?,
+                r.try_get("valid_until").map_err(internal)?,
+            )?);
+        }
+        for r in &sqlx::query(
+            "SELECT id, agenda_id, start_s, end_s FROM absences
+              WHERE agenda_id BETWEEN $1 AND $2 AND end_s > $3 ORDER BY agenda_id, start_s",
+        )
+        .bind(&first)
+        .bind(&last)
+        .bind(now.as_second())
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(B::map_err)?
+        {
+            let Some(i) = of(r)? else { continue };
+            let absence = Absence::parse(
+                AbsenceId(r.try_get("id").map_err(internal)?),
+                out[i].agenda.id.clone(),
+                ts(r.try_get("start_s").map_err(internal)?)?,
+                ts(r.try_get("end_s").map_err(internal)?)?,
+            )
+            .map_err(|_| codec::corrupt("absence"))?;
+            out[i].absences.push(absence);
+        }
+        let reservation_sql = format!(
+            "SELECT agenda_id, {} AS packed FROM reservations
+              WHERE agenda_id BETWEEN $1 AND $2 AND status IN ('held', 'booked') AND end_s > $3
+              GROUP BY agenda_id",
+            B::RESERVATIONS_AGG
+        );
+        for r in &sqlx::query(&reservation_sql)
+            .bind(&first)
+            .bind(&last)
+            .bind(now.as_second())
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(B::map_err)?
+        {
+            let Some(i) = of(r)? else { continue };
+            let packed: String = r.try_get("packed").map_err(internal)?;
+            out[i].reservations = unpack_reservations(&packed)?;
+        }
+        for r in &sqlx::query("SELECT * FROM motive_vaccines WHERE agenda_id BETWEEN $1 AND $2")
+            .bind(&first)
+            .bind(&last)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(B::map_err)?
+        {
+            let Some(i) = of(r)? else { continue };
+            out[i].vaccines.push(Self::motive_vaccine_from_row(r)?);
+        }
+        // Stock from yesterday (UTC) on, as `agenda_snapshot` reads it.
+        let since = (now.to_zoned(jiff::tz::TimeZone::UTC).date())
+            .yesterday()
+            .map_err(internal)?
+            .to_string();
+        for r in
+            &sqlx::query("SELECT * FROM dose_stock WHERE agenda_id BETWEEN $1 AND $2 AND day >= $3")
+                .bind(&first)
+                .bind(&last)
+                .bind(&since)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(B::map_err)?
+        {
+            let Some(i) = of(r)? else { continue };
+            out[i].stock.push(Self::stock_from_row(r)?);
+        }
+        for r in &sqlx::query(
+            "SELECT agenda_id, product, doses FROM stock_policies WHERE agenda_id BETWEEN $1 AND $2",
+        )
+        .bind(&first)
+        .bind(&last)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(B::map_err)?
+        {
+            let Some(i) = of(r)? else { continue };
+            let product: String = r.try_get("product").map_err(internal)?;
+            let doses: i64 = r.try_get("doses").map_err(internal)?;
+            out[i].policies.push((
+                Self::product_of(&product)?,
+                u32::try_from(doses).map_err(|_| codec::corrupt("stock policy"))?,
+            ));
+        }
+        for r in &sqlx::query(
+            "SELECT agenda_id, day, lines FROM line_overrides
+              WHERE agenda_id BETWEEN $1 AND $2 AND day >= $3",
+        )
+        .bind(&first)
+        .bind(&last)
+        .bind(&since)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(B::map_err)?
+        {
+            let Some(i) = of(r)? else { continue };
+            let day: String = r.try_get("day").map_err(internal)?;
+            let lines: i64 = r.try_get("lines").map_err(internal)?;
+            out[i].lines.push((
+                Self::day_of(&day)?,
+                u32::try_from(lines).map_err(|_| codec::corrupt("lines"))?,
+            ));
+        }
+        Ok(out)
+    }
+
     async fn directory(&self) -> StoreResult<Vec<DirectoryEntry>> {
         sqlx::query(DIRECTORY_SQL)
             .fetch_all(self.reader())
@@ -4017,4 +4221,30 @@ where
     async fn merge_practice_patients(&self, merge: &PatientMerge) -> StoreResult<()> {
         Directory::<B>::merge(self.writer(), merge).await
     }
+}
+
+/// The reservations of one agenda packed by [`Backend::RESERVATIONS_AGG`].
+fn unpack_reservations(packed: &str) -> StoreResult<Vec<Reservation>> {
+    let bad = || codec::corrupt("packed reservations");
+    let int = |s: &str| s.parse::<i64>().map_err(|_| bad());
+    packed
+        .split(';')
+        .map(|one| {
+            let mut f = one.split(',');
+            let (Some(start), Some(end), Some(pooled), Some(expires), None) =
+                (f.next(), f.next(), f.next(), f.next(), f.next())
+            else {
+                return Err(bad());
+            };
+            Ok(Reservation {
+                start: ts(int(start)?)?,
+                end: ts(int(end)?)?,
+                pooled: pooled == "1",
+                expires_at: match expires {
+                    "" => None,
+                    e => Some(ts(int(e)?)?),
+                },
+            })
+        })
+        .collect()
 }

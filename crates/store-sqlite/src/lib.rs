@@ -100,6 +100,8 @@ impl Backend for Sqlite {
     type Db = sqlx::Sqlite;
     const NAME: &'static str = "sqlite";
     const MOTIVE_IDS_AGG: &'static str = "group_concat(rm.motive_id)";
+    const RESERVATIONS_AGG: &'static str = "group_concat(start_s || ',' || end_s || ',' || \
+        (pool <> id) || ',' || COALESCE(expires_at, ''), ';')";
     /// The single writer connection serialises claims: nothing to skip.
     const SKIP_LOCKED: &'static str = "";
     const FOR_UPDATE: &'static str = "";

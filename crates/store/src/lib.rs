@@ -413,6 +413,16 @@ pub trait Store: Send + Sync + 'static {
         id: &AgendaId,
         now: Timestamp,
     ) -> StoreResult<Option<AgendaSnapshot>>;
+    /// Every agenda's snapshot, a page at a time in the order of their ids: the first `limit`
+    /// agendas after `after` (from the first when `None`), each equal to its
+    /// [`Store::agenda_snapshot`]. A start loads every view with a few table-wide queries
+    /// per page instead of about eight per agenda.
+    async fn agenda_snapshots(
+        &self,
+        after: Option<&AgendaId>,
+        limit: usize,
+        now: Timestamp,
+    ) -> StoreResult<Vec<AgendaSnapshot>>;
     /// Every bookable (practitioner, agenda, place) row for the search index.
     async fn directory(&self) -> StoreResult<Vec<DirectoryEntry>>;
     /// Directory rows of one practitioner, to refresh the index after they edit something.

@@ -12,6 +12,7 @@ mod photos;
 mod second_factor;
 mod series_keys;
 mod single_groups;
+mod snapshots;
 mod stock_policy;
 mod verification;
 mod visits;
@@ -73,6 +74,7 @@ pub async fn run(store: Arc<dyn Store>) {
     single_groups::singles_in_groups(store.clone()).await;
     agenda_feeds::agenda_feeds(&*store).await;
     photos::photos(&*store).await;
+    snapshots::bulk_snapshots(&*store).await;
     // Operations (issue 16); closing stays last: the store refuses writes afterwards.
     operations_counts(&*store).await;
     closing(&*store).await;
