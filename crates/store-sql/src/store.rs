@@ -1921,10 +1921,15 @@ where
             }
         }
         drop(motive_rows);
+        // The motives of each rule by a subquery: a join grouped by rule makes SQLite walk
+        // every rule in id order for each page (its primary key gives that order) instead
+        // of the page's range of the agenda index. A rule without motives is left out, as
+        // the single-agenda read's join leaves it out.
         let rule_sql = format!(
-            "SELECT r.*, {} AS motive_ids FROM opening_rules r
-               JOIN opening_rule_motives rm ON rm.rule_id = r.id
-              WHERE r.agenda_id BETWEEN $1 AND $2 GROUP BY r.id ORDER BY r.agenda_id, r.id",
+            "SELECT r.*, (SELECT {} FROM opening_rule_motives rm WHERE rm.rule_id = r.id)
+                    AS motive_ids
+               FROM opening_rules r
+              WHERE r.agenda_id BETWEEN $1 AND $2 ORDER BY r.agenda_id, r.id",
             B::MOTIVE_IDS_AGG
         );
         for r in &sqlx::query(&rule_sql)
@@ -1935,7 +1940,12 @@ where
             .map_err(B::map_err)?
         {
             let Some(i) = of(r)? else { continue };
-            let ids: String = r.try_get("motive_ids").map_err(internal)?;
+            let Some(ids) = r
+                .try_get::<Option<String>, _>("motive_ids")
+                .map_err(internal)?
+            else {
+                continue;
+            };
             out[i].rules.push(codec::rule(
                 r.try_get("id").map_err(internal)?,
                 r.try_get("agenda_id").map_err(internal)?,
