@@ -1042,6 +1042,7 @@ pub async fn seed(app: &App, seed: u64) -> anyhow::Result<DemoSummary> {
             stock: Vec::new(),
             policies: Vec::new(),
             lines: Vec::new(),
+            floor_version: 0,
         })?;
         seeded.push(Seeded { view, popularity });
     }

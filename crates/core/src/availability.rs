@@ -39,6 +39,8 @@ pub struct AgendaView {
     pub policies: Vec<(VaccineProduct, u32)>,
     /// Lines of particular local days (capacity of pooled motives).
     pub lines: Vec<(jiff::civil::Date, u32)>,
+    /// The slot-floor version read before the view's rows (see [`careslot_store::SlotFloor`]).
+    pub floor_version: i64,
 }
 
 /// An agenda's remembered earliest slot, in epoch seconds (`i64::MAX`: none).
@@ -80,7 +82,40 @@ impl AgendaView {
             stock: s.stock,
             policies: s.policies,
             lines: s.lines,
+            floor_version: s.floor_version,
         })
+    }
+
+    /// A floor of this agenda's slots (none starts before it, now or later, while its
+    /// floor version is unchanged), given its earliest online slot `next` at `now`:
+    /// - holds may lapse, freeing any slot that overlaps them: not above a live hold's
+    ///   start less the longest motive;
+    /// - "no slot" holds until the shortest horizon of the online motives reaches past
+    ///   `now`'s (an agenda without one has no slot until its motives change, which makes
+    ///   its floor unknown).
+    pub fn slot_floor(&self, next: Option<Timestamp>, now: Timestamp) -> i64 {
+        const DAY_S: i64 = 86_400;
+        let now_s = now.as_second();
+        let online = self.motives.iter().filter(|m| m.policy.bookable_online);
+        let mut floor = match next {
+            Some(t) => t.as_second(),
+            None => online
+                .map(|m| i64::from(m.policy.max_horizon_days) * DAY_S)
+                .min()
+                .map_or(now_s + 365 * DAY_S, |h| now_s + h),
+        };
+        let longest = self
+            .motives
+            .iter()
+            .map(|m| m.duration.seconds())
+            .max()
+            .unwrap_or(DAY_S);
+        for hold in self.occupancy.holds() {
+            if hold.expires_at.is_some_and(|e| e > now) {
+                floor = floor.min(hold.start.as_second() - longest);
+            }
+        }
+        floor
     }
 
     pub fn motive(&self, id: &MotiveId) -> Option<&Motive> {
@@ -319,7 +354,16 @@ pub struct Entry {
     /// or kept: what the cache's byte budget trims by (see [`AgendaCache::trim_days`]).
     days_bytes: AtomicUsize,
     days_used_s: AtomicI64,
+    /// The slot floor last known to be in the store ([`NO_FLOOR`]: none), so that only
+    /// floors that moved are written again.
+    floor_kept: AtomicI64,
 }
+
+/// `floor_kept` value: no floor known to be stored.
+const NO_FLOOR: i64 = i64::MIN;
+/// A stored floor is written again once its agenda's earliest slot moved this far past it
+/// (or below it): less is not worth a write per agenda at national scale.
+const FLOOR_STEP_S: i64 = 900;
 
 /// A generation and the instants it changed, in seconds (`None`: anything).
 type Change = (u64, Option<(i64, i64)>);
@@ -364,6 +408,7 @@ impl Entry {
             days: parking_lot::Mutex::new(HashMap::new()),
             days_bytes: AtomicUsize::new(0),
             days_used_s: AtomicI64::new(0),
+            floor_kept: AtomicI64::new(NO_FLOOR),
         }
     }
 
@@ -725,6 +770,85 @@ impl AgendaCache {
             next = Some(read?);
         }
         Ok(installed)
+    }
+
+    /// Starts every entry of `floors` that has no earliest-slot memo yet from its stored
+    /// floor, as an expired memo (a lower bound): search ranks by it before the agenda's
+    /// view is loaded, and loads the view only when the row reaches a page (issue #17
+    /// point 3). A change to the agenda (a new generation) drops it like any memo.
+    pub fn seed_floors(&self, floors: &[(AgendaId, careslot_store::SlotFloor)]) {
+        for (id, floor) in floors {
+            let entry = self.handle(id);
+            let generation = entry.generation.load(Ordering::Acquire);
+            if entry.next_generation.load(Ordering::Acquire) != NO_MEMO {
+                continue;
+            }
+            entry.next_start.store(floor.floor_s, Ordering::Relaxed);
+            entry.next_until.store(i64::MIN, Ordering::Relaxed);
+            entry.next_generation.store(generation, Ordering::Release);
+            entry.floor_kept.store(floor.floor_s, Ordering::Relaxed);
+        }
+    }
+
+    /// The slot floors worth writing to the store: of every agenda whose view and memo are
+    /// current (a memo no longer fresh is computed again first), the floor when it moved by
+    /// [`FLOOR_STEP_S`] or fell since it was last written, with the version its view was
+    /// read under. Pass them to [`AgendaCache::floors_kept`] once written.
+    pub fn floors_to_keep(&self, now: Timestamp) -> Vec<(AgendaId, careslot_store::SlotFloor)> {
+        let entries: Vec<Arc<Entry>> = self.entries.read().values().cloned().collect();
+        let now_s = now.as_second();
+        let mut out = Vec::new();
+        for entry in entries {
+            let Some((generation, view)) = entry.fresh_with_generation() else {
+                continue;
+            };
+            let next = match entry.memo_second(now_s) {
+                Memo::Fresh(s) => (s != NO_SLOT)
+                    .then(|| Timestamp::from_second(s).ok())
+                    .flatten(),
+                Memo::Expired(_) | Memo::Missing => entry.remember_next(generation, &view, now),
+            };
+            let floor = view.slot_floor(next, now);
+            let kept = entry.floor_kept.load(Ordering::Relaxed);
+            if kept == NO_FLOOR || floor < kept || floor - kept >= FLOOR_STEP_S {
+                out.push((
+                    entry.id.clone(),
+                    careslot_store::SlotFloor {
+                        floor_s: floor,
+                        version: view.floor_version,
+                    },
+                ));
+            }
+        }
+        out
+    }
+
+    /// Writes the floors of [`AgendaCache::floors_to_keep`] (computed off the async
+    /// threads), a few thousand per statement, so that the next start ranks by them before
+    /// it has read any reservation. Returns how many the store kept.
+    pub async fn keep_floors(self: &Arc<Self>) -> Result<u64, StoreError> {
+        const CHUNK: usize = 4096;
+        let cache = self.clone();
+        let floors = tokio::task::spawn_blocking(move || cache.floors_to_keep(Timestamp::now()))
+            .await
+            .map_err(|e| StoreError::Internal(format!("slot floors: {e}")))?;
+        let mut kept = 0;
+        for chunk in floors.chunks(CHUNK) {
+            kept += self.store.keep_slot_floors(chunk).await?;
+            self.floors_kept(chunk);
+        }
+        Ok(kept)
+    }
+
+    /// Records floors written by [`careslot_store::Store::keep_slot_floors`] (those whose
+    /// version had changed were not kept; their entries try again once reloaded).
+    pub fn floors_kept(&self, floors: &[(AgendaId, careslot_store::SlotFloor)]) {
+        let entries = self.entries.read();
+        for (id, floor) in floors {
+            if let Some(e) = entries.get(id) {
+                e.floor_kept.store(floor.floor_s, Ordering::Relaxed);
+            }
+        }
     }
 
     /// Installs a view built elsewhere (bulk warm-up, benchmarks).

@@ -221,6 +221,8 @@ impl Core {
             metrics,
             shutdown: observe::Shutdown::default(),
         });
+        // Stored floors first: the index ranks by them until the views are in.
+        core.agendas.seed_floors(&core.store.slot_floors().await?);
         core.directory.replace_all(core.store.directory().await?);
         core.spawn_hold_sweeper();
         core.spawn_audit_indexer();
@@ -258,6 +260,9 @@ impl Core {
 /// Agendas read per page by the warm-up: a few thousand keep each page's queries short and
 /// its rows small next to the views.
 pub const WARMUP_PAGE: usize = 2048;
+
+/// How often slot floors are written back (after the warm-up, then at this period).
+const FLOOR_PERIOD: std::time::Duration = std::time::Duration::from_secs(300);
 
 impl Core {
     /// Every second, holds past their expiry give back their places and doses (a hold
@@ -304,7 +309,22 @@ impl Core {
                     "availability views not loaded in bulk; searches load them as needed"
                 ),
             }
+            let app = Arc::downgrade(&app);
+            loop {
+                let Some(core) = app.upgrade() else { return };
+                if let Err(e) = core.keep_slot_floors().await {
+                    tracing::warn!(error = %e, "slot floors not written; will retry");
+                }
+                drop(core);
+                tokio::time::sleep(FLOOR_PERIOD).await;
+            }
         });
+    }
+
+    /// Writes the slot floors of the agendas in memory that moved (see
+    /// `AgendaCache::keep_floors`). Returns how many the store kept.
+    pub async fn keep_slot_floors(&self) -> AppResult<u64> {
+        Ok(self.agendas.keep_floors().await?)
     }
 
     /// Retention: every hour, vaccination appointments older than the retention period

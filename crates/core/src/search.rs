@@ -1688,6 +1688,7 @@ mod tests {
                     stock: Vec::new(),
                     policies: Vec::new(),
                     lines: Vec::new(),
+                    floor_version: 0,
                 })
                 .unwrap();
                 (entry, view)

@@ -90,6 +90,7 @@ fn practice(i: usize, line: &str) -> (DirectoryEntry, AgendaView) {
         stock: Vec::new(),
         policies: Vec::new(),
         lines: Vec::new(),
+        floor_version: 0,
     })
     .expect("view");
     (entry, view)

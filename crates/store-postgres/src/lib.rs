@@ -85,6 +85,9 @@ impl Backend for Postgres {
     const MOTIVE_IDS_AGG: &'static str = "string_agg(rm.motive_id, ',')";
     const RESERVATIONS_AGG: &'static str = "string_agg(start_s::text || ',' || end_s::text \
         || ',' || (pool <> id)::int::text || ',' || COALESCE(expires_at::text, ''), ';')";
+    const FLOORS_FROM_JSON: &'static str = "(SELECT x->>0 AS agenda_id, \
+        (x->>1)::bigint AS floor_s, (x->>2)::bigint AS version \
+        FROM jsonb_array_elements($1::jsonb) AS x)";
     /// Concurrent claimers (several nodes) skip each other's rows instead of waiting.
     const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
     const FOR_UPDATE: &'static str = " FOR UPDATE";

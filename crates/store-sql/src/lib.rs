@@ -69,6 +69,10 @@ pub trait Backend: Send + Sync + Sized + 'static {
     /// as one value instead of one row each (tens of millions at national scale).
     const RESERVATIONS_AGG: &'static str;
 
+    /// A derived table of `(agenda_id, floor_s, version)` rows from the JSON array `$1` of
+    /// `[agenda_id, floor_s, version]` triples (slot floors kept in one statement).
+    const FLOORS_FROM_JSON: &'static str;
+
     /// Appended to the outbox claim's inner SELECT: `" FOR UPDATE SKIP LOCKED"` where
     /// concurrent writers exist (PostgreSQL), empty where one writer serialises claims
     /// (SQLite).

@@ -1680,6 +1680,17 @@ where
         id: &AgendaId,
         now: Timestamp,
     ) -> StoreResult<Option<AgendaSnapshot>> {
+        // Before anything the floor is computed from (see `SlotFloor`).
+        let floor_version: i64 =
+            match sqlx::query("SELECT version FROM slot_floors WHERE agenda_id = $1")
+                .bind(id.as_str())
+                .fetch_optional(self.reader())
+                .await
+                .map_err(B::map_err)?
+            {
+                Some(r) => r.try_get("version").map_err(internal)?,
+                None => 0,
+            };
         let Some(agenda) = self.agenda(id).await? else {
             return Ok(None);
         };
@@ -1845,6 +1856,7 @@ where
             stock,
             policies,
             lines,
+            floor_version,
         }))
     }
 
@@ -1856,16 +1868,24 @@ where
     ) -> StoreResult<Vec<AgendaSnapshot>> {
         let mut conn = self.reader().acquire().await.map_err(B::map_err)?;
         let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
-        let agendas = sqlx::query("SELECT * FROM agendas WHERE id > $1 ORDER BY id LIMIT $2")
-            .bind(after.map_or("", AgendaId::as_str))
-            .bind(limit)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(B::map_err)?
-            .iter()
-            .map(Self::agenda_from_row)
-            .collect::<StoreResult<Vec<_>>>()?;
-        let (Some(first), Some(last)) = (agendas.first(), agendas.last()) else {
+        // The floors' versions in the same statement as the agendas, before the rest.
+        let agendas = sqlx::query(
+            "SELECT a.*, COALESCE(f.version, 0) AS floor_version
+               FROM agendas a LEFT JOIN slot_floors f ON f.agenda_id = a.id
+              WHERE a.id > $1 ORDER BY a.id LIMIT $2",
+        )
+        .bind(after.map_or("", AgendaId::as_str))
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(B::map_err)?
+        .iter()
+        .map(|r| {
+            let version: i64 = r.try_get("floor_version").map_err(internal)?;
+            Ok((Self::agenda_from_row(r)?, version))
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+        let (Some((first, _)), Some((last, _))) = (agendas.first(), agendas.last()) else {
             return Ok(Vec::new());
         };
         // The page holds every agenda whose id is between its first and its last, so each
@@ -1874,11 +1894,11 @@ where
         let at: std::collections::HashMap<String, usize> = agendas
             .iter()
             .enumerate()
-            .map(|(i, a)| (a.id.as_str().to_owned(), i))
+            .map(|(i, (a, _))| (a.id.as_str().to_owned(), i))
             .collect();
         let mut out: Vec<AgendaSnapshot> = agendas
             .into_iter()
-            .map(|agenda| AgendaSnapshot {
+            .map(|(agenda, floor_version)| AgendaSnapshot {
                 agenda,
                 motives: Vec::new(),
                 motive_labels: Vec::new(),
@@ -1890,6 +1910,7 @@ where
                 stock: Vec::new(),
                 policies: Vec::new(),
                 lines: Vec::new(),
+                floor_version,
             })
             .collect();
         // A row of an agenda created in the range since the page was read is left out: that
@@ -2070,6 +2091,52 @@ where
             .iter()
             .map(Self::directory_from_row)
             .collect()
+    }
+
+    async fn slot_floors(&self) -> StoreResult<Vec<(AgendaId, SlotFloor)>> {
+        sqlx::query("SELECT agenda_id, floor_s, version FROM slot_floors WHERE floor_s IS NOT NULL")
+            .fetch_all(self.reader())
+            .await
+            .map_err(B::map_err)?
+            .iter()
+            .map(|r| {
+                Ok((
+                    AgendaId(r.try_get("agenda_id").map_err(internal)?),
+                    SlotFloor {
+                        floor_s: r.try_get("floor_s").map_err(internal)?,
+                        version: r.try_get("version").map_err(internal)?,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    async fn keep_slot_floors(&self, floors: &[(AgendaId, SlotFloor)]) -> StoreResult<u64> {
+        if floors.is_empty() {
+            return Ok(0);
+        }
+        let rows: Vec<(&str, i64, i64)> = floors
+            .iter()
+            .map(|(a, f)| (a.as_str(), f.floor_s, f.version))
+            .collect();
+        let json = serde_json::to_string(&rows).map_err(internal)?;
+        // A version bumped since the snapshot (a change that may have freed a slot) keeps
+        // the stored floor, which the change lowered.
+        let sql = format!(
+            "INSERT INTO slot_floors (agenda_id, floor_s, version)
+             SELECT agenda_id, floor_s, version FROM {} AS f WHERE true
+             ON CONFLICT (agenda_id) DO UPDATE SET floor_s = excluded.floor_s
+              WHERE slot_floors.version = excluded.version",
+            B::FLOORS_FROM_JSON
+        );
+        let mut tx = B::begin_write(self.writer()).await?;
+        let done = sqlx::query(&sql)
+            .bind(json)
+            .execute(&mut *tx)
+            .await
+            .map_err(B::map_err)?;
+        crate::commit::<B>(tx).await?;
+        Ok(B::rows_affected(done))
     }
 
     async fn directory_of(

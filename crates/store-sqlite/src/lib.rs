@@ -102,6 +102,9 @@ impl Backend for Sqlite {
     const MOTIVE_IDS_AGG: &'static str = "group_concat(rm.motive_id)";
     const RESERVATIONS_AGG: &'static str = "group_concat(start_s || ',' || end_s || ',' || \
         (pool <> id) || ',' || COALESCE(expires_at, ''), ';')";
+    const FLOORS_FROM_JSON: &'static str = "(SELECT json_extract(value, '$[0]') AS agenda_id, \
+        json_extract(value, '$[1]') AS floor_s, json_extract(value, '$[2]') AS version \
+        FROM json_each($1))";
     /// The single writer connection serialises claims: nothing to skip.
     const SKIP_LOCKED: &'static str = "";
     const FOR_UPDATE: &'static str = "";

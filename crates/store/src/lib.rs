@@ -425,6 +425,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<AgendaSnapshot>>;
     /// Every bookable (practitioner, agenda, place) row for the search index.
     async fn directory(&self) -> StoreResult<Vec<DirectoryEntry>>;
+    /// Every known slot floor (agendas whose floor is unknown are left out).
+    async fn slot_floors(&self) -> StoreResult<Vec<(AgendaId, SlotFloor)>>;
+    /// Keeps each floor whose agenda's version is still the one given; returns how many
+    /// were kept (the others changed since their snapshot was read).
+    async fn keep_slot_floors(&self, floors: &[(AgendaId, SlotFloor)]) -> StoreResult<u64>;
     /// Directory rows of one practitioner, to refresh the index after they edit something.
     async fn directory_of(&self, practitioner: &PractitionerId)
         -> StoreResult<Vec<DirectoryEntry>>;

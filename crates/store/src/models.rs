@@ -229,6 +229,20 @@ pub struct AgendaSnapshot {
     pub policies: Vec<(VaccineProduct, u32)>,
     /// Lines (capacity of pooled motives) of particular local days, from today on.
     pub lines: Vec<(jiff::civil::Date, u32)>,
+    /// The agenda's slot-floor version, read before anything else of the snapshot (0: no
+    /// row): a floor computed from this snapshot may be kept only while it is unchanged
+    /// (see [`SlotFloor`]).
+    pub floor_version: i64,
+}
+
+/// An instant before which none of an agenda's slots starts, now or later, unless its
+/// `version` in the store has changed since (every change that may free a slot bumps it, by
+/// trigger). What a restarted node ranks earliest-first by before it has read the agendas'
+/// reservations (issue #17 point 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlotFloor {
+    pub floor_s: i64,
+    pub version: i64,
 }
 
 /// One row of the search index.

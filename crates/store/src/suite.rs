@@ -7,6 +7,7 @@ mod care_series;
 mod credentials;
 mod directory;
 mod documents;
+mod floors;
 mod operators;
 mod photos;
 mod second_factor;
@@ -75,6 +76,7 @@ pub async fn run(store: Arc<dyn Store>) {
     agenda_feeds::agenda_feeds(&*store).await;
     photos::photos(&*store).await;
     snapshots::bulk_snapshots(&*store).await;
+    floors::slot_floors(&*store).await;
     // Operations (issue 16); closing stays last: the store refuses writes afterwards.
     operations_counts(&*store).await;
     closing(&*store).await;
