@@ -1175,9 +1175,12 @@ impl SearchIndex {
         let Some((center, radius)) = q.near else {
             return Ok(None);
         };
-        let Some(lists) = snap.cells.touched_lists(slot, center, radius) else {
+        let Some(mut lists) = snap.cells.touched_lists(slot, center, radius) else {
             return Ok(None);
         };
+        // Nearest cells first: among rows of equal bound the merge takes them in this order,
+        // so that the page's last key is settled by near rows and farther cells drop out.
+        lists.sort_by(|a, b| a.near_km.total_cmp(&b.near_km));
         // Rows taken from the lists are checked against the radius by their chord (the
         // haversine only near the edge): a profile of the rush put 8 % of the server's CPU
         // in the haversine here.
@@ -1210,6 +1213,7 @@ impl SearchIndex {
             order: Arc<Vec<(i64, u32)>>,
             at: usize,
             inside: bool,
+            near_km: f64,
             risen: usize,
         }
         // Candidates by bound: (bound, row, what the bound is).
@@ -1226,6 +1230,7 @@ impl SearchIndex {
                     order: timeline.ordered(list.key, list.rows),
                     at: 0,
                     inside: list.inside,
+                    near_km: list.near_km,
                     risen: 0,
                 });
             }
@@ -1242,20 +1247,24 @@ impl SearchIndex {
             .enumerate()
             .filter_map(|(i, c)| c.order.first().map(|&(b, _)| Reverse((b, i))))
             .collect();
-        // Exact keys settled, and the offset + limit lowest of them (a max-heap).
+        // Exact keys settled, and the offset + limit lowest of them with their distances
+        // (a max-heap; a distance, never negative, orders as its bits).
         let mut settled: Vec<(i64, u32)> = Vec::new();
-        let mut lowest: BinaryHeap<i64> = BinaryHeap::new();
+        let mut lowest: BinaryHeap<(i64, u64)> = BinaryHeap::new();
         let mut rose: Vec<u32> = Vec::new();
-        let settle =
-            |key: i64, row: u32, settled: &mut Vec<(i64, u32)>, lowest: &mut BinaryHeap<i64>| {
-                settled.push((key, row));
-                if lowest.len() < k {
-                    lowest.push(key);
-                } else if lowest.peek().is_some_and(|&top| key < top) {
-                    lowest.pop();
-                    lowest.push(key);
-                }
-            };
+        let settle = |key: i64,
+                      row: u32,
+                      settled: &mut Vec<(i64, u32)>,
+                      lowest: &mut BinaryHeap<(i64, u64)>| {
+            settled.push((key, row));
+            let near = (key, center.distance_km(snap.coords[row as usize]).to_bits());
+            if lowest.len() < k {
+                lowest.push(near);
+            } else if lowest.peek().is_some_and(|&top| near < top) {
+                lowest.pop();
+                lowest.push(near);
+            }
+        };
         loop {
             // Under the timeline's lock until a row must be recomputed.
             let refresh: Option<u32> = {
@@ -1272,14 +1281,23 @@ impl SearchIndex {
                     };
                     // Every row not taken yet starts at or after `next`; ties rank by
                     // distance, so rows at the last settled key are all taken.
-                    if lowest.len() >= k && lowest.peek().is_some_and(|&kth| next > kth) {
+                    let kth = lowest.peek().copied().filter(|_| lowest.len() >= k);
+                    if kth.is_some_and(|(key, _)| next > key) {
                         break;
                     }
-                    if head == Some(next) {
+                    // Candidates first at equal bounds: settling them is what lets cells
+                    // farther than the page's last row drop out.
+                    if head == Some(next) && candidate != Some(next) {
                         let Some(Reverse((_, i))) = heads.pop() else {
                             break;
                         };
                         let c = &mut cursors[i];
+                        // At the page's last key, a cell farther than its last row holds
+                        // nothing that ranks before it (ties rank by distance): dropped.
+                        if kth.is_some_and(|(key, d)| next == key && c.near_km > f64::from_bits(d))
+                        {
+                            continue;
+                        }
                         let (ordered, row) = c.order[c.at];
                         c.at += 1;
                         if let Some(&(b, _)) = c.order.get(c.at) {
@@ -1604,6 +1622,12 @@ mod tests {
     /// Agendas open at different hours (some only in the evening, some only on Sundays),
     /// so that as time passes memos expire and rankings change.
     fn directory(n: usize) -> Vec<(DirectoryEntry, AgendaView)> {
+        directory_with(n, false)
+    }
+
+    /// `tied`: every agenda open all day every day in 15-minute steps with no notice, so
+    /// that all share their earliest slot and rank by distance alone.
+    fn directory_with(n: usize, tied: bool) -> Vec<(DirectoryEntry, AgendaView)> {
         (0..n)
             .map(|i| {
                 let practitioner_id = PractitionerId::new();
@@ -1631,16 +1655,22 @@ mod tests {
                     MotiveId::new(),
                     agenda.id.clone(),
                     "C",
-                    15 + (i % 4) as i64 * 15,
+                    if tied { 15 } else { 15 + (i % 4) as i64 * 15 },
                     1,
                     MotivePolicy {
-                        min_notice_min: (i % 3) as u32 * 60,
+                        min_notice_min: if tied { 0 } else { (i % 3) as u32 * 60 },
                         ..MotivePolicy::default()
                     },
                 )
                 .unwrap();
-                let start_h = (6 + i % 14) as i8;
-                let days: Vec<i64> = if i % 5 == 0 {
+                let (start_h, hours) = if tied {
+                    (0, 23)
+                } else {
+                    ((6 + i % 14) as i8, 2)
+                };
+                let days: Vec<i64> = if tied {
+                    vec![1, 2, 3, 4, 5, 6, 7]
+                } else if i % 5 == 0 {
                     vec![7]
                 } else {
                     vec![1, 2, 3, 4, 5, 6]
@@ -1650,7 +1680,7 @@ mod tests {
                     agenda.id.clone(),
                     WeekdaySet::parse(&days).unwrap(),
                     jiff::civil::time(start_h, 0, 0, 0),
-                    jiff::civil::time(start_h + 2, 0, 0, 0),
+                    jiff::civil::time(start_h + hours, 0, 0, 0),
                     vec![motive.id.clone()],
                     None,
                     None,
@@ -2098,6 +2128,89 @@ mod tests {
         } else if spread == Some(false) {
             assert_eq!(merged, 0);
         }
+    }
+
+    /// Near a point, rows tied at the page's last key rank by distance: the merge takes the
+    /// nearest cells first and drops cells farther than the page's last row, and the pages
+    /// equal brute force. Every agenda shares its earliest slot here.
+    #[tokio::test]
+    async fn ties_near_a_point_rank_by_distance_from_the_nearest_cells() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(
+            careslot_store_sqlite::SqliteStore::open_dir(dir.path())
+                .await
+                .unwrap(),
+        );
+        let cache = Arc::new(AgendaCache::new(store));
+        let mut entries = Vec::new();
+        for (i, (mut e, v)) in directory_with(900, true).into_iter().enumerate() {
+            let (a, b) = ((i * 37) % 101, (i * 59) % 89);
+            e.place.lat = 48.3 + a as f64 * 0.01;
+            e.place.lon = 1.8 + b as f64 * 0.015;
+            cache.insert(v);
+            entries.push(e);
+        }
+        let index = SearchIndex::new(cache.clone());
+        index.replace_all(entries.clone());
+        let now: Timestamp = "2027-03-26T09:07:00Z".parse().unwrap();
+        let mut pruned = 0usize;
+        for (step, (lat, lon)) in [(48.5, 2.3), (48.9, 2.1), (48.31, 1.81), (49.2, 3.0)]
+            .into_iter()
+            .enumerate()
+        {
+            let center = LatLon { lat, lon };
+            for radius in [2.0, 5.0, 12.0, 20.0, 35.0] {
+                for (offset, limit) in [(0usize, 10usize), (0, 1), (10, 10), (0, 20)] {
+                    let q = SearchQuery {
+                        specialty: None,
+                        text: None,
+                        city: None,
+                        near: Some((center, radius)),
+                        sort: SortOrder::EarliestSlot,
+                        limit,
+                        offset,
+                        filters: Filters::default(),
+                    };
+                    let outcome = index.search_explained(&q, now).await.unwrap();
+                    let mut all = Vec::new();
+                    for (pos, e) in entries.iter().enumerate() {
+                        let d = center.distance_km(LatLon {
+                            lat: e.place.lat,
+                            lon: e.place.lon,
+                        });
+                        if d > radius {
+                            continue;
+                        }
+                        let view = cache.get(&e.agenda_id).await.unwrap().unwrap();
+                        let next = view.next_slot(now).0.map(|s| s.start);
+                        let key = next.map_or(i64::MAX, |t| t.as_second());
+                        all.push((key, d, pos, e.agenda_id.clone(), next));
+                    }
+                    all.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(&b.2)));
+                    assert_eq!(outcome.total, all.len());
+                    // Fewer rows walked than the circle holds: cells were left out.
+                    if outcome.work.walked < all.len() {
+                        pruned += 1;
+                    }
+                    let got: Vec<_> = outcome
+                        .hits
+                        .iter()
+                        .map(|h| (h.item.entry.agenda_id.clone(), h.next_slot))
+                        .collect();
+                    let expected: Vec<_> = all
+                        .into_iter()
+                        .skip(offset)
+                        .take(limit)
+                        .map(|x| (x.3, x.4))
+                        .collect();
+                    assert_eq!(
+                        got, expected,
+                        "step {step}, radius {radius}, page {offset}+{limit}"
+                    );
+                }
+            }
+        }
+        assert!(pruned >= 8, "only {pruned} queries left cells out");
     }
 
     #[test]

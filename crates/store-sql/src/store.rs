@@ -1680,18 +1680,25 @@ where
         id: &AgendaId,
         now: Timestamp,
     ) -> StoreResult<Option<AgendaSnapshot>> {
-        // Before anything the floor is computed from (see `SlotFloor`).
-        let floor_version: i64 =
-            match sqlx::query("SELECT version FROM slot_floors WHERE agenda_id = $1")
-                .bind(id.as_str())
-                .fetch_optional(self.reader())
-                .await
-                .map_err(B::map_err)?
-            {
-                Some(r) => r.try_get("version").map_err(internal)?,
-                None => 0,
-            };
-        let Some(agenda) = self.agenda(id).await? else {
+        // The floor's version in the same statement as the agenda, before the rest (see
+        // `SlotFloor`).
+        let Some((agenda, floor_version)) = sqlx::query(
+            "SELECT a.*, COALESCE(f.version, 0) AS floor_version
+               FROM agendas a LEFT JOIN slot_floors f ON f.agenda_id = a.id
+              WHERE a.id = $1",
+        )
+        .bind(id.as_str())
+        .fetch_optional(self.reader())
+        .await
+        .map_err(B::map_err)?
+        .map(|r| -> StoreResult<(Agenda, i64)> {
+            Ok((
+                Self::agenda_from_row(&r)?,
+                r.try_get("floor_version").map_err(internal)?,
+            ))
+        })
+        .transpose()?
+        else {
             return Ok(None);
         };
         let mut conn = self.reader().acquire().await.map_err(B::map_err)?;

@@ -67,6 +67,28 @@ pub(super) struct Touched<'a> {
     points: &'a [[f64; 3]],
     /// The whole cell lies within the radius.
     pub inside: bool,
+    /// No point of the cell is nearer to the centre than this (km): see [`nearest_km`].
+    pub near_km: f64,
+}
+
+/// A lower bound of the distance (km) from `center` to any point of the cell of row `y`
+/// and column `x`. By the haversine, sin²(d/2) = sin²(Δφ/2) + cos φ₁ cos φ₂ sin²(Δλ/2):
+/// each term is at least its value at the cell's nearest latitude, nearest longitude and
+/// lowest cosine taken apart.
+fn nearest_km(center: LatLon, y: i32, x: i32) -> f64 {
+    let (lat0, lat1) = (y as f64 * CELL_LAT_DEG, (y + 1) as f64 * CELL_LAT_DEG);
+    let (lon0, lon1) = (x as f64 * CELL_LON_DEG, (x + 1) as f64 * CELL_LON_DEG);
+    let gap = |v: f64, lo: f64, hi: f64| (lo - v).max(v - hi).max(0.0).to_radians();
+    let (dp, dl) = (gap(center.lat, lat0, lat1), gap(center.lon, lon0, lon1));
+    let cos_far = lat0
+        .to_radians()
+        .cos()
+        .min(lat1.to_radians().cos())
+        .max(0.0);
+    let a = (dp / 2.0).sin().powi(2)
+        + center.lat.to_radians().cos().max(0.0) * cos_far * (dl / 2.0).sin().powi(2);
+    // Below by far more than rounding.
+    (2.0 * EARTH_RADIUS_KM * a.min(1.0).sqrt().asin() - 1e-6).max(0.0)
 }
 
 #[derive(Default)]
@@ -208,6 +230,7 @@ impl Cells {
                     rows: &list.rows,
                     points: &list.points,
                     inside,
+                    near_km: nearest_km(center, y, x),
                 });
             }
         }
@@ -288,6 +311,59 @@ mod tests {
             .wrapping_mul(6_364_136_223_846_793_005)
             .wrapping_add(1_442_695_040_888_963_407);
         (*state >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// No point of a cell is nearer than its `nearest_km`, and the bound is tight enough
+    /// to matter: centres around France, far north and south, inside and outside the cells
+    /// near them; points all over each cell, its corners included.
+    #[test]
+    fn no_point_of_a_cell_is_nearer_than_its_bound() {
+        let mut state = 11u64;
+        let mut tight = 0usize;
+        for i in 0..4_000 {
+            let center = match i % 3 {
+                0 => LatLon {
+                    lat: 42.0 + next(&mut state) * 9.0,
+                    lon: -5.0 + next(&mut state) * 13.0,
+                },
+                1 => LatLon {
+                    lat: 60.0 + next(&mut state) * 25.0,
+                    lon: -170.0 + next(&mut state) * 340.0,
+                },
+                _ => LatLon {
+                    lat: -60.0 + next(&mut state) * 40.0,
+                    lon: -170.0 + next(&mut state) * 340.0,
+                },
+            };
+            let (cy, cx) = cell(center).expect("on the globe");
+            let (y, x) = (
+                cy + (next(&mut state) * 9.0) as i32 - 4,
+                cx + (next(&mut state) * 9.0) as i32 - 4,
+            );
+            let bound = nearest_km(center, y, x);
+            assert!(bound >= 0.0);
+            if (y, x) == (cy, cx) {
+                assert_eq!(bound, 0.0, "the centre's own cell");
+            }
+            let mut nearest = f64::INFINITY;
+            for j in 0..=40 {
+                for k in 0..=40 {
+                    let p = LatLon {
+                        lat: (y as f64 + j as f64 / 40.0) * CELL_LAT_DEG,
+                        lon: (x as f64 + k as f64 / 40.0) * CELL_LON_DEG,
+                    };
+                    nearest = nearest.min(center.distance_km(p));
+                }
+            }
+            assert!(
+                bound <= nearest,
+                "{center:?} cell ({y}, {x}): bound {bound} km, a point at {nearest} km"
+            );
+            if nearest - bound < 0.5 {
+                tight += 1;
+            }
+        }
+        assert!(tight > 3_500, "only {tight} bounds within 0.5 km");
     }
 
     /// Every row within the radius is among the cells' rows, against a brute-force
