@@ -10,8 +10,8 @@ use careslot_domain::geo::LatLon;
 use std::collections::HashMap;
 
 /// Cell height and width in degrees: about 10 km north–south, 10 km east–west at 45°N.
-const CELL_LAT_DEG: f64 = 0.09;
-const CELL_LON_DEG: f64 = 0.13;
+const CELL_LAT_DEG: f64 = 0.045;
+const CELL_LON_DEG: f64 = 0.065;
 /// As [`LatLon::distance_km`] measures.
 const EARTH_RADIUS_KM: f64 = 6371.0088;
 /// Key of the lists that hold every specialty.
