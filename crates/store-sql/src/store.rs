@@ -161,6 +161,26 @@ where
         })
     }
 
+    /// A `stock_policies` row: its product and doses per day.
+    fn policy_from_row(row: &DbRow<B>) -> StoreResult<(VaccineProduct, u32)> {
+        let product: String = row.try_get("product").map_err(internal)?;
+        let doses: i64 = row.try_get("doses").map_err(internal)?;
+        Ok((
+            Self::product_of(&product)?,
+            u32::try_from(doses).map_err(|_| codec::corrupt("stock policy"))?,
+        ))
+    }
+
+    /// A `line_overrides` row: its local day and lines.
+    fn lines_from_row(row: &DbRow<B>) -> StoreResult<(jiff::civil::Date, u32)> {
+        let day: String = row.try_get("day").map_err(internal)?;
+        let lines: i64 = row.try_get("lines").map_err(internal)?;
+        Ok((
+            Self::day_of(&day)?,
+            u32::try_from(lines).map_err(|_| codec::corrupt("lines"))?,
+        ))
+    }
+
     fn stock_from_row(row: &DbRow<B>) -> StoreResult<StockRow> {
         let product: String = row.try_get("product").map_err(internal)?;
         let day: String = row.try_get("day").map_err(internal)?;
@@ -1825,14 +1845,7 @@ where
                 .await
                 .map_err(B::map_err)?
                 .iter()
-                .map(|r| {
-                    let product: String = r.try_get("product").map_err(internal)?;
-                    let doses: i64 = r.try_get("doses").map_err(internal)?;
-                    Ok((
-                        Self::product_of(&product)?,
-                        u32::try_from(doses).map_err(|_| codec::corrupt("stock policy"))?,
-                    ))
-                })
+                .map(Self::policy_from_row)
                 .collect::<StoreResult<Vec<_>>>()?;
         let lines =
             sqlx::query("SELECT day, lines FROM line_overrides WHERE agenda_id = $1 AND day >= $2")
@@ -1842,14 +1855,7 @@ where
                 .await
                 .map_err(B::map_err)?
                 .iter()
-                .map(|r| {
-                    let day: String = r.try_get("day").map_err(internal)?;
-                    let lines: i64 = r.try_get("lines").map_err(internal)?;
-                    Ok((
-                        Self::day_of(&day)?,
-                        u32::try_from(lines).map_err(|_| codec::corrupt("lines"))?,
-                    ))
-                })
+                .map(Self::lines_from_row)
                 .collect::<StoreResult<Vec<_>>>()?;
         Ok(Some(AgendaSnapshot {
             agenda,
@@ -2061,12 +2067,7 @@ where
         .map_err(B::map_err)?
         {
             let Some(i) = of(r)? else { continue };
-            let product: String = r.try_get("product").map_err(internal)?;
-            let doses: i64 = r.try_get("doses").map_err(internal)?;
-            out[i].policies.push((
-                Self::product_of(&product)?,
-                u32::try_from(doses).map_err(|_| codec::corrupt("stock policy"))?,
-            ));
+            out[i].policies.push(Self::policy_from_row(r)?);
         }
         for r in &sqlx::query(
             "SELECT agenda_id, day, lines FROM line_overrides
@@ -2080,12 +2081,7 @@ where
         .map_err(B::map_err)?
         {
             let Some(i) = of(r)? else { continue };
-            let day: String = r.try_get("day").map_err(internal)?;
-            let lines: i64 = r.try_get("lines").map_err(internal)?;
-            out[i].lines.push((
-                Self::day_of(&day)?,
-                u32::try_from(lines).map_err(|_| codec::corrupt("lines"))?,
-            ));
+            out[i].lines.push(Self::lines_from_row(r)?);
         }
         Ok(out)
     }
