@@ -309,9 +309,11 @@ impl Core {
                     "availability views not loaded in bulk; searches load them as needed"
                 ),
             }
-            let app = Arc::downgrade(&app);
+            // Only a weak hold from here on: the loop ends with the app.
+            let weak = Arc::downgrade(&app);
+            drop(app);
             loop {
-                let Some(core) = app.upgrade() else { return };
+                let Some(core) = weak.upgrade() else { return };
                 if let Err(e) = core.keep_slot_floors().await {
                     tracing::warn!(error = %e, "slot floors not written; will retry");
                 }
