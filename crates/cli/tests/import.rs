@@ -472,8 +472,176 @@ async fn feed_conforms(app: App) {
         .filter(|l| l["telecom"][0]["system"] == "phone")
         .count();
     assert!(phones > 1500, "most sites give a phone: {phones}");
+    books_both_doses_from_the_feed(&client, &base, &p).await;
     let _ = stop.send(());
     server.await.unwrap().unwrap();
+}
+
+/// A patient books dose 1 and dose 2 at an imported centre, starting from a free dose-1
+/// Slot of the feed (as an aggregator's user would): its Schedule gives the motive, its
+/// deep link the agenda; the dose-2 proposals give the second start. Both are then the
+/// patient's appointments, and the feed no longer offers the dose-1 place.
+async fn books_both_doses_from_the_feed(
+    client: &reqwest::Client,
+    base: &str,
+    p: &smart::Published,
+) {
+    let first_doses: std::collections::BTreeSet<&str> = p
+        .schedules
+        .iter()
+        .filter(|s| {
+            smart::Published::ext(s, careslot_scheduling::publish::EXT_VACCINE_DOSE)
+                .is_some_and(|e| e["valueInteger"] == 1)
+        })
+        .filter_map(|s| s["id"].as_str())
+        .collect();
+    assert!(!first_doses.is_empty(), "dose-1 Schedules");
+    // A free dose-1 Slot a day or more ahead (clear of any notice), with a single place left,
+    // so that booking it turns it busy.
+    let tomorrow = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24);
+    let slot = p
+        .slots
+        .iter()
+        .filter(|s| s["status"] == "free")
+        .filter(|s| {
+            s["schedule"]["reference"]
+                .as_str()
+                .and_then(|r| r.strip_prefix("Schedule/"))
+                .is_some_and(|m| first_doses.contains(m))
+        })
+        .filter(|s| {
+            s["start"]
+                .as_str()
+                .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                .is_some_and(|t| t > tomorrow)
+        })
+        .min_by_key(|s| {
+            smart::Published::ext(s, careslot_scheduling::publish::EXT_SLOT_CAPACITY)
+                .and_then(|e| e["valueInteger"].as_i64())
+                .unwrap_or(i64::MAX)
+        })
+        .expect("a free dose-1 Slot after tomorrow");
+    let motive = slot["schedule"]["reference"].as_str().unwrap()["Schedule/".len()..].to_owned();
+    let link = smart::Published::ext(slot, careslot_scheduling::publish::EXT_BOOKING_DEEP_LINK)
+        .and_then(|e| e["valueUrl"].as_str())
+        .expect("deep link");
+    let agenda = link
+        .split("/p/")
+        .nth(1)
+        .and_then(|rest| rest.split('?').next())
+        .expect("agenda in the deep link")
+        .to_owned();
+    let start = slot["start"].as_str().unwrap().to_owned();
+    let places_before =
+        smart::Published::ext(slot, careslot_scheduling::publish::EXT_SLOT_CAPACITY)
+            .and_then(|e| e["valueInteger"].as_i64())
+            .unwrap();
+
+    let second: Value = client
+        .get(format!("{base}/api/v1/vaccination/second-dose-slots"))
+        .query(&[
+            ("agenda_id", &agenda),
+            ("motive_id", &motive),
+            ("start", &start),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let dose2 = second["slots"]
+        .as_array()
+        .and_then(|s| s.first())
+        .unwrap_or_else(|| panic!("dose-2 proposals for {start}: {second}"));
+    let motive2 = second["motive_id"]
+        .as_str()
+        .expect("dose-2 motive")
+        .to_owned();
+    let start2 = dose2["start"].as_str().unwrap().to_owned();
+
+    let email = "feed.patient@example.test";
+    let password = "correct horse battery";
+    let made = client
+        .post(format!("{base}/api/v1/accounts"))
+        .json(&json!({"email": email, "password": password, "name": "Camille Feed", "role": "patient"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), reqwest::StatusCode::CREATED);
+    let session: Value = client
+        .post(format!("{base}/api/v1/sessions"))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = session["token"].as_str().expect("token").to_owned();
+
+    let booked = client
+        .post(format!("{base}/api/v1/vaccination/bookings"))
+        .bearer_auth(&token)
+        .json(&json!({
+            "dose1": {"agenda_id": agenda, "motive_id": motive, "start": start},
+            "dose2": {"agenda_id": agenda, "motive_id": motive2, "start": start2},
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(booked.status(), reqwest::StatusCode::CREATED);
+    let booked: Value = booked.json().await.unwrap();
+    let both = booked["appointments"].as_array().expect("appointments");
+    assert_eq!(both.len(), 2, "{booked}");
+    for (a, (m, s)) in both.iter().zip([(&motive, &start), (&motive2, &start2)]) {
+        assert_eq!(a["status"], "booked", "{a}");
+        assert_eq!(a["agenda_id"], agenda.as_str(), "{a}");
+        assert_eq!(a["motive_id"], m.as_str(), "{a}");
+        let at = |v: &str| v.parse::<jiff::Timestamp>().unwrap();
+        assert_eq!(at(a["start"].as_str().unwrap()), at(s), "{a}");
+    }
+
+    let mine: Value = client
+        .get(format!("{base}/api/v1/appointments"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: std::collections::BTreeSet<&str> = mine["appointments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["status"] == "booked")
+        .filter_map(|a| a["id"].as_str())
+        .collect();
+    assert!(
+        both.iter().all(|a| ids.contains(a["id"].as_str().unwrap())),
+        "both doses are the patient's: {mine}"
+    );
+
+    // The feed, read again, has one place fewer at that start (busy when it was the last).
+    let url = format!("{base}/api/v1/vaccination/$bulk-publish");
+    let (manifest, files) = smart::fetch(client, &url).await;
+    let again = smart::check(&url, manifest, files);
+    let id = slot["id"].as_str().unwrap();
+    let now = again
+        .slots
+        .iter()
+        .find(|s| s["id"] == id)
+        .expect("the booked start");
+    let places_after = smart::Published::ext(now, careslot_scheduling::publish::EXT_SLOT_CAPACITY)
+        .and_then(|e| e["valueInteger"].as_i64())
+        .unwrap();
+    if places_before == 1 {
+        assert_eq!(now["status"], "busy", "{now}");
+    } else {
+        assert_eq!(now["status"], "free", "{now}");
+        assert_eq!(places_after, places_before - 1, "{now}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
