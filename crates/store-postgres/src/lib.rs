@@ -11,8 +11,8 @@ pub mod testing;
 use careslot_domain::*;
 use careslot_store::*;
 use careslot_store_sql::{
-    internal, release_clean, unavailable, Backend, ConfirmationBatch, DbPool, GroupReserve,
-    GroupSeries, SqlStore, Tx,
+    internal, release_clean, unavailable, Backend, ConfirmationBatch, DbPool, GroupBooked,
+    GroupReserve, GroupSeries, SqlStore, Tx,
 };
 use sqlx::postgres::{PgPoolOptions, PgQueryResult};
 use sqlx::Row;
@@ -393,6 +393,14 @@ impl Backend for Postgres {
         reserve_group(tx, reqs).await.map(Some)
     }
 
+    /// Held series booked in one call (migration 0075).
+    async fn book_series_group(
+        tx: &mut Tx<Self>,
+        reqs: &[&BookSeriesRequest],
+    ) -> StoreResult<Option<Vec<GroupBooked>>> {
+        book_series_group(tx, reqs).await.map(Some)
+    }
+
     /// Every node's session changes through migration 0072's triggers, with a heartbeat.
     fn watch_sessions(&self, pool: &DbPool<Self>, on_signal: SessionWatcher) -> bool {
         sessions::watch(pool, on_signal);
@@ -472,13 +480,17 @@ fn map_sqlstate(code: Option<&str>, constraint: Option<&str>, message: &str) -> 
         Some("40P01") | Some("40001") => {
             Mapped::Store(StoreError::Conflict(ConflictKind::SlotTaken))
         }
-        // Refusals raised by the series functions (migrations 0007, 0066).
+        // Refusals raised by the series functions (migrations 0007, 0066, 0075).
         Some("P0001") => match message {
             "careslot_not_found" => Mapped::Store(StoreError::NotFound),
             "careslot_capacity" => {
                 Mapped::Store(StoreError::Conflict(ConflictKind::CapacityExhausted))
             }
             "careslot_stock" => Mapped::Store(StoreError::Conflict(ConflictKind::StockExhausted)),
+            // Raised by the held series' group function (migration 0075).
+            "careslot_hold_expired" => Mapped::Store(StoreError::HoldExpired),
+            "careslot_not_live" => Mapped::Store(StoreError::Conflict(ConflictKind::NotLive)),
+            "careslot_key_mismatch" => Mapped::Store(StoreError::IdempotencyMismatch),
             _ => Mapped::Internal,
         },
         Some(code) if is_connection_class(code) => Mapped::Unavailable,
@@ -556,6 +568,59 @@ async fn series_group(
             }
             "replay" => *slot = GroupSeries::Replay,
             _ => *slot = GroupSeries::Done(Err(group_refusal(row, "series group")?)),
+        }
+    }
+    Ok(out)
+}
+
+/// A group's held series as arrays for `careslot_book_series_group` (migration 0075), and
+/// the outcome of each request from the rows it returns.
+async fn book_series_group(
+    tx: &mut Tx<Postgres>,
+    reqs: &[&BookSeriesRequest],
+) -> StoreResult<Vec<GroupBooked>> {
+    let nows: Vec<i64> = reqs.iter().map(|r| r.now.as_second()).collect();
+    let series: Vec<&str> = reqs.iter().map(|r| r.series_id.as_str()).collect();
+    let bidxs: Vec<i64> = reqs.iter().map(|r| r.patient_bidx).collect();
+    let keys: Vec<Option<&str>> = reqs
+        .iter()
+        .map(|r| r.key.as_ref().map(|k| k.key_hash.as_str()))
+        .collect();
+    let hashes: Vec<Option<&str>> = reqs
+        .iter()
+        .map(|r| r.key.as_ref().map(|k| k.request_hash.as_str()))
+        .collect();
+    let rows = sqlx::query(
+        "SELECT g.o_req, g.o_state, g.o_sqlstate, g.o_message, g.o_constraint, g.o_fresh,
+                (g.o_row).*
+           FROM careslot_book_series_group($1, $2, $3, $4, $5) AS g",
+    )
+    .bind(nows)
+    .bind(series)
+    .bind(bidxs)
+    .bind(keys)
+    .bind(hashes)
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(Postgres::map_err)?;
+    let mut out: Vec<GroupBooked> = reqs.iter().map(|_| Ok((Vec::new(), false))).collect();
+    for row in &rows {
+        let req: i32 = row.try_get("o_req").map_err(internal)?;
+        let slot = usize::try_from(req)
+            .ok()
+            .and_then(|i| i.checked_sub(1))
+            .and_then(|i| out.get_mut(i))
+            .ok_or_else(|| StoreError::Internal("book series group: unknown request".into()))?;
+        let state: String = row.try_get("o_state").map_err(internal)?;
+        if state == "ok" {
+            let r = SqlStore::<Postgres>::reservation_from_row(row)?;
+            let fresh: bool = row.try_get("o_fresh").map_err(internal)?;
+            if let Ok((rows, newly_booked)) = slot {
+                rows.push(r);
+                *newly_booked = fresh;
+            }
+        } else {
+            *slot = Err(group_refusal(row, "book series group")?);
         }
     }
     Ok(out)

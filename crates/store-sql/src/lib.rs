@@ -19,8 +19,9 @@
 //! `sqlx::Sqlite` and `sqlx::Postgres` meet it.
 
 use careslot_store::{
-    AgendaWatcher, NewOutboxMessage, OutboxWatcher, ReservationRow, ReserveRequest, SeriesRequest,
-    SessionSignal, SessionWatcher, SharedRoom, SignalBus, StoreError, StoreResult,
+    AgendaWatcher, BookSeriesRequest, NewOutboxMessage, OutboxWatcher, ReservationRow,
+    ReserveRequest, SeriesRequest, SessionSignal, SessionWatcher, SharedRoom, SignalBus,
+    StoreError, StoreResult,
 };
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type};
 use std::future::Future;
@@ -198,6 +199,20 @@ pub trait Backend: Send + Sync + Sized + 'static {
         async { Ok(None) }
     }
 
+    /// A group commit's held series to book, in one call where the backend can:
+    /// PostgreSQL applies each under its own exception block in one server-side function
+    /// (migration 0075), by the steps of `Reservations::book_series_in`. One outcome per
+    /// request, in order: the series' doses and whether they were booked now (false when
+    /// they were booked already). `Ok(None)`: not done, the caller runs each request on its
+    /// own (under a savepoint). An `Err` means the transaction itself failed.
+    fn book_series_group(
+        tx: &mut Tx<Self>,
+        reqs: &[&BookSeriesRequest],
+    ) -> impl Future<Output = StoreResult<Option<Vec<GroupBooked>>>> + Send {
+        let _ = (tx, reqs);
+        async { Ok(None) }
+    }
+
     /// Starts delivering other processes' agenda changes to `on_change` (see
     /// `Store::watch_agendas`); a single-process backend has nothing to deliver.
     fn watch(&self, pool: &DbPool<Self>, on_change: AgendaWatcher);
@@ -247,6 +262,10 @@ pub enum GroupReserve {
     /// path, which replays that reservation or refuses another request.
     Replay,
 }
+
+/// What [`Backend::book_series_group`] did with one held series: its doses and whether
+/// they were booked now, or the refusal.
+pub type GroupBooked = StoreResult<(Vec<ReservationRow>, bool)>;
 
 /// A connection pool of backend `B`.
 pub type DbPool<B> = sqlx::Pool<<B as Backend>::Db>;

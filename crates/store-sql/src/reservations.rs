@@ -401,6 +401,49 @@ where
         Ok(())
     }
 
+    /// The group's held series to book in one call where the backend can (see
+    /// [`Backend::book_series_group`]); a backend without the call leaves their answers
+    /// empty for the savepoint path.
+    async fn book_series_group_in<'a>(
+        tx: &mut Tx<B>,
+        group: &'a [Job],
+        answers: &mut [Option<Answer>],
+        touched: &mut Touched<'a>,
+    ) -> StoreResult<()> {
+        let held: Vec<(usize, &'a BookSeriesRequest)> = group
+            .iter()
+            .enumerate()
+            .filter_map(|(i, job)| match job {
+                Job::BookSeries(req, _) => Some((i, req)),
+                _ => None,
+            })
+            .collect();
+        if held.is_empty() {
+            return Ok(());
+        }
+        let reqs: Vec<&BookSeriesRequest> = held.iter().map(|(_, r)| *r).collect();
+        let Some(outcomes) = B::book_series_group(tx, &reqs).await? else {
+            return Ok(());
+        };
+        if outcomes.len() != held.len() {
+            return Err(StoreError::Internal(
+                "book series group: one outcome per request expected".into(),
+            ));
+        }
+        for ((i, req), out) in held.into_iter().zip(outcomes) {
+            if let Ok((rows, newly_booked)) = &out {
+                touched
+                    .agendas
+                    .extend(rows.iter().map(|r| r.agenda_id.0.clone()));
+                if *newly_booked {
+                    Self::confirm_series(touched, req.confirm_to.as_ref(), rows, req.now);
+                }
+            }
+            answers[i] = Some(Answer::Rows(out.map(|(rows, _)| rows)));
+        }
+        Ok(())
+    }
+
     /// The group's single holds and bookings in one call where the backend can (see
     /// [`Backend::reserve_group`]); a replayed key, or a backend without the call, leaves
     /// the request's answer empty for the savepoint path.
@@ -484,6 +527,10 @@ where
         let grouped = match Self::series_group_in(&mut tx, &group, &mut answers, &mut touched).await
         {
             Ok(()) => Self::reserve_group_in(&mut tx, &group, &mut answers, &mut touched).await,
+            Err(e) => Err(e),
+        };
+        let grouped = match grouped {
+            Ok(()) => Self::book_series_group_in(&mut tx, &group, &mut answers, &mut touched).await,
             Err(e) => Err(e),
         };
         if let Err(e) = grouped {

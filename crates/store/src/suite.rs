@@ -72,6 +72,7 @@ pub async fn run(store: Arc<dyn Store>) {
     stock_policy::stock_policy(store.clone()).await;
     series_keys::series_keys(store.clone()).await;
     series_keys::series_keys_in_groups(store.clone()).await;
+    series_keys::held_series_booked_in_groups(store.clone()).await;
     single_groups::singles_in_groups(store.clone()).await;
     agenda_feeds::agenda_feeds(&*store).await;
     photos::photos(&*store).await;

@@ -298,3 +298,113 @@ pub async fn series_keys_in_groups(store: Arc<dyn Store>) {
     // Seven series booked: seven doses taken on each day, none for the refused one.
     assert_eq!(used(s, &f).await, vec![7, 7]);
 }
+
+/// Held series confirmed at once, so that the writer books them in shared groups (on
+/// PostgreSQL one call of the held series' group function): each request's outcome is its
+/// own and is what booking it alone answers. A live hold is booked, both doses; the same
+/// request sent twice at once books once and both answer the same doses; a key recorded for
+/// another request is refused; a lapsed hold, a hold with a cancelled dose and another
+/// patient's series book nothing; the stock counts each booked dose once.
+pub async fn held_series_booked_in_groups(store: Arc<dyn Store>) {
+    let s = &*store;
+    let f = centre(s).await;
+    let mut patients = Vec::new();
+    for _ in 0..6 {
+        patients.push(new_account(s, Role::Patient).await);
+    }
+    let long = Some(t0() + 10.minutes());
+    let short = Some(t0() + 1.minutes());
+    let mut holds = Vec::new();
+    for (i, p) in patients.iter().enumerate() {
+        let until = if i == 3 { short } else { long };
+        let n = 40 + i as i64;
+        let req = series(&f, &p.id, (n, n), None, until);
+        let held = s.reserve_series(&req).await.expect("held");
+        assert_eq!(held.rows.len(), 2);
+        holds.push((req.id, held.rows));
+    }
+    let now = t0() + 2.minutes();
+    let book = |i: usize, patient: usize, key: Option<(&str, &str)>| BookSeriesRequest {
+        series_id: holds[i].0.clone(),
+        patient_bidx: bidx(patients[patient].id.as_str()),
+        now,
+        confirm_to: Some(patients[patient].id.clone()),
+        key: key.map(|(k, r)| SeriesKey {
+            key_hash: k.into(),
+            request_hash: r.into(),
+        }),
+    };
+    // Patient 1's key already names another request.
+    let taken_key = format!("held-taken-{}", patients[1].id);
+    s.record_series_key(&taken_key, "another", "another-series", t0())
+        .await
+        .expect("key");
+    // Patient 4 cancelled one of their doses.
+    s.cancel(&holds[4].1[1].id, t0() + 1.minutes())
+        .await
+        .expect("cancel")
+        .expect("was live");
+    let twin_key = format!("held-twin-{}", patients[0].id);
+    let reqs = [
+        book(0, 0, Some((&twin_key, "h0"))),
+        book(0, 0, Some((&twin_key, "h0"))),
+        book(1, 1, Some((&taken_key, "h1"))),
+        book(2, 2, None),
+        book(3, 3, None),
+        book(4, 4, None),
+        book(5, 2, None),
+    ];
+    let outcomes = futures::future::join_all(reqs.iter().map(|r| s.book_series_hold(r))).await;
+
+    let held_ids = |i: usize| ids(&holds[i].1);
+    for twin in &outcomes[0..2] {
+        let rows = twin.as_ref().expect("the twins both answer the doses");
+        assert_eq!(ids(rows), held_ids(0));
+        assert!(rows.iter().all(|r| r.status == ReservationStatus::Booked));
+    }
+    assert_eq!(booked(s, &patients[0].id).await, held_ids(0));
+    assert!(
+        matches!(outcomes[2], Err(StoreError::IdempotencyMismatch)),
+        "{:?}",
+        outcomes[2]
+    );
+    assert_eq!(
+        booked(s, &patients[1].id).await,
+        Vec::<ReservationId>::new()
+    );
+    assert_eq!(ids(outcomes[3].as_ref().expect("a live hold")), held_ids(2));
+    assert_eq!(booked(s, &patients[2].id).await, held_ids(2));
+    assert!(
+        matches!(outcomes[4], Err(StoreError::HoldExpired)),
+        "{:?}",
+        outcomes[4]
+    );
+    assert!(
+        matches!(
+            outcomes[5],
+            Err(StoreError::Conflict(ConflictKind::NotLive))
+        ),
+        "{:?}",
+        outcomes[5]
+    );
+    assert!(
+        matches!(outcomes[6], Err(StoreError::NotFound)),
+        "{:?}",
+        outcomes[6]
+    );
+    for p in [3, 4, 5] {
+        assert_eq!(
+            booked(s, &patients[p].id).await,
+            Vec::<ReservationId>::new()
+        );
+    }
+    // Patient 5's doses are still held for them.
+    let still = s
+        .reservation(&holds[5].1[0].id)
+        .await
+        .expect("read")
+        .expect("row");
+    assert_eq!(still.status, ReservationStatus::Held);
+    // Six series held (twelve doses taken), one dose given back by the cancellation.
+    assert_eq!(used(s, &f).await, vec![6, 5]);
+}
