@@ -1,0 +1,2 @@
+-- Measurement only: the overlap exclusion's share.
+ALTER TABLE reservations DROP CONSTRAINT reservations_no_overlap;
