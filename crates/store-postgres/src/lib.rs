@@ -552,13 +552,7 @@ async fn series_group(
         .map(|_| GroupSeries::Done(Ok(Vec::new())))
         .collect();
     for row in &rows {
-        let req: i32 = row.try_get("o_req").map_err(internal)?;
-        let slot = usize::try_from(req)
-            .ok()
-            .and_then(|i| i.checked_sub(1))
-            .and_then(|i| out.get_mut(i))
-            .ok_or_else(|| StoreError::Internal("series group: unknown request".into()))?;
-        let state: String = row.try_get("o_state").map_err(internal)?;
+        let (slot, state) = outcome_of(row, &mut out, "series group")?;
         match state.as_str() {
             "ok" => {
                 let r = SqlStore::<Postgres>::reservation_from_row(row)?;
@@ -605,13 +599,7 @@ async fn book_series_group(
     .map_err(Postgres::map_err)?;
     let mut out: Vec<GroupBooked> = reqs.iter().map(|_| Ok((Vec::new(), false))).collect();
     for row in &rows {
-        let req: i32 = row.try_get("o_req").map_err(internal)?;
-        let slot = usize::try_from(req)
-            .ok()
-            .and_then(|i| i.checked_sub(1))
-            .and_then(|i| out.get_mut(i))
-            .ok_or_else(|| StoreError::Internal("book series group: unknown request".into()))?;
-        let state: String = row.try_get("o_state").map_err(internal)?;
+        let (slot, state) = outcome_of(row, &mut out, "book series group")?;
         if state == "ok" {
             let r = SqlStore::<Postgres>::reservation_from_row(row)?;
             let fresh: bool = row.try_get("o_fresh").map_err(internal)?;
@@ -624,6 +612,23 @@ async fn book_series_group(
         }
     }
     Ok(out)
+}
+
+/// The request a group function's row answers (its 1-based `o_req`, as the place in
+/// `out`) and the row's state.
+fn outcome_of<'o, T>(
+    row: &sqlx::postgres::PgRow,
+    out: &'o mut [T],
+    function: &str,
+) -> StoreResult<(&'o mut T, String)> {
+    let req: i32 = row.try_get("o_req").map_err(internal)?;
+    let slot = usize::try_from(req)
+        .ok()
+        .and_then(|i| i.checked_sub(1))
+        .and_then(|i| out.get_mut(i))
+        .ok_or_else(|| StoreError::Internal(format!("{function}: unknown request")))?;
+    let state: String = row.try_get("o_state").map_err(internal)?;
+    Ok((slot, state))
 }
 
 /// The reservation columns both group functions take as arrays, one entry per reservation
