@@ -4,7 +4,9 @@
 //! refused before the WebSocket upgrade; the room admits, relays and hangs up.
 //!
 //! The room opens 15 minutes before the start, so the tests book a slot starting within
-//! 15 minutes: their agendas are open all day, every day, in 15-minute steps.
+//! 15 minutes: their agendas are open all day, every day, with a 5-minute teleconsultation
+//! for that (15-minute steps leave no start within 15 minutes from 23:30 to 23:45, the
+//! last slot of the day being at 23:30).
 
 mod common;
 
@@ -53,12 +55,14 @@ async fn server_with_clock(
 }
 
 /// A practitioner whose agenda is open all day, every day, with a teleconsultation motive
-/// and an in-person one (15 minutes each).
+/// and an in-person one (15 minutes each), and a 5-minute teleconsultation whose next
+/// start is never more than 10 minutes away.
 struct Tele {
     token: String,
     agenda: String,
     video_motive: String,
     office_motive: String,
+    quick_motive: String,
 }
 
 async fn tele_practice(s: &TestServer, name: &str) -> Tele {
@@ -88,12 +92,16 @@ async fn tele_practice(s: &TestServer, name: &str) -> Tele {
     assert_eq!(st, StatusCode::CREATED, "{agenda}");
     let agenda = agenda["id"].as_str().expect("agenda").to_owned();
     let mut motives = Vec::new();
-    for (label, video) in [("Téléconsultation", true), ("Consultation", false)] {
+    for (label, video, minutes) in [
+        ("Téléconsultation", true, 15),
+        ("Consultation", false, 15),
+        ("Téléconsultation brève", true, 5),
+    ] {
         let (st, m) = s
             .post(
                 &format!("/api/v1/agendas/{agenda}/motives"),
                 t,
-                json!({"name": label, "duration_min": 15, "teleconsultation": video}),
+                json!({"name": label, "duration_min": minutes, "teleconsultation": video}),
             )
             .await;
         assert_eq!(st, StatusCode::CREATED, "{m}");
@@ -109,6 +117,7 @@ async fn tele_practice(s: &TestServer, name: &str) -> Tele {
         agenda,
         video_motive: motives[0].clone(),
         office_motive: motives[1].clone(),
+        quick_motive: motives[2].clone(),
     }
 }
 
@@ -154,11 +163,11 @@ async fn book(
 
 /// The first free slot: the room of an appointment there is open now.
 async fn book_now(s: &TestServer, p: &Tele, patient: &str) -> String {
-    let (id, start) = book(s, p, &p.video_motive, patient, 0).await;
+    let (id, start) = book(s, p, &p.quick_motive, patient, 0).await;
     let lead = start.duration_since(jiff::Timestamp::now());
     assert!(
         lead <= jiff::SignedDuration::from_mins(15),
-        "the first slot starts within 15 minutes (agenda open all day in 15-minute steps), got {lead:?}"
+        "the first slot starts within 15 minutes (agenda open all day in 5-minute steps), got {lead:?}"
     );
     id
 }

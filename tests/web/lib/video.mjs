@@ -136,11 +136,12 @@ async function account(base, role, name) {
  * Through the API: a practitioner open all day every day with a teleconsultation motive of
  * `duration` minutes (no minimum notice), and a patient who books a slot: by default the
  * first free one, which starts within 15 minutes, so the room is open now (it opens 15
- * minutes before the start); `choose(slots)` picks another. `book(choose)` books more for
- * the same patient.
+ * minutes before the start; 5-minute steps leave a start within 10 minutes at any time of
+ * day, 15-minute ones none from 23:30 to 23:45); `choose(slots)` picks another.
+ * `book(choose)` books more for the same patient.
  * @returns {Promise<{id: string, start: string, patient: object, practitioner: object, book: Function}>}
  */
-export async function teleconsultation(base, { duration = 15, choose } = {}) {
+export async function teleconsultation(base, { duration = 5, choose } = {}) {
   const practitioner = await account(base, 'practitioner', 'Dr Vera Video');
   const t = { token: practitioner.token };
   let r = await api(base, 'PUT', '/api/v1/practitioner/profile', { ...t, body: { name: 'Dr Vera Video', specialty: 'general-practitioner' } });
