@@ -477,6 +477,13 @@ async fn feed_conforms(app: App) {
     server.await.unwrap().unwrap();
 }
 
+/// A request's status and JSON body (`Null` when the body is not JSON).
+async fn answer(req: reqwest::RequestBuilder) -> (reqwest::StatusCode, Value) {
+    let resp = req.send().await.expect("request");
+    let status = resp.status();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
 /// A patient books dose 1 and dose 2 at an imported centre, starting from a free dose-1
 /// Slot of the feed (as an aggregator's user would): its Schedule gives the motive, its
 /// deep link the agenda; the dose-2 proposals give the second start. Both are then the
@@ -537,19 +544,16 @@ async fn books_both_doses_from_the_feed(
             .and_then(|e| e["valueInteger"].as_i64())
             .unwrap();
 
-    let second: Value = client
-        .get(format!("{base}/api/v1/vaccination/second-dose-slots"))
-        .query(&[
-            ("agenda_id", &agenda),
-            ("motive_id", &motive),
-            ("start", &start),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, second) = answer(
+        client
+            .get(format!("{base}/api/v1/vaccination/second-dose-slots"))
+            .query(&[
+                ("agenda_id", &agenda),
+                ("motive_id", &motive),
+                ("start", &start),
+            ]),
+    )
+    .await;
     let dose2 = second["slots"]
         .as_array()
         .and_then(|s| s.first())
@@ -562,36 +566,30 @@ async fn books_both_doses_from_the_feed(
 
     let email = "feed.patient@example.test";
     let password = "correct horse battery";
-    let made = client
-        .post(format!("{base}/api/v1/accounts"))
-        .json(&json!({"email": email, "password": password, "name": "Camille Feed", "role": "patient"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(made.status(), reqwest::StatusCode::CREATED);
-    let session: Value = client
-        .post(format!("{base}/api/v1/sessions"))
-        .json(&json!({"email": email, "password": password}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (made, _) = answer(client.post(format!("{base}/api/v1/accounts")).json(
+        &json!({"email": email, "password": password, "name": "Camille Feed", "role": "patient"}),
+    ))
+    .await;
+    assert_eq!(made, reqwest::StatusCode::CREATED);
+    let (_, session) = answer(
+        client
+            .post(format!("{base}/api/v1/sessions"))
+            .json(&json!({"email": email, "password": password})),
+    )
+    .await;
     let token = session["token"].as_str().expect("token").to_owned();
 
-    let booked = client
-        .post(format!("{base}/api/v1/vaccination/bookings"))
-        .bearer_auth(&token)
-        .json(&json!({
-            "dose1": {"agenda_id": agenda, "motive_id": motive, "start": start},
-            "dose2": {"agenda_id": agenda, "motive_id": motive2, "start": start2},
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(booked.status(), reqwest::StatusCode::CREATED);
-    let booked: Value = booked.json().await.unwrap();
+    let (status, booked) = answer(
+        client
+            .post(format!("{base}/api/v1/vaccination/bookings"))
+            .bearer_auth(&token)
+            .json(&json!({
+                "dose1": {"agenda_id": agenda, "motive_id": motive, "start": start},
+                "dose2": {"agenda_id": agenda, "motive_id": motive2, "start": start2},
+            })),
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED);
     let both = booked["appointments"].as_array().expect("appointments");
     assert_eq!(both.len(), 2, "{booked}");
     for (a, (m, s)) in both.iter().zip([(&motive, &start), (&motive2, &start2)]) {
@@ -602,15 +600,12 @@ async fn books_both_doses_from_the_feed(
         assert_eq!(at(a["start"].as_str().unwrap()), at(s), "{a}");
     }
 
-    let mine: Value = client
-        .get(format!("{base}/api/v1/appointments"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, mine) = answer(
+        client
+            .get(format!("{base}/api/v1/appointments"))
+            .bearer_auth(&token),
+    )
+    .await;
     let ids: std::collections::BTreeSet<&str> = mine["appointments"]
         .as_array()
         .unwrap()
