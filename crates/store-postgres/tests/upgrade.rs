@@ -255,6 +255,148 @@ async fn a_released_database_upgrades_with_its_data() {
     );
 }
 
+/// A database at `url` migrated by this crate's migrations older than `version` only.
+async fn migrated_before(url: &str, version: i64) -> PgPool {
+    let before = std::env::temp_dir().join(format!(
+        "careslot-before-{version}-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir(&before).expect("mkdir");
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    for e in std::fs::read_dir(&source).expect("migrations") {
+        let name = e.expect("entry").file_name();
+        let name = name.to_str().expect("utf-8");
+        if name.split('_').next().and_then(|n| n.parse::<i64>().ok()) < Some(version) {
+            std::fs::copy(source.join(name), before.join(name)).expect("copy");
+        }
+    }
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .connect(url)
+        .await
+        .expect("connect");
+    let migrator = sqlx::migrate::Migrator::new(before.as_path())
+        .await
+        .expect("migrations");
+    let _ = std::fs::remove_dir_all(&before);
+    migrator.run(&pool).await.expect("run the older migrations");
+    pool
+}
+
+/// A reservation's id and its vaccine columns (series, dose, protocol, stock product, day).
+type DoseColumns = (
+    String,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+);
+
+/// A vaccination series as it stood before 0077: two booked doses of one series, each with
+/// its `stock_uses` and `vaccination_series` rows, and a cancelled dose of another series
+/// whose stock was given back already (no `stock_uses` row).
+const BEFORE_DOSES_ON_RESERVATIONS: &str = r"
+INSERT INTO dose_stock (agenda_id, product, day, doses, used) VALUES ('ag-1', 'comirnaty', '2030-03-01', 10, 2);
+INSERT INTO reservations (id, agenda_id, motive_ct, patient_ct, note_ct, patient_bidx, start_s, end_s, pool, status,
+                          expires_at, created_at, updated_at)
+VALUES ('re-3', 'ag-1', '\x0421', '\x0422', NULL, 17, 1900400000, 1900400600, 're-3', 'cancelled', NULL, 1900000000, 1900000000);
+INSERT INTO stock_uses (reservation_id, agenda_id, product, day)
+VALUES ('re-1', 'ag-1', 'comirnaty', '2030-03-01'), ('re-2', 'ag-1', 'comirnaty', '2030-03-01');
+INSERT INTO vaccination_series (reservation_id, series_id, dose, protocol_version)
+VALUES ('re-1', 'se-1', 1, 1), ('re-2', 'se-1', 2, 1), ('re-3', 'se-2', 1, 1);
+";
+
+/// Migration 0077 moves each dose's series and stock onto its reservation: the series still
+/// reads as one, the stock it holds is given back once on cancellation, and the side
+/// tables are gone.
+#[tokio::test]
+async fn a_series_keeps_its_doses_through_0077() {
+    let url = match testing::fresh_database().await {
+        Ok(url) => url,
+        Err(e) => panic!("{e}"),
+    };
+    let pool = migrated_before(&url, 77).await;
+    sqlx::raw_sql(RELEASED_DATA)
+        .execute(&pool)
+        .await
+        .expect("released data");
+    sqlx::raw_sql(BEFORE_DOSES_ON_RESERVATIONS)
+        .execute(&pool)
+        .await
+        .expect("series data");
+
+    let store = PgStore::connect(&url, 4).await.expect("upgrade");
+    let moved: Vec<DoseColumns> = sqlx::query_as(
+        "SELECT id, vaccine_series, vaccine_dose, vaccine_protocol, stock_product, stock_day
+               FROM reservations ORDER BY id",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("moved");
+    let dose = |id: &str, series: &str, n: i64, stock: bool| {
+        (
+            id.to_owned(),
+            Some(series.to_owned()),
+            Some(n),
+            Some(1),
+            stock.then(|| "comirnaty".to_owned()),
+            stock.then(|| "2030-03-01".to_owned()),
+        )
+    };
+    assert_eq!(
+        moved,
+        vec![
+            dose("re-1", "se-1", 1, true),
+            dose("re-2", "se-1", 2, true),
+            dose("re-3", "se-2", 1, false),
+        ]
+    );
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM information_schema.tables
+              WHERE table_schema = current_schema() AND table_name IN ('stock_uses', 'vaccination_series')"
+        )
+        .await,
+        0
+    );
+    let others: Vec<String> = store
+        .series_of(&ReservationId("re-1".into()))
+        .await
+        .expect("series")
+        .into_iter()
+        .map(|r| r.id.0)
+        .collect();
+    assert_eq!(others, vec!["re-2".to_owned()]);
+
+    // A cancellation gives the dose back once; the row stops naming the stock.
+    let stock = || {
+        count(
+            &pool,
+            "SELECT used FROM dose_stock WHERE day = '2030-03-01'",
+        )
+    };
+    let re1 = ReservationId("re-1".into());
+    assert!(store.cancel(&re1, ts(T)).await.expect("cancel").is_some());
+    assert_eq!(stock().await, 1);
+    assert!(store.cancel(&re1, ts(T)).await.expect("again").is_none());
+    assert_eq!(stock().await, 1);
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM reservations WHERE stock_day IS NOT NULL"
+        )
+        .await,
+        1
+    );
+    // A row naming a stock that does not exist is refused.
+    let bogus = sqlx::query("UPDATE reservations SET stock_product = 'comirnaty', stock_day = '2030-03-02' WHERE id = 're-2'")
+        .execute(&pool)
+        .await;
+    assert!(bogus.is_err(), "{bogus:?}");
+}
+
 /// The number of the newest migration file of this crate.
 fn latest_migration() -> i64 {
     std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
@@ -300,29 +442,7 @@ async fn an_assistant_keeps_its_agendas_through_0051() {
         Ok(url) => url,
         Err(e) => panic!("{e}"),
     };
-    let before = std::env::temp_dir().join(format!(
-        "careslot-before-0051-{}",
-        uuid::Uuid::new_v4().simple()
-    ));
-    std::fs::create_dir(&before).expect("mkdir");
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
-    for e in std::fs::read_dir(&source).expect("migrations") {
-        let name = e.expect("entry").file_name();
-        let name = name.to_str().expect("utf-8");
-        if name.split('_').next().and_then(|n| n.parse::<i64>().ok()) < Some(51) {
-            std::fs::copy(source.join(name), before.join(name)).expect("copy");
-        }
-    }
-    let pool = PgPoolOptions::new()
-        .max_connections(2)
-        .connect(&url)
-        .await
-        .expect("connect");
-    let migrator = sqlx::migrate::Migrator::new(before.as_path())
-        .await
-        .expect("before 0051");
-    let _ = std::fs::remove_dir_all(&before);
-    migrator.run(&pool).await.expect("run before 0051");
+    let pool = migrated_before(&url, 51).await;
     sqlx::raw_sql(BEFORE_ORGANISATIONS)
         .execute(&pool)
         .await

@@ -721,23 +721,18 @@ where
                     return Err(StoreError::Conflict(ConflictKind::StockExhausted));
                 }
             }
+            // The dose's series and the stock it holds, on its own row (migration 0077).
             sqlx::query(
-                "INSERT INTO stock_uses (reservation_id, agenda_id, product, day) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(r.id.as_str())
-            .bind(r.agenda_id.as_str())
-            .bind(dose.product.code())
-            .bind(&day)
-            .execute(&mut **tx)
-            .await
-            .map_err(B::map_err)?;
-            sqlx::query(
-                "INSERT INTO vaccination_series (reservation_id, series_id, dose, protocol_version) VALUES ($1, $2, $3, $4)",
+                "UPDATE reservations SET vaccine_series = $2, vaccine_dose = $3, vaccine_protocol = $4,
+                                         stock_product = $5, stock_day = $6
+                  WHERE id = $1",
             )
             .bind(r.id.as_str())
             .bind(&req.id)
             .bind(i as i64 + 1)
             .bind(i64::from(req.protocol_version))
+            .bind(dose.product.code())
+            .bind(&day)
             .execute(&mut **tx)
             .await
             .map_err(B::map_err)?;
@@ -809,8 +804,7 @@ where
             }
         }
         let rows = sqlx::query(
-            "SELECT r.* FROM vaccination_series s JOIN reservations r ON r.id = s.reservation_id
-              WHERE s.series_id = $1 AND r.patient_bidx = $2 ORDER BY s.dose",
+            "SELECT * FROM reservations WHERE vaccine_series = $1 AND patient_bidx = $2 ORDER BY vaccine_dose",
         )
         .bind(&req.series_id)
         .bind(req.patient_bidx)
@@ -1064,7 +1058,7 @@ where
             )
             .await?;
         }
-        Self::release_stock(tx, r.id.as_str()).await?;
+        Self::release_stock(tx, &row).await?;
         // A booked place (not a hold: no expiry) that someone may be waiting for.
         if r.expires_at.is_none() {
             crate::Alerts::<B>::place_freed_in(
@@ -1342,21 +1336,21 @@ where
         Ok(())
     }
 
-    /// Gives a cancelled dose back to its day's stock.
-    async fn release_stock(tx: &mut Tx<B>, reservation: &str) -> StoreResult<()> {
-        let Some(row) = sqlx::query(
-            "DELETE FROM stock_uses WHERE reservation_id = $1 RETURNING agenda_id, product, day",
-        )
-        .bind(reservation)
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(B::map_err)?
-        else {
+    /// Gives a dose that just stopped being live (its status changed by the statement that
+    /// returned `row`) back to its day's stock, once: the row stops naming the stock.
+    async fn release_stock(tx: &mut Tx<B>, row: &DbRow<B>) -> StoreResult<()> {
+        let product: Option<String> = row.try_get("stock_product").map_err(internal)?;
+        let day: Option<String> = row.try_get("stock_day").map_err(internal)?;
+        let (Some(product), Some(day)) = (product, day) else {
             return Ok(());
         };
+        let id: String = row.try_get("id").map_err(internal)?;
         let agenda: String = row.try_get("agenda_id").map_err(internal)?;
-        let product: String = row.try_get("product").map_err(internal)?;
-        let day: String = row.try_get("day").map_err(internal)?;
+        sqlx::query("UPDATE reservations SET stock_product = NULL, stock_day = NULL WHERE id = $1")
+            .bind(&id)
+            .execute(&mut **tx)
+            .await
+            .map_err(B::map_err)?;
         sqlx::query(
             "UPDATE dose_stock SET used = used - 1 WHERE agenda_id = $1 AND product = $2 AND day = $3 AND used > 0",
         )
@@ -1423,7 +1417,7 @@ where
         let expired = sqlx::query(
             "UPDATE reservations SET status = 'expired', updated_at = $1
               WHERE status = 'held' AND expires_at <= $1
-              RETURNING id, agenda_id, pool, start_s, end_s",
+              RETURNING id, agenda_id, pool, start_s, end_s, stock_product, stock_day",
         )
         .bind(now.as_second())
         .fetch_all(&mut *tx)
@@ -1439,7 +1433,7 @@ where
                 let e: i64 = row.try_get("end_s").map_err(internal)?;
                 Self::release_pool_place(&mut tx, &agenda, s, e).await?;
             }
-            Self::release_stock(&mut tx, &id).await?;
+            Self::release_stock(&mut tx, &row).await?;
             agendas.push(agenda);
         }
         agendas.sort_unstable();
@@ -1464,7 +1458,7 @@ where
             "UPDATE reservations SET status = 'expired', updated_at = $4
               WHERE agenda_id = $1 AND status = 'held' AND expires_at <= $4
                 AND start_s > $2 - 86400 AND start_s < $3 AND end_s > $2
-              RETURNING id, pool, start_s, end_s",
+              RETURNING id, agenda_id, pool, start_s, end_s, stock_product, stock_day",
         )
         .bind(agenda)
         .bind(start_s)
@@ -1482,7 +1476,7 @@ where
                 Self::release_pool_place(tx, agenda, s, e).await?;
             }
             // A held vaccine dose gives its dose back to the day's stock.
-            Self::release_stock(tx, &id).await?;
+            Self::release_stock(tx, &row).await?;
         }
         Ok(())
     }

@@ -3280,10 +3280,14 @@ where
     ) -> StoreResult<Vec<VaccinationDay>> {
         sqlx::query(
             "SELECT s.agenda_id, s.product, s.day, s.doses, s.used, s.explicit,
-                    (SELECT COUNT(*) FROM stock_uses u JOIN reservations r ON r.id = u.reservation_id
-                      WHERE u.agenda_id = s.agenda_id AND u.product = s.product AND u.day = s.day
-                        AND r.status = 'no_show') AS no_shows
+                    COALESCE(n.no_shows, 0) AS no_shows
                FROM dose_stock s
+               LEFT JOIN (SELECT agenda_id, stock_product, stock_day, COUNT(*) AS no_shows
+                            FROM reservations
+                           WHERE status = 'no_show' AND ($1 = '' OR agenda_id = $1)
+                             AND stock_day >= $2 AND stock_day <= $3
+                           GROUP BY agenda_id, stock_product, stock_day) n
+                 ON n.agenda_id = s.agenda_id AND n.stock_product = s.product AND n.stock_day = s.day
               WHERE ($1 = '' OR s.agenda_id = $1) AND s.day >= $2 AND s.day <= $3
               ORDER BY s.agenda_id, s.day, s.product",
         )
@@ -3316,16 +3320,14 @@ where
         to: Timestamp,
     ) -> StoreResult<Vec<VaccinationRecord>> {
         let rows = sqlx::query(
-            "SELECT r.*, u.product AS v_product, COALESCE(vs.dose, 1) AS v_dose,
+            "SELECT r.*, r.stock_product AS v_product, COALESCE(r.vaccine_dose, 1) AS v_dose,
                     pl.id AS pl_id, pl.practitioner_id AS pl_practitioner_id, pl.name AS pl_name,
                     pl.address AS pl_address, pl.postcode AS pl_postcode, pl.city AS pl_city,
                     pl.country AS pl_country, pl.lat AS pl_lat, pl.lon AS pl_lon, pl.timezone AS pl_timezone
-               FROM stock_uses u
-               JOIN reservations r ON r.id = u.reservation_id
+               FROM reservations r
                JOIN agendas a ON a.id = r.agenda_id
                JOIN places pl ON pl.id = a.place_id
-               LEFT JOIN vaccination_series vs ON vs.reservation_id = r.id
-              WHERE r.start_s >= $1 AND r.start_s < $2
+              WHERE r.stock_day IS NOT NULL AND r.start_s >= $1 AND r.start_s < $2
               ORDER BY r.start_s, r.id",
         )
         .bind(from.as_second())
@@ -3395,10 +3397,9 @@ where
 
     async fn series_of(&self, id: &ReservationId) -> StoreResult<Vec<ReservationRow>> {
         sqlx::query(
-            "SELECT r.* FROM vaccination_series me
-               JOIN vaccination_series other ON other.series_id = me.series_id AND other.reservation_id <> me.reservation_id
-               JOIN reservations r ON r.id = other.reservation_id
-              WHERE me.reservation_id = $1 ORDER BY r.start_s",
+            "SELECT r.* FROM reservations me
+               JOIN reservations r ON r.vaccine_series = me.vaccine_series AND r.id <> me.id
+              WHERE me.id = $1 ORDER BY r.start_s",
         )
         .bind(id.as_str())
         .fetch_all(self.reader())

@@ -68,32 +68,29 @@ pub async fn verify(pool: &PgPool, confirmed: &[String]) -> anyhow::Result<Verdi
         pool,
         &format!(
             "SELECT count(*) FROM dose_stock s
-               LEFT JOIN (SELECT u.agenda_id, u.product, u.day, count(*) AS n,
-                                 count(*) FILTER (WHERE {}) AS live
-                            FROM stock_uses u JOIN reservations r ON r.id = u.reservation_id
-                           GROUP BY u.agenda_id, u.product, u.day) c
-                 ON c.agenda_id = s.agenda_id AND c.product = s.product AND c.day = s.day
-              WHERE s.used > s.doses OR COALESCE(c.live, 0) > s.doses",
-            LIVE.replace("status", "r.status")
-                .replace("expires_at", "r.expires_at")
+               LEFT JOIN (SELECT agenda_id, stock_product, stock_day, count(*) FILTER (WHERE {LIVE}) AS live
+                            FROM reservations WHERE stock_day IS NOT NULL
+                           GROUP BY agenda_id, stock_product, stock_day) c
+                 ON c.agenda_id = s.agenda_id AND c.stock_product = s.product AND c.stock_day = s.day
+              WHERE s.used > s.doses OR COALESCE(c.live, 0) > s.doses"
         ),
     )
     .await?;
     let stock_drift = count(
         pool,
         "SELECT count(*) FROM dose_stock s
-           LEFT JOIN (SELECT agenda_id, product, day, count(*) AS n FROM stock_uses
-                       GROUP BY agenda_id, product, day) c
-             ON c.agenda_id = s.agenda_id AND c.product = s.product AND c.day = s.day
+           LEFT JOIN (SELECT agenda_id, stock_product, stock_day, count(*) AS n FROM reservations
+                       WHERE stock_day IS NOT NULL GROUP BY agenda_id, stock_product, stock_day) c
+             ON c.agenda_id = s.agenda_id AND c.stock_product = s.product AND c.stock_day = s.day
           WHERE s.used <> COALESCE(c.n, 0)",
     )
     .await?;
     let orphan_doses = count(
         pool,
         "SELECT count(*) FROM (
-            SELECT s.series_id, count(*) AS doses, count(*) FILTER (WHERE r.status = 'booked') AS booked
-              FROM vaccination_series s JOIN reservations r ON r.id = s.reservation_id
-             GROUP BY s.series_id) x
+            SELECT vaccine_series, count(*) AS doses, count(*) FILTER (WHERE status = 'booked') AS booked
+              FROM reservations WHERE vaccine_series IS NOT NULL
+             GROUP BY vaccine_series) x
           WHERE x.booked > 0 AND x.booked < x.doses",
     )
     .await?;
