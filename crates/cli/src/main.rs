@@ -597,9 +597,31 @@ fn fix_malloc_mmap_threshold() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn fix_malloc_mmap_threshold() {}
 
+/// mimalloc marks its arenas for transparent huge pages, so a fresh region faults in as a
+/// whole 2 MiB page that the kernel zeroes at once. A server's large answer buffers, freed
+/// and allocated again, kept faulting such pages in: in a bookings-only rush, the kernel's
+/// page zeroing was an eighth of the server's CPU (`perf`), and with huge pages off the
+/// server's CPU per booking fell by 15-20 % (BENCHMARKS.md, session of 2026-12-07
+/// 14:54 UTC). Off for the process, unless the operator set `MIMALLOC_ALLOW_THP`.
+#[cfg(target_os = "linux")]
+fn no_transparent_huge_pages() {
+    if std::env::var_os("MIMALLOC_ALLOW_THP").is_some() {
+        return;
+    }
+    // SAFETY: PR_SET_THP_DISABLE only sets a flag on this process's memory map, read by
+    // the kernel at the next page faults; it touches no memory of ours.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn no_transparent_huge_pages() {}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     fix_malloc_mmap_threshold();
+    no_transparent_huge_pages();
     let cli = Cli::parse();
     init_logging(cli.log_json);
     match cli.command {

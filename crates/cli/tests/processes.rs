@@ -158,3 +158,32 @@ async fn serve_with_a_separate_keyd_process() {
         "keyd back: keys again without restarting serve"
     );
 }
+
+/// The server turns transparent huge pages off for itself (see `no_transparent_huge_pages`
+/// in main.rs), unless the operator set mimalloc's own option.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn serve_runs_without_transparent_huge_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    for (envs, expected) in [(vec![], "0"), (vec![("MIMALLOC_ALLOW_THP", "1")], "1")] {
+        let port = free_port();
+        let data = dir.path().join(format!("data-{port}"));
+        let server = spawn(
+            &[
+                "serve",
+                "--data-dir",
+                &data.to_string_lossy(),
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+            ],
+            &envs,
+        );
+        wait_ready(&format!("http://127.0.0.1:{port}/healthz")).await;
+        let status = std::fs::read_to_string(format!("/proc/{}/status", server.0.id())).unwrap();
+        let thp = status
+            .lines()
+            .find_map(|l| l.strip_prefix("THP_enabled:"))
+            .map(str::trim);
+        assert_eq!(thp, Some(expected), "{envs:?}");
+    }
+}
