@@ -173,6 +173,8 @@ async fn serve_runs_without_transparent_huge_pages() {
                 "serve",
                 "--data-dir",
                 &data.to_string_lossy(),
+                "--keys-dir",
+                &data.join("keys").to_string_lossy(),
                 "--bind",
                 &format!("127.0.0.1:{port}"),
             ],
