@@ -4,6 +4,7 @@
 //! cached availability for that agenda.
 
 pub mod backup;
+mod notices;
 pub mod sessions;
 pub mod shared;
 pub mod testing;
@@ -35,6 +36,8 @@ const AUDIT_LOCK: i64 = 0x6361_7265_736c_6f74;
 pub struct Postgres {
     /// This node's name in change announcements (see `notify`).
     node: String,
+    /// The node's one listener, for every channel.
+    notices: std::sync::Arc<notices::Notices>,
 }
 
 /// Opens careslot's store on PostgreSQL: what [`PgStore::connect`] returns is the shared
@@ -75,7 +78,8 @@ impl PgStore {
                     .connect_lazy_with(options.clone())
             })
             .collect();
-        SqlStore::new(Postgres { node }, pool.clone(), pool, writers)
+        let notices = notices::Notices::new(options);
+        SqlStore::new(Postgres { node, notices }, pool.clone(), pool, writers)
     }
 }
 
@@ -298,26 +302,12 @@ impl Backend for Postgres {
 
     /// Other nodes' queued messages arrive as NOTIFY; after a reconnection the workers are
     /// woken once (announcements may have been lost; their polling covers the rest).
-    fn watch_outbox(&self, pool: &DbPool<Self>, on_change: OutboxWatcher) {
-        let pool = pool.clone();
-        tokio::spawn(async move {
-            loop {
-                let Some(mut listener) = shared::connect(&pool, OUTBOX_CHANNEL).await else {
-                    continue;
-                };
-                on_change();
-                loop {
-                    match listener.try_recv().await {
-                        Ok(_) => on_change(),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "outbox listener failed; reconnecting");
-                            break;
-                        }
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        });
+    fn watch_outbox(&self, _pool: &DbPool<Self>, on_change: OutboxWatcher) {
+        self.notices
+            .subscribe(OUTBOX_CHANNEL, move |notice| match notice {
+                notices::Notice::Listening | notices::Notice::Notified(_) => on_change(),
+                notices::Notice::Lost => {}
+            });
     }
 
     /// One appender at a time across every node: the chain cannot fork.
@@ -403,13 +393,16 @@ impl Backend for Postgres {
 
     /// Every node's session changes through migration 0072's triggers, with a heartbeat.
     fn watch_sessions(&self, pool: &DbPool<Self>, on_signal: SessionWatcher) -> bool {
-        sessions::watch(pool, on_signal);
+        sessions::watch(pool, &self.notices, on_signal);
         true
     }
 
     /// The waiting room's row (migration 0020), shared by every node.
     fn shared_room(&self, pool: &DbPool<Self>) -> Option<std::sync::Arc<dyn SharedRoom>> {
-        Some(std::sync::Arc::new(shared::PgRoom { pool: pool.clone() }))
+        Some(std::sync::Arc::new(shared::PgRoom {
+            pool: pool.clone(),
+            notices: self.notices.clone(),
+        }))
     }
 
     /// Video signalling between nodes through `video_signals` and NOTIFY.
@@ -417,41 +410,25 @@ impl Backend for Postgres {
         Some(std::sync::Arc::new(shared::PgSignals {
             pool: pool.clone(),
             node: self.node.clone(),
+            notices: self.notices.clone(),
         }))
     }
 
     /// Other nodes' writes arrive as NOTIFY; a lost connection means anything may have changed.
-    fn watch(&self, pool: &DbPool<Self>, on_change: AgendaWatcher) {
-        let pool = pool.clone();
+    fn watch(&self, _pool: &DbPool<Self>, on_change: AgendaWatcher) {
         let own = format!("{} ", self.node);
-        tokio::spawn(async move {
-            loop {
-                let Some(mut listener) = shared::connect(&pool, AGENDA_CHANNEL).await else {
-                    continue;
-                };
+        self.notices
+            .subscribe(AGENDA_CHANNEL, move |notice| match notice {
                 // Anything may have changed while we were not listening.
-                on_change(None);
-                loop {
-                    match listener.try_recv().await {
-                        Ok(Some(n)) => {
-                            let payload = n.payload();
-                            if payload.starts_with(&own) {
-                                continue;
-                            }
-                            let agenda = payload.rsplit(' ').next().unwrap_or(payload);
-                            on_change(Some(AgendaId(agenda.to_owned())));
-                        }
-                        // Connection lost and re-established: notifications may be lost.
-                        Ok(None) => on_change(None),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "agenda change listener failed; reconnecting");
-                            break;
-                        }
-                    }
+                notices::Notice::Listening => on_change(None),
+                // This node updated its views in place when it wrote.
+                notices::Notice::Notified(payload) if payload.starts_with(&own) => {}
+                notices::Notice::Notified(payload) => {
+                    let agenda = payload.rsplit(' ').next().unwrap_or(payload);
+                    on_change(Some(AgendaId(agenda.to_owned())));
                 }
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        });
+                notices::Notice::Lost => {}
+            });
     }
 }
 

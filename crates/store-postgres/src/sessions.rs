@@ -3,9 +3,11 @@
 //! to its session cache. Each node also announces an empty payload every [`HEARTBEAT`], so
 //! a listener that stops hearing anything knows it (see `SessionSignal::Alive`).
 
+use crate::notices::{Notice, Notices};
 use careslot_domain::AccountId;
 use careslot_store::{SessionSignal, SessionWatcher};
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::PgPool;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The channel of migration 0072's triggers.
@@ -14,8 +16,9 @@ pub const SESSION_CHANNEL: &str = "careslot_sessions";
 /// How often each node announces that announcements still arrive.
 pub const HEARTBEAT: Duration = Duration::from_secs(5);
 
-/// Starts the heartbeat and the listener; both live as long as the runtime.
-pub(crate) fn watch(pool: &PgPool, on_signal: SessionWatcher) {
+/// Starts the heartbeat and subscribes to the announcements on the node's listener; both
+/// live as long as the runtime.
+pub(crate) fn watch(pool: &PgPool, notices: &Arc<Notices>, on_signal: SessionWatcher) {
     let beat = pool.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(HEARTBEAT);
@@ -31,43 +34,15 @@ pub(crate) fn watch(pool: &PgPool, on_signal: SessionWatcher) {
             }
         }
     });
-    // A listener keeps its connection for good: this one has its own, so that the app's
-    // pool keeps all of its connections for queries (a small pool ran dry without it).
-    let own = PgPoolOptions::new()
-        .max_connections(1)
-        .idle_timeout(None)
-        .max_lifetime(None)
-        .acquire_timeout(Duration::from_secs(10))
-        .connect_lazy_with((*pool.connect_options()).clone());
-    tokio::spawn(async move {
-        loop {
-            let Some(mut listener) = crate::shared::connect(&own, SESSION_CHANNEL).await else {
-                on_signal(SessionSignal::Lost);
-                continue;
-            };
+    notices.subscribe(SESSION_CHANNEL, move |notice| {
+        on_signal(match notice {
             // Listening from here on: what changed before is read from the database.
-            on_signal(SessionSignal::Resumed);
-            loop {
-                match listener.try_recv().await {
-                    Ok(Some(n)) => on_signal(match n.payload() {
-                        "" => SessionSignal::Alive,
-                        "*" => SessionSignal::Everything,
-                        account => SessionSignal::Account(AccountId(account.to_owned())),
-                    }),
-                    // The connection was lost: announcements may have been missed. Start
-                    // over on a new listener (its `Resumed` comes once it listens).
-                    Ok(None) => {
-                        on_signal(SessionSignal::Lost);
-                        break;
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "session listener failed; reconnecting");
-                        on_signal(SessionSignal::Lost);
-                        break;
-                    }
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+            Notice::Listening => SessionSignal::Resumed,
+            Notice::Notified("") => SessionSignal::Alive,
+            Notice::Notified("*") => SessionSignal::Everything,
+            Notice::Notified(account) => SessionSignal::Account(AccountId(account.to_owned())),
+            // Announcements may be missed until the next `Resumed`.
+            Notice::Lost => SessionSignal::Lost,
+        })
     });
 }

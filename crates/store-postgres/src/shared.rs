@@ -5,10 +5,11 @@
 
 use careslot_store::{RoomRecord, RoomWatcher, SharedRoom, SignalBus, SignalWatcher, StoreResult};
 use careslot_store_sql::Backend;
-use sqlx::postgres::{PgListener, PgRow};
+use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
-use std::time::Duration;
+use std::sync::Arc;
 
+use crate::notices::{Notice, Notices};
 use crate::Postgres;
 
 /// NOTIFY channel announcing a new waiting-room session (no payload).
@@ -27,6 +28,7 @@ fn now_ms() -> i64 {
 /// The waiting room's row.
 pub struct PgRoom {
     pub(crate) pool: PgPool,
+    pub(crate) notices: Arc<Notices>,
 }
 
 fn record(row: &PgRow) -> StoreResult<RoomRecord> {
@@ -139,46 +141,12 @@ impl SharedRoom for PgRoom {
     }
 
     fn watch(&self, on_change: RoomWatcher) {
-        let pool = self.pool.clone();
-        tokio::spawn(async move {
-            loop {
-                let mut listener = match connect(&pool, ROOM_CHANNEL).await {
-                    Some(l) => l,
-                    None => continue,
-                };
-                on_change();
-                loop {
-                    match listener.try_recv().await {
-                        Ok(Some(_)) => on_change(),
-                        Ok(None) => on_change(),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "waiting-room listener failed; reconnecting");
-                            break;
-                        }
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        });
+        self.notices
+            .subscribe(ROOM_CHANNEL, move |notice| match notice {
+                Notice::Listening | Notice::Notified(_) => on_change(),
+                Notice::Lost => {}
+            });
     }
-}
-
-/// A listener on `channel`, or `None` after a failure (logged, after a pause).
-pub(crate) async fn connect(pool: &PgPool, channel: &str) -> Option<PgListener> {
-    let mut listener = match PgListener::connect_with(pool).await {
-        Ok(l) => l,
-        Err(e) => {
-            tracing::warn!(error = %e, channel, "listener cannot connect; retrying");
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            return None;
-        }
-    };
-    if let Err(e) = listener.listen(channel).await {
-        tracing::warn!(error = %e, channel, "LISTEN failed; retrying");
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        return None;
-    }
-    Some(listener)
 }
 
 /// Video signalling between nodes: envelopes in `video_signals`, their ids in NOTIFY.
@@ -186,6 +154,7 @@ pub struct PgSignals {
     pub(crate) pool: PgPool,
     /// This node's name (its connections' application_name): its own envelopes are skipped.
     pub(crate) node: String,
+    pub(crate) notices: Arc<Notices>,
 }
 
 #[async_trait::async_trait]
@@ -206,57 +175,50 @@ impl SignalBus for PgSignals {
     }
 
     fn subscribe(&self, on_signal: SignalWatcher) {
-        let pool = self.pool.clone();
+        // The listener's handlers must not wait: the ids go to a task that reads the
+        // envelopes. After a lost connection, envelopes sent meanwhile are lost; the pages
+        // renegotiate.
+        let (ids, mut arrived) = tokio::sync::mpsc::unbounded_channel::<i64>();
         let own = format!("{} ", self.node);
+        self.notices.subscribe(SIGNAL_CHANNEL, move |notice| {
+            let Notice::Notified(payload) = notice else {
+                return;
+            };
+            if payload.starts_with(&own) {
+                return;
+            }
+            if let Some(id) = payload
+                .rsplit(' ')
+                .next()
+                .and_then(|s| s.parse::<i64>().ok())
+            {
+                // Fails only once the reading task is gone, with the runtime.
+                let _ = ids.send(id);
+            }
+        });
+        let pool = self.pool.clone();
         tokio::spawn(async move {
             let mut last_sweep = 0i64;
-            loop {
-                let mut listener = match connect(&pool, SIGNAL_CHANNEL).await {
-                    Some(l) => l,
-                    None => continue,
-                };
-                loop {
-                    let n = match listener.try_recv().await {
-                        Ok(Some(n)) => n,
-                        // Reconnected: envelopes sent meanwhile are lost; the pages renegotiate.
-                        Ok(None) => continue,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "video signal listener failed; reconnecting");
-                            break;
-                        }
-                    };
-                    let payload = n.payload();
-                    if payload.starts_with(&own) {
-                        continue;
-                    }
-                    let Some(id) = payload
-                        .rsplit(' ')
-                        .next()
-                        .and_then(|s| s.parse::<i64>().ok())
-                    else {
-                        continue;
-                    };
-                    match sqlx::query_scalar::<_, String>(
-                        "SELECT body FROM video_signals WHERE id = $1",
-                    )
-                    .bind(id)
-                    .fetch_optional(&pool)
-                    .await
-                    {
-                        Ok(Some(body)) => on_signal(body),
-                        Ok(None) => {}
-                        Err(e) => tracing::warn!(error = %e, "video signal unreadable"),
-                    }
-                    let now = now_ms();
-                    if now - last_sweep > SIGNAL_KEEP_MS / 2 {
-                        last_sweep = now;
-                        let _ = sqlx::query("DELETE FROM video_signals WHERE created_ms < $1")
-                            .bind(now - SIGNAL_KEEP_MS)
-                            .execute(&pool)
-                            .await;
-                    }
+            while let Some(id) = arrived.recv().await {
+                match sqlx::query_scalar::<_, String>(
+                    "SELECT body FROM video_signals WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_optional(&pool)
+                .await
+                {
+                    Ok(Some(body)) => on_signal(body),
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(error = %e, "video signal unreadable"),
                 }
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                let now = now_ms();
+                if now - last_sweep > SIGNAL_KEEP_MS / 2 {
+                    last_sweep = now;
+                    let _ = sqlx::query("DELETE FROM video_signals WHERE created_ms < $1")
+                        .bind(now - SIGNAL_KEEP_MS)
+                        .execute(&pool)
+                        .await;
+                }
             }
         });
     }
