@@ -302,7 +302,7 @@ impl Backend for Postgres {
 
     /// Other nodes' queued messages arrive as NOTIFY; after a reconnection the workers are
     /// woken once (announcements may have been lost; their polling covers the rest).
-    fn watch_outbox(&self, _pool: &DbPool<Self>, on_change: OutboxWatcher) {
+    fn watch_outbox(&self, on_change: OutboxWatcher) {
         self.notices
             .subscribe(OUTBOX_CHANNEL, move |notice| match notice {
                 notices::Notice::Listening | notices::Notice::Notified(_) => on_change(),
@@ -415,7 +415,7 @@ impl Backend for Postgres {
     }
 
     /// Other nodes' writes arrive as NOTIFY; a lost connection means anything may have changed.
-    fn watch(&self, _pool: &DbPool<Self>, on_change: AgendaWatcher) {
+    fn watch(&self, on_change: AgendaWatcher) {
         let own = format!("{} ", self.node);
         self.notices
             .subscribe(AGENDA_CHANNEL, move |notice| match notice {

@@ -151,8 +151,8 @@ pub trait Backend: Send + Sync + Sized + 'static {
     }
 
     /// Starts calling `on_change` when another process queued outbox messages.
-    fn watch_outbox(&self, pool: &DbPool<Self>, on_change: OutboxWatcher) {
-        let _ = (pool, on_change);
+    fn watch_outbox(&self, on_change: OutboxWatcher) {
+        let _ = on_change;
     }
 
     /// Makes `tx` the only appender of the audit chain until it ends, so the chain cannot
@@ -215,7 +215,7 @@ pub trait Backend: Send + Sync + Sized + 'static {
 
     /// Starts delivering other processes' agenda changes to `on_change` (see
     /// `Store::watch_agendas`); a single-process backend has nothing to deliver.
-    fn watch(&self, pool: &DbPool<Self>, on_change: AgendaWatcher);
+    fn watch(&self, on_change: AgendaWatcher);
 
     /// Starts delivering every process's session changes to `on_signal`, with a heartbeat
     /// (see `Store::watch_sessions`); false where other processes cannot be heard, which

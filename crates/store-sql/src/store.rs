@@ -710,7 +710,7 @@ where
     for<'s> &'s str: ColumnIndex<DbRow<B>>,
 {
     fn watch_outbox(&self, on_change: OutboxWatcher) {
-        self.backend.watch_outbox(self.writer(), on_change);
+        self.backend.watch_outbox(on_change);
     }
 
     fn backend(&self) -> &'static str {
@@ -749,7 +749,7 @@ where
     }
 
     fn watch_agendas(&self, on_change: AgendaWatcher) {
-        self.backend.watch(self.reader(), on_change);
+        self.backend.watch(on_change);
     }
 
     fn watch_sessions(&self, on_signal: SessionWatcher) -> bool {

@@ -199,7 +199,7 @@ impl Backend for Sqlite {
     }
 
     /// One process owns the file: there are no other nodes to hear from.
-    fn watch(&self, _pool: &DbPool<Self>, on_change: AgendaWatcher) {
+    fn watch(&self, on_change: AgendaWatcher) {
         let _ = on_change;
     }
 }
